@@ -1,0 +1,132 @@
+// LogStore: the seam between the engine and a storage backend.
+//
+// The engine never sees RocksDB or SQL; it sees this interface. A backend stores opaque bytes
+// under typed keys: records by position, the stream index (stream id, version → position), stream
+// heads, Merkle nodes (hashes of full subtrees, level 0 = leaf hashes), the tree state, signed
+// checkpoints, wrapped key material and metadata. It knows nothing of keys, policy, JSON or
+// hashing: it does not interpret record bytes, node hashes or the tree state.
+//
+// Writes that extend the log go through a CommitWriter: everything put into one writer becomes
+// visible atomically and durably in Commit() (one storage transaction, one sync), or not at all.
+// Commit() is conditional on the committed tree size still being the writer's base size, so
+// several engines sharing one backend (PostgreSQL, later) never fork the log: the loser gets
+// kAborted, re-reads the state and retries. The embedded RocksDB backend is used by exactly one
+// process (it holds the data directory's lock), so there the condition always holds.
+//
+// Errors: kNotFound for a missing key, kIOError for backend failures, kDataLoss for bytes the
+// backend itself cannot decode (a corrupt key or value), kFailedPrecondition for a store of
+// another format version. Backends never throw across this interface.
+//
+// Thread safety: a LogStore is safe for concurrent use by many threads. A CommitWriter is used by
+// one thread; at most one should be open at a time per engine (the sequencer's).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace cairn::storage {
+
+// On-disk format version of the store's own layout; stored in metadata at creation.
+inline constexpr uint32_t kStoreFormatVersion = 1;
+
+// The head of one stream: what the sequencer needs to append the next event.
+struct StreamHead {
+  uint64_t next_version = 0;      // number of events in the stream (the next version to assign)
+  uint64_t last_position = 0;     // position of version next_version-1; meaningless if next_version==0
+  std::string last_leaf_hash;     // 32 bytes: leaf hash of version next_version-1 (chain link)
+  bool deleted = false;           // tombstoned: further appends fail
+  bool operator==(const StreamHead&) const = default;
+};
+
+// The Merkle tree's committed state: its size and the engine's opaque encoding of the compact
+// range (the hashes of the full subtrees on the right edge).
+struct TreeState {
+  uint64_t size = 0;
+  std::string compact_range;
+};
+
+// Identifies the hash of a full subtree: leaves [index << level, (index + 1) << level).
+struct NodeKey {
+  uint8_t level = 0;
+  uint64_t index = 0;
+};
+
+struct StreamIndexEntry {
+  uint64_t version = 0;
+  uint64_t position = 0;
+};
+
+// One group commit. Not thread-safe. Put* calls only buffer; nothing is visible before Commit().
+class CommitWriter {
+ public:
+  virtual ~CommitWriter() = default;
+
+  virtual void PutRecord(uint64_t position, std::string_view stored_record) = 0;
+  virtual void PutStreamIndex(std::string_view stream_id, uint64_t version, uint64_t position) = 0;
+  virtual void PutStreamHead(std::string_view stream_id, const StreamHead& head) = 0;
+  virtual void PutNode(NodeKey key, std::string_view hash) = 0;  // hash: 32 bytes
+  virtual void PutTreeState(const TreeState& state) = 0;
+  // Atomically and durably applies every put (one sync). Fails with kAborted if the committed
+  // tree size is no longer the writer's base size. The writer is spent afterwards either way.
+  virtual Status Commit() = 0;
+  // Bytes buffered so far (for batch size limits and metrics).
+  virtual size_t buffered_size_bytes() const = 0;
+};
+
+class LogStore {
+ public:
+  virtual ~LogStore() = default;
+
+  // Starts a group commit extending the log from `base_tree_size`.
+  virtual Result<std::unique_ptr<CommitWriter>> BeginCommit(uint64_t base_tree_size) = 0;
+
+  // --- the log ---
+  // The committed tree state; size 0 and an empty compact range for a new store.
+  virtual Result<TreeState> ReadTreeState() = 0;
+  // nullopt when the stream has never been written.
+  virtual Result<std::optional<StreamHead>> ReadStreamHead(std::string_view stream_id) = 0;
+  virtual Result<std::string> ReadRecord(uint64_t position) = 0;
+  // Calls `fn(position, stored_record)` for records at positions >= from_position in ascending
+  // order, at most `limit` of them, until `fn` returns false. The view is valid during the call.
+  virtual Status ScanRecords(uint64_t from_position, uint64_t limit,
+                             const std::function<bool(uint64_t, std::string_view)>& fn) = 0;
+  // Index entries of a stream starting at `from_version` (inclusive), ascending or (backwards)
+  // descending, at most `limit`.
+  virtual Result<std::vector<StreamIndexEntry>> ReadStreamIndex(std::string_view stream_id,
+                                                                uint64_t from_version,
+                                                                bool backwards, uint64_t limit) = 0;
+  // Reads several nodes in one round trip; kNotFound names the first missing node.
+  virtual Status ReadNodes(std::span<const NodeKey> keys, std::vector<std::string>* hashes) = 0;
+  // Calls `fn(index, hash)` for stored leaf hashes (level-0 nodes) from `from_index` ascending.
+  virtual Status ScanLeafHashes(uint64_t from_index, uint64_t limit,
+                                const std::function<bool(uint64_t, std::string_view)>& fn) = 0;
+  // Calls `fn(stream_id, head)` for every stream head, in stream id order.
+  virtual Status ScanStreamHeads(
+      const std::function<bool(std::string_view, const StreamHead&)>& fn) = 0;
+
+  // --- checkpoints (signed notes, keyed by tree size) ---
+  virtual Status PutCheckpoint(uint64_t tree_size, std::string_view signed_note) = 0;  // durable
+  // The checkpoint with the largest tree size; nullopt if none.
+  virtual Result<std::optional<std::pair<uint64_t, std::string>>> ReadLatestCheckpoint() = 0;
+  // All checkpoints in ascending tree size.
+  virtual Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) = 0;
+
+  // --- wrapped key material and metadata (small values, durable on return) ---
+  virtual Status PutKeyMaterial(std::string_view name, std::string_view wrapped) = 0;
+  virtual Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) = 0;
+  // Deletes and makes the bytes physically unrecoverable from the store's files before returning
+  // (RocksDB: flush + compact the range so no SST or WAL still holds them).
+  virtual Status DestroyKeyMaterial(std::string_view name) = 0;
+  virtual Status PutMeta(std::string_view name, std::string_view value) = 0;
+  virtual Result<std::optional<std::string>> ReadMeta(std::string_view name) = 0;
+};
+
+}  // namespace cairn::storage
