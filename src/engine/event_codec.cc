@@ -1,0 +1,125 @@
+#include "engine/event_codec.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "integrity/entry.h"
+
+namespace cairn::engine {
+
+Status DecodeRecordedEvent(RecordCipher& cipher, uint64_t position, std::string_view stored,
+                           RecordedEvent* out) {
+  OpenedRecord opened;
+  CAIRN_RETURN_IF_ERROR(cipher.Open(position, stored, &opened));
+  Status s = integrity::DecodeEntry(opened.entry, &out->entry);
+  if (!s.ok()) return Status::DataLoss("entry at position " + std::to_string(position) + ": " + s.message(), position);
+  if (out->entry.position != position) {
+    return Status::DataLoss("record at position " + std::to_string(position) + " names position " +
+                                std::to_string(out->entry.position),
+                            position);
+  }
+  out->data.assign(opened.data);
+  out->metadata.assign(opened.metadata);
+  out->leaf_hash = integrity::LeafHash(opened.entry);
+  return Status::Ok();
+}
+
+bool IsJsonContentType(std::string_view ct) {
+  ct = ct.substr(0, std::min(ct.find(';'), ct.size()));
+  while (!ct.empty() && ct.back() == ' ') ct.remove_suffix(1);
+  std::string lower(ct);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower == "application/json" ||
+         (lower.size() > 5 && lower.compare(lower.size() - 5, 5, "+json") == 0);
+}
+
+namespace {
+
+Status ValidateJson(std::string_view what, size_t index, std::string_view text) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  auto error = parser.parse(text.data(), text.size(), true).get(doc);
+  if (error) {
+    return Status::InvalidArgument("event " + std::to_string(index) + ": " + std::string(what) +
+                                   " is not valid JSON (" + simdjson::error_message(error) + ")");
+  }
+  return Status::Ok();
+}
+
+Status ValidateContentType(size_t index, std::string_view ct) {
+  bool ok = !ct.empty() && ct.size() <= integrity::kContentTypeSizeBytesMax &&
+            std::all_of(ct.begin(), ct.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument("event " + std::to_string(index) +
+                                 ": content type must be 1..256 printable ASCII characters");
+}
+
+Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits) {
+  if (!e.event_id.empty() && e.event_id.size() != integrity::kEventIdSizeBytes) {
+    return Status::InvalidArgument("event " + std::to_string(i) + ": event id must be a UUID (16 bytes)");
+  }
+  CAIRN_RETURN_IF_ERROR(ValidateEventType(e.event_type).Annotate("event " + std::to_string(i)));
+  if (e.event_type[0] == '$') {
+    return Status::InvalidArgument("event " + std::to_string(i) +
+                                   ": event types starting with '$' are reserved for cairn");
+  }
+  CAIRN_RETURN_IF_ERROR(ValidateContentType(i, e.content_type));
+  const size_t size = e.data.size() + e.metadata.size();
+  if (size > limits.event_size_bytes_max) {
+    return Status::ResourceExhausted("event " + std::to_string(i) + " is " + std::to_string(size) +
+                                     " bytes; the limit is " +
+                                     std::to_string(limits.event_size_bytes_max));
+  }
+  if (IsJsonContentType(e.content_type)) {
+    CAIRN_RETURN_IF_ERROR(ValidateJson("data", i, e.data));
+    if (!e.metadata.empty()) CAIRN_RETURN_IF_ERROR(ValidateJson("metadata", i, e.metadata));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion expected,
+                                     std::vector<ProposedEvent> events, const Limits& limits) {
+  CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
+  if (events.empty()) return Status::InvalidArgument("an append needs at least one event");
+  if (events.size() > limits.batch_events_max) {
+    return Status::ResourceExhausted("an append of " + std::to_string(events.size()) +
+                                     " events exceeds the limit of " +
+                                     std::to_string(limits.batch_events_max));
+  }
+  size_t total = 0;
+  std::unordered_set<std::string> ids;
+  PreparedAppend out;
+  out.stream_id.assign(stream_id);
+  out.expected = expected;
+  out.events.reserve(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    ProposedEvent& e = events[i];
+    CAIRN_RETURN_IF_ERROR(ValidateEvent(i, e, limits));
+    total += e.data.size() + e.metadata.size();
+    if (total > limits.batch_size_bytes_max) {
+      return Status::ResourceExhausted("the append exceeds the batch limit of " +
+                                       std::to_string(limits.batch_size_bytes_max) + " bytes");
+    }
+    if (e.event_id.empty()) e.event_id = NewUuidV4();
+    if (!ids.insert(e.event_id).second) {
+      return Status::InvalidArgument("event " + std::to_string(i) + ": event id " +
+                                     FormatUuid(e.event_id) + " appears twice in the append");
+    }
+    PreparedEvent p;
+    p.data_hash = crypto::Sha256(e.data);
+    p.metadata_hash = crypto::Sha256(e.metadata);
+    p.event_id = std::move(e.event_id);
+    p.event_type = std::move(e.event_type);
+    p.content_type = std::move(e.content_type);
+    p.data = std::move(e.data);
+    p.metadata = std::move(e.metadata);
+    out.events.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace cairn::engine

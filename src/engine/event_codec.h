@@ -1,0 +1,27 @@
+// Turning stored records into RecordedEvents, and validating proposed events.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/record_codec.h"
+#include "engine/sequencer.h"
+#include "engine/types.h"
+
+namespace cairn::engine {
+
+// Opens and decodes the stored record at `position` (its entry must name that position).
+Status DecodeRecordedEvent(RecordCipher& cipher, uint64_t position, std::string_view stored,
+                           RecordedEvent* out);
+
+// True for application/json and any */*+json type (parameters after ';' ignored, any case).
+bool IsJsonContentType(std::string_view content_type);
+
+// Validates a proposed append against `limits` (stream id, count, sizes, ids, types, JSON) and
+// turns it into a PreparedAppend with generated ids and the data/metadata hashes computed.
+// Runs in the caller's thread so that the sequencer only sequences.
+Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion expected,
+                                     std::vector<ProposedEvent> events, const Limits& limits);
+
+}  // namespace cairn::engine

@@ -1,0 +1,110 @@
+// EventStore: the one place an append or a read is orchestrated (DESIGN.md, engine/).
+//
+// An EventStore owns an open data directory: the exclusive directory lock, the LogStore, the KMS
+// provider, the storage keys and the checkpoint signing key. Appends from any number of threads
+// are queued to one sequencer thread that checks expected versions, assigns positions, builds
+// entries, leaf hashes, stream chains and the Merkle compact range, encrypts records at rest and
+// commits every queued batch in one storage transaction with one sync (group commit). Append()
+// returns only after its batch is durable, or with an error and nothing of the batch written.
+//
+// Data directory layout: <dir>/cairn.lock (flock), <dir>/keyring (local KMS, 0600), <dir>/db
+// (RocksDB). Open() fails with kUnavailable naming the holder if another process holds the lock.
+//
+// Thread safety: every method is safe to call concurrently. Destruction drains queued appends.
+// Errors: see each method; validation errors are kInvalidArgument / kResourceExhausted and write
+// nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/types.h"
+
+namespace cairn::engine {
+
+struct InitOptions {
+  std::string data_dir;
+  // Checkpoint origin (C2SP log name). Empty: "cairn.local/<random id>".
+  std::string origin;
+};
+
+struct Options {
+  std::string data_dir;
+  Limits limits;
+  // Group commit: at most this many events (and limits.batch_size_bytes_max * 4 bytes) per
+  // storage transaction; pending appends beyond the queue limit wait (back-pressure).
+  size_t group_events_max = 4000;
+  size_t queue_appends_max = 4096;
+  // Events appended in this window can be re-sent idempotently (by event id).
+  size_t idempotency_window_events = 100000;
+  // Records encrypted under one storage key before it is rotated automatically (< 2^32).
+  uint64_t storage_key_encryptions_max = uint64_t{1} << 31;
+  // Sign a checkpoint in the background when the tree has grown; 0 = only on request.
+  uint32_t checkpoint_interval_ms = 0;
+  // Durability: false only for benchmarks that measure the cost of sync itself.
+  bool sync = true;
+};
+
+// A summary of a full verification.
+struct VerifyReport {
+  bool ok = false;
+  uint64_t records_checked = 0;
+  uint64_t streams_checked = 0;
+  uint64_t checkpoints_checked = 0;
+  // When !ok: the first bad position (if the failure has one) and what failed.
+  std::optional<uint64_t> bad_position;
+  std::string failure;
+};
+
+class EventStore {
+ public:
+  // Creates a new data directory (keyring, store, storage key epoch 0, checkpoint signing key,
+  // origin). kAlreadyExists if it is already initialised; nothing is overwritten.
+  static Status Init(const InitOptions& options);
+  static Result<std::unique_ptr<EventStore>> Open(const Options& options);
+  // Verifies the log of a data directory without opening it for writes, so that a damaged log
+  // (one that Open() refuses) can still be examined. Takes the directory lock.
+  static VerifyReport VerifyDataDir(const std::string& data_dir);
+
+  virtual ~EventStore() = default;
+
+  // Appends `events` to `stream_id` atomically. Errors: kInvalidArgument (bad stream id, type,
+  // id or JSON), kResourceExhausted (size or count limits), kWrongExpectedVersion (detail: the
+  // current version, -1 if none), kStreamDeleted, kAlreadyExists (an event id was appended
+  // before, but not as an idempotent re-send of this batch).
+  virtual Result<AppendResult> Append(std::string_view stream_id, ExpectedVersion expected,
+                                      std::vector<ProposedEvent> events) = 0;
+  // Tombstones a stream: appends a `$streamDeleted` event; later appends fail, reads say deleted.
+  virtual Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) = 0;
+
+  // Reads up to `limit` events of a stream from `from_version` (inclusive) in `direction`.
+  // Backwards from UINT64_MAX starts at the last event. kNotFound / kStreamDeleted.
+  virtual Result<ReadStreamResult> ReadStream(std::string_view stream_id, uint64_t from_version,
+                                              Direction direction, uint64_t limit) = 0;
+  // Reads up to `limit` events of the whole log from `from_position`, in log order.
+  virtual Result<std::vector<RecordedEvent>> ReadAll(uint64_t from_position, uint64_t limit) = 0;
+  virtual Result<RecordedEvent> ReadAt(uint64_t position) = 0;
+  virtual Result<StreamInfo> GetStreamInfo(std::string_view stream_id) = 0;
+
+  // The committed tree size (number of events in the log).
+  virtual uint64_t tree_size() const = 0;
+  virtual std::string origin() const = 0;
+  // The verifier key line: name+hex(key id)+base64(0x01 || public key).
+  virtual std::string verifier_key() const = 0;
+  // The latest signed checkpoint, signing one for the current tree first if the latest is older.
+  virtual Result<SignedCheckpoint> Checkpoint() = 0;
+  // The latest stored checkpoint without signing a new one; kNotFound if none.
+  virtual Result<SignedCheckpoint> LatestStoredCheckpoint() = 0;
+  // RFC 9162 proofs. `size` 0 means the current tree size. O(log n) storage reads.
+  virtual Result<InclusionProof> ProveInclusion(uint64_t index, uint64_t size) = 0;
+  virtual Result<ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) = 0;
+
+  // Full verification (DESIGN.md, Verification). Never throws; the report says what failed.
+  virtual VerifyReport Verify() = 0;
+};
+
+}  // namespace cairn::engine

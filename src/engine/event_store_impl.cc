@@ -1,0 +1,383 @@
+// EventStore implementation: opening a data directory, appends through the sequencer, reads,
+// checkpoints and proofs.
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <condition_variable>
+#include <thread>
+
+#include "common/bytes.h"
+#include "engine/data_dir.h"
+#include "engine/event_codec.h"
+#include "engine/event_store.h"
+#include "engine/sequencer.h"
+#include "engine/store_node_reader.h"
+#include "engine/verifier.h"
+#include "integrity/checkpoint.h"
+#include "integrity/note.h"
+#include "keys/local_kms.h"
+#include "storage/rocksdb/rocks_log_store.h"
+
+namespace cairn::engine {
+namespace {
+
+constexpr std::string_view kMetaInitialized = "initialized";
+constexpr std::string_view kMetaOrigin = "origin";
+constexpr std::string_view kCheckpointKeyName = "checkpoint-signing-key";
+
+struct OpenParts {
+  std::unique_ptr<DataDirLock> lock;
+  std::unique_ptr<keys::KmsProvider> kms;
+  std::unique_ptr<storage::LogStore> store;
+};
+
+Result<OpenParts> OpenParts_(const DataDirPaths& paths, bool create, bool sync) {
+  OpenParts p;
+  CAIRN_ASSIGN_OR_RETURN(p.lock, DataDirLock::Acquire(paths, create));
+  struct stat st;
+  const bool exists = ::stat(paths.db.c_str(), &st) == 0;
+  if (create && exists) return Status::AlreadyExists("data directory " + paths.dir + " is already initialised");
+  if (!create && !exists) return Status::NotFound("data directory " + paths.dir + " is not initialised (run `cairn init`)");
+  if (create) {
+    CAIRN_ASSIGN_OR_RETURN(p.kms, keys::LocalKms::Create(paths.keyring));
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(p.kms, keys::LocalKms::Open(paths.keyring));
+  }
+  storage::RocksOptions ro;
+  ro.path = paths.db;
+  ro.create_if_missing = create;
+  ro.sync = sync;
+  CAIRN_ASSIGN_OR_RETURN(p.store, storage::OpenRocksLogStore(ro));
+  return p;
+}
+
+Result<integrity::NoteSigner> LoadSigner(storage::LogStore* store, keys::KmsProvider* kms,
+                                         const std::string& origin) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> wrapped, store->ReadKeyMaterial(kCheckpointKeyName));
+  if (!wrapped) return Status::DataLoss("the checkpoint signing key is missing");
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes seed, kms->Unwrap(*wrapped, kCheckpointKeyName));
+  CAIRN_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey key, crypto::Ed25519PrivateKey::FromSeed(seed.view()));
+  return integrity::NoteSigner{origin, std::move(key)};
+}
+
+class EventStoreImpl final : public EventStore {
+ public:
+  EventStoreImpl(const Options& options, OpenParts parts, std::unique_ptr<keys::StorageKeys> keys,
+                 integrity::NoteSigner signer)
+      : options_(options),
+        parts_(std::move(parts)),
+        keys_(std::move(keys)),
+        signer_(std::move(signer)),
+        verifier_{signer_.name, integrity::NoteKeyId(signer_.name, signer_.key.public_key()),
+                  signer_.key.public_key()} {}
+
+  ~EventStoreImpl() override {
+    StopCheckpointer();
+    sequencer_.reset();  // drains queued appends before the store closes
+  }
+
+  Status Start() {
+    CAIRN_ASSIGN_OR_RETURN(sequencer_, Sequencer::Start(parts_.store.get(), keys_.get(), options_));
+    CAIRN_RETURN_IF_ERROR(CheckTail());
+    if (options_.checkpoint_interval_ms > 0) checkpointer_ = std::thread([this] { RunCheckpointer(); });
+    return Status::Ok();
+  }
+
+  Result<AppendResult> Append(std::string_view stream_id, ExpectedVersion expected,
+                              std::vector<ProposedEvent> events) override {
+    CAIRN_ASSIGN_OR_RETURN(PreparedAppend prepared,
+                           PrepareAppend(stream_id, expected, std::move(events), options_.limits));
+    return sequencer_->Submit(std::move(prepared));
+  }
+
+  Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) override {
+    CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
+    PreparedAppend a;
+    a.stream_id.assign(stream_id);
+    a.expected = expected;
+    a.tombstone = true;
+    PreparedEvent e;
+    e.event_id = NewUuidV4();
+    e.event_type = std::string(kTombstoneEventType);
+    e.content_type = std::string(kDefaultContentType);
+    e.data = "{}";
+    e.data_hash = crypto::Sha256(e.data);
+    e.metadata_hash = crypto::Sha256("");
+    a.events.push_back(std::move(e));
+    return sequencer_->Submit(std::move(a));
+  }
+
+  Result<ReadStreamResult> ReadStream(std::string_view stream_id, uint64_t from_version,
+                                      Direction direction, uint64_t limit) override {
+    CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
+    CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> head, store()->ReadStreamHead(stream_id));
+    if (!head || head->next_version == 0) return Status::NotFound("stream '" + std::string(stream_id) + "' does not exist");
+    if (head->deleted) return Status::StreamDeleted("stream '" + std::string(stream_id) + "' is deleted");
+    limit = std::min(limit, options_.limits.read_events_max);
+    const bool backwards = direction == Direction::kBackwards;
+    if (backwards) from_version = std::min(from_version, head->next_version - 1);
+    CAIRN_ASSIGN_OR_RETURN(std::vector<storage::StreamIndexEntry> index,
+                           store()->ReadStreamIndex(stream_id, from_version, backwards, limit));
+    ReadStreamResult out;
+    out.events.resize(index.size());
+    RecordCipher cipher(keys_.get());
+    for (size_t i = 0; i < index.size(); ++i) {
+      CAIRN_ASSIGN_OR_RETURN(std::string stored, store()->ReadRecord(index[i].position));
+      CAIRN_RETURN_IF_ERROR(DecodeRecordedEvent(cipher, index[i].position, stored, &out.events[i]));
+      if (out.events[i].entry.stream_version != index[i].version || out.events[i].entry.stream_id != stream_id) {
+        return Status::DataLoss("stream index disagrees with the record at position " +
+                                std::to_string(index[i].position), index[i].position);
+      }
+    }
+    const uint64_t last = index.empty() ? from_version : index.back().version;
+    out.end_of_stream = index.size() < limit || (backwards ? last == 0 : last + 1 >= head->next_version);
+    return out;
+  }
+
+  Result<std::vector<RecordedEvent>> ReadAll(uint64_t from_position, uint64_t limit) override {
+    limit = std::min(limit, options_.limits.read_events_max);
+    const uint64_t size = sequencer_->committed().size;
+    if (from_position >= size) return std::vector<RecordedEvent>{};
+    limit = std::min(limit, size - from_position);
+    std::vector<RecordedEvent> out;
+    out.reserve(limit);
+    RecordCipher cipher(keys_.get());
+    Status inner;
+    uint64_t expect = from_position;
+    Status s = store()->ScanRecords(from_position, limit, [&](uint64_t pos, std::string_view stored) {
+      if (pos != expect) {
+        inner = Status::DataLoss("record at position " + std::to_string(expect) + " is missing", expect);
+        return false;
+      }
+      ++expect;
+      out.emplace_back();
+      inner = DecodeRecordedEvent(cipher, pos, stored, &out.back());
+      return inner.ok();
+    });
+    CAIRN_RETURN_IF_ERROR(s);
+    CAIRN_RETURN_IF_ERROR(inner);
+    if (out.size() != limit) {
+      return Status::DataLoss("record at position " + std::to_string(expect) + " is missing", expect);
+    }
+    return out;
+  }
+
+  Result<RecordedEvent> ReadAt(uint64_t position) override {
+    if (position >= sequencer_->committed().size) {
+      return Status::NotFound("position " + std::to_string(position) + " is beyond the end of the log");
+    }
+    CAIRN_ASSIGN_OR_RETURN(std::string stored, store()->ReadRecord(position));
+    RecordCipher cipher(keys_.get());
+    RecordedEvent ev;
+    CAIRN_RETURN_IF_ERROR(DecodeRecordedEvent(cipher, position, stored, &ev));
+    return ev;
+  }
+
+  Result<StreamInfo> GetStreamInfo(std::string_view stream_id) override {
+    CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
+    CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> head, store()->ReadStreamHead(stream_id));
+    StreamInfo info;
+    if (!head || head->next_version == 0) return info;
+    info.exists = true;
+    info.event_count = head->next_version;
+    info.last_version = head->next_version - 1;
+    info.last_position = head->last_position;
+    info.deleted = head->deleted;
+    return info;
+  }
+
+  uint64_t tree_size() const override { return sequencer_->committed().size; }
+  std::string origin() const override { return signer_.name; }
+  std::string verifier_key() const override {
+    return integrity::VerifierKeyText(signer_.name, signer_.key.public_key());
+  }
+
+  Result<SignedCheckpoint> Checkpoint() override {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    const CommittedState state = sequencer_->committed();
+    auto latest = LatestStoredCheckpoint();
+    if (latest.ok() && latest->size == state.size) return latest;
+    if (!latest.ok() && latest.status().code() != StatusCode::kNotFound) return latest.status();
+    if (latest.ok() && latest->size > state.size) {
+      return Status::DataLoss("the latest checkpoint (size " + std::to_string(latest->size) +
+                              ") is ahead of the tree (size " + std::to_string(state.size) + ")");
+    }
+    integrity::Checkpoint cp{signer_.name, state.size, state.root, {}};
+    CAIRN_ASSIGN_OR_RETURN(std::string note, integrity::SignCheckpoint(cp, signer_));
+    CAIRN_RETURN_IF_ERROR(store()->PutCheckpoint(state.size, note));
+    return SignedCheckpoint{state.size, state.root, std::move(note)};
+  }
+
+  Result<SignedCheckpoint> LatestStoredCheckpoint() override {
+    CAIRN_ASSIGN_OR_RETURN(auto latest, store()->ReadLatestCheckpoint());
+    if (!latest) return Status::NotFound("no checkpoint has been signed yet");
+    CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint cp, integrity::VerifyCheckpoint(latest->second, verifier_));
+    if (cp.size != latest->first) return Status::DataLoss("a stored checkpoint is filed under the wrong size");
+    return SignedCheckpoint{cp.size, cp.root, std::move(latest->second)};
+  }
+
+  Result<InclusionProof> ProveInclusion(uint64_t index, uint64_t size) override {
+    const uint64_t committed = sequencer_->committed().size;
+    if (size == 0) size = committed;
+    if (size > committed) return Status::InvalidArgument("tree size " + std::to_string(size) + " is beyond the log (size " + std::to_string(committed) + ")");
+    if (index >= size) return Status::InvalidArgument("position " + std::to_string(index) + " is not in a tree of size " + std::to_string(size));
+    StoreNodeReader reader(store());
+    InclusionProof p{index, size, {}, {}, {}};
+    std::vector<crypto::Hash> leaf;
+    integrity::NodeId id{0, index};
+    CAIRN_RETURN_IF_ERROR(reader.ReadNodes({&id, 1}, &leaf));
+    p.leaf_hash = leaf[0];
+    CAIRN_ASSIGN_OR_RETURN(p.proof, integrity::InclusionProof(reader, index, size));
+    CAIRN_ASSIGN_OR_RETURN(p.root, integrity::RootAt(reader, size));
+    return p;
+  }
+
+  Result<ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) override {
+    const uint64_t committed = sequencer_->committed().size;
+    if (size2 == 0) size2 = committed;
+    if (size1 == 0 || size1 > size2 || size2 > committed) {
+      return Status::InvalidArgument("consistency needs 0 < size1 <= size2 <= " + std::to_string(committed));
+    }
+    StoreNodeReader reader(store());
+    ConsistencyProof p{size1, size2, {}, {}, {}};
+    CAIRN_ASSIGN_OR_RETURN(p.proof, integrity::ConsistencyProof(reader, size1, size2));
+    CAIRN_ASSIGN_OR_RETURN(p.root1, integrity::RootAt(reader, size1));
+    CAIRN_ASSIGN_OR_RETURN(p.root2, integrity::RootAt(reader, size2));
+    return p;
+  }
+
+  VerifyReport Verify() override { return VerifyLog(store(), keys_.get(), verifier_); }
+
+ private:
+  storage::LogStore* store() const { return parts_.store.get(); }
+
+  // Detects a torn or partial tail: the committed tree state must end exactly at the last record.
+  Status CheckTail() {
+    const CommittedState state = sequencer_->committed();
+    std::optional<uint64_t> beyond;
+    CAIRN_RETURN_IF_ERROR(store()->ScanRecords(state.size, 1, [&](uint64_t pos, std::string_view) {
+      beyond = pos;
+      return false;
+    }));
+    if (beyond) {
+      return Status::DataLoss("a record at position " + std::to_string(*beyond) +
+                                  " lies beyond the committed tree (size " +
+                                  std::to_string(state.size) + "); run `cairn verify`",
+                              static_cast<int64_t>(*beyond));
+    }
+    if (state.size == 0) return Status::Ok();
+    auto last = ReadAt(state.size - 1);
+    if (!last.ok()) return last.status().Annotate("the last committed record is unreadable; run `cairn verify`");
+    return Status::Ok();
+  }
+
+  void RunCheckpointer() {
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    while (!stop_) {
+      stop_cv_.wait_for(lock, std::chrono::milliseconds(options_.checkpoint_interval_ms));
+      if (stop_) break;
+      lock.unlock();
+      (void)Checkpoint();  // failures surface on the next explicit Checkpoint() call
+      lock.lock();
+    }
+  }
+
+  void StopCheckpointer() {
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      stop_ = true;
+    }
+    stop_cv_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
+  }
+
+  const Options options_;
+  OpenParts parts_;
+  std::unique_ptr<keys::StorageKeys> keys_;
+  integrity::NoteSigner signer_;
+  integrity::NoteVerifier verifier_;
+  std::unique_ptr<Sequencer> sequencer_;
+  std::mutex checkpoint_mu_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
+  std::thread checkpointer_;
+};
+
+std::string DefaultOrigin() { return "cairn.local/" + HexEncode(crypto::RandomString(8)); }
+
+}  // namespace
+
+Status EventStore::Init(const InitOptions& options) {
+  DataDirPaths paths(options.data_dir);
+  const std::string origin = options.origin.empty() ? DefaultOrigin() : options.origin;
+  if (!integrity::IsValidNoteKeyName(origin)) {
+    return Status::InvalidArgument("origin must be non-empty text without spaces or '+'");
+  }
+  CAIRN_ASSIGN_OR_RETURN(OpenParts parts, OpenParts_(paths, /*create=*/true, /*sync=*/true));
+  storage::LogStore* store = parts.store.get();
+  CAIRN_RETURN_IF_ERROR(keys::StorageKeys::Initialize(store, parts.kms.get()));
+  CAIRN_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey key, crypto::Ed25519PrivateKey::Generate());
+  CAIRN_ASSIGN_OR_RETURN(std::string wrapped, parts.kms->Wrap(key.seed().view(), kCheckpointKeyName));
+  CAIRN_RETURN_IF_ERROR(store->PutKeyMaterial(kCheckpointKeyName, wrapped));
+  CAIRN_RETURN_IF_ERROR(store->PutMeta(kMetaOrigin, origin));
+  // The checkpoint of the empty tree: every later checkpoint must be consistent with it.
+  integrity::NoteSigner signer{origin, std::move(key)};
+  integrity::Checkpoint cp{origin, 0, integrity::EmptyRoot(), {}};
+  CAIRN_ASSIGN_OR_RETURN(std::string note, integrity::SignCheckpoint(cp, signer));
+  CAIRN_RETURN_IF_ERROR(store->PutCheckpoint(0, note));
+  return store->PutMeta(kMetaInitialized, "1");
+}
+
+namespace {
+
+struct LoadedDir {
+  OpenParts parts;
+  std::unique_ptr<keys::StorageKeys> keys;
+  std::optional<integrity::NoteSigner> signer;
+};
+
+Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync) {
+  DataDirPaths paths(data_dir);
+  LoadedDir d;
+  CAIRN_ASSIGN_OR_RETURN(d.parts, OpenParts_(paths, /*create=*/false, sync));
+  storage::LogStore* store = d.parts.store.get();
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> initialized, store->ReadMeta(kMetaInitialized));
+  if (!initialized) {
+    return Status::FailedPrecondition("data directory " + paths.dir +
+                                      " was not completely initialised; remove it and run `cairn init` again");
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> origin, store->ReadMeta(kMetaOrigin));
+  if (!origin) return Status::DataLoss("the log origin is missing");
+  CAIRN_ASSIGN_OR_RETURN(d.keys, keys::StorageKeys::Load(store, d.parts.kms.get()));
+  CAIRN_ASSIGN_OR_RETURN(integrity::NoteSigner signer, LoadSigner(store, d.parts.kms.get(), *origin));
+  d.signer.emplace(std::move(signer));
+  return d;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
+  CAIRN_ASSIGN_OR_RETURN(LoadedDir d, LoadDataDir(options.data_dir, options.sync));
+  auto impl = std::make_unique<EventStoreImpl>(options, std::move(d.parts), std::move(d.keys),
+                                               std::move(*d.signer));
+  CAIRN_RETURN_IF_ERROR(impl->Start());
+  return std::unique_ptr<EventStore>(std::move(impl));
+}
+
+VerifyReport EventStore::VerifyDataDir(const std::string& data_dir) {
+  auto d = LoadDataDir(data_dir, /*sync=*/true);
+  if (!d.ok()) {
+    VerifyReport r;
+    r.failure = "cannot open the data directory: " + d.status().message();
+    return r;
+  }
+  const integrity::NoteSigner& signer = *d->signer;
+  integrity::NoteVerifier key{signer.name, integrity::NoteKeyId(signer.name, signer.key.public_key()),
+                              signer.key.public_key()};
+  return VerifyLog(d->parts.store.get(), d->keys.get(), key);
+}
+
+}  // namespace cairn::engine

@@ -1,0 +1,360 @@
+#include "engine/sequencer.h"
+
+#include <cassert>
+#include <chrono>
+
+#include "common/bytes.h"
+#include "integrity/entry.h"
+
+namespace cairn::engine {
+
+namespace {
+constexpr size_t kHeadCacheEntriesMax = 1'000'000;
+constexpr size_t kGroupSizeBytesMax = size_t{64} << 20;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t AppendSizeBytes(const PreparedAppend& a) {
+  size_t n = 0;
+  for (const auto& e : a.events) n += e.data.size() + e.metadata.size() + 64;
+  return n;
+}
+}  // namespace
+
+struct Sequencer::Group {
+  std::unique_ptr<storage::CommitWriter> writer;
+  integrity::CompactRange tree;
+  std::unordered_map<std::string, storage::StreamHead> heads;  // heads changed by this group
+  std::unordered_map<std::string, WindowEntry> ids;            // event ids added by this group
+  std::vector<std::pair<std::string, WindowEntry>> id_list;    // the same, in log order
+  std::vector<std::pair<integrity::NodeId, crypto::Hash>> completed;
+  std::string entry_buf, record_buf;
+  int64_t recorded_at_ns = 0;
+  uint32_t epoch = 0;
+  Status broken;  // a failure after state was touched: the whole group fails
+};
+
+Result<std::unique_ptr<Sequencer>> Sequencer::Start(storage::LogStore* store,
+                                                    keys::StorageKeys* keys,
+                                                    const Options& options) {
+  CAIRN_ASSIGN_OR_RETURN(storage::TreeState state, store->ReadTreeState());
+  integrity::CompactRange tree;
+  if (state.size > 0 || !state.compact_range.empty()) {
+    auto parsed = integrity::CompactRange::Deserialize(state.compact_range);
+    if (!parsed.ok()) return parsed.status().Annotate("stored tree state");
+    if (parsed->size() != state.size) return Status::DataLoss("stored tree state is inconsistent");
+    tree = std::move(parsed).value();
+  }
+  std::unique_ptr<Sequencer> s(new Sequencer(store, keys, options, std::move(tree)));
+  s->thread_ = std::thread([p = s.get()] { p->Run(); });
+  return s;
+}
+
+Sequencer::Sequencer(storage::LogStore* store, keys::StorageKeys* keys, const Options& options,
+                     integrity::CompactRange tree)
+    : store_(store), keys_(keys), options_(options), cipher_(keys), tree_(std::move(tree)) {
+  committed_ = {tree_.size(), tree_.Root()};
+}
+
+Sequencer::~Sequencer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  not_empty_.notify_all();
+  not_full_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+CommittedState Sequencer::committed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return committed_;
+}
+
+void Sequencer::SetCommitListener(std::function<void(uint64_t)> listener) {
+  std::lock_guard<std::mutex> lock(mu_);
+  listener_ = std::move(listener);
+}
+
+Result<AppendResult> Sequencer::Submit(PreparedAppend append) {
+  assert(!append.events.empty());
+  auto pending = std::make_unique<Pending>();
+  pending->append = std::move(append);
+  auto done = pending->done.get_future();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    not_full_.wait(lock, [&] { return stopping_ || queue_.size() < options_.queue_appends_max; });
+    if (stopping_) return Status::Unavailable("the store is shutting down");
+    queued_events_ += pending->append.events.size();
+    queue_.push_back(std::move(pending));
+  }
+  not_empty_.notify_one();
+  return done.get();
+}
+
+std::vector<std::unique_ptr<Sequencer::Pending>> Sequencer::TakeGroup() {
+  std::unique_lock<std::mutex> lock(mu_);
+  not_empty_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+  std::vector<std::unique_ptr<Pending>> group;
+  size_t events = 0, size_bytes = 0;
+  while (!queue_.empty()) {
+    const PreparedAppend& next = queue_.front()->append;
+    size_t n = next.events.size(), b = AppendSizeBytes(next);
+    if (!group.empty() && (events + n > options_.group_events_max || size_bytes + b > kGroupSizeBytesMax)) {
+      break;
+    }
+    events += n;
+    size_bytes += b;
+    queued_events_ -= n;
+    group.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  lock.unlock();
+  not_full_.notify_all();
+  return group;
+}
+
+void Sequencer::Run() {
+  while (true) {
+    auto pendings = TakeGroup();
+    if (pendings.empty()) return;  // stopping and drained
+    CommitGroup(pendings);
+  }
+}
+
+Status Sequencer::MaybeRotateStorageKey(size_t events) {
+  keys::StorageEpoch cur = keys_->current();
+  assert(tree_.size() >= cur.start_position);
+  if (tree_.size() - cur.start_position + events <= options_.storage_key_encryptions_max) {
+    return Status::Ok();
+  }
+  return keys_->Rotate(tree_.size());
+}
+
+void Sequencer::CommitGroup(std::vector<std::unique_ptr<Pending>>& pendings) {
+  size_t events = 0;
+  for (const auto& p : pendings) events += p->append.events.size();
+  Status setup = id_window_loaded_ ? Status::Ok() : RebuildIdWindow();
+  if (setup.ok()) setup = MaybeRotateStorageKey(events);
+  Group group;
+  if (setup.ok()) {
+    auto writer = store_->BeginCommit(tree_.size());
+    if (writer.ok()) group.writer = std::move(writer).value();
+    else setup = writer.status();
+  }
+  if (!setup.ok()) {
+    for (auto& p : pendings) p->done.set_value(setup);
+    return;
+  }
+  group.tree = tree_;
+  group.epoch = keys_->current().epoch;
+  group.recorded_at_ns = std::max(NowNs(), last_recorded_at_ns_);
+
+  std::vector<Result<AppendResult>> results;
+  results.reserve(pendings.size());
+  for (auto& p : pendings) results.push_back(Sequence(group, p->append));
+
+  Status commit = group.broken;
+  bool wrote = group.tree.size() > tree_.size();
+  if (commit.ok() && wrote) {
+    for (const auto& [stream, head] : group.heads) group.writer->PutStreamHead(stream, head);
+    group.writer->PutTreeState({group.tree.size(), group.tree.Serialize()});
+    commit = group.writer->Commit();
+  }
+  if (commit.ok() && wrote) Apply(group);
+  for (size_t i = 0; i < pendings.size(); ++i) {
+    if (!commit.ok() && results[i].ok() && !results[i]->idempotent_replay) {
+      pendings[i]->done.set_value(commit.Annotate("commit failed; nothing of this append was written"));
+    } else {
+      pendings[i]->done.set_value(std::move(results[i]));
+    }
+  }
+}
+
+Result<storage::StreamHead> Sequencer::HeadFor(Group& group, const std::string& stream_id) {
+  if (auto it = group.heads.find(stream_id); it != group.heads.end()) return it->second;
+  if (auto it = head_cache_.find(stream_id); it != head_cache_.end()) return it->second;
+  CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> stored, store_->ReadStreamHead(stream_id));
+  storage::StreamHead head = stored.value_or(storage::StreamHead{});
+  if (head_cache_.size() >= kHeadCacheEntriesMax) head_cache_.clear();
+  head_cache_.emplace(stream_id, head);
+  return head;
+}
+
+// Event ids are unique within the idempotency window. A batch whose ids were all appended before,
+// consecutively to the same stream, with an expected version that matched then, is a re-send:
+// it succeeds again without writing. Any other reuse of an id is refused.
+std::optional<Result<AppendResult>> Sequencer::CheckIdempotent(const Group& group,
+                                                               const PreparedAppend& append) {
+  auto find = [&](const std::string& id) -> const WindowEntry* {
+    if (auto it = group.ids.find(id); it != group.ids.end()) return &it->second;
+    if (auto it = id_window_.find(id); it != id_window_.end()) return &it->second;
+    return nullptr;
+  };
+  std::vector<const WindowEntry*> found;
+  found.reserve(append.events.size());
+  const WindowEntry* seen = nullptr;
+  for (const PreparedEvent& ev : append.events) {
+    found.push_back(find(ev.event_id));
+    if (seen == nullptr) seen = found.back();
+  }
+  if (seen == nullptr) return std::nullopt;
+  const WindowEntry* first = found[0];
+  bool replay = first != nullptr;
+  for (size_t i = 0; replay && i < found.size(); ++i) {
+    replay = found[i] != nullptr && found[i]->stream_id == append.stream_id &&
+             found[i]->version == first->version + i;
+  }
+  const ExpectedVersion& ev = append.expected;
+  replay = replay && (ev.kind == ExpectedVersion::Kind::kAny ||
+                      ev.kind == ExpectedVersion::Kind::kStreamExists ||
+                      (ev.kind == ExpectedVersion::Kind::kNoStream && first->version == 0) ||
+                      (ev.kind == ExpectedVersion::Kind::kExact && ev.version + 1 == first->version));
+  if (!replay) {
+    for (size_t i = 0; i < found.size(); ++i) {
+      if (found[i] == nullptr) continue;
+      return Result<AppendResult>(Status::AlreadyExists(
+          "event " + FormatUuid(append.events[i].event_id) + " was already appended at position " +
+          std::to_string(found[i]->position) + " and this append is not an identical re-send"));
+    }
+  }
+  AppendResult r;
+  r.first_position = first->position;
+  r.first_version = first->version;
+  r.last_position = found.back()->position;
+  r.last_version = found.back()->version;
+  r.idempotent_replay = true;
+  return Result<AppendResult>(r);
+}
+
+namespace {
+Status CheckExpected(const std::string& stream_id, const ExpectedVersion& ev,
+                     const storage::StreamHead& head) {
+  const bool exists = head.next_version > 0;
+  const int64_t current = exists ? static_cast<int64_t>(head.next_version - 1) : -1;
+  bool ok = true;
+  switch (ev.kind) {
+    case ExpectedVersion::Kind::kAny: break;
+    case ExpectedVersion::Kind::kNoStream: ok = !exists; break;
+    case ExpectedVersion::Kind::kStreamExists: ok = exists; break;
+    case ExpectedVersion::Kind::kExact: ok = exists && head.next_version - 1 == ev.version; break;
+  }
+  if (ok) return Status::Ok();
+  std::string where = exists ? "is at version " + std::to_string(current) : "does not exist";
+  return Status::WrongExpectedVersion("stream '" + stream_id + "' " + where + " (expected " +
+                                          ev.ToString() + ")",
+                                      current);
+}
+}  // namespace
+
+Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& append) {
+  if (!group.broken.ok()) return group.broken;
+  CAIRN_ASSIGN_OR_RETURN(storage::StreamHead head, HeadFor(group, append.stream_id));
+  if (auto replay = CheckIdempotent(group, append)) return std::move(*replay);
+  if (head.deleted) return Status::StreamDeleted("stream '" + append.stream_id + "' is deleted");
+  CAIRN_RETURN_IF_ERROR(CheckExpected(append.stream_id, append.expected, head));
+
+  AppendResult result;
+  result.first_position = group.tree.size();
+  result.first_version = head.next_version;
+  integrity::Entry entry;
+  entry.stream_id = append.stream_id;
+  entry.recorded_at_ns = group.recorded_at_ns;
+  for (const PreparedEvent& ev : append.events) {
+    entry.position = group.tree.size();
+    entry.stream_version = head.next_version;
+    entry.event_id = ev.event_id;
+    entry.event_type = ev.event_type;
+    entry.content_type = ev.content_type;
+    entry.metadata_hash = ev.metadata_hash;
+    entry.data_hash = ev.data_hash;
+    entry.stream_prev = head.next_version == 0 ? integrity::kZeroHash
+                                               : crypto::HashFromBytes(head.last_leaf_hash);
+    group.entry_buf.clear();
+    integrity::EncodeEntry(entry, &group.entry_buf);
+    const crypto::Hash leaf = integrity::LeafHash(group.entry_buf);
+    group.completed.clear();
+    group.tree.Append(leaf, &group.completed);
+    assert(group.tree.size() == entry.position + 1);
+    assert(!group.completed.empty() && group.completed[0].first.level == 0);
+    for (const auto& [node, hash] : group.completed) {
+      group.writer->PutNode({node.level, node.index}, crypto::HashView(hash));
+    }
+    Status sealed = cipher_.Seal(group.epoch, entry.position, group.entry_buf, ev.data,
+                                 ev.metadata, &group.record_buf);
+    if (!sealed.ok()) {
+      group.broken = sealed;
+      return sealed;
+    }
+    group.writer->PutRecord(entry.position, group.record_buf);
+    group.writer->PutStreamIndex(append.stream_id, entry.stream_version, entry.position);
+    WindowEntry w{append.stream_id, entry.stream_version, entry.position};
+    group.ids.emplace(ev.event_id, w);
+    group.id_list.emplace_back(ev.event_id, std::move(w));
+    head.next_version += 1;
+    head.last_position = entry.position;
+    head.last_leaf_hash = crypto::HashString(leaf);
+  }
+  head.deleted = append.tombstone;
+  result.last_position = head.last_position;
+  result.last_version = head.next_version - 1;
+  group.heads[append.stream_id] = std::move(head);
+  return result;
+}
+
+void Sequencer::Apply(Group& group) {
+  assert(group.tree.size() > tree_.size());
+  tree_ = std::move(group.tree);
+  if (head_cache_.size() + group.heads.size() > kHeadCacheEntriesMax) head_cache_.clear();
+  for (auto& [stream, head] : group.heads) head_cache_[stream] = std::move(head);
+  RememberIds(group.id_list);
+  last_recorded_at_ns_ = group.recorded_at_ns;
+  std::function<void(uint64_t)> listener;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    assert(tree_.size() > committed_.size);
+    committed_ = {tree_.size(), tree_.Root()};
+    listener = listener_;
+  }
+  if (listener) listener(tree_.size());
+}
+
+void Sequencer::RememberIds(const std::vector<std::pair<std::string, WindowEntry>>& ids) {
+  if (options_.idempotency_window_events == 0) return;
+  for (const auto& [id, w] : ids) {
+    if (id_window_.insert_or_assign(id, w).second) id_order_.push_back(id);
+    while (id_order_.size() > options_.idempotency_window_events) {
+      id_window_.erase(id_order_.front());
+      id_order_.pop_front();
+    }
+  }
+}
+
+Status Sequencer::RebuildIdWindow() {
+  const uint64_t size = tree_.size();
+  const uint64_t n = std::min<uint64_t>(size, options_.idempotency_window_events);
+  std::vector<std::pair<std::string, WindowEntry>> ids;
+  ids.reserve(n);
+  OpenedRecord opened;
+  integrity::Entry entry;
+  Status inner;
+  Status s = store_->ScanRecords(size - n, n, [&](uint64_t pos, std::string_view stored) {
+    inner = cipher_.Open(pos, stored, &opened);
+    if (inner.ok()) inner = integrity::DecodeEntry(opened.entry, &entry);
+    if (!inner.ok()) return false;
+    ids.emplace_back(entry.event_id, WindowEntry{entry.stream_id, entry.stream_version, pos});
+    last_recorded_at_ns_ = std::max(last_recorded_at_ns_, entry.recorded_at_ns);
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!inner.ok()) return inner;
+  RememberIds(ids);
+  id_window_loaded_ = true;
+  return Status::Ok();
+}
+
+}  // namespace cairn::engine

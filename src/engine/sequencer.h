@@ -1,0 +1,126 @@
+// Sequencer: the single writer of the log, with group commit (DESIGN.md, the append path, step 4).
+//
+// Callers hand it validated, pre-hashed appends (PreparedAppend) from any thread; Submit() blocks
+// until the append is durable or has failed. One thread takes every queued append (up to
+// group_events_max events), checks expected versions against the stream heads, assigns positions
+// and versions, builds entries, leaf hashes, stream chains and the compact range, encrypts the
+// records at rest, and commits the whole group in one LogStore transaction with one sync. State
+// changes of a group (tree, heads, idempotency window) are applied in memory only after its
+// commit succeeded; a failed commit fails every append of the group and changes nothing.
+//
+// Invariants (asserted): positions are dense and strictly increasing; a stream's versions are
+// dense; every entry's stream_prev is the leaf hash of the stream's previous event; the committed
+// tree size equals the compact range's size.
+//
+// Thread safety: Submit() and committed() are safe from any thread. The queue is bounded
+// (queue_appends_max): Submit() waits while it is full (back-pressure).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/event_store.h"
+#include "engine/record_codec.h"
+#include "engine/types.h"
+#include "integrity/merkle.h"
+#include "keys/storage_keys.h"
+#include "storage/log_store.h"
+
+namespace cairn::engine {
+
+struct PreparedEvent {
+  std::string event_id;  // 16 bytes
+  std::string event_type;
+  std::string content_type;
+  std::string data;
+  std::string metadata;
+  crypto::Hash data_hash{};
+  crypto::Hash metadata_hash{};
+};
+
+struct PreparedAppend {
+  std::string stream_id;
+  ExpectedVersion expected;
+  std::vector<PreparedEvent> events;
+  bool tombstone = false;  // the single event is the stream's tombstone
+};
+
+struct CommittedState {
+  uint64_t size = 0;
+  crypto::Hash root{};
+};
+
+class Sequencer {
+ public:
+  // Loads the committed tree state and starts the sequencer thread. Called with the store open.
+  static Result<std::unique_ptr<Sequencer>> Start(storage::LogStore* store, keys::StorageKeys* keys,
+                                                  const Options& options);
+  ~Sequencer();  // finishes queued appends, then stops the thread
+  Sequencer(const Sequencer&) = delete;
+  Sequencer& operator=(const Sequencer&) = delete;
+
+  Result<AppendResult> Submit(PreparedAppend append);
+  CommittedState committed() const;
+  // Called on the sequencer thread after each successful commit with the new tree size.
+  void SetCommitListener(std::function<void(uint64_t)> listener);
+
+ private:
+  struct Pending {
+    PreparedAppend append;
+    std::promise<Result<AppendResult>> done;
+  };
+  struct WindowEntry {
+    std::string stream_id;
+    uint64_t version;
+    uint64_t position;
+  };
+  struct Group;  // one group commit in preparation (sequencer.cc)
+
+  Sequencer(storage::LogStore* store, keys::StorageKeys* keys, const Options& options,
+            integrity::CompactRange tree);
+  void Run();
+  std::vector<std::unique_ptr<Pending>> TakeGroup();
+  void CommitGroup(std::vector<std::unique_ptr<Pending>>& pendings);
+  Result<AppendResult> Sequence(Group& group, const PreparedAppend& append);
+  Result<storage::StreamHead> HeadFor(Group& group, const std::string& stream_id);
+  std::optional<Result<AppendResult>> CheckIdempotent(const Group& group,
+                                                      const PreparedAppend& append);
+  void Apply(Group& group);
+  void RememberIds(const std::vector<std::pair<std::string, WindowEntry>>& ids);
+  Status RebuildIdWindow();
+  Status MaybeRotateStorageKey(size_t events);
+
+  storage::LogStore* const store_;
+  keys::StorageKeys* const keys_;
+  const Options options_;
+  RecordCipher cipher_;  // sequencer thread only
+
+  // Sequencer-thread state: the committed tree and caches of committed facts.
+  integrity::CompactRange tree_;
+  std::unordered_map<std::string, storage::StreamHead> head_cache_;
+  std::unordered_map<std::string, WindowEntry> id_window_;
+  std::deque<std::string> id_order_;
+  bool id_window_loaded_ = false;
+  int64_t last_recorded_at_ns_ = 0;
+
+  mutable std::mutex mu_;  // guards the queue, committed_, stopping_, listener_
+  std::condition_variable not_empty_, not_full_;
+  std::deque<std::unique_ptr<Pending>> queue_;
+  size_t queued_events_ = 0;
+  bool stopping_ = false;
+  CommittedState committed_;
+  std::function<void(uint64_t)> listener_;
+  std::thread thread_;
+};
+
+}  // namespace cairn::engine

@@ -1,0 +1,113 @@
+// The engine's vocabulary: events proposed and recorded, expected versions, limits, results.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "crypto/sha256.h"
+#include "integrity/entry.h"
+
+namespace cairn::engine {
+
+inline constexpr std::string_view kDefaultContentType = "application/json";
+// Event type of the tombstone that DeleteStream appends; user event types may not start with '$'.
+inline constexpr std::string_view kTombstoneEventType = "$streamDeleted";
+
+// Limits enforced on every append (DESIGN.md, Data model). All configurable.
+struct Limits {
+  size_t event_size_bytes_max = 1 << 20;       // data + metadata of one event
+  size_t batch_size_bytes_max = 4 << 20;       // all events of one append
+  size_t batch_events_max = 1000;
+  uint64_t read_events_max = 10000;            // events returned by one read call
+};
+
+// The expected version of an append or delete.
+struct ExpectedVersion {
+  enum class Kind : uint8_t { kAny, kNoStream, kStreamExists, kExact };
+  Kind kind = Kind::kAny;
+  uint64_t version = 0;  // kExact: the version of the stream's last event
+
+  static ExpectedVersion Any() { return {Kind::kAny, 0}; }
+  static ExpectedVersion NoStream() { return {Kind::kNoStream, 0}; }
+  static ExpectedVersion StreamExists() { return {Kind::kStreamExists, 0}; }
+  static ExpectedVersion Exact(uint64_t v) { return {Kind::kExact, v}; }
+  // "any", "no_stream", "stream_exists" or a decimal version; kInvalidArgument otherwise.
+  static Result<ExpectedVersion> Parse(std::string_view text);
+  std::string ToString() const;
+};
+
+// An event as the caller proposes it.
+struct ProposedEvent {
+  std::string event_id;  // 16 bytes (UUID, RFC 4122 byte order); empty = generate a v4 UUID
+  std::string event_type;
+  std::string content_type = std::string(kDefaultContentType);
+  std::string data;      // JSON when content_type is application/json (validated)
+  std::string metadata;  // JSON when non-empty and content_type is JSON (validated)
+};
+
+struct AppendResult {
+  uint64_t first_position = 0;
+  uint64_t last_position = 0;
+  uint64_t first_version = 0;
+  uint64_t last_version = 0;     // the stream's version after the append
+  bool idempotent_replay = false;  // the same events were already appended; nothing was written
+};
+
+// An event as stored: every entry field, the stored bytes, and its leaf hash.
+struct RecordedEvent {
+  integrity::Entry entry;
+  std::string data;
+  std::string metadata;
+  crypto::Hash leaf_hash{};
+};
+
+enum class Direction : uint8_t { kForwards, kBackwards };
+
+struct ReadStreamResult {
+  std::vector<RecordedEvent> events;
+  bool end_of_stream = false;  // no more events in the read direction
+};
+
+struct StreamInfo {
+  bool exists = false;
+  uint64_t event_count = 0;   // including a tombstone
+  uint64_t last_version = 0;  // valid when exists
+  uint64_t last_position = 0;
+  bool deleted = false;
+};
+
+struct SignedCheckpoint {
+  uint64_t size = 0;
+  crypto::Hash root{};
+  std::string note;  // the C2SP signed note, exactly as served
+};
+
+struct InclusionProof {
+  uint64_t index = 0;
+  uint64_t size = 0;
+  crypto::Hash leaf_hash{};
+  crypto::Hash root{};
+  std::vector<crypto::Hash> proof;
+};
+
+struct ConsistencyProof {
+  uint64_t size1 = 0, size2 = 0;
+  crypto::Hash root1{}, root2{};
+  std::vector<crypto::Hash> proof;
+};
+
+// Validates a stream id: 1..512 bytes of UTF-8 without control characters.
+Status ValidateStreamId(std::string_view stream_id);
+// Validates an event type: 1..256 bytes of UTF-8 without control characters.
+Status ValidateEventType(std::string_view event_type);
+
+// UUID text (8-4-4-4-12 hex) <-> 16 bytes.
+std::optional<std::string> ParseUuid(std::string_view text);
+std::string FormatUuid(std::string_view bytes16);
+std::string NewUuidV4();
+
+}  // namespace cairn::engine

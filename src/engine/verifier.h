@@ -1,0 +1,21 @@
+// Full verification of a log (DESIGN.md, Verification): every record decrypts at its position,
+// every entry's data and metadata hashes match the stored bytes, every stream chain links, every
+// stored leaf hash equals the recomputed one, the root at every stored checkpoint equals the
+// recomputed root and its signature verifies, consecutive checkpoints are consistent (RFC 9162
+// proofs from stored nodes), and the tree state and stream heads match what the records say.
+// Stops at the first failure and names the position and what failed.
+//
+// Thread safety: reads only; may run while appends continue (it checks the prefix it reads).
+#pragma once
+
+#include "engine/event_store.h"
+#include "integrity/note.h"
+#include "keys/storage_keys.h"
+#include "storage/log_store.h"
+
+namespace cairn::engine {
+
+VerifyReport VerifyLog(storage::LogStore* store, const keys::StorageKeys* keys,
+                       const integrity::NoteVerifier& checkpoint_key);
+
+}  // namespace cairn::engine

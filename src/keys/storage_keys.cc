@@ -1,0 +1,90 @@
+#include "keys/storage_keys.h"
+
+#include <cassert>
+
+#include "common/bytes.h"
+#include "crypto/aes_gcm.h"
+
+namespace cairn::keys {
+namespace {
+
+constexpr std::string_view kCurrentEpochMeta = "storage_epoch_current";
+
+std::string EpochName(uint32_t epoch) { return "storage-epoch/" + std::to_string(epoch); }
+
+Result<uint32_t> ReadCurrentEpoch(storage::LogStore* store) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> v, store->ReadMeta(kCurrentEpochMeta));
+  if (!v) return Status::NotFound("the store has no storage key (run `cairn init`)");
+  if (v->size() != 4) return Status::DataLoss("corrupt storage epoch metadata");
+  return DecodeU32(v->data());
+}
+
+}  // namespace
+
+Status StorageKeys::StoreEpoch(storage::LogStore* store, KmsProvider* kms, uint32_t epoch,
+                               uint64_t start_position, const crypto::SecureBytes& key) {
+  CAIRN_ASSIGN_OR_RETURN(std::string wrapped, kms->Wrap(key.view(), EpochName(epoch)));
+  std::string value;
+  PutU64(&value, start_position);
+  value += wrapped;
+  CAIRN_RETURN_IF_ERROR(store->PutKeyMaterial(EpochName(epoch), value));
+  std::string cur;
+  PutU32(&cur, epoch);
+  return store->PutMeta(kCurrentEpochMeta, cur);
+}
+
+Status StorageKeys::Initialize(storage::LogStore* store, KmsProvider* kms) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> existing, store->ReadMeta(kCurrentEpochMeta));
+  if (existing) return Status::AlreadyExists("the store already has storage keys");
+  return StoreEpoch(store, kms, 0, 0, crypto::RandomSecret(crypto::kAes256KeySizeBytes));
+}
+
+Result<std::unique_ptr<StorageKeys>> StorageKeys::Load(storage::LogStore* store, KmsProvider* kms) {
+  CAIRN_ASSIGN_OR_RETURN(uint32_t current, ReadCurrentEpoch(store));
+  if (current >= kStorageEpochsMax) return Status::DataLoss("corrupt storage epoch metadata");
+  std::unique_ptr<StorageKeys> keys(new StorageKeys(store, kms));
+  uint64_t prev_start = 0;
+  for (uint32_t e = 0; e <= current; ++e) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> v, store->ReadKeyMaterial(EpochName(e)));
+    if (!v || v->size() < 8) return Status::DataLoss("storage key epoch " + std::to_string(e) + " is missing");
+    uint64_t start = DecodeU64(v->data());
+    if (e > 0 && start < prev_start) return Status::DataLoss("storage key epochs out of order");
+    auto key = kms->Unwrap(std::string_view(*v).substr(8), EpochName(e));
+    if (!key.ok()) return key.status().Annotate("storage key epoch " + std::to_string(e));
+    if (key->size() != crypto::kAes256KeySizeBytes) return Status::DataLoss("storage key has a bad size");
+    keys->epochs_[e] = {e, start, std::make_shared<const crypto::SecureBytes>(std::move(key).value())};
+    prev_start = start;
+  }
+  return keys;
+}
+
+StorageEpoch StorageKeys::current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  assert(!epochs_.empty());
+  return epochs_.rbegin()->second;
+}
+
+std::shared_ptr<const crypto::SecureBytes> StorageKeys::Key(uint32_t epoch) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = epochs_.find(epoch);
+  return it == epochs_.end() ? nullptr : it->second.key;
+}
+
+size_t StorageKeys::epoch_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return epochs_.size();
+}
+
+Status StorageKeys::Rotate(uint64_t start_position) {
+  StorageEpoch cur = current();
+  if (cur.epoch + 1 >= kStorageEpochsMax) return Status::ResourceExhausted("too many storage epochs");
+  if (start_position < cur.start_position) return Status::InvalidArgument("rotation start before current epoch");
+  crypto::SecureBytes key = crypto::RandomSecret(crypto::kAes256KeySizeBytes);
+  CAIRN_RETURN_IF_ERROR(StoreEpoch(store_, kms_, cur.epoch + 1, start_position, key));
+  std::lock_guard<std::mutex> lock(mu_);
+  epochs_[cur.epoch + 1] = {cur.epoch + 1, start_position,
+                            std::make_shared<const crypto::SecureBytes>(std::move(key))};
+  return Status::Ok();
+}
+
+}  // namespace cairn::keys

@@ -1,0 +1,240 @@
+// Engine behaviour: appends, expected versions, idempotency, tombstones, limits, reads, reopen.
+#include <sys/stat.h>
+
+#include "common/bytes.h"
+#include "engine_test_util.h"
+#include "integrity/entry.h"
+
+namespace cairn::engine {
+namespace {
+
+TEST_F(EngineTest, AppendThenReadBackEveryField) {
+  std::vector<ProposedEvent> evs;
+  evs.push_back(Ev("OrderPlaced", R"({"order":1})"));
+  evs.push_back(Ev("OrderPaid", R"({"order":1,"paid":true})"));
+  evs[1].metadata = R"({"trace":"abc"})";
+  auto r = store_->Append("orders-1", ExpectedVersion::NoStream(), evs);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->first_position, 0u);
+  EXPECT_EQ(r->last_position, 1u);
+  EXPECT_EQ(r->last_version, 1u);
+  EXPECT_FALSE(r->idempotent_replay);
+
+  auto read = store_->ReadStream("orders-1", 0, Direction::kForwards, 10);
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->events.size(), 2u);
+  EXPECT_TRUE(read->end_of_stream);
+  const RecordedEvent& e1 = read->events[1];
+  EXPECT_EQ(e1.entry.stream_id, "orders-1");
+  EXPECT_EQ(e1.entry.stream_version, 1u);
+  EXPECT_EQ(e1.entry.position, 1u);
+  EXPECT_EQ(e1.entry.event_type, "OrderPaid");
+  EXPECT_EQ(e1.entry.content_type, "application/json");
+  EXPECT_EQ(e1.data, R"({"order":1,"paid":true})");
+  EXPECT_EQ(e1.metadata, R"({"trace":"abc"})");
+  EXPECT_EQ(e1.entry.data_hash, crypto::Sha256(e1.data));
+  EXPECT_EQ(e1.entry.metadata_hash, crypto::Sha256(e1.metadata));
+  EXPECT_EQ(e1.entry.event_id.size(), 16u);
+  EXPECT_EQ(e1.entry.stream_prev, read->events[0].leaf_hash);  // the chain links
+  EXPECT_EQ(read->events[0].entry.stream_prev, integrity::kZeroHash);
+  EXPECT_EQ(e1.leaf_hash, integrity::LeafHash(integrity::EncodeEntry(e1.entry)));
+  EXPECT_GE(e1.entry.recorded_at_ns, read->events[0].entry.recorded_at_ns);
+  EXPECT_EQ(store_->tree_size(), 2u);
+}
+
+TEST_F(EngineTest, ReadsBackwardsFromVersionsWithLimits) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", std::to_string(i))).ok());
+  auto back = store_->ReadStream("s", UINT64_MAX, Direction::kBackwards, 2);
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->events.size(), 2u);
+  EXPECT_EQ(back->events[0].data, "4");
+  EXPECT_EQ(back->events[1].data, "3");
+  EXPECT_FALSE(back->end_of_stream);
+  auto fwd = store_->ReadStream("s", 3, Direction::kForwards, 100);
+  ASSERT_EQ(fwd->events.size(), 2u);
+  EXPECT_EQ(fwd->events[0].data, "3");
+  EXPECT_TRUE(fwd->end_of_stream);
+  auto all = store_->ReadAll(1, 3);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].entry.position, 1u);
+  EXPECT_EQ(store_->ReadAll(5, 10)->size(), 0u);
+  EXPECT_EQ(store_->ReadAt(4)->data, "4");
+  EXPECT_EQ(store_->ReadAt(5).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadStream("nope", 0, Direction::kForwards, 1).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, ExpectedVersionsOfEveryKind) {
+  EXPECT_EQ(store_->Append("s", ExpectedVersion::StreamExists(), One("T", "1")).status().code(),
+            StatusCode::kWrongExpectedVersion);
+  ASSERT_TRUE(store_->Append("s", ExpectedVersion::NoStream(), One("T", "1")).ok());
+  auto again = store_->Append("s", ExpectedVersion::NoStream(), One("T", "2"));
+  ASSERT_EQ(again.status().code(), StatusCode::kWrongExpectedVersion);
+  EXPECT_EQ(again.status().detail().value(), 0);  // the current version
+  EXPECT_NE(again.status().message().find("version 0"), std::string::npos);
+  ASSERT_TRUE(store_->Append("s", ExpectedVersion::Exact(0), One("T", "2")).ok());
+  auto stale = store_->Append("s", ExpectedVersion::Exact(0), One("T", "3"));
+  EXPECT_EQ(stale.status().code(), StatusCode::kWrongExpectedVersion);
+  EXPECT_EQ(stale.status().detail().value(), 1);
+  EXPECT_TRUE(store_->Append("s", ExpectedVersion::StreamExists(), One("T", "3")).ok());
+  EXPECT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "4")).ok());
+  auto missing = store_->Append("t", ExpectedVersion::Exact(0), One("T", "{}"));
+  ASSERT_EQ(missing.status().code(), StatusCode::kWrongExpectedVersion) << missing.status().ToString();
+  EXPECT_EQ(missing.status().detail().value(), -1);
+  EXPECT_EQ(store_->GetStreamInfo("s")->last_version, 3u);
+  EXPECT_EQ(store_->tree_size(), 4u);  // failed appends wrote nothing
+}
+
+TEST(ExpectedVersionParse, AcceptsKindsAndRejectsMalformed) {
+  EXPECT_EQ(ExpectedVersion::Parse("any")->kind, ExpectedVersion::Kind::kAny);
+  EXPECT_EQ(ExpectedVersion::Parse("no_stream")->kind, ExpectedVersion::Kind::kNoStream);
+  EXPECT_EQ(ExpectedVersion::Parse("stream_exists")->kind, ExpectedVersion::Kind::kStreamExists);
+  EXPECT_EQ(ExpectedVersion::Parse("17")->version, 17u);
+  for (const char* bad : {"", "-1", "abc", "1.5", "01", " 1", "18446744073709551616"}) {
+    EXPECT_EQ(ExpectedVersion::Parse(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST_F(EngineTest, ResendingTheSameEventIdsIsIdempotent) {
+  std::vector<ProposedEvent> evs;
+  evs.push_back(Ev("T", "1", std::string(16, '\x01')));
+  evs.push_back(Ev("T", "2", std::string(16, '\x02')));
+  auto first = store_->Append("s", ExpectedVersion::NoStream(), evs);
+  ASSERT_TRUE(first.ok());
+  auto second = store_->Append("s", ExpectedVersion::NoStream(), evs);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(second->idempotent_replay);
+  EXPECT_EQ(second->first_position, first->first_position);
+  EXPECT_EQ(second->last_version, first->last_version);
+  EXPECT_EQ(store_->tree_size(), 2u);
+  // After a restart the window is rebuilt from the tail of the log.
+  Reopen();
+  auto third = store_->Append("s", ExpectedVersion::Any(), evs);
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE(third->idempotent_replay);
+  // Reusing one id in a different append is refused, and nothing is written.
+  std::vector<ProposedEvent> reuse;
+  reuse.push_back(Ev("T", "3", std::string(16, '\x02')));
+  EXPECT_EQ(store_->Append("other", ExpectedVersion::Any(), reuse).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->tree_size(), 2u);
+}
+
+TEST_F(EngineTest, DeletedStreamRefusesAppendsAndReadsSaySo) {
+  ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "1")).ok());
+  auto del = store_->DeleteStream("s", ExpectedVersion::Exact(0));
+  ASSERT_TRUE(del.ok()) << del.status().ToString();
+  EXPECT_EQ(store_->Append("s", ExpectedVersion::Any(), One("T", "2")).status().code(), StatusCode::kStreamDeleted);
+  EXPECT_EQ(store_->ReadStream("s", 0, Direction::kForwards, 10).status().code(), StatusCode::kStreamDeleted);
+  EXPECT_TRUE(store_->GetStreamInfo("s")->deleted);
+  EXPECT_EQ(store_->DeleteStream("s", ExpectedVersion::Any()).status().code(), StatusCode::kStreamDeleted);
+  // Nothing is physically removed: the log still has both events and verifies.
+  EXPECT_EQ(store_->ReadAll(0, 10)->size(), 2u);
+  EXPECT_EQ(store_->ReadAt(1)->entry.event_type, "$streamDeleted");
+  Reopen();
+  EXPECT_EQ(store_->Append("s", ExpectedVersion::Any(), One("T", "2")).status().code(), StatusCode::kStreamDeleted);
+  EXPECT_TRUE(store_->Verify().ok);
+}
+
+TEST_F(EngineTest, BadInputIsRefusedAndWritesNothing) {
+  auto code = [&](std::string_view stream, std::vector<ProposedEvent> evs) {
+    return store_->Append(stream, ExpectedVersion::Any(), std::move(evs)).status().code();
+  };
+  EXPECT_EQ(code("s", One("T", "{not json")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("s", One("T", "")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("", One("T", "{}")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(std::string(513, 's'), One("T", "{}")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("a\nb", One("T", "{}")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("bad\xff", One("T", "{}")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("s", One("", "{}")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("s", One("$streamDeleted", "{}")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("s", {}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("s", One("T", "\"" + std::string(1 << 20, 'x') + "\"")), StatusCode::kResourceExhausted);
+  std::vector<ProposedEvent> many;
+  for (int i = 0; i < 1001; ++i) many.push_back(Ev("T", "{}"));
+  EXPECT_EQ(code("s", many), StatusCode::kResourceExhausted);
+  std::vector<ProposedEvent> big;
+  for (int i = 0; i < 5; ++i) big.push_back(Ev("T", "\"" + std::string(1000 * 1000, 'x') + "\""));
+  EXPECT_EQ(code("s", big), StatusCode::kResourceExhausted);
+  std::vector<ProposedEvent> bad_meta = One("T", "{}");
+  bad_meta[0].metadata = "{";
+  EXPECT_EQ(code("s", bad_meta), StatusCode::kInvalidArgument);
+  std::vector<ProposedEvent> dup;
+  dup.push_back(Ev("T", "{}", std::string(16, 'a')));
+  dup.push_back(Ev("T", "{}", std::string(16, 'a')));
+  EXPECT_EQ(code("s", dup), StatusCode::kInvalidArgument);
+  std::vector<ProposedEvent> short_id = One("T", "{}");
+  short_id[0].event_id = "short";
+  EXPECT_EQ(code("s", short_id), StatusCode::kInvalidArgument);
+  // A mixed batch: one bad event refuses the whole batch.
+  std::vector<ProposedEvent> mixed;
+  mixed.push_back(Ev("T", "{}"));
+  mixed.push_back(Ev("T", "nope"));
+  EXPECT_EQ(code("s", mixed), StatusCode::kInvalidArgument);
+  // Binary data is fine under a non-JSON content type.
+  std::vector<ProposedEvent> bin = One("Blob", std::string("\x00\x01\xff", 3));
+  bin[0].content_type = "application/octet-stream";
+  EXPECT_EQ(code("s", bin), StatusCode::kOk);
+  EXPECT_EQ(store_->tree_size(), 1u);
+}
+
+TEST_F(EngineTest, ReopenKeepsEverythingAndContinuesTheChain) {
+  ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "1")).ok());
+  ASSERT_TRUE(store_->Append("t", ExpectedVersion::Any(), One("T", "1")).ok());
+  Reopen();
+  EXPECT_EQ(store_->tree_size(), 2u);
+  auto r = store_->Append("s", ExpectedVersion::Exact(0), One("T", "2"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->first_position, 2u);
+  auto read = store_->ReadStream("s", 0, Direction::kForwards, 10);
+  EXPECT_EQ(read->events[1].entry.stream_prev, read->events[0].leaf_hash);
+  EXPECT_TRUE(store_->Verify().ok);
+}
+
+TEST_F(EngineTest, DataDirectoryIsLockedWhileOpen) {
+  Options o;
+  o.data_dir = dir_;
+  auto second = EventStore::Open(o);
+  ASSERT_EQ(second.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("in use by another cairn process"), std::string::npos);
+  EXPECT_EQ(EventStore::Init({dir_, ""}).code(), StatusCode::kUnavailable);
+  Close();
+  EXPECT_EQ(EventStore::Init({dir_, ""}).code(), StatusCode::kAlreadyExists);
+}
+
+TEST_F(EngineTest, KeyringIsPrivateAndAGroupReadableOneIsRefused) {
+  struct stat st;
+  ASSERT_EQ(::stat((dir_ + "/keyring").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  Close();
+  ASSERT_EQ(::chmod((dir_ + "/keyring").c_str(), 0640), 0);
+  Options o;
+  o.data_dir = dir_;
+  auto s = EventStore::Open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("chmod 600"), std::string::npos);
+}
+
+TEST_F(EngineTest, RecordsAreEncryptedAtRest) {
+  const std::string marker = "very-recognisable-plaintext-marker";
+  ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "\"" + marker + "\"")).ok());
+  Close();
+  for (const auto& f : testing::ListFiles(dir_ + "/db", "")) {
+    EXPECT_EQ(testing::ReadFile(f).find(marker), std::string::npos) << f;
+  }
+}
+
+TEST_F(EngineTest, StorageKeyRotatesAutomaticallyAndOldEpochsStayReadable) {
+  Options o;
+  o.storage_key_encryptions_max = 3;
+  Reopen(o);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", std::to_string(i))).ok());
+  Reopen();
+  auto all = store_->ReadAll(0, 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 10u);
+  EXPECT_EQ((*all)[9].data, "9");
+  EXPECT_TRUE(store_->Verify().ok);
+}
+
+}  // namespace
+}  // namespace cairn::engine
