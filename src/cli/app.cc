@@ -1,0 +1,65 @@
+#include "cli/app.h"
+
+#include <exception>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "cli/context.h"
+#include "cli/errors.h"
+
+namespace cairn::cli {
+namespace {
+
+void BuildApp(CLI::App& app, CliContext& ctx) {
+  app.description(
+      "cairn: a security-first, verifiable event store.\n"
+      "Offline commands work on a data directory (--data-dir DIR or $CAIRN_DATA_DIR).");
+  app.add_option("--data-dir", ctx.global_data_dir, "Data directory (default: $CAIRN_DATA_DIR)")
+      ->option_text("DIR");
+  app.require_subcommand(1);
+  RegisterInitCommand(app, ctx);
+  RegisterAppendCommand(app, ctx);
+  RegisterDeleteCommand(app, ctx);
+  RegisterReadCommands(app, ctx);
+  RegisterStreamInfoCommand(app, ctx);
+  RegisterCheckpointCommands(app, ctx);
+  RegisterProofCommands(app, ctx);
+  RegisterVerifyCommand(app, ctx);
+  RegisterBenchCommand(app, ctx);
+}
+
+int ReportParseError(const CLI::App& app, const CLI::ParseError& e) {
+  if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+    // --help (CallForHelp / CallForAllHelp) prints usage and succeeds.
+    return app.exit(e, std::cout, std::cerr);
+  }
+  PrintError(e.what());
+  std::cerr << "Run 'cairn --help' or 'cairn <command> --help' for usage.\n";
+  return kExitUsage;
+}
+
+}  // namespace
+
+int Run(int argc, char** argv) {
+  CliContext ctx;
+  CLI::App app{"", "cairn"};
+  BuildApp(app, ctx);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return ReportParseError(app, e);
+  } catch (const std::exception& e) {
+    PrintError(std::string("internal error: ") + e.what());
+    return kExitFailure;
+  }
+  std::cout.flush();
+  if (!std::cout) {
+    PrintError("writing the output failed");
+    return kExitFailure;
+  }
+  return ctx.exit_code;
+}
+
+}  // namespace cairn::cli

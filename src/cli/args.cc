@@ -1,0 +1,69 @@
+#include "cli/args.h"
+
+#include <charconv>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+namespace cairn::cli {
+namespace {
+
+Result<std::string> ReadStream(std::istream& in, std::string_view what, std::string_view source) {
+  std::string out;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    out.append(buf, static_cast<size_t>(in.gcount()));
+    if (out.size() > kValueFileSizeBytesMax) {
+      return Status::ResourceExhausted(std::string(what) + ": " + std::string(source) +
+                                       " is larger than " +
+                                       std::to_string(kValueFileSizeBytesMax >> 20) + " MiB");
+    }
+  }
+  if (in.bad()) {
+    return Status::IOError(std::string(what) + ": cannot read " + std::string(source));
+  }
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+Result<uint64_t> ParseU64(std::string_view text, std::string_view what) {
+  uint64_t v = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || text[0] == '+' || ec != std::errc() || ptr != end) {
+    return Status::InvalidArgument(std::string(what) + ": '" + std::string(text) +
+                                   "' is not a non-negative integer");
+  }
+  return v;
+}
+
+Result<std::string> ReadValueArg(const std::string& value, std::string_view what) {
+  if (value.empty() || value[0] != '@') return value;
+  if (value == "@-") return ReadStream(std::cin, what, "stdin");
+  const std::string path = value.substr(1);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(std::string(what) + ": cannot open file '" + path + "'");
+  return ReadStream(in, what, "file '" + path + "'");
+}
+
+std::vector<std::string> SplitList(std::string_view text) {
+  std::vector<std::string> out;
+  if (Trim(text).empty()) return out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    out.emplace_back(Trim(text.substr(start, comma - start)));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace cairn::cli

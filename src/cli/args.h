@@ -1,0 +1,27 @@
+// Strict parsing of command-line values. CLI11's integer conversion accepts "-5" for unsigned
+// options (strtoull wraps it) and octal/hex prefixes, so numbers are taken as text and parsed
+// here: plain decimal digits only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace cairn::cli {
+
+// Files given as @FILE larger than this are refused before they reach the engine.
+inline constexpr size_t kValueFileSizeBytesMax = 64u << 20;
+
+// A non-negative decimal integer; kInvalidArgument naming `what` otherwise.
+Result<uint64_t> ParseU64(std::string_view text, std::string_view what);
+
+// A value given inline, as @FILE (the file's bytes) or @- (all of stdin).
+Result<std::string> ReadValueArg(const std::string& value, std::string_view what);
+
+// "a,b,c" -> {"a","b","c"}, each trimmed of spaces; "" -> {}.
+std::vector<std::string> SplitList(std::string_view text);
+
+}  // namespace cairn::cli

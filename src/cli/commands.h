@@ -1,0 +1,23 @@
+// Registration of every subcommand on the CLI11 app. Each Register* adds one subcommand (with
+// --help), and a callback that runs the command and stores its exit code in the context.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/context.h"
+
+namespace cairn::cli {
+
+void RegisterInitCommand(CLI::App& app, CliContext& ctx);
+void RegisterAppendCommand(CLI::App& app, CliContext& ctx);
+void RegisterDeleteCommand(CLI::App& app, CliContext& ctx);
+void RegisterReadCommands(CLI::App& app, CliContext& ctx);  // read, read-all
+void RegisterStreamInfoCommand(CLI::App& app, CliContext& ctx);
+void RegisterCheckpointCommands(CLI::App& app, CliContext& ctx);  // checkpoint, vkey
+void RegisterProofCommands(CLI::App& app, CliContext& ctx);  // proof inclusion|consistency|verify-*
+// The offline verify-inclusion / verify-consistency subcommands of `proof`.
+void RegisterProofVerifyCommands(CLI::App& proof, CliContext& ctx);
+void RegisterVerifyCommand(CLI::App& app, CliContext& ctx);
+void RegisterBenchCommand(CLI::App& app, CliContext& ctx);
+
+}  // namespace cairn::cli

@@ -1,0 +1,125 @@
+// cairn read / read-all: print events of one stream or of the whole log. Reads larger than the
+// engine's per-call limit are paged here.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/data_dir.h"
+#include "cli/errors.h"
+#include "cli/event_printer.h"
+
+namespace cairn::cli {
+namespace {
+
+inline constexpr uint64_t kDefaultLimit = 100;
+
+struct ReadArgs {
+  std::string data_dir;
+  std::string stream;  // read only
+  std::string from;    // empty: the start (or the end, backwards)
+  std::string limit = std::to_string(kDefaultLimit);
+  bool backwards = false;
+  bool json = false;
+};
+
+struct ReadRange {
+  uint64_t from = 0;
+  uint64_t limit = 0;  // UINT64_MAX when unlimited
+};
+
+// Parses --from / --limit; 0 as limit means "no limit".
+Result<ReadRange> ParseRange(const ReadArgs& args, uint64_t default_from) {
+  ReadRange range{default_from, 0};
+  if (!args.from.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(range.from, ParseU64(args.from, "--from"));
+  }
+  CAIRN_ASSIGN_OR_RETURN(range.limit, ParseU64(args.limit, "--limit"));
+  if (range.limit == 0) range.limit = UINT64_MAX;
+  return range;
+}
+
+uint64_t PageSize(uint64_t remaining) {
+  return std::min<uint64_t>(remaining, engine::Limits{}.read_events_max);
+}
+
+// Next version to read after `last` in `direction`; nullopt at the stream's start.
+std::optional<uint64_t> NextVersion(uint64_t last, engine::Direction direction) {
+  if (direction == engine::Direction::kForwards) return last + 1;
+  if (last == 0) return std::nullopt;
+  return last - 1;
+}
+
+int ReadStream(engine::EventStore& store, const ReadArgs& args, ReadRange range) {
+  const auto direction = args.backwards ? engine::Direction::kBackwards
+                                        : engine::Direction::kForwards;
+  EventPrinter printer(args.json);
+  uint64_t from = range.from, remaining = range.limit;
+  while (remaining > 0) {
+    auto page = store.ReadStream(args.stream, from, direction, PageSize(remaining));
+    if (!page.ok()) return Fail(page.status(), args.stream);
+    printer.Print(page->events);
+    remaining -= std::min<uint64_t>(remaining, page->events.size());
+    if (page->end_of_stream || page->events.empty()) break;
+    auto next = NextVersion(page->events.back().entry.stream_version, direction);
+    if (!next) break;
+    from = *next;
+  }
+  return kExitOk;
+}
+
+int ReadAll(engine::EventStore& store, const ReadArgs& args, ReadRange range) {
+  EventPrinter printer(args.json);
+  uint64_t from = range.from, remaining = range.limit;
+  while (remaining > 0) {
+    const uint64_t want = PageSize(remaining);
+    auto page = store.ReadAll(from, want);
+    if (!page.ok()) return Fail(page.status());
+    if (page->empty()) break;
+    printer.Print(*page);
+    remaining -= std::min<uint64_t>(remaining, page->size());
+    from = page->back().entry.position + 1;
+    if (from >= store.tree_size()) break;
+  }
+  return kExitOk;
+}
+
+int RunRead(const CliContext& ctx, const ReadArgs& args, bool all) {
+  const uint64_t default_from = (!all && args.backwards) ? UINT64_MAX : 0;
+  auto range = ParseRange(args, default_from);
+  if (!range.ok()) return UsageError(range.status().message());
+  int rc = kExitOk;
+  auto store = OpenOrReport(ctx, args.data_dir, &rc);
+  if (!store) return rc;
+  return all ? ReadAll(*store, args, *range) : ReadStream(*store, args, *range);
+}
+
+void AddCommonReadOptions(CLI::App* cmd, ReadArgs* args) {
+  cmd->add_option("--limit", args->limit, "Maximum number of events (0: no limit)")
+      ->capture_default_str();
+  cmd->add_flag("--json", args->json,
+                "One JSON object per event with every entry field and the stored bytes");
+  AddDataDirOption(cmd, &args->data_dir);
+}
+
+}  // namespace
+
+void RegisterReadCommands(CLI::App& app, CliContext& ctx) {
+  auto args = std::make_shared<ReadArgs>();
+  CLI::App* read = app.add_subcommand("read", "Read the events of a stream");
+  read->add_option("stream", args->stream, "Stream id")->required();
+  read->add_option("--from", args->from,
+                   "First stream version to read (default: first, or last with --backwards)");
+  read->add_flag("--backwards", args->backwards, "Read from newest to oldest");
+  AddCommonReadOptions(read, args.get());
+  read->callback([&ctx, args] { ctx.exit_code = RunRead(ctx, *args, /*all=*/false); });
+
+  auto all_args = std::make_shared<ReadArgs>();
+  CLI::App* all = app.add_subcommand("read-all", "Read the whole log in position order");
+  all->add_option("--from", all_args->from, "First global position to read (default 0)");
+  AddCommonReadOptions(all, all_args.get());
+  all->callback([&ctx, all_args] { ctx.exit_code = RunRead(ctx, *all_args, /*all=*/true); });
+}
+
+}  // namespace cairn::cli

@@ -1,0 +1,32 @@
+// Locating and opening the data directory of an offline command.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/context.h"
+#include "common/status.h"
+#include "engine/event_store.h"
+
+namespace cairn::cli {
+
+// Adds the per-subcommand --data-dir option (it wins over the global one and $CAIRN_DATA_DIR).
+void AddDataDirOption(CLI::App* command, std::string* data_dir);
+
+// The subcommand's --data-dir, else the global --data-dir, else $CAIRN_DATA_DIR;
+// kInvalidArgument when none is set (a usage error).
+Result<std::string> ResolveDataDir(const CliContext& ctx, const std::string& command_value);
+
+// Opens the store. A locked directory fails with the engine's kUnavailable message, which
+// names the process holding the lock.
+Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_dir);
+
+// ResolveDataDir + OpenStore for a command handler: on failure prints the error, sets
+// *exit_code (kExitUsage without a directory, kExitFailure otherwise) and returns null.
+std::unique_ptr<engine::EventStore> OpenOrReport(const CliContext& ctx,
+                                                const std::string& command_value,
+                                                int* exit_code);
+
+}  // namespace cairn::cli

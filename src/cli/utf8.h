@@ -1,0 +1,18 @@
+// UTF-8 checks and terminal-safe text. Event payloads, stream ids and engine messages may hold
+// bytes that a terminal interprets (escape sequences); everything printed for humans goes
+// through TerminalSafe so stored data can never drive the reader's terminal.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace cairn::cli {
+
+// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. Controls are allowed.
+bool IsValidUtf8(std::string_view s);
+
+// `s` with control characters (C0, DEL, C1) escaped as \n, \t, \r or \xNN / \u00NN, and bytes
+// that are not valid UTF-8 escaped as \xNN. Printable UTF-8 is kept as is.
+std::string TerminalSafe(std::string_view s);
+
+}  // namespace cairn::cli
