@@ -1,0 +1,107 @@
+// RocksLogStore::DestroyKeyMaterial: a delete that leaves no copy of the value in the store's
+// files.
+//
+// A RocksDB delete is a tombstone: the put survives in the WAL file it was written to and in
+// every SST file a flush or compaction wrote it to. So after the (synced) delete:
+//  1. every family's memtable is flushed. The WAL is shared by all families and a WAL file is
+//     obsolete only when no family still needs it; with WAL_ttl_seconds = WAL_size_limit_MB = 0
+//     and no recycling an obsolete WAL file is deleted, not archived or reused;
+//  2. the WAL is synced (FlushWAL(true)) so the tombstone itself is durable in the new WAL;
+//  3. the keys family is compacted over its whole range with bottommost_level_compaction =
+//     kForce: every SST file of the family is rewritten, and the tombstone and the put it covers
+//     are dropped at the bottom level (the store never takes snapshots);
+//  4. the call waits (at most kDestroyWaitMillisMax) until no live WAL file holds a write at or
+//     before the delete and none of the family's pre-compaction SST files still exists. Files
+//     stay while an open iterator pins them; then the call fails with kUnavailable and the
+//     caller retries.
+// What remains outside this guarantee: freed filesystem blocks of deleted files (use an
+// encrypted filesystem or discard), copies made by backups or snapshots of the volume, and
+// process memory (memtable arenas and the block cache are not zeroed). The value is a wrapped
+// key, never a plaintext key.
+#include <rocksdb/options.h>
+#include <rocksdb/transaction_log.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "storage/rocksdb/rocks_status.h"
+#include "storage/rocksdb/rocks_store.h"
+
+namespace cairn::storage::rocks {
+namespace {
+
+constexpr int64_t kDestroyWaitMillisMax = 10'000;
+constexpr int64_t kDestroyPollMillis = 5;
+
+}  // namespace
+
+Status RocksLogStore::FlushAll() {
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  flush.allow_write_stall = true;
+  const std::vector<rocksdb::ColumnFamilyHandle*> families(handles_.begin(), handles_.end());
+  return FromRocks(db_->Flush(flush, families), "flushing memtables");
+}
+
+std::vector<std::string> RocksLogStore::LiveSstPaths(CfIndex index) {
+  std::vector<rocksdb::LiveFileMetaData> live;
+  db_->GetLiveFilesMetaData(&live);
+  std::vector<std::string> paths;
+  for (const rocksdb::LiveFileMetaData& file : live) {
+    if (file.column_family_name != kColumnFamilies[static_cast<size_t>(index)]) continue;
+    paths.push_back(file.directory + "/" + file.relative_filename);
+  }
+  return paths;
+}
+
+Result<bool> RocksLogStore::NothingOlderRemains(rocksdb::SequenceNumber sequence,
+                                                const std::vector<std::string>& files) {
+  for (const std::string& path : files) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec) || ec) return false;
+  }
+  rocksdb::VectorLogPtr wals;
+  CAIRN_RETURN_IF_ERROR(FromRocks(db_->GetSortedWalFiles(wals), "listing WAL files"));
+  for (const std::unique_ptr<rocksdb::LogFile>& wal : wals) {
+    // An empty WAL reports start sequence 0 but holds nothing.
+    if (wal->SizeFileBytes() > 0 && wal->StartSequence() <= sequence) return false;
+  }
+  return true;
+}
+
+Status RocksLogStore::DestroyKeyMaterial(std::string_view name) {
+  if (name.empty() || name.size() > kNameSizeBytesMax) {
+    return Status::InvalidArgument("key material name must be 1.." +
+                                   std::to_string(kNameSizeBytesMax) + " bytes");
+  }
+  const std::string what = "destroying key material " + std::string(name);
+  CAIRN_RETURN_IF_ERROR(FromRocks(
+      db_->Delete(write_options_, cf(CfIndex::kKeys), rocksdb::Slice(name.data(), name.size())),
+      what));
+  const rocksdb::SequenceNumber delete_sequence = db_->GetLatestSequenceNumber();
+  CAIRN_RETURN_IF_ERROR(FlushAll().Annotate(what));
+  CAIRN_RETURN_IF_ERROR(FromRocks(db_->FlushWAL(/*sync=*/true), what));
+  const std::vector<std::string> old_files = LiveSstPaths(CfIndex::kKeys);
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  compact.exclusive_manual_compaction = false;
+  compact.allow_write_stall = true;
+  CAIRN_RETURN_IF_ERROR(
+      FromRocks(db_->CompactRange(compact, cf(CfIndex::kKeys), nullptr, nullptr), what));
+
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kDestroyWaitMillisMax);
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(const bool done, NothingOlderRemains(delete_sequence, old_files));
+    if (done) return Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Unavailable(what +
+                                 ": deleted, but a WAL or SST file that held it is still "
+                                 "in use (an open reader?); retry");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kDestroyPollMillis));
+  }
+}
+
+}  // namespace cairn::storage::rocks

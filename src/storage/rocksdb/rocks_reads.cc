@@ -1,0 +1,210 @@
+// RocksLogStore: reads of the log (records, stream index and heads, Merkle state, checkpoints).
+#include <algorithm>
+#include <cassert>
+
+#include "storage/rocksdb/rocks_schema.h"
+#include "storage/rocksdb/rocks_status.h"
+#include "storage/rocksdb/rocks_store.h"
+#include "storage/rocksdb/rocks_tuning.h"
+
+namespace cairn::storage::rocks {
+namespace {
+
+constexpr size_t kReserveCountMax = 1024;
+
+std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+Status Corrupt(std::string_view what, std::string_view where) {
+  return Status::DataLoss("corrupt " + std::string(what) + " in column family " +
+                          std::string(where));
+}
+
+// For bulk scans (records, leaf hashes): read ahead instead of one block at a time. Short reads
+// (a stream's index, the heads, checkpoints) rely on RocksDB's automatic readahead instead.
+rocksdb::ReadOptions BulkScanOptions() {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = true;
+  ro.readahead_size = kScanReadaheadSizeBytes;
+  return ro;
+}
+
+}  // namespace
+
+std::unique_ptr<rocksdb::Iterator> RocksLogStore::NewIterator(CfIndex index,
+                                                              const rocksdb::ReadOptions& ro) {
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, cf(index)));
+}
+
+Result<TreeState> RocksLogStore::ReadTreeState() {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                         Get(CfIndex::kMerkle, kTreeStateKey, "tree state"));
+  if (!value.has_value()) return TreeState{};
+  std::optional<TreeState> state = DecodeTreeState(*value);
+  if (!state.has_value()) return Corrupt("tree state", kCfMerkle);
+  return std::move(*state);
+}
+
+Result<std::optional<StreamHead>> RocksLogStore::ReadStreamHead(std::string_view stream_id) {
+  if (!IsValidStreamId(stream_id)) return Status::InvalidArgument("stream id must be 1..512 bytes");
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                         Get(CfIndex::kStreamHeads, stream_id, "stream head"));
+  if (!value.has_value()) return std::optional<StreamHead>();
+  std::optional<StreamHead> head = DecodeStreamHead(*value);
+  if (!head.has_value())
+    return Corrupt("stream head of '" + std::string(stream_id) + "'", kCfStreamHeads);
+  return head;
+}
+
+Result<std::string> RocksLogStore::ReadRecord(uint64_t position) {
+  const std::string what = "record at position " + std::to_string(position);
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                         Get(CfIndex::kRecords, RecordKey(position), what));
+  if (!value.has_value()) return Status::NotFound("no " + what);
+  return std::move(*value);
+}
+
+Status RocksLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
+                                  const std::function<bool(uint64_t, std::string_view)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator(CfIndex::kRecords, BulkScanOptions());
+  uint64_t count = 0;
+  for (it->Seek(ToSlice(RecordKey(from_position))); it->Valid() && count < limit; it->Next()) {
+    const std::optional<uint64_t> position = DecodeRecordKey(View(it->key()));
+    if (!position.has_value()) return Corrupt("record key", kCfRecords);
+    assert(*position >= from_position);
+    count += 1;
+    if (!fn(*position, View(it->value()))) break;
+  }
+  return FromRocks(it->status(), "scanning records");
+}
+
+Result<std::vector<StreamIndexEntry>> RocksLogStore::ReadStreamIndex(std::string_view stream_id,
+                                                                     uint64_t from_version,
+                                                                     bool backwards,
+                                                                     uint64_t limit) {
+  if (!IsValidStreamId(stream_id)) return Status::InvalidArgument("stream id must be 1..512 bytes");
+  // Bounds confine the iterator to this stream's keys (prefix || u64 sorts below prefix || 9×FF).
+  const std::string prefix = StreamIndexPrefix(stream_id);
+  const std::string upper = prefix + std::string(9, '\xFF');
+  const rocksdb::Slice lower_bound = ToSlice(prefix), upper_bound = ToSlice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_bound;
+  ro.iterate_upper_bound = &upper_bound;
+  ro.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator(CfIndex::kStreamIndex, ro);
+
+  std::vector<StreamIndexEntry> entries;
+  entries.reserve(static_cast<size_t>(std::min<uint64_t>(limit, kReserveCountMax)));
+  const std::string start = StreamIndexKey(stream_id, from_version);
+  if (backwards) {
+    it->SeekForPrev(ToSlice(start));
+  } else {
+    it->Seek(ToSlice(start));
+  }
+  for (; it->Valid() && entries.size() < limit; backwards ? it->Prev() : it->Next()) {
+    const std::optional<uint64_t> version = DecodeStreamIndexVersion(View(it->key()), prefix);
+    const std::optional<uint64_t> position = DecodePosition(View(it->value()));
+    if (!version.has_value() || !position.has_value()) {
+      return Corrupt("index entry of stream '" + std::string(stream_id) + "'", kCfStreamIndex);
+    }
+    assert(backwards ? *version <= from_version : *version >= from_version);
+    assert(entries.empty() ||
+           (backwards ? *version < entries.back().version : *version > entries.back().version));
+    entries.push_back(StreamIndexEntry{*version, *position});
+  }
+  CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "reading stream index"));
+  return entries;
+}
+
+Status RocksLogStore::ReadNodes(std::span<const NodeKey> keys, std::vector<std::string>* hashes) {
+  assert(hashes != nullptr);
+  hashes->clear();
+  if (keys.size() > kReadNodesCountMax) {
+    return Status::InvalidArgument("at most " + std::to_string(kReadNodesCountMax) +
+                                   " nodes per read");
+  }
+  std::vector<std::string> encoded;
+  encoded.reserve(keys.size());
+  for (const NodeKey& key : keys) {
+    if (key.level > kNodeLevelMax) return Status::InvalidArgument("node level above 63");
+    encoded.push_back(EncodeNodeKey(key));
+  }
+  std::vector<rocksdb::Slice> slices(encoded.begin(), encoded.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->MultiGet(rocksdb::ReadOptions(), cf(CfIndex::kMerkle), keys.size(), slices.data(),
+                values.data(), statuses.data());
+  hashes->reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string name = "node (level " + std::to_string(keys[i].level) + ", index " +
+                             std::to_string(keys[i].index) + ")";
+    if (statuses[i].IsNotFound()) return Status::NotFound("no Merkle " + name);
+    CAIRN_RETURN_IF_ERROR(FromRocks(statuses[i], "reading Merkle " + name));
+    if (values[i].size() != kHashSizeBytes) return Corrupt("Merkle " + name, kCfMerkle);
+    hashes->emplace_back(values[i].data(), values[i].size());
+  }
+  assert(hashes->size() == keys.size());
+  return Status::Ok();
+}
+
+Status RocksLogStore::ScanLeafHashes(uint64_t from_index, uint64_t limit,
+                                     const std::function<bool(uint64_t, std::string_view)>& fn) {
+  const std::string upper = EncodeNodeKey(NodeKey{1, 0});  // level-0 keys sort below level 1
+  const rocksdb::Slice upper_bound = ToSlice(upper);
+  rocksdb::ReadOptions ro = BulkScanOptions();
+  ro.iterate_upper_bound = &upper_bound;
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator(CfIndex::kMerkle, ro);
+  uint64_t count = 0;
+  for (it->Seek(ToSlice(EncodeNodeKey(NodeKey{0, from_index}))); it->Valid() && count < limit;
+       it->Next()) {
+    const std::optional<NodeKey> key = DecodeNodeKey(View(it->key()));
+    if (!key.has_value() || key->level != 0 || it->value().size() != kHashSizeBytes) {
+      return Corrupt("leaf hash", kCfMerkle);
+    }
+    assert(key->index >= from_index);
+    count += 1;
+    if (!fn(key->index, View(it->value()))) break;
+  }
+  return FromRocks(it->status(), "scanning leaf hashes");
+}
+
+Status RocksLogStore::ScanStreamHeads(
+    const std::function<bool(std::string_view, const StreamHead&)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it =
+      NewIterator(CfIndex::kStreamHeads, rocksdb::ReadOptions());
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::optional<StreamHead> head = DecodeStreamHead(View(it->value()));
+    if (!head.has_value() || !IsValidStreamId(View(it->key()))) {
+      return Corrupt("stream head", kCfStreamHeads);
+    }
+    if (!fn(View(it->key()), *head)) break;
+  }
+  return FromRocks(it->status(), "scanning stream heads");
+}
+
+Result<std::optional<std::pair<uint64_t, std::string>>> RocksLogStore::ReadLatestCheckpoint() {
+  using Latest = std::optional<std::pair<uint64_t, std::string>>;
+  std::unique_ptr<rocksdb::Iterator> it =
+      NewIterator(CfIndex::kCheckpoints, rocksdb::ReadOptions());
+  it->SeekToLast();
+  if (!it->Valid()) {
+    CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "reading latest checkpoint"));
+    return Latest();
+  }
+  const std::optional<uint64_t> size = DecodeCheckpointKey(View(it->key()));
+  if (!size.has_value()) return Corrupt("checkpoint key", kCfCheckpoints);
+  return Latest(std::make_pair(*size, std::string(View(it->value()))));
+}
+
+Status RocksLogStore::ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it =
+      NewIterator(CfIndex::kCheckpoints, rocksdb::ReadOptions());
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::optional<uint64_t> size = DecodeCheckpointKey(View(it->key()));
+    if (!size.has_value()) return Corrupt("checkpoint key", kCfCheckpoints);
+    if (!fn(*size, View(it->value()))) break;
+  }
+  return FromRocks(it->status(), "scanning checkpoints");
+}
+
+}  // namespace cairn::storage::rocks

@@ -1,0 +1,23 @@
+// Converts rocksdb::Status into cairn Status, so no RocksDB type crosses the LogStore seam.
+//
+// Mapping: NotFound → kNotFound; Corruption → kDataLoss; Busy, TryAgain, TimedOut, Incomplete,
+// ShutdownInProgress and a held LOCK file → kUnavailable (a LOCK held by another process says
+// that the data directory is in use by another process); InvalidArgument and NotSupported (e.g.
+// options that do not match the files) → kFailedPrecondition; MemoryLimit → kResourceExhausted;
+// Aborted → kAborted; everything else (IOError, NoSpace, ...) → kIOError. The message is
+// `context: <rocksdb message>`; RocksDB messages hold file names, never stored values.
+//
+// Thread safety: pure function.
+#pragma once
+
+#include <rocksdb/status.h>
+
+#include <string_view>
+
+#include "common/status.h"
+
+namespace cairn::storage::rocks {
+
+Status FromRocks(const rocksdb::Status& status, std::string_view context);
+
+}  // namespace cairn::storage::rocks

@@ -1,0 +1,104 @@
+// RocksLogStore: the LogStore over one open rocksdb::DB (internal to the backend; users call
+// OpenRocksLogStore).
+//
+// The committed tree size is kept in memory (loaded at open, advanced after each successful
+// commit); a commit's check of its base size and its write happen under one mutex, so two writers
+// from the same base cannot both succeed. Reads go straight to RocksDB (thread-safe) and see every
+// commit that returned before them.
+//
+// Ownership: owns the DB and its column family handles; closes the DB when destroyed. Writers
+// and test hooks borrow the store and must not outlive it.
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "storage/log_store.h"
+#include "storage/rocksdb/rocks_schema.h"
+
+namespace cairn::storage::rocks {
+
+inline constexpr size_t kCommitSizeBytesMax = size_t{256} << 20;
+inline constexpr size_t kRecordSizeBytesMax = size_t{64} << 20;
+inline constexpr size_t kNameSizeBytesMax = 1024;                   // key material and meta names
+inline constexpr size_t kSmallValueSizeBytesMax = size_t{1} << 20;  // key blobs, meta, notes
+inline constexpr size_t kReadNodesCountMax = 65536;
+
+class RocksLogStore final : public LogStore {
+ public:
+  // `handles` holds every open family: cairn's first, in kColumnFamilies order, then any other.
+  RocksLogStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                bool sync);
+  ~RocksLogStore() override;
+  RocksLogStore(const RocksLogStore&) = delete;
+
+  // Called once by OpenRocksLogStore before the store is shared: writes the format version into
+  // a `created` store, else checks it (kFailedPrecondition when missing or different); then
+  // loads the committed tree size.
+  Status Initialize(bool created);
+
+  RocksLogStore& operator=(const RocksLogStore&) = delete;
+
+  Result<std::unique_ptr<CommitWriter>> BeginCommit(uint64_t base_tree_size) override;
+  Result<TreeState> ReadTreeState() override;
+  Result<std::optional<StreamHead>> ReadStreamHead(std::string_view stream_id) override;
+  Result<std::string> ReadRecord(uint64_t position) override;
+  Status ScanRecords(uint64_t from_position, uint64_t limit,
+                     const std::function<bool(uint64_t, std::string_view)>& fn) override;
+  Result<std::vector<StreamIndexEntry>> ReadStreamIndex(std::string_view stream_id,
+                                                        uint64_t from_version, bool backwards,
+                                                        uint64_t limit) override;
+  Status ReadNodes(std::span<const NodeKey> keys, std::vector<std::string>* hashes) override;
+  Status ScanLeafHashes(uint64_t from_index, uint64_t limit,
+                        const std::function<bool(uint64_t, std::string_view)>& fn) override;
+  Status ScanStreamHeads(
+      const std::function<bool(std::string_view, const StreamHead&)>& fn) override;
+  Status PutCheckpoint(uint64_t tree_size, std::string_view signed_note) override;
+  Result<std::optional<std::pair<uint64_t, std::string>>> ReadLatestCheckpoint() override;
+  Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) override;
+  Status PutKeyMaterial(std::string_view name, std::string_view wrapped) override;
+  Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) override;
+  Status DestroyKeyMaterial(std::string_view name) override;
+  Status PutMeta(std::string_view name, std::string_view value) override;
+  Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
+
+  // Applies `batch` if the committed tree size is `base_size`, then records `new_size` as the
+  // committed size; kAborted (nothing written) otherwise. For RocksCommitWriter.
+  Status CommitBatch(uint64_t base_size, uint64_t new_size, rocksdb::WriteBatch* batch);
+  // Applies `batch` without the base-size check; updates the committed size when `new_size` is
+  // set. For the test hooks that simulate tampering only.
+  Status WriteUnchecked(rocksdb::WriteBatch* batch, std::optional<uint64_t> new_size);
+  // Flushes every family's memtable to SST files and waits; obsolete WAL files are then deleted.
+  Status FlushAll();
+
+  rocksdb::ColumnFamilyHandle* cf(CfIndex index) const;
+
+ private:
+  Status Put(CfIndex index, std::string_view key, std::string_view value, std::string_view what);
+  Result<std::optional<std::string>> Get(CfIndex index, std::string_view key,
+                                         std::string_view what);
+  std::unique_ptr<rocksdb::Iterator> NewIterator(CfIndex index, const rocksdb::ReadOptions& ro);
+  // Paths of the live SST files of one family.
+  std::vector<std::string> LiveSstPaths(CfIndex index);
+  // True once no live WAL file holds a write at or before `sequence` and none of `files` exists.
+  Result<bool> NothingOlderRemains(rocksdb::SequenceNumber sequence,
+                                   const std::vector<std::string>& files);
+
+  const std::unique_ptr<rocksdb::DB> db_;
+  const std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::WriteOptions write_options_;
+
+  std::mutex commit_mutex_;
+  uint64_t committed_tree_size_ = 0;  // guarded by commit_mutex_
+};
+
+}  // namespace cairn::storage::rocks

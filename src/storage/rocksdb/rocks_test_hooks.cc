@@ -1,0 +1,68 @@
+#include "storage/rocksdb/rocks_test_hooks.h"
+
+#include <rocksdb/write_batch.h>
+
+#include <functional>
+
+#include "storage/rocksdb/rocks_schema.h"
+#include "storage/rocksdb/rocks_status.h"
+#include "storage/rocksdb/rocks_store.h"
+
+namespace cairn::storage {
+namespace {
+
+Result<rocks::RocksLogStore*> AsRocks(LogStore* store) {
+  auto* rocks_store = dynamic_cast<rocks::RocksLogStore*>(store);
+  if (rocks_store == nullptr) return Status::InvalidArgument("not a RocksDB log store");
+  return rocks_store;
+}
+
+rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+
+Status WriteOne(
+    LogStore* store,
+    const std::function<rocksdb::Status(rocks::RocksLogStore*, rocksdb::WriteBatch*)>& fill,
+    std::optional<uint64_t> new_size) {
+  CAIRN_ASSIGN_OR_RETURN(rocks::RocksLogStore* const rocks_store, AsRocks(store));
+  rocksdb::WriteBatch batch;
+  CAIRN_RETURN_IF_ERROR(rocks::FromRocks(fill(rocks_store, &batch), "test hook"));
+  return rocks_store->WriteUnchecked(&batch, new_size);
+}
+
+}  // namespace
+
+Status RawDeleteRecordForTest(LogStore* store, uint64_t position) {
+  return WriteOne(
+      store,
+      [&](rocks::RocksLogStore* s, rocksdb::WriteBatch* batch) {
+        return batch->Delete(s->cf(rocks::CfIndex::kRecords), ToSlice(rocks::RecordKey(position)));
+      },
+      std::nullopt);
+}
+
+Status RawPutRecordForTest(LogStore* store, uint64_t position, std::string_view bytes) {
+  return WriteOne(
+      store,
+      [&](rocks::RocksLogStore* s, rocksdb::WriteBatch* batch) {
+        return batch->Put(s->cf(rocks::CfIndex::kRecords), ToSlice(rocks::RecordKey(position)),
+                          ToSlice(bytes));
+      },
+      std::nullopt);
+}
+
+Status RawPutTreeStateForTest(LogStore* store, const TreeState& state) {
+  return WriteOne(
+      store,
+      [&](rocks::RocksLogStore* s, rocksdb::WriteBatch* batch) {
+        return batch->Put(s->cf(rocks::CfIndex::kMerkle), ToSlice(rocks::kTreeStateKey),
+                          ToSlice(rocks::EncodeTreeState(state)));
+      },
+      state.size);
+}
+
+Status FlushForTest(LogStore* store) {
+  CAIRN_ASSIGN_OR_RETURN(rocks::RocksLogStore* const rocks_store, AsRocks(store));
+  return rocks_store->FlushAll();
+}
+
+}  // namespace cairn::storage

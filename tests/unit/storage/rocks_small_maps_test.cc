@@ -1,0 +1,89 @@
+// Checkpoints, key material and metadata on RocksDB.
+#include <gtest/gtest.h>
+
+#include "rocks_test_support.h"
+#include "storage/rocksdb/rocks_store.h"
+
+namespace cairn::storage {
+namespace {
+
+using cairn::testing::TempDir;
+using testing::OpenStore;
+
+TEST(RocksCheckpointTest, OrderedBySizeWithLatestAcrossReopen) {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    ASSERT_NE(store, nullptr);
+    // Out of order, and sizes whose decimal order differs from numeric order.
+    for (uint64_t size : {10u, 2u, 256u, 9u, 1u << 20}) {
+      ASSERT_TRUE(store->PutCheckpoint(size, "note " + std::to_string(size) + "\n").ok());
+    }
+  }
+  auto store = OpenStore(dir.path(), /*create=*/false);
+  ASSERT_NE(store, nullptr);
+  auto latest = store->ReadLatestCheckpoint();
+  ASSERT_TRUE(latest.ok());
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->first, 1u << 20);
+  EXPECT_EQ((*latest)->second, "note 1048576\n");
+  std::vector<uint64_t> sizes;
+  ASSERT_TRUE(store
+                  ->ScanCheckpoints([&](uint64_t size, std::string_view note) {
+                    EXPECT_EQ(note, "note " + std::to_string(size) + "\n");
+                    sizes.push_back(size);
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(sizes, (std::vector<uint64_t>{2, 9, 10, 256, 1u << 20}));
+  sizes.clear();
+  ASSERT_TRUE(store
+                  ->ScanCheckpoints([&](uint64_t size, std::string_view) {
+                    sizes.push_back(size);
+                    return false;
+                  })
+                  .ok());
+  EXPECT_EQ(sizes, (std::vector<uint64_t>{2}));
+}
+
+TEST(RocksKeyMaterialTest, PutReadDestroyAndLimits) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  const std::string blob("\0wrapped\xff", 9);
+  ASSERT_TRUE(store->PutKeyMaterial("subject/alice/v1", blob).ok());
+  ASSERT_TRUE(store->PutKeyMaterial("subject/bob/v1", "bob").ok());
+  EXPECT_EQ(**store->ReadKeyMaterial("subject/alice/v1"), blob);
+  EXPECT_FALSE(store->ReadKeyMaterial("subject/carol/v1")->has_value());
+
+  ASSERT_TRUE(store->DestroyKeyMaterial("subject/alice/v1").ok());
+  EXPECT_FALSE(store->ReadKeyMaterial("subject/alice/v1")->has_value());
+  EXPECT_EQ(**store->ReadKeyMaterial("subject/bob/v1"), "bob");
+  EXPECT_TRUE(store->DestroyKeyMaterial("never-existed").ok());
+
+  EXPECT_EQ(store->PutKeyMaterial("", "x").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->PutKeyMaterial(std::string(rocks::kNameSizeBytesMax + 1, 'n'), "x").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->PutKeyMaterial("n", std::string(rocks::kSmallValueSizeBytesMax + 1, 'v')).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->DestroyKeyMaterial("").code(), StatusCode::kInvalidArgument);
+}
+
+TEST(RocksMetaTest, PutReadOverwriteAndReopen) {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    ASSERT_NE(store, nullptr);
+    EXPECT_FALSE(store->ReadMeta("origin")->has_value());
+    ASSERT_TRUE(store->PutMeta("origin", "first").ok());
+    ASSERT_TRUE(store->PutMeta("origin", "cairn.example/log").ok());
+    ASSERT_TRUE(store->PutMeta("epoch", std::string("\0\1", 2)).ok());
+  }
+  auto store = OpenStore(dir.path(), /*create=*/false);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(**store->ReadMeta("origin"), "cairn.example/log");
+  EXPECT_EQ(**store->ReadMeta("epoch"), std::string("\0\1", 2));
+}
+
+}  // namespace
+}  // namespace cairn::storage
