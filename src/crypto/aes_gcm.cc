@@ -61,7 +61,7 @@ AesGcm& AesGcm::operator=(AesGcm&& other) noexcept {
 
 Status AesGcm::Seal(std::string_view aad, std::string_view plaintext, std::string* out) {
   char iv[kGcmIvSizeBytes];
-  CAIRN_RETURN_IF_ERROR(RandomBytes({reinterpret_cast<uint8_t*>(iv), sizeof iv}));
+  CAIRN_RETURN_IF_ERROR(RandomPublicBytes({reinterpret_cast<uint8_t*>(iv), sizeof iv}));
   return SealWithIvForTest({iv, sizeof iv}, aad, plaintext, out);
 }
 

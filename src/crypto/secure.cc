@@ -3,7 +3,11 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <limits>
 
@@ -50,6 +54,40 @@ Status RandomBytes(std::span<uint8_t> out) {
     }
     done += n;
   }
+  return Status::Ok();
+}
+
+namespace {
+
+constexpr size_t kPublicPoolSizeBytes = 4096;
+constexpr size_t kPublicRequestSizeBytesMax = 256;
+
+std::atomic<uint64_t> g_fork_generation{0};
+
+void OnForkInChild() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+
+struct PublicPool {
+  uint8_t bytes[kPublicPoolSizeBytes];
+  size_t used = kPublicPoolSizeBytes;  // empty
+  uint64_t generation = UINT64_MAX;
+  ~PublicPool() { Cleanse(bytes, sizeof bytes); }
+};
+
+}  // namespace
+
+Status RandomPublicBytes(std::span<uint8_t> out) {
+  static const bool registered = [] { return pthread_atfork(nullptr, nullptr, OnForkInChild) == 0; }();
+  if (!registered || out.size() > kPublicRequestSizeBytesMax) return RandomBytes(out);
+  thread_local PublicPool pool;
+  const uint64_t generation = g_fork_generation.load(std::memory_order_relaxed);
+  if (pool.generation != generation || kPublicPoolSizeBytes - pool.used < out.size()) {
+    CAIRN_RETURN_IF_ERROR(RandomBytes({pool.bytes, sizeof pool.bytes}));
+    pool.used = 0;
+    pool.generation = generation;
+  }
+  std::memcpy(out.data(), pool.bytes + pool.used, out.size());
+  Cleanse(pool.bytes + pool.used, out.size());  // each byte is handed out once
+  pool.used += out.size();
   return Status::Ok();
 }
 

@@ -50,6 +50,12 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 // Fills `out` from OpenSSL's CSPRNG (RAND_bytes). Fails only if the CSPRNG is not seeded.
 Status RandomBytes(std::span<uint8_t> out);
+// Random bytes for values that are not secret but must never repeat: GCM IVs and UUIDs. Served
+// from a per-thread buffer refilled from the same CSPRNG 4 KiB at a time, because every RAND_bytes
+// call costs a getpid() syscall (OpenSSL's fork check). Fork-safe: a child process discards the
+// buffers it inherited (pthread_atfork), so parent and child never hand out the same bytes.
+// Requests larger than 256 bytes go straight to RAND_bytes. Never use it for keys.
+Status RandomPublicBytes(std::span<uint8_t> out);
 // Returns `size_bytes` random bytes; aborts the process if the CSPRNG fails (it never should:
 // continuing without randomness would be worse).
 std::string RandomString(size_t size_bytes);

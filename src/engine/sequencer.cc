@@ -26,6 +26,12 @@ size_t AppendSizeBytes(const PreparedAppend& a) {
 }  // namespace
 
 struct Sequencer::Group {
+  std::vector<std::unique_ptr<Pending>> pendings;
+  std::vector<Result<AppendResult>> results;  // one per pending
+  uint64_t failed_commits_seen = 0;           // failed_commits_ when prepared
+  uint64_t base_size = 0;
+  crypto::Hash root{};                        // root after this group
+  bool wrote = false;                         // the group has events to commit
   std::unique_ptr<storage::CommitWriter> writer;
   integrity::CompactRange tree;
   std::unordered_map<std::string, storage::StreamHead> heads;  // heads changed by this group
@@ -50,7 +56,8 @@ Result<std::unique_ptr<Sequencer>> Sequencer::Start(storage::LogStore* store,
     tree = std::move(parsed).value();
   }
   std::unique_ptr<Sequencer> s(new Sequencer(store, keys, options, std::move(tree)));
-  s->thread_ = std::thread([p = s.get()] { p->Run(); });
+  s->committer_thread_ = std::thread([p = s.get()] { p->RunCommitter(); });
+  s->sequencer_thread_ = std::thread([p = s.get()] { p->RunSequencer(); });
   return s;
 }
 
@@ -67,7 +74,8 @@ Sequencer::~Sequencer() {
   }
   not_empty_.notify_all();
   not_full_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (sequencer_thread_.joinable()) sequencer_thread_.join();  // drains the queue
+  if (committer_thread_.joinable()) committer_thread_.join();  // commits what was handed off
 }
 
 CommittedState Sequencer::committed() const {
@@ -118,11 +126,44 @@ std::vector<std::unique_ptr<Sequencer::Pending>> Sequencer::TakeGroup() {
   return group;
 }
 
-void Sequencer::Run() {
+void Sequencer::RunSequencer() {
   while (true) {
     auto pendings = TakeGroup();
-    if (pendings.empty()) return;  // stopping and drained
-    CommitGroup(pendings);
+    if (pendings.empty()) break;  // stopping and drained
+    HandOff(Prepare(std::move(pendings)));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sequencer_done_ = true;
+  }
+  handoff_cv_.notify_all();
+}
+
+void Sequencer::HandOff(std::unique_ptr<Group> group) {
+  std::unique_lock<std::mutex> lock(mu_);
+  handoff_cv_.wait(lock, [&] { return handoff_ == nullptr; });
+  handoff_ = std::move(group);
+  lock.unlock();
+  handoff_cv_.notify_all();
+}
+
+void Sequencer::RunCommitter() {
+  while (true) {
+    std::unique_ptr<Group> group;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      handoff_cv_.wait(lock, [&] { return handoff_ != nullptr || sequencer_done_; });
+      if (handoff_ == nullptr) return;  // sequencer done and nothing left
+      group = std::move(handoff_);
+      committing_ = true;
+    }
+    handoff_cv_.notify_all();
+    Commit(*group);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      committing_ = false;
+    }
+    handoff_cv_.notify_all();
   }
 }
 
@@ -135,42 +176,92 @@ Status Sequencer::MaybeRotateStorageKey(size_t events) {
   return keys_->Rotate(tree_.size());
 }
 
-void Sequencer::CommitGroup(std::vector<std::unique_ptr<Pending>>& pendings) {
+// After a failed commit the prepared state ran ahead of the store: wait until no group is in
+// flight, then reload the tree from the store and forget the caches.
+Status Sequencer::RollBackIfNeeded() {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (failed_commits_ == rolled_back_failures_) return Status::Ok();
+    handoff_cv_.wait(lock, [&] { return handoff_ == nullptr && !committing_; });
+    rolled_back_failures_ = failed_commits_;
+  }
+  CAIRN_ASSIGN_OR_RETURN(storage::TreeState state, store_->ReadTreeState());
+  integrity::CompactRange tree;
+  if (state.size > 0) {
+    CAIRN_ASSIGN_OR_RETURN(tree, integrity::CompactRange::Deserialize(state.compact_range));
+  }
+  tree_ = std::move(tree);
+  head_cache_.clear();
+  id_window_.clear();
+  id_order_.clear();
+  id_window_loaded_ = false;
+  return Status::Ok();
+}
+
+std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr<Pending>> pendings) {
+  auto group = std::make_unique<Group>();
+  group->pendings = std::move(pendings);
   size_t events = 0;
-  for (const auto& p : pendings) events += p->append.events.size();
-  Status setup = id_window_loaded_ ? Status::Ok() : RebuildIdWindow();
+  for (const auto& p : group->pendings) events += p->append.events.size();
+  Status setup = RollBackIfNeeded();
+  if (setup.ok() && !id_window_loaded_) setup = RebuildIdWindow();
   if (setup.ok()) setup = MaybeRotateStorageKey(events);
-  Group group;
   if (setup.ok()) {
     auto writer = store_->BeginCommit(tree_.size());
-    if (writer.ok()) group.writer = std::move(writer).value();
+    if (writer.ok()) group->writer = std::move(writer).value();
     else setup = writer.status();
   }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    group->failed_commits_seen = failed_commits_;
+  }
   if (!setup.ok()) {
-    for (auto& p : pendings) p->done.set_value(setup);
-    return;
+    group->broken = setup;
+    group->results.assign(group->pendings.size(), Result<AppendResult>(setup));
+    return group;
   }
-  group.tree = tree_;
-  group.epoch = keys_->current().epoch;
-  group.recorded_at_ns = std::max(NowNs(), last_recorded_at_ns_);
+  group->base_size = tree_.size();
+  group->tree = tree_;
+  group->epoch = keys_->current().epoch;
+  group->recorded_at_ns = std::max(NowNs(), last_recorded_at_ns_);
+  group->results.reserve(group->pendings.size());
+  for (auto& p : group->pendings) group->results.push_back(Sequence(*group, p->append));
+  if (group->broken.ok() && group->tree.size() > tree_.size()) {
+    for (const auto& [stream, head] : group->heads) group->writer->PutStreamHead(stream, head);
+    group->writer->PutTreeState({group->tree.size(), group->tree.Serialize()});
+    ApplySpeculatively(*group);
+  }
+  return group;
+}
 
-  std::vector<Result<AppendResult>> results;
-  results.reserve(pendings.size());
-  for (auto& p : pendings) results.push_back(Sequence(group, p->append));
-
+void Sequencer::Commit(Group& group) {
   Status commit = group.broken;
-  bool wrote = group.tree.size() > tree_.size();
-  if (commit.ok() && wrote) {
-    for (const auto& [stream, head] : group.heads) group.writer->PutStreamHead(stream, head);
-    group.writer->PutTreeState({group.tree.size(), group.tree.Serialize()});
-    commit = group.writer->Commit();
+  const bool wrote = commit.ok() && group.wrote;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (commit.ok() && group.failed_commits_seen != failed_commits_) {
+      commit = Status::Aborted("an earlier group commit failed");
+    }
   }
-  if (commit.ok() && wrote) Apply(group);
-  for (size_t i = 0; i < pendings.size(); ++i) {
-    if (!commit.ok() && results[i].ok() && !results[i]->idempotent_replay) {
-      pendings[i]->done.set_value(commit.Annotate("commit failed; nothing of this append was written"));
+  if (commit.ok() && wrote) commit = group.writer->Commit();
+  std::function<void(uint64_t)> listener;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!commit.ok() && wrote) ++failed_commits_;
+    if (commit.ok() && wrote) {
+      assert(group.base_size == committed_.size);
+      assert(group.tree.size() > committed_.size);
+      committed_ = {group.tree.size(), group.root};
+      listener = listener_;
+    }
+  }
+  if (listener) listener(group.tree.size());
+  for (size_t i = 0; i < group.pendings.size(); ++i) {
+    Result<AppendResult>& r = group.results[i];
+    if (!commit.ok() && r.ok()) {
+      group.pendings[i]->done.set_value(commit.Annotate("commit failed; nothing of this append was written"));
     } else {
-      pendings[i]->done.set_value(std::move(results[i]));
+      group.pendings[i]->done.set_value(std::move(r));
     }
   }
 }
@@ -306,21 +397,16 @@ Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& app
   return result;
 }
 
-void Sequencer::Apply(Group& group) {
+// Makes the prepared group the sequencer's state, ahead of its commit.
+void Sequencer::ApplySpeculatively(Group& group) {
   assert(group.tree.size() > tree_.size());
-  tree_ = std::move(group.tree);
+  tree_ = group.tree;
+  group.root = tree_.Root();
+  group.wrote = true;
   if (head_cache_.size() + group.heads.size() > kHeadCacheEntriesMax) head_cache_.clear();
-  for (auto& [stream, head] : group.heads) head_cache_[stream] = std::move(head);
+  for (auto& [stream, head] : group.heads) head_cache_[stream] = head;
   RememberIds(group.id_list);
   last_recorded_at_ns_ = group.recorded_at_ns;
-  std::function<void(uint64_t)> listener;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    assert(tree_.size() > committed_.size);
-    committed_ = {tree_.size(), tree_.Root()};
-    listener = listener_;
-  }
-  if (listener) listener(tree_.size());
 }
 
 void Sequencer::RememberIds(const std::vector<std::pair<std::string, WindowEntry>>& ids) {

@@ -1,12 +1,17 @@
 // Sequencer: the single writer of the log, with group commit (DESIGN.md, the append path, step 4).
 //
 // Callers hand it validated, pre-hashed appends (PreparedAppend) from any thread; Submit() blocks
-// until the append is durable or has failed. One thread takes every queued append (up to
-// group_events_max events), checks expected versions against the stream heads, assigns positions
-// and versions, builds entries, leaf hashes, stream chains and the compact range, encrypts the
-// records at rest, and commits the whole group in one LogStore transaction with one sync. State
-// changes of a group (tree, heads, idempotency window) are applied in memory only after its
-// commit succeeded; a failed commit fails every append of the group and changes nothing.
+// until the append is durable or has failed. Two threads form a pipeline:
+//  - the sequencer thread takes every queued append (up to group_events_max events), checks
+//    expected versions against the stream heads, assigns positions and versions, builds entries,
+//    leaf hashes, stream chains and the compact range, encrypts the records at rest into one
+//    CommitWriter, and hands the group to
+//  - the committer thread, which commits it (one LogStore transaction, one sync) and answers the
+//    callers.
+// So group N+1 is prepared while group N waits for its fsync. The sequencer's state (tree, heads,
+// idempotency window) runs ahead of what is committed; if a commit fails, every group prepared on
+// top of it fails too (the store refuses its base size), and the sequencer reloads its state from
+// the store before the next group. Callers are only ever answered "ok" after their group's sync.
 //
 // Invariants (asserted): positions are dense and strictly increasing; a stream's versions are
 // dense; every entry's stream_prev is the leaf hash of the stream's previous event; the committed
@@ -84,18 +89,22 @@ class Sequencer {
     uint64_t version;
     uint64_t position;
   };
-  struct Group;  // one group commit in preparation (sequencer.cc)
+  struct Group;  // one group commit in preparation or in flight (sequencer.cc)
 
   Sequencer(storage::LogStore* store, keys::StorageKeys* keys, const Options& options,
             integrity::CompactRange tree);
-  void Run();
+  void RunSequencer();
+  void RunCommitter();
   std::vector<std::unique_ptr<Pending>> TakeGroup();
-  void CommitGroup(std::vector<std::unique_ptr<Pending>>& pendings);
+  std::unique_ptr<Group> Prepare(std::vector<std::unique_ptr<Pending>> pendings);
+  void HandOff(std::unique_ptr<Group> group);
+  void Commit(Group& group);
+  Status RollBackIfNeeded();
   Result<AppendResult> Sequence(Group& group, const PreparedAppend& append);
   Result<storage::StreamHead> HeadFor(Group& group, const std::string& stream_id);
   std::optional<Result<AppendResult>> CheckIdempotent(const Group& group,
                                                       const PreparedAppend& append);
-  void Apply(Group& group);
+  void ApplySpeculatively(Group& group);
   void RememberIds(const std::vector<std::pair<std::string, WindowEntry>>& ids);
   Status RebuildIdWindow();
   Status MaybeRotateStorageKey(size_t events);
@@ -105,7 +114,8 @@ class Sequencer {
   const Options options_;
   RecordCipher cipher_;  // sequencer thread only
 
-  // Sequencer-thread state: the committed tree and caches of committed facts.
+  // Sequencer-thread state: the tree as prepared (ahead of committed_ by at most two groups),
+  // and caches of heads and event ids as prepared.
   integrity::CompactRange tree_;
   std::unordered_map<std::string, storage::StreamHead> head_cache_;
   std::unordered_map<std::string, WindowEntry> id_window_;
@@ -113,14 +123,19 @@ class Sequencer {
   bool id_window_loaded_ = false;
   int64_t last_recorded_at_ns_ = 0;
 
-  mutable std::mutex mu_;  // guards the queue, committed_, stopping_, listener_
-  std::condition_variable not_empty_, not_full_;
+  mutable std::mutex mu_;  // guards everything below
+  std::condition_variable not_empty_, not_full_, handoff_cv_;
   std::deque<std::unique_ptr<Pending>> queue_;
   size_t queued_events_ = 0;
   bool stopping_ = false;
+  std::unique_ptr<Group> handoff_;   // prepared, waiting for the committer (at most one)
+  bool committing_ = false;          // the committer holds a group
+  bool sequencer_done_ = false;      // no more groups will be handed off
+  uint64_t failed_commits_ = 0;      // groups prepared before a failure are doomed
+  uint64_t rolled_back_failures_ = 0;  // failed_commits_ at the last roll-back
   CommittedState committed_;
   std::function<void(uint64_t)> listener_;
-  std::thread thread_;
+  std::thread sequencer_thread_, committer_thread_;
 };
 
 }  // namespace cairn::engine

@@ -106,7 +106,10 @@ std::string FormatUuid(std::string_view bytes16) {
 }
 
 std::string NewUuidV4() {
-  std::string b = crypto::RandomString(16);
+  std::string b(16, '\0');
+  if (!crypto::RandomPublicBytes({reinterpret_cast<uint8_t*>(b.data()), b.size()}).ok()) {
+    b = crypto::RandomString(16);  // aborts if the CSPRNG is really broken
+  }
   b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
   return b;

@@ -1,6 +1,10 @@
 // Known-answer and negative tests for the crypto/ wrappers.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <set>
 
 #include "common/bytes.h"
@@ -168,6 +172,41 @@ TEST(Secure, SecureBytesWipesOnClearAndMove) {
   EXPECT_EQ(c.view(), b.view());
   c.Clear();
   EXPECT_TRUE(c.empty());
+}
+
+}  // namespace
+}  // namespace cairn::crypto
+
+namespace cairn::crypto {
+namespace {
+
+TEST(Secure, PublicRandomNeverRepeatsAcrossFork) {
+  uint8_t warm[16];
+  ASSERT_TRUE(RandomPublicBytes(warm).ok());  // fills this thread's pool
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    uint8_t child[16];
+    bool ok = RandomPublicBytes(child).ok() && write(fds[1], child, sizeof child) == sizeof child;
+    _exit(ok ? 0 : 1);
+  }
+  uint8_t parent[16], child[16];
+  ASSERT_TRUE(RandomPublicBytes(parent).ok());
+  ASSERT_EQ(read(fds[0], child, sizeof child), static_cast<ssize_t>(sizeof child));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_NE(std::memcmp(parent, child, sizeof parent), 0) << "the child reused the parent's pool";
+  std::set<std::string> seen;
+  for (int i = 0; i < 5000; ++i) {
+    uint8_t b[12];
+    ASSERT_TRUE(RandomPublicBytes(b).ok());
+    seen.insert(std::string(reinterpret_cast<char*>(b), sizeof b));
+  }
+  EXPECT_EQ(seen.size(), 5000u);
 }
 
 }  // namespace

@@ -1,0 +1,149 @@
+// The ceiling for the append benchmarks: RocksDB synced writes of the same bytes per event as the
+// engine writes (record, stream index entry, leaf and parent node hashes), batched by the same kind
+// of group commit (many callers, one writer, one WriteBatch and one sync per group), with no
+// hashing and no encryption. engine figures / these figures = the ratio the issue targets (≥ 0.8).
+#include <benchmark/benchmark.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "bench_util.h"
+#include "common/bytes.h"
+#include "storage/rocksdb/rocks_tuning.h"
+
+namespace cairn::bench {
+namespace {
+
+// Bytes the engine stores for one 256-byte event: the sealed record (header 5 + GCM 28 + three
+// length prefixes 12 + entry ~170 + data 256), the index entry, and on average two node hashes.
+constexpr size_t kRecordSizeBytes = 5 + 28 + 12 + 170 + 256;
+constexpr size_t kGroupEventsMax = 4000;
+
+class RawGroupCommitter {
+ public:
+  explicit RawGroupCommitter(const std::string& dir) {
+    rocksdb::Options o(storage::rocks::MakeDbOptions(), rocksdb::ColumnFamilyOptions());
+    o.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    if (!rocksdb::DB::Open(o, dir, &db).ok()) std::abort();
+    db_.reset(db);
+    writer_ = std::thread([this] { Run(); });
+  }
+  ~RawGroupCommitter() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    writer_.join();
+  }
+
+  // Blocks until `events` events of one caller are durable.
+  void Append(const std::string& stream, size_t events) {
+    auto req = std::make_unique<Request>();
+    req->stream = stream;
+    req->events = events;
+    auto done = req->done.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(req));
+    }
+    cv_.notify_one();
+    done.get();
+  }
+
+ private:
+  struct Request {
+    std::string stream;
+    size_t events;
+    std::promise<void> done;
+  };
+
+  void Run() {
+    const std::string record(kRecordSizeBytes, 'r');
+    const std::string hash(32, 'h');
+    uint64_t position = 0;
+    while (true) {
+      std::vector<std::unique_ptr<Request>> group;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        size_t events = 0;
+        while (!queue_.empty() && (group.empty() || events + queue_.front()->events <= kGroupEventsMax)) {
+          events += queue_.front()->events;
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      rocksdb::WriteBatch batch;
+      for (const auto& r : group) {
+        for (size_t i = 0; i < r->events; ++i, ++position) {
+          const std::string pos = EncodeU64(position);
+          batch.Put("r" + pos, record);
+          batch.Put("i" + r->stream + pos, pos);
+          batch.Put("n0" + pos, hash);
+          if (position % 2 == 1) batch.Put("n1" + pos, hash);
+        }
+      }
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      if (!db_->Write(wo, &batch).ok()) std::abort();
+      for (auto& r : group) r->done.set_value();
+    }
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Request>> queue_;
+  bool stop_ = false;
+  std::thread writer_;
+};
+
+std::mutex g_mu;
+std::unique_ptr<RawGroupCommitter> g_raw;
+std::string g_raw_name;
+
+RawGroupCommitter* Raw(const std::string& name) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (!g_raw || g_raw_name != name) {
+    g_raw.reset();
+    g_raw = std::make_unique<RawGroupCommitter>(FreshDir(name));
+    g_raw_name = name;
+  }
+  return g_raw.get();
+}
+
+void CeilingLoop(benchmark::State& state, const std::string& name, size_t batch) {
+  RawGroupCommitter* raw = Raw(name + "-" + std::to_string(state.threads()));
+  const std::string stream = "bench-" + std::to_string(state.thread_index());
+  uint64_t n = 0;
+  for (auto _ : state) {
+    raw->Append(stream, batch);
+    n += batch;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(n));
+  state.SetBytesProcessed(static_cast<int64_t>(n * 256));
+}
+
+void BM_Ceiling_Batch100(benchmark::State& state) { CeilingLoop(state, "ceiling100", 100); }
+BENCHMARK(BM_Ceiling_Batch100)->Threads(4)->UseRealTime()->MinTime(3.0);
+
+void BM_Ceiling_Single(benchmark::State& state) { CeilingLoop(state, "ceiling1", 1); }
+BENCHMARK(BM_Ceiling_Single)->Threads(16)->UseRealTime()->MinTime(3.0);
+
+}  // namespace
+
+void CloseCeilingStores() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_raw.reset();
+}
+
+}  // namespace cairn::bench
