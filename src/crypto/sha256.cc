@@ -27,14 +27,11 @@ const EVP_MD* Sha256Md() {
 
 }  // namespace
 
+// One-shot hashing reuses a per-thread context: EVP_Digest allocates and frees one per call.
 Hash Sha256(std::string_view bytes) {
-  Hash out;
-  unsigned int n = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), out.data(), &n, Sha256Md(), nullptr) != 1) {
-    Fatal("EVP_Digest");
-  }
-  assert(n == kSha256SizeBytes);
-  return out;
+  thread_local Sha256Hasher hasher;
+  hasher.Update(bytes);
+  return hasher.Final();
 }
 
 Hash HashFromBytes(std::string_view bytes) {

@@ -26,13 +26,19 @@ Status DecodeRecordedEvent(RecordCipher& cipher, uint64_t position, std::string_
   return Status::Ok();
 }
 
+namespace {
+bool EqualsIgnoringCase(std::string_view a, std::string_view lower) {
+  return a.size() == lower.size() &&
+         std::equal(a.begin(), a.end(), lower.begin(),
+                    [](char x, char y) { return std::tolower(static_cast<unsigned char>(x)) == y; });
+}
+}  // namespace
+
 bool IsJsonContentType(std::string_view ct) {
   ct = ct.substr(0, std::min(ct.find(';'), ct.size()));
   while (!ct.empty() && ct.back() == ' ') ct.remove_suffix(1);
-  std::string lower(ct);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  return lower == "application/json" ||
-         (lower.size() > 5 && lower.compare(lower.size() - 5, 5, "+json") == 0);
+  return EqualsIgnoringCase(ct, "application/json") ||
+         (ct.size() > 5 && EqualsIgnoringCase(ct.substr(ct.size() - 5), "+json"));
 }
 
 namespace {

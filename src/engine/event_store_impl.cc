@@ -10,6 +10,7 @@
 
 #include "common/bytes.h"
 #include "engine/data_dir.h"
+#include "engine/parallel_decoder.h"
 #include "engine/event_codec.h"
 #include "engine/event_store.h"
 #include "engine/sequencer.h"
@@ -141,26 +142,11 @@ class EventStoreImpl final : public EventStore {
     const uint64_t size = sequencer_->committed().size;
     if (from_position >= size) return std::vector<RecordedEvent>{};
     limit = std::min(limit, size - from_position);
-    std::vector<RecordedEvent> out;
-    out.reserve(limit);
-    RecordCipher cipher(keys_.get());
-    Status inner;
-    uint64_t expect = from_position;
-    Status s = store()->ScanRecords(from_position, limit, [&](uint64_t pos, std::string_view stored) {
-      if (pos != expect) {
-        inner = Status::DataLoss("record at position " + std::to_string(expect) + " is missing", expect);
-        return false;
-      }
-      ++expect;
-      out.emplace_back();
-      inner = DecodeRecordedEvent(cipher, pos, stored, &out.back());
-      return inner.ok();
+    ParallelDecoder decoder(keys_.get(), from_position, limit);
+    Status scan = store()->ScanRecords(from_position, limit, [&](uint64_t pos, std::string_view rec) {
+      return decoder.Add(pos, rec);  // false on a gap: reported below
     });
-    CAIRN_RETURN_IF_ERROR(s);
-    CAIRN_RETURN_IF_ERROR(inner);
-    if (out.size() != limit) {
-      return Status::DataLoss("record at position " + std::to_string(expect) + " is missing", expect);
-    }
+    CAIRN_ASSIGN_OR_RETURN(std::vector<RecordedEvent> out, decoder.Finish(scan));
     return out;
   }
 
@@ -224,14 +210,8 @@ class EventStoreImpl final : public EventStore {
     if (size > committed) return Status::InvalidArgument("tree size " + std::to_string(size) + " is beyond the log (size " + std::to_string(committed) + ")");
     if (index >= size) return Status::InvalidArgument("position " + std::to_string(index) + " is not in a tree of size " + std::to_string(size));
     StoreNodeReader reader(store());
-    InclusionProof p{index, size, {}, {}, {}};
-    std::vector<crypto::Hash> leaf;
-    integrity::NodeId id{0, index};
-    CAIRN_RETURN_IF_ERROR(reader.ReadNodes({&id, 1}, &leaf));
-    p.leaf_hash = leaf[0];
-    CAIRN_ASSIGN_OR_RETURN(p.proof, integrity::InclusionProof(reader, index, size));
-    CAIRN_ASSIGN_OR_RETURN(p.root, integrity::RootAt(reader, size));
-    return p;
+    CAIRN_ASSIGN_OR_RETURN(integrity::InclusionBundle b, integrity::InclusionProofBundle(reader, index, size));
+    return InclusionProof{index, size, b.leaf_hash, b.root, std::move(b.proof)};
   }
 
   Result<ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) override {
@@ -241,11 +221,9 @@ class EventStoreImpl final : public EventStore {
       return Status::InvalidArgument("consistency needs 0 < size1 <= size2 <= " + std::to_string(committed));
     }
     StoreNodeReader reader(store());
-    ConsistencyProof p{size1, size2, {}, {}, {}};
-    CAIRN_ASSIGN_OR_RETURN(p.proof, integrity::ConsistencyProof(reader, size1, size2));
-    CAIRN_ASSIGN_OR_RETURN(p.root1, integrity::RootAt(reader, size1));
-    CAIRN_ASSIGN_OR_RETURN(p.root2, integrity::RootAt(reader, size2));
-    return p;
+    CAIRN_ASSIGN_OR_RETURN(integrity::ConsistencyBundle b,
+                           integrity::ConsistencyProofBundle(reader, size1, size2));
+    return ConsistencyProof{size1, size2, b.root1, b.root2, std::move(b.proof)};
   }
 
   VerifyReport Verify() override { return VerifyLog(store(), keys_.get(), verifier_); }

@@ -35,8 +35,8 @@ struct Sequencer::Group {
   std::unique_ptr<storage::CommitWriter> writer;
   integrity::CompactRange tree;
   std::unordered_map<std::string, storage::StreamHead> heads;  // heads changed by this group
-  std::unordered_map<std::string, WindowEntry> ids;            // event ids added by this group
-  std::vector<std::pair<std::string, WindowEntry>> id_list;    // the same, in log order
+  IdMap ids;                                                   // event ids added by this group
+  std::vector<std::pair<EventIdKey, IdRecord>> id_list;        // the same, in log order
   std::vector<std::pair<integrity::NodeId, crypto::Hash>> completed;
   std::string entry_buf, record_buf;
   int64_t recorded_at_ns = 0;
@@ -63,7 +63,12 @@ Result<std::unique_ptr<Sequencer>> Sequencer::Start(storage::LogStore* store,
 
 Sequencer::Sequencer(storage::LogStore* store, keys::StorageKeys* keys, const Options& options,
                      integrity::CompactRange tree)
-    : store_(store), keys_(keys), options_(options), cipher_(keys), tree_(std::move(tree)) {
+    : store_(store),
+      keys_(keys),
+      options_(options),
+      cipher_(keys),
+      tree_(std::move(tree)),
+      id_window_(options.idempotency_window_events) {
   committed_ = {tree_.size(), tree_.Root()};
 }
 
@@ -128,6 +133,12 @@ std::vector<std::unique_ptr<Sequencer::Pending>> Sequencer::TakeGroup() {
 
 void Sequencer::RunSequencer() {
   while (true) {
+    // Take the next group only when the committer can take it next: appends that arrive during
+    // a sync then join one group instead of trickling into many small ones.
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      handoff_cv_.wait(lock, [&] { return handoff_ == nullptr; });
+    }
     auto pendings = TakeGroup();
     if (pendings.empty()) break;  // stopping and drained
     HandOff(Prepare(std::move(pendings)));
@@ -192,8 +203,7 @@ Status Sequencer::RollBackIfNeeded() {
   }
   tree_ = std::move(tree);
   head_cache_.clear();
-  id_window_.clear();
-  id_order_.clear();
+  id_window_.Clear();
   id_window_loaded_ = false;
   return Status::Ok();
 }
@@ -281,23 +291,23 @@ Result<storage::StreamHead> Sequencer::HeadFor(Group& group, const std::string& 
 // it succeeds again without writing. Any other reuse of an id is refused.
 std::optional<Result<AppendResult>> Sequencer::CheckIdempotent(const Group& group,
                                                                const PreparedAppend& append) {
-  auto find = [&](const std::string& id) -> const WindowEntry* {
-    if (auto it = group.ids.find(id); it != group.ids.end()) return &it->second;
-    if (auto it = id_window_.find(id); it != id_window_.end()) return &it->second;
-    return nullptr;
+  auto find = [&](const EventIdKey& key) -> const IdRecord* {
+    if (auto it = group.ids.find(key); it != group.ids.end()) return &it->second;
+    return id_window_.Find(key);
   };
-  std::vector<const WindowEntry*> found;
+  std::vector<const IdRecord*> found;
   found.reserve(append.events.size());
-  const WindowEntry* seen = nullptr;
+  bool any = false;
   for (const PreparedEvent& ev : append.events) {
-    found.push_back(find(ev.event_id));
-    if (seen == nullptr) seen = found.back();
+    found.push_back(find(EventIdKey::From(ev.event_id)));
+    any = any || found.back() != nullptr;
   }
-  if (seen == nullptr) return std::nullopt;
-  const WindowEntry* first = found[0];
+  if (!any) return std::nullopt;
+  const IdRecord* first = found[0];
+  const uint64_t tag = StreamTag(append.stream_id);
   bool replay = first != nullptr;
   for (size_t i = 0; replay && i < found.size(); ++i) {
-    replay = found[i] != nullptr && found[i]->stream_id == append.stream_id &&
+    replay = found[i] != nullptr && found[i]->stream_tag == tag &&
              found[i]->version == first->version + i;
   }
   const ExpectedVersion& ev = append.expected;
@@ -350,6 +360,7 @@ Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& app
   CAIRN_RETURN_IF_ERROR(CheckExpected(append.stream_id, append.expected, head));
 
   AppendResult result;
+  const uint64_t tag = StreamTag(append.stream_id);
   result.first_position = group.tree.size();
   result.first_version = head.next_version;
   integrity::Entry entry;
@@ -383,9 +394,10 @@ Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& app
     }
     group.writer->PutRecord(entry.position, group.record_buf);
     group.writer->PutStreamIndex(append.stream_id, entry.stream_version, entry.position);
-    WindowEntry w{append.stream_id, entry.stream_version, entry.position};
-    group.ids.emplace(ev.event_id, w);
-    group.id_list.emplace_back(ev.event_id, std::move(w));
+    const EventIdKey key = EventIdKey::From(ev.event_id);
+    const IdRecord rec{tag, entry.stream_version, entry.position};
+    group.ids.emplace(key, rec);
+    group.id_list.emplace_back(key, rec);
     head.next_version += 1;
     head.last_position = entry.position;
     head.last_leaf_hash = crypto::HashString(leaf);
@@ -405,26 +417,14 @@ void Sequencer::ApplySpeculatively(Group& group) {
   group.wrote = true;
   if (head_cache_.size() + group.heads.size() > kHeadCacheEntriesMax) head_cache_.clear();
   for (auto& [stream, head] : group.heads) head_cache_[stream] = head;
-  RememberIds(group.id_list);
+  for (const auto& [key, rec] : group.id_list) id_window_.Insert(key, rec);
   last_recorded_at_ns_ = group.recorded_at_ns;
-}
-
-void Sequencer::RememberIds(const std::vector<std::pair<std::string, WindowEntry>>& ids) {
-  if (options_.idempotency_window_events == 0) return;
-  for (const auto& [id, w] : ids) {
-    if (id_window_.insert_or_assign(id, w).second) id_order_.push_back(id);
-    while (id_order_.size() > options_.idempotency_window_events) {
-      id_window_.erase(id_order_.front());
-      id_order_.pop_front();
-    }
-  }
 }
 
 Status Sequencer::RebuildIdWindow() {
   const uint64_t size = tree_.size();
   const uint64_t n = std::min<uint64_t>(size, options_.idempotency_window_events);
-  std::vector<std::pair<std::string, WindowEntry>> ids;
-  ids.reserve(n);
+
   OpenedRecord opened;
   integrity::Entry entry;
   Status inner;
@@ -432,13 +432,13 @@ Status Sequencer::RebuildIdWindow() {
     inner = cipher_.Open(pos, stored, &opened);
     if (inner.ok()) inner = integrity::DecodeEntry(opened.entry, &entry);
     if (!inner.ok()) return false;
-    ids.emplace_back(entry.event_id, WindowEntry{entry.stream_id, entry.stream_version, pos});
+    id_window_.Insert(EventIdKey::From(entry.event_id),
+                      {StreamTag(entry.stream_id), entry.stream_version, pos});
     last_recorded_at_ns_ = std::max(last_recorded_at_ns_, entry.recorded_at_ns);
     return true;
   });
   if (!s.ok()) return s;
   if (!inner.ok()) return inner;
-  RememberIds(ids);
   id_window_loaded_ = true;
   return Status::Ok();
 }

@@ -35,6 +35,7 @@
 
 #include "common/status.h"
 #include "engine/event_store.h"
+#include "engine/id_window.h"
 #include "engine/record_codec.h"
 #include "engine/types.h"
 #include "integrity/merkle.h"
@@ -84,11 +85,6 @@ class Sequencer {
     PreparedAppend append;
     std::promise<Result<AppendResult>> done;
   };
-  struct WindowEntry {
-    std::string stream_id;
-    uint64_t version;
-    uint64_t position;
-  };
   struct Group;  // one group commit in preparation or in flight (sequencer.cc)
 
   Sequencer(storage::LogStore* store, keys::StorageKeys* keys, const Options& options,
@@ -105,7 +101,6 @@ class Sequencer {
   std::optional<Result<AppendResult>> CheckIdempotent(const Group& group,
                                                       const PreparedAppend& append);
   void ApplySpeculatively(Group& group);
-  void RememberIds(const std::vector<std::pair<std::string, WindowEntry>>& ids);
   Status RebuildIdWindow();
   Status MaybeRotateStorageKey(size_t events);
 
@@ -118,8 +113,7 @@ class Sequencer {
   // and caches of heads and event ids as prepared.
   integrity::CompactRange tree_;
   std::unordered_map<std::string, storage::StreamHead> head_cache_;
-  std::unordered_map<std::string, WindowEntry> id_window_;
-  std::deque<std::string> id_order_;
+  IdWindow id_window_;
   bool id_window_loaded_ = false;
   int64_t last_recorded_at_ns_ = 0;
 

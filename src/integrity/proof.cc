@@ -70,8 +70,8 @@ Result<std::vector<Hash>> HashRanges(NodeReader& reader, std::span<const LeafRan
   for (const LeafRange& range : ranges) {
     firsts.push_back(ids.size());
     std::vector<NodeId> nodes = RangeNodes(range.begin, range.end);
-    // Either one aligned full subtree, or the partial right edge of the tree.
-    assert(nodes.size() == 1 || range.end == size);
+    // One aligned full subtree, the partial right edge of the tree, or a whole smaller tree.
+    assert(nodes.size() == 1 || range.end == size || range.begin == 0);
     for (size_t i = 1; i < nodes.size(); ++i) assert(nodes[i].level < nodes[i - 1].level);
     ids.insert(ids.end(), nodes.begin(), nodes.end());
   }
@@ -110,6 +110,42 @@ Result<std::vector<Hash>> ConsistencyProof(NodeReader& reader, uint64_t size1, u
   if (size1 == size2) return std::vector<Hash>{};
   std::vector<LeafRange> ranges = ConsistencyRanges(size1, size2);
   return HashRanges(reader, ranges, size2);
+}
+
+Result<InclusionBundle> InclusionProofBundle(NodeReader& reader, uint64_t index, uint64_t size) {
+  if (index >= size) {
+    return Status::InvalidArgument("leaf index " + std::to_string(index) +
+                                   " is not below tree size " + std::to_string(size));
+  }
+  std::vector<LeafRange> ranges = InclusionRanges(index, size);
+  ranges.push_back({index, index + 1});
+  ranges.push_back({0, size});
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Hash> hashes, HashRanges(reader, ranges, size));
+  InclusionBundle b;
+  b.root = hashes.back();
+  b.leaf_hash = hashes[hashes.size() - 2];
+  hashes.resize(hashes.size() - 2);
+  b.proof = std::move(hashes);
+  return b;
+}
+
+Result<ConsistencyBundle> ConsistencyProofBundle(NodeReader& reader, uint64_t size1,
+                                                 uint64_t size2) {
+  if (size1 == 0 || size1 > size2) {
+    return Status::InvalidArgument("consistency proof needs 0 < size1 <= size2, got " +
+                                   std::to_string(size1) + " and " + std::to_string(size2));
+  }
+  std::vector<LeafRange> ranges;
+  if (size1 < size2) ranges = ConsistencyRanges(size1, size2);
+  ranges.push_back({0, size1});
+  ranges.push_back({0, size2});
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Hash> hashes, HashRanges(reader, ranges, size2));
+  ConsistencyBundle b;
+  b.root2 = hashes.back();
+  b.root1 = hashes[hashes.size() - 2];
+  hashes.resize(hashes.size() - 2);
+  b.proof = std::move(hashes);
+  return b;
 }
 
 Result<Hash> RootAt(NodeReader& reader, uint64_t size) {

@@ -43,6 +43,21 @@ Result<std::vector<Hash>> ConsistencyProof(NodeReader& reader, uint64_t size1, u
 // Root of the tree of `size` leaves (EmptyRoot() for 0, without a read).
 Result<Hash> RootAt(NodeReader& reader, uint64_t size);
 
+// A proof together with the hashes it is checked against, all from ONE ReadNodes call (what a
+// server answers a client with: the leaf hash, the path and the root of that tree size).
+struct InclusionBundle {
+  Hash leaf_hash{};
+  std::vector<Hash> proof;
+  Hash root{};
+};
+Result<InclusionBundle> InclusionProofBundle(NodeReader& reader, uint64_t index, uint64_t size);
+struct ConsistencyBundle {
+  Hash root1{}, root2{};
+  std::vector<Hash> proof;
+};
+Result<ConsistencyBundle> ConsistencyProofBundle(NodeReader& reader, uint64_t size1,
+                                                 uint64_t size2);
+
 Status VerifyInclusion(uint64_t index, uint64_t size, const Hash& leaf_hash,
                        std::span<const Hash> proof, const Hash& root);
 // size1 == size2 requires an empty proof and root1 == root2. size1 == 0 is rejected: RFC 9162

@@ -245,5 +245,34 @@ TEST(ProofPropertyTest, WireFormsRejectWrongLengths) {
   EXPECT_EQ(VerifyConsistency(6, 13, cwire, root6, root).code(), StatusCode::kDataLoss);
 }
 
+// The bundles give the same proof, leaf hash and roots as the separate calls, in ONE batch.
+TEST(ProofBundles, MatchSeparateCallsWithOneRead) {
+  const GrownTree& tree = Tree();
+  CountingReader reader(const_cast<MemoryNodeStore&>(tree.store));
+  for (uint64_t n = 1; n <= 70; ++n) {
+    for (uint64_t i = 0; i < n; ++i) {
+      reader.Reset();
+      auto b = InclusionProofBundle(reader, i, n);
+      ASSERT_TRUE(b.ok()) << b.status().ToString();
+      EXPECT_EQ(reader.calls, 1);
+      EXPECT_EQ(b->leaf_hash, tree.leaves[i]);
+      EXPECT_EQ(b->root, tree.roots[n]);
+      EXPECT_EQ(b->proof, InclusionProof(const_cast<MemoryNodeStore&>(tree.store), i, n).value());
+      EXPECT_TRUE(VerifyInclusion(i, n, b->leaf_hash, b->proof, b->root).ok());
+    }
+    for (uint64_t m = 1; m <= n; ++m) {
+      reader.Reset();
+      auto c = ConsistencyProofBundle(reader, m, n);
+      ASSERT_TRUE(c.ok()) << c.status().ToString();
+      EXPECT_EQ(reader.calls, 1);
+      EXPECT_EQ(c->root1, tree.roots[m]);
+      EXPECT_EQ(c->root2, tree.roots[n]);
+      EXPECT_TRUE(VerifyConsistency(m, n, c->proof, c->root1, c->root2).ok()) << m << "->" << n;
+    }
+  }
+  EXPECT_FALSE(InclusionProofBundle(reader, 5, 5).ok());
+  EXPECT_FALSE(ConsistencyProofBundle(reader, 0, 5).ok());
+}
+
 }  // namespace
 }  // namespace cairn::integrity

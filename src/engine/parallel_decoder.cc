@@ -1,0 +1,63 @@
+#include "engine/parallel_decoder.h"
+
+#include <cassert>
+
+#include "engine/event_codec.h"
+#include "engine/record_codec.h"
+
+namespace cairn::engine {
+
+ParallelDecoder::ParallelDecoder(const keys::StorageKeys* keys, uint64_t first_position,
+                                 uint64_t count)
+    : keys_(keys), first_position_(first_position), count_(count), stored_(count), events_(count),
+      errors_(2) {
+  if (count_ >= kParallelRecordsMin) helper_ = std::thread([this] { DecodeClaimed(1); });
+}
+
+ParallelDecoder::~ParallelDecoder() { StopHelper(); }
+
+void ParallelDecoder::StopHelper() {
+  scan_done_.store(true, std::memory_order_release);
+  if (helper_.joinable()) helper_.join();
+}
+
+bool ParallelDecoder::Add(uint64_t position, std::string_view stored) {
+  const uint64_t i = scanned_.load(std::memory_order_relaxed);
+  if (i >= count_ || position != first_position_ + i) return false;
+  stored_[i].assign(stored);
+  scanned_.store(i + 1, std::memory_order_release);
+  return true;
+}
+
+void ParallelDecoder::DecodeClaimed(size_t worker) {
+  Status& error = errors_[worker];
+  RecordCipher cipher(keys_);
+  while (error.ok()) {
+    const uint64_t i = next_.fetch_add(1, std::memory_order_relaxed);
+    if (i >= count_) return;
+    // Wait for the scanner to reach record i (or to stop short of it).
+    while (scanned_.load(std::memory_order_acquire) <= i) {
+      if (scan_done_.load(std::memory_order_acquire) && scanned_.load(std::memory_order_acquire) <= i) return;
+      std::this_thread::yield();
+    }
+    error = DecodeRecordedEvent(cipher, first_position_ + i, stored_[i], &events_[i]);
+  }
+}
+
+Result<std::vector<RecordedEvent>> ParallelDecoder::Finish(const Status& scan_status) {
+  scan_done_.store(true, std::memory_order_release);
+  if (scan_status.ok()) DecodeClaimed(0);  // the scanning thread joins the decoding
+  StopHelper();
+  CAIRN_RETURN_IF_ERROR(scan_status);
+  const uint64_t scanned = scanned_.load(std::memory_order_acquire);
+  if (scanned != count_) {
+    const uint64_t missing = first_position_ + scanned;
+    return Status::DataLoss("record at position " + std::to_string(missing) + " is missing",
+                            static_cast<int64_t>(missing));
+  }
+  CAIRN_RETURN_IF_ERROR(errors_[0]);
+  CAIRN_RETURN_IF_ERROR(errors_[1]);
+  return std::move(events_);
+}
+
+}  // namespace cairn::engine

@@ -1,0 +1,54 @@
+// ParallelDecoder: decrypts and decodes a contiguous run of records while they are being scanned.
+//
+// The scanning thread Add()s stored records in position order; a helper thread (started for runs
+// of at least kParallelRecordsMin records) decodes them as they arrive, and the scanning thread
+// joins in once the scan is done, so scan and decryption overlap on two cores. Finish() returns
+// the events, or the first error: a gap in positions (kDataLoss naming the missing position), a
+// record that does not authenticate, or the scan's own error.
+//
+// Thread safety: Add() and Finish() are called by one thread; the helper is internal.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/types.h"
+#include "keys/storage_keys.h"
+
+namespace cairn::engine {
+
+class ParallelDecoder {
+ public:
+  static constexpr size_t kParallelRecordsMin = 512;
+
+  ParallelDecoder(const keys::StorageKeys* keys, uint64_t first_position, uint64_t count);
+  ~ParallelDecoder();
+  ParallelDecoder(const ParallelDecoder&) = delete;
+  ParallelDecoder& operator=(const ParallelDecoder&) = delete;
+
+  // Takes the record at `position`; false (stop scanning) if it is not the next expected one.
+  bool Add(uint64_t position, std::string_view stored);
+  Result<std::vector<RecordedEvent>> Finish(const Status& scan_status);
+
+ private:
+  // Claims and decodes records until none are left; `worker` 0 = scanning thread, 1 = helper.
+  void DecodeClaimed(size_t worker);
+  void StopHelper();
+
+  const keys::StorageKeys* keys_;
+  const uint64_t first_position_;
+  const uint64_t count_;
+  std::vector<std::string> stored_;
+  std::vector<RecordedEvent> events_;
+  std::vector<Status> errors_;          // one per worker: [0] scanning thread, [1] helper
+  std::atomic<uint64_t> scanned_{0};     // records [0, scanned_) are in stored_
+  std::atomic<uint64_t> next_{0};        // next record to claim for decoding
+  std::atomic<bool> scan_done_{false};
+  std::thread helper_;
+};
+
+}  // namespace cairn::engine
