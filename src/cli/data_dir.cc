@@ -22,12 +22,7 @@ Result<std::string> ResolveDataDir(const CliContext& ctx, const std::string& com
 Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_dir) {
   engine::Options options;
   options.data_dir = data_dir;
-  auto store = engine::EventStore::Open(options);
-  if (!store.ok() && store.status().code() == StatusCode::kNotFound) {
-    return Status(StatusCode::kNotFound, store.status().message() +
-                                             " (create a data directory with 'cairn init')");
-  }
-  return store;
+  return engine::EventStore::Open(options);  // its messages already say to run `cairn init`
 }
 
 std::unique_ptr<engine::EventStore> OpenOrReport(const CliContext& ctx,

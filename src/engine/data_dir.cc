@@ -30,7 +30,7 @@ Result<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const DataDirPaths& pa
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
     return Status::Unavailable("data directory " + paths.dir +
                                " is in use by another cairn process (pid " + holder +
-                               "); stop it, or go through its API");
+                               "); stop it first");
   }
   std::string me = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) < 0) {

@@ -90,6 +90,9 @@ Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits) {
 Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion expected,
                                      std::vector<ProposedEvent> events, const Limits& limits) {
   CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
+  if (stream_id[0] == '$') {
+    return Status::InvalidArgument("stream ids starting with '$' are reserved for system streams");
+  }
   if (events.empty()) return Status::InvalidArgument("an append needs at least one event");
   if (events.size() > limits.batch_events_max) {
     return Status::ResourceExhausted("an append of " + std::to_string(events.size()) +

@@ -35,8 +35,8 @@ struct InitOptions {
 struct Options {
   std::string data_dir;
   Limits limits;
-  // Group commit: at most this many events (and limits.batch_size_bytes_max * 4 bytes) per
-  // storage transaction; pending appends beyond the queue limit wait (back-pressure).
+  // Group commit: at most this many events (and 64 MiB) per storage transaction; appends beyond
+  // queue_appends_max pending ones wait (back-pressure).
   size_t group_events_max = 4000;
   size_t queue_appends_max = 4096;
   // Events appended in this window can be re-sent idempotently (by event id).

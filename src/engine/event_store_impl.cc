@@ -95,6 +95,7 @@ class EventStoreImpl final : public EventStore {
 
   Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) override {
     CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
+    if (stream_id[0] == '$') return Status::InvalidArgument("system streams cannot be deleted");
     PreparedAppend a;
     a.stream_id.assign(stream_id);
     a.expected = expected;
@@ -209,7 +210,7 @@ class EventStoreImpl final : public EventStore {
     if (size == 0) size = committed;
     if (size > committed) return Status::InvalidArgument("tree size " + std::to_string(size) + " is beyond the log (size " + std::to_string(committed) + ")");
     if (index >= size) return Status::InvalidArgument("position " + std::to_string(index) + " is not in a tree of size " + std::to_string(size));
-    StoreNodeReader reader(store());
+    StoreNodeReader reader(store(), &node_cache_);
     CAIRN_ASSIGN_OR_RETURN(integrity::InclusionBundle b, integrity::InclusionProofBundle(reader, index, size));
     return InclusionProof{index, size, b.leaf_hash, b.root, std::move(b.proof)};
   }
@@ -220,7 +221,7 @@ class EventStoreImpl final : public EventStore {
     if (size1 == 0 || size1 > size2 || size2 > committed) {
       return Status::InvalidArgument("consistency needs 0 < size1 <= size2 <= " + std::to_string(committed));
     }
-    StoreNodeReader reader(store());
+    StoreNodeReader reader(store(), &node_cache_);
     CAIRN_ASSIGN_OR_RETURN(integrity::ConsistencyBundle b,
                            integrity::ConsistencyProofBundle(reader, size1, size2));
     return ConsistencyProof{size1, size2, b.root1, b.root2, std::move(b.proof)};
@@ -242,12 +243,17 @@ class EventStoreImpl final : public EventStore {
     if (beyond) {
       return Status::DataLoss("a record at position " + std::to_string(*beyond) +
                                   " lies beyond the committed tree (size " +
-                                  std::to_string(state.size) + "); run `cairn verify`",
+                                  std::to_string(state.size) + "); run `cairn verify` to examine the log",
                               static_cast<int64_t>(*beyond));
     }
     if (state.size == 0) return Status::Ok();
     auto last = ReadAt(state.size - 1);
-    if (!last.ok()) return last.status().Annotate("the last committed record is unreadable; run `cairn verify`");
+    if (!last.ok()) {
+      return Status::DataLoss("the last committed record (position " + std::to_string(state.size - 1) +
+                                  ") is missing or unreadable (" + last.status().message() +
+                                  "); run `cairn verify`",
+                              static_cast<int64_t>(state.size - 1));
+    }
     return Status::Ok();
   }
 
@@ -277,6 +283,7 @@ class EventStoreImpl final : public EventStore {
   integrity::NoteSigner signer_;
   integrity::NoteVerifier verifier_;
   std::unique_ptr<Sequencer> sequencer_;
+  NodeCache node_cache_;
   std::mutex checkpoint_mu_;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -1,6 +1,7 @@
 #include "engine/parallel_decoder.h"
 
 #include <cassert>
+#include <cstdint>
 
 #include "engine/event_codec.h"
 #include "engine/record_codec.h"
@@ -55,8 +56,13 @@ Result<std::vector<RecordedEvent>> ParallelDecoder::Finish(const Status& scan_st
     return Status::DataLoss("record at position " + std::to_string(missing) + " is missing",
                             static_cast<int64_t>(missing));
   }
-  CAIRN_RETURN_IF_ERROR(errors_[0]);
-  CAIRN_RETURN_IF_ERROR(errors_[1]);
+  // Report the failure at the lowest position, whichever worker met it.
+  const Status* first = nullptr;
+  for (const Status& e : errors_) {
+    if (e.ok()) continue;
+    if (first == nullptr || e.detail().value_or(INT64_MAX) < first->detail().value_or(INT64_MAX)) first = &e;
+  }
+  if (first != nullptr) return *first;
   return std::move(events_);
 }
 

@@ -180,11 +180,11 @@ void Sequencer::RunCommitter() {
 
 Status Sequencer::MaybeRotateStorageKey(size_t events) {
   keys::StorageEpoch cur = keys_->current();
-  assert(tree_.size() >= cur.start_position);
-  if (tree_.size() - cur.start_position + events <= options_.storage_key_encryptions_max) {
-    return Status::Ok();
-  }
-  return keys_->Rotate(tree_.size());
+  // After a failed commit the tree can be smaller than the epoch's recorded start (the epoch was
+  // made for a group that never landed): it has then encrypted nothing yet.
+  const uint64_t used = tree_.size() > cur.start_position ? tree_.size() - cur.start_position : 0;
+  if (used + events <= options_.storage_key_encryptions_max) return Status::Ok();
+  return keys_->Rotate(std::max(tree_.size(), cur.start_position));
 }
 
 // After a failed commit the prepared state ran ahead of the store: wait until no group is in

@@ -4,20 +4,33 @@ namespace cairn::engine {
 
 Status StoreNodeReader::ReadNodes(std::span<const integrity::NodeId> ids,
                                   std::vector<crypto::Hash>* hashes) {
+  hashes->assign(ids.size(), crypto::Hash{});
   std::vector<storage::NodeKey> keys;
+  std::vector<size_t> slots;  // keys[k] fills (*hashes)[slots[k]]
   keys.reserve(ids.size());
-  for (const auto& id : ids) keys.push_back({id.level, id.index});
+  slots.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (cache_ != nullptr && NodeCache::Cacheable(ids[i])) {
+      if (auto h = cache_->Get(ids[i])) {
+        (*hashes)[i] = *h;
+        continue;
+      }
+    }
+    keys.push_back({ids[i].level, ids[i].index});
+    slots.push_back(i);
+  }
+  if (keys.empty()) return Status::Ok();
   std::vector<std::string> raw;
   CAIRN_RETURN_IF_ERROR(store_->ReadNodes(keys, &raw));
-  if (raw.size() != ids.size()) return Status::Internal("node read returned a wrong count");
-  hashes->clear();
-  hashes->reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i].size() != crypto::kSha256SizeBytes) {
-      return Status::DataLoss("stored Merkle node (level " + std::to_string(ids[i].level) +
-                              ", index " + std::to_string(ids[i].index) + ") is not 32 bytes");
+  if (raw.size() != keys.size()) return Status::Internal("node read returned a wrong count");
+  for (size_t k = 0; k < raw.size(); ++k) {
+    const integrity::NodeId& id = ids[slots[k]];
+    if (raw[k].size() != crypto::kSha256SizeBytes) {
+      return Status::DataLoss("stored Merkle node (level " + std::to_string(id.level) +
+                              ", index " + std::to_string(id.index) + ") is not 32 bytes");
     }
-    hashes->push_back(crypto::HashFromBytes(raw[i]));
+    (*hashes)[slots[k]] = crypto::HashFromBytes(raw[k]);
+    if (cache_ != nullptr && NodeCache::Cacheable(id)) cache_->Put(id, (*hashes)[slots[k]]);
   }
   return Status::Ok();
 }

@@ -26,7 +26,7 @@ class KmsProvider {
  public:
   virtual ~KmsProvider() = default;
   virtual std::string_view provider_name() const = 0;  // "local", "pkcs11", ...
-  // A public identifier of the KEK (a fingerprint, never the key), recorded beside wrapped blobs.
+  // A public identifier of the KEK (a fingerprint, never the key), for diagnostics.
   virtual std::string kek_id() const = 0;
   virtual Result<std::string> Wrap(std::string_view plaintext_key, std::string_view context) = 0;
   virtual Result<crypto::SecureBytes> Unwrap(std::string_view wrapped, std::string_view context) = 0;

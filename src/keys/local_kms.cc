@@ -47,6 +47,9 @@ Status CheckPrivateFile(const std::string& path) {
     return Status::NotFound("cannot stat " + path + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) return Status::FailedPrecondition(path + " is not a regular file");
+  if (st.st_uid != ::geteuid()) {
+    return Status::FailedPrecondition(path + " is not owned by the user running cairn");
+  }
   if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));

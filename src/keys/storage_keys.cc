@@ -1,5 +1,6 @@
 #include "keys/storage_keys.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "common/bytes.h"
@@ -78,7 +79,8 @@ size_t StorageKeys::epoch_count() const {
 Status StorageKeys::Rotate(uint64_t start_position) {
   StorageEpoch cur = current();
   if (cur.epoch + 1 >= kStorageEpochsMax) return Status::ResourceExhausted("too many storage epochs");
-  if (start_position < cur.start_position) return Status::InvalidArgument("rotation start before current epoch");
+  // Epoch starts never decrease (Load checks it); an encryption count uses them, nothing else.
+  start_position = std::max(start_position, cur.start_position);
   crypto::SecureBytes key = crypto::RandomSecret(crypto::kAes256KeySizeBytes);
   CAIRN_RETURN_IF_ERROR(StoreEpoch(store_, kms_, cur.epoch + 1, start_position, key));
   std::lock_guard<std::mutex> lock(mu_);

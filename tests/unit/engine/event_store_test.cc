@@ -165,6 +165,7 @@ TEST_F(EngineTest, BadInputIsRefusedAndWritesNothing) {
   std::vector<ProposedEvent> short_id = One("T", "{}");
   short_id[0].event_id = "short";
   EXPECT_EQ(code("s", short_id), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("$audit", One("T", "{}")), StatusCode::kInvalidArgument);  // system streams
   // A mixed batch: one bad event refuses the whole batch.
   std::vector<ProposedEvent> mixed;
   mixed.push_back(Ev("T", "{}"));
