@@ -35,8 +35,6 @@ struct Sequencer::Group {
   std::unique_ptr<storage::CommitWriter> writer;
   integrity::CompactRange tree;
   std::unordered_map<std::string, storage::StreamHead> heads;  // heads changed by this group
-  IdMap ids;                                                   // event ids added by this group
-  std::vector<std::pair<EventIdKey, IdRecord>> id_list;        // the same, in log order
   std::vector<std::pair<integrity::NodeId, crypto::Hash>> completed;
   std::string entry_buf, record_buf;
   int64_t recorded_at_ns = 0;
@@ -289,12 +287,9 @@ Result<storage::StreamHead> Sequencer::HeadFor(Group& group, const std::string& 
 // Event ids are unique within the idempotency window. A batch whose ids were all appended before,
 // consecutively to the same stream, with an expected version that matched then, is a re-send:
 // it succeeds again without writing. Any other reuse of an id is refused.
-std::optional<Result<AppendResult>> Sequencer::CheckIdempotent(const Group& group,
-                                                               const PreparedAppend& append) {
-  auto find = [&](const EventIdKey& key) -> const IdRecord* {
-    if (auto it = group.ids.find(key); it != group.ids.end()) return &it->second;
-    return id_window_.Find(key);
-  };
+std::optional<Result<AppendResult>> Sequencer::CheckIdempotent(const PreparedAppend& append) {
+  // The window already holds this group's earlier appends (see Sequence).
+  auto find = [&](const EventIdKey& key) { return id_window_.Find(key); };
   std::vector<const IdRecord*> found;
   found.reserve(append.events.size());
   bool any = false;
@@ -355,7 +350,7 @@ Status CheckExpected(const std::string& stream_id, const ExpectedVersion& ev,
 Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& append) {
   if (!group.broken.ok()) return group.broken;
   CAIRN_ASSIGN_OR_RETURN(storage::StreamHead head, HeadFor(group, append.stream_id));
-  if (auto replay = CheckIdempotent(group, append)) return std::move(*replay);
+  if (auto replay = CheckIdempotent(append)) return std::move(*replay);
   if (head.deleted) return Status::StreamDeleted("stream '" + append.stream_id + "' is deleted");
   CAIRN_RETURN_IF_ERROR(CheckExpected(append.stream_id, append.expected, head));
 
@@ -394,10 +389,8 @@ Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& app
     }
     group.writer->PutRecord(entry.position, group.record_buf);
     group.writer->PutStreamIndex(append.stream_id, entry.stream_version, entry.position);
-    const EventIdKey key = EventIdKey::From(ev.event_id);
-    const IdRecord rec{tag, entry.stream_version, entry.position};
-    group.ids.emplace(key, rec);
-    group.id_list.emplace_back(key, rec);
+    // Speculative, like the rest of the sequencer's state: a failed commit clears the window.
+    id_window_.Insert(EventIdKey::From(ev.event_id), {tag, entry.stream_version, entry.position});
     head.next_version += 1;
     head.last_position = entry.position;
     head.last_leaf_hash = crypto::HashString(leaf);
@@ -417,7 +410,6 @@ void Sequencer::ApplySpeculatively(Group& group) {
   group.wrote = true;
   if (head_cache_.size() + group.heads.size() > kHeadCacheEntriesMax) head_cache_.clear();
   for (auto& [stream, head] : group.heads) head_cache_[stream] = head;
-  for (const auto& [key, rec] : group.id_list) id_window_.Insert(key, rec);
   last_recorded_at_ns_ = group.recorded_at_ns;
 }
 

@@ -98,8 +98,7 @@ class Sequencer {
   Status RollBackIfNeeded();
   Result<AppendResult> Sequence(Group& group, const PreparedAppend& append);
   Result<storage::StreamHead> HeadFor(Group& group, const std::string& stream_id);
-  std::optional<Result<AppendResult>> CheckIdempotent(const Group& group,
-                                                      const PreparedAppend& append);
+  std::optional<Result<AppendResult>> CheckIdempotent(const PreparedAppend& append);
   void ApplySpeculatively(Group& group);
   Status RebuildIdWindow();
   Status MaybeRotateStorageKey(size_t events);

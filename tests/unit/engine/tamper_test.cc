@@ -29,6 +29,16 @@ class TamperTest : public EngineTest {
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return std::move(s).value();
   }
+  // The compact range of the first `n` stored leaves: what a rolled-back tree state would hold.
+  static integrity::CompactRange RangeOfFirstLeaves(storage::LogStore* raw, uint64_t n) {
+    integrity::CompactRange cr;
+    EXPECT_TRUE(raw->ScanLeafHashes(0, n, [&](uint64_t, std::string_view h) {
+      cr.Append(crypto::HashFromBytes(h), nullptr);
+      return true;
+    }).ok());
+    EXPECT_EQ(cr.size(), n);
+    return cr;
+  }
   void ExpectFailureAt(uint64_t position, const std::string& words) {
     VerifyReport r = EventStore::VerifyDataDir(dir_);
     EXPECT_FALSE(r.ok);
@@ -90,13 +100,7 @@ TEST_F(TamperTest, TreeStateRolledBack) {
   raw.reset();
   // Rebuild the compact range of the first 15 leaves from the stored leaf hashes.
   raw = Raw();
-  std::vector<crypto::Hash> leaves;
-  ASSERT_TRUE(raw->ScanLeafHashes(0, 15, [&](uint64_t, std::string_view h) {
-    leaves.push_back(crypto::HashFromBytes(h));
-    return true;
-  }).ok());
-  integrity::CompactRange cr;
-  for (const auto& l : leaves) cr.Append(l, nullptr);
+  const integrity::CompactRange cr = RangeOfFirstLeaves(raw.get(), 15);
   ASSERT_TRUE(storage::RawPutTreeStateForTest(raw.get(), {15, cr.Serialize()}).ok());
   raw.reset();
   ExpectFailureAt(15, "behind");
@@ -104,13 +108,7 @@ TEST_F(TamperTest, TreeStateRolledBack) {
 
 TEST_F(TamperTest, WholeTailRolledBackIsCaughtByTheCheckpoint) {
   auto raw = Raw();
-  std::vector<crypto::Hash> leaves;
-  ASSERT_TRUE(raw->ScanLeafHashes(0, 15, [&](uint64_t, std::string_view h) {
-    leaves.push_back(crypto::HashFromBytes(h));
-    return true;
-  }).ok());
-  integrity::CompactRange cr;
-  for (const auto& l : leaves) cr.Append(l, nullptr);
+  const integrity::CompactRange cr = RangeOfFirstLeaves(raw.get(), 15);
   for (uint64_t p = 15; p < kEvents; ++p) ASSERT_TRUE(storage::RawDeleteRecordForTest(raw.get(), p).ok());
   ASSERT_TRUE(storage::RawPutTreeStateForTest(raw.get(), {15, cr.Serialize()}).ok());
   raw.reset();
