@@ -11,6 +11,8 @@ namespace cairn::engine {
 namespace {
 constexpr size_t kHeadCacheEntriesMax = 1'000'000;
 constexpr size_t kGroupSizeBytesMax = size_t{64} << 20;
+// Groups smaller than this are committed by the sequencer thread itself (see CommitInline).
+constexpr size_t kPipelinedGroupEventsMin = 64;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -32,6 +34,7 @@ struct Sequencer::Group {
   uint64_t base_size = 0;
   crypto::Hash root{};                        // root after this group
   bool wrote = false;                         // the group has events to commit
+  size_t events = 0;                          // events proposed by the group's appends
   std::unique_ptr<storage::CommitWriter> writer;
   integrity::CompactRange tree;
   std::unordered_map<std::string, storage::StreamHead> heads;  // heads changed by this group
@@ -139,13 +142,29 @@ void Sequencer::RunSequencer() {
     }
     auto pendings = TakeGroup();
     if (pendings.empty()) break;  // stopping and drained
-    HandOff(Prepare(std::move(pendings)));
+    std::unique_ptr<Group> group = Prepare(std::move(pendings));
+    if (group->events < kPipelinedGroupEventsMin) {
+      CommitInline(*group);
+    } else {
+      HandOff(std::move(group));
+    }
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     sequencer_done_ = true;
   }
   handoff_cv_.notify_all();
+}
+
+// A small group has little to prepare, so overlapping it with the previous sync gains nothing,
+// while handing it to the committer costs two thread switches. Commit it here, in order: after
+// whatever the committer holds.
+void Sequencer::CommitInline(Group& group) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    handoff_cv_.wait(lock, [&] { return handoff_ == nullptr && !committing_; });
+  }
+  Commit(group);
 }
 
 void Sequencer::HandOff(std::unique_ptr<Group> group) {
@@ -211,6 +230,7 @@ std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr
   group->pendings = std::move(pendings);
   size_t events = 0;
   for (const auto& p : group->pendings) events += p->append.events.size();
+  group->events = events;
   Status setup = RollBackIfNeeded();
   if (setup.ok() && !id_window_loaded_) setup = RebuildIdWindow();
   if (setup.ok()) setup = MaybeRotateStorageKey(events);

@@ -8,7 +8,8 @@
 //    CommitWriter, and hands the group to
 //  - the committer thread, which commits it (one LogStore transaction, one sync) and answers the
 //    callers.
-// So group N+1 is prepared while group N waits for its fsync. The sequencer's state (tree, heads,
+// So group N+1 is prepared while group N waits for its fsync. Small groups (few events, little
+// crypto) are committed by the sequencer thread itself, after any group the committer holds. The sequencer's state (tree, heads,
 // idempotency window) runs ahead of what is committed; if a commit fails, every group prepared on
 // top of it fails too (the store refuses its base size), and the sequencer reloads its state from
 // the store before the next group. Callers are only ever answered "ok" after their group's sync.
@@ -94,6 +95,7 @@ class Sequencer {
   std::vector<std::unique_ptr<Pending>> TakeGroup();
   std::unique_ptr<Group> Prepare(std::vector<std::unique_ptr<Pending>> pendings);
   void HandOff(std::unique_ptr<Group> group);
+  void CommitInline(Group& group);
   void Commit(Group& group);
   Status RollBackIfNeeded();
   Result<AppendResult> Sequence(Group& group, const PreparedAppend& append);
