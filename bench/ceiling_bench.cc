@@ -20,8 +20,9 @@
 namespace cairn::bench {
 namespace {
 
-// Bytes the engine stores for one 256-byte event: the sealed record (header 5 + GCM 28 + three
-// length prefixes 12 + entry ~170 + data 256), the index entry, and on average two node hashes.
+// What the engine stores for one 256-byte event: the sealed record (header 5 + GCM 28 + three
+// length prefixes 12 + entry ~170 + data 256) and on average two node hashes; plus one stream
+// index run per append.
 constexpr size_t kRecordSizeBytes = 5 + 28 + 12 + 170 + 256;
 constexpr size_t kGroupEventsMax = 4000;
 
@@ -84,10 +85,10 @@ class RawGroupCommitter {
       }
       rocksdb::WriteBatch batch;
       for (const auto& r : group) {
+        batch.Put("i" + r->stream + EncodeU64(position), EncodeU64(position) + EncodeU64(r->events));
         for (size_t i = 0; i < r->events; ++i, ++position) {
           const std::string pos = EncodeU64(position);
           batch.Put("r" + pos, record);
-          batch.Put("i" + r->stream + pos, pos);
           batch.Put("n0" + pos, hash);
           if (position % 2 == 1) batch.Put("n1" + pos, hash);
         }

@@ -39,7 +39,27 @@ void RocksCommitWriter::PutStreamIndex(std::string_view stream_id, uint64_t vers
   assert(IsValidStreamId(stream_id));
   assert(position >= base_tree_size_);
   leaves_end_ = std::max(leaves_end_, static_cast<unsigned __int128>(position) + 1);
-  Put(CfIndex::kStreamIndex, StreamIndexKey(stream_id, version), EncodePosition(position));
+  puts_count_ += 1;
+  auto [it, fresh] = open_runs_.try_emplace(std::string(stream_id), runs_.size());
+  if (!fresh) {
+    PendingRun& last = runs_[it->second];
+    if (last.first_version + last.run.count == version &&
+        last.run.first_position + last.run.count == position) {
+      last.run.count += 1;  // the next version at the next position: extend the run
+      return;
+    }
+    assert(version >= last.first_version + last.run.count && "versions increase within a commit");
+    it->second = runs_.size();
+  }
+  runs_.push_back({std::string(stream_id), version, IndexRun{position, 1}});
+}
+
+void RocksCommitWriter::PutIndexRuns() {
+  for (const PendingRun& r : runs_) {
+    Put(CfIndex::kStreamIndex, StreamIndexKey(r.stream_id, r.first_version), EncodeIndexRun(r.run));
+  }
+  runs_.clear();
+  open_runs_.clear();
 }
 
 void RocksCommitWriter::PutStreamHead(std::string_view stream_id, const StreamHead& head) {
@@ -67,6 +87,7 @@ void RocksCommitWriter::PutTreeState(const TreeState& state) {
 
 Status RocksCommitWriter::Commit() {
   assert(!spent_ && "CommitWriter committed twice");
+  PutIndexRuns();
   spent_ = true;
   if (!put_status_.ok()) {
     return Status::ResourceExhausted("commit exceeds " + std::to_string(commit_size_bytes_max_) +

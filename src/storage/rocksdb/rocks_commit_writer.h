@@ -13,7 +13,10 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "storage/log_store.h"
 #include "storage/rocksdb/rocks_store.h"
@@ -35,6 +38,16 @@ class RocksCommitWriter final : public CommitWriter {
 
  private:
   void Put(CfIndex index, std::string_view key, std::string_view value);
+  void PutIndexRuns();
+
+  // Index runs of this commit, in first-put order; `open_runs_` maps a stream to its last run.
+  struct PendingRun {
+    std::string stream_id;
+    uint64_t first_version;
+    IndexRun run;
+  };
+  std::vector<PendingRun> runs_;
+  std::unordered_map<std::string, size_t> open_runs_;
 
   RocksLogStore* const store_;
   const uint64_t base_tree_size_;

@@ -100,22 +100,27 @@ Result<std::vector<StreamIndexEntry>> RocksLogStore::ReadStreamIndex(std::string
 
   std::vector<StreamIndexEntry> entries;
   entries.reserve(static_cast<size_t>(std::min<uint64_t>(limit, kReserveCountMax)));
-  const std::string start = StreamIndexKey(stream_id, from_version);
-  if (backwards) {
-    it->SeekForPrev(ToSlice(start));
-  } else {
-    it->Seek(ToSlice(start));
-  }
+  // The run holding from_version starts at or before it: seek there, then walk runs.
+  it->SeekForPrev(ToSlice(StreamIndexKey(stream_id, from_version)));
+  if (!it->Valid() && !backwards) it->Seek(ToSlice(StreamIndexKey(stream_id, from_version)));
   for (; it->Valid() && entries.size() < limit; backwards ? it->Prev() : it->Next()) {
-    const std::optional<uint64_t> version = DecodeStreamIndexVersion(View(it->key()), prefix);
-    const std::optional<uint64_t> position = DecodePosition(View(it->value()));
-    if (!version.has_value() || !position.has_value()) {
+    const std::optional<uint64_t> first = DecodeStreamIndexVersion(View(it->key()), prefix);
+    const std::optional<IndexRun> run = DecodeIndexRun(View(it->value()));
+    if (!first.has_value() || !run.has_value() || *first > UINT64_MAX - run->count) {
       return Corrupt("index entry of stream '" + std::string(stream_id) + "'", kCfStreamIndex);
     }
-    assert(backwards ? *version <= from_version : *version >= from_version);
-    assert(entries.empty() ||
-           (backwards ? *version < entries.back().version : *version > entries.back().version));
-    entries.push_back(StreamIndexEntry{*version, *position});
+    const uint64_t end = *first + run->count;  // versions [first, end)
+    if (backwards) {
+      for (uint64_t v = std::min(end - 1, from_version) + 1; v-- > *first && entries.size() < limit;) {
+        assert(entries.empty() || v < entries.back().version);
+        entries.push_back({v, run->first_position + (v - *first)});
+      }
+    } else {
+      for (uint64_t v = std::max(*first, from_version); v < end && entries.size() < limit; ++v) {
+        assert(entries.empty() || v > entries.back().version);
+        entries.push_back({v, run->first_position + (v - *first)});
+      }
+    }
   }
   CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "reading stream index"));
   return entries;

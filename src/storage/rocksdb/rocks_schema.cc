@@ -70,11 +70,19 @@ std::optional<uint64_t> DecodeCheckpointKey(std::string_view key) {
   return DecodeU64(key.data());
 }
 
-std::string EncodePosition(uint64_t position) { return EncodeU64(position); }
+std::string EncodeIndexRun(const IndexRun& run) {
+  assert(run.count >= 1 && run.first_position <= UINT64_MAX - run.count);
+  std::string out;
+  PutU64(&out, run.first_position);
+  PutU64(&out, run.count);
+  return out;
+}
 
-std::optional<uint64_t> DecodePosition(std::string_view value) {
-  if (value.size() != 8) return std::nullopt;
-  return DecodeU64(value.data());
+std::optional<IndexRun> DecodeIndexRun(std::string_view value) {
+  if (value.size() != 16) return std::nullopt;
+  IndexRun run{DecodeU64(value.data()), DecodeU64(value.data() + 8)};
+  if (run.count == 0 || run.first_position > UINT64_MAX - run.count) return std::nullopt;
+  return run;
 }
 
 std::string EncodeStreamHead(const StreamHead& head) {

@@ -86,8 +86,15 @@ std::string CheckpointKey(uint64_t tree_size);
 std::optional<uint64_t> DecodeCheckpointKey(std::string_view key);
 
 // u64 position.
-std::string EncodePosition(uint64_t position);
-std::optional<uint64_t> DecodePosition(std::string_view value);
+// A stream index value describes a run: `count` consecutive versions starting at the key's
+// version, stored at `count` consecutive positions starting at `first_position`. A batch appended
+// to one stream is one run, so the index costs one key per append rather than one per event.
+struct IndexRun {
+  uint64_t first_position = 0;
+  uint64_t count = 0;  // >= 1
+};
+std::string EncodeIndexRun(const IndexRun& run);       // u64 first_position || u64 count
+std::optional<IndexRun> DecodeIndexRun(std::string_view value);  // strict
 
 // u64 next_version || u64 last_position || last_leaf_hash (32 bytes or empty) || u8 deleted.
 std::string EncodeStreamHead(const StreamHead& head);

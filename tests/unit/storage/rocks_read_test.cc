@@ -109,6 +109,33 @@ TEST_P(RocksReadTest, StreamIndexForwardsBackwardsFromAndLimit) {
   EXPECT_EQ(store_->ReadStreamIndex("", 0, false, 1).status().code(), StatusCode::kInvalidArgument);
 }
 
+// One commit interleaving two streams: each stream's consecutive versions land at positions that
+// are not consecutive, so they are stored as separate runs and read back exactly.
+TEST_P(RocksReadTest, StreamIndexRunsOfInterleavedStreamsInOneCommit) {
+  auto writer = testing::Begin(store_.get(), 0);
+  // a@0 -> 0, b@0 -> 1, a@1 -> 2, a@2 -> 3, b@1 -> 4, a@3 -> 5
+  const std::pair<const char*, uint64_t> puts[] = {{"a", 0}, {"b", 0}, {"a", 1}, {"a", 2}, {"b", 1}, {"a", 3}};
+  for (uint64_t p = 0; p < 6; ++p) {
+    writer->PutRecord(p, TestRecord(p));
+    writer->PutNode({0, p}, std::string(32, static_cast<char>(p)));
+    writer->PutStreamIndex(puts[p].first, puts[p].second, p);
+  }
+  writer->PutTreeState({6, "state"});
+  ASSERT_TRUE(writer->Commit().ok());
+  MaybeFlush();
+  auto a = store_->ReadStreamIndex("a", 0, false, 100);
+  ASSERT_TRUE(a.ok());
+  std::vector<uint64_t> positions;
+  for (const auto& e : *a) positions.push_back(e.position);
+  EXPECT_EQ(positions, (std::vector<uint64_t>{0, 2, 3, 5}));
+  EXPECT_EQ(Versions("a", 2, true, 100), (std::vector<uint64_t>{2, 1, 0}));
+  EXPECT_EQ(Versions("a", 1, false, 2), (std::vector<uint64_t>{1, 2}));
+  auto b = store_->ReadStreamIndex("b", 1, false, 100);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ((*b)[0].position, 4u);
+}
+
 TEST_P(RocksReadTest, StreamIndexNeverLeaksIntoStreamsSharingAPrefix) {
   // Neighbours in every direction of "a": longer ids, ids with 0x00/0xFF bytes, shorter.
   const std::vector<std::string> streams = {"a", "ab", "a\x01", std::string("a\0", 2), "a\xff",
