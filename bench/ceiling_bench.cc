@@ -21,8 +21,8 @@ namespace cairn::bench {
 namespace {
 
 // What the engine stores for one 256-byte event: the sealed record (header 5 + GCM 28 + three
-// length prefixes 12 + entry ~170 + data 256) and on average two node hashes; plus one stream
-// index run per append.
+// length prefixes 12 + entry ~170 + data 256); per append one stream index run; per group the
+// Merkle chunks (16 hashes each) it touches on every level.
 constexpr size_t kRecordSizeBytes = 5 + 28 + 12 + 170 + 256;
 constexpr size_t kGroupEventsMax = 4000;
 
@@ -68,7 +68,6 @@ class RawGroupCommitter {
 
   void Run() {
     const std::string record(kRecordSizeBytes, 'r');
-    const std::string hash(32, 'h');
     uint64_t position = 0;
     while (true) {
       std::vector<std::unique_ptr<Request>> group;
@@ -84,13 +83,16 @@ class RawGroupCommitter {
         }
       }
       rocksdb::WriteBatch batch;
+      const uint64_t group_start = position;
       for (const auto& r : group) {
         batch.Put("i" + r->stream + EncodeU64(position), EncodeU64(position) + EncodeU64(r->events));
-        for (size_t i = 0; i < r->events; ++i, ++position) {
-          const std::string pos = EncodeU64(position);
-          batch.Put("r" + pos, record);
-          batch.Put("n0" + pos, hash);
-          if (position % 2 == 1) batch.Put("n1" + pos, hash);
+        for (size_t i = 0; i < r->events; ++i, ++position) batch.Put("r" + EncodeU64(position), record);
+      }
+      // Merkle chunks of 16 hashes: the engine rewrites the open chunk of each level it touches.
+      for (uint64_t level = 0; (position - 1) >> level > (group_start >> level) || level == 0; ++level) {
+        const uint64_t first = (group_start >> level) / 16, last = ((position - 1) >> level) / 16;
+        for (uint64_t c = first; c <= last; ++c) {
+          batch.Put("n" + EncodeU64(level) + EncodeU64(c), std::string(16 * 32, 'h'));
         }
       }
       rocksdb::WriteOptions wo;

@@ -12,6 +12,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@ class RocksCommitWriter final : public CommitWriter {
  public:
   RocksCommitWriter(RocksLogStore* store, uint64_t base_tree_size,
                     size_t commit_size_bytes_max = kCommitSizeBytesMax);
+  ~RocksCommitWriter() override;
 
   void PutRecord(uint64_t position, std::string_view stored_record) override;
   void PutStreamIndex(std::string_view stream_id, uint64_t version, uint64_t position) override;
@@ -39,6 +41,18 @@ class RocksCommitWriter final : public CommitWriter {
  private:
   void Put(CfIndex index, std::string_view key, std::string_view value);
   void PutIndexRuns();
+  void PutChunks();
+  void PublishChunks(uint64_t tree_size);
+
+  // Merkle chunks being filled, per level (see kNodeChunkWidth): nodes of a level arrive in
+  // index order, so each level has one open chunk; a full or left chunk goes to the batch.
+  struct OpenChunk {
+    uint64_t chunk = 0;
+    std::string hashes;
+  };
+  std::map<uint8_t, OpenChunk> chunks_;
+  bool committed_ = false;
+  Status chunk_status_;  // first failure to extend a chunk (a node out of order, a read error)
 
   // Index runs of this commit, in first-put order; `open_runs_` maps a stream to its last run.
   struct PendingRun {

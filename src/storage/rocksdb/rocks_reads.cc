@@ -1,5 +1,6 @@
 // RocksLogStore: reads of the log (records, stream index and heads, Merkle state, checkpoints).
 #include <algorithm>
+#include <map>
 #include <cassert>
 
 #include "storage/rocksdb/rocks_schema.h"
@@ -133,29 +134,41 @@ Status RocksLogStore::ReadNodes(std::span<const NodeKey> keys, std::vector<std::
     return Status::InvalidArgument("at most " + std::to_string(kReadNodesCountMax) +
                                    " nodes per read");
   }
+  // One key per distinct chunk, read in one MultiGet.
   std::vector<std::string> encoded;
-  encoded.reserve(keys.size());
-  for (const NodeKey& key : keys) {
-    if (key.level > kNodeLevelMax) return Status::InvalidArgument("node level above 63");
-    encoded.push_back(EncodeNodeKey(key));
+  std::vector<size_t> chunk_of(keys.size());
+  std::map<std::string, size_t> seen;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i].level > kNodeLevelMax) return Status::InvalidArgument("node level above 63");
+    std::string k = EncodeNodeKey(NodeKey{keys[i].level, keys[i].index / kNodeChunkWidth});
+    auto [it, fresh] = seen.try_emplace(std::move(k), encoded.size());
+    if (fresh) encoded.push_back(it->first);
+    chunk_of[i] = it->second;
   }
   std::vector<rocksdb::Slice> slices(encoded.begin(), encoded.end());
-  std::vector<rocksdb::PinnableSlice> values(keys.size());
-  std::vector<rocksdb::Status> statuses(keys.size());
-  db_->MultiGet(rocksdb::ReadOptions(), cf(CfIndex::kMerkle), keys.size(), slices.data(),
+  std::vector<rocksdb::PinnableSlice> values(encoded.size());
+  std::vector<rocksdb::Status> statuses(encoded.size());
+  db_->MultiGet(rocksdb::ReadOptions(), cf(CfIndex::kMerkle), encoded.size(), slices.data(),
                 values.data(), statuses.data());
   hashes->reserve(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    if (statuses[i].ok() && values[i].size() == kHashSizeBytes) {
-      hashes->emplace_back(values[i].data(), values[i].size());
+    const size_t c = chunk_of[i];
+    const size_t offset = (keys[i].index % kNodeChunkWidth) * kHashSizeBytes;
+    const rocksdb::PinnableSlice& v = values[c];
+    if (statuses[c].ok() && v.size() % kHashSizeBytes == 0 &&
+        v.size() <= kNodeChunkWidth * kHashSizeBytes && offset + kHashSizeBytes <= v.size()) {
+      hashes->emplace_back(v.data() + offset, kHashSizeBytes);
       continue;
     }
     // Named only on the error path: a proof reads ~40 nodes and must stay cheap.
     const std::string name = "node (level " + std::to_string(keys[i].level) + ", index " +
                              std::to_string(keys[i].index) + ")";
-    if (statuses[i].IsNotFound()) return Status::NotFound("no Merkle " + name);
-    CAIRN_RETURN_IF_ERROR(FromRocks(statuses[i], "reading Merkle " + name));
-    return Corrupt("Merkle " + name, kCfMerkle);
+    if (statuses[c].IsNotFound() || (statuses[c].ok() && v.size() % kHashSizeBytes == 0 &&
+                                     v.size() <= kNodeChunkWidth * kHashSizeBytes)) {
+      return Status::NotFound("no Merkle " + name);
+    }
+    CAIRN_RETURN_IF_ERROR(FromRocks(statuses[c], "reading Merkle " + name));
+    return Corrupt("Merkle chunk of " + name, kCfMerkle);
   }
   assert(hashes->size() == keys.size());
   return Status::Ok();
@@ -170,15 +183,24 @@ Status RocksLogStore::ScanLeafHashes(uint64_t from_index, uint64_t limit,
   ro.iterate_upper_bound = &upper_bound;
   std::unique_ptr<rocksdb::Iterator> it = NewIterator(CfIndex::kMerkle, ro);
   uint64_t count = 0;
-  for (it->Seek(ToSlice(EncodeNodeKey(NodeKey{0, from_index}))); it->Valid() && count < limit;
-       it->Next()) {
+  bool stop = false;
+  for (it->Seek(ToSlice(EncodeNodeKey(NodeKey{0, from_index / kNodeChunkWidth})));
+       it->Valid() && count < limit && !stop; it->Next()) {
     const std::optional<NodeKey> key = DecodeNodeKey(View(it->key()));
-    if (!key.has_value() || key->level != 0 || it->value().size() != kHashSizeBytes) {
-      return Corrupt("leaf hash", kCfMerkle);
+    const std::string_view chunk = View(it->value());
+    if (!key.has_value() || key->level != 0 || chunk.empty() || chunk.size() % kHashSizeBytes != 0 ||
+        chunk.size() > kNodeChunkWidth * kHashSizeBytes) {
+      return Corrupt("leaf hash chunk", kCfMerkle);
     }
-    assert(key->index >= from_index);
-    count += 1;
-    if (!fn(key->index, View(it->value()))) break;
+    for (size_t slot = 0; slot * kHashSizeBytes < chunk.size() && count < limit; ++slot) {
+      const uint64_t index = key->index * kNodeChunkWidth + slot;
+      if (index < from_index) continue;
+      count += 1;
+      if (!fn(index, chunk.substr(slot * kHashSizeBytes, kHashSizeBytes))) {
+        stop = true;
+        break;
+      }
+    }
   }
   return FromRocks(it->status(), "scanning leaf hashes");
 }

@@ -86,6 +86,12 @@ std::string CheckpointKey(uint64_t tree_size);
 std::optional<uint64_t> DecodeCheckpointKey(std::string_view key);
 
 // u64 position.
+// Merkle nodes are stored in chunks of kNodeChunkWidth consecutive nodes of one level: the key
+// EncodeNodeKey({level, index / kNodeChunkWidth}) holds the hashes of nodes [16c, 16c + n) of that
+// level, n <= 16, concatenated. A level fills left to right as the tree grows, so a chunk only
+// ever grows; one group commit writes a few chunks instead of two keys per event.
+inline constexpr uint64_t kNodeChunkWidth = 16;
+
 // A stream index value describes a run: `count` consecutive versions starting at the key's
 // version, stored at `count` consecutive positions starting at `first_position`. A batch appended
 // to one stream is one run, so the index costs one key per append rather than one per event.

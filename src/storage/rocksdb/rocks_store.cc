@@ -76,6 +76,13 @@ Status RocksLogStore::CommitBatch(uint64_t base_size, uint64_t new_size,
   return Status::Ok();
 }
 
+Status RocksLogStore::CheckBaseSize(uint64_t base_size) {
+  std::lock_guard<std::mutex> lock(commit_mutex_);
+  if (committed_tree_size_ == base_size) return Status::Ok();
+  return Status::Aborted("commit from tree size " + std::to_string(base_size) +
+                         " but the committed tree size is " + std::to_string(committed_tree_size_));
+}
+
 Status RocksLogStore::WriteUnchecked(rocksdb::WriteBatch* batch, std::optional<uint64_t> new_size) {
   assert(batch != nullptr);
   std::lock_guard<std::mutex> lock(commit_mutex_);
@@ -129,6 +136,32 @@ Status RocksLogStore::PutMeta(std::string_view name, std::string_view value) {
 Result<std::optional<std::string>> RocksLogStore::ReadMeta(std::string_view name) {
   CAIRN_RETURN_IF_ERROR(CheckName(name, "meta"));
   return Get(CfIndex::kMeta, name, "meta " + std::string(name));
+}
+
+Result<std::string> RocksLogStore::TailChunk(uint8_t level, uint64_t chunk, uint64_t tree_size) {
+  {
+    std::lock_guard<std::mutex> lock(tail_mu_);
+    auto it = tail_chunks_.find(level);
+    if (tail_tree_size_ == tree_size && it != tail_chunks_.end() && it->second.first == chunk) {
+      return it->second.second;
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                         Get(CfIndex::kMerkle, EncodeNodeKey(NodeKey{level, chunk}), "Merkle chunk"));
+  return stored.value_or(std::string());
+}
+
+void RocksLogStore::PublishTailChunks(
+    uint64_t tree_size, const std::map<uint8_t, std::pair<uint64_t, std::string>>& chunks) {
+  std::lock_guard<std::mutex> lock(tail_mu_);
+  // Levels this writer did not touch keep their chunk: it is still the last one of its level.
+  for (const auto& [level, chunk] : chunks) tail_chunks_[level] = chunk;
+  tail_tree_size_ = tree_size;
+}
+
+void RocksLogStore::InvalidateTailChunks() {
+  std::lock_guard<std::mutex> lock(tail_mu_);
+  tail_chunks_.clear();
 }
 
 }  // namespace cairn::storage::rocks

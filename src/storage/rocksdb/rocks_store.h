@@ -14,7 +14,9 @@
 #include <rocksdb/write_batch.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -74,6 +76,8 @@ class RocksLogStore final : public LogStore {
   // Applies `batch` if the committed tree size is `base_size`, then records `new_size` as the
   // committed size; kAborted (nothing written) otherwise. For RocksCommitWriter.
   Status CommitBatch(uint64_t base_size, uint64_t new_size, rocksdb::WriteBatch* batch);
+  // kAborted unless the committed tree size is `base_size` (a writer that lost a race).
+  Status CheckBaseSize(uint64_t base_size);
   // Applies `batch` without the base-size check; updates the committed size when `new_size` is
   // set. For the test hooks that simulate tampering only.
   Status WriteUnchecked(rocksdb::WriteBatch* batch, std::optional<uint64_t> new_size);
@@ -82,7 +86,20 @@ class RocksLogStore final : public LogStore {
 
   rocksdb::ColumnFamilyHandle* cf(CfIndex index) const;
 
+  // The content of Merkle chunk (level, chunk) in the tree of `tree_size` leaves: as buffered by
+  // the writer that published that tree (the engine fills writers one after another and may
+  // fill the next before the previous one committed), else as committed. Empty when absent.
+  Result<std::string> TailChunk(uint8_t level, uint64_t chunk, uint64_t tree_size);
+  // Publishes the last chunk of each level of the tree of `tree_size` leaves.
+  void PublishTailChunks(uint64_t tree_size, const std::map<uint8_t, std::pair<uint64_t, std::string>>& chunks);
+  // After a failed or abandoned commit: forget what was published; read the committed chunks.
+  void InvalidateTailChunks();
+
  private:
+  std::mutex tail_mu_;
+  uint64_t tail_tree_size_ = 0;  // the tree the published chunks belong to
+  std::map<uint8_t, std::pair<uint64_t, std::string>> tail_chunks_;  // level -> (chunk, hashes)
+
   Status Put(CfIndex index, std::string_view key, std::string_view value, std::string_view what);
   Result<std::optional<std::string>> Get(CfIndex index, std::string_view key,
                                          std::string_view what);

@@ -25,7 +25,7 @@ TEST(RocksCorruptionTest, UndecodableValuesAreDataLoss) {
   EditRawDb(dir.path(), [](rocksdb::DB* db, const Families& cf) {
     const rocksdb::WriteOptions wo;
     ASSERT_TRUE(db->Put(wo, cf.at("stream_heads"), "s", "too short").ok());
-    ASSERT_TRUE(db->Put(wo, cf.at("merkle"), rocks::EncodeNodeKey({0, 1}), "not 32 bytes").ok());
+    ASSERT_TRUE(db->Put(wo, cf.at("merkle"), rocks::EncodeNodeKey({0, 0}), "not 32 bytes").ok());
     ASSERT_TRUE(db->Put(wo, cf.at("stream_index"), rocks::StreamIndexKey("s", 1), "pos").ok());
     ASSERT_TRUE(db->Put(wo, cf.at("records"), "odd key", "r").ok());
     ASSERT_TRUE(db->Put(wo, cf.at("checkpoints"), "odd key", "n").ok());
