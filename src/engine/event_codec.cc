@@ -11,7 +11,7 @@ namespace cairn::engine {
 
 Status DecodeRecordedEvent(RecordCipher& cipher, uint64_t position, std::string_view stored,
                            RecordedEvent* out) {
-  OpenedRecord opened;
+  thread_local OpenedRecord opened;  // its plaintext buffer is reused from record to record
   CAIRN_RETURN_IF_ERROR(cipher.Open(position, stored, &opened));
   Status s = integrity::DecodeEntry(opened.entry, &out->entry);
   if (!s.ok()) return Status::DataLoss("entry at position " + std::to_string(position) + ": " + s.message(), position);

@@ -98,15 +98,14 @@ class LogVerifier {
   std::optional<Failure> CheckRecord(uint64_t expect, uint64_t pos, std::string_view stored,
                                      std::vector<crypto::Hash>* leaves) {
     if (pos != expect) return At(expect, "record missing (the next stored record is at position " + std::to_string(pos) + ")");
-    OpenedRecord opened;
-    Status s = cipher_.Open(pos, stored, &opened);
+    Status s = cipher_.Open(pos, stored, &opened_);
     if (!s.ok()) return At(pos, s.message());
     integrity::Entry e;
-    s = integrity::DecodeEntry(opened.entry, &e);
+    s = integrity::DecodeEntry(opened_.entry, &e);
     if (!s.ok()) return At(pos, "entry is malformed: " + s.message());
     if (e.position != pos) return At(pos, "entry names position " + std::to_string(e.position));
-    if (crypto::Sha256(opened.data) != e.data_hash) return At(pos, "data does not match the entry's data_hash");
-    if (crypto::Sha256(opened.metadata) != e.metadata_hash) return At(pos, "metadata does not match the entry's metadata_hash");
+    if (crypto::Sha256(opened_.data) != e.data_hash) return At(pos, "data does not match the entry's data_hash");
+    if (crypto::Sha256(opened_.metadata) != e.metadata_hash) return At(pos, "metadata does not match the entry's metadata_hash");
     ChainState& chain = chains_[e.stream_id];
     if (chain.deleted) return At(pos, "event appended to stream '" + e.stream_id + "' after its tombstone");
     if (e.stream_version != chain.next_version) {
@@ -115,7 +114,7 @@ class LogVerifier {
     }
     const crypto::Hash& prev = chain.next_version == 0 ? integrity::kZeroHash : chain.last_leaf;
     if (e.stream_prev != prev) return At(pos, "stream chain of '" + e.stream_id + "' is broken (stream_prev does not link)");
-    const crypto::Hash leaf = integrity::LeafHash(opened.entry);
+    const crypto::Hash leaf = integrity::LeafHash(opened_.entry);
     chain = {chain.next_version + 1, pos, leaf, e.event_type == kTombstoneEventType};
     leaves->push_back(leaf);
     return std::nullopt;
@@ -210,6 +209,7 @@ class LogVerifier {
 
   storage::LogStore* store_;
   RecordCipher cipher_;
+  OpenedRecord opened_;  // reused: its plaintext buffer is the largest allocation per record
   const integrity::NoteVerifier& key_;
   std::vector<integrity::Checkpoint> checkpoints_;
   integrity::CompactRange tree_;
