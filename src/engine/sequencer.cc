@@ -34,6 +34,7 @@ struct Sequencer::Group {
   uint64_t base_size = 0;
   crypto::Hash root{};                        // root after this group
   bool wrote = false;                         // the group has events to commit
+  bool touched = false;                       // Sequence changed the sequencer's id window
   size_t events = 0;                          // events proposed by the group's appends
   std::unique_ptr<storage::CommitWriter> writer;
   integrity::CompactRange tree;
@@ -187,6 +188,7 @@ void Sequencer::RunCommitter() {
     }
     handoff_cv_.notify_all();
     Commit(*group);
+    group.reset();  // its writer's destructor may touch the store: before the next group starts
     {
       std::lock_guard<std::mutex> lock(mu_);
       committing_ = false;
@@ -205,13 +207,18 @@ Status Sequencer::MaybeRotateStorageKey(size_t events) {
 }
 
 // After a failed commit the prepared state ran ahead of the store: wait until no group is in
-// flight, then reload the tree from the store and forget the caches.
-Status Sequencer::RollBackIfNeeded() {
+// flight, then reload the tree from the store and forget the caches. Returns, in *seen, the
+// failure count the new group is built on (read in the same critical section as the check, so a
+// failure that lands later is noticed at the group's commit). A failed reload is retried by the
+// next group.
+Status Sequencer::RollBackIfNeeded(uint64_t* seen) {
+  uint64_t failures;
   {
     std::unique_lock<std::mutex> lock(mu_);
+    *seen = failed_commits_;
     if (failed_commits_ == rolled_back_failures_) return Status::Ok();
     handoff_cv_.wait(lock, [&] { return handoff_ == nullptr && !committing_; });
-    rolled_back_failures_ = failed_commits_;
+    failures = *seen = failed_commits_;  // nothing is in flight: no failure can land now
   }
   CAIRN_ASSIGN_OR_RETURN(storage::TreeState state, store_->ReadTreeState());
   integrity::CompactRange tree;
@@ -222,6 +229,8 @@ Status Sequencer::RollBackIfNeeded() {
   head_cache_.clear();
   id_window_.Clear();
   id_window_loaded_ = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  rolled_back_failures_ = failures;
   return Status::Ok();
 }
 
@@ -231,17 +240,13 @@ std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr
   size_t events = 0;
   for (const auto& p : group->pendings) events += p->append.events.size();
   group->events = events;
-  Status setup = RollBackIfNeeded();
+  Status setup = RollBackIfNeeded(&group->failed_commits_seen);
   if (setup.ok() && !id_window_loaded_) setup = RebuildIdWindow();
   if (setup.ok()) setup = MaybeRotateStorageKey(events);
   if (setup.ok()) {
     auto writer = store_->BeginCommit(tree_.size());
     if (writer.ok()) group->writer = std::move(writer).value();
     else setup = writer.status();
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    group->failed_commits_seen = failed_commits_;
   }
   if (!setup.ok()) {
     group->broken = setup;
@@ -262,20 +267,25 @@ std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr
   return group;
 }
 
+// Every answer of a group depends on the state it was prepared on (expected versions, heads,
+// the idempotency window). So either the group commits and every caller gets its own result, or
+// every caller gets the failure: no caller is told "ok" or "wrong version" from a state that never
+// became durable.
 void Sequencer::Commit(Group& group) {
   Status commit = group.broken;
   const bool wrote = commit.ok() && group.wrote;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (commit.ok() && group.failed_commits_seen != failed_commits_) {
-      commit = Status::Aborted("an earlier group commit failed");
+      commit = Status::Aborted("an earlier group commit failed; nothing of this append was written, retry it");
     }
   }
   if (commit.ok() && wrote) commit = group.writer->Commit();
   std::function<void(uint64_t)> listener;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!commit.ok() && wrote) ++failed_commits_;
+    // A failed group that changed the sequencer's state makes the next group roll back.
+    if (!commit.ok() && (wrote || group.touched)) ++failed_commits_;
     if (commit.ok() && wrote) {
       assert(group.base_size == committed_.size);
       assert(group.tree.size() > committed_.size);
@@ -285,11 +295,10 @@ void Sequencer::Commit(Group& group) {
   }
   if (listener) listener(group.tree.size());
   for (size_t i = 0; i < group.pendings.size(); ++i) {
-    Result<AppendResult>& r = group.results[i];
-    if (!commit.ok() && r.ok()) {
+    if (!commit.ok()) {
       group.pendings[i]->done.set_value(commit.Annotate("commit failed; nothing of this append was written"));
     } else {
-      group.pendings[i]->done.set_value(std::move(r));
+      group.pendings[i]->done.set_value(std::move(group.results[i]));
     }
   }
 }
@@ -299,7 +308,8 @@ Result<storage::StreamHead> Sequencer::HeadFor(Group& group, const std::string& 
   if (auto it = head_cache_.find(stream_id); it != head_cache_.end()) return it->second;
   CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> stored, store_->ReadStreamHead(stream_id));
   storage::StreamHead head = stored.value_or(storage::StreamHead{});
-  if (head_cache_.size() >= kHeadCacheEntriesMax) head_cache_.clear();
+  // Never trimmed here: the cache holds heads of a group that may still be in flight. It is
+  // trimmed in ApplySpeculatively, whose next reader runs after that group has committed.
   head_cache_.emplace(stream_id, head);
   return head;
 }
@@ -410,6 +420,7 @@ Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& app
     group.writer->PutRecord(entry.position, group.record_buf);
     group.writer->PutStreamIndex(append.stream_id, entry.stream_version, entry.position);
     // Speculative, like the rest of the sequencer's state: a failed commit clears the window.
+    group.touched = true;
     id_window_.Insert(EventIdKey::From(ev.event_id), {tag, entry.stream_version, entry.position});
     head.next_version += 1;
     head.last_position = entry.position;

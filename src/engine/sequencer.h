@@ -97,7 +97,7 @@ class Sequencer {
   void HandOff(std::unique_ptr<Group> group);
   void CommitInline(Group& group);
   void Commit(Group& group);
-  Status RollBackIfNeeded();
+  Status RollBackIfNeeded(uint64_t* seen);
   Result<AppendResult> Sequence(Group& group, const PreparedAppend& append);
   Result<storage::StreamHead> HeadFor(Group& group, const std::string& stream_id);
   std::optional<Result<AppendResult>> CheckIdempotent(const PreparedAppend& append);
