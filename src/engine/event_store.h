@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +24,7 @@
 
 #include "common/status.h"
 #include "engine/types.h"
+#include "storage/log_store.h"
 
 namespace cairn::engine {
 
@@ -47,6 +49,9 @@ struct Options {
   uint32_t checkpoint_interval_ms = 0;
   // Durability: false only for benchmarks that measure the cost of sync itself.
   bool sync = true;
+  // Test hook (fault injection): wraps the opened LogStore. Never set in production code.
+  std::function<std::unique_ptr<storage::LogStore>(std::unique_ptr<storage::LogStore>)>
+      wrap_store_for_test;
 };
 
 // A summary of a full verification.

@@ -346,6 +346,9 @@ Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync) {
 
 Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
   CAIRN_ASSIGN_OR_RETURN(LoadedDir d, LoadDataDir(options.data_dir, options.sync));
+  if (options.wrap_store_for_test) {
+    d.parts.store = options.wrap_store_for_test(std::move(d.parts.store));
+  }
   auto impl = std::make_unique<EventStoreImpl>(options, std::move(d.parts), std::move(d.keys),
                                                std::move(*d.signer));
   CAIRN_RETURN_IF_ERROR(impl->Start());

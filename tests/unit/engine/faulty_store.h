@@ -1,0 +1,97 @@
+// A LogStore decorator for fault injection: forwards everything, and fails group commits on
+// demand (before anything reaches the inner store), as a full disk or an fsync error would.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "storage/log_store.h"
+
+namespace cairn::engine {
+
+struct FaultPlan {
+  std::atomic<int> fail_next_commits{0};  // fail this many commits, then succeed
+  std::atomic<int> fail_every{0};         // if > 0: fail every n-th commit
+  std::atomic<int> commits{0};
+  std::atomic<int> failed{0};
+};
+
+class FaultyWriter final : public storage::CommitWriter {
+ public:
+  FaultyWriter(std::unique_ptr<storage::CommitWriter> inner, FaultPlan* plan)
+      : inner_(std::move(inner)), plan_(plan) {}
+  void PutRecord(uint64_t p, std::string_view r) override { inner_->PutRecord(p, r); }
+  void PutStreamIndex(std::string_view s, uint64_t v, uint64_t p) override { inner_->PutStreamIndex(s, v, p); }
+  void PutStreamHead(std::string_view s, const storage::StreamHead& h) override { inner_->PutStreamHead(s, h); }
+  void PutNode(storage::NodeKey k, std::string_view h) override { inner_->PutNode(k, h); }
+  void PutTreeState(const storage::TreeState& s) override { inner_->PutTreeState(s); }
+  size_t buffered_size_bytes() const override { return inner_->buffered_size_bytes(); }
+  Status Commit() override {
+    const int n = ++plan_->commits;
+    const int every = plan_->fail_every.load();
+    bool fail = every > 0 && n % every == 0;
+    for (int left = plan_->fail_next_commits.load(); !fail && left > 0;) {
+      fail = plan_->fail_next_commits.compare_exchange_weak(left, left - 1);
+    }
+    if (fail) {
+      ++plan_->failed;
+      return Status::IOError("injected: no space left on device");
+    }
+    return inner_->Commit();
+  }
+
+ private:
+  std::unique_ptr<storage::CommitWriter> inner_;
+  FaultPlan* plan_;
+};
+
+class FaultyStore final : public storage::LogStore {
+ public:
+  FaultyStore(std::unique_ptr<storage::LogStore> inner, FaultPlan* plan)
+      : inner_(std::move(inner)), plan_(plan) {}
+
+  Result<std::unique_ptr<storage::CommitWriter>> BeginCommit(uint64_t base) override {
+    auto w = inner_->BeginCommit(base);
+    if (!w.ok()) return w.status();
+    return std::unique_ptr<storage::CommitWriter>(new FaultyWriter(std::move(w).value(), plan_));
+  }
+  Result<storage::TreeState> ReadTreeState() override { return inner_->ReadTreeState(); }
+  Result<std::optional<storage::StreamHead>> ReadStreamHead(std::string_view s) override {
+    return inner_->ReadStreamHead(s);
+  }
+  Result<std::string> ReadRecord(uint64_t p) override { return inner_->ReadRecord(p); }
+  Status ScanRecords(uint64_t f, uint64_t l, const std::function<bool(uint64_t, std::string_view)>& fn) override {
+    return inner_->ScanRecords(f, l, fn);
+  }
+  Result<std::vector<storage::StreamIndexEntry>> ReadStreamIndex(std::string_view s, uint64_t f, bool b,
+                                                                 uint64_t l) override {
+    return inner_->ReadStreamIndex(s, f, b, l);
+  }
+  Status ReadNodes(std::span<const storage::NodeKey> k, std::vector<std::string>* h) override {
+    return inner_->ReadNodes(k, h);
+  }
+  Status ScanLeafHashes(uint64_t f, uint64_t l, const std::function<bool(uint64_t, std::string_view)>& fn) override {
+    return inner_->ScanLeafHashes(f, l, fn);
+  }
+  Status ScanStreamHeads(const std::function<bool(std::string_view, const storage::StreamHead&)>& fn) override {
+    return inner_->ScanStreamHeads(fn);
+  }
+  Status PutCheckpoint(uint64_t s, std::string_view n) override { return inner_->PutCheckpoint(s, n); }
+  Result<std::optional<std::pair<uint64_t, std::string>>> ReadLatestCheckpoint() override {
+    return inner_->ReadLatestCheckpoint();
+  }
+  Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) override {
+    return inner_->ScanCheckpoints(fn);
+  }
+  Status PutKeyMaterial(std::string_view n, std::string_view w) override { return inner_->PutKeyMaterial(n, w); }
+  Result<std::optional<std::string>> ReadKeyMaterial(std::string_view n) override { return inner_->ReadKeyMaterial(n); }
+  Status DestroyKeyMaterial(std::string_view n) override { return inner_->DestroyKeyMaterial(n); }
+  Status PutMeta(std::string_view n, std::string_view v) override { return inner_->PutMeta(n, v); }
+  Result<std::optional<std::string>> ReadMeta(std::string_view n) override { return inner_->ReadMeta(n); }
+
+ private:
+  std::unique_ptr<storage::LogStore> inner_;
+  FaultPlan* plan_;
+};
+
+}  // namespace cairn::engine
