@@ -70,9 +70,13 @@ class CommitWriter {
   virtual ~CommitWriter() = default;
 
   virtual void PutRecord(uint64_t position, std::string_view stored_record) = 0;
+  // Versions of a stream are put in increasing order; consecutive versions at consecutive
+  // positions may be stored as one run.
   virtual void PutStreamIndex(std::string_view stream_id, uint64_t version, uint64_t position) = 0;
   virtual void PutStreamHead(std::string_view stream_id, const StreamHead& head) = 0;
-  virtual void PutNode(NodeKey key, std::string_view hash) = 0;  // hash: 32 bytes
+  // hash: 32 bytes. Nodes of one level are put in index order with no gaps across commits (as
+  // a growing Merkle tree completes them), so a backend may pack neighbours into one value.
+  virtual void PutNode(NodeKey key, std::string_view hash) = 0;
   virtual void PutTreeState(const TreeState& state) = 0;
   // Atomically and durably applies every put (one sync). Fails with kAborted if the committed
   // tree size is no longer the writer's base size. The writer is spent afterwards either way.
