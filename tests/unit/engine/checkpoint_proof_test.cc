@@ -47,7 +47,9 @@ TEST_F(EngineTest, InclusionAndConsistencyProofsVerify) {
       EXPECT_EQ(p->leaf_hash, store_->ReadAt(index)->leaf_hash);
       EXPECT_TRUE(integrity::VerifyInclusion(index, size, p->leaf_hash, p->proof, p->root).ok())
           << index << "/" << size;
-      if (size == 300) EXPECT_EQ(p->root, cp->root);
+      if (size == 300) {
+        EXPECT_EQ(p->root, cp->root);
+      }
       if (!p->proof.empty()) {
         auto bad = p->proof;
         bad[0][0] ^= 1;

@@ -16,7 +16,9 @@ class TamperTest : public EngineTest {
     for (int i = 0; i < kEvents; ++i) {
       std::string stream = "s-" + std::to_string(i % 3);
       ASSERT_TRUE(store_->Append(stream, ExpectedVersion::Any(), One("T", "{\"i\":" + std::to_string(i) + "}")).ok());
-      if (i == 9) ASSERT_TRUE(store_->Checkpoint().ok());
+      if (i == 9) {
+        ASSERT_TRUE(store_->Checkpoint().ok());
+      }
     }
     ASSERT_TRUE(store_->Checkpoint().ok());
     ASSERT_TRUE(store_->Verify().ok);
