@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -42,7 +43,14 @@ class ParallelDecoder {
   const keys::StorageKeys* keys_;
   const uint64_t first_position_;
   const uint64_t count_;
-  std::vector<std::string> stored_;
+  // Stored records are copied into fixed blocks (never moved, so the helper may read a record
+  // while later ones are added) instead of one allocation per record.
+  static constexpr size_t kBlockSizeBytes = size_t{1} << 20;
+  std::string_view CopyToArena(std::string_view bytes);
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* current_ = nullptr;  // the block being filled
+  size_t block_used_ = 0;
+  std::vector<std::string_view> stored_;
   std::vector<RecordedEvent> events_;
   std::vector<Status> errors_;          // one per worker: [0] scanning thread, [1] helper
   std::atomic<uint64_t> scanned_{0};     // records [0, scanned_) are in stored_
