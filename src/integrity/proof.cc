@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bit>
 #include <cassert>
+#include <tuple>
+#include <utility>
 
 namespace cairn::integrity {
 namespace {
@@ -91,59 +93,63 @@ Result<std::vector<Hash>> HashRanges(NodeReader& reader, std::span<const LeafRan
   return out;
 }
 
+Status CheckLeafIndex(uint64_t index, uint64_t size) {
+  if (index < size) return Status::Ok();
+  return Status::InvalidArgument("leaf index " + std::to_string(index) +
+                                 " is not below tree size " + std::to_string(size));
+}
+
+Status CheckTreeSizes(uint64_t size1, uint64_t size2) {
+  if (size1 != 0 && size1 <= size2) return Status::Ok();
+  return Status::InvalidArgument("consistency proof needs 0 < size1 <= size2, got " +
+                                 std::to_string(size1) + " and " + std::to_string(size2));
+}
+
+// Splits the hashes of a bundle's ranges: the proof, then the two trailing hashes.
+std::pair<Hash, Hash> TakeLastTwo(std::vector<Hash>* hashes) {
+  assert(hashes->size() >= 2);
+  const std::pair<Hash, Hash> last{(*hashes)[hashes->size() - 2], hashes->back()};
+  hashes->resize(hashes->size() - 2);
+  return last;
+}
+
 }  // namespace
 
 Result<std::vector<Hash>> InclusionProof(NodeReader& reader, uint64_t index, uint64_t size) {
-  if (index >= size) {
-    return Status::InvalidArgument("leaf index " + std::to_string(index) +
-                                   " is not below tree size " + std::to_string(size));
-  }
+  CAIRN_RETURN_IF_ERROR(CheckLeafIndex(index, size));
   std::vector<LeafRange> ranges = InclusionRanges(index, size);
   return HashRanges(reader, ranges, size);
 }
 
 Result<std::vector<Hash>> ConsistencyProof(NodeReader& reader, uint64_t size1, uint64_t size2) {
-  if (size1 == 0 || size1 > size2) {
-    return Status::InvalidArgument("consistency proof needs 0 < size1 <= size2, got " +
-                                   std::to_string(size1) + " and " + std::to_string(size2));
-  }
+  CAIRN_RETURN_IF_ERROR(CheckTreeSizes(size1, size2));
   if (size1 == size2) return std::vector<Hash>{};
   std::vector<LeafRange> ranges = ConsistencyRanges(size1, size2);
   return HashRanges(reader, ranges, size2);
 }
 
 Result<InclusionBundle> InclusionProofBundle(NodeReader& reader, uint64_t index, uint64_t size) {
-  if (index >= size) {
-    return Status::InvalidArgument("leaf index " + std::to_string(index) +
-                                   " is not below tree size " + std::to_string(size));
-  }
+  CAIRN_RETURN_IF_ERROR(CheckLeafIndex(index, size));
   std::vector<LeafRange> ranges = InclusionRanges(index, size);
   ranges.push_back({index, index + 1});
   ranges.push_back({0, size});
   CAIRN_ASSIGN_OR_RETURN(std::vector<Hash> hashes, HashRanges(reader, ranges, size));
   InclusionBundle b;
-  b.root = hashes.back();
-  b.leaf_hash = hashes[hashes.size() - 2];
-  hashes.resize(hashes.size() - 2);
+  std::tie(b.leaf_hash, b.root) = TakeLastTwo(&hashes);
   b.proof = std::move(hashes);
   return b;
 }
 
 Result<ConsistencyBundle> ConsistencyProofBundle(NodeReader& reader, uint64_t size1,
                                                  uint64_t size2) {
-  if (size1 == 0 || size1 > size2) {
-    return Status::InvalidArgument("consistency proof needs 0 < size1 <= size2, got " +
-                                   std::to_string(size1) + " and " + std::to_string(size2));
-  }
+  CAIRN_RETURN_IF_ERROR(CheckTreeSizes(size1, size2));
   std::vector<LeafRange> ranges;
   if (size1 < size2) ranges = ConsistencyRanges(size1, size2);
   ranges.push_back({0, size1});
   ranges.push_back({0, size2});
   CAIRN_ASSIGN_OR_RETURN(std::vector<Hash> hashes, HashRanges(reader, ranges, size2));
   ConsistencyBundle b;
-  b.root2 = hashes.back();
-  b.root1 = hashes[hashes.size() - 2];
-  hashes.resize(hashes.size() - 2);
+  std::tie(b.root1, b.root2) = TakeLastTwo(&hashes);
   b.proof = std::move(hashes);
   return b;
 }
