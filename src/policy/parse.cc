@@ -1,0 +1,309 @@
+#include "policy/parse.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
+#include <map>
+#include <toml++/toml.h>
+
+#include "policy/limits.h"
+
+namespace cairn::policy {
+namespace {
+
+struct Item {
+  std::string value;
+  toml::source_region where;
+};
+
+class Parser {
+ public:
+  explicit Parser(const std::string& source) : source_(source) {}
+
+  Status Err(const toml::source_region& where, const std::string& what) const {
+    return Status::InvalidArgument(source_ + ":" + std::to_string(where.begin.line) + ":" +
+                                   std::to_string(where.begin.column) + ": " + what);
+  }
+
+  Status CheckKeys(const toml::table& table, std::initializer_list<std::string_view> allowed,
+                   const std::string& where) const {
+    for (auto&& [key, node] : table) {
+      if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end()) {
+        return Err(key.source(), "unknown key '" + std::string(key.str()) + "' in " + where);
+      }
+    }
+    return Status::Ok();
+  }
+
+  // A required string.
+  Result<Item> String(const toml::table& table, std::string_view key,
+                      const std::string& where) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) {
+      return Err(table.source(), where + ": missing key '" + std::string(key) + "'");
+    }
+    const auto* s = node->as_string();
+    if (s == nullptr) {
+      return Err(node->source(), where + ": '" + std::string(key) + "' must be a string");
+    }
+    return Item{s->get(), node->source()};
+  }
+
+  // A required, non-empty list of strings of at most `count_max` entries.
+  Result<std::vector<Item>> StringList(const toml::table& table, std::string_view key,
+                                       const std::string& where, size_t count_max) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) {
+      return Err(table.source(), where + ": missing key '" + std::string(key) + "'");
+    }
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      return Err(node->source(), where + ": '" + std::string(key) + "' must be a list of strings");
+    }
+    if (array->empty()) {
+      return Err(node->source(), where + ": '" + std::string(key) + "' is empty");
+    }
+    if (array->size() > count_max) {
+      return Err(node->source(), where + ": '" + std::string(key) + "' has more than " +
+                                     std::to_string(count_max) + " entries");
+    }
+    std::vector<Item> items;
+    items.reserve(array->size());
+    for (const toml::node& element : *array) {
+      const auto* s = element.as_string();
+      if (s == nullptr) {
+        return Err(element.source(), where + ": '" + std::string(key) + "' must be a list of strings");
+      }
+      items.push_back(Item{s->get(), element.source()});
+    }
+    return items;
+  }
+
+  // An optional list of tables (absent → empty; present but empty → error).
+  Result<std::vector<const toml::table*>> TableList(const toml::table& table, std::string_view key,
+                                                    const std::string& where,
+                                                    size_t count_max) const {
+    std::vector<const toml::table*> tables;
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return tables;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      return Err(node->source(), where + "'" + std::string(key) + "' must be a list of tables");
+    }
+    if (array->empty()) return Err(node->source(), where + "'" + std::string(key) + "' is empty");
+    if (array->size() > count_max) {
+      return Err(node->source(), where + "more than " + std::to_string(count_max) + " '" +
+                                     std::string(key) + "' entries");
+    }
+    for (const toml::node& element : *array) {
+      const toml::table* t = element.as_table();
+      if (t == nullptr) {
+        return Err(element.source(), where + "'" + std::string(key) + "' must be a list of tables");
+      }
+      tables.push_back(t);
+    }
+    return tables;
+  }
+
+  Result<Rule> ParseRule(const toml::table& table, const std::string& label) const {
+    CAIRN_RETURN_IF_ERROR(CheckKeys(table, {"actions", "streams", "event_types"}, label));
+    Rule rule;
+    rule.label = label;
+    CAIRN_ASSIGN_OR_RETURN(std::vector<Item> actions,
+                           StringList(table, "actions", label, kRuleActionsMax));
+    for (const Item& item : actions) {
+      std::optional<Action> action = ParseAction(item.value);
+      if (!action) {
+        return Err(item.where, label + ": unknown action '" + item.value +
+                                   "' (append, read, subscribe, read.pii, delete, forget, proof, "
+                                   "audit.read, admin)");
+      }
+      rule.action_mask |= ActionBit(*action);
+    }
+    assert(rule.action_mask != 0);
+    CAIRN_ASSIGN_OR_RETURN(std::vector<Item> streams,
+                           StringList(table, "streams", label, kRuleStreamsMax));
+    for (const Item& item : streams) {
+      Result<StreamPattern> pattern = StreamPattern::Compile(item.value);
+      if (!pattern.ok()) return Err(item.where, label + ": " + pattern.status().message());
+      rule.streams.push_back(std::move(pattern).value());
+    }
+    CAIRN_ASSIGN_OR_RETURN(std::vector<Item> types,
+                           StringList(table, "event_types", label, kRuleEventTypesMax));
+    std::vector<std::string> names;
+    names.reserve(types.size());
+    for (const Item& item : types) names.push_back(item.value);
+    Result<EventTypeSet> set = EventTypeSet::Compile(names);
+    if (!set.ok()) {
+      return Err(table.get("event_types")->source(), label + ": " + set.status().message());
+    }
+    rule.event_types = std::move(set).value();
+    return rule;
+  }
+
+  Result<Role> ParseRole(const toml::table& table, size_t index) const {
+    const std::string where = "role[" + std::to_string(index) + "]";
+    CAIRN_RETURN_IF_ERROR(CheckKeys(table, {"name", "grants", "denies"}, where));
+    CAIRN_ASSIGN_OR_RETURN(Item name, String(table, "name", where));
+    CAIRN_RETURN_IF_ERROR(CheckRoleName(name));
+    Role role;
+    role.name = name.value;
+    const std::string prefix = "role:" + role.name;
+    CAIRN_ASSIGN_OR_RETURN(std::vector<const toml::table*> grants,
+                           TableList(table, "grants", prefix + ": ", kRoleGrantsMax));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<const toml::table*> denies,
+                           TableList(table, "denies", prefix + ": ", kRoleDeniesMax));
+    if (grants.empty() && denies.empty()) {
+      return Err(table.source(), prefix + ": a role needs 'grants' or 'denies'");
+    }
+    for (size_t i = 0; i < grants.size(); ++i) {
+      CAIRN_ASSIGN_OR_RETURN(Rule rule,
+                             ParseRule(*grants[i], prefix + "/grant[" + std::to_string(i) + "]"));
+      role.grants.push_back(std::move(rule));
+    }
+    for (size_t i = 0; i < denies.size(); ++i) {
+      CAIRN_ASSIGN_OR_RETURN(Rule rule,
+                             ParseRule(*denies[i], prefix + "/deny[" + std::to_string(i) + "]"));
+      role.denies.push_back(std::move(rule));
+    }
+    return role;
+  }
+
+  Status CheckRoleName(const Item& name) const {
+    if (name.value.empty() || name.value.size() > kRoleNameSizeBytesMax) {
+      return Err(name.where, "role name must be 1.." + std::to_string(kRoleNameSizeBytesMax) +
+                                 " bytes");
+    }
+    for (char c : name.value) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == ':' || c == '@' || c == '/' || c == '-';
+      if (!ok) {
+        return Err(name.where, "role name '" + name.value +
+                                   "' may contain only letters, digits and . _ : @ / -");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<Binding> ParseBinding(const toml::table& table, size_t index,
+                               const std::map<std::string, uint32_t, std::less<>>& role_index) const {
+    const std::string where = "binding[" + std::to_string(index) + "]";
+    CAIRN_RETURN_IF_ERROR(CheckKeys(table, {"principal", "roles"}, where));
+    CAIRN_ASSIGN_OR_RETURN(Item principal, String(table, "principal", where));
+    Result<PrincipalPattern> pattern = PrincipalPattern::Compile(principal.value);
+    if (!pattern.ok()) return Err(principal.where, where + ": " + pattern.status().message());
+    Binding binding{std::move(pattern).value(), {}};
+    CAIRN_ASSIGN_OR_RETURN(std::vector<Item> roles,
+                           StringList(table, "roles", where, kBindingRolesMax));
+    for (const Item& role : roles) {
+      auto it = role_index.find(role.value);
+      if (it == role_index.end()) {
+        return Err(role.where, where + ": role '" + role.value + "' is not defined");
+      }
+      binding.role_indices.push_back(it->second);
+    }
+    std::sort(binding.role_indices.begin(), binding.role_indices.end());
+    binding.role_indices.erase(
+        std::unique(binding.role_indices.begin(), binding.role_indices.end()),
+        binding.role_indices.end());
+    return binding;
+  }
+
+  Result<std::shared_ptr<const Policy>> Parse(std::string_view text) const {
+    if (text.size() > kPolicyFileSizeBytesMax) {
+      return Status::ResourceExhausted(source_ + ": policy larger than " +
+                                       std::to_string(kPolicyFileSizeBytesMax) + " bytes");
+    }
+    toml::table root;
+    try {
+      root = toml::parse(text, source_);
+    } catch (const toml::parse_error& e) {
+      return Err(e.source(), "invalid TOML: " + std::string(e.description()));
+    }
+    CAIRN_RETURN_IF_ERROR(CheckKeys(root, {"role", "binding"}, "the policy (expected [[role]] "
+                                                               "and [[binding]] tables)"));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<const toml::table*> role_tables,
+                           TableList(root, "role", "", kRolesMax));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<const toml::table*> binding_tables,
+                           TableList(root, "binding", "", kBindingsMax));
+    std::vector<Role> roles;
+    std::map<std::string, uint32_t, std::less<>> role_index;
+    for (size_t i = 0; i < role_tables.size(); ++i) {
+      CAIRN_ASSIGN_OR_RETURN(Role role, ParseRole(*role_tables[i], i));
+      if (role_index.count(role.name) != 0) {
+        return Err(role_tables[i]->get("name")->source(),
+                   "duplicate role name '" + role.name + "'");
+      }
+      role_index.emplace(role.name, static_cast<uint32_t>(roles.size()));
+      roles.push_back(std::move(role));
+    }
+    std::vector<Binding> bindings;
+    for (size_t i = 0; i < binding_tables.size(); ++i) {
+      CAIRN_ASSIGN_OR_RETURN(Binding binding, ParseBinding(*binding_tables[i], i, role_index));
+      bindings.push_back(std::move(binding));
+    }
+    return std::shared_ptr<const Policy>(
+        std::make_shared<Policy>(std::move(roles), std::move(bindings), source_));
+  }
+
+ private:
+  const std::string& source_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<const Policy>> ParsePolicy(std::string_view toml_text,
+                                                  const std::string& source) {
+  return Parser(source).Parse(toml_text);
+}
+
+Result<std::shared_ptr<const Policy>> LoadPolicyFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    const int err = errno;
+    const std::string what = "policy file " + path + ": " + std::strerror(err);
+    return err == ENOENT ? Status::NotFound(what) : Status::IOError(what);
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return Status::IOError("policy file " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Status::InvalidArgument("policy file " + path + " is not a regular file");
+  }
+  if ((st.st_mode & S_IWOTH) != 0) {
+    return Status::FailedPrecondition("policy file " + path +
+                                      " is writable by others; chmod o-w it");
+  }
+  if (static_cast<uint64_t>(st.st_size) > kPolicyFileSizeBytesMax) {
+    return Status::ResourceExhausted("policy file " + path + " is larger than " +
+                                     std::to_string(kPolicyFileSizeBytesMax) + " bytes");
+  }
+  std::string text;
+  // One byte more than allowed, so a file that grew since fstat is still caught.
+  text.resize(kPolicyFileSizeBytesMax + 1);
+  size_t size = 0;
+  while (size < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError("policy file " + path + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    size += static_cast<size_t>(n);
+  }
+  text.resize(size);
+  return ParsePolicy(text, path);
+}
+
+}  // namespace cairn::policy

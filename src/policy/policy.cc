@@ -1,0 +1,108 @@
+#include "policy/policy.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "policy/limits.h"
+
+namespace cairn::policy {
+
+bool Rule::MatchesStream(Action action, std::string_view stream) const {
+  if ((action_mask & ActionBit(action)) == 0) return false;
+  for (const StreamPattern& pattern : streams) {
+    if (pattern.Matches(stream)) return true;
+  }
+  return false;
+}
+
+Policy::Policy(std::vector<Role> roles, std::vector<Binding> bindings, std::string source)
+    : roles_(std::move(roles)), bindings_(std::move(bindings)), source_(std::move(source)) {
+  assert(roles_.size() <= kRolesMax);
+  assert(bindings_.size() <= kBindingsMax);
+  roles_by_name_.reserve(roles_.size());
+  for (uint32_t i = 0; i < roles_.size(); ++i) {
+    assert(roles_[i].grants.size() <= kRoleGrantsMax);
+    assert(roles_[i].denies.size() <= kRoleDeniesMax);
+    roles_by_name_.push_back(i);
+  }
+  std::sort(roles_by_name_.begin(), roles_by_name_.end(),
+            [this](uint32_t a, uint32_t b) { return roles_[a].name < roles_[b].name; });
+  for (size_t i = 1; i < roles_by_name_.size(); ++i) {
+    assert(roles_[roles_by_name_[i - 1]].name != roles_[roles_by_name_[i]].name &&
+           "duplicate role name");
+  }
+  for (const Binding& binding : bindings_) {
+    assert(!binding.role_indices.empty());
+    for (uint32_t index : binding.role_indices) {
+      assert(index < roles_.size());
+      (void)index;
+    }
+  }
+}
+
+int64_t Policy::FindRole(std::string_view name) const {
+  auto it = std::lower_bound(roles_by_name_.begin(), roles_by_name_.end(), name,
+                             [this](uint32_t index, std::string_view n) {
+                               return std::string_view(roles_[index].name) < n;
+                             });
+  if (it == roles_by_name_.end() || roles_[*it].name != name) return -1;
+  return *it;
+}
+
+ResolvedPrincipal Policy::Resolve(const Principal& principal) const {
+  ResolvedPrincipal resolved;
+  resolved.policy_ = this;
+  if (roles_.empty()) return resolved;
+  const size_t carried = std::min(principal.roles.size(), kPrincipalRolesMax);
+  for (size_t i = 0; i < carried; ++i) {
+    const int64_t index = FindRole(principal.roles[i]);
+    if (index >= 0) resolved.role_indices_.push_back(static_cast<uint32_t>(index));
+  }
+  for (const Binding& binding : bindings_) {
+    if (!binding.principal.Matches(principal.id)) continue;
+    resolved.role_indices_.insert(resolved.role_indices_.end(), binding.role_indices.begin(),
+                                  binding.role_indices.end());
+  }
+  auto& indices = resolved.role_indices_;
+  std::sort(indices.begin(), indices.end());
+  indices.erase(std::unique(indices.begin(), indices.end()), indices.end());
+  assert(indices.size() <= roles_.size());
+  return resolved;
+}
+
+Decision Policy::Decide(const ResolvedPrincipal& resolved, Action action,
+                        std::string_view stream, std::string_view event_type) const {
+  assert(resolved.policy_ == this && "ResolvedPrincipal of another Policy");
+  assert(static_cast<uint32_t>(action) < kActionCount);
+  const bool whole_stream = event_type.empty();
+  const Rule* allow = nullptr;
+  // Roles in file order, rules in file order: the first matching deny decides, so the label
+  // logged for the same request is stable across calls.
+  for (uint32_t index : resolved.role_indices_) {
+    assert(index < roles_.size());
+    const Role& role = roles_[index];
+    for (const Rule& deny : role.denies) {
+      if (!deny.MatchesStream(action, stream)) continue;
+      const bool types = whole_stream ? deny.event_types.is_any()
+                                      : deny.event_types.Matches(event_type);
+      if (types) return Decision{false, deny.label};
+    }
+    if (allow != nullptr) continue;
+    for (const Rule& grant : role.grants) {
+      if (!grant.MatchesStream(action, stream)) continue;
+      if (whole_stream || grant.event_types.Matches(event_type)) {
+        allow = &grant;
+        break;
+      }
+    }
+  }
+  if (allow == nullptr) return Decision{false, kDefaultDenyRule};
+  return Decision{true, allow->label};
+}
+
+Decision Policy::Decide(const Principal& principal, Action action, std::string_view stream,
+                        std::string_view event_type) const {
+  return Decide(Resolve(principal), action, stream, event_type);
+}
+
+}  // namespace cairn::policy
