@@ -42,7 +42,8 @@ struct KeyAndCert {
   std::string cert_pem;  // X.509 PEM
 
   KeyAndCert() = default;
-  KeyAndCert(std::string key, std::string cert) : key_pem(std::move(key)), cert_pem(std::move(cert)) {}
+  KeyAndCert(std::string key, std::string cert)
+      : key_pem(std::move(key)), cert_pem(std::move(cert)) {}
   ~KeyAndCert();
   KeyAndCert(const KeyAndCert& other) = default;
   KeyAndCert& operator=(const KeyAndCert& other);

@@ -1,0 +1,577 @@
+#include "server/admin_http.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace cairn::server {
+namespace {
+
+constexpr int kListenBacklogMax = 128;
+constexpr size_t kReadChunkBytes = 4096;
+constexpr size_t kAcceptsPerWakeupMax = 64;     // keeps the loop fair under a connection flood
+constexpr int64_t kAcceptPauseMs = 100;          // after EMFILE and friends, instead of spinning
+constexpr size_t kDrainBytesMax = 64 * 1024;     // discarded after the response, then close
+constexpr int64_t kDrainTimeoutMsMax = 1000;
+constexpr size_t kMethodSizeBytesMax = 16;
+constexpr size_t kContentTypeSizeBytesMax = 256;
+constexpr size_t kListenSizeBytesMax = 64;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Owns a file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { Reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+  void Reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct ListenAddress {
+  sockaddr_storage addr{};
+  socklen_t size_bytes = 0;
+};
+
+Result<ListenAddress> ParseListen(const std::string& listen) {
+  const Status bad = Status::InvalidArgument(
+      "admin listen address '" + listen.substr(0, kListenSizeBytesMax) +
+      "' is not ipv4:port or [ipv6]:port (numeric, port 0..65535)");
+  if (listen.empty() || listen.size() > kListenSizeBytesMax) return bad;
+  std::string host;
+  std::string port_text;
+  bool v6 = false;
+  if (listen[0] == '[') {
+    const size_t close = listen.find(']');
+    if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
+      return bad;
+    }
+    host = listen.substr(1, close - 1);
+    port_text = listen.substr(close + 2);
+    v6 = true;
+  } else {
+    const size_t colon = listen.rfind(':');
+    if (colon == std::string::npos) return bad;
+    host = listen.substr(0, colon);
+    port_text = listen.substr(colon + 1);
+    if (host.find(':') != std::string::npos) return bad;  // IPv6 needs brackets
+  }
+  if (port_text.empty() || port_text.size() > 5) return bad;
+  uint32_t port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9') return bad;
+    port = port * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (port > 65535) return bad;
+
+  ListenAddress out;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&out.addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET6, host.c_str(), &a->sin6_addr) != 1) return bad;
+    out.size_bytes = sizeof(sockaddr_in6);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&out.addr);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, host.c_str(), &a->sin_addr) != 1) return bad;
+    out.size_bytes = sizeof(sockaddr_in);
+  }
+  return out;
+}
+
+std::string PeerIp(const sockaddr_storage& peer) {
+  char text[INET6_ADDRSTRLEN] = {};
+  if (peer.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, text, sizeof text);
+  } else if (peer.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, text,
+              sizeof text);
+  }
+  return text;
+}
+
+// ---- Requests ----
+
+struct Request {
+  std::string_view method;
+  std::string_view path;  // without query string or fragment
+};
+
+bool IsTchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
+}
+
+bool IsFieldValueByte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+// Parses the request head (request line and header lines, without the final empty line).
+// Returns 0 on success or the HTTP status to answer with (400, 505).
+int ParseRequestHead(std::string_view head, Request* out) {
+  const size_t line_end = head.find("\r\n");
+  const std::string_view line = head.substr(0, line_end);
+  const size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return 400;
+  const size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
+    return 400;
+  }
+  const std::string_view method = line.substr(0, sp1);
+  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const std::string_view version = line.substr(sp2 + 1);
+  if (method.empty() || method.size() > kMethodSizeBytesMax) return 400;
+  for (char c : method) {
+    if (c < 'A' || c > 'Z') return 400;
+  }
+  if (target.empty() || target[0] != '/') return 400;  // origin-form only
+  for (char c : target) {
+    if (c < 0x21 || c > 0x7e) return 400;
+  }
+  if (version.substr(0, 5) != "HTTP/") return 400;
+  const bool http11 = version == "HTTP/1.1";
+  if (!http11 && version != "HTTP/1.0") return 505;
+
+  size_t host_count = 0;
+  size_t pos = line_end == std::string_view::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    size_t end = head.find("\r\n", pos);
+    if (end == std::string_view::npos) end = head.size();
+    const std::string_view field = head.substr(pos, end - pos);
+    pos = end + 2;
+    const size_t colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0) return 400;  // also obs-fold (leading SP)
+    const std::string_view name = field.substr(0, colon);
+    for (char c : name) {
+      if (!IsTchar(c)) return 400;  // no whitespace before the colon (RFC 9112, 5.1)
+    }
+    for (char c : field.substr(colon + 1)) {
+      if (!IsFieldValueByte(static_cast<unsigned char>(c))) return 400;  // bare CR/LF, NUL, ...
+    }
+    if (EqualsIgnoreCase(name, "host")) ++host_count;
+  }
+  if (host_count > 1 || (http11 && host_count == 0)) return 400;
+
+  out->method = method;
+  out->path = target.substr(0, target.find_first_of("?#"));
+  return 0;
+}
+
+// ---- Responses ----
+
+const char* ReasonPhrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Status";
+  }
+}
+
+HttpResponse ErrorResponse(int status) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::string(ReasonPhrase(status)) + "\n";
+  return r;
+}
+
+bool ValidResponse(const HttpResponse& r, size_t response_bytes_max) {
+  if (r.status < 200 || r.status > 599) return false;
+  if (r.content_type.empty() || r.content_type.size() > kContentTypeSizeBytesMax) return false;
+  for (char c : r.content_type) {
+    if (c < 0x20 || c > 0x7e) return false;  // no header injection
+  }
+  return r.body.size() <= response_bytes_max;
+}
+
+std::string FormatResponse(const HttpResponse& r, bool include_body) {
+  std::string out;
+  out.reserve(256 + (include_body ? r.body.size() : 0));
+  out += "HTTP/1.1 " + std::to_string(r.status) + " " + ReasonPhrase(r.status) + "\r\n";
+  out += "Content-Type: " + r.content_type + "\r\n";
+  out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  out += "Cache-Control: no-store\r\n";
+  out += "X-Content-Type-Options: nosniff\r\n";
+  if (r.status == 405) out += "Allow: GET, HEAD\r\n";
+  out += "Connection: close\r\n\r\n";
+  if (include_body) out += r.body;
+  return out;
+}
+
+// ---- Connections ----
+
+enum class Phase { kReading, kWriting, kDraining, kClosed };
+
+struct Connection {
+  UniqueFd fd;
+  Phase phase = Phase::kReading;
+  int64_t deadline_ms = 0;
+  std::string in;   // request bytes so far (at most request_bytes_max + 1)
+  std::string out;  // the response
+  size_t out_offset = 0;
+  size_t drained_bytes = 0;
+};
+
+}  // namespace
+
+struct AdminHttpServer::Impl {
+  AdminHttpOptions options;
+  std::map<std::string, HttpHandler> routes;
+  UniqueFd listener;
+  UniqueFd wake_read;
+  UniqueFd wake_write;
+  int port = 0;
+  std::atomic<bool> stopping{false};
+  std::thread thread;
+  std::mutex stop_mu;
+  bool stopped = false;  // guarded by stop_mu
+
+  // Loop-thread state.
+  std::vector<Connection> connections;
+  int64_t accept_paused_until_ms = 0;
+
+  void Run();
+  void AcceptSome(int64_t now_ms);
+  void Step(Connection* c, int64_t now_ms);
+  void ReadRequest(Connection* c, int64_t now_ms);
+  void Respond(Connection* c, const HttpResponse& response, bool include_body, int64_t now_ms);
+  void Write(Connection* c, int64_t now_ms);
+  void Drain(Connection* c);
+  HttpResponse Dispatch(const Request& request);
+};
+
+void AdminHttpServer::Impl::Run() {
+  std::vector<pollfd> fds;
+  while (!stopping.load(std::memory_order_acquire)) {
+    int64_t now_ms = NowMs();
+    fds.clear();
+    fds.push_back({wake_read.get(), POLLIN, 0});
+    const bool accepting = now_ms >= accept_paused_until_ms;
+    fds.push_back({accepting ? listener.get() : -1, POLLIN, 0});  // fd -1: ignored by poll
+    int64_t timeout_ms = accepting ? -1 : accept_paused_until_ms - now_ms;
+    for (const Connection& c : connections) {
+      assert(c.phase != Phase::kClosed);
+      const short events = c.phase == Phase::kWriting ? POLLOUT : POLLIN;
+      fds.push_back({c.fd.get(), events, 0});
+      const int64_t left_ms = std::max<int64_t>(0, c.deadline_ms - now_ms);
+      timeout_ms = timeout_ms < 0 ? left_ms : std::min(timeout_ms, left_ms);
+    }
+    const int n =
+        ::poll(fds.data(), fds.size(), static_cast<int>(std::min(timeout_ms, kAdminTimeoutMsMax)));
+    if (n < 0) {
+      assert(errno == EINTR || errno == ENOMEM);
+      continue;
+    }
+    if (fds[0].revents != 0) {
+      char buf[64];
+      while (::read(wake_read.get(), buf, sizeof buf) > 0) {
+      }
+      continue;  // re-check `stopping`
+    }
+    now_ms = NowMs();
+    for (size_t i = 0; i < connections.size(); ++i) {
+      Connection& c = connections[i];
+      if (fds[i + 2].revents != 0) Step(&c, now_ms);
+      if (c.phase != Phase::kClosed && now_ms >= c.deadline_ms) {
+        c.fd.Reset();  // slow client: no response
+        c.phase = Phase::kClosed;
+      }
+    }
+    std::erase_if(connections, [](const Connection& c) { return c.phase == Phase::kClosed; });
+    if (accepting && (fds[1].revents & POLLIN) != 0) AcceptSome(now_ms);
+  }
+  connections.clear();  // closes them
+}
+
+void AdminHttpServer::Impl::AcceptSome(int64_t now_ms) {
+  for (size_t i = 0; i < kAcceptsPerWakeupMax; ++i) {
+    sockaddr_storage peer{};
+    socklen_t peer_size = sizeof peer;
+    UniqueFd fd(::accept4(listener.get(), reinterpret_cast<sockaddr*>(&peer), &peer_size,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (fd.get() < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) accept_paused_until_ms = now_ms + kAcceptPauseMs;
+      return;
+    }
+    if (connections.size() >= options.connections_max) continue;  // closed by ~UniqueFd
+    if (options.allow_peer) {
+      bool allowed = false;
+      try {
+        allowed = options.allow_peer(PeerIp(peer));
+      } catch (...) {
+        allowed = false;
+      }
+      if (!allowed) continue;  // closed without a response
+    }
+    Connection c;
+    c.fd = std::move(fd);
+    c.deadline_ms = now_ms + options.read_timeout_ms;
+    connections.push_back(std::move(c));
+  }
+}
+
+void AdminHttpServer::Impl::Step(Connection* c, int64_t now_ms) {
+  switch (c->phase) {
+    case Phase::kReading: ReadRequest(c, now_ms); break;
+    case Phase::kWriting: Write(c, now_ms); break;
+    case Phase::kDraining: Drain(c); break;
+    case Phase::kClosed: break;
+  }
+  if (c->phase == Phase::kClosed) c->fd.Reset();
+}
+
+void AdminHttpServer::Impl::ReadRequest(Connection* c, int64_t now_ms) {
+  assert(c->in.size() <= options.request_bytes_max);
+  char buf[kReadChunkBytes];
+  const size_t want = std::min(sizeof buf, options.request_bytes_max + 1 - c->in.size());
+  const ssize_t n = ::recv(c->fd.get(), buf, want, 0);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) c->phase = Phase::kClosed;
+    return;
+  }
+  if (n == 0) {  // the client gave up before finishing its request
+    c->phase = Phase::kClosed;
+    return;
+  }
+  // Not HTTP (a TLS ClientHello, binary noise): answer now rather than wait for the timeout.
+  const std::string_view chunk(buf, static_cast<size_t>(n));
+  if ((c->in.empty() && (buf[0] < 'A' || buf[0] > 'Z')) || chunk.find('\0') != chunk.npos) {
+    Respond(c, ErrorResponse(400), true, now_ms);
+    return;
+  }
+  // Search only where the new bytes can complete "\r\n\r\n".
+  const size_t search_from = c->in.size() < 3 ? 0 : c->in.size() - 3;
+  c->in.append(chunk);
+  const size_t end = c->in.find("\r\n\r\n", search_from);
+  if (end == std::string::npos || end + 4 > options.request_bytes_max) {
+    if (c->in.size() > options.request_bytes_max || end != std::string::npos) {
+      Respond(c, ErrorResponse(431), true, now_ms);
+    }
+    return;
+  }
+  Request request;
+  const int error_status = ParseRequestHead(std::string_view(c->in).substr(0, end), &request);
+  if (error_status != 0) {
+    Respond(c, ErrorResponse(error_status), true, now_ms);
+    return;
+  }
+  const bool head = request.method == "HEAD";
+  Respond(c, Dispatch(request), !head, now_ms);
+}
+
+HttpResponse AdminHttpServer::Impl::Dispatch(const Request& request) {
+  if (request.method != "GET" && request.method != "HEAD") return ErrorResponse(405);
+  const auto it = routes.find(std::string(request.path));
+  if (it == routes.end()) return ErrorResponse(404);
+  HttpResponse response;
+  try {
+    response = it->second();
+  } catch (...) {
+    return ErrorResponse(500);
+  }
+  if (!ValidResponse(response, options.response_bytes_max)) return ErrorResponse(500);
+  return response;
+}
+
+void AdminHttpServer::Impl::Respond(Connection* c, const HttpResponse& response,
+                                    bool include_body, int64_t now_ms) {
+  assert(c->phase == Phase::kReading);
+  std::string().swap(c->in);  // the request is done with
+  c->out = FormatResponse(response, include_body);
+  c->out_offset = 0;
+  c->phase = Phase::kWriting;
+  c->deadline_ms = now_ms + options.read_timeout_ms;
+  Write(c, now_ms);  // most responses fit the socket buffer at once
+}
+
+void AdminHttpServer::Impl::Write(Connection* c, int64_t now_ms) {
+  while (c->out_offset < c->out.size()) {
+    const ssize_t n = ::send(c->fd.get(), c->out.data() + c->out_offset,
+                             c->out.size() - c->out_offset, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) c->phase = Phase::kClosed;
+      return;
+    }
+    c->out_offset += static_cast<size_t>(n);
+  }
+  // Sent: half-close and discard what the client still sends, so that closing with unread bytes
+  // does not reset the connection before the client has read the response.
+  std::string().swap(c->out);
+  ::shutdown(c->fd.get(), SHUT_WR);
+  c->phase = Phase::kDraining;
+  c->deadline_ms = now_ms + std::min(options.read_timeout_ms, kDrainTimeoutMsMax);
+}
+
+void AdminHttpServer::Impl::Drain(Connection* c) {
+  char buf[kReadChunkBytes];
+  const ssize_t n = ::recv(c->fd.get(), buf, sizeof buf, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (n <= 0) {
+    c->phase = Phase::kClosed;
+    return;
+  }
+  c->drained_bytes += static_cast<size_t>(n);
+  if (c->drained_bytes > kDrainBytesMax) c->phase = Phase::kClosed;
+}
+
+// ---- AdminHttpServer ----
+
+Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
+    const AdminHttpOptions& options, std::map<std::string, HttpHandler> get_routes) {
+  if (options.connections_max < 1 || options.connections_max > kAdminConnectionsMax) {
+    return Status::InvalidArgument("admin connections_max must be 1..4096");
+  }
+  if (options.request_bytes_max < kAdminRequestBytesMin ||
+      options.request_bytes_max > kAdminRequestBytesMax) {
+    return Status::InvalidArgument("admin request_bytes_max must be 256..1048576");
+  }
+  if (options.read_timeout_ms < 1 || options.read_timeout_ms > kAdminTimeoutMsMax) {
+    return Status::InvalidArgument("admin read_timeout_ms must be 1..600000");
+  }
+  if (get_routes.size() > kAdminRoutesMax) {
+    return Status::InvalidArgument("admin server: more than 64 routes");
+  }
+  for (const auto& [path, handler] : get_routes) {
+    if (path.empty() || path[0] != '/' || path.find_first_of("?# ") != std::string::npos ||
+        !handler) {
+      return Status::InvalidArgument("admin route '" + path.substr(0, 64) +
+                                     "' must be a path starting with '/' and have a handler");
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(ListenAddress address, ParseListen(options.listen));
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->routes = std::move(get_routes);
+  const int family = address.addr.ss_family;
+  impl->listener = UniqueFd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (impl->listener.get() < 0) {
+    return Status::IOError(std::string("admin listener socket: ") + std::strerror(errno));
+  }
+  const int one = 1;
+  if (::setsockopt(impl->listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      (family == AF_INET6 &&
+       ::setsockopt(impl->listener.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)) {
+    return Status::IOError(std::string("admin listener setsockopt: ") + std::strerror(errno));
+  }
+  if (::bind(impl->listener.get(), reinterpret_cast<const sockaddr*>(&address.addr),
+             address.size_bytes) != 0) {
+    const int err = errno;
+    const std::string what = "binding admin listener " + options.listen + ": " + std::strerror(err);
+    if (err == EADDRINUSE || err == EADDRNOTAVAIL || err == EACCES || err == EAFNOSUPPORT) {
+      return Status::Unavailable(what);
+    }
+    return Status::IOError(what);
+  }
+  const int backlog =
+      static_cast<int>(std::min<size_t>(options.connections_max, kListenBacklogMax));
+  if (::listen(impl->listener.get(), backlog) != 0) {
+    return Status::IOError(std::string("admin listener listen: ") + std::strerror(errno));
+  }
+  sockaddr_storage bound{};
+  socklen_t bound_size = sizeof bound;
+  if (::getsockname(impl->listener.get(), reinterpret_cast<sockaddr*>(&bound), &bound_size) != 0) {
+    return Status::IOError(std::string("admin listener getsockname: ") + std::strerror(errno));
+  }
+  impl->port = ntohs(family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    return Status::IOError(std::string("admin server wake pipe: ") + std::strerror(errno));
+  }
+  impl->wake_read = UniqueFd(pipe_fds[0]);
+  impl->wake_write = UniqueFd(pipe_fds[1]);
+  try {
+    impl->thread = std::thread([p = impl.get()] { p->Run(); });
+  } catch (const std::exception&) {
+    return Status::Internal("admin server: cannot start its thread");
+  }
+  return std::unique_ptr<AdminHttpServer>(new AdminHttpServer(std::move(impl)));
+}
+
+AdminHttpServer::AdminHttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AdminHttpServer::~AdminHttpServer() { Stop(); }
+
+int AdminHttpServer::port() const { return impl_->port; }
+
+void AdminHttpServer::Stop() {
+  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  assert(std::this_thread::get_id() != impl_->thread.get_id() && "Stop() called from a handler");
+  impl_->stopping.store(true, std::memory_order_release);
+  const char byte = 1;
+  while (::write(impl_->wake_write.get(), &byte, 1) < 0 && errno == EINTR) {
+  }
+  // A full pipe (EAGAIN) already holds a wake-up.
+  impl_->thread.join();
+  impl_->listener.Reset();
+  impl_->wake_read.Reset();
+  impl_->wake_write.Reset();
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,95 @@
+// AdminHttpServer: a small, hardened HTTP/1.1 server for the admin listener (/healthz, /readyz,
+// /checkpoint, /metrics). It is separate from the gRPC listener and binds loopback by default
+// (DESIGN.md, Identity and access). No HTTP library: POSIX sockets and one poll(2) loop thread.
+//
+// Protocol, deliberately narrow:
+// - One request per connection; every response carries `Connection: close`, then the server
+//   half-closes, discards what the client still sends (up to a limit, at most one second) and
+//   closes. No keep-alive, no pipelining, no request bodies, no chunked encoding.
+// - Only GET and HEAD: any other method gets 405 with `Allow: GET, HEAD`. HEAD gets the GET
+//   headers (Content-Length included) without the body.
+// - Routing is by exact path; the query string and fragment are ignored. Unknown path: 404.
+// - A request line and headers larger than request_bytes_max: 431, then close. Malformed request
+//   line or header, obsolete line folding, a missing Host header on HTTP/1.1: 400. HTTP versions
+//   other than 1.0 and 1.1: 505.
+// - The whole request must arrive within read_timeout_ms of the accept, and the response must
+//   drain within read_timeout_ms of being ready; otherwise the connection is closed silently.
+// - Every response has Content-Type, Content-Length, `Cache-Control: no-store` and
+//   `X-Content-Type-Options: nosniff`.
+// - allow_peer (if set) sees the peer's IP ("127.0.0.1", "::1") right after accept; false closes
+//   the connection without a response. When connections_max connections are open, new ones are
+//   accepted and closed at once (so the kernel backlog cannot grow).
+//
+// Handlers run on the loop thread, one at a time: a slow handler delays other admin requests (never
+// the data path), and a handler never runs concurrently with itself or another handler. A handler
+// that needs state shared with other threads synchronises it itself. A handler that throws gets a
+// 500. A handler must not call Stop() (it would wait for itself).
+//
+// Thread safety: Start() is thread-safe; port() and Stop() may be called from any thread, Stop()
+// any number of times. The destructor calls Stop().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace cairn::server {
+
+// Limits on the options (Start() rejects values outside them with kInvalidArgument).
+inline constexpr size_t kAdminConnectionsMax = 4096;
+inline constexpr size_t kAdminRequestBytesMin = 256;
+inline constexpr size_t kAdminRequestBytesMax = 1024 * 1024;
+inline constexpr int64_t kAdminTimeoutMsMax = 10 * 60 * 1000;
+inline constexpr size_t kAdminRoutesMax = 64;
+
+struct AdminHttpOptions {
+  // "ipv4:port" or "[ipv6]:port", numeric addresses only; port 0 picks a free port.
+  std::string listen = "127.0.0.1:7401";
+  size_t connections_max = 64;                         // 1 .. kAdminConnectionsMax
+  size_t request_bytes_max = 8192;                     // request line + headers
+  size_t response_bytes_max = size_t{8} * 1024 * 1024;  // a larger handler body gives 500
+  int64_t read_timeout_ms = 5000;                      // 1 .. kAdminTimeoutMsMax
+  // Called with the peer's IP on the loop thread; null allows everyone.
+  std::function<bool(std::string_view peer_ip)> allow_peer;
+};
+
+struct HttpResponse {
+  int status = 200;  // 100..599, else the client gets 500
+  std::string content_type = "text/plain; charset=utf-8";  // no CR/LF, else 500
+  std::string body;
+};
+
+using HttpHandler = std::function<HttpResponse()>;
+
+class AdminHttpServer {
+ public:
+  // Binds, listens and starts the loop thread. `get_routes` maps exact paths ("/healthz"; each
+  // starting with '/', at most kAdminRoutesMax) to handlers. Errors: kInvalidArgument for bad
+  // options or routes, kUnavailable when the address cannot be bound (in use, not available),
+  // kIOError for other socket failures.
+  static Result<std::unique_ptr<AdminHttpServer>> Start(
+      const AdminHttpOptions& options, std::map<std::string, HttpHandler> get_routes);
+  ~AdminHttpServer();
+  AdminHttpServer(const AdminHttpServer&) = delete;
+  AdminHttpServer& operator=(const AdminHttpServer&) = delete;
+
+  // The bound port (the ephemeral one when options.listen asked for port 0).
+  int port() const;
+  // Stops accepting, closes every connection (responses in flight are cut), joins the loop thread
+  // and closes the listener. Returns once the thread has exited: within one handler call.
+  void Stop();
+
+  struct Impl;  // admin_http.cc
+
+ private:
+  explicit AdminHttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,340 @@
+// Tests for server/admin_http: routing, methods, limits, timeouts, peer filtering and shutdown of
+// the admin HTTP listener, through real loopback sockets.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "server/admin_http.h"
+
+namespace cairn::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t MsSince(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+// A blocking client socket connected to the server (IPv4 or IPv6 loopback).
+class Client {
+ public:
+  explicit Client(int port, bool v6 = false) {
+    fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_GE(fd_, 0);
+    int rc;
+    if (v6) {
+      sockaddr_in6 a{};
+      a.sin6_family = AF_INET6;
+      a.sin6_port = htons(static_cast<uint16_t>(port));
+      a.sin6_addr = in6addr_loopback;
+      rc = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    } else {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      rc = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    }
+    EXPECT_EQ(rc, 0) << std::strerror(errno);
+  }
+  ~Client() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  bool Send(std::string_view bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // Everything the server sends until it closes (EOF or reset), or "<timeout>" after timeout_ms.
+  std::string ReadAll(int timeout_ms = 5000) {
+    std::string out;
+    const Clock::time_point start = Clock::now();
+    for (;;) {
+      const int64_t left_ms = timeout_ms - MsSince(start);
+      if (left_ms <= 0) return out + "<timeout>";
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left_ms)) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return out;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  void Close() {
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string Get(int port, const std::string& target, const std::string& method = "GET") {
+  Client c(port);
+  EXPECT_TRUE(c.Send(method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  return c.ReadAll();
+}
+
+std::string Body(const std::string& response) {
+  const size_t end = response.find("\r\n\r\n");
+  return end == std::string::npos ? "" : response.substr(end + 4);
+}
+
+std::map<std::string, HttpHandler> Routes() {
+  std::map<std::string, HttpHandler> routes;
+  routes["/healthz"] = [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; };
+  routes["/readyz"] = [] { return HttpResponse{503, "text/plain; charset=utf-8", "not ready\n"}; };
+  routes["/throws"] = []() -> HttpResponse { throw std::runtime_error("boom"); };
+  routes["/bad-type"] = [] { return HttpResponse{200, "text/plain\r\nSet-Cookie: x=y", "x"}; };
+  return routes;
+}
+
+std::unique_ptr<AdminHttpServer> StartOrDie(AdminHttpOptions options) {
+  Result<std::unique_ptr<AdminHttpServer>> server = AdminHttpServer::Start(options, Routes());
+  EXPECT_TRUE(server.ok()) << server.status().ToString();
+  if (!server.ok()) return nullptr;
+  EXPECT_GT((*server)->port(), 0);
+  return std::move(server).value();
+}
+
+AdminHttpOptions Loopback0() {
+  AdminHttpOptions o;
+  o.listen = "127.0.0.1:0";
+  return o;
+}
+
+TEST(AdminHttp, GetServesARouteWithHardenedHeaders) {
+  auto server = StartOrDie(Loopback0());
+  ASSERT_NE(server, nullptr);
+  const std::string r = Get(server->port(), "/healthz");
+  EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find("\r\nContent-Length: 3\r\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("\r\nContent-Type: text/plain; charset=utf-8\r\n"), std::string::npos);
+  EXPECT_NE(r.find("\r\nCache-Control: no-store\r\n"), std::string::npos);
+  EXPECT_NE(r.find("\r\nX-Content-Type-Options: nosniff\r\n"), std::string::npos);
+  EXPECT_NE(r.find("\r\nConnection: close\r\n"), std::string::npos);
+  EXPECT_EQ(Body(r), "ok\n");
+
+  // The query string does not take part in routing; the handler's status is passed on.
+  EXPECT_EQ(Body(Get(server->port(), "/healthz?verbose=1")), "ok\n");
+  EXPECT_EQ(Get(server->port(), "/readyz").rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u);
+  // HTTP/1.0 needs no Host header.
+  Client c(server->port());
+  ASSERT_TRUE(c.Send("GET /healthz HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(Body(c.ReadAll()), "ok\n");
+}
+
+TEST(AdminHttp, HeadHasHeadersWithoutBody) {
+  auto server = StartOrDie(Loopback0());
+  ASSERT_NE(server, nullptr);
+  const std::string r = Get(server->port(), "/healthz", "HEAD");
+  EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find("\r\nContent-Length: 3\r\n"), std::string::npos);
+  EXPECT_EQ(Body(r), "");
+}
+
+TEST(AdminHttp, UnknownPathIs404AndOtherMethodsAre405) {
+  auto server = StartOrDie(Loopback0());
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(Get(server->port(), "/nope").rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u);
+  EXPECT_EQ(Get(server->port(), "/healthz/").rfind("HTTP/1.1 404 ", 0), 0u);
+
+  // A POST with a body still gets its whole 405 (the server drains before closing).
+  Client c(server->port());
+  ASSERT_TRUE(c.Send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n" +
+                     std::string(20000, 'b')));
+  const std::string r = c.ReadAll();
+  EXPECT_EQ(r.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos);
+  EXPECT_EQ(Get(server->port(), "/healthz", "DELETE").rfind("HTTP/1.1 405 ", 0), 0u);
+}
+
+TEST(AdminHttp, MalformedRequestsAre400) {
+  auto server = StartOrDie(Loopback0());
+  ASSERT_NE(server, nullptr);
+  auto status_of = [&](const std::string& request) {
+    Client c(server->port());
+    EXPECT_TRUE(c.Send(request));
+    return c.ReadAll().substr(0, 12);
+  };
+  EXPECT_EQ(status_of("GET /healthz HTTP/1.1\r\n\r\n"), "HTTP/1.1 400");  // no Host
+  EXPECT_EQ(status_of("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), "HTTP/1.1 400");
+  EXPECT_EQ(status_of("GET /healthz HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n"), "HTTP/1.1 400");
+  EXPECT_EQ(status_of("GET /healthz HTTP/1.1\r\nHost : a\r\n\r\n"), "HTTP/1.1 400");
+  EXPECT_EQ(status_of("GET /healthz HTTP/1.1\r\nHost: a\nX: b\r\n\r\n"), "HTTP/1.1 400");
+  EXPECT_EQ(status_of("GET http://x/healthz HTTP/1.1\r\nHost: a\r\n\r\n"), "HTTP/1.1 400");
+  EXPECT_EQ(status_of("GET  /healthz HTTP/1.1\r\nHost: a\r\n\r\n"), "HTTP/1.1 400");
+  EXPECT_EQ(status_of("get /healthz HTTP/1.1\r\nHost: a\r\n\r\n"), "HTTP/1.1 400");
+  EXPECT_EQ(status_of("GET /healthz HTTP/2.0\r\nHost: a\r\n\r\n"), "HTTP/1.1 505");
+  // Not HTTP at all (a TLS ClientHello, a NUL byte): answered at once, not after the timeout.
+  const Clock::time_point start = Clock::now();
+  EXPECT_EQ(status_of(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc", 9)), "HTTP/1.1 400");
+  EXPECT_EQ(status_of(std::string("GET /\0", 7)), "HTTP/1.1 400");
+  EXPECT_LT(MsSince(start), 2000);
+}
+
+TEST(AdminHttp, HandlerFailuresAre500) {
+  auto server = StartOrDie(Loopback0());
+  ASSERT_NE(server, nullptr);
+  EXPECT_EQ(Get(server->port(), "/throws").rfind("HTTP/1.1 500 ", 0), 0u);
+  const std::string r = Get(server->port(), "/bad-type");
+  EXPECT_EQ(r.rfind("HTTP/1.1 500 ", 0), 0u);
+  EXPECT_EQ(r.find("Set-Cookie"), std::string::npos);
+  EXPECT_EQ(Body(Get(server->port(), "/healthz")), "ok\n");
+}
+
+TEST(AdminHttp, OversizedRequestIs431AndTheServerCarriesOn) {
+  AdminHttpOptions o = Loopback0();
+  o.request_bytes_max = 1024;
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  {
+    Client c(server->port());
+    c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n");
+    EXPECT_EQ(c.ReadAll().rfind("HTTP/1.1 431 ", 0), 0u);
+  }
+  {
+    // No end of headers at all: answered as soon as the limit is passed.
+    Client c(server->port());
+    c.Send("GET /" + std::string(2000, 'a'));
+    EXPECT_EQ(c.ReadAll(2000).rfind("HTTP/1.1 431 ", 0), 0u);
+  }
+  // Exactly at the limit is fine.
+  const std::string prefix = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+  const std::string request = prefix + std::string(1024 - prefix.size() - 4, 'p') + "\r\n\r\n";
+  ASSERT_EQ(request.size(), 1024u);
+  Client c(server->port());
+  c.Send(request);
+  EXPECT_EQ(Body(c.ReadAll()), "ok\n");
+}
+
+TEST(AdminHttp, SilentAndSlowClientsAreDroppedAfterTheTimeout) {
+  AdminHttpOptions o = Loopback0();
+  o.read_timeout_ms = 200;
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  Client silent(server->port());
+  Client slow(server->port());
+  const Clock::time_point start = Clock::now();
+  slow.Send("GET /healthz HTTP/1.1\r\n");
+  EXPECT_EQ(silent.ReadAll(5000), "");  // closed without a response
+  EXPECT_EQ(slow.ReadAll(5000), "");
+  const int64_t elapsed_ms = MsSince(start);
+  EXPECT_GE(elapsed_ms, 150);
+  EXPECT_LT(elapsed_ms, 3000);
+  EXPECT_EQ(Body(Get(server->port(), "/healthz")), "ok\n");
+}
+
+TEST(AdminHttp, DisallowedPeerIsClosedWithoutResponse) {
+  AdminHttpOptions o = Loopback0();
+  std::atomic<int> calls{0};
+  std::string seen_ip;
+  o.allow_peer = [&](std::string_view ip) {
+    seen_ip = std::string(ip);
+    ++calls;
+    return false;
+  };
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  Client c(server->port());
+  c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.ReadAll(), "");
+  server->Stop();  // joins the loop thread: seen_ip is safe to read
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(seen_ip, "127.0.0.1");
+}
+
+TEST(AdminHttp, ConnectionsBeyondTheMaximumAreClosed) {
+  AdminHttpOptions o = Loopback0();
+  o.connections_max = 2;
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  Client a(server->port());
+  Client b(server->port());
+  a.Send("GET /healthz HTTP/1.1\r\n");  // both stay open, unfinished
+  b.Send("GET /healthz HTTP/1.1\r\n");
+  Client c(server->port());
+  c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.ReadAll(), "");
+  a.Send("Host: x\r\n\r\n");
+  EXPECT_EQ(Body(a.ReadAll()), "ok\n");
+  a.Close();  // the server closes its side when it sees this
+  // A slot is free again.
+  EXPECT_EQ(Body(Get(server->port(), "/healthz")), "ok\n");
+}
+
+TEST(AdminHttp, StopJoinsPromptlyWithAnOpenConnection) {
+  AdminHttpOptions o = Loopback0();
+  o.read_timeout_ms = 60'000;
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  Client idle(server->port());
+  idle.Send("GET /healthz HTTP/1.1\r\n");
+  EXPECT_EQ(Body(Get(server->port(), "/healthz")), "ok\n");  // the loop has seen `idle`
+  const Clock::time_point start = Clock::now();
+  server->Stop();
+  EXPECT_LT(MsSince(start), 1000);
+  EXPECT_EQ(idle.ReadAll(2000), "");  // closed
+  server->Stop();                     // idempotent
+  server.reset();                     // and the destructor too
+}
+
+TEST(AdminHttp, Ipv6LoopbackWorks) {
+  AdminHttpOptions o;
+  o.listen = "[::1]:0";
+  Result<std::unique_ptr<AdminHttpServer>> server = AdminHttpServer::Start(o, Routes());
+  if (!server.ok() && server.status().code() == StatusCode::kUnavailable) {
+    GTEST_SKIP() << "no IPv6 loopback: " << server.status().ToString();
+  }
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  Client c((*server)->port(), /*v6=*/true);
+  c.Send("GET /healthz HTTP/1.1\r\nHost: [::1]\r\n\r\n");
+  EXPECT_EQ(Body(c.ReadAll()), "ok\n");
+}
+
+TEST(AdminHttp, RejectsBadOptionsAndBusyPorts) {
+  auto code = [](const AdminHttpOptions& o, std::map<std::string, HttpHandler> routes = {}) {
+    return AdminHttpServer::Start(o, std::move(routes)).status().code();
+  };
+  AdminHttpOptions o = Loopback0();
+  for (const char* listen : {"localhost:7401", "127.0.0.1", "::1:7401", "[::1]", "[::1]7401",
+                             "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:", ""}) {
+    o.listen = listen;
+    EXPECT_EQ(code(o), StatusCode::kInvalidArgument) << listen;
+  }
+  o = Loopback0();
+  o.connections_max = 0;
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = Loopback0();
+  o.read_timeout_ms = 0;
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = Loopback0();
+  o.request_bytes_max = 10;
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Loopback0(), {{"healthz", [] { return HttpResponse{}; }}}),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Loopback0(), {{"/x", nullptr}}), StatusCode::kInvalidArgument);
+
+  auto first = StartOrDie(Loopback0());
+  ASSERT_NE(first, nullptr);
+  o = Loopback0();
+  o.listen = "127.0.0.1:" + std::to_string(first->port());
+  EXPECT_EQ(code(o), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace cairn::server
