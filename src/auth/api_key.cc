@@ -1,0 +1,100 @@
+#include "auth/api_key.h"
+
+#include <cassert>
+
+#include "auth/base64url.h"
+#include "common/bytes.h"
+#include "crypto/secure.h"
+#include "crypto/sha256.h"
+
+namespace cairn::auth {
+
+bool IsValidApiKeyId(std::string_view id) {
+  if (id.empty() || id.size() > kApiKeyIdSizeMaxBytes) return false;
+  for (char c : id) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool SplitApiKey(std::string_view key, std::string_view* id, std::string_view* secret) {
+  if (key.size() > kApiKeyPrefix.size() + kApiKeyIdSizeMaxBytes + 1 + kApiKeySecretSizeMaxChars) {
+    return false;
+  }
+  if (key.substr(0, kApiKeyPrefix.size()) != kApiKeyPrefix) return false;
+  std::string_view rest = key.substr(kApiKeyPrefix.size());
+  size_t sep = rest.find('_');  // the id never contains '_': the first one ends it
+  if (sep == std::string_view::npos) return false;
+  std::string_view i = rest.substr(0, sep);
+  std::string_view s = rest.substr(sep + 1);
+  if (!IsValidApiKeyId(i)) return false;
+  if (s.size() < kApiKeySecretSizeMinChars || s.size() > kApiKeySecretSizeMaxChars) return false;
+  if (!IsBase64UrlAlphabet(s)) return false;
+  *id = i;
+  *secret = s;
+  return true;
+}
+
+std::string ApiKeyHash(std::string_view key) { return HexEncode(crypto::HashView(crypto::Sha256(key))); }
+
+Result<GeneratedApiKey> GenerateApiKey(std::string_view id) {
+  if (!IsValidApiKeyId(id)) return Status::InvalidArgument("api key id must match [A-Za-z0-9-]{1,64}");
+  crypto::SecureBytes secret = crypto::RandomSecret(kApiKeySecretRandomBytes);
+  GeneratedApiKey out;
+  std::string encoded = Base64UrlEncode(secret.view());
+  out.key = std::string(kApiKeyPrefix) + std::string(id) + "_" + encoded;
+  crypto::Cleanse(&encoded);
+  out.secret_sha256 = ApiKeyHash(out.key);
+  std::string_view check_id, check_secret;
+  assert(SplitApiKey(out.key, &check_id, &check_secret) && check_id == id);
+  (void)check_id;
+  (void)check_secret;
+  return out;
+}
+
+Result<std::unique_ptr<ApiKeyVerifier>> ApiKeyVerifier::Create(const std::vector<ApiKeyConfig>& keys) {
+  if (keys.size() > kApiKeysMax) return Status::InvalidArgument("more than 10000 api keys");
+  std::unique_ptr<ApiKeyVerifier> v(new ApiKeyVerifier());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string where = "auth.api_keys[" + std::to_string(i) + "]: ";
+    ApiKeyConfig k = keys[i];
+    if (!IsValidApiKeyId(k.id)) return Status::InvalidArgument(where + "id must match [A-Za-z0-9-]{1,64}");
+    auto raw = HexDecode(k.secret_sha256);
+    if (k.secret_sha256.size() != 64 || !raw) {
+      return Status::InvalidArgument(where + "secret_sha256 must be 64 hex digits");
+    }
+    k.secret_sha256 = HexEncode(*raw);  // lowercase
+    for (const std::string& role : k.roles) {
+      if (role.empty() || role.size() > 128) return Status::InvalidArgument(where + "bad role");
+    }
+    std::string id = k.id;
+    if (!v->by_id_.emplace(id, std::move(k)).second) {
+      return Status::InvalidArgument(where + "id configured twice");
+    }
+  }
+  return v;
+}
+
+Result<Principal> ApiKeyVerifier::Verify(std::string_view key, int64_t now_unix_s) const {
+  std::string_view id, secret;
+  if (!SplitApiKey(key, &id, &secret)) return Status::Unauthenticated("malformed api key");
+  auto it = by_id_.find(std::string(id));
+  if (it == by_id_.end()) return Status::Unauthenticated("unknown api key");
+  const ApiKeyConfig& config = it->second;
+  std::string presented = ApiKeyHash(key);
+  if (!crypto::ConstantTimeEquals(presented, config.secret_sha256)) {
+    return Status::Unauthenticated("api key invalid");
+  }
+  if (config.expires_unix_s && *config.expires_unix_s < now_unix_s) {
+    return Status::Unauthenticated("api key expired");
+  }
+  Principal p;
+  p.id = "apikey:" + config.id;
+  p.roles = config.roles;
+  p.method = AuthMethod::kApiKey;
+  p.expires_unix_s = config.expires_unix_s.value_or(0);
+  return p;
+}
+
+}  // namespace cairn::auth

@@ -1,0 +1,118 @@
+#include "auth/authenticator.h"
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <vector>
+
+namespace cairn::auth {
+namespace {
+
+bool IsBearer(std::string_view scheme) {
+  static constexpr std::string_view kBearer = "bearer";
+  if (scheme.size() != kBearer.size()) return false;
+  for (size_t i = 0; i < scheme.size(); ++i) {
+    char c = scheme[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kBearer[i]) return false;
+  }
+  return true;
+}
+
+// The credential of "Bearer <credential>", or an error.
+Result<std::string_view> BearerCredential(std::string_view header) {
+  if (header.size() > kAuthorizationSizeMaxBytes) return Status::Unauthenticated("credential too large");
+  size_t space = header.find(' ');
+  if (space == std::string_view::npos || !IsBearer(header.substr(0, space))) {
+    return Status::Unauthenticated("unsupported authorization scheme");
+  }
+  std::string_view credential = header.substr(space + 1);
+  if (credential.empty() || credential.find_first_of(" \t\r\n") != std::string_view::npos) {
+    return Status::Unauthenticated("malformed authorization");
+  }
+  return credential;
+}
+
+}  // namespace
+
+Authenticator::Authenticator(const AuthConfig& config)
+    : limiter_(config.failures_per_minute_max, static_cast<size_t>(config.failure_sources_max)) {}
+
+Result<std::unique_ptr<Authenticator>> Authenticator::Create(const AuthConfig& config) {
+  if (config.failures_per_minute_max < 1 || config.failures_per_minute_max > kFailuresPerMinuteMaxLimit) {
+    return Status::InvalidArgument("auth.failures_per_minute_max must be 1..1000000");
+  }
+  if (config.failure_sources_max < 1 || config.failure_sources_max > kFailureSourcesMaxLimit) {
+    return Status::InvalidArgument("auth.failure_sources_max must be 1..10000000");
+  }
+  std::unique_ptr<Authenticator> a(new Authenticator(config));
+  CAIRN_ASSIGN_OR_RETURN(a->api_keys_, ApiKeyVerifier::Create(config.api_keys));
+  CAIRN_ASSIGN_OR_RETURN(a->mtls_, MtlsMapper::Create(config.mtls));
+  CAIRN_ASSIGN_OR_RETURN(a->jwt_, JwtVerifier::Create(config.jwt));
+  if (a->jwt_->issuer_count() > 0) {
+    Authenticator* self = a.get();
+    a->refresher_ = std::thread([self] { self->RefreshLoop(); });
+  }
+  return a;
+}
+
+Authenticator::~Authenticator() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (refresher_.joinable()) refresher_.join();
+}
+
+void Authenticator::RefreshLoop() {
+  using Clock = std::chrono::steady_clock;
+  const size_t n = jwt_->issuer_count();
+  std::vector<Clock::time_point> due(n);
+  for (size_t i = 0; i < n; ++i) {
+    due[i] = Clock::now() + std::chrono::seconds(jwt_->issuer_config(i).jwks_refresh_interval_s);
+  }
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  while (!stop_) {
+    Clock::time_point next = *std::min_element(due.begin(), due.end());
+    if (stop_cv_.wait_until(lock, next, [this] { return stop_; })) break;
+    lock.unlock();
+    Clock::time_point now = Clock::now();
+    for (size_t i = 0; i < n; ++i) {
+      if (due[i] > now) continue;
+      // A failure keeps the last good keys; the next period tries again.
+      (void)jwt_->ReloadKeys(i);
+      due[i] = Clock::now() + std::chrono::seconds(jwt_->issuer_config(i).jwks_refresh_interval_s);
+    }
+    lock.lock();
+  }
+}
+
+Result<Principal> Authenticator::Check(const CallCredentials& creds, int64_t now_unix_s) const {
+  if (!creds.authorization.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(std::string_view credential, BearerCredential(creds.authorization));
+    if (credential.substr(0, kApiKeyPrefix.size()) == kApiKeyPrefix) {
+      return api_keys_->Verify(credential, now_unix_s);
+    }
+    return jwt_->Verify(credential, now_unix_s);
+  }
+  if (!creds.peer_cert_pem.empty()) return mtls_->Map(creds.peer_cert_pem);
+  return Status::Unauthenticated("no credentials");
+}
+
+Result<Principal> Authenticator::Authenticate(const CallCredentials& creds, int64_t now_unix_s) const {
+  if (limiter_.IsLimited(creds.peer_address, now_unix_s)) {
+    return Status::Unauthenticated("too many authentication failures");
+  }
+  Result<Principal> result = Check(creds, now_unix_s);
+  if (!result.ok()) {
+    limiter_.RecordFailure(creds.peer_address, now_unix_s);
+    if (result.status().code() != StatusCode::kUnauthenticated) {
+      // Internal errors (out of memory, ...) still refuse the call, as UNAUTHENTICATED.
+      return Status::Unauthenticated("authentication failed");
+    }
+  }
+  return result;
+}
+
+}  // namespace cairn::auth

@@ -1,0 +1,84 @@
+// Authenticator: the one entry point the server calls to turn call credentials into a Principal.
+//
+// Order of checks in Authenticate():
+//   1. the failure limiter: an address with too many recent failures is refused at once with
+//      "too many authentication failures" (its credentials are not looked at);
+//   2. `authorization` present: it must be "Bearer <credential>" (scheme case-insensitive,
+//      exactly one space, a non-empty credential without spaces);
+//        "cairn_..."  → API key (auth/api_key.h)
+//        otherwise    → JWT (auth/jwt.h)
+//      A client certificate, if any, is not consulted when an authorization header is present;
+//   3. no authorization but a client certificate → mTLS mapping (auth/mtls.h);
+//   4. nothing → "no credentials".
+// Every failure is kUnauthenticated with a short generic reason and is recorded against
+// `peer_address` in the failure limiter. Reasons never contain the credential or claim values.
+//
+// Key refresh: Create() starts one background thread when JWT issuers are configured; it
+// rereads each issuer's jwks_file / refetches its jwks_url every jwks_refresh_interval_s
+// (a failure keeps the last good keys). The destructor wakes it through a condition variable
+// and joins it, so destruction is prompt even with long intervals.
+//
+// Thread safety: Authenticate() is thread-safe and may be called from many threads at once.
+// Ownership: the Authenticator copies what it needs from the config.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <thread>
+
+#include "auth/api_key.h"
+#include "auth/auth_config.h"
+#include "auth/failure_limiter.h"
+#include "auth/jwt.h"
+#include "auth/mtls.h"
+#include "common/principal.h"
+#include "common/status.h"
+
+namespace cairn::auth {
+
+struct CallCredentials {
+  std::string_view authorization;  // value of the "authorization" metadata ("Bearer …"), may be empty
+  std::string_view peer_cert_pem;  // verified client certificate, empty when none
+  std::string_view peer_address;   // "127.0.0.1" / "::1": the rate-limit key
+};
+
+inline constexpr size_t kAuthorizationSizeMaxBytes = 8192 + 7;  // "Bearer " + kJwtSizeMaxBytes
+inline constexpr int64_t kFailuresPerMinuteMaxLimit = 1000000;
+inline constexpr int64_t kFailureSourcesMaxLimit = 10000000;
+
+class Authenticator {
+ public:
+  // Validates the whole configuration (kInvalidArgument naming the field), loads every JWKS
+  // (a file or URL that cannot be loaded at start is an error) and starts the refresher.
+  static Result<std::unique_ptr<Authenticator>> Create(const AuthConfig& config);
+
+  Authenticator(const Authenticator&) = delete;
+  Authenticator& operator=(const Authenticator&) = delete;
+  ~Authenticator();  // stops and joins the refresher
+
+  Result<Principal> Authenticate(const CallCredentials& creds, int64_t now_unix_s) const;
+
+  // For tests and metrics.
+  const JwtVerifier& jwt() const { return *jwt_; }
+  size_t tracked_failure_sources() const { return limiter_.tracked_sources(); }
+
+ private:
+  Authenticator(const AuthConfig& config);
+  Result<Principal> Check(const CallCredentials& creds, int64_t now_unix_s) const;
+  void RefreshLoop();
+
+  std::unique_ptr<JwtVerifier> jwt_;
+  std::unique_ptr<ApiKeyVerifier> api_keys_;
+  std::unique_ptr<MtlsMapper> mtls_;
+  mutable FailureLimiter limiter_;
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;  // guarded by stop_mu_
+  std::thread refresher_;
+};
+
+}  // namespace cairn::auth

@@ -1,0 +1,150 @@
+#include "auth/dev_issuer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "auth/base64url.h"
+#include "auth/jwks_source.h"
+#include "auth/jwt.h"
+#include "common/bytes.h"
+#include "crypto/ed25519.h"
+#include "crypto/secure.h"
+#include "crypto/sha256.h"
+
+namespace cairn::auth {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr size_t kKeyFileSizeMaxBytes = 4096;
+
+bool HasWhitespaceOrControl(const std::string& s) {
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
+Status WriteNewFile(const std::string& path, const std::string& contents, mode_t mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) {
+    if (errno == EEXIST) return Status::AlreadyExists(path + " already exists");
+    return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+  }
+  // The umask may only have removed bits; set exactly the mode asked for.
+  bool ok = ::fchmod(fd, mode) == 0;
+  size_t done = 0;
+  while (ok && done < contents.size()) {
+    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok) {
+    ::unlink(path.c_str());
+    return Status::IOError("cannot write " + path);
+  }
+  return Status::Ok();
+}
+
+struct DevKey {
+  std::string kid;
+  crypto::SecureBytes seed;
+  std::string issuer;
+};
+
+Result<DevKey> ReadDevKey(const std::string& key_file) {
+  struct stat st {};
+  if (::stat(key_file.c_str(), &st) != 0) return Status::IOError("cannot stat " + key_file);
+  if ((st.st_mode & 077) != 0) {
+    return Status::PermissionDenied(key_file + " is readable by group or others (want mode 0600)");
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(key_file, kKeyFileSizeMaxBytes));
+  std::istringstream in(text);
+  std::string format, kid, seed64, issuer, extra;
+  in >> format >> kid >> seed64 >> issuer;
+  bool trailing = static_cast<bool>(in >> extra);
+  crypto::Cleanse(&text);
+  DevKey key;
+  auto seed = Base64Decode(seed64);
+  crypto::Cleanse(&seed64);
+  if (format != kDevIssuerFormat || !IsValidKid(kid) || issuer.empty() || trailing || !seed ||
+      seed->size() != crypto::kEd25519SeedSizeBytes) {
+    if (seed) crypto::Cleanse(&*seed);
+    return Status::InvalidArgument(key_file + " is not a cairn dev issuer key file");
+  }
+  key.kid = kid;
+  key.seed = crypto::SecureBytes(*seed);
+  crypto::Cleanse(&*seed);
+  key.issuer = issuer;
+  return key;
+}
+
+}  // namespace
+
+Status CreateDevIssuer(const std::string& dir, const std::string& issuer) {
+  if (issuer.empty() || issuer.size() > 1024 || HasWhitespaceOrControl(issuer)) {
+    return Status::InvalidArgument("dev issuer must be 1..1024 characters without whitespace");
+  }
+  CAIRN_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey key, crypto::Ed25519PrivateKey::Generate());
+  const std::string kid =
+      "dev-" + HexEncode(crypto::HashView(crypto::Sha256(key.public_key())).substr(0, 8));
+  std::string seed64 = Base64Encode(key.seed().view());
+  std::string line = std::string(kDevIssuerFormat) + " " + kid + " " + seed64 + " " + issuer + "\n";
+  crypto::Cleanse(&seed64);
+  Status written = WriteNewFile(dir + "/" + kDevIssuerKeyFile, line, 0600);
+  crypto::Cleanse(&line);
+  CAIRN_RETURN_IF_ERROR(written);
+
+  json jwk = {{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", Base64UrlEncode(key.public_key())},
+              {"kid", kid},   {"alg", "EdDSA"},   {"use", "sig"}};
+  json jwks = {{"keys", json::array({jwk})}};
+  std::string jwks_path = dir + "/" + kDevIssuerJwksFile;
+  ::unlink(jwks_path.c_str());  // the public half always follows the (new) private key
+  return WriteNewFile(jwks_path, jwks.dump(2) + "\n", 0644);
+}
+
+Result<std::string> MintToken(const std::string& key_file, const MintRequest& r) {
+  if (r.audience.empty() || r.sub.empty() || r.sub.size() > kSubjectSizeMaxBytes) {
+    return Status::InvalidArgument("audience and sub (1..256 bytes) are required");
+  }
+  if (r.ttl_s < 1 || r.ttl_s > kMintTtlMaxS) return Status::InvalidArgument("ttl must be 1 s..31 days");
+  if (r.now_unix_s < 0) return Status::InvalidArgument("now must not be negative");
+  if (r.roles.size() > kRolesMax) return Status::InvalidArgument("too many roles");
+  CAIRN_ASSIGN_OR_RETURN(DevKey dev, ReadDevKey(key_file));
+  CAIRN_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey key, crypto::Ed25519PrivateKey::FromSeed(dev.seed.view()));
+
+  json header = {{"alg", "EdDSA"}, {"typ", "JWT"}, {"kid", dev.kid}};
+  json claims = {{"iss", r.issuer.empty() ? dev.issuer : r.issuer},
+                 {"aud", r.audience},
+                 {"sub", r.sub},
+                 {"iat", r.now_unix_s},
+                 {"nbf", r.now_unix_s},
+                 {"exp", r.now_unix_s + r.ttl_s}};
+  if (!r.roles.empty()) claims["roles"] = r.roles;
+  std::string signing_input;
+  try {
+    signing_input = Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
+  } catch (const std::exception&) {  // invalid UTF-8 in a claim
+    return Status::InvalidArgument("claims must be valid UTF-8");
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::string signature, key.Sign(signing_input));
+  std::string token = signing_input + "." + Base64UrlEncode(signature);
+  if (token.size() > kJwtSizeMaxBytes) return Status::InvalidArgument("token larger than 8 KiB");
+  return token;
+}
+
+}  // namespace cairn::auth

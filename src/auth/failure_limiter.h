@@ -1,0 +1,54 @@
+// Counts authentication failures per source address and refuses addresses that fail too often.
+//
+// Window: the last 60 s in kBuckets fixed buckets of kBucketS seconds each (an approximation of a
+// sliding window: a failure is forgotten 50..60 s after it happened). An address with
+// `failures_per_minute_max` or more failures in the window is limited: IsLimited() is true and
+// the Authenticator refuses it without looking at its credentials. Refused calls are not
+// recorded, so a limited address recovers once its old failures leave the window.
+// Memory: at most `sources_max` addresses are tracked; inserting one more evicts the address
+// whose last failure is the oldest (LRU). Address strings are truncated to kAddressSizeMaxBytes.
+// Time is the caller's `now_unix_s` (tests drive it).
+// Thread safety: thread-safe (one mutex; every operation is O(1) amortised).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace cairn::auth {
+
+class FailureLimiter {
+ public:
+  static constexpr int64_t kWindowS = 60;
+  static constexpr int64_t kBucketS = 10;
+  static constexpr size_t kBuckets = kWindowS / kBucketS;
+  static constexpr size_t kAddressSizeMaxBytes = 128;
+
+  // Both limits must be ≥ 1 (the Authenticator validates the configuration).
+  FailureLimiter(int64_t failures_per_minute_max, size_t sources_max);
+
+  bool IsLimited(std::string_view address, int64_t now_unix_s) const;
+  void RecordFailure(std::string_view address, int64_t now_unix_s);
+  size_t tracked_sources() const;
+
+ private:
+  struct Entry {
+    std::array<int64_t, kBuckets> bucket_index{};  // now / kBucketS of each slot's counts
+    std::array<uint32_t, kBuckets> counts{};
+    std::list<std::string>::iterator lru;          // position in lru_ (front = most recent)
+  };
+  static int64_t CountInWindow(const Entry& e, int64_t now_unix_s);
+
+  const int64_t failures_max_;
+  const size_t sources_max_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;  // guarded by mu_
+  std::list<std::string> lru_;                      // guarded by mu_
+};
+
+}  // namespace cairn::auth

@@ -1,0 +1,36 @@
+// A small HTTPS GET for fetching JWKS documents, through libcurl.
+//
+// Only https:// URLs are fetched, with certificate and host name verification (the system CA
+// store or `ca_file`); plain http:// is allowed only to a loopback host (127.0.0.1, [::1],
+// localhost) so that tests can serve a JWKS without TLS. Redirects are not followed, the body is
+// capped at `body_size_max_bytes` (the transfer is aborted beyond it), the whole transfer is
+// bounded by `timeout_ms`, and any status other than 200 is an error. Error messages name the
+// failure class and HTTP status, never the response body.
+// Thread safety: thread-safe (one curl easy handle per call).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/status.h"
+
+namespace cairn::auth {
+
+inline constexpr int64_t kHttpTimeoutMs = 5000;
+inline constexpr size_t kUrlSizeMaxBytes = 2048;
+
+struct HttpGetOptions {
+  std::string ca_file;  // empty = system store
+  int64_t timeout_ms = kHttpTimeoutMs;
+  size_t body_size_max_bytes = size_t{1} << 20;
+};
+
+// OK when `url` may be fetched at all (scheme and host rules above); kInvalidArgument otherwise.
+Status CheckFetchUrl(const std::string& url);
+
+// GETs `url`; the body on HTTP 200. kInvalidArgument for a refused URL, kUnavailable for a
+// network/TLS failure or a non-200 status, kResourceExhausted when the body is too large.
+Result<std::string> HttpGet(const std::string& url, const HttpGetOptions& options);
+
+}  // namespace cairn::auth

@@ -1,0 +1,97 @@
+#include "auth/jwks_source.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+
+#include "auth/http_fetch.h"
+
+namespace cairn::auth {
+
+Result<std::string> ReadSmallFile(const std::string& path, size_t size_max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::IOError(path + " is not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > size_max_bytes) {
+    ::close(fd);
+    return Status::ResourceExhausted(path + " is larger than the limit");
+  }
+  std::string out;
+  char buf[16384];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return Status::IOError("cannot read " + path);
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > size_max_bytes) {  // grew while reading
+      ::close(fd);
+      return Status::ResourceExhausted(path + " is larger than the limit");
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+Result<std::unique_ptr<JwksSource>> JwksSource::Create(const JwtIssuerConfig& config) {
+  assert(config.jwks_file.empty() != config.jwks_url.empty());
+  std::unique_ptr<JwksSource> source(new JwksSource(config));
+  CAIRN_RETURN_IF_ERROR(source->Reload());
+  assert(source->Current() != nullptr);
+  return source;
+}
+
+std::shared_ptr<const JwkSet> JwksSource::Current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+Result<JwkSet> JwksSource::Load() {
+  load_count_.fetch_add(1);
+  std::string text;
+  if (!config_.jwks_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(text, ReadSmallFile(config_.jwks_file, kJwksSizeMaxBytes));
+  } else {
+    HttpGetOptions options;
+    options.ca_file = config_.jwks_ca_file;
+    options.body_size_max_bytes = kJwksSizeMaxBytes;
+    CAIRN_ASSIGN_OR_RETURN(text, HttpGet(config_.jwks_url, options));
+  }
+  return ParseJwks(text);
+}
+
+Status JwksSource::Reload() {
+  auto loaded = Load();
+  if (!loaded.ok()) return loaded.status();
+  auto set = std::make_shared<const JwkSet>(std::move(loaded).value());
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = std::move(set);
+  return Status::Ok();
+}
+
+bool JwksSource::RefetchForUnknownKid(int64_t now_unix_s) {
+  std::unique_lock<std::mutex> lock(refetch_mu_);
+  if (refetched_) {
+    // Distance in either direction, so that a clock stepped back does not block refetches for
+    // as long as it stepped.
+    int64_t since_s = now_unix_s - last_refetch_unix_s_;
+    if (since_s < 0) since_s = -since_s;
+    if (since_s < config_.jwks_refetch_min_interval_s) return false;
+  }
+  refetched_ = true;
+  last_refetch_unix_s_ = now_unix_s;
+  return Reload().ok();
+}
+
+}  // namespace cairn::auth

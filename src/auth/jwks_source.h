@@ -1,0 +1,67 @@
+// The key set of one trusted issuer, loaded from `jwks_file` or `jwks_url` and kept current.
+//
+// Reload() rereads the file or refetches the URL; a failed reload keeps the last good key set
+// (an IdP outage must not lock everybody out) and returns the error for the caller to log.
+// RefetchForUnknownKid() is the on-demand path taken when a token names a kid that is not in the
+// set (the IdP rotated keys): it reloads at most once per `jwks_refetch_min_interval_s`, measured
+// on the caller's clock, so a flood of tokens with random kids cannot turn cairn into a
+// request amplifier against the IdP. Concurrent callers wait for the refetch in progress (and
+// then look the kid up again) instead of starting several.
+//
+// Limits: file or response ≤ kJwksSizeMaxBytes; see auth/jwk.h for the document limits.
+// Thread safety: all methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "auth/auth_config.h"
+#include "auth/jwk.h"
+#include "common/status.h"
+
+namespace cairn::auth {
+
+// Reads a whole regular file of at most `size_max_bytes`.
+Result<std::string> ReadSmallFile(const std::string& path, size_t size_max_bytes);
+
+class JwksSource {
+ public:
+  // Loads the key set once; an error when that first load fails. `config` must have exactly one
+  // of jwks_file / jwks_url (validated by the Authenticator).
+  static Result<std::unique_ptr<JwksSource>> Create(const JwtIssuerConfig& config);
+
+  JwksSource(const JwksSource&) = delete;
+  JwksSource& operator=(const JwksSource&) = delete;
+
+  // The current key set; never null after Create succeeded.
+  std::shared_ptr<const JwkSet> Current() const;
+
+  // Loads the key set again. On success it replaces the current set; on failure the current set
+  // stays and the error is returned.
+  Status Reload();
+
+  // Reloads unless a refetch for an unknown kid happened less than jwks_refetch_min_interval_s
+  // before `now_unix_s`. True when this call reloaded successfully. Callers look the kid up once
+  // more either way: a concurrent refetch this call waited for may have brought the key.
+  bool RefetchForUnknownKid(int64_t now_unix_s);
+
+  // Number of load attempts so far (the first load included); for tests and metrics.
+  uint64_t load_count() const { return load_count_.load(); }
+
+ private:
+  explicit JwksSource(const JwtIssuerConfig& config) : config_(config) {}
+  Result<JwkSet> Load();
+
+  const JwtIssuerConfig config_;
+  mutable std::mutex mu_;                 // guards current_
+  std::shared_ptr<const JwkSet> current_;
+  std::mutex refetch_mu_;                 // serialises unknown-kid refetches
+  bool refetched_ = false;                // guarded by refetch_mu_
+  int64_t last_refetch_unix_s_ = 0;       // guarded by refetch_mu_
+  std::atomic<uint64_t> load_count_{0};
+};
+
+}  // namespace cairn::auth

@@ -1,0 +1,283 @@
+#include "auth/mtls.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cassert>
+#include <ctime>
+
+namespace cairn::auth {
+namespace {
+
+struct X509Deleter {
+  void operator()(X509* p) const { X509_free(p); }
+};
+struct BioDeleter {
+  void operator()(BIO* p) const { BIO_free(p); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool TypeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (Lower(a[i]) != Lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool IsTypeChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-';
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool PrintableAscii(std::string_view s) {
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e) return false;
+  }
+  return true;
+}
+
+Result<X509Ptr> ParsePem(std::string_view pem) {
+  if (pem.empty() || pem.size() > kCertPemSizeMaxBytes) {
+    return Status::Unauthenticated("invalid client certificate");
+  }
+  std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return Status::Internal("out of memory");
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return Status::Unauthenticated("invalid client certificate");
+  return cert;
+}
+
+// The SPIFFE ID among the URI SANs: "" when there is none; an error when there are several or
+// the one present is not printable ASCII.
+Result<std::string> SpiffeId(X509* cert) {
+  int crit = -1;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, nullptr));
+  if (names == nullptr) {
+    if (crit == -1) return std::string();  // no SAN extension
+    return Status::Unauthenticated("invalid client certificate");
+  }
+  std::string found;
+  int count = 0;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
+    if (gn->type != GEN_URI) continue;
+    const ASN1_IA5STRING* uri = gn->d.uniformResourceIdentifier;
+    std::string_view text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                          static_cast<size_t>(ASN1_STRING_length(uri)));
+    if (text.substr(0, 9) != "spiffe://") continue;
+    ++count;
+    found = std::string(text);
+  }
+  GENERAL_NAMES_free(names);
+  if (count > 1) return Status::Unauthenticated("certificate has several SPIFFE IDs");
+  if (count == 1 && (found.size() <= 9 || found.size() > kSpiffeIdSizeMaxBytes || !PrintableAscii(found))) {
+    return Status::Unauthenticated("invalid SPIFFE ID");
+  }
+  return found;
+}
+
+std::string SubjectRfc2253(X509* cert) {
+  std::unique_ptr<BIO, BioDeleter> bio(BIO_new(BIO_s_mem()));
+  if (!bio) return "";
+  if (X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) < 0) return "";
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  if (len <= 0 || data == nullptr) return "";
+  return std::string(data, static_cast<size_t>(len));
+}
+
+int64_t NotAfterUnixS(X509* cert) {
+  const ASN1_TIME* t = X509_get0_notAfter(cert);
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+// Parses a principal template; on success `attrs_used` lists the placeholder types.
+bool CheckTemplate(std::string_view t, std::vector<std::string>* attrs_used) {
+  for (size_t i = 0; i < t.size(); ++i) {
+    char c = t[i];
+    if (c == '{') {
+      if (i + 1 < t.size() && t[i + 1] == '{') {
+        ++i;
+        continue;
+      }
+      size_t end = t.find('}', i);
+      if (end == std::string_view::npos || end == i + 1) return false;
+      std::string_view type = t.substr(i + 1, end - i - 1);
+      for (char x : type) {
+        if (!IsTypeChar(x)) return false;
+      }
+      attrs_used->emplace_back(type);
+      i = end;
+    } else if (c == '}') {
+      if (i + 1 < t.size() && t[i + 1] == '}') {
+        ++i;
+        continue;
+      }
+      return false;
+    } else if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) {
+      return false;
+    }
+  }
+  return true;
+}
+
+const DnAttribute* FindType(const std::vector<DnAttribute>& dn, std::string_view type) {
+  for (const DnAttribute& a : dn) {
+    if (TypeEquals(a.type, type)) return &a;
+  }
+  return nullptr;
+}
+
+// Expands a checked template with the values of `dn`.
+std::string Expand(std::string_view t, const std::vector<DnAttribute>& dn) {
+  std::string out;
+  for (size_t i = 0; i < t.size(); ++i) {
+    char c = t[i];
+    if ((c == '{' || c == '}') && i + 1 < t.size() && t[i + 1] == c) {
+      out.push_back(c);
+      ++i;
+    } else if (c == '{') {
+      size_t end = t.find('}', i);
+      assert(end != std::string_view::npos);
+      const DnAttribute* a = FindType(dn, t.substr(i + 1, end - i - 1));
+      assert(a != nullptr);  // same types as the matched pattern
+      out += a->value;
+      i = end;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+bool Matches(const std::vector<DnAttribute>& pattern, const std::vector<DnAttribute>& dn) {
+  if (pattern.size() != dn.size()) return false;
+  for (size_t i = 0; i < dn.size(); ++i) {
+    if (!TypeEquals(pattern[i].type, dn[i].type)) return false;
+    if (!pattern[i].wildcard && pattern[i].value != dn[i].value) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ParseRfc2253(std::string_view dn, std::vector<DnAttribute>* out) {
+  out->clear();
+  size_t i = 0;
+  auto skip_spaces = [&] {
+    while (i < dn.size() && dn[i] == ' ') ++i;
+  };
+  while (true) {
+    if (out->size() >= kDnAttributesMax) return false;
+    DnAttribute attr;
+    skip_spaces();
+    while (i < dn.size() && IsTypeChar(dn[i])) attr.type.push_back(dn[i++]);
+    skip_spaces();
+    if (attr.type.empty() || i >= dn.size() || dn[i] != '=') return false;
+    ++i;
+    skip_spaces();
+    bool escaped_any = false;
+    size_t trailing_spaces = 0;  // unescaped spaces at the end of the value, trimmed
+    while (i < dn.size() && dn[i] != ',' && dn[i] != '+') {
+      char c = dn[i];
+      if (c == '\\') {
+        if (i + 1 >= dn.size()) return false;
+        int h1 = HexDigit(dn[i + 1]);
+        int h2 = i + 2 < dn.size() ? HexDigit(dn[i + 2]) : -1;
+        if (h1 >= 0 && h2 >= 0) {
+          attr.value.push_back(static_cast<char>(h1 * 16 + h2));
+          i += 3;
+        } else {
+          attr.value.push_back(dn[i + 1]);
+          i += 2;
+        }
+        escaped_any = true;
+        trailing_spaces = 0;
+        continue;
+      }
+      attr.value.push_back(c);
+      trailing_spaces = (c == ' ') ? trailing_spaces + 1 : 0;
+      ++i;
+    }
+    attr.value.resize(attr.value.size() - trailing_spaces);
+    attr.wildcard = !escaped_any && attr.value == "*";
+    out->push_back(std::move(attr));
+    if (i >= dn.size()) break;
+    ++i;  // ',' or '+'
+  }
+  return !out->empty();
+}
+
+Result<std::string> CertificateSubjectRfc2253(std::string_view pem) {
+  CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParsePem(pem));
+  return SubjectRfc2253(cert.get());
+}
+
+Result<std::unique_ptr<MtlsMapper>> MtlsMapper::Create(const MtlsConfig& config) {
+  if (config.rules.size() > kMtlsRulesMax) return Status::InvalidArgument("more than 1024 mtls rules");
+  std::unique_ptr<MtlsMapper> m(new MtlsMapper());
+  for (size_t i = 0; i < config.rules.size(); ++i) {
+    const std::string where = "auth.mtls.rules[" + std::to_string(i) + "]: ";
+    Rule rule;
+    if (!ParseRfc2253(config.rules[i].match, &rule.match)) {
+      return Status::InvalidArgument(where + "match is not an RFC 2253 DN pattern");
+    }
+    std::vector<std::string> used;
+    const std::string& t = config.rules[i].principal;
+    if (t.empty() || t.size() > kMtlsNameSizeMaxBytes || !CheckTemplate(t, &used)) {
+      return Status::InvalidArgument(where + "principal must be 1..256 printable characters with {TYPE} placeholders");
+    }
+    for (const std::string& type : used) {
+      if (FindType(rule.match, type) == nullptr) {
+        return Status::InvalidArgument(where + "placeholder {" + type + "} is not in match");
+      }
+    }
+    rule.principal = t;
+    m->rules_.push_back(std::move(rule));
+  }
+  return m;
+}
+
+Result<Principal> MtlsMapper::Map(std::string_view cert_pem) const {
+  CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParsePem(cert_pem));
+  Principal p;
+  p.method = AuthMethod::kMtls;
+  p.expires_unix_s = NotAfterUnixS(cert.get());
+  CAIRN_ASSIGN_OR_RETURN(std::string spiffe, SpiffeId(cert.get()));
+  if (!spiffe.empty()) {
+    p.id = "mtls:" + spiffe;
+    return p;
+  }
+  std::vector<DnAttribute> dn;
+  if (!ParseRfc2253(SubjectRfc2253(cert.get()), &dn)) {
+    return Status::Unauthenticated("certificate not mapped");
+  }
+  for (const Rule& rule : rules_) {
+    if (!Matches(rule.match, dn)) continue;
+    std::string name = Expand(rule.principal, dn);
+    if (name.empty() || name.size() > kMtlsNameSizeMaxBytes || !PrintableAscii(name)) {
+      return Status::Unauthenticated("certificate not mapped");
+    }
+    p.id = "mtls:" + name;
+    return p;
+  }
+  return Status::Unauthenticated("certificate not mapped");
+}
+
+}  // namespace cairn::auth
