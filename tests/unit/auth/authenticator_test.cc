@@ -1,0 +1,236 @@
+#include "auth/authenticator.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "auth_test_util.h"
+#include "test_util.h"
+
+namespace cairn::auth {
+namespace {
+
+using testing::json;
+using testing::MakeJwt;
+using testing::TestKey;
+using testing::WriteJwks;
+
+constexpr int64_t kNow = 1700000000;
+constexpr char kIssuer[] = "https://idp.example";
+
+class AuthenticatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    jwks_path_ = dir_.Sub("jwks.json");
+    WriteJwks(jwks_path_, {key_.Jwk("k1")});
+    JwtIssuerConfig issuer;
+    issuer.issuer = kIssuer;
+    issuer.audience = "cairn";
+    issuer.jwks_file = jwks_path_;
+    config_.jwt.push_back(issuer);
+    api_key_ = GenerateApiKey("ci").value();
+    config_.api_keys.push_back({"ci", api_key_.secret_sha256, {"writer"}, std::nullopt});
+    config_.mtls.rules.push_back({"CN=*,O=Acme", "acme/{CN}"});
+    config_.failures_per_minute_max = 5;
+  }
+
+  std::unique_ptr<Authenticator> Make() {
+    auto a = Authenticator::Create(config_);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    return a.ok() ? std::move(a).value() : nullptr;
+  }
+
+  std::string Jwt(const std::string& sub = "alice", int64_t exp = kNow + 600) {
+    return MakeJwt(key_, "k1", {{"iss", kIssuer}, {"aud", "cairn"}, {"sub", sub}, {"exp", exp},
+                                {"roles", {"reader"}}});
+  }
+
+  static Result<Principal> Call(const Authenticator& a, const std::string& authorization,
+                                const std::string& cert = "", const std::string& addr = "10.0.0.1",
+                                int64_t now = kNow) {
+    return a.Authenticate(CallCredentials{authorization, cert, addr}, now);
+  }
+
+  cairn::testing::TempDir dir_;
+  std::string jwks_path_;
+  TestKey key_ = TestKey::Ed25519();
+  GeneratedApiKey api_key_;
+  AuthConfig config_;
+};
+
+TEST_F(AuthenticatorTest, RoutesByCredential) {
+  auto a = Make();
+  auto r = Call(*a, "Bearer " + api_key_.key);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->id, "apikey:ci");
+  EXPECT_EQ(r->roles, std::vector<std::string>{"writer"});
+
+  r = Call(*a, "Bearer " + Jwt());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->id, "jwt:alice");
+  EXPECT_EQ(r->method, AuthMethod::kJwt);
+  EXPECT_EQ(r->roles, std::vector<std::string>{"reader"});
+
+  for (const char* scheme : {"bearer ", "BEARER ", "BeArEr "}) {
+    EXPECT_TRUE(Call(*a, scheme + Jwt()).ok()) << scheme;
+  }
+
+  std::string cert = testing::MakeCertificate({{"O", "Acme"}, {"CN", "billing"}}, {});
+  r = Call(*a, "", cert);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->id, "mtls:acme/billing");
+  EXPECT_EQ(r->method, AuthMethod::kMtls);
+
+  // With both, the authorization header decides.
+  r = Call(*a, "Bearer " + api_key_.key, cert);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->id, "apikey:ci");
+
+  r = Call(*a, "");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(r.status().message(), "no credentials");
+}
+
+TEST_F(AuthenticatorTest, MalformedAuthorization) {
+  auto a = Make();
+  for (const std::string& h : std::vector<std::string>{"Bearer  " + Jwt(), "Bearer", "Bearer ", "Basic dXNlcjpwYXNz",
+                               "Token " + api_key_.key, Jwt(), "Bearer " + Jwt() + " x",
+                               "Bearer\t" + Jwt()}) {
+    auto r = Call(*a, h, "", "10.0.0." + std::to_string(h.size() % 200));
+    ASSERT_FALSE(r.ok()) << h;
+    EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
+  }
+}
+
+TEST_F(AuthenticatorTest, FailureMessagesNeverContainTheCredential) {
+  auto a = Make();
+  std::string expired = Jwt("secret-subject-xyz", kNow - 3600);
+  std::string bad_key = api_key_.key.substr(0, api_key_.key.size() - 2) + "zz";
+  int i = 0;
+  for (const std::string& cred : {expired, bad_key, Jwt("x\x01"), expired + "x"}) {
+    auto r = Call(*a, "Bearer " + cred, "", "192.0.2." + std::to_string(i++));
+    ASSERT_FALSE(r.ok());
+    const std::string& m = r.status().message();
+    EXPECT_EQ(m.find(cred.substr(0, 20)), std::string::npos) << m;
+    EXPECT_EQ(m.find("secret-subject"), std::string::npos) << m;
+    EXPECT_EQ(m.find(bad_key.substr(13, 10)), std::string::npos) << m;
+    EXPECT_LT(m.size(), 64u) << m;
+  }
+}
+
+TEST_F(AuthenticatorTest, LimiterRefusesEvenValidCredentialsAfterFailures) {
+  auto a = Make();
+  for (int i = 0; i < 5; ++i) {
+    auto r = Call(*a, "Bearer cairn_ci_" + std::string(43, 'A'), "", "10.0.0.9");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().message(), "api key invalid");
+  }
+  auto r = Call(*a, "Bearer " + api_key_.key, "", "10.0.0.9");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(r.status().message(), "too many authentication failures");
+  r = Call(*a, "Bearer " + Jwt(), "", "10.0.0.9");
+  EXPECT_EQ(r.status().message(), "too many authentication failures");
+  // Other addresses are unaffected.
+  EXPECT_TRUE(Call(*a, "Bearer " + api_key_.key, "", "10.0.0.10").ok());
+  EXPECT_TRUE(Call(*a, "Bearer " + api_key_.key, "", "::1").ok());
+  // A minute later the address may try again.
+  EXPECT_TRUE(Call(*a, "Bearer " + api_key_.key, "", "10.0.0.9", kNow + 61).ok());
+}
+
+TEST_F(AuthenticatorTest, NoCredentialsAndUnmappedCertificatesCountAsFailures) {
+  auto a = Make();
+  std::string unmapped = testing::MakeCertificate({{"O", "Other"}, {"CN", "x"}}, {});
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Call(*a, "", "", "10.0.0.7").status().message(), "no credentials");
+  }
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Call(*a, "", unmapped, "10.0.0.7").status().message(), "certificate not mapped");
+  }
+  EXPECT_EQ(Call(*a, "Bearer " + api_key_.key, "", "10.0.0.7").status().message(),
+            "too many authentication failures");
+}
+
+TEST_F(AuthenticatorTest, TrackedAddressesAreBounded) {
+  config_.failure_sources_max = 16;
+  auto a = Make();
+  for (int i = 0; i < 200; ++i) {
+    (void)Call(*a, "", "", "198.51.100." + std::to_string(i));
+    ASSERT_LE(a->tracked_failure_sources(), 16u);
+  }
+}
+
+TEST_F(AuthenticatorTest, ConfigValidation) {
+  AuthConfig c = config_;
+  c.failures_per_minute_max = 0;
+  EXPECT_FALSE(Authenticator::Create(c).ok());
+  c = config_;
+  c.failure_sources_max = 0;
+  EXPECT_FALSE(Authenticator::Create(c).ok());
+  c = config_;
+  c.jwt[0].leeway_s = 61;
+  EXPECT_FALSE(Authenticator::Create(c).ok());
+  c = config_;
+  c.mtls.rules.push_back({"CN=*", "{OU}"});
+  EXPECT_FALSE(Authenticator::Create(c).ok());
+  c = config_;
+  c.api_keys.push_back({"bad_id", std::string(64, 'a'), {}, std::nullopt});
+  EXPECT_FALSE(Authenticator::Create(c).ok());
+  c = config_;
+  c.jwt[0].jwks_file = dir_.Sub("missing.json");
+  auto r = Authenticator::Create(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("auth.jwt[0]"), std::string::npos);
+  // An empty configuration is valid: every call is then unauthenticated.
+  auto empty = Authenticator::Create(AuthConfig{});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(Call(**empty, "Bearer " + Jwt()).ok());
+  EXPECT_FALSE(Call(**empty, "Bearer " + api_key_.key).ok());
+}
+
+TEST_F(AuthenticatorTest, BackgroundRefreshRereadsTheJwksFile) {
+  config_.jwt[0].jwks_refresh_interval_s = 1;
+  auto a = Make();
+  TestKey k2 = TestKey::Ed25519();
+  WriteJwks(jwks_path_, {key_.Jwk("k1"), k2.Jwk("k2")});
+  const uint64_t loads0 = a->jwt().key_load_count(0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (a->jwt().key_load_count(0) == loads0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GT(a->jwt().key_load_count(0), loads0);
+  // k2 now verifies without the unknown-kid path (that load count is not touched by it).
+  std::string t = MakeJwt(k2, "k2", {{"iss", kIssuer}, {"aud", "cairn"}, {"sub", "bob"}, {"exp", kNow + 60}});
+  const uint64_t loads1 = a->jwt().key_load_count(0);
+  EXPECT_TRUE(Call(*a, "Bearer " + t).ok());
+  EXPECT_LE(a->jwt().key_load_count(0), loads1 + 1);
+}
+
+TEST_F(AuthenticatorTest, DestructionIsPromptWithLongIntervals) {
+  config_.jwt[0].jwks_refresh_interval_s = 86400;
+  auto start = std::chrono::steady_clock::now();
+  { auto a = Make(); }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+TEST_F(AuthenticatorTest, ConcurrentCalls) {
+  auto a = Make();
+  std::string jwt = Jwt();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        std::string addr = "10.9." + std::to_string(t) + ".1";
+        if (Call(*a, "Bearer " + (i % 2 ? jwt : api_key_.key), "", addr).ok()) ++ok;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 800);
+}
+
+}  // namespace
+}  // namespace cairn::auth

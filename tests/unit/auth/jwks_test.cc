@@ -1,0 +1,126 @@
+#include "auth/jwk.h"
+
+#include <gtest/gtest.h>
+
+#include "auth/base64url.h"
+#include "auth_test_util.h"
+
+namespace cairn::auth {
+namespace {
+
+using testing::B64u;
+using testing::json;
+using testing::TestKey;
+
+std::string Doc(const std::vector<json>& keys) { return json({{"keys", keys}}).dump(); }
+
+TEST(JwksTest, ParsesEveryKeyType) {
+  TestKey rsa = TestKey::Rsa(), ec = TestKey::Ec(), ed = TestKey::Ed25519(), hs = TestKey::Hmac(32);
+  json rsa_jwk = rsa.Jwk("r");
+  rsa_jwk["alg"] = "RS256";
+  rsa_jwk["use"] = "sig";
+  auto set = ParseJwks(Doc({rsa_jwk, ec.Jwk("e"), ed.Jwk("d"), hs.Jwk("h")}));
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  ASSERT_EQ(set->keys.size(), 4u);
+  EXPECT_EQ(set->Find("r")->alg, JwsAlg::kRS256);
+  EXPECT_EQ(set->Find("e")->alg, JwsAlg::kES256);
+  EXPECT_EQ(set->Find("d")->alg, JwsAlg::kEdDSA);
+  EXPECT_EQ(set->Find("h")->alg, JwsAlg::kHS256);
+  EXPECT_EQ(set->Find("x"), nullptr);
+  EXPECT_EQ(set->Find(""), nullptr);  // several keys: a kid is required
+}
+
+TEST(JwksTest, SkipsKeysNotForCairn) {
+  TestKey ed = TestKey::Ed25519(), ec = TestKey::Ec();
+  json enc = ec.Jwk("enc");
+  enc["use"] = "enc";
+  json other_alg = ec.Jwk("es384");
+  other_alg["alg"] = "ES384";
+  json p384 = {{"kty", "EC"}, {"crv", "P-384"}, {"x", "AA"}, {"y", "AA"}, {"kid", "p384"}};
+  json x25519 = {{"kty", "OKP"}, {"crv", "X25519"}, {"x", "AA"}, {"kid", "x"}};
+  json unknown = {{"kty", "PQC"}, {"kid", "pq"}};
+  auto set = ParseJwks(Doc({enc, other_alg, p384, x25519, unknown, ed.Jwk("ok")}));
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  ASSERT_EQ(set->keys.size(), 1u);
+  EXPECT_EQ(set->keys[0].kid, "ok");
+  EXPECT_EQ(set->Find(""), &set->keys[0]);  // the single key serves tokens without kid
+  // Nothing usable at all is an error.
+  EXPECT_FALSE(ParseJwks(Doc({enc, unknown})).ok());
+}
+
+TEST(JwksTest, RejectsMalformedSupportedKeys) {
+  TestKey ec = TestKey::Ec(), ed = TestKey::Ed25519();
+  // HS256 secret shorter than 32 bytes.
+  EXPECT_FALSE(ParseJwks(Doc({TestKey::Hmac(31).Jwk("h")})).ok());
+  EXPECT_TRUE(ParseJwks(Doc({TestKey::Hmac(32).Jwk("h")})).ok());
+  // RSA below 2048 bits.
+  EXPECT_FALSE(ParseJwks(Doc({TestKey::Rsa(1024).Jwk("r")})).ok());
+  // EC point not on the curve: change one byte of y.
+  json bad_ec = ec.Jwk("e");
+  std::string y = *Base64UrlDecode(bad_ec["y"].get<std::string>());
+  y[31] ^= 1;
+  bad_ec["y"] = B64u(y);
+  EXPECT_FALSE(ParseJwks(Doc({bad_ec, ed.Jwk("d")})).ok());
+  // Short coordinates, missing members, bad base64url (padding).
+  json short_ec = ec.Jwk("e");
+  short_ec["x"] = B64u(std::string(31, 'a'));
+  EXPECT_FALSE(ParseJwks(Doc({short_ec})).ok());
+  json no_x = ed.Jwk("d");
+  no_x.erase("x");
+  EXPECT_FALSE(ParseJwks(Doc({no_x})).ok());
+  json padded = ed.Jwk("d");
+  padded["x"] = padded["x"].get<std::string>() + "=";
+  EXPECT_FALSE(ParseJwks(Doc({padded})).ok());
+  // Bad kid, duplicate kid, wrong member types.
+  EXPECT_FALSE(ParseJwks(Doc({ed.Jwk("../x")})).ok());
+  EXPECT_FALSE(ParseJwks(Doc({ed.Jwk("d"), TestKey::Ed25519().Jwk("d")})).ok());
+  json kty_num = ed.Jwk("d");
+  kty_num["kty"] = 1;
+  EXPECT_FALSE(ParseJwks(Doc({kty_num})).ok());
+}
+
+TEST(JwksTest, DocumentLimits) {
+  EXPECT_FALSE(ParseJwks("").ok());
+  EXPECT_FALSE(ParseJwks("[]").ok());
+  EXPECT_FALSE(ParseJwks("{\"keys\":{}}").ok());
+  EXPECT_FALSE(ParseJwks("{\"keys\":[]}").ok());
+  TestKey hs = TestKey::Hmac(32);
+  std::vector<json> many;
+  for (int i = 0; i < 65; ++i) many.push_back(hs.Jwk("k" + std::to_string(i)));
+  EXPECT_FALSE(ParseJwks(Doc(many)).ok());
+  many.pop_back();
+  EXPECT_TRUE(ParseJwks(Doc(many)).ok());
+  json big = {{"keys", json::array({hs.Jwk("k")})}, {"pad", std::string(kJwksSizeMaxBytes, 'x')}};
+  EXPECT_FALSE(ParseJwks(big.dump()).ok());
+  // Duplicate "keys" members.
+  EXPECT_FALSE(ParseJwks("{\"keys\":[],\"keys\":[" + hs.Jwk("k").dump() + "]}").ok());
+}
+
+TEST(JwksTest, KidSyntax) {
+  EXPECT_TRUE(IsValidKid("abc-DEF_1.2"));
+  EXPECT_TRUE(IsValidKid(std::string(128, 'a')));
+  EXPECT_FALSE(IsValidKid(std::string(129, 'a')));
+  EXPECT_FALSE(IsValidKid(""));
+  EXPECT_FALSE(IsValidKid("../../etc/passwd"));
+  EXPECT_FALSE(IsValidKid("a/b"));
+  EXPECT_FALSE(IsValidKid("a..b"));
+  EXPECT_FALSE(IsValidKid("a b"));
+}
+
+TEST(Base64UrlTest, StrictDecoding) {
+  EXPECT_EQ(Base64UrlEncode("\xfb\xff"), "-_8");
+  EXPECT_EQ(*Base64UrlDecode("-_8"), "\xfb\xff");
+  EXPECT_EQ(*Base64UrlDecode(""), "");
+  EXPECT_FALSE(Base64UrlDecode("-_8=").has_value());
+  EXPECT_FALSE(Base64UrlDecode("+/8").has_value());
+  EXPECT_FALSE(Base64UrlDecode("-_9").has_value());  // non-canonical trailing bits
+  EXPECT_FALSE(Base64UrlDecode("A").has_value());
+  for (int n = 0; n < 40; ++n) {
+    std::string bytes;
+    for (int i = 0; i < n; ++i) bytes.push_back(static_cast<char>(i * 37 + n));
+    EXPECT_EQ(*Base64UrlDecode(Base64UrlEncode(bytes)), bytes);
+  }
+}
+
+}  // namespace
+}  // namespace cairn::auth
