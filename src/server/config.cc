@@ -1,0 +1,624 @@
+#include "server/config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <initializer_list>
+#include <optional>
+#include <toml++/toml.h>
+
+#include "server/cidr.h"
+
+namespace cairn::server {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Time: RFC 3339 / TOML datetimes → Unix seconds.
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+int64_t DaysInMonth(int64_t y, int64_t m) {
+  static const int64_t kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+// Validated fields → Unix seconds; nullopt when a field is out of range.
+std::optional<int64_t> UnixSeconds(int64_t year, int64_t month, int64_t day, int64_t hour,
+                                   int64_t minute, int64_t second, int64_t offset_minutes) {
+  if (year < 1970 || year > 9999 || month < 1 || month > 12) return std::nullopt;
+  if (day < 1 || day > DaysInMonth(year, month)) return std::nullopt;
+  if (hour > 23 || minute > 59 || second > 59 || hour < 0 || minute < 0 || second < 0) {
+    return std::nullopt;
+  }
+  if (offset_minutes < -(24 * 60) || offset_minutes > 24 * 60) return std::nullopt;
+  return DaysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second -
+         offset_minutes * 60;
+}
+
+// Strict RFC 3339: YYYY-MM-DD(T|t| )HH:MM:SS(.fraction)?(Z|z|±HH:MM). Leap seconds (":60") are
+// rejected. Fractions are dropped.
+std::optional<int64_t> ParseRfc3339(std::string_view s) {
+  size_t pos = 0;
+  auto digits = [&](size_t n, int64_t* out) {
+    if (pos + n > s.size()) return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const char c = s[pos + i];
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + (c - '0');
+    }
+    pos += n;
+    *out = v;
+    return true;
+  };
+  auto expect = [&](std::string_view chars) {
+    if (pos >= s.size() || chars.find(s[pos]) == std::string_view::npos) return false;
+    ++pos;
+    return true;
+  };
+  int64_t y, mo, d, h, mi, se;
+  if (!digits(4, &y) || !expect("-") || !digits(2, &mo) || !expect("-") || !digits(2, &d) ||
+      !expect("Tt ") || !digits(2, &h) || !expect(":") || !digits(2, &mi) || !expect(":") ||
+      !digits(2, &se)) {
+    return std::nullopt;
+  }
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    const size_t start = pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
+    if (pos == start) return std::nullopt;
+  }
+  int64_t offset_minutes = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    const int64_t sign = s[pos] == '-' ? -1 : 1;
+    ++pos;
+    int64_t oh, om;
+    if (!digits(2, &oh) || !expect(":") || !digits(2, &om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset_minutes = sign * (oh * 60 + om);
+  } else {
+    return std::nullopt;  // no offset: the instant would be ambiguous
+  }
+  if (pos != s.size()) return std::nullopt;
+  return UnixSeconds(y, mo, d, h, mi, se, offset_minutes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing.
+
+std::string JoinPath(std::string_view parent, std::string_view key) {
+  if (parent.empty()) return std::string(key);
+  return std::string(parent) + "." + std::string(key);
+}
+
+class Parser {
+ public:
+  Parser(const std::string& source, const std::string& base_dir)
+      : source_(source), base_dir_(base_dir) {}
+
+  Result<Config> Parse(std::string_view text) const {
+    if (text.size() > kConfigFileSizeBytesMax) {
+      return Status::ResourceExhausted(source_ + ": configuration larger than " +
+                                       std::to_string(kConfigFileSizeBytesMax) + " bytes");
+    }
+    toml::table root;
+    try {
+      root = toml::parse(text, source_);
+    } catch (const toml::parse_error& e) {
+      return Err(e.source(), "invalid TOML: " + std::string(e.description()));
+    }
+    Config config = DefaultConfig();
+    CAIRN_RETURN_IF_ERROR(
+        CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "limits"}));
+    CAIRN_RETURN_IF_ERROR(GetPath(root, "", "data_dir", &config.data_dir));
+    CAIRN_RETURN_IF_ERROR(Section(root, "server", [&](const toml::table& t) {
+      return ParseServer(t, &config.server);
+    }));
+    CAIRN_RETURN_IF_ERROR(
+        Section(root, "tls", [&](const toml::table& t) { return ParseTls(t, &config.tls); }));
+    CAIRN_RETURN_IF_ERROR(
+        Section(root, "auth", [&](const toml::table& t) { return ParseAuth(t, &config.auth); }));
+    CAIRN_RETURN_IF_ERROR(Section(root, "policy", [&](const toml::table& t) {
+      CAIRN_RETURN_IF_ERROR(CheckKeys(t, "policy", {"file"}));
+      return GetPath(t, "policy", "file", &config.policy.file);
+    }));
+    CAIRN_RETURN_IF_ERROR(Section(root, "limits", [&](const toml::table& t) {
+      return ParseLimits(t, &config.limits);
+    }));
+    return config;
+  }
+
+ private:
+  Status Err(const toml::source_region& where, const std::string& what) const {
+    return Status::InvalidArgument(source_ + ":" + std::to_string(where.begin.line) + ":" +
+                                   std::to_string(where.begin.column) + ": " + what);
+  }
+
+  Status CheckKeys(const toml::table& table, std::string_view path,
+                   std::initializer_list<std::string_view> allowed) const {
+    for (auto&& [key, node] : table) {
+      if (std::find(allowed.begin(), allowed.end(), key.str()) == allowed.end()) {
+        return Err(key.source(), "unknown key '" + JoinPath(path, key.str()) + "'");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status GetTable(const toml::table& parent, std::string_view path, std::string_view key,
+                  const toml::table** out) const {
+    *out = nullptr;
+    const toml::node* node = parent.get(key);
+    if (node == nullptr) return Status::Ok();
+    *out = node->as_table();
+    if (*out == nullptr) return Err(node->source(), "'" + JoinPath(path, key) + "' must be a table");
+    return Status::Ok();
+  }
+
+  template <typename F>
+  Status Section(const toml::table& root, std::string_view key, F&& parse) const {
+    const toml::table* table = nullptr;
+    CAIRN_RETURN_IF_ERROR(GetTable(root, "", key, &table));
+    if (table == nullptr) return Status::Ok();
+    return parse(*table);
+  }
+
+  Status GetString(const toml::table& t, std::string_view path, std::string_view key,
+                   std::string* out) const {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return Status::Ok();
+    const auto* s = node->as_string();
+    if (s == nullptr) return Err(node->source(), "'" + JoinPath(path, key) + "' must be a string");
+    *out = s->get();
+    return Status::Ok();
+  }
+
+  // A string naming a file or directory; a relative one resolves against the config's dir.
+  Status GetPath(const toml::table& t, std::string_view path, std::string_view key,
+                 std::string* out) const {
+    CAIRN_RETURN_IF_ERROR(GetString(t, path, key, out));
+    if (t.get(key) != nullptr && !out->empty()) *out = Resolve(*out);
+    return Status::Ok();
+  }
+
+  std::string Resolve(const std::string& p) const {
+    const std::filesystem::path fs_path(p);
+    if (fs_path.is_absolute() || base_dir_.empty()) return fs_path.lexically_normal().string();
+    return (std::filesystem::path(base_dir_) / fs_path).lexically_normal().string();
+  }
+
+  Status GetBool(const toml::table& t, std::string_view path, std::string_view key,
+                 bool* out) const {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return Status::Ok();
+    const auto* b = node->as_boolean();
+    if (b == nullptr) return Err(node->source(), "'" + JoinPath(path, key) + "' must be true or false");
+    *out = b->get();
+    return Status::Ok();
+  }
+
+  Status GetInt(const toml::table& t, std::string_view path, std::string_view key, int64_t min,
+                int64_t max, int64_t* out) const {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return Status::Ok();
+    const auto* i = node->as_integer();
+    if (i == nullptr) return Err(node->source(), "'" + JoinPath(path, key) + "' must be an integer");
+    if (i->get() < min || i->get() > max) {
+      return Err(node->source(), "'" + JoinPath(path, key) + "' = " + std::to_string(i->get()) +
+                                     " is outside " + std::to_string(min) + ".." +
+                                     std::to_string(max));
+    }
+    *out = i->get();
+    return Status::Ok();
+  }
+
+  Status GetUint(const toml::table& t, std::string_view path, std::string_view key, int64_t min,
+                 int64_t max, uint64_t* out) const {
+    assert(min >= 0);
+    int64_t v = static_cast<int64_t>(*out);
+    CAIRN_RETURN_IF_ERROR(GetInt(t, path, key, min, max, &v));
+    *out = static_cast<uint64_t>(v);
+    return Status::Ok();
+  }
+
+  Status GetStringList(const toml::table& t, std::string_view path, std::string_view key,
+                       size_t count_max, std::vector<std::string>* out) const {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return Status::Ok();
+    const toml::array* array = node->as_array();
+    const std::string name = JoinPath(path, key);
+    if (array == nullptr) return Err(node->source(), "'" + name + "' must be a list of strings");
+    if (array->size() > count_max) {
+      return Err(node->source(), "'" + name + "' has more than " + std::to_string(count_max) +
+                                     " entries");
+    }
+    out->clear();
+    for (const toml::node& element : *array) {
+      const auto* s = element.as_string();
+      if (s == nullptr) return Err(element.source(), "'" + name + "' must be a list of strings");
+      out->push_back(s->get());
+    }
+    return Status::Ok();
+  }
+
+  // A list of tables: [[a.b]] or b = [ {...}, ... ].
+  Status GetTableList(const toml::table& t, std::string_view path, std::string_view key,
+                      size_t count_max, std::vector<const toml::table*>* out) const {
+    out->clear();
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return Status::Ok();
+    const toml::array* array = node->as_array();
+    const std::string name = JoinPath(path, key);
+    if (array == nullptr) return Err(node->source(), "'" + name + "' must be a list of tables");
+    if (array->size() > count_max) {
+      return Err(node->source(), "more than " + std::to_string(count_max) + " '" + name +
+                                     "' entries");
+    }
+    for (const toml::node& element : *array) {
+      const toml::table* table = element.as_table();
+      if (table == nullptr) return Err(element.source(), "'" + name + "' must be a list of tables");
+      out->push_back(table);
+    }
+    return Status::Ok();
+  }
+
+  Status ParseServer(const toml::table& t, ServerSection* out) const {
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, "server", {"listen", "admin_listen", "allow_cidrs"}));
+    CAIRN_RETURN_IF_ERROR(GetString(t, "server", "listen", &out->listen));
+    CAIRN_RETURN_IF_ERROR(GetString(t, "server", "admin_listen", &out->admin_listen));
+    CAIRN_RETURN_IF_ERROR(
+        GetStringList(t, "server", "allow_cidrs", kCidrEntriesMax, &out->allow_cidrs));
+    if (Result<CidrSet> cidrs = CidrSet::Parse(out->allow_cidrs); !cidrs.ok()) {
+      return Err(t.get("allow_cidrs")->source(), "server.allow_cidrs: " + cidrs.status().message());
+    }
+    return Status::Ok();
+  }
+
+  Status ParseTls(const toml::table& t, TlsSection* out) const {
+    CAIRN_RETURN_IF_ERROR(CheckKeys(
+        t, "tls", {"enabled", "cert", "key", "client_ca", "require_client_cert", "min_version"}));
+    CAIRN_RETURN_IF_ERROR(GetBool(t, "tls", "enabled", &out->enabled));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, "tls", "cert", &out->cert));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, "tls", "key", &out->key));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, "tls", "client_ca", &out->client_ca));
+    CAIRN_RETURN_IF_ERROR(GetBool(t, "tls", "require_client_cert", &out->require_client_cert));
+    CAIRN_RETURN_IF_ERROR(GetString(t, "tls", "min_version", &out->min_version));
+    return Status::Ok();
+  }
+
+  Status ParseAuth(const toml::table& t, auth::AuthConfig* out) const {
+    CAIRN_RETURN_IF_ERROR(CheckKeys(
+        t, "auth", {"jwt", "api_keys", "mtls", "failures_per_minute_max", "failure_sources_max"}));
+    CAIRN_RETURN_IF_ERROR(GetInt(t, "auth", "failures_per_minute_max", 1, 1000000,
+                                 &out->failures_per_minute_max));
+    CAIRN_RETURN_IF_ERROR(GetInt(t, "auth", "failure_sources_max", 1, 10000000,
+                                 &out->failure_sources_max));
+    std::vector<const toml::table*> tables;
+    CAIRN_RETURN_IF_ERROR(GetTableList(t, "auth", "jwt", kJwtIssuersMax, &tables));
+    for (size_t i = 0; i < tables.size(); ++i) {
+      auth::JwtIssuerConfig jwt;
+      CAIRN_RETURN_IF_ERROR(ParseJwt(*tables[i], "auth.jwt[" + std::to_string(i) + "]", &jwt));
+      out->jwt.push_back(std::move(jwt));
+    }
+    CAIRN_RETURN_IF_ERROR(GetTableList(t, "auth", "api_keys", kApiKeysMax, &tables));
+    for (size_t i = 0; i < tables.size(); ++i) {
+      auth::ApiKeyConfig key;
+      CAIRN_RETURN_IF_ERROR(
+          ParseApiKey(*tables[i], "auth.api_keys[" + std::to_string(i) + "]", &key));
+      out->api_keys.push_back(std::move(key));
+    }
+    const toml::table* mtls = nullptr;
+    CAIRN_RETURN_IF_ERROR(GetTable(t, "auth", "mtls", &mtls));
+    if (mtls != nullptr) {
+      CAIRN_RETURN_IF_ERROR(CheckKeys(*mtls, "auth.mtls", {"rules"}));
+      CAIRN_RETURN_IF_ERROR(GetTableList(*mtls, "auth.mtls", "rules", kMtlsRulesMax, &tables));
+      for (size_t i = 0; i < tables.size(); ++i) {
+        const std::string path = "auth.mtls.rules[" + std::to_string(i) + "]";
+        CAIRN_RETURN_IF_ERROR(CheckKeys(*tables[i], path, {"match", "principal"}));
+        auth::MtlsRule rule;
+        CAIRN_RETURN_IF_ERROR(GetString(*tables[i], path, "match", &rule.match));
+        CAIRN_RETURN_IF_ERROR(GetString(*tables[i], path, "principal", &rule.principal));
+        out->mtls.rules.push_back(std::move(rule));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status ParseJwt(const toml::table& t, const std::string& path, auth::JwtIssuerConfig* out) const {
+    CAIRN_RETURN_IF_ERROR(CheckKeys(
+        t, path,
+        {"issuer", "audience", "jwks_file", "jwks_url", "jwks_ca_file", "roles_claim", "leeway_s",
+         "jwks_refresh_interval_s", "jwks_refetch_min_interval_s"}));
+    CAIRN_RETURN_IF_ERROR(GetString(t, path, "issuer", &out->issuer));
+    CAIRN_RETURN_IF_ERROR(GetString(t, path, "audience", &out->audience));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, path, "jwks_file", &out->jwks_file));
+    CAIRN_RETURN_IF_ERROR(GetString(t, path, "jwks_url", &out->jwks_url));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, path, "jwks_ca_file", &out->jwks_ca_file));
+    CAIRN_RETURN_IF_ERROR(GetString(t, path, "roles_claim", &out->roles_claim));
+    // leeway_s is range-checked by ValidateForServe (0..60) so that the refusal names it there;
+    // here only absurd values are rejected.
+    CAIRN_RETURN_IF_ERROR(GetInt(t, path, "leeway_s", INT32_MIN, INT32_MAX, &out->leeway_s));
+    CAIRN_RETURN_IF_ERROR(GetInt(t, path, "jwks_refresh_interval_s", 1, 86400 * 7,
+                                 &out->jwks_refresh_interval_s));
+    CAIRN_RETURN_IF_ERROR(GetInt(t, path, "jwks_refetch_min_interval_s", 1, 86400,
+                                 &out->jwks_refetch_min_interval_s));
+    return Status::Ok();
+  }
+
+  Status ParseApiKey(const toml::table& t, const std::string& path, auth::ApiKeyConfig* out) const {
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, path, {"id", "secret_sha256", "roles", "expires"}));
+    CAIRN_RETURN_IF_ERROR(GetString(t, path, "id", &out->id));
+    CAIRN_RETURN_IF_ERROR(GetString(t, path, "secret_sha256", &out->secret_sha256));
+    CAIRN_RETURN_IF_ERROR(GetStringList(t, path, "roles", kApiKeyRolesMax, &out->roles));
+    const toml::node* expires = t.get("expires");
+    if (expires == nullptr) return Status::Ok();
+    const std::string name = path + ".expires";
+    if (const auto* dt = expires->as_date_time()) {
+      const toml::date_time& v = dt->get();
+      if (!v.offset) {
+        return Err(expires->source(), "'" + name + "' needs a time zone offset (e.g. Z)");
+      }
+      const std::optional<int64_t> unix_s =
+          UnixSeconds(v.date.year, v.date.month, v.date.day, v.time.hour, v.time.minute,
+                      v.time.second, v.offset->minutes);
+      if (!unix_s) return Err(expires->source(), "'" + name + "' is out of range");
+      out->expires_unix_s = *unix_s;
+      return Status::Ok();
+    }
+    if (const auto* s = expires->as_string()) {
+      const std::optional<int64_t> unix_s = ParseRfc3339(s->get());
+      if (!unix_s) {
+        return Err(expires->source(), "'" + name + "' = \"" + s->get() +
+                                          "\" is not an RFC 3339 time with offset "
+                                          "(e.g. 2026-01-01T00:00:00Z)");
+      }
+      out->expires_unix_s = *unix_s;
+      return Status::Ok();
+    }
+    return Err(expires->source(), "'" + name + "' must be a date-time with offset "
+                                               "(e.g. 2026-01-01T00:00:00Z)");
+  }
+
+  Status ParseLimits(const toml::table& t, LimitsSection* out) const {
+    CAIRN_RETURN_IF_ERROR(CheckKeys(
+        t, "limits", {"max_message_bytes", "max_concurrent_streams", "read_batch_max"}));
+    CAIRN_RETURN_IF_ERROR(
+        GetUint(t, "limits", "max_message_bytes", 1024, int64_t{64} << 20, &out->max_message_bytes));
+    CAIRN_RETURN_IF_ERROR(
+        GetUint(t, "limits", "max_concurrent_streams", 1, 65536, &out->max_concurrent_streams));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "read_batch_max", 1, 10000, &out->read_batch_max));
+    return Status::Ok();
+  }
+
+  const std::string& source_;
+  const std::string& base_dir_;
+};
+
+// Reads at most size_max bytes of a regular file.
+Result<std::string> ReadSmallFile(const std::string& path, size_t size_max, const char* what) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    const int err = errno;
+    const std::string msg = std::string(what) + " " + path + ": " + std::strerror(err);
+    return err == ENOENT ? Status::NotFound(msg) : Status::IOError(msg);
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Status::IOError(std::string(what) + " " + path + ": fstat failed");
+  if (!S_ISREG(st.st_mode)) {
+    return Status::InvalidArgument(std::string(what) + " " + path + " is not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > size_max) {
+    return Status::ResourceExhausted(std::string(what) + " " + path + " is larger than " +
+                                     std::to_string(size_max) + " bytes");
+  }
+  std::string text(size_max + 1, '\0');  // one byte more, to catch a file growing meanwhile
+  size_t size = 0;
+  while (size < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(std::string(what) + " " + path + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    size += static_cast<size_t>(n);
+  }
+  text.resize(size);
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation helpers.
+
+Status Refuse(const std::string& why) { return Status::FailedPrecondition(why); }
+
+// The file must exist, be a regular file and be readable by this process.
+Status CheckReadableFile(const std::string& setting, const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    return Refuse(setting + " " + path + " cannot be read: " + std::strerror(errno));
+  }
+  struct stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  ::close(fd);
+  if (!regular) return Refuse(setting + " " + path + " is not a regular file");
+  return Status::Ok();
+}
+
+Status CheckPrivateKeyMode(const std::string& setting, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Refuse(setting + " " + path + " cannot be read: " + std::strerror(errno));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return Refuse(setting + " " + path + " is readable by group or others; chmod 600 it");
+  }
+  return Status::Ok();
+}
+
+bool EndsWithKey(const std::string& path) {
+  return path.size() >= 4 && path.compare(path.size() - 4, 4, ".key") == 0;
+}
+
+Status CheckListen(const std::string& setting, const std::string& value, bool tls_enabled,
+                   bool have_cidrs) {
+  Result<HostPort> hp = ParseHostPort(value);
+  if (!hp.ok()) return Status::InvalidArgument(setting + ": " + hp.status().message());
+  if (IsLoopbackHost(hp->host)) return Status::Ok();
+  if (!tls_enabled) {
+    return Refuse("tls.enabled = false with " + setting + " = \"" + value +
+                  "\" off loopback: refusing plaintext; enable TLS or listen on 127.0.0.1");
+  }
+  if (!have_cidrs) {
+    return Refuse(setting + " = \"" + value +
+                  "\" is not loopback and server.allow_cidrs is empty; list the client "
+                  "networks (e.g. allow_cidrs = [\"10.0.0.0/8\"])");
+  }
+  return Status::Ok();
+}
+
+bool ParseBool(std::string_view v, bool* out) {
+  if (v == "true" || v == "1") {
+    *out = true;
+    return true;
+  }
+  if (v == "false" || v == "0") {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Config DefaultConfig() { return Config{}; }
+
+Result<Config> ParseConfig(std::string_view toml_text, const std::string& base_dir,
+                           const std::string& source) {
+  return Parser(source, base_dir).Parse(toml_text);
+}
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(std::string text,
+                         ReadSmallFile(path, kConfigFileSizeBytesMax, "configuration file"));
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(path, ec);
+  if (ec) return Status::IOError("configuration file " + path + ": " + ec.message());
+  absolute = absolute.lexically_normal();
+  CAIRN_ASSIGN_OR_RETURN(Config config,
+                         ParseConfig(text, absolute.parent_path().string(), path));
+  config.source_path = absolute.string();
+  return config;
+}
+
+Status ApplyEnvOverrides(Config* config, const std::function<const char*(const char*)>& getenv) {
+  assert(config != nullptr);
+  auto get = [&getenv](const char* name) -> std::optional<std::string> {
+    const char* v = getenv(name);
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string(v);
+  };
+  Config updated = *config;
+  if (auto v = get("CAIRN_DATA_DIR")) updated.data_dir = *v;
+  if (auto v = get("CAIRN_LISTEN")) updated.server.listen = *v;
+  if (auto v = get("CAIRN_ADMIN_LISTEN")) updated.server.admin_listen = *v;
+  if (auto v = get("CAIRN_POLICY_FILE")) updated.policy.file = *v;
+  if (auto v = get("CAIRN_TLS_ENABLED")) {
+    if (!ParseBool(*v, &updated.tls.enabled)) {
+      return Status::InvalidArgument("CAIRN_TLS_ENABLED must be true, false, 1 or 0");
+    }
+  }
+  *config = std::move(updated);
+  return Status::Ok();
+}
+
+Status ValidateForServe(const Config& config) {
+  if (config.data_dir.empty()) {
+    return Refuse("data_dir is not set (config file, CAIRN_DATA_DIR or --data-dir)");
+  }
+  Result<CidrSet> cidrs = CidrSet::Parse(config.server.allow_cidrs);
+  if (!cidrs.ok()) return Status::InvalidArgument("server.allow_cidrs: " + cidrs.status().message());
+  if (config.tls.min_version != "1.2" && config.tls.min_version != "1.3") {
+    return Status::InvalidArgument("tls.min_version = \"" + config.tls.min_version +
+                                   "\": must be \"1.2\" or \"1.3\"");
+  }
+  const bool tls = config.tls.enabled;
+  CAIRN_RETURN_IF_ERROR(CheckListen("server.listen", config.server.listen, tls, !cidrs->empty()));
+  if (!config.server.admin_listen.empty()) {
+    CAIRN_RETURN_IF_ERROR(
+        CheckListen("server.admin_listen", config.server.admin_listen, tls, !cidrs->empty()));
+  }
+  if (tls) {
+    if (config.tls.cert.empty()) return Refuse("tls.enabled = true but tls.cert is not set");
+    if (config.tls.key.empty()) return Refuse("tls.enabled = true but tls.key is not set");
+    CAIRN_RETURN_IF_ERROR(CheckReadableFile("tls.cert", config.tls.cert));
+    CAIRN_RETURN_IF_ERROR(CheckReadableFile("tls.key", config.tls.key));
+    CAIRN_RETURN_IF_ERROR(CheckPrivateKeyMode("tls.key", config.tls.key));
+  }
+  if (config.tls.require_client_cert && !tls) {
+    return Refuse("tls.require_client_cert = true needs tls.enabled = true");
+  }
+  if (config.tls.require_client_cert && config.tls.client_ca.empty()) {
+    return Refuse("tls.require_client_cert = true but tls.client_ca is not set");
+  }
+  if (tls && !config.tls.client_ca.empty()) {
+    CAIRN_RETURN_IF_ERROR(CheckReadableFile("tls.client_ca", config.tls.client_ca));
+  }
+  for (size_t i = 0; i < config.auth.jwt.size(); ++i) {
+    const int64_t leeway_s = config.auth.jwt[i].leeway_s;
+    if (leeway_s < 0 || leeway_s > kJwtLeewaySecondsMax) {
+      return Status::InvalidArgument("auth.jwt[" + std::to_string(i) + "].leeway_s = " +
+                                     std::to_string(leeway_s) + " is outside 0.." +
+                                     std::to_string(kJwtLeewaySecondsMax));
+    }
+  }
+  if (!config.policy.file.empty()) {
+    struct stat st {};
+    if (::stat(config.policy.file.c_str(), &st) != 0) {
+      return Refuse("policy.file " + config.policy.file + ": " + std::strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) return Refuse("policy.file " + config.policy.file + " is not a regular file");
+  }
+  // Any other configured file named *.key is treated as a private key too.
+  std::vector<std::pair<std::string, std::string>> files = {
+      {"tls.cert", config.tls.cert}, {"tls.client_ca", config.tls.client_ca},
+      {"policy.file", config.policy.file}};
+  for (size_t i = 0; i < config.auth.jwt.size(); ++i) {
+    const std::string prefix = "auth.jwt[" + std::to_string(i) + "].";
+    files.emplace_back(prefix + "jwks_file", config.auth.jwt[i].jwks_file);
+    files.emplace_back(prefix + "jwks_ca_file", config.auth.jwt[i].jwks_ca_file);
+  }
+  for (const auto& [setting, path] : files) {
+    if (!path.empty() && EndsWithKey(path)) CAIRN_RETURN_IF_ERROR(CheckPrivateKeyMode(setting, path));
+  }
+  if (!config.source_path.empty()) {
+    struct stat st {};
+    if (::stat(config.source_path.c_str(), &st) == 0 && (st.st_mode & S_IWOTH) != 0) {
+      return Refuse("configuration file " + config.source_path +
+                    " is writable by others; chmod o-w it");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace cairn::server

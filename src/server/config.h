@@ -1,0 +1,145 @@
+// Server configuration: one TOML file, environment overrides, and the checks that make
+// `cairn serve` refuse an unsafe set-up.
+//
+//   data_dir = "/var/lib/cairn"                  # relative paths resolve against the file's dir
+//   [server]
+//   listen = "127.0.0.1:7400"                    # gRPC; "[::1]:7400" for IPv6
+//   admin_listen = "127.0.0.1:7401"              # metrics/health HTTP; "" disables it
+//   allow_cidrs = ["10.0.0.0/8", "::1/128"]      # client networks; required off loopback
+//   [tls]
+//   enabled = true
+//   cert = "tls/server.crt"
+//   key = "tls/server.key"                       # must not be accessible by group/others
+//   client_ca = ""                               # CA of client certificates (mTLS)
+//   require_client_cert = false
+//   min_version = "1.2"                          # "1.2" | "1.3"
+//   [[auth.jwt]]                                 # see auth/auth_config.h for the meaning
+//   issuer = "https://idp.example"
+//   audience = "cairn"
+//   jwks_file = "jwks.json"                      # or jwks_url (+ jwks_ca_file)
+//   roles_claim = "roles"
+//   leeway_s = 30                                # 0..60
+//   jwks_refresh_interval_s = 300
+//   jwks_refetch_min_interval_s = 30
+//   [[auth.api_keys]]
+//   id = "ci-bot"
+//   secret_sha256 = "<64 hex>"
+//   roles = ["order-service"]
+//   expires = 2026-01-01T00:00:00Z               # TOML datetime or RFC 3339 string; offset required
+//   [auth.mtls]
+//   rules = [ { match = "CN=*,O=Acme", principal = "..." } ]
+//   [auth]
+//   failures_per_minute_max = 30
+//   failure_sources_max = 10000
+//   [policy]
+//   file = "policy.toml"                         # "" = no policy: every call is denied
+//   [limits]
+//   max_message_bytes = 4194304                  # 1 KiB .. 64 MiB
+//   max_concurrent_streams = 256                 # 1 .. 65536
+//   read_batch_max = 1000                        # 1 .. 10000
+//
+// Parsing (ParseConfig / LoadConfigFile) rejects, with kInvalidArgument
+// "<source>:<line>:<column>: <what>": invalid TOML, unknown keys anywhere (named with their
+// dotted path, e.g. "tls.enabeld"), values of the wrong type, unparsable allow_cidrs,
+// out-of-range limits, `expires` without a time zone offset, and lists past their bounds. A file
+// larger than kConfigFileSizeBytesMax is kResourceExhausted. Semantic checks of auth values
+// (issuer present, hash format, ...) belong to auth/; of the policy file to policy/.
+//
+// ValidateForServe holds the "refuses to start" rules; see there.
+//
+// Thread safety: plain values and pure functions (ValidateForServe reads the file system).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/auth_config.h"
+#include "common/status.h"
+
+namespace cairn::server {
+
+inline constexpr size_t kConfigFileSizeBytesMax = size_t{1} << 20;  // 1 MiB
+inline constexpr size_t kJwtIssuersMax = 32;
+inline constexpr size_t kApiKeysMax = 4096;
+inline constexpr size_t kApiKeyRolesMax = 64;
+inline constexpr size_t kMtlsRulesMax = 256;
+inline constexpr int64_t kJwtLeewaySecondsMax = 60;
+
+struct ServerSection {
+  std::string listen = "127.0.0.1:7400";
+  std::string admin_listen = "127.0.0.1:7401";  // "" = no admin listener
+  // Client networks allowed to connect (checked before the TLS handshake). Empty = no list,
+  // which ValidateForServe accepts only when both listeners are on loopback.
+  std::vector<std::string> allow_cidrs;
+};
+
+struct TlsSection {
+  bool enabled = true;
+  std::string cert;       // PEM certificate chain (absolute after parsing)
+  std::string key;        // PEM private key; mode must deny group and others
+  std::string client_ca;  // PEM CA bundle for client certificates; "" = no mTLS
+  bool require_client_cert = false;
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+};
+
+struct PolicySection {
+  std::string file;  // "" = the empty policy, which denies every call
+};
+
+struct LimitsSection {
+  uint64_t max_message_bytes = uint64_t{4} << 20;  // one gRPC message, either way
+  uint64_t max_concurrent_streams = 256;           // HTTP/2 streams per connection
+  uint64_t read_batch_max = 1000;                  // events per read response
+};
+
+struct Config {
+  std::string data_dir;  // "" until set by the file, CAIRN_DATA_DIR or the command line
+  ServerSection server;
+  TlsSection tls;
+  auth::AuthConfig auth;
+  PolicySection policy;
+  LimitsSection limits;
+  std::string source_path;  // the file it came from (absolute), "" for defaults
+};
+
+// Every setting at its default (loopback only, TLS on, no credentials, no policy).
+Config DefaultConfig();
+
+// Parses `toml_text`; unset keys keep their defaults; relative paths resolve against `base_dir`.
+// `source` names the text in error messages.
+Result<Config> ParseConfig(std::string_view toml_text, const std::string& base_dir,
+                           const std::string& source = "config");
+
+// Reads `path` (at most kConfigFileSizeBytesMax bytes) and parses it with base_dir = its
+// directory. kNotFound / kIOError when it cannot be read.
+Result<Config> LoadConfigFile(const std::string& path);
+
+// Applies CAIRN_DATA_DIR, CAIRN_LISTEN, CAIRN_ADMIN_LISTEN, CAIRN_TLS_ENABLED
+// ("true"/"false"/"1"/"0") and CAIRN_POLICY_FILE. `getenv` returns null for an unset variable;
+// an empty value counts as unset. Paths from the environment are used as given (relative to the
+// working directory). kInvalidArgument naming the variable for a bad value; *config unchanged
+// then.
+Status ApplyEnvOverrides(Config* config, const std::function<const char*(const char*)>& getenv);
+
+// The refusals of `cairn serve`. kFailedPrecondition (or kInvalidArgument for malformed values)
+// with a one-line reason naming the setting, for the first rule broken:
+//  - data_dir not set;
+//  - server.listen / server.admin_listen not "host:port" or "[v6]:port";
+//    server.allow_cidrs entries malformed;
+//  - tls.min_version not "1.2" or "1.3";
+//  - tls.enabled = false while a listener is not on loopback (no plaintext off loopback);
+//  - a listener not on loopback while server.allow_cidrs is empty;
+//  - tls.enabled without tls.cert / tls.key, or either missing, unreadable or not a file;
+//  - tls.key — and any configured path whose name ends in ".key" — accessible by group or others
+//    (mode & 077);
+//  - tls.require_client_cert without tls.enabled or without tls.client_ca; tls.client_ca set
+//    but unreadable;
+//  - auth.jwt[i].leeway_s outside 0..60;
+//  - policy.file set but missing or not a file (its content is policy/'s business);
+//  - the config file itself writable by others.
+Status ValidateForServe(const Config& config);
+
+}  // namespace cairn::server

@@ -1,0 +1,493 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <string>
+
+#include "server/config.h"
+#include "test_util.h"
+
+namespace cairn::server {
+namespace {
+
+Config MustParse(const std::string& text, const std::string& base_dir = "/etc/cairn") {
+  Result<Config> config = ParseConfig(text, base_dir, "c.toml");
+  EXPECT_TRUE(config.ok()) << config.status().ToString();
+  return config.ok() ? std::move(config).value() : DefaultConfig();
+}
+
+void ExpectParseError(const std::string& text, std::initializer_list<std::string> needles) {
+  Result<Config> config = ParseConfig(text, "/etc/cairn", "c.toml");
+  ASSERT_FALSE(config.ok()) << text;
+  EXPECT_EQ(config.status().code(), StatusCode::kInvalidArgument);
+  for (const std::string& needle : needles) {
+    EXPECT_NE(config.status().message().find(needle), std::string::npos)
+        << "missing '" << needle << "' in: " << config.status().message();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing.
+
+TEST(ConfigParse, Defaults) {
+  const Config c = DefaultConfig();
+  EXPECT_EQ(c.data_dir, "");
+  EXPECT_EQ(c.server.listen, "127.0.0.1:7400");
+  EXPECT_EQ(c.server.admin_listen, "127.0.0.1:7401");
+  EXPECT_TRUE(c.server.allow_cidrs.empty());
+  EXPECT_TRUE(c.tls.enabled);
+  EXPECT_EQ(c.tls.cert, "");
+  EXPECT_EQ(c.tls.key, "");
+  EXPECT_EQ(c.tls.client_ca, "");
+  EXPECT_FALSE(c.tls.require_client_cert);
+  EXPECT_EQ(c.tls.min_version, "1.2");
+  EXPECT_TRUE(c.auth.jwt.empty());
+  EXPECT_TRUE(c.auth.api_keys.empty());
+  EXPECT_TRUE(c.auth.mtls.rules.empty());
+  EXPECT_EQ(c.auth.failures_per_minute_max, 30);
+  EXPECT_EQ(c.policy.file, "");
+  EXPECT_EQ(c.limits.max_message_bytes, 4194304u);
+  EXPECT_EQ(c.limits.max_concurrent_streams, 256u);
+  EXPECT_EQ(c.limits.read_batch_max, 1000u);
+  EXPECT_EQ(c.source_path, "");
+
+  // An empty file is the defaults.
+  const Config empty = MustParse("");
+  EXPECT_EQ(empty.server.listen, "127.0.0.1:7400");
+  EXPECT_TRUE(empty.tls.enabled);
+  EXPECT_EQ(empty.limits.read_batch_max, 1000u);
+}
+
+TEST(ConfigParse, FullFile) {
+  const Config c = MustParse(R"(
+data_dir = "data"
+[server]
+listen = "0.0.0.0:7400"
+admin_listen = "[::1]:7401"
+allow_cidrs = ["10.0.0.0/8", "::1/128"]
+[tls]
+enabled = true
+cert = "tls/server.crt"
+key = "/secure/server.key"
+client_ca = "../ca/ca.crt"
+require_client_cert = true
+min_version = "1.3"
+[[auth.jwt]]
+issuer = "https://idp.example"
+audience = "cairn"
+jwks_file = "jwks.json"
+jwks_ca_file = "ca.pem"
+roles_claim = "groups"
+leeway_s = 10
+jwks_refresh_interval_s = 600
+jwks_refetch_min_interval_s = 60
+[[auth.jwt]]
+issuer = "https://other"
+audience = "cairn"
+jwks_url = "https://other/jwks"
+[[auth.api_keys]]
+id = "ci-bot"
+secret_sha256 = "ab"
+roles = ["order-service", "reader"]
+expires = 2026-01-01T00:00:00Z
+[[auth.api_keys]]
+id = "no-expiry"
+secret_sha256 = "cd"
+roles = []
+[auth.mtls]
+rules = [ { match = "CN=*,O=Acme", principal = "acme-$CN" } ]
+[auth]
+failures_per_minute_max = 5
+failure_sources_max = 100
+[policy]
+file = "policy.toml"
+[limits]
+max_message_bytes = 1048576
+max_concurrent_streams = 64
+read_batch_max = 500
+)");
+  EXPECT_EQ(c.data_dir, "/etc/cairn/data");
+  EXPECT_EQ(c.server.listen, "0.0.0.0:7400");
+  EXPECT_EQ(c.server.admin_listen, "[::1]:7401");
+  EXPECT_EQ(c.server.allow_cidrs, (std::vector<std::string>{"10.0.0.0/8", "::1/128"}));
+  EXPECT_EQ(c.tls.cert, "/etc/cairn/tls/server.crt");
+  EXPECT_EQ(c.tls.key, "/secure/server.key");
+  EXPECT_EQ(c.tls.client_ca, "/etc/ca/ca.crt");
+  EXPECT_TRUE(c.tls.require_client_cert);
+  EXPECT_EQ(c.tls.min_version, "1.3");
+  ASSERT_EQ(c.auth.jwt.size(), 2u);
+  EXPECT_EQ(c.auth.jwt[0].issuer, "https://idp.example");
+  EXPECT_EQ(c.auth.jwt[0].audience, "cairn");
+  EXPECT_EQ(c.auth.jwt[0].jwks_file, "/etc/cairn/jwks.json");
+  EXPECT_EQ(c.auth.jwt[0].jwks_ca_file, "/etc/cairn/ca.pem");
+  EXPECT_EQ(c.auth.jwt[0].roles_claim, "groups");
+  EXPECT_EQ(c.auth.jwt[0].leeway_s, 10);
+  EXPECT_EQ(c.auth.jwt[0].jwks_refresh_interval_s, 600);
+  EXPECT_EQ(c.auth.jwt[0].jwks_refetch_min_interval_s, 60);
+  EXPECT_EQ(c.auth.jwt[1].jwks_url, "https://other/jwks");
+  EXPECT_EQ(c.auth.jwt[1].roles_claim, "roles");
+  EXPECT_EQ(c.auth.jwt[1].leeway_s, 30);
+  ASSERT_EQ(c.auth.api_keys.size(), 2u);
+  EXPECT_EQ(c.auth.api_keys[0].id, "ci-bot");
+  EXPECT_EQ(c.auth.api_keys[0].secret_sha256, "ab");
+  EXPECT_EQ(c.auth.api_keys[0].roles, (std::vector<std::string>{"order-service", "reader"}));
+  EXPECT_EQ(c.auth.api_keys[0].expires_unix_s, 1767225600);
+  EXPECT_FALSE(c.auth.api_keys[1].expires_unix_s.has_value());
+  ASSERT_EQ(c.auth.mtls.rules.size(), 1u);
+  EXPECT_EQ(c.auth.mtls.rules[0].match, "CN=*,O=Acme");
+  EXPECT_EQ(c.auth.mtls.rules[0].principal, "acme-$CN");
+  EXPECT_EQ(c.auth.failures_per_minute_max, 5);
+  EXPECT_EQ(c.auth.failure_sources_max, 100);
+  EXPECT_EQ(c.policy.file, "/etc/cairn/policy.toml");
+  EXPECT_EQ(c.limits.max_message_bytes, 1048576u);
+  EXPECT_EQ(c.limits.max_concurrent_streams, 64u);
+  EXPECT_EQ(c.limits.read_batch_max, 500u);
+}
+
+TEST(ConfigParse, UnknownKeysRejectedEverywhere) {
+  ExpectParseError("datadir = \"x\"\n", {"c.toml:1:", "unknown key 'datadir'"});
+  ExpectParseError("[server]\nlisten = \"127.0.0.1:1\"\nallow_cidr = []\n",
+                   {"c.toml:3:", "unknown key 'server.allow_cidr'"});
+  ExpectParseError("[tls]\nenabeld = false\n", {"c.toml:2:", "unknown key 'tls.enabeld'"});
+  ExpectParseError("[[auth.jwt]]\nissuer = \"x\"\naudiance = \"y\"\n",
+                   {"c.toml:3:", "unknown key 'auth.jwt[0].audiance'"});
+  ExpectParseError("[[auth.api_keys]]\nid = \"x\"\nsecret = \"y\"\n",
+                   {"unknown key 'auth.api_keys[0].secret'"});
+  ExpectParseError("[auth.mtls]\nrules = [ { match = \"x\", principal = \"y\", extra = 1 } ]\n",
+                   {"unknown key 'auth.mtls.rules[0].extra'"});
+  ExpectParseError("[auth.mtls]\nrule = []\n", {"unknown key 'auth.mtls.rule'"});
+  ExpectParseError("[auth]\nfailures_per_min = 3\n", {"unknown key 'auth.failures_per_min'"});
+  ExpectParseError("[policy]\npath = \"p\"\n", {"unknown key 'policy.path'"});
+  ExpectParseError("[limits]\nmax_message_size = 1\n", {"unknown key 'limits.max_message_size'"});
+  ExpectParseError("[logging]\nlevel = \"info\"\n", {"unknown key 'logging'"});
+}
+
+TEST(ConfigParse, WrongTypesAndRanges) {
+  ExpectParseError("data_dir = 1\n", {"'data_dir' must be a string"});
+  ExpectParseError("server = 1\n", {"'server' must be a table"});
+  ExpectParseError("[tls]\nenabled = \"false\"\n", {"'tls.enabled' must be true or false"});
+  ExpectParseError("[server]\nallow_cidrs = \"10.0.0.0/8\"\n",
+                   {"'server.allow_cidrs' must be a list of strings"});
+  ExpectParseError("[server]\nallow_cidrs = [\"10.0.0.1/8\"]\n",
+                   {"c.toml:2:", "server.allow_cidrs", "host bits set"});
+  ExpectParseError("[limits]\nmax_message_bytes = 0\n", {"'limits.max_message_bytes' = 0 is outside"});
+  ExpectParseError("[limits]\nread_batch_max = 10001\n", {"'limits.read_batch_max'"});
+  ExpectParseError("[limits]\nmax_concurrent_streams = 1.5\n", {"must be an integer"});
+  ExpectParseError("[[auth.jwt]]\nleeway_s = \"30\"\n", {"'auth.jwt[0].leeway_s' must be an integer"});
+  ExpectParseError("[auth]\njwt = 1\n", {"'auth.jwt' must be a list of tables"});
+  ExpectParseError("[[auth.api_keys]]\nroles = [1]\n", {"'auth.api_keys[0].roles' must be a list"});
+  ExpectParseError("[server\n", {"c.toml:1:", "invalid TOML"});
+}
+
+TEST(ConfigParse, ExpiresForms) {
+  auto expires = [](const std::string& value) {
+    return MustParse("[[auth.api_keys]]\nid = \"k\"\nexpires = " + value + "\n")
+        .auth.api_keys.at(0)
+        .expires_unix_s;
+  };
+  EXPECT_EQ(expires("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(expires("2026-01-01T00:00:00Z"), 1767225600);
+  EXPECT_EQ(expires("2026-01-01T01:00:00+01:00"), 1767225600);
+  EXPECT_EQ(expires("2025-12-31T19:00:00-05:00"), 1767225600);
+  EXPECT_EQ(expires("2026-01-01 00:00:00.999Z"), 1767225600);
+  EXPECT_EQ(expires("\"2026-01-01T00:00:00Z\""), 1767225600);
+  EXPECT_EQ(expires("\"2026-01-01t02:30:00+02:30\""), 1767225600);
+  EXPECT_EQ(expires("\"2024-02-29T12:00:00.5Z\""), 1709208000);
+
+  const std::string prefix = "[[auth.api_keys]]\nid = \"k\"\nexpires = ";
+  ExpectParseError(prefix + "2026-01-01T00:00:00\n", {"needs a time zone offset"});
+  ExpectParseError(prefix + "2026-01-01\n", {"must be a date-time with offset"});
+  ExpectParseError(prefix + "12345\n", {"must be a date-time with offset"});
+  for (const char* bad : {"2026-01-01T00:00:00", "2026-01-01", "2026-13-01T00:00:00Z",
+                          "2025-02-29T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:00:60Z",
+                          "2026-01-01T00:00:00+1:00", "2026-01-01T00:00:00Zjunk", "tomorrow",
+                          "2026-01-01T00:00:00.Z", ""}) {
+    ExpectParseError(prefix + "\"" + bad + "\"\n", {"auth.api_keys[0].expires", "RFC 3339"});
+  }
+}
+
+TEST(ConfigParse, RelativePathsResolveAgainstConfigDir) {
+  const Config c = MustParse(
+      "data_dir = \"./d\"\n[tls]\ncert = \"c.pem\"\nkey = \"sub/../k.key\"\n"
+      "[policy]\nfile = \"/abs/p.toml\"\n",
+      "/srv/cairn/etc");
+  EXPECT_EQ(c.data_dir, "/srv/cairn/etc/d");
+  EXPECT_EQ(c.tls.cert, "/srv/cairn/etc/c.pem");
+  EXPECT_EQ(c.tls.key, "/srv/cairn/etc/k.key");
+  EXPECT_EQ(c.policy.file, "/abs/p.toml");
+}
+
+TEST(ConfigLoad, FromFile) {
+  cairn::testing::TempDir dir;
+  const std::string path = dir.Sub("cairn.toml");
+  cairn::testing::WriteFile(path, "data_dir = \"data\"\n[policy]\nfile = \"policy.toml\"\n");
+  Result<Config> c = LoadConfigFile(path);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->data_dir, dir.Sub("data"));
+  EXPECT_EQ(c->policy.file, dir.Sub("policy.toml"));
+  EXPECT_EQ(c->source_path, path);
+
+  EXPECT_EQ(LoadConfigFile(dir.Sub("missing.toml")).status().code(), StatusCode::kNotFound);
+  cairn::testing::WriteFile(path, "bogus = true\n");
+  Result<Config> bad = LoadConfigFile(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(path + ":1:"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("unknown key 'bogus'"), std::string::npos);
+
+  cairn::testing::WriteFile(path, "# " + std::string(kConfigFileSizeBytesMax, 'x') + "\n");
+  EXPECT_EQ(LoadConfigFile(path).status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(ParseConfig(std::string(kConfigFileSizeBytesMax + 1, '#'), "/").status().code(),
+            StatusCode::kResourceExhausted);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment overrides.
+
+TEST(ConfigEnv, Overrides) {
+  std::map<std::string, std::string> env = {
+      {"CAIRN_DATA_DIR", "/data"},          {"CAIRN_LISTEN", "0.0.0.0:9000"},
+      {"CAIRN_ADMIN_LISTEN", "[::1]:9001"}, {"CAIRN_TLS_ENABLED", "false"},
+      {"CAIRN_POLICY_FILE", "p.toml"},      {"CAIRN_UNRELATED", "x"}};
+  auto getenv = [&env](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  Config c = DefaultConfig();
+  ASSERT_TRUE(ApplyEnvOverrides(&c, getenv).ok());
+  EXPECT_EQ(c.data_dir, "/data");
+  EXPECT_EQ(c.server.listen, "0.0.0.0:9000");
+  EXPECT_EQ(c.server.admin_listen, "[::1]:9001");
+  EXPECT_FALSE(c.tls.enabled);
+  EXPECT_EQ(c.policy.file, "p.toml");
+
+  env = {{"CAIRN_TLS_ENABLED", "1"}, {"CAIRN_LISTEN", ""}};
+  ASSERT_TRUE(ApplyEnvOverrides(&c, getenv).ok());
+  EXPECT_TRUE(c.tls.enabled);
+  EXPECT_EQ(c.server.listen, "0.0.0.0:9000");  // empty = unset
+
+  env = {{"CAIRN_TLS_ENABLED", "off"}, {"CAIRN_DATA_DIR", "/other"}};
+  Status s = ApplyEnvOverrides(&c, getenv);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("CAIRN_TLS_ENABLED"), std::string::npos);
+  EXPECT_EQ(c.data_dir, "/data");  // unchanged on error
+  EXPECT_TRUE(c.tls.enabled);
+
+  Config untouched = DefaultConfig();
+  ASSERT_TRUE(ApplyEnvOverrides(&untouched, [](const char*) -> const char* { return nullptr; }).ok());
+  EXPECT_EQ(untouched.server.listen, "127.0.0.1:7400");
+}
+
+// ---------------------------------------------------------------------------------------------
+// ValidateForServe.
+
+class ServeCheck : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cairn::testing::WriteFile(dir_.Sub("server.crt"), "cert");
+    cairn::testing::WriteFile(dir_.Sub("server.key"), "key");
+    cairn::testing::WriteFile(dir_.Sub("ca.crt"), "ca");
+    cairn::testing::WriteFile(dir_.Sub("policy.toml"), "");
+    ASSERT_EQ(::chmod(dir_.Sub("server.key").c_str(), 0600), 0);
+    ASSERT_EQ(::chmod(dir_.Sub("server.crt").c_str(), 0644), 0);
+    config_ = DefaultConfig();
+    config_.data_dir = dir_.Sub("data");
+    config_.tls.cert = dir_.Sub("server.crt");
+    config_.tls.key = dir_.Sub("server.key");
+  }
+
+  // Expects ValidateForServe to refuse with a message containing every needle.
+  void ExpectRefused(std::initializer_list<std::string> needles) {
+    Status s = ValidateForServe(config_);
+    ASSERT_FALSE(s.ok()) << "accepted";
+    EXPECT_TRUE(s.code() == StatusCode::kFailedPrecondition ||
+                s.code() == StatusCode::kInvalidArgument)
+        << s.ToString();
+    EXPECT_EQ(s.message().find('\n'), std::string::npos) << "not one line: " << s.message();
+    for (const std::string& needle : needles) {
+      EXPECT_NE(s.message().find(needle), std::string::npos)
+          << "missing '" << needle << "' in: " << s.message();
+    }
+  }
+
+  cairn::testing::TempDir dir_;
+  Config config_;
+};
+
+TEST_F(ServeCheck, SecureLoopbackSetUpAccepted) {
+  EXPECT_TRUE(ValidateForServe(config_).ok()) << ValidateForServe(config_).ToString();
+  config_.server.listen = "0.0.0.0:7400";
+  config_.server.admin_listen = "";
+  config_.server.allow_cidrs = {"10.0.0.0/8"};
+  config_.tls.client_ca = dir_.Sub("ca.crt");
+  config_.tls.require_client_cert = true;
+  config_.policy.file = dir_.Sub("policy.toml");
+  config_.auth.jwt.push_back({});
+  config_.auth.jwt.back().leeway_s = 60;
+  EXPECT_TRUE(ValidateForServe(config_).ok()) << ValidateForServe(config_).ToString();
+}
+
+TEST_F(ServeCheck, PlaintextLoopbackAccepted) {
+  config_.tls.enabled = false;
+  config_.tls.cert.clear();
+  config_.tls.key.clear();
+  EXPECT_TRUE(ValidateForServe(config_).ok()) << ValidateForServe(config_).ToString();
+  config_.server.listen = "[::1]:7400";
+  config_.server.admin_listen = "localhost:7401";
+  EXPECT_TRUE(ValidateForServe(config_).ok()) << ValidateForServe(config_).ToString();
+}
+
+TEST_F(ServeCheck, RefusesMissingDataDir) {
+  config_.data_dir.clear();
+  ExpectRefused({"data_dir is not set"});
+}
+
+TEST_F(ServeCheck, RefusesPlaintextOffLoopback) {
+  config_.tls.enabled = false;
+  config_.server.listen = "0.0.0.0:7400";
+  config_.server.allow_cidrs = {"10.0.0.0/8"};
+  ExpectRefused({"tls.enabled = false", "server.listen", "plaintext"});
+}
+
+TEST_F(ServeCheck, RefusesPlaintextAdminOffLoopback) {
+  config_.tls.enabled = false;
+  config_.server.admin_listen = "10.1.1.1:7401";
+  config_.server.allow_cidrs = {"10.0.0.0/8"};
+  ExpectRefused({"tls.enabled = false", "server.admin_listen", "plaintext"});
+}
+
+TEST_F(ServeCheck, RefusesNonLoopbackListenWithoutCidrs) {
+  config_.server.listen = "0.0.0.0:7400";
+  ExpectRefused({"server.listen", "server.allow_cidrs is empty"});
+  config_.server.listen = "[::]:7400";
+  ExpectRefused({"server.listen", "server.allow_cidrs is empty"});
+  config_.server.listen = "cairn.example.com:7400";
+  ExpectRefused({"server.listen", "server.allow_cidrs is empty"});
+}
+
+TEST_F(ServeCheck, RefusesNonLoopbackAdminWithoutCidrs) {
+  config_.server.admin_listen = "0.0.0.0:7401";
+  ExpectRefused({"server.admin_listen", "server.allow_cidrs is empty"});
+}
+
+TEST_F(ServeCheck, RefusesUnparsableListenAddresses) {
+  config_.server.listen = "::1:7400";
+  ExpectRefused({"server.listen", "brackets"});
+  config_.server.listen = "127.0.0.1";
+  ExpectRefused({"server.listen", "host:port"});
+  config_.server.listen = "127.0.0.1:7400";
+  config_.server.admin_listen = "127.0.0.1:99999";
+  ExpectRefused({"server.admin_listen", "port"});
+}
+
+TEST_F(ServeCheck, RefusesBadCidrs) {
+  config_.server.allow_cidrs = {"10.0.0.0/33"};
+  ExpectRefused({"server.allow_cidrs", "10.0.0.0/33"});
+}
+
+TEST_F(ServeCheck, RefusesTlsWithoutCertOrKey) {
+  config_.tls.cert.clear();
+  ExpectRefused({"tls.cert is not set"});
+  config_.tls.cert = dir_.Sub("server.crt");
+  config_.tls.key.clear();
+  ExpectRefused({"tls.key is not set"});
+}
+
+TEST_F(ServeCheck, RefusesUnreadableCertOrKey) {
+  config_.tls.cert = dir_.Sub("missing.crt");
+  ExpectRefused({"tls.cert", "missing.crt", "cannot be read"});
+  config_.tls.cert = dir_.path();  // a directory
+  ExpectRefused({"tls.cert", "not a regular file"});
+  config_.tls.cert = dir_.Sub("server.crt");
+  config_.tls.key = dir_.Sub("missing.key");
+  ExpectRefused({"tls.key", "missing.key", "cannot be read"});
+}
+
+TEST_F(ServeCheck, RefusesKeyReadableByOthers) {
+  ASSERT_EQ(::chmod(config_.tls.key.c_str(), 0640), 0);
+  ExpectRefused({"tls.key " + config_.tls.key + " is readable by group or others; chmod 600 it"});
+  ASSERT_EQ(::chmod(config_.tls.key.c_str(), 0604), 0);
+  ExpectRefused({"tls.key", "chmod 600"});
+  ASSERT_EQ(::chmod(config_.tls.key.c_str(), 0400), 0);
+  EXPECT_TRUE(ValidateForServe(config_).ok());
+}
+
+TEST_F(ServeCheck, RefusesAnyDotKeyFileReadableByOthers) {
+  cairn::testing::WriteFile(dir_.Sub("client-ca.key"), "oops");
+  ASSERT_EQ(::chmod(dir_.Sub("client-ca.key").c_str(), 0644), 0);
+  config_.tls.client_ca = dir_.Sub("client-ca.key");
+  ExpectRefused({"tls.client_ca", "client-ca.key", "chmod 600"});
+  config_.tls.client_ca.clear();
+  config_.auth.jwt.push_back({});
+  config_.auth.jwt.back().jwks_file = dir_.Sub("client-ca.key");
+  ExpectRefused({"auth.jwt[0].jwks_file", "chmod 600"});
+}
+
+TEST_F(ServeCheck, RefusesRequireClientCertWithoutCa) {
+  config_.tls.require_client_cert = true;
+  ExpectRefused({"tls.require_client_cert", "tls.client_ca is not set"});
+  config_.tls.client_ca = dir_.Sub("missing-ca.crt");
+  ExpectRefused({"tls.client_ca", "cannot be read"});
+}
+
+TEST_F(ServeCheck, RefusesRequireClientCertWithoutTls) {
+  config_.tls.enabled = false;
+  config_.tls.require_client_cert = true;
+  config_.tls.client_ca = dir_.Sub("ca.crt");
+  ExpectRefused({"tls.require_client_cert", "tls.enabled"});
+}
+
+TEST_F(ServeCheck, RefusesBadMinVersion) {
+  for (const char* v : {"1.1", "1.0", "", "TLS1.3", "1.4"}) {
+    config_.tls.min_version = v;
+    ExpectRefused({"tls.min_version"});
+  }
+  config_.tls.min_version = "1.3";
+  EXPECT_TRUE(ValidateForServe(config_).ok());
+}
+
+TEST_F(ServeCheck, RefusesLeewayOutOfRange) {
+  config_.auth.jwt.resize(2);
+  config_.auth.jwt[1].leeway_s = 61;
+  ExpectRefused({"auth.jwt[1].leeway_s = 61", "0..60"});
+  config_.auth.jwt[1].leeway_s = -1;
+  ExpectRefused({"auth.jwt[1].leeway_s = -1"});
+  config_.auth.jwt[1].leeway_s = 0;
+  EXPECT_TRUE(ValidateForServe(config_).ok());
+}
+
+TEST_F(ServeCheck, RefusesMissingPolicyFile) {
+  config_.policy.file = dir_.Sub("nope.toml");
+  ExpectRefused({"policy.file", "nope.toml"});
+  config_.policy.file = dir_.path();
+  ExpectRefused({"policy.file", "not a regular file"});
+}
+
+TEST_F(ServeCheck, RefusesConfigWritableByOthers) {
+  const std::string path = dir_.Sub("cairn.toml");
+  cairn::testing::WriteFile(path, "");
+  ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
+  config_.source_path = path;
+  ExpectRefused({"configuration file", "writable by others"});
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  EXPECT_TRUE(ValidateForServe(config_).ok());
+}
+
+TEST_F(ServeCheck, ParsedFileWithEnvThenValidate) {
+  // The path `cairn serve` takes: file → env → checks.
+  const std::string path = dir_.Sub("cairn.toml");
+  cairn::testing::WriteFile(path, "data_dir = \"data\"\n[tls]\ncert = \"server.crt\"\n"
+                                  "key = \"server.key\"\n");
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  Result<Config> c = LoadConfigFile(path);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(ValidateForServe(*c).ok()) << ValidateForServe(*c).ToString();
+  ASSERT_TRUE(ApplyEnvOverrides(&*c, [](const char* name) -> const char* {
+                return std::string(name) == "CAIRN_LISTEN" ? "0.0.0.0:7400" : nullptr;
+              }).ok());
+  Status s = ValidateForServe(*c);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("server.allow_cidrs is empty"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace cairn::server
