@@ -1,0 +1,103 @@
+// JWKS over HTTP(S): loopback http, refetch counting, size limit, and certificate verification.
+#include <gtest/gtest.h>
+
+#include "auth/authenticator.h"
+#include "auth/http_fetch.h"
+#include "auth_test_util.h"
+#include "test_util.h"
+
+namespace cairn::auth {
+namespace {
+
+using testing::json;
+using testing::MakeJwt;
+using testing::TestKey;
+
+constexpr int64_t kNow = 1700000000;
+constexpr char kIssuer[] = "https://idp.example";
+
+std::string Jwks(const std::vector<json>& keys) { return json({{"keys", keys}}).dump(); }
+
+json Claims() { return {{"iss", kIssuer}, {"aud", "cairn"}, {"sub", "alice"}, {"exp", kNow + 60}}; }
+
+AuthConfig ConfigFor(const std::string& url, const std::string& ca_file = "") {
+  AuthConfig config;
+  JwtIssuerConfig issuer;
+  issuer.issuer = kIssuer;
+  issuer.audience = "cairn";
+  issuer.jwks_url = url;
+  issuer.jwks_ca_file = ca_file;
+  issuer.jwks_refetch_min_interval_s = 30;
+  config.jwt.push_back(issuer);
+  return config;
+}
+
+TEST(JwksUrlTest, FetchesOverLoopbackHttpAndRefetchesOncePerInterval) {
+  TestKey k1 = TestKey::Ed25519(), k2 = TestKey::Ed25519();
+  testing::TinyHttpServer server;
+  server.SetBody(Jwks({k1.Jwk("k1")}));
+  std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json";
+  auto a = Authenticator::Create(ConfigFor(url));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(server.requests(), 1);
+  EXPECT_TRUE((*a)->Authenticate({"Bearer " + MakeJwt(k1, "k1", Claims()), "", "a"}, kNow).ok());
+  EXPECT_EQ(server.requests(), 1);
+
+  // Unknown kids: one request per interval, however many tokens arrive.
+  for (int i = 0; i < 10; ++i) {
+    auto r = (*a)->Authenticate({"Bearer " + MakeJwt(k2, "k2", Claims()), "", "b" + std::to_string(i)},
+                                kNow + i);
+    EXPECT_FALSE(r.ok());
+  }
+  EXPECT_EQ(server.requests(), 2);
+  server.SetBody(Jwks({k1.Jwk("k1"), k2.Jwk("k2")}));
+  EXPECT_FALSE((*a)->Authenticate({"Bearer " + MakeJwt(k2, "k2", Claims()), "", "c"}, kNow + 29).ok());
+  EXPECT_EQ(server.requests(), 2);
+  EXPECT_TRUE((*a)->Authenticate({"Bearer " + MakeJwt(k2, "k2", Claims()), "", "c"}, kNow + 30).ok());
+  EXPECT_EQ(server.requests(), 3);
+}
+
+TEST(JwksUrlTest, StartupFailsWhenTheUrlFails) {
+  testing::TinyHttpServer server;
+  server.SetBody("not found", 404);
+  std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json";
+  EXPECT_FALSE(Authenticator::Create(ConfigFor(url)).ok());
+  server.SetBody(std::string((1 << 20) + 1, ' ') + "{}");
+  auto big = HttpGet(url, HttpGetOptions{});
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_FALSE(Authenticator::Create(ConfigFor("http://example.com/jwks")).ok());
+}
+
+TEST(JwksUrlTest, HttpsVerifiesTheServerCertificate) {
+  TestKey k1 = TestKey::Ed25519();
+  testing::CertAndKey tls = testing::MakeServerCertificate();
+  testing::TinyHttpServer server(&tls);
+  server.SetBody(Jwks({k1.Jwk("k1")}));
+  std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json";
+  // Self-signed and not in the system store: refused.
+  auto untrusted = Authenticator::Create(ConfigFor(url));
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_NE(untrusted.status().message().find("fetch failed"), std::string::npos)
+      << untrusted.status().ToString();
+  // With that certificate as the CA file: accepted.
+  cairn::testing::TempDir dir;
+  cairn::testing::WriteFile(dir.Sub("ca.pem"), tls.cert_pem);
+  auto trusted = Authenticator::Create(ConfigFor(url, dir.Sub("ca.pem")));
+  ASSERT_TRUE(trusted.ok()) << trusted.status().ToString();
+  EXPECT_TRUE((*trusted)->Authenticate({"Bearer " + MakeJwt(k1, "k1", Claims()), "", "a"}, kNow).ok());
+}
+
+TEST(JwksUrlTest, UrlRules) {
+  EXPECT_TRUE(CheckFetchUrl("https://idp.example/.well-known/jwks.json").ok());
+  EXPECT_TRUE(CheckFetchUrl("http://localhost:8080/jwks").ok());
+  EXPECT_TRUE(CheckFetchUrl("http://[::1]:8080/jwks").ok());
+  EXPECT_FALSE(CheckFetchUrl("http://10.0.0.1/jwks").ok());
+  EXPECT_FALSE(CheckFetchUrl("http://127.0.0.1.evil.example/jwks").ok());
+  EXPECT_FALSE(CheckFetchUrl("ftp://idp.example/jwks").ok());
+  EXPECT_FALSE(CheckFetchUrl("file:///etc/passwd").ok());
+  EXPECT_FALSE(CheckFetchUrl("").ok());
+}
+
+}  // namespace
+}  // namespace cairn::auth

@@ -1,0 +1,111 @@
+#include "auth/mtls.h"
+
+#include <gtest/gtest.h>
+
+#include "auth_test_util.h"
+
+namespace cairn::auth {
+namespace {
+
+using testing::MakeCertificate;
+
+std::unique_ptr<MtlsMapper> Mapper(std::vector<MtlsRule> rules) {
+  auto m = MtlsMapper::Create(MtlsConfig{std::move(rules)});
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return m.ok() ? std::move(m).value() : nullptr;
+}
+
+TEST(MtlsTest, SpiffeUriSanIsThePrincipal) {
+  auto m = Mapper({});
+  std::string cert = MakeCertificate({{"O", "Acme"}, {"CN", "ignored"}},
+                                     {"https://example.com/x", "spiffe://acme.org/ns/prod/sa/billing"});
+  auto r = m->Map(cert);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->id, "mtls:spiffe://acme.org/ns/prod/sa/billing");
+  EXPECT_EQ(r->method, AuthMethod::kMtls);
+  EXPECT_TRUE(r->roles.empty());
+  EXPECT_GT(r->expires_unix_s, 0);
+  // Two SPIFFE IDs are ambiguous.
+  std::string two = MakeCertificate({{"CN", "x"}}, {"spiffe://a/1", "spiffe://a/2"});
+  EXPECT_FALSE(m->Map(two).ok());
+}
+
+TEST(MtlsTest, SubjectDnRulesWithWildcardAndPlaceholder) {
+  auto m = Mapper({{"CN=admin,OU=ops,O=Acme", "ops-admin"},
+                   {"CN=*,OU=payments,O=Acme", "payments/{CN}"},
+                   {"cn=*, ou=*, o=Acme", "acme/{OU}/{cn}"}});
+  auto name = [&](std::vector<std::pair<std::string, std::string>> subject) -> std::string {
+    auto r = m->Map(MakeCertificate(subject, {}));
+    return r.ok() ? r->id : "rejected: " + r.status().message();
+  };
+  EXPECT_EQ(name({{"O", "Acme"}, {"OU", "payments"}, {"CN", "ledger"}}), "mtls:payments/ledger");
+  EXPECT_EQ(name({{"O", "Acme"}, {"OU", "ops"}, {"CN", "admin"}}), "mtls:ops-admin");
+  EXPECT_EQ(name({{"O", "Acme"}, {"OU", "ops"}, {"CN", "bob"}}), "mtls:acme/ops/bob");
+  // No rule matches: a different O, a different attribute count, different order.
+  EXPECT_EQ(name({{"O", "Evil"}, {"OU", "payments"}, {"CN", "ledger"}}), "rejected: certificate not mapped");
+  EXPECT_EQ(name({{"OU", "payments"}, {"CN", "ledger"}}), "rejected: certificate not mapped");
+  EXPECT_EQ(name({{"C", "DE"}, {"O", "Acme"}, {"OU", "payments"}, {"CN", "ledger"}}),
+            "rejected: certificate not mapped");
+  EXPECT_EQ(name({{"CN", "ledger"}, {"OU", "payments"}, {"O", "Acme"}}), "rejected: certificate not mapped");
+  // Values are compared exactly.
+  EXPECT_EQ(name({{"O", "acme"}, {"OU", "payments"}, {"CN", "ledger"}}), "rejected: certificate not mapped");
+}
+
+TEST(MtlsTest, EscapedValues) {
+  auto m = Mapper({{"CN=*,O=Acme\\, Inc.", "acme/{CN}"}});
+  auto r = m->Map(MakeCertificate({{"O", "Acme, Inc."}, {"CN", "svc"}}, {}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->id, "mtls:acme/svc");
+  // A CN that needs escaping cannot inject an attribute boundary.
+  auto m2 = Mapper({{"CN=*,O=Acme", "{CN}"}});
+  auto inj = m2->Map(MakeCertificate({{"CN", "x,O=Acme"}}, {}));
+  EXPECT_FALSE(inj.ok());
+  // A substituted value that is not printable ASCII is refused.
+  EXPECT_FALSE(m2->Map(MakeCertificate({{"O", "Acme"}, {"CN", "caf\xc3\xa9"}}, {})).ok());
+}
+
+TEST(MtlsTest, NoRulesNoSpiffeIsRejected) {
+  auto m = Mapper({});
+  auto r = m->Map(MakeCertificate({{"CN", "x"}}, {}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(r.status().message(), "certificate not mapped");
+  EXPECT_FALSE(m->Map("not a pem").ok());
+  EXPECT_FALSE(m->Map("").ok());
+}
+
+TEST(MtlsTest, RuleValidation) {
+  EXPECT_FALSE(MtlsMapper::Create({{{"CN=*", "{OU}"}}}).ok());        // placeholder not in match
+  EXPECT_FALSE(MtlsMapper::Create({{{"CN=*", "{CN"}}}).ok());         // unterminated
+  EXPECT_FALSE(MtlsMapper::Create({{{"CN=*", ""}}}).ok());
+  EXPECT_FALSE(MtlsMapper::Create({{{"", "x"}}}).ok());
+  EXPECT_FALSE(MtlsMapper::Create({{{"CN", "x"}}}).ok());
+  EXPECT_FALSE(MtlsMapper::Create({{{"CN=*", "a\nb"}}}).ok());
+  EXPECT_TRUE(MtlsMapper::Create({{{"CN=*", "{{literal}}-{cn}"}}}).ok());
+  auto m = Mapper({{"CN=*", "{{x}}-{CN}"}});
+  auto r = m->Map(MakeCertificate({{"CN", "svc"}}, {}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->id, "mtls:{x}-svc");
+}
+
+TEST(MtlsTest, ParseRfc2253) {
+  std::vector<DnAttribute> a;
+  ASSERT_TRUE(ParseRfc2253("CN=a\\,b,OU=x+UID=7,O=\\41cme", &a));
+  ASSERT_EQ(a.size(), 4u);
+  EXPECT_EQ(a[0].value, "a,b");
+  EXPECT_EQ(a[1].type, "OU");
+  EXPECT_EQ(a[2].type, "UID");
+  EXPECT_EQ(a[3].value, "Acme");
+  ASSERT_TRUE(ParseRfc2253("CN=*,O=\\*", &a));
+  EXPECT_TRUE(a[0].wildcard);
+  EXPECT_FALSE(a[1].wildcard);
+  EXPECT_FALSE(ParseRfc2253("CN=a,", &a));
+  EXPECT_FALSE(ParseRfc2253("=a", &a));
+  EXPECT_FALSE(ParseRfc2253("CN=a\\", &a));
+  auto subject = CertificateSubjectRfc2253(MakeCertificate({{"O", "Acme"}, {"CN", "x"}}, {}));
+  ASSERT_TRUE(subject.ok());
+  EXPECT_EQ(*subject, "CN=x,O=Acme");
+}
+
+}  // namespace
+}  // namespace cairn::auth
