@@ -9,7 +9,9 @@ DATA_DIR ?= $(BUILD_DIR)/demo-data
 # Debian packages the build and the tests need.
 DEB_PACKAGES := build-essential cmake pkg-config libssl-dev librocksdb-dev libsimdjson-dev \
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev uuid-dev
+  libgtest-dev libgmock-dev libbenchmark-dev uuid-dev \
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libcurl4-openssl-dev \
+  postgresql postgresql-contrib
 
 .PHONY: all deps configure build test run bench clean
 

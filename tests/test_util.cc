@@ -27,6 +27,23 @@ TempDir::~TempDir() {
 }
 
 namespace {
+
+// `cairn init` writes the client config; tests keep theirs out of $HOME, one per process.
+struct ClientConfigIsolation {
+  std::string path;
+  ClientConfigIsolation() {
+    if (std::getenv("CAIRN_CLIENT_CONFIG") != nullptr) return;
+    const char* base = std::getenv("TMPDIR");
+    path = std::string(base ? base : "/tmp") + "/cairn-test-client-" + std::to_string(getpid()) +
+           ".toml";
+    setenv("CAIRN_CLIENT_CONFIG", path.c_str(), 1);
+  }
+  ~ClientConfigIsolation() {
+    if (!path.empty()) std::remove(path.c_str());
+  }
+};
+const ClientConfigIsolation kClientConfigIsolation;
+
 void DrainInto(int fd, std::string* out, bool* open) {
   char buf[65536];
   ssize_t n = read(fd, buf, sizeof buf);

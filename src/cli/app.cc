@@ -15,7 +15,8 @@ namespace {
 void BuildApp(CLI::App& app, CliContext& ctx) {
   app.description(
       "cairn: a security-first, verifiable event store.\n"
-      "Offline commands work on a data directory (--data-dir DIR or $CAIRN_DATA_DIR).");
+      "Commands work on a data directory (--data-dir DIR or $CAIRN_DATA_DIR) or against a\n"
+      "server (--server HOST:PORT, or the client config that init writes).");
   app.add_option("--data-dir", ctx.global_data_dir, "Data directory (default: $CAIRN_DATA_DIR)")
       ->option_text("DIR");
   app.require_subcommand(1);
@@ -28,6 +29,8 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterProofCommands(app, ctx);
   RegisterVerifyCommand(app, ctx);
   RegisterBenchCommand(app, ctx);
+  RegisterServeCommand(app, ctx);
+  RegisterIdentityCommands(app, ctx);
 }
 
 int ReportParseError(const CLI::App& app, const CLI::ParseError& e) {

@@ -5,10 +5,13 @@
 
 #include "cli/args.h"
 #include "cli/bench_load.h"
+#include "cli/bench_net.h"
+#include "cli/connection.h"
 #include "cli/bench_report.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
+#include "cli/output_json.h"
 
 namespace cairn::cli {
 namespace {
@@ -116,6 +119,84 @@ int RunBench(const CliContext& ctx, const BenchArgs& args) {
   return result->verify_ok ? kExitOk : kExitFailure;
 }
 
+struct NetArgs {
+  std::string clients = "8", batch = "100", events = "10000000", event_size_bytes = "256";
+  double duration_s = 10;
+  bool json = false;
+};
+
+void PrintNetResult(const char* phase, const NetBenchConfig& c, const PhaseResult& r, bool json) {
+  if (json) {
+    std::cout << JsonLine(Json{{"phase", phase},
+                               {"clients", c.clients},
+                               {"batch", c.batch},
+                               {"event_size_bytes", c.event_size_bytes},
+                               {"events", r.events},
+                               {"seconds", r.seconds},
+                               {"events_per_s", r.events_per_second()},
+                               {"calls", r.batches},
+                               {"p50_ms", r.latency.p50_ms},
+                               {"p99_ms", r.latency.p99_ms},
+                               {"max_ms", r.latency.max_ms}})
+              << "\n";
+    return;
+  }
+  std::cout << "bench " << phase << " clients=" << c.clients << " batch=" << c.batch
+            << " events=" << r.events << " seconds=" << r.seconds
+            << " events/s=" << static_cast<uint64_t>(r.events_per_second())
+            << " p50_ms=" << r.latency.p50_ms << " p99_ms=" << r.latency.p99_ms
+            << " max_ms=" << r.latency.max_ms << "\n";
+}
+
+int RunNetBench(const NetArgs& args, bool append) {
+  NetBenchConfig c;
+  auto client = ResolveClientOptions(/*explicit_only=*/false);
+  if (!client.ok()) {
+    return UsageError(client.status().code() == StatusCode::kNotFound
+                          ? "bench append|read needs --server HOST:PORT (or a client config)"
+                          : client.status().message());
+  }
+  c.client = *client;
+  auto clients = ParseBounded(args.clients, 1, 1024, "--clients");
+  auto batch = ParseBounded(args.batch, 1, engine::Limits{}.batch_events_max, "--batch");
+  auto events = ParseBounded(args.events, 1, UINT64_MAX / 2, "--events");
+  auto size = ParseBounded(args.event_size_bytes, kBenchEventSizeBytesMin, kBenchEventSizeBytesMax,
+                           "--event-size-bytes");
+  for (const Status& s : {clients.status(), batch.status(), events.status(), size.status()}) {
+    if (!s.ok()) return UsageError(s.message());
+  }
+  if (!(args.duration_s > 0 && args.duration_s <= 3600)) {
+    return UsageError("--duration must be > 0 and at most 3600 seconds");
+  }
+  c.clients = static_cast<uint32_t>(*clients);
+  c.batch = static_cast<uint32_t>(*batch);
+  c.events_max = *events;
+  c.event_size_bytes = *size;
+  c.duration_s = args.duration_s;
+  auto result = append ? RunNetAppend(c) : RunNetRead(c);
+  if (!result.ok()) return Fail(result.status().Annotate("bench"));
+  PrintNetResult(append ? "append" : "read", c, *result, args.json);
+  return kExitOk;
+}
+
+void RegisterNetBench(CLI::App* bench, CliContext& ctx, const char* name, bool append) {
+  auto args = std::make_shared<NetArgs>();
+  CLI::App* cmd = bench->add_subcommand(
+      name, append ? "Load a running server with appends from N clients (own connections)"
+                   : "Read the whole log from N clients of a running server");
+  AddConnectionOptions(cmd);
+  cmd->add_option("--clients", args->clients, "Concurrent clients")->capture_default_str();
+  if (append) {
+    cmd->add_option("--batch", args->batch, "Events per append")->capture_default_str();
+    cmd->add_option("--events", args->events, "Stop after this many events")->capture_default_str();
+    cmd->add_option("--event-size-bytes", args->event_size_bytes, "Bytes of JSON data per event")
+        ->capture_default_str();
+  }
+  cmd->add_option("--duration", args->duration_s, "Seconds of load")->capture_default_str();
+  cmd->add_flag("--json", args->json, "Print the result as JSON");
+  cmd->callback([&ctx, args, append] { ctx.exit_code = RunNetBench(*args, append); });
+}
+
 }  // namespace
 
 void RegisterBenchCommand(CLI::App& app, CliContext& ctx) {
@@ -136,7 +217,12 @@ void RegisterBenchCommand(CLI::App& app, CliContext& ctx) {
   cmd->add_flag("--no-sync", args->no_sync,
                 "Do not sync commits (measures the cost of sync; not durable)");
   cmd->add_flag("--json", args->json, "Print the results as JSON");
-  cmd->callback([&ctx, args] { ctx.exit_code = RunBench(ctx, *args); });
+  cmd->callback([&ctx, args, cmd] {
+    if (!cmd->get_subcommands().empty()) return;  // bench append|read ran
+    ctx.exit_code = RunBench(ctx, *args);
+  });
+  RegisterNetBench(cmd, ctx, "append", /*append=*/true);
+  RegisterNetBench(cmd, ctx, "read", /*append=*/false);
 }
 
 }  // namespace cairn::cli

@@ -1,11 +1,14 @@
 // cairn init: creates a data directory (keyring, store, checkpoint key, origin).
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/connection.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
 #include "cli/output_json.h"
+#include "server/dev_setup.h"
 
 namespace cairn::cli {
 namespace {
@@ -16,17 +19,39 @@ struct InitArgs {
   bool json = false;
 };
 
-void PrintInitResult(const InitArgs& args, const std::string& dir, engine::EventStore& store) {
+void PrintInitResult(const InitArgs& args, const std::string& dir, engine::EventStore& store,
+                     const server::DevSetup& dev, const std::string& client_config) {
   if (args.json) {
     std::cout << JsonLine(Json{{"data_dir", dir},
                                {"origin", store.origin()},
-                               {"verifier_key", store.verifier_key()}})
+                               {"verifier_key", store.verifier_key()},
+                               {"server_config", dev.config_file},
+                               {"admin_key_file", dev.admin_key_file},
+                               {"ca_cert", dev.ca_cert},
+                               {"client_config", client_config}})
               << "\n";
     return;
   }
   std::cout << "initialised data directory " << dir << "\n"
             << "origin: " << store.origin() << "\n"
-            << "verifier key: " << store.verifier_key() << "\n";
+            << "verifier key: " << store.verifier_key() << "\n"
+            << "server config: " << dev.config_file << " (cairn serve --data-dir " << dir << ")\n"
+            << "admin API key: " << dev.admin_key_file << " (0600)\n"
+            << "dev CA: " << dev.ca_cert << "\n"
+            << "client config: " << client_config << "\n";
+}
+
+// Points the client config at this directory's dev server, with the admin key.
+Result<std::string> WriteClientConfigFor(const std::string& dir, const server::DevSetup& dev) {
+  ClientConfigFile client;
+  client.server = "127.0.0.1:7400";
+  client.ca_file = std::filesystem::absolute(dev.ca_cert).string();
+  client.token_file = std::filesystem::absolute(dev.admin_key_file).string();
+  client.data_dir = std::filesystem::absolute(dir).string();
+  const std::string path = DefaultClientConfigPath();
+  if (path.empty()) return Status::FailedPrecondition("no $HOME for the client config");
+  if (Status s = WriteClientConfig(path, client); !s.ok()) return s;
+  return path;
 }
 
 int RunInit(const CliContext& ctx, const InitArgs& args) {
@@ -36,9 +61,13 @@ int RunInit(const CliContext& ctx, const InitArgs& args) {
   options.data_dir = *dir;
   options.origin = args.origin;
   if (Status s = engine::EventStore::Init(options); !s.ok()) return Fail(s);
+  auto dev = server::CreateDevSetup(*dir, args.origin);
+  if (!dev.ok()) return Fail(dev.status());
+  auto client_config = WriteClientConfigFor(*dir, *dev);
+  if (!client_config.ok()) return Fail(client_config.status());
   auto store = OpenStore(*dir);
   if (!store.ok()) return Fail(store.status());
-  PrintInitResult(args, *dir, **store);
+  PrintInitResult(args, *dir, **store, *dev, *client_config);
   return kExitOk;
 }
 

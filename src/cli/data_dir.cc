@@ -2,13 +2,16 @@
 
 #include <cstdlib>
 
+#include "cli/connection.h"
 #include "cli/errors.h"
+#include "cli/remote_store.h"
 
 namespace cairn::cli {
 
 void AddDataDirOption(CLI::App* command, std::string* data_dir) {
   command->add_option("--data-dir", *data_dir, "Data directory (default: $CAIRN_DATA_DIR)")
       ->option_text("DIR");
+  AddConnectionOptions(command);
 }
 
 Result<std::string> ResolveDataDir(const CliContext& ctx, const std::string& command_value) {
@@ -16,7 +19,7 @@ Result<std::string> ResolveDataDir(const CliContext& ctx, const std::string& com
   if (!ctx.global_data_dir.empty()) return ctx.global_data_dir;
   const char* env = std::getenv("CAIRN_DATA_DIR");
   if (env != nullptr && *env != '\0') return std::string(env);
-  return Status::InvalidArgument("no data directory: pass --data-dir DIR or set CAIRN_DATA_DIR");
+  return Status::InvalidArgument("no data directory or server: pass --data-dir DIR (or set CAIRN_DATA_DIR), or --server HOST:PORT");
 }
 
 Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_dir) {
@@ -25,9 +28,37 @@ Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_di
   return engine::EventStore::Open(options);  // its messages already say to run `cairn init`
 }
 
+namespace {
+
+// Network mode: --server/$CAIRN_SERVER, or the client config when no directory is selected.
+std::unique_ptr<engine::EventStore> ConnectOrReport(const ClientOptions& options, int* exit_code) {
+  auto client = Client::Connect(options);
+  if (!client.ok()) {
+    *exit_code = Fail(client.status());
+    return nullptr;
+  }
+  return std::make_unique<RemoteEventStore>(std::move(client).value());
+}
+
+}  // namespace
+
 std::unique_ptr<engine::EventStore> OpenOrReport(const CliContext& ctx,
                                                 const std::string& command_value,
                                                 int* exit_code) {
+  const bool explicit_dir = !command_value.empty() || !ctx.global_data_dir.empty();
+  auto remote = ResolveClientOptions(/*explicit_only=*/true);
+  if (explicit_dir && remote.ok()) {
+    *exit_code = UsageError("--data-dir and --server select different stores: give one");
+    return nullptr;
+  }
+  if (!explicit_dir && std::getenv("CAIRN_DATA_DIR") == nullptr) {
+    remote = ResolveClientOptions(/*explicit_only=*/false);
+  }
+  if (remote.ok()) return ConnectOrReport(*remote, exit_code);
+  if (remote.status().code() != StatusCode::kNotFound) {
+    *exit_code = UsageError(remote.status().message());
+    return nullptr;
+  }
   auto dir = ResolveDataDir(ctx, command_value);
   if (!dir.ok()) {
     *exit_code = UsageError(dir.status().message());

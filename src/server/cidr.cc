@@ -195,9 +195,9 @@ Result<HostPort> ParseHostPort(std::string_view text) {
       }
     }
   }
-  if (!AllDigits(port) || port.size() > 5) return bad("port must be a number 1..65535");
+  if (!AllDigits(port) || port.size() > 5) return bad("port must be a number 0..65535 (0: any free port)");
   const unsigned long value = std::stoul(std::string(port));
-  if (value < 1 || value > 65535) return bad("port must be a number 1..65535");
+  if (value > 65535) return bad("port must be a number 0..65535 (0: any free port)");
   return HostPort{std::string(host), static_cast<uint16_t>(value)};
 }
 

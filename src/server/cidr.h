@@ -57,11 +57,11 @@ bool IsLoopbackHost(std::string_view host);
 
 struct HostPort {
   std::string host;  // without brackets: "127.0.0.1", "::1", "0.0.0.0", "db.internal"
-  uint16_t port = 0; // 1..65535
+  uint16_t port = 0; // 0..65535; 0 = an ephemeral port (tests), reported by the server
 };
 
 // "host:port" or "[ipv6]:port". The host is an IPv4 address, a bracketed IPv6 address or a DNS
-// name ([A-Za-z0-9.-]); the port 1..65535. An unbracketed IPv6 address is rejected (ambiguous).
+// name ([A-Za-z0-9.-]); the port 0..65535 (0: any free port). An unbracketed IPv6 address is rejected (ambiguous).
 Result<HostPort> ParseHostPort(std::string_view text);
 
 // The IP text of a gRPC peer string: "ipv4:127.0.0.1:5555" → "127.0.0.1",

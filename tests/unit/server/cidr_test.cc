@@ -164,6 +164,9 @@ TEST(HostPortParse, Good) {
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(a->host, "127.0.0.1");
   EXPECT_EQ(a->port, 7400);
+  Result<HostPort> zero = ParseHostPort("127.0.0.1:0");  // an ephemeral port
+  ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+  EXPECT_EQ(zero->port, 0);
   Result<HostPort> b = ParseHostPort("[::1]:65535");
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->host, "::1");
@@ -177,7 +180,7 @@ TEST(HostPortParse, Good) {
 }
 
 TEST(HostPortParse, Bad) {
-  for (const char* bad : {"127.0.0.1", "127.0.0.1:", ":7400", "127.0.0.1:0", "127.0.0.1:65536",
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:", ":7400", "127.0.0.1:65536",
                           "127.0.0.1:80x", "::1:7400", "[::1]", "[::1]7400", "[::1:7400",
                           "[127.0.0.1]:7400", "999.0.0.1:7400", "host name:1", "a_b:1",
                           "127.0.0.1:-1", "127.0.0.1:123456", ""}) {

@@ -1,0 +1,65 @@
+// cairn::Client — the C++ client library of the cairn gRPC API (proto/cairn/v1).
+//
+// A Client holds one gRPC channel to one server: TLS by default (server certificate verified
+// against `ca_file`, or the system roots when it is empty), optionally a client certificate for
+// mTLS, and a bearer credential (a JWT or an API key `cairn_<id>_<secret>`) sent with every
+// call as `authorization: Bearer …`. Connect() does not block; the first call connects.
+//
+// Errors come back as cairn::Status values with the server's code and message; a wrong expected
+// version carries the stream's current version in Status::detail() (-1: no stream), exactly as
+// the embedded engine reports it.
+//
+// Thread safety: a Client may be shared by any number of threads (gRPC channels are
+// thread-safe). Callbacks of Read/ReadAll run on the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cairn/v1/admin.pb.h"
+#include "cairn/v1/integrity.pb.h"
+#include "cairn/v1/streams.pb.h"
+#include "common/status.h"
+
+namespace cairn {
+
+struct ClientOptions {
+  std::string server = "127.0.0.1:7400";  // host:port or [v6]:port
+  std::string ca_file;                    // PEM roots that sign the server's certificate
+  std::string token;                      // JWT or API key; empty: none
+  std::string cert_file;                  // client certificate chain (PEM), for mTLS
+  std::string key_file;                   // its private key (PEM)
+  bool plaintext = false;                 // only for a server with tls.enabled = false
+  std::string server_name;                // TLS name to verify; empty: the host of `server`
+  int64_t timeout_ms = 30000;             // deadline of each unary call
+  int64_t read_timeout_ms = 600000;       // deadline of a whole Read/ReadAll
+};
+
+class Client {
+ public:
+  static Result<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+  virtual ~Client() = default;
+
+  virtual Result<v1::AppendResponse> Append(const v1::AppendRequest& request) = 0;
+  // Calls `on_chunk` for each chunk of the read in order; returning false stops the read early
+  // (the call is cancelled and Read returns OK).
+  using ChunkHandler = std::function<bool(const v1::ReadResponse& chunk)>;
+  virtual Status Read(const v1::ReadRequest& request, const ChunkHandler& on_chunk) = 0;
+  virtual Status ReadAll(const v1::ReadAllRequest& request, const ChunkHandler& on_chunk) = 0;
+  virtual Result<v1::DeleteResponse> Delete(const v1::DeleteRequest& request) = 0;
+  virtual Result<v1::StreamInfo> GetStreamInfo(std::string_view stream) = 0;
+
+  virtual Result<v1::Checkpoint> GetCheckpoint() = 0;
+  virtual Result<v1::VerifierKey> GetVerifierKey() = 0;
+  virtual Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) = 0;
+  virtual Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) = 0;
+
+  virtual Result<v1::ServerInfoResponse> ServerInfo() = 0;
+  virtual Result<v1::WhoAmIResponse> WhoAmI() = 0;
+  virtual Result<v1::ReloadPolicyResponse> ReloadPolicy() = 0;
+};
+
+}  // namespace cairn

@@ -1,0 +1,142 @@
+// cairn serve: the gRPC server (TLS, authentication, policy) and the admin HTTP listener.
+#include <pthread.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/connection.h"
+#include "cli/data_dir.h"
+#include "cli/errors.h"
+#include "server/config.h"
+#include "server/dev_setup.h"
+#include "server/server.h"
+
+namespace cairn::cli {
+namespace {
+
+constexpr char kDefaultDevDataDir[] = "cairn-data";
+
+struct ServeArgs {
+  std::string config_file;
+  std::string data_dir;
+  bool dev = false;
+};
+
+// Signals are taken synchronously by the main thread (sigwait); every thread the server starts
+// inherits this mask, so none of them is interrupted.
+sigset_t BlockServeSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+void PrintDevSetup(const server::DevSetup& dev, const std::string& client_config) {
+  std::cout << (dev.created ? "created the dev set-up:\n" : "dev set-up:\n")
+            << "  server config:  " << dev.config_file << "\n"
+            << "  policy:         " << dev.policy_file << "\n"
+            << "  admin API key:  " << dev.admin_key_file << " (0600; shown nowhere else)\n"
+            << "  dev CA:         " << dev.ca_cert << "\n"
+            << "  client config:  " << client_config << "\n"
+            << "  tokens:         cairn token mint --sub NAME --role reader|writer|admin\n";
+}
+
+// Writes the client config that points `cairn` at this dev server with the admin key.
+Result<std::string> WriteDevClientConfig(const std::string& dir, const server::DevSetup& dev,
+                                         const std::string& listen) {
+  ClientConfigFile client;
+  client.server = listen;
+  client.ca_file = std::filesystem::absolute(dev.ca_cert).string();
+  client.token_file = std::filesystem::absolute(dev.admin_key_file).string();
+  client.data_dir = std::filesystem::absolute(dir).string();
+  const std::string path = DefaultClientConfigPath();
+  if (path.empty()) return Status::FailedPrecondition("no $HOME for the client config");
+  if (Status s = WriteClientConfig(path, client); !s.ok()) return s;
+  return path;
+}
+
+Result<server::Config> LoadServeConfig(const ServeArgs& args, const std::string& dir) {
+  std::string file = args.config_file;
+  if (file.empty() && !dir.empty()) {
+    const std::string candidate = server::DevSetupPaths(dir).config_file;
+    if (std::filesystem::exists(candidate)) file = candidate;
+  }
+  Result<server::Config> config = file.empty() ? Result<server::Config>(server::DefaultConfig())
+                                               : server::LoadConfigFile(file);
+  if (!config.ok()) return config.status();
+  if (Status s = server::ApplyEnvOverrides(&*config, [](const char* n) { return std::getenv(n); });
+      !s.ok()) {
+    return s;
+  }
+  if (!args.data_dir.empty() || config->data_dir.empty()) config->data_dir = dir;
+  return config;
+}
+
+int WaitForSignals(server::Server& srv, const sigset_t& signals) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      Status s = srv.ReloadPolicy();
+      if (s.ok()) {
+        std::cerr << "cairn: policy reloaded\n";
+      } else {
+        PrintError("policy reload rejected, the old policy stays in force: " + s.message());
+      }
+      continue;
+    }
+    std::cerr << "cairn: shutting down (finishing in-flight calls)\n";
+    srv.Shutdown();
+    return kExitOk;
+  }
+}
+
+int RunServe(const CliContext& ctx, const ServeArgs& args) {
+  const sigset_t signals = BlockServeSignals();
+  auto resolved = ResolveDataDir(ctx, args.data_dir);
+  std::string dir = resolved.ok() ? *resolved : (args.dev ? kDefaultDevDataDir : "");
+  if (args.dev) {
+    auto dev = server::CreateDevSetup(dir, "");
+    if (!dev.ok()) return Fail(dev.status());
+    auto config = LoadServeConfig(args, dir);
+    if (!config.ok()) return Fail(config.status());
+    auto client_config = WriteDevClientConfig(dir, *dev, config->server.listen);
+    if (!client_config.ok()) return Fail(client_config.status());
+    PrintDevSetup(*dev, *client_config);
+  }
+  auto config = LoadServeConfig(args, dir);
+  if (!config.ok()) return Fail(config.status());
+  if (config->data_dir.empty()) return UsageError("no data directory: pass --data-dir or --dev");
+  auto srv = server::Server::Start(*config);
+  if (!srv.ok()) return Fail(srv.status());
+  std::cout << "cairn serving gRPC on " << config->server.listen << " (port " << (*srv)->grpc_port()
+            << (config->tls.enabled ? ", TLS" : ", PLAINTEXT") << "), admin HTTP on "
+            << config->server.admin_listen << " (port " << (*srv)->admin_port() << ")"
+            << std::endl;
+  return WaitForSignals(**srv, signals);
+}
+
+}  // namespace
+
+void RegisterServeCommand(CLI::App& app, CliContext& ctx) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve", "Run the server: gRPC over TLS on 127.0.0.1:7400, admin HTTP on 127.0.0.1:7401");
+  cmd->add_option("--config", args->config_file,
+                  "Configuration file (default: DIR/cairn.toml when it exists)")
+      ->option_text("FILE");
+  cmd->add_option("--data-dir", args->data_dir, "Data directory (default: $CAIRN_DATA_DIR)")
+      ->option_text("DIR");
+  cmd->add_flag("--dev", args->dev,
+                "Create the dev set-up on first use (dev CA, admin key, policy, client config; "
+                "data directory default ./cairn-data) and serve it");
+  cmd->callback([&ctx, args] { ctx.exit_code = RunServe(ctx, *args); });
+}
+
+}  // namespace cairn::cli

@@ -1,0 +1,153 @@
+#include "cli/connection.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace cairn::cli {
+namespace {
+
+constexpr size_t kTokenFileSizeBytesMax = 64 << 10;
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+std::string Resolve(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+}
+
+Result<std::string> ReadToken(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument("client config token_file: cannot read " + path);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  std::string token = buffer.str();
+  if (token.size() > kTokenFileSizeBytesMax) {
+    return Status::InvalidArgument("client config token_file: " + path + " is too large");
+  }
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  return token;
+}
+
+}  // namespace
+
+ConnectionFlags& GlobalConnectionFlags() {
+  static ConnectionFlags flags;
+  return flags;
+}
+
+void AddConnectionOptions(CLI::App* command) {
+  ConnectionFlags& f = GlobalConnectionFlags();
+  command->add_option("--server", f.server, "cairn server HOST:PORT (default: the client config)")
+      ->option_text("HOST:PORT");
+  command->add_option("--ca", f.ca_file, "PEM CA certificate(s) that sign the server's certificate")
+      ->option_text("FILE");
+  command->add_option("--token", f.token, "JWT or API key (default: $CAIRN_TOKEN)")
+      ->option_text("TOKEN");
+  command->add_option("--cert", f.cert_file, "Client certificate (PEM) for mTLS")->option_text("FILE");
+  command->add_option("--key", f.key_file, "Private key (PEM) of --cert")->option_text("FILE");
+  command->add_flag("--plaintext", f.plaintext,
+                    "No TLS (only for a loopback server with tls.enabled = false)");
+}
+
+std::string DefaultClientConfigPath() {
+  std::string explicit_path = Env("CAIRN_CLIENT_CONFIG");
+  if (!explicit_path.empty()) return explicit_path;
+  std::string home = Env("HOME");
+  if (home.empty()) return "";
+  return home + "/.config/cairn/client.toml";
+}
+
+Result<ClientConfigFile> LoadClientConfig() {
+  ClientConfigFile config;
+  const std::string path = DefaultClientConfigPath();
+  if (path.empty() || !std::filesystem::exists(path)) return config;
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument("client config " + path + ": " + std::string(e.description()));
+  }
+  const std::string base = std::filesystem::path(path).parent_path().string();
+  for (const auto& [key, value] : table) {
+    const std::string k(key.str());
+    auto text = value.value<std::string>();
+    if (!text) return Status::InvalidArgument("client config " + path + ": " + k + " must be a string");
+    if (k == "server") config.server = *text;
+    else if (k == "ca") config.ca_file = Resolve(base, *text);
+    else if (k == "cert") config.cert_file = Resolve(base, *text);
+    else if (k == "key") config.key_file = Resolve(base, *text);
+    else if (k == "token_file") config.token_file = Resolve(base, *text);
+    else if (k == "data_dir") config.data_dir = Resolve(base, *text);
+    else return Status::InvalidArgument("client config " + path + ": unknown key '" + k + "'");
+  }
+  config.path = path;
+  return config;
+}
+
+Status WriteClientConfig(const std::string& path, const ClientConfigFile& config) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  toml::table table;
+  auto put = [&](const char* key, const std::string& value) {
+    if (!value.empty()) table.insert(key, value);
+  };
+  put("server", config.server);
+  put("ca", config.ca_file);
+  put("cert", config.cert_file);
+  put("key", config.key_file);
+  put("token_file", config.token_file);
+  put("data_dir", config.data_dir);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return Status::IOError("cannot write " + tmp);
+    out << "# cairn client configuration (written by cairn init)\n" << table << "\n";
+    if (!out) return Status::IOError("cannot write " + tmp);
+  }
+  ::chmod(tmp.c_str(), 0600);
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::IOError("cannot write " + path);
+  return Status::Ok();
+}
+
+Result<ClientOptions> ResolveClientOptions(bool explicit_only) {
+  const ConnectionFlags& f = GlobalConnectionFlags();
+  ClientOptions options;
+  options.server = !f.server.empty() ? f.server : Env("CAIRN_SERVER");
+  ClientConfigFile config;
+  if (options.server.empty()) {
+    if (explicit_only) return Status::NotFound("no server selected");
+    auto loaded = LoadClientConfig();
+    if (!loaded.ok()) return loaded.status();
+    config = std::move(loaded).value();
+    if (config.path.empty() || config.server.empty()) return Status::NotFound("no server selected");
+    options.server = config.server;
+  } else {
+    auto loaded = LoadClientConfig();  // still the source of ca/token defaults
+    if (loaded.ok()) config = std::move(loaded).value();
+  }
+  options.ca_file = !f.ca_file.empty() ? f.ca_file : config.ca_file;
+  options.cert_file = !f.cert_file.empty() ? f.cert_file : config.cert_file;
+  options.key_file = !f.key_file.empty() ? f.key_file : config.key_file;
+  options.plaintext = f.plaintext;
+  options.token = !f.token.empty() ? f.token : Env("CAIRN_TOKEN");
+  if (options.token.empty() && !config.token_file.empty()) {
+    auto token = ReadToken(config.token_file);
+    if (!token.ok()) return token.status();
+    options.token = std::move(token).value();
+  }
+  return options;
+}
+
+}  // namespace cairn::cli

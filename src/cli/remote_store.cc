@@ -1,0 +1,142 @@
+#include "cli/remote_store.h"
+
+#include "server/wire_convert.h"
+
+namespace cairn::cli {
+
+using server::FromWire;
+using server::ToWire;
+
+RemoteEventStore::RemoteEventStore(std::unique_ptr<Client> client) : client_(std::move(client)) {}
+
+Result<engine::AppendResult> RemoteEventStore::Append(std::string_view stream_id,
+                                                      engine::ExpectedVersion expected,
+                                                      std::vector<engine::ProposedEvent> events) {
+  v1::AppendRequest request;
+  request.set_stream(std::string(stream_id));
+  ToWire(expected, request.mutable_expected());
+  for (const auto& event : events) ToWire(event, request.add_events());
+  auto response = client_->Append(request);
+  if (!response.ok()) return response.status();
+  return FromWire(*response);
+}
+
+Result<engine::AppendResult> RemoteEventStore::DeleteStream(std::string_view stream_id,
+                                                            engine::ExpectedVersion expected) {
+  v1::DeleteRequest request;
+  request.set_stream(std::string(stream_id));
+  ToWire(expected, request.mutable_expected());
+  auto response = client_->Delete(request);
+  if (!response.ok()) return response.status();
+  engine::AppendResult result;
+  result.first_position = result.last_position = response->position();
+  result.first_version = result.last_version = response->version();
+  return result;
+}
+
+Status RemoteEventStore::Collect(const v1::ReadResponse& chunk,
+                                 std::vector<engine::RecordedEvent>* out) {
+  filtered_events_.fetch_add(chunk.filtered_events(), std::memory_order_relaxed);
+  for (const auto& wire : chunk.events()) {
+    auto event = FromWire(wire);
+    if (!event.ok()) return event.status().Annotate("server sent a malformed event");
+    out->push_back(std::move(event).value());
+  }
+  return Status::Ok();
+}
+
+Result<engine::ReadStreamResult> RemoteEventStore::ReadStream(std::string_view stream_id,
+                                                              uint64_t from_version,
+                                                              engine::Direction direction,
+                                                              uint64_t limit) {
+  v1::ReadRequest request;
+  request.set_stream(std::string(stream_id));
+  request.set_from_version(from_version);
+  request.set_backwards(direction == engine::Direction::kBackwards);
+  request.set_limit(limit);
+  engine::ReadStreamResult result;
+  Status collected;
+  Status status = client_->Read(request, [&](const v1::ReadResponse& chunk) {
+    if (chunk.end_of_stream()) result.end_of_stream = true;
+    collected = Collect(chunk, &result.events);
+    return collected.ok();
+  });
+  if (!collected.ok()) return collected;
+  if (!status.ok()) return status;
+  return result;
+}
+
+Result<std::vector<engine::RecordedEvent>> RemoteEventStore::ReadAll(uint64_t from_position,
+                                                                     uint64_t limit) {
+  v1::ReadAllRequest request;
+  request.set_from_position(from_position);
+  request.set_limit(limit);
+  std::vector<engine::RecordedEvent> events;
+  Status collected;
+  Status status = client_->ReadAll(request, [&](const v1::ReadResponse& chunk) {
+    collected = Collect(chunk, &events);
+    return collected.ok();
+  });
+  if (!collected.ok()) return collected;
+  if (!status.ok()) return status;
+  return events;
+}
+
+Result<engine::RecordedEvent> RemoteEventStore::ReadAt(uint64_t position) {
+  auto events = ReadAll(position, 1);
+  if (!events.ok()) return events.status();
+  if (events->empty() || events->front().entry.position != position) {
+    return Status::NotFound("no readable event at position " + std::to_string(position));
+  }
+  return std::move(events->front());
+}
+
+Result<engine::StreamInfo> RemoteEventStore::GetStreamInfo(std::string_view stream_id) {
+  auto info = client_->GetStreamInfo(stream_id);
+  if (!info.ok()) return info.status();
+  return FromWire(*info);
+}
+
+uint64_t RemoteEventStore::tree_size() const {
+  auto info = client_->ServerInfo();
+  return info.ok() ? info->tree_size() : 0;
+}
+
+std::string RemoteEventStore::origin() const {
+  auto key = client_->GetVerifierKey();
+  return key.ok() ? key->origin() : std::string();
+}
+
+std::string RemoteEventStore::verifier_key() const {
+  auto key = client_->GetVerifierKey();
+  return key.ok() ? key->vkey() : std::string();
+}
+
+Result<engine::SignedCheckpoint> RemoteEventStore::Checkpoint() {
+  auto checkpoint = client_->GetCheckpoint();
+  if (!checkpoint.ok()) return checkpoint.status();
+  return FromWire(*checkpoint);
+}
+
+Result<engine::SignedCheckpoint> RemoteEventStore::LatestStoredCheckpoint() { return Checkpoint(); }
+
+Result<engine::InclusionProof> RemoteEventStore::ProveInclusion(uint64_t index, uint64_t size) {
+  auto proof = client_->GetInclusionProof(index, size);
+  if (!proof.ok()) return proof.status();
+  return FromWire(*proof);
+}
+
+Result<engine::ConsistencyProof> RemoteEventStore::ProveConsistency(uint64_t size1,
+                                                                    uint64_t size2) {
+  auto proof = client_->GetConsistencyProof(size1, size2);
+  if (!proof.ok()) return proof.status();
+  return FromWire(*proof);
+}
+
+engine::VerifyReport RemoteEventStore::Verify() {
+  engine::VerifyReport report;
+  report.failure = "full verification runs offline: cairn verify --data-dir DIR";
+  return report;
+}
+
+}  // namespace cairn::cli

@@ -1,0 +1,223 @@
+#include "cairn/client.h"
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include <grpcpp/grpcpp.h>
+
+#include "cairn/v1/admin.grpc.pb.h"
+#include "cairn/v1/common.pb.h"
+#include "cairn/v1/integrity.grpc.pb.h"
+#include "cairn/v1/streams.grpc.pb.h"
+#include "crypto/secure.h"
+
+namespace cairn {
+namespace {
+
+constexpr size_t kPemFileSizeBytesMax = 1 << 20;
+constexpr int kMessageSizeBytesMax = 64 << 20;
+
+Result<std::string> ReadFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument(std::string(what) + ": cannot read " + path);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (buffer.str().size() > kPemFileSizeBytesMax) {
+    return Status::InvalidArgument(std::string(what) + ": " + path + " is too large");
+  }
+  return buffer.str();
+}
+
+StatusCode MapCode(grpc::StatusCode code, const v1::ErrorDetail& detail) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE: return StatusCode::kInvalidArgument;
+    case grpc::StatusCode::NOT_FOUND: return StatusCode::kNotFound;
+    case grpc::StatusCode::ALREADY_EXISTS: return StatusCode::kAlreadyExists;
+    case grpc::StatusCode::ABORTED:
+      return detail.reason() == "WRONG_EXPECTED_VERSION" ? StatusCode::kWrongExpectedVersion
+                                                         : StatusCode::kAborted;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return detail.reason() == "STREAM_DELETED" ? StatusCode::kStreamDeleted
+                                                 : StatusCode::kFailedPrecondition;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return StatusCode::kResourceExhausted;
+    case grpc::StatusCode::PERMISSION_DENIED: return StatusCode::kPermissionDenied;
+    case grpc::StatusCode::UNAUTHENTICATED: return StatusCode::kUnauthenticated;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::CANCELLED: return StatusCode::kUnavailable;
+    case grpc::StatusCode::DATA_LOSS: return StatusCode::kDataLoss;
+    default: return StatusCode::kInternal;
+  }
+}
+
+Status FromGrpc(const grpc::Status& status) {
+  if (status.ok()) return Status::Ok();
+  v1::ErrorDetail detail;
+  if (!status.error_details().empty()) detail.ParseFromString(status.error_details());
+  const StatusCode code = MapCode(status.error_code(), detail);
+  std::optional<int64_t> value;
+  if (detail.has_current_version()) value = detail.current_version();
+  if (detail.has_position()) value = static_cast<int64_t>(detail.position());
+  std::string message = status.error_message();
+  if (code == StatusCode::kUnavailable && message.empty()) message = "server unavailable";
+  return Status(code, message, value);
+}
+
+class GrpcClient final : public Client {
+ public:
+  GrpcClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
+      : options_(std::move(options)),
+        streams_(v1::Streams::NewStub(channel)),
+        integrity_(v1::Integrity::NewStub(channel)),
+        admin_(v1::Admin::NewStub(channel)) {}
+  ~GrpcClient() override { crypto::Cleanse(&options_.token); }
+
+  Result<v1::AppendResponse> Append(const v1::AppendRequest& request) override {
+    return Unary<v1::AppendResponse>(
+        [&](grpc::ClientContext* c, v1::AppendResponse* r) { return streams_->Append(c, request, r); });
+  }
+  Status Read(const v1::ReadRequest& request, const ChunkHandler& on_chunk) override {
+    grpc::ClientContext context;
+    Prepare(&context, options_.read_timeout_ms);
+    return Drain(&context, streams_->Read(&context, request), on_chunk);
+  }
+  Status ReadAll(const v1::ReadAllRequest& request, const ChunkHandler& on_chunk) override {
+    grpc::ClientContext context;
+    Prepare(&context, options_.read_timeout_ms);
+    return Drain(&context, streams_->ReadAll(&context, request), on_chunk);
+  }
+  Result<v1::DeleteResponse> Delete(const v1::DeleteRequest& request) override {
+    return Unary<v1::DeleteResponse>(
+        [&](grpc::ClientContext* c, v1::DeleteResponse* r) { return streams_->Delete(c, request, r); });
+  }
+  Result<v1::StreamInfo> GetStreamInfo(std::string_view stream) override {
+    v1::GetStreamInfoRequest request;
+    request.set_stream(std::string(stream));
+    return Unary<v1::StreamInfo>([&](grpc::ClientContext* c, v1::StreamInfo* r) {
+      return streams_->GetStreamInfo(c, request, r);
+    });
+  }
+  Result<v1::Checkpoint> GetCheckpoint() override {
+    return Unary<v1::Checkpoint>([&](grpc::ClientContext* c, v1::Checkpoint* r) {
+      return integrity_->GetCheckpoint(c, v1::GetCheckpointRequest(), r);
+    });
+  }
+  Result<v1::VerifierKey> GetVerifierKey() override {
+    return Unary<v1::VerifierKey>([&](grpc::ClientContext* c, v1::VerifierKey* r) {
+      return integrity_->GetVerifierKey(c, v1::GetVerifierKeyRequest(), r);
+    });
+  }
+  Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) override {
+    v1::InclusionProofRequest request;
+    request.set_index(index);
+    request.set_size(size);
+    return Unary<v1::InclusionProof>([&](grpc::ClientContext* c, v1::InclusionProof* r) {
+      return integrity_->GetInclusionProof(c, request, r);
+    });
+  }
+  Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override {
+    v1::ConsistencyProofRequest request;
+    request.set_size1(size1);
+    request.set_size2(size2);
+    return Unary<v1::ConsistencyProof>([&](grpc::ClientContext* c, v1::ConsistencyProof* r) {
+      return integrity_->GetConsistencyProof(c, request, r);
+    });
+  }
+  Result<v1::ServerInfoResponse> ServerInfo() override {
+    return Unary<v1::ServerInfoResponse>([&](grpc::ClientContext* c, v1::ServerInfoResponse* r) {
+      return admin_->ServerInfo(c, v1::ServerInfoRequest(), r);
+    });
+  }
+  Result<v1::WhoAmIResponse> WhoAmI() override {
+    return Unary<v1::WhoAmIResponse>([&](grpc::ClientContext* c, v1::WhoAmIResponse* r) {
+      return admin_->WhoAmI(c, v1::WhoAmIRequest(), r);
+    });
+  }
+  Result<v1::ReloadPolicyResponse> ReloadPolicy() override {
+    return Unary<v1::ReloadPolicyResponse>(
+        [&](grpc::ClientContext* c, v1::ReloadPolicyResponse* r) {
+          return admin_->ReloadPolicy(c, v1::ReloadPolicyRequest(), r);
+        });
+  }
+
+ private:
+  void Prepare(grpc::ClientContext* context, int64_t timeout_ms) const {
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+    if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
+  }
+
+  template <typename Response, typename Call>
+  Result<Response> Unary(const Call& call) {
+    grpc::ClientContext context;
+    Prepare(&context, options_.timeout_ms);
+    Response response;
+    grpc::Status status = call(&context, &response);
+    if (!status.ok()) return FromGrpc(status);
+    return response;
+  }
+
+  Status Drain(grpc::ClientContext* context,
+               std::unique_ptr<grpc::ClientReader<v1::ReadResponse>> reader,
+               const ChunkHandler& on_chunk) {
+    v1::ReadResponse chunk;
+    while (reader->Read(&chunk)) {
+      if (!on_chunk(chunk)) {
+        context->TryCancel();
+        while (reader->Read(&chunk)) {
+        }
+        reader->Finish();
+        return Status::Ok();
+      }
+    }
+    return FromGrpc(reader->Finish());
+  }
+
+  ClientOptions options_;
+  std::unique_ptr<v1::Streams::Stub> streams_;
+  std::unique_ptr<v1::Integrity::Stub> integrity_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+};
+
+Result<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(const ClientOptions& options) {
+  if (options.plaintext) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  if (!options.ca_file.empty()) {
+    auto ca = ReadFile(options.ca_file, "--ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = std::move(ca).value();
+  }
+  if (options.cert_file.empty() != options.key_file.empty()) {
+    return Status::InvalidArgument("--cert and --key go together");
+  }
+  if (!options.cert_file.empty()) {
+    auto cert = ReadFile(options.cert_file, "--cert");
+    if (!cert.ok()) return cert.status();
+    auto key = ReadFile(options.key_file, "--key");
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = std::move(cert).value();
+    ssl.pem_private_key = std::move(key).value();
+  }
+  auto credentials = grpc::SslCredentials(ssl);
+  crypto::Cleanse(&ssl.pem_private_key);
+  return credentials;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
+  if (options.server.empty()) return Status::InvalidArgument("--server: empty address");
+  auto credentials = MakeCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMessageSizeBytesMax);
+  args.SetMaxSendMessageSize(kMessageSizeBytesMax);
+  if (!options.server_name.empty()) args.SetSslTargetNameOverride(options.server_name);
+  // One connection per Client: channels with equal arguments would otherwise share one.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(options.server, *credentials, args);
+  return std::unique_ptr<Client>(std::make_unique<GrpcClient>(std::move(channel), options));
+}
+
+}  // namespace cairn

@@ -1,0 +1,51 @@
+#include "server/admin_service.h"
+
+#include "server/status_map.h"
+
+namespace cairn::server {
+
+AdminService::AdminService(engine::EventStore* store, const CallGate* gate,
+                           policy::PolicyHolder* policies, ServerFacts facts)
+    : store_(store), gate_(gate), policies_(policies), facts_(std::move(facts)) {}
+
+grpc::Status AdminService::ServerInfo(grpc::ServerContext* context, const v1::ServerInfoRequest*,
+                                      v1::ServerInfoResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  response->set_version(facts_.version);
+  response->set_origin(store_->origin());
+  response->set_tree_size(store_->tree_size());
+  response->set_tls(facts_.tls);
+  for (const auto& m : facts_.auth_methods) response->add_auth_methods(m);
+  response->set_started_at_unix_s(facts_.started_at_unix_s);
+  response->set_policy_generation(policies_->generation());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::WhoAmI(grpc::ServerContext* context, const v1::WhoAmIRequest*,
+                                  v1::WhoAmIResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  response->set_principal(id.principal.id);
+  response->set_method(AuthMethodName(id.principal.method));
+  for (uint32_t index : id.resolved.role_indices()) {
+    response->add_roles(id.policy->roles()[index].name);
+  }
+  response->set_expires_unix_s(id.principal.expires_unix_s);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ReloadPolicy(grpc::ServerContext* context,
+                                        const v1::ReloadPolicyRequest*,
+                                        v1::ReloadPolicyResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  if (!id.Decide(policy::Action::kAdmin, "*", "").allowed) {
+    return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
+  }
+  if (Status s = policies_->Reload(); !s.ok()) return ToGrpcStatus(s);
+  response->set_generation(policies_->generation());
+  return grpc::Status::OK;
+}
+
+}  // namespace cairn::server

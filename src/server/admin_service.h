@@ -1,0 +1,45 @@
+// cairn.v1.Admin: ServerInfo and WhoAmI for any authenticated caller; ReloadPolicy needs
+// action `admin` (resource "*"). A reload that fails leaves the old policy in force and
+// answers INVALID_ARGUMENT with the parser's one-line reason.
+//
+// Thread safety: gRPC calls the methods concurrently; PolicyHolder serialises reloads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cairn/v1/admin.grpc.pb.h"
+#include "engine/event_store.h"
+#include "policy/holder.h"
+#include "server/call_gate.h"
+
+namespace cairn::server {
+
+struct ServerFacts {
+  std::string version;
+  bool tls = true;
+  std::vector<std::string> auth_methods;
+  int64_t started_at_unix_s = 0;
+};
+
+class AdminService final : public v1::Admin::Service {
+ public:
+  AdminService(engine::EventStore* store, const CallGate* gate, policy::PolicyHolder* policies,
+               ServerFacts facts);
+
+  grpc::Status ServerInfo(grpc::ServerContext* context, const v1::ServerInfoRequest* request,
+                          v1::ServerInfoResponse* response) override;
+  grpc::Status WhoAmI(grpc::ServerContext* context, const v1::WhoAmIRequest* request,
+                      v1::WhoAmIResponse* response) override;
+  grpc::Status ReloadPolicy(grpc::ServerContext* context, const v1::ReloadPolicyRequest* request,
+                            v1::ReloadPolicyResponse* response) override;
+
+ private:
+  engine::EventStore* store_;
+  const CallGate* gate_;
+  policy::PolicyHolder* policies_;
+  ServerFacts facts_;
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,51 @@
+// CallGate: the first thing every RPC does. It checks the peer address against the allowlist
+// (a second line behind PeerFilter), authenticates the call once (auth/), and pins the policy
+// snapshot the whole call is judged by.
+//
+// A call that fails the gate gets UNAUTHENTICATED (or PERMISSION_DENIED for a refused peer)
+// and nothing else: no stream names, no store state.
+//
+// Thread safety: Admit() is safe to call concurrently; the gate's collaborators must outlive it.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/server_context.h>
+
+#include "auth/authenticator.h"
+#include "common/principal.h"
+#include "policy/policy.h"
+#include "policy/holder.h"
+#include "server/cidr.h"
+
+namespace cairn::server {
+
+// Who is calling and the policy that judges the call.
+struct CallIdentity {
+  Principal principal;
+  std::string peer_ip;
+  std::shared_ptr<const policy::Policy> policy;
+  policy::ResolvedPrincipal resolved;
+
+  policy::Decision Decide(policy::Action action, std::string_view stream,
+                          std::string_view event_type) const {
+    return policy->Decide(resolved, action, stream, event_type);
+  }
+};
+
+class CallGate {
+ public:
+  CallGate(const auth::Authenticator* authenticator, policy::PolicyHolder* policies,
+           const CidrSet* allowed_peers);
+
+  // On success fills *identity; otherwise returns the gRPC status to answer with.
+  grpc::Status Admit(grpc::ServerContext* context, CallIdentity* identity) const;
+
+ private:
+  const auth::Authenticator* authenticator_;
+  policy::PolicyHolder* policies_;
+  const CidrSet* allowed_peers_;
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,53 @@
+// PeerFilter: refuses a TCP connection from an address outside `server.allow_cidrs` the moment
+// it is accepted, before the TLS handshake and before any call (DESIGN.md, Network isolation).
+//
+// gRPC 1.51 exposes no public accept hook; the filter is installed as a socket mutator
+// (GRPC_ARG_SOCKET_MUTATOR), which gRPC's TCP server applies to every accepted socket with the
+// usage GRPC_FD_SERVER_CONNECTION_USAGE, right after accept(2). A refused socket is shut down
+// there (see peer_filter.cc for why the mutator does not report failure). The vtable layout is gRPC 1.51's (src/core/lib/iomgr/socket_mutator.h); the
+// integration test that connects from 127.0.0.2 fails if a gRPC upgrade changes it. The
+// per-call check in CallGate stays as a second line of defence.
+//
+// Thread safety: Allow() is called on gRPC's poller threads; the counters are atomic. The
+// filter must outlive the grpc::Server it is installed in.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include <grpcpp/support/channel_arguments.h>
+
+#include "server/cidr.h"
+
+namespace cairn::server {
+
+class PeerFilter {
+ public:
+  // An empty set admits every peer (only allowed for loopback listeners; see ValidateForServe).
+  explicit PeerFilter(CidrSet allowed);
+  ~PeerFilter();
+  PeerFilter(const PeerFilter&) = delete;
+  PeerFilter& operator=(const PeerFilter&) = delete;
+
+  // Installs the filter in the server's channel arguments (via ServerBuilder::SetOption).
+  void InstallIn(grpc::ChannelArguments* args);
+
+  // Decides for an accepted socket; counts refusals.
+  bool AllowSocket(int fd);
+  bool AllowAddress(std::string_view ip_text) const;
+
+  struct Mutator;  // the socket mutator object gRPC holds; defined in peer_filter.cc
+
+  uint64_t refused_count() const { return refused_.load(std::memory_order_relaxed); }
+  // Called with the peer's IP text on each refusal (for the audit trail); may be empty.
+  void set_on_refused(std::function<void(const std::string& ip)> fn) { on_refused_ = std::move(fn); }
+
+ private:
+  CidrSet allowed_;
+  std::atomic<uint64_t> refused_{0};
+  std::function<void(const std::string&)> on_refused_;
+  Mutator* mutator_ = nullptr;  // owned by gRPC's refcount once installed
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,192 @@
+#include "server/server.h"
+
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/resource_quota.h>
+
+#include "auth/authenticator.h"
+#include "engine/event_store.h"
+#include "policy/holder.h"
+#include "server/admin_http.h"
+#include "server/admin_service.h"
+#include "server/call_gate.h"
+#include "server/cidr.h"
+#include "server/integrity_service.h"
+#include "server/peer_filter.h"
+#include "server/streams_service.h"
+#include "server/tls_credentials.h"
+
+namespace cairn::server {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+constexpr int kServerThreadsMax = 256;
+constexpr uint32_t kCheckpointIntervalMs = 1000;
+
+// Installs the PeerFilter's socket mutator in the server's channel arguments.
+class PeerFilterOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit PeerFilterOption(PeerFilter* filter) : filter_(filter) {}
+  void UpdateArguments(grpc::ChannelArguments* args) override { filter_->InstallIn(args); }
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*) override {}
+
+ private:
+  PeerFilter* filter_;
+};
+
+int64_t NowUnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<std::string> AuthMethods(const Config& config) {
+  std::vector<std::string> methods;
+  if (!config.auth.jwt.empty()) methods.push_back("jwt");
+  if (!config.auth.api_keys.empty()) methods.push_back("apikey");
+  if (config.tls.enabled && !config.tls.client_ca.empty()) methods.push_back("mtls");
+  return methods;
+}
+
+class ServerImpl final : public Server {
+ public:
+  explicit ServerImpl(const Config& config) : config_(config), policies_(config.policy.file) {}
+  ~ServerImpl() override { Shutdown(5000); }
+
+  Status Init();
+  int grpc_port() const override { return grpc_port_; }
+  int admin_port() const override { return admin_ ? admin_->port() : 0; }
+  Status ReloadPolicy() override { return policies_.Reload(); }
+  uint64_t refused_connections() const override {
+    return peer_filter_ ? peer_filter_->refused_count() : 0;
+  }
+  void Shutdown(int64_t drain_timeout_ms) override;
+
+ private:
+  Status OpenParts();
+  Status StartGrpc();
+  Status StartAdmin();
+
+  Config config_;
+  policy::PolicyHolder policies_;
+  CidrSet allowed_peers_;
+  std::unique_ptr<engine::EventStore> store_;
+  std::unique_ptr<auth::Authenticator> authenticator_;
+  std::unique_ptr<PeerFilter> peer_filter_;
+  std::unique_ptr<CallGate> gate_;
+  std::unique_ptr<StreamsService> streams_;
+  std::unique_ptr<IntegrityService> integrity_;
+  std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<AdminHttpServer> admin_;
+  int grpc_port_ = 0;
+  std::once_flag shutdown_once_;
+};
+
+Status ServerImpl::OpenParts() {
+  auto cidrs = CidrSet::Parse(config_.server.allow_cidrs);
+  if (!cidrs.ok()) return cidrs.status().Annotate("server.allow_cidrs");
+  allowed_peers_ = std::move(cidrs).value();
+  if (Status s = policies_.Reload(); !s.ok()) return s.Annotate("policy.file");
+  auto authenticator = auth::Authenticator::Create(config_.auth);
+  if (!authenticator.ok()) return authenticator.status().Annotate("auth");
+  authenticator_ = std::move(authenticator).value();
+  engine::Options options;
+  options.data_dir = config_.data_dir;
+  options.checkpoint_interval_ms = kCheckpointIntervalMs;
+  auto store = engine::EventStore::Open(options);
+  if (!store.ok()) return store.status().Annotate("data_dir " + config_.data_dir);
+  store_ = std::move(store).value();
+  return Status::Ok();
+}
+
+Status ServerImpl::StartGrpc() {
+  auto credentials = MakeServerCredentials(config_.tls);
+  if (!credentials.ok()) return credentials.status();
+  peer_filter_ = std::make_unique<PeerFilter>(allowed_peers_);
+  gate_ = std::make_unique<CallGate>(authenticator_.get(), &policies_, &allowed_peers_);
+  StreamsServiceOptions stream_options;
+  stream_options.read_chunk_events_max = config_.limits.read_batch_max;
+  streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
+  integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get());
+  ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds()};
+  admin_service_ = std::make_unique<AdminService>(store_.get(), gate_.get(), &policies_, facts);
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.server.listen, *credentials, &grpc_port_);
+  builder.SetOption(std::make_unique<PeerFilterOption>(peer_filter_.get()));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.limits.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config_.limits.max_message_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(config_.limits.max_concurrent_streams));
+  grpc::ResourceQuota quota("cairn");
+  quota.SetMaxThreads(kServerThreadsMax);
+  builder.SetResourceQuota(quota);
+  builder.RegisterService(streams_.get());
+  builder.RegisterService(integrity_.get());
+  builder.RegisterService(admin_service_.get());
+  grpc_ = builder.BuildAndStart();
+  if (!grpc_ || grpc_port_ == 0) {
+    return Status::Unavailable("cannot listen on server.listen " + config_.server.listen);
+  }
+  return Status::Ok();
+}
+
+Status ServerImpl::StartAdmin() {
+  AdminHttpOptions options;
+  options.listen = config_.server.admin_listen;
+  options.allow_peer = [this](std::string_view ip) {
+    return allowed_peers_.empty() || allowed_peers_.ContainsText(ip);
+  };
+  std::map<std::string, HttpHandler> routes;
+  routes["/healthz"] = [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; };
+  routes["/readyz"] = [this] {
+    if (store_ == nullptr) return HttpResponse{503, "text/plain; charset=utf-8", "not ready\n"};
+    return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
+  };
+  routes["/checkpoint"] = [this] {
+    auto checkpoint = store_->Checkpoint();
+    if (!checkpoint.ok()) {
+      return HttpResponse{503, "text/plain; charset=utf-8", "no checkpoint available\n"};
+    }
+    return HttpResponse{200, "text/plain; charset=utf-8", checkpoint->note};
+  };
+  auto admin = AdminHttpServer::Start(options, std::move(routes));
+  if (!admin.ok()) return admin.status().Annotate("server.admin_listen");
+  admin_ = std::move(admin).value();
+  return Status::Ok();
+}
+
+Status ServerImpl::Init() {
+  if (Status s = ValidateForServe(config_); !s.ok()) return s;
+  if (Status s = OpenParts(); !s.ok()) return s;
+  if (Status s = StartGrpc(); !s.ok()) return s;
+  return StartAdmin();
+}
+
+void ServerImpl::Shutdown(int64_t drain_timeout_ms) {
+  std::call_once(shutdown_once_, [&] {
+    if (admin_) admin_->Stop();
+    if (grpc_) {
+      grpc_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(drain_timeout_ms));
+      grpc_->Wait();
+    }
+    store_.reset();  // drains queued appends: they are durable or answered with an error
+    authenticator_.reset();
+  });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Start(const Config& config) {
+  auto server = std::make_unique<ServerImpl>(config);
+  if (Status s = server->Init(); !s.ok()) return s;
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,163 @@
+#include "server/streams_service.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "server/status_map.h"
+#include "server/wire_convert.h"
+
+namespace cairn::server {
+namespace {
+
+using policy::Action;
+using policy::ActionName;
+
+// Appends the readable events of `events` to `chunk`; counts the others.
+// Returns the bytes added.
+uint64_t AddReadable(const CallIdentity& id, std::vector<engine::RecordedEvent>& events,
+                     v1::ReadResponse* chunk) {
+  uint64_t bytes = 0;
+  for (auto& event : events) {
+    if (!id.Decide(Action::kRead, event.entry.stream_id, event.entry.event_type).allowed) {
+      chunk->set_filtered_events(chunk->filtered_events() + 1);
+      continue;
+    }
+    bytes += event.data.size() + event.metadata.size() + 256;
+    ToWire(event, chunk->add_events());
+  }
+  return bytes;
+}
+
+}  // namespace
+
+StreamsService::StreamsService(engine::EventStore* store, const CallGate* gate,
+                               StreamsServiceOptions options)
+    : store_(store), gate_(gate), options_(options) {
+  assert(options_.read_chunk_events_max > 0);
+}
+
+grpc::Status StreamsService::Append(grpc::ServerContext* context, const v1::AppendRequest* request,
+                                    v1::AppendResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  const std::string& stream = request->stream();
+  std::vector<engine::ProposedEvent> events;
+  events.reserve(request->events_size());
+  std::string_view last_checked_type;
+  for (const auto& wire : request->events()) {
+    // Batches usually repeat one type: skip the policy call when the type repeats.
+    if (wire.type() != last_checked_type || events.empty()) {
+      if (!id.Decide(Action::kAppend, stream, wire.type()).allowed) {
+        return DeniedStatus(ActionName(Action::kAppend), stream, wire.type());
+      }
+      last_checked_type = wire.type();
+    }
+    auto event = FromWire(wire);
+    if (!event.ok()) return ToGrpcStatus(event.status());
+    events.push_back(std::move(event).value());
+  }
+  auto result = store_->Append(stream, FromWire(request->expected()), std::move(events));
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  ToWire(*result, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRequest* request,
+                                  grpc::ServerWriter<v1::ReadResponse>* writer) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  const std::string& stream = request->stream();
+  if (!id.Decide(Action::kRead, stream, "").allowed) {
+    return DeniedStatus(ActionName(Action::kRead), stream, "");
+  }
+  const auto direction =
+      request->backwards() ? engine::Direction::kBackwards : engine::Direction::kForwards;
+  uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
+  uint64_t from = request->from_version();
+  for (;;) {
+    if (context->IsCancelled()) return grpc::Status::CANCELLED;
+    const uint64_t want = std::min(remaining, options_.read_chunk_events_max);
+    auto page = store_->ReadStream(stream, from, direction, want);
+    if (!page.ok()) return ToGrpcStatus(page.status());
+    v1::ReadResponse chunk;
+    AddReadable(id, page->events, &chunk);
+    const uint64_t got = page->events.size();
+    remaining -= std::min(remaining, got);
+    const bool at_end = page->end_of_stream || got == 0;
+    if (!page->events.empty()) {
+      const uint64_t last = page->events.back().entry.stream_version;
+      if (direction == engine::Direction::kForwards) {
+        from = last + 1;
+      } else if (last == 0) {
+        chunk.set_end_of_stream(true);
+      } else {
+        from = last - 1;
+      }
+    }
+    if (at_end) chunk.set_end_of_stream(true);
+    const bool done = at_end || remaining == 0 || chunk.end_of_stream();
+    chunk.set_end(done);
+    if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
+    if (done) return grpc::Status::OK;
+  }
+}
+
+grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
+                                     const v1::ReadAllRequest* request,
+                                     grpc::ServerWriter<v1::ReadResponse>* writer) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  const uint64_t end_position = store_->tree_size();
+  uint64_t from = request->from_position();
+  uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
+  for (;;) {
+    if (context->IsCancelled()) return grpc::Status::CANCELLED;
+    const uint64_t available = end_position > from ? end_position - from : 0;
+    const uint64_t want = std::min({remaining, options_.read_chunk_events_max, available});
+    v1::ReadResponse chunk;
+    if (want > 0) {
+      auto events = store_->ReadAll(from, want);
+      if (!events.ok()) return ToGrpcStatus(events.status());
+      AddReadable(id, *events, &chunk);
+      from += events->size();
+      remaining -= std::min<uint64_t>(remaining, events->size());
+      if (events->empty()) remaining = 0;
+    }
+    const bool done = want == 0 || remaining == 0 || from >= end_position;
+    chunk.set_end(done);
+    if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
+    if (done) return grpc::Status::OK;
+  }
+}
+
+grpc::Status StreamsService::Delete(grpc::ServerContext* context, const v1::DeleteRequest* request,
+                                    v1::DeleteResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  if (!id.Decide(Action::kDelete, request->stream(), "").allowed) {
+    return DeniedStatus(ActionName(Action::kDelete), request->stream(), "");
+  }
+  auto result = store_->DeleteStream(request->stream(), FromWire(request->expected()));
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  response->set_position(result->last_position);
+  response->set_version(result->last_version);
+  return grpc::Status::OK;
+}
+
+grpc::Status StreamsService::GetStreamInfo(grpc::ServerContext* context,
+                                           const v1::GetStreamInfoRequest* request,
+                                           v1::StreamInfo* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  if (!id.Decide(Action::kRead, request->stream(), "").allowed) {
+    return DeniedStatus(ActionName(Action::kRead), request->stream(), "");
+  }
+  auto info = store_->GetStreamInfo(request->stream());
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  ToWire(*info, response);
+  return grpc::Status::OK;
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,49 @@
+// cairn.v1.Streams over an EventStore, behind the CallGate and the policy.
+//
+// Append: the caller needs `append` on the stream for every distinct event type of the batch;
+// one denied type denies the whole batch (PERMISSION_DENIED naming action, stream and type) and
+// nothing is written. Read/ReadAll: events whose type the caller may not `read` are left out
+// and counted in ReadResponse.filtered_events. Read additionally needs `read` on the stream as a
+// whole. Delete needs `delete` on the stream; GetStreamInfo needs `read` on it.
+//
+// Reads stream in chunks of at most `read_chunk_events_max` events and about
+// `read_chunk_bytes_max` bytes, checking for cancellation between chunks.
+//
+// Thread safety: gRPC calls the methods concurrently; the service holds no mutable state.
+#pragma once
+
+#include <cstdint>
+
+#include "cairn/v1/streams.grpc.pb.h"
+#include "engine/event_store.h"
+#include "server/call_gate.h"
+
+namespace cairn::server {
+
+struct StreamsServiceOptions {
+  uint64_t read_chunk_events_max = 512;
+  uint64_t read_chunk_bytes_max = 1 << 20;
+};
+
+class StreamsService final : public v1::Streams::Service {
+ public:
+  StreamsService(engine::EventStore* store, const CallGate* gate, StreamsServiceOptions options);
+
+  grpc::Status Append(grpc::ServerContext* context, const v1::AppendRequest* request,
+                      v1::AppendResponse* response) override;
+  grpc::Status Read(grpc::ServerContext* context, const v1::ReadRequest* request,
+                    grpc::ServerWriter<v1::ReadResponse>* writer) override;
+  grpc::Status ReadAll(grpc::ServerContext* context, const v1::ReadAllRequest* request,
+                       grpc::ServerWriter<v1::ReadResponse>* writer) override;
+  grpc::Status Delete(grpc::ServerContext* context, const v1::DeleteRequest* request,
+                      v1::DeleteResponse* response) override;
+  grpc::Status GetStreamInfo(grpc::ServerContext* context, const v1::GetStreamInfoRequest* request,
+                             v1::StreamInfo* response) override;
+
+ private:
+  engine::EventStore* store_;
+  const CallGate* gate_;
+  StreamsServiceOptions options_;
+};
+
+}  // namespace cairn::server

@@ -1,0 +1,50 @@
+#include "server/tls_credentials.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "crypto/secure.h"
+#include "server/tls_min_version.h"
+
+namespace cairn::server {
+namespace {
+
+constexpr size_t kPemFileSizeBytesMax = 1 << 20;
+
+Result<std::string> ReadPemFile(const std::string& path, std::string_view setting) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument(std::string(setting) + ": cannot read " + path);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  std::string text = buffer.str();
+  if (text.size() > kPemFileSizeBytesMax || text.find("-----BEGIN") == std::string::npos) {
+    return Status::InvalidArgument(std::string(setting) + ": " + path + " is not a PEM file");
+  }
+  return text;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const TlsSection& tls) {
+  if (!tls.enabled) return grpc::InsecureServerCredentials();
+  auto cert = ReadPemFile(tls.cert, "tls.cert");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadPemFile(tls.key, "tls.key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (!tls.client_ca.empty()) {
+    auto ca = ReadPemFile(tls.client_ca, "tls.client_ca");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = std::move(ca).value();
+    options.client_certificate_request =
+        tls.require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  options.pem_key_cert_pairs.push_back({std::move(key).value(), std::move(cert).value()});
+  const TlsMinVersion min = tls.min_version == "1.3" ? TlsMinVersion::k13 : TlsMinVersion::k12;
+  auto credentials = SslServerCredentialsWithMinVersion(options, min);
+  crypto::Cleanse(&options.pem_key_cert_pairs.front().private_key);
+  return credentials;
+}
+
+}  // namespace cairn::server

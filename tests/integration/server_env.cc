@@ -1,0 +1,140 @@
+#include "server_env.h"
+
+#include <chrono>
+#include <stdexcept>
+
+#include "auth/api_key.h"
+
+namespace cairn::testing {
+
+int64_t NowS() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+constexpr char kPolicy[] = R"(
+[[role]]
+name = "admin"
+grants = [ { actions = ["append", "read", "subscribe", "read.pii", "delete", "forget", "proof", "audit.read", "admin"], streams = ["*", "$*"], event_types = ["*"] } ]
+
+[[role]]
+name = "order-service"
+grants = [
+  { actions = ["append"], streams = ["order-*"], event_types = ["OrderCreated", "OrderCancelled"] },
+  { actions = ["read", "subscribe"], streams = ["order-*"], event_types = ["*"] },
+]
+denies = [ { actions = ["append"], streams = ["order-archive-*"], event_types = ["*"] } ]
+
+[[role]]
+name = "order-reader"
+grants = [ { actions = ["read"], streams = ["order-*"], event_types = ["OrderCreated", "OrderCancelled"] } ]
+
+[[binding]]
+principal = "apikey:admin"
+roles = ["admin"]
+
+[[binding]]
+principal = "apikey:ci-bot"
+roles = ["order-service"]
+
+[[binding]]
+principal = "jwt:reader"
+roles = ["order-reader"]
+)";
+
+std::string Key(const std::string& id, const std::string& roles, const std::string& extra,
+                std::string* key_out) {
+  auto key = auth::GenerateApiKey(id);
+  if (!key.ok()) throw std::runtime_error("GenerateApiKey");
+  *key_out = key->key;
+  return "[[auth.api_keys]]\nid = \"" + id + "\"\nsecret_sha256 = \"" + key->secret_sha256 +
+         "\"\nroles = " + roles + "\n" + extra + "\n";
+}
+
+crypto::CertRequest CaRequest(const std::string& cn) {
+  crypto::CertRequest r;
+  r.common_name = cn;
+  r.usage = crypto::CertRequest::Usage::kCa;
+  r.is_ca = true;
+  r.not_before_unix_s = NowS() - 3600;
+  r.not_after_unix_s = NowS() + 86400;
+  return r;
+}
+
+}  // namespace
+
+ServerEnv::ServerEnv()
+    : rsa_a(GenerateRsa2048()), ec_a(GenerateP256()), ed_a(GenerateEd25519()),
+      rsa_b(GenerateRsa2048()) {
+  auto init = RunCairn({"init", "--data-dir", DataDir()});
+  if (init.exit_code != 0) throw std::runtime_error("cairn init failed: " + init.err);
+  dev_ca = crypto::KeyAndCert(ReadFile(DataDir() + "/dev/ca.key"), ReadFile(CaCert()));
+  other_ca = std::move(crypto::CreateSelfSignedCa(CaRequest("other CA")).value());
+  WriteFile(dir_.Sub("jwks-a.json"),
+            "{\"keys\":[" + PublicJwk(rsa_a.get(), "rsa-1") + "," + PublicJwk(ec_a.get(), "ec-1") +
+                "," + PublicJwk(ed_a.get(), "ed-1") + "," + OctJwk(kHsSecret, "hs-1") + "]}");
+  WriteFile(dir_.Sub("jwks-b.json"), "{\"keys\":[" + PublicJwk(rsa_b.get(), "b-rsa") + "]}");
+  WriteFile(PolicyPath(), kPolicy);
+  api_keys_toml_ = Key("admin", "[\"admin\"]", "", &admin_key) + Key("ci-bot", "[]", "", &bot_key) +
+                   Key("old", "[\"admin\"]", "expires = 2020-01-01T00:00:00Z", &expired_key);
+}
+
+std::string ServerEnv::ConfigText() const {
+  const std::string& keys = api_keys_toml_;
+  return "data_dir = \"data\"\n"
+         "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n" + server_extra +
+         "\n[tls]\nenabled = true\ncert = \"data/dev/server.crt\"\nkey = \"data/dev/server.key\"\n"
+         "client_ca = \"data/dev/ca.crt\"\n\n"
+         "[auth]\nfailures_per_minute_max = " + std::to_string(failures_per_minute_max) + "\n\n"
+         "[[auth.jwt]]\nissuer = \"" + std::string(kIssuerA) + "\"\naudience = \"" + kAudience +
+         "\"\njwks_file = \"jwks-a.json\"\nleeway_s = 30\n\n"
+         "[[auth.jwt]]\nissuer = \"" + std::string(kIssuerB) + "\"\naudience = \"" + kAudience +
+         "\"\njwks_file = \"jwks-b.json\"\n\n" + keys +
+         "[auth.mtls]\nrules = [ { match = \"CN=*,O=Acme\", principal = \"{CN}\" } ]\n\n"
+         "[policy]\nfile = \"policy.toml\"\n";
+}
+
+void ServerEnv::WriteConfig(const std::string& text) const { WriteFile(ConfigPath(), text); }
+
+bool ServerEnv::Start() {
+  WriteConfig(ConfigText());
+  return server_.Start({"--config", ConfigPath()});
+}
+
+std::unique_ptr<Client> ServerEnv::ClientWithOptions(ClientOptions options) const {
+  options.server = server_.target();
+  options.timeout_ms = 10000;
+  return std::move(Client::Connect(options).value());
+}
+
+std::unique_ptr<Client> ServerEnv::ClientWith(const std::string& token) const {
+  ClientOptions options;
+  options.server = server_.target();
+  options.ca_file = CaCert();
+  options.token = token;
+  return ClientWithOptions(options);
+}
+
+std::string ServerEnv::Claims(const std::string& iss, const std::string& aud,
+                              const std::string& sub, int64_t exp_offset_s,
+                              const std::string& extra) const {
+  const int64_t now = NowS();
+  return "{\"iss\":\"" + iss + "\",\"aud\":\"" + aud + "\",\"sub\":\"" + sub +
+         "\",\"iat\":" + std::to_string(now) + ",\"exp\":" + std::to_string(now + exp_offset_s) +
+         extra + "}";
+}
+
+std::string ServerEnv::TokenA(const std::string& alg, const std::string& sub,
+                              const std::string& roles_json, int64_t exp_offset_s) const {
+  const std::string claims =
+      Claims(kIssuerA, kAudience, sub, exp_offset_s, ",\"roles\":" + roles_json);
+  if (alg == "HS256") return SignHs256(kHsSecret, R"({"alg":"HS256","kid":"hs-1"})", claims);
+  EVP_PKEY* key = alg == "RS256" ? rsa_a.get() : alg == "ES256" ? ec_a.get() : ed_a.get();
+  const std::string kid = alg == "RS256" ? "rsa-1" : alg == "ES256" ? "ec-1" : "ed-1";
+  return SignJws(alg, key, R"({"alg":")" + alg + R"(","kid":")" + kid + R"("})", claims);
+}
+
+}  // namespace cairn::testing

@@ -1,0 +1,68 @@
+// A complete server set-up for integration tests: a data directory made by `cairn init`, a test
+// policy, two JWT issuers (A: RSA, EC, Ed25519 and HMAC keys; B: one RSA key), API keys, mTLS
+// rules, and a config file listening on ephemeral loopback ports. Start() runs the real server
+// as a child process.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cairn/client.h"
+#include "crypto/x509.h"
+#include "jwt_signer.h"
+#include "server_process.h"
+#include "test_util.h"
+
+namespace cairn::testing {
+
+inline constexpr char kIssuerA[] = "https://issuer-a.test";
+inline constexpr char kIssuerB[] = "https://issuer-b.test";
+inline constexpr char kAudience[] = "cairn-test";
+inline constexpr char kHsSecret[] = "0123456789abcdef0123456789abcdef-hs256";
+
+class ServerEnv {
+ public:
+  ServerEnv();
+
+  // Extra TOML appended to [server] (e.g. allow_cidrs) before the server starts.
+  std::string server_extra;
+  // [auth] failures_per_minute_max: high by default so that the negative tests are not cut
+  // short by the limiter (which has its own test).
+  int failures_per_minute_max = 1000;
+  bool Start();
+  std::string ConfigPath() const { return dir_.Sub("test.toml"); }
+  std::string PolicyPath() const { return dir_.Sub("policy.toml"); }
+  std::string DataDir() const { return dir_.Sub("data"); }
+  std::string CaCert() const { return dir_.Sub("data/dev/ca.crt"); }
+  const TempDir& dir() const { return dir_; }
+  ServerProcess& server() { return server_; }
+
+  // The config text Start() writes (exposed for refusal tests that alter it).
+  std::string ConfigText() const;
+  void WriteConfig(const std::string& text) const;
+
+  // A client with the given bearer token (or none), trusting the dev CA.
+  std::unique_ptr<Client> ClientWith(const std::string& token) const;
+  std::unique_ptr<Client> ClientWithOptions(ClientOptions options) const;
+
+  // Valid tokens for issuer A with the given sub/roles, signed by each key kind.
+  std::string TokenA(const std::string& alg, const std::string& sub,
+                     const std::string& roles_json = "[]", int64_t exp_offset_s = 600) const;
+  std::string Claims(const std::string& iss, const std::string& aud, const std::string& sub,
+                     int64_t exp_offset_s, const std::string& extra = "") const;
+
+  Pkey rsa_a, ec_a, ed_a, rsa_b;
+  std::string admin_key, bot_key, expired_key;
+  crypto::KeyAndCert dev_ca;    // the CA that init made (signs client certs the server trusts)
+  crypto::KeyAndCert other_ca;  // a CA the server does not trust
+
+ private:
+  TempDir dir_;
+  std::string api_keys_toml_;
+  ServerProcess server_;
+};
+
+int64_t NowS();
+
+}  // namespace cairn::testing

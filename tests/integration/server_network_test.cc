@@ -1,0 +1,195 @@
+// The server process as an operator meets it: the allowlist, the refusals at start-up, the dev
+// set-up, the admin HTTP listener and a clean shutdown.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <regex>
+
+#include "server_env.h"
+
+namespace cairn::testing {
+namespace {
+
+// Connects from `source_ip` to 127.0.0.1:port and reports whether the server closed the
+// connection within `wait_ms` without our having sent anything.
+bool ClosedByServer(const std::string& source_ip, int port, int wait_ms = 2000) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  inet_pton(AF_INET, source_ip.c_str(), &src.sin_addr);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+    close(fd);
+    return true;
+  }
+  pollfd p{fd, POLLIN, 0};
+  bool closed = false;
+  if (poll(&p, 1, wait_ms) > 0) {
+    char c;
+    closed = recv(fd, &c, 1, 0) <= 0;
+  }
+  close(fd);
+  return closed;
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) return "";
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  EXPECT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    response.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return response;
+}
+
+TEST(ServerNetworkTest, AllowlistRefusesPeersOutsideItBeforeTheHandshake) {
+  ServerEnv env;
+  env.server_extra = "allow_cidrs = [\"127.0.0.1/32\"]\n";
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  EXPECT_TRUE(ClosedByServer("127.0.0.2", env.server().grpc_port()));
+  EXPECT_FALSE(ClosedByServer("127.0.0.1", env.server().grpc_port(), 500));
+  auto who = env.ClientWith(env.admin_key)->WhoAmI();
+  EXPECT_TRUE(who.ok()) << who.status().ToString();
+}
+
+TEST(ServerNetworkTest, AdminHttpServesHealthAndTheSignedCheckpoint) {
+  ServerEnv env;
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  v1::AppendRequest request;
+  request.set_stream("order-1");
+  request.add_events()->set_type("OrderCreated");
+  request.mutable_events(0)->set_data("{}");
+  ASSERT_TRUE(env.ClientWith(env.admin_key)->Append(request).ok());
+  EXPECT_NE(HttpGet(env.server().admin_port(), "/healthz").find("200"), std::string::npos);
+  EXPECT_NE(HttpGet(env.server().admin_port(), "/readyz").find("ready"), std::string::npos);
+  const std::string checkpoint = HttpGet(env.server().admin_port(), "/checkpoint");
+  auto vkey = env.ClientWith(env.admin_key)->GetVerifierKey();
+  ASSERT_TRUE(vkey.ok());
+  EXPECT_NE(checkpoint.find(vkey->origin() + "\n1\n"), std::string::npos) << checkpoint;
+  EXPECT_NE(checkpoint.find("\n\xE2\x80\x94 "), std::string::npos) << "no signature line";
+  EXPECT_NE(HttpGet(env.server().admin_port(), "/nope").find("404"), std::string::npos);
+}
+
+TEST(ServerNetworkTest, SigtermShutsDownCleanlyAndKeepsEveryAcknowledgedEvent) {
+  ServerEnv env;
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  auto admin = env.ClientWith(env.admin_key);
+  for (int i = 0; i < 20; ++i) {
+    v1::AppendRequest request;
+    request.set_stream("s-" + std::to_string(i % 3));
+    request.add_events()->set_type("Tick");
+    request.mutable_events(0)->set_data("{\"i\":" + std::to_string(i) + "}");
+    ASSERT_TRUE(admin->Append(request).ok());
+  }
+  EXPECT_EQ(env.server().Stop(), 0) << env.server().output();
+  auto verify = RunCairn({"verify", "--data-dir", env.DataDir()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  auto read = RunCairn({"read-all", "--data-dir", env.DataDir(), "--json"});
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(std::count(read.out.begin(), read.out.end(), '\n'), 20);
+}
+
+std::string Replace(std::string text, const std::string& from, const std::string& to) {
+  const size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+TEST(ServerNetworkTest, RefusesUnsafeOrBrokenConfigurationsWithOneLineReasons) {
+  ServerEnv env;
+  const std::string base = env.ConfigText();
+  struct Case {
+    std::string name, config, expect;
+  };
+  const std::vector<Case> cases = {
+      {"plaintext off loopback",
+       Replace(Replace(base, "listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\"\nallow_cidrs = [\"10.0.0.0/8\"]"),
+               "enabled = true", "enabled = false"),
+       "tls"},
+      {"non-loopback bind without allow_cidrs",
+       Replace(base, "listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\""), "allow_cidrs"},
+      {"unknown key", base + "\n[server2]\nfoo = 1\n", "server2"},
+      {"config does not parse", base + "\n[[[broken\n", "test.toml"},
+  };
+  for (const auto& c : cases) {
+    env.WriteConfig(c.config);
+    auto refused = RunServeExpectingRefusal({"--config", env.ConfigPath()});
+    EXPECT_NE(refused.exit_code, 0) << c.name << ": " << refused.output;
+    EXPECT_NE(refused.output.find(c.expect), std::string::npos) << c.name << ": " << refused.output;
+    EXPECT_LE(std::count(refused.output.begin(), refused.output.end(), '\n'), 1)
+        << c.name << ": not one line: " << refused.output;
+  }
+  // A key file readable by group or others.
+  env.WriteConfig(base);
+  chmod(env.DataDir().append("/dev/server.key").c_str(), 0644);
+  auto refused = RunServeExpectingRefusal({"--config", env.ConfigPath()});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("server.key"), std::string::npos) << refused.output;
+  chmod(env.DataDir().append("/dev/server.key").c_str(), 0600);
+  // A policy file that does not parse.
+  WriteFile(env.PolicyPath(), "[[role]\nname=");
+  refused = RunServeExpectingRefusal({"--config", env.ConfigPath()});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("policy"), std::string::npos) << refused.output;
+}
+
+TEST(ServerNetworkTest, DevModeCreatesTheSetupAndTheCliWorksWithNoFlags) {
+  TempDir dir;
+  const std::string data = dir.Sub("dev-data");
+  setenv("CAIRN_LISTEN", "127.0.0.1:0", 1);
+  setenv("CAIRN_ADMIN_LISTEN", "127.0.0.1:0", 1);
+  ServerProcess server;
+  ASSERT_TRUE(server.Start({"--dev", "--data-dir", data})) << server.output();
+  unsetenv("CAIRN_LISTEN");
+  unsetenv("CAIRN_ADMIN_LISTEN");
+  EXPECT_NE(server.output().find("admin API key"), std::string::npos) << server.output();
+  struct stat st {};
+  ASSERT_EQ(stat((data + "/dev/admin.apikey").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // The client config has the CA and the admin key; only the port differs in this test.
+  setenv("CAIRN_SERVER", server.target().c_str(), 1);
+  auto appended = RunCairn({"append", "order-1", "--type", "OrderCreated", "--data", "{\"a\":1}"});
+  EXPECT_EQ(appended.exit_code, 0) << appended.err;
+  auto read = RunCairn({"read", "order-1", "--json"});
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_NE(read.out.find("OrderCreated"), std::string::npos);
+  auto who = RunCairn({"whoami"});
+  EXPECT_EQ(who.exit_code, 0) << who.err;
+  EXPECT_NE(who.out.find("apikey:admin"), std::string::npos);
+  auto token = RunCairn({"token", "mint", "--sub", "alice", "--role", "reader"});
+  ASSERT_EQ(token.exit_code, 0) << token.err;
+  std::string jwt = token.out.substr(0, token.out.find('\n'));
+  auto as_alice = RunCairn({"whoami", "--token", jwt});
+  EXPECT_EQ(as_alice.exit_code, 0) << as_alice.err;
+  EXPECT_NE(as_alice.out.find("jwt:alice"), std::string::npos);
+  auto denied = RunCairn({"append", "order-1", "--type", "X", "--data", "{}", "--token", jwt});
+  EXPECT_NE(denied.exit_code, 0);
+  EXPECT_NE(denied.err.find("permission denied"), std::string::npos) << denied.err;
+  unsetenv("CAIRN_SERVER");
+  EXPECT_EQ(server.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace cairn::testing

@@ -1,0 +1,167 @@
+// Authorization against the real server: per event type, per stream, deny wins, reads filter,
+// policy reloads (Admin.ReloadPolicy and SIGHUP) take effect for the next call.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "cairn/v1/common.pb.h"
+#include "server_env.h"
+
+namespace cairn::testing {
+namespace {
+
+v1::AppendRequest Events(const std::string& stream, const std::vector<std::string>& types) {
+  v1::AppendRequest request;
+  request.set_stream(stream);
+  for (const auto& type : types) {
+    auto* event = request.add_events();
+    event->set_type(type);
+    event->set_data(R"({"amount":10})");
+  }
+  return request;
+}
+
+class ServerPolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(env.Start()) << env.server().output();
+    admin = env.ClientWith(env.admin_key);
+    bot = env.ClientWith(env.bot_key);
+  }
+  uint64_t StreamEvents(const std::string& stream) {
+    auto info = admin->GetStreamInfo(stream);
+    EXPECT_TRUE(info.ok()) << info.status().ToString();
+    return info.ok() ? info->event_count() : 0;
+  }
+  uint64_t TreeSize() { return admin->ServerInfo().value().tree_size(); }
+
+  ServerEnv env;
+  std::unique_ptr<Client> admin, bot;
+};
+
+void ExpectDenied(const Result<v1::AppendResponse>& result, const std::string& what) {
+  ASSERT_FALSE(result.ok()) << what;
+  EXPECT_EQ(result.status().code(), StatusCode::kPermissionDenied) << what;
+  EXPECT_EQ(result.status().message().find("role:"), std::string::npos)
+      << "a denial must not reveal policy internals: " << result.status().message();
+}
+
+TEST_F(ServerPolicyTest, AppendIsLimitedToGrantedTypesAndStreams) {
+  ASSERT_TRUE(bot->Append(Events("order-1", {"OrderCreated"})).ok());
+  const uint64_t size = TreeSize();
+  ExpectDenied(bot->Append(Events("order-1", {"RefundIssued"})), "RefundIssued to order-1");
+  ExpectDenied(bot->Append(Events("payment-1", {"OrderCreated"})), "anything to payment-1");
+  ExpectDenied(bot->Append(Events("order-1", {"OrderCreated", "RefundIssued", "OrderCancelled"})),
+               "a batch with one denied type");
+  EXPECT_EQ(TreeSize(), size) << "a denied append wrote something";
+  EXPECT_EQ(StreamEvents("order-1"), 1u);
+}
+
+TEST_F(ServerPolicyTest, DenialNamesActionStreamAndTypeInDetails) {
+  auto result = bot->Append(Events("order-1", {"RefundIssued"}));
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("append"), std::string::npos);
+  EXPECT_NE(result.status().message().find("order-1"), std::string::npos);
+  EXPECT_NE(result.status().message().find("RefundIssued"), std::string::npos);
+}
+
+TEST_F(ServerPolicyTest, DenyBeatsAllow) {
+  // order-archive-1 matches the grant "order-*" and the deny "order-archive-*".
+  ExpectDenied(bot->Append(Events("order-archive-1", {"OrderCreated"})), "order-archive-1");
+  EXPECT_EQ(TreeSize(), 0u);
+}
+
+TEST_F(ServerPolicyTest, ReaderWithoutGrantForATypeReadsTheStreamWithoutThoseEvents) {
+  ASSERT_TRUE(admin->Append(Events("order-1", {"OrderCreated", "RefundIssued", "OrderCancelled"})).ok());
+  auto reader = env.ClientWith(env.TokenA("EdDSA", "reader"));
+  v1::ReadRequest request;
+  request.set_stream("order-1");
+  std::vector<std::string> types;
+  uint64_t filtered = 0;
+  Status s = reader->Read(request, [&](const v1::ReadResponse& chunk) {
+    for (const auto& e : chunk.events()) types.push_back(e.type());
+    filtered += chunk.filtered_events();
+    return true;
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(types, (std::vector<std::string>{"OrderCreated", "OrderCancelled"}));
+  EXPECT_EQ(filtered, 1u);
+  // ReadAll filters the same way.
+  types.clear();
+  filtered = 0;
+  s = reader->ReadAll(v1::ReadAllRequest(), [&](const v1::ReadResponse& chunk) {
+    for (const auto& e : chunk.events()) types.push_back(e.type());
+    filtered += chunk.filtered_events();
+    return true;
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(types, (std::vector<std::string>{"OrderCreated", "OrderCancelled"}));
+  EXPECT_EQ(filtered, 1u);
+  // And a stream it has no grant on at all is denied.
+  v1::ReadRequest other;
+  other.set_stream("payment-1");
+  s = reader->Read(other, [](const v1::ReadResponse&) { return true; });
+  EXPECT_EQ(s.code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(ServerPolicyTest, WrongExpectedVersionCarriesTheCurrentVersion) {
+  ASSERT_TRUE(admin->Append(Events("order-7", {"OrderCreated", "OrderCreated"})).ok());
+  auto request = Events("order-7", {"OrderCreated"});
+  request.mutable_expected()->set_kind(v1::ExpectedVersion::EXACT);
+  request.mutable_expected()->set_version(0);
+  auto result = admin->Append(request);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kWrongExpectedVersion);
+  ASSERT_TRUE(result.status().detail().has_value());
+  EXPECT_EQ(*result.status().detail(), 1);
+}
+
+const char kPolicyWithRefunds[] = R"(
+[[role]]
+name = "admin"
+grants = [ { actions = ["append", "read", "proof", "admin"], streams = ["*", "$*"], event_types = ["*"] } ]
+[[role]]
+name = "order-service"
+grants = [ { actions = ["append"], streams = ["order-*"], event_types = ["OrderCreated", "RefundIssued"] } ]
+[[binding]]
+principal = "apikey:admin"
+roles = ["admin"]
+[[binding]]
+principal = "apikey:ci-bot"
+roles = ["order-service"]
+)";
+
+TEST_F(ServerPolicyTest, ReloadTakesEffectForTheNextCall) {
+  ExpectDenied(bot->Append(Events("order-1", {"RefundIssued"})), "before reload");
+  WriteFile(env.PolicyPath(), kPolicyWithRefunds);
+  auto denied_reload = bot->ReloadPolicy();
+  EXPECT_EQ(denied_reload.status().code(), StatusCode::kPermissionDenied);
+  auto reloaded = admin->ReloadPolicy();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  EXPECT_TRUE(bot->Append(Events("order-1", {"RefundIssued"})).ok());
+}
+
+TEST_F(ServerPolicyTest, InvalidPolicyIsRejectedAndTheOldOneStays) {
+  WriteFile(env.PolicyPath(), "[[role]]\nname = \"x\"\ngrants = [ { actions = [\"fly\"] } ]\n");
+  auto reloaded = admin->ReloadPolicy();
+  ASSERT_FALSE(reloaded.ok());
+  EXPECT_EQ(reloaded.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(bot->Append(Events("order-1", {"OrderCreated"})).ok()) << "old policy lost";
+  ExpectDenied(bot->Append(Events("order-1", {"RefundIssued"})), "old policy still denies");
+}
+
+TEST_F(ServerPolicyTest, SighupReloadsThePolicy) {
+  WriteFile(env.PolicyPath(), kPolicyWithRefunds);
+  const uint64_t generation = admin->ServerInfo().value().policy_generation();
+  env.server().Signal(SIGHUP);
+  for (int i = 0; i < 100 && admin->ServerInfo().value().policy_generation() == generation; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GT(admin->ServerInfo().value().policy_generation(), generation);
+  EXPECT_TRUE(bot->Append(Events("order-1", {"RefundIssued"})).ok());
+}
+
+}  // namespace
+}  // namespace cairn::testing
