@@ -36,7 +36,8 @@ Result<std::string_view> BearerCredential(std::string_view header) {
 }  // namespace
 
 Authenticator::Authenticator(const AuthConfig& config)
-    : limiter_(config.failures_per_minute_max, static_cast<size_t>(config.failure_sources_max)) {}
+    : limiter_(config.failures_per_minute_max, static_cast<size_t>(config.failure_sources_max)),
+      verified_(kVerifiedCacheEntriesMax, kVerifiedCacheEntryAgeSMax) {}
 
 Result<std::unique_ptr<Authenticator>> Authenticator::Create(const AuthConfig& config) {
   if (config.failures_per_minute_max < 1 || config.failures_per_minute_max > kFailuresPerMinuteMaxLimit) {
@@ -88,15 +89,28 @@ void Authenticator::RefreshLoop() {
   }
 }
 
+template <typename Verify>
+Result<Principal> Authenticator::Cached(std::string_view kind, std::string_view credential,
+                                        int64_t now_unix_s, const Verify& verify) const {
+  if (auto principal = verified_.Find(kind, credential, now_unix_s)) return *principal;
+  Result<Principal> result = verify();
+  if (result.ok()) verified_.Insert(kind, credential, *result, now_unix_s);
+  return result;
+}
+
 Result<Principal> Authenticator::Check(const CallCredentials& creds, int64_t now_unix_s) const {
   if (!creds.authorization.empty()) {
     CAIRN_ASSIGN_OR_RETURN(std::string_view credential, BearerCredential(creds.authorization));
     if (credential.substr(0, kApiKeyPrefix.size()) == kApiKeyPrefix) {
       return api_keys_->Verify(credential, now_unix_s);
     }
-    return jwt_->Verify(credential, now_unix_s);
+    return Cached("jwt", credential, now_unix_s,
+                  [&] { return jwt_->Verify(credential, now_unix_s); });
   }
-  if (!creds.peer_cert_pem.empty()) return mtls_->Map(creds.peer_cert_pem);
+  if (!creds.peer_cert_pem.empty()) {
+    return Cached("mtls", creds.peer_cert_pem, now_unix_s,
+                  [&] { return mtls_->Map(creds.peer_cert_pem); });
+  }
   return Status::Unauthenticated("no credentials");
 }
 

@@ -13,6 +13,10 @@
 // Every failure is kUnauthenticated with a short generic reason and is recorded against
 // `peer_address` in the failure limiter. Reasons never contain the credential or claim values.
 //
+// A JWT or client certificate that verified is remembered for up to kVerifiedCacheEntryAgeSMax
+// (never past its expiry), keyed by the SHA-256 of its exact bytes: repeated calls with the same
+// credential skip the signature check (verified_cache.h).
+//
 // Key refresh: Create() starts one background thread when JWT issuers are configured; it
 // rereads each issuer's jwks_file / refetches its jwks_url every jwks_refresh_interval_s
 // (a failure keeps the last good keys). The destructor wakes it through a condition variable
@@ -34,6 +38,7 @@
 #include "auth/failure_limiter.h"
 #include "auth/jwt.h"
 #include "auth/mtls.h"
+#include "auth/verified_cache.h"
 #include "common/principal.h"
 #include "common/status.h"
 
@@ -48,6 +53,10 @@ struct CallCredentials {
 inline constexpr size_t kAuthorizationSizeMaxBytes = 8192 + 7;  // "Bearer " + kJwtSizeMaxBytes
 inline constexpr int64_t kFailuresPerMinuteMaxLimit = 1000000;
 inline constexpr int64_t kFailureSourcesMaxLimit = 10000000;
+// Verified JWTs and client certificates are remembered (by SHA-256 of their bytes) for at most
+// this long, and never past their own expiry; see verified_cache.h.
+inline constexpr size_t kVerifiedCacheEntriesMax = 10000;
+inline constexpr int64_t kVerifiedCacheEntryAgeSMax = 60;
 
 class Authenticator {
  public:
@@ -68,12 +77,16 @@ class Authenticator {
  private:
   Authenticator(const AuthConfig& config);
   Result<Principal> Check(const CallCredentials& creds, int64_t now_unix_s) const;
+  template <typename Verify>
+  Result<Principal> Cached(std::string_view kind, std::string_view credential, int64_t now_unix_s,
+                           const Verify& verify) const;
   void RefreshLoop();
 
   std::unique_ptr<JwtVerifier> jwt_;
   std::unique_ptr<ApiKeyVerifier> api_keys_;
   std::unique_ptr<MtlsMapper> mtls_;
   mutable FailureLimiter limiter_;
+  mutable VerifiedCache verified_;
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
