@@ -10,7 +10,8 @@
 // the embedded engine reports it.
 //
 // Thread safety: a Client may be shared by any number of threads (gRPC channels are
-// thread-safe). Callbacks of Read/ReadAll run on the calling thread.
+// thread-safe). Callbacks of Read/ReadAll run on the calling thread; AppendAsync's on a gRPC
+// thread.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +45,10 @@ class Client {
   virtual ~Client() = default;
 
   virtual Result<v1::AppendResponse> Append(const v1::AppendRequest& request) = 0;
+  // Starts an append and returns at once; `done` runs exactly once with the result, on a gRPC
+  // thread. Keep `done` short; it may start the next call.
+  using AppendDone = std::function<void(Result<v1::AppendResponse>)>;
+  virtual void AppendAsync(v1::AppendRequest request, AppendDone done) = 0;
   // Calls `on_chunk` for each chunk of the read in order; returning false stops the read early
   // (the call is cancelled and Read returns OK).
   using ChunkHandler = std::function<bool(const v1::ReadResponse& chunk)>;

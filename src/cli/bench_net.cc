@@ -1,6 +1,7 @@
 #include "cli/bench_net.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -54,26 +55,61 @@ v1::AppendRequest MakeBatch(const NetBenchConfig& config, const std::string& str
   return request;
 }
 
-void AppendLoop(const NetBenchConfig& config, Client& client, uint32_t index,
-                const std::string& run_id, Clock::time_point start, PhaseState* state) {
-  const std::string stream = config.stream_prefix + "-" + run_id + "-" + std::to_string(index);
-  std::vector<int64_t> latencies;
-  uint64_t seq = 0;
-  while (!state->stop && SecondsSince(start) < config.duration_s) {
-    if (state->events.fetch_add(config.batch) >= config.events_max) break;
-    const v1::AppendRequest request = MakeBatch(config, stream, seq);
-    const auto t0 = Clock::now();
-    auto result = client.Append(request);
-    if (!result.ok()) {
-      state->Fail(result.status());
-      break;
-    }
-    latencies.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
-    seq += config.batch;
+// One client's appends: one call in flight at a time, the next started from the completion of
+// the previous (gRPC's callback API, so no client thread blocks per call).
+class AppendChain {
+ public:
+  AppendChain(const NetBenchConfig& config, Client* client, std::string stream,
+              Clock::time_point start, PhaseState* state)
+      : config_(config), client_(client), stream_(std::move(stream)), start_(start),
+        state_(state) {}
+
+  void Start() { Next(); }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return done_; });
   }
-  std::lock_guard<std::mutex> lock(state->mu);
-  state->latencies_ns.insert(state->latencies_ns.end(), latencies.begin(), latencies.end());
-}
+  std::vector<int64_t>& latencies() { return latencies_; }
+
+ private:
+  void Next() {
+    if (state_->stop || SecondsSince(start_) >= config_.duration_s ||
+        state_->events.fetch_add(config_.batch) >= config_.events_max) {
+      Finish();
+      return;
+    }
+    v1::AppendRequest request = MakeBatch(config_, stream_, seq_);
+    call_start_ = Clock::now();
+    client_->AppendAsync(std::move(request), [this](Result<v1::AppendResponse> result) {
+      if (!result.ok()) {
+        state_->Fail(result.status());
+        Finish();
+        return;
+      }
+      latencies_.push_back(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - call_start_).count());
+      seq_ += config_.batch;
+      Next();
+    });
+  }
+  void Finish() {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    done_cv_.notify_all();
+  }
+
+  const NetBenchConfig& config_;
+  Client* client_;
+  const std::string stream_;
+  const Clock::time_point start_;
+  PhaseState* state_;
+  uint64_t seq_ = 0;
+  Clock::time_point call_start_;
+  std::vector<int64_t> latencies_;
+  std::mutex mu_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+};
 
 void ReadLoop(const NetBenchConfig& config, Client& client, Clock::time_point start,
               PhaseState* state) {
@@ -135,12 +171,31 @@ Result<PhaseResult> RunClients(const NetBenchConfig& config, const Body& body) {
 
 Result<PhaseResult> RunNetAppend(const NetBenchConfig& config) {
   const std::string run_id = RunId();
-  auto result = RunClients(config, [&](Client& client, uint32_t i, Clock::time_point start,
-                                       PhaseState* state) {
-    AppendLoop(config, client, i, run_id, start, state);
-  });
-  if (!result.ok()) return result;
-  result->events = result->batches * config.batch;  // acknowledged events only
+  CAIRN_ASSIGN_OR_RETURN(auto clients, ConnectAll(config));
+  for (auto& client : clients) {  // connect (TLS handshake) before the clock starts
+    auto info = client->ServerInfo();
+    if (!info.ok()) return info.status();
+  }
+  PhaseState state;
+  const auto start = Clock::now();
+  std::vector<std::unique_ptr<AppendChain>> chains;
+  for (uint32_t i = 0; i < config.clients; ++i) {
+    chains.push_back(std::make_unique<AppendChain>(
+        config, clients[i].get(),
+        config.stream_prefix + "-" + run_id + "-" + std::to_string(i), start, &state));
+  }
+  for (auto& chain : chains) chain->Start();
+  for (auto& chain : chains) chain->Wait();
+  if (!state.error.ok()) return state.error;
+  PhaseResult result;
+  result.seconds = SecondsSince(start);
+  for (auto& chain : chains) {
+    state.latencies_ns.insert(state.latencies_ns.end(), chain->latencies().begin(),
+                              chain->latencies().end());
+  }
+  result.batches = state.latencies_ns.size();
+  result.events = result.batches * config.batch;  // acknowledged events only
+  result.latency = SummarizeLatencies(&state.latencies_ns);
   return result;
 }
 

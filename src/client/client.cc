@@ -78,6 +78,25 @@ class GrpcClient final : public Client {
     return Unary<v1::AppendResponse>(
         [&](grpc::ClientContext* c, v1::AppendResponse* r) { return streams_->Append(c, request, r); });
   }
+  void AppendAsync(v1::AppendRequest request, AppendDone done) override {
+    struct Call {
+      grpc::ClientContext context;
+      v1::AppendRequest request;
+      v1::AppendResponse response;
+      AppendDone done;
+    };
+    auto* call = new Call{{}, std::move(request), {}, std::move(done)};
+    Prepare(&call->context, options_.timeout_ms);
+    streams_->async()->Append(&call->context, &call->request, &call->response,
+                              [call](grpc::Status status) {
+                                std::unique_ptr<Call> owned(call);
+                                if (!status.ok()) {
+                                  owned->done(FromGrpc(status));
+                                } else {
+                                  owned->done(std::move(owned->response));
+                                }
+                              });
+  }
   Status Read(const v1::ReadRequest& request, const ChunkHandler& on_chunk) override {
     grpc::ClientContext context;
     Prepare(&context, options_.read_timeout_ms);

@@ -83,6 +83,15 @@ class EventStore {
   // before, but not as an idempotent re-send of this batch).
   virtual Result<AppendResult> Append(std::string_view stream_id, ExpectedVersion expected,
                                       std::vector<ProposedEvent> events) = 0;
+  // Append without blocking the caller until the commit: `done` runs exactly once with what
+  // Append() would return — on an engine thread after the group commit, or on the calling
+  // thread when the batch is refused before it is queued. `done` must be quick and must not call
+  // back into the store (it holds up the commits behind it). The call itself may wait while the
+  // append queue is full (back-pressure). The default runs Append() and then `done`.
+  virtual void AppendAsync(std::string_view stream_id, ExpectedVersion expected,
+                           std::vector<ProposedEvent> events, AppendCallback done) {
+    done(Append(stream_id, expected, std::move(events)));
+  }
   // Tombstones a stream: appends a `$streamDeleted` event; later appends fail, reads say deleted.
   virtual Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) = 0;
 

@@ -93,6 +93,17 @@ class EventStoreImpl final : public EventStore {
     return sequencer_->Submit(std::move(prepared));
   }
 
+  void AppendAsync(std::string_view stream_id, ExpectedVersion expected,
+                   std::vector<ProposedEvent> events, AppendCallback done) override {
+    Result<PreparedAppend> prepared =
+        PrepareAppend(stream_id, expected, std::move(events), options_.limits);
+    if (!prepared.ok()) {
+      done(prepared.status());
+      return;
+    }
+    sequencer_->SubmitAsync(std::move(prepared).value(), std::move(done));
+  }
+
   Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) override {
     CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
     if (stream_id[0] == '$') return Status::InvalidArgument("system streams cannot be deleted");

@@ -96,19 +96,32 @@ void Sequencer::SetCommitListener(std::function<void(uint64_t)> listener) {
 }
 
 Result<AppendResult> Sequencer::Submit(PreparedAppend append) {
+  std::promise<Result<AppendResult>> promise;
+  auto done = promise.get_future();
+  SubmitAsync(std::move(append),
+              [&promise](Result<AppendResult> result) { promise.set_value(std::move(result)); });
+  return done.get();
+}
+
+void Sequencer::SubmitAsync(PreparedAppend append, AppendCallback done) {
   assert(!append.events.empty());
+  assert(done);
   auto pending = std::make_unique<Pending>();
   pending->append = std::move(append);
-  auto done = pending->done.get_future();
+  pending->done = std::move(done);
   {
     std::unique_lock<std::mutex> lock(mu_);
     not_full_.wait(lock, [&] { return stopping_ || queue_.size() < options_.queue_appends_max; });
-    if (stopping_) return Status::Unavailable("the store is shutting down");
-    queued_events_ += pending->append.events.size();
-    queue_.push_back(std::move(pending));
+    if (!stopping_) {
+      queued_events_ += pending->append.events.size();
+      queue_.push_back(std::move(pending));
+    }
+  }
+  if (pending) {  // not queued: the store is shutting down
+    pending->done(Status::Unavailable("the store is shutting down"));
+    return;
   }
   not_empty_.notify_one();
-  return done.get();
 }
 
 std::vector<std::unique_ptr<Sequencer::Pending>> Sequencer::TakeGroup() {
@@ -296,9 +309,9 @@ void Sequencer::Commit(Group& group) {
   if (listener) listener(group.tree.size());
   for (size_t i = 0; i < group.pendings.size(); ++i) {
     if (!commit.ok()) {
-      group.pendings[i]->done.set_value(commit.Annotate("commit failed; nothing of this append was written"));
+      group.pendings[i]->done(commit.Annotate("commit failed; nothing of this append was written"));
     } else {
-      group.pendings[i]->done.set_value(std::move(group.results[i]));
+      group.pendings[i]->done(std::move(group.results[i]));
     }
   }
 }

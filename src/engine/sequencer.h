@@ -76,7 +76,12 @@ class Sequencer {
   Sequencer(const Sequencer&) = delete;
   Sequencer& operator=(const Sequencer&) = delete;
 
+  // Blocks until the append is durable (or failed).
   Result<AppendResult> Submit(PreparedAppend append);
+  // Queues the append and returns; `done` runs exactly once with the result, on the sequencer
+  // or committer thread (or at once on this thread when the store is shutting down). `done` must
+  // be quick and must not call back into the store. Waits while the queue is full.
+  void SubmitAsync(PreparedAppend append, AppendCallback done);
   CommittedState committed() const;
   // Called on the sequencer thread after each successful commit with the new tree size.
   void SetCommitListener(std::function<void(uint64_t)> listener);
@@ -84,7 +89,7 @@ class Sequencer {
  private:
   struct Pending {
     PreparedAppend append;
-    std::promise<Result<AppendResult>> done;
+    AppendCallback done;
   };
   struct Group;  // one group commit in preparation or in flight (sequencer.cc)
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,9 @@ struct AppendResult {
   uint64_t last_version = 0;     // the stream's version after the append
   bool idempotent_replay = false;  // the same events were already appended; nothing was written
 };
+
+// Receives the result of an asynchronous append exactly once (see EventStore::AppendAsync).
+using AppendCallback = std::function<void(Result<AppendResult>)>;
 
 // An event as stored: every entry field, the stored bytes, and its leaf hash.
 struct RecordedEvent {

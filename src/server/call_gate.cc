@@ -7,14 +7,14 @@
 namespace cairn::server {
 namespace {
 
-std::string_view FirstMetadata(const grpc::ServerContext* context, std::string_view key) {
+std::string_view FirstMetadata(const grpc::ServerContextBase* context, std::string_view key) {
   const auto& md = context->client_metadata();
   auto it = md.find(grpc::string_ref(key.data(), key.size()));
   if (it == md.end()) return {};
   return std::string_view(it->second.data(), it->second.size());
 }
 
-std::string PeerCertPem(const grpc::ServerContext* context) {
+std::string PeerCertPem(const grpc::ServerContextBase* context) {
   auto auth_context = context->auth_context();
   if (!auth_context) return "";
   auto values = auth_context->FindPropertyValues("x509_pem_cert");
@@ -34,7 +34,7 @@ CallGate::CallGate(const auth::Authenticator* authenticator, policy::PolicyHolde
                    const CidrSet* allowed_peers)
     : authenticator_(authenticator), policies_(policies), allowed_peers_(allowed_peers) {}
 
-grpc::Status CallGate::Admit(grpc::ServerContext* context, CallIdentity* identity) const {
+grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* identity) const {
   const std::string peer = context->peer();
   auto ip = ParseGrpcPeer(peer);
   if (!ip) {

@@ -40,7 +40,8 @@ class CallGate {
            const CidrSet* allowed_peers);
 
   // On success fills *identity; otherwise returns the gRPC status to answer with.
-  grpc::Status Admit(grpc::ServerContext* context, CallIdentity* identity) const;
+  // Works for both the synchronous and the callback API (ServerContextBase).
+  grpc::Status Admit(grpc::ServerContextBase* context, CallIdentity* identity) const;
 
  private:
   const auth::Authenticator* authenticator_;

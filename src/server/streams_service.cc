@@ -38,17 +38,15 @@ StreamsService::StreamsService(engine::EventStore* store, const CallGate* gate,
   assert(options_.read_chunk_events_max > 0);
 }
 
-grpc::Status StreamsService::Append(grpc::ServerContext* context, const v1::AppendRequest* request,
-                                    v1::AppendResponse* response) {
-  CallIdentity id;
-  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
-  const std::string& stream = request->stream();
-  std::vector<engine::ProposedEvent> events;
-  events.reserve(request->events_size());
+// The events of an append request, after the policy allowed every event type of the batch.
+grpc::Status StreamsService::AllowedEvents(const CallIdentity& id, const v1::AppendRequest& request,
+                                           std::vector<engine::ProposedEvent>* events) const {
+  const std::string& stream = request.stream();
+  events->reserve(request.events_size());
   std::string_view last_checked_type;
-  for (const auto& wire : request->events()) {
+  for (const auto& wire : request.events()) {
     // Batches usually repeat one type: skip the policy call when the type repeats.
-    if (wire.type() != last_checked_type || events.empty()) {
+    if (wire.type() != last_checked_type || events->empty()) {
       if (!id.Decide(Action::kAppend, stream, wire.type()).allowed) {
         return DeniedStatus(ActionName(Action::kAppend), stream, wire.type());
       }
@@ -56,12 +54,33 @@ grpc::Status StreamsService::Append(grpc::ServerContext* context, const v1::Appe
     }
     auto event = FromWire(wire);
     if (!event.ok()) return ToGrpcStatus(event.status());
-    events.push_back(std::move(event).value());
+    events->push_back(std::move(event).value());
   }
-  auto result = store_->Append(stream, FromWire(request->expected()), std::move(events));
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  ToWire(*result, response);
   return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* StreamsService::Append(grpc::CallbackServerContext* context,
+                                                 const v1::AppendRequest* request,
+                                                 v1::AppendResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  CallIdentity id;
+  std::vector<engine::ProposedEvent> events;
+  grpc::Status status = gate_->Admit(context, &id);
+  if (status.ok()) status = AllowedEvents(id, *request, &events);
+  if (!status.ok()) {
+    reactor->Finish(status);
+    return reactor;
+  }
+  store_->AppendAsync(request->stream(), FromWire(request->expected()), std::move(events),
+                      [reactor, response](Result<engine::AppendResult> result) {
+                        if (!result.ok()) {
+                          reactor->Finish(ToGrpcStatus(result.status()));
+                          return;
+                        }
+                        ToWire(*result, response);
+                        reactor->Finish(grpc::Status::OK);
+                      });
+  return reactor;
 }
 
 grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRequest* request,

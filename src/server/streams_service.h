@@ -25,12 +25,15 @@ struct StreamsServiceOptions {
   uint64_t read_chunk_bytes_max = 1 << 20;
 };
 
-class StreamsService final : public v1::Streams::Service {
+// Append uses gRPC's callback API: the handler returns at once and the engine's commit thread
+// finishes the call (EventStore::AppendAsync), so no server thread waits for a group commit.
+class StreamsService final : public v1::Streams::WithCallbackMethod_Append<v1::Streams::Service> {
  public:
   StreamsService(engine::EventStore* store, const CallGate* gate, StreamsServiceOptions options);
 
-  grpc::Status Append(grpc::ServerContext* context, const v1::AppendRequest* request,
-                      v1::AppendResponse* response) override;
+  grpc::ServerUnaryReactor* Append(grpc::CallbackServerContext* context,
+                                   const v1::AppendRequest* request,
+                                   v1::AppendResponse* response) override;
   grpc::Status Read(grpc::ServerContext* context, const v1::ReadRequest* request,
                     grpc::ServerWriter<v1::ReadResponse>* writer) override;
   grpc::Status ReadAll(grpc::ServerContext* context, const v1::ReadAllRequest* request,
@@ -41,6 +44,9 @@ class StreamsService final : public v1::Streams::Service {
                              v1::StreamInfo* response) override;
 
  private:
+  grpc::Status AllowedEvents(const CallIdentity& id, const v1::AppendRequest& request,
+                             std::vector<engine::ProposedEvent>* events) const;
+
   engine::EventStore* store_;
   const CallGate* gate_;
   StreamsServiceOptions options_;
