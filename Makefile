@@ -5,6 +5,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 DATA_DIR ?= $(BUILD_DIR)/demo-data
+DEV_DATA_DIR ?= $(BUILD_DIR)/dev-data
 
 # Debian packages the build and the tests need.
 DEB_PACKAGES := build-essential cmake pkg-config libssl-dev librocksdb-dev libsimdjson-dev \
@@ -13,7 +14,7 @@ DEB_PACKAGES := build-essential cmake pkg-config libssl-dev librocksdb-dev libsi
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libcurl4-openssl-dev \
   postgresql postgresql-contrib
 
-.PHONY: all deps configure build test run bench clean
+.PHONY: all deps configure build test run demo bench bench-net clean
 
 all: build
 
@@ -35,9 +36,20 @@ build: configure
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 
-# Until the network server lands: an offline demo on a fresh data directory.
+# The server on its embedded defaults: TLS on 127.0.0.1:7400, admin HTTP on 127.0.0.1:7401.
+# The first run creates the dev set-up in $(DEV_DATA_DIR) (dev CA, admin API key, policy) and the
+# client config (~/.config/cairn/client.toml), so `build/bin/cairn append ...` works from
+# another terminal. Ctrl-C stops it cleanly.
 run: build
+	$(BUILD_DIR)/bin/cairn serve --dev --data-dir $(DEV_DATA_DIR)
+
+# The offline demo on a fresh data directory (init, appends, reads, proofs, verify).
+demo: build
 	./scripts/demo.sh $(BUILD_DIR)/bin/cairn $(DATA_DIR)
+
+# The network benchmark (TLS, JWT, policy over loopback) with the PostgreSQL peer baseline.
+bench-net: build
+	./bench/net_bench.sh $(BUILD_DIR)/bin/cairn
 
 bench: build
 	$(BUILD_DIR)/bin/cairn_bench --benchmark_counters_tabular=true

@@ -39,17 +39,25 @@ void PrintInitResult(const InitArgs& args, const std::string& dir, engine::Event
             << "admin API key: " << dev.admin_key_file << " (0600)\n"
             << "dev CA: " << dev.ca_cert << "\n"
             << "client config: " << client_config << "\n";
+  if (client_config != DefaultClientConfigPath()) {
+    std::cout << "  (" << DefaultClientConfigPath() << " exists and was left as it was; "
+              << "export CAIRN_CLIENT_CONFIG=" << client_config << " to use this one)\n";
+  }
 }
 
-// Points the client config at this directory's dev server, with the admin key.
+// Writes DIR/client.toml for this directory's dev server (with the admin key), and the default
+// client config too when there is none yet (an existing one is left alone: it may point at a
+// server the user is working with). Returns the path `cairn` will use.
 Result<std::string> WriteClientConfigFor(const std::string& dir, const server::DevSetup& dev) {
   ClientConfigFile client;
   client.server = "127.0.0.1:7400";
   client.ca_file = std::filesystem::absolute(dev.ca_cert).string();
   client.token_file = std::filesystem::absolute(dev.admin_key_file).string();
   client.data_dir = std::filesystem::absolute(dir).string();
+  const std::string own = (std::filesystem::absolute(dir) / "client.toml").string();
+  if (Status s = WriteClientConfig(own, client); !s.ok()) return s;
   const std::string path = DefaultClientConfigPath();
-  if (path.empty()) return Status::FailedPrecondition("no $HOME for the client config");
+  if (path.empty() || std::filesystem::exists(path)) return own;
   if (Status s = WriteClientConfig(path, client); !s.ok()) return s;
   return path;
 }

@@ -1,12 +1,14 @@
 // cairn read / read-all: print events of one stream or of the whole log. Reads larger than the
 // engine's per-call limit are paged here.
 #include <algorithm>
+#include <iostream>
 #include <cstdint>
 #include <memory>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
+#include "cli/remote_store.h"
 #include "cli/errors.h"
 #include "cli/event_printer.h"
 
@@ -92,7 +94,14 @@ int RunRead(const CliContext& ctx, const ReadArgs& args, bool all) {
   int rc = kExitOk;
   auto store = OpenOrReport(ctx, args.data_dir, &rc);
   if (!store) return rc;
-  return all ? ReadAll(*store, args, *range) : ReadStream(*store, args, *range);
+  const int rc_read = all ? ReadAll(*store, args, *range) : ReadStream(*store, args, *range);
+  // Over the network, events the caller may not read are left out: say so.
+  if (auto* remote = dynamic_cast<RemoteEventStore*>(store.get());
+      remote != nullptr && remote->filtered_events() > 0) {
+    std::cerr << "cairn: " << remote->filtered_events()
+              << " event(s) not shown: no read grant for their event type\n";
+  }
+  return rc_read;
 }
 
 void AddCommonReadOptions(CLI::App* cmd, ReadArgs* args) {

@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/connection.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
+#include "server/cidr.h"
 #include "server/config.h"
 #include "server/dev_setup.h"
 #include "server/server.h"
@@ -47,11 +49,17 @@ void PrintDevSetup(const server::DevSetup& dev, const std::string& client_config
             << "  tokens:         cairn token mint --sub NAME --role reader|writer|admin\n";
 }
 
-// Writes the client config that points `cairn` at this dev server with the admin key.
+// Writes the client config that points `cairn` at this dev server (its bound port) with the
+// admin key, replacing a previous one: `serve --dev` is the newcomer's one server.
 Result<std::string> WriteDevClientConfig(const std::string& dir, const server::DevSetup& dev,
-                                         const std::string& listen) {
+                                         const std::string& listen, int port) {
+  auto host_port = server::ParseHostPort(listen);
   ClientConfigFile client;
-  client.server = listen;
+  client.server = host_port.ok() ? (host_port->host.find(':') != std::string::npos
+                                        ? "[" + host_port->host + "]"
+                                        : host_port->host) +
+                                       ":" + std::to_string(port)
+                                 : listen;
   client.ca_file = std::filesystem::absolute(dev.ca_cert).string();
   client.token_file = std::filesystem::absolute(dev.admin_key_file).string();
   client.data_dir = std::filesystem::absolute(dir).string();
@@ -101,20 +109,27 @@ int RunServe(const CliContext& ctx, const ServeArgs& args) {
   const sigset_t signals = BlockServeSignals();
   auto resolved = ResolveDataDir(ctx, args.data_dir);
   std::string dir = resolved.ok() ? *resolved : (args.dev ? kDefaultDevDataDir : "");
+  std::optional<server::DevSetup> dev;
   if (args.dev) {
-    auto dev = server::CreateDevSetup(dir, "");
-    if (!dev.ok()) return Fail(dev.status());
-    auto config = LoadServeConfig(args, dir);
-    if (!config.ok()) return Fail(config.status());
-    auto client_config = WriteDevClientConfig(dir, *dev, config->server.listen);
-    if (!client_config.ok()) return Fail(client_config.status());
-    PrintDevSetup(*dev, *client_config);
+    auto created = server::CreateDevSetup(dir, "");
+    if (!created.ok()) return Fail(created.status());
+    dev = std::move(created).value();
   }
   auto config = LoadServeConfig(args, dir);
   if (!config.ok()) return Fail(config.status());
   if (config->data_dir.empty()) return UsageError("no data directory: pass --data-dir or --dev");
+  if (args.config_file.empty() && config->source_path.empty()) {
+    return Fail(Status::FailedPrecondition(
+        "no configuration: " + server::DevSetupPaths(dir).config_file +
+        " does not exist; pass --config FILE, or --dev for the dev set-up"));
+  }
   auto srv = server::Server::Start(*config);
   if (!srv.ok()) return Fail(srv.status());
+  if (dev) {
+    auto client_config = WriteDevClientConfig(dir, *dev, config->server.listen, (*srv)->grpc_port());
+    if (!client_config.ok()) return Fail(client_config.status());
+    PrintDevSetup(*dev, *client_config);
+  }
   std::cout << "cairn serving gRPC on " << config->server.listen << " (port " << (*srv)->grpc_port()
             << (config->tls.enabled ? ", TLS" : ", PLAINTEXT") << "), admin HTTP on "
             << config->server.admin_listen << " (port " << (*srv)->admin_port() << ")"

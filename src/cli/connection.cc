@@ -9,6 +9,8 @@
 
 #include <toml++/toml.h>
 
+#include "server/cidr.h"
+
 namespace cairn::cli {
 namespace {
 
@@ -137,12 +139,23 @@ Result<ClientOptions> ResolveClientOptions(bool explicit_only) {
     auto loaded = LoadClientConfig();  // still the source of ca/token defaults
     if (loaded.ok()) config = std::move(loaded).value();
   }
+  // The config's credentials belong to the config's server: never send them to another one.
+  // (Its CA only narrows whom we trust, so it applies to any server.)
+  const bool config_server = !config.server.empty() && config.server == options.server;
   options.ca_file = !f.ca_file.empty() ? f.ca_file : config.ca_file;
-  options.cert_file = !f.cert_file.empty() ? f.cert_file : config.cert_file;
-  options.key_file = !f.key_file.empty() ? f.key_file : config.key_file;
+  options.cert_file = !f.cert_file.empty() ? f.cert_file : (config_server ? config.cert_file : "");
+  options.key_file = !f.key_file.empty() ? f.key_file : (config_server ? config.key_file : "");
   options.plaintext = f.plaintext;
+  if (options.plaintext) {
+    auto host_port = server::ParseHostPort(options.server);
+    if (!host_port.ok() || !server::IsLoopbackHost(host_port->host)) {
+      return Status::InvalidArgument(
+          "--plaintext is only allowed to a loopback server (credentials would cross the network "
+          "in clear)");
+    }
+  }
   options.token = !f.token.empty() ? f.token : Env("CAIRN_TOKEN");
-  if (options.token.empty() && !config.token_file.empty()) {
+  if (options.token.empty() && config_server && !config.token_file.empty()) {
     auto token = ReadToken(config.token_file);
     if (!token.ok()) return token.status();
     options.token = std::move(token).value();

@@ -7,12 +7,14 @@
 //   3. $CAIRN_DATA_DIR                           → offline;
 //   4. the client config file (below)            → network;
 //   otherwise a usage error.
-// Giving both --data-dir and --server is a usage error.
+// Giving both --data-dir and --server flags is a usage error (--data-dir beats $CAIRN_SERVER).
 //
 // The client config file is $CAIRN_CLIENT_CONFIG, else ~/.config/cairn/client.toml. `cairn init`
 // writes it; its keys: server, ca, cert, key, token_file, data_dir (all optional; relative paths
 // resolve against the file's folder). The token is --token, else $CAIRN_TOKEN, else the
-// contents of token_file.
+// contents of token_file. The config's token, client certificate and key are used only when the
+// selected server is the config's own `server` (they are never sent to another server); its CA
+// applies to any server. --plaintext is refused unless the server is on loopback.
 //
 // Thread safety: one command per process; the flags are process-wide.
 #pragma once

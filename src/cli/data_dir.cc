@@ -46,12 +46,15 @@ std::unique_ptr<engine::EventStore> OpenOrReport(const CliContext& ctx,
                                                 const std::string& command_value,
                                                 int* exit_code) {
   const bool explicit_dir = !command_value.empty() || !ctx.global_data_dir.empty();
-  auto remote = ResolveClientOptions(/*explicit_only=*/true);
-  if (explicit_dir && remote.ok()) {
+  if (explicit_dir && !GlobalConnectionFlags().server.empty()) {
     *exit_code = UsageError("--data-dir and --server select different stores: give one");
     return nullptr;
   }
-  if (!explicit_dir && std::getenv("CAIRN_DATA_DIR") == nullptr) {
+  auto remote = explicit_dir ? Result<ClientOptions>(Status::NotFound("offline"))
+                             : ResolveClientOptions(/*explicit_only=*/true);
+  const char* env_dir = std::getenv("CAIRN_DATA_DIR");
+  if (!explicit_dir && remote.status().code() == StatusCode::kNotFound &&
+      (env_dir == nullptr || *env_dir == '\0')) {
     remote = ResolveClientOptions(/*explicit_only=*/false);
   }
   if (remote.ok()) return ConnectOrReport(*remote, exit_code);

@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -114,6 +115,8 @@ Status ServerImpl::StartGrpc() {
   gate_ = std::make_unique<CallGate>(authenticator_.get(), &policies_, &allowed_peers_);
   StreamsServiceOptions stream_options;
   stream_options.read_chunk_events_max = config_.limits.read_batch_max;
+  stream_options.read_chunk_bytes_max =
+      std::min<uint64_t>(stream_options.read_chunk_bytes_max, config_.limits.max_message_bytes / 2);
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
   integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get());
   ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds()};
@@ -122,6 +125,8 @@ Status ServerImpl::StartGrpc() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.server.listen, *credentials, &grpc_port_);
   builder.SetOption(std::make_unique<PeerFilterOption>(peer_filter_.get()));
+  // No SO_REUSEPORT: a second server on the same port must fail, not split the clients.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config_.limits.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config_.limits.max_message_bytes));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
@@ -144,6 +149,7 @@ Status ServerImpl::StartGrpc() {
 }
 
 Status ServerImpl::StartAdmin() {
+  if (config_.server.admin_listen.empty()) return Status::Ok();  // no admin listener
   AdminHttpOptions options;
   options.listen = config_.server.admin_listen;
   options.allow_peer = [this](std::string_view ip) {

@@ -14,20 +14,31 @@ namespace {
 using policy::Action;
 using policy::ActionName;
 
-// Appends the readable events of `events` to `chunk`; counts the others.
-// Returns the bytes added.
-uint64_t AddReadable(const CallIdentity& id, std::vector<engine::RecordedEvent>& events,
-                     v1::ReadResponse* chunk) {
+// Entry fields and hashes of one event on the wire, beyond its data and metadata.
+constexpr uint64_t kEventOverheadBytes = 256;
+
+// Writes the readable events of `events` in chunks of at most `bytes_max` (about; one event may
+// make a chunk on its own), counting the others in the chunk that covers them. The last chunk
+// stays in *chunk for the caller to finish; false when the client went away.
+bool WriteReadable(const CallIdentity& id, std::vector<engine::RecordedEvent>& events,
+                   uint64_t bytes_max, grpc::ServerWriter<v1::ReadResponse>* writer,
+                   v1::ReadResponse* chunk) {
   uint64_t bytes = 0;
   for (auto& event : events) {
     if (!id.Decide(Action::kRead, event.entry.stream_id, event.entry.event_type).allowed) {
       chunk->set_filtered_events(chunk->filtered_events() + 1);
       continue;
     }
-    bytes += event.data.size() + event.metadata.size() + 256;
+    const uint64_t size = event.data.size() + event.metadata.size() + kEventOverheadBytes;
+    if (chunk->events_size() > 0 && bytes + size > bytes_max) {
+      if (!writer->Write(*chunk)) return false;
+      chunk->Clear();
+      bytes = 0;
+    }
+    bytes += size;
     ToWire(event, chunk->add_events());
   }
-  return bytes;
+  return true;
 }
 
 }  // namespace
@@ -101,7 +112,9 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
     auto page = store_->ReadStream(stream, from, direction, want);
     if (!page.ok()) return ToGrpcStatus(page.status());
     v1::ReadResponse chunk;
-    AddReadable(id, page->events, &chunk);
+    if (!WriteReadable(id, page->events, options_.read_chunk_bytes_max, writer, &chunk)) {
+      return grpc::Status::CANCELLED;
+    }
     const uint64_t got = page->events.size();
     remaining -= std::min(remaining, got);
     const bool at_end = page->end_of_stream || got == 0;
@@ -139,7 +152,9 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
     if (want > 0) {
       auto events = store_->ReadAll(from, want);
       if (!events.ok()) return ToGrpcStatus(events.status());
-      AddReadable(id, *events, &chunk);
+      if (!WriteReadable(id, *events, options_.read_chunk_bytes_max, writer, &chunk)) {
+        return grpc::Status::CANCELLED;
+      }
       from += events->size();
       remaining -= std::min<uint64_t>(remaining, events->size());
       if (events->empty()) remaining = 0;

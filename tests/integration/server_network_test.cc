@@ -117,6 +117,18 @@ std::string Replace(std::string text, const std::string& from, const std::string
   return text;
 }
 
+TEST(ServerNetworkTest, ASecondServerCannotTakeTheSamePort) {
+  ServerEnv first;
+  ASSERT_TRUE(first.Start()) << first.server().output();
+  ServerEnv second;
+  second.WriteConfig(Replace(second.ConfigText(), "listen = \"127.0.0.1:0\"",
+                             "listen = \"127.0.0.1:" + std::to_string(first.server().grpc_port()) + "\""));
+  auto refused = RunServeExpectingRefusal({"--config", second.ConfigPath()});
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("listen"), std::string::npos) << refused.output;
+}
+
+
 TEST(ServerNetworkTest, RefusesUnsafeOrBrokenConfigurationsWithOneLineReasons) {
   ServerEnv env;
   const std::string base = env.ConfigText();
@@ -168,8 +180,7 @@ TEST(ServerNetworkTest, DevModeCreatesTheSetupAndTheCliWorksWithNoFlags) {
   struct stat st {};
   ASSERT_EQ(stat((data + "/dev/admin.apikey").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  // The client config has the CA and the admin key; only the port differs in this test.
-  setenv("CAIRN_SERVER", server.target().c_str(), 1);
+  // The client config points at this server (its bound port), its CA and the admin key.
   auto appended = RunCairn({"append", "order-1", "--type", "OrderCreated", "--data", "{\"a\":1}"});
   EXPECT_EQ(appended.exit_code, 0) << appended.err;
   auto read = RunCairn({"read", "order-1", "--json"});
@@ -187,7 +198,12 @@ TEST(ServerNetworkTest, DevModeCreatesTheSetupAndTheCliWorksWithNoFlags) {
   auto denied = RunCairn({"append", "order-1", "--type", "X", "--data", "{}", "--token", jwt});
   EXPECT_NE(denied.exit_code, 0);
   EXPECT_NE(denied.err.find("permission denied"), std::string::npos) << denied.err;
-  unsetenv("CAIRN_SERVER");
+  // The config's admin key belongs to the config's server address: named otherwise, the same
+  // server gets no credential from the config (TLS still works: the dev cert names localhost).
+  auto elsewhere =
+      RunCairn({"whoami", "--server", "localhost:" + std::to_string(server.grpc_port())});
+  EXPECT_NE(elsewhere.exit_code, 0);
+  EXPECT_NE(elsewhere.err.find("no credentials"), std::string::npos) << elsewhere.err;
   EXPECT_EQ(server.Stop(), 0);
 }
 

@@ -106,6 +106,37 @@ TEST_F(ServerPolicyTest, ReaderWithoutGrantForATypeReadsTheStreamWithoutThoseEve
   EXPECT_EQ(s.code(), StatusCode::kPermissionDenied);
 }
 
+TEST_F(ServerPolicyTest, LargeEventsAreReadInChunksThatFitTheMessageLimit) {
+  const std::string big = "{\"pad\":\"" + std::string(1000 * 1000, 'x') + "\"}";
+  for (int i = 0; i < 5; ++i) {
+    v1::AppendRequest request;
+    request.set_stream("order-big");
+    request.add_events()->set_type("OrderCreated");
+    request.mutable_events(0)->set_data(big);
+    auto appended = admin->Append(request);
+    ASSERT_TRUE(appended.ok()) << appended.status().ToString();
+  }
+  v1::ReadRequest request;
+  request.set_stream("order-big");
+  uint64_t events = 0;
+  Status s = admin->Read(request, [&](const v1::ReadResponse& chunk) {
+    for (const auto& e : chunk.events()) events += e.data() == big;
+    return true;
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(events, 5u);
+}
+
+TEST_F(ServerPolicyTest, CliSaysHowManyEventsAReadLeftOut) {
+  ASSERT_TRUE(admin->Append(Events("order-1", {"OrderCreated", "RefundIssued"})).ok());
+  auto read = RunCairn({"read", "order-1", "--server", env.server().target(), "--ca",
+                        env.CaCert(), "--token", env.TokenA("ES256", "reader")});
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_NE(read.out.find("OrderCreated"), std::string::npos) << read.out;
+  EXPECT_EQ(read.out.find("RefundIssued"), std::string::npos) << read.out;
+  EXPECT_NE(read.err.find("1 event(s) not shown"), std::string::npos) << read.err;
+}
+
 TEST_F(ServerPolicyTest, WrongExpectedVersionCarriesTheCurrentVersion) {
   ASSERT_TRUE(admin->Append(Events("order-7", {"OrderCreated", "OrderCreated"})).ok());
   auto request = Events("order-7", {"OrderCreated"});
