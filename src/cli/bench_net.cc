@@ -34,11 +34,15 @@ struct PhaseState {
   }
 };
 
+// One client (one connection) per simulated client, each connected — TLS handshake and
+// authentication done with a first call — before the clock starts.
 Result<std::vector<std::unique_ptr<Client>>> ConnectAll(const NetBenchConfig& config) {
   std::vector<std::unique_ptr<Client>> clients;
   for (uint32_t i = 0; i < config.clients; ++i) {
     auto client = Client::Connect(config.client);
     if (!client.ok()) return client.status();
+    auto info = (*client)->ServerInfo();
+    if (!info.ok()) return info.status();
     clients.push_back(std::move(client).value());
   }
   return clients;
@@ -147,10 +151,6 @@ std::string RunId() {
 template <typename Body>
 Result<PhaseResult> RunClients(const NetBenchConfig& config, const Body& body) {
   CAIRN_ASSIGN_OR_RETURN(auto clients, ConnectAll(config));
-  for (auto& client : clients) {  // connect (TLS handshake) before the clock starts
-    auto info = client->ServerInfo();
-    if (!info.ok()) return info.status();
-  }
   PhaseState state;
   const auto start = Clock::now();
   std::vector<std::thread> threads;
@@ -172,10 +172,6 @@ Result<PhaseResult> RunClients(const NetBenchConfig& config, const Body& body) {
 Result<PhaseResult> RunNetAppend(const NetBenchConfig& config) {
   const std::string run_id = RunId();
   CAIRN_ASSIGN_OR_RETURN(auto clients, ConnectAll(config));
-  for (auto& client : clients) {  // connect (TLS handshake) before the clock starts
-    auto info = client->ServerInfo();
-    if (!info.ok()) return info.status();
-  }
   PhaseState state;
   const auto start = Clock::now();
   std::vector<std::unique_ptr<AppendChain>> chains;
