@@ -19,6 +19,7 @@ grpc::Status AdminService::ServerInfo(grpc::ServerContext* context, const v1::Se
   for (const auto& m : facts_.auth_methods) response->add_auth_methods(m);
   response->set_started_at_unix_s(facts_.started_at_unix_s);
   response->set_policy_generation(policies_->generation());
+  if (facts_.refused_connections) response->set_refused_connections(facts_.refused_connections());
   return grpc::Status::OK;
 }
 

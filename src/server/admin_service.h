@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@ struct ServerFacts {
   bool tls = true;
   std::vector<std::string> auth_methods;
   int64_t started_at_unix_s = 0;
+  std::function<uint64_t()> refused_connections;  // may be empty
 };
 
 class AdminService final : public v1::Admin::Service {

@@ -119,7 +119,8 @@ Status ServerImpl::StartGrpc() {
       std::min<uint64_t>(stream_options.read_chunk_bytes_max, config_.limits.max_message_bytes / 2);
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
   integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get());
-  ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds()};
+  ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds(),
+                    [this] { return peer_filter_->refused_count(); }};
   admin_service_ = std::make_unique<AdminService>(store_.get(), gate_.get(), &policies_, facts);
 
   grpc::ServerBuilder builder;

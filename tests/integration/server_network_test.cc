@@ -71,6 +71,9 @@ TEST(ServerNetworkTest, AllowlistRefusesPeersOutsideItBeforeTheHandshake) {
   EXPECT_FALSE(ClosedByServer("127.0.0.1", env.server().grpc_port(), 500));
   auto who = env.ClientWith(env.admin_key)->WhoAmI();
   EXPECT_TRUE(who.ok()) << who.status().ToString();
+  auto info = env.ClientWith(env.admin_key)->ServerInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->refused_connections(), 1u);  // counted (and, with the audit issue, audited)
 }
 
 TEST(ServerNetworkTest, AdminHttpServesHealthAndTheSignedCheckpoint) {
