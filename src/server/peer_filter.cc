@@ -35,6 +35,8 @@ struct grpc_socket_mutator {
 
 void grpc_socket_mutator_init(grpc_socket_mutator* mutator,
                               const grpc_socket_mutator_vtable* vtable);
+grpc_socket_mutator* grpc_socket_mutator_ref(grpc_socket_mutator* mutator);
+void grpc_socket_mutator_unref(grpc_socket_mutator* mutator);
 
 namespace cairn::server {
 
@@ -91,8 +93,11 @@ std::string PeerIp(int fd) {
 PeerFilter::PeerFilter(CidrSet allowed) : allowed_(std::move(allowed)) {}
 
 PeerFilter::~PeerFilter() {
-  // gRPC may still hold the mutator (channel args copies); detach it from this filter.
-  if (mutator_ != nullptr) mutator_->filter = nullptr;
+  // gRPC may still hold the mutator (copies of the channel args): detach it from this filter,
+  // then drop our own reference (the object lives until gRPC drops its references too).
+  if (mutator_ == nullptr) return;
+  mutator_->filter = nullptr;
+  grpc_socket_mutator_unref(&mutator_->base);
 }
 
 void PeerFilter::InstallIn(grpc::ChannelArguments* args) {
@@ -100,7 +105,8 @@ void PeerFilter::InstallIn(grpc::ChannelArguments* args) {
   mutator_ = new Mutator{};
   mutator_->filter = this;
   grpc_socket_mutator_init(&mutator_->base, &kVtable);
-  args->SetSocketMutator(&mutator_->base);  // takes the initial reference
+  grpc_socket_mutator_ref(&mutator_->base);  // ours, dropped in the destructor
+  args->SetSocketMutator(&mutator_->base);   // takes the initial reference
 }
 
 bool PeerFilter::AllowAddress(std::string_view ip_text) const {

@@ -47,7 +47,7 @@ class PeerFilter {
   CidrSet allowed_;
   std::atomic<uint64_t> refused_{0};
   std::function<void(const std::string&)> on_refused_;
-  Mutator* mutator_ = nullptr;  // owned by gRPC's refcount once installed
+  Mutator* mutator_ = nullptr;  // refcounted: one reference ours, the others gRPC's
 };
 
 }  // namespace cairn::server
