@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <regex>
 
 #include "auth/api_key.h"
 #include "auth/dev_issuer.h"
@@ -31,9 +32,15 @@ Result<std::unique_ptr<Client>> ConnectForCommand() {
   return Client::Connect(*options);
 }
 
+// A missing server is a usage error (exit 2); a failed connection a failure (exit 1).
+int ReportConnectError(const Status& status) {
+  return status.code() == StatusCode::kInvalidArgument ? UsageError(status.message())
+                                                       : Fail(status);
+}
+
 int RunWhoAmI(bool json) {
   auto client = ConnectForCommand();
-  if (!client.ok()) return Fail(client.status());
+  if (!client.ok()) return ReportConnectError(client.status());
   auto who = (*client)->WhoAmI();
   if (!who.ok()) return Fail(who.status());
   if (json) {
@@ -57,7 +64,7 @@ int RunWhoAmI(bool json) {
 
 int RunReloadPolicy() {
   auto client = ConnectForCommand();
-  if (!client.ok()) return Fail(client.status());
+  if (!client.ok()) return ReportConnectError(client.status());
   auto reloaded = (*client)->ReloadPolicy();
   if (!reloaded.ok()) return Fail(reloaded.status());
   std::cout << "policy reloaded (generation " << reloaded->generation() << ")\n";
@@ -123,7 +130,18 @@ struct ApiKeyArgs {
   std::string expires;
 };
 
+// RFC 3339 with a required offset, as the server config's `expires` accepts it.
+bool IsRfc3339(const std::string& text) {
+  static const std::regex kPattern(
+      R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$)");
+  return std::regex_match(text, kPattern);
+}
+
 int RunApiKeyNew(const ApiKeyArgs& args) {
+  if (!args.expires.empty() && !IsRfc3339(args.expires)) {
+    return UsageError("--expires: '" + args.expires +
+                      "' is not an RFC 3339 time with an offset, e.g. 2027-01-31T00:00:00Z");
+  }
   auto key = auth::GenerateApiKey(args.id);
   if (!key.ok()) return UsageError(key.status().message());
   std::cout << key->key << "\n\n"

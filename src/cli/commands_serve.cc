@@ -95,7 +95,7 @@ int WaitForSignals(server::Server& srv, const sigset_t& signals) {
       if (s.ok()) {
         std::cerr << "cairn: policy reloaded\n";
       } else {
-        PrintError("policy reload rejected, the old policy stays in force: " + s.message());
+        PrintError(s.message());  // says that the old policy stays in force
       }
       continue;
     }

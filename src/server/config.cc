@@ -355,7 +355,7 @@ class Parser {
     // leeway_s is range-checked by ValidateForServe (0..60) so that the refusal names it there;
     // here only absurd values are rejected.
     CAIRN_RETURN_IF_ERROR(GetInt(t, path, "leeway_s", INT32_MIN, INT32_MAX, &out->leeway_s));
-    CAIRN_RETURN_IF_ERROR(GetInt(t, path, "jwks_refresh_interval_s", 1, 86400 * 7,
+    CAIRN_RETURN_IF_ERROR(GetInt(t, path, "jwks_refresh_interval_s", 1, 86400,
                                  &out->jwks_refresh_interval_s));
     CAIRN_RETURN_IF_ERROR(GetInt(t, path, "jwks_refetch_min_interval_s", 1, 86400,
                                  &out->jwks_refetch_min_interval_s));

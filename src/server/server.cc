@@ -13,6 +13,7 @@
 #include "auth/authenticator.h"
 #include "engine/event_store.h"
 #include "policy/holder.h"
+#include "policy/parse.h"
 #include "server/admin_http.h"
 #include "server/admin_service.h"
 #include "server/call_gate.h"
@@ -95,7 +96,11 @@ Status ServerImpl::OpenParts() {
   auto cidrs = CidrSet::Parse(config_.server.allow_cidrs);
   if (!cidrs.ok()) return cidrs.status().Annotate("server.allow_cidrs");
   allowed_peers_ = std::move(cidrs).value();
-  if (Status s = policies_.Reload(); !s.ok()) return s.Annotate("policy.file");
+  if (!config_.policy.file.empty()) {  // at start there is no previous policy to keep
+    auto policy = policy::LoadPolicyFile(config_.policy.file);
+    if (!policy.ok()) return policy.status().Annotate("policy.file");
+    policies_.Install(std::move(policy).value());
+  }
   auto authenticator = auth::Authenticator::Create(config_.auth);
   if (!authenticator.ok()) return authenticator.status().Annotate("auth");
   authenticator_ = std::move(authenticator).value();
