@@ -12,7 +12,7 @@ DEB_PACKAGES := build-essential cmake pkg-config libssl-dev librocksdb-dev libsi
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev \
   libgtest-dev libgmock-dev libbenchmark-dev uuid-dev \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libcurl4-openssl-dev \
-  postgresql postgresql-contrib
+  postgresql postgresql-contrib softhsm2 libp11-kit-dev
 
 .PHONY: all deps configure build test run demo bench bench-net clean
 
