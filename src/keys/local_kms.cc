@@ -4,9 +4,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <vector>
 
 #include "common/bytes.h"
 #include "crypto/aes_gcm.h"
@@ -16,6 +24,13 @@ namespace cairn::keys {
 namespace {
 
 constexpr std::string_view kKeyringHeader = "cairn-local-kek-v1 ";
+constexpr std::string_view kKeyringV2Header = "cairn-local-kek-v2 ";
+constexpr std::string_view kCheckLabel = "cairn-kek-check-v1";
+constexpr size_t kSaltSizeBytes = 32;
+constexpr size_t kCheckSizeBytes = 32;
+constexpr uint32_t kKeyringScryptPMax = 16;
+// 256 MiB (N=2^18 at r=8) plus OpenSSL's small extras: what start-up may be made to spend.
+constexpr uint64_t kKeyringScryptMemoryBytesMax = (uint64_t{1} << 28) + (uint64_t{1} << 20);
 constexpr uint8_t kWrapVersion = 1;
 constexpr size_t kKeyringSizeBytesMax = 4096;
 
@@ -39,6 +54,179 @@ Result<std::string> ReadSmallFile(const std::string& path) {
   return buf;
 }
 
+
+std::string ModeString(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// Creates `path` (O_EXCL, 0600) holding `line`; wipes `line` in every case.
+Status WriteNewKeyring(const std::string& path, std::string* line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    crypto::Cleanse(line);
+    if (errno == EEXIST) return Status::AlreadyExists("keyring " + path + " already exists");
+    return Status::IOError("cannot create keyring " + path + ": " + std::strerror(errno));
+  }
+  bool ok = ::write(fd, line->data(), line->size()) == static_cast<ssize_t>(line->size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  crypto::Cleanse(line);
+  if (!ok) {
+    ::unlink(path.c_str());
+    return Status::IOError("cannot write keyring " + path);
+  }
+  return Status::Ok();
+}
+
+// The private keyring's text (checked: regular, owned by us, 0600 or stricter), without one
+// trailing newline.
+Result<std::string> ReadKeyring(const std::string& path) {
+  CAIRN_RETURN_IF_ERROR(CheckPrivateFile(path));
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+// HMAC-SHA256(kek, kCheckLabel) through EVP_MAC.
+Result<std::string> KekCheck(const crypto::SecureBytes& kek) {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (mac == nullptr) return Status::Internal("OpenSSL has no HMAC");
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
+  EVP_MAC_free(mac);
+  if (ctx == nullptr) return Status::Internal("EVP_MAC_CTX_new failed");
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  std::string out(kCheckSizeBytes, '\0');
+  size_t out_len = 0;
+  bool ok = EVP_MAC_init(ctx, kek.data(), kek.size(), params) == 1 &&
+            EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(kCheckLabel.data()),
+                           kCheckLabel.size()) == 1 &&
+            EVP_MAC_final(ctx, reinterpret_cast<unsigned char*>(out.data()), &out_len,
+                          out.size()) == 1 &&
+            out_len == kCheckSizeBytes;
+  EVP_MAC_CTX_free(ctx);
+  if (!ok) return Status::Internal("HMAC-SHA256 failed");
+  return out;
+}
+
+Status CheckPassphraseSize(const crypto::SecureBytes& passphrase) {
+  if (passphrase.size() < kPassphraseSizeBytesMin || passphrase.size() > kPassphraseSizeBytesMax) {
+    return Status::InvalidArgument("the keyring passphrase must be 12..1024 bytes (it is " +
+                                   std::to_string(passphrase.size()) + ")");
+  }
+  return Status::Ok();
+}
+
+// Accepts what a v2 keyring may use: at least kKeyringScryptMin, p <= 16, memory <= 256 MiB.
+Status CheckKeyringScrypt(const crypto::ScryptParams& p) {
+  if (p.n < kKeyringScryptMin.n || p.r < kKeyringScryptMin.r || p.p < kKeyringScryptMin.p ||
+      p.p > kKeyringScryptPMax || (p.n & (p.n - 1)) != 0 ||
+      crypto::ScryptMemoryBytes(p) > kKeyringScryptMemoryBytesMax) {
+    return Status::InvalidArgument(
+        "keyring scrypt parameters must be N a power of two >= 16384, r >= 8, 1 <= p <= 16, "
+        "using at most 256 MiB");
+  }
+  return Status::Ok();
+}
+
+std::string V2Line(const crypto::ScryptParams& p, std::string_view salt, std::string_view check) {
+  return std::string(kKeyringV2Header) + "scrypt N=" + std::to_string(p.n) +
+         " r=" + std::to_string(p.r) + " p=" + std::to_string(p.p) +
+         " salt=" + Base64Encode(salt) + " check=" + Base64Encode(check) + "\n";
+}
+
+struct V2Keyring {
+  crypto::ScryptParams params;
+  std::string salt;
+  std::string check;
+};
+
+template <typename T>
+bool ParseDecimal(std::string_view s, T* out) {
+  if (s.empty() || (s.size() > 1 && s[0] == '0')) return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+// Parses "scrypt N=.. r=.. p=.. salt=.. check=.." (after the v2 header), strictly.
+std::optional<V2Keyring> ParseV2(std::string_view body) {
+  std::vector<std::string_view> f;
+  while (!body.empty()) {
+    size_t sp = body.find(' ');
+    f.push_back(body.substr(0, sp));
+    if (sp == std::string_view::npos) break;
+    body.remove_prefix(sp + 1);
+    if (body.empty()) return std::nullopt;  // trailing space
+  }
+  auto value = [&](size_t i, std::string_view key) -> std::optional<std::string_view> {
+    if (f[i].substr(0, key.size()) != key) return std::nullopt;
+    return f[i].substr(key.size());
+  };
+  if (f.size() != 6 || f[0] != "scrypt") return std::nullopt;
+  V2Keyring k;
+  auto n = value(1, "N="), r = value(2, "r="), p = value(3, "p="), salt = value(4, "salt="),
+       check = value(5, "check=");
+  if (!n || !r || !p || !salt || !check) return std::nullopt;
+  if (!ParseDecimal(*n, &k.params.n) || !ParseDecimal(*r, &k.params.r) ||
+      !ParseDecimal(*p, &k.params.p)) {
+    return std::nullopt;
+  }
+  auto salt_bytes = Base64Decode(*salt);
+  auto check_bytes = Base64Decode(*check);
+  if (!salt_bytes || salt_bytes->size() != kSaltSizeBytes || !check_bytes ||
+      check_bytes->size() != kCheckSizeBytes) {
+    return std::nullopt;
+  }
+  k.salt = std::move(*salt_bytes);
+  k.check = std::move(*check_bytes);
+  return k;
+}
+
+// Reads a passphrase file: opened first, then checked on the descriptor (no race with a rename),
+// following symlinks (secret mounts are often symlinks) but requiring the target be private.
+Result<crypto::SecureBytes> ReadPassphraseFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    return Status::NotFound("cannot open passphrase file " + path + ": " + std::strerror(errno));
+  }
+  struct stat st;
+  Status s;
+  if (::fstat(fd, &st) != 0) {
+    s = Status::IOError("cannot stat passphrase file " + path + ": " + std::strerror(errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    s = Status::FailedPrecondition("passphrase file " + path + " is not a regular file");
+  } else if (st.st_uid != ::geteuid()) {
+    s = Status::FailedPrecondition("passphrase file " + path + " is not owned by the user running cairn");
+  } else if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    s = Status::FailedPrecondition("passphrase file " + path + " is accessible by group or others (mode " +
+                                   ModeString(st.st_mode) + "); run: chmod 600 " + path);
+  }
+  if (!s.ok()) {
+    ::close(fd);
+    return s;
+  }
+  crypto::SecureBytes buf(kPassphraseSizeBytesMax + 3);  // room for "\r\n" and one byte too many
+  size_t got = 0;
+  while (got < buf.size()) {
+    ssize_t n = ::read(fd, buf.data() + got, buf.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return Status::IOError("cannot read passphrase file " + path + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  std::string_view v(reinterpret_cast<const char*>(buf.data()), got);
+  if (!v.empty() && v.back() == '\n') v.remove_suffix(1);
+  if (!v.empty() && v.back() == '\r') v.remove_suffix(1);
+  return crypto::SecureBytes(v);
+}
+
 }  // namespace
 
 Status CheckPrivateFile(const std::string& path) {
@@ -59,7 +247,8 @@ Status CheckPrivateFile(const std::string& path) {
   return Status::Ok();
 }
 
-LocalKms::LocalKms(crypto::SecureBytes kek) : kek_(std::move(kek)) {
+LocalKms::LocalKms(crypto::SecureBytes kek, bool passphrase_protected)
+    : kek_(std::move(kek)), passphrase_protected_(passphrase_protected) {
   // The id is a one-way fingerprint of the KEK under a fixed label: safe to show.
   std::string label = "cairn-kek-id-v1";
   label.append(kek_.view());
@@ -71,25 +260,20 @@ LocalKms::LocalKms(crypto::SecureBytes kek) : kek_(std::move(kek)) {
 Result<std::unique_ptr<LocalKms>> LocalKms::Create(const std::string& keyring_path) {
   crypto::SecureBytes kek = crypto::RandomSecret(crypto::kAes256KeySizeBytes);
   std::string line = std::string(kKeyringHeader) + Base64Encode(kek.span()) + "\n";
-  int fd = ::open(keyring_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    crypto::Cleanse(&line);
-    if (errno == EEXIST) return Status::AlreadyExists("keyring " + keyring_path + " already exists");
-    return Status::IOError("cannot create keyring " + keyring_path + ": " + std::strerror(errno));
-  }
-  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  crypto::Cleanse(&line);
-  if (!ok) return Status::IOError("cannot write keyring " + keyring_path);
-  return std::unique_ptr<LocalKms>(new LocalKms(std::move(kek)));
+  CAIRN_RETURN_IF_ERROR(WriteNewKeyring(keyring_path, &line));
+  return std::unique_ptr<LocalKms>(new LocalKms(std::move(kek), false));
 }
 
 Result<std::unique_ptr<LocalKms>> LocalKms::Open(const std::string& keyring_path) {
-  CAIRN_RETURN_IF_ERROR(CheckPrivateFile(keyring_path));
-  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(keyring_path));
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadKeyring(keyring_path));
   std::string_view v = text;
-  if (!v.empty() && v.back() == '\n') v.remove_suffix(1);
+  if (v.substr(0, kKeyringV2Header.size()) == kKeyringV2Header) {
+    crypto::Cleanse(&text);
+    return Status::FailedPrecondition("keyring " + keyring_path +
+                                      " is protected by a passphrase and none was given (a "
+                                      "passphrase file, or the variable " +
+                                      std::string(kKekPassphraseEnv) + ")");
+  }
   std::optional<std::string> kek;
   if (v.substr(0, kKeyringHeader.size()) == kKeyringHeader) {
     kek = Base64Decode(v.substr(kKeyringHeader.size()));
@@ -101,7 +285,101 @@ Result<std::unique_ptr<LocalKms>> LocalKms::Open(const std::string& keyring_path
   }
   crypto::SecureBytes key(*kek);
   crypto::Cleanse(&*kek);
-  return std::unique_ptr<LocalKms>(new LocalKms(std::move(key)));
+  return std::unique_ptr<LocalKms>(new LocalKms(std::move(key), false));
+}
+
+Result<crypto::SecureBytes> LocalKms::ReadPassphrase(const LocalKmsOptions& options) {
+  const bool file = !options.passphrase_file.empty();
+  const bool env = !options.passphrase_env.empty();
+  if (file == env) {
+    return Status::InvalidArgument("give exactly one passphrase source: a file or an environment variable");
+  }
+  crypto::SecureBytes passphrase;
+  if (file) {
+    CAIRN_ASSIGN_OR_RETURN(passphrase, ReadPassphraseFile(options.passphrase_file));
+  } else {
+    const char* value = std::getenv(options.passphrase_env.c_str());
+    if (value == nullptr) {
+      return Status::FailedPrecondition("the environment variable " + options.passphrase_env +
+                                        " (the keyring passphrase) is not set");
+    }
+    passphrase = crypto::SecureBytes(std::string_view(value));
+  }
+  CAIRN_RETURN_IF_ERROR(CheckPassphraseSize(passphrase));
+  return passphrase;
+}
+
+Result<std::unique_ptr<LocalKms>> LocalKms::Create(const LocalKmsOptions& options) {
+  if (options.passphrase_file.empty() && options.passphrase_env.empty()) {
+    return Create(options.keyring_path);
+  }
+  // Checked before the passphrase is read, so a bad configuration fails without touching it.
+  CAIRN_RETURN_IF_ERROR(CheckKeyringScrypt(options.scrypt));
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes passphrase, ReadPassphrase(options));
+  return CreateWithPassphrase(options.keyring_path, passphrase, options.scrypt);
+}
+
+Result<std::unique_ptr<LocalKms>> LocalKms::Open(const LocalKmsOptions& options) {
+  if (options.passphrase_file.empty() && options.passphrase_env.empty()) {
+    return Open(options.keyring_path);
+  }
+  // Refuse a v1 keyring before reading the passphrase: it would protect nothing.
+  {
+    CAIRN_ASSIGN_OR_RETURN(std::string text, ReadKeyring(options.keyring_path));
+    const bool v2 = std::string_view(text).substr(0, kKeyringV2Header.size()) == kKeyringV2Header;
+    const bool v1 = std::string_view(text).substr(0, kKeyringHeader.size()) == kKeyringHeader;
+    crypto::Cleanse(&text);
+    if (v1) {
+      return Status::FailedPrecondition("keyring " + options.keyring_path +
+                                        " holds its key and takes no passphrase; remove the "
+                                        "passphrase setting");
+    }
+    if (!v2) {
+      return Status::InvalidArgument("keyring " + options.keyring_path + " is not a cairn local keyring");
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes passphrase, ReadPassphrase(options));
+  return OpenWithPassphrase(options.keyring_path, passphrase);
+}
+
+Result<std::unique_ptr<LocalKms>> LocalKms::CreateWithPassphrase(
+    const std::string& keyring_path, const crypto::SecureBytes& passphrase,
+    const crypto::ScryptParams& params) {
+  CAIRN_RETURN_IF_ERROR(CheckPassphraseSize(passphrase));
+  CAIRN_RETURN_IF_ERROR(CheckKeyringScrypt(params));
+  const std::string salt = crypto::RandomString(kSaltSizeBytes);
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes kek,
+                         crypto::Scrypt(passphrase.view(), salt, params, crypto::kAes256KeySizeBytes));
+  CAIRN_ASSIGN_OR_RETURN(std::string check, KekCheck(kek));
+  std::string line = V2Line(params, salt, check);
+  CAIRN_RETURN_IF_ERROR(WriteNewKeyring(keyring_path, &line));
+  return std::unique_ptr<LocalKms>(new LocalKms(std::move(kek), true));
+}
+
+Result<std::unique_ptr<LocalKms>> LocalKms::OpenWithPassphrase(const std::string& keyring_path,
+                                                               const crypto::SecureBytes& passphrase) {
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadKeyring(keyring_path));
+  std::string_view v = text;
+  if (v.substr(0, kKeyringHeader.size()) == kKeyringHeader) {
+    crypto::Cleanse(&text);
+    return Status::FailedPrecondition("keyring " + keyring_path +
+                                      " holds its key and takes no passphrase");
+  }
+  std::optional<V2Keyring> k;
+  if (v.substr(0, kKeyringV2Header.size()) == kKeyringV2Header) {
+    k = ParseV2(v.substr(kKeyringV2Header.size()));
+  }
+  if (!k) return Status::InvalidArgument("keyring " + keyring_path + " is not a cairn local keyring");
+  Status cost = CheckKeyringScrypt(k->params);
+  if (!cost.ok()) return Status::InvalidArgument("keyring " + keyring_path + ": " + cost.message());
+  CAIRN_RETURN_IF_ERROR(CheckPassphraseSize(passphrase));
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes kek, crypto::Scrypt(passphrase.view(), k->salt, k->params,
+                                                                 crypto::kAes256KeySizeBytes));
+  CAIRN_ASSIGN_OR_RETURN(std::string check, KekCheck(kek));
+  if (!crypto::ConstantTimeEquals(check, k->check)) {
+    return Status::PermissionDenied("wrong passphrase for keyring " + keyring_path);
+  }
+  return std::unique_ptr<LocalKms>(new LocalKms(std::move(kek), true));
 }
 
 Result<std::string> LocalKms::Wrap(std::string_view plaintext_key, std::string_view context) {

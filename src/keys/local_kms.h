@@ -1,36 +1,95 @@
-// LocalKms: the embedded KMS provider. Its KEK is 32 random bytes in a keyring file.
+// LocalKms: the embedded KMS provider. Its KEK is 32 bytes that are either random and kept in a
+// keyring file (v1) or derived from a passphrase with scrypt (v2, the keyring holds no key).
 //
-// The keyring file holds one line, "cairn-local-kek-v1 <base64 KEK>", and must be a regular file
-// with mode 0600 or stricter owned by the current user: Open() refuses a file that group or others
-// may read. Create() makes a new file with O_EXCL and mode 0600 and never overwrites one.
-// Wrapped blob format: u8 version (1) || 12-byte IV || AES-256-GCM ciphertext || 16-byte tag, with
-// AAD "cairn-wrap-v1" || u32 len || context.
+// Keyring files are one line and must be regular files with mode 0600 or stricter owned by the
+// current user: Open() refuses a file that group or others may access. Create() makes a new file
+// with O_EXCL and mode 0600 and never overwrites one.
+//   v1: "cairn-local-kek-v1 <base64 KEK>"
+//   v2: "cairn-local-kek-v2 scrypt N=<n> r=<r> p=<p> salt=<base64 32 bytes> check=<base64 32 bytes>"
+//       KEK   = scrypt(passphrase, salt, N, r, p, 32 bytes)
+//       check = HMAC-SHA256(KEK, "cairn-kek-check-v1"): verifies a passphrase without revealing the
+//               KEK (compared in constant time). A wrong passphrase, or a keyring whose salt, cost
+//               or check was modified, gives kPermissionDenied "wrong passphrase for keyring <path>".
+//       The cost parameters are stored, so new keyrings can use higher ones later; Open() accepts
+//       N >= 2^14, r >= 8, 1 <= p <= 16 and at most 256 MiB of memory (N=2^18 at r=8), so a
+//       modified file can make start-up neither much costlier nor the KDF weaker.
+// The passphrase comes from a file (same rules as the keyring: regular, owned by the user, no
+// group/other access; symlinks to such a file are followed; one trailing "\n" or "\r\n" removed)
+// or from an environment variable; it must be 12..1024 bytes. It is held in SecureBytes and wiped.
+// Wrapped blob format (both versions): u8 version (1) || 12-byte IV || AES-256-GCM ciphertext ||
+// 16-byte tag, with AAD "cairn-wrap-v1" || u32 len || context.
+// KEK rotation: any number of LocalKms instances (different keyrings) may be open at once, so key
+// material can be unwrapped with the old one and wrapped with the new one.
 //
-// Thread safety: safe for concurrent use (each call uses its own cipher context).
+// Thread safety: safe for concurrent use (each call uses its own cipher context). Reading
+// passphrase_env calls getenv(): do not modify the environment concurrently.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <string_view>
 
+#include "crypto/scrypt.h"
 #include "keys/kms.h"
 
 namespace cairn::keys {
 
+// The conventional environment variable for the keyring passphrase (callers choose to use it).
+inline constexpr std::string_view kKekPassphraseEnv = "CAIRN_KEK_PASSPHRASE";
+inline constexpr size_t kPassphraseSizeBytesMin = 12;
+inline constexpr size_t kPassphraseSizeBytesMax = 1024;
+// The least scrypt cost a v2 keyring may use, and the default (about 32 MiB).
+inline constexpr crypto::ScryptParams kKeyringScryptMin{uint64_t{1} << 14, 8, 1};
+inline constexpr crypto::ScryptParams kKeyringScryptDefault{uint64_t{1} << 15, 8, 1};
+
+struct LocalKmsOptions {
+  std::string keyring_path;
+  // Where the passphrase comes from: at most one of the two. Both empty: a v1 keyring (key in the
+  // file). passphrase_env names the variable (e.g. kKekPassphraseEnv), it is not the passphrase.
+  std::string passphrase_file;
+  std::string passphrase_env;
+  // Create() only: Open() reads the parameters from the keyring.
+  crypto::ScryptParams scrypt = kKeyringScryptDefault;
+};
+
 class LocalKms final : public KmsProvider {
  public:
+  // v1 keyrings (random KEK in the file). Open(path) of a v2 keyring: kFailedPrecondition (it
+  // needs a passphrase).
   static Result<std::unique_ptr<LocalKms>> Create(const std::string& keyring_path);
   static Result<std::unique_ptr<LocalKms>> Open(const std::string& keyring_path);
 
+  // v1 or v2, chosen by the options. Open() detects the keyring's version: a v2 keyring without a
+  // passphrase source, or a v1 keyring given one, is kFailedPrecondition (a passphrase that
+  // protects nothing would mislead the operator).
+  static Result<std::unique_ptr<LocalKms>> Create(const LocalKmsOptions& options);
+  static Result<std::unique_ptr<LocalKms>> Open(const LocalKmsOptions& options);
+
+  // v2 with the passphrase in hand (Create/Open with options read it and call these).
+  static Result<std::unique_ptr<LocalKms>> CreateWithPassphrase(
+      const std::string& keyring_path, const crypto::SecureBytes& passphrase,
+      const crypto::ScryptParams& params = kKeyringScryptDefault);
+  static Result<std::unique_ptr<LocalKms>> OpenWithPassphrase(const std::string& keyring_path,
+                                                              const crypto::SecureBytes& passphrase);
+
+  // The passphrase from options.passphrase_file or options.passphrase_env (exactly one must be
+  // set). kFailedPrecondition for an exposed file or an unset variable, kInvalidArgument for a
+  // passphrase outside 12..1024 bytes. Messages never contain passphrase bytes.
+  static Result<crypto::SecureBytes> ReadPassphrase(const LocalKmsOptions& options);
+
   std::string_view provider_name() const override { return "local"; }
   std::string kek_id() const override { return kek_id_; }
+  // True for a v2 keyring (KEK derived from a passphrase).
+  bool passphrase_protected() const { return passphrase_protected_; }
   Result<std::string> Wrap(std::string_view plaintext_key, std::string_view context) override;
   Result<crypto::SecureBytes> Unwrap(std::string_view wrapped, std::string_view context) override;
   Status Health() override { return Status::Ok(); }
 
  private:
-  explicit LocalKms(crypto::SecureBytes kek);
+  LocalKms(crypto::SecureBytes kek, bool passphrase_protected);
   crypto::SecureBytes kek_;
   std::string kek_id_;
+  bool passphrase_protected_;
 };
 
 // Refuses a secret file that is not a regular file or that group or others may access.
