@@ -126,6 +126,13 @@ class LogStore {
   // --- wrapped key material and metadata (small values, durable on return) ---
   virtual Status PutKeyMaterial(std::string_view name, std::string_view wrapped) = 0;
   virtual Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) = 0;
+  // Calls `fn(name, wrapped)` for every key material whose name starts with `prefix` (empty: all),
+  // in ascending byte order of names, until `fn` returns false. The views are valid during the
+  // call only. `fn` must not call DestroyKeyMaterial (a backend may hold files open during the
+  // scan, and destruction waits for them); collect the names and destroy after the scan.
+  virtual Status ScanKeyMaterial(
+      std::string_view prefix,
+      const std::function<bool(std::string_view name, std::string_view wrapped)>& fn) = 0;
   // Deletes and makes the bytes physically unrecoverable from the store's files before returning
   // (RocksDB: flush + compact the range so no SST or WAL still holds them).
   virtual Status DestroyKeyMaterial(std::string_view name) = 0;

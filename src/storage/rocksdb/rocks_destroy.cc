@@ -13,7 +13,10 @@
 //  4. the call waits (at most kDestroyWaitMillisMax) until no live WAL file holds a write at or
 //     before the delete and none of the family's pre-compaction SST files still exists. Files
 //     stay while an open iterator pins them; then the call fails with kUnavailable and the
-//     caller retries.
+//     caller retries. A point read running while the compaction finished also keeps the old
+//     files, and RocksDB deletes them only at its next obsolete-file scan (the next flush or
+//     compaction): so while waiting the call triggers that scan (DisableFileDeletions +
+//     EnableFileDeletions(force = false), which leaves any other disabler's count intact).
 // What remains outside this guarantee: freed filesystem blocks of deleted files (use an
 // encrypted filesystem or discard), copies made by backups or snapshots of the volume, and
 // process memory (memtable arenas and the block cache are not zeroed). The value is a wrapped
@@ -33,6 +36,7 @@ namespace {
 
 constexpr int64_t kDestroyWaitMillisMax = 10'000;
 constexpr int64_t kDestroyPollMillis = 5;
+constexpr int kDestroyPurgeEveryPolls = 4;  // an obsolete-file scan lists the directory
 
 }  // namespace
 
@@ -92,9 +96,14 @@ Status RocksLogStore::DestroyKeyMaterial(std::string_view name) {
 
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(kDestroyWaitMillisMax);
-  for (;;) {
+  for (int polls = 0;; ++polls) {
     CAIRN_ASSIGN_OR_RETURN(const bool done, NothingOlderRemains(delete_sequence, old_files));
     if (done) return Status::Ok();
+    if (polls % kDestroyPurgeEveryPolls == 0) {
+      // Deletes files that became obsolete after the readers holding them finished.
+      CAIRN_RETURN_IF_ERROR(FromRocks(db_->DisableFileDeletions(), what));
+      CAIRN_RETURN_IF_ERROR(FromRocks(db_->EnableFileDeletions(/*force=*/false), what));
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       return Status::Unavailable(what +
                                  ": deleted, but a WAL or SST file that held it is still "

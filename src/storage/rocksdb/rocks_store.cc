@@ -123,6 +123,21 @@ Result<std::optional<std::string>> RocksLogStore::ReadKeyMaterial(std::string_vi
   return Get(CfIndex::kKeys, name, "key material " + std::string(name));
 }
 
+Status RocksLogStore::ScanKeyMaterial(
+    std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn) {
+  if (prefix.size() > kNameSizeBytesMax) {
+    return Status::InvalidArgument("key material prefix exceeds " +
+                                   std::to_string(kNameSizeBytesMax) + " bytes");
+  }
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator(CfIndex::kKeys, rocksdb::ReadOptions());
+  for (it->Seek(ToSlice(prefix)); it->Valid(); it->Next()) {
+    const std::string_view name(it->key().data(), it->key().size());
+    if (name.substr(0, prefix.size()) != prefix) break;  // past the prefix: names are sorted
+    if (!fn(name, std::string_view(it->value().data(), it->value().size()))) break;
+  }
+  return FromRocks(it->status(), "scanning key material");
+}
+
 Status RocksLogStore::PutMeta(std::string_view name, std::string_view value) {
   CAIRN_RETURN_IF_ERROR(CheckName(name, "meta"));
   CAIRN_RETURN_IF_ERROR(CheckSmallValue(value, "meta value"));

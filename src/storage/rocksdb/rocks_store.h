@@ -69,6 +69,9 @@ class RocksLogStore final : public LogStore {
   Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) override;
   Status PutKeyMaterial(std::string_view name, std::string_view wrapped) override;
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) override;
+  Status ScanKeyMaterial(
+      std::string_view prefix,
+      const std::function<bool(std::string_view, std::string_view)>& fn) override;
   Status DestroyKeyMaterial(std::string_view name) override;
   Status PutMeta(std::string_view name, std::string_view value) override;
   Result<std::optional<std::string>> ReadMeta(std::string_view name) override;

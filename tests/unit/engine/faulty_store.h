@@ -86,6 +86,10 @@ class FaultyStore final : public storage::LogStore {
   Status PutKeyMaterial(std::string_view n, std::string_view w) override { return inner_->PutKeyMaterial(n, w); }
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view n) override { return inner_->ReadKeyMaterial(n); }
   Status DestroyKeyMaterial(std::string_view n) override { return inner_->DestroyKeyMaterial(n); }
+  Status ScanKeyMaterial(std::string_view p,
+                         const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    return inner_->ScanKeyMaterial(p, fn);
+  }
   Status PutMeta(std::string_view n, std::string_view v) override { return inner_->PutMeta(n, v); }
   Result<std::optional<std::string>> ReadMeta(std::string_view n) override { return inner_->ReadMeta(n); }
 

@@ -2,7 +2,10 @@
 // MANIFEST, OPTIONS, LOG. Each scenario first proves the scan finds the secret while it is live.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "rocks_test_support.h"
 #include "storage/rocksdb/rocks_test_hooks.h"
@@ -96,6 +99,29 @@ TEST_F(RocksDestroyTest, SecretSurvivesReopenThenDestroyed) {
   ASSERT_NE(store_, nullptr);
   EXPECT_EQ(**store_->ReadKeyMaterial("subject/alice/v1"), kSecret);
   DestroyCloseAndScan();
+}
+
+TEST_F(RocksDestroyTest, SecretDestroyedWhileOtherKeysAreReadConcurrently) {
+  PutSecretAndCheckItIsOnDisk();
+  ASSERT_TRUE(AppendEvents(store_.get(), "s", 10).ok());
+  ASSERT_TRUE(FlushForTest(store_.get()).ok());  // the secret is in an SST file of the family
+  // Point reads of the family during the compaction keep the old SST file referenced; the
+  // destroy must still see it deleted once they move on (and not time out).
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) EXPECT_TRUE(store_->ReadKeyMaterial("subject/bob/v1").ok());
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const Status destroyed = store_->DestroyKeyMaterial("subject/alice/v1");
+  stop = true;
+  for (std::thread& t : readers) t.join();
+  ASSERT_TRUE(destroyed.ok()) << destroyed.ToString();
+  EXPECT_EQ(FilesContaining(dir_.path(), kSecret), std::vector<std::string>{});  // while open
+  store_.reset();
+  EXPECT_EQ(FilesContaining(dir_.path(), kSecret), std::vector<std::string>{});
 }
 
 }  // namespace

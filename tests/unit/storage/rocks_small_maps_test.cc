@@ -69,6 +69,52 @@ TEST(RocksKeyMaterialTest, PutReadDestroyAndLimits) {
   EXPECT_EQ(store->DestroyKeyMaterial("").code(), StatusCode::kInvalidArgument);
 }
 
+TEST(RocksKeyMaterialTest, ScanByPrefixInNameOrderWithEarlyStop) {
+  TempDir dir;
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  {
+    auto store = OpenStore(dir.path());
+    ASSERT_NE(store, nullptr);
+    // Out of order; neighbours of the prefix on both sides; a binary value.
+    for (const char* name : {"skey/b", "skey/a", "skex/z", "skey0", "skey/c", "skey", "subject/x"}) {
+      ASSERT_TRUE(store->PutKeyMaterial(name, std::string("v:") + name).ok());
+    }
+    ASSERT_TRUE(store->PutKeyMaterial("skey/\xff", std::string("\0bin\xff", 5)).ok());
+    ASSERT_TRUE(store->DestroyKeyMaterial("skey/c").ok());  // a destroyed name is not listed
+  }
+  auto store = OpenStore(dir.path(), /*create=*/false);  // and the scan sees the reopened store
+  ASSERT_NE(store, nullptr);
+  Pairs seen;
+  auto collect = [&](std::string_view name, std::string_view value) {
+    seen.emplace_back(std::string(name), std::string(value));
+    return true;
+  };
+  ASSERT_TRUE(store->ScanKeyMaterial("skey/", collect).ok());
+  EXPECT_EQ(seen, (Pairs{{"skey/a", "v:skey/a"}, {"skey/b", "v:skey/b"},
+                         {"skey/\xff", std::string("\0bin\xff", 5)}}));
+  seen.clear();
+  ASSERT_TRUE(store->ScanKeyMaterial("", collect).ok());  // everything, in byte order
+  std::vector<std::string> names;
+  for (const auto& [name, value] : seen) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"skex/z", "skey", "skey/a", "skey/b", "skey/\xff",
+                                             "skey0", "subject/x"}));
+  seen.clear();
+  ASSERT_TRUE(store->ScanKeyMaterial("nothing/", collect).ok());
+  EXPECT_TRUE(seen.empty());
+  int calls = 0;
+  ASSERT_TRUE(store
+                  ->ScanKeyMaterial("skey",
+                                    [&](std::string_view name, std::string_view) {
+                                      ++calls;
+                                      EXPECT_EQ(name, calls == 1 ? "skey" : "skey/a");
+                                      return calls < 2;
+                                    })
+                  .ok());
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(store->ScanKeyMaterial(std::string(rocks::kNameSizeBytesMax + 1, 'p'), collect).code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST(RocksMetaTest, PutReadOverwriteAndReopen) {
   TempDir dir;
   {

@@ -1,0 +1,389 @@
+#include "keys/subject_keys.h"
+
+#include <chrono>
+#include <optional>
+
+#include "common/bytes.h"
+#include "crypto/aes_gcm.h"
+#include "crypto/sha256.h"
+
+namespace cairn::keys {
+namespace {
+
+constexpr std::string_view kIndexPrefix = "subject/";
+constexpr std::string_view kKeyPrefix = "skey/";
+constexpr std::string_view kCurrentPrefix = "w/";  // cache name of a subject's current version
+constexpr uint8_t kIndexFormat = 1;
+constexpr uint8_t kKeyFormat = 1;
+constexpr size_t kSaltSizeBytes = 32;
+constexpr size_t kHandleHexDigits = 24;
+constexpr size_t kVersionDigitsMax = 10;
+
+std::string KeyName(std::string_view kid) { return std::string(kKeyPrefix) + std::string(kid); }
+std::string IndexName(std::string_view hash_hex) {
+  return std::string(kIndexPrefix) + std::string(hash_hex);
+}
+std::string CurrentName(std::string_view hash_hex) {
+  return std::string(kCurrentPrefix) + std::string(hash_hex);
+}
+
+bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+// "s" + 24 lowercase hex + "." + version (decimal, no leading zero, 1..kSubjectKeyVersionsMax).
+std::optional<uint32_t> ParseKid(std::string_view kid) {
+  if (kid.size() < 1 + kHandleHexDigits + 2 || kid.size() > kSubjectKidSizeBytesMax) return {};
+  if (kid[0] != 's' || kid[1 + kHandleHexDigits] != '.') return {};
+  for (size_t i = 1; i <= kHandleHexDigits; ++i) {
+    if (!IsLowerHex(kid[i])) return {};
+  }
+  const std::string_view digits = kid.substr(2 + kHandleHexDigits);
+  if (digits.empty() || digits.size() > kVersionDigitsMax || digits[0] == '0') return {};
+  uint64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return {};
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v == 0 || v > kSubjectKeyVersionsMax) return {};
+  return static_cast<uint32_t>(v);
+}
+
+std::string MakeKid(std::string_view handle_hex, uint32_t version) {
+  return "s" + std::string(handle_hex) + "." + std::to_string(version);
+}
+
+int64_t NowUnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct KeyBlob {
+  std::string_view kek_id;
+  std::string_view wrapped;
+};
+
+std::optional<KeyBlob> ParseKeyBlob(std::string_view value) {
+  ByteReader r(value);
+  uint8_t format = 0, id_size = 0;
+  KeyBlob blob;
+  if (!r.GetU8(&format) || format != kKeyFormat || !r.GetU8(&id_size) ||
+      !r.GetBytes(id_size, &blob.kek_id) || r.remaining() == 0) {
+    return std::nullopt;
+  }
+  blob.wrapped = value.substr(r.offset());
+  return blob;
+}
+
+Result<std::string> EncodeKeyBlob(std::string_view kek_id, std::string_view wrapped) {
+  if (kek_id.size() > 255) return Status::InvalidArgument("KMS key id exceeds 255 bytes");
+  std::string value;
+  PutU8(&value, kKeyFormat);
+  PutU8(&value, static_cast<uint8_t>(kek_id.size()));
+  value += kek_id;
+  value += wrapped;
+  return value;
+}
+
+}  // namespace
+
+SubjectKeys::SubjectKeys(storage::LogStore* store, KmsProvider* kms, std::string salt,
+                         SubjectKeysOptions options)
+    : store_(store),
+      salt_(std::move(salt)),
+      cache_(KeyCacheOptions{options.cache_entries_max, options.cache_ttl_ms,
+                             std::move(options.cache_now_ms)}),
+      kms_(kms),
+      kek_id_(kms->kek_id()) {}
+
+Result<std::unique_ptr<SubjectKeys>> SubjectKeys::Open(storage::LogStore* store, KmsProvider* kms,
+                                                       SubjectKeysOptions options) {
+  if (store == nullptr || kms == nullptr) return Status::InvalidArgument("no store or KMS");
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> salt, store->ReadMeta(kSubjectKeySaltMeta));
+  if (!salt) {
+    salt = crypto::RandomString(kSaltSizeBytes);
+    CAIRN_RETURN_IF_ERROR(store->PutMeta(kSubjectKeySaltMeta, *salt));
+  } else if (salt->size() != kSaltSizeBytes) {
+    return Status::DataLoss("corrupt subject key salt");
+  }
+  return std::unique_ptr<SubjectKeys>(
+      new SubjectKeys(store, kms, std::move(*salt), std::move(options)));
+}
+
+Status SubjectKeys::CheckSubject(std::string_view subject) const {
+  if (subject.empty() || subject.size() > kSubjectIdSizeBytesMax) {
+    return Status::InvalidArgument("a subject must be 1.." + std::to_string(kSubjectIdSizeBytesMax) +
+                                   " bytes");
+  }
+  return Status::Ok();
+}
+
+std::string SubjectKeys::HashHex(std::string_view subject) const {
+  crypto::Sha256Hasher h;
+  h.Update(salt_);
+  h.Update(subject);
+  return HexEncode(h.Final());
+}
+
+std::string SubjectKeys::SubjectHashHex(std::string_view subject) const { return HashHex(subject); }
+
+std::mutex& SubjectKeys::SubjectLock(std::string_view hash_hex) {
+  // The hash is uniform: a few of its hex digits pick a stripe.
+  const size_t stripe = std::hash<std::string_view>()(hash_hex.substr(0, 4)) % kLockStripes;
+  return subject_locks_[stripe];
+}
+
+Result<std::optional<std::vector<SubjectKeys::Version>>> SubjectKeys::ReadIndex(
+    const std::string& index_name) {
+  using Out = std::optional<std::vector<Version>>;
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> value, store_->ReadKeyMaterial(index_name));
+  if (!value) return Out();
+  ByteReader r(*value);
+  uint8_t format = 0;
+  uint32_t count = 0;
+  if (!r.GetU8(&format) || format != kIndexFormat || !r.GetU32(&count) || count == 0 ||
+      count > kSubjectKeyVersionsMax) {
+    return Status::DataLoss("corrupt subject key index " + index_name);
+  }
+  std::vector<Version> versions;
+  versions.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    uint8_t kid_size = 0;
+    std::string_view kid;
+    uint64_t created = 0;
+    if (!r.GetU8(&kid_size) || !r.GetBytes(kid_size, &kid) || !r.GetU64(&created) ||
+        ParseKid(kid) != i + 1) {
+      return Status::DataLoss("corrupt subject key index " + index_name);
+    }
+    versions.push_back(Version{std::string(kid), static_cast<int64_t>(created)});
+  }
+  if (r.remaining() != 0) return Status::DataLoss("corrupt subject key index " + index_name);
+  return Out(std::move(versions));
+}
+
+Status SubjectKeys::WriteIndex(const std::string& index_name, const std::vector<Version>& versions) {
+  std::string value;
+  PutU8(&value, kIndexFormat);
+  PutU32(&value, static_cast<uint32_t>(versions.size()));
+  for (const Version& v : versions) {
+    PutU8(&value, static_cast<uint8_t>(v.kid.size()));
+    value += v.kid;
+    PutU64(&value, static_cast<uint64_t>(v.created_unix_s));
+  }
+  return store_->PutKeyMaterial(index_name, value);
+}
+
+Result<KmsProvider*> SubjectKeys::ProviderFor(std::string_view kek_id) {
+  std::lock_guard<std::mutex> lock(kms_mu_);
+  if (kek_id == kek_id_) return kms_;
+  if (rewrap_target_ != nullptr && kek_id == rewrap_kek_id_) return rewrap_target_;
+  return Status::FailedPrecondition("a subject key is wrapped under KEK '" + std::string(kek_id) +
+                                    "', not the configured '" + kek_id_ +
+                                    "' (finish `cairn keys rotate --kek`)");
+}
+
+KmsProvider* SubjectKeys::WrapProvider() {
+  std::lock_guard<std::mutex> lock(kms_mu_);
+  return rewrap_target_ != nullptr ? rewrap_target_ : kms_;
+}
+
+Result<std::optional<std::shared_ptr<const crypto::SecureBytes>>> SubjectKeys::LoadKey(
+    std::string_view kid) {
+  using Out = std::optional<std::shared_ptr<const crypto::SecureBytes>>;
+  const std::string name = KeyName(kid);
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> value, store_->ReadKeyMaterial(name));
+  if (!value) return Out();
+  std::optional<KeyBlob> blob = ParseKeyBlob(*value);
+  if (!blob) return Status::DataLoss("corrupt subject key " + std::string(kid));
+  CAIRN_ASSIGN_OR_RETURN(KmsProvider * kms, ProviderFor(blob->kek_id));
+  auto key = kms->Unwrap(blob->wrapped, name);
+  if (!key.ok()) return key.status().Annotate("subject key " + std::string(kid));
+  if (key->size() != crypto::kAes256KeySizeBytes) {
+    return Status::DataLoss("subject key " + std::string(kid) + " has a bad size");
+  }
+  return Out(std::make_shared<const crypto::SecureBytes>(std::move(key).value()));
+}
+
+Result<std::shared_ptr<const crypto::SecureBytes>> SubjectKeys::CreateKey(const std::string& kid) {
+  const std::string name = KeyName(kid);
+  // 96 random bits make a collision implausible; never overwrite a key if one happens anyway.
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> existing, store_->ReadKeyMaterial(name));
+  if (existing) return Status::AlreadyExists("subject key " + kid + " exists");
+  crypto::SecureBytes key = crypto::RandomSecret(crypto::kAes256KeySizeBytes);
+  KmsProvider* kms = WrapProvider();
+  CAIRN_ASSIGN_OR_RETURN(std::string wrapped, kms->Wrap(key.view(), name));
+  CAIRN_ASSIGN_OR_RETURN(std::string value, EncodeKeyBlob(kms->kek_id(), wrapped));
+  CAIRN_RETURN_IF_ERROR(store_->PutKeyMaterial(name, value));
+  return std::make_shared<const crypto::SecureBytes>(std::move(key));
+}
+
+Result<SubjectKey> SubjectKeys::KeyForWrite(std::string_view subject) {
+  CAIRN_RETURN_IF_ERROR(CheckSubject(subject));
+  const std::string hash = HashHex(subject);
+  const std::string current_name = CurrentName(hash);
+  if (std::optional<SubjectKey> hit = cache_.Get(current_name)) return std::move(*hit);
+  const std::string index_name = IndexName(hash);
+
+  // Serves an existing subject; nullopt when it has no key yet. Called with the subject's lock.
+  auto existing = [&]() -> Result<std::optional<SubjectKey>> {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
+    if (!versions) return std::optional<SubjectKey>();
+    const std::string& kid = versions->back().kid;
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::shared_ptr<const crypto::SecureBytes>> key,
+                           LoadKey(kid));
+    if (!key) {
+      return Status::FailedPrecondition(
+          "the subject's key was partly destroyed by an interrupted forget; run forget again");
+    }
+    SubjectKey out{kid, std::move(*key)};
+    cache_.Insert(kid, out);
+    cache_.Insert(current_name, out);
+    return std::optional<SubjectKey>(std::move(out));
+  };
+
+  {
+    std::lock_guard<std::mutex> lock(SubjectLock(hash));
+    CAIRN_ASSIGN_OR_RETURN(std::optional<SubjectKey> found, existing());
+    if (found) return std::move(*found);
+  }
+  // First write of this subject: create version 1, unless another thread just did.
+  std::shared_lock<std::shared_mutex> rewrap(rewrap_mu_);
+  std::lock_guard<std::mutex> lock(SubjectLock(hash));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<SubjectKey> found, existing());
+  if (found) return std::move(*found);
+  const std::string kid = MakeKid(HexEncode(crypto::RandomString(kHandleHexDigits / 2)), 1);
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::SecureBytes> key, CreateKey(kid));
+  CAIRN_RETURN_IF_ERROR(WriteIndex(index_name, {Version{kid, NowUnixSeconds()}}));
+  SubjectKey out{kid, std::move(key)};
+  cache_.Insert(kid, out);
+  cache_.Insert(current_name, out);
+  return out;
+}
+
+Result<SubjectKey> SubjectKeys::KeyForRead(std::string_view kid) {
+  if (!ParseKid(kid)) return Status::InvalidArgument("malformed subject key id");
+  if (std::optional<SubjectKey> hit = cache_.Get(kid)) return std::move(*hit);
+  const uint64_t generation = cache_.generation();  // before the read: see KeyCache
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::shared_ptr<const crypto::SecureBytes>> key,
+                         LoadKey(kid));
+  if (!key) return Status::NotFound("subject key " + std::string(kid) + " does not exist (forgotten?)");
+  SubjectKey out{std::string(kid), std::move(*key)};
+  cache_.InsertIfGeneration(kid, out, generation);
+  return out;
+}
+
+Result<ForgetReport> SubjectKeys::Forget(std::string_view subject) {
+  CAIRN_RETURN_IF_ERROR(CheckSubject(subject));
+  const std::string hash = HashHex(subject);
+  const std::string index_name = IndexName(hash);
+  std::shared_lock<std::shared_mutex> rewrap(rewrap_mu_);
+  std::lock_guard<std::mutex> lock(SubjectLock(hash));
+  ForgetReport report;
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
+  cache_.Erase(CurrentName(hash));
+  if (!versions) return report;
+  for (const Version& v : *versions) {
+    // Destroy first, then evict: a concurrent reader that loaded the key before the destroy
+    // cannot cache it after the eviction (the generation changed).
+    CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterial(KeyName(v.kid)));
+    cache_.Erase(v.kid);
+    report.kids.push_back(v.kid);
+  }
+  CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterial(index_name));
+  cache_.Erase(CurrentName(hash));
+  report.versions_destroyed = report.kids.size();
+  return report;
+}
+
+Result<SubjectKey> SubjectKeys::Rotate(std::string_view subject) {
+  CAIRN_RETURN_IF_ERROR(CheckSubject(subject));
+  const std::string hash = HashHex(subject);
+  const std::string index_name = IndexName(hash);
+  std::shared_lock<std::shared_mutex> rewrap(rewrap_mu_);
+  std::lock_guard<std::mutex> lock(SubjectLock(hash));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
+  if (!versions) return Status::NotFound("the subject has no key");
+  if (versions->size() >= kSubjectKeyVersionsMax) {
+    return Status::ResourceExhausted("the subject has " + std::to_string(kSubjectKeyVersionsMax) +
+                                     " key versions");
+  }
+  const std::string& last = versions->back().kid;
+  const std::string kid =
+      MakeKid(std::string_view(last).substr(1, kHandleHexDigits),
+              static_cast<uint32_t>(versions->size() + 1));
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::SecureBytes> key, CreateKey(kid));
+  versions->push_back(Version{kid, NowUnixSeconds()});
+  CAIRN_RETURN_IF_ERROR(WriteIndex(index_name, *versions));
+  SubjectKey out{kid, std::move(key)};
+  cache_.Insert(kid, out);
+  cache_.Insert(CurrentName(hash), out);
+  return out;
+}
+
+Status SubjectKeys::RewrapAll(KmsProvider& new_kms) {
+  const std::string new_id = new_kms.kek_id();
+  std::unique_lock<std::shared_mutex> exclusive(rewrap_mu_);
+  {
+    std::lock_guard<std::mutex> lock(kms_mu_);
+    if (new_id == kek_id_) return Status::InvalidArgument("the new KEK is the current one");
+    rewrap_target_ = &new_kms;
+    rewrap_kek_id_ = new_id;
+  }
+  auto run = [&]() -> Status {
+    std::vector<std::string> names;
+    CAIRN_RETURN_IF_ERROR(store_->ScanKeyMaterial(kKeyPrefix, [&](std::string_view name,
+                                                                  std::string_view) {
+      names.emplace_back(name);
+      return true;
+    }));
+    for (const std::string& name : names) {
+      CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> value, store_->ReadKeyMaterial(name));
+      if (!value) continue;
+      std::optional<KeyBlob> blob = ParseKeyBlob(*value);
+      if (!blob) return Status::DataLoss("corrupt subject key " + name);
+      if (blob->kek_id == new_id) continue;  // done by an earlier, interrupted run
+      CAIRN_ASSIGN_OR_RETURN(KmsProvider * old_kms, ProviderFor(blob->kek_id));
+      auto key = old_kms->Unwrap(blob->wrapped, name);
+      if (!key.ok()) return key.status().Annotate("re-wrapping " + name);
+      CAIRN_ASSIGN_OR_RETURN(std::string wrapped, new_kms.Wrap(key->view(), name));
+      CAIRN_ASSIGN_OR_RETURN(std::string encoded, EncodeKeyBlob(new_id, wrapped));
+      CAIRN_RETURN_IF_ERROR(store_->PutKeyMaterial(name, encoded));
+    }
+    return Status::Ok();
+  };
+  const Status status = run();
+  std::lock_guard<std::mutex> lock(kms_mu_);
+  if (status.ok()) {
+    kms_ = &new_kms;
+    kek_id_ = new_id;
+  }
+  rewrap_target_ = nullptr;
+  rewrap_kek_id_.clear();
+  return status;
+}
+
+Status SubjectKeys::ListKeys(const std::function<bool(const SubjectKeyInfo&)>& fn) {
+  // Collected first: the callback may call back into this object (a scan pins the store's files).
+  std::vector<std::string> hashes;
+  CAIRN_RETURN_IF_ERROR(store_->ScanKeyMaterial(kIndexPrefix, [&](std::string_view name,
+                                                                  std::string_view) {
+    hashes.emplace_back(name.substr(kIndexPrefix.size()));
+    return true;
+  }));
+  for (const std::string& hash : hashes) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions,
+                           ReadIndex(IndexName(hash)));
+    if (!versions) continue;  // forgotten meanwhile
+    for (size_t i = 0; i < versions->size(); ++i) {
+      SubjectKeyInfo info;
+      info.kid = (*versions)[i].kid;
+      info.version = static_cast<uint32_t>(i + 1);
+      info.created_unix_s = (*versions)[i].created_unix_s;
+      info.subject_hash_hex = hash;
+      info.current = i + 1 == versions->size();
+      if (!fn(info)) return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace cairn::keys

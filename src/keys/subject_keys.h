@@ -1,0 +1,150 @@
+// SubjectKeys: the subject key store, the SubjectKeySource over a LogStore's key material and a
+// KmsProvider, with a KeyCache of unwrapped keys (DESIGN.md, Keys and data protection).
+//
+// Storage layout (all in the LogStore's key material, durable on return of each put):
+//   meta "subject_key_salt"      32 random bytes, created once by Open(). Subjects are personal
+//                                data: the store never holds a subject identifier in clear, only
+//                                SHA-256(salt || subject). Limitation: the salt is not secret to
+//                                someone holding the data directory, who can test guessed subjects.
+//   "subject/<hex hash>"         the subject's index: u8 format (1) || u32 count || count x
+//                                (u8 kid size || kid || u64 created_unix_s), oldest first; the last
+//                                version is current for writes.
+//   "skey/<kid>"                 one key version: u8 format (1) || u8 kek_id size || kek_id ||
+//                                KmsProvider::Wrap(32-byte AES key, context = "skey/<kid>").
+//                                The kek_id names the KEK that wrapped the blob (see RewrapAll).
+// kid = "s" + 24 random hex digits (one per subject) + "." + version (1, 2, ...): printable,
+// at most kSubjectKidSizeBytesMax bytes, and unrelated to the subject's identifier.
+//
+// Creation writes skey/<kid> then the index, each durably: a crash between them leaves an
+// unreferenced, never-used wrapped key. Forget destroys every skey/<kid> of the subject, then
+// the index (DestroyKeyMaterial: physically gone from every file); a crash in between leaves an
+// index naming destroyed keys: KeyForWrite then fails kFailedPrecondition until Forget is run
+// again (it finishes the job). KeyForRead of a destroyed kid gives kNotFound.
+//
+// Errors: kInvalidArgument for an empty or oversized subject or a malformed kid; kNotFound for a
+// destroyed or never-created kid; the KMS's kUnavailable/kDataLoss are passed on (callers fail
+// closed); kFailedPrecondition for a blob wrapped under a KEK this object does not have.
+//
+// Thread safety: safe for concurrent use. Creation, Rotate and Forget of one subject are
+// serialised (striped per-subject locks), so concurrent first writes agree on one version.
+// RewrapAll excludes creation, Rotate and Forget while it runs; reads continue. Use one
+// SubjectKeys per store.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "keys/key_cache.h"
+#include "keys/kms.h"
+#include "keys/subject_key_source.h"
+#include "storage/log_store.h"
+
+namespace cairn::keys {
+
+inline constexpr uint32_t kSubjectKeyVersionsMax = 4096;  // per subject
+inline constexpr std::string_view kSubjectKeySaltMeta = "subject_key_salt";
+
+struct SubjectKeysOptions {
+  size_t cache_entries_max = 10000;  // each cached subject uses up to 2 entries (current + kid)
+  int64_t cache_ttl_ms = 300000;
+  std::function<int64_t()> cache_now_ms;  // for tests; steady_clock when empty
+};
+
+struct ForgetReport {
+  uint64_t versions_destroyed = 0;
+  std::vector<std::string> kids;  // the destroyed versions, oldest first
+};
+
+struct SubjectKeyInfo {
+  std::string kid;
+  uint32_t version = 0;
+  int64_t created_unix_s = 0;
+  std::string subject_hash_hex;  // hex SHA-256(salt || subject); not reversible without a guess
+  bool current = false;          // the version new writes use
+};
+
+class SubjectKeys final : public SubjectKeySource {
+ public:
+  // Loads the store's salt, creating it in a store that has none. `store` and `kms` must outlive
+  // the returned object.
+  static Result<std::unique_ptr<SubjectKeys>> Open(storage::LogStore* store, KmsProvider* kms,
+                                                   SubjectKeysOptions options = {});
+
+  Result<SubjectKey> KeyForWrite(std::string_view subject) override;
+  Result<SubjectKey> KeyForRead(std::string_view kid) override;
+
+  // Destroys every version of the subject's key and its index (physically, before returning) and
+  // evicts them from this object's cache. Idempotent: an unknown subject reports nothing. Other
+  // nodes' caches drop the keys within their TTL.
+  Result<ForgetReport> Forget(std::string_view subject);
+  // Creates a new version, current for writes from now on; older versions stay readable.
+  // kNotFound for a subject that has no key yet.
+  Result<SubjectKey> Rotate(std::string_view subject);
+
+  // KEK rotation: re-wraps every skey/* under `new_kms` (unwrap with the KEK named in the blob,
+  // wrap with new_kms, durable put). While it runs, new keys are wrapped under new_kms and reads
+  // unwrap with whichever KEK a blob names. On success this object uses only new_kms (which must
+  // outlive it); the caller then switches the configuration and the other users of the provider
+  // (storage keys, checkpoint key) to the new KEK, and must keep the old KEK until then.
+  // Crash safety: every put is durable and each blob names its KEK, so a crash leaves a mix;
+  // running RewrapAll(new_kms) again from an object opened with the old provider finishes it
+  // (blobs already under new_kms are skipped). Until then, blobs under the new KEK read as
+  // kFailedPrecondition through an object holding only the old one. Cost: one synced put per key.
+  Status RewrapAll(KmsProvider& new_kms);
+
+  // Every key version of every subject, grouped by subject in hash order, oldest version first;
+  // stops when `fn` returns false. For `cairn keys list`.
+  Status ListKeys(const std::function<bool(const SubjectKeyInfo&)>& fn);
+
+  // The index name's hash for `subject` (hex), as ListKeys shows it.
+  std::string SubjectHashHex(std::string_view subject) const;
+
+  KeyCacheStats cache_stats() const { return cache_.stats(); }
+  // Drops every cached key (for tests and the benchmark's cache-miss measurements).
+  void ClearCache() { cache_.Clear(); }
+
+ private:
+  struct Version {
+    std::string kid;
+    int64_t created_unix_s = 0;
+  };
+  static constexpr size_t kLockStripes = 64;
+
+  SubjectKeys(storage::LogStore* store, KmsProvider* kms, std::string salt,
+              SubjectKeysOptions options);
+
+  Status CheckSubject(std::string_view subject) const;
+  std::string HashHex(std::string_view subject) const;
+  std::mutex& SubjectLock(std::string_view hash_hex);
+  Result<std::optional<std::vector<Version>>> ReadIndex(const std::string& index_name);
+  Status WriteIndex(const std::string& index_name, const std::vector<Version>& versions);
+  // Reads and unwraps skey/<kid>; nullopt when it does not exist.
+  Result<std::optional<std::shared_ptr<const crypto::SecureBytes>>> LoadKey(std::string_view kid);
+  // Creates and durably stores a new key version `kid`; returns its key.
+  Result<std::shared_ptr<const crypto::SecureBytes>> CreateKey(const std::string& kid);
+  // The provider whose KEK is `kek_id`, or kFailedPrecondition.
+  Result<KmsProvider*> ProviderFor(std::string_view kek_id);
+  KmsProvider* WrapProvider();
+
+  storage::LogStore* const store_;
+  const std::string salt_;
+  KeyCache cache_;
+  std::array<std::mutex, kLockStripes> subject_locks_;
+  std::shared_mutex rewrap_mu_;  // shared: creation, Rotate, Forget; exclusive: RewrapAll
+
+  std::mutex kms_mu_;  // guards the four fields below
+  KmsProvider* kms_;
+  std::string kek_id_;
+  KmsProvider* rewrap_target_ = nullptr;  // set while RewrapAll runs
+  std::string rewrap_kek_id_;
+};
+
+}  // namespace cairn::keys

@@ -1,0 +1,484 @@
+// SubjectKeys over a real RocksDB store and the local KMS: creation, reads, forget (physically
+// gone from every file), rotation, KEK re-wrapping, listing, KMS outages, the cost of a miss.
+#include "keys/subject_keys.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "keys/local_kms.h"
+#include "storage/rocksdb/rocks_log_store.h"
+#include "test_util.h"
+
+namespace cairn::keys {
+namespace {
+
+// Files under `dir` that contain `needle`, byte for byte.
+std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
+  std::vector<std::string> hits;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string bytes = testing::ReadFile(entry.path().string());
+    if (bytes.find(needle) != std::string::npos) hits.push_back(entry.path().string());
+  }
+  return hits;
+}
+
+// Forwards to another provider; can be made unreachable, or to fail after some wraps.
+class FlakyKms final : public KmsProvider {
+ public:
+  explicit FlakyKms(KmsProvider* inner) : inner_(inner) {}
+  std::string_view provider_name() const override { return "flaky"; }
+  std::string kek_id() const override { return inner_->kek_id(); }
+  Result<std::string> Wrap(std::string_view key, std::string_view context) override {
+    if (unavailable) return Status::Unavailable("KMS unreachable (test)");
+    if (wraps_left.load() == 0) return Status::Unavailable("KMS went away (test)");
+    --wraps_left;
+    return inner_->Wrap(key, context);
+  }
+  Result<crypto::SecureBytes> Unwrap(std::string_view wrapped, std::string_view context) override {
+    if (unavailable) return Status::Unavailable("KMS unreachable (test)");
+    return inner_->Unwrap(wrapped, context);
+  }
+  Status Health() override {
+    return unavailable ? Status::Unavailable("KMS unreachable (test)") : Status::Ok();
+  }
+
+  std::atomic<bool> unavailable{false};
+  std::atomic<int> wraps_left{-1};  // < 0: unlimited
+
+ private:
+  KmsProvider* inner_;
+};
+
+class SubjectKeysTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto kms = LocalKms::Create(tmp_.Sub("keyring"));
+    ASSERT_TRUE(kms.ok()) << kms.status().ToString();
+    kms_ = std::move(kms).value();
+    flaky_ = std::make_unique<FlakyKms>(kms_.get());
+    OpenAll();
+  }
+  void OpenAll(KmsProvider* kms = nullptr) {
+    storage::RocksOptions o;
+    o.path = db_path();
+    o.create_if_missing = true;
+    auto store = storage::OpenRocksLogStore(o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    auto keys = SubjectKeys::Open(store_.get(), kms != nullptr ? kms : flaky_.get());
+    ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+    keys_ = std::move(keys).value();
+  }
+  void CloseAll() {
+    keys_.reset();
+    store_.reset();
+  }
+  void Reopen(KmsProvider* kms = nullptr) {
+    CloseAll();
+    OpenAll(kms);
+  }
+  std::string db_path() const { return tmp_.Sub("db"); }
+  SubjectKey Write(std::string_view subject) {
+    auto k = keys_->KeyForWrite(subject);
+    EXPECT_TRUE(k.ok()) << k.status().ToString();
+    return k.ok() ? *k : SubjectKey{};
+  }
+  std::string Wrapped(const std::string& kid) {
+    auto v = store_->ReadKeyMaterial("skey/" + kid);
+    EXPECT_TRUE(v.ok() && v->has_value());
+    return v.ok() && v->has_value() ? **v : std::string();
+  }
+
+  testing::TempDir tmp_;
+  std::unique_ptr<LocalKms> kms_;
+  std::unique_ptr<FlakyKms> flaky_;
+  std::unique_ptr<storage::LogStore> store_;
+  std::unique_ptr<SubjectKeys> keys_;
+};
+
+TEST_F(SubjectKeysTest, WriteKeyIsCreatedOnceAndStaysStable) {
+  const SubjectKey a = Write("customer-42");
+  ASSERT_NE(a.key, nullptr);
+  EXPECT_EQ(a.key->size(), 32u);
+  EXPECT_EQ(a.kid.size(), 1u + 24 + 2);
+  EXPECT_EQ(a.kid[0], 's');
+  EXPECT_EQ(a.kid.substr(25), ".1");
+  EXPECT_LE(a.kid.size(), kSubjectKidSizeBytesMax);
+  EXPECT_EQ(a.kid.find("customer"), std::string::npos);
+
+  const SubjectKey again = Write("customer-42");  // cached
+  EXPECT_EQ(again.kid, a.kid);
+  EXPECT_EQ(again.key->view(), a.key->view());
+  keys_->ClearCache();
+  const SubjectKey uncached = Write("customer-42");  // from the store
+  EXPECT_EQ(uncached.kid, a.kid);
+  EXPECT_EQ(uncached.key->view(), a.key->view());
+  Reopen();  // durable
+  const SubjectKey reopened = Write("customer-42");
+  EXPECT_EQ(reopened.kid, a.kid);
+  EXPECT_EQ(reopened.key->view(), a.key->view());
+}
+
+TEST_F(SubjectKeysTest, ConcurrentFirstWritesOfOneSubjectAgreeOnOneVersion) {
+  for (int round = 0; round < 5; ++round) {
+    const std::string subject = "racer-" + std::to_string(round);
+    std::vector<SubjectKey> got(8);
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&, t] {
+        ++ready;
+        while (ready.load() < 8) std::this_thread::yield();
+        auto k = keys_->KeyForWrite(subject);
+        ASSERT_TRUE(k.ok()) << k.status().ToString();
+        got[t] = *k;
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    for (const SubjectKey& k : got) {
+      ASSERT_NE(k.key, nullptr);
+      EXPECT_EQ(k.kid, got[0].kid);
+      EXPECT_EQ(k.key->view(), got[0].key->view());
+    }
+  }
+  int versions = 0;
+  ASSERT_TRUE(keys_->ListKeys([&](const SubjectKeyInfo&) { return ++versions, true; }).ok());
+  EXPECT_EQ(versions, 5);
+  std::set<std::string> stored;
+  ASSERT_TRUE(store_
+                  ->ScanKeyMaterial("skey/",
+                                    [&](std::string_view name, std::string_view) {
+                                      stored.emplace(name);
+                                      return true;
+                                    })
+                  .ok());
+  EXPECT_EQ(stored.size(), 5u);  // no orphan second version was stored either
+}
+
+TEST_F(SubjectKeysTest, ReadOfAKidGivesTheWriteKeyAndSubjectsHaveDifferentKeys) {
+  const SubjectKey a = Write("alice");
+  const SubjectKey b = Write("bob");
+  EXPECT_NE(a.kid, b.kid);
+  EXPECT_NE(a.key->view(), b.key->view());
+  EXPECT_NE(a.kid.substr(1, 24), b.kid.substr(1, 24));
+  auto ra = keys_->KeyForRead(a.kid);
+  ASSERT_TRUE(ra.ok());
+  EXPECT_EQ(ra->kid, a.kid);
+  EXPECT_EQ(ra->key->view(), a.key->view());
+  keys_->ClearCache();
+  const uint64_t misses = keys_->cache_stats().misses;
+  auto rb = keys_->KeyForRead(b.kid);
+  ASSERT_TRUE(rb.ok());
+  EXPECT_EQ(rb->key->view(), b.key->view());
+  EXPECT_EQ(keys_->cache_stats().misses, misses + 1);
+  const uint64_t hits = keys_->cache_stats().hits;
+  ASSERT_TRUE(keys_->KeyForRead(b.kid).ok());
+  EXPECT_EQ(keys_->cache_stats().hits, hits + 1);
+  Reopen();
+  EXPECT_EQ(keys_->KeyForRead(a.kid)->key->view(), a.key->view());
+}
+
+TEST_F(SubjectKeysTest, RejectsBadSubjectsAndKidsAndUnknownKidsAreNotFound) {
+  EXPECT_EQ(keys_->KeyForWrite("").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(keys_->KeyForWrite(std::string(kSubjectIdSizeBytesMax + 1, 'x')).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(keys_->KeyForWrite(std::string(kSubjectIdSizeBytesMax, 'x')).ok());
+  EXPECT_EQ(keys_->Forget("").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(keys_->Rotate("").status().code(), StatusCode::kInvalidArgument);
+  for (const char* kid : {"", "x", "s0123456789abcdef01234567", "s0123456789abcdef01234567.0",
+                          "s0123456789abcdef01234567.01", "S0123456789abcdef01234567.1",
+                          "s0123456789ABCDEF01234567.1", "s0123456789abcdef0123456.1",
+                          "s0123456789abcdef01234567.1x", "../../storage-epoch/0"}) {
+    EXPECT_EQ(keys_->KeyForRead(kid).status().code(), StatusCode::kInvalidArgument) << kid;
+  }
+  EXPECT_EQ(keys_->KeyForRead("s0123456789abcdef01234567.1").status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(keys_->Rotate("nobody").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(SubjectKeysTest, ForgetDestroysEveryVersionPhysicallyAndLeavesOthers) {
+  const SubjectKey a1 = Write("alice");
+  auto a2 = keys_->Rotate("alice");
+  ASSERT_TRUE(a2.ok());
+  const SubjectKey b = Write("bob");
+  const std::string wrapped1 = Wrapped(a1.kid);
+  const std::string wrapped2 = Wrapped(a2->kid);
+  const std::string index_name = "subject/" + keys_->SubjectHashHex("alice");
+  ASSERT_TRUE(store_->ReadKeyMaterial(index_name)->has_value());
+  // The scan can see the blobs while they are live (in the WAL at least).
+  EXPECT_FALSE(FilesContaining(db_path(), wrapped1).empty());
+  EXPECT_FALSE(FilesContaining(db_path(), wrapped2).empty());
+
+  auto report = keys_->Forget("alice");
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->versions_destroyed, 2u);
+  EXPECT_EQ(report->kids, (std::vector<std::string>{a1.kid, a2->kid}));
+  EXPECT_EQ(keys_->KeyForRead(a1.kid).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(keys_->KeyForRead(a2->kid).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(store_->ReadKeyMaterial(index_name)->has_value());
+  EXPECT_EQ(keys_->KeyForRead(b.kid)->key->view(), b.key->view());
+  // Gone from every file, while the store is open and after it is closed.
+  EXPECT_EQ(FilesContaining(db_path(), wrapped1), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(db_path(), wrapped2), std::vector<std::string>{});
+  CloseAll();
+  EXPECT_EQ(FilesContaining(db_path(), wrapped1), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(db_path(), wrapped2), std::vector<std::string>{});
+
+  OpenAll();  // still forgotten after a restart; bob untouched
+  EXPECT_EQ(keys_->KeyForRead(a1.kid).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(keys_->KeyForRead(a2->kid).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(keys_->KeyForRead(b.kid)->key->view(), b.key->view());
+  EXPECT_EQ(Write("bob").kid, b.kid);
+  auto again = keys_->Forget("alice");  // idempotent
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->versions_destroyed, 0u);
+  EXPECT_TRUE(again->kids.empty());
+  // A later event of the subject gets a brand-new key.
+  const SubjectKey fresh = Write("alice");
+  EXPECT_NE(fresh.kid, a1.kid);
+  EXPECT_NE(fresh.kid, a2->kid);
+  EXPECT_NE(fresh.key->view(), a1.key->view());
+}
+
+TEST_F(SubjectKeysTest, ForgetEvictsCachedKeysAndRacingReadersCannotRestoreThem) {
+  const SubjectKey a = Write("alice");
+  ASSERT_TRUE(keys_->KeyForRead(a.kid).ok());  // cached
+  std::atomic<bool> forgotten{false};
+  std::atomic<bool> stop{false};
+  std::atomic<int> late_successes{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      while (!stop.load()) {
+        const bool after = forgotten.load();
+        auto k = keys_->KeyForRead(a.kid);
+        if (after && k.ok()) ++late_successes;
+        if (!k.ok()) {
+          EXPECT_EQ(k.status().code(), StatusCode::kNotFound);
+        }
+        if (t % 2 == 0) keys_->ClearCache();  // force loads from the store
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto start = std::chrono::steady_clock::now();
+  auto report = keys_->Forget("alice");
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  forgotten = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop = true;
+  for (std::thread& t : readers) t.join();
+  ASSERT_TRUE(report.ok()) << report.status().ToString() << " after " << ms << " ms";
+  EXPECT_EQ(late_successes.load(), 0);
+  EXPECT_EQ(keys_->KeyForRead(a.kid).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(SubjectKeysTest, RotateMakesANewWriteVersionAndOldOnesStayReadable) {
+  const SubjectKey v1 = Write("alice");
+  auto v2 = keys_->Rotate("alice");
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_NE(v2->kid, v1.kid);
+  EXPECT_EQ(v2->kid.substr(0, 25), v1.kid.substr(0, 25));
+  EXPECT_EQ(v2->kid.substr(25), ".2");
+  EXPECT_NE(v2->key->view(), v1.key->view());
+  EXPECT_EQ(Write("alice").kid, v2->kid);  // cached current version
+  keys_->ClearCache();
+  EXPECT_EQ(Write("alice").kid, v2->kid);  // from the index
+  EXPECT_EQ(keys_->KeyForRead(v1.kid)->key->view(), v1.key->view());
+  Reopen();
+  EXPECT_EQ(Write("alice").kid, v2->kid);
+  EXPECT_EQ(keys_->KeyForRead(v1.kid)->key->view(), v1.key->view());
+  EXPECT_EQ(keys_->KeyForRead(v2->kid)->key->view(), v2->key->view());
+  auto v3 = keys_->Rotate("alice");
+  ASSERT_TRUE(v3.ok());
+  EXPECT_EQ(v3->kid.substr(25), ".3");
+}
+
+TEST_F(SubjectKeysTest, ListKeysShowsVersionsByHashedSubject) {
+  const SubjectKey a1 = Write("alice");
+  auto a2 = keys_->Rotate("alice");
+  const SubjectKey b = Write("bob");
+  ASSERT_TRUE(a2.ok());
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::vector<SubjectKeyInfo> all;
+  ASSERT_TRUE(keys_->ListKeys([&](const SubjectKeyInfo& i) { return all.push_back(i), true; }).ok());
+  ASSERT_EQ(all.size(), 3u);
+  std::map<std::string, SubjectKeyInfo> by_kid;
+  for (const SubjectKeyInfo& i : all) {
+    EXPECT_LE(std::abs(i.created_unix_s - now), 60);
+    EXPECT_EQ(i.subject_hash_hex.size(), 64u);
+    by_kid[i.kid] = i;
+  }
+  EXPECT_EQ(by_kid[a1.kid].subject_hash_hex, keys_->SubjectHashHex("alice"));
+  EXPECT_EQ(by_kid[a1.kid].version, 1u);
+  EXPECT_FALSE(by_kid[a1.kid].current);
+  EXPECT_EQ(by_kid[a2->kid].version, 2u);
+  EXPECT_TRUE(by_kid[a2->kid].current);
+  EXPECT_EQ(by_kid[b.kid].subject_hash_hex, keys_->SubjectHashHex("bob"));
+  EXPECT_TRUE(by_kid[b.kid].current);
+  int calls = 0;
+  ASSERT_TRUE(keys_->ListKeys([&](const SubjectKeyInfo&) { return ++calls < 2; }).ok());
+  EXPECT_EQ(calls, 2);
+  // The hash depends on the store's salt, not only on the subject.
+  testing::TempDir other_dir;
+  storage::RocksOptions o;
+  o.path = other_dir.Sub("db");
+  o.create_if_missing = true;
+  auto other_store = storage::OpenRocksLogStore(o);
+  ASSERT_TRUE(other_store.ok());
+  auto other = SubjectKeys::Open(other_store->get(), kms_.get());
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE((*other)->SubjectHashHex("alice"), keys_->SubjectHashHex("alice"));
+  Reopen();  // the salt is persistent
+  EXPECT_EQ(by_kid[a1.kid].subject_hash_hex, keys_->SubjectHashHex("alice"));
+}
+
+TEST_F(SubjectKeysTest, TheKeyStoreNeverHoldsTheSubjectInClear) {
+  const std::string subject = "jane.doe+unique-7f3e9a@example.com";
+  const SubjectKey a = Write(subject);
+  ASSERT_TRUE(keys_->Rotate(subject).ok());
+  Write("someone-else");
+  ASSERT_TRUE(keys_->Forget("someone-else").ok());  // flushes and compacts: SST files exist
+  ASSERT_TRUE(keys_->KeyForRead(a.kid).ok());
+  CloseAll();
+  EXPECT_FALSE(testing::ListFiles(db_path(), ".sst").empty());
+  EXPECT_EQ(FilesContaining(db_path(), subject), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(db_path(), "jane.doe"), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(db_path(), std::string(a.key->view())), std::vector<std::string>{});
+}
+
+TEST_F(SubjectKeysTest, RewrapAllMovesEveryKeyToTheNewKek) {
+  std::vector<SubjectKey> written;
+  for (const char* s : {"alice", "bob", "carol"}) written.push_back(Write(s));
+  auto rotated = keys_->Rotate("alice");
+  ASSERT_TRUE(rotated.ok());
+  written.push_back(*rotated);
+  auto new_kms = LocalKms::Create(tmp_.Sub("keyring-2"));
+  ASSERT_TRUE(new_kms.ok());
+  EXPECT_EQ(keys_->RewrapAll(*kms_).code(), StatusCode::kInvalidArgument);  // the current KEK
+  ASSERT_TRUE(keys_->RewrapAll(**new_kms).ok());
+  keys_->ClearCache();
+  for (const SubjectKey& k : written) {
+    EXPECT_EQ(keys_->KeyForRead(k.kid)->key->view(), k.key->view()) << k.kid;
+  }
+  const SubjectKey dave = Write("dave");  // created under the new KEK
+  // The old KEK opens none of them any more; the new one opens all of them.
+  Reopen(kms_.get());
+  for (const SubjectKey& k : written) {
+    EXPECT_EQ(keys_->KeyForRead(k.kid).status().code(), StatusCode::kFailedPrecondition);
+    const std::string value = Wrapped(k.kid);
+    ASSERT_GT(value.size(), 2u);
+    const std::string blob = value.substr(2 + static_cast<uint8_t>(value[1]));
+    EXPECT_EQ(kms_->Unwrap(blob, "skey/" + k.kid).status().code(), StatusCode::kDataLoss);
+    EXPECT_TRUE((*new_kms)->Unwrap(blob, "skey/" + k.kid).ok());
+  }
+  Reopen(new_kms->get());
+  for (const SubjectKey& k : written) {
+    EXPECT_EQ(keys_->KeyForRead(k.kid)->key->view(), k.key->view());
+  }
+  EXPECT_EQ(keys_->KeyForRead(dave.kid)->key->view(), dave.key->view());
+  EXPECT_EQ(Write("alice").kid, rotated->kid);
+}
+
+TEST_F(SubjectKeysTest, AnInterruptedRewrapIsFinishedByRunningItAgain) {
+  std::vector<SubjectKey> written;
+  for (int i = 0; i < 6; ++i) written.push_back(Write("subject-" + std::to_string(i)));
+  auto new_local = LocalKms::Create(tmp_.Sub("keyring-2"));
+  ASSERT_TRUE(new_local.ok());
+  FlakyKms new_kms(new_local->get());
+  new_kms.wraps_left = 3;  // the KMS goes away half-way
+  EXPECT_EQ(keys_->RewrapAll(new_kms).code(), StatusCode::kUnavailable);
+  // A mix: this object (still on the old KEK) reads the old half and names the KEK of the rest.
+  keys_->ClearCache();
+  int old_ok = 0, new_kek = 0;
+  for (const SubjectKey& k : written) {
+    auto r = keys_->KeyForRead(k.kid);
+    if (r.ok()) {
+      ++old_ok;
+      EXPECT_EQ(r->key->view(), k.key->view());
+    } else {
+      EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status().ToString();
+      ++new_kek;
+    }
+  }
+  EXPECT_EQ(old_ok, 3);
+  EXPECT_EQ(new_kek, 3);
+  // Run again (after a restart, with the old provider): it skips what is done and finishes.
+  Reopen(kms_.get());
+  new_kms.wraps_left = -1;
+  ASSERT_TRUE(keys_->RewrapAll(new_kms).ok());
+  Reopen(new_local->get());
+  for (const SubjectKey& k : written) {
+    EXPECT_EQ(keys_->KeyForRead(k.kid)->key->view(), k.key->view());
+  }
+}
+
+TEST_F(SubjectKeysTest, AnUnreachableKmsIsUnavailableNotNotFound) {
+  const SubjectKey a = Write("alice");
+  keys_->ClearCache();
+  flaky_->unavailable = true;
+  EXPECT_EQ(keys_->KeyForRead(a.kid).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(keys_->KeyForWrite("alice").status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(keys_->KeyForWrite("bob").status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(keys_->Rotate("alice").status().code(), StatusCode::kUnavailable);
+  // Nothing was written for bob, and alice still has one version.
+  int versions = 0;
+  ASSERT_TRUE(keys_->ListKeys([&](const SubjectKeyInfo&) { return ++versions, true; }).ok());
+  EXPECT_EQ(versions, 1);
+  flaky_->unavailable = false;
+  EXPECT_EQ(keys_->KeyForRead(a.kid)->key->view(), a.key->view());
+  // A blob unwrapped by the wrong KEK is kDataLoss (never kNotFound, never a wrong key).
+  auto other = LocalKms::Create(tmp_.Sub("other-keyring"));
+  ASSERT_TRUE(other.ok());
+  const std::string value = Wrapped(a.kid);
+  const std::string blob = value.substr(2 + static_cast<uint8_t>(value[1]));
+  EXPECT_EQ((*other)->Unwrap(blob, "skey/" + a.kid).status().code(), StatusCode::kDataLoss);
+  // A swapped blob (another kid's key under this name) fails: the wrap is bound to the name.
+  const SubjectKey b = Write("bob");
+  ASSERT_TRUE(store_->PutKeyMaterial("skey/" + a.kid, Wrapped(b.kid)).ok());
+  keys_->ClearCache();
+  EXPECT_EQ(keys_->KeyForRead(a.kid).status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(SubjectKeysTest, CostOfACacheMiss) {
+  std::vector<std::string> kids;
+  for (int i = 0; i < 100; ++i) kids.push_back(Write("subject-" + std::to_string(i)).kid);
+  std::vector<double> micros;
+  micros.reserve(1000);
+  for (int i = 0; i < 1000; ++i) {
+    keys_->ClearCache();
+    const auto start = std::chrono::steady_clock::now();
+    auto k = keys_->KeyForRead(kids[i % kids.size()]);
+    const auto end = std::chrono::steady_clock::now();
+    ASSERT_TRUE(k.ok());
+    micros.push_back(std::chrono::duration<double, std::micro>(end - start).count());
+  }
+  std::sort(micros.begin(), micros.end());
+  std::vector<double> hit_micros;
+  for (int i = 0; i < 1000; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    auto k = keys_->KeyForRead(kids[i % kids.size()]);
+    const auto end = std::chrono::steady_clock::now();
+    ASSERT_TRUE(k.ok());
+    hit_micros.push_back(std::chrono::duration<double, std::micro>(end - start).count());
+  }
+  std::sort(hit_micros.begin(), hit_micros.end());
+  std::printf("[ cost     ] KeyForRead, local KMS: cache miss median %.1f us (p90 %.1f us), "
+              "hit median %.2f us; hit rate %.3f\n",
+              micros[500], micros[900], hit_micros[500], keys_->cache_stats().hit_rate());
+}
+
+}  // namespace
+}  // namespace cairn::keys
