@@ -65,6 +65,7 @@ class Client {
   virtual Result<v1::ServerInfoResponse> ServerInfo() = 0;
   virtual Result<v1::WhoAmIResponse> WhoAmI() = 0;
   virtual Result<v1::ReloadPolicyResponse> ReloadPolicy() = 0;
+  virtual Result<v1::ForgetResponse> Forget(std::string_view subject) = 0;
 };
 
 }  // namespace cairn

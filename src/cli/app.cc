@@ -30,6 +30,7 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterVerifyCommand(app, ctx);
   RegisterBenchCommand(app, ctx);
   RegisterServeCommand(app, ctx);
+  RegisterForgetCommand(app, ctx);
   RegisterIdentityCommands(app, ctx);
 }
 

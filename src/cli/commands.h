@@ -20,6 +20,7 @@ void RegisterProofVerifyCommands(CLI::App& proof, CliContext& ctx);
 void RegisterVerifyCommand(CLI::App& app, CliContext& ctx);
 void RegisterBenchCommand(CLI::App& app, CliContext& ctx);
 void RegisterServeCommand(CLI::App& app, CliContext& ctx);
+void RegisterForgetCommand(CLI::App& app, CliContext& ctx);
 // whoami, reload-policy, token mint, apikey new.
 void RegisterIdentityCommands(CLI::App& app, CliContext& ctx);
 

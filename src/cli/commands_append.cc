@@ -20,6 +20,7 @@ struct AppendArgs {
   std::string content_type = std::string(engine::kDefaultContentType);
   std::string expected_version = "any";
   std::string id;
+  std::string subject;
   bool json = false;
 };
 
@@ -46,6 +47,7 @@ int PrepareAppend(const AppendArgs& args, engine::ProposedEvent* event,
   auto metadata = ReadValueArg(args.metadata, "--metadata");
   if (!metadata.ok()) return Fail(metadata.status());
   event->event_type = args.type;
+  event->subject = args.subject;
   event->content_type = args.content_type;
   event->data = std::move(data).value();
   event->metadata = std::move(metadata).value();
@@ -93,6 +95,8 @@ void RegisterAppendCommand(CLI::App& app, CliContext& ctx) {
                   "any, no_stream, stream_exists or the stream's current version")
       ->capture_default_str();
   cmd->add_option("--id", args->id, "Event id (UUID); default: a random v4 UUID");
+  cmd->add_option("--subject", args->subject,
+                  "Data subject (CloudEvents subject) for protection rules with subject = \"$subject\"");
   cmd->add_flag("--json", args->json, "Print the result as JSON");
   AddDataDirOption(cmd, &args->data_dir);
   cmd->callback([&ctx, args] { ctx.exit_code = RunAppend(ctx, *args); });

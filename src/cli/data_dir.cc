@@ -1,9 +1,12 @@
 #include "cli/data_dir.h"
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "cli/connection.h"
 #include "cli/errors.h"
+#include "server/config.h"
+#include "server/dev_setup.h"
 #include "cli/remote_store.h"
 
 namespace cairn::cli {
@@ -25,6 +28,14 @@ Result<std::string> ResolveDataDir(const CliContext& ctx, const std::string& com
 Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_dir) {
   engine::Options options;
   options.data_dir = data_dir;
+  // Offline appends follow the same protection rules as the server of this directory, so that
+  // personal data never goes into the log in the clear through the back door.
+  const std::string config_file = server::DevSetupPaths(data_dir).config_file;
+  if (std::filesystem::exists(config_file)) {
+    auto config = server::LoadConfigFile(config_file);
+    if (!config.ok()) return config.status();
+    options.protect_rules_file = config->protect.file;
+  }
   return engine::EventStore::Open(options);  // its messages already say to run `cairn init`
 }
 

@@ -19,7 +19,8 @@ void AddDataDirOption(CLI::App* command, std::string* data_dir);
 // kInvalidArgument when none is set (a usage error).
 Result<std::string> ResolveDataDir(const CliContext& ctx, const std::string& command_value);
 
-// Opens the store. A locked directory fails with the engine's kUnavailable message, which
+// Opens the store, with the protection rules named by DIR/cairn.toml when it exists. A locked
+// directory fails with the engine's kUnavailable message, which
 // names the process holding the lock.
 Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_dir);
 

@@ -42,6 +42,8 @@ Json EventToJson(const engine::RecordedEvent& event) {
   };
   AddBytesField(&json, "data", event.data);
   AddBytesField(&json, "metadata", event.metadata);
+  if (!event.masked.empty()) json["masked"] = event.masked;
+  if (!event.erased.empty()) json["erased"] = event.erased;
   return json;
 }
 

@@ -133,6 +133,12 @@ Result<engine::ConsistencyProof> RemoteEventStore::ProveConsistency(uint64_t siz
   return FromWire(*proof);
 }
 
+Result<engine::ForgetResult> RemoteEventStore::Forget(std::string_view subject) {
+  auto response = client_->Forget(subject);
+  if (!response.ok()) return response.status();
+  return engine::ForgetResult{response->versions_destroyed()};
+}
+
 engine::VerifyReport RemoteEventStore::Verify() {
   engine::VerifyReport report;
   report.failure = "full verification runs offline: cairn verify --data-dir DIR";

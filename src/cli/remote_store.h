@@ -39,6 +39,7 @@ class RemoteEventStore final : public engine::EventStore {
   Result<engine::InclusionProof> ProveInclusion(uint64_t index, uint64_t size) override;
   Result<engine::ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) override;
   engine::VerifyReport Verify() override;
+  Result<engine::ForgetResult> Forget(std::string_view subject) override;
 
   Client& client() { return *client_; }
   uint64_t filtered_events() const { return filtered_events_.load(std::memory_order_relaxed); }

@@ -160,6 +160,13 @@ class GrpcClient final : public Client {
           return admin_->ReloadPolicy(c, v1::ReloadPolicyRequest(), r);
         });
   }
+  Result<v1::ForgetResponse> Forget(std::string_view subject) override {
+    v1::ForgetRequest request;
+    request.set_subject(std::string(subject));
+    return Unary<v1::ForgetResponse>([&](grpc::ClientContext* c, v1::ForgetResponse* r) {
+      return admin_->Forget(c, request, r);
+    });
+  }
 
  private:
   void Prepare(grpc::ClientContext* context, int64_t timeout_ms) const {

@@ -49,6 +49,11 @@ struct Options {
   uint32_t checkpoint_interval_ms = 0;
   // Durability: false only for benchmarks that measure the cost of sync itself.
   bool sync = true;
+  // Field protection (protect/): the rules file; empty = no protected event types.
+  std::string protect_rules_file;
+  // The cache of unwrapped subject keys.
+  size_t subject_key_cache_entries_max = 10000;
+  int64_t subject_key_cache_ttl_ms = 300000;
   // Test hook (fault injection): wraps the opened LogStore. Never set in production code.
   std::function<std::unique_ptr<storage::LogStore>(std::unique_ptr<storage::LogStore>)>
       wrap_store_for_test;
@@ -91,6 +96,18 @@ class EventStore {
   virtual void AppendAsync(std::string_view stream_id, ExpectedVersion expected,
                            std::vector<ProposedEvent> events, AppendCallback done) {
     done(Append(stream_id, expected, std::move(events)));
+  }
+  // The reader's view of a stored event (field protection): protected fields decrypted when
+  // `may_read_pii`, masked otherwise, erased once the subject's key was destroyed, with the
+  // pointers listed in RecordedEvent::masked / erased. Events of unprotected types come back
+  // unchanged. kDataLoss when a protected field fails to decrypt (moved or tampered ciphertext);
+  // kUnavailable when the KMS is (never ciphertext shown as plaintext).
+  virtual Result<RecordedEvent> Reveal(RecordedEvent event, bool may_read_pii) { return event; }
+  virtual bool IsProtected(std::string_view event_type) const { return false; }
+  // Crypto-shredding (`forget`): destroys every version of `subject`'s key, physically, before
+  // returning; the log is untouched and still verifies. Idempotent.
+  virtual Result<ForgetResult> Forget(std::string_view subject) {
+    return Status::FailedPrecondition("forget is not available here");
   }
   // Tombstones a stream: appends a `$streamDeleted` event; later appends fail, reads say deleted.
   virtual Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) = 0;

@@ -13,6 +13,7 @@
 #include "engine/parallel_decoder.h"
 #include "engine/event_codec.h"
 #include "engine/event_store.h"
+#include "engine/field_protection.h"
 #include "engine/sequencer.h"
 #include "engine/store_node_reader.h"
 #include "engine/verifier.h"
@@ -80,6 +81,12 @@ class EventStoreImpl final : public EventStore {
   }
 
   Status Start() {
+    keys::SubjectKeysOptions key_options;
+    key_options.cache_entries_max = options_.subject_key_cache_entries_max;
+    key_options.cache_ttl_ms = options_.subject_key_cache_ttl_ms;
+    CAIRN_ASSIGN_OR_RETURN(protection_,
+                           FieldProtection::Open(parts_.store.get(), parts_.kms.get(),
+                                                 options_.protect_rules_file, key_options));
     CAIRN_ASSIGN_OR_RETURN(sequencer_, Sequencer::Start(parts_.store.get(), keys_.get(), options_));
     CAIRN_RETURN_IF_ERROR(CheckTail());
     if (options_.checkpoint_interval_ms > 0) checkpointer_ = std::thread([this] { RunCheckpointer(); });
@@ -88,6 +95,7 @@ class EventStoreImpl final : public EventStore {
 
   Result<AppendResult> Append(std::string_view stream_id, ExpectedVersion expected,
                               std::vector<ProposedEvent> events) override {
+    CAIRN_RETURN_IF_ERROR(protection_->ProtectAppend(stream_id, &events));
     CAIRN_ASSIGN_OR_RETURN(PreparedAppend prepared,
                            PrepareAppend(stream_id, expected, std::move(events), options_.limits));
     return sequencer_->Submit(std::move(prepared));
@@ -95,6 +103,10 @@ class EventStoreImpl final : public EventStore {
 
   void AppendAsync(std::string_view stream_id, ExpectedVersion expected,
                    std::vector<ProposedEvent> events, AppendCallback done) override {
+    if (Status s = protection_->ProtectAppend(stream_id, &events); !s.ok()) {
+      done(s);
+      return;
+    }
     Result<PreparedAppend> prepared =
         PrepareAppend(stream_id, expected, std::move(events), options_.limits);
     if (!prepared.ok()) {
@@ -102,6 +114,16 @@ class EventStoreImpl final : public EventStore {
       return;
     }
     sequencer_->SubmitAsync(std::move(prepared).value(), std::move(done));
+  }
+
+  Result<RecordedEvent> Reveal(RecordedEvent event, bool may_read_pii) override {
+    return protection_->Reveal(std::move(event), may_read_pii);
+  }
+  bool IsProtected(std::string_view event_type) const override {
+    return protection_->IsProtected(event_type);
+  }
+  Result<ForgetResult> Forget(std::string_view subject) override {
+    return protection_->Forget(subject);
   }
 
   Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) override {
@@ -293,6 +315,7 @@ class EventStoreImpl final : public EventStore {
   std::unique_ptr<keys::StorageKeys> keys_;
   integrity::NoteSigner signer_;
   integrity::NoteVerifier verifier_;
+  std::unique_ptr<FieldProtection> protection_;
   std::unique_ptr<Sequencer> sequencer_;
   NodeCache node_cache_;
   std::mutex checkpoint_mu_;

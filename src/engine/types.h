@@ -48,6 +48,8 @@ struct ProposedEvent {
   std::string content_type = std::string(kDefaultContentType);
   std::string data;      // JSON when content_type is application/json (validated)
   std::string metadata;  // JSON when non-empty and content_type is JSON (validated)
+  // The data subject (CloudEvents `subject`), for protection rules with subject = "$subject".
+  std::string subject;
 };
 
 struct AppendResult {
@@ -56,6 +58,11 @@ struct AppendResult {
   uint64_t first_version = 0;
   uint64_t last_version = 0;     // the stream's version after the append
   bool idempotent_replay = false;  // the same events were already appended; nothing was written
+};
+
+// What `forget` destroyed.
+struct ForgetResult {
+  uint64_t versions_destroyed = 0;  // 0: the subject had no key (idempotent)
 };
 
 // Receives the result of an asynchronous append exactly once (see EventStore::AppendAsync).
@@ -67,6 +74,11 @@ struct RecordedEvent {
   std::string data;
   std::string metadata;
   crypto::Hash leaf_hash{};
+  // Protected fields (JSON pointers) shown masked or erased in `data` (then `data` is a view for
+  // this reader and differs from the stored bytes that entry.data_hash covers). Empty for events
+  // without protection rules, and in every engine read (the stored form).
+  std::vector<std::string> masked;
+  std::vector<std::string> erased;
 };
 
 enum class Direction : uint8_t { kForwards, kBackwards };

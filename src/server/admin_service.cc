@@ -49,4 +49,17 @@ grpc::Status AdminService::ReloadPolicy(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::Forget(grpc::ServerContext* context, const v1::ForgetRequest* request,
+                                  v1::ForgetResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  if (!id.Decide(policy::Action::kForget, "*", "").allowed) {
+    return DeniedStatus(policy::ActionName(policy::Action::kForget), "*", "");
+  }
+  auto result = store_->Forget(request->subject());
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  response->set_versions_destroyed(result->versions_destroyed);
+  return grpc::Status::OK;
+}
+
 }  // namespace cairn::server

@@ -1,5 +1,5 @@
 // cairn.v1.Admin: ServerInfo and WhoAmI for any authenticated caller; ReloadPolicy needs
-// action `admin` (resource "*"). A reload that fails leaves the old policy in force and
+// action `admin` (resource "*"); Forget needs `forget` (resource "*"). A reload that fails leaves the old policy in force and
 // answers INVALID_ARGUMENT with the parser's one-line reason.
 //
 // Thread safety: gRPC calls the methods concurrently; PolicyHolder serialises reloads.
@@ -36,6 +36,8 @@ class AdminService final : public v1::Admin::Service {
                       v1::WhoAmIResponse* response) override;
   grpc::Status ReloadPolicy(grpc::ServerContext* context, const v1::ReloadPolicyRequest* request,
                             v1::ReloadPolicyResponse* response) override;
+  grpc::Status Forget(grpc::ServerContext* context, const v1::ForgetRequest* request,
+                      v1::ForgetResponse* response) override;
 
  private:
   engine::EventStore* store_;

@@ -127,7 +127,7 @@ class Parser {
     }
     Config config = DefaultConfig();
     CAIRN_RETURN_IF_ERROR(
-        CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "limits"}));
+        CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "limits"}));
     CAIRN_RETURN_IF_ERROR(GetPath(root, "", "data_dir", &config.data_dir));
     CAIRN_RETURN_IF_ERROR(Section(root, "server", [&](const toml::table& t) {
       return ParseServer(t, &config.server);
@@ -139,6 +139,10 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(Section(root, "policy", [&](const toml::table& t) {
       CAIRN_RETURN_IF_ERROR(CheckKeys(t, "policy", {"file"}));
       return GetPath(t, "policy", "file", &config.policy.file);
+    }));
+    CAIRN_RETURN_IF_ERROR(Section(root, "protect", [&](const toml::table& t) {
+      CAIRN_RETURN_IF_ERROR(CheckKeys(t, "protect", {"file"}));
+      return GetPath(t, "protect", "file", &config.protect.file);
     }));
     CAIRN_RETURN_IF_ERROR(Section(root, "limits", [&](const toml::table& t) {
       return ParseLimits(t, &config.limits);

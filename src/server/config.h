@@ -85,6 +85,10 @@ struct TlsSection {
   std::string min_version = "1.2";  // "1.2" or "1.3"
 };
 
+struct ProtectSection {
+  std::string file;  // field protection rules (protect/rules.h); "" = nothing protected
+};
+
 struct PolicySection {
   std::string file;  // "" = the empty policy, which denies every call
 };
@@ -101,6 +105,7 @@ struct Config {
   TlsSection tls;
   auth::AuthConfig auth;
   PolicySection policy;
+  ProtectSection protect;
   LimitsSection limits;
   std::string source_path;  // the file it came from (absolute), "" for defaults
 };

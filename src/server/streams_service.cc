@@ -17,28 +17,39 @@ using policy::ActionName;
 // Entry fields and hashes of one event on the wire, beyond its data and metadata.
 constexpr uint64_t kEventOverheadBytes = 256;
 
-// Writes the readable events of `events` in chunks of at most `bytes_max` (about; one event may
+// Writes the readable events of `events` (each in the reader's view of protected fields) in chunks of at most `bytes_max` (about; one event may
 // make a chunk on its own), counting the others in the chunk that covers them. The last chunk
 // stays in *chunk for the caller to finish; false when the client went away.
-bool WriteReadable(const CallIdentity& id, std::vector<engine::RecordedEvent>& events,
-                   uint64_t bytes_max, grpc::ServerWriter<v1::ReadResponse>* writer,
-                   v1::ReadResponse* chunk) {
+grpc::Status WriteReadable(const CallIdentity& id, engine::EventStore& store,
+                           std::vector<engine::RecordedEvent>& events, uint64_t bytes_max,
+                           grpc::ServerWriter<v1::ReadResponse>* writer, v1::ReadResponse* chunk) {
   uint64_t bytes = 0;
-  for (auto& event : events) {
-    if (!id.Decide(Action::kRead, event.entry.stream_id, event.entry.event_type).allowed) {
+  for (auto& stored : events) {
+    const integrity::Entry& entry = stored.entry;
+    if (!id.Decide(Action::kRead, entry.stream_id, entry.event_type).allowed) {
       chunk->set_filtered_events(chunk->filtered_events() + 1);
       continue;
     }
+    engine::RecordedEvent event = std::move(stored);
+    if (store.IsProtected(event.entry.event_type)) {
+      // Plaintext for read.pii, the mask otherwise, the erased value after forget. A field
+      // that fails to decrypt fails the read (DATA_LOSS): never ciphertext as plaintext.
+      const bool pii = id.Decide(Action::kReadPii, event.entry.stream_id,
+                                 event.entry.event_type).allowed;
+      auto view = store.Reveal(std::move(event), pii);
+      if (!view.ok()) return ToGrpcStatus(view.status());
+      event = std::move(view).value();
+    }
     const uint64_t size = event.data.size() + event.metadata.size() + kEventOverheadBytes;
     if (chunk->events_size() > 0 && bytes + size > bytes_max) {
-      if (!writer->Write(*chunk)) return false;
+      if (!writer->Write(*chunk)) return grpc::Status::CANCELLED;
       chunk->Clear();
       bytes = 0;
     }
     bytes += size;
     ToWire(event, chunk->add_events());
   }
-  return true;
+  return grpc::Status::OK;
 }
 
 }  // namespace
@@ -112,8 +123,10 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
     auto page = store_->ReadStream(stream, from, direction, want);
     if (!page.ok()) return ToGrpcStatus(page.status());
     v1::ReadResponse chunk;
-    if (!WriteReadable(id, page->events, options_.read_chunk_bytes_max, writer, &chunk)) {
-      return grpc::Status::CANCELLED;
+    if (grpc::Status s = WriteReadable(id, *store_, page->events, options_.read_chunk_bytes_max,
+                                       writer, &chunk);
+        !s.ok()) {
+      return s;
     }
     const uint64_t got = page->events.size();
     remaining -= std::min(remaining, got);
@@ -152,8 +165,10 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
     if (want > 0) {
       auto events = store_->ReadAll(from, want);
       if (!events.ok()) return ToGrpcStatus(events.status());
-      if (!WriteReadable(id, *events, options_.read_chunk_bytes_max, writer, &chunk)) {
-        return grpc::Status::CANCELLED;
+      if (grpc::Status s = WriteReadable(id, *store_, *events, options_.read_chunk_bytes_max,
+                                         writer, &chunk);
+          !s.ok()) {
+        return s;
       }
       from += events->size();
       remaining -= std::min<uint64_t>(remaining, events->size());

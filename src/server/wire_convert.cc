@@ -43,6 +43,8 @@ void ToWire(const engine::RecordedEvent& event, v1::RecordedEvent* out) {
   out->set_leaf_hash(HashBytes(event.leaf_hash));
   out->set_data(event.data);
   out->set_metadata(event.metadata);
+  for (const auto& p : event.masked) out->add_masked(p);
+  for (const auto& p : event.erased) out->add_erased(p);
 }
 
 Result<engine::RecordedEvent> FromWire(const v1::RecordedEvent& in) {
@@ -65,6 +67,8 @@ Result<engine::RecordedEvent> FromWire(const v1::RecordedEvent& in) {
   }
   event.data = in.data();
   event.metadata = in.metadata();
+  event.masked.assign(in.masked().begin(), in.masked().end());
+  event.erased.assign(in.erased().begin(), in.erased().end());
   return event;
 }
 
@@ -96,6 +100,7 @@ void ToWire(const engine::ProposedEvent& event, v1::ProposedEvent* out) {
   out->set_content_type(event.content_type);
   out->set_data(event.data);
   out->set_metadata(event.metadata);
+  out->set_subject(event.subject);
 }
 
 Result<engine::ProposedEvent> FromWire(const v1::ProposedEvent& in) {
@@ -108,6 +113,7 @@ Result<engine::ProposedEvent> FromWire(const v1::ProposedEvent& in) {
   if (!in.content_type().empty()) event.content_type = in.content_type();
   event.data = in.data();
   event.metadata = in.metadata();
+  event.subject = in.subject();
   return event;
 }
 

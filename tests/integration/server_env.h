@@ -30,6 +30,8 @@ class ServerEnv {
   // [auth] failures_per_minute_max: high by default so that the negative tests are not cut
   // short by the limiter (which has its own test).
   int failures_per_minute_max = 1000;
+  // Extra top-level TOML tables appended to the config (e.g. [protect]).
+  std::string extra_config;
   bool Start();
   std::string ConfigPath() const { return dir_.Sub("test.toml"); }
   std::string PolicyPath() const { return dir_.Sub("policy.toml"); }

@@ -29,6 +29,12 @@ ServerProcess::~ServerProcess() {
 }
 
 bool ServerProcess::Start(const std::vector<std::string>& args, int timeout_ms) {
+  if (pid_ > 0) Stop();
+  if (out_fd_ >= 0) close(out_fd_);
+  out_fd_ = -1;
+  output_.clear();  // a restart must not find the previous run's ports
+  grpc_port_ = admin_port_ = 0;
+  exit_code_ = -1;
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) return false;
   pid_ = fork();

@@ -36,7 +36,9 @@ TEST(IdWindow, KeepsExactlyTheNewestIdsAgainstAModel) {
         const IdRecord* r = w.Find({hi, lo});
         auto it = model.find({hi, lo});
         ASSERT_EQ(r != nullptr, it != model.end()) << hi << "/" << lo;
-        if (r != nullptr) EXPECT_EQ(r->position, it->second);
+        if (r != nullptr) {
+          EXPECT_EQ(r->position, it->second);
+        }
       }
     }
     w.Clear();

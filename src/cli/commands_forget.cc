@@ -1,0 +1,49 @@
+// cairn forget SUBJECT: crypto-shredding of one data subject (action `forget`).
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/data_dir.h"
+#include "cli/errors.h"
+#include "cli/output_json.h"
+
+namespace cairn::cli {
+namespace {
+
+struct ForgetArgs {
+  std::string data_dir;
+  std::string subject;
+  bool json = false;
+};
+
+int RunForget(const CliContext& ctx, const ForgetArgs& args) {
+  if (args.subject.empty()) return UsageError("SUBJECT must not be empty");
+  int rc = kExitOk;
+  auto store = OpenOrReport(ctx, args.data_dir, &rc);
+  if (!store) return rc;
+  auto result = store->Forget(args.subject);
+  if (!result.ok()) return Fail(result.status());
+  if (args.json) {
+    std::cout << JsonLine(Json{{"versions_destroyed", result->versions_destroyed}}) << "\n";
+  } else if (result->versions_destroyed == 0) {
+    std::cout << "nothing to destroy: the subject has no key\n";
+  } else {
+    std::cout << "destroyed " << result->versions_destroyed
+              << " key version(s); the subject's protected fields now read as erased\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterForgetCommand(CLI::App& app, CliContext& ctx) {
+  auto args = std::make_shared<ForgetArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "forget", "Destroy every key version of a data subject (GDPR erasure by crypto-shredding)");
+  cmd->add_option("subject", args->subject, "The data subject's identifier")->required();
+  cmd->add_flag("--json", args->json, "Print the result as JSON");
+  AddDataDirOption(cmd, &args->data_dir);
+  cmd->callback([&ctx, args] { ctx.exit_code = RunForget(ctx, *args); });
+}
+
+}  // namespace cairn::cli
