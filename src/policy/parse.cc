@@ -12,6 +12,7 @@
 #include <map>
 #include <toml++/toml.h>
 
+#include "common/trusted_file.h"
 #include "policy/limits.h"
 
 namespace cairn::policy {
@@ -264,45 +265,8 @@ Result<std::shared_ptr<const Policy>> ParsePolicy(std::string_view toml_text,
 }
 
 Result<std::shared_ptr<const Policy>> LoadPolicyFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    const int err = errno;
-    const std::string what = "policy file " + path + ": " + std::strerror(err);
-    return err == ENOENT ? Status::NotFound(what) : Status::IOError(what);
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    return Status::IOError("policy file " + path + ": " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return Status::InvalidArgument("policy file " + path + " is not a regular file");
-  }
-  if ((st.st_mode & S_IWOTH) != 0) {
-    return Status::FailedPrecondition("policy file " + path +
-                                      " is writable by others; chmod o-w it");
-  }
-  if (static_cast<uint64_t>(st.st_size) > kPolicyFileSizeBytesMax) {
-    return Status::ResourceExhausted("policy file " + path + " is larger than " +
-                                     std::to_string(kPolicyFileSizeBytesMax) + " bytes");
-  }
-  std::string text;
-  // One byte more than allowed, so a file that grew since fstat is still caught.
-  text.resize(kPolicyFileSizeBytesMax + 1);
-  size_t size = 0;
-  while (size < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::IOError("policy file " + path + ": " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    size += static_cast<size_t>(n);
-  }
-  text.resize(size);
+  CAIRN_ASSIGN_OR_RETURN(std::string text,
+                         ReadTrustedFile(path, "policy file", kPolicyFileSizeBytesMax));
   return ParsePolicy(text, path);
 }
 

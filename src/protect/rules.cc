@@ -10,6 +10,8 @@
 #include <initializer_list>
 #include <toml++/toml.h>
 
+#include "common/trusted_file.h"
+
 namespace cairn::protect {
 
 Json Rule::MaskFor(const Json& value) const {
@@ -219,43 +221,8 @@ Result<std::shared_ptr<const RuleSet>> ParseRules(std::string_view toml_text,
 }
 
 Result<std::shared_ptr<const RuleSet>> LoadRules(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    const int err = errno;
-    const std::string what = "rules file " + path + ": " + std::strerror(err);
-    return err == ENOENT ? Status::NotFound(what) : Status::IOError(what);
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    return Status::IOError("rules file " + path + ": " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return Status::InvalidArgument("rules file " + path + " is not a regular file");
-  }
-  if ((st.st_mode & S_IWOTH) != 0) {
-    return Status::FailedPrecondition("rules file " + path + " is writable by others; chmod o-w it");
-  }
-  if (static_cast<uint64_t>(st.st_size) > kRulesFileSizeBytesMax) {
-    return Status::ResourceExhausted("rules file " + path + " is larger than " +
-                                     std::to_string(kRulesFileSizeBytesMax) + " bytes");
-  }
-  std::string text;
-  text.resize(kRulesFileSizeBytesMax + 1);  // one byte more: a file that grew since fstat fails
-  size_t size = 0;
-  while (size < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::IOError("rules file " + path + ": " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    size += static_cast<size_t>(n);
-  }
-  text.resize(size);
+  CAIRN_ASSIGN_OR_RETURN(std::string text,
+                         ReadTrustedFile(path, "rules file", kRulesFileSizeBytesMax));
   return ParseRules(text, path);
 }
 

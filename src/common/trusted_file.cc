@@ -1,0 +1,53 @@
+#include "common/trusted_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace cairn {
+
+Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
+                                    size_t size_bytes_max) {
+  const std::string name = std::string(what) + " " + path;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    const int err = errno;
+    const std::string message = name + ": " + std::strerror(err);
+    return err == ENOENT ? Status::NotFound(message) : Status::IOError(message);
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Status::IOError(name + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(name + " is not a regular file");
+  if ((st.st_mode & S_IWOTH) != 0) {
+    return Status::FailedPrecondition(name + " is writable by others; chmod o-w it");
+  }
+  const std::string too_large =
+      name + " is larger than " + std::to_string(size_bytes_max) + " bytes";
+  if (static_cast<uint64_t>(st.st_size) > size_bytes_max) {
+    return Status::ResourceExhausted(too_large);
+  }
+  std::string text;
+  text.resize(size_bytes_max + 1);  // one byte more: a file that grew since fstat is caught
+  size_t size = 0;
+  while (size < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(name + ": " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    size += static_cast<size_t>(n);
+  }
+  if (size > size_bytes_max) return Status::ResourceExhausted(too_large);
+  text.resize(size);
+  return text;
+}
+
+}  // namespace cairn
