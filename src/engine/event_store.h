@@ -59,6 +59,17 @@ struct Options {
       wrap_store_for_test;
 };
 
+// One key of `cairn keys list`: a storage epoch or a subject key version. Never names a subject
+// in clear: subject keys carry only the salted hash of the subject (subject_hash_hex).
+struct KeyInfo {
+  std::string kind;              // "storage" or "subject"
+  std::string id;                // the epoch number (storage) or the kid (subject)
+  uint32_t version = 0;          // the epoch number (storage) or the key version, 1.. (subject)
+  int64_t created_unix_s = 0;    // 0 when not recorded (storage epochs)
+  std::string subject_hash_hex;  // subject keys only
+  bool current = false;          // the key new writes use
+};
+
 // A summary of a full verification.
 struct VerifyReport {
   bool ok = false;
@@ -108,6 +119,21 @@ class EventStore {
   // returning; the log is untouched and still verifies. Idempotent.
   virtual Result<ForgetResult> Forget(std::string_view subject) {
     return Status::FailedPrecondition("forget is not available here");
+  }
+  // Key administration (`cairn keys`). RotateStorageKey starts a new storage epoch: records from
+  // the next position on are encrypted under a new key; older epochs stay readable. Returns the
+  // new epoch number. It is ordered with appends (taken by the sequencer between two groups).
+  virtual Result<uint32_t> RotateStorageKey() {
+    return Status::FailedPrecondition("storage key rotation is not available here");
+  }
+  // Starts a new key version for `subject`, used by its new events from now on; earlier events
+  // stay readable under their version. Returns the new kid. kNotFound if the subject has no key.
+  virtual Result<std::string> RotateSubjectKey(std::string_view subject) {
+    return Status::FailedPrecondition("subject key rotation is not available here");
+  }
+  // Storage epochs (oldest first), then subject key versions grouped by subject hash.
+  virtual Result<std::vector<KeyInfo>> ListKeys() {
+    return Status::FailedPrecondition("listing keys is not available here");
   }
   // Tombstones a stream: appends a `$streamDeleted` event; later appends fail, reads say deleted.
   virtual Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) = 0;

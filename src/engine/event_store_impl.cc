@@ -126,6 +126,39 @@ class EventStoreImpl final : public EventStore {
     return protection_->Forget(subject);
   }
 
+  Result<uint32_t> RotateStorageKey() override { return sequencer_->RotateStorageKey(); }
+
+  Result<std::string> RotateSubjectKey(std::string_view subject) override {
+    CAIRN_ASSIGN_OR_RETURN(keys::SubjectKey key, protection_->subject_keys().Rotate(subject));
+    return key.kid;
+  }
+
+  Result<std::vector<KeyInfo>> ListKeys() override {
+    std::vector<KeyInfo> out;
+    const keys::StorageEpoch current = keys_->current();
+    for (uint32_t e = 0; e <= current.epoch; ++e) {
+      if (keys_->Key(e) == nullptr) continue;
+      KeyInfo k;
+      k.kind = "storage";
+      k.id = std::to_string(e);
+      k.version = e;
+      k.current = e == current.epoch;
+      out.push_back(std::move(k));
+    }
+    CAIRN_RETURN_IF_ERROR(protection_->subject_keys().ListKeys([&](const keys::SubjectKeyInfo& s) {
+      KeyInfo k;
+      k.kind = "subject";
+      k.id = s.kid;
+      k.version = s.version;
+      k.created_unix_s = s.created_unix_s;
+      k.subject_hash_hex = s.subject_hash_hex;
+      k.current = s.current;
+      out.push_back(std::move(k));
+      return true;
+    }));
+    return out;
+  }
+
   Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) override {
     CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
     if (stream_id[0] == '$') return Status::InvalidArgument("system streams cannot be deleted");

@@ -124,9 +124,31 @@ void Sequencer::SubmitAsync(PreparedAppend append, AppendCallback done) {
   not_empty_.notify_one();
 }
 
-std::vector<std::unique_ptr<Sequencer::Pending>> Sequencer::TakeGroup() {
+Result<uint32_t> Sequencer::RotateStorageKey() {
+  std::promise<Result<uint32_t>> promise;
+  auto done = promise.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Status::Unavailable("the store is shutting down");
+    tasks_.push_back(Task{[this, &promise] {
+      uint64_t seen = 0;
+      Status s = RollBackIfNeeded(&seen);
+      if (s.ok()) {
+        const keys::StorageEpoch cur = keys_->current();
+        s = keys_->Rotate(std::max(tree_.size(), cur.start_position));
+      }
+      if (s.ok()) promise.set_value(keys_->current().epoch);
+      else promise.set_value(s);
+    }});
+  }
+  not_empty_.notify_one();
+  return done.get();
+}
+
+std::vector<std::unique_ptr<Sequencer::Pending>> Sequencer::TakeGroup(std::vector<Task>* tasks) {
   std::unique_lock<std::mutex> lock(mu_);
-  not_empty_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+  not_empty_.wait(lock, [&] { return stopping_ || !queue_.empty() || !tasks_.empty(); });
+  tasks->swap(tasks_);
   std::vector<std::unique_ptr<Pending>> group;
   size_t events = 0, size_bytes = 0;
   while (!queue_.empty()) {
@@ -154,8 +176,15 @@ void Sequencer::RunSequencer() {
       std::unique_lock<std::mutex> lock(mu_);
       handoff_cv_.wait(lock, [&] { return handoff_ == nullptr; });
     }
-    auto pendings = TakeGroup();
-    if (pendings.empty()) break;  // stopping and drained
+    std::vector<Task> tasks;
+    auto pendings = TakeGroup(&tasks);
+    // Tasks (a storage key rotation) run before the group taken with them: appends queued
+    // before the request may land in the new epoch, which is harmless.
+    for (Task& t : tasks) t.run();
+    if (pendings.empty()) {
+      if (tasks.empty()) break;  // stopping and drained
+      continue;
+    }
     std::unique_ptr<Group> group = Prepare(std::move(pendings));
     if (group->events < kPipelinedGroupEventsMin) {
       CommitInline(*group);

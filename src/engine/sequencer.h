@@ -83,6 +83,10 @@ class Sequencer {
   // be quick and must not call back into the store. Waits while the queue is full.
   void SubmitAsync(PreparedAppend append, AppendCallback done);
   CommittedState committed() const;
+  // Starts a new storage epoch at the next position to be assigned, on the sequencer thread
+  // between two groups (so no group straddles it). Blocks until the epoch is durable; returns
+  // its number. kUnavailable when the store is shutting down.
+  Result<uint32_t> RotateStorageKey();
   // Called on the sequencer thread after each successful commit with the new tree size.
   void SetCommitListener(std::function<void(uint64_t)> listener);
 
@@ -91,13 +95,16 @@ class Sequencer {
     PreparedAppend append;
     AppendCallback done;
   };
+  struct Task {  // work run on the sequencer thread between groups
+    std::function<void()> run;
+  };
   struct Group;  // one group commit in preparation or in flight (sequencer.cc)
 
   Sequencer(storage::LogStore* store, keys::StorageKeys* keys, const Options& options,
             integrity::CompactRange tree);
   void RunSequencer();
   void RunCommitter();
-  std::vector<std::unique_ptr<Pending>> TakeGroup();
+  std::vector<std::unique_ptr<Pending>> TakeGroup(std::vector<Task>* tasks);
   std::unique_ptr<Group> Prepare(std::vector<std::unique_ptr<Pending>> pendings);
   void HandOff(std::unique_ptr<Group> group);
   void CommitInline(Group& group);
@@ -127,6 +134,7 @@ class Sequencer {
   std::condition_variable not_empty_, not_full_, handoff_cv_;
   std::deque<std::unique_ptr<Pending>> queue_;
   size_t queued_events_ = 0;
+  std::vector<Task> tasks_;
   bool stopping_ = false;
   std::unique_ptr<Group> handoff_;   // prepared, waiting for the committer (at most one)
   bool committing_ = false;          // the committer holds a group
