@@ -66,6 +66,8 @@ class Client {
   virtual Result<v1::WhoAmIResponse> WhoAmI() = 0;
   virtual Result<v1::ReloadPolicyResponse> ReloadPolicy() = 0;
   virtual Result<v1::ForgetResponse> Forget(std::string_view subject) = 0;
+  virtual Result<v1::ListKeysResponse> ListKeys() = 0;
+  virtual Result<v1::RotateKeyResponse> RotateKey(const v1::RotateKeyRequest& request) = 0;
 };
 
 }  // namespace cairn

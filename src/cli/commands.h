@@ -21,6 +21,8 @@ void RegisterVerifyCommand(CLI::App& app, CliContext& ctx);
 void RegisterBenchCommand(CLI::App& app, CliContext& ctx);
 void RegisterServeCommand(CLI::App& app, CliContext& ctx);
 void RegisterForgetCommand(CLI::App& app, CliContext& ctx);
+// keys list, keys rotate --storage | --subject ID.
+void RegisterKeysCommands(CLI::App& app, CliContext& ctx);
 // whoami, reload-policy, token mint, apikey new.
 void RegisterIdentityCommands(CLI::App& app, CliContext& ctx);
 

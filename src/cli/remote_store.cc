@@ -139,6 +139,40 @@ Result<engine::ForgetResult> RemoteEventStore::Forget(std::string_view subject) 
   return engine::ForgetResult{response->versions_destroyed()};
 }
 
+Result<uint32_t> RemoteEventStore::RotateStorageKey() {
+  v1::RotateKeyRequest request;
+  request.set_storage(true);
+  auto response = client_->RotateKey(request);
+  if (!response.ok()) return response.status();
+  uint32_t epoch = 0;
+  try {
+    epoch = static_cast<uint32_t>(std::stoul(response->id()));
+  } catch (...) {
+    return Status::DataLoss("the server named a malformed storage epoch '" + response->id() + "'");
+  }
+  return epoch;
+}
+
+Result<std::string> RemoteEventStore::RotateSubjectKey(std::string_view subject) {
+  v1::RotateKeyRequest request;
+  request.set_subject(std::string(subject));
+  auto response = client_->RotateKey(request);
+  if (!response.ok()) return response.status();
+  return response->id();
+}
+
+Result<std::vector<engine::KeyInfo>> RemoteEventStore::ListKeys() {
+  auto response = client_->ListKeys();
+  if (!response.ok()) return response.status();
+  std::vector<engine::KeyInfo> out;
+  out.reserve(response->keys_size());
+  for (const v1::KeyInfo& k : response->keys()) {
+    out.push_back({k.kind(), k.id(), k.version(), k.created_unix_s(), k.subject_hash_hex(),
+                   k.current()});
+  }
+  return out;
+}
+
 engine::VerifyReport RemoteEventStore::Verify() {
   engine::VerifyReport report;
   report.failure = "full verification runs offline: cairn verify --data-dir DIR";

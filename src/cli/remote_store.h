@@ -40,6 +40,9 @@ class RemoteEventStore final : public engine::EventStore {
   Result<engine::ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) override;
   engine::VerifyReport Verify() override;
   Result<engine::ForgetResult> Forget(std::string_view subject) override;
+  Result<uint32_t> RotateStorageKey() override;
+  Result<std::string> RotateSubjectKey(std::string_view subject) override;
+  Result<std::vector<engine::KeyInfo>> ListKeys() override;
 
   Client& client() { return *client_; }
   uint64_t filtered_events() const { return filtered_events_.load(std::memory_order_relaxed); }

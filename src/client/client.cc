@@ -167,6 +167,16 @@ class GrpcClient final : public Client {
       return admin_->Forget(c, request, r);
     });
   }
+  Result<v1::ListKeysResponse> ListKeys() override {
+    return Unary<v1::ListKeysResponse>([&](grpc::ClientContext* c, v1::ListKeysResponse* r) {
+      return admin_->ListKeys(c, v1::ListKeysRequest(), r);
+    });
+  }
+  Result<v1::RotateKeyResponse> RotateKey(const v1::RotateKeyRequest& request) override {
+    return Unary<v1::RotateKeyResponse>([&](grpc::ClientContext* c, v1::RotateKeyResponse* r) {
+      return admin_->RotateKey(c, request, r);
+    });
+  }
 
  private:
   void Prepare(grpc::ClientContext* context, int64_t timeout_ms) const {

@@ -62,4 +62,51 @@ grpc::Status AdminService::Forget(grpc::ServerContext* context, const v1::Forget
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::ListKeys(grpc::ServerContext* context, const v1::ListKeysRequest*,
+                                    v1::ListKeysResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  if (!id.Decide(policy::Action::kAdmin, "*", "").allowed) {
+    return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
+  }
+  auto keys = store_->ListKeys();
+  if (!keys.ok()) return ToGrpcStatus(keys.status());
+  for (const engine::KeyInfo& k : *keys) {
+    v1::KeyInfo* out = response->add_keys();
+    out->set_kind(k.kind);
+    out->set_id(k.id);
+    out->set_version(k.version);
+    out->set_created_unix_s(k.created_unix_s);
+    out->set_subject_hash_hex(k.subject_hash_hex);
+    out->set_current(k.current);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::RotateKey(grpc::ServerContext* context,
+                                     const v1::RotateKeyRequest* request,
+                                     v1::RotateKeyResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  if (!id.Decide(policy::Action::kAdmin, "*", "").allowed) {
+    return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
+  }
+  if (request->storage() == !request->subject().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "rotate exactly one of: the storage key, a subject's key");
+  }
+  if (request->storage()) {
+    auto epoch = store_->RotateStorageKey();
+    if (!epoch.ok()) return ToGrpcStatus(epoch.status());
+    response->set_kind("storage");
+    response->set_id(std::to_string(*epoch));
+  } else {
+    auto kid = store_->RotateSubjectKey(request->subject());
+    if (!kid.ok()) return ToGrpcStatus(kid.status());
+    response->set_kind("subject");
+    response->set_id(*kid);
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace cairn::server

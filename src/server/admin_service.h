@@ -1,5 +1,6 @@
 // cairn.v1.Admin: ServerInfo and WhoAmI for any authenticated caller; ReloadPolicy needs
-// action `admin` (resource "*"); Forget needs `forget` (resource "*"). A reload that fails leaves the old policy in force and
+// action `admin` (resource "*"); Forget needs `forget` (resource "*");
+// ListKeys and RotateKey need `admin` (resource "*"). A reload that fails leaves the old policy in force and
 // answers INVALID_ARGUMENT with the parser's one-line reason.
 //
 // Thread safety: gRPC calls the methods concurrently; PolicyHolder serialises reloads.
@@ -38,6 +39,10 @@ class AdminService final : public v1::Admin::Service {
                             v1::ReloadPolicyResponse* response) override;
   grpc::Status Forget(grpc::ServerContext* context, const v1::ForgetRequest* request,
                       v1::ForgetResponse* response) override;
+  grpc::Status ListKeys(grpc::ServerContext* context, const v1::ListKeysRequest* request,
+                        v1::ListKeysResponse* response) override;
+  grpc::Status RotateKey(grpc::ServerContext* context, const v1::RotateKeyRequest* request,
+                         v1::RotateKeyResponse* response) override;
 
  private:
   engine::EventStore* store_;

@@ -1,0 +1,120 @@
+// cairn keys list | rotate --storage | --subject ID: key administration (action `admin` over the
+// network). Works offline on a data directory or against a server, like every store command.
+// Not done here: rotate --kek (re-wrapping every key under a new key-encryption key).
+#include <ctime>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/data_dir.h"
+#include "cli/errors.h"
+#include "cli/output_json.h"
+
+namespace cairn::cli {
+namespace {
+
+struct KeysListArgs {
+  std::string data_dir;
+  bool json = false;
+};
+
+struct KeysRotateArgs {
+  std::string data_dir;
+  bool storage = false;
+  std::string subject;
+  bool kek = false;
+  bool json = false;
+};
+
+std::string Created(int64_t unix_s) {
+  if (unix_s == 0) return "-";
+  std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int RunKeysList(const CliContext& ctx, const KeysListArgs& args) {
+  int rc = kExitOk;
+  auto store = OpenOrReport(ctx, args.data_dir, &rc);
+  if (!store) return rc;
+  auto keys = store->ListKeys();
+  if (!keys.ok()) return Fail(keys.status());
+  for (const engine::KeyInfo& k : *keys) {
+    if (args.json) {
+      Json j{{"kind", k.kind}, {"id", k.id}, {"version", k.version},
+             {"created_unix_s", k.created_unix_s}, {"current", k.current}};
+      if (k.kind == "subject") j["subject_hash"] = k.subject_hash_hex;
+      std::cout << JsonLine(j) << "\n";
+    } else if (k.kind == "storage") {
+      std::cout << "storage epoch " << k.id << (k.current ? "  (current)" : "") << "\n";
+    } else {
+      std::cout << "subject " << k.subject_hash_hex.substr(0, 16) << "…  " << k.id << "  v"
+                << k.version << "  created " << Created(k.created_unix_s)
+                << (k.current ? "  (current)" : "") << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
+  if (args.kek) {
+    return UsageError("--kek is not implemented yet: re-wrapping under a new KEK is not available");
+  }
+  if (args.storage == !args.subject.empty()) {
+    return UsageError("give exactly one of --storage, --subject ID");
+  }
+  int rc = kExitOk;
+  auto store = OpenOrReport(ctx, args.data_dir, &rc);
+  if (!store) return rc;
+  if (args.storage) {
+    auto epoch = store->RotateStorageKey();
+    if (!epoch.ok()) return Fail(epoch.status());
+    if (args.json) {
+      std::cout << JsonLine(Json{{"kind", "storage"}, {"id", std::to_string(*epoch)}}) << "\n";
+    } else {
+      std::cout << "storage epoch " << *epoch
+                << " started: new records are encrypted under it; older epochs stay readable\n";
+    }
+  } else {
+    auto kid = store->RotateSubjectKey(args.subject);
+    if (!kid.ok()) return Fail(kid.status());
+    if (args.json) {
+      std::cout << JsonLine(Json{{"kind", "subject"}, {"id", *kid}}) << "\n";
+    } else {
+      std::cout << "new subject key version " << *kid
+                << ": the subject's new events use it; older events stay readable\n";
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterKeysCommands(CLI::App& app, CliContext& ctx) {
+  CLI::App* keys = app.add_subcommand("keys", "Key administration: list and rotate keys");
+  keys->require_subcommand(1);
+
+  auto list = std::make_shared<KeysListArgs>();
+  CLI::App* list_cmd = keys->add_subcommand(
+      "list", "List storage epochs and subject key versions (subjects only as salted hashes)");
+  list_cmd->add_flag("--json", list->json, "Print one JSON object per key");
+  AddDataDirOption(list_cmd, &list->data_dir);
+  list_cmd->callback([&ctx, list] { ctx.exit_code = RunKeysList(ctx, *list); });
+
+  auto rotate = std::make_shared<KeysRotateArgs>();
+  CLI::App* rotate_cmd = keys->add_subcommand("rotate", "Rotate a key; old data stays readable");
+  rotate_cmd->add_flag("--storage", rotate->storage,
+                       "Start a new storage epoch (records from the next position on)");
+  rotate_cmd->add_option("--subject", rotate->subject,
+                         "Start a new key version for this subject's new events")
+      ->option_text("ID");
+  rotate_cmd->add_flag("--kek", rotate->kek, "Re-wrap under a new KEK (not implemented yet)");
+  rotate_cmd->add_flag("--json", rotate->json, "Print the result as JSON");
+  AddDataDirOption(rotate_cmd, &rotate->data_dir);
+  rotate_cmd->callback([&ctx, rotate] { ctx.exit_code = RunKeysRotate(ctx, *rotate); });
+}
+
+}  // namespace cairn::cli
