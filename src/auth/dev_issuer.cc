@@ -72,7 +72,7 @@ Result<DevKey> ReadDevKey(const std::string& key_file) {
   if ((st.st_mode & 077) != 0) {
     return Status::PermissionDenied(key_file + " is readable by group or others (want mode 0600)");
   }
-  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(key_file, kKeyFileSizeMaxBytes));
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(key_file, "dev issuer key", kKeyFileSizeMaxBytes));
   std::istringstream in(text);
   std::string format, kid, seed64, issuer, extra;
   in >> format >> kid >> seed64 >> issuer;

@@ -12,37 +12,6 @@
 
 namespace cairn::auth {
 
-Result<std::string> ReadSmallFile(const std::string& path, size_t size_max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Status::IOError(path + " is not a regular file");
-  }
-  if (static_cast<uint64_t>(st.st_size) > size_max_bytes) {
-    ::close(fd);
-    return Status::ResourceExhausted(path + " is larger than the limit");
-  }
-  std::string out;
-  char buf[16384];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return Status::IOError("cannot read " + path);
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<size_t>(n) > size_max_bytes) {  // grew while reading
-      ::close(fd);
-      return Status::ResourceExhausted(path + " is larger than the limit");
-    }
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
 
 Result<std::unique_ptr<JwksSource>> JwksSource::Create(const JwtIssuerConfig& config) {
   assert(config.jwks_file.empty() != config.jwks_url.empty());
@@ -61,7 +30,7 @@ Result<JwkSet> JwksSource::Load() {
   load_count_.fetch_add(1);
   std::string text;
   if (!config_.jwks_file.empty()) {
-    CAIRN_ASSIGN_OR_RETURN(text, ReadSmallFile(config_.jwks_file, kJwksSizeMaxBytes));
+    CAIRN_ASSIGN_OR_RETURN(text, ReadSmallFile(config_.jwks_file, "jwks_file", kJwksSizeMaxBytes));
   } else {
     HttpGetOptions options;
     options.ca_file = config_.jwks_ca_file;

@@ -21,11 +21,10 @@
 #include "auth/auth_config.h"
 #include "auth/jwk.h"
 #include "common/status.h"
+#include "common/trusted_file.h"
 
 namespace cairn::auth {
 
-// Reads a whole regular file of at most `size_max_bytes`.
-Result<std::string> ReadSmallFile(const std::string& path, size_t size_max_bytes);
 
 class JwksSource {
  public:

@@ -9,6 +9,7 @@
 
 #include <toml++/toml.h>
 
+#include "common/trusted_file.h"
 #include "server/cidr.h"
 
 namespace cairn::cli {
@@ -27,14 +28,9 @@ std::string Resolve(const std::string& base_dir, const std::string& path) {
 }
 
 Result<std::string> ReadToken(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument("client config token_file: cannot read " + path);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  std::string token = buffer.str();
-  if (token.size() > kTokenFileSizeBytesMax) {
-    return Status::InvalidArgument("client config token_file: " + path + " is too large");
-  }
+  auto read = ReadSmallFile(path, "client config token_file", kTokenFileSizeBytesMax);
+  if (!read.ok()) return Status::InvalidArgument(read.status().message());
+  std::string token = std::move(read).value();
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
     token.pop_back();
   }

@@ -1,8 +1,6 @@
 #include "cairn/client.h"
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include <grpcpp/grpcpp.h>
 
@@ -10,6 +8,7 @@
 #include "cairn/v1/common.pb.h"
 #include "cairn/v1/integrity.grpc.pb.h"
 #include "cairn/v1/streams.grpc.pb.h"
+#include "common/trusted_file.h"
 #include "crypto/secure.h"
 
 namespace cairn {
@@ -19,14 +18,7 @@ constexpr size_t kPemFileSizeBytesMax = 1 << 20;
 constexpr int kMessageSizeBytesMax = 64 << 20;
 
 Result<std::string> ReadFile(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument(std::string(what) + ": cannot read " + path);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (buffer.str().size() > kPemFileSizeBytesMax) {
-    return Status::InvalidArgument(std::string(what) + ": " + path + " is too large");
-  }
-  return buffer.str();
+  return ReadSmallFile(path, what, kPemFileSizeBytesMax);
 }
 
 StatusCode MapCode(grpc::StatusCode code, const v1::ErrorDetail& detail) {

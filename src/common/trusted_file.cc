@@ -9,8 +9,10 @@
 
 namespace cairn {
 
-Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
-                                    size_t size_bytes_max) {
+namespace {
+
+Result<std::string> ReadBounded(const std::string& path, std::string_view what,
+                                size_t size_bytes_max, bool refuse_writable_by_others) {
   const std::string name = std::string(what) + " " + path;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
@@ -25,7 +27,7 @@ Result<std::string> ReadTrustedFile(const std::string& path, std::string_view wh
   struct stat st {};
   if (::fstat(fd, &st) != 0) return Status::IOError(name + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(name + " is not a regular file");
-  if ((st.st_mode & S_IWOTH) != 0) {
+  if (refuse_writable_by_others && (st.st_mode & S_IWOTH) != 0) {
     return Status::FailedPrecondition(name + " is writable by others; chmod o-w it");
   }
   const std::string too_large =
@@ -48,6 +50,18 @@ Result<std::string> ReadTrustedFile(const std::string& path, std::string_view wh
   if (size > size_bytes_max) return Status::ResourceExhausted(too_large);
   text.resize(size);
   return text;
+}
+
+}  // namespace
+
+Result<std::string> ReadSmallFile(const std::string& path, std::string_view what,
+                                  size_t size_bytes_max) {
+  return ReadBounded(path, what, size_bytes_max, /*refuse_writable_by_others=*/false);
+}
+
+Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
+                                    size_t size_bytes_max) {
+  return ReadBounded(path, what, size_bytes_max, /*refuse_writable_by_others=*/true);
 }
 
 }  // namespace cairn

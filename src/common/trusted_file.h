@@ -1,11 +1,14 @@
-// Reading a file whose content decides security: a policy, protection rules, a configuration.
+// Reading small files whole: certificates, tokens, JWKS documents, configuration, policies.
 //
-// ReadTrustedFile refuses what an attacker with a foothold could use: a file that is not a
-// regular file, a file that others may write (whoever can write it can switch the control off),
-// and a file larger than `size_bytes_max` (also if it grew while being read). `what` names the
-// file in errors ("policy file", "rules file"). Errors: kNotFound (missing), kInvalidArgument
-// (not a regular file), kFailedPrecondition (writable by others), kResourceExhausted (too large),
-// kIOError (anything else).
+// ReadSmallFile reads a regular file of at most `size_bytes_max` bytes (also if it grew while
+// being read). `what` names the file in errors ("policy file", "--ca"). Errors: kNotFound
+// (missing), kInvalidArgument (not a regular file), kResourceExhausted (too large), kIOError
+// (anything else). Key files that must not be reached through a symlink and must be wiped on
+// error have their own readers (keys/local_kms.cc, crypto/x509.cc).
+//
+// For a file whose content decides security (a policy, protection rules, a configuration):
+// ReadTrustedFile is ReadSmallFile that also refuses a file others may write (whoever can write
+// it can switch the control off): kFailedPrecondition.
 //
 // Thread safety: a free function; safe to call concurrently.
 #pragma once
@@ -18,6 +21,8 @@
 
 namespace cairn {
 
+Result<std::string> ReadSmallFile(const std::string& path, std::string_view what,
+                                  size_t size_bytes_max);
 Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
                                     size_t size_bytes_max);
 

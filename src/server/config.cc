@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include "common/trusted_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -415,41 +417,6 @@ class Parser {
   const std::string& base_dir_;
 };
 
-// Reads at most size_max bytes of a regular file.
-Result<std::string> ReadSmallFile(const std::string& path, size_t size_max, const char* what) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    const int err = errno;
-    const std::string msg = std::string(what) + " " + path + ": " + std::strerror(err);
-    return err == ENOENT ? Status::NotFound(msg) : Status::IOError(msg);
-  }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return Status::IOError(std::string(what) + " " + path + ": fstat failed");
-  if (!S_ISREG(st.st_mode)) {
-    return Status::InvalidArgument(std::string(what) + " " + path + " is not a regular file");
-  }
-  if (static_cast<uint64_t>(st.st_size) > size_max) {
-    return Status::ResourceExhausted(std::string(what) + " " + path + " is larger than " +
-                                     std::to_string(size_max) + " bytes");
-  }
-  std::string text(size_max + 1, '\0');  // one byte more, to catch a file growing meanwhile
-  size_t size = 0;
-  while (size < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::IOError(std::string(what) + " " + path + ": " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    size += static_cast<size_t>(n);
-  }
-  text.resize(size);
-  return text;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Validation helpers.
@@ -524,7 +491,7 @@ Result<Config> ParseConfig(std::string_view toml_text, const std::string& base_d
 
 Result<Config> LoadConfigFile(const std::string& path) {
   CAIRN_ASSIGN_OR_RETURN(std::string text,
-                         ReadSmallFile(path, kConfigFileSizeBytesMax, "configuration file"));
+                         ReadSmallFile(path, "configuration file", kConfigFileSizeBytesMax));
   std::error_code ec;
   std::filesystem::path absolute = std::filesystem::absolute(path, ec);
   if (ec) return Status::IOError("configuration file " + path + ": " + ec.message());

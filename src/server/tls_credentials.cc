@@ -1,8 +1,6 @@
 #include "server/tls_credentials.h"
 
-#include <fstream>
-#include <sstream>
-
+#include "common/trusted_file.h"
 #include "crypto/secure.h"
 #include "server/tls_min_version.h"
 
@@ -12,12 +10,8 @@ namespace {
 constexpr size_t kPemFileSizeBytesMax = 1 << 20;
 
 Result<std::string> ReadPemFile(const std::string& path, std::string_view setting) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument(std::string(setting) + ": cannot read " + path);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  std::string text = buffer.str();
-  if (text.size() > kPemFileSizeBytesMax || text.find("-----BEGIN") == std::string::npos) {
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, setting, kPemFileSizeBytesMax));
+  if (text.find("-----BEGIN") == std::string::npos) {
     return Status::InvalidArgument(std::string(setting) + ": " + path + " is not a PEM file");
   }
   return text;
