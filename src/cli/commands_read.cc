@@ -74,15 +74,18 @@ int ReadStream(engine::EventStore& store, const ReadArgs& args, ReadRange range)
 int ReadAll(engine::EventStore& store, const ReadArgs& args, ReadRange range) {
   EventPrinter printer(args.json);
   uint64_t from = range.from, remaining = range.limit;
-  while (remaining > 0) {
-    const uint64_t want = PageSize(remaining);
+  const uint64_t end = store.tree_size();  // once: over the network it is a call
+  while (remaining > 0 && from < end) {
+    const uint64_t want = PageSize(std::min(remaining, end - from));
     auto page = store.ReadAll(from, want);
     if (!page.ok()) return Fail(page.status());
-    if (page->empty()) break;
+    if (page->empty()) {  // over the network: every event of the range was filtered out
+      from += want;
+      continue;
+    }
     printer.Print(*page);
     remaining -= std::min<uint64_t>(remaining, page->size());
     from = page->back().entry.position + 1;
-    if (from >= store.tree_size()) break;
   }
   return kExitOk;
 }
