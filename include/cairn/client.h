@@ -25,6 +25,11 @@
 #include "cairn/v1/streams.pb.h"
 #include "common/status.h"
 
+namespace grpc {
+class Channel;
+class ClientContext;
+}  // namespace grpc
+
 namespace cairn {
 
 struct ClientOptions {
@@ -68,6 +73,13 @@ class Client {
   virtual Result<v1::ForgetResponse> Forget(std::string_view subject) = 0;
   virtual Result<v1::ListKeysResponse> ListKeys() = 0;
   virtual Result<v1::RotateKeyResponse> RotateKey(const v1::RotateKeyRequest& request) = 0;
+
+  // For the service clients of the other headers in include/cairn/ (subscriptions, groups,
+  // webhooks), which share this connection: the channel, and a context that carries this
+  // client's credential and a deadline `timeout_ms` from now.
+  virtual std::shared_ptr<grpc::Channel> channel() const = 0;
+  virtual void PrepareContext(grpc::ClientContext* context, int64_t timeout_ms) const = 0;
+  virtual const ClientOptions& options() const = 0;
 };
 
 }  // namespace cairn

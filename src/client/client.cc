@@ -8,6 +8,7 @@
 #include "cairn/v1/common.pb.h"
 #include "cairn/v1/integrity.grpc.pb.h"
 #include "cairn/v1/streams.grpc.pb.h"
+#include "client/grpc_status.h"
 #include "common/trusted_file.h"
 #include "crypto/secure.h"
 
@@ -21,46 +22,11 @@ Result<std::string> ReadFile(const std::string& path, std::string_view what) {
   return ReadSmallFile(path, what, kPemFileSizeBytesMax);
 }
 
-StatusCode MapCode(grpc::StatusCode code, const v1::ErrorDetail& detail) {
-  switch (code) {
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE: return StatusCode::kInvalidArgument;
-    case grpc::StatusCode::NOT_FOUND: return StatusCode::kNotFound;
-    case grpc::StatusCode::ALREADY_EXISTS: return StatusCode::kAlreadyExists;
-    case grpc::StatusCode::ABORTED:
-      return detail.reason() == "WRONG_EXPECTED_VERSION" ? StatusCode::kWrongExpectedVersion
-                                                         : StatusCode::kAborted;
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return detail.reason() == "STREAM_DELETED" ? StatusCode::kStreamDeleted
-                                                 : StatusCode::kFailedPrecondition;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return StatusCode::kResourceExhausted;
-    case grpc::StatusCode::PERMISSION_DENIED: return StatusCode::kPermissionDenied;
-    case grpc::StatusCode::UNAUTHENTICATED: return StatusCode::kUnauthenticated;
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::CANCELLED: return StatusCode::kUnavailable;
-    case grpc::StatusCode::DATA_LOSS: return StatusCode::kDataLoss;
-    default: return StatusCode::kInternal;
-  }
-}
-
-Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return Status::Ok();
-  v1::ErrorDetail detail;
-  if (!status.error_details().empty()) detail.ParseFromString(status.error_details());
-  const StatusCode code = MapCode(status.error_code(), detail);
-  std::optional<int64_t> value;
-  if (detail.has_current_version()) value = detail.current_version();
-  if (detail.has_position()) value = static_cast<int64_t>(detail.position());
-  std::string message = status.error_message();
-  if (code == StatusCode::kUnavailable && message.empty()) message = "server unavailable";
-  return Status(code, message, value);
-}
-
 class GrpcClient final : public Client {
  public:
   GrpcClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
       : options_(std::move(options)),
+        channel_(channel),
         streams_(v1::Streams::NewStub(channel)),
         integrity_(v1::Integrity::NewStub(channel)),
         admin_(v1::Admin::NewStub(channel)) {}
@@ -83,7 +49,7 @@ class GrpcClient final : public Client {
                               [call](grpc::Status status) {
                                 std::unique_ptr<Call> owned(call);
                                 if (!status.ok()) {
-                                  owned->done(FromGrpc(status));
+                                  owned->done(FromGrpcStatus(status));
                                 } else {
                                   owned->done(std::move(owned->response));
                                 }
@@ -170,6 +136,12 @@ class GrpcClient final : public Client {
     });
   }
 
+  std::shared_ptr<grpc::Channel> channel() const override { return channel_; }
+  void PrepareContext(grpc::ClientContext* context, int64_t timeout_ms) const override {
+    Prepare(context, timeout_ms);
+  }
+  const ClientOptions& options() const override { return options_; }
+
  private:
   void Prepare(grpc::ClientContext* context, int64_t timeout_ms) const {
     context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
@@ -182,7 +154,7 @@ class GrpcClient final : public Client {
     Prepare(&context, options_.timeout_ms);
     Response response;
     grpc::Status status = call(&context, &response);
-    if (!status.ok()) return FromGrpc(status);
+    if (!status.ok()) return FromGrpcStatus(status);
     return response;
   }
 
@@ -199,10 +171,11 @@ class GrpcClient final : public Client {
         return Status::Ok();
       }
     }
-    return FromGrpc(reader->Finish());
+    return FromGrpcStatus(reader->Finish());
   }
 
   ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Streams::Stub> streams_;
   std::unique_ptr<v1::Integrity::Stub> integrity_;
   std::unique_ptr<v1::Admin::Stub> admin_;

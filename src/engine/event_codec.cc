@@ -62,12 +62,12 @@ Status ValidateContentType(size_t index, std::string_view ct) {
                                  ": content type must be 1..256 printable ASCII characters");
 }
 
-Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits) {
+Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits, AppendOrigin origin) {
   if (!e.event_id.empty() && e.event_id.size() != integrity::kEventIdSizeBytes) {
     return Status::InvalidArgument("event " + std::to_string(i) + ": event id must be a UUID (16 bytes)");
   }
   CAIRN_RETURN_IF_ERROR(ValidateEventType(e.event_type).Annotate("event " + std::to_string(i)));
-  if (e.event_type[0] == '$') {
+  if (e.event_type[0] == '$' && origin != AppendOrigin::kSystem) {
     return Status::InvalidArgument("event " + std::to_string(i) +
                                    ": event types starting with '$' are reserved for cairn");
   }
@@ -88,10 +88,15 @@ Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits) {
 }  // namespace
 
 Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion expected,
-                                     std::vector<ProposedEvent> events, const Limits& limits) {
+                                     std::vector<ProposedEvent> events, const Limits& limits,
+                                     AppendOrigin origin) {
   CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
-  if (stream_id[0] == '$') {
+  const bool system_stream = stream_id[0] == '$';
+  if (system_stream && origin != AppendOrigin::kSystem) {
     return Status::InvalidArgument("stream ids starting with '$' are reserved for system streams");
+  }
+  if (!system_stream && origin == AppendOrigin::kSystem) {
+    return Status::InvalidArgument("a system append must name a '$' stream");
   }
   if (events.empty()) return Status::InvalidArgument("an append needs at least one event");
   if (events.size() > limits.batch_events_max) {
@@ -107,7 +112,7 @@ Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion
   out.events.reserve(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
     ProposedEvent& e = events[i];
-    CAIRN_RETURN_IF_ERROR(ValidateEvent(i, e, limits));
+    CAIRN_RETURN_IF_ERROR(ValidateEvent(i, e, limits, origin));
     total += e.data.size() + e.metadata.size();
     if (total > limits.batch_size_bytes_max) {
       return Status::ResourceExhausted("the append exceeds the batch limit of " +

@@ -20,8 +20,11 @@ bool IsJsonContentType(std::string_view content_type);
 
 // Validates a proposed append against `limits` (stream id, count, sizes, ids, types, JSON) and
 // turns it into a PreparedAppend with generated ids and the data/metadata hashes computed.
-// Runs in the caller's thread so that the sequencer only sequences.
+// Runs in the caller's thread so that the sequencer only sequences. A kClient append may not
+// name a '$' stream or event type; a kSystem append (cairn's own writers) must name a '$' stream.
+enum class AppendOrigin { kClient, kSystem };
 Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion expected,
-                                     std::vector<ProposedEvent> events, const Limits& limits);
+                                     std::vector<ProposedEvent> events, const Limits& limits,
+                                     AppendOrigin origin = AppendOrigin::kClient);
 
 }  // namespace cairn::engine

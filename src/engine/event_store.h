@@ -99,6 +99,13 @@ class EventStore {
   // before, but not as an idempotent re-send of this batch).
   virtual Result<AppendResult> Append(std::string_view stream_id, ExpectedVersion expected,
                                       std::vector<ProposedEvent> events) = 0;
+  // Appends to a system stream (one whose id starts with '$': `$parked-<group>`, `$audit`) for
+  // cairn's own writers; event types may start with '$' too. Never reachable from a client call:
+  // the server's Append refuses '$' streams. Protection rules do not apply. Same errors as Append.
+  virtual Result<AppendResult> AppendSystem(std::string_view stream_id, ExpectedVersion expected,
+                                            std::vector<ProposedEvent> events) {
+    return Status::FailedPrecondition("system appends are not available here");
+  }
   // Append without blocking the caller until the commit: `done` runs exactly once with what
   // Append() would return — on an engine thread after the group commit, or on the calling
   // thread when the batch is refused before it is queued. `done` must be quick and must not call
@@ -135,6 +142,15 @@ class EventStore {
   virtual Result<std::vector<KeyInfo>> ListKeys() {
     return Status::FailedPrecondition("listing keys is not available here");
   }
+  // Commit notifications (subscriptions): `observer` runs after every group commit with the new
+  // tree size, on the commit thread, before that group's appenders are answered. It must be quick
+  // (it holds up the commits behind it) and must not call into the store or into
+  // Add/RemoveCommitObserver. Returns a handle (never 0) for RemoveCommitObserver, which returns
+  // only when the observer is not running and will not run again. At most
+  // kCommitObserversMax observers; beyond that the call returns 0 and adds nothing.
+  static constexpr size_t kCommitObserversMax = 4096;
+  virtual uint64_t AddCommitObserver(std::function<void(uint64_t tree_size)> observer) { return 0; }
+  virtual void RemoveCommitObserver(uint64_t handle) {}
   // Tombstones a stream: appends a `$streamDeleted` event; later appends fail, reads say deleted.
   virtual Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) = 0;
 

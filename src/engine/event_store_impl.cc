@@ -6,6 +6,8 @@
 #include <cassert>
 #include <chrono>
 #include <condition_variable>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "common/bytes.h"
@@ -88,6 +90,7 @@ class EventStoreImpl final : public EventStore {
                            FieldProtection::Open(parts_.store.get(), parts_.kms.get(),
                                                  options_.protect_rules_file, key_options));
     CAIRN_ASSIGN_OR_RETURN(sequencer_, Sequencer::Start(parts_.store.get(), keys_.get(), options_));
+    sequencer_->SetCommitListener([this](uint64_t tree_size) { NotifyObservers(tree_size); });
     CAIRN_RETURN_IF_ERROR(CheckTail());
     if (options_.checkpoint_interval_ms > 0) checkpointer_ = std::thread([this] { RunCheckpointer(); });
     return Status::Ok();
@@ -98,6 +101,14 @@ class EventStoreImpl final : public EventStore {
     CAIRN_RETURN_IF_ERROR(protection_->ProtectAppend(stream_id, &events));
     CAIRN_ASSIGN_OR_RETURN(PreparedAppend prepared,
                            PrepareAppend(stream_id, expected, std::move(events), options_.limits));
+    return sequencer_->Submit(std::move(prepared));
+  }
+
+  Result<AppendResult> AppendSystem(std::string_view stream_id, ExpectedVersion expected,
+                                    std::vector<ProposedEvent> events) override {
+    CAIRN_ASSIGN_OR_RETURN(PreparedAppend prepared,
+                           PrepareAppend(stream_id, expected, std::move(events), options_.limits,
+                                         AppendOrigin::kSystem));
     return sequencer_->Submit(std::move(prepared));
   }
 
@@ -157,6 +168,20 @@ class EventStoreImpl final : public EventStore {
       return true;
     }));
     return out;
+  }
+
+  uint64_t AddCommitObserver(std::function<void(uint64_t)> observer) override {
+    assert(observer);
+    std::lock_guard<std::mutex> lock(observers_mu_);
+    if (observers_.size() >= kCommitObserversMax) return 0;
+    const uint64_t handle = ++observer_handle_last_;
+    observers_.emplace(handle, std::move(observer));
+    return handle;
+  }
+
+  void RemoveCommitObserver(uint64_t handle) override {
+    std::lock_guard<std::mutex> lock(observers_mu_);  // waits out a running notification
+    observers_.erase(handle);
   }
 
   Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) override {
@@ -296,6 +321,11 @@ class EventStoreImpl final : public EventStore {
   VerifyReport Verify() override { return VerifyLog(store(), keys_.get(), verifier_); }
 
  private:
+  void NotifyObservers(uint64_t tree_size) {
+    std::lock_guard<std::mutex> lock(observers_mu_);
+    for (const auto& [handle, observer] : observers_) observer(tree_size);
+  }
+
   storage::LogStore* store() const { return parts_.store.get(); }
 
   // Detects a torn or partial tail: the committed tree state must end exactly at the last record.
@@ -350,6 +380,9 @@ class EventStoreImpl final : public EventStore {
   integrity::NoteVerifier verifier_;
   std::unique_ptr<FieldProtection> protection_;
   std::unique_ptr<Sequencer> sequencer_;
+  std::mutex observers_mu_;
+  std::map<uint64_t, std::function<void(uint64_t)>> observers_;  // guarded by observers_mu_
+  uint64_t observer_handle_last_ = 0;                             // guarded by observers_mu_
   NodeCache node_cache_;
   std::mutex checkpoint_mu_;
   std::mutex stop_mu_;

@@ -1,0 +1,83 @@
+// Commit observers: the hook that wakes subscriptions after every group commit.
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine_test_util.h"
+
+namespace cairn::engine {
+namespace {
+
+TEST_F(EngineTest, CommitObserverSeesEveryCommittedTreeSizeInOrder) {
+  std::mutex mu;
+  std::vector<uint64_t> sizes;
+  const uint64_t handle = store_->AddCommitObserver([&](uint64_t tree_size) {
+    std::lock_guard<std::mutex> lock(mu);
+    sizes.push_back(tree_size);
+  });
+  ASSERT_NE(handle, 0u);
+  ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "0")).ok());
+  ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "1")).ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(sizes.size(), 2u);  // runs before the appender is answered
+    EXPECT_EQ(sizes[0], 1u);
+    EXPECT_EQ(sizes[1], 2u);
+  }
+  // A refused append commits nothing and notifies nobody.
+  EXPECT_FALSE(store_->Append("s", ExpectedVersion::Exact(7), One("T", "x")).ok());
+  store_->RemoveCommitObserver(handle);
+  ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "2")).ok());
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(sizes.size(), 2u);
+}
+
+TEST_F(EngineTest, CommitObserverUnderConcurrentAppendsEndsAtTheTreeSizeAndNeverGoesBack) {
+  std::atomic<uint64_t> last{0};
+  std::atomic<bool> went_back{false};
+  const uint64_t handle = store_->AddCommitObserver([&](uint64_t tree_size) {
+    if (tree_size <= last.load()) went_back = true;
+    last = tree_size;
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        ASSERT_TRUE(store_->Append("s" + std::to_string(t), ExpectedVersion::Any(), One("T", "x")).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  store_->RemoveCommitObserver(handle);
+  EXPECT_FALSE(went_back.load());
+  EXPECT_EQ(last.load(), store_->tree_size());
+  EXPECT_EQ(last.load(), 200u);
+}
+
+}  // namespace
+}  // namespace cairn::engine
+
+namespace cairn::engine {
+namespace {
+
+TEST_F(EngineTest, SystemAppendsReachOnlySystemStreams) {
+  auto ok = store_->AppendSystem("$parked-g", ExpectedVersion::Any(), One("$parked", "{}"));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->first_position, 0u);
+  auto read = store_->ReadStream("$parked-g", 0, Direction::kForwards, 10);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->events.size(), 1u);
+  EXPECT_EQ(read->events[0].entry.event_type, "$parked");
+  // A system append may not write a user stream; a client append may not write a system one.
+  EXPECT_EQ(store_->AppendSystem("orders", ExpectedVersion::Any(), One("T", "{}")).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Append("$parked-g", ExpectedVersion::Any(), One("T", "{}")).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Append("orders", ExpectedVersion::Any(), One("$parked", "{}")).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store_->Verify().ok);
+}
+
+}  // namespace
+}  // namespace cairn::engine
