@@ -26,6 +26,10 @@
 #include "engine/types.h"
 #include "storage/log_store.h"
 
+namespace cairn::keys {
+class KmsProvider;
+}
+
 namespace cairn::engine {
 
 struct InitOptions {
@@ -151,6 +155,23 @@ class EventStore {
   static constexpr size_t kCommitObserversMax = 4096;
   virtual uint64_t AddCommitObserver(std::function<void(uint64_t tree_size)> observer) { return 0; }
   virtual void RemoveCommitObserver(uint64_t handle) {}
+  // Small durable state of cairn's own components (consumer groups, webhooks), kept in the
+  // store's metadata, unencrypted: never put personal data or secrets there. `name` must start
+  // with a component prefix ending in '/' ("group/", "webhook/"), which keeps it apart from the
+  // engine's own metadata; kInvalidArgument otherwise. Each put is durable on return (one sync),
+  // so callers batch their updates. ReadComponentState returns nullopt for a missing name.
+  virtual Status PutComponentState(std::string_view name, std::string_view value) {
+    return Status::FailedPrecondition("component state is not available here");
+  }
+  virtual Result<std::optional<std::string>> ReadComponentState(std::string_view name) {
+    return Status::FailedPrecondition("component state is not available here");
+  }
+  // Secrets of cairn's own components (webhook signing secrets): the KMS wraps them and the
+  // LogStore keeps only the wrapped form as key material under the component's prefix
+  // ("webhook/..."), so DestroyKeyMaterial removes them physically. Owned by the store, valid
+  // while it lives; nullptr where not available.
+  virtual storage::LogStore* log_store() { return nullptr; }
+  virtual keys::KmsProvider* kms() { return nullptr; }
   // Tombstones a stream: appends a `$streamDeleted` event; later appends fail, reads say deleted.
   virtual Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) = 0;
 

@@ -29,6 +29,17 @@ namespace {
 
 constexpr std::string_view kMetaInitialized = "initialized";
 constexpr std::string_view kMetaOrigin = "origin";
+// Component state (EventStore::PutComponentState) lives under its own meta prefix.
+const std::string kComponentStatePrefix = "component/";
+
+Status CheckComponentStateName(std::string_view name) {
+  const size_t slash = name.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 >= name.size()) {
+    return Status::InvalidArgument("component state names are '<component>/<name>'");
+  }
+  return Status::Ok();
+}
+
 constexpr std::string_view kCheckpointKeyName = "checkpoint-signing-key";
 
 struct OpenParts {
@@ -183,6 +194,17 @@ class EventStoreImpl final : public EventStore {
     std::lock_guard<std::mutex> lock(observers_mu_);  // waits out a running notification
     observers_.erase(handle);
   }
+
+  Status PutComponentState(std::string_view name, std::string_view value) override {
+    CAIRN_RETURN_IF_ERROR(CheckComponentStateName(name));
+    return store()->PutMeta(kComponentStatePrefix + std::string(name), value);
+  }
+  Result<std::optional<std::string>> ReadComponentState(std::string_view name) override {
+    CAIRN_RETURN_IF_ERROR(CheckComponentStateName(name));
+    return store()->ReadMeta(kComponentStatePrefix + std::string(name));
+  }
+  storage::LogStore* log_store() override { return parts_.store.get(); }
+  keys::KmsProvider* kms() override { return parts_.kms.get(); }
 
   Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) override {
     CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
