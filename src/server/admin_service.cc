@@ -20,6 +20,9 @@ grpc::Status AdminService::ServerInfo(grpc::ServerContext* context, const v1::Se
   response->set_started_at_unix_s(facts_.started_at_unix_s);
   response->set_policy_generation(policies_->generation());
   if (facts_.refused_connections) response->set_refused_connections(facts_.refused_connections());
+  if (facts_.violation_reports) {
+    response->set_integrity_violation_reports(facts_.violation_reports());
+  }
   return grpc::Status::OK;
 }
 

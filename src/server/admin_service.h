@@ -24,6 +24,7 @@ struct ServerFacts {
   std::vector<std::string> auth_methods;
   int64_t started_at_unix_s = 0;
   std::function<uint64_t()> refused_connections;  // may be empty
+  std::function<uint64_t()> violation_reports;    // may be empty
 };
 
 class AdminService final : public v1::Admin::Service {

@@ -1,5 +1,14 @@
 #include "server/integrity_service.h"
 
+#include <chrono>
+#include <cctype>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "common/bytes.h"
+#include "integrity/entry.h"
+
 #include "server/status_map.h"
 #include "server/wire_convert.h"
 
@@ -8,6 +17,75 @@ namespace {
 
 // The resource name of log-wide actions in decisions and denials.
 constexpr std::string_view kWholeLog = "*";
+constexpr size_t kViolationDetailSizeBytesMax = 256;
+
+int64_t NowUnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool IsPrintableAscii(std::string_view text) {
+  for (char c : text) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+bool HasControlCharacter(std::string_view text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+// kInvalidArgument naming the first field that is out of bounds.
+Status ValidateReport(const v1::ViolationReport& report) {
+  if (report.kind() == v1::VIOLATION_KIND_UNSPECIFIED || !v1::ViolationKind_IsValid(report.kind())) {
+    return Status::InvalidArgument("violation report: unknown kind");
+  }
+  if (report.stream().size() > integrity::kStreamIdSizeBytesMax ||
+      HasControlCharacter(report.stream())) {
+    return Status::InvalidArgument("violation report: stream must be at most 512 bytes without control characters");
+  }
+  if (report.detail().size() > kViolationDetailSizeBytesMax || !IsPrintableAscii(report.detail())) {
+    return Status::InvalidArgument("violation report: detail must be at most 256 bytes of printable ASCII");
+  }
+  const bool has_checkpoint = report.checkpoint_size() > 0;
+  if (report.checkpoint_root().size() != (has_checkpoint ? crypto::kSha256SizeBytes : 0)) {
+    return Status::InvalidArgument(
+        "violation report: checkpoint_root must be 32 bytes with a checkpoint_size, empty without");
+  }
+  return Status::Ok();
+}
+
+std::string KindName(int kind) {
+  std::string name = v1::ViolationKind_Name(static_cast<v1::ViolationKind>(kind));
+  constexpr std::string_view kPrefix = "VIOLATION_";
+  if (name.starts_with(kPrefix)) name.erase(0, kPrefix.size());
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+// One JSON line on stderr: who reported what about which position. The detail text and any
+// event data stay out of the log; stream ids carry no personal data by contract (DESIGN.md).
+void LogViolation(const ViolationRecord& r, std::string_view peer_ip) {
+  nlohmann::json line = {
+      {"log", "integrity_violation_reported"},
+      {"report", r.number},
+      {"principal", r.principal},
+      {"peer", peer_ip},
+      {"kind", KindName(r.kind)},
+      {"position", r.position},
+      {"stream", r.stream},
+      {"version", r.version},
+      {"checkpoint_size", r.checkpoint_size},
+      {"checkpoint_root", r.checkpoint_size > 0 ? HexEncode(r.checkpoint_root) : ""},
+  };
+  const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
+}
 
 }  // namespace
 
@@ -60,6 +138,38 @@ grpc::Status IntegrityService::GetConsistencyProof(grpc::ServerContext* context,
   auto proof = store_->ProveConsistency(request->size1(), request->size2());
   if (!proof.ok()) return ToGrpcStatus(proof.status());
   ToWire(*proof, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status IntegrityService::ReportViolation(grpc::ServerContext* context,
+                                               const v1::ViolationReport* request,
+                                               v1::ViolationReceipt* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  const bool may_read = !request->stream().empty() &&
+                        id.Decide(policy::Action::kRead, request->stream(), "").allowed;
+  if (!may_read && !id.Decide(policy::Action::kProof, kWholeLog, "").allowed) {
+    return DeniedStatus(policy::ActionName(policy::Action::kProof), kWholeLog, "");
+  }
+  if (Status s = ValidateReport(*request); !s.ok()) return ToGrpcStatus(s);
+  ViolationRecord record;
+  record.received_unix_s = NowUnixSeconds();
+  record.principal = id.principal.id;
+  record.kind = request->kind();
+  record.position = request->position();
+  record.stream = request->stream();
+  record.version = request->version();
+  record.checkpoint_size = request->checkpoint_size();
+  if (record.checkpoint_size > 0) record.checkpoint_root = crypto::HashFromBytes(request->checkpoint_root());
+  record.detail = request->detail();
+  const uint64_t number = violations_.Record(record);
+  if (number == 0) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "too many violation reports from this principal; retry in a minute");
+  }
+  record.number = number;
+  LogViolation(record, id.peer_ip);
+  response->set_report_number(number);
   return grpc::Status::OK;
 }
 

@@ -2,12 +2,20 @@
 // whole log: the stream argument of the decision is "*"), except GetVerifierKey, which any
 // authenticated caller may fetch (the key is public; witnesses need it).
 //
-// Thread safety: stateless; gRPC calls the methods concurrently.
+// ReportViolation (a verifying consumer saw an event or checkpoint that failed verification)
+// is allowed with `proof` on the log, or with `read` on the reported stream (stream level): a
+// consumer that may read a stream may say what it saw there. The report is validated (sizes,
+// kind, printable detail), rate-limited per principal (ViolationLog), counted, kept among the
+// latest reports, and written as one JSON line on stderr (no event data, no detail text, no
+// credential). The server does not re-check the claim: a report is a signal for the audit.
+//
+// Thread safety: gRPC calls the methods concurrently; the ViolationLog is thread-safe.
 #pragma once
 
 #include "cairn/v1/integrity.grpc.pb.h"
 #include "engine/event_store.h"
 #include "server/call_gate.h"
+#include "server/violation_log.h"
 
 namespace cairn::server {
 
@@ -26,12 +34,19 @@ class IntegrityService final : public v1::Integrity::Service {
   grpc::Status GetConsistencyProof(grpc::ServerContext* context,
                                    const v1::ConsistencyProofRequest* request,
                                    v1::ConsistencyProof* response) override;
+  grpc::Status ReportViolation(grpc::ServerContext* context, const v1::ViolationReport* request,
+                               v1::ViolationReceipt* response) override;
+
+  // Reports accepted since start (for Admin.ServerInfo), and the latest ones.
+  uint64_t violation_reports() const { return violations_.count(); }
+  const ViolationLog& violations() const { return violations_; }
 
  private:
   grpc::Status AdmitProof(grpc::ServerContext* context) const;
 
   engine::EventStore* store_;
   const CallGate* gate_;
+  ViolationLog violations_;
 };
 
 }  // namespace cairn::server

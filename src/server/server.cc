@@ -126,7 +126,8 @@ Status ServerImpl::StartGrpc() {
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
   integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get());
   ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds(),
-                    [this] { return peer_filter_->refused_count(); }};
+                    [this] { return peer_filter_->refused_count(); },
+                    [this] { return integrity_->violation_reports(); }};
   admin_service_ = std::make_unique<AdminService>(store_.get(), gate_.get(), &policies_, facts);
 
   grpc::ServerBuilder builder;

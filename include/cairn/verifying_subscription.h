@@ -1,0 +1,87 @@
+// cairn::VerifyingSubscription — a cairn::Subscription whose events are checked against the
+// log's hashes and signed checkpoints BEFORE Next() returns them.
+//
+//   VerifyingSubscriptionOptions options;
+//   options.verifier_key = "example.org/log+9af05c04+AW8P…";   // pinned, obtained out of band
+//   auto sub = VerifyingSubscription::Start(*client, request, options);
+//   for (;;) {
+//     auto message = (*sub)->Next();
+//     if (!message.ok()) break;       // kDataLoss: a violation; detail() is its position
+//     if (message->has_event()) Handle(message->event());
+//   }
+//
+// Every event passes the per-event checks of EventVerifier (src/client/event_verifier.h: fields,
+// order, data/metadata hashes, leaf hash, stream chain) and is then HELD until a checkpoint
+// signed by the pinned key, consistent with the previous one, proves its inclusion. Held events
+// are proven together when `checkpoint_every_events` are held, when the oldest has waited
+// `checkpoint_every_ms`, or when no further message arrived for `idle_wait_ms` — so an event
+// reaches the caller a few milliseconds to `checkpoint_every_ms` after it arrived, and the
+// proofs cost one checkpoint, at most one consistency proof, and one inclusion proof per event.
+// Position checkpoints and caught_up are passed on in order, after the events before them.
+//
+// On a violation Next() returns kDataLoss naming the position (Status::detail() = position) and
+// what failed, the event is never returned, the server is told (Integrity.ReportViolation), and
+// the subscription is cancelled; every later Next() returns the same status. A transport error
+// while fetching proofs ends the subscription with that error (fail closed): events not yet
+// proven are never returned. resume_position() is one past the last event Next() returned (or a
+// later position checkpoint it returned), so a new subscription loses nothing unverified.
+//
+// The caller needs `subscribe` on what it subscribes to and `proof` on the log. The verifier
+// key is never taken from the server: a key fetched over the same connection would let whoever
+// controls that connection vouch for its own forgeries.
+//
+// Thread safety: as Subscription (Next() from one thread; Cancel() from any). A reader thread
+// per subscription pulls from the server into a bounded queue (kQueuedMessagesMax).
+// Ownership: the Client must outlive the VerifyingSubscription.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cairn/client.h"
+#include "cairn/subscriptions.h"
+#include "client/event_verifier.h"
+#include "common/status.h"
+
+namespace cairn {
+
+struct VerifyingSubscriptionOptions {
+  // The log's verifier key line (`cairn vkey`, `cairn init`, Integrity.GetVerifierKey read by
+  // an operator), e.g. "example.org/log+9af05c04+AW8P…". Required.
+  std::string verifier_key;
+  uint64_t checkpoint_every_events = 1000;  // 1..EventVerifier::kPendingEventsMax
+  int64_t checkpoint_every_ms = 1000;
+  int64_t idle_wait_ms = 20;                // quiet time before held events are proven
+  SubscriptionOptions subscription;
+};
+
+class VerifyingSubscription final : public Subscription {
+ public:
+  static constexpr size_t kQueuedMessagesMax = 1024;
+
+  // kInvalidArgument for a missing or malformed verifier key or option; otherwise as
+  // Subscription::Start.
+  static Result<std::unique_ptr<VerifyingSubscription>> Start(
+      Client& client, const v1::SubscribeRequest& request, VerifyingSubscriptionOptions options);
+  // The same over any subscription and integrity source (tests; other transports).
+  static Result<std::unique_ptr<VerifyingSubscription>> Wrap(
+      std::unique_ptr<Subscription> inner, std::unique_ptr<IntegritySource> source,
+      uint64_t start_position, const VerifyingSubscriptionOptions& options);
+  ~VerifyingSubscription() override;
+
+  Result<v1::SubscribeResponse> Next() override;
+  void Cancel() override;
+  bool cancelled() const override;
+  uint64_t resume_position() const override;
+  // Counters of the checks made so far (from the thread that calls Next()).
+  const VerifierStats& stats() const;
+
+  class Impl;
+
+ private:
+  explicit VerifyingSubscription(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cairn

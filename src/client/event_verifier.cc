@@ -1,0 +1,266 @@
+#include "client/event_verifier.h"
+
+#include <cassert>
+#include <utility>
+
+#include "crypto/secure.h"
+#include "crypto/sha256.h"
+#include "integrity/entry.h"
+#include "integrity/proof.h"
+
+namespace cairn {
+namespace {
+
+using integrity::Hash;
+
+bool SameHash(const Hash& a, std::string_view wire) {
+  return wire.size() == a.size() &&
+         crypto::ConstantTimeEquals(crypto::HashView(a), wire);
+}
+
+// The v1 entry of a wire event; kDataLoss naming the field when a size is impossible.
+Result<integrity::Entry> EntryOf(const v1::RecordedEvent& event) {
+  integrity::Entry e;
+  e.position = event.position();
+  e.stream_id = event.stream();
+  e.stream_version = event.version();
+  if (event.id().size() != integrity::kEventIdSizeBytes) {
+    return Status::DataLoss("the event id is not 16 bytes");
+  }
+  e.event_id = event.id();
+  e.event_type = event.type();
+  e.content_type = event.content_type();
+  e.recorded_at_ns = event.recorded_at_ns();
+  for (auto [wire, name, hash] : {std::tuple{&event.metadata_hash(), "metadata_hash", &e.metadata_hash},
+                                  std::tuple{&event.data_hash(), "data_hash", &e.data_hash},
+                                  std::tuple{&event.stream_prev(), "stream_prev", &e.stream_prev}}) {
+    if (wire->size() != crypto::kSha256SizeBytes) {
+      return Status::DataLoss(std::string(name) + " is not 32 bytes");
+    }
+    *hash = crypto::HashFromBytes(*wire);
+  }
+  if (event.leaf_hash().size() != crypto::kSha256SizeBytes) {
+    return Status::DataLoss("leaf_hash is not 32 bytes");
+  }
+  if (Status s = integrity::ValidateEntry(e); !s.ok()) return Status::DataLoss(s.message());
+  return e;
+}
+
+std::string Where(uint64_t position, std::string_view stream, uint64_t version) {
+  std::string where = "position " + std::to_string(position);
+  if (!stream.empty()) {
+    where += " (stream " + std::string(stream) + ", version " + std::to_string(version) + ")";
+  }
+  return where;
+}
+
+}  // namespace
+
+EventVerifier::EventVerifier(IntegritySource* source, integrity::NoteVerifier key,
+                             EventVerifierOptions options)
+    : source_(source), key_(std::move(key)), options_(options) {
+  assert(source_ != nullptr);
+  assert(options_.checkpoint_every_events >= 1 &&
+         options_.checkpoint_every_events <= kPendingEventsMax);
+  assert(options_.checkpoint_every_ms >= 1);
+  assert(options_.streams_tracked_max >= 1);
+  assert(options_.uncovered_checkpoints_max >= 1);
+}
+
+Status EventVerifier::Fail(v1::ViolationKind kind, uint64_t position, std::string_view stream,
+                           uint64_t version, std::string what) {
+  assert(failure_.ok());
+  v1::ViolationReport report;
+  report.set_kind(kind);
+  report.set_position(position);
+  report.set_stream(std::string(stream));
+  report.set_version(version);
+  if (checkpoint_) {
+    report.set_checkpoint_size(checkpoint_->size);
+    report.set_checkpoint_root(crypto::HashString(checkpoint_->root));
+  }
+  report.set_detail(what);
+  std::string message = "verification failed at " + Where(position, stream, version) + ": " + what;
+  if (Status reported = source_->ReportViolation(report); !reported.ok()) {
+    message += " (not reported to the server: " + reported.message() + ")";
+  }
+  failure_ = Status::DataLoss(std::move(message), static_cast<int64_t>(position));
+  return failure_;
+}
+
+Status EventVerifier::CheckEvent(const v1::RecordedEvent& event, int64_t now_ms) {
+  if (failed()) return failure_;
+  if (pending_.size() >= kPendingEventsMax) {
+    return Status::ResourceExhausted("too many unproven events: verify a checkpoint first");
+  }
+  Hash leaf{};
+  CAIRN_RETURN_IF_ERROR(CheckFields(event, &leaf));
+  CAIRN_RETURN_IF_ERROR(CheckChain(event, leaf));
+  Remember(event, leaf, now_ms);
+  ++stats_.events_checked;
+  return Status::Ok();
+}
+
+Status EventVerifier::CheckFields(const v1::RecordedEvent& event, Hash* leaf) {
+  const uint64_t pos = event.position();
+  auto entry = EntryOf(event);
+  if (!entry.ok()) {
+    return Fail(v1::VIOLATION_MALFORMED, pos, event.stream(), event.version(),
+                entry.status().message());
+  }
+  if (last_position_ && pos <= *last_position_) {
+    return Fail(v1::VIOLATION_ORDER, pos, event.stream(), event.version(),
+                "position does not follow position " + std::to_string(*last_position_));
+  }
+  if (!SameHash(crypto::Sha256(event.metadata()), event.metadata_hash())) {
+    return Fail(v1::VIOLATION_METADATA_HASH, pos, event.stream(), event.version(),
+                "SHA-256 of the metadata differs from metadata_hash");
+  }
+  if (event.masked_size() == 0 && event.erased_size() == 0) {
+    if (!SameHash(crypto::Sha256(event.data()), event.data_hash())) {
+      return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(),
+                  "SHA-256 of the data differs from data_hash");
+    }
+  } else {
+    ++stats_.data_hashes_skipped;  // data_hash covers the stored (protected) form
+  }
+  *leaf = integrity::LeafHash(integrity::EncodeEntry(*entry));
+  if (!SameHash(*leaf, event.leaf_hash())) {
+    return Fail(v1::VIOLATION_LEAF_HASH, pos, event.stream(), event.version(),
+                "the leaf hash recomputed from the event's fields differs from leaf_hash");
+  }
+  return Status::Ok();
+}
+
+Status EventVerifier::CheckChain(const v1::RecordedEvent& event, const Hash& leaf) {
+  const uint64_t pos = event.position();
+  const uint64_t version = event.version();
+  if (version == 0) {
+    if (!SameHash(integrity::kZeroHash, event.stream_prev())) {
+      return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                  "version 0 must have 32 zero bytes as stream_prev");
+    }
+  }
+  auto it = heads_.find(event.stream());
+  if (it == heads_.end()) return Status::Ok();
+  if (version <= it->second.version) {
+    return Fail(v1::VIOLATION_ORDER, pos, event.stream(), version,
+                "version does not follow version " + std::to_string(it->second.version) +
+                    " of the same stream");
+  }
+  if (version == it->second.version + 1) {
+    if (!SameHash(it->second.leaf, event.stream_prev())) {
+      return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                  "stream_prev is not the leaf hash of version " +
+                      std::to_string(it->second.version));
+    }
+    ++stats_.chain_links_checked;
+  }
+  return Status::Ok();
+}
+
+void EventVerifier::Remember(const v1::RecordedEvent& event, const Hash& leaf, int64_t now_ms) {
+  last_position_ = event.position();
+  auto it = heads_.find(event.stream());
+  if (it == heads_.end()) {
+    // Bounded: forget some other stream; its next event is then proven only by inclusion.
+    if (heads_.size() >= options_.streams_tracked_max) heads_.erase(heads_.begin());
+    it = heads_.emplace(event.stream(), StreamHead{}).first;
+  }
+  it->second = StreamHead{event.version(), leaf};
+  pending_.push_back(Pending{event.position(), event.stream(), event.version(), leaf, now_ms, 0});
+  assert(heads_.size() <= options_.streams_tracked_max);
+  assert(pending_.size() <= kPendingEventsMax);
+}
+
+bool EventVerifier::Proven(uint64_t position) const {
+  if (!checkpoint_ || position >= checkpoint_->size) return false;
+  return pending_.empty() || position < pending_.front().position;
+}
+
+bool EventVerifier::CheckpointDue(int64_t now_ms) const {
+  if (pending_.empty()) return false;
+  return pending_.size() >= options_.checkpoint_every_events ||
+         now_ms - pending_.front().checked_at_ms >= options_.checkpoint_every_ms;
+}
+
+Status EventVerifier::VerifyCheckpoint() {
+  if (failed()) return failure_;
+  CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint next, FetchSignedCheckpoint());
+  CAIRN_RETURN_IF_ERROR(CheckConsistency(next));
+  // Signed and consistent: it is the checkpoint this consumer holds from now on (and names in
+  // a report), even if a pending event then fails to be proven in it.
+  checkpoint_ = std::move(next);
+  ++stats_.checkpoints_verified;
+  return ProvePending(*checkpoint_);
+}
+
+Result<integrity::Checkpoint> EventVerifier::FetchSignedCheckpoint() {
+  CAIRN_ASSIGN_OR_RETURN(v1::Checkpoint wire, source_->GetCheckpoint());
+  auto signed_checkpoint = integrity::VerifyCheckpoint(wire.note(), key_);
+  if (!signed_checkpoint.ok()) {
+    return Fail(v1::VIOLATION_CHECKPOINT_SIGNATURE, wire.size(), "", 0,
+                "the checkpoint does not verify under the pinned verifier key (" +
+                    signed_checkpoint.status().message() + ")");
+  }
+  return signed_checkpoint;
+}
+
+Status EventVerifier::CheckConsistency(const integrity::Checkpoint& next) {
+  if (!checkpoint_) return Status::Ok();
+  const integrity::Checkpoint& prev = *checkpoint_;
+  if (next.size < prev.size) {
+    return Fail(v1::VIOLATION_CONSISTENCY, next.size, "", 0,
+                "the signed tree shrank from size " + std::to_string(prev.size));
+  }
+  if (next.size == prev.size) {
+    if (next.root != prev.root) {
+      return Fail(v1::VIOLATION_CONSISTENCY, next.size, "", 0,
+                  "two signed checkpoints of the same size have different roots");
+    }
+    return Status::Ok();
+  }
+  CAIRN_ASSIGN_OR_RETURN(v1::ConsistencyProof proof,
+                         source_->GetConsistencyProof(prev.size, next.size));
+  std::vector<std::string> path(proof.proof().begin(), proof.proof().end());
+  Status s = integrity::VerifyConsistency(prev.size, next.size, path,
+                                          crypto::HashView(prev.root), crypto::HashView(next.root));
+  ++stats_.consistency_proofs_checked;
+  if (!s.ok()) {
+    return Fail(v1::VIOLATION_CONSISTENCY, next.size, "", 0,
+                "the checkpoint of size " + std::to_string(next.size) +
+                    " is not consistent with the one of size " + std::to_string(prev.size));
+  }
+  return Status::Ok();
+}
+
+Status EventVerifier::ProvePending(const integrity::Checkpoint& checkpoint) {
+  // Prove first, drop after: a transport error leaves every pending event pending.
+  size_t proven = 0;
+  for (Pending& p : pending_) {
+    if (p.position >= checkpoint.size) break;  // positions increase: the rest are beyond too
+    CAIRN_ASSIGN_OR_RETURN(v1::InclusionProof proof,
+                           source_->GetInclusionProof(p.position, checkpoint.size));
+    std::vector<std::string> path(proof.proof().begin(), proof.proof().end());
+    Status s = integrity::VerifyInclusion(p.position, checkpoint.size, crypto::HashView(p.leaf),
+                                          path, crypto::HashView(checkpoint.root));
+    ++stats_.inclusion_proofs_checked;
+    if (!s.ok()) {
+      return Fail(v1::VIOLATION_INCLUSION, p.position, p.stream, p.version,
+                  "the event is not in the signed tree of size " +
+                      std::to_string(checkpoint.size));
+    }
+    ++proven;
+  }
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(proven));
+  for (Pending& p : pending_) {
+    if (++p.checkpoints_missed > options_.uncovered_checkpoints_max) {
+      return Fail(v1::VIOLATION_INCLUSION, p.position, p.stream, p.version,
+                  "the event is beyond every signed checkpoint (latest size " +
+                      std::to_string(checkpoint.size) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace cairn

@@ -1,0 +1,152 @@
+// EventVerifier: the checks a verifying consumer makes before its handler sees an event.
+//
+// Per event (CheckEvent), from the event alone and what this verifier saw before:
+//  - the fields are well formed (16-byte id, 32-byte hashes, the v1 entry limits);
+//  - positions strictly increase (log order, nothing repeated);
+//  - SHA-256(metadata) equals metadata_hash; SHA-256(data) equals data_hash unless the event
+//    lists masked or erased fields: data_hash covers the STORED form (ciphertext of protected
+//    fields), which this reader does not receive, so those bytes are covered only through the
+//    leaf hash and the log, not against what the handler sees;
+//  - the leaf hash recomputed from the fields (integrity::EncodeEntry, DESIGN.md's v1 entry)
+//    equals the event's leaf_hash;
+//  - the stream chain: version 0 has 32 zero bytes as stream_prev; when this verifier saw the
+//    stream's version - 1, stream_prev is that event's leaf hash; a version at or below one
+//    already seen is out of order. A version whose predecessor was not seen (a type filter, a
+//    start mid-stream, a stream evicted from the bounded table) cannot be chained here; its leaf
+//    — which commits to stream_prev — is still proven in the signed tree below.
+// Per checkpoint (VerifyCheckpoint), for the events checked since the last one ("pending"):
+//  - fetch the latest checkpoint and verify its C2SP signature with the PINNED verifier key
+//    (the origin must be the key's name);
+//  - it must extend the previous verified checkpoint: never smaller, the same root at the same
+//    size, otherwise an RFC 9162 consistency proof between the two signed roots;
+//  - every pending event the checkpoint covers gets an RFC 9162 inclusion proof of ITS
+//    RECOMPUTED leaf hash against the signed root (one proof per event: no sampling). Events
+//    beyond the checkpoint stay pending for the next one; an event still not covered after
+//    `uncovered_checkpoints_max` checkpoints is a violation (the server claims it committed it,
+//    but its signed tree does not hold it).
+// Work is bounded: at most kPendingEventsMax events are pending (CheckEvent refuses more with
+// kResourceExhausted: verify a checkpoint first), so one checkpoint costs at most that many
+// proofs plus one consistency proof.
+//
+// On a violation the verifier reports it once (IntegritySource::ReportViolation, best effort),
+// then stays failed: every later call returns the same kDataLoss status, whose message names the
+// position (and stream and version) and what failed and whose detail() is the position.
+// Transport errors while fetching checkpoints or proofs are returned as they are (not
+// violations, not reported) and leave the verifier usable: the caller may retry.
+//
+// Thread safety: not thread-safe; one verifier per subscription, used by one thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "cairn/v1/integrity.pb.h"
+#include "cairn/v1/streams.pb.h"
+#include "common/status.h"
+#include "integrity/checkpoint.h"
+#include "integrity/note.h"
+
+namespace cairn {
+
+class Client;
+
+// Where a verifier gets checkpoints and proofs and where it reports: the server's Integrity
+// service (IntegritySourceFor) or a fake in tests.
+class IntegritySource {
+ public:
+  virtual ~IntegritySource() = default;
+  virtual Result<v1::Checkpoint> GetCheckpoint() = 0;
+  virtual Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) = 0;
+  virtual Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) = 0;
+  virtual Status ReportViolation(const v1::ViolationReport& report) = 0;
+};
+
+// The Integrity service of `client`'s server, on the client's connection and credential.
+// `client` must outlive the source.
+std::unique_ptr<IntegritySource> IntegritySourceFor(Client* client);
+
+struct EventVerifierOptions {
+  // A checkpoint is due when this many events are pending (1..kPendingEventsMax) ...
+  uint64_t checkpoint_every_events = 1000;
+  // ... or when the oldest pending event has waited this long.
+  int64_t checkpoint_every_ms = 2000;
+  // Streams whose last seen (version, leaf hash) is remembered for the chain check.
+  size_t streams_tracked_max = 100000;
+  // Checkpoints that may pass without covering a pending event before that is a violation.
+  uint32_t uncovered_checkpoints_max = 3;
+};
+
+struct VerifierStats {
+  uint64_t events_checked = 0;
+  uint64_t chain_links_checked = 0;   // events whose stream_prev was compared to a seen leaf
+  uint64_t data_hashes_skipped = 0;   // masked or erased events: data_hash not comparable
+  uint64_t checkpoints_verified = 0;
+  uint64_t consistency_proofs_checked = 0;
+  uint64_t inclusion_proofs_checked = 0;
+};
+
+class EventVerifier {
+ public:
+  static constexpr uint64_t kPendingEventsMax = 10000;
+
+  // `source` must outlive the verifier. `key` is the pinned verifier key (ParseVerifierKey).
+  EventVerifier(IntegritySource* source, integrity::NoteVerifier key,
+                EventVerifierOptions options = {});
+
+  // The per-event checks; OK means the handler may see the event now (or, when the caller holds
+  // events until they are proven, after the next VerifyCheckpoint covers it).
+  // `now_ms` is the caller's monotonic clock (for checkpoint_every_ms).
+  Status CheckEvent(const v1::RecordedEvent& event, int64_t now_ms);
+  // True when pending events call for a checkpoint (count reached or oldest too old).
+  bool CheckpointDue(int64_t now_ms) const;
+  // The per-checkpoint checks (see above). OK with nothing pending still verifies a checkpoint.
+  Status VerifyCheckpoint();
+
+  // Events checked but not yet proven in a verified checkpoint.
+  uint64_t pending_events() const { return pending_.size(); }
+  // True when the event at `position`, checked earlier, is proven in a verified checkpoint.
+  bool Proven(uint64_t position) const;
+  const std::optional<integrity::Checkpoint>& last_checkpoint() const { return checkpoint_; }
+  const VerifierStats& stats() const { return stats_; }
+  bool failed() const { return !failure_.ok(); }
+
+ private:
+  struct Pending {
+    uint64_t position = 0;
+    std::string stream;
+    uint64_t version = 0;
+    integrity::Hash leaf{};
+    int64_t checked_at_ms = 0;
+    uint32_t checkpoints_missed = 0;
+  };
+  struct StreamHead {
+    uint64_t version = 0;
+    integrity::Hash leaf{};
+  };
+
+  Status CheckFields(const v1::RecordedEvent& event, integrity::Hash* leaf);
+  Status CheckChain(const v1::RecordedEvent& event, const integrity::Hash& leaf);
+  void Remember(const v1::RecordedEvent& event, const integrity::Hash& leaf, int64_t now_ms);
+  Result<integrity::Checkpoint> FetchSignedCheckpoint();
+  Status CheckConsistency(const integrity::Checkpoint& next);
+  Status ProvePending(const integrity::Checkpoint& checkpoint);
+  // Records the first violation, reports it, and returns the failure status.
+  Status Fail(v1::ViolationKind kind, uint64_t position, std::string_view stream,
+              uint64_t version, std::string what);
+
+  IntegritySource* source_;
+  integrity::NoteVerifier key_;
+  EventVerifierOptions options_;
+  std::optional<uint64_t> last_position_;
+  std::unordered_map<std::string, StreamHead> heads_;  // at most streams_tracked_max
+  std::deque<Pending> pending_;                        // position order; ≤ kPendingEventsMax
+  std::optional<integrity::Checkpoint> checkpoint_;    // the last verified one
+  Status failure_;
+  VerifierStats stats_;
+};
+
+}  // namespace cairn

@@ -1,0 +1,45 @@
+// IntegritySourceFor: the server's Integrity service as an IntegritySource, on a Client's
+// connection (the Client's calls, plus ReportViolation on a stub of the same channel).
+#include <grpcpp/grpcpp.h>
+
+#include "cairn/client.h"
+#include "cairn/v1/integrity.grpc.pb.h"
+#include "client/event_verifier.h"
+#include "client/grpc_status.h"
+
+namespace cairn {
+namespace {
+
+class ClientIntegritySource final : public IntegritySource {
+ public:
+  explicit ClientIntegritySource(Client* client)
+      : client_(client), stub_(v1::Integrity::NewStub(client->channel())) {}
+
+  Result<v1::Checkpoint> GetCheckpoint() override { return client_->GetCheckpoint(); }
+  Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) override {
+    return client_->GetInclusionProof(index, size);
+  }
+  Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override {
+    return client_->GetConsistencyProof(size1, size2);
+  }
+  Status ReportViolation(const v1::ViolationReport& report) override {
+    grpc::ClientContext context;
+    client_->PrepareContext(&context, client_->options().timeout_ms);
+    v1::ViolationReceipt receipt;
+    grpc::Status status = stub_->ReportViolation(&context, report, &receipt);
+    return status.ok() ? Status::Ok() : FromGrpcStatus(status);
+  }
+
+ private:
+  Client* client_;
+  std::unique_ptr<v1::Integrity::Stub> stub_;
+};
+
+}  // namespace
+
+std::unique_ptr<IntegritySource> IntegritySourceFor(Client* client) {
+  assert(client != nullptr);
+  return std::make_unique<ClientIntegritySource>(client);
+}
+
+}  // namespace cairn

@@ -1,0 +1,253 @@
+#include "cairn/verifying_subscription.h"
+
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "integrity/note.h"
+
+namespace cairn {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// How long Next() sleeps at most in one wait while nothing is held (it then waits again).
+constexpr int64_t kIdleSliceMs = 1000;
+
+Status ValidateOptions(const VerifyingSubscriptionOptions& o) {
+  if (o.checkpoint_every_events < 1 || o.checkpoint_every_events > EventVerifier::kPendingEventsMax) {
+    return Status::InvalidArgument("checkpoint_every_events must be 1.." +
+                                   std::to_string(EventVerifier::kPendingEventsMax));
+  }
+  if (o.checkpoint_every_ms < 1 || o.checkpoint_every_ms > 3600 * 1000) {
+    return Status::InvalidArgument("checkpoint_every_ms must be 1..3600000");
+  }
+  if (o.idle_wait_ms < 1 || o.idle_wait_ms > o.checkpoint_every_ms) {
+    return Status::InvalidArgument("idle_wait_ms must be 1..checkpoint_every_ms");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+class VerifyingSubscription::Impl {
+ public:
+  Impl(std::unique_ptr<Subscription> inner, std::unique_ptr<IntegritySource> source,
+       integrity::NoteVerifier key, uint64_t start_position,
+       const VerifyingSubscriptionOptions& options)
+      : inner_(std::move(inner)),
+        source_(std::move(source)),
+        verifier_(source_.get(), std::move(key), VerifierOptions(options)),
+        options_(options),
+        resume_(start_position) {
+    reader_ = std::thread([this] { ReadLoop(); });
+  }
+
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    space_.notify_all();
+    inner_->Cancel();
+    reader_.join();
+  }
+
+  Result<v1::SubscribeResponse> Next();
+  void Cancel() {
+    cancelled_.store(true);
+    inner_->Cancel();
+  }
+  bool cancelled() const { return cancelled_.load(); }
+  uint64_t resume_position() const { return resume_.load(); }
+  const VerifierStats& stats() const { return verifier_.stats(); }
+
+ private:
+  static EventVerifierOptions VerifierOptions(const VerifyingSubscriptionOptions& o) {
+    EventVerifierOptions v;
+    v.checkpoint_every_events = o.checkpoint_every_events;
+    v.checkpoint_every_ms = o.checkpoint_every_ms;
+    return v;
+  }
+
+  void ReadLoop();
+  // The next message from the reader, waiting at most `wait_ms`; nullopt on timeout.
+  std::optional<Result<v1::SubscribeResponse>> Pop(int64_t wait_ms);
+  // Checks an arriving message; events are held, the end is remembered.
+  Status Accept(Result<v1::SubscribeResponse> message);
+  // The front held message if the caller may have it now.
+  std::optional<v1::SubscribeResponse> Release();
+  Status ProveHeld();
+  // Proofs are due for held events by count or age, but never more often than idle_wait_ms
+  // (an event the last checkpoint did not yet cover is retried after a pause, not in a spin).
+  bool ProofDue(int64_t now_ms) const {
+    if (held_events_ == 0 || now_ms - last_proof_ms_ < options_.idle_wait_ms) return false;
+    return end_ || verifier_.CheckpointDue(now_ms) ||
+           held_.size() >= options_.checkpoint_every_events;
+  }
+  Status Fail(Status status) {
+    assert(!status.ok());
+    failure_ = std::move(status);
+    inner_->Cancel();
+    return failure_;
+  }
+
+  std::unique_ptr<Subscription> inner_;
+  std::unique_ptr<IntegritySource> source_;
+  EventVerifier verifier_;
+  VerifyingSubscriptionOptions options_;
+  std::atomic<uint64_t> resume_;
+  std::atomic<bool> cancelled_{false};
+
+  std::mutex mu_;
+  std::condition_variable ready_;   // queue_ gained a message
+  std::condition_variable space_;   // queue_ lost one, or stop_
+  std::deque<Result<v1::SubscribeResponse>> queue_;  // guarded by mu_; ≤ kQueuedMessagesMax
+  bool stop_ = false;                                // guarded by mu_
+  std::thread reader_;
+
+  // Owned by the thread that calls Next().
+  std::deque<v1::SubscribeResponse> held_;  // in order; events checked, maybe not yet proven
+  uint64_t held_events_ = 0;
+  int64_t last_proof_ms_ = 0;
+  std::optional<Status> end_;  // how the inner subscription ended
+  Status failure_;
+};
+
+void VerifyingSubscription::Impl::ReadLoop() {
+  for (;;) {
+    Result<v1::SubscribeResponse> message = inner_->Next();
+    const bool end = !message.ok();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      space_.wait(lock, [&] { return stop_ || queue_.size() < kQueuedMessagesMax; });
+      if (stop_) return;
+      queue_.push_back(std::move(message));
+      assert(queue_.size() <= kQueuedMessagesMax);
+    }
+    ready_.notify_one();
+    if (end) return;
+  }
+}
+
+std::optional<Result<v1::SubscribeResponse>> VerifyingSubscription::Impl::Pop(int64_t wait_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!ready_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return !queue_.empty(); })) {
+    return std::nullopt;
+  }
+  Result<v1::SubscribeResponse> message = std::move(queue_.front());
+  queue_.pop_front();
+  lock.unlock();
+  space_.notify_one();
+  return message;
+}
+
+Status VerifyingSubscription::Impl::Accept(Result<v1::SubscribeResponse> message) {
+  if (!message.ok()) {
+    end_ = message.status();
+    return Status::Ok();
+  }
+  if (message->has_event()) {
+    CAIRN_RETURN_IF_ERROR(verifier_.CheckEvent(message->event(), NowMs()));
+    ++held_events_;
+  }
+  held_.push_back(std::move(message).value());
+  return Status::Ok();
+}
+
+std::optional<v1::SubscribeResponse> VerifyingSubscription::Impl::Release() {
+  if (held_.empty()) return std::nullopt;
+  v1::SubscribeResponse& front = held_.front();
+  if (front.has_event()) {
+    if (!verifier_.Proven(front.event().position())) return std::nullopt;
+    resume_.store(front.event().position() + 1);
+    --held_events_;
+  } else if (front.has_checkpoint()) {
+    resume_.store(std::max(resume_.load(), front.checkpoint().next_position()));
+  } else if (front.has_caught_up()) {
+    resume_.store(std::max(resume_.load(), front.caught_up().next_position()));
+  }
+  v1::SubscribeResponse out = std::move(front);
+  held_.pop_front();
+  return out;
+}
+
+Status VerifyingSubscription::Impl::ProveHeld() {
+  last_proof_ms_ = NowMs();
+  Status s = verifier_.VerifyCheckpoint();
+  if (!s.ok()) {
+    return Fail(s.code() == StatusCode::kDataLoss
+                    ? s
+                    : s.Annotate("verifying subscription: cannot prove the held events"));
+  }
+  return Status::Ok();
+}
+
+Result<v1::SubscribeResponse> VerifyingSubscription::Impl::Next() {
+  for (;;) {
+    if (!failure_.ok()) return failure_;
+    if (cancelled_.load()) return Status::Unavailable("subscription cancelled");
+    if (auto out = Release()) return std::move(*out);
+    if (held_events_ == 0 && end_) return *end_;
+    if (ProofDue(NowMs())) {  // enough held, held long enough, or nothing more will arrive
+      CAIRN_RETURN_IF_ERROR(ProveHeld());
+      continue;
+    }
+    if (end_) {  // held events wait for a later checkpoint; nothing more will arrive
+      std::this_thread::sleep_for(std::chrono::milliseconds(options_.idle_wait_ms));
+      continue;
+    }
+    auto message = Pop(held_events_ > 0 ? options_.idle_wait_ms : kIdleSliceMs);
+    if (message) {
+      if (Status s = Accept(std::move(*message)); !s.ok()) return Fail(s);
+    } else if (held_events_ > 0) {  // quiet: prove what is held now
+      CAIRN_RETURN_IF_ERROR(ProveHeld());
+    }
+  }
+}
+
+Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Start(
+    Client& client, const v1::SubscribeRequest& request, VerifyingSubscriptionOptions options) {
+  if (options.verifier_key.empty()) {
+    return Status::InvalidArgument("a verifying subscription needs the log's verifier key");
+  }
+  CAIRN_RETURN_IF_ERROR(ValidateOptions(options));
+  CAIRN_RETURN_IF_ERROR(integrity::ParseVerifierKey(options.verifier_key).status());
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Subscription> inner,
+                         Subscription::Start(client, request, options.subscription));
+  const uint64_t start = request.start_case() == v1::SubscribeRequest::kFromPosition
+                             ? request.from_position()
+                             : 0;
+  return Wrap(std::move(inner), IntegritySourceFor(&client), start, options);
+}
+
+Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Wrap(
+    std::unique_ptr<Subscription> inner, std::unique_ptr<IntegritySource> source,
+    uint64_t start_position, const VerifyingSubscriptionOptions& options) {
+  assert(inner != nullptr && source != nullptr);
+  CAIRN_RETURN_IF_ERROR(ValidateOptions(options));
+  auto key = integrity::ParseVerifierKey(options.verifier_key);
+  if (!key.ok()) return key.status().Annotate("verifier key");
+  auto impl = std::make_unique<Impl>(std::move(inner), std::move(source), std::move(key).value(),
+                                     start_position, options);
+  return std::unique_ptr<VerifyingSubscription>(new VerifyingSubscription(std::move(impl)));
+}
+
+VerifyingSubscription::VerifyingSubscription(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+VerifyingSubscription::~VerifyingSubscription() = default;
+Result<v1::SubscribeResponse> VerifyingSubscription::Next() { return impl_->Next(); }
+void VerifyingSubscription::Cancel() { impl_->Cancel(); }
+bool VerifyingSubscription::cancelled() const { return impl_->cancelled(); }
+uint64_t VerifyingSubscription::resume_position() const { return impl_->resume_position(); }
+const VerifierStats& VerifyingSubscription::stats() const { return impl_->stats(); }
+
+}  // namespace cairn

@@ -1,0 +1,297 @@
+// The verifying client's checks: a correct sequence passes; each single-field change of one
+// event, a broken chain, a forged or foreign checkpoint signature, an inconsistent checkpoint
+// and an event the signed tree does not hold are each detected, named by position, and reported.
+#include "client/event_verifier.h"
+
+#include <functional>
+
+#include <gtest/gtest.h>
+
+#include "crypto/sha256.h"
+#include "fake_log.h"
+
+namespace cairn {
+namespace {
+
+using testing::FakeLog;
+
+// Three streams interleaved; position 3 is "b" version 1 (its chain link is to position 1).
+std::vector<v1::RecordedEvent> FillLog(FakeLog& log) {
+  std::vector<v1::RecordedEvent> events;
+  events.push_back(log.Append("a", "Opened", R"({"n":0})"));
+  events.push_back(log.Append("b", "Opened", R"({"n":1})", R"({"trace":"t1"})"));
+  events.push_back(log.Append("a", "Changed", R"({"n":2})"));
+  events.push_back(log.Append("b", "Changed", R"({"marker":"m3"})", R"({"trace":"t3"})"));
+  events.push_back(log.Append("c", "Opened", R"({"n":4})"));
+  events.push_back(log.Append("a", "Closed", R"({"n":5})"));
+  return events;
+}
+
+// Feeds `events` in order; returns the first error (and how many passed before it).
+Status Feed(EventVerifier& verifier, const std::vector<v1::RecordedEvent>& events,
+            size_t* passed = nullptr) {
+  size_t ok = 0;
+  for (const auto& e : events) {
+    if (Status s = verifier.CheckEvent(e, 0); !s.ok()) {
+      if (passed) *passed = ok;
+      return s;
+    }
+    ++ok;
+  }
+  if (passed) *passed = ok;
+  return Status::Ok();
+}
+
+void ExpectViolationAt(const Status& s, const FakeLog& log, uint64_t position,
+                       v1::ViolationKind kind) {
+  ASSERT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  EXPECT_EQ(s.detail(), static_cast<int64_t>(position)) << s.ToString();
+  EXPECT_NE(s.message().find("position " + std::to_string(position)), std::string::npos)
+      << s.message();
+  ASSERT_EQ(log.reports.size(), 1u) << "reported exactly once";
+  EXPECT_EQ(log.reports[0].kind(), kind) << v1::ViolationKind_Name(log.reports[0].kind());
+  EXPECT_EQ(log.reports[0].position(), position);
+}
+
+TEST(EventVerifier, CorrectSequencePassesWithCheckpointsAndProofs) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(Feed(verifier, {events.begin(), events.begin() + 3}).ok());
+  EXPECT_FALSE(verifier.Proven(0));
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  EXPECT_TRUE(verifier.Proven(2));
+  // More events, a second checkpoint: consistency with the first, inclusion of the rest.
+  ASSERT_TRUE(Feed(verifier, {events.begin() + 3, events.end()}).ok());
+  for (int i = 0; i < 2; ++i) log.Append("d", "Extra", "{}");  // the tree grew past them
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  EXPECT_TRUE(verifier.Proven(5));
+  EXPECT_TRUE(log.reports.empty());
+  EXPECT_EQ(verifier.stats().events_checked, 6u);
+  EXPECT_EQ(verifier.stats().inclusion_proofs_checked, 6u);
+  EXPECT_EQ(verifier.stats().consistency_proofs_checked, 1u);
+  EXPECT_EQ(verifier.stats().checkpoints_verified, 2u);
+  EXPECT_EQ(verifier.stats().chain_links_checked, 3u);  // a@1, b@1, a@2
+  EXPECT_EQ(verifier.pending_events(), 0u);
+}
+
+struct Mutation {
+  const char* name;
+  std::function<void(v1::RecordedEvent&)> apply;
+  v1::ViolationKind kind;
+};
+
+void FlipFirstByte(std::string* s) { (*s)[0] ^= 0x01; }
+
+TEST(EventVerifier, EverySingleFieldMutationIsDetectedAtItsPosition) {
+  const std::vector<Mutation> mutations = {
+      {"type", [](auto& e) { e.set_type("Forged"); }, v1::VIOLATION_LEAF_HASH},
+      {"stream", [](auto& e) { e.set_stream("z"); }, v1::VIOLATION_LEAF_HASH},
+      {"version", [](auto& e) { e.set_version(7); }, v1::VIOLATION_LEAF_HASH},
+      {"id", [](auto& e) { FlipFirstByte(e.mutable_id()); }, v1::VIOLATION_LEAF_HASH},
+      {"position", [](auto& e) { e.set_position(e.position() + 100); }, v1::VIOLATION_LEAF_HASH},
+      {"content_type", [](auto& e) { e.set_content_type("text/plain"); }, v1::VIOLATION_LEAF_HASH},
+      {"recorded_at", [](auto& e) { e.set_recorded_at_ns(e.recorded_at_ns() + 1); },
+       v1::VIOLATION_LEAF_HASH},
+      {"data", [](auto& e) { (*e.mutable_data())[3] ^= 0x01; }, v1::VIOLATION_DATA_HASH},
+      {"data_hash", [](auto& e) { FlipFirstByte(e.mutable_data_hash()); }, v1::VIOLATION_DATA_HASH},
+      {"metadata", [](auto& e) { FlipFirstByte(e.mutable_metadata()); },
+       v1::VIOLATION_METADATA_HASH},
+      {"metadata_hash", [](auto& e) { FlipFirstByte(e.mutable_metadata_hash()); },
+       v1::VIOLATION_METADATA_HASH},
+      {"stream_prev", [](auto& e) { FlipFirstByte(e.mutable_stream_prev()); },
+       v1::VIOLATION_LEAF_HASH},
+      {"leaf_hash", [](auto& e) { FlipFirstByte(e.mutable_leaf_hash()); }, v1::VIOLATION_LEAF_HASH},
+      {"short id", [](auto& e) { e.mutable_id()->pop_back(); }, v1::VIOLATION_MALFORMED},
+      {"short hash", [](auto& e) { e.mutable_leaf_hash()->pop_back(); }, v1::VIOLATION_MALFORMED},
+  };
+  for (const Mutation& m : mutations) {
+    SCOPED_TRACE(m.name);
+    FakeLog log;
+    std::vector<v1::RecordedEvent> events = FillLog(log);
+    m.apply(events[3]);
+    const uint64_t position = events[3].position();  // as delivered (changed by "position")
+    EventVerifier verifier(&log, log.verifier());
+    size_t passed = 0;
+    Status s = Feed(verifier, events, &passed);
+    EXPECT_EQ(passed, 3u) << "the events before the changed one pass, it does not";
+    ExpectViolationAt(s, log, position, m.kind);
+    // The verifier stays failed.
+    EXPECT_EQ(verifier.CheckEvent(events[4], 0).code(), StatusCode::kDataLoss);
+    EXPECT_EQ(log.reports.size(), 1u);
+  }
+}
+
+TEST(EventVerifier, ConsistentlyForgedChainLinkIsDetected) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  // b@1 with every hash recomputed but pointing to the wrong predecessor.
+  events[3] = FakeLog::Forge(3, "b", 1, crypto::Sha256("not b@0"), "Changed", "{}");
+  EventVerifier verifier(&log, log.verifier());
+  ExpectViolationAt(Feed(verifier, events), log, 3, v1::VIOLATION_STREAM_CHAIN);
+}
+
+TEST(EventVerifier, VersionZeroWithANonZeroPrevIsDetected) {
+  FakeLog log;
+  auto forged = FakeLog::Forge(0, "a", 0, crypto::Sha256("x"), "Opened", "{}");
+  EventVerifier verifier(&log, log.verifier());
+  ExpectViolationAt(verifier.CheckEvent(forged, 0), log, 0, v1::VIOLATION_STREAM_CHAIN);
+}
+
+TEST(EventVerifier, ReplayedEventIsAnOrderViolation) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(Feed(verifier, {events[0], events[1], events[2]}).ok());
+  ExpectViolationAt(verifier.CheckEvent(events[1], 0), log, 1, v1::VIOLATION_ORDER);
+}
+
+TEST(EventVerifier, MaskedEventSkipsOnlyTheDataHash) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  events[1].set_data(R"({"n":"***"})");  // the reader's view differs from the stored form
+  events[1].add_masked("/n");
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  EXPECT_EQ(verifier.stats().data_hashes_skipped, 1u);
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());  // the leaf is still proven in the tree
+  // But a masked event whose leaf fields were changed still fails.
+  FakeLog log2;
+  events = FillLog(log2);
+  events[1].add_masked("/n");
+  FlipFirstByte(events[1].mutable_data_hash());
+  EventVerifier verifier2(&log2, log2.verifier());
+  ExpectViolationAt(Feed(verifier2, events), log2, 1, v1::VIOLATION_LEAF_HASH);
+}
+
+TEST(EventVerifier, ForgedCheckpointSignatureIsDetected) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  log.forge_signature = true;
+  Status s = verifier.VerifyCheckpoint();
+  ExpectViolationAt(s, log, log.size(), v1::VIOLATION_CHECKPOINT_SIGNATURE);
+  EXPECT_FALSE(verifier.Proven(0));
+  EXPECT_EQ(log.inclusion_calls, 0u) << "nothing is proven against an unsigned root";
+}
+
+TEST(EventVerifier, WrongPinnedKeyIsDetected) {
+  FakeLog log, other;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  EventVerifier verifier(&log, other.verifier());  // same origin, another key
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  ExpectViolationAt(verifier.VerifyCheckpoint(), log, log.size(),
+                    v1::VIOLATION_CHECKPOINT_SIGNATURE);
+}
+
+TEST(EventVerifier, InconsistentCheckpointIsDetected) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  log.Append("a", "More", "{}");
+  log.fork_root = true;  // validly signed, but not an extension of the first tree
+  ExpectViolationAt(verifier.VerifyCheckpoint(), log, log.size(), v1::VIOLATION_CONSISTENCY);
+}
+
+TEST(EventVerifier, ShrunkOrRewrittenCheckpointIsDetected) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  log.serve_size = 4;
+  ExpectViolationAt(verifier.VerifyCheckpoint(), log, 4, v1::VIOLATION_CONSISTENCY);
+
+  FakeLog log2;
+  events = FillLog(log2);
+  EventVerifier verifier2(&log2, log2.verifier());
+  ASSERT_TRUE(Feed(verifier2, events).ok());
+  ASSERT_TRUE(verifier2.VerifyCheckpoint().ok());
+  log2.fork_root = true;  // same size, another root
+  ExpectViolationAt(verifier2.VerifyCheckpoint(), log2, log2.size(), v1::VIOLATION_CONSISTENCY);
+}
+
+TEST(EventVerifier, EventNotInTheSignedTreeIsDetected) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  // A self-consistent forgery of position 4 (c@0): every per-event check passes.
+  events[4] = FakeLog::Forge(4, "c", 0, integrity::kZeroHash, "Opened", R"({"n":"forged"})");
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  ExpectViolationAt(verifier.VerifyCheckpoint(), log, 4, v1::VIOLATION_INCLUSION);
+  EXPECT_TRUE(log.reports[0].checkpoint_size() == log.size());
+  EXPECT_EQ(log.reports[0].checkpoint_root().size(), 32u);
+}
+
+TEST(EventVerifier, EventBeyondEverySignedCheckpointIsDetectedAfterTheBound) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  // Position 6 does not exist in the log (size 6).
+  events.push_back(FakeLog::Forge(6, "c", 1, crypto::HashFromBytes(events[4].leaf_hash()),
+                                  "Changed", "{}"));
+  EventVerifierOptions options;
+  options.uncovered_checkpoints_max = 2;
+  EventVerifier verifier(&log, log.verifier(), options);
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  EXPECT_TRUE(verifier.Proven(5));
+  EXPECT_FALSE(verifier.Proven(6));
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  ExpectViolationAt(verifier.VerifyCheckpoint(), log, 6, v1::VIOLATION_INCLUSION);
+}
+
+TEST(EventVerifier, CheckpointIsDueByCountOrAgeAndPendingIsBounded) {
+  FakeLog log;
+  EventVerifierOptions options;
+  options.checkpoint_every_events = 3;
+  options.checkpoint_every_ms = 1000;
+  EventVerifier verifier(&log, log.verifier(), options);
+  EXPECT_FALSE(verifier.CheckpointDue(0));
+  ASSERT_TRUE(verifier.CheckEvent(log.Append("a", "T", "{}"), 100).ok());
+  EXPECT_FALSE(verifier.CheckpointDue(500));
+  EXPECT_TRUE(verifier.CheckpointDue(1100));
+  ASSERT_TRUE(verifier.CheckEvent(log.Append("a", "T", "{}"), 200).ok());
+  ASSERT_TRUE(verifier.CheckEvent(log.Append("a", "T", "{}"), 300).ok());
+  EXPECT_TRUE(verifier.CheckpointDue(300));
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  EXPECT_FALSE(verifier.CheckpointDue(5000));
+
+  EventVerifier unbounded_caller(&log, log.verifier());
+  FakeLog big;
+  Status last;
+  for (uint64_t i = 0; i <= EventVerifier::kPendingEventsMax && last.ok(); ++i) {
+    last = unbounded_caller.CheckEvent(big.Append("s", "T", "{}"), 0);
+  }
+  EXPECT_EQ(last.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(unbounded_caller.pending_events(), EventVerifier::kPendingEventsMax);
+}
+
+TEST(EventVerifier, TransportErrorIsNotAViolation) {
+  struct Down final : IntegritySource {
+    Result<v1::Checkpoint> GetCheckpoint() override { return Status::Unavailable("down"); }
+    Result<v1::InclusionProof> GetInclusionProof(uint64_t, uint64_t) override {
+      return Status::Unavailable("down");
+    }
+    Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t, uint64_t) override {
+      return Status::Unavailable("down");
+    }
+    Status ReportViolation(const v1::ViolationReport&) override {
+      ++reports;
+      return Status::Ok();
+    }
+    int reports = 0;
+  } down;
+  FakeLog log;
+  EventVerifier verifier(&down, log.verifier());
+  ASSERT_TRUE(verifier.CheckEvent(log.Append("a", "T", "{}"), 0).ok());
+  EXPECT_EQ(verifier.VerifyCheckpoint().code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(verifier.failed());
+  EXPECT_EQ(down.reports, 0);
+  EXPECT_EQ(verifier.pending_events(), 1u);
+}
+
+}  // namespace
+}  // namespace cairn

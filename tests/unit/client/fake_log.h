@@ -1,0 +1,59 @@
+// FakeLog: a small in-memory log for the verifying client's tests. It builds real v1 entries,
+// leaf hashes, stream chains, a Merkle tree and Ed25519-signed checkpoints (the integrity
+// module's code), serves them as an IntegritySource, and records the violation reports it gets.
+// Knobs let a test make the "server" lie: a forged signature, a checkpoint of another tree.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cairn/v1/streams.pb.h"
+#include "client/event_verifier.h"
+#include "integrity/memory_node_store.h"
+#include "integrity/merkle.h"
+#include "integrity/note.h"
+
+namespace cairn::testing {
+
+inline constexpr char kFakeOrigin[] = "verify.test/log";
+
+class FakeLog final : public IntegritySource {
+ public:
+  FakeLog();
+
+  // Appends an event (ids are derived from the position) and returns it as delivered.
+  v1::RecordedEvent Append(const std::string& stream, const std::string& type,
+                           const std::string& data, const std::string& metadata = "");
+  // A wire event with these fields as the server would send it (its hashes computed from
+  // them), without adding it to the tree: a self-consistent forgery.
+  static v1::RecordedEvent Forge(uint64_t position, const std::string& stream, uint64_t version,
+                                 const integrity::Hash& prev, const std::string& type,
+                                 const std::string& data, const std::string& metadata = "");
+  uint64_t size() const { return range_.size(); }
+  integrity::NoteVerifier verifier() const { return integrity::VerifierForSigner(signer_); }
+  std::string verifier_key_text() const;
+
+  // The lies.
+  bool forge_signature = false;        // flip one bit of the checkpoint's signature
+  bool fork_root = false;              // sign a checkpoint whose root is of another tree
+  std::optional<uint64_t> serve_size;  // sign the checkpoint of this older size
+
+  Result<v1::Checkpoint> GetCheckpoint() override;
+  Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) override;
+  Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override;
+  Status ReportViolation(const v1::ViolationReport& report) override;
+
+  std::vector<v1::ViolationReport> reports;
+  uint64_t inclusion_calls = 0;
+
+ private:
+  integrity::NoteSigner signer_;
+  integrity::CompactRange range_;
+  integrity::MemoryNodeStore nodes_;
+  std::vector<integrity::Hash> leaves_;
+  std::map<std::string, std::pair<uint64_t, integrity::Hash>> heads_;  // stream → version, leaf
+};
+
+}  // namespace cairn::testing
