@@ -1,0 +1,63 @@
+#include "subscribe/webhook_cloudevent.h"
+
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+#include "common/bytes.h"
+
+namespace cairn::subscribe {
+namespace {
+
+bool IsJsonContentType(std::string_view type) {
+  const size_t semicolon = type.find(';');
+  if (semicolon != std::string_view::npos) type = type.substr(0, semicolon);
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  return type == "application/json" || type.ends_with("+json");
+}
+
+}  // namespace
+
+std::string Rfc3339Nanos(int64_t unix_ns) {
+  int64_t seconds = unix_ns / 1000000000;
+  int64_t nanos = unix_ns % 1000000000;
+  if (nanos < 0) {
+    nanos += 1000000000;
+    seconds -= 1;
+  }
+  const time_t t = static_cast<time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[64];
+  const size_t n = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+  char frac[16];
+  std::snprintf(frac, sizeof(frac), ".%09lldZ", static_cast<long long>(nanos));
+  return std::string(text, n) + frac;
+}
+
+Result<std::string> CloudEventJson(const engine::RecordedEvent& event, std::string_view origin) {
+  const integrity::Entry& e = event.entry;
+  nlohmann::json doc;
+  doc["specversion"] = "1.0";
+  doc["id"] = engine::FormatUuid(e.event_id);
+  doc["source"] = "cairn://" + std::string(origin);
+  doc["type"] = e.event_type;
+  doc["time"] = Rfc3339Nanos(e.recorded_at_ns);
+  const std::string content_type =
+      e.content_type.empty() ? std::string(engine::kDefaultContentType) : e.content_type;
+  doc["datacontenttype"] = content_type;
+  doc["position"] = std::to_string(e.position);
+  doc["stream"] = e.stream_id;
+  doc["version"] = std::to_string(e.stream_version);
+  if (IsJsonContentType(content_type) && !event.data.empty()) {
+    nlohmann::json data = nlohmann::json::parse(event.data, nullptr, /*allow_exceptions=*/false);
+    if (data.is_discarded()) return Status::InvalidArgument("event data is not valid JSON");
+    doc["data"] = std::move(data);
+  } else if (!event.data.empty()) {
+    doc["data_base64"] = Base64Encode(event.data);
+  }
+  // Non-UTF-8 stream ids cannot occur (validated); replace rather than throw regardless.
+  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace cairn::subscribe

@@ -1,0 +1,395 @@
+#include "subscribe/webhook_dispatcher.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "cairn/webhooks.h"
+#include "common/bytes.h"
+#include "subscribe/webhook_address_guard.h"
+#include "subscribe/webhook_cloudevent.h"
+
+namespace cairn::subscribe {
+namespace {
+
+constexpr std::string_view kParkedEventType = "$webhook-parked";
+constexpr size_t kRunAsSizeBytesMax = 256;
+constexpr size_t kLastErrorSizeBytesMax = 256;
+constexpr int64_t kIdleWaitMs = 1000;
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Status ValidateSource(const std::string& source) {
+  if (source == kAllSource) return Status::Ok();
+  return engine::ValidateStreamId(source).Annotate("source");
+}
+
+Status ValidateFilters(const std::vector<std::string>& types) {
+  if (types.size() > kFilterTypesMax) {
+    return Status::ResourceExhausted("at most " + std::to_string(kFilterTypesMax) +
+                                     " filter types");
+  }
+  for (const std::string& t : types) {
+    CAIRN_RETURN_IF_ERROR(engine::ValidateEventType(t).Annotate("filter type"));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// The runtime state of one webhook. `busy` marks the one worker that owns the delivery fields.
+struct WebhookDispatcher::Hook {
+  WebhookDefinition def;
+  std::unique_ptr<WebhookSender> sender;
+  crypto::SecureBytes secret;
+  crypto::SecureBytes previous;  // empty: no previous secret
+  uint64_t position = 0;         // the next position to look at
+  uint32_t attempts = 0;         // failed attempts of the event at `position`
+  int64_t not_before_ms = 0;     // steady clock: the next attempt after a failure
+  bool busy = false;
+  bool deleted = false;
+  bool broken = false;           // could not be loaded: delivers nothing
+  uint64_t delivered = 0;
+  uint64_t parked = 0;
+  std::string last_error;
+};
+
+// The delivering identity under one policy snapshot.
+struct WebhookDispatcher::Judge {
+  std::shared_ptr<const policy::Policy> policy;
+  policy::ResolvedPrincipal creator;
+  std::optional<policy::ResolvedPrincipal> run_as;
+
+  bool Allows(policy::Action action, std::string_view stream, std::string_view type) const {
+    if (!policy->Decide(creator, action, stream, type).allowed) return false;
+    return !run_as || policy->Decide(*run_as, action, stream, type).allowed;
+  }
+};
+
+WebhookDispatcher::WebhookDispatcher(engine::EventStore* store, policy::PolicyHolder* policies,
+                                     DispatcherOptions options)
+    : store_(store), policies_(policies), options_(std::move(options)), durable_(store) {
+  assert(options_.workers >= 1 && options_.workers <= kWebhookWorkersMax);
+  assert(options_.retries_max <= kWebhookRetriesMax);
+  assert(options_.backoff_initial_ms > 0 && options_.backoff_max_ms >= options_.backoff_initial_ms);
+  assert(options_.batch_events_max >= 1);
+}
+
+WebhookDispatcher::~WebhookDispatcher() { Stop(); }
+
+int64_t WebhookDispatcher::NowUnixS() const {
+  if (options_.now_unix_s) return options_.now_unix_s();
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::shared_ptr<WebhookDispatcher::Hook>> WebhookDispatcher::MakeHook(
+    WebhookDefinition def, uint64_t position) {
+  auto hook = std::make_shared<Hook>();
+  hook->position = position;
+  CAIRN_ASSIGN_OR_RETURN(AddressGuard guard, AddressGuard::Create(def.allow_addresses));
+  CAIRN_ASSIGN_OR_RETURN(hook->sender,
+                         WebhookSender::Create(def.url, std::move(guard), options_.sender));
+  CAIRN_ASSIGN_OR_RETURN(hook->secret, durable_.LoadSecret(def.name, def.secret_version));
+  if (def.previous_expires_unix_s > NowUnixS() && def.secret_version > 1) {
+    auto previous = durable_.LoadSecret(def.name, def.secret_version - 1);
+    if (previous.ok()) hook->previous = std::move(previous).value();
+  }
+  hook->def = std::move(def);
+  return hook;
+}
+
+Status WebhookDispatcher::Start() {
+  assert(!started_);
+  CAIRN_RETURN_IF_ERROR(durable_.CheckAvailable());
+  CAIRN_ASSIGN_OR_RETURN(std::vector<WebhookDefinition> defs, durable_.LoadAll());
+  std::vector<std::shared_ptr<Hook>> hooks;
+  for (WebhookDefinition& def : defs) {
+    const std::string name = def.name;
+    auto position = durable_.ReadPosition(name);
+    auto hook = position.ok() ? MakeHook(def, *position) : Result<std::shared_ptr<Hook>>(position.status());
+    if (!hook.ok()) {  // listed with its error, delivers nothing
+      auto broken = std::make_shared<Hook>();
+      broken->def = std::move(def);
+      broken->broken = true;
+      broken->last_error = "not loaded: " + hook.status().message();
+      hooks.push_back(std::move(broken));
+      continue;
+    }
+    hooks.push_back(std::move(hook).value());
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hooks_ = std::move(hooks);
+    tree_size_ = store_->tree_size();
+  }
+  observer_ = store_->AddCommitObserver([this](uint64_t tree_size) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tree_size_ = std::max(tree_size_, tree_size);
+    }
+    cv_.notify_all();
+  });
+  if (observer_ == 0) return Status::ResourceExhausted("no commit observer slot left");
+  for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { RunWorker(); });
+  started_ = true;
+  return Status::Ok();
+}
+
+void WebhookDispatcher::Stop() {
+  if (stop_.exchange(true)) return;
+  if (observer_ != 0) store_->RemoveCommitObserver(observer_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // no worker is between its check and its wait
+  }
+  cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+}
+
+std::shared_ptr<WebhookDispatcher::Hook> WebhookDispatcher::NextReady(
+    std::unique_lock<std::mutex>& lock) {
+  while (!stop_.load()) {
+    const int64_t now_ms = SteadyMs();
+    int64_t wake_ms = now_ms + kIdleWaitMs;
+    const size_t n = hooks_.size();
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = (cursor_ + k) % n;
+      Hook& h = *hooks_[i];
+      if (h.busy || h.deleted || h.broken || h.position >= tree_size_) continue;
+      if (h.not_before_ms > now_ms) {
+        wake_ms = std::min(wake_ms, h.not_before_ms);
+        continue;
+      }
+      cursor_ = (i + 1) % n;
+      h.busy = true;
+      return hooks_[i];
+    }
+    cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, wake_ms - now_ms)));
+  }
+  return nullptr;
+}
+
+void WebhookDispatcher::RunWorker() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_.load()) {
+    std::shared_ptr<Hook> hook = NextReady(lock);
+    if (!hook) break;
+    lock.unlock();
+    ProcessTurn(*hook);
+    lock.lock();
+    hook->busy = false;
+    if (hook->deleted) {
+      hooks_.erase(std::remove(hooks_.begin(), hooks_.end(), hook), hooks_.end());
+    }
+    cv_.notify_all();  // Delete() may be waiting for this hook to be idle
+  }
+}
+
+bool WebhookDispatcher::Wanted(const Hook& hook, const engine::RecordedEvent& event,
+                               const Judge& judge, bool* pii) const {
+  const integrity::Entry& e = event.entry;
+  if (hook.def.source == kAllSource) {
+    if (e.stream_id.starts_with('$')) return false;  // system streams only by name
+  } else if (e.stream_id != hook.def.source) {
+    return false;
+  }
+  if (e.event_type == engine::kTombstoneEventType) return false;
+  const auto& types = hook.def.filter_types;
+  if (!types.empty() && std::find(types.begin(), types.end(), e.event_type) == types.end()) {
+    return false;
+  }
+  if (!judge.Allows(policy::Action::kSubscribe, e.stream_id, e.event_type)) return false;
+  *pii = judge.Allows(policy::Action::kReadPii, e.stream_id, e.event_type);
+  return true;
+}
+
+Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii,
+                                     bool* guard_refused) {
+  if (store_->IsProtected(event.entry.event_type)) {
+    CAIRN_ASSIGN_OR_RETURN(event, store_->Reveal(std::move(event), pii));
+  }
+  SignedDelivery delivery;
+  CAIRN_ASSIGN_OR_RETURN(delivery.body, CloudEventJson(event, store_->origin()));
+  delivery.id = engine::FormatUuid(event.entry.event_id);
+  delivery.timestamp_s = NowUnixS();
+  std::string signatures;
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // RotateSecret swaps the secrets
+    signatures = SignWebhook(hook.secret.view(), delivery.id, delivery.timestamp_s, delivery.body);
+    if (!hook.previous.empty() && hook.def.previous_expires_unix_s > delivery.timestamp_s) {
+      signatures += " " + SignWebhook(hook.previous.view(), delivery.id, delivery.timestamp_s,
+                                      delivery.body);
+    }
+  }
+  delivery.signature = std::move(signatures);
+  SendOutcome outcome = hook.sender->Send(delivery, &stop_);
+  *guard_refused = outcome.guard_refused;
+  return outcome.status;
+}
+
+void WebhookDispatcher::Park(Hook& hook, const engine::RecordedEvent& event,
+                             const std::string& error) {
+  engine::ProposedEvent parked;
+  parked.event_type = std::string(kParkedEventType);
+  parked.data = nlohmann::json{{"position", event.entry.position},
+                               {"event_id", engine::FormatUuid(event.entry.event_id)},
+                               {"attempts", hook.attempts},
+                               {"last_error", error}}
+                    .dump();
+  std::vector<engine::ProposedEvent> batch;
+  batch.push_back(std::move(parked));
+  auto appended = store_->AppendSystem(ParkedStreamName(hook.def.name),
+                                       engine::ExpectedVersion::Any(), std::move(batch));
+  std::lock_guard<std::mutex> lock(mu_);
+  ++hook.parked;
+  if (!appended.ok()) hook.last_error = "parking failed: " + appended.status().message();
+}
+
+int64_t WebhookDispatcher::BackoffMs(uint32_t attempt) {
+  assert(attempt >= 1);
+  const uint32_t doublings = std::min<uint32_t>(attempt - 1, 30);
+  const int64_t ceiling =
+      std::min(options_.backoff_max_ms, options_.backoff_initial_ms << doublings);
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_int_distribution<int64_t>(0, ceiling)(rng);  // full jitter
+}
+
+void WebhookDispatcher::ProcessTurn(Hook& hook) {
+  const std::string name = hook.def.name;
+  uint64_t position = hook.position;  // only this worker changes it while busy
+  auto events = store_->ReadAll(position, options_.batch_events_max);
+  if (!events.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hook.last_error = "read failed: " + events.status().message();
+    hook.not_before_ms = SteadyMs() + BackoffMs(1);
+    return;
+  }
+  Judge judge{policies_->Current(), {}, std::nullopt};
+  judge.creator = judge.policy->Resolve(hook.def.creator);
+  if (!hook.def.run_as.empty()) judge.run_as = judge.policy->Resolve(Principal{hook.def.run_as, {}});
+  const uint64_t start = position;
+  for (engine::RecordedEvent& event : *events) {
+    if (stop_.load()) break;
+    assert(event.entry.position == position);
+    bool pii = false;
+    if (!Wanted(hook, event, judge, &pii)) {
+      ++position;
+      continue;
+    }
+    bool guard_refused = false;
+    engine::RecordedEvent stored = event;  // kept for the parked reference
+    Status s = DeliverOne(hook, std::move(event), pii, &guard_refused);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (s.ok()) {
+      ++hook.delivered;
+      hook.attempts = 0;
+      ++position;
+      continue;
+    }
+    ++hook.attempts;
+    hook.last_error = s.message().substr(0, kLastErrorSizeBytesMax);
+    if (hook.attempts > options_.retries_max) {
+      const std::string error = hook.last_error;
+      lock.unlock();
+      Park(hook, stored, error);
+      lock.lock();
+      hook.attempts = 0;
+      ++position;
+      continue;
+    }
+    hook.not_before_ms = SteadyMs() + BackoffMs(hook.attempts);
+    break;
+  }
+  if (position != start) {
+    Status s = durable_.PutPosition(name, position);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!s.ok()) hook.last_error = "position not stored: " + s.message();
+    hook.position = position;
+  }
+}
+
+Result<std::string> WebhookDispatcher::Create(WebhookCreate request) {
+  WebhookDefinition& def = request.def;
+  CAIRN_RETURN_IF_ERROR(ValidateWebhookName(def.name));
+  CAIRN_RETURN_IF_ERROR(ValidateSource(def.source));
+  CAIRN_RETURN_IF_ERROR(ValidateFilters(def.filter_types));
+  if (def.run_as.size() > kRunAsSizeBytesMax) return Status::InvalidArgument("run_as too long");
+  CAIRN_ASSIGN_OR_RETURN(AddressGuard guard, AddressGuard::Create(def.allow_addresses));
+  CAIRN_RETURN_IF_ERROR(CheckWebhookUrl(def.url, guard));  // resolves; never connects
+  std::string secret_text = request.secret.empty() ? NewWebhookSecret() : request.secret;
+  CAIRN_ASSIGN_OR_RETURN(std::string secret_bytes, DecodeWebhookSecret(secret_text));
+  crypto::SecureBytes secret(secret_bytes);
+  crypto::Cleanse(&secret_bytes);
+  def.created_unix_s = NowUnixS();
+  def.secret_version = 1;
+  def.previous_expires_unix_s = 0;
+  const uint64_t start = request.start.value_or(store_->tree_size());
+  std::lock_guard<std::mutex> admin(admin_mu_);
+  CAIRN_RETURN_IF_ERROR(durable_.Create(def, secret, start));
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<Hook> hook, MakeHook(def, start));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hooks_.push_back(std::move(hook));
+  }
+  cv_.notify_all();
+  return secret_text;
+}
+
+Status WebhookDispatcher::Delete(std::string_view name) {
+  std::lock_guard<std::mutex> admin(admin_mu_);
+  CAIRN_RETURN_IF_ERROR(durable_.Delete(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = hooks_.begin(); it != hooks_.end(); ++it) {
+    if ((*it)->def.name != name) continue;
+    (*it)->deleted = true;
+    if (!(*it)->busy) hooks_.erase(it);  // else its worker removes it when the turn ends
+    break;
+  }
+  return Status::Ok();
+}
+
+Result<RotateResult> WebhookDispatcher::RotateSecret(std::string_view name,
+                                                     std::string_view secret, int64_t grace_s) {
+  if (grace_s < 0) return Status::InvalidArgument("grace must not be negative");
+  if (grace_s == 0) grace_s = options_.rotation_grace_s;
+  std::string secret_text = secret.empty() ? NewWebhookSecret() : std::string(secret);
+  CAIRN_ASSIGN_OR_RETURN(std::string secret_bytes, DecodeWebhookSecret(secret_text));
+  crypto::SecureBytes fresh(secret_bytes);
+  crypto::Cleanse(&secret_bytes);
+  std::lock_guard<std::mutex> admin(admin_mu_);
+  CAIRN_ASSIGN_OR_RETURN(WebhookDefinition def,
+                         durable_.Rotate(name, fresh, NowUnixS(), grace_s));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& hook : hooks_) {
+      if (hook->def.name != name || hook->deleted) continue;
+      hook->previous = std::move(hook->secret);
+      hook->secret = std::move(fresh);
+      hook->def.secret_version = def.secret_version;
+      hook->def.previous_expires_unix_s = def.previous_expires_unix_s;
+    }
+  }
+  return RotateResult{std::move(secret_text), def.secret_version, def.previous_expires_unix_s};
+}
+
+std::vector<WebhookStatus> WebhookDispatcher::List() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<WebhookStatus> out;
+  for (const auto& hook : hooks_) {
+    if (hook->deleted) continue;
+    out.push_back({hook->def, hook->position, hook->delivered, hook->parked, hook->last_error});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const WebhookStatus& a, const WebhookStatus& b) { return a.def.name < b.def.name; });
+  return out;
+}
+
+}  // namespace cairn::subscribe

@@ -1,0 +1,219 @@
+#include "subscribe/webhook_store.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+#include "keys/kms.h"
+
+namespace cairn::subscribe {
+namespace {
+
+constexpr std::string_view kIndexName = "webhook/index";
+constexpr size_t kDefinitionSizeBytesMax = 64 << 10;
+
+std::string DefinitionName(std::string_view name) { return "webhook/def/" + std::string(name); }
+std::string PositionName(std::string_view name) { return "webhook/pos/" + std::string(name); }
+std::string SecretName(std::string_view name, uint32_t version) {
+  return "webhook/" + std::string(name) + "/secret/" + std::to_string(version);
+}
+
+nlohmann::json ToJson(const WebhookDefinition& d) {
+  return {{"name", d.name},
+          {"url", d.url},
+          {"source", d.source},
+          {"filter_types", d.filter_types},
+          {"allow_addresses", d.allow_addresses},
+          {"creator_id", d.creator.id},
+          {"creator_roles", d.creator.roles},
+          {"creator_method", static_cast<int>(d.creator.method)},
+          {"run_as", d.run_as},
+          {"created_unix_s", d.created_unix_s},
+          {"secret_version", d.secret_version},
+          {"previous_expires_unix_s", d.previous_expires_unix_s}};
+}
+
+Result<WebhookDefinition> FromJson(std::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::DataLoss("webhook definition unreadable");
+  try {
+    WebhookDefinition d;
+    d.name = j.at("name").get<std::string>();
+    d.url = j.at("url").get<std::string>();
+    d.source = j.at("source").get<std::string>();
+    d.filter_types = j.at("filter_types").get<std::vector<std::string>>();
+    d.allow_addresses = j.at("allow_addresses").get<std::vector<std::string>>();
+    d.creator.id = j.at("creator_id").get<std::string>();
+    d.creator.roles = j.at("creator_roles").get<std::vector<std::string>>();
+    d.creator.method = static_cast<AuthMethod>(j.at("creator_method").get<int>());
+    d.run_as = j.at("run_as").get<std::string>();
+    d.created_unix_s = j.at("created_unix_s").get<int64_t>();
+    d.secret_version = j.at("secret_version").get<uint32_t>();
+    d.previous_expires_unix_s = j.at("previous_expires_unix_s").get<int64_t>();
+    return d;
+  } catch (const nlohmann::json::exception&) {
+    return Status::DataLoss("webhook definition unreadable");
+  }
+}
+
+}  // namespace
+
+Status ValidateWebhookName(std::string_view name) {
+  const bool ok = !name.empty() && name.size() <= kWebhookNameSizeBytesMax &&
+                  std::all_of(name.begin(), name.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+                  });
+  if (!ok) return Status::InvalidArgument("a webhook name is 1..64 of [a-z0-9_-]");
+  return Status::Ok();
+}
+
+std::string ParkedStreamName(std::string_view name) {
+  return "$parked-webhook-" + std::string(name);
+}
+
+Status WebhookStore::CheckAvailable() const {
+  if (store_->log_store() == nullptr || store_->kms() == nullptr) {
+    return Status::FailedPrecondition("webhooks need a store with key material and a KMS");
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> WebhookStore::ReadIndex() {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> text, store_->ReadComponentState(kIndexName));
+  if (!text || text->empty()) return std::vector<std::string>{};
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) return Status::DataLoss("webhook index unreadable");
+  std::vector<std::string> names;
+  for (const auto& n : j) {
+    if (!n.is_string()) return Status::DataLoss("webhook index unreadable");
+    names.push_back(n.get<std::string>());
+  }
+  return names;
+}
+
+Status WebhookStore::WriteIndex(const std::vector<std::string>& names) {
+  assert(names.size() <= kWebhooksMax);
+  return store_->PutComponentState(kIndexName, nlohmann::json(names).dump());
+}
+
+Result<std::optional<WebhookDefinition>> WebhookStore::ReadDefinition(std::string_view name) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> text,
+                         store_->ReadComponentState(DefinitionName(name)));
+  if (!text || text->empty()) return std::optional<WebhookDefinition>();
+  CAIRN_ASSIGN_OR_RETURN(WebhookDefinition def, FromJson(*text));
+  return std::optional<WebhookDefinition>(std::move(def));
+}
+
+Status WebhookStore::WriteDefinition(const WebhookDefinition& def) {
+  const std::string text = ToJson(def).dump();
+  if (text.size() > kDefinitionSizeBytesMax) {
+    return Status::ResourceExhausted("webhook definition too large");
+  }
+  return store_->PutComponentState(DefinitionName(def.name), text);
+}
+
+Status WebhookStore::PutSecret(std::string_view name, uint32_t version,
+                               const crypto::SecureBytes& secret) {
+  const std::string key_name = SecretName(name, version);
+  CAIRN_ASSIGN_OR_RETURN(std::string wrapped, store_->kms()->Wrap(secret.view(), key_name));
+  return store_->log_store()->PutKeyMaterial(key_name, wrapped);
+}
+
+Result<crypto::SecureBytes> WebhookStore::LoadSecret(std::string_view name, uint32_t version) {
+  CAIRN_RETURN_IF_ERROR(CheckAvailable());
+  const std::string key_name = SecretName(name, version);
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> wrapped,
+                         store_->log_store()->ReadKeyMaterial(key_name));
+  if (!wrapped) return Status::NotFound("webhook secret version " + std::to_string(version));
+  return store_->kms()->Unwrap(*wrapped, key_name);
+}
+
+Result<std::vector<WebhookDefinition>> WebhookStore::LoadAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, ReadIndex());
+  std::vector<WebhookDefinition> out;
+  for (const std::string& name : names) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<WebhookDefinition> def, ReadDefinition(name));
+    if (def) out.push_back(std::move(*def));
+  }
+  return out;
+}
+
+Status WebhookStore::Create(const WebhookDefinition& def, const crypto::SecureBytes& secret,
+                            uint64_t start_position) {
+  CAIRN_RETURN_IF_ERROR(CheckAvailable());
+  CAIRN_RETURN_IF_ERROR(ValidateWebhookName(def.name));
+  std::lock_guard<std::mutex> lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, ReadIndex());
+  if (std::find(names.begin(), names.end(), def.name) != names.end()) {
+    return Status::AlreadyExists("webhook '" + def.name + "' already exists");
+  }
+  if (names.size() >= kWebhooksMax) {
+    return Status::ResourceExhausted("at most " + std::to_string(kWebhooksMax) + " webhooks");
+  }
+  // Secret and position first, definition, then the index: a crash in between leaves pieces
+  // that no index entry names (a later create of the name overwrites them).
+  CAIRN_RETURN_IF_ERROR(PutSecret(def.name, def.secret_version, secret));
+  CAIRN_RETURN_IF_ERROR(store_->PutComponentState(PositionName(def.name),
+                                                  std::to_string(start_position)));
+  CAIRN_RETURN_IF_ERROR(WriteDefinition(def));
+  names.push_back(def.name);
+  return WriteIndex(names);
+}
+
+Status WebhookStore::Delete(std::string_view name) {
+  CAIRN_RETURN_IF_ERROR(CheckAvailable());
+  std::lock_guard<std::mutex> lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, ReadIndex());
+  auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) return Status::NotFound("no webhook named '" + std::string(name) + "'");
+  CAIRN_ASSIGN_OR_RETURN(std::optional<WebhookDefinition> def, ReadDefinition(name));
+  names.erase(it);
+  CAIRN_RETURN_IF_ERROR(WriteIndex(names));
+  CAIRN_RETURN_IF_ERROR(store_->PutComponentState(DefinitionName(name), ""));
+  // Only the current and the previous version still exist (Rotate destroys older ones).
+  const uint32_t version = def ? def->secret_version : 0;
+  for (uint32_t v = version; v >= 1 && v + 2 > version; --v) {
+    CAIRN_RETURN_IF_ERROR(store_->log_store()->DestroyKeyMaterial(SecretName(name, v)));
+  }
+  return Status::Ok();
+}
+
+Result<WebhookDefinition> WebhookStore::Rotate(std::string_view name,
+                                               const crypto::SecureBytes& secret,
+                                               int64_t now_unix_s, int64_t grace_s) {
+  CAIRN_RETURN_IF_ERROR(CheckAvailable());
+  assert(grace_s >= 0);
+  std::lock_guard<std::mutex> lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(std::optional<WebhookDefinition> found, ReadDefinition(name));
+  if (!found) return Status::NotFound("no webhook named '" + std::string(name) + "'");
+  WebhookDefinition def = std::move(*found);
+  CAIRN_RETURN_IF_ERROR(PutSecret(name, def.secret_version + 1, secret));
+  def.secret_version += 1;
+  def.previous_expires_unix_s = now_unix_s + grace_s;
+  CAIRN_RETURN_IF_ERROR(WriteDefinition(def));
+  if (def.secret_version >= 3) {  // the secret before the previous one signs no more
+    CAIRN_RETURN_IF_ERROR(
+        store_->log_store()->DestroyKeyMaterial(SecretName(name, def.secret_version - 2)));
+  }
+  return def;
+}
+
+Status WebhookStore::PutPosition(std::string_view name, uint64_t position) {
+  return store_->PutComponentState(PositionName(name), std::to_string(position));
+}
+
+Result<uint64_t> WebhookStore::ReadPosition(std::string_view name) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> text,
+                         store_->ReadComponentState(PositionName(name)));
+  if (!text || text->empty()) return uint64_t{0};
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size()) {
+    return Status::DataLoss("webhook position unreadable");
+  }
+  return value;
+}
+
+}  // namespace cairn::subscribe

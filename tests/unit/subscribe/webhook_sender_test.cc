@@ -1,0 +1,106 @@
+// The delivery-time SSRF check: the sender refuses the socket before connect() when the address
+// libcurl is about to connect to is not allowed, whatever was checked at create time.
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "subscribe/webhook_sender.h"
+
+namespace cairn::subscribe {
+namespace {
+
+// A loopback TCP listener that counts the connections it accepts.
+class CountingListener {
+ public:
+  CountingListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(fd_, 16), 0);
+    socklen_t len = sizeof(a);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 50) == 1) {
+          int c = accept(fd_, nullptr, nullptr);
+          if (c >= 0) {
+            ++accepted_;
+            close(c);
+          }
+        }
+      }
+    });
+  }
+  ~CountingListener() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+SignedDelivery Delivery() { return SignedDelivery{"id-1", 1, "v1,AAAA", "{}"}; }
+
+TEST(WebhookSender, GuardRefusesLoopbackBeforeConnect) {
+  CountingListener listener;
+  SenderOptions options;
+  options.connect_timeout_ms = 2000;
+  options.timeout_ms = 3000;
+  for (std::string host : {"127.0.0.1", "localhost"}) {
+    auto sender = WebhookSender::Create(
+        "https://" + host + ":" + std::to_string(listener.port()) + "/hook", AddressGuard(),
+        options);
+    ASSERT_TRUE(sender.ok());
+    SendOutcome outcome = (*sender)->Send(Delivery());
+    EXPECT_TRUE(outcome.guard_refused) << host;
+    EXPECT_EQ(outcome.status.code(), StatusCode::kPermissionDenied) << host;
+    EXPECT_GE((*sender)->guard_refusals(), 1u);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(listener.accepted(), 0);  // no connection was ever made
+}
+
+TEST(WebhookSender, AllowlistedAddressConnects) {
+  CountingListener listener;  // accepts and closes: TLS fails, but the connection is made
+  SenderOptions options;
+  options.connect_timeout_ms = 2000;
+  options.timeout_ms = 3000;
+  auto guard = AddressGuard::Create({"127.0.0.1"});
+  ASSERT_TRUE(guard.ok());
+  auto sender = WebhookSender::Create(
+      "https://127.0.0.1:" + std::to_string(listener.port()) + "/hook", *guard, options);
+  ASSERT_TRUE(sender.ok());
+  SendOutcome outcome = (*sender)->Send(Delivery());
+  EXPECT_FALSE(outcome.guard_refused);
+  EXPECT_EQ(outcome.status.code(), StatusCode::kUnavailable);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_GE(listener.accepted(), 1);
+}
+
+TEST(WebhookSender, UnreadableCaFileIsRefused) {
+  SenderOptions options;
+  options.ca_file = "/nonexistent/ca.pem";
+  EXPECT_EQ(WebhookSender::Create("https://example.com/", AddressGuard(), options).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cairn::subscribe
