@@ -1,0 +1,40 @@
+// GroupConsumer: one connected consumer of a group, as the group engine sees it. The server's
+// Connect stream implements it; unit tests implement it with a queue.
+//
+// The group calls BeginRound, MayReceive and Deliver from its own delivery thread, never
+// concurrently for one consumer (so an implementation may keep unsynchronised policy state for
+// BeginRound/MayReceive); MayReceive runs under the group's lock and must not call into the
+// group. Closed may come from the thread that stops the group. Deliver and Closed may race with
+// the consumer's own thread (acks): the implementation synchronises its transport.
+#pragma once
+
+#include <cstdint>
+
+#include "common/status.h"
+#include "engine/types.h"
+
+namespace cairn::subscribe {
+
+struct GroupDelivery {
+  engine::RecordedEvent event;  // the stored form; the consumer makes its reader's view
+  uint64_t ack_id = 0;
+  uint32_t attempt = 0;         // 1 for the first delivery
+  bool replay = false;
+};
+
+class GroupConsumer {
+ public:
+  virtual ~GroupConsumer() = default;
+  // Before each delivery round: re-take the policy in force. Not OK: the group drops the
+  // consumer (its deliveries go to others) and calls Closed with this status.
+  virtual Status BeginRound() = 0;
+  // May this consumer receive the event (action `subscribe` on its stream and type)?
+  virtual bool MayReceive(std::string_view stream_id, std::string_view event_type) const = 0;
+  // Hands one delivery over; must not wait for the consumer. false: it could not be handed over
+  // (counted as a failed delivery, delivered again later).
+  virtual bool Deliver(GroupDelivery delivery) = 0;
+  // The group is done with the consumer (deleted, stopping, access lost); no more deliveries.
+  virtual void Closed(const Status& why) = 0;
+};
+
+}  // namespace cairn::subscribe

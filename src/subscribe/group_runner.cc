@@ -1,0 +1,538 @@
+#include "subscribe/group_runner.h"
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <iostream>
+
+#include "subscribe/group_parked.h"
+
+namespace cairn::subscribe {
+namespace {
+
+constexpr uint64_t kReplayBit = uint64_t{1} << 63;
+// One AppendSystem of parked references: well below the engine's batch limit.
+constexpr size_t kParkBatchEventsMax = 500;
+constexpr char kUnauthorizedReason[] = "unauthorized: no connected consumer may receive this type";
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t EventSizeBytes(const engine::RecordedEvent& e) { return e.data.size() + e.metadata.size(); }
+
+}  // namespace
+
+struct GroupRunner::Pending {
+  engine::RecordedEvent event;
+  uint64_t ack_id = 0;
+  uint32_t attempts = 0;    // deliveries so far
+  uint64_t consumer = 0;    // holding it now; 0: ready
+  int64_t deadline_ms = 0;  // redelivered after it when not acked
+  bool parking = false;     // a park job is under way
+  std::string park_reason;  // non-empty: park in the next round
+};
+
+struct GroupRunner::Slot {
+  std::shared_ptr<GroupConsumer> consumer;
+  uint32_t requested_in_flight = 0;  // 0: the group's
+  uint32_t in_flight = 0;
+  bool ready = false;  // BeginRound succeeded at least once
+};
+
+struct GroupRunner::Assignment {
+  std::shared_ptr<GroupConsumer> consumer;
+  uint64_t consumer_id = 0;
+  GroupDelivery delivery;
+};
+
+struct GroupRunner::ParkJob {
+  uint64_t ack_id = 0;
+  ParkedRef ref;
+  bool unauthorized = false;
+};
+
+GroupRunner::GroupRunner(engine::EventStore* store, GroupStore* groups, GroupLimits limits,
+                         GroupSettings settings, GroupPosition position)
+    : store_(store), groups_(groups), limits_(limits), settings_(std::move(settings)) {
+  assert(store_ != nullptr && groups_ != nullptr);
+  done_below_ = std::max(position.done_below, settings_.start_position);
+  read_cursor_ = done_below_;
+  for (uint64_t p : position.done_above) {
+    if (p > done_below_) done_above_.insert(p);
+  }
+  replay_next_ = position.replay_next;
+  replay_end_ = std::max(position.replay_end, position.replay_next);
+  saved_at_ms_ = NowMs();
+}
+
+GroupRunner::~GroupRunner() {
+  if (thread_.joinable()) Stop(Status::Unavailable("the group engine is stopping"), true);
+}
+
+void GroupRunner::Start() {
+  assert(!thread_.joinable());
+  thread_ = std::thread([this] { Run(); });
+}
+
+void GroupRunner::Stop(const Status& why, bool save) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (save) MaybeSave(true);
+  std::vector<std::shared_ptr<GroupConsumer>> ended;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, slot] : consumers_) ended.push_back(slot.consumer);
+    consumers_.clear();
+  }
+  for (auto& consumer : ended) consumer->Closed(why);
+}
+
+void GroupRunner::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+Result<JoinResult> GroupRunner::Join(std::shared_ptr<GroupConsumer> consumer,
+                                     uint32_t max_in_flight) {
+  assert(consumer != nullptr);
+  JoinResult result;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Status::Unavailable("the group is stopping");
+    if (consumers_.size() >= limits_.consumers_per_group_max) {
+      return Status::ResourceExhausted("group '" + settings_.name + "' has its maximum of " +
+                                       std::to_string(limits_.consumers_per_group_max) +
+                                       " consumers");
+    }
+    result.consumer_id = ++consumer_id_last_;
+    Slot slot{std::move(consumer), max_in_flight, 0, false};
+    result.max_in_flight = MaxInFlightLocked(slot);
+    consumers_[result.consumer_id] = std::move(slot);
+    wake_ = true;
+  }
+  cv_.notify_one();
+  return result;
+}
+
+void GroupRunner::Leave(uint64_t consumer_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto* map : {&main_, &replay_}) {
+      for (auto& [key, p] : *map) {
+        if (p.consumer == consumer_id) Release(&p);
+      }
+    }
+    consumers_.erase(consumer_id);
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+void GroupRunner::Ack(uint64_t consumer_id, const std::vector<uint64_t>& ack_ids) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint64_t ack_id : ack_ids) {
+      Pending* p = Find(ack_id);
+      if (p == nullptr || p->parking) continue;
+      if (p->consumer != consumer_id && p->consumer != 0) continue;  // delivered to another
+      Release(p);
+      MarkDone(ack_id);
+      counters_.acked++;
+    }
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+void GroupRunner::Nack(uint64_t consumer_id, const std::vector<uint64_t>& ack_ids,
+                       NackAction action, std::string_view reason) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint64_t ack_id : ack_ids) {
+      Pending* p = Find(ack_id);
+      if (p == nullptr || p->parking) continue;
+      if (p->consumer != consumer_id && p->consumer != 0) continue;
+      Release(p);
+      if (action == NackAction::kSkip) {
+        MarkDone(ack_id);
+        counters_.skipped++;
+      } else if (action == NackAction::kPark) {
+        p->park_reason = reason.empty() ? "nacked with park" : CleanParkReason(reason);
+      }
+      // kRetry: ready again; its deliveries count towards the retry limit.
+    }
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+Result<uint64_t> GroupRunner::ReplayParked() {
+  CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo info,
+                         store_->GetStreamInfo(ParkedStreamId(settings().name)));
+  uint64_t pending = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Status::Unavailable("the group is stopping");
+    if (info.exists) replay_end_ = std::max(replay_end_, info.event_count);
+    const GroupPosition position = PositionLocked();
+    pending = position.replay_end - position.replay_next;
+    changes_unsaved_ += limits_.checkpoint_changes_max;  // saved in the next round
+    wake_ = true;
+  }
+  cv_.notify_one();
+  return pending;
+}
+
+void GroupRunner::Update(const GroupSettings& settings) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    settings_.max_in_flight = settings.max_in_flight;
+    settings_.retry_limit = settings.retry_limit;
+    settings_.ack_timeout_ms = settings.ack_timeout_ms;
+    wake_ = true;
+  }
+  cv_.notify_one();
+}
+
+GroupSettings GroupRunner::settings() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return settings_;
+}
+
+GroupCounters GroupRunner::counters() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  GroupCounters c = counters_;
+  c.done_below = done_below_;
+  c.read_position = read_cursor_;
+  c.consumers = static_cast<uint32_t>(consumers_.size());
+  c.in_flight = 0;
+  for (const auto& [id, slot] : consumers_) c.in_flight += slot.in_flight;
+  const GroupPosition position = PositionLocked();
+  c.replay_pending = position.replay_end - position.replay_next;
+  return c;
+}
+
+// --- the delivery thread ---
+
+void GroupRunner::Run() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(limits_.tick_ms),
+                   [this] { return stopping_ || wake_; });
+      if (stopping_) return;
+      wake_ = false;
+    }
+    Round();
+  }
+}
+
+void GroupRunner::Round() {
+  BeginRounds();
+  Fill();
+  FillReplay();
+  Dispatch();
+  MaybeSave(false);
+}
+
+// Re-takes every consumer's policy; drops those that lost access.
+void GroupRunner::BeginRounds() {
+  std::vector<std::pair<uint64_t, std::shared_ptr<GroupConsumer>>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, slot] : consumers_) all.emplace_back(id, slot.consumer);
+  }
+  for (auto& [id, consumer] : all) {
+    Status s = consumer->BeginRound();
+    if (s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = consumers_.find(id);
+      if (it != consumers_.end()) it->second.ready = true;
+      continue;
+    }
+    Leave(id);
+    consumer->Closed(s);
+  }
+}
+
+bool GroupRunner::FillAllowedLocked() const {
+  return !consumers_.empty() && main_.size() < limits_.buffer_events_max &&
+         buffered_bytes_ < limits_.buffer_bytes_max &&
+         done_above_.size() < limits_.done_above_max;
+}
+
+void GroupRunner::Fill() {
+  uint64_t from = 0;
+  size_t want = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!FillAllowedLocked()) return;
+    from = read_cursor_;
+    want = std::min(limits_.read_batch_events_max, limits_.buffer_events_max - main_.size());
+  }
+  if (from >= store_->tree_size()) return;
+  auto events = store_->ReadAll(from, want);
+  if (!events.ok()) {
+    std::cerr << "cairn: group '" << settings().name << "' cannot read at position " << from
+              << ": " << events.status().ToString() << "\n";
+    return;
+  }
+  if (events->empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  assert(read_cursor_ == from);  // only this thread moves it
+  for (engine::RecordedEvent& e : *events) {
+    const uint64_t position = e.entry.position;
+    assert(position < kReplayBit);
+    if (!settings_.Passes(e.entry.stream_id, e.entry.event_type)) continue;
+    if (done_above_.count(position) > 0) continue;  // done before a restart
+    buffered_bytes_ += EventSizeBytes(e);
+    Pending& p = main_[position];
+    p.event = std::move(e);
+    p.ack_id = position;
+  }
+  read_cursor_ = events->back().entry.position + 1;
+  AdvanceDoneBelow();
+}
+
+void GroupRunner::FillReplay() {
+  uint64_t from = 0;
+  uint64_t want = 0;
+  std::string name;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (consumers_.empty() || replay_next_ >= replay_end_) return;
+    if (replay_.size() >= limits_.replay_batch_events_max) return;
+    from = replay_next_;
+    want = std::min<uint64_t>(limits_.replay_batch_events_max - replay_.size(),
+                              replay_end_ - replay_next_);
+    name = settings_.name;
+  }
+  auto page = store_->ReadStream(ParkedStreamId(name), from, engine::Direction::kForwards, want);
+  if (!page.ok() || page->events.empty()) return;
+  std::vector<std::pair<uint64_t, std::optional<engine::RecordedEvent>>> loaded;
+  for (const engine::RecordedEvent& ref_event : page->events) {
+    std::optional<engine::RecordedEvent> target;
+    auto ref = DecodeParkedRef(ref_event);
+    if (ref.ok()) {
+      auto event = store_->ReadAt(ref->position);
+      if (event.ok() && event->entry.event_id == ref->event_id) target = std::move(event).value();
+    }
+    loaded.emplace_back(ref_event.entry.stream_version, std::move(target));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [version, target] : loaded) {
+    replay_next_ = version + 1;
+    changes_unsaved_++;
+    if (!target) continue;  // an unreadable reference: nothing to replay
+    Pending& p = replay_[version];
+    p.event = std::move(*target);
+    p.ack_id = kReplayBit | version;
+  }
+}
+
+void GroupRunner::Dispatch() {
+  std::vector<Assignment> assignments;
+  std::vector<ParkJob> parks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ExpireLocked(NowMs());
+    AssignLocked(&assignments, &parks);
+  }
+  for (Assignment& a : assignments) {
+    const uint64_t ack_id = a.delivery.ack_id;
+    if (a.consumer->Deliver(std::move(a.delivery))) continue;
+    std::lock_guard<std::mutex> lock(mu_);
+    Pending* p = Find(ack_id);
+    if (p != nullptr && p->consumer == a.consumer_id) Release(p);
+  }
+  if (!parks.empty()) Park(std::move(parks));
+}
+
+void GroupRunner::Park(std::vector<ParkJob> jobs) {
+  const std::string stream = ParkedStreamId(settings().name);
+  for (size_t begin = 0; begin < jobs.size(); begin += kParkBatchEventsMax) {
+    const size_t end = std::min(jobs.size(), begin + kParkBatchEventsMax);
+    std::vector<engine::ProposedEvent> refs;
+    for (size_t i = begin; i < end; ++i) refs.push_back(EncodeParkedRef(jobs[i].ref));
+    auto appended = store_->AppendSystem(stream, engine::ExpectedVersion::Any(), std::move(refs));
+    if (!appended.ok()) {
+      std::cerr << "cairn: group parking failed: " << appended.status().ToString() << "\n";
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = begin; i < end; ++i) {
+      Pending* p = Find(jobs[i].ack_id);
+      if (p == nullptr) continue;
+      if (!appended.ok()) {
+        p->parking = false;  // tried again in a later round
+        continue;
+      }
+      MarkDone(jobs[i].ack_id);
+      counters_.parked++;
+      if (jobs[i].unauthorized) counters_.unauthorized_parked++;
+    }
+  }
+}
+
+void GroupRunner::MaybeSave(bool force) {
+  GroupPosition position;
+  uint64_t changes = 0;
+  std::string name;
+  const int64_t now_ms = NowMs();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (changes_unsaved_ == 0) return;
+    const bool due = changes_unsaved_ >= limits_.checkpoint_changes_max ||
+                     now_ms - saved_at_ms_ >= limits_.checkpoint_interval_ms;
+    if (!force && !due) return;
+    position = PositionLocked();
+    changes = changes_unsaved_;
+    name = settings_.name;
+  }
+  Status s = groups_->SavePosition(name, position);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!s.ok()) {
+    std::cerr << "cairn: saving the position of group '" << name << "' failed: " << s.ToString()
+              << "\n";
+    return;
+  }
+  changes_unsaved_ -= std::min(changes_unsaved_, changes);
+  saved_at_ms_ = now_ms;
+}
+
+// --- under mu_ ---
+
+GroupRunner::Pending* GroupRunner::Find(uint64_t ack_id) {
+  auto& map = (ack_id & kReplayBit) != 0 ? replay_ : main_;
+  auto it = map.find(ack_id & ~kReplayBit);
+  return it == map.end() ? nullptr : &it->second;
+}
+
+void GroupRunner::Release(Pending* p) {
+  if (p->consumer == 0) return;
+  auto it = consumers_.find(p->consumer);
+  if (it != consumers_.end()) {
+    assert(it->second.in_flight > 0);
+    it->second.in_flight--;
+  }
+  p->consumer = 0;
+}
+
+void GroupRunner::MarkDone(uint64_t ack_id) {
+  changes_unsaved_++;
+  if ((ack_id & kReplayBit) != 0) {
+    replay_.erase(ack_id & ~kReplayBit);
+    return;
+  }
+  auto it = main_.find(ack_id);
+  assert(it != main_.end());
+  assert(it->second.consumer == 0);
+  buffered_bytes_ -= std::min(buffered_bytes_, EventSizeBytes(it->second.event));
+  main_.erase(it);
+  done_above_.insert(ack_id);
+  AdvanceDoneBelow();
+}
+
+void GroupRunner::AdvanceDoneBelow() {
+  const uint64_t first_undone = main_.empty() ? read_cursor_ : main_.begin()->first;
+  assert(first_undone >= done_below_);
+  if (first_undone == done_below_) return;
+  done_below_ = first_undone;
+  done_above_.erase(done_above_.begin(), done_above_.lower_bound(done_below_));
+  changes_unsaved_++;
+}
+
+void GroupRunner::ExpireLocked(int64_t now_ms) {
+  for (auto* map : {&replay_, &main_}) {
+    for (auto& [key, p] : *map) {
+      if (p.consumer != 0 && p.deadline_ms <= now_ms) Release(&p);
+    }
+  }
+}
+
+uint32_t GroupRunner::MaxInFlightLocked(const Slot& slot) const {
+  return slot.requested_in_flight == 0 ? settings_.max_in_flight
+                                       : std::min(slot.requested_in_flight, settings_.max_in_flight);
+}
+
+GroupRunner::Slot* GroupRunner::PickLocked(const Pending& p, bool* anyone_may) {
+  if (consumers_.empty()) return nullptr;
+  auto start = consumers_.upper_bound(rr_last_);
+  for (size_t n = 0; n < consumers_.size(); ++n) {
+    if (start == consumers_.end()) start = consumers_.begin();
+    auto& [id, slot] = *start++;
+    if (!slot.ready) continue;
+    if (!slot.consumer->MayReceive(p.event.entry.stream_id, p.event.entry.event_type)) continue;
+    *anyone_may = true;
+    if (slot.in_flight < MaxInFlightLocked(slot)) {
+      rr_last_ = id;
+      return &slot;
+    }
+  }
+  return nullptr;
+}
+
+void GroupRunner::AssignLocked(std::vector<Assignment>* out, std::vector<ParkJob>* parks) {
+  const int64_t deadline_ms = NowMs() + settings_.ack_timeout_ms;
+  bool ready_consumers = false;
+  uint64_t room = 0;  // free in-flight places: none left, only parking remains to do
+  for (const auto& [id, slot] : consumers_) {
+    if (!slot.ready) continue;
+    ready_consumers = true;
+    const uint32_t max = MaxInFlightLocked(slot);
+    room += max > slot.in_flight ? max - slot.in_flight : 0;
+  }
+  auto visit = [&](Pending& p, bool replay) {
+    if (p.consumer != 0 || p.parking) return;
+    const bool exhausted = p.attempts >= settings_.retry_limit;
+    if (!p.park_reason.empty() || exhausted) {
+      p.parking = true;
+      std::string reason = !p.park_reason.empty() ? p.park_reason : "retry limit reached";
+      parks->push_back({p.ack_id,
+                        {p.event.entry.position, p.event.entry.stream_id, p.event.entry.event_id,
+                         std::move(reason), p.attempts},
+                        false});
+      return;
+    }
+    if (!ready_consumers || room == 0) return;
+    bool anyone_may = false;
+    Slot* slot = PickLocked(p, &anyone_may);
+    if (slot == nullptr) {
+      if (anyone_may) return;  // every consumer that may receive it is busy
+      p.parking = true;
+      parks->push_back({p.ack_id,
+                        {p.event.entry.position, p.event.entry.stream_id, p.event.entry.event_id,
+                         kUnauthorizedReason, p.attempts},
+                        true});
+      return;
+    }
+    p.consumer = rr_last_;
+    p.attempts++;
+    p.deadline_ms = deadline_ms;
+    slot->in_flight++;
+    room--;
+    out->push_back({slot->consumer, rr_last_, {p.event, p.ack_id, p.attempts, replay}});
+  };
+  for (auto& [version, p] : replay_) visit(p, true);
+  for (auto& [position, p] : main_) visit(p, false);
+}
+
+GroupPosition GroupRunner::PositionLocked() const {
+  GroupPosition position;
+  position.done_below = done_below_;
+  position.done_above.assign(done_above_.begin(), done_above_.end());
+  position.replay_next = replay_.empty() ? replay_next_ : replay_.begin()->first;
+  position.replay_end = replay_end_;
+  return position;
+}
+
+}  // namespace cairn::subscribe

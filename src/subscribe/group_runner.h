@@ -1,0 +1,140 @@
+// GroupRunner: one consumer group at work — its buffer of events read from the log, the
+// deliveries in flight, its consumers, and the thread that delivers (docs/consumers.md).
+//
+// At least once: an event is done only when acked, skipped or parked. The delivery thread reads
+// ahead (bounded by GroupLimits::buffer_events_max / buffer_bytes_max), hands each ready event to
+// one consumer with room (at most its max in-flight), round-robin among the consumers that may
+// receive it; replayed parked events go first. A delivery comes back ready when it is nacked
+// with retry, when its ack timeout passes, or when its consumer leaves. An event delivered
+// `retry_limit` times, or nacked with park, is parked in `$parked-<group>` (a reference, never
+// the payload); an event no connected consumer may receive is parked with reason "unauthorized".
+//
+// The position (GroupStore) is saved by the delivery thread at most every
+// checkpoint_interval_ms or after checkpoint_changes_max changes, and on Stop(). Reading stops
+// while done_above_max done events wait above an undone one, so what is saved stays bounded; the
+// undone event times out, is retried and finally parked, so the group always moves on.
+//
+// Thread safety: every public method is safe to call from any thread. Wake() is cheap (commit
+// observers call it). Stop() joins the thread; afterwards every method is a no-op.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/event_store.h"
+#include "subscribe/group_consumer.h"
+#include "subscribe/group_settings.h"
+#include "subscribe/group_store.h"
+
+namespace cairn::subscribe {
+
+enum class NackAction : uint8_t { kRetry, kPark, kSkip };
+
+struct GroupCounters {
+  uint64_t done_below = 0;
+  uint64_t read_position = 0;
+  uint32_t consumers = 0;
+  uint32_t in_flight = 0;
+  uint64_t acked = 0;
+  uint64_t parked = 0;
+  uint64_t skipped = 0;
+  uint64_t unauthorized_parked = 0;
+  uint64_t replay_pending = 0;
+};
+
+struct JoinResult {
+  uint64_t consumer_id = 0;
+  uint32_t max_in_flight = 0;
+};
+
+class GroupRunner {
+ public:
+  GroupRunner(engine::EventStore* store, GroupStore* groups, GroupLimits limits,
+              GroupSettings settings, GroupPosition position);
+  ~GroupRunner();
+  GroupRunner(const GroupRunner&) = delete;
+  GroupRunner& operator=(const GroupRunner&) = delete;
+
+  void Start();
+  // Joins the thread, saves the position when `save` (not for a deleted group) and ends every
+  // consumer with `why`.
+  void Stop(const Status& why, bool save);
+  void Wake();
+
+  // kResourceExhausted beyond consumers_per_group_max; kUnavailable once stopped.
+  Result<JoinResult> Join(std::shared_ptr<GroupConsumer> consumer, uint32_t max_in_flight);
+  // Its deliveries become ready for others. No Closed() call.
+  void Leave(uint64_t consumer_id);
+  // Unknown ids, and ids now delivered to another consumer, are ignored.
+  void Ack(uint64_t consumer_id, const std::vector<uint64_t>& ack_ids);
+  void Nack(uint64_t consumer_id, const std::vector<uint64_t>& ack_ids, NackAction action,
+            std::string_view reason);
+
+  // Queues the references parked so far for replay; returns how many are pending.
+  Result<uint64_t> ReplayParked();
+  // Changes max_in_flight, retry_limit and ack_timeout_ms (validated by the engine).
+  void Update(const GroupSettings& settings);
+  GroupSettings settings() const;
+  GroupCounters counters() const;
+
+ private:
+  struct Pending;
+  struct Slot;
+  struct Assignment;
+  struct ParkJob;
+
+  void Run();
+  void Round();
+  void BeginRounds();
+  void Fill();
+  void FillReplay();
+  void Dispatch();
+  void Park(std::vector<ParkJob> jobs);
+  void MaybeSave(bool force);
+
+  // Under mu_.
+  Pending* Find(uint64_t ack_id);
+  void Release(Pending* p);
+  void MarkDone(uint64_t ack_id);
+  void AdvanceDoneBelow();
+  void ExpireLocked(int64_t now_ms);
+  void AssignLocked(std::vector<Assignment>* out, std::vector<ParkJob>* parks);
+  Slot* PickLocked(const Pending& p, bool* anyone_may);
+  uint32_t MaxInFlightLocked(const Slot& slot) const;
+  bool FillAllowedLocked() const;
+  GroupPosition PositionLocked() const;
+
+  engine::EventStore* const store_;
+  GroupStore* const groups_;
+  const GroupLimits limits_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool wake_ = false;
+  bool stopping_ = false;
+  GroupSettings settings_;
+  std::map<uint64_t, Pending> main_;    // by position
+  std::map<uint64_t, Pending> replay_;  // by version in the parked stream
+  std::set<uint64_t> done_above_;
+  uint64_t done_below_ = 0;
+  uint64_t read_cursor_ = 0;
+  uint64_t replay_next_ = 0;  // next parked version to load
+  uint64_t replay_end_ = 0;
+  size_t buffered_bytes_ = 0;
+  std::map<uint64_t, Slot> consumers_;
+  uint64_t consumer_id_last_ = 0;
+  uint64_t rr_last_ = 0;  // round robin: the consumer that got the last delivery
+  GroupCounters counters_;
+  uint64_t changes_unsaved_ = 0;
+  int64_t saved_at_ms_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace cairn::subscribe

@@ -1,0 +1,286 @@
+// The group engine against a real EventStore: at-least-once delivery, the durable position,
+// retry → park → replay, load sharing, in-flight limits, ack timeouts, authorization.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "group_test_util.h"
+#include "subscribe/group_parked.h"
+
+namespace cairn::subscribe {
+namespace {
+
+std::set<uint64_t> Positions(const std::vector<GroupDelivery>& deliveries) {
+  std::set<uint64_t> out;
+  for (const auto& d : deliveries) out.insert(d.event.entry.position);
+  return out;
+}
+
+TEST_F(GroupTest, AckedEventsAreNotRedeliveredAfterARestartAndUnackedOnesAre) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  AppendN("order-1", 10);
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  auto first = consumer->Take(10);
+  ASSERT_EQ(first.size(), 10u);
+  // Ack 0..3 and 6: the saved position is 4 plus {6}.
+  std::vector<GroupDelivery> acked(first.begin(), first.begin() + 4);
+  acked.push_back(first[6]);
+  member->Ack(AckIds(acked));
+  member.reset();
+  CloseAll();
+
+  OpenAll();
+  auto again = std::make_shared<FakeConsumer>();
+  auto member2 = JoinOrDie("g", again);
+  auto rest = again->Take(5);
+  EXPECT_EQ(Positions(rest), (std::set<uint64_t>{4, 5, 7, 8, 9}));
+  EXPECT_EQ(again->Take(1, 300).size(), 0u) << "acked events came back";
+}
+
+TEST_F(GroupTest, NackRetryUpToTheLimitParksAReferenceAndReplayDeliversItAgain) {
+  GroupSettings s = Settings("g");
+  s.retry_limit = 2;
+  ASSERT_TRUE(groups_->Create(s).ok());
+  AppendN("order-1", 2);
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  auto both = consumer->Take(2);
+  ASSERT_EQ(both.size(), 2u);
+  member->Ack({both[1].ack_id});
+  member->Nack({both[0].ack_id}, NackAction::kRetry, "try again");
+  auto second = consumer->Take(1);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].event.entry.position, both[0].event.entry.position);
+  EXPECT_EQ(second[0].attempt, 2u);
+  member->Nack({second[0].ack_id}, NackAction::kRetry, "handler failed: timeout");
+  EXPECT_EQ(consumer->Take(1, 300).size(), 0u) << "delivered beyond the retry limit";
+
+  auto parked = store_->ReadStream(ParkedStreamId("g"), 0, engine::Direction::kForwards, 10);
+  ASSERT_TRUE(parked.ok()) << parked.status().ToString();
+  ASSERT_EQ(parked->events.size(), 1u);
+  auto ref = DecodeParkedRef(parked->events[0]);
+  ASSERT_TRUE(ref.ok());
+  EXPECT_EQ(ref->position, both[0].event.entry.position);
+  EXPECT_EQ(ref->stream, "order-1");
+  EXPECT_EQ(ref->event_id, both[0].event.entry.event_id);
+  EXPECT_EQ(ref->attempts, 2u);
+  EXPECT_EQ(ref->reason, "retry limit reached");
+  EXPECT_EQ(parked->events[0].data.find("\"i\""), std::string::npos) << "payload copied";
+
+  auto pending = groups_->ReplayParked("g");
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(*pending, 1u);
+  auto replayed = consumer->Take(1);
+  ASSERT_EQ(replayed.size(), 1u);
+  EXPECT_TRUE(replayed[0].replay);
+  EXPECT_EQ(replayed[0].event.entry.position, both[0].event.entry.position);
+  EXPECT_EQ(replayed[0].event.data, both[0].event.data);
+  member->Ack({replayed[0].ack_id});
+  for (int i = 0; i < 200 && groups_->List()[0].counters.replay_pending != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(groups_->List()[0].counters.replay_pending, 0u);
+  EXPECT_EQ(groups_->List()[0].counters.parked, 1u);
+}
+
+TEST_F(GroupTest, NackParkParksAtOnceAndSkipCountsAsDone) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  AppendN("order-1", 2);
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  auto both = consumer->Take(2);
+  ASSERT_EQ(both.size(), 2u);
+  member->Nack({both[0].ack_id}, NackAction::kPark, "poison\nmessage\x01");
+  member->Nack({both[1].ack_id}, NackAction::kSkip, "");
+  for (int i = 0; i < 300 && groups_->List()[0].counters.done_below < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto info = groups_->List()[0].counters;
+  EXPECT_GE(info.done_below, 2u);  // 3 once it has stepped over its own parked reference
+  EXPECT_EQ(info.parked, 1u);
+  EXPECT_EQ(info.skipped, 1u);
+  auto parked = store_->ReadStream(ParkedStreamId("g"), 0, engine::Direction::kForwards, 10);
+  ASSERT_TRUE(parked.ok());
+  ASSERT_EQ(parked->events.size(), 1u);
+  EXPECT_EQ(DecodeParkedRef(parked->events[0])->reason, "poison?message?");
+}
+
+TEST_F(GroupTest, TwoConsumersShareTheLoadAndNoEventIsHeldByBothAtOnce) {
+  GroupSettings s = Settings("g");
+  s.max_in_flight = 3;
+  ASSERT_TRUE(groups_->Create(s).ok());
+  auto a = std::make_shared<FakeConsumer>();
+  auto b = std::make_shared<FakeConsumer>();
+  auto ma = JoinOrDie("g", a);
+  auto mb = JoinOrDie("g", b);
+  AppendN("order-1", 30);
+  std::set<uint64_t> seen_a, seen_b;
+  for (int round = 0; round < 100 && seen_a.size() + seen_b.size() < 30; ++round) {
+    auto got_a = a->Take(3, 50);
+    auto got_b = b->Take(3, 50);
+    // What each holds now never overlaps: one event to one consumer at a time.
+    for (uint64_t p : Positions(got_a)) EXPECT_EQ(Positions(got_b).count(p), 0u);
+    for (auto& d : got_a) EXPECT_TRUE(seen_a.insert(d.event.entry.position).second);
+    for (auto& d : got_b) EXPECT_TRUE(seen_b.insert(d.event.entry.position).second);
+    ma->Ack(AckIds(got_a));
+    mb->Ack(AckIds(got_b));
+  }
+  EXPECT_GT(seen_a.size(), 0u);
+  EXPECT_GT(seen_b.size(), 0u);
+  std::set<uint64_t> all = seen_a;
+  all.insert(seen_b.begin(), seen_b.end());
+  EXPECT_EQ(all.size(), 30u);
+  EXPECT_EQ(seen_a.size() + seen_b.size(), 30u) << "an acked event went to both";
+}
+
+TEST_F(GroupTest, MaxInFlightPerConsumerIsRespected) {
+  GroupSettings s = Settings("g");
+  s.max_in_flight = 4;
+  ASSERT_TRUE(groups_->Create(s).ok());
+  AppendN("order-1", 10);
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer, /*max_in_flight=*/2);
+  ASSERT_EQ(member->max_in_flight(), 2u);
+  auto first = consumer->Take(2);
+  ASSERT_EQ(first.size(), 2u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(consumer->queued(), 0u) << "more than max in-flight delivered";
+  member->Ack({first[0].ack_id});
+  EXPECT_EQ(consumer->Take(1).size(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(consumer->queued(), 0u);
+}
+
+TEST_F(GroupTest, AnUnackedDeliveryIsRedeliveredAfterTheAckTimeout) {
+  GroupSettings s = Settings("g");
+  s.ack_timeout_ms = 150;
+  ASSERT_TRUE(groups_->Create(s).ok());
+  AppendN("order-1", 1);
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  auto first = consumer->Take(1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].attempt, 1u);
+  auto again = consumer->Take(1, 3000);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].event.entry.position, first[0].event.entry.position);
+  EXPECT_EQ(again[0].attempt, 2u);
+}
+
+TEST_F(GroupTest, AConsumerThatLeavesHandsItsDeliveriesToTheOthers) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  AppendN("order-1", 3);
+  auto a = std::make_shared<FakeConsumer>();
+  auto ma = JoinOrDie("g", a);
+  ASSERT_EQ(a->Take(3).size(), 3u);
+  auto b = std::make_shared<FakeConsumer>();
+  auto mb = JoinOrDie("g", b);
+  EXPECT_EQ(b->Take(1, 200).size(), 0u) << "delivered while held by a";
+  ma->Leave();
+  EXPECT_EQ(Positions(b->Take(3)), (std::set<uint64_t>{0, 1, 2}));
+}
+
+TEST_F(GroupTest, EventsNoConsumerMayReceiveAreParkedAsUnauthorizedOthersFlow) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  AppendN("order-1", 1, "Secret");
+  AppendN("order-1", 1, "Public");
+  auto consumer = std::make_shared<FakeConsumer>();
+  consumer->denied_types = {"Secret"};
+  auto member = JoinOrDie("g", consumer);
+  auto got = consumer->Take(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].event.entry.event_type, "Public");
+  EXPECT_EQ(consumer->Take(1, 200).size(), 0u);
+  for (int i = 0; i < 300 && groups_->List()[0].counters.unauthorized_parked == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(groups_->List()[0].counters.unauthorized_parked, 1u);
+  auto parked = store_->ReadStream(ParkedStreamId("g"), 0, engine::Direction::kForwards, 10);
+  ASSERT_TRUE(parked.ok());
+  ASSERT_EQ(parked->events.size(), 1u);
+  EXPECT_EQ(DecodeParkedRef(parked->events[0])->position, 0u);
+}
+
+TEST_F(GroupTest, FiltersAndSourceSelectEventsAndSystemStreamsNeverPass) {
+  GroupSettings s = Settings("g");
+  s.source = "order-1";
+  s.event_types = {"Wanted"};
+  ASSERT_TRUE(groups_->Create(s).ok());
+  AppendN("order-2", 1, "Wanted");
+  AppendN("order-1", 1, "Other");
+  AppendN("order-1", 1, "Wanted");
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  auto got = consumer->Take(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].event.entry.position, 2u);
+  EXPECT_EQ(consumer->Take(1, 200).size(), 0u);
+  EXPECT_FALSE(Settings("x").Passes("$parked-g", "$parked"));
+}
+
+TEST_F(GroupTest, SettingsAreValidatedAndLimitedAndUpdateKeepsTheSource) {
+  GroupSettings bad = Settings("no spaces");
+  EXPECT_EQ(groups_->Create(bad).code(), StatusCode::kInvalidArgument);
+  GroupSettings system = Settings("g");
+  system.source = "$audit";
+  EXPECT_EQ(groups_->Create(system).code(), StatusCode::kInvalidArgument);
+  GroupSettings huge = Settings("g");
+  huge.max_in_flight = 1000000;
+  EXPECT_EQ(groups_->Create(huge).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  EXPECT_EQ(groups_->Create(Settings("g")).code(), StatusCode::kAlreadyExists);
+  GroupSettings moved = Settings("g");
+  moved.source = "order-1";
+  EXPECT_EQ(groups_->Update(moved).code(), StatusCode::kInvalidArgument);
+  GroupSettings tuned = Settings("g");
+  tuned.retry_limit = 9;
+  ASSERT_TRUE(groups_->Update(tuned).ok());
+  EXPECT_EQ(groups_->Get("g")->retry_limit, 9u);
+  EXPECT_EQ(groups_->Update(Settings("nope")).code(), StatusCode::kNotFound);
+}
+
+TEST_F(GroupTest, GroupsAndConsumersAreBounded) {
+  CloseAll();
+  limits_.groups_max = 2;
+  limits_.consumers_per_group_max = 1;
+  OpenAll();
+  ASSERT_TRUE(groups_->Create(Settings("a")).ok());
+  ASSERT_TRUE(groups_->Create(Settings("b")).ok());
+  EXPECT_EQ(groups_->Create(Settings("c")).code(), StatusCode::kResourceExhausted);
+  auto first = JoinOrDie("a", std::make_shared<FakeConsumer>());
+  auto second = groups_->Join("a", std::make_shared<FakeConsumer>(), 0);
+  EXPECT_EQ(second.status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST_F(GroupTest, DeleteEndsConsumersAndForgetsTheGroupAcrossARestart) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  ASSERT_TRUE(groups_->Create(Settings("h")).ok());
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  ASSERT_TRUE(groups_->Delete("g").ok());
+  ASSERT_TRUE(consumer->closed().has_value());
+  EXPECT_EQ(consumer->closed()->code(), StatusCode::kAborted);
+  EXPECT_EQ(groups_->Delete("g").code(), StatusCode::kNotFound);
+  member.reset();
+  CloseAll();
+  OpenAll();
+  auto list = groups_->List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].settings.name, "h");
+  EXPECT_EQ(groups_->Join("g", std::make_shared<FakeConsumer>(), 0).status().code(),
+            StatusCode::kNotFound);
+}
+
+TEST_F(GroupTest, ComponentStateNamesNeedAComponentPrefix) {
+  EXPECT_EQ(store_->PutComponentState("origin", "x").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->PutComponentState("/x", "x").code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(store_->PutComponentState("test/x", "value").ok());
+  EXPECT_EQ(store_->ReadComponentState("test/x")->value_or(""), "value");
+  EXPECT_EQ(store_->origin(), "test.example/log") << "engine metadata untouched";
+}
+
+}  // namespace
+}  // namespace cairn::subscribe

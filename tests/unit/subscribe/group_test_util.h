@@ -1,0 +1,136 @@
+// Shared fixture of the group engine tests: a real EventStore in a temp dir, a GroupEngine over
+// it, and FakeConsumer, a GroupConsumer that queues what it receives.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/event_store.h"
+#include "subscribe/group_engine.h"
+#include "test_util.h"
+
+namespace cairn::subscribe {
+
+class FakeConsumer final : public GroupConsumer {
+ public:
+  // Types this consumer may not receive.
+  std::set<std::string> denied_types;
+
+  Status BeginRound() override { return Status::Ok(); }
+  bool MayReceive(std::string_view stream, std::string_view type) const override {
+    return denied_types.count(std::string(type)) == 0;
+  }
+  bool Deliver(GroupDelivery delivery) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    received_.push_back(std::move(delivery));
+    cv_.notify_all();
+    return true;
+  }
+  void Closed(const Status& why) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = why;
+    cv_.notify_all();
+  }
+
+  // Waits until `n` deliveries are queued (or timeout_ms passes) and takes them.
+  std::vector<GroupDelivery> Take(size_t n, int64_t timeout_ms = 5000) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return received_.size() >= n; });
+    std::vector<GroupDelivery> out;
+    while (!received_.empty() && out.size() < n) {
+      out.push_back(std::move(received_.front()));
+      received_.pop_front();
+    }
+    return out;
+  }
+  size_t queued() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return received_.size();
+  }
+  std::optional<Status> closed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<GroupDelivery> received_;
+  std::optional<Status> closed_;
+};
+
+inline std::vector<uint64_t> AckIds(const std::vector<GroupDelivery>& deliveries) {
+  std::vector<uint64_t> ids;
+  for (const auto& d : deliveries) ids.push_back(d.ack_id);
+  return ids;
+}
+
+class GroupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = tmp_.Sub("data");
+    ASSERT_TRUE(engine::EventStore::Init({dir_, "test.example/log"}).ok());
+    limits_.tick_ms = 10;
+    limits_.ack_timeout_ms_min = 10;
+    OpenAll();
+  }
+  void TearDown() override { CloseAll(); }
+
+  void OpenAll() {
+    engine::Options options;
+    options.data_dir = dir_;
+    auto store = engine::EventStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    groups_ = std::make_unique<GroupEngine>(store_.get(), limits_);
+    ASSERT_TRUE(groups_->Start().ok());
+  }
+  void CloseAll() {
+    groups_.reset();  // saves positions
+    store_.reset();
+  }
+
+  GroupSettings Settings(const std::string& name) {
+    GroupSettings s;
+    s.name = name;
+    s.source = "$all";
+    s.ack_timeout_ms = 60000;
+    return s;
+  }
+
+  void AppendN(const std::string& stream, int n, const std::string& type = "Happened") {
+    for (int i = 0; i < n; ++i) {
+      engine::ProposedEvent e;
+      e.event_type = type;
+      e.data = "{\"i\":" + std::to_string(i) + "}";
+      std::vector<engine::ProposedEvent> batch;
+      batch.push_back(std::move(e));
+      auto r = store_->Append(stream, engine::ExpectedVersion::Any(), std::move(batch));
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+    }
+  }
+
+  std::unique_ptr<GroupMembership> JoinOrDie(const std::string& group,
+                                             std::shared_ptr<FakeConsumer> consumer,
+                                             uint32_t max_in_flight = 0) {
+    auto m = groups_->Join(group, consumer, max_in_flight);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? std::move(m).value() : nullptr;
+  }
+
+  testing::TempDir tmp_;
+  std::string dir_;
+  GroupLimits limits_;
+  std::unique_ptr<engine::EventStore> store_;
+  std::unique_ptr<GroupEngine> groups_;
+};
+
+}  // namespace cairn::subscribe
