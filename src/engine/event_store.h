@@ -7,8 +7,14 @@
 // commits every queued batch in one storage transaction with one sync (group commit). Append()
 // returns only after its batch is durable, or with an error and nothing of the batch written.
 //
-// Data directory layout: <dir>/cairn.lock (flock), <dir>/keyring (local KMS, 0600), <dir>/db
-// (RocksDB). Open() fails with kUnavailable naming the holder if another process holds the lock.
+// Data directory layout: <dir>/cairn.lock (flock), <dir>/keyring (local KMS, 0600, unless the
+// configuration names another keyring or the pkcs11 provider), <dir>/db (RocksDB). Open() fails
+// with kUnavailable naming the holder if another process holds the lock.
+//
+// KMS provider: Init records in the store which provider (kind) and KEK (kek id) wrap the
+// directory's keys; Open() refuses, with kFailedPrecondition naming both, a configuration that
+// selects another provider kind or a provider that does not hold the recorded KEK. A directory
+// made before this was recorded gets the record at its next Open().
 //
 // Thread safety: every method is safe to call concurrently. Destruction drains queued appends.
 // Errors: see each method; validation errors are kInvalidArgument / kResourceExhausted and write
@@ -24,6 +30,7 @@
 
 #include "common/status.h"
 #include "engine/types.h"
+#include "keys/kms_config.h"
 #include "storage/log_store.h"
 
 namespace cairn::keys {
@@ -36,6 +43,9 @@ struct InitOptions {
   std::string data_dir;
   // Checkpoint origin (C2SP log name). Empty: "cairn.local/<random id>".
   std::string origin;
+  // The KMS provider ([keys]); local with <data_dir>/keyring by default. Init creates the keyring
+  // (local) or the KEK on the token when no key has the label (pkcs11).
+  keys::KmsConfig kms;
 };
 
 struct Options {
@@ -53,6 +63,11 @@ struct Options {
   uint32_t checkpoint_interval_ms = 0;
   // Durability: false only for benchmarks that measure the cost of sync itself.
   bool sync = true;
+  // The KMS provider ([keys]); must be the one the directory was initialised with.
+  keys::KmsConfig kms;
+  // Appends of protected event types first check the provider's health, at most this often
+  // (a failed check is remembered as long): an unavailable KMS fails them with kUnavailable.
+  int64_t kms_health_interval_ms = 1000;
   // Field protection (protect/): the rules file; empty = no protected event types.
   std::string protect_rules_file;
   // The cache of unwrapped subject keys.
@@ -74,6 +89,13 @@ struct KeyInfo {
   bool current = false;          // the key new writes use
 };
 
+// The result of a KEK rotation (`cairn keys rotate --kek`).
+struct KekRotation {
+  std::string kek_id;      // the KEK everything is wrapped under now
+  uint64_t rewrapped = 0;  // subject keys, storage epochs and the checkpoint key re-wrapped
+  bool resumed = false;    // finished an interrupted rotation instead of starting a new one
+};
+
 // A summary of a full verification.
 struct VerifyReport {
   bool ok = false;
@@ -93,7 +115,7 @@ class EventStore {
   static Result<std::unique_ptr<EventStore>> Open(const Options& options);
   // Verifies the log of a data directory without opening it for writes, so that a damaged log
   // (one that Open() refuses) can still be examined. Takes the directory lock.
-  static VerifyReport VerifyDataDir(const std::string& data_dir);
+  static VerifyReport VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms = {});
 
   virtual ~EventStore() = default;
 
@@ -141,6 +163,15 @@ class EventStore {
   // stay readable under their version. Returns the new kid. kNotFound if the subject has no key.
   virtual Result<std::string> RotateSubjectKey(std::string_view subject) {
     return Status::FailedPrecondition("subject key rotation is not available here");
+  }
+  // KEK rotation: a new KEK version in the provider, then every wrapped key (subject keys,
+  // storage epochs, the checkpoint signing key) re-wrapped under it with a durable write each,
+  // then the old versions retired. Safe to interrupt: old versions stay usable for unwrapping
+  // until the end, and a second call finishes an interrupted rotation (resumed = true) instead
+  // of starting another. Old data stays readable. kFailedPrecondition for a provider that
+  // cannot rotate; the KMS's kUnavailable is passed on.
+  virtual Result<KekRotation> RotateKek() {
+    return Status::FailedPrecondition("KEK rotation is not available here");
   }
   // Storage epochs (oldest first), then subject key versions grouped by subject hash.
   virtual Result<std::vector<KeyInfo>> ListKeys() {

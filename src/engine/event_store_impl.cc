@@ -21,7 +21,8 @@
 #include "engine/verifier.h"
 #include "integrity/checkpoint.h"
 #include "integrity/note.h"
-#include "keys/local_kms.h"
+#include "keys/kms_config.h"
+#include "keys/kms_health_gate.h"
 #include "storage/rocksdb/rocks_log_store.h"
 
 namespace cairn::engine {
@@ -42,29 +43,81 @@ Status CheckComponentStateName(std::string_view name) {
 
 constexpr std::string_view kCheckpointKeyName = "checkpoint-signing-key";
 
+constexpr std::string_view kMetaKmsProvider = "kms_provider";
+constexpr std::string_view kMetaKmsKekId = "kms_kek_id";
+
 struct OpenParts {
   std::unique_ptr<DataDirLock> lock;
   std::unique_ptr<keys::KmsProvider> kms;
   std::unique_ptr<storage::LogStore> store;
 };
 
-Result<OpenParts> OpenParts_(const DataDirPaths& paths, bool create, bool sync) {
+// The configured provider with the data directory's defaults filled in.
+keys::KmsConfig EffectiveKms(const keys::KmsConfig& config, const DataDirPaths& paths) {
+  keys::KmsConfig out = config;
+  if (out.provider == keys::kProviderLocal && out.local.keyring_path.empty()) {
+    out.local.keyring_path = paths.keyring;
+  }
+  return out;
+}
+
+// Refuses a configuration whose provider kind differs from the one recorded at init. Runs before
+// the provider is opened, so the message is about the mismatch, not a missing keyring or token.
+Status CheckRecordedProvider(storage::LogStore* store, const DataDirPaths& paths,
+                             const std::string& provider) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> recorded, store->ReadMeta(kMetaKmsProvider));
+  if (!recorded || *recorded == provider) return Status::Ok();
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> kek, store->ReadMeta(kMetaKmsKekId));
+  return Status::FailedPrecondition(
+      "data directory " + paths.dir + " keeps its keys under the \"" + *recorded +
+      "\" KMS provider (KEK " + kek.value_or("?") + ") but the configuration selects \"" +
+      provider + "\"; set [keys] provider = \"" + *recorded + "\" and its settings");
+}
+
+// Refuses a provider that does not hold the KEK recorded at init (or by the last rotation).
+Status CheckRecordedKek(storage::LogStore* store, const DataDirPaths& paths,
+                        keys::KmsProvider& kms) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> kek, store->ReadMeta(kMetaKmsKekId));
+  if (!kek || kms.HasKek(*kek)) return Status::Ok();
+  return Status::FailedPrecondition(
+      "data directory " + paths.dir + " keeps its keys under KEK " + *kek + ", which the " +
+      std::string(kms.provider_name()) + " provider configured here does not hold (it has " +
+      kms.kek_id() + "); check [keys] (keyring, token, key_label)");
+}
+
+Status RecordKms(storage::LogStore* store, keys::KmsProvider& kms) {
+  CAIRN_RETURN_IF_ERROR(store->PutMeta(kMetaKmsProvider, kms.provider_name()));
+  return store->PutMeta(kMetaKmsKekId, kms.kek_id());
+}
+
+Result<std::unique_ptr<storage::LogStore>> OpenStoreAt(const DataDirPaths& paths, bool create,
+                                                       bool sync) {
+  storage::RocksOptions ro;
+  ro.path = paths.db;
+  ro.create_if_missing = create;
+  ro.sync = sync;
+  return storage::OpenRocksLogStore(ro);
+}
+
+Result<OpenParts> OpenParts_(const DataDirPaths& paths, bool create, bool sync,
+                             const keys::KmsConfig& kms_config) {
   OpenParts p;
   CAIRN_ASSIGN_OR_RETURN(p.lock, DataDirLock::Acquire(paths, create));
   struct stat st;
   const bool exists = ::stat(paths.db.c_str(), &st) == 0;
   if (create && exists) return Status::AlreadyExists("data directory " + paths.dir + " is already initialised");
   if (!create && !exists) return Status::NotFound("data directory " + paths.dir + " is not initialised (run `cairn init`)");
-  if (create) {
-    CAIRN_ASSIGN_OR_RETURN(p.kms, keys::LocalKms::Create(paths.keyring));
-  } else {
-    CAIRN_ASSIGN_OR_RETURN(p.kms, keys::LocalKms::Open(paths.keyring));
+  const keys::KmsConfig kms = EffectiveKms(kms_config, paths);
+  CAIRN_RETURN_IF_ERROR(keys::CheckKmsConfig(kms));
+  if (create) {  // the provider first: a refused KMS set-up leaves no half-made store behind
+    CAIRN_ASSIGN_OR_RETURN(p.kms, keys::OpenKms(kms, /*create=*/true));
+    CAIRN_ASSIGN_OR_RETURN(p.store, OpenStoreAt(paths, create, sync));
+    return p;
   }
-  storage::RocksOptions ro;
-  ro.path = paths.db;
-  ro.create_if_missing = create;
-  ro.sync = sync;
-  CAIRN_ASSIGN_OR_RETURN(p.store, storage::OpenRocksLogStore(ro));
+  CAIRN_ASSIGN_OR_RETURN(p.store, OpenStoreAt(paths, create, sync));
+  CAIRN_RETURN_IF_ERROR(CheckRecordedProvider(p.store.get(), paths, kms.provider));
+  CAIRN_ASSIGN_OR_RETURN(p.kms, keys::OpenKms(kms, /*create=*/false));
+  CAIRN_RETURN_IF_ERROR(CheckRecordedKek(p.store.get(), paths, *p.kms));
   return p;
 }
 
@@ -100,6 +153,7 @@ class EventStoreImpl final : public EventStore {
     CAIRN_ASSIGN_OR_RETURN(protection_,
                            FieldProtection::Open(parts_.store.get(), parts_.kms.get(),
                                                  options_.protect_rules_file, key_options));
+    kms_gate_ = std::make_unique<keys::KmsHealthGate>(parts_.kms.get(), options_.kms_health_interval_ms);
     CAIRN_ASSIGN_OR_RETURN(sequencer_, Sequencer::Start(parts_.store.get(), keys_.get(), options_));
     sequencer_->SetCommitListener([this](uint64_t tree_size) { NotifyObservers(tree_size); });
     CAIRN_RETURN_IF_ERROR(CheckTail());
@@ -109,6 +163,7 @@ class EventStoreImpl final : public EventStore {
 
   Result<AppendResult> Append(std::string_view stream_id, ExpectedVersion expected,
                               std::vector<ProposedEvent> events) override {
+    CAIRN_RETURN_IF_ERROR(CheckKmsFor(events));
     CAIRN_RETURN_IF_ERROR(protection_->ProtectAppend(stream_id, &events));
     CAIRN_ASSIGN_OR_RETURN(PreparedAppend prepared,
                            PrepareAppend(stream_id, expected, std::move(events), options_.limits));
@@ -125,6 +180,10 @@ class EventStoreImpl final : public EventStore {
 
   void AppendAsync(std::string_view stream_id, ExpectedVersion expected,
                    std::vector<ProposedEvent> events, AppendCallback done) override {
+    if (Status s = CheckKmsFor(events); !s.ok()) {
+      done(s);
+      return;
+    }
     if (Status s = protection_->ProtectAppend(stream_id, &events); !s.ok()) {
       done(s);
       return;
@@ -153,6 +212,24 @@ class EventStoreImpl final : public EventStore {
   Result<std::string> RotateSubjectKey(std::string_view subject) override {
     CAIRN_ASSIGN_OR_RETURN(keys::SubjectKey key, protection_->subject_keys().Rotate(subject));
     return key.kid;
+  }
+
+  Result<KekRotation> RotateKek() override {
+    std::lock_guard<std::mutex> lock(kek_rotation_mu_);
+    keys::KmsProvider& kms = *parts_.kms;
+    KekRotation out;
+    out.resumed = kms.kek_version_count() > 1;  // an earlier rotation was interrupted
+    if (!out.resumed) CAIRN_RETURN_IF_ERROR(kms.AddKekVersion().status());
+    out.kek_id = kms.kek_id();
+    CAIRN_RETURN_IF_ERROR(store()->PutMeta(kMetaKmsKekId, out.kek_id));
+    CAIRN_ASSIGN_OR_RETURN(uint64_t subjects, protection_->subject_keys().RewrapToCurrent());
+    CAIRN_ASSIGN_OR_RETURN(uint64_t epochs, keys_->RewrapAll());
+    CAIRN_ASSIGN_OR_RETURN(std::string wrapped, kms.Wrap(signer_.key.seed().view(), kCheckpointKeyName));
+    CAIRN_RETURN_IF_ERROR(store()->PutKeyMaterial(kCheckpointKeyName, wrapped));
+    if (kms.kek_id() != out.kek_id) return Status::Aborted("the KEK changed during re-wrapping");
+    CAIRN_RETURN_IF_ERROR(kms.RetireOldKekVersions());  // everything is under the new KEK now
+    out.rewrapped = subjects + epochs + 1;
+    return out;
   }
 
   Result<std::vector<KeyInfo>> ListKeys() override {
@@ -350,6 +427,15 @@ class EventStoreImpl final : public EventStore {
 
   storage::LogStore* store() const { return parts_.store.get(); }
 
+  // Protected appends need the KMS (new subject keys, and data that must stay readable after a
+  // restart): they fail with kUnavailable while the provider reports unhealthy.
+  Status CheckKmsFor(const std::vector<ProposedEvent>& events) {
+    for (const ProposedEvent& e : events) {
+      if (protection_->IsProtected(e.event_type)) return kms_gate_->Check();
+    }
+    return Status::Ok();
+  }
+
   // Detects a torn or partial tail: the committed tree state must end exactly at the last record.
   Status CheckTail() {
     const CommittedState state = sequencer_->committed();
@@ -401,6 +487,8 @@ class EventStoreImpl final : public EventStore {
   integrity::NoteSigner signer_;
   integrity::NoteVerifier verifier_;
   std::unique_ptr<FieldProtection> protection_;
+  std::unique_ptr<keys::KmsHealthGate> kms_gate_;
+  std::mutex kek_rotation_mu_;
   std::unique_ptr<Sequencer> sequencer_;
   std::mutex observers_mu_;
   std::map<uint64_t, std::function<void(uint64_t)>> observers_;  // guarded by observers_mu_
@@ -423,8 +511,10 @@ Status EventStore::Init(const InitOptions& options) {
   if (!integrity::IsValidNoteKeyName(origin)) {
     return Status::InvalidArgument("origin must be non-empty text without spaces or '+'");
   }
-  CAIRN_ASSIGN_OR_RETURN(OpenParts parts, OpenParts_(paths, /*create=*/true, /*sync=*/true));
+  CAIRN_ASSIGN_OR_RETURN(OpenParts parts,
+                         OpenParts_(paths, /*create=*/true, /*sync=*/true, options.kms));
   storage::LogStore* store = parts.store.get();
+  CAIRN_RETURN_IF_ERROR(RecordKms(store, *parts.kms));
   CAIRN_RETURN_IF_ERROR(keys::StorageKeys::Initialize(store, parts.kms.get()));
   CAIRN_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey key, crypto::Ed25519PrivateKey::Generate());
   CAIRN_ASSIGN_OR_RETURN(std::string wrapped, parts.kms->Wrap(key.seed().view(), kCheckpointKeyName));
@@ -446,10 +536,11 @@ struct LoadedDir {
   std::optional<integrity::NoteSigner> signer;
 };
 
-Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync) {
+Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync,
+                              const keys::KmsConfig& kms) {
   DataDirPaths paths(data_dir);
   LoadedDir d;
-  CAIRN_ASSIGN_OR_RETURN(d.parts, OpenParts_(paths, /*create=*/false, sync));
+  CAIRN_ASSIGN_OR_RETURN(d.parts, OpenParts_(paths, /*create=*/false, sync, kms));
   storage::LogStore* store = d.parts.store.get();
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> initialized, store->ReadMeta(kMetaInitialized));
   if (!initialized) {
@@ -467,7 +558,12 @@ Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync) {
 }  // namespace
 
 Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
-  CAIRN_ASSIGN_OR_RETURN(LoadedDir d, LoadDataDir(options.data_dir, options.sync));
+  CAIRN_ASSIGN_OR_RETURN(LoadedDir d, LoadDataDir(options.data_dir, options.sync, options.kms));
+  {
+    storage::LogStore* store = d.parts.store.get();
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> recorded, store->ReadMeta(kMetaKmsProvider));
+    if (!recorded) CAIRN_RETURN_IF_ERROR(RecordKms(store, *d.parts.kms));  // made before the record
+  }
   if (options.wrap_store_for_test) {
     d.parts.store = options.wrap_store_for_test(std::move(d.parts.store));
   }
@@ -477,8 +573,8 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
   return std::unique_ptr<EventStore>(std::move(impl));
 }
 
-VerifyReport EventStore::VerifyDataDir(const std::string& data_dir) {
-  auto d = LoadDataDir(data_dir, /*sync=*/true);
+VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms) {
+  auto d = LoadDataDir(data_dir, /*sync=*/true, kms);
   if (!d.ok()) {
     VerifyReport r;
     r.failure = "cannot open the data directory: " + d.status().message();

@@ -80,14 +80,6 @@ Status WriteNewKeyring(const std::string& path, std::string* line) {
   return Status::Ok();
 }
 
-// The private keyring's text (checked: regular, owned by us, 0600 or stricter), without one
-// trailing newline.
-Result<std::string> ReadKeyring(const std::string& path) {
-  CAIRN_RETURN_IF_ERROR(CheckPrivateFile(path));
-  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
-  if (!text.empty() && text.back() == '\n') text.pop_back();
-  return text;
-}
 
 // HMAC-SHA256(kek, kCheckLabel) through EVP_MAC.
 Result<std::string> KekCheck(const crypto::SecureBytes& kek) {
@@ -247,6 +239,13 @@ Status CheckPrivateFile(const std::string& path) {
   return Status::Ok();
 }
 
+Result<std::string> ReadKeyringFile(const std::string& path) {
+  CAIRN_RETURN_IF_ERROR(CheckPrivateFile(path));
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
 LocalKms::LocalKms(crypto::SecureBytes kek, bool passphrase_protected)
     : kek_(std::move(kek)), passphrase_protected_(passphrase_protected) {
   // The id is a one-way fingerprint of the KEK under a fixed label: safe to show.
@@ -265,20 +264,33 @@ Result<std::unique_ptr<LocalKms>> LocalKms::Create(const std::string& keyring_pa
 }
 
 Result<std::unique_ptr<LocalKms>> LocalKms::Open(const std::string& keyring_path) {
-  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadKeyring(keyring_path));
-  std::string_view v = text;
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadKeyringFile(keyring_path));
+  auto kms = FromKeyringLine(text, keyring_path, nullptr);
+  crypto::Cleanse(&text);
+  return kms;
+}
+
+Result<std::unique_ptr<LocalKms>> LocalKms::FromKeyringLine(std::string_view v,
+                                                            const std::string& keyring_path,
+                                                            const crypto::SecureBytes* passphrase) {
   if (v.substr(0, kKeyringV2Header.size()) == kKeyringV2Header) {
-    crypto::Cleanse(&text);
+    if (passphrase == nullptr) {
+      return Status::FailedPrecondition("keyring " + keyring_path +
+                                        " is protected by a passphrase and none was given (a "
+                                        "passphrase file, or the variable " +
+                                        std::string(kKekPassphraseEnv) + ")");
+    }
+    return FromV2Line(v.substr(kKeyringV2Header.size()), keyring_path, *passphrase);
+  }
+  if (passphrase != nullptr && v.substr(0, kKeyringHeader.size()) == kKeyringHeader) {
     return Status::FailedPrecondition("keyring " + keyring_path +
-                                      " is protected by a passphrase and none was given (a "
-                                      "passphrase file, or the variable " +
-                                      std::string(kKekPassphraseEnv) + ")");
+                                      " holds its key and takes no passphrase; remove the "
+                                      "passphrase setting");
   }
   std::optional<std::string> kek;
   if (v.substr(0, kKeyringHeader.size()) == kKeyringHeader) {
     kek = Base64Decode(v.substr(kKeyringHeader.size()));
   }
-  crypto::Cleanse(&text);
   if (!kek || kek->size() != crypto::kAes256KeySizeBytes) {
     if (kek) crypto::Cleanse(&*kek);
     return Status::InvalidArgument("keyring " + keyring_path + " is not a cairn local keyring");
@@ -286,6 +298,24 @@ Result<std::unique_ptr<LocalKms>> LocalKms::Open(const std::string& keyring_path
   crypto::SecureBytes key(*kek);
   crypto::Cleanse(&*kek);
   return std::unique_ptr<LocalKms>(new LocalKms(std::move(key), false));
+}
+
+Result<std::unique_ptr<LocalKms>> LocalKms::NewKeyringLine(const crypto::SecureBytes* passphrase,
+                                                           const crypto::ScryptParams& params,
+                                                           std::string* line) {
+  if (passphrase == nullptr) {
+    crypto::SecureBytes kek = crypto::RandomSecret(crypto::kAes256KeySizeBytes);
+    *line = std::string(kKeyringHeader) + Base64Encode(kek.span()) + "\n";
+    return std::unique_ptr<LocalKms>(new LocalKms(std::move(kek), false));
+  }
+  CAIRN_RETURN_IF_ERROR(CheckPassphraseSize(*passphrase));
+  CAIRN_RETURN_IF_ERROR(CheckKeyringScrypt(params));
+  const std::string salt = crypto::RandomString(kSaltSizeBytes);
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes kek, crypto::Scrypt(passphrase->view(), salt, params,
+                                                                 crypto::kAes256KeySizeBytes));
+  CAIRN_ASSIGN_OR_RETURN(std::string check, KekCheck(kek));
+  *line = V2Line(params, salt, check);
+  return std::unique_ptr<LocalKms>(new LocalKms(std::move(kek), true));
 }
 
 Result<crypto::SecureBytes> LocalKms::ReadPassphrase(const LocalKmsOptions& options) {
@@ -325,7 +355,7 @@ Result<std::unique_ptr<LocalKms>> LocalKms::Open(const LocalKmsOptions& options)
   }
   // Refuse a v1 keyring before reading the passphrase: it would protect nothing.
   {
-    CAIRN_ASSIGN_OR_RETURN(std::string text, ReadKeyring(options.keyring_path));
+    CAIRN_ASSIGN_OR_RETURN(std::string text, ReadKeyringFile(options.keyring_path));
     const bool v2 = std::string_view(text).substr(0, kKeyringV2Header.size()) == kKeyringV2Header;
     const bool v1 = std::string_view(text).substr(0, kKeyringHeader.size()) == kKeyringHeader;
     crypto::Cleanse(&text);
@@ -345,30 +375,24 @@ Result<std::unique_ptr<LocalKms>> LocalKms::Open(const LocalKmsOptions& options)
 Result<std::unique_ptr<LocalKms>> LocalKms::CreateWithPassphrase(
     const std::string& keyring_path, const crypto::SecureBytes& passphrase,
     const crypto::ScryptParams& params) {
-  CAIRN_RETURN_IF_ERROR(CheckPassphraseSize(passphrase));
-  CAIRN_RETURN_IF_ERROR(CheckKeyringScrypt(params));
-  const std::string salt = crypto::RandomString(kSaltSizeBytes);
-  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes kek,
-                         crypto::Scrypt(passphrase.view(), salt, params, crypto::kAes256KeySizeBytes));
-  CAIRN_ASSIGN_OR_RETURN(std::string check, KekCheck(kek));
-  std::string line = V2Line(params, salt, check);
+  std::string line;
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<LocalKms> kms, NewKeyringLine(&passphrase, params, &line));
   CAIRN_RETURN_IF_ERROR(WriteNewKeyring(keyring_path, &line));
-  return std::unique_ptr<LocalKms>(new LocalKms(std::move(kek), true));
+  return kms;
 }
 
 Result<std::unique_ptr<LocalKms>> LocalKms::OpenWithPassphrase(const std::string& keyring_path,
                                                                const crypto::SecureBytes& passphrase) {
-  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadKeyring(keyring_path));
-  std::string_view v = text;
-  if (v.substr(0, kKeyringHeader.size()) == kKeyringHeader) {
-    crypto::Cleanse(&text);
-    return Status::FailedPrecondition("keyring " + keyring_path +
-                                      " holds its key and takes no passphrase");
-  }
-  std::optional<V2Keyring> k;
-  if (v.substr(0, kKeyringV2Header.size()) == kKeyringV2Header) {
-    k = ParseV2(v.substr(kKeyringV2Header.size()));
-  }
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadKeyringFile(keyring_path));
+  auto kms = FromKeyringLine(text, keyring_path, &passphrase);
+  crypto::Cleanse(&text);
+  return kms;
+}
+
+Result<std::unique_ptr<LocalKms>> LocalKms::FromV2Line(std::string_view body,
+                                                       const std::string& keyring_path,
+                                                       const crypto::SecureBytes& passphrase) {
+  std::optional<V2Keyring> k = ParseV2(body);
   if (!k) return Status::InvalidArgument("keyring " + keyring_path + " is not a cairn local keyring");
   Status cost = CheckKeyringScrypt(k->params);
   if (!cost.ok()) return Status::InvalidArgument("keyring " + keyring_path + ": " + cost.message());

@@ -72,6 +72,18 @@ class LocalKms final : public KmsProvider {
   static Result<std::unique_ptr<LocalKms>> OpenWithPassphrase(const std::string& keyring_path,
                                                               const crypto::SecureBytes& passphrase);
 
+  // Keyrings with several KEK versions (keys/local_keyring.h) are one line per version. A line
+  // (without its "\n") to a LocalKms: `passphrase` must be non-null for a v2 line and null for a
+  // v1 line (kFailedPrecondition otherwise). Errors as Open(); `keyring_path` names the file.
+  static Result<std::unique_ptr<LocalKms>> FromKeyringLine(std::string_view line,
+                                                          const std::string& keyring_path,
+                                                          const crypto::SecureBytes* passphrase);
+  // A new KEK: random (v1) when `passphrase` is null, else derived from it with a new salt (v2).
+  // *line receives its keyring line, "\n"-terminated (the caller wipes it).
+  static Result<std::unique_ptr<LocalKms>> NewKeyringLine(const crypto::SecureBytes* passphrase,
+                                                         const crypto::ScryptParams& params,
+                                                         std::string* line);
+
   // The passphrase from options.passphrase_file or options.passphrase_env (exactly one must be
   // set). kFailedPrecondition for an exposed file or an unset variable, kInvalidArgument for a
   // passphrase outside 12..1024 bytes. Messages never contain passphrase bytes.
@@ -87,6 +99,9 @@ class LocalKms final : public KmsProvider {
 
  private:
   LocalKms(crypto::SecureBytes kek, bool passphrase_protected);
+  static Result<std::unique_ptr<LocalKms>> FromV2Line(std::string_view body,
+                                                      const std::string& keyring_path,
+                                                      const crypto::SecureBytes& passphrase);
   crypto::SecureBytes kek_;
   std::string kek_id_;
   bool passphrase_protected_;
@@ -94,5 +109,9 @@ class LocalKms final : public KmsProvider {
 
 // Refuses a secret file that is not a regular file or that group or others may access.
 Status CheckPrivateFile(const std::string& path);
+
+// The text of a keyring file (checked with CheckPrivateFile, at most 4 KiB, not through a
+// symlink), without one trailing newline. The caller wipes it.
+Result<std::string> ReadKeyringFile(const std::string& path);
 
 }  // namespace cairn::keys

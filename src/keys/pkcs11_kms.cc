@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <vector>
 
 #include "common/bytes.h"
 #include "crypto/sha256.h"
@@ -31,6 +32,7 @@ constexpr size_t kKekSizeBytes = 32;
 constexpr size_t kPinSizeBytesMax = 256;
 constexpr size_t kMaxSessionsLimit = 64;
 constexpr auto kSessionWait = std::chrono::seconds(30);
+constexpr size_t kKeyLabelsScanMax = 1024;  // AES key objects looked at on one token
 
 constexpr size_t Round8(size_t n) { return (n + 7) / 8 * 8; }
 constexpr size_t KwpSize(size_t plain) { return Round8(plain) + kKwpOverheadBytes; }
@@ -242,6 +244,40 @@ std::string Binding(std::string_view header, std::string_view context) {
   return crypto::HashString(crypto::Sha256(in));
 }
 
+// The slot of the token `o` names: by id, by label, or both (then they must agree). Only slots
+// with an initialised token count.
+Result<std::pair<CK_SLOT_ID, std::string>> FindSlot(CK_FUNCTION_LIST* f, const Pkcs11Options& o) {
+  CK_ULONG n = 0;
+  CK_RV rv = f->C_GetSlotList(CK_TRUE, nullptr, &n);
+  if (rv != CKR_OK) return P11Error("C_GetSlotList", rv);
+  std::vector<CK_SLOT_ID> slots(n);
+  rv = f->C_GetSlotList(CK_TRUE, slots.data(), &n);
+  if (rv != CKR_OK) return P11Error("C_GetSlotList", rv);
+  slots.resize(n);
+  const std::string want = o.token_label.empty() ? "slot " + std::to_string(*o.slot_id)
+                                                 : "token '" + o.token_label + "'";
+  std::vector<std::pair<CK_SLOT_ID, std::string>> matches;
+  for (CK_SLOT_ID s : slots) {
+    if (o.slot_id && s != *o.slot_id) continue;
+    CK_TOKEN_INFO info;
+    if (f->C_GetTokenInfo(s, &info) != CKR_OK) continue;
+    if ((info.flags & CKF_TOKEN_INITIALIZED) == 0) continue;
+    std::string label = TrimPadded(info.label, sizeof info.label);
+    if (!o.token_label.empty() && label != o.token_label) continue;
+    matches.emplace_back(s, label);
+  }
+  if (matches.empty()) {
+    return Status::Unavailable("pkcs11: " + want + " is not present (module " + o.module_path +
+                               ")");
+  }
+  if (matches.size() > 1) {
+    return Status::FailedPrecondition("pkcs11: " + std::to_string(matches.size()) +
+                                      " tokens are labelled '" + o.token_label +
+                                      "'; set slot_id to choose one");
+  }
+  return matches[0];
+}
+
 }  // namespace
 
 // ---- Module: one dlopen + C_Initialize per library, shared by the providers using it. ----
@@ -415,42 +451,13 @@ Result<std::unique_ptr<Pkcs11Kms>> Pkcs11Kms::Open(const Pkcs11Options& o) {
   kms->key_label_ = o.key_label;
   CAIRN_ASSIGN_OR_RETURN(kms->module_, Pkcs11Module::Load(o.module_path));
   CK_FUNCTION_LIST* f = kms->module_->f();
-
-  // The slot: by id, by label, or both (then they must agree). Only slots with a token count.
-  CK_ULONG n = 0;
-  CK_RV rv = f->C_GetSlotList(CK_TRUE, nullptr, &n);
-  if (rv != CKR_OK) return P11Error("C_GetSlotList", rv);
-  std::vector<CK_SLOT_ID> slots(n);
-  rv = f->C_GetSlotList(CK_TRUE, slots.data(), &n);
-  if (rv != CKR_OK) return P11Error("C_GetSlotList", rv);
-  slots.resize(n);
-  const std::string want = o.token_label.empty() ? "slot " + std::to_string(*o.slot_id)
-                                                 : "token '" + o.token_label + "'";
-  std::vector<std::pair<CK_SLOT_ID, std::string>> matches;
-  for (CK_SLOT_ID s : slots) {
-    if (o.slot_id && s != *o.slot_id) continue;
-    CK_TOKEN_INFO info;
-    if (f->C_GetTokenInfo(s, &info) != CKR_OK) continue;
-    if ((info.flags & CKF_TOKEN_INITIALIZED) == 0) continue;
-    std::string label = TrimPadded(info.label, sizeof info.label);
-    if (!o.token_label.empty() && label != o.token_label) continue;
-    matches.emplace_back(s, label);
-  }
-  if (matches.empty()) {
-    return Status::Unavailable("pkcs11: " + want + " is not present (module " + o.module_path +
-                               ")");
-  }
-  if (matches.size() > 1) {
-    return Status::FailedPrecondition("pkcs11: " + std::to_string(matches.size()) +
-                                      " tokens are labelled '" + o.token_label +
-                                      "'; set slot_id to choose one");
-  }
-  kms->slot_ = matches[0].first;
-  kms->token_label_ = matches[0].second;
+  CAIRN_ASSIGN_OR_RETURN(auto slot, FindSlot(f, o));
+  kms->slot_ = slot.first;
+  kms->token_label_ = slot.second;
   const std::string where = "token '" + kms->token_label_ + "'";
 
   // The anchor session, and the login (shared by every session of this process on the token).
-  rv = f->C_OpenSession(kms->slot_, CKF_SERIAL_SESSION, nullptr, nullptr, &kms->anchor_);
+  CK_RV rv = f->C_OpenSession(kms->slot_, CKF_SERIAL_SESSION, nullptr, nullptr, &kms->anchor_);
   if (rv != CKR_OK) return P11Error("C_OpenSession", rv, where);
   kms->anchor_open_ = true;
   rv = f->C_Login(kms->anchor_, CKU_USER, pin.data(), pin.size());
@@ -731,5 +738,65 @@ Status Pkcs11Kms::CheckAnchor() {
 }
 
 Status Pkcs11Kms::Health() { return CheckAnchor().Annotate(kek_id_); }
+
+// ---- Key versions ----
+
+Result<std::vector<std::string>> Pkcs11Kms::ListKeyLabels(const Pkcs11Options& o) {
+  if (o.token_label.empty() && !o.slot_id) {
+    return Status::InvalidArgument("pkcs11: set token_label or slot_id");
+  }
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes pin, ReadPin(o));
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<Pkcs11Module> module, Pkcs11Module::Load(o.module_path));
+  CK_FUNCTION_LIST* f = module->f();
+  CAIRN_ASSIGN_OR_RETURN(auto slot, FindSlot(f, o));
+  const std::string where = "token '" + slot.second + "'";
+  CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+  CK_RV rv = f->C_OpenSession(slot.first, CKF_SERIAL_SESSION, nullptr, nullptr, &s);
+  if (rv != CKR_OK) return P11Error("C_OpenSession", rv, where);
+  rv = f->C_Login(s, CKU_USER, pin.data(), pin.size());
+  pin.Clear();
+  // Closing the session ends nothing else: the login stays while other sessions exist.
+  auto close = [&] { f->C_CloseSession(s); };
+  if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
+    close();
+    return P11Error("C_Login", rv, "logging in to " + where);
+  }
+  CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+  CK_KEY_TYPE type = CKK_AES;
+  CK_ATTRIBUTE find[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &type, sizeof type}};
+  std::vector<CK_OBJECT_HANDLE> found(kKeyLabelsScanMax);
+  CK_ULONG found_n = 0;
+  rv = f->C_FindObjectsInit(s, find, 2);
+  if (rv == CKR_OK) {
+    rv = f->C_FindObjects(s, found.data(), found.size(), &found_n);
+    f->C_FindObjectsFinal(s);
+  }
+  if (rv != CKR_OK) {
+    close();
+    return P11Error("C_FindObjects", rv, where);
+  }
+  std::vector<std::string> labels;
+  for (CK_ULONG i = 0; i < found_n; ++i) {
+    char buf[256];
+    CK_ATTRIBUTE a = {CKA_LABEL, buf, sizeof buf};
+    if (f->C_GetAttributeValue(s, found[i], &a, 1) != CKR_OK) continue;
+    if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > sizeof buf) continue;
+    labels.emplace_back(buf, a.ulValueLen);
+  }
+  close();
+  return labels;
+}
+
+Status Pkcs11Kms::DestroyKek() {
+  CK_FUNCTION_LIST* f = module_->f();
+  const std::string where = "key '" + key_label_ + "' on token '" + token_label_ + "'";
+  CK_SESSION_HANDLE rw = CK_INVALID_HANDLE;
+  CK_RV rv = f->C_OpenSession(slot_, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &rw);
+  if (rv != CKR_OK) return P11Error("C_OpenSession (read-write)", rv, where);
+  rv = f->C_DestroyObject(rw, kek_);
+  f->C_CloseSession(rw);
+  if (rv != CKR_OK) return P11Error("C_DestroyObject", rv, where);
+  return Status::Ok();
+}
 
 }  // namespace cairn::keys

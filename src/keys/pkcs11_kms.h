@@ -79,6 +79,9 @@ class Pkcs11Module;  // a loaded, initialised module (pkcs11_kms.cc)
 class Pkcs11Kms final : public KmsProvider {
  public:
   static Result<std::unique_ptr<Pkcs11Kms>> Open(const Pkcs11Options& options);
+  // The labels of the AES secret keys on the token `options` names (at most 1024 looked at),
+  // logging in with its PIN; options.key_label is not used. For keys/pkcs11_keyring.h.
+  static Result<std::vector<std::string>> ListKeyLabels(const Pkcs11Options& options);
   ~Pkcs11Kms() override;
   Pkcs11Kms(const Pkcs11Kms&) = delete;
   Pkcs11Kms& operator=(const Pkcs11Kms&) = delete;
@@ -90,6 +93,10 @@ class Pkcs11Kms final : public KmsProvider {
   // A cheap round trip to the token on the anchor session: session state (still logged in), token
   // info, and a read of the KEK's class. kUnavailable when the token or the key is gone.
   Status Health() override;
+
+  // Destroys this provider's KEK object on the token (KEK rotation retires old versions). Every
+  // blob wrapped under it becomes unreadable; the provider is unusable afterwards.
+  Status DestroyKek();
 
   const std::string& token_label() const { return token_label_; }
   const std::string& key_label() const { return key_label_; }

@@ -77,6 +77,7 @@ size_t StorageKeys::epoch_count() const {
 }
 
 Status StorageKeys::Rotate(uint64_t start_position) {
+  std::lock_guard<std::mutex> rotate(rotate_mu_);
   StorageEpoch cur = current();
   if (cur.epoch + 1 >= kStorageEpochsMax) return Status::ResourceExhausted("too many storage epochs");
   // Epoch starts never decrease (Load checks it); an encryption count uses them, nothing else.
@@ -87,6 +88,23 @@ Status StorageKeys::Rotate(uint64_t start_position) {
   epochs_[cur.epoch + 1] = {cur.epoch + 1, start_position,
                             std::make_shared<const crypto::SecureBytes>(std::move(key))};
   return Status::Ok();
+}
+
+Result<uint64_t> StorageKeys::RewrapAll() {
+  std::lock_guard<std::mutex> rotate(rotate_mu_);
+  std::map<uint32_t, StorageEpoch> epochs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    epochs = epochs_;
+  }
+  for (const auto& [e, epoch] : epochs) {
+    CAIRN_ASSIGN_OR_RETURN(std::string wrapped, kms_->Wrap(epoch.key->view(), EpochName(e)));
+    std::string value;
+    PutU64(&value, epoch.start_position);
+    value += wrapped;
+    CAIRN_RETURN_IF_ERROR(store_->PutKeyMaterial(EpochName(e), value));
+  }
+  return static_cast<uint64_t>(epochs.size());
 }
 
 }  // namespace cairn::keys

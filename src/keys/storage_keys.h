@@ -43,6 +43,10 @@ class StorageKeys {
   size_t epoch_count() const;
   // Creates epoch current+1 starting at `start_position`, stores it durably, then makes it current.
   Status Rotate(uint64_t start_position);
+  // KEK rotation: stores every epoch's key wrapped under the provider's current KEK (durable put
+  // per epoch; idempotent, so an interrupted run is finished by running it again). Excludes
+  // Rotate while it runs. Returns the number of epochs re-wrapped.
+  Result<uint64_t> RewrapAll();
 
  private:
   StorageKeys(storage::LogStore* store, KmsProvider* kms) : store_(store), kms_(kms) {}
@@ -52,6 +56,7 @@ class StorageKeys {
   storage::LogStore* store_;
   KmsProvider* kms_;
   mutable std::mutex mu_;
+  std::mutex rotate_mu_;  // serialises Rotate and RewrapAll (taken before mu_)
   std::map<uint32_t, StorageEpoch> epochs_;
 };
 

@@ -174,7 +174,7 @@ Status SubjectKeys::WriteIndex(const std::string& index_name, const std::vector<
 
 Result<KmsProvider*> SubjectKeys::ProviderFor(std::string_view kek_id) {
   std::lock_guard<std::mutex> lock(kms_mu_);
-  if (kek_id == kek_id_) return kms_;
+  if (kek_id == kek_id_ || kms_->HasKek(kek_id)) return kms_;
   if (rewrap_target_ != nullptr && kek_id == rewrap_kek_id_) return rewrap_target_;
   return Status::FailedPrecondition("a subject key is wrapped under KEK '" + std::string(kek_id) +
                                     "', not the configured '" + kek_id_ +
@@ -210,8 +210,16 @@ Result<std::shared_ptr<const crypto::SecureBytes>> SubjectKeys::CreateKey(const 
   if (existing) return Status::AlreadyExists("subject key " + kid + " exists");
   crypto::SecureBytes key = crypto::RandomSecret(crypto::kAes256KeySizeBytes);
   KmsProvider* kms = WrapProvider();
-  CAIRN_ASSIGN_OR_RETURN(std::string wrapped, kms->Wrap(key.view(), name));
-  CAIRN_ASSIGN_OR_RETURN(std::string value, EncodeKeyBlob(kms->kek_id(), wrapped));
+  // The blob is tagged with the KEK that wrapped it. A provider's current KEK can change
+  // (AddKekVersion) during Wrap: the tag is trusted only if it is the same before and after.
+  std::string wrapped, kek_id;
+  for (int attempt = 0;; ++attempt) {
+    kek_id = kms->kek_id();
+    CAIRN_ASSIGN_OR_RETURN(wrapped, kms->Wrap(key.view(), name));
+    if (kms->kek_id() == kek_id) break;
+    if (attempt == 2) return Status::Unavailable("the key-encryption key keeps changing; retry");
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::string value, EncodeKeyBlob(kek_id, wrapped));
   CAIRN_RETURN_IF_ERROR(store_->PutKeyMaterial(name, value));
   return std::make_shared<const crypto::SecureBytes>(std::move(key));
 }
@@ -359,6 +367,35 @@ Status SubjectKeys::RewrapAll(KmsProvider& new_kms) {
   rewrap_target_ = nullptr;
   rewrap_kek_id_.clear();
   return status;
+}
+
+Result<uint64_t> SubjectKeys::RewrapToCurrent() {
+  std::unique_lock<std::shared_mutex> exclusive(rewrap_mu_);
+  KmsProvider* kms = WrapProvider();
+  const std::string current = kms->kek_id();
+  std::vector<std::string> names;
+  CAIRN_RETURN_IF_ERROR(store_->ScanKeyMaterial(kKeyPrefix, [&](std::string_view name,
+                                                                std::string_view) {
+    names.emplace_back(name);
+    return true;
+  }));
+  uint64_t rewrapped = 0;
+  for (const std::string& name : names) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> value, store_->ReadKeyMaterial(name));
+    if (!value) continue;  // destroyed meanwhile (forget is excluded, but a scan is a snapshot)
+    std::optional<KeyBlob> blob = ParseKeyBlob(*value);
+    if (!blob) return Status::DataLoss("corrupt subject key " + name);
+    if (blob->kek_id == current) continue;  // done by an earlier, interrupted run
+    CAIRN_ASSIGN_OR_RETURN(KmsProvider * old_kms, ProviderFor(blob->kek_id));
+    auto key = old_kms->Unwrap(blob->wrapped, name);
+    if (!key.ok()) return key.status().Annotate("re-wrapping " + name);
+    CAIRN_ASSIGN_OR_RETURN(std::string wrapped, kms->Wrap(key->view(), name));
+    if (kms->kek_id() != current) return Status::Aborted("the KEK changed during re-wrapping");
+    CAIRN_ASSIGN_OR_RETURN(std::string encoded, EncodeKeyBlob(current, wrapped));
+    CAIRN_RETURN_IF_ERROR(store_->PutKeyMaterial(name, encoded));
+    ++rewrapped;
+  }
+  return rewrapped;
 }
 
 Status SubjectKeys::ListKeys(const std::function<bool(const SubjectKeyInfo&)>& fn) {

@@ -99,6 +99,11 @@ class SubjectKeys final : public SubjectKeySource {
   // (blobs already under new_kms are skipped). Until then, blobs under the new KEK read as
   // kFailedPrecondition through an object holding only the old one. Cost: one synced put per key.
   Status RewrapAll(KmsProvider& new_kms);
+  // KEK rotation inside one provider that holds several KEK versions (KmsProvider::AddKekVersion):
+  // re-wraps every skey/* not already under the provider's current KEK (durable put per key);
+  // excludes creation, Rotate and Forget while it runs. Idempotent: a second run after a crash
+  // finishes the job. Returns the number of keys re-wrapped.
+  Result<uint64_t> RewrapToCurrent();
 
   // Every key version of every subject, grouped by subject in hash order, oldest version first;
   // stops when `fn` returns false. For `cairn keys list`.

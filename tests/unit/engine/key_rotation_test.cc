@@ -4,9 +4,48 @@
 #include <thread>
 
 #include "engine_test_util.h"
+#include "keys/local_keyring.h"
+#include "unit/keys/softhsm_token.h"
 
 namespace cairn::engine {
 namespace {
+
+constexpr char kRules[] = R"(
+[[rule]]
+event_type = "CustomerRegistered"
+subject = "/customerId"
+fields = ["/email"]
+)";
+
+std::string Customer(const std::string& id) {
+  return R"({"customerId":")" + id + R"(","email":")" + id + R"(@example.com"})";
+}
+
+// Options with kRules as the protection rules (written into `tmp`).
+Options ProtectedOptions(const testing::TempDir& tmp) {
+  testing::WriteFile(tmp.Sub("protect.toml"), kRules);
+  Options o;
+  o.protect_rules_file = tmp.Sub("protect.toml");
+  return o;
+}
+
+size_t Lines(const std::string& path) {
+  const std::string text = testing::ReadFile(path);
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+// Every event of stream "c", revealed with read.pii, must show its subject's address.
+void ExpectCustomersReadable(EventStore& store, const std::vector<std::string>& ids) {
+  auto events = store.ReadStream("c", 0, Direction::kForwards, 100);
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  ASSERT_EQ(events->events.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto view = store.Reveal(events->events[i], /*may_read_pii=*/true);
+    ASSERT_TRUE(view.ok()) << view.status().ToString();
+    EXPECT_NE(view->data.find(ids[i] + "@example.com"), std::string::npos) << view->data;
+  }
+  EXPECT_TRUE(store.Verify().ok) << store.Verify().failure;
+}
 
 size_t CountKind(const std::vector<KeyInfo>& keys, const std::string& kind) {
   size_t n = 0;
@@ -119,6 +158,157 @@ fields = ["/email"]
     EXPECT_EQ(k.id.find("alice"), std::string::npos);
     EXPECT_EQ(k.subject_hash_hex.find("alice"), std::string::npos);
   }
+}
+
+TEST_F(EngineTest, KekRotationRewrapsEverythingAndOldDataStaysReadableAfterRestart) {
+  const Options o = ProtectedOptions(tmp_);
+  Reopen(o);
+  ASSERT_TRUE(store_->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("alice"))).ok());
+  ASSERT_TRUE(store_->RotateStorageKey().ok());
+  ASSERT_TRUE(store_->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("bob"))).ok());
+  const std::string keyring = dir_ + "/keyring";
+  const std::string before = testing::ReadFile(keyring);
+
+  auto rotation = store_->RotateKek();
+  ASSERT_TRUE(rotation.ok()) << rotation.status().ToString();
+  EXPECT_FALSE(rotation->resumed);
+  EXPECT_EQ(rotation->rewrapped, 2u + 2u + 1u);  // two subject keys, two epochs, checkpoint key
+  EXPECT_EQ(rotation->kek_id.rfind("local:", 0), 0u);
+  EXPECT_NE(testing::ReadFile(keyring), before);
+  EXPECT_EQ(Lines(keyring), 1u) << "the old KEK is retired";
+  ExpectCustomersReadable(*store_, {"alice", "bob"});
+  ASSERT_TRUE(store_->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("carol"))).ok());
+
+  Reopen(o);  // a restart: everything unwraps under the new KEK alone
+  ExpectCustomersReadable(*store_, {"alice", "bob", "carol"});
+  auto again = store_->RotateKek();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_NE(again->kek_id, rotation->kek_id);
+  Close();
+  EXPECT_TRUE(EventStore::VerifyDataDir(dir_).ok);
+}
+
+TEST_F(EngineTest, AnInterruptedKekRotationIsFinishedByTheNextOne) {
+  const Options o = ProtectedOptions(tmp_);
+  Reopen(o);
+  ASSERT_TRUE(store_->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("alice"))).ok());
+  Close();
+  // A crash right after the new KEK version was stored: nothing is re-wrapped yet.
+  {
+    keys::LocalKmsOptions ko;
+    ko.keyring_path = dir_ + "/keyring";
+    auto keyring = keys::LocalKeyring::Open(ko);
+    ASSERT_TRUE(keyring.ok());
+    ASSERT_TRUE((*keyring)->AddKekVersion().ok());
+  }
+  Reopen(o);
+  ExpectCustomersReadable(*store_, {"alice"});
+  ASSERT_TRUE(store_->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("bob"))).ok());
+  auto rotation = store_->RotateKek();
+  ASSERT_TRUE(rotation.ok()) << rotation.status().ToString();
+  EXPECT_TRUE(rotation->resumed);
+  EXPECT_EQ(Lines(dir_ + "/keyring"), 1u);
+  Reopen(o);
+  ExpectCustomersReadable(*store_, {"alice", "bob"});
+}
+
+TEST_F(EngineTest, RefusesAnotherProviderThanTheOneRecordedAtInit) {
+  Close();
+  testing::SoftHsmToken token(tmp_.Sub("hsm"));
+  Options o;
+  o.data_dir = dir_;
+  o.kms = token.Config();
+  auto refused = EventStore::Open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("\"local\" KMS provider"), std::string::npos)
+      << refused.status().message();
+
+  // Another local keyring: the recorded KEK is not in it.
+  Options other;
+  other.data_dir = dir_;
+  other.kms.local.keyring_path = tmp_.Sub("other-keyring");
+  ASSERT_TRUE(keys::LocalKms::Create(other.kms.local.keyring_path).ok());
+  auto wrong = EventStore::Open(other);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("does not hold"), std::string::npos)
+      << wrong.status().message();
+  Reopen();  // the right one still opens
+}
+
+class Pkcs11EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::SoftHsmInstalled()) GTEST_SKIP() << "SoftHSM is not installed";
+    token_ = std::make_unique<testing::SoftHsmToken>(tmp_.Sub("hsm"));
+    ASSERT_TRUE(token_->ok());
+    testing::WriteFile(tmp_.Sub("protect.toml"), kRules);
+    dir_ = tmp_.Sub("data");
+    InitOptions init;
+    init.data_dir = dir_;
+    init.kms = token_->Config();
+    Status s = EventStore::Init(init);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  Options Opts() const {
+    Options o;
+    o.data_dir = dir_;
+    o.kms = token_->Config();
+    o.protect_rules_file = tmp_.Sub("protect.toml");
+    return o;
+  }
+  testing::TempDir tmp_;
+  std::unique_ptr<testing::SoftHsmToken> token_;
+  std::string dir_;
+};
+
+TEST_F(Pkcs11EngineTest, KekRotationOnTheTokenKeepsOldDataReadableAfterRestart) {
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/keyring")) << "no local keyring with pkcs11";
+  std::string kek;
+  {
+    auto store = EventStore::Open(Opts());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("alice"))).ok());
+    auto rotation = (*store)->RotateKek();
+    ASSERT_TRUE(rotation.ok()) << rotation.status().ToString();
+    kek = rotation->kek_id;
+    EXPECT_EQ(kek.rfind("pkcs11:", 0), 0u);
+    ASSERT_TRUE((*store)->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("bob"))).ok());
+  }
+  auto labels = keys::Pkcs11Kms::ListKeyLabels(token_->Options());
+  ASSERT_TRUE(labels.ok());
+  EXPECT_EQ(std::count(labels->begin(), labels->end(), "cairn-kek"), 0) << "version 1 retired";
+  EXPECT_EQ(std::count(labels->begin(), labels->end(), "cairn-kek.v2"), 1);
+  auto store = EventStore::Open(Opts());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ExpectCustomersReadable(**store, {"alice", "bob"});
+
+  // The local provider is refused for this directory.
+  Options local;
+  local.data_dir = dir_;
+  store->reset();
+  auto refused = EventStore::Open(local);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("\"pkcs11\" KMS provider"), std::string::npos)
+      << refused.status().message();
+}
+
+TEST_F(Pkcs11EngineTest, ProtectedAppendsFailWhileTheTokenIsGoneAndWriteNothing) {
+  Options o = Opts();
+  o.kms_health_interval_ms = 0;
+  o.kms.reopen_interval_ms = 0;
+  auto store = EventStore::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EventStore& s = **store;
+  ASSERT_TRUE(s.Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("alice"))).ok());
+  const uint64_t size = s.tree_size();
+  ASSERT_TRUE(token_->Hide());
+  auto refused = s.Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("alice")));
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+  EXPECT_EQ(s.tree_size(), size);
+  EXPECT_TRUE(s.Append("plain", ExpectedVersion::Any(), One("Note", "{}")).ok());
+  ASSERT_TRUE(token_->Show());
+  EXPECT_TRUE(s.Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("bob"))).ok());
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "crypto/secure.h"
 #include "keys/local_kms.h"
 #include "test_util.h"
+#include "unit/keys/softhsm_token.h"
 
 namespace cairn::keys {
 namespace {
@@ -27,25 +28,7 @@ constexpr char kModule[] = "/usr/lib/softhsm/libsofthsm2.so";
 constexpr char kTokenLabel[] = "cairn-test";
 constexpr char kPin[] = "1234";
 
-// Runs a program (no shell) with its output discarded; returns its exit code.
-int RunTool(std::vector<std::string> args) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    FILE* null = std::fopen("/dev/null", "w");
-    if (null != nullptr) {
-      ::dup2(::fileno(null), 1);
-      ::dup2(::fileno(null), 2);
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using testing::RunTool;
 
 void WritePrivate(const std::string& path, const std::string& contents, mode_t mode = 0600) {
   testing::WriteFile(path, contents);

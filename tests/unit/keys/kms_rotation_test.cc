@@ -1,0 +1,247 @@
+// KEK versions of the data-directory providers (LocalKeyring, Pkcs11Keyring), their health
+// re-checks, recovery of a token that comes back, and the [keys] combination checks.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "keys/kms_config.h"
+#include "keys/local_keyring.h"
+#include "keys/pkcs11_keyring.h"
+#include "test_util.h"
+#include "unit/keys/softhsm_token.h"
+
+namespace cairn::keys {
+namespace {
+
+size_t LineCount(const std::string& path) {
+  const std::string text = testing::ReadFile(path);
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  return st.st_mode & 07777;
+}
+
+TEST(LocalKeyringTest, RotationKeepsOldBlobsReadableUntilRetiredAndSurvivesReopen) {
+  testing::TempDir tmp;
+  LocalKmsOptions o;
+  o.keyring_path = tmp.Sub("keyring");
+  auto k = LocalKeyring::Create(o);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  const std::string v1 = (*k)->kek_id();
+  auto old_blob = (*k)->Wrap("old-secret-0123456789abcdef0123", "ctx");
+  ASSERT_TRUE(old_blob.ok());
+
+  auto v2 = (*k)->AddKekVersion();
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_NE(*v2, v1);
+  EXPECT_EQ((*k)->kek_id(), *v2);
+  EXPECT_TRUE((*k)->HasKek(v1));
+  EXPECT_EQ((*k)->kek_version_count(), 2u);
+  EXPECT_EQ(LineCount(o.keyring_path), 2u);
+  EXPECT_EQ(ModeOf(o.keyring_path), 0600u);
+  EXPECT_FALSE(std::filesystem::exists(o.keyring_path + ".new"));
+  auto new_blob = (*k)->Wrap("new-secret-0123456789abcdef0123", "ctx");
+  ASSERT_TRUE(new_blob.ok());
+
+  // A restart in the middle of a rotation: both versions are there.
+  auto reopened = LocalKeyring::Open(o);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->kek_id(), *v2);
+  EXPECT_EQ((*reopened)->Unwrap(*old_blob, "ctx")->view(), "old-secret-0123456789abcdef0123");
+  EXPECT_EQ((*reopened)->Unwrap(*new_blob, "ctx")->view(), "new-secret-0123456789abcdef0123");
+  EXPECT_EQ((*reopened)->Unwrap(*new_blob, "other").status().code(), StatusCode::kDataLoss);
+
+  ASSERT_TRUE((*k)->RetireOldKekVersions().ok());
+  EXPECT_EQ(LineCount(o.keyring_path), 1u);
+  EXPECT_FALSE((*k)->HasKek(v1));
+  auto after = LocalKeyring::Open(o);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ((*after)->kek_id(), *v2);
+  EXPECT_TRUE((*after)->Unwrap(*new_blob, "ctx").ok());
+  EXPECT_EQ((*after)->Unwrap(*old_blob, "ctx").status().code(), StatusCode::kDataLoss);
+}
+
+TEST(LocalKeyringTest, PassphraseKeyringRotatesUnderTheSamePassphrase) {
+  testing::TempDir tmp;
+  LocalKmsOptions o;
+  o.keyring_path = tmp.Sub("keyring");
+  o.passphrase_file = tmp.Sub("pass");
+  o.scrypt = kKeyringScryptMin;
+  testing::WriteFile(o.passphrase_file, "correct horse battery staple\n");
+  ASSERT_EQ(::chmod(o.passphrase_file.c_str(), 0600), 0);
+  auto k = LocalKeyring::Create(o);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  auto blob = (*k)->Wrap("0123456789abcdef0123456789abcdef", "c");
+  ASSERT_TRUE(blob.ok());
+  ASSERT_TRUE((*k)->AddKekVersion().ok());
+  EXPECT_EQ(testing::ReadFile(o.keyring_path).find("cairn-local-kek-v1"), std::string::npos);
+
+  auto reopened = LocalKeyring::Open(o);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->kek_version_count(), 2u);
+  EXPECT_TRUE((*reopened)->Unwrap(*blob, "c").ok());
+
+  // A different passphrase configured now must not start a version that the old one opens.
+  testing::WriteFile(o.passphrase_file, "another passphrase entirely\n");
+  auto refused = (*reopened)->AddKekVersion();
+  EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied) << refused.status().ToString();
+  EXPECT_EQ(LineCount(o.keyring_path), 2u);
+}
+
+TEST(LocalKeyringTest, HealthRechecksTheKeyringFileAndWrapFailsClosed) {
+  testing::TempDir tmp;
+  LocalKmsOptions o;
+  o.keyring_path = tmp.Sub("keyring");
+  auto k = LocalKeyring::Create(o);
+  ASSERT_TRUE(k.ok());
+  auto blob = (*k)->Wrap("0123456789abcdef0123456789abcdef", "c");
+  ASSERT_TRUE(blob.ok());
+  ASSERT_TRUE((*k)->Health().ok());
+
+  ASSERT_EQ(::chmod(o.keyring_path.c_str(), 0644), 0);  // exposed: refused like at start-up
+  Status h = (*k)->Health();
+  EXPECT_EQ(h.code(), StatusCode::kUnavailable);
+  EXPECT_NE(h.message().find(o.keyring_path), std::string::npos) << h.message();
+  EXPECT_EQ((*k)->Wrap("0123456789abcdef0123456789abcdef", "c").status().code(),
+            StatusCode::kUnavailable);
+  EXPECT_TRUE((*k)->Unwrap(*blob, "c").ok()) << "the KEK in memory still unwraps";
+  ASSERT_EQ(::chmod(o.keyring_path.c_str(), 0600), 0);
+  EXPECT_TRUE((*k)->Health().ok());
+
+  // Replaced by another keyring: nothing may be wrapped under a KEK a restart would not find.
+  const std::string saved = tmp.Sub("saved");
+  std::filesystem::rename(o.keyring_path, saved);
+  EXPECT_EQ((*k)->Health().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(LocalKms::Create(o.keyring_path).ok());
+  EXPECT_EQ((*k)->Health().code(), StatusCode::kUnavailable);
+  EXPECT_EQ((*k)->AddKekVersion().status().code(), StatusCode::kUnavailable);
+  std::filesystem::rename(saved, o.keyring_path);
+  EXPECT_TRUE((*k)->Health().ok());
+}
+
+TEST(LocalKeyringTest, UnusableKeyringAtStartIsOneLineNamingTheFile) {
+  testing::TempDir tmp;
+  LocalKmsOptions o;
+  o.keyring_path = tmp.Sub("keyring");
+  ASSERT_TRUE(LocalKeyring::Create(o).ok());
+  ASSERT_EQ(::chmod(o.keyring_path.c_str(), 0640), 0);
+  auto k = LocalKeyring::Open(o);
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.status().message().find(o.keyring_path), std::string::npos);
+  EXPECT_EQ(k.status().message().find('\n'), std::string::npos);
+  std::filesystem::remove(o.keyring_path);
+  k = LocalKeyring::Open(o);
+  ASSERT_FALSE(k.ok());
+  EXPECT_NE(k.status().message().find(o.keyring_path), std::string::npos);
+}
+
+TEST(KmsConfigTest, RefusesBadCombinationsWithOneLine) {
+  KmsConfig c;
+  EXPECT_TRUE(CheckKmsConfig(c).ok());
+  c.provider = "vault";
+  EXPECT_EQ(CheckKmsConfig(c).code(), StatusCode::kInvalidArgument);
+  c = {};
+  c.pkcs11.module_path = "/x.so";
+  EXPECT_NE(CheckKmsConfig(c).message().find("provider = \"local\""), std::string::npos);
+  c = {};
+  c.local.passphrase_file = "a";
+  c.local.passphrase_env = "B";
+  EXPECT_FALSE(CheckKmsConfig(c).ok());
+  c = {};
+  c.provider = "pkcs11";
+  EXPECT_NE(CheckKmsConfig(c).message().find("module"), std::string::npos);
+  c.pkcs11.module_path = "/x.so";
+  c.pkcs11.token_label = "t";
+  c.pkcs11.key_label = "k";
+  EXPECT_NE(CheckKmsConfig(c).message().find("pin_file"), std::string::npos);
+  c.pkcs11.pin_env = "PIN";
+  EXPECT_TRUE(CheckKmsConfig(c).ok());
+  c.local.keyring_path = "/k";
+  EXPECT_FALSE(CheckKmsConfig(c).ok());
+}
+
+TEST(Pkcs11LabelTest, VersionLabels) {
+  EXPECT_EQ(Pkcs11Keyring::VersionOfLabel("kek", "kek"), 1u);
+  EXPECT_EQ(Pkcs11Keyring::VersionOfLabel("kek", "kek.v2"), 2u);
+  EXPECT_EQ(Pkcs11Keyring::VersionOfLabel("kek", "kek.v17"), 17u);
+  EXPECT_EQ(Pkcs11Keyring::VersionOfLabel("kek", "kek.v1"), 0u);
+  EXPECT_EQ(Pkcs11Keyring::VersionOfLabel("kek", "kek.v02"), 0u);
+  EXPECT_EQ(Pkcs11Keyring::VersionOfLabel("kek", "kek.v2x"), 0u);
+  EXPECT_EQ(Pkcs11Keyring::VersionOfLabel("kek", "kekx"), 0u);
+  EXPECT_EQ(Pkcs11Keyring::VersionOfLabel("kek", "other"), 0u);
+  EXPECT_EQ(Pkcs11Keyring::LabelOfVersion("kek", 1), "kek");
+  EXPECT_EQ(Pkcs11Keyring::LabelOfVersion("kek", 3), "kek.v3");
+}
+
+class Pkcs11KeyringTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::SoftHsmInstalled()) GTEST_SKIP() << "SoftHSM is not installed";
+    token_ = std::make_unique<testing::SoftHsmToken>(tmp_.path());
+    ASSERT_TRUE(token_->ok());
+  }
+  testing::TempDir tmp_;
+  std::unique_ptr<testing::SoftHsmToken> token_;
+};
+
+TEST_F(Pkcs11KeyringTest, RotationAddsAVersionOnTheTokenAndRetiresTheOldOne) {
+  EXPECT_EQ(Pkcs11Keyring::Open(token_->Options(), /*create_if_missing=*/false).status().code(),
+            StatusCode::kNotFound);
+  std::string old_blob, new_blob, v1, v2;
+  {
+    auto k = Pkcs11Keyring::Open(token_->Options(), /*create_if_missing=*/true);
+    ASSERT_TRUE(k.ok()) << k.status().ToString();
+    v1 = (*k)->kek_id();
+    old_blob = *(*k)->Wrap("0123456789abcdef0123456789abcdef", "c");
+    auto added = (*k)->AddKekVersion();
+    ASSERT_TRUE(added.ok()) << added.status().ToString();
+    v2 = *added;
+    EXPECT_NE(v1, v2);
+    new_blob = *(*k)->Wrap("fedcba9876543210fedcba9876543210", "c");
+  }
+  auto labels = Pkcs11Kms::ListKeyLabels(token_->Options());
+  ASSERT_TRUE(labels.ok()) << labels.status().ToString();
+  EXPECT_EQ(std::count(labels->begin(), labels->end(), "cairn-kek.v2"), 1);
+  {
+    auto k = Pkcs11Keyring::Open(token_->Options(), false);
+    ASSERT_TRUE(k.ok()) << k.status().ToString();
+    EXPECT_EQ((*k)->kek_id(), v2);
+    EXPECT_EQ((*k)->kek_version_count(), 2u);
+    EXPECT_EQ((*k)->Unwrap(old_blob, "c")->view(), "0123456789abcdef0123456789abcdef");
+    EXPECT_EQ((*k)->Unwrap(new_blob, "c")->view(), "fedcba9876543210fedcba9876543210");
+    ASSERT_TRUE((*k)->RetireOldKekVersions().ok());
+    EXPECT_FALSE((*k)->HasKek(v1));
+  }
+  auto k = Pkcs11Keyring::Open(token_->Options(), false);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  EXPECT_EQ((*k)->kek_version_count(), 1u);
+  EXPECT_EQ((*k)->kek_id(), v2);
+  EXPECT_TRUE((*k)->Unwrap(new_blob, "c").ok());
+  EXPECT_EQ((*k)->Unwrap(old_blob, "c").status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(Pkcs11KeyringTest, TokenGoneIsUnavailableAndATokenThatComesBackIsUsedAgain) {
+  auto k = Pkcs11Keyring::Open(token_->Options(), true, /*reopen_interval_ms=*/0);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  auto blob = (*k)->Wrap("0123456789abcdef0123456789abcdef", "c");
+  ASSERT_TRUE(blob.ok());
+  ASSERT_TRUE(token_->Hide());
+  EXPECT_EQ((*k)->Health().code(), StatusCode::kUnavailable);
+  EXPECT_EQ((*k)->Wrap("0123456789abcdef0123456789abcdef", "c").status().code(),
+            StatusCode::kUnavailable);
+  EXPECT_EQ((*k)->Unwrap(*blob, "c").status().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(token_->Show());
+  Status h = (*k)->Health();
+  EXPECT_TRUE(h.ok()) << h.ToString();
+  auto back = (*k)->Unwrap(*blob, "c");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->view(), "0123456789abcdef0123456789abcdef");
+  EXPECT_TRUE((*k)->Wrap("0123456789abcdef0123456789abcdef", "c").ok());
+}
+
+}  // namespace
+}  // namespace cairn::keys
