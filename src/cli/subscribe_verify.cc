@@ -1,0 +1,69 @@
+#include "cli/subscribe_verify.h"
+
+#include <CLI/CLI.hpp>
+
+#include "cairn/verifying_subscription.h"
+#include "common/trusted_file.h"
+
+namespace cairn::cli {
+namespace {
+
+constexpr size_t kVerifierKeyFileSizeBytesMax = 4096;
+
+// The key line of --verifier-key or --verifier-key-file (trailing whitespace dropped).
+Result<std::string> PinnedKey(const VerifyFlags& flags) {
+  const bool inline_key = !flags.verifier_key.empty();
+  const bool file_key = !flags.verifier_key_file.empty();
+  if (!flags.verify) {
+    if (inline_key || file_key) {
+      return Status::InvalidArgument("--verifier-key and --verifier-key-file go with --verify");
+    }
+    return std::string();
+  }
+  if (inline_key == file_key) {
+    return Status::InvalidArgument(
+        "--verify needs exactly one of --verifier-key KEY or --verifier-key-file FILE (the "
+        "line `cairn vkey` prints on the server's data directory)");
+  }
+  std::string key = flags.verifier_key;
+  if (file_key) {
+    CAIRN_ASSIGN_OR_RETURN(key, ReadSmallFile(flags.verifier_key_file, "--verifier-key-file",
+                                              kVerifierKeyFileSizeBytesMax));
+  }
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {
+    key.pop_back();
+  }
+  return key;
+}
+
+}  // namespace
+
+void AddVerifyFlags(CLI::App* command, VerifyFlags* flags) {
+  command->add_flag("--verify", flags->verify,
+                    "Check every event's hashes and stream chain and prove it in a checkpoint "
+                    "signed by the pinned verifier key before printing it; stop at the first "
+                    "mismatch and report it to the server (needs `proof`)");
+  command->add_option("--verifier-key", flags->verifier_key,
+                      "The log's verifier key line (from `cairn vkey`), for --verify");
+  command->add_option("--verifier-key-file", flags->verifier_key_file,
+                      "A file holding the verifier key line, for --verify");
+}
+
+Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
+                                                        const v1::SubscribeRequest& request,
+                                                        const VerifyFlags& flags) {
+  CAIRN_ASSIGN_OR_RETURN(std::string key, PinnedKey(flags));
+  if (!flags.verify) return Subscription::Start(client, request);
+  VerifyingSubscriptionOptions options;
+  options.verifier_key = std::move(key);
+  auto sub = VerifyingSubscription::Start(client, request, options);
+  if (!sub.ok()) {
+    if (sub.status().code() == StatusCode::kInvalidArgument) {
+      return sub.status().Annotate("--verifier-key");
+    }
+    return sub.status();
+  }
+  return std::unique_ptr<Subscription>(std::move(sub).value());
+}
+
+}  // namespace cairn::cli
