@@ -1,0 +1,55 @@
+#include "subscribe/live_access.h"
+
+#include <cassert>
+#include <utility>
+
+namespace cairn::subscribe {
+
+using policy::Action;
+
+LiveAccess::LiveAccess(const policy::PolicyHolder* policies, Principal principal, std::string stream)
+    : policies_(policies), principal_(std::move(principal)), stream_(std::move(stream)) {
+  assert(policies_ != nullptr);
+}
+
+Status LiveAccess::Refresh(int64_t now_unix_s) {
+  if (principal_.expires_unix_s > 0 && now_unix_s >= principal_.expires_unix_s) {
+    return Status::Unauthenticated("the credential expired during the subscription");
+  }
+  std::shared_ptr<const policy::Policy> current = policies_->Current();
+  assert(current != nullptr);
+  if (current != policy_) {
+    policy_ = std::move(current);
+    resolved_ = policy_->Resolve(principal_);
+  }
+  if (!MaySubscribeAtAll()) {
+    return Status::PermissionDenied("permission denied: subscribe on '" + stream_ + "'");
+  }
+  return Status::Ok();
+}
+
+bool LiveAccess::MaySubscribeAtAll() const {
+  if (stream_ != kAllStreams) {
+    return policy_->Decide(resolved_, Action::kSubscribe, stream_, "").allowed;
+  }
+  // The whole log: some grant of `subscribe`; each event is then judged on its own.
+  const uint32_t bit = policy::ActionBit(Action::kSubscribe);
+  for (uint32_t role : resolved_.role_indices()) {
+    for (const policy::Rule& grant : policy_->roles()[role].grants) {
+      if ((grant.action_mask & bit) != 0) return true;
+    }
+  }
+  return false;
+}
+
+bool LiveAccess::MaySubscribe(std::string_view stream, std::string_view event_type) const {
+  assert(policy_ != nullptr);
+  return policy_->Decide(resolved_, Action::kSubscribe, stream, event_type).allowed;
+}
+
+bool LiveAccess::MayReadPii(std::string_view stream, std::string_view event_type) const {
+  assert(policy_ != nullptr);
+  return policy_->Decide(resolved_, Action::kReadPii, stream, event_type).allowed;
+}
+
+}  // namespace cairn::subscribe

@@ -1,0 +1,312 @@
+// LiveHub end to end over a real EventStore: catch-up then live without loss, duplication or
+// reordering under concurrent appends; stream subscriptions; filters; per-event policy and
+// reloads; masking; slow subscribers; limits; shutdown.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+#include "live_test_util.h"
+
+namespace cairn::subscribe {
+namespace {
+
+// Positions of `events` must be exactly from, from+1, ..., from+n-1.
+void ExpectContiguous(const std::vector<engine::RecordedEvent>& events, uint64_t from, uint64_t n) {
+  ASSERT_EQ(events.size(), n);
+  for (uint64_t i = 0; i < n; ++i) {
+    ASSERT_EQ(events[i].entry.position, from + i) << "at index " << i;
+  }
+}
+
+// Appends `per_thread` batches of `batch` events from `threads` threads, each to its own stream.
+void AppendConcurrently(engine::EventStore* store, int threads, int per_thread, int batch) {
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([=] {
+      for (int i = 0; i < per_thread; ++i) {
+        std::vector<engine::ProposedEvent> events(batch);
+        for (auto& e : events) {
+          e.event_type = "Tick";
+          e.data = R"({"t":)" + std::to_string(t) + "}";
+        }
+        auto r = store->Append("load-" + std::to_string(t), engine::ExpectedVersion::Any(),
+                               std::move(events));
+        ASSERT_TRUE(r.ok()) << r.status().ToString();
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+}
+
+class LiveHubTest : public LiveTest {};
+
+TEST_F(LiveHubTest, CatchUpThenLiveLosesAndRepeatsNothingUnderConcurrentAppends) {
+  OpenStore();
+  for (int i = 0; i < 30; ++i) Append("before", "Tick", 100);  // 3000 events to catch up on
+  LiveHubOptions options;
+  options.cursor.read_events_max = 64;  // many small catch-up reads: more hand-over chances
+  options.cursor.batch_events_max = 64;
+  StartHub(options);
+  FakeSink sink;
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &sink).ok());
+  AppendConcurrently(store_.get(), 4, 50, 20);  // 4000 more while catching up
+  const uint64_t total = store_->tree_size();
+  ASSERT_EQ(total, 7000u);
+  ASSERT_TRUE(sink.WaitEvents(total));
+  ExpectContiguous(sink.events(), 0, total);
+  EXPECT_TRUE(sink.caught_up().has_value());
+  EXPECT_FALSE(sink.ended().has_value()) << sink.ended()->ToString();
+}
+
+TEST_F(LiveHubTest, LiveOrderEqualsLogOrderForEverySubscriber) {
+  StartHub();
+  std::vector<std::unique_ptr<FakeSink>> sinks;
+  for (int i = 0; i < 4; ++i) {
+    sinks.push_back(std::make_unique<FakeSink>());
+    LiveRequest r;
+    r.stream = "$all";
+    r.start = LiveRequest::Start::kEnd;
+    ASSERT_TRUE(Subscribe(r, "reader", sinks.back().get()).ok());
+  }
+  for (auto& s : sinks) ASSERT_TRUE(s->WaitFor([](const FakeSink& f) { return f.caught_up_.has_value(); }));
+  AppendConcurrently(store_.get(), 6, 40, 10);
+  const uint64_t total = store_->tree_size();
+  for (auto& s : sinks) {
+    ASSERT_TRUE(s->WaitEvents(total));
+    ExpectContiguous(s->events(), 0, total);
+    // Log order also means each stream's versions arrive in order.
+    std::map<std::string, uint64_t> next_version;
+    for (const auto& e : s->events()) {
+      EXPECT_EQ(e.entry.stream_version, next_version[e.entry.stream_id]++);
+    }
+  }
+}
+
+TEST_F(LiveHubTest, StreamSubscriptionFromAVersionGetsExactlyThatStreamInOrder) {
+  OpenStore();
+  for (int i = 0; i < 10; ++i) {
+    Append("order-1", "Placed", 5);
+    Append("other", "Tick", 5);
+  }
+  StartHub();
+  FakeSink sink;
+  LiveRequest r;
+  r.stream = "order-1";
+  r.start = LiveRequest::Start::kVersion;
+  r.from = 7;
+  ASSERT_TRUE(Subscribe(r, "reader", &sink).ok());
+  std::thread writer([&] {
+    for (int i = 0; i < 20; ++i) {
+      Append("order-1", "Placed", 3);
+      Append("other", "Tick", 3);
+    }
+  });
+  writer.join();
+  const uint64_t expected = 50 - 7 + 60;
+  ASSERT_TRUE(sink.WaitEvents(expected));
+  auto events = sink.events();
+  ASSERT_EQ(events.size(), expected);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].entry.stream_id, "order-1");
+    EXPECT_EQ(events[i].entry.stream_version, 7 + i);
+  }
+}
+
+TEST_F(LiveHubTest, StreamSubscriptionToAStreamThatDoesNotExistYet) {
+  StartHub();
+  Append("other", "Tick", 3);
+  FakeSink sink;
+  LiveRequest r;
+  r.stream = "order-9";
+  r.start = LiveRequest::Start::kVersion;
+  ASSERT_TRUE(Subscribe(r, "reader", &sink).ok());
+  ASSERT_TRUE(sink.WaitFor([](const FakeSink& f) { return f.caught_up_.has_value(); }));
+  Append("order-9", "Placed", 2);
+  ASSERT_TRUE(sink.WaitEvents(2));
+  EXPECT_EQ(sink.events()[1].entry.stream_version, 1u);
+}
+
+TEST_F(LiveHubTest, FromEndDeliversOnlyNewEvents) {
+  OpenStore();
+  Append("a", "Tick", 10);
+  StartHub();
+  FakeSink sink;
+  LiveRequest r;
+  r.stream = "$all";
+  r.start = LiveRequest::Start::kEnd;
+  ASSERT_TRUE(Subscribe(r, "reader", &sink).ok());
+  ASSERT_TRUE(sink.WaitFor([](const FakeSink& f) { return f.caught_up_.has_value(); }));
+  EXPECT_EQ(*sink.caught_up(), 10u);
+  Append("a", "Tick", 2);
+  ASSERT_TRUE(sink.WaitEvents(2));
+  ExpectContiguous(sink.events(), 10, 2);
+}
+
+TEST_F(LiveHubTest, FiltersByPrefixAndTypeAndCheckpointsCoverTheSkippedEvents) {
+  StartHub();
+  FakeSink sink;
+  LiveRequest r = AllFrom(0);
+  r.stream_prefixes = {"order-"};
+  r.event_types = {"Paid"};
+  r.checkpoint_interval_ms = kCheckpointIntervalMsMin;
+  ASSERT_TRUE(Subscribe(r, "reader", &sink).ok());
+  Append("order-1", "Placed");
+  Append("order-1", "Paid");
+  Append("invoice-1", "Paid");
+  Append("order-2", "Paid");
+  for (int i = 0; i < 5; ++i) Append("noise", "Tick");
+  ASSERT_TRUE(sink.WaitEvents(2));
+  auto events = sink.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].entry.position, 1u);
+  EXPECT_EQ(events[1].entry.position, 3u);
+  // The skipped tail is covered by a checkpoint: a consumer can resume after it.
+  ASSERT_TRUE(sink.WaitFor([](const FakeSink& f) {
+    return !f.checkpoints_.empty() && f.checkpoints_.back() == 9;
+  }));
+  EXPECT_EQ(sink.events().size(), 2u);
+}
+
+TEST_F(LiveHubTest, TypesWithoutSubscribeAreSkippedAndAStreamWithoutItIsRefused) {
+  StartHub();
+  FakeSink sink;
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &sink).ok());
+  Append("x", "Public");
+  Append("x", "Secret");
+  Append("x", "Public");
+  ASSERT_TRUE(sink.WaitEvents(2));
+  auto events = sink.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].entry.event_type, "Public");
+  EXPECT_EQ(events[1].entry.position, 2u);
+
+  FakeSink refused;
+  LiveRequest r;
+  r.stream = "invoice-1";
+  EXPECT_EQ(Subscribe(r, "orders", &refused).code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Subscribe(AllFrom(0), "none", &refused).code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(LiveHubTest, APolicyReloadStopsDeliveryOfTheRevokedTypeAtOnce) {
+  StartHub();
+  FakeSink sink;
+  ASSERT_TRUE(Subscribe(AllFrom(0), "masked", &sink).ok());
+  Append("x", "A");
+  ASSERT_TRUE(sink.WaitEvents(1));
+  InstallPolicy(R"(
+[[role]]
+name = "masked"
+grants = [ { actions = ["subscribe"], streams = ["*"], event_types = ["B"] } ]
+)");
+  const uint64_t revoked_from = store_->tree_size();
+  Append("x", "A", 3);
+  Append("x", "B");
+  ASSERT_TRUE(sink.WaitEvents(2));
+  for (const auto& e : sink.events()) {
+    if (e.entry.position >= revoked_from) EXPECT_EQ(e.entry.event_type, "B");
+  }
+  // Removing every subscribe grant ends the subscription.
+  InstallPolicy(R"(
+[[role]]
+name = "masked"
+grants = [ { actions = ["read"], streams = ["*"], event_types = ["*"] } ]
+)");
+  ASSERT_TRUE(sink.WaitEnded(3000)) << "the idle tick re-checks the policy";
+  EXPECT_EQ(sink.ended()->code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(LiveHubTest, ReadersWithoutReadPiiGetTheMask) {
+  OpenStore(R"(
+[[rule]]
+event_type = "CustomerRegistered"
+subject = "/customerId"
+fields = ["/email"]
+)");
+  StartHub();
+  FakeSink plain, masked;
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &plain).ok());
+  ASSERT_TRUE(Subscribe(AllFrom(0), "masked", &masked).ok());
+  Append("c-1", "CustomerRegistered", 1, R"({"customerId":"alice","email":"alice@example.com"})");
+  ASSERT_TRUE(plain.WaitEvents(1));
+  ASSERT_TRUE(masked.WaitEvents(1));
+  EXPECT_NE(plain.events()[0].data.find("alice@example.com"), std::string::npos);
+  EXPECT_TRUE(plain.events()[0].masked.empty());
+  EXPECT_EQ(masked.events()[0].data.find("alice@example.com"), std::string::npos);
+  EXPECT_EQ(masked.events()[0].masked, std::vector<std::string>{"/email"});
+}
+
+TEST_F(LiveHubTest, ASlowSubscriberIsEndedWithItsResumePositionAndResumingLosesNothing) {
+  LiveHubOptions options;
+  options.lag_events_max = 50;
+  options.cursor.batch_events_max = 10;
+  StartHub(options);
+  FakeSink slow(/*auto_ack=*/false);
+  LiveRequest r;
+  r.stream = "$all";
+  r.start = LiveRequest::Start::kEnd;
+  ASSERT_TRUE(Subscribe(r, "reader", &slow).ok());
+  ASSERT_TRUE(slow.WaitFor([](const FakeSink& f) { return f.caught_up_.has_value(); }));
+  slow.Ack();
+  Append("x", "Tick", 5);
+  ASSERT_TRUE(slow.WaitEvents(5));  // one write in flight, not acknowledged
+  for (int i = 0; i < 10; ++i) Append("x", "Tick", 10);
+  ASSERT_TRUE(slow.WaitEnded());
+  const Status end = *slow.ended();
+  EXPECT_EQ(end.code(), StatusCode::kResourceExhausted) << end.ToString();
+  ASSERT_TRUE(end.detail().has_value());
+  const uint64_t resume = static_cast<uint64_t>(*end.detail());
+  EXPECT_EQ(resume, slow.events().back().entry.position + 1) << "the position after the last write";
+
+  FakeSink again;
+  ASSERT_TRUE(Subscribe(AllFrom(resume), "reader", &again).ok());
+  ASSERT_TRUE(again.WaitEvents(store_->tree_size() - resume));
+  std::vector<engine::RecordedEvent> all = slow.events();
+  for (const auto& e : again.events()) all.push_back(e);
+  ExpectContiguous(all, 0, store_->tree_size());
+}
+
+TEST_F(LiveHubTest, ACatchUpSubscriberOlderThanTheRingReadsFromStorage) {
+  LiveHubOptions options;
+  options.ring_events_max = 16;
+  options.lag_events_max = 16;
+  StartHub(options);
+  for (int i = 0; i < 20; ++i) Append("x", "Tick", 10);  // the ring now holds the last 16
+  ASSERT_GT(hub_->ring().begin(), 0u);
+  FakeSink sink;
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &sink).ok());
+  ASSERT_TRUE(sink.WaitEvents(200));
+  ExpectContiguous(sink.events(), 0, 200);
+  EXPECT_FALSE(sink.ended().has_value());
+}
+
+TEST_F(LiveHubTest, SubscribersBeyondTheLimitAreRefused) {
+  LiveHubOptions options;
+  options.subscribers_max = 2;
+  StartHub(options);
+  FakeSink a, b, c;
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &a).ok());
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &b).ok());
+  EXPECT_EQ(Subscribe(AllFrom(0), "reader", &c).code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(hub_->subscriber_count(), 2u);
+}
+
+TEST_F(LiveHubTest, ShutdownEndsEverySubscriptionWithItsResumePosition) {
+  StartHub();
+  FakeSink a, stuck(/*auto_ack=*/false);
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &a).ok());
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &stuck).ok());
+  Append("x", "Tick", 3);
+  ASSERT_TRUE(a.WaitEvents(3));
+  hub_->Shutdown();
+  ASSERT_TRUE(a.WaitEnded(1000));
+  ASSERT_TRUE(stuck.WaitEnded(1000)) << "also with a write in flight";
+  EXPECT_EQ(a.ended()->code(), StatusCode::kUnavailable);
+  EXPECT_EQ(a.ended()->detail(), std::optional<int64_t>(3));
+  FakeSink late;
+  EXPECT_EQ(Subscribe(AllFrom(0), "reader", &late).code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace cairn::subscribe
