@@ -33,6 +33,7 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterForgetCommand(app, ctx);
   RegisterKeysCommands(app, ctx);
   RegisterIdentityCommands(app, ctx);
+  RegisterWebhookCommands(app, ctx);
 }
 
 int ReportParseError(const CLI::App& app, const CLI::ParseError& e) {

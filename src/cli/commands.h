@@ -25,5 +25,7 @@ void RegisterForgetCommand(CLI::App& app, CliContext& ctx);
 void RegisterKeysCommands(CLI::App& app, CliContext& ctx);
 // whoami, reload-policy, token mint, apikey new.
 void RegisterIdentityCommands(CLI::App& app, CliContext& ctx);
+// webhook create|list|delete|rotate-secret (network only).
+void RegisterWebhookCommands(CLI::App& app, CliContext& ctx);
 
 }  // namespace cairn::cli

@@ -129,7 +129,8 @@ class Parser {
     }
     Config config = DefaultConfig();
     CAIRN_RETURN_IF_ERROR(
-        CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "limits"}));
+        CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "limits",
+                             "webhooks"}));
     CAIRN_RETURN_IF_ERROR(GetPath(root, "", "data_dir", &config.data_dir));
     CAIRN_RETURN_IF_ERROR(Section(root, "server", [&](const toml::table& t) {
       return ParseServer(t, &config.server);
@@ -149,10 +150,32 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(Section(root, "limits", [&](const toml::table& t) {
       return ParseLimits(t, &config.limits);
     }));
+    CAIRN_RETURN_IF_ERROR(Section(root, "webhooks", [&](const toml::table& t) {
+      return ParseWebhooks(t, &config.webhooks);
+    }));
     return config;
   }
 
  private:
+  Status ParseWebhooks(const toml::table& t, WebhooksSection* out) const {
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, "webhooks",
+                                    {"ca_file", "workers", "retries_max", "backoff_initial_ms",
+                                     "backoff_max_ms", "connect_timeout_ms", "timeout_ms",
+                                     "response_size_bytes_max", "rotation_grace_s"}));
+    const std::string_view w = "webhooks";
+    CAIRN_RETURN_IF_ERROR(GetPath(t, w, "ca_file", &out->ca_file));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "workers", 1, 64, &out->workers));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "retries_max", 0, 100, &out->retries_max));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "backoff_initial_ms", 1, 3600000, &out->backoff_initial_ms));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "backoff_max_ms", static_cast<int64_t>(out->backoff_initial_ms),
+                                  86400000, &out->backoff_max_ms));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "connect_timeout_ms", 1, 60000, &out->connect_timeout_ms));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "timeout_ms", 1, 300000, &out->timeout_ms));
+    CAIRN_RETURN_IF_ERROR(
+        GetUint(t, w, "response_size_bytes_max", 0, 1 << 20, &out->response_size_bytes_max));
+    return GetUint(t, w, "rotation_grace_s", 1, 30 * 86400, &out->rotation_grace_s);
+  }
+
   Status Err(const toml::source_region& where, const std::string& what) const {
     return Status::InvalidArgument(source_ + ":" + std::to_string(where.begin.line) + ":" +
                                    std::to_string(where.begin.column) + ": " + what);

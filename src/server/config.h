@@ -37,6 +37,16 @@
 //   max_message_bytes = 4194304                  # 1 KiB .. 64 MiB
 //   max_concurrent_streams = 256                 # 1 .. 65536
 //   read_batch_max = 1000                        # 1 .. 10000
+//   [webhooks]                                   # see WebhooksSection
+//   ca_file = "receivers-ca.pem"                 # extra trust roots for webhook receivers
+//   workers = 4
+//   retries_max = 8
+//   backoff_initial_ms = 500
+//   backoff_max_ms = 60000
+//   connect_timeout_ms = 5000
+//   timeout_ms = 10000
+//   response_size_bytes_max = 65536
+//   rotation_grace_s = 86400
 //
 // Parsing (ParseConfig / LoadConfigFile) rejects, with kInvalidArgument
 // "<source>:<line>:<column>: <what>": invalid TOML, unknown keys anywhere (named with their
@@ -99,6 +109,19 @@ struct LimitsSection {
   uint64_t read_batch_max = 1000;                  // events per read response
 };
 
+// Webhook delivery (subscribe/webhook_dispatcher.h, docs/configuration.md).
+struct WebhooksSection {
+  std::string ca_file;                   // extra PEM trust roots for receivers (private CAs)
+  uint64_t workers = 4;                  // 1 .. 64 delivery threads for all webhooks
+  uint64_t retries_max = 8;              // 0 .. 100 retries of one event, then it is parked
+  uint64_t backoff_initial_ms = 500;     // 1 .. 3600000
+  uint64_t backoff_max_ms = 60000;       // backoff_initial_ms .. 86400000
+  uint64_t connect_timeout_ms = 5000;    // 1 .. 60000
+  uint64_t timeout_ms = 10000;           // 1 .. 300000, one whole request
+  uint64_t response_size_bytes_max = 65536;  // 0 .. 1 MiB of response body read
+  uint64_t rotation_grace_s = 86400;     // 1 .. 30 days: the previous secret signs this long
+};
+
 struct Config {
   std::string data_dir;  // "" until set by the file, CAIRN_DATA_DIR or the command line
   ServerSection server;
@@ -107,6 +130,7 @@ struct Config {
   PolicySection policy;
   ProtectSection protect;
   LimitsSection limits;
+  WebhooksSection webhooks;
   std::string source_path;  // the file it came from (absolute), "" for defaults
 };
 

@@ -22,6 +22,8 @@
 #include "server/peer_filter.h"
 #include "server/streams_service.h"
 #include "server/tls_credentials.h"
+#include "server/webhooks_service.h"
+#include "subscribe/webhook_dispatcher.h"
 
 namespace cairn::server {
 namespace {
@@ -75,6 +77,7 @@ class ServerImpl final : public Server {
   Status OpenParts();
   Status StartGrpc();
   Status StartAdmin();
+  Status StartWebhooks();
 
   Config config_;
   policy::PolicyHolder policies_;
@@ -86,6 +89,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<StreamsService> streams_;
   std::unique_ptr<IntegrityService> integrity_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<subscribe::WebhookDispatcher> webhook_dispatcher_;
+  std::unique_ptr<WebhooksService> webhooks_service_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<AdminHttpServer> admin_;
   int grpc_port_ = 0;
@@ -130,6 +135,8 @@ Status ServerImpl::StartGrpc() {
                     [this] { return integrity_->violation_reports(); }};
   admin_service_ = std::make_unique<AdminService>(store_.get(), gate_.get(), &policies_, facts);
 
+  if (Status s = StartWebhooks(); !s.ok()) return s;
+
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.server.listen, *credentials, &grpc_port_);
   builder.SetOption(std::make_unique<PeerFilterOption>(peer_filter_.get()));
@@ -149,10 +156,30 @@ Status ServerImpl::StartGrpc() {
   builder.RegisterService(streams_.get());
   builder.RegisterService(integrity_.get());
   builder.RegisterService(admin_service_.get());
+  builder.RegisterService(webhooks_service_.get());
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || grpc_port_ == 0) {
     return Status::Unavailable("cannot listen on server.listen " + config_.server.listen);
   }
+  return Status::Ok();
+}
+
+Status ServerImpl::StartWebhooks() {
+  const WebhooksSection& w = config_.webhooks;
+  subscribe::DispatcherOptions options;
+  options.sender.ca_file = w.ca_file;
+  options.sender.connect_timeout_ms = static_cast<int64_t>(w.connect_timeout_ms);
+  options.sender.timeout_ms = static_cast<int64_t>(w.timeout_ms);
+  options.sender.response_size_bytes_max = w.response_size_bytes_max;
+  options.workers = w.workers;
+  options.retries_max = static_cast<uint32_t>(w.retries_max);
+  options.backoff_initial_ms = static_cast<int64_t>(w.backoff_initial_ms);
+  options.backoff_max_ms = static_cast<int64_t>(w.backoff_max_ms);
+  options.rotation_grace_s = static_cast<int64_t>(w.rotation_grace_s);
+  webhook_dispatcher_ =
+      std::make_unique<subscribe::WebhookDispatcher>(store_.get(), &policies_, options);
+  if (Status s = webhook_dispatcher_->Start(); !s.ok()) return s.Annotate("webhooks");
+  webhooks_service_ = std::make_unique<WebhooksService>(webhook_dispatcher_.get(), gate_.get());
   return Status::Ok();
 }
 
@@ -200,6 +227,7 @@ void ServerImpl::Shutdown(int64_t drain_timeout_ms) {
                       std::chrono::milliseconds(drain_timeout_ms));
       grpc_->Wait();
     }
+    if (webhook_dispatcher_) webhook_dispatcher_->Stop();  // before the store it reads
     store_.reset();  // drains queued appends: they are durable or answered with an error
     authenticator_.reset();
   });

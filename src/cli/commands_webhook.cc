@@ -1,0 +1,184 @@
+// cairn webhook create | list | delete | rotate-secret: webhook subscriptions on a server
+// (action `admin`). Network only: webhooks are delivered by a running server.
+#include <iostream>
+#include <memory>
+
+#include "cairn/webhooks.h"
+#include "cli/commands.h"
+#include "cli/connection.h"
+#include "cli/errors.h"
+#include "cli/output_json.h"
+
+namespace cairn::cli {
+namespace {
+
+struct WebhookCreateArgs {
+  std::string name, url, stream, secret, run_as;
+  std::vector<std::string> filter_types, allow_addresses;
+  uint64_t from = 0;
+  bool from_end = false;
+  bool json = false;
+};
+
+// Runs `fn` with a connected WebhooksClient; a missing server is a usage error (exit 2).
+int WithWebhooks(const std::function<int(const WebhooksClient&)>& fn) {
+  auto options = ResolveClientOptions(/*explicit_only=*/false);
+  if (!options.ok() && options.status().code() == StatusCode::kNotFound) {
+    return UsageError("webhooks live on a server: pass --server HOST:PORT (or use a client config)");
+  }
+  if (!options.ok()) return UsageError(options.status().message());
+  auto client = Client::Connect(*options);
+  if (!client.ok()) return Fail(client.status());
+  return fn(WebhooksClient(client->get()));
+}
+
+Json InfoJson(const v1::WebhookInfo& w) {
+  return Json{{"name", w.name()},
+              {"url", w.url()},
+              {"source", w.source()},
+              {"filter_types", std::vector<std::string>(w.filter_types().begin(), w.filter_types().end())},
+              {"allow_addresses",
+               std::vector<std::string>(w.allow_addresses().begin(), w.allow_addresses().end())},
+              {"principal", w.principal()},
+              {"run_as", w.run_as()},
+              {"created_unix_s", w.created_unix_s()},
+              {"position", w.position()},
+              {"delivered", w.delivered()},
+              {"parked", w.parked()},
+              {"last_error", w.last_error()},
+              {"secret_version", w.secret_version()}};
+}
+
+int RunCreate(const WebhookCreateArgs& args) {
+  v1::CreateWebhookRequest request;
+  request.set_name(args.name);
+  request.set_url(args.url);
+  request.set_source(args.stream);
+  for (const auto& t : args.filter_types) request.add_filter_types(t);
+  for (const auto& a : args.allow_addresses) request.add_allow_addresses(a);
+  request.set_secret(args.secret);
+  request.set_run_as(args.run_as);
+  request.set_from_position(args.from);
+  request.set_from_end(args.from_end);
+  return WithWebhooks([&](const WebhooksClient& webhooks) {
+    auto created = webhooks.Create(request);
+    if (!created.ok()) return Fail(created.status());
+    if (args.json) {
+      Json j = InfoJson(created->webhook());
+      j["secret"] = created->secret();
+      std::cout << JsonLine(j) << "\n";
+    } else {
+      std::cout << "webhook " << args.name << " created\n"
+                << "secret: " << created->secret() << "\n"
+                << "(shown this once: give it to the receiver to verify signatures)\n";
+    }
+    return kExitOk;
+  });
+}
+
+int RunList(bool json) {
+  return WithWebhooks([&](const WebhooksClient& webhooks) {
+    auto list = webhooks.List();
+    if (!list.ok()) return Fail(list.status());
+    for (const auto& w : list->webhooks()) {
+      if (json) {
+        std::cout << JsonLine(InfoJson(w)) << "\n";
+        continue;
+      }
+      std::cout << w.name() << "  " << w.source() << " -> " << w.url() << "  position "
+                << w.position() << "  delivered " << w.delivered() << "  parked " << w.parked();
+      if (!w.last_error().empty()) std::cout << "  last error: " << w.last_error();
+      std::cout << "\n";
+    }
+    return kExitOk;
+  });
+}
+
+int RunDelete(const std::string& name) {
+  return WithWebhooks([&](const WebhooksClient& webhooks) {
+    if (Status s = webhooks.Delete(name); !s.ok()) return Fail(s);
+    std::cout << "webhook " << name << " deleted; its secrets are destroyed\n";
+    return kExitOk;
+  });
+}
+
+int RunRotate(const std::string& name, const std::string& secret, uint32_t grace_s, bool json) {
+  v1::RotateWebhookSecretRequest request;
+  request.set_name(name);
+  request.set_secret(secret);
+  request.set_grace_s(grace_s);
+  return WithWebhooks([&](const WebhooksClient& webhooks) {
+    auto rotated = webhooks.RotateSecret(request);
+    if (!rotated.ok()) return Fail(rotated.status());
+    if (json) {
+      std::cout << JsonLine(Json{{"name", name},
+                                 {"secret", rotated->secret()},
+                                 {"secret_version", rotated->secret_version()},
+                                 {"previous_expires_unix_s", rotated->previous_expires_unix_s()}})
+                << "\n";
+    } else {
+      std::cout << "new secret: " << rotated->secret() << "\n"
+                << "(shown this once; the previous secret also signs until unix time "
+                << rotated->previous_expires_unix_s() << ")\n";
+    }
+    return kExitOk;
+  });
+}
+
+}  // namespace
+
+void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
+  CLI::App* webhook = app.add_subcommand("webhook", "Signed webhook subscriptions (on a server)");
+  webhook->require_subcommand(1);
+
+  auto create = std::make_shared<WebhookCreateArgs>();
+  CLI::App* create_cmd = webhook->add_subcommand(
+      "create", "POST each event of a stream (or $all) to an https URL, signed");
+  create_cmd->add_option("name", create->name, "Webhook name ([a-z0-9_-], 1..64)")->required();
+  create_cmd->add_option("--url", create->url, "Receiver URL (https only)")->required();
+  create_cmd->add_option("--stream", create->stream, "Stream id, or '$all'")->required();
+  create_cmd->add_option("--filter-type", create->filter_types, "Deliver only these event types");
+  create_cmd->add_option("--secret", create->secret, "Signing secret whsec_… (default: generated)");
+  create_cmd->add_option("--allow-address", create->allow_addresses,
+                         "Let the SSRF guard pass this private/loopback IP address");
+  create_cmd->add_option("--run-as", create->run_as,
+                         "Also deliver as this principal (both must allow each event)");
+  create_cmd->add_option("--from", create->from, "First log position to deliver")
+      ->option_text("P");
+  create_cmd->add_flag("--from-end", create->from_end, "Deliver only events appended from now on");
+  create_cmd->add_flag("--json", create->json, "Print the result as JSON");
+  AddConnectionOptions(create_cmd);
+  create_cmd->callback([&ctx, create] { ctx.exit_code = RunCreate(*create); });
+
+  auto list_json = std::make_shared<bool>(false);
+  CLI::App* list_cmd = webhook->add_subcommand("list", "List webhooks (secrets are never shown)");
+  list_cmd->add_flag("--json", *list_json, "Print one JSON object per webhook");
+  AddConnectionOptions(list_cmd);
+  list_cmd->callback([&ctx, list_json] { ctx.exit_code = RunList(*list_json); });
+
+  auto delete_name = std::make_shared<std::string>();
+  CLI::App* delete_cmd = webhook->add_subcommand("delete", "Stop a webhook and destroy its secrets");
+  delete_cmd->add_option("name", *delete_name, "Webhook name")->required();
+  AddConnectionOptions(delete_cmd);
+  delete_cmd->callback([&ctx, delete_name] { ctx.exit_code = RunDelete(*delete_name); });
+
+  struct RotateArgs {
+    std::string name, secret;
+    uint32_t grace_s = 0;
+    bool json = false;
+  };
+  auto rotate = std::make_shared<RotateArgs>();
+  CLI::App* rotate_cmd = webhook->add_subcommand(
+      "rotate-secret", "New signing secret; the previous one keeps signing for a grace period");
+  rotate_cmd->add_option("name", rotate->name, "Webhook name")->required();
+  rotate_cmd->add_option("--secret", rotate->secret, "The new secret whsec_… (default: generated)");
+  rotate_cmd->add_option("--grace", rotate->grace_s,
+                         "Seconds the previous secret still signs (default: the server's)");
+  rotate_cmd->add_flag("--json", rotate->json, "Print the result as JSON");
+  AddConnectionOptions(rotate_cmd);
+  rotate_cmd->callback([&ctx, rotate] {
+    ctx.exit_code = RunRotate(rotate->name, rotate->secret, rotate->grace_s, rotate->json);
+  });
+}
+
+}  // namespace cairn::cli

@@ -1,0 +1,90 @@
+#include "server/webhooks_service.h"
+
+#include "server/status_map.h"
+
+namespace cairn::server {
+namespace {
+
+void ToWire(const subscribe::WebhookStatus& s, v1::WebhookInfo* out) {
+  const subscribe::WebhookDefinition& d = s.def;
+  out->set_name(d.name);
+  out->set_url(d.url);
+  out->set_source(d.source);
+  for (const auto& t : d.filter_types) out->add_filter_types(t);
+  for (const auto& a : d.allow_addresses) out->add_allow_addresses(a);
+  out->set_principal(d.creator.id);
+  out->set_run_as(d.run_as);
+  out->set_created_unix_s(d.created_unix_s);
+  out->set_position(s.position);
+  out->set_delivered(s.delivered);
+  out->set_parked(s.parked);
+  out->set_last_error(s.last_error);
+  out->set_secret_version(d.secret_version);
+}
+
+}  // namespace
+
+grpc::Status WebhooksService::AdmitAdmin(grpc::ServerContext* context, CallIdentity* id) const {
+  if (grpc::Status s = gate_->Admit(context, id); !s.ok()) return s;
+  if (!id->Decide(policy::Action::kAdmin, "*", "").allowed) {
+    return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status WebhooksService::Create(grpc::ServerContext* context,
+                                     const v1::CreateWebhookRequest* request,
+                                     v1::CreateWebhookResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
+  subscribe::WebhookCreate create;
+  subscribe::WebhookDefinition& def = create.def;
+  def.name = request->name();
+  def.url = request->url();
+  def.source = request->source();
+  def.filter_types.assign(request->filter_types().begin(), request->filter_types().end());
+  def.allow_addresses.assign(request->allow_addresses().begin(), request->allow_addresses().end());
+  def.creator = id.principal;
+  def.run_as = request->run_as();
+  create.secret = request->secret();
+  if (!request->from_end()) create.start = request->from_position();
+  auto secret = dispatcher_->Create(std::move(create));
+  if (!secret.ok()) return ToGrpcStatus(secret.status());
+  response->set_secret(*secret);
+  for (const auto& s : dispatcher_->List()) {
+    if (s.def.name == request->name()) ToWire(s, response->mutable_webhook());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status WebhooksService::List(grpc::ServerContext* context, const v1::ListWebhooksRequest*,
+                                   v1::ListWebhooksResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
+  for (const auto& s : dispatcher_->List()) ToWire(s, response->add_webhooks());
+  return grpc::Status::OK;
+}
+
+grpc::Status WebhooksService::Delete(grpc::ServerContext* context,
+                                     const v1::DeleteWebhookRequest* request,
+                                     v1::DeleteWebhookResponse*) {
+  CallIdentity id;
+  if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
+  if (Status s = dispatcher_->Delete(request->name()); !s.ok()) return ToGrpcStatus(s);
+  return grpc::Status::OK;
+}
+
+grpc::Status WebhooksService::RotateSecret(grpc::ServerContext* context,
+                                           const v1::RotateWebhookSecretRequest* request,
+                                           v1::RotateWebhookSecretResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
+  auto rotated = dispatcher_->RotateSecret(request->name(), request->secret(), request->grace_s());
+  if (!rotated.ok()) return ToGrpcStatus(rotated.status());
+  response->set_secret(rotated->secret);
+  response->set_secret_version(rotated->secret_version);
+  response->set_previous_expires_unix_s(rotated->previous_expires_unix_s);
+  return grpc::Status::OK;
+}
+
+}  // namespace cairn::server
