@@ -1,0 +1,323 @@
+// The verifying consumer against the real server. A test-only TCP proxy on loopback sits between
+// the consumer and a plaintext (h2c) server and flips one byte of a marker string inside an
+// event's data as it passes in the gRPC stream (HTTP/2 framing untouched): the consumer stops at
+// that event's position, its handler never sees the event, and the server counts the report.
+// Through no proxy, the same consumer verifies everything and reports nothing.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "cairn/verifying_subscription.h"
+#include "server_env.h"
+
+namespace cairn::testing {
+namespace {
+
+constexpr char kMarker[] = "TAMPER-MARK-5b1e";
+constexpr int kPollSliceMs = 100;
+constexpr size_t kProxyConnectionsMax = 8;
+
+int ConnectLoopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool SendAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Relays loopback TCP connections to the server; in the server-to-client direction it flips
+// one bit of the first occurrence of `marker` (once in total). A match that straddles two reads
+// is found too: the last bytes already sent are kept and searched with the next read, and the
+// flipped byte is the marker's last, which is always in the read being forwarded.
+class TamperProxy {
+ public:
+  TamperProxy(int server_port, std::string marker) : server_port_(server_port), marker_(std::move(marker)) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(listen_fd_, 8), 0);
+    socklen_t len = sizeof addr;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~TamperProxy() {
+    stop_.store(true);
+    acceptor_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& t : relays_) t.join();
+    close(listen_fd_);
+  }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  bool tampered() const { return tampered_.load(); }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_.load()) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (poll(&p, 1, kPollSliceMs) <= 0) continue;
+      int client = accept(listen_fd_, nullptr, nullptr);
+      if (client < 0) continue;
+      int server = ConnectLoopback(server_port_);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (server < 0 || relays_.size() >= kProxyConnectionsMax) {
+        close(client);
+        if (server >= 0) close(server);
+        continue;
+      }
+      relays_.emplace_back([this, client, server] { Relay(client, server); });
+    }
+  }
+
+  void Relay(int client, int server) {
+    std::string tail;  // the last marker_.size() - 1 bytes sent to the client
+    char buf[16384];
+    bool open = true;
+    while (open && !stop_.load()) {
+      pollfd p[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+      if (poll(p, 2, kPollSliceMs) <= 0) continue;
+      if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        ssize_t n = recv(client, buf, sizeof buf, 0);
+        open = n > 0 && SendAll(server, buf, static_cast<size_t>(n));
+      }
+      if (open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        ssize_t n = recv(server, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        Tamper(buf, static_cast<size_t>(n), &tail);
+        open = SendAll(client, buf, static_cast<size_t>(n));
+      }
+    }
+    close(client);
+    close(server);
+  }
+
+  void Tamper(char* buf, size_t n, std::string* tail) {
+    std::string window = *tail + std::string(buf, n);
+    if (!tampered_.load()) {
+      size_t at = window.find(marker_);
+      if (at != std::string::npos) {
+        const size_t last = at + marker_.size() - 1 - tail->size();  // index in buf
+        buf[last] ^= 0x01;
+        tampered_.store(true);
+      }
+    }
+    const size_t keep = std::min(window.size(), marker_.size() - 1);
+    *tail = window.substr(window.size() - keep);
+  }
+
+  int server_port_;
+  std::string marker_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> tampered_{false};
+  std::mutex mu_;
+  std::vector<std::thread> relays_;  // guarded by mu_
+  std::thread acceptor_;
+};
+
+std::string Replace(std::string text, const std::string& from, const std::string& to) {
+  size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+bool StartPlaintext(ServerEnv& env) {
+  env.WriteConfig(Replace(env.ConfigText(), "[tls]\nenabled = true", "[tls]\nenabled = false"));
+  return env.server().Start({"--config", env.ConfigPath()});
+}
+
+std::unique_ptr<Client> PlaintextClient(const std::string& target, const std::string& token) {
+  ClientOptions options;
+  options.server = target;
+  options.plaintext = true;
+  options.token = token;
+  options.timeout_ms = 10000;
+  return std::move(Client::Connect(options).value());
+}
+
+void AppendOne(Client& client, const std::string& stream, const std::string& data) {
+  v1::AppendRequest request;
+  request.set_stream(stream);
+  auto* event = request.add_events();
+  event->set_type("OrderCreated");
+  event->set_data(data);
+  auto result = client.Append(request);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+}
+
+class VerifyConsumerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(StartPlaintext(env)) << env.server().output();
+    admin = PlaintextClient(env.server().target(), env.admin_key);
+    // The pinned key, obtained out of band: straight from the server, never through the proxy.
+    auto vkey = admin->GetVerifierKey();
+    ASSERT_TRUE(vkey.ok()) << vkey.status().ToString();
+    options.verifier_key = vkey->vkey();
+    options.subscription.deadline_ms = 60000;  // a bound on the whole test
+    for (int i = 0; i < 3; ++i) AppendOne(*admin, "order-" + std::to_string(i % 2), "{\"i\":" + std::to_string(i) + "}");
+  }
+
+  // Subscribes to $all through `target` and hands events to the "handler" (`seen`) until
+  // `want` events were seen or Next() fails; returns how it ended.
+  Status Consume(VerifyingSubscription& sub, size_t want) {
+    while (seen.size() < want) {
+      auto message = sub.Next();
+      if (!message.ok()) return message.status();
+      if (message->has_event()) seen.push_back(message->event().position());
+    }
+    return Status::Ok();
+  }
+
+  uint64_t ViolationReports() {
+    auto info = admin->ServerInfo();
+    EXPECT_TRUE(info.ok()) << info.status().ToString();
+    return info.ok() ? info->integrity_violation_reports() : 0;
+  }
+
+  ServerEnv env;
+  std::unique_ptr<Client> admin;
+  VerifyingSubscriptionOptions options;
+  std::vector<uint64_t> seen;
+};
+
+v1::SubscribeRequest AllFromStart() {
+  v1::SubscribeRequest request;
+  request.set_stream("$all");
+  request.set_from_position(0);
+  return request;
+}
+
+TEST_F(VerifyConsumerTest, TamperedEventStopsTheConsumerBeforeTheHandlerAndIsReported) {
+  TamperProxy proxy(env.server().grpc_port(), kMarker);
+  auto consumer = PlaintextClient(proxy.target(), env.admin_key);
+  auto sub = VerifyingSubscription::Start(*consumer, AllFromStart(), options);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  ASSERT_TRUE(Consume(**sub, 3).ok());  // the untampered history, proven
+  EXPECT_EQ(seen, (std::vector<uint64_t>{0, 1, 2}));
+  // Live: position 3 carries the marker, position 4 follows it.
+  AppendOne(*admin, "order-1", std::string("{\"note\":\"") + kMarker + "\"}");
+  AppendOne(*admin, "order-0", "{\"i\":4}");
+  Status end = Consume(**sub, 5);
+  ASSERT_TRUE(proxy.tampered()) << "the proxy never saw the marker";
+  ASSERT_EQ(end.code(), StatusCode::kDataLoss) << end.ToString();
+  EXPECT_EQ(end.detail(), 3);
+  EXPECT_NE(end.message().find("position 3"), std::string::npos) << end.message();
+  EXPECT_NE(end.message().find("data_hash"), std::string::npos) << end.message();
+  EXPECT_EQ(seen, (std::vector<uint64_t>{0, 1, 2})) << "the handler never saw position 3 or later";
+  EXPECT_EQ((*sub)->resume_position(), 3u);
+  // Later calls keep failing the same way.
+  EXPECT_EQ((*sub)->Next().status().detail(), 3);
+  EXPECT_EQ(ViolationReports(), 1u);
+  sub->reset();
+  env.server().Stop();  // collects what the server printed
+  const std::string& log = env.server().output();
+  EXPECT_NE(log.find("\"log\":\"integrity_violation_reported\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"kind\":\"data_hash\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"position\":3"), std::string::npos) << log;
+  EXPECT_EQ(log.find(env.admin_key), std::string::npos) << "a credential in the log";
+  EXPECT_EQ(log.find(kMarker), std::string::npos) << "event data in the log";
+}
+
+TEST_F(VerifyConsumerTest, SameConsumerWithoutTheProxyVerifiesEverything) {
+  auto consumer = PlaintextClient(env.server().target(), env.admin_key);
+  auto sub = VerifyingSubscription::Start(*consumer, AllFromStart(), options);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  ASSERT_TRUE(Consume(**sub, 3).ok());
+  AppendOne(*admin, "order-1", std::string("{\"note\":\"") + kMarker + "\"}");
+  AppendOne(*admin, "order-0", "{\"i\":4}");
+  Status end = Consume(**sub, 5);
+  ASSERT_TRUE(end.ok()) << end.ToString();
+  EXPECT_EQ(seen, (std::vector<uint64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ((*sub)->stats().inclusion_proofs_checked, 5u);
+  EXPECT_GE((*sub)->stats().checkpoints_verified, 2u);
+  EXPECT_EQ((*sub)->stats().chain_links_checked, 3u);  // order-1@1, order-0@1, order-0@2
+  EXPECT_EQ((*sub)->resume_position(), 5u);
+  (*sub)->Cancel();
+  EXPECT_EQ(ViolationReports(), 0u);
+}
+
+TEST_F(VerifyConsumerTest, WrongPinnedKeyStopsBeforeAnyEventAndIsReported) {
+  ServerEnv other;  // another log's key (other origin, other key)
+  auto other_key = RunCairn({"vkey", "--data-dir", other.DataDir()});
+  ASSERT_EQ(other_key.exit_code, 0) << other_key.err;
+  options.verifier_key = other_key.out.substr(0, other_key.out.find('\n'));
+  auto consumer = PlaintextClient(env.server().target(), env.admin_key);
+  auto sub = VerifyingSubscription::Start(*consumer, AllFromStart(), options);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  Status end = Consume(**sub, 3);
+  ASSERT_EQ(end.code(), StatusCode::kDataLoss) << end.ToString();
+  EXPECT_NE(end.message().find("pinned verifier key"), std::string::npos) << end.message();
+  EXPECT_TRUE(seen.empty());
+  EXPECT_EQ(ViolationReports(), 1u);
+}
+
+TEST_F(VerifyConsumerTest, ReportViolationIsValidatedAuthorizedAndRateLimited) {
+  auto report = [&](Client& client, v1::ViolationReport r) {
+    // Through the verifier's own source: the same call a consumer makes.
+    return IntegritySourceFor(&client)->ReportViolation(r);
+  };
+  v1::ViolationReport good;
+  good.set_kind(v1::VIOLATION_DATA_HASH);
+  good.set_position(1);
+  good.set_stream("order-1");
+  v1::ViolationReport bad = good;
+  bad.set_checkpoint_size(5);  // without a 32-byte root
+  EXPECT_EQ(report(*admin, bad).code(), StatusCode::kInvalidArgument);
+  bad = good;
+  bad.set_kind(v1::VIOLATION_KIND_UNSPECIFIED);
+  EXPECT_EQ(report(*admin, bad).code(), StatusCode::kInvalidArgument);
+  bad = good;
+  bad.set_detail(std::string(300, 'x'));
+  EXPECT_EQ(report(*admin, bad).code(), StatusCode::kInvalidArgument);
+  // ci-bot may read order-* but has no `proof`: it may report about order-1, not about others.
+  auto bot = PlaintextClient(env.server().target(), env.bot_key);
+  EXPECT_TRUE(report(*bot, good).ok());
+  bad = good;
+  bad.set_stream("payments-1");
+  EXPECT_EQ(report(*bot, bad).code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(report(*PlaintextClient(env.server().target(), ""), good).code(),
+            StatusCode::kUnauthenticated);
+  // The limit: 10 a minute per principal; the bot has used one.
+  int accepted = 1;
+  Status last;
+  for (int i = 0; i < 20 && last.ok(); ++i) {
+    last = report(*bot, good);
+    if (last.ok()) ++accepted;
+  }
+  EXPECT_EQ(last.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(accepted, 10);
+  EXPECT_TRUE(report(*admin, good).ok()) << "the limit is per principal";
+  EXPECT_EQ(ViolationReports(), 11u);
+}
+
+}  // namespace
+}  // namespace cairn::testing
