@@ -1,0 +1,178 @@
+// cairn subscribe STREAM|'$all': a live subscription printed like `cairn read` — catch-up from
+// --from, then live — until Ctrl-C (a clean end, exit 0), --count events, or the server ends it
+// (exit 1; for a subscriber that fell behind or a server shutdown, stderr says where to resume).
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include <pthread.h>
+
+#include "cairn/subscriptions.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/connection.h"
+#include "cli/errors.h"
+#include "cli/event_printer.h"
+#include "cli/subscribe_verify.h"
+#include "server/wire_convert.h"
+
+namespace cairn::cli {
+namespace {
+
+constexpr int64_t kSignalPollMs = 100;
+
+struct SubscribeArgs {
+  std::string stream;
+  std::string from;           // $all: a position; a stream: a version; "end": new events only
+  std::string from_position;  // a stream from a log position (resuming)
+  std::vector<std::string> filter_types;
+  std::vector<std::string> filter_prefixes;
+  std::string count;          // stop after this many events; empty: no limit
+  bool json = false;
+  VerifyFlags verify;  // --verify: a cairn::VerifyingSubscription (cli/subscribe_verify.h)
+};
+
+Result<v1::SubscribeRequest> BuildRequest(const SubscribeArgs& args) {
+  v1::SubscribeRequest request;
+  request.set_stream(args.stream);
+  const bool all = args.stream == "$all";
+  if (!args.from.empty() && !args.from_position.empty()) {
+    return Status::InvalidArgument("--from and --from-position exclude each other");
+  }
+  if (args.from == "end") {
+    request.set_from_end(true);
+  } else if (!args.from.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(uint64_t from, ParseU64(args.from, "--from"));
+    if (all) {
+      request.set_from_position(from);
+    } else {
+      request.set_from_version(from);
+    }
+  } else if (!args.from_position.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(uint64_t from, ParseU64(args.from_position, "--from-position"));
+    request.set_from_position(from);
+  }
+  for (const auto& t : args.filter_types) request.mutable_filter()->add_event_types(t);
+  for (const auto& p : args.filter_prefixes) request.mutable_filter()->add_stream_prefixes(p);
+  return request;
+}
+
+// Ctrl-C and SIGTERM end the subscription cleanly: the signals are blocked in every thread
+// (gRPC's threads inherit the mask) and a watcher thread cancels the subscription.
+class SignalCanceller {
+ public:
+  SignalCanceller() {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, &previous_);
+  }
+  ~SignalCanceller() {
+    done_.store(true);
+    if (watcher_.joinable()) watcher_.join();
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  void Watch(Subscription* sub) {
+    watcher_ = std::thread([this, sub] {
+      const timespec poll{0, kSignalPollMs * 1000000};
+      while (!done_.load()) {
+        if (sigtimedwait(&signals_, nullptr, &poll) > 0) {
+          interrupted_.store(true);
+          sub->Cancel();
+          return;
+        }
+      }
+    });
+  }
+  bool interrupted() const { return interrupted_.load(); }
+
+ private:
+  sigset_t signals_, previous_;
+  std::atomic<bool> done_{false}, interrupted_{false};
+  std::thread watcher_;
+};
+
+// Prints events from `sub` — with --verify a VerifyingSubscription, which returns an event only
+// after checking it — until `count` events, a signal, or the end.
+int Consume(Subscription& sub, const SubscribeArgs& args, std::optional<uint64_t> count,
+            const SignalCanceller& signals) {
+  EventPrinter printer(args.json);
+  uint64_t printed = 0;
+  while (!count || printed < *count) {
+    auto message = sub.Next();
+    if (!message.ok()) {
+      if (signals.interrupted()) break;
+      const Status& s = message.status();
+      if (s.code() == StatusCode::kResourceExhausted || s.code() == StatusCode::kUnavailable) {
+        std::cerr << "cairn: resume with --from-position " << sub.resume_position() << "\n";
+      }
+      return Fail(s, args.stream == "$all" ? "" : args.stream);
+    }
+    if (!message->has_event()) continue;  // checkpoints and caught-up: resume_position() tracks
+    auto event = server::FromWire(message->event());
+    if (!event.ok()) return Fail(event.status());
+    printer.Print({*event});
+    std::cout.flush();
+    ++printed;
+  }
+  return kExitOk;
+}
+
+int RunSubscribe(const SubscribeArgs& args) {
+  auto request = BuildRequest(args);
+  if (!request.ok()) return UsageError(request.status().message());
+  std::optional<uint64_t> count;
+  if (!args.count.empty()) {
+    auto n = ParseU64(args.count, "--count");
+    if (!n.ok()) return UsageError(n.status().message());
+    if (*n > 0) count = *n;
+  }
+  auto options = ResolveClientOptions(/*explicit_only=*/false);
+  if (!options.ok()) {
+    return options.status().code() == StatusCode::kNotFound
+               ? UsageError("subscribe needs a server: pass --server HOST:PORT (or a client config)")
+               : UsageError(options.status().message());
+  }
+  SignalCanceller signals;  // before the client starts any thread
+  auto client = Client::Connect(*options);
+  if (!client.ok()) return Fail(client.status());
+  auto sub = StartSubscription(**client, *request, args.verify);
+  if (!sub.ok()) {
+    return sub.status().code() == StatusCode::kInvalidArgument ? UsageError(sub.status().message())
+                                                               : Fail(sub.status());
+  }
+  signals.Watch(sub->get());
+  const int rc = Consume(**sub, args, count, signals);
+  (*sub)->Cancel();
+  return rc;
+}
+
+}  // namespace
+
+void RegisterSubscribeCommand(CLI::App& app, CliContext& ctx) {
+  auto args = std::make_shared<SubscribeArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "subscribe", "Follow a stream or the whole log ('$all'): catch-up, then live, in log order");
+  cmd->add_option("stream", args->stream, "Stream id, or '$all'")->required();
+  cmd->add_option("--from", args->from,
+                  "Start: a log position ($all) or a stream version (stream), inclusive; 'end' "
+                  "for new events only (default: the beginning)");
+  cmd->add_option("--from-position", args->from_position,
+                  "A stream from a log position (to resume where a subscription ended)");
+  cmd->add_option("--filter-type", args->filter_types, "Only events of these types")
+      ->option_text("TYPE ...");
+  cmd->add_option("--filter-prefix", args->filter_prefixes,
+                  "Only events of streams starting with these prefixes")
+      ->option_text("PREFIX ...");
+  cmd->add_option("--count", args->count, "Stop after this many events (default: never)");
+  cmd->add_flag("--json", args->json,
+                "One JSON object per event with every entry field and the stored bytes");
+  AddVerifyFlags(cmd, &args->verify);
+  AddConnectionOptions(cmd);
+  cmd->callback([&ctx, args] { ctx.exit_code = RunSubscribe(*args); });
+}
+
+}  // namespace cairn::cli
