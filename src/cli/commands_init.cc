@@ -1,13 +1,16 @@
 // cairn init: creates a data directory (keyring, store, checkpoint key, origin).
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/connection.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
 #include "cli/output_json.h"
+#include "server/config.h"
 #include "server/dev_setup.h"
 
 namespace cairn::cli {
@@ -15,6 +18,7 @@ namespace {
 
 struct InitArgs {
   std::string data_dir;
+  std::string config_file;
   std::string origin;
   bool json = false;
 };
@@ -62,18 +66,32 @@ Result<std::string> WriteClientConfigFor(const std::string& dir, const server::D
   return path;
 }
 
+// --config FILE: its [keys] choose the KMS provider, and its data_dir is the default directory.
+Result<std::optional<server::Config>> InitConfig(const InitArgs& args) {
+  if (args.config_file.empty()) return std::optional<server::Config>();
+  CAIRN_ASSIGN_OR_RETURN(server::Config config, server::LoadConfigFile(args.config_file));
+  CAIRN_RETURN_IF_ERROR(
+      server::ApplyEnvOverrides(&config, [](const char* n) { return std::getenv(n); }));
+  CAIRN_RETURN_IF_ERROR(keys::CheckKmsConfig(config.keys));
+  return std::optional<server::Config>(std::move(config));
+}
+
 int RunInit(const CliContext& ctx, const InitArgs& args) {
+  auto config = InitConfig(args);
+  if (!config.ok()) return Fail(config.status());
   auto dir = ResolveDataDir(ctx, args.data_dir);
+  if (!dir.ok() && *config && !(*config)->data_dir.empty()) dir = (*config)->data_dir;
   if (!dir.ok()) return UsageError(dir.status().message());
   engine::InitOptions options;
   options.data_dir = *dir;
   options.origin = args.origin;
+  if (*config) options.kms = (*config)->keys;
   if (Status s = engine::EventStore::Init(options); !s.ok()) return Fail(s);
   auto dev = server::CreateDevSetup(*dir, args.origin);
   if (!dev.ok()) return Fail(dev.status());
   auto client_config = WriteClientConfigFor(*dir, *dev);
   if (!client_config.ok()) return Fail(client_config.status());
-  auto store = OpenStore(*dir);
+  auto store = *config ? OpenStoreWith(*dir, **config) : OpenStore(*dir);
   if (!store.ok()) return Fail(store.status());
   PrintInitResult(args, *dir, **store, *dev, *client_config);
   return kExitOk;
@@ -86,6 +104,10 @@ void RegisterInitCommand(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "init", "Create a new data directory: keyring (0600), store, checkpoint signing key");
   AddDataDirOption(cmd, &args->data_dir);
+  cmd->add_option("--config", args->config_file,
+                  "Server configuration whose [keys] choose the KMS provider (default: local "
+                  "keyring DIR/keyring)")
+      ->option_text("FILE");
   cmd->add_option("--origin", args->origin,
                   "Checkpoint origin (log name); default cairn.local/<random id>");
   cmd->add_flag("--json", args->json, "Print the result as JSON");

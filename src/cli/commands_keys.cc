@@ -1,6 +1,6 @@
-// cairn keys list | rotate --storage | --subject ID: key administration (action `admin` over the
-// network). Works offline on a data directory or against a server, like every store command.
-// Not done here: rotate --kek (re-wrapping every key under a new key-encryption key).
+// cairn keys list | rotate --storage | --subject ID | --kek: key administration (action `admin`
+// over the network). Works offline on a data directory (with DIR/cairn.toml's [keys]) or against
+// a server, like every store command.
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -60,16 +60,27 @@ int RunKeysList(const CliContext& ctx, const KeysListArgs& args) {
 }
 
 int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
-  if (args.kek) {
-    return UsageError("--kek is not implemented yet: re-wrapping under a new KEK is not available");
-  }
-  if (args.storage == !args.subject.empty()) {
-    return UsageError("give exactly one of --storage, --subject ID");
+  if (int{args.storage} + int{!args.subject.empty()} + int{args.kek} != 1) {
+    return UsageError("give exactly one of --storage, --subject ID, --kek");
   }
   int rc = kExitOk;
   auto store = OpenOrReport(ctx, args.data_dir, &rc);
   if (!store) return rc;
-  if (args.storage) {
+  if (args.kek) {
+    auto rotation = store->RotateKek();
+    if (!rotation.ok()) return Fail(rotation.status());
+    if (args.json) {
+      std::cout << JsonLine(Json{{"kind", "kek"},
+                                 {"id", rotation->kek_id},
+                                 {"rewrapped", rotation->rewrapped},
+                                 {"resumed", rotation->resumed}})
+                << "\n";
+    } else {
+      std::cout << (rotation->resumed ? "finished an interrupted KEK rotation: " : "new KEK ")
+                << rotation->kek_id << ": " << rotation->rewrapped
+                << " wrapped keys re-wrapped; older KEK versions retired\n";
+    }
+  } else if (args.storage) {
     auto epoch = store->RotateStorageKey();
     if (!epoch.ok()) return Fail(epoch.status());
     if (args.json) {
@@ -111,7 +122,8 @@ void RegisterKeysCommands(CLI::App& app, CliContext& ctx) {
   rotate_cmd->add_option("--subject", rotate->subject,
                          "Start a new key version for this subject's new events")
       ->option_text("ID");
-  rotate_cmd->add_flag("--kek", rotate->kek, "Re-wrap under a new KEK (not implemented yet)");
+  rotate_cmd->add_flag("--kek", rotate->kek,
+                       "New key-encryption key version; re-wrap every key under it");
   rotate_cmd->add_flag("--json", rotate->json, "Print the result as JSON");
   AddDataDirOption(rotate_cmd, &rotate->data_dir);
   rotate_cmd->callback([&ctx, rotate] { ctx.exit_code = RunKeysRotate(ctx, *rotate); });

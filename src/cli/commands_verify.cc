@@ -33,7 +33,9 @@ int RunVerify(const CliContext& ctx, const VerifyArgs& args) {
   auto dir = ResolveDataDir(ctx, args.data_dir);
   if (!dir.ok()) return UsageError(dir.status().message());
   // Not EventStore::Open: a damaged log that Open refuses must still be examined and reported.
-  const engine::VerifyReport report = engine::EventStore::VerifyDataDir(*dir);
+  auto kms = DirKmsConfig(*dir);  // DIR/cairn.toml [keys], like every offline command
+  if (!kms.ok()) return Fail(kms.status());
+  const engine::VerifyReport report = engine::EventStore::VerifyDataDir(*dir, *kms);
   if (args.json) {
     std::cout << JsonLine(VerifyReportToJson(report)) << "\n";
   } else {

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 #include "cli/connection.h"
 #include "cli/errors.h"
@@ -25,18 +26,37 @@ Result<std::string> ResolveDataDir(const CliContext& ctx, const std::string& com
   return Status::InvalidArgument("no data directory or server: pass --data-dir DIR (or set CAIRN_DATA_DIR), or --server HOST:PORT");
 }
 
-Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_dir) {
+namespace {
+
+// DIR/cairn.toml, or nullopt when the directory has none.
+Result<std::optional<server::Config>> DirConfig(const std::string& data_dir) {
+  const std::string config_file = server::DevSetupPaths(data_dir).config_file;
+  if (!std::filesystem::exists(config_file)) return std::optional<server::Config>();
+  CAIRN_ASSIGN_OR_RETURN(server::Config config, server::LoadConfigFile(config_file));
+  return std::optional<server::Config>(std::move(config));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<engine::EventStore>> OpenStoreWith(const std::string& data_dir,
+                                                          const server::Config& config) {
   engine::Options options;
   options.data_dir = data_dir;
   // Offline appends follow the same protection rules as the server of this directory, so that
   // personal data never goes into the log in the clear through the back door.
-  const std::string config_file = server::DevSetupPaths(data_dir).config_file;
-  if (std::filesystem::exists(config_file)) {
-    auto config = server::LoadConfigFile(config_file);
-    if (!config.ok()) return config.status();
-    options.protect_rules_file = config->protect.file;
-  }
+  options.protect_rules_file = config.protect.file;
+  options.kms = config.keys;
   return engine::EventStore::Open(options);  // its messages already say to run `cairn init`
+}
+
+Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_dir) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<server::Config> config, DirConfig(data_dir));
+  return OpenStoreWith(data_dir, config ? *config : server::DefaultConfig());
+}
+
+Result<keys::KmsConfig> DirKmsConfig(const std::string& data_dir) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<server::Config> config, DirConfig(data_dir));
+  return config ? config->keys : keys::KmsConfig{};
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include "cli/context.h"
 #include "common/status.h"
 #include "engine/event_store.h"
+#include "server/config.h"
 
 namespace cairn::cli {
 
@@ -19,10 +20,16 @@ void AddDataDirOption(CLI::App* command, std::string* data_dir);
 // kInvalidArgument when none is set (a usage error).
 Result<std::string> ResolveDataDir(const CliContext& ctx, const std::string& command_value);
 
-// Opens the store, with the protection rules named by DIR/cairn.toml when it exists. A locked
-// directory fails with the engine's kUnavailable message, which
-// names the process holding the lock.
+// Opens the store with the protection rules ([protect]) and the KMS provider ([keys]) of
+// DIR/cairn.toml when it exists (defaults otherwise). A locked directory fails with the engine's
+// kUnavailable message, which names the process holding the lock.
 Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_dir);
+// The same with the settings of `config` instead of DIR/cairn.toml (`cairn init --config`).
+Result<std::unique_ptr<engine::EventStore>> OpenStoreWith(const std::string& data_dir,
+                                                          const server::Config& config);
+// The [keys] settings of DIR/cairn.toml (defaults when it does not exist), for commands that
+// open the directory without OpenStore (verify).
+Result<keys::KmsConfig> DirKmsConfig(const std::string& data_dir);
 
 // ResolveDataDir + OpenStore for a command handler: on failure prints the error, sets
 // *exit_code (kExitUsage without a directory, kExitFailure otherwise) and returns null.

@@ -153,6 +153,14 @@ Result<uint32_t> RemoteEventStore::RotateStorageKey() {
   return epoch;
 }
 
+Result<engine::KekRotation> RemoteEventStore::RotateKek() {
+  v1::RotateKeyRequest request;
+  request.set_kek(true);
+  auto response = client_->RotateKey(request);
+  if (!response.ok()) return response.status();
+  return engine::KekRotation{response->id(), response->rewrapped(), response->resumed()};
+}
+
 Result<std::string> RemoteEventStore::RotateSubjectKey(std::string_view subject) {
   v1::RotateKeyRequest request;
   request.set_subject(std::string(subject));

@@ -42,6 +42,7 @@ class RemoteEventStore final : public engine::EventStore {
   Result<engine::ForgetResult> Forget(std::string_view subject) override;
   Result<uint32_t> RotateStorageKey() override;
   Result<std::string> RotateSubjectKey(std::string_view subject) override;
+  Result<engine::KekRotation> RotateKek() override;
   Result<std::vector<engine::KeyInfo>> ListKeys() override;
 
   Client& client() { return *client_; }

@@ -94,11 +94,18 @@ grpc::Status AdminService::RotateKey(grpc::ServerContext* context,
   if (!id.Decide(policy::Action::kAdmin, "*", "").allowed) {
     return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
   }
-  if (request->storage() == !request->subject().empty()) {
+  if (int{request->storage()} + int{!request->subject().empty()} + int{request->kek()} != 1) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "rotate exactly one of: the storage key, a subject's key");
+                        "rotate exactly one of: the storage key, a subject's key, the KEK");
   }
-  if (request->storage()) {
+  if (request->kek()) {
+    auto rotation = store_->RotateKek();
+    if (!rotation.ok()) return ToGrpcStatus(rotation.status());
+    response->set_kind("kek");
+    response->set_id(rotation->kek_id);
+    response->set_rewrapped(rotation->rewrapped);
+    response->set_resumed(rotation->resumed);
+  } else if (request->storage()) {
     auto epoch = store_->RotateStorageKey();
     if (!epoch.ok()) return ToGrpcStatus(epoch.status());
     response->set_kind("storage");

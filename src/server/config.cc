@@ -129,8 +129,8 @@ class Parser {
     }
     Config config = DefaultConfig();
     CAIRN_RETURN_IF_ERROR(
-        CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "limits",
-                             "webhooks"}));
+        CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "keys", "limits",
+                    "webhooks"}));
     CAIRN_RETURN_IF_ERROR(GetPath(root, "", "data_dir", &config.data_dir));
     CAIRN_RETURN_IF_ERROR(Section(root, "server", [&](const toml::table& t) {
       return ParseServer(t, &config.server);
@@ -147,6 +147,8 @@ class Parser {
       CAIRN_RETURN_IF_ERROR(CheckKeys(t, "protect", {"file"}));
       return GetPath(t, "protect", "file", &config.protect.file);
     }));
+    CAIRN_RETURN_IF_ERROR(
+        Section(root, "keys", [&](const toml::table& t) { return ParseKeys(t, &config.keys); }));
     CAIRN_RETURN_IF_ERROR(Section(root, "limits", [&](const toml::table& t) {
       return ParseLimits(t, &config.limits);
     }));
@@ -425,6 +427,30 @@ class Parser {
                                                "(e.g. 2026-01-01T00:00:00Z)");
   }
 
+  Status ParseKeys(const toml::table& t, keys::KmsConfig* out) const {
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, "keys",
+                                    {"provider", "keyring", "passphrase_file", "passphrase_env",
+                                     "module", "slot", "token_label", "pin_file", "pin_env",
+                                     "key_label"}));
+    CAIRN_RETURN_IF_ERROR(GetString(t, "keys", "provider", &out->provider));
+    if (out->provider != keys::kProviderLocal && out->provider != keys::kProviderPkcs11) {
+      return Err(t.get("provider")->source(), "'keys.provider' must be \"local\" or \"pkcs11\"");
+    }
+    CAIRN_RETURN_IF_ERROR(GetPath(t, "keys", "keyring", &out->local.keyring_path));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, "keys", "passphrase_file", &out->local.passphrase_file));
+    CAIRN_RETURN_IF_ERROR(GetString(t, "keys", "passphrase_env", &out->local.passphrase_env));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, "keys", "module", &out->pkcs11.module_path));
+    if (t.get("slot") != nullptr) {
+      int64_t slot = 0;
+      CAIRN_RETURN_IF_ERROR(GetInt(t, "keys", "slot", 0, INT64_MAX, &slot));
+      out->pkcs11.slot_id = static_cast<uint64_t>(slot);
+    }
+    CAIRN_RETURN_IF_ERROR(GetString(t, "keys", "token_label", &out->pkcs11.token_label));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, "keys", "pin_file", &out->pkcs11.pin_file));
+    CAIRN_RETURN_IF_ERROR(GetString(t, "keys", "pin_env", &out->pkcs11.pin_env));
+    return GetString(t, "keys", "key_label", &out->pkcs11.key_label);
+  }
+
   Status ParseLimits(const toml::table& t, LimitsSection* out) const {
     CAIRN_RETURN_IF_ERROR(CheckKeys(
         t, "limits", {"max_message_bytes", "max_concurrent_streams", "read_batch_max"}));
@@ -503,6 +529,23 @@ bool ParseBool(std::string_view v, bool* out) {
   return false;
 }
 
+// [keys]: the provider's combination of settings, and its secret files (private, like tls.key;
+// read by keys/ itself, which wipes them).
+Status ValidateKeys(const keys::KmsConfig& k) {
+  CAIRN_RETURN_IF_ERROR(keys::CheckKmsConfig(k));
+  const std::pair<const char*, const std::string*> secrets[] = {
+      {"keys.passphrase_file", &k.local.passphrase_file}, {"keys.pin_file", &k.pkcs11.pin_file}};
+  for (const auto& [setting, path] : secrets) {
+    if (path->empty()) continue;
+    CAIRN_RETURN_IF_ERROR(CheckReadableFile(setting, *path));
+    CAIRN_RETURN_IF_ERROR(CheckPrivateKeyMode(setting, *path));
+  }
+  if (!k.pkcs11.module_path.empty()) {
+    CAIRN_RETURN_IF_ERROR(CheckReadableFile("keys.module", k.pkcs11.module_path));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Config DefaultConfig() { return Config{}; }
@@ -537,6 +580,13 @@ Status ApplyEnvOverrides(Config* config, const std::function<const char*(const c
   if (auto v = get("CAIRN_LISTEN")) updated.server.listen = *v;
   if (auto v = get("CAIRN_ADMIN_LISTEN")) updated.server.admin_listen = *v;
   if (auto v = get("CAIRN_POLICY_FILE")) updated.policy.file = *v;
+  if (auto v = get("CAIRN_KEYS_PROVIDER")) {
+    if (*v != keys::kProviderLocal && *v != keys::kProviderPkcs11) {
+      return Status::InvalidArgument("CAIRN_KEYS_PROVIDER must be local or pkcs11");
+    }
+    updated.keys.provider = *v;
+  }
+  if (auto v = get("CAIRN_KEYRING")) updated.keys.local.keyring_path = *v;
   if (auto v = get("CAIRN_TLS_ENABLED")) {
     if (!ParseBool(*v, &updated.tls.enabled)) {
       return Status::InvalidArgument("CAIRN_TLS_ENABLED must be true, false, 1 or 0");
@@ -593,6 +643,7 @@ Status ValidateForServe(const Config& config) {
     }
     if (!S_ISREG(st.st_mode)) return Refuse("policy.file " + config.policy.file + " is not a regular file");
   }
+  CAIRN_RETURN_IF_ERROR(ValidateKeys(config.keys));
   // Any other configured file named *.key is treated as a private key too.
   std::vector<std::pair<std::string, std::string>> files = {
       {"tls.cert", config.tls.cert}, {"tls.client_ca", config.tls.client_ca},

@@ -33,6 +33,14 @@
 //   failure_sources_max = 10000
 //   [policy]
 //   file = "policy.toml"                         # "" = no policy: every call is denied
+//   [keys]                                       # the KMS provider (keys/kms_config.h)
+//   provider = "local"                           # "local" | "pkcs11"
+//   keyring = "keyring"                          # local: default <data_dir>/keyring
+//   passphrase_file = "kek.pass"                 # local: or passphrase_env = "CAIRN_KEK_PASSPHRASE"
+//   module = "/usr/lib/softhsm/libsofthsm2.so"   # pkcs11: the module, and the token by
+//   token_label = "cairn"                        #   token_label or slot = 0,
+//   pin_file = "hsm.pin"                         #   the PIN (or pin_env = "CAIRN_PKCS11_PIN"),
+//   key_label = "cairn-kek"                      #   and the KEK's label
 //   [limits]
 //   max_message_bytes = 4194304                  # 1 KiB .. 64 MiB
 //   max_concurrent_streams = 256                 # 1 .. 65536
@@ -68,6 +76,7 @@
 
 #include "auth/auth_config.h"
 #include "common/status.h"
+#include "keys/kms_config.h"
 
 namespace cairn::server {
 
@@ -129,6 +138,7 @@ struct Config {
   auth::AuthConfig auth;
   PolicySection policy;
   ProtectSection protect;
+  keys::KmsConfig keys;  // [keys]: the KMS provider of data_dir
   LimitsSection limits;
   WebhooksSection webhooks;
   std::string source_path;  // the file it came from (absolute), "" for defaults
@@ -147,7 +157,7 @@ Result<Config> ParseConfig(std::string_view toml_text, const std::string& base_d
 Result<Config> LoadConfigFile(const std::string& path);
 
 // Applies CAIRN_DATA_DIR, CAIRN_LISTEN, CAIRN_ADMIN_LISTEN, CAIRN_TLS_ENABLED
-// ("true"/"false"/"1"/"0") and CAIRN_POLICY_FILE. `getenv` returns null for an unset variable;
+// ("true"/"false"/"1"/"0"), CAIRN_POLICY_FILE, CAIRN_KEYS_PROVIDER and CAIRN_KEYRING. `getenv` returns null for an unset variable;
 // an empty value counts as unset. Paths from the environment are used as given (relative to the
 // working directory). kInvalidArgument naming the variable for a bad value; *config unchanged
 // then.
@@ -168,6 +178,10 @@ Status ApplyEnvOverrides(Config* config, const std::function<const char*(const c
 //    but unreadable;
 //  - auth.jwt[i].leeway_s outside 0..60;
 //  - policy.file set but missing or not a file (its content is policy/'s business);
+//  - [keys]: a provider other than "local"/"pkcs11", settings of the other provider, two
+//    passphrase or PIN sources, pkcs11 without module, token, PIN or key_label
+//    (keys::CheckKmsConfig); keys.passphrase_file / keys.pin_file missing or accessible by group
+//    or others; keys.module missing;
 //  - the config file itself writable by others.
 Status ValidateForServe(const Config& config);
 

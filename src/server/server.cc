@@ -113,6 +113,7 @@ Status ServerImpl::OpenParts() {
   options.data_dir = config_.data_dir;
   options.checkpoint_interval_ms = kCheckpointIntervalMs;
   options.protect_rules_file = config_.protect.file;
+  options.kms = config_.keys;
   auto store = engine::EventStore::Open(options);
   if (!store.ok()) return store.status().Annotate("data_dir " + config_.data_dir);
   store_ = std::move(store).value();
