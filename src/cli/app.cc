@@ -24,6 +24,7 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterAppendCommand(app, ctx);
   RegisterDeleteCommand(app, ctx);
   RegisterReadCommands(app, ctx);
+  RegisterSubscribeCommand(app, ctx);
   RegisterStreamInfoCommand(app, ctx);
   RegisterCheckpointCommands(app, ctx);
   RegisterProofCommands(app, ctx);

@@ -12,6 +12,8 @@ void RegisterInitCommand(CLI::App& app, CliContext& ctx);
 void RegisterAppendCommand(CLI::App& app, CliContext& ctx);
 void RegisterDeleteCommand(CLI::App& app, CliContext& ctx);
 void RegisterReadCommands(CLI::App& app, CliContext& ctx);  // read, read-all
+// subscribe STREAM|$all (live subscription; network only).
+void RegisterSubscribeCommand(CLI::App& app, CliContext& ctx);
 void RegisterStreamInfoCommand(CLI::App& app, CliContext& ctx);
 void RegisterCheckpointCommands(CLI::App& app, CliContext& ctx);  // checkpoint, vkey
 void RegisterProofCommands(CLI::App& app, CliContext& ctx);  // proof inclusion|consistency|verify-*

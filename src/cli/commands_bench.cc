@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/bench_load.h"
 #include "cli/bench_net.h"
+#include "cli/bench_subscribe.h"
 #include "cli/connection.h"
 #include "cli/bench_report.h"
 #include "cli/commands.h"
@@ -223,6 +224,7 @@ void RegisterBenchCommand(CLI::App& app, CliContext& ctx) {
   });
   RegisterNetBench(cmd, ctx, "append", /*append=*/true);
   RegisterNetBench(cmd, ctx, "read", /*append=*/false);
+  RegisterSubscribeBench(cmd, ctx);
 }
 
 }  // namespace cairn::cli

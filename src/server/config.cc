@@ -130,7 +130,8 @@ class Parser {
     Config config = DefaultConfig();
     CAIRN_RETURN_IF_ERROR(
         CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "keys", "limits",
-                    "webhooks"}));
+                    "webhooks",
+                    "subscriptions"}));
     CAIRN_RETURN_IF_ERROR(GetPath(root, "", "data_dir", &config.data_dir));
     CAIRN_RETURN_IF_ERROR(Section(root, "server", [&](const toml::table& t) {
       return ParseServer(t, &config.server);
@@ -155,10 +156,27 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(Section(root, "webhooks", [&](const toml::table& t) {
       return ParseWebhooks(t, &config.webhooks);
     }));
+    CAIRN_RETURN_IF_ERROR(Section(root, "subscriptions", [&](const toml::table& t) {
+      return ParseSubscriptions(t, &config.subscriptions);
+    }));
     return config;
   }
 
  private:
+  Status ParseSubscriptions(const toml::table& t, SubscriptionsSection* out) const {
+    const std::string_view w = "subscriptions";
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, w,
+                                    {"subscribers_max", "ring_events_max", "ring_bytes_max",
+                                     "lag_events_max", "delivery_threads"}));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "subscribers_max", 1, 65536, &out->subscribers_max));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "ring_events_max", 1024, 4 << 20, &out->ring_events_max));
+    CAIRN_RETURN_IF_ERROR(
+        GetUint(t, w, "ring_bytes_max", 1 << 20, int64_t{4} << 30, &out->ring_bytes_max));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "lag_events_max", 1,
+                                  static_cast<int64_t>(out->ring_events_max), &out->lag_events_max));
+    return GetUint(t, w, "delivery_threads", 1, 64, &out->delivery_threads);
+  }
+
   Status ParseWebhooks(const toml::table& t, WebhooksSection* out) const {
     CAIRN_RETURN_IF_ERROR(CheckKeys(t, "webhooks",
                                     {"ca_file", "workers", "retries_max", "backoff_initial_ms",

@@ -45,6 +45,12 @@
 //   max_message_bytes = 4194304                  # 1 KiB .. 64 MiB
 //   max_concurrent_streams = 256                 # 1 .. 65536
 //   read_batch_max = 1000                        # 1 .. 10000
+//   [subscriptions]                              # live subscriptions (subscribe/live_hub.h)
+//   subscribers_max = 1024                       # 1 .. 65536 open live subscriptions
+//   ring_events_max = 65536                      # 1024 .. 4194304 recent events shared in memory
+//   ring_bytes_max = 67108864                    # 1 MiB .. 4 GiB
+//   lag_events_max = 32768                       # 1 .. ring_events_max; further behind: ended
+//   delivery_threads = 2                         # 1 .. 64
 //   [webhooks]                                   # see WebhooksSection
 //   ca_file = "receivers-ca.pem"                 # extra trust roots for webhook receivers
 //   workers = 4
@@ -131,6 +137,15 @@ struct WebhooksSection {
   uint64_t rotation_grace_s = 86400;     // 1 .. 30 days: the previous secret signs this long
 };
 
+// Live subscriptions (subscribe/live_hub.h, docs/configuration.md).
+struct SubscriptionsSection {
+  uint64_t subscribers_max = 1024;               // more are refused with RESOURCE_EXHAUSTED
+  uint64_t ring_events_max = 65536;              // recent events shared by live subscribers
+  uint64_t ring_bytes_max = uint64_t{64} << 20;
+  uint64_t lag_events_max = 32768;               // a live subscriber further behind is ended
+  uint64_t delivery_threads = 2;
+};
+
 struct Config {
   std::string data_dir;  // "" until set by the file, CAIRN_DATA_DIR or the command line
   ServerSection server;
@@ -140,6 +155,7 @@ struct Config {
   ProtectSection protect;
   keys::KmsConfig keys;  // [keys]: the KMS provider of data_dir
   LimitsSection limits;
+  SubscriptionsSection subscriptions;
   WebhooksSection webhooks;
   std::string source_path;  // the file it came from (absolute), "" for defaults
 };

@@ -21,7 +21,9 @@
 #include "server/integrity_service.h"
 #include "server/peer_filter.h"
 #include "server/streams_service.h"
+#include "server/subscriptions_service.h"
 #include "server/tls_credentials.h"
+#include "subscribe/live_hub.h"
 #include "server/webhooks_service.h"
 #include "subscribe/webhook_dispatcher.h"
 
@@ -77,6 +79,7 @@ class ServerImpl final : public Server {
   Status OpenParts();
   Status StartGrpc();
   Status StartAdmin();
+  Status StartLiveSubscriptions();
   Status StartWebhooks();
 
   Config config_;
@@ -89,6 +92,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<StreamsService> streams_;
   std::unique_ptr<IntegrityService> integrity_;
   std::unique_ptr<AdminService> admin_service_;
+  std::unique_ptr<subscribe::LiveHub> live_hub_;
+  std::unique_ptr<SubscriptionsService> subscriptions_;
   std::unique_ptr<subscribe::WebhookDispatcher> webhook_dispatcher_;
   std::unique_ptr<WebhooksService> webhooks_service_;
   std::unique_ptr<grpc::Server> grpc_;
@@ -138,6 +143,8 @@ Status ServerImpl::StartGrpc() {
 
   if (Status s = StartWebhooks(); !s.ok()) return s;
 
+  if (Status s = StartLiveSubscriptions(); !s.ok()) return s;
+
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.server.listen, *credentials, &grpc_port_);
   builder.SetOption(std::make_unique<PeerFilterOption>(peer_filter_.get()));
@@ -157,6 +164,7 @@ Status ServerImpl::StartGrpc() {
   builder.RegisterService(streams_.get());
   builder.RegisterService(integrity_.get());
   builder.RegisterService(admin_service_.get());
+  builder.RegisterService(subscriptions_.get());
   builder.RegisterService(webhooks_service_.get());
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || grpc_port_ == 0) {
@@ -181,6 +189,24 @@ Status ServerImpl::StartWebhooks() {
       std::make_unique<subscribe::WebhookDispatcher>(store_.get(), &policies_, options);
   if (Status s = webhook_dispatcher_->Start(); !s.ok()) return s.Annotate("webhooks");
   webhooks_service_ = std::make_unique<WebhooksService>(webhook_dispatcher_.get(), gate_.get());
+  return Status::Ok();
+}
+
+Status ServerImpl::StartLiveSubscriptions() {
+  const SubscriptionsSection& c = config_.subscriptions;
+  subscribe::LiveHubOptions options;
+  options.subscribers_max = c.subscribers_max;
+  options.ring_events_max = c.ring_events_max;
+  options.ring_bytes_max = c.ring_bytes_max;
+  options.lag_events_max = std::min(c.lag_events_max, c.ring_events_max);
+  options.delivery_threads = c.delivery_threads;
+  // One message stays well inside the gRPC message limit.
+  options.cursor.batch_bytes_max =
+      std::min<uint64_t>(options.cursor.batch_bytes_max, config_.limits.max_message_bytes / 4);
+  auto hub = subscribe::LiveHub::Start(store_.get(), &policies_, options);
+  if (!hub.ok()) return hub.status().Annotate("subscriptions");
+  live_hub_ = std::move(hub).value();
+  subscriptions_ = std::make_unique<SubscriptionsService>(live_hub_.get(), gate_.get());
   return Status::Ok();
 }
 
@@ -223,11 +249,15 @@ Status ServerImpl::Init() {
 void ServerImpl::Shutdown(int64_t drain_timeout_ms) {
   std::call_once(shutdown_once_, [&] {
     if (admin_) admin_->Stop();
+    // Live subscriptions never end by themselves: end them (UNAVAILABLE with their resume
+    // position) so that the gRPC shutdown below does not wait out the drain timeout for them.
+    if (live_hub_) live_hub_->Shutdown();
     if (grpc_) {
       grpc_->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(drain_timeout_ms));
       grpc_->Wait();
     }
+    live_hub_.reset();  // after every subscription's reactor is done, before the store
     if (webhook_dispatcher_) webhook_dispatcher_->Stop();  // before the store it reads
     store_.reset();  // drains queued appends: they are durable or answered with an error
     authenticator_.reset();
