@@ -35,6 +35,7 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterKeysCommands(app, ctx);
   RegisterIdentityCommands(app, ctx);
   RegisterWebhookCommands(app, ctx);
+  RegisterGroupCommands(app, ctx);
 }
 
 int ReportParseError(const CLI::App& app, const CLI::ParseError& e) {

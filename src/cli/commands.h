@@ -29,5 +29,7 @@ void RegisterKeysCommands(CLI::App& app, CliContext& ctx);
 void RegisterIdentityCommands(CLI::App& app, CliContext& ctx);
 // webhook create|list|delete|rotate-secret (network only).
 void RegisterWebhookCommands(CLI::App& app, CliContext& ctx);
+// group create|update|delete|list|replay-parked|connect (network only).
+void RegisterGroupCommands(CLI::App& app, CliContext& ctx);
 
 }  // namespace cairn::cli

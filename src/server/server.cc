@@ -17,12 +17,14 @@
 #include "server/admin_http.h"
 #include "server/admin_service.h"
 #include "server/call_gate.h"
+#include "server/groups_service.h"
 #include "server/cidr.h"
 #include "server/integrity_service.h"
 #include "server/peer_filter.h"
 #include "server/streams_service.h"
 #include "server/subscriptions_service.h"
 #include "server/tls_credentials.h"
+#include "subscribe/group_engine.h"
 #include "subscribe/live_hub.h"
 #include "server/webhooks_service.h"
 #include "subscribe/webhook_dispatcher.h"
@@ -80,6 +82,7 @@ class ServerImpl final : public Server {
   Status StartGrpc();
   Status StartAdmin();
   Status StartLiveSubscriptions();
+  Status StartGroups();
   Status StartWebhooks();
 
   Config config_;
@@ -94,6 +97,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<AdminService> admin_service_;
   std::unique_ptr<subscribe::LiveHub> live_hub_;
   std::unique_ptr<SubscriptionsService> subscriptions_;
+  std::unique_ptr<subscribe::GroupEngine> group_engine_;
+  std::unique_ptr<GroupsService> groups_service_;
   std::unique_ptr<subscribe::WebhookDispatcher> webhook_dispatcher_;
   std::unique_ptr<WebhooksService> webhooks_service_;
   std::unique_ptr<grpc::Server> grpc_;
@@ -144,6 +149,7 @@ Status ServerImpl::StartGrpc() {
   if (Status s = StartWebhooks(); !s.ok()) return s;
 
   if (Status s = StartLiveSubscriptions(); !s.ok()) return s;
+  if (Status s = StartGroups(); !s.ok()) return s;
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.server.listen, *credentials, &grpc_port_);
@@ -165,11 +171,21 @@ Status ServerImpl::StartGrpc() {
   builder.RegisterService(integrity_.get());
   builder.RegisterService(admin_service_.get());
   builder.RegisterService(subscriptions_.get());
+  builder.RegisterService(groups_service_.get());
   builder.RegisterService(webhooks_service_.get());
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || grpc_port_ == 0) {
     return Status::Unavailable("cannot listen on server.listen " + config_.server.listen);
   }
+  return Status::Ok();
+}
+
+// Consumer groups: resumed from their saved positions before the server takes calls.
+Status ServerImpl::StartGroups() {
+  group_engine_ = std::make_unique<subscribe::GroupEngine>(store_.get(), subscribe::GroupLimits{});
+  if (Status s = group_engine_->Start(); !s.ok()) return s.Annotate("consumer groups");
+  groups_service_ =
+      std::make_unique<GroupsService>(store_.get(), gate_.get(), &policies_, group_engine_.get());
   return Status::Ok();
 }
 
@@ -252,12 +268,16 @@ void ServerImpl::Shutdown(int64_t drain_timeout_ms) {
     // Live subscriptions never end by themselves: end them (UNAVAILABLE with their resume
     // position) so that the gRPC shutdown below does not wait out the drain timeout for them.
     if (live_hub_) live_hub_->Shutdown();
+    // Saves every group position and ends the consumers' streams (UNAVAILABLE), so the gRPC
+    // shutdown below does not wait for them.
+    if (group_engine_) group_engine_->Stop();
     if (grpc_) {
       grpc_->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(drain_timeout_ms));
       grpc_->Wait();
     }
     live_hub_.reset();  // after every subscription's reactor is done, before the store
+    group_engine_.reset();  // after every consumer's reactor is done, before the store
     if (webhook_dispatcher_) webhook_dispatcher_->Stop();  // before the store it reads
     store_.reset();  // drains queued appends: they are durable or answered with an error
     authenticator_.reset();

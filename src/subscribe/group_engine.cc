@@ -147,6 +147,7 @@ Result<std::unique_ptr<GroupMembership>> GroupEngine::Join(const std::string& na
 Result<std::shared_ptr<GroupRunner>> GroupEngine::Find(const std::string& name) const {
   CAIRN_RETURN_IF_ERROR(ValidateGroupName(name));
   std::lock_guard<std::mutex> lock(mu_);
+  if (!started_) return Status::Unavailable("the group engine is not running");
   auto it = runners_.find(name);
   if (it == runners_.end()) return Status::NotFound("group '" + name + "' does not exist");
   return it->second;

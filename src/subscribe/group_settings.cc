@@ -61,6 +61,10 @@ Status ValidateGroupName(std::string_view name) {
   for (char c : name) {
     if (!NameChar(c)) return Status::InvalidArgument("group name must be 1..64 characters [A-Za-z0-9._-]");
   }
+  // `$parked-webhook-<name>` belongs to webhooks.
+  if (name.substr(0, 8) == "webhook-") {
+    return Status::InvalidArgument("group names may not start with 'webhook-'");
+  }
   return Status::Ok();
 }
 

@@ -60,7 +60,8 @@ inline constexpr uint32_t kDefaultRetryLimit = 5;
 inline constexpr uint32_t kDefaultAckTimeoutMs = 30000;
 inline constexpr size_t kParkReasonSizeBytesMax = 256;
 
-// [A-Za-z0-9._-]{1,64}: safe inside a stream id and a storage key.
+// [A-Za-z0-9._-]{1,64}, not starting with "webhook-" (`$parked-webhook-*` are the webhooks').
+// Safe inside a stream id and a storage key.
 Status ValidateGroupName(std::string_view name);
 // Replaces zeros by the defaults above and checks every bound against `limits`;
 // kInvalidArgument naming the field.

@@ -224,6 +224,7 @@ TEST_F(GroupTest, FiltersAndSourceSelectEventsAndSystemStreamsNeverPass) {
 TEST_F(GroupTest, SettingsAreValidatedAndLimitedAndUpdateKeepsTheSource) {
   GroupSettings bad = Settings("no spaces");
   EXPECT_EQ(groups_->Create(bad).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(groups_->Create(Settings("webhook-x")).code(), StatusCode::kInvalidArgument);
   GroupSettings system = Settings("g");
   system.source = "$audit";
   EXPECT_EQ(groups_->Create(system).code(), StatusCode::kInvalidArgument);

@@ -1,0 +1,347 @@
+#include "server/groups_service.h"
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "server/status_map.h"
+#include "server/wire_convert.h"
+#include "subscribe/live_access.h"
+
+namespace cairn::server {
+namespace {
+
+// Ack ids in one GroupAck / GroupNack message.
+constexpr int kAckIdsPerMessageMax = 1000;
+// Room in a consumer's outgoing queue beyond its max in-flight (redeliveries after a timeout
+// while the first copy still waits to be written).
+constexpr size_t kQueueMarginMessages = 16;
+
+int64_t NowUnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+subscribe::GroupSettings FromWire(const v1::GroupSettings& w) {
+  subscribe::GroupSettings s;
+  s.name = w.name();
+  s.source = w.source();
+  s.stream_prefixes.assign(w.filter().stream_prefixes().begin(), w.filter().stream_prefixes().end());
+  s.event_types.assign(w.filter().event_types().begin(), w.filter().event_types().end());
+  s.start_position = w.start_position();
+  s.max_in_flight = w.max_in_flight();
+  s.retry_limit = w.retry_limit();
+  s.ack_timeout_ms = w.ack_timeout_ms();
+  return s;
+}
+
+void ToWire(const subscribe::GroupSettings& s, v1::GroupSettings* w) {
+  w->set_name(s.name);
+  w->set_source(s.source);
+  for (const auto& p : s.stream_prefixes) w->mutable_filter()->add_stream_prefixes(p);
+  for (const auto& t : s.event_types) w->mutable_filter()->add_event_types(t);
+  w->set_start_position(s.start_position);
+  w->set_max_in_flight(s.max_in_flight);
+  w->set_retry_limit(s.retry_limit);
+  w->set_ack_timeout_ms(s.ack_timeout_ms);
+}
+
+void ToWire(const subscribe::GroupInfo& info, v1::GroupStatus* w) {
+  ToWire(info.settings, w->mutable_settings());
+  const subscribe::GroupCounters& c = info.counters;
+  w->set_done_below(c.done_below);
+  w->set_read_position(c.read_position);
+  w->set_consumers(c.consumers);
+  w->set_in_flight(c.in_flight);
+  w->set_acked(c.acked);
+  w->set_parked(c.parked);
+  w->set_skipped(c.skipped);
+  w->set_unauthorized_parked(c.unauthorized_parked);
+  w->set_replay_pending(c.replay_pending);
+}
+
+subscribe::NackAction FromWire(v1::NackAction action) {
+  switch (action) {
+    case v1::NACK_PARK: return subscribe::NackAction::kPark;
+    case v1::NACK_SKIP: return subscribe::NackAction::kSkip;
+    default: return subscribe::NackAction::kRetry;
+  }
+}
+
+class GroupConnection;
+
+// The consumer as the group engine sees it. Outlives the connection when the engine still holds
+// it: Detach() cuts the link, after which deliveries fail.
+class ConnectionSink final : public subscribe::GroupConsumer {
+ public:
+  ConnectionSink(engine::EventStore* store, subscribe::LiveAccess access, GroupConnection* conn)
+      : store_(store), access_(std::move(access)), conn_(conn) {}
+
+  Status BeginRound() override { return access_.Refresh(NowUnixSeconds()); }
+  bool MayReceive(std::string_view stream, std::string_view type) const override {
+    return access_.MaySubscribe(stream, type);
+  }
+  bool Deliver(subscribe::GroupDelivery delivery) override;
+  void Closed(const Status& why) override;
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn_ = nullptr;
+  }
+
+ private:
+  engine::EventStore* store_;
+  subscribe::LiveAccess access_;  // the group's delivery thread only
+  std::mutex mu_;                 // guards conn_
+  GroupConnection* conn_;
+};
+
+// One Connect call: join, then acks and nacks in; joined and events out.
+class GroupConnection final
+    : public grpc::ServerBidiReactor<v1::GroupClientMessage, v1::GroupServerMessage> {
+ public:
+  GroupConnection(grpc::CallbackServerContext* context, engine::EventStore* store,
+                  const CallGate* gate, const policy::PolicyHolder* policies,
+                  subscribe::GroupEngine* groups)
+      : store_(store), policies_(policies), groups_(groups) {
+    if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
+      Finish(s);
+      return;
+    }
+    StartRead(&in_);
+  }
+
+  // From the group's thread (through the sink). false when the message does not fit.
+  bool Enqueue(v1::GroupServerMessage message) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finishing_ || out_.size() >= queue_max_) return false;
+    out_.push_back(std::move(message));
+    if (!writing_) StartNextWriteLocked();
+    return true;
+  }
+
+  void End(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    EndLocked(std::move(status));
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the consumer closed its side or went away
+      LeaveGroup();
+      End(grpc::Status::OK);
+      return;
+    }
+    grpc::Status s = joined_ ? Handle(in_) : HandleJoin(in_);
+    if (!s.ok()) {
+      LeaveGroup();
+      End(s);
+      return;
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!out_.empty()) out_.pop_front();
+    if (!ok) {
+      finishing_ = true;  // the client is gone; OnReadDone(false) or OnCancel follows
+      out_.clear();
+    }
+    if (!out_.empty() && !finishing_) {
+      StartNextWriteLocked();
+    } else if (finishing_ && !finished_) {
+      finished_ = true;
+      Finish(final_status_);
+    }
+  }
+
+  void OnCancel() override {
+    LeaveGroup();
+    End(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    if (sink_) sink_->Detach();
+    LeaveGroup();
+    delete this;
+  }
+
+ private:
+  grpc::Status HandleJoin(const v1::GroupClientMessage& message);
+  grpc::Status Handle(const v1::GroupClientMessage& message);
+
+  void LeaveGroup() {
+    std::unique_ptr<subscribe::GroupMembership> membership;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      membership = std::move(membership_);
+    }
+    // Destroying the membership hands its deliveries to the other consumers.
+  }
+
+  void StartNextWriteLocked() {
+    writing_ = true;
+    StartWrite(&out_.front());
+  }
+
+  void EndLocked(grpc::Status status) {
+    if (finishing_) return;
+    finishing_ = true;
+    final_status_ = std::move(status);
+    if (!writing_) {
+      finished_ = true;
+      out_.clear();
+      Finish(final_status_);
+    }
+  }
+
+  engine::EventStore* store_;
+  const policy::PolicyHolder* policies_;
+  subscribe::GroupEngine* groups_;
+  CallIdentity id_;
+  v1::GroupClientMessage in_;
+  bool joined_ = false;  // the reading side only
+  std::shared_ptr<ConnectionSink> sink_;
+
+  std::mutex mu_;
+  std::unique_ptr<subscribe::GroupMembership> membership_;
+  std::deque<v1::GroupServerMessage> out_;  // front: being written
+  size_t queue_max_ = kQueueMarginMessages;
+  bool writing_ = false;
+  bool finishing_ = false;
+  bool finished_ = false;
+  grpc::Status final_status_;
+};
+
+grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) {
+  if (!message.has_join()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be a join");
+  }
+  const v1::GroupJoin& join = message.join();
+  auto settings = groups_->Get(join.group());
+  if (!settings.ok()) return ToGrpcStatus(settings.status());
+  subscribe::LiveAccess access(policies_, id_.principal, settings->source);
+  if (Status s = access.Refresh(NowUnixSeconds()); !s.ok()) {
+    if (s.code() == StatusCode::kPermissionDenied) {
+      return DeniedStatus(policy::ActionName(policy::Action::kSubscribe), settings->source, "");
+    }
+    return ToGrpcStatus(s);
+  }
+  sink_ = std::make_shared<ConnectionSink>(store_, std::move(access), this);
+  // Under mu_, so that the group's first delivery queues behind the joined message.
+  std::lock_guard<std::mutex> lock(mu_);
+  auto membership = groups_->Join(join.group(), sink_, join.max_in_flight());
+  if (!membership.ok()) return ToGrpcStatus(membership.status());
+  v1::GroupServerMessage joined;
+  joined.mutable_joined()->set_group(join.group());
+  joined.mutable_joined()->set_consumer_id((*membership)->consumer_id());
+  joined.mutable_joined()->set_max_in_flight((*membership)->max_in_flight());
+  queue_max_ = (*membership)->max_in_flight() + kQueueMarginMessages;
+  membership_ = std::move(membership).value();
+  out_.push_back(std::move(joined));
+  if (!writing_) StartNextWriteLocked();
+  joined_ = true;
+  return grpc::Status::OK;
+}
+
+grpc::Status GroupConnection::Handle(const v1::GroupClientMessage& message) {
+  const auto& ids = message.has_ack() ? message.ack().ack_ids() : message.nack().ack_ids();
+  if (!message.has_ack() && !message.has_nack()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "expected an ack or a nack");
+  }
+  if (ids.size() > kAckIdsPerMessageMax) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "at most 1000 ack ids per message");
+  }
+  std::vector<uint64_t> ack_ids(ids.begin(), ids.end());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!membership_) return grpc::Status::OK;  // the group ended; the stream is finishing
+  if (message.has_ack()) {
+    membership_->Ack(ack_ids);
+  } else {
+    membership_->Nack(ack_ids, FromWire(message.nack().action()), message.nack().reason());
+  }
+  return grpc::Status::OK;
+}
+
+bool ConnectionSink::Deliver(subscribe::GroupDelivery delivery) {
+  engine::RecordedEvent event = std::move(delivery.event);
+  if (store_->IsProtected(event.entry.event_type)) {
+    // Plaintext with read.pii, the mask otherwise, erased after forget; never ciphertext.
+    const bool pii = access_.MayReadPii(event.entry.stream_id, event.entry.event_type);
+    auto view = store_->Reveal(std::move(event), pii);
+    if (!view.ok()) return false;  // counted as a failed delivery: retried, then parked
+    event = std::move(view).value();
+  }
+  v1::GroupServerMessage message;
+  v1::GroupEvent* out = message.mutable_event();
+  server::ToWire(event, out->mutable_event());
+  out->set_ack_id(delivery.ack_id);
+  out->set_attempt(delivery.attempt);
+  out->set_replay(delivery.replay);
+  std::lock_guard<std::mutex> lock(mu_);
+  return conn_ != nullptr && conn_->Enqueue(std::move(message));
+}
+
+void ConnectionSink::Closed(const Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (conn_ != nullptr) conn_->End(ToGrpcStatus(why));
+}
+
+}  // namespace
+
+grpc::Status GroupsService::AdmitAdmin(grpc::ServerContext* context) const {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  if (!id.Decide(policy::Action::kAdmin, "*", "").allowed) {
+    return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GroupsService::Create(grpc::ServerContext* context,
+                                   const v1::CreateGroupRequest* request,
+                                   v1::CreateGroupResponse* response) {
+  if (grpc::Status s = AdmitAdmin(context); !s.ok()) return s;
+  return ToGrpcStatus(groups_->Create(FromWire(request->settings())));
+}
+
+grpc::Status GroupsService::Update(grpc::ServerContext* context,
+                                   const v1::UpdateGroupRequest* request,
+                                   v1::UpdateGroupResponse* response) {
+  if (grpc::Status s = AdmitAdmin(context); !s.ok()) return s;
+  return ToGrpcStatus(groups_->Update(FromWire(request->settings())));
+}
+
+grpc::Status GroupsService::Delete(grpc::ServerContext* context,
+                                   const v1::DeleteGroupRequest* request,
+                                   v1::DeleteGroupResponse* response) {
+  if (grpc::Status s = AdmitAdmin(context); !s.ok()) return s;
+  return ToGrpcStatus(groups_->Delete(request->name()));
+}
+
+grpc::Status GroupsService::List(grpc::ServerContext* context,
+                                 const v1::ListGroupsRequest* request,
+                                 v1::ListGroupsResponse* response) {
+  if (grpc::Status s = AdmitAdmin(context); !s.ok()) return s;
+  for (const subscribe::GroupInfo& info : groups_->List()) ToWire(info, response->add_groups());
+  return grpc::Status::OK;
+}
+
+grpc::Status GroupsService::ReplayParked(grpc::ServerContext* context,
+                                         const v1::ReplayParkedRequest* request,
+                                         v1::ReplayParkedResponse* response) {
+  if (grpc::Status s = AdmitAdmin(context); !s.ok()) return s;
+  auto pending = groups_->ReplayParked(request->name());
+  if (!pending.ok()) return ToGrpcStatus(pending.status());
+  response->set_replay_pending(*pending);
+  return grpc::Status::OK;
+}
+
+grpc::ServerBidiReactor<v1::GroupClientMessage, v1::GroupServerMessage>* GroupsService::Connect(
+    grpc::CallbackServerContext* context) {
+  return new GroupConnection(context, store_, gate_, policies_, groups_);
+}
+
+}  // namespace cairn::server

@@ -1,0 +1,251 @@
+// Consumer groups through the real server: the position survives a restart, nack → retry → park
+// → replay, load sharing, max in-flight, ack timeout, admin-only administration, and masked
+// protected fields for a consumer without read.pii.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "cairn/groups.h"
+#include "server_env.h"
+
+namespace cairn::testing {
+namespace {
+
+constexpr char kRules[] = R"(
+[[rule]]
+event_type = "CustomerRegistered"
+subject = "/customerId"
+fields = ["/email"]
+)";
+
+v1::GroupSettings Settings(const std::string& name, const std::string& source = "$all") {
+  v1::GroupSettings s;
+  s.set_name(name);
+  s.set_source(source);
+  return s;
+}
+
+void AppendN(Client& client, const std::string& stream, int n,
+             const std::string& type = "OrderCreated") {
+  for (int i = 0; i < n; ++i) {
+    v1::AppendRequest request;
+    request.set_stream(stream);
+    auto* e = request.add_events();
+    e->set_type(type);
+    e->set_data("{\"n\":" + std::to_string(i) + "}");
+    auto r = client.Append(request);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+}
+
+// Up to `n` events, each waited for at most timeout_ms.
+std::vector<v1::GroupEvent> Take(GroupStream& stream, size_t n, int64_t timeout_ms = 5000) {
+  std::vector<v1::GroupEvent> out;
+  while (out.size() < n) {
+    auto next = stream.Next(timeout_ms);
+    if (!next.ok() || !*next) break;
+    out.push_back(std::move(**next));
+  }
+  return out;
+}
+
+std::set<uint64_t> Positions(const std::vector<v1::GroupEvent>& events) {
+  std::set<uint64_t> out;
+  for (const auto& e : events) out.insert(e.event().position());
+  return out;
+}
+
+std::vector<uint64_t> AckIds(const std::vector<v1::GroupEvent>& events) {
+  std::vector<uint64_t> out;
+  for (const auto& e : events) out.push_back(e.ack_id());
+  return out;
+}
+
+class GroupsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFile(env.dir().Sub("protect.toml"), kRules);
+    env.extra_config = "[protect]\nfile = \"protect.toml\"\n";
+    ASSERT_TRUE(env.Start()) << env.server().output();
+    admin = env.ClientWith(env.admin_key);
+  }
+  std::unique_ptr<GroupStream> ConnectOrDie(const Client& client, const std::string& group,
+                                            uint32_t max_in_flight = 0) {
+    auto stream = Groups(client).Connect(group, max_in_flight);
+    EXPECT_TRUE(stream.ok()) << stream.status().ToString();
+    return stream.ok() ? std::move(stream).value() : nullptr;
+  }
+  ServerEnv env;
+  std::unique_ptr<Client> admin;
+};
+
+TEST_F(GroupsTest, AGroupResumesAfterAServerRestartWithoutLossAndWithoutRedeliveringAcked) {
+  ASSERT_TRUE(Groups(*admin).Create(Settings("billing")).ok());
+  AppendN(*admin, "order-1", 10);
+  auto stream = ConnectOrDie(*admin, "billing");
+  ASSERT_NE(stream, nullptr);
+  auto first = Take(*stream, 10);
+  ASSERT_EQ(first.size(), 10u);
+  std::vector<v1::GroupEvent> acked(first.begin(), first.begin() + 4);
+  acked.push_back(first[7]);
+  ASSERT_TRUE(stream->Ack(AckIds(acked)).ok());
+  ASSERT_TRUE(stream->Close().ok());
+  stream.reset();
+  ASSERT_EQ(env.server().Stop(), 0) << env.server().output();
+
+  ASSERT_TRUE(env.server().Start({"--config", env.ConfigPath()})) << env.server().output();
+  admin = env.ClientWith(env.admin_key);
+  auto again = ConnectOrDie(*admin, "billing");
+  ASSERT_NE(again, nullptr);
+  auto rest = Take(*again, 5);
+  std::set<uint64_t> expected;
+  for (int i : {4, 5, 6, 8, 9}) expected.insert(first[i].event().position());
+  EXPECT_EQ(Positions(rest), expected);
+  EXPECT_TRUE(Take(*again, 1, 500).empty()) << "an acked event was delivered again";
+}
+
+TEST_F(GroupsTest, NackRetryParksAfterTheRetryLimitAndReplayDeliversTheParkedEvent) {
+  v1::GroupSettings s = Settings("retry");
+  s.set_retry_limit(2);
+  ASSERT_TRUE(Groups(*admin).Create(s).ok());
+  AppendN(*admin, "order-7", 1);
+  auto stream = ConnectOrDie(*admin, "retry");
+  ASSERT_NE(stream, nullptr);
+  for (uint32_t attempt = 1; attempt <= 2; ++attempt) {
+    auto got = Take(*stream, 1);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].attempt(), attempt);
+    ASSERT_TRUE(stream->Nack({got[0].ack_id()}, v1::NACK_RETRY, "downstream timeout").ok());
+  }
+  EXPECT_TRUE(Take(*stream, 1, 500).empty()) << "delivered beyond the retry limit";
+
+  std::vector<v1::RecordedEvent> parked;
+  for (int i = 0; i < 50 && parked.empty(); ++i) {
+    v1::ReadRequest read;
+    read.set_stream("$parked-retry");
+    (void)admin->Read(read, [&](const v1::ReadResponse& chunk) {
+      for (const auto& e : chunk.events()) parked.push_back(e);
+      return true;
+    });
+    if (parked.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(parked.size(), 1u);
+  EXPECT_EQ(parked[0].type(), "$parked");
+  EXPECT_NE(parked[0].data().find("\"stream\":\"order-7\""), std::string::npos) << parked[0].data();
+  EXPECT_NE(parked[0].data().find("\"attempts\":2"), std::string::npos);
+  EXPECT_EQ(parked[0].data().find("\"n\""), std::string::npos) << "the payload was copied";
+
+  auto pending = Groups(*admin).ReplayParked("retry");
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  EXPECT_EQ(*pending, 1u);
+  auto replayed = Take(*stream, 1);
+  ASSERT_EQ(replayed.size(), 1u);
+  EXPECT_TRUE(replayed[0].replay());
+  EXPECT_EQ(replayed[0].event().stream(), "order-7");
+  EXPECT_EQ(replayed[0].event().data(), "{\"n\":0}");
+  ASSERT_TRUE(stream->Ack({replayed[0].ack_id()}).ok());
+  uint64_t replay_pending = 1;
+  for (int i = 0; i < 50 && replay_pending != 0; ++i) {
+    auto list = Groups(*admin).List();
+    ASSERT_TRUE(list.ok());
+    replay_pending = list->groups(0).replay_pending();
+    if (replay_pending != 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(replay_pending, 0u);
+}
+
+TEST_F(GroupsTest, TwoConsumersShareTheLoadWithoutHoldingAnEventTwice) {
+  v1::GroupSettings s = Settings("shared");
+  s.set_max_in_flight(2);
+  ASSERT_TRUE(Groups(*admin).Create(s).ok());
+  auto a = ConnectOrDie(*admin, "shared");
+  auto b = ConnectOrDie(*admin, "shared");
+  ASSERT_TRUE(a && b);
+  AppendN(*admin, "order-2", 20);
+  std::set<uint64_t> seen_a, seen_b;
+  for (int round = 0; round < 200 && seen_a.size() + seen_b.size() < 20; ++round) {
+    auto got_a = Take(*a, 2, 50);
+    auto got_b = Take(*b, 2, 50);
+    for (uint64_t p : Positions(got_a)) EXPECT_EQ(Positions(got_b).count(p), 0u);
+    for (const auto& e : got_a) EXPECT_TRUE(seen_a.insert(e.event().position()).second);
+    for (const auto& e : got_b) EXPECT_TRUE(seen_b.insert(e.event().position()).second);
+    ASSERT_TRUE(a->Ack(AckIds(got_a)).ok());
+    ASSERT_TRUE(b->Ack(AckIds(got_b)).ok());
+  }
+  EXPECT_GT(seen_a.size(), 0u);
+  EXPECT_GT(seen_b.size(), 0u);
+  std::set<uint64_t> all = seen_a;
+  all.insert(seen_b.begin(), seen_b.end());
+  EXPECT_EQ(all.size(), 20u);
+  EXPECT_EQ(seen_a.size() + seen_b.size(), 20u);
+}
+
+TEST_F(GroupsTest, MaxInFlightIsRespectedAndAnAckTimeoutRedelivers) {
+  v1::GroupSettings s = Settings("slow");
+  s.set_max_in_flight(3);
+  s.set_ack_timeout_ms(1500);
+  ASSERT_TRUE(Groups(*admin).Create(s).ok());
+  AppendN(*admin, "order-3", 10);
+  auto stream = ConnectOrDie(*admin, "slow");
+  ASSERT_NE(stream, nullptr);
+  EXPECT_EQ(stream->joined().max_in_flight(), 3u);
+  auto first = Take(*stream, 3);
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_TRUE(Take(*stream, 1, 300).empty()) << "more than max in-flight delivered";
+  ASSERT_TRUE(stream->Ack({first[0].ack_id(), first[1].ack_id()}).ok());
+  auto next = Take(*stream, 2);
+  ASSERT_EQ(next.size(), 2u);
+  // first[2] is never acked: after the ack timeout it comes again, as attempt 2.
+  std::vector<v1::GroupEvent> later;
+  for (int i = 0; i < 10 && later.empty(); ++i) {
+    for (auto& e : Take(*stream, 1, 1000)) {
+      if (e.event().position() == first[2].event().position()) later.push_back(e);
+    }
+  }
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].attempt(), 2u);
+}
+
+TEST_F(GroupsTest, OnlyAdminsAdministerGroupsAndConsumersNeedSubscribeOnTheSource) {
+  auto bot = env.ClientWith(env.bot_key);  // order-service: subscribe on order-*, no admin
+  Status denied = Groups(*bot).Create(Settings("mine"));
+  EXPECT_EQ(denied.code(), StatusCode::kPermissionDenied) << denied.ToString();
+  EXPECT_EQ(Groups(*bot).List().status().code(), StatusCode::kPermissionDenied);
+  ASSERT_TRUE(Groups(*admin).Create(Settings("audit-feed", "invoice-1")).ok());
+  EXPECT_EQ(Groups(*bot).Delete("audit-feed").code(), StatusCode::kPermissionDenied);
+  auto refused = Groups(*bot).Connect("audit-feed");
+  EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied);
+  auto anonymous = env.ClientWith("");
+  EXPECT_EQ(Groups(*anonymous).Connect("audit-feed").status().code(), StatusCode::kUnauthenticated);
+}
+
+TEST_F(GroupsTest, AConsumerWithoutReadPiiReceivesMaskedFields) {
+  ASSERT_TRUE(Groups(*admin).Create(Settings("crm", "order-c1")).ok());
+  v1::AppendRequest request;
+  request.set_stream("order-c1");
+  auto* e = request.add_events();
+  e->set_type("CustomerRegistered");
+  e->set_data(R"({"customerId":"alice","email":"alice@example.com"})");
+  ASSERT_TRUE(admin->Append(request).ok());
+
+  auto bot = env.ClientWith(env.bot_key);
+  auto masked_stream = ConnectOrDie(*bot, "crm");
+  ASSERT_NE(masked_stream, nullptr);
+  auto masked = Take(*masked_stream, 1);
+  ASSERT_EQ(masked.size(), 1u);
+  EXPECT_EQ(masked[0].event().data().find("alice@example.com"), std::string::npos)
+      << masked[0].event().data();
+  ASSERT_EQ(masked[0].event().masked_size(), 1);
+  EXPECT_EQ(masked[0].event().masked(0), "/email");
+  ASSERT_TRUE(masked_stream->Nack({masked[0].ack_id()}, v1::NACK_RETRY, "").ok());
+  ASSERT_TRUE(masked_stream->Close().ok());
+
+  auto plain_stream = ConnectOrDie(*admin, "crm");  // admin has read.pii
+  ASSERT_NE(plain_stream, nullptr);
+  auto plain = Take(*plain_stream, 1);
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_NE(plain[0].event().data().find("alice@example.com"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cairn::testing
