@@ -26,6 +26,9 @@
 #include "keys/local_kms.h"
 #include "keys/pkcs11_kms.h"
 #include "keys/subject_keys.h"
+#include "protect/protector.h"
+#include "protect/protector_paths.h"
+#include "protect/rules.h"
 #include "storage/rocksdb/rocks_log_store.h"
 
 namespace cairn::bench {
@@ -449,6 +452,94 @@ void BM_SubjectKeyCache_HitRate(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * events * 2));
 }
 BENCHMARK(BM_SubjectKeyCache_HitRate)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+// ---- protect/ alone, per event, on the same events and the local fixture's subject keys (all
+// cached): the splice path (json_scan.h) against the DOM path it replaced as the default, with the
+// engine's reuse of AES-GCM contexts (CipherCache). Arg 1 = splice path, 0 = DOM path.
+
+struct ProtectOnly {
+  std::shared_ptr<const protect::RuleSet> rules;
+  std::vector<std::string> data, ids, stored;
+  protect::CipherCache ciphers;
+  std::string error;
+};
+
+ProtectOnly* ProtectOnlyFixture() {
+  static ProtectOnly* f = [] {
+    auto* fx = new ProtectOnly;
+    KeyFixture* keys = LocalFixture();
+    if (!keys->error.empty()) {
+      fx->error = keys->error;
+      return fx;
+    }
+    auto rules = protect::ParseRules(kRules, "bench");
+    if (!rules.ok()) {
+      fx->error = rules.status().ToString();
+      return fx;
+    }
+    fx->rules = *rules;
+    for (uint64_t k = 0; k < kSubjects; ++k) {
+      fx->data.push_back(CustomerJson(k));
+      fx->ids.push_back(engine::NewUuidV4());
+      auto stored = protect::ProtectEvent(*fx->rules->Find(kEventType), "bench", fx->ids.back(),
+                                          fx->data.back(), "", *keys->keys, &fx->ciphers);
+      if (!stored.ok()) {
+        fx->error = stored.status().ToString();
+        return fx;
+      }
+      fx->stored.push_back(*stored);
+    }
+    return fx;
+  }();
+  return f;
+}
+
+void BM_ProtectEventOnly(benchmark::State& state) {
+  ProtectOnly* f = ProtectOnlyFixture();
+  if (!f->error.empty()) return state.SkipWithError(f->error.c_str());
+  const protect::Rule& rule = *f->rules->Find(kEventType);
+  keys::SubjectKeys& keys = *LocalFixture()->keys;
+  size_t i = 0;
+  for (auto _ : state) {
+    const size_t k = i++ % kSubjects;
+    Result<std::string> out = std::string();
+    if (state.range(0) == 1) {
+      out = protect::ProtectEvent(rule, "bench", f->ids[k], f->data[k], "", keys, &f->ciphers);
+    } else {
+      out = protect::internal::ProtectWithDom(rule, "bench", f->ids[k], f->data[k], "", keys,
+                                              &f->ciphers);
+    }
+    if (!out.ok()) return state.SkipWithError(out.status().ToString().c_str());
+    benchmark::DoNotOptimize(out->data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(i));
+}
+
+// Arg 0: 1 = splice, 0 = DOM; arg 1: 1 = read.pii (plaintext), 0 = masked.
+void BM_RevealEventOnly(benchmark::State& state) {
+  ProtectOnly* f = ProtectOnlyFixture();
+  if (!f->error.empty()) return state.SkipWithError(f->error.c_str());
+  const protect::Rule& rule = *f->rules->Find(kEventType);
+  keys::SubjectKeys& keys = *LocalFixture()->keys;
+  const bool pii = state.range(1) == 1;
+  size_t i = 0;
+  for (auto _ : state) {
+    const size_t k = i++ % kSubjects;
+    Result<protect::ReadView> out = protect::ReadView();
+    if (state.range(0) == 1) {
+      out = protect::RevealEvent(rule, "bench", f->ids[k], f->stored[k], pii, keys, &f->ciphers);
+    } else {
+      out = protect::internal::RevealWithDom(rule, "bench", f->ids[k], f->stored[k], pii, keys,
+                                             &f->ciphers);
+    }
+    if (!out.ok()) return state.SkipWithError(out.status().ToString().c_str());
+    benchmark::DoNotOptimize(out->data_json.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(i));
+}
+BENCHMARK(BM_ProtectEventOnly)->Arg(1)->Arg(0)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_RevealEventOnly)->Args({1, 1})->Args({0, 1})->Args({1, 0})->Args({0, 0})
+    ->Unit(benchmark::kMicrosecond);
 
 void CloseProtectStores() {
   g_store.Reset();

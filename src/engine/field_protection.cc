@@ -30,7 +30,7 @@ Status FieldProtection::ProtectAppend(std::string_view stream_id,
     if (event.event_id.empty()) event.event_id = NewUuidV4();  // the field AAD binds it
     if (event.event_id.size() != 16) return Status::InvalidArgument("event id must be 16 bytes");
     auto stored = protect::ProtectEvent(*rule, stream_id, event.event_id, event.data,
-                                        event.subject, *subject_keys_);
+                                        event.subject, *subject_keys_, &ciphers_);
     if (!stored.ok()) return stored.status();
     event.data = std::move(stored).value();
   }
@@ -41,7 +41,7 @@ Result<RecordedEvent> FieldProtection::Reveal(RecordedEvent event, bool may_read
   const protect::Rule* rule = rules_->Find(event.entry.event_type);
   if (rule == nullptr) return event;
   auto view = protect::RevealEvent(*rule, event.entry.stream_id, event.entry.event_id, event.data,
-                                   may_read_pii, *subject_keys_);
+                                   may_read_pii, *subject_keys_, &ciphers_);
   if (!view.ok()) {
     return view.status().Annotate("event at position " + std::to_string(event.entry.position));
   }
@@ -52,8 +52,11 @@ Result<RecordedEvent> FieldProtection::Reveal(RecordedEvent event, bool may_read
 }
 
 Result<ForgetResult> FieldProtection::Forget(std::string_view subject) {
-  CAIRN_ASSIGN_OR_RETURN(keys::ForgetReport report, subject_keys_->Forget(subject));
-  return ForgetResult{report.versions_destroyed};
+  Result<keys::ForgetReport> report = subject_keys_->Forget(subject);
+  // Also after a partial failure: contexts of keys destroyed so far must not outlive the call.
+  ciphers_.Clear();
+  if (!report.ok()) return report.status();
+  return ForgetResult{report->versions_destroyed};
 }
 
 }  // namespace cairn::engine

@@ -13,6 +13,10 @@
 // pointers. A protected field that fails to decrypt (ciphertext moved from another event or
 // tampered) is kDataLoss naming stream, position and pointer: never returned as if plaintext.
 //
+// AES-GCM contexts are reused across events (protect::CipherCache, keyed by the key object the
+// subject key store returns for each event); Forget() clears them, so no key schedule of a
+// forgotten subject survives the call.
+//
 // Thread safety: all methods may be called concurrently.
 #pragma once
 
@@ -25,6 +29,7 @@
 #include "engine/types.h"
 #include "keys/kms.h"
 #include "keys/subject_keys.h"
+#include "protect/cipher_cache.h"
 #include "protect/rules.h"
 #include "storage/log_store.h"
 
@@ -46,6 +51,7 @@ class FieldProtection {
   bool IsProtected(std::string_view event_type) const { return rules_->Find(event_type) != nullptr; }
   Result<ForgetResult> Forget(std::string_view subject);
   keys::SubjectKeys& subject_keys() { return *subject_keys_; }
+  protect::CipherCacheStats cipher_stats() const { return ciphers_.stats(); }
 
  private:
   FieldProtection(std::shared_ptr<const protect::RuleSet> rules,
@@ -54,6 +60,7 @@ class FieldProtection {
 
   std::shared_ptr<const protect::RuleSet> rules_;
   std::unique_ptr<keys::SubjectKeys> subject_keys_;
+  protect::CipherCache ciphers_;
 };
 
 }  // namespace cairn::engine

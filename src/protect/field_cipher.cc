@@ -1,6 +1,8 @@
 #include "protect/field_cipher.h"
 
+#include <array>
 #include <cassert>
+#include <vector>
 
 #include "common/bytes.h"
 #include "keys/subject_key_source.h"
@@ -21,6 +23,58 @@ std::string FieldAad(std::string_view stream_id, std::string_view event_id16,
   return aad;
 }
 
+namespace {
+
+constexpr std::array<int8_t, 256> MakeBase64Table() {
+  std::array<int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < kAlphabet.size(); ++i) {
+    t[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
+  }
+  return t;
+}
+
+}  // namespace
+
+bool AppendBase64Decoded(std::string_view in, std::string* out) {
+  static constexpr std::array<int8_t, 256> kTable = MakeBase64Table();
+  if (in.size() % 4 != 0) return false;
+  if (in.empty()) return true;
+  const size_t pad = in.back() != '=' ? 0 : in[in.size() - 2] == '=' ? 2 : 1;
+  const size_t base = out->size();
+  const size_t groups = in.size() / 4;
+  out->resize(base + groups * 3);
+  auto* dst = reinterpret_cast<unsigned char*>(out->data() + base);
+  auto value = [&](size_t i) { return kTable[static_cast<unsigned char>(in[i])]; };
+  int bad = 0;  // any negative table value (not in the alphabet, or '=' out of place)
+  for (size_t g = 0; g + 1 < groups; ++g) {
+    const int a = value(4 * g), b = value(4 * g + 1), c = value(4 * g + 2), d = value(4 * g + 3);
+    bad |= a | b | c | d;
+    const uint32_t n = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c) << 6) | uint32_t(d);
+    dst[3 * g] = static_cast<unsigned char>(n >> 16);
+    dst[3 * g + 1] = static_cast<unsigned char>(n >> 8);
+    dst[3 * g + 2] = static_cast<unsigned char>(n);
+  }
+  const size_t last = 4 * (groups - 1);
+  const int a = value(last), b = value(last + 1);
+  const int c = pad >= 2 ? 0 : value(last + 2);
+  const int d = pad >= 1 ? 0 : value(last + 3);
+  bad |= a | b | c | d;
+  // Canonical form: the bits dropped by padding are zero.
+  if (bad < 0 || (pad == 1 && (c & 0x3) != 0) || (pad == 2 && (b & 0xf) != 0)) {
+    out->resize(base);
+    return false;
+  }
+  const uint32_t n = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c) << 6) | uint32_t(d);
+  dst[3 * (groups - 1)] = static_cast<unsigned char>(n >> 16);
+  dst[3 * (groups - 1) + 1] = static_cast<unsigned char>(n >> 8);
+  dst[3 * (groups - 1) + 2] = static_cast<unsigned char>(n);
+  out->resize(base + groups * 3 - pad);
+  return true;
+}
+
 bool IsEncObject(const Json& value) { return value.is_object() && value.contains("$enc"); }
 
 bool IsValidKid(std::string_view kid) {
@@ -34,58 +88,110 @@ bool IsValidKid(std::string_view kid) {
 Result<StoredField> ParseStoredField(const Json& value) {
   if (!value.is_object()) return Status::InvalidArgument("protected field is not an object");
   const auto& object = *value.get_ptr<const Json::object_t*>();
-  const std::string* version = nullptr;
-  const std::string* kid = nullptr;
-  const std::string* iv = nullptr;
-  const std::string* ct = nullptr;
+  std::vector<StoredFieldMember> members;
+  members.reserve(object.size());
   for (const auto& [key, member] : object) {
-    const std::string** slot = key == "$enc" ? &version
-                               : key == "kid" ? &kid
-                               : key == "iv"  ? &iv
-                               : key == "ct"  ? &ct
-                                              : nullptr;
+    StoredFieldMember& m = members.emplace_back();
+    m.name = key;
+    if (member.is_string()) m.value = *member.get_ptr<const std::string*>();
+  }
+  return ParseStoredFieldMembers(members);
+}
+
+Result<StoredField> ParseStoredFieldMembers(std::span<const StoredFieldMember> members) {
+  std::optional<std::string_view> version, kid, iv, ct;
+  for (const StoredFieldMember& member : members) {
+    std::optional<std::string_view>* slot = member.name == "$enc" ? &version
+                                            : member.name == "kid" ? &kid
+                                            : member.name == "iv"  ? &iv
+                                            : member.name == "ct"  ? &ct
+                                                                   : nullptr;
     if (slot == nullptr) {
       return Status::InvalidArgument("protected field has an unexpected member");
     }
-    if (!member.is_string()) {
-      return Status::InvalidArgument("protected field member '" + key + "' is not a string");
+    if (!member.value) {
+      return Status::InvalidArgument("protected field member '" + std::string(member.name) +
+                                     "' is not a string");
     }
-    *slot = member.get_ptr<const std::string*>();
+    *slot = member.value;
   }
-  if (version == nullptr || kid == nullptr || iv == nullptr || ct == nullptr) {
+  if (!version || !kid || !iv || !ct) {
     return Status::InvalidArgument("protected field lacks one of $enc, kid, iv, ct");
   }
   if (*version != kEncVersion) {
     return Status::InvalidArgument("protected field has an unknown $enc version");
   }
   if (!IsValidKid(*kid)) return Status::InvalidArgument("protected field has an invalid kid");
-  std::optional<std::string> iv_bytes = Base64Decode(*iv);
-  if (!iv_bytes || iv_bytes->size() != crypto::kGcmIvSizeBytes) {
+  StoredField field;
+  field.sealed.reserve(iv->size() / 4 * 3 + ct->size() / 4 * 3);
+  if (!AppendBase64Decoded(*iv, &field.sealed) ||
+      field.sealed.size() != crypto::kGcmIvSizeBytes) {
     return Status::InvalidArgument("protected field has an invalid iv");
   }
-  std::optional<std::string> ct_bytes = Base64Decode(*ct);
-  if (!ct_bytes || ct_bytes->size() < crypto::kGcmTagSizeBytes) {
+  if (!AppendBase64Decoded(*ct, &field.sealed) ||
+      field.sealed.size() < crypto::kGcmIvSizeBytes + crypto::kGcmTagSizeBytes) {
     return Status::InvalidArgument("protected field has an invalid ct");
   }
-  StoredField field;
-  field.kid = *kid;
-  field.sealed = std::move(*iv_bytes);
-  field.sealed += *ct_bytes;
+  field.kid = std::string(*kid);
   return field;
 }
 
-Result<Json> SealField(crypto::AesGcm& gcm, std::string_view kid, std::string_view aad,
-                       std::string_view plaintext) {
+namespace {
+
+// iv and ct of a fresh seal, base64.
+struct SealedParts {
+  std::string iv;
+  std::string ct;
+};
+
+Result<SealedParts> Seal(crypto::AesGcm& gcm, std::string_view aad, std::string_view plaintext) {
   std::string sealed;
   CAIRN_RETURN_IF_ERROR(gcm.Seal(aad, plaintext, &sealed));
   assert(sealed.size() == crypto::kGcmOverheadBytes + plaintext.size());
   const std::string_view view = sealed;
+  return SealedParts{Base64Encode(view.substr(0, crypto::kGcmIvSizeBytes)),
+                     Base64Encode(view.substr(crypto::kGcmIvSizeBytes))};
+}
+
+// `s` (printable ASCII or base64) as the body of a JSON string, escaped as DumpDocument does.
+void AppendAsciiJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (char c : s) {
+    if (c == '"' || c == '\\') out->push_back('\\');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+Result<Json> SealField(crypto::AesGcm& gcm, std::string_view kid, std::string_view aad,
+                       std::string_view plaintext) {
+  CAIRN_ASSIGN_OR_RETURN(SealedParts parts, Seal(gcm, aad, plaintext));
   Json stored(Json::value_t::object);
   stored["$enc"] = kEncVersion;
   stored["kid"] = kid;
-  stored["iv"] = Base64Encode(view.substr(0, crypto::kGcmIvSizeBytes));
-  stored["ct"] = Base64Encode(view.substr(crypto::kGcmIvSizeBytes));
+  stored["iv"] = std::move(parts.iv);
+  stored["ct"] = std::move(parts.ct);
   return stored;
+}
+
+Result<std::string> SealFieldText(crypto::AesGcm& gcm, std::string_view kid,
+                                  std::string_view aad, std::string_view plaintext) {
+  assert(IsValidKid(kid));
+  CAIRN_ASSIGN_OR_RETURN(SealedParts parts, Seal(gcm, aad, plaintext));
+  std::string out;
+  out.reserve(40 + kid.size() + parts.iv.size() + parts.ct.size());
+  out += "{\"$enc\":\"";
+  out += kEncVersion;
+  out += "\",\"kid\":";
+  AppendAsciiJsonString(&out, kid);
+  out += ",\"iv\":\"";
+  out += parts.iv;
+  out += "\",\"ct\":\"";
+  out += parts.ct;
+  out += "\"}";
+  return out;
 }
 
 }  // namespace cairn::protect

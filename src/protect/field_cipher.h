@@ -21,6 +21,8 @@
 // Thread safety: pure functions; an AesGcm passed in is used by one thread at a time.
 #pragma once
 
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -33,6 +35,7 @@ namespace cairn::protect {
 inline constexpr std::string_view kFieldAadLabel = "cairn-field-v1";
 inline constexpr std::string_view kEncVersion = "v1";
 inline constexpr size_t kEventIdSizeBytes = 16;
+inline constexpr size_t kStoredFieldMembersMax = 4;  // $enc, kid, iv, ct
 
 // The AAD above. `event_id16` must be 16 bytes (asserted).
 std::string FieldAad(std::string_view stream_id, std::string_view event_id16,
@@ -53,11 +56,26 @@ struct StoredField {
 // 12 bytes), ct (base64 of at least the 16-byte tag), and no other member.
 Result<StoredField> ParseStoredField(const Json& value);
 
+// The same checks on an object's members given as (name, value): the value is nullopt when the
+// member is not a JSON string, else the string's (unescaped) content.
+struct StoredFieldMember {
+  std::string_view name;
+  std::optional<std::string_view> value;
+};
+Result<StoredField> ParseStoredFieldMembers(std::span<const StoredFieldMember> members);
+
+// Appends the bytes of `in`, canonical padded standard base64 (common/bytes.h's Base64Decode
+// rules), to *out without a temporary; false (and *out unchanged) when `in` is not canonical.
+bool AppendBase64Decoded(std::string_view in, std::string* out);
+
 // A kid is 1..keys::kSubjectKidSizeBytesMax bytes of printable ASCII (0x21..0x7e).
 bool IsValidKid(std::string_view kid);
 
 // Encrypts `plaintext` under `gcm` and returns the stored form.
 Result<Json> SealField(crypto::AesGcm& gcm, std::string_view kid, std::string_view aad,
                        std::string_view plaintext);
+// Same, as compact JSON text: byte for byte SealField's result through DumpDocument.
+Result<std::string> SealFieldText(crypto::AesGcm& gcm, std::string_view kid, std::string_view aad,
+                                  std::string_view plaintext);
 
 }  // namespace cairn::protect

@@ -79,9 +79,12 @@ std::optional<size_t> ParseArrayIndex(std::string_view token) {
   return v;
 }
 
-const Json* Resolve(const JsonPointer& pointer, const Json& doc) {
+namespace {
+
+const Json* ResolveImpl(const JsonPointer& pointer, const Json& doc, bool stop_at_enc) {
   const Json* node = &doc;
   for (const std::string& token : pointer.tokens()) {
+    if (stop_at_enc && node->is_object() && node->contains("$enc")) return nullptr;
     if (node->is_object()) {
       const auto& object = *node->get_ptr<const Json::object_t*>();
       const Json* next = nullptr;
@@ -105,8 +108,18 @@ const Json* Resolve(const JsonPointer& pointer, const Json& doc) {
   return node;
 }
 
+}  // namespace
+
+const Json* Resolve(const JsonPointer& pointer, const Json& doc) {
+  return ResolveImpl(pointer, doc, false);
+}
+
 Json* Resolve(const JsonPointer& pointer, Json& doc) {
-  return const_cast<Json*>(Resolve(pointer, static_cast<const Json&>(doc)));
+  return const_cast<Json*>(ResolveImpl(pointer, doc, false));
+}
+
+Json* ResolveOutsideEnc(const JsonPointer& pointer, Json& doc) {
+  return const_cast<Json*>(ResolveImpl(pointer, doc, true));
 }
 
 }  // namespace cairn::protect

@@ -59,5 +59,8 @@ std::optional<size_t> ParseArrayIndex(std::string_view token);
 // The value `pointer` names in `doc`, or nullptr.
 const Json* Resolve(const JsonPointer& pointer, const Json& doc);
 Json* Resolve(const JsonPointer& pointer, Json& doc);
+// Same, but nullptr when the path runs through an object with a "$enc" member (a protected
+// field: its inside is ciphertext, not the document's structure).
+Json* ResolveOutsideEnc(const JsonPointer& pointer, Json& doc);
 
 }  // namespace cairn::protect

@@ -1,7 +1,16 @@
 // Field-level protection of personal data inside JSON events (DESIGN.md, Keys and data
 // protection). The caller (the append and read paths) looks the event type up with
 // RuleSet::Find and calls these only for event types that have a rule: other events are never
-// parsed. Per protected event: one parse and one dump.
+// parsed.
+//
+// Two paths, one behaviour. The fast path indexes the text once (json_scan.h) and splices the
+// stored forms, masks, erased values or plaintexts into the original bytes: the rest of the
+// document is kept byte for byte (whitespace, escapes and number spellings included). Whenever
+// the scanner declines a document (anything it does not vouch for, including every invalid one),
+// or a subject or stored-field member has escapes, or a protected number is not in compact form
+// and cannot be canonicalised alone, the DOM path (json_document.h: parse, edit, dump compactly)
+// does the work and words the errors. Both write the same stored form and the same plaintext (the
+// value's compact JSON text as DumpDocument writes it), so either reads what the other wrote.
 //
 // ProtectEvent (append):
 //  - parses the data strictly (json_document.h); any object with a "$enc" member anywhere in the
@@ -38,7 +47,10 @@
 // Limitation: events of an event type whose rule was removed are not revealed at all (the caller
 // does not call RevealEvent); their readers see the stored objects.
 // Plaintext copies made here are wiped when dropped where the code holds them as strings
-// (crypto::Cleanse); nlohmann's DOM nodes are not wiped.
+// (crypto::Cleanse); nlohmann's DOM nodes (the DOM path) are not wiped.
+//
+// `ciphers` (optional) lends AES-GCM contexts across events (cipher_cache.h); the key source is
+// still asked for the key of every event.
 //
 // Thread safety: reentrant; the SubjectKeySource must be thread-safe (it is, by contract).
 #pragma once
@@ -49,6 +61,7 @@
 
 #include "common/status.h"
 #include "keys/subject_key_source.h"
+#include "protect/cipher_cache.h"
 #include "protect/rules.h"
 
 namespace cairn::protect {
@@ -56,7 +69,7 @@ namespace cairn::protect {
 Result<std::string> ProtectEvent(const Rule& rule, std::string_view stream_id,
                                  std::string_view event_id16, std::string_view data_json,
                                  std::string_view append_subject,
-                                 keys::SubjectKeySource& keys);
+                                 keys::SubjectKeySource& keys, CipherCache* ciphers = nullptr);
 
 struct ReadView {
   std::string data_json;
@@ -66,6 +79,7 @@ struct ReadView {
 
 Result<ReadView> RevealEvent(const Rule& rule, std::string_view stream_id,
                              std::string_view event_id16, std::string_view stored_data_json,
-                             bool may_read_pii, keys::SubjectKeySource& keys);
+                             bool may_read_pii, keys::SubjectKeySource& keys,
+                             CipherCache* ciphers = nullptr);
 
 }  // namespace cairn::protect

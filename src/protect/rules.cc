@@ -26,7 +26,17 @@ std::string Rule::SubjectText() const {
 RuleSet::RuleSet(std::vector<Rule> rules, std::string source)
     : rules_(std::move(rules)), source_(std::move(source)) {
   by_type_.reserve(rules_.size());
-  for (const Rule& rule : rules_) by_type_.emplace(rule.event_type, &rule);
+  for (Rule& rule : rules_) {
+    // Values from ParseDocument always serialise; on the impossible failure the text stays empty
+    // and users dump the value themselves.
+    if (rule.mask) {
+      Result<std::string> mask = DumpDocument(*rule.mask);
+      if (mask.ok()) rule.mask_text = std::move(mask).value();
+    }
+    Result<std::string> erased = DumpDocument(rule.erased);
+    if (erased.ok()) rule.erased_text = std::move(erased).value();
+    by_type_.emplace(rule.event_type, &rule);
+  }
 }
 
 const Rule* RuleSet::Find(std::string_view event_type) const {

@@ -55,6 +55,10 @@ struct Rule {
   std::vector<JsonPointer> fields;
   std::optional<Json> mask;          // nullopt: "***" for a string value, null otherwise
   Json erased;                       // null unless configured
+  // Compact JSON text of `mask` (when set) and `erased`, filled in by RuleSet's constructor;
+  // empty in a Rule that is not part of a RuleSet.
+  std::string mask_text;
+  std::string erased_text;
 
   // What a reader without read.pii sees in place of `value`.
   Json MaskFor(const Json& value) const;
@@ -64,6 +68,7 @@ struct Rule {
 
 class RuleSet {
  public:
+  // Fills in each rule's mask_text and erased_text.
   RuleSet(std::vector<Rule> rules, std::string source);
   RuleSet(const RuleSet&) = delete;
   RuleSet& operator=(const RuleSet&) = delete;

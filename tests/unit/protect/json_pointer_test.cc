@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <random>
 
+#include "mutate.h"
 #include "protect/json_document.h"
 #include "protect/json_pointer.h"
 
@@ -156,17 +157,9 @@ TEST(JsonDocument, SurvivesRandomMutations) {
       R"([[[[{"x":null,"y":true,"z":"\u00e9\ud83d\ude00"}]]]])"};
   const char alphabet[] = "{}[]\":,0123456789-+.eE\\/~ abtrufnl\x00\xff\xc3";
   for (int i = 0; i < 20000; ++i) {
-    std::string text = seeds[i % 2];
     const int edits = 1 + static_cast<int>(rng() % 8);
-    for (int e = 0; e < edits && !text.empty(); ++e) {
-      const size_t at = rng() % text.size();
-      const char c = alphabet[rng() % (sizeof alphabet - 1)];
-      switch (rng() % 3) {
-        case 0: text[at] = c; break;
-        case 1: text.insert(text.begin() + static_cast<long>(at), c); break;
-        default: text.erase(at, 1); break;
-      }
-    }
+    const std::string text =
+        Mutate(seeds[i % 2], edits, std::string_view(alphabet, sizeof alphabet - 1), rng);
     auto doc = ParseDocument(text);
     if (doc.ok()) {
       EXPECT_TRUE(DumpDocument(doc->value).ok());
