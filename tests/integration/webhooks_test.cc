@@ -1,0 +1,305 @@
+// Webhook subscriptions end to end: the real server POSTs events to an HTTPS receiver written
+// for the tests (webhook_receiver.h: OpenSSL, loopback, a test CA made in the temp dir and trusted through [webhooks]
+// ca_file), which checks every signature with cairn::VerifyWebhook. Also: the SSRF guard refuses
+// internal targets at create without connecting; a failing receiver leads to retries and a
+// parked reference; secret rotation signs with both secrets; least-privilege delivery.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cairn/webhooks.h"
+#include "server_env.h"
+#include "webhook_receiver.h"
+
+namespace cairn::testing {
+namespace {
+
+constexpr char kRules[] = R"(
+[[rule]]
+event_type = "CustomerRegistered"
+subject = "/customerId"
+fields = ["/email"]
+)";
+
+WebhookHeaders HeadersOf(const Received& r) {
+  auto get = [&](const std::string& name) {
+    auto it = r.headers.find(name);
+    return it == r.headers.end() ? std::string() : it->second;
+  };
+  return WebhookHeaders{get("webhook-id"), get("webhook-timestamp"), get("webhook-signature")};
+}
+
+v1::AppendRequest Events(const std::string& stream, const std::string& type,
+                         const std::vector<std::string>& datas) {
+  v1::AppendRequest request;
+  request.set_stream(stream);
+  for (const auto& d : datas) {
+    auto* e = request.add_events();
+    e->set_type(type);
+    e->set_data(d);
+  }
+  return request;
+}
+
+class WebhooksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ca_ = MakeReceiverCa();
+    receiver_ = std::make_unique<Receiver>(MakeReceiverPair(ca_));
+    WriteFile(env.dir().Sub("receiver-ca.pem"), ca_.cert_pem);
+    WriteFile(env.dir().Sub("protect.toml"), kRules);
+    env.extra_config =
+        "[protect]\nfile = \"protect.toml\"\n"
+        "[webhooks]\nca_file = \"receiver-ca.pem\"\nretries_max = 2\nbackoff_initial_ms = 20\n"
+        "backoff_max_ms = 100\ntimeout_ms = 5000\n";
+    ASSERT_TRUE(env.Start()) << env.server().output();
+    admin = env.ClientWith(env.admin_key);
+    webhooks = std::make_unique<WebhooksClient>(admin.get());
+  }
+
+  v1::CreateWebhookRequest Request(const std::string& name, const std::string& source) {
+    v1::CreateWebhookRequest r;
+    r.set_name(name);
+    r.set_url(receiver_->Url());
+    r.set_source(source);
+    r.add_allow_addresses("127.0.0.1");
+    return r;
+  }
+
+  ServerEnv env;
+  crypto::KeyAndCert ca_;
+  std::unique_ptr<Receiver> receiver_;
+  std::unique_ptr<Client> admin;
+  std::unique_ptr<WebhooksClient> webhooks;
+};
+
+// The secret of the Standard Webhooks vector in ../shared/vectors/README.md.
+std::string VectorSecret() {
+  const std::string text = ReadFile(VectorsDir() + "/README.md");
+  std::smatch m;
+  const std::string section = text.substr(text.find("## Standard Webhooks"));
+  EXPECT_TRUE(std::regex_search(section, m, std::regex("secret `(whsec_[A-Za-z0-9+/=]+)`")));
+  return m[1];
+}
+
+TEST_F(WebhooksTest, DeliversEveryEventInOrderWithValidSignatures) {
+  // The webhook signs with the published vector's secret (its signature itself is reproduced in
+  // tests/unit/subscribe/webhook_signature_test.cc).
+  v1::CreateWebhookRequest request = Request("orders", "order-w1");
+  const std::string secret = VectorSecret();
+  ASSERT_TRUE(secret.starts_with("whsec_"));
+  request.set_secret(secret);
+  auto created = webhooks->Create(request);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->secret(), secret);
+  ASSERT_TRUE(admin->Append(Events("other-1", "OrderCreated", {R"({"n":-1})"})).ok());
+  std::vector<std::string> datas;
+  for (int i = 0; i < 5; ++i) datas.push_back(R"({"n":)" + std::to_string(i) + "}");
+  ASSERT_TRUE(admin->Append(Events("order-w1", "OrderCreated", datas)).ok());
+
+  auto got = receiver_->WaitFor(5);
+  ASSERT_EQ(got.size(), 5u);
+  std::set<std::string> ids;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const WebhookHeaders h = HeadersOf(got[i]);
+    EXPECT_TRUE(VerifyWebhook(secret, h, got[i].body, NowS()).ok()) << got[i].body;
+    // The Standard Webhooks rule a receiver relies on: an old request is refused.
+    EXPECT_EQ(VerifyWebhook(secret, h, got[i].body, std::stoll(h.timestamp) + 301, 300).code(),
+              StatusCode::kUnauthenticated);
+    EXPECT_EQ(got[i].headers["content-type"], "application/cloudevents+json");
+    auto ce = nlohmann::json::parse(got[i].body);
+    EXPECT_EQ(ce["specversion"], "1.0");
+    EXPECT_EQ(ce["id"], h.id);
+    EXPECT_EQ(ce["stream"], "order-w1");
+    EXPECT_EQ(ce["version"], std::to_string(i));  // log order
+    EXPECT_EQ(ce["data"]["n"], static_cast<int>(i));
+    ids.insert(h.id);
+  }
+  EXPECT_EQ(ids.size(), 5u);
+  // The secret is never shown again.
+  Result<v1::ListWebhooksResponse> list = Status::Internal("not listed");
+  for (int waited = 0; waited < 5000; waited += 50) {  // counted after each 200 arrives
+    list = webhooks->List();
+    if (!list.ok() || (list->webhooks_size() == 1 && list->webhooks(0).position() == 6)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->webhooks_size(), 1);
+  EXPECT_EQ(list->webhooks(0).delivered(), 5u);
+  EXPECT_EQ(list->webhooks(0).position(), 6u);  // past the other stream's event too
+  EXPECT_EQ(list->DebugString().find(secret.substr(6)), std::string::npos);
+}
+
+TEST_F(WebhooksTest, InternalTargetsAreRefusedWithoutAnyConnection) {
+  struct Case {
+    std::string url;
+    bool allow_loopback;
+  };
+  const std::vector<Case> cases = {
+      {"https://169.254.169.254/latest/meta-data/", false},
+      {"https://10.0.0.1/hook", false},
+      {"https://[fd00:ec2::254]/", false},
+      {"https://[::ffff:10.0.0.1]/", false},
+      {receiver_->Url("localhost"), false},  // a name resolving to 127.0.0.1
+      {receiver_->Url("127.0.0.1"), false},
+      {"http://127.0.0.1:" + std::to_string(receiver_->port()) + "/hook", true},  // plain http
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    v1::CreateWebhookRequest r = Request("bad" + std::to_string(n++), "$all");
+    r.set_url(c.url);
+    if (!c.allow_loopback) r.clear_allow_addresses();
+    auto created = webhooks->Create(r);
+    EXPECT_EQ(created.status().code(), StatusCode::kInvalidArgument) << c.url;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(receiver_->connections(), 0);
+  auto list = webhooks->List();
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->webhooks_size(), 0);
+}
+
+TEST_F(WebhooksTest, FailingEventIsRetriedThenParkedAndDeliveryContinues) {
+  receiver_->set_fail_marker("fail-me");
+  ASSERT_TRUE(webhooks->Create(Request("flaky", "order-w2")).ok());
+  auto appended = admin->Append(
+      Events("order-w2", "OrderCreated", {R"({"m":"fail-me"})", R"({"m":"fine"})"}));
+  ASSERT_TRUE(appended.ok());
+  auto got = receiver_->WaitFor(4);  // 1 attempt + 2 retries of the first, then the second
+  ASSERT_EQ(got.size(), 4u);
+  const std::string failed_id = HeadersOf(got[0]).id;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(got[i].body.find("fail-me"), std::string::npos);
+    EXPECT_EQ(HeadersOf(got[i]).id, failed_id);  // a retry keeps its webhook-id
+  }
+  EXPECT_NE(got[3].body.find("fine"), std::string::npos);
+
+  std::vector<v1::RecordedEvent> parked;
+  for (int waited = 0; waited < 5000 && parked.empty(); waited += 50) {
+    v1::ReadRequest read;
+    read.set_stream("$parked-webhook-flaky");
+    admin->Read(read, [&](const v1::ReadResponse& chunk) {
+      for (const auto& e : chunk.events()) parked.push_back(e);
+      return true;
+    });
+    if (parked.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(parked.size(), 1u);
+  auto ref = nlohmann::json::parse(parked[0].data());
+  EXPECT_EQ(ref["event_id"], failed_id);
+  EXPECT_EQ(ref["position"], appended->first_position());
+  EXPECT_NE(ref["last_error"].get<std::string>().find("500"), std::string::npos);
+  EXPECT_EQ(parked[0].data().find("fail-me"), std::string::npos);  // a reference, no payload
+}
+
+TEST_F(WebhooksTest, RotatedSecretAndPreviousOneBothSignDuringGrace) {
+  v1::CreateWebhookRequest r = Request("rotating", "order-w3");
+  const std::string old_secret = NewWebhookSecret();
+  r.set_secret(old_secret);
+  auto created = webhooks->Create(r);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(created->secret(), old_secret);
+  v1::RotateWebhookSecretRequest rotate;
+  rotate.set_name("rotating");
+  rotate.set_grace_s(600);
+  auto rotated = webhooks->RotateSecret(rotate);
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_EQ(rotated->secret_version(), 2u);
+  EXPECT_NE(rotated->secret(), old_secret);
+  ASSERT_TRUE(admin->Append(Events("order-w3", "OrderCreated", {R"({"k":1})"})).ok());
+  auto got = receiver_->WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  const WebhookHeaders h = HeadersOf(got[0]);
+  EXPECT_NE(h.signature.find(' '), std::string::npos);  // two signatures
+  EXPECT_TRUE(VerifyWebhook(rotated->secret(), h, got[0].body, NowS()).ok());
+  EXPECT_TRUE(VerifyWebhook(old_secret, h, got[0].body, NowS()).ok());
+  EXPECT_FALSE(VerifyWebhook(NewWebhookSecret(), h, got[0].body, NowS()).ok());
+}
+
+TEST_F(WebhooksTest, DeliversOnlyWhatTheDeliveringIdentityMaySeeAndMasksPii) {
+  // run_as apikey:ci-bot (order-service: subscribe on order-*, no read.pii): the intersection
+  // with the admin creator is what ci-bot may see.
+  v1::CreateWebhookRequest r = Request("least", "$all");
+  r.set_run_as("apikey:ci-bot");
+  ASSERT_TRUE(webhooks->Create(r).ok());
+  ASSERT_TRUE(admin->Append(Events("invoice-1", "InvoiceIssued", {R"({"secret":"not for bot"})"})).ok());
+  ASSERT_TRUE(admin->Append(Events("order-p1", "CustomerRegistered",
+                                   {R"({"customerId":"c1","email":"c1@example.com"})"}))
+                  .ok());
+  auto got = receiver_->WaitFor(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // nothing else may follow
+  got = receiver_->requests();
+  ASSERT_EQ(got.size(), 1u);
+  auto ce = nlohmann::json::parse(got[0].body);
+  EXPECT_EQ(ce["stream"], "order-p1");
+  EXPECT_EQ(ce["data"]["customerId"], "c1");
+  EXPECT_NE(ce["data"]["email"], "c1@example.com");  // masked
+  EXPECT_EQ(got[0].body.find("c1@example.com"), std::string::npos);
+}
+
+TEST_F(WebhooksTest, NeedsAdminAndDeleteStopsDelivery) {
+  auto bot = env.ClientWith(env.bot_key);
+  WebhooksClient bot_hooks(bot.get());
+  EXPECT_EQ(bot_hooks.Create(Request("x", "$all")).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(bot_hooks.List().status().code(), StatusCode::kPermissionDenied);
+  ASSERT_TRUE(webhooks->Create(Request("gone", "order-w4")).ok());
+  EXPECT_EQ(webhooks->Create(Request("gone", "order-w4")).status().code(),
+            StatusCode::kAlreadyExists);
+  ASSERT_TRUE(webhooks->Delete("gone").ok());
+  EXPECT_EQ(webhooks->Delete("gone").code(), StatusCode::kNotFound);
+  ASSERT_TRUE(admin->Append(Events("order-w4", "OrderCreated", {R"({"k":1})"})).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(receiver_->requests().empty());
+}
+
+TEST_F(WebhooksTest, CliCreateListRotateDelete) {
+  const std::vector<std::string> remote = {"--server", env.server().target(), "--ca", env.CaCert(),
+                                           "--token", env.admin_key};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), remote.begin(), remote.end());
+    return RunCairn(args);
+  };
+  auto created = with({"webhook", "create", "cli-hook", "--url", receiver_->Url(), "--stream",
+                       "$all", "--filter-type", "OrderCreated", "--allow-address", "127.0.0.1",
+                       "--json"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  auto j = nlohmann::json::parse(created.out);
+  const std::string secret = j["secret"];
+  EXPECT_TRUE(secret.starts_with("whsec_"));
+  auto listed = with({"webhook", "list", "--json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("cli-hook"), std::string::npos);
+  EXPECT_EQ(listed.out.find(secret.substr(6)), std::string::npos);
+  auto refused = with({"webhook", "create", "meta", "--url", "https://169.254.169.254/",
+                       "--stream", "$all"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("metadata"), std::string::npos) << refused.err;
+  auto rotated = with({"webhook", "rotate-secret", "cli-hook", "--json"});
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
+  EXPECT_EQ(nlohmann::json::parse(rotated.out)["secret_version"], 2);
+  EXPECT_EQ(with({"webhook", "delete", "cli-hook"}).exit_code, 0);
+  EXPECT_EQ(with({"webhook", "delete", "cli-hook"}).exit_code, 1);
+}
+
+TEST_F(WebhooksTest, DeliveryPositionSurvivesARestart) {
+  ASSERT_TRUE(webhooks->Create(Request("durable", "order-w5")).ok());
+  ASSERT_TRUE(admin->Append(Events("order-w5", "OrderCreated", {R"({"k":1})"})).ok());
+  ASSERT_EQ(receiver_->WaitFor(1).size(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the position is stored
+  ASSERT_EQ(env.server().Stop(), 0);
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  admin = env.ClientWith(env.admin_key);
+  ASSERT_TRUE(admin->Append(Events("order-w5", "OrderCreated", {R"({"k":2})"})).ok());
+  auto got = receiver_->WaitFor(2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  got = receiver_->requests();
+  ASSERT_EQ(got.size(), 2u);  // the first event was not delivered again
+  EXPECT_NE(got[1].body.find(R"("k":2)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cairn::testing
