@@ -3,6 +3,7 @@
 // protected fields for a consumer without read.pii.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "cairn/groups.h"
@@ -245,6 +246,41 @@ TEST_F(GroupsTest, AConsumerWithoutReadPiiReceivesMaskedFields) {
   auto plain = Take(*plain_stream, 1);
   ASSERT_EQ(plain.size(), 1u);
   EXPECT_NE(plain[0].event().data().find("alice@example.com"), std::string::npos);
+}
+
+TEST_F(GroupsTest, TheCliCreatesConnectsParksAndReplays) {
+  auto cli = [&](std::vector<std::string> args, const std::string& token) {
+    for (const std::string& a : {std::string("--server"), env.server().target(),
+                                 std::string("--ca"), env.CaCert(), std::string("--token"), token}) {
+      args.push_back(a);
+    }
+    return RunCairn(args);
+  };
+  auto created = cli({"group", "create", "jobs", "--stream", "$all", "--filter-prefix", "job-",
+                      "--retry-limit", "3"}, env.admin_key);
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  auto refused = cli({"group", "create", "other", "--stream", "$all"}, env.bot_key);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  AppendN(*admin, "job-1", 2, "JobQueued");
+  AppendN(*admin, "job-1", 1, "JobBroken");
+  auto connected = cli({"group", "connect", "jobs", "--json", "--count", "3", "--nack-park-type",
+                        "JobBroken"}, env.admin_key);
+  ASSERT_EQ(connected.exit_code, 0) << connected.out << connected.err;
+  EXPECT_EQ(std::count(connected.out.begin(), connected.out.end(), '\n'), 2) << connected.out;
+  EXPECT_EQ(connected.out.find("JobBroken"), std::string::npos) << connected.out;
+  auto listed = cli({"group", "list", "--json"}, env.admin_key);
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("\"parked\":1"), std::string::npos) << listed.out;
+  auto replay = cli({"group", "replay-parked", "jobs"}, env.admin_key);
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_NE(replay.out.find("1 parked event"), std::string::npos) << replay.out;
+  auto again = cli({"group", "connect", "jobs", "--json", "--count", "1"}, env.admin_key);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("JobBroken"), std::string::npos) << again.out;
+  auto deleted = cli({"group", "delete", "jobs"}, env.admin_key);
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  auto gone = cli({"group", "connect", "jobs", "--count", "1"}, env.admin_key);
+  EXPECT_NE(gone.exit_code, 0);
 }
 
 }  // namespace

@@ -183,6 +183,25 @@ TEST_F(GroupTest, AConsumerThatLeavesHandsItsDeliveriesToTheOthers) {
   EXPECT_EQ(Positions(b->Take(3)), (std::set<uint64_t>{0, 1, 2}));
 }
 
+TEST_F(GroupTest, AConsumerThatLosesAccessIsEndedAndItsDeliveriesGoToOthers) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  AppendN("order-1", 2);
+  auto a = std::make_shared<FakeConsumer>();
+  auto ma = JoinOrDie("g", a);
+  ASSERT_EQ(a->Take(2).size(), 2u);
+  a->lose_access = true;  // the next round re-takes the policy and finds the grant gone
+  AppendN("order-1", 1);
+  for (int i = 0; i < 300 && !a->closed().has_value(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(a->closed().has_value());
+  EXPECT_EQ(a->closed()->code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(a->Take(1, 100).size(), 0u) << "delivered after losing access";
+  auto b = std::make_shared<FakeConsumer>();
+  auto mb = JoinOrDie("g", b);
+  EXPECT_EQ(Positions(b->Take(3)), (std::set<uint64_t>{0, 1, 2}));
+}
+
 TEST_F(GroupTest, EventsNoConsumerMayReceiveAreParkedAsUnauthorizedOthersFlow) {
   ASSERT_TRUE(groups_->Create(Settings("g")).ok());
   AppendN("order-1", 1, "Secret");

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -23,8 +24,13 @@ class FakeConsumer final : public GroupConsumer {
  public:
   // Types this consumer may not receive.
   std::set<std::string> denied_types;
+  // Set to make the next BeginRound fail (as a policy reload that removed the grant would).
+  std::atomic<bool> lose_access{false};
 
-  Status BeginRound() override { return Status::Ok(); }
+  Status BeginRound() override {
+    if (lose_access) return Status::PermissionDenied("permission denied: subscribe");
+    return Status::Ok();
+  }
   bool MayReceive(std::string_view stream, std::string_view type) const override {
     return denied_types.count(std::string(type)) == 0;
   }
