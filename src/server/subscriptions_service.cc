@@ -1,6 +1,7 @@
 #include "server/subscriptions_service.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "cairn/v1/common.pb.h"
@@ -27,17 +28,48 @@ grpc::Status EndStatus(const Status& status) {
   return grpc::Status(mapped.error_code(), mapped.error_message(), detail.SerializeAsString());
 }
 
-void ToWire(LiveBatch batch, v1::SubscribeResponse* out) {
-  out->Clear();
+// The messages of one subscription's writes, reused from write to write: a cleared protobuf
+// keeps its repeated elements and string buffers, so a busy subscriber stops allocating per event
+// (allocation was most of the delivery cost).
+class ResponseCache {
+ public:
+  // Takes back what the previous response carried (its write is complete) and clears *out.
+  void Reclaim(v1::SubscribeResponse* out) {
+    if (out->has_event()) event_.reset(out->release_event());
+    if (out->has_events()) batch_.reset(out->release_events());
+    out->Clear();
+  }
+  v1::RecordedEvent* TakeEvent() {
+    if (!event_) event_ = std::make_unique<v1::RecordedEvent>();
+    event_->Clear();
+    return event_.release();
+  }
+  v1::EventBatch* TakeBatch() {
+    if (!batch_) batch_ = std::make_unique<v1::EventBatch>();
+    batch_->Clear();
+    return batch_.release();
+  }
+
+ private:
+  std::unique_ptr<v1::RecordedEvent> event_;
+  std::unique_ptr<v1::EventBatch> batch_;
+};
+
+void ToWire(LiveBatch batch, ResponseCache* cache, v1::SubscribeResponse* out) {
+  cache->Reclaim(out);
   switch (batch.kind) {
     case LiveBatch::Kind::kEvents:
       assert(!batch.events.empty());
       if (batch.events.size() == 1) {
-        server::ToWire(*batch.events.front(), out->mutable_event());
+        v1::RecordedEvent* event = cache->TakeEvent();
+        server::ToWire(*batch.events.front(), event);
+        out->set_allocated_event(event);
       } else {
-        auto* events = out->mutable_events()->mutable_events();
+        v1::EventBatch* wire = cache->TakeBatch();
+        auto* events = wire->mutable_events();
         events->Reserve(static_cast<int>(batch.events.size()));
         for (const auto& event : batch.events) server::ToWire(*event, events->Add());
+        out->set_allocated_events(wire);
       }
       return;
     case LiveBatch::Kind::kCheckpoint:
@@ -74,7 +106,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
   }
 
   void Deliver(LiveBatch batch) override {
-    ToWire(std::move(batch), &response_);
+    ToWire(std::move(batch), &cache_, &response_);
     StartWrite(&response_);
   }
   void End(const Status& status) override { Finish(EndStatus(status)); }
@@ -90,6 +122,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
 
  private:
   std::shared_ptr<subscribe::LiveSubscription> subscription_;
+  ResponseCache cache_;
   v1::SubscribeResponse response_;  // the one write in flight
 };
 
