@@ -1,5 +1,6 @@
 #include "keys/subject_keys.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
@@ -17,6 +18,7 @@ constexpr uint8_t kIndexFormat = 1;
 constexpr uint8_t kKeyFormat = 1;
 constexpr size_t kSaltSizeBytes = 32;
 constexpr size_t kHandleHexDigits = 24;
+const std::string kUsePrefix = "skey-use/";
 constexpr size_t kVersionDigitsMax = 10;
 
 std::string KeyName(std::string_view kid) { return std::string(kKeyPrefix) + std::string(kid); }
@@ -90,6 +92,9 @@ SubjectKeys::SubjectKeys(storage::LogStore* store, KmsProvider* kms, std::string
                          SubjectKeysOptions options)
     : store_(store),
       salt_(std::move(salt)),
+      limits_{options.cache_entries_max, options.cache_ttl_ms, nullptr,
+              options.encryptions_per_version_max, options.encryptions_per_write,
+              options.use_reservation_writes},
       cache_(KeyCacheOptions{options.cache_entries_max, options.cache_ttl_ms,
                              std::move(options.cache_now_ms)}),
       kms_(kms),
@@ -98,6 +103,11 @@ SubjectKeys::SubjectKeys(storage::LogStore* store, KmsProvider* kms, std::string
 Result<std::unique_ptr<SubjectKeys>> SubjectKeys::Open(storage::LogStore* store, KmsProvider* kms,
                                                        SubjectKeysOptions options) {
   if (store == nullptr || kms == nullptr) return Status::InvalidArgument("no store or KMS");
+  if (options.encryptions_per_write == 0 || options.use_reservation_writes == 0 ||
+      options.encryptions_per_version_max < options.encryptions_per_write ||
+      options.encryptions_per_version_max > (uint64_t{1} << 32)) {
+    return Status::InvalidArgument("subject key rollover limits are inconsistent");
+  }
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> salt, store->ReadMeta(kSubjectKeySaltMeta));
   if (!salt) {
     salt = crypto::RandomString(kSaltSizeBytes);
@@ -225,6 +235,41 @@ Result<std::shared_ptr<const crypto::SecureBytes>> SubjectKeys::CreateKey(const 
 }
 
 Result<SubjectKey> SubjectKeys::KeyForWrite(std::string_view subject) {
+  CAIRN_ASSIGN_OR_RETURN(SubjectKey key, CurrentKey(subject));
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    CAIRN_ASSIGN_OR_RETURN(bool charged, Charge(key.kid));
+    if (charged) return key;
+    CAIRN_ASSIGN_OR_RETURN(key, RotateImpl(subject, key.kid));
+  }
+  return Status::ResourceExhausted("subject key rollover did not settle; retry");
+}
+
+Result<bool> SubjectKeys::Charge(const std::string& kid) {
+  const uint64_t per = limits_.encryptions_per_write;
+  const uint64_t max = limits_.encryptions_per_version_max;
+  std::lock_guard<std::mutex> lock(use_mu_);
+  auto it = uses_.find(kid);
+  if (it == uses_.end()) {
+    if (uses_.size() >= std::max<size_t>(limits_.cache_entries_max, 1)) uses_.clear();
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> v, store_->ReadKeyMaterial(kUsePrefix + kid));
+    if (v && v->size() != 8) return Status::DataLoss("corrupt use count of subject key " + kid);
+    const uint64_t reserved = v ? DecodeU64(v->data()) : 0;  // after a restart: all used
+    it = uses_.emplace(kid, Use{reserved, reserved}).first;
+  }
+  Use& u = it->second;
+  if (u.used > max || max - u.used < per) return false;
+  u.used += per;
+  if (u.used <= u.reserved) return true;
+  const uint64_t block = per * limits_.use_reservation_writes;
+  const uint64_t next = max - u.used < block ? max : u.used + block;
+  std::string value;
+  PutU64(&value, next);
+  CAIRN_RETURN_IF_ERROR(store_->PutKeyMaterial(kUsePrefix + kid, value));
+  u.reserved = next;
+  return true;
+}
+
+Result<SubjectKey> SubjectKeys::CurrentKey(std::string_view subject) {
   CAIRN_RETURN_IF_ERROR(CheckSubject(subject));
   const std::string hash = HashHex(subject);
   const std::string current_name = CurrentName(hash);
@@ -294,6 +339,12 @@ Result<ForgetReport> SubjectKeys::Forget(std::string_view subject) {
     // cannot cache it after the eviction (the generation changed).
     CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterial(KeyName(v.kid)));
     cache_.Erase(v.kid);
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> use, store_->ReadKeyMaterial(kUsePrefix + v.kid));
+    if (use) CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterial(kUsePrefix + v.kid));
+    {
+      std::lock_guard<std::mutex> use_lock(use_mu_);
+      uses_.erase(v.kid);
+    }
     report.kids.push_back(v.kid);
   }
   CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterial(index_name));
@@ -303,6 +354,11 @@ Result<ForgetReport> SubjectKeys::Forget(std::string_view subject) {
 }
 
 Result<SubjectKey> SubjectKeys::Rotate(std::string_view subject) {
+  return RotateImpl(subject, "");
+}
+
+Result<SubjectKey> SubjectKeys::RotateImpl(std::string_view subject,
+                                           std::string_view only_if_current) {
   CAIRN_RETURN_IF_ERROR(CheckSubject(subject));
   const std::string hash = HashHex(subject);
   const std::string index_name = IndexName(hash);
@@ -310,6 +366,15 @@ Result<SubjectKey> SubjectKeys::Rotate(std::string_view subject) {
   std::lock_guard<std::mutex> lock(SubjectLock(hash));
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
   if (!versions) return Status::NotFound("the subject has no key");
+  if (!only_if_current.empty() && versions->back().kid != only_if_current) {
+    const std::string& current = versions->back().kid;  // rolled over by another writer
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::shared_ptr<const crypto::SecureBytes>> key,
+                           LoadKey(current));
+    if (!key) return Status::FailedPrecondition("the subject's current key is missing");
+    SubjectKey out{current, std::move(*key)};
+    cache_.Insert(CurrentName(hash), out);
+    return out;
+  }
   if (versions->size() >= kSubjectKeyVersionsMax) {
     return Status::ResourceExhausted("the subject has " + std::to_string(kSubjectKeyVersionsMax) +
                                      " key versions");

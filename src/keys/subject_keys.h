@@ -12,6 +12,7 @@
 //   "skey/<kid>"                 one key version: u8 format (1) || u8 kek_id size || kek_id ||
 //                                KmsProvider::Wrap(32-byte AES key, context = "skey/<kid>").
 //                                The kek_id names the KEK that wrapped the blob (see RewrapAll).
+//   "skey-use/<kid>"             u64: encryptions reserved under that version (rollover below).
 // kid = "s" + 24 random hex digits (one per subject) + "." + version (1, 2, ...): printable,
 // at most kSubjectKidSizeBytesMax bytes, and unrelated to the subject's identifier.
 //
@@ -20,6 +21,12 @@
 // the index (DestroyKeyMaterial: physically gone from every file); a crash in between leaves an
 // index naming destroyed keys: KeyForWrite then fails kFailedPrecondition until Forget is run
 // again (it finishes the job). KeyForRead of a destroyed kid gives kNotFound.
+//
+// Rollover: KeyForWrite counts the encryptions each version may have done. The count is
+// reserved durably in blocks ("skey-use/<kid>", written once per use_reservation_writes writes)
+// and, after a restart, assumed used up to the reservation: it never undercounts. A version that
+// reached encryptions_per_version_max is rotated (like Rotate) before the write that would pass
+// it; concurrent writers roll it over once.
 //
 // Errors: kInvalidArgument for an empty or oversized subject or a malformed kid; kNotFound for a
 // destroyed or never-created kid; the KMS's kUnavailable/kDataLoss are passed on (callers fail
@@ -39,6 +46,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -56,6 +64,12 @@ struct SubjectKeysOptions {
   size_t cache_entries_max = 10000;  // each cached subject uses up to 2 entries (current + kid)
   int64_t cache_ttl_ms = 300000;
   std::function<int64_t()> cache_now_ms;  // for tests; steady_clock when empty
+  // Automatic rollover (AES-GCM with random IVs: at most 2^32 encryptions under one key). Each
+  // KeyForWrite counts as encryptions_per_write (one event encrypts at most kRuleFieldsMax = 64
+  // fields); a version that would pass encryptions_per_version_max is replaced by a new one.
+  uint64_t encryptions_per_version_max = uint64_t{1} << 31;
+  uint64_t encryptions_per_write = 64;
+  uint64_t use_reservation_writes = 4096;  // writes reserved per durable put of the count
 };
 
 struct ForgetReport {
@@ -78,6 +92,7 @@ class SubjectKeys final : public SubjectKeySource {
   static Result<std::unique_ptr<SubjectKeys>> Open(storage::LogStore* store, KmsProvider* kms,
                                                    SubjectKeysOptions options = {});
 
+  // The subject's current version, counted for rollover (see above).
   Result<SubjectKey> KeyForWrite(std::string_view subject) override;
   Result<SubjectKey> KeyForRead(std::string_view kid) override;
 
@@ -126,7 +141,17 @@ class SubjectKeys final : public SubjectKeySource {
   SubjectKeys(storage::LogStore* store, KmsProvider* kms, std::string salt,
               SubjectKeysOptions options);
 
+  struct Use {
+    uint64_t used = 0;
+    uint64_t reserved = 0;
+  };
   Status CheckSubject(std::string_view subject) const;
+  Result<SubjectKey> CurrentKey(std::string_view subject);  // KeyForWrite without counting
+  // Counts one write under `kid`; false when the version has had its share of encryptions.
+  Result<bool> Charge(const std::string& kid);
+  // Rotate(), unless the current version is no longer `only_if_current` (another writer rolled
+  // it over): then the current version. Empty: always rotate.
+  Result<SubjectKey> RotateImpl(std::string_view subject, std::string_view only_if_current);
   std::string HashHex(std::string_view subject) const;
   std::mutex& SubjectLock(std::string_view hash_hex);
   Result<std::optional<std::vector<Version>>> ReadIndex(const std::string& index_name);
@@ -141,6 +166,9 @@ class SubjectKeys final : public SubjectKeySource {
 
   storage::LogStore* const store_;
   const std::string salt_;
+  const SubjectKeysOptions limits_;  // the rollover settings (the cache has its own copy)
+  std::mutex use_mu_;
+  std::unordered_map<std::string, Use> uses_;  // guarded by use_mu_; at most cache_entries_max
   KeyCache cache_;
   std::array<std::mutex, kLockStripes> subject_locks_;
   std::shared_mutex rewrap_mu_;  // shared: creation, Rotate, Forget; exclusive: RewrapAll

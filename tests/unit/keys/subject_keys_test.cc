@@ -482,3 +482,50 @@ TEST_F(SubjectKeysTest, CostOfACacheMiss) {
 
 }  // namespace
 }  // namespace cairn::keys
+
+namespace cairn::keys {
+namespace {
+
+// A subject key version is rolled over before it passes its encryption budget, also across a
+// restart (the count is reserved durably and never undercounted), and every version stays
+// readable. Budget: 10 encryptions per version, 1 per write, reserved 3 writes at a time.
+TEST_F(SubjectKeysTest, RollsOverBeforeTheEncryptionLimitAlsoAfterARestart) {
+  SubjectKeysOptions o;
+  o.encryptions_per_version_max = 10;
+  o.encryptions_per_write = 1;
+  o.use_reservation_writes = 3;
+  auto reopen = [&] {
+    keys_.reset();
+    auto k = SubjectKeys::Open(store_.get(), flaky_.get(), o);
+    ASSERT_TRUE(k.ok()) << k.status().ToString();
+    keys_ = std::move(k).value();
+  };
+  reopen();
+  std::vector<std::string> kids;
+  for (int i = 0; i < 25; ++i) kids.push_back(Write("alice").kid);
+  EXPECT_EQ(kids[0].substr(25), ".1");
+  EXPECT_EQ(kids[9].substr(25), ".1");
+  EXPECT_EQ(kids[10].substr(25), ".2");
+  EXPECT_EQ(kids[20].substr(25), ".3");
+  EXPECT_EQ(kids[24].substr(25), ".3");
+  EXPECT_EQ(Write("bob").kid.substr(25), ".1") << "budgets are per subject";
+
+  reopen();  // 5 writes used under .3; at most 10 - 5 more before it rolls over
+  int writes_before_rollover = 0;
+  while (Write("alice").kid.substr(25) == ".3" && writes_before_rollover < 20) ++writes_before_rollover;
+  EXPECT_LE(writes_before_rollover, 5);
+  for (const std::string& kid : {kids[0], kids[10], kids[20]}) {
+    EXPECT_TRUE(keys_->KeyForRead(kid).ok()) << kid;
+  }
+  auto forgot = keys_->Forget("alice");
+  ASSERT_TRUE(forgot.ok()) << forgot.status().ToString();
+  EXPECT_EQ(forgot->versions_destroyed, 4u);
+  for (const std::string& kid : forgot->kids) {
+    auto use = store_->ReadKeyMaterial("skey-use/" + kid);
+    ASSERT_TRUE(use.ok());
+    EXPECT_FALSE(use->has_value()) << "the use count of " << kid << " is destroyed too";
+  }
+}
+
+}  // namespace
+}  // namespace cairn::keys
