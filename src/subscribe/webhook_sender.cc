@@ -117,6 +117,11 @@ SendOutcome WebhookSender::Send(const SignedDelivery& delivery, const std::atomi
     headers = curl_slist_append(headers, h->c_str());
   }
   headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+  curl_slist* resolve = nullptr;
+  for (const std::string& entry : options_.resolve_for_test) {
+    resolve = curl_slist_append(resolve, entry.c_str());
+  }
+  if (resolve != nullptr) curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
   curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
@@ -147,6 +152,7 @@ SendOutcome WebhookSender::Send(const SignedDelivery& delivery, const std::atomi
   }
   const CURLcode rc = curl_easy_perform(curl);
   curl_slist_free_all(headers);
+  curl_slist_free_all(resolve);
   SendOutcome outcome;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &outcome.http_status);
   if (refused_) ++guard_refusals_;

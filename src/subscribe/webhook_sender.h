@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "subscribe/webhook_address_guard.h"
@@ -28,6 +29,9 @@ struct SenderOptions {
   int64_t connect_timeout_ms = 5000;
   int64_t timeout_ms = 10000;           // whole request
   size_t response_size_bytes_max = 64 << 10;
+  // Test hook: libcurl CURLOPT_RESOLVE entries ("host:port:address") that stand in for DNS, to
+  // simulate a name that re-resolves (DNS rebinding). Never set in production code.
+  std::vector<std::string> resolve_for_test;
 };
 
 struct SignedDelivery {

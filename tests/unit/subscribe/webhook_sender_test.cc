@@ -78,6 +78,32 @@ TEST(WebhookSender, GuardRefusesLoopbackBeforeConnect) {
   EXPECT_EQ(listener.accepted(), 0);  // no connection was ever made
 }
 
+// DNS rebinding: a name that answered with a public address when the webhook was created now
+// resolves to loopback. The connect-time check refuses it; nothing reaches the listener.
+TEST(WebhookSender, NameReResolvingToLoopbackIsRefusedAtDelivery) {
+  CountingListener listener;
+  const std::string port = std::to_string(listener.port());
+  SenderOptions options;
+  options.connect_timeout_ms = 2000;
+  options.timeout_ms = 3000;
+  options.resolve_for_test = {"hooks.example.com:" + port + ":127.0.0.1"};
+  auto sender = WebhookSender::Create("https://hooks.example.com:" + port + "/hook",
+                                      AddressGuard(), options);
+  ASSERT_TRUE(sender.ok());
+  SendOutcome outcome = (*sender)->Send(Delivery());
+  EXPECT_TRUE(outcome.guard_refused);
+  EXPECT_EQ(outcome.status.code(), StatusCode::kPermissionDenied);
+  // The same name allowlisted for that address connects (the check is on the address).
+  auto allow = AddressGuard::Create({"127.0.0.1"});
+  ASSERT_TRUE(allow.ok());
+  auto allowed = WebhookSender::Create("https://hooks.example.com:" + port + "/hook", *allow,
+                                       options);
+  ASSERT_TRUE(allowed.ok());
+  EXPECT_FALSE((*allowed)->Send(Delivery()).guard_refused);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(listener.accepted(), 1);  // only the allowlisted sender's connection
+}
+
 TEST(WebhookSender, AllowlistedAddressConnects) {
   CountingListener listener;  // accepts and closes: TLS fails, but the connection is made
   SenderOptions options;
