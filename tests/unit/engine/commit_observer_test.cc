@@ -26,7 +26,7 @@ TEST_F(EngineTest, CommitObserverSeesEveryCommittedTreeSizeInOrder) {
     EXPECT_EQ(sizes[1], 2u);
   }
   // A refused append commits nothing and notifies nobody.
-  EXPECT_FALSE(store_->Append("s", ExpectedVersion::Exact(7), One("T", "x")).ok());
+  EXPECT_FALSE(store_->Append("s", ExpectedVersion::Exact(7), One("T", "{}")).ok());
   store_->RemoveCommitObserver(handle);
   ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "2")).ok());
   std::lock_guard<std::mutex> lock(mu);
@@ -44,7 +44,7 @@ TEST_F(EngineTest, CommitObserverUnderConcurrentAppendsEndsAtTheTreeSizeAndNever
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
-        ASSERT_TRUE(store_->Append("s" + std::to_string(t), ExpectedVersion::Any(), One("T", "x")).ok());
+        ASSERT_TRUE(store_->Append("s" + std::to_string(t), ExpectedVersion::Any(), One("T", "{}")).ok());
       }
     });
   }
