@@ -49,7 +49,7 @@ TEST_F(LiveHubTest, CatchUpThenLiveLosesAndRepeatsNothingUnderConcurrentAppends)
   options.cursor.read_events_max = 64;  // many small catch-up reads: more hand-over chances
   options.cursor.batch_events_max = 64;
   StartHub(options);
-  FakeSink sink;
+  FakeSink& sink = NewSink();
   ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &sink).ok());
   AppendConcurrently(store_.get(), 4, 50, 20);  // 4000 more while catching up
   const uint64_t total = store_->tree_size();
@@ -62,13 +62,13 @@ TEST_F(LiveHubTest, CatchUpThenLiveLosesAndRepeatsNothingUnderConcurrentAppends)
 
 TEST_F(LiveHubTest, LiveOrderEqualsLogOrderForEverySubscriber) {
   StartHub();
-  std::vector<std::unique_ptr<FakeSink>> sinks;
+  std::vector<FakeSink*> sinks;
   for (int i = 0; i < 4; ++i) {
-    sinks.push_back(std::make_unique<FakeSink>());
+    sinks.push_back(&NewSink());
     LiveRequest r;
     r.stream = "$all";
     r.start = LiveRequest::Start::kEnd;
-    ASSERT_TRUE(Subscribe(r, "reader", sinks.back().get()).ok());
+    ASSERT_TRUE(Subscribe(r, "reader", sinks.back()).ok());
   }
   for (auto& s : sinks) ASSERT_TRUE(s->WaitFor([](const FakeSink& f) { return f.caught_up_.has_value(); }));
   AppendConcurrently(store_.get(), 6, 40, 10);
@@ -91,7 +91,7 @@ TEST_F(LiveHubTest, StreamSubscriptionFromAVersionGetsExactlyThatStreamInOrder) 
     Append("other", "Tick", 5);
   }
   StartHub();
-  FakeSink sink;
+  FakeSink& sink = NewSink();
   LiveRequest r;
   r.stream = "order-1";
   r.start = LiveRequest::Start::kVersion;
@@ -117,7 +117,7 @@ TEST_F(LiveHubTest, StreamSubscriptionFromAVersionGetsExactlyThatStreamInOrder) 
 TEST_F(LiveHubTest, StreamSubscriptionToAStreamThatDoesNotExistYet) {
   StartHub();
   Append("other", "Tick", 3);
-  FakeSink sink;
+  FakeSink& sink = NewSink();
   LiveRequest r;
   r.stream = "order-9";
   r.start = LiveRequest::Start::kVersion;
@@ -132,7 +132,7 @@ TEST_F(LiveHubTest, FromEndDeliversOnlyNewEvents) {
   OpenStore();
   Append("a", "Tick", 10);
   StartHub();
-  FakeSink sink;
+  FakeSink& sink = NewSink();
   LiveRequest r;
   r.stream = "$all";
   r.start = LiveRequest::Start::kEnd;
@@ -146,7 +146,7 @@ TEST_F(LiveHubTest, FromEndDeliversOnlyNewEvents) {
 
 TEST_F(LiveHubTest, FiltersByPrefixAndTypeAndCheckpointsCoverTheSkippedEvents) {
   StartHub();
-  FakeSink sink;
+  FakeSink& sink = NewSink();
   LiveRequest r = AllFrom(0);
   r.stream_prefixes = {"order-"};
   r.event_types = {"Paid"};
@@ -171,7 +171,7 @@ TEST_F(LiveHubTest, FiltersByPrefixAndTypeAndCheckpointsCoverTheSkippedEvents) {
 
 TEST_F(LiveHubTest, TypesWithoutSubscribeAreSkippedAndAStreamWithoutItIsRefused) {
   StartHub();
-  FakeSink sink;
+  FakeSink& sink = NewSink();
   ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &sink).ok());
   Append("x", "Public");
   Append("x", "Secret");
@@ -182,7 +182,7 @@ TEST_F(LiveHubTest, TypesWithoutSubscribeAreSkippedAndAStreamWithoutItIsRefused)
   EXPECT_EQ(events[0].entry.event_type, "Public");
   EXPECT_EQ(events[1].entry.position, 2u);
 
-  FakeSink refused;
+  FakeSink& refused = NewSink();
   LiveRequest r;
   r.stream = "invoice-1";
   EXPECT_EQ(Subscribe(r, "orders", &refused).code(), StatusCode::kPermissionDenied);
@@ -191,7 +191,7 @@ TEST_F(LiveHubTest, TypesWithoutSubscribeAreSkippedAndAStreamWithoutItIsRefused)
 
 TEST_F(LiveHubTest, APolicyReloadStopsDeliveryOfTheRevokedTypeAtOnce) {
   StartHub();
-  FakeSink sink;
+  FakeSink& sink = NewSink();
   ASSERT_TRUE(Subscribe(AllFrom(0), "masked", &sink).ok());
   Append("x", "A");
   ASSERT_TRUE(sink.WaitEvents(1));
@@ -225,7 +225,8 @@ subject = "/customerId"
 fields = ["/email"]
 )");
   StartHub();
-  FakeSink plain, masked;
+  FakeSink& plain = NewSink();
+  FakeSink& masked = NewSink();
   ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &plain).ok());
   ASSERT_TRUE(Subscribe(AllFrom(0), "masked", &masked).ok());
   Append("c-1", "CustomerRegistered", 1, R"({"customerId":"alice","email":"alice@example.com"})");
@@ -242,7 +243,7 @@ TEST_F(LiveHubTest, ASlowSubscriberIsEndedWithItsResumePositionAndResumingLosesN
   options.lag_events_max = 50;
   options.cursor.batch_events_max = 10;
   StartHub(options);
-  FakeSink slow(/*auto_ack=*/false);
+  FakeSink& slow = NewSink(/*auto_ack=*/false);
   LiveRequest r;
   r.stream = "$all";
   r.start = LiveRequest::Start::kEnd;
@@ -259,7 +260,7 @@ TEST_F(LiveHubTest, ASlowSubscriberIsEndedWithItsResumePositionAndResumingLosesN
   const uint64_t resume = static_cast<uint64_t>(*end.detail());
   EXPECT_EQ(resume, slow.events().back().entry.position + 1) << "the position after the last write";
 
-  FakeSink again;
+  FakeSink& again = NewSink();
   ASSERT_TRUE(Subscribe(AllFrom(resume), "reader", &again).ok());
   ASSERT_TRUE(again.WaitEvents(store_->tree_size() - resume));
   std::vector<engine::RecordedEvent> all = slow.events();
@@ -274,7 +275,7 @@ TEST_F(LiveHubTest, ACatchUpSubscriberOlderThanTheRingReadsFromStorage) {
   StartHub(options);
   for (int i = 0; i < 20; ++i) Append("x", "Tick", 10);  // the ring now holds the last 16
   ASSERT_GT(hub_->ring().begin(), 0u);
-  FakeSink sink;
+  FakeSink& sink = NewSink();
   ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &sink).ok());
   ASSERT_TRUE(sink.WaitEvents(200));
   ExpectContiguous(sink.events(), 0, 200);
@@ -285,7 +286,9 @@ TEST_F(LiveHubTest, SubscribersBeyondTheLimitAreRefused) {
   LiveHubOptions options;
   options.subscribers_max = 2;
   StartHub(options);
-  FakeSink a, b, c;
+  FakeSink& a = NewSink();
+  FakeSink& b = NewSink();
+  FakeSink& c = NewSink();
   ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &a).ok());
   ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &b).ok());
   EXPECT_EQ(Subscribe(AllFrom(0), "reader", &c).code(), StatusCode::kResourceExhausted);
@@ -294,7 +297,8 @@ TEST_F(LiveHubTest, SubscribersBeyondTheLimitAreRefused) {
 
 TEST_F(LiveHubTest, ShutdownEndsEverySubscriptionWithItsResumePosition) {
   StartHub();
-  FakeSink a, stuck(/*auto_ack=*/false);
+  FakeSink& a = NewSink();
+  FakeSink& stuck = NewSink(/*auto_ack=*/false);
   ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &a).ok());
   ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &stuck).ok());
   Append("x", "Tick", 3);
@@ -304,7 +308,7 @@ TEST_F(LiveHubTest, ShutdownEndsEverySubscriptionWithItsResumePosition) {
   ASSERT_TRUE(stuck.WaitEnded(1000)) << "also with a write in flight";
   EXPECT_EQ(a.ended()->code(), StatusCode::kUnavailable);
   EXPECT_EQ(a.ended()->detail(), std::optional<int64_t>(3));
-  FakeSink late;
+  FakeSink& late = NewSink();
   EXPECT_EQ(Subscribe(AllFrom(0), "reader", &late).code(), StatusCode::kUnavailable);
 }
 

@@ -169,6 +169,13 @@ class LiveTest : public ::testing::Test {
     policies_.Install(std::move(policy).value());
   }
 
+  // A sink that lives until TearDown has closed every subscription (a sink must outlive its
+  // subscription's Close()).
+  FakeSink& NewSink(bool auto_ack = true) {
+    sinks_.push_back(std::make_unique<FakeSink>(auto_ack));
+    return *sinks_.back();
+  }
+
   // Subscribes `sink` and starts delivery; the handle is closed in TearDown.
   Status Subscribe(const LiveRequest& request, const std::string& role, FakeSink* sink) {
     auto sub = hub_->Subscribe(request, PrincipalWith(role), sink);
@@ -203,6 +210,7 @@ class LiveTest : public ::testing::Test {
   std::unique_ptr<engine::EventStore> store_;
   policy::PolicyHolder policies_{""};
   std::unique_ptr<LiveHub> hub_;
+  std::vector<std::unique_ptr<FakeSink>> sinks_;  // declared before subs_: destroyed after
   std::vector<std::shared_ptr<LiveSubscription>> subs_;
 };
 
