@@ -227,6 +227,8 @@ Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bo
     if (!hook.previous.empty() && hook.def.previous_expires_unix_s > delivery.timestamp_s) {
       signatures += " " + SignWebhook(hook.previous.view(), delivery.id, delivery.timestamp_s,
                                       delivery.body);
+    } else {
+      hook.previous.Clear();  // the grace is over: wipe the retired secret from memory
     }
   }
   delivery.signature = std::move(signatures);
