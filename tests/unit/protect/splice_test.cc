@@ -222,6 +222,7 @@ TEST_F(SpliceTest, RefusesWhatTheDomPathRefuses) {
            R"({"customerId":"c","address":{"street":"a","street":"b"}})",
            R"({"customerId":"c","email":{"$enc":"v1"}})",    // client-made ciphertext
            R"({"customerId":"c","x":[{"$enc":1}]})",
+           R"({"customerId":"c","x":{"\u0024enc":"v1"}})",  // the same, with an escaped name
            R"({"email":"x"})",                               // no subject
            R"({"customerId":"","email":"x"})",
            R"({"customerId":true,"email":"x"})",
