@@ -4,10 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
-
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -18,6 +14,7 @@
 
 #include "common/bytes.h"
 #include "crypto/aes_gcm.h"
+#include "crypto/hmac.h"
 #include "crypto/sha256.h"
 
 namespace cairn::keys {
@@ -81,27 +78,11 @@ Status WriteNewKeyring(const std::string& path, std::string* line) {
 }
 
 
-// HMAC-SHA256(kek, kCheckLabel) through EVP_MAC.
+// HMAC-SHA256(kek, kCheckLabel): proves a KEK without revealing it.
 Result<std::string> KekCheck(const crypto::SecureBytes& kek) {
-  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (mac == nullptr) return Status::Internal("OpenSSL has no HMAC");
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac);
-  EVP_MAC_free(mac);
-  if (ctx == nullptr) return Status::Internal("EVP_MAC_CTX_new failed");
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                         OSSL_PARAM_construct_end()};
-  std::string out(kCheckSizeBytes, '\0');
-  size_t out_len = 0;
-  bool ok = EVP_MAC_init(ctx, kek.data(), kek.size(), params) == 1 &&
-            EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(kCheckLabel.data()),
-                           kCheckLabel.size()) == 1 &&
-            EVP_MAC_final(ctx, reinterpret_cast<unsigned char*>(out.data()), &out_len,
-                          out.size()) == 1 &&
-            out_len == kCheckSizeBytes;
-  EVP_MAC_CTX_free(ctx);
-  if (!ok) return Status::Internal("HMAC-SHA256 failed");
-  return out;
+  CAIRN_ASSIGN_OR_RETURN(crypto::Hash mac, crypto::HmacSha256(kek.view(), kCheckLabel));
+  static_assert(sizeof(mac) == kCheckSizeBytes);
+  return std::string(reinterpret_cast<const char*>(mac.data()), mac.size());
 }
 
 Status CheckPassphraseSize(const crypto::SecureBytes& passphrase) {

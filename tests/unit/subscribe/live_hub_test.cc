@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <thread>
 
@@ -273,7 +274,13 @@ TEST_F(LiveHubTest, ACatchUpSubscriberOlderThanTheRingReadsFromStorage) {
   options.ring_events_max = 16;
   options.lag_events_max = 16;
   StartHub(options);
-  for (int i = 0; i < 20; ++i) Append("x", "Tick", 10);  // the ring now holds the last 16
+  for (int i = 0; i < 20; ++i) Append("x", "Tick", 10);
+  // The hub's reader fills the ring after the commit wake-ups: wait (bounded) until it holds
+  // the last 16 of the 200 events.
+  for (int i = 0; i < 500 && hub_->ring().end() < 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(hub_->ring().end(), 200u);
   ASSERT_GT(hub_->ring().begin(), 0u);
   FakeSink& sink = NewSink();
   ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &sink).ok());
