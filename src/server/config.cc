@@ -130,8 +130,7 @@ class Parser {
     Config config = DefaultConfig();
     CAIRN_RETURN_IF_ERROR(
         CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "keys", "limits",
-                    "webhooks",
-                    "subscriptions"}));
+                    "webhooks", "subscriptions", "groups"}));
     CAIRN_RETURN_IF_ERROR(GetPath(root, "", "data_dir", &config.data_dir));
     CAIRN_RETURN_IF_ERROR(Section(root, "server", [&](const toml::table& t) {
       return ParseServer(t, &config.server);
@@ -159,10 +158,26 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(Section(root, "subscriptions", [&](const toml::table& t) {
       return ParseSubscriptions(t, &config.subscriptions);
     }));
+    CAIRN_RETURN_IF_ERROR(Section(root, "groups", [&](const toml::table& t) {
+      return ParseGroups(t, &config.groups);
+    }));
     return config;
   }
 
  private:
+  Status ParseGroups(const toml::table& t, GroupsSection* out) const {
+    const std::string_view w = "groups";
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, w,
+                                    {"groups_max", "consumers_per_group_max", "in_flight_max",
+                                     "buffer_events_max", "buffer_bytes_max"}));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "groups_max", 1, 4096, &out->groups_max));
+    CAIRN_RETURN_IF_ERROR(
+        GetUint(t, w, "consumers_per_group_max", 1, 1024, &out->consumers_per_group_max));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "in_flight_max", 1, 100000, &out->in_flight_max));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "buffer_events_max", 16, 1 << 20, &out->buffer_events_max));
+    return GetUint(t, w, "buffer_bytes_max", 1 << 20, int64_t{4} << 30, &out->buffer_bytes_max);
+  }
+
   Status ParseSubscriptions(const toml::table& t, SubscriptionsSection* out) const {
     const std::string_view w = "subscriptions";
     CAIRN_RETURN_IF_ERROR(CheckKeys(t, w,

@@ -146,6 +146,15 @@ struct SubscriptionsSection {
   uint64_t delivery_threads = 2;
 };
 
+// [groups]: consumer groups (persistent subscriptions). Each value is bounded when parsed.
+struct GroupsSection {
+  uint64_t groups_max = 64;
+  uint64_t consumers_per_group_max = 32;
+  uint64_t in_flight_max = 1000;                  // the most a consumer may ask to hold unacked
+  uint64_t buffer_events_max = 2048;              // read ahead and not done, per group
+  uint64_t buffer_bytes_max = uint64_t{64} << 20;
+};
+
 struct Config {
   std::string data_dir;  // "" until set by the file, CAIRN_DATA_DIR or the command line
   ServerSection server;
@@ -156,6 +165,7 @@ struct Config {
   keys::KmsConfig keys;  // [keys]: the KMS provider of data_dir
   LimitsSection limits;
   SubscriptionsSection subscriptions;
+  GroupsSection groups;
   WebhooksSection webhooks;
   std::string source_path;  // the file it came from (absolute), "" for defaults
 };

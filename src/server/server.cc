@@ -182,7 +182,13 @@ Status ServerImpl::StartGrpc() {
 
 // Consumer groups: resumed from their saved positions before the server takes calls.
 Status ServerImpl::StartGroups() {
-  group_engine_ = std::make_unique<subscribe::GroupEngine>(store_.get(), subscribe::GroupLimits{});
+  subscribe::GroupLimits group_limits;
+  group_limits.groups_max = config_.groups.groups_max;
+  group_limits.consumers_per_group_max = config_.groups.consumers_per_group_max;
+  group_limits.in_flight_max = static_cast<uint32_t>(config_.groups.in_flight_max);
+  group_limits.buffer_events_max = config_.groups.buffer_events_max;
+  group_limits.buffer_bytes_max = config_.groups.buffer_bytes_max;
+  group_engine_ = std::make_unique<subscribe::GroupEngine>(store_.get(), group_limits);
   if (Status s = group_engine_->Start(); !s.ok()) return s.Annotate("consumer groups");
   groups_service_ =
       std::make_unique<GroupsService>(store_.get(), gate_.get(), &policies_, group_engine_.get());

@@ -105,6 +105,21 @@ TEST_F(GroupsTest, AGroupResumesAfterAServerRestartWithoutLossAndWithoutRedelive
   EXPECT_TRUE(Take(*again, 1, 500).empty()) << "an acked event was delivered again";
 }
 
+TEST_F(GroupsTest, TheGroupsSectionOfTheConfigLimitsTheNumberOfGroups) {
+  ASSERT_EQ(env.server().Stop(), 0) << env.server().output();
+  ServerEnv limited;
+  WriteFile(limited.dir().Sub("protect.toml"), kRules);
+  limited.extra_config = "[protect]\nfile = \"protect.toml\"\n[groups]\ngroups_max = 1\n";
+  ASSERT_TRUE(limited.Start()) << limited.server().output();
+  auto client = limited.ClientWith(limited.admin_key);
+  ASSERT_TRUE(Groups(*client).Create(Settings("first")).ok());
+  const Status second = Groups(*client).Create(Settings("second"));
+  EXPECT_EQ(second.code(), StatusCode::kResourceExhausted) << second.ToString();
+  auto listed = Groups(*client).List();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(listed->groups_size(), 1);
+}
+
 TEST_F(GroupsTest, NackRetryParksAfterTheRetryLimitAndReplayDeliversTheParkedEvent) {
   v1::GroupSettings s = Settings("retry");
   s.set_retry_limit(2);

@@ -179,6 +179,28 @@ TEST(ConfigParse, WrongTypesAndRanges) {
   ExpectParseError("[server\n", {"c.toml:1:", "invalid TOML"});
 }
 
+TEST(ConfigParse, SubscriptionAndGroupLimits) {
+  const Config defaults = DefaultConfig();
+  EXPECT_EQ(defaults.groups.groups_max, 64u);
+  EXPECT_EQ(defaults.subscriptions.subscribers_max, 1024u);
+  const Config c = MustParse(
+      "[subscriptions]\nsubscribers_max = 8\n"
+      "[groups]\ngroups_max = 3\nconsumers_per_group_max = 2\nin_flight_max = 50\n"
+      "buffer_events_max = 100\nbuffer_bytes_max = 2097152\n");
+  EXPECT_EQ(c.subscriptions.subscribers_max, 8u);
+  EXPECT_EQ(c.groups.groups_max, 3u);
+  EXPECT_EQ(c.groups.consumers_per_group_max, 2u);
+  EXPECT_EQ(c.groups.in_flight_max, 50u);
+  EXPECT_EQ(c.groups.buffer_events_max, 100u);
+  EXPECT_EQ(c.groups.buffer_bytes_max, 2097152u);
+  ExpectParseError("[groups]\ngroups_max = 0\n", {"'groups.groups_max' = 0 is outside"});
+  ExpectParseError("[groups]\nin_flight_max = 100001\n", {"'groups.in_flight_max'"});
+  ExpectParseError("[groups]\nbuffer_bytes_max = 1\n", {"'groups.buffer_bytes_max'"});
+  ExpectParseError("[groups]\nconsumers = 2\n", {"groups.consumers"});
+  ExpectParseError("[subscriptions]\nlag_events_max = 70000\n", {"'subscriptions.lag_events_max'"});
+  ExpectParseError("[subscriptions]\nsubscribers_max = 0\n", {"'subscriptions.subscribers_max'"});
+}
+
 TEST(ConfigParse, ExpiresForms) {
   auto expires = [](const std::string& value) {
     return MustParse("[[auth.api_keys]]\nid = \"k\"\nexpires = " + value + "\n")
