@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cairn/groups.h"
+#include "protect_rules.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -65,8 +66,7 @@ std::vector<uint64_t> AckIds(const std::vector<v1::GroupEvent>& events) {
 class GroupsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    WriteFile(env.dir().Sub("protect.toml"), kRules);
-    env.extra_config = "[protect]\nfile = \"protect.toml\"\n";
+    env.extra_config = ProtectRulesConfig(env, kRules);
     ASSERT_TRUE(env.Start()) << env.server().output();
     admin = env.ClientWith(env.admin_key);
   }

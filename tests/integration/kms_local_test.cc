@@ -13,6 +13,7 @@
 
 #include "keys/local_kms.h"
 #include "kms_test_util.h"
+#include "protect_rules.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -23,8 +24,7 @@ constexpr auto kPastHealthInterval = std::chrono::milliseconds(1500);
 class KmsLocalServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    WriteFile(env.dir().Sub("protect.toml"), kKmsTestRules);
-    env.extra_config = "[protect]\nfile = \"protect.toml\"\n";
+    env.extra_config = ProtectRulesConfig(env, kKmsTestRules);
     ASSERT_TRUE(env.Start()) << env.server().output();
     admin = env.ClientWith(env.admin_key);
     keyring = env.DataDir() + "/keyring";

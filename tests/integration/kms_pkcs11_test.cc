@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "kms_test_util.h"
+#include "protect_rules.h"
 #include "server_env.h"
 #include "unit/keys/softhsm_token.h"
 
@@ -29,8 +30,7 @@ class KmsPkcs11ServerTest : public ::testing::Test {
     auto init = RunCairn({"init", "--data-dir", env.DataDir(), "--config", env.dir().Sub("keys.toml")});
     ASSERT_EQ(init.exit_code, 0) << init.err;
     EXPECT_FALSE(std::filesystem::exists(env.DataDir() + "/keyring"));
-    WriteFile(env.dir().Sub("protect.toml"), kKmsTestRules);
-    env.extra_config = "[protect]\nfile = \"protect.toml\"\n" + token_->Toml();
+    env.extra_config = ProtectRulesConfig(env, kKmsTestRules) + token_->Toml();
     ASSERT_TRUE(env.Start()) << env.server().output();
     admin = env.ClientWith(env.admin_key);
   }

@@ -4,6 +4,7 @@
 // verifies; the list never names a subject in clear; both RPCs need action `admin`.
 #include <gtest/gtest.h>
 
+#include "protect_rules.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -58,8 +59,7 @@ std::vector<v1::KeyInfo> KeysOf(const v1::ListKeysResponse& response, const std:
 class ServerKeysTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    WriteFile(env.dir().Sub("protect.toml"), kRules);
-    env.extra_config = "[protect]\nfile = \"protect.toml\"\n";
+    env.extra_config = ProtectRulesConfig(env, kRules);
     ASSERT_TRUE(env.Start()) << env.server().output();
     admin = env.ClientWith(env.admin_key);
   }

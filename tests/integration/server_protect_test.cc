@@ -3,6 +3,7 @@
 // verifies; the raw data directory never holds a protected value in the clear.
 #include <gtest/gtest.h>
 
+#include "protect_rules.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -47,8 +48,7 @@ std::vector<v1::RecordedEvent> ReadStream(Client& client, const std::string& str
 class ServerProtectTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    WriteFile(env.dir().Sub("protect.toml"), kRules);
-    env.extra_config = "[protect]\nfile = \"protect.toml\"\n";
+    env.extra_config = ProtectRulesConfig(env, kRules);
     ASSERT_TRUE(env.Start()) << env.server().output();
     admin = env.ClientWith(env.admin_key);
   }

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cairn/subscriptions.h"
+#include "protect_rules.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -166,8 +167,7 @@ class SubscribeLiveTest : public ::testing::Test {
  protected:
   void Start(const std::string& extra_config = "") {
     WriteFile(env.PolicyPath(), kLivePolicy);
-    WriteFile(env.dir().Sub("protect.toml"), kRules);
-    env.extra_config = "[protect]\nfile = \"protect.toml\"\n" + extra_config;
+    env.extra_config = ProtectRulesConfig(env, kRules) + extra_config;
     ASSERT_TRUE(env.Start()) << env.server().output();
     admin = env.ClientWith(env.admin_key);
   }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cairn/webhooks.h"
+#include "protect_rules.h"
 #include "server_env.h"
 #include "webhook_receiver.h"
 
@@ -51,9 +52,8 @@ class WebhooksTest : public ::testing::Test {
     ca_ = MakeReceiverCa();
     receiver_ = std::make_unique<Receiver>(MakeReceiverPair(ca_));
     WriteFile(env.dir().Sub("receiver-ca.pem"), ca_.cert_pem);
-    WriteFile(env.dir().Sub("protect.toml"), kRules);
     env.extra_config =
-        "[protect]\nfile = \"protect.toml\"\n"
+        ProtectRulesConfig(env, kRules) +
         "[webhooks]\nca_file = \"receiver-ca.pem\"\nretries_max = 2\nbackoff_initial_ms = 20\n"
         "backoff_max_ms = 100\ntimeout_ms = 5000\n";
     ASSERT_TRUE(env.Start()) << env.server().output();
