@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -39,13 +40,13 @@ const char* LevelName(Level level);                       // "debug" | "info" | 
 std::optional<Level> ParseLevel(std::string_view name);  // exact names above; nullopt otherwise
 
 struct Fields {
-  std::string_view action;     // event.action: "auth", "append", "policy.reload", "scrub", ...
-  std::string_view outcome;    // event.outcome: "success" | "failure" | "unknown"
-  std::string_view source_ip;  // source.ip
-  std::string_view user_id;    // user.id: the principal id
-  std::string_view trace_id;   // trace.id: the request id
+  std::string_view action{};     // event.action: "auth", "append", "policy.reload", "scrub", ...
+  std::string_view outcome{};    // event.outcome: "success" | "failure" | "unknown"
+  std::string_view source_ip{};  // source.ip
+  std::string_view user_id{};    // user.id: the principal id
+  std::string_view trace_id{};   // trace.id: the request id
   // Further fields, at most kLogExtraFieldsMax (the rest are dropped): name → value (string).
-  std::vector<std::pair<std::string_view, std::string>> extra;
+  std::vector<std::pair<std::string_view, std::string>> extra{};
 };
 
 // The minimum level written (default kInfo). Lines below it cost one atomic load.
