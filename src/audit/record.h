@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,6 +42,14 @@ inline constexpr uint32_t kAuditKindCount = 8;
 // The `$audit` event type of a kind: "$auth.failure", "$access.denied", "$connection.refused",
 // "$admin", "$integrity.violation", "$server.start", "$server.stop", "$data".
 std::string_view AuditEventType(AuditKind kind);
+// The inverse; nullopt for a type that is not an audit record's.
+std::optional<AuditKind> AuditKindOfEventType(std::string_view event_type);
+
+// "2026-11-30T17:01:02.123456789Z" (RFC 3339, UTC, nanoseconds).
+std::string FormatRfc3339Ns(int64_t unix_ns);
+// RFC 3339 with 'Z' or a ±hh:mm offset and 0..9 (more are ignored) fraction digits → Unix ns;
+// kInvalidArgument otherwise.
+Result<int64_t> ParseRfc3339(std::string_view text);
 
 struct AuditRecord {
   AuditKind kind = AuditKind::kAdmin;

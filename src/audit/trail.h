@@ -90,6 +90,8 @@ class AuditTrail {
   virtual AuditTrailStats stats() const = 0;
 
  protected:
+  // For implementations: a slot bound to this trail (the reservation already counted).
+  AdminSlot MakeAdminSlot() { return AdminSlot(this); }
   // For AdminSlot.
   virtual void SubmitReserved(AuditRecord record) = 0;
   virtual void ReleaseReserved() = 0;

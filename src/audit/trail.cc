@@ -1,0 +1,248 @@
+#include "audit/trail.h"
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "common/log.h"
+
+namespace cairn::audit {
+namespace {
+
+constexpr uint32_t kWriteAttemptsMax = 5;
+constexpr int64_t kWriteBackoffInitialMs = 20;
+constexpr int64_t kWriteBackoffMaxMs = 1000;
+
+int64_t NowUnixNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class TrailImpl final : public AuditTrail {
+ public:
+  TrailImpl(const AuditTrailOptions& options, AuditWriter writer)
+      : options_(options), writer_(std::move(writer)) {}
+  ~TrailImpl() override { Stop(); }
+
+  void Run() { thread_ = std::thread([this] { WriterLoop(); }); }
+
+  void AddListener(AuditListener* listener) override {
+    assert(listener != nullptr);
+    listeners_.push_back(listener);
+  }
+
+  bool Submit(AuditRecord record) override {
+    assert(record.kind != AuditKind::kAdmin && record.kind != AuditKind::kDataPlane);
+    Stamp(&record);
+    Notify(record);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!HasRoomLocked()) {
+      ++stats_.dropped_security;
+      return false;
+    }
+    PushLocked(std::move(record));
+    return true;
+  }
+
+  Result<AdminSlot> ReserveAdmin() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!HasRoomLocked()) {
+      ++stats_.admin_refused;
+      return Status::Unavailable("audit queue full");
+    }
+    ++reserved_;
+    return MakeAdminSlot();
+  }
+
+  bool SubmitDataPlane(AuditRecord record, bool is_write) override {
+    assert(record.kind == AuditKind::kDataPlane);
+    if (options_.data_plane == DataPlaneAudit::kNone) return false;
+    if (options_.data_plane == DataPlaneAudit::kWrites && !is_write) return false;
+    Stamp(&record);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!HasRoomLocked()) {
+      ++stats_.dropped_data_plane;
+      return false;
+    }
+    PushLocked(std::move(record));
+    return true;
+  }
+
+  DataPlaneAudit data_plane() const override { return options_.data_plane; }
+
+  void Flush() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    const uint64_t target = pushed_;
+    done_cv_.wait(lock, [&] { return finished_ >= target || writer_exited_; });
+  }
+
+  void Stop() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    std::lock_guard<std::mutex> join_lock(join_mu_);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  AuditTrailStats stats() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    AuditTrailStats s = stats_;
+    s.queue_depth = queue_.size();
+    return s;
+  }
+
+ protected:
+  void SubmitReserved(AuditRecord record) override {
+    assert(record.kind == AuditKind::kAdmin);
+    Stamp(&record);
+    Notify(record);
+    std::lock_guard<std::mutex> lock(mu_);
+    assert(reserved_ > 0);
+    --reserved_;
+    PushLocked(std::move(record));  // the reservation guarantees the room
+  }
+
+  void ReleaseReserved() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    assert(reserved_ > 0);
+    --reserved_;
+  }
+
+ private:
+  static void Stamp(AuditRecord* record) {
+    if (record->time_unix_ns == 0) record->time_unix_ns = NowUnixNs();
+  }
+
+  void Notify(const AuditRecord& record) {
+    for (AuditListener* listener : listeners_) listener->OnAuditRecord(record);
+  }
+
+  bool HasRoomLocked() const {
+    return !stopping_ && queue_.size() + reserved_ < options_.queue_records_max;
+  }
+
+  void PushLocked(AuditRecord record) {
+    queue_.push_back(std::move(record));
+    ++pushed_;
+    assert(queue_.size() <= options_.queue_records_max);
+    work_cv_.notify_one();
+  }
+
+  void WriterLoop() {
+    std::vector<AuditRecord> batch;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+        if (queue_.empty()) break;  // stopping, and everything queued is written
+        const size_t n = std::min(queue_.size(), options_.batch_records_max);
+        batch.clear();
+        batch.reserve(n);
+        for (size_t i = 0; i < n; ++i) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      const bool written = WriteWithRetries(batch);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (written) {
+          stats_.written += batch.size();
+        } else {
+          ++stats_.write_errors;
+        }
+        finished_ += batch.size();
+      }
+      done_cv_.notify_all();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    writer_exited_ = true;
+    done_cv_.notify_all();
+  }
+
+  bool WriteWithRetries(const std::vector<AuditRecord>& batch) {
+    int64_t backoff_ms = kWriteBackoffInitialMs;
+    Status last;
+    for (uint32_t attempt = 1; attempt <= kWriteAttemptsMax; ++attempt) {
+      last = writer_(batch);
+      if (last.ok()) return true;
+      if (attempt == kWriteAttemptsMax) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+      backoff_ms = std::min(backoff_ms * 2, kWriteBackoffMaxMs);
+    }
+    log::Error("audit records not written",
+               {.action = "audit.write",
+                .outcome = "failure",
+                .extra = {{"cairn.records", std::to_string(batch.size())},
+                          {"error.message", last.ToString()}}});
+    return false;
+  }
+
+  const AuditTrailOptions options_;
+  const AuditWriter writer_;
+  std::vector<AuditListener*> listeners_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<AuditRecord> queue_;
+  size_t reserved_ = 0;
+  uint64_t pushed_ = 0;
+  uint64_t finished_ = 0;
+  bool stopping_ = false;
+  bool writer_exited_ = false;
+  AuditTrailStats stats_;
+
+  std::mutex join_mu_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+AuditTrail::AdminSlot::AdminSlot(AdminSlot&& other) noexcept : trail_(other.trail_) {
+  other.trail_ = nullptr;
+}
+
+AuditTrail::AdminSlot& AuditTrail::AdminSlot::operator=(AdminSlot&& other) noexcept {
+  if (this != &other) {
+    if (trail_ != nullptr) trail_->ReleaseReserved();
+    trail_ = other.trail_;
+    other.trail_ = nullptr;
+  }
+  return *this;
+}
+
+AuditTrail::AdminSlot::~AdminSlot() {
+  if (trail_ != nullptr) trail_->ReleaseReserved();
+}
+
+void AuditTrail::AdminSlot::Submit(AuditRecord record) {
+  assert(trail_ != nullptr);
+  assert(record.kind == AuditKind::kAdmin);
+  AuditTrail* trail = trail_;
+  trail_ = nullptr;
+  trail->SubmitReserved(std::move(record));
+}
+
+Result<std::unique_ptr<AuditTrail>> AuditTrail::Start(const AuditTrailOptions& options,
+                                                      AuditWriter writer) {
+  if (options.queue_records_max < 1 || options.queue_records_max > kAuditQueueRecordsMax) {
+    return Status::InvalidArgument("audit queue_records_max out of range");
+  }
+  if (options.batch_records_max < 1 || options.batch_records_max > kAuditBatchRecordsMax) {
+    return Status::InvalidArgument("audit batch_records_max out of range");
+  }
+  if (!writer) return Status::InvalidArgument("audit trail without a writer");
+  auto trail = std::make_unique<TrailImpl>(options, std::move(writer));
+  trail->Run();
+  return std::unique_ptr<AuditTrail>(std::move(trail));
+}
+
+}  // namespace cairn::audit

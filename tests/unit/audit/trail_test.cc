@@ -1,0 +1,269 @@
+#include "audit/trail.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace cairn::audit {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A writer that records what it is given and can be held (blocked) or made to fail.
+class FakeWriter {
+ public:
+  AuditWriter writer() {
+    return [this](const std::vector<AuditRecord>& records) {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++calls_;
+      in_write_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !held_; });
+      in_write_ = false;
+      if (fail_) return Status::IOError("disk on fire");
+      for (const auto& r : records) written_.push_back(r);
+      batches_.push_back(records.size());
+      return Status::Ok();
+    };
+  }
+  void Hold() { std::lock_guard<std::mutex> l(mu_); held_ = true; }
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    held_ = false;
+    cv_.notify_all();
+  }
+  void SetFail(bool fail) { std::lock_guard<std::mutex> l(mu_); fail_ = fail; }
+  // Waits (bounded) until the writer is inside a held write.
+  bool WaitInWrite() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return in_write_; });
+  }
+  std::vector<AuditRecord> written() { std::lock_guard<std::mutex> l(mu_); return written_; }
+  std::vector<size_t> batches() { std::lock_guard<std::mutex> l(mu_); return batches_; }
+  int calls() { std::lock_guard<std::mutex> l(mu_); return calls_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false;
+  bool fail_ = false;
+  bool in_write_ = false;
+  int calls_ = 0;
+  std::vector<AuditRecord> written_;
+  std::vector<size_t> batches_;
+};
+
+AuditRecord Security(std::string resource) {
+  AuditRecord r;
+  r.kind = AuditKind::kAccessDenied;
+  r.resource = std::move(resource);
+  return r;
+}
+
+AuditRecord Admin(std::string resource) {
+  AuditRecord r;
+  r.kind = AuditKind::kAdmin;
+  r.resource = std::move(resource);
+  return r;
+}
+
+AuditRecord Data(std::string action) {
+  AuditRecord r;
+  r.kind = AuditKind::kDataPlane;
+  r.action = std::move(action);
+  return r;
+}
+
+std::unique_ptr<AuditTrail> StartTrail(FakeWriter* w, size_t queue, size_t batch,
+                                       DataPlaneAudit mode = DataPlaneAudit::kAll) {
+  AuditTrailOptions options;
+  options.queue_records_max = queue;
+  options.batch_records_max = batch;
+  options.data_plane = mode;
+  auto trail = AuditTrail::Start(options, w->writer());
+  EXPECT_TRUE(trail.ok());
+  return std::move(trail).value();
+}
+
+class CountingListener : public AuditListener {
+ public:
+  void OnAuditRecord(const AuditRecord& r) override {
+    seen.push_back(r.kind);
+  }
+  std::vector<AuditKind> seen;
+};
+
+TEST(AuditTrailTest, StartRejectsOutOfRangeOptions) {
+  FakeWriter w;
+  AuditTrailOptions options;
+  options.queue_records_max = 0;
+  EXPECT_EQ(AuditTrail::Start(options, w.writer()).status().code(), StatusCode::kInvalidArgument);
+  options.queue_records_max = kAuditQueueRecordsMax + 1;
+  EXPECT_EQ(AuditTrail::Start(options, w.writer()).status().code(), StatusCode::kInvalidArgument);
+  options.queue_records_max = 10;
+  options.batch_records_max = kAuditBatchRecordsMax + 1;
+  EXPECT_EQ(AuditTrail::Start(options, w.writer()).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(AuditTrailTest, WritesEveryRecordInOrderInBatches) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 1000, 7);
+  w.Hold();
+  trail->Submit(Security("first"));
+  ASSERT_TRUE(w.WaitInWrite());
+  for (int i = 0; i < 100; ++i) {
+    if (i % 3 == 0) {
+      auto slot = trail->ReserveAdmin();
+      ASSERT_TRUE(slot.ok());
+      slot->Submit(Admin(std::to_string(i)));
+    } else {
+      ASSERT_TRUE(trail->Submit(Security(std::to_string(i))));
+    }
+  }
+  w.Release();
+  trail->Flush();
+  auto written = w.written();
+  ASSERT_EQ(written.size(), 101u);
+  EXPECT_EQ(written[0].resource, "first");
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(written[i + 1].resource, std::to_string(i));
+  for (size_t n : w.batches()) EXPECT_LE(n, 7u);
+  EXPECT_GT(written[5].time_unix_ns, 0);  // stamped on submit
+  EXPECT_EQ(trail->stats().written, 101u);
+}
+
+TEST(AuditTrailTest, SubmitNeverBlocksOnABlockedWriter) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 8, 4);
+  w.Hold();
+  trail->Submit(Security("taken by the writer"));
+  ASSERT_TRUE(w.WaitInWrite());
+  // The writer is blocked: these calls return (the test would hang otherwise), the first 8
+  // queued, the rest dropped and counted.
+  int accepted = 0;
+  for (int i = 0; i < 20; ++i) accepted += trail->Submit(Security("x")) ? 1 : 0;
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(trail->SubmitDataPlane(Data("append"), true));
+  EXPECT_EQ(accepted, 8);
+  auto stats = trail->stats();
+  EXPECT_EQ(stats.dropped_security, 12u);
+  EXPECT_EQ(stats.dropped_data_plane, 5u);
+  EXPECT_EQ(stats.queue_depth, 8u);
+  w.Release();
+  trail->Flush();
+  EXPECT_EQ(w.written().size(), 9u);
+}
+
+TEST(AuditTrailTest, FullQueueRefusesAdminActsUntilThereIsRoom) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 2, 1);
+  w.Hold();
+  trail->Submit(Security("taken"));
+  ASSERT_TRUE(w.WaitInWrite());
+  auto slot1 = trail->ReserveAdmin();
+  ASSERT_TRUE(slot1.ok());
+  ASSERT_TRUE(trail->Submit(Security("fills the queue")));
+  auto refused = trail->ReserveAdmin();
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(trail->stats().admin_refused, 1u);
+  // A reserved slot is room that other records cannot take.
+  EXPECT_FALSE(trail->Submit(Security("no room")));
+  // A slot dropped without Submit gives its room back.
+  { auto dropped = std::move(slot1).value(); }
+  auto slot2 = trail->ReserveAdmin();
+  ASSERT_TRUE(slot2.ok());
+  slot2->Submit(Admin("done"));
+  w.Release();
+  trail->Flush();
+  auto written = w.written();
+  ASSERT_EQ(written.size(), 3u);
+  EXPECT_EQ(written[2].resource, "done");
+}
+
+TEST(AuditTrailTest, DataPlaneModes) {
+  for (auto mode : {DataPlaneAudit::kNone, DataPlaneAudit::kWrites, DataPlaneAudit::kAll}) {
+    FakeWriter w;
+    auto trail = StartTrail(&w, 100, 10, mode);
+    EXPECT_EQ(trail->data_plane(), mode);
+    const bool write_kept = trail->SubmitDataPlane(Data("append"), true);
+    const bool read_kept = trail->SubmitDataPlane(Data("read"), false);
+    trail->Flush();
+    EXPECT_EQ(write_kept, mode != DataPlaneAudit::kNone);
+    EXPECT_EQ(read_kept, mode == DataPlaneAudit::kAll);
+    EXPECT_EQ(w.written().size(), (write_kept ? 1u : 0u) + (read_kept ? 1u : 0u));
+    EXPECT_EQ(trail->stats().dropped_data_plane, 0u);  // not kept by mode is not "dropped"
+  }
+}
+
+TEST(AuditTrailTest, ListenersSeeSecurityAndAdminRecordsEvenWhenDropped) {
+  FakeWriter w;
+  CountingListener listener;
+  AuditTrailOptions options;
+  options.queue_records_max = 1;
+  options.data_plane = DataPlaneAudit::kAll;
+  auto trail = AuditTrail::Start(options, w.writer()).value();
+  trail->AddListener(&listener);
+  w.Hold();
+  trail->Submit(Security("taken"));
+  ASSERT_TRUE(w.WaitInWrite());
+  trail->Submit(Security("queued"));
+  EXPECT_FALSE(trail->Submit(Security("dropped")));
+  trail->SubmitDataPlane(Data("append"), true);
+  w.Release();
+  trail->Flush();
+  auto slot = trail->ReserveAdmin();
+  ASSERT_TRUE(slot.ok());
+  slot->Submit(Admin("a"));
+  trail->Flush();
+  ASSERT_EQ(listener.seen.size(), 4u);
+  EXPECT_EQ(listener.seen[3], AuditKind::kAdmin);
+}
+
+TEST(AuditTrailTest, FailedWritesAreRetriedThenCountedWithoutReordering) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 100, 100);
+  w.SetFail(true);
+  trail->Submit(Security("lost"));
+  trail->Flush();  // bounded retries with backoff, then given up
+  EXPECT_GT(w.calls(), 1);
+  EXPECT_EQ(trail->stats().write_errors, 1u);
+  EXPECT_EQ(trail->stats().written, 0u);
+  w.SetFail(false);
+  trail->Submit(Security("a"));
+  trail->Submit(Security("b"));
+  trail->Flush();
+  auto written = w.written();
+  ASSERT_EQ(written.size(), 2u);
+  EXPECT_EQ(written[0].resource, "a");
+  EXPECT_EQ(written[1].resource, "b");
+}
+
+TEST(AuditTrailTest, StopWritesWhatIsQueuedAndRefusesAfterwards) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 100, 2);
+  for (int i = 0; i < 9; ++i) trail->Submit(Security(std::to_string(i)));
+  trail->Stop();
+  EXPECT_EQ(w.written().size(), 9u);
+  EXPECT_FALSE(trail->Submit(Security("late")));
+  EXPECT_EQ(trail->ReserveAdmin().status().code(), StatusCode::kUnavailable);
+  trail->Stop();  // idempotent
+}
+
+TEST(AuditTrailTest, ConcurrentSubmittersAllWritten) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 100000, 50);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) trail->Submit(Security("c"));
+    });
+  }
+  for (auto& t : threads) t.join();
+  trail->Flush();
+  EXPECT_EQ(w.written().size(), 2000u);
+}
+
+}  // namespace
+}  // namespace cairn::audit
