@@ -249,6 +249,7 @@ Counter* MetricsRegistry::GetCounter(std::string_view name, std::string_view hel
   bool created = false;
   Series* s = impl_->Find(name, help, Type::kCounter, labels, &created);
   if (created) s->counter = std::make_unique<Counter>();
+  if (s->counter == nullptr) Fail(name, "registered as a counter function");
   return s->counter.get();
 }
 
@@ -283,6 +284,17 @@ void MetricsRegistry::GaugeFunction(std::string_view name, std::string_view help
   Series* s = impl_->Find(name, help, Type::kGauge, labels, &created);
   if (!created && s->read == nullptr) Fail(name, "registered as a plain gauge");
   s->read = std::make_shared<std::function<double()>>(std::move(read));
+}
+
+void MetricsRegistry::CounterFunction(std::string_view name, std::string_view help,
+                                      const Labels& labels, std::function<uint64_t()> read) {
+  assert(read);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  bool created = false;
+  Series* s = impl_->Find(name, help, Type::kCounter, labels, &created);
+  if (!created && s->read == nullptr) Fail(name, "registered as a plain counter");
+  s->read = std::make_shared<std::function<double()>>(
+      [read = std::move(read)] { return static_cast<double>(read()); });
 }
 
 std::string MetricsRegistry::RenderPrometheus() const {

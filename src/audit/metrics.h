@@ -107,6 +107,10 @@ class MetricsRegistry {
   // A gauge whose value is read at scrape time (tree size, checkpoint age, queue depth).
   void GaugeFunction(std::string_view name, std::string_view help, const Labels& labels,
                      std::function<double()> read);
+  // A counter whose value is read at scrape time from a count kept elsewhere (a cache's hits, a
+  // filter's refusals); `read` must never decrease. Same rules as GaugeFunction.
+  void CounterFunction(std::string_view name, std::string_view help, const Labels& labels,
+                       std::function<uint64_t()> read);
 
   // The whole registry in the text exposition format: families sorted by name, each with
   // "# HELP" and "# TYPE", series in registration order; ends with "\n".

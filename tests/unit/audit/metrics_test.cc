@@ -38,6 +38,8 @@ TEST(Metrics, RendersEveryKindInStrictFormat) {
   reg.GetCounter("cairn_a_failures_total", "Failures.", {{"method", "apikey"}, {"reason", "other"}});
   reg.GetGauge("cairn_c_depth", "Depth.")->Set(7);
   reg.GaugeFunction("cairn_d_size", "Size.", {}, [] { return 42.0; });
+  uint64_t hits = 5;
+  reg.CounterFunction("cairn_f_hits_total", "Hits.", {}, [&hits] { return hits; });
   Histogram* h = reg.GetHistogram("cairn_e_latency_seconds", "Latency.", {0.1, 1});
   h->Observe(0.05);
   h->Observe(0.1);  // le is inclusive
@@ -46,7 +48,11 @@ TEST(Metrics, RendersEveryKindInStrictFormat) {
 
   const std::string text = reg.RenderPrometheus();
   PromExposition e = MustParse(text);
-  ASSERT_EQ(e.families.size(), 5u);
+  ASSERT_EQ(e.families.size(), 6u);
+  EXPECT_EQ(e.families["cairn_f_hits_total"].type, "counter");
+  EXPECT_EQ(e.Value("cairn_f_hits_total"), 5);
+  hits = 9;
+  EXPECT_EQ(MustParse(reg.RenderPrometheus()).Value("cairn_f_hits_total"), 9);
   // Families sorted by name.
   EXPECT_LT(text.find("cairn_a_failures_total"), text.find("cairn_b_calls_total"));
   EXPECT_EQ(e.families["cairn_b_calls_total"].type, "counter");
@@ -153,6 +159,8 @@ TEST(MetricsDeathTest, BadRegistrationsAbort) {
   MetricsRegistry reg;
   reg.GetCounter("cairn_ok_total", "Ok.", {{"a", "1"}});
   EXPECT_DEATH(reg.GetCounter("cairn_calls", "No suffix."), "_total");
+  EXPECT_DEATH(reg.CounterFunction("cairn_ok_total", "Ok.", {{"a", "1"}}, [] { return 1; }),
+               "plain counter");
   EXPECT_DEATH(reg.GetGauge("cairn_depth_total", "Gauge with suffix."), "_total");
   EXPECT_DEATH(reg.GetCounter("other_calls_total", "Prefix."), "cairn_");
   EXPECT_DEATH(reg.GetCounter("cairn_bad-name_total", "Name."), "invalid metric name");
