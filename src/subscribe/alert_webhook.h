@@ -1,7 +1,10 @@
 // AlertWebhookSink: delivers alerts to one HTTPS endpoint, signed and guarded exactly like
 // webhook subscriptions (subscribe/webhook_sender.h, include/cairn/webhooks.h).
 //
-// Each alert is POSTed with body EncodeAlertJson(alert) and the Standard Webhooks headers:
+// Each alert is POSTed as a CloudEvents 1.0 structured-mode document (content type
+// application/cloudevents+json, like subscription deliveries): id = the alert id, source =
+// "cairn://<origin>/alerts", type "cairn.alert", time, datacontenttype "application/json", and as
+// data the object of EncodeAlertJson(alert). With the Standard Webhooks headers:
 // webhook-id = the alert id, webhook-timestamp, webhook-signature = SignWebhook(secret, id,
 // timestamp, body) — receivers verify it with cairn::VerifyWebhook and the same secret. HTTPS
 // only, certificates verified (system roots + SenderOptions::ca_file), and the SSRF guard judges
@@ -44,6 +47,7 @@ inline constexpr size_t kAlertWebhookQueueMax = 4096;
 
 struct AlertWebhookOptions {
   std::string url;                          // https://…
+  std::string origin = "cairn";             // the log origin, for the CloudEvents source
   std::vector<std::string> allow_addresses; // SSRF guard exceptions (exact IP addresses)
   std::string secret_file;                  // exactly one of secret_file and secret_env
   std::string secret_env;
