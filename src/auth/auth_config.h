@@ -30,6 +30,7 @@ struct ApiKeyConfig {
   std::string secret_sha256;              // lowercase hex SHA-256 of the whole key string
   std::vector<std::string> roles;
   std::optional<int64_t> expires_unix_s;  // from `expires` (RFC 3339 in the file)
+  std::optional<int64_t> created_unix_s;  // from `created`: only for the key-age posture check
 };
 
 // One mTLS mapping rule ([auth.mtls] rules = [{ match = "...", principal = "..." }, ...]).

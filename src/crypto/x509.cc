@@ -531,6 +531,16 @@ Result<std::string> CertSubjectRfc2253(std::string_view cert_pem) {
   return BioContents(bio.get());
 }
 
+Result<int64_t> CertNotAfterUnixSeconds(std::string_view cert_pem) {
+  CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(cert_pem, "certificate"));
+  const ASN1_TIME* not_after = X509_get0_notAfter(cert.get());
+  struct tm tm_utc {};
+  if (not_after == nullptr || ASN1_TIME_to_tm(not_after, &tm_utc) != 1) {
+    return OpensslError("reading the certificate's notAfter");
+  }
+  return static_cast<int64_t>(timegm(&tm_utc));
+}
+
 Status WritePrivateFile(const std::string& path, std::string_view bytes) {
   return WriteNewFile(path, bytes, 0600);
 }

@@ -90,6 +90,10 @@ Result<KeyAndCert> IssueCertificate(const KeyAndCert& issuer, const CertRequest&
 // specific first, non-ASCII bytes escaped as \XX).
 Result<std::string> CertSubjectRfc2253(std::string_view cert_pem);
 
+// The notAfter time (Unix seconds, UTC) of the first certificate in `cert_pem`
+// (kInvalidArgument for unparsable PEM).
+Result<int64_t> CertNotAfterUnixSeconds(std::string_view cert_pem);
+
 // Creates `path` with mode 0600 holding exactly `bytes`, and never overwrites: if `path` exists
 // (as anything, including a symlink) the result is kAlreadyExists and nothing changes. The bytes
 // go to a temporary file beside `path` (O_EXCL, 0600), are fsynced, and appear at `path` in one

@@ -130,7 +130,7 @@ class Parser {
     Config config = DefaultConfig();
     CAIRN_RETURN_IF_ERROR(
         CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "keys", "limits",
-                    "webhooks", "subscriptions", "groups"}));
+                    "webhooks", "subscriptions", "groups", "storage", "doctor", "audit"}));
     CAIRN_RETURN_IF_ERROR(GetPath(root, "", "data_dir", &config.data_dir));
     CAIRN_RETURN_IF_ERROR(Section(root, "server", [&](const toml::table& t) {
       return ParseServer(t, &config.server);
@@ -161,10 +161,73 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(Section(root, "groups", [&](const toml::table& t) {
       return ParseGroups(t, &config.groups);
     }));
+    CAIRN_RETURN_IF_ERROR(Section(root, "storage", [&](const toml::table& t) {
+      return ParseStorage(t, &config.storage);
+    }));
+    CAIRN_RETURN_IF_ERROR(Section(root, "doctor", [&](const toml::table& t) {
+      return ParseDoctor(t, &config.doctor);
+    }));
+    CAIRN_RETURN_IF_ERROR(
+        Section(root, "audit", [&](const toml::table& t) { return ParseAudit(t, &config.audit); }));
     return config;
   }
 
  private:
+  Status ParseAudit(const toml::table& t, AuditSection* out) const {
+    const std::string_view w = "audit";
+    CAIRN_RETURN_IF_ERROR(
+        CheckKeys(t, w, {"enabled", "data_plane", "queue_records_max", "batch_records_max"}));
+    CAIRN_RETURN_IF_ERROR(GetBool(t, w, "enabled", &out->enabled));
+    std::string mode = "none";
+    CAIRN_RETURN_IF_ERROR(GetString(t, w, "data_plane", &mode));
+    if (mode == "none") {
+      out->data_plane = audit::DataPlaneAudit::kNone;
+    } else if (mode == "writes") {
+      out->data_plane = audit::DataPlaneAudit::kWrites;
+    } else if (mode == "all") {
+      out->data_plane = audit::DataPlaneAudit::kAll;
+    } else {
+      return Err(t.get("data_plane")->source(),
+                 "'audit.data_plane' must be \"none\", \"writes\" or \"all\"");
+    }
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "queue_records_max", 1,
+                                  static_cast<int64_t>(audit::kAuditQueueRecordsMax),
+                                  &out->queue_records_max));
+    return GetUint(t, w, "batch_records_max", 1,
+                   static_cast<int64_t>(audit::kAuditBatchRecordsMax), &out->batch_records_max);
+  }
+
+  Status ParseStorage(const toml::table& t, StorageSection* out) const {
+    CAIRN_RETURN_IF_ERROR(
+        CheckKeys(t, "storage", {"backend", "postgres_dsn", "postgres_sslmode"}));
+    CAIRN_RETURN_IF_ERROR(GetString(t, "storage", "backend", &out->backend));
+    if (out->backend != "rocksdb" && out->backend != "postgres") {
+      return Err(t.get("backend")->source(), "'storage.backend' must be \"rocksdb\" or \"postgres\"");
+    }
+    CAIRN_RETURN_IF_ERROR(GetString(t, "storage", "postgres_dsn", &out->postgres_dsn));
+    CAIRN_RETURN_IF_ERROR(GetString(t, "storage", "postgres_sslmode", &out->postgres_sslmode));
+    static constexpr std::string_view kModes[] = {"",        "disable", "allow",    "prefer",
+                                                  "require", "verify-ca", "verify-full"};
+    if (std::find(std::begin(kModes), std::end(kModes), out->postgres_sslmode) == std::end(kModes)) {
+      return Err(t.get("postgres_sslmode")->source(),
+                 "'storage.postgres_sslmode' must be one of disable, allow, prefer, require, "
+                 "verify-ca, verify-full");
+    }
+    return Status::Ok();
+  }
+
+  Status ParseDoctor(const toml::table& t, DoctorSection* out) const {
+    const std::string_view w = "doctor";
+    CAIRN_RETURN_IF_ERROR(CheckKeys(
+        t, w, {"interval_s", "kek_rotation_days_max", "api_key_age_days_max", "accept_risks"}));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "interval_s", 60, 7 * 86400, &out->interval_s));
+    CAIRN_RETURN_IF_ERROR(
+        GetUint(t, w, "kek_rotation_days_max", 1, 3650, &out->kek_rotation_days_max));
+    CAIRN_RETURN_IF_ERROR(
+        GetUint(t, w, "api_key_age_days_max", 1, 3650, &out->api_key_age_days_max));
+    return GetStringList(t, w, "accept_risks", kAcceptRisksMax, &out->accept_risks);
+  }
+
   Status ParseGroups(const toml::table& t, GroupsSection* out) const {
     const std::string_view w = "groups";
     CAIRN_RETURN_IF_ERROR(CheckKeys(t, w,
@@ -427,13 +490,21 @@ class Parser {
   }
 
   Status ParseApiKey(const toml::table& t, const std::string& path, auth::ApiKeyConfig* out) const {
-    CAIRN_RETURN_IF_ERROR(CheckKeys(t, path, {"id", "secret_sha256", "roles", "expires"}));
+    CAIRN_RETURN_IF_ERROR(
+        CheckKeys(t, path, {"id", "secret_sha256", "roles", "expires", "created"}));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "id", &out->id));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "secret_sha256", &out->secret_sha256));
     CAIRN_RETURN_IF_ERROR(GetStringList(t, path, "roles", kApiKeyRolesMax, &out->roles));
-    const toml::node* expires = t.get("expires");
+    CAIRN_RETURN_IF_ERROR(GetTime(t, path, "created", &out->created_unix_s));
+    return GetTime(t, path, "expires", &out->expires_unix_s);
+  }
+
+  // A TOML date-time with offset or an RFC 3339 string → Unix seconds; absent = unchanged.
+  Status GetTime(const toml::table& t, const std::string& path, std::string_view key,
+                 std::optional<int64_t>* out) const {
+    const toml::node* expires = t.get(key);
     if (expires == nullptr) return Status::Ok();
-    const std::string name = path + ".expires";
+    const std::string name = path + "." + std::string(key);
     if (const auto* dt = expires->as_date_time()) {
       const toml::date_time& v = dt->get();
       if (!v.offset) {
@@ -443,7 +514,7 @@ class Parser {
           UnixSeconds(v.date.year, v.date.month, v.date.day, v.time.hour, v.time.minute,
                       v.time.second, v.offset->minutes);
       if (!unix_s) return Err(expires->source(), "'" + name + "' is out of range");
-      out->expires_unix_s = *unix_s;
+      *out = *unix_s;
       return Status::Ok();
     }
     if (const auto* s = expires->as_string()) {
@@ -453,7 +524,7 @@ class Parser {
                                           "\" is not an RFC 3339 time with offset "
                                           "(e.g. 2026-01-01T00:00:00Z)");
       }
-      out->expires_unix_s = *unix_s;
+      *out = *unix_s;
       return Status::Ok();
     }
     return Err(expires->source(), "'" + name + "' must be a date-time with offset "
@@ -695,6 +766,10 @@ Status ValidateForServe(const Config& config) {
       return Refuse("configuration file " + config.source_path +
                     " is writable by others; chmod o-w it");
     }
+  }
+  if (config.storage.backend != "rocksdb") {
+    return Refuse("storage.backend = \"" + config.storage.backend +
+                  "\" is not built yet (issue 8); use \"rocksdb\"");
   }
   return Status::Ok();
 }

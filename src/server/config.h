@@ -26,6 +26,7 @@
 //   secret_sha256 = "<64 hex>"
 //   roles = ["order-service"]
 //   expires = 2026-01-01T00:00:00Z               # TOML datetime or RFC 3339 string; offset required
+//   created = 2025-10-01T00:00:00Z               # optional, same forms: for the key-age check
 //   [auth.mtls]
 //   rules = [ { match = "CN=*,O=Acme", principal = "..." } ]
 //   [auth]
@@ -61,6 +62,20 @@
 //   timeout_ms = 10000
 //   response_size_bytes_max = 65536
 //   rotation_grace_s = 86400
+//   [storage]                                    # see StorageSection
+//   backend = "rocksdb"                          # "rocksdb" | "postgres" (not built yet)
+//   postgres_dsn = "host=db.internal dbname=cairn user=cairn"   # no password: use PGPASSFILE
+//   postgres_sslmode = "verify-full"             # overrides sslmode in the DSN when set
+//   [doctor]                                     # posture checks (server/posture.h)
+//   interval_s = 3600                            # 60 .. 604800: how often serve re-runs them
+//   kek_rotation_days_max = 365                  # 1 .. 3650
+//   api_key_age_days_max = 90                    # 1 .. 3650 (needs `created` on API keys)
+//   accept_risks = ["CAIRN-AUTH-001"]            # check ids serve starts despite (critical ones)
+//   [audit]                                      # the `$audit` trail (audit/trail.h)
+//   enabled = true
+//   data_plane = "none"                          # "none" | "writes" | "all"
+//   queue_records_max = 65536                    # 1 .. 1048576
+//   batch_records_max = 1000                     # 1 .. 4000
 //
 // Parsing (ParseConfig / LoadConfigFile) rejects, with kInvalidArgument
 // "<source>:<line>:<column>: <what>": invalid TOML, unknown keys anywhere (named with their
@@ -80,6 +95,7 @@
 #include <string_view>
 #include <vector>
 
+#include "audit/trail.h"
 #include "auth/auth_config.h"
 #include "common/status.h"
 #include "keys/kms_config.h"
@@ -155,6 +171,33 @@ struct GroupsSection {
   uint64_t buffer_bytes_max = uint64_t{64} << 20;
 };
 
+// [storage]: the LogStore backend. Only "rocksdb" is built; ValidateForServe refuses "postgres"
+// (issue 8) but `cairn doctor` already checks its connection settings.
+struct StorageSection {
+  std::string backend = "rocksdb";  // "rocksdb" | "postgres"
+  std::string postgres_dsn;         // libpq key=value or postgres:// URI; never a password
+  std::string postgres_sslmode;     // "" = the DSN's own sslmode (libpq default "prefer")
+};
+
+// [doctor]: the posture checks (server/posture.h) that `cairn doctor` and `cairn serve` run.
+inline constexpr size_t kAcceptRisksMax = 64;
+struct DoctorSection {
+  uint64_t interval_s = 3600;            // serve re-runs the checks this often
+  uint64_t kek_rotation_days_max = 365;  // a KEK older than this is a finding
+  uint64_t api_key_age_days_max = 90;    // an API key `created` longer ago is a finding
+  std::vector<std::string> accept_risks;  // check ids serve starts despite (plus --accept-risk)
+};
+
+// [audit]: the `$audit` trail. Security records (auth failures, denials, refused connections,
+// admin acts, integrity violations, start/stop) are kept whenever enabled; data_plane adds the
+// allowed data-plane calls.
+struct AuditSection {
+  bool enabled = true;
+  audit::DataPlaneAudit data_plane = audit::DataPlaneAudit::kNone;
+  uint64_t queue_records_max = 65536;  // 1 .. audit::kAuditQueueRecordsMax
+  uint64_t batch_records_max = 1000;   // 1 .. audit::kAuditBatchRecordsMax
+};
+
 struct Config {
   std::string data_dir;  // "" until set by the file, CAIRN_DATA_DIR or the command line
   ServerSection server;
@@ -167,6 +210,9 @@ struct Config {
   SubscriptionsSection subscriptions;
   GroupsSection groups;
   WebhooksSection webhooks;
+  StorageSection storage;
+  DoctorSection doctor;
+  AuditSection audit;
   std::string source_path;  // the file it came from (absolute), "" for defaults
 };
 
@@ -208,7 +254,8 @@ Status ApplyEnvOverrides(Config* config, const std::function<const char*(const c
 //    passphrase or PIN sources, pkcs11 without module, token, PIN or key_label
 //    (keys::CheckKmsConfig); keys.passphrase_file / keys.pin_file missing or accessible by group
 //    or others; keys.module missing;
-//  - the config file itself writable by others.
+//  - the config file itself writable by others;
+//  - storage.backend = "postgres" (not built yet).
 Status ValidateForServe(const Config& config);
 
 }  // namespace cairn::server
