@@ -1,0 +1,43 @@
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "server/config.h"
+
+namespace cairn::server {
+namespace {
+
+TEST(AuditConfig, DefaultsKeepSecurityRecordsOnlyAndParseEveryMode) {
+  const Config d = DefaultConfig();
+  EXPECT_TRUE(d.audit.enabled);
+  EXPECT_EQ(d.audit.data_plane, audit::DataPlaneAudit::kNone);
+  EXPECT_EQ(d.audit.queue_records_max, 65536u);
+  EXPECT_EQ(d.audit.batch_records_max, 1000u);
+  auto c = ParseConfig(
+      "[audit]\nenabled = false\ndata_plane = \"writes\"\nqueue_records_max = 10\n"
+      "batch_records_max = 4000\n",
+      "/etc/cairn", "c.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->audit.enabled);
+  EXPECT_EQ(c->audit.data_plane, audit::DataPlaneAudit::kWrites);
+  EXPECT_EQ(c->audit.queue_records_max, 10u);
+  EXPECT_EQ(c->audit.batch_records_max, 4000u);
+  auto all = ParseConfig("[audit]\ndata_plane = \"all\"\n", "/etc/cairn", "c.toml");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->audit.data_plane, audit::DataPlaneAudit::kAll);
+}
+
+TEST(AuditConfig, RejectsUnknownModesKeysAndOutOfRangeBounds) {
+  for (const char* text : {"[audit]\ndata_plane = \"reads\"\n", "[audit]\nqueue_records_max = 0\n",
+                           "[audit]\nqueue_records_max = 1048577\n",
+                           "[audit]\nbatch_records_max = 4001\n", "[audit]\nenabeld = true\n",
+                           "[audit]\nenabled = \"yes\"\n"}) {
+    auto c = ParseConfig(text, "/etc/cairn", "c.toml");
+    ASSERT_FALSE(c.ok()) << text;
+    EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument) << text;
+    EXPECT_NE(c.status().message().find("audit."), std::string::npos) << c.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace cairn::server
