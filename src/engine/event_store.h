@@ -105,6 +105,18 @@ struct VerifyReport {
   // When !ok: the first bad position (if the failure has one) and what failed.
   std::optional<uint64_t> bad_position;
   std::string failure;
+  // The run was stopped (VerifyPacing::between_chunks returned false) before it finished: not a
+  // verdict on the log; ok is false and failure says "stopped".
+  bool stopped = false;
+};
+
+// Pacing of a background verification (the scrub, engine/scrubber.h), so that it does not starve
+// appends: records are checked in chunks of at most chunk_records, and `between_chunks` (when
+// set) runs after each chunk — it may sleep, and returns false to stop the run.
+inline constexpr uint64_t kVerifyChunkRecordsMax = 65536;
+struct VerifyPacing {
+  uint64_t chunk_records = 4096;  // 1 .. kVerifyChunkRecordsMax
+  std::function<bool()> between_chunks;
 };
 
 class EventStore {
@@ -230,6 +242,23 @@ class EventStore {
 
   // Full verification (DESIGN.md, Verification). Never throws; the report says what failed.
   virtual VerifyReport Verify() = 0;
+
+  // Scrub support (engine/scrubber.h); both only read, while appends continue.
+  // VerifyPaced: Verify() over the log as committed when the call starts (later appends are left
+  // for the next run), paced as `pacing` says.
+  virtual VerifyReport VerifyPaced(const VerifyPacing& pacing) { return Verify(); }
+  // VerifyRange: the incremental check of the committed records [from, to), to <= tree_size()
+  // and to - from <= kVerifyChunkRecordsMax (else kInvalidArgument in the report): each record
+  // decrypts at its position, its data and metadata hashes match, its stream chain links to its
+  // predecessor (through the stream index and the stored leaf hash, for predecessors before
+  // `from`), the stored leaf hashes and the Merkle nodes the range completes equal the recomputed
+  // ones, and the root agrees with the stored tree state and the latest checkpoint when either
+  // ends inside the range. The prefix [0, from) is taken from the stored Merkle nodes.
+  virtual VerifyReport VerifyRange(uint64_t from, uint64_t to) {
+    VerifyReport r;
+    r.failure = "range verification is not available here";
+    return r;
+  }
 };
 
 }  // namespace cairn::engine

@@ -13,6 +13,7 @@
 #include "common/bytes.h"
 #include "engine/data_dir.h"
 #include "engine/parallel_decoder.h"
+#include "engine/range_verifier.h"
 #include "engine/event_codec.h"
 #include "engine/event_store.h"
 #include "engine/field_protection.h"
@@ -418,6 +419,17 @@ class EventStoreImpl final : public EventStore {
   }
 
   VerifyReport Verify() override { return VerifyLog(store(), keys_.get(), verifier_); }
+  VerifyReport VerifyPaced(const VerifyPacing& pacing) override {
+    return VerifyLogPrefix(store(), keys_.get(), verifier_, sequencer_->committed().size, pacing);
+  }
+  VerifyReport VerifyRange(uint64_t from, uint64_t to) override {
+    if (to > sequencer_->committed().size) {
+      VerifyReport r;
+      r.failure = "range ends beyond the committed log";
+      return r;
+    }
+    return VerifyLogRange(store(), keys_.get(), verifier_, from, to);
+  }
 
  private:
   void NotifyObservers(uint64_t tree_size) {

@@ -1,7 +1,10 @@
 #include "engine/verifier.h"
 
+#include <algorithm>
+#include <cassert>
 #include <unordered_map>
 
+#include "engine/record_check.h"
 #include "engine/record_codec.h"
 #include "engine/store_node_reader.h"
 #include "engine/types.h"
@@ -15,10 +18,10 @@ namespace {
 
 constexpr uint64_t kChunkRecords = 4096;
 
-struct Failure {
-  std::optional<uint64_t> position;
-  std::string what;
-};
+using Failure = VerifyFailure;
+
+// No size pin: the offline check of everything stored.
+constexpr uint64_t kWholeLog = UINT64_MAX;
 
 struct ChainState {
   uint64_t next_version = 0;
@@ -30,8 +33,11 @@ struct ChainState {
 class LogVerifier {
  public:
   LogVerifier(storage::LogStore* store, const keys::StorageKeys* keys,
-              const integrity::NoteVerifier& key)
-      : store_(store), cipher_(keys), key_(key) {}
+              const integrity::NoteVerifier& key, uint64_t size_pin = kWholeLog,
+              const VerifyPacing* pacing = nullptr)
+      : store_(store), cipher_(keys), key_(key), size_pin_(size_pin), pacing_(pacing) {
+    assert(pacing == nullptr || (pacing->chunk_records >= 1 && pacing->chunk_records <= kVerifyChunkRecordsMax));
+  }
 
   VerifyReport Run() {
     VerifyReport report;
@@ -47,16 +53,18 @@ class LogVerifier {
     if (f) {
       report.bad_position = f->position;
       report.failure = f->what;
+      report.stopped = f->stopped;
     }
     return report;
   }
 
  private:
-  static Failure At(uint64_t pos, std::string what) { return {pos, std::move(what)}; }
+  static Failure At(uint64_t pos, std::string what) { return FailureAt(pos, std::move(what)); }
 
   std::optional<Failure> LoadCheckpoints() {
     std::optional<Failure> f;
     Status s = store_->ScanCheckpoints([&](uint64_t size, std::string_view note) {
+      if (size > size_pin_) return false;  // ascending: the rest is beyond the pinned prefix
       auto cp = integrity::VerifyCheckpoint(note, key_);
       if (!cp.ok()) {
         f = Failure{std::nullopt, "checkpoint at size " + std::to_string(size) +
@@ -81,13 +89,21 @@ class LogVerifier {
     while (next_cp < checkpoints_.size() && checkpoints_[next_cp].size == 0) ++next_cp;
     while (true) {
       const uint64_t from = tree_.size();
+      if (from >= size_pin_) return std::nullopt;  // the end of the pinned prefix
+      if (from > 0 && pacing_ != nullptr && pacing_->between_chunks && !pacing_->between_chunks()) {
+        return Failure{from, "stopped", /*stopped=*/true};
+      }
+      const uint64_t chunk = pacing_ != nullptr ? pacing_->chunk_records : kChunkRecords;
       std::vector<crypto::Hash> leaves;
       std::optional<Failure> f;
-      Status s = store_->ScanRecords(from, kChunkRecords, [&](uint64_t pos, std::string_view stored) {
+      Status s = store_->ScanRecords(from, std::min(chunk, size_pin_ - from), [&](uint64_t pos, std::string_view stored) {
         f = CheckRecord(from + leaves.size(), pos, stored, &leaves);
         return !f.has_value();
       });
       if (!s.ok()) return Failure{tree_.size(), "cannot read records: " + s.message()};
+      if (leaves.empty() && !f && size_pin_ != kWholeLog) {
+        return At(from, "record missing (the log had " + std::to_string(size_pin_) + " events when the run started)");
+      }
       if (leaves.empty() && !f) return std::nullopt;  // end of the log
       std::optional<Failure> g = CheckLeaves(from, leaves, &next_cp);
       if (g) return g;
@@ -98,22 +114,12 @@ class LogVerifier {
   std::optional<Failure> CheckRecord(uint64_t expect, uint64_t pos, std::string_view stored,
                                      std::vector<crypto::Hash>* leaves) {
     if (pos != expect) return At(expect, "record missing (the next stored record is at position " + std::to_string(pos) + ")");
-    Status s = cipher_.Open(pos, stored, &opened_);
-    if (!s.ok()) return At(pos, s.message());
     integrity::Entry e;
-    s = integrity::DecodeEntry(opened_.entry, &e);
-    if (!s.ok()) return At(pos, "entry is malformed: " + s.message());
-    if (e.position != pos) return At(pos, "entry names position " + std::to_string(e.position));
-    if (crypto::Sha256(opened_.data) != e.data_hash) return At(pos, "data does not match the entry's data_hash");
-    if (crypto::Sha256(opened_.metadata) != e.metadata_hash) return At(pos, "metadata does not match the entry's metadata_hash");
+    std::optional<Failure> f = CheckStoredRecord(cipher_, pos, stored, &opened_, &e);
+    if (f) return f;
     ChainState& chain = chains_[e.stream_id];
-    if (chain.deleted) return At(pos, "event appended to stream '" + e.stream_id + "' after its tombstone");
-    if (e.stream_version != chain.next_version) {
-      return At(pos, "stream '" + e.stream_id + "' has version " + std::to_string(e.stream_version) +
-                         " where " + std::to_string(chain.next_version) + " was expected");
-    }
-    const crypto::Hash& prev = chain.next_version == 0 ? integrity::kZeroHash : chain.last_leaf;
-    if (e.stream_prev != prev) return At(pos, "stream chain of '" + e.stream_id + "' is broken (stream_prev does not link)");
+    f = CheckStreamLink(e, pos, chain.next_version, chain.deleted, chain.last_leaf);
+    if (f) return f;
     const crypto::Hash leaf = integrity::LeafHash(opened_.entry);
     chain = {chain.next_version + 1, pos, leaf, e.event_type == kTombstoneEventType};
     leaves->push_back(leaf);
@@ -153,6 +159,7 @@ class LogVerifier {
     auto state = store_->ReadTreeState();
     if (!state.ok()) return Failure{std::nullopt, "cannot read the tree state: " + state.status().message()};
     const uint64_t n = tree_.size();
+    if (state->size > n && size_pin_ != kWholeLog) return CheckStateExtends(*state);
     if (state->size > n) return At(n, "record missing (the tree state says the log has " + std::to_string(state->size) + " events)");
     if (state->size < n) {
       return At(state->size, "the tree state (size " + std::to_string(state->size) +
@@ -165,6 +172,25 @@ class LogVerifier {
     if (!checkpoints_.empty() && checkpoints_.back().size > n) {
       return At(n, "a checkpoint at size " + std::to_string(checkpoints_.back().size) +
                        " covers events that are not in the log (" + std::to_string(n) + " records)");
+    }
+    return std::nullopt;
+  }
+
+  // A live log grew past the pinned prefix: the stored tree state must extend the recomputed tree.
+  std::optional<Failure> CheckStateExtends(const storage::TreeState& state) {
+    const uint64_t n = tree_.size();
+    auto range = integrity::CompactRange::Deserialize(state.compact_range);
+    if (!range.ok() || range->size() != state.size) {
+      return At(n, "the stored tree state (size " + std::to_string(state.size) + ") is malformed");
+    }
+    if (n == 0) return std::nullopt;
+    StoreNodeReader reader(store_);
+    auto proof = integrity::ConsistencyProof(reader, n, state.size);
+    Status s = proof.ok() ? integrity::VerifyConsistency(n, state.size, *proof, tree_.Root(), range->Root())
+                          : proof.status();
+    if (!s.ok()) {
+      return At(n - 1, "the stored tree state (size " + std::to_string(state.size) +
+                           ") does not extend the recomputed tree: " + s.message());
     }
     return std::nullopt;
   }
@@ -191,6 +217,10 @@ class LogVerifier {
     size_t seen = 0;
     Status s = store_->ScanStreamHeads([&](std::string_view stream, const storage::StreamHead& head) {
       auto it = chains_.find(std::string(stream));
+      if (size_pin_ != kWholeLog && head.next_version > 0 && head.last_position >= tree_.size()) {
+        seen += it != chains_.end();  // moved past the pinned prefix: not comparable
+        return true;
+      }
       ++seen;
       if (it == chains_.end()) {
         f = Failure{std::nullopt, "stream head of '" + std::string(stream) + "' names a stream with no events"};
@@ -211,6 +241,8 @@ class LogVerifier {
   RecordCipher cipher_;
   OpenedRecord opened_;  // reused: its plaintext buffer is the largest allocation per record
   const integrity::NoteVerifier& key_;
+  const uint64_t size_pin_;
+  const VerifyPacing* pacing_;
   std::vector<integrity::Checkpoint> checkpoints_;
   integrity::CompactRange tree_;
   std::unordered_map<std::string, ChainState> chains_;
@@ -221,6 +253,13 @@ class LogVerifier {
 VerifyReport VerifyLog(storage::LogStore* store, const keys::StorageKeys* keys,
                        const integrity::NoteVerifier& checkpoint_key) {
   return LogVerifier(store, keys, checkpoint_key).Run();
+}
+
+VerifyReport VerifyLogPrefix(storage::LogStore* store, const keys::StorageKeys* keys,
+                             const integrity::NoteVerifier& checkpoint_key, uint64_t size,
+                             const VerifyPacing& pacing) {
+  assert(size != kWholeLog);
+  return LogVerifier(store, keys, checkpoint_key, size, &pacing).Run();
 }
 
 }  // namespace cairn::engine

@@ -18,4 +18,12 @@ namespace cairn::engine {
 VerifyReport VerifyLog(storage::LogStore* store, const keys::StorageKeys* keys,
                        const integrity::NoteVerifier& checkpoint_key);
 
+// The same over the prefix [0, size) of a live log (the scrub): appends may continue meanwhile.
+// Checkpoints beyond `size` are left for a later run; a tree state beyond `size` must be
+// consistent (RFC 9162, from stored nodes) with the recomputed root at `size`; stream heads that
+// moved past `size` are not compared. Paced as `pacing` says (report.stopped when it stops).
+VerifyReport VerifyLogPrefix(storage::LogStore* store, const keys::StorageKeys* keys,
+                             const integrity::NoteVerifier& checkpoint_key, uint64_t size,
+                             const VerifyPacing& pacing);
+
 }  // namespace cairn::engine

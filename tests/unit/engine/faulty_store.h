@@ -1,9 +1,13 @@
 // A LogStore decorator for fault injection: forwards everything, and fails group commits on
 // demand (before anything reaches the inner store), as a full disk or an fsync error would.
+// It can also corrupt what is read back (one record, one stored leaf hash) while the stored
+// bytes stay intact, as bit rot under a live store would.
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "storage/log_store.h"
 
@@ -14,7 +18,15 @@ struct FaultPlan {
   std::atomic<int> fail_every{0};         // if > 0: fail every n-th commit
   std::atomic<int> commits{0};
   std::atomic<int> failed{0};
+  std::atomic<int64_t> corrupt_record_at{-1};  // reads of this record get one byte flipped
+  std::atomic<int64_t> corrupt_leaf_at{-1};    // reads of this leaf hash get one byte flipped
 };
+
+inline std::string FlipOneByte(std::string_view bytes) {
+  std::string out(bytes);
+  if (!out.empty()) out[out.size() / 2] ^= 0x01;
+  return out;
+}
 
 class FaultyWriter final : public storage::CommitWriter {
  public:
@@ -59,19 +71,31 @@ class FaultyStore final : public storage::LogStore {
   Result<std::optional<storage::StreamHead>> ReadStreamHead(std::string_view s) override {
     return inner_->ReadStreamHead(s);
   }
-  Result<std::string> ReadRecord(uint64_t p) override { return inner_->ReadRecord(p); }
+  Result<std::string> ReadRecord(uint64_t p) override {
+    auto r = inner_->ReadRecord(p);
+    if (r.ok() && Hit(plan_->corrupt_record_at, p)) return FlipOneByte(*r);
+    return r;
+  }
   Status ScanRecords(uint64_t f, uint64_t l, const std::function<bool(uint64_t, std::string_view)>& fn) override {
-    return inner_->ScanRecords(f, l, fn);
+    return inner_->ScanRecords(f, l, [&](uint64_t p, std::string_view r) {
+      return Hit(plan_->corrupt_record_at, p) ? fn(p, FlipOneByte(r)) : fn(p, r);
+    });
   }
   Result<std::vector<storage::StreamIndexEntry>> ReadStreamIndex(std::string_view s, uint64_t f, bool b,
                                                                  uint64_t l) override {
     return inner_->ReadStreamIndex(s, f, b, l);
   }
   Status ReadNodes(std::span<const storage::NodeKey> k, std::vector<std::string>* h) override {
-    return inner_->ReadNodes(k, h);
+    Status s = inner_->ReadNodes(k, h);
+    for (size_t i = 0; s.ok() && i < k.size(); ++i) {
+      if (k[i].level == 0 && Hit(plan_->corrupt_leaf_at, k[i].index)) (*h)[i] = FlipOneByte((*h)[i]);
+    }
+    return s;
   }
   Status ScanLeafHashes(uint64_t f, uint64_t l, const std::function<bool(uint64_t, std::string_view)>& fn) override {
-    return inner_->ScanLeafHashes(f, l, fn);
+    return inner_->ScanLeafHashes(f, l, [&](uint64_t i, std::string_view h) {
+      return Hit(plan_->corrupt_leaf_at, i) ? fn(i, FlipOneByte(h)) : fn(i, h);
+    });
   }
   Status ScanStreamHeads(const std::function<bool(std::string_view, const storage::StreamHead&)>& fn) override {
     return inner_->ScanStreamHeads(fn);
@@ -94,6 +118,11 @@ class FaultyStore final : public storage::LogStore {
   Result<std::optional<std::string>> ReadMeta(std::string_view n) override { return inner_->ReadMeta(n); }
 
  private:
+  static bool Hit(const std::atomic<int64_t>& at, uint64_t index) {
+    const int64_t v = at.load();
+    return v >= 0 && static_cast<uint64_t>(v) == index;
+  }
+
   std::unique_ptr<storage::LogStore> inner_;
   FaultPlan* plan_;
 };

@@ -1,0 +1,172 @@
+#include "engine/scrubber.h"
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+
+namespace cairn::engine {
+namespace {
+
+// Incremental steps run between two chunks of a full run, at most this many.
+constexpr int kIncrementalStepsBetweenChunksMax = 4;
+// The pause after a chunk of a full run lasts as long as the chunk took, within these bounds.
+constexpr std::chrono::milliseconds kChunkPauseMin{1};
+constexpr std::chrono::milliseconds kChunkPauseMax{1000};
+
+int64_t NowUnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status CheckOptions(const ScrubberOptions& o) {
+  if (o.full_interval_ms < 1 || o.full_interval_ms > kScrubIntervalMsMax) {
+    return Status::InvalidArgument("scrub interval must be 1 ms .. 7 days");
+  }
+  if (o.delay_ms < 0 || o.delay_ms > kScrubDelayMsMax) {
+    return Status::InvalidArgument("scrub delay must be 0 .. " + std::to_string(kScrubDelayMsMax) + " ms");
+  }
+  if (o.records_per_step_max < 1 || o.records_per_step_max > kScrubRecordsPerStepMax) {
+    return Status::InvalidArgument("scrub records per step must be 1 .. " + std::to_string(kScrubRecordsPerStepMax));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+const char* ScrubKindName(ScrubKind kind) {
+  return kind == ScrubKind::kFull ? "full" : "incremental";
+}
+
+Result<std::unique_ptr<Scrubber>> Scrubber::Start(EventStore* store, const ScrubberOptions& options,
+                                                  ScrubListener* listener) {
+  assert(store != nullptr);
+  CAIRN_RETURN_IF_ERROR(CheckOptions(options));
+  std::unique_ptr<Scrubber> s(new Scrubber(store, options, listener));
+  const uint64_t size = store->tree_size();
+  s->committed_size_ = size;
+  s->status_.incremental_verified_size = size;
+  s->full_due_ = Clock::now() + std::chrono::milliseconds(options.delay_ms);
+  Scrubber* self = s.get();
+  s->observer_ = store->AddCommitObserver([self](uint64_t tree_size) {
+    // Only records the size and wakes the thread (this runs on the commit thread).
+    uint64_t seen = self->committed_size_.load();
+    while (seen < tree_size && !self->committed_size_.compare_exchange_weak(seen, tree_size)) {
+    }
+    { std::lock_guard<std::mutex> lock(self->mu_); }  // orders the store with the thread's wait
+    self->cv_.notify_one();
+  });
+  if (s->observer_ == 0) return Status::FailedPrecondition("the store does not report commits to the scrub");
+  s->thread_ = std::thread([self] { self->Run(); });
+  return s;
+}
+
+Scrubber::Scrubber(EventStore* store, const ScrubberOptions& options, ScrubListener* listener)
+    : store_(store), options_(options), listener_(listener) {}
+
+Scrubber::~Scrubber() { Stop(); }
+
+void Scrubber::Stop() {
+  if (observer_ != 0) {  // first: no commit wakes a scrubber that is going away
+    store_->RemoveCommitObserver(observer_);
+    observer_ = 0;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+ScrubStatus Scrubber::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+void Scrubber::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    if (RunDueIncremental(lock)) continue;
+    if (Clock::now() >= full_due_) {
+      FullRun(lock);
+      full_due_ = Clock::now() + std::chrono::milliseconds(options_.full_interval_ms);
+      continue;
+    }
+    const Clock::time_point until = incremental_due_ ? std::min(full_due_, *incremental_due_) : full_due_;
+    cv_.wait_until(lock, until, [&] {
+      return stop_ || (!incremental_due_ && !status_.incremental_halted &&
+                       committed_size_.load() > status_.incremental_verified_size);
+    });
+  }
+}
+
+// One incremental step if one is due; false when none was (nothing new, halted, or not yet due).
+bool Scrubber::RunDueIncremental(std::unique_lock<std::mutex>& lock) {
+  assert(lock.owns_lock());
+  if (status_.incremental_halted || committed_size_.load() <= status_.incremental_verified_size) {
+    incremental_due_.reset();
+    return false;
+  }
+  const Clock::time_point now = Clock::now();
+  if (!incremental_due_) incremental_due_ = now + std::chrono::milliseconds(options_.delay_ms);
+  if (now < *incremental_due_) return false;
+  IncrementalStep(lock);  // more left: the next step is due at once, in order
+  return true;
+}
+
+void Scrubber::IncrementalStep(std::unique_lock<std::mutex>& lock) {
+  const uint64_t from = status_.incremental_verified_size;
+  const uint64_t to = std::min(committed_size_.load(), from + options_.records_per_step_max);
+  assert(from < to);
+  lock.unlock();
+  const VerifyReport r = store_->VerifyRange(from, to);
+  ScrubRun run{ScrubKind::kIncremental, r.ok, r.records_checked, to, NowUnixSeconds(),
+               r.bad_position, r.failure};
+  if (!r.ok) run.verified_size = std::clamp(r.bad_position.value_or(from), from, to);
+  lock.lock();
+  status_.incremental_verified_size = run.verified_size;
+  if (!run.ok) status_.incremental_halted = true;
+  Record(lock, run);
+}
+
+void Scrubber::FullRun(std::unique_lock<std::mutex>& lock) {
+  lock.unlock();
+  VerifyPacing pacing;
+  pacing.chunk_records = options_.records_per_step_max;
+  pacing.between_chunks = [this] { return BetweenFullChunks(); };
+  chunk_started_ = Clock::now();
+  const VerifyReport r = store_->VerifyPaced(pacing);
+  lock.lock();
+  if (r.stopped) return;  // shutting down: no verdict
+  Record(lock, {ScrubKind::kFull, r.ok, r.records_checked, r.records_checked, NowUnixSeconds(),
+                r.bad_position, r.failure});
+}
+
+// Between two chunks of a full run: due incremental steps, then a pause as long as the chunk.
+bool Scrubber::BetweenFullChunks() {
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - chunk_started_);
+  std::unique_lock<std::mutex> lock(mu_);
+  for (int i = 0; i < kIncrementalStepsBetweenChunksMax && !stop_; ++i) {
+    if (!RunDueIncremental(lock)) break;
+  }
+  cv_.wait_for(lock, std::clamp(took, kChunkPauseMin, kChunkPauseMax), [&] { return stop_; });
+  chunk_started_ = Clock::now();
+  return !stop_;
+}
+
+void Scrubber::Record(std::unique_lock<std::mutex>& lock, const ScrubRun& run) {
+  assert(lock.owns_lock());
+  (run.kind == ScrubKind::kFull ? status_.last_full : status_.last_incremental) = run;
+  status_.records_checked_total += run.records_checked;
+  if (!run.ok) {
+    ++status_.failures_total;
+    if (!status_.first_failure) status_.first_failure = run;
+  }
+  if (listener_ == nullptr) return;
+  lock.unlock();  // the listener runs without the lock (it may read status())
+  listener_->OnScrubRun(run);
+  lock.lock();
+}
+
+}  // namespace cairn::engine
