@@ -36,6 +36,9 @@
 namespace cairn::keys {
 class KmsProvider;
 }
+namespace cairn::audit {
+class MetricsRegistry;
+}
 
 namespace cairn::engine {
 
@@ -73,6 +76,9 @@ struct Options {
   // The cache of unwrapped subject keys.
   size_t subject_key_cache_entries_max = 10000;
   int64_t subject_key_cache_ttl_ms = 300000;
+  // Metrics (engine/engine_metrics.h, engine/metered_kms.h): appends, group commits, KMS calls,
+  // key-cache hits, tree size, checkpoint age. Not owned; must outlive the store. nullptr = off.
+  audit::MetricsRegistry* metrics = nullptr;
   // Test hook (fault injection): wraps the opened LogStore. Never set in production code.
   std::function<std::unique_ptr<storage::LogStore>(std::unique_ptr<storage::LogStore>)>
       wrap_store_for_test;

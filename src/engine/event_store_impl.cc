@@ -11,7 +11,10 @@
 #include <thread>
 
 #include "common/bytes.h"
+#include "audit/metrics.h"
 #include "engine/data_dir.h"
+#include "engine/engine_metrics.h"
+#include "engine/metered_kms.h"
 #include "engine/parallel_decoder.h"
 #include "engine/range_verifier.h"
 #include "engine/event_codec.h"
@@ -136,6 +139,7 @@ class EventStoreImpl final : public EventStore {
   EventStoreImpl(const Options& options, OpenParts parts, std::unique_ptr<keys::StorageKeys> keys,
                  integrity::NoteSigner signer)
       : options_(options),
+        metrics_(options.metrics),
         parts_(std::move(parts)),
         keys_(std::move(keys)),
         signer_(std::move(signer)),
@@ -143,6 +147,7 @@ class EventStoreImpl final : public EventStore {
                   signer_.key.public_key()} {}
 
   ~EventStoreImpl() override {
+    PublishScrapeMetrics(/*live=*/false);
     StopCheckpointer();
     sequencer_.reset();  // drains queued appends before the store closes
   }
@@ -158,16 +163,22 @@ class EventStoreImpl final : public EventStore {
     CAIRN_ASSIGN_OR_RETURN(sequencer_, Sequencer::Start(parts_.store.get(), keys_.get(), options_));
     sequencer_->SetCommitListener([this](uint64_t tree_size) { NotifyObservers(tree_size); });
     CAIRN_RETURN_IF_ERROR(CheckTail());
+    checkpoint_signed_ns_ = MonotonicNowNs();  // signed before this process: age counts from here
+    if (auto latest = LatestStoredCheckpoint(); latest.ok()) checkpoint_size_ = latest->size;
+    PublishScrapeMetrics(/*live=*/true);
     if (options_.checkpoint_interval_ms > 0) checkpointer_ = std::thread([this] { RunCheckpointer(); });
     return Status::Ok();
   }
 
   Result<AppendResult> Append(std::string_view stream_id, ExpectedVersion expected,
                               std::vector<ProposedEvent> events) override {
+    metrics_.RecordAppendCall();
+    const int64_t started_ns = metrics_.enabled() ? MonotonicNowNs() : 0;
     CAIRN_RETURN_IF_ERROR(CheckKmsFor(events));
     CAIRN_RETURN_IF_ERROR(protection_->ProtectAppend(stream_id, &events));
     CAIRN_ASSIGN_OR_RETURN(PreparedAppend prepared,
                            PrepareAppend(stream_id, expected, std::move(events), options_.limits));
+    prepared.call_started_ns = started_ns;
     return sequencer_->Submit(std::move(prepared));
   }
 
@@ -181,6 +192,8 @@ class EventStoreImpl final : public EventStore {
 
   void AppendAsync(std::string_view stream_id, ExpectedVersion expected,
                    std::vector<ProposedEvent> events, AppendCallback done) override {
+    metrics_.RecordAppendCall();
+    const int64_t started_ns = metrics_.enabled() ? MonotonicNowNs() : 0;
     if (Status s = CheckKmsFor(events); !s.ok()) {
       done(s);
       return;
@@ -195,6 +208,7 @@ class EventStoreImpl final : public EventStore {
       done(prepared.status());
       return;
     }
+    prepared->call_started_ns = started_ns;
     sequencer_->SubmitAsync(std::move(prepared).value(), std::move(done));
   }
 
@@ -385,6 +399,8 @@ class EventStoreImpl final : public EventStore {
     integrity::Checkpoint cp{signer_.name, state.size, state.root, {}};
     CAIRN_ASSIGN_OR_RETURN(std::string note, integrity::SignCheckpoint(cp, signer_));
     CAIRN_RETURN_IF_ERROR(store()->PutCheckpoint(state.size, note));
+    checkpoint_signed_ns_ = MonotonicNowNs();
+    checkpoint_size_ = state.size;
     return SignedCheckpoint{state.size, state.root, std::move(note)};
   }
 
@@ -438,6 +454,34 @@ class EventStoreImpl final : public EventStore {
   }
 
   storage::LogStore* store() const { return parts_.store.get(); }
+
+  // The metrics read at scrape time. `live` false (at destruction): replaced by their last
+  // values, because the registry outlives the store and must not call into a destroyed one.
+  void PublishScrapeMetrics(bool live) {
+    audit::MetricsRegistry* r = options_.metrics;
+    if (r == nullptr || (!live && !published_)) return;
+    published_ = live;
+    auto gauge = [&](std::string_view name, std::string_view help, std::function<double()> f) {
+      if (!live) f = [v = f()] { return v; };
+      r->GaugeFunction(name, help, {}, std::move(f));
+    };
+    auto counter = [&](std::string_view name, std::string_view help, std::function<uint64_t()> f) {
+      if (!live) f = [v = f()] { return v; };
+      r->CounterFunction(name, help, {}, std::move(f));
+    };
+    gauge("cairn_tree_size", "Events in the log (the Merkle tree size), committed.",
+          [this] { return static_cast<double>(sequencer_->committed().size); });
+    gauge("cairn_checkpoint_age_seconds",
+          "Seconds since the latest checkpoint was signed (since start when signed before).",
+          [this] { return static_cast<double>(MonotonicNowNs() - checkpoint_signed_ns_) * 1e-9; });
+    gauge("cairn_checkpoint_tree_size", "Tree size the latest signed checkpoint covers.",
+          [this] { return static_cast<double>(checkpoint_size_.load()); });
+    counter("cairn_key_cache_hits_total", "Subject-key cache lookups that found the key.",
+            [this] { return protection_->subject_keys().cache_stats().hits; });
+    counter("cairn_key_cache_misses_total",
+            "Subject-key cache lookups that missed (the key was unwrapped by the KMS).",
+            [this] { return protection_->subject_keys().cache_stats().misses; });
+  }
 
   // Protected appends need the KMS (new subject keys, and data that must stay readable after a
   // restart): they fail with kUnavailable while the provider reports unhealthy.
@@ -494,6 +538,10 @@ class EventStoreImpl final : public EventStore {
   }
 
   const Options options_;
+  const EngineMetrics metrics_;
+  std::atomic<int64_t> checkpoint_signed_ns_{0};  // MonotonicNowNs() of the latest signing
+  std::atomic<uint64_t> checkpoint_size_{0};      // tree size of the latest checkpoint
+  bool published_ = false;  // PublishScrapeMetrics(true) ran: the registry calls into this store
   OpenParts parts_;
   std::unique_ptr<keys::StorageKeys> keys_;
   integrity::NoteSigner signer_;
@@ -549,10 +597,12 @@ struct LoadedDir {
 };
 
 Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync,
-                              const keys::KmsConfig& kms) {
+                              const keys::KmsConfig& kms,
+                              audit::MetricsRegistry* metrics = nullptr) {
   DataDirPaths paths(data_dir);
   LoadedDir d;
   CAIRN_ASSIGN_OR_RETURN(d.parts, OpenParts_(paths, /*create=*/false, sync, kms));
+  d.parts.kms = MeterKms(std::move(d.parts.kms), metrics);  // before any key is unwrapped
   storage::LogStore* store = d.parts.store.get();
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> initialized, store->ReadMeta(kMetaInitialized));
   if (!initialized) {
@@ -570,7 +620,8 @@ Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync,
 }  // namespace
 
 Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
-  CAIRN_ASSIGN_OR_RETURN(LoadedDir d, LoadDataDir(options.data_dir, options.sync, options.kms));
+  CAIRN_ASSIGN_OR_RETURN(LoadedDir d,
+                         LoadDataDir(options.data_dir, options.sync, options.kms, options.metrics));
   {
     storage::LogStore* store = d.parts.store.get();
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> recorded, store->ReadMeta(kMetaKmsProvider));

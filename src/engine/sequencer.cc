@@ -36,6 +36,7 @@ struct Sequencer::Group {
   bool wrote = false;                         // the group has events to commit
   bool touched = false;                       // Sequence changed the sequencer's id window
   size_t events = 0;                          // events proposed by the group's appends
+  uint64_t appended_bytes = 0;                // data + metadata bytes of the events written
   std::unique_ptr<storage::CommitWriter> writer;
   integrity::CompactRange tree;
   std::unordered_map<std::string, storage::StreamHead> heads;  // heads changed by this group
@@ -69,6 +70,7 @@ Sequencer::Sequencer(storage::LogStore* store, keys::StorageKeys* keys, const Op
       keys_(keys),
       options_(options),
       cipher_(keys),
+      metrics_(options.metrics),
       tree_(std::move(tree)),
       id_window_(options.idempotency_window_events) {
   committed_ = {tree_.size(), tree_.Root()};
@@ -322,7 +324,12 @@ void Sequencer::Commit(Group& group) {
       commit = Status::Aborted("an earlier group commit failed; nothing of this append was written, retry it");
     }
   }
+  const int64_t commit_start_ns = metrics_.enabled() ? MonotonicNowNs() : 0;
   if (commit.ok() && wrote) commit = group.writer->Commit();
+  if (commit.ok() && wrote && metrics_.enabled()) {
+    metrics_.RecordCommit(group.tree.size() - group.base_size, group.appended_bytes,
+                          MonotonicNowNs() - commit_start_ns);
+  }
   std::function<void(uint64_t)> listener;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -336,11 +343,23 @@ void Sequencer::Commit(Group& group) {
     }
   }
   if (listener) listener(group.tree.size());
+  RecordAnswerLatencies(group);
   for (size_t i = 0; i < group.pendings.size(); ++i) {
     if (!commit.ok()) {
       group.pendings[i]->done(commit.Annotate("commit failed; nothing of this append was written"));
     } else {
       group.pendings[i]->done(std::move(group.results[i]));
+    }
+  }
+}
+
+// One clock read per group: every client append of it is answered now.
+void Sequencer::RecordAnswerLatencies(const Group& group) const {
+  if (!metrics_.enabled()) return;
+  const int64_t now_ns = MonotonicNowNs();
+  for (const auto& p : group.pendings) {
+    if (p->append.call_started_ns != 0) {
+      metrics_.RecordAppendLatency(now_ns - p->append.call_started_ns);
     }
   }
 }
@@ -460,6 +479,7 @@ Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& app
       return sealed;
     }
     group.writer->PutRecord(entry.position, group.record_buf);
+    group.appended_bytes += ev.data.size() + ev.metadata.size();
     group.writer->PutStreamIndex(append.stream_id, entry.stream_version, entry.position);
     // Speculative, like the rest of the sequencer's state: a failed commit clears the window.
     group.touched = true;

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/engine_metrics.h"
 #include "engine/event_store.h"
 #include "engine/id_window.h"
 #include "engine/record_codec.h"
@@ -60,6 +61,9 @@ struct PreparedAppend {
   ExpectedVersion expected;
   std::vector<PreparedEvent> events;
   bool tombstone = false;  // the single event is the stream's tombstone
+  // MonotonicNowNs() at a client's append call, for the append latency metric; 0 = not observed
+  // (system appends, metrics off).
+  int64_t call_started_ns = 0;
 };
 
 struct CommittedState {
@@ -109,6 +113,7 @@ class Sequencer {
   void HandOff(std::unique_ptr<Group> group);
   void CommitInline(Group& group);
   void Commit(Group& group);
+  void RecordAnswerLatencies(const Group& group) const;
   Status RollBackIfNeeded(uint64_t* seen);
   Result<AppendResult> Sequence(Group& group, const PreparedAppend& append);
   Result<storage::StreamHead> HeadFor(Group& group, const std::string& stream_id);
@@ -121,6 +126,7 @@ class Sequencer {
   keys::StorageKeys* const keys_;
   const Options options_;
   RecordCipher cipher_;  // sequencer thread only
+  const EngineMetrics metrics_;
 
   // Sequencer-thread state: the tree as prepared (ahead of committed_ by at most two groups),
   // and caches of heads and event ids as prepared.
