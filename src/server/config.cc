@@ -130,7 +130,8 @@ class Parser {
     Config config = DefaultConfig();
     CAIRN_RETURN_IF_ERROR(
         CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "keys", "limits",
-                    "webhooks", "subscriptions", "groups", "storage", "doctor", "audit"}));
+                    "webhooks", "subscriptions", "groups", "storage", "doctor", "audit", "scrub",
+                    "alerts", "log"}));
     CAIRN_RETURN_IF_ERROR(GetPath(root, "", "data_dir", &config.data_dir));
     CAIRN_RETURN_IF_ERROR(Section(root, "server", [&](const toml::table& t) {
       return ParseServer(t, &config.server);
@@ -169,10 +170,68 @@ class Parser {
     }));
     CAIRN_RETURN_IF_ERROR(
         Section(root, "audit", [&](const toml::table& t) { return ParseAudit(t, &config.audit); }));
+    CAIRN_RETURN_IF_ERROR(
+        Section(root, "scrub", [&](const toml::table& t) { return ParseScrub(t, &config.scrub); }));
+    CAIRN_RETURN_IF_ERROR(Section(root, "alerts", [&](const toml::table& t) {
+      return ParseAlerts(t, &config.alerts);
+    }));
+    CAIRN_RETURN_IF_ERROR(
+        Section(root, "log", [&](const toml::table& t) { return ParseLog(t, &config.log); }));
     return config;
   }
 
  private:
+  Status ParseLog(const toml::table& t, LogSection* out) const {
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, "log", {"level"}));
+    std::string level(log::LevelName(out->level));
+    CAIRN_RETURN_IF_ERROR(GetString(t, "log", "level", &level));
+    std::optional<log::Level> parsed = log::ParseLevel(level);
+    if (!parsed) {
+      return Err(t.get("level")->source(),
+                 "'log.level' must be \"debug\", \"info\", \"warn\" or \"error\"");
+    }
+    out->level = *parsed;
+    return Status::Ok();
+  }
+
+  Status ParseAlerts(const toml::table& t, AlertsSection* out) const {
+    const std::string_view w = "alerts";
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, w,
+                                    {"enabled", "rules_file", "webhook_url", "webhook_secret_file",
+                                     "webhook_secret_env", "webhook_allow_addresses"}));
+    CAIRN_RETURN_IF_ERROR(GetBool(t, w, "enabled", &out->enabled));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, w, "rules_file", &out->rules_file));
+    CAIRN_RETURN_IF_ERROR(GetString(t, w, "webhook_url", &out->webhook_url));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, w, "webhook_secret_file", &out->webhook_secret_file));
+    CAIRN_RETURN_IF_ERROR(GetString(t, w, "webhook_secret_env", &out->webhook_secret_env));
+    CAIRN_RETURN_IF_ERROR(GetStringList(t, w, "webhook_allow_addresses",
+                                        kAlertWebhookAllowAddressesMax,
+                                        &out->webhook_allow_addresses));
+    if (!out->webhook_url.empty() && !out->webhook_url.starts_with("https://")) {
+      return Err(t.get("webhook_url")->source(), "'alerts.webhook_url' must be an https:// URL");
+    }
+    const bool file = !out->webhook_secret_file.empty();
+    const bool env = !out->webhook_secret_env.empty();
+    if (!out->webhook_url.empty() && file == env) {
+      return Err(t.source(), "alerts.webhook_url needs exactly one of webhook_secret_file and "
+                             "webhook_secret_env");
+    }
+    if (out->webhook_url.empty() && (file || env || !out->webhook_allow_addresses.empty())) {
+      return Err(t.source(), "alerts: webhook settings without webhook_url");
+    }
+    return Status::Ok();
+  }
+
+  Status ParseScrub(const toml::table& t, ScrubSection* out) const {
+    const std::string_view w = "scrub";
+    CAIRN_RETURN_IF_ERROR(
+        CheckKeys(t, w, {"enabled", "interval_s", "delay_ms", "records_per_step_max"}));
+    CAIRN_RETURN_IF_ERROR(GetBool(t, w, "enabled", &out->enabled));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "interval_s", 10, 7 * 86400, &out->interval_s));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "delay_ms", 0, 600000, &out->delay_ms));
+    return GetUint(t, w, "records_per_step_max", 16, 65536, &out->records_per_step_max);
+  }
+
   Status ParseAudit(const toml::table& t, AuditSection* out) const {
     const std::string_view w = "audit";
     CAIRN_RETURN_IF_ERROR(

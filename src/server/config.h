@@ -76,6 +76,19 @@
 //   data_plane = "none"                          # "none" | "writes" | "all"
 //   queue_records_max = 65536                    # 1 .. 1048576
 //   batch_records_max = 1000                     # 1 .. 4000
+//   [scrub]                                      # continuous verification (engine/scrubber.h)
+//   enabled = true
+//   interval_s = 3600                            # 10 .. 604800: the full scrub's period
+//   delay_ms = 1000                              # 0 .. 600000: after a commit, before it is checked
+//   records_per_step_max = 4096                  # 16 .. 65536 records per bounded step
+//   [alerts]                                     # alert rules and sinks (audit/alerts.h)
+//   enabled = true
+//   rules_file = "alerts.toml"                   # "" = the built-in rules (docs/operations.md)
+//   webhook_url = "https://hooks.example/cairn"  # "" = no webhook sink
+//   webhook_secret_file = "alerts-webhook.secret" # "whsec_…", mode 0600; or webhook_secret_env
+//   webhook_allow_addresses = ["10.0.0.5"]       # private receivers, one exact address each
+//   [log]                                        # JSON lines on stderr (common/log.h)
+//   level = "info"                               # "debug" | "info" | "warn" | "error"
 //
 // Parsing (ParseConfig / LoadConfigFile) rejects, with kInvalidArgument
 // "<source>:<line>:<column>: <what>": invalid TOML, unknown keys anywhere (named with their
@@ -97,6 +110,7 @@
 
 #include "audit/trail.h"
 #include "auth/auth_config.h"
+#include "common/log.h"
 #include "common/status.h"
 #include "keys/kms_config.h"
 
@@ -198,6 +212,33 @@ struct AuditSection {
   uint64_t batch_records_max = 1000;   // 1 .. audit::kAuditBatchRecordsMax
 };
 
+// [scrub]: continuous verification of the log inside `cairn serve` (engine/scrubber.h): each
+// commit is verified delay_ms after it lands, the whole log every interval_s (and at start).
+struct ScrubSection {
+  bool enabled = true;
+  uint64_t interval_s = 3600;           // 10 .. 7 days
+  uint64_t delay_ms = 1000;             // 0 .. 600000
+  uint64_t records_per_step_max = 4096;  // 16 .. 65536
+};
+
+// [alerts]: alert rules over audit records and posture findings, and where alerts go (a log line
+// and `$alerts` always; a signed webhook when webhook_url is set; subscribe/alert_webhook.h).
+// The webhook uses [webhooks] ca_file, connect_timeout_ms and timeout_ms.
+struct AlertsSection {
+  bool enabled = true;
+  std::string rules_file;           // "" = audit::DefaultAlertRules()
+  std::string webhook_url;          // https only; "" = no webhook sink
+  std::string webhook_secret_file;  // with webhook_url: exactly one of file and env
+  std::string webhook_secret_env;   // the variable's name, not the secret
+  std::vector<std::string> webhook_allow_addresses;  // ≤ kAlertWebhookAllowAddressesMax IPs
+};
+inline constexpr size_t kAlertWebhookAllowAddressesMax = 64;
+
+// [log]: the minimum level of the JSON log lines `cairn serve` writes to stderr.
+struct LogSection {
+  log::Level level = log::Level::kInfo;
+};
+
 struct Config {
   std::string data_dir;  // "" until set by the file, CAIRN_DATA_DIR or the command line
   ServerSection server;
@@ -213,6 +254,9 @@ struct Config {
   StorageSection storage;
   DoctorSection doctor;
   AuditSection audit;
+  AlertsSection alerts;
+  ScrubSection scrub;
+  LogSection log;
   std::string source_path;  // the file it came from (absolute), "" for defaults
 };
 
