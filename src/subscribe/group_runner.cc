@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
-#include <iostream>
 
+#include "common/log.h"
 #include "subscribe/group_parked.h"
 
 namespace cairn::subscribe {
@@ -283,8 +283,12 @@ void GroupRunner::Fill() {
   if (from >= store_->tree_size()) return;
   auto events = store_->ReadAll(from, want);
   if (!events.ok()) {
-    std::cerr << "cairn: group '" << settings().name << "' cannot read at position " << from
-              << ": " << events.status().ToString() << "\n";
+    log::Error("consumer group cannot read the log",
+               {.action = "group.read",
+                .outcome = "failure",
+                .extra = {{"cairn.group", settings().name},
+                          {"cairn.position", std::to_string(from)},
+                          {"error.message", events.status().ToString()}}});
     return;
   }
   if (events->empty()) return;
@@ -366,7 +370,11 @@ void GroupRunner::Park(std::vector<ParkJob> jobs) {
     for (size_t i = begin; i < end; ++i) refs.push_back(EncodeParkedRef(jobs[i].ref));
     auto appended = store_->AppendSystem(stream, engine::ExpectedVersion::Any(), std::move(refs));
     if (!appended.ok()) {
-      std::cerr << "cairn: group parking failed: " << appended.status().ToString() << "\n";
+      log::Error("consumer group parking failed",
+                 {.action = "group.park",
+                  .outcome = "failure",
+                  .extra = {{"cairn.group", settings().name},
+                            {"error.message", appended.status().ToString()}}});
     }
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = begin; i < end; ++i) {
@@ -401,8 +409,10 @@ void GroupRunner::MaybeSave(bool force) {
   Status s = groups_->SavePosition(name, position);
   std::lock_guard<std::mutex> lock(mu_);
   if (!s.ok()) {
-    std::cerr << "cairn: saving the position of group '" << name << "' failed: " << s.ToString()
-              << "\n";
+    log::Error("saving a consumer group's position failed",
+               {.action = "group.save",
+                .outcome = "failure",
+                .extra = {{"cairn.group", name}, {"error.message", s.ToString()}}});
     return;
   }
   changes_unsaved_ -= std::min(changes_unsaved_, changes);
