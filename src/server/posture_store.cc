@@ -1,0 +1,186 @@
+// Posture checks that read the store: CAIRN-DATA-001/002 over a bounded sample of the most
+// recent events, CAIRN-HOOK-001 over the webhook definitions.
+//
+// DATA-001 judges the STORED form of each sampled event (engine reads are never revealed): a
+// field that protection rules cover is stored as {"$enc": ...}, so a member whose name looks like
+// personal data and whose value is not such an object is in clear in the log, where `forget`
+// cannot erase it. Findings name the event type and the JSON pointer, never a value; DATA-002
+// gives only a count (the stream ids themselves would be personal data).
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "engine/event_store.h"
+#include "subscribe/webhook_address_guard.h"
+#include "subscribe/webhook_store.h"
+#include "server/posture_internal.h"
+
+namespace cairn::server::posture {
+namespace {
+
+constexpr uint64_t kReadChunkEventsMax = 256;
+constexpr size_t kMembersPerEventMax = 4096;
+
+// Words of a member name: split at '_', '-', '.', ' ' and lower→upper case changes; lower case.
+std::vector<std::string> Words(std::string_view name) {
+  std::vector<std::string> words(1);
+  for (size_t i = 0; i < name.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    const bool boundary = std::isupper(c) && i > 0 && std::islower(static_cast<unsigned char>(name[i - 1]));
+    if (c == '_' || c == '-' || c == '.' || c == ' ' || boundary) {
+      if (!words.back().empty()) words.emplace_back();
+      if (!boundary) continue;
+    }
+    words.back().push_back(static_cast<char>(std::tolower(c)));
+  }
+  if (words.back().empty()) words.pop_back();
+  return words;
+}
+
+std::string JsonPointerToken(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') out += "~0";
+    else if (c == '/') out += "~1";
+    else out.push_back(c);
+  }
+  return out;
+}
+
+bool IsEncryptedField(const nlohmann::json& value) {
+  return value.is_object() && value.contains("$enc");
+}
+
+// Collects the pointers of PII-looking members in clear, bounded in depth and member count.
+void Walk(const nlohmann::json& node, const std::string& pointer, size_t depth, size_t* budget,
+          std::set<std::string>* found) {
+  if (depth > kJsonDepthMax || *budget == 0) return;
+  if (node.is_object()) {
+    for (auto it = node.begin(); it != node.end() && *budget > 0; ++it, --*budget) {
+      const std::string child = pointer + "/" + JsonPointerToken(it.key());
+      if (IsEncryptedField(it.value())) continue;
+      if (LooksLikePiiName(it.key()) && !it.value().is_null()) {
+        found->insert(child);
+        continue;
+      }
+      Walk(it.value(), child, depth + 1, budget, found);
+    }
+  } else if (node.is_array()) {
+    size_t i = 0;
+    for (auto it = node.begin(); it != node.end() && *budget > 0; ++it, ++i, --*budget) {
+      Walk(*it, pointer + "/" + std::to_string(i), depth + 1, budget, found);
+    }
+  }
+}
+
+std::vector<engine::RecordedEvent> RecentEvents(engine::EventStore* store, size_t events_max) {
+  std::vector<engine::RecordedEvent> events;
+  const uint64_t size = store->tree_size();
+  uint64_t from = size > events_max ? size - events_max : 0;
+  while (from < size) {
+    auto chunk = store->ReadAll(from, std::min<uint64_t>(kReadChunkEventsMax, size - from));
+    if (!chunk.ok() || chunk->empty()) break;
+    from = chunk->back().entry.position + 1;
+    for (engine::RecordedEvent& e : *chunk) events.push_back(std::move(e));
+  }
+  return events;
+}
+
+}  // namespace
+
+bool LooksLikePiiName(std::string_view name) {
+  static const std::set<std::string> kWords = {
+      "email", "mail", "phone", "mobile", "telephone", "ssn", "iban", "passport", "address",
+      "surname", "dob", "birthdate", "birthday", "firstname", "lastname", "fullname"};
+  static const std::set<std::string> kJoined = {
+      "name", "firstname", "lastname", "fullname", "givenname", "familyname", "middlename",
+      "customername", "personname", "dateofbirth", "socialsecuritynumber", "creditcard",
+      "cardnumber", "taxid", "nationalid", "phonenumber", "ipaddress", "postcode", "zipcode"};
+  const std::vector<std::string> words = Words(name);
+  std::string joined;
+  for (const std::string& w : words) {
+    if (kWords.count(w) != 0) return true;
+    joined += w;
+  }
+  return kJoined.count(joined) != 0;
+}
+
+bool LooksLikeEmail(std::string_view text) {
+  const size_t at = text.find('@');
+  if (at == 0 || at == std::string_view::npos || text.find('@', at + 1) != std::string_view::npos) {
+    return false;
+  }
+  const std::string_view domain = text.substr(at + 1);
+  const size_t dot = domain.rfind('.');
+  if (dot == 0 || dot == std::string_view::npos || domain.size() - dot - 1 < 2) return false;
+  return std::all_of(domain.begin() + static_cast<std::ptrdiff_t>(dot) + 1, domain.end(),
+                     [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
+}
+
+void CheckData(const PostureContext& context, Findings* out) {
+  const size_t events_max = std::min(context.sample_events_max, kSampleEventsMax);
+  const std::vector<engine::RecordedEvent> events = RecentEvents(context.store, events_max);
+  std::map<std::string, std::set<std::string>> clear_by_type;  // event type → pointers
+  std::set<std::string> email_streams;
+  for (const engine::RecordedEvent& e : events) {
+    const std::string& stream = e.entry.stream_id;
+    if (!stream.empty() && stream[0] == '$') continue;  // cairn's own streams
+    if (LooksLikeEmail(stream)) email_streams.insert(stream);
+    const std::string& type = e.entry.event_type;
+    if (clear_by_type.size() >= kSampleEventTypesMax && clear_by_type.count(type) == 0) continue;
+    const nlohmann::json doc = nlohmann::json::parse(e.data, nullptr, false);
+    if (doc.is_discarded()) continue;  // not JSON
+    size_t budget = kMembersPerEventMax;
+    std::set<std::string> found;
+    Walk(doc, "", 0, &budget, &found);
+    if (!found.empty()) clear_by_type[type].insert(found.begin(), found.end());
+  }
+  for (const auto& [type, pointers] : clear_by_type) {
+    std::string list;
+    for (const std::string& p : pointers) list += (list.empty() ? "" : ", ") + p;
+    out->Add("CAIRN-DATA-001", Severity::kHigh,
+             "events of type \"" + type + "\" (in the last " + std::to_string(events.size()) +
+                 " events) store " + list +
+                 " in clear: these look like personal data and no protection rule covers them, "
+                 "so `forget` cannot erase them",
+             "add a rule for \"" + type + "\" naming these fields to the protection rules "
+             "(protect.file), or stop sending them");
+  }
+  if (!email_streams.empty()) {
+    out->Add("CAIRN-DATA-002", Severity::kMedium,
+             std::to_string(email_streams.size()) + " stream id(s) in the last " +
+                 std::to_string(events.size()) +
+                 " events look like e-mail addresses: stream ids are indexed in clear and "
+                 "cannot be erased",
+             "name streams by an opaque id (e.g. customer-<uuid>) and keep the address in a "
+             "protected field");
+  }
+}
+
+void CheckWebhooks(const PostureContext& context, Findings* out) {
+  subscribe::WebhookStore webhooks(context.store);
+  if (!webhooks.CheckAvailable().ok()) return;
+  auto all = webhooks.LoadAll();
+  if (!all.ok()) return;
+  for (const subscribe::WebhookDefinition& def : *all) {
+    for (const std::string& text : def.allow_addresses) {
+      const std::optional<subscribe::IpAddress> ip = subscribe::ParseIp(text);
+      if (!ip) continue;
+      const subscribe::AddressClass cls = subscribe::Classify(*ip);
+      if (cls == subscribe::AddressClass::kPublic) continue;
+      const bool metadata = cls == subscribe::AddressClass::kMetadata;
+      out->Add("CAIRN-HOOK-001", metadata ? Severity::kHigh : Severity::kMedium,
+               "webhook \"" + def.name + "\" allowlists " + text + " (" +
+                   subscribe::AddressClassName(cls) +
+                   "): deliveries may reach internal services (SSRF)",
+               "delete and re-create the webhook without that address, or point it at a public "
+               "receiver; allowlist internal receivers only when they expect cairn's signed "
+               "deliveries");
+    }
+  }
+}
+
+}  // namespace cairn::server::posture
