@@ -45,6 +45,7 @@ Result<std::unique_ptr<Scrubber>> Scrubber::Start(EventStore* store, const Scrub
   std::unique_ptr<Scrubber> s(new Scrubber(store, options, listener));
   const uint64_t size = store->tree_size();
   s->committed_size_ = size;
+  s->start_size_ = size;
   s->status_.incremental_verified_size = size;
   s->full_due_ = Clock::now() + std::chrono::milliseconds(options.delay_ms);
   Scrubber* self = s.get();
@@ -155,14 +156,23 @@ bool Scrubber::BetweenFullChunks() {
   return !stop_;
 }
 
-void Scrubber::Record(std::unique_lock<std::mutex>& lock, const ScrubRun& run) {
+void Scrubber::Record(std::unique_lock<std::mutex>& lock, ScrubRun run) {
   assert(lock.owns_lock());
-  (run.kind == ScrubKind::kFull ? status_.last_full : status_.last_incremental) = run;
   status_.records_checked_total += run.records_checked;
   if (!run.ok) {
     ++status_.failures_total;
     if (!status_.first_failure) status_.first_failure = run;
   }
+  if (run.kind == ScrubKind::kFull) {
+    full_verified_size_ = run.ok ? run.verified_size : run.bad_position.value_or(0);
+  }
+  // The incremental steps extend the verified prefix once a full run has reached where they
+  // started; a failure ends it at its position (0 when it has none).
+  uint64_t prefix = full_verified_size_;
+  if (prefix >= start_size_) prefix = std::max(prefix, status_.incremental_verified_size);
+  if (status_.first_failure) prefix = std::min(prefix, status_.first_failure->bad_position.value_or(0));
+  run.verified_prefix_size = status_.verified_prefix_size = prefix;
+  (run.kind == ScrubKind::kFull ? status_.last_full : status_.last_incremental) = run;
   if (listener_ == nullptr) return;
   lock.unlock();  // the listener runs without the lock (it may read status())
   listener_->OnScrubRun(run);

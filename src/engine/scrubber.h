@@ -60,6 +60,9 @@ struct ScrubRun {
   int64_t finished_unix_s = 0;
   std::optional<uint64_t> bad_position;  // when !ok and the failure has a position
   std::string failure;                   // when !ok: what failed
+  // After this run: [0, verified_prefix_size) has been verified (the last full run together with
+  // the incremental steps after it), up to the first failure seen.
+  uint64_t verified_prefix_size = 0;
 };
 
 class ScrubListener {
@@ -70,7 +73,8 @@ class ScrubListener {
 
 // What the scrub has done so far (a snapshot).
 struct ScrubStatus {
-  uint64_t incremental_verified_size = 0;   // incremental position: [0, this) verified
+  uint64_t incremental_verified_size = 0;   // incremental position: [start size, this) verified
+  uint64_t verified_prefix_size = 0;        // as ScrubRun::verified_prefix_size
   bool incremental_halted = false;          // after a failure
   std::optional<ScrubRun> last_incremental;
   std::optional<ScrubRun> last_full;
@@ -98,7 +102,7 @@ class Scrubber {
   void IncrementalStep(std::unique_lock<std::mutex>& lock);
   void FullRun(std::unique_lock<std::mutex>& lock);
   bool BetweenFullChunks();
-  void Record(std::unique_lock<std::mutex>& lock, const ScrubRun& run);
+  void Record(std::unique_lock<std::mutex>& lock, ScrubRun run);
 
   using Clock = std::chrono::steady_clock;
 
@@ -107,6 +111,8 @@ class Scrubber {
   ScrubListener* const listener_;
   uint64_t observer_ = 0;
   std::atomic<uint64_t> committed_size_{0};  // written by the commit observer
+  uint64_t start_size_ = 0;                  // the incremental part starts here
+  uint64_t full_verified_size_ = 0;          // guarded by mu_: the last full run's prefix
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -118,6 +118,8 @@ TEST_F(ScrubberTest, IncrementalCatchesUpInOrderInBoundedSteps) {
   EXPECT_FALSE(s.first_failure.has_value());
   EXPECT_FALSE(s.incremental_halted);
   EXPECT_GT(s.last_full->finished_unix_s, 0);
+  // The full run reached the incremental part's start: together they verify the whole log.
+  ASSERT_TRUE(WaitFor([](const ScrubStatus& s) { return s.verified_prefix_size == 250; }));
 }
 
 TEST_F(ScrubberTest, CorruptedNewRecordIsReportedOnceAndHaltsTheIncrementalThere) {
@@ -135,6 +137,7 @@ TEST_F(ScrubberTest, CorruptedNewRecordIsReportedOnceAndHaltsTheIncrementalThere
   EXPECT_EQ(s.first_failure->bad_position, std::optional<uint64_t>(5));
   EXPECT_NE(s.first_failure->failure.find("authenticate"), std::string::npos) << s.first_failure->failure;
   EXPECT_EQ(s.incremental_verified_size, 5u);
+  EXPECT_EQ(s.verified_prefix_size, 5u);
   EXPECT_EQ(s.failures_total, 1u);
   int failed = 0;
   for (const ScrubRun& r : listener_.runs(ScrubKind::kIncremental)) failed += !r.ok;
@@ -178,6 +181,7 @@ TEST_F(ScrubberTest, FullRunCoversOldRecordsAndRepeatsOnItsInterval) {
   EXPECT_EQ(s.last_full->bad_position, std::optional<uint64_t>(12));
   EXPECT_EQ(s.first_failure->kind, ScrubKind::kFull);
   EXPECT_FALSE(s.incremental_halted);  // the incremental part never read record 12
+  EXPECT_EQ(s.verified_prefix_size, 12u);
 }
 
 TEST_F(ScrubberTest, CleanLogStaysClean) {
