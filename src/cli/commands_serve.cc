@@ -11,6 +11,7 @@
 #include "cli/connection.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
+#include "common/log.h"
 #include "server/cidr.h"
 #include "server/config.h"
 #include "server/dev_setup.h"
@@ -93,13 +94,15 @@ int WaitForSignals(server::Server& srv, const sigset_t& signals) {
     if (sig == SIGHUP) {
       Status s = srv.ReloadPolicy();
       if (s.ok()) {
-        std::cerr << "cairn: policy reloaded\n";
-      } else {
-        PrintError(s.message());  // says that the old policy stays in force
+        log::Info("policy reloaded", {.action = "policy.reload", .outcome = "success"});
+      } else {  // the message says that the old policy stays in force
+        log::Error("policy reload failed", {.action = "policy.reload",
+                                            .outcome = "failure",
+                                            .extra = {{"error.message", s.message()}}});
       }
       continue;
     }
-    std::cerr << "cairn: shutting down (finishing in-flight calls)\n";
+    log::Info("shutting down (finishing in-flight calls)", {.action = "server.stop"});
     srv.Shutdown();
     return kExitOk;
   }
@@ -117,6 +120,7 @@ int RunServe(const CliContext& ctx, const ServeArgs& args) {
   }
   auto config = LoadServeConfig(args, dir);
   if (!config.ok()) return Fail(config.status());
+  log::SetLevel(config->log.level);
   if (config->data_dir.empty()) return UsageError("no data directory: pass --data-dir or --dev");
   if (args.config_file.empty() && config->source_path.empty()) {
     return Fail(Status::FailedPrecondition(
@@ -130,6 +134,14 @@ int RunServe(const CliContext& ctx, const ServeArgs& args) {
     if (!client_config.ok()) return Fail(client_config.status());
     PrintDevSetup(*dev, *client_config);
   }
+  // The line below is for the person (and scripts) that started the server; the log line for
+  // log shippers. CLI errors before this point stay plain text (exit codes say what failed).
+  log::Info("listening", {.action = "server.listen",
+                          .extra = {{"cairn.grpc_listen", config->server.listen},
+                                    {"cairn.grpc_port", std::to_string((*srv)->grpc_port())},
+                                    {"cairn.tls", config->tls.enabled ? "true" : "false"},
+                                    {"cairn.admin_listen", config->server.admin_listen},
+                                    {"cairn.admin_port", std::to_string((*srv)->admin_port())}}});
   std::cout << "cairn serving gRPC on " << config->server.listen << " (port " << (*srv)->grpc_port()
             << (config->tls.enabled ? ", TLS" : ", PLAINTEXT") << "), admin HTTP on "
             << config->server.admin_listen << " (port " << (*srv)->admin_port() << ")"
