@@ -58,6 +58,12 @@ StreamsService::StreamsService(engine::EventStore* store, const CallGate* gate,
                                StreamsServiceOptions options)
     : store_(store), gate_(gate), options_(options) {
   assert(options_.read_chunk_events_max > 0);
+  if (options_.metrics != nullptr) {
+    read_calls_ = options_.metrics->GetCounter("cairn_read_calls_total",
+                                               "Client read calls (Read and ReadAll RPCs).");
+    read_events_ = options_.metrics->GetCounter(
+        "cairn_read_events_total", "Events read from the log for client reads (before filtering).");
+  }
 }
 
 // The events of an append request, after the policy allowed every event type of the batch.
@@ -107,6 +113,7 @@ grpc::ServerUnaryReactor* StreamsService::Append(grpc::CallbackServerContext* co
 
 grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRequest* request,
                                   grpc::ServerWriter<v1::ReadResponse>* writer) {
+  if (read_calls_ != nullptr) read_calls_->Increment();
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   const std::string& stream = request->stream();
@@ -122,6 +129,7 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
     const uint64_t want = std::min(remaining, options_.read_chunk_events_max);
     auto page = store_->ReadStream(stream, from, direction, want);
     if (!page.ok()) return ToGrpcStatus(page.status());
+    if (read_events_ != nullptr) read_events_->Increment(page->events.size());
     v1::ReadResponse chunk;
     if (grpc::Status s = WriteReadable(id, *store_, page->events, options_.read_chunk_bytes_max,
                                        writer, &chunk);
@@ -152,6 +160,7 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
 grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
                                      const v1::ReadAllRequest* request,
                                      grpc::ServerWriter<v1::ReadResponse>* writer) {
+  if (read_calls_ != nullptr) read_calls_->Increment();
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   const uint64_t end_position = store_->tree_size();
@@ -165,6 +174,7 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
     if (want > 0) {
       auto events = store_->ReadAll(from, want);
       if (!events.ok()) return ToGrpcStatus(events.status());
+      if (read_events_ != nullptr) read_events_->Increment(events->size());
       if (grpc::Status s = WriteReadable(id, *store_, *events, options_.read_chunk_bytes_max,
                                          writer, &chunk);
           !s.ok()) {

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "audit/metrics.h"
 #include "cairn/v1/streams.grpc.pb.h"
 #include "engine/event_store.h"
 #include "server/call_gate.h"
@@ -23,6 +24,8 @@ namespace cairn::server {
 struct StreamsServiceOptions {
   uint64_t read_chunk_events_max = 512;
   uint64_t read_chunk_bytes_max = 1 << 20;
+  // cairn_read_calls_total / cairn_read_events_total (Read and ReadAll); not owned, nullptr = off.
+  audit::MetricsRegistry* metrics = nullptr;
 };
 
 // Append uses gRPC's callback API: the handler returns at once and the engine's commit thread
@@ -50,6 +53,8 @@ class StreamsService final : public v1::Streams::WithCallbackMethod_Append<v1::S
   engine::EventStore* store_;
   const CallGate* gate_;
   StreamsServiceOptions options_;
+  audit::Counter* read_calls_ = nullptr;   // null when metrics are off
+  audit::Counter* read_events_ = nullptr;  // events read from the log, before type filtering
 };
 
 }  // namespace cairn::server
