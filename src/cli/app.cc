@@ -31,6 +31,7 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterVerifyCommand(app, ctx);
   RegisterBenchCommand(app, ctx);
   RegisterServeCommand(app, ctx);
+  RegisterDoctorCommand(app, ctx);
   RegisterForgetCommand(app, ctx);
   RegisterKeysCommands(app, ctx);
   RegisterIdentityCommands(app, ctx);

@@ -22,6 +22,8 @@ void RegisterProofVerifyCommands(CLI::App& proof, CliContext& ctx);
 void RegisterVerifyCommand(CLI::App& app, CliContext& ctx);
 void RegisterBenchCommand(CLI::App& app, CliContext& ctx);
 void RegisterServeCommand(CLI::App& app, CliContext& ctx);
+// doctor [--config FILE] [--json]: posture checks (server/posture.h).
+void RegisterDoctorCommand(CLI::App& app, CliContext& ctx);
 void RegisterForgetCommand(CLI::App& app, CliContext& ctx);
 // keys list, keys rotate --storage | --subject ID.
 void RegisterKeysCommands(CLI::App& app, CliContext& ctx);

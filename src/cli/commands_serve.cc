@@ -11,6 +11,7 @@
 #include "cli/connection.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
+#include "cli/serve_config.h"
 #include "common/log.h"
 #include "server/cidr.h"
 #include "server/config.h"
@@ -26,6 +27,7 @@ struct ServeArgs {
   std::string config_file;
   std::string data_dir;
   bool dev = false;
+  std::vector<std::string> accept_risks;  // posture check ids to start despite
 };
 
 // Signals are taken synchronously by the main thread (sigwait); every thread the server starts
@@ -71,19 +73,9 @@ Result<std::string> WriteDevClientConfig(const std::string& dir, const server::D
 }
 
 Result<server::Config> LoadServeConfig(const ServeArgs& args, const std::string& dir) {
-  std::string file = args.config_file;
-  if (file.empty() && !dir.empty()) {
-    const std::string candidate = server::DevSetupPaths(dir).config_file;
-    if (std::filesystem::exists(candidate)) file = candidate;
-  }
-  Result<server::Config> config = file.empty() ? Result<server::Config>(server::DefaultConfig())
-                                               : server::LoadConfigFile(file);
+  auto config = LoadServerConfig(args.config_file, dir, !args.data_dir.empty());
   if (!config.ok()) return config.status();
-  if (Status s = server::ApplyEnvOverrides(&*config, [](const char* n) { return std::getenv(n); });
-      !s.ok()) {
-    return s;
-  }
-  if (!args.data_dir.empty() || config->data_dir.empty()) config->data_dir = dir;
+  for (const std::string& id : args.accept_risks) config->doctor.accept_risks.push_back(id);
   return config;
 }
 
@@ -163,6 +155,11 @@ void RegisterServeCommand(CLI::App& app, CliContext& ctx) {
   cmd->add_flag("--dev", args->dev,
                 "Create the dev set-up on first use (dev CA, admin key, policy, client config; "
                 "data directory default ./cairn-data) and serve it");
+  cmd->add_option("--accept-risk", args->accept_risks,
+                  "Start despite the critical posture finding with this check id (repeatable; "
+                  "see `cairn doctor`)")
+      ->option_text("ID")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->callback([&ctx, args] { ctx.exit_code = RunServe(ctx, *args); });
 }
 

@@ -194,10 +194,16 @@ void CheckStorage(const Config& config, Findings* out) {
 
 void CheckOperations(const Config& config, Findings* out) {
   if (!config.audit.enabled) {
-    out->Add("CAIRN-AUDIT-001", Severity::kHigh,
+    out->Add("CAIRN-AUDIT-001", Severity::kMedium,
              "audit.enabled = false: authentication failures, denials and admin acts leave no "
              "tamper-evident record",
              "set audit.enabled = true (the default)");
+  }
+  if (config.log.level == log::Level::kDebug) {
+    out->Add("CAIRN-LOG-001", Severity::kLow,
+             "log.level = \"debug\": more detail (principals, stream ids, addresses) reaches the "
+             "log shippers, and the volume hides what matters",
+             "set log.level = \"info\" (the default) outside a debugging session");
   }
 }
 
