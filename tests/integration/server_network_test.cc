@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <regex>
 
+#include "loopback_http.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -41,26 +42,6 @@ bool ClosedByServer(const std::string& source_ip, int port, int wait_ms = 2000) 
   }
   close(fd);
   return closed;
-}
-
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) return "";
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
-  EXPECT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
-  std::string response;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    response.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return response;
 }
 
 TEST(ServerNetworkTest, AllowlistRefusesPeersOutsideItBeforeTheHandshake) {

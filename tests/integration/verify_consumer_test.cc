@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "cairn/verifying_subscription.h"
+#include "loopback_http.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -25,19 +26,6 @@ namespace {
 constexpr char kMarker[] = "TAMPER-MARK-5b1e";
 constexpr int kPollSliceMs = 100;
 constexpr size_t kProxyConnectionsMax = 8;
-
-int ConnectLoopback(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 bool SendAll(int fd, const char* data, size_t size) {
   while (size > 0) {
