@@ -167,6 +167,22 @@ struct Case {
   bool store = false;
 };
 
+// Set-up steps that write the policy file.
+std::function<void(Env&)> PolicyOf(std::string text) {
+  return [text](Env& e) { WriteMode(e.config.policy.file, text, 0644); };
+}
+std::function<void(Env&)> SafePolicyPlus(const std::string& text) {
+  return PolicyOf(std::string(kSafePolicy) + text);
+}
+std::string Binding(const std::string& principal, const std::string& role) {
+  return "[[binding]]\nprincipal = \"" + principal + "\"\nroles = [\"" + role + "\"]\n";
+}
+std::string Role(const std::string& name, const std::string& actions, const std::string& stream,
+                 const std::string& type) {
+  return "[[role]]\nname = \"" + name + "\"\ngrants = [ { actions = [" + actions +
+         "], streams = [\"" + stream + "\"], event_types = [\"" + type + "\"] } ]\n";
+}
+
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name << " (" << c.id << ")"; }
 
 const std::vector<Case>& Cases() {
@@ -280,63 +296,20 @@ const std::vector<Case>& Cases() {
       {"ApiKeyExpired", "CAIRN-AUTH-007", Severity::kLow,
        [](Env& e) { e.config.auth.api_keys[0].expires_unix_s = Now() - 1; },
        [](Env& e) { e.config.auth.api_keys[0].expires_unix_s = Now() + 60; }},
-      {"AdminToEveryone", "CAIRN-POL-001", Severity::kCritical,
-       [](Env& e) {
-         WriteMode(e.config.policy.file, std::string(kSafePolicy) +
-                                             "[[binding]]\nprincipal = \"*\"\nroles = [\"admin\"]\n",
-                   0644);
-       },
-       [](Env& e) {
-         WriteMode(e.config.policy.file, std::string(kSafePolicy) +
-                                             "[[binding]]\nprincipal = \"*\"\nroles = [\"orders\"]\n",
-                   0644);
-       }},
-      {"AdminToPrefix", "CAIRN-POL-001", Severity::kHigh,
-       [](Env& e) {
-         WriteMode(e.config.policy.file, std::string(kSafePolicy) +
-                                             "[[binding]]\nprincipal = \"jwt:svc-*\"\nroles = [\"admin\"]\n",
-                   0644);
-       },
-       [](Env& e) {
-         WriteMode(e.config.policy.file, std::string(kSafePolicy) +
-                                             "[[binding]]\nprincipal = \"jwt:svc-1\"\nroles = [\"admin\"]\n",
-                   0644);
-       }},
+      {"AdminToEveryone", "CAIRN-POL-001", Severity::kCritical, SafePolicyPlus(Binding("*", "admin")),
+       SafePolicyPlus(Binding("*", "orders"))},
+      {"AdminToPrefix", "CAIRN-POL-001", Severity::kHigh, SafePolicyPlus(Binding("jwt:svc-*", "admin")),
+       SafePolicyPlus(Binding("jwt:svc-1", "admin"))},
       {"SystemStreamsToNonAdmin", "CAIRN-POL-002", Severity::kMedium,
-       [](Env& e) {
-         WriteMode(e.config.policy.file, std::string(kSafePolicy) +
-                   "[[role]]\nname = \"snoop\"\ngrants = [ { actions = [\"read\"], streams = "
-                   "[\"$*\"], event_types = [\"*\"] } ]\n", 0644);
-       },
-       [](Env& e) {
-         WriteMode(e.config.policy.file, std::string(kSafePolicy) +
-                   "[[role]]\nname = \"snoop\"\ngrants = [ { actions = [\"read\"], streams = "
-                   "[\"*\"], event_types = [\"*\"] } ]\n", 0644);
-       }},
+       SafePolicyPlus(Role("snoop", "\"read\"", "$*", "*")),
+       SafePolicyPlus(Role("snoop", "\"read\"", "*", "*"))},
       {"AppendEverywhere", "CAIRN-POL-003", Severity::kMedium,
-       [](Env& e) {
-         WriteMode(e.config.policy.file, std::string(kSafePolicy) +
-                   "[[role]]\nname = \"writer\"\ngrants = [ { actions = [\"append\"], streams = "
-                   "[\"*\"], event_types = [\"*\"] } ]\n", 0644);
-       },
-       [](Env& e) {
-         WriteMode(e.config.policy.file, std::string(kSafePolicy) +
-                   "[[role]]\nname = \"writer\"\ngrants = [ { actions = [\"append\"], streams = "
-                   "[\"*\"], event_types = [\"OrderPlaced\"] } ]\n", 0644);
-       }},
+       SafePolicyPlus(Role("writer", "\"append\"", "*", "*")),
+       SafePolicyPlus(Role("writer", "\"append\"", "*", "OrderPlaced"))},
       {"AppendEverywhereAdmin", "CAIRN-POL-003", Severity::kLow,
-       [](Env& e) {
-         WriteMode(e.config.policy.file,
-                   "[[role]]\nname = \"root\"\ngrants = [ { actions = [\"append\", \"admin\"], "
-                   "streams = [\"*\"], event_types = [\"*\"] } ]\n", 0644);
-       },
-       [](Env& e) {
-         WriteMode(e.config.policy.file,
-                   "[[role]]\nname = \"root\"\ngrants = [ { actions = [\"append\", \"admin\"], "
-                   "streams = [\"o-*\"], event_types = [\"*\"] } ]\n", 0644);
-       }},
-      {"PolicyBroken", "CAIRN-POL-004", Severity::kHigh,
-       [](Env& e) { WriteMode(e.config.policy.file, "[[role]]\nnmae = \"x\"\n", 0644); },
+       PolicyOf(Role("root", "\"append\", \"admin\"", "*", "*")),
+       PolicyOf(Role("root", "\"append\", \"admin\"", "o-*", "*"))},
+      {"PolicyBroken", "CAIRN-POL-004", Severity::kHigh, PolicyOf("[[role]]\nnmae = \"x\"\n"),
        [](Env& e) { e.config.policy.file.clear(); }},
       {"PiiInClear", "CAIRN-DATA-001", Severity::kHigh,
        [](Env& e) {
