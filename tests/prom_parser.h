@@ -9,8 +9,10 @@
 // increasing `le` ending in +Inf, cumulative counts that never decrease, `_sum`, and `_count`
 // equal to the +Inf bucket; the text ends with a newline.
 //
-// Header-only; used by tests/unit/audit and tests/integration.
+// Header-only; used by tests/unit/{audit,engine} and tests/integration.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
@@ -378,6 +380,15 @@ inline std::optional<PromExposition> ParsePrometheusText(std::string_view text,
   prom_detail::Parser parser(error);
   if (!parser.Run(text, &out)) return std::nullopt;
   return out;
+}
+
+// ParsePrometheusText for tests: a refused text fails the current test with the parser's message
+// (and the text); an empty exposition is returned then.
+inline PromExposition ParseOrFail(std::string_view text) {
+  std::string error;
+  auto parsed = ParsePrometheusText(text, &error);
+  EXPECT_TRUE(parsed.has_value()) << error << "\n" << text;
+  return parsed.value_or(PromExposition{});
 }
 
 }  // namespace cairn::testing

@@ -10,14 +10,10 @@
 namespace cairn::audit {
 namespace {
 
-using cairn::testing::ParsePrometheusText;
 using cairn::testing::PromExposition;
 
 PromExposition Scrape(const MetricsRegistry& registry) {
-  std::string error;
-  auto parsed = ParsePrometheusText(registry.RenderPrometheus(), &error);
-  EXPECT_TRUE(parsed.has_value()) << error;
-  return parsed.value_or(PromExposition{});
+  return cairn::testing::ParseOrFail(registry.RenderPrometheus());
 }
 
 AuditRecord Record(AuditKind kind) {

@@ -17,12 +17,7 @@ namespace {
 using cairn::testing::ParsePrometheusText;
 using cairn::testing::PromExposition;
 
-PromExposition MustParse(const std::string& text) {
-  std::string error;
-  auto parsed = ParsePrometheusText(text, &error);
-  EXPECT_TRUE(parsed.has_value()) << error << "\n" << text;
-  return parsed.value_or(PromExposition{});
-}
+PromExposition MustParse(const std::string& text) { return cairn::testing::ParseOrFail(text); }
 
 std::string ParseError(const std::string& text) {
   std::string error;

@@ -11,14 +11,10 @@
 namespace cairn::engine {
 namespace {
 
-using cairn::testing::ParsePrometheusText;
 using cairn::testing::PromExposition;
 
 PromExposition Scrape(const audit::MetricsRegistry& registry) {
-  std::string error;
-  auto parsed = ParsePrometheusText(registry.RenderPrometheus(), &error);
-  EXPECT_TRUE(parsed.has_value()) << error;
-  return parsed.value_or(PromExposition{});
+  return cairn::testing::ParseOrFail(registry.RenderPrometheus());
 }
 
 class EngineMetricsTest : public EngineTest {
