@@ -53,7 +53,7 @@ const std::vector<CheckInfo>& PostureCatalogue() {
       {"CAIRN-AUDIT-001", "audit trail off", false},
       {"CAIRN-LOG-001", "debug logging on", false},
       {"CAIRN-PG-001", "PostgreSQL without verified TLS off loopback", false},
-      {"CAIRN-HOOK-001", "webhook allowlists a private or internal address", true},
+      {"CAIRN-HOOK-001", "webhook allowlists a private or internal address", true},  // alerts too
   };
   return kChecks;
 }
@@ -131,6 +131,7 @@ std::vector<Finding> RunPostureChecks(const Config& config, const PostureContext
   posture::CheckStorage(config, &out);
   posture::CheckOperations(config, &out);
   if (context.store != nullptr) posture::CheckWebhooks(context, &out);
+  posture::CheckAlertWebhook(config, &out);
   std::vector<Finding> findings = out.Take();
   // Catalogue order, most severe first within a check.
   const auto& catalogue = PostureCatalogue();

@@ -43,6 +43,7 @@ void CheckStorage(const Config& config, Findings* out);
 void CheckOperations(const Config& config, Findings* out);
 void CheckData(const PostureContext& context, Findings* out);
 void CheckWebhooks(const PostureContext& context, Findings* out);
+void CheckAlertWebhook(const Config& config, Findings* out);
 
 // Data checks, exposed for tests: does a JSON member name look like personal data, does a
 // stream id look like an e-mail address.

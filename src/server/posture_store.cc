@@ -160,6 +160,24 @@ void CheckData(const PostureContext& context, Findings* out) {
   }
 }
 
+namespace {
+
+// One allowlisted address of a webhook (`owner` names it) that is not public.
+void CheckAllowAddress(const std::string& owner, const std::string& text, const std::string& fix,
+                       Findings* out) {
+  const std::optional<subscribe::IpAddress> ip = subscribe::ParseIp(text);
+  if (!ip) return;
+  const subscribe::AddressClass cls = subscribe::Classify(*ip);
+  if (cls == subscribe::AddressClass::kPublic) return;
+  const bool metadata = cls == subscribe::AddressClass::kMetadata;
+  out->Add("CAIRN-HOOK-001", metadata ? Severity::kHigh : Severity::kMedium,
+           owner + " allowlists " + text + " (" + subscribe::AddressClassName(cls) +
+               "): deliveries may reach internal services (SSRF)",
+           fix);
+}
+
+}  // namespace
+
 void CheckWebhooks(const PostureContext& context, Findings* out) {
   subscribe::WebhookStore webhooks(context.store);
   if (!webhooks.CheckAvailable().ok()) return;
@@ -167,19 +185,21 @@ void CheckWebhooks(const PostureContext& context, Findings* out) {
   if (!all.ok()) return;
   for (const subscribe::WebhookDefinition& def : *all) {
     for (const std::string& text : def.allow_addresses) {
-      const std::optional<subscribe::IpAddress> ip = subscribe::ParseIp(text);
-      if (!ip) continue;
-      const subscribe::AddressClass cls = subscribe::Classify(*ip);
-      if (cls == subscribe::AddressClass::kPublic) continue;
-      const bool metadata = cls == subscribe::AddressClass::kMetadata;
-      out->Add("CAIRN-HOOK-001", metadata ? Severity::kHigh : Severity::kMedium,
-               "webhook \"" + def.name + "\" allowlists " + text + " (" +
-                   subscribe::AddressClassName(cls) +
-                   "): deliveries may reach internal services (SSRF)",
-               "delete and re-create the webhook without that address, or point it at a public "
-               "receiver; allowlist internal receivers only when they expect cairn's signed "
-               "deliveries");
+      CheckAllowAddress("webhook \"" + def.name + "\"", text,
+                        "delete and re-create the webhook without that address, or point it at "
+                        "a public receiver; allowlist internal receivers only when they expect "
+                        "cairn's signed deliveries",
+                        out);
     }
+  }
+}
+
+void CheckAlertWebhook(const Config& config, Findings* out) {
+  if (config.alerts.webhook_url.empty()) return;
+  for (const std::string& text : config.alerts.webhook_allow_addresses) {
+    CheckAllowAddress("alerts.webhook_allow_addresses", text,
+                      "remove the address, or keep it only for an internal alert receiver you run",
+                      out);
   }
 }
 

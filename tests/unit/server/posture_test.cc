@@ -377,6 +377,15 @@ const std::vector<Case>& Cases() {
       {"HookPrivate", "CAIRN-HOOK-001", Severity::kMedium,
        [](Env& e) { e.AddWebhook("internal", {"10.1.2.3"}); },
        [](Env& e) { e.AddWebhook("public", {"203.0.113.1"}); }, true},
+      {"AlertHookPrivate", "CAIRN-HOOK-001", Severity::kMedium,
+       [](Env& e) {
+         e.config.alerts.webhook_url = "https://alerts.example/in";
+         e.config.alerts.webhook_allow_addresses = {"192.168.7.7"};
+       },
+       [](Env& e) {
+         e.config.alerts.webhook_url = "https://alerts.example/in";
+         e.config.alerts.webhook_allow_addresses = {"198.51.100.7"};
+       }},
       {"HookMetadata", "CAIRN-HOOK-001", Severity::kHigh,
        [](Env& e) { e.AddWebhook("imds", {"169.254.169.254"}); },
        [](Env& e) { e.AddWebhook("none", {}); }, true},
