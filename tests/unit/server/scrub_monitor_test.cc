@@ -15,7 +15,6 @@
 namespace cairn::server {
 namespace {
 
-using cairn::testing::ParsePrometheusText;
 using cairn::testing::PromExposition;
 
 class ScrubMonitorTest : public ::testing::Test {
@@ -34,12 +33,7 @@ class ScrubMonitorTest : public ::testing::Test {
     });
   }
   void TearDown() override { log::SetSinkForTest(nullptr); }
-  PromExposition Scrape() const {
-    std::string error;
-    auto parsed = ParsePrometheusText(registry_.RenderPrometheus(), &error);
-    EXPECT_TRUE(parsed.has_value()) << error;
-    return parsed.value_or(PromExposition{});
-  }
+  PromExposition Scrape() const { return cairn::testing::ParseOrFail(registry_.RenderPrometheus()); }
   static engine::ScrubRun Run(engine::ScrubKind kind, bool ok, uint64_t checked, uint64_t prefix) {
     engine::ScrubRun r;
     r.kind = kind;
