@@ -164,6 +164,7 @@ Result<int64_t> ParseRfc3339(std::string_view text) {
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
     return bad;
   }
+  if (year < 1970 || year > 2261) return bad;  // Unix nanoseconds fit in an int64
   size_t pos = 19;
   int64_t frac_ns = 0;
   if (pos < text.size() && text[pos] == '.') {

@@ -37,6 +37,7 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterIdentityCommands(app, ctx);
   RegisterWebhookCommands(app, ctx);
   RegisterGroupCommands(app, ctx);
+  RegisterAuditCommand(app, ctx);
 }
 
 int ReportParseError(const CLI::App& app, const CLI::ParseError& e) {

@@ -33,5 +33,7 @@ void RegisterIdentityCommands(CLI::App& app, CliContext& ctx);
 void RegisterWebhookCommands(CLI::App& app, CliContext& ctx);
 // group create|update|delete|list|replay-parked|connect (network only).
 void RegisterGroupCommands(CLI::App& app, CliContext& ctx);
+// audit [--follow] [--since TIME] [--json] (network only; action audit.read).
+void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
 
 }  // namespace cairn::cli

@@ -16,13 +16,12 @@
 #include "cli/connection.h"
 #include "cli/errors.h"
 #include "cli/event_printer.h"
+#include "cli/signal_canceller.h"
 #include "cli/subscribe_verify.h"
 #include "server/wire_convert.h"
 
 namespace cairn::cli {
 namespace {
-
-constexpr int64_t kSignalPollMs = 100;
 
 struct SubscribeArgs {
   std::string stream;
@@ -59,41 +58,6 @@ Result<v1::SubscribeRequest> BuildRequest(const SubscribeArgs& args) {
   for (const auto& p : args.filter_prefixes) request.mutable_filter()->add_stream_prefixes(p);
   return request;
 }
-
-// Ctrl-C and SIGTERM end the subscription cleanly: the signals are blocked in every thread
-// (gRPC's threads inherit the mask) and a watcher thread cancels the subscription.
-class SignalCanceller {
- public:
-  SignalCanceller() {
-    sigemptyset(&signals_);
-    sigaddset(&signals_, SIGINT);
-    sigaddset(&signals_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals_, &previous_);
-  }
-  ~SignalCanceller() {
-    done_.store(true);
-    if (watcher_.joinable()) watcher_.join();
-    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
-  }
-  void Watch(Subscription* sub) {
-    watcher_ = std::thread([this, sub] {
-      const timespec poll{0, kSignalPollMs * 1000000};
-      while (!done_.load()) {
-        if (sigtimedwait(&signals_, nullptr, &poll) > 0) {
-          interrupted_.store(true);
-          sub->Cancel();
-          return;
-        }
-      }
-    });
-  }
-  bool interrupted() const { return interrupted_.load(); }
-
- private:
-  sigset_t signals_, previous_;
-  std::atomic<bool> done_{false}, interrupted_{false};
-  std::thread watcher_;
-};
 
 // Prints events from `sub` — with --verify a VerifyingSubscription, which returns an event only
 // after checking it — until `count` events, a signal, or the end.

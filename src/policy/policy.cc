@@ -74,6 +74,11 @@ Decision Policy::Decide(const ResolvedPrincipal& resolved, Action action,
                         std::string_view stream, std::string_view event_type) const {
   assert(resolved.policy_ == this && "ResolvedPrincipal of another Policy");
   assert(static_cast<uint32_t>(action) < kActionCount);
+  if (IsAuditReadStream(stream) &&
+      (action == Action::kRead || action == Action::kSubscribe || action == Action::kReadPii)) {
+    action = Action::kAuditRead;  // the trail is read with audit.read only, as a whole
+    event_type = {};
+  }
   const bool whole_stream = event_type.empty();
   const Rule* allow = nullptr;
   // Roles in file order, rules in file order: the first matching deny decides, so the label

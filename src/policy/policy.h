@@ -19,6 +19,10 @@
 //  - The empty policy (no policy file configured) has no roles and denies everything. `cairn
 //    init` / `serve --dev` write a policy file granting the admin key its role.
 //
+//  - `$audit` (the audit trail) and `$alerts` (the alerts raised from it) are read only with
+//    `audit.read`: read, subscribe and read.pii on them are decided as audit.read on the stream
+//    as a whole, so a `read` grant on "$*" does not reach them.
+//
 // Decision::rule names the deciding rule for the AUDIT LOG only ("role:reader/grant[1]",
 // "role:order-service/deny[0]", "default-deny"). The server must never send it to callers: it
 // would tell an attacker which rule to work around.
@@ -71,6 +75,12 @@ struct Decision {
 };
 
 inline constexpr std::string_view kDefaultDenyRule = "default-deny";
+inline constexpr std::string_view kAuditStreamId = "$audit";
+inline constexpr std::string_view kAlertsStreamId = "$alerts";
+// The streams read with audit.read only: the audit trail and the alerts raised from it.
+inline bool IsAuditReadStream(std::string_view stream) {
+  return stream == kAuditStreamId || stream == kAlertsStreamId;
+}
 
 // The roles of one principal under one Policy; made by Policy::Resolve.
 class ResolvedPrincipal {

@@ -1,5 +1,6 @@
 #include "server/admin_service.h"
 
+#include "server/call_audit.h"
 #include "server/status_map.h"
 
 namespace cairn::server {
@@ -44,34 +45,37 @@ grpc::Status AdminService::ReloadPolicy(grpc::ServerContext* context,
                                         v1::ReloadPolicyResponse* response) {
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
-  if (!id.Decide(policy::Action::kAdmin, "*", "").allowed) {
-    return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
-  }
-  if (Status s = policies_->Reload(); !s.ok()) return ToGrpcStatus(s);
+  if (grpc::Status s = Require(id, policy::Action::kAdmin, "*", ""); !s.ok()) return s;
+  AdminAct act;
+  if (grpc::Status s = AdminAct::Begin(id, "policy.reload", "*", &act); !s.ok()) return s;
+  if (Status s = policies_->Reload(); !s.ok()) return act.Finish(ToGrpcStatus(s));
   response->set_generation(policies_->generation());
-  return grpc::Status::OK;
+  act.AddDetail("generation", std::to_string(response->generation()));
+  return act.Finish(grpc::Status::OK);
 }
 
 grpc::Status AdminService::Forget(grpc::ServerContext* context, const v1::ForgetRequest* request,
                                   v1::ForgetResponse* response) {
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
-  if (!id.Decide(policy::Action::kForget, "*", "").allowed) {
-    return DeniedStatus(policy::ActionName(policy::Action::kForget), "*", "");
+  if (grpc::Status s = Require(id, policy::Action::kForget, "*", ""); !s.ok()) return s;
+  AdminAct act;
+  if (grpc::Status s = AdminAct::Begin(id, "forget", SubjectResource(request->subject()), &act);
+      !s.ok()) {
+    return s;
   }
   auto result = store_->Forget(request->subject());
-  if (!result.ok()) return ToGrpcStatus(result.status());
+  if (!result.ok()) return act.Finish(ToGrpcStatus(result.status()));
   response->set_versions_destroyed(result->versions_destroyed);
-  return grpc::Status::OK;
+  act.AddDetail("versions_destroyed", std::to_string(result->versions_destroyed));
+  return act.Finish(grpc::Status::OK);
 }
 
 grpc::Status AdminService::ListKeys(grpc::ServerContext* context, const v1::ListKeysRequest*,
                                     v1::ListKeysResponse* response) {
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
-  if (!id.Decide(policy::Action::kAdmin, "*", "").allowed) {
-    return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
-  }
+  if (grpc::Status s = Require(id, policy::Action::kAdmin, "*", ""); !s.ok()) return s;
   auto keys = store_->ListKeys();
   if (!keys.ok()) return ToGrpcStatus(keys.status());
   for (const engine::KeyInfo& k : *keys) {
@@ -91,27 +95,38 @@ grpc::Status AdminService::RotateKey(grpc::ServerContext* context,
                                      v1::RotateKeyResponse* response) {
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
-  if (!id.Decide(policy::Action::kAdmin, "*", "").allowed) {
-    return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
-  }
+  if (grpc::Status s = Require(id, policy::Action::kAdmin, "*", ""); !s.ok()) return s;
   if (int{request->storage()} + int{!request->subject().empty()} + int{request->kek()} != 1) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "rotate exactly one of: the storage key, a subject's key, the KEK");
   }
-  if (request->kek()) {
+  const std::string resource = request->kek()       ? std::string("kek")
+                               : request->storage() ? std::string("storage")
+                                                    : SubjectResource(request->subject());
+  AdminAct act;
+  if (grpc::Status s = AdminAct::Begin(id, "key.rotate", resource, &act); !s.ok()) return s;
+  return act.Finish(Rotate(*request, response, &act));
+}
+
+grpc::Status AdminService::Rotate(const v1::RotateKeyRequest& request,
+                                  v1::RotateKeyResponse* response, AdminAct* act) {
+  if (request.kek()) {
     auto rotation = store_->RotateKek();
     if (!rotation.ok()) return ToGrpcStatus(rotation.status());
     response->set_kind("kek");
     response->set_id(rotation->kek_id);
     response->set_rewrapped(rotation->rewrapped);
     response->set_resumed(rotation->resumed);
-  } else if (request->storage()) {
+    act->AddDetail("kek_id", rotation->kek_id);
+    act->AddDetail("rewrapped", std::to_string(rotation->rewrapped));
+  } else if (request.storage()) {
     auto epoch = store_->RotateStorageKey();
     if (!epoch.ok()) return ToGrpcStatus(epoch.status());
     response->set_kind("storage");
     response->set_id(std::to_string(*epoch));
+    act->AddDetail("epoch", std::to_string(*epoch));
   } else {
-    auto kid = store_->RotateSubjectKey(request->subject());
+    auto kid = store_->RotateSubjectKey(request.subject());
     if (!kid.ok()) return ToGrpcStatus(kid.status());
     response->set_kind("subject");
     response->set_id(*kid);

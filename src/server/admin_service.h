@@ -1,7 +1,8 @@
 // cairn.v1.Admin: ServerInfo and WhoAmI for any authenticated caller; ReloadPolicy needs
 // action `admin` (resource "*"); Forget needs `forget` (resource "*");
 // ListKeys and RotateKey need `admin` (resource "*"). A reload that fails leaves the old policy in force and
-// answers INVALID_ARGUMENT with the parser's one-line reason.
+// answers INVALID_ARGUMENT with the parser's one-line reason. Reload, forget and rotation are
+// admin acts (server/call_audit.h): refused with UNAVAILABLE when the audit queue is full.
 //
 // Thread safety: gRPC calls the methods concurrently; PolicyHolder serialises reloads.
 #pragma once
@@ -14,6 +15,7 @@
 #include "cairn/v1/admin.grpc.pb.h"
 #include "engine/event_store.h"
 #include "policy/holder.h"
+#include "server/call_audit.h"
 #include "server/call_gate.h"
 
 namespace cairn::server {
@@ -46,6 +48,9 @@ class AdminService final : public v1::Admin::Service {
                          v1::RotateKeyResponse* response) override;
 
  private:
+  grpc::Status Rotate(const v1::RotateKeyRequest& request, v1::RotateKeyResponse* response,
+                      AdminAct* act);
+
   engine::EventStore* store_;
   const CallGate* gate_;
   policy::PolicyHolder* policies_;

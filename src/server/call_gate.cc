@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "server/call_audit.h"
 #include "server/status_map.h"
 
 namespace cairn::server {
@@ -28,19 +29,29 @@ int64_t NowUnixSeconds() {
       .count();
 }
 
+// The method a credential was presented for, from its shape only (never its content).
+std::string_view CredentialMethod(const auth::CallCredentials& creds) {
+  if (creds.authorization.empty()) return creds.peer_cert_pem.empty() ? "none" : "mtls";
+  const size_t space = creds.authorization.find(' ');
+  if (space == std::string_view::npos) return "unknown";
+  return creds.authorization.substr(space + 1).rfind("cairn_", 0) == 0 ? "apikey" : "jwt";
+}
+
 }  // namespace
 
 CallGate::CallGate(const auth::Authenticator* authenticator, policy::PolicyHolder* policies,
-                   const CidrSet* allowed_peers)
-    : authenticator_(authenticator), policies_(policies), allowed_peers_(allowed_peers) {}
+                   const CidrSet* allowed_peers, const CallAudit* audit)
+    : authenticator_(authenticator),
+      policies_(policies),
+      allowed_peers_(allowed_peers),
+      audit_(audit) {}
 
 grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* identity) const {
+  std::string request_id = RequestIdOf(context);
   const std::string peer = context->peer();
   auto ip = ParseGrpcPeer(peer);
-  if (!ip) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "peer address not allowed");
-  }
-  if (!allowed_peers_->empty() && !allowed_peers_->ContainsText(*ip)) {
+  if (!ip || (!allowed_peers_->empty() && !allowed_peers_->ContainsText(*ip))) {
+    if (audit_ != nullptr) audit_->ConnectionRefused(ip ? *ip : std::string_view(), request_id);
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "peer address not allowed");
   }
   const std::string cert_pem = PeerCertPem(context);
@@ -49,9 +60,17 @@ grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* ide
   creds.peer_cert_pem = cert_pem;
   creds.peer_address = *ip;
   auto principal = authenticator_->Authenticate(creds, NowUnixSeconds());
-  if (!principal.ok()) return UnauthenticatedStatus(principal.status());
+  if (!principal.ok()) {
+    if (audit_ != nullptr) {
+      audit_->AuthFailure(request_id, CredentialMethod(creds), principal.status().message(), *ip);
+    }
+    return UnauthenticatedStatus(principal.status());
+  }
+  if (audit_ != nullptr) audit_->AuthSuccess(principal->method);
   identity->principal = std::move(principal).value();
   identity->peer_ip = std::string(*ip);
+  identity->request_id = std::move(request_id);
+  identity->audit = audit_;
   identity->policy = policies_->Current();
   identity->resolved = identity->policy->Resolve(identity->principal);
   return grpc::Status::OK;

@@ -21,10 +21,14 @@
 
 namespace cairn::server {
 
+class CallAudit;
+
 // Who is calling and the policy that judges the call.
 struct CallIdentity {
   Principal principal;
   std::string peer_ip;
+  std::string request_id;           // x-request-id or a generated one (server/call_audit.h)
+  const CallAudit* audit = nullptr;  // where denials and admin acts are audited; may be null
   std::shared_ptr<const policy::Policy> policy;
   policy::ResolvedPrincipal resolved;
 
@@ -36,8 +40,10 @@ struct CallIdentity {
 
 class CallGate {
  public:
+  // `audit` records authentication failures and refused peers, counts authentication
+  // successes, and is handed to every admitted call's CallIdentity (services use it unchecked).
   CallGate(const auth::Authenticator* authenticator, policy::PolicyHolder* policies,
-           const CidrSet* allowed_peers);
+           const CidrSet* allowed_peers, const CallAudit* audit);
 
   // On success fills *identity; otherwise returns the gRPC status to answer with.
   // Works for both the synchronous and the callback API (ServerContextBase).
@@ -47,6 +53,7 @@ class CallGate {
   const auth::Authenticator* authenticator_;
   policy::PolicyHolder* policies_;
   const CidrSet* allowed_peers_;
+  const CallAudit* audit_;
 };
 
 }  // namespace cairn::server

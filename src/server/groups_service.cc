@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 
+#include "server/call_audit.h"
 #include "server/status_map.h"
 #include "server/wire_convert.h"
 #include "subscribe/live_access.h"
@@ -225,8 +226,13 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
   subscribe::LiveAccess access(policies_, id_.principal, settings->source);
   if (Status s = access.Refresh(NowUnixSeconds()); !s.ok()) {
     if (s.code() == StatusCode::kPermissionDenied) {
+      const policy::Decision decision = id_.Decide(policy::Action::kSubscribe, settings->source, "");
+      id_.audit->Denied(id_, policy::Action::kSubscribe, settings->source, "", decision.rule);
       return DeniedStatus(policy::ActionName(policy::Action::kSubscribe), settings->source, "");
     }
+    id_.audit->CountAllowed(policy::Action::kSubscribe);
+    id_.audit->DataPlane(id_, policy::Action::kSubscribe, settings->source, grpc::Status::OK,
+                         {{"group", join.group()}});
     return ToGrpcStatus(s);
   }
   sink_ = std::make_shared<ConnectionSink>(store_, std::move(access), this);
@@ -291,40 +297,52 @@ void ConnectionSink::Closed(const Status& why) {
 
 }  // namespace
 
-grpc::Status GroupsService::AdmitAdmin(grpc::ServerContext* context) const {
+grpc::Status GroupsService::AdmitAdmin(grpc::ServerContext* context, CallIdentity* id) const {
+  if (grpc::Status s = gate_->Admit(context, id); !s.ok()) return s;
+  return Require(*id, policy::Action::kAdmin, "*", "");
+}
+
+// An audited admin act on group `name` (server/call_audit.h).
+template <typename Act>
+grpc::Status GroupsService::AdminActOn(grpc::ServerContext* context, std::string act_name,
+                                       const std::string& name, Act act) const {
   CallIdentity id;
-  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
-  if (!id.Decide(policy::Action::kAdmin, "*", "").allowed) {
-    return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
+  if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
+  AdminAct audit_act;
+  if (grpc::Status s = AdminAct::Begin(id, std::move(act_name), name, &audit_act); !s.ok()) {
+    return s;
   }
-  return grpc::Status::OK;
+  return audit_act.Finish(act());
 }
 
 grpc::Status GroupsService::Create(grpc::ServerContext* context,
                                    const v1::CreateGroupRequest* request,
                                    v1::CreateGroupResponse* response) {
-  if (grpc::Status s = AdmitAdmin(context); !s.ok()) return s;
-  return ToGrpcStatus(groups_->Create(FromWire(request->settings())));
+  return AdminActOn(context, "group.create", request->settings().name(), [&] {
+    return ToGrpcStatus(groups_->Create(FromWire(request->settings())));
+  });
 }
 
 grpc::Status GroupsService::Update(grpc::ServerContext* context,
                                    const v1::UpdateGroupRequest* request,
                                    v1::UpdateGroupResponse* response) {
-  if (grpc::Status s = AdmitAdmin(context); !s.ok()) return s;
-  return ToGrpcStatus(groups_->Update(FromWire(request->settings())));
+  return AdminActOn(context, "group.update", request->settings().name(), [&] {
+    return ToGrpcStatus(groups_->Update(FromWire(request->settings())));
+  });
 }
 
 grpc::Status GroupsService::Delete(grpc::ServerContext* context,
                                    const v1::DeleteGroupRequest* request,
                                    v1::DeleteGroupResponse* response) {
-  if (grpc::Status s = AdmitAdmin(context); !s.ok()) return s;
-  return ToGrpcStatus(groups_->Delete(request->name()));
+  return AdminActOn(context, "group.delete", request->name(),
+                    [&] { return ToGrpcStatus(groups_->Delete(request->name())); });
 }
 
 grpc::Status GroupsService::List(grpc::ServerContext* context,
                                  const v1::ListGroupsRequest* request,
                                  v1::ListGroupsResponse* response) {
-  if (grpc::Status s = AdmitAdmin(context); !s.ok()) return s;
+  CallIdentity id;
+  if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
   for (const subscribe::GroupInfo& info : groups_->List()) ToWire(info, response->add_groups());
   return grpc::Status::OK;
 }
@@ -332,11 +350,12 @@ grpc::Status GroupsService::List(grpc::ServerContext* context,
 grpc::Status GroupsService::ReplayParked(grpc::ServerContext* context,
                                          const v1::ReplayParkedRequest* request,
                                          v1::ReplayParkedResponse* response) {
-  if (grpc::Status s = AdmitAdmin(context); !s.ok()) return s;
-  auto pending = groups_->ReplayParked(request->name());
-  if (!pending.ok()) return ToGrpcStatus(pending.status());
-  response->set_replay_pending(*pending);
-  return grpc::Status::OK;
+  return AdminActOn(context, "group.replay_parked", request->name(), [&] {
+    auto pending = groups_->ReplayParked(request->name());
+    if (!pending.ok()) return ToGrpcStatus(pending.status());
+    response->set_replay_pending(*pending);
+    return grpc::Status::OK;
+  });
 }
 
 grpc::ServerBidiReactor<v1::GroupClientMessage, v1::GroupServerMessage>* GroupsService::Connect(

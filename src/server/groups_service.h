@@ -45,7 +45,10 @@ class GroupsService final
       grpc::CallbackServerContext* context) override;
 
  private:
-  grpc::Status AdmitAdmin(grpc::ServerContext* context) const;
+  grpc::Status AdmitAdmin(grpc::ServerContext* context, CallIdentity* id) const;
+  template <typename Act>
+  grpc::Status AdminActOn(grpc::ServerContext* context, std::string act_name,
+                          const std::string& name, Act act) const;
 
   engine::EventStore* store_;
   const CallGate* gate_;

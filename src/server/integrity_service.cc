@@ -9,6 +9,7 @@
 #include "common/bytes.h"
 #include "integrity/entry.h"
 
+#include "server/call_audit.h"
 #include "server/status_map.h"
 #include "server/wire_convert.h"
 
@@ -87,6 +88,28 @@ void LogViolation(const ViolationRecord& r, std::string_view peer_ip) {
   std::fflush(stderr);
 }
 
+// The `$integrity.violation` audit record of an accepted report: what was reported and by whom,
+// never the detail text (it is the reporter's free text).
+void AuditViolation(const CallIdentity& id, const ViolationRecord& v) {
+  audit::AuditRecord r;
+  r.kind = audit::AuditKind::kIntegrityViolation;
+  r.request_id = id.request_id;
+  r.principal = id.principal.id;
+  r.auth_method = AuthMethodName(id.principal.method);
+  r.source_ip = id.peer_ip;
+  r.action = "integrity.report";
+  r.resource = v.stream.empty() ? std::string(kWholeLog) : v.stream;
+  r.outcome = "success";
+  r.reason = "reported by a verifying client";
+  r.details = {{"source", "report"},
+               {"kind", std::to_string(static_cast<int>(v.kind))},
+               {"position", std::to_string(v.position)},
+               {"version", std::to_string(v.version)},
+               {"checkpoint_size", std::to_string(v.checkpoint_size)},
+               {"report_number", std::to_string(v.number)}};
+  id.audit->trail()->Submit(std::move(r));
+}
+
 }  // namespace
 
 IntegrityService::IntegrityService(engine::EventStore* store, const CallGate* gate)
@@ -95,9 +118,8 @@ IntegrityService::IntegrityService(engine::EventStore* store, const CallGate* ga
 grpc::Status IntegrityService::AdmitProof(grpc::ServerContext* context) const {
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
-  if (!id.Decide(policy::Action::kProof, kWholeLog, "").allowed) {
-    return DeniedStatus(policy::ActionName(policy::Action::kProof), kWholeLog, "");
-  }
+  if (grpc::Status s = Require(id, policy::Action::kProof, kWholeLog, ""); !s.ok()) return s;
+  id.audit->CountAllowed(policy::Action::kProof);
   return grpc::Status::OK;
 }
 
@@ -148,8 +170,8 @@ grpc::Status IntegrityService::ReportViolation(grpc::ServerContext* context,
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   const bool may_read = !request->stream().empty() &&
                         id.Decide(policy::Action::kRead, request->stream(), "").allowed;
-  if (!may_read && !id.Decide(policy::Action::kProof, kWholeLog, "").allowed) {
-    return DeniedStatus(policy::ActionName(policy::Action::kProof), kWholeLog, "");
+  if (!may_read) {
+    if (grpc::Status s = Require(id, policy::Action::kProof, kWholeLog, ""); !s.ok()) return s;
   }
   if (Status s = ValidateReport(*request); !s.ok()) return ToGrpcStatus(s);
   ViolationRecord record;
@@ -169,6 +191,7 @@ grpc::Status IntegrityService::ReportViolation(grpc::ServerContext* context,
   }
   record.number = number;
   LogViolation(record, id.peer_ip);
+  AuditViolation(id, record);
   response->set_report_number(number);
   return grpc::Status::OK;
 }

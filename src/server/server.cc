@@ -10,14 +10,18 @@
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/resource_quota.h>
 
+#include "audit/log_listener.h"
 #include "audit/metrics.h"
+#include "audit/trail.h"
 #include "auth/authenticator.h"
 #include "engine/event_store.h"
 #include "policy/holder.h"
 #include "policy/parse.h"
 #include "server/admin_http.h"
 #include "server/admin_service.h"
+#include "server/call_audit.h"
 #include "server/call_gate.h"
+#include "server/config_digest.h"
 #include "server/groups_service.h"
 #include "server/cidr.h"
 #include "server/integrity_service.h"
@@ -39,6 +43,10 @@ constexpr int kServerThreadsMax = 256;
 constexpr int kPollersMin = 4;
 constexpr int kPollersMax = 64;
 constexpr uint32_t kCheckpointIntervalMs = 1000;
+// One AppendSystem to `$audit` holds at most this many records and about this many bytes
+// (below the engine's per-append limits: 1000 events, 4 MiB).
+constexpr size_t kAuditAppendRecordsMax = 1000;
+constexpr size_t kAuditAppendBytesMax = size_t{3} << 20;
 
 // Installs the PeerFilter's socket mutator in the server's channel arguments.
 class PeerFilterOption final : public grpc::ServerBuilderOption {
@@ -81,6 +89,9 @@ class ServerImpl final : public Server {
 
  private:
   Status OpenParts();
+  Status StartAudit();
+  Status WriteAudit(const std::vector<audit::AuditRecord>& records);
+  void AuditStartOrStop(audit::AuditKind kind);
   Status StartGrpc();
   Status StartAdmin();
   Status StartLiveSubscriptions();
@@ -90,6 +101,12 @@ class ServerImpl final : public Server {
   Config config_;
   // Created first in Init; others register their metrics on it.
   std::unique_ptr<audit::MetricsRegistry> metrics_;
+  // The `$audit` trail (audit/trail.h), created right after the store opens and before any
+  // listener takes calls; always present (with audit.enabled = false its writer discards, so
+  // that listeners — logs, metrics, alerts — still see every record).
+  std::unique_ptr<audit::AuditTrail> audit_;
+  audit::AuditLogListener audit_log_;
+  std::unique_ptr<CallAudit> call_audit_;
   policy::PolicyHolder policies_;
   CidrSet allowed_peers_;
   std::unique_ptr<engine::EventStore> store_;
@@ -139,7 +156,11 @@ Status ServerImpl::StartGrpc() {
   auto credentials = MakeServerCredentials(config_.tls);
   if (!credentials.ok()) return credentials.status();
   peer_filter_ = std::make_unique<PeerFilter>(allowed_peers_);
-  gate_ = std::make_unique<CallGate>(authenticator_.get(), &policies_, &allowed_peers_);
+  // On gRPC's poller threads: only a Submit (never blocks).
+  peer_filter_->set_on_refused(
+      [this](const std::string& ip) { call_audit_->ConnectionRefused(ip, ""); });
+  gate_ = std::make_unique<CallGate>(authenticator_.get(), &policies_, &allowed_peers_,
+                                     call_audit_.get());
   StreamsServiceOptions stream_options;
   stream_options.read_chunk_events_max = config_.limits.read_batch_max;
   stream_options.read_chunk_bytes_max =
@@ -247,7 +268,7 @@ Status ServerImpl::StartAdmin() {
   };
   std::map<std::string, HttpHandler> routes;
   // Gauges over parts made by now; scrapes end (admin_->Stop()) before those parts go.
-  RegisterServerGauges(metrics_.get(), live_hub_.get(), group_engine_.get(), nullptr);
+  RegisterServerGauges(metrics_.get(), live_hub_.get(), group_engine_.get(), audit_.get());
   routes["/metrics"] = [this] { return MetricsResponse(*metrics_); };
   routes["/healthz"] = [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; };
   routes["/readyz"] = [this] {
@@ -274,8 +295,69 @@ Status ServerImpl::Init() {
   metrics_ = std::make_unique<audit::MetricsRegistry>();
   if (Status s = ValidateForServe(config_); !s.ok()) return s;
   if (Status s = OpenParts(); !s.ok()) return s;
+  if (Status s = StartAudit(); !s.ok()) return s;
   if (Status s = StartGrpc(); !s.ok()) return s;
-  return StartAdmin();
+  if (Status s = StartAdmin(); !s.ok()) return s;
+  AuditStartOrStop(audit::AuditKind::kServerStart);
+  return Status::Ok();
+}
+
+Status ServerImpl::StartAudit() {
+  audit::AuditTrailOptions options;
+  options.queue_records_max = config_.audit.queue_records_max;
+  options.batch_records_max = config_.audit.batch_records_max;
+  options.data_plane =
+      config_.audit.enabled ? config_.audit.data_plane : audit::DataPlaneAudit::kNone;
+  auto trail = audit::AuditTrail::Start(
+      options, [this](const std::vector<audit::AuditRecord>& records) {
+        return config_.audit.enabled ? WriteAudit(records) : Status::Ok();
+      });
+  if (!trail.ok()) return trail.status().Annotate("audit");
+  audit_ = std::move(trail).value();
+  audit_->AddListener(&audit_log_);
+  call_audit_ = std::make_unique<CallAudit>(audit_.get(), metrics_.get());
+  return Status::Ok();
+}
+
+// The trail's writer (its thread only): the records, in order, in as few appends as the engine's
+// limits allow — normally one per batch.
+Status ServerImpl::WriteAudit(const std::vector<audit::AuditRecord>& records) {
+  std::vector<engine::ProposedEvent> events;
+  size_t bytes = 0;
+  auto flush = [&]() -> Status {
+    if (events.empty()) return Status::Ok();
+    auto appended = store_->AppendSystem(audit::kAuditStream, engine::ExpectedVersion::Any(),
+                                         std::move(events));
+    events.clear();
+    bytes = 0;
+    return appended.ok() ? Status::Ok() : appended.status();
+  };
+  for (const audit::AuditRecord& record : records) {
+    engine::ProposedEvent event;
+    event.event_type = std::string(audit::AuditEventType(record.kind));
+    event.data = audit::EncodeAuditRecordJson(record);
+    if (events.size() == kAuditAppendRecordsMax || bytes + event.data.size() > kAuditAppendBytesMax) {
+      CAIRN_RETURN_IF_ERROR(flush());
+    }
+    bytes += event.data.size();
+    events.push_back(std::move(event));
+  }
+  return flush();
+}
+
+void ServerImpl::AuditStartOrStop(audit::AuditKind kind) {
+  audit::AuditRecord r;
+  r.kind = kind;
+  r.action = kind == audit::AuditKind::kServerStart ? "server.start" : "server.stop";
+  r.resource = store_ ? store_->origin() : "";
+  r.outcome = "success";
+  r.details = {{"version", kVersion},
+               {"config_sha256", ConfigSha256Hex(config_)},
+               {"listen", config_.server.listen},
+               {"tls", config_.tls.enabled ? "true" : "false"},
+               {"audit_enabled", config_.audit.enabled ? "true" : "false"}};
+  if (store_) r.details.emplace_back("tree_size", std::to_string(store_->tree_size()));
+  audit_->Submit(std::move(r));
 }
 
 void ServerImpl::Shutdown(int64_t drain_timeout_ms) {
@@ -291,6 +373,12 @@ void ServerImpl::Shutdown(int64_t drain_timeout_ms) {
       grpc_->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(drain_timeout_ms));
       grpc_->Wait();
+    }
+    // Every call is answered: the stop record is the trail's last; Stop() writes what is
+    // queued through the store, so it runs before the store closes.
+    if (audit_) {
+      AuditStartOrStop(audit::AuditKind::kServerStop);
+      audit_->Stop();
     }
     live_hub_.reset();  // after every subscription's reactor is done, before the store
     group_engine_.reset();  // after every consumer's reactor is done, before the store

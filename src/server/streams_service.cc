@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "server/call_audit.h"
 #include "server/status_map.h"
 #include "server/wire_convert.h"
 
@@ -13,6 +15,18 @@ namespace {
 
 using policy::Action;
 using policy::ActionName;
+
+// `$audit` and `$alerts` are read with audit.read (policy.h); every other stream with read.
+Action ReadActionFor(std::string_view stream) {
+  return policy::IsAuditReadStream(stream) ? Action::kAuditRead : Action::kRead;
+}
+
+// The answer to an append call (the response filled in on success).
+grpc::Status AppendAnswer(v1::AppendResponse* response, const Result<engine::AppendResult>& result) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  ToWire(*result, response);
+  return grpc::Status::OK;
+}
 
 // Entry fields and hashes of one event on the wire, beyond its data and metadata.
 constexpr uint64_t kEventOverheadBytes = 256;
@@ -75,9 +89,7 @@ grpc::Status StreamsService::AllowedEvents(const CallIdentity& id, const v1::App
   for (const auto& wire : request.events()) {
     // Batches usually repeat one type: skip the policy call when the type repeats.
     if (wire.type() != last_checked_type || events->empty()) {
-      if (!id.Decide(Action::kAppend, stream, wire.type()).allowed) {
-        return DeniedStatus(ActionName(Action::kAppend), stream, wire.type());
-      }
+      if (grpc::Status s = Require(id, Action::kAppend, stream, wire.type()); !s.ok()) return s;
       last_checked_type = wire.type();
     }
     auto event = FromWire(wire);
@@ -99,14 +111,30 @@ grpc::ServerUnaryReactor* StreamsService::Append(grpc::CallbackServerContext* co
     reactor->Finish(status);
     return reactor;
   }
+  id.audit->CountAllowed(Action::kAppend);
+  if (!id.audit->data_plane_wanted(/*is_write=*/true)) {
+    store_->AppendAsync(request->stream(), FromWire(request->expected()), std::move(events),
+                        [reactor, response](Result<engine::AppendResult> result) {
+                          reactor->Finish(AppendAnswer(response, result));
+                        });
+    return reactor;
+  }
+  // audit.data_plane: one record per append call, with its outcome, from the commit callback.
+  auto record = std::make_shared<audit::AuditRecord>(
+      id.audit->DataPlaneRecord(id, Action::kAppend, request->stream()));
+  record->details.emplace_back("events", std::to_string(events.size()));
+  const CallAudit* call_audit = id.audit;
   store_->AppendAsync(request->stream(), FromWire(request->expected()), std::move(events),
-                      [reactor, response](Result<engine::AppendResult> result) {
-                        if (!result.ok()) {
-                          reactor->Finish(ToGrpcStatus(result.status()));
-                          return;
+                      [reactor, response, record, call_audit](Result<engine::AppendResult> result) {
+                        if (result.ok()) {
+                          record->details.emplace_back("first_position",
+                                                       std::to_string(result->first_position));
                         }
-                        ToWire(*result, response);
-                        reactor->Finish(grpc::Status::OK);
+                        grpc::Status status = AppendAnswer(response, result);
+                        // Before Finish: the server's shutdown waits for Finish, then stops the
+                        // trail.
+                        call_audit->SubmitDataPlane(std::move(*record), status);
+                        reactor->Finish(std::move(status));
                       });
   return reactor;
 }
@@ -117,9 +145,10 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   const std::string& stream = request->stream();
-  if (!id.Decide(Action::kRead, stream, "").allowed) {
-    return DeniedStatus(ActionName(Action::kRead), stream, "");
-  }
+  const Action action = ReadActionFor(stream);
+  if (grpc::Status s = Require(id, action, stream, ""); !s.ok()) return s;
+  id.audit->CountAllowed(action);
+  id.audit->DataPlane(id, action, stream, grpc::Status::OK);
   const auto direction =
       request->backwards() ? engine::Direction::kBackwards : engine::Direction::kForwards;
   uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
@@ -163,6 +192,8 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
   if (read_calls_ != nullptr) read_calls_->Increment();
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  id.audit->CountAllowed(Action::kRead);
+  id.audit->DataPlane(id, Action::kRead, "$all", grpc::Status::OK);
   const uint64_t end_position = store_->tree_size();
   uint64_t from = request->from_position();
   uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
@@ -195,14 +226,18 @@ grpc::Status StreamsService::Delete(grpc::ServerContext* context, const v1::Dele
                                     v1::DeleteResponse* response) {
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
-  if (!id.Decide(Action::kDelete, request->stream(), "").allowed) {
-    return DeniedStatus(ActionName(Action::kDelete), request->stream(), "");
-  }
+  if (grpc::Status s = Require(id, Action::kDelete, request->stream(), ""); !s.ok()) return s;
+  id.audit->CountAllowed(Action::kDelete);
   auto result = store_->DeleteStream(request->stream(), FromWire(request->expected()));
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  response->set_position(result->last_position);
-  response->set_version(result->last_version);
-  return grpc::Status::OK;
+  grpc::Status status = grpc::Status::OK;
+  if (result.ok()) {
+    response->set_position(result->last_position);
+    response->set_version(result->last_version);
+  } else {
+    status = ToGrpcStatus(result.status());
+  }
+  id.audit->DataPlane(id, Action::kDelete, request->stream(), status);
+  return status;
 }
 
 grpc::Status StreamsService::GetStreamInfo(grpc::ServerContext* context,
@@ -210,9 +245,9 @@ grpc::Status StreamsService::GetStreamInfo(grpc::ServerContext* context,
                                            v1::StreamInfo* response) {
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
-  if (!id.Decide(Action::kRead, request->stream(), "").allowed) {
-    return DeniedStatus(ActionName(Action::kRead), request->stream(), "");
-  }
+  const Action action = ReadActionFor(request->stream());
+  if (grpc::Status s = Require(id, action, request->stream(), ""); !s.ok()) return s;
+  id.audit->CountAllowed(action);
   auto info = store_->GetStreamInfo(request->stream());
   if (!info.ok()) return ToGrpcStatus(info.status());
   ToWire(*info, response);

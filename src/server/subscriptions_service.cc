@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cairn/v1/common.pb.h"
+#include "server/call_audit.h"
 #include "server/status_map.h"
 #include "server/wire_convert.h"
 
@@ -98,9 +99,16 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
     }
     auto sub = hub->Subscribe(FromWire(request), id.principal, this);
     if (!sub.ok()) {
+      if (sub.status().code() == StatusCode::kPermissionDenied) {
+        const policy::Decision decision =
+            id.Decide(policy::Action::kSubscribe, request.stream(), "");
+        id.audit->Denied(id, policy::Action::kSubscribe, request.stream(), "", decision.rule);
+      }
       Finish(EndStatus(sub.status()));
       return;
     }
+    id.audit->CountAllowed(policy::Action::kSubscribe);
+    id.audit->DataPlane(id, policy::Action::kSubscribe, request.stream(), grpc::Status::OK);
     subscription_ = std::move(sub).value();
     subscription_->Start();
   }

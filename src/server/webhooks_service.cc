@@ -1,5 +1,6 @@
 #include "server/webhooks_service.h"
 
+#include "server/call_audit.h"
 #include "server/status_map.h"
 
 namespace cairn::server {
@@ -26,10 +27,7 @@ void ToWire(const subscribe::WebhookStatus& s, v1::WebhookInfo* out) {
 
 grpc::Status WebhooksService::AdmitAdmin(grpc::ServerContext* context, CallIdentity* id) const {
   if (grpc::Status s = gate_->Admit(context, id); !s.ok()) return s;
-  if (!id->Decide(policy::Action::kAdmin, "*", "").allowed) {
-    return DeniedStatus(policy::ActionName(policy::Action::kAdmin), "*", "");
-  }
-  return grpc::Status::OK;
+  return Require(*id, policy::Action::kAdmin, "*", "");
 }
 
 grpc::Status WebhooksService::Create(grpc::ServerContext* context,
@@ -37,6 +35,11 @@ grpc::Status WebhooksService::Create(grpc::ServerContext* context,
                                      v1::CreateWebhookResponse* response) {
   CallIdentity id;
   if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
+  AdminAct act;
+  if (grpc::Status s = AdminAct::Begin(id, "webhook.create", request->name(), &act); !s.ok()) {
+    return s;
+  }
+  act.AddDetail("source", request->source());
   subscribe::WebhookCreate create;
   subscribe::WebhookDefinition& def = create.def;
   def.name = request->name();
@@ -49,12 +52,12 @@ grpc::Status WebhooksService::Create(grpc::ServerContext* context,
   create.secret = request->secret();
   if (!request->from_end()) create.start = request->from_position();
   auto secret = dispatcher_->Create(std::move(create));
-  if (!secret.ok()) return ToGrpcStatus(secret.status());
+  if (!secret.ok()) return act.Finish(ToGrpcStatus(secret.status()));
   response->set_secret(*secret);
   for (const auto& s : dispatcher_->List()) {
     if (s.def.name == request->name()) ToWire(s, response->mutable_webhook());
   }
-  return grpc::Status::OK;
+  return act.Finish(grpc::Status::OK);
 }
 
 grpc::Status WebhooksService::List(grpc::ServerContext* context, const v1::ListWebhooksRequest*,
@@ -70,8 +73,11 @@ grpc::Status WebhooksService::Delete(grpc::ServerContext* context,
                                      v1::DeleteWebhookResponse*) {
   CallIdentity id;
   if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
-  if (Status s = dispatcher_->Delete(request->name()); !s.ok()) return ToGrpcStatus(s);
-  return grpc::Status::OK;
+  AdminAct act;
+  if (grpc::Status s = AdminAct::Begin(id, "webhook.delete", request->name(), &act); !s.ok()) {
+    return s;
+  }
+  return act.Finish(ToGrpcStatus(dispatcher_->Delete(request->name())));
 }
 
 grpc::Status WebhooksService::RotateSecret(grpc::ServerContext* context,
@@ -79,12 +85,18 @@ grpc::Status WebhooksService::RotateSecret(grpc::ServerContext* context,
                                            v1::RotateWebhookSecretResponse* response) {
   CallIdentity id;
   if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
+  AdminAct act;
+  if (grpc::Status s = AdminAct::Begin(id, "webhook.rotate_secret", request->name(), &act);
+      !s.ok()) {
+    return s;
+  }
   auto rotated = dispatcher_->RotateSecret(request->name(), request->secret(), request->grace_s());
-  if (!rotated.ok()) return ToGrpcStatus(rotated.status());
+  if (!rotated.ok()) return act.Finish(ToGrpcStatus(rotated.status()));
   response->set_secret(rotated->secret);
   response->set_secret_version(rotated->secret_version);
   response->set_previous_expires_unix_s(rotated->previous_expires_unix_s);
-  return grpc::Status::OK;
+  act.AddDetail("secret_version", std::to_string(rotated->secret_version));
+  return act.Finish(grpc::Status::OK);
 }
 
 }  // namespace cairn::server

@@ -94,7 +94,8 @@ std::string ServerEnv::ConfigText() const {
          "[[auth.jwt]]\nissuer = \"" + std::string(kIssuerB) + "\"\naudience = \"" + kAudience +
          "\"\njwks_file = \"jwks-b.json\"\n\n" + keys +
          "[auth.mtls]\nrules = [ { match = \"CN=*,O=Acme\", principal = \"{CN}\" } ]\n\n"
-         "[policy]\nfile = \"policy.toml\"\n" + extra_config;
+         "[policy]\nfile = \"policy.toml\"\n" +
+         (audit_enabled ? "" : "[audit]\nenabled = false\n") + extra_config;
 }
 
 void ServerEnv::WriteConfig(const std::string& text) const { WriteFile(ConfigPath(), text); }

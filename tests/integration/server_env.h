@@ -32,6 +32,10 @@ class ServerEnv {
   int failures_per_minute_max = 1000;
   // Extra top-level TOML tables appended to the config (e.g. [protect]).
   std::string extra_config;
+  // The `$audit` trail writes records into the log (a start record at position 0, ...), which
+  // would move every position other tests expect: off unless a test turns it on. When true, no
+  // [audit] table is written (a test may put its own in extra_config).
+  bool audit_enabled = false;
   bool Start();
   std::string ConfigPath() const { return dir_.Sub("test.toml"); }
   std::string PolicyPath() const { return dir_.Sub("policy.toml"); }

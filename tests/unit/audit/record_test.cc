@@ -120,6 +120,8 @@ TEST(AuditRecordTest, ParsesRfc3339WithOffsetsAndMilliseconds) {
   EXPECT_FALSE(ParseRfc3339("2026-11-30T17:00:00").ok());  // no zone
   EXPECT_FALSE(ParseRfc3339("2026-13-30T17:00:00Z").ok());
   EXPECT_FALSE(ParseRfc3339("2026-11-30T17:00:00Zjunk").ok());
+  EXPECT_FALSE(ParseRfc3339("2999-01-01T00:00:00Z").ok());  // past the int64 nanosecond range
+  EXPECT_TRUE(ParseRfc3339("2261-12-31T23:59:59Z").ok());
 }
 
 }  // namespace

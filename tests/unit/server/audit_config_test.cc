@@ -3,6 +3,7 @@
 #include <string>
 
 #include "server/config.h"
+#include "server/config_digest.h"
 
 namespace cairn::server {
 namespace {
@@ -37,6 +38,36 @@ TEST(AuditConfig, RejectsUnknownModesKeysAndOutOfRangeBounds) {
     EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument) << text;
     EXPECT_NE(c.status().message().find("audit."), std::string::npos) << c.status().message();
   }
+}
+
+}  // namespace
+}  // namespace cairn::server
+
+namespace cairn::server {
+namespace {
+
+TEST(ConfigDigest, StableChangesWithSettingsAndHoldsNoSecrets) {
+  auto text = [](const std::string& toml) {
+    auto c = ParseConfig(toml, "/etc/cairn", "c.toml");
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? CanonicalConfigText(*c) : std::string();
+  };
+  const std::string key_hash(64, 'a');
+  const std::string base =
+      "[[auth.api_keys]]\nid = \"ops\"\nsecret_sha256 = \"" + key_hash + "\"\nroles = [\"r\"]\n";
+  const std::string t = text(base);
+  EXPECT_EQ(t.rfind("cairn-config-v1\n", 0), 0u);
+  EXPECT_EQ(t, text(base));
+  EXPECT_NE(t.find("auth.api_keys.0.id=ops\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("tls.enabled=true\n"), std::string::npos) << t;
+  EXPECT_EQ(t.find(key_hash), std::string::npos);  // the key's hash is left out
+  EXPECT_NE(text(base + "[audit]\ndata_plane = \"all\"\n"), t);
+  EXPECT_NE(text(base + "[tls]\nenabled = false\n"), t);
+  auto c = ParseConfig(base, "/etc/cairn", "c.toml");
+  ASSERT_TRUE(c.ok());
+  const std::string hex = ConfigSha256Hex(*c);
+  EXPECT_EQ(hex.size(), 64u);
+  EXPECT_EQ(hex.find_first_not_of("0123456789abcdef"), std::string::npos);
 }
 
 }  // namespace

@@ -1,0 +1,248 @@
+#include "server/call_audit.h"
+
+#include <atomic>
+#include <cassert>
+#include <cstdio>
+#include <span>
+
+#include "common/bytes.h"
+#include "crypto/secure.h"
+#include "crypto/sha256.h"
+#include "server/status_map.h"
+
+namespace cairn::server {
+namespace {
+
+using audit::AuditKind;
+using audit::AuditRecord;
+
+bool ValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > kRequestIdBytesMax) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// A random process prefix, so that generated ids of two server runs do not collide.
+const std::string& ProcessPrefix() {
+  static const std::string prefix = [] {
+    uint8_t bytes[4] = {};
+    (void)crypto::RandomPublicBytes(std::span<uint8_t>(bytes, sizeof bytes));
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "c-%02x%02x%02x%02x-", bytes[0], bytes[1], bytes[2], bytes[3]);
+    return std::string(buf);
+  }();
+  return prefix;
+}
+
+AuditRecord CallRecord(AuditKind kind, const CallIdentity& id) {
+  AuditRecord r;
+  r.kind = kind;
+  r.request_id = id.request_id;
+  r.principal = id.principal.id;
+  r.auth_method = id.principal.method == AuthMethod::kNone ? ""
+                                                           : AuthMethodName(id.principal.method);
+  r.source_ip = id.peer_ip;
+  return r;
+}
+
+bool IsWrite(policy::Action action) {
+  return action == policy::Action::kAppend || action == policy::Action::kDelete;
+}
+
+void SetOutcome(AuditRecord* r, const grpc::Status& status) {
+  r->outcome = status.ok() ? "success" : "failure";
+  r->error_code = std::string(GrpcCodeName(status.error_code()));
+}
+
+}  // namespace
+
+std::string RequestIdOf(const grpc::ServerContextBase* context) {
+  const auto& md = context->client_metadata();
+  auto it = md.find("x-request-id");
+  if (it != md.end()) {
+    std::string_view value(it->second.data(), it->second.size());
+    if (ValidRequestId(value)) return std::string(value);
+  }
+  static std::atomic<uint64_t> counter{0};
+  return ProcessPrefix() + std::to_string(counter.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
+std::string_view GrpcCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: break;
+  }
+  return "UNKNOWN";
+}
+
+CallAudit::CallAudit(audit::AuditTrail* trail, audit::MetricsRegistry* metrics) : trail_(trail) {
+  assert(trail_ != nullptr);
+  if (metrics == nullptr) return;
+  for (uint32_t i = 0; i < policy::kActionCount; ++i) {
+    const auto action = static_cast<policy::Action>(i);
+    allowed_[i] = metrics->GetCounter("cairn_calls_allowed_total",
+                                      "Calls the policy allowed, by action.",
+                                      {{"action", std::string(policy::ActionName(action))}});
+  }
+  for (AuthMethod m : {AuthMethod::kJwt, AuthMethod::kApiKey, AuthMethod::kMtls}) {
+    auth_successes_[static_cast<size_t>(m)] = metrics->GetCounter(
+        "cairn_auth_successes_total", "Calls that authenticated, by method.",
+        {{"method", AuthMethodName(m)}});
+  }
+}
+
+void CallAudit::AuthFailure(std::string_view request_id, std::string_view method,
+                            std::string_view reason, std::string_view source_ip) const {
+  AuditRecord r;
+  r.kind = AuditKind::kAuthFailure;
+  r.request_id = std::string(request_id);
+  r.auth_method = std::string(method);
+  r.source_ip = std::string(source_ip);
+  r.action = "auth";
+  r.outcome = "failure";
+  r.error_code = "UNAUTHENTICATED";
+  r.reason = std::string(reason.substr(0, 64));
+  trail_->Submit(std::move(r));
+}
+
+void CallAudit::AuthSuccess(AuthMethod method) const {
+  audit::Counter* c = auth_successes_[static_cast<size_t>(method) % auth_successes_.size()];
+  if (c != nullptr) c->Increment();
+}
+
+void CallAudit::ConnectionRefused(std::string_view source_ip, std::string_view request_id) const {
+  AuditRecord r;
+  r.kind = AuditKind::kConnectionRefused;
+  r.request_id = std::string(request_id);
+  // An IPv4 peer of a dual-stack listener comes as "::ffff:a.b.c.d": recorded as a.b.c.d.
+  constexpr std::string_view kMapped = "::ffff:";
+  if (source_ip.rfind(kMapped, 0) == 0 && source_ip.find('.') != std::string_view::npos) {
+    source_ip.remove_prefix(kMapped.size());
+  }
+  r.source_ip = std::string(source_ip);
+  r.action = "connect";
+  r.outcome = "failure";
+  r.error_code = "PERMISSION_DENIED";
+  r.reason = "address not in server.allow_cidrs";
+  trail_->Submit(std::move(r));
+}
+
+void CallAudit::Denied(const CallIdentity& id, policy::Action action, std::string_view resource,
+                       std::string_view event_type, std::string_view rule) const {
+  AuditRecord r = CallRecord(AuditKind::kAccessDenied, id);
+  r.action = std::string(policy::ActionName(action));
+  r.resource = std::string(resource);
+  r.event_type = std::string(event_type);
+  r.decision = "deny";
+  r.rule = std::string(rule);
+  r.outcome = "failure";
+  r.error_code = "PERMISSION_DENIED";
+  r.reason = "denied by policy";
+  trail_->Submit(std::move(r));
+}
+
+void CallAudit::CountAllowed(policy::Action action) const {
+  audit::Counter* c = allowed_[static_cast<size_t>(action)];
+  if (c != nullptr) c->Increment();
+}
+
+bool CallAudit::data_plane_wanted(bool is_write) const {
+  const audit::DataPlaneAudit mode = trail_->data_plane();
+  return mode == audit::DataPlaneAudit::kAll ||
+         (mode == audit::DataPlaneAudit::kWrites && is_write);
+}
+
+void CallAudit::DataPlane(const CallIdentity& id, policy::Action action, std::string_view resource,
+                          const grpc::Status& outcome,
+                          std::vector<std::pair<std::string, std::string>> details) const {
+  if (!data_plane_wanted(IsWrite(action))) return;
+  AuditRecord r = DataPlaneRecord(id, action, resource);
+  r.details = std::move(details);
+  SubmitDataPlane(std::move(r), outcome);
+}
+
+AuditRecord CallAudit::DataPlaneRecord(const CallIdentity& id, policy::Action action,
+                                       std::string_view resource) const {
+  AuditRecord r = CallRecord(AuditKind::kDataPlane, id);
+  r.action = std::string(policy::ActionName(action));
+  r.resource = std::string(resource);
+  r.decision = "allow";
+  return r;
+}
+
+void CallAudit::SubmitDataPlane(AuditRecord record, const grpc::Status& outcome) const {
+  const bool is_write = record.action == policy::ActionName(policy::Action::kAppend) ||
+                        record.action == policy::ActionName(policy::Action::kDelete);
+  SetOutcome(&record, outcome);
+  trail_->SubmitDataPlane(std::move(record), is_write);
+}
+
+std::string SubjectResource(std::string_view subject) {
+  const crypto::Hash h = crypto::Sha256(subject);
+  return "subject-sha256:" + HexEncode(std::span<const uint8_t>(h.data(), h.size()));
+}
+
+grpc::Status Require(const CallIdentity& id, policy::Action action, std::string_view stream,
+                     std::string_view event_type) {
+  const policy::Decision decision = id.Decide(action, stream, event_type);
+  if (decision.allowed) return grpc::Status::OK;
+  if (id.audit != nullptr) id.audit->Denied(id, action, stream, event_type, decision.rule);
+  return DeniedStatus(policy::ActionName(action), stream, event_type);
+}
+
+grpc::Status AdminAct::Begin(const CallIdentity& id, std::string act, std::string resource,
+                             AdminAct* out) {
+  assert(out != nullptr && !out->begun_);
+  if (id.audit != nullptr) {
+    auto slot = id.audit->trail()->ReserveAdmin();
+    if (!slot.ok()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "audit queue full: the act was not done; retry later");
+    }
+    out->slot_ = std::move(slot).value();
+  }
+  out->record_ = CallRecord(AuditKind::kAdmin, id);
+  out->record_.action = std::move(act);
+  out->record_.resource = std::move(resource);
+  out->record_.decision = "allow";
+  out->begun_ = true;
+  out->has_slot_ = id.audit != nullptr;
+  return grpc::Status::OK;
+}
+
+void AdminAct::AddDetail(std::string name, std::string value) {
+  if (record_.details.size() < audit::kAuditDetailsMax) {
+    record_.details.emplace_back(std::move(name), std::move(value));
+  }
+}
+
+grpc::Status AdminAct::Finish(grpc::Status status) {
+  assert(begun_);
+  SetOutcome(&record_, status);
+  if (has_slot_) slot_.Submit(std::move(record_));
+  begun_ = false;
+  has_slot_ = false;
+  return status;
+}
+
+}  // namespace cairn::server

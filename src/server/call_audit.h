@@ -1,0 +1,113 @@
+// CallAudit: how the server's calls reach the audit trail (audit/trail.h) and the call counters.
+//
+// Every audited act is recorded exactly once, by the code that decides it:
+//  - CallGate: authentication failures (method, fixed reason, source address; never the
+//    credential), peers refused by the per-call allowlist check, successes counted by method;
+//  - Require(): a policy denial (principal, action, resource, event type and the deciding rule —
+//    the rule goes to the trail, never to the caller);
+//  - AdminAct: admin acts. Begin() reserves a trail slot BEFORE the act, so a full audit queue
+//    refuses the act (UNAVAILABLE) instead of letting it happen unaudited; Finish() records it
+//    with its outcome;
+//  - CountAllowed()/DataPlane(): allowed data-plane calls are counted by action
+//    (cairn_calls_allowed_total) and, as audit.data_plane says, added to the trail.
+//
+// The request id of a call is its `x-request-id` metadata when that is 1..64 characters of
+// [A-Za-z0-9._-], else a generated one ("c-<process random>-<counter>").
+//
+// Thread safety: every method is thread-safe; the trail and the registry must outlive it.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/status.h>
+
+#include "audit/metrics.h"
+#include "audit/trail.h"
+#include "common/principal.h"
+#include "policy/action.h"
+#include "server/call_gate.h"
+
+namespace cairn::server {
+
+inline constexpr size_t kRequestIdBytesMax = 64;
+
+// The call's request id (see above).
+std::string RequestIdOf(const grpc::ServerContextBase* context);
+
+// The name of a gRPC status code ("PERMISSION_DENIED"); "" for OK.
+std::string_view GrpcCodeName(grpc::StatusCode code);
+
+class CallAudit {
+ public:
+  // `trail` is required; `metrics` may be null (no counters).
+  CallAudit(audit::AuditTrail* trail, audit::MetricsRegistry* metrics);
+
+  audit::AuditTrail* trail() const { return trail_; }
+
+  void AuthFailure(std::string_view request_id, std::string_view method, std::string_view reason,
+                   std::string_view source_ip) const;
+  void AuthSuccess(AuthMethod method) const;
+  // Safe on gRPC poller threads (only a Submit).
+  void ConnectionRefused(std::string_view source_ip, std::string_view request_id) const;
+  void Denied(const CallIdentity& id, policy::Action action, std::string_view resource,
+              std::string_view event_type, std::string_view rule) const;
+  void CountAllowed(policy::Action action) const;
+  // An allowed data-plane call (append, delete, read, subscribe) for the trail, as data_plane
+  // says; the record is built only when it would be kept.
+  void DataPlane(const CallIdentity& id, policy::Action action, std::string_view resource,
+                 const grpc::Status& outcome,
+                 std::vector<std::pair<std::string, std::string>> details = {}) const;
+  bool data_plane_wanted(bool is_write) const;
+  // The two halves of DataPlane() for calls that finish later (appends): the record as far as
+  // the call is known, then its submission with the outcome.
+  audit::AuditRecord DataPlaneRecord(const CallIdentity& id, policy::Action action,
+                                     std::string_view resource) const;
+  void SubmitDataPlane(audit::AuditRecord record, const grpc::Status& outcome) const;
+
+ private:
+  audit::AuditTrail* trail_;
+  std::array<audit::Counter*, policy::kActionCount> allowed_{};
+  std::array<audit::Counter*, 4> auth_successes_{};  // by AuthMethod
+};
+
+// The resource of an act on a data subject: "subject-sha256:<hex>", never the subject id itself
+// (it may be personal data, and the trail cannot be erased).
+std::string SubjectResource(std::string_view subject);
+
+// Decides `action` on (stream, event_type) for the call; a denial is audited (with the rule)
+// and answered with PERMISSION_DENIED naming action, stream and type (never the rule).
+grpc::Status Require(const CallIdentity& id, policy::Action action, std::string_view stream,
+                     std::string_view event_type);
+
+// One admin act of a call (see above). Usage:
+//   AdminAct act;
+//   if (auto s = AdminAct::Begin(id, "policy.reload", "*", &act); !s.ok()) return s;
+//   grpc::Status result = ...do it...;
+//   return act.Finish(result);
+class AdminAct {
+ public:
+  AdminAct() = default;
+  AdminAct(AdminAct&&) = default;
+  AdminAct& operator=(AdminAct&&) = default;
+
+  // UNAVAILABLE "audit queue full" when the trail has no room: the act must not happen.
+  static grpc::Status Begin(const CallIdentity& id, std::string act, std::string resource,
+                            AdminAct* out);
+  void AddDetail(std::string name, std::string value);
+  // Records the act with its outcome (the error code, never the error text: it may name a data
+  // subject); returns `status` unchanged.
+  grpc::Status Finish(grpc::Status status);
+
+ private:
+  audit::AuditTrail::AdminSlot slot_;
+  audit::AuditRecord record_;
+  bool begun_ = false;
+  bool has_slot_ = false;  // false when the call has no trail (tests without one)
+};
+
+}  // namespace cairn::server

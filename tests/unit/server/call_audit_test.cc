@@ -1,0 +1,146 @@
+// CallAudit and AdminAct over a real AuditTrail whose writer the test holds: admin acts fail
+// closed when the queue is full, denials carry the rule, request ids are taken or generated.
+#include <condition_variable>
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "policy/parse.h"
+#include "server/call_audit.h"
+
+namespace cairn::server {
+namespace {
+
+// A trail writer that the test can hold inside a write.
+class HeldWriter {
+ public:
+  audit::AuditWriter writer() {
+    return [this](const std::vector<audit::AuditRecord>& records) {
+      std::unique_lock<std::mutex> lock(mu_);
+      in_write_ = true;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !held_; });
+      for (const auto& r : records) written_.push_back(r);
+      return Status::Ok();
+    };
+  }
+  void Hold() { std::lock_guard<std::mutex> l(mu_); held_ = true; }
+  void Release() { std::lock_guard<std::mutex> l(mu_); held_ = false; cv_.notify_all(); }
+  bool WaitInWrite() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return in_write_; });
+  }
+  std::vector<audit::AuditRecord> written() { std::lock_guard<std::mutex> l(mu_); return written_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false, in_write_ = false;
+  std::vector<audit::AuditRecord> written_;
+};
+
+constexpr char kPolicy[] = R"(
+[[role]]
+name = "ops"
+grants = [ { actions = ["admin"], streams = ["*"], event_types = ["*"] } ]
+denies = [ { actions = ["forget"], streams = ["*"], event_types = ["*"] } ]
+[[binding]]
+principal = "apikey:ops"
+roles = ["ops"]
+)";
+
+struct Fixture {
+  HeldWriter writer;
+  std::unique_ptr<audit::AuditTrail> trail;
+  std::unique_ptr<CallAudit> audit;
+  CallIdentity id;
+
+  explicit Fixture(size_t queue) {
+    audit::AuditTrailOptions options;
+    options.queue_records_max = queue;
+    trail = audit::AuditTrail::Start(options, writer.writer()).value();
+    audit = std::make_unique<CallAudit>(trail.get(), nullptr);
+    id.principal.id = "apikey:ops";
+    id.principal.method = AuthMethod::kApiKey;
+    id.peer_ip = "127.0.0.1";
+    id.request_id = "req-7";
+    id.audit = audit.get();
+    id.policy = policy::ParsePolicy(kPolicy, "p.toml").value();
+    id.resolved = id.policy->Resolve(id.principal);
+  }
+};
+
+TEST(CallAuditTest, FullQueueRefusesTheAdminActBeforeItHappens) {
+  Fixture f(/*queue=*/1);
+  f.writer.Hold();
+  audit::AuditRecord first;
+  first.kind = audit::AuditKind::kAuthFailure;
+  f.trail->Submit(first);
+  ASSERT_TRUE(f.writer.WaitInWrite());
+  audit::AuditRecord filler;
+  filler.kind = audit::AuditKind::kAuthFailure;
+  ASSERT_TRUE(f.trail->Submit(filler));  // the queue (1 record) is full now
+
+  bool act_ran = false;
+  AdminAct act;
+  grpc::Status s = AdminAct::Begin(f.id, "policy.reload", "*", &act);
+  if (s.ok()) {
+    act_ran = true;
+    act.Finish(grpc::Status::OK);
+  }
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_FALSE(act_ran);
+  EXPECT_EQ(f.trail->stats().admin_refused, 1u);
+
+  f.writer.Release();
+  f.trail->Flush();
+  // With room again the act is done and recorded once, with its outcome.
+  AdminAct again;
+  ASSERT_TRUE(AdminAct::Begin(f.id, "policy.reload", "*", &again).ok());
+  again.AddDetail("generation", "2");
+  again.Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad policy file /x"));
+  f.trail->Flush();
+  auto written = f.writer.written();
+  ASSERT_EQ(written.size(), 3u);
+  const audit::AuditRecord& r = written[2];
+  EXPECT_EQ(r.kind, audit::AuditKind::kAdmin);
+  EXPECT_EQ(r.action, "policy.reload");
+  EXPECT_EQ(r.principal, "apikey:ops");
+  EXPECT_EQ(r.request_id, "req-7");
+  EXPECT_EQ(r.outcome, "failure");
+  EXPECT_EQ(r.error_code, "INVALID_ARGUMENT");
+  EXPECT_EQ(r.reason, "");  // never the error text
+  ASSERT_EQ(r.details.size(), 1u);
+}
+
+TEST(CallAuditTest, DenialIsAuditedWithTheRuleAndAnsweredWithoutIt) {
+  Fixture f(16);
+  grpc::Status s = Require(f.id, policy::Action::kForget, "*", "");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_message().find("role:"), std::string::npos) << s.error_message();
+  EXPECT_TRUE(Require(f.id, policy::Action::kAdmin, "*", "").ok());
+  f.trail->Flush();
+  auto written = f.writer.written();
+  ASSERT_EQ(written.size(), 1u);  // the allowed call is not a security record
+  EXPECT_EQ(written[0].kind, audit::AuditKind::kAccessDenied);
+  EXPECT_EQ(written[0].rule, "role:ops/deny[0]");
+  EXPECT_EQ(written[0].action, "forget");
+  EXPECT_EQ(written[0].decision, "deny");
+  EXPECT_EQ(written[0].source_ip, "127.0.0.1");
+}
+
+TEST(CallAuditTest, SubjectsAreRecordedOnlyAsTheirHash) {
+  const std::string resource = SubjectResource("alice@example.com");
+  EXPECT_EQ(resource.rfind("subject-sha256:", 0), 0u);
+  EXPECT_EQ(resource.size(), 15u + 64u);
+  EXPECT_EQ(resource.find("alice"), std::string::npos);
+}
+
+TEST(CallAuditTest, GrpcCodeNames) {
+  EXPECT_EQ(GrpcCodeName(grpc::StatusCode::OK), "");
+  EXPECT_EQ(GrpcCodeName(grpc::StatusCode::UNAVAILABLE), "UNAVAILABLE");
+  EXPECT_EQ(GrpcCodeName(grpc::StatusCode::PERMISSION_DENIED), "PERMISSION_DENIED");
+}
+
+}  // namespace
+}  // namespace cairn::server
