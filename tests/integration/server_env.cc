@@ -1,5 +1,7 @@
 #include "server_env.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <stdexcept>
 
@@ -76,6 +78,8 @@ ServerEnv::ServerEnv()
   WriteFile(dir_.Sub("jwks-a.json"),
             "{\"keys\":[" + PublicJwk(rsa_a.get(), "rsa-1") + "," + PublicJwk(ec_a.get(), "ec-1") +
                 "," + PublicJwk(ed_a.get(), "ed-1") + "," + OctJwk(kHsSecret, "hs-1") + "]}");
+  // It holds the HS256 secret: owner-only, as `cairn doctor` (CAIRN-FILE-004) asks.
+  if (::chmod(dir_.Sub("jwks-a.json").c_str(), 0600) != 0) throw std::runtime_error("chmod jwks");
   WriteFile(dir_.Sub("jwks-b.json"), "{\"keys\":[" + PublicJwk(rsa_b.get(), "b-rsa") + "]}");
   WriteFile(PolicyPath(), kPolicy);
   api_keys_toml_ = Key("admin", "[\"admin\"]", "", &admin_key) + Key("ci-bot", "[]", "", &bot_key) +
