@@ -10,6 +10,9 @@
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/resource_quota.h>
 
+#include "audit/alert_rules.h"
+#include "audit/alert_sinks.h"
+#include "audit/alerts.h"
 #include "audit/log_listener.h"
 #include "audit/metrics.h"
 #include "audit/trail.h"
@@ -34,6 +37,7 @@
 #include "subscribe/group_engine.h"
 #include "subscribe/live_hub.h"
 #include "server/webhooks_service.h"
+#include "subscribe/alert_webhook.h"
 #include "subscribe/webhook_dispatcher.h"
 
 namespace cairn::server {
@@ -90,6 +94,7 @@ class ServerImpl final : public Server {
 
  private:
   Status OpenParts();
+  Status StartAlerts();
   Status StartAudit();
   Status WriteAudit(const std::vector<audit::AuditRecord>& records);
   void AuditStartOrStop(audit::AuditKind kind);
@@ -103,6 +108,9 @@ class ServerImpl final : public Server {
   Config config_;
   // Created first in Init; others register their metrics on it.
   std::unique_ptr<audit::MetricsRegistry> metrics_;
+  // Alert rules and sinks (audit/alerts.h); null when alerts.enabled = false. A listener of
+  // audit_, so declared before it (destroyed after it). DOCTOR and SCRUB feed it too.
+  std::unique_ptr<audit::AlertEngine> alerts_;
   // The `$audit` trail (audit/trail.h), created right after the store opens and before any
   // listener takes calls; always present (with audit.enabled = false its writer discards, so
   // that listeners — logs, metrics, alerts — still see every record).
@@ -299,6 +307,7 @@ Status ServerImpl::StartPosture() {
   options.config = config_;
   options.store = store_.get();
   options.metrics = metrics_.get();
+  options.alerts = alerts_.get();
   options.accepted = config_.doctor.accept_risks;
   options.interval_s = static_cast<int64_t>(config_.doctor.interval_s);
   auto monitor = PostureMonitor::Start(std::move(options));
@@ -314,11 +323,54 @@ Status ServerImpl::Init() {
   metrics_ = std::make_unique<audit::MetricsRegistry>();
   if (Status s = ValidateForServe(config_); !s.ok()) return s;
   if (Status s = OpenParts(); !s.ok()) return s;
+  if (Status s = StartAlerts(); !s.ok()) return s;
   if (Status s = StartAudit(); !s.ok()) return s;
   if (Status s = StartPosture(); !s.ok()) return s;  // may refuse: a critical finding
   if (Status s = StartGrpc(); !s.ok()) return s;
   if (Status s = StartAdmin(); !s.ok()) return s;
   AuditStartOrStop(audit::AuditKind::kServerStart);
+  return Status::Ok();
+}
+
+Status ServerImpl::StartAlerts() {
+  const AlertsSection& a = config_.alerts;
+  if (!a.enabled) return Status::Ok();
+  std::vector<audit::AlertRule> rules = audit::DefaultAlertRules();
+  if (!a.rules_file.empty()) {
+    auto loaded = audit::LoadAlertRules(a.rules_file);
+    if (!loaded.ok()) return loaded.status().Annotate("alerts.rules_file");
+    rules = std::move(loaded).value();
+  }
+  std::vector<std::unique_ptr<audit::AlertSink>> sinks;
+  sinks.push_back(std::make_unique<audit::LogAlertSink>());
+  sinks.push_back(std::make_unique<audit::StreamAlertSink>([this](const std::string& body) {
+    std::vector<engine::ProposedEvent> batch(1);
+    batch[0].event_type = std::string(audit::kAlertEventType);
+    batch[0].data = body;
+    auto appended = store_->AppendSystem(audit::kAlertsStream, engine::ExpectedVersion::Any(),
+                                         std::move(batch));
+    return appended.ok() ? Status::Ok() : appended.status();
+  }));
+  if (!a.webhook_url.empty()) {
+    subscribe::AlertWebhookOptions w;
+    w.url = a.webhook_url;
+    w.origin = store_->origin();
+    w.allow_addresses = a.webhook_allow_addresses;
+    w.secret_file = a.webhook_secret_file;
+    w.secret_env = a.webhook_secret_env;
+    w.sender.ca_file = config_.webhooks.ca_file;
+    w.sender.connect_timeout_ms = static_cast<int64_t>(config_.webhooks.connect_timeout_ms);
+    w.sender.timeout_ms = static_cast<int64_t>(config_.webhooks.timeout_ms);
+    w.sender.response_size_bytes_max = config_.webhooks.response_size_bytes_max;
+    auto sink = subscribe::AlertWebhookSink::Create(w);
+    if (!sink.ok()) return sink.status().Annotate("alerts.webhook_url");
+    sinks.push_back(std::move(sink).value());
+  }
+  audit::AlertEngineOptions options;
+  options.metrics = metrics_.get();
+  auto engine = audit::AlertEngine::Start(std::move(rules), std::move(sinks), std::move(options));
+  if (!engine.ok()) return engine.status().Annotate("alerts");
+  alerts_ = std::move(engine).value();
   return Status::Ok();
 }
 
@@ -335,6 +387,7 @@ Status ServerImpl::StartAudit() {
   if (!trail.ok()) return trail.status().Annotate("audit");
   audit_ = std::move(trail).value();
   audit_->AddListener(&audit_log_);
+  if (alerts_) audit_->AddListener(alerts_.get());
   call_audit_ = std::make_unique<CallAudit>(audit_.get(), metrics_.get());
   return Status::Ok();
 }
@@ -401,6 +454,8 @@ void ServerImpl::Shutdown(int64_t drain_timeout_ms) {
       AuditStartOrStop(audit::AuditKind::kServerStop);
       audit_->Stop();
     }
+    // Delivers the queued alerts (to `$alerts` through the store) and stops the webhook.
+    if (alerts_) alerts_->Stop();
     live_hub_.reset();  // after every subscription's reactor is done, before the store
     group_engine_.reset();  // after every consumer's reactor is done, before the store
     if (webhook_dispatcher_) webhook_dispatcher_->Stop();  // before the store it reads
