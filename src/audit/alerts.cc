@@ -181,6 +181,12 @@ struct AlertEngine::Impl {
       if (suppressed_counter != nullptr) suppressed_counter->Increment();
       return;
     }
+    if (queue.size() >= options.queue_alerts_max) {
+      // Dropped without opening a dedup window: the next match tries again.
+      ++stats.dropped;
+      if (dropped_counter != nullptr) dropped_counter->Increment();
+      return;
+    }
     state.fired = true;
     state.last_fired_ms = now_ms;
     alert.id = NewAlertId();
@@ -190,11 +196,6 @@ struct AlertEngine::Impl {
     alert.suppressed = state.suppressed;
     alert.summary = Cut(std::move(alert.summary), kAlertSummarySizeBytesMax);
     state.suppressed = 0;
-    if (queue.size() >= options.queue_alerts_max) {
-      ++stats.dropped;
-      if (dropped_counter != nullptr) dropped_counter->Increment();
-      return;
-    }
     if (Counter* c = fired_counters[static_cast<size_t>(alert.kind)]
                                    [static_cast<size_t>(alert.severity)]) {
       c->Increment();

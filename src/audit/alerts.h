@@ -6,7 +6,8 @@
 // directly by ObservePosture (doctor's periodic re-run) and ObserveIntegrityViolation (for a
 // violation that does not pass through the trail). These run on the caller's thread, are quick
 // and never block on a sink: they decide under a mutex and put a fired alert on a bounded queue
-// (queue_alerts_max; when full the alert is dropped and counted in stats().dropped).
+// (queue_alerts_max; when full the alert is dropped and counted in stats().dropped, and no
+// dedup window opens, so the next match tries again).
 //
 // Deduplication: a rule fires at most once per dedup_window_s per dedup key — the rule, plus the
 // source address (auth_failures), the principal (denied_appends with per_principal) or the check

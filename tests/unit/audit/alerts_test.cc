@@ -436,6 +436,9 @@ TEST_F(AlertEngineTest, FullQueueDropsAndCounts) {
   EXPECT_EQ(stats.fired + stats.dropped, 10u);
   sink_->Release();
   EXPECT_EQ(Delivered().size(), stats.fired);
+  // A dropped alert opened no dedup window: its address alerts as soon as there is room.
+  engine_->OnAuditRecord(AuthFailure("10.0.1.9"));
+  EXPECT_EQ(Delivered().size(), stats.fired + 1);
 }
 
 TEST_F(AlertEngineTest, StopDeliversWhatIsQueuedStopsSinksAndIgnoresLaterRecords) {
