@@ -13,6 +13,7 @@
 #include "audit/alert_rules.h"
 #include "audit/alert_sinks.h"
 #include "audit/alerts.h"
+#include "audit/audit_metrics.h"
 #include "audit/log_listener.h"
 #include "audit/metrics.h"
 #include "audit/trail.h"
@@ -108,6 +109,9 @@ class ServerImpl final : public Server {
   Config config_;
   // Created first in Init; others register their metrics on it.
   std::unique_ptr<audit::MetricsRegistry> metrics_;
+  // Counts auth failures, denials, refused connections and violations: a listener of audit_,
+  // so declared before it.
+  std::unique_ptr<audit::AuditMetrics> audit_metrics_;
   // Alert rules and sinks (audit/alerts.h); null when alerts.enabled = false. A listener of
   // audit_, so declared before it (destroyed after it). DOCTOR and SCRUB feed it too.
   std::unique_ptr<audit::AlertEngine> alerts_;
@@ -387,6 +391,8 @@ Status ServerImpl::StartAudit() {
   if (!trail.ok()) return trail.status().Annotate("audit");
   audit_ = std::move(trail).value();
   audit_->AddListener(&audit_log_);
+  audit_metrics_ = std::make_unique<audit::AuditMetrics>(metrics_.get(), PolicyActionNames());
+  audit_->AddListener(audit_metrics_.get());
   if (alerts_) audit_->AddListener(alerts_.get());
   call_audit_ = std::make_unique<CallAudit>(audit_.get(), metrics_.get());
   return Status::Ok();
