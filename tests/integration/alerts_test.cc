@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cairn/webhooks.h"
+#include "loopback_http.h"
 #include "server_env.h"
 #include "webhook_receiver.h"
 
@@ -183,6 +184,16 @@ TEST_F(AlertsTest, FailedLoginsGiveOneAlertAndOneSignedWebhookPerDedupWindow) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(Alerts().size(), 3u);
   EXPECT_EQ(receiver_->count(), 3u);
+
+  // The counts on /metrics: one alert per rule; 2 login crossings + 1 denial suppressed.
+  const std::string metrics = HttpBody(HttpGet(env.server().admin_port(), "/metrics"));
+  for (const char* line :
+       {"cairn_alerts_fired_total{rule_kind=\"auth_failures\",severity=\"high\"} 1\n",
+        "cairn_alerts_fired_total{rule_kind=\"denied_appends\",severity=\"medium\"} 1\n",
+        "cairn_alerts_fired_total{rule_kind=\"key_destruction\",severity=\"high\"} 1\n",
+        "cairn_alerts_suppressed_total 3\n"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
+  }
 }
 
 TEST_F(AlertsTest, ForgetRaisesAKeyDestructionAlert) {
