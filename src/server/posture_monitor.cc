@@ -85,7 +85,8 @@ void PostureMonitor::Publish(const std::vector<Finding>& findings, bool at_start
                           {"cairn.severity", SeverityName(f.severity)},
                           {"cairn.finding", f.finding},
                           {"cairn.fix", f.fix}}});
-    if (options_.alerts != nullptr && f.severity >= Severity::kHigh) {
+    // Every finding: the alert rules' min_severity decides (built-in: high and above).
+    if (options_.alerts != nullptr) {
       options_.alerts->ObservePosture(f.id, SeverityName(f.severity), f.finding);
     }
   }
