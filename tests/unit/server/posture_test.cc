@@ -183,6 +183,15 @@ std::string Role(const std::string& name, const std::string& actions, const std:
          "], streams = [\"" + stream + "\"], event_types = [\"" + type + "\"] } ]\n";
 }
 
+// Issuer 0 reads its keys from a JWKS file holding one HS256 key of `oct_bytes`, with `mode`.
+std::function<void(Env&)> JwksFile(size_t oct_bytes, mode_t mode) {
+  return [oct_bytes, mode](Env& e) {
+    e.config.auth.jwt[0].jwks_url.clear();
+    e.config.auth.jwt[0].jwks_file = e.dir.Sub("jwks.json");
+    WriteMode(e.config.auth.jwt[0].jwks_file, Jwks(oct_bytes), mode);
+  };
+}
+
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name << " (" << c.id << ")"; }
 
 const std::vector<Case>& Cases() {
@@ -255,17 +264,7 @@ const std::vector<Case>& Cases() {
       {"ConfigWritableByGroup", "CAIRN-FILE-003", Severity::kHigh,
        [](Env& e) { ASSERT_EQ(::chmod(e.config.source_path.c_str(), 0620), 0); },
        [](Env& e) { ASSERT_EQ(::chmod(e.config.source_path.c_str(), 0600), 0); }},
-      {"JwksSecretReadable", "CAIRN-FILE-004", Severity::kHigh,
-       [](Env& e) {
-         e.config.auth.jwt[0].jwks_url.clear();
-         e.config.auth.jwt[0].jwks_file = e.dir.Sub("jwks.json");
-         WriteMode(e.config.auth.jwt[0].jwks_file, Jwks(32), 0644);
-       },
-       [](Env& e) {
-         e.config.auth.jwt[0].jwks_url.clear();
-         e.config.auth.jwt[0].jwks_file = e.dir.Sub("jwks.json");
-         WriteMode(e.config.auth.jwt[0].jwks_file, Jwks(32), 0600);
-       }},
+      {"JwksSecretReadable", "CAIRN-FILE-004", Severity::kHigh, JwksFile(32, 0644), JwksFile(32, 0600)},
       {"ApiKeyNoExpiry", "CAIRN-AUTH-001", Severity::kMedium,
        [](Env& e) { e.config.auth.api_keys[0].expires_unix_s.reset(); }, [](Env&) {}},
       {"ApiKeyOld", "CAIRN-AUTH-002", Severity::kMedium,
@@ -276,17 +275,7 @@ const std::vector<Case>& Cases() {
        }},
       {"NoAudience", "CAIRN-AUTH-003", Severity::kHigh,
        [](Env& e) { e.config.auth.jwt[0].audience.clear(); }, [](Env&) {}},
-      {"ShortHs256", "CAIRN-AUTH-004", Severity::kHigh,
-       [](Env& e) {
-         e.config.auth.jwt[0].jwks_url.clear();
-         e.config.auth.jwt[0].jwks_file = e.dir.Sub("jwks.json");
-         WriteMode(e.config.auth.jwt[0].jwks_file, Jwks(16), 0600);
-       },
-       [](Env& e) {
-         e.config.auth.jwt[0].jwks_url.clear();
-         e.config.auth.jwt[0].jwks_file = e.dir.Sub("jwks.json");
-         WriteMode(e.config.auth.jwt[0].jwks_file, Jwks(32), 0600);
-       }},
+      {"ShortHs256", "CAIRN-AUTH-004", Severity::kHigh, JwksFile(16, 0600), JwksFile(32, 0600)},
       {"LongLeeway", "CAIRN-AUTH-005", Severity::kMedium,
        [](Env& e) { e.config.auth.jwt[0].leeway_s = 61; },
        [](Env& e) { e.config.auth.jwt[0].leeway_s = 60; }},
