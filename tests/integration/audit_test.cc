@@ -1,11 +1,6 @@
 // The `$audit` trail against the real server: each audited act gives exactly one record with the
 // right fields; no credential reaches it; reading it needs audit.read; it cannot be written by
 // clients; `cairn audit` prints it; the data directory still verifies.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -20,11 +15,13 @@
 #include "cairn/groups.h"
 #include "cairn/v1/admin.grpc.pb.h"
 #include "cairn/v1/integrity.grpc.pb.h"
+#include "closed_by_server.h"
 #include "server_env.h"
 
 namespace cairn {
 namespace {
 
+using testing::ClosedByServer;
 using testing::RunCairn;
 using testing::ServerEnv;
 
@@ -183,30 +180,6 @@ TEST_F(AuditTest, RequestIdIsTakenFromTheCallWhenWellFormed) {
   EXPECT_EQ(denials[0].record.action, "admin");
   EXPECT_FALSE(denials[1].record.request_id.empty());  // generated
   EXPECT_EQ(denials[1].record.request_id.find(' '), std::string::npos);
-}
-
-bool ClosedByServer(const std::string& source_ip, int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  inet_pton(AF_INET, source_ip.c_str(), &src.sin_addr);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
-    close(fd);
-    return true;
-  }
-  pollfd p{fd, POLLIN, 0};
-  bool closed = false;
-  if (poll(&p, 1, 2000) > 0) {
-    char c;
-    closed = recv(fd, &c, 1, 0) <= 0;
-  }
-  close(fd);
-  return closed;
 }
 
 TEST_F(AuditTest, RefusedConnectionIsAuditedWithItsAddress) {
