@@ -4,8 +4,9 @@
 // one line naming the check id and the fix) when a critical finding's id is not accepted
 // (Options::accepted: --accept-risk ID and [doctor] accept_risks). Every finding is logged
 // (common/log.h; warn for medium and above, info below; accepted critical ones say so), the
-// gauges cairn_posture_findings{severity} are set on the metrics registry, and high and critical
-// findings go to the alert engine (AlertEngine::ObservePosture, which deduplicates). A
+// gauges cairn_posture_findings{severity} are set on the metrics registry, and every finding goes
+// to the alert engine (AlertEngine::ObservePosture: its posture rules' min_severity decides —
+// high by default — and it deduplicates). A
 // background thread re-runs the checks every interval_s and does the same (it never stops the
 // server: a new critical finding is logged and alerted).
 //

@@ -96,7 +96,7 @@ TEST_F(PostureMonitorTest, AcceptedStartsLogsExportsAndAlerts) {
   EXPECT_NE(log.find("\"cairn.check_id\":\"CAIRN-AUDIT-001\""), std::string::npos) << log;
   EXPECT_EQ(log.find("hunter2"), std::string::npos) << log;
 
-  // Only high and critical findings reach the alert engine (its posture rule: high and above).
+  // Only high and critical findings become alerts (the built-in posture rule: high and above).
   engine_->Flush();
   std::lock_guard<std::mutex> lock(mu_);
   ASSERT_EQ(alerts_.size(), 1u);
