@@ -129,6 +129,14 @@ TEST(ServerNetworkTest, RefusesUnsafeOrBrokenConfigurationsWithOneLineReasons) {
 TEST(ServerNetworkTest, DevModeCreatesTheSetupAndTheCliWorksWithNoFlags) {
   TempDir dir;
   const std::string data = dir.Sub("dev-data");
+  // --dev writes the default client config under $HOME when there is none: keep it in this
+  // test's own home, never the real one (other tests would read it), and find it there.
+  const char* real_home = getenv("HOME");
+  const std::string saved_home = real_home ? real_home : "";
+  setenv("HOME", dir.Sub("home").c_str(), 1);
+  const char* real_client_config = getenv("CAIRN_CLIENT_CONFIG");
+  const std::string saved_client_config = real_client_config ? real_client_config : "";
+  unsetenv("CAIRN_CLIENT_CONFIG");
   setenv("CAIRN_LISTEN", "127.0.0.1:0", 1);
   setenv("CAIRN_ADMIN_LISTEN", "127.0.0.1:0", 1);
   ServerProcess server;
@@ -164,6 +172,10 @@ TEST(ServerNetworkTest, DevModeCreatesTheSetupAndTheCliWorksWithNoFlags) {
   EXPECT_NE(elsewhere.exit_code, 0);
   EXPECT_NE(elsewhere.err.find("no credentials"), std::string::npos) << elsewhere.err;
   EXPECT_EQ(server.Stop(), 0);
+  struct stat home_config {};
+  EXPECT_EQ(stat(dir.Sub("home/.config/cairn/client.toml").c_str(), &home_config), 0);
+  setenv("HOME", saved_home.c_str(), 1);
+  if (!saved_client_config.empty()) setenv("CAIRN_CLIENT_CONFIG", saved_client_config.c_str(), 1);
 }
 
 }  // namespace
