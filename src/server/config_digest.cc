@@ -133,6 +133,18 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("audit.data_plane", static_cast<uint64_t>(c.audit.data_plane));
   r.Line("audit.queue_records_max", c.audit.queue_records_max);
   r.Line("audit.batch_records_max", c.audit.batch_records_max);
+  r.Flag("scrub.enabled", c.scrub.enabled);
+  r.Line("scrub.interval_s", c.scrub.interval_s);
+  r.Line("scrub.delay_ms", c.scrub.delay_ms);
+  r.Line("scrub.records_per_step_max", c.scrub.records_per_step_max);
+  r.Flag("alerts.enabled", c.alerts.enabled);
+  r.Line("alerts.rules_file", c.alerts.rules_file);
+  // Webhook URLs often carry tokens in their path or query: only whether one is set.
+  r.Line("alerts.webhook_url", std::string_view(c.alerts.webhook_url.empty() ? "unset" : "set"));
+  r.Line("alerts.webhook_secret_file", c.alerts.webhook_secret_file);
+  r.Line("alerts.webhook_secret_env", c.alerts.webhook_secret_env);
+  r.List("alerts.webhook_allow_addresses", c.alerts.webhook_allow_addresses);
+  r.Line("log.level", std::string_view(log::LevelName(c.log.level)));
   return r.Take();
 }
 

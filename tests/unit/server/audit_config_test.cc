@@ -63,6 +63,14 @@ TEST(ConfigDigest, StableChangesWithSettingsAndHoldsNoSecrets) {
   EXPECT_EQ(t.find(key_hash), std::string::npos);  // the key's hash is left out
   EXPECT_NE(text(base + "[audit]\ndata_plane = \"all\"\n"), t);
   EXPECT_NE(text(base + "[tls]\nenabled = false\n"), t);
+  EXPECT_NE(text(base + "[scrub]\ninterval_s = 60\n"), t);
+  EXPECT_NE(text(base + "[log]\nlevel = \"debug\"\n"), t);
+  EXPECT_NE(text(base + "[alerts]\nenabled = false\n"), t);
+  // A webhook URL may carry a token: its presence counts, its text is not in the rendering.
+  const std::string hooked = text(base +
+      "[alerts]\nwebhook_url = \"https://hooks.example/t0ken-in-path\"\nwebhook_secret_env = \"S\"\n");
+  EXPECT_NE(hooked, t);
+  EXPECT_EQ(hooked.find("t0ken-in-path"), std::string::npos) << hooked;
   auto c = ParseConfig(base, "/etc/cairn", "c.toml");
   ASSERT_TRUE(c.ok());
   const std::string hex = ConfigSha256Hex(*c);
