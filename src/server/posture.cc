@@ -52,6 +52,8 @@ const std::vector<CheckInfo>& PostureCatalogue() {
       {"CAIRN-SECRET-001", "a password in the configuration file", false},
       {"CAIRN-AUDIT-001", "audit trail off", false},
       {"CAIRN-LOG-001", "debug logging on", false},
+      {"CAIRN-SCRUB-001", "continuous verification off", false},
+      {"CAIRN-ALERT-001", "alerts off", false},
       {"CAIRN-PG-001", "PostgreSQL without verified TLS off loopback", false},
       {"CAIRN-HOOK-001", "webhook allowlists a private or internal address", true},  // alerts too
   };

@@ -1,5 +1,5 @@
 // Posture checks of keys, storage and operations: CAIRN-KEY-*, CAIRN-SECRET-001, CAIRN-PG-001,
-// CAIRN-AUDIT-001, CAIRN-LOG-001.
+// CAIRN-AUDIT-001, CAIRN-LOG-001, CAIRN-SCRUB-001, CAIRN-ALERT-001.
 //
 // At-rest encryption has no switch: every record is AES-256-GCM encrypted under a storage key
 // wrapped by the KEK. What can be wrong is where the KEK lives: the local provider without a
@@ -204,6 +204,18 @@ void CheckOperations(const Config& config, Findings* out) {
              "log.level = \"debug\": more detail (principals, stream ids, addresses) reaches the "
              "log shippers, and the volume hides what matters",
              "set log.level = \"info\" (the default) outside a debugging session");
+  }
+  if (!config.scrub.enabled) {
+    out->Add("CAIRN-SCRUB-001", Severity::kMedium,
+             "scrub.enabled = false: a record altered or rotted on disk goes unnoticed until "
+             "someone runs cairn verify",
+             "set scrub.enabled = true (the default)");
+  }
+  if (!config.alerts.enabled) {
+    out->Add("CAIRN-ALERT-001", Severity::kMedium,
+             "alerts.enabled = false: brute-force logins, integrity violations and key "
+             "destruction raise no alert",
+             "set alerts.enabled = true (the default) and route alerts.webhook_url to on-call");
   }
 }
 

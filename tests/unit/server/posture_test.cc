@@ -344,6 +344,12 @@ const std::vector<Case>& Cases() {
       {"DebugLog", "CAIRN-LOG-001", Severity::kLow,
        [](Env& e) { e.config.log.level = log::Level::kDebug; },
        [](Env& e) { e.config.log.level = log::Level::kInfo; }},
+      {"ScrubOff", "CAIRN-SCRUB-001", Severity::kMedium,
+       [](Env& e) { e.config.scrub.enabled = false; },
+       [](Env& e) { e.config.scrub.enabled = true; }},
+      {"AlertsOff", "CAIRN-ALERT-001", Severity::kMedium,
+       [](Env& e) { e.config.alerts.enabled = false; },
+       [](Env& e) { e.config.alerts.enabled = true; }},
       {"PgPlaintext", "CAIRN-PG-001", Severity::kCritical,
        [](Env& e) {
          e.config.storage.backend = "postgres";
