@@ -12,8 +12,8 @@ struct Fixture {
   GeneratedApiKey old = GenerateApiKey("old").value();
   std::unique_ptr<ApiKeyVerifier> verifier;
   Fixture() {
-    ApiKeyConfig a{"ci-bot", ci.secret_sha256, {"writer", "reader"}, std::nullopt};
-    ApiKeyConfig b{"old", old.secret_sha256, {}, kNow - 1};
+    ApiKeyConfig a{"ci-bot", ci.secret_sha256, {"writer", "reader"}, std::nullopt, std::nullopt};
+    ApiKeyConfig b{"old", old.secret_sha256, {}, kNow - 1, std::nullopt};
     auto v = ApiKeyVerifier::Create({a, b});
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     verifier = std::move(v).value();
@@ -53,7 +53,7 @@ TEST(ApiKeyTest, SecretMayContainUnderscores) {
   ASSERT_TRUE(SplitApiKey(key, &id, &secret));
   EXPECT_EQ(id, "svc-1");
   EXPECT_EQ(secret, std::string(20, 'a') + "_" + std::string(20, 'b'));
-  auto v = ApiKeyVerifier::Create({{"svc-1", ApiKeyHash(key), {}, std::nullopt}});
+  auto v = ApiKeyVerifier::Create({{"svc-1", ApiKeyHash(key), {}, std::nullopt, std::nullopt}});
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE((*v)->Verify(key, kNow).ok());
 }
@@ -86,17 +86,19 @@ TEST(ApiKeyTest, MalformedKeys) {
 
 TEST(ApiKeyTest, ConfigValidation) {
   std::string h(64, 'a');
-  EXPECT_TRUE(ApiKeyVerifier::Create({{"a", h, {}, std::nullopt}}).ok());
-  EXPECT_FALSE(ApiKeyVerifier::Create({{"a_b", h, {}, std::nullopt}}).ok());
-  EXPECT_FALSE(ApiKeyVerifier::Create({{"a", h.substr(1), {}, std::nullopt}}).ok());
-  EXPECT_FALSE(ApiKeyVerifier::Create({{"a", std::string(64, 'g'), {}, std::nullopt}}).ok());
-  EXPECT_FALSE(ApiKeyVerifier::Create({{"a", h, {}, std::nullopt}, {"a", h, {}, std::nullopt}}).ok());
-  EXPECT_FALSE(ApiKeyVerifier::Create({{"a", h, {""}, std::nullopt}}).ok());
+  EXPECT_TRUE(ApiKeyVerifier::Create({{"a", h, {}, std::nullopt, std::nullopt}}).ok());
+  EXPECT_FALSE(ApiKeyVerifier::Create({{"a_b", h, {}, std::nullopt, std::nullopt}}).ok());
+  EXPECT_FALSE(ApiKeyVerifier::Create({{"a", h.substr(1), {}, std::nullopt, std::nullopt}}).ok());
+  EXPECT_FALSE(ApiKeyVerifier::Create({{"a", std::string(64, 'g'), {}, std::nullopt, std::nullopt}}).ok());
+  EXPECT_FALSE(ApiKeyVerifier::Create({{"a", h, {}, std::nullopt, std::nullopt},
+                                       {"a", h, {}, std::nullopt, std::nullopt}})
+                   .ok());
+  EXPECT_FALSE(ApiKeyVerifier::Create({{"a", h, {""}, std::nullopt, std::nullopt}}).ok());
   // Upper-case hex in the configuration is accepted.
   auto k = GenerateApiKey("up").value();
   std::string upper = k.secret_sha256;
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  auto v = ApiKeyVerifier::Create({{"up", upper, {}, std::nullopt}});
+  auto v = ApiKeyVerifier::Create({{"up", upper, {}, std::nullopt, std::nullopt}});
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE((*v)->Verify(k.key, kNow).ok());
 }
