@@ -30,7 +30,7 @@ class AuthenticatorTest : public ::testing::Test {
     issuer.jwks_file = jwks_path_;
     config_.jwt.push_back(issuer);
     api_key_ = GenerateApiKey("ci").value();
-    config_.api_keys.push_back({"ci", api_key_.secret_sha256, {"writer"}, std::nullopt});
+    config_.api_keys.push_back({"ci", api_key_.secret_sha256, {"writer"}, std::nullopt, std::nullopt});
     config_.mtls.rules.push_back({"CN=*,O=Acme", "acme/{CN}"});
     config_.failures_per_minute_max = 5;
   }
@@ -176,7 +176,7 @@ TEST_F(AuthenticatorTest, ConfigValidation) {
   c.mtls.rules.push_back({"CN=*", "{OU}"});
   EXPECT_FALSE(Authenticator::Create(c).ok());
   c = config_;
-  c.api_keys.push_back({"bad_id", std::string(64, 'a'), {}, std::nullopt});
+  c.api_keys.push_back({"bad_id", std::string(64, 'a'), {}, std::nullopt, std::nullopt});
   EXPECT_FALSE(Authenticator::Create(c).ok());
   c = config_;
   c.jwt[0].jwks_file = dir_.Sub("missing.json");

@@ -30,7 +30,7 @@ class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = tmp_.Sub("data");
-    ASSERT_TRUE(EventStore::Init({dir_, "test.example/log"}).ok());
+    ASSERT_TRUE(EventStore::Init({dir_, "test.example/log", {}}).ok());
     Reopen();
   }
   void Reopen(Options o = {}) {

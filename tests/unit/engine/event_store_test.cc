@@ -197,9 +197,9 @@ TEST_F(EngineTest, DataDirectoryIsLockedWhileOpen) {
   auto second = EventStore::Open(o);
   ASSERT_EQ(second.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(second.status().message().find("in use by another cairn process"), std::string::npos);
-  EXPECT_EQ(EventStore::Init({dir_, ""}).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(EventStore::Init({dir_, "", {}}).code(), StatusCode::kUnavailable);
   Close();
-  EXPECT_EQ(EventStore::Init({dir_, ""}).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(EventStore::Init({dir_, "", {}}).code(), StatusCode::kAlreadyExists);
 }
 
 TEST_F(EngineTest, KeyringIsPrivateAndAGroupReadableOneIsRefused) {

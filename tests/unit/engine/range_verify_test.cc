@@ -20,7 +20,9 @@ class RangeVerifyTest : public EngineTest {
     for (int i = 0; i < kEvents; ++i) {
       ASSERT_TRUE(store_->Append("s-" + std::to_string(i % 3), ExpectedVersion::Any(),
                                  One("T", "{\"i\":" + std::to_string(i) + "}")).ok());
-      if (i == 9) ASSERT_TRUE(store_->Checkpoint().ok());
+      if (i == 9) {
+        ASSERT_TRUE(store_->Checkpoint().ok());
+      }
     }
     ASSERT_TRUE(store_->Checkpoint().ok());
   }
@@ -125,7 +127,9 @@ TEST_F(RangeVerifyTest, PacedRunAndRangesStayCleanWhileAppendsContinue) {
   std::thread writer([&] {
     for (int i = 0; i < 400 && !done; ++i) {
       ASSERT_TRUE(store_->Append("w-" + std::to_string(i % 5), ExpectedVersion::Any(), One("T", "{}")).ok());
-      if (i % 50 == 0) ASSERT_TRUE(store_->Checkpoint().ok());
+      if (i % 50 == 0) {
+        ASSERT_TRUE(store_->Checkpoint().ok());
+      }
     }
   });
   VerifyPacing pacing;
