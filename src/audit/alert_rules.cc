@@ -6,6 +6,8 @@
 #include <initializer_list>
 #include <toml++/toml.h>
 
+#include "common/toml_strict.h"
+
 #include "common/trusted_file.h"
 
 namespace cairn::audit {
@@ -38,8 +40,7 @@ class Parser {
   explicit Parser(const std::string& source) : source_(source) {}
 
   Status Err(const toml::source_region& where, const std::string& what) const {
-    return Status::InvalidArgument(source_ + ":" + std::to_string(where.begin.line) + ":" +
-                                   std::to_string(where.begin.column) + ": " + what);
+    return TomlErrorAt(source_, where, what);
   }
 
   Status CheckKeys(const toml::table& table, const std::vector<std::string_view>& allowed,
@@ -138,16 +139,8 @@ class Parser {
   }
 
   Result<std::vector<AlertRule>> Parse(std::string_view text) const {
-    if (text.size() > kAlertRulesFileSizeBytesMax) {
-      return Status::ResourceExhausted(source_ + ": alert rules file larger than " +
-                                       std::to_string(kAlertRulesFileSizeBytesMax) + " bytes");
-    }
-    toml::table root;
-    try {
-      root = toml::parse(text, source_);
-    } catch (const toml::parse_error& e) {
-      return Err(e.source(), "invalid TOML: " + std::string(e.description()));
-    }
+    CAIRN_ASSIGN_OR_RETURN(toml::table root,
+                           ParseTomlBounded(text, source_, kAlertRulesFileSizeBytesMax, "alert rules file"));
     CAIRN_RETURN_IF_ERROR(CheckKeys(root, {"rule"}, "the alert rules file (expected [[rule]] tables)"));
     std::vector<AlertRule> rules;
     const toml::node* node = root.get("rule");

@@ -12,6 +12,8 @@
 #include <map>
 #include <toml++/toml.h>
 
+#include "common/toml_strict.h"
+
 #include "common/trusted_file.h"
 #include "policy/limits.h"
 
@@ -28,8 +30,7 @@ class Parser {
   explicit Parser(const std::string& source) : source_(source) {}
 
   Status Err(const toml::source_region& where, const std::string& what) const {
-    return Status::InvalidArgument(source_ + ":" + std::to_string(where.begin.line) + ":" +
-                                   std::to_string(where.begin.column) + ": " + what);
+    return TomlErrorAt(source_, where, what);
   }
 
   Status CheckKeys(const toml::table& table, std::initializer_list<std::string_view> allowed,
@@ -217,16 +218,8 @@ class Parser {
   }
 
   Result<std::shared_ptr<const Policy>> Parse(std::string_view text) const {
-    if (text.size() > kPolicyFileSizeBytesMax) {
-      return Status::ResourceExhausted(source_ + ": policy larger than " +
-                                       std::to_string(kPolicyFileSizeBytesMax) + " bytes");
-    }
-    toml::table root;
-    try {
-      root = toml::parse(text, source_);
-    } catch (const toml::parse_error& e) {
-      return Err(e.source(), "invalid TOML: " + std::string(e.description()));
-    }
+    CAIRN_ASSIGN_OR_RETURN(toml::table root,
+                           ParseTomlBounded(text, source_, kPolicyFileSizeBytesMax, "policy"));
     CAIRN_RETURN_IF_ERROR(CheckKeys(root, {"role", "binding"}, "the policy (expected [[role]] "
                                                                "and [[binding]] tables)"));
     CAIRN_ASSIGN_OR_RETURN(std::vector<const toml::table*> role_tables,

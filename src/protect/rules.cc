@@ -10,6 +10,8 @@
 #include <initializer_list>
 #include <toml++/toml.h>
 
+#include "common/toml_strict.h"
+
 #include "common/trusted_file.h"
 
 namespace cairn::protect {
@@ -51,8 +53,7 @@ class Parser {
   explicit Parser(const std::string& source) : source_(source) {}
 
   Status Err(const toml::source_region& where, const std::string& what) const {
-    return Status::InvalidArgument(source_ + ":" + std::to_string(where.begin.line) + ":" +
-                                   std::to_string(where.begin.column) + ": " + what);
+    return TomlErrorAt(source_, where, what);
   }
 
   Status CheckKeys(const toml::table& table, std::initializer_list<std::string_view> allowed,
@@ -181,16 +182,8 @@ class Parser {
   }
 
   Result<std::shared_ptr<const RuleSet>> Parse(std::string_view text) const {
-    if (text.size() > kRulesFileSizeBytesMax) {
-      return Status::ResourceExhausted(source_ + ": rules file larger than " +
-                                       std::to_string(kRulesFileSizeBytesMax) + " bytes");
-    }
-    toml::table root;
-    try {
-      root = toml::parse(text, source_);
-    } catch (const toml::parse_error& e) {
-      return Err(e.source(), "invalid TOML: " + std::string(e.description()));
-    }
+    CAIRN_ASSIGN_OR_RETURN(toml::table root,
+                           ParseTomlBounded(text, source_, kRulesFileSizeBytesMax, "rules file"));
     CAIRN_RETURN_IF_ERROR(CheckKeys(root, {"rule"}, "the rules file (expected [[rule]] tables)"));
     std::vector<Rule> rules;
     if (const toml::node* node = root.get("rule"); node != nullptr) {
