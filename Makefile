@@ -14,7 +14,15 @@ DEB_PACKAGES := build-essential cmake pkg-config libssl-dev librocksdb-dev libsi
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libcurl4-openssl-dev \
   postgresql postgresql-contrib softhsm2 libp11-kit-dev
 
-.PHONY: all deps configure build test run demo bench bench-net clean
+# What the sanitizer and fuzz builds add (clang with its sanitizer and libFuzzer runtimes).
+SAN_PACKAGES := clang libclang-rt-14-dev
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
+FUZZ_SECONDS ?= 60
+CLANG := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
+
+.PHONY: all deps san-deps configure build test run demo bench bench-net clean \
+  test-asan test-tsan build-asan fuzz fuzz-ci soak
 
 all: build
 
@@ -27,6 +35,9 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+san-deps: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(SAN_PACKAGES)"
+
 configure: deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 
@@ -35,6 +46,37 @@ build: configure
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+# AddressSanitizer + UndefinedBehaviorSanitizer over the whole test suite, built with clang (the
+# same build carries libFuzzer's coverage instrumentation, so `make fuzz` reuses it).
+build-asan: san-deps
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CLANG) \
+	  -DCAIRN_SANITIZE=address,undefined -DCAIRN_FUZZ=ON
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+
+ASAN_OPTIONS_TEST := detect_leaks=1:abort_on_error=1:strict_string_checks=1
+test-asan: build-asan
+	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j$(JOBS) $(ASAN_CTEST_ARGS)
+
+# ThreadSanitizer over the concurrency tests: the sequencer, subscriptions, the key cache.
+TSAN_TARGETS := engine_test subscribe_test keys_test
+TSAN_FILTER := *Concurren*:*Sequencer*:*GroupCommit*:*Subscri*:*Cache*:*Live*:*Observer*
+test-tsan: san-deps
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CLANG) -DCAIRN_SANITIZE=thread
+	cmake --build $(TSAN_DIR) -j$(JOBS) --target $(TSAN_TARGETS)
+	@set -e; for t in $(TSAN_TARGETS); do \
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	    $(TSAN_DIR)/bin/$$t --gtest_filter='$(TSAN_FILTER)' --gtest_brief=1; done
+
+# Every libFuzzer target for FUZZ_SECONDS (default 60) from its seed corpus; new inputs go to
+# $(ASAN_DIR)/fuzz/<target>/, a crash leaves its input in $(ASAN_DIR)/fuzz/artifacts/ and fails.
+fuzz: build-asan
+	./tests/fuzz/run_all.sh $(ASAN_DIR) $(FUZZ_SECONDS)
+
+# CI: each target for 10 s.
+fuzz-ci:
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
 # The server on its embedded defaults: TLS on 127.0.0.1:7400, admin HTTP on 127.0.0.1:7401.
 # The first run creates the dev set-up in $(DEV_DATA_DIR) (dev CA, admin API key, policy) and the
