@@ -90,6 +90,17 @@ void ServerProcess::Signal(int sig) const {
   if (pid_ > 0) kill(pid_, sig);
 }
 
+bool ServerProcess::Kill() {
+  if (pid_ <= 0) return false;
+  kill(pid_, SIGKILL);
+  int wstatus = 0;
+  const pid_t waited = waitpid(pid_, &wstatus, 0);
+  Drain(0);
+  pid_ = -1;
+  exit_code_ = DecodeWait(wstatus);
+  return waited > 0 && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL;
+}
+
 int ServerProcess::Stop(int timeout_ms) {
   if (pid_ <= 0) return exit_code_;
   kill(pid_, SIGTERM);

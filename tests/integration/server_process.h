@@ -1,7 +1,7 @@
 // A cairn server started as a child process (`cairn serve --config FILE`) for integration tests.
 // Start() waits for the "cairn serving" line and reads the bound ports from it; Stop() sends
-// SIGTERM and waits (SIGKILL after a timeout). The destructor stops a running server, so every
-// process a test starts is stopped.
+// SIGTERM and waits (SIGKILL after a timeout); Kill() is a crash: SIGKILL at once. The destructor
+// stops a running server, so every process a test starts is stopped.
 #pragma once
 
 #include <sys/types.h>
@@ -23,6 +23,9 @@ class ServerProcess {
   bool Start(const std::vector<std::string>& args, int timeout_ms = 20000);
   // SIGTERM, then waits up to timeout_ms (then SIGKILL). Returns the exit code (-1 if killed).
   int Stop(int timeout_ms = 15000);
+  // SIGKILL and wait, with no graceful path (crash tests). True when the server was running and
+  // died of that SIGKILL; false when none was running or it had already exited by itself.
+  bool Kill();
   // Sends a signal (e.g. SIGHUP) to the running server.
   void Signal(int sig) const;
 
