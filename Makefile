@@ -61,7 +61,7 @@ test-asan: build-asan
 
 # ThreadSanitizer over the concurrency tests: the sequencer, subscriptions, the key cache.
 TSAN_TARGETS := engine_test subscribe_test keys_test
-TSAN_FILTER := *Concurren*:*Sequencer*:*GroupCommit*:*Subscri*:*Cache*:*Live*:*Observer*
+TSAN_FILTER := *Concurren*:*Observer*:*Appenders*:*Races*:KeyCache.*:LiveHub*:LiveRing*:GroupTest.*
 test-tsan: san-deps
 	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CLANG) -DCAIRN_SANITIZE=thread
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target $(TSAN_TARGETS)
