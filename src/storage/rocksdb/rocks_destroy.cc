@@ -80,7 +80,8 @@ Status RocksLogStore::DestroyKeyMaterial(std::string_view name) {
                                    std::to_string(kNameSizeBytesMax) + " bytes");
   }
   const std::string what = "destroying key material " + std::string(name);
-  CAIRN_RETURN_IF_ERROR(FromRocks(
+  CAIRN_RETURN_IF_ERROR(ResumeAfterWriteError());
+  CAIRN_RETURN_IF_ERROR(CheckWrite(
       db_->Delete(write_options_, cf(CfIndex::kKeys), rocksdb::Slice(name.data(), name.size())),
       what));
   const rocksdb::SequenceNumber delete_sequence = db_->GetLatestSequenceNumber();

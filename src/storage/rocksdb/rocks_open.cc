@@ -51,13 +51,21 @@ Status PrepareDirectory(const std::string& path) {
 }
 
 // cairn's families first (in kColumnFamilies order), then "default" and any other existing one.
-Result<std::vector<std::string>> FamiliesToOpen(const std::string& path, bool exists) {
+// The DB options of every open, on the test Env when one is set.
+rocksdb::DBOptions DbOptionsFor(const RocksOptions& options) {
+  rocksdb::DBOptions db_options = rocks::MakeDbOptions();
+  if (options.env_for_test != nullptr) db_options.env = options.env_for_test.get();
+  return db_options;
+}
+
+Result<std::vector<std::string>> FamiliesToOpen(const RocksOptions& options, bool exists) {
+  const std::string& path = options.path;
   std::vector<std::string> families(rocks::kColumnFamilies.begin(), rocks::kColumnFamilies.end());
   families.push_back(rocksdb::kDefaultColumnFamilyName);
   if (!exists) return families;
   std::vector<std::string> existing;
   CAIRN_RETURN_IF_ERROR(
-      FromRocks(rocksdb::DB::ListColumnFamilies(rocks::MakeDbOptions(), path, &existing),
+      FromRocks(rocksdb::DB::ListColumnFamilies(DbOptionsFor(options), path, &existing),
                 "listing column families of " + path));
   const std::set<std::string> existing_set(existing.begin(), existing.end());
   for (std::string_view name : rocks::kColumnFamilies) {
@@ -84,7 +92,7 @@ Result<std::unique_ptr<LogStore>> OpenRocksLogStore(const RocksOptions& options)
   }
   if (!exists) CAIRN_RETURN_IF_ERROR(PrepareDirectory(options.path));
   CAIRN_ASSIGN_OR_RETURN(const std::vector<std::string> families,
-                         FamiliesToOpen(options.path, exists));
+                         FamiliesToOpen(options, exists));
 
   const std::shared_ptr<rocksdb::Cache> cache =
       rocksdb::NewLRUCache(options.block_cache_size_bytes);
@@ -92,7 +100,7 @@ Result<std::unique_ptr<LogStore>> OpenRocksLogStore(const RocksOptions& options)
   for (const std::string& name : families) {
     descriptors.emplace_back(name, rocks::MakeCfOptions(name, cache));
   }
-  rocksdb::DBOptions db_options = rocks::MakeDbOptions();
+  rocksdb::DBOptions db_options = DbOptionsFor(options);
   db_options.create_if_missing = !exists;
   db_options.create_missing_column_families = !exists;
   db_options.error_if_exists = !exists;  // a store appearing meanwhile is not ours to initialise
@@ -105,7 +113,8 @@ Result<std::unique_ptr<LogStore>> OpenRocksLogStore(const RocksOptions& options)
   assert(raw_db != nullptr && handles.size() == families.size());
 
   auto store = std::make_unique<rocks::RocksLogStore>(std::unique_ptr<rocksdb::DB>(raw_db),
-                                                      std::move(handles), options.sync);
+                                                      std::move(handles), options.sync,
+                                                      options.env_for_test);
   CAIRN_RETURN_IF_ERROR(
       store->Initialize(/*created=*/!exists).Annotate("opening store at " + options.path));
   return std::unique_ptr<LogStore>(std::move(store));

@@ -31,6 +31,12 @@ Status FromRocks(const rocksdb::Status& status, std::string_view context) {
         std::string(context) +
         ": the data directory is in use (already open in this process: " + status.ToString() + ")");
   }
+  if (status.IsNoSpace()) {
+    // gRPC's RESOURCE_EXHAUSTED covers "the entire file system is out of space". The RocksDB
+    // text (a file path) is left out: this message reaches clients.
+    return Status::ResourceExhausted(std::string(context) +
+                                     ": no space left on device (the disk is full)");
+  }
   if (status.IsNotFound()) return Status::NotFound(message);
   if (status.IsCorruption()) return Status::DataLoss(message);
   if (status.IsMemoryLimit()) return Status::ResourceExhausted(message);

@@ -4,8 +4,10 @@
 // ShutdownInProgress and a held LOCK file → kUnavailable (a LOCK held by another process says
 // that the data directory is in use by another process); InvalidArgument and NotSupported (e.g.
 // options that do not match the files) → kFailedPrecondition; MemoryLimit → kResourceExhausted;
-// Aborted → kAborted; everything else (IOError, NoSpace, ...) → kIOError. The message is
-// `context: <rocksdb message>`; RocksDB messages hold file names, never stored values.
+// Aborted → kAborted; NoSpace (a full disk) → kResourceExhausted with the fixed text
+// `context: no space left on device (the disk is full)`; everything else (IOError, ...) →
+// kIOError. The message is otherwise `context: <rocksdb message>`; RocksDB messages hold file
+// names, never stored values.
 //
 // Thread safety: pure function.
 #pragma once

@@ -30,8 +30,9 @@ Status CheckSmallValue(std::string_view value, std::string_view what) {
 }  // namespace
 
 RocksLogStore::RocksLogStore(std::unique_ptr<rocksdb::DB> db,
-                             std::vector<rocksdb::ColumnFamilyHandle*> handles, bool sync)
-    : db_(std::move(db)), handles_(std::move(handles)) {
+                             std::vector<rocksdb::ColumnFamilyHandle*> handles, bool sync,
+                             std::shared_ptr<rocksdb::Env> env)
+    : env_(std::move(env)), db_(std::move(db)), handles_(std::move(handles)) {
   assert(db_ != nullptr);
   assert(handles_.size() >= kColumnFamilies.size());
   for (size_t i = 0; i < kColumnFamilies.size(); ++i) {
@@ -71,7 +72,8 @@ Status RocksLogStore::CommitBatch(uint64_t base_size, uint64_t new_size,
                            std::to_string(committed_tree_size_));
   }
   if (batch->Count() == 0) return Status::Ok();
-  CAIRN_RETURN_IF_ERROR(FromRocks(db_->Write(write_options_, batch), "commit"));
+  CAIRN_RETURN_IF_ERROR(ResumeAfterWriteError());
+  CAIRN_RETURN_IF_ERROR(CheckWrite(db_->Write(write_options_, batch), "commit"));
   committed_tree_size_ = new_size;
   return Status::Ok();
 }
@@ -86,15 +88,17 @@ Status RocksLogStore::CheckBaseSize(uint64_t base_size) {
 Status RocksLogStore::WriteUnchecked(rocksdb::WriteBatch* batch, std::optional<uint64_t> new_size) {
   assert(batch != nullptr);
   std::lock_guard<std::mutex> lock(commit_mutex_);
-  CAIRN_RETURN_IF_ERROR(FromRocks(db_->Write(write_options_, batch), "unchecked write"));
+  CAIRN_RETURN_IF_ERROR(ResumeAfterWriteError());
+  CAIRN_RETURN_IF_ERROR(CheckWrite(db_->Write(write_options_, batch), "unchecked write"));
   if (new_size.has_value()) committed_tree_size_ = *new_size;
   return Status::Ok();
 }
 
 Status RocksLogStore::Put(CfIndex index, std::string_view key, std::string_view value,
                           std::string_view what) {
+  CAIRN_RETURN_IF_ERROR(ResumeAfterWriteError());
   const rocksdb::Status s = db_->Put(write_options_, cf(index), ToSlice(key), ToSlice(value));
-  return FromRocks(s, "writing " + std::string(what));
+  return CheckWrite(s, "writing " + std::string(what));
 }
 
 Result<std::optional<std::string>> RocksLogStore::Get(CfIndex index, std::string_view key,

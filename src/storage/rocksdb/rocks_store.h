@@ -6,17 +6,22 @@
 // from the same base cannot both succeed. Reads go straight to RocksDB (thread-safe) and see every
 // commit that returned before them.
 //
-// Ownership: owns the DB and its column family handles; closes the DB when destroyed. Writers
+// Write errors: RocksDB stops writing after a failed write (or a failed background flush) until
+// DB::Resume(). The first failed write is logged and marks the store; the next write resumes the
+// DB first (one attempt per write, no loop), and fails without writing while that does not work.
+//
+// Ownership: owns the DB and its column family handles (and the test Env, if any); closes the DB
+// when destroyed. Writers
 // and test hooks borrow the store and must not outlive it.
 #pragma once
 
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -38,8 +43,9 @@ inline constexpr size_t kReadNodesCountMax = 65536;
 class RocksLogStore final : public LogStore {
  public:
   // `handles` holds every open family: cairn's first, in kColumnFamilies order, then any other.
+  // `env` is the Env the DB was opened with when it is not the default one (kept alive here).
   RocksLogStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                bool sync);
+                bool sync, std::shared_ptr<rocksdb::Env> env = nullptr);
   ~RocksLogStore() override;
   RocksLogStore(const RocksLogStore&) = delete;
 
@@ -104,6 +110,11 @@ class RocksLogStore final : public LogStore {
   std::map<uint8_t, std::pair<uint64_t, std::string>> tail_chunks_;  // level -> (chunk, hashes)
 
   Status Put(CfIndex index, std::string_view key, std::string_view value, std::string_view what);
+  // Every write goes through these two (rocks_recovery.cc): the first resumes a DB stopped by an
+  // earlier write error (kResourceExhausted while the disk is still full, kUnavailable for other
+  // errors); the second converts a write's result and marks the store when the write failed.
+  Status ResumeAfterWriteError();
+  Status CheckWrite(const rocksdb::Status& status, std::string_view what);
   Result<std::optional<std::string>> Get(CfIndex index, std::string_view key,
                                          std::string_view what);
   std::unique_ptr<rocksdb::Iterator> NewIterator(CfIndex index, const rocksdb::ReadOptions& ro);
@@ -113,12 +124,16 @@ class RocksLogStore final : public LogStore {
   Result<bool> NothingOlderRemains(rocksdb::SequenceNumber sequence,
                                    const std::vector<std::string>& files);
 
+  const std::shared_ptr<rocksdb::Env> env_;  // declared first: outlives db_
   const std::unique_ptr<rocksdb::DB> db_;
   const std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_options_;
 
   std::mutex commit_mutex_;
   uint64_t committed_tree_size_ = 0;  // guarded by commit_mutex_
+
+  std::mutex resume_mutex_;               // one DB::Resume() at a time
+  std::atomic<bool> write_failed_{false};  // a write failed and the DB was not resumed since
 };
 
 }  // namespace cairn::storage::rocks

@@ -16,7 +16,7 @@ TEST(RocksStatusTest, MapsCodes) {
   EXPECT_EQ(FromRocks(rocksdb::Status::InvalidArgument("cmp"), "x").code(),
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(FromRocks(rocksdb::Status::MemoryLimit(), "x").code(), StatusCode::kResourceExhausted);
-  EXPECT_EQ(FromRocks(rocksdb::Status::NoSpace(), "x").code(), StatusCode::kIOError);
+  EXPECT_EQ(FromRocks(rocksdb::Status::NoSpace(), "x").code(), StatusCode::kResourceExhausted);
   const Status io = FromRocks(rocksdb::Status::IOError("disk gone"), "commit");
   EXPECT_EQ(io.code(), StatusCode::kIOError);
   EXPECT_NE(io.message().find("commit: "), std::string::npos);
