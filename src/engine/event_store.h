@@ -33,6 +33,9 @@
 #include "keys/kms_config.h"
 #include "storage/log_store.h"
 
+namespace rocksdb {
+class Env;
+}
 namespace cairn::keys {
 class KmsProvider;
 }
@@ -82,6 +85,10 @@ struct Options {
   // Test hook (fault injection): wraps the opened LogStore. Never set in production code.
   std::function<std::unique_ptr<storage::LogStore>(std::unique_ptr<storage::LogStore>)>
       wrap_store_for_test;
+  // Test hook (fault injection below the store): the RocksDB Env the store runs on, e.g. one over
+  // a FileSystem that fails writes or fsyncs (storage::RocksOptions::env_for_test). Never set in
+  // production code.
+  std::shared_ptr<rocksdb::Env> rocks_env_for_test;
 };
 
 // One key of `cairn keys list`: a storage epoch or a subject key version. Never names a subject

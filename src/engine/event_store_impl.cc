@@ -94,9 +94,11 @@ Status RecordKms(storage::LogStore* store, keys::KmsProvider& kms) {
   return store->PutMeta(kMetaKmsKekId, kms.kek_id());
 }
 
-Result<std::unique_ptr<storage::LogStore>> OpenStoreAt(const DataDirPaths& paths, bool create,
-                                                       bool sync) {
+Result<std::unique_ptr<storage::LogStore>> OpenStoreAt(
+    const DataDirPaths& paths, bool create, bool sync,
+    const std::shared_ptr<rocksdb::Env>& env_for_test = nullptr) {
   storage::RocksOptions ro;
+  ro.env_for_test = env_for_test;
   ro.path = paths.db;
   ro.create_if_missing = create;
   ro.sync = sync;
@@ -104,7 +106,8 @@ Result<std::unique_ptr<storage::LogStore>> OpenStoreAt(const DataDirPaths& paths
 }
 
 Result<OpenParts> OpenParts_(const DataDirPaths& paths, bool create, bool sync,
-                             const keys::KmsConfig& kms_config) {
+                             const keys::KmsConfig& kms_config,
+                             const std::shared_ptr<rocksdb::Env>& env_for_test = nullptr) {
   OpenParts p;
   CAIRN_ASSIGN_OR_RETURN(p.lock, DataDirLock::Acquire(paths, create));
   struct stat st;
@@ -115,10 +118,10 @@ Result<OpenParts> OpenParts_(const DataDirPaths& paths, bool create, bool sync,
   CAIRN_RETURN_IF_ERROR(keys::CheckKmsConfig(kms));
   if (create) {  // the provider first: a refused KMS set-up leaves no half-made store behind
     CAIRN_ASSIGN_OR_RETURN(p.kms, keys::OpenKms(kms, /*create=*/true));
-    CAIRN_ASSIGN_OR_RETURN(p.store, OpenStoreAt(paths, create, sync));
+    CAIRN_ASSIGN_OR_RETURN(p.store, OpenStoreAt(paths, create, sync, env_for_test));
     return p;
   }
-  CAIRN_ASSIGN_OR_RETURN(p.store, OpenStoreAt(paths, create, sync));
+  CAIRN_ASSIGN_OR_RETURN(p.store, OpenStoreAt(paths, create, sync, env_for_test));
   CAIRN_RETURN_IF_ERROR(CheckRecordedProvider(p.store.get(), paths, kms.provider));
   CAIRN_ASSIGN_OR_RETURN(p.kms, keys::OpenKms(kms, /*create=*/false));
   CAIRN_RETURN_IF_ERROR(CheckRecordedKek(p.store.get(), paths, *p.kms));
@@ -598,10 +601,11 @@ struct LoadedDir {
 
 Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync,
                               const keys::KmsConfig& kms,
-                              audit::MetricsRegistry* metrics = nullptr) {
+                              audit::MetricsRegistry* metrics = nullptr,
+                              const std::shared_ptr<rocksdb::Env>& env_for_test = nullptr) {
   DataDirPaths paths(data_dir);
   LoadedDir d;
-  CAIRN_ASSIGN_OR_RETURN(d.parts, OpenParts_(paths, /*create=*/false, sync, kms));
+  CAIRN_ASSIGN_OR_RETURN(d.parts, OpenParts_(paths, /*create=*/false, sync, kms, env_for_test));
   d.parts.kms = MeterKms(std::move(d.parts.kms), metrics);  // before any key is unwrapped
   storage::LogStore* store = d.parts.store.get();
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> initialized, store->ReadMeta(kMetaInitialized));
@@ -621,7 +625,8 @@ Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync,
 
 Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
   CAIRN_ASSIGN_OR_RETURN(LoadedDir d,
-                         LoadDataDir(options.data_dir, options.sync, options.kms, options.metrics));
+                         LoadDataDir(options.data_dir, options.sync, options.kms, options.metrics,
+                                     options.rocks_env_for_test));
   {
     storage::LogStore* store = d.parts.store.get();
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> recorded, store->ReadMeta(kMetaKmsProvider));

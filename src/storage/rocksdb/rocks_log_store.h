@@ -8,10 +8,14 @@
 // DestroyKeyMaterial returns only after the WAL is fsynced. `sync = false` exists for benchmarks
 // only; a crash may then lose acknowledged writes.
 //
-// Write errors (a full disk, an I/O error, a failed fsync): the write fails with kIOError and
-// nothing of it is applied. RocksDB then refuses writes until it is resumed; the store resumes it
-// (DB::Resume) at the start of the next write, once per write, and that write fails with
-// kUnavailable while resuming fails. Reads keep working throughout.
+// Write errors: the write fails (a full disk: kResourceExhausted; an I/O error or a failed fsync:
+// kIOError) and is not applied to the store's view. After an error of a background flush (SST
+// files, e.g. a full disk), the next write resumes RocksDB (DB::Resume) and succeeds once the
+// disk works again — no restart; until then writes fail. After a failed write to the WAL or a
+// failed fsync RocksDB cannot resume in place: writes fail with kUnavailable ("restart the
+// server") until the store is reopened. A batch whose fsync failed was handed to the file system
+// whole: after the restart it is either entirely present or entirely absent, never partly. Reads
+// keep working throughout.
 //
 // Opening: a directory without a store → kNotFound unless `create_if_missing`; a store of another
 // format version, or without one → kFailedPrecondition. A new store's directory is created with

@@ -101,6 +101,8 @@ Result<std::unique_ptr<LogStore>> OpenRocksLogStore(const RocksOptions& options)
     descriptors.emplace_back(name, rocks::MakeCfOptions(name, cache));
   }
   rocksdb::DBOptions db_options = DbOptionsFor(options);
+  const auto recovery = std::make_shared<rocks::ManualRecovery>();
+  db_options.listeners.push_back(recovery);
   db_options.create_if_missing = !exists;
   db_options.create_missing_column_families = !exists;
   db_options.error_if_exists = !exists;  // a store appearing meanwhile is not ours to initialise
@@ -114,7 +116,7 @@ Result<std::unique_ptr<LogStore>> OpenRocksLogStore(const RocksOptions& options)
 
   auto store = std::make_unique<rocks::RocksLogStore>(std::unique_ptr<rocksdb::DB>(raw_db),
                                                       std::move(handles), options.sync,
-                                                      options.env_for_test);
+                                                      options.env_for_test, recovery);
   CAIRN_RETURN_IF_ERROR(
       store->Initialize(/*created=*/!exists).Annotate("opening store at " + options.path));
   return std::unique_ptr<LogStore>(std::move(store));

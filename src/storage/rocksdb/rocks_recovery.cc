@@ -1,10 +1,15 @@
 // RocksLogStore: writing again after a write error (a full disk, an I/O error, a failed fsync)
 // without a restart.
 //
-// RocksDB answers such an error by stopping writes (a "background error") until DB::Resume(),
-// which flushes the memtables to new files and starts a new WAL, so the failed write's WAL tail
-// is never replayed. The store resumes at the start of the next write: one attempt per write, no
-// retry loop (the callers' retries are the loop, and each fails fast while the fault lasts).
+// RocksDB answers such an error by stopping writes (a "background error"). After an error of a
+// flush or a compaction (SST files; e.g. a full disk), DB::Resume() flushes again and clears it:
+// the store resumes at the start of the next write, one attempt per write, no retry loop (the
+// callers' retries are the loop, and each fails fast while the fault lasts). RocksDB's own
+// background recovery is off (ManualRecovery), so the first write after space returns succeeds.
+//
+// After a failed WAL write or fsync (or MANIFEST write) nothing is resumed in place (see
+// ManualRecovery): every write fails with kUnavailable asking for a restart; reads go on. A
+// restart recovers from the WAL (see rocks_log_store.h).
 #include <string>
 
 #include "common/log.h"
@@ -15,6 +20,11 @@ namespace cairn::storage::rocks {
 
 Status RocksLogStore::ResumeAfterWriteError() {
   if (!write_failed_.load()) return Status::Ok();
+  if (recovery_ != nullptr && recovery_->needs_restart()) {
+    return Status::Unavailable(
+        "the store stopped writing after a failed write to its log (WAL) or an fsync error, which "
+        "it cannot recover from in place; restart the server");
+  }
   std::lock_guard<std::mutex> lock(resume_mutex_);
   if (!write_failed_.load()) return Status::Ok();  // resumed by another writer meanwhile
   const rocksdb::Status s = db_->Resume();
@@ -26,6 +36,11 @@ Status RocksLogStore::ResumeAfterWriteError() {
     if (s.IsNoSpace()) {
       return Status::ResourceExhausted(
           "the disk is full (no space left on device); writes resume once space is freed");
+    }
+    if (s.severity() >= rocksdb::Status::Severity::kFatalError) {
+      return Status::Unavailable(
+          "the store stopped writing after a write error it cannot recover from in place (an I/O "
+          "error or a failed fsync); restart the server");
     }
     return Status::Unavailable(
         "the store stopped writing after a write error and cannot resume yet; retry later");
@@ -47,6 +62,19 @@ Status RocksLogStore::CheckWrite(const rocksdb::Status& status, std::string_view
                 .extra = {{"cairn.reason", status.ToString()}}});
   }
   return FromRocks(status, what);
+}
+
+void ManualRecovery::OnBackgroundError(rocksdb::BackgroundErrorReason reason,
+                                       rocksdb::Status* /*bg_error*/) {
+  using R = rocksdb::BackgroundErrorReason;
+  if (reason != R::kFlush && reason != R::kCompaction && reason != R::kFlushNoWAL) {
+    needs_restart_.store(true);
+  }
+}
+
+void ManualRecovery::OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/,
+                                          rocksdb::Status /*bg_error*/, bool* auto_recovery) {
+  *auto_recovery = false;
 }
 
 }  // namespace cairn::storage::rocks

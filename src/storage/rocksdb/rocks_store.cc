@@ -31,8 +31,12 @@ Status CheckSmallValue(std::string_view value, std::string_view what) {
 
 RocksLogStore::RocksLogStore(std::unique_ptr<rocksdb::DB> db,
                              std::vector<rocksdb::ColumnFamilyHandle*> handles, bool sync,
-                             std::shared_ptr<rocksdb::Env> env)
-    : env_(std::move(env)), db_(std::move(db)), handles_(std::move(handles)) {
+                             std::shared_ptr<rocksdb::Env> env,
+                             std::shared_ptr<ManualRecovery> recovery)
+    : env_(std::move(env)),
+      recovery_(std::move(recovery)),
+      db_(std::move(db)),
+      handles_(std::move(handles)) {
   assert(db_ != nullptr);
   assert(handles_.size() >= kColumnFamilies.size());
   for (size_t i = 0; i < kColumnFamilies.size(); ++i) {

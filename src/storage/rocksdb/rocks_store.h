@@ -8,7 +8,8 @@
 //
 // Write errors: RocksDB stops writing after a failed write (or a failed background flush) until
 // DB::Resume(). The first failed write is logged and marks the store; the next write resumes the
-// DB first (one attempt per write, no loop), and fails without writing while that does not work.
+// DB first (one attempt per write, no loop), and fails without writing while that does not work
+// (always, after a failed WAL write or fsync: those need a restart, see ManualRecovery).
 //
 // Ownership: owns the DB and its column family handles (and the test Env, if any); closes the DB
 // when destroyed. Writers
@@ -16,6 +17,7 @@
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
@@ -40,12 +42,31 @@ inline constexpr size_t kNameSizeBytesMax = 1024;                   // key mater
 inline constexpr size_t kSmallValueSizeBytesMax = size_t{1} << 20;  // key blobs, meta, notes
 inline constexpr size_t kReadNodesCountMax = 65536;
 
+// Turns RocksDB's automatic recovery from background errors off (the store resumes in the next
+// write instead, rocks_recovery.cc), and remembers whether an error can be resumed from in place:
+// only errors of flushes and compactions (SST files) can. After a failed WAL or MANIFEST write,
+// RocksDB 7.8 would resume onto a WAL writer that still holds the error (an assertion failure in
+// debug builds of the library, refused writes otherwise): that needs a restart. Thread-safe.
+class ManualRecovery final : public rocksdb::EventListener {
+ public:
+  const char* Name() const override { return "cairn.ManualRecovery"; }
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* bg_error) override;
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason reason, rocksdb::Status bg_error,
+                            bool* auto_recovery) override;
+  // True once an error that cannot be resumed from in place was reported (sticky).
+  bool needs_restart() const { return needs_restart_.load(); }
+
+ private:
+  std::atomic<bool> needs_restart_{false};
+};
+
 class RocksLogStore final : public LogStore {
  public:
   // `handles` holds every open family: cairn's first, in kColumnFamilies order, then any other.
   // `env` is the Env the DB was opened with when it is not the default one (kept alive here).
   RocksLogStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                bool sync, std::shared_ptr<rocksdb::Env> env = nullptr);
+                bool sync, std::shared_ptr<rocksdb::Env> env = nullptr,
+                std::shared_ptr<ManualRecovery> recovery = nullptr);
   ~RocksLogStore() override;
   RocksLogStore(const RocksLogStore&) = delete;
 
@@ -125,6 +146,7 @@ class RocksLogStore final : public LogStore {
                                    const std::vector<std::string>& files);
 
   const std::shared_ptr<rocksdb::Env> env_;  // declared first: outlives db_
+  const std::shared_ptr<ManualRecovery> recovery_;  // the listener registered with db_
   const std::unique_ptr<rocksdb::DB> db_;
   const std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions write_options_;
