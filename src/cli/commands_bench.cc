@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/bench_load.h"
 #include "cli/bench_net.h"
+#include "cli/bench_soak.h"
 #include "cli/bench_subscribe.h"
 #include "cli/connection.h"
 #include "cli/bench_report.h"
@@ -225,6 +226,7 @@ void RegisterBenchCommand(CLI::App& app, CliContext& ctx) {
   RegisterNetBench(cmd, ctx, "append", /*append=*/true);
   RegisterNetBench(cmd, ctx, "read", /*append=*/false);
   RegisterSubscribeBench(cmd, ctx);
+  RegisterSoakBench(cmd, ctx);
 }
 
 }  // namespace cairn::cli
