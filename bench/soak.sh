@@ -3,13 +3,15 @@
 # protection rule, loopback only) under SOAK_SECONDS (default 600) of mixed load from
 # `cairn bench soak`, then the server is stopped and `cairn verify` must pass on its data.
 #
-#   bench/soak.sh [BIN]          SOAK_SECONDS=60 bench/soak.sh build/bin/cairn
+#   bench/soak.sh [BIN [BENCH SOAK FLAGS...]]     SOAK_SECONDS=60 bench/soak.sh build/bin/cairn
+#   (e.g. --forget-interval-s 0 to leave out the forgets; see `cairn bench soak --help`)
 #
 # Builds nothing. Exit status: 0 when the soak's verdict is pass and verify passes. The server is
 # stopped and the temporary directory removed on every exit path.
 set -euo pipefail
 
 BIN=${1:-build/bin/cairn}
+[ $# -gt 0 ] && shift
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 WARMUP_SECONDS=${SOAK_WARMUP_SECONDS:-30}
 [ -x "$BIN" ] || { echo "$0: no cairn binary at $BIN (build it first)" >&2; exit 2; }
@@ -52,7 +54,7 @@ SOAK_RC=0
 CAIRN_TOKEN=$(cat "$DATA/dev/admin.apikey") \
   "$BIN" bench soak --server "127.0.0.1:$PORT" --ca "$DATA/dev/ca.crt" \
   --server-pid "$SERVER_PID" --policy-file "$DATA/policy.toml" \
-  --duration-s "$SOAK_SECONDS" --warmup-s "$WARMUP_SECONDS" || SOAK_RC=$?
+  --duration-s "$SOAK_SECONDS" --warmup-s "$WARMUP_SECONDS" "$@" || SOAK_RC=$?
 
 kill "$SERVER_PID"
 SERVE_RC=0

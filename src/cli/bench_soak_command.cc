@@ -15,6 +15,7 @@ namespace {
 struct SoakArgs {
   std::string server_pid, policy_file;
   double duration_s = 600, warmup_s = 30, report_interval_s = 10;
+  double policy_interval_s = 10, forget_interval_s = 10, rotate_interval_s = 30;
   std::string appenders = "4", readers = "2", subscribers = "3", group_consumers = "2";
   std::string batch = "20", rate = "2000";
 };
@@ -38,6 +39,11 @@ Status CheckTimes(const SoakArgs& a) {
   if (!(a.report_interval_s >= 1 && a.report_interval_s <= a.duration_s)) {
     return Status::InvalidArgument("--report-interval-s must be >= 1 and at most --duration-s");
   }
+  for (double interval_s : {a.policy_interval_s, a.forget_interval_s, a.rotate_interval_s}) {
+    if (!(interval_s == 0 || (interval_s >= 1 && interval_s <= 86400))) {
+      return Status::InvalidArgument("admin intervals must be 0 (off) or 1..86400 seconds");
+    }
+  }
   return Status::Ok();
 }
 
@@ -53,6 +59,9 @@ Result<SoakConfig> ParseArgs(const SoakArgs& a) {
   c.duration_s = a.duration_s;
   c.warmup_s = a.warmup_s;
   c.report_interval_s = a.report_interval_s;
+  c.policy_interval_s = a.policy_interval_s;
+  c.forget_interval_s = a.forget_interval_s;
+  c.rotate_interval_s = a.rotate_interval_s;
   CAIRN_ASSIGN_OR_RETURN(c.appenders, Count(a.appenders, 1, 256, "--appenders"));
   CAIRN_ASSIGN_OR_RETURN(c.readers, Count(a.readers, 0, 256, "--readers"));
   CAIRN_ASSIGN_OR_RETURN(c.subscribers, Count(a.subscribers, 0, 256, "--subscribers"));
@@ -70,9 +79,11 @@ std::string Mib(uint64_t bytes) {
 
 void PrintHeader(const SoakConfig& c) {
   std::printf("cairn bench soak: %.0f s, %u appenders at %llu events/s (batch %u), %u readers, "
-              "%u live subscribers, %u group consumers; server pid %d\n",
+              "%u live subscribers, %u group consumers; every %.0f/%.0f/%.0f s (0: never) a "
+              "policy reload/forget/key rotation; server pid %d\n",
               c.duration_s, c.appenders, static_cast<unsigned long long>(c.rate), c.batch,
-              c.readers, c.subscribers, c.group_consumers, static_cast<int>(c.server_pid));
+              c.readers, c.subscribers, c.group_consumers, c.policy_interval_s,
+              c.forget_interval_s, c.rotate_interval_s, static_cast<int>(c.server_pid));
   std::printf("%9s %12s %10s %12s %7s %10s %6s\n", "elapsed_s", "appends/s", "reads/s",
               "sub_events/s", "errors", "rss_MiB", "fds");
 }
@@ -136,6 +147,13 @@ void RegisterSoakBench(CLI::App* bench, CliContext& ctx) {
       ->capture_default_str();
   cmd->add_option("--report-interval-s", a->report_interval_s, "Seconds between report lines")
       ->capture_default_str();
+  cmd->add_option("--policy-interval-s", a->policy_interval_s,
+                  "Seconds between policy rewrites + reloads (0: none)")->capture_default_str();
+  cmd->add_option("--forget-interval-s", a->forget_interval_s,
+                  "Seconds between forgets of the finished interval's subjects (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--rotate-interval-s", a->rotate_interval_s,
+                  "Seconds between storage + subject key rotations (0: none)")->capture_default_str();
   cmd->add_option("--appenders", a->appenders, "Appending clients")->capture_default_str();
   cmd->add_option("--rate", a->rate, "Appended events/s, all appenders")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Events per append")->capture_default_str();

@@ -35,6 +35,7 @@ std::atomic<uint64_t>& SoakState::acked(size_t index) {
 }
 
 uint64_t SoakState::Slot() const {
+  if (config.forget_interval_s <= 0) return 0;  // no forgets: one set of subjects
   return static_cast<uint64_t>(std::floor(ElapsedS() / config.forget_interval_s));
 }
 
