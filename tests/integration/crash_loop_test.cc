@@ -6,7 +6,8 @@
 // - every acknowledged batch is at its acknowledged positions and versions, with its ids, types,
 //   data and metadata; stream versions are gap-free and every stream chain links;
 // - a batch whose outcome the client does not know (cut by the kill) is wholly present
-//   (contiguous, in order) or wholly absent, and stays so in later rounds;
+//   (contiguous, in order) or wholly absent, and stays so in later rounds; re-sent as it was
+//   after the restart, it is answered as an idempotent replay of itself when present;
 // - a batch the server refused (wrong expected version) is absent; nothing else is in the log;
 // - every checkpoint a client obtained (during the load, and after the previous restart) is
 //   consistent with the restarted server's tree, and every checkpoint is signed by the key
@@ -96,6 +97,7 @@ struct Batch {
   v1::AppendRequest request;
   Outcome outcome = Outcome::kUnknown;
   bool refused = false;         // kAbsent because the server answered WRONG_EXPECTED_VERSION
+  bool cut = false;             // the kill cut it: the client never learned its outcome
   uint64_t first_position = 0;  // kAcked: acknowledged, or found wholly present after a crash
   uint64_t first_version = 0;
 };
@@ -103,6 +105,7 @@ struct Batch {
 struct RoundCounts {
   uint64_t acked_batches = 0, acked_events = 0, refused = 0;
   uint64_t unknown = 0, unknown_present = 0, unknown_absent = 0;
+  uint64_t resent_replayed = 0, resent_appended = 0, resent_refused = 0;
 };
 
 // The expected first version of an append with `expected` (nullopt: ANY or a kind not used here).
@@ -173,7 +176,9 @@ class Appender {
       batch.outcome = Outcome::kAbsent;
       batch.refused = true;
       known_[stream] = result.status().detail().value_or(-1);
-    } else if (!stopping) {
+    } else if (stopping) {
+      batch.cut = true;
+    } else {
       errors.Add("client " + std::to_string(client_) + " before the kill: " + result.status().ToString());
     }
     const bool go_on = result.ok() || batch.refused;
@@ -436,6 +441,7 @@ int64_t VerifyOffline(const ServerEnv& env, Errors* errors) {
 
 struct Totals {
   uint64_t acked_events = 0, unknown_present = 0, unknown_absent = 0, refused = 0;
+  uint64_t resent_replayed = 0, resent_appended = 0;
 };
 
 class CrashLoop {
@@ -458,6 +464,7 @@ class CrashLoop {
     LoadResult load = LoadAndKill(env, round, rng_, versions_, key_);
     if (!load.errors.empty()) errors->Add("round " + std::to_string(round) + " load: " + load.errors.Text());
     RoundCounts counts = Tally(load.batches);
+    const size_t round_begin = ledger_.size();
     for (auto& b : load.batches) ledger_.push_back(std::move(b));
     const auto verify_start = Clock::now();
     const int64_t verified = VerifyOffline(env, errors);
@@ -467,10 +474,12 @@ class CrashLoop {
     const int64_t restart_ms = MsSince(restart_start);
     const auto check_start = Clock::now();
     const uint64_t log_size = CheckRestarted(env, load.checkpoints, verified, &counts, errors);
+    if (errors->empty()) ResendCut(*env.ClientWith(env.admin_key), round_begin, &counts, errors);
     std::printf("[ crash    ] round %2d: load %4lld ms, acked %5llu batches (%6llu events), refused %3llu, "
-                "unknown %2llu -> present %2llu absent %2llu; log %7llu; verify %lld ms, restart %lld ms, check %lld ms\n",
+                "unknown %2llu -> present %2llu absent %2llu, re-sent: replayed %2llu appended %2llu refused %2llu; log %7llu; verify %lld ms, restart %lld ms, check %lld ms\n",
                 round, static_cast<long long>(load.load_ms), ull(counts.acked_batches), ull(counts.acked_events),
                 ull(counts.refused), ull(counts.unknown), ull(counts.unknown_present), ull(counts.unknown_absent),
+                ull(counts.resent_replayed), ull(counts.resent_appended), ull(counts.resent_refused),
                 ull(log_size), static_cast<long long>(verify_ms), static_cast<long long>(restart_ms),
                 static_cast<long long>(MsSince(check_start)));
     std::fflush(stdout);
@@ -501,6 +510,39 @@ class CrashLoop {
     totals_.unknown_present += c.unknown_present;
     totals_.unknown_absent += c.unknown_absent;
     totals_.refused += c.refused;
+    totals_.resent_replayed += c.resent_replayed;
+    totals_.resent_appended += c.resent_appended;
+  }
+
+  // A client re-sends every batch of this round that the kill cut, as it was (same ids, same
+  // expected version): one found present must be answered as an idempotent replay of itself; one
+  // found absent is appended now (then it is acknowledged, checked from the next round on) or
+  // refused for its expected version. The event ids of the log survive the restart.
+  void ResendCut(Client& client, size_t begin, RoundCounts* counts, Errors* errors) {
+    for (size_t i = begin; i < ledger_.size(); ++i) {
+      Batch& b = ledger_[i];
+      if (!b.cut || b.outcome == Outcome::kUnknown) continue;
+      auto r = client.Append(b.request);
+      const std::string what = "re-sent batch to " + b.request.stream() + ": " +
+                               (r.ok() ? r->ShortDebugString() : r.status().ToString());
+      if (b.outcome == Outcome::kAcked) {
+        ++counts->resent_replayed;
+        const bool same = r.ok() && r->idempotent_replay() && r->first_position() == b.first_position &&
+                          r->first_version() == b.first_version;
+        if (!same) errors->Add("not a replay of what is in the log: " + what);
+      } else if (r.ok()) {
+        ++counts->resent_appended;
+        if (r->idempotent_replay()) errors->Add("a replay of an absent batch: " + what);
+        b.outcome = Outcome::kAcked;
+        b.first_position = r->first_position();
+        b.first_version = r->first_version();
+        versions_[b.request.stream()] = static_cast<int64_t>(r->last_version());
+      } else if (r.status().code() == StatusCode::kWrongExpectedVersion) {
+        ++counts->resent_refused;
+      } else {
+        errors->Add(what);
+      }
+    }
   }
 
   // Reads the restarted server's log and checks it, the ledger and the checkpoints; returns the
@@ -563,10 +605,11 @@ TEST(CrashLoopTest, AcknowledgedAppendsSurviveSigkillUnderLoad) {
   EXPECT_EQ(env.server().Stop(), 0) << env.server().output();
   const Totals& t = loop.totals();
   std::printf("[ crash    ] seed %llu: %d kills in %lld ms; %llu events acknowledged, %llu refused "
-              "batches, unknown batches %llu present / %llu absent\n",
+              "batches, unknown batches %llu present / %llu absent; re-sent: %llu replayed, %llu appended\n",
               static_cast<unsigned long long>(seed), kRounds, static_cast<long long>(MsSince(start)),
               static_cast<unsigned long long>(t.acked_events), static_cast<unsigned long long>(t.refused),
-              static_cast<unsigned long long>(t.unknown_present), static_cast<unsigned long long>(t.unknown_absent));
+              static_cast<unsigned long long>(t.unknown_present), static_cast<unsigned long long>(t.unknown_absent),
+              static_cast<unsigned long long>(t.resent_replayed), static_cast<unsigned long long>(t.resent_appended));
   EXPECT_GT(t.acked_events, 0u);
 }
 
