@@ -14,6 +14,8 @@
 //   pinned before the first crash; the new checkpoint's root is the root of the leaves read.
 // The seed (CAIRN_CRASH_SEED to repeat one) picks the kill moments and the batch mix; the
 // interleaving of the 16 clients is up to the scheduler.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,14 +23,12 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "crypto/sha256.h"
 #include "engine/types.h"
@@ -119,7 +119,10 @@ std::optional<uint64_t> ExpectedFirstVersion(const v1::ExpectedVersion& expected
 class Appender {
  public:
   Appender(int client, int round, uint64_t seed, Versions known, std::unique_ptr<Client> conn)
-      : client_(client), round_(round), rng_(seed), known_(std::move(known)),
+      : client_(client),
+        round_(round),
+        rng_(seed),
+        known_(std::move(known)),
         conn_(std::move(conn)) {}
 
   // Appends until `stop` (set just before the kill) or an error that ends the connection.
@@ -172,14 +175,17 @@ class Appender {
       batch.first_version = result->first_version();
       known_[stream] = static_cast<int64_t>(result->last_version());
     } else if (result.status().code() == StatusCode::kWrongExpectedVersion) {
-      if (stream == OwnStream(client_)) errors.Add("own stream refused: " + result.status().ToString());
+      if (stream == OwnStream(client_)) {
+        errors.Add("own stream refused: " + result.status().ToString());
+      }
       batch.outcome = Outcome::kAbsent;
       batch.refused = true;
       known_[stream] = result.status().detail().value_or(-1);
     } else if (stopping) {
       batch.cut = true;
     } else {
-      errors.Add("client " + std::to_string(client_) + " before the kill: " + result.status().ToString());
+      errors.Add("client " + std::to_string(client_) +
+                 " before the kill: " + result.status().ToString());
     }
     const bool go_on = result.ok() || batch.refused;
     batches.push_back(std::move(batch));
@@ -257,11 +263,18 @@ void IndexLog(LogView* log, Errors* errors) {
   std::map<std::string, integrity::Hash> last_leaf;
   for (size_t i = 0; i < log->events.size(); ++i) {
     const v1::RecordedEvent& e = log->events[i];
-    if (e.position() != i) return errors->Add("read position " + std::to_string(e.position()) + " at index " + std::to_string(i));
+    if (e.position() != i) {
+      return errors->Add("read position " + std::to_string(e.position()) + " at index " +
+                         std::to_string(i));
+    }
     const auto leaf = RecomputedLeaf(e);
-    if (!leaf || crypto::HashView(*leaf) != e.leaf_hash()) errors->Add("leaf hash differs at " + At(e));
+    if (!leaf || crypto::HashView(*leaf) != e.leaf_hash()) {
+      errors->Add("leaf hash differs at " + At(e));
+    }
     log->leaves.push_back(leaf.value_or(integrity::Hash{}));
-    if (!log->position_of_id.emplace(e.id(), i).second) errors->Add("repeated event id at " + At(e));
+    if (!log->position_of_id.emplace(e.id(), i).second) {
+      errors->Add("repeated event id at " + At(e));
+    }
     const int64_t previous = KnownVersion(log->versions, e.stream());
     if (static_cast<int64_t>(e.version()) != previous + 1) errors->Add("version gap at " + At(e));
     const integrity::Hash prev = previous < 0 ? integrity::kZeroHash : last_leaf[e.stream()];
@@ -277,13 +290,17 @@ std::string BatchMismatch(const Batch& b, const LogView& log) {
   const auto& events = b.request.events();
   for (int i = 0; i < events.size(); ++i) {
     const uint64_t position = b.first_position + static_cast<uint64_t>(i);
-    if (position >= log.events.size()) return "position " + std::to_string(position) + " is past the log";
+    if (position >= log.events.size()) {
+      return "position " + std::to_string(position) + " is past the log";
+    }
     const v1::RecordedEvent& got = log.events[position];
     const v1::ProposedEvent& sent = events[i];
-    if (got.stream() != b.request.stream() || got.version() != b.first_version + static_cast<uint64_t>(i) ||
-        got.id() != sent.id() || got.type() != sent.type() || got.data() != sent.data() ||
+    if (got.stream() != b.request.stream() ||
+        got.version() != b.first_version + static_cast<uint64_t>(i) || got.id() != sent.id() ||
+        got.type() != sent.type() || got.data() != sent.data() ||
         got.metadata() != sent.metadata()) {
-      return "event " + std::to_string(i) + " of a batch to " + b.request.stream() + " differs at " + At(got);
+      return "event " + std::to_string(i) + " of a batch to " + b.request.stream() +
+             " differs at " + At(got);
     }
   }
   return "";
@@ -311,8 +328,9 @@ void Resolve(Batch& b, const LogView& log, RoundCounts* counts, Errors* errors) 
     return;
   }
   if (present != static_cast<size_t>(b.request.events_size()) || !first) {
-    return errors->Add("unacknowledged batch to " + b.request.stream() + " partly visible: " +
-                       std::to_string(present) + " of " + std::to_string(b.request.events_size()) + " events");
+    return errors->Add("unacknowledged batch to " + b.request.stream() +
+                       " partly visible: " + std::to_string(present) + " of " +
+                       std::to_string(b.request.events_size()) + " events");
   }
   b.outcome = Outcome::kAcked;
   b.first_position = *first;
@@ -324,7 +342,8 @@ void Resolve(Batch& b, const LogView& log, RoundCounts* counts, Errors* errors) 
 
 // Holds the log against every batch; resolves the unknown ones. Nothing outside the ledger may
 // be in the log (apart from '$' system streams).
-void CheckLedger(std::vector<Batch>& ledger, const LogView& log, RoundCounts* counts, Errors* errors) {
+void CheckLedger(std::vector<Batch>& ledger, const LogView& log, RoundCounts* counts,
+                 Errors* errors) {
   uint64_t claimed = 0;
   for (Batch& b : ledger) {
     if (b.outcome == Outcome::kUnknown) Resolve(b, log, counts, errors);
@@ -334,13 +353,17 @@ void CheckLedger(std::vector<Batch>& ledger, const LogView& log, RoundCounts* co
       claimed += static_cast<uint64_t>(b.request.events_size());
     } else if (b.outcome == Outcome::kAbsent) {
       std::optional<uint64_t> first;
-      if (IdsPresent(b, log, &first) != 0) errors->Add((b.refused ? "refused" : "absent") + std::string(" batch to ") + b.request.stream() + " appeared");
+      if (IdsPresent(b, log, &first) != 0) {
+        errors->Add((b.refused ? "refused" : "absent") + std::string(" batch to ") +
+                    b.request.stream() + " appeared");
+      }
     }
   }
   uint64_t client_events = 0;
   for (const auto& e : log.events) client_events += e.stream().starts_with('$') ? 0 : 1;
   if (client_events != claimed) {
-    errors->Add("the log holds " + std::to_string(client_events) + " client events, the ledger accounts for " + std::to_string(claimed));
+    errors->Add("the log holds " + std::to_string(client_events) +
+                " client events, the ledger accounts for " + std::to_string(claimed));
   }
 }
 
@@ -361,14 +384,15 @@ Result<integrity::Checkpoint> SignedCheckpoint(Client& client, const integrity::
 // checked against the roots we hold.
 void CheckConsistent(Client& client, const integrity::Checkpoint& earlier,
                      const integrity::Checkpoint& now, Errors* errors) {
-  const std::string what = "checkpoint " + std::to_string(earlier.size) + " -> " + std::to_string(now.size);
+  const std::string what =
+      "checkpoint " + std::to_string(earlier.size) + " -> " + std::to_string(now.size);
   if (earlier.size > now.size) return errors->Add(what + ": the tree shrank");
   if (earlier.size == 0) return;
   auto proof = client.GetConsistencyProof(earlier.size, now.size);
   if (!proof.ok()) return errors->Add(what + ": " + proof.status().ToString());
   std::vector<std::string> path(proof->proof().begin(), proof->proof().end());
-  Status ok = integrity::VerifyConsistency(earlier.size, now.size, path, crypto::HashView(earlier.root),
-                                           crypto::HashView(now.root));
+  Status ok = integrity::VerifyConsistency(
+      earlier.size, now.size, path, crypto::HashView(earlier.root), crypto::HashView(now.root));
   if (!ok.ok()) errors->Add(what + ": " + ok.ToString());
 }
 
@@ -382,8 +406,8 @@ struct LoadResult {
 };
 
 // Polls checkpoints while the clients append, for `load_ms` after the first acknowledgement.
-void PollCheckpoints(Client& client, const integrity::NoteVerifier& key, const std::atomic<uint64_t>& acks,
-                     int load_ms, LoadResult* out) {
+void PollCheckpoints(Client& client, const integrity::NoteVerifier& key,
+                     const std::atomic<uint64_t>& acks, int load_ms, LoadResult* out) {
   const auto start = Clock::now();
   while (acks.load() == 0 && MsSince(start) < kFirstAckWaitMs) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -391,10 +415,15 @@ void PollCheckpoints(Client& client, const integrity::NoteVerifier& key, const s
   const auto first_ack = Clock::now();
   while (MsSince(first_ack) < load_ms) {
     auto checkpoint = SignedCheckpoint(client, key);
-    if (!checkpoint.ok()) out->errors.Add("checkpoint during the load: " + checkpoint.status().ToString());
-    if (checkpoint.ok() && out->checkpoints.size() < kCheckpointsPerRoundMax) out->checkpoints.push_back(*checkpoint);
+    if (!checkpoint.ok()) {
+      out->errors.Add("checkpoint during the load: " + checkpoint.status().ToString());
+    }
+    if (checkpoint.ok() && out->checkpoints.size() < kCheckpointsPerRoundMax) {
+      out->checkpoints.push_back(*checkpoint);
+    }
     const int64_t left_ms = load_ms - MsSince(first_ack);
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp<int64_t>(left_ms, 0, kCheckpointPollMs)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::clamp<int64_t>(left_ms, 0, kCheckpointPollMs)));
   }
   out->load_ms = MsSince(start);
 }
@@ -405,7 +434,8 @@ LoadResult LoadAndKill(ServerEnv& env, int round, std::mt19937_64& rng, const Ve
   LoadResult out;
   std::vector<std::unique_ptr<Appender>> appenders;
   for (int c = 0; c < kClients; ++c) {
-    appenders.push_back(std::make_unique<Appender>(c, round, rng(), versions, env.ClientWith(env.admin_key)));
+    appenders.push_back(
+        std::make_unique<Appender>(c, round, rng(), versions, env.ClientWith(env.admin_key)));
   }
   auto checkpoint_client = env.ClientWith(env.admin_key);
   const int load_ms = kLoadMsMin + static_cast<int>(rng() % (kLoadMsMax - kLoadMsMin + 1));
@@ -415,7 +445,9 @@ LoadResult LoadAndKill(ServerEnv& env, int round, std::mt19937_64& rng, const Ve
   for (auto& a : appenders) threads.emplace_back([&stop, &acks, &a] { a->Run(stop, &acks); });
   PollCheckpoints(*checkpoint_client, key, acks, load_ms, &out);
   stop.store(true);
-  if (!env.server().Kill()) out.errors.Add("the server was not running at the kill: " + env.server().output());
+  if (!env.server().Kill()) {
+    out.errors.Add("the server was not running at the kill: " + env.server().output());
+  }
   for (auto& t : threads) t.join();
   for (auto& a : appenders) {
     for (auto& b : a->batches) out.batches.push_back(std::move(b));
@@ -437,6 +469,25 @@ int64_t VerifyOffline(const ServerEnv& env, Errors* errors) {
     return -1;
   }
   return json.value("records_checked", int64_t{-1});
+}
+
+unsigned long long ull(uint64_t v) { return v; }
+
+struct RoundTimesMs {
+  int64_t load, verify, restart, check;
+};
+
+void PrintRound(int round, const RoundCounts& c, const RoundTimesMs& ms, uint64_t log_size) {
+  std::printf(
+      "[ crash    ] round %2d: load %4lld ms, acked %5llu batches (%6llu events), refused %3llu, "
+      "unknown %2llu -> present %2llu absent %2llu, re-sent: replayed %2llu appended %2llu "
+      "refused %2llu; log %7llu; verify %lld ms, restart %lld ms, check %lld ms\n",
+      round, static_cast<long long>(ms.load), ull(c.acked_batches), ull(c.acked_events),
+      ull(c.refused), ull(c.unknown), ull(c.unknown_present), ull(c.unknown_absent),
+      ull(c.resent_replayed), ull(c.resent_appended), ull(c.resent_refused), ull(log_size),
+      static_cast<long long>(ms.verify), static_cast<long long>(ms.restart),
+      static_cast<long long>(ms.check));
+  std::fflush(stdout);
 }
 
 struct Totals {
@@ -462,7 +513,9 @@ class CrashLoop {
   // Load, kill, verify offline, restart, check. Errors end the loop.
   void Round(ServerEnv& env, int round, Errors* errors) {
     LoadResult load = LoadAndKill(env, round, rng_, versions_, key_);
-    if (!load.errors.empty()) errors->Add("round " + std::to_string(round) + " load: " + load.errors.Text());
+    if (!load.errors.empty()) {
+      errors->Add("round " + std::to_string(round) + " load: " + load.errors.Text());
+    }
     RoundCounts counts = Tally(load.batches);
     const size_t round_begin = ledger_.size();
     for (auto& b : load.batches) ledger_.push_back(std::move(b));
@@ -470,28 +523,25 @@ class CrashLoop {
     const int64_t verified = VerifyOffline(env, errors);
     const int64_t verify_ms = MsSince(verify_start);
     const auto restart_start = Clock::now();
-    if (!env.Start()) return errors->Add("round " + std::to_string(round) + ": no restart: " + env.server().output());
+    if (!env.Start()) {
+      return errors->Add("round " + std::to_string(round) +
+                         ": no restart: " + env.server().output());
+    }
     const int64_t restart_ms = MsSince(restart_start);
     const auto check_start = Clock::now();
     const uint64_t log_size = CheckRestarted(env, load.checkpoints, verified, &counts, errors);
     if (errors->empty()) ResendCut(*env.ClientWith(env.admin_key), round_begin, &counts, errors);
-    std::printf("[ crash    ] round %2d: load %4lld ms, acked %5llu batches (%6llu events), refused %3llu, "
-                "unknown %2llu -> present %2llu absent %2llu, re-sent: replayed %2llu appended %2llu refused %2llu; log %7llu; verify %lld ms, restart %lld ms, check %lld ms\n",
-                round, static_cast<long long>(load.load_ms), ull(counts.acked_batches), ull(counts.acked_events),
-                ull(counts.refused), ull(counts.unknown), ull(counts.unknown_present), ull(counts.unknown_absent),
-                ull(counts.resent_replayed), ull(counts.resent_appended), ull(counts.resent_refused),
-                ull(log_size), static_cast<long long>(verify_ms), static_cast<long long>(restart_ms),
-                static_cast<long long>(MsSince(check_start)));
-    std::fflush(stdout);
-    if (counts.acked_batches == 0) errors->Add("round " + std::to_string(round) + " acknowledged nothing");
+    PrintRound(round, counts, {load.load_ms, verify_ms, restart_ms, MsSince(check_start)},
+               log_size);
+    if (counts.acked_batches == 0) {
+      errors->Add("round " + std::to_string(round) + " acknowledged nothing");
+    }
     Add(counts);
   }
 
   const Totals& totals() const { return totals_; }
 
  private:
-  static unsigned long long ull(uint64_t v) { return v; }
-
   static RoundCounts Tally(const std::vector<Batch>& batches) {
     RoundCounts c;
     for (const Batch& b : batches) {
@@ -527,7 +577,8 @@ class CrashLoop {
                                (r.ok() ? r->ShortDebugString() : r.status().ToString());
       if (b.outcome == Outcome::kAcked) {
         ++counts->resent_replayed;
-        const bool same = r.ok() && r->idempotent_replay() && r->first_position() == b.first_position &&
+        const bool same = r.ok() && r->idempotent_replay() &&
+                          r->first_position() == b.first_position &&
                           r->first_version() == b.first_version;
         if (!same) errors->Add("not a replay of what is in the log: " + what);
       } else if (r.ok()) {
@@ -567,11 +618,12 @@ class CrashLoop {
   }
 
   void CheckCheckpoint(Client& client, const integrity::Checkpoint& now, const LogView& log,
-                       const std::vector<integrity::Checkpoint>& during_load, int64_t verified_records,
-                       Errors* errors) const {
+                       const std::vector<integrity::Checkpoint>& during_load,
+                       int64_t verified_records, Errors* errors) const {
     if (now.size != log.events.size() || static_cast<int64_t>(now.size) != verified_records) {
       errors->Add("sizes differ: checkpoint " + std::to_string(now.size) + ", read " +
-                  std::to_string(log.events.size()) + ", cairn verify " + std::to_string(verified_records));
+                  std::to_string(log.events.size()) + ", cairn verify " +
+                  std::to_string(verified_records));
     } else if (integrity::RootOfLeafHashes(log.leaves) != now.root) {
       errors->Add("the checkpoint's root is not the root of the leaves read");
     }
@@ -601,15 +653,17 @@ TEST(CrashLoopTest, AcknowledgedAppendsSurviveSigkillUnderLoad) {
   Errors errors;
   loop.Begin(env, &errors);
   for (int round = 0; round < kRounds && errors.empty(); ++round) loop.Round(env, round, &errors);
-  ASSERT_TRUE(errors.empty()) << errors.Text() << "\nlast server output:\n" << env.server().output();
+  ASSERT_TRUE(errors.empty()) << errors.Text() << "\nlast server output:\n"
+                              << env.server().output();
   EXPECT_EQ(env.server().Stop(), 0) << env.server().output();
   const Totals& t = loop.totals();
-  std::printf("[ crash    ] seed %llu: %d kills in %lld ms; %llu events acknowledged, %llu refused "
-              "batches, unknown batches %llu present / %llu absent; re-sent: %llu replayed, %llu appended\n",
-              static_cast<unsigned long long>(seed), kRounds, static_cast<long long>(MsSince(start)),
-              static_cast<unsigned long long>(t.acked_events), static_cast<unsigned long long>(t.refused),
-              static_cast<unsigned long long>(t.unknown_present), static_cast<unsigned long long>(t.unknown_absent),
-              static_cast<unsigned long long>(t.resent_replayed), static_cast<unsigned long long>(t.resent_appended));
+  std::printf(
+      "[ crash    ] seed %llu: %d kills in %lld ms; %llu events acknowledged, %llu refused "
+      "batches, unknown batches %llu present / %llu absent; re-sent: %llu replayed, %llu "
+      "appended\n",
+      ull(seed), kRounds, static_cast<long long>(MsSince(start)), ull(t.acked_events),
+      ull(t.refused), ull(t.unknown_present), ull(t.unknown_absent), ull(t.resent_replayed),
+      ull(t.resent_appended));
   EXPECT_GT(t.acked_events, 0u);
 }
 
