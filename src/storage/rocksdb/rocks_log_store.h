@@ -17,6 +17,8 @@
 // whole: after the restart it is either entirely present or entirely absent, never partly. Reads
 // keep working throughout.
 //
+// Opening verifies the block checksums of every SST file when they total at most 1 GiB: a
+// damaged file refuses the open with kDataLoss naming the file (larger stores: the scrub).
 // Opening: a directory without a store → kNotFound unless `create_if_missing`; a store of another
 // format version, or without one → kFailedPrecondition. A new store's directory is created with
 // mode 0700. If a crash interrupts creation before the format version is written, the directory

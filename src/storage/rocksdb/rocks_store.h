@@ -73,6 +73,7 @@ class RocksLogStore final : public LogStore {
   // Called once by OpenRocksLogStore before the store is shared: writes the format version into
   // a `created` store, else checks it (kFailedPrecondition when missing or different); then
   // loads the committed tree size.
+  // Before that, an existing store's SST files are checked (VerifyFilesAtOpen, rocks_open.cc).
   Status Initialize(bool created);
 
   RocksLogStore& operator=(const RocksLogStore&) = delete;
@@ -135,6 +136,7 @@ class RocksLogStore final : public LogStore {
   // earlier write error (kResourceExhausted while the disk is still full, kUnavailable for other
   // errors); the second converts a write's result and marks the store when the write failed.
   Status ResumeAfterWriteError();
+  Status VerifyFilesAtOpen();
   Status CheckWrite(const rocksdb::Status& status, std::string_view what);
   Result<std::optional<std::string>> Get(CfIndex index, std::string_view key,
                                          std::string_view what);
