@@ -108,7 +108,8 @@ TEST(Log, LongMessageIsCutAtCharacterBoundaryAndStaysJson) {
 
 TEST(Log, LongEscapesAndLongFieldsAreCutToo) {
   std::string controls(30000, '\x01');  // each escapes to 6 bytes
-  Fields f{.trace_id = std::string(50000, 't'), .extra = {{"cairn.a", std::string(50000, 'a')},
+  const std::string trace(50000, 't');  // Fields holds views: the string must outlive f
+  Fields f{.trace_id = trace, .extra = {{"cairn.a", std::string(50000, 'a')},
                                                           {"cairn.b", controls}}};
   std::string line = FormatLine(Level::kInfo, controls, f, 0);
   EXPECT_LE(line.size(), kLogLineBytesMax);
