@@ -19,17 +19,23 @@ using soak::SoakState;
 constexpr size_t kProcStatusSizeBytesMax = 64 << 10;
 constexpr uint64_t kFdsMax = 1 << 20;  // a bound on the directory walk
 
-Result<uint64_t> CountFds(pid_t pid) {
+// Counts the open descriptors of `pid` into usage->fds and, for SST files, usage->sst_fds.
+Status CountFds(pid_t pid, ProcessUsage* usage) {
   const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return Status::NotFound("cannot list " + dir);
   uint64_t n = 0;
+  char target[4096];
   while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-    if (n >= kFdsMax) break;
+    if (e->d_name[0] == '.') continue;
+    const std::string link = dir + "/" + e->d_name;
+    const ssize_t size = ::readlink(link.c_str(), target, sizeof target);
+    const std::string_view path(target, size > 0 ? static_cast<size_t>(size) : 0);
+    ++(path.ends_with(".sst") ? usage->sst_fds : usage->fds);
+    if (++n >= kFdsMax) break;
   }
   ::closedir(d);
-  return n;
+  return Status::Ok();
 }
 
 // The server and the load it is under: every worker with its own connection(s).
@@ -161,6 +167,10 @@ void Judge(const SoakConfig& c, const SoakRun& run, SoakResult* r) {
                           std::to_string(e.fds) + " (bound +" + std::to_string(c.fd_growth_max) +
                           ")");
   }
+  if (e.sst_fds > c.sst_fds_max) {
+    r->failures.push_back("open SST files reached " + std::to_string(e.sst_fds) + " (bound " +
+                          std::to_string(c.sst_fds_max) + ")");
+  }
   const double rss_bound = static_cast<double>(w.rss_bytes) * c.rss_growth_factor_max +
                            static_cast<double>(c.rss_slack_bytes);
   if (static_cast<double>(e.rss_bytes) > rss_bound) {
@@ -187,7 +197,7 @@ Result<ProcessUsage> ReadProcessUsage(pid_t pid) {
     }
   }
   if (!found) return Status::NotFound("no VmRSS in " + path);
-  CAIRN_ASSIGN_OR_RETURN(usage.fds, CountFds(pid));
+  CAIRN_RETURN_IF_ERROR(CountFds(pid, &usage));
   return usage;
 }
 

@@ -84,14 +84,16 @@ void PrintHeader(const SoakConfig& c) {
               c.duration_s, c.appenders, static_cast<unsigned long long>(c.rate), c.batch,
               c.readers, c.subscribers, c.group_consumers, c.policy_interval_s,
               c.forget_interval_s, c.rotate_interval_s, static_cast<int>(c.server_pid));
-  std::printf("%9s %12s %10s %12s %7s %10s %6s\n", "elapsed_s", "appends/s", "reads/s",
-              "sub_events/s", "errors", "rss_MiB", "fds");
+  std::printf("%9s %12s %10s %12s %7s %10s %6s %8s\n", "elapsed_s", "appends/s", "reads/s",
+              "sub_events/s", "errors", "rss_MiB", "fds", "sst_fds");
 }
 
 void PrintSample(const SoakSample& s) {
-  std::printf("%9.0f %12.0f %10.0f %12.0f %7llu %10s %6llu\n", s.elapsed_s, s.appends_per_s,
-              s.reads_per_s, s.sub_events_per_s, static_cast<unsigned long long>(s.errors),
-              Mib(s.server.rss_bytes).c_str(), static_cast<unsigned long long>(s.server.fds));
+  std::printf("%9.0f %12.0f %10.0f %12.0f %7llu %10s %6llu %8llu\n", s.elapsed_s,
+              s.appends_per_s, s.reads_per_s, s.sub_events_per_s,
+              static_cast<unsigned long long>(s.errors), Mib(s.server.rss_bytes).c_str(),
+              static_cast<unsigned long long>(s.server.fds),
+              static_cast<unsigned long long>(s.server.sst_fds));
   std::fflush(stdout);
 }
 
@@ -106,11 +108,13 @@ void PrintSummary(const SoakConfig& c, const SoakResult& r) {
               (unsigned long long)t.forgets, (unsigned long long)t.storage_rotations,
               (unsigned long long)t.subject_rotations, (unsigned long long)t.errors);
   std::printf("server: rss %s MiB at %.0f s -> %s MiB at %.0f s (bound %.1f x + %s MiB); "
-              "fds %llu -> %llu (bound +%llu)\n",
+              "fds %llu -> %llu (bound +%llu); SST files open %llu -> %llu (bound %llu)\n",
               Mib(r.warm.server.rss_bytes).c_str(), r.warm.elapsed_s,
               Mib(r.last.server.rss_bytes).c_str(), r.last.elapsed_s, c.rss_growth_factor_max,
               Mib(c.rss_slack_bytes).c_str(), (unsigned long long)r.warm.server.fds,
-              (unsigned long long)r.last.server.fds, (unsigned long long)c.fd_growth_max);
+              (unsigned long long)r.last.server.fds, (unsigned long long)c.fd_growth_max,
+              (unsigned long long)r.warm.server.sst_fds, (unsigned long long)r.last.server.sst_fds,
+              (unsigned long long)c.sst_fds_max);
   for (const std::string& e : r.errors) std::printf("error: %s\n", e.c_str());
   for (const std::string& f : r.failures) std::printf("FAIL: %s\n", f.c_str());
   std::printf("verdict: %s\n", r.passed() ? "pass" : "FAIL");

@@ -512,7 +512,8 @@ TEST(Posture, ProtectedFieldsAreNotReported) {
   EXPECT_TRUE(WithId(env.Run(), "CAIRN-DATA-001").empty()) << Describe(env.Run());
   // The same field under a type without a rule is reported.
   env.Append("customer-1", "CustomerUpdated", R"({"customerId":"c1","email":"a@b.example"})");
-  const auto hits = WithId(env.Run(), "CAIRN-DATA-001");
+  const auto findings = env.Run();  // WithId points into it
+  const auto hits = WithId(findings, "CAIRN-DATA-001");
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_NE(hits[0]->finding.find("CustomerUpdated"), std::string::npos);
 }
