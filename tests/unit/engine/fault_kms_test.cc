@@ -8,22 +8,13 @@
 #include <chrono>
 #include <thread>
 
+#include "customer_rules.h"
 #include "engine_test_util.h"
 #include "unit/keys/softhsm_token.h"
 
 namespace cairn::engine {
 namespace {
 
-constexpr char kRules[] = R"(
-[[rule]]
-event_type = "CustomerRegistered"
-subject = "/customerId"
-fields = ["/email"]
-)";
-
-std::string Customer(const std::string& id) {
-  return R"({"customerId":")" + id + R"(","email":")" + id + R"(@example.com"})";
-}
 
 class FaultKmsTest : public ::testing::Test {
  protected:
@@ -31,7 +22,7 @@ class FaultKmsTest : public ::testing::Test {
     if (!testing::SoftHsmInstalled()) GTEST_SKIP() << "SoftHSM is not installed";
     token_ = std::make_unique<testing::SoftHsmToken>(tmp_.Sub("hsm"));
     ASSERT_TRUE(token_->ok());
-    testing::WriteFile(tmp_.Sub("protect.toml"), kRules);
+    testing::WriteFile(tmp_.Sub("protect.toml"), kCustomerRules);
     InitOptions init;
     init.data_dir = tmp_.Sub("data");
     init.kms = token_->Config();

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <thread>
 
+#include "customer_rules.h"
 #include "engine_test_util.h"
 #include "keys/local_keyring.h"
 #include "unit/keys/softhsm_token.h"
@@ -10,20 +11,10 @@
 namespace cairn::engine {
 namespace {
 
-constexpr char kRules[] = R"(
-[[rule]]
-event_type = "CustomerRegistered"
-subject = "/customerId"
-fields = ["/email"]
-)";
 
-std::string Customer(const std::string& id) {
-  return R"({"customerId":")" + id + R"(","email":")" + id + R"(@example.com"})";
-}
-
-// Options with kRules as the protection rules (written into `tmp`).
+// Options with kCustomerRules as the protection rules (written into `tmp`).
 Options ProtectedOptions(const testing::TempDir& tmp) {
-  testing::WriteFile(tmp.Sub("protect.toml"), kRules);
+  testing::WriteFile(tmp.Sub("protect.toml"), kCustomerRules);
   Options o;
   o.protect_rules_file = tmp.Sub("protect.toml");
   return o;
@@ -242,7 +233,7 @@ class Pkcs11EngineTest : public ::testing::Test {
     if (!testing::SoftHsmInstalled()) GTEST_SKIP() << "SoftHSM is not installed";
     token_ = std::make_unique<testing::SoftHsmToken>(tmp_.Sub("hsm"));
     ASSERT_TRUE(token_->ok());
-    testing::WriteFile(tmp_.Sub("protect.toml"), kRules);
+    testing::WriteFile(tmp_.Sub("protect.toml"), kCustomerRules);
     dir_ = tmp_.Sub("data");
     InitOptions init;
     init.data_dir = dir_;
