@@ -116,7 +116,7 @@ class Env {
   }
 
   void OpenStore() {
-    ASSERT_TRUE(engine::EventStore::Init({config.data_dir, "posture.test/log"}).ok());
+    ASSERT_TRUE(engine::EventStore::Init({config.data_dir, "posture.test/log", {}}).ok());
     engine::Options options;
     options.data_dir = config.data_dir;
     auto opened = engine::EventStore::Open(options);
@@ -482,7 +482,7 @@ TEST(Posture, FindingsNeverCarrySecretsOrPersonalData) {
   const std::vector<Finding> findings = env.Run();
   EXPECT_FALSE(WithId(findings, "CAIRN-DATA-001").empty());
   for (const Finding& f : findings) {
-    for (const std::string& secret :
+    for (std::string_view secret :
          {"hunter2", "c2hvcnRzZWNyZXQ", "bob@", "example.org", "+4912345", "sekret", "token="}) {
       EXPECT_EQ(f.finding.find(secret), std::string::npos) << f.id << ": " << f.finding;
       EXPECT_EQ(f.fix.find(secret), std::string::npos) << f.id << ": " << f.fix;
@@ -498,7 +498,7 @@ TEST(Posture, FindingsNeverCarrySecretsOrPersonalData) {
 
 TEST(Posture, ProtectedFieldsAreNotReported) {
   Env env;
-  ASSERT_TRUE(engine::EventStore::Init({env.config.data_dir, "posture.test/log"}).ok());
+  ASSERT_TRUE(engine::EventStore::Init({env.config.data_dir, "posture.test/log", {}}).ok());
   WriteMode(env.dir.Sub("protect.toml"),
             "[[rule]]\nevent_type = \"CustomerRegistered\"\nsubject = \"/customerId\"\n"
             "fields = [\"/email\"]\n", 0644);
