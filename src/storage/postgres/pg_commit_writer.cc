@@ -1,0 +1,249 @@
+// PgLogStore::BeginCommit and its CommitWriter: one transaction per group commit, under the row
+// lock of cairn_tree, rows sent as arrays (one statement per table, whatever the group's size).
+#include <pqxx/binarystring>
+#include <pqxx/result>
+#include <pqxx/connection>
+#include <pqxx/except>
+#include <pqxx/transaction>
+
+#include <cassert>
+#include <chrono>
+#include <map>
+#include <stdexcept>
+#include <thread>
+
+#include "storage/postgres/pg_errors.h"
+#include "storage/postgres/pg_store.h"
+
+namespace cairn::storage::pg {
+
+namespace {
+
+// Outcome resolution after a connection lost during COMMIT: attempts and pause between them.
+constexpr int kResolveAttemptsMax = 10;
+constexpr int64_t kResolvePauseMs = 300;
+
+// An array literal built element by element: "{a,b,c}".
+class ArrayText {
+ public:
+  void Add(int64_t v) {
+    Sep();
+    text_ += std::to_string(v);
+  }
+  void AddBool(bool v) {
+    Sep();
+    text_ += v ? 't' : 'f';
+  }
+  void AddText(std::string_view s) {
+    Sep();
+    text_.push_back('"');
+    for (char c : s) {
+      if (c == '"' || c == '\\') text_.push_back('\\');
+      text_.push_back(c);
+    }
+    text_.push_back('"');
+  }
+  std::string Done() const { return "{" + text_ + "}"; }
+  bool empty() const { return text_.empty(); }
+
+ private:
+  void Sep() {
+    if (!text_.empty()) text_.push_back(',');
+  }
+  std::string text_;
+};
+
+// Byte strings packed into one bytea parameter, addressed by offset and length arrays.
+struct Blob {
+  std::string bytes;
+  ArrayText offsets, lengths;
+  void Add(std::string_view v) {
+    offsets.Add(static_cast<int64_t>(bytes.size()));
+    lengths.Add(static_cast<int64_t>(v.size()));
+    bytes.append(v);
+  }
+};
+
+pqxx::binarystring Bin(std::string_view v) { return pqxx::binarystring(v.data(), v.size()); }
+
+class PgCommitWriter final : public CommitWriter {
+ public:
+  PgCommitWriter(PgLogStore* store, PgPool::Lease lease, std::unique_ptr<pqxx::work> tx,
+                 uint64_t base_size, std::optional<TreeState> rebased)
+      : store_(store),
+        lease_(std::move(lease)),
+        tx_(std::move(tx)),
+        base_size_(base_size),
+        rebased_(std::move(rebased)) {}
+
+  ~PgCommitWriter() override {
+    try {
+      tx_.reset();  // rolls back an uncommitted transaction, releasing the lock
+    } catch (...) {
+      lease_.Discard();
+    }
+  }
+
+  const std::optional<TreeState>& rebased() const override { return rebased_; }
+
+  void PutRecord(uint64_t position, std::string_view stored_record) override {
+    assert(records_ == 0 || position == last_position_ + 1);
+    record_positions_.Add(static_cast<int64_t>(position));
+    last_record_offset_ = record_blob_.bytes.size();
+    record_blob_.Add(stored_record);
+    last_position_ = position;
+    ++records_;
+  }
+  void PutStreamIndex(std::string_view stream_id, uint64_t version, uint64_t position) override {
+    index_streams_.AddText(stream_id);
+    index_versions_.Add(static_cast<int64_t>(version));
+    index_positions_.Add(static_cast<int64_t>(position));
+    buffered_ += stream_id.size() + 16;
+  }
+  void PutStreamHead(std::string_view stream_id, const StreamHead& head) override {
+    heads_[std::string(stream_id)] = head;
+    buffered_ += stream_id.size() + 64;
+  }
+  void PutNode(NodeKey key, std::string_view hash) override {
+    assert(hash.size() == 32);
+    node_levels_.Add(key.level);
+    node_indexes_.Add(static_cast<int64_t>(key.index));
+    node_hashes_.append(hash);
+  }
+  void PutTreeState(const TreeState& state) override { tree_ = state; }
+  size_t buffered_size_bytes() const override {
+    return buffered_ + record_blob_.bytes.size() + node_hashes_.size();
+  }
+
+  Status Commit() override {
+    if (tx_ == nullptr) return Status::FailedPrecondition("commit writer already used");
+    const uint64_t base = rebased_ ? rebased_->size : base_size_;
+    try {
+      Execute(base);
+      tx_->commit();
+      tx_.reset();
+      return Status::Ok();
+    } catch (const pqxx::in_doubt_error&) {
+      tx_.reset();
+      lease_.Discard();
+      store_->pool().DropIdle();
+      return ResolveInDoubt();
+    } catch (const std::exception& e) {
+      Status s = FromException(e, "committing a group");
+      if (IsConnectionLoss(e)) {
+        tx_.reset();
+        lease_.Discard();
+        store_->pool().DropIdle();
+      }
+      tx_.reset();
+      return s;
+    }
+  }
+
+ private:
+  void Execute(uint64_t base) {
+    if (records_ > 0) {
+      tx_->exec_prepared("insert_records", record_positions_.Done(), Bin(record_blob_.bytes),
+                         record_blob_.offsets.Done(), record_blob_.lengths.Done());
+    }
+    if (!index_streams_.empty()) {
+      tx_->exec_prepared("insert_index", index_streams_.Done(), index_versions_.Done(),
+                         index_positions_.Done());
+    }
+    if (!heads_.empty()) {
+      ArrayText streams, next_versions, last_positions, deleted;
+      Blob hashes;
+      for (const auto& [stream, head] : heads_) {
+        streams.AddText(stream);
+        next_versions.Add(static_cast<int64_t>(head.next_version));
+        last_positions.Add(static_cast<int64_t>(head.last_position));
+        hashes.Add(head.last_leaf_hash);
+        deleted.AddBool(head.deleted);
+      }
+      tx_->exec_prepared("upsert_heads", streams.Done(), next_versions.Done(), last_positions.Done(),
+                         Bin(hashes.bytes), hashes.offsets.Done(), hashes.lengths.Done(),
+                         deleted.Done());
+    }
+    if (!node_levels_.empty()) {
+      tx_->exec_prepared("insert_nodes", node_levels_.Done(), node_indexes_.Done(), Bin(node_hashes_));
+    }
+    if (tree_) {
+      assert(tree_->size >= base);
+      const pqxx::result r = tx_->exec_prepared("tree_update", static_cast<int64_t>(tree_->size),
+                                                Bin(tree_->compact_range), static_cast<int64_t>(base));
+      // Cannot happen while the row lock is held; checked because a fork would be unrecoverable.
+      if (r.affected_rows() != 1) throw std::logic_error("tree state moved under the commit lock");
+      tx_->exec_prepared("notify", std::string(kCommitChannel), std::to_string(tree_->size));
+    }
+  }
+
+  // The connection died during COMMIT: the transaction is either entirely durable or entirely
+  // absent. The last record of the group, read back, tells which.
+  Status ResolveInDoubt() {
+    const std::string_view mine(record_blob_.bytes.data() + last_record_offset_,
+                                record_blob_.bytes.size() - last_record_offset_);
+    for (int attempt = 0; attempt < kResolveAttemptsMax && records_ > 0; ++attempt) {
+      Result<std::string> stored = store_->ReadRecord(last_position_);
+      if (stored.ok()) {
+        if (*stored == mine) return Status::Ok();
+        return Status::Aborted("the commit did not land (another node wrote position " +
+                               std::to_string(last_position_) + ")");
+      }
+      if (stored.status().code() == StatusCode::kNotFound) {
+        return Status::Unavailable("PostgreSQL connection lost during commit; nothing was written");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(kResolvePauseMs));
+    }
+    return Status::Unavailable(
+        "PostgreSQL connection lost during commit and the outcome is unknown; re-send the append "
+        "(appends are idempotent by event id)");
+  }
+
+  PgLogStore* store_;
+  PgPool::Lease lease_;  // declared before tx_: the transaction ends before the lease returns
+  std::unique_ptr<pqxx::work> tx_;
+  const uint64_t base_size_;
+  const std::optional<TreeState> rebased_;
+
+  ArrayText record_positions_;
+  Blob record_blob_;
+  size_t last_record_offset_ = 0;
+  uint64_t last_position_ = 0;
+  uint64_t records_ = 0;
+  ArrayText index_streams_, index_versions_, index_positions_;
+  std::map<std::string, StreamHead> heads_;
+  ArrayText node_levels_, node_indexes_;
+  std::string node_hashes_;
+  std::optional<TreeState> tree_;
+  size_t buffered_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<CommitWriter>> PgLogStore::BeginCommit(uint64_t base_tree_size) {
+  for (int attempt = 0;; ++attempt) {
+    CAIRN_ASSIGN_OR_RETURN(PgPool::Lease lease, pool_->Acquire());
+    try {
+      auto tx = std::make_unique<pqxx::work>(lease.conn());
+      // Waits while another node commits; held until this writer commits or is dropped.
+      const pqxx::result r = tx->exec(lock_sql_);
+      if (r.size() != 1) throw std::runtime_error("tree state row missing");
+      TreeState state;
+      state.size = static_cast<uint64_t>(r[0][0].as<int64_t>());
+      state.compact_range = pqxx::binarystring(r[0][1]).str();
+      std::optional<TreeState> rebased;
+      if (state.size != base_tree_size) rebased = std::move(state);
+      return std::unique_ptr<CommitWriter>(new PgCommitWriter(
+          this, std::move(lease), std::move(tx), base_tree_size, std::move(rebased)));
+    } catch (const std::exception& e) {
+      const bool lost = IsConnectionLoss(e);
+      if (lost) {
+        lease.Discard();
+        pool_->DropIdle();  // the retry must run on a fresh connection
+      }
+      if (!lost || attempt > 0) return FromException(e, "locking the log for a commit");
+    }
+  }
+}
+
+}  // namespace cairn::storage::pg

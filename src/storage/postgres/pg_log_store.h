@@ -1,0 +1,70 @@
+// The PostgreSQL backend of LogStore: several stateless cairn nodes on one database.
+//
+// Every node opens the same database; the log's state (tree size and compact range) is one row,
+// locked FOR UPDATE by BeginCommit() for the whole commit transaction, so the nodes' commits are
+// serialised and never fork the log (LogStore: "Shared backends"). A commit is one transaction
+// (records, stream index, stream heads, Merkle nodes, the new tree state) that sends
+// NOTIFY cairn_commit; DestroyKeyMaterial sends NOTIFY cairn_key. A listener connection turns
+// other nodes' notifications into ChangeListener calls, and calls on_resync after a reconnect.
+//
+// Schema: versioned migrations (pg_schema.cc) applied at open under an advisory lock, so nodes
+// starting together apply each migration once. A database whose schema is newer than this build
+// knows is refused (kFailedPrecondition).
+//
+// Connections: a bounded pool (pool_connections_max, each checked out by one thread at a time);
+// a broken connection is dropped and replaced at the next use, with exponential backoff between
+// failed connection attempts (backoff_ms_min..backoff_ms_max). While the database is unreachable
+// every call fails with kUnavailable at once instead of waiting; reads are retried once on a
+// fresh connection. A full disk on the server is kResourceExhausted. Error messages name the
+// operation and the SQLSTATE, never the connection string, a password or stored values.
+//
+// Durability: a commit returns after PostgreSQL's COMMIT, i.e. as durable as the server's
+// synchronous_commit makes it (on by default). A connection lost during COMMIT leaves the outcome
+// in doubt: the writer resolves it by reading the log back on a new connection; if that fails
+// too it reports kUnavailable ("outcome unknown"), and a re-send of the same events is answered
+// idempotently by event id.
+//
+// Erasure: DestroyKeyMaterial deletes the row and rewrites the key table (VACUUM FULL: a plain
+// VACUUM leaves the bytes in the pages' free space) before returning, so the live table files no
+// longer hold the bytes; the rewrite locks the key table for a time proportional to its size.
+// Copies in PostgreSQL's WAL (pg_wal, its archive), replicas and backups are beyond the store's
+// reach: docs/deployment.md says how a KEK rotation covers them.
+//
+// Thread safety: as LogStore. Ownership: the store owns its pool and listener thread; writers and
+// callbacks must not outlive it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "storage/log_store.h"
+
+namespace cairn::storage {
+
+struct PgOptions {
+  // libpq connection string (key=value or postgresql:// URI) without a password.
+  std::string conninfo;
+  // Overrides the connection string's sslmode when non-empty (disable .. verify-full).
+  std::string sslmode;
+  // The password, read from this file (mode 0600 or stricter) when set; otherwise libpq's own
+  // sources apply (PGPASSWORD, PGPASSFILE). Never logged.
+  std::string password_file;
+  size_t pool_connections_max = 8;    // 2 .. 256
+  int64_t connect_timeout_ms = 5000;  // per connection attempt
+  int64_t acquire_timeout_ms = 30000; // waiting for a pooled connection when all are busy
+  int64_t backoff_ms_min = 50;        // after a failed connection attempt
+  int64_t backoff_ms_max = 2000;
+  // Statement timeout for reads and writes other than the commit lock wait, in ms (0 = none).
+  int64_t statement_timeout_ms = 60000;
+  bool listen = true;  // start the LISTEN/NOTIFY thread (off for offline tools)
+};
+
+Result<std::unique_ptr<LogStore>> OpenPgLogStore(const PgOptions& options);
+
+// Drops every cairn table of the database (tests and `cairn migrate` re-runs only).
+Status DropPgSchemaForTest(const PgOptions& options);
+
+}  // namespace cairn::storage

@@ -1,0 +1,450 @@
+// PgLogStore: statements, reads, checkpoints, key material and metadata.
+#include "storage/postgres/pg_store.h"
+
+#include <pqxx/binarystring>
+#include <pqxx/result>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/transaction>
+
+#include <cassert>
+#include <map>
+#include <stdexcept>
+
+#include "storage/postgres/pg_errors.h"
+#include "storage/postgres/pg_schema.h"
+
+namespace cairn::storage::pg {
+
+namespace {
+
+std::string Bytes(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
+pqxx::binarystring Bin(std::string_view v) { return pqxx::binarystring(v.data(), v.size()); }
+int64_t I64(uint64_t v) { return static_cast<int64_t>(v); }
+
+Status CheckName(std::string_view name, std::string_view what) {
+  if (name.empty() || name.size() > kNameSizeBytesMax || name.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument(std::string(what) + " name must be 1.." +
+                                   std::to_string(kNameSizeBytesMax) + " bytes without NUL");
+  }
+  return Status::Ok();
+}
+
+Status CheckSmallValue(std::string_view value, std::string_view what) {
+  if (value.size() > kSmallValueSizeBytesMax) {
+    return Status::InvalidArgument(std::string(what) + " exceeds " +
+                                   std::to_string(kSmallValueSizeBytesMax) + " bytes");
+  }
+  return Status::Ok();
+}
+
+StreamHead HeadFromRow(const pqxx::row& row, int first) {
+  StreamHead h;
+  h.next_version = static_cast<uint64_t>(row[first].as<int64_t>());
+  h.last_position = static_cast<uint64_t>(row[first + 1].as<int64_t>());
+  h.last_leaf_hash = Bytes(row[first + 2]);
+  h.deleted = row[first + 3].as<bool>();
+  return h;
+}
+
+// The commit lock. Its wait is exempt from the statement timeout (another node's commit may take
+// a while); set_config restores the timeout for the rest of the transaction. One round trip:
+// PostgreSQL 13+ times each statement of a query string separately.
+std::string LockSql(int64_t statement_timeout_ms) {
+  return "SET LOCAL statement_timeout = 0; "
+         "SELECT size, compact_range, set_config('statement_timeout', '" +
+         std::to_string(statement_timeout_ms) + "', true) FROM cairn_tree WHERE id = 1 FOR UPDATE";
+}
+
+}  // namespace
+
+void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
+  {
+    pqxx::nontransaction tx(conn);
+    tx.exec("SET statement_timeout = " + std::to_string(statement_timeout_ms));
+    tx.exec("SET lock_timeout = 0");
+  }
+  conn.prepare("tree", "SELECT size, compact_range FROM cairn_tree WHERE id = 1");
+  conn.prepare("head",
+               "SELECT next_version, last_position, last_leaf_hash, deleted FROM cairn_stream_heads "
+               "WHERE stream_id = $1");
+  conn.prepare("record", "SELECT record FROM cairn_records WHERE position = $1");
+  conn.prepare("records",
+               "SELECT position, record FROM cairn_records WHERE position >= $1 ORDER BY position LIMIT $2");
+  conn.prepare("index_fwd",
+               "SELECT version, position FROM cairn_stream_index WHERE stream_id = $1 AND version >= $2 "
+               "ORDER BY version LIMIT $3");
+  conn.prepare("index_back",
+               "SELECT version, position FROM cairn_stream_index WHERE stream_id = $1 AND version <= $2 "
+               "ORDER BY version DESC LIMIT $3");
+  conn.prepare("nodes",
+               "SELECT n.level, n.idx, n.hash FROM cairn_nodes n "
+               "JOIN unnest($1::smallint[], $2::bigint[]) AS k(level, idx) "
+               "ON n.level = k.level AND n.idx = k.idx");
+  conn.prepare("leaves",
+               "SELECT idx, hash FROM cairn_nodes WHERE level = 0 AND idx >= $1 ORDER BY idx LIMIT $2");
+  conn.prepare("heads_page",
+               "SELECT stream_id, next_version, last_position, last_leaf_hash, deleted "
+               "FROM cairn_stream_heads WHERE stream_id > $1 ORDER BY stream_id LIMIT $2");
+  conn.prepare("heads_first",
+               "SELECT stream_id, next_version, last_position, last_leaf_hash, deleted "
+               "FROM cairn_stream_heads ORDER BY stream_id LIMIT $1");
+  conn.prepare("checkpoint_put",
+               "INSERT INTO cairn_checkpoints (tree_size, note) VALUES ($1, $2) "
+               "ON CONFLICT (tree_size) DO NOTHING");
+  conn.prepare("checkpoint_latest",
+               "SELECT tree_size, note FROM cairn_checkpoints ORDER BY tree_size DESC LIMIT 1");
+  conn.prepare("checkpoints_page",
+               "SELECT tree_size, note FROM cairn_checkpoints WHERE tree_size >= $1 "
+               "ORDER BY tree_size LIMIT $2");
+  conn.prepare("key_put",
+               "INSERT INTO cairn_key_material (name, wrapped) VALUES ($1, $2) "
+               "ON CONFLICT (name) DO UPDATE SET wrapped = EXCLUDED.wrapped");
+  conn.prepare("key_put_if_absent",
+               "INSERT INTO cairn_key_material (name, wrapped) VALUES ($1, $2) "
+               "ON CONFLICT (name) DO NOTHING");
+  conn.prepare("key_get", "SELECT wrapped FROM cairn_key_material WHERE name = $1");
+  conn.prepare("keys_page",
+               "SELECT name, wrapped FROM cairn_key_material WHERE name >= $1 ORDER BY name LIMIT $2");
+  conn.prepare("keys_next",
+               "SELECT name, wrapped FROM cairn_key_material WHERE name > $1 ORDER BY name LIMIT $2");
+  conn.prepare("key_delete", "DELETE FROM cairn_key_material WHERE name = $1");
+  conn.prepare("notify", "SELECT pg_notify($1, $2)");
+  conn.prepare("meta_put",
+               "INSERT INTO cairn_meta (name, value) VALUES ($1, $2) "
+               "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value");
+  conn.prepare("meta_get", "SELECT value FROM cairn_meta WHERE name = $1");
+  conn.prepare("insert_records",
+               "INSERT INTO cairn_records (position, record) "
+               "SELECT p, substring($2::bytea FROM o + 1 FOR l) "
+               "FROM unnest($1::bigint[], $3::int[], $4::int[]) AS t(p, o, l)");
+  conn.prepare("insert_index",
+               "INSERT INTO cairn_stream_index (stream_id, version, position) "
+               "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])");
+  conn.prepare("upsert_heads",
+               "INSERT INTO cairn_stream_heads (stream_id, next_version, last_position, "
+               "last_leaf_hash, deleted) "
+               "SELECT s, nv, lp, substring($4::bytea FROM o + 1 FOR l), d "
+               "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $5::int[], $6::int[], "
+               "$7::boolean[]) AS t(s, nv, lp, o, l, d) "
+               "ON CONFLICT (stream_id) DO UPDATE SET next_version = EXCLUDED.next_version, "
+               "last_position = EXCLUDED.last_position, last_leaf_hash = EXCLUDED.last_leaf_hash, "
+               "deleted = EXCLUDED.deleted");
+  conn.prepare("insert_nodes",
+               "INSERT INTO cairn_nodes (level, idx, hash) "
+               "SELECT lv, ix, substring($3::bytea FROM ((n - 1) * 32 + 1)::int FOR 32) "
+               "FROM unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS t(lv, ix, n)");
+  conn.prepare("tree_update",
+               "UPDATE cairn_tree SET size = $1, compact_range = $2 WHERE id = 1 AND size = $3");
+}
+
+PgLogStore::PgLogStore(const PgOptions& options, std::string conninfo)
+    : options_(options), conninfo_(std::move(conninfo)), lock_sql_(LockSql(options.statement_timeout_ms)) {
+  PoolSettings ps;
+  ps.conninfo = conninfo_;
+  ps.connections_max = options.pool_connections_max;
+  ps.acquire_timeout_ms = options.acquire_timeout_ms;
+  ps.backoff_ms_min = options.backoff_ms_min;
+  ps.backoff_ms_max = options.backoff_ms_max;
+  const int64_t timeout_ms = options.statement_timeout_ms;
+  ps.on_connect = [timeout_ms](pqxx::connection& c) { PrepareStatements(c, timeout_ms); };
+  pool_ = std::make_unique<PgPool>(std::move(ps));
+}
+
+Status PgLogStore::Run(std::string_view what, bool retry,
+                       const std::function<void(pqxx::connection&)>& fn) {
+  for (int attempt = 0;; ++attempt) {
+    CAIRN_ASSIGN_OR_RETURN(PgPool::Lease lease, pool_->Acquire());
+    try {
+      fn(lease.conn());
+      return Status::Ok();
+    } catch (const std::exception& e) {
+      const bool lost = IsConnectionLoss(e);
+      if (lost || !lease.conn().is_open()) lease.Discard();
+      if (lost) pool_->DropIdle();  // the retry must run on a fresh connection
+      if (!(lost && retry && attempt == 0)) return FromException(e, what);
+    }
+  }
+}
+
+Result<TreeState> PgLogStore::ReadTreeState() {
+  TreeState state;
+  CAIRN_RETURN_IF_ERROR(Run("reading the tree state", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec_prepared("tree");
+    if (r.size() != 1) throw std::runtime_error("tree state row missing");
+    state.size = static_cast<uint64_t>(r[0][0].as<int64_t>());
+    state.compact_range = Bytes(r[0][1]);
+  }));
+  return state;
+}
+
+Result<std::optional<StreamHead>> PgLogStore::ReadStreamHead(std::string_view stream_id) {
+  std::optional<StreamHead> head;
+  CAIRN_RETURN_IF_ERROR(Run("reading a stream head", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec_prepared("head", std::string(stream_id));
+    if (!r.empty()) head = HeadFromRow(r[0], 0);
+  }));
+  return head;
+}
+
+Result<std::string> PgLogStore::ReadRecord(uint64_t position) {
+  std::optional<std::string> record;
+  CAIRN_RETURN_IF_ERROR(Run("reading a record", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec_prepared("record", I64(position));
+    if (!r.empty()) record = Bytes(r[0][0]);
+  }));
+  if (!record) return Status::NotFound("no record at position " + std::to_string(position));
+  return std::move(*record);
+}
+
+Status PgLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
+                               const std::function<bool(uint64_t, std::string_view)>& fn) {
+  uint64_t next = from_position, left = limit;
+  while (left > 0) {
+    const int64_t page = static_cast<int64_t>(std::min<uint64_t>(left, kScanPageRowsMax));
+    pqxx::result r;
+    CAIRN_RETURN_IF_ERROR(Run("scanning records", true, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      r = tx.exec_prepared("records", I64(next), page);
+    }));
+    for (const pqxx::row& row : r) {
+      const uint64_t pos = static_cast<uint64_t>(row[0].as<int64_t>());
+      assert(pos >= next);
+      const std::string rec = Bytes(row[1]);
+      if (!fn(pos, rec)) return Status::Ok();
+      next = pos + 1;
+      --left;
+    }
+    if (r.size() < static_cast<size_t>(page)) break;
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<StreamIndexEntry>> PgLogStore::ReadStreamIndex(std::string_view stream_id,
+                                                                  uint64_t from_version,
+                                                                  bool backwards, uint64_t limit) {
+  std::vector<StreamIndexEntry> out;
+  const int64_t from = static_cast<int64_t>(std::min<uint64_t>(from_version, INT64_MAX));
+  const int64_t n = static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX));
+  CAIRN_RETURN_IF_ERROR(Run("reading a stream index", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r =
+        tx.exec_prepared(backwards ? "index_back" : "index_fwd", std::string(stream_id), from, n);
+    out.clear();
+    out.reserve(r.size());
+    for (const pqxx::row& row : r) {
+      out.push_back({static_cast<uint64_t>(row[0].as<int64_t>()),
+                     static_cast<uint64_t>(row[1].as<int64_t>())});
+    }
+  }));
+  return out;
+}
+
+Status PgLogStore::ReadNodes(std::span<const NodeKey> keys, std::vector<std::string>* hashes) {
+  hashes->assign(keys.size(), std::string());
+  if (keys.empty()) return Status::Ok();
+  std::string levels = "{", indexes = "{";
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i > 0) levels += ',', indexes += ',';
+    levels += std::to_string(keys[i].level);
+    indexes += std::to_string(keys[i].index);
+  }
+  levels += '}', indexes += '}';
+  std::map<std::pair<uint8_t, uint64_t>, std::string> found;
+  CAIRN_RETURN_IF_ERROR(Run("reading Merkle nodes", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec_prepared("nodes", levels, indexes);
+    found.clear();
+    for (const pqxx::row& row : r) {
+      found[{static_cast<uint8_t>(row[0].as<int>()), static_cast<uint64_t>(row[1].as<int64_t>())}] =
+          Bytes(row[2]);
+    }
+  }));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto it = found.find({keys[i].level, keys[i].index});
+    if (it == found.end()) {
+      return Status::NotFound("Merkle node (level " + std::to_string(keys[i].level) + ", index " +
+                              std::to_string(keys[i].index) + ") is missing");
+    }
+    (*hashes)[i] = it->second;  // copied: a key may be asked for twice
+  }
+  return Status::Ok();
+}
+
+Status PgLogStore::ScanLeafHashes(uint64_t from_index, uint64_t limit,
+                                  const std::function<bool(uint64_t, std::string_view)>& fn) {
+  uint64_t next = from_index, left = limit;
+  while (left > 0) {
+    const int64_t page = static_cast<int64_t>(std::min<uint64_t>(left, kScanPageRowsMax * 8));
+    pqxx::result r;
+    CAIRN_RETURN_IF_ERROR(Run("scanning leaf hashes", true, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      r = tx.exec_prepared("leaves", I64(next), page);
+    }));
+    for (const pqxx::row& row : r) {
+      const uint64_t idx = static_cast<uint64_t>(row[0].as<int64_t>());
+      if (!fn(idx, Bytes(row[1]))) return Status::Ok();
+      next = idx + 1;
+      --left;
+    }
+    if (r.size() < static_cast<size_t>(page)) break;
+  }
+  return Status::Ok();
+}
+
+Status PgLogStore::ScanStreamHeads(
+    const std::function<bool(std::string_view, const StreamHead&)>& fn) {
+  std::optional<std::string> after;
+  while (true) {
+    pqxx::result r;
+    CAIRN_RETURN_IF_ERROR(Run("scanning stream heads", true, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      r = after ? tx.exec_prepared("heads_page", *after, kScanPageRowsMax)
+                : tx.exec_prepared("heads_first", kScanPageRowsMax);
+    }));
+    for (const pqxx::row& row : r) {
+      after = row[0].as<std::string>();
+      if (!fn(*after, HeadFromRow(row, 1))) return Status::Ok();
+    }
+    if (r.size() < static_cast<size_t>(kScanPageRowsMax)) return Status::Ok();
+  }
+}
+
+Status PgLogStore::PutCheckpoint(uint64_t tree_size, std::string_view signed_note) {
+  CAIRN_RETURN_IF_ERROR(CheckSmallValue(signed_note, "checkpoint"));
+  // Several nodes may sign the same size: the first note stored stays (both are valid).
+  return Run("storing a checkpoint", true, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_prepared("checkpoint_put", I64(tree_size), Bin(signed_note));
+    tx.commit();
+  });
+}
+
+Result<std::optional<std::pair<uint64_t, std::string>>> PgLogStore::ReadLatestCheckpoint() {
+  std::optional<std::pair<uint64_t, std::string>> out;
+  CAIRN_RETURN_IF_ERROR(Run("reading the latest checkpoint", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec_prepared("checkpoint_latest");
+    if (!r.empty()) out.emplace(static_cast<uint64_t>(r[0][0].as<int64_t>()), Bytes(r[0][1]));
+  }));
+  return out;
+}
+
+Status PgLogStore::ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) {
+  int64_t next = 0;
+  while (true) {
+    pqxx::result r;
+    CAIRN_RETURN_IF_ERROR(Run("scanning checkpoints", true, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      r = tx.exec_prepared("checkpoints_page", next, kScanPageRowsMax);
+    }));
+    for (const pqxx::row& row : r) {
+      const int64_t size = row[0].as<int64_t>();
+      if (!fn(static_cast<uint64_t>(size), Bytes(row[1]))) return Status::Ok();
+      next = size + 1;
+    }
+    if (r.size() < static_cast<size_t>(kScanPageRowsMax)) return Status::Ok();
+  }
+}
+
+Status PgLogStore::PutKeyMaterial(std::string_view name, std::string_view wrapped) {
+  CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
+  CAIRN_RETURN_IF_ERROR(CheckSmallValue(wrapped, "wrapped key"));
+  return Run("storing key material", true, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_prepared("key_put", std::string(name), Bin(wrapped));
+    tx.commit();
+  });
+}
+
+Result<bool> PgLogStore::PutKeyMaterialIfAbsent(std::string_view name, std::string_view wrapped) {
+  CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
+  CAIRN_RETURN_IF_ERROR(CheckSmallValue(wrapped, "wrapped key"));
+  bool stored = false;
+  // Not retried: a lost COMMIT could make a retry see its own row and report "absent" wrongly.
+  CAIRN_RETURN_IF_ERROR(Run("storing key material", false, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    const pqxx::result r = tx.exec_prepared("key_put_if_absent", std::string(name), Bin(wrapped));
+    tx.commit();
+    stored = r.affected_rows() == 1;
+  }));
+  return stored;
+}
+
+Result<std::optional<std::string>> PgLogStore::ReadKeyMaterial(std::string_view name) {
+  CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
+  std::optional<std::string> out;
+  CAIRN_RETURN_IF_ERROR(Run("reading key material", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec_prepared("key_get", std::string(name));
+    if (!r.empty()) out = Bytes(r[0][0]);
+  }));
+  return out;
+}
+
+Status PgLogStore::ScanKeyMaterial(
+    std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn) {
+  if (prefix.size() > kNameSizeBytesMax) {
+    return Status::InvalidArgument("key material prefix exceeds " +
+                                   std::to_string(kNameSizeBytesMax) + " bytes");
+  }
+  std::string cursor(prefix);
+  bool first = true;
+  while (true) {
+    pqxx::result r;
+    CAIRN_RETURN_IF_ERROR(Run("scanning key material", true, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      r = tx.exec_prepared(first ? "keys_page" : "keys_next", cursor, kScanPageRowsMax);
+    }));
+    first = false;
+    for (const pqxx::row& row : r) {
+      cursor = row[0].as<std::string>();
+      if (cursor.compare(0, prefix.size(), prefix) != 0) return Status::Ok();
+      if (!fn(cursor, Bytes(row[1]))) return Status::Ok();
+    }
+    if (r.size() < static_cast<size_t>(kScanPageRowsMax)) return Status::Ok();
+  }
+}
+
+Status PgLogStore::DestroyKeyMaterial(std::string_view name) {
+  CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
+  CAIRN_RETURN_IF_ERROR(Run("destroying key material", true, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_prepared("key_delete", std::string(name));
+    tx.exec_prepared("notify", std::string(kKeyChannel), std::string(name));
+    tx.commit();
+  }));
+  // The deleted row's bytes stay in the table's pages even after a plain VACUUM prunes it (the
+  // freed space is not zeroed). VACUUM FULL writes the live rows to new files and truncates the
+  // old ones: it locks the key table for as long as the copy takes (proportional to its size).
+  return Run("vacuuming the key table", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec("VACUUM FULL cairn_key_material");
+  });
+}
+
+Status PgLogStore::PutMeta(std::string_view name, std::string_view value) {
+  CAIRN_RETURN_IF_ERROR(CheckName(name, "metadata"));
+  CAIRN_RETURN_IF_ERROR(CheckSmallValue(value, "metadata value"));
+  return Run("storing metadata", true, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_prepared("meta_put", std::string(name), Bin(value));
+    tx.commit();
+  });
+}
+
+Result<std::optional<std::string>> PgLogStore::ReadMeta(std::string_view name) {
+  CAIRN_RETURN_IF_ERROR(CheckName(name, "metadata"));
+  std::optional<std::string> out;
+  CAIRN_RETURN_IF_ERROR(Run("reading metadata", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec_prepared("meta_get", std::string(name));
+    if (!r.empty()) out = Bytes(r[0][0]);
+  }));
+  return out;
+}
+
+}  // namespace cairn::storage::pg

@@ -1,0 +1,92 @@
+// PgLogStore: LogStore on PostgreSQL (see pg_log_store.h for the contract). Internal header.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <pqxx/connection>
+
+#include "storage/log_store.h"
+#include "storage/postgres/pg_log_store.h"
+#include "storage/postgres/pg_pool.h"
+
+
+namespace cairn::storage::pg {
+
+// NOTIFY channels.
+inline constexpr const char* kCommitChannel = "cairn_commit";
+inline constexpr const char* kKeyChannel = "cairn_key";
+// Rows fetched per round trip by scans (bounds the memory of one page).
+inline constexpr int64_t kScanPageRowsMax = 512;
+inline constexpr size_t kNameSizeBytesMax = 1024;
+inline constexpr size_t kSmallValueSizeBytesMax = size_t{1} << 20;
+
+// Prepares the statements every connection uses (PgPool on_connect).
+void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms);
+
+class PgLogStore final : public LogStore {
+ public:
+  PgLogStore(const PgOptions& options, std::string conninfo);
+  ~PgLogStore() override;
+
+  Status Start();  // migrations, then the listener thread (when options.listen)
+
+  Result<std::unique_ptr<CommitWriter>> BeginCommit(uint64_t base_tree_size) override;
+  bool shared() const override { return true; }
+  void SetChangeListener(ChangeListener listener) override;
+  Result<TreeState> ReadTreeState() override;
+  Result<std::optional<StreamHead>> ReadStreamHead(std::string_view stream_id) override;
+  Result<std::string> ReadRecord(uint64_t position) override;
+  Status ScanRecords(uint64_t from_position, uint64_t limit,
+                     const std::function<bool(uint64_t, std::string_view)>& fn) override;
+  Result<std::vector<StreamIndexEntry>> ReadStreamIndex(std::string_view stream_id,
+                                                        uint64_t from_version, bool backwards,
+                                                        uint64_t limit) override;
+  Status ReadNodes(std::span<const NodeKey> keys, std::vector<std::string>* hashes) override;
+  Status ScanLeafHashes(uint64_t from_index, uint64_t limit,
+                        const std::function<bool(uint64_t, std::string_view)>& fn) override;
+  Status ScanStreamHeads(const std::function<bool(std::string_view, const StreamHead&)>& fn) override;
+  Status PutCheckpoint(uint64_t tree_size, std::string_view signed_note) override;
+  Result<std::optional<std::pair<uint64_t, std::string>>> ReadLatestCheckpoint() override;
+  Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) override;
+  Status PutKeyMaterial(std::string_view name, std::string_view wrapped) override;
+  Result<bool> PutKeyMaterialIfAbsent(std::string_view name, std::string_view wrapped) override;
+  Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) override;
+  Status ScanKeyMaterial(std::string_view prefix,
+                         const std::function<bool(std::string_view, std::string_view)>& fn) override;
+  Status DestroyKeyMaterial(std::string_view name) override;
+  Status PutMeta(std::string_view name, std::string_view value) override;
+  Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
+
+  // Runs `fn` on a pooled connection; a lost connection is dropped and, when `retry`, `fn` runs
+  // once more on a fresh one (only for work that may run twice: reads, idempotent writes).
+  Status Run(std::string_view what, bool retry, const std::function<void(pqxx::connection&)>& fn);
+  PgPool& pool() { return *pool_; }
+
+ private:
+  void RunListener();
+  void FirstAttemptDone();
+  void Notify(const std::string& channel, const std::string& payload);
+
+  const PgOptions options_;
+  std::unique_ptr<PgPool> pool_;
+  const std::string conninfo_;  // with the password: never logged
+  const std::string lock_sql_;  // BeginCommit's statement
+
+  std::mutex listener_mu_;
+  ChangeListener listener_;  // guarded by listener_mu_
+  std::atomic<bool> stopping_{false};
+  std::thread listener_thread_;
+  // Set once the listener's first connection attempt is over (listening, or failed); Start()
+  // waits for it so that a store is listening when OpenPgLogStore returns.
+  std::mutex first_attempt_mu_;
+  std::condition_variable first_attempt_cv_;
+  bool first_attempt_done_ = false;  // guarded by first_attempt_mu_
+};
+
+}  // namespace cairn::storage::pg

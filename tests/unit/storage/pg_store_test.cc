@@ -1,0 +1,936 @@
+// The LogStore contract on PostgreSQL (storage/postgres/), against a real throw-away server:
+// schema migrations, one commit seen by every read, paging, two nodes on one database (the
+// commit lock and rebased writers), LISTEN/NOTIFY, key material and checkpoints, an outage of the
+// server, and the password file.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+#include <cstdio>
+#include <future>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "pg_test_support.h"
+#include "rocks_test_support.h"
+#include "storage/postgres/pg_schema.h"
+#include "storage/postgres/pg_store.h"
+#include "test_util.h"
+
+namespace cairn::storage {
+namespace {
+
+using cairn::testing::TempDir;
+using testing::AppendEvents;
+using testing::OpenPg;
+using testing::PgOpts;
+using testing::PgServer;
+using testing::ReadyWithin;
+using testing::Sql;
+using testing::TestHash;
+using testing::WaitFor;
+
+std::unique_ptr<LogStore> OpenFresh() { return OpenPg(PgOpts(PgServer().CreateDatabase())); }
+
+std::unique_ptr<CommitWriter> MustBegin(LogStore* store, uint64_t base_tree_size) {
+  Result<std::unique_ptr<CommitWriter>> writer = store->BeginCommit(base_tree_size);
+  EXPECT_TRUE(writer.ok()) << writer.status().ToString();
+  return writer.ok() ? std::move(writer).value() : nullptr;
+}
+
+// `size_bytes` bytes of every value 0x00..0xff, in a scrambled order.
+std::string ArbitraryBytes(size_t size_bytes, uint32_t seed) {
+  std::string out(size_bytes, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < size_bytes; ++i) {
+    x = x * 1664525u + 1013904223u;
+    out[i] = static_cast<char>(i < 256 ? i : (x >> 24));
+  }
+  return out;
+}
+
+std::vector<uint64_t> CollectRecordPositions(LogStore* store, uint64_t from, uint64_t limit,
+                                             uint64_t stop_after = UINT64_MAX) {
+  std::vector<uint64_t> seen;
+  const Status s = store->ScanRecords(from, limit, [&](uint64_t position, std::string_view record) {
+    EXPECT_EQ(record, testing::TestRecord(position));
+    seen.push_back(position);
+    return seen.size() < stop_after;
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return seen;
+}
+
+// ---------------------------------------------------------------- 1. open and migrations
+
+TEST(PgOpenTest, EmptyDatabaseGetsTheSchemaOnceAndReopens) {
+  const std::string db = PgServer().CreateDatabase();
+  {
+    auto store = OpenPg(PgOpts(db));
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(store->shared());
+    Result<TreeState> state = store->ReadTreeState();
+    ASSERT_TRUE(state.ok()) << state.status().ToString();
+    EXPECT_EQ(state->size, 0u);
+    EXPECT_EQ(state->compact_range, "");
+    ASSERT_TRUE(AppendEvents(store.get(), "s", 2).ok());
+  }
+  EXPECT_EQ(Sql(db, "SELECT max(version) FROM cairn_schema_migrations"),
+            std::to_string(pg::kSchemaVersion));
+  auto again = OpenPg(PgOpts(db));
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->ReadTreeState()->size, 2u);  // the second open kept the data
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_schema_migrations"),
+            std::to_string(pg::kSchemaVersion));
+}
+
+TEST(PgOpenTest, OpensAtOnceFromTwoThreadsApplyTheMigrationsOnce) {
+  const std::string db = PgServer().CreateDatabase();
+  std::latch start(2);
+  std::vector<Status> opened(2);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      Result<std::unique_ptr<LogStore>> store = OpenPgLogStore(PgOpts(db));
+      opened[i] = store.status();
+      if (store.ok()) opened[i] = (*store)->ReadTreeState().status();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_TRUE(opened[0].ok()) << opened[0].ToString();
+  EXPECT_TRUE(opened[1].ok()) << opened[1].ToString();
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_schema_migrations"),
+            std::to_string(pg::kSchemaVersion));
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_tree"), "1");
+}
+
+TEST(PgOpenTest, NewerSchemaIsRefused) {
+  const std::string db = PgServer().CreateDatabase();
+  ASSERT_NE(OpenPg(PgOpts(db)), nullptr);
+  Sql(db, "INSERT INTO cairn_schema_migrations (version) VALUES (99)");
+  Result<std::unique_ptr<LogStore>> store = OpenPgLogStore(PgOpts(db));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("99"), std::string::npos) << store.status().ToString();
+}
+
+TEST(PgOpenTest, OutOfRangeOptionsAreRefusedBeforeConnecting) {
+  const std::string db = PgServer().CreateDatabase();
+  const std::vector<std::function<void(PgOptions*)>> bad = {
+      [](PgOptions* o) { o->pool_connections_max = 1; },
+      [](PgOptions* o) { o->pool_connections_max = 257; },
+      [](PgOptions* o) { o->connect_timeout_ms = 0; },
+      [](PgOptions* o) { o->acquire_timeout_ms = -1; },
+      [](PgOptions* o) { o->statement_timeout_ms = -5; },
+      [](PgOptions* o) { o->backoff_ms_min = 0; },
+      [](PgOptions* o) { o->backoff_ms_max = o->backoff_ms_min - 1; },
+      [](PgOptions* o) { o->sslmode = "verify_full"; },
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    PgOptions options = PgOpts(db);
+    bad[i](&options);
+    EXPECT_EQ(OpenPgLogStore(options).status().code(), StatusCode::kInvalidArgument) << i;
+  }
+  EXPECT_EQ(Sql(db, "SELECT to_regclass('cairn_tree') IS NULL"), "t");  // nothing was created
+  PgOptions plain = PgOpts(db);
+  plain.sslmode = "disable";  // the test server has no TLS
+  EXPECT_NE(OpenPg(plain), nullptr);
+}
+
+// ---------------------------------------------------------------- 2. one commit, every read
+
+TEST(PgCommitTest, NothingVisibleBeforeCommitEverythingAfter) {
+  const std::string db = PgServer().CreateDatabase();
+  auto store = OpenPg(PgOpts(db));
+  auto other = OpenPg(PgOpts(db));  // another node: sees only committed data
+  ASSERT_NE(store, nullptr);
+  ASSERT_NE(other, nullptr);
+  auto writer = MustBegin(store.get(), 0);
+  ASSERT_NE(writer, nullptr);
+  EXPECT_FALSE(writer->rebased().has_value());
+  writer->PutRecord(0, "r0");
+  writer->PutRecord(1, "r1");
+  writer->PutRecord(2, "r2");
+  writer->PutStreamIndex("s", 0, 0);
+  writer->PutStreamIndex("t", 0, 1);
+  writer->PutStreamIndex("s", 1, 2);
+  writer->PutStreamHead("s", StreamHead{2, 2, TestHash(2), false});
+  writer->PutStreamHead("t", StreamHead{1, 1, TestHash(1), true});
+  writer->PutNode(NodeKey{0, 0}, TestHash(0));
+  writer->PutNode(NodeKey{0, 1}, TestHash(1));
+  writer->PutNode(NodeKey{1, 0}, TestHash(100));
+  writer->PutNode(NodeKey{0, 2}, TestHash(2));
+  const std::string compact("compact\0range\xff", 14);
+  writer->PutTreeState(TreeState{3, compact});
+  EXPECT_GE(writer->buffered_size_bytes(), 6u + 4 * 32);
+
+  EXPECT_EQ(other->ReadRecord(0).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(other->ReadStreamHead("s")->has_value());
+  EXPECT_TRUE(other->ReadStreamIndex("s", 0, false, 10)->empty());
+  EXPECT_EQ(other->ReadTreeState()->size, 0u);
+
+  ASSERT_TRUE(writer->Commit().ok());
+  EXPECT_FALSE(writer->Commit().ok());  // spent
+
+  for (LogStore* reader : {store.get(), other.get()}) {
+    Result<TreeState> state = reader->ReadTreeState();
+    ASSERT_TRUE(state.ok());
+    EXPECT_EQ(state->size, 3u);
+    EXPECT_EQ(state->compact_range, compact);
+    EXPECT_EQ(*reader->ReadRecord(1), "r1");
+    EXPECT_EQ(reader->ReadRecord(3).status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(**reader->ReadStreamHead("s"), (StreamHead{2, 2, TestHash(2), false}));
+    EXPECT_EQ(**reader->ReadStreamHead("t"), (StreamHead{1, 1, TestHash(1), true}));
+    EXPECT_FALSE(reader->ReadStreamHead("u")->has_value());
+    std::vector<std::pair<uint64_t, std::string>> records;
+    ASSERT_TRUE(reader->ScanRecords(1, 10, [&](uint64_t p, std::string_view r) {
+      records.emplace_back(p, std::string(r));
+      return true;
+    }).ok());
+    EXPECT_EQ(records, (std::vector<std::pair<uint64_t, std::string>>{{1, "r1"}, {2, "r2"}}));
+    std::vector<std::pair<uint64_t, std::string>> leaves;
+    ASSERT_TRUE(reader->ScanLeafHashes(0, 10, [&](uint64_t i, std::string_view h) {
+      leaves.emplace_back(i, std::string(h));
+      return true;
+    }).ok());
+    EXPECT_EQ(leaves, (std::vector<std::pair<uint64_t, std::string>>{
+                          {0, TestHash(0)}, {1, TestHash(1)}, {2, TestHash(2)}}));
+  }
+  // The next commit on top is not rebased.
+  auto next = MustBegin(store.get(), 3);
+  ASSERT_NE(next, nullptr);
+  EXPECT_FALSE(next->rebased().has_value());
+}
+
+TEST(PgCommitTest, StreamIndexForwardsAndBackwardsWithLimits) {
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(AppendEvents(store.get(), "other", 3).ok());
+  ASSERT_TRUE(AppendEvents(store.get(), "s", 10).ok());  // versions 0..9 at positions 3..12
+  auto versions = [&](uint64_t from, bool backwards, uint64_t limit) {
+    Result<std::vector<StreamIndexEntry>> index = store->ReadStreamIndex("s", from, backwards, limit);
+    EXPECT_TRUE(index.ok()) << index.status().ToString();
+    std::vector<uint64_t> out;
+    for (const StreamIndexEntry& e : *index) {
+      EXPECT_EQ(e.position, e.version + 3);
+      out.push_back(e.version);
+    }
+    return out;
+  };
+  EXPECT_EQ(versions(3, false, 4), (std::vector<uint64_t>{3, 4, 5, 6}));
+  EXPECT_EQ(versions(8, false, 100), (std::vector<uint64_t>{8, 9}));
+  EXPECT_EQ(versions(5, true, 3), (std::vector<uint64_t>{5, 4, 3}));
+  EXPECT_EQ(versions(1, true, 100), (std::vector<uint64_t>{1, 0}));
+  EXPECT_EQ(versions(UINT64_MAX, true, 2), (std::vector<uint64_t>{9, 8}));
+  EXPECT_TRUE(versions(10, false, 5).empty());
+  EXPECT_TRUE(versions(0, false, 0).empty());
+  EXPECT_TRUE(store->ReadStreamIndex("nope", 0, false, 10)->empty());
+}
+
+TEST(PgCommitTest, ReadNodesReturnsEachAndNamesTheMissingOne) {
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  auto writer = MustBegin(store.get(), 0);
+  ASSERT_NE(writer, nullptr);
+  writer->PutNode(NodeKey{0, 0}, TestHash(10));
+  writer->PutNode(NodeKey{0, 1}, TestHash(11));
+  writer->PutNode(NodeKey{1, 0}, TestHash(20));
+  writer->PutNode(NodeKey{63, 0}, TestHash(63));
+  ASSERT_TRUE(writer->Commit().ok());
+
+  std::vector<std::string> hashes;
+  const NodeKey present[] = {{1, 0}, {0, 1}, {63, 0}, {0, 1}};  // any order, repeats allowed
+  ASSERT_TRUE(store->ReadNodes(present, &hashes).ok());
+  EXPECT_EQ(hashes, (std::vector<std::string>{TestHash(20), TestHash(11), TestHash(63), TestHash(11)}));
+  ASSERT_TRUE(store->ReadNodes({}, &hashes).ok());
+  EXPECT_TRUE(hashes.empty());
+
+  const NodeKey missing[] = {{0, 0}, {2, 5}, {0, 7}};
+  const Status s = store->ReadNodes(missing, &hashes);
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_NE(s.message().find("level 2, index 5"), std::string::npos) << s.ToString();
+}
+
+TEST(PgCommitTest, AwkwardStreamIdsRoundTripInByteOrder) {
+  // Stream ids travel inside array literals: every character that literal syntax treats
+  // specially must come back unchanged.
+  const std::vector<std::string> ids = {
+      "quote\"inside", "\"",           "back\\slash", "\\",        "ends with\\",  "comma,here",
+      "{braces}",      "}",            "with space",  " leading",  "trailing ",    "NULL",
+      "null",          "tab\there",    "ünïcødé",     "流/水",     "emoji-🪨",     "'single'",
+      "a",             "$audit",       "x,\"y\"}{\\"};
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  auto writer = MustBegin(store.get(), 0);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < ids.size(); ++i) {
+    writer->PutRecord(i, ids[i]);
+    writer->PutStreamIndex(ids[i], 0, i);
+    writer->PutStreamHead(ids[i], StreamHead{1, i, TestHash(i), i % 2 == 1});
+    writer->PutNode(NodeKey{0, i}, TestHash(i));
+  }
+  writer->PutTreeState(TreeState{ids.size(), "r"});
+  const Status committed = writer->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+
+  std::map<std::string, uint64_t> expected;  // std::string orders by bytes, as the store must
+  for (uint64_t i = 0; i < ids.size(); ++i) {
+    expected[ids[i]] = i;
+    Result<std::optional<StreamHead>> head = store->ReadStreamHead(ids[i]);
+    ASSERT_TRUE(head.ok() && head->has_value()) << ids[i];
+    EXPECT_EQ(**head, (StreamHead{1, i, TestHash(i), i % 2 == 1})) << ids[i];
+    Result<std::vector<StreamIndexEntry>> index = store->ReadStreamIndex(ids[i], 0, false, 5);
+    ASSERT_TRUE(index.ok());
+    ASSERT_EQ(index->size(), 1u) << ids[i];
+    EXPECT_EQ((*index)[0].position, i) << ids[i];
+  }
+  std::vector<std::string> scanned;
+  ASSERT_TRUE(store->ScanStreamHeads([&](std::string_view id, const StreamHead& head) {
+    scanned.emplace_back(id);
+    EXPECT_EQ(head.last_position, expected[std::string(id)]);
+    return true;
+  }).ok());
+  std::vector<std::string> in_byte_order;
+  for (const auto& [id, position] : expected) in_byte_order.push_back(id);
+  EXPECT_EQ(scanned, in_byte_order);
+}
+
+TEST(PgCommitTest, RecordsOfArbitraryBytesAndSizesRoundTrip) {
+  const std::vector<std::string> records = {
+      "", std::string(1, '\0'), "\xff", std::string("\0\xff\0", 3), ArbitraryBytes(256, 1),
+      ArbitraryBytes(size_t{1} << 20, 2), "\\x00", "after"};
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  auto writer = MustBegin(store.get(), 0);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < records.size(); ++i) writer->PutRecord(i, records[i]);
+  writer->PutTreeState(TreeState{records.size(), ""});
+  EXPECT_GE(writer->buffered_size_bytes(), size_t{1} << 20);
+  const Status committed = writer->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+
+  for (uint64_t i = 0; i < records.size(); ++i) {
+    Result<std::string> read = store->ReadRecord(i);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_EQ(*read, records[i]) << "position " << i;
+  }
+  uint64_t next = 0;
+  ASSERT_TRUE(store->ScanRecords(0, UINT64_MAX, [&](uint64_t position, std::string_view record) {
+    EXPECT_EQ(position, next);
+    EXPECT_EQ(record, records[position]);
+    ++next;
+    return true;
+  }).ok());
+  EXPECT_EQ(next, records.size());
+}
+
+// ---------------------------------------------------------------- 3. paging
+
+TEST(PgPagingTest, ScansCrossPagesInOrderAndStopWhenAsked) {
+  constexpr uint64_t kStreams = 2 * pg::kScanPageRowsMax + 100;
+  constexpr uint64_t kEvents = 8 * pg::kScanPageRowsMax + 100;  // > one page of leaf hashes too
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  {
+    auto writer = MustBegin(store.get(), 0);
+    ASSERT_NE(writer, nullptr);
+    std::map<std::string, StreamHead> heads;
+    for (uint64_t p = 0; p < kEvents; ++p) {
+      char id[32];
+      std::snprintf(id, sizeof id, "s-%05llu", static_cast<unsigned long long>(p % kStreams));
+      StreamHead& head = heads[id];
+      writer->PutRecord(p, testing::TestRecord(p));
+      writer->PutStreamIndex(id, head.next_version, p);
+      writer->PutNode(NodeKey{0, p}, TestHash(p));
+      head = StreamHead{head.next_version + 1, p, TestHash(p), false};
+    }
+    for (const auto& [id, head] : heads) writer->PutStreamHead(id, head);
+    writer->PutTreeState(TreeState{kEvents, "r"});
+    const Status committed = writer->Commit();
+    ASSERT_TRUE(committed.ok()) << committed.ToString();
+  }
+
+  std::vector<uint64_t> all = CollectRecordPositions(store.get(), 0, UINT64_MAX);
+  ASSERT_EQ(all.size(), kEvents);
+  for (uint64_t p = 0; p < kEvents; ++p) ASSERT_EQ(all[p], p);
+  std::vector<uint64_t> window = CollectRecordPositions(store.get(), 100, 700);
+  ASSERT_EQ(window.size(), 700u);
+  EXPECT_EQ(window.front(), 100u);
+  EXPECT_EQ(window.back(), 799u);
+  EXPECT_EQ(CollectRecordPositions(store.get(), 0, UINT64_MAX, 700).size(), 700u);
+
+  uint64_t leaves = 0;
+  ASSERT_TRUE(store->ScanLeafHashes(1, UINT64_MAX, [&](uint64_t index, std::string_view hash) {
+    EXPECT_EQ(index, leaves + 1);
+    EXPECT_EQ(hash, TestHash(index));
+    ++leaves;
+    return true;
+  }).ok());
+  EXPECT_EQ(leaves, kEvents - 1);
+  leaves = 0;
+  ASSERT_TRUE(store->ScanLeafHashes(0, UINT64_MAX, [&](uint64_t, std::string_view) {
+    return ++leaves < 8 * pg::kScanPageRowsMax + 50;  // stops on the second page
+  }).ok());
+  EXPECT_EQ(leaves, 8 * pg::kScanPageRowsMax + 50);
+
+  std::vector<std::string> ids;
+  ASSERT_TRUE(store->ScanStreamHeads([&](std::string_view id, const StreamHead& head) {
+    ids.emplace_back(id);
+    EXPECT_EQ(head.last_leaf_hash, TestHash(head.last_position));
+    return true;
+  }).ok());
+  ASSERT_EQ(ids.size(), kStreams);
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), kStreams);
+  size_t heads_seen = 0;
+  ASSERT_TRUE(store->ScanStreamHeads([&](std::string_view, const StreamHead&) {
+    return ++heads_seen < 600;
+  }).ok());
+  EXPECT_EQ(heads_seen, 600u);
+}
+
+TEST(PgPagingTest, CheckpointsAndKeyMaterialCrossPages) {
+  constexpr uint64_t kCount = pg::kScanPageRowsMax + 88;  // 600
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  for (uint64_t i = 0; i < kCount; ++i) {
+    ASSERT_TRUE(store->PutCheckpoint(2 * i + 1, "note-" + std::to_string(i)).ok());
+    char name[32];
+    std::snprintf(name, sizeof name, "%05llu", static_cast<unsigned long long>(i));
+    ASSERT_TRUE(store->PutKeyMaterial(std::string("a/") + name, "wa" + std::to_string(i)).ok());
+    ASSERT_TRUE(store->PutKeyMaterial(std::string("b/") + name, "wb" + std::to_string(i)).ok());
+  }
+  ASSERT_TRUE(store->PutKeyMaterial("a.", "before the prefix").ok());
+  ASSERT_TRUE(store->PutKeyMaterial("a0", "after the prefix").ok());
+
+  uint64_t checkpoints = 0;
+  ASSERT_TRUE(store->ScanCheckpoints([&](uint64_t size, std::string_view note) {
+    EXPECT_EQ(size, 2 * checkpoints + 1);
+    EXPECT_EQ(note, "note-" + std::to_string(checkpoints));
+    ++checkpoints;
+    return true;
+  }).ok());
+  EXPECT_EQ(checkpoints, kCount);
+  checkpoints = 0;
+  ASSERT_TRUE(store->ScanCheckpoints([&](uint64_t, std::string_view) {
+    return ++checkpoints < 550;
+  }).ok());
+  EXPECT_EQ(checkpoints, 550u);
+
+  std::vector<std::string> names;
+  ASSERT_TRUE(store->ScanKeyMaterial("a/", [&](std::string_view name, std::string_view wrapped) {
+    EXPECT_EQ(wrapped, "wa" + std::to_string(names.size()));
+    names.emplace_back(name);
+    return true;
+  }).ok());
+  ASSERT_EQ(names.size(), kCount);
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_EQ(names.front(), "a/00000");
+  size_t all = 0;
+  ASSERT_TRUE(store->ScanKeyMaterial("", [&](std::string_view, std::string_view) {
+    ++all;
+    return true;
+  }).ok());
+  EXPECT_EQ(all, 2 * kCount + 2);
+  size_t stopped = 0;
+  ASSERT_TRUE(store->ScanKeyMaterial("b/", [&](std::string_view name, std::string_view) {
+    EXPECT_EQ(name.substr(0, 2), "b/");
+    return ++stopped < 530;
+  }).ok());
+  EXPECT_EQ(stopped, 530u);
+}
+
+// ---------------------------------------------------------------- 4. two nodes, one log
+
+// Two stores on one fresh database: two cairn nodes sharing one log.
+class PgTwoNodesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = PgServer().CreateDatabase();
+    a_ = OpenPg(PgOpts(db_));
+    b_ = OpenPg(PgOpts(db_));
+    ASSERT_NE(a_, nullptr);
+    ASSERT_NE(b_, nullptr);
+  }
+
+  std::string db_;
+  std::unique_ptr<LogStore> a_, b_;
+};
+
+TEST_F(PgTwoNodesTest, SecondBeginWaitsForTheFirstCommitAndIsRebasedOnIt) {
+  LogStore* a = a_.get();
+  LogStore* b = b_.get();
+  auto wa = MustBegin(a, 0);
+  ASSERT_NE(wa, nullptr);
+  std::atomic<bool> b_begun{false};
+  auto fb = std::async(std::launch::async, [&] {
+    Result<std::unique_ptr<CommitWriter>> w = b->BeginCommit(0);
+    b_begun.store(true);
+    return w;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(b_begun.load());  // waiting for A's lock
+
+  wa->PutRecord(0, "a0");
+  wa->PutRecord(1, "a1");
+  wa->PutNode(NodeKey{0, 0}, TestHash(0));
+  wa->PutNode(NodeKey{0, 1}, TestHash(1));
+  wa->PutTreeState(TreeState{2, "range-a"});
+  ASSERT_TRUE(wa->Commit().ok());
+
+  ASSERT_TRUE(ReadyWithin(fb, 10000));
+  Result<std::unique_ptr<CommitWriter>> wb = fb.get();
+  ASSERT_TRUE(wb.ok()) << wb.status().ToString();
+  ASSERT_TRUE((*wb)->rebased().has_value());
+  EXPECT_EQ((*wb)->rebased()->size, 2u);
+  EXPECT_EQ((*wb)->rebased()->compact_range, "range-a");
+  (*wb)->PutRecord(2, "b2");
+  (*wb)->PutNode(NodeKey{0, 2}, TestHash(2));
+  (*wb)->PutTreeState(TreeState{3, "range-b"});
+  const Status committed = (*wb)->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.ToString();
+
+  EXPECT_EQ(a->ReadTreeState()->size, 3u);
+  EXPECT_EQ(*a->ReadRecord(1), "a1");
+  EXPECT_EQ(*a->ReadRecord(2), "b2");
+}
+
+TEST_F(PgTwoNodesTest, DroppedWriterReleasesTheLockAndWritesNothing) {
+  LogStore* a = a_.get();
+  LogStore* b = b_.get();
+  auto wa = MustBegin(a, 0);
+  ASSERT_NE(wa, nullptr);
+  wa->PutRecord(0, "never");
+  wa->PutStreamIndex("s", 0, 0);
+  wa->PutStreamHead("s", StreamHead{1, 0, TestHash(0), false});
+  wa->PutNode(NodeKey{0, 0}, TestHash(0));
+  wa->PutTreeState(TreeState{1, "never"});
+  auto fb = std::async(std::launch::async, [&] { return b->BeginCommit(0); });
+  EXPECT_FALSE(ReadyWithin(fb, 300));  // A holds the lock
+  wa.reset();
+  ASSERT_TRUE(ReadyWithin(fb, 10000));
+  Result<std::unique_ptr<CommitWriter>> wb = fb.get();
+  ASSERT_TRUE(wb.ok()) << wb.status().ToString();
+  EXPECT_FALSE((*wb)->rebased().has_value());
+  wb->reset();
+
+  EXPECT_EQ(a->ReadTreeState()->size, 0u);
+  EXPECT_EQ(a->ReadRecord(0).status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(a->ReadStreamHead("s")->has_value());
+  EXPECT_TRUE(a->ReadStreamIndex("s", 0, false, 10)->empty());
+  // The lock is free for A again, too.
+  ASSERT_TRUE(AppendEvents(a, "s", 1).ok());
+}
+
+TEST_F(PgTwoNodesTest, TheLockWaitIsNotCutByTheStatementTimeout) {
+  PgOptions quick = PgOpts(db_);
+  quick.statement_timeout_ms = 100;
+  auto b = OpenPg(quick);
+  ASSERT_NE(b, nullptr);
+  auto wa = MustBegin(a_.get(), 0);
+  ASSERT_NE(wa, nullptr);
+  auto fb = std::async(std::launch::async, [&] { return b->BeginCommit(0); });
+  EXPECT_FALSE(ReadyWithin(fb, 600));  // longer than B's statement timeout
+  wa->PutTreeState(TreeState{1, "a"});
+  wa->PutRecord(0, "a0");
+  ASSERT_TRUE(wa->Commit().ok());
+  ASSERT_TRUE(ReadyWithin(fb, 10000));
+  Result<std::unique_ptr<CommitWriter>> wb = fb.get();
+  ASSERT_TRUE(wb.ok()) << wb.status().ToString();
+  ASSERT_TRUE((*wb)->rebased().has_value());
+  EXPECT_EQ((*wb)->rebased()->size, 1u);
+}
+
+// ---------------------------------------------------------------- 5. LISTEN/NOTIFY
+
+// What a ChangeListener was told, for assertions from the test thread.
+struct Heard {
+  std::mutex mu;
+  std::vector<uint64_t> commits;
+  std::vector<std::string> destroyed;
+  int resyncs = 0;
+
+  ChangeListener Listener() {
+    ChangeListener l;
+    l.on_commit = [this](uint64_t size) {
+      std::lock_guard<std::mutex> lock(mu);
+      commits.push_back(size);
+    };
+    l.on_key_destroyed = [this](std::string_view name) {
+      std::lock_guard<std::mutex> lock(mu);
+      destroyed.emplace_back(name);
+    };
+    l.on_resync = [this] {
+      std::lock_guard<std::mutex> lock(mu);
+      ++resyncs;
+    };
+    return l;
+  }
+  bool HeardCommit(uint64_t size) {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::find(commits.begin(), commits.end(), size) != commits.end();
+  }
+  bool HeardDestroyed(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::find(destroyed.begin(), destroyed.end(), name) != destroyed.end();
+  }
+  int Resyncs() {
+    std::lock_guard<std::mutex> lock(mu);
+    return resyncs;
+  }
+};
+
+TEST_F(PgTwoNodesTest, OtherNodeHearsCommitsAndDestroyedKeys) {
+  LogStore* a = a_.get();
+  LogStore* b = b_.get();  // listening since its open returned
+  Heard heard;
+  b->SetChangeListener(heard.Listener());
+
+  ASSERT_TRUE(AppendEvents(a, "s", 3).ok());
+  EXPECT_TRUE(WaitFor([&] { return heard.HeardCommit(3); }));
+  ASSERT_TRUE(AppendEvents(a, "s", 2).ok());
+  EXPECT_TRUE(WaitFor([&] { return heard.HeardCommit(5); }));
+
+  const std::string name = "subject/ünï \"key\",1";
+  ASSERT_TRUE(a->PutKeyMaterial(name, "wrapped").ok());
+  ASSERT_TRUE(a->DestroyKeyMaterial(name).ok());
+  EXPECT_TRUE(WaitFor([&] { return heard.HeardDestroyed(name); }));
+  EXPECT_EQ(heard.Resyncs(), 0);
+
+  b->SetChangeListener(ChangeListener{});  // stops the calls
+  ASSERT_TRUE(AppendEvents(a, "s", 1).ok());
+  ASSERT_TRUE(AppendEvents(b, "s", 1).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(heard.HeardCommit(6));
+}
+
+// ---------------------------------------------------------------- 6. key material, checkpoints
+
+TEST(PgKeyMaterialTest, PutIfAbsentStoresOnceAndDestroyRemoves) {
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  Result<bool> first = store->PutKeyMaterialIfAbsent("subject/1/v1", std::string("w1\0\xff", 4));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(*first);
+  Result<bool> second = store->PutKeyMaterialIfAbsent("subject/1/v1", "w2");
+  ASSERT_TRUE(second.ok());
+  EXPECT_FALSE(*second);
+  EXPECT_EQ(**store->ReadKeyMaterial("subject/1/v1"), std::string("w1\0\xff", 4));
+  EXPECT_FALSE(store->ReadKeyMaterial("subject/2/v1")->has_value());
+
+  ASSERT_TRUE(store->PutKeyMaterial("subject/1/v1", "replaced").ok());  // plain Put overwrites
+  EXPECT_EQ(**store->ReadKeyMaterial("subject/1/v1"), "replaced");
+  ASSERT_TRUE(store->DestroyKeyMaterial("subject/1/v1").ok());
+  EXPECT_FALSE(store->ReadKeyMaterial("subject/1/v1")->has_value());
+  size_t listed = 0;
+  ASSERT_TRUE(store->ScanKeyMaterial("", [&](std::string_view, std::string_view) {
+    ++listed;
+    return true;
+  }).ok());
+  EXPECT_EQ(listed, 0u);
+  EXPECT_TRUE(store->DestroyKeyMaterial("subject/1/v1").ok());  // destroying twice is fine
+  EXPECT_TRUE(*store->PutKeyMaterialIfAbsent("subject/1/v1", "w3"));  // the name is free again
+
+  EXPECT_EQ(store->PutKeyMaterial("", "w").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->PutKeyMaterialIfAbsent(std::string("a\0b", 3), "w").status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(PgTwoNodesTest, ConcurrentPutIfAbsentStoresExactlyOne) {
+  constexpr int kNames = 20;
+  LogStore* a = a_.get();
+  LogStore* b = b_.get();
+  std::vector<Result<bool>> won_a, won_b;
+  std::latch start(2);
+  auto race = [&](LogStore* store, const std::string& value, std::vector<Result<bool>>* won) {
+    start.arrive_and_wait();
+    for (int i = 0; i < kNames; ++i) {
+      won->push_back(store->PutKeyMaterialIfAbsent("race/" + std::to_string(i), value));
+    }
+  };
+  std::thread ta(race, a, "from-a", &won_a);
+  std::thread tb(race, b, "from-b", &won_b);
+  ta.join();
+  tb.join();
+  ASSERT_EQ(won_a.size(), static_cast<size_t>(kNames));
+  ASSERT_EQ(won_b.size(), static_cast<size_t>(kNames));
+  for (int i = 0; i < kNames; ++i) {
+    ASSERT_TRUE(won_a[i].ok() && won_b[i].ok()) << won_a[i].status().ToString() << " "
+                                                << won_b[i].status().ToString();
+    EXPECT_NE(*won_a[i], *won_b[i]) << "name " << i;  // exactly one stored it
+    EXPECT_EQ(**a->ReadKeyMaterial("race/" + std::to_string(i)), *won_a[i] ? "from-a" : "from-b");
+  }
+}
+
+// The path of the key table's main fork (PostgreSQL has written its pages to disk).
+std::string KeyTablePath(const std::string& db) {
+  Sql(db, "CHECKPOINT");
+  return Sql(db, "SELECT current_setting('data_directory') || '/' || "
+                 "pg_relation_filepath('cairn_key_material')");
+}
+
+std::string ReadIfExists(const std::string& path) {
+  return std::filesystem::exists(path) ? cairn::testing::ReadFile(path) : std::string();
+}
+
+TEST(PgKeyMaterialTest, DestroyedBytesAreGoneFromTheTableFiles) {
+  const std::string db = PgServer().CreateDatabase();
+  auto store = OpenPg(PgOpts(db));
+  ASSERT_NE(store, nullptr);
+  const std::string doomed = "WRAPPED-SUBJECT-KEY-0f3a9c1d7e5b2468";
+  const std::string kept = "WRAPPED-SUBJECT-KEY-kept-55aa55aa";
+  ASSERT_TRUE(store->PutKeyMaterial("subject/doomed/v1", doomed).ok());
+  ASSERT_TRUE(store->PutKeyMaterial("subject/kept/v1", kept).ok());
+  ASSERT_TRUE(store->PutKeyMaterial("subject/doomed/v1", doomed + "-v2").ok());  // a dead version
+  const std::string before_path = KeyTablePath(db);
+  ASSERT_NE(ReadIfExists(before_path).find(doomed), std::string::npos);  // the check sees bytes
+
+  ASSERT_TRUE(store->DestroyKeyMaterial("subject/doomed/v1").ok());
+  const std::string after = ReadIfExists(KeyTablePath(db));
+  EXPECT_EQ(after.find(doomed), std::string::npos);  // neither version survives
+  EXPECT_NE(after.find(kept), std::string::npos);
+  EXPECT_EQ(ReadIfExists(before_path).find(doomed), std::string::npos);  // nor the old file
+  EXPECT_EQ(**store->ReadKeyMaterial("subject/kept/v1"), kept);
+}
+
+TEST(PgPoolTest, AllConnectionsBusyIsUnavailableAfterTheAcquireTimeout) {
+  PgOptions options = PgOpts(PgServer().CreateDatabase());
+  options.pool_connections_max = 2;
+  options.acquire_timeout_ms = 300;
+  options.listen = false;
+  auto store = OpenPg(options);
+  ASSERT_NE(store, nullptr);
+  auto first = MustBegin(store.get(), 0);  // holds connection 1 and the lock
+  ASSERT_NE(first, nullptr);
+  auto second = std::async(std::launch::async, [&] { return store->BeginCommit(0); });
+  EXPECT_FALSE(ReadyWithin(second, 300));  // holds connection 2, waiting for the lock
+
+  auto read = std::async(std::launch::async, [&] { return store->ReadTreeState().status(); });
+  ASSERT_TRUE(ReadyWithin(read, 10000));
+  const Status busy = read.get();
+  EXPECT_EQ(busy.code(), StatusCode::kUnavailable) << busy.ToString();
+
+  first.reset();
+  ASSERT_TRUE(ReadyWithin(second, 10000));
+  EXPECT_TRUE(second.get().ok());
+  EXPECT_TRUE(store->ReadTreeState().ok());
+}
+
+TEST(PgCheckpointTest, FirstNotePerSizeStaysAndLatestIsTheLargest) {
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(store->ReadLatestCheckpoint()->has_value());
+  ASSERT_TRUE(store->PutCheckpoint(5, "first for 5").ok());
+  ASSERT_TRUE(store->PutCheckpoint(5, "second for 5").ok());
+  ASSERT_TRUE(store->PutCheckpoint(9, std::string("nine\0\xff", 6)).ok());
+  ASSERT_TRUE(store->PutCheckpoint(7, "seven").ok());
+  auto latest = store->ReadLatestCheckpoint();
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->first, 9u);
+  EXPECT_EQ((*latest)->second, std::string("nine\0\xff", 6));
+  std::vector<std::pair<uint64_t, std::string>> all;
+  ASSERT_TRUE(store->ScanCheckpoints([&](uint64_t size, std::string_view note) {
+    all.emplace_back(size, std::string(note));
+    return true;
+  }).ok());
+  EXPECT_EQ(all, (std::vector<std::pair<uint64_t, std::string>>{
+                     {5, "first for 5"}, {7, "seven"}, {9, std::string("nine\0\xff", 6)}}));
+}
+
+TEST(PgMetaTest, MetaIsUpsertedAndReadBack) {
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(store->ReadMeta("group/g1")->has_value());
+  ASSERT_TRUE(store->PutMeta("group/g1", "1").ok());
+  ASSERT_TRUE(store->PutMeta("group/g1", std::string("2\0", 2)).ok());
+  EXPECT_EQ(**store->ReadMeta("group/g1"), std::string("2\0", 2));
+}
+
+// ---------------------------------------------------------------- 7. outage
+
+// Stops the shared server; starts it again at the latest when the test ends.
+class ServerOutage {
+ public:
+  ServerOutage() { PgServer().Stop(); }
+  ~ServerOutage() { End(); }
+  void End() {
+    if (stopped_) PgServer().StartAgain();
+    stopped_ = false;
+  }
+
+ private:
+  bool stopped_ = true;
+};
+
+// The text a failure message must never contain: the password and the connection string.
+void ExpectNoSecrets(const Status& s, const std::string& conninfo, const std::string& password) {
+  EXPECT_EQ(s.message().find(password), std::string::npos) << s.ToString();
+  EXPECT_EQ(s.message().find(conninfo), std::string::npos) << s.ToString();
+  EXPECT_EQ(s.message().find("port="), std::string::npos) << s.ToString();
+  EXPECT_EQ(s.message().find("dbname"), std::string::npos) << s.ToString();
+  EXPECT_EQ(s.message().find("cairn_test_"), std::string::npos) << s.ToString();
+}
+
+// A password file holding `password` (and a newline) in `dir`, with permissions `mode`.
+std::string WritePasswordFile(const TempDir& dir, const std::string& password, mode_t mode) {
+  const std::string path = dir.Sub("pgpass");
+  cairn::testing::WriteFile(path, password + "\n");
+  EXPECT_EQ(::chmod(path.c_str(), mode), 0);
+  return path;
+}
+
+// A store on a fresh database whose password comes from a 0600 file.
+struct StoreWithPassword {
+  explicit StoreWithPassword(const std::string& password)
+      : db(PgServer().CreateDatabase()), options(PgOpts(db)) {
+    options.password_file = WritePasswordFile(dir, password, 0600);
+    store = OpenPg(options);
+  }
+  TempDir dir;
+  std::string db;
+  PgOptions options;
+  std::unique_ptr<LogStore> store;
+};
+
+TEST(PgOutageTest, CallsFailUnavailableWhileDownAndTheSameStoreRecovers) {
+  const std::string password = "outage-pw-4f1c9e";
+  StoreWithPassword node(password);
+  const std::string& db = node.db;
+  LogStore* store = node.store.get();
+  ASSERT_NE(store, nullptr);
+  Heard heard;
+  store->SetChangeListener(heard.Listener());
+  ASSERT_TRUE(AppendEvents(store, "s", 2).ok());
+
+  ServerOutage outage;
+  const std::vector<std::function<Status()>> calls = {
+      [&] { return store->ReadTreeState().status(); },
+      [&] { return store->ReadRecord(0).status(); },
+      [&] { return store->ReadStreamHead("s").status(); },
+      [&] { return store->BeginCommit(2).status(); },
+      [&] { return store->ScanRecords(0, 10, [](uint64_t, std::string_view) { return true; }); },
+      [&] { return store->PutCheckpoint(2, "note"); },
+      [&] { return store->ReadKeyMaterial("k").status(); },
+      [&] { return store->BeginCommit(2).status(); },
+  };
+  for (size_t i = 0; i < calls.size(); ++i) {
+    auto call = std::async(std::launch::async, calls[i]);
+    ASSERT_TRUE(ReadyWithin(call, 10000)) << "call " << i << " hangs while PostgreSQL is down";
+    const Status s = call.get();
+    EXPECT_EQ(s.code(), StatusCode::kUnavailable) << "call " << i << ": " << s.ToString();
+    ExpectNoSecrets(s, db, password);
+  }
+
+  outage.End();
+  EXPECT_TRUE(WaitFor([&] { return store->ReadTreeState().ok(); }, 10000));
+  EXPECT_EQ(store->ReadTreeState()->size, 2u);
+  const Status appended = AppendEvents(store, "s", 1);
+  ASSERT_TRUE(appended.ok()) << appended.ToString();
+  EXPECT_EQ(*store->ReadRecord(2), testing::TestRecord(2));
+  EXPECT_TRUE(WaitFor([&] { return heard.Resyncs() > 0; }));
+  // The listener listens again: another node's commit is heard.
+  auto other = OpenPg(PgOpts(db));
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(AppendEvents(other.get(), "s", 1).ok());
+  EXPECT_TRUE(WaitFor([&] { return heard.HeardCommit(4); }));
+}
+
+// Fills the store's pool with `count` open connections: writers waiting on each other's lock
+// each hold one.
+void WarmPool(LogStore* store, size_t count) {
+  auto first = MustBegin(store, 0);
+  ASSERT_NE(first, nullptr);
+  std::vector<std::future<bool>> waiting;
+  for (size_t i = 1; i < count; ++i) {
+    waiting.push_back(std::async(std::launch::async, [store] {
+      Result<std::unique_ptr<CommitWriter>> w = store->BeginCommit(0);
+      return w.ok();
+    }));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all are connected and waiting
+  first.reset();
+  for (auto& w : waiting) {
+    ASSERT_TRUE(ReadyWithin(w, 10000));
+    EXPECT_TRUE(w.get());
+  }
+}
+
+TEST(PgOutageTest, RestartBetweenCallsIsInvisibleToTheNextCall) {
+  const std::string db = PgServer().CreateDatabase();
+  PgOptions options = PgOpts(db);
+  options.listen = false;
+  auto store = OpenPg(options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(AppendEvents(store.get(), "s", 1).ok());
+
+  WarmPool(store.get(), options.pool_connections_max);
+  { ServerOutage outage; }  // every pooled connection is now dead
+  Result<TreeState> state = store->ReadTreeState();  // retried on a fresh connection
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ(state->size, 1u);
+
+  WarmPool(store.get(), options.pool_connections_max);
+  { ServerOutage outage; }
+  const Status appended = AppendEvents(store.get(), "s", 1);
+  ASSERT_TRUE(appended.ok()) << appended.ToString();
+  EXPECT_EQ(store->ReadTreeState()->size, 2u);
+}
+
+// ---------------------------------------------------------------- 8. password file
+
+TEST(PgPasswordTest, FileReadableByOthersIsRefused) {
+  const std::string password = "world-readable-pw-7d2a";
+  TempDir dir;
+  PgOptions options = PgOpts(PgServer().CreateDatabase());
+  options.password_file = WritePasswordFile(dir, password, 0644);
+  Result<std::unique_ptr<LogStore>> store = OpenPgLogStore(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kPermissionDenied);
+  ExpectNoSecrets(store.status(), options.conninfo, password);
+
+  options.password_file = dir.Sub("missing");
+  EXPECT_FALSE(OpenPgLogStore(options).ok());
+  const std::string link = dir.Sub("link");
+  ASSERT_EQ(::chmod(dir.Sub("pgpass").c_str(), 0600), 0);
+  ASSERT_EQ(::symlink(dir.Sub("pgpass").c_str(), link.c_str()), 0);
+  options.password_file = link;
+  EXPECT_FALSE(OpenPgLogStore(options).ok());  // a symlink could point anywhere
+}
+
+TEST(PgPasswordTest, PrivateFileIsUsedInBothConninfoForms) {
+  // Quotes, a backslash and a space: the password must survive quoting into the conninfo, or
+  // the connection string breaks and the open fails.
+  StoreWithPassword node("p'a\\ss w\"rd%&?=");
+  ASSERT_NE(node.store, nullptr);
+  ASSERT_TRUE(AppendEvents(node.store.get(), "s", 1).ok());
+
+  PgOptions options = node.options;
+  const size_t at = node.db.find("dbname=") + 7;
+  const std::string dbname = node.db.substr(at, node.db.find(' ', at) - at);
+  options.conninfo =
+      "postgresql://postgres@127.0.0.1:" + std::to_string(PgServer().port()) + "/" + dbname;
+  auto by_uri = OpenPg(options);
+  ASSERT_NE(by_uri, nullptr);
+  EXPECT_EQ(by_uri->ReadTreeState()->size, 1u);
+}
+
+TEST(PgPasswordTest, FailedConnectNamesNeitherPasswordNorConninfo) {
+  const std::string password = "closed-port-pw-93be";
+  TempDir dir;
+  // Port 1 of loopback: privileged, nothing listens there.
+  PgOptions options = PgOpts("host=127.0.0.1 port=1 dbname=cairn_test_nowhere user=postgres");
+  options.password_file = WritePasswordFile(dir, password, 0600);
+  Result<std::unique_ptr<LogStore>> store = OpenPgLogStore(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable) << store.status().ToString();
+  ExpectNoSecrets(store.status(), options.conninfo, password);
+}
+
+}  // namespace
+}  // namespace cairn::storage
