@@ -86,6 +86,7 @@ int RunInit(const CliContext& ctx, const InitArgs& args) {
   options.data_dir = *dir;
   options.origin = args.origin;
   if (*config) options.kms = (*config)->keys;
+  if (*config) options.postgres = server::PostgresOptions((*config)->storage);
   if (Status s = engine::EventStore::Init(options); !s.ok()) return Fail(s);
   auto dev = server::CreateDevSetup(*dir, args.origin);
   if (!dev.ok()) return Fail(dev.status());

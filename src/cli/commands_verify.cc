@@ -14,6 +14,7 @@ namespace {
 
 struct VerifyArgs {
   std::string data_dir;
+  std::string config_file;
   bool json = false;
 };
 
@@ -33,9 +34,11 @@ int RunVerify(const CliContext& ctx, const VerifyArgs& args) {
   auto dir = ResolveDataDir(ctx, args.data_dir);
   if (!dir.ok()) return UsageError(dir.status().message());
   // Not EventStore::Open: a damaged log that Open refuses must still be examined and reported.
-  auto kms = DirKmsConfig(*dir);  // DIR/cairn.toml [keys], like every offline command
-  if (!kms.ok()) return Fail(kms.status());
-  const engine::VerifyReport report = engine::EventStore::VerifyDataDir(*dir, *kms);
+  // --config, else DIR/cairn.toml: [keys] and [storage] (a PostgreSQL log), like every offline command
+  auto config = DirOrFileConfig(*dir, args.config_file);
+  if (!config.ok()) return Fail(config.status());
+  const engine::VerifyReport report = engine::EventStore::VerifyDataDir(
+      *dir, config->keys, server::PostgresOptions(config->storage));
   if (args.json) {
     std::cout << JsonLine(VerifyReportToJson(report)) << "\n";
   } else {
@@ -51,6 +54,9 @@ void RegisterVerifyCommand(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "verify", "Verify every record, stream chain and checkpoint of a data directory");
   cmd->add_flag("--json", args->json, "Print the report as JSON");
+  cmd->add_option("--config", args->config_file,
+                  "Configuration whose [keys] and [storage] to use (default: DIR/cairn.toml)")
+      ->option_text("FILE");
   AddDataDirOption(cmd, &args->data_dir);
   cmd->callback([&ctx, args] { ctx.exit_code = RunVerify(ctx, *args); });
 }

@@ -46,12 +46,20 @@ Result<std::unique_ptr<engine::EventStore>> OpenStoreWith(const std::string& dat
   // personal data never goes into the log in the clear through the back door.
   options.protect_rules_file = config.protect.file;
   options.kms = config.keys;
+  options.postgres = server::PostgresOptions(config.storage);
+  if (options.postgres) options.postgres->listen = false;  // offline tools: no notifications
   return engine::EventStore::Open(options);  // its messages already say to run `cairn init`
 }
 
 Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_dir) {
   CAIRN_ASSIGN_OR_RETURN(std::optional<server::Config> config, DirConfig(data_dir));
   return OpenStoreWith(data_dir, config ? *config : server::DefaultConfig());
+}
+
+Result<server::Config> DirOrFileConfig(const std::string& data_dir, const std::string& config_file) {
+  if (!config_file.empty()) return server::LoadConfigFile(config_file);
+  CAIRN_ASSIGN_OR_RETURN(std::optional<server::Config> config, DirConfig(data_dir));
+  return config ? std::move(*config) : server::DefaultConfig();
 }
 
 Result<keys::KmsConfig> DirKmsConfig(const std::string& data_dir) {

@@ -30,6 +30,8 @@ Result<std::unique_ptr<engine::EventStore>> OpenStoreWith(const std::string& dat
 // The [keys] settings of DIR/cairn.toml (defaults when it does not exist), for commands that
 // open the directory without OpenStore (verify).
 Result<keys::KmsConfig> DirKmsConfig(const std::string& data_dir);
+// The configuration in `config_file` when set, else DIR/cairn.toml, else the defaults.
+Result<server::Config> DirOrFileConfig(const std::string& data_dir, const std::string& config_file);
 
 // ResolveDataDir + OpenStore for a command handler: on failure prints the error, sets
 // *exit_code (kExitUsage without a directory, kExitFailure otherwise) and returns null.

@@ -32,6 +32,7 @@
 #include "engine/types.h"
 #include "keys/kms_config.h"
 #include "storage/log_store.h"
+#include "storage/postgres/pg_log_store.h"
 
 namespace rocksdb {
 class Env;
@@ -52,6 +53,9 @@ struct InitOptions {
   // The KMS provider ([keys]); local with <data_dir>/keyring by default. Init creates the keyring
   // (local) or the KEK on the token when no key has the label (pkcs11).
   keys::KmsConfig kms;
+  // Set: the log lives in this PostgreSQL database instead of <data_dir>/db; the data directory
+  // keeps the node's lock and (local KMS) the keyring. kAlreadyExists if the database has a log.
+  std::optional<storage::PgOptions> postgres;
 };
 
 struct Options {
@@ -71,6 +75,9 @@ struct Options {
   bool sync = true;
   // The KMS provider ([keys]); must be the one the directory was initialised with.
   keys::KmsConfig kms;
+  // Set: open the log in this PostgreSQL database (several nodes may share it; each needs the
+  // same KMS keys, e.g. a copy of the keyring). The data directory is created if missing.
+  std::optional<storage::PgOptions> postgres;
   // Appends of protected event types first check the provider's health, at most this often
   // (a failed check is remembered as long): an unavailable KMS fails them with kUnavailable.
   int64_t kms_health_interval_ms = 1000;
@@ -140,7 +147,8 @@ class EventStore {
   static Result<std::unique_ptr<EventStore>> Open(const Options& options);
   // Verifies the log of a data directory without opening it for writes, so that a damaged log
   // (one that Open() refuses) can still be examined. Takes the directory lock.
-  static VerifyReport VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms = {});
+  static VerifyReport VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms = {},
+                                    const std::optional<storage::PgOptions>& postgres = std::nullopt);
 
   virtual ~EventStore() = default;
 

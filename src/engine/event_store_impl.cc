@@ -105,23 +105,45 @@ Result<std::unique_ptr<storage::LogStore>> OpenStoreAt(
   return storage::OpenRocksLogStore(ro);
 }
 
-Result<OpenParts> OpenParts_(const DataDirPaths& paths, bool create, bool sync,
-                             const keys::KmsConfig& kms_config,
-                             const std::shared_ptr<rocksdb::Env>& env_for_test = nullptr) {
+// Where the log lives: <data_dir>/db (RocksDB) or a PostgreSQL database.
+struct StoreLocation {
+  bool sync = true;
+  std::shared_ptr<rocksdb::Env> env_for_test;
+  std::optional<storage::PgOptions> postgres;
+};
+
+// Opens the PostgreSQL store and checks that it holds a log (or, with `create`, that it does not).
+Result<std::unique_ptr<storage::LogStore>> OpenPgStore(const storage::PgOptions& options, bool create) {
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<storage::LogStore> store, storage::OpenPgLogStore(options));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> initialized, store->ReadMeta(kMetaInitialized));
+  if (create && initialized) return Status::AlreadyExists("the PostgreSQL database already holds a cairn log");
+  if (!create && !initialized) {
+    return Status::NotFound("the PostgreSQL database holds no cairn log (run `cairn init` with [storage] backend = \"postgres\")");
+  }
+  return store;
+}
+
+Result<OpenParts> OpenParts_(const DataDirPaths& paths, bool create, const StoreLocation& where,
+                             const keys::KmsConfig& kms_config) {
   OpenParts p;
-  CAIRN_ASSIGN_OR_RETURN(p.lock, DataDirLock::Acquire(paths, create));
+  const bool pg = where.postgres.has_value();
+  CAIRN_ASSIGN_OR_RETURN(p.lock, DataDirLock::Acquire(paths, create || pg));
   struct stat st;
   const bool exists = ::stat(paths.db.c_str(), &st) == 0;
-  if (create && exists) return Status::AlreadyExists("data directory " + paths.dir + " is already initialised");
-  if (!create && !exists) return Status::NotFound("data directory " + paths.dir + " is not initialised (run `cairn init`)");
+  if (!pg && create && exists) return Status::AlreadyExists("data directory " + paths.dir + " is already initialised");
+  if (!pg && !create && !exists) return Status::NotFound("data directory " + paths.dir + " is not initialised (run `cairn init`)");
   const keys::KmsConfig kms = EffectiveKms(kms_config, paths);
   CAIRN_RETURN_IF_ERROR(keys::CheckKmsConfig(kms));
+  auto open_store = [&]() -> Result<std::unique_ptr<storage::LogStore>> {
+    if (pg) return OpenPgStore(*where.postgres, create);
+    return OpenStoreAt(paths, create, where.sync, where.env_for_test);
+  };
   if (create) {  // the provider first: a refused KMS set-up leaves no half-made store behind
     CAIRN_ASSIGN_OR_RETURN(p.kms, keys::OpenKms(kms, /*create=*/true));
-    CAIRN_ASSIGN_OR_RETURN(p.store, OpenStoreAt(paths, create, sync, env_for_test));
+    CAIRN_ASSIGN_OR_RETURN(p.store, open_store());
     return p;
   }
-  CAIRN_ASSIGN_OR_RETURN(p.store, OpenStoreAt(paths, create, sync, env_for_test));
+  CAIRN_ASSIGN_OR_RETURN(p.store, open_store());
   CAIRN_RETURN_IF_ERROR(CheckRecordedProvider(p.store.get(), paths, kms.provider));
   CAIRN_ASSIGN_OR_RETURN(p.kms, keys::OpenKms(kms, /*create=*/false));
   CAIRN_RETURN_IF_ERROR(CheckRecordedKek(p.store.get(), paths, *p.kms));
@@ -150,6 +172,7 @@ class EventStoreImpl final : public EventStore {
                   signer_.key.public_key()} {}
 
   ~EventStoreImpl() override {
+    store()->SetChangeListener({});  // waits out a running notification
     PublishScrapeMetrics(/*live=*/false);
     StopCheckpointer();
     sequencer_.reset();  // drains queued appends before the store closes
@@ -165,6 +188,7 @@ class EventStoreImpl final : public EventStore {
     kms_gate_ = std::make_unique<keys::KmsHealthGate>(parts_.kms.get(), options_.kms_health_interval_ms);
     CAIRN_ASSIGN_OR_RETURN(sequencer_, Sequencer::Start(parts_.store.get(), keys_.get(), options_));
     sequencer_->SetCommitListener([this](uint64_t tree_size) { NotifyObservers(tree_size); });
+    if (store()->shared()) ListenToOtherNodes();
     CAIRN_RETURN_IF_ERROR(CheckTail());
     checkpoint_signed_ns_ = MonotonicNowNs();  // signed before this process: age counts from here
     if (auto latest = LatestStoredCheckpoint(); latest.ok()) checkpoint_size_ = latest->size;
@@ -348,7 +372,7 @@ class EventStoreImpl final : public EventStore {
 
   Result<std::vector<RecordedEvent>> ReadAll(uint64_t from_position, uint64_t limit) override {
     limit = std::min(limit, options_.limits.read_events_max);
-    const uint64_t size = sequencer_->committed().size;
+    const uint64_t size = CommittedSize(from_position + 1);
     if (from_position >= size) return std::vector<RecordedEvent>{};
     limit = std::min(limit, size - from_position);
     ParallelDecoder decoder(keys_.get(), from_position, limit);
@@ -360,7 +384,7 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<RecordedEvent> ReadAt(uint64_t position) override {
-    if (position >= sequencer_->committed().size) {
+    if (position >= CommittedSize(position + 1)) {
       return Status::NotFound("position " + std::to_string(position) + " is beyond the end of the log");
     }
     CAIRN_ASSIGN_OR_RETURN(std::string stored, store()->ReadRecord(position));
@@ -395,6 +419,9 @@ class EventStoreImpl final : public EventStore {
     auto latest = LatestStoredCheckpoint();
     if (latest.ok() && latest->size == state.size) return latest;
     if (!latest.ok() && latest.status().code() != StatusCode::kNotFound) return latest.status();
+    if (latest.ok() && latest->size > state.size && store()->shared()) {
+      return latest;  // signed by another node, ahead of this node's view (verified above)
+    }
     if (latest.ok() && latest->size > state.size) {
       return Status::DataLoss("the latest checkpoint (size " + std::to_string(latest->size) +
                               ") is ahead of the tree (size " + std::to_string(state.size) + ")");
@@ -416,7 +443,7 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<InclusionProof> ProveInclusion(uint64_t index, uint64_t size) override {
-    const uint64_t committed = sequencer_->committed().size;
+    const uint64_t committed = CommittedSize(size);
     if (size == 0) size = committed;
     if (size > committed) return Status::InvalidArgument("tree size " + std::to_string(size) + " is beyond the log (size " + std::to_string(committed) + ")");
     if (index >= size) return Status::InvalidArgument("position " + std::to_string(index) + " is not in a tree of size " + std::to_string(size));
@@ -426,7 +453,7 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) override {
-    const uint64_t committed = sequencer_->committed().size;
+    const uint64_t committed = CommittedSize(size2);
     if (size2 == 0) size2 = committed;
     if (size1 == 0 || size1 > size2 || size2 > committed) {
       return Status::InvalidArgument("consistency needs 0 < size1 <= size2 <= " + std::to_string(committed));
@@ -451,8 +478,40 @@ class EventStoreImpl final : public EventStore {
   }
 
  private:
+  // Shared stores: other nodes' commits wake this node's subscribers; their forgets evict this
+  // node's cached subject keys; after missed notifications both are redone.
+  void ListenToOtherNodes() {
+    storage::ChangeListener l;
+    l.on_commit = [this](uint64_t) { CatchUpCommitted(); };
+    l.on_key_destroyed = [this](std::string_view) { protection_->subject_keys().EvictCached(); };
+    l.on_resync = [this] {
+      protection_->subject_keys().EvictCached();
+      CatchUpCommitted();
+    };
+    store()->SetChangeListener(std::move(l));
+  }
+
+  // The committed tree size; on a shared store, first caught up with other nodes' commits when
+  // `wanted` lies beyond it (their notification may still be on its way).
+  uint64_t CommittedSize(uint64_t wanted) {
+    if (store()->shared() && wanted > sequencer_->committed().size) CatchUpCommitted();
+    return sequencer_->committed().size;
+  }
+
+  void CatchUpCommitted() {
+    Result<storage::TreeState> state = store()->ReadTreeState();
+    if (!state.ok() || state->size == 0) return;  // the next notification or commit catches up
+    auto tree = integrity::CompactRange::Deserialize(state->compact_range);
+    if (!tree.ok() || tree->size() != state->size) return;
+    if (sequencer_->AdvanceCommitted({state->size, tree->Root()})) NotifyObservers(state->size);
+  }
+
+  // Observers see strictly increasing sizes: on a shared store a catch-up on a reader or the
+  // listener thread may race with this node's own commit notifications.
   void NotifyObservers(uint64_t tree_size) {
     std::lock_guard<std::mutex> lock(observers_mu_);
+    if (tree_size <= notified_size_) return;
+    notified_size_ = tree_size;
     for (const auto& [handle, observer] : observers_) observer(tree_size);
   }
 
@@ -556,6 +615,7 @@ class EventStoreImpl final : public EventStore {
   std::mutex observers_mu_;
   std::map<uint64_t, std::function<void(uint64_t)>> observers_;  // guarded by observers_mu_
   uint64_t observer_handle_last_ = 0;                             // guarded by observers_mu_
+  uint64_t notified_size_ = 0;                                    // guarded by observers_mu_
   NodeCache node_cache_;
   std::mutex checkpoint_mu_;
   std::mutex stop_mu_;
@@ -574,8 +634,9 @@ Status EventStore::Init(const InitOptions& options) {
   if (!integrity::IsValidNoteKeyName(origin)) {
     return Status::InvalidArgument("origin must be non-empty text without spaces or '+'");
   }
-  CAIRN_ASSIGN_OR_RETURN(OpenParts parts,
-                         OpenParts_(paths, /*create=*/true, /*sync=*/true, options.kms));
+  StoreLocation where;
+  where.postgres = options.postgres;
+  CAIRN_ASSIGN_OR_RETURN(OpenParts parts, OpenParts_(paths, /*create=*/true, where, options.kms));
   storage::LogStore* store = parts.store.get();
   CAIRN_RETURN_IF_ERROR(RecordKms(store, *parts.kms));
   CAIRN_RETURN_IF_ERROR(keys::StorageKeys::Initialize(store, parts.kms.get()));
@@ -599,13 +660,12 @@ struct LoadedDir {
   std::optional<integrity::NoteSigner> signer;
 };
 
-Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync,
+Result<LoadedDir> LoadDataDir(const std::string& data_dir, const StoreLocation& where,
                               const keys::KmsConfig& kms,
-                              audit::MetricsRegistry* metrics = nullptr,
-                              const std::shared_ptr<rocksdb::Env>& env_for_test = nullptr) {
+                              audit::MetricsRegistry* metrics = nullptr) {
   DataDirPaths paths(data_dir);
   LoadedDir d;
-  CAIRN_ASSIGN_OR_RETURN(d.parts, OpenParts_(paths, /*create=*/false, sync, kms, env_for_test));
+  CAIRN_ASSIGN_OR_RETURN(d.parts, OpenParts_(paths, /*create=*/false, where, kms));
   d.parts.kms = MeterKms(std::move(d.parts.kms), metrics);  // before any key is unwrapped
   storage::LogStore* store = d.parts.store.get();
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> initialized, store->ReadMeta(kMetaInitialized));
@@ -624,9 +684,12 @@ Result<LoadedDir> LoadDataDir(const std::string& data_dir, bool sync,
 }  // namespace
 
 Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
+  StoreLocation where;
+  where.sync = options.sync;
+  where.env_for_test = options.rocks_env_for_test;
+  where.postgres = options.postgres;
   CAIRN_ASSIGN_OR_RETURN(LoadedDir d,
-                         LoadDataDir(options.data_dir, options.sync, options.kms, options.metrics,
-                                     options.rocks_env_for_test));
+                         LoadDataDir(options.data_dir, where, options.kms, options.metrics));
   {
     storage::LogStore* store = d.parts.store.get();
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> recorded, store->ReadMeta(kMetaKmsProvider));
@@ -641,8 +704,12 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
   return std::unique_ptr<EventStore>(std::move(impl));
 }
 
-VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms) {
-  auto d = LoadDataDir(data_dir, /*sync=*/true, kms);
+VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms,
+                                       const std::optional<storage::PgOptions>& postgres) {
+  StoreLocation where;
+  where.postgres = postgres;
+  if (where.postgres) where.postgres->listen = false;
+  auto d = LoadDataDir(data_dir, where, kms);
   if (!d.ok()) {
     VerifyReport r;
     r.failure = "cannot open the data directory: " + d.status().message();

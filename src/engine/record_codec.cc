@@ -21,6 +21,7 @@ Result<crypto::AesGcm*> RecordCipher::CipherFor(uint32_t epoch) {
   auto it = ciphers_.find(epoch);
   if (it != ciphers_.end()) return &it->second;
   auto key = keys_->Key(epoch);
+  if (key == nullptr && keys_->Refresh().ok()) key = keys_->Key(epoch);  // made by another node
   if (key == nullptr) return Status::DataLoss("record names unknown storage epoch " + std::to_string(epoch));
   CAIRN_ASSIGN_OR_RETURN(crypto::AesGcm gcm, crypto::AesGcm::Create(key->view()));
   return &ciphers_.emplace(epoch, std::move(gcm)).first->second;

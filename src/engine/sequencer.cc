@@ -135,10 +135,18 @@ Result<uint32_t> Sequencer::RotateStorageKey() {
     tasks_.push_back(Task{[this, &promise] {
       uint64_t seen = 0;
       Status s = RollBackIfNeeded(&seen);
+      std::unique_ptr<storage::CommitWriter> lock;  // shared stores: rotate under the commit lock
+      if (s.ok() && store_->shared()) {
+        auto w = store_->BeginCommit(tree_.size());
+        if (w.ok()) lock = std::move(w).value();
+        else s = w.status();
+        if (s.ok() && lock->rebased()) s = Rebase(*lock->rebased());
+      }
       if (s.ok()) {
         const keys::StorageEpoch cur = keys_->current();
         s = keys_->Rotate(std::max(tree_.size(), cur.start_position));
       }
+      lock.reset();  // writes nothing, releases the lock
       if (s.ok()) promise.set_value(keys_->current().epoch);
       else promise.set_value(s);
     }});
@@ -286,12 +294,14 @@ std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr
   group->events = events;
   Status setup = RollBackIfNeeded(&group->failed_commits_seen);
   if (setup.ok() && !id_window_loaded_) setup = RebuildIdWindow();
-  if (setup.ok()) setup = MaybeRotateStorageKey(events);
   if (setup.ok()) {
     auto writer = store_->BeginCommit(tree_.size());
     if (writer.ok()) group->writer = std::move(writer).value();
     else setup = writer.status();
   }
+  // A shared store's writer holds the commit lock now; another node may have extended the log.
+  if (setup.ok() && group->writer->rebased()) setup = Rebase(*group->writer->rebased());
+  if (setup.ok()) setup = MaybeRotateStorageKey(events);
   if (!setup.ok()) {
     group->broken = setup;
     group->results.assign(group->pendings.size(), Result<AppendResult>(setup));
@@ -336,9 +346,10 @@ void Sequencer::Commit(Group& group) {
     // A failed group that changed the sequencer's state makes the next group roll back.
     if (!commit.ok() && (wrote || group.touched)) ++failed_commits_;
     if (commit.ok() && wrote) {
-      assert(group.base_size == committed_.size);
-      assert(group.tree.size() > committed_.size);
-      committed_ = {group.tree.size(), group.root};
+      // On a shared store this node's own commit notification may have been seen first.
+      assert(store_->shared() || group.base_size == committed_.size);
+      assert(group.tree.size() >= committed_.size);
+      if (group.tree.size() > committed_.size) committed_ = {group.tree.size(), group.root};
       listener = listener_;
     }
   }
@@ -504,6 +515,62 @@ void Sequencer::ApplySpeculatively(Group& group) {
   if (head_cache_.size() + group.heads.size() > kHeadCacheEntriesMax) head_cache_.clear();
   for (auto& [stream, head] : group.heads) head_cache_[stream] = head;
   last_recorded_at_ns_ = group.recorded_at_ns;
+}
+
+// Another engine sharing the store committed [tree_.size(), state.size): learn its storage
+// epochs, its events' ids (idempotency across nodes) and forget the heads of the streams it
+// touched; then build on its tree. Runs under the store's commit lock.
+Status Sequencer::Rebase(const storage::TreeState& state) {
+  if (state.size < tree_.size()) {
+    return Status::Aborted("an earlier group commit failed; nothing of this append was written, retry it");
+  }
+  CAIRN_RETURN_IF_ERROR(keys_->Refresh());
+  const uint64_t from = tree_.size(), count = state.size - from;
+  if (!id_window_loaded_ || count > options_.idempotency_window_events) {
+    head_cache_.clear();
+    id_window_.Clear();
+    id_window_loaded_ = false;
+  } else {
+    OpenedRecord opened;
+    integrity::Entry entry;
+    Status inner;
+    Status scan = store_->ScanRecords(from, count, [&](uint64_t pos, std::string_view stored) {
+      inner = cipher_.Open(pos, stored, &opened);
+      if (inner.ok()) inner = integrity::DecodeEntry(opened.entry, &entry);
+      if (!inner.ok()) return false;
+      id_window_.Insert(EventIdKey::From(entry.event_id),
+                        {StreamTag(entry.stream_id), entry.stream_version, pos});
+      head_cache_.erase(entry.stream_id);
+      last_recorded_at_ns_ = std::max(last_recorded_at_ns_, entry.recorded_at_ns);
+      return true;
+    });
+    CAIRN_RETURN_IF_ERROR(scan);
+    CAIRN_RETURN_IF_ERROR(inner);
+  }
+  integrity::CompactRange tree;
+  if (state.size > 0) {
+    CAIRN_ASSIGN_OR_RETURN(tree, integrity::CompactRange::Deserialize(state.compact_range));
+  }
+  if (tree.size() != state.size) return Status::DataLoss("stored tree state is inconsistent");
+  tree_ = std::move(tree);
+  if (!id_window_loaded_) CAIRN_RETURN_IF_ERROR(RebuildIdWindow());
+  std::function<void(uint64_t)> listener;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state.size > committed_.size) {
+      committed_ = {state.size, tree_.Root()};
+      listener = listener_;
+    }
+  }
+  if (listener) listener(state.size);
+  return Status::Ok();
+}
+
+bool Sequencer::AdvanceCommitted(const CommittedState& state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state.size <= committed_.size) return false;
+  committed_ = state;
+  return true;
 }
 
 Status Sequencer::RebuildIdWindow() {

@@ -14,6 +14,11 @@
 // top of it fails too (the store refuses its base size), and the sequencer reloads its state from
 // the store before the next group. Callers are only ever answered "ok" after their group's sync.
 //
+// Shared stores (several nodes on one PostgreSQL database): BeginCommit() takes the store's
+// commit lock; when the writer reports that other nodes extended the log, the sequencer rebases
+// under that lock (Rebase: their storage epochs, event ids and stream heads, their tree) before
+// sequencing, so expected versions are checked against the whole log and the nodes never fork it.
+//
 // Invariants (asserted): positions are dense and strictly increasing; a stream's versions are
 // dense; every entry's stream_prev is the leaf hash of the stream's previous event; the committed
 // tree size equals the compact range's size.
@@ -91,8 +96,12 @@ class Sequencer {
   // between two groups (so no group straddles it). Blocks until the epoch is durable; returns
   // its number. kUnavailable when the store is shutting down.
   Result<uint32_t> RotateStorageKey();
-  // Called on the sequencer thread after each successful commit with the new tree size.
+  // Called on the sequencer thread after each successful commit with the new tree size (and
+  // after a rebase onto other nodes' commits).
   void SetCommitListener(std::function<void(uint64_t)> listener);
+  // Shared stores: another node committed `state` (read from the store). Publishes it as
+  // committed if it is ahead of what this node knows; returns whether it was.
+  bool AdvanceCommitted(const CommittedState& state);
 
  private:
   struct Pending {
@@ -120,6 +129,7 @@ class Sequencer {
   std::optional<Result<AppendResult>> CheckIdempotent(const PreparedAppend& append);
   void ApplySpeculatively(Group& group);
   Status RebuildIdWindow();
+  Status Rebase(const storage::TreeState& state);
   Status MaybeRotateStorageKey(size_t events);
 
   storage::LogStore* const store_;

@@ -28,7 +28,12 @@ Status StorageKeys::StoreEpoch(storage::LogStore* store, KmsProvider* kms, uint3
   std::string value;
   PutU64(&value, start_position);
   value += wrapped;
-  CAIRN_RETURN_IF_ERROR(store->PutKeyMaterial(EpochName(epoch), value));
+  // Never overwrite an epoch: on a shared store another node may have made this one.
+  CAIRN_ASSIGN_OR_RETURN(bool stored, store->PutKeyMaterialIfAbsent(EpochName(epoch), value));
+  if (!stored) {
+    return Status::Aborted("storage key epoch " + std::to_string(epoch) +
+                           " was created by another node; retry");
+  }
   std::string cur;
   PutU32(&cur, epoch);
   return store->PutMeta(kCurrentEpochMeta, cur);
@@ -41,22 +46,37 @@ Status StorageKeys::Initialize(storage::LogStore* store, KmsProvider* kms) {
 }
 
 Result<std::unique_ptr<StorageKeys>> StorageKeys::Load(storage::LogStore* store, KmsProvider* kms) {
-  CAIRN_ASSIGN_OR_RETURN(uint32_t current, ReadCurrentEpoch(store));
-  if (current >= kStorageEpochsMax) return Status::DataLoss("corrupt storage epoch metadata");
   std::unique_ptr<StorageKeys> keys(new StorageKeys(store, kms));
+  CAIRN_RETURN_IF_ERROR(keys->Refresh());
+  return keys;
+}
+
+Status StorageKeys::Refresh() const {
+  std::lock_guard<std::mutex> refresh(refresh_mu_);
+  CAIRN_ASSIGN_OR_RETURN(uint32_t current, ReadCurrentEpoch(store_));
+  if (current >= kStorageEpochsMax) return Status::DataLoss("corrupt storage epoch metadata");
+  uint32_t first = 0;
   uint64_t prev_start = 0;
-  for (uint32_t e = 0; e <= current; ++e) {
-    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> v, store->ReadKeyMaterial(EpochName(e)));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!epochs_.empty()) {
+      first = epochs_.rbegin()->first + 1;
+      prev_start = epochs_.rbegin()->second.start_position;
+    }
+  }
+  for (uint32_t e = first; e <= current; ++e) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> v, store_->ReadKeyMaterial(EpochName(e)));
     if (!v || v->size() < 8) return Status::DataLoss("storage key epoch " + std::to_string(e) + " is missing");
     uint64_t start = DecodeU64(v->data());
     if (e > 0 && start < prev_start) return Status::DataLoss("storage key epochs out of order");
-    auto key = kms->Unwrap(std::string_view(*v).substr(8), EpochName(e));
+    auto key = kms_->Unwrap(std::string_view(*v).substr(8), EpochName(e));
     if (!key.ok()) return key.status().Annotate("storage key epoch " + std::to_string(e));
     if (key->size() != crypto::kAes256KeySizeBytes) return Status::DataLoss("storage key has a bad size");
-    keys->epochs_[e] = {e, start, std::make_shared<const crypto::SecureBytes>(std::move(key).value())};
+    std::lock_guard<std::mutex> lock(mu_);
+    epochs_[e] = {e, start, std::make_shared<const crypto::SecureBytes>(std::move(key).value())};
     prev_start = start;
   }
-  return keys;
+  return Status::Ok();
 }
 
 StorageEpoch StorageKeys::current() const {
@@ -78,6 +98,7 @@ size_t StorageKeys::epoch_count() const {
 
 Status StorageKeys::Rotate(uint64_t start_position) {
   std::lock_guard<std::mutex> rotate(rotate_mu_);
+  if (store_->shared()) CAIRN_RETURN_IF_ERROR(Refresh());  // epochs other nodes made
   StorageEpoch cur = current();
   if (cur.epoch + 1 >= kStorageEpochsMax) return Status::ResourceExhausted("too many storage epochs");
   // Epoch starts never decrease (Load checks it); an encryption count uses them, nothing else.

@@ -42,7 +42,12 @@ class StorageKeys {
   std::shared_ptr<const crypto::SecureBytes> Key(uint32_t epoch) const;
   size_t epoch_count() const;
   // Creates epoch current+1 starting at `start_position`, stores it durably, then makes it current.
+  // On a shared store (several nodes) the caller holds the commit lock, and epochs made by other
+  // nodes are loaded first; an epoch number is never overwritten (kAborted instead).
   Status Rotate(uint64_t start_position);
+  // Loads epochs that other nodes sharing the store created since (a record naming an unknown
+  // epoch, a commit under the lock). Logically const: it only learns keys that already exist.
+  Status Refresh() const;
   // KEK rotation: stores every epoch's key wrapped under the provider's current KEK (durable put
   // per epoch; idempotent, so an interrupted run is finished by running it again). Excludes
   // Rotate while it runs. Returns the number of epochs re-wrapped.
@@ -56,8 +61,9 @@ class StorageKeys {
   storage::LogStore* store_;
   KmsProvider* kms_;
   mutable std::mutex mu_;
+  mutable std::mutex refresh_mu_;  // one Refresh at a time (taken before mu_)
   std::mutex rotate_mu_;  // serialises Rotate and RewrapAll (taken before mu_)
-  std::map<uint32_t, StorageEpoch> epochs_;
+  mutable std::map<uint32_t, StorageEpoch> epochs_;  // grows by Rotate and Refresh
 };
 
 }  // namespace cairn::keys

@@ -170,7 +170,7 @@ Result<std::optional<std::vector<SubjectKeys::Version>>> SubjectKeys::ReadIndex(
   return Out(std::move(versions));
 }
 
-Status SubjectKeys::WriteIndex(const std::string& index_name, const std::vector<Version>& versions) {
+std::string SubjectKeys::EncodeIndex(const std::vector<Version>& versions) {
   std::string value;
   PutU8(&value, kIndexFormat);
   PutU32(&value, static_cast<uint32_t>(versions.size()));
@@ -179,8 +179,14 @@ Status SubjectKeys::WriteIndex(const std::string& index_name, const std::vector<
     value += v.kid;
     PutU64(&value, static_cast<uint64_t>(v.created_unix_s));
   }
-  return store_->PutKeyMaterial(index_name, value);
+  return value;
 }
+
+Status SubjectKeys::WriteIndex(const std::string& index_name, const std::vector<Version>& versions) {
+  return store_->PutKeyMaterial(index_name, EncodeIndex(versions));
+}
+
+void SubjectKeys::EvictCached() { cache_.Clear(); }
 
 Result<KmsProvider*> SubjectKeys::ProviderFor(std::string_view kek_id) {
   std::lock_guard<std::mutex> lock(kms_mu_);
@@ -305,7 +311,16 @@ Result<SubjectKey> SubjectKeys::CurrentKey(std::string_view subject) {
   if (found) return std::move(*found);
   const std::string kid = MakeKid(HexEncode(crypto::RandomString(kHandleHexDigits / 2)), 1);
   CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::SecureBytes> key, CreateKey(kid));
-  CAIRN_RETURN_IF_ERROR(WriteIndex(index_name, {Version{kid, NowUnixSeconds()}}));
+  // Only if no index exists: another node sharing the store may have created the subject's key
+  // meanwhile. Its key wins; ours was never used and is destroyed (a forget must find every key).
+  CAIRN_ASSIGN_OR_RETURN(bool created, store_->PutKeyMaterialIfAbsent(
+                                           index_name, EncodeIndex({Version{kid, NowUnixSeconds()}})));
+  if (!created) {
+    CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterial(KeyName(kid)));
+    CAIRN_ASSIGN_OR_RETURN(std::optional<SubjectKey> theirs, existing());
+    if (!theirs) return Status::Aborted("the subject's key changed concurrently; retry");
+    return std::move(*theirs);
+  }
   SubjectKey out{kid, std::move(key)};
   cache_.Insert(kid, out);
   cache_.Insert(current_name, out);

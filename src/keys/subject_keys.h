@@ -128,6 +128,9 @@ class SubjectKeys final : public SubjectKeySource {
   std::string SubjectHashHex(std::string_view subject) const;
 
   KeyCacheStats cache_stats() const { return cache_.stats(); }
+  // Drops every cached unwrapped key (another node sharing the store destroyed or may have
+  // destroyed key material): later uses re-read the store.
+  void EvictCached();
   // Drops every cached key (for tests and the benchmark's cache-miss measurements).
   void ClearCache() { cache_.Clear(); }
 
@@ -155,6 +158,7 @@ class SubjectKeys final : public SubjectKeySource {
   std::string HashHex(std::string_view subject) const;
   std::mutex& SubjectLock(std::string_view hash_hex);
   Result<std::optional<std::vector<Version>>> ReadIndex(const std::string& index_name);
+  static std::string EncodeIndex(const std::vector<Version>& versions);
   Status WriteIndex(const std::string& index_name, const std::vector<Version>& versions);
   // Reads and unwraps skey/<kid>; nullopt when it does not exist.
   Result<std::optional<std::shared_ptr<const crypto::SecureBytes>>> LoadKey(std::string_view kid);

@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include "server/posture_internal.h"
+
 #include "common/trusted_file.h"
 
 #include <fcntl.h>
@@ -258,13 +260,18 @@ class Parser {
 
   Status ParseStorage(const toml::table& t, StorageSection* out) const {
     CAIRN_RETURN_IF_ERROR(
-        CheckKeys(t, "storage", {"backend", "postgres_dsn", "postgres_sslmode"}));
+        CheckKeys(t, "storage", {"backend", "postgres_dsn", "postgres_sslmode",
+                                 "postgres_password_file", "postgres_pool_connections_max"}));
     CAIRN_RETURN_IF_ERROR(GetString(t, "storage", "backend", &out->backend));
     if (out->backend != "rocksdb" && out->backend != "postgres") {
       return Err(t.get("backend")->source(), "'storage.backend' must be \"rocksdb\" or \"postgres\"");
     }
     CAIRN_RETURN_IF_ERROR(GetString(t, "storage", "postgres_dsn", &out->postgres_dsn));
     CAIRN_RETURN_IF_ERROR(GetString(t, "storage", "postgres_sslmode", &out->postgres_sslmode));
+    CAIRN_RETURN_IF_ERROR(GetPath(t, "storage", "postgres_password_file", &out->postgres_password_file));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "storage", "postgres_pool_connections_max", 2,
+                                  static_cast<int64_t>(kPostgresPoolConnectionsMax),
+                                  &out->postgres_pool_connections_max));
     static constexpr std::string_view kModes[] = {"",        "disable", "allow",    "prefer",
                                                   "require", "verify-ca", "verify-full"};
     if (std::find(std::begin(kModes), std::end(kModes), out->postgres_sslmode) == std::end(kModes)) {
@@ -826,11 +833,37 @@ Status ValidateForServe(const Config& config) {
                     " is writable by others; chmod o-w it");
     }
   }
-  if (config.storage.backend != "rocksdb") {
-    return Refuse("storage.backend = \"" + config.storage.backend +
-                  "\" is not built yet (issue 8); use \"rocksdb\"");
+  return ValidateStorage(config.storage);
+}
+
+Status ValidateStorage(const StorageSection& s) {
+  if (s.backend != "postgres") return Status::Ok();
+  if (s.postgres_dsn.empty()) return Refuse("storage.backend = \"postgres\" needs storage.postgres_dsn");
+  const posture::PgDsn dsn = posture::ParsePgDsn(s.postgres_dsn);
+  if (dsn.has_password) {
+    return Refuse("storage.postgres_dsn contains a password; use storage.postgres_password_file "
+                  "or PGPASSWORD");
+  }
+  const std::string sslmode = s.postgres_sslmode.empty() ? dsn.sslmode : s.postgres_sslmode;
+  const bool tls = sslmode == "require" || sslmode == "verify-ca" || sslmode == "verify-full";
+  if (posture::PgReachesRemoteHost(dsn) && !tls) {
+    return Refuse("storage.postgres_dsn reaches a host off loopback without TLS; set "
+                  "storage.postgres_sslmode = \"verify-full\"");
+  }
+  if (!s.postgres_password_file.empty()) {
+    CAIRN_RETURN_IF_ERROR(CheckPrivateKeyMode("storage.postgres_password_file", s.postgres_password_file));
   }
   return Status::Ok();
+}
+
+std::optional<storage::PgOptions> PostgresOptions(const StorageSection& s) {
+  if (s.backend != "postgres") return std::nullopt;
+  storage::PgOptions o;
+  o.conninfo = s.postgres_dsn;
+  o.sslmode = s.postgres_sslmode;
+  o.password_file = s.postgres_password_file;
+  o.pool_connections_max = static_cast<size_t>(s.postgres_pool_connections_max);
+  return o;
 }
 
 }  // namespace cairn::server

@@ -63,9 +63,11 @@
 //   response_size_bytes_max = 65536
 //   rotation_grace_s = 86400
 //   [storage]                                    # see StorageSection
-//   backend = "rocksdb"                          # "rocksdb" | "postgres" (not built yet)
+//   backend = "rocksdb"                          # "rocksdb" | "postgres"
 //   postgres_dsn = "host=db.internal dbname=cairn user=cairn"   # no password: use PGPASSFILE
 //   postgres_sslmode = "verify-full"             # overrides sslmode in the DSN when set
+//   postgres_password_file = "/run/secrets/pg"   # 0600; else PGPASSWORD / PGPASSFILE
+//   postgres_pool_connections_max = 16
 //   [doctor]                                     # posture checks (server/posture.h)
 //   interval_s = 3600                            # 60 .. 604800: how often serve re-runs them
 //   kek_rotation_days_max = 365                  # 1 .. 3650
@@ -104,6 +106,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -113,6 +116,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "keys/kms_config.h"
+#include "storage/postgres/pg_log_store.h"
 
 namespace cairn::server {
 
@@ -185,13 +189,22 @@ struct GroupsSection {
   uint64_t buffer_bytes_max = uint64_t{64} << 20;
 };
 
-// [storage]: the LogStore backend. Only "rocksdb" is built; ValidateForServe refuses "postgres"
-// (issue 8) but `cairn doctor` already checks its connection settings.
+// [storage]: the LogStore backend: the embedded RocksDB store in data_dir/db, or a PostgreSQL
+// database that several cairn nodes may share (storage/postgres/pg_log_store.h).
+inline constexpr uint64_t kPostgresPoolConnectionsMax = 256;
 struct StorageSection {
   std::string backend = "rocksdb";  // "rocksdb" | "postgres"
   std::string postgres_dsn;         // libpq key=value or postgres:// URI; never a password
   std::string postgres_sslmode;     // "" = the DSN's own sslmode (libpq default "prefer")
+  std::string postgres_password_file;  // 0600 file with the password; else PGPASSWORD/PGPASSFILE
+  uint64_t postgres_pool_connections_max = 16;
 };
+
+// The engine's PostgreSQL options for [storage]; nullopt when backend = "rocksdb".
+std::optional<storage::PgOptions> PostgresOptions(const StorageSection& storage);
+// Refuses (kFailedPrecondition, one line) a postgres backend without a DSN, with a password in
+// the DSN, off loopback without TLS, or with a password file others can read.
+Status ValidateStorage(const StorageSection& storage);
 
 // [doctor]: the posture checks (server/posture.h) that `cairn doctor` and `cairn serve` run.
 inline constexpr size_t kAcceptRisksMax = 64;
@@ -299,7 +312,8 @@ Status ApplyEnvOverrides(Config* config, const std::function<const char*(const c
 //    (keys::CheckKmsConfig); keys.passphrase_file / keys.pin_file missing or accessible by group
 //    or others; keys.module missing;
 //  - the config file itself writable by others;
-//  - storage.backend = "postgres" (not built yet).
+//  - storage.backend = "postgres" without postgres_dsn, or reaching a host off loopback without
+//    TLS (postgres_sslmode require, verify-ca or verify-full).
 Status ValidateForServe(const Config& config);
 
 }  // namespace cairn::server

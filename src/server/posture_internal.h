@@ -58,5 +58,7 @@ struct PgDsn {
   bool has_password = false;
 };
 PgDsn ParsePgDsn(std::string_view dsn);
+// True when some host of the DSN is neither a Unix socket nor a loopback address.
+bool PgReachesRemoteHost(const PgDsn& dsn);
 
 }  // namespace cairn::server::posture

@@ -147,6 +147,11 @@ bool IsLocalPgHost(const std::string& host) {
 
 }  // namespace
 
+bool PgReachesRemoteHost(const PgDsn& dsn) {
+  return std::any_of(dsn.hosts.begin(), dsn.hosts.end(),
+                     [](const std::string& h) { return !IsLocalPgHost(h); });
+}
+
 PgDsn ParsePgDsn(std::string_view dsn) {
   PgDsn out;
   dsn = dsn.substr(0, kDsnSizeBytesMax);
@@ -178,9 +183,7 @@ void CheckStorage(const Config& config, Findings* out) {
   }
   if (s.backend != "postgres") return;
   const std::string sslmode = s.postgres_sslmode.empty() ? dsn.sslmode : s.postgres_sslmode;
-  const bool remote = std::any_of(dsn.hosts.begin(), dsn.hosts.end(),
-                                  [](const std::string& h) { return !IsLocalPgHost(h); });
-  if (!remote || sslmode == "verify-full" || sslmode == "verify-ca") return;
+  if (!PgReachesRemoteHost(dsn) || sslmode == "verify-full" || sslmode == "verify-ca") return;
   const bool encrypted = sslmode == "require";
   out->Add("CAIRN-PG-001", encrypted ? Severity::kMedium : Severity::kCritical,
            std::string("storage.backend = \"postgres\" reaches a host off loopback with sslmode ") +

@@ -168,6 +168,7 @@ Status ServerImpl::OpenParts() {
   options.checkpoint_interval_ms = kCheckpointIntervalMs;
   options.protect_rules_file = config_.protect.file;
   options.kms = config_.keys;
+  options.postgres = PostgresOptions(config_.storage);
   options.metrics = metrics_.get();
   auto store = engine::EventStore::Open(options);
   if (!store.ok()) return store.status().Annotate("data_dir " + config_.data_dir);

@@ -13,6 +13,13 @@
 // kAborted, re-reads the state and retries. The embedded RocksDB backend is used by exactly one
 // process (it holds the data directory's lock), so there the condition always holds.
 //
+// Shared backends (PostgreSQL: several cairn nodes on one database) serialise commits with a
+// lock taken in BeginCommit() and held until Commit() or the writer's destruction. When another
+// engine extended the log since the engine's base, the writer reports the committed state under
+// that lock (CommitWriter::rebased()) and the engine rebuilds on it before putting anything, so
+// nodes never fork the log and a commit never fails merely because another node won a race.
+// Such a backend also tells the engine what other engines changed (SetChangeListener).
+//
 // Errors: kNotFound for a missing key, kIOError for backend failures, kDataLoss for bytes the
 // backend itself cannot decode (a corrupt key or value), kFailedPrecondition for a store of
 // another format version. Backends never throw across this interface.
@@ -83,14 +90,41 @@ class CommitWriter {
   virtual Status Commit() = 0;
   // Bytes buffered so far (for batch size limits and metrics).
   virtual size_t buffered_size_bytes() const = 0;
+  // Set when the committed log is no longer at the base this writer was begun on (another engine
+  // sharing the store extended it): the committed state, read under the writer's commit lock, so
+  // it stays current until Commit(). The engine must rebuild its view on it and commit on top of
+  // it. Always nullopt for a single-engine backend.
+  virtual const std::optional<TreeState>& rebased() const {
+    static const std::optional<TreeState> kNone;
+    return kNone;
+  }
+};
+
+// What other engines sharing a store changed. Called on a backend thread; each callback must be
+// quick and must not call back into the store.
+struct ChangeListener {
+  std::function<void(uint64_t tree_size)> on_commit;  // another engine committed up to tree_size
+  std::function<void(std::string_view name)> on_key_destroyed;  // DestroyKeyMaterial elsewhere
+  // Notifications may have been missed (the backend reconnected): every cached view of the log
+  // and of key material must be re-read.
+  std::function<void()> on_resync;
 };
 
 class LogStore {
  public:
   virtual ~LogStore() = default;
 
-  // Starts a group commit extending the log from `base_tree_size`.
+  // Starts a group commit extending the log from `base_tree_size`. A shared backend takes the
+  // commit lock here (waiting for another engine's commit to finish) and may return a rebased
+  // writer (see CommitWriter::rebased()).
   virtual Result<std::unique_ptr<CommitWriter>> BeginCommit(uint64_t base_tree_size) = 0;
+
+  // True when other processes may extend the log concurrently (PostgreSQL); the engine then
+  // expects rebased writers and listens for changes.
+  virtual bool shared() const { return false; }
+  // Installs the listener for other engines' changes (replacing any earlier one; an empty
+  // listener stops the calls). Single-engine backends never call it.
+  virtual void SetChangeListener(ChangeListener listener) {}
 
   // --- the log ---
   // The committed tree state; size 0 and an empty compact range for a new store.
@@ -125,6 +159,9 @@ class LogStore {
 
   // --- wrapped key material and metadata (small values, durable on return) ---
   virtual Status PutKeyMaterial(std::string_view name, std::string_view wrapped) = 0;
+  // Stores `wrapped` under `name` only if no key material has that name (atomically, also across
+  // engines sharing the store); returns whether it was stored.
+  virtual Result<bool> PutKeyMaterialIfAbsent(std::string_view name, std::string_view wrapped) = 0;
   virtual Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) = 0;
   // Calls `fn(name, wrapped)` for every key material whose name starts with `prefix` (empty: all),
   // in ascending byte order of names, until `fn` returns false. The views are valid during the

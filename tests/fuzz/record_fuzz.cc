@@ -60,6 +60,7 @@ class KeyMaterialStore final : public storage::LogStore {
   Result<std::optional<std::pair<uint64_t, std::string>>> ReadLatestCheckpoint() override { return No(); }
   Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>&) override { return No(); }
   Status PutKeyMaterial(std::string_view, std::string_view) override { return No(); }
+  Result<bool> PutKeyMaterialIfAbsent(std::string_view, std::string_view) override { return No(); }
   Status ScanKeyMaterial(std::string_view,
                          const std::function<bool(std::string_view, std::string_view)>&) override {
     return No();

@@ -96,6 +96,7 @@ class RocksLogStore final : public LogStore {
   Result<std::optional<std::pair<uint64_t, std::string>>> ReadLatestCheckpoint() override;
   Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) override;
   Status PutKeyMaterial(std::string_view name, std::string_view wrapped) override;
+  Result<bool> PutKeyMaterialIfAbsent(std::string_view name, std::string_view wrapped) override;
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) override;
   Status ScanKeyMaterial(
       std::string_view prefix,
@@ -127,6 +128,7 @@ class RocksLogStore final : public LogStore {
   void InvalidateTailChunks();
 
  private:
+  std::mutex put_if_absent_mu_;  // makes PutKeyMaterialIfAbsent's read and write one step
   std::mutex tail_mu_;
   uint64_t tail_tree_size_ = 0;  // the tree the published chunks belong to
   std::map<uint8_t, std::pair<uint64_t, std::string>> tail_chunks_;  // level -> (chunk, hashes)

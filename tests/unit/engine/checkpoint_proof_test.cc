@@ -8,7 +8,7 @@
 namespace cairn::engine {
 namespace {
 
-TEST_F(EngineTest, CheckpointIsASignedNoteForTheCurrentTree) {
+TEST_P(EngineBackendTest, CheckpointIsASignedNoteForTheCurrentTree) {
   auto empty = store_->Checkpoint();
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->size, 0u);  // signed at init
@@ -34,7 +34,7 @@ TEST_F(EngineTest, CheckpointIsASignedNoteForTheCurrentTree) {
   EXPECT_EQ(store_->LatestStoredCheckpoint()->note, cp->note);
 }
 
-TEST_F(EngineTest, InclusionAndConsistencyProofsVerify) {
+TEST_P(EngineBackendTest, InclusionAndConsistencyProofsVerify) {
   for (int i = 0; i < 300; ++i) {
     ASSERT_TRUE(store_->Append("s-" + std::to_string(i % 7), ExpectedVersion::Any(), One("T", "{}")).ok());
   }
@@ -68,7 +68,7 @@ TEST_F(EngineTest, InclusionAndConsistencyProofsVerify) {
   EXPECT_EQ(store_->ProveConsistency(20, 10).status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(EngineTest, BackgroundCheckpointerSignsWhenTheTreeGrows) {
+TEST_P(EngineBackendTest, BackgroundCheckpointerSignsWhenTheTreeGrows) {
   Options o;
   o.checkpoint_interval_ms = 20;
   Reopen(o);

@@ -26,7 +26,10 @@ class CommitFailureTest : public EngineTest {
   FaultPlan plan_;
 };
 
-TEST_F(CommitFailureTest, FailedAppendWritesNothingAndIsNotRememberedAsAppended) {
+using CommitFailureBackendTest = OnBothBackends<CommitFailureTest>;
+CAIRN_ON_BOTH_BACKENDS(CommitFailureBackendTest);
+
+TEST_P(CommitFailureBackendTest, FailedAppendWritesNothingAndIsNotRememberedAsAppended) {
   ASSERT_TRUE(store_->Append("s", ExpectedVersion::NoStream(), One("T", "{\"a\":1}")).ok());
   std::vector<ProposedEvent> b;
   b.push_back(Ev("T", "{\"b\":1}", std::string(16, '\x0b')));
@@ -47,7 +50,7 @@ TEST_F(CommitFailureTest, FailedAppendWritesNothingAndIsNotRememberedAsAppended)
   EXPECT_TRUE(r.ok) << r.failure;
 }
 
-TEST_F(CommitFailureTest, ConcurrentLoadWithFailingCommitsLosesNothingAcknowledged) {
+TEST_P(CommitFailureBackendTest, ConcurrentLoadWithFailingCommitsLosesNothingAcknowledged) {
   plan_.fail_every = 4;
   constexpr int kThreads = 8, kAppends = 30;
   std::mutex mu;

@@ -9,7 +9,7 @@
 namespace cairn::engine {
 namespace {
 
-TEST_F(EngineTest, CommitObserverSeesEveryCommittedTreeSizeInOrder) {
+TEST_P(EngineBackendTest, CommitObserverSeesEveryCommittedTreeSizeInOrder) {
   std::mutex mu;
   std::vector<uint64_t> sizes;
   const uint64_t handle = store_->AddCommitObserver([&](uint64_t tree_size) {
@@ -33,7 +33,7 @@ TEST_F(EngineTest, CommitObserverSeesEveryCommittedTreeSizeInOrder) {
   EXPECT_EQ(sizes.size(), 2u);
 }
 
-TEST_F(EngineTest, CommitObserverUnderConcurrentAppendsEndsAtTheTreeSizeAndNeverGoesBack) {
+TEST_P(EngineBackendTest, CommitObserverUnderConcurrentAppendsEndsAtTheTreeSizeAndNeverGoesBack) {
   std::atomic<uint64_t> last{0};
   std::atomic<bool> went_back{false};
   const uint64_t handle = store_->AddCommitObserver([&](uint64_t tree_size) {
@@ -61,7 +61,7 @@ TEST_F(EngineTest, CommitObserverUnderConcurrentAppendsEndsAtTheTreeSizeAndNever
 namespace cairn::engine {
 namespace {
 
-TEST_F(EngineTest, SystemAppendsReachOnlySystemStreams) {
+TEST_P(EngineBackendTest, SystemAppendsReachOnlySystemStreams) {
   auto ok = store_->AppendSystem("$parked-g", ExpectedVersion::Any(), One("$parked", "{}"));
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->first_position, 0u);

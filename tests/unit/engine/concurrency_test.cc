@@ -20,7 +20,7 @@ struct Ack {
   std::string data;
 };
 
-TEST_F(EngineTest, SixteenAppendersOverSharedAndDistinctStreams) {
+TEST_P(EngineBackendTest, SixteenAppendersOverSharedAndDistinctStreams) {
   constexpr int kAppendsPerThread = 60;
   std::mutex mu;
   std::vector<Ack> acks;
@@ -67,7 +67,7 @@ TEST_F(EngineTest, SixteenAppendersOverSharedAndDistinctStreams) {
   EXPECT_EQ(report.records_checked, n);
 }
 
-TEST_F(EngineTest, ExpectedVersionRacesAreResolvedExactlyOnce) {
+TEST_P(EngineBackendTest, ExpectedVersionRacesAreResolvedExactlyOnce) {
   constexpr int kAttemptsPerThread = 40;
   std::mutex mu;
   std::map<uint64_t, int> winners;  // version -> number of successful appends claiming it

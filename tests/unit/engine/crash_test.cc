@@ -17,9 +17,11 @@ namespace cairn::engine {
 namespace {
 
 // Child: 4 appender threads; after each acknowledged append it writes "position hexid\n" to fd.
-[[noreturn]] void AppendForever(const std::string& dir, int fd) {
+[[noreturn]] void AppendForever(const std::string& dir, const std::optional<storage::PgOptions>& pg,
+                                int fd) {
   Options o;
   o.data_dir = dir;
+  o.postgres = pg;
   auto store = EventStore::Open(o);
   if (!store.ok()) _exit(3);
   std::mutex mu;
@@ -44,7 +46,7 @@ namespace {
   _exit(0);
 }
 
-TEST_F(EngineTest, EveryAcknowledgedAppendSurvivesSigkill) {
+TEST_P(EngineBackendTest, EveryAcknowledgedAppendSurvivesSigkill) {
   Close();
   std::mt19937 rng(42);
   std::map<uint64_t, std::string> acked;  // position -> event id of the first event
@@ -55,7 +57,7 @@ TEST_F(EngineTest, EveryAcknowledgedAppendSurvivesSigkill) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       close(fds[0]);
-      AppendForever(dir_, fds[1]);
+      AppendForever(dir_, pg_, fds[1]);
     }
     close(fds[1]);
     // Wait for the first acknowledgement (the child has opened the store), then kill it at a

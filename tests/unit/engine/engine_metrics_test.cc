@@ -30,7 +30,10 @@ class EngineMetricsTest : public EngineTest {
   audit::MetricsRegistry registry_;
 };
 
-TEST_F(EngineMetricsTest, AppendsCommitsAndTreeSizeAreCounted) {
+using EngineMetricsBackendTest = OnBothBackends<EngineMetricsTest>;
+CAIRN_ON_BOTH_BACKENDS(EngineMetricsBackendTest);
+
+TEST_P(EngineMetricsBackendTest, AppendsCommitsAndTreeSizeAreCounted) {
   std::vector<ProposedEvent> two = {Ev("T", "{\"a\":1}"), Ev("T", "[]")};
   two[1].metadata = "{\"m\":true}";
   ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
@@ -63,7 +66,7 @@ TEST_F(EngineMetricsTest, AppendsCommitsAndTreeSizeAreCounted) {
   }
 }
 
-TEST_F(EngineMetricsTest, KmsCallsAtOpenAndCheckpointAreVisible) {
+TEST_P(EngineMetricsBackendTest, KmsCallsAtOpenAndCheckpointAreVisible) {
   PromExposition e = Scrape(registry_);
   // Opening unwraps the storage-key epoch and the checkpoint signing key through the provider.
   EXPECT_GE(e.Value("cairn_kms_operations_total", {{"operation", "unwrap"}}), 2);
@@ -79,7 +82,7 @@ TEST_F(EngineMetricsTest, KmsCallsAtOpenAndCheckpointAreVisible) {
   EXPECT_LT(e.Value("cairn_checkpoint_age_seconds"), 600);
 }
 
-TEST_F(EngineMetricsTest, RegistryOutlivesTheStoreWithItsLastValues) {
+TEST_P(EngineMetricsBackendTest, RegistryOutlivesTheStoreWithItsLastValues) {
   ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
   Close();
   PromExposition e = Scrape(registry_);  // must not call into the destroyed store

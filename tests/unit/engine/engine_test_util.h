@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/event_store.h"
+#include "pg/pg_test_server.h"
 #include "test_util.h"
 
 namespace cairn::engine {
@@ -26,16 +28,37 @@ inline std::vector<ProposedEvent> One(std::string type, std::string data) {
   return v;
 }
 
+// The storage backends the engine's tests run against.
+enum class Backend { kRocksDb, kPostgres };
+
+inline std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kPostgres ? "postgres" : "rocksdb";
+}
+
+// PostgreSQL options for a fresh database of the test binary's shared server.
+inline storage::PgOptions FreshPgDatabase() {
+  storage::PgOptions o;
+  o.conninfo = testing::PgTestServer::Shared().CreateDatabase();
+  o.pool_connections_max = 4;
+  return o;
+}
+
+// The fixture runs on RocksDB; OnBothBackends<Fixture> (below) runs it on both backends.
 class EngineTest : public ::testing::Test {
  protected:
+  virtual Backend backend() const { return Backend::kRocksDb; }
   void SetUp() override {
     dir_ = tmp_.Sub("data");
-    ASSERT_TRUE(EventStore::Init({dir_, "test.example/log", {}}).ok());
+    if (backend() == Backend::kPostgres) pg_ = FreshPgDatabase();
+    InitOptions init{dir_, "test.example/log", {}};
+    init.postgres = pg_;
+    ASSERT_TRUE(EventStore::Init(init).ok());
     Reopen();
   }
   void Reopen(Options o = {}) {
     store_.reset();
     o.data_dir = dir_;
+    o.postgres = pg_;
     auto s = EventStore::Open(o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
@@ -44,7 +67,22 @@ class EngineTest : public ::testing::Test {
 
   testing::TempDir tmp_;
   std::string dir_;
+  std::optional<storage::PgOptions> pg_;  // set on the postgres backend
   std::unique_ptr<EventStore> store_;
 };
+
+// Runs a fixture's TEST_Ps on RocksDB and on PostgreSQL (a fresh database per test); each file
+// instantiates its suites with CAIRN_ON_BOTH_BACKENDS.
+template <class Fixture>
+class OnBothBackends : public Fixture, public ::testing::WithParamInterface<Backend> {
+ protected:
+  Backend backend() const override { return this->GetParam(); }
+};
+using EngineBackendTest = OnBothBackends<EngineTest>;
+
+#define CAIRN_ON_BOTH_BACKENDS(Suite)                                                       \
+  INSTANTIATE_TEST_SUITE_P(Backends, Suite,                                                 \
+                           ::testing::Values(Backend::kRocksDb, Backend::kPostgres),        \
+                           BackendName)
 
 }  // namespace cairn::engine

@@ -8,7 +8,9 @@
 namespace cairn::engine {
 namespace {
 
-TEST_F(EngineTest, AppendThenReadBackEveryField) {
+CAIRN_ON_BOTH_BACKENDS(EngineBackendTest);
+
+TEST_P(EngineBackendTest, AppendThenReadBackEveryField) {
   std::vector<ProposedEvent> evs;
   evs.push_back(Ev("OrderPlaced", R"({"order":1})"));
   evs.push_back(Ev("OrderPaid", R"({"order":1,"paid":true})"));
@@ -42,7 +44,7 @@ TEST_F(EngineTest, AppendThenReadBackEveryField) {
   EXPECT_EQ(store_->tree_size(), 2u);
 }
 
-TEST_F(EngineTest, ReadsBackwardsFromVersionsWithLimits) {
+TEST_P(EngineBackendTest, ReadsBackwardsFromVersionsWithLimits) {
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", std::to_string(i))).ok());
   auto back = store_->ReadStream("s", UINT64_MAX, Direction::kBackwards, 2);
   ASSERT_TRUE(back.ok());
@@ -64,7 +66,7 @@ TEST_F(EngineTest, ReadsBackwardsFromVersionsWithLimits) {
   EXPECT_EQ(store_->ReadStream("nope", 0, Direction::kForwards, 1).status().code(), StatusCode::kNotFound);
 }
 
-TEST_F(EngineTest, ExpectedVersionsOfEveryKind) {
+TEST_P(EngineBackendTest, ExpectedVersionsOfEveryKind) {
   EXPECT_EQ(store_->Append("s", ExpectedVersion::StreamExists(), One("T", "1")).status().code(),
             StatusCode::kWrongExpectedVersion);
   ASSERT_TRUE(store_->Append("s", ExpectedVersion::NoStream(), One("T", "1")).ok());
@@ -95,7 +97,7 @@ TEST(ExpectedVersionParse, AcceptsKindsAndRejectsMalformed) {
   }
 }
 
-TEST_F(EngineTest, ResendingTheSameEventIdsIsIdempotent) {
+TEST_P(EngineBackendTest, ResendingTheSameEventIdsIsIdempotent) {
   std::vector<ProposedEvent> evs;
   evs.push_back(Ev("T", "1", std::string(16, '\x01')));
   evs.push_back(Ev("T", "2", std::string(16, '\x02')));
@@ -119,7 +121,7 @@ TEST_F(EngineTest, ResendingTheSameEventIdsIsIdempotent) {
   EXPECT_EQ(store_->tree_size(), 2u);
 }
 
-TEST_F(EngineTest, DeletedStreamRefusesAppendsAndReadsSaySo) {
+TEST_P(EngineBackendTest, DeletedStreamRefusesAppendsAndReadsSaySo) {
   ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "1")).ok());
   auto del = store_->DeleteStream("s", ExpectedVersion::Exact(0));
   ASSERT_TRUE(del.ok()) << del.status().ToString();
@@ -135,7 +137,7 @@ TEST_F(EngineTest, DeletedStreamRefusesAppendsAndReadsSaySo) {
   EXPECT_TRUE(store_->Verify().ok);
 }
 
-TEST_F(EngineTest, BadInputIsRefusedAndWritesNothing) {
+TEST_P(EngineBackendTest, BadInputIsRefusedAndWritesNothing) {
   auto code = [&](std::string_view stream, std::vector<ProposedEvent> evs) {
     return store_->Append(stream, ExpectedVersion::Any(), std::move(evs)).status().code();
   };
@@ -178,7 +180,7 @@ TEST_F(EngineTest, BadInputIsRefusedAndWritesNothing) {
   EXPECT_EQ(store_->tree_size(), 1u);
 }
 
-TEST_F(EngineTest, ReopenKeepsEverythingAndContinuesTheChain) {
+TEST_P(EngineBackendTest, ReopenKeepsEverythingAndContinuesTheChain) {
   ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "1")).ok());
   ASSERT_TRUE(store_->Append("t", ExpectedVersion::Any(), One("T", "1")).ok());
   Reopen();
@@ -202,7 +204,7 @@ TEST_F(EngineTest, DataDirectoryIsLockedWhileOpen) {
   EXPECT_EQ(EventStore::Init({dir_, "", {}}).code(), StatusCode::kAlreadyExists);
 }
 
-TEST_F(EngineTest, KeyringIsPrivateAndAGroupReadableOneIsRefused) {
+TEST_P(EngineBackendTest, KeyringIsPrivateAndAGroupReadableOneIsRefused) {
   struct stat st;
   ASSERT_EQ(::stat((dir_ + "/keyring").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -210,6 +212,7 @@ TEST_F(EngineTest, KeyringIsPrivateAndAGroupReadableOneIsRefused) {
   ASSERT_EQ(::chmod((dir_ + "/keyring").c_str(), 0640), 0);
   Options o;
   o.data_dir = dir_;
+  o.postgres = pg_;
   auto s = EventStore::Open(o);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("chmod 600"), std::string::npos);
@@ -224,7 +227,7 @@ TEST_F(EngineTest, RecordsAreEncryptedAtRest) {
   }
 }
 
-TEST_F(EngineTest, StorageKeyRotatesAutomaticallyAndOldEpochsStayReadable) {
+TEST_P(EngineBackendTest, StorageKeyRotatesAutomaticallyAndOldEpochsStayReadable) {
   Options o;
   o.storage_key_encryptions_max = 3;
   Reopen(o);

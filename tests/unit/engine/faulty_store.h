@@ -38,6 +38,7 @@ class FaultyWriter final : public storage::CommitWriter {
   void PutNode(storage::NodeKey k, std::string_view h) override { inner_->PutNode(k, h); }
   void PutTreeState(const storage::TreeState& s) override { inner_->PutTreeState(s); }
   size_t buffered_size_bytes() const override { return inner_->buffered_size_bytes(); }
+  const std::optional<storage::TreeState>& rebased() const override { return inner_->rebased(); }
   Status Commit() override {
     const int n = ++plan_->commits;
     const int every = plan_->fail_every.load();
@@ -67,6 +68,8 @@ class FaultyStore final : public storage::LogStore {
     if (!w.ok()) return w.status();
     return std::unique_ptr<storage::CommitWriter>(new FaultyWriter(std::move(w).value(), plan_));
   }
+  bool shared() const override { return inner_->shared(); }
+  void SetChangeListener(storage::ChangeListener l) override { inner_->SetChangeListener(std::move(l)); }
   Result<storage::TreeState> ReadTreeState() override { return inner_->ReadTreeState(); }
   Result<std::optional<storage::StreamHead>> ReadStreamHead(std::string_view s) override {
     return inner_->ReadStreamHead(s);
@@ -108,6 +111,9 @@ class FaultyStore final : public storage::LogStore {
     return inner_->ScanCheckpoints(fn);
   }
   Status PutKeyMaterial(std::string_view n, std::string_view w) override { return inner_->PutKeyMaterial(n, w); }
+  Result<bool> PutKeyMaterialIfAbsent(std::string_view n, std::string_view w) override {
+    return inner_->PutKeyMaterialIfAbsent(n, w);
+  }
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view n) override { return inner_->ReadKeyMaterial(n); }
   Status DestroyKeyMaterial(std::string_view n) override { return inner_->DestroyKeyMaterial(n); }
   Status ScanKeyMaterial(std::string_view p,

@@ -1,6 +1,7 @@
 // Test helper: rewrites a stored record of a live store as an attacker holding the storage key
 // could — it still decrypts at its position, but its entry is altered — so that checks beyond
-// authentication (stream chains, leaf hashes) are exercised. Requires an unwrapped RocksDB store.
+// authentication (stream chains, leaf hashes) are exercised. Requires an unwrapped RocksDB or
+// PostgreSQL store.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,9 +14,16 @@
 #include "engine/record_codec.h"
 #include "integrity/entry.h"
 #include "keys/storage_keys.h"
+#include "storage/postgres/pg_test_hooks.h"
 #include "storage/rocksdb/rocks_test_hooks.h"
 
 namespace cairn::engine {
+
+// Overwrites the stored record at `position` on either backend.
+inline Status RawPutRecordOnAnyBackend(storage::LogStore* raw, uint64_t position, std::string_view bytes) {
+  return raw->shared() ? storage::PgRawPutRecordForTest(raw, position, bytes)
+                       : storage::RawPutRecordForTest(raw, position, bytes);
+}
 
 // Re-seals the record at `position` after `edit` changed its entry (same epoch, fresh IV).
 inline void ForgeRecord(EventStore* store, uint64_t position,
@@ -33,7 +41,7 @@ inline void ForgeRecord(EventStore* store, uint64_t position,
   const uint32_t epoch = DecodeU32(stored.data() + 1);  // u8 format || u32 epoch || sealed
   std::string forged;
   ASSERT_TRUE(cipher.Seal(epoch, position, integrity::EncodeEntry(entry), opened.data, opened.metadata, &forged).ok());
-  ASSERT_TRUE(storage::RawPutRecordForTest(raw, position, forged).ok());
+  ASSERT_TRUE(RawPutRecordOnAnyBackend(raw, position, forged).ok());
 }
 
 // The record's stream_prev no longer links to its stream's previous event.

@@ -44,7 +44,7 @@ size_t CountKind(const std::vector<KeyInfo>& keys, const std::string& kind) {
   return n;
 }
 
-TEST_F(EngineTest, ManualStorageRotationStartsANewEpochAndEverythingStaysReadable) {
+TEST_P(EngineBackendTest, ManualStorageRotationStartsANewEpochAndEverythingStaysReadable) {
   ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "0")).ok());
   auto epoch = store_->RotateStorageKey();
   ASSERT_TRUE(epoch.ok()) << epoch.status().ToString();
@@ -72,10 +72,10 @@ TEST_F(EngineTest, ManualStorageRotationStartsANewEpochAndEverythingStaysReadabl
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ(CountKind(*reopened, "storage"), 3u);
   Close();
-  EXPECT_TRUE(EventStore::VerifyDataDir(dir_).ok);
+  EXPECT_TRUE(EventStore::VerifyDataDir(dir_, {}, pg_).ok);
 }
 
-TEST_F(EngineTest, StorageRotationDuringConcurrentAppendsLosesNothing) {
+TEST_P(EngineBackendTest, StorageRotationDuringConcurrentAppendsLosesNothing) {
   constexpr int kThreads = 4, kPerThread = 100, kRotations = 20;
   std::atomic<int> failures{0};
   std::vector<std::thread> writers;
@@ -104,7 +104,7 @@ TEST_F(EngineTest, StorageRotationDuringConcurrentAppendsLosesNothing) {
   EXPECT_TRUE(store_->Verify().ok) << store_->Verify().failure;
 }
 
-TEST_F(EngineTest, SubjectRotationMakesNewEventsUseTheNewVersion) {
+TEST_P(EngineBackendTest, SubjectRotationMakesNewEventsUseTheNewVersion) {
   const std::string rules = tmp_.Sub("protect.toml");
   testing::WriteFile(rules, R"(
 [[rule]]
@@ -151,7 +151,7 @@ fields = ["/email"]
   }
 }
 
-TEST_F(EngineTest, KekRotationRewrapsEverythingAndOldDataStaysReadableAfterRestart) {
+TEST_P(EngineBackendTest, KekRotationRewrapsEverythingAndOldDataStaysReadableAfterRestart) {
   const Options o = ProtectedOptions(tmp_);
   Reopen(o);
   ASSERT_TRUE(store_->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("alice"))).ok());
@@ -176,10 +176,10 @@ TEST_F(EngineTest, KekRotationRewrapsEverythingAndOldDataStaysReadableAfterResta
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_NE(again->kek_id, rotation->kek_id);
   Close();
-  EXPECT_TRUE(EventStore::VerifyDataDir(dir_).ok);
+  EXPECT_TRUE(EventStore::VerifyDataDir(dir_, {}, pg_).ok);
 }
 
-TEST_F(EngineTest, AnInterruptedKekRotationIsFinishedByTheNextOne) {
+TEST_P(EngineBackendTest, AnInterruptedKekRotationIsFinishedByTheNextOne) {
   const Options o = ProtectedOptions(tmp_);
   Reopen(o);
   ASSERT_TRUE(store_->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("alice"))).ok());

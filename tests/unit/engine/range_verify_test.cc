@@ -44,7 +44,10 @@ class RangeVerifyTest : public EngineTest {
   FaultPlan plan_;
 };
 
-TEST_F(RangeVerifyTest, CleanRangesVerifyWithTheirCounts) {
+using RangeVerifyBackendTest = OnBothBackends<RangeVerifyTest>;
+CAIRN_ON_BOTH_BACKENDS(RangeVerifyBackendTest);
+
+TEST_P(RangeVerifyBackendTest, CleanRangesVerifyWithTheirCounts) {
   AppendEvents();
   for (auto [from, to] : {std::pair<uint64_t, uint64_t>{0, 30}, {5, 17}, {10, 10}, {17, 30}, {29, 30}, {0, 1}}) {
     VerifyReport r = store_->VerifyRange(from, to);
@@ -56,24 +59,24 @@ TEST_F(RangeVerifyTest, CleanRangesVerifyWithTheirCounts) {
   EXPECT_EQ(store_->VerifyRange(3, 10).checkpoints_checked, 0u);
 }
 
-TEST_F(RangeVerifyTest, BoundsAreEnforced) {
+TEST_P(RangeVerifyBackendTest, BoundsAreEnforced) {
   AppendEvents();
   EXPECT_FALSE(store_->VerifyRange(0, kEvents + 1).ok);  // beyond the committed log
   EXPECT_FALSE(store_->VerifyRange(7, 6).ok);
   EXPECT_FALSE(store_->VerifyRange(0, kVerifyChunkRecordsMax + 1).ok);
 }
 
-TEST_F(RangeVerifyTest, FlippedRecordBytesAreNamed) {
+TEST_P(RangeVerifyBackendTest, FlippedRecordBytesAreNamed) {
   AppendEvents();
   std::string rec = store_->log_store()->ReadRecord(7).value();
   rec[rec.size() / 2] ^= 0x01;
-  ASSERT_TRUE(storage::RawPutRecordForTest(store_->log_store(), 7, rec).ok());
+  ASSERT_TRUE(RawPutRecordOnAnyBackend(store_->log_store(), 7, rec).ok());
   ExpectFailure(store_->VerifyRange(5, 12), 7, "authenticate");
   EXPECT_TRUE(store_->VerifyRange(8, 12).ok);  // ranges that do not hold it are fine
   ExpectFailure(store_->VerifyPaced({}), 7, "authenticate");
 }
 
-TEST_F(RangeVerifyTest, BrokenStreamChainIsNamed) {
+TEST_P(RangeVerifyBackendTest, BrokenStreamChainIsNamed) {
   AppendEvents();
   ForgeBrokenChain(store_.get(), 13);  // decrypts fine; its stream_prev no longer links
   ExpectFailure(store_->VerifyRange(13, 20), 13, "stream chain");  // predecessor from the index
@@ -81,13 +84,13 @@ TEST_F(RangeVerifyTest, BrokenStreamChainIsNamed) {
   ExpectFailure(store_->VerifyPaced({}), 13, "stream chain");
 }
 
-TEST_F(RangeVerifyTest, AlteredEntryFieldIsCaughtByTheStoredLeafHash) {
+TEST_P(RangeVerifyBackendTest, AlteredEntryFieldIsCaughtByTheStoredLeafHash) {
   AppendEvents();
   ForgeRecord(store_.get(), 20, [](integrity::Entry* e) { e->recorded_at_ns += 1; });
   ExpectFailure(store_->VerifyRange(18, 25), 20, "leaf hash");
 }
 
-TEST_F(RangeVerifyTest, CorruptedStoredLeafHashIsNamed) {
+TEST_P(RangeVerifyBackendTest, CorruptedStoredLeafHashIsNamed) {
   AppendEvents();
   OpenFaulty();
   plan_.corrupt_leaf_at = 8;
@@ -96,7 +99,7 @@ TEST_F(RangeVerifyTest, CorruptedStoredLeafHashIsNamed) {
   ExpectFailure(store_->VerifyRange(10, 12), 11, "stream chain");
 }
 
-TEST_F(RangeVerifyTest, CorruptedPrefixNodeIsCaughtByTheRange) {
+TEST_P(RangeVerifyBackendTest, CorruptedPrefixNodeIsCaughtByTheRange) {
   AppendEvents();
   OpenFaulty();
   plan_.corrupt_leaf_at = 8;  // the prefix [0, 9) is seeded from stored nodes (leaf 8 among them)
@@ -104,7 +107,7 @@ TEST_F(RangeVerifyTest, CorruptedPrefixNodeIsCaughtByTheRange) {
   ExpectFailure(store_->VerifyRange(9, 10), 9, "Merkle node (level 1, index 4)");
 }
 
-TEST_F(RangeVerifyTest, PacedRunStopsWhenAsked) {
+TEST_P(RangeVerifyBackendTest, PacedRunStopsWhenAsked) {
   AppendEvents();
   int chunks = 0;
   VerifyPacing pacing;
@@ -121,7 +124,7 @@ TEST_F(RangeVerifyTest, PacedRunStopsWhenAsked) {
   EXPECT_EQ(r.records_checked, static_cast<uint64_t>(kEvents));
 }
 
-TEST_F(RangeVerifyTest, PacedRunAndRangesStayCleanWhileAppendsContinue) {
+TEST_P(RangeVerifyBackendTest, PacedRunAndRangesStayCleanWhileAppendsContinue) {
   AppendEvents();
   std::atomic<bool> done{false};
   std::thread writer([&] {

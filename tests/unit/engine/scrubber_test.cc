@@ -84,7 +84,10 @@ class ScrubberTest : public EngineTest {
   std::unique_ptr<Scrubber> scrubber_;
 };
 
-TEST_F(ScrubberTest, OptionsOutsideTheirBoundsAreRefused) {
+using ScrubberBackendTest = OnBothBackends<ScrubberTest>;
+CAIRN_ON_BOTH_BACKENDS(ScrubberBackendTest);
+
+TEST_P(ScrubberBackendTest, OptionsOutsideTheirBoundsAreRefused) {
   ScrubberOptions o = Quick();
   o.records_per_step_max = 0;
   EXPECT_FALSE(Scrubber::Start(store_.get(), o, nullptr).ok());
@@ -96,7 +99,7 @@ TEST_F(ScrubberTest, OptionsOutsideTheirBoundsAreRefused) {
   EXPECT_FALSE(Scrubber::Start(store_.get(), o, nullptr).ok());
 }
 
-TEST_F(ScrubberTest, IncrementalCatchesUpInOrderInBoundedSteps) {
+TEST_P(ScrubberBackendTest, IncrementalCatchesUpInOrderInBoundedSteps) {
   AppendBatches(5, 10);  // before Start: the full run's part
   StartScrubber(Quick(/*per_step=*/7));
   AppendBatches(20, 10);
@@ -122,7 +125,7 @@ TEST_F(ScrubberTest, IncrementalCatchesUpInOrderInBoundedSteps) {
   ASSERT_TRUE(WaitFor([](const ScrubStatus& s) { return s.verified_prefix_size == 250; }));
 }
 
-TEST_F(ScrubberTest, CorruptedNewRecordIsReportedOnceAndHaltsTheIncrementalThere) {
+TEST_P(ScrubberBackendTest, CorruptedNewRecordIsReportedOnceAndHaltsTheIncrementalThere) {
   OpenFaulty();
   StartScrubber(Quick(/*per_step=*/4));
   ASSERT_TRUE(WaitFor([](const ScrubStatus& s) { return s.last_full.has_value(); }));
@@ -144,7 +147,7 @@ TEST_F(ScrubberTest, CorruptedNewRecordIsReportedOnceAndHaltsTheIncrementalThere
   EXPECT_EQ(failed, 1);
 }
 
-TEST_F(ScrubberTest, CorruptedStoredLeafHashIsReported) {
+TEST_P(ScrubberBackendTest, CorruptedStoredLeafHashIsReported) {
   OpenFaulty();
   plan_.corrupt_leaf_at = 9;
   StartScrubber(Quick());
@@ -155,7 +158,7 @@ TEST_F(ScrubberTest, CorruptedStoredLeafHashIsReported) {
   EXPECT_NE(s.first_failure->failure.find("leaf hash"), std::string::npos) << s.first_failure->failure;
 }
 
-TEST_F(ScrubberTest, BrokenStreamChainIsReported) {
+TEST_P(ScrubberBackendTest, BrokenStreamChainIsReported) {
   ScrubberOptions o = Quick();
   o.delay_ms = 300;  // time to forge the record before the incremental step reads it
   StartScrubber(o);
@@ -167,7 +170,7 @@ TEST_F(ScrubberTest, BrokenStreamChainIsReported) {
   EXPECT_NE(s.first_failure->failure.find("stream chain"), std::string::npos) << s.first_failure->failure;
 }
 
-TEST_F(ScrubberTest, FullRunCoversOldRecordsAndRepeatsOnItsInterval) {
+TEST_P(ScrubberBackendTest, FullRunCoversOldRecordsAndRepeatsOnItsInterval) {
   OpenFaulty();
   AppendBatches(5, 10);
   plan_.corrupt_record_at = 12;  // before Start: only the full run reads it
@@ -184,7 +187,7 @@ TEST_F(ScrubberTest, FullRunCoversOldRecordsAndRepeatsOnItsInterval) {
   EXPECT_EQ(s.verified_prefix_size, 12u);
 }
 
-TEST_F(ScrubberTest, CleanLogStaysClean) {
+TEST_P(ScrubberBackendTest, CleanLogStaysClean) {
   ScrubberOptions o = Quick(/*per_step=*/16);
   o.full_interval_ms = 30;
   StartScrubber(o);
@@ -199,7 +202,7 @@ TEST_F(ScrubberTest, CleanLogStaysClean) {
   EXPECT_GE(s.records_checked_total, 600u);
 }
 
-TEST_F(ScrubberTest, StopEndsALongFullRunWithoutAVerdict) {
+TEST_P(ScrubberBackendTest, StopEndsALongFullRunWithoutAVerdict) {
   AppendBatches(40, 100);  // 4000 records, checked one per chunk with a pause after each: seconds
   StartScrubber(Quick(/*per_step=*/1));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
