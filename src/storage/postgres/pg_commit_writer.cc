@@ -19,8 +19,10 @@ namespace cairn::storage::pg {
 
 namespace {
 
-// Outcome resolution after a connection lost during COMMIT: attempts and pause between them.
-constexpr int kResolveAttemptsMax = 10;
+// Outcome resolution after a connection lost during COMMIT: attempts, the longest wait for the
+// commit lock in each, and the pause between them (at most ~20 s in all).
+constexpr int kResolveAttemptsMax = 6;
+constexpr int64_t kResolveLockWaitMs = 3000;
 constexpr int64_t kResolvePauseMs = 300;
 
 // An array literal built element by element: "{a,b,c}".
@@ -66,17 +68,25 @@ struct Blob {
 
 pqxx::binarystring Bin(std::string_view v) { return pqxx::binarystring(v.data(), v.size()); }
 
+uint64_t SteadyNowNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 class PgCommitWriter final : public CommitWriter {
  public:
   PgCommitWriter(PgLogStore* store, PgPool::Lease lease, std::unique_ptr<pqxx::work> tx,
-                 uint64_t base_size, std::optional<TreeState> rebased)
+                 uint64_t base_size, std::optional<TreeState> rebased, uint64_t locked_at_ns)
       : store_(store),
         lease_(std::move(lease)),
         tx_(std::move(tx)),
         base_size_(base_size),
-        rebased_(std::move(rebased)) {}
+        rebased_(std::move(rebased)),
+        locked_at_ns_(locked_at_ns) {}
 
   ~PgCommitWriter() override {
+    if (tx_ != nullptr) CountHold(SteadyNowNs());  // dropped without Commit(): a rollback
     try {
       tx_.reset();  // rolls back an uncommitted transaction, releasing the lock
     } catch (...) {
@@ -118,10 +128,13 @@ class PgCommitWriter final : public CommitWriter {
   Status Commit() override {
     if (tx_ == nullptr) return Status::FailedPrecondition("commit writer already used");
     const uint64_t base = rebased_ ? rebased_->size : base_size_;
+    const uint64_t commit_start_ns = SteadyNowNs();
+    CountHoldOnExit count(this, commit_start_ns);
     try {
       Execute(base);
       tx_->commit();
       tx_.reset();
+      count.committed = true;
       return Status::Ok();
     } catch (const pqxx::in_doubt_error&) {
       tx_.reset();
@@ -178,19 +191,21 @@ class PgCommitWriter final : public CommitWriter {
   }
 
   // The connection died during COMMIT: the transaction is either entirely durable or entirely
-  // absent. The last record of the group, read back, tells which.
+  // absent, and its server process may still be finishing it (it goes on after losing the
+  // client). The last record of the group, read under the commit lock that transaction held until
+  // it ended, tells which.
   Status ResolveInDoubt() {
     const std::string_view mine(record_blob_.bytes.data() + last_record_offset_,
                                 record_blob_.bytes.size() - last_record_offset_);
     for (int attempt = 0; attempt < kResolveAttemptsMax && records_ > 0; ++attempt) {
-      Result<std::string> stored = store_->ReadRecord(last_position_);
+      Result<std::optional<std::string>> stored = ReadLastRecordUnderLock();
+      if (stored.ok() && !stored->has_value()) {
+        return Status::Unavailable("PostgreSQL connection lost during commit; nothing was written");
+      }
       if (stored.ok()) {
-        if (*stored == mine) return Status::Ok();
+        if (**stored == mine) return Status::Ok();
         return Status::Aborted("the commit did not land (another node wrote position " +
                                std::to_string(last_position_) + ")");
-      }
-      if (stored.status().code() == StatusCode::kNotFound) {
-        return Status::Unavailable("PostgreSQL connection lost during commit; nothing was written");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(kResolvePauseMs));
     }
@@ -199,11 +214,48 @@ class PgCommitWriter final : public CommitWriter {
         "(appends are idempotent by event id)");
   }
 
+  Result<std::optional<std::string>> ReadLastRecordUnderLock() {
+    std::optional<std::string> stored;
+    CAIRN_RETURN_IF_ERROR(store_->Run("resolving a commit in doubt", false, [&](pqxx::connection& c) {
+      pqxx::work tx(c);  // rolled back at the end: only reads, under the lock
+      tx.exec("SET LOCAL lock_timeout = " + std::to_string(kResolveLockWaitMs));
+      tx.exec("SELECT 1 FROM cairn_tree WHERE id = 1 FOR UPDATE");
+      const pqxx::result r = tx.exec_prepared("record", static_cast<int64_t>(last_position_));
+      stored.reset();
+      if (!r.empty()) stored = pqxx::binarystring(r[0][0]).str();
+    }));
+    return stored;
+  }
+
+  // Adds this writer's hold (lock → now) and Commit() time to the store's counters on every way
+  // out of Commit(): the lock is released there whatever the outcome.
+  struct CountHoldOnExit {
+    CountHoldOnExit(PgCommitWriter* w, uint64_t start_ns) : writer(w), commit_start_ns(start_ns) {}
+    ~CountHoldOnExit() {
+      const uint64_t now_ns = SteadyNowNs();
+      PgCommitCounters& c = writer->store_->commit_counters();
+      c.commit_ns.fetch_add(now_ns - commit_start_ns, std::memory_order_relaxed);
+      writer->CountHold(now_ns);
+      if (!committed) return;
+      c.commits.fetch_add(1, std::memory_order_relaxed);
+      c.records.fetch_add(writer->records_, std::memory_order_relaxed);
+    }
+    PgCommitWriter* writer;
+    uint64_t commit_start_ns;
+    bool committed = false;
+  };
+
+  void CountHold(uint64_t now_ns) {
+    assert(now_ns >= locked_at_ns_);
+    store_->commit_counters().hold_ns.fetch_add(now_ns - locked_at_ns_, std::memory_order_relaxed);
+  }
+
   PgLogStore* store_;
   PgPool::Lease lease_;  // declared before tx_: the transaction ends before the lease returns
   std::unique_ptr<pqxx::work> tx_;
   const uint64_t base_size_;
   const std::optional<TreeState> rebased_;
+  const uint64_t locked_at_ns_;  // steady clock, when BeginCommit obtained the lock
 
   ArrayText record_positions_;
   Blob record_blob_;
@@ -226,15 +278,21 @@ Result<std::unique_ptr<CommitWriter>> PgLogStore::BeginCommit(uint64_t base_tree
     try {
       auto tx = std::make_unique<pqxx::work>(lease.conn());
       // Waits while another node commits; held until this writer commits or is dropped.
+      const uint64_t wait_start_ns = SteadyNowNs();
       const pqxx::result r = tx->exec(lock_sql_);
+      const uint64_t locked_at_ns = SteadyNowNs();
       if (r.size() != 1) throw std::runtime_error("tree state row missing");
       TreeState state;
       state.size = static_cast<uint64_t>(r[0][0].as<int64_t>());
       state.compact_range = pqxx::binarystring(r[0][1]).str();
       std::optional<TreeState> rebased;
       if (state.size != base_tree_size) rebased = std::move(state);
-      return std::unique_ptr<CommitWriter>(new PgCommitWriter(
-          this, std::move(lease), std::move(tx), base_tree_size, std::move(rebased)));
+      commit_counters_.locks.fetch_add(1, std::memory_order_relaxed);
+      commit_counters_.lock_wait_ns.fetch_add(locked_at_ns - wait_start_ns, std::memory_order_relaxed);
+      if (rebased) commit_counters_.rebased.fetch_add(1, std::memory_order_relaxed);
+      return std::unique_ptr<CommitWriter>(new PgCommitWriter(this, std::move(lease), std::move(tx),
+                                                              base_tree_size, std::move(rebased),
+                                                              locked_at_ns));
     } catch (const std::exception& e) {
       const bool lost = IsConnectionLoss(e);
       if (lost) {

@@ -20,6 +20,7 @@
 #include "rocks_test_support.h"
 #include "storage/postgres/pg_schema.h"
 #include "storage/postgres/pg_store.h"
+#include "tcp_proxy.h"
 #include "test_util.h"
 
 namespace cairn::storage {
@@ -882,6 +883,73 @@ TEST(PgOutageTest, RestartBetweenCallsIsInvisibleToTheNextCall) {
   EXPECT_EQ(store->ReadTreeState()->size, 2u);
 }
 
+// ---------------------------------------------------------------- commits in doubt
+
+// A store whose connections run through a TcpProxy, and whose commits sleep inside COMMIT (a
+// deferred constraint trigger), so that a test can cut a connection or end its backend while
+// the COMMIT runs: the writer must then find out what happened and say it truthfully.
+class PgInDoubtTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = PgServer().CreateDatabase();
+    proxy_ = std::make_unique<testing::TcpProxy>(PgServer().port());
+    PgOptions options = PgOpts("host=127.0.0.1 port=" + std::to_string(proxy_->port()) +
+                               " dbname=" + testing::DbName(db_) + " user=postgres");
+    options.listen = false;
+    store_ = OpenPg(options);
+    ASSERT_NE(store_, nullptr);
+    ASSERT_TRUE(AppendEvents(store_.get(), "s", 1).ok());
+    Sql(db_, "CREATE FUNCTION cairn_test_slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+             "$$ BEGIN PERFORM pg_sleep(1.5); RETURN NULL; END $$");
+    Sql(db_, "CREATE CONSTRAINT TRIGGER cairn_test_slow_commit AFTER UPDATE ON cairn_tree "
+             "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cairn_test_slow_commit()");
+  }
+
+  // Starts committing record 1 on another thread; returns once its COMMIT runs (or after 5 s).
+  std::future<Status> CommitUntilInsideCommit() {
+    std::shared_ptr<CommitWriter> writer = MustBegin(store_.get(), 1);
+    if (writer == nullptr) return std::async(std::launch::deferred, [] { return Status::Internal("no writer"); });
+    writer->PutRecord(1, "in doubt");
+    writer->PutStreamIndex("s", 1, 1);
+    writer->PutTreeState(TreeState{2, "r2"});
+    auto commit = std::async(std::launch::async, [writer] { return writer->Commit(); });
+    EXPECT_TRUE(WaitFor([&] { return !CommittingBackend().empty(); }));
+    return commit;
+  }
+
+  std::string CommittingBackend() {
+    return Sql(db_, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+                    "state = 'active' AND query = 'COMMIT' LIMIT 1");
+  }
+
+  std::string db_;
+  std::unique_ptr<testing::TcpProxy> proxy_;
+  std::unique_ptr<LogStore> store_;
+};
+
+TEST_F(PgInDoubtTest, CutDuringACommitThatLandsIsReportedCommitted) {
+  auto commit = CommitUntilInsideCommit();
+  proxy_->CutAll();  // the server goes on and commits; the client only sees the cut
+  ASSERT_TRUE(ReadyWithin(commit, 30000));
+  const Status s = commit.get();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  ASSERT_TRUE(WaitFor([&] { return CommittingBackend().empty(); }));
+  EXPECT_EQ(*store_->ReadRecord(1), "in doubt");
+  EXPECT_EQ(store_->ReadTreeState()->size, 2u);
+}
+
+TEST_F(PgInDoubtTest, BackendEndedDuringCommitIsReportedNotWritten) {
+  auto commit = CommitUntilInsideCommit();
+  const std::string pid = CommittingBackend();
+  ASSERT_FALSE(pid.empty());
+  Sql(db_, "SELECT pg_terminate_backend(" + pid + ")");  // the transaction aborts
+  ASSERT_TRUE(ReadyWithin(commit, 30000));
+  const Status s = commit.get();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_EQ(store_->ReadRecord(1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadTreeState()->size, 1u);
+}
+
 // ---------------------------------------------------------------- 8. password file
 
 TEST(PgPasswordTest, FileReadableByOthersIsRefused) {
@@ -911,10 +979,8 @@ TEST(PgPasswordTest, PrivateFileIsUsedInBothConninfoForms) {
   ASSERT_TRUE(AppendEvents(node.store.get(), "s", 1).ok());
 
   PgOptions options = node.options;
-  const size_t at = node.db.find("dbname=") + 7;
-  const std::string dbname = node.db.substr(at, node.db.find(' ', at) - at);
-  options.conninfo =
-      "postgresql://postgres@127.0.0.1:" + std::to_string(PgServer().port()) + "/" + dbname;
+  options.conninfo = "postgresql://postgres@127.0.0.1:" + std::to_string(PgServer().port()) +
+                     "/" + testing::DbName(node.db);
   auto by_uri = OpenPg(options);
   ASSERT_NE(by_uri, nullptr);
   EXPECT_EQ(by_uri->ReadTreeState()->size, 1u);

@@ -44,6 +44,12 @@ inline std::unique_ptr<LogStore> OpenPg(const PgOptions& options) {
   return std::move(store).value();
 }
 
+// The dbname of a key=value connection string (as PgTestServer::CreateDatabase returns).
+inline std::string DbName(const std::string& conninfo) {
+  const size_t at = conninfo.find("dbname=") + 7;
+  return conninfo.substr(at, conninfo.find(' ', at) - at);
+}
+
 // Runs one SQL statement on `conninfo` outside the store; returns the first column of the first
 // row as text ("" when there is none).
 inline std::string Sql(const std::string& conninfo, const std::string& statement) {
