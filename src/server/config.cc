@@ -757,6 +757,14 @@ Status ApplyEnvOverrides(Config* config, const std::function<const char*(const c
     updated.keys.provider = *v;
   }
   if (auto v = get("CAIRN_KEYRING")) updated.keys.local.keyring_path = *v;
+  if (auto v = get("CAIRN_STORAGE_BACKEND")) {
+    if (*v != "rocksdb" && *v != "postgres") {
+      return Status::InvalidArgument("CAIRN_STORAGE_BACKEND must be rocksdb or postgres");
+    }
+    updated.storage.backend = *v;
+  }
+  if (auto v = get("CAIRN_POSTGRES_DSN")) updated.storage.postgres_dsn = *v;
+  if (auto v = get("CAIRN_POSTGRES_PASSWORD_FILE")) updated.storage.postgres_password_file = *v;
   if (auto v = get("CAIRN_TLS_ENABLED")) {
     if (!ParseBool(*v, &updated.tls.enabled)) {
       return Status::InvalidArgument("CAIRN_TLS_ENABLED must be true, false, 1 or 0");
