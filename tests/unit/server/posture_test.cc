@@ -610,14 +610,16 @@ created = 2026-01-02T00:00:00Z
   }
 }
 
-TEST(DoctorConfig, ServeRefusesPostgresForNow) {
+TEST(DoctorConfig, ServeRefusesPostgresWithoutADsnAndAcceptsALoopbackOne) {
   Config c = DefaultConfig();
   c.data_dir = "/tmp/x";
   c.tls.enabled = false;
   c.storage.backend = "postgres";
   Status s = ValidateForServe(c);
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.message().find("issue 8"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("postgres_dsn"), std::string::npos) << s.message();
+  c.storage.postgres_dsn = "host=127.0.0.1 dbname=cairn";
+  EXPECT_TRUE(ValidateForServe(c).ok()) << ValidateForServe(c).ToString();
 }
 
 }  // namespace
