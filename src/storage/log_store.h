@@ -175,6 +175,13 @@ class LogStore {
   virtual Status DestroyKeyMaterial(std::string_view name) = 0;
   virtual Status PutMeta(std::string_view name, std::string_view value) = 0;
   virtual Result<std::optional<std::string>> ReadMeta(std::string_view name) = 0;
+  // Calls `fn(name, value)` for every metadata entry whose name starts with `prefix` (empty: all),
+  // in ascending byte order of names, until `fn` returns false; the views are valid during the
+  // call only. Entries the backend keeps for its own layout (RocksDB's format version) are not
+  // listed: they are not the engine's. For copying a log between backends (`cairn migrate`).
+  virtual Status ScanMeta(
+      std::string_view prefix,
+      const std::function<bool(std::string_view name, std::string_view value)>& fn) = 0;
 };
 
 }  // namespace cairn::storage

@@ -67,6 +67,10 @@ class KeyMaterialStore final : public storage::LogStore {
   }
   Status DestroyKeyMaterial(std::string_view) override { return No(); }
   Status PutMeta(std::string_view, std::string_view) override { return No(); }
+  Status ScanMeta(std::string_view,
+                  const std::function<bool(std::string_view, std::string_view)>&) override {
+    return No();
+  }
 
  private:
   static Status No() { return Status::FailedPrecondition("not part of the record fuzz target"); }

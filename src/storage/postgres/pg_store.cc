@@ -114,6 +114,10 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
                "INSERT INTO cairn_meta (name, value) VALUES ($1, $2) "
                "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value");
   conn.prepare("meta_get", "SELECT value FROM cairn_meta WHERE name = $1");
+  conn.prepare("meta_page",
+               "SELECT name, value FROM cairn_meta WHERE name >= $1 ORDER BY name LIMIT $2");
+  conn.prepare("meta_next",
+               "SELECT name, value FROM cairn_meta WHERE name > $1 ORDER BY name LIMIT $2");
   conn.prepare("insert_records",
                "INSERT INTO cairn_records (position, record) "
                "SELECT p, substring($2::bytea FROM o + 1 FOR l) "
@@ -387,17 +391,29 @@ Result<std::optional<std::string>> PgLogStore::ReadKeyMaterial(std::string_view 
 
 Status PgLogStore::ScanKeyMaterial(
     std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn) {
+  return ScanNames("key material", "keys_page", "keys_next", prefix, fn);
+}
+
+Status PgLogStore::ScanMeta(
+    std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn) {
+  return ScanNames("metadata", "meta_page", "meta_next", prefix, fn);
+}
+
+Status PgLogStore::ScanNames(std::string_view what, const char* page_statement,
+                             const char* next_statement, std::string_view prefix,
+                             const std::function<bool(std::string_view, std::string_view)>& fn) {
   if (prefix.size() > kNameSizeBytesMax) {
-    return Status::InvalidArgument("key material prefix exceeds " +
+    return Status::InvalidArgument(std::string(what) + " prefix exceeds " +
                                    std::to_string(kNameSizeBytesMax) + " bytes");
   }
+  const std::string operation = "scanning " + std::string(what);
   std::string cursor(prefix);
   bool first = true;
   while (true) {
     pqxx::result r;
-    CAIRN_RETURN_IF_ERROR(Run("scanning key material", true, [&](pqxx::connection& c) {
+    CAIRN_RETURN_IF_ERROR(Run(operation, true, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      r = tx.exec_prepared(first ? "keys_page" : "keys_next", cursor, kScanPageRowsMax);
+      r = tx.exec_prepared(first ? page_statement : next_statement, cursor, kScanPageRowsMax);
     }));
     first = false;
     for (const pqxx::row& row : r) {

@@ -14,6 +14,7 @@
 #include "storage/log_store.h"
 #include "storage/postgres/pg_log_store.h"
 #include "storage/postgres/pg_pool.h"
+#include "storage/postgres/pg_stats.h"
 
 
 namespace cairn::storage::pg {
@@ -25,6 +26,14 @@ inline constexpr const char* kKeyChannel = "cairn_key";
 inline constexpr int64_t kScanPageRowsMax = 512;
 inline constexpr size_t kNameSizeBytesMax = 1024;
 inline constexpr size_t kSmallValueSizeBytesMax = size_t{1} << 20;
+
+// Running totals behind PgCommitStatsOf (pg_stats.h): relaxed atomics, added to by the commit
+// writers (one add per field per commit), read by Snapshot().
+struct PgCommitCounters {
+  std::atomic<uint64_t> locks{0}, rebased{0}, commits{0}, records{0};
+  std::atomic<uint64_t> lock_wait_ns{0}, hold_ns{0}, commit_ns{0};
+  PgCommitStats Snapshot() const;
+};
 
 // Prepares the statements every connection uses (PgPool on_connect).
 void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms);
@@ -62,14 +71,22 @@ class PgLogStore final : public LogStore {
   Status DestroyKeyMaterial(std::string_view name) override;
   Status PutMeta(std::string_view name, std::string_view value) override;
   Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
+  Status ScanMeta(std::string_view prefix,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) override;
 
   // Runs `fn` on a pooled connection; a lost connection is dropped and, when `retry`, `fn` runs
   // once more on a fresh one (only for work that may run twice: reads, idempotent writes).
   Status Run(std::string_view what, bool retry, const std::function<void(pqxx::connection&)>& fn);
   PgPool& pool() { return *pool_; }
+  PgCommitCounters& commit_counters() { return commit_counters_; }
 
  private:
   void RunListener();
+  // Pages through a (name, bytes) table by name from `prefix` with two prepared statements
+  // (first page: name >= $1, next pages: name > $1; both LIMIT $2).
+  Status ScanNames(std::string_view what, const char* page_statement, const char* next_statement,
+                   std::string_view prefix,
+                   const std::function<bool(std::string_view, std::string_view)>& fn);
   void FirstAttemptDone();
   void Notify(const std::string& channel, const std::string& payload);
 
@@ -77,6 +94,7 @@ class PgLogStore final : public LogStore {
   std::unique_ptr<PgPool> pool_;
   const std::string conninfo_;  // with the password: never logged
   const std::string lock_sql_;  // BeginCommit's statement
+  PgCommitCounters commit_counters_;
 
   std::mutex listener_mu_;
   ChangeListener listener_;  // guarded by listener_mu_

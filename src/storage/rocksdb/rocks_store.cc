@@ -141,17 +141,29 @@ Result<std::optional<std::string>> RocksLogStore::ReadKeyMaterial(std::string_vi
 
 Status RocksLogStore::ScanKeyMaterial(
     std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn) {
+  return ScanNames(CfIndex::kKeys, prefix, "key material", fn);
+}
+
+Status RocksLogStore::ScanMeta(
+    std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn) {
+  return ScanNames(CfIndex::kMeta, prefix, "meta", [&](std::string_view name, std::string_view value) {
+    return name == kMetaFormatVersion || fn(name, value);  // the store's own entry is not listed
+  });
+}
+
+Status RocksLogStore::ScanNames(CfIndex index, std::string_view prefix, std::string_view what,
+                                const std::function<bool(std::string_view, std::string_view)>& fn) {
   if (prefix.size() > kNameSizeBytesMax) {
-    return Status::InvalidArgument("key material prefix exceeds " +
+    return Status::InvalidArgument(std::string(what) + " prefix exceeds " +
                                    std::to_string(kNameSizeBytesMax) + " bytes");
   }
-  std::unique_ptr<rocksdb::Iterator> it = NewIterator(CfIndex::kKeys, rocksdb::ReadOptions());
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator(index, rocksdb::ReadOptions());
   for (it->Seek(ToSlice(prefix)); it->Valid(); it->Next()) {
     const std::string_view name(it->key().data(), it->key().size());
     if (name.substr(0, prefix.size()) != prefix) break;  // past the prefix: names are sorted
     if (!fn(name, std::string_view(it->value().data(), it->value().size()))) break;
   }
-  return FromRocks(it->status(), "scanning key material");
+  return FromRocks(it->status(), "scanning " + std::string(what));
 }
 
 Status RocksLogStore::PutMeta(std::string_view name, std::string_view value) {

@@ -104,6 +104,8 @@ class RocksLogStore final : public LogStore {
   Status DestroyKeyMaterial(std::string_view name) override;
   Status PutMeta(std::string_view name, std::string_view value) override;
   Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
+  Status ScanMeta(std::string_view prefix,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) override;
 
   // Applies `batch` if the committed tree size is `base_size`, then records `new_size` as the
   // committed size; kAborted (nothing written) otherwise. For RocksCommitWriter.
@@ -143,6 +145,9 @@ class RocksLogStore final : public LogStore {
   Result<std::optional<std::string>> Get(CfIndex index, std::string_view key,
                                          std::string_view what);
   std::unique_ptr<rocksdb::Iterator> NewIterator(CfIndex index, const rocksdb::ReadOptions& ro);
+  // Calls `fn` for the entries of family `index` whose keys start with `prefix`, in key order.
+  Status ScanNames(CfIndex index, std::string_view prefix, std::string_view what,
+                   const std::function<bool(std::string_view, std::string_view)>& fn);
   // Paths of the live SST files of one family.
   std::vector<std::string> LiveSstPaths(CfIndex index);
   // True once no live WAL file holds a write at or before `sequence` and none of `files` exists.

@@ -122,6 +122,10 @@ class FaultyStore final : public storage::LogStore {
   }
   Status PutMeta(std::string_view n, std::string_view v) override { return inner_->PutMeta(n, v); }
   Result<std::optional<std::string>> ReadMeta(std::string_view n) override { return inner_->ReadMeta(n); }
+  Status ScanMeta(std::string_view p,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    return inner_->ScanMeta(p, fn);
+  }
 
  private:
   static bool Hit(const std::atomic<int64_t>& at, uint64_t index) {
