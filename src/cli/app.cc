@@ -38,6 +38,7 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterWebhookCommands(app, ctx);
   RegisterGroupCommands(app, ctx);
   RegisterAuditCommand(app, ctx);
+  RegisterMigrateCommand(app, ctx);
 }
 
 int ReportParseError(const CLI::App& app, const CLI::ParseError& e) {

@@ -35,5 +35,7 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx);
 void RegisterGroupCommands(CLI::App& app, CliContext& ctx);
 // audit [--follow] [--since TIME] [--json] (network only; action audit.read).
 void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
+// migrate --from-data-dir DIR --to-postgres DSN: copy a RocksDB log into PostgreSQL and prove it.
+void RegisterMigrateCommand(CLI::App& app, CliContext& ctx);
 
 }  // namespace cairn::cli
