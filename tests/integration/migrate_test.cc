@@ -12,6 +12,7 @@
 
 #include "cli/migrate_copy.h"
 #include "common/bytes.h"
+#include "engine/data_dir.h"
 #include "engine/event_store.h"
 #include "pg/pg_test_server.h"
 #include "storage/postgres/pg_log_store.h"
@@ -184,6 +185,19 @@ TEST_F(MigrateTest, RefusesADsnWithAPasswordWithoutPrintingIt) {
   EXPECT_NE(r.err.find("password"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("hunter2-secret"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("hunter2-secret"), std::string::npos) << r.out;
+}
+
+TEST_F(MigrateTest, RefusesADataDirectoryInUseAndLeavesTheTargetEmpty) {
+  ASSERT_FALSE(FillSource(3).empty());
+  auto lock = engine::DataDirLock::Acquire(engine::DataDirPaths(data_), /*create=*/false);
+  ASSERT_TRUE(lock.ok());  // as a running server holds it
+  const std::string conninfo = PgTestServer::Shared().CreateDatabase();
+  CommandResult r = Migrate(conninfo);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("in use by another cairn process"), std::string::npos) << r.err;
+  auto target = storage::OpenPgLogStore(Pg(conninfo));
+  ASSERT_TRUE(target.ok());
+  EXPECT_TRUE(cli::CheckTargetEmpty(**target).ok());  // a later migrate may use it
 }
 
 TEST_F(MigrateTest, ATamperedSourceFailsVerificationAndLeavesNoLog) {
