@@ -68,12 +68,16 @@ Result<SourceCheckpoint> CopyUnderLock(const std::string& dir, storage::LogStore
 Result<integrity::Hash> RootAt(storage::LogStore& store, uint64_t size) {
   if (size == 0) return integrity::EmptyRoot();
   std::vector<storage::NodeKey> keys;
-  for (const integrity::NodeId& id : integrity::RangeNodes(0, size)) keys.push_back({id.level, id.index});
+  for (const integrity::NodeId& id : integrity::RangeNodes(0, size)) {
+    keys.push_back({id.level, id.index});
+  }
   std::vector<std::string> stored;
   CAIRN_RETURN_IF_ERROR(store.ReadNodes(keys, &stored));
   std::vector<integrity::Hash> hashes(stored.size());
   for (size_t i = 0; i < stored.size(); ++i) {
-    if (stored[i].size() != hashes[i].size()) return Status::DataLoss("a Merkle node of the copy is malformed");
+    if (stored[i].size() != hashes[i].size()) {
+      return Status::DataLoss("a Merkle node of the copy is malformed");
+    }
     std::copy(stored[i].begin(), stored[i].end(), hashes[i].begin());
   }
   return integrity::FoldRight(hashes);
@@ -86,8 +90,10 @@ Result<Proof> ProveCopy(const std::string& dir, const keys::KmsConfig& kms,
   options.data_dir = dir;
   options.kms = kms;
   options.postgres = pg;
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<engine::EventStore> copy, engine::EventStore::Open(options));
-  CAIRN_ASSIGN_OR_RETURN(integrity::NoteVerifier key, integrity::ParseVerifierKey(copy->verifier_key()));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<engine::EventStore> copy,
+                         engine::EventStore::Open(options));
+  CAIRN_ASSIGN_OR_RETURN(integrity::NoteVerifier key,
+                         integrity::ParseVerifierKey(copy->verifier_key()));
   Result<integrity::Checkpoint> checkpoint = integrity::VerifyCheckpoint(source.note, key);
   if (!checkpoint.ok() || checkpoint->size != source.size) {
     return Status::DataLoss("the source's latest checkpoint does not verify with the log's key");
@@ -95,17 +101,21 @@ Result<Proof> ProveCopy(const std::string& dir, const keys::KmsConfig& kms,
   Proof proof;
   CAIRN_ASSIGN_OR_RETURN(proof.root, RootAt(*copy->log_store(), source.size));
   if (proof.root != checkpoint->root) {
-    return Status::DataLoss("the copy's root at tree size " + std::to_string(source.size) + " is " +
-                            HexEncode(proof.root) + ", the checkpoint's " + HexEncode(checkpoint->root));
+    return Status::DataLoss("the copy's root at tree size " + std::to_string(source.size) +
+                            " is " + HexEncode(proof.root) + ", the checkpoint's " +
+                            HexEncode(checkpoint->root));
   }
   CAIRN_ASSIGN_OR_RETURN(engine::SignedCheckpoint latest, copy->LatestStoredCheckpoint());
-  if (latest.note != source.note) return Status::DataLoss("the copy's latest checkpoint is not the source's");
+  if (latest.note != source.note) {
+    return Status::DataLoss("the copy's latest checkpoint is not the source's");
+  }
   proof.verify = copy->Verify();
   if (!proof.verify.ok) {
     const std::string where = proof.verify.bad_position
                                   ? " at position " + std::to_string(*proof.verify.bad_position)
                                   : std::string();
-    return Status::DataLoss("verification of the copy failed" + where + ": " + proof.verify.failure);
+    return Status::DataLoss("verification of the copy failed" + where + ": " +
+                            proof.verify.failure);
   }
   return proof;
 }
@@ -183,8 +193,10 @@ int RunMigrate(const MigrateArgs& args) {
 void RegisterMigrateCommand(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<MigrateArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "migrate", "Copy a data directory's log into an empty PostgreSQL database and prove the copy");
-  cmd->add_option("--from-data-dir", args->data_dir, "The data directory whose log to copy (read only)")
+      "migrate",
+      "Copy a data directory's log into an empty PostgreSQL database and prove the copy");
+  cmd->add_option("--from-data-dir", args->data_dir,
+                  "The data directory whose log to copy (read only)")
       ->option_text("DIR")
       ->required();
   cmd->add_option("--to-postgres", args->dsn,

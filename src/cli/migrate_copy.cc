@@ -106,9 +106,13 @@ class TreeCopier {
     if (!parents.empty()) {
       CAIRN_RETURN_IF_ERROR(source_.ReadNodes(parents, &hashes));
     }
-    if (hashes.size() != parents.size()) return Status::DataLoss("the source's Merkle nodes are incomplete");
+    if (hashes.size() != parents.size()) {
+      return Status::DataLoss("the source's Merkle nodes are incomplete");
+    }
     for (size_t i = 0; i < parents.size(); ++i) {
-      if (hashes[i].size() != kHashSizeBytes) return Status::DataLoss("a source Merkle node is malformed");
+      if (hashes[i].size() != kHashSizeBytes) {
+        return Status::DataLoss("a source Merkle node is malformed");
+      }
       writer.PutNode(parents[i], hashes[i]);
     }
     report_->nodes += (end - begin) + parents.size();
@@ -163,11 +167,16 @@ Status CopyStream(LogStore& source, ChunkedWriter& out, std::string_view stream,
   const uint64_t pages_max = head.next_version / kCopyChunkRecordsMax + 1;
   uint64_t from_version = 0;
   for (uint64_t page = 0;; ++page) {
-    if (page > pages_max) return Status::DataLoss("a source stream index holds more entries than its head");
-    CAIRN_ASSIGN_OR_RETURN(std::vector<storage::StreamIndexEntry> entries,
-                           source.ReadStreamIndex(stream, from_version, false, kCopyChunkRecordsMax));
+    if (page > pages_max) {
+      return Status::DataLoss("a source stream index holds more entries than its head");
+    }
+    CAIRN_ASSIGN_OR_RETURN(
+        std::vector<storage::StreamIndexEntry> entries,
+        source.ReadStreamIndex(stream, from_version, /*backwards=*/false, kCopyChunkRecordsMax));
     CAIRN_ASSIGN_OR_RETURN(CommitWriter * writer, out.Writer());
-    for (const storage::StreamIndexEntry& e : entries) writer->PutStreamIndex(stream, e.version, e.position);
+    for (const storage::StreamIndexEntry& e : entries) {
+      writer->PutStreamIndex(stream, e.version, e.position);
+    }
     report->index_entries += entries.size();
     CAIRN_RETURN_IF_ERROR(out.Counted(entries.size()));
     if (entries.size() < kCopyChunkRecordsMax) break;
@@ -182,10 +191,11 @@ Status CopyStream(LogStore& source, ChunkedWriter& out, std::string_view stream,
 Status CopyStreams(LogStore& source, LogStore& target, uint64_t tree_size, CopyReport* report) {
   ChunkedWriter out(target, tree_size);
   Status copied;
-  CAIRN_RETURN_IF_ERROR(source.ScanStreamHeads([&](std::string_view stream, const StreamHead& head) {
-    copied = CopyStream(source, out, stream, head, report);
-    return copied.ok();
-  }));
+  CAIRN_RETURN_IF_ERROR(
+      source.ScanStreamHeads([&](std::string_view stream, const StreamHead& head) {
+        copied = CopyStream(source, out, stream, head, report);
+        return copied.ok();
+      }));
   CAIRN_RETURN_IF_ERROR(copied);
   return out.Flush();
 }
@@ -202,9 +212,10 @@ Status CopySmallMaps(LogStore& source, LogStore& target, CopyReport* report) {
     return forward(target.PutCheckpoint(size, note), &report->checkpoints);
   }));
   CAIRN_RETURN_IF_ERROR(put);
-  CAIRN_RETURN_IF_ERROR(source.ScanKeyMaterial("", [&](std::string_view name, std::string_view wrapped) {
-    return forward(target.PutKeyMaterial(name, wrapped), &report->key_materials);
-  }));
+  CAIRN_RETURN_IF_ERROR(
+      source.ScanKeyMaterial("", [&](std::string_view name, std::string_view wrapped) {
+        return forward(target.PutKeyMaterial(name, wrapped), &report->key_materials);
+      }));
   CAIRN_RETURN_IF_ERROR(put);
   CAIRN_RETURN_IF_ERROR(source.ScanMeta("", [&](std::string_view name, std::string_view value) {
     if (name == kMetaInitialized) return true;  // last, by CopyLog
@@ -239,7 +250,9 @@ Status CheckTargetEmpty(LogStore& target) {
 
 Result<CopyReport> CopyLog(LogStore& source, LogStore& target) {
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> initialized, source.ReadMeta(kMetaInitialized));
-  if (!initialized) return Status::FailedPrecondition("the source holds no completely initialised log");
+  if (!initialized) {
+    return Status::FailedPrecondition("the source holds no completely initialised log");
+  }
   CAIRN_ASSIGN_OR_RETURN(TreeState state, source.ReadTreeState());
   CopyReport report;
   CAIRN_RETURN_IF_ERROR(TreeCopier(source, target, state, &report).Run());

@@ -11,8 +11,11 @@
 // Memory stays bounded whatever the log's size: records and nodes go in chunks of at most
 // kCopyChunkRecordsMax records (and about kCopyChunkSizeBytesMax bytes) per CommitWriter, each
 // ending with the tree state of the chunk's end; stream index entries in writers of at most
-// kCopyChunkRecordsMax entries. Metadata "initialized" is written last, so an interrupted copy
-// is never opened as a log (the engine refuses it) and CheckTargetEmpty refuses it as a target.
+// kCopyChunkRecordsMax entries, after all records: their positions lie below those writers' base
+// size, which the PostgreSQL backend stores as given but RocksDB's writer refuses (it asserts that
+// a commit indexes only its own records), so the target is PostgreSQL. Metadata "initialized" is
+// written last, so an interrupted copy is never opened as a log (the engine refuses it) and
+// CheckTargetEmpty refuses it as a target.
 //
 // Thread safety: the source must not change during the copy (the caller holds its data
 // directory's lock) and nothing else may write to the target (kAborted if it changes).

@@ -67,14 +67,16 @@ class MigrateTest : public ::testing::Test {
     EXPECT_TRUE(store.ok()) << store.status().message();
     if (!store.ok()) return "";
     for (const char* id : {"alice", "bob"}) {
-      EXPECT_TRUE((*store)->Append(std::string("customer-") + id, engine::ExpectedVersion::NoStream(),
-                                   {CustomerEvent(id)}).ok());
+      EXPECT_TRUE((*store)
+                      ->Append(std::string("customer-") + id, engine::ExpectedVersion::NoStream(),
+                               {CustomerEvent(id)})
+                      .ok());
     }
     for (uint64_t n = 0; n < orders; n += kOrderBatch) {
       std::vector<engine::ProposedEvent> batch;
       for (uint64_t i = n; i < std::min(orders, n + kOrderBatch); ++i) batch.push_back(Order(i));
-      auto appended = (*store)->Append("order-" + std::to_string((n / kOrderBatch) % 3), engine::ExpectedVersion::Any(),
-                                       std::move(batch));
+      const std::string stream = "order-" + std::to_string((n / kOrderBatch) % 3);
+      auto appended = (*store)->Append(stream, engine::ExpectedVersion::Any(), std::move(batch));
       EXPECT_TRUE(appended.ok()) << appended.status().message();
     }
     EXPECT_TRUE((*store)->Append("scratch", engine::ExpectedVersion::Any(), {Order(0)}).ok());
@@ -87,7 +89,8 @@ class MigrateTest : public ::testing::Test {
   }
 
   CommandResult Migrate(const std::string& conninfo, std::vector<std::string> extra = {}) const {
-    std::vector<std::string> args = {"migrate", "--from-data-dir", data_, "--to-postgres", conninfo};
+    std::vector<std::string> args = {"migrate", "--from-data-dir", data_, "--to-postgres",
+                                     conninfo};
     args.insert(args.end(), extra.begin(), extra.end());
     return RunCairn(args);
   }
@@ -113,8 +116,8 @@ TEST_F(MigrateTest, CopiesEveryEventAndProvesTheCheckpointRoot) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("verified"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(root), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("copied " + std::to_string(source_events_.size()) + " records"), std::string::npos)
-      << r.out;
+  const std::string copied = "copied " + std::to_string(source_events_.size()) + " records";
+  EXPECT_NE(r.out.find(copied), std::string::npos) << r.out;
 
   auto copy = engine::EventStore::Open(Opts(Pg(conninfo)));
   ASSERT_TRUE(copy.ok()) << copy.status().message();
