@@ -180,7 +180,7 @@ TEST_F(MigrateTest, RefusesATargetWithRemainsOfAnInterruptedCopy) {
   EXPECT_EQ(origin->value_or(""), "test.cairn/migrate");
 }
 
-TEST_F(MigrateTest, RefusesADsnWithAPasswordWithoutPrintingIt) {
+TEST_F(MigrateTest, RefusesADsnWithAPasswordWithoutPrintingItAndPlainTextOffLoopback) {
   ASSERT_FALSE(FillSource(3).empty());
   const std::string conninfo = PgTestServer::Shared().CreateDatabase() + " password=hunter2-secret";
   CommandResult r = Migrate(conninfo);
@@ -188,6 +188,11 @@ TEST_F(MigrateTest, RefusesADsnWithAPasswordWithoutPrintingIt) {
   EXPECT_NE(r.err.find("password"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("hunter2-secret"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("hunter2-secret"), std::string::npos) << r.out;
+
+  CommandResult remote = Migrate("host=db.example.com dbname=cairn user=cairn");  // never reached
+  EXPECT_NE(remote.exit_code, 0);
+  EXPECT_NE(remote.err.find("without TLS; set --postgres-sslmode verify-full"), std::string::npos)
+      << remote.err;
 }
 
 TEST_F(MigrateTest, RefusesADataDirectoryInUseAndLeavesTheTargetEmpty) {
