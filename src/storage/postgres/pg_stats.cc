@@ -1,0 +1,29 @@
+#include "storage/postgres/pg_stats.h"
+
+#include "storage/postgres/pg_store.h"
+
+namespace cairn::storage {
+
+namespace pg {
+
+PgCommitStats PgCommitCounters::Snapshot() const {
+  PgCommitStats s;
+  s.locks = locks.load(std::memory_order_relaxed);
+  s.rebased = rebased.load(std::memory_order_relaxed);
+  s.commits = commits.load(std::memory_order_relaxed);
+  s.records = records.load(std::memory_order_relaxed);
+  s.lock_wait_ns = lock_wait_ns.load(std::memory_order_relaxed);
+  s.hold_ns = hold_ns.load(std::memory_order_relaxed);
+  s.commit_ns = commit_ns.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace pg
+
+std::optional<PgCommitStats> PgCommitStatsOf(LogStore* store) {
+  auto* pg_store = dynamic_cast<pg::PgLogStore*>(store);
+  if (pg_store == nullptr) return std::nullopt;
+  return pg_store->commit_counters().Snapshot();
+}
+
+}  // namespace cairn::storage
