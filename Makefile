@@ -21,7 +21,7 @@ TSAN_DIR ?= build-tsan
 FUZZ_SECONDS ?= 60
 CLANG := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 
-.PHONY: all deps san-deps configure build test run demo bench bench-net clean \
+.PHONY: all deps san-deps configure build test run demo bench bench-net bench-pg clean \
   test-asan test-asan-ci test-tsan asan-configure build-asan fuzz fuzz-ci soak
 
 all: build
@@ -111,6 +111,10 @@ demo: build
 # The network benchmark (TLS, JWT, policy over loopback) with the PostgreSQL peer baseline.
 bench-net: build
 	./bench/net_bench.sh $(BUILD_DIR)/bin/cairn
+
+# The PostgreSQL backend: RocksDB, one node, three nodes on one database, the raw baseline.
+bench-pg: build
+	./bench/pg_nodes.sh $(BUILD_DIR)/bin/cairn --duration 10
 
 bench: build
 	$(BUILD_DIR)/bin/cairn_bench --benchmark_counters_tabular=true

@@ -1,7 +1,12 @@
 // cairn bench: in-process end-to-end load on a data directory (see bench_load.h).
+#include <cassert>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "cli/args.h"
 #include "cli/bench_load.h"
@@ -14,6 +19,7 @@
 #include "cli/data_dir.h"
 #include "cli/errors.h"
 #include "cli/output_json.h"
+#include "storage/postgres/pg_stats.h"
 
 namespace cairn::cli {
 namespace {
@@ -25,7 +31,15 @@ struct BenchArgs {
   double seconds = 30;
   bool no_sync = false;
   bool json = false;
+  // The PostgreSQL backend: the log in this database, the data directory keeps the lock and the
+  // keyring (or --keyring names another node's keyring file).
+  std::string postgres_dsn, postgres_password_file, keyring;
+  bool init_only = false;      // initialise the data directory (and the log) and exit
+  int64_t start_at_unix_ms = 0;  // 0: start the load at once; else wait for this wall-clock time
 };
+
+// How far ahead --start-at-unix-ms may be (a typo must not park the process for hours).
+constexpr int64_t kStartAtAheadMsMax = 120000;
 
 Status CheckRange(uint64_t v, uint64_t lo, uint64_t hi, const std::string& what) {
   if (v >= lo && v <= hi) return Status::Ok();
@@ -65,7 +79,7 @@ Result<BenchConfig> ParseConfig(const BenchArgs& args) {
 
 // Initialises `dir` when it is missing or empty; accepts an existing cairn data directory;
 // refuses any other non-empty directory so that a typo cannot fill someone's files.
-Status PrepareDataDir(const std::string& dir) {
+Status PrepareDataDir(const std::string& dir, const keys::KmsConfig& kms) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const bool exists = fs::exists(dir, ec);
@@ -75,6 +89,7 @@ Status PrepareDataDir(const std::string& dir) {
   if (!exists || fs::is_empty(dir, ec)) {
     engine::InitOptions init;
     init.data_dir = dir;
+    init.kms = kms;
     return engine::EventStore::Init(init);
   }
   if (fs::exists(fs::path(dir) / "keyring", ec) || fs::exists(fs::path(dir) / "cairn.lock", ec)) {
@@ -84,9 +99,142 @@ Status PrepareDataDir(const std::string& dir) {
                                     "': it is not empty and not a cairn data directory");
 }
 
-Result<BenchResult> RunPhases(engine::EventStore& store, const BenchConfig& config) {
+std::optional<storage::PgOptions> BenchPgOptions(const BenchArgs& args) {
+  if (args.postgres_dsn.empty()) return std::nullopt;
+  storage::PgOptions pg;
+  pg.conninfo = args.postgres_dsn;
+  pg.password_file = args.postgres_password_file;
+  return pg;
+}
+
+keys::KmsConfig BenchKms(const BenchArgs& args) {
+  keys::KmsConfig kms;
+  kms.local.keyring_path = args.keyring;  // empty: <data_dir>/keyring
+  return kms;
+}
+
+// Whether the database already holds a cairn log: the engine's "initialized" metadata, which
+// EventStore::Init writes last (engine/event_store_impl.cc).
+Result<bool> PgHoldsLog(storage::PgOptions pg) {
+  pg.listen = false;
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<storage::LogStore> store, storage::OpenPgLogStore(pg));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> initialized, store->ReadMeta("initialized"));
+  return initialized.has_value();
+}
+
+// PostgreSQL: opens the log in the database, or first initialises it (and this data directory's
+// keyring, or the --keyring file) when the database holds none. Other nodes name the first
+// node's keyring with --keyring and must start after the first one initialised the log.
+Result<std::unique_ptr<engine::EventStore>> OpenPgForBench(const std::string& dir,
+                                                           const BenchArgs& args) {
+  engine::Options options;
+  options.data_dir = dir;
+  options.kms = BenchKms(args);
+  options.postgres = BenchPgOptions(args);
+  CAIRN_ASSIGN_OR_RETURN(bool holds_log, PgHoldsLog(*options.postgres));
+  if (!holds_log) {
+    engine::InitOptions init;
+    init.data_dir = dir;
+    init.kms = options.kms;
+    init.postgres = options.postgres;
+    CAIRN_RETURN_IF_ERROR(engine::EventStore::Init(init).Annotate("initialising the log"));
+  }
+  return engine::EventStore::Open(options);
+}
+
+Result<std::unique_ptr<engine::EventStore>> OpenForBench(const std::string& dir,
+                                                         const BenchConfig& config,
+                                                         const BenchArgs& args) {
+  if (!args.postgres_dsn.empty()) return OpenPgForBench(dir, args);
+  engine::Options options;
+  options.data_dir = dir;
+  options.sync = config.sync;
+  options.kms = BenchKms(args);
+  CAIRN_RETURN_IF_ERROR(PrepareDataDir(dir, options.kms));
+  return engine::EventStore::Open(options);
+}
+
+// Commit-lock figures of the append phase (PostgreSQL only): the store's totals after minus
+// before.
+storage::PgCommitStats Minus(const storage::PgCommitStats& a, const storage::PgCommitStats& b) {
+  assert(a.locks >= b.locks && a.commits >= b.commits && a.hold_ns >= b.hold_ns);
+  return {a.locks - b.locks,       a.rebased - b.rebased,           a.commits - b.commits,
+          a.records - b.records,   a.lock_wait_ns - b.lock_wait_ns, a.hold_ns - b.hold_ns,
+          a.commit_ns - b.commit_ns};
+}
+
+double MeanMs(uint64_t total_ns, uint64_t count) {
+  return count > 0 ? static_cast<double>(total_ns) / 1e6 / static_cast<double>(count) : 0;
+}
+
+Json PgLockJson(const storage::PgCommitStats& s) {
+  return Json{{"locks", s.locks},
+              {"rebased", s.rebased},
+              {"commits", s.commits},
+              {"events", s.records},
+              {"events_per_commit", s.commits > 0 ? static_cast<double>(s.records) / s.commits : 0},
+              {"lock_wait_ms_mean", MeanMs(s.lock_wait_ns, s.locks)},
+              {"hold_ms_mean", MeanMs(s.hold_ns, s.locks)},
+              {"commit_ms_mean", MeanMs(s.commit_ns, s.commits)},
+              {"lock_wait_s", static_cast<double>(s.lock_wait_ns) / 1e9},
+              {"hold_s", static_cast<double>(s.hold_ns) / 1e9}};
+}
+
+std::string PgLockLine(const storage::PgCommitStats& s) {
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "postgres commit lock (append phase): %llu commits, %.1f events/commit, "
+                "lock wait %.3f ms/lock, held %.3f ms/lock (of which Commit() %.3f ms), "
+                "rebased %llu of %llu locks\n",
+                static_cast<unsigned long long>(s.commits),
+                s.commits > 0 ? static_cast<double>(s.records) / s.commits : 0.0,
+                MeanMs(s.lock_wait_ns, s.locks), MeanMs(s.hold_ns, s.locks),
+                MeanMs(s.commit_ns, s.commits), static_cast<unsigned long long>(s.rebased),
+                static_cast<unsigned long long>(s.locks));
+  return buf;
+}
+
+// --start-at-unix-ms: several bench processes (nodes) start their load at the same instant.
+void WaitForStart(int64_t start_at_unix_ms) {
+  if (start_at_unix_ms <= 0) return;
+  const auto start = std::chrono::system_clock::time_point(std::chrono::milliseconds(start_at_unix_ms));
+  std::this_thread::sleep_until(start);
+}
+
+Status CheckStartAt(int64_t start_at_unix_ms) {
+  if (start_at_unix_ms == 0) return Status::Ok();
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  if (start_at_unix_ms < 0 || start_at_unix_ms > now_ms + kStartAtAheadMsMax) {
+    return Status::InvalidArgument("--start-at-unix-ms must be at most " +
+                                   std::to_string(kStartAtAheadMsMax / 1000) +
+                                   " s in the future");
+  }
+  return Status::Ok();
+}
+
+Status CheckBackendArgs(const BenchArgs& args) {
+  if (args.postgres_dsn.empty()) {
+    if (!args.postgres_password_file.empty() || args.init_only) {
+      return Status::InvalidArgument("--postgres-password-file and --init-only need --postgres");
+    }
+    return CheckStartAt(args.start_at_unix_ms);
+  }
+  if (args.no_sync) {
+    return Status::InvalidArgument(
+        "--no-sync does not apply to --postgres (the server's synchronous_commit decides)");
+  }
+  return CheckStartAt(args.start_at_unix_ms);
+}
+
+Result<BenchResult> RunPhases(engine::EventStore& store, const BenchConfig& config,
+                              std::optional<storage::PgCommitStats>* pg_lock) {
   BenchResult result;
+  const auto pg_before = storage::PgCommitStatsOf(store.log_store());
   CAIRN_ASSIGN_OR_RETURN(result.append, RunAppendLoad(store, config));
+  const auto pg_after = storage::PgCommitStatsOf(store.log_store());
+  if (pg_before && pg_after) *pg_lock = Minus(*pg_after, *pg_before);
   CAIRN_ASSIGN_OR_RETURN(result.read_all, RunReadAll(store, config.seconds));
   engine::VerifyReport report;
   result.verify = RunVerify(store, &report);
@@ -95,28 +243,27 @@ Result<BenchResult> RunPhases(engine::EventStore& store, const BenchConfig& conf
   return result;
 }
 
-Result<std::unique_ptr<engine::EventStore>> OpenForBench(const std::string& dir,
-                                                         const BenchConfig& config) {
-  CAIRN_RETURN_IF_ERROR(PrepareDataDir(dir));
-  engine::Options options;
-  options.data_dir = dir;
-  options.sync = config.sync;
-  return engine::EventStore::Open(options);
-}
-
 int RunBench(const CliContext& ctx, const BenchArgs& args) {
   auto config = ParseConfig(args);
   if (!config.ok()) return UsageError(config.status().message());
+  if (Status s = CheckBackendArgs(args); !s.ok()) return UsageError(s.message());
   auto dir = ResolveDataDir(ctx, args.data_dir);
   if (!dir.ok()) return UsageError(dir.status().message());
-  auto store = OpenForBench(*dir, *config);
+  auto store = OpenForBench(*dir, *config, args);
   if (!store.ok()) return Fail(store.status());
-  auto result = RunPhases(**store, *config);
+  if (args.init_only) return kExitOk;
+  WaitForStart(args.start_at_unix_ms);
+  std::optional<storage::PgCommitStats> pg_lock;
+  auto result = RunPhases(**store, *config, &pg_lock);
   if (!result.ok()) return Fail(result.status().Annotate("bench"));
   if (args.json) {
-    std::cout << JsonLine(BenchJson(*config, *result)) << "\n";
+    Json out = BenchJson(*config, *result);
+    out["backend"] = args.postgres_dsn.empty() ? "rocksdb" : "postgres";
+    if (pg_lock) out["postgres_commit_lock"] = PgLockJson(*pg_lock);
+    std::cout << JsonLine(out) << "\n";
   } else {
     std::cout << BenchTable(*config, *result);
+    if (pg_lock) std::cout << PgLockLine(*pg_lock);
   }
   return result->verify_ok ? kExitOk : kExitFailure;
 }
@@ -219,6 +366,18 @@ void RegisterBenchCommand(CLI::App& app, CliContext& ctx) {
   cmd->add_flag("--no-sync", args->no_sync,
                 "Do not sync commits (measures the cost of sync; not durable)");
   cmd->add_flag("--json", args->json, "Print the results as JSON");
+  cmd->add_option("--postgres", args->postgres_dsn,
+                  "Run on the PostgreSQL backend: the log in this database (libpq connection "
+                  "string without a password); initialised when it holds none");
+  cmd->add_option("--postgres-password-file", args->postgres_password_file,
+                  "The PostgreSQL password, from this file (mode 0600)");
+  cmd->add_option("--keyring", args->keyring,
+                  "The local KMS keyring file (default DATA_DIR/keyring); other nodes of one "
+                  "PostgreSQL log name the first node's keyring");
+  cmd->add_flag("--init-only", args->init_only,
+                "Open or initialise the data directory and the PostgreSQL log, then exit");
+  cmd->add_option("--start-at-unix-ms", args->start_at_unix_ms,
+                  "Start the load at this wall-clock time (several processes at once)");
   cmd->callback([&ctx, args, cmd] {
     if (!cmd->get_subcommands().empty()) return;  // bench append|read ran
     ctx.exit_code = RunBench(ctx, *args);
