@@ -209,6 +209,34 @@ TEST(PgCommitTest, NothingVisibleBeforeCommitEverythingAfter) {
   EXPECT_FALSE(next->rebased().has_value());
 }
 
+TEST(PgCommitTest, FailedCommitWritesNothingAndReleasesTheLock) {
+  const std::string db = PgServer().CreateDatabase();
+  auto store = OpenPg(PgOpts(db));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(AppendEvents(store.get(), "s", 2).ok());
+  auto writer = MustBegin(store.get(), 2);
+  ASSERT_NE(writer, nullptr);
+  writer->PutRecord(1, "secret-dup-value");  // position 1 exists: the insert fails
+  writer->PutStreamIndex("t", 0, 1);
+  writer->PutStreamHead("t", StreamHead{1, 1, TestHash(1), false});
+  writer->PutTreeState(TreeState{3, "r3"});
+  const Status failed = writer->Commit();
+  EXPECT_EQ(failed.code(), StatusCode::kIOError) << failed.ToString();
+  EXPECT_NE(failed.message().find("23505"), std::string::npos) << failed.ToString();
+  EXPECT_EQ(failed.message().find("secret-dup-value"), std::string::npos);
+
+  EXPECT_EQ(*store->ReadRecord(1), testing::TestRecord(1));
+  EXPECT_FALSE(store->ReadStreamHead("t")->has_value());
+  EXPECT_TRUE(store->ReadStreamIndex("t", 0, false, 10)->empty());
+  EXPECT_EQ(store->ReadTreeState()->size, 2u);
+  auto other = OpenPg(PgOpts(db));
+  ASSERT_NE(other, nullptr);
+  auto next = std::async(std::launch::async, [&] { return AppendEvents(other.get(), "t", 1); });
+  ASSERT_TRUE(ReadyWithin(next, 10000));  // the lock was released
+  EXPECT_TRUE(next.get().ok());
+  writer.reset();
+}
+
 TEST(PgCommitTest, StreamIndexForwardsAndBackwardsWithLimits) {
   auto store = OpenFresh();
   ASSERT_NE(store, nullptr);
@@ -527,6 +555,61 @@ TEST_F(PgTwoNodesTest, DroppedWriterReleasesTheLockAndWritesNothing) {
   EXPECT_TRUE(a->ReadStreamIndex("s", 0, false, 10)->empty());
   // The lock is free for A again, too.
   ASSERT_TRUE(AppendEvents(a, "s", 1).ok());
+}
+
+// Appends `count` events to `stream_id` as a node's sequencer would: on whatever base the commit
+// lock finds (the writer's rebased state), with the stream head read under that lock.
+Status AppendOnLockedBase(LogStore* store, const std::string& stream_id, uint64_t count) {
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<CommitWriter> writer, store->BeginCommit(0));
+  const uint64_t base = writer->rebased() ? writer->rebased()->size : 0;
+  CAIRN_ASSIGN_OR_RETURN(std::optional<StreamHead> head, store->ReadStreamHead(stream_id));
+  StreamHead next = head.value_or(StreamHead{});
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t position = base + i;
+    writer->PutRecord(position, testing::TestRecord(position));
+    writer->PutStreamIndex(stream_id, next.next_version, position);
+    writer->PutNode(NodeKey{0, position}, TestHash(position));
+    next = StreamHead{next.next_version + 1, position, TestHash(position), false};
+  }
+  writer->PutStreamHead(stream_id, next);
+  writer->PutTreeState(TreeState{base + count, "range@" + std::to_string(base + count)});
+  return writer->Commit();
+}
+
+TEST_F(PgTwoNodesTest, ConcurrentAppendsFromTwoNodesNeverFork) {
+  constexpr int kThreadsPerNode = 2;
+  constexpr int kCommitsPerThread = 15;
+  const std::vector<std::string> streams = {"x", "y", "z"};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (LogStore* node : {a_.get(), b_.get()}) {
+    for (int t = 0; t < kThreadsPerNode; ++t) {
+      threads.emplace_back([&, node, t] {
+        for (int i = 0; i < kCommitsPerThread; ++i) {
+          const Status s = AppendOnLockedBase(node, streams[(t + i) % streams.size()], 1 + i % 3);
+          if (!s.ok()) ++failures;
+        }
+      });
+    }
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  uint64_t expected_size = 0;
+  for (int i = 0; i < kCommitsPerThread; ++i) expected_size += 2 * kThreadsPerNode * (1 + i % 3);
+  EXPECT_EQ(a_->ReadTreeState()->size, expected_size);
+  std::vector<uint64_t> positions = CollectRecordPositions(b_.get(), 0, UINT64_MAX);
+  ASSERT_EQ(positions.size(), expected_size);
+  for (uint64_t p = 0; p < expected_size; ++p) EXPECT_EQ(positions[p], p);  // gap-free, once
+  uint64_t indexed = 0;
+  for (const std::string& stream : streams) {
+    Result<std::vector<StreamIndexEntry>> index = a_->ReadStreamIndex(stream, 0, false, UINT64_MAX);
+    ASSERT_TRUE(index.ok());
+    for (uint64_t v = 0; v < index->size(); ++v) EXPECT_EQ((*index)[v].version, v) << stream;
+    EXPECT_EQ((*a_->ReadStreamHead(stream))->next_version, index->size());
+    indexed += index->size();
+  }
+  EXPECT_EQ(indexed, expected_size);
 }
 
 TEST_F(PgTwoNodesTest, TheLockWaitIsNotCutByTheStatementTimeout) {
