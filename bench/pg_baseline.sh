@@ -150,6 +150,9 @@ PGDATA_DIR="$TMP/data"
 PG_STARTED=0
 PGBENCH_PID=""
 
+# shellcheck source=pg_cluster.sh
+source "$SCRIPT_DIR/pg_cluster.sh"
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -158,21 +161,7 @@ cleanup() {
     kill -TERM "$PGBENCH_PID" 2>/dev/null
     wait "$PGBENCH_PID" 2>/dev/null
   fi
-  if (( PG_STARTED )) && [[ -f $PGDATA_DIR/postmaster.pid ]]; then
-    local pm_pid
-    pm_pid=$(head -n 1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null)
-    # Throw-away cluster: no shutdown checkpoint needed.
-    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w -t 15 stop >/dev/null 2>&1 \
-      || { [[ $pm_pid =~ ^[0-9]+$ ]] && kill -KILL "$pm_pid" 2>/dev/null; }
-    # pg_ctl returns once postmaster.pid is gone; wait for the process itself
-    # (a zombie counts as gone: reaping it is init's business).
-    if [[ $pm_pid =~ ^[0-9]+$ ]]; then
-      for (( i = 0; i < 100; i++ )); do
-        [[ $(ps -o stat= -p "$pm_pid" 2>/dev/null) == [!Z]* ]] || break
-        sleep 0.1
-      done
-    fi
-  fi
+  (( PG_STARTED )) && pg_cluster_stop "$PGDATA_DIR"
   rm -rf -- "$TMP"
   exit "$rc"
 }

@@ -59,24 +59,16 @@ chmod 755 "$TMP"
 PGDATA_DIR="$TMP/pgdata"
 PG_STARTED=0
 BENCH_PIDS=()
+# shellcheck source=pg_cluster.sh
+source "$SCRIPT_DIR/pg_cluster.sh"
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   set +e
   local p
   for p in "${BENCH_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  if (( PG_STARTED )) && [[ -f $PGDATA_DIR/postmaster.pid ]]; then
-    local pm_pid
-    pm_pid=$(head -n 1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null)
-    as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w -t 15 stop >/dev/null 2>&1 \
-      || { [[ $pm_pid =~ ^[0-9]+$ ]] && kill -KILL "$pm_pid" 2>/dev/null; }
-    if [[ $pm_pid =~ ^[0-9]+$ ]]; then
-      for (( i = 0; i < 100; i++ )); do
-        [[ $(ps -o stat= -p "$pm_pid" 2>/dev/null) == [!Z]* ]] || break
-        sleep 0.1
-      done
-    fi
-  fi
+  (( PG_STARTED )) && pg_cluster_stop "$PGDATA_DIR"
   rm -rf -- "$TMP"
   exit "$rc"
 }
@@ -112,6 +104,16 @@ mkdir -p "$HOME"
 SHAPE=(--threads "$THREADS" --batch "$BATCH" --event-size-bytes "$EVENT_BYTES"
        --events 1000000000 --seconds "$DURATION" --json)
 
+# run_bench OUT ARGS...: one cairn bench in the background (a signal ends the script at once,
+# cleanup stops the bench), its JSON into OUT.
+run_bench() {
+  local out=$1; shift
+  "$CAIRN" bench "$@" "${SHAPE[@]}" >"$out" &
+  BENCH_PIDS=($!)
+  wait "${BENCH_PIDS[0]}" || die "cairn bench $* failed"
+  BENCH_PIDS=()
+}
+
 LINES=()
 # scenario_line NAME JSON...: one summary line from one or more bench JSON results.
 scenario_line() {
@@ -136,12 +138,14 @@ lock_lines() {
 }
 
 echo "pg_nodes: rocksdb ..." >&2
-R_ROCKS=$("$CAIRN" bench --data-dir "$TMP/rocks" "${SHAPE[@]}")
+run_bench "$TMP/rocks.json" --data-dir "$TMP/rocks"
+R_ROCKS=$(cat "$TMP/rocks.json")
 scenario_line rocksdb "$R_ROCKS"
 
 echo "pg_nodes: pg1 ..." >&2
 "${PSQL[@]}" -c "CREATE DATABASE pg1" -c "CHECKPOINT"
-R_PG1=$("$CAIRN" bench --data-dir "$TMP/pg1" --postgres "$(dsn pg1)" "${SHAPE[@]}")
+run_bench "$TMP/pg1.json" --data-dir "$TMP/pg1" --postgres "$(dsn pg1)"
+R_PG1=$(cat "$TMP/pg1.json")
 scenario_line pg1 "$R_PG1"
 lock_lines pg1 "$R_PG1"
 
