@@ -15,6 +15,10 @@ int64_t NowS() {
       .count();
 }
 
+std::string PostgresStorageToml(const std::string& dsn) {
+  return "[storage]\nbackend = \"postgres\"\npostgres_dsn = \"" + dsn + "\"\n";
+}
+
 namespace {
 
 constexpr char kPolicy[] = R"(
@@ -68,10 +72,17 @@ crypto::CertRequest CaRequest(const std::string& cn) {
 
 }  // namespace
 
-ServerEnv::ServerEnv()
+ServerEnv::ServerEnv() : ServerEnv("") {}
+
+ServerEnv::ServerEnv(std::string storage_toml)
     : rsa_a(GenerateRsa2048()), ec_a(GenerateP256()), ed_a(GenerateEd25519()),
-      rsa_b(GenerateRsa2048()) {
-  auto init = RunCairn({"init", "--data-dir", DataDir()});
+      rsa_b(GenerateRsa2048()), storage_toml_(std::move(storage_toml)) {
+  std::vector<std::string> init_args = {"init", "--data-dir", DataDir()};
+  if (!storage_toml_.empty()) {  // the log goes where [storage] says
+    WriteFile(dir_.Sub("init.toml"), storage_toml_);
+    init_args.insert(init_args.end(), {"--config", dir_.Sub("init.toml")});
+  }
+  auto init = RunCairn(init_args);
   if (init.exit_code != 0) throw std::runtime_error("cairn init failed: " + init.err);
   dev_ca = crypto::KeyAndCert(ReadFile(DataDir() + "/dev/ca.key"), ReadFile(CaCert()));
   other_ca = std::move(crypto::CreateSelfSignedCa(CaRequest("other CA")).value());
@@ -86,9 +97,22 @@ ServerEnv::ServerEnv()
                    Key("old", "[\"admin\"]", "expires = 2020-01-01T00:00:00Z", &expired_key);
 }
 
-std::string ServerEnv::ConfigText() const {
+std::string ServerEnv::ConfigText() const { return ConfigTextFor("data", ""); }
+
+std::string ServerEnv::NodeConfigPath(int node) const {
+  return dir_.Sub("node-" + std::to_string(node) + ".toml");
+}
+
+bool ServerEnv::StartNode(int node, ServerProcess* process) const {
+  if (node < 1 || storage_toml_.empty()) throw std::logic_error("StartNode: node >= 1 on PostgreSQL");
+  WriteFile(NodeConfigPath(node), ConfigTextFor("node-" + std::to_string(node),
+                                                "\n[keys]\nkeyring = \"data/keyring\"\n"));
+  return process->Start({"--config", NodeConfigPath(node)});
+}
+
+std::string ServerEnv::ConfigTextFor(const std::string& data_dir, const std::string& tail) const {
   const std::string& keys = api_keys_toml_;
-  return "data_dir = \"data\"\n"
+  return "data_dir = \"" + data_dir + "\"\n"
          "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n" + server_extra +
          "\n[tls]\nenabled = true\ncert = \"data/dev/server.crt\"\nkey = \"data/dev/server.key\"\n"
          "client_ca = \"data/dev/ca.crt\"\n\n"
@@ -99,7 +123,8 @@ std::string ServerEnv::ConfigText() const {
          "\"\njwks_file = \"jwks-b.json\"\n\n" + keys +
          "[auth.mtls]\nrules = [ { match = \"CN=*,O=Acme\", principal = \"{CN}\" } ]\n\n"
          "[policy]\nfile = \"policy.toml\"\n" +
-         (audit_enabled ? "" : "[audit]\nenabled = false\n") + extra_config;
+         (audit_enabled ? "" : "[audit]\nenabled = false\n") + extra_config +
+         (storage_toml_.empty() ? "" : "\n" + storage_toml_) + tail;
 }
 
 void ServerEnv::WriteConfig(const std::string& text) const { WriteFile(ConfigPath(), text); }
@@ -116,11 +141,17 @@ std::unique_ptr<Client> ServerEnv::ClientWithOptions(ClientOptions options) cons
 }
 
 std::unique_ptr<Client> ServerEnv::ClientWith(const std::string& token) const {
+  return ClientOf(server_, token);
+}
+
+std::unique_ptr<Client> ServerEnv::ClientOf(const ServerProcess& process,
+                                            const std::string& token) const {
   ClientOptions options;
-  options.server = server_.target();
+  options.server = process.target();
   options.ca_file = CaCert();
   options.token = token;
-  return ClientWithOptions(options);
+  options.timeout_ms = 10000;
+  return std::move(Client::Connect(options).value());
 }
 
 std::string ServerEnv::Claims(const std::string& iss, const std::string& aud,

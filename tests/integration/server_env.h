@@ -24,6 +24,10 @@ inline constexpr char kHsSecret[] = "0123456789abcdef0123456789abcdef-hs256";
 class ServerEnv {
  public:
   ServerEnv();
+  // A log in PostgreSQL: `storage_toml` is a [storage] table (backend = "postgres", ...) that
+  // `cairn init` and every configuration written here get; the data directory then holds only
+  // the keyring, the dev TLS files and the lock. "" is the embedded RocksDB store.
+  explicit ServerEnv(std::string storage_toml);
 
   // Extra TOML appended to [server] (e.g. allow_cidrs) before the server starts.
   std::string server_extra;
@@ -50,6 +54,16 @@ class ServerEnv {
 
   // A client with the given bearer token (or none), trusting the dev CA.
   std::unique_ptr<Client> ClientWith(const std::string& token) const;
+  // The same for another server of this environment (a node, see StartNode).
+  std::unique_ptr<Client> ClientOf(const ServerProcess& process, const std::string& token) const;
+
+  // Further servers on the same log (a PostgreSQL [storage] only): node n >= 1 runs with the
+  // configuration NodeConfigPath(n): its own data directory `node-<n>` (only its lock), the first
+  // server's keyring through [keys] (so extra_config must not hold a [keys] table), the same
+  // TLS files, policy, credentials and extra_config. False when it does not start
+  // (process->output() says why). The caller owns and stops `process`.
+  bool StartNode(int node, ServerProcess* process) const;
+  std::string NodeConfigPath(int node) const;
   std::unique_ptr<Client> ClientWithOptions(ClientOptions options) const;
 
   // Valid tokens for issuer A with the given sub/roles, signed by each key kind.
@@ -65,10 +79,17 @@ class ServerEnv {
 
  private:
   TempDir dir_;
+  std::string ConfigTextFor(const std::string& data_dir, const std::string& tail) const;
+
+  std::string storage_toml_;
   std::string api_keys_toml_;
   ServerProcess server_;
 };
 
 int64_t NowS();
+
+// The [storage] table of a log in the PostgreSQL database `dsn` (a libpq conninfo without a
+// password, e.g. PgTestServer::CreateDatabase()), for ServerEnv(storage_toml).
+std::string PostgresStorageToml(const std::string& dsn);
 
 }  // namespace cairn::testing
