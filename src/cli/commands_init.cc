@@ -87,6 +87,7 @@ int RunInit(const CliContext& ctx, const InitArgs& args) {
   options.origin = args.origin;
   if (*config) options.kms = (*config)->keys;
   if (*config) options.postgres = server::PostgresOptions((*config)->storage);
+  if (options.postgres) options.postgres->listen = false;  // offline: no other nodes to hear
   if (Status s = engine::EventStore::Init(options); !s.ok()) return Fail(s);
   auto dev = server::CreateDevSetup(*dir, args.origin);
   if (!dev.ok()) return Fail(dev.status());

@@ -13,6 +13,9 @@ constexpr size_t kHeadCacheEntriesMax = 1'000'000;
 constexpr size_t kGroupSizeBytesMax = size_t{64} << 20;
 // Groups smaller than this are committed by the sequencer thread itself (see CommitInline).
 constexpr size_t kPipelinedGroupEventsMin = 64;
+// Shared stores: how stale this node's view of the storage epochs may get (see
+// RefreshStorageKeysIfDue).
+constexpr int64_t kKeysRefreshIntervalMs = 1000;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -249,6 +252,17 @@ void Sequencer::RunCommitter() {
   }
 }
 
+// Shared stores: an administrator's rotation on another node makes a new epoch without extending
+// the log (no rebase tells of it); pick it up at most kKeysRefreshIntervalMs later.
+Status Sequencer::RefreshStorageKeysIfDue() {
+  if (!store_->shared()) return Status::Ok();
+  const int64_t now_ns = MonotonicNowNs();
+  if (now_ns - keys_refreshed_ns_ < kKeysRefreshIntervalMs * 1'000'000) return Status::Ok();
+  CAIRN_RETURN_IF_ERROR(keys_->Refresh());
+  keys_refreshed_ns_ = now_ns;
+  return Status::Ok();
+}
+
 Status Sequencer::MaybeRotateStorageKey(size_t events) {
   keys::StorageEpoch cur = keys_->current();
   // After a failed commit the tree can be smaller than the epoch's recorded start (the epoch was
@@ -301,6 +315,7 @@ std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr
   }
   // A shared store's writer holds the commit lock now; another node may have extended the log.
   if (setup.ok() && group->writer->rebased()) setup = Rebase(*group->writer->rebased());
+  if (setup.ok()) setup = RefreshStorageKeysIfDue();
   if (setup.ok()) setup = MaybeRotateStorageKey(events);
   if (!setup.ok()) {
     group->broken = setup;
@@ -346,9 +361,9 @@ void Sequencer::Commit(Group& group) {
     // A failed group that changed the sequencer's state makes the next group roll back.
     if (!commit.ok() && (wrote || group.touched)) ++failed_commits_;
     if (commit.ok() && wrote) {
-      // On a shared store this node's own commit notification may have been seen first.
+      // On a shared store the commit lock is released at COMMIT: this node's own notification,
+      // and other nodes' later commits, may have been seen before this line.
       assert(store_->shared() || group.base_size == committed_.size);
-      assert(group.tree.size() >= committed_.size);
       if (group.tree.size() > committed_.size) committed_ = {group.tree.size(), group.root};
       listener = listener_;
     }

@@ -130,6 +130,7 @@ class Sequencer {
   void ApplySpeculatively(Group& group);
   Status RebuildIdWindow();
   Status Rebase(const storage::TreeState& state);
+  Status RefreshStorageKeysIfDue();
   Status MaybeRotateStorageKey(size_t events);
 
   storage::LogStore* const store_;
@@ -145,6 +146,7 @@ class Sequencer {
   IdWindow id_window_;
   bool id_window_loaded_ = false;
   int64_t last_recorded_at_ns_ = 0;
+  int64_t keys_refreshed_ns_ = 0;  // MonotonicNowNs() of the last storage-key refresh
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable not_empty_, not_full_, handoff_cv_;

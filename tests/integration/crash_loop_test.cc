@@ -40,9 +40,6 @@
 #include "pg/pg_test_server.h"
 #include "server_env.h"
 
-// DISABLED until `cairn init` with [storage] backend = "postgres" stops hanging: init's store
-// opens a LISTEN thread (commands_init.cc passes PostgresOptions without listen = false, unlike
-// data_dir.cc) and ~PgLogStore's join never returned here (01:40 UTC, build-multinode).
 namespace cairn::testing {
 namespace {
 
@@ -552,7 +549,7 @@ TEST(CrashLoopTest, AcknowledgedAppendsSurviveSigkillUnderLoad) {
 
 // The same on PostgreSQL (issue 8): a SIGKILL cuts the node's connections mid-transaction;
 // PostgreSQL rolls back what was not committed, and the restarted node continues the log.
-TEST(CrashLoopTest, DISABLED_PostgresAcknowledgedAppendsSurviveSigkillUnderLoad) {
+TEST(CrashLoopTest, PostgresAcknowledgedAppendsSurviveSigkillUnderLoad) {
   ServerEnv env(PostgresStorageToml(PgTestServer::Shared().CreateDatabase()));
   RunCrashLoop(env, kPostgresRounds, /*postgres=*/true);
 }

@@ -24,9 +24,6 @@
 #include "pg/pg_test_server.h"
 #include "server_env.h"
 
-// DISABLED until `cairn init` with [storage] backend = "postgres" stops hanging: init's store
-// opens a LISTEN thread (commands_init.cc passes PostgresOptions without listen = false, unlike
-// data_dir.cc) and ~PgLogStore's join never returned here (01:40 UTC, build-multinode).
 namespace cairn::testing {
 namespace {
 
@@ -153,7 +150,7 @@ void CheckClient(const std::vector<Attempt>& attempts, const LogView& log, Tally
   }
 }
 
-TEST(PgOutageTest, DISABLED_AppendsFailUnavailableWhileDownAndRecoverWithoutRestart) {
+TEST(PgOutageTest, AppendsFailUnavailableWhileDownAndRecoverWithoutRestart) {
   PgTestServer pg;  // its own: Stop() below must not touch another test's database
   pg.Start();
   ServerEnv env(PostgresStorageToml(pg.CreateDatabase()));

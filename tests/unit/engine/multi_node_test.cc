@@ -1,0 +1,190 @@
+// Two engines ("nodes") in one process on one PostgreSQL database: they extend one log without
+// forking it, detect every expected-version conflict once, answer re-sends idempotently across
+// nodes, learn each other's storage epochs, wake each other's commit observers and evict each
+// other's forgotten subject keys.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "customer_rules.h"
+#include "engine_test_util.h"
+
+namespace cairn::engine {
+namespace {
+
+class MultiNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pg_ = FreshPgDatabase();
+    testing::WriteFile(tmp_.Sub("protect.toml"), kCustomerRules);
+    InitOptions init{tmp_.Sub("a"), "test.example/multi", {}};
+    init.postgres = pg_;
+    ASSERT_TRUE(EventStore::Init(init).ok());
+    a_ = OpenNode("a");
+    b_ = OpenNode("b");
+  }
+
+  // Every node has its own data directory (its lock) and the first node's keyring.
+  std::unique_ptr<EventStore> OpenNode(const std::string& name) {
+    Options o;
+    o.data_dir = tmp_.Sub(name);
+    o.postgres = pg_;
+    o.kms.local.keyring_path = tmp_.Sub("a/keyring");
+    o.protect_rules_file = tmp_.Sub("protect.toml");
+    auto s = EventStore::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  static bool WaitFor(const std::function<bool()>& done, int timeout_ms = 2000) {
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  }
+
+  testing::TempDir tmp_;
+  storage::PgOptions pg_;
+  std::unique_ptr<EventStore> a_, b_;
+};
+
+TEST_F(MultiNodeTest, ConcurrentAppendsThroughBothNodesFormOneGapFreeLog) {
+  ASSERT_TRUE(a_ && b_);
+  constexpr int kThreads = 3, kAppends = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (EventStore* node : {a_.get(), b_.get()}) {
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, node, t] {
+        for (int i = 0; i < kAppends; ++i) {
+          std::vector<ProposedEvent> evs;
+          evs.push_back(Ev("T", "{\"i\":" + std::to_string(i) + "}"));
+          evs.push_back(Ev("T", "{\"t\":" + std::to_string(t) + "}"));
+          if (!node->Append("s-" + std::to_string((t + i) % 4), ExpectedVersion::Any(), std::move(evs)).ok()) ++failures;
+        }
+      });
+    }
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  const uint64_t total = 2 * kThreads * kAppends * 2;
+  for (EventStore* node : {a_.get(), b_.get()}) {
+    auto all = node->ReadAll(0, total + 10);
+    ASSERT_TRUE(all.ok()) << all.status().ToString();
+    ASSERT_EQ(all->size(), total);
+    std::map<std::string, uint64_t> next_version;
+    for (uint64_t p = 0; p < total; ++p) {
+      const RecordedEvent& e = (*all)[p];
+      EXPECT_EQ(e.entry.position, p);
+      EXPECT_EQ(e.entry.stream_version, next_version[e.entry.stream_id]++) << "stream " << e.entry.stream_id;
+    }
+    EXPECT_TRUE(node->Verify().ok) << node->Verify().failure;
+  }
+  auto ca = a_->Checkpoint(), cb = b_->Checkpoint();
+  ASSERT_TRUE(ca.ok() && cb.ok());
+  EXPECT_EQ(ca->size, total);
+  EXPECT_EQ(ca->root, cb->root);
+}
+
+TEST_F(MultiNodeTest, EveryExpectedVersionConflictIsDetectedExactlyOnce) {
+  ASSERT_TRUE(a_ && b_);
+  constexpr int kVersions = 20;
+  std::atomic<int> wins{0}, conflicts{0}, other{0};
+  for (int v = 0; v < kVersions; ++v) {
+    const ExpectedVersion expected = v == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exact(v - 1);
+    std::vector<std::thread> racers;
+    for (EventStore* node : {a_.get(), b_.get(), a_.get(), b_.get()}) {
+      racers.emplace_back([&, node] {
+        auto r = node->Append("contended", expected, One("T", "{}"));
+        if (r.ok()) ++wins;
+        else if (r.status().code() == StatusCode::kWrongExpectedVersion) ++conflicts;
+        else ++other;
+      });
+    }
+    for (auto& th : racers) th.join();
+  }
+  EXPECT_EQ(wins.load(), kVersions);           // one winner per version
+  EXPECT_EQ(conflicts.load(), 3 * kVersions);  // every loser told so, once
+  EXPECT_EQ(other.load(), 0);
+  auto info = b_->GetStreamInfo("contended");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->event_count, static_cast<uint64_t>(kVersions));
+}
+
+TEST_F(MultiNodeTest, AReSendThroughTheOtherNodeIsIdempotent) {
+  ASSERT_TRUE(a_ && b_);
+  std::vector<ProposedEvent> batch = {Ev("T", "{\"x\":1}", NewUuidV4()), Ev("T", "{\"x\":2}", NewUuidV4())};
+  auto first = a_->Append("orders", ExpectedVersion::NoStream(), batch);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(b_->Append("other", ExpectedVersion::Any(), One("T", "{}")).ok());  // b rebases
+  auto again = b_->Append("orders", ExpectedVersion::NoStream(), batch);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->idempotent_replay);
+  EXPECT_EQ(again->first_position, first->first_position);
+  // The same id in another batch is refused, whichever node it goes through.
+  std::vector<ProposedEvent> reuse = {Ev("T", "{}", batch[0].event_id)};
+  EXPECT_EQ(b_->Append("elsewhere", ExpectedVersion::Any(), reuse).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(b_->tree_size(), 3u);
+}
+
+TEST_F(MultiNodeTest, TheOtherNodeSeesCommitsAndLearnsNewStorageEpochs) {
+  ASSERT_TRUE(a_ && b_);
+  std::atomic<uint64_t> seen{0};
+  const uint64_t handle = b_->AddCommitObserver([&](uint64_t size) { seen = size; });
+  ASSERT_TRUE(a_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+  EXPECT_TRUE(WaitFor([&] { return seen.load() == 1; })) << "b heard of a's commit: " << seen.load();
+  auto epoch = a_->RotateStorageKey();
+  ASSERT_TRUE(epoch.ok()) << epoch.status().ToString();
+  ASSERT_TRUE(a_->Append("s", ExpectedVersion::Any(), One("T", "{\"after\":1}")).ok());
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Exact(1), One("T", "{\"b\":1}")).ok());
+  b_->RemoveCommitObserver(handle);
+  auto keys = b_->ListKeys();
+  ASSERT_TRUE(keys.ok());
+  size_t storage_epochs = 0;
+  for (const KeyInfo& k : *keys) storage_epochs += k.kind == "storage";
+  EXPECT_EQ(storage_epochs, 2u);  // b loaded the epoch a created
+  auto all = b_->ReadAll(0, 10);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[1].data, "{\"after\":1}");
+  EXPECT_TRUE(a_->Verify().ok);
+}
+
+TEST_F(MultiNodeTest, ForgetOnOneNodeErasesOnTheOtherAndRacingKeyCreationsLeaveNoKeyBehind) {
+  ASSERT_TRUE(a_ && b_);
+  // Both nodes create the first key of "carol" at once: one index wins, the loser's key is
+  // destroyed, so a forget finds every key that encrypted her data.
+  std::thread ta([&] { ASSERT_TRUE(a_->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("carol"))).ok()); });
+  std::thread tb([&] { ASSERT_TRUE(b_->Append("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("carol"))).ok()); });
+  ta.join();
+  tb.join();
+  auto before = b_->ReadStream("c", 0, Direction::kForwards, 10);
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->events.size(), 2u);
+  for (const RecordedEvent& e : before->events) {
+    auto shown = b_->Reveal(e, /*may_read_pii=*/true);
+    ASSERT_TRUE(shown.ok()) << shown.status().ToString();
+    EXPECT_NE(shown->data.find("carol@example.com"), std::string::npos);  // b caches the key now
+  }
+  ASSERT_TRUE(a_->Forget("carol").ok());
+  auto erased_everywhere = [&](EventStore* node) {
+    auto events = node->ReadStream("c", 0, Direction::kForwards, 10);
+    if (!events.ok()) return false;
+    for (const RecordedEvent& e : events->events) {
+      auto shown = node->Reveal(e, /*may_read_pii=*/true);
+      if (!shown.ok() || shown->erased.empty() || shown->data.find("carol@") != std::string::npos) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(erased_everywhere(a_.get()));
+  // b learns of the destruction by NOTIFY (milliseconds): bounded wait.
+  EXPECT_TRUE(WaitFor([&] { return erased_everywhere(b_.get()); }, 1000));
+  EXPECT_TRUE(b_->Verify().ok);
+}
+
+}  // namespace
+}  // namespace cairn::engine
