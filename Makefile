@@ -50,6 +50,7 @@ test: build
 # AddressSanitizer + UndefinedBehaviorSanitizer over the whole test suite, built with clang (the
 # same build carries libFuzzer's coverage instrumentation, so `make fuzz` reuses it).
 ASAN_OPTIONS_TEST := detect_leaks=1:abort_on_error=1:strict_string_checks=1
+LSAN_OPTIONS_TEST := suppressions=$(CURDIR)/tests/lsan.supp
 UBSAN_OPTIONS_TEST := print_stacktrace=1:halt_on_error=1
 asan-configure: san-deps
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CLANG) \
@@ -59,7 +60,7 @@ build-asan: asan-configure
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 
 test-asan: build-asan
-	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) \
+	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) LSAN_OPTIONS=$(LSAN_OPTIONS_TEST) UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) \
 	  ctest --output-on-failure -j$(JOBS) $(ASAN_CTEST_ARGS)
 
 # The CI subset (docs/reliability.md): every unit test and every fuzz corpus under ASan+UBSan;
@@ -72,7 +73,7 @@ ASAN_CI_TARGETS := cairn $(addsuffix _test,$(notdir $(wildcard tests/unit/*))) $
 ASAN_CI_EXCLUDE := /postgres|MultiNodeTest\.
 test-asan-ci: asan-configure
 	cmake --build $(ASAN_DIR) -j$(JOBS) --target $(ASAN_CI_TARGETS)
-	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) \
+	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) LSAN_OPTIONS=$(LSAN_OPTIONS_TEST) UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) \
 	  ctest --output-on-failure -j$(JOBS) -L 'unit|fuzz' -E '$(ASAN_CI_EXCLUDE)'
 
 # ThreadSanitizer over the concurrency tests: the sequencer, subscriptions, the key cache.
