@@ -22,22 +22,6 @@ std::string Bytes(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
 pqxx::binarystring Bin(std::string_view v) { return pqxx::binarystring(v.data(), v.size()); }
 int64_t I64(uint64_t v) { return static_cast<int64_t>(v); }
 
-Status CheckName(std::string_view name, std::string_view what) {
-  if (name.empty() || name.size() > kNameSizeBytesMax || name.find('\0') != std::string_view::npos) {
-    return Status::InvalidArgument(std::string(what) + " name must be 1.." +
-                                   std::to_string(kNameSizeBytesMax) + " bytes without NUL");
-  }
-  return Status::Ok();
-}
-
-Status CheckSmallValue(std::string_view value, std::string_view what) {
-  if (value.size() > kSmallValueSizeBytesMax) {
-    return Status::InvalidArgument(std::string(what) + " exceeds " +
-                                   std::to_string(kSmallValueSizeBytesMax) + " bytes");
-  }
-  return Status::Ok();
-}
-
 StreamHead HeadFromRow(const pqxx::row& row, int first) {
   StreamHead h;
   h.next_version = static_cast<uint64_t>(row[first].as<int64_t>());

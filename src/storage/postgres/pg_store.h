@@ -12,6 +12,7 @@
 #include <pqxx/connection>
 
 #include "storage/log_store.h"
+#include "storage/small_values.h"
 #include "storage/postgres/pg_log_store.h"
 #include "storage/postgres/pg_pool.h"
 #include "storage/postgres/pg_stats.h"
@@ -24,8 +25,6 @@ inline constexpr const char* kCommitChannel = "cairn_commit";
 inline constexpr const char* kKeyChannel = "cairn_key";
 // Rows fetched per round trip by scans (bounds the memory of one page).
 inline constexpr int64_t kScanPageRowsMax = 512;
-inline constexpr size_t kNameSizeBytesMax = 1024;
-inline constexpr size_t kSmallValueSizeBytesMax = size_t{1} << 20;
 
 // Running totals behind PgCommitStatsOf (pg_stats.h): relaxed atomics, added to by the commit
 // writers (one add per field per commit), read by Snapshot().

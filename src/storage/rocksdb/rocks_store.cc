@@ -11,22 +11,6 @@ namespace {
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
-Status CheckName(std::string_view name, std::string_view what) {
-  if (name.empty() || name.size() > kNameSizeBytesMax) {
-    return Status::InvalidArgument(std::string(what) + " name must be 1.." +
-                                   std::to_string(kNameSizeBytesMax) + " bytes");
-  }
-  return Status::Ok();
-}
-
-Status CheckSmallValue(std::string_view value, std::string_view what) {
-  if (value.size() > kSmallValueSizeBytesMax) {
-    return Status::InvalidArgument(std::string(what) + " exceeds " +
-                                   std::to_string(kSmallValueSizeBytesMax) + " bytes");
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 RocksLogStore::RocksLogStore(std::unique_ptr<rocksdb::DB> db,

@@ -32,14 +32,13 @@
 
 #include "common/status.h"
 #include "storage/log_store.h"
+#include "storage/small_values.h"
 #include "storage/rocksdb/rocks_schema.h"
 
 namespace cairn::storage::rocks {
 
 inline constexpr size_t kCommitSizeBytesMax = size_t{256} << 20;
 inline constexpr size_t kRecordSizeBytesMax = size_t{64} << 20;
-inline constexpr size_t kNameSizeBytesMax = 1024;                   // key material and meta names
-inline constexpr size_t kSmallValueSizeBytesMax = size_t{1} << 20;  // key blobs, meta, notes
 inline constexpr size_t kReadNodesCountMax = 65536;
 
 // Turns RocksDB's automatic recovery from background errors off (the store resumes in the next

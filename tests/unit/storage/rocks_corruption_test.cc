@@ -76,7 +76,7 @@ TEST(RocksCorruptionTest, MalformedArgumentsAreInvalidArgument) {
   const NodeKey bad_level[] = {{64, 0}};
   EXPECT_EQ(store->ReadNodes(bad_level, &hashes).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(store->ReadMeta("").status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(store->PutCheckpoint(1, std::string(rocks::kSmallValueSizeBytesMax + 1, 'n')).code(),
+  EXPECT_EQ(store->PutCheckpoint(1, std::string(kSmallValueSizeBytesMax + 1, 'n')).code(),
             StatusCode::kInvalidArgument);
 }
 

@@ -62,9 +62,9 @@ TEST(RocksKeyMaterialTest, PutReadDestroyAndLimits) {
   EXPECT_TRUE(store->DestroyKeyMaterial("never-existed").ok());
 
   EXPECT_EQ(store->PutKeyMaterial("", "x").code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(store->PutKeyMaterial(std::string(rocks::kNameSizeBytesMax + 1, 'n'), "x").code(),
+  EXPECT_EQ(store->PutKeyMaterial(std::string(kNameSizeBytesMax + 1, 'n'), "x").code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(store->PutKeyMaterial("n", std::string(rocks::kSmallValueSizeBytesMax + 1, 'v')).code(),
+  EXPECT_EQ(store->PutKeyMaterial("n", std::string(kSmallValueSizeBytesMax + 1, 'v')).code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(store->DestroyKeyMaterial("").code(), StatusCode::kInvalidArgument);
 }
@@ -111,7 +111,7 @@ TEST(RocksKeyMaterialTest, ScanByPrefixInNameOrderWithEarlyStop) {
                                     })
                   .ok());
   EXPECT_EQ(calls, 2);
-  EXPECT_EQ(store->ScanKeyMaterial(std::string(rocks::kNameSizeBytesMax + 1, 'p'), collect).code(),
+  EXPECT_EQ(store->ScanKeyMaterial(std::string(kNameSizeBytesMax + 1, 'p'), collect).code(),
             StatusCode::kInvalidArgument);
 }
 
