@@ -50,7 +50,9 @@ class EngineTest : public ::testing::Test {
   void SetUp() override {
     dir_ = tmp_.Sub("data");
     if (backend() == Backend::kPostgres) pg_ = FreshPgDatabase();
-    InitOptions init{dir_, "test.example/log", {}};
+    InitOptions init;
+    init.data_dir = dir_;
+    init.origin = "test.example/log";
     init.postgres = pg_;
     ASSERT_TRUE(EventStore::Init(init).ok());
     Reopen();

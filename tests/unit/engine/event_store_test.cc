@@ -193,15 +193,21 @@ TEST_P(EngineBackendTest, ReopenKeepsEverythingAndContinuesTheChain) {
   EXPECT_TRUE(store_->Verify().ok);
 }
 
+InitOptions InitAt(const std::string& dir) {
+  InitOptions o;
+  o.data_dir = dir;
+  return o;
+}
+
 TEST_F(EngineTest, DataDirectoryIsLockedWhileOpen) {
   Options o;
   o.data_dir = dir_;
   auto second = EventStore::Open(o);
   ASSERT_EQ(second.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(second.status().message().find("in use by another cairn process"), std::string::npos);
-  EXPECT_EQ(EventStore::Init({dir_, "", {}}).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(EventStore::Init(InitAt(dir_)).code(), StatusCode::kUnavailable);
   Close();
-  EXPECT_EQ(EventStore::Init({dir_, "", {}}).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(EventStore::Init(InitAt(dir_)).code(), StatusCode::kAlreadyExists);
 }
 
 TEST_P(EngineBackendTest, KeyringIsPrivateAndAGroupReadableOneIsRefused) {

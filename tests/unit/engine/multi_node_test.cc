@@ -20,7 +20,9 @@ class MultiNodeTest : public ::testing::Test {
   void SetUp() override {
     pg_ = FreshPgDatabase();
     testing::WriteFile(tmp_.Sub("protect.toml"), kCustomerRules);
-    InitOptions init{tmp_.Sub("a"), "test.example/multi", {}};
+    InitOptions init;
+    init.data_dir = tmp_.Sub("a");
+    init.origin = "test.example/multi";
     init.postgres = pg_;
     ASSERT_TRUE(EventStore::Init(init).ok());
     a_ = OpenNode("a");
