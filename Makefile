@@ -21,8 +21,8 @@ TSAN_DIR ?= build-tsan
 FUZZ_SECONDS ?= 60
 CLANG := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 
-.PHONY: all deps san-deps configure build test run demo bench bench-net bench-pg clean \
-  test-asan test-asan-ci test-tsan asan-configure build-asan fuzz fuzz-ci soak
+.PHONY: all deps node-deps esdb-node san-deps configure build test run demo bench bench-net \
+  bench-pg clean test-asan test-asan-ci test-tsan asan-configure build-asan fuzz fuzz-ci soak
 
 all: build
 
@@ -35,6 +35,26 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Node.js and npm for the EventStoreDB client tests (tests/esdb): Debian's nodejs and npm, only
+# when the commands are missing (a NodeSource nodejs already bundles npm and conflicts with it).
+node-deps:
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  echo "installing: nodejs npm"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; \
+	fi
+
+# The official Node.js client, pinned by tests/esdb/package-lock.json, installed into the build
+# tree (npm ci, no install scripts) when the lock file changed; integration_test's EsdbNode* run it.
+ESDB_NODE_DIR := $(BUILD_DIR)/esdb-node
+esdb-node: node-deps
+	@mkdir -p $(ESDB_NODE_DIR)
+	@if ! cmp -s tests/esdb/package-lock.json $(ESDB_NODE_DIR)/.installed-lock.json; then \
+	  cp tests/esdb/package.json tests/esdb/package-lock.json $(ESDB_NODE_DIR)/ && \
+	  (cd $(ESDB_NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund) && \
+	  cp tests/esdb/package-lock.json $(ESDB_NODE_DIR)/.installed-lock.json; \
+	fi
+
 san-deps: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(SAN_PACKAGES)"
 
@@ -44,7 +64,7 @@ configure: deps
 build: configure
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
-test: build
+test: build esdb-node
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer over the whole test suite, built with clang (the
