@@ -1,5 +1,7 @@
 #include "auth/authenticator.h"
 
+#include "auth/basic_credentials.h"
+
 #include <algorithm>
 #include <cassert>
 #include <chrono>
@@ -100,6 +102,11 @@ Result<Principal> Authenticator::Cached(std::string_view kind, std::string_view 
 
 Result<Principal> Authenticator::Check(const CallCredentials& creds, int64_t now_unix_s) const {
   if (!creds.authorization.empty()) {
+    if (HasAuthScheme(creds.authorization, "basic")) {
+      // The EventStoreDB clients' username/password: an API key (auth/basic_credentials.h).
+      CAIRN_ASSIGN_OR_RETURN(BasicApiKey basic, BasicApiKey::Parse(creds.authorization));
+      return api_keys_->Verify(basic.key(), now_unix_s);
+    }
     CAIRN_ASSIGN_OR_RETURN(std::string_view credential, BearerCredential(creds.authorization));
     if (credential.substr(0, kApiKeyPrefix.size()) == kApiKeyPrefix) {
       return api_keys_->Verify(credential, now_unix_s);

@@ -7,6 +7,8 @@
 //      exactly one space, a non-empty credential without spaces);
 //        "cairn_..."  → API key (auth/api_key.h)
 //        otherwise    → JWT (auth/jwt.h)
+//      or "Basic base64(id:key)" (the EventStoreDB clients' credentials) → the API key `key`,
+//      whose id must be `id` (auth/basic_credentials.h);
 //      A client certificate, if any, is not consulted when an authorization header is present;
 //   3. no authorization but a client certificate → mTLS mapping (auth/mtls.h);
 //   4. nothing → "no credentials".

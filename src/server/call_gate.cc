@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "auth/basic_credentials.h"
 #include "server/call_audit.h"
 #include "server/status_map.h"
 
@@ -34,6 +35,7 @@ std::string_view CredentialMethod(const auth::CallCredentials& creds) {
   if (creds.authorization.empty()) return creds.peer_cert_pem.empty() ? "none" : "mtls";
   const size_t space = creds.authorization.find(' ');
   if (space == std::string_view::npos) return "unknown";
+  if (auth::HasAuthScheme(creds.authorization, "basic")) return "apikey";
   return creds.authorization.substr(space + 1).rfind("cairn_", 0) == 0 ? "apikey" : "jwt";
 }
 

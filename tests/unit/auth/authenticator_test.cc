@@ -1,4 +1,5 @@
 #include "auth/authenticator.h"
+#include "common/bytes.h"
 
 #include <gtest/gtest.h>
 
@@ -95,12 +96,43 @@ TEST_F(AuthenticatorTest, RoutesByCredential) {
 
 TEST_F(AuthenticatorTest, MalformedAuthorization) {
   auto a = Make();
-  for (const std::string& h : std::vector<std::string>{"Bearer  " + Jwt(), "Bearer", "Bearer ", "Basic dXNlcjpwYXNz",
+  for (const std::string& h : std::vector<std::string>{"Bearer  " + Jwt(), "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Basic",
                                "Token " + api_key_.key, Jwt(), "Bearer " + Jwt() + " x",
                                "Bearer\t" + Jwt()}) {
     auto r = Call(*a, h, "", "10.0.0." + std::to_string(h.size() % 200));
     ASSERT_FALSE(r.ok()) << h;
     EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
+  }
+}
+
+// The EventStoreDB clients' credentials: username = the key id, password = the whole key.
+TEST_F(AuthenticatorTest, BasicCredentialsCarryAnApiKey) {
+  auto a = Make();
+  auto basic = [](const std::string& user_pass) { return "Basic " + Base64Encode(user_pass); };
+  auto r = Call(*a, basic("ci:" + api_key_.key));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->id, "apikey:ci");
+  EXPECT_EQ(r->roles, std::vector<std::string>{"writer"});
+  EXPECT_TRUE(Call(*a, "bAsIc " + Base64Encode("ci:" + api_key_.key)).ok());
+
+  std::string wrong_secret = api_key_.key;
+  wrong_secret.back() = wrong_secret.back() == 'a' ? 'b' : 'a';
+  const std::vector<std::string> refused = {
+      basic("other:" + api_key_.key),  // the username must be the key's id
+      basic("ci:" + wrong_secret),     // a forged secret
+      basic("admin:changeit"),         // EventStoreDB's default user does not exist here
+      basic("ci" + api_key_.key),      // no colon
+      basic(":" + api_key_.key),
+      "Basic not-base64!",
+      "Basic ",
+      "Basic " + std::string(2000, 'A'),
+  };
+  for (size_t i = 0; i < refused.size(); ++i) {
+    auto denied = Call(*a, refused[i], "", "10.0.1." + std::to_string(i));
+    ASSERT_FALSE(denied.ok()) << i;
+    EXPECT_EQ(denied.status().code(), StatusCode::kUnauthenticated) << i;
+    EXPECT_EQ(denied.status().message().find(api_key_.key), std::string::npos);
+    EXPECT_EQ(denied.status().message().find("changeit"), std::string::npos);
   }
 }
 
