@@ -24,6 +24,8 @@
 #include "policy/parse.h"
 #include "server/admin_http.h"
 #include "server/admin_service.h"
+#include "server/esdb/features_service.h"
+#include "server/esdb/gossip_service.h"
 #include "server/call_audit.h"
 #include "server/call_gate.h"
 #include "server/config_digest.h"
@@ -143,6 +145,9 @@ class ServerImpl final : public Server {
   std::unique_ptr<GroupsService> groups_service_;
   std::unique_ptr<subscribe::WebhookDispatcher> webhook_dispatcher_;
   std::unique_ptr<WebhooksService> webhooks_service_;
+  // The EventStoreDB/KurrentDB-compatible services (server/esdb/, docs/eventstoredb-clients.md).
+  std::unique_ptr<esdb::ServerFeaturesService> esdb_features_;
+  std::unique_ptr<esdb::GossipService> esdb_gossip_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<AdminHttpServer> admin_;
   // Posture checks at start and every doctor.interval_s; reads store_, feeds metrics_ and alerts_.
@@ -224,6 +229,11 @@ Status ServerImpl::StartGrpc() {
   builder.RegisterService(subscriptions_.get());
   builder.RegisterService(groups_service_.get());
   builder.RegisterService(webhooks_service_.get());
+  // EventStoreDB/KurrentDB-compatible services (server/esdb/), same port, same gate.
+  esdb_features_ = std::make_unique<esdb::ServerFeaturesService>();
+  esdb_gossip_ = std::make_unique<esdb::GossipService>(config_.server.listen);
+  builder.RegisterService(esdb_features_.get());
+  builder.RegisterService(esdb_gossip_.get());
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || grpc_port_ == 0) {
     return Status::Unavailable("cannot listen on server.listen " + config_.server.listen);
