@@ -26,6 +26,7 @@
 #include "server/admin_service.h"
 #include "server/esdb/features_service.h"
 #include "server/esdb/gossip_service.h"
+#include "server/esdb/streams_service.h"
 #include "server/call_audit.h"
 #include "server/call_gate.h"
 #include "server/config_digest.h"
@@ -148,6 +149,7 @@ class ServerImpl final : public Server {
   // The EventStoreDB/KurrentDB-compatible services (server/esdb/, docs/eventstoredb-clients.md).
   std::unique_ptr<esdb::ServerFeaturesService> esdb_features_;
   std::unique_ptr<esdb::GossipService> esdb_gossip_;
+  std::unique_ptr<esdb::StreamsService> esdb_streams_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<AdminHttpServer> admin_;
   // Posture checks at start and every doctor.interval_s; reads store_, feeds metrics_ and alerts_.
@@ -234,6 +236,13 @@ Status ServerImpl::StartGrpc() {
   esdb_gossip_ = std::make_unique<esdb::GossipService>(config_.server.listen);
   builder.RegisterService(esdb_features_.get());
   builder.RegisterService(esdb_gossip_.get());
+  esdb::StreamsServiceOptions esdb_stream_options;
+  esdb_stream_options.live_hub = live_hub_.get();
+  esdb_stream_options.read_page_events_max = config_.limits.read_batch_max;
+  esdb_stream_options.metrics = metrics_.get();
+  esdb_streams_ = std::make_unique<esdb::StreamsService>(store_.get(), gate_.get(),
+                                                         esdb_stream_options);
+  builder.RegisterService(esdb_streams_.get());
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || grpc_port_ == 0) {
     return Status::Unavailable("cannot listen on server.listen " + config_.server.listen);

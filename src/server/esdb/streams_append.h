@@ -1,0 +1,67 @@
+// The parts of an EventStoreDB append shared by Append and BatchAppend (streams_service.h): the
+// events of one append, gathered message by message with their size bounded, then authorised
+// type by type; and the audit record of the outcome.
+//
+// Thread safety: an AppendBatch belongs to one call; the functions are pure.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <grpcpp/support/status.h>
+
+#include "common/status.h"
+#include "engine/event_store.h"
+#include "engine/types.h"
+#include "server/call_gate.h"
+#include "server/esdb/esdb_convert.h"
+
+namespace cairn::server::esdb {
+
+class AppendBatch {
+ public:
+  AppendBatch(uint64_t size_bytes_max, uint64_t events_max);
+
+  // Adds one proposed message (AppendReq or BatchAppendReq ProposedMessage). kInvalidArgument
+  // for a malformed message (id, type, content type); kResourceExhausted once the events exceed
+  // size_bytes_max bytes (data + custom metadata) or events_max events. After an error the batch
+  // must not be appended.
+  template <class WireMessage>
+  Status Add(const WireMessage& message) {
+    return Add(message.data().size() + message.custom_metadata().size(),
+               ProposedFromWire(message.id(), message.metadata(), message.custom_metadata(),
+                                message.data()));
+  }
+
+  // `append` on `stream` for every distinct event type (denials audited by Require); the first
+  // denial is returned (PERMISSION_DENIED).
+  grpc::Status Authorize(const CallIdentity& id, std::string_view stream) const;
+
+  size_t event_count() const { return events_.size(); }
+  std::vector<engine::ProposedEvent> TakeEvents() { return std::move(events_); }
+
+ private:
+  Status Add(uint64_t size_bytes, Result<engine::ProposedEvent> event);
+
+  const uint64_t size_bytes_max_;
+  const uint64_t events_max_;
+  uint64_t size_bytes_ = 0;
+  std::vector<engine::ProposedEvent> events_;
+};
+
+// The data-plane audit record of an allowed append call with its outcome, when audit.data_plane
+// wants writes (the call was counted by CountAllowed before the append, as cairn.v1 does).
+void AuditAppend(const CallIdentity& id, std::string_view stream, size_t event_count,
+                 const Status& outcome);
+
+// An append of no events: EventStoreDB checks the expected revision and answers with the
+// stream's current revision (nullopt: the stream does not exist), writing nothing.
+// kWrongExpectedVersion (detail: current version, -1 none), kStreamDeleted.
+Result<std::optional<engine::AppendResult>> AppendNothing(engine::EventStore& store,
+                                                          std::string_view stream,
+                                                          const engine::ExpectedVersion& expected);
+
+}  // namespace cairn::server::esdb

@@ -1,0 +1,296 @@
+// BatchAppend (streams_service.h): a bidi stream of appends, each a series of chunks under one
+// correlation id, the first chunk with the options, the last with is_final. Each append is
+// answered once, with success or a google.rpc.Status the client unpacks (streams_wire.h), in the
+// order the appends complete.
+//
+// Appends go to the engine with AppendAsync, so the appends of one call (the Node.js client
+// sends all of a connection's appends on one BatchAppend call) share group commits. Bounds: at
+// most batch_appends_in_flight_max appends waiting for their commit and about as many answers
+// waiting to be written (reading stops meanwhile), at most batch_open_correlations_max appends
+// whose chunks are still arriving, each at most append_size_bytes_max bytes.
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include "server/call_audit.h"
+#include "server/esdb/esdb_convert.h"
+#include "server/esdb/esdb_errors.h"
+#include "server/esdb/streams_append.h"
+#include "server/esdb/streams_service.h"
+#include "server/esdb/streams_wire.h"
+
+namespace cairn::server::esdb {
+
+namespace streams = event_store::client::streams;
+using policy::Action;
+
+namespace {
+
+using Request = streams::BatchAppendReq;
+using Response = streams::BatchAppendResp;
+
+engine::ExpectedVersion ExpectedOfBatch(const Request::Options& options) {
+  switch (options.expected_stream_position_case()) {
+    case Request::Options::kStreamPosition:
+      return engine::ExpectedVersion::Exact(options.stream_position());
+    case Request::Options::kNoStream: return engine::ExpectedVersion::NoStream();
+    case Request::Options::kStreamExists: return engine::ExpectedVersion::StreamExists();
+    default: return engine::ExpectedVersion::Any();
+  }
+}
+
+// The request's expected state echoed in the answer.
+void ToWireExpected(const engine::ExpectedVersion& expected, Response* out) {
+  switch (expected.kind) {
+    case engine::ExpectedVersion::Kind::kExact: out->set_stream_position(expected.version); break;
+    case engine::ExpectedVersion::Kind::kNoStream: out->mutable_no_stream(); break;
+    case engine::ExpectedVersion::Kind::kStreamExists: out->mutable_stream_exists(); break;
+    case engine::ExpectedVersion::Kind::kAny: out->mutable_any(); break;
+  }
+}
+
+bool DeadlinePassed(const Request::Options& options) {
+  if (!options.has_deadline()) return false;
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  return options.deadline().seconds() < now_s;
+}
+
+// One append whose chunks are arriving.
+struct OpenAppend {
+  OpenAppend(const Request::Options& options, const StreamsServiceOptions& limits)
+      : stream(StreamName(options.stream_identifier())),
+        expected(ExpectedOfBatch(options)),
+        options(options),
+        batch(limits.append_size_bytes_max, limits.append_events_max) {}
+
+  std::string stream;
+  engine::ExpectedVersion expected;
+  Request::Options options;  // for the deadline, checked at is_final
+  event_store::client::UUID correlation_id;  // as the client sent it
+  AppendBatch batch;
+  Status error;  // the first error of a chunk; answered at is_final
+};
+
+class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  BatchAppendReactor(grpc::CallbackServerContext* context, engine::EventStore* store,
+                     const CallGate* gate, const StreamsServiceOptions& options)
+      : context_(context), store_(store), options_(options) {
+    if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
+      Finish(esdb::Finish(context, FromGateStatus(s)));
+      return;
+    }
+    reading_ = true;
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (ok) Handle();  // reading_ stays set meanwhile: nothing else starts a read
+    std::optional<grpc::Status> finish;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reading_ = false;
+      if (!ok) reads_done_ = true;
+      finish = NextLocked();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::optional<grpc::Status> finish;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      if (!ok) {  // the client went away: nothing more is read or written
+        reads_done_ = true;
+        answers_.clear();
+      }
+      finish = NextLocked();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // The chunk in request_: opens, extends or completes its append.
+  void Handle() {
+    auto key = UuidBytes(request_.correlation_id());
+    if (!key) {
+      std::lock_guard<std::mutex> lock(mu_);
+      Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "batch append without correlation id"));
+      return;
+    }
+    auto it = open_.find(*key);
+    if (it == open_.end()) {
+      if (!request_.has_options() || open_.size() >= options_.batch_open_correlations_max) {
+        const Status refused =
+            request_.has_options()
+                ? Status::Unavailable("too many batch appends open on this call")
+                : Status::InvalidArgument("the first chunk of a batch append carries its options");
+        Answer(ErrorAnswer(refused, StreamName(request_.options().stream_identifier()),
+                           engine::ExpectedVersion::Any()));
+        return;
+      }
+      it = open_.try_emplace(*key, request_.options(), options_).first;
+      it->second.correlation_id = request_.correlation_id();
+    }
+    OpenAppend& open = it->second;
+    for (const auto& message : request_.proposed_messages()) {
+      if (!open.error.ok()) break;
+      open.error = open.batch.Add(message);
+    }
+    if (!request_.is_final()) return;
+    OpenAppend done = std::move(it->second);
+    open_.erase(it);
+    Complete(std::move(done));
+  }
+
+  // The last chunk arrived: refuse, or append.
+  void Complete(OpenAppend open) {
+    if (!open.error.ok()) {
+      Answer(ErrorAnswer(open.error, open.stream, open.expected));
+      return;
+    }
+    if (DeadlinePassed(open.options)) {
+      Response answer = BaseAnswer(open.stream, open.expected);
+      *answer.mutable_error() = BatchTimeoutStatus();
+      Answer(std::move(answer));
+      return;
+    }
+    if (grpc::Status s = open.batch.Authorize(id_, open.stream); !s.ok()) {
+      Answer(ErrorAnswer(Status::PermissionDenied(s.error_message()), open.stream, open.expected));
+      return;
+    }
+    id_.audit->CountAllowed(Action::kAppend);
+    const size_t count = open.batch.event_count();
+    if (count == 0) {
+      auto result = AppendNothing(*store_, open.stream, open.expected);
+      AuditAppend(id_, open.stream, 0, result.status());
+      Answer(ResultAnswer(result, open.stream, open.expected));
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++in_flight_;
+    }
+    auto done = std::make_shared<OpenAppend>(std::move(open));
+    store_->AppendAsync(done->stream, done->expected, done->batch.TakeEvents(),
+                        [this, done, count](Result<engine::AppendResult> result) {
+                          OnAppended(*done, count, result);
+                        });
+  }
+
+  // On the engine's commit thread (or inline when the engine refused the batch at once).
+  void OnAppended(const OpenAppend& open, size_t count,
+                  const Result<engine::AppendResult>& result) {
+    AuditAppend(id_, open.stream, count, result.status());
+    Result<std::optional<engine::AppendResult>> answer = std::optional<engine::AppendResult>();
+    if (result.ok()) {
+      answer = std::optional<engine::AppendResult>(*result);
+    } else {
+      answer = result.status();
+    }
+    Response response = ResultAnswer(answer, open.stream, open.expected);
+    *response.mutable_correlation_id() = open.correlation_id;
+    std::optional<grpc::Status> finish;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --in_flight_;
+      answers_.push_back(std::move(response));
+      finish = NextLocked();
+    }
+    if (finish) Finish(*finish);
+  }
+
+  Response BaseAnswer(const std::string& stream, const engine::ExpectedVersion& expected) const {
+    Response answer;
+    ToWireStream(stream, answer.mutable_stream_identifier());
+    ToWireExpected(expected, &answer);
+    return answer;
+  }
+  Response ErrorAnswer(const Status& error, const std::string& stream,
+                       const engine::ExpectedVersion& expected) const {
+    Response answer = BaseAnswer(stream, expected);
+    *answer.mutable_error() =
+        BatchErrorStatus(error, stream, expected, options_.append_size_bytes_max);
+    return answer;
+  }
+  Response ResultAnswer(const Result<std::optional<engine::AppendResult>>& result,
+                        const std::string& stream, const engine::ExpectedVersion& expected) const {
+    if (!result.ok()) return ErrorAnswer(result.status(), stream, expected);
+    Response answer = BaseAnswer(stream, expected);
+    ToWireSuccess(*result, answer.mutable_success());
+    return answer;
+  }
+  // Queues an answer to the chunk being handled (its correlation id as the client sent it).
+  void Answer(Response answer) {
+    *answer.mutable_correlation_id() = request_.correlation_id();
+    std::lock_guard<std::mutex> lock(mu_);
+    answers_.push_back(std::move(answer));
+  }
+
+  // Ends the call once the appends in flight are answered (mu_ held).
+  void Fail(grpc::Status status) {
+    if (!failure_) failure_ = std::move(status);
+    reads_done_ = true;
+  }
+
+  // Starts the next write or read, or returns the status to finish with (mu_ held; the caller
+  // finishes after unlocking, as its last act: OnDone may delete the reactor at once).
+  std::optional<grpc::Status> NextLocked() {
+    if (finished_) return std::nullopt;
+    if (!writing_ && !answers_.empty()) {
+      current_ = std::move(answers_.front());
+      answers_.pop_front();
+      writing_ = true;
+      StartWrite(&current_);
+    }
+    const bool room = in_flight_ < options_.batch_appends_in_flight_max &&
+                      answers_.size() < options_.batch_appends_in_flight_max;
+    if (!reading_ && !reads_done_ && room) {
+      reading_ = true;
+      StartRead(&request_);
+    }
+    if (reads_done_ && !reading_ && !writing_ && in_flight_ == 0 && answers_.empty()) {
+      finished_ = true;
+      return failure_.value_or(grpc::Status::OK);
+    }
+    return std::nullopt;
+  }
+
+  grpc::CallbackServerContext* const context_;
+  engine::EventStore* const store_;
+  const StreamsServiceOptions options_;
+  CallIdentity id_;
+  Request request_;  // the read in flight; touched only by OnReadDone's thread
+  std::map<std::string, OpenAppend> open_;  // by correlation id (16 bytes); OnReadDone only
+
+  std::mutex mu_;
+  std::deque<Response> answers_;
+  Response current_;  // the write in flight
+  size_t in_flight_ = 0;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool reads_done_ = false;
+  bool finished_ = false;
+  std::optional<grpc::Status> failure_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<Request, Response>* StreamsService::BatchAppend(
+    grpc::CallbackServerContext* context) {
+  return new BatchAppendReactor(context, store_, gate_, options_);
+}
+
+}  // namespace cairn::server::esdb

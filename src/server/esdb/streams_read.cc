@@ -1,0 +1,292 @@
+#include "server/esdb/streams_read.h"
+
+#include <algorithm>
+#include <cassert>
+#include <deque>
+#include <limits>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "server/esdb/esdb_convert.h"
+#include "server/esdb/esdb_errors.h"
+
+namespace cairn::server::esdb {
+
+namespace streams = event_store::client::streams;
+using Options = streams::ReadReq::Options;
+using policy::Action;
+
+Result<ReadSpec> ParseReadSpec(const streams::ReadReq& request) {
+  const Options& options = request.options();
+  ReadSpec spec;
+  switch (options.stream_option_case()) {
+    case Options::kStream: {
+      const Options::StreamOptions& s = options.stream();
+      spec.stream = StreamName(s.stream_identifier());
+      if (spec.stream.empty()) return Status::InvalidArgument("read of an unnamed stream");
+      if (s.revision_option_case() == Options::StreamOptions::kRevision) {
+        spec.from = ReadSpec::From::kAt;
+        spec.at = s.revision();
+      } else if (s.revision_option_case() == Options::StreamOptions::kEnd) {
+        spec.from = ReadSpec::From::kEnd;
+      }
+      break;
+    }
+    case Options::kAll: {
+      const Options::AllOptions& a = options.all();
+      spec.all = true;
+      spec.stream = std::string(kAllStream);
+      if (a.all_option_case() == Options::AllOptions::kPosition) {
+        spec.from = ReadSpec::From::kAt;
+        spec.at = a.position().commit_position();
+      } else if (a.all_option_case() == Options::AllOptions::kEnd) {
+        spec.from = ReadSpec::From::kEnd;
+      }
+      break;
+    }
+    case Options::STREAM_OPTION_NOT_SET:
+      return Status::InvalidArgument("read of neither a stream nor $all");
+  }
+  spec.backwards = options.read_direction() == Options::Backwards;
+  spec.subscription = options.count_option_case() == Options::kSubscription;
+  spec.count = options.count_option_case() == Options::kCount ? options.count() : 0;
+  spec.structured_uuid = options.uuid_option().content_case() == Options::UUIDOption::kStructured;
+  CAIRN_ASSIGN_OR_RETURN(spec.filter, ReadFilter::Parse(options));
+  return spec;
+}
+
+namespace {
+
+// `$audit` and `$alerts` are read with audit.read (policy.h); every other stream with read.
+Action ReadActionFor(std::string_view stream) {
+  return policy::IsAuditReadStream(stream) ? Action::kAuditRead : Action::kRead;
+}
+
+// Turns the engine's events into the caller's answers: filter, per-event policy, Reveal, count.
+class EventWriter {
+ public:
+  EventWriter(engine::EventStore* store, const CallIdentity* id, const ReadSpec* spec)
+      : store_(store), id_(id), spec_(spec), remaining_(spec->count) {}
+
+  // Adds `event` to *out when the caller gets it. kDataLoss / kUnavailable from Reveal.
+  Status Add(engine::RecordedEvent event, std::deque<streams::ReadResp>* out) {
+    assert(remaining_ > 0);
+    const integrity::Entry& entry = event.entry;
+    if (!spec_->filter.Matches(entry.stream_id, entry.event_type)) return Status::Ok();
+    if (!id_->Decide(ReadActionFor(entry.stream_id), entry.stream_id, entry.event_type).allowed) {
+      return Status::Ok();
+    }
+    if (store_->IsProtected(entry.event_type)) {
+      const bool pii = id_->Decide(Action::kReadPii, entry.stream_id, entry.event_type).allowed;
+      CAIRN_ASSIGN_OR_RETURN(event, store_->Reveal(std::move(event), pii));
+    }
+    streams::ReadResp::ReadEvent* wire = out->emplace_back().mutable_event();
+    ToWireRecorded(event, spec_->structured_uuid, wire->mutable_event());
+    wire->set_commit_position(event.entry.position);
+    --remaining_;
+    return Status::Ok();
+  }
+
+  bool full() const { return remaining_ == 0; }
+
+ private:
+  engine::EventStore* store_;
+  const CallIdentity* id_;
+  const ReadSpec* spec_;
+  uint64_t remaining_;
+};
+
+// One page of answers at a time. Fill returns false when nothing more follows.
+class ReadSource {
+ public:
+  virtual ~ReadSource() = default;
+  virtual Result<bool> Fill(std::deque<streams::ReadResp>* out) = 0;
+};
+
+class StreamSource final : public ReadSource {
+ public:
+  StreamSource(engine::EventStore* store, const CallIdentity* id, const ReadSpec* spec,
+               ReadLimits limits)
+      : store_(store), spec_(spec), limits_(limits), writer_(store, id, spec) {}
+
+  Result<bool> Fill(std::deque<streams::ReadResp>* out) override {
+    if (!started_) return Start(out);
+    const auto direction = spec_->backwards ? engine::Direction::kBackwards
+                                            : engine::Direction::kForwards;
+    CAIRN_ASSIGN_OR_RETURN(engine::ReadStreamResult page,
+                           store_->ReadStream(spec_->stream, next_, direction,
+                                              limits_.page_events_max));
+    if (limits_.read_events != nullptr) limits_.read_events->Increment(page.events.size());
+    if (page.events.empty()) return false;
+    const uint64_t last = page.events.back().entry.stream_version;
+    for (auto& event : page.events) {
+      if (!spec_->backwards && event.entry.stream_version > last_version_) return false;
+      CAIRN_RETURN_IF_ERROR(writer_.Add(std::move(event), out));
+      if (writer_.full()) return false;
+    }
+    if (spec_->backwards) {
+      if (last == 0) return false;
+      next_ = last - 1;
+    } else {
+      if (last >= last_version_) return false;
+      next_ = last + 1;
+    }
+    return !page.end_of_stream;
+  }
+
+ private:
+  // The stream as it is when the read starts: missing (stream_not_found), deleted (an error), or
+  // the range to read.
+  Result<bool> Start(std::deque<streams::ReadResp>* out) {
+    started_ = true;
+    CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo info, store_->GetStreamInfo(spec_->stream));
+    if (info.deleted) return Status::StreamDeleted("stream deleted");
+    if (!info.exists) {
+      ToWireStream(spec_->stream, out->emplace_back().mutable_stream_not_found()
+                                      ->mutable_stream_identifier());
+      return false;
+    }
+    last_version_ = info.last_version;
+    if (writer_.full()) return false;
+    switch (spec_->from) {
+      case ReadSpec::From::kStart: next_ = 0; break;
+      case ReadSpec::From::kEnd: next_ = last_version_; break;
+      case ReadSpec::From::kAt: next_ = spec_->at; break;
+    }
+    if (spec_->backwards) {
+      next_ = std::min(next_, last_version_);
+      return true;
+    }
+    if (spec_->from == ReadSpec::From::kEnd) return false;  // forwards from the end: nothing
+    return next_ <= last_version_;
+  }
+
+  engine::EventStore* store_;
+  const ReadSpec* spec_;
+  const ReadLimits limits_;
+  EventWriter writer_;
+  bool started_ = false;
+  uint64_t next_ = 0;          // the next stream version to read
+  uint64_t last_version_ = 0;  // the stream's last version when the read started
+};
+
+class AllSource final : public ReadSource {
+ public:
+  AllSource(engine::EventStore* store, const CallIdentity* id, const ReadSpec* spec,
+            ReadLimits limits)
+      : store_(store), spec_(spec), limits_(limits), writer_(store, id, spec) {
+    const uint64_t end = store_->tree_size();
+    switch (spec_->from) {
+      case ReadSpec::From::kStart: lo_ = 0; hi_ = spec_->backwards ? 0 : end; break;
+      case ReadSpec::From::kEnd: lo_ = spec_->backwards ? 0 : end; hi_ = end; break;
+      case ReadSpec::From::kAt:
+        lo_ = spec_->backwards ? 0 : std::min(spec_->at, end);
+        hi_ = spec_->backwards ? std::min(spec_->at, end) : end;
+        break;
+    }
+  }
+
+  // The range [lo_, hi_) is still to read: from lo_ up forwards, from hi_ down backwards.
+  Result<bool> Fill(std::deque<streams::ReadResp>* out) override {
+    if (lo_ >= hi_ || writer_.full()) return false;
+    const uint64_t want = std::min(limits_.page_events_max, hi_ - lo_);
+    const uint64_t from = spec_->backwards ? hi_ - want : lo_;
+    CAIRN_ASSIGN_OR_RETURN(std::vector<engine::RecordedEvent> events, store_->ReadAll(from, want));
+    if (limits_.read_events != nullptr) limits_.read_events->Increment(events.size());
+    if (events.empty()) return false;
+    if (spec_->backwards) std::reverse(events.begin(), events.end());
+    for (auto& event : events) {
+      const uint64_t position = event.entry.position;
+      if (spec_->backwards) {
+        hi_ = position;
+      } else {
+        lo_ = position + 1;
+      }
+      CAIRN_RETURN_IF_ERROR(writer_.Add(std::move(event), out));
+      if (writer_.full()) return false;
+    }
+    return lo_ < hi_;
+  }
+
+ private:
+  engine::EventStore* store_;
+  const ReadSpec* spec_;
+  const ReadLimits limits_;
+  EventWriter writer_;
+  uint64_t lo_ = 0;
+  uint64_t hi_ = 0;
+};
+
+class PagedReadReactor final : public ReadReactor {
+ public:
+  PagedReadReactor(grpc::CallbackServerContext* context, engine::EventStore* store,
+                   CallIdentity id, ReadSpec spec, ReadLimits limits)
+      : context_(context), id_(std::move(id)), spec_(std::move(spec)) {
+    if (spec_.all) {
+      source_ = std::make_unique<AllSource>(store, &id_, &spec_, limits);
+    } else {
+      source_ = std::make_unique<StreamSource>(store, &id_, &spec_, limits);
+    }
+    Pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    Pump();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  // Writes the next answer, reading the next page first when none is queued.
+  void Pump() {
+    while (queue_.empty() && more_) {
+      if (context_->IsCancelled()) {
+        Finish(grpc::Status::CANCELLED);
+        return;
+      }
+      Result<bool> more = source_->Fill(&queue_);
+      if (!more.ok()) {
+        Finish(esdb::Finish(context_, FromStatus(more.status(), spec_.stream)));
+        return;
+      }
+      more_ = *more;
+    }
+    if (queue_.empty()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    StartWrite(&current_);
+  }
+
+  grpc::CallbackServerContext* context_;
+  const CallIdentity id_;
+  const ReadSpec spec_;
+  std::unique_ptr<ReadSource> source_;
+  std::deque<streams::ReadResp> queue_;  // at most one page of answers
+  streams::ReadResp current_;            // the write in flight
+  bool more_ = true;
+};
+
+class FinishedReactor final : public ReadReactor {
+ public:
+  explicit FinishedReactor(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+ReadReactor* StartRead(grpc::CallbackServerContext* context, engine::EventStore* store,
+                       CallIdentity id, ReadSpec spec, ReadLimits limits) {
+  assert(limits.page_events_max > 0);
+  return new PagedReadReactor(context, store, std::move(id), std::move(spec), limits);
+}
+
+ReadReactor* FinishedRead(grpc::Status status) { return new FinishedReactor(std::move(status)); }
+
+}  // namespace cairn::server::esdb

@@ -1,0 +1,66 @@
+// The Read RPC of the EventStoreDB Streams service (streams_service.h): what a ReadReq asks for
+// (ReadSpec), and the reactors that answer it — a paged read (this file) or a catch-up
+// subscription (streams_subscription.h).
+//
+// A read pages through the engine, at most ReadLimits::page_events_max events per engine call,
+// and holds at most one page of answers at a time (one ReadResp per event, written one after
+// another). It ends at the log's or the stream's end as it was when the read started, or after
+// `count` events delivered. Per event: the filter, then `read` (`audit.read` for `$audit` and
+// `$alerts`) for its stream and type, else it is skipped; protected fields are revealed for the
+// caller (EventStore::Reveal; masked without `read.pii`).
+//
+// Positions: a stream read from a revision includes it; a `$all` read forwards from a position
+// includes it, backwards from a position excludes it (it yields the events before it).
+//
+// Thread safety: each reactor belongs to its call; gRPC serialises its callbacks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <grpcpp/support/server_callback.h>
+
+#include "audit/metrics.h"
+#include "common/status.h"
+#include "engine/event_store.h"
+#include "event_store/client/streams.pb.h"
+#include "server/call_gate.h"
+#include "server/esdb/streams_filter.h"
+
+namespace cairn::server::esdb {
+
+struct ReadSpec {
+  enum class From : uint8_t { kStart, kEnd, kAt };
+
+  bool all = false;    // `$all`; otherwise `stream`
+  std::string stream;  // the stream, or "$all"
+  bool backwards = false;
+  From from = From::kStart;
+  uint64_t at = 0;     // kAt: a stream revision, or a `$all` commit position
+  uint64_t count = 0;  // events to deliver at most (reads; 0 = none)
+  bool subscription = false;
+  bool structured_uuid = false;
+  ReadFilter filter;
+};
+
+// kInvalidArgument for a request without stream_option, with an empty stream name, or with a
+// filter ReadFilter::Parse refuses.
+Result<ReadSpec> ParseReadSpec(const event_store::client::streams::ReadReq& request);
+
+struct ReadLimits {
+  uint64_t page_events_max = 512;
+  audit::Counter* read_events = nullptr;  // events read from the log; may be null
+};
+
+using ReadReactor = grpc::ServerWriteReactor<event_store::client::streams::ReadResp>;
+
+// A reactor that answers a read already allowed for `id` (the caller checked the stream-level
+// grant and audited the call). `store` must outlive the call.
+ReadReactor* StartRead(grpc::CallbackServerContext* context, engine::EventStore* store,
+                       CallIdentity id, ReadSpec spec, ReadLimits limits);
+
+// A reactor that finishes the call at once with `status` (its trailers are already on
+// `context`, see esdb_errors.h Finish).
+ReadReactor* FinishedRead(grpc::Status status);
+
+}  // namespace cairn::server::esdb

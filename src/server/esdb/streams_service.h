@@ -1,0 +1,92 @@
+// event_store.client.streams.Streams (EventStoreDB/KurrentDB gRPC protocol) over cairn's
+// EventStore, behind the same CallGate, policy, field protection, audit and metrics as
+// cairn.v1.Streams (server/streams_service.h). docs/eventstoredb-clients.md says what maps to what.
+//
+// - Append (client stream: options, then events) and BatchAppend (bidi, by correlation id): the
+//   caller needs `append` on the stream for every distinct event type; one denied type denies the
+//   whole append (access-denied) and nothing is written. A wrong expected revision is answered
+//   as the protocol says: AppendResp.wrong_expected_version (Append) or a google.rpc.Status with
+//   event_store.client.WrongExpectedVersion details (BatchAppend). More than
+//   append_size_bytes_max bytes of events is refused (maximum-append-size-exceeded).
+// - Read: a stream (needs `read` on it; `$audit`/`$alerts` need `audit.read`) or `$all`,
+//   forwards or backwards, with a count and a filter (streams_filter.h). Events whose type the
+//   caller may not read are left out; protected fields are revealed through EventStore::Reveal
+//   (masked without `read.pii`). A missing stream is answered with stream_not_found, a deleted
+//   one with stream-deleted. With the subscription option the read is a catch-up subscription
+//   on the server's LiveHub (`subscribe` instead of `read`; streams_subscription.h).
+// - Delete and Tombstone: both are cairn's one permanent delete (EventStore::DeleteStream, needs
+//   `delete`): EventStoreDB's soft delete has no cairn equivalent, and a delete that could be
+//   undone by the next append would contradict cairn's immutable log (docs/eventstoredb-clients.md).
+//
+// Reads and subscriptions use gRPC's callback API (no thread per call); Append, Delete and
+// Tombstone are synchronous; BatchAppend is a callback reactor whose appends complete on the
+// engine's commit thread (EventStore::AppendAsync), so one connection's appends share group
+// commits.
+//
+// Thread safety: gRPC calls the methods concurrently; the service holds no mutable state. The
+// store, gate, hub and metrics registry must outlive the server's calls.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "audit/metrics.h"
+#include "engine/event_store.h"
+#include "event_store/client/streams.grpc.pb.h"
+#include "server/call_gate.h"
+#include "subscribe/live_hub.h"
+
+namespace cairn::server::esdb {
+
+struct StreamsServiceOptions {
+  // Subscriptions (Read with the subscription option); not owned. nullptr: they are refused
+  // with UNIMPLEMENTED.
+  subscribe::LiveHub* live_hub = nullptr;
+  // Events per engine read (reads page through the log; engine::Limits::read_events_max caps it).
+  uint64_t read_page_events_max = 512;
+  // The largest append (sum of data and custom metadata), reported to clients as
+  // maximum-append-size; the engine's batch limits apply as well.
+  uint64_t append_size_bytes_max = uint64_t{4} << 20;
+  // Events of one append (the engine refuses more than engine::Limits::batch_events_max).
+  uint64_t append_events_max = 1000;
+  // BatchAppend, per call: appends waiting for their commit, and correlation ids whose chunks
+  // are still arriving. Beyond the first the call stops reading until one completes; beyond the
+  // second a new correlation id is refused.
+  size_t batch_appends_in_flight_max = 64;
+  size_t batch_open_correlations_max = 64;
+  // cairn_read_calls_total / cairn_read_events_total, shared with cairn.v1; not owned.
+  audit::MetricsRegistry* metrics = nullptr;
+};
+
+class StreamsService final
+    : public event_store::client::streams::Streams::WithCallbackMethod_Read<
+          event_store::client::streams::Streams::WithCallbackMethod_BatchAppend<
+              event_store::client::streams::Streams::Service>> {
+ public:
+  StreamsService(engine::EventStore* store, const CallGate* gate, StreamsServiceOptions options);
+
+  grpc::ServerWriteReactor<event_store::client::streams::ReadResp>* Read(
+      grpc::CallbackServerContext* context,
+      const event_store::client::streams::ReadReq* request) override;
+  grpc::Status Append(grpc::ServerContext* context,
+                      grpc::ServerReader<event_store::client::streams::AppendReq>* reader,
+                      event_store::client::streams::AppendResp* response) override;
+  grpc::ServerBidiReactor<event_store::client::streams::BatchAppendReq,
+                          event_store::client::streams::BatchAppendResp>*
+  BatchAppend(grpc::CallbackServerContext* context) override;
+  grpc::Status Delete(grpc::ServerContext* context,
+                      const event_store::client::streams::DeleteReq* request,
+                      event_store::client::streams::DeleteResp* response) override;
+  grpc::Status Tombstone(grpc::ServerContext* context,
+                         const event_store::client::streams::TombstoneReq* request,
+                         event_store::client::streams::TombstoneResp* response) override;
+
+ private:
+  engine::EventStore* store_;
+  const CallGate* gate_;
+  StreamsServiceOptions options_;
+  audit::Counter* read_calls_ = nullptr;   // null when metrics are off
+  audit::Counter* read_events_ = nullptr;  // events read from the log, before filtering
+};
+
+}  // namespace cairn::server::esdb

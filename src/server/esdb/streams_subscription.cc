@@ -1,0 +1,213 @@
+#include "server/esdb/streams_subscription.h"
+
+#include <cassert>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "server/call_audit.h"
+#include "server/esdb/esdb_convert.h"
+#include "server/esdb/esdb_errors.h"
+
+namespace cairn::server::esdb {
+
+namespace streams = event_store::client::streams;
+using subscribe::LiveBatch;
+using subscribe::LiveRequest;
+
+namespace {
+
+// Filtered subscriptions get a checkpoint at least this often while events are filtered out
+// (the hub's own checkpoint interval, subscribe::kCheckpointIntervalMsDefault).
+constexpr int64_t kCheckpointIntervalMs = subscribe::kCheckpointIntervalMsDefault;
+
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Where the hub starts: EventStoreDB's subscription positions are exclusive.
+LiveRequest LiveRequestOf(const ReadSpec& spec) {
+  LiveRequest request;
+  request.stream = spec.stream;
+  switch (spec.from) {
+    case ReadSpec::From::kStart:
+      request.start = spec.all ? LiveRequest::Start::kPosition : LiveRequest::Start::kVersion;
+      request.from = 0;
+      break;
+    case ReadSpec::From::kEnd:
+      request.start = LiveRequest::Start::kEnd;
+      break;
+    case ReadSpec::From::kAt:
+      request.start = spec.all ? LiveRequest::Start::kPosition : LiveRequest::Start::kVersion;
+      request.from = spec.at + 1;
+      break;
+  }
+  return request;
+}
+
+class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink {
+ public:
+  SubscriptionReactor(grpc::CallbackServerContext* context, subscribe::LiveHub* hub,
+                      CallIdentity id, ReadSpec spec)
+      : context_(context), spec_(std::move(spec)) {
+    if (spec_.from == ReadSpec::From::kAt && spec_.at == UINT64_MAX) {
+      Finish(esdb::Finish(context_, InvalidArgument("subscription start out of range")));
+      return;
+    }
+    std::unique_lock<std::mutex> lock(mu_);  // Deliver waits until the confirmation is queued
+    auto sub = hub->Subscribe(LiveRequestOf(spec_), id.principal, this);
+    if (!sub.ok()) {
+      if (sub.status().code() == StatusCode::kPermissionDenied) {
+        const policy::Decision decision = id.Decide(policy::Action::kSubscribe, spec_.stream, "");
+        id.audit->Denied(id, policy::Action::kSubscribe, spec_.stream, "", decision.rule);
+      }
+      finished_ = true;
+      lock.unlock();
+      Finish(esdb::Finish(context_, FromStatus(sub.status(), spec_.stream)));
+      return;
+    }
+    id.audit->CountAllowed(policy::Action::kSubscribe);
+    id.audit->DataPlane(id, policy::Action::kSubscribe, spec_.stream, grpc::Status::OK,
+                        {{"protocol", "esdb"}});
+    subscription_ = std::move(sub).value();
+    queue_.emplace_back().mutable_confirmation()->set_subscription_id(
+        engine::FormatUuid(engine::NewUuidV4()));
+    const bool complete = StartNextLocked();
+    assert(!complete);
+    (void)complete;
+    lock.unlock();
+    subscription_->Start();
+  }
+
+  // LiveSink: one hub batch at a time; WriteDone once all its answers are written.
+  void Deliver(LiveBatch batch) override {
+    bool complete = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      assert(!batch_open_);
+      Queue(batch);
+      batch_open_ = true;
+      if (!writing_) complete = StartNextLocked();
+    }
+    if (complete) subscription_->WriteDone(true);
+  }
+  void End(const Status& status) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(esdb::Finish(context_, FromStatus(status, spec_.stream)));
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool complete = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      if (!ok) {
+        queue_.clear();
+        complete = batch_open_;
+        batch_open_ = false;
+      } else {
+        complete = StartNextLocked();
+      }
+    }
+    if (complete) subscription_->WriteDone(ok);
+  }
+  void OnCancel() override {
+    if (subscription_) subscription_->Cancel();
+  }
+  void OnDone() override {
+    if (subscription_) subscription_->Close();
+    delete this;
+  }
+
+ private:
+  // The answers of one hub batch, after the request's filter.
+  void Queue(const LiveBatch& batch) {
+    switch (batch.kind) {
+      case LiveBatch::Kind::kEvents: {
+        bool skipped = false;
+        for (const auto& event : batch.events) {
+          const integrity::Entry& entry = event->entry;
+          if (!spec_.filter.Matches(entry.stream_id, entry.event_type)) {
+            skipped = true;
+            continue;
+          }
+          streams::ReadResp::ReadEvent* wire = queue_.emplace_back().mutable_event();
+          ToWireRecorded(*event, spec_.structured_uuid, wire->mutable_event());
+          wire->set_commit_position(entry.position);
+        }
+        // The hub cannot see what this filter skips, so its checkpoints would stop while every
+        // event is filtered out: checkpoint here too, at most once per interval.
+        if (skipped && SteadyNowMs() - last_checkpoint_ms_ >= kCheckpointIntervalMs) {
+          QueueCheckpoint(batch.next_position);
+        }
+        return;
+      }
+      case LiveBatch::Kind::kCheckpoint:
+        QueueCheckpoint(batch.next_position);
+        return;
+      case LiveBatch::Kind::kCaughtUp:
+        queue_.emplace_back().mutable_caught_up();
+        return;
+      case LiveBatch::Kind::kNone:
+        break;
+    }
+    assert(false && "a kNone batch is never delivered");
+  }
+
+  // A checkpoint for filtered subscriptions (EventStoreDB sends none without a filter): the last
+  // position considered, from which a new subscription (exclusive) loses nothing.
+  void QueueCheckpoint(uint64_t next_position) {
+    if (!spec_.filter.active() || next_position == 0) return;
+    auto* checkpoint = queue_.emplace_back().mutable_checkpoint();
+    checkpoint->set_commit_position(next_position - 1);
+    checkpoint->set_prepare_position(next_position - 1);
+    last_checkpoint_ms_ = SteadyNowMs();
+  }
+
+  // Starts the next queued write (mu_ held). True when the queue is empty and the open hub batch
+  // is thereby complete: the caller then calls WriteDone, outside mu_.
+  bool StartNextLocked() {
+    if (!queue_.empty() && !finished_) {
+      current_ = std::move(queue_.front());
+      queue_.pop_front();
+      writing_ = true;
+      StartWrite(&current_);
+      return false;
+    }
+    queue_.clear();
+    const bool complete = batch_open_;
+    batch_open_ = false;
+    return complete;
+  }
+
+  grpc::CallbackServerContext* const context_;
+  const ReadSpec spec_;
+  std::shared_ptr<subscribe::LiveSubscription> subscription_;  // set before Start(), then const
+
+  std::mutex mu_;
+  std::deque<streams::ReadResp> queue_;  // the answers of at most one hub batch
+  streams::ReadResp current_;            // the write in flight
+  bool writing_ = false;
+  bool batch_open_ = false;  // the hub waits for WriteDone of a batch
+  bool finished_ = false;
+  int64_t last_checkpoint_ms_ = 0;  // steady clock
+};
+
+}  // namespace
+
+ReadReactor* StartSubscription(grpc::CallbackServerContext* context, subscribe::LiveHub* hub,
+                               CallIdentity id, ReadSpec spec) {
+  assert(hub != nullptr);
+  return new SubscriptionReactor(context, hub, std::move(id), std::move(spec));
+}
+
+}  // namespace cairn::server::esdb

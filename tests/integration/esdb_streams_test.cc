@@ -1,0 +1,527 @@
+// event_store.client.streams.Streams (the EventStoreDB/KurrentDB protocol) end to end: the
+// generated stub against the real `cairn serve` over TLS, with API keys as Basic credentials as
+// the official clients send them. Appends with each expected state, reads forwards/backwards,
+// `$all` with filters, the policy (a denied event type, a forbidden reader), masked protected
+// fields, tombstones, and a subscription that sees a live append.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/bytes.h"
+#include "event_store/client/streams.grpc.pb.h"
+#include "protect_rules.h"
+#include "server_env.h"
+
+namespace cairn::testing {
+namespace {
+
+namespace es = event_store::client;
+namespace streams = event_store::client::streams;
+
+constexpr char kRules[] = R"(
+[[rule]]
+event_type = "CustomerRegistered"
+subject = "/customerId"
+fields = ["/email"]
+)";
+
+// "cairn_<id>_<secret>" → "Basic base64(<id>:<key>)".
+std::string BasicFor(const std::string& key) {
+  const size_t id_end = key.find('_', 6);
+  return "Basic " + Base64Encode(key.substr(6, id_end - 6) + ":" + key);
+}
+
+std::string Trailer(const grpc::ClientContext& context, const std::string& name) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto it = trailers.find(name);
+  return it == trailers.end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
+struct NewEvent {
+  NewEvent(std::string type_in, std::string data_in, std::string custom_metadata_in = "")
+      : type(std::move(type_in)), data(std::move(data_in)),
+        custom_metadata(std::move(custom_metadata_in)) {}
+  std::string type;
+  std::string data;
+  std::string custom_metadata;
+  std::string id;  // empty: a fresh one
+};
+
+std::string UuidText(int n) {
+  char buffer[40];
+  std::snprintf(buffer, sizeof buffer, "1b4e28ba-2fa1-41d2-883f-%012x", n);
+  return buffer;
+}
+
+template <class Message>
+void FillProposed(const NewEvent& event, int n, Message* out) {
+  out->mutable_id()->set_string(event.id.empty() ? UuidText(n) : event.id);
+  (*out->mutable_metadata())["type"] = event.type;
+  (*out->mutable_metadata())["content-type"] = "application/json";
+  out->set_data(event.data);
+  out->set_custom_metadata(event.custom_metadata);
+}
+
+struct AppendOutcome {
+  grpc::Status status;
+  streams::AppendResp response;
+  std::string exception;  // the `exception` trailer
+};
+
+struct ReadOutcome {
+  grpc::Status status;
+  std::vector<streams::ReadResp> answers;
+  std::string exception;
+  std::vector<streams::ReadResp::ReadEvent::RecordedEvent> Events() const {
+    std::vector<streams::ReadResp::ReadEvent::RecordedEvent> out;
+    for (const auto& a : answers) {
+      if (a.has_event()) out.push_back(a.event().event());
+    }
+    return out;
+  }
+};
+
+class EsdbStreamsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env.extra_config = ProtectRulesConfig(env, kRules);
+    ASSERT_TRUE(env.Start()) << env.server().output();
+    client = env.ClientWith("");
+    stub = streams::Streams::NewStub(client->channel());
+    admin = BasicFor(env.admin_key);
+    bot = BasicFor(env.bot_key);
+  }
+
+  void Prepare(grpc::ClientContext* context, const std::string& authorization,
+               int timeout_ms = 10000) {
+    if (!authorization.empty()) context->AddMetadata("authorization", authorization);
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::milliseconds(timeout_ms));
+  }
+
+  AppendOutcome Append(const std::string& authorization, const std::string& stream,
+                       const streams::AppendReq::Options& expected,
+                       const std::vector<NewEvent>& events) {
+    grpc::ClientContext context;
+    Prepare(&context, authorization);
+    AppendOutcome out;
+    auto writer = stub->Append(&context, &out.response);
+    streams::AppendReq header;
+    *header.mutable_options() = expected;
+    header.mutable_options()->mutable_stream_identifier()->set_stream_name(stream);
+    writer->Write(header);
+    for (const auto& event : events) {
+      streams::AppendReq message;
+      FillProposed(event, ++event_counter_, message.mutable_proposed_message());
+      if (!writer->Write(message)) break;
+    }
+    writer->WritesDone();
+    out.status = writer->Finish();
+    out.exception = Trailer(context, "exception");
+    return out;
+  }
+  AppendOutcome AppendAny(const std::string& authorization, const std::string& stream,
+                          const std::vector<NewEvent>& events) {
+    streams::AppendReq::Options any;
+    any.mutable_any();
+    return Append(authorization, stream, any, events);
+  }
+
+  ReadOutcome Read(const std::string& authorization, const streams::ReadReq& request) {
+    grpc::ClientContext context;
+    Prepare(&context, authorization);
+    ReadOutcome out;
+    auto reader = stub->Read(&context, request);
+    streams::ReadResp answer;
+    while (reader->Read(&answer)) out.answers.push_back(answer);
+    out.status = reader->Finish();
+    out.exception = Trailer(context, "exception");
+    return out;
+  }
+
+  static streams::ReadReq StreamRead(const std::string& stream, bool backwards, uint64_t count,
+                                     int64_t from_revision = -1) {
+    streams::ReadReq request;
+    auto* options = request.mutable_options();
+    auto* s = options->mutable_stream();
+    s->mutable_stream_identifier()->set_stream_name(stream);
+    if (from_revision >= 0) {
+      s->set_revision(static_cast<uint64_t>(from_revision));
+    } else if (backwards) {
+      s->mutable_end();
+    } else {
+      s->mutable_start();
+    }
+    options->set_read_direction(backwards ? streams::ReadReq::Options::Backwards
+                                          : streams::ReadReq::Options::Forwards);
+    options->set_count(count);
+    options->mutable_no_filter();
+    options->mutable_uuid_option()->mutable_string();
+    return request;
+  }
+
+  static streams::ReadReq AllRead(uint64_t count) {
+    streams::ReadReq request;
+    auto* options = request.mutable_options();
+    options->mutable_all()->mutable_start();
+    options->set_count(count);
+    options->mutable_uuid_option()->mutable_string();
+    return request;
+  }
+
+  ServerEnv env;
+  std::unique_ptr<Client> client;
+  std::unique_ptr<streams::Streams::Stub> stub;
+  std::string admin, bot;
+  int event_counter_ = 0;
+};
+
+std::vector<uint64_t> Revisions(const ReadOutcome& read) {
+  std::vector<uint64_t> out;
+  for (const auto& e : read.Events()) out.push_back(e.stream_revision());
+  return out;
+}
+
+TEST_F(EsdbStreamsTest, AppendAnswersRevisionsAndWrongExpectedVersion) {
+  streams::AppendReq::Options no_stream;
+  no_stream.mutable_no_stream();
+  auto first = Append(admin, "order-a1", no_stream,
+                      {{"OrderCreated", R"({"n":1})"}, {"OrderCreated", R"({"n":2})"}});
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  ASSERT_TRUE(first.response.has_success());
+  EXPECT_EQ(first.response.success().current_revision(), 1u);
+  const uint64_t position = first.response.success().position().commit_position();
+  EXPECT_EQ(first.response.success().position().prepare_position(), position);
+
+  streams::AppendReq::Options at0;
+  at0.set_revision(0);
+  auto wrong = Append(admin, "order-a1", at0, {{"OrderCreated", R"({"n":3})"}});
+  ASSERT_TRUE(wrong.status.ok()) << wrong.status.error_message();
+  ASSERT_TRUE(wrong.response.has_wrong_expected_version());
+  EXPECT_EQ(wrong.response.wrong_expected_version().current_revision(), 1u);
+  EXPECT_EQ(wrong.response.wrong_expected_version().expected_revision(), 0u);
+
+  auto again = Append(admin, "order-a1", no_stream, {{"OrderCreated", R"({"n":3})"}});
+  ASSERT_TRUE(again.response.has_wrong_expected_version());
+  EXPECT_TRUE(again.response.wrong_expected_version().has_expected_no_stream());
+
+  streams::AppendReq::Options exists;
+  exists.mutable_stream_exists();
+  auto missing = Append(admin, "order-a2", exists, {{"OrderCreated", R"({"n":1})"}});
+  ASSERT_TRUE(missing.response.has_wrong_expected_version());
+  EXPECT_TRUE(missing.response.wrong_expected_version().has_current_no_stream());
+
+  streams::AppendReq::Options at1;
+  at1.set_revision(1);
+  auto right = Append(admin, "order-a1", at1, {{"OrderCreated", R"({"n":3})"}});
+  ASSERT_TRUE(right.response.has_success());
+  EXPECT_EQ(right.response.success().current_revision(), 2u);
+  EXPECT_GT(right.response.success().position().commit_position(), position);
+}
+
+TEST_F(EsdbStreamsTest, ReadsForwardsAndBackwardsWithCountsAndMetadata) {
+  std::vector<NewEvent> events;
+  for (int i = 0; i < 5; ++i) {
+    events.emplace_back("OrderCreated", "{\"n\":" + std::to_string(i) + "}", R"({"trace":"t"})");
+  }
+  events[0].id = "5f3b1c2a-0d4e-4f6a-9b8c-7d6e5f4a3b2c";
+  ASSERT_TRUE(AppendAny(admin, "order-r1", events).response.has_success());
+
+  auto forwards = Read(admin, StreamRead("order-r1", false, 100));
+  ASSERT_TRUE(forwards.status.ok()) << forwards.status.error_message();
+  EXPECT_EQ(Revisions(forwards), (std::vector<uint64_t>{0, 1, 2, 3, 4}));
+  const auto first = forwards.Events().at(0);
+  EXPECT_EQ(first.id().string(), "5f3b1c2a-0d4e-4f6a-9b8c-7d6e5f4a3b2c");
+  EXPECT_EQ(first.stream_identifier().stream_name(), "order-r1");
+  EXPECT_EQ(first.metadata().at("type"), "OrderCreated");
+  EXPECT_EQ(first.metadata().at("content-type"), "application/json");
+  const int64_t created_ticks = std::stoll(first.metadata().at("created"));
+  const int64_t now_ticks = NowS() * 10'000'000;
+  EXPECT_LT(std::llabs(created_ticks - now_ticks), int64_t{600} * 10'000'000);
+  EXPECT_EQ(first.data(), R"({"n":0})");
+  EXPECT_EQ(first.custom_metadata(), R"({"trace":"t"})");
+
+  EXPECT_EQ(Revisions(Read(admin, StreamRead("order-r1", false, 2, 1))),
+            (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(Revisions(Read(admin, StreamRead("order-r1", true, 3))),
+            (std::vector<uint64_t>{4, 3, 2}));
+  EXPECT_EQ(Revisions(Read(admin, StreamRead("order-r1", true, 10, 1))),
+            (std::vector<uint64_t>{1, 0}));
+
+  auto structured_request = StreamRead("order-r1", false, 1);
+  structured_request.mutable_options()->mutable_uuid_option()->mutable_structured();
+  auto structured = Read(admin, structured_request);
+  ASSERT_EQ(structured.Events().size(), 1u);
+  EXPECT_EQ(static_cast<uint64_t>(structured.Events()[0].id().structured().most_significant_bits()),
+            0x5f3b1c2a0d4e4f6aull);
+
+  auto missing = Read(admin, StreamRead("order-none", false, 10));
+  ASSERT_TRUE(missing.status.ok()) << missing.status.error_message();
+  ASSERT_EQ(missing.answers.size(), 1u);
+  ASSERT_TRUE(missing.answers[0].has_stream_not_found());
+  EXPECT_EQ(missing.answers[0].stream_not_found().stream_identifier().stream_name(), "order-none");
+}
+
+TEST_F(EsdbStreamsTest, ReadAllFiltersByStreamPrefixAndEventTypeRegex) {
+  ASSERT_TRUE(AppendAny(admin, "order-f1", {{"OrderCreated", "{}"}, {"OrderCancelled", "{}"}})
+                  .response.has_success());
+  ASSERT_TRUE(AppendAny(admin, "invoice-f1", {{"InvoiceSent", "{}"}}).response.has_success());
+
+  auto by_prefix = AllRead(100);
+  auto* stream_filter = by_prefix.mutable_options()->mutable_filter();
+  stream_filter->mutable_stream_identifier()->add_prefix("invoice-");
+  stream_filter->mutable_count();
+  auto invoices = Read(admin, by_prefix);
+  ASSERT_TRUE(invoices.status.ok()) << invoices.status.error_message();
+  ASSERT_EQ(invoices.Events().size(), 1u);
+  EXPECT_EQ(invoices.Events()[0].metadata().at("type"), "InvoiceSent");
+
+  auto by_regex = AllRead(100);
+  by_regex.mutable_options()->mutable_filter()->mutable_event_type()->set_regex("^Order.*ed$");
+  auto orders = Read(admin, by_regex);
+  ASSERT_TRUE(orders.status.ok()) << orders.status.error_message();
+  ASSERT_EQ(orders.Events().size(), 2u);
+  EXPECT_EQ(orders.Events()[0].metadata().at("type"), "OrderCreated");
+  EXPECT_EQ(orders.Events()[1].metadata().at("type"), "OrderCancelled");
+
+  auto backwards = AllRead(1);
+  backwards.mutable_options()->mutable_all()->mutable_end();
+  backwards.mutable_options()->set_read_direction(streams::ReadReq::Options::Backwards);
+  auto last = Read(admin, backwards);
+  ASSERT_EQ(last.Events().size(), 1u);
+  EXPECT_EQ(last.Events()[0].stream_identifier().stream_name(), "invoice-f1");
+
+  auto bad = AllRead(100);
+  bad.mutable_options()->mutable_filter()->mutable_event_type()->set_regex("(a)\\1");
+  auto refused = Read(admin, bad);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto huge = AllRead(100);
+  huge.mutable_options()->mutable_filter()->mutable_event_type()->set_regex(std::string(300, 'a'));
+  EXPECT_EQ(Read(admin, huge).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(EsdbStreamsTest, PublisherDeniedAnotherEventTypeWritesNothing) {
+  auto allowed = AppendAny(bot, "order-p1", {{"OrderCreated", "{}"}});
+  ASSERT_TRUE(allowed.status.ok()) << allowed.status.error_message();
+  ASSERT_TRUE(allowed.response.has_success());
+
+  auto denied = AppendAny(bot, "order-p1", {{"OrderCreated", "{}"}, {"OrderShipped", "{}"}});
+  EXPECT_EQ(denied.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(denied.exception, "access-denied");
+  EXPECT_EQ(Revisions(Read(admin, StreamRead("order-p1", false, 100))),
+            (std::vector<uint64_t>{0}));
+
+  grpc::ClientContext anonymous;
+  Prepare(&anonymous, "");
+  streams::AppendResp response;
+  auto writer = stub->Append(&anonymous, &response);
+  writer->WritesDone();
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Trailer(anonymous, "exception"), "not-authenticated");
+}
+
+TEST_F(EsdbStreamsTest, ForbiddenReaderGetsAccessDeniedAndTypeFilteredReaderSeesOnlyItsTypes) {
+  ASSERT_TRUE(AppendAny(admin, "invoice-x1", {{"InvoiceSent", "{}"}}).response.has_success());
+  auto stream_denied = Read(bot, StreamRead("invoice-x1", false, 10));
+  EXPECT_EQ(stream_denied.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stream_denied.exception, "access-denied");
+  EXPECT_TRUE(stream_denied.Events().empty());
+  // $all: the bot reads order-* only; the invoice event is left out, not an error.
+  auto all = Read(bot, AllRead(100));
+  ASSERT_TRUE(all.status.ok()) << all.status.error_message();
+  for (const auto& e : all.Events()) EXPECT_NE(e.stream_identifier().stream_name(), "invoice-x1");
+
+  ASSERT_TRUE(AppendAny(admin, "order-x1", {{"OrderCreated", "{}"}, {"OrderShipped", "{}"}})
+                  .response.has_success());
+  const std::string reader = "Bearer " + env.TokenA("EdDSA", "reader");  // OrderCreated only
+  auto filtered = Read(reader, StreamRead("order-x1", false, 10));
+  ASSERT_TRUE(filtered.status.ok()) << filtered.status.error_message();
+  ASSERT_EQ(filtered.Events().size(), 1u);
+  EXPECT_EQ(filtered.Events()[0].metadata().at("type"), "OrderCreated");
+  auto audit = Read(bot, StreamRead("$audit", false, 10));
+  EXPECT_EQ(audit.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(EsdbStreamsTest, ProtectedFieldIsMaskedWithoutReadPii) {
+  ASSERT_TRUE(AppendAny(admin, "order-c1",
+                        {{"CustomerRegistered",
+                          R"({"customerId":"alice","email":"alice@example.com","plan":"gold"})"}})
+                  .response.has_success());
+  auto plain = Read(admin, StreamRead("order-c1", false, 10));
+  ASSERT_EQ(plain.Events().size(), 1u);
+  EXPECT_NE(plain.Events()[0].data().find("alice@example.com"), std::string::npos);
+
+  auto masked = Read(bot, StreamRead("order-c1", false, 10));  // read, no read.pii
+  ASSERT_TRUE(masked.status.ok()) << masked.status.error_message();
+  ASSERT_EQ(masked.Events().size(), 1u);
+  EXPECT_EQ(masked.Events()[0].data().find("alice@example.com"), std::string::npos);
+  EXPECT_NE(masked.Events()[0].data().find("\"***\""), std::string::npos)
+      << masked.Events()[0].data();
+  EXPECT_NE(masked.Events()[0].data().find("gold"), std::string::npos);
+}
+
+TEST_F(EsdbStreamsTest, TombstoneThenAppendAndReadSayStreamDeleted) {
+  ASSERT_TRUE(AppendAny(admin, "order-t1", {{"OrderCreated", "{}"}}).response.has_success());
+  grpc::ClientContext context;
+  Prepare(&context, admin);
+  streams::TombstoneReq request;
+  request.mutable_options()->mutable_stream_identifier()->set_stream_name("order-t1");
+  request.mutable_options()->set_revision(0);
+  streams::TombstoneResp response;
+  ASSERT_TRUE(stub->Tombstone(&context, request, &response).ok());
+  EXPECT_TRUE(response.has_position());
+
+  auto append = AppendAny(admin, "order-t1", {{"OrderCreated", "{}"}});
+  EXPECT_EQ(append.exception, "stream-deleted");
+  EXPECT_FALSE(append.status.ok());
+  auto read = Read(admin, StreamRead("order-t1", false, 10));
+  EXPECT_EQ(read.exception, "stream-deleted");
+
+  // Delete (soft in EventStoreDB) is the same permanent delete here; it needs `delete`.
+  ASSERT_TRUE(AppendAny(admin, "order-t2", {{"OrderCreated", "{}"}}).response.has_success());
+  grpc::ClientContext bot_context;
+  Prepare(&bot_context, bot);
+  streams::DeleteReq del;
+  del.mutable_options()->mutable_stream_identifier()->set_stream_name("order-t2");
+  del.mutable_options()->mutable_any();
+  streams::DeleteResp deleted;
+  EXPECT_EQ(stub->Delete(&bot_context, del, &deleted).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  grpc::ClientContext admin_context;
+  Prepare(&admin_context, admin);
+  ASSERT_TRUE(stub->Delete(&admin_context, del, &deleted).ok());
+  EXPECT_EQ(AppendAny(admin, "order-t2", {{"OrderCreated", "{}"}}).exception, "stream-deleted");
+}
+
+TEST_F(EsdbStreamsTest, BatchAppendAnswersEachCorrelationId) {
+  grpc::ClientContext context;
+  Prepare(&context, bot);
+  auto call = stub->BatchAppend(&context);
+  auto batch = [&](int correlation, const std::string& stream, int64_t expected,
+                   const std::vector<NewEvent>& events) {
+    streams::BatchAppendReq request;
+    request.mutable_correlation_id()->set_string(UuidText(1000 + correlation));
+    auto* options = request.mutable_options();
+    options->mutable_stream_identifier()->set_stream_name(stream);
+    if (expected < 0) {
+      options->mutable_no_stream();
+    } else {
+      options->set_stream_position(static_cast<uint64_t>(expected));
+    }
+    for (const auto& e : events) FillProposed(e, ++event_counter_, request.add_proposed_messages());
+    request.set_is_final(true);
+    return call->Write(request);
+  };
+  ASSERT_TRUE(batch(1, "order-b1", -1, {{"OrderCreated", "{}"}, {"OrderCreated", "{}"}}));
+  ASSERT_TRUE(batch(2, "order-b2", 5, {{"OrderCreated", "{}"}}));
+  ASSERT_TRUE(batch(3, "order-b3", -1, {{"OrderShipped", "{}"}}));
+  call->WritesDone();
+  std::map<std::string, streams::BatchAppendResp> answers;
+  streams::BatchAppendResp answer;
+  while (call->Read(&answer)) answers[answer.correlation_id().string()] = answer;
+  ASSERT_TRUE(call->Finish().ok());
+  ASSERT_EQ(answers.size(), 3u);
+
+  const auto& ok = answers[UuidText(1001)];
+  ASSERT_TRUE(ok.has_success()) << ok.DebugString();
+  EXPECT_EQ(ok.success().current_revision(), 1u);
+  EXPECT_EQ(ok.stream_identifier().stream_name(), "order-b1");
+
+  const auto& wrong = answers[UuidText(1002)];
+  ASSERT_TRUE(wrong.has_error());
+  es::WrongExpectedVersion details;
+  ASSERT_TRUE(wrong.error().details().UnpackTo(&details)) << wrong.DebugString();
+  EXPECT_TRUE(details.has_current_no_stream());
+  EXPECT_EQ(details.expected_stream_position(), 5u);
+
+  const auto& denied = answers[UuidText(1003)];
+  ASSERT_TRUE(denied.has_error());
+  EXPECT_TRUE(denied.error().details().Is<es::AccessDenied>());
+  EXPECT_TRUE(Read(admin, StreamRead("order-b3", false, 10)).answers.at(0).has_stream_not_found());
+}
+
+// Reads answers until one satisfies `done` (bounded by the call's deadline).
+template <class Done>
+bool ReadUntil(grpc::ClientReader<streams::ReadResp>* reader, std::vector<streams::ReadResp>* seen,
+               Done done) {
+  streams::ReadResp answer;
+  while (reader->Read(&answer)) {
+    seen->push_back(answer);
+    if (done(answer)) return true;
+  }
+  return false;
+}
+
+TEST_F(EsdbStreamsTest, SubscriptionConfirmsCatchesUpThenSeesLiveAppend) {
+  ASSERT_TRUE(AppendAny(admin, "order-s1", {{"OrderCreated", R"({"n":0})"}}).response.has_success());
+  grpc::ClientContext context;
+  Prepare(&context, bot, 20000);
+  streams::ReadReq request = StreamRead("order-s1", false, 0);
+  request.mutable_options()->mutable_subscription();
+  auto reader = stub->Read(&context, request);
+  std::vector<streams::ReadResp> seen;
+  ASSERT_TRUE(ReadUntil(reader.get(), &seen, [](const auto& a) { return a.has_caught_up(); }));
+  ASSERT_GE(seen.size(), 3u);
+  EXPECT_TRUE(seen[0].has_confirmation());
+  EXPECT_FALSE(seen[0].confirmation().subscription_id().empty());
+  ASSERT_TRUE(seen[1].has_event());
+  EXPECT_EQ(seen[1].event().event().stream_revision(), 0u);
+
+  ASSERT_TRUE(AppendAny(admin, "order-s1", {{"OrderCreated", R"({"n":1})"}}).response.has_success());
+  seen.clear();
+  ASSERT_TRUE(ReadUntil(reader.get(), &seen, [](const auto& a) { return a.has_event(); }));
+  EXPECT_EQ(seen.back().event().event().stream_revision(), 1u);
+  EXPECT_EQ(seen.back().event().event().data(), R"({"n":1})");
+  context.TryCancel();
+  reader->Finish();
+
+  // A reader without `subscribe` is refused with access-denied.
+  grpc::ClientContext reader_context;
+  Prepare(&reader_context, "Bearer " + env.TokenA("EdDSA", "reader"));
+  auto refused = stub->Read(&reader_context, request);
+  streams::ReadResp answer;
+  EXPECT_FALSE(refused->Read(&answer));
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Trailer(reader_context, "exception"), "access-denied");
+}
+
+TEST_F(EsdbStreamsTest, FilteredAllSubscriptionSeesOnlyMatchingLiveEventsAndCheckpoints) {
+  grpc::ClientContext context;
+  Prepare(&context, admin, 20000);
+  streams::ReadReq request;
+  auto* options = request.mutable_options();
+  options->mutable_all()->mutable_end();
+  options->mutable_subscription();
+  options->mutable_filter()->mutable_stream_identifier()->add_prefix("order-live");
+  options->mutable_filter()->mutable_count();
+  options->mutable_uuid_option()->mutable_string();
+  auto reader = stub->Read(&context, request);
+  std::vector<streams::ReadResp> seen;
+  ASSERT_TRUE(ReadUntil(reader.get(), &seen, [](const auto& a) { return a.has_caught_up(); }));
+  EXPECT_TRUE(seen[0].has_confirmation());
+
+  ASSERT_TRUE(AppendAny(admin, "invoice-live", {{"InvoiceSent", "{}"}}).response.has_success());
+  ASSERT_TRUE(AppendAny(admin, "order-live-1", {{"OrderCreated", "{}"}}).response.has_success());
+  seen.clear();
+  bool event_seen = false, checkpoint_seen = false;
+  ASSERT_TRUE(ReadUntil(reader.get(), &seen, [&](const auto& a) {
+    event_seen = event_seen || a.has_event();
+    checkpoint_seen = checkpoint_seen || a.has_checkpoint();
+    return event_seen && checkpoint_seen;
+  }));
+  for (const auto& a : seen) {
+    if (a.has_event()) {
+      EXPECT_EQ(a.event().event().stream_identifier().stream_name(), "order-live-1");
+    }
+  }
+  context.TryCancel();
+  reader->Finish();
+}
+
+}  // namespace
+}  // namespace cairn::testing
