@@ -131,9 +131,10 @@ Result<GroupSettings> GroupEngine::Get(const std::string& name) const {
   return runner->settings();
 }
 
-Result<uint64_t> GroupEngine::ReplayParked(const std::string& name) {
+Result<uint64_t> GroupEngine::ReplayParked(const std::string& name,
+                                           std::optional<uint64_t> count_max) {
   CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<GroupRunner> runner, Find(name));
-  return runner->ReplayParked();
+  return runner->ReplayParked(count_max);
 }
 
 Result<std::unique_ptr<GroupMembership>> GroupEngine::Join(const std::string& name,

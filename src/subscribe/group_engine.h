@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,8 +69,10 @@ class GroupEngine {
   Status Delete(const std::string& name);
   std::vector<GroupInfo> List() const;
   Result<GroupSettings> Get(const std::string& name) const;
-  // Returns how many parked references wait for replay.
-  Result<uint64_t> ReplayParked(const std::string& name);
+  // Returns how many parked references wait for replay. `count_max`: queue at most that many
+  // more (GroupRunner::ReplayParked).
+  Result<uint64_t> ReplayParked(const std::string& name,
+                                std::optional<uint64_t> count_max = std::nullopt);
   Result<std::unique_ptr<GroupMembership>> Join(const std::string& name,
                                                 std::shared_ptr<GroupConsumer> consumer,
                                                 uint32_t max_in_flight);

@@ -176,14 +176,19 @@ void GroupRunner::Nack(uint64_t consumer_id, const std::vector<uint64_t>& ack_id
   cv_.notify_one();
 }
 
-Result<uint64_t> GroupRunner::ReplayParked() {
+Result<uint64_t> GroupRunner::ReplayParked(std::optional<uint64_t> count_max) {
   CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo info,
                          store_->GetStreamInfo(ParkedStreamId(settings().name)));
   uint64_t pending = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable("the group is stopping");
-    if (info.exists) replay_end_ = std::max(replay_end_, info.event_count);
+    if (info.exists) {
+      uint64_t end = info.event_count;
+      const uint64_t queued_end = std::max(replay_next_, replay_end_);
+      if (count_max) end = std::min(end, queued_end + std::min(*count_max, end));
+      replay_end_ = std::max(replay_end_, end);
+    }
     const GroupPosition position = PositionLocked();
     pending = position.replay_end - position.replay_next;
     changes_unsaved_ += limits_.checkpoint_changes_max;  // saved in the next round

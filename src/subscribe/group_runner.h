@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -77,8 +78,9 @@ class GroupRunner {
   void Nack(uint64_t consumer_id, const std::vector<uint64_t>& ack_ids, NackAction action,
             std::string_view reason);
 
-  // Queues the references parked so far for replay; returns how many are pending.
-  Result<uint64_t> ReplayParked();
+  // Queues the references parked so far for replay — at most `count_max` more beyond those
+  // already queued, when set; returns how many are pending.
+  Result<uint64_t> ReplayParked(std::optional<uint64_t> count_max = std::nullopt);
   // Changes max_in_flight, retry_limit and ack_timeout_ms (validated by the engine).
   void Update(const GroupSettings& settings);
   GroupSettings settings() const;

@@ -23,7 +23,8 @@ Status CheckRange(std::string_view field, uint64_t value, uint64_t min, uint64_t
 }
 
 Status CheckFilter(const GroupLimits& limits, const GroupSettings& s) {
-  if (s.stream_prefixes.size() + s.event_types.size() > limits.filter_entries_max) {
+  if (s.stream_prefixes.size() + s.event_types.size() + s.event_type_prefixes.size() >
+      limits.filter_entries_max) {
     return Status::InvalidArgument("filter: at most " + std::to_string(limits.filter_entries_max) +
                                    " stream prefixes and event types");
   }
@@ -33,6 +34,9 @@ Status CheckFilter(const GroupLimits& limits, const GroupSettings& s) {
   }
   for (const std::string& type : s.event_types) {
     CAIRN_RETURN_IF_ERROR(engine::ValidateEventType(type).Annotate("filter event type"));
+  }
+  for (const std::string& prefix : s.event_type_prefixes) {
+    CAIRN_RETURN_IF_ERROR(engine::ValidateEventType(prefix).Annotate("filter event type prefix"));
   }
   return Status::Ok();
 }
@@ -47,9 +51,12 @@ bool GroupSettings::Passes(std::string_view stream_id, std::string_view event_ty
     if (stream_id.substr(0, prefix.size()) == prefix) prefix_ok = true;
   }
   if (!prefix_ok) return false;
-  if (event_types.empty()) return true;
+  if (event_types.empty() && event_type_prefixes.empty()) return true;
   for (const std::string& type : event_types) {
     if (type == event_type) return true;
+  }
+  for (const std::string& prefix : event_type_prefixes) {
+    if (event_type.substr(0, prefix.size()) == prefix) return true;
   }
   return false;
 }
@@ -89,6 +96,7 @@ Status NormalizeGroupSettings(const GroupLimits& limits, GroupSettings* s) {
 Status CheckGroupUpdate(const GroupSettings& current, const GroupSettings& wanted) {
   if (current.source != wanted.source || current.stream_prefixes != wanted.stream_prefixes ||
       current.event_types != wanted.event_types ||
+      current.event_type_prefixes != wanted.event_type_prefixes ||
       current.start_position != wanted.start_position) {
     return Status::InvalidArgument(
         "only max_in_flight, retry_limit and ack_timeout_ms can change; delete and re-create the "
@@ -103,6 +111,7 @@ std::string EncodeGroupSettings(const GroupSettings& s) {
                    {"source", s.source},
                    {"stream_prefixes", s.stream_prefixes},
                    {"event_types", s.event_types},
+                   {"event_type_prefixes", s.event_type_prefixes},
                    {"start_position", s.start_position},
                    {"max_in_flight", s.max_in_flight},
                    {"retry_limit", s.retry_limit},
@@ -121,6 +130,9 @@ Result<GroupSettings> DecodeGroupSettings(std::string_view text) {
     s.source = j.at("source").get<std::string>();
     s.stream_prefixes = j.at("stream_prefixes").get<std::vector<std::string>>();
     s.event_types = j.at("event_types").get<std::vector<std::string>>();
+    // Absent in settings stored before event-type prefixes existed.
+    s.event_type_prefixes =
+        j.value("event_type_prefixes", std::vector<std::string>());
     s.start_position = j.at("start_position").get<uint64_t>();
     s.max_in_flight = j.at("max_in_flight").get<uint32_t>();
     s.retry_limit = j.at("retry_limit").get<uint32_t>();

@@ -2,8 +2,9 @@
 // limits every group of a server lives within.
 //
 // A group reads one stream, or the whole log ("$all"), from `start_position` (a log position),
-// and keeps only events that pass its filter (stream id prefixes, exact event types; an empty
-// list passes everything). Events of system streams (ids starting with '$', such as the group's
+// and keeps only events that pass its filter (stream id prefixes; event types exact or by prefix
+// — an event type passes when it equals one of event_types or starts with one of
+// event_type_prefixes; empty lists pass everything). Events of system streams (ids starting with '$', such as the group's
 // own `$parked-<group>`) never pass: a group never consumes the store's own records.
 //
 // Thread safety: plain values; the functions are pure.
@@ -29,7 +30,7 @@ struct GroupLimits {
   uint32_t retry_limit_max = 100;
   uint32_t ack_timeout_ms_min = 100;
   uint32_t ack_timeout_ms_max = 3600000;
-  size_t filter_entries_max = 64;           // stream prefixes + event types
+  size_t filter_entries_max = 64;           // stream prefixes + event types + type prefixes
   size_t buffer_events_max = 2048;          // events read ahead and not done, per group
   size_t buffer_bytes_max = 64u << 20;      // their data + metadata, per group
   size_t done_above_max = 4096;             // done events tracked above the group's position
@@ -45,6 +46,7 @@ struct GroupSettings {
   std::string source = std::string(kGroupAllStreams);
   std::vector<std::string> stream_prefixes;
   std::vector<std::string> event_types;
+  std::vector<std::string> event_type_prefixes;
   uint64_t start_position = 0;
   uint32_t max_in_flight = 16;    // per consumer
   uint32_t retry_limit = 5;       // deliveries before the event is parked
