@@ -26,6 +26,7 @@
 #include "server/admin_service.h"
 #include "server/esdb/features_service.h"
 #include "server/esdb/gossip_service.h"
+#include "server/esdb/persistent_service.h"
 #include "server/esdb/streams_service.h"
 #include "server/call_audit.h"
 #include "server/call_gate.h"
@@ -150,6 +151,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<esdb::ServerFeaturesService> esdb_features_;
   std::unique_ptr<esdb::GossipService> esdb_gossip_;
   std::unique_ptr<esdb::StreamsService> esdb_streams_;
+  std::unique_ptr<esdb::PersistentSubscriptionsService> esdb_persistent_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<AdminHttpServer> admin_;
   // Posture checks at start and every doctor.interval_s; reads store_, feeds metrics_ and alerts_.
@@ -243,6 +245,9 @@ Status ServerImpl::StartGrpc() {
   esdb_streams_ = std::make_unique<esdb::StreamsService>(store_.get(), gate_.get(),
                                                          esdb_stream_options);
   builder.RegisterService(esdb_streams_.get());
+  esdb_persistent_ = std::make_unique<esdb::PersistentSubscriptionsService>(
+      store_.get(), gate_.get(), &policies_, group_engine_.get());
+  builder.RegisterService(esdb_persistent_.get());
   grpc_ = builder.BuildAndStart();
   if (!grpc_ || grpc_port_ == 0) {
     return Status::Unavailable("cannot listen on server.listen " + config_.server.listen);

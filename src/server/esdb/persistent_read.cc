@@ -1,0 +1,361 @@
+#include "server/esdb/persistent_read.h"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+
+#include "server/call_audit.h"
+#include "server/esdb/esdb_convert.h"
+#include "server/esdb/esdb_errors.h"
+#include "server/esdb/persistent_ack_ids.h"
+#include "server/esdb/persistent_errors.h"
+#include "server/esdb/persistent_settings.h"
+#include "subscribe/live_access.h"
+
+namespace cairn::server::esdb {
+namespace {
+
+// Room in the outgoing queue beyond the max in-flight (the confirmation, redeliveries after a
+// timeout while the first copy still waits to be written).
+constexpr size_t kQueueMarginMessages = 16;
+
+int64_t NowUnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+subscribe::NackAction NackActionOf(ps::ReadReq::Nack::Action action) {
+  switch (action) {
+    case ps::ReadReq::Nack::Park: return subscribe::NackAction::kPark;
+    case ps::ReadReq::Nack::Skip: return subscribe::NackAction::kSkip;
+    default: return subscribe::NackAction::kRetry;  // Retry and Unknown, as ESDB does
+  }
+}
+
+class ReadCall;
+
+// The consumer as the group engine sees it; outlives the call when the engine still holds it
+// (Detach() cuts the link, after which deliveries fail).
+class ReadSink final : public subscribe::GroupConsumer {
+ public:
+  ReadSink(engine::EventStore* store, subscribe::LiveAccess access, bool structured_uuid,
+           ReadCall* call)
+      : store_(store), access_(std::move(access)), structured_uuid_(structured_uuid), call_(call) {}
+
+  Status BeginRound() override { return access_.Refresh(NowUnixSeconds()); }
+  bool MayReceive(std::string_view stream, std::string_view type) const override {
+    return access_.MaySubscribe(stream, type);
+  }
+  bool Deliver(subscribe::GroupDelivery delivery) override;
+  void Closed(const Status& why) override;
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    call_ = nullptr;
+  }
+
+ private:
+  engine::EventStore* store_;
+  subscribe::LiveAccess access_;  // the group's delivery thread only
+  const bool structured_uuid_;
+  std::mutex mu_;  // guards call_
+  ReadCall* call_;
+};
+
+class ReadCall final : public grpc::ServerBidiReactor<ps::ReadReq, ps::ReadResp> {
+ public:
+  ReadCall(grpc::CallbackServerContext* context, const PersistentDeps& deps)
+      : context_(context), deps_(deps) {
+    if (grpc::Status s = deps.gate->Admit(context, &id_); !s.ok()) {
+      EndWith(FromGateStatus(s));
+      return;
+    }
+    StartRead(&in_);
+  }
+
+  // From the group's thread (through the sink). false when the message does not fit.
+  bool Enqueue(const std::string& event_id, uint64_t ack_id, ps::ReadResp message) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finishing_ || out_.size() >= queue_max_) return false;
+    ack_ids_->Put(event_id, ack_id);
+    stats_->in_flight.store(static_cast<uint32_t>(ack_ids_->size()));
+    stats_->delivered.fetch_add(1);
+    PushLocked(std::move(message));
+    return true;
+  }
+
+  void EndWith(const EsdbError& error) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finishing_) return;
+    EndLocked(esdb::Finish(context_, error));
+  }
+
+  void End(grpc::Status status) {
+    std::lock_guard<std::mutex> lock(mu_);
+    EndLocked(std::move(status));
+  }
+
+  const EsdbGroupId& group_id() const { return group_id_; }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the consumer closed its side or went away
+      LeaveGroup();
+      End(grpc::Status::OK);
+      return;
+    }
+    if (!joined_) {
+      HandleOptions();
+    } else {
+      HandleAckOrNack();
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (!out_.empty()) out_.pop_front();
+    if (!ok) {
+      finishing_ = true;  // the client is gone; OnReadDone(false) or OnCancel follows
+      out_.clear();
+    }
+    if (!out_.empty() && !finishing_) {
+      StartNextWriteLocked();
+    } else if (finishing_ && !finished_) {
+      finished_ = true;
+      Finish(final_status_);
+    }
+  }
+
+  void OnCancel() override {
+    LeaveGroup();
+    End(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    if (sink_) sink_->Detach();
+    LeaveGroup();
+    delete this;
+  }
+
+ private:
+  void HandleOptions();
+  void HandleAckOrNack();
+  Status Join(const subscribe::GroupSettings& settings, uint32_t max_subscribers,
+              subscribe::LiveAccess access, bool structured_uuid, int32_t buffer_size);
+  EsdbError Denied(const std::string& source);
+
+  void LeaveGroup() {
+    std::unique_ptr<subscribe::GroupMembership> membership;
+    std::shared_ptr<ConnectionStats> stats;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      membership = std::move(membership_);
+      stats = stats_;
+    }
+    // Destroying the membership hands its deliveries to the other consumers.
+    membership.reset();
+    if (stats && !unregistered_.exchange(true)) {
+      deps_.connections->Remove(group_id_.cairn_name(), stats.get());
+    }
+  }
+
+  void PushLocked(ps::ReadResp message) {
+    out_.push_back(std::move(message));
+    if (!writing_) StartNextWriteLocked();
+  }
+
+  void StartNextWriteLocked() {
+    writing_ = true;
+    StartWrite(&out_.front());
+  }
+
+  void EndLocked(grpc::Status status) {
+    if (finishing_) return;
+    finishing_ = true;
+    final_status_ = std::move(status);
+    if (!writing_) {
+      finished_ = true;
+      out_.clear();
+      Finish(final_status_);
+    }
+  }
+
+  grpc::CallbackServerContext* const context_;
+  const PersistentDeps deps_;
+  CallIdentity id_;
+  ps::ReadReq in_;
+  bool joined_ = false;  // the reading side only
+  EsdbGroupId group_id_;  // set before joining, then constant
+  std::shared_ptr<ReadSink> sink_;
+  std::shared_ptr<ConnectionStats> stats_;
+  std::atomic<bool> unregistered_{false};
+
+  std::mutex mu_;
+  std::unique_ptr<subscribe::GroupMembership> membership_;
+  std::unique_ptr<AckIdMap> ack_ids_;
+  std::deque<ps::ReadResp> out_;  // front: being written
+  size_t queue_max_ = kQueueMarginMessages;
+  bool writing_ = false;
+  bool finishing_ = false;
+  bool finished_ = false;
+  grpc::Status final_status_;
+};
+
+EsdbError ReadCall::Denied(const std::string& source) {
+  const policy::Decision decision = id_.Decide(policy::Action::kSubscribe, source, "");
+  id_.audit->Denied(id_, policy::Action::kSubscribe, source, "", decision.rule);
+  return AccessDenied("subscribe on '" + source + "' denied");
+}
+
+void ReadCall::HandleOptions() {
+  if (!in_.has_options()) {
+    EndWith(InvalidArgument("the first message must be the options"));
+    return;
+  }
+  const ps::ReadReq::Options& options = in_.options();
+  auto id = IdOf(options);
+  if (!id.ok()) {
+    EndWith(InvalidArgument(id.status().message()));
+    return;
+  }
+  group_id_ = std::move(id).value();
+  const std::string name = group_id_.cairn_name();
+  auto settings = deps_.groups->Get(name);
+  auto record = settings.ok() ? deps_.records->Load(name) : Result<std::optional<EsdbGroupRecord>>(
+                                                                settings.status());
+  if (record.ok() && !*record) record = Status::NotFound("no ESDB record");
+  if (!record.ok()) {
+    EndWith(GroupStatusError(record.status(), group_id_.stream, group_id_.group, GroupCall::kConnect));
+    return;
+  }
+  subscribe::LiveAccess access(deps_.policies, id_.principal, settings->source);
+  if (Status s = access.Refresh(NowUnixSeconds()); !s.ok()) {
+    EndWith(s.code() == StatusCode::kPermissionDenied ? Denied(settings->source)
+                                                      : NotAuthenticated("credential expired"));
+    return;
+  }
+  const bool structured = options.uuid_option().has_structured();
+  const Status joined = Join(*settings, static_cast<uint32_t>(std::max(0, (*record)->max_subscriber_count)),
+                             std::move(access), structured, options.buffer_size());
+  id_.audit->CountAllowed(policy::Action::kSubscribe);
+  if (!joined.ok()) {
+    EndWith(GroupStatusError(joined, group_id_.stream, group_id_.group, GroupCall::kConnect));
+    return;
+  }
+  id_.audit->DataPlane(id_, policy::Action::kSubscribe, settings->source, grpc::Status::OK,
+                       {{"group", name}});
+  joined_ = true;
+  StartRead(&in_);
+}
+
+Status ReadCall::Join(const subscribe::GroupSettings& settings, uint32_t max_subscribers,
+                      subscribe::LiveAccess access, bool structured_uuid, int32_t buffer_size) {
+  const uint32_t in_flight_max = deps_.groups->limits().in_flight_max;
+  const uint32_t max_in_flight =
+      buffer_size <= 0 ? 0 : std::min(static_cast<uint32_t>(buffer_size), in_flight_max);
+  auto stats = std::make_shared<ConnectionStats>();
+  stats->from = context_->peer();
+  stats->username = id_.principal.id;
+  CAIRN_RETURN_IF_ERROR(deps_.connections->Add(settings.name, max_subscribers, stats));
+  sink_ = std::make_shared<ReadSink>(deps_.store, std::move(access), structured_uuid, this);
+  // Under mu_, so that the group's first delivery queues behind the confirmation.
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_ = stats;  // LeaveGroup unregisters it from now on
+  auto membership = finishing_ ? Result<std::unique_ptr<subscribe::GroupMembership>>(
+                                     Status::Unavailable("the call ended"))
+                               : deps_.groups->Join(settings.name, sink_, max_in_flight);
+  if (!membership.ok()) {
+    if (!unregistered_.exchange(true)) deps_.connections->Remove(settings.name, stats.get());
+    return membership.status();
+  }
+  const uint32_t granted = (*membership)->max_in_flight();
+  stats_->max_in_flight = granted;
+  queue_max_ = granted + kQueueMarginMessages;
+  ack_ids_ = std::make_unique<AckIdMap>(2 * static_cast<size_t>(granted) + kQueueMarginMessages);
+  membership_ = std::move(membership).value();
+  ps::ReadResp confirmation;
+  confirmation.mutable_subscription_confirmation()->set_subscription_id(
+      SubscriptionId(group_id_.stream, group_id_.group));
+  PushLocked(std::move(confirmation));
+  return Status::Ok();
+}
+
+void ReadCall::HandleAckOrNack() {
+  const bool ack = in_.has_ack();
+  if (!ack && !in_.has_nack()) {
+    LeaveGroup();
+    EndWith(InvalidArgument("expected an ack or a nack"));
+    return;
+  }
+  const auto& ids = ack ? in_.ack().ids() : in_.nack().ids();
+  if (ids.size() > kEsdbAckIdsPerMessageMax) {
+    LeaveGroup();
+    EndWith(InvalidArgument("at most 1000 event ids per ack or nack"));
+    return;
+  }
+  const bool stop = !ack && in_.nack().action() == ps::ReadReq::Nack::Stop;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!membership_) return;  // the group ended; the call is finishing
+    std::vector<uint64_t> ack_ids;
+    ack_ids.reserve(ids.size());
+    for (const auto& uuid : ids) {
+      std::optional<std::string> bytes = UuidBytes(uuid);
+      if (!bytes) continue;  // not an id this consumer was given: ignored, as unknown ids are
+      if (std::optional<uint64_t> ack_id = ack_ids_->Take(*bytes)) ack_ids.push_back(*ack_id);
+    }
+    stats_->in_flight.store(static_cast<uint32_t>(ack_ids_->size()));
+    if (ack) {
+      membership_->Ack(ack_ids);
+    } else if (!stop) {
+      membership_->Nack(ack_ids, NackActionOf(in_.nack().action()), in_.nack().reason());
+    }
+  }
+  if (stop) {
+    LeaveGroup();
+    End(grpc::Status::OK);
+    return;
+  }
+  StartRead(&in_);
+}
+
+bool ReadSink::Deliver(subscribe::GroupDelivery delivery) {
+  engine::RecordedEvent event = std::move(delivery.event);
+  if (store_->IsProtected(event.entry.event_type)) {
+    // Plaintext with read.pii, the mask otherwise, erased after forget; never ciphertext.
+    const bool pii = access_.MayReadPii(event.entry.stream_id, event.entry.event_type);
+    auto view = store_->Reveal(std::move(event), pii);
+    if (!view.ok()) return false;  // counted as a failed delivery: retried, then parked
+    event = std::move(view).value();
+  }
+  ps::ReadResp message;
+  ps::ReadResp::ReadEvent* out = message.mutable_event();
+  ToWireRecorded(event, structured_uuid_, out->mutable_event());
+  out->set_commit_position(event.entry.position);
+  out->set_retry_count(static_cast<int32_t>(delivery.attempt > 0 ? delivery.attempt - 1 : 0));
+  std::lock_guard<std::mutex> lock(mu_);
+  return call_ != nullptr &&
+         call_->Enqueue(event.entry.event_id, delivery.ack_id, std::move(message));
+}
+
+void ReadSink::Closed(const Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (call_ == nullptr) return;
+  const EsdbGroupId& id = call_->group_id();
+  if (why.code() == StatusCode::kPermissionDenied) {
+    call_->EndWith(AccessDenied("subscribe on the group's source is no longer granted"));
+  } else {
+    call_->EndWith(GroupStatusError(why, id.stream, id.group, GroupCall::kConnect));
+  }
+}
+
+}  // namespace
+
+grpc::ServerBidiReactor<ps::ReadReq, ps::ReadResp>* StartPersistentRead(
+    grpc::CallbackServerContext* context, const PersistentDeps& deps) {
+  return new ReadCall(context, deps);
+}
+
+}  // namespace cairn::server::esdb
