@@ -498,7 +498,8 @@ TEST_F(EsdbStreamsTest, FilteredAllSubscriptionSeesOnlyMatchingLiveEventsAndChec
   options->mutable_all()->mutable_end();
   options->mutable_subscription();
   options->mutable_filter()->mutable_stream_identifier()->add_prefix("order-live");
-  options->mutable_filter()->mutable_count();
+  options->mutable_filter()->set_max(1);  // a checkpoint after every event considered
+  options->mutable_filter()->set_checkpointintervalmultiplier(1);
   options->mutable_uuid_option()->mutable_string();
   auto reader = stub->Read(&context, request);
   std::vector<streams::ReadResp> seen;
@@ -519,6 +520,8 @@ TEST_F(EsdbStreamsTest, FilteredAllSubscriptionSeesOnlyMatchingLiveEventsAndChec
       EXPECT_EQ(a.event().event().stream_identifier().stream_name(), "order-live-1");
     }
   }
+  // The skipped invoice event was considered too: a checkpoint at or after its position.
+  EXPECT_TRUE(seen.front().has_checkpoint()) << seen.front().DebugString();
   context.TryCancel();
   reader->Finish();
 }

@@ -53,6 +53,14 @@ Result<ReadSpec> ParseReadSpec(const streams::ReadReq& request) {
   spec.count = options.count_option_case() == Options::kCount ? options.count() : 0;
   spec.structured_uuid = options.uuid_option().content_case() == Options::UUIDOption::kStructured;
   CAIRN_ASSIGN_OR_RETURN(spec.filter, ReadFilter::Parse(options));
+  if (options.filter_option_case() == Options::kFilter) {
+    const Options::FilterOptions& filter = options.filter();
+    const uint64_t window = filter.window_case() == Options::FilterOptions::kMax && filter.max() > 0
+                                ? filter.max()
+                                : kCheckpointWindowDefault;
+    const uint64_t multiplier = std::max<uint64_t>(1, filter.checkpointintervalmultiplier());
+    spec.checkpoint_events = std::min(window * multiplier, kCheckpointEventsMax);
+  }
   return spec;
 }
 

@@ -29,6 +29,9 @@
 
 namespace cairn::server::esdb {
 
+inline constexpr uint64_t kCheckpointWindowDefault = 32;
+inline constexpr uint64_t kCheckpointEventsMax = uint64_t{1} << 20;
+
 struct ReadSpec {
   enum class From : uint8_t { kStart, kEnd, kAt };
 
@@ -41,6 +44,10 @@ struct ReadSpec {
   bool subscription = false;
   bool structured_uuid = false;
   ReadFilter filter;
+  // Filtered subscriptions: a checkpoint every this many events considered — the search window
+  // (FilterOptions.max, else kCheckpointWindowDefault) times checkpointIntervalMultiplier, as
+  // EventStoreDB counts; at most kCheckpointEventsMax.
+  uint64_t checkpoint_events = kCheckpointWindowDefault;
 };
 
 // kInvalidArgument for a request without stream_option, with an empty stream name, or with a

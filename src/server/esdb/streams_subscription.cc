@@ -1,7 +1,6 @@
 #include "server/esdb/streams_subscription.h"
 
 #include <cassert>
-#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -19,16 +18,6 @@ using subscribe::LiveBatch;
 using subscribe::LiveRequest;
 
 namespace {
-
-// Filtered subscriptions get a checkpoint at least this often while events are filtered out
-// (the hub's own checkpoint interval, subscribe::kCheckpointIntervalMsDefault).
-constexpr int64_t kCheckpointIntervalMs = subscribe::kCheckpointIntervalMsDefault;
-
-int64_t SteadyNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Where the hub starts: EventStoreDB's subscription positions are exclusive.
 LiveRequest LiveRequestOf(const ReadSpec& spec) {
@@ -132,25 +121,19 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
   // The answers of one hub batch, after the request's filter.
   void Queue(const LiveBatch& batch) {
     switch (batch.kind) {
-      case LiveBatch::Kind::kEvents: {
-        bool skipped = false;
+      case LiveBatch::Kind::kEvents:
         for (const auto& event : batch.events) {
           const integrity::Entry& entry = event->entry;
-          if (!spec_.filter.Matches(entry.stream_id, entry.event_type)) {
-            skipped = true;
-            continue;
+          if (spec_.filter.Matches(entry.stream_id, entry.event_type)) {
+            streams::ReadResp::ReadEvent* wire = queue_.emplace_back().mutable_event();
+            ToWireRecorded(*event, spec_.structured_uuid, wire->mutable_event());
+            wire->set_commit_position(entry.position);
           }
-          streams::ReadResp::ReadEvent* wire = queue_.emplace_back().mutable_event();
-          ToWireRecorded(*event, spec_.structured_uuid, wire->mutable_event());
-          wire->set_commit_position(entry.position);
-        }
-        // The hub cannot see what this filter skips, so its checkpoints would stop while every
-        // event is filtered out: checkpoint here too, at most once per interval.
-        if (skipped && SteadyNowMs() - last_checkpoint_ms_ >= kCheckpointIntervalMs) {
-          QueueCheckpoint(batch.next_position);
+          // As EventStoreDB: a checkpoint every checkpoint_events events considered, whether
+          // the filter kept them or not (the hub cannot see what this filter skips).
+          if (++considered_ >= spec_.checkpoint_events) QueueCheckpoint(entry.position + 1);
         }
         return;
-      }
       case LiveBatch::Kind::kCheckpoint:
         QueueCheckpoint(batch.next_position);
         return;
@@ -170,7 +153,7 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
     auto* checkpoint = queue_.emplace_back().mutable_checkpoint();
     checkpoint->set_commit_position(next_position - 1);
     checkpoint->set_prepare_position(next_position - 1);
-    last_checkpoint_ms_ = SteadyNowMs();
+    considered_ = 0;
   }
 
   // Starts the next queued write (mu_ held). True when the queue is empty and the open hub batch
@@ -199,7 +182,7 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
   bool writing_ = false;
   bool batch_open_ = false;  // the hub waits for WriteDone of a batch
   bool finished_ = false;
-  int64_t last_checkpoint_ms_ = 0;  // steady clock
+  uint64_t considered_ = 0;  // events considered since the last checkpoint
 };
 
 }  // namespace

@@ -6,8 +6,9 @@
 //
 // The answers, in order: confirmation (subscription_id), the events (after the request's filter),
 // caught_up once the catch-up reached the live log, and — for filtered subscriptions — a
-// checkpoint at the hub's checkpoint interval whose position is the last log position
-// considered (subscribing again from it, which is exclusive, loses nothing). A subscriber that
+// checkpoint every ReadSpec::checkpoint_events events considered (and at the hub's own
+// checkpoints) whose position is the last log position considered (subscribing again from it,
+// which is exclusive, loses nothing). A subscriber that
 // fell behind is ended with RESOURCE_EXHAUSTED; it re-subscribes from its last event.
 //
 // Start points: a stream from a revision starts after that revision, `$all` from a position

@@ -117,6 +117,23 @@ TEST(EsdbReadSpecTest, StreamAndAllOptions) {
   EXPECT_EQ(all_spec->at, 42u);
   EXPECT_TRUE(all_spec->subscription);
   EXPECT_FALSE(all_spec->structured_uuid);
+  EXPECT_EQ(all_spec->checkpoint_events, kCheckpointWindowDefault);
+}
+
+TEST(EsdbReadSpecTest, CheckpointEveryWindowTimesMultiplierEvents) {
+  streams::ReadReq request;
+  request.mutable_options()->mutable_all()->mutable_start();
+  auto* filter = request.mutable_options()->mutable_filter();
+  filter->mutable_event_type()->add_prefix("Order");
+  filter->mutable_count();
+  filter->set_checkpointintervalmultiplier(2);
+  auto counted = ParseReadSpec(request);
+  ASSERT_TRUE(counted.ok());
+  EXPECT_EQ(counted->checkpoint_events, 2 * kCheckpointWindowDefault);
+  filter->set_max(5);
+  EXPECT_EQ(ParseReadSpec(request)->checkpoint_events, 10u);
+  filter->set_max(1u << 30);
+  EXPECT_EQ(ParseReadSpec(request)->checkpoint_events, kCheckpointEventsMax);
 }
 
 TEST(EsdbReadSpecTest, RefusesRequestsWithoutAStream) {
