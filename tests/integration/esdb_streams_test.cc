@@ -403,8 +403,9 @@ TEST_F(EsdbStreamsTest, BatchAppendAnswersEachCorrelationId) {
   Prepare(&context, bot);
   auto call = stub->BatchAppend(&context);
   auto batch = [&](int correlation, const std::string& stream, int64_t expected,
-                   const std::vector<NewEvent>& events) {
+                   const std::vector<NewEvent>& events, int64_t deadline_s = 0) {
     streams::BatchAppendReq request;
+    if (deadline_s != 0) request.mutable_options()->mutable_deadline()->set_seconds(deadline_s);
     request.mutable_correlation_id()->set_string(UuidText(1000 + correlation));
     auto* options = request.mutable_options();
     options->mutable_stream_identifier()->set_stream_name(stream);
@@ -420,12 +421,15 @@ TEST_F(EsdbStreamsTest, BatchAppendAnswersEachCorrelationId) {
   ASSERT_TRUE(batch(1, "order-b1", -1, {{"OrderCreated", "{}"}, {"OrderCreated", "{}"}}));
   ASSERT_TRUE(batch(2, "order-b2", 5, {{"OrderCreated", "{}"}}));
   ASSERT_TRUE(batch(3, "order-b3", -1, {{"OrderShipped", "{}"}}));
+  ASSERT_TRUE(batch(4, "order-b4", -1, {{"OrderCreated", "{}"}}, NowS() - 5));  // too late
+  std::vector<NewEvent> too_many(1001, NewEvent("OrderCreated", "{}"));
+  ASSERT_TRUE(batch(5, "order-b5", -1, too_many));
   call->WritesDone();
   std::map<std::string, streams::BatchAppendResp> answers;
   streams::BatchAppendResp answer;
   while (call->Read(&answer)) answers[answer.correlation_id().string()] = answer;
   ASSERT_TRUE(call->Finish().ok());
-  ASSERT_EQ(answers.size(), 3u);
+  ASSERT_EQ(answers.size(), 5u);
 
   const auto& ok = answers[UuidText(1001)];
   ASSERT_TRUE(ok.has_success()) << ok.DebugString();
@@ -442,7 +446,14 @@ TEST_F(EsdbStreamsTest, BatchAppendAnswersEachCorrelationId) {
   const auto& denied = answers[UuidText(1003)];
   ASSERT_TRUE(denied.has_error());
   EXPECT_TRUE(denied.error().details().Is<es::AccessDenied>());
-  EXPECT_TRUE(Read(admin, StreamRead("order-b3", false, 10)).answers.at(0).has_stream_not_found());
+  EXPECT_TRUE(answers[UuidText(1004)].error().details().Is<es::Timeout>());
+  es::MaximumAppendSizeExceeded too_big;
+  ASSERT_TRUE(answers[UuidText(1005)].error().details().UnpackTo(&too_big));
+  EXPECT_GT(too_big.maxappendsize(), 0u);
+  for (const char* stream : {"order-b3", "order-b4", "order-b5"}) {
+    EXPECT_TRUE(Read(admin, StreamRead(stream, false, 10)).answers.at(0).has_stream_not_found())
+        << stream << ": nothing written";
+  }
 }
 
 // Reads answers until one satisfies `done` (bounded by the call's deadline).

@@ -58,10 +58,13 @@ void ToWireExpected(const engine::ExpectedVersion& expected, Response* out) {
 
 bool DeadlinePassed(const Request::Options& options) {
   if (!options.has_deadline()) return false;
-  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-  return options.deadline().seconds() < now_s;
+  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const int64_t deadline_s = options.deadline().seconds();
+  if (deadline_s < 0) return true;
+  if (deadline_s >= now_ns / 1'000'000'000 + 1) return false;  // also keeps the product in range
+  return deadline_s * 1'000'000'000 + options.deadline().nanos() < now_ns;
 }
 
 // One append whose chunks are arriving.
@@ -157,14 +160,14 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
 
   // The last chunk arrived: refuse, or append.
   void Complete(OpenAppend open) {
-    if (!open.error.ok()) {
-      Answer(ErrorAnswer(open.error, open.stream, open.expected));
-      return;
-    }
-    if (DeadlinePassed(open.options)) {
+    if (DeadlinePassed(open.options)) {  // first: a late batch is answered as late
       Response answer = BaseAnswer(open.stream, open.expected);
       *answer.mutable_error() = BatchTimeoutStatus();
       Answer(std::move(answer));
+      return;
+    }
+    if (!open.error.ok()) {
+      Answer(ErrorAnswer(open.error, open.stream, open.expected));
       return;
     }
     if (grpc::Status s = open.batch.Authorize(id_, open.stream); !s.ok()) {
