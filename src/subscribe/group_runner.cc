@@ -224,6 +224,7 @@ GroupCounters GroupRunner::counters() const {
   for (const auto& [id, slot] : consumers_) c.in_flight += slot.in_flight;
   const GroupPosition position = PositionLocked();
   c.replay_pending = position.replay_end - position.replay_next;
+  c.replay_next = position.replay_next;
   return c;
 }
 

@@ -48,6 +48,9 @@ struct GroupCounters {
   uint64_t skipped = 0;
   uint64_t unauthorized_parked = 0;
   uint64_t replay_pending = 0;
+  // References in `$parked-<group>` below this version are replayed and done: the stream's
+  // event count minus it is what is parked now.
+  uint64_t replay_next = 0;
 };
 
 struct JoinResult {

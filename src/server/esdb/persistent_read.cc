@@ -35,6 +35,16 @@ subscribe::NackAction NackActionOf(ps::ReadReq::Nack::Action action) {
   }
 }
 
+// The name GetInfo shows for a consumer: for an API key (ESDB's Basic credentials) its id, as
+// the client logged in with it; otherwise the principal id.
+std::string UsernameOf(const Principal& principal) {
+  constexpr std::string_view kApiKeyPrefix = "apikey:";
+  if (principal.method == AuthMethod::kApiKey && principal.id.rfind(kApiKeyPrefix, 0) == 0) {
+    return principal.id.substr(kApiKeyPrefix.size());
+  }
+  return principal.id;
+}
+
 class ReadCall;
 
 // The consumer as the group engine sees it; outlives the call when the engine still holds it
@@ -257,7 +267,7 @@ Status ReadCall::Join(const subscribe::GroupSettings& settings, uint32_t max_sub
       buffer_size <= 0 ? 0 : std::min(static_cast<uint32_t>(buffer_size), in_flight_max);
   auto stats = std::make_shared<ConnectionStats>();
   stats->from = context_->peer();
-  stats->username = id_.principal.id;
+  stats->username = UsernameOf(id_.principal);
   CAIRN_RETURN_IF_ERROR(deps_.connections->Add(settings.name, max_subscribers, stats));
   sink_ = std::make_shared<ReadSink>(deps_.store, std::move(access), structured_uuid, this);
   // Under mu_, so that the group's first delivery queues behind the confirmation.

@@ -4,6 +4,7 @@
 #include "server/esdb/esdb_convert.h"
 #include "server/esdb/esdb_errors.h"
 #include "server/esdb/persistent_errors.h"
+#include "subscribe/group_parked.h"
 
 namespace cairn::server::esdb {
 namespace {
@@ -123,7 +124,9 @@ grpc::Status PersistentSubscriptionsService::ReplayParked(grpc::ServerContext* c
 void PersistentSubscriptionsService::FillInfo(const subscribe::GroupInfo& info,
                                               const EsdbGroupRecord& record,
                                               ps::SubscriptionInfo* out) const {
-  ToSubscriptionInfo(info, record, out);
+  auto parked = store_->GetStreamInfo(subscribe::ParkedStreamId(info.settings.name));
+  const uint64_t parked_events = parked.ok() && parked->exists ? parked->event_count : 0;
+  ToSubscriptionInfo(info, record, parked_events, out);
   for (const auto& c : connections_.Of(info.settings.name)) {
     ps::SubscriptionInfo::ConnectionInfo* w = out->add_connections();
     w->set_from(c->from);

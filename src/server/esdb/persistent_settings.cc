@@ -247,7 +247,7 @@ Result<EsdbGroupPlan> PlanUpdate(const ps::UpdateReq::Options& options,
 }
 
 void ToSubscriptionInfo(const subscribe::GroupInfo& info, const EsdbGroupRecord& record,
-                        ps::SubscriptionInfo* out) {
+                        uint64_t parked_stream_events, ps::SubscriptionInfo* out) {
   const subscribe::GroupSettings& s = info.settings;
   const subscribe::GroupCounters& c = info.counters;
   out->set_event_source(record.stream);
@@ -274,7 +274,9 @@ void ToSubscriptionInfo(const subscribe::GroupInfo& info, const EsdbGroupRecord&
   out->set_outstanding_messages_count(static_cast<int32_t>(c.in_flight));
   out->set_named_consumer_strategy(record.consumer_strategy);
   out->set_max_subscriber_count(record.max_subscriber_count);
-  out->set_parked_message_count(static_cast<int64_t>(c.parked));
+  const uint64_t parked =
+      parked_stream_events > c.replay_next ? parked_stream_events - c.replay_next : 0;
+  out->set_parked_message_count(static_cast<int64_t>(parked));
 }
 
 }  // namespace cairn::server::esdb

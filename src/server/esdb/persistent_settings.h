@@ -59,8 +59,9 @@ Result<EsdbGroupPlan> PlanUpdate(const ps::UpdateReq::Options& options,
                                  const EsdbGroupRecord& current_record);
 
 // GetInfo / List: the settings cairn acts on win over the record's copies; figures cairn does not
-// keep are 0. Connections are the caller's to add.
+// keep are 0. `parked_stream_events`: the event count of the group's `$parked-<group>` stream
+// (the parked count is what of it is not replayed yet). Connections are the caller's to add.
 void ToSubscriptionInfo(const subscribe::GroupInfo& info, const EsdbGroupRecord& record,
-                        ps::SubscriptionInfo* out);
+                        uint64_t parked_stream_events, ps::SubscriptionInfo* out);
 
 }  // namespace cairn::server::esdb

@@ -96,6 +96,12 @@ TEST_F(GroupTest, ReplayParkedWithACountReplaysOnlyThatMany) {
   std::set<uint64_t> parked;
   for (const auto& d : all) parked.insert(d.event.entry.position);
   EXPECT_EQ(seen, parked) << "each parked event is replayed exactly once";
+  EXPECT_EQ(groups_->List()[0].counters.replay_next, 2u) << "the last replay is not acked yet";
+  member->Ack(AckIds(last));
+  for (int i = 0; i < 300 && groups_->List()[0].counters.replay_next < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(groups_->List()[0].counters.replay_next, 3u) << "every parked reference replayed";
 }
 
 }  // namespace
