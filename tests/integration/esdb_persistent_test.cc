@@ -411,6 +411,36 @@ TEST_F(EsdbPersistentTest, ExistsAndDoesNotExistCarryTheirExceptionTrailers) {
   EXPECT_TRUE(Info("order-5", "dupe").ok());
 }
 
+TEST_F(EsdbPersistentTest, UpdateChangesRetriesAndTimeoutAndNamesAMissingGroup) {
+  ASSERT_TRUE(Create("order-11", "tuned", admin).first.ok());
+  auto update = [&](const std::string& group, int32_t retries, int32_t timeout_ms) {
+    ps::UpdateReq request;
+    auto* options = request.mutable_options();
+    options->set_group_name(group);
+    options->mutable_stream_identifier()->set_stream_name("order-11");
+    options->mutable_settings()->set_revision(0);
+    options->mutable_settings()->set_max_retry_count(retries);
+    options->mutable_settings()->set_message_timeout_ms(timeout_ms);
+    options->mutable_settings()->set_named_consumer_strategy(ps::UpdateReq::Pinned);
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", admin);
+    ps::UpdateResp response;
+    grpc::Status s = stub->Update(&context, request, &response);
+    return std::make_pair(s, Trailer(context, "exception"));
+  };
+  ASSERT_TRUE(update("tuned", 3, 5000).first.ok());
+  auto info = Info("order-11", "tuned");
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->max_retry_count(), 3);
+  EXPECT_EQ(info->message_timeout_milliseconds(), 5000);
+  EXPECT_EQ(info->named_consumer_strategy(), "Pinned");
+  EXPECT_EQ(update("tuned", 1000, 5000).first.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << "a retry count beyond cairn's limit";
+  auto [missing, exception] = update("untuned", 3, 5000);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(exception, "persistent-subscription-does-not-exist");
+}
+
 TEST_F(EsdbPersistentTest, MaxSubscriberCountRefusesTheNextConsumer) {
   ps::CreateReq request;
   request.mutable_options()->mutable_settings()->set_max_subscriber_count(1);
