@@ -41,6 +41,7 @@ class AppendBatch {
   grpc::Status Authorize(const CallIdentity& id, std::string_view stream) const;
 
   size_t event_count() const { return events_.size(); }
+  uint64_t size_bytes() const { return size_bytes_; }
   std::vector<engine::ProposedEvent> TakeEvents() { return std::move(events_); }
 
  private:

@@ -5,9 +5,11 @@
 //
 // Appends go to the engine with AppendAsync, so the appends of one call (the Node.js client
 // sends all of a connection's appends on one BatchAppend call) share group commits. Bounds: at
-// most batch_appends_in_flight_max appends waiting for their commit and about as many answers
-// waiting to be written (reading stops meanwhile), at most batch_open_correlations_max appends
+// most batch_appends_in_flight_max appends (batch_in_flight_bytes_max bytes) waiting for their
+// commit and about as many answers waiting to be written (reading stops meanwhile), at most
+// batch_open_correlations_max appends
 // whose chunks are still arriving, each at most append_size_bytes_max bytes.
+#include <cassert>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -182,19 +184,21 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
       Answer(ResultAnswer(result, open.stream, open.expected));
       return;
     }
+    const uint64_t bytes = open.batch.size_bytes();
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++in_flight_;
+      in_flight_bytes_ += bytes;
     }
     auto done = std::make_shared<OpenAppend>(std::move(open));
     store_->AppendAsync(done->stream, done->expected, done->batch.TakeEvents(),
-                        [this, done, count](Result<engine::AppendResult> result) {
-                          OnAppended(*done, count, result);
+                        [this, done, count, bytes](Result<engine::AppendResult> result) {
+                          OnAppended(*done, count, bytes, result);
                         });
   }
 
   // On the engine's commit thread (or inline when the engine refused the batch at once).
-  void OnAppended(const OpenAppend& open, size_t count,
+  void OnAppended(const OpenAppend& open, size_t count, uint64_t bytes,
                   const Result<engine::AppendResult>& result) {
     AuditAppend(id_, open.stream, count, result.status());
     Result<std::optional<engine::AppendResult>> answer = std::optional<engine::AppendResult>();
@@ -208,7 +212,9 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
     std::optional<grpc::Status> finish;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      assert(in_flight_ > 0 && in_flight_bytes_ >= bytes);
       --in_flight_;
+      in_flight_bytes_ -= bytes;
       answers_.push_back(std::move(response));
       finish = NextLocked();
     }
@@ -259,6 +265,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
       StartWrite(&current_);
     }
     const bool room = in_flight_ < options_.batch_appends_in_flight_max &&
+                      in_flight_bytes_ < options_.batch_in_flight_bytes_max &&
                       answers_.size() < options_.batch_appends_in_flight_max;
     if (!reading_ && !reads_done_ && room) {
       reading_ = true;
@@ -282,6 +289,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
   std::deque<Response> answers_;
   Response current_;  // the write in flight
   size_t in_flight_ = 0;
+  uint64_t in_flight_bytes_ = 0;
   bool reading_ = false;
   bool writing_ = false;
   bool reads_done_ = false;

@@ -48,7 +48,7 @@ StreamsService::StreamsService(engine::EventStore* store, const CallGate* gate,
   assert(store_ != nullptr && gate_ != nullptr);
   assert(options_.read_page_events_max > 0 && options_.append_size_bytes_max > 0);
   assert(options_.append_events_max > 0 && options_.batch_appends_in_flight_max > 0);
-  assert(options_.batch_open_correlations_max > 0);
+  assert(options_.batch_open_correlations_max > 0 && options_.batch_in_flight_bytes_max > 0);
   if (options_.metrics != nullptr) {
     read_calls_ = options_.metrics->GetCounter("cairn_read_calls_total",
                                                "Client read calls (Read and ReadAll RPCs).");

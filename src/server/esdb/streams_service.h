@@ -49,11 +49,13 @@ struct StreamsServiceOptions {
   uint64_t append_size_bytes_max = uint64_t{4} << 20;
   // Events of one append (the engine refuses more than engine::Limits::batch_events_max).
   uint64_t append_events_max = 1000;
-  // BatchAppend, per call: appends waiting for their commit, and correlation ids whose chunks
-  // are still arriving. Beyond the first the call stops reading until one completes; beyond the
-  // second a new correlation id is refused.
+  // BatchAppend, per call: appends waiting for their commit and their bytes (beyond either the
+  // call stops reading until one completes), and correlation ids whose chunks are still
+  // arriving (beyond it a new correlation id is refused; each holds at most
+  // append_size_bytes_max bytes).
   size_t batch_appends_in_flight_max = 64;
-  size_t batch_open_correlations_max = 64;
+  uint64_t batch_in_flight_bytes_max = uint64_t{16} << 20;
+  size_t batch_open_correlations_max = 8;
   // cairn_read_calls_total / cairn_read_events_total, shared with cairn.v1; not owned.
   audit::MetricsRegistry* metrics = nullptr;
 };
