@@ -6,8 +6,8 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   PARK, RETRY, START, PersistentSubscriptionDoesNotExistError, PersistentSubscriptionExistsError,
-  persistentSubscriptionToAllSettingsFromDefaults, persistentSubscriptionToStreamSettingsFromDefaults,
-  streamNameFilter,
+  persistentSubscriptionToAllSettingsFromDefaults,
+  persistentSubscriptionToStreamSettingsFromDefaults, streamNameFilter,
 } from '@eventstore/db-client';
 
 import {
@@ -47,6 +47,8 @@ async function settleBatch(subscription, taker) {
   assert.fail(`not settled after ${DELIVERIES_MAX} deliveries: ${JSON.stringify(seen)}`);
 }
 
+const bigintsAsStrings = (_, v) => (typeof v === 'bigint' ? `${v}` : v);
+
 // Polls `read` until `pred` holds (bounded by WAIT_MS), returning the last value read.
 async function eventually(read, pred, what) {
   let last;
@@ -56,7 +58,7 @@ async function eventually(read, pred, what) {
       if (pred(last)) return;
       await new Promise((resolve) => { setTimeout(resolve, POLL_MS); });
     }
-  })(), WAIT_MS, `${what} (last: ${JSON.stringify(last, (_, v) => (typeof v === 'bigint' ? `${v}` : v))})`);
+  })(), WAIT_MS, `${what} (last: ${JSON.stringify(last, bigintsAsStrings)})`);
   return last;
 }
 
@@ -95,7 +97,8 @@ async function exerciseGroup(api) {
     await taker.expectNothing(300, 'after everything was acked');
 
     const listed = await api.list();
-    assert.ok(listed.some((info) => info.groupName === api.group && info.eventSource === api.source),
+    const mine = (info) => info.groupName === api.group && info.eventSource === api.source;
+    assert.ok(listed.some(mine),
       `listed: ${listed.map((info) => `${info.eventSource}/${info.groupName}`).join(', ')}`);
     const everywhere = await client.listAllPersistentSubscriptions();
     assert.ok(everywhere.some((info) => info.groupName === api.group));

@@ -75,7 +75,8 @@ describe('appendToStream', () => {
   test('expected state no_stream: first append succeeds, second is WrongExpectedVersion', opts,
     async () => {
       const stream = uniqueName('nostream');
-      const ok = await client.appendToStream(stream, testEvent('A'), { expectedRevision: NO_STREAM });
+      const ok = await client.appendToStream(stream, testEvent('A'),
+        { expectedRevision: NO_STREAM });
       assert.equal(ok.nextExpectedRevision, 0n);
       const error = await rejectionOf(
         client.appendToStream(stream, testEvent('B'), { expectedRevision: NO_STREAM }),

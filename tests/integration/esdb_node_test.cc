@@ -51,7 +51,9 @@ grants = [ { actions = ["read", "subscribe"], streams = ["cust-*"], event_types 
 
 [[role]]
 name = "esdb-pii-reader"
-grants = [ { actions = ["read", "subscribe", "read.pii"], streams = ["cust-*"], event_types = ["*"] } ]
+grants = [
+  { actions = ["read", "subscribe", "read.pii"], streams = ["cust-*"], event_types = ["*"] },
+]
 )";
 
 constexpr char kProtectRules[] = R"(
