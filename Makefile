@@ -22,7 +22,8 @@ FUZZ_SECONDS ?= 60
 CLANG := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 
 .PHONY: all deps node-deps esdb-node san-deps configure build test run demo bench bench-net \
-  bench-pg clean test-asan test-asan-ci test-tsan asan-configure build-asan fuzz fuzz-ci soak
+  bench-pg bench-esdb clean test-asan test-asan-ci test-tsan asan-configure build-asan fuzz \
+  fuzz-ci soak
 
 all: build
 
@@ -80,6 +81,7 @@ build-asan: asan-configure
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 
 test-asan: build-asan
+	@$(MAKE) --no-print-directory esdb-node BUILD_DIR=$(ASAN_DIR)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) LSAN_OPTIONS=$(LSAN_OPTIONS_TEST) UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) \
 	  ctest --output-on-failure -j$(JOBS) $(ASAN_CTEST_ARGS)
 
@@ -139,6 +141,10 @@ bench-net: build
 # The PostgreSQL backend: RocksDB, one node, three nodes on one database, the raw baseline.
 bench-pg: build
 	./bench/pg_nodes.sh $(BUILD_DIR)/bin/cairn --duration 10
+
+# The official EventStoreDB Node.js client beside `cairn bench` on cairn.v1, one server, one run.
+bench-esdb: build esdb-node
+	./bench/esdb_node.sh $(BUILD_DIR)/bin/cairn --duration 10
 
 bench: build
 	$(BUILD_DIR)/bin/cairn_bench --benchmark_counters_tabular=true
