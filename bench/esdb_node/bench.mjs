@@ -88,30 +88,9 @@ function report(phase, clients, events, ms, latenciesMs, cpu) {
   }));
 }
 
-async function appendPhase(clients, streams) {
-  let events = 0;
-  const latencies = [];
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  const deadline = start + DURATION_MS;
-  await Promise.all(clients.map(async (client, i) => {
-    let seq = 0;
-    while (performance.now() < deadline && events + BATCH <= EVENTS_MAX) {
-      events += BATCH;  // reserved before the call, as cairn bench's events_max is
-      const batch = Array.from({ length: BATCH },
-        (_, k) => jsonEvent({ type: 'BenchEvent', data: eventData(seq + k) }));
-      const t0 = performance.now();
-      await client.appendToStream(streams[i], batch);
-      latencies.push(performance.now() - t0);
-      seq += BATCH;
-    }
-  }));
-  const ms = performance.now() - start;
-  report('append', clients.length, latencies.length * BATCH, ms, latencies, cpu);
-}
-
-// Each client reads `source()` to its end, again and again, until the deadline.
-async function readPhase(phase, clients, source) {
+// Runs `call(client, i, deadline)` from every client, one call in flight per client, until the
+// deadline or until a call returns null; a call returns how many events it moved.
+async function runPhase(phase, clients, call) {
   let events = 0;
   const latencies = [];
   const cpu = process.cpuUsage();
@@ -120,21 +99,44 @@ async function readPhase(phase, clients, source) {
   await Promise.all(clients.map(async (client, i) => {
     while (performance.now() < deadline) {
       const t0 = performance.now();
-      let got = 0;
-      const read = source(client, i);
-      for await (const resolved of read) {
-        got += resolved.event ? 1 : 0;
-        if (performance.now() >= deadline) {
-          await read.cancel();
-          break;
-        }
-      }
-      assert.ok(got > 0, `${phase}: nothing to read`);
-      events += got;
+      const moved = await call(client, i, deadline);
+      if (moved === null) return;
+      events += moved;
       latencies.push(performance.now() - t0);
     }
   }));
   report(phase, clients.length, events, performance.now() - start, latencies, cpu);
+}
+
+function appendPhase(clients, streams) {
+  let reserved = 0;  // events_max is reserved before each call, as in cairn bench
+  const seqs = clients.map(() => 0);
+  return runPhase('append', clients, async (client, i) => {
+    if (reserved + BATCH > EVENTS_MAX) return null;
+    reserved += BATCH;
+    const batch = Array.from({ length: BATCH },
+      (_, k) => jsonEvent({ type: 'BenchEvent', data: eventData(seqs[i] + k) }));
+    seqs[i] += BATCH;
+    await client.appendToStream(streams[i], batch);
+    return BATCH;
+  });
+}
+
+// Each client reads `source()` to its end (or to the deadline), again and again.
+function readPhase(phase, clients, source) {
+  return runPhase(phase, clients, async (client, i, deadline) => {
+    let got = 0;
+    const read = source(client, i);
+    for await (const resolved of read) {
+      got += resolved.event ? 1 : 0;
+      if (performance.now() >= deadline) {
+        await read.cancel();
+        break;
+      }
+    }
+    assert.ok(got > 0, `${phase}: nothing to read`);
+    return got;
+  });
 }
 
 const run = args.run;
