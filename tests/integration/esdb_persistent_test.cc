@@ -68,6 +68,7 @@ class Consumer {
            const std::optional<std::string>& stream, const std::string& group,
            int32_t buffer_size = 10) {
     context_.AddMetadata("authorization", authorization);
+    context_.AddMetadata("connection-name", "consumer-" + group);
     call_ = stub->Read(&context_);
     ps::ReadReq request;
     auto* options = request.mutable_options();
@@ -347,11 +348,23 @@ TEST_F(EsdbPersistentTest, GetInfoAndListAnswerInEsdbTerms) {
   request.mutable_options()->mutable_settings()->set_live_buffer_size(123);
   ASSERT_TRUE(Create("order-3", "reports", admin, request).first.ok());
   ASSERT_TRUE(Create(std::nullopt, "everything", admin).first.ok());
+  Append("order-3", "OrderCreated", 2);
   Consumer consumer(stub.get(), admin, "order-3", "reports");
-  ASSERT_TRUE(consumer.Next());  // confirmation: connected
+  auto first = consumer.NextEvent();
+  auto second = consumer.NextEvent();
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(consumer.Ack({*first, *second}));
 
-  auto info = Info("order-3", "reports");
+  // The group's position moves asynchronously: wait (bounded) for the last checkpointed revision.
+  Result<ps::SubscriptionInfo> info = Status::NotFound("not asked yet");
+  for (int i = 0; i < 50; ++i) {
+    info = Info("order-3", "reports");
+    if (info.ok() && info->last_checkpointed_event_position() == "1") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->last_checkpointed_event_position(), "1");
+  EXPECT_EQ(info->last_known_event_position(), "1");
   EXPECT_EQ(info->event_source(), "order-3");
   EXPECT_EQ(info->group_name(), "reports");
   EXPECT_EQ(info->start_from(), "0");
@@ -361,6 +374,7 @@ TEST_F(EsdbPersistentTest, GetInfoAndListAnswerInEsdbTerms) {
   EXPECT_EQ(info->named_consumer_strategy(), "RoundRobin");
   ASSERT_EQ(info->connections_size(), 1);
   EXPECT_EQ(info->connections(0).username(), "admin");
+  EXPECT_EQ(info->connections(0).connection_name(), "consumer-reports");
   auto all_info = Info(std::nullopt, "everything");
   ASSERT_TRUE(all_info.ok());
   EXPECT_EQ(all_info->event_source(), "$all");

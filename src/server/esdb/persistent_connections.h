@@ -21,7 +21,8 @@ namespace cairn::server::esdb {
 
 struct ConnectionStats {
   std::string from;       // the peer address as gRPC names it
-  std::string username;   // the principal id
+  std::string username;   // the principal id (an API key's id)
+  std::string connection_name;  // the client's `connection-name` header, cut to 128 bytes
   uint32_t max_in_flight = 0;
   std::atomic<uint32_t> in_flight{0};
   std::atomic<uint64_t> delivered{0};

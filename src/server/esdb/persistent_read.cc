@@ -45,6 +45,21 @@ std::string UsernameOf(const Principal& principal) {
   return principal.id;
 }
 
+// The client's name for its connection (ESDB clients send `connection-name`), printable ASCII,
+// at most kConnectionNameSizeBytesMax bytes.
+constexpr size_t kConnectionNameSizeBytesMax = 128;
+std::string ConnectionNameOf(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("connection-name");
+  if (it == metadata.end()) return "";
+  std::string name;
+  for (char c : it->second) {
+    if (name.size() >= kConnectionNameSizeBytesMax) break;
+    name.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  return name;
+}
+
 class ReadCall;
 
 // The consumer as the group engine sees it; outlives the call when the engine still holds it
@@ -268,6 +283,7 @@ Status ReadCall::Join(const subscribe::GroupSettings& settings, uint32_t max_sub
   auto stats = std::make_shared<ConnectionStats>();
   stats->from = context_->peer();
   stats->username = UsernameOf(id_.principal);
+  stats->connection_name = ConnectionNameOf(*context_);
   CAIRN_RETURN_IF_ERROR(deps_.connections->Add(settings.name, max_subscribers, stats));
   sink_ = std::make_shared<ReadSink>(deps_.store, std::move(access), structured_uuid, this);
   // Under mu_, so that the group's first delivery queues behind the confirmation.

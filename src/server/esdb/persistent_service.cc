@@ -127,6 +127,14 @@ void PersistentSubscriptionsService::FillInfo(const subscribe::GroupInfo& info,
   auto parked = store_->GetStreamInfo(subscribe::ParkedStreamId(info.settings.name));
   const uint64_t parked_events = parked.ok() && parked->exists ? parked->event_count : 0;
   ToSubscriptionInfo(info, record, parked_events, out);
+  if (record.stream != kEsdbAllStream) {
+    const auto revision_text = [&](uint64_t position) {
+      const std::optional<uint64_t> revision = RevisionBefore(store_, record.stream, position);
+      return revision ? std::to_string(*revision) : std::string();
+    };
+    out->set_last_checkpointed_event_position(revision_text(info.counters.done_below));
+    out->set_last_known_event_position(revision_text(info.counters.read_position));
+  }
   for (const auto& c : connections_.Of(info.settings.name)) {
     ps::SubscriptionInfo::ConnectionInfo* w = out->add_connections();
     w->set_from(c->from);
@@ -135,6 +143,7 @@ void PersistentSubscriptionsService::FillInfo(const subscribe::GroupInfo& info,
     w->set_in_flight_messages(static_cast<int32_t>(in_flight));
     w->set_available_slots(static_cast<int32_t>(c->max_in_flight - in_flight));
     w->set_total_items(static_cast<int64_t>(c->delivered.load()));
+    w->set_connection_name(c->connection_name);
   }
 }
 

@@ -279,4 +279,18 @@ void ToSubscriptionInfo(const subscribe::GroupInfo& info, const EsdbGroupRecord&
   out->set_parked_message_count(static_cast<int64_t>(parked));
 }
 
+std::optional<uint64_t> RevisionBefore(engine::EventStore* store, const std::string& stream,
+                                       uint64_t position) {
+  auto info = store->GetStreamInfo(stream);
+  if (!info.ok() || !info->exists || position == 0) return std::nullopt;
+  if (info->last_position < position) return info->last_version;
+  auto page = store->ReadStream(stream, info->last_version, engine::Direction::kBackwards,
+                                kRevisionLookBackEvents);
+  if (!page.ok()) return std::nullopt;
+  for (const engine::RecordedEvent& e : page->events) {
+    if (e.entry.position < position) return e.entry.stream_version;
+  }
+  return std::nullopt;
+}
+
 }  // namespace cairn::server::esdb

@@ -17,6 +17,7 @@
 // Thread safety: pure functions except for the reads of `store` (thread-safe).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -63,5 +64,13 @@ Result<EsdbGroupPlan> PlanUpdate(const ps::UpdateReq::Options& options,
 // (the parked count is what of it is not replayed yet). Connections are the caller's to add.
 void ToSubscriptionInfo(const subscribe::GroupInfo& info, const EsdbGroupRecord& record,
                         uint64_t parked_stream_events, ps::SubscriptionInfo* out);
+
+// The revision of `stream`'s last event below log `position` — what GetInfo reports of a stream
+// group as its last checkpointed (position = done_below) and last known (the read position)
+// event. Looks back at most kRevisionLookBackEvents events; nullopt beyond that, for a stream
+// without such an event, and on a read error (the figure is then left out).
+inline constexpr uint64_t kRevisionLookBackEvents = 256;
+std::optional<uint64_t> RevisionBefore(engine::EventStore* store, const std::string& stream,
+                                       uint64_t position);
 
 }  // namespace cairn::server::esdb
