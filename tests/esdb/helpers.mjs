@@ -6,6 +6,8 @@
 //   ESDB_ENDPOINT   host:port of cairn's gRPC port (TLS)
 //   ESDB_CA_FILE    the CA that signed the server certificate
 //   ESDB_KEY_<ROLE> whole API keys `cairn_<id>_<secret>` for ADMIN, PUBLISHER, READER, PII_READER
+//   ESDB_CERT_<WHO> / ESDB_CERT_KEY_<WHO>  a client certificate and its key (PEM files) for
+//                   PUBLISHER (signed by the CA the server trusts) and FOREIGN (another CA)
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 
@@ -57,6 +59,16 @@ export function connectWith(credentials) {
   const ca = encodeURIComponent(env('ESDB_CA_FILE'));
   return EventStoreDBClient.connectionString(
     `esdb://${user}${env('ESDB_ENDPOINT')}?tls=true&tlsCAFile=${ca}&defaultDeadline=${WAIT_MS}`);
+}
+
+// A client that authenticates with an X.509 user certificate (mTLS) and no Basic credentials.
+export function connectWithCertificate(who) {
+  const ca = encodeURIComponent(env('ESDB_CA_FILE'));
+  const cert = encodeURIComponent(env(`ESDB_CERT_${who}`));
+  const key = encodeURIComponent(env(`ESDB_CERT_KEY_${who}`));
+  return EventStoreDBClient.connectionString(
+    `esdb://${env('ESDB_ENDPOINT')}?tls=true&tlsCAFile=${ca}&userCertFile=${cert}` +
+    `&userKeyFile=${key}&defaultDeadline=${WAIT_MS}`);
 }
 
 export function connect(role = 'ADMIN') {

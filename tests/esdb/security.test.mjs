@@ -12,8 +12,8 @@ import {
 } from '@eventstore/db-client';
 
 import {
-  TEST_TIMEOUT_MS, Taker, apiKey, collect, connect, connectWith, credentialsOf, keyId,
-  rejectionOf, testEvent, typesOf, uniqueName,
+  TEST_TIMEOUT_MS, Taker, apiKey, collect, connect, connectWith, connectWithCertificate,
+  credentialsOf, keyId, rejectionOf, testEvent, typesOf, uniqueName,
 } from './helpers.mjs';
 
 const opts = { timeout: TEST_TIMEOUT_MS };
@@ -98,6 +98,34 @@ describe('authentication', () => {
       { credentials: { username: keyId(apiKey('ADMIN')), password: wrongKey(apiKey('ADMIN')) } })),
     'a wrong per-call key');
     assertNotAuthenticated(error, 'a wrong per-call key');
+  });
+});
+
+describe('X.509 user certificates', () => {
+  test('a client certificate is an mTLS principal under the same policy', opts, async () => {
+    // The server binds mtls:esdb-cert-publisher (CN=esdb-cert-publisher,O=Acme) to the
+    // publisher role: OrderCreated on order-* only.
+    const client = track(connectWithCertificate('PUBLISHER'));
+    const stream = uniqueName('order');
+    const ok = await client.appendToStream(stream, testEvent('OrderCreated', { id: 1 }));
+    assert.equal(ok.nextExpectedRevision, 0n);
+    const denied = await rejectionOf(client.appendToStream(stream, testEvent('OrderPaid')),
+      'OrderPaid with a publisher certificate');
+    assert.ok(denied instanceof AccessDeniedError, `got ${denied}`);
+    const unread = await rejectionOf(collect(client.readStream(stream)), 'read without read');
+    assert.ok(unread instanceof AccessDeniedError, `got ${unread}`);
+    assert.equal(unread.code, PERMISSION_DENIED, 'known but not allowed: not unauthenticated');
+    assert.deepEqual(typesOf(await collect(admin.readStream(stream))), ['OrderCreated']);
+  });
+
+  test('a certificate from a CA the server does not trust gets nowhere', opts, async () => {
+    const client = track(connectWithCertificate('FOREIGN'));
+    const stream = uniqueName('order');
+    const error = await rejectionOf(
+      client.appendToStream(stream, testEvent('OrderCreated')), 'foreign certificate');
+    assert.ok(error instanceof Error, `got ${error}`);
+    const after = await rejectionOf(collect(admin.readStream(stream)), 'the stream was not made');
+    assert.ok(after instanceof StreamNotFoundError, `got ${after}`);
   });
 });
 

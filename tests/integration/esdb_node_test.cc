@@ -22,6 +22,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -54,6 +55,10 @@ name = "esdb-pii-reader"
 grants = [
   { actions = ["read", "subscribe", "read.pii"], streams = ["cust-*"], event_types = ["*"] },
 ]
+
+[[binding]]
+principal = "mtls:esdb-cert-publisher"
+roles = ["esdb-publisher"]
 )";
 
 constexpr char kProtectRules[] = R"(
@@ -147,6 +152,24 @@ std::string ExtraKey(const std::string& id, const std::string& roles, std::strin
          "\"\nroles = " + roles + "\n";
 }
 
+// A client certificate (CN=<cn>,O=Acme: ServerEnv's [auth.mtls] rule makes it mtls:<cn>) signed
+// by `ca`, written as PEM files <dir>/<cn>.crt and .key; returns their paths.
+std::pair<std::string, std::string> WriteClientCert(const crypto::KeyAndCert& ca,
+                                                    const std::string& cn, const TempDir& dir) {
+  crypto::CertRequest r;
+  r.common_name = cn;
+  r.extra_subject = {{"O", "Acme"}};
+  r.usage = crypto::CertRequest::Usage::kClient;
+  r.not_before_unix_s = NowS() - 60;
+  r.not_after_unix_s = NowS() + 3600;
+  auto issued = crypto::IssueCertificate(ca, r);
+  if (!issued.ok()) throw std::runtime_error("IssueCertificate " + cn);
+  const std::string cert = dir.Sub(cn + ".crt"), key = dir.Sub(cn + ".key");
+  WriteFile(cert, issued->cert_pem);
+  WriteFile(key, issued->key_pem);
+  return {cert, key};
+}
+
 class EsdbNodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -162,6 +185,8 @@ class EsdbNodeTest : public ::testing::Test {
                         ExtraKey("esdb-reader", R"(["esdb-reader"])", &reader_key_) +
                         ExtraKey("esdb-pii-reader", R"(["esdb-pii-reader"])", &pii_reader_key_);
     ASSERT_TRUE(env_.Start()) << env_.server().output();
+    publisher_cert_ = WriteClientCert(env_.dev_ca, "esdb-cert-publisher", env_.dir());
+    foreign_cert_ = WriteClientCert(env_.other_ca, "esdb-cert-foreign", env_.dir());
     run_dir_ = NodeDir() / ("run-" + std::to_string(getpid()));
     fs::create_directories(run_dir_);
     for (const auto& entry : fs::directory_iterator(SourceDir())) {
@@ -187,6 +212,10 @@ class EsdbNodeTest : public ::testing::Test {
         {"ESDB_KEY_PUBLISHER", publisher_key_},
         {"ESDB_KEY_READER", reader_key_},
         {"ESDB_KEY_PII_READER", pii_reader_key_},
+        {"ESDB_CERT_PUBLISHER", publisher_cert_.first},
+        {"ESDB_CERT_KEY_PUBLISHER", publisher_cert_.second},
+        {"ESDB_CERT_FOREIGN", foreign_cert_.first},
+        {"ESDB_CERT_KEY_FOREIGN", foreign_cert_.second},
         {"NODE_NO_WARNINGS", "1"},
     };
     const ChildResult r = RunChild({"node", "--test", "--test-reporter=spec", file},
@@ -199,6 +228,7 @@ class EsdbNodeTest : public ::testing::Test {
 
   ServerEnv env_;
   std::string publisher_key_, reader_key_, pii_reader_key_;
+  std::pair<std::string, std::string> publisher_cert_, foreign_cert_;  // PEM cert, key paths
   fs::path run_dir_;
 };
 
