@@ -39,6 +39,8 @@ grpc::Status WithDetail(grpc::StatusCode code, std::string message, const v1::Er
 
 }  // namespace
 
+std::string_view ReasonOf(StatusCode code) { return MapCode(code).reason; }
+
 grpc::Status ToGrpcStatus(const Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const Mapping m = MapCode(status.code());

@@ -17,6 +17,9 @@ namespace cairn::server {
 
 grpc::Status ToGrpcStatus(const Status& status);
 
+// The ErrorDetail.reason of `code` ("INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", ...).
+std::string_view ReasonOf(StatusCode code);
+
 // PERMISSION_DENIED for `action` on `resource` (and `event_type`, when the action is typed).
 grpc::Status DeniedStatus(std::string_view action, std::string_view resource,
                           std::string_view event_type);

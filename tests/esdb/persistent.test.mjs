@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   PARK, RETRY, START, PersistentSubscriptionDoesNotExistError, PersistentSubscriptionExistsError,
   persistentSubscriptionToAllSettingsFromDefaults,
-  persistentSubscriptionToStreamSettingsFromDefaults, streamNameFilter,
+  persistentSubscriptionToStreamSettingsFromDefaults, excludeSystemEvents, streamNameFilter,
 } from '@eventstore/db-client';
 
 import {
@@ -162,4 +162,30 @@ describe('persistent subscription to $all', () => {
         remove: () => client.deletePersistentSubscriptionToAll(group),
       });
     });
+
+  test('excludeSystemEvents() is accepted (a cairn group never delivers system events); a regex '
+    + 'filter is refused and no group is made', opts, async () => {
+    const group = uniqueName('group-nosys');
+    await client.appendToStream(uniqueName('nosys'), testEvent('Ack1'));  // $all is not empty
+    const start = persistentSubscriptionToAllSettingsFromDefaults({ startFrom: START });
+    await client.createPersistentSubscriptionToAll(group, start, { filter: excludeSystemEvents() });
+    const info = await client.getPersistentSubscriptionToAllInfo(group);
+    assert.equal(info.groupName, group);
+    const subscription = client.subscribeToPersistentSubscriptionToAll(group);
+    try {
+      const [first] = await new Taker(subscription).take(1, 'the first event of $all');
+      assert.ok(!first.event.streamId.startsWith('$'), `a system event: ${first.event.streamId}`);
+    } finally {
+      await subscription.unsubscribe();
+    }
+    await client.deletePersistentSubscriptionToAll(group);
+
+    const refused = uniqueName('group-regex');
+    const error = await rejectionOf(client.createPersistentSubscriptionToAll(refused, start,
+      { filter: streamNameFilter({ regex: '^order-' }) }), 'a regex filter');
+    assert.match(String(error.message), /regular-expression filters are not supported/);
+    const missing = await rejectionOf(client.getPersistentSubscriptionToAllInfo(refused),
+      'the refused group');
+    assert.ok(missing instanceof PersistentSubscriptionDoesNotExistError, `got ${missing}`);
+  });
 });

@@ -101,8 +101,9 @@ EsdbError NotAuthenticated(std::string message) {
   return Make(grpc::StatusCode::UNAUTHENTICATED, std::move(message), kExceptionNotAuthenticated);
 }
 
-EsdbError MaximumAppendSizeExceeded(uint64_t size_bytes_max) {
-  EsdbError error = Make(grpc::StatusCode::INVALID_ARGUMENT, "maximum append size exceeded",
+EsdbError MaximumAppendSizeExceeded(uint64_t size_bytes_max, std::string message) {
+  if (message.empty()) message = "maximum append size exceeded";
+  EsdbError error = Make(grpc::StatusCode::INVALID_ARGUMENT, std::move(message),
                          kExceptionMaximumAppendSizeExceeded);
   error.trailers.emplace_back("maximum-append-size", std::to_string(size_bytes_max));
   return error;
@@ -118,7 +119,10 @@ EsdbError PersistentSubscriptionExists(std::string_view stream, std::string_view
 }
 
 EsdbError PersistentSubscriptionDoesNotExist(std::string_view stream, std::string_view group) {
-  return GroupError(grpc::StatusCode::NOT_FOUND, "persistent subscription does not exist",
+  // EventStoreDB's wording, which the clients' own tests compare (names are not personal data).
+  std::string message = "Subscription group " + std::string(group) + " on stream " +
+                        std::string(stream) + " does not exist.";
+  return GroupError(grpc::StatusCode::NOT_FOUND, std::move(message),
                     kExceptionPersistentSubscriptionDoesNotExist, stream, group);
 }
 
@@ -151,7 +155,11 @@ EsdbError FromStatus(const Status& status, std::string_view stream,
     case StatusCode::kUnauthenticated: return NotAuthenticated(status.message());
     case StatusCode::kInvalidArgument: return InvalidArgument(status.message());
     case StatusCode::kResourceExhausted:
-      if (append_size_bytes_max) return MaximumAppendSizeExceeded(*append_size_bytes_max);
+      // The size or the event-count limit (EventStoreDB has only the size one): the class the
+      // clients know, with cairn's reason as the message.
+      if (append_size_bytes_max) {
+        return MaximumAppendSizeExceeded(*append_size_bytes_max, status.message());
+      }
       break;
     default: break;
   }

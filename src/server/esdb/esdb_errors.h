@@ -71,7 +71,9 @@ EsdbError StreamNotFound(std::string_view stream);
 // PERMISSION_DENIED, naming the action and resource (never the policy's internals).
 EsdbError AccessDenied(std::string message);
 EsdbError NotAuthenticated(std::string message);
-EsdbError MaximumAppendSizeExceeded(uint64_t size_bytes_max);
+// `message`: the reason ("" = "maximum append size exceeded"); the clients' class is the same for
+// cairn's size and event-count limits.
+EsdbError MaximumAppendSizeExceeded(uint64_t size_bytes_max, std::string message = "");
 EsdbError InvalidArgument(std::string message);
 EsdbError PersistentSubscriptionExists(std::string_view stream, std::string_view group);
 EsdbError PersistentSubscriptionDoesNotExist(std::string_view stream, std::string_view group);

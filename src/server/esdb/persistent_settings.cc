@@ -9,9 +9,18 @@ namespace {
 
 constexpr uint64_t kRevisionEnd = std::numeric_limits<uint64_t>::max();
 constexpr int64_t kTicksPerMs = 10000;
-// ESDB's "exclude system events" filter: cairn groups never deliver system streams' events, and
-// clients cannot give a user event a '$' type, so it changes nothing.
-constexpr std::string_view kExcludeSystemEventsRegex = "^[^\\$].*";
+// ESDB's "exclude system events" filter, as the .NET client ("^[^\\$].*") and the Node.js client
+// ("^[^$].*": the same class, '$' needs no escape inside brackets) spell it: cairn groups never
+// deliver system streams' events, and clients cannot give a user event a '$' type, so it changes
+// nothing.
+constexpr std::string_view kExcludeSystemEventsRegexes[] = {"^[^\\$].*", "^[^$].*"};
+
+bool IsExcludeSystemEvents(std::string_view regex) {
+  for (std::string_view known : kExcludeSystemEventsRegexes) {
+    if (regex == known) return true;
+  }
+  return false;
+}
 
 Result<std::string> StreamOf(const event_store::client::StreamIdentifier& id) {
   const std::string& stream = StreamName(id);
@@ -174,7 +183,7 @@ Status ApplyFilter(const ps::CreateReq::AllOptions& all, subscribe::GroupSetting
   const auto& expression = on_stream ? filter.stream_identifier() : filter.event_type();
   if (!filter.has_stream_identifier() && !filter.has_event_type()) return Status::Ok();
   if (!expression.regex().empty()) {
-    if (!on_stream && expression.regex() == kExcludeSystemEventsRegex) return Status::Ok();
+    if (!on_stream && IsExcludeSystemEvents(expression.regex())) return Status::Ok();
     return Status::InvalidArgument(
         "regular-expression filters are not supported on persistent subscriptions; use prefixes");
   }

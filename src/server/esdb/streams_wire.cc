@@ -4,8 +4,10 @@
 #include <cassert>
 #include <limits>
 
+#include "cairn/v1/common.pb.h"
 #include "server/esdb/esdb_convert.h"
 #include "server/esdb/esdb_errors.h"
+#include "server/status_map.h"
 
 namespace cairn::server::esdb {
 
@@ -93,9 +95,14 @@ google::rpc::Status BatchErrorStatus(const Status& status, std::string_view stre
       out.mutable_details()->PackFrom(details);
       break;
     }
-    default:
-      out.mutable_details()->PackFrom(client::Unknown());
+    default: {
+      // Not an EventStoreDB error: cairn's own detail, so that the clients report the message
+      // ("Could not recognize <message>") instead of an empty event_store.client.Unknown.
+      v1::ErrorDetail detail;
+      detail.set_reason(std::string(ReasonOf(status.code())));
+      out.mutable_details()->PackFrom(detail);
       break;
+    }
   }
   return out;
 }

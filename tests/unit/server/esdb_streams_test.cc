@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "cairn/v1/common.pb.h"
+#include "server/esdb/esdb_errors.h"
 #include "server/esdb/streams_filter.h"
 #include "server/esdb/streams_read.h"
 #include "server/esdb/streams_wire.h"
@@ -185,8 +187,35 @@ TEST(EsdbStreamsWireTest, BatchErrorsPackTheDetailsTheClientUnpacks) {
   es::MaximumAppendSizeExceeded size;
   ASSERT_TRUE(too_big.details().UnpackTo(&size));
   EXPECT_EQ(size.maxappendsize(), 1024u);
+  EXPECT_EQ(too_big.message(), "big") << "cairn's reason (size or event count) is kept";
 
   EXPECT_TRUE(BatchTimeoutStatus().details().Is<es::Timeout>());
+}
+
+TEST(EsdbStreamsWireTest, OtherBatchErrorsKeepCairnsReasonAndMessage) {
+  // Not event_store.client.Unknown: the clients turn that into an error without a message.
+  auto bad = BatchErrorStatus(Status::InvalidArgument("stream ids starting with '$' are reserved"),
+                              "$$s", engine::ExpectedVersion::Any(), 1024);
+  EXPECT_EQ(bad.code(), google::rpc::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.message(), "stream ids starting with '$' are reserved");
+  EXPECT_FALSE(bad.details().Is<es::Unknown>());
+  v1::ErrorDetail detail;
+  ASSERT_TRUE(bad.details().UnpackTo(&detail));
+  EXPECT_EQ(detail.reason(), "INVALID_ARGUMENT");
+
+  auto internal = BatchErrorStatus(Status::IOError("/var/lib/cairn/000123.sst: EIO"), "s",
+                                   engine::ExpectedVersion::Any(), 1024);
+  EXPECT_EQ(internal.message(), "internal error") << "storage details never reach clients";
+  ASSERT_TRUE(internal.details().UnpackTo(&detail));
+  EXPECT_EQ(detail.reason(), "INTERNAL");
+}
+
+TEST(EsdbErrorsTest, MissingGroupIsWordedAsEventStoreDbWordsIt) {
+  const EsdbError missing = PersistentSubscriptionDoesNotExist("order-1", "billing");
+  EXPECT_EQ(missing.code, grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(missing.message, "Subscription group billing on stream order-1 does not exist.");
+  ASSERT_FALSE(missing.trailers.empty());
+  EXPECT_EQ(missing.trailers[0].second, "persistent-subscription-does-not-exist");
 }
 
 }  // namespace
