@@ -6,14 +6,19 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
 
+#include "audit/record.h"
 #include "common/bytes.h"
 #include "event_store/client/streams.grpc.pb.h"
+#include "loopback_http.h"
+#include "prom_parser.h"
 #include "protect_rules.h"
 #include "server_env.h"
 
@@ -88,8 +93,11 @@ struct ReadOutcome {
 
 class EsdbStreamsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    env.extra_config = ProtectRulesConfig(env, kRules);
+  void SetUp() override { Start(""); }
+
+  // `extra_toml`: more top-level tables for the server's configuration (e.g. [audit]).
+  void Start(const std::string& extra_toml) {
+    env.extra_config = ProtectRulesConfig(env, kRules) + extra_toml;
     ASSERT_TRUE(env.Start()) << env.server().output();
     client = env.ClientWith("");
     stub = streams::Streams::NewStub(client->channel());
@@ -537,5 +545,85 @@ TEST_F(EsdbStreamsTest, FilteredAllSubscriptionSeesOnlyMatchingLiveEventsAndChec
   reader->Finish();
 }
 
+// The ESDB path goes through the same audit trail and metrics as cairn.v1: a denied append and a
+// failed Basic login are each one `$audit` record (principal, method, action, stream, type; no
+// credential), and the counters move by what the ESDB calls did.
+class EsdbAuditTest : public EsdbStreamsTest {
+ protected:
+  void SetUp() override {
+    env.audit_enabled = true;
+    Start("[audit]\nenabled = true\n");
+  }
+
+  PromExposition Scrape() {
+    return ParseOrFail(HttpBody(HttpGet(env.server().admin_port(), "/metrics")));
+  }
+
+  // The `$audit` records of `type` (read through cairn.v1 by the admin), waiting (bounded) for
+  // at least `count` of them: records are written in the background.
+  std::vector<audit::AuditRecord> WaitForAudit(std::string_view type, size_t count) {
+    auto reader = env.ClientWith(env.admin_key);
+    std::vector<audit::AuditRecord> found;
+    for (int attempt = 0; attempt < 100 && found.size() < count; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      found.clear();
+      v1::ReadRequest request;
+      request.set_stream("$audit");
+      (void)reader->Read(request, [&](const v1::ReadResponse& chunk) {
+        for (const auto& e : chunk.events()) {
+          if (e.type() != type) continue;
+          auto record = audit::DecodeAuditRecordJson(e.type(), e.data());
+          EXPECT_TRUE(record.ok()) << e.data();
+          if (record.ok()) found.push_back(*record);
+        }
+        return true;
+      });
+    }
+    return found;
+  }
+};
+
+TEST_F(EsdbAuditTest, DenialsAndFailedLoginsAreAuditedAndCountedLikeCairnV1Calls) {
+  const PromExposition before = Scrape();
+  ASSERT_TRUE(AppendAny(bot, "order-audit-1", {{"OrderCreated", R"({"n":1})"}}).status.ok());
+  auto denied = AppendAny(bot, "order-audit-1", {{"RefundIssued", R"({"n":2})"}});
+  ASSERT_EQ(denied.exception, "access-denied");
+  ASSERT_EQ(Read(admin, StreamRead("order-audit-1", false, 10)).Events().size(), 1u);
+  const std::string wrong_key = env.admin_key.substr(0, env.admin_key.size() - 6) + "AAAAAA";
+  auto refused = Read(BasicFor(wrong_key), StreamRead("order-audit-1", false, 10));
+  ASSERT_EQ(refused.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  const PromExposition after = Scrape();  // before the audit reads below, which count as reads
+
+  auto denials = WaitForAudit("$access.denied", 1);
+  ASSERT_EQ(denials.size(), 1u);
+  EXPECT_EQ(denials[0].principal, "apikey:ci-bot");
+  EXPECT_EQ(denials[0].auth_method, "apikey");
+  EXPECT_EQ(denials[0].action, "append");
+  EXPECT_EQ(denials[0].resource, "order-audit-1");
+  EXPECT_EQ(denials[0].event_type, "RefundIssued");
+  EXPECT_EQ(denials[0].decision, "deny");
+  auto failures = WaitForAudit("$auth.failure", 1);
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0].auth_method, "apikey");
+  EXPECT_EQ(failures[0].principal, "");
+  EXPECT_EQ(failures[0].error_code, "UNAUTHENTICATED");
+  EXPECT_EQ(failures[0].reason.find(wrong_key.substr(wrong_key.size() - 12)), std::string::npos);
+
+  auto delta = [&](const std::string& name, const PromLabels& labels = {}) {
+    const double b = before.Value(name, labels);
+    return after.Value(name, labels) - (std::isnan(b) ? 0 : b);
+  };
+  EXPECT_EQ(delta("cairn_denials_total", {{"action", "append"}}), 1);
+  EXPECT_GE(delta("cairn_append_calls_total"), 1) << "the ESDB append reached the engine";
+  EXPECT_EQ(delta("cairn_read_calls_total"), 1) << "the refused read is not a read call";
+  EXPECT_EQ(delta("cairn_auth_failures_total", {{"method", "apikey"}, {"reason", "bad_signature"}}),
+            1) << "the wrong Basic password is counted as an API key failure";
+  for (const std::string& value : after.AllLabelValues()) {
+    EXPECT_EQ(value.find("order-audit-1"), std::string::npos) << value;
+    EXPECT_EQ(value.find("ci-bot"), std::string::npos) << value;
+  }
+}
+
 }  // namespace
 }  // namespace cairn::testing
+
