@@ -45,7 +45,7 @@ grpc::Status DeleteCall(grpc::ServerContext* context, const CallGate& gate,
 StreamsService::StreamsService(engine::EventStore* store, const CallGate* gate,
                                StreamsServiceOptions options)
     : store_(store), gate_(gate), options_(options) {
-  assert(store_ != nullptr && gate_ != nullptr);
+  assert(store_ != nullptr && gate_ != nullptr && options_.live_hub != nullptr);
   assert(options_.read_page_events_max > 0 && options_.append_size_bytes_max > 0);
   assert(options_.append_events_max > 0 && options_.batch_appends_in_flight_max > 0);
   assert(options_.batch_open_correlations_max > 0 && options_.batch_in_flight_bytes_max > 0);
@@ -66,10 +66,6 @@ ReadReactor* StreamsService::Read(grpc::CallbackServerContext* context,
   auto spec = ParseReadSpec(*request);
   if (!spec.ok()) return FinishedRead(Finish(context, InvalidArgument(spec.status().message())));
   if (spec->subscription) {
-    if (options_.live_hub == nullptr) {
-      return FinishedRead(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                       "subscriptions are not available on this server"));
-    }
     return StartSubscription(context, options_.live_hub, std::move(id), std::move(spec).value());
   }
   if (read_calls_ != nullptr) read_calls_->Increment();

@@ -39,8 +39,7 @@
 namespace cairn::server::esdb {
 
 struct StreamsServiceOptions {
-  // Subscriptions (Read with the subscription option); not owned. nullptr: they are refused
-  // with UNIMPLEMENTED.
+  // Subscriptions (Read with the subscription option); required, not owned.
   subscribe::LiveHub* live_hub = nullptr;
   // Events per engine read (reads page through the log; engine::Limits::read_events_max caps it).
   uint64_t read_page_events_max = 512;
