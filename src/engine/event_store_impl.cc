@@ -372,7 +372,10 @@ class EventStoreImpl final : public EventStore {
 
   Result<std::vector<RecordedEvent>> ReadAll(uint64_t from_position, uint64_t limit) override {
     limit = std::min(limit, options_.limits.read_events_max);
-    const uint64_t size = CommittedSize(from_position + 1);
+    // On a shared store the wanted end is the end of the page, so that a read after another
+    // node's acknowledged append sees it (read-your-acknowledged-writes across nodes).
+    const uint64_t wanted_end = limit > UINT64_MAX - from_position ? UINT64_MAX : from_position + limit;
+    const uint64_t size = CommittedSize(std::max<uint64_t>(wanted_end, from_position + 1));
     if (from_position >= size) return std::vector<RecordedEvent>{};
     limit = std::min(limit, size - from_position);
     ParallelDecoder decoder(keys_.get(), from_position, limit);
@@ -415,6 +418,7 @@ class EventStoreImpl final : public EventStore {
 
   Result<SignedCheckpoint> Checkpoint() override {
     std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    if (store()->shared()) CatchUpCommitted();  // sign what every node has acknowledged
     const CommittedState state = sequencer_->committed();
     auto latest = LatestStoredCheckpoint();
     if (latest.ok() && latest->size == state.size) return latest;
@@ -443,7 +447,7 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<InclusionProof> ProveInclusion(uint64_t index, uint64_t size) override {
-    const uint64_t committed = CommittedSize(size);
+    const uint64_t committed = CommittedSize(size == 0 ? index + 1 : size);
     if (size == 0) size = committed;
     if (size > committed) return Status::InvalidArgument("tree size " + std::to_string(size) + " is beyond the log (size " + std::to_string(committed) + ")");
     if (index >= size) return Status::InvalidArgument("position " + std::to_string(index) + " is not in a tree of size " + std::to_string(size));

@@ -133,6 +133,30 @@ TEST_F(MultiNodeTest, AReSendThroughTheOtherNodeIsIdempotent) {
   EXPECT_EQ(b_->tree_size(), 3u);
 }
 
+// A read of $all through one node right after an append through the other node was acknowledged
+// sees that append, and so do its checkpoint and proofs: no waiting for the commit notification.
+TEST_F(MultiNodeTest, AReadAllThroughTheOtherNodeSeesEveryAcknowledgedAppend) {
+  ASSERT_TRUE(a_ && b_);
+  constexpr uint64_t kRounds = 40;
+  for (uint64_t i = 0; i < kRounds; ++i) {
+    ASSERT_TRUE(b_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+    auto all = a_->ReadAll(0, 1000);
+    ASSERT_TRUE(all.ok()) << all.status().ToString();
+    ASSERT_EQ(all->size(), i + 1) << "round " << i;
+    auto tail = a_->ReadAll(i, 1);  // a page that starts at the newest event
+    ASSERT_TRUE(tail.ok());
+    ASSERT_EQ(tail->size(), 1u) << "round " << i;
+  }
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+  auto checkpoint = a_->Checkpoint();  // signs the tree b has just extended
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_EQ(checkpoint->size, kRounds + 1);
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+  auto proof = a_->ProveInclusion(kRounds + 1, 0);  // the newest event, against the newest tree
+  ASSERT_TRUE(proof.ok()) << proof.status().ToString();
+  EXPECT_EQ(proof->size, kRounds + 2);
+}
+
 TEST_F(MultiNodeTest, TheOtherNodeSeesCommitsAndLearnsNewStorageEpochs) {
   ASSERT_TRUE(a_ && b_);
   std::atomic<uint64_t> seen{0};
