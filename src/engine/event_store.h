@@ -248,8 +248,12 @@ class EventStore {
   virtual Result<RecordedEvent> ReadAt(uint64_t position) = 0;
   virtual Result<StreamInfo> GetStreamInfo(std::string_view stream_id) = 0;
 
-  // The committed tree size (number of events in the log).
+  // The committed tree size (number of events in the log) as this node knows it; on a shared
+  // store another node's newest commits may not be in it yet (they arrive by notification).
   virtual uint64_t tree_size() const = 0;
+  // The tree size including every append acknowledged by any node before the call: on a shared
+  // store one PostgreSQL read first, otherwise tree_size(). For the end of a read of $all.
+  virtual uint64_t LatestTreeSize() { return tree_size(); }
   virtual std::string origin() const = 0;
   // The verifier key line: name+hex(key id)+base64(0x01 || public key).
   virtual std::string verifier_key() const = 0;

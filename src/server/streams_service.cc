@@ -194,7 +194,7 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   id.audit->CountAllowed(Action::kRead);
   id.audit->DataPlane(id, Action::kRead, "$all", grpc::Status::OK);
-  const uint64_t end_position = store_->tree_size();
+  const uint64_t end_position = store_->LatestTreeSize();
   uint64_t from = request->from_position();
   uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
   for (;;) {

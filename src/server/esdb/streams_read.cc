@@ -184,7 +184,7 @@ class AllSource final : public ReadSource {
   AllSource(engine::EventStore* store, const CallIdentity* id, const ReadSpec* spec,
             ReadLimits limits)
       : store_(store), spec_(spec), limits_(limits), writer_(store, id, spec) {
-    const uint64_t end = store_->tree_size();
+    const uint64_t end = store_->LatestTreeSize();
     switch (spec_->from) {
       case ReadSpec::From::kStart: lo_ = 0; hi_ = spec_->backwards ? 0 : end; break;
       case ReadSpec::From::kEnd: lo_ = spec_->backwards ? 0 : end; hi_ = end; break;
