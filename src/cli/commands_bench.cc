@@ -160,7 +160,7 @@ storage::PgCommitStats Minus(const storage::PgCommitStats& a, const storage::PgC
   assert(a.locks >= b.locks && a.commits >= b.commits && a.hold_ns >= b.hold_ns);
   return {a.locks - b.locks,       a.rebased - b.rebased,           a.commits - b.commits,
           a.records - b.records,   a.lock_wait_ns - b.lock_wait_ns, a.hold_ns - b.hold_ns,
-          a.commit_ns - b.commit_ns};
+          a.commit_ns - b.commit_ns, a.optimistic - b.optimistic,   a.races_lost - b.races_lost};
 }
 
 double MeanMs(uint64_t total_ns, uint64_t count) {
@@ -177,20 +177,23 @@ Json PgLockJson(const storage::PgCommitStats& s) {
               {"hold_ms_mean", MeanMs(s.hold_ns, s.locks)},
               {"commit_ms_mean", MeanMs(s.commit_ns, s.commits)},
               {"lock_wait_s", static_cast<double>(s.lock_wait_ns) / 1e9},
-              {"hold_s", static_cast<double>(s.hold_ns) / 1e9}};
+              {"hold_s", static_cast<double>(s.hold_ns) / 1e9},
+              {"optimistic", s.optimistic},
+              {"races_lost", s.races_lost}};
 }
 
 std::string PgLockLine(const storage::PgCommitStats& s) {
-  char buf[320];
+  char buf[400];
   std::snprintf(buf, sizeof buf,
                 "postgres commit lock (append phase): %llu commits, %.1f events/commit, "
                 "lock wait %.3f ms/lock, held %.3f ms/lock (of which Commit() %.3f ms), "
-                "rebased %llu of %llu locks\n",
+                "rebased %llu of %llu locks; %llu optimistic writers, %llu races lost\n",
                 static_cast<unsigned long long>(s.commits),
                 s.commits > 0 ? static_cast<double>(s.records) / s.commits : 0.0,
                 MeanMs(s.lock_wait_ns, s.locks), MeanMs(s.hold_ns, s.locks),
                 MeanMs(s.commit_ns, s.commits), static_cast<unsigned long long>(s.rebased),
-                static_cast<unsigned long long>(s.locks));
+                static_cast<unsigned long long>(s.locks), static_cast<unsigned long long>(s.optimistic),
+                static_cast<unsigned long long>(s.races_lost));
   return buf;
 }
 

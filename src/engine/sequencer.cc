@@ -16,6 +16,10 @@ constexpr size_t kPipelinedGroupEventsMin = 64;
 // Shared stores: how stale this node's view of the storage epochs may get (see
 // RefreshStorageKeysIfDue).
 constexpr int64_t kKeysRefreshIntervalMs = 1000;
+// Shared stores: groups are committed optimistically once no other node's commit has been seen
+// for this long; an append is sequenced again at most kRaceRetriesMax times after lost races.
+constexpr int64_t kContentionQuietMs = 2000;
+constexpr int kRaceRetriesMax = 3;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -34,6 +38,7 @@ struct Sequencer::Group {
   std::vector<std::unique_ptr<Pending>> pendings;
   std::vector<Result<AppendResult>> results;  // one per pending
   uint64_t failed_commits_seen = 0;           // failed_commits_ when prepared
+  bool optimistic = false;                    // writer begun by BeginOptimisticCommit
   uint64_t base_size = 0;
   crypto::Hash root{};                        // root after this group
   bool wrote = false;                         // the group has events to commit
@@ -160,21 +165,27 @@ Result<uint32_t> Sequencer::RotateStorageKey() {
 
 std::vector<std::unique_ptr<Sequencer::Pending>> Sequencer::TakeGroup(std::vector<Task>* tasks) {
   std::unique_lock<std::mutex> lock(mu_);
-  not_empty_.wait(lock, [&] { return stopping_ || !queue_.empty() || !tasks_.empty(); });
+  not_empty_.wait(lock, [&] {
+    return stopping_ || !queue_.empty() || !tasks_.empty() || !retry_.empty();
+  });
   tasks->swap(tasks_);
   std::vector<std::unique_ptr<Pending>> group;
   size_t events = 0, size_bytes = 0;
-  while (!queue_.empty()) {
-    const PreparedAppend& next = queue_.front()->append;
-    size_t n = next.events.size(), b = AppendSizeBytes(next);
-    if (!group.empty() && (events + n > options_.group_events_max || size_bytes + b > kGroupSizeBytesMax)) {
-      break;
+  // Appends of a group that lost a race first, in their order; then the queue.
+  for (auto* from : {&retry_, &queue_}) {
+    while (!from->empty()) {
+      const PreparedAppend& next = from->front()->append;
+      size_t n = next.events.size(), b = AppendSizeBytes(next);
+      if (!group.empty() && (events + n > options_.group_events_max || size_bytes + b > kGroupSizeBytesMax)) {
+        break;
+      }
+      events += n;
+      size_bytes += b;
+      if (from == &queue_) queued_events_ -= n;
+      group.push_back(std::move(from->front()));
+      from->pop_front();
     }
-    events += n;
-    size_bytes += b;
-    queued_events_ -= n;
-    group.push_back(std::move(queue_.front()));
-    queue_.pop_front();
+    if (!retry_.empty()) break;  // the group is full
   }
   lock.unlock();
   not_full_.notify_all();
@@ -195,7 +206,7 @@ void Sequencer::RunSequencer() {
     // before the request may land in the new epoch, which is harmless.
     for (Task& t : tasks) t.run();
     if (pendings.empty()) {
-      if (tasks.empty()) break;  // stopping and drained
+      if (tasks.empty() && FinishedStopping()) break;
       continue;
     }
     std::unique_ptr<Group> group = Prepare(std::move(pendings));
@@ -205,11 +216,17 @@ void Sequencer::RunSequencer() {
       HandOff(std::move(group));
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    sequencer_done_ = true;
-  }
   handoff_cv_.notify_all();
+}
+
+// Stopping with an empty queue: done once no group is in flight and none lost a race (whose
+// appends would come back to retry_). Sets sequencer_done_ then.
+bool Sequencer::FinishedStopping() {
+  std::unique_lock<std::mutex> lock(mu_);
+  handoff_cv_.wait(lock, [&] { return handoff_ == nullptr && !committing_; });
+  if (!retry_.empty() || !queue_.empty() || !tasks_.empty()) return false;
+  sequencer_done_ = true;
+  return true;
 }
 
 // A small group has little to prepare, so overlapping it with the previous sync gains nothing,
@@ -291,6 +308,7 @@ Status Sequencer::RollBackIfNeeded(uint64_t* seen) {
   if (state.size > 0) {
     CAIRN_ASSIGN_OR_RETURN(tree, integrity::CompactRange::Deserialize(state.compact_range));
   }
+  if (store_->shared()) CAIRN_RETURN_IF_ERROR(keys_->Refresh());  // another node's epochs
   tree_ = std::move(tree);
   head_cache_.clear();
   id_window_.Clear();
@@ -309,12 +327,19 @@ std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr
   Status setup = RollBackIfNeeded(&group->failed_commits_seen);
   if (setup.ok() && !id_window_loaded_) setup = RebuildIdWindow();
   if (setup.ok()) {
-    auto writer = store_->BeginCommit(tree_.size());
+    group->optimistic = store_->shared() &&
+                        MonotonicNowNs() - contention_seen_ns_.load() > kContentionQuietMs * 1'000'000;
+    auto writer = group->optimistic ? store_->BeginOptimisticCommit(tree_.size())
+                                    : store_->BeginCommit(tree_.size());
     if (writer.ok()) group->writer = std::move(writer).value();
     else setup = writer.status();
   }
-  // A shared store's writer holds the commit lock now; another node may have extended the log.
-  if (setup.ok() && group->writer->rebased()) setup = Rebase(*group->writer->rebased());
+  // A shared store's locked writer holds the commit lock now; another node may have extended the
+  // log.
+  if (setup.ok() && group->writer->rebased()) {
+    contention_seen_ns_ = MonotonicNowNs();
+    setup = Rebase(*group->writer->rebased());
+  }
   if (setup.ok()) setup = RefreshStorageKeysIfDue();
   if (setup.ok()) setup = MaybeRotateStorageKey(events);
   if (!setup.ok()) {
@@ -332,6 +357,9 @@ std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr
     for (const auto& [stream, head] : group->heads) group->writer->PutStreamHead(stream, head);
     group->writer->PutTreeState({group->tree.size(), group->tree.Serialize()});
     ApplySpeculatively(*group);
+    // Optimistic: the rows travel now, while the previous group commits. A failure is kept by
+    // the writer and returned by its Commit().
+    if (group->optimistic) (void)group->writer->Stage();
   }
   return group;
 }
@@ -351,6 +379,7 @@ void Sequencer::Commit(Group& group) {
   }
   const int64_t commit_start_ns = metrics_.enabled() ? MonotonicNowNs() : 0;
   if (commit.ok() && wrote) commit = group.writer->Commit();
+  if (RequeueIfRaceLost(group, commit)) return;
   if (commit.ok() && wrote && metrics_.enabled()) {
     metrics_.RecordCommit(group.tree.size() - group.base_size, group.appended_bytes,
                           MonotonicNowNs() - commit_start_ns);
@@ -359,7 +388,10 @@ void Sequencer::Commit(Group& group) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     // A failed group that changed the sequencer's state makes the next group roll back.
-    if (!commit.ok() && (wrote || group.touched)) ++failed_commits_;
+    if (!commit.ok() && (wrote || group.touched)) {
+      ++failed_commits_;
+      last_failure_was_race_ = false;
+    }
     if (commit.ok() && wrote) {
       // On a shared store the commit lock is released at COMMIT: this node's own notification,
       // and other nodes' later commits, may have been seen before this line.
@@ -377,6 +409,36 @@ void Sequencer::Commit(Group& group) {
       group.pendings[i]->done(std::move(group.results[i]));
     }
   }
+}
+
+// A group that another node pre-empted (an optimistic race lost; kAborted from its writer) wrote
+// nothing, and neither did a group prepared on top of it: their appends go back to the front of
+// the line, to be sequenced again on the rolled-back state, unanswered. Returns whether the group
+// was requeued.
+bool Sequencer::RequeueIfRaceLost(Group& group, const Status& commit) {
+  if (commit.ok() || !group.wrote || commit.code() != StatusCode::kAborted) return false;
+  std::vector<std::unique_ptr<Pending>> exhausted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // kAborted from a writer means nothing was written: a lost optimistic race, a deadlock with
+    // another node's transaction, an in-doubt commit that did not land.
+    const bool lost = group.failed_commits_seen == failed_commits_;
+    const bool follows_lost = group.failed_commits_seen != failed_commits_ && last_failure_was_race_;
+    if (!lost && !follows_lost) return false;
+    ++failed_commits_;  // the state the group was prepared on never became durable
+    last_failure_was_race_ = true;
+    for (auto& p : group.pendings) {
+      if (++p->races_lost > kRaceRetriesMax) exhausted.push_back(std::move(p));
+      else retry_.push_back(std::move(p));
+    }
+  }
+  contention_seen_ns_ = MonotonicNowNs();
+  not_empty_.notify_one();
+  for (auto& p : exhausted) {
+    p->done(Status::Aborted("other nodes extended the log first " + std::to_string(kRaceRetriesMax + 1) +
+                            " times; nothing of this append was written, retry it"));
+  }
+  return true;
 }
 
 // One clock read per group: every client append of it is answered now.

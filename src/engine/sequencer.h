@@ -18,6 +18,11 @@
 // commit lock; when the writer reports that other nodes extended the log, the sequencer rebases
 // under that lock (Rebase: their storage epochs, event ids and stream heads, their tree) before
 // sequencing, so expected versions are checked against the whole log and the nodes never fork it.
+// While no other node has written for kContentionQuietMs, groups are committed optimistically
+// instead (BeginOptimisticCommit): the next group's rows are sent while the previous one commits,
+// and the lock is taken only at commit. A group that loses the race to another node (kAborted:
+// nothing written) is not answered: its appends are sequenced again, first in line, on the
+// rolled-back state, at most kRaceRetriesMax times; and the sequencer locks first again.
 //
 // Invariants (asserted): positions are dense and strictly increasing; a stream's versions are
 // dense; every entry's stream_prev is the leaf hash of the stream's previous event; the committed
@@ -27,6 +32,7 @@
 // (queue_appends_max): Submit() waits while it is full (back-pressure).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -107,6 +113,7 @@ class Sequencer {
   struct Pending {
     PreparedAppend append;
     AppendCallback done;
+    int races_lost = 0;  // optimistic commits of this append that another node pre-empted
   };
   struct Task {  // work run on the sequencer thread between groups
     std::function<void()> run;
@@ -123,6 +130,8 @@ class Sequencer {
   void CommitInline(Group& group);
   void Commit(Group& group);
   void RecordAnswerLatencies(const Group& group) const;
+  bool RequeueIfRaceLost(Group& group, const Status& commit);
+  bool FinishedStopping();
   Status RollBackIfNeeded(uint64_t* seen);
   Result<AppendResult> Sequence(Group& group, const PreparedAppend& append);
   Result<storage::StreamHead> HeadFor(Group& group, const std::string& stream_id);
@@ -147,10 +156,14 @@ class Sequencer {
   bool id_window_loaded_ = false;
   int64_t last_recorded_at_ns_ = 0;
   int64_t keys_refreshed_ns_ = 0;  // MonotonicNowNs() of the last storage-key refresh
+  // MonotonicNowNs() when another node's commit was last seen (a rebase or a lost race).
+  std::atomic<int64_t> contention_seen_ns_{0};
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable not_empty_, not_full_, handoff_cv_;
   std::deque<std::unique_ptr<Pending>> queue_;
+  std::deque<std::unique_ptr<Pending>> retry_;  // appends of groups that lost a race, in order
+  bool last_failure_was_race_ = false;          // the latest failed commit lost a race
   size_t queued_events_ = 0;
   std::vector<Task> tasks_;
   bool stopping_ = false;

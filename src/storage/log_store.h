@@ -18,14 +18,18 @@
 // engine extended the log since the engine's base, the writer reports the committed state under
 // that lock (CommitWriter::rebased()) and the engine rebuilds on it before putting anything, so
 // nodes never fork the log and a commit never fails merely because another node won a race.
-// Such a backend also tells the engine what other engines changed (SetChangeListener).
+// An engine that expects no other writer may instead BeginOptimisticCommit(): that writer sends
+// its rows without the lock (Stage(), while the engine's previous group is still committing) and
+// takes the lock only in Commit(), which then fails with kAborted, writing nothing, if another
+// engine extended the log meanwhile. Such a backend also tells the engine what other engines
+// changed (SetChangeListener).
 //
 // Errors: kNotFound for a missing key, kIOError for backend failures, kDataLoss for bytes the
 // backend itself cannot decode (a corrupt key or value), kFailedPrecondition for a store of
 // another format version. Backends never throw across this interface.
 //
 // Thread safety: a LogStore is safe for concurrent use by many threads. A CommitWriter is used by
-// one thread; at most one should be open at a time per engine (the sequencer's).
+// one thread at a time; an engine has at most two open (the group committing and the next one).
 #pragma once
 
 #include <cstdint>
@@ -85,8 +89,14 @@ class CommitWriter {
   // a growing Merkle tree completes them), so a backend may pack neighbours into one value.
   virtual void PutNode(NodeKey key, std::string_view hash) = 0;
   virtual void PutTreeState(const TreeState& state) = 0;
+  // Optimistic writers (BeginOptimisticCommit) of a shared backend: sends the records, index
+  // entries and nodes put so far to the backend, still invisible to readers, so that this work
+  // overlaps the previous commit. kAborted when another engine has written those positions
+  // (nothing of this writer will be committed). A no-op for other writers.
+  virtual Status Stage() { return Status::Ok(); }
   // Atomically and durably applies every put (one sync). Fails with kAborted if the committed
-  // tree size is no longer the writer's base size. The writer is spent afterwards either way.
+  // tree size is no longer the writer's base size; then nothing was written. The writer is spent
+  // afterwards either way.
   virtual Status Commit() = 0;
   // Bytes buffered so far (for batch size limits and metrics).
   virtual size_t buffered_size_bytes() const = 0;
@@ -118,6 +128,12 @@ class LogStore {
   // commit lock here (waiting for another engine's commit to finish) and may return a rebased
   // writer (see CommitWriter::rebased()).
   virtual Result<std::unique_ptr<CommitWriter>> BeginCommit(uint64_t base_tree_size) = 0;
+  // Like BeginCommit, but a shared backend takes no lock yet and never rebases: the writer's
+  // Commit() takes the lock and fails with kAborted if the log is no longer at `base_tree_size`.
+  // For an engine that has seen no other writer lately; the same as BeginCommit elsewhere.
+  virtual Result<std::unique_ptr<CommitWriter>> BeginOptimisticCommit(uint64_t base_tree_size) {
+    return BeginCommit(base_tree_size);
+  }
 
   // True when other processes may extend the log concurrently (PostgreSQL); the engine then
   // expects rebased writers and listens for changes.

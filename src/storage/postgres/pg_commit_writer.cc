@@ -1,5 +1,9 @@
-// PgLogStore::BeginCommit and its CommitWriter: one transaction per group commit, under the row
-// lock of cairn_tree, rows sent as arrays (one statement per table, whatever the group's size).
+// PgLogStore::BeginCommit / BeginOptimisticCommit and their CommitWriter: one transaction per
+// group commit, under the row lock of cairn_tree, rows sent as arrays (one statement per table,
+// whatever the group's size). A locked writer takes the lock first (SELECT ... FOR UPDATE); an
+// optimistic one sends its records, index entries and nodes first (Stage) and takes the lock with
+// the conditional tree update in Commit(), so that on one node the next group's rows travel while
+// the previous group's COMMIT flushes.
 #include <pqxx/binarystring>
 #include <pqxx/result>
 #include <pqxx/connection>
@@ -74,19 +78,28 @@ uint64_t SteadyNowNs() {
                                    .count());
 }
 
+bool IsUniqueViolation(const std::exception& e) {
+  return dynamic_cast<const pqxx::unique_violation*>(&e) != nullptr;
+}
+
 class PgCommitWriter final : public CommitWriter {
  public:
+  // `locked_at_ns`: when BeginCommit obtained the lock; nullopt for an optimistic writer.
   PgCommitWriter(PgLogStore* store, PgPool::Lease lease, std::unique_ptr<pqxx::work> tx,
-                 uint64_t base_size, std::optional<TreeState> rebased, uint64_t locked_at_ns)
+                 uint64_t base_size, std::optional<TreeState> rebased,
+                 std::optional<uint64_t> locked_at_ns)
       : store_(store),
         lease_(std::move(lease)),
         tx_(std::move(tx)),
         base_size_(base_size),
         rebased_(std::move(rebased)),
-        locked_at_ns_(locked_at_ns) {}
+        optimistic_(!locked_at_ns.has_value()),
+        locked_at_ns_(locked_at_ns.value_or(0)) {
+    assert(!optimistic_ || !rebased_);
+  }
 
   ~PgCommitWriter() override {
-    if (tx_ != nullptr) CountHold(SteadyNowNs());  // dropped without Commit(): a rollback
+    if (tx_ != nullptr && locked_at_ns_ != 0) CountHold(SteadyNowNs());  // dropped: a rollback
     try {
       tx_.reset();  // rolls back an uncommitted transaction, releasing the lock
     } catch (...) {
@@ -125,13 +138,32 @@ class PgCommitWriter final : public CommitWriter {
     return buffered_ + record_blob_.bytes.size() + node_hashes_.size();
   }
 
+  Status Stage() override {
+    if (!optimistic_ || tx_ == nullptr || !staged_.ok()) return staged_;
+    try {
+      SendRows();
+    } catch (const std::exception& e) {
+      staged_ = Failure(e, "sending a group's rows");
+    }
+    return staged_;
+  }
+
   Status Commit() override {
     if (tx_ == nullptr) return Status::FailedPrecondition("commit writer already used");
+    if (!staged_.ok()) {
+      tx_.reset();
+      return staged_;
+    }
     const uint64_t base = rebased_ ? rebased_->size : base_size_;
     const uint64_t commit_start_ns = SteadyNowNs();
     CountHoldOnExit count(this, commit_start_ns);
     try {
-      Execute(base);
+      if (optimistic_ && !ExecuteOptimistic(base)) {
+        tx_.reset();
+        store_->commit_counters().races_lost.fetch_add(1, std::memory_order_relaxed);
+        return Status::Aborted("another node extended the log first; nothing of this group was written");
+      }
+      if (!optimistic_) Execute(base);
       tx_->commit();
       tx_.reset();
       count.committed = true;
@@ -142,19 +174,35 @@ class PgCommitWriter final : public CommitWriter {
       store_->pool().DropIdle();
       return ResolveInDoubt();
     } catch (const std::exception& e) {
-      Status s = FromException(e, "committing a group");
-      if (IsConnectionLoss(e)) {
-        tx_.reset();
-        lease_.Discard();
-        store_->pool().DropIdle();
-      }
+      Status s = Failure(e, "committing a group");
       tx_.reset();
       return s;
     }
   }
 
  private:
-  void Execute(uint64_t base) {
+  // Maps a failure of this writer's transaction to a Status. An optimistic writer's row that
+  // collides with another node's (same position) means that node extended the log first:
+  // kAborted, like a lost race in Commit(). A lost connection is never reused.
+  Status Failure(const std::exception& e, std::string_view what) {
+    Status s = optimistic_ && IsUniqueViolation(e)
+                   ? Status::Aborted("another node wrote these positions first; nothing of this group was written")
+                   : FromException(e, what);
+    if (s.code() == StatusCode::kAborted) {
+      store_->commit_counters().races_lost.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (IsConnectionLoss(e)) {
+      tx_.reset();
+      lease_.Discard();
+      store_->pool().DropIdle();
+    }
+    return s;
+  }
+
+  // The rows no other transaction reads before the commit: records, index entries, nodes.
+  void SendRows() {
+    if (rows_sent_) return;
+    rows_sent_ = true;
     if (records_ > 0) {
       tx_->exec_prepared("insert_records", record_positions_.Done(), Bin(record_blob_.bytes),
                          record_blob_.offsets.Done(), record_blob_.lengths.Done());
@@ -163,6 +211,48 @@ class PgCommitWriter final : public CommitWriter {
       tx_->exec_prepared("insert_index", index_streams_.Done(), index_versions_.Done(),
                          index_positions_.Done());
     }
+    if (!node_levels_.empty()) {
+      tx_->exec_prepared("insert_nodes", node_levels_.Done(), node_indexes_.Done(), Bin(node_hashes_));
+    }
+    // The lock wait that follows is bounded by the holder's commit, not by the statement timeout
+    // (restored by notify_restore_timeout once the lock is held).
+    if (optimistic_) tx_->exec("SET LOCAL statement_timeout = 0");
+  }
+
+  // Locked writer: everything under the lock taken in BeginCommit.
+  void Execute(uint64_t base) {
+    SendRows();
+    SendHeads();
+    if (tree_) {
+      assert(tree_->size >= base);
+      const pqxx::result r = tx_->exec_prepared("tree_update", static_cast<int64_t>(tree_->size),
+                                                Bin(tree_->compact_range), static_cast<int64_t>(base));
+      // Cannot happen while the row lock is held; checked because a fork would be unrecoverable.
+      if (r.affected_rows() != 1) throw std::logic_error("tree state moved under the commit lock");
+      tx_->exec_prepared("notify", std::string(kCommitChannel), std::to_string(tree_->size));
+    }
+  }
+
+  // Optimistic writer: the rows (unless Stage() sent them), then the tree update, which waits for
+  // the lock and, once it holds it, matches only if the log is still at `base` (READ COMMITTED
+  // re-reads the row after the holder's commit); then the heads. False: the race was lost.
+  bool ExecuteOptimistic(uint64_t base) {
+    assert(tree_.has_value());
+    SendRows();
+    const uint64_t wait_start_ns = SteadyNowNs();
+    const pqxx::result r = tx_->exec_prepared("tree_update", static_cast<int64_t>(tree_->size),
+                                              Bin(tree_->compact_range), static_cast<int64_t>(base));
+    locked_at_ns_ = SteadyNowNs();
+    PgCommitCounters& c = store_->commit_counters();
+    c.locks.fetch_add(1, std::memory_order_relaxed);
+    c.lock_wait_ns.fetch_add(locked_at_ns_ - wait_start_ns, std::memory_order_relaxed);
+    if (r.affected_rows() != 1) return false;
+    tx_->exec_prepared("notify_restore_timeout", std::string(kCommitChannel), std::to_string(tree_->size));
+    SendHeads();
+    return true;
+  }
+
+  void SendHeads() {
     if (!heads_.empty()) {
       ArrayText streams, next_versions, last_positions, deleted;
       Blob hashes;
@@ -176,17 +266,6 @@ class PgCommitWriter final : public CommitWriter {
       tx_->exec_prepared("upsert_heads", streams.Done(), next_versions.Done(), last_positions.Done(),
                          Bin(hashes.bytes), hashes.offsets.Done(), hashes.lengths.Done(),
                          deleted.Done());
-    }
-    if (!node_levels_.empty()) {
-      tx_->exec_prepared("insert_nodes", node_levels_.Done(), node_indexes_.Done(), Bin(node_hashes_));
-    }
-    if (tree_) {
-      assert(tree_->size >= base);
-      const pqxx::result r = tx_->exec_prepared("tree_update", static_cast<int64_t>(tree_->size),
-                                                Bin(tree_->compact_range), static_cast<int64_t>(base));
-      // Cannot happen while the row lock is held; checked because a fork would be unrecoverable.
-      if (r.affected_rows() != 1) throw std::logic_error("tree state moved under the commit lock");
-      tx_->exec_prepared("notify", std::string(kCommitChannel), std::to_string(tree_->size));
     }
   }
 
@@ -246,6 +325,7 @@ class PgCommitWriter final : public CommitWriter {
   };
 
   void CountHold(uint64_t now_ns) {
+    if (locked_at_ns_ == 0) return;  // an optimistic writer that never reached the lock
     assert(now_ns >= locked_at_ns_);
     store_->commit_counters().hold_ns.fetch_add(now_ns - locked_at_ns_, std::memory_order_relaxed);
   }
@@ -255,7 +335,10 @@ class PgCommitWriter final : public CommitWriter {
   std::unique_ptr<pqxx::work> tx_;
   const uint64_t base_size_;
   const std::optional<TreeState> rebased_;
-  const uint64_t locked_at_ns_;  // steady clock, when BeginCommit obtained the lock
+  const bool optimistic_;
+  uint64_t locked_at_ns_;  // steady clock, when the lock was obtained; 0 before (optimistic)
+  bool rows_sent_ = false;
+  Status staged_;  // a failed Stage(): Commit() returns it
 
   ArrayText record_positions_;
   Blob record_blob_;
@@ -273,10 +356,23 @@ class PgCommitWriter final : public CommitWriter {
 }  // namespace
 
 Result<std::unique_ptr<CommitWriter>> PgLogStore::BeginCommit(uint64_t base_tree_size) {
+  return Begin(base_tree_size, /*optimistic=*/false);
+}
+
+Result<std::unique_ptr<CommitWriter>> PgLogStore::BeginOptimisticCommit(uint64_t base_tree_size) {
+  return Begin(base_tree_size, /*optimistic=*/true);
+}
+
+Result<std::unique_ptr<CommitWriter>> PgLogStore::Begin(uint64_t base_tree_size, bool optimistic) {
   for (int attempt = 0;; ++attempt) {
     CAIRN_ASSIGN_OR_RETURN(PgPool::Lease lease, pool_->Acquire());
     try {
       auto tx = std::make_unique<pqxx::work>(lease.conn());
+      if (optimistic) {
+        commit_counters_.optimistic.fetch_add(1, std::memory_order_relaxed);
+        return std::unique_ptr<CommitWriter>(new PgCommitWriter(
+            this, std::move(lease), std::move(tx), base_tree_size, std::nullopt, std::nullopt));
+      }
       // Waits while another node commits; held until this writer commits or is dropped.
       const uint64_t wait_start_ns = SteadyNowNs();
       const pqxx::result r = tx->exec(lock_sql_);
@@ -299,7 +395,7 @@ Result<std::unique_ptr<CommitWriter>> PgLogStore::BeginCommit(uint64_t base_tree
         lease.Discard();
         pool_->DropIdle();  // the retry must run on a fresh connection
       }
-      if (!lost || attempt > 0) return FromException(e, "locking the log for a commit");
+      if (!lost || attempt > 0) return FromException(e, "beginning a commit");
     }
   }
 }

@@ -15,6 +15,8 @@ PgCommitStats PgCommitCounters::Snapshot() const {
   s.lock_wait_ns = lock_wait_ns.load(std::memory_order_relaxed);
   s.hold_ns = hold_ns.load(std::memory_order_relaxed);
   s.commit_ns = commit_ns.load(std::memory_order_relaxed);
+  s.optimistic = optimistic.load(std::memory_order_relaxed);
+  s.races_lost = races_lost.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -29,7 +29,7 @@ inline constexpr int64_t kScanPageRowsMax = 512;
 // Running totals behind PgCommitStatsOf (pg_stats.h): relaxed atomics, added to by the commit
 // writers (one add per field per commit), read by Snapshot().
 struct PgCommitCounters {
-  std::atomic<uint64_t> locks{0}, rebased{0}, commits{0}, records{0};
+  std::atomic<uint64_t> locks{0}, rebased{0}, commits{0}, records{0}, optimistic{0}, races_lost{0};
   std::atomic<uint64_t> lock_wait_ns{0}, hold_ns{0}, commit_ns{0};
   PgCommitStats Snapshot() const;
 };
@@ -45,6 +45,7 @@ class PgLogStore final : public LogStore {
   Status Start();  // migrations, then the listener thread (when options.listen)
 
   Result<std::unique_ptr<CommitWriter>> BeginCommit(uint64_t base_tree_size) override;
+  Result<std::unique_ptr<CommitWriter>> BeginOptimisticCommit(uint64_t base_tree_size) override;
   bool shared() const override { return true; }
   void SetChangeListener(ChangeListener listener) override;
   Result<TreeState> ReadTreeState() override;
@@ -87,6 +88,7 @@ class PgLogStore final : public LogStore {
                    std::string_view prefix,
                    const std::function<bool(std::string_view, std::string_view)>& fn);
   void FirstAttemptDone();
+  Result<std::unique_ptr<CommitWriter>> Begin(uint64_t base_tree_size, bool optimistic);
   void Notify(const std::string& channel, const std::string& payload);
 
   const PgOptions options_;

@@ -11,6 +11,7 @@
 
 #include "customer_rules.h"
 #include "engine_test_util.h"
+#include "storage/postgres/pg_stats.h"
 
 namespace cairn::engine {
 namespace {
@@ -155,6 +156,68 @@ TEST_F(MultiNodeTest, AReadAllThroughTheOtherNodeSeesEveryAcknowledgedAppend) {
   auto proof = a_->ProveInclusion(kRounds + 1, 0);  // the newest event, against the newest tree
   ASSERT_TRUE(proof.ok()) << proof.status().ToString();
   EXPECT_EQ(proof->size, kRounds + 2);
+}
+
+storage::PgCommitStats StatsOf(EventStore* node) {
+  auto stats = storage::PgCommitStatsOf(node->log_store());
+  EXPECT_TRUE(stats.has_value());
+  return stats.value_or(storage::PgCommitStats{});
+}
+
+// A node alone commits optimistically; when another node has extended the log meanwhile, its
+// group loses the race, writes nothing and is sequenced again on the new log (its caller sees one
+// answer: the expected version checked against the other node's event); then the node takes the
+// lock first.
+TEST_F(MultiNodeTest, ANodeThatLosesAnOptimisticRaceSequencesTheAppendAgainOnTheNewLog) {
+  ASSERT_TRUE(a_ && b_);
+  auto first = a_->Append("s", ExpectedVersion::NoStream(), One("T", "{\"by\":\"a\"}"));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(StatsOf(a_.get()).optimistic, 1u);
+  EXPECT_EQ(StatsOf(b_.get()).races_lost, 0u);
+  // b has not heard of a's event when it sequences: its optimistic group is built on size 0.
+  auto second = b_->Append("s", ExpectedVersion::Exact(0), One("T", "{\"by\":\"b\"}"));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->first_position, 1u);
+  EXPECT_EQ(second->first_version, 1u);
+  EXPECT_EQ(StatsOf(b_.get()).races_lost, 1u);
+  // A stale expectation is still refused exactly once, after the re-sequencing.
+  auto stale = a_->Append("s", ExpectedVersion::Exact(0), One("T", "{}"));
+  EXPECT_EQ(stale.status().code(), StatusCode::kWrongExpectedVersion) << stale.status().ToString();
+  // b saw contention: it locks first now, and commits without a race.
+  const storage::PgCommitStats before = StatsOf(b_.get());
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Exact(1), One("T", "{}")).ok());
+  const storage::PgCommitStats after = StatsOf(b_.get());
+  EXPECT_EQ(after.optimistic, before.optimistic);
+  EXPECT_EQ(after.locks, before.locks + 1);
+  EXPECT_EQ(after.races_lost, before.races_lost);
+  auto all = a_->ReadAll(0, 10);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[1].data, "{\"by\":\"b\"}");
+  EXPECT_TRUE(a_->Verify().ok) << a_->Verify().failure;
+}
+
+// Many appends through one node: every group is optimistic, none loses a race.
+TEST_F(MultiNodeTest, ALoneNodeCommitsEveryGroupOptimistically) {
+  ASSERT_TRUE(a_);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        if (!a_->Append("lone-" + std::to_string(t), ExpectedVersion::Any(), One("T", "{}")).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  const storage::PgCommitStats stats = StatsOf(a_.get());
+  EXPECT_EQ(stats.races_lost, 0u);
+  EXPECT_EQ(stats.rebased, 0u);
+  EXPECT_EQ(stats.optimistic, stats.commits);
+  EXPECT_GE(stats.commits, 1u);
+  EXPECT_EQ(a_->tree_size(), 200u);
+  EXPECT_TRUE(a_->Verify().ok);
 }
 
 TEST_F(MultiNodeTest, TheOtherNodeSeesCommitsAndLearnsNewStorageEpochs) {

@@ -477,20 +477,7 @@ TEST(PgPagingTest, CheckpointsAndKeyMaterialCrossPages) {
 
 // ---------------------------------------------------------------- 4. two nodes, one log
 
-// Two stores on one fresh database: two cairn nodes sharing one log.
-class PgTwoNodesTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    db_ = PgServer().CreateDatabase();
-    a_ = OpenPg(PgOpts(db_));
-    b_ = OpenPg(PgOpts(db_));
-    ASSERT_NE(a_, nullptr);
-    ASSERT_NE(b_, nullptr);
-  }
-
-  std::string db_;
-  std::unique_ptr<LogStore> a_, b_;
-};
+using PgTwoNodesTest = testing::TwoPgStoresTest;
 
 TEST_F(PgTwoNodesTest, SecondBeginWaitsForTheFirstCommitAndIsRebasedOnIt) {
   LogStore* a = a_.get();

@@ -75,4 +75,19 @@ bool ReadyWithin(std::future<T>& future, int64_t timeout_ms) {
   return future.wait_for(std::chrono::milliseconds(timeout_ms)) == std::future_status::ready;
 }
 
+// Two stores on one fresh database: two cairn nodes sharing one log.
+class TwoPgStoresTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = PgServer().CreateDatabase();
+    a_ = OpenPg(PgOpts(db_));
+    b_ = OpenPg(PgOpts(db_));
+    ASSERT_NE(a_, nullptr);
+    ASSERT_NE(b_, nullptr);
+  }
+
+  std::string db_;
+  std::unique_ptr<LogStore> a_, b_;
+};
+
 }  // namespace cairn::storage::testing

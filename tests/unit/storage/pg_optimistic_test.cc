@@ -1,0 +1,210 @@
+// Optimistic commits on PostgreSQL (LogStore::BeginOptimisticCommit, CommitWriter::Stage), against
+// a real server (tests/pg/pg_test_server.h): staged rows stay invisible and let the next group's
+// rows travel while the previous group commits; a writer that another node pre-empted — by
+// writing the same positions, or by extending the log elsewhere — fails with kAborted and writes
+// nothing; a collision while waiting for the lock is a deadlock PostgreSQL breaks with one winner;
+// the wait for the lock is not cut by the statement timeout; the counters tell races.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <memory>
+#include <string>
+
+#include "pg_test_support.h"
+#include "rocks_test_support.h"
+#include "storage/postgres/pg_stats.h"
+#include "test_util.h"
+
+namespace cairn::storage {
+namespace {
+
+using testing::OpenPg;
+using testing::PgOpts;
+using testing::ReadyWithin;
+using testing::TestHash;
+
+std::unique_ptr<CommitWriter> Begin(LogStore* store, uint64_t base, bool optimistic) {
+  auto writer = optimistic ? store->BeginOptimisticCommit(base) : store->BeginCommit(base);
+  EXPECT_TRUE(writer.ok()) << writer.status().ToString();
+  return writer.ok() ? std::move(writer).value() : nullptr;
+}
+
+// Puts `count` records of `tag` from position `from`, their index entries and leaf nodes, the
+// head of stream `tag` and the tree state after them.
+void PutGroup(CommitWriter* w, const std::string& tag, uint64_t from, uint64_t count) {
+  for (uint64_t p = from; p < from + count; ++p) {
+    w->PutRecord(p, tag + std::to_string(p));
+    w->PutStreamIndex(tag, p - from, p);
+    w->PutNode(NodeKey{0, p}, TestHash(p));
+  }
+  w->PutStreamHead(tag, StreamHead{count, from + count - 1, TestHash(from + count - 1), false});
+  w->PutTreeState(TreeState{from + count, "range-" + std::to_string(from + count)});
+}
+
+PgCommitStats StatsOf(LogStore* store) {
+  std::optional<PgCommitStats> stats = PgCommitStatsOf(store);
+  EXPECT_TRUE(stats.has_value());
+  return stats.value_or(PgCommitStats{});
+}
+
+class PgOptimisticTest : public testing::TwoPgStoresTest {
+ protected:
+  // Nothing of a writer that lost: no record at `position`, no index entry or head of `stream`.
+  void ExpectAbsent(uint64_t position, const std::string& stream) {
+    EXPECT_EQ(a_->ReadRecord(position).status().code(), StatusCode::kNotFound);
+    EXPECT_TRUE(a_->ReadStreamIndex(stream, 0, false, 10)->empty());
+    EXPECT_FALSE(a_->ReadStreamHead(stream)->has_value());
+  }
+};
+
+TEST_F(PgOptimisticTest, StagedRowsAreInvisibleAndTheNextGroupStagesWhileThePreviousCommits) {
+  auto first = Begin(a_.get(), 0, true);
+  auto second = Begin(a_.get(), 3, true);
+  ASSERT_TRUE(first && second);
+  PutGroup(first.get(), "one", 0, 3);
+  ASSERT_TRUE(first->Stage().ok());
+  PutGroup(second.get(), "two", 3, 2);
+  ASSERT_TRUE(second->Stage().ok());  // before the first group commits
+  EXPECT_EQ(b_->ReadTreeState()->size, 0u);
+  EXPECT_EQ(b_->ReadRecord(0).status().code(), StatusCode::kNotFound);  // staged, not committed
+  EXPECT_EQ(b_->ReadRecord(3).status().code(), StatusCode::kNotFound);
+
+  ASSERT_TRUE(first->Commit().ok());
+  const Status s = second->Commit();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(b_->ReadTreeState()->size, 5u);
+  EXPECT_EQ(b_->ReadTreeState()->compact_range, "range-5");
+  EXPECT_EQ(*b_->ReadRecord(2), "one2");
+  EXPECT_EQ(*b_->ReadRecord(4), "two4");
+  EXPECT_EQ((*b_->ReadStreamHead("two"))->next_version, 2u);
+  const PgCommitStats stats = StatsOf(a_.get());
+  EXPECT_EQ(stats.optimistic, 2u);
+  EXPECT_EQ(stats.locks, 2u);
+  EXPECT_EQ(stats.commits, 2u);
+  EXPECT_EQ(stats.races_lost, 0u);
+}
+
+TEST_F(PgOptimisticTest, RowsOnPositionsAnotherNodeWroteFirstAbortAndWriteNothing) {
+  auto mine = Begin(a_.get(), 0, true);
+  ASSERT_NE(mine, nullptr);
+  PutGroup(mine.get(), "mine", 0, 2);
+  auto theirs = Begin(b_.get(), 0, false);  // the other node, under the lock
+  ASSERT_NE(theirs, nullptr);
+  PutGroup(theirs.get(), "theirs", 0, 1);
+  ASSERT_TRUE(theirs->Commit().ok());
+
+  const Status staged = mine->Stage();
+  EXPECT_EQ(staged.code(), StatusCode::kAborted) << staged.ToString();
+  const Status committed = mine->Commit();  // the failure sticks
+  EXPECT_EQ(committed.code(), StatusCode::kAborted) << committed.ToString();
+  EXPECT_EQ(a_->ReadTreeState()->size, 1u);
+  EXPECT_EQ(*a_->ReadRecord(0), "theirs0");
+  ExpectAbsent(1, "mine");
+  EXPECT_EQ(StatsOf(a_.get()).races_lost, 1u);
+  EXPECT_EQ(StatsOf(a_.get()).commits, 0u);
+}
+
+TEST_F(PgOptimisticTest, ALogExtendedElsewhereFailsTheConditionalTreeUpdateAndWritesNothing) {
+  auto mine = Begin(a_.get(), 0, true);
+  ASSERT_NE(mine, nullptr);
+  PutGroup(mine.get(), "mine", 10, 2);  // no position in common with the other node's
+  ASSERT_TRUE(mine->Stage().ok());
+  auto theirs = Begin(b_.get(), 0, false);
+  ASSERT_NE(theirs, nullptr);
+  PutGroup(theirs.get(), "theirs", 0, 1);
+  ASSERT_TRUE(theirs->Commit().ok());
+
+  const Status s = mine->Commit();  // its base, 0, is no longer the tree size
+  EXPECT_EQ(s.code(), StatusCode::kAborted) << s.ToString();
+  EXPECT_EQ(a_->ReadTreeState()->size, 1u);
+  EXPECT_EQ(a_->ReadTreeState()->compact_range, "range-1");
+  ExpectAbsent(10, "mine");
+  EXPECT_EQ(StatsOf(a_.get()).races_lost, 1u);
+}
+
+// The conditional tree update waits only while another transaction holds the row it matched:
+// here a locked writer of another node that ends without writing (as a key rotation does).
+TEST_F(PgOptimisticTest, TheLockWaitInCommitIsNotCutByTheStatementTimeout) {
+  PgOptions quick = PgOpts(db_);
+  quick.statement_timeout_ms = 100;
+  auto b = OpenPg(quick);
+  ASSERT_NE(b, nullptr);
+  auto holder = Begin(a_.get(), 0, false);
+  ASSERT_NE(holder, nullptr);
+  auto mine = Begin(b.get(), 0, true);
+  ASSERT_NE(mine, nullptr);
+  PutGroup(mine.get(), "mine", 0, 1);
+  ASSERT_TRUE(mine->Stage().ok());
+  auto commit = std::async(std::launch::async, [&] { return mine->Commit(); });
+  EXPECT_FALSE(ReadyWithin(commit, 600));  // waiting for the lock, longer than the timeout
+  holder.reset();
+  ASSERT_TRUE(ReadyWithin(commit, 10000));
+  const Status s = commit.get();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(a_->ReadTreeState()->size, 1u);
+  EXPECT_EQ(*a_->ReadRecord(0), "mine0");
+  const PgCommitStats stats = StatsOf(b.get());
+  EXPECT_GE(stats.lock_wait_ns, 500'000'000u);  // counted as the optimistic writer's lock wait
+  EXPECT_EQ(stats.races_lost, 0u);
+}
+
+TEST_F(PgOptimisticTest, ACommitWaitingForTheLockLosesWhenTheHolderExtendsTheLog) {
+  auto holder = Begin(a_.get(), 0, false);
+  ASSERT_NE(holder, nullptr);
+  auto mine = Begin(b_.get(), 0, true);
+  ASSERT_NE(mine, nullptr);
+  PutGroup(mine.get(), "mine", 10, 1);  // no position in common with the holder's
+  ASSERT_TRUE(mine->Stage().ok());
+  auto commit = std::async(std::launch::async, [&] { return mine->Commit(); });
+  EXPECT_FALSE(ReadyWithin(commit, 300));
+  PutGroup(holder.get(), "holder", 0, 1);
+  ASSERT_TRUE(holder->Commit().ok());
+  ASSERT_TRUE(ReadyWithin(commit, 10000));
+  EXPECT_EQ(commit.get().code(), StatusCode::kAborted);
+  EXPECT_EQ(a_->ReadTreeState()->size, 1u);
+  ExpectAbsent(10, "mine");
+}
+
+// An optimistic writer's staged row blocks a locked writer of another node on the same position,
+// while the optimistic writer waits for that node's lock: PostgreSQL breaks the deadlock (after
+// its deadlock_timeout, 1 s), one of them fails with kAborted having written nothing, and the
+// other commits.
+TEST_F(PgOptimisticTest, ACollisionWhileWaitingForTheLockIsADeadlockThatEndsWithOneWinner) {
+  auto mine = Begin(b_.get(), 0, true);
+  ASSERT_NE(mine, nullptr);
+  PutGroup(mine.get(), "mine", 0, 2);
+  ASSERT_TRUE(mine->Stage().ok());
+  auto holder = Begin(a_.get(), 0, false);
+  ASSERT_NE(holder, nullptr);
+  PutGroup(holder.get(), "holder", 0, 1);
+  auto theirs = std::async(std::launch::async, [&] { return holder->Commit(); });  // waits on row 0
+  auto ours = std::async(std::launch::async, [&] { return mine->Commit(); });      // waits on the lock
+  ASSERT_TRUE(ReadyWithin(theirs, 15000));
+  ASSERT_TRUE(ReadyWithin(ours, 15000));
+  const Status t = theirs.get(), o = ours.get();
+  EXPECT_NE(t.ok(), o.ok()) << t.ToString() << " / " << o.ToString();
+  EXPECT_EQ((t.ok() ? o : t).code(), StatusCode::kAborted) << t.ToString() << " / " << o.ToString();
+  EXPECT_EQ(a_->ReadTreeState()->size, t.ok() ? 1u : 2u);
+  EXPECT_EQ(*a_->ReadRecord(0), t.ok() ? "holder0" : "mine0");
+  EXPECT_EQ(a_->ReadStreamHead(t.ok() ? "mine" : "holder")->has_value(), false);
+}
+
+TEST_F(PgOptimisticTest, ADroppedOptimisticWriterLeavesNoRowsAndNoLock) {
+  {
+    auto dropped = Begin(a_.get(), 0, true);
+    ASSERT_NE(dropped, nullptr);
+    PutGroup(dropped.get(), "dropped", 0, 2);
+    ASSERT_TRUE(dropped->Stage().ok());
+  }
+  auto next = Begin(b_.get(), 0, false);  // the lock is free at once
+  ASSERT_NE(next, nullptr);
+  EXPECT_FALSE(next->rebased().has_value());
+  PutGroup(next.get(), "next", 0, 2);  // the same positions: the staged rows are gone
+  const Status s = next->Commit();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(*a_->ReadRecord(1), "next1");
+  EXPECT_FALSE(a_->ReadStreamHead("dropped")->has_value());
+}
+
+}  // namespace
+}  // namespace cairn::storage
