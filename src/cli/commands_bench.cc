@@ -35,6 +35,7 @@ struct BenchArgs {
   // keyring (or --keyring names another node's keyring file).
   std::string postgres_dsn, postgres_password_file, keyring;
   bool init_only = false;      // initialise the data directory (and the log) and exit
+  bool pg_lock_first = false;  // PgOptions::optimistic_commits = false
   int64_t start_at_unix_ms = 0;  // 0: start the load at once; else wait for this wall-clock time
 };
 
@@ -104,6 +105,7 @@ std::optional<storage::PgOptions> BenchPgOptions(const BenchArgs& args) {
   storage::PgOptions pg;
   pg.conninfo = args.postgres_dsn;
   pg.password_file = args.postgres_password_file;
+  pg.optimistic_commits = !args.pg_lock_first;
   return pg;
 }
 
@@ -374,6 +376,9 @@ void RegisterBenchCommand(CLI::App& app, CliContext& ctx) {
                   "string without a password); initialised when it holds none");
   cmd->add_option("--postgres-password-file", args->postgres_password_file,
                   "The PostgreSQL password, from this file (mode 0600)");
+  cmd->add_flag("--pg-lock-first", args->pg_lock_first,
+                "PostgreSQL: lock first on every commit (storage.postgres_optimistic_commits = "
+                "false), for a side-by-side run");
   cmd->add_option("--keyring", args->keyring,
                   "The local KMS keyring file (default DATA_DIR/keyring); other nodes of one "
                   "PostgreSQL log name the first node's keyring");

@@ -261,7 +261,8 @@ class Parser {
   Status ParseStorage(const toml::table& t, StorageSection* out) const {
     CAIRN_RETURN_IF_ERROR(
         CheckKeys(t, "storage", {"backend", "postgres_dsn", "postgres_sslmode",
-                                 "postgres_password_file", "postgres_pool_connections_max"}));
+                                 "postgres_password_file", "postgres_pool_connections_max",
+                                 "postgres_optimistic_commits"}));
     CAIRN_RETURN_IF_ERROR(GetString(t, "storage", "backend", &out->backend));
     if (out->backend != "rocksdb" && out->backend != "postgres") {
       return Err(t.get("backend")->source(), "'storage.backend' must be \"rocksdb\" or \"postgres\"");
@@ -272,6 +273,7 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(GetUint(t, "storage", "postgres_pool_connections_max", 2,
                                   static_cast<int64_t>(kPostgresPoolConnectionsMax),
                                   &out->postgres_pool_connections_max));
+    CAIRN_RETURN_IF_ERROR(GetBool(t, "storage", "postgres_optimistic_commits", &out->postgres_optimistic_commits));
     static constexpr std::string_view kModes[] = {"",        "disable", "allow",    "prefer",
                                                   "require", "verify-ca", "verify-full"};
     if (std::find(std::begin(kModes), std::end(kModes), out->postgres_sslmode) == std::end(kModes)) {
@@ -871,6 +873,7 @@ std::optional<storage::PgOptions> PostgresOptions(const StorageSection& s) {
   o.sslmode = s.postgres_sslmode;
   o.password_file = s.postgres_password_file;
   o.pool_connections_max = static_cast<size_t>(s.postgres_pool_connections_max);
+  o.optimistic_commits = s.postgres_optimistic_commits;
   return o;
 }
 

@@ -68,6 +68,7 @@
 //   postgres_sslmode = "verify-full"             # overrides sslmode in the DSN when set
 //   postgres_password_file = "/run/secrets/pg"   # 0600; else PGPASSWORD / PGPASSFILE
 //   postgres_pool_connections_max = 16
+//   postgres_optimistic_commits = true           # false: every commit locks first
 //   [doctor]                                     # posture checks (server/posture.h)
 //   interval_s = 3600                            # 60 .. 604800: how often serve re-runs them
 //   kek_rotation_days_max = 365                  # 1 .. 3650
@@ -198,6 +199,7 @@ struct StorageSection {
   std::string postgres_sslmode;     // "" = the DSN's own sslmode (libpq default "prefer")
   std::string postgres_password_file;  // 0600 file with the password; else PGPASSWORD/PGPASSFILE
   uint64_t postgres_pool_connections_max = 16;
+  bool postgres_optimistic_commits = true;  // storage::PgOptions::optimistic_commits
 };
 
 // The engine's PostgreSQL options for [storage]; nullopt when backend = "rocksdb".

@@ -360,7 +360,7 @@ Result<std::unique_ptr<CommitWriter>> PgLogStore::BeginCommit(uint64_t base_tree
 }
 
 Result<std::unique_ptr<CommitWriter>> PgLogStore::BeginOptimisticCommit(uint64_t base_tree_size) {
-  return Begin(base_tree_size, /*optimistic=*/true);
+  return Begin(base_tree_size, /*optimistic=*/options_.optimistic_commits);
 }
 
 Result<std::unique_ptr<CommitWriter>> PgLogStore::Begin(uint64_t base_tree_size, bool optimistic) {

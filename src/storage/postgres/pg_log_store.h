@@ -60,6 +60,9 @@ struct PgOptions {
   // Statement timeout for reads and writes other than the commit lock wait, in ms (0 = none).
   int64_t statement_timeout_ms = 60000;
   bool listen = true;  // start the LISTEN/NOTIFY thread (off for offline tools)
+  // BeginOptimisticCommit really is optimistic (LogStore); false: it locks first, like
+  // BeginCommit (for nodes that all write all the time, where optimism only loses races).
+  bool optimistic_commits = true;
 };
 
 Result<std::unique_ptr<LogStore>> OpenPgLogStore(const PgOptions& options);

@@ -23,7 +23,13 @@ TEST(StorageConfigTest, ParsesPostgresSettingsIntoEngineOptions) {
   EXPECT_EQ(o->sslmode, "verify-full");
   EXPECT_EQ(o->password_file, "/etc/cairn/pg.pass");
   EXPECT_EQ(o->pool_connections_max, 32u);
+  EXPECT_TRUE(o->optimistic_commits);  // the default
   EXPECT_FALSE(PostgresOptions(DefaultConfig().storage).has_value());  // rocksdb by default
+  auto lock_first = ParseConfig(
+      "[storage]\nbackend = \"postgres\"\npostgres_dsn = \"host=db\"\npostgres_optimistic_commits = false\n", "/");
+  ASSERT_TRUE(lock_first.ok()) << lock_first.status().ToString();
+  EXPECT_FALSE(PostgresOptions(lock_first->storage)->optimistic_commits);
+  EXPECT_FALSE(ParseConfig("[storage]\npostgres_optimistic_commits = \"no\"\n", "/").ok());
 }
 
 TEST(StorageConfigTest, RefusesUnknownBackendsKeysAndPoolSizes) {

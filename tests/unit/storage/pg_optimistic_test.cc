@@ -206,5 +206,22 @@ TEST_F(PgOptimisticTest, ADroppedOptimisticWriterLeavesNoRowsAndNoLock) {
   EXPECT_FALSE(a_->ReadStreamHead("dropped")->has_value());
 }
 
+// storage.postgres_optimistic_commits = false: an optimistic begin locks first, as BeginCommit.
+TEST_F(PgOptimisticTest, WithOptimisticCommitsOffTheWriterLocksFirst) {
+  PgOptions lock_first = PgOpts(db_);
+  lock_first.optimistic_commits = false;
+  auto b = OpenPg(lock_first);
+  ASSERT_NE(b, nullptr);
+  auto mine = Begin(b.get(), 0, true);
+  ASSERT_NE(mine, nullptr);
+  auto other = std::async(std::launch::async, [&] { return a_->BeginCommit(0); });
+  EXPECT_FALSE(ReadyWithin(other, 300));  // mine holds the lock already
+  mine.reset();
+  ASSERT_TRUE(ReadyWithin(other, 10000));
+  EXPECT_TRUE(other.get().ok());
+  EXPECT_EQ(StatsOf(b.get()).optimistic, 0u);
+  EXPECT_EQ(StatsOf(b.get()).locks, 1u);
+}
+
 }  // namespace
 }  // namespace cairn::storage
