@@ -8,14 +8,16 @@
 # clients, batches of BATCH events of EVENT_BYTES bytes, DURATION seconds each):
 #
 #   rocksdb   cairn bench on the embedded RocksDB backend
-#   pg1       cairn bench --postgres: one node on a fresh database
+#   pg1       cairn bench --postgres: one node on a fresh database (optimistic commits)
+#   pg1_locked  the same with --pg-lock-first (every commit takes the lock first), for the gain
+#             of optimistic commits side by side
 #   pg3       three cairn bench processes at once on one fresh database (node 1 initialises the
 #             log, nodes 2 and 3 use its keyring); all start their load at the same instant;
 #             aggregate events/s = the sum of the three
 #   baseline  bench/pg_baseline.sh --scenarios batch (its own cluster, same settings)
 #
-# Output: one line per scenario, the ratios pg1/baseline (target >= 1.0) and pg3/pg1
-# (target >= 1.0), and the commit-lock figures of each PostgreSQL node (mean lock wait and hold
+# Output: one line per scenario, the ratios pg1/baseline (target >= 1.0), pg3/pg1
+# (target >= 1.0) and pg1/pg1_locked, and the commit-lock figures of each PostgreSQL node (mean lock wait and hold
 # per lock, events per commit). Must run as root (the server runs as user postgres).
 #
 # Example: bench/pg_nodes.sh build/bin/cairn --duration 10
@@ -133,7 +135,7 @@ lock_lines() {
   for j in "$@"; do
     n=$((n + 1))
     echo "$j" | jq -r --arg s "$name" --arg n "$n" '.postgres_commit_lock |
-      "pg_nodes_lock scenario=\($s) node=\($n) commits=\(.commits) events_per_commit=\(.events_per_commit * 10 | round / 10) lock_wait_ms=\(.lock_wait_ms_mean * 1000 | round / 1000) hold_ms=\(.hold_ms_mean * 1000 | round / 1000) commit_ms=\(.commit_ms_mean * 1000 | round / 1000) rebased=\(.rebased) locks=\(.locks)"'
+      "pg_nodes_lock scenario=\($s) node=\($n) commits=\(.commits) events_per_commit=\(.events_per_commit * 10 | round / 10) lock_wait_ms=\(.lock_wait_ms_mean * 1000 | round / 1000) hold_ms=\(.hold_ms_mean * 1000 | round / 1000) commit_ms=\(.commit_ms_mean * 1000 | round / 1000) rebased=\(.rebased) locks=\(.locks) optimistic=\(.optimistic) races_lost=\(.races_lost)"'
   done
 }
 
@@ -142,12 +144,27 @@ run_bench "$TMP/rocks.json" --data-dir "$TMP/rocks"
 R_ROCKS=$(cat "$TMP/rocks.json")
 scenario_line rocksdb "$R_ROCKS"
 
+# A short throw-away run first: the first load on a fresh cluster is slower (cold caches, the
+# first checkpoints), which would otherwise count against whichever scenario comes first.
+echo "pg_nodes: warm-up (3 s, not reported) ..." >&2
+"${PSQL[@]}" -c "CREATE DATABASE warmup"
+"$CAIRN" bench --data-dir "$TMP/warmup" --postgres "$(dsn warmup)" --threads "$THREADS" \
+  --batch "$BATCH" --event-size-bytes "$EVENT_BYTES" --events 1000000000 --seconds 3 --json \
+  >/dev/null || die "warm-up failed"
+
 echo "pg_nodes: pg1 ..." >&2
 "${PSQL[@]}" -c "CREATE DATABASE pg1" -c "CHECKPOINT"
 run_bench "$TMP/pg1.json" --data-dir "$TMP/pg1" --postgres "$(dsn pg1)"
 R_PG1=$(cat "$TMP/pg1.json")
 scenario_line pg1 "$R_PG1"
 lock_lines pg1 "$R_PG1"
+
+echo "pg_nodes: pg1_locked (every commit locks first: --pg-lock-first) ..." >&2
+"${PSQL[@]}" -c "CREATE DATABASE pg1l" -c "CHECKPOINT"
+run_bench "$TMP/pg1l.json" --data-dir "$TMP/pg1l" --postgres "$(dsn pg1l)" --pg-lock-first
+R_PG1L=$(cat "$TMP/pg1l.json")
+scenario_line pg1_locked "$R_PG1L"
+lock_lines pg1_locked "$R_PG1L"
 
 echo "pg_nodes: pg3 ..." >&2
 "${PSQL[@]}" -c "CREATE DATABASE pg3" -c "CHECKPOINT"
@@ -180,8 +197,10 @@ meets() { awk -v r="$1" 'BEGIN { print (r >= 1.0 ? "yes" : "no") }'; }
 R1=$(ratio "$(eps_of pg1)" "$BASE_EPS")
 R3=$(ratio "$(eps_of pg3)" "$(eps_of pg1)")
 RR=$(ratio "$(eps_of pg1)" "$(eps_of rocksdb)")
+RL=$(ratio "$(eps_of pg1)" "$(eps_of pg1_locked)")
 echo
 echo "PostgreSQL $PG_VERSION, fsync=on synchronous_commit=on, loopback; $THREADS threads/clients, batch $BATCH, $EVENT_BYTES-byte events, ${DURATION}s per scenario"
 echo "pg_nodes_ratio name=pg1_over_baseline ratio=$R1 target=1.0 meets_target=$(meets "$R1")"
 echo "pg_nodes_ratio name=pg3_over_pg1 ratio=$R3 target=1.0 meets_target=$(meets "$R3")"
 echo "pg_nodes_ratio name=pg1_over_rocksdb ratio=$RR"
+echo "pg_nodes_ratio name=pg1_over_pg1_locked ratio=$RL"

@@ -162,7 +162,8 @@ storage::PgCommitStats Minus(const storage::PgCommitStats& a, const storage::PgC
   assert(a.locks >= b.locks && a.commits >= b.commits && a.hold_ns >= b.hold_ns);
   return {a.locks - b.locks,       a.rebased - b.rebased,           a.commits - b.commits,
           a.records - b.records,   a.lock_wait_ns - b.lock_wait_ns, a.hold_ns - b.hold_ns,
-          a.commit_ns - b.commit_ns, a.optimistic - b.optimistic,   a.races_lost - b.races_lost};
+          a.commit_ns - b.commit_ns, a.optimistic - b.optimistic,   a.races_lost - b.races_lost,
+          a.lock_victims - b.lock_victims};
 }
 
 double MeanMs(uint64_t total_ns, uint64_t count) {

@@ -28,6 +28,8 @@ namespace {
 constexpr int kResolveAttemptsMax = 6;
 constexpr int64_t kResolveLockWaitMs = 3000;
 constexpr int64_t kResolvePauseMs = 300;
+// BeginCommit: attempts after its lock wait was chosen as a deadlock victim.
+constexpr int kBeginRetriesMax = 3;
 
 // An array literal built element by element: "{a,b,c}".
 class ArrayText {
@@ -395,6 +397,11 @@ Result<std::unique_ptr<CommitWriter>> PgLogStore::Begin(uint64_t base_tree_size,
         lease.Discard();
         pool_->DropIdle();  // the retry must run on a fresh connection
       }
+      // The lock wait can be chosen as a deadlock victim (another node's optimistic writer holds
+      // rows this node's committing group needs): nothing was done, take the lock again.
+      const bool victim = dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr;
+      if (victim) commit_counters_.lock_victims.fetch_add(1, std::memory_order_relaxed);
+      if (victim && attempt < kBeginRetriesMax) continue;
       if (!lost || attempt > 0) return FromException(e, "beginning a commit");
     }
   }

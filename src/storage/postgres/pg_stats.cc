@@ -17,6 +17,7 @@ PgCommitStats PgCommitCounters::Snapshot() const {
   s.commit_ns = commit_ns.load(std::memory_order_relaxed);
   s.optimistic = optimistic.load(std::memory_order_relaxed);
   s.races_lost = races_lost.load(std::memory_order_relaxed);
+  s.lock_victims = lock_victims.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -29,7 +29,8 @@ struct PgCommitStats {
   uint64_t hold_ns = 0;       // total time from lock to COMMIT or rollback (all locks)
   uint64_t commit_ns = 0;     // Commit() — the writes and COMMIT (its fsync)
   uint64_t optimistic = 0;    // writers begun optimistically (lock taken in Commit)
-  uint64_t races_lost = 0;    // of those: Commit() found the log extended by another node
+  uint64_t races_lost = 0;    // writers that found the log extended by another node (kAborted)
+  uint64_t lock_victims = 0;  // BeginCommit lock waits PostgreSQL broke as deadlocks (retried)
 };
 
 // The totals of a PostgreSQL store since it was opened; nullopt for any other store or nullptr.

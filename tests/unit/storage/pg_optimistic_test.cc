@@ -206,6 +206,50 @@ TEST_F(PgOptimisticTest, ADroppedOptimisticWriterLeavesNoRowsAndNoLock) {
   EXPECT_FALSE(a_->ReadStreamHead("dropped")->has_value());
 }
 
+// A three-way wait: node B's next group queues for the lock that B's committing group holds;
+// that group needs a row that node A's optimistic writer staged; A's commit queues for the lock
+// behind B's next group. PostgreSQL breaks the cycle — here first by failing the lock wait of B's
+// next group, which BeginCommit retries (counted in lock_victims) — and whatever it picks, nothing
+// is lost or forked: a broken commit fails with kAborted having written nothing, and the log ends
+// with exactly the winner's group.
+TEST_F(PgOptimisticTest, AThreeWayDeadlockThroughTheLockQueueEndsWithoutLossOrFork) {
+  auto staged = Begin(a_.get(), 0, true);
+  ASSERT_NE(staged, nullptr);
+  PutGroup(staged.get(), "staged", 0, 2);
+  ASSERT_TRUE(staged->Stage().ok());
+  auto holder = Begin(b_.get(), 0, false);
+  ASSERT_NE(holder, nullptr);
+  PutGroup(holder.get(), "holder", 0, 1);
+  auto next = std::async(std::launch::async, [&] { return b_->BeginCommit(0); });
+  EXPECT_FALSE(ReadyWithin(next, 200));  // queued for the lock, first in line
+  auto holder_commit = std::async(std::launch::async, [&] { return holder->Commit(); });
+  EXPECT_FALSE(ReadyWithin(holder_commit, 200));  // waits for the staged row 0
+  auto staged_commit = std::async(std::launch::async, [&] { return staged->Commit(); });
+  // The holder's group ends first (committed, or broken as the victim); then the next group gets
+  // the lock; it writes nothing and lets go.
+  ASSERT_TRUE(ReadyWithin(holder_commit, 20000));
+  const Status b = holder_commit.get();
+  ASSERT_TRUE(ReadyWithin(next, 20000));
+  Result<std::unique_ptr<CommitWriter>> next_writer = next.get();
+  ASSERT_TRUE(next_writer.ok()) << next_writer.status().ToString();  // never a victim's error
+  // It saw the log before or after the winner's commit, never anything else.
+  const uint64_t seen_size = (*next_writer)->rebased() ? (*next_writer)->rebased()->size : 0;
+  next_writer->reset();
+  ASSERT_TRUE(ReadyWithin(staged_commit, 20000));
+  const Status a = staged_commit.get();
+  EXPECT_NE(a.ok(), b.ok()) << a.ToString() << " / " << b.ToString();
+  EXPECT_EQ((a.ok() ? b : a).code(), StatusCode::kAborted) << a.ToString() << " / " << b.ToString();
+  EXPECT_EQ(a_->ReadTreeState()->size, a.ok() ? 2u : 1u);
+  EXPECT_TRUE(seen_size == 0 || seen_size == a_->ReadTreeState()->size) << seen_size;
+  EXPECT_EQ(*a_->ReadRecord(0), a.ok() ? "staged0" : "holder0");
+  EXPECT_EQ(a_->ReadRecord(1).ok(), a.ok());
+  const uint64_t victims = StatsOf(b_.get()).lock_victims;
+  EXPECT_GE(victims, 1u) << "the scenario no longer makes the lock wait a victim";
+  std::printf("[ deadlock ] winner: %s; lock waits broken and retried: %llu\n",
+              a.ok() ? "the optimistic writer" : "the locked writer",
+              static_cast<unsigned long long>(victims));
+}
+
 // storage.postgres_optimistic_commits = false: an optimistic begin locks first, as BeginCommit.
 TEST_F(PgOptimisticTest, WithOptimisticCommitsOffTheWriterLocksFirst) {
   PgOptions lock_first = PgOpts(db_);
