@@ -82,6 +82,10 @@ Sequencer::Sequencer(storage::LogStore* store, keys::StorageKeys* keys, const Op
       tree_(std::move(tree)),
       id_window_(options.idempotency_window_events) {
   committed_ = {tree_.size(), tree_.Root()};
+  // Nodes starting together would all begin optimistic and break each other's first groups
+  // (each a deadlock PostgreSQL detects only after its deadlock_timeout): lock first until the
+  // node has been alone for kContentionQuietMs.
+  contention_seen_ns_ = MonotonicNowNs();
 }
 
 Sequencer::~Sequencer() {

@@ -18,9 +18,9 @@
 // commit lock; when the writer reports that other nodes extended the log, the sequencer rebases
 // under that lock (Rebase: their storage epochs, event ids and stream heads, their tree) before
 // sequencing, so expected versions are checked against the whole log and the nodes never fork it.
-// While no other node has written for kContentionQuietMs, groups are committed optimistically
-// instead (BeginOptimisticCommit): the next group's rows are sent while the previous one commits,
-// and the lock is taken only at commit. A group that loses the race to another node (kAborted:
+// Once no other node has written for kContentionQuietMs (counted from the start), groups are
+// committed optimistically instead (BeginOptimisticCommit): the next group's rows are sent while
+// the previous one commits, and the lock is taken only at commit. A group that loses the race to another node (kAborted:
 // nothing written) is not answered: its appends are sequenced again, first in line, on the
 // rolled-back state, at most kRaceRetriesMax times; and the sequencer locks first again.
 //
