@@ -1,6 +1,6 @@
 // PgLogStore::BeginCommit / BeginOptimisticCommit and their CommitWriter: one transaction per
 // group commit, under the row lock of cairn_tree, rows sent as arrays (one statement per table,
-// whatever the group's size). A locked writer takes the lock first (SELECT ... FOR UPDATE); an
+// whatever the group's size); index entries and Merkle nodes packed into runs (pg_runs.h). A locked writer takes the lock first (SELECT ... FOR UPDATE); an
 // optimistic one sends its records, index entries and nodes first (Stage) and takes the lock with
 // the conditional tree update in Commit(), so that on one node the next group's rows travel while
 // the previous group's COMMIT flushes.
@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "storage/postgres/pg_errors.h"
+#include "storage/postgres/pg_runs.h"
 #include "storage/postgres/pg_store.h"
 
 namespace cairn::storage::pg {
@@ -120,24 +121,17 @@ class PgCommitWriter final : public CommitWriter {
     ++records_;
   }
   void PutStreamIndex(std::string_view stream_id, uint64_t version, uint64_t position) override {
-    index_streams_.AddText(stream_id);
-    index_versions_.Add(static_cast<int64_t>(version));
-    index_positions_.Add(static_cast<int64_t>(position));
+    index_runs_.Add(stream_id, version, position);
     buffered_ += stream_id.size() + 16;
   }
   void PutStreamHead(std::string_view stream_id, const StreamHead& head) override {
     heads_[std::string(stream_id)] = head;
     buffered_ += stream_id.size() + 64;
   }
-  void PutNode(NodeKey key, std::string_view hash) override {
-    assert(hash.size() == 32);
-    node_levels_.Add(key.level);
-    node_indexes_.Add(static_cast<int64_t>(key.index));
-    node_hashes_.append(hash);
-  }
+  void PutNode(NodeKey key, std::string_view hash) override { node_runs_.Add(key, hash); }
   void PutTreeState(const TreeState& state) override { tree_ = state; }
   size_t buffered_size_bytes() const override {
-    return buffered_ + record_blob_.bytes.size() + node_hashes_.size();
+    return buffered_ + record_blob_.bytes.size() + node_runs_.size_bytes();
   }
 
   Status Stage() override {
@@ -209,16 +203,36 @@ class PgCommitWriter final : public CommitWriter {
       tx_->exec_prepared("insert_records", record_positions_.Done(), Bin(record_blob_.bytes),
                          record_blob_.offsets.Done(), record_blob_.lengths.Done());
     }
-    if (!index_streams_.empty()) {
-      tx_->exec_prepared("insert_index", index_streams_.Done(), index_versions_.Done(),
-                         index_positions_.Done());
-    }
-    if (!node_levels_.empty()) {
-      tx_->exec_prepared("insert_nodes", node_levels_.Done(), node_indexes_.Done(), Bin(node_hashes_));
-    }
+    if (!index_runs_.empty()) SendIndexRuns();
+    if (!node_runs_.empty()) SendNodeRuns();
     // The lock wait that follows is bounded by the holder's commit, not by the statement timeout
     // (restored by notify_restore_timeout once the lock is held).
     if (optimistic_) tx_->exec("SET LOCAL statement_timeout = 0");
+  }
+
+  void SendIndexRuns() {
+    ArrayText streams, first_versions, first_positions, counts;
+    for (const IndexRun& run : index_runs_.runs()) {
+      streams.AddText(run.stream_id);
+      first_versions.Add(static_cast<int64_t>(run.first_version));
+      first_positions.Add(static_cast<int64_t>(run.first_position));
+      counts.Add(run.count);
+    }
+    tx_->exec_prepared("insert_index_runs", streams.Done(), first_versions.Done(),
+                       first_positions.Done(), counts.Done());
+  }
+
+  void SendNodeRuns() {
+    ArrayText levels, first_indexes;
+    Blob hashes;
+    for (const NodeRun& run : node_runs_.runs()) {
+      assert(run.count() >= 1 && run.count() <= kNodeRunHashesMax);
+      levels.Add(run.level);
+      first_indexes.Add(static_cast<int64_t>(run.first_index));
+      hashes.Add(run.hashes);
+    }
+    tx_->exec_prepared("insert_node_runs", levels.Done(), first_indexes.Done(), Bin(hashes.bytes),
+                       hashes.offsets.Done(), hashes.lengths.Done());
   }
 
   // Locked writer: everything under the lock taken in BeginCommit.
@@ -347,10 +361,9 @@ class PgCommitWriter final : public CommitWriter {
   size_t last_record_offset_ = 0;
   uint64_t last_position_ = 0;
   uint64_t records_ = 0;
-  ArrayText index_streams_, index_versions_, index_positions_;
+  IndexRunBuilder index_runs_;
   std::map<std::string, StreamHead> heads_;
-  ArrayText node_levels_, node_indexes_;
-  std::string node_hashes_;
+  NodeRunBuilder node_runs_;
   std::optional<TreeState> tree_;
   size_t buffered_ = 0;
 };

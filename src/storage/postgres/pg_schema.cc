@@ -64,13 +64,50 @@ CREATE TABLE cairn_meta (
   value bytea NOT NULL
 );
 )sql"},
+      // 2: stream-index entries and Merkle nodes in runs (pg_runs.h): one row per append to a
+      // stream and per ≤ 48 consecutive nodes of a level, instead of one row per entry and node.
+      // Existing rows are joined into runs where they are consecutive.
+      {2, R"sql(
+CREATE TABLE cairn_index_runs (
+  stream_id      text COLLATE "C" NOT NULL,
+  first_version  bigint  NOT NULL CHECK (first_version >= 0),
+  first_position bigint  NOT NULL CHECK (first_position >= 0),
+  count          integer NOT NULL CHECK (count > 0),
+  PRIMARY KEY (stream_id, first_version)
+);
+INSERT INTO cairn_index_runs (stream_id, first_version, first_position, count)
+SELECT stream_id, min(version), min(position), count(*)
+FROM (SELECT stream_id, version, position,
+             row_number() OVER (PARTITION BY stream_id ORDER BY version) AS rn
+      FROM cairn_stream_index) AS e
+GROUP BY stream_id, version - rn, position - rn;
+DROP TABLE cairn_stream_index;
+CREATE TABLE cairn_node_runs (
+  level     smallint NOT NULL CHECK (level >= 0 AND level < 64),
+  first_idx bigint   NOT NULL CHECK (first_idx >= 0),
+  hashes    bytea    NOT NULL
+            CHECK (length(hashes) > 0 AND length(hashes) <= 48 * 32 AND length(hashes) % 32 = 0),
+  PRIMARY KEY (level, first_idx)
+);
+INSERT INTO cairn_node_runs (level, first_idx, hashes)
+SELECT level, min(idx), string_agg(hash, ''::bytea ORDER BY idx)
+FROM (SELECT level, idx, hash,
+             idx - row_number() OVER (PARTITION BY level ORDER BY idx) AS island,
+             (row_number() OVER (PARTITION BY level ORDER BY idx)) AS rn
+      FROM cairn_nodes) AS n
+GROUP BY level, island, (rn - 1) / 48;
+DROP TABLE cairn_nodes;
+)sql"},
   };
   return kMigrations;
 }
 
 }  // namespace
 
-Status Migrate(pqxx::connection& conn) {
+Status Migrate(pqxx::connection& conn, int target_version) {
+  if (target_version < 1 || target_version > kSchemaVersion) {
+    return Status::InvalidArgument("no schema version " + std::to_string(target_version));
+  }
   try {
     pqxx::work tx(conn);
     tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")");
@@ -85,7 +122,7 @@ Status Migrate(pqxx::connection& conn) {
           ", newer than this cairn knows (" + std::to_string(kSchemaVersion) + "); upgrade cairn");
     }
     for (const Migration& m : Migrations()) {
-      if (m.version <= current) continue;
+      if (m.version <= current || m.version > target_version) continue;
       tx.exec(m.sql);
       tx.exec_params("INSERT INTO cairn_schema_migrations (version) VALUES ($1)", m.version);
     }
@@ -100,8 +137,9 @@ Status DropSchema(pqxx::connection& conn) {
   try {
     pqxx::work tx(conn);
     tx.exec(
-        "DROP TABLE IF EXISTS cairn_tree, cairn_records, cairn_stream_index, cairn_stream_heads, "
-        "cairn_nodes, cairn_checkpoints, cairn_key_material, cairn_meta, cairn_schema_migrations");
+        "DROP TABLE IF EXISTS cairn_tree, cairn_records, cairn_stream_index, cairn_index_runs, "
+        "cairn_stream_heads, cairn_nodes, cairn_node_runs, cairn_checkpoints, cairn_key_material, "
+        "cairn_meta, cairn_schema_migrations");
     tx.commit();
     return Status::Ok();
   } catch (const std::exception& e) {

@@ -8,9 +8,10 @@
 // Tables (all names prefixed cairn_; text columns COLLATE "C", so ORDER BY is byte order):
 //   cairn_tree          the one row of the log's state: size, compact_range (locked per commit)
 //   cairn_records       position → stored record
-//   cairn_stream_index  (stream_id, version) → position
+//   cairn_index_runs    (stream_id, first_version) → first_position, count (pg_runs.h)
 //   cairn_stream_heads  stream_id → next_version, last_position, last_leaf_hash, deleted
-//   cairn_nodes         (level, idx) → hash (Merkle nodes; level 0 = leaf hashes)
+//   cairn_node_runs     (level, first_idx) → ≤ 48 hashes of consecutive Merkle nodes (level 0 =
+//                       leaf hashes; pg_runs.h)
 //   cairn_checkpoints   tree_size → signed note
 //   cairn_key_material  name → wrapped key
 //   cairn_meta          name → value (the engine's metadata, component state such as consumer
@@ -26,11 +27,13 @@
 
 namespace cairn::storage::pg {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 // The advisory lock key that serialises migrations (any constant unlikely to collide).
 inline constexpr int64_t kMigrationLockKey = 0x636169726e0001;  // "cairn" 1
 
-Status Migrate(pqxx::connection& conn);
+// Applies the pending migrations up to `target_version` (tests stop at an older version to
+// exercise the next migration on its data).
+Status Migrate(pqxx::connection& conn, int target_version = kSchemaVersion);
 Status DropSchema(pqxx::connection& conn);
 
 }  // namespace cairn::storage::pg

@@ -7,11 +7,13 @@
 #include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
+#include <algorithm>
 #include <cassert>
 #include <map>
 #include <stdexcept>
 
 #include "storage/postgres/pg_errors.h"
+#include "storage/postgres/pg_runs.h"
 #include "storage/postgres/pg_schema.h"
 
 namespace cairn::storage::pg {
@@ -55,18 +57,30 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
   conn.prepare("record", "SELECT record FROM cairn_records WHERE position = $1");
   conn.prepare("records",
                "SELECT position, record FROM cairn_records WHERE position >= $1 ORDER BY position LIMIT $2");
+  // Runs (pg_runs.h): the run that may hold the first key (greatest first key ≤ it), then the
+  // runs after it; each run holds at least one entry, so $3 runs cover a limit of $3 entries.
   conn.prepare("index_fwd",
-               "SELECT version, position FROM cairn_stream_index WHERE stream_id = $1 AND version >= $2 "
-               "ORDER BY version LIMIT $3");
+               "(SELECT first_version, first_position, count FROM cairn_index_runs "
+               " WHERE stream_id = $1 AND first_version <= $2 ORDER BY first_version DESC LIMIT 1) "
+               "UNION ALL "
+               "(SELECT first_version, first_position, count FROM cairn_index_runs "
+               " WHERE stream_id = $1 AND first_version > $2 ORDER BY first_version LIMIT $3)");
   conn.prepare("index_back",
-               "SELECT version, position FROM cairn_stream_index WHERE stream_id = $1 AND version <= $2 "
-               "ORDER BY version DESC LIMIT $3");
+               "SELECT first_version, first_position, count FROM cairn_index_runs "
+               "WHERE stream_id = $1 AND first_version <= $2 ORDER BY first_version DESC LIMIT $3");
   conn.prepare("nodes",
-               "SELECT n.level, n.idx, n.hash FROM cairn_nodes n "
-               "JOIN unnest($1::smallint[], $2::bigint[]) AS k(level, idx) "
-               "ON n.level = k.level AND n.idx = k.idx");
+               "SELECT k.level, k.idx, substring(r.hashes FROM ((k.idx - r.first_idx) * 32 + 1)::int FOR 32) "
+               "FROM unnest($1::smallint[], $2::bigint[]) AS k(level, idx) "
+               "CROSS JOIN LATERAL (SELECT first_idx, hashes FROM cairn_node_runs n "
+               "  WHERE n.level = k.level AND n.first_idx <= k.idx "
+               "  ORDER BY n.first_idx DESC LIMIT 1) AS r "
+               "WHERE k.idx < r.first_idx + length(r.hashes) / 32");
   conn.prepare("leaves",
-               "SELECT idx, hash FROM cairn_nodes WHERE level = 0 AND idx >= $1 ORDER BY idx LIMIT $2");
+               "(SELECT first_idx, hashes FROM cairn_node_runs "
+               " WHERE level = 0 AND first_idx <= $1 ORDER BY first_idx DESC LIMIT 1) "
+               "UNION ALL "
+               "(SELECT first_idx, hashes FROM cairn_node_runs "
+               " WHERE level = 0 AND first_idx > $1 ORDER BY first_idx LIMIT $2)");
   conn.prepare("heads_page",
                "SELECT stream_id, next_version, last_position, last_leaf_hash, deleted "
                "FROM cairn_stream_heads WHERE stream_id > $1 ORDER BY stream_id LIMIT $2");
@@ -111,9 +125,9 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
                "INSERT INTO cairn_records (position, record) "
                "SELECT p, substring($2::bytea FROM o + 1 FOR l) "
                "FROM unnest($1::bigint[], $3::int[], $4::int[]) AS t(p, o, l)");
-  conn.prepare("insert_index",
-               "INSERT INTO cairn_stream_index (stream_id, version, position) "
-               "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])");
+  conn.prepare("insert_index_runs",
+               "INSERT INTO cairn_index_runs (stream_id, first_version, first_position, count) "
+               "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[])");
   conn.prepare("upsert_heads",
                "INSERT INTO cairn_stream_heads (stream_id, next_version, last_position, "
                "last_leaf_hash, deleted) "
@@ -123,10 +137,10 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
                "ON CONFLICT (stream_id) DO UPDATE SET next_version = EXCLUDED.next_version, "
                "last_position = EXCLUDED.last_position, last_leaf_hash = EXCLUDED.last_leaf_hash, "
                "deleted = EXCLUDED.deleted");
-  conn.prepare("insert_nodes",
-               "INSERT INTO cairn_nodes (level, idx, hash) "
-               "SELECT lv, ix, substring($3::bytea FROM ((n - 1) * 32 + 1)::int FOR 32) "
-               "FROM unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS t(lv, ix, n)");
+  conn.prepare("insert_node_runs",
+               "INSERT INTO cairn_node_runs (level, first_idx, hashes) "
+               "SELECT lv, ix, substring($3::bytea FROM o + 1 FOR l) "
+               "FROM unnest($1::smallint[], $2::bigint[], $4::int[], $5::int[]) AS t(lv, ix, o, l)");
   conn.prepare("tree_update",
                "UPDATE cairn_tree SET size = $1, compact_range = $2 WHERE id = 1 AND size = $3");
 }
@@ -220,19 +234,24 @@ Result<std::vector<StreamIndexEntry>> PgLogStore::ReadStreamIndex(std::string_vi
                                                                   uint64_t from_version,
                                                                   bool backwards, uint64_t limit) {
   std::vector<StreamIndexEntry> out;
+  if (limit == 0) return out;
   const int64_t from = static_cast<int64_t>(std::min<uint64_t>(from_version, INT64_MAX));
   const int64_t n = static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX));
+  std::vector<IndexRun> runs;
   CAIRN_RETURN_IF_ERROR(Run("reading a stream index", true, [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     const pqxx::result r =
         tx.exec_prepared(backwards ? "index_back" : "index_fwd", std::string(stream_id), from, n);
-    out.clear();
-    out.reserve(r.size());
+    runs.clear();
+    runs.reserve(r.size());
     for (const pqxx::row& row : r) {
-      out.push_back({static_cast<uint64_t>(row[0].as<int64_t>()),
-                     static_cast<uint64_t>(row[1].as<int64_t>())});
+      const int64_t count = row[2].as<int64_t>();
+      if (count <= 0) throw std::runtime_error("a stream index run is empty");
+      runs.push_back({std::string(), static_cast<uint64_t>(row[0].as<int64_t>()),
+                      static_cast<uint64_t>(row[1].as<int64_t>()), static_cast<uint32_t>(count)});
     }
   }));
+  ExpandIndexRuns(&runs, static_cast<uint64_t>(from), backwards, limit, &out);
   return out;
 }
 
@@ -271,19 +290,34 @@ Status PgLogStore::ScanLeafHashes(uint64_t from_index, uint64_t limit,
                                   const std::function<bool(uint64_t, std::string_view)>& fn) {
   uint64_t next = from_index, left = limit;
   while (left > 0) {
-    const int64_t page = static_cast<int64_t>(std::min<uint64_t>(left, kScanPageRowsMax * 8));
+    // Up to kScanPageRowsMax runs after the one that may hold `next`.
+    const uint64_t query_from = next;
     pqxx::result r;
     CAIRN_RETURN_IF_ERROR(Run("scanning leaf hashes", true, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      r = tx.exec_prepared("leaves", I64(next), page);
+      r = tx.exec_prepared("leaves", I64(query_from), kScanPageRowsMax);
     }));
+    std::vector<std::pair<uint64_t, std::string>> runs;
+    runs.reserve(r.size());
     for (const pqxx::row& row : r) {
-      const uint64_t idx = static_cast<uint64_t>(row[0].as<int64_t>());
-      if (!fn(idx, Bytes(row[1]))) return Status::Ok();
-      next = idx + 1;
-      --left;
+      runs.emplace_back(static_cast<uint64_t>(row[0].as<int64_t>()), Bytes(row[1]));
     }
-    if (r.size() < static_cast<size_t>(page)) break;
+    std::sort(runs.begin(), runs.end());
+    const uint64_t before = left;
+    size_t later_runs = 0;
+    for (const auto& [first, hashes] : runs) {
+      if (first > query_from) ++later_runs;
+      const uint64_t count = hashes.size() / kHashSizeBytes;
+      for (uint64_t k = next > first ? next - first : 0; k < count && left > 0; ++k) {
+        if (first + k < next) continue;
+        if (!fn(first + k, std::string_view(hashes).substr(k * kHashSizeBytes, kHashSizeBytes))) {
+          return Status::Ok();
+        }
+        next = first + k + 1;
+        --left;
+      }
+    }
+    if (left == before || later_runs < static_cast<size_t>(kScanPageRowsMax)) break;
   }
   return Status::Ok();
 }

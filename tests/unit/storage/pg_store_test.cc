@@ -18,6 +18,7 @@
 
 #include "pg_test_support.h"
 #include "rocks_test_support.h"
+#include "storage/postgres/pg_runs.h"
 #include "storage/postgres/pg_schema.h"
 #include "storage/postgres/pg_store.h"
 #include "tcp_proxy.h"
@@ -119,6 +120,81 @@ TEST(PgOpenTest, NewerSchemaIsRefused) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(store.status().message().find("99"), std::string::npos) << store.status().ToString();
+}
+
+// The hash a v1 row was given below: 32 bytes whose hex is `level * 1e6 + idx`, zero-padded.
+std::string V1Hash(uint64_t level, uint64_t idx) {
+  char hex[65];
+  std::snprintf(hex, sizeof hex, "%064llx", static_cast<unsigned long long>(level * 1000000 + idx));
+  std::string out;
+  for (int i = 0; i < 64; i += 2) {
+    out.push_back(static_cast<char>(std::stoi(std::string(hex + i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+TEST(PgOpenTest, SchemaV2JoinsAV1DatabasesIndexAndNodesIntoRunsAndReadsThemBack) {
+  const std::string db = PgServer().CreateDatabase();
+  {
+    pqxx::connection conn(db);
+    ASSERT_TRUE(pg::Migrate(conn, 1).ok());
+  }
+  // Stream a: versions 0..49 at positions 0..49, b: 0..9 at 50..59, a: 50..99 at 60..109.
+  Sql(db, "INSERT INTO cairn_stream_index SELECT 'a', v, v FROM generate_series(0, 49) v");
+  Sql(db, "INSERT INTO cairn_stream_index SELECT 'b', v, 50 + v FROM generate_series(0, 9) v");
+  Sql(db, "INSERT INTO cairn_stream_index SELECT 'a', v, 10 + v FROM generate_series(50, 99) v");
+  // Level 0: 110 leaves (3 runs of ≤ 48); level 1: 55 (2); level 2: 0..9 and 20..21 (2); 6: 0 (1).
+  auto nodes = [&](int level, int first, int last) {
+    Sql(db, "INSERT INTO cairn_nodes SELECT " + std::to_string(level) +
+                ", i, decode(lpad(to_hex(" + std::to_string(level) +
+                "::bigint * 1000000 + i), 64, '0'), 'hex') FROM generate_series(" +
+                std::to_string(first) + ", " + std::to_string(last) + ") i");
+  };
+  nodes(0, 0, 109);
+  nodes(1, 0, 54);
+  nodes(2, 0, 9);
+  nodes(2, 20, 21);
+  nodes(6, 0, 0);
+
+  auto store = OpenPg(PgOpts(db));  // applies migration 2
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Sql(db, "SELECT max(version) FROM cairn_schema_migrations"), "2");
+  EXPECT_EQ(Sql(db, "SELECT to_regclass('cairn_stream_index') IS NULL AND "
+                    "to_regclass('cairn_nodes') IS NULL"), "t");
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_index_runs"), "3");
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_node_runs"), "8");
+
+  Result<std::vector<StreamIndexEntry>> a = store->ReadStreamIndex("a", 45, false, 10);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_EQ(a->size(), 10u);
+  for (size_t i = 0; i < a->size(); ++i) {
+    const uint64_t v = 45 + i;
+    EXPECT_EQ((*a)[i].version, v);
+    EXPECT_EQ((*a)[i].position, v < 50 ? v : 10 + v);
+  }
+  Result<std::vector<StreamIndexEntry>> b = store->ReadStreamIndex("b", UINT64_MAX, true, 3);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->size(), 3u);
+  EXPECT_EQ((*b)[0].version, 9u);
+  EXPECT_EQ((*b)[0].position, 59u);
+  EXPECT_EQ((*b)[2].version, 7u);
+
+  const NodeKey keys[] = {{0, 0}, {0, 47}, {0, 48}, {0, 109}, {1, 54}, {2, 9}, {2, 21}, {6, 0}};
+  std::vector<std::string> hashes;
+  ASSERT_TRUE(store->ReadNodes(keys, &hashes).ok());
+  for (size_t i = 0; i < std::size(keys); ++i) {
+    EXPECT_EQ(hashes[i], V1Hash(keys[i].level, keys[i].index)) << i;
+  }
+  const NodeKey gap[] = {{2, 10}};
+  EXPECT_EQ(store->ReadNodes(gap, &hashes).code(), StatusCode::kNotFound);
+  uint64_t next = 5;
+  ASSERT_TRUE(store->ScanLeafHashes(5, UINT64_MAX, [&](uint64_t index, std::string_view hash) {
+    EXPECT_EQ(index, next);
+    EXPECT_EQ(hash, V1Hash(0, index));
+    ++next;
+    return true;
+  }).ok());
+  EXPECT_EQ(next, 110u);
 }
 
 TEST(PgOpenTest, OutOfRangeOptionsAreRefusedBeforeConnecting) {
@@ -422,6 +498,43 @@ TEST(PgPagingTest, ScansCrossPagesInOrderAndStopWhenAsked) {
     return ++heads_seen < 600;
   }).ok());
   EXPECT_EQ(heads_seen, 600u);
+}
+
+TEST(PgPagingTest, AGroupIsStoredAsRunsAndLeafScansCrossPagesOfRuns) {
+  const std::string db = PgServer().CreateDatabase();
+  auto store = OpenPg(PgOpts(db));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(AppendEvents(store.get(), "s", 100).ok());
+  ASSERT_TRUE(AppendEvents(store.get(), "t", 100).ok());
+  // Two appends of 100: one index row each; 100 leaves in runs of 48, 48 and 4, twice.
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_index_runs"), "2");
+  EXPECT_EQ(Sql(db, "SELECT string_agg((length(hashes) / 32)::text, ',' ORDER BY first_idx) "
+                    "FROM cairn_node_runs"), "48,48,4,48,48,4");
+  constexpr uint64_t kLeaves = (pg::kScanPageRowsMax + 3) * pg::kNodeRunHashesMax + 5;
+  {
+    auto writer = MustBegin(store.get(), 200);
+    ASSERT_NE(writer, nullptr);
+    for (uint64_t i = 200; i < kLeaves; ++i) writer->PutNode(NodeKey{0, i}, TestHash(i));
+    writer->PutTreeState(TreeState{kLeaves, "r"});
+    ASSERT_TRUE(writer->Commit().ok());
+  }
+  uint64_t next = 1000, seen = 0;
+  ASSERT_TRUE(store->ScanLeafHashes(1000, UINT64_MAX, [&](uint64_t index, std::string_view hash) {
+    EXPECT_EQ(index, next);
+    EXPECT_EQ(hash, TestHash(index));
+    ++next;
+    ++seen;
+    return true;
+  }).ok());
+  EXPECT_EQ(next, kLeaves);
+  EXPECT_EQ(seen, kLeaves - 1000);
+  seen = 0;
+  ASSERT_TRUE(store->ScanLeafHashes(7, kLeaves - 20, [&](uint64_t index, std::string_view) {
+    EXPECT_EQ(index, 7 + seen);
+    ++seen;
+    return true;
+  }).ok());
+  EXPECT_EQ(seen, kLeaves - 20);
 }
 
 TEST(PgPagingTest, CheckpointsAndKeyMaterialCrossPages) {

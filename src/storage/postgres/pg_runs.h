@@ -1,0 +1,84 @@
+// Runs: how a commit writer packs stream-index entries and Merkle nodes into rows (schema v2).
+//
+// A group commit of n events adds n stream-index entries and about 2n Merkle nodes. One row each
+// made three quarters of a group's rows and most of its time inside PostgreSQL. Both come in
+// runs: an append's events take consecutive versions at consecutive positions, and the nodes a
+// group completes on each level have consecutive indexes. So a writer stores
+//   cairn_index_runs (stream_id, first_version) → first_position, count
+//       entry k of the run: version first_version + k at position first_position + k;
+//   cairn_node_runs  (level, first_idx) → hashes (≤ kNodeRunHashesMax × 32 bytes)
+//       hash k of the run: node (level, first_idx + k).
+// Rows are written once and never updated. A reader finds the row holding a key as the one with
+// the greatest first key ≤ it, and checks that the key lies inside it.
+//
+// Not thread-safe: each belongs to one commit writer.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "storage/log_store.h"
+
+namespace cairn::storage::pg {
+
+// Hashes per cairn_node_runs row: 48 × 32 = 1536 bytes keeps every row below PostgreSQL's
+// TOAST threshold (~2 KB), so a run is stored inline and read in one page access.
+inline constexpr size_t kNodeRunHashesMax = 48;
+inline constexpr size_t kHashSizeBytes = 32;
+
+struct IndexRun {
+  std::string stream_id;
+  uint64_t first_version = 0;
+  uint64_t first_position = 0;
+  uint32_t count = 0;
+};
+
+struct NodeRun {
+  uint8_t level = 0;
+  uint64_t first_index = 0;
+  std::string hashes;  // count × 32 bytes
+  size_t count() const { return hashes.size() / kHashSizeBytes; }
+};
+
+// Stream-index entries of one writer, joined into runs per stream.
+class IndexRunBuilder {
+ public:
+  // Extends the stream's current run when (version, position) follow its last entry; else
+  // starts a new run. Versions of one stream must increase (asserted).
+  void Add(std::string_view stream_id, uint64_t version, uint64_t position);
+  const std::vector<IndexRun>& runs() const { return runs_; }
+  bool empty() const { return runs_.empty(); }
+
+ private:
+  std::vector<IndexRun> runs_;
+  std::unordered_map<std::string, size_t> open_;  // stream → its last run in runs_
+};
+
+// Merkle nodes of one writer, joined into runs per level of at most kNodeRunHashesMax.
+class NodeRunBuilder {
+ public:
+  NodeRunBuilder() { open_.fill(kNone); }
+  // Extends the level's current run when `key.index` follows its last node and the run has
+  // room; else starts a new run. `hash` is 32 bytes (asserted).
+  void Add(NodeKey key, std::string_view hash);
+  const std::vector<NodeRun>& runs() const { return runs_; }
+  bool empty() const { return runs_.empty(); }
+  size_t size_bytes() const { return size_bytes_; }
+
+ private:
+  static constexpr size_t kNone = SIZE_MAX;
+  std::vector<NodeRun> runs_;
+  std::array<size_t, 64> open_;  // level → its last run in runs_, or kNone
+  size_t size_bytes_ = 0;
+};
+
+// The entries of `runs` (rows of one stream, in any order; sorted here) from `from_version` on,
+// ascending or, when `backwards`, descending from it, at most `limit` of them, appended to `out`.
+void ExpandIndexRuns(std::vector<IndexRun>* runs, uint64_t from_version, bool backwards,
+                     uint64_t limit, std::vector<StreamIndexEntry>* out);
+
+}  // namespace cairn::storage::pg
