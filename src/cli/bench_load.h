@@ -43,6 +43,7 @@ struct BenchResult {
   PhaseResult verify;
   bool verify_ok = false;
   std::string verify_failure;
+  engine::EventStore::RemoteReads remote;  // append phase, shared stores
 };
 
 // Smallest and largest accepted event_size_bytes.

@@ -238,9 +238,13 @@ Result<BenchResult> RunPhases(engine::EventStore& store, const BenchConfig& conf
                               std::optional<storage::PgCommitStats>* pg_lock) {
   BenchResult result;
   const auto pg_before = storage::PgCommitStatsOf(store.log_store());
+  const engine::EventStore::RemoteReads remote_before = store.remote_reads();
   CAIRN_ASSIGN_OR_RETURN(result.append, RunAppendLoad(store, config));
   const auto pg_after = storage::PgCommitStatsOf(store.log_store());
+  const engine::EventStore::RemoteReads remote_after = store.remote_reads();
   if (pg_before && pg_after) *pg_lock = Minus(*pg_after, *pg_before);
+  result.remote.prefetched = remote_after.prefetched - remote_before.prefetched;
+  result.remote.read_under_lock = remote_after.read_under_lock - remote_before.read_under_lock;
   CAIRN_ASSIGN_OR_RETURN(result.read_all, RunReadAll(store, config.seconds));
   engine::VerifyReport report;
   result.verify = RunVerify(store, &report);
@@ -265,11 +269,19 @@ int RunBench(const CliContext& ctx, const BenchArgs& args) {
   if (args.json) {
     Json out = BenchJson(*config, *result);
     out["backend"] = args.postgres_dsn.empty() ? "rocksdb" : "postgres";
-    if (pg_lock) out["postgres_commit_lock"] = PgLockJson(*pg_lock);
+    if (pg_lock) {
+      out["postgres_commit_lock"] = PgLockJson(*pg_lock);
+      out["postgres_commit_lock"]["remote_events_prefetched"] = result->remote.prefetched;
+      out["postgres_commit_lock"]["remote_events_read_under_lock"] = result->remote.read_under_lock;
+    }
     std::cout << JsonLine(out) << "\n";
   } else {
     std::cout << BenchTable(*config, *result);
-    if (pg_lock) std::cout << PgLockLine(*pg_lock);
+    if (pg_lock) {
+      std::cout << PgLockLine(*pg_lock) << "other nodes' events learned: "
+                << result->remote.prefetched << " decoded ahead, " << result->remote.read_under_lock
+                << " read under the lock\n";
+    }
   }
   return result->verify_ok ? kExitOk : kExitFailure;
 }

@@ -235,6 +235,14 @@ class EventStore {
   // ("webhook/..."), so DestroyKeyMaterial removes them physically. Owned by the store, valid
   // while it lives; nullptr where not available.
   virtual storage::LogStore* log_store() { return nullptr; }
+  // Shared stores: other nodes' events this node learned before building on their commits,
+  // decoded ahead by its prefetcher as their notifications arrived, or read under the commit
+  // lock. Totals since open; zero on a store of one node.
+  struct RemoteReads {
+    uint64_t prefetched = 0;
+    uint64_t read_under_lock = 0;
+  };
+  virtual RemoteReads remote_reads() { return {}; }
   virtual keys::KmsProvider* kms() { return nullptr; }
   // Tombstones a stream: appends a `$streamDeleted` event; later appends fail, reads say deleted.
   virtual Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) = 0;

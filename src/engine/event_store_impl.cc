@@ -412,6 +412,10 @@ class EventStoreImpl final : public EventStore {
 
   uint64_t tree_size() const override { return sequencer_->committed().size; }
   uint64_t LatestTreeSize() override { return CommittedSize(UINT64_MAX); }
+  RemoteReads remote_reads() override {
+    const Sequencer::RebaseReads r = sequencer_->rebase_reads();
+    return {r.prefetched, r.read};
+  }
   std::string origin() const override { return signer_.name; }
   std::string verifier_key() const override {
     return integrity::VerifierKeyText(signer_.name, signer_.key.public_key());

@@ -82,6 +82,7 @@ Sequencer::Sequencer(storage::LogStore* store, keys::StorageKeys* keys, const Op
       tree_(std::move(tree)),
       id_window_(options.idempotency_window_events) {
   committed_ = {tree_.size(), tree_.Root()};
+  if (store->shared()) prefetcher_ = std::make_unique<RemotePrefetcher>(store, keys);
   // Nodes starting together would all begin optimistic and break each other's first groups
   // (each a deadlock PostgreSQL detects only after its deadlock_timeout): lock first until the
   // node has been alone for kContentionQuietMs.
@@ -382,7 +383,9 @@ void Sequencer::Commit(Group& group) {
     }
   }
   const int64_t commit_start_ns = metrics_.enabled() ? MonotonicNowNs() : 0;
+  if (commit.ok() && wrote && prefetcher_) prefetcher_->Skip(group.base_size, group.tree.size());
   if (commit.ok() && wrote) commit = group.writer->Commit();
+  if (commit.ok() && wrote && prefetcher_) prefetcher_->Applied(group.tree.size());
   if (RequeueIfRaceLost(group, commit)) return;
   if (commit.ok() && wrote && metrics_.enabled()) {
     metrics_.RecordCommit(group.tree.size() - group.base_size, group.appended_bytes,
@@ -598,6 +601,46 @@ void Sequencer::ApplySpeculatively(Group& group) {
   last_recorded_at_ns_ = group.recorded_at_ns;
 }
 
+// Learns the events other nodes committed at [from, to): their ids (idempotency across nodes),
+// the streams whose cached heads went stale, the latest recorded time. What the prefetcher
+// decoded ahead is taken from it; the rest is read here.
+Status Sequencer::LearnRemote(uint64_t from, uint64_t to) {
+  std::vector<std::optional<RemoteEntry>> ahead;
+  const size_t prefetched = prefetcher_ ? prefetcher_->Take(from, to, &ahead) : 0;
+  if (prefetched == 0) ahead.assign(to - from, std::nullopt);
+  rebase_prefetched_.fetch_add(prefetched, std::memory_order_relaxed);
+  rebase_read_.fetch_add(to - from - prefetched, std::memory_order_relaxed);
+  auto learn = [&](const RemoteEntry& e) {
+    id_window_.Insert(e.id, {e.stream_tag, e.stream_version, e.position});
+    head_cache_.erase(e.stream_id);
+    last_recorded_at_ns_ = std::max(last_recorded_at_ns_, e.recorded_at_ns);
+  };
+  RemoteEntry read;
+  for (uint64_t pos = from; pos < to;) {
+    if (ahead[pos - from]) {
+      learn(*ahead[pos - from]);
+      ++pos;
+      continue;
+    }
+    uint64_t end = pos;  // the run of positions not prefetched
+    while (end < to && !ahead[end - from]) ++end;
+    Status inner;
+    uint64_t next = pos;
+    CAIRN_RETURN_IF_ERROR(store_->ScanRecords(pos, end - pos, [&](uint64_t p, std::string_view stored) {
+      if (p != next) return false;
+      inner = DecodeRemoteEntry(cipher_, p, stored, &read);
+      if (!inner.ok()) return false;
+      learn(read);
+      ++next;
+      return true;
+    }));
+    CAIRN_RETURN_IF_ERROR(inner);
+    if (next != end) return Status::DataLoss("no record at committed position " + std::to_string(next));
+    pos = end;
+  }
+  return Status::Ok();
+}
+
 // Another engine sharing the store committed [tree_.size(), state.size): learn its storage
 // epochs, its events' ids (idempotency across nodes) and forget the heads of the streams it
 // touched; then build on its tree. Runs under the store's commit lock.
@@ -612,21 +655,7 @@ Status Sequencer::Rebase(const storage::TreeState& state) {
     id_window_.Clear();
     id_window_loaded_ = false;
   } else {
-    OpenedRecord opened;
-    integrity::Entry entry;
-    Status inner;
-    Status scan = store_->ScanRecords(from, count, [&](uint64_t pos, std::string_view stored) {
-      inner = cipher_.Open(pos, stored, &opened);
-      if (inner.ok()) inner = integrity::DecodeEntry(opened.entry, &entry);
-      if (!inner.ok()) return false;
-      id_window_.Insert(EventIdKey::From(entry.event_id),
-                        {StreamTag(entry.stream_id), entry.stream_version, pos});
-      head_cache_.erase(entry.stream_id);
-      last_recorded_at_ns_ = std::max(last_recorded_at_ns_, entry.recorded_at_ns);
-      return true;
-    });
-    CAIRN_RETURN_IF_ERROR(scan);
-    CAIRN_RETURN_IF_ERROR(inner);
+    CAIRN_RETURN_IF_ERROR(LearnRemote(from, state.size));
   }
   integrity::CompactRange tree;
   if (state.size > 0) {
@@ -643,14 +672,18 @@ Status Sequencer::Rebase(const storage::TreeState& state) {
       listener = listener_;
     }
   }
+  if (prefetcher_) prefetcher_->Applied(state.size);
   if (listener) listener(state.size);
   return Status::Ok();
 }
 
 bool Sequencer::AdvanceCommitted(const CommittedState& state) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (state.size <= committed_.size) return false;
-  committed_ = state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state.size <= committed_.size) return false;
+    committed_ = state;
+  }
+  if (prefetcher_) prefetcher_->Heard(state.size);
   return true;
 }
 
@@ -658,21 +691,19 @@ Status Sequencer::RebuildIdWindow() {
   const uint64_t size = tree_.size();
   const uint64_t n = std::min<uint64_t>(size, options_.idempotency_window_events);
 
-  OpenedRecord opened;
-  integrity::Entry entry;
+  RemoteEntry e;
   Status inner;
   Status s = store_->ScanRecords(size - n, n, [&](uint64_t pos, std::string_view stored) {
-    inner = cipher_.Open(pos, stored, &opened);
-    if (inner.ok()) inner = integrity::DecodeEntry(opened.entry, &entry);
+    inner = DecodeRemoteEntry(cipher_, pos, stored, &e);
     if (!inner.ok()) return false;
-    id_window_.Insert(EventIdKey::From(entry.event_id),
-                      {StreamTag(entry.stream_id), entry.stream_version, pos});
-    last_recorded_at_ns_ = std::max(last_recorded_at_ns_, entry.recorded_at_ns);
+    id_window_.Insert(e.id, {e.stream_tag, e.stream_version, pos});
+    last_recorded_at_ns_ = std::max(last_recorded_at_ns_, e.recorded_at_ns);
     return true;
   });
   if (!s.ok()) return s;
   if (!inner.ok()) return inner;
   id_window_loaded_ = true;
+  if (prefetcher_) prefetcher_->Applied(size);
   return Status::Ok();
 }
 

@@ -50,6 +50,7 @@
 #include "engine/event_store.h"
 #include "engine/id_window.h"
 #include "engine/record_codec.h"
+#include "engine/remote_prefetch.h"
 #include "engine/types.h"
 #include "integrity/merkle.h"
 #include "keys/storage_keys.h"
@@ -109,6 +110,16 @@ class Sequencer {
   // committed if it is ahead of what this node knows; returns whether it was.
   bool AdvanceCommitted(const CommittedState& state);
 
+  // Other nodes' events this node learned while rebasing onto their commits (shared stores):
+  // how many its prefetcher had decoded ahead, and how many it read under the commit lock.
+  struct RebaseReads {
+    uint64_t prefetched = 0;
+    uint64_t read = 0;
+  };
+  RebaseReads rebase_reads() const {
+    return {rebase_prefetched_.load(std::memory_order_relaxed), rebase_read_.load(std::memory_order_relaxed)};
+  }
+
  private:
   struct Pending {
     PreparedAppend append;
@@ -139,6 +150,7 @@ class Sequencer {
   void ApplySpeculatively(Group& group);
   Status RebuildIdWindow();
   Status Rebase(const storage::TreeState& state);
+  Status LearnRemote(uint64_t from, uint64_t to);
   Status RefreshStorageKeysIfDue();
   Status MaybeRotateStorageKey(size_t events);
 
@@ -158,6 +170,8 @@ class Sequencer {
   int64_t keys_refreshed_ns_ = 0;  // MonotonicNowNs() of the last storage-key refresh
   // MonotonicNowNs() when another node's commit was last seen (a rebase or a lost race).
   std::atomic<int64_t> contention_seen_ns_{0};
+  std::atomic<uint64_t> rebase_prefetched_{0}, rebase_read_{0};
+  std::unique_ptr<RemotePrefetcher> prefetcher_;  // shared stores only
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable not_empty_, not_full_, handoff_cv_;

@@ -1,0 +1,155 @@
+#include "engine/remote_prefetch.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "engine/engine_metrics.h"
+#include "integrity/entry.h"
+
+namespace cairn::engine {
+
+Status DecodeRemoteEntry(RecordCipher& cipher, uint64_t position, std::string_view stored,
+                         RemoteEntry* out) {
+  OpenedRecord opened;
+  CAIRN_RETURN_IF_ERROR(cipher.Open(position, stored, &opened));
+  integrity::Entry entry;
+  CAIRN_RETURN_IF_ERROR(integrity::DecodeEntry(opened.entry, &entry));
+  out->position = position;
+  out->id = EventIdKey::From(entry.event_id);
+  out->stream_tag = StreamTag(entry.stream_id);
+  out->stream_version = entry.stream_version;
+  out->stream_id = std::move(entry.stream_id);
+  out->recorded_at_ns = entry.recorded_at_ns;
+  return Status::Ok();
+}
+
+RemotePrefetcher::RemotePrefetcher(storage::LogStore* store, const keys::StorageKeys* keys)
+    : store_(store), cipher_(keys) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+RemotePrefetcher::~RemotePrefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void RemotePrefetcher::Heard(uint64_t tree_size) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tree_size <= heard_) return;
+    heard_ = tree_size;
+    if (!ActiveLocked()) {  // an idle node keeps nothing: its next rebase may start elsewhere
+      entries_.clear();
+      return;
+    }
+  }
+  wake_.notify_all();
+}
+
+bool RemotePrefetcher::ActiveLocked() const {
+  return applied_at_ns_ != 0 && MonotonicNowNs() - applied_at_ns_ < kActiveWindowMs * 1'000'000;
+}
+
+void RemotePrefetcher::Skip(uint64_t from, uint64_t to) {
+  if (from >= to) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!skips_.empty() && from < skips_.back().second) return;  // out of order: not skipped
+  if (skips_.size() == kSkipRangesMax) skips_.pop_front();
+  skips_.emplace_back(from, to);
+}
+
+void RemotePrefetcher::Applied(uint64_t size) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    applied_ = std::max(applied_, size);
+    applied_at_ns_ = MonotonicNowNs();
+    while (!entries_.empty() && entries_.front().position < applied_) entries_.pop_front();
+  }
+  wake_.notify_all();  // room may have been made
+}
+
+size_t RemotePrefetcher::Take(uint64_t from, uint64_t to,
+                              std::vector<std::optional<RemoteEntry>>* out) {
+  assert(from <= to);
+  out->assign(to - from, std::nullopt);
+  size_t taken = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!entries_.empty() && entries_.front().position < to) {
+      RemoteEntry& e = entries_.front();
+      if (e.position >= from) {
+        (*out)[e.position - from] = std::move(e);
+        ++taken;
+      }
+      entries_.pop_front();
+    }
+    applied_ = std::max(applied_, to);
+    applied_at_ns_ = MonotonicNowNs();
+  }
+  wake_.notify_all();
+  return taken;
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> RemotePrefetcher::NextRangeLocked() {
+  if (entries_.size() >= kEntriesMax || heard_ == failed_at_heard_ || !ActiveLocked()) {
+    return std::nullopt;
+  }
+  uint64_t from = std::max(next_, applied_);
+  while (!skips_.empty() && skips_.front().second <= from) skips_.pop_front();
+  if (!skips_.empty() && skips_.front().first <= from) from = skips_.front().second;
+  if (from >= heard_) return std::nullopt;
+  uint64_t to = std::min(heard_, from + kScanRecordsMax);
+  for (const auto& [skip_from, skip_to] : skips_) {
+    if (skip_from > from) {
+      to = std::min(to, skip_from);
+      break;
+    }
+  }
+  assert(from < to);
+  return std::make_pair(from, to);
+}
+
+void RemotePrefetcher::Run() {
+  std::vector<RemoteEntry> batch;
+  while (true) {
+    std::pair<uint64_t, uint64_t> range;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      std::optional<std::pair<uint64_t, uint64_t>> next;
+      wake_.wait(lock, [&] { return stopping_ || (next = NextRangeLocked()).has_value(); });
+      if (stopping_) return;
+      range = *next;
+    }
+    batch.clear();
+    uint64_t expected = range.first;
+    Status decoded;
+    const Status scanned = store_->ScanRecords(
+        range.first, range.second - range.first, [&](uint64_t position, std::string_view stored) {
+          if (position != expected) return false;
+          RemoteEntry& e = batch.emplace_back();
+          decoded = DecodeRemoteEntry(cipher_, position, stored, &e);
+          if (!decoded.ok()) {
+            batch.pop_back();
+            return false;
+          }
+          ++expected;
+          return true;
+        });
+    std::lock_guard<std::mutex> lock(mu_);
+    // A failed or short read (a storage epoch this node has not loaded yet, an outage) is
+    // retried once more is heard; meanwhile the sequencer reads those records itself.
+    if (!scanned.ok() || !decoded.ok() || expected < range.second) failed_at_heard_ = heard_;
+    for (RemoteEntry& e : batch) {
+      if (e.position < applied_ || e.position < next_) continue;
+      assert(entries_.empty() || entries_.back().position < e.position);
+      entries_.push_back(std::move(e));
+    }
+    next_ = std::max(next_, expected);
+  }
+}
+
+}  // namespace cairn::engine

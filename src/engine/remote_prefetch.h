@@ -1,0 +1,102 @@
+// RemotePrefetcher: on a shared store, reads what other nodes commit as soon as their commit
+// notification arrives, so that the sequencer's rebase under the commit lock finds it decoded.
+//
+// Why: with several nodes nearly every commit finds the log extended by the others, and the
+// sequencer must learn those events (their ids for idempotency, the streams whose cached heads
+// went stale) before it builds on them. Reading and decrypting them under the commit lock made
+// every commit of every node longer by the time to read ~800 records; the lock serialises all
+// nodes, so that time came straight off the aggregate.
+//
+// Correctness does not depend on it: records below a committed tree size never change, so an
+// entry decoded early is the same as one decoded under the lock, and Take() returns only what it
+// has; the sequencer reads the rest itself.
+//
+// Thread safety: every public member is thread-safe. One background thread does the reading;
+// the destructor stops and joins it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/id_window.h"
+#include "engine/record_codec.h"
+#include "keys/storage_keys.h"
+#include "storage/log_store.h"
+
+namespace cairn::engine {
+
+// What the sequencer learns from one record committed by another node.
+struct RemoteEntry {
+  uint64_t position = 0;
+  EventIdKey id;
+  uint64_t stream_tag = 0;
+  uint64_t stream_version = 0;
+  std::string stream_id;
+  int64_t recorded_at_ns = 0;
+};
+
+// Opens and decodes one stored record into *out. kDataLoss when it does not authenticate.
+Status DecodeRemoteEntry(RecordCipher& cipher, uint64_t position, std::string_view stored,
+                         RemoteEntry* out);
+
+class RemotePrefetcher {
+ public:
+  // Decoded entries kept at most (beyond it, reading pauses until the sequencer takes them).
+  static constexpr size_t kEntriesMax = 100'000;
+  // Records read per store scan.
+  static constexpr uint64_t kScanRecordsMax = 4096;
+  // Own commit ranges remembered for skipping (older ones are forgotten: at worst re-read).
+  static constexpr size_t kSkipRangesMax = 64;
+  // Reads only while the node appends: within this long of its last commit or rebase. A node
+  // that only serves reads decodes nothing and keeps nothing.
+  static constexpr int64_t kActiveWindowMs = 5000;
+
+  // `store` and `keys` must outlive this object.
+  RemotePrefetcher(storage::LogStore* store, const keys::StorageKeys* keys);
+  ~RemotePrefetcher();
+  RemotePrefetcher(const RemotePrefetcher&) = delete;
+  RemotePrefetcher& operator=(const RemotePrefetcher&) = delete;
+
+  // The log is known to be committed up to `tree_size`: read what is not read yet.
+  void Heard(uint64_t tree_size);
+  // This node is committing [from, to) itself: no need to read it (a range that then does not
+  // land is simply not prefetched; Take() misses it and the caller reads it).
+  void Skip(uint64_t from, uint64_t to);
+  // The caller's state covers [0, size): drops everything below and never reads below it.
+  void Applied(uint64_t size);
+  // Moves the prefetched entries of [from, to) into *out: (*out)[i] is position from + i, or
+  // nullopt when it was not prefetched. Returns how many were.
+  size_t Take(uint64_t from, uint64_t to, std::vector<std::optional<RemoteEntry>>* out);
+
+ private:
+  void Run();
+  // Under mu_: the next range to read, [from, to), or nullopt when there is nothing to read.
+  std::optional<std::pair<uint64_t, uint64_t>> NextRangeLocked();
+  bool ActiveLocked() const;
+
+  storage::LogStore* const store_;
+  RecordCipher cipher_;  // the reading thread only
+
+  std::mutex mu_;  // guards everything below
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  uint64_t heard_ = 0;      // committed size last heard of
+  uint64_t next_ = 0;       // first position not read yet
+  uint64_t applied_ = 0;    // the caller's state covers [0, applied_)
+  int64_t applied_at_ns_ = 0;  // MonotonicNowNs() of the last Applied() or Take(); 0: never
+  uint64_t failed_at_heard_ = 0;  // heard_ when a read failed: retry only after more is heard
+  std::deque<std::pair<uint64_t, uint64_t>> skips_;  // [from, to), ascending
+  std::deque<RemoteEntry> entries_;                  // ascending positions, all ≥ applied_
+  std::thread thread_;
+};
+
+}  // namespace cairn::engine
