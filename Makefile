@@ -12,7 +12,8 @@ DEB_PACKAGES := build-essential cmake pkg-config libssl-dev librocksdb-dev libsi
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev \
   libgtest-dev libgmock-dev libbenchmark-dev uuid-dev \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libcurl4-openssl-dev \
-  libpqxx-dev libpq-dev postgresql postgresql-contrib softhsm2 libp11-kit-dev libre2-dev
+  libpqxx-dev libpq-dev postgresql postgresql-contrib softhsm2 libp11-kit-dev libre2-dev \
+  libjemalloc-dev
 
 # What the sanitizer and fuzz builds add (clang with its sanitizer and libFuzzer runtimes).
 SAN_PACKAGES := clang libclang-rt-14-dev
