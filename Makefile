@@ -99,9 +99,10 @@ test-asan-ci: asan-configure
 	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) LSAN_OPTIONS=$(LSAN_OPTIONS_TEST) UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) \
 	  ctest --output-on-failure -j$(JOBS) -L 'unit|fuzz' -E '$(ASAN_CI_EXCLUDE)'
 
-# ThreadSanitizer over the concurrency tests: the sequencer, subscriptions, the key cache.
+# ThreadSanitizer over the concurrency tests: the sequencer, subscriptions, the key cache, two
+# nodes on one PostgreSQL (the read-ahead thread).
 TSAN_TARGETS := engine_test subscribe_test keys_test
-TSAN_FILTER := *Concurren*:*Observer*:*Appenders*:*Races*:KeyCache.*:LiveHub*:LiveRing*:GroupTest.*
+TSAN_FILTER := *Concurren*:*Observer*:*Appenders*:*Races*:KeyCache.*:LiveHub*:LiveRing*:GroupTest.*:MultiNodeTest.*
 test-tsan: san-deps
 	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CLANG) -DCAIRN_SANITIZE=thread
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target $(TSAN_TARGETS)

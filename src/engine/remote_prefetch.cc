@@ -99,16 +99,15 @@ std::optional<std::pair<uint64_t, uint64_t>> RemotePrefetcher::NextRangeLocked()
     return std::nullopt;
   }
   uint64_t from = std::max(next_, applied_);
-  while (!skips_.empty() && skips_.front().second <= from) skips_.pop_front();
-  if (!skips_.empty() && skips_.front().first <= from) from = skips_.front().second;
+  // Past the own ranges at or before `from` (consecutive own groups are adjacent ranges).
+  while (!skips_.empty() && skips_.front().first <= from) {
+    from = std::max(from, skips_.front().second);
+    skips_.pop_front();
+  }
+  next_ = from;  // nothing before it is left to read
   if (from >= heard_) return std::nullopt;
   uint64_t to = std::min(heard_, from + kScanRecordsMax);
-  for (const auto& [skip_from, skip_to] : skips_) {
-    if (skip_from > from) {
-      to = std::min(to, skip_from);
-      break;
-    }
-  }
+  if (!skips_.empty()) to = std::min(to, skips_.front().first);  // the next own range
   assert(from < to);
   return std::make_pair(from, to);
 }
