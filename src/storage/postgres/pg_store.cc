@@ -308,8 +308,9 @@ Status PgLogStore::ScanLeafHashes(uint64_t from_index, uint64_t limit,
     for (const auto& [first, hashes] : runs) {
       if (first > query_from) ++later_runs;
       const uint64_t count = hashes.size() / kHashSizeBytes;
+      // From `next` on: the run that holds it starts before it, and a run ending before it
+      // (the UNION's first row, when `next` lies in a gap) yields nothing.
       for (uint64_t k = next > first ? next - first : 0; k < count && left > 0; ++k) {
-        if (first + k < next) continue;
         if (!fn(first + k, std::string_view(hashes).substr(k * kHashSizeBytes, kHashSizeBytes))) {
           return Status::Ok();
         }
