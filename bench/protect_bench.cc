@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "cli/bench_load.h"
 #include "engine/event_store.h"
 #include "keys/local_kms.h"
 #include "keys/pkcs11_kms.h"
@@ -39,24 +40,17 @@ namespace cairn::bench {
 namespace {
 
 constexpr size_t kEventSizeBytes = 256;
-constexpr uint64_t kSubjects = 1000;
-constexpr char kEventType[] = "CustomerRegistered";
+constexpr uint64_t kSubjects = cli::kCustomerSubjects;
+constexpr const char* kEventType = cli::kCustomerEventType;
 constexpr char kRules[] =
     "[[rule]]\n"
     "event_type = \"CustomerRegistered\"\n"
     "subject = \"/customerId\"\n"
     "fields = [\"/email\", \"/name\", \"/street\"]\n";
 
-// {"customerId":"c-<k>","email":…,"name":…,"street":…,"pad":"xx…"} of exactly 256 bytes.
-std::string CustomerJson(uint64_t k) {
-  const std::string id = std::to_string(k);
-  std::string head = "{\"customerId\":\"c-" + id + "\",\"email\":\"customer" + id +
-                     "@example.com\",\"name\":\"Customer Number " + id +
-                     "\",\"street\":\"" + id + " Benchmark Street\",\"pad\":\"";
-  const std::string tail = "\"}";
-  const size_t pad = kEventSizeBytes - head.size() - tail.size();
-  return head + std::string(pad, 'x') + tail;
-}
+// {"customerId":"c-<k>","email":…,"name":…,"street":…,"pad":"xx…"} of exactly 256 bytes: the
+// same events as `cairn bench append --payload customer` (bench/protect_net_bench.sh).
+std::string CustomerJson(uint64_t k) { return cli::CustomerEventData(k, kEventSizeBytes); }
 
 // `events` events for subjects first_k, first_k+1, … (mod 1,000).
 std::vector<engine::ProposedEvent> CustomerBatch(size_t events, uint64_t first_k) {

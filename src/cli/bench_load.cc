@@ -110,6 +110,17 @@ std::string BenchEventData(uint64_t seq, size_t size_bytes) {
   return out;
 }
 
+std::string CustomerEventData(uint64_t seq, size_t size_bytes) {
+  const std::string id = std::to_string(seq % kCustomerSubjects);
+  std::string out = "{\"customerId\":\"c-" + id + "\",\"email\":\"customer" + id +
+                    "@example.com\",\"name\":\"Customer Number " + id + "\",\"street\":\"" + id +
+                    " Benchmark Street\",\"pad\":\"";
+  const size_t tail = 2;  // "}
+  if (out.size() + tail < size_bytes) out.append(size_bytes - out.size() - tail, 'x');
+  out += "\"}";
+  return out;
+}
+
 LatencyStats SummarizeLatencies(std::vector<int64_t>* latencies_ns) {
   LatencyStats stats;
   if (latencies_ns->empty()) return stats;

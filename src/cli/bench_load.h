@@ -56,6 +56,16 @@ PhaseResult RunVerify(engine::EventStore& store, engine::VerifyReport* report);
 
 // A JSON object of exactly `size_bytes` bytes (at least kBenchEventSizeBytesMin) carrying `seq`.
 std::string BenchEventData(uint64_t seq, size_t size_bytes);
+
+// The events of the field-protection benchmarks (issue 4): type kCustomerEventType, data
+// {"customerId":"c-<k>","email":…,"name":…,"street":…,"pad":"xx…"} with k = seq mod
+// kCustomerSubjects, padded to `size_bytes` (at least kCustomerEventSizeBytesMin; shorter when
+// the fields alone are longer). A rule protecting /email, /name and /street with subject
+// /customerId makes three protected fields per event over 1,000 subjects.
+inline constexpr char kCustomerEventType[] = "CustomerRegistered";
+inline constexpr uint64_t kCustomerSubjects = 1000;
+inline constexpr size_t kCustomerEventSizeBytesMin = 128;
+std::string CustomerEventData(uint64_t seq, size_t size_bytes);
 // p50/p99/max of latencies in nanoseconds; sorts the vector.
 LatencyStats SummarizeLatencies(std::vector<int64_t>* latencies_ns);
 

@@ -53,8 +53,13 @@ v1::AppendRequest MakeBatch(const NetBenchConfig& config, const std::string& str
   request.set_stream(stream);
   for (uint32_t i = 0; i < config.batch; ++i) {
     auto* event = request.add_events();
-    event->set_type("BenchEvent");
-    event->set_data(BenchEventData(seq + i, config.event_size_bytes));
+    if (config.customer_payload) {
+      event->set_type(kCustomerEventType);
+      event->set_data(CustomerEventData(seq + i, config.event_size_bytes));
+    } else {
+      event->set_type("BenchEvent");
+      event->set_data(BenchEventData(seq + i, config.event_size_bytes));
+    }
   }
   return request;
 }

@@ -20,6 +20,9 @@ struct NetBenchConfig {
   size_t event_size_bytes = 256;
   double duration_s = 10;
   std::string stream_prefix = "bench";
+  // false: BenchEvent {"seq":…}; true: the protection benchmark's CustomerRegistered events
+  // (bench_load.h, CustomerEventData).
+  bool customer_payload = false;
 };
 
 // Appends from `clients` threads, each to its own stream, until duration or events_max.

@@ -288,6 +288,7 @@ int RunBench(const CliContext& ctx, const BenchArgs& args) {
 
 struct NetArgs {
   std::string clients = "8", batch = "100", events = "10000000", event_size_bytes = "256";
+  std::string payload = "bench";
   double duration_s = 10;
   bool json = false;
 };
@@ -340,6 +341,14 @@ int RunNetBench(const NetArgs& args, bool append) {
   c.events_max = *events;
   c.event_size_bytes = *size;
   c.duration_s = args.duration_s;
+  if (args.payload != "bench" && args.payload != "customer") {
+    return UsageError("--payload must be bench or customer");
+  }
+  c.customer_payload = args.payload == "customer";
+  if (c.customer_payload && c.event_size_bytes < kCustomerEventSizeBytesMin) {
+    return UsageError("--payload customer needs --event-size-bytes of at least " +
+                      std::to_string(kCustomerEventSizeBytesMin));
+  }
   auto result = append ? RunNetAppend(c) : RunNetRead(c);
   if (!result.ok()) return Fail(result.status().Annotate("bench"));
   PrintNetResult(append ? "append" : "read", c, *result, args.json);
@@ -357,6 +366,10 @@ void RegisterNetBench(CLI::App* bench, CliContext& ctx, const char* name, bool a
     cmd->add_option("--batch", args->batch, "Events per append")->capture_default_str();
     cmd->add_option("--events", args->events, "Stop after this many events")->capture_default_str();
     cmd->add_option("--event-size-bytes", args->event_size_bytes, "Bytes of JSON data per event")
+        ->capture_default_str();
+    cmd->add_option("--payload", args->payload,
+                    "bench: BenchEvent {\"seq\":…}; customer: CustomerRegistered events with "
+                    "customerId, email, name, street over 1,000 subjects (field protection)")
         ->capture_default_str();
   }
   cmd->add_option("--duration", args->duration_s, "Seconds of load")->capture_default_str();

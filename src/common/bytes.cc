@@ -118,30 +118,30 @@ std::optional<std::string> HexDecode(std::string_view hex) {
   return out;
 }
 
+void AppendBase64(std::span<const uint8_t> in, std::string* out) {
+  const size_t base = out->size();
+  out->resize(base + (in.size() + 2) / 3 * 4);
+  char* dst = out->data() + base;
+  size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3, dst += 4) {
+    const uint32_t v = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8) | in[i + 2];
+    dst[0] = kB64[v >> 18];
+    dst[1] = kB64[(v >> 12) & 63];
+    dst[2] = kB64[(v >> 6) & 63];
+    dst[3] = kB64[v & 63];
+  }
+  const size_t rest = in.size() - i;
+  if (rest == 0) return;
+  const uint32_t v = (uint32_t{in[i]} << 16) | (rest == 2 ? uint32_t{in[i + 1]} << 8 : 0);
+  dst[0] = kB64[v >> 18];
+  dst[1] = kB64[(v >> 12) & 63];
+  dst[2] = rest == 2 ? kB64[(v >> 6) & 63] : '=';
+  dst[3] = '=';
+}
+
 std::string Base64Encode(std::span<const uint8_t> in) {
   std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t v = (in[i] << 16) | (in[i + 1] << 8) | in[i + 2];
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
-  }
-  size_t rest = in.size() - i;
-  if (rest == 1) {
-    uint32_t v = in[i] << 16;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    uint32_t v = (in[i] << 16) | (in[i + 1] << 8);
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += '=';
-  }
+  AppendBase64(in, &out);
   return out;
 }
 

@@ -54,6 +54,7 @@ std::string HexEncode(std::string_view bytes);
 std::optional<std::string> HexDecode(std::string_view hex);  // accepts upper or lower case
 
 std::string Base64Encode(std::span<const uint8_t> bytes);  // standard alphabet, padded
+void AppendBase64(std::span<const uint8_t> bytes, std::string* out);  // same, appended to *out
 std::string Base64Encode(std::string_view bytes);
 std::optional<std::string> Base64Decode(std::string_view b64);  // strict, padded
 

@@ -1,6 +1,8 @@
 #include "crypto/aes_gcm.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include <cassert>
 #include <climits>
@@ -92,7 +94,13 @@ Status AesGcm::SealWithIvForTest(std::string_view iv, std::string_view aad,
   }
   if (ok) ok = EVP_EncryptFinal_ex(ctx, ct + ct_len, &len) == 1;
   if (ok) {
-    ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kGcmTagSizeBytes, ct + plaintext.size()) == 1;
+    // The tag through the provider's parameters directly (EVP_CIPHER_CTX_ctrl translates to
+    // the same call with more work).
+    OSSL_PARAM params[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+                                                              ct + plaintext.size(),
+                                                              kGcmTagSizeBytes),
+                            OSSL_PARAM_construct_end()};
+    ok = EVP_CIPHER_CTX_get_params(ctx, params) == 1;
   }
   if (!ok) {
     out->resize(base);
@@ -121,7 +129,12 @@ Status AesGcm::Open(std::string_view aad, std::string_view sealed, std::string* 
   // The tag is only read, but the EVP API takes a non-const pointer.
   unsigned char tag[kGcmTagSizeBytes];
   std::copy(p + kGcmIvSizeBytes + ct_size, p + sealed.size(), tag);
-  if (ok) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kGcmTagSizeBytes, tag) == 1;
+  if (ok) {
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, kGcmTagSizeBytes),
+        OSSL_PARAM_construct_end()};
+    ok = EVP_CIPHER_CTX_set_params(ctx, params) == 1;
+  }
   if (ok) ok = EVP_DecryptFinal_ex(ctx, pt + len, &len) == 1;
   if (!ok) {
     Cleanse(out);

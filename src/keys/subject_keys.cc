@@ -128,7 +128,7 @@ Status SubjectKeys::CheckSubject(std::string_view subject) const {
 }
 
 std::string SubjectKeys::HashHex(std::string_view subject) const {
-  crypto::Sha256Hasher h;
+  thread_local crypto::Sha256Hasher h;  // Final() resets it; no context set-up per call
   h.Update(salt_);
   h.Update(subject);
   return HexEncode(h.Final());

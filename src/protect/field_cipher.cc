@@ -138,19 +138,15 @@ Result<StoredField> ParseStoredFieldMembers(std::span<const StoredFieldMember> m
 
 namespace {
 
-// iv and ct of a fresh seal, base64.
-struct SealedParts {
-  std::string iv;
-  std::string ct;
-};
-
-Result<SealedParts> Seal(crypto::AesGcm& gcm, std::string_view aad, std::string_view plaintext) {
-  std::string sealed;
+// A fresh seal (iv || ciphertext || tag) of `plaintext`, in a per-thread buffer that the next
+// call overwrites. Only ciphertext and the public IV are kept there.
+Result<std::string_view> Seal(crypto::AesGcm& gcm, std::string_view aad,
+                              std::string_view plaintext) {
+  thread_local std::string sealed;
+  sealed.clear();
   CAIRN_RETURN_IF_ERROR(gcm.Seal(aad, plaintext, &sealed));
   assert(sealed.size() == crypto::kGcmOverheadBytes + plaintext.size());
-  const std::string_view view = sealed;
-  return SealedParts{Base64Encode(view.substr(0, crypto::kGcmIvSizeBytes)),
-                     Base64Encode(view.substr(crypto::kGcmIvSizeBytes))};
+  return std::string_view(sealed);
 }
 
 // `s` (printable ASCII or base64) as the body of a JSON string, escaped as DumpDocument does.
@@ -167,29 +163,31 @@ void AppendAsciiJsonString(std::string* out, std::string_view s) {
 
 Result<Json> SealField(crypto::AesGcm& gcm, std::string_view kid, std::string_view aad,
                        std::string_view plaintext) {
-  CAIRN_ASSIGN_OR_RETURN(SealedParts parts, Seal(gcm, aad, plaintext));
+  CAIRN_ASSIGN_OR_RETURN(std::string_view sealed, Seal(gcm, aad, plaintext));
   Json stored(Json::value_t::object);
   stored["$enc"] = kEncVersion;
   stored["kid"] = kid;
-  stored["iv"] = std::move(parts.iv);
-  stored["ct"] = std::move(parts.ct);
+  stored["iv"] = Base64Encode(sealed.substr(0, crypto::kGcmIvSizeBytes));
+  stored["ct"] = Base64Encode(sealed.substr(crypto::kGcmIvSizeBytes));
   return stored;
 }
 
 Result<std::string> SealFieldText(crypto::AesGcm& gcm, std::string_view kid,
                                   std::string_view aad, std::string_view plaintext) {
   assert(IsValidKid(kid));
-  CAIRN_ASSIGN_OR_RETURN(SealedParts parts, Seal(gcm, aad, plaintext));
+  CAIRN_ASSIGN_OR_RETURN(std::string_view sealed, Seal(gcm, aad, plaintext));
+  const std::string_view iv = sealed.substr(0, crypto::kGcmIvSizeBytes);
+  const std::string_view ct = sealed.substr(crypto::kGcmIvSizeBytes);
   std::string out;
-  out.reserve(40 + kid.size() + parts.iv.size() + parts.ct.size());
+  out.reserve(40 + kid.size() + (iv.size() + 2) / 3 * 4 + (ct.size() + 2) / 3 * 4);
   out += "{\"$enc\":\"";
   out += kEncVersion;
   out += "\",\"kid\":";
   AppendAsciiJsonString(&out, kid);
   out += ",\"iv\":\"";
-  out += parts.iv;
+  AppendBase64(AsBytes(iv), &out);
   out += "\",\"ct\":\"";
-  out += parts.ct;
+  AppendBase64(AsBytes(ct), &out);
   out += "\"}";
   return out;
 }

@@ -150,5 +150,56 @@ TEST_F(ServerProtectTest, ProtectedTypeWithoutSubjectIsRejectedAndWritesNothing)
   EXPECT_TRUE(admin->Append(note).ok());
 }
 
+// `cairn bench append --payload customer` (bench/protect_net_bench.sh) writes events that the rules
+// protect: 256-byte CustomerRegistered events whose /email and /name a reader without read.pii
+// sees masked — so the benchmark measures protected appends, not plain ones.
+TEST_F(ServerProtectTest, TheBenchmarksCustomerPayloadIsProtected) {
+  WriteFile(env.PolicyPath(), ReadFile(env.PolicyPath()) + R"(
+[[role]]
+name = "bench-reader"
+grants = [ { actions = ["read"], streams = ["bench-*"], event_types = ["*"] } ]
+[[binding]]
+principal = "jwt:support"
+roles = ["bench-reader"]
+)");
+  ASSERT_TRUE(admin->ReloadPolicy().ok());
+  auto bench = RunCairn({"bench", "append", "--server", env.server().target(), "--ca",
+                         env.CaCert(), "--token", env.admin_key, "--payload", "customer",
+                         "--clients", "1", "--batch", "10", "--events", "20", "--duration", "30",
+                         "--json"});
+  ASSERT_EQ(bench.exit_code, 0) << bench.out << bench.err;
+  EXPECT_NE(bench.out.find("\"events\":20"), std::string::npos) << bench.out;
+
+  auto read_all = [&](Client& client, Status* status) {
+    std::vector<v1::RecordedEvent> events;
+    *status = client.ReadAll(v1::ReadAllRequest(), [&](const v1::ReadResponse& chunk) {
+      for (const auto& e : chunk.events()) {
+        if (e.stream().rfind("bench-", 0) == 0) events.push_back(e);
+      }
+      return true;
+    });
+    return events;
+  };
+  Status s;
+  auto plain = read_all(*admin, &s);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(plain.size(), 20u);
+  for (size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_EQ(plain[i].type(), "CustomerRegistered");
+    EXPECT_EQ(plain[i].data().size(), 256u) << plain[i].data();
+    EXPECT_NE(plain[i].data().find("\"email\":\"customer" + std::to_string(i) + "@example.com\""),
+              std::string::npos)
+        << plain[i].data();
+    EXPECT_EQ(plain[i].masked_size(), 0);
+  }
+  auto masked = read_all(*env.ClientWith(env.TokenA("ES256", "support")), &s);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(masked.size(), 20u);
+  for (const auto& e : masked) {
+    EXPECT_EQ(e.data().find("@example.com"), std::string::npos) << e.data();
+    EXPECT_EQ(e.masked_size(), 2) << e.data();
+  }
+}
+
 }  // namespace
 }  // namespace cairn::testing

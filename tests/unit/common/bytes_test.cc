@@ -53,6 +53,19 @@ TEST(Bytes, Base64StrictAndCanonical) {
   EXPECT_FALSE(Base64Decode("Z!==").has_value());
 }
 
+TEST(Bytes, Base64KnownAnswersAndAppend) {
+  // RFC 4648 section 10.
+  const std::pair<const char*, const char*> cases[] = {
+      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  for (const auto& [in, want] : cases) EXPECT_EQ(Base64Encode(std::string_view(in)), want) << in;
+  std::string out = "iv:";
+  AppendBase64(AsBytes("\xff\xfe"), &out);  // the last alphabet characters, one pad
+  EXPECT_EQ(out, "iv://4=");
+  AppendBase64(AsBytes(""), &out);
+  EXPECT_EQ(out, "iv://4=");
+}
+
 TEST(Bytes, DecodeHashTextAcceptsHexOrBase64Of32Bytes) {
   std::string h(32, '\x5a');
   EXPECT_EQ(DecodeHashText(HexEncode(h)).value(), h);
