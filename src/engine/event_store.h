@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -180,6 +181,14 @@ class EventStore {
   // unchanged. kDataLoss when a protected field fails to decrypt (moved or tampered ciphertext);
   // kUnavailable when the KMS is (never ciphertext shown as plaintext).
   virtual Result<RecordedEvent> Reveal(RecordedEvent event, bool may_read_pii) { return event; }
+  // Reveal() of a run of events in place: events[i] as views[i] says (kStored: left as stored —
+  // for events the caller will not show, or leave unrevealed). Same results and errors as
+  // Reveal() one by one; the error returned is the one of the lowest index, and the events are
+  // then partly revealed. Runs of at least kParallelRevealMin protected events use a second
+  // thread (common/parallel_for.h). `views` must be as long as `events`.
+  virtual Status RevealMany(std::span<RecordedEvent> events, std::span<const FieldView> views) {
+    return Status::Ok();
+  }
   virtual bool IsProtected(std::string_view event_type) const { return false; }
   // Crypto-shredding (`forget`): destroys every version of `subject`'s key, physically, before
   // returning; the log is untouched and still verifies. Idempotent.

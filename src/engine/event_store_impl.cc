@@ -242,6 +242,9 @@ class EventStoreImpl final : public EventStore {
   Result<RecordedEvent> Reveal(RecordedEvent event, bool may_read_pii) override {
     return protection_->Reveal(std::move(event), may_read_pii);
   }
+  Status RevealMany(std::span<RecordedEvent> events, std::span<const FieldView> views) override {
+    return protection_->RevealMany(events, views);
+  }
   bool IsProtected(std::string_view event_type) const override {
     return protection_->IsProtected(event_type);
   }

@@ -1,5 +1,8 @@
 #include "engine/field_protection.h"
 
+#include <cassert>
+
+#include "common/parallel_for.h"
 #include "protect/protector.h"
 
 namespace cairn::engine {
@@ -49,6 +52,31 @@ Result<RecordedEvent> FieldProtection::Reveal(RecordedEvent event, bool may_read
   event.masked = std::move(view->masked);
   event.erased = std::move(view->erased);
   return event;
+}
+
+Status FieldProtection::RevealMany(std::span<RecordedEvent> events,
+                                   std::span<const FieldView> views) {
+  assert(events.size() == views.size());
+  // The protected ones only: a run of unprotected events starts no thread.
+  std::vector<std::pair<size_t, const protect::Rule*>> work;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (views[i] == FieldView::kStored) continue;
+    const protect::Rule* rule = rules_->Find(events[i].entry.event_type);
+    if (rule != nullptr) work.emplace_back(i, rule);
+  }
+  return ParallelFor(work.size(), kParallelRevealMin, [&](size_t w) -> Status {
+    RecordedEvent& event = events[work[w].first];
+    auto view = protect::RevealEvent(*work[w].second, event.entry.stream_id, event.entry.event_id,
+                                     event.data, views[work[w].first] == FieldView::kPlain,
+                                     *subject_keys_, &ciphers_);
+    if (!view.ok()) {
+      return view.status().Annotate("event at position " + std::to_string(event.entry.position));
+    }
+    event.data = std::move(view->data_json);
+    event.masked = std::move(view->masked);
+    event.erased = std::move(view->erased);
+    return Status::Ok();
+  });
 }
 
 Result<ForgetResult> FieldProtection::Forget(std::string_view subject) {

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,8 @@ class FieldProtection {
   Status ProtectAppend(std::string_view stream_id, std::vector<ProposedEvent>* events);
   // The reader's view of `event` (unchanged for unprotected types).
   Result<RecordedEvent> Reveal(RecordedEvent event, bool may_read_pii);
+  // Reveal() of many events in place, on two threads for long runs (EventStore::RevealMany).
+  Status RevealMany(std::span<RecordedEvent> events, std::span<const FieldView> views);
   bool IsProtected(std::string_view event_type) const { return rules_->Find(event_type) != nullptr; }
   Result<ForgetResult> Forget(std::string_view subject);
   keys::SubjectKeys& subject_keys() { return *subject_keys_; }

@@ -81,6 +81,15 @@ struct RecordedEvent {
   std::vector<std::string> erased;
 };
 
+// How one reader is shown one event's protected fields (EventStore::RevealMany).
+enum class FieldView : uint8_t {
+  kStored,  // left as stored: not revealed (an event the reader will not be shown)
+  kMasked,  // masked (a reader without read.pii); erased once the subject is forgotten
+  kPlain,   // decrypted (read.pii); erased once the subject is forgotten
+};
+// Runs of at least this many protected events are revealed on two threads.
+inline constexpr size_t kParallelRevealMin = 64;
+
 enum class Direction : uint8_t { kForwards, kBackwards };
 
 struct ReadStreamResult {
