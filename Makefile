@@ -23,7 +23,7 @@ FUZZ_SECONDS ?= 60
 CLANG := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 
 .PHONY: all deps node-deps esdb-node san-deps configure build test run demo bench bench-net \
-  bench-pg bench-esdb clean test-asan test-asan-ci test-tsan asan-configure build-asan fuzz \
+  bench-pg bench-protect bench-esdb clean test-asan test-asan-ci test-tsan asan-configure build-asan fuzz \
   fuzz-ci soak
 
 all: build
@@ -143,6 +143,10 @@ bench-net: build
 # The PostgreSQL backend: RocksDB, one node, three nodes on one database, the raw baseline.
 bench-pg: build
 	./bench/pg_nodes.sh $(BUILD_DIR)/bin/cairn --duration 10
+
+# Field protection end to end: plain and protected servers side by side (issue 4's ratios).
+bench-protect: build
+	./bench/protect_net_bench.sh $(BUILD_DIR)/bin/cairn --duration 4 --reps 5
 
 # The official EventStoreDB Node.js client beside `cairn bench` on cairn.v1, one server, one run.
 bench-esdb: build esdb-node
