@@ -100,9 +100,9 @@ test-asan-ci: asan-configure
 	  ctest --output-on-failure -j$(JOBS) -L 'unit|fuzz' -E '$(ASAN_CI_EXCLUDE)'
 
 # ThreadSanitizer over the concurrency tests: the sequencer, subscriptions, the key cache, two
-# nodes on one PostgreSQL (the read-ahead thread).
-TSAN_TARGETS := engine_test subscribe_test keys_test
-TSAN_FILTER := *Concurren*:*Observer*:*Appenders*:*Races*:KeyCache.*:LiveHub*:LiveRing*:GroupTest.*:MultiNodeTest.*
+# nodes on one PostgreSQL (the read-ahead thread), reveals on two threads (RevealMany, ParallelFor).
+TSAN_TARGETS := engine_test subscribe_test keys_test common_test
+TSAN_FILTER := *Concurren*:*Observer*:*Appenders*:*Races*:KeyCache.*:LiveHub*:LiveRing*:GroupTest.*:MultiNodeTest.*:RevealMany*:ParallelFor*
 test-tsan: san-deps
 	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CLANG) -DCAIRN_SANITIZE=thread
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target $(TSAN_TARGETS)
