@@ -1,7 +1,5 @@
 #include "engine/field_protection.h"
 
-#include <cassert>
-
 #include "common/parallel_for.h"
 #include "protect/protector.h"
 
@@ -56,7 +54,9 @@ Result<RecordedEvent> FieldProtection::Reveal(RecordedEvent event, bool may_read
 
 Status FieldProtection::RevealMany(std::span<RecordedEvent> events,
                                    std::span<const FieldView> views) {
-  assert(events.size() == views.size());
+  if (events.size() != views.size()) {
+    return Status::InvalidArgument("RevealMany needs one view per event");
+  }
   // The protected ones only: a run of unprotected events starts no thread.
   std::vector<std::pair<size_t, const protect::Rule*>> work;
   for (size_t i = 0; i < events.size(); ++i) {

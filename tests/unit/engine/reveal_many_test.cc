@@ -102,6 +102,13 @@ TEST_F(RevealManyTest, ShortRunsAndEmptyRunsWork) {
   ASSERT_TRUE(store_->RevealMany(events, views).ok());
   EXPECT_NE(events[1].data.find("c1@example.com"), std::string::npos) << events[1].data;
   EXPECT_TRUE(store_->RevealMany({}, {}).ok());
+  // One view short: refused, nothing revealed.
+  std::vector<RecordedEvent> stored = Stored();
+  stored.resize(3);
+  std::vector<RecordedEvent> copy = stored;
+  EXPECT_EQ(store_->RevealMany(copy, std::vector<FieldView>(2, FieldView::kPlain)).code(),
+            StatusCode::kInvalidArgument);
+  for (size_t i = 0; i < copy.size(); ++i) EXPECT_EQ(copy[i].data, stored[i].data);
 }
 
 }  // namespace
