@@ -5,6 +5,7 @@
 #include <deque>
 #include <limits>
 #include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -71,29 +72,47 @@ Action ReadActionFor(std::string_view stream) {
   return policy::IsAuditReadStream(stream) ? Action::kAuditRead : Action::kRead;
 }
 
-// Turns the engine's events into the caller's answers: filter, per-event policy, Reveal, count.
+// Turns the engine's events into the caller's answers: filter, per-event policy, reveal, count.
 class EventWriter {
  public:
   EventWriter(engine::EventStore* store, const CallIdentity* id, const ReadSpec* spec)
       : store_(store), id_(id), spec_(spec), remaining_(spec->count) {}
 
-  // Adds `event` to *out when the caller gets it. kDataLoss / kUnavailable from Reveal.
-  Status Add(engine::RecordedEvent event, std::deque<streams::ReadResp>* out) {
+  // Adds the events of `page` the caller gets, in order, until the count is reached, and
+  // returns how many events of `page` it went through (all of them, or up to the one that
+  // reached the count). The shown protected events are revealed together first
+  // (EventStore::RevealMany: two threads for long runs); its kDataLoss / kUnavailable fail the
+  // page before any of it is added.
+  Result<size_t> AddPage(std::span<engine::RecordedEvent> page, std::deque<streams::ReadResp>* out) {
     assert(remaining_ > 0);
-    const integrity::Entry& entry = event.entry;
-    if (!spec_->filter.Matches(entry.stream_id, entry.event_type)) return Status::Ok();
-    if (!id_->Decide(ReadActionFor(entry.stream_id), entry.stream_id, entry.event_type).allowed) {
-      return Status::Ok();
+    std::vector<engine::FieldView> views(page.size(), engine::FieldView::kStored);
+    std::vector<size_t> shown;
+    bool any_protected = false;
+    size_t used = 0;
+    while (used < page.size() && shown.size() < remaining_) {
+      const integrity::Entry& entry = page[used].entry;
+      const size_t i = used++;
+      if (!spec_->filter.Matches(entry.stream_id, entry.event_type)) continue;
+      if (!id_->Decide(ReadActionFor(entry.stream_id), entry.stream_id, entry.event_type).allowed) {
+        continue;
+      }
+      shown.push_back(i);
+      if (!store_->IsProtected(entry.event_type)) continue;
+      any_protected = true;
+      views[i] = id_->Decide(Action::kReadPii, entry.stream_id, entry.event_type).allowed
+                     ? engine::FieldView::kPlain
+                     : engine::FieldView::kMasked;
     }
-    if (store_->IsProtected(entry.event_type)) {
-      const bool pii = id_->Decide(Action::kReadPii, entry.stream_id, entry.event_type).allowed;
-      CAIRN_ASSIGN_OR_RETURN(event, store_->Reveal(std::move(event), pii));
+    if (any_protected) {
+      CAIRN_RETURN_IF_ERROR(store_->RevealMany(page.first(used), std::span(views).first(used)));
     }
-    streams::ReadResp::ReadEvent* wire = out->emplace_back().mutable_event();
-    ToWireRecorded(event, spec_->structured_uuid, wire->mutable_event());
-    wire->set_commit_position(event.entry.position);
-    --remaining_;
-    return Status::Ok();
+    for (size_t i : shown) {
+      streams::ReadResp::ReadEvent* wire = out->emplace_back().mutable_event();
+      ToWireRecorded(page[i], spec_->structured_uuid, wire->mutable_event());
+      wire->set_commit_position(page[i].entry.position);
+    }
+    remaining_ -= shown.size();
+    return used;
   }
 
   bool full() const { return remaining_ == 0; }
@@ -128,11 +147,19 @@ class StreamSource final : public ReadSource {
     if (limits_.read_events != nullptr) limits_.read_events->Increment(page.events.size());
     if (page.events.empty()) return false;
     const uint64_t last = page.events.back().entry.stream_version;
-    for (auto& event : page.events) {
-      if (!spec_->backwards && event.entry.stream_version > last_version_) return false;
-      CAIRN_RETURN_IF_ERROR(writer_.Add(std::move(event), out));
-      if (writer_.full()) return false;
+    // Forwards, events appended after the read started are not part of it.
+    size_t in_range = page.events.size();
+    if (!spec_->backwards) {
+      in_range = static_cast<size_t>(
+          std::find_if(page.events.begin(), page.events.end(),
+                       [&](const engine::RecordedEvent& e) {
+                         return e.entry.stream_version > last_version_;
+                       }) -
+          page.events.begin());
     }
+    CAIRN_ASSIGN_OR_RETURN(size_t used,
+                           writer_.AddPage(std::span(page.events).first(in_range), out));
+    if (writer_.full() || used < in_range || in_range < page.events.size()) return false;
     if (spec_->backwards) {
       if (last == 0) return false;
       next_ = last - 1;
@@ -204,16 +231,16 @@ class AllSource final : public ReadSource {
     if (limits_.read_events != nullptr) limits_.read_events->Increment(events.size());
     if (events.empty()) return false;
     if (spec_->backwards) std::reverse(events.begin(), events.end());
-    for (auto& event : events) {
-      const uint64_t position = event.entry.position;
+    CAIRN_ASSIGN_OR_RETURN(size_t used, writer_.AddPage(events, out));
+    if (used > 0) {
+      const uint64_t position = events[used - 1].entry.position;
       if (spec_->backwards) {
         hi_ = position;
       } else {
         lo_ = position + 1;
       }
-      CAIRN_RETURN_IF_ERROR(writer_.Add(std::move(event), out));
-      if (writer_.full()) return false;
     }
+    if (writer_.full()) return false;
     return lo_ < hi_;
   }
 
