@@ -51,7 +51,8 @@ class Client {
 
   virtual Result<v1::AppendResponse> Append(const v1::AppendRequest& request) = 0;
   // Starts an append and returns at once; `done` runs exactly once with the result, on a gRPC
-  // thread. Keep `done` short; it may start the next call.
+  // thread. Keep `done` short; it may start the next call. The call's own state is freed before
+  // `done` runs, so once every `done` has been called the Client may be destroyed.
   using AppendDone = std::function<void(Result<v1::AppendResponse>)>;
   virtual void AppendAsync(v1::AppendRequest request, AppendDone done) = 0;
   // Calls `on_chunk` for each chunk of the read in order; returning false stops the read early

@@ -47,12 +47,17 @@ class GrpcClient final : public Client {
     Prepare(&call->context, options_.timeout_ms);
     streams_->async()->Append(&call->context, &call->request, &call->response,
                               [call](grpc::Status status) {
-                                std::unique_ptr<Call> owned(call);
-                                if (!status.ok()) {
-                                  owned->done(FromGrpcStatus(status));
-                                } else {
-                                  owned->done(std::move(owned->response));
-                                }
+                                // The call is freed before `done` runs: once `done` has
+                                // answered, nothing of this call is touched again, so its
+                                // caller may destroy the Client (or exit) right away.
+                                AppendDone done = std::move(call->done);
+                                Result<v1::AppendResponse> result =
+                                    status.ok() ? Result<v1::AppendResponse>(
+                                                      std::move(call->response))
+                                                : Result<v1::AppendResponse>(
+                                                      FromGrpcStatus(status));
+                                delete call;
+                                done(std::move(result));
                               });
   }
   Status Read(const v1::ReadRequest& request, const ChunkHandler& on_chunk) override {
