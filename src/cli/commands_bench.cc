@@ -163,7 +163,7 @@ storage::PgCommitStats Minus(const storage::PgCommitStats& a, const storage::PgC
   return {a.locks - b.locks,       a.rebased - b.rebased,           a.commits - b.commits,
           a.records - b.records,   a.lock_wait_ns - b.lock_wait_ns, a.hold_ns - b.hold_ns,
           a.commit_ns - b.commit_ns, a.optimistic - b.optimistic,   a.races_lost - b.races_lost,
-          a.lock_victims - b.lock_victims};
+          a.lock_victims - b.lock_victims, a.row_waits_cut - b.row_waits_cut};
 }
 
 double MeanMs(uint64_t total_ns, uint64_t count) {
@@ -182,7 +182,9 @@ Json PgLockJson(const storage::PgCommitStats& s) {
               {"lock_wait_s", static_cast<double>(s.lock_wait_ns) / 1e9},
               {"hold_s", static_cast<double>(s.hold_ns) / 1e9},
               {"optimistic", s.optimistic},
-              {"races_lost", s.races_lost}};
+              {"races_lost", s.races_lost},
+              {"lock_victims", s.lock_victims},
+              {"row_waits_cut", s.row_waits_cut}};
 }
 
 std::string PgLockLine(const storage::PgCommitStats& s) {
@@ -190,13 +192,16 @@ std::string PgLockLine(const storage::PgCommitStats& s) {
   std::snprintf(buf, sizeof buf,
                 "postgres commit lock (append phase): %llu commits, %.1f events/commit, "
                 "lock wait %.3f ms/lock, held %.3f ms/lock (of which Commit() %.3f ms), "
-                "rebased %llu of %llu locks; %llu optimistic writers, %llu races lost\n",
+                "rebased %llu of %llu locks; %llu optimistic writers, %llu races lost (%llu gave "
+                "way to staged rows, %llu deadlock victims)\n",
                 static_cast<unsigned long long>(s.commits),
                 s.commits > 0 ? static_cast<double>(s.records) / s.commits : 0.0,
                 MeanMs(s.lock_wait_ns, s.locks), MeanMs(s.hold_ns, s.locks),
                 MeanMs(s.commit_ns, s.commits), static_cast<unsigned long long>(s.rebased),
                 static_cast<unsigned long long>(s.locks), static_cast<unsigned long long>(s.optimistic),
-                static_cast<unsigned long long>(s.races_lost));
+                static_cast<unsigned long long>(s.races_lost),
+                static_cast<unsigned long long>(s.row_waits_cut),
+                static_cast<unsigned long long>(s.lock_victims));
   return buf;
 }
 

@@ -31,6 +31,13 @@ constexpr int64_t kResolveLockWaitMs = 3000;
 constexpr int64_t kResolvePauseMs = 300;
 // BeginCommit: attempts after its lock wait was chosen as a deadlock victim.
 constexpr int kBeginRetriesMax = 3;
+// The longest a writer waits, while it sends its rows, for another transaction's uncommitted row
+// at the same key (lock_timeout). Such a row is another node's staged group at the same
+// positions: one of the two is doomed, and if the waiter holds the commit lock it is a deadlock
+// (the other waits for that lock), which PostgreSQL would break only after its deadlock_timeout
+// (1 s by default, settable by superusers only). Giving way after this long (kAborted, nothing
+// written, the group sequenced again) keeps the stall short.
+constexpr int64_t kRowWaitMs = 50;
 
 // An array literal built element by element: "{a,b,c}".
 class ArrayText {
@@ -83,6 +90,12 @@ uint64_t SteadyNowNs() {
 
 bool IsUniqueViolation(const std::exception& e) {
   return dynamic_cast<const pqxx::unique_violation*>(&e) != nullptr;
+}
+
+// lock_timeout expired (SQLSTATE 55P03, lock_not_available).
+bool IsLockTimeout(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  return sql != nullptr && sql->sqlstate() == "55P03";
 }
 
 class PgCommitWriter final : public CommitWriter {
@@ -183,7 +196,13 @@ class PgCommitWriter final : public CommitWriter {
   Status Failure(const std::exception& e, std::string_view what) {
     Status s = optimistic_ && IsUniqueViolation(e)
                    ? Status::Aborted("another node wrote these positions first; nothing of this group was written")
+               : IsLockTimeout(e)
+                   ? Status::Aborted("another node's uncommitted group holds these positions; this "
+                                     "group gave way and wrote nothing")
                    : FromException(e, what);
+    if (IsLockTimeout(e)) {
+      store_->commit_counters().row_waits_cut.fetch_add(1, std::memory_order_relaxed);
+    }
     if (s.code() == StatusCode::kAborted) {
       store_->commit_counters().races_lost.fetch_add(1, std::memory_order_relaxed);
     }
@@ -195,10 +214,13 @@ class PgCommitWriter final : public CommitWriter {
     return s;
   }
 
-  // The rows no other transaction reads before the commit: records, index entries, nodes.
+  // The rows no other transaction reads before the commit: records, index entries, nodes. A
+  // wait for another transaction's row is cut after kRowWaitMs (see there); the wait for the
+  // commit lock that follows for an optimistic writer is not.
   void SendRows() {
     if (rows_sent_) return;
     rows_sent_ = true;
+    tx_->exec("SET LOCAL lock_timeout = " + std::to_string(kRowWaitMs));
     if (records_ > 0) {
       tx_->exec_prepared("insert_records", record_positions_.Done(), Bin(record_blob_.bytes),
                          record_blob_.offsets.Done(), record_blob_.lengths.Done());
@@ -207,7 +229,7 @@ class PgCommitWriter final : public CommitWriter {
     if (!node_runs_.empty()) SendNodeRuns();
     // The lock wait that follows is bounded by the holder's commit, not by the statement timeout
     // (restored by notify_restore_timeout once the lock is held).
-    if (optimistic_) tx_->exec("SET LOCAL statement_timeout = 0");
+    if (optimistic_) tx_->exec("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0");
   }
 
   void SendIndexRuns() {

@@ -18,6 +18,7 @@ PgCommitStats PgCommitCounters::Snapshot() const {
   s.optimistic = optimistic.load(std::memory_order_relaxed);
   s.races_lost = races_lost.load(std::memory_order_relaxed);
   s.lock_victims = lock_victims.load(std::memory_order_relaxed);
+  s.row_waits_cut = row_waits_cut.load(std::memory_order_relaxed);
   return s;
 }
 

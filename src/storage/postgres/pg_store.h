@@ -30,7 +30,7 @@ inline constexpr int64_t kScanPageRowsMax = 512;
 // writers (one add per field per commit), read by Snapshot().
 struct PgCommitCounters {
   std::atomic<uint64_t> locks{0}, rebased{0}, commits{0}, records{0}, optimistic{0}, races_lost{0},
-      lock_victims{0};
+      lock_victims{0}, row_waits_cut{0};
   std::atomic<uint64_t> lock_wait_ns{0}, hold_ns{0}, commit_ns{0};
   PgCommitStats Snapshot() const;
 };
