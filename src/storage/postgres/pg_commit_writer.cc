@@ -31,13 +31,20 @@ constexpr int64_t kResolveLockWaitMs = 3000;
 constexpr int64_t kResolvePauseMs = 300;
 // BeginCommit: attempts after its lock wait was chosen as a deadlock victim.
 constexpr int kBeginRetriesMax = 3;
-// The longest a writer waits, while it sends its rows, for another transaction's uncommitted row
-// at the same key (lock_timeout). Such a row is another node's staged group at the same
-// positions: one of the two is doomed, and if the waiter holds the commit lock it is a deadlock
-// (the other waits for that lock), which PostgreSQL would break only after its deadlock_timeout
-// (1 s by default, settable by superusers only). Giving way after this long (kAborted, nothing
-// written, the group sequenced again) keeps the stall short.
+// An optimistic writer gives way instead of waiting long behind another node's commit:
+//  - while it stages its rows, at most kRowWaitMs for another transaction's uncommitted row at
+//    the same key (another node's group at the same positions: one of the two is doomed);
+//  - in Commit(), at most kOptimisticLockWaitMs for the commit lock. A locked writer of another
+//    node that holds the lock and needs a row this writer staged waits for this transaction
+//    while this transaction waits for its lock: a deadlock, which PostgreSQL would break only
+//    after its deadlock_timeout (1 s by default, settable by superusers only) and perhaps by
+//    failing the locked writer. On one node the lock is held by the node's own previous group
+//    for a few milliseconds, so a cut wait there is rare and costs one retry.
+// Either way the writer fails with kAborted having written nothing, and the sequencer sequences
+// the group again and locks first (it has seen another node). A locked writer never gives way:
+// it would find the optimistic node's next group staged at the same positions every time.
 constexpr int64_t kRowWaitMs = 50;
+constexpr int64_t kOptimisticLockWaitMs = 200;
 
 // An array literal built element by element: "{a,b,c}".
 class ArrayText {
@@ -196,9 +203,9 @@ class PgCommitWriter final : public CommitWriter {
   Status Failure(const std::exception& e, std::string_view what) {
     Status s = optimistic_ && IsUniqueViolation(e)
                    ? Status::Aborted("another node wrote these positions first; nothing of this group was written")
-               : IsLockTimeout(e)
-                   ? Status::Aborted("another node's uncommitted group holds these positions; this "
-                                     "group gave way and wrote nothing")
+               : optimistic_ && IsLockTimeout(e)
+                   ? Status::Aborted("another node is committing at these positions; this group "
+                                     "gave way and wrote nothing")
                    : FromException(e, what);
     if (IsLockTimeout(e)) {
       store_->commit_counters().row_waits_cut.fetch_add(1, std::memory_order_relaxed);
@@ -214,13 +221,12 @@ class PgCommitWriter final : public CommitWriter {
     return s;
   }
 
-  // The rows no other transaction reads before the commit: records, index entries, nodes. A
-  // wait for another transaction's row is cut after kRowWaitMs (see there); the wait for the
-  // commit lock that follows for an optimistic writer is not.
+  // The rows no other transaction reads before the commit: records, index entries, nodes. An
+  // optimistic writer's waits are cut (kRowWaitMs, kOptimisticLockWaitMs: see there).
   void SendRows() {
     if (rows_sent_) return;
     rows_sent_ = true;
-    tx_->exec("SET LOCAL lock_timeout = " + std::to_string(kRowWaitMs));
+    if (optimistic_) tx_->exec("SET LOCAL lock_timeout = " + std::to_string(kRowWaitMs));
     if (records_ > 0) {
       tx_->exec_prepared("insert_records", record_positions_.Done(), Bin(record_blob_.bytes),
                          record_blob_.offsets.Done(), record_blob_.lengths.Done());
@@ -229,7 +235,10 @@ class PgCommitWriter final : public CommitWriter {
     if (!node_runs_.empty()) SendNodeRuns();
     // The lock wait that follows is bounded by the holder's commit, not by the statement timeout
     // (restored by notify_restore_timeout once the lock is held).
-    if (optimistic_) tx_->exec("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0");
+    if (optimistic_) {
+      tx_->exec("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = " +
+                std::to_string(kOptimisticLockWaitMs));
+    }
   }
 
   void SendIndexRuns() {

@@ -31,7 +31,7 @@ struct PgCommitStats {
   uint64_t optimistic = 0;    // writers begun optimistically (lock taken in Commit)
   uint64_t races_lost = 0;    // writers that found the log extended by another node (kAborted)
   uint64_t lock_victims = 0;  // BeginCommit lock waits PostgreSQL broke as deadlocks (retried)
-  uint64_t row_waits_cut = 0;  // writers that gave way to another node's staged rows (kAborted)
+  uint64_t row_waits_cut = 0;  // optimistic writers whose wait for a row or the lock was cut (kAborted)
 };
 
 // The totals of a PostgreSQL store since it was opened; nullopt for any other store or nullptr.

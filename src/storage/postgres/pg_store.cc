@@ -108,11 +108,13 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
                "SELECT name, wrapped FROM cairn_key_material WHERE name > $1 ORDER BY name LIMIT $2");
   conn.prepare("key_delete", "DELETE FROM cairn_key_material WHERE name = $1");
   conn.prepare("notify", "SELECT pg_notify($1, $2)");
-  // An optimistic commit waits for the lock in its tree update with no statement timeout; this
-  // notification, sent right after, restores the timeout for the rest of the transaction.
+  // An optimistic commit waits for the lock in its tree update with no statement timeout and a
+  // short lock timeout; this notification, sent right after, restores both for the rest of the
+  // transaction.
   conn.prepare("notify_restore_timeout",
                "SELECT pg_notify($1, $2), set_config('statement_timeout', '" +
-                   std::to_string(statement_timeout_ms) + "', true)");
+                   std::to_string(statement_timeout_ms) + "', true), "
+                   "set_config('lock_timeout', '0', true)");
   conn.prepare("meta_put",
                "INSERT INTO cairn_meta (name, value) VALUES ($1, $2) "
                "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value");
