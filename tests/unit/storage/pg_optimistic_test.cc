@@ -222,6 +222,36 @@ TEST_F(PgOptimisticTest, AnOptimisticWriterInADeadlockGivesWayLongBeforeTheDeadl
   EXPECT_FALSE(a_->ReadStreamHead("mine")->has_value());
 }
 
+// Two nodes stage groups at the same positions: the second one's rows wait for the first one's
+// uncommitted rows for 50 ms at most, then it gives way (kAborted, nothing written); the first
+// one commits.
+TEST_F(PgOptimisticTest, StagingOverAnotherNodesStagedRowsGivesWayAfterTheRowWait) {
+  auto first = Begin(a_.get(), 0, true);
+  ASSERT_NE(first, nullptr);
+  PutGroup(first.get(), "first", 0, 2);
+  ASSERT_TRUE(first->Stage().ok());
+  auto second = Begin(b_.get(), 0, true);
+  ASSERT_NE(second, nullptr);
+  PutGroup(second.get(), "second", 0, 2);
+  const auto start = std::chrono::steady_clock::now();
+  auto staged = std::async(std::launch::async, [&] { return second->Stage(); });
+  if (!ReadyWithin(staged, 5000)) {
+    first.reset();  // rolls back: lets the stuck insert finish before the test ends
+    FAIL() << "the row wait was not cut";
+  }
+  const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - start).count();
+  const Status s = staged.get();
+  EXPECT_EQ(s.code(), StatusCode::kAborted) << s.ToString();
+  EXPECT_GE(elapsed_ms, 40);
+  EXPECT_EQ(second->Commit().code(), StatusCode::kAborted);
+  EXPECT_EQ(StatsOf(b_.get()).row_waits_cut, 1u);
+  const Status c = first->Commit();
+  ASSERT_TRUE(c.ok()) << c.ToString();
+  EXPECT_EQ(*a_->ReadRecord(1), "first1");
+  EXPECT_FALSE(a_->ReadStreamHead("second")->has_value());
+}
+
 TEST_F(PgOptimisticTest, ADroppedOptimisticWriterLeavesNoRowsAndNoLock) {
   {
     auto dropped = Begin(a_.get(), 0, true);
