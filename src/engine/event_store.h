@@ -250,6 +250,8 @@ class EventStore {
   struct RemoteReads {
     uint64_t prefetched = 0;
     uint64_t read_under_lock = 0;
+    uint64_t rebases = 0;    // groups built on other nodes' commits (under the commit lock)
+    uint64_t rebase_ns = 0;  // their total time: key refresh, learning the events, the new tree
   };
   virtual RemoteReads remote_reads() { return {}; }
   virtual keys::KmsProvider* kms() { return nullptr; }

@@ -648,6 +648,14 @@ Status Sequencer::Rebase(const storage::TreeState& state) {
   if (state.size < tree_.size()) {
     return Status::Aborted("an earlier group commit failed; nothing of this append was written, retry it");
   }
+  const int64_t start_ns = MonotonicNowNs();
+  Status s = RebaseOnto(state);
+  rebases_.fetch_add(1, std::memory_order_relaxed);
+  rebase_ns_.fetch_add(static_cast<uint64_t>(MonotonicNowNs() - start_ns), std::memory_order_relaxed);
+  return s;
+}
+
+Status Sequencer::RebaseOnto(const storage::TreeState& state) {
   CAIRN_RETURN_IF_ERROR(keys_->Refresh());
   const uint64_t from = tree_.size(), count = state.size - from;
   if (!id_window_loaded_ || count > options_.idempotency_window_events) {
