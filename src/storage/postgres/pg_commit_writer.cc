@@ -201,15 +201,13 @@ class PgCommitWriter final : public CommitWriter {
   // collides with another node's (same position) means that node extended the log first:
   // kAborted, like a lost race in Commit(). A lost connection is never reused.
   Status Failure(const std::exception& e, std::string_view what) {
+    const bool gave_way = optimistic_ && IsLockTimeout(e);
     Status s = optimistic_ && IsUniqueViolation(e)
                    ? Status::Aborted("another node wrote these positions first; nothing of this group was written")
-               : optimistic_ && IsLockTimeout(e)
-                   ? Status::Aborted("another node is committing at these positions; this group "
-                                     "gave way and wrote nothing")
-                   : FromException(e, what);
-    if (IsLockTimeout(e)) {
-      store_->commit_counters().row_waits_cut.fetch_add(1, std::memory_order_relaxed);
-    }
+               : gave_way ? Status::Aborted("another node is committing at these positions; this "
+                                            "group gave way and wrote nothing")
+                          : FromException(e, what);
+    if (gave_way) store_->commit_counters().row_waits_cut.fetch_add(1, std::memory_order_relaxed);
     if (s.code() == StatusCode::kAborted) {
       store_->commit_counters().races_lost.fetch_add(1, std::memory_order_relaxed);
     }
