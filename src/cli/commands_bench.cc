@@ -193,7 +193,7 @@ std::string PgLockLine(const storage::PgCommitStats& s) {
                 "postgres commit lock (append phase): %llu commits, %.1f events/commit, "
                 "lock wait %.3f ms/lock, held %.3f ms/lock (of which Commit() %.3f ms), "
                 "rebased %llu of %llu locks; %llu optimistic writers, %llu races lost (%llu gave "
-                "way to staged rows, %llu deadlock victims)\n",
+                "way after a cut wait, %llu deadlock victims)\n",
                 static_cast<unsigned long long>(s.commits),
                 s.commits > 0 ? static_cast<double>(s.records) / s.commits : 0.0,
                 MeanMs(s.lock_wait_ns, s.locks), MeanMs(s.hold_ns, s.locks),

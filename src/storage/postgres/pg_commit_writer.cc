@@ -199,7 +199,8 @@ class PgCommitWriter final : public CommitWriter {
  private:
   // Maps a failure of this writer's transaction to a Status. An optimistic writer's row that
   // collides with another node's (same position) means that node extended the log first:
-  // kAborted, like a lost race in Commit(). A lost connection is never reused.
+  // kAborted, like a lost race in Commit(); so does an optimistic writer's wait that
+  // lock_timeout cut (it gave way, see kRowWaitMs). A lost connection is never reused.
   Status Failure(const std::exception& e, std::string_view what) {
     const bool gave_way = optimistic_ && IsLockTimeout(e);
     Status s = optimistic_ && IsUniqueViolation(e)
