@@ -245,10 +245,12 @@ class EventStore {
   // while it lives; nullptr where not available.
   virtual storage::LogStore* log_store() { return nullptr; }
   // Shared stores: other nodes' events this node learned before building on their commits,
-  // decoded ahead by its prefetcher as their notifications arrived, or read under the commit
-  // lock. Totals since open; zero on a store of one node.
+  // decoded ahead by its prefetcher as their notifications arrived, told by the sealed summary
+  // of the group that committed before the lock passed (group_summary.h), or read under the
+  // commit lock. Totals since open; zero on a store of one node.
   struct RemoteReads {
     uint64_t prefetched = 0;
+    uint64_t summarized = 0;
     uint64_t read_under_lock = 0;
     uint64_t rebases = 0;    // groups built on other nodes' commits (under the commit lock)
     uint64_t rebase_ns = 0;  // their total time: key refresh, learning the events, the new tree

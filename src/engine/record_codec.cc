@@ -29,19 +29,14 @@ Result<crypto::AesGcm*> RecordCipher::CipherFor(uint32_t epoch) {
 
 Status RecordCipher::Seal(uint32_t epoch, uint64_t position, std::string_view entry,
                           std::string_view data, std::string_view metadata, std::string* out) {
-  CAIRN_ASSIGN_OR_RETURN(crypto::AesGcm * gcm, CipherFor(epoch));
   plain_scratch_.clear();
   plain_scratch_.reserve(12 + entry.size() + data.size() + metadata.size());
   PutLengthPrefixed(&plain_scratch_, entry);
   PutLengthPrefixed(&plain_scratch_, data);
   PutLengthPrefixed(&plain_scratch_, metadata);
-  out->clear();
-  out->reserve(kRecordHeaderSizeBytes + plain_scratch_.size() + crypto::kGcmOverheadBytes);
-  PutU8(out, kRecordFormatV1);
-  PutU32(out, epoch);
   char aad[20];
   RecordAad(position, aad);
-  return gcm->Seal({aad, sizeof aad}, plain_scratch_, out);
+  return SealValue(kRecordFormatV1, epoch, {aad, sizeof aad}, plain_scratch_, out);
 }
 
 Status RecordCipher::Open(uint64_t position, std::string_view stored, OpenedRecord* out) {
@@ -62,6 +57,30 @@ Status RecordCipher::Open(uint64_t position, std::string_view stored, OpenedReco
       !r.GetLengthPrefixed(&out->data, kFieldSizeBytesMax) ||
       !r.GetLengthPrefixed(&out->metadata, kFieldSizeBytesMax) || r.remaining() != 0) {
     return Status::DataLoss("record plaintext is malformed", position);
+  }
+  return Status::Ok();
+}
+
+Status RecordCipher::SealValue(uint8_t format, uint32_t epoch, std::string_view aad,
+                               std::string_view plain, std::string* out) {
+  CAIRN_ASSIGN_OR_RETURN(crypto::AesGcm * gcm, CipherFor(epoch));
+  out->clear();
+  out->reserve(kRecordHeaderSizeBytes + plain.size() + crypto::kGcmOverheadBytes);
+  PutU8(out, format);
+  PutU32(out, epoch);
+  return gcm->Seal(aad, plain, out);
+}
+
+Status RecordCipher::OpenValue(uint8_t format, std::string_view aad, std::string_view stored,
+                               std::string_view what, std::string* plain) {
+  if (stored.size() < kRecordHeaderSizeBytes + crypto::kGcmOverheadBytes ||
+      static_cast<uint8_t>(stored[0]) != format) {
+    return Status::DataLoss(std::string(what) + " is truncated or has an unknown format");
+  }
+  auto gcm = CipherFor(DecodeU32(stored.data() + 1));
+  if (!gcm.ok()) return gcm.status().Annotate(std::string(what));
+  if (!(*gcm)->Open(aad, stored.substr(kRecordHeaderSizeBytes), plain).ok()) {
+    return Status::DataLoss(std::string(what) + " does not authenticate (modified, moved or wrong key)");
   }
   return Status::Ok();
 }

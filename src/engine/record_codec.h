@@ -40,6 +40,15 @@ class RecordCipher {
   // (tampered, moved or truncated) or is malformed.
   Status Open(uint64_t position, std::string_view stored, OpenedRecord* out);
 
+  // The same sealing for other at-rest values of the log (group_summary.h): stored form
+  // u8 `format` || u32 epoch || sealed(IV || ct || tag), AAD given by the caller. OpenValue
+  // answers kDataLoss when the value is truncated, has another format, names an unknown epoch or
+  // does not authenticate; the message is `what` + the reason.
+  Status SealValue(uint8_t format, uint32_t epoch, std::string_view aad, std::string_view plain,
+                   std::string* out);
+  Status OpenValue(uint8_t format, std::string_view aad, std::string_view stored,
+                   std::string_view what, std::string* plain);
+
  private:
   Result<crypto::AesGcm*> CipherFor(uint32_t epoch);
 

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/bytes.h"
+#include "engine/group_summary.h"
 #include "integrity/entry.h"
 
 namespace cairn::engine {
@@ -50,6 +51,8 @@ struct Sequencer::Group {
   std::unordered_map<std::string, storage::StreamHead> heads;  // heads changed by this group
   std::vector<std::pair<integrity::NodeId, crypto::Hash>> completed;
   std::string entry_buf, record_buf;
+  GroupSummaryBuilder summary;                // shared stores: what other nodes learn of it
+  std::vector<std::string_view> ids;          // scratch for the summary's runs
   int64_t recorded_at_ns = 0;
   uint32_t epoch = 0;
   Status broken;  // a failure after state was touched: the whole group fails
@@ -360,13 +363,27 @@ std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr
   for (auto& p : group->pendings) group->results.push_back(Sequence(*group, p->append));
   if (group->broken.ok() && group->tree.size() > tree_.size()) {
     for (const auto& [stream, head] : group->heads) group->writer->PutStreamHead(stream, head);
-    group->writer->PutTreeState({group->tree.size(), group->tree.Serialize()});
+    group->writer->PutTreeState(TreeStateOf(*group));
     ApplySpeculatively(*group);
     // Optimistic: the rows travel now, while the previous group commits. A failure is kept by
     // the writer and returned by its Commit().
     if (group->optimistic) (void)group->writer->Stage();
   }
   return group;
+}
+
+// The tree state a group commits, with its summary on a shared store. A summary that cannot be
+// sealed is left out: the next node reads the group's records instead.
+storage::TreeState Sequencer::TreeStateOf(Group& group) {
+  storage::TreeState state{group.tree.size(), group.tree.Serialize()};
+  if (!store_->shared()) return state;
+  assert(group.summary.events() == state.size - group.base_size);
+  if (group.summary.Seal(cipher_, group.epoch, group.base_size, group.recorded_at_ns, &state.group_summary).ok()) {
+    state.group_from = group.base_size;
+  } else {
+    state.group_summary.clear();
+  }
+  return state;
 }
 
 // Every answer of a group depends on the state it was prepared on (expected versions, heads,
@@ -583,6 +600,11 @@ Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& app
     head.last_position = entry.position;
     head.last_leaf_hash = crypto::HashString(leaf);
   }
+  if (store_->shared() && !append.events.empty()) {
+    group.ids.clear();
+    for (const PreparedEvent& ev : append.events) group.ids.push_back(ev.event_id);
+    group.summary.AddRun(append.stream_id, result.first_version, group.ids);
+  }
   head.deleted = append.tombstone;
   result.last_position = head.last_position;
   result.last_version = head.next_version - 1;
@@ -601,15 +623,41 @@ void Sequencer::ApplySpeculatively(Group& group) {
   last_recorded_at_ns_ = group.recorded_at_ns;
 }
 
+// Fills the positions of (*ahead) (from `from` on) that the prefetcher did not have from the
+// summary of the group that brought the log to `state.size`, when it is needed and there is one.
+// Returns how many it filled.
+Result<uint64_t> Sequencer::TakeSummary(const storage::TreeState& state, uint64_t from,
+                                        std::vector<std::optional<RemoteEntry>>* ahead) {
+  assert(ahead->size() == state.size - from);
+  if (state.group_summary.empty() || state.group_from >= state.size) return uint64_t{0};
+  const uint64_t first = std::max(from, state.group_from);
+  bool missing = false;
+  for (uint64_t pos = first; pos < state.size && !missing; ++pos) missing = !(*ahead)[pos - from];
+  if (!missing) return uint64_t{0};
+  std::vector<RemoteEntry> entries;
+  CAIRN_RETURN_IF_ERROR(OpenGroupSummary(cipher_, state.group_from, state.size, state.group_summary, &entries));
+  uint64_t filled = 0;
+  for (RemoteEntry& e : entries) {
+    assert(e.position >= state.group_from && e.position < state.size);
+    if (e.position < from || (*ahead)[e.position - from]) continue;
+    (*ahead)[e.position - from] = std::move(e);
+    ++filled;
+  }
+  return filled;
+}
+
 // Learns the events other nodes committed at [from, to): their ids (idempotency across nodes),
 // the streams whose cached heads went stale, the latest recorded time. What the prefetcher
 // decoded ahead is taken from it; the rest is read here.
-Status Sequencer::LearnRemote(uint64_t from, uint64_t to) {
+Status Sequencer::LearnRemote(const storage::TreeState& state, uint64_t from) {
+  const uint64_t to = state.size;
   std::vector<std::optional<RemoteEntry>> ahead;
   const size_t prefetched = prefetcher_ ? prefetcher_->Take(from, to, &ahead) : 0;
   if (prefetched == 0) ahead.assign(to - from, std::nullopt);
+  CAIRN_ASSIGN_OR_RETURN(const uint64_t summarized, TakeSummary(state, from, &ahead));
   rebase_prefetched_.fetch_add(prefetched, std::memory_order_relaxed);
-  rebase_read_.fetch_add(to - from - prefetched, std::memory_order_relaxed);
+  rebase_summarized_.fetch_add(summarized, std::memory_order_relaxed);
+  rebase_read_.fetch_add(to - from - prefetched - summarized, std::memory_order_relaxed);
   auto learn = [&](const RemoteEntry& e) {
     id_window_.Insert(e.id, {e.stream_tag, e.stream_version, e.position});
     head_cache_.erase(e.stream_id);
@@ -663,7 +711,7 @@ Status Sequencer::RebaseOnto(const storage::TreeState& state) {
     id_window_.Clear();
     id_window_loaded_ = false;
   } else {
-    CAIRN_RETURN_IF_ERROR(LearnRemote(from, state.size));
+    CAIRN_RETURN_IF_ERROR(LearnRemote(state, from));
   }
   integrity::CompactRange tree;
   if (state.size > 0) {

@@ -111,15 +111,18 @@ class Sequencer {
   bool AdvanceCommitted(const CommittedState& state);
 
   // Other nodes' events this node learned while rebasing onto their commits (shared stores):
-  // how many its prefetcher had decoded ahead, and how many it read under the commit lock.
+  // how many its prefetcher had decoded ahead, how many the summary of the group before the lock
+  // told it (group_summary.h), and how many it read under the commit lock.
   struct RebaseReads {
     uint64_t prefetched = 0;
+    uint64_t summarized = 0;
     uint64_t read = 0;
     uint64_t rebases = 0;
     uint64_t rebase_ns = 0;  // total time in Rebase (under the commit lock)
   };
   RebaseReads rebase_reads() const {
     return {rebase_prefetched_.load(std::memory_order_relaxed),
+            rebase_summarized_.load(std::memory_order_relaxed),
             rebase_read_.load(std::memory_order_relaxed), rebases_.load(std::memory_order_relaxed),
             rebase_ns_.load(std::memory_order_relaxed)};
   }
@@ -152,10 +155,13 @@ class Sequencer {
   Result<storage::StreamHead> HeadFor(Group& group, const std::string& stream_id);
   std::optional<Result<AppendResult>> CheckIdempotent(const PreparedAppend& append);
   void ApplySpeculatively(Group& group);
+  storage::TreeState TreeStateOf(Group& group);
   Status RebuildIdWindow();
   Status Rebase(const storage::TreeState& state);  // timed; RebaseOnto does the work
   Status RebaseOnto(const storage::TreeState& state);
-  Status LearnRemote(uint64_t from, uint64_t to);
+  Status LearnRemote(const storage::TreeState& state, uint64_t from);
+  Result<uint64_t> TakeSummary(const storage::TreeState& state, uint64_t from,
+                               std::vector<std::optional<RemoteEntry>>* ahead);
   Status RefreshStorageKeysIfDue();
   Status MaybeRotateStorageKey(size_t events);
 
@@ -175,7 +181,8 @@ class Sequencer {
   int64_t keys_refreshed_ns_ = 0;  // MonotonicNowNs() of the last storage-key refresh
   // MonotonicNowNs() when another node's commit was last seen (a rebase or a lost race).
   std::atomic<int64_t> contention_seen_ns_{0};
-  std::atomic<uint64_t> rebase_prefetched_{0}, rebase_read_{0}, rebases_{0}, rebase_ns_{0};
+  std::atomic<uint64_t> rebase_prefetched_{0}, rebase_summarized_{0}, rebase_read_{0}, rebases_{0},
+      rebase_ns_{0};
   std::unique_ptr<RemotePrefetcher> prefetcher_;  // shared stores only
 
   mutable std::mutex mu_;  // guards everything below

@@ -59,9 +59,16 @@ struct StreamHead {
 
 // The Merkle tree's committed state: its size and the engine's opaque encoding of the compact
 // range (the hashes of the full subtrees on the right edge).
+//
+// On a shared() store the state also carries the engine's opaque, sealed summary of the group
+// that brought the tree to `size` (positions [group_from, size); engine/group_summary.h), so that
+// the node locking the state next learns that group without reading its records. Empty: none
+// (the writer sent none, or the store keeps none: a store that is not shared() may drop it).
 struct TreeState {
   uint64_t size = 0;
   std::string compact_range;
+  uint64_t group_from = 0;
+  std::string group_summary{};
 };
 
 // Identifies the hash of a full subtree: leaves [index << level, (index + 1) << level).

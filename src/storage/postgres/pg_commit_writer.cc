@@ -265,14 +265,21 @@ class PgCommitWriter final : public CommitWriter {
                        hashes.offsets.Done(), hashes.lengths.Done());
   }
 
+  // The conditional update of the tree row (matches only while the log is at `base`), with the
+  // group's summary for the next node to lock the row.
+  pqxx::result TreeUpdate(uint64_t base) {
+    return tx_->exec_prepared("tree_update", static_cast<int64_t>(tree_->size), Bin(tree_->compact_range),
+                              static_cast<int64_t>(base), static_cast<int64_t>(tree_->group_from),
+                              Bin(tree_->group_summary));
+  }
+
   // Locked writer: everything under the lock taken in BeginCommit.
   void Execute(uint64_t base) {
     SendRows();
     SendHeads();
     if (tree_) {
       assert(tree_->size >= base);
-      const pqxx::result r = tx_->exec_prepared("tree_update", static_cast<int64_t>(tree_->size),
-                                                Bin(tree_->compact_range), static_cast<int64_t>(base));
+      const pqxx::result r = TreeUpdate(base);
       // Cannot happen while the row lock is held; checked because a fork would be unrecoverable.
       if (r.affected_rows() != 1) throw std::logic_error("tree state moved under the commit lock");
       tx_->exec_prepared("notify", std::string(kCommitChannel), std::to_string(tree_->size));
@@ -286,8 +293,7 @@ class PgCommitWriter final : public CommitWriter {
     assert(tree_.has_value());
     SendRows();
     const uint64_t wait_start_ns = SteadyNowNs();
-    const pqxx::result r = tx_->exec_prepared("tree_update", static_cast<int64_t>(tree_->size),
-                                              Bin(tree_->compact_range), static_cast<int64_t>(base));
+    const pqxx::result r = TreeUpdate(base);
     locked_at_ns_ = SteadyNowNs();
     PgCommitCounters& c = store_->commit_counters();
     c.locks.fetch_add(1, std::memory_order_relaxed);
@@ -426,6 +432,8 @@ Result<std::unique_ptr<CommitWriter>> PgLogStore::Begin(uint64_t base_tree_size,
       TreeState state;
       state.size = static_cast<uint64_t>(r[0][0].as<int64_t>());
       state.compact_range = pqxx::binarystring(r[0][1]).str();
+      state.group_from = static_cast<uint64_t>(r[0][2].as<int64_t>());
+      state.group_summary = pqxx::binarystring(r[0][3]).str();
       std::optional<TreeState> rebased;
       if (state.size != base_tree_size) rebased = std::move(state);
       commit_counters_.locks.fetch_add(1, std::memory_order_relaxed);

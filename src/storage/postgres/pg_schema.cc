@@ -98,6 +98,16 @@ FROM (SELECT level, idx, hash,
 GROUP BY level, island, (rn - 1) / 48;
 DROP TABLE cairn_nodes;
 )sql"},
+      // 3: the sealed summary of the group that brought the tree to its size (positions
+      // [group_from, size)), so that the next node to lock the row learns that group from it
+      // instead of reading the group's records (engine/group_summary.h). Empty: none.
+      {3, R"sql(
+ALTER TABLE cairn_tree
+  ADD COLUMN group_from    bigint NOT NULL DEFAULT 0 CHECK (group_from >= 0),
+  ADD COLUMN group_summary bytea  NOT NULL DEFAULT ''::bytea;
+-- Sealed bytes do not compress: store them out of line without trying.
+ALTER TABLE cairn_tree ALTER COLUMN group_summary SET STORAGE EXTERNAL;
+)sql"},
   };
   return kMigrations;
 }

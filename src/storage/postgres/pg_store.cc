@@ -38,7 +38,7 @@ StreamHead HeadFromRow(const pqxx::row& row, int first) {
 // PostgreSQL 13+ times each statement of a query string separately.
 std::string LockSql(int64_t statement_timeout_ms) {
   return "SET LOCAL statement_timeout = 0; "
-         "SELECT size, compact_range, set_config('statement_timeout', '" +
+         "SELECT size, compact_range, group_from, group_summary, set_config('statement_timeout', '" +
          std::to_string(statement_timeout_ms) + "', true) FROM cairn_tree WHERE id = 1 FOR UPDATE";
 }
 
@@ -144,7 +144,8 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
                "SELECT lv, ix, substring($3::bytea FROM o + 1 FOR l) "
                "FROM unnest($1::smallint[], $2::bigint[], $4::int[], $5::int[]) AS t(lv, ix, o, l)");
   conn.prepare("tree_update",
-               "UPDATE cairn_tree SET size = $1, compact_range = $2 WHERE id = 1 AND size = $3");
+               "UPDATE cairn_tree SET size = $1, compact_range = $2, group_from = $4, group_summary = $5 "
+               "WHERE id = 1 AND size = $3");
 }
 
 PgLogStore::PgLogStore(const PgOptions& options, std::string conninfo)

@@ -156,9 +156,12 @@ TEST(PgOpenTest, SchemaV2JoinsAV1DatabasesIndexAndNodesIntoRunsAndReadsThemBack)
   nodes(2, 20, 21);
   nodes(6, 0, 0);
 
-  auto store = OpenPg(PgOpts(db));  // applies migration 2
+  auto store = OpenPg(PgOpts(db));  // applies migrations 2 and 3
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(Sql(db, "SELECT max(version) FROM cairn_schema_migrations"), "2");
+  EXPECT_EQ(Sql(db, "SELECT max(version) FROM cairn_schema_migrations"), std::to_string(pg::kSchemaVersion));
+  EXPECT_EQ(pg::kSchemaVersion, 3);
+  // Migration 3: the tree row keeps its state and has no group summary yet.
+  EXPECT_EQ(Sql(db, "SELECT group_from || ':' || length(group_summary) FROM cairn_tree"), "0:0");
   EXPECT_EQ(Sql(db, "SELECT to_regclass('cairn_stream_index') IS NULL AND "
                     "to_regclass('cairn_nodes') IS NULL"), "t");
   EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_index_runs"), "3");
@@ -610,7 +613,7 @@ TEST_F(PgTwoNodesTest, SecondBeginWaitsForTheFirstCommitAndIsRebasedOnIt) {
   wa->PutRecord(1, "a1");
   wa->PutNode(NodeKey{0, 0}, TestHash(0));
   wa->PutNode(NodeKey{0, 1}, TestHash(1));
-  wa->PutTreeState(TreeState{2, "range-a"});
+  wa->PutTreeState(TreeState{2, "range-a", 0, std::string("summary\0of a", 12)});
   ASSERT_TRUE(wa->Commit().ok());
 
   ASSERT_TRUE(ReadyWithin(fb, 10000));
@@ -619,11 +622,19 @@ TEST_F(PgTwoNodesTest, SecondBeginWaitsForTheFirstCommitAndIsRebasedOnIt) {
   ASSERT_TRUE((*wb)->rebased().has_value());
   EXPECT_EQ((*wb)->rebased()->size, 2u);
   EXPECT_EQ((*wb)->rebased()->compact_range, "range-a");
+  EXPECT_EQ((*wb)->rebased()->group_from, 0u);  // A's group summary comes with the locked row
+  EXPECT_EQ((*wb)->rebased()->group_summary, std::string("summary\0of a", 12));
   (*wb)->PutRecord(2, "b2");
   (*wb)->PutNode(NodeKey{0, 2}, TestHash(2));
-  (*wb)->PutTreeState(TreeState{3, "range-b"});
+  (*wb)->PutTreeState(TreeState{3, "range-b", 2, "summary of b"});
   const Status committed = (*wb)->Commit();
   ASSERT_TRUE(committed.ok()) << committed.ToString();
+  auto wa2 = MustBegin(a, 2);  // A rebases onto B's commit
+  ASSERT_NE(wa2, nullptr);
+  ASSERT_TRUE(wa2->rebased().has_value());
+  EXPECT_EQ(wa2->rebased()->group_from, 2u);
+  EXPECT_EQ(wa2->rebased()->group_summary, "summary of b");
+  wa2.reset();
 
   EXPECT_EQ(a->ReadTreeState()->size, 3u);
   EXPECT_EQ(*a->ReadRecord(1), "a1");
