@@ -372,11 +372,14 @@ std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr
   return group;
 }
 
-// The tree state a group commits, with its summary on a shared store. A summary that cannot be
-// sealed is left out: the next node reads the group's records instead.
+// The tree state a group commits, with its summary when other nodes are writing too (a locked
+// writer: another node's commit was seen lately). A node writing alone commits optimistically
+// and leaves none — nobody is waiting to read it, and it costs the commit ~1 ms of TOAST writes;
+// the first node to lock after it reads that group's records instead, once. So does the next
+// node when a summary cannot be sealed.
 storage::TreeState Sequencer::TreeStateOf(Group& group) {
   storage::TreeState state{group.tree.size(), group.tree.Serialize()};
-  if (!store_->shared()) return state;
+  if (!store_->shared() || group.optimistic) return state;
   assert(group.summary.events() == state.size - group.base_size);
   if (group.summary.Seal(cipher_, group.epoch, group.base_size, group.recorded_at_ns, &state.group_summary).ok()) {
     state.group_from = group.base_size;
@@ -600,7 +603,7 @@ Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& app
     head.last_position = entry.position;
     head.last_leaf_hash = crypto::HashString(leaf);
   }
-  if (store_->shared() && !append.events.empty()) {
+  if (store_->shared() && !group.optimistic && !append.events.empty()) {
     group.ids.clear();
     for (const PreparedEvent& ev : append.events) group.ids.push_back(ev.event_id);
     group.summary.AddRun(append.stream_id, result.first_version, group.ids);
