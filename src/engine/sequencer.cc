@@ -176,7 +176,7 @@ std::vector<std::unique_ptr<Sequencer::Pending>> Sequencer::TakeGroup(std::vecto
   not_empty_.wait(lock, [&] {
     return stopping_ || !queue_.empty() || !tasks_.empty() || !retry_.empty();
   });
-  tasks->swap(tasks_);
+  if (tasks != nullptr) tasks->swap(tasks_);
   std::vector<std::unique_ptr<Pending>> group;
   size_t events = 0, size_bytes = 0;
   // Appends of a group that lost a race first, in their order; then the queue.
@@ -203,28 +203,24 @@ std::vector<std::unique_ptr<Sequencer::Pending>> Sequencer::TakeGroup(std::vecto
 void Sequencer::RunSequencer() {
   while (true) {
     // Take the next group only when the committer can take it next: appends that arrive during
-    // a sync then join one group instead of trickling into many small ones. While other nodes
-    // commit too (a shared store, contention seen lately), only once the committer is idle:
-    // the next group must lock first and could not lock before this node's commit releases the
-    // lock anyway, so preparing it early gains nothing, while taking it after that commit lets
-    // the commit's callers, answered by then, join it (groups of ~620 instead of ~400 events in
-    // the three-node benchmark, +12 % in aggregate; docs/performance.md).
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      const bool contended = store_->shared() &&
-          MonotonicNowNs() - contention_seen_ns_.load() <= kContentionQuietMs * 1'000'000;
-      handoff_cv_.wait(lock, [&] { return handoff_ == nullptr && (!contended || !committing_); });
-    }
+    // a sync then join one group instead of trickling into many small ones.
+    const bool contended = WaitToTakeNextGroup();
+    // While other nodes commit too, lock first and take the group then: everything queued during
+    // the lock wait joins it (docs/performance.md).
+    std::unique_ptr<Group> begun;
+    if (contended && HasWork()) begun = BeginGroup();
     std::vector<Task> tasks;
-    auto pendings = TakeGroup(&tasks);
+    // A begun group may hold the commit lock, which a task takes too: tasks wait for the next turn.
+    auto pendings = TakeGroup(begun ? nullptr : &tasks);
     // Tasks (a storage key rotation) run before the group taken with them: appends queued
     // before the request may land in the new epoch, which is harmless.
     for (Task& t : tasks) t.run();
     if (pendings.empty()) {
+      begun.reset();  // only tasks came: a begun writer rolls back, releasing the lock
       if (tasks.empty() && FinishedStopping()) break;
       continue;
     }
-    std::unique_ptr<Group> group = Prepare(std::move(pendings));
+    std::unique_ptr<Group> group = Prepare(std::move(pendings), std::move(begun));
     if (group->events < kPipelinedGroupEventsMin) {
       CommitInline(*group);
     } else {
@@ -232,6 +228,27 @@ void Sequencer::RunSequencer() {
     }
   }
   handoff_cv_.notify_all();
+}
+
+// Waits until the next group may be taken; returns whether other nodes commit too (a shared
+// store, contention seen lately). Then only once the committer is idle: the next group must lock
+// first and could not lock before this node's commit releases the lock anyway, so beginning it
+// early gains nothing, while beginning it after that commit lets the commit's callers, answered
+// by then, join it.
+bool Sequencer::WaitToTakeNextGroup() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const bool contended = store_->shared() &&
+                         MonotonicNowNs() - contention_seen_ns_.load() <= kContentionQuietMs * 1'000'000;
+  handoff_cv_.wait(lock, [&] { return handoff_ == nullptr && (!contended || !committing_); });
+  return contended;
+}
+
+// Waits until an append (or a task) is queued; true when appends and no task are. A task (a
+// storage key rotation) takes the commit lock itself, so it must run before a group begins.
+bool Sequencer::HasWork() {
+  std::unique_lock<std::mutex> lock(mu_);
+  not_empty_.wait(lock, [&] { return stopping_ || !queue_.empty() || !tasks_.empty() || !retry_.empty(); });
+  return (!queue_.empty() || !retry_.empty()) && tasks_.empty();
 }
 
 // Stopping with an empty queue: done once no group is in flight and none lost a race (whose
@@ -333,12 +350,11 @@ Status Sequencer::RollBackIfNeeded(uint64_t* seen) {
   return Status::Ok();
 }
 
-std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr<Pending>> pendings) {
+// Begins a group: rolls back after a failed commit, begins the store's commit (a locked writer
+// of a shared store waits for the commit lock here) and rebases onto other nodes' commits. A
+// failure is kept in `broken`.
+std::unique_ptr<Sequencer::Group> Sequencer::BeginGroup() {
   auto group = std::make_unique<Group>();
-  group->pendings = std::move(pendings);
-  size_t events = 0;
-  for (const auto& p : group->pendings) events += p->append.events.size();
-  group->events = events;
   Status setup = RollBackIfNeeded(&group->failed_commits_seen);
   if (setup.ok() && !id_window_loaded_) setup = RebuildIdWindow();
   if (setup.ok()) {
@@ -356,6 +372,18 @@ std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr
     setup = Rebase(*group->writer->rebased());
   }
   if (setup.ok()) setup = RefreshStorageKeysIfDue();
+  group->broken = setup;
+  return group;
+}
+
+std::unique_ptr<Sequencer::Group> Sequencer::Prepare(std::vector<std::unique_ptr<Pending>> pendings,
+                                                     std::unique_ptr<Group> begun) {
+  std::unique_ptr<Group> group = begun ? std::move(begun) : BeginGroup();
+  group->pendings = std::move(pendings);
+  size_t events = 0;
+  for (const auto& p : group->pendings) events += p->append.events.size();
+  group->events = events;
+  Status setup = group->broken;
   if (setup.ok()) setup = MaybeRotateStorageKey(events);
   if (!setup.ok()) {
     group->broken = setup;

@@ -18,7 +18,11 @@
 // commit lock; when the writer reports that other nodes extended the log, the sequencer rebases
 // under that lock (Rebase: their storage epochs, event ids and stream heads, their tree) before
 // sequencing, so expected versions are checked against the whole log and the nodes never fork it.
-// Once no other node has written for kContentionQuietMs (counted from the start), groups are
+// While other nodes write too, there is no pipeline: the sequencer begins the next group only once
+// its committer is idle (the group could not lock before that commit releases the lock), waits
+// for the lock, and only then takes the queued appends, so that everything that arrived during
+// the wait joins the group (BeginGroup, then TakeGroup; tasks wait, as they lock themselves).
+// Each commit leaves a summary of its group for the next holder (group_summary.h). Once no other node has written for kContentionQuietMs (counted from the start), groups are
 // committed optimistically instead (BeginOptimisticCommit): the next group's rows are sent while
 // the previous one commits, and the lock is taken only at commit. A group that loses the race to another node (kAborted:
 // nothing written) is not answered: its appends are sequenced again, first in line, on the
@@ -142,8 +146,14 @@ class Sequencer {
             integrity::CompactRange tree);
   void RunSequencer();
   void RunCommitter();
+  // Takes the next group's appends and, unless `tasks` is nullptr, the queued tasks.
   std::vector<std::unique_ptr<Pending>> TakeGroup(std::vector<Task>* tasks);
-  std::unique_ptr<Group> Prepare(std::vector<std::unique_ptr<Pending>> pendings);
+  bool WaitToTakeNextGroup();
+  bool HasWork();
+  std::unique_ptr<Group> BeginGroup();
+  // `begun`: a group BeginGroup() began (nullptr: begin one now).
+  std::unique_ptr<Group> Prepare(std::vector<std::unique_ptr<Pending>> pendings,
+                                 std::unique_ptr<Group> begun = nullptr);
   void HandOff(std::unique_ptr<Group> group);
   void CommitInline(Group& group);
   void Commit(Group& group);

@@ -236,6 +236,35 @@ storage::PgCommitStats StatsOf(EventStore* node) {
   return stats.value_or(storage::PgCommitStats{});
 }
 
+// While other nodes commit too, a node waits for the commit lock first and takes its group then:
+// appends that arrive during the wait join the group instead of waiting for a second lock turn.
+TEST_F(MultiNodeTest, AppendsQueuedDuringTheLockWaitJoinOneGroup) {
+  ASSERT_TRUE(a_ && b_);
+  ASSERT_TRUE(a_->Append("warm", ExpectedVersion::Any(), One("T", "{}")).ok());
+  ASSERT_TRUE(b_->Append("warm", ExpectedVersion::Any(), One("T", "{}")).ok());
+  ASSERT_TRUE(a_->Append("warm", ExpectedVersion::Any(), One("T", "{}")).ok());  // a rebased: contended
+  auto held = b_->log_store()->BeginCommit(b_->tree_size());  // the lock, held by "another node"
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  const storage::PgCommitStats before = StatsOf(a_.get());
+  constexpr int kAppends = 6;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kAppends; ++i) {
+    threads.emplace_back([&, i] {
+      if (!a_->Append("q-" + std::to_string(i), ExpectedVersion::NoStream(), One("T", "{}")).ok()) ++failures;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the first waits for the lock
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  held->reset();  // rolls back: the lock passes to a
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  const storage::PgCommitStats after = StatsOf(a_.get());
+  EXPECT_EQ(after.commits - before.commits, 1u) << "the appends queued during the wait took another turn";
+  EXPECT_EQ(after.records - before.records, static_cast<uint64_t>(kAppends));
+  EXPECT_TRUE(a_->Verify().ok);
+}
+
 // A node alone commits optimistically; when another node has extended the log meanwhile, its
 // group loses the race, writes nothing and is sequenced again on the new log (its caller sees one
 // answer: the expected version checked against the other node's event); then the node takes the
