@@ -75,7 +75,7 @@ ASAN_OPTIONS_TEST := detect_leaks=1:abort_on_error=1:strict_string_checks=1
 LSAN_OPTIONS_TEST := suppressions=$(CURDIR)/tests/lsan.supp
 UBSAN_OPTIONS_TEST := print_stacktrace=1:halt_on_error=1
 asan-configure: san-deps
-	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CLANG) \
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CLANG) -DCAIRN_OPT_LEVEL=-O1 \
 	  -DCAIRN_SANITIZE=address,undefined -DCAIRN_FUZZ=ON
 
 build-asan: asan-configure
@@ -104,7 +104,8 @@ test-asan-ci: asan-configure
 TSAN_TARGETS := engine_test subscribe_test keys_test common_test
 TSAN_FILTER := *Concurren*:*Observer*:*Appenders*:*Races*:KeyCache.*:LiveHub*:LiveRing*:GroupTest.*:MultiNodeTest.*:RevealMany*:ParallelFor*
 test-tsan: san-deps
-	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CLANG) -DCAIRN_SANITIZE=thread
+	cmake -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CLANG) -DCAIRN_OPT_LEVEL=-O1 \
+	  -DCAIRN_SANITIZE=thread
 	cmake --build $(TSAN_DIR) -j$(JOBS) --target $(TSAN_TARGETS)
 	@set -e; for t in $(TSAN_TARGETS); do \
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
