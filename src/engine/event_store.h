@@ -250,6 +250,7 @@ class EventStore {
   // commit lock. Totals since open; zero on a store of one node.
   struct RemoteReads {
     uint64_t prefetched = 0;
+    uint64_t ahead_summarized = 0;  // decoded ahead from group summaries instead of records
     uint64_t summarized = 0;
     uint64_t read_under_lock = 0;
     uint64_t rebases = 0;    // groups built on other nodes' commits (under the commit lock)

@@ -417,7 +417,7 @@ class EventStoreImpl final : public EventStore {
   uint64_t LatestTreeSize() override { return CommittedSize(UINT64_MAX); }
   RemoteReads remote_reads() override {
     const Sequencer::RebaseReads r = sequencer_->rebase_reads();
-    return {r.prefetched, r.summarized, r.read, r.rebases, r.rebase_ns};
+    return {r.prefetched, r.ahead_summarized, r.summarized, r.read, r.rebases, r.rebase_ns};
   }
   std::string origin() const override { return signer_.name; }
   std::string verifier_key() const override {
@@ -511,11 +511,11 @@ class EventStoreImpl final : public EventStore {
   }
 
   void CatchUpCommitted() {
-    Result<storage::TreeState> state = store()->ReadTreeState();
+    Result<storage::TreeState> state = store()->ReadTreeStateWithSummary();
     if (!state.ok() || state->size == 0) return;  // the next notification or commit catches up
     auto tree = integrity::CompactRange::Deserialize(state->compact_range);
     if (!tree.ok() || tree->size() != state->size) return;
-    if (sequencer_->AdvanceCommitted({state->size, tree->Root()})) NotifyObservers(state->size);
+    if (sequencer_->AdvanceCommitted({state->size, tree->Root()}, &*state)) NotifyObservers(state->size);
   }
 
   // Observers see strictly increasing sizes: on a shared store a catch-up on a reader or the

@@ -4,6 +4,7 @@
 #include <cassert>
 
 #include "engine/engine_metrics.h"
+#include "engine/group_summary.h"
 #include "integrity/entry.h"
 
 namespace cairn::engine {
@@ -37,14 +38,21 @@ RemotePrefetcher::~RemotePrefetcher() {
   thread_.join();
 }
 
-void RemotePrefetcher::Heard(uint64_t tree_size) {
+void RemotePrefetcher::Heard(uint64_t tree_size, storage::TreeState* announced) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (tree_size <= heard_) return;
     heard_ = tree_size;
     if (!ActiveLocked()) {  // an idle node keeps nothing: its next rebase may start elsewhere
       entries_.clear();
+      summaries_.clear();
       return;
+    }
+    if (announced != nullptr && !announced->group_summary.empty() &&
+        announced->group_from < announced->size && announced->group_from >= std::max(next_, applied_) &&
+        announced->size - announced->group_from <= kScanRecordsMax) {
+      summaries_[announced->group_from] = {announced->size, std::move(announced->group_summary)};
+      if (summaries_.size() > kSummariesMax) summaries_.erase(summaries_.begin());
     }
   }
   wake_.notify_all();
@@ -112,6 +120,54 @@ std::optional<std::pair<uint64_t, uint64_t>> RemotePrefetcher::NextRangeLocked()
   return std::make_pair(from, to);
 }
 
+uint64_t RemotePrefetcher::DecodeFromSummary(uint64_t from, uint64_t* records_to,
+                                             std::vector<RemoteEntry>* batch) {
+  assert(batch->empty() && from < *records_to);
+  uint64_t group_from = 0;
+  Summary summary;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!summaries_.empty() && summaries_.begin()->second.size <= from) summaries_.erase(summaries_.begin());
+    if (summaries_.empty()) return from;
+    auto it = summaries_.begin();
+    if (it->first > from) {
+      *records_to = std::min(*records_to, it->first);
+      return from;
+    }
+    group_from = it->first;
+    summary = std::move(it->second);
+    summaries_.erase(it);
+  }
+  std::vector<RemoteEntry> entries;
+  // One that does not open is left to the records (and to the sequencer, which refuses it).
+  if (!OpenGroupSummary(cipher_, group_from, summary.size, summary.sealed, &entries).ok()) return from;
+  for (RemoteEntry& e : entries) {
+    if (e.position >= from) batch->push_back(std::move(e));
+  }
+  assert(!batch->empty() && batch->front().position == from && batch->back().position + 1 == summary.size);
+  return summary.size;
+}
+
+uint64_t RemotePrefetcher::DecodeRecords(uint64_t from, uint64_t to, std::vector<RemoteEntry>* batch,
+                                         bool* failed) {
+  uint64_t expected = from;
+  Status decoded;
+  const Status scanned =
+      store_->ScanRecords(from, to - from, [&](uint64_t position, std::string_view stored) {
+        if (position != expected) return false;
+        RemoteEntry& e = batch->emplace_back();
+        decoded = DecodeRemoteEntry(cipher_, position, stored, &e);
+        if (!decoded.ok()) {
+          batch->pop_back();
+          return false;
+        }
+        ++expected;
+        return true;
+      });
+  *failed = !scanned.ok() || !decoded.ok();
+  return expected;
+}
+
 void RemotePrefetcher::Run() {
   std::vector<RemoteEntry> batch;
   while (true) {
@@ -124,28 +180,19 @@ void RemotePrefetcher::Run() {
       range = *next;
     }
     batch.clear();
-    uint64_t expected = range.first;
-    Status decoded;
-    const Status scanned = store_->ScanRecords(
-        range.first, range.second - range.first, [&](uint64_t position, std::string_view stored) {
-          if (position != expected) return false;
-          RemoteEntry& e = batch.emplace_back();
-          decoded = DecodeRemoteEntry(cipher_, position, stored, &e);
-          if (!decoded.ok()) {
-            batch.pop_back();
-            return false;
-          }
-          ++expected;
-          return true;
-        });
+    uint64_t expected = DecodeFromSummary(range.first, &range.second, &batch);
+    const bool from_summary = expected != range.first;
+    bool failed = false;
+    if (!from_summary) expected = DecodeRecords(range.first, range.second, &batch, &failed);
     std::lock_guard<std::mutex> lock(mu_);
     // A failed or short read (a storage epoch this node has not loaded yet, an outage) is
     // retried once more is heard; meanwhile the sequencer reads those records itself.
-    if (!scanned.ok() || !decoded.ok() || expected < range.second) failed_at_heard_ = heard_;
+    if (failed || expected < range.second) failed_at_heard_ = heard_;
     for (RemoteEntry& e : batch) {
       if (e.position < applied_ || e.position < next_) continue;
       assert(entries_.empty() || entries_.back().position < e.position);
       entries_.push_back(std::move(e));
+      if (from_summary) summarized_.fetch_add(1, std::memory_order_relaxed);
     }
     next_ = std::max(next_, expected);
   }

@@ -7,6 +7,12 @@
 // every commit of every node longer by the time to read ~800 records; the lock serialises all
 // nodes, so that time came straight off the aggregate.
 //
+// A commit notification comes with the tree row as read right after it, and so with the summary
+// of the group that brought the log to that size when that group left one (group_summary.h).
+// Such a group is decoded from that one sealed value instead of from a record per event — on a
+// busy cluster, where nodes take turns under the lock, nearly every group — which spares every
+// node reading and decrypting all the other nodes' records.
+//
 // Correctness does not depend on it: records below a committed tree size never change, so an
 // entry decoded early is the same as one decoded under the lock, and Take() returns only what it
 // has; the sequencer reads the rest itself.
@@ -15,9 +21,11 @@
 // the destructor stops and joins it.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -66,8 +74,13 @@ class RemotePrefetcher {
   RemotePrefetcher(const RemotePrefetcher&) = delete;
   RemotePrefetcher& operator=(const RemotePrefetcher&) = delete;
 
-  // The log is known to be committed up to `tree_size`: read what is not read yet.
-  void Heard(uint64_t tree_size);
+  // Summaries of announced groups kept for the reading thread (the oldest are dropped).
+  static constexpr size_t kSummariesMax = 16;
+
+  // The log is known to be committed up to `tree_size`: read what is not read yet. `announced`:
+  // the tree row read with it (ReadTreeStateWithSummary); its group summary, if any, is used
+  // instead of the records of that group.
+  void Heard(uint64_t tree_size, storage::TreeState* announced = nullptr);
   // This node is committing [from, to) itself: no need to read it (a range that then does not
   // land is simply not prefetched; Take() misses it and the caller reads it).
   void Skip(uint64_t from, uint64_t to);
@@ -76,12 +89,21 @@ class RemotePrefetcher {
   // Moves the prefetched entries of [from, to) into *out: (*out)[i] is position from + i, or
   // nullopt when it was not prefetched. Returns how many were.
   size_t Take(uint64_t from, uint64_t to, std::vector<std::optional<RemoteEntry>>* out);
+  // Entries decoded from group summaries rather than records and kept, since construction.
+  uint64_t summarized() const { return summarized_.load(std::memory_order_relaxed); }
 
  private:
   void Run();
   // Under mu_: the next range to read, [from, to), or nullopt when there is nothing to read.
   std::optional<std::pair<uint64_t, uint64_t>> NextRangeLocked();
   bool ActiveLocked() const;
+  // Reading thread: decodes [from, …) into *batch from an announced group's summary that covers
+  // `from`; returns the end of what it decoded, or `from` (then *records_to is lowered to where
+  // the next announced group starts, so that its summary is used after the records before it).
+  uint64_t DecodeFromSummary(uint64_t from, uint64_t* records_to, std::vector<RemoteEntry>* batch);
+  // Reading thread: decodes the records of [from, to) into *batch, stopping at the first that is
+  // missing or does not open (then *failed is set if it did not open); returns the end of what it decoded.
+  uint64_t DecodeRecords(uint64_t from, uint64_t to, std::vector<RemoteEntry>* batch, bool* failed);
 
   storage::LogStore* const store_;
   RecordCipher cipher_;  // the reading thread only
@@ -96,6 +118,12 @@ class RemotePrefetcher {
   uint64_t failed_at_heard_ = 0;  // heard_ when a read failed: retry only after more is heard
   std::deque<std::pair<uint64_t, uint64_t>> skips_;  // [from, to), ascending
   std::deque<RemoteEntry> entries_;                  // ascending positions, all ≥ applied_
+  struct Summary {
+    uint64_t size = 0;  // the group is [key, size)
+    std::string sealed;
+  };
+  std::map<uint64_t, Summary> summaries_;  // by first position; at most kSummariesMax
+  std::atomic<uint64_t> summarized_{0};
   std::thread thread_;
 };
 

@@ -313,11 +313,21 @@ Status Sequencer::RefreshStorageKeysIfDue() {
 }
 
 Status Sequencer::MaybeRotateStorageKey(size_t events) {
-  keys::StorageEpoch cur = keys_->current();
-  // After a failed commit the tree can be smaller than the epoch's recorded start (the epoch was
-  // made for a group that never landed): it has then encrypted nothing yet.
-  const uint64_t used = tree_.size() > cur.start_position ? tree_.size() - cur.start_position : 0;
-  if (used + events <= options_.storage_key_encryptions_max) return Status::Ok();
+  keys::StorageEpoch cur;
+  auto due = [&] {
+    cur = keys_->current();
+    // After a failed commit the tree can be smaller than the epoch's recorded start (the epoch
+    // was made for a group that never landed): it has then encrypted nothing yet.
+    const uint64_t used = tree_.size() > cur.start_position ? tree_.size() - cur.start_position : 0;
+    return used + events > options_.storage_key_encryptions_max;
+  };
+  if (!due()) return Status::Ok();
+  // On a shared store another node may have rotated already: rotate only if it is still due.
+  if (store_->shared()) {
+    CAIRN_RETURN_IF_ERROR(keys_->Refresh());
+    keys_refreshed_ns_ = MonotonicNowNs();
+    if (!due()) return Status::Ok();
+  }
   return keys_->Rotate(std::max(tree_.size(), cur.start_position));
 }
 
@@ -741,8 +751,10 @@ Status Sequencer::Rebase(const storage::TreeState& state) {
   return s;
 }
 
+// The storage epochs are not refreshed here (a round trip under the lock): a record or summary
+// sealed under an epoch this node does not know yet makes RecordCipher load it, and an epoch made
+// without a commit is picked up by RefreshStorageKeysIfDue or before this node rotates itself.
 Status Sequencer::RebaseOnto(const storage::TreeState& state) {
-  CAIRN_RETURN_IF_ERROR(keys_->Refresh());
   const uint64_t from = tree_.size(), count = state.size - from;
   if (!id_window_loaded_ || count > options_.idempotency_window_events) {
     head_cache_.clear();
@@ -771,13 +783,13 @@ Status Sequencer::RebaseOnto(const storage::TreeState& state) {
   return Status::Ok();
 }
 
-bool Sequencer::AdvanceCommitted(const CommittedState& state) {
+bool Sequencer::AdvanceCommitted(const CommittedState& state, storage::TreeState* announced) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (state.size <= committed_.size) return false;
     committed_ = state;
   }
-  if (prefetcher_) prefetcher_->Heard(state.size);
+  if (prefetcher_) prefetcher_->Heard(state.size, announced);
   return true;
 }
 

@@ -16,7 +16,8 @@
 //
 // Shared stores (several nodes on one PostgreSQL database): BeginCommit() takes the store's
 // commit lock; when the writer reports that other nodes extended the log, the sequencer rebases
-// under that lock (Rebase: their storage epochs, event ids and stream heads, their tree) before
+// under that lock (Rebase: their event ids and stream heads, their tree; a storage epoch they
+// made is loaded when one of their records or summaries names it) before
 // sequencing, so expected versions are checked against the whole log and the nodes never fork it.
 // While other nodes write too, there is no pipeline: the sequencer begins the next group only once
 // its committer is idle (the group could not lock before that commit releases the lock), waits
@@ -111,14 +112,17 @@ class Sequencer {
   // after a rebase onto other nodes' commits).
   void SetCommitListener(std::function<void(uint64_t)> listener);
   // Shared stores: another node committed `state` (read from the store). Publishes it as
-  // committed if it is ahead of what this node knows; returns whether it was.
-  bool AdvanceCommitted(const CommittedState& state);
+  // committed if it is ahead of what this node knows; returns whether it was. `announced`: the
+  // tree row it was read from, with its group summary (the prefetcher may take the summary).
+  bool AdvanceCommitted(const CommittedState& state, storage::TreeState* announced = nullptr);
 
   // Other nodes' events this node learned while rebasing onto their commits (shared stores):
   // how many its prefetcher had decoded ahead, how many the summary of the group before the lock
-  // told it (group_summary.h), and how many it read under the commit lock.
+  // told it (group_summary.h), and how many it read under the commit lock. `ahead_summarized`:
+  // of the entries the prefetcher decoded, how many came from group summaries (not records).
   struct RebaseReads {
     uint64_t prefetched = 0;
+    uint64_t ahead_summarized = 0;
     uint64_t summarized = 0;
     uint64_t read = 0;
     uint64_t rebases = 0;
@@ -126,6 +130,7 @@ class Sequencer {
   };
   RebaseReads rebase_reads() const {
     return {rebase_prefetched_.load(std::memory_order_relaxed),
+            prefetcher_ ? prefetcher_->summarized() : 0,
             rebase_summarized_.load(std::memory_order_relaxed),
             rebase_read_.load(std::memory_order_relaxed), rebases_.load(std::memory_order_relaxed),
             rebase_ns_.load(std::memory_order_relaxed)};

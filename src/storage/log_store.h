@@ -152,6 +152,10 @@ class LogStore {
   // --- the log ---
   // The committed tree state; size 0 and an empty compact range for a new store.
   virtual Result<TreeState> ReadTreeState() = 0;
+  // The committed tree state with, on a shared() store, the summary of the group that brought it
+  // to its size (group_from, group_summary; empty when that group left none), read without
+  // locking. A store that keeps no summaries returns ReadTreeState().
+  virtual Result<TreeState> ReadTreeStateWithSummary() { return ReadTreeState(); }
   // nullopt when the stream has never been written.
   virtual Result<std::optional<StreamHead>> ReadStreamHead(std::string_view stream_id) = 0;
   virtual Result<std::string> ReadRecord(uint64_t position) = 0;

@@ -51,6 +51,8 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
     tx.exec("SET lock_timeout = 0");
   }
   conn.prepare("tree", "SELECT size, compact_range FROM cairn_tree WHERE id = 1");
+  conn.prepare("tree_with_summary",
+               "SELECT size, compact_range, group_from, group_summary FROM cairn_tree WHERE id = 1");
   conn.prepare("head",
                "SELECT next_version, last_position, last_leaf_hash, deleted FROM cairn_stream_heads "
                "WHERE stream_id = $1");
@@ -177,14 +179,22 @@ Status PgLogStore::Run(std::string_view what, bool retry,
   }
 }
 
-Result<TreeState> PgLogStore::ReadTreeState() {
+Result<TreeState> PgLogStore::ReadTreeState() { return ReadTreeRow(false); }
+
+Result<TreeState> PgLogStore::ReadTreeStateWithSummary() { return ReadTreeRow(true); }
+
+Result<TreeState> PgLogStore::ReadTreeRow(bool with_summary) {
   TreeState state;
   CAIRN_RETURN_IF_ERROR(Run("reading the tree state", true, [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    const pqxx::result r = tx.exec_prepared("tree");
+    const pqxx::result r = tx.exec_prepared(with_summary ? "tree_with_summary" : "tree");
     if (r.size() != 1) throw std::runtime_error("tree state row missing");
     state.size = static_cast<uint64_t>(r[0][0].as<int64_t>());
     state.compact_range = Bytes(r[0][1]);
+    if (with_summary) {
+      state.group_from = static_cast<uint64_t>(r[0][2].as<int64_t>());
+      state.group_summary = Bytes(r[0][3]);
+    }
   }));
   return state;
 }

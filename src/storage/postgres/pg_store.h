@@ -50,6 +50,7 @@ class PgLogStore final : public LogStore {
   bool shared() const override { return true; }
   void SetChangeListener(ChangeListener listener) override;
   Result<TreeState> ReadTreeState() override;
+  Result<TreeState> ReadTreeStateWithSummary() override;
   Result<std::optional<StreamHead>> ReadStreamHead(std::string_view stream_id) override;
   Result<std::string> ReadRecord(uint64_t position) override;
   Status ScanRecords(uint64_t from_position, uint64_t limit,
@@ -83,6 +84,8 @@ class PgLogStore final : public LogStore {
 
  private:
   void RunListener();
+  // The cairn_tree row, with the group summary columns or without them.
+  Result<TreeState> ReadTreeRow(bool with_summary);
   // Pages through a (name, bytes) table by name from `prefix` with two prepared statements
   // (first page: name >= $1, next pages: name > $1; both LIMIT $2).
   Status ScanNames(std::string_view what, const char* page_statement, const char* next_statement,

@@ -20,6 +20,9 @@ struct FaultPlan {
   std::atomic<int> failed{0};
   std::atomic<int64_t> corrupt_record_at{-1};  // reads of this record get one byte flipped
   std::atomic<int64_t> corrupt_leaf_at{-1};    // reads of this leaf hash get one byte flipped
+  std::atomic<bool> corrupt_summaries{false};  // ReadTreeStateWithSummary: summary byte flipped
+  std::atomic<int> summaries_corrupted{0};     // non-empty summaries flipped so far
+  std::atomic<bool> mute_commit_notifications{false};  // other engines' commits go unannounced
 };
 
 inline std::string FlipOneByte(std::string_view bytes) {
@@ -69,8 +72,21 @@ class FaultyStore final : public storage::LogStore {
     return std::unique_ptr<storage::CommitWriter>(new FaultyWriter(std::move(w).value(), plan_));
   }
   bool shared() const override { return inner_->shared(); }
-  void SetChangeListener(storage::ChangeListener l) override { inner_->SetChangeListener(std::move(l)); }
+  void SetChangeListener(storage::ChangeListener l) override {
+    l.on_commit = [plan = plan_, on_commit = std::move(l.on_commit)](uint64_t size) {
+      if (!plan->mute_commit_notifications) on_commit(size);
+    };
+    inner_->SetChangeListener(std::move(l));
+  }
   Result<storage::TreeState> ReadTreeState() override { return inner_->ReadTreeState(); }
+  Result<storage::TreeState> ReadTreeStateWithSummary() override {
+    auto state = inner_->ReadTreeStateWithSummary();
+    if (state.ok() && plan_->corrupt_summaries && !state->group_summary.empty()) {
+      state->group_summary = FlipOneByte(state->group_summary);
+      ++plan_->summaries_corrupted;
+    }
+    return state;
+  }
   Result<std::optional<storage::StreamHead>> ReadStreamHead(std::string_view s) override {
     return inner_->ReadStreamHead(s);
   }

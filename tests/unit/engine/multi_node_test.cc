@@ -11,6 +11,7 @@
 
 #include "customer_rules.h"
 #include "engine_test_util.h"
+#include "faulty_store.h"
 #include "storage/postgres/pg_stats.h"
 
 namespace cairn::engine {
@@ -31,15 +32,38 @@ class MultiNodeTest : public ::testing::Test {
   }
 
   // Every node has its own data directory (its lock) and the first node's keyring.
-  std::unique_ptr<EventStore> OpenNode(const std::string& name) {
+  std::unique_ptr<EventStore> OpenNode(const std::string& name, FaultPlan* plan = nullptr) {
     Options o;
+    if (plan) {
+      o.wrap_store_for_test = [plan](std::unique_ptr<storage::LogStore> inner) {
+        return std::unique_ptr<storage::LogStore>(new FaultyStore(std::move(inner), plan));
+      };
+    }
     o.data_dir = tmp_.Sub(name);
     o.postgres = pg_;
     o.kms.local.keyring_path = tmp_.Sub("a/keyring");
     o.protect_rules_file = tmp_.Sub("protect.toml");
+    if (encryptions_max_ > 0) o.storage_key_encryptions_max = encryptions_max_;
     auto s = EventStore::Open(o);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  // Both nodes again, with Options::storage_key_encryptions_max = `max`.
+  void ReopenWithEncryptionsMax(uint64_t max) {
+    a_.reset();
+    b_.reset();
+    encryptions_max_ = max;
+    a_ = OpenNode("a");
+    b_ = OpenNode("b");
+  }
+
+  static size_t StorageEpochs(EventStore* node) {
+    size_t n = 0;
+    auto keys = node->ListKeys();
+    EXPECT_TRUE(keys.ok());
+    if (keys.ok()) for (const KeyInfo& k : *keys) n += k.kind == "storage";
+    return n;
   }
 
   static bool WaitFor(const std::function<bool()>& done, int timeout_ms = 2000) {
@@ -51,6 +75,8 @@ class MultiNodeTest : public ::testing::Test {
   }
 
   testing::TempDir tmp_;
+  uint64_t encryptions_max_ = 0;  // > 0: Options::storage_key_encryptions_max of nodes opened next
+  FaultPlan plan_;                 // of the nodes opened with it; outlives them
   storage::PgOptions pg_;
   std::unique_ptr<EventStore> a_, b_;
 };
@@ -199,11 +225,15 @@ TEST_F(MultiNodeTest, ANodeLearnsTheOtherNodesEventsAheadOfTheCommitLock) {
 
 // The node that takes the commit lock right after another node's commit learns that group from
 // its sealed summary, which arrives with the locked row (the commit's notification has not been
-// decoded yet): a re-send of the group through this node is still idempotent, and this node's
-// cached head of the stream the other node extended is dropped, so an exact expected version is
-// checked against the stream as it is.
+// heard yet: here a hears none): a re-send of the group through this node is still idempotent,
+// and this node's cached head of the stream the other node extended is dropped, so an exact
+// expected version is checked against the stream as it is.
 TEST_F(MultiNodeTest, ANodeLearnsTheGroupBeforeTheLockFromItsSummary) {
   ASSERT_TRUE(a_ && b_);
+  a_.reset();
+  plan_.mute_commit_notifications = true;
+  a_ = OpenNode("a", &plan_);
+  ASSERT_TRUE(a_);
   bool summarized = false;
   for (int round = 0; round < 20 && !summarized; ++round) {
     const std::string stream = "shared-" + std::to_string(round);
@@ -228,6 +258,115 @@ TEST_F(MultiNodeTest, ANodeLearnsTheGroupBeforeTheLockFromItsSummary) {
   EXPECT_TRUE(summarized) << "no round learned b's group from its summary";
   EXPECT_TRUE(a_->Verify().ok);
   EXPECT_TRUE(b_->Verify().ok);
+}
+
+// b appends a group of 30 to a stream a has just created. Returns false when a did not learn the
+// group ahead from b's summary within a second (b's commit may have been optimistic: no summary).
+bool LearnedAheadFromSummary(EventStore* a, EventStore* b, const std::string& stream,
+                             std::vector<ProposedEvent>* batch) {
+  EXPECT_TRUE(a->Append(stream, ExpectedVersion::NoStream(), One("T", "{}")).ok());
+  batch->clear();
+  for (int i = 0; i < 30; ++i) batch->push_back(Ev("T", "{\"i\":" + std::to_string(i) + "}", NewUuidV4()));
+  const uint64_t before = a->remote_reads().ahead_summarized;
+  EXPECT_TRUE(b->Append(stream, ExpectedVersion::Exact(0), *batch).ok());  // versions 1..30
+  for (int waited_ms = 0; waited_ms < 1000; waited_ms += 10) {
+    if (a->remote_reads().ahead_summarized - before >= 30) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// A node's read-ahead learns another node's group from the summary in the tree row (one sealed
+// value) instead of reading and opening its records; the sequencer then has it all before the lock.
+TEST_F(MultiNodeTest, TheReadAheadLearnsAnotherNodesGroupFromItsSummary) {
+  ASSERT_TRUE(a_ && b_);
+  bool ahead = false;
+  std::vector<ProposedEvent> batch;
+  for (int round = 0; round < 20 && !ahead; ++round) {
+    const std::string stream = "ahead-" + std::to_string(round);
+    ahead = LearnedAheadFromSummary(a_.get(), b_.get(), stream, &batch);
+    if (!ahead) continue;
+    const EventStore::RemoteReads before = a_->remote_reads();
+    auto again = a_->Append(stream, ExpectedVersion::Any(), batch);  // the re-send, via a
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_TRUE(again->idempotent_replay);
+    EXPECT_EQ(again->first_version, 1u);
+    auto next = a_->Append(stream, ExpectedVersion::Exact(30), One("T", "{}"));
+    ASSERT_TRUE(next.ok()) << next.status().ToString();
+    EXPECT_EQ(next->first_version, 31u);
+    const EventStore::RemoteReads after = a_->remote_reads();
+    EXPECT_EQ(after.read_under_lock, before.read_under_lock) << "records of b's group read under the lock";
+  }
+  EXPECT_TRUE(ahead) << "no round learned b's group ahead from its summary";
+  EXPECT_TRUE(a_->Verify().ok);
+}
+
+// A summary that does not open is not trusted: the read-ahead reads the group's records instead,
+// and the node still answers the re-send idempotently and knows the stream's version.
+TEST_F(MultiNodeTest, TheReadAheadReadsTheRecordsWhenASummaryDoesNotOpen) {
+  ASSERT_TRUE(a_ && b_);
+  a_.reset();
+  plan_.corrupt_summaries = true;
+  a_ = OpenNode("a", &plan_);
+  ASSERT_TRUE(a_);
+  std::vector<ProposedEvent> batch;
+  for (int round = 0; round < 3; ++round) {
+    const std::string stream = "bad-summary-" + std::to_string(round);
+    EXPECT_FALSE(LearnedAheadFromSummary(a_.get(), b_.get(), stream, &batch));
+    auto again = a_->Append(stream, ExpectedVersion::Any(), batch);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_TRUE(again->idempotent_replay);
+    auto next = a_->Append(stream, ExpectedVersion::Exact(30), One("T", "{}"));
+    ASSERT_TRUE(next.ok()) << "round " << round << ": " << next.status().ToString();
+  }
+  EXPECT_GT(plan_.summaries_corrupted.load(), 0) << "b left no summary to corrupt";
+  EXPECT_EQ(a_->remote_reads().ahead_summarized, 0u);
+  EXPECT_GT(a_->remote_reads().prefetched, 0u) << "the read-ahead read no records either";
+  EXPECT_TRUE(a_->Verify().ok);
+}
+
+// Automatic storage key rotation on two nodes taking turns: each full epoch is rotated once, not
+// once per node (each node loads the other's new epoch when it opens a record sealed under it).
+TEST_F(MultiNodeTest, AFullStorageEpochIsRotatedOnceAcrossNodes) {
+  ReopenWithEncryptionsMax(4);
+  ASSERT_TRUE(a_ && b_);
+  for (int i = 0; i < 10; ++i) {  // 2 events each, alternating: rotations at 4, 8, 12 and 16
+    EventStore* node = i % 2 == 0 ? a_.get() : b_.get();
+    std::vector<ProposedEvent> two;
+    two.push_back(Ev("T", "{}"));
+    two.push_back(Ev("T", "{}"));
+    auto r = node->Append("s", ExpectedVersion::Any(), std::move(two));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+  }
+  for (EventStore* node : {a_.get(), b_.get()}) {
+    ASSERT_TRUE(node->Append("probe", ExpectedVersion::Any(), One("T", "{}")).ok());  // rotates at 20
+    const size_t storage_epochs = StorageEpochs(node);
+    EXPECT_LE(storage_epochs, 6u) << "an epoch was rotated twice";
+    EXPECT_GE(storage_epochs, 5u);
+  }
+  auto all = a_->ReadAll(0, 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), 22u);
+  EXPECT_TRUE(a_->Verify().ok);
+  EXPECT_TRUE(b_->Verify().ok);
+}
+
+// A node that has not heard yet of an epoch another node made without a commit (its periodic
+// reload is up to 1 s away) checks the store again before it would rotate a full epoch itself.
+TEST_F(MultiNodeTest, ANodeLooksForAnotherNodesNewEpochBeforeRotating) {
+  ReopenWithEncryptionsMax(4);
+  ASSERT_TRUE(a_ && b_);
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());  // b reloads its epochs
+  ASSERT_TRUE(a_->RotateStorageKey().ok());  // epoch 1 from position 1, no commit
+  std::vector<ProposedEvent> four;
+  for (int i = 0; i < 4; ++i) four.push_back(Ev("T", "{}"));
+  // b still believes in epoch 0 (1 used + 4 > 4): due, unless it finds epoch 1 (0 used + 4).
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Any(), std::move(four)).ok());
+  EXPECT_EQ(StorageEpochs(b_.get()), 2u) << "b rotated an epoch a had just started";
+  auto all = a_->ReadAll(0, 10);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), 5u);
+  EXPECT_TRUE(a_->Verify().ok);
 }
 
 storage::PgCommitStats StatsOf(EventStore* node) {
@@ -340,11 +479,7 @@ TEST_F(MultiNodeTest, TheOtherNodeSeesCommitsAndLearnsNewStorageEpochs) {
   ASSERT_TRUE(a_->Append("s", ExpectedVersion::Any(), One("T", "{\"after\":1}")).ok());
   ASSERT_TRUE(b_->Append("s", ExpectedVersion::Exact(1), One("T", "{\"b\":1}")).ok());
   b_->RemoveCommitObserver(handle);
-  auto keys = b_->ListKeys();
-  ASSERT_TRUE(keys.ok());
-  size_t storage_epochs = 0;
-  for (const KeyInfo& k : *keys) storage_epochs += k.kind == "storage";
-  EXPECT_EQ(storage_epochs, 2u);  // b loaded the epoch a created
+  EXPECT_EQ(StorageEpochs(b_.get()), 2u);  // b loaded the epoch a created
   auto all = b_->ReadAll(0, 10);
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   ASSERT_EQ(all->size(), 3u);
