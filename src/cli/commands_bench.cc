@@ -251,6 +251,7 @@ Result<BenchResult> RunPhases(engine::EventStore& store, const BenchConfig& conf
   result.remote.prefetched = remote_after.prefetched - remote_before.prefetched;
   result.remote.summarized = remote_after.summarized - remote_before.summarized;
   result.remote.ahead_summarized = remote_after.ahead_summarized - remote_before.ahead_summarized;
+  result.remote.learned_before_lock = remote_after.learned_before_lock - remote_before.learned_before_lock;
   result.remote.read_under_lock = remote_after.read_under_lock - remote_before.read_under_lock;
   result.remote.rebases = remote_after.rebases - remote_before.rebases;
   result.remote.rebase_ns = remote_after.rebase_ns - remote_before.rebase_ns;
@@ -283,6 +284,7 @@ int RunBench(const CliContext& ctx, const BenchArgs& args) {
       out["postgres_commit_lock"]["remote_events_prefetched"] = result->remote.prefetched;
       out["postgres_commit_lock"]["remote_events_summarized"] = result->remote.summarized;
       out["postgres_commit_lock"]["remote_events_ahead_from_summaries"] = result->remote.ahead_summarized;
+      out["postgres_commit_lock"]["remote_events_learned_before_lock"] = result->remote.learned_before_lock;
       out["postgres_commit_lock"]["remote_events_read_under_lock"] = result->remote.read_under_lock;
       out["postgres_commit_lock"]["rebase_ms_mean"] = MeanMs(result->remote.rebase_ns, result->remote.rebases);
     }
@@ -292,7 +294,8 @@ int RunBench(const CliContext& ctx, const BenchArgs& args) {
     if (pg_lock) {
       std::cout << PgLockLine(*pg_lock) << "other nodes' events learned: "
                 << result->remote.prefetched << " decoded ahead (" << result->remote.ahead_summarized
-                << " of them from group summaries), " << result->remote.summarized
+                << " of them from group summaries, " << result->remote.learned_before_lock
+                << " learned before the lock wait), " << result->remote.summarized
                 << " from group summaries, " << result->remote.read_under_lock
                 << " read under the lock; " << MeanMs(result->remote.rebase_ns, result->remote.rebases)
                 << " ms per rebase\n";

@@ -251,6 +251,7 @@ class EventStore {
   struct RemoteReads {
     uint64_t prefetched = 0;
     uint64_t ahead_summarized = 0;  // decoded ahead from group summaries instead of records
+    uint64_t learned_before_lock = 0;  // of `prefetched`: learned before waiting for the lock
     uint64_t summarized = 0;
     uint64_t read_under_lock = 0;
     uint64_t rebases = 0;    // groups built on other nodes' commits (under the commit lock)

@@ -417,7 +417,7 @@ class EventStoreImpl final : public EventStore {
   uint64_t LatestTreeSize() override { return CommittedSize(UINT64_MAX); }
   RemoteReads remote_reads() override {
     const Sequencer::RebaseReads r = sequencer_->rebase_reads();
-    return {r.prefetched, r.ahead_summarized, r.summarized, r.read, r.rebases, r.rebase_ns};
+    return {r.prefetched, r.ahead_summarized, r.learned_before_lock, r.summarized, r.read, r.rebases, r.rebase_ns};
   }
   std::string origin() const override { return signer_.name; }
   std::string verifier_key() const override {

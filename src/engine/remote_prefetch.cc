@@ -102,6 +102,23 @@ size_t RemotePrefetcher::Take(uint64_t from, uint64_t to,
   return taken;
 }
 
+size_t RemotePrefetcher::TakeConsecutive(uint64_t from, std::vector<RemoteEntry>* out) {
+  size_t taken = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    while (!entries_.empty() && entries_.front().position < from) entries_.pop_front();
+    while (!entries_.empty() && entries_.front().position == from + taken) {
+      out->push_back(std::move(entries_.front()));
+      entries_.pop_front();
+      ++taken;
+    }
+    applied_ = std::max(applied_, from + taken);
+    applied_at_ns_ = MonotonicNowNs();
+  }
+  wake_.notify_all();
+  return taken;
+}
+
 std::optional<std::pair<uint64_t, uint64_t>> RemotePrefetcher::NextRangeLocked() {
   if (entries_.size() >= kEntriesMax || heard_ == failed_at_heard_ || !ActiveLocked()) {
     return std::nullopt;

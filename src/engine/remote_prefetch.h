@@ -89,6 +89,9 @@ class RemotePrefetcher {
   // Moves the prefetched entries of [from, to) into *out: (*out)[i] is position from + i, or
   // nullopt when it was not prefetched. Returns how many were.
   size_t Take(uint64_t from, uint64_t to, std::vector<std::optional<RemoteEntry>>* out);
+  // Moves the prefetched entries from position `from` on into *out, as long as they are
+  // consecutive; returns how many (0 when `from` is not prefetched).
+  size_t TakeConsecutive(uint64_t from, std::vector<RemoteEntry>* out);
   // Entries decoded from group summaries rather than records and kept, since construction.
   uint64_t summarized() const { return summarized_.load(std::memory_order_relaxed); }
 

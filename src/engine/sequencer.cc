@@ -1,5 +1,6 @@
 #include "engine/sequencer.h"
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 
@@ -17,6 +18,8 @@ constexpr size_t kPipelinedGroupEventsMin = 64;
 // Shared stores: how stale this node's view of the storage epochs may get (see
 // RefreshStorageKeysIfDue).
 constexpr int64_t kKeysRefreshIntervalMs = 1000;
+// While waiting for the commit lock, the sequencer takes what the prefetcher decoded this often.
+constexpr int64_t kLearnAheadPollUs = 500;
 // Shared stores: groups are committed optimistically once no other node's commit has been seen
 // for this long; an append is sequenced again at most kRaceRetriesMax times after lost races.
 constexpr int64_t kContentionQuietMs = 2000;
@@ -355,6 +358,7 @@ Status Sequencer::RollBackIfNeeded(uint64_t* seen) {
   head_cache_.clear();
   id_window_.Clear();
   id_window_loaded_ = false;
+  learned_to_ = 0;
   std::lock_guard<std::mutex> lock(mu_);
   rolled_back_failures_ = failures;
   return Status::Ok();
@@ -371,7 +375,7 @@ std::unique_ptr<Sequencer::Group> Sequencer::BeginGroup() {
     group->optimistic = store_->shared() &&
                         MonotonicNowNs() - contention_seen_ns_.load() > kContentionQuietMs * 1'000'000;
     auto writer = group->optimistic ? store_->BeginOptimisticCommit(tree_.size())
-                                    : store_->BeginCommit(tree_.size());
+                                    : LockLearningAhead();
     if (writer.ok()) group->writer = std::move(writer).value();
     else setup = writer.status();
   }
@@ -706,11 +710,7 @@ Status Sequencer::LearnRemote(const storage::TreeState& state, uint64_t from) {
   rebase_prefetched_.fetch_add(prefetched, std::memory_order_relaxed);
   rebase_summarized_.fetch_add(summarized, std::memory_order_relaxed);
   rebase_read_.fetch_add(to - from - prefetched - summarized, std::memory_order_relaxed);
-  auto learn = [&](const RemoteEntry& e) {
-    id_window_.Insert(e.id, {e.stream_tag, e.stream_version, e.position});
-    head_cache_.erase(e.stream_id);
-    last_recorded_at_ns_ = std::max(last_recorded_at_ns_, e.recorded_at_ns);
-  };
+  auto learn = [this](const RemoteEntry& e) { Learn(e); };
   RemoteEntry read;
   for (uint64_t pos = from; pos < to;) {
     if (ahead[pos - from]) {
@@ -737,6 +737,40 @@ Status Sequencer::LearnRemote(const storage::TreeState& state, uint64_t from) {
   return Status::Ok();
 }
 
+// A locked writer, while the sequencer learns what the prefetcher decodes during the wait for the
+// commit lock (other nodes commit ~2 groups meanwhile): the lock is waited for on a helper thread.
+Result<std::unique_ptr<storage::CommitWriter>> Sequencer::LockLearningAhead() {
+  if (!prefetcher_) return store_->BeginCommit(tree_.size());
+  auto locked = std::async(std::launch::async, [store = store_, base = tree_.size()] {
+    return store->BeginCommit(base);
+  });
+  do {
+    LearnAhead();
+  } while (locked.wait_for(std::chrono::microseconds(kLearnAheadPollUs)) != std::future_status::ready);
+  return locked.get();
+}
+
+void Sequencer::Learn(const RemoteEntry& e) {
+  id_window_.Insert(e.id, {e.stream_tag, e.stream_version, e.position});
+  head_cache_.erase(e.stream_id);
+  last_recorded_at_ns_ = std::max(last_recorded_at_ns_, e.recorded_at_ns);
+}
+
+// While waiting for the commit lock: learns what the prefetcher has decoded so far of other
+// nodes' commits after this node's tree, so that the rebase under the lock learns only what
+// came after. Those events are committed, so they stay true whatever the wait brings (a rollback
+// forgets them with the window, and learned_to_ with it).
+void Sequencer::LearnAhead() {
+  if (!prefetcher_ || !id_window_loaded_) return;
+  const uint64_t from = std::max(tree_.size(), learned_to_);
+  std::vector<RemoteEntry> entries;
+  const size_t n = prefetcher_->TakeConsecutive(from, &entries);
+  for (const RemoteEntry& e : entries) Learn(e);
+  learned_to_ = from + n;
+  rebase_prefetched_.fetch_add(n, std::memory_order_relaxed);
+  learned_before_lock_.fetch_add(n, std::memory_order_relaxed);
+}
+
 // Another engine sharing the store committed [tree_.size(), state.size): learn its storage
 // epochs, its events' ids (idempotency across nodes) and forget the heads of the streams it
 // touched; then build on its tree. Runs under the store's commit lock.
@@ -760,8 +794,11 @@ Status Sequencer::RebaseOnto(const storage::TreeState& state) {
     head_cache_.clear();
     id_window_.Clear();
     id_window_loaded_ = false;
+    learned_to_ = 0;
   } else {
-    CAIRN_RETURN_IF_ERROR(LearnRemote(state, from));
+    // What LearnAhead took is committed, so within what the locked row says is committed.
+    assert(learned_to_ <= state.size);
+    CAIRN_RETURN_IF_ERROR(LearnRemote(state, std::clamp(learned_to_, from, state.size)));
   }
   integrity::CompactRange tree;
   if (state.size > 0) {

@@ -21,7 +21,8 @@
 // sequencing, so expected versions are checked against the whole log and the nodes never fork it.
 // While other nodes write too, there is no pipeline: the sequencer begins the next group only once
 // its committer is idle (the group could not lock before that commit releases the lock), waits
-// for the lock, and only then takes the queued appends, so that everything that arrived during
+// for the lock (on a helper thread, learning meanwhile what the prefetcher decodes of the other
+// nodes' commits), and only then takes the queued appends, so that everything that arrived during
 // the wait joins the group (BeginGroup, then TakeGroup; tasks wait, as they lock themselves).
 // Each commit leaves a summary of its group for the next holder (group_summary.h). Once no other node has written for kContentionQuietMs (counted from the start), groups are
 // committed optimistically instead (BeginOptimisticCommit): the next group's rows are sent while
@@ -123,6 +124,7 @@ class Sequencer {
   struct RebaseReads {
     uint64_t prefetched = 0;
     uint64_t ahead_summarized = 0;
+    uint64_t learned_before_lock = 0;  // of `prefetched`: learned before waiting for the lock
     uint64_t summarized = 0;
     uint64_t read = 0;
     uint64_t rebases = 0;
@@ -131,6 +133,7 @@ class Sequencer {
   RebaseReads rebase_reads() const {
     return {rebase_prefetched_.load(std::memory_order_relaxed),
             prefetcher_ ? prefetcher_->summarized() : 0,
+            learned_before_lock_.load(std::memory_order_relaxed),
             rebase_summarized_.load(std::memory_order_relaxed),
             rebase_read_.load(std::memory_order_relaxed), rebases_.load(std::memory_order_relaxed),
             rebase_ns_.load(std::memory_order_relaxed)};
@@ -175,6 +178,9 @@ class Sequencer {
   Status Rebase(const storage::TreeState& state);  // timed; RebaseOnto does the work
   Status RebaseOnto(const storage::TreeState& state);
   Status LearnRemote(const storage::TreeState& state, uint64_t from);
+  void LearnAhead();
+  Result<std::unique_ptr<storage::CommitWriter>> LockLearningAhead();
+  void Learn(const RemoteEntry& e);
   Result<uint64_t> TakeSummary(const storage::TreeState& state, uint64_t from,
                                std::vector<std::optional<RemoteEntry>>* ahead);
   Status RefreshStorageKeysIfDue();
@@ -192,6 +198,10 @@ class Sequencer {
   std::unordered_map<std::string, storage::StreamHead> head_cache_;
   IdWindow id_window_;
   bool id_window_loaded_ = false;
+  // Other nodes' events at [tree_.size(), learned_to_) are already in id_window_ (LearnAhead);
+  // reset with the window.
+  uint64_t learned_to_ = 0;
+  std::atomic<uint64_t> learned_before_lock_{0};
   int64_t last_recorded_at_ns_ = 0;
   int64_t keys_refreshed_ns_ = 0;  // MonotonicNowNs() of the last storage-key refresh
   // MonotonicNowNs() when another node's commit was last seen (a rebase or a lost race).
