@@ -710,11 +710,10 @@ Status Sequencer::LearnRemote(const storage::TreeState& state, uint64_t from) {
   rebase_prefetched_.fetch_add(prefetched, std::memory_order_relaxed);
   rebase_summarized_.fetch_add(summarized, std::memory_order_relaxed);
   rebase_read_.fetch_add(to - from - prefetched - summarized, std::memory_order_relaxed);
-  auto learn = [this](const RemoteEntry& e) { Learn(e); };
   RemoteEntry read;
   for (uint64_t pos = from; pos < to;) {
     if (ahead[pos - from]) {
-      learn(*ahead[pos - from]);
+      Learn(*ahead[pos - from]);
       ++pos;
       continue;
     }
@@ -726,7 +725,7 @@ Status Sequencer::LearnRemote(const storage::TreeState& state, uint64_t from) {
       if (p != next) return false;
       inner = DecodeRemoteEntry(cipher_, p, stored, &read);
       if (!inner.ok()) return false;
-      learn(read);
+      Learn(read);
       ++next;
       return true;
     }));
@@ -771,9 +770,9 @@ void Sequencer::LearnAhead() {
   learned_before_lock_.fetch_add(n, std::memory_order_relaxed);
 }
 
-// Another engine sharing the store committed [tree_.size(), state.size): learn its storage
-// epochs, its events' ids (idempotency across nodes) and forget the heads of the streams it
-// touched; then build on its tree. Runs under the store's commit lock.
+// Another engine sharing the store committed [tree_.size(), state.size): learn its events' ids
+// (idempotency across nodes) and forget the heads of the streams it touched; then build on its
+// tree. Runs under the store's commit lock.
 Status Sequencer::Rebase(const storage::TreeState& state) {
   if (state.size < tree_.size()) {
     return Status::Aborted("an earlier group commit failed; nothing of this append was written, retry it");
