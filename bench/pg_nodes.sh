@@ -135,7 +135,7 @@ lock_lines() {
   for j in "$@"; do
     n=$((n + 1))
     echo "$j" | jq -r --arg s "$name" --arg n "$n" '.postgres_commit_lock |
-      "pg_nodes_lock scenario=\($s) node=\($n) commits=\(.commits) events_per_commit=\(.events_per_commit * 10 | round / 10) lock_wait_ms=\(.lock_wait_ms_mean * 1000 | round / 1000) hold_ms=\(.hold_ms_mean * 1000 | round / 1000) commit_ms=\(.commit_ms_mean * 1000 | round / 1000) rebased=\(.rebased) locks=\(.locks) optimistic=\(.optimistic) races_lost=\(.races_lost) lock_victims=\(.lock_victims) row_waits_cut=\(.row_waits_cut) remote_prefetched=\(.remote_events_prefetched) remote_ahead_from_summaries=\(.remote_events_ahead_from_summaries) remote_learned_before_lock=\(.remote_events_learned_before_lock) remote_summarized=\(.remote_events_summarized) remote_read_under_lock=\(.remote_events_read_under_lock) rebase_ms=\(.rebase_ms_mean * 1000 | round / 1000)"'
+      "pg_nodes_lock scenario=\($s) node=\($n) commits=\(.commits) events_per_commit=\(.events_per_commit * 10 | round / 10) lock_wait_ms=\(.lock_wait_ms_mean * 1000 | round / 1000) hold_ms=\(.hold_ms_mean * 1000 | round / 1000) commit_ms=\(.commit_ms_mean * 1000 | round / 1000) durable_wait_ms=\(.durable_wait_ms_mean * 1000 | round / 1000) rebased=\(.rebased) locks=\(.locks) optimistic=\(.optimistic) races_lost=\(.races_lost) lock_victims=\(.lock_victims) row_waits_cut=\(.row_waits_cut) remote_prefetched=\(.remote_events_prefetched) remote_ahead_from_summaries=\(.remote_events_ahead_from_summaries) remote_learned_before_lock=\(.remote_events_learned_before_lock) remote_summarized=\(.remote_events_summarized) remote_read_under_lock=\(.remote_events_read_under_lock) rebase_ms=\(.rebase_ms_mean * 1000 | round / 1000)"'
   done
 }
 

@@ -163,7 +163,9 @@ storage::PgCommitStats Minus(const storage::PgCommitStats& a, const storage::PgC
   return {a.locks - b.locks,       a.rebased - b.rebased,           a.commits - b.commits,
           a.records - b.records,   a.lock_wait_ns - b.lock_wait_ns, a.hold_ns - b.hold_ns,
           a.commit_ns - b.commit_ns, a.optimistic - b.optimistic,   a.races_lost - b.races_lost,
-          a.lock_victims - b.lock_victims, a.row_waits_cut - b.row_waits_cut};
+          a.lock_victims - b.lock_victims, a.row_waits_cut - b.row_waits_cut,
+          a.durable_waits - b.durable_waits, a.durable_wait_ns - b.durable_wait_ns,
+          a.barriers - b.barriers};
 }
 
 double MeanMs(uint64_t total_ns, uint64_t count) {
@@ -184,20 +186,25 @@ Json PgLockJson(const storage::PgCommitStats& s) {
               {"optimistic", s.optimistic},
               {"races_lost", s.races_lost},
               {"lock_victims", s.lock_victims},
-              {"row_waits_cut", s.row_waits_cut}};
+              {"row_waits_cut", s.row_waits_cut},
+              {"durable_waits", s.durable_waits},
+              {"durable_wait_ms_mean", MeanMs(s.durable_wait_ns, s.durable_waits)},
+              {"barriers", s.barriers}};
 }
 
 std::string PgLockLine(const storage::PgCommitStats& s) {
-  char buf[400];
+  char buf[512];
   std::snprintf(buf, sizeof buf,
                 "postgres commit lock (append phase): %llu commits, %.1f events/commit, "
-                "lock wait %.3f ms/lock, held %.3f ms/lock (of which Commit() %.3f ms), "
+                "lock wait %.3f ms/lock, held %.3f ms/lock, Commit() %.3f ms (of which the wait "
+                "for durability after the lock %.3f ms), "
                 "rebased %llu of %llu locks; %llu optimistic writers, %llu races lost (%llu gave "
                 "way after a cut wait, %llu deadlock victims)\n",
                 static_cast<unsigned long long>(s.commits),
                 s.commits > 0 ? static_cast<double>(s.records) / s.commits : 0.0,
                 MeanMs(s.lock_wait_ns, s.locks), MeanMs(s.hold_ns, s.locks),
-                MeanMs(s.commit_ns, s.commits), static_cast<unsigned long long>(s.rebased),
+                MeanMs(s.commit_ns, s.commits), MeanMs(s.durable_wait_ns, s.durable_waits),
+                static_cast<unsigned long long>(s.rebased),
                 static_cast<unsigned long long>(s.locks), static_cast<unsigned long long>(s.optimistic),
                 static_cast<unsigned long long>(s.races_lost),
                 static_cast<unsigned long long>(s.row_waits_cut),

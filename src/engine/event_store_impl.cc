@@ -2,6 +2,7 @@
 // checkpoints and proofs.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <chrono>
@@ -349,7 +350,7 @@ class EventStoreImpl final : public EventStore {
   Result<ReadStreamResult> ReadStream(std::string_view stream_id, uint64_t from_version,
                                       Direction direction, uint64_t limit) override {
     CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
-    CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> head, store()->ReadStreamHead(stream_id));
+    CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> head, ReadDurableStreamHead(stream_id));
     if (!head || head->next_version == 0) return Status::NotFound("stream '" + std::string(stream_id) + "' does not exist");
     if (head->deleted) return Status::StreamDeleted("stream '" + std::string(stream_id) + "' is deleted");
     limit = std::min(limit, options_.limits.read_events_max);
@@ -357,6 +358,13 @@ class EventStoreImpl final : public EventStore {
     if (backwards) from_version = std::min(from_version, head->next_version - 1);
     CAIRN_ASSIGN_OR_RETURN(std::vector<storage::StreamIndexEntry> index,
                            store()->ReadStreamIndex(stream_id, from_version, backwards, limit));
+    // Versions appended after the head was read may not be durable yet (a shared store): the
+    // read ends at the head it checked.
+    if (!backwards) {
+      auto beyond = std::find_if(index.begin(), index.end(),
+                                 [&](const storage::StreamIndexEntry& e) { return e.version >= head->next_version; });
+      index.erase(beyond, index.end());
+    }
     ReadStreamResult out;
     out.events.resize(index.size());
     RecordCipher cipher(keys_.get());
@@ -402,7 +410,7 @@ class EventStoreImpl final : public EventStore {
 
   Result<StreamInfo> GetStreamInfo(std::string_view stream_id) override {
     CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
-    CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> head, store()->ReadStreamHead(stream_id));
+    CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> head, ReadDurableStreamHead(stream_id));
     StreamInfo info;
     if (!head || head->next_version == 0) return info;
     info.exists = true;
@@ -501,6 +509,18 @@ class EventStoreImpl final : public EventStore {
       CatchUpCommitted();
     };
     store()->SetChangeListener(std::move(l));
+  }
+
+  // A stream's head as stored. On a shared store the head may come from another node's commit
+  // that is not durable yet (its lock is released before its sync; storage/log_store.h): a head
+  // beyond this node's committed log is caught up with first, which makes it durable.
+  Result<std::optional<storage::StreamHead>> ReadDurableStreamHead(std::string_view stream_id) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> head, store()->ReadStreamHead(stream_id));
+    if (!head || head->next_version == 0 || !store()->shared()) return head;
+    if (head->last_position >= CommittedSize(head->last_position + 1)) {
+      return Status::Unavailable("the stream's latest commit could not be confirmed; retry the read");
+    }
+    return head;
   }
 
   // The committed tree size; on a shared store, first caught up with other nodes' commits when

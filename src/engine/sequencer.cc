@@ -47,6 +47,7 @@ struct Sequencer::Group {
   crypto::Hash root{};                        // root after this group
   bool wrote = false;                         // the group has events to commit
   bool touched = false;                       // Sequence changed the sequencer's id window
+  std::optional<CommittedState> rebased_to;   // the state the writer's rebase brought the tree to
   size_t events = 0;                          // events proposed by the group's appends
   uint64_t appended_bytes = 0;                // data + metadata bytes of the events written
   std::unique_ptr<storage::CommitWriter> writer;
@@ -384,6 +385,7 @@ std::unique_ptr<Sequencer::Group> Sequencer::BeginGroup() {
   if (setup.ok() && group->writer->rebased()) {
     contention_seen_ns_ = MonotonicNowNs();
     setup = Rebase(*group->writer->rebased());
+    if (setup.ok()) group->rebased_to = CommittedState{tree_.size(), tree_.Root()};
   }
   if (setup.ok()) setup = RefreshStorageKeysIfDue();
   group->broken = setup;
@@ -454,6 +456,7 @@ void Sequencer::Commit(Group& group) {
   const int64_t commit_start_ns = metrics_.enabled() ? MonotonicNowNs() : 0;
   if (commit.ok() && wrote && prefetcher_) prefetcher_->Skip(group.base_size, group.tree.size());
   if (commit.ok() && wrote) commit = group.writer->Commit();
+  if (commit.ok() && !wrote && store_->shared()) commit = MakeAnswersDurable(group);
   if (commit.ok() && wrote && prefetcher_) prefetcher_->Applied(group.tree.size());
   if (RequeueIfRaceLost(group, commit)) return;
   if (commit.ok() && wrote && metrics_.enabled()) {
@@ -461,6 +464,7 @@ void Sequencer::Commit(Group& group) {
                           MonotonicNowNs() - commit_start_ns);
   }
   std::function<void(uint64_t)> listener;
+  uint64_t announce_size = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     // A failed group that changed the sequencer's state makes the next group roll back.
@@ -474,9 +478,16 @@ void Sequencer::Commit(Group& group) {
       assert(store_->shared() || group.base_size == committed_.size);
       if (group.tree.size() > committed_.size) committed_ = {group.tree.size(), group.root};
       listener = listener_;
+      announce_size = group.tree.size();
+    }
+    // A group that wrote nothing after a rebase: the rebased state is durable now.
+    if (commit.ok() && !wrote && group.rebased_to && group.rebased_to->size > committed_.size) {
+      committed_ = *group.rebased_to;
+      listener = listener_;
+      announce_size = committed_.size;
     }
   }
-  if (listener) listener(group.tree.size());
+  if (listener) listener(announce_size);
   RecordAnswerLatencies(group);
   for (size_t i = 0; i < group.pendings.size(); ++i) {
     if (!commit.ok()) {
@@ -485,6 +496,17 @@ void Sequencer::Commit(Group& group) {
       group.pendings[i]->done(std::move(group.results[i]));
     }
   }
+}
+
+// A group on a shared store that writes nothing is answered from state it read outside a commit
+// of its own: other nodes' commits learned in the rebase, stream heads read from the store. A
+// commit of another node may be visible there before it is durable (its lock is released before
+// its sync: storage/log_store.h), so the answers wait until everything read is durable — else a
+// crash of the database could lose an event after this node had answered "already appended" or
+// "wrong expected version" from it. The commit lock is released first.
+Status Sequencer::MakeAnswersDurable(Group& group) {
+  group.writer.reset();
+  return store_->MakeDurable();
 }
 
 // A group that another node pre-empted (an optimistic race lost; kAborted from its writer) wrote
@@ -806,16 +828,9 @@ Status Sequencer::RebaseOnto(const storage::TreeState& state) {
   if (tree.size() != state.size) return Status::DataLoss("stored tree state is inconsistent");
   tree_ = std::move(tree);
   if (!id_window_loaded_) CAIRN_RETURN_IF_ERROR(RebuildIdWindow());
-  std::function<void(uint64_t)> listener;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (state.size > committed_.size) {
-      committed_ = {state.size, tree_.Root()};
-      listener = listener_;
-    }
-  }
+  // committed_ stays: the state read under the lock may not be durable yet. The group's commit
+  // (or MakeAnswersDurable) advances it.
   if (prefetcher_) prefetcher_->Applied(state.size);
-  if (listener) listener(state.size);
   return Status::Ok();
 }
 

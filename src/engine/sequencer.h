@@ -165,6 +165,7 @@ class Sequencer {
   void HandOff(std::unique_ptr<Group> group);
   void CommitInline(Group& group);
   void Commit(Group& group);
+  Status MakeAnswersDurable(Group& group);
   void RecordAnswerLatencies(const Group& group) const;
   bool RequeueIfRaceLost(Group& group, const Status& commit);
   bool FinishedStopping();

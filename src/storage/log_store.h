@@ -103,14 +103,17 @@ class CommitWriter {
   virtual Status Stage() { return Status::Ok(); }
   // Atomically and durably applies every put (one sync). Fails with kAborted if the committed
   // tree size is no longer the writer's base size; then nothing was written. The writer is spent
-  // afterwards either way.
+  // afterwards either way. A shared backend may release its commit lock before the sync (another
+  // engine may then read the commit and build on it); Commit() returns once it is durable.
   virtual Status Commit() = 0;
   // Bytes buffered so far (for batch size limits and metrics).
   virtual size_t buffered_size_bytes() const = 0;
   // Set when the committed log is no longer at the base this writer was begun on (another engine
   // sharing the store extended it): the committed state, read under the writer's commit lock, so
   // it stays current until Commit(). The engine must rebuild its view on it and commit on top of
-  // it. Always nullopt for a single-engine backend.
+  // it. Always nullopt for a single-engine backend. It may not be durable yet (see Commit()): it
+  // is once this writer's Commit() succeeds; an engine that answers anything from it without
+  // committing calls LogStore::MakeDurable() first.
   virtual const std::optional<TreeState>& rebased() const {
     static const std::optional<TreeState> kNone;
     return kNone;
@@ -149,8 +152,15 @@ class LogStore {
   // listener stops the calls). Single-engine backends never call it.
   virtual void SetChangeListener(ChangeListener listener) {}
 
+  // Returns once everything any engine committed before the call is durable. On a shared
+  // backend a reader can see a commit whose sync is still running (CommitWriter::Commit()); what
+  // the engine read outside a commit (a stream head, a rebased writer's state it answers from
+  // without committing) is durable after this call. Ok at once for a single-engine backend.
+  virtual Status MakeDurable() { return Status::Ok(); }
+
   // --- the log ---
-  // The committed tree state; size 0 and an empty compact range for a new store.
+  // The committed tree state; size 0 and an empty compact range for a new store. Durable: on a
+  // shared backend, a state whose commit may still be syncing is made durable first.
   virtual Result<TreeState> ReadTreeState() = 0;
   // The committed tree state with, on a shared() store, the summary of the group that brought it
   // to its size (group_from, group_summary; empty when that group left none), read without

@@ -4,6 +4,12 @@
 // optimistic one sends its records, index entries and nodes first (Stage) and takes the lock with
 // the conditional tree update in Commit(), so that on one node the next group's rows travel while
 // the previous group's COMMIT flushes.
+//
+// A locked writer commits asynchronously (synchronous_commit off for its transaction): its COMMIT
+// returns, and the lock is released, once the commit record is written, and the writer then waits
+// for the WAL flush with a durability barrier (PgLogStore::Barrier) that also notifies the other
+// nodes. So the next node's hold does not include this one's flush, while nothing of the commit is
+// acknowledged, announced or shown to a reader before it is durable (pg_log_store.h).
 #include <pqxx/binarystring>
 #include <pqxx/result>
 #include <pqxx/connection>
@@ -182,8 +188,11 @@ class PgCommitWriter final : public CommitWriter {
       if (!optimistic_) Execute(base);
       tx_->commit();
       tx_.reset();
-      count.committed = true;
-      return Status::Ok();
+      count.released_ns = SteadyNowNs();
+      Status durable = optimistic_ ? Status::Ok() : WaitDurable(count.released_ns);
+      count.committed = durable.ok();
+      if (durable.ok() && tree_) store_->NoteDurable(tree_->size);
+      return durable;
     } catch (const pqxx::in_doubt_error&) {
       tx_.reset();
       lease_.Discard();
@@ -282,8 +291,29 @@ class PgCommitWriter final : public CommitWriter {
       const pqxx::result r = TreeUpdate(base);
       // Cannot happen while the row lock is held; checked because a fork would be unrecoverable.
       if (r.affected_rows() != 1) throw std::logic_error("tree state moved under the commit lock");
-      tx_->exec_prepared("notify", std::string(kCommitChannel), std::to_string(tree_->size));
     }
+    // No notification here: this transaction commits before its WAL flush (LockSql); the
+    // notification follows the flush (WaitDurable).
+  }
+
+  // After the asynchronous COMMIT of a locked writer: the durability barrier on this writer's
+  // connection, with the notification of the new size. If it fails, the commit may or may not be
+  // there and durable: ResolveInDoubt decides.
+  Status WaitDurable(uint64_t released_ns) {
+    Status s;
+    try {
+      store_->Barrier(lease_.conn(), tree_ ? std::optional<uint64_t>(tree_->size) : std::nullopt);
+    } catch (const std::exception& e) {
+      if (IsConnectionLoss(e) || !lease_.conn().is_open()) {
+        lease_.Discard();
+        store_->pool().DropIdle();
+      }
+      s = ResolveInDoubt();
+    }
+    PgCommitCounters& c = store_->commit_counters();
+    c.durable_waits.fetch_add(1, std::memory_order_relaxed);
+    c.durable_wait_ns.fetch_add(SteadyNowNs() - released_ns, std::memory_order_relaxed);
+    return s;
   }
 
   // Optimistic writer: the rows (unless Stage() sent them), then the tree update, which waits for
@@ -321,10 +351,12 @@ class PgCommitWriter final : public CommitWriter {
     }
   }
 
-  // The connection died during COMMIT: the transaction is either entirely durable or entirely
-  // absent, and its server process may still be finishing it (it goes on after losing the
-  // client). The last record of the group, read under the commit lock that transaction held until
-  // it ended, tells which.
+  // The connection died during COMMIT, or (a locked writer) the durability barrier after it
+  // failed: the transaction is either entirely there or entirely absent, and its server process
+  // may still be finishing it (it goes on after losing the client). The last record of the group,
+  // read under the commit lock that transaction held until it ended, tells which; a barrier
+  // then makes sure that what is there is durable (a locked writer's COMMIT did not wait for the
+  // flush) and tells the other nodes.
   Status ResolveInDoubt() {
     const std::string_view mine(record_blob_.bytes.data() + last_record_offset_,
                                 record_blob_.bytes.size() - last_record_offset_);
@@ -333,16 +365,21 @@ class PgCommitWriter final : public CommitWriter {
       if (stored.ok() && !stored->has_value()) {
         return Status::Unavailable("PostgreSQL connection lost during commit; nothing was written");
       }
-      if (stored.ok()) {
-        if (**stored == mine) return Status::Ok();
+      if (stored.ok() && **stored != mine) {
         return Status::Aborted("the commit did not land (another node wrote position " +
                                std::to_string(last_position_) + ")");
       }
+      if (stored.ok() && MadeDurable().ok()) return Status::Ok();
       std::this_thread::sleep_for(std::chrono::milliseconds(kResolvePauseMs));
     }
     return Status::Unavailable(
         "PostgreSQL connection lost during commit and the outcome is unknown; re-send the append "
         "(appends are idempotent by event id)");
+  }
+
+  Status MadeDurable() {
+    const std::optional<uint64_t> size = tree_ ? std::optional<uint64_t>(tree_->size) : std::nullopt;
+    return store_->Run("waiting for durability", true, [&](pqxx::connection& c) { store_->Barrier(c, size); });
   }
 
   Result<std::optional<std::string>> ReadLastRecordUnderLock() {
@@ -366,13 +403,14 @@ class PgCommitWriter final : public CommitWriter {
       const uint64_t now_ns = SteadyNowNs();
       PgCommitCounters& c = writer->store_->commit_counters();
       c.commit_ns.fetch_add(now_ns - commit_start_ns, std::memory_order_relaxed);
-      writer->CountHold(now_ns);
+      writer->CountHold(released_ns != 0 ? released_ns : now_ns);
       if (!committed) return;
       c.commits.fetch_add(1, std::memory_order_relaxed);
       c.records.fetch_add(writer->records_, std::memory_order_relaxed);
     }
     PgCommitWriter* writer;
     uint64_t commit_start_ns;
+    uint64_t released_ns = 0;  // COMMIT returned: the lock is released (0: at the exit)
     bool committed = false;
   };
 

@@ -37,10 +37,13 @@ void PgLogStore::SetChangeListener(ChangeListener listener) {
 
 void PgLogStore::Notify(const std::string& channel, const std::string& payload) {
   std::lock_guard<std::mutex> lock(listener_mu_);  // SetChangeListener waits out a running call
-  if (channel == kCommitChannel && listener_.on_commit) {
+  if (channel == kCommitChannel) {
     char* end = nullptr;
     const unsigned long long size = std::strtoull(payload.c_str(), &end, 10);
-    if (end != payload.c_str() && *end == '\0') listener_.on_commit(size);
+    const bool parsed = end != payload.c_str() && *end == '\0';
+    // Sent only once the commit is durable (by a durability barrier or a synchronous COMMIT).
+    if (parsed) NoteDurable(size);
+    if (parsed && listener_.on_commit) listener_.on_commit(size);
   } else if (channel == kKeyChannel && listener_.on_key_destroyed) {
     listener_.on_key_destroyed(payload);
   } else if (channel.empty() && listener_.on_resync) {

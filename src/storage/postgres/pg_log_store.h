@@ -3,9 +3,10 @@
 // Every node opens the same database; the log's state (tree size and compact range) is one row,
 // locked FOR UPDATE by BeginCommit() for the whole commit transaction, so the nodes' commits are
 // serialised and never fork the log (LogStore: "Shared backends"). A commit is one transaction
-// (records, stream index, stream heads, Merkle nodes, the new tree state) that sends
-// NOTIFY cairn_commit; DestroyKeyMaterial sends NOTIFY cairn_key. A listener connection turns
-// other nodes' notifications into ChangeListener calls, and calls on_resync after a reconnect.
+// (records, stream index, stream heads, Merkle nodes, the new tree state), followed by
+// NOTIFY cairn_commit once it is durable; DestroyKeyMaterial sends NOTIFY cairn_key. A listener
+// connection turns other nodes' notifications into ChangeListener calls, and calls on_resync
+// after a reconnect.
 //
 // Schema: versioned migrations (pg_schema.cc) applied at open under an advisory lock, so nodes
 // starting together apply each migration once. A database whose schema is newer than this build
@@ -18,11 +19,19 @@
 // fresh connection. A full disk on the server is kResourceExhausted. Error messages name the
 // operation and the SQLSTATE, never the connection string, a password or stored values.
 //
-// Durability: a commit returns after PostgreSQL's COMMIT, i.e. as durable as the server's
-// synchronous_commit makes it (on by default). A connection lost during COMMIT leaves the outcome
-// in doubt: the writer resolves it by reading the log back on a new connection; if that fails
-// too it reports kUnavailable ("outcome unknown"), and a re-send of the same events is answered
-// idempotently by event id.
+// Durability: a commit returns once it is as durable as the server's synchronous_commit makes it
+// (on by default). A locked writer's transaction commits with synchronous_commit off, so that its
+// COMMIT returns, and the commit lock is released, at the commit record, before the WAL flush;
+// the writer then runs a durability barrier: one statement, committed with the session's
+// synchronous_commit, that updates a row of cairn_flush and notifies the other nodes. Its flush
+// covers the WAL up to it, so every commit visible before it is durable after it. Other nodes
+// can see such a commit before its flush: under the lock they build on it (their own commit comes
+// later in the WAL, so it cannot be durable without it), while ReadTreeState() and MakeDurable()
+// run a barrier of their own first when they may have seen one (a tree size beyond what is known
+// to be durable). A connection lost during COMMIT or the barrier leaves the outcome in doubt: the
+// writer resolves it by reading the log back on a new connection and then running a barrier; if
+// that fails too it reports kUnavailable ("outcome unknown"), and a re-send of the same events is
+// answered idempotently by event id.
 //
 // Erasure: DestroyKeyMaterial deletes the row and rewrites the key table (VACUUM FULL: a plain
 // VACUUM leaves the bytes in the pages' free space) before returning, so the live table files no

@@ -108,6 +108,18 @@ ALTER TABLE cairn_tree
 -- Sealed bytes do not compress: store them out of line without trying.
 ALTER TABLE cairn_tree ALTER COLUMN group_summary SET STORAGE EXTERNAL;
 )sql"},
+      // 4: the rows a durability barrier updates (PgLogStore::MakeDurable). A locked commit
+      // releases the commit lock at its commit record, before the WAL flush; an update of one of
+      // these rows, committed synchronously, flushes the WAL up to it, and so every commit visible
+      // before it. 64 slots, picked by the connection's server process id, so that barriers of
+      // different connections rarely wait for each other's row.
+      {4, R"sql(
+CREATE TABLE cairn_flush (
+  slot smallint PRIMARY KEY CHECK (slot >= 0 AND slot < 64),
+  n    bigint   NOT NULL
+);
+INSERT INTO cairn_flush (slot, n) SELECT s, 0 FROM generate_series(0, 63) AS s;
+)sql"},
   };
   return kMigrations;
 }
@@ -149,7 +161,7 @@ Status DropSchema(pqxx::connection& conn) {
     tx.exec(
         "DROP TABLE IF EXISTS cairn_tree, cairn_records, cairn_stream_index, cairn_index_runs, "
         "cairn_stream_heads, cairn_nodes, cairn_node_runs, cairn_checkpoints, cairn_key_material, "
-        "cairn_meta, cairn_schema_migrations");
+        "cairn_meta, cairn_flush, cairn_schema_migrations");
     tx.commit();
     return Status::Ok();
   } catch (const std::exception& e) {

@@ -28,7 +28,7 @@
 
 namespace cairn::storage::pg {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 // The advisory lock key that serialises migrations (any constant unlikely to collide).
 inline constexpr int64_t kMigrationLockKey = 0x636169726e0001;  // "cairn" 1
 

@@ -27,11 +27,16 @@ struct PgCommitStats {
   uint64_t records = 0;       // records (events) written by those commits
   uint64_t lock_wait_ns = 0;  // total time in BeginCommit waiting for the lock (all locks)
   uint64_t hold_ns = 0;       // total time from lock to COMMIT or rollback (all locks)
-  uint64_t commit_ns = 0;     // Commit() — the writes and COMMIT (its fsync)
+  uint64_t commit_ns = 0;     // Commit() — the writes, COMMIT and (locked) the durability wait
   uint64_t optimistic = 0;    // writers begun optimistically (lock taken in Commit)
   uint64_t races_lost = 0;    // writers that found the log extended by another node (kAborted)
   uint64_t lock_victims = 0;  // BeginCommit lock waits PostgreSQL broke as deadlocks (retried)
   uint64_t row_waits_cut = 0;  // optimistic writers whose wait for a row or the lock was cut (kAborted)
+  // Locked writers release the lock at their commit record and then wait for the WAL flush (a
+  // durability barrier, pg_log_store.h): how many did, and the total time of those waits.
+  uint64_t durable_waits = 0;
+  uint64_t durable_wait_ns = 0;
+  uint64_t barriers = 0;  // all durability barriers run (commits, in-doubt resolution, reads)
 };
 
 // The totals of a PostgreSQL store since it was opened; nullopt for any other store or nullptr.

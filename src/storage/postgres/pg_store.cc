@@ -37,7 +37,8 @@ StreamHead HeadFromRow(const pqxx::row& row, int first) {
 // a while); set_config restores the timeout for the rest of the transaction. One round trip:
 // PostgreSQL 13+ times each statement of a query string separately.
 std::string LockSql(int64_t statement_timeout_ms) {
-  return "SET LOCAL statement_timeout = 0; "
+  // synchronous_commit off: see the async_commit statement below.
+  return "SET LOCAL statement_timeout = 0; SET LOCAL synchronous_commit = off; "
          "SELECT size, compact_range, group_from, group_summary, set_config('statement_timeout', '" +
          std::to_string(statement_timeout_ms) + "', true) FROM cairn_tree WHERE id = 1 FOR UPDATE";
 }
@@ -110,6 +111,15 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
                "SELECT name, wrapped FROM cairn_key_material WHERE name > $1 ORDER BY name LIMIT $2");
   conn.prepare("key_delete", "DELETE FROM cairn_key_material WHERE name = $1");
   conn.prepare("notify", "SELECT pg_notify($1, $2)");
+  // A locked writer's transaction commits with synchronous_commit off (set with the lock, LockSql):
+  // its COMMIT returns at the commit record, releasing the commit lock before the WAL flush,
+  // which the barrier below then waits for.
+  // The durability barrier (PgLogStore::Barrier), run outside a transaction block: one
+  // statement, one implicit transaction, committed with the session's synchronous_commit.
+  conn.prepare("flush", "UPDATE cairn_flush SET n = n + 1 WHERE slot = pg_backend_pid() % 64");
+  conn.prepare("flush_notify",
+               "WITH f AS (UPDATE cairn_flush SET n = n + 1 WHERE slot = pg_backend_pid() % 64) "
+               "SELECT pg_notify($1, $2)");
   // An optimistic commit waits for the lock in its tree update with no statement timeout and a
   // short lock timeout; this notification, sent right after, restores both for the rest of the
   // transaction.
@@ -183,20 +193,48 @@ Result<TreeState> PgLogStore::ReadTreeState() { return ReadTreeRow(false); }
 
 Result<TreeState> PgLogStore::ReadTreeStateWithSummary() { return ReadTreeRow(true); }
 
+// A row whose size is beyond what is known to be durable may come from a locked commit whose
+// WAL flush is still running (it released the lock at its commit record): the barrier, run after
+// the read, makes it durable before anybody is told of it. After a crash of PostgreSQL such a
+// commit could otherwise be lost after a reader had seen it, or a checkpoint had been signed on it.
 Result<TreeState> PgLogStore::ReadTreeRow(bool with_summary) {
   TreeState state;
   CAIRN_RETURN_IF_ERROR(Run("reading the tree state", true, [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    const pqxx::result r = tx.exec_prepared(with_summary ? "tree_with_summary" : "tree");
-    if (r.size() != 1) throw std::runtime_error("tree state row missing");
-    state.size = static_cast<uint64_t>(r[0][0].as<int64_t>());
-    state.compact_range = Bytes(r[0][1]);
-    if (with_summary) {
-      state.group_from = static_cast<uint64_t>(r[0][2].as<int64_t>());
-      state.group_summary = Bytes(r[0][3]);
+    {
+      pqxx::nontransaction tx(c);
+      const pqxx::result r = tx.exec_prepared(with_summary ? "tree_with_summary" : "tree");
+      if (r.size() != 1) throw std::runtime_error("tree state row missing");
+      state.size = static_cast<uint64_t>(r[0][0].as<int64_t>());
+      state.compact_range = Bytes(r[0][1]);
+      if (with_summary) {
+        state.group_from = static_cast<uint64_t>(r[0][2].as<int64_t>());
+        state.group_summary = Bytes(r[0][3]);
+      }
     }
+    if (state.size > durable_size_.load(std::memory_order_acquire)) Barrier(c, std::nullopt);
   }));
+  NoteDurable(state.size);
   return state;
+}
+
+Status PgLogStore::MakeDurable() {
+  return Run("waiting for durability", true, [&](pqxx::connection& c) { Barrier(c, std::nullopt); });
+}
+
+void PgLogStore::Barrier(pqxx::connection& conn, std::optional<uint64_t> commit_size) {
+  pqxx::nontransaction tx(conn);
+  if (commit_size) {
+    tx.exec_prepared("flush_notify", std::string(kCommitChannel), std::to_string(*commit_size));
+  } else {
+    tx.exec_prepared("flush");
+  }
+  commit_counters_.barriers.fetch_add(1, std::memory_order_relaxed);
+}
+
+void PgLogStore::NoteDurable(uint64_t size) {
+  uint64_t known = durable_size_.load(std::memory_order_relaxed);
+  while (size > known && !durable_size_.compare_exchange_weak(known, size, std::memory_order_acq_rel)) {
+  }
 }
 
 Result<std::optional<StreamHead>> PgLogStore::ReadStreamHead(std::string_view stream_id) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -30,8 +31,8 @@ inline constexpr int64_t kScanPageRowsMax = 512;
 // writers (one add per field per commit), read by Snapshot().
 struct PgCommitCounters {
   std::atomic<uint64_t> locks{0}, rebased{0}, commits{0}, records{0}, optimistic{0}, races_lost{0},
-      lock_victims{0}, row_waits_cut{0};
-  std::atomic<uint64_t> lock_wait_ns{0}, hold_ns{0}, commit_ns{0};
+      lock_victims{0}, row_waits_cut{0}, barriers{0}, durable_waits{0};
+  std::atomic<uint64_t> lock_wait_ns{0}, hold_ns{0}, commit_ns{0}, durable_wait_ns{0};
   PgCommitStats Snapshot() const;
 };
 
@@ -51,6 +52,7 @@ class PgLogStore final : public LogStore {
   void SetChangeListener(ChangeListener listener) override;
   Result<TreeState> ReadTreeState() override;
   Result<TreeState> ReadTreeStateWithSummary() override;
+  Status MakeDurable() override;
   Result<std::optional<StreamHead>> ReadStreamHead(std::string_view stream_id) override;
   Result<std::string> ReadRecord(uint64_t position) override;
   Status ScanRecords(uint64_t from_position, uint64_t limit,
@@ -82,6 +84,15 @@ class PgLogStore final : public LogStore {
   PgPool& pool() { return *pool_; }
   PgCommitCounters& commit_counters() { return commit_counters_; }
 
+  // The durability barrier on `conn`: one statement, committed synchronously, that updates a row
+  // of cairn_flush (so that its COMMIT flushes the WAL up to it: every commit that was visible
+  // before it is durable once it returns) and, with `commit_size`, notifies the other nodes of a
+  // commit up to that size. Throws what pqxx throws.
+  void Barrier(pqxx::connection& conn, std::optional<uint64_t> commit_size);
+  // Records that the log is durable up to `size` (a confirmed commit, a barrier, another node's
+  // notification, which it sends only once its commit is durable).
+  void NoteDurable(uint64_t size);
+
  private:
   void RunListener();
   // The cairn_tree row, with the group summary columns or without them.
@@ -100,6 +111,9 @@ class PgLogStore final : public LogStore {
   const std::string conninfo_;  // with the password: never logged
   const std::string lock_sql_;  // BeginCommit's statement
   PgCommitCounters commit_counters_;
+  // The largest tree size known to be durable (NoteDurable). A tree row read with a larger size
+  // may come from a commit whose WAL flush is still running: ReadTreeRow makes it durable first.
+  std::atomic<uint64_t> durable_size_{0};
 
   std::mutex listener_mu_;
   ChangeListener listener_;  // guarded by listener_mu_

@@ -23,6 +23,7 @@ struct FaultPlan {
   std::atomic<bool> corrupt_summaries{false};  // ReadTreeStateWithSummary: summary byte flipped
   std::atomic<int> summaries_corrupted{0};     // non-empty summaries flipped so far
   std::atomic<bool> mute_commit_notifications{false};  // other engines' commits go unannounced
+  std::atomic<int> make_durable_calls{0};              // LogStore::MakeDurable calls forwarded
 };
 
 inline std::string FlipOneByte(std::string_view bytes) {
@@ -77,6 +78,10 @@ class FaultyStore final : public storage::LogStore {
       if (!plan->mute_commit_notifications) on_commit(size);
     };
     inner_->SetChangeListener(std::move(l));
+  }
+  Status MakeDurable() override {
+    ++plan_->make_durable_calls;
+    return inner_->MakeDurable();
   }
   Result<storage::TreeState> ReadTreeState() override { return inner_->ReadTreeState(); }
   Result<storage::TreeState> ReadTreeStateWithSummary() override {

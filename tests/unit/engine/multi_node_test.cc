@@ -49,6 +49,13 @@ class MultiNodeTest : public ::testing::Test {
     return s.ok() ? std::move(s).value() : nullptr;
   }
 
+  // Node a again, behind a FaultyStore that mutes other nodes' commit notifications (plan_).
+  void ReopenADeaf() {
+    a_.reset();
+    plan_.mute_commit_notifications = true;
+    a_ = OpenNode("a", &plan_);
+  }
+
   // Both nodes again, with Options::storage_key_encryptions_max = `max`.
   void ReopenWithEncryptionsMax(uint64_t max) {
     a_.reset();
@@ -160,6 +167,52 @@ TEST_F(MultiNodeTest, AReSendThroughTheOtherNodeIsIdempotent) {
   EXPECT_EQ(b_->tree_size(), 3u);
 }
 
+// A commit of another node is visible under the commit lock before it is durable (the lock is
+// released before the flush). a, deaf to b's notifications, learns b's batch in its rebase and
+// answers the re-send as a replay without writing anything: it must first make what it learned
+// durable (LogStore::MakeDurable), and then counts the rebased log as committed.
+TEST_F(MultiNodeTest, AReplayAnsweredFromARebaseWaitsUntilTheRebasedLogIsDurable) {
+  ReopenADeaf();
+  ASSERT_TRUE(a_ && b_);
+  std::vector<ProposedEvent> batch = {Ev("T", "{\"x\":1}", NewUuidV4()), Ev("T", "{\"x\":2}", NewUuidV4())};
+  auto first = b_->Append("orders", ExpectedVersion::NoStream(), batch);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const int durable_calls = plan_.make_durable_calls.load();
+  auto again = a_->Append("orders", ExpectedVersion::NoStream(), batch);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->idempotent_replay);
+  EXPECT_EQ(again->first_position, first->first_position);
+  EXPECT_GE(plan_.make_durable_calls.load(), durable_calls + 1);
+  EXPECT_EQ(a_->tree_size(), 2u);
+  // A conflict answered from the rebase alone waits too.
+  ASSERT_TRUE(b_->Append("orders", ExpectedVersion::Exact(1), One("T", "{}")).ok());
+  const int before_conflict = plan_.make_durable_calls.load();
+  auto stale = a_->Append("orders", ExpectedVersion::Exact(1), One("T", "{}"));
+  EXPECT_EQ(stale.status().code(), StatusCode::kWrongExpectedVersion) << stale.status().ToString();
+  EXPECT_GE(plan_.make_durable_calls.load(), before_conflict + 1);
+  EXPECT_EQ(a_->tree_size(), 3u);
+}
+
+// A stream read answers from the stream's head as stored, which another node's commit may have
+// moved before that commit is durable: a node that has not heard of the commit (a is deaf to
+// notifications here) catches up first, which makes it durable, before it answers.
+TEST_F(MultiNodeTest, AStreamReadThroughADeafNodeCatchesUpBeforeAnsweringFromTheHead) {
+  ReopenADeaf();
+  ASSERT_TRUE(a_ && b_);
+  std::vector<ProposedEvent> batch = {Ev("T", "{}", NewUuidV4()), Ev("T", "{}", NewUuidV4()), Ev("T", "{}", NewUuidV4())};
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::NoStream(), batch).ok());
+  EXPECT_EQ(a_->tree_size(), 0u);
+  auto read = a_->ReadStream("s", 0, Direction::kForwards, 100);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->events.size(), 3u);
+  EXPECT_EQ(a_->tree_size(), 3u) << "answered from a head beyond the node's committed log";
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Exact(2), One("T", "{}")).ok());
+  auto info = a_->GetStreamInfo("s");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->last_version, 3u);
+  EXPECT_EQ(a_->tree_size(), 4u);
+}
+
 // A read of $all through one node right after an append through the other node was acknowledged
 // sees that append, and so do its checkpoint and proofs: no waiting for the commit notification.
 TEST_F(MultiNodeTest, AReadAllThroughTheOtherNodeSeesEveryAcknowledgedAppend) {
@@ -229,11 +282,8 @@ TEST_F(MultiNodeTest, ANodeLearnsTheOtherNodesEventsAheadOfTheCommitLock) {
 // and this node's cached head of the stream the other node extended is dropped, so an exact
 // expected version is checked against the stream as it is.
 TEST_F(MultiNodeTest, ANodeLearnsTheGroupBeforeTheLockFromItsSummary) {
+  ReopenADeaf();
   ASSERT_TRUE(a_ && b_);
-  a_.reset();
-  plan_.mute_commit_notifications = true;
-  a_ = OpenNode("a", &plan_);
-  ASSERT_TRUE(a_);
   bool summarized = false;
   for (int round = 0; round < 20 && !summarized; ++round) {
     const std::string stream = "shared-" + std::to_string(round);

@@ -72,7 +72,11 @@ TEST(PgStatsTest, CommitsAndRollbacksAreCounted) {
   EXPECT_EQ(one.rebased, 0u);
   EXPECT_GT(one.lock_wait_ns, 0u);  // at least one round trip
   EXPECT_GT(one.commit_ns, 0u);
-  EXPECT_GE(one.hold_ns, one.commit_ns);  // Commit() runs while the lock is held
+  // Commit() runs while the lock is held up to its COMMIT, then waits for durability (a barrier).
+  EXPECT_EQ(one.durable_waits, 1u);
+  EXPECT_GT(one.durable_wait_ns, 0u);
+  EXPECT_GE(one.barriers, 1u);
+  EXPECT_GE(one.hold_ns + one.durable_wait_ns, one.commit_ns);
 
   // A writer dropped without Commit() took and held the lock but committed nothing.
   auto dropped = MustBegin(store.get(), 3);

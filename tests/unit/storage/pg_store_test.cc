@@ -68,6 +68,23 @@ std::vector<uint64_t> CollectRecordPositions(LogStore* store, uint64_t from, uin
   return seen;
 }
 
+// Makes every durability barrier (an update of a cairn_flush row) of database `db` sleep.
+void SlowBarriers(const std::string& db, const std::string& seconds) {
+  Sql(db, "CREATE FUNCTION cairn_test_slow_flush() RETURNS trigger LANGUAGE plpgsql AS "
+          "$$ BEGIN PERFORM pg_sleep(" + seconds + "); RETURN NULL; END $$");
+  Sql(db, "CREATE TRIGGER cairn_test_slow_flush AFTER UPDATE ON cairn_flush "
+          "FOR EACH ROW EXECUTE FUNCTION cairn_test_slow_flush()");
+}
+
+// Waits until another session of `db` runs a durability barrier.
+bool WaitForABarrier(const std::string& db) {
+  return WaitFor([&] {
+    return !Sql(db, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND "
+                    "state = 'active' AND pid <> pg_backend_pid() AND "
+                    "query LIKE '%UPDATE cairn_flush%' LIMIT 1").empty();
+  });
+}
+
 // ---------------------------------------------------------------- 1. open and migrations
 
 TEST(PgOpenTest, EmptyDatabaseGetsTheSchemaOnceAndReopens) {
@@ -156,12 +173,14 @@ TEST(PgOpenTest, SchemaV2JoinsAV1DatabasesIndexAndNodesIntoRunsAndReadsThemBack)
   nodes(2, 20, 21);
   nodes(6, 0, 0);
 
-  auto store = OpenPg(PgOpts(db));  // applies migrations 2 and 3
+  auto store = OpenPg(PgOpts(db));  // applies migrations 2, 3 and 4
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(Sql(db, "SELECT max(version) FROM cairn_schema_migrations"), std::to_string(pg::kSchemaVersion));
-  EXPECT_EQ(pg::kSchemaVersion, 3);
+  EXPECT_EQ(pg::kSchemaVersion, 4);
   // Migration 3: the tree row keeps its state and has no group summary yet.
   EXPECT_EQ(Sql(db, "SELECT group_from || ':' || length(group_summary) FROM cairn_tree"), "0:0");
+  // Migration 4: the durability barrier's 64 rows.
+  EXPECT_EQ(Sql(db, "SELECT count(*) || ':' || min(slot) || ':' || max(slot) FROM cairn_flush"), "64:0:63");
   EXPECT_EQ(Sql(db, "SELECT to_regclass('cairn_stream_index') IS NULL AND "
                     "to_regclass('cairn_nodes') IS NULL"), "t");
   EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_index_runs"), "3");
@@ -805,6 +824,67 @@ TEST_F(PgTwoNodesTest, OtherNodeHearsCommitsAndDestroyedKeys) {
   EXPECT_FALSE(heard.HeardCommit(6));
 }
 
+// A locked commit releases the commit lock at its commit record and then waits for the WAL flush
+// with a durability barrier (an update of a cairn_flush row, committed synchronously, which also
+// notifies the other nodes). A trigger on cairn_flush makes every barrier sleep here, so that the
+// test can look at the log while a's barrier runs.
+TEST_F(PgTwoNodesTest, ALockedCommitReleasesTheLockBeforeItsDurabilityWait) {
+  LogStore* a = a_.get();
+  LogStore* b = b_.get();
+  Heard heard;
+  b->SetChangeListener(heard.Listener());
+  SlowBarriers(db_, "4");
+  const PgCommitStats a_before = *PgCommitStatsOf(a);
+  const PgCommitStats b_before = *PgCommitStatsOf(b);
+
+  std::shared_ptr<CommitWriter> wa = MustBegin(a, 0);
+  ASSERT_NE(wa, nullptr);
+  wa->PutRecord(0, "a0");
+  wa->PutNode(NodeKey{0, 0}, TestHash(0));
+  wa->PutTreeState(TreeState{1, "range-a"});
+  auto commit = std::async(std::launch::async, [wa] { return wa->Commit(); });
+  ASSERT_TRUE(WaitForABarrier(db_));
+
+  // a's barrier runs: the lock is free already, and b locks a log that holds a's commit.
+  auto wb = MustBegin(b, 0);
+  ASSERT_NE(wb, nullptr);
+  ASSERT_TRUE(wb->rebased().has_value());
+  EXPECT_EQ(wb->rebased()->size, 1u);
+  wb.reset();
+  EXPECT_EQ(commit.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "a's Commit() returned before its commit was durable";
+  EXPECT_FALSE(heard.HeardCommit(1)) << "announced before it was durable";
+
+  // A reader on b sees the commit and makes it durable itself (a barrier of its own) first.
+  EXPECT_EQ(b->ReadTreeState()->size, 1u);
+  EXPECT_EQ(PgCommitStatsOf(b)->barriers, b_before.barriers + 1);
+
+  ASSERT_TRUE(ReadyWithin(commit, 30000));
+  EXPECT_TRUE(commit.get().ok());
+  EXPECT_TRUE(WaitFor([&] { return heard.HeardCommit(1); }));
+  const PgCommitStats a_after = *PgCommitStatsOf(a);
+  EXPECT_EQ(a_after.commits, a_before.commits + 1);
+  EXPECT_EQ(a_after.durable_waits, a_before.durable_waits + 1);
+  const uint64_t hold_ns = a_after.hold_ns - a_before.hold_ns;
+  const uint64_t durable_wait_ns = a_after.durable_wait_ns - a_before.durable_wait_ns;
+  EXPECT_GE(durable_wait_ns, 3'000'000'000u);  // the trigger's sleep is in the durability wait...
+  EXPECT_LT(hold_ns, durable_wait_ns);         // ...not in the lock hold
+
+  // Known durable now (b's own barrier, a's notification): reading it again needs no barrier.
+  const uint64_t b_barriers = PgCommitStatsOf(b)->barriers;
+  EXPECT_EQ(b->ReadTreeState()->size, 1u);
+  EXPECT_EQ(PgCommitStatsOf(b)->barriers, b_barriers);
+}
+
+TEST_F(PgTwoNodesTest, MakeDurableRunsABarrierEveryTime) {
+  LogStore* a = a_.get();
+  const uint64_t before = PgCommitStatsOf(a)->barriers;
+  ASSERT_TRUE(a->MakeDurable().ok());
+  ASSERT_TRUE(a->MakeDurable().ok());
+  EXPECT_EQ(PgCommitStatsOf(a)->barriers, before + 2);
+  EXPECT_EQ(Sql(db_, "SELECT sum(n) > 0 FROM cairn_flush"), "t");
+}
+
 // ---------------------------------------------------------------- 6. key material, checkpoints
 
 TEST(PgKeyMaterialTest, PutIfAbsentStoresOnceAndDestroyRemoves) {
@@ -1142,6 +1222,29 @@ TEST_F(PgInDoubtTest, BackendEndedDuringCommitIsReportedNotWritten) {
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
   EXPECT_EQ(store_->ReadRecord(1).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->ReadTreeState()->size, 1u);
+}
+
+// The connection is cut while the durability barrier after an (asynchronous) COMMIT runs: the
+// commit is there, and the writer must say so once a barrier on a fresh connection made it durable.
+TEST_F(PgInDoubtTest, CutDuringTheDurabilityWaitIsResolvedAsCommittedAndDurable) {
+  Sql(db_, "DROP TRIGGER cairn_test_slow_commit ON cairn_tree");
+  SlowBarriers(db_, "1.5");
+  const uint64_t barriers_before = PgCommitStatsOf(store_.get())->barriers;
+  std::shared_ptr<CommitWriter> writer = MustBegin(store_.get(), 1);
+  ASSERT_NE(writer, nullptr);
+  writer->PutRecord(1, "in doubt");
+  writer->PutStreamIndex("s", 1, 1);
+  writer->PutTreeState(TreeState{2, "r2"});
+  auto commit = std::async(std::launch::async, [writer] { return writer->Commit(); });
+  ASSERT_TRUE(WaitForABarrier(db_));
+  proxy_->CutAll();
+  ASSERT_TRUE(ReadyWithin(commit, 30000));
+  const Status s = commit.get();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  // The cut barrier, then the one on a fresh connection that resolved the outcome.
+  EXPECT_GE(PgCommitStatsOf(store_.get())->barriers, barriers_before + 1);
+  EXPECT_EQ(*store_->ReadRecord(1), "in doubt");
+  EXPECT_EQ(store_->ReadTreeState()->size, 2u);
 }
 
 // ---------------------------------------------------------------- 8. password file
