@@ -16,6 +16,12 @@
 #             aggregate events/s = the sum of the three
 #   baseline  bench/pg_baseline.sh --scenarios batch (its own cluster, same settings)
 #
+# --flush-delay-us N (default 0) makes every WAL flush of the cluster N µs slower (commit_delay
+# with commit_siblings = 0), as a synchronous standby in another zone would: the WAL flush of a
+# locked commit is waited for after the commit lock (docs/deployment.md), so it shows what the
+# lock costs where flushes are slow. The baseline's own cluster runs without it: compare
+# pg1/baseline at 0 only.
+#
 # Output: one line per scenario, the ratios pg1/baseline (target >= 1.0), pg3/pg1
 # (target >= 1.0) and pg1/pg1_locked, and the commit-lock figures of each PostgreSQL node (mean lock wait and hold
 # per lock, events per commit). Must run as root (the server runs as user postgres).
@@ -24,18 +30,20 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CAIRN=${1:?usage: $0 CAIRN_BINARY [--duration S] [--threads N] [--batch B] [--event-bytes N]}
+CAIRN=${1:?usage: $0 CAIRN_BINARY [--duration S] [--threads N] [--batch B] [--event-bytes N] [--flush-delay-us N]}
 shift
 DURATION=10
 THREADS=8
 BATCH=100
 EVENT_BYTES=256
+FLUSH_DELAY_US=0
 while (( $# > 0 )); do
   case $1 in
     --duration)    DURATION=${2:?}; shift 2 ;;
     --threads)     THREADS=${2:?}; shift 2 ;;
     --batch)       BATCH=${2:?}; shift 2 ;;
     --event-bytes) EVENT_BYTES=${2:?}; shift 2 ;;
+    --flush-delay-us) FLUSH_DELAY_US=${2:?}; shift 2 ;;
     *) echo "pg_nodes: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +51,7 @@ die() { echo "pg_nodes: $*" >&2; exit 2; }
 for v in DURATION THREADS BATCH EVENT_BYTES; do
   [[ ${!v} =~ ^[0-9]+$ ]] && (( 10#${!v} > 0 )) || die "$v must be a positive integer"
 done
+[[ $FLUSH_DELAY_US =~ ^[0-9]+$ ]] && (( 10#$FLUSH_DELAY_US <= 100000 )) || die "--flush-delay-us: 0..100000"
 (( DURATION <= 600 )) || die "--duration at most 600"
 [[ -x $CAIRN ]] || die "not executable: $CAIRN"
 CAIRN=$(realpath -- "$CAIRN")
@@ -92,7 +101,8 @@ for attempt in 1 2 3; do
   if as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w -t 30 start -o \
       "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$PGDATA_DIR \
        -c synchronous_commit=on -c fsync=on -c full_page_writes=on \
-       -c shared_buffers=256MB -c max_connections=100" >/dev/null 2>&1; then
+       -c shared_buffers=256MB -c max_connections=100 \
+       -c commit_delay=$FLUSH_DELAY_US -c commit_siblings=0" >/dev/null 2>&1; then
     started=1; break
   fi
 done
@@ -199,7 +209,7 @@ R3=$(ratio "$(eps_of pg3)" "$(eps_of pg1)")
 RR=$(ratio "$(eps_of pg1)" "$(eps_of rocksdb)")
 RL=$(ratio "$(eps_of pg1)" "$(eps_of pg1_locked)")
 echo
-echo "PostgreSQL $PG_VERSION, fsync=on synchronous_commit=on, loopback; $THREADS threads/clients, batch $BATCH, $EVENT_BYTES-byte events, ${DURATION}s per scenario"
+echo "PostgreSQL $PG_VERSION, fsync=on synchronous_commit=on, flush delay ${FLUSH_DELAY_US} µs, loopback; $THREADS threads/clients, batch $BATCH, $EVENT_BYTES-byte events, ${DURATION}s per scenario"
 echo "pg_nodes_ratio name=pg1_over_baseline ratio=$R1 target=1.0 meets_target=$(meets "$R1")"
 echo "pg_nodes_ratio name=pg3_over_pg1 ratio=$R3 target=1.0 meets_target=$(meets "$R3")"
 echo "pg_nodes_ratio name=pg1_over_rocksdb ratio=$RR"

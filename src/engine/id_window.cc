@@ -1,5 +1,6 @@
 #include "engine/id_window.h"
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 
@@ -47,57 +48,70 @@ uint64_t StreamTag(std::string_view stream_id) {
 }
 
 IdWindow::IdWindow(size_t capacity) : capacity_(capacity) {
+  assert(capacity_ <= kCapacityMax);
   if (capacity_ == 0) return;
   slots_.resize(std::bit_ceil(2 * capacity_));
   mask_ = slots_.size() - 1;
+  entries_.reserve(capacity_);
 }
 
-size_t IdWindow::Home(const EventIdKey& k) const {
+uint32_t IdWindow::Hash(const EventIdKey& k) const {
   const Seeds& s = ProcessSeeds();
-  return static_cast<size_t>(Mix(k.hi ^ s.a) ^ Mix(k.lo ^ s.b)) & mask_;
+  return static_cast<uint32_t>(Mix(k.hi ^ s.a) ^ Mix(k.lo ^ s.b));
 }
 
-size_t IdWindow::SlotOf(const EventIdKey& key) const {
-  size_t i = Home(key);
-  while (slots_[i].used && !(slots_[i].key == key)) i = (i + 1) & mask_;
+size_t IdWindow::FindSlot(const EventIdKey& key, uint32_t hash) const {
+  size_t i = hash & mask_;
+  while (slots_[i].entry != 0 &&
+         !(slots_[i].hash == hash && entries_[slots_[i].entry - 1].key == key)) {
+    i = (i + 1) & mask_;
+  }
   return i;  // terminates: the table is at most half full
+}
+
+size_t IdWindow::SlotOfEntry(size_t index, uint32_t hash) const {
+  size_t i = hash & mask_;
+  while (slots_[i].entry != index + 1) {
+    assert(slots_[i].entry != 0);  // every entry is in the table
+    i = (i + 1) & mask_;
+  }
+  return i;
 }
 
 const IdRecord* IdWindow::Find(const EventIdKey& key) const {
   if (capacity_ == 0) return nullptr;
-  const Slot& slot = slots_[SlotOf(key)];
-  return slot.used ? &slot.record : nullptr;
+  const Slot& slot = slots_[FindSlot(key, Hash(key))];
+  return slot.entry != 0 ? &entries_[slot.entry - 1].record : nullptr;
 }
 
 void IdWindow::Insert(const EventIdKey& key, const IdRecord& record) {
   if (capacity_ == 0) return;
-  Slot& slot = slots_[SlotOf(key)];
-  if (slot.used) {  // already tracked: update, keep its ring slot
-    slot.record = record;
+  const uint32_t hash = Hash(key);
+  size_t slot = FindSlot(key, hash);
+  if (slots_[slot].entry != 0) {  // already tracked: update, keep its place in the ring
+    entries_[slots_[slot].entry - 1].record = record;
     return;
   }
-  if (ring_.size() == capacity_) {
-    const EventIdKey oldest = ring_[next_];
-    ring_[next_] = key;
-    next_ = (next_ + 1) % capacity_;
-    Erase(oldest);
-    Slot& fresh = slots_[SlotOf(key)];  // erasing may have shifted the probe sequence
-    fresh = {key, record, true};
+  size_t index = entries_.size();
+  if (index < capacity_) {
+    entries_.push_back({key, record});
   } else {
-    ring_.push_back(key);
-    slot = {key, record, true};
+    index = next_;
+    next_ = (next_ + 1) % capacity_;
+    EraseSlot(SlotOfEntry(index, Hash(entries_[index].key)));
+    entries_[index] = {key, record};
+    slot = FindSlot(key, hash);  // erasing may have shifted the probe sequence
   }
-  ++size_;
-  assert(size_ <= capacity_);
+  assert(slots_[slot].entry == 0);
+  slots_[slot] = {hash, static_cast<uint32_t>(index + 1)};
+  assert(entries_.size() <= capacity_);
 }
 
 // Backward-shift deletion keeps every probe sequence unbroken without tombstones.
-void IdWindow::Erase(const EventIdKey& key) {
-  size_t hole = SlotOf(key);
-  if (!slots_[hole].used) return;
-  --size_;
-  for (size_t i = (hole + 1) & mask_; slots_[i].used; i = (i + 1) & mask_) {
-    const size_t home = Home(slots_[i].key);
+void IdWindow::EraseSlot(size_t hole) {
+  assert(slots_[hole].entry != 0);
+  for (size_t i = (hole + 1) & mask_; slots_[i].entry != 0; i = (i + 1) & mask_) {
+    const size_t home = slots_[i].hash & mask_;
     // Move slot i into the hole unless its home lies cyclically in (hole, i].
     const bool home_in_range = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
     if (!home_in_range) {
@@ -105,13 +119,12 @@ void IdWindow::Erase(const EventIdKey& key) {
       hole = i;
     }
   }
-  slots_[hole].used = false;
+  slots_[hole] = Slot{};
 }
 
 void IdWindow::Clear() {
-  for (Slot& s : slots_) s.used = false;
-  size_ = 0;
-  ring_.clear();
+  std::fill(slots_.begin(), slots_.end(), Slot{});
+  entries_.clear();
   next_ = 0;
 }
 

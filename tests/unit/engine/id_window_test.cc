@@ -11,7 +11,7 @@ namespace cairn::engine {
 namespace {
 
 TEST(IdWindow, KeepsExactlyTheNewestIdsAgainstAModel) {
-  for (size_t capacity : {1u, 7u, 1000u}) {
+  for (size_t capacity : {1u, 7u, 1000u, 4096u}) {
     IdWindow w(capacity);
     std::mt19937_64 rng(capacity);
     std::deque<EventIdKey> order;
