@@ -34,6 +34,9 @@ namespace cairn::engine {
 namespace {
 
 constexpr std::string_view kMetaInitialized = "initialized";
+// Shared stores: reads of a stream's head before a read gives up because the stream keeps moving
+// beyond what this node knows to be durable (ReadDurableStreamHead).
+constexpr int kDurableHeadReadsMax = 8;
 constexpr std::string_view kMetaOrigin = "origin";
 // Component state (EventStore::PutComponentState) lives under its own meta prefix.
 const std::string kComponentStatePrefix = "component/";
@@ -512,15 +515,18 @@ class EventStoreImpl final : public EventStore {
   }
 
   // A stream's head as stored. On a shared store the head may come from another node's commit
-  // that is not durable yet (its lock is released before its sync; storage/log_store.h): a head
-  // beyond this node's committed log is caught up with first, which makes it durable.
+  // that is not durable yet (its lock is released before its sync; storage/log_store.h): only a
+  // head within this node's committed log (durable) is answered from. Beyond it, the node catches
+  // up (which makes what it finds durable) and reads the head again — the first read may even
+  // have come from a commit that a restart of the database lost.
   Result<std::optional<storage::StreamHead>> ReadDurableStreamHead(std::string_view stream_id) {
-    CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> head, store()->ReadStreamHead(stream_id));
-    if (!head || head->next_version == 0 || !store()->shared()) return head;
-    if (head->last_position >= CommittedSize(head->last_position + 1)) {
-      return Status::Unavailable("the stream's latest commit could not be confirmed; retry the read");
+    for (int attempt = 0; attempt < kDurableHeadReadsMax; ++attempt) {
+      CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> head, store()->ReadStreamHead(stream_id));
+      if (!head || head->next_version == 0 || !store()->shared()) return head;
+      if (head->last_position < sequencer_->committed().size) return head;
+      CommittedSize(head->last_position + 1);
     }
-    return head;
+    return Status::Unavailable("the stream's latest commit could not be confirmed; retry the read");
   }
 
   // The committed tree size; on a shared store, first caught up with other nodes' commits when

@@ -65,6 +65,10 @@ struct Sequencer::Group {
 Result<std::unique_ptr<Sequencer>> Sequencer::Start(storage::LogStore* store,
                                                     keys::StorageKeys* keys,
                                                     const Options& options) {
+  if (options.idempotency_window_events > IdWindow::kCapacityMax) {
+    return Status::InvalidArgument("idempotency_window_events is at most " +
+                                   std::to_string(IdWindow::kCapacityMax));
+  }
   CAIRN_ASSIGN_OR_RETURN(storage::TreeState state, store->ReadTreeState());
   integrity::CompactRange tree;
   if (state.size > 0 || !state.compact_range.empty()) {
@@ -467,8 +471,10 @@ void Sequencer::Commit(Group& group) {
   uint64_t announce_size = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // A failed group that changed the sequencer's state makes the next group roll back.
-    if (!commit.ok() && (wrote || group.touched)) {
+    // A failed group that changed the sequencer's state makes the next group roll back. On a
+    // shared store any failed group does: it may have learned (rebase, stream heads) from another
+    // node's commit that a crash of the database then lost.
+    if (!commit.ok() && (wrote || group.touched || store_->shared())) {
       ++failed_commits_;
       last_failure_was_race_ = false;
     }
@@ -503,10 +509,12 @@ void Sequencer::Commit(Group& group) {
 // commit of another node may be visible there before it is durable (its lock is released before
 // its sync: storage/log_store.h), so the answers wait until everything read is durable — else a
 // crash of the database could lose an event after this node had answered "already appended" or
-// "wrong expected version" from it. The commit lock is released first.
+// "wrong expected version" from it. If that cannot be confirmed the group fails, and the next
+// group reloads the sequencer's state (see Commit).
 Status Sequencer::MakeAnswersDurable(Group& group) {
+  Status s = group.writer->FinishWithoutWriting();
   group.writer.reset();
-  return store_->MakeDurable();
+  return s;
 }
 
 // A group that another node pre-empted (an optimistic race lost; kAborted from its writer) wrote

@@ -106,14 +106,18 @@ class CommitWriter {
   // afterwards either way. A shared backend may release its commit lock before the sync (another
   // engine may then read the commit and build on it); Commit() returns once it is durable.
   virtual Status Commit() = 0;
+  // Ends a writer whose group writes nothing (releasing a shared backend's commit lock) and
+  // returns once everything the engine read since the writer began — the rebased() state, stream
+  // heads — is durable; an error when that cannot be confirmed (the engine must then forget it).
+  // The writer is spent afterwards. Ok at once for a single-engine backend.
+  virtual Status FinishWithoutWriting() { return Status::Ok(); }
   // Bytes buffered so far (for batch size limits and metrics).
   virtual size_t buffered_size_bytes() const = 0;
   // Set when the committed log is no longer at the base this writer was begun on (another engine
   // sharing the store extended it): the committed state, read under the writer's commit lock, so
   // it stays current until Commit(). The engine must rebuild its view on it and commit on top of
   // it. Always nullopt for a single-engine backend. It may not be durable yet (see Commit()): it
-  // is once this writer's Commit() succeeds; an engine that answers anything from it without
-  // committing calls LogStore::MakeDurable() first.
+  // is once this writer's Commit() or FinishWithoutWriting() succeeds.
   virtual const std::optional<TreeState>& rebased() const {
     static const std::optional<TreeState> kNone;
     return kNone;
@@ -151,12 +155,6 @@ class LogStore {
   // Installs the listener for other engines' changes (replacing any earlier one; an empty
   // listener stops the calls). Single-engine backends never call it.
   virtual void SetChangeListener(ChangeListener listener) {}
-
-  // Returns once everything any engine committed before the call is durable. On a shared
-  // backend a reader can see a commit whose sync is still running (CommitWriter::Commit()); what
-  // the engine read outside a commit (a stream head, a rebased writer's state it answers from
-  // without committing) is durable after this call. Ok at once for a single-engine backend.
-  virtual Status MakeDurable() { return Status::Ok(); }
 
   // --- the log ---
   // The committed tree state; size 0 and an empty compact range for a new store. Durable: on a

@@ -138,6 +138,28 @@ class PgCommitWriter final : public CommitWriter {
 
   const std::optional<TreeState>& rebased() const override { return rebased_; }
 
+  // Rolls back (releasing the lock), then runs a barrier on this writer's connection: made
+  // before anything the group read, so it still being there proves the server did not restart
+  // since, and the barrier makes everything the group saw durable.
+  Status FinishWithoutWriting() override {
+    if (tx_ == nullptr) return Status::FailedPrecondition("commit writer already used");
+    try {
+      tx_->abort();
+      tx_.reset();
+      if (locked_at_ns_ != 0) CountHold(SteadyNowNs());
+      store_->Barrier(lease_.conn(), std::nullopt);
+      return Status::Ok();
+    } catch (const std::exception& e) {
+      if (tx_ != nullptr && locked_at_ns_ != 0) CountHold(SteadyNowNs());
+      tx_.reset();
+      if (IsConnectionLoss(e) || !lease_.conn().is_open()) {
+        lease_.Discard();
+        store_->pool().DropIdle();
+      }
+      return FromException(e, "confirming that what a group read is durable");
+    }
+  }
+
   void PutRecord(uint64_t position, std::string_view stored_record) override {
     assert(records_ == 0 || position == last_position_ + 1);
     record_positions_.Add(static_cast<int64_t>(position));
@@ -357,19 +379,29 @@ class PgCommitWriter final : public CommitWriter {
   // read under the commit lock that transaction held until it ended, tells which; a barrier
   // then makes sure that what is there is durable (a locked writer's COMMIT did not wait for the
   // flush) and tells the other nodes.
+  //
+  // The read and the barrier run on one connection, without a retry: a barrier proves what was
+  // read durable only if the server did not restart in between (which would have lost an
+  // unflushed commit), and a restart ends every connection made before it.
   Status ResolveInDoubt() {
+    store_->commit_counters().in_doubt.fetch_add(1, std::memory_order_relaxed);
     const std::string_view mine(record_blob_.bytes.data() + last_record_offset_,
                                 record_blob_.bytes.size() - last_record_offset_);
+    const std::optional<uint64_t> size = tree_ ? std::optional<uint64_t>(tree_->size) : std::nullopt;
     for (int attempt = 0; attempt < kResolveAttemptsMax && records_ > 0; ++attempt) {
-      Result<std::optional<std::string>> stored = ReadLastRecordUnderLock();
-      if (stored.ok() && !stored->has_value()) {
+      std::optional<std::string> stored;
+      const Status s = store_->Run("resolving a commit in doubt", false, [&](pqxx::connection& c) {
+        stored = ReadLastRecordUnderLock(c);
+        if (stored && *stored == mine) store_->Barrier(c, size);
+      });
+      if (s.ok() && !stored) {
         return Status::Unavailable("PostgreSQL connection lost during commit; nothing was written");
       }
-      if (stored.ok() && **stored != mine) {
+      if (s.ok() && *stored != mine) {
         return Status::Aborted("the commit did not land (another node wrote position " +
                                std::to_string(last_position_) + ")");
       }
-      if (stored.ok() && MadeDurable().ok()) return Status::Ok();
+      if (s.ok()) return Status::Ok();
       std::this_thread::sleep_for(std::chrono::milliseconds(kResolvePauseMs));
     }
     return Status::Unavailable(
@@ -377,22 +409,13 @@ class PgCommitWriter final : public CommitWriter {
         "(appends are idempotent by event id)");
   }
 
-  Status MadeDurable() {
-    const std::optional<uint64_t> size = tree_ ? std::optional<uint64_t>(tree_->size) : std::nullopt;
-    return store_->Run("waiting for durability", true, [&](pqxx::connection& c) { store_->Barrier(c, size); });
-  }
-
-  Result<std::optional<std::string>> ReadLastRecordUnderLock() {
-    std::optional<std::string> stored;
-    CAIRN_RETURN_IF_ERROR(store_->Run("resolving a commit in doubt", false, [&](pqxx::connection& c) {
-      pqxx::work tx(c);  // rolled back at the end: only reads, under the lock
-      tx.exec("SET LOCAL lock_timeout = " + std::to_string(kResolveLockWaitMs));
-      tx.exec("SELECT 1 FROM cairn_tree WHERE id = 1 FOR UPDATE");
-      const pqxx::result r = tx.exec_prepared("record", static_cast<int64_t>(last_position_));
-      stored.reset();
-      if (!r.empty()) stored = pqxx::binarystring(r[0][0]).str();
-    }));
-    return stored;
+  std::optional<std::string> ReadLastRecordUnderLock(pqxx::connection& c) {
+    pqxx::work tx(c);  // rolled back at the end: only reads, under the lock
+    tx.exec("SET LOCAL lock_timeout = " + std::to_string(kResolveLockWaitMs));
+    tx.exec("SELECT 1 FROM cairn_tree WHERE id = 1 FOR UPDATE");
+    const pqxx::result r = tx.exec_prepared("record", static_cast<int64_t>(last_position_));
+    if (r.empty()) return std::nullopt;
+    return pqxx::binarystring(r[0][0]).str();
   }
 
   // Adds this writer's hold (lock → now) and Commit() time to the store's counters on every way

@@ -26,9 +26,11 @@
 // synchronous_commit, that updates a row of cairn_flush and notifies the other nodes. Its flush
 // covers the WAL up to it, so every commit visible before it is durable after it. Other nodes
 // can see such a commit before its flush: under the lock they build on it (their own commit comes
-// later in the WAL, so it cannot be durable without it), while ReadTreeState() and MakeDurable()
-// run a barrier of their own first when they may have seen one (a tree size beyond what is known
-// to be durable). A connection lost during COMMIT or the barrier leaves the outcome in doubt: the
+// later in the WAL, so it cannot be durable without it), while ReadTreeState() runs a barrier of
+// its own on the connection it read with when it may have seen one (a tree size beyond what is
+// known to be durable), and CommitWriter::FinishWithoutWriting() on the writer's connection.
+// A barrier proves only what was read on a connection made before it: a restart of the server
+// ends every older connection. A connection lost during COMMIT or the barrier leaves the outcome in doubt: the
 // writer resolves it by reading the log back on a new connection and then running a barrier; if
 // that fails too it reports kUnavailable ("outcome unknown"), and a re-send of the same events is
 // answered idempotently by event id.

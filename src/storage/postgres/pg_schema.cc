@@ -108,7 +108,7 @@ ALTER TABLE cairn_tree
 -- Sealed bytes do not compress: store them out of line without trying.
 ALTER TABLE cairn_tree ALTER COLUMN group_summary SET STORAGE EXTERNAL;
 )sql"},
-      // 4: the rows a durability barrier updates (PgLogStore::MakeDurable). A locked commit
+      // 4: the rows a durability barrier updates (PgLogStore::Barrier). A locked commit
       // releases the commit lock at its commit record, before the WAL flush; an update of one of
       // these rows, committed synchronously, flushes the WAL up to it, and so every commit visible
       // before it. 64 slots, picked by the connection's server process id, so that barriers of

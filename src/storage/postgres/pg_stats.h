@@ -37,6 +37,7 @@ struct PgCommitStats {
   uint64_t durable_waits = 0;
   uint64_t durable_wait_ns = 0;
   uint64_t barriers = 0;  // all durability barriers run (commits, in-doubt resolution, reads)
+  uint64_t in_doubt = 0;  // commits whose outcome had to be resolved by reading the log back
 };
 
 // The totals of a PostgreSQL store since it was opened; nullopt for any other store or nullptr.

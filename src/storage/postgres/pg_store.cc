@@ -217,10 +217,6 @@ Result<TreeState> PgLogStore::ReadTreeRow(bool with_summary) {
   return state;
 }
 
-Status PgLogStore::MakeDurable() {
-  return Run("waiting for durability", true, [&](pqxx::connection& c) { Barrier(c, std::nullopt); });
-}
-
 void PgLogStore::Barrier(pqxx::connection& conn, std::optional<uint64_t> commit_size) {
   pqxx::nontransaction tx(conn);
   if (commit_size) {

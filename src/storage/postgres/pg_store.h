@@ -31,7 +31,7 @@ inline constexpr int64_t kScanPageRowsMax = 512;
 // writers (one add per field per commit), read by Snapshot().
 struct PgCommitCounters {
   std::atomic<uint64_t> locks{0}, rebased{0}, commits{0}, records{0}, optimistic{0}, races_lost{0},
-      lock_victims{0}, row_waits_cut{0}, barriers{0}, durable_waits{0};
+      lock_victims{0}, row_waits_cut{0}, barriers{0}, durable_waits{0}, in_doubt{0};
   std::atomic<uint64_t> lock_wait_ns{0}, hold_ns{0}, commit_ns{0}, durable_wait_ns{0};
   PgCommitStats Snapshot() const;
 };
@@ -52,7 +52,6 @@ class PgLogStore final : public LogStore {
   void SetChangeListener(ChangeListener listener) override;
   Result<TreeState> ReadTreeState() override;
   Result<TreeState> ReadTreeStateWithSummary() override;
-  Status MakeDurable() override;
   Result<std::optional<StreamHead>> ReadStreamHead(std::string_view stream_id) override;
   Result<std::string> ReadRecord(uint64_t position) override;
   Status ScanRecords(uint64_t from_position, uint64_t limit,

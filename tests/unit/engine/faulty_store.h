@@ -23,7 +23,9 @@ struct FaultPlan {
   std::atomic<bool> corrupt_summaries{false};  // ReadTreeStateWithSummary: summary byte flipped
   std::atomic<int> summaries_corrupted{0};     // non-empty summaries flipped so far
   std::atomic<bool> mute_commit_notifications{false};  // other engines' commits go unannounced
-  std::atomic<int> make_durable_calls{0};              // LogStore::MakeDurable calls forwarded
+  std::atomic<int> finished_without_writing{0};        // CommitWriter::FinishWithoutWriting calls
+  std::atomic<bool> fail_finish_without_writing{false};  // ...answered kUnavailable, not forwarded
+  std::atomic<int> tree_state_reads{0};                // ReadTreeState calls (reloads)
 };
 
 inline std::string FlipOneByte(std::string_view bytes) {
@@ -56,6 +58,11 @@ class FaultyWriter final : public storage::CommitWriter {
     }
     return inner_->Commit();
   }
+  Status FinishWithoutWriting() override {
+    ++plan_->finished_without_writing;
+    if (plan_->fail_finish_without_writing) return Status::Unavailable("injected: connection lost");
+    return inner_->FinishWithoutWriting();
+  }
 
  private:
   std::unique_ptr<storage::CommitWriter> inner_;
@@ -79,11 +86,10 @@ class FaultyStore final : public storage::LogStore {
     };
     inner_->SetChangeListener(std::move(l));
   }
-  Status MakeDurable() override {
-    ++plan_->make_durable_calls;
-    return inner_->MakeDurable();
+  Result<storage::TreeState> ReadTreeState() override {
+    ++plan_->tree_state_reads;
+    return inner_->ReadTreeState();
   }
-  Result<storage::TreeState> ReadTreeState() override { return inner_->ReadTreeState(); }
   Result<storage::TreeState> ReadTreeStateWithSummary() override {
     auto state = inner_->ReadTreeStateWithSummary();
     if (state.ok() && plan_->corrupt_summaries && !state->group_summary.empty()) {

@@ -170,27 +170,50 @@ TEST_F(MultiNodeTest, AReSendThroughTheOtherNodeIsIdempotent) {
 // A commit of another node is visible under the commit lock before it is durable (the lock is
 // released before the flush). a, deaf to b's notifications, learns b's batch in its rebase and
 // answers the re-send as a replay without writing anything: it must first make what it learned
-// durable (LogStore::MakeDurable), and then counts the rebased log as committed.
+// durable (CommitWriter::FinishWithoutWriting), and then counts the rebased log as committed.
 TEST_F(MultiNodeTest, AReplayAnsweredFromARebaseWaitsUntilTheRebasedLogIsDurable) {
   ReopenADeaf();
   ASSERT_TRUE(a_ && b_);
   std::vector<ProposedEvent> batch = {Ev("T", "{\"x\":1}", NewUuidV4()), Ev("T", "{\"x\":2}", NewUuidV4())};
   auto first = b_->Append("orders", ExpectedVersion::NoStream(), batch);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
-  const int durable_calls = plan_.make_durable_calls.load();
+  const int durable_calls = plan_.finished_without_writing.load();
   auto again = a_->Append("orders", ExpectedVersion::NoStream(), batch);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_TRUE(again->idempotent_replay);
   EXPECT_EQ(again->first_position, first->first_position);
-  EXPECT_GE(plan_.make_durable_calls.load(), durable_calls + 1);
+  EXPECT_GE(plan_.finished_without_writing.load(), durable_calls + 1);
   EXPECT_EQ(a_->tree_size(), 2u);
   // A conflict answered from the rebase alone waits too.
   ASSERT_TRUE(b_->Append("orders", ExpectedVersion::Exact(1), One("T", "{}")).ok());
-  const int before_conflict = plan_.make_durable_calls.load();
+  const int before_conflict = plan_.finished_without_writing.load();
   auto stale = a_->Append("orders", ExpectedVersion::Exact(1), One("T", "{}"));
   EXPECT_EQ(stale.status().code(), StatusCode::kWrongExpectedVersion) << stale.status().ToString();
-  EXPECT_GE(plan_.make_durable_calls.load(), before_conflict + 1);
+  EXPECT_GE(plan_.finished_without_writing.load(), before_conflict + 1);
   EXPECT_EQ(a_->tree_size(), 3u);
+}
+
+// If a group that wrote nothing cannot confirm that what it read is durable (its connection was
+// lost: the database may have restarted and lost a commit it learned), it fails, and the node
+// reloads its state before the next group instead of keeping what it learned.
+TEST_F(MultiNodeTest, AGroupThatCannotConfirmWhatItReadFailsAndTheNodeReloads) {
+  ReopenADeaf();
+  ASSERT_TRUE(a_ && b_);
+  std::vector<ProposedEvent> batch = {Ev("T", "{}", NewUuidV4()), Ev("T", "{}", NewUuidV4())};
+  ASSERT_TRUE(b_->Append("orders", ExpectedVersion::NoStream(), batch).ok());
+  plan_.fail_finish_without_writing = true;
+  auto again = a_->Append("orders", ExpectedVersion::NoStream(), batch);  // a replay: writes nothing
+  EXPECT_EQ(again.status().code(), StatusCode::kUnavailable) << again.status().ToString();
+  EXPECT_EQ(a_->tree_size(), 0u);  // not counted as committed
+  plan_.fail_finish_without_writing = false;
+  const int reads = plan_.tree_state_reads.load();
+  auto retry = a_->Append("orders", ExpectedVersion::NoStream(), batch);
+  ASSERT_TRUE(retry.ok()) << retry.status().ToString();
+  EXPECT_TRUE(retry->idempotent_replay);
+  EXPECT_GT(plan_.tree_state_reads.load(), reads) << "the node kept what the failed group learned";
+  auto next = a_->Append("orders", ExpectedVersion::Exact(1), One("T", "{}"));
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->first_version, 2u);
 }
 
 // A stream read answers from the stream's head as stored, which another node's commit may have

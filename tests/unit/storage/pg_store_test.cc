@@ -68,13 +68,33 @@ std::vector<uint64_t> CollectRecordPositions(LogStore* store, uint64_t from, uin
   return seen;
 }
 
-// Makes every durability barrier (an update of a cairn_flush row) of database `db` sleep.
-void SlowBarriers(const std::string& db, const std::string& seconds) {
-  Sql(db, "CREATE FUNCTION cairn_test_slow_flush() RETURNS trigger LANGUAGE plpgsql AS "
-          "$$ BEGIN PERFORM pg_sleep(" + seconds + "); RETURN NULL; END $$");
-  Sql(db, "CREATE TRIGGER cairn_test_slow_flush AFTER UPDATE ON cairn_flush "
-          "FOR EACH ROW EXECUTE FUNCTION cairn_test_slow_flush()");
-}
+// Holds every durability barrier (an update of a cairn_flush row) of database `db` until
+// Release(): a trigger waits for an advisory lock that this object's own connection holds.
+class BarrierGate {
+ public:
+  explicit BarrierGate(const std::string& db) : conn_(db) {
+    Sql(db, "CREATE FUNCTION cairn_test_gate() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NULL; END $$");
+    Sql(db, "CREATE TRIGGER cairn_test_gate AFTER UPDATE ON cairn_flush "
+            "FOR EACH ROW EXECUTE FUNCTION cairn_test_gate()");
+    pqxx::nontransaction(conn_).exec("SELECT pg_advisory_lock(4242)");
+  }
+  ~BarrierGate() {
+    try {
+      Release();
+    } catch (...) {
+    }
+  }
+  void Release() {
+    if (released_) return;
+    pqxx::nontransaction(conn_).exec("SELECT pg_advisory_unlock(4242)");
+    released_ = true;
+  }
+
+ private:
+  pqxx::connection conn_;
+  bool released_ = false;
+};
 
 // Waits until another session of `db` runs a durability barrier.
 bool WaitForABarrier(const std::string& db) {
@@ -833,7 +853,7 @@ TEST_F(PgTwoNodesTest, ALockedCommitReleasesTheLockBeforeItsDurabilityWait) {
   LogStore* b = b_.get();
   Heard heard;
   b->SetChangeListener(heard.Listener());
-  SlowBarriers(db_, "4");
+  BarrierGate gate(db_);
   const PgCommitStats a_before = *PgCommitStatsOf(a);
   const PgCommitStats b_before = *PgCommitStatsOf(b);
 
@@ -855,20 +875,28 @@ TEST_F(PgTwoNodesTest, ALockedCommitReleasesTheLockBeforeItsDurabilityWait) {
       << "a's Commit() returned before its commit was durable";
   EXPECT_FALSE(heard.HeardCommit(1)) << "announced before it was durable";
 
-  // A reader on b sees the commit and makes it durable itself (a barrier of its own) first.
-  EXPECT_EQ(b->ReadTreeState()->size, 1u);
-  EXPECT_EQ(PgCommitStatsOf(b)->barriers, b_before.barriers + 1);
+  // A reader on b sees the commit and makes it durable itself (a barrier of its own) first: it
+  // waits at the gate too.
+  auto read = std::async(std::launch::async, [b] { return b->ReadTreeState(); });
+  EXPECT_EQ(read.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "b's read returned a size it had not made durable";
+  gate.Release();
 
   ASSERT_TRUE(ReadyWithin(commit, 30000));
   EXPECT_TRUE(commit.get().ok());
+  ASSERT_TRUE(ReadyWithin(read, 30000));
+  Result<TreeState> seen = read.get();
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  EXPECT_EQ(seen->size, 1u);
+  EXPECT_EQ(PgCommitStatsOf(b)->barriers, b_before.barriers + 1);
   EXPECT_TRUE(WaitFor([&] { return heard.HeardCommit(1); }));
   const PgCommitStats a_after = *PgCommitStatsOf(a);
   EXPECT_EQ(a_after.commits, a_before.commits + 1);
   EXPECT_EQ(a_after.durable_waits, a_before.durable_waits + 1);
   const uint64_t hold_ns = a_after.hold_ns - a_before.hold_ns;
   const uint64_t durable_wait_ns = a_after.durable_wait_ns - a_before.durable_wait_ns;
-  EXPECT_GE(durable_wait_ns, 3'000'000'000u);  // the trigger's sleep is in the durability wait...
-  EXPECT_LT(hold_ns, durable_wait_ns);         // ...not in the lock hold
+  EXPECT_GE(durable_wait_ns, 300'000'000u);  // the wait at the gate is in the durability wait...
+  EXPECT_LT(hold_ns, durable_wait_ns);       // ...not in the lock hold
 
   // Known durable now (b's own barrier, a's notification): reading it again needs no barrier.
   const uint64_t b_barriers = PgCommitStatsOf(b)->barriers;
@@ -876,12 +904,24 @@ TEST_F(PgTwoNodesTest, ALockedCommitReleasesTheLockBeforeItsDurabilityWait) {
   EXPECT_EQ(PgCommitStatsOf(b)->barriers, b_barriers);
 }
 
-TEST_F(PgTwoNodesTest, MakeDurableRunsABarrierEveryTime) {
+// A writer whose group writes nothing releases the lock, writes nothing and runs a barrier on its
+// own connection (made before anything the group read).
+TEST_F(PgTwoNodesTest, AWriterFinishedWithoutWritingReleasesTheLockAfterABarrier) {
   LogStore* a = a_.get();
+  LogStore* b = b_.get();
+  ASSERT_TRUE(AppendEvents(b, "s", 2).ok());
   const uint64_t before = PgCommitStatsOf(a)->barriers;
-  ASSERT_TRUE(a->MakeDurable().ok());
-  ASSERT_TRUE(a->MakeDurable().ok());
-  EXPECT_EQ(PgCommitStatsOf(a)->barriers, before + 2);
+  auto wa = MustBegin(a, 0);
+  ASSERT_NE(wa, nullptr);
+  ASSERT_TRUE(wa->rebased().has_value());
+  wa->PutRecord(2, "never");
+  EXPECT_TRUE(wa->FinishWithoutWriting().ok());
+  EXPECT_EQ(PgCommitStatsOf(a)->barriers, before + 1);
+  EXPECT_EQ(wa->FinishWithoutWriting().code(), StatusCode::kFailedPrecondition);  // spent
+  auto wb = MustBegin(b, 2);  // the lock is free
+  ASSERT_NE(wb, nullptr);
+  wb.reset();
+  EXPECT_EQ(b->ReadRecord(2).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(Sql(db_, "SELECT sum(n) > 0 FROM cairn_flush"), "t");
 }
 
@@ -1228,8 +1268,8 @@ TEST_F(PgInDoubtTest, BackendEndedDuringCommitIsReportedNotWritten) {
 // commit is there, and the writer must say so once a barrier on a fresh connection made it durable.
 TEST_F(PgInDoubtTest, CutDuringTheDurabilityWaitIsResolvedAsCommittedAndDurable) {
   Sql(db_, "DROP TRIGGER cairn_test_slow_commit ON cairn_tree");
-  SlowBarriers(db_, "1.5");
-  const uint64_t barriers_before = PgCommitStatsOf(store_.get())->barriers;
+  BarrierGate gate(db_);
+  const PgCommitStats before = *PgCommitStatsOf(store_.get());
   std::shared_ptr<CommitWriter> writer = MustBegin(store_.get(), 1);
   ASSERT_NE(writer, nullptr);
   writer->PutRecord(1, "in doubt");
@@ -1237,12 +1277,15 @@ TEST_F(PgInDoubtTest, CutDuringTheDurabilityWaitIsResolvedAsCommittedAndDurable)
   writer->PutTreeState(TreeState{2, "r2"});
   auto commit = std::async(std::launch::async, [writer] { return writer->Commit(); });
   ASSERT_TRUE(WaitForABarrier(db_));
-  proxy_->CutAll();
+  proxy_->CutAll();  // the barrier waits at the gate: it cannot have finished
+  gate.Release();
   ASSERT_TRUE(ReadyWithin(commit, 30000));
   const Status s = commit.get();
   EXPECT_TRUE(s.ok()) << s.ToString();
-  // The cut barrier, then the one on a fresh connection that resolved the outcome.
-  EXPECT_GE(PgCommitStatsOf(store_.get())->barriers, barriers_before + 1);
+  // Resolved by reading the log back, then a barrier on the fresh connection that read it.
+  const PgCommitStats after = *PgCommitStatsOf(store_.get());
+  EXPECT_EQ(after.in_doubt, before.in_doubt + 1);
+  EXPECT_EQ(after.barriers, before.barriers + 1);
   EXPECT_EQ(*store_->ReadRecord(1), "in doubt");
   EXPECT_EQ(store_->ReadTreeState()->size, 2u);
 }
