@@ -152,10 +152,7 @@ class PgCommitWriter final : public CommitWriter {
     } catch (const std::exception& e) {
       if (tx_ != nullptr && locked_at_ns_ != 0) CountHold(SteadyNowNs());
       tx_.reset();
-      if (IsConnectionLoss(e) || !lease_.conn().is_open()) {
-        lease_.Discard();
-        store_->pool().DropIdle();
-      }
+      DropConnectionIfBroken(e);
       return FromException(e, "confirming that what a group read is durable");
     }
   }
@@ -318,6 +315,13 @@ class PgCommitWriter final : public CommitWriter {
     // notification follows the flush (WaitDurable).
   }
 
+  // A broken connection is never reused, and the pool's idle ones may be broken too.
+  void DropConnectionIfBroken(const std::exception& e) {
+    if (!IsConnectionLoss(e) && lease_.conn().is_open()) return;
+    lease_.Discard();
+    store_->pool().DropIdle();
+  }
+
   // After the asynchronous COMMIT of a locked writer: the durability barrier on this writer's
   // connection, with the notification of the new size. If it fails, the commit may or may not be
   // there and durable: ResolveInDoubt decides.
@@ -326,10 +330,7 @@ class PgCommitWriter final : public CommitWriter {
     try {
       store_->Barrier(lease_.conn(), tree_ ? std::optional<uint64_t>(tree_->size) : std::nullopt);
     } catch (const std::exception& e) {
-      if (IsConnectionLoss(e) || !lease_.conn().is_open()) {
-        lease_.Discard();
-        store_->pool().DropIdle();
-      }
+      DropConnectionIfBroken(e);
       s = ResolveInDoubt();
     }
     PgCommitCounters& c = store_->commit_counters();
