@@ -9,6 +9,7 @@
 #include <random>
 
 #include "bench_util.h"
+#include "engine/event_codec.h"
 #include "engine/event_store.h"
 
 namespace cairn::bench {
@@ -64,6 +65,20 @@ void AppendLoop(benchmark::State& state, const std::string& name, size_t batch) 
 // Target: >= 300,000 events/s (batches of 100, 4 threads).
 void BM_Append_Batch100(benchmark::State& state) { AppendLoop(state, "append100", 100); }
 BENCHMARK(BM_Append_Batch100)->Threads(4)->UseRealTime()->MinTime(3.0);
+
+// What every append costs its caller before the sequencer sees it (validation, JSON check, ids,
+// hashes): a batch of 100 256-byte events, copied in as an append call receives it.
+void BM_PrepareAppend_Batch100(benchmark::State& state) {
+  const std::vector<engine::ProposedEvent> events = Batch(100, kEventSizeBytes, 0);
+  const engine::Limits limits;
+  for (auto _ : state) {
+    auto r = engine::PrepareAppend("bench-0", engine::ExpectedVersion::Any(), events, limits);
+    if (!r.ok()) state.SkipWithError(r.status().ToString().c_str());
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * events.size()));
+}
+BENCHMARK(BM_PrepareAppend_Batch100);
 
 // Target: >= 20,000 events/s from 16 threads of single-event appends (group commit).
 void BM_Append_Single(benchmark::State& state) { AppendLoop(state, "append1", 1); }

@@ -3,7 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
-#include <unordered_set>
+#include <optional>
 
 #include "integrity/entry.h"
 
@@ -27,10 +27,12 @@ Status DecodeRecordedEvent(RecordCipher& cipher, uint64_t position, std::string_
 }
 
 namespace {
+// ASCII only (content types are printable ASCII): std::tolower consults the locale per call.
 bool EqualsIgnoringCase(std::string_view a, std::string_view lower) {
   return a.size() == lower.size() &&
-         std::equal(a.begin(), a.end(), lower.begin(),
-                    [](char x, char y) { return std::tolower(static_cast<unsigned char>(x)) == y; });
+         std::equal(a.begin(), a.end(), lower.begin(), [](char x, char y) {
+           return (x >= 'A' && x <= 'Z' ? static_cast<char>(x - 'A' + 'a') : x) == y;
+         });
 }
 }  // namespace
 
@@ -60,6 +62,30 @@ Status ValidateContentType(size_t index, std::string_view ct) {
   if (ok) return Status::Ok();
   return Status::InvalidArgument("event " + std::to_string(index) +
                                  ": content type must be 1..256 printable ASCII characters");
+}
+
+// The first event whose id an earlier event of the append has, or nullopt. Sorts indexes by id
+// instead of hashing copies of the ids: no allocation per event.
+std::optional<size_t> FirstRepeatedId(const std::vector<ProposedEvent>& events) {
+  std::vector<uint32_t> order(events.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const int c = events[a].event_id.compare(events[b].event_id);
+    return c < 0 || (c == 0 && a < b);
+  });
+  std::optional<size_t> first;
+  for (size_t k = 1; k < order.size(); ++k) {
+    if (events[order[k]].event_id == events[order[k - 1]].event_id) {
+      // order[k] has an earlier twin (indexes ascend among equal ids).
+      if (!first || order[k] < *first) first = order[k];
+    }
+  }
+  return first;
+}
+
+const crypto::Hash& EmptyHash() {
+  static const crypto::Hash hash = crypto::Sha256("");
+  return hash;
 }
 
 Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits, AppendOrigin origin) {
@@ -105,27 +131,31 @@ Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion
                                      std::to_string(limits.batch_events_max));
   }
   size_t total = 0;
-  std::unordered_set<std::string> ids;
   PreparedAppend out;
   out.stream_id.assign(stream_id);
   out.expected = expected;
   out.events.reserve(events.size());
+  for (ProposedEvent& e : events) {
+    if (e.event_id.empty()) e.event_id = NewUuidV4();
+  }
+  const std::optional<size_t> repeated = FirstRepeatedId(events);
   for (size_t i = 0; i < events.size(); ++i) {
-    ProposedEvent& e = events[i];
+    const ProposedEvent& e = events[i];
     CAIRN_RETURN_IF_ERROR(ValidateEvent(i, e, limits, origin));
     total += e.data.size() + e.metadata.size();
     if (total > limits.batch_size_bytes_max) {
       return Status::ResourceExhausted("the append exceeds the batch limit of " +
                                        std::to_string(limits.batch_size_bytes_max) + " bytes");
     }
-    if (e.event_id.empty()) e.event_id = NewUuidV4();
-    if (!ids.insert(e.event_id).second) {
+    if (repeated == i) {
       return Status::InvalidArgument("event " + std::to_string(i) + ": event id " +
                                      FormatUuid(e.event_id) + " appears twice in the append");
     }
+  }
+  for (ProposedEvent& e : events) {
     PreparedEvent p;
     p.data_hash = crypto::Sha256(e.data);
-    p.metadata_hash = crypto::Sha256(e.metadata);
+    p.metadata_hash = e.metadata.empty() ? EmptyHash() : crypto::Sha256(e.metadata);
     p.event_id = std::move(e.event_id);
     p.event_type = std::move(e.event_type);
     p.content_type = std::move(e.content_type);

@@ -164,6 +164,21 @@ TEST_P(EngineBackendTest, BadInputIsRefusedAndWritesNothing) {
   dup.push_back(Ev("T", "{}", std::string(16, 'a')));
   dup.push_back(Ev("T", "{}", std::string(16, 'a')));
   EXPECT_EQ(code("s", dup), StatusCode::kInvalidArgument);
+  // The error names the first event whose id an earlier one has, and comes in index order with
+  // the other refusals.
+  std::vector<ProposedEvent> twins;
+  for (char c : std::string("abcba")) twins.push_back(Ev("T", "{}", std::string(16, c)));
+  auto twin = store_->Append("s", ExpectedVersion::Any(), twins);
+  EXPECT_EQ(twin.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(twin.status().message().find("event 3: event id"), std::string::npos) << twin.status().message();
+  EXPECT_NE(twin.status().message().find("appears twice"), std::string::npos) << twin.status().message();
+  std::vector<ProposedEvent> first_bad;
+  first_bad.push_back(Ev("T", "{}", std::string(16, 'z')));
+  first_bad.push_back(Ev("T", "{", std::string(16, 'y')));
+  first_bad.push_back(Ev("T", "{}", std::string(16, 'z')));
+  auto bad = store_->Append("s", ExpectedVersion::Any(), first_bad);
+  EXPECT_NE(bad.status().message().find("event 1: data is not valid JSON"), std::string::npos)
+      << bad.status().message();
   std::vector<ProposedEvent> short_id = One("T", "{}");
   short_id[0].event_id = "short";
   EXPECT_EQ(code("s", short_id), StatusCode::kInvalidArgument);
