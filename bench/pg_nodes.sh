@@ -190,7 +190,7 @@ BENCH_PIDS=()
 R_N=("$(cat "$TMP/n1.json")" "$(cat "$TMP/n2.json")" "$(cat "$TMP/n3.json")")
 scenario_line pg3 "${R_N[@]}"
 lock_lines pg3 "${R_N[@]}"
-ROWS=$("${PSQL[@]}" -d pg3 -Atc "SELECT count(*) FROM cairn_records" 2>/dev/null || echo "?")
+ROWS=$("${PSQL[@]}" -d pg3 -Atc "SELECT sum(cardinality(ends)) FROM cairn_record_runs" 2>/dev/null || echo "?")
 echo "pg_nodes: pg3 log holds $ROWS records" >&2
 
 echo "pg_nodes: baseline ..." >&2

@@ -1,6 +1,7 @@
 // PgLogStore::BeginCommit / BeginOptimisticCommit and their CommitWriter: one transaction per
 // group commit, under the row lock of cairn_tree, rows sent as arrays (one statement per table,
-// whatever the group's size); index entries and Merkle nodes packed into runs (pg_runs.h). A locked writer takes the lock first (SELECT ... FOR UPDATE); an
+// whatever the group's size); records, index entries and Merkle nodes packed into runs
+// (pg_runs.h). A locked writer takes the lock first (SELECT ... FOR UPDATE); an
 // optimistic one sends its records, index entries and nodes first (Stage) and takes the lock with
 // the conditional tree update in Commit(), so that on one node the next group's rows travel while
 // the previous group's COMMIT flushes.
@@ -159,9 +160,8 @@ class PgCommitWriter final : public CommitWriter {
 
   void PutRecord(uint64_t position, std::string_view stored_record) override {
     assert(records_ == 0 || position == last_position_ + 1);
-    record_positions_.Add(static_cast<int64_t>(position));
-    last_record_offset_ = record_blob_.bytes.size();
-    record_blob_.Add(stored_record);
+    if (records_ == 0) first_position_ = position;
+    record_runs_.Add(position, stored_record);
     last_position_ = position;
     ++records_;
   }
@@ -176,11 +176,13 @@ class PgCommitWriter final : public CommitWriter {
   void PutNode(NodeKey key, std::string_view hash) override { node_runs_.Add(key, hash); }
   void PutTreeState(const TreeState& state) override { tree_ = state; }
   size_t buffered_size_bytes() const override {
-    return buffered_ + record_blob_.bytes.size() + node_runs_.size_bytes();
+    return buffered_ + record_runs_.size_bytes() + node_runs_.size_bytes();
   }
 
   Status Stage() override {
     if (!optimistic_ || tx_ == nullptr || !staged_.ok()) return staged_;
+    staged_ = CheckRecordPositions(base_size_);
+    if (!staged_.ok()) return staged_;
     try {
       SendRows();
     } catch (const std::exception& e) {
@@ -198,6 +200,10 @@ class PgCommitWriter final : public CommitWriter {
     const uint64_t base = rebased_ ? rebased_->size : base_size_;
     const uint64_t commit_start_ns = SteadyNowNs();
     CountHoldOnExit count(this, commit_start_ns);
+    if (Status placed = CheckRecordPositions(base); !placed.ok()) {
+      tx_.reset();  // rolls back, releasing the lock
+      return placed;
+    }
     try {
       if (optimistic_ && !ExecuteOptimistic(base)) {
         tx_.reset();
@@ -248,16 +254,26 @@ class PgCommitWriter final : public CommitWriter {
     return s;
   }
 
+  // A group's records extend the log: they start at its size `base` and end where the new tree
+  // state does. The record table's key is a run's first position only, so this (with the
+  // conditional tree update) is what keeps runs from overlapping; checked before anything is
+  // sent.
+  Status CheckRecordPositions(uint64_t base) const {
+    if (records_ == 0) return Status::Ok();
+    if (first_position_ == base && (!tree_ || tree_->size == last_position_ + 1)) return Status::Ok();
+    return Status::FailedPrecondition(
+        "a group's records must extend the log from its size " + std::to_string(base) +
+        " (records at " + std::to_string(first_position_) + ".." + std::to_string(last_position_) +
+        "); nothing was written");
+  }
+
   // The rows no other transaction reads before the commit: records, index entries, nodes. An
   // optimistic writer's waits are cut (kRowWaitMs, kOptimisticLockWaitMs: see there).
   void SendRows() {
     if (rows_sent_) return;
     rows_sent_ = true;
     if (optimistic_) tx_->exec("SET LOCAL lock_timeout = " + std::to_string(kRowWaitMs));
-    if (records_ > 0) {
-      tx_->exec_prepared("insert_records", record_positions_.Done(), Bin(record_blob_.bytes),
-                         record_blob_.offsets.Done(), record_blob_.lengths.Done());
-    }
+    if (!record_runs_.empty()) SendRecordRuns();
     if (!index_runs_.empty()) SendIndexRuns();
     if (!node_runs_.empty()) SendNodeRuns();
     // The lock wait that follows is bounded by the holder's commit, not by the statement timeout
@@ -266,6 +282,21 @@ class PgCommitWriter final : public CommitWriter {
       tx_->exec("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = " +
                 std::to_string(kOptimisticLockWaitMs));
     }
+  }
+
+  void SendRecordRuns() {
+    ArrayText first_positions, ends;
+    Blob records;
+    for (const RecordRun& run : record_runs_.runs()) {
+      assert(run.count() >= 1 && run.count() <= kRecordRunRecordsMax);
+      first_positions.Add(static_cast<int64_t>(run.first_position));
+      ArrayText run_ends;
+      for (int32_t end : run.ends) run_ends.Add(end);
+      ends.AddText(run_ends.Done());
+      records.Add(run.records);
+    }
+    tx_->exec_prepared("insert_record_runs", first_positions.Done(), ends.Done(), Bin(records.bytes),
+                       records.offsets.Done(), records.lengths.Done());
   }
 
   void SendIndexRuns() {
@@ -386,8 +417,7 @@ class PgCommitWriter final : public CommitWriter {
   // unflushed commit), and a restart ends every connection made before it.
   Status ResolveInDoubt() {
     store_->commit_counters().in_doubt.fetch_add(1, std::memory_order_relaxed);
-    const std::string_view mine(record_blob_.bytes.data() + last_record_offset_,
-                                record_blob_.bytes.size() - last_record_offset_);
+    const std::string_view mine = records_ > 0 ? record_runs_.last_record() : std::string_view();
     const std::optional<uint64_t> size = tree_ ? std::optional<uint64_t>(tree_->size) : std::nullopt;
     for (int attempt = 0; attempt < kResolveAttemptsMax && records_ > 0; ++attempt) {
       std::optional<std::string> stored;
@@ -454,9 +484,8 @@ class PgCommitWriter final : public CommitWriter {
   bool rows_sent_ = false;
   Status staged_;  // a failed Stage(): Commit() returns it
 
-  ArrayText record_positions_;
-  Blob record_blob_;
-  size_t last_record_offset_ = 0;
+  RecordRunBuilder record_runs_;
+  uint64_t first_position_ = 0;
   uint64_t last_position_ = 0;
   uint64_t records_ = 0;
   IndexRunBuilder index_runs_;

@@ -1,9 +1,15 @@
-// Runs: how a commit writer packs stream-index entries and Merkle nodes into rows (schema v2).
+// Runs: how a commit writer packs stream-index entries, Merkle nodes (schema v2) and records
+// (schema v5) into rows.
 //
-// A group commit of n events adds n stream-index entries and about 2n Merkle nodes. One row each
-// made three quarters of a group's rows and most of its time inside PostgreSQL. Both come in
-// runs: an append's events take consecutive versions at consecutive positions, and the nodes a
-// group completes on each level have consecutive indexes. So a writer stores
+// A group commit of n events adds n records, n stream-index entries and about 2n Merkle nodes.
+// One row each made most of a group's time inside PostgreSQL (a row costs a heap tuple, an index
+// entry and a WAL record whatever its size). All three come in runs: a group's records have
+// consecutive positions, an append's events take consecutive versions at consecutive positions,
+// and the nodes a group completes on each level have consecutive indexes. So a writer stores
+//   cairn_record_runs (first_position) → ends, records (≤ kRecordRunBytesMax bytes of records,
+//       ≤ kRecordRunRecordsMax records, unless one record alone is larger)
+//       record k of the run: position first_position + k, bytes [ends[k-1], ends[k]) of records
+//       (ends[-1] = 0);
 //   cairn_index_runs (stream_id, first_version) → first_position, count
 //       entry k of the run: version first_version + k at position first_position + k;
 //   cairn_node_runs  (level, first_idx) → hashes (≤ kNodeRunHashesMax × 32 bytes)
@@ -29,6 +35,18 @@ namespace cairn::storage::pg {
 // TOAST threshold (~2 KB), so a run is stored inline and read in one page access.
 inline constexpr size_t kNodeRunHashesMax = 48;
 inline constexpr size_t kHashSizeBytes = 32;
+// Record bytes per cairn_record_runs row: with its ends (≤ 64 × 4 bytes) and headers a row stays
+// below the table's toast_tuple_target (8160), so a run of small records is stored inline, in
+// one page. A record larger than this is a run of its own (stored out of line by TOAST).
+inline constexpr size_t kRecordRunBytesMax = 7680;
+inline constexpr size_t kRecordRunRecordsMax = 64;
+
+struct RecordRun {
+  uint64_t first_position = 0;
+  std::vector<int32_t> ends;  // end offset in `records` of each record; non-decreasing
+  std::string records;
+  size_t count() const { return ends.size(); }
+};
 
 struct IndexRun {
   std::string stream_id;
@@ -43,6 +61,31 @@ struct NodeRun {
   std::string hashes;  // count × 32 bytes
   size_t count() const { return hashes.size() / kHashSizeBytes; }
 };
+
+// Records of one writer (consecutive positions), joined into runs.
+class RecordRunBuilder {
+ public:
+  // Appends to the current run when it has room (kRecordRunBytesMax, kRecordRunRecordsMax); else
+  // starts a new run. Positions must follow each other (asserted); a record is at most
+  // INT32_MAX bytes (asserted; the engine's limit is far below).
+  void Add(uint64_t position, std::string_view record);
+  const std::vector<RecordRun>& runs() const { return runs_; }
+  bool empty() const { return runs_.empty(); }
+  uint64_t records() const { return records_; }
+  size_t size_bytes() const { return size_bytes_; }
+  std::string_view last_record() const;  // requires !empty()
+
+ private:
+  std::vector<RecordRun> runs_;
+  uint64_t records_ = 0;
+  size_t size_bytes_ = 0;
+};
+
+// Splits a run read back from the table into its records, checking its shape: `ends` (the
+// column's array text, "{e0,e1,...}") non-empty, non-decreasing, its last entry records.size().
+// `out` gets views into `records`. kDataLoss naming first_position when the row is malformed.
+Status SplitRecordRun(uint64_t first_position, std::string_view ends_text, std::string_view records,
+                      std::vector<std::string_view>* out);
 
 // Stream-index entries of one writer, joined into runs per stream.
 class IndexRunBuilder {

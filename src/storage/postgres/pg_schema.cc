@@ -120,6 +120,29 @@ CREATE TABLE cairn_flush (
 );
 INSERT INTO cairn_flush (slot, n) SELECT s, 0 FROM generate_series(0, 63) AS s;
 )sql"},
+      // 5: records in runs (pg_runs.h): one row per ≤ 7 680 bytes of consecutive records (at
+      // most 64) instead of one row per record; rows up to 8 160 bytes stay inline (in one page),
+      // a larger record is stored out of line without compression (ciphertext does not
+      // compress). Existing records are joined into runs of at most 16 consecutive positions.
+      {5, R"sql(
+CREATE TABLE cairn_record_runs (
+  first_position bigint    NOT NULL PRIMARY KEY CHECK (first_position >= 0),
+  ends           integer[] NOT NULL CHECK (cardinality(ends) > 0 AND cardinality(ends) <= 64),
+  records        bytea     NOT NULL CHECK (length(records) = ends[cardinality(ends)])
+) WITH (toast_tuple_target = 8160);
+ALTER TABLE cairn_record_runs ALTER COLUMN records SET STORAGE EXTERNAL;
+INSERT INTO cairn_record_runs (first_position, ends, records)
+SELECT min(position), array_agg(cum::integer ORDER BY position),
+       string_agg(record, ''::bytea ORDER BY position)
+FROM (SELECT position, record, island, chunk,
+             sum(length(record)) OVER (PARTITION BY island, chunk ORDER BY position) AS cum
+      FROM (SELECT position, record,
+                   position - row_number() OVER (ORDER BY position) AS island,
+                   (row_number() OVER (ORDER BY position) - 1) / 16 AS chunk
+            FROM cairn_records) AS numbered) AS summed
+GROUP BY island, chunk;
+DROP TABLE cairn_records;
+)sql"},
   };
   return kMigrations;
 }
@@ -159,7 +182,7 @@ Status DropSchema(pqxx::connection& conn) {
   try {
     pqxx::work tx(conn);
     tx.exec(
-        "DROP TABLE IF EXISTS cairn_tree, cairn_records, cairn_stream_index, cairn_index_runs, "
+        "DROP TABLE IF EXISTS cairn_tree, cairn_records, cairn_record_runs, cairn_stream_index, cairn_index_runs, "
         "cairn_stream_heads, cairn_nodes, cairn_node_runs, cairn_checkpoints, cairn_key_material, "
         "cairn_meta, cairn_flush, cairn_schema_migrations");
     tx.commit();

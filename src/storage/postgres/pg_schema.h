@@ -8,7 +8,7 @@
 // Tables (all names prefixed cairn_; text columns COLLATE "C", so ORDER BY is byte order):
 //   cairn_tree          the one row of the log's state: size, compact_range, and the sealed
 //                       summary of the last group (group_from, group_summary); locked per commit
-//   cairn_records       position → stored record
+//   cairn_record_runs   first_position → ends, records: consecutive stored records (pg_runs.h)
 //   cairn_index_runs    (stream_id, first_version) → first_position, count (pg_runs.h)
 //   cairn_stream_heads  stream_id → next_version, last_position, last_leaf_hash, deleted
 //   cairn_node_runs     (level, first_idx) → ≤ 48 hashes of consecutive Merkle nodes (level 0 =
@@ -28,7 +28,7 @@
 
 namespace cairn::storage::pg {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 // The advisory lock key that serialises migrations (any constant unlikely to collide).
 inline constexpr int64_t kMigrationLockKey = 0x636169726e0001;  // "cairn" 1
 

@@ -57,9 +57,20 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
   conn.prepare("head",
                "SELECT next_version, last_position, last_leaf_hash, deleted FROM cairn_stream_heads "
                "WHERE stream_id = $1");
-  conn.prepare("record", "SELECT record FROM cairn_records WHERE position = $1");
-  conn.prepare("records",
-               "SELECT position, record FROM cairn_records WHERE position >= $1 ORDER BY position LIMIT $2");
+  // Record runs (pg_runs.h): one record is cut out of the run that holds it by the server; a scan
+  // reads the run that may hold its first position, then up to $2 runs after it.
+  conn.prepare("record",
+               "SELECT substring(r.records FROM coalesce(r.ends[$1 - r.first_position], 0) + 1 "
+               "  FOR r.ends[$1 - r.first_position + 1] - coalesce(r.ends[$1 - r.first_position], 0)) "
+               "FROM (SELECT first_position, ends, records FROM cairn_record_runs "
+               "      WHERE first_position <= $1 ORDER BY first_position DESC LIMIT 1) AS r "
+               "WHERE $1 - r.first_position < cardinality(r.ends)");
+  conn.prepare("record_runs",
+               "(SELECT first_position, ends, records FROM cairn_record_runs "
+               " WHERE first_position <= $1 ORDER BY first_position DESC LIMIT 1) "
+               "UNION ALL "
+               "(SELECT first_position, ends, records FROM cairn_record_runs "
+               " WHERE first_position > $1 ORDER BY first_position LIMIT $2)");
   // Runs (pg_runs.h): the run that may hold the first key (greatest first key ≤ it), then the
   // runs after it; each run holds at least one entry, so $3 runs cover a limit of $3 entries.
   conn.prepare("index_fwd",
@@ -135,10 +146,10 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
                "SELECT name, value FROM cairn_meta WHERE name >= $1 ORDER BY name LIMIT $2");
   conn.prepare("meta_next",
                "SELECT name, value FROM cairn_meta WHERE name > $1 ORDER BY name LIMIT $2");
-  conn.prepare("insert_records",
-               "INSERT INTO cairn_records (position, record) "
-               "SELECT p, substring($2::bytea FROM o + 1 FOR l) "
-               "FROM unnest($1::bigint[], $3::int[], $4::int[]) AS t(p, o, l)");
+  conn.prepare("insert_record_runs",
+               "INSERT INTO cairn_record_runs (first_position, ends, records) "
+               "SELECT p, e::int[], substring($3::bytea FROM o + 1 FOR l) "
+               "FROM unnest($1::bigint[], $2::text[], $4::int[], $5::int[]) AS t(p, e, o, l)");
   conn.prepare("insert_index_runs",
                "INSERT INTO cairn_index_runs (stream_id, first_version, first_position, count) "
                "SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[])");
@@ -257,22 +268,42 @@ Result<std::string> PgLogStore::ReadRecord(uint64_t position) {
 Status PgLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
                                const std::function<bool(uint64_t, std::string_view)>& fn) {
   uint64_t next = from_position, left = limit;
+  std::vector<std::pair<uint64_t, std::string>> ends;  // per run: first position, ends text
+  std::vector<std::string> records;
+  std::vector<std::string_view> split;
   while (left > 0) {
-    const int64_t page = static_cast<int64_t>(std::min<uint64_t>(left, kScanPageRowsMax));
-    pqxx::result r;
+    // Each run after the first holds at least one record: `left` runs cover `left` records.
+    const uint64_t query_from = next;
+    const int64_t page = static_cast<int64_t>(std::min<uint64_t>(left, kScanPageRecordRunsMax));
     CAIRN_RETURN_IF_ERROR(Run("scanning records", true, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      r = tx.exec_prepared("records", I64(next), page);
+      const pqxx::result r = tx.exec_prepared("record_runs", I64(query_from), page);
+      ends.clear();
+      records.clear();
+      for (const pqxx::row& row : r) {
+        ends.emplace_back(static_cast<uint64_t>(row[0].as<int64_t>()), row[1].as<std::string>());
+        records.push_back(Bytes(row[2]));
+      }
     }));
-    for (const pqxx::row& row : r) {
-      const uint64_t pos = static_cast<uint64_t>(row[0].as<int64_t>());
-      assert(pos >= next);
-      const std::string rec = Bytes(row[1]);
-      if (!fn(pos, rec)) return Status::Ok();
-      next = pos + 1;
-      --left;
+    std::vector<size_t> order(ends.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ends[a].first < ends[b].first; });
+    const uint64_t before = left;
+    int64_t later_runs = 0;
+    for (size_t i : order) {
+      const uint64_t first = ends[i].first;
+      if (first > query_from) ++later_runs;
+      CAIRN_RETURN_IF_ERROR(SplitRecordRun(first, ends[i].second, records[i], &split));
+      // From `next` on: the run that holds it starts at or before it; a run that ends before it
+      // (the UNION's first row when `next` is past the end of the log) yields nothing.
+      for (uint64_t k = next > first ? next - first : 0; k < split.size() && left > 0; ++k) {
+        assert(first + k >= next);
+        if (!fn(first + k, split[k])) return Status::Ok();
+        next = first + k + 1;
+        --left;
+      }
     }
-    if (r.size() < static_cast<size_t>(page)) break;
+    if (left == before || later_runs < page) break;
   }
   return Status::Ok();
 }

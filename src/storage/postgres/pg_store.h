@@ -26,6 +26,8 @@ inline constexpr const char* kCommitChannel = "cairn_commit";
 inline constexpr const char* kKeyChannel = "cairn_key";
 // Rows fetched per round trip by scans (bounds the memory of one page).
 inline constexpr int64_t kScanPageRowsMax = 512;
+// Record runs fetched per round trip by ScanRecords (≤ ~8 KB each, so ≤ ~512 KB a page).
+inline constexpr int64_t kScanPageRecordRunsMax = 64;
 
 // Running totals behind PgCommitStatsOf (pg_stats.h): relaxed atomics, added to by the commit
 // writers (one add per field per commit), read by Snapshot().

@@ -109,18 +109,20 @@ TEST_F(PgOptimisticTest, RowsOnPositionsAnotherNodeWroteFirstAbortAndWriteNothin
 TEST_F(PgOptimisticTest, ALogExtendedElsewhereFailsTheConditionalTreeUpdateAndWritesNothing) {
   auto mine = Begin(a_.get(), 0, true);
   ASSERT_NE(mine, nullptr);
-  PutGroup(mine.get(), "mine", 10, 2);  // no position in common with the other node's
+  PutGroup(mine.get(), "mine", 0, 2);
   ASSERT_TRUE(mine->Stage().ok());
   auto theirs = Begin(b_.get(), 0, false);
   ASSERT_NE(theirs, nullptr);
-  PutGroup(theirs.get(), "theirs", 0, 1);
+  // The other node moves the tree without a record (no row of its collides with mine): only the
+  // conditional tree update can refuse mine.
+  theirs->PutTreeState(TreeState{1, "range-1"});
   ASSERT_TRUE(theirs->Commit().ok());
 
   const Status s = mine->Commit();  // its base, 0, is no longer the tree size
   EXPECT_EQ(s.code(), StatusCode::kAborted) << s.ToString();
   EXPECT_EQ(a_->ReadTreeState()->size, 1u);
   EXPECT_EQ(a_->ReadTreeState()->compact_range, "range-1");
-  ExpectAbsent(10, "mine");
+  ExpectAbsent(0, "mine");
   EXPECT_EQ(StatsOf(a_.get()).races_lost, 1u);
 }
 
@@ -183,16 +185,16 @@ TEST_F(PgOptimisticTest, ACommitWaitingForTheLockLosesWhenTheHolderExtendsTheLog
   ASSERT_NE(holder, nullptr);
   auto mine = Begin(b_.get(), 0, true);
   ASSERT_NE(mine, nullptr);
-  PutGroup(mine.get(), "mine", 10, 1);  // no position in common with the holder's
+  PutGroup(mine.get(), "mine", 0, 1);
   ASSERT_TRUE(mine->Stage().ok());
   auto commit = std::async(std::launch::async, [&] { return mine->Commit(); });
   EXPECT_FALSE(ReadyWithin(commit, 50));  // waits for the lock (and gives way after 200 ms)
-  PutGroup(holder.get(), "holder", 0, 1);
+  holder->PutTreeState(TreeState{1, "range-1"});  // no record: no row in common with mine
   ASSERT_TRUE(holder->Commit().ok());
   ASSERT_TRUE(ReadyWithin(commit, 10000));
   EXPECT_EQ(commit.get().code(), StatusCode::kAborted);
   EXPECT_EQ(a_->ReadTreeState()->size, 1u);
-  ExpectAbsent(10, "mine");
+  ExpectAbsent(0, "mine");
 }
 
 // An optimistic writer's staged row blocks a locked writer of another node on the same position,

@@ -1,4 +1,4 @@
-// How the PostgreSQL commit writer packs stream-index entries and Merkle nodes into runs
+// How the PostgreSQL commit writer packs records, stream-index entries and Merkle nodes into runs
 // (storage/postgres/pg_runs.h), and how a reader expands them again. No server needed.
 #include <gtest/gtest.h>
 
@@ -16,6 +16,45 @@ std::vector<uint64_t> Versions(const std::vector<StreamIndexEntry>& entries) {
   std::vector<uint64_t> out;
   for (const StreamIndexEntry& e : entries) out.push_back(e.version);
   return out;
+}
+
+TEST(RecordRunBuilderTest, RunsAreBoundedByBytesAndCountAndALargeRecordIsARunOfItsOwn) {
+  RecordRunBuilder b;
+  uint64_t p = 100;
+  // 100 records of 100 bytes: runs of 64 (count bound) and 36.
+  for (int i = 0; i < 100; ++i) b.Add(p++, std::string(100, static_cast<char>('a' + i % 26)));
+  // 30 records of 1000 bytes: 4 still fit in the second run (7600 bytes), then 7 per run (7000).
+  for (int i = 0; i < 30; ++i) b.Add(p++, std::string(1000, 'x'));
+  b.Add(p++, std::string(kRecordRunBytesMax + 1, 'L'));  // alone, although the last run has room
+  b.Add(p++, "");                                        // an empty record is kept
+  b.Add(p++, "tail");
+  std::vector<std::pair<uint64_t, size_t>> shape;  // (first position, count) per run
+  for (const RecordRun& run : b.runs()) {
+    shape.emplace_back(run.first_position, run.count());
+    EXPECT_EQ(static_cast<size_t>(run.ends.back()), run.records.size());
+    EXPECT_TRUE(run.count() == 1 || run.records.size() <= kRecordRunBytesMax);
+  }
+  EXPECT_EQ(shape, (std::vector<std::pair<uint64_t, size_t>>{
+                       {100, 64}, {164, 40}, {204, 7}, {211, 7}, {218, 7}, {225, 5}, {230, 1}, {231, 2}}));
+  EXPECT_EQ(b.records(), 133u);
+  EXPECT_EQ(b.last_record(), "tail");
+  EXPECT_EQ(b.runs()[1].records.substr(0, 100), std::string(100, static_cast<char>('a' + 64 % 26)));
+  EXPECT_EQ(b.runs()[1].ends[0], 100);
+  EXPECT_EQ(b.runs()[7].ends, (std::vector<int32_t>{0, 4}));
+}
+
+TEST(SplitRecordRunTest, SplitsWhatTheBuilderWroteAndRefusesMalformedRows) {
+  std::vector<std::string_view> out;
+  ASSERT_TRUE(SplitRecordRun(7, "{3,3,9}", "abcdefghi", &out).ok());
+  EXPECT_EQ(out, (std::vector<std::string_view>{"abc", "", "defghi"}));
+  ASSERT_TRUE(SplitRecordRun(7, "{0}", "", &out).ok());
+  EXPECT_EQ(out, (std::vector<std::string_view>{""}));
+  for (const char* ends : {"", "{}", "{3,2,9}", "{3,10}", "{3,8}", "{3,,9}", "{3,9", "3,9}", "{3,9}x",
+                           "{-1,9}", "{3 ,9}", "{99999999999,9}"}) {
+    const Status s = SplitRecordRun(7, ends, "abcdefghi", &out);
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss) << ends;
+    EXPECT_NE(s.message().find("position 7"), std::string::npos) << s.ToString();
+  }
 }
 
 TEST(IndexRunBuilderTest, ConsecutiveEntriesOfAStreamJoinAndInterleavedStreamsSplit) {

@@ -3,6 +3,8 @@
 // commit lock and rebased writers), LISTEN/NOTIFY, key material and checkpoints, an outage of the
 // server, and the password file.
 #include <gtest/gtest.h>
+#include <pqxx/binarystring>
+#include <pqxx/transaction>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -193,10 +195,9 @@ TEST(PgOpenTest, SchemaV2JoinsAV1DatabasesIndexAndNodesIntoRunsAndReadsThemBack)
   nodes(2, 20, 21);
   nodes(6, 0, 0);
 
-  auto store = OpenPg(PgOpts(db));  // applies migrations 2, 3 and 4
+  auto store = OpenPg(PgOpts(db));  // applies migrations 2 to 5
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(Sql(db, "SELECT max(version) FROM cairn_schema_migrations"), std::to_string(pg::kSchemaVersion));
-  EXPECT_EQ(pg::kSchemaVersion, 4);
   // Migration 3: the tree row keeps its state and has no group summary yet.
   EXPECT_EQ(Sql(db, "SELECT group_from || ':' || length(group_summary) FROM cairn_tree"), "0:0");
   // Migration 4: the durability barrier's 64 rows.
@@ -237,6 +238,49 @@ TEST(PgOpenTest, SchemaV2JoinsAV1DatabasesIndexAndNodesIntoRunsAndReadsThemBack)
     return true;
   }).ok());
   EXPECT_EQ(next, 110u);
+}
+
+TEST(PgOpenTest, SchemaV5JoinsAV4DatabasesRecordsIntoRunsAndReadsThemBack) {
+  const std::string db = PgServer().CreateDatabase();
+  {
+    pqxx::connection conn(db);
+    ASSERT_TRUE(pg::Migrate(conn, 4).ok());
+  }
+  // Positions 0..39 and, after a gap, 50..52; record p is TestRecord(p).
+  {
+    pqxx::connection conn(db);
+    pqxx::work tx(conn);
+    for (uint64_t p = 0; p < 53; ++p) {
+      if (p >= 40 && p < 50) continue;
+      const std::string rec = testing::TestRecord(p);
+      tx.exec_params("INSERT INTO cairn_records (position, record) VALUES ($1, $2)",
+                     static_cast<int64_t>(p), pqxx::binarystring(rec.data(), rec.size()));
+    }
+    tx.commit();
+  }
+  auto store = OpenPg(PgOpts(db));  // applies migration 5
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(pg::kSchemaVersion, 5);
+  EXPECT_EQ(Sql(db, "SELECT to_regclass('cairn_records') IS NULL"), "t");
+  EXPECT_EQ(Sql(db, "SELECT string_agg(first_position || ':' || cardinality(ends), ',' "
+                    "ORDER BY first_position) FROM cairn_record_runs"),
+            "0:16,16:16,32:8,50:3");
+  for (uint64_t p = 0; p < 55; ++p) {
+    Result<std::string> read = store->ReadRecord(p);
+    if ((p >= 40 && p < 50) || p >= 53) {
+      EXPECT_EQ(read.status().code(), StatusCode::kNotFound) << p;
+    } else {
+      ASSERT_TRUE(read.ok()) << p << ": " << read.status().ToString();
+      EXPECT_EQ(*read, testing::TestRecord(p)) << p;
+    }
+  }
+  std::vector<uint64_t> expected;
+  for (uint64_t p = 17; p < 53; ++p) {
+    if (p < 40 || p >= 50) expected.push_back(p);
+  }
+  EXPECT_EQ(CollectRecordPositions(store.get(), 17, UINT64_MAX), expected);
+  EXPECT_EQ(CollectRecordPositions(store.get(), 45, UINT64_MAX), (std::vector<uint64_t>{50, 51, 52}));
+  EXPECT_TRUE(CollectRecordPositions(store.get(), 53, UINT64_MAX).empty());
 }
 
 TEST(PgOpenTest, OutOfRangeOptionsAreRefusedBeforeConnecting) {
@@ -334,14 +378,29 @@ TEST(PgCommitTest, FailedCommitWritesNothingAndReleasesTheLock) {
   ASSERT_TRUE(AppendEvents(store.get(), "s", 2).ok());
   auto writer = MustBegin(store.get(), 2);
   ASSERT_NE(writer, nullptr);
-  writer->PutRecord(1, "secret-dup-value");  // position 1 exists: the insert fails
+  writer->PutRecord(1, "secret-dup-value");  // position 1 exists: refused before anything is sent
   writer->PutStreamIndex("t", 0, 1);
   writer->PutStreamHead("t", StreamHead{1, 1, TestHash(1), false});
   writer->PutTreeState(TreeState{3, "r3"});
   const Status failed = writer->Commit();
-  EXPECT_EQ(failed.code(), StatusCode::kIOError) << failed.ToString();
-  EXPECT_NE(failed.message().find("23505"), std::string::npos) << failed.ToString();
+  EXPECT_EQ(failed.code(), StatusCode::kFailedPrecondition) << failed.ToString();
+  EXPECT_NE(failed.message().find("from its size 2"), std::string::npos) << failed.ToString();
   EXPECT_EQ(failed.message().find("secret-dup-value"), std::string::npos);
+  {
+    // The same from an optimistic writer (refused when it stages), and records that end short of
+    // the new tree size.
+    Result<std::unique_ptr<CommitWriter>> optimistic = store->BeginOptimisticCommit(2);
+    ASSERT_TRUE(optimistic.ok()) << optimistic.status().ToString();
+    (*optimistic)->PutRecord(1, "secret-dup-value");
+    (*optimistic)->PutTreeState(TreeState{3, "r3"});
+    EXPECT_EQ((*optimistic)->Stage().code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ((*optimistic)->Commit().code(), StatusCode::kFailedPrecondition);
+    auto short_group = MustBegin(store.get(), 2);
+    ASSERT_NE(short_group, nullptr);
+    short_group->PutRecord(2, "x");
+    short_group->PutTreeState(TreeState{4, "r4"});
+    EXPECT_EQ(short_group->Commit().code(), StatusCode::kFailedPrecondition);
+  }
 
   EXPECT_EQ(*store->ReadRecord(1), testing::TestRecord(1));
   EXPECT_FALSE(store->ReadStreamHead("t")->has_value());
@@ -552,6 +611,11 @@ TEST(PgPagingTest, AGroupIsStoredAsRunsAndLeafScansCrossPagesOfRuns) {
   EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_index_runs"), "2");
   EXPECT_EQ(Sql(db, "SELECT string_agg((length(hashes) / 32)::text, ',' ORDER BY first_idx) "
                     "FROM cairn_node_runs"), "48,48,4,48,48,4");
+  // 200 records of a few dozen bytes: in runs of at most 64, one group's runs never spanning two.
+  EXPECT_EQ(Sql(db, "SELECT string_agg(first_position || ':' || cardinality(ends), ',' "
+                    "ORDER BY first_position) FROM cairn_record_runs"),
+            "0:64,64:36,100:64,164:36");
+  EXPECT_EQ(Sql(db, "SELECT bool_and(length(records) = ends[cardinality(ends)]) FROM cairn_record_runs"), "t");
   constexpr uint64_t kLeaves = (pg::kScanPageRowsMax + 3) * pg::kNodeRunHashesMax + 5;
   {
     auto writer = MustBegin(store.get(), 200);
