@@ -26,6 +26,10 @@
 # Must run as root: initdb and the server run as user `postgres` via runuser;
 # psql and pgbench connect over TCP as role postgres (trust auth, 127.0.0.1
 # only). Installs postgresql + postgresql-contrib with apt-get if missing.
+# Checkpoints: each scenario starts after a CHECKPOINT, and max_wal_size = 16GB with
+# checkpoint_timeout = 30min keeps another from starting inside a run (a WAL-triggered checkpoint
+# in the middle of one scenario and not another made their figures incomparable); the same in
+# bench/pg_nodes.sh.
 # Runtime: about 2 x DURATION + setup; the cluster and its temp dir are removed
 # on every exit path.
 set -euo pipefail
@@ -197,7 +201,8 @@ start_server() {
   as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$TMP/server.log" -w -t 30 start -o \
     "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$TMP \
      -c synchronous_commit=on -c fsync=on -c full_page_writes=on \
-     -c shared_buffers=256MB -c max_connections=100" >/dev/null 2>&1
+     -c shared_buffers=256MB -c max_connections=100 \
+     -c max_wal_size=16GB -c checkpoint_timeout=30min" >/dev/null 2>&1
 }
 started=0
 for attempt in 1 2 3; do

@@ -22,6 +22,12 @@
 # lock costs where flushes are slow. The baseline's own cluster runs without it: compare
 # pg1/baseline at 0 only.
 #
+# Checkpoints: every scenario starts after a CHECKPOINT, and max_wal_size = 16GB with
+# checkpoint_timeout = 30min keeps another one from starting inside a run. With PostgreSQL's
+# default (1GB) a WAL-triggered checkpoint, and the full-page writes after it, landed inside some
+# 10 s scenarios and not others (one node at ~100 k events/s writes ~1 GB of WAL in 10 s), which
+# made scenarios of one run incomparable. Needs a few GB of free disk for the WAL.
+#
 # Output: one line per scenario, the ratios pg1/baseline (target >= 1.0), pg3/pg1
 # (target >= 1.0) and pg1/pg1_locked, and the commit-lock figures of each PostgreSQL node (mean lock wait and hold
 # per lock, events per commit). Must run as root (the server runs as user postgres).
@@ -102,6 +108,7 @@ for attempt in 1 2 3; do
       "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$PGDATA_DIR \
        -c synchronous_commit=on -c fsync=on -c full_page_writes=on \
        -c shared_buffers=256MB -c max_connections=100 \
+       -c max_wal_size=16GB -c checkpoint_timeout=30min \
        -c commit_delay=$FLUSH_DELAY_US -c commit_siblings=0" >/dev/null 2>&1; then
     started=1; break
   fi
