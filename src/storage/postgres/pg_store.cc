@@ -268,8 +268,12 @@ Result<std::string> PgLogStore::ReadRecord(uint64_t position) {
 Status PgLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
                                const std::function<bool(uint64_t, std::string_view)>& fn) {
   uint64_t next = from_position, left = limit;
-  std::vector<std::pair<uint64_t, std::string>> ends;  // per run: first position, ends text
-  std::vector<std::string> records;
+  struct FetchedRun {
+    uint64_t first_position;
+    std::string ends;  // array text
+    std::string records;
+  };
+  std::vector<FetchedRun> runs;
   std::vector<std::string_view> split;
   while (left > 0) {
     // Each run after the first holds at least one record: `left` runs cover `left` records.
@@ -278,22 +282,20 @@ Status PgLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
     CAIRN_RETURN_IF_ERROR(Run("scanning records", true, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       const pqxx::result r = tx.exec_prepared("record_runs", I64(query_from), page);
-      ends.clear();
-      records.clear();
+      runs.clear();
       for (const pqxx::row& row : r) {
-        ends.emplace_back(static_cast<uint64_t>(row[0].as<int64_t>()), row[1].as<std::string>());
-        records.push_back(Bytes(row[2]));
+        runs.push_back({static_cast<uint64_t>(row[0].as<int64_t>()), row[1].as<std::string>(), Bytes(row[2])});
       }
     }));
-    std::vector<size_t> order(ends.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ends[a].first < ends[b].first; });
+    std::sort(runs.begin(), runs.end(), [](const FetchedRun& a, const FetchedRun& b) {
+      return a.first_position < b.first_position;
+    });
     const uint64_t before = left;
     int64_t later_runs = 0;
-    for (size_t i : order) {
-      const uint64_t first = ends[i].first;
+    for (const FetchedRun& run : runs) {
+      const uint64_t first = run.first_position;
       if (first > query_from) ++later_runs;
-      CAIRN_RETURN_IF_ERROR(SplitRecordRun(first, ends[i].second, records[i], &split));
+      CAIRN_RETURN_IF_ERROR(SplitRecordRun(first, run.ends, run.records, &split));
       // From `next` on: the run that holds it starts at or before it; a run that ends before it
       // (the UNION's first row when `next` is past the end of the log) yields nothing.
       for (uint64_t k = next > first ? next - first : 0; k < split.size() && left > 0; ++k) {
