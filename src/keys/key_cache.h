@@ -15,12 +15,20 @@
 // store and insert with InsertIfGeneration(): every Erase/Clear bumps the generation, and an
 // insert under an older one is dropped.
 //
-// Thread safety: every method is safe for concurrent use (one mutex; operations are O(1)).
+// Shards: a cache of at least kKeyCacheShardedEntriesMin entries is split by the name's hash into
+// kKeyCacheShards shards, each with its own mutex, LRU list and an equal share of entries_max, so
+// that concurrent readers of different subjects rarely wait for each other; the least recently
+// used entry of the shard that grows is the one evicted. A smaller cache is one shard (exact LRU).
+//
+// Thread safety: every method is safe for concurrent use (a mutex per shard, held for O(1) work;
+// Clear() takes them all).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,6 +38,9 @@
 #include "keys/subject_key_source.h"
 
 namespace cairn::keys {
+
+inline constexpr size_t kKeyCacheShards = 16;
+inline constexpr size_t kKeyCacheShardedEntriesMin = 1024;
 
 struct KeyCacheOptions {
   size_t entries_max = 10000;
@@ -83,16 +94,25 @@ class KeyCache {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
   };
+  struct Shard {
+    size_t entries_max = 0;
+    mutable std::mutex mu;
+    List lru;  // guarded by mu
+    std::unordered_map<std::string, List::iterator, Hash, std::equal_to<>> index;  // guarded by mu
+    KeyCacheStats stats;  // guarded by mu
+  };
 
   int64_t Now() const;
-  void InsertLocked(std::string_view name, SubjectKey value);  // mu_ held
+  bool Enabled() const { return options_.entries_max > 0 && options_.ttl_ms > 0; }
+  Shard& ShardFor(std::string_view name) const;
+  void InsertLocked(Shard& shard, std::string_view name, SubjectKey value);  // shard.mu held
 
   const KeyCacheOptions options_;
-  mutable std::mutex mu_;
-  List lru_;
-  std::unordered_map<std::string, List::iterator, Hash, std::equal_to<>> index_;
-  uint64_t generation_ = 0;
-  KeyCacheStats stats_;
+  const size_t shard_count_;
+  const std::unique_ptr<Shard[]> shards_;
+  // Changed only with the name's shard mutex held (Erase) or all of them (Clear); read under the
+  // shard mutex by InsertIfGeneration, so an insert and an erase of one name are ordered.
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace cairn::keys

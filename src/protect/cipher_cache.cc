@@ -1,12 +1,28 @@
 #include "protect/cipher_cache.h"
 
 #include <cassert>
+#include <cstdint>
 #include <utility>
+
+#include "common/shards.h"
 
 namespace cairn::protect {
 
-CipherCache::CipherCache(size_t entries_max) : entries_max_(entries_max) {
-  assert(entries_max_ > 0);
+CipherCache::CipherCache(size_t entries_max)
+    : shard_count_(entries_max >= kCipherCacheShardedEntriesMin ? kCipherCacheShards : 1),
+      shards_(std::make_unique<Shard[]>(shard_count_)) {
+  assert(entries_max > 0);
+  for (size_t i = 0; i < shard_count_; ++i) {
+    shards_[i].entries_max = ShardShare(entries_max, shard_count_, i);
+  }
+}
+
+CipherCache::Shard& CipherCache::ShardFor(const crypto::SecureBytes* key) const {
+  if (shard_count_ == 1) return shards_[0];
+  // Fibonacci hashing of the address: allocations of one size class sit at a fixed stride, so
+  // the low bits alone would use few shards.
+  const uint64_t mixed = reinterpret_cast<uintptr_t>(key) * uint64_t{0x9E3779B97F4A7C15};
+  return shards_[(mixed >> 32) % shard_count_];
 }
 
 CipherCache::Lease::~Lease() {
@@ -29,16 +45,17 @@ Result<CipherCache::Lease> CipherCache::Borrow(CipherCache* cache,
 std::unique_ptr<crypto::AesGcm> CipherCache::TakeIdle(
     const std::shared_ptr<const crypto::SecureBytes>& key, uint64_t* generation) {
   std::unique_ptr<crypto::AesGcm> gcm;
-  std::lock_guard<std::mutex> lock(mu_);
-  *generation = generation_;
-  auto it = index_.find(key.get());
+  Shard& shard = ShardFor(key.get());
+  std::lock_guard<std::mutex> lock(shard.mu);
+  *generation = generation_.load(std::memory_order_acquire);
+  auto it = shard.index.find(key.get());
   // The same live object, not a dead one that left its address to `key`.
-  if (it != index_.end() && it->second->key.lock() == key && !it->second->idle.empty()) {
+  if (it != shard.index.end() && it->second->key.lock() == key && !it->second->idle.empty()) {
     gcm = std::move(it->second->idle.back());
     it->second->idle.pop_back();
-    ++stats_.reuses;
+    ++shard.stats.reuses;
   } else {
-    ++stats_.creates;
+    ++shard.stats.creates;
   }
   return gcm;
 }
@@ -46,26 +63,27 @@ std::unique_ptr<crypto::AesGcm> CipherCache::TakeIdle(
 void CipherCache::Return(const std::shared_ptr<const crypto::SecureBytes>& key,
                          std::unique_ptr<crypto::AesGcm> gcm, uint64_t generation) {
   std::vector<std::unique_ptr<crypto::AesGcm>> dropped;  // freed after the lock is released
-  std::lock_guard<std::mutex> lock(mu_);
-  // Borrowed before a Clear(), or nobody else holds the key any more (the key source dropped
+  Shard& shard = ShardFor(key.get());
+  std::lock_guard<std::mutex> lock(shard.mu);
+  // Borrowed before a Clear(), or nobody else holds the key any more (the key source has dropped
   // it: evicted, expired or forgotten): not kept.
-  if (generation != generation_ || key.use_count() <= 1) {
+  if (generation != generation_.load(std::memory_order_acquire) || key.use_count() <= 1) {
     dropped.push_back(std::move(gcm));
     return;
   }
-  auto it = index_.find(key.get());
-  if (it != index_.end() && it->second->key.lock() != key) {
+  auto it = shard.index.find(key.get());
+  if (it != shard.index.end() && it->second->key.lock() != key) {
     // A dead key's entry at a reused address.
     for (auto& g : it->second->idle) dropped.push_back(std::move(g));
-    lru_.erase(it->second);
-    index_.erase(it);
-    it = index_.end();
+    shard.lru.erase(it->second);
+    shard.index.erase(it);
+    it = shard.index.end();
   }
-  if (it == index_.end()) {
-    lru_.push_front(Entry{key.get(), key, {}});
-    it = index_.emplace(key.get(), lru_.begin()).first;
+  if (it == shard.index.end()) {
+    shard.lru.push_front(Entry{key.get(), key, {}});
+    it = shard.index.emplace(key.get(), shard.lru.begin()).first;
   } else {
-    lru_.splice(lru_.begin(), lru_, it->second);
+    shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
   }
   Entry& entry = *it->second;
   if (entry.idle.size() < kIdlePerKeyMax) {
@@ -74,31 +92,34 @@ void CipherCache::Return(const std::shared_ptr<const crypto::SecureBytes>& key,
     dropped.push_back(std::move(gcm));
   }
   // Over the bound, or a dead key at the cold end: drop from the back.
-  while (!lru_.empty() && (lru_.size() > entries_max_ || lru_.back().key.expired())) {
-    for (auto& g : lru_.back().idle) dropped.push_back(std::move(g));
-    index_.erase(lru_.back().id);
-    lru_.pop_back();
+  while (!shard.lru.empty() &&
+         (shard.lru.size() > shard.entries_max || shard.lru.back().key.expired())) {
+    for (auto& g : shard.lru.back().idle) dropped.push_back(std::move(g));
+    shard.index.erase(shard.lru.back().id);
+    shard.lru.pop_back();
   }
+  assert(shard.lru.size() == shard.index.size() && shard.lru.size() <= shard.entries_max);
 }
 
-void CipherCache::Clear() {
-  List dropped;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++generation_;
-    index_.clear();
-    dropped.swap(lru_);
-  }
-}
+void CipherCache::Clear() { ClearAllShards(shards_.get(), shard_count_, &generation_); }
 
 CipherCacheStats CipherCache::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  CipherCacheStats sum;
+  for (size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard<std::mutex> lock(shards_[i].mu);
+    sum.reuses += shards_[i].stats.reuses;
+    sum.creates += shards_[i].stats.creates;
+  }
+  return sum;
 }
 
 size_t CipherCache::entries() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return lru_.size();
+  size_t sum = 0;
+  for (size_t i = 0; i < shard_count_; ++i) {
+    std::lock_guard<std::mutex> lock(shards_[i].mu);
+    sum += shards_[i].lru.size();
+  }
+  return sum;
 }
 
 }  // namespace cairn::protect

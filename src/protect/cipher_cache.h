@@ -18,10 +18,16 @@
 // match again (its key object dies) and is freed when it reaches the cold end of the LRU list or
 // at the next Clear(). Limits: at most entries_max keys and kIdlePerKeyMax idle contexts per key.
 //
-// Thread safety: all methods may be called concurrently (one mutex, held for O(1) work and never
-// while creating or freeing a context). A borrowed context is used by one thread at a time.
+// Shards: a cache of at least kCipherCacheShardedEntriesMin keys is split by the key object's
+// address into kCipherCacheShards shards, each with its own mutex, LRU list and an equal share of
+// entries_max, so that concurrent readers of different subjects rarely wait for each other.
+//
+// Thread safety: all methods may be called concurrently (a mutex per shard, held for O(1) work
+// and never while creating or freeing a context; Clear() takes them all). A borrowed context is
+// used by one thread at a time.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -36,8 +42,12 @@
 
 namespace cairn::protect {
 
-inline constexpr size_t kCipherCacheEntriesMax = 1024;
+// 4,096 keys: with 16 shards of 256, a working set of a few thousand subjects fits without one
+// shard churning (a context is ~2 KiB: ~8 MiB with one idle context per key).
+inline constexpr size_t kCipherCacheEntriesMax = 4096;
 inline constexpr size_t kIdlePerKeyMax = 4;
+inline constexpr size_t kCipherCacheShards = 16;
+inline constexpr size_t kCipherCacheShardedEntriesMin = 256;
 
 struct CipherCacheStats {
   uint64_t reuses = 0;   // a borrowed context came from the cache
@@ -85,19 +95,25 @@ class CipherCache {
     std::vector<std::unique_ptr<crypto::AesGcm>> idle;
   };
   using List = std::list<Entry>;  // front: most recently returned
+  struct Shard {
+    size_t entries_max = 0;
+    mutable std::mutex mu;
+    List lru;                                                                 // guarded by mu
+    std::unordered_map<const crypto::SecureBytes*, List::iterator> index;    // guarded by mu
+    CipherCacheStats stats;                                                   // guarded by mu
+  };
 
+  Shard& ShardFor(const crypto::SecureBytes* key) const;
   // A context for `key` from the pool, or nullptr.
   std::unique_ptr<crypto::AesGcm> TakeIdle(const std::shared_ptr<const crypto::SecureBytes>& key,
                                            uint64_t* generation);
   void Return(const std::shared_ptr<const crypto::SecureBytes>& key,
               std::unique_ptr<crypto::AesGcm> gcm, uint64_t generation);
 
-  const size_t entries_max_;
-  mutable std::mutex mu_;
-  List lru_;
-  std::unordered_map<const crypto::SecureBytes*, List::iterator> index_;
-  uint64_t generation_ = 0;
-  CipherCacheStats stats_;
+  const size_t shard_count_;
+  const std::unique_ptr<Shard[]> shards_;
+  // Changed only by Clear() with every shard mutex held; read under one.
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace cairn::protect

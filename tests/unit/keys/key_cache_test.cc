@@ -88,6 +88,35 @@ TEST(KeyCache, EvictsTheLeastRecentlyUsedAndStaysBounded) {
   EXPECT_EQ(big.Get("k95")->key->view(), std::string(32, 'z'));
 }
 
+TEST(KeyCache, AShardedCacheStaysWithinItsBoundAndEveryNameIsItsOwn) {
+  // 1,030 entries: 16 shards of 64 or 65 (the remainder goes to the first six).
+  constexpr size_t kMax = kKeyCacheShardedEntriesMin + 6;
+  KeyCache cache(Options(kMax, 100000));
+  for (int i = 0; i < 5000; ++i) {
+    cache.Insert("s" + std::to_string(i), MakeKey("s" + std::to_string(i), static_cast<char>(i)));
+  }
+  const KeyCacheStats s = cache.stats();
+  EXPECT_LE(s.entries, kMax);
+  EXPECT_GT(s.entries, kMax - kKeyCacheShards);  // every shard filled to its share
+  EXPECT_EQ(s.entries + s.evictions, 5000u);
+  // The most recent names of every shard survive; a hit returns that name's own key.
+  for (int i = 4990; i < 5000; ++i) {
+    auto hit = cache.Get("s" + std::to_string(i));
+    ASSERT_TRUE(hit.has_value()) << i;
+    EXPECT_EQ(hit->key->view(), std::string(32, static_cast<char>(i)));
+  }
+  EXPECT_FALSE(cache.Get("s0").has_value());
+  // Erase and Clear still order against a racing insert, whatever the shard.
+  const uint64_t before = cache.generation();
+  cache.Erase("s4999");
+  EXPECT_FALSE(cache.Get("s4999").has_value());
+  EXPECT_FALSE(cache.InsertIfGeneration("s4998", MakeKey("s4998"), before));
+  cache.Clear();
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.generation(), before + 2);
+  EXPECT_FALSE(cache.Get("s4990").has_value());
+}
+
 TEST(KeyCache, EvictionExpiryAndEraseDropTheCachesReference) {
   FakeClock clock;
   KeyCache cache(Options(1, 100, clock.fn()));
@@ -138,26 +167,32 @@ TEST(KeyCache, ZeroSizeOrTtlDisablesCaching) {
 }
 
 TEST(KeyCache, ConcurrentUseStaysConsistent) {
-  KeyCache cache(Options(64, 100000));
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&cache, t] {
-      for (int i = 0; i < 5000; ++i) {
-        const std::string name = "k" + std::to_string((i * 7 + t) % 200);
-        if (auto hit = cache.Get(name)) {
-          EXPECT_EQ(hit->kid, name);
-          EXPECT_EQ(hit->key->size(), 32u);
-        } else {
-          cache.Insert(name, MakeKey(name));
+  // One shard (64 entries) and 16 shards (1,024): 200 names, 8 threads.
+  for (size_t entries_max : {size_t{64}, kKeyCacheShardedEntriesMin}) {
+    KeyCache cache(Options(entries_max, 100000));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&cache, t] {
+        for (int i = 0; i < 5000; ++i) {
+          const std::string name = "k" + std::to_string((i * 7 + t) % 200);
+          if (auto hit = cache.Get(name)) {
+            EXPECT_EQ(hit->kid, name);
+            EXPECT_EQ(hit->key->size(), 32u);
+          } else {
+            cache.Insert(name, MakeKey(name));
+          }
+          if (i % 97 == 0) cache.Erase(name);
         }
-        if (i % 97 == 0) cache.Erase(name);
-      }
-    });
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    EXPECT_LE(cache.size(), entries_max);
+    const KeyCacheStats s = cache.stats();
+    EXPECT_EQ(s.hits + s.misses, 8u * 5000u);
+    if (entries_max > 200) {
+      EXPECT_GT(s.hits, 0u);
+    }
   }
-  for (std::thread& t : threads) t.join();
-  EXPECT_LE(cache.size(), 64u);
-  const KeyCacheStats s = cache.stats();
-  EXPECT_EQ(s.hits + s.misses, 8u * 5000u);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <vector>
 
 #include "crypto/secure.h"
 #include "protect/cipher_cache.h"
@@ -123,6 +124,32 @@ TEST(CipherCache, DeadKeysAreNeverMatchedAndBoundsHold) {
     leases.push_back(std::move(*lease));
   }
   EXPECT_EQ(cache.stats().reuses - reuses, kIdlePerKeyMax);
+}
+
+TEST(CipherCache, AShardedCacheStaysWithinItsBoundAndReusesPerKey) {
+  // 16 shards of 16 or 17 keys.
+  constexpr size_t kMax = kCipherCacheShardedEntriesMin + 3;
+  CipherCache cache(kMax);
+  std::vector<std::shared_ptr<const crypto::SecureBytes>> keys;
+  for (int i = 0; i < 1000; ++i) {
+    keys.push_back(NewKey());
+    auto lease = CipherCache::Borrow(&cache, keys.back());
+    ASSERT_TRUE(lease.ok());
+  }
+  EXPECT_LE(cache.entries(), kMax);
+  EXPECT_GT(cache.entries(), kMax / 2);  // the keys spread over the shards
+  EXPECT_EQ(cache.stats().creates, 1000u);
+  // The most recent key of each shard is kept: the last key borrowed is reused, and works.
+  {
+    auto lease = CipherCache::Borrow(&cache, keys.back());
+    ASSERT_TRUE(lease.ok());
+    ExpectWorks(*lease, keys.back());
+  }
+  EXPECT_EQ(cache.stats().reuses, 1u);
+  cache.Clear();
+  EXPECT_EQ(cache.entries(), 0u);
+  { auto lease = CipherCache::Borrow(&cache, keys.back()); ASSERT_TRUE(lease.ok()); }
+  EXPECT_EQ(cache.stats().creates, 1001u);
 }
 
 TEST(CipherCache, WithoutACacheEachLeaseIsFresh) {
