@@ -23,22 +23,22 @@ bool AcquireHelper() {
 }
 
 struct Run {
-  Run(size_t n, const std::function<Status(size_t)>& f) : count(n), fn(f) {}
+  Run(size_t n, const std::function<Status(size_t, size_t)>& f) : count(n), fn(f) {}
   const size_t count;
-  const std::function<Status(size_t)>& fn;
+  const std::function<Status(size_t, size_t)>& fn;
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex mu;
   size_t error_index = std::numeric_limits<size_t>::max();  // guarded by mu
   Status error;                                               // guarded by mu
 
-  void Work() {
+  void Work(size_t worker) {
     while (!failed.load(std::memory_order_relaxed)) {
       const size_t begin = next.fetch_add(kClaimItems, std::memory_order_relaxed);
       if (begin >= count) return;
       const size_t end = std::min(count, begin + kClaimItems);
       for (size_t i = begin; i < end; ++i) {
-        Status s = fn(i);
+        Status s = fn(worker, i);
         if (s.ok()) continue;
         std::lock_guard<std::mutex> lock(mu);
         if (i < error_index) {
@@ -55,16 +55,21 @@ struct Run {
 }  // namespace
 
 Status ParallelFor(size_t count, size_t parallel_min, const std::function<Status(size_t)>& fn) {
+  return ParallelForWorkers(count, parallel_min, [&fn](size_t, size_t i) { return fn(i); });
+}
+
+Status ParallelForWorkers(size_t count, size_t parallel_min,
+                          const std::function<Status(size_t, size_t)>& fn) {
   assert(parallel_min > 0);
   Run run(count, fn);
   std::thread helper;
   if (count >= parallel_min && count > kClaimItems && AcquireHelper()) {
     helper = std::thread([&run] {
-      run.Work();
+      run.Work(1);
       g_helpers_running.fetch_sub(1, std::memory_order_acq_rel);
     });
   }
-  run.Work();
+  run.Work(0);
   if (helper.joinable()) helper.join();
   std::lock_guard<std::mutex> lock(run.mu);
   return run.error;

@@ -21,4 +21,11 @@ inline constexpr size_t kParallelHelpersMax = 8;
 
 Status ParallelFor(size_t count, size_t parallel_min, const std::function<Status(size_t)>& fn);
 
+// The same, with the index of the worker running each item passed to fn: 0 for the calling
+// thread, 1 for the helper (so, < kParallelWorkersMax), for state kept per worker (a cipher
+// context, a scratch buffer). Items of one worker run one at a time.
+inline constexpr size_t kParallelWorkersMax = 2;
+Status ParallelForWorkers(size_t count, size_t parallel_min,
+                          const std::function<Status(size_t worker, size_t index)>& fn);
+
 }  // namespace cairn

@@ -1,7 +1,6 @@
 #include "engine/parallel_decoder.h"
 
 #include <cassert>
-#include <cstring>
 #include <cstdint>
 
 #include "engine/event_codec.h"
@@ -23,27 +22,10 @@ void ParallelDecoder::StopHelper() {
   if (helper_.joinable()) helper_.join();
 }
 
-std::string_view ParallelDecoder::CopyToArena(std::string_view bytes) {
-  if (bytes.size() > kBlockSizeBytes) {  // a record larger than a block gets a block of its own
-    blocks_.push_back(std::make_unique<char[]>(bytes.size()));
-    std::memcpy(blocks_.back().get(), bytes.data(), bytes.size());
-    return {blocks_.back().get(), bytes.size()};
-  }
-  if (current_ == nullptr || kBlockSizeBytes - block_used_ < bytes.size()) {
-    blocks_.push_back(std::make_unique<char[]>(kBlockSizeBytes));
-    current_ = blocks_.back().get();
-    block_used_ = 0;
-  }
-  std::memcpy(current_ + block_used_, bytes.data(), bytes.size());
-  std::string_view out(current_ + block_used_, bytes.size());
-  block_used_ += bytes.size();
-  return out;
-}
-
 bool ParallelDecoder::Add(uint64_t position, std::string_view stored) {
   const uint64_t i = scanned_.load(std::memory_order_relaxed);
   if (i >= count_ || position != first_position_ + i) return false;
-  stored_[i] = CopyToArena(stored);
+  stored_[i] = arena_.Copy(stored);
   scanned_.store(i + 1, std::memory_order_release);
   return true;
 }

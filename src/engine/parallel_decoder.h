@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/block_arena.h"
 #include "common/status.h"
 #include "engine/types.h"
 #include "keys/storage_keys.h"
@@ -45,11 +46,7 @@ class ParallelDecoder {
   const uint64_t count_;
   // Stored records are copied into fixed blocks (never moved, so the helper may read a record
   // while later ones are added) instead of one allocation per record.
-  static constexpr size_t kBlockSizeBytes = size_t{1} << 20;
-  std::string_view CopyToArena(std::string_view bytes);
-  std::vector<std::unique_ptr<char[]>> blocks_;
-  char* current_ = nullptr;  // the block being filled
-  size_t block_used_ = 0;
+  BlockArena arena_;
   std::vector<std::string_view> stored_;
   std::vector<RecordedEvent> events_;
   std::vector<Status> errors_;          // one per worker: [0] scanning thread, [1] helper

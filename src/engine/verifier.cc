@@ -35,7 +35,8 @@ class LogVerifier {
   LogVerifier(storage::LogStore* store, const keys::StorageKeys* keys,
               const integrity::NoteVerifier& key, uint64_t size_pin = kWholeLog,
               const VerifyPacing* pacing = nullptr)
-      : store_(store), cipher_(keys), key_(key), size_pin_(size_pin), pacing_(pacing) {
+      : store_(store), run_(keys, /*parallel=*/pacing == nullptr), key_(key), size_pin_(size_pin),
+        pacing_(pacing) {
     assert(pacing == nullptr || (pacing->chunk_records >= 1 && pacing->chunk_records <= kVerifyChunkRecordsMax));
   }
 
@@ -94,13 +95,23 @@ class LogVerifier {
         return Failure{from, "stopped", /*stopped=*/true};
       }
       const uint64_t chunk = pacing_ != nullptr ? pacing_->chunk_records : kChunkRecords;
-      std::vector<crypto::Hash> leaves;
-      std::optional<Failure> f;
+      run_.Clear();
+      std::optional<Failure> gap;
       Status s = store_->ScanRecords(from, std::min(chunk, size_pin_ - from), [&](uint64_t pos, std::string_view stored) {
-        f = CheckRecord(from + leaves.size(), pos, stored, &leaves);
-        return !f.has_value();
+        const uint64_t expect = from + run_.size();
+        if (pos != expect) {
+          gap = At(expect, "record missing (the next stored record is at position " + std::to_string(pos) + ")");
+          return false;
+        }
+        run_.Add(pos, stored);
+        return true;
       });
       if (!s.ok()) return Failure{tree_.size(), "cannot read records: " + s.message()};
+      run_.Check();  // decryption, hashes and leaves: on two threads for a whole-log check
+      std::vector<crypto::Hash> leaves;
+      std::optional<Failure> f;
+      for (size_t i = 0; i < run_.size() && !f; ++i) f = CheckLink(i, &leaves);
+      if (!f) f = gap;
       if (leaves.empty() && !f && size_pin_ != kWholeLog) {
         return At(from, "record missing (the log had " + std::to_string(size_pin_) + " events when the run started)");
       }
@@ -111,16 +122,16 @@ class LogVerifier {
     }
   }
 
-  std::optional<Failure> CheckRecord(uint64_t expect, uint64_t pos, std::string_view stored,
-                                     std::vector<crypto::Hash>* leaves) {
-    if (pos != expect) return At(expect, "record missing (the next stored record is at position " + std::to_string(pos) + ")");
-    integrity::Entry e;
-    std::optional<Failure> f = CheckStoredRecord(cipher_, pos, stored, &opened_, &e);
-    if (f) return f;
+  // Run record i's own result, then its link to the stream's previous event.
+  std::optional<Failure> CheckLink(size_t i, std::vector<crypto::Hash>* leaves) {
+    if (run_.failure(i)) return run_.failure(i);
+    const integrity::Entry& e = run_.entry(i);
+    const uint64_t pos = run_.position(i);
+    assert(pos == tree_.size() + leaves->size());
     ChainState& chain = chains_[e.stream_id];
-    f = CheckStreamLink(e, pos, chain.next_version, chain.deleted, chain.last_leaf);
+    std::optional<Failure> f = CheckStreamLink(e, pos, chain.next_version, chain.deleted, chain.last_leaf);
     if (f) return f;
-    const crypto::Hash leaf = integrity::LeafHash(opened_.entry);
+    const crypto::Hash& leaf = run_.leaf(i);
     chain = {chain.next_version + 1, pos, leaf, e.event_type == kTombstoneEventType};
     leaves->push_back(leaf);
     return std::nullopt;
@@ -238,8 +249,9 @@ class LogVerifier {
   }
 
   storage::LogStore* store_;
-  RecordCipher cipher_;
-  OpenedRecord opened_;  // reused: its plaintext buffer is the largest allocation per record
+  // The chunk being checked. A whole-log check (no pacing: `cairn verify`) uses a helper thread;
+  // the paced scrub of a serving node stays on one.
+  RecordRunCheck run_;
   const integrity::NoteVerifier& key_;
   const uint64_t size_pin_;
   const VerifyPacing* pacing_;

@@ -27,6 +27,35 @@ TEST(ParallelFor, RunsEveryIndexExactlyOnceOnAtMostTwoThreads) {
   EXPECT_LE(threads.size(), 2u);
 }
 
+TEST(ParallelFor, EachWorkerIndexIsOneThreadRunningOneItemAtATime) {
+  constexpr size_t kCount = 20000;
+  const std::thread::id caller = std::this_thread::get_id();
+  std::vector<std::atomic<int>> runs(kCount);
+  std::atomic<int> busy[kParallelWorkersMax] = {};
+  std::atomic<bool> overlapped{false};
+  std::mutex mu;
+  std::vector<std::set<std::thread::id>> threads(kParallelWorkersMax);
+  ASSERT_TRUE(ParallelForWorkers(kCount, 1, [&](size_t worker, size_t i) {
+                if (worker >= kParallelWorkersMax) return Status::Internal("worker out of range");
+                if (busy[worker].fetch_add(1) != 0) overlapped = true;
+                runs[i].fetch_add(1);
+                {
+                  std::lock_guard<std::mutex> lock(mu);
+                  threads[worker].insert(std::this_thread::get_id());
+                }
+                busy[worker].fetch_sub(1);
+                return Status::Ok();
+              }).ok());
+  for (size_t i = 0; i < kCount; ++i) ASSERT_EQ(runs[i].load(), 1) << i;
+  EXPECT_FALSE(overlapped.load());
+  ASSERT_EQ(threads[0].size(), 1u);
+  EXPECT_EQ(*threads[0].begin(), caller);  // worker 0 is the calling thread
+  EXPECT_LE(threads[1].size(), 1u);
+  if (!threads[1].empty()) {
+    EXPECT_NE(*threads[1].begin(), caller);
+  }
+}
+
 TEST(ParallelFor, ShortRunsStayOnTheCallingThread) {
   const std::thread::id caller = std::this_thread::get_id();
   bool elsewhere = false;

@@ -9,6 +9,22 @@ namespace {
 
 constexpr int kEvents = 20;
 
+std::unique_ptr<storage::LogStore> OpenRaw(const std::string& dir) {
+  storage::RocksOptions o;
+  o.path = dir + "/db";
+  auto s = storage::OpenRocksLogStore(o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(s).value() : nullptr;
+}
+
+void ExpectVerifyFailureAt(const std::string& dir, uint64_t position, const std::string& words) {
+  VerifyReport r = EventStore::VerifyDataDir(dir);
+  EXPECT_FALSE(r.ok);
+  ASSERT_TRUE(r.bad_position.has_value()) << r.failure;
+  EXPECT_EQ(*r.bad_position, position) << r.failure;
+  EXPECT_NE(r.failure.find(words), std::string::npos) << r.failure;
+}
+
 class TamperTest : public EngineTest {
  protected:
   void SetUp() override {
@@ -24,13 +40,7 @@ class TamperTest : public EngineTest {
     ASSERT_TRUE(store_->Verify().ok);
     Close();
   }
-  std::unique_ptr<storage::LogStore> Raw() {
-    storage::RocksOptions o;
-    o.path = dir_ + "/db";
-    auto s = storage::OpenRocksLogStore(o);
-    EXPECT_TRUE(s.ok()) << s.status().ToString();
-    return std::move(s).value();
-  }
+  std::unique_ptr<storage::LogStore> Raw() { return OpenRaw(dir_); }
   // The compact range of the first `n` stored leaves: what a rolled-back tree state would hold.
   static integrity::CompactRange RangeOfFirstLeaves(storage::LogStore* raw, uint64_t n) {
     integrity::CompactRange cr;
@@ -42,11 +52,7 @@ class TamperTest : public EngineTest {
     return cr;
   }
   void ExpectFailureAt(uint64_t position, const std::string& words) {
-    VerifyReport r = EventStore::VerifyDataDir(dir_);
-    EXPECT_FALSE(r.ok);
-    ASSERT_TRUE(r.bad_position.has_value()) << r.failure;
-    EXPECT_EQ(*r.bad_position, position) << r.failure;
-    EXPECT_NE(r.failure.find(words), std::string::npos) << r.failure;
+    ExpectVerifyFailureAt(dir_, position, words);
   }
 };
 
@@ -124,6 +130,54 @@ TEST_F(TamperTest, ForeignRecordFromAnotherPositionWithValidEncryptionStillFails
   ASSERT_TRUE(storage::RawPutRecordForTest(raw.get(), kEvents, rec).ok());
   raw.reset();
   ExpectFailureAt(kEvents, "authenticate");
+}
+
+// A log of several verification chunks (4,096 records each), checked on two threads: with damage
+// at more than one place in one chunk, the failure named is the lowest position, whichever thread
+// met it.
+class LargeTamperTest : public EngineTest {
+ protected:
+  static constexpr int kLargeEvents = 6000;
+  void SetUp() override {
+    EngineTest::SetUp();
+    for (int b = 0; b < kLargeEvents / 100; ++b) {
+      std::vector<ProposedEvent> batch;
+      for (int i = 0; i < 100; ++i) {
+        const int n = b * 100 + i;
+        batch.push_back(One("T", "{\"n\":" + std::to_string(n) + "}")[0]);
+      }
+      ASSERT_TRUE(store_->Append("s-" + std::to_string(b % 7), ExpectedVersion::Any(), batch).ok());
+    }
+    ASSERT_TRUE(store_->Checkpoint().ok());
+    Close();
+  }
+  void Flip(uint64_t position) {
+    auto raw = OpenRaw(dir_);
+    ASSERT_NE(raw, nullptr);
+    std::string rec = raw->ReadRecord(position).value();
+    rec[rec.size() / 2] ^= 0x01;
+    ASSERT_TRUE(storage::RawPutRecordForTest(raw.get(), position, rec).ok());
+  }
+  void Delete(uint64_t position) {
+    auto raw = OpenRaw(dir_);
+    ASSERT_NE(raw, nullptr);
+    ASSERT_TRUE(storage::RawDeleteRecordForTest(raw.get(), position).ok());
+  }
+};
+
+TEST_F(LargeTamperTest, TheLowestDamagedPositionIsNamedWhicheverThreadFindsIt) {
+  VerifyReport clean = EventStore::VerifyDataDir(dir_);
+  ASSERT_TRUE(clean.ok) << clean.failure;
+  EXPECT_EQ(clean.records_checked, static_cast<uint64_t>(kLargeEvents));
+  EXPECT_EQ(clean.streams_checked, 7u);
+  Flip(5990);  // near the end of the second chunk
+  ExpectVerifyFailureAt(dir_, 5990, "authenticate");
+  Flip(4500);  // lower in the same chunk
+  ExpectVerifyFailureAt(dir_, 4500, "authenticate");
+  Delete(4200);  // a gap lower still
+  ExpectVerifyFailureAt(dir_, 4200, "missing");
+  Flip(17);  // in the first chunk
+  ExpectVerifyFailureAt(dir_, 17, "authenticate");
 }
 
 }  // namespace
