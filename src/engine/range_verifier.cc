@@ -32,6 +32,22 @@ struct Link {
   bool deleted = false;
 };
 
+// A stream's later events inside the range (versions first_version, first_version + 1, … at
+// `positions`), whose index entries are compared in one read once the records are scanned.
+struct IndexRun {
+  uint64_t first_version = 0;
+  std::vector<uint64_t> positions;
+};
+
+// The failure at the lower position (one without a position last).
+std::optional<Failure> Earlier(std::optional<Failure> a, std::optional<Failure> b) {
+  if (!a) return b;
+  if (!b) return a;
+  if (!b->position) return a;
+  if (!a->position) return b;
+  return *b->position < *a->position ? b : a;
+}
+
 class RangeVerifier {
  public:
   RangeVerifier(storage::LogStore* store, const keys::StorageKeys* keys,
@@ -119,8 +135,9 @@ class RangeVerifier {
     });
     if (!s.ok() && !f) f = At(tree_.size(), "cannot read records: " + s.message());
     if (!f && tree_.size() < to_) f = At(tree_.size(), "record missing");
-    // Nodes of the records checked so far: their failures come first in log order.
-    std::optional<Failure> g = CheckStoredNodes();
+    // Nodes and index entries of the records checked so far: their failures come first in log
+    // order (every such record lies before the one the scan stopped at).
+    std::optional<Failure> g = Earlier(CheckStoredNodes(), CheckIndexRuns());
     return g ? g : f;
   }
 
@@ -145,7 +162,8 @@ class RangeVerifier {
     if (it != links_.end()) {  // the predecessor is in the range
       const Link& link = it->second;
       std::optional<Failure> f = CheckStreamLink(e, pos, link.next_version, link.deleted, link.last_leaf);
-      return f ? f : CheckIndex(e, pos, nullptr);
+      if (!f) DeferIndexCheck(e, pos);
+      return f;
     }
     crypto::Hash prev = integrity::kZeroHash;  // the predecessor, if any, is before `from`
     std::optional<Failure> f = CheckIndex(e, pos, e.stream_version > 0 ? &prev : nullptr);
@@ -174,6 +192,36 @@ class RangeVerifier {
     if (!s.ok()) return At(pos, "cannot read the leaf hash of the stream's previous event: " + s.message());
     *prev_leaf = leaf[0];
     return std::nullopt;
+  }
+
+  // The index entry of an event whose predecessor is in the range (so its version follows the
+  // last one deferred for its stream, if any) is compared later, with its stream's others.
+  void DeferIndexCheck(const integrity::Entry& e, uint64_t pos) {
+    IndexRun& run = index_runs_[e.stream_id];
+    if (run.positions.empty()) run.first_version = e.stream_version;
+    assert(e.stream_version == run.first_version + run.positions.size());
+    run.positions.push_back(pos);
+  }
+
+  // One index read per stream for its deferred events; the failure at the lowest position.
+  std::optional<Failure> CheckIndexRuns() {
+    std::optional<Failure> first;
+    for (const auto& [stream, run] : index_runs_) {
+      auto index = store_->ReadStreamIndex(stream, run.first_version, /*backwards=*/false,
+                                           run.positions.size());
+      if (!index.ok()) {
+        first = Earlier(first, At(run.positions[0], "cannot read the stream index: " + index.status().message()));
+        continue;
+      }
+      for (size_t i = 0; i < run.positions.size(); ++i) {
+        const bool agrees = i < index->size() && (*index)[i].version == run.first_version + i &&
+                            (*index)[i].position == run.positions[i];
+        if (agrees) continue;
+        first = Earlier(first, At(run.positions[i], "the stream index of '" + stream + "' disagrees with the record"));
+        break;
+      }
+    }
+    return first;
   }
 
   // Stored leaf hashes and the other full subtrees the checked records completed.
@@ -223,6 +271,7 @@ class RangeVerifier {
   integrity::CompactRange tree_;
   std::optional<integrity::Checkpoint> checkpoint_;
   std::unordered_map<std::string, Link> links_;
+  std::unordered_map<std::string, IndexRun> index_runs_;
   std::vector<std::pair<integrity::NodeId, crypto::Hash>> completed_;
 };
 

@@ -266,6 +266,12 @@ void LiveHub::RunReader() {
       }
       continue;
     }
+    if (subscribers_.empty()) {
+      // Nobody to send to: skip the reading and decryption. Under mu_, so a subscriber added
+      // later finds the restarted ring; it catches up on earlier positions from storage.
+      ring_.Restart(target);
+      continue;
+    }
     lock.unlock();
     if (Status s = ReadCommitted(target); !s.ok()) {
       // A failing read of committed events: retry after a tick; subscribers wait meanwhile.

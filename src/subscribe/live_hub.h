@@ -2,7 +2,8 @@
 // bounded ring, and a small pool of delivery threads that serve every subscriber in turn.
 //
 // Commit wake-ups come from EventStore::AddCommitObserver; the hub's reader thread then reads the
-// new events from the store once (ReadAll) into the LiveRing and wakes the subscribers. Each
+// new events from the store once (ReadAll) into the LiveRing and wakes the subscribers; while
+// there are no subscribers it reads nothing and restarts the ring at the log's end instead. Each
 // subscriber is a LiveSubscription with its own LiveCursor (catch-up from storage, then live
 // from the ring; see live_cursor.h) and a LiveSink, the transport (the gRPC reactor), that has at
 // most ONE write in flight: a delivery thread asks the cursor for the next batch only when the

@@ -50,6 +50,15 @@ bool LiveRing::Read(uint64_t from, size_t count_max, std::vector<SharedEvent>* o
   return true;
 }
 
+void LiveRing::Restart(uint64_t position) {
+  std::deque<SharedEvent> dropped;  // released after the lock
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  assert(position >= begin_ + events_.size());
+  dropped.swap(events_);
+  begin_ = position;
+  bytes_ = 0;
+}
+
 uint64_t LiveRing::begin() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return begin_;

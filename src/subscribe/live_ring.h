@@ -35,6 +35,10 @@ class LiveRing {
 
   // Appends events whose positions continue end() exactly (asserted).
   void Append(std::vector<SharedEvent> events);
+  // Drops every event and restarts the ring empty at `position` (>= end(), asserted): the hub
+  // does this instead of reading events that no subscriber is there to be sent. Readers of
+  // earlier positions then read from storage, as for any position before begin().
+  void Restart(uint64_t position);
 
   // Copies out up to `count_max` events from `from` on. False (and nothing) when `from` is no
   // longer in the ring (from < begin()); true with no events when from >= end().

@@ -20,6 +20,7 @@ struct FaultPlan {
   std::atomic<int> failed{0};
   std::atomic<int64_t> corrupt_record_at{-1};  // reads of this record get one byte flipped
   std::atomic<int64_t> corrupt_leaf_at{-1};    // reads of this leaf hash get one byte flipped
+  std::atomic<int64_t> corrupt_index_at{-1};   // stream index reads: this position's entry moved
   std::atomic<bool> corrupt_summaries{false};  // ReadTreeStateWithSummary: summary byte flipped
   std::atomic<int> summaries_corrupted{0};     // non-empty summaries flipped so far
   std::atomic<bool> mute_commit_notifications{false};  // other engines' commits go unannounced
@@ -113,7 +114,12 @@ class FaultyStore final : public storage::LogStore {
   }
   Result<std::vector<storage::StreamIndexEntry>> ReadStreamIndex(std::string_view s, uint64_t f, bool b,
                                                                  uint64_t l) override {
-    return inner_->ReadStreamIndex(s, f, b, l);
+    auto entries = inner_->ReadStreamIndex(s, f, b, l);
+    if (!entries.ok()) return entries;
+    for (storage::StreamIndexEntry& e : *entries) {
+      if (Hit(plan_->corrupt_index_at, e.position)) e.position += 1000;
+    }
+    return entries;
   }
   Status ReadNodes(std::span<const storage::NodeKey> k, std::vector<std::string>* h) override {
     Status s = inner_->ReadNodes(k, h);

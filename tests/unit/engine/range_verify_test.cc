@@ -107,6 +107,26 @@ TEST_P(RangeVerifyBackendTest, CorruptedPrefixNodeIsCaughtByTheRange) {
   ExpectFailure(store_->VerifyRange(9, 10), 9, "Merkle node (level 1, index 4)");
 }
 
+TEST_P(RangeVerifyBackendTest, AStreamIndexThatDisagreesWithTheRecordIsNamed) {
+  AppendEvents();
+  // A later failure in the same ranges, which must not hide the index's.
+  std::string rec = store_->log_store()->ReadRecord(22).value();
+  rec[rec.size() / 2] ^= 0x01;
+  ASSERT_TRUE(RawPutRecordOnAnyBackend(store_->log_store(), 22, rec).ok());
+  OpenFaulty();
+  plan_.corrupt_index_at = 16;  // event 16 is version 5 of s-1; its predecessor is event 13
+  // Its predecessor in the range: checked with the stream's other index entries after the scan.
+  ExpectFailure(store_->VerifyRange(10, 25), 16, "stream index of 's-1' disagrees");
+  ExpectFailure(store_->VerifyRange(0, 30), 16, "stream index of 's-1' disagrees");
+  // The first event of its stream in the range: checked at once, with the predecessor's leaf.
+  ExpectFailure(store_->VerifyRange(15, 20), 16, "stream index of 's-1' disagrees");
+  // Event 19 (s-1) first in its range: its predecessor's entry, read through the index, is 16's.
+  ExpectFailure(store_->VerifyRange(17, 21), 19, "stream index of 's-1' disagrees");
+  EXPECT_TRUE(store_->VerifyRange(10, 16).ok);
+  plan_.corrupt_index_at = -1;
+  ExpectFailure(store_->VerifyRange(10, 25), 22, "authenticate");
+}
+
 TEST_P(RangeVerifyBackendTest, PacedRunStopsWhenAsked) {
   AppendEvents();
   int chunks = 0;

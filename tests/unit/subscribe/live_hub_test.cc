@@ -289,6 +289,30 @@ TEST_F(LiveHubTest, ACatchUpSubscriberOlderThanTheRingReadsFromStorage) {
   EXPECT_FALSE(sink.ended().has_value());
 }
 
+TEST_F(LiveHubTest, WithoutSubscribersTheHubReadsNothingAndLaterSubscribersLoseNothing) {
+  StartHub(LiveHubOptions{});
+  for (int i = 0; i < 20; ++i) Append("x", "Tick", 10);
+  // The reader follows the commits without reading them: the ring restarts, empty, at the end.
+  for (int i = 0; i < 500 && hub_->ring().begin() < 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(hub_->ring().begin(), 200u);
+  EXPECT_EQ(hub_->ring().end(), 200u);
+  EXPECT_EQ(hub_->ring().size_bytes(), 0u);
+  // A subscriber from the start catches up from storage; appends meanwhile arrive live.
+  FakeSink& sink = NewSink();
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &sink).ok());
+  AppendConcurrently(store_.get(), 2, 20, 10);  // 400 more
+  ASSERT_TRUE(sink.WaitEvents(600));
+  ExpectContiguous(sink.events(), 0, 600);
+  EXPECT_FALSE(sink.ended().has_value());
+  // With a subscriber, the reader fills the ring again.
+  Append("x", "Tick", 10);
+  ASSERT_TRUE(sink.WaitEvents(610));
+  EXPECT_EQ(hub_->ring().end(), 610u);
+  EXPECT_GT(hub_->ring().size_bytes(), 0u);
+}
+
 TEST_F(LiveHubTest, SubscribersBeyondTheLimitAreRefused) {
   LiveHubOptions options;
   options.subscribers_max = 2;

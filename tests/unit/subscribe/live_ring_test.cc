@@ -48,6 +48,21 @@ TEST(LiveRingTest, ReadsWhatItHoldsAndSaysWhenAPositionWasEvicted) {
   EXPECT_TRUE(out.empty()) << "beyond the end: nothing yet";
 }
 
+TEST(LiveRingTest, RestartDropsEverythingAndContinuesFromTheNewPosition) {
+  LiveRing ring(0, 100, 1 << 20);
+  ring.Append(Range(0, 10));
+  ring.Restart(25);
+  EXPECT_EQ(ring.begin(), 25u);
+  EXPECT_EQ(ring.end(), 25u);
+  EXPECT_EQ(ring.size_bytes(), 0u);
+  std::vector<SharedEvent> out;
+  EXPECT_FALSE(ring.Read(5, 5, &out)) << "before the restart: from storage";
+  ring.Append(Range(25, 30));
+  ASSERT_TRUE(ring.Read(25, 10, &out));
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out.front()->entry.position, 25u);
+}
+
 TEST(LiveRingTest, EvictsByBytesButKeepsTheNewestEvent) {
   const size_t cost = EventCostBytes(*At(0, 1000));
   LiveRing ring(0, 1000, 3 * cost);
