@@ -30,6 +30,13 @@ const EVP_MD* Sha256Md() {
 // One-shot hashing reuses a per-thread context: EVP_Digest allocates and frees one per call.
 Hash Sha256(std::string_view bytes) {
   thread_local Sha256Hasher hasher;
+  if (bytes.empty()) {  // most events have no metadata: its hash is computed once
+    static const Hash empty = [] {
+      Sha256Hasher h;
+      return h.Final();
+    }();
+    return empty;
+  }
   hasher.Update(bytes);
   return hasher.Final();
 }

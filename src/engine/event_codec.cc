@@ -83,11 +83,6 @@ std::optional<size_t> FirstRepeatedId(const std::vector<ProposedEvent>& events) 
   return first;
 }
 
-const crypto::Hash& EmptyHash() {
-  static const crypto::Hash hash = crypto::Sha256("");
-  return hash;
-}
-
 Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits, AppendOrigin origin) {
   if (!e.event_id.empty() && e.event_id.size() != integrity::kEventIdSizeBytes) {
     return Status::InvalidArgument("event " + std::to_string(i) + ": event id must be a UUID (16 bytes)");
@@ -155,7 +150,7 @@ Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion
   for (ProposedEvent& e : events) {
     PreparedEvent p;
     p.data_hash = crypto::Sha256(e.data);
-    p.metadata_hash = e.metadata.empty() ? EmptyHash() : crypto::Sha256(e.metadata);
+    p.metadata_hash = crypto::Sha256(e.metadata);  // of empty metadata: a cached constant
     p.event_id = std::move(e.event_id);
     p.event_type = std::move(e.event_type);
     p.content_type = std::move(e.content_type);
