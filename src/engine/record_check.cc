@@ -43,10 +43,6 @@ std::optional<VerifyFailure> CheckStreamLink(const integrity::Entry& e, uint64_t
   return std::nullopt;
 }
 
-}  // namespace cairn::engine
-
-namespace cairn::engine {
-
 RecordRunCheck::RecordRunCheck(const keys::StorageKeys* keys, bool parallel) : parallel_(parallel) {
   for (size_t w = 0; w < kParallelWorkersMax; ++w) workers_.push_back(std::make_unique<Worker>(keys));
 }
