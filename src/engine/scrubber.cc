@@ -9,9 +9,11 @@ namespace {
 
 // Incremental steps run between two chunks of a full run, at most this many.
 constexpr int kIncrementalStepsBetweenChunksMax = 4;
-// The pause after a chunk of a full run lasts as long as the chunk took, within these bounds.
-constexpr std::chrono::milliseconds kChunkPauseMin{1};
-constexpr std::chrono::milliseconds kChunkPauseMax{1000};
+
+uint64_t Micros(std::chrono::steady_clock::duration d) {
+  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  return us > 0 ? static_cast<uint64_t>(us) : 0;
+}
 
 int64_t NowUnixSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -29,10 +31,19 @@ Status CheckOptions(const ScrubberOptions& o) {
   if (o.records_per_step_max < 1 || o.records_per_step_max > kScrubRecordsPerStepMax) {
     return Status::InvalidArgument("scrub records per step must be 1 .. " + std::to_string(kScrubRecordsPerStepMax));
   }
+  if (o.busy_percent_max < 1 || o.busy_percent_max > 100) {
+    return Status::InvalidArgument("scrub busy percent must be 1 .. 100");
+  }
   return Status::Ok();
 }
 
 }  // namespace
+
+std::chrono::microseconds ScrubPause(std::chrono::microseconds took, int busy_percent_max) {
+  assert(busy_percent_max >= 1 && busy_percent_max <= 100);
+  if (took.count() <= 0) return std::chrono::microseconds(0);
+  return took * (100 - busy_percent_max) / busy_percent_max;
+}
 
 const char* ScrubKindName(ScrubKind kind) {
   return kind == ScrubKind::kFull ? "full" : "incremental";
@@ -121,14 +132,30 @@ void Scrubber::IncrementalStep(std::unique_lock<std::mutex>& lock) {
   const uint64_t to = std::min(committed_size_.load(), from + options_.records_per_step_max);
   assert(from < to);
   lock.unlock();
+  const Clock::time_point started = Clock::now();
   const VerifyReport r = store_->VerifyRange(from, to);
+  const Clock::duration took = Clock::now() - started;
   ScrubRun run{ScrubKind::kIncremental, r.ok, r.records_checked, to, NowUnixSeconds(),
                r.bad_position, r.failure};
   if (!r.ok) run.verified_size = std::clamp(r.bad_position.value_or(from), from, to);
   lock.lock();
+  assert(run.verified_size >= from && run.verified_size <= to);
   status_.incremental_verified_size = run.verified_size;
   if (!run.ok) status_.incremental_halted = true;
+  status_.busy_us_total += Micros(took);
   Record(lock, run);
+  Rest(lock, took);
+}
+
+// The budget's pause after `took` of work; only Stop() ends it early.
+void Scrubber::Rest(std::unique_lock<std::mutex>& lock, Clock::duration took) {
+  assert(lock.owns_lock());
+  const auto pause =
+      ScrubPause(std::chrono::duration_cast<std::chrono::microseconds>(took), options_.busy_percent_max);
+  if (pause.count() == 0 || stop_) return;
+  const Clock::time_point started = Clock::now();
+  cv_.wait_for(lock, pause, [&] { return stop_; });
+  status_.paused_us_total += Micros(Clock::now() - started);
 }
 
 void Scrubber::FullRun(std::unique_lock<std::mutex>& lock) {
@@ -138,20 +165,25 @@ void Scrubber::FullRun(std::unique_lock<std::mutex>& lock) {
   pacing.between_chunks = [this] { return BetweenFullChunks(); };
   chunk_started_ = Clock::now();
   const VerifyReport r = store_->VerifyPaced(pacing);
+  const Clock::duration tail = Clock::now() - chunk_started_;  // the last chunk and the checkpoints
   lock.lock();
   if (r.stopped) return;  // shutting down: no verdict
+  status_.busy_us_total += Micros(tail);
   Record(lock, {ScrubKind::kFull, r.ok, r.records_checked, r.records_checked, NowUnixSeconds(),
                 r.bad_position, r.failure});
+  Rest(lock, tail);
 }
 
-// Between two chunks of a full run: due incremental steps, then a pause as long as the chunk.
+// Between two chunks of a full run: the budget's pause for the chunk, then the due incremental
+// steps (each with its own pause).
 bool Scrubber::BetweenFullChunks() {
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - chunk_started_);
+  const Clock::duration took = Clock::now() - chunk_started_;
   std::unique_lock<std::mutex> lock(mu_);
+  status_.busy_us_total += Micros(took);
+  Rest(lock, took);
   for (int i = 0; i < kIncrementalStepsBetweenChunksMax && !stop_; ++i) {
     if (!RunDueIncremental(lock)) break;
   }
-  cv_.wait_for(lock, std::clamp(took, kChunkPauseMin, kChunkPauseMax), [&] { return stop_; });
   chunk_started_ = Clock::now();
   return !stop_;
 }
@@ -172,6 +204,12 @@ void Scrubber::Record(std::unique_lock<std::mutex>& lock, ScrubRun run) {
   if (prefix >= start_size_) prefix = std::max(prefix, status_.incremental_verified_size);
   if (status_.first_failure) prefix = std::min(prefix, status_.first_failure->bad_position.value_or(0));
   run.verified_prefix_size = status_.verified_prefix_size = prefix;
+  const uint64_t committed = committed_size_.load();
+  run.incremental_lag_records =
+      committed > status_.incremental_verified_size ? committed - status_.incremental_verified_size : 0;
+  assert(status_.busy_us_total >= reported_busy_us_);
+  run.busy_us = status_.busy_us_total - reported_busy_us_;
+  reported_busy_us_ = status_.busy_us_total;
   (run.kind == ScrubKind::kFull ? status_.last_full : status_.last_incremental) = run;
   if (listener_ == nullptr) return;
   lock.unlock();  // the listener runs without the lock (it may read status())

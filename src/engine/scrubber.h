@@ -8,9 +8,14 @@
 //    stream chains, Merkle nodes, root against the tree state and latest checkpoint). It starts at
 //    the tree size of Start(): the full scrub covers what came before.
 //  - full: EventStore::VerifyPaced over the whole log, first delay_ms after Start() and then every
-//    full_interval_ms, in chunks of records_per_step_max records; after each chunk the thread
-//    runs the due incremental steps and pauses as long as the chunk took (so it uses at most about
-//    half of one core and never holds a lock appends need).
+//    full_interval_ms, in chunks of records_per_step_max records; between two chunks the thread
+//    runs the due incremental steps. It never holds a lock appends need.
+//
+// A budget bounds what the scrub takes from the appends it checks: after every step or chunk that
+// took t of wall time, the thread pauses t * (100 - busy_percent_max) / busy_percent_max, so it is
+// busy at most busy_percent_max % of the time (of one core at most). Under a load the budget
+// cannot follow, the incremental part falls behind (ScrubRun::incremental_lag_records) and catches
+// up, in order, when the load eases; nothing is skipped.
 //
 // A mismatch is never benign: the incremental check halts at its first failure (the verified size
 // stops there until a restart) and reports it once; each failed full run reports again. Every
@@ -45,7 +50,11 @@ struct ScrubberOptions {
   int64_t full_interval_ms = 3600 * 1000;  // 1 .. kScrubIntervalMsMax
   int64_t delay_ms = 1000;                 // 0 .. kScrubDelayMsMax: after a commit, and at start
   uint64_t records_per_step_max = 4096;    // 1 .. kScrubRecordsPerStepMax
+  int busy_percent_max = 10;               // 1 .. 100: the thread's share of wall time
 };
+
+// The pause after `took` of work under a budget of busy_percent_max (1 .. 100) percent.
+std::chrono::microseconds ScrubPause(std::chrono::microseconds took, int busy_percent_max);
 
 enum class ScrubKind : uint8_t { kIncremental = 0, kFull };
 const char* ScrubKindName(ScrubKind kind);  // "incremental" | "full"
@@ -64,6 +73,10 @@ struct ScrubRun {
   // After this run: [0, verified_prefix_size) has been verified (the last full run together with
   // the incremental steps after it), up to the first failure seen.
   uint64_t verified_prefix_size = 0;
+  // Committed records the incremental part has not verified yet when this run was reported.
+  uint64_t incremental_lag_records = 0;
+  // Wall time the thread worked (steps and chunks) since the previous reported run.
+  uint64_t busy_us = 0;
 };
 
 class ScrubListener {
@@ -82,6 +95,8 @@ struct ScrubStatus {
   std::optional<ScrubRun> first_failure;    // the first failed step or run since Start()
   uint64_t records_checked_total = 0;
   uint64_t failures_total = 0;
+  uint64_t busy_us_total = 0;    // wall time spent in steps and chunks
+  uint64_t paused_us_total = 0;  // wall time spent in the budget's pauses
 };
 
 class Scrubber {
@@ -97,15 +112,16 @@ class Scrubber {
   ScrubStatus status() const;
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   Scrubber(EventStore* store, const ScrubberOptions& options, ScrubListener* listener);
   void Run();
   bool RunDueIncremental(std::unique_lock<std::mutex>& lock);
+  void Rest(std::unique_lock<std::mutex>& lock, Clock::duration took);
   void IncrementalStep(std::unique_lock<std::mutex>& lock);
   void FullRun(std::unique_lock<std::mutex>& lock);
   bool BetweenFullChunks();
   void Record(std::unique_lock<std::mutex>& lock, ScrubRun run);
-
-  using Clock = std::chrono::steady_clock;
 
   EventStore* const store_;
   const ScrubberOptions options_;
@@ -114,6 +130,7 @@ class Scrubber {
   std::atomic<uint64_t> committed_size_{0};  // written by the commit observer
   uint64_t start_size_ = 0;                  // the incremental part starts here
   uint64_t full_verified_size_ = 0;          // guarded by mu_: the last full run's prefix
+  uint64_t reported_busy_us_ = 0;            // guarded by mu_: busy_us_total at the last report
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -227,10 +227,11 @@ class Parser {
   Status ParseScrub(const toml::table& t, ScrubSection* out) const {
     const std::string_view w = "scrub";
     CAIRN_RETURN_IF_ERROR(
-        CheckKeys(t, w, {"enabled", "interval_s", "delay_ms", "records_per_step_max"}));
+        CheckKeys(t, w, {"enabled", "interval_s", "delay_ms", "records_per_step_max", "busy_percent_max"}));
     CAIRN_RETURN_IF_ERROR(GetBool(t, w, "enabled", &out->enabled));
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "interval_s", 10, 7 * 86400, &out->interval_s));
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "delay_ms", 0, 600000, &out->delay_ms));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "busy_percent_max", 1, 100, &out->busy_percent_max));
     return GetUint(t, w, "records_per_step_max", 16, 65536, &out->records_per_step_max);
   }
 

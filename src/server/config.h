@@ -84,6 +84,7 @@
 //   interval_s = 3600                            # 10 .. 604800: the full scrub's period
 //   delay_ms = 1000                              # 0 .. 600000: after a commit, before it is checked
 //   records_per_step_max = 4096                  # 16 .. 65536 records per bounded step
+//   busy_percent_max = 10                        # 1 .. 100: the scrub thread's share of wall time
 //   [alerts]                                     # alert rules and sinks (audit/alerts.h)
 //   enabled = true
 //   rules_file = "alerts.toml"                   # "" = the built-in rules (docs/operations.md)
@@ -234,6 +235,7 @@ struct ScrubSection {
   uint64_t interval_s = 3600;           // 10 .. 7 days
   uint64_t delay_ms = 1000;             // 0 .. 600000
   uint64_t records_per_step_max = 4096;  // 16 .. 65536
+  uint64_t busy_percent_max = 10;        // 1 .. 100: the scrub thread's share of wall time
 };
 
 // [alerts]: alert rules over audit records and posture findings, and where alerts go (a log line

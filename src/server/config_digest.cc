@@ -137,6 +137,7 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("scrub.interval_s", c.scrub.interval_s);
   r.Line("scrub.delay_ms", c.scrub.delay_ms);
   r.Line("scrub.records_per_step_max", c.scrub.records_per_step_max);
+  r.Line("scrub.busy_percent_max", c.scrub.busy_percent_max);
   r.Flag("alerts.enabled", c.alerts.enabled);
   r.Line("alerts.rules_file", c.alerts.rules_file);
   // Webhook URLs often carry tokens in their path or query: only whether one is set.

@@ -27,6 +27,10 @@ ScrubMonitor::ScrubMonitor(audit::MetricsRegistry* metrics, audit::AuditTrail* t
                                   "Scrub runs that found a mismatch (incremental steps and full runs).");
   verified_size_ = metrics->GetGauge("cairn_scrub_verified_tree_size",
                                      "The log prefix [0, n) the scrub has verified, up to its first failure.");
+  lag_records_ = metrics->GetGauge("cairn_scrub_incremental_lag_records",
+                                   "Committed records the incremental scrub has not verified yet.");
+  busy_ms_ = metrics->GetCounter("cairn_scrub_busy_milliseconds_total",
+                                 "Wall time the scrub thread spent verifying (bounded by scrub.busy_percent_max).");
 }
 
 void ScrubMonitor::OnScrubRun(const engine::ScrubRun& run) {
@@ -39,6 +43,10 @@ void ScrubMonitor::OnScrubRun(const engine::ScrubRun& run) {
   }
   records_checked_->Increment(run.records_checked);
   verified_size_->Set(static_cast<double>(run.verified_prefix_size));
+  lag_records_->Set(static_cast<double>(run.incremental_lag_records));
+  busy_us_unreported_ += run.busy_us;
+  busy_ms_->Increment(busy_us_unreported_ / 1000);
+  busy_us_unreported_ %= 1000;
   last_run_[k]->Set(static_cast<double>(run.finished_unix_s));
   last_result_[k]->Set(run.ok ? 1 : 0);
   if (!run.ok) ReportFailure(run);

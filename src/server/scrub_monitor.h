@@ -6,6 +6,8 @@
 //   cairn_scrub_records_checked_total              records verified by either kind
 //   cairn_scrub_failures_total                     failed runs (incremental steps, full runs)
 //   cairn_scrub_verified_tree_size                 [0, this) verified, up to the first failure
+//   cairn_scrub_incremental_lag_records            committed records not yet verified
+//   cairn_scrub_busy_milliseconds_total            wall time the scrub thread worked (its budget)
 // with kind = "incremental" | "full". A failed run also becomes one `$integrity.violation` audit
 // record (action "scrub"; details: kind, position, failure, records_checked) — the alert engine
 // listens on the trail, so the alert follows from it — and one error log line. Neither holds a
@@ -34,6 +36,9 @@ class ScrubMonitor final : public engine::ScrubListener {
   audit::Counter* records_checked_;
   audit::Counter* failures_;
   audit::Gauge* verified_size_;
+  audit::Gauge* lag_records_;
+  audit::Counter* busy_ms_;
+  uint64_t busy_us_unreported_ = 0;  // below one millisecond, carried to the next run
   // Per kind (index: ScrubKind), registered at the kind's first run.
   audit::Gauge* last_run_[2] = {nullptr, nullptr};
   audit::Gauge* last_result_[2] = {nullptr, nullptr};

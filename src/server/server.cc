@@ -298,6 +298,7 @@ Status ServerImpl::StartScrub() {
   options.full_interval_ms = static_cast<int64_t>(c.interval_s) * 1000;
   options.delay_ms = static_cast<int64_t>(c.delay_ms);
   options.records_per_step_max = c.records_per_step_max;
+  options.busy_percent_max = static_cast<int>(c.busy_percent_max);
   auto scrubber = engine::Scrubber::Start(store_.get(), options, scrub_monitor_.get());
   if (!scrubber.ok()) return scrubber.status().Annotate("scrub");
   scrubber_ = std::move(scrubber).value();

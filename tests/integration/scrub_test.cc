@@ -154,10 +154,12 @@ TEST_F(ScrubTest, CleanLogKeepsTheLastResultAtOne) {
   ASSERT_TRUE(WaitForMetrics([&](const PromExposition& m) {
     return Value(m, "cairn_scrub_last_result", "incremental") == 1 &&
            Value(m, "cairn_scrub_last_result", "full") == 1 &&
-           m.Value("cairn_scrub_verified_tree_size") >= size;
+           m.Value("cairn_scrub_verified_tree_size") >= size &&
+           m.Value("cairn_scrub_incremental_lag_records") == 0;
   })) << env.server().output();
   const PromExposition m = Metrics();
   EXPECT_EQ(m.Value("cairn_scrub_failures_total"), 0);
+  EXPECT_GE(m.Value("cairn_scrub_busy_milliseconds_total"), 0);  // NaN (absent) fails
   EXPECT_GE(m.Value("cairn_scrub_records_checked_total"), size);
   EXPECT_GT(Value(m, "cairn_scrub_last_run_timestamp_seconds", "full"), 0);
   EXPECT_TRUE(ScrubViolations().empty());

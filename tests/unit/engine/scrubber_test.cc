@@ -97,6 +97,62 @@ TEST_P(ScrubberBackendTest, OptionsOutsideTheirBoundsAreRefused) {
   o = Quick();
   o.delay_ms = kScrubDelayMsMax + 1;
   EXPECT_FALSE(Scrubber::Start(store_.get(), o, nullptr).ok());
+  for (int percent : {0, 101, -1}) {
+    o = Quick();
+    o.busy_percent_max = percent;
+    EXPECT_FALSE(Scrubber::Start(store_.get(), o, nullptr).ok()) << percent;
+  }
+}
+
+TEST(ScrubPauseTest, ThePauseKeepsTheThreadWithinItsShare) {
+  using std::chrono::microseconds;
+  EXPECT_EQ(ScrubPause(microseconds(10000), 10), microseconds(90000));
+  EXPECT_EQ(ScrubPause(microseconds(10000), 50), microseconds(10000));
+  EXPECT_EQ(ScrubPause(microseconds(10000), 1), microseconds(990000));
+  EXPECT_EQ(ScrubPause(microseconds(10000), 100), microseconds(0));
+  EXPECT_EQ(ScrubPause(microseconds(0), 10), microseconds(0));
+  EXPECT_EQ(ScrubPause(microseconds(-5), 10), microseconds(0));
+}
+
+// Under a small budget the thread pauses after every step (19 × the step at 5 %), falls behind
+// the appends, reports how far, and still verifies every record in order.
+TEST_P(ScrubberBackendTest, UnderItsBudgetTheIncrementalFallsBehindAndCatchesUp) {
+  ScrubberOptions o = Quick(/*per_step=*/64);
+  o.busy_percent_max = 5;
+  StartScrubber(o);
+  AppendBatches(60, 10);
+  ASSERT_TRUE(WaitFor([](const ScrubStatus& s) { return s.incremental_verified_size == 600; }));
+  const ScrubStatus s = scrubber_->status();
+  EXPECT_GT(s.busy_us_total, 0u);
+  // 19 × every finished step; the last step's pause may still be running.
+  EXPECT_GE(s.paused_us_total, 10 * s.busy_us_total) << s.busy_us_total;
+  const std::vector<ScrubRun> runs = listener_.runs(ScrubKind::kIncremental);
+  ASSERT_FALSE(runs.empty());
+  bool lagged = false;
+  uint64_t next = 0;
+  uint64_t busy_us_reported = 0;
+  for (const ScrubRun& r : runs) {
+    EXPECT_TRUE(r.ok) << r.failure;
+    EXPECT_EQ(r.verified_size, next + r.records_checked);
+    next = r.verified_size;
+    lagged = lagged || r.incremental_lag_records > 0;
+    busy_us_reported += r.busy_us;
+  }
+  EXPECT_TRUE(lagged);  // the first step starts after the first commit, then pauses ≥ 19 × its time
+  EXPECT_EQ(runs.back().incremental_lag_records, 0u);
+  EXPECT_GT(busy_us_reported, 0u);
+  EXPECT_LE(busy_us_reported, s.busy_us_total);
+}
+
+TEST_P(ScrubberBackendTest, AtOneHundredPercentTheThreadNeverPauses) {
+  ScrubberOptions o = Quick(/*per_step=*/16);
+  o.busy_percent_max = 100;
+  StartScrubber(o);
+  AppendBatches(10, 10);
+  ASSERT_TRUE(WaitFor([](const ScrubStatus& s) { return s.incremental_verified_size == 100; }));
+  const ScrubStatus s = scrubber_->status();
+  EXPECT_GT(s.busy_us_total, 0u);
+  EXPECT_EQ(s.paused_us_total, 0u);
 }
 
 TEST_P(ScrubberBackendTest, IncrementalCatchesUpInOrderInBoundedSteps) {
