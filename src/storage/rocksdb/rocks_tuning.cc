@@ -114,18 +114,27 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(std::string_view name,
     table.whole_key_filtering = false;  // only range reads within one stream
     rocksdb::ColumnFamilyOptions cf = BaseCfOptions(LightCompression());
     cf.prefix_extractor = std::make_shared<StreamIdPrefixTransform>();
+    // A stream's index keys arrive in increasing order: insert each next to the stream's last.
+    cf.memtable_insert_with_hint_prefix_extractor = cf.prefix_extractor;
     return WithTable(cf, table);
   }
   if (name == kCfStreamHeads) {
     // Point lookups on every append, often for new streams (misses): a whole-key filter.
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(kBloomBitsPerKey));
-    return WithTable(BaseCfOptions(LightCompression()), table);
+    rocksdb::ColumnFamilyOptions cf = BaseCfOptions(LightCompression());
+    // A head is rewritten on every append to its stream: its new version goes next to the last.
+    cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewNoopTransform());
+    return WithTable(cf, table);
   }
   if (name == kCfMerkle) {
     // Random hashes: no compression; proofs read nodes that exist (optimize for hits).
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(kBloomBitsPerKey));
     rocksdb::ColumnFamilyOptions cf = BaseCfOptions(rocksdb::kNoCompression);
     cf.optimize_filters_for_hits = true;
+    // Every group rewrites the open chunk of each level it touches, and the tree state: insert
+    // next to the same level's last write (the first byte is the level; the tree state's key is
+    // its own one-byte prefix).
+    cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
     return WithTable(cf, table);
   }
   if (name == kCfKeys) {
