@@ -61,10 +61,14 @@ Result<std::unique_ptr<Scrubber>> Scrubber::Start(EventStore* store, const Scrub
   s->full_due_ = Clock::now() + std::chrono::milliseconds(options.delay_ms);
   Scrubber* self = s.get();
   s->observer_ = store->AddCommitObserver([self](uint64_t tree_size) {
-    // Only records the size and wakes the thread (this runs on the commit thread).
+    // Only records the size and wakes the thread if it waits for commits (this runs on the
+    // commit thread after every group; a pausing or busy thread is not disturbed). Both atomics
+    // are sequentially consistent: either the thread's predicate sees the new size, or this
+    // sees the thread waiting.
     uint64_t seen = self->committed_size_.load();
     while (seen < tree_size && !self->committed_size_.compare_exchange_weak(seen, tree_size)) {
     }
+    if (!self->awaiting_commits_.load()) return;
     { std::lock_guard<std::mutex> lock(self->mu_); }  // orders the store with the thread's wait
     self->cv_.notify_one();
   });
@@ -106,10 +110,12 @@ void Scrubber::Run() {
       continue;
     }
     const Clock::time_point until = incremental_due_ ? std::min(full_due_, *incremental_due_) : full_due_;
+    awaiting_commits_ = !incremental_due_ && !status_.incremental_halted;
     cv_.wait_until(lock, until, [&] {
       return stop_ || (!incremental_due_ && !status_.incremental_halted &&
                        committed_size_.load() > status_.incremental_verified_size);
     });
+    awaiting_commits_ = false;
   }
 }
 

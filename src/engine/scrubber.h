@@ -128,6 +128,7 @@ class Scrubber {
   ScrubListener* const listener_;
   uint64_t observer_ = 0;
   std::atomic<uint64_t> committed_size_{0};  // written by the commit observer
+  std::atomic<bool> awaiting_commits_{false};  // the thread waits for committed_size_ to grow
   uint64_t start_size_ = 0;                  // the incremental part starts here
   uint64_t full_verified_size_ = 0;          // guarded by mu_: the last full run's prefix
   uint64_t reported_busy_us_ = 0;            // guarded by mu_: busy_us_total at the last report

@@ -229,7 +229,12 @@ Result<std::shared_ptr<LiveSubscription>> LiveHub::Subscribe(const LiveRequest& 
     return Status::ResourceExhausted("too many live subscriptions (subscriptions.subscribers_max = " +
                                      std::to_string(options_.subscribers_max) + ")");
   }
+  // The first subscriber: the ring may lag the log (commits did not wake the reader while nobody
+  // subscribed). Restart it at the committed size, as the reader would, unless the reader is
+  // reading into it right now; earlier positions come from storage.
+  if (subscribers_.empty() && !reading_ && ring_.end() < committed_size_) ring_.Restart(committed_size_);
   subscribers_.emplace(sub.get(), sub);
+  reader_cv_.notify_one();
   return sub;
 }
 
@@ -244,11 +249,16 @@ void LiveHub::Remove(LiveSubscription* sub) {
 }
 
 void LiveHub::OnCommit(uint64_t tree_size) {
+  bool anyone;
   {
     std::lock_guard<std::mutex> lock(mu_);
     committed_size_ = std::max(committed_size_, tree_size);
+    anyone = !subscribers_.empty();
   }
-  reader_cv_.notify_one();
+  // This runs on the commit thread after every group. With nobody subscribed the reader has
+  // nothing to read: it restarts its ring at its next tick, or when a subscriber comes
+  // (Subscribe), instead of being woken per commit.
+  if (anyone) reader_cv_.notify_one();
 }
 
 void LiveHub::RunReader() {
@@ -272,12 +282,14 @@ void LiveHub::RunReader() {
       ring_.Restart(target);
       continue;
     }
+    reading_ = true;
     lock.unlock();
     if (Status s = ReadCommitted(target); !s.ok()) {
       // A failing read of committed events: retry after a tick; subscribers wait meanwhile.
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
     }
     lock.lock();
+    reading_ = false;
   }
 }
 

@@ -169,6 +169,7 @@ class LiveHub {
 
   mutable std::mutex mu_;
   std::condition_variable reader_cv_;
+  bool reading_ = false;  // guarded by mu_: the reader is in ReadCommitted (mu_ released)
   std::condition_variable delivery_cv_;
   bool stopping_ = false;
   uint64_t committed_size_ = 0;  // the latest tree size the observer reported

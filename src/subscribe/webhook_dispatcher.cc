@@ -131,11 +131,15 @@ Status WebhookDispatcher::Start() {
     tree_size_ = store_->tree_size();
   }
   observer_ = store_->AddCommitObserver([this](uint64_t tree_size) {
+    bool any_hook;
     {
       std::lock_guard<std::mutex> lock(mu_);
       tree_size_ = std::max(tree_size_, tree_size);
+      any_hook = !hooks_.empty();
     }
-    cv_.notify_all();
+    // This runs on the commit thread after every group: with no webhook, wake nobody (the
+    // workers would find nothing to do). Create() wakes them for a new webhook.
+    if (any_hook) cv_.notify_all();
   });
   if (observer_ == 0) return Status::ResourceExhausted("no commit observer slot left");
   for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { RunWorker(); });

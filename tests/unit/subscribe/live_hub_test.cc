@@ -313,6 +313,28 @@ TEST_F(LiveHubTest, WithoutSubscribersTheHubReadsNothingAndLaterSubscribersLoseN
   EXPECT_GT(hub_->ring().size_bytes(), 0u);
 }
 
+// Commits do not wake the reader while nobody subscribes (it would only restart its ring); the
+// first subscriber restarts the ring at the log's end itself, so it is not fed stale positions.
+TEST_F(LiveHubTest, WithoutSubscribersCommitsWakeNobodyAndTheFirstSubscriberRestartsTheRing) {
+  LiveHubOptions options;
+  options.tick_ms = 600'000;  // the reader's idle tick never comes during this test
+  StartHub(options);
+  for (int i = 0; i < 20; ++i) Append("x", "Tick", 10);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(hub_->ring().end(), 0u) << "a commit woke the reader with nobody subscribed";
+  FakeSink& sink = NewSink();
+  LiveRequest r;
+  r.stream = "$all";
+  r.start = LiveRequest::Start::kEnd;
+  ASSERT_TRUE(Subscribe(r, "reader", &sink).ok());
+  EXPECT_EQ(hub_->ring().begin(), 200u);
+  EXPECT_EQ(hub_->ring().end(), 200u);
+  Append("x", "Tick", 10);
+  ASSERT_TRUE(sink.WaitEvents(10));
+  ExpectContiguous(sink.events(), 200, 10);
+  EXPECT_EQ(hub_->ring().end(), 210u);
+}
+
 TEST_F(LiveHubTest, SubscribersBeyondTheLimitAreRefused) {
   LiveHubOptions options;
   options.subscribers_max = 2;

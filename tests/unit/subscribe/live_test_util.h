@@ -157,7 +157,7 @@ class LiveTest : public ::testing::Test {
 
   void StartHub(LiveHubOptions options = {}) {
     if (!store_) OpenStore();
-    options.tick_ms = 50;
+    if (options.tick_ms == LiveHubOptions{}.tick_ms) options.tick_ms = 50;  // unless the test chose
     auto hub = LiveHub::Start(store_.get(), &policies_, options);
     ASSERT_TRUE(hub.ok()) << hub.status().ToString();
     hub_ = std::move(hub).value();
