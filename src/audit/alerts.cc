@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/secure.h"
+#include "common/thread_name.h"
 
 namespace cairn::audit {
 
@@ -240,7 +241,10 @@ Result<std::unique_ptr<AlertEngine>> AlertEngine::Start(
   std::unique_ptr<AlertEngine> engine(
       new AlertEngine(std::move(rules), std::move(sinks), std::move(options)));
   Impl* impl = engine->impl_.get();
-  impl->thread = std::thread([impl] { impl->Run(); });
+  impl->thread = std::thread([impl] {
+    SetCurrentThreadName("cairn-alerts");
+    impl->Run();
+  });
   return engine;
 }
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace cairn::audit {
 namespace {
@@ -29,7 +30,12 @@ class TrailImpl final : public AuditTrail {
       : options_(options), writer_(std::move(writer)) {}
   ~TrailImpl() override { Stop(); }
 
-  void Run() { thread_ = std::thread([this] { WriterLoop(); }); }
+  void Run() {
+    thread_ = std::thread([this] {
+      SetCurrentThreadName("cairn-audit");
+      WriterLoop();
+    });
+  }
 
   void AddListener(AuditListener* listener) override {
     assert(listener != nullptr);

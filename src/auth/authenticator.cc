@@ -1,6 +1,7 @@
 #include "auth/authenticator.h"
 
 #include "auth/basic_credentials.h"
+#include "common/thread_name.h"
 
 #include <algorithm>
 #include <cassert>
@@ -54,7 +55,10 @@ Result<std::unique_ptr<Authenticator>> Authenticator::Create(const AuthConfig& c
   CAIRN_ASSIGN_OR_RETURN(a->jwt_, JwtVerifier::Create(config.jwt));
   if (a->jwt_->issuer_count() > 0) {
     Authenticator* self = a.get();
-    a->refresher_ = std::thread([self] { self->RefreshLoop(); });
+    a->refresher_ = std::thread([self] {
+      SetCurrentThreadName("cairn-jwks");
+      self->RefreshLoop();
+    });
   }
   return a;
 }

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include "common/thread_name.h"
+
 namespace cairn {
 namespace {
 
@@ -65,6 +67,7 @@ Status ParallelForWorkers(size_t count, size_t parallel_min,
   std::thread helper;
   if (count >= parallel_min && count > kClaimItems && AcquireHelper()) {
     helper = std::thread([&run] {
+      SetCurrentThreadName("cairn-worker");
       run.Work(1);
       g_helpers_running.fetch_sub(1, std::memory_order_acq_rel);
     });

@@ -29,6 +29,7 @@
 #include "keys/kms_config.h"
 #include "keys/kms_health_gate.h"
 #include "storage/rocksdb/rocks_log_store.h"
+#include "common/thread_name.h"
 
 namespace cairn::engine {
 namespace {
@@ -197,7 +198,10 @@ class EventStoreImpl final : public EventStore {
     checkpoint_signed_ns_ = MonotonicNowNs();  // signed before this process: age counts from here
     if (auto latest = LatestStoredCheckpoint(); latest.ok()) checkpoint_size_ = latest->size;
     PublishScrapeMetrics(/*live=*/true);
-    if (options_.checkpoint_interval_ms > 0) checkpointer_ = std::thread([this] { RunCheckpointer(); });
+    if (options_.checkpoint_interval_ms > 0) checkpointer_ = std::thread([this] {
+        SetCurrentThreadName("cairn-checkpnt");
+        RunCheckpointer();
+      });
     return Status::Ok();
   }
 

@@ -5,6 +5,7 @@
 
 #include "engine/event_codec.h"
 #include "engine/record_codec.h"
+#include "common/thread_name.h"
 
 namespace cairn::engine {
 
@@ -12,7 +13,10 @@ ParallelDecoder::ParallelDecoder(const keys::StorageKeys* keys, uint64_t first_p
                                  uint64_t count)
     : keys_(keys), first_position_(first_position), count_(count), stored_(count), events_(count),
       errors_(2) {
-  if (count_ >= kParallelRecordsMin) helper_ = std::thread([this] { DecodeClaimed(1); });
+  if (count_ >= kParallelRecordsMin) helper_ = std::thread([this] {
+    SetCurrentThreadName("cairn-decode");
+    DecodeClaimed(1);
+  });
 }
 
 ParallelDecoder::~ParallelDecoder() { StopHelper(); }

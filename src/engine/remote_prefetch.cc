@@ -6,6 +6,7 @@
 #include "engine/engine_metrics.h"
 #include "engine/group_summary.h"
 #include "integrity/entry.h"
+#include "common/thread_name.h"
 
 namespace cairn::engine {
 
@@ -26,7 +27,10 @@ Status DecodeRemoteEntry(RecordCipher& cipher, uint64_t position, std::string_vi
 
 RemotePrefetcher::RemotePrefetcher(storage::LogStore* store, const keys::StorageKeys* keys)
     : store_(store), cipher_(keys) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetCurrentThreadName("cairn-prefetch");
+    Run();
+  });
 }
 
 RemotePrefetcher::~RemotePrefetcher() {

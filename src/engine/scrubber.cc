@@ -4,6 +4,8 @@
 #include <cassert>
 #include <chrono>
 
+#include "common/thread_name.h"
+
 namespace cairn::engine {
 namespace {
 
@@ -73,7 +75,10 @@ Result<std::unique_ptr<Scrubber>> Scrubber::Start(EventStore* store, const Scrub
     self->cv_.notify_one();
   });
   if (s->observer_ == 0) return Status::FailedPrecondition("the store does not report commits to the scrub");
-  s->thread_ = std::thread([self] { self->Run(); });
+  s->thread_ = std::thread([self] {
+    SetCurrentThreadName("cairn-scrub");
+    self->Run();
+  });
   return s;
 }
 

@@ -7,6 +7,7 @@
 #include "common/bytes.h"
 #include "engine/group_summary.h"
 #include "integrity/entry.h"
+#include "common/thread_name.h"
 
 namespace cairn::engine {
 
@@ -78,8 +79,14 @@ Result<std::unique_ptr<Sequencer>> Sequencer::Start(storage::LogStore* store,
     tree = std::move(parsed).value();
   }
   std::unique_ptr<Sequencer> s(new Sequencer(store, keys, options, std::move(tree)));
-  s->committer_thread_ = std::thread([p = s.get()] { p->RunCommitter(); });
-  s->sequencer_thread_ = std::thread([p = s.get()] { p->RunSequencer(); });
+  s->committer_thread_ = std::thread([p = s.get()] {
+    SetCurrentThreadName("cairn-committer");
+    p->RunCommitter();
+  });
+  s->sequencer_thread_ = std::thread([p = s.get()] {
+    SetCurrentThreadName("cairn-sequencer");
+    p->RunSequencer();
+  });
   return s;
 }
 

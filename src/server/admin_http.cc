@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/thread_name.h"
+
 namespace cairn::server {
 namespace {
 
@@ -545,7 +547,10 @@ Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
   impl->wake_read = UniqueFd(pipe_fds[0]);
   impl->wake_write = UniqueFd(pipe_fds[1]);
   try {
-    impl->thread = std::thread([p = impl.get()] { p->Run(); });
+    impl->thread = std::thread([p = impl.get()] {
+      SetCurrentThreadName("cairn-admin");
+      p->Run();
+    });
   } catch (const std::exception&) {
     return Status::Internal("admin server: cannot start its thread");
   }

@@ -7,6 +7,7 @@
 #include "audit/alerts.h"
 #include "audit/metrics.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace cairn::server {
 namespace {
@@ -42,7 +43,10 @@ Result<std::unique_ptr<PostureMonitor>> PostureMonitor::Start(Options options) {
         "posture check " + refused->id + " (critical): " + refused->finding + "; fix: " +
         refused->fix + " — or start with --accept-risk " + refused->id);
   }
-  monitor->thread_ = std::thread([m = monitor.get()] { m->Loop(); });
+  monitor->thread_ = std::thread([m = monitor.get()] {
+    SetCurrentThreadName("cairn-posture");
+    m->Loop();
+  });
   return monitor;
 }
 

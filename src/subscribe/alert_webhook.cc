@@ -16,6 +16,7 @@
 #include "cairn/webhooks.h"
 #include "common/log.h"
 #include "subscribe/webhook_cloudevent.h"
+#include "common/thread_name.h"
 
 namespace cairn::subscribe {
 namespace {
@@ -142,7 +143,10 @@ Result<std::unique_ptr<AlertWebhookSink>> AlertWebhookSink::Create(
   sink->options_ = options;
   sink->host_ = target.host;
   AlertWebhookSink* raw = sink.get();
-  sink->thread_ = std::thread([raw] { raw->Run(); });
+  sink->thread_ = std::thread([raw] {
+    SetCurrentThreadName("cairn-alerthook");
+    raw->Run();
+  });
   return sink;
 }
 

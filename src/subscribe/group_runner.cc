@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "subscribe/group_parked.h"
+#include "common/thread_name.h"
 
 namespace cairn::subscribe {
 namespace {
@@ -74,7 +75,10 @@ GroupRunner::~GroupRunner() {
 
 void GroupRunner::Start() {
   assert(!thread_.joinable());
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetCurrentThreadName("cairn-group");
+    Run();
+  });
 }
 
 void GroupRunner::Stop(const Status& why, bool save) {

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <utility>
 
+#include "common/thread_name.h"
+
 namespace cairn::subscribe {
 namespace {
 
@@ -178,9 +180,15 @@ Result<std::unique_ptr<LiveHub>> LiveHub::Start(engine::EventStore* store,
   LiveHub* raw = hub.get();
   hub->observer_ = store->AddCommitObserver([raw](uint64_t size) { raw->OnCommit(size); });
   if (hub->observer_ == 0) return Status::ResourceExhausted("too many commit observers");
-  hub->reader_ = std::thread([raw] { raw->RunReader(); });
+  hub->reader_ = std::thread([raw] {
+    SetCurrentThreadName("cairn-hub-read");
+    raw->RunReader();
+  });
   for (size_t i = 0; i < options.delivery_threads; ++i) {
-    hub->deliverers_.emplace_back([raw] { raw->RunDelivery(); });
+    hub->deliverers_.emplace_back([raw] {
+      SetCurrentThreadName("cairn-hub-send");
+      raw->RunDelivery();
+    });
   }
   return hub;
 }

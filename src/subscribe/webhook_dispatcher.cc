@@ -10,6 +10,7 @@
 #include "common/bytes.h"
 #include "subscribe/webhook_address_guard.h"
 #include "subscribe/webhook_cloudevent.h"
+#include "common/thread_name.h"
 
 namespace cairn::subscribe {
 namespace {
@@ -142,7 +143,10 @@ Status WebhookDispatcher::Start() {
     if (any_hook) cv_.notify_all();
   });
   if (observer_ == 0) return Status::ResourceExhausted("no commit observer slot left");
-  for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { RunWorker(); });
+  for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] {
+      SetCurrentThreadName("cairn-webhook");
+      RunWorker();
+    });
   started_ = true;
   return Status::Ok();
 }

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -163,6 +166,23 @@ TEST(MetricsLogLevel, WarnLevelDropsInfoLines) {
   const std::string output = env.server().output();
   EXPECT_EQ(output.find("\"log.level\":\"info\""), std::string::npos) << output;
   EXPECT_NE(output.find("cairn serving "), std::string::npos);
+}
+
+// Operators find the busy or stuck part of a server by thread name (top -H, perf, gdb).
+TEST_F(MetricsTest, TheServersOwnThreadsCarryTheirNames) {
+  ASSERT_GT(env.server().pid(), 0);
+  std::set<std::string> names;
+  const std::string tasks = "/proc/" + std::to_string(env.server().pid()) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  for (const char* want : {"cairn-sequencer", "cairn-committer", "cairn-scrub", "cairn-admin",
+                           "cairn-hub-read", "cairn-hub-send", "cairn-checkpnt", "cairn-audit"}) {
+    EXPECT_EQ(names.count(want), 1u) << want << " missing";
+  }
 }
 
 }  // namespace

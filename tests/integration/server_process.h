@@ -29,6 +29,7 @@ class ServerProcess {
   // Sends a signal (e.g. SIGHUP) to the running server.
   void Signal(int sig) const;
 
+  pid_t pid() const { return pid_; }  // -1 when not running
   int grpc_port() const { return grpc_port_; }
   int admin_port() const { return admin_port_; }
   std::string target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }

@@ -15,6 +15,7 @@
 #include "storage/postgres/pg_log_store.h"
 #include "storage/postgres/pg_schema.h"
 #include "storage/postgres/pg_store.h"
+#include "common/thread_name.h"
 
 namespace cairn::storage {
 
@@ -138,7 +139,10 @@ Status PgLogStore::Start() {
     }
   }
   if (options_.listen) {
-    listener_thread_ = std::thread([this] { RunListener(); });
+    listener_thread_ = std::thread([this] {
+      SetCurrentThreadName("cairn-pg-listen");
+      RunListener();
+    });
     // Bounded: one connection attempt (connect_timeout_ms) plus LISTEN.
     std::unique_lock<std::mutex> lock(first_attempt_mu_);
     first_attempt_cv_.wait_for(lock, std::chrono::milliseconds(options_.connect_timeout_ms + 5000),
