@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "crypto/secure.h"
 #include "common/thread_name.h"
+#include "crypto/secure.h"
 
 namespace cairn::audit {
 

@@ -13,6 +13,7 @@
 
 #include "common/bytes.h"
 #include "audit/metrics.h"
+#include "common/thread_name.h"
 #include "engine/data_dir.h"
 #include "engine/engine_metrics.h"
 #include "engine/metered_kms.h"
@@ -29,7 +30,6 @@
 #include "keys/kms_config.h"
 #include "keys/kms_health_gate.h"
 #include "storage/rocksdb/rocks_log_store.h"
-#include "common/thread_name.h"
 
 namespace cairn::engine {
 namespace {

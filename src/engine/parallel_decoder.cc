@@ -3,9 +3,9 @@
 #include <cassert>
 #include <cstdint>
 
+#include "common/thread_name.h"
 #include "engine/event_codec.h"
 #include "engine/record_codec.h"
-#include "common/thread_name.h"
 
 namespace cairn::engine {
 

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cassert>
 
+#include "common/thread_name.h"
 #include "engine/engine_metrics.h"
 #include "engine/group_summary.h"
 #include "integrity/entry.h"
-#include "common/thread_name.h"
 
 namespace cairn::engine {
 

@@ -5,9 +5,9 @@
 #include <chrono>
 
 #include "common/bytes.h"
+#include "common/thread_name.h"
 #include "engine/group_summary.h"
 #include "integrity/entry.h"
-#include "common/thread_name.h"
 
 namespace cairn::engine {
 

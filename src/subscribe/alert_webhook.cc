@@ -15,8 +15,8 @@
 
 #include "cairn/webhooks.h"
 #include "common/log.h"
-#include "subscribe/webhook_cloudevent.h"
 #include "common/thread_name.h"
+#include "subscribe/webhook_cloudevent.h"
 
 namespace cairn::subscribe {
 namespace {

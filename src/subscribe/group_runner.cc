@@ -5,8 +5,8 @@
 #include <chrono>
 
 #include "common/log.h"
-#include "subscribe/group_parked.h"
 #include "common/thread_name.h"
+#include "subscribe/group_parked.h"
 
 namespace cairn::subscribe {
 namespace {

@@ -8,9 +8,9 @@
 
 #include "cairn/webhooks.h"
 #include "common/bytes.h"
+#include "common/thread_name.h"
 #include "subscribe/webhook_address_guard.h"
 #include "subscribe/webhook_cloudevent.h"
-#include "common/thread_name.h"
 
 namespace cairn::subscribe {
 namespace {

@@ -12,10 +12,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/thread_name.h"
 #include "storage/postgres/pg_log_store.h"
 #include "storage/postgres/pg_schema.h"
 #include "storage/postgres/pg_store.h"
-#include "common/thread_name.h"
 
 namespace cairn::storage {
 

@@ -48,8 +48,13 @@ TEST(ParallelFor, EachWorkerIndexIsOneThreadRunningOneItemAtATime) {
               }).ok());
   for (size_t i = 0; i < kCount; ++i) ASSERT_EQ(runs[i].load(), 1) << i;
   EXPECT_FALSE(overlapped.load());
-  ASSERT_EQ(threads[0].size(), 1u);
-  EXPECT_EQ(*threads[0].begin(), caller);  // worker 0 is the calling thread
+  // Either worker may have claimed every item (a descheduled caller finds none left), but each
+  // index that ran anything ran on one thread, and worker 0 is the calling thread.
+  ASSERT_FALSE(threads[0].empty() && threads[1].empty());
+  EXPECT_LE(threads[0].size(), 1u);
+  if (!threads[0].empty()) {
+    EXPECT_EQ(*threads[0].begin(), caller);
+  }
   EXPECT_LE(threads[1].size(), 1u);
   if (!threads[1].empty()) {
     EXPECT_NE(*threads[1].begin(), caller);
