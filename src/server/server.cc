@@ -39,6 +39,7 @@
 #include "server/posture_monitor.h"
 #include "server/server_metrics.h"
 #include "server/streams_service.h"
+#include "server/subscribe_frame.h"
 #include "server/subscriptions_service.h"
 #include "server/tls_credentials.h"
 #include "subscribe/group_engine.h"
@@ -316,6 +317,7 @@ Status ServerImpl::StartLiveSubscriptions() {
   // One message stays well inside the gRPC message limit.
   options.cursor.batch_bytes_max =
       std::min<uint64_t>(options.cursor.batch_bytes_max, config_.limits.max_message_bytes / 4);
+  options.wire_encoder = EncodeRecordedEvent;  // once per event for all cairn.v1 subscribers
   auto hub = subscribe::LiveHub::Start(store_.get(), &policies_, options);
   if (!hub.ok()) return hub.status().Annotate("subscriptions");
   live_hub_ = std::move(hub).value();

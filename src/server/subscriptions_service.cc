@@ -7,6 +7,7 @@
 #include "cairn/v1/common.pb.h"
 #include "server/call_audit.h"
 #include "server/status_map.h"
+#include "server/subscribe_frame.h"
 #include "server/wire_convert.h"
 
 namespace cairn::server {
@@ -29,72 +30,22 @@ grpc::Status EndStatus(const Status& status) {
   return grpc::Status(mapped.error_code(), mapped.error_message(), detail.SerializeAsString());
 }
 
-// The messages of one subscription's writes, reused from write to write: a cleared protobuf
-// keeps its repeated elements and string buffers, so a busy subscriber stops allocating per event
-// (allocation was most of the delivery cost).
-class ResponseCache {
- public:
-  // Takes back what the previous response carried (its write is complete) and clears *out.
-  void Reclaim(v1::SubscribeResponse* out) {
-    if (out->has_event()) event_.reset(out->release_event());
-    if (out->has_events()) batch_.reset(out->release_events());
-    out->Clear();
-  }
-  v1::RecordedEvent* TakeEvent() {
-    if (!event_) event_ = std::make_unique<v1::RecordedEvent>();
-    event_->Clear();
-    return event_.release();
-  }
-  v1::EventBatch* TakeBatch() {
-    if (!batch_) batch_ = std::make_unique<v1::EventBatch>();
-    batch_->Clear();
-    return batch_.release();
-  }
-
- private:
-  std::unique_ptr<v1::RecordedEvent> event_;
-  std::unique_ptr<v1::EventBatch> batch_;
-};
-
-void ToWire(LiveBatch batch, ResponseCache* cache, v1::SubscribeResponse* out) {
-  cache->Reclaim(out);
-  switch (batch.kind) {
-    case LiveBatch::Kind::kEvents:
-      assert(!batch.events.empty());
-      if (batch.events.size() == 1) {
-        v1::RecordedEvent* event = cache->TakeEvent();
-        server::ToWire(*batch.events.front(), event);
-        out->set_allocated_event(event);
-      } else {
-        v1::EventBatch* wire = cache->TakeBatch();
-        auto* events = wire->mutable_events();
-        events->Reserve(static_cast<int>(batch.events.size()));
-        for (const auto& event : batch.events) server::ToWire(*event, events->Add());
-        out->set_allocated_events(wire);
-      }
-      return;
-    case LiveBatch::Kind::kCheckpoint:
-      out->mutable_checkpoint()->set_next_position(batch.next_position);
-      return;
-    case LiveBatch::Kind::kCaughtUp:
-      out->mutable_caught_up()->set_next_position(batch.next_position);
-      return;
-    case LiveBatch::Kind::kNone:
-      break;
-  }
-  assert(false && "a kNone batch is never delivered");
-}
-
 // One Subscribe call. Lives from the handler until OnDone; the hub's subscription is closed
 // before the reactor is deleted, so no hub thread touches a deleted reactor.
-class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResponse>,
+class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                                public subscribe::LiveSink {
  public:
   SubscribeReactor(subscribe::LiveHub* hub, const CallGate* gate,
-                   grpc::CallbackServerContext* context, const v1::SubscribeRequest& request) {
+                   grpc::CallbackServerContext* context, const grpc::ByteBuffer& request_bytes) {
     CallIdentity id;
     if (grpc::Status s = gate->Admit(context, &id); !s.ok()) {
       Finish(s);
+      return;
+    }
+    v1::SubscribeRequest request;
+    grpc::ByteBuffer copy(request_bytes);  // Deserialize consumes its buffer
+    if (!grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&copy, &request).ok()) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed SubscribeRequest"));
       return;
     }
     auto sub = hub->Subscribe(FromWire(request), id.principal, this);
@@ -114,7 +65,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
   }
 
   void Deliver(LiveBatch batch) override {
-    ToWire(std::move(batch), &cache_, &response_);
+    encoder_.Encode(batch, &response_);
     StartWrite(&response_);
   }
   void End(const Status& status) override { Finish(EndStatus(status)); }
@@ -130,8 +81,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::SubscribeResp
 
  private:
   std::shared_ptr<subscribe::LiveSubscription> subscription_;
-  ResponseCache cache_;
-  v1::SubscribeResponse response_;  // the one write in flight
+  SubscribeFrameEncoder encoder_;
+  grpc::ByteBuffer response_;  // the one write in flight
 };
 
 }  // namespace
@@ -171,8 +122,8 @@ SubscriptionsService::SubscriptionsService(subscribe::LiveHub* hub, const CallGa
   assert(hub_ != nullptr && gate_ != nullptr);
 }
 
-grpc::ServerWriteReactor<v1::SubscribeResponse>* SubscriptionsService::Subscribe(
-    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscriptionsService::Subscribe(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   return new SubscribeReactor(hub_, gate_, context, *request);
 }
 

@@ -19,12 +19,15 @@
 
 namespace cairn::server {
 
-class SubscriptionsService final : public v1::Subscriptions::CallbackService {
+// Subscribe is a raw method (bytes in, bytes out): the request is parsed here and the responses
+// are written as frames (subscribe_frame.h) that reuse each event's wire form, encoded once.
+class SubscriptionsService final
+    : public v1::Subscriptions::WithRawCallbackMethod_Subscribe<v1::Subscriptions::Service> {
  public:
   SubscriptionsService(subscribe::LiveHub* hub, const CallGate* gate);
 
-  grpc::ServerWriteReactor<v1::SubscribeResponse>* Subscribe(
-      grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request) override;
 
  private:
   subscribe::LiveHub* hub_;

@@ -98,7 +98,7 @@ Result<LiveCursor::Source> LiveCursor::ReadChunk(std::vector<SharedEvent>* chunk
   assert(events.front().entry.position == next);
   chunk->reserve(events.size());
   for (auto& event : events) {
-    chunk->push_back(std::make_shared<const engine::RecordedEvent>(std::move(event)));
+    chunk->push_back(std::make_shared<const LiveEvent>(std::move(event)));
   }
   return Source::kEvents;
 }
@@ -112,7 +112,7 @@ Result<LiveCursor::Source> LiveCursor::ReadStreamChunk(std::vector<SharedEvent>*
   const bool at_end = !page.ok() || page->end_of_stream || page->events.empty();
   if (page.ok()) {
     for (auto& event : page->events) {
-      chunk->push_back(std::make_shared<const engine::RecordedEvent>(std::move(event)));
+      chunk->push_back(std::make_shared<const LiveEvent>(std::move(event)));
     }
   }
   if (at_end) switch_to_log_at_ = size_before;
@@ -130,7 +130,7 @@ Status LiveCursor::Consider(const SharedEvent& event, LiveBatch* batch, size_t* 
     auto revealed =
         store_->Reveal(*event, access_.MayReadPii(entry.stream_id, entry.event_type));
     if (!revealed.ok()) return revealed.status();
-    view = std::make_shared<const engine::RecordedEvent>(std::move(revealed).value());
+    view = std::make_shared<const LiveEvent>(std::move(revealed).value());
   }
   *batch_bytes += EventCostBytes(*view);
   batch->events.push_back(std::move(view));

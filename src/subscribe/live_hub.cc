@@ -311,7 +311,11 @@ Status LiveHub::ReadCommitted(uint64_t target) {
     std::vector<SharedEvent> shared;
     shared.reserve(events.size());
     for (auto& event : events) {
-      shared.push_back(std::make_shared<const engine::RecordedEvent>(std::move(event)));
+      std::string wire;
+      if (options_.wire_encoder && !store_->IsProtected(event.entry.event_type)) {
+        wire = options_.wire_encoder(event);
+      }
+      shared.push_back(std::make_shared<const LiveEvent>(std::move(event), std::move(wire)));
     }
     ring_.Append(std::move(shared));
     WakeSubscribers(/*check_lag=*/true);

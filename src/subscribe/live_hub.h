@@ -34,6 +34,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -60,6 +61,10 @@ struct LiveHubOptions {
   size_t hub_read_events_max = 4096;  // events per ReadAll of the hub's reader
   int64_t tick_ms = 200;
   LiveCursorLimits cursor;
+  // Encodes an event in the transport's wire form once, on the hub's reader, for every
+  // subscriber (LiveEvent::wire); called for events without a protection rule only, which
+  // every reader is shown the same. Empty: no wire forms.
+  std::function<std::string(const engine::RecordedEvent&)> wire_encoder;
 };
 
 // The transport of one subscription (the gRPC reactor). The hub calls it from its threads, one

@@ -15,16 +15,29 @@
 #include <deque>
 #include <memory>
 #include <shared_mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/types.h"
 
 namespace cairn::subscribe {
 
-using SharedEvent = std::shared_ptr<const engine::RecordedEvent>;
+// An event as subscribers are handed it: the decoded event and, when the hub was given a wire
+// encoder (LiveHubOptions::encoder) and the event is shown the same to every reader (no
+// protection rule), its encoded wire form, made once for all subscribers. `wire` is empty for
+// events read for one subscriber (catch-up from storage, a revealed or masked view).
+struct LiveEvent : engine::RecordedEvent {
+  LiveEvent() = default;
+  explicit LiveEvent(engine::RecordedEvent event, std::string wire_bytes = {})
+      : engine::RecordedEvent(std::move(event)), wire(std::move(wire_bytes)) {}
+  std::string wire;
+};
+using SharedEvent = std::shared_ptr<const LiveEvent>;
 
-// What an event costs in the ring (its bytes and a fixed overhead for the entry fields).
-size_t EventCostBytes(const engine::RecordedEvent& event);
+// What an event costs in the ring (its bytes, its wire form and a fixed overhead for the entry
+// fields).
+size_t EventCostBytes(const LiveEvent& event);
 
 class LiveRing {
  public:

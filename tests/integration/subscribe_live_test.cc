@@ -11,6 +11,9 @@
 #include <optional>
 #include <thread>
 
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
 #include "cairn/subscriptions.h"
 #include "protect_rules.h"
 #include "server_env.h"
@@ -404,6 +407,56 @@ TEST_F(SubscribeLiveTest, ServerShutdownWithOpenSubscriptionsCompletes) {
   EXPECT_LT(took, std::chrono::seconds(10));
   ASSERT_TRUE(reading.WaitEnd());
   EXPECT_EQ(reading.end()->code(), StatusCode::kUnavailable) << reading.end()->ToString();
+}
+
+// Subscribe takes its request as bytes (the service writes raw frames): bytes that are not a
+// SubscribeRequest get INVALID_ARGUMENT once the caller is authenticated, UNAUTHENTICATED before.
+grpc::Status SubscribeWithRawRequest(Client& client, const std::string& request_bytes) {
+  grpc::GenericStub stub(client.channel());
+  grpc::ClientContext context;
+  client.PrepareContext(&context, 10000);
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&context, "/cairn.v1.Subscriptions/Subscribe", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto step = [&](intptr_t want) {
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(reinterpret_cast<intptr_t>(tag), want);
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  step(1);
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer buffer(&slice, 1);
+  call->Write(buffer, grpc::WriteOptions().set_last_message(), reinterpret_cast<void*>(2));
+  step(2);
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(3));
+  step(3);
+  EXPECT_FALSE(ok) << "no message for a refused request";
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  step(4);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+TEST_F(SubscribeLiveTest, AMalformedRequestIsRefusedAfterAuthentication) {
+  Start();
+  auto alice = Jwt("alice");
+  auto anonymous = env.ClientWith("");
+  const std::string garbage("\x0a\xff\xff\xff\xff\x0f", 6);  // a length beyond the message
+  grpc::Status s = SubscribeWithRawRequest(*alice, garbage);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(SubscribeWithRawRequest(*anonymous, garbage).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  // The same call path with a well-formed request is served (the stream opens and waits).
+  v1::SubscribeRequest good = All(0);
+  auto sub = Subscription::Start(*alice, good);
+  ASSERT_TRUE(sub.ok());
+  auto first = (*sub)->Next();
+  EXPECT_TRUE(first.ok()) << first.status().ToString();
 }
 
 }  // namespace

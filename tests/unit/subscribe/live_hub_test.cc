@@ -43,6 +43,13 @@ void AppendConcurrently(engine::EventStore* store, int threads, int per_thread, 
 
 class LiveHubTest : public LiveTest {};
 
+constexpr char kCustomerEmailRule[] = R"(
+[[rule]]
+event_type = "CustomerRegistered"
+subject = "/customerId"
+fields = ["/email"]
+)";
+
 TEST_F(LiveHubTest, CatchUpThenLiveLosesAndRepeatsNothingUnderConcurrentAppends) {
   OpenStore();
   for (int i = 0; i < 30; ++i) Append("before", "Tick", 100);  // 3000 events to catch up on
@@ -219,12 +226,7 @@ grants = [ { actions = ["read"], streams = ["*"], event_types = ["*"] } ]
 }
 
 TEST_F(LiveHubTest, ReadersWithoutReadPiiGetTheMask) {
-  OpenStore(R"(
-[[rule]]
-event_type = "CustomerRegistered"
-subject = "/customerId"
-fields = ["/email"]
-)");
+  OpenStore(kCustomerEmailRule);
   StartHub();
   FakeSink& plain = NewSink();
   FakeSink& masked = NewSink();
@@ -237,6 +239,38 @@ fields = ["/email"]
   EXPECT_TRUE(plain.events()[0].masked.empty());
   EXPECT_EQ(masked.events()[0].data.find("alice@example.com"), std::string::npos);
   EXPECT_EQ(masked.events()[0].masked, std::vector<std::string>{"/email"});
+}
+
+TEST_F(LiveHubTest, TheWireFormIsMadeOnceForLiveEventsThatEveryReaderSeesTheSame) {
+  OpenStore(kCustomerEmailRule);
+  Append("old", "Tick", 3);  // read from storage by the catch-up: no shared wire form
+  LiveHubOptions options;
+  std::atomic<int> encoded{0};
+  options.wire_encoder = [&encoded](const engine::RecordedEvent& e) {
+    ++encoded;
+    return "wire:" + std::to_string(e.entry.position);
+  };
+  StartHub(options);
+  FakeSink& a = NewSink();
+  FakeSink& b = NewSink();
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &a).ok());
+  ASSERT_TRUE(Subscribe(AllFrom(0), "masked", &b).ok());
+  for (FakeSink* s : {&a, &b}) {
+    ASSERT_TRUE(s->WaitFor([](const FakeSink& f) { return f.caught_up_.has_value(); }));
+  }
+  Append("c-1", "CustomerRegistered", 1, R"({"customerId":"alice","email":"alice@example.com"})");
+  Append("t", "Tick", 2);
+  ASSERT_TRUE(a.WaitEvents(6));
+  ASSERT_TRUE(b.WaitEvents(6));
+  for (FakeSink* s : {&a, &b}) {
+    const auto wires = s->wires();
+    ASSERT_EQ(wires.size(), 6u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(wires[i], "") << "catch-up event " << i;
+    EXPECT_EQ(wires[3], "") << "a protected event is shown per reader, never a shared form";
+    EXPECT_EQ(wires[4], "wire:4");
+    EXPECT_EQ(wires[5], "wire:5");
+  }
+  EXPECT_EQ(encoded.load(), 2) << "once per event, not per subscriber";
 }
 
 TEST_F(LiveHubTest, ASlowSubscriberIsEndedWithItsResumePositionAndResumingLosesNothing) {

@@ -11,7 +11,7 @@ namespace {
 
 SharedEvent At(uint64_t position, size_t data_bytes = 10, std::string stream = "s",
                std::string type = "T") {
-  auto e = std::make_shared<engine::RecordedEvent>();
+  auto e = std::make_shared<LiveEvent>();
   e->entry.position = position;
   e->entry.stream_id = std::move(stream);
   e->entry.event_type = std::move(type);
@@ -121,9 +121,9 @@ TEST(LiveRequestTest, FiltersByStreamVersionPrefixAndType) {
   one.start = LiveRequest::Start::kVersion;
   one.from = 3;
   auto e = At(0, 1, "order-7", "X");
-  std::const_pointer_cast<engine::RecordedEvent>(e)->entry.stream_version = 2;
+  std::const_pointer_cast<LiveEvent>(e)->entry.stream_version = 2;
   EXPECT_FALSE(MatchesRequest(one, *e)) << "below from_version";
-  std::const_pointer_cast<engine::RecordedEvent>(e)->entry.stream_version = 3;
+  std::const_pointer_cast<LiveEvent>(e)->entry.stream_version = 3;
   EXPECT_TRUE(MatchesRequest(one, *e));
   EXPECT_FALSE(MatchesRequest(one, *At(0, 1, "order-70", "X"))) << "another stream";
 }

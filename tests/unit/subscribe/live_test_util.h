@@ -61,7 +61,10 @@ class FakeSink final : public LiveSink {
       EXPECT_FALSE(ended_) << "Deliver after End";
       EXPECT_FALSE(in_flight_) << "two writes in flight";
       in_flight_ = true;
-      for (const auto& e : batch.events) events_.push_back(*e);
+      for (const auto& e : batch.events) {
+        events_.push_back(*e);
+        wires_.push_back(e->wire);
+      }
       if (batch.kind == LiveBatch::Kind::kCaughtUp) caught_up_ = batch.next_position;
       if (batch.kind == LiveBatch::Kind::kCheckpoint) checkpoints_.push_back(batch.next_position);
       cv_.notify_all();
@@ -115,7 +118,13 @@ class FakeSink final : public LiveSink {
     return checkpoints_;
   }
 
+  std::vector<std::string> wires() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return wires_;
+  }
+
   std::vector<engine::RecordedEvent> events_;  // read under mu_ (or through events())
+  std::vector<std::string> wires_;              // each event's LiveEvent::wire
   std::optional<Status> ended_;
   std::optional<uint64_t> caught_up_;
   std::vector<uint64_t> checkpoints_;
