@@ -55,7 +55,15 @@ class Subscription {
   // Blocks for the next message (never an `events` batch: those are split). After the end, each
   // call returns the same error: the server's status, or kUnavailable "subscription cancelled"
   // after Cancel().
-  virtual Result<v1::SubscribeResponse> Next() = 0;
+  Result<v1::SubscribeResponse> Next() {
+    v1::SubscribeResponse message;
+    if (Status s = NextInto(&message); !s.ok()) return s;
+    return message;
+  }
+  // Next() into *out, reusing its memory: a consumer that passes the same message every time
+  // allocates nothing per event once warm (the subscription reuses its own buffers too). *out is
+  // replaced (an `event`, a `checkpoint` or `caught_up`); after an error it is unspecified.
+  virtual Status NextInto(v1::SubscribeResponse* out) = 0;
   // Ends the subscription; a blocked Next() returns soon after. Idempotent.
   virtual void Cancel() = 0;
   virtual bool cancelled() const = 0;

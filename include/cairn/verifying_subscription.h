@@ -70,7 +70,7 @@ class VerifyingSubscription final : public Subscription {
       uint64_t start_position, const VerifyingSubscriptionOptions& options);
   ~VerifyingSubscription() override;
 
-  Result<v1::SubscribeResponse> Next() override;
+  Status NextInto(v1::SubscribeResponse* out) override;
   void Cancel() override;
   bool cancelled() const override;
   uint64_t resume_position() const override;

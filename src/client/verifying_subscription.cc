@@ -244,7 +244,12 @@ Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Wrap(
 
 VerifyingSubscription::VerifyingSubscription(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 VerifyingSubscription::~VerifyingSubscription() = default;
-Result<v1::SubscribeResponse> VerifyingSubscription::Next() { return impl_->Next(); }
+Status VerifyingSubscription::NextInto(v1::SubscribeResponse* out) {
+  Result<v1::SubscribeResponse> message = impl_->Next();
+  if (!message.ok()) return message.status();
+  *out = std::move(message).value();
+  return Status::Ok();
+}
 void VerifyingSubscription::Cancel() { impl_->Cancel(); }
 bool VerifyingSubscription::cancelled() const { return impl_->cancelled(); }
 uint64_t VerifyingSubscription::resume_position() const { return impl_->resume_position(); }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/generic/generic_stub.h>
 
@@ -95,8 +96,11 @@ v1::SubscribeRequest All(std::optional<uint64_t> from = 0) {
 // Reads a subscription on its own thread until it ends or `want` events arrived.
 class Collector {
  public:
-  Collector(Client& client, const v1::SubscribeRequest& request, size_t want = SIZE_MAX)
-      : want_(want) {
+  // `reuse`: read with NextInto into one message (what a consumer at full speed does) instead
+  // of Next().
+  Collector(Client& client, const v1::SubscribeRequest& request, size_t want = SIZE_MAX,
+            bool reuse = false)
+      : want_(want), reuse_(reuse) {
     auto sub = Subscription::Start(client, request);
     EXPECT_TRUE(sub.ok()) << sub.status().ToString();
     sub_ = std::move(sub).value();
@@ -136,11 +140,14 @@ class Collector {
     return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), pred);
   }
   void Run() {
+    v1::SubscribeResponse reused;
     for (;;) {
-      auto message = sub_->Next();
+      Result<v1::SubscribeResponse> next = reuse_ ? v1::SubscribeResponse() : sub_->Next();
+      Status status = reuse_ ? sub_->NextInto(&reused) : next.status();
+      const v1::SubscribeResponse* message = reuse_ ? &reused : (next.ok() ? &*next : nullptr);
       std::lock_guard<std::mutex> lock(mu_);
-      if (!message.ok()) {
-        end_ = message.status();
+      if (!status.ok()) {
+        end_ = status;
         cv_.notify_all();
         return;
       }
@@ -152,6 +159,7 @@ class Collector {
   }
 
   const size_t want_;
+  const bool reuse_;
   std::unique_ptr<Subscription> sub_;
   std::thread thread_;
   std::mutex mu_;
@@ -196,6 +204,37 @@ class SubscribeLiveTest : public ::testing::Test {
   ServerEnv env;
   std::unique_ptr<Client> admin;
 };
+
+TEST_F(SubscribeLiveTest, NextIntoAReusedMessageYieldsExactlyWhatNextYields) {
+  Start();
+  AppendFromThreads(2, 10, 30);  // 600 events to catch up on, in batches
+  auto c1 = Jwt("handler");      // no read.pii: the protected event arrives masked
+  auto c2 = Jwt("handler");
+  Collector by_value(*c1, All(0)), reused(*c2, All(0), SIZE_MAX, /*reuse=*/true);
+  ASSERT_TRUE(by_value.WaitCaughtUp());
+  ASSERT_TRUE(reused.WaitCaughtUp());
+  ASSERT_TRUE(admin->Append(Batch("c-1", "CustomerRegistered", 1,
+                                  R"({"customerId":"c1","email":"c1@example.com"})")).ok());
+  AppendFromThreads(3, 10, 25);  // 750 live events, in batches and interleaved
+  ASSERT_TRUE(admin->Append(Batch("single", "Tick", 1, R"({"big":")" + std::string(70000, 'z') +
+                                                           R"("})")).ok());
+  const uint64_t total = TreeSize();
+  ASSERT_EQ(total, 1352u);
+  ASSERT_TRUE(by_value.WaitEvents(total));
+  ASSERT_TRUE(reused.WaitEvents(total));
+  const auto a = by_value.events();
+  const auto b = reused.events();
+  ExpectContiguous(b, 0, total);
+  ASSERT_EQ(a.size(), b.size());
+  size_t masked = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(a[i], b[i]))
+        << "position " << i << "\n" << a[i].DebugString() << "\n" << b[i].DebugString();
+    masked += b[i].masked_size();
+  }
+  EXPECT_EQ(masked, 1u);
+  EXPECT_EQ(b.back().data().size(), 70000u + 10);
+}
 
 TEST_F(SubscribeLiveTest, LiveDeliveryOrderEqualsLogOrderUnderConcurrentAppends) {
   Start();
