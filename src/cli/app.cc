@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <absl/synchronization/mutex.h>
 
 #include "cli/commands.h"
 #include "cli/context.h"
@@ -54,6 +55,9 @@ int ReportParseError(const CLI::App& app, const CLI::ParseError& e) {
 }  // namespace
 
 int Run(int argc, char** argv) {
+  // As the server does (server.cc): Debian's Abseil keeps gRPC's mutexes checking lock order on
+  // every acquisition, a debugging aid that the client commands (bench, subscribe) pay for too.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CliContext ctx;
   CLI::App app{"", "cairn"};
   BuildApp(app, ctx);
