@@ -23,8 +23,8 @@
 // event returned by Next(), or a later checkpoint's position. On RESOURCE_EXHAUSTED and
 // UNAVAILABLE from the server, Status::detail() carries the same position.
 //
-// Thread safety: Next() and resume_position() from one thread at a time; Cancel() from any
-// thread, at any time (e.g. a signal watcher), also while Next() blocks.
+// Thread safety: Next()/NextInto() and resume_position() from one thread at a time; Cancel()
+// from any thread, at any time (e.g. a signal watcher), also while Next() blocks.
 // Ownership: the Client must outlive the Subscription.
 #pragma once
 
@@ -64,7 +64,7 @@ class Subscription {
   // allocates nothing per event once warm (the subscription reuses its own buffers too). *out is
   // replaced (an `event`, a `checkpoint` or `caught_up`); after an error it is unspecified.
   virtual Status NextInto(v1::SubscribeResponse* out) = 0;
-  // Ends the subscription; a blocked Next() returns soon after. Idempotent.
+  // Ends the subscription; a blocked Next() or NextInto() returns soon after. Idempotent.
   virtual void Cancel() = 0;
   virtual bool cancelled() const = 0;
   // Where to subscribe again (from_position) to continue without loss or repetition. Before any

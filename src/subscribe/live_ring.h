@@ -24,7 +24,7 @@
 namespace cairn::subscribe {
 
 // An event as subscribers are handed it: the decoded event and, when the hub was given a wire
-// encoder (LiveHubOptions::encoder) and the event is shown the same to every reader (no
+// encoder (LiveHubOptions::wire_encoder) and the event is shown the same to every reader (no
 // protection rule), its encoded wire form, made once for all subscribers. `wire` is empty for
 // events read for one subscriber (catch-up from storage, a revealed or masked view).
 struct LiveEvent : engine::RecordedEvent {
