@@ -89,6 +89,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
 LiveRequest FromWire(const v1::SubscribeRequest& request) {
   LiveRequest out;
+  out.wire_form = true;  // frames carry the hub's shared encodings (subscribe_frame.h)
   out.stream = request.stream();
   switch (request.start_case()) {
     case v1::SubscribeRequest::kFromPosition:

@@ -65,6 +65,7 @@ class LiveCursor {
   Result<LiveBatch> Next(int64_t now_ms, int64_t now_unix_s);
 
   uint64_t next_position() const { return next_position_.load(std::memory_order_acquire); }
+  const LiveRequest& request() const { return request_; }
   bool live() const { return live_.load(std::memory_order_acquire); }
 
  private:

@@ -242,6 +242,7 @@ Result<std::shared_ptr<LiveSubscription>> LiveHub::Subscribe(const LiveRequest& 
   // reading into it right now; earlier positions come from storage.
   if (subscribers_.empty() && !reading_ && ring_.end() < committed_size_) ring_.Restart(committed_size_);
   subscribers_.emplace(sub.get(), sub);
+  if (request.wire_form) ++wire_form_subscribers_;
   reader_cv_.notify_one();
   return sub;
 }
@@ -253,7 +254,14 @@ size_t LiveHub::subscriber_count() const {
 
 void LiveHub::Remove(LiveSubscription* sub) {
   std::lock_guard<std::mutex> lock(mu_);
-  subscribers_.erase(sub);
+  auto it = subscribers_.find(sub);
+  if (it == subscribers_.end()) return;
+  if (it->second->cursor_->request().wire_form) {
+    assert(wire_form_subscribers_ > 0);
+    --wire_form_subscribers_;
+  }
+  subscribers_.erase(it);
+  assert(wire_form_subscribers_ <= subscribers_.size());
 }
 
 void LiveHub::OnCommit(uint64_t tree_size) {
@@ -291,8 +299,9 @@ void LiveHub::RunReader() {
       continue;
     }
     reading_ = true;
+    const bool wire_form = wire_form_subscribers_ > 0;
     lock.unlock();
-    if (Status s = ReadCommitted(target); !s.ok()) {
+    if (Status s = ReadCommitted(target, wire_form); !s.ok()) {
       // A failing read of committed events: retry after a tick; subscribers wait meanwhile.
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
     }
@@ -301,7 +310,7 @@ void LiveHub::RunReader() {
   }
 }
 
-Status LiveHub::ReadCommitted(uint64_t target) {
+Status LiveHub::ReadCommitted(uint64_t target, bool wire_form) {
   while (ring_.end() < target) {
     const uint64_t from = ring_.end();
     CAIRN_ASSIGN_OR_RETURN(std::vector<engine::RecordedEvent> events,
@@ -312,7 +321,7 @@ Status LiveHub::ReadCommitted(uint64_t target) {
     shared.reserve(events.size());
     for (auto& event : events) {
       std::string wire;
-      if (options_.wire_encoder && !store_->IsProtected(event.entry.event_type)) {
+      if (wire_form && options_.wire_encoder && !store_->IsProtected(event.entry.event_type)) {
         wire = options_.wire_encoder(event);
       }
       shared.push_back(std::make_shared<const LiveEvent>(std::move(event), std::move(wire)));

@@ -63,7 +63,9 @@ struct LiveHubOptions {
   LiveCursorLimits cursor;
   // Encodes an event in the transport's wire form once, on the hub's reader, for every
   // subscriber (LiveEvent::wire); called for events without a protection rule only, which
-  // every reader is shown the same. Empty: no wire forms.
+  // every reader is shown the same, and only while a subscription with LiveRequest::wire_form
+  // is open (events read meanwhile have none; the transport then encodes them itself). Empty:
+  // no wire forms.
   std::function<std::string(const engine::RecordedEvent&)> wire_encoder;
 };
 
@@ -159,7 +161,8 @@ class LiveHub {
 
   void OnCommit(uint64_t tree_size);
   void RunReader();
-  Status ReadCommitted(uint64_t target);
+  // Reads [ring end, target) into the ring; `wire_form`: encode the shared wire forms.
+  Status ReadCommitted(uint64_t target, bool wire_form);
   // After the ring grew (or at a tick): ends laggards, schedules the others.
   void WakeSubscribers(bool check_lag);
   void Schedule(const std::shared_ptr<LiveSubscription>& sub);
@@ -179,6 +182,7 @@ class LiveHub {
   bool stopping_ = false;
   uint64_t committed_size_ = 0;  // the latest tree size the observer reported
   std::unordered_map<LiveSubscription*, std::shared_ptr<LiveSubscription>> subscribers_;
+  size_t wire_form_subscribers_ = 0;  // guarded by mu_: those of subscribers_ with wire_form
   std::deque<std::shared_ptr<LiveSubscription>> run_queue_;  // each subscription at most once
   std::thread reader_;
   std::vector<std::thread> deliverers_;

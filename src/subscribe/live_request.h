@@ -36,6 +36,10 @@ struct LiveRequest {
   std::vector<std::string> stream_prefixes;
   std::vector<std::string> event_types;
   int64_t checkpoint_interval_ms = kCheckpointIntervalMsDefault;
+  // The transport sends LiveEvent::wire (cairn.v1): the hub's reader encodes each shared event's
+  // wire form while at least one such subscription is open. Others (the EventStoreDB protocol)
+  // leave it false, so that their fan-out does not pay for an encoding nobody sends.
+  bool wire_form = false;
 
   bool all() const;
 };

@@ -43,6 +43,15 @@ void AppendConcurrently(engine::EventStore* store, int threads, int per_thread, 
 
 class LiveHubTest : public LiveTest {};
 
+// A wire encoder that counts its calls and encodes an event as "wire:<position>".
+std::function<std::string(const engine::RecordedEvent&)> CountingWireEncoder(
+    std::atomic<int>* calls) {
+  return [calls](const engine::RecordedEvent& e) {
+    ++*calls;
+    return "wire:" + std::to_string(e.entry.position);
+  };
+}
+
 constexpr char kCustomerEmailRule[] = R"(
 [[rule]]
 event_type = "CustomerRegistered"
@@ -246,15 +255,14 @@ TEST_F(LiveHubTest, TheWireFormIsMadeOnceForLiveEventsThatEveryReaderSeesTheSame
   Append("old", "Tick", 3);  // read from storage by the catch-up: no shared wire form
   LiveHubOptions options;
   std::atomic<int> encoded{0};
-  options.wire_encoder = [&encoded](const engine::RecordedEvent& e) {
-    ++encoded;
-    return "wire:" + std::to_string(e.entry.position);
-  };
+  options.wire_encoder = CountingWireEncoder(&encoded);
   StartHub(options);
   FakeSink& a = NewSink();
   FakeSink& b = NewSink();
-  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &a).ok());
-  ASSERT_TRUE(Subscribe(AllFrom(0), "masked", &b).ok());
+  LiveRequest request = AllFrom(0);
+  request.wire_form = true;
+  ASSERT_TRUE(Subscribe(request, "reader", &a).ok());
+  ASSERT_TRUE(Subscribe(request, "masked", &b).ok());
   for (FakeSink* s : {&a, &b}) {
     ASSERT_TRUE(s->WaitFor([](const FakeSink& f) { return f.caught_up_.has_value(); }));
   }
@@ -271,6 +279,38 @@ TEST_F(LiveHubTest, TheWireFormIsMadeOnceForLiveEventsThatEveryReaderSeesTheSame
     EXPECT_EQ(wires[5], "wire:5");
   }
   EXPECT_EQ(encoded.load(), 2) << "once per event, not per subscriber";
+}
+
+TEST_F(LiveHubTest, TheWireFormIsMadeOnlyWhileASubscriberThatSendsItIsOpen) {
+  OpenStore();
+  LiveHubOptions options;
+  std::atomic<int> encoded{0};
+  options.wire_encoder = CountingWireEncoder(&encoded);
+  StartHub(options);
+  FakeSink& plain = NewSink();  // an EventStoreDB-protocol subscriber: no wire form
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &plain).ok());
+  ASSERT_TRUE(plain.WaitFor([](const FakeSink& f) { return f.caught_up_.has_value(); }));
+  Append("t", "Tick", 2);
+  ASSERT_TRUE(plain.WaitEvents(2));
+  EXPECT_EQ(encoded.load(), 0) << "nobody sends the wire form: it is not made";
+
+  FakeSink& framed = NewSink();
+  LiveRequest request = AllFrom(2);
+  request.wire_form = true;
+  ASSERT_TRUE(Subscribe(request, "reader", &framed).ok());
+  ASSERT_TRUE(framed.WaitFor([](const FakeSink& f) { return f.caught_up_.has_value(); }));
+  Append("t", "Tick", 2);
+  ASSERT_TRUE(framed.WaitEvents(2));
+  ASSERT_TRUE(plain.WaitEvents(4));
+  EXPECT_EQ(encoded.load(), 2);
+  EXPECT_EQ(framed.wires(), (std::vector<std::string>{"wire:2", "wire:3"}));
+  EXPECT_EQ(plain.wires()[2], "wire:2") << "shared events carry it for every subscriber";
+
+  subs_.back()->Close();  // the framed subscriber leaves
+  Append("t", "Tick", 2);
+  ASSERT_TRUE(plain.WaitEvents(6));
+  EXPECT_EQ(encoded.load(), 2) << "encoding stops with the last subscriber that sends it";
+  EXPECT_EQ(plain.wires()[4], "");
 }
 
 TEST_F(LiveHubTest, ASlowSubscriberIsEndedWithItsResumePositionAndResumingLosesNothing) {
