@@ -1,11 +1,11 @@
 #include "server/groups_service.h"
 
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <mutex>
 
 #include "server/call_audit.h"
+#include "server/queued_bidi_reactor.h"
 #include "server/status_map.h"
 #include "server/wire_convert.h"
 #include "subscribe/live_access.h"
@@ -17,7 +17,6 @@ namespace {
 constexpr int kAckIdsPerMessageMax = 1000;
 // Room in a consumer's outgoing queue beyond its max in-flight (redeliveries after a timeout
 // while the first copy still waits to be written).
-constexpr size_t kQueueMarginMessages = 16;
 
 int64_t NowUnixSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -100,7 +99,7 @@ class ConnectionSink final : public subscribe::GroupConsumer {
 
 // One Connect call: join, then acks and nacks in; joined and events out.
 class GroupConnection final
-    : public grpc::ServerBidiReactor<v1::GroupClientMessage, v1::GroupServerMessage> {
+    : public QueuedBidiReactor<v1::GroupClientMessage, v1::GroupServerMessage> {
  public:
   GroupConnection(grpc::CallbackServerContext* context, engine::EventStore* store,
                   const CallGate* gate, const policy::PolicyHolder* policies,
@@ -115,16 +114,8 @@ class GroupConnection final
 
   // From the group's thread (through the sink). false when the message does not fit.
   bool Enqueue(v1::GroupServerMessage message) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (finishing_ || out_.size() >= queue_max_) return false;
-    out_.push_back(std::move(message));
-    if (!writing_) StartNextWriteLocked();
-    return true;
-  }
-
-  void End(grpc::Status status) {
-    std::lock_guard<std::mutex> lock(mu_);
-    EndLocked(std::move(status));
+    std::lock_guard<std::mutex> lock(mu());
+    return TryPushLocked(std::move(message));
   }
 
   void OnReadDone(bool ok) override {
@@ -140,22 +131,6 @@ class GroupConnection final
       return;
     }
     StartRead(&in_);
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!out_.empty()) out_.pop_front();
-    if (!ok) {
-      finishing_ = true;  // the client is gone; OnReadDone(false) or OnCancel follows
-      out_.clear();
-    }
-    if (!out_.empty() && !finishing_) {
-      StartNextWriteLocked();
-    } else if (finishing_ && !finished_) {
-      finished_ = true;
-      Finish(final_status_);
-    }
   }
 
   void OnCancel() override {
@@ -176,26 +151,10 @@ class GroupConnection final
   void LeaveGroup() {
     std::unique_ptr<subscribe::GroupMembership> membership;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::mutex> lock(mu());
       membership = std::move(membership_);
     }
     // Destroying the membership hands its deliveries to the other consumers.
-  }
-
-  void StartNextWriteLocked() {
-    writing_ = true;
-    StartWrite(&out_.front());
-  }
-
-  void EndLocked(grpc::Status status) {
-    if (finishing_) return;
-    finishing_ = true;
-    final_status_ = std::move(status);
-    if (!writing_) {
-      finished_ = true;
-      out_.clear();
-      Finish(final_status_);
-    }
   }
 
   engine::EventStore* store_;
@@ -206,14 +165,7 @@ class GroupConnection final
   bool joined_ = false;  // the reading side only
   std::shared_ptr<ConnectionSink> sink_;
 
-  std::mutex mu_;
-  std::unique_ptr<subscribe::GroupMembership> membership_;
-  std::deque<v1::GroupServerMessage> out_;  // front: being written
-  size_t queue_max_ = kQueueMarginMessages;
-  bool writing_ = false;
-  bool finishing_ = false;
-  bool finished_ = false;
-  grpc::Status final_status_;
+  std::unique_ptr<subscribe::GroupMembership> membership_;  // guarded by mu()
 };
 
 grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) {
@@ -236,18 +188,17 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
     return ToGrpcStatus(s);
   }
   sink_ = std::make_shared<ConnectionSink>(store_, std::move(access), this);
-  // Under mu_, so that the group's first delivery queues behind the joined message.
-  std::lock_guard<std::mutex> lock(mu_);
+  // Under mu(), so that the group's first delivery queues behind the joined message.
+  std::lock_guard<std::mutex> lock(mu());
   auto membership = groups_->Join(join.group(), sink_, join.max_in_flight());
   if (!membership.ok()) return ToGrpcStatus(membership.status());
   v1::GroupServerMessage joined;
   joined.mutable_joined()->set_group(join.group());
   joined.mutable_joined()->set_consumer_id((*membership)->consumer_id());
   joined.mutable_joined()->set_max_in_flight((*membership)->max_in_flight());
-  queue_max_ = (*membership)->max_in_flight() + kQueueMarginMessages;
+  set_queue_max_locked((*membership)->max_in_flight() + kQueueMarginMessages);
   membership_ = std::move(membership).value();
-  out_.push_back(std::move(joined));
-  if (!writing_) StartNextWriteLocked();
+  PushLocked(std::move(joined));
   joined_ = true;
   return grpc::Status::OK;
 }
@@ -261,7 +212,7 @@ grpc::Status GroupConnection::Handle(const v1::GroupClientMessage& message) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "at most 1000 ack ids per message");
   }
   std::vector<uint64_t> ack_ids(ids.begin(), ids.end());
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(mu());
   if (!membership_) return grpc::Status::OK;  // the group ended; the stream is finishing
   if (message.has_ack()) {
     membership_->Ack(ack_ids);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <mutex>
 
@@ -12,6 +11,7 @@
 #include "server/esdb/persistent_ack_ids.h"
 #include "server/esdb/persistent_errors.h"
 #include "server/esdb/persistent_settings.h"
+#include "server/queued_bidi_reactor.h"
 #include "subscribe/live_access.h"
 
 namespace cairn::server::esdb {
@@ -19,7 +19,6 @@ namespace {
 
 // Room in the outgoing queue beyond the max in-flight (the confirmation, redeliveries after a
 // timeout while the first copy still waits to be written).
-constexpr size_t kQueueMarginMessages = 16;
 
 int64_t NowUnixSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -89,7 +88,7 @@ class ReadSink final : public subscribe::GroupConsumer {
   ReadCall* call_;
 };
 
-class ReadCall final : public grpc::ServerBidiReactor<ps::ReadReq, ps::ReadResp> {
+class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp> {
  public:
   ReadCall(grpc::CallbackServerContext* context, const PersistentDeps& deps)
       : context_(context), deps_(deps) {
@@ -102,8 +101,8 @@ class ReadCall final : public grpc::ServerBidiReactor<ps::ReadReq, ps::ReadResp>
 
   // From the group's thread (through the sink). false when the message does not fit.
   bool Enqueue(const std::string& event_id, uint64_t ack_id, ps::ReadResp message) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (finishing_ || out_.size() >= queue_max_) return false;
+    std::lock_guard<std::mutex> lock(mu());
+    if (finishing_locked() || queue_full_locked()) return false;
     ack_ids_->Put(event_id, ack_id);
     stats_->in_flight.store(static_cast<uint32_t>(ack_ids_->size()));
     stats_->delivered.fetch_add(1);
@@ -112,14 +111,9 @@ class ReadCall final : public grpc::ServerBidiReactor<ps::ReadReq, ps::ReadResp>
   }
 
   void EndWith(const EsdbError& error) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (finishing_) return;
+    std::lock_guard<std::mutex> lock(mu());
+    if (finishing_locked()) return;
     EndLocked(esdb::Finish(context_, error));
-  }
-
-  void End(grpc::Status status) {
-    std::lock_guard<std::mutex> lock(mu_);
-    EndLocked(std::move(status));
   }
 
   const EsdbGroupId& group_id() const { return group_id_; }
@@ -134,22 +128,6 @@ class ReadCall final : public grpc::ServerBidiReactor<ps::ReadReq, ps::ReadResp>
       HandleOptions();
     } else {
       HandleAckOrNack();
-    }
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (!out_.empty()) out_.pop_front();
-    if (!ok) {
-      finishing_ = true;  // the client is gone; OnReadDone(false) or OnCancel follows
-      out_.clear();
-    }
-    if (!out_.empty() && !finishing_) {
-      StartNextWriteLocked();
-    } else if (finishing_ && !finished_) {
-      finished_ = true;
-      Finish(final_status_);
     }
   }
 
@@ -175,7 +153,7 @@ class ReadCall final : public grpc::ServerBidiReactor<ps::ReadReq, ps::ReadResp>
     std::unique_ptr<subscribe::GroupMembership> membership;
     std::shared_ptr<ConnectionStats> stats;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::lock_guard<std::mutex> lock(mu());
       membership = std::move(membership_);
       stats = stats_;
     }
@@ -183,27 +161,6 @@ class ReadCall final : public grpc::ServerBidiReactor<ps::ReadReq, ps::ReadResp>
     membership.reset();
     if (stats && !unregistered_.exchange(true)) {
       deps_.connections->Remove(group_id_.cairn_name(), stats.get());
-    }
-  }
-
-  void PushLocked(ps::ReadResp message) {
-    out_.push_back(std::move(message));
-    if (!writing_) StartNextWriteLocked();
-  }
-
-  void StartNextWriteLocked() {
-    writing_ = true;
-    StartWrite(&out_.front());
-  }
-
-  void EndLocked(grpc::Status status) {
-    if (finishing_) return;
-    finishing_ = true;
-    final_status_ = std::move(status);
-    if (!writing_) {
-      finished_ = true;
-      out_.clear();
-      Finish(final_status_);
     }
   }
 
@@ -217,15 +174,9 @@ class ReadCall final : public grpc::ServerBidiReactor<ps::ReadReq, ps::ReadResp>
   std::shared_ptr<ConnectionStats> stats_;
   std::atomic<bool> unregistered_{false};
 
-  std::mutex mu_;
+  // Guarded by mu():
   std::unique_ptr<subscribe::GroupMembership> membership_;
   std::unique_ptr<AckIdMap> ack_ids_;
-  std::deque<ps::ReadResp> out_;  // front: being written
-  size_t queue_max_ = kQueueMarginMessages;
-  bool writing_ = false;
-  bool finishing_ = false;
-  bool finished_ = false;
-  grpc::Status final_status_;
 };
 
 EsdbError ReadCall::Denied(const std::string& source) {
@@ -286,10 +237,10 @@ Status ReadCall::Join(const subscribe::GroupSettings& settings, uint32_t max_sub
   stats->connection_name = ConnectionNameOf(*context_);
   CAIRN_RETURN_IF_ERROR(deps_.connections->Add(settings.name, max_subscribers, stats));
   sink_ = std::make_shared<ReadSink>(deps_.store, std::move(access), structured_uuid, this);
-  // Under mu_, so that the group's first delivery queues behind the confirmation.
-  std::lock_guard<std::mutex> lock(mu_);
+  // Under mu(), so that the group's first delivery queues behind the confirmation.
+  std::lock_guard<std::mutex> lock(mu());
   stats_ = stats;  // LeaveGroup unregisters it from now on
-  auto membership = finishing_ ? Result<std::unique_ptr<subscribe::GroupMembership>>(
+  auto membership = finishing_locked() ? Result<std::unique_ptr<subscribe::GroupMembership>>(
                                      Status::Unavailable("the call ended"))
                                : deps_.groups->Join(settings.name, sink_, max_in_flight);
   if (!membership.ok()) {
@@ -298,7 +249,7 @@ Status ReadCall::Join(const subscribe::GroupSettings& settings, uint32_t max_sub
   }
   const uint32_t granted = (*membership)->max_in_flight();
   stats_->max_in_flight = granted;
-  queue_max_ = granted + kQueueMarginMessages;
+  set_queue_max_locked(granted + kQueueMarginMessages);
   ack_ids_ = std::make_unique<AckIdMap>(2 * static_cast<size_t>(granted) + kQueueMarginMessages);
   membership_ = std::move(membership).value();
   ps::ReadResp confirmation;
@@ -323,7 +274,7 @@ void ReadCall::HandleAckOrNack() {
   }
   const bool stop = !ack && in_.nack().action() == ps::ReadReq::Nack::Stop;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(mu());
     if (!membership_) return;  // the group ended; the call is finishing
     std::vector<uint64_t> ack_ids;
     ack_ids.reserve(ids.size());
