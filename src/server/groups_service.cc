@@ -106,7 +106,7 @@ class GroupConnection final
                   subscribe::GroupEngine* groups)
       : store_(store), policies_(policies), groups_(groups) {
     if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
-      Finish(s);
+      End(std::move(s));
       return;
     }
     StartRead(&in_);
@@ -190,6 +190,8 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
   sink_ = std::make_shared<ConnectionSink>(store_, std::move(access), this);
   // Under mu(), so that the group's first delivery queues behind the joined message.
   std::lock_guard<std::mutex> lock(mu());
+  // Cancelled meanwhile (OnCancel ended the call): join nothing, queue nothing.
+  if (finishing_locked()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the call ended");
   auto membership = groups_->Join(join.group(), sink_, join.max_in_flight());
   if (!membership.ok()) return ToGrpcStatus(membership.status());
   v1::GroupServerMessage joined;

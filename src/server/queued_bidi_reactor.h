@@ -6,8 +6,12 @@
 // push responses with PushLocked() (under mu()), which starts a write unless one is in flight;
 // OnWriteDone starts the next. End()/EndLocked() finishes the call once the write in flight (if
 // any) completes; responses still queued then are dropped, and nothing is queued after the end.
-// A failed write (the client went away) ends the queue as well: gRPC follows it with
+// A failed write (the client went away) ends the call with CANCELLED: gRPC follows it with
 // OnReadDone(false) or OnCancel, which the subclass handles.
+//
+// The call is finished only through End()/EndLocked(), also when the constructor refuses the
+// call: gRPC aborts the process on a second Finish, which a Finish of the subclass's own followed
+// by an End (say from OnCancel) would be. So grpc's Finish is private here.
 //
 // Limits: the queue holds at most the bound set by set_queue_max_locked (initially
 // kQueueMarginMessages); TryPushLocked refuses beyond it, so a slow client never grows memory.
@@ -45,15 +49,16 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
     assert(writing_ && !out_.empty());
     writing_ = false;
     if (!out_.empty()) out_.pop_front();
-    if (!ok) {
-      finishing_ = true;  // the client is gone; OnReadDone(false) or OnCancel follows
-      out_.clear();
+    if (!ok && !finishing_) {  // the client is gone; OnReadDone(false) or OnCancel follows
+      finishing_ = true;
+      final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
     }
+    if (!ok) out_.clear();
     if (!out_.empty() && !finishing_) {
       StartNextWriteLocked();
     } else if (finishing_ && !finished_) {
       finished_ = true;
-      this->Finish(final_status_);
+      Base::Finish(final_status_);
     }
   }
 
@@ -79,7 +84,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
     if (!writing_) {
       finished_ = true;
       out_.clear();
-      this->Finish(final_status_);
+      Base::Finish(final_status_);
     }
   }
   bool finishing_locked() const { return finishing_; }
@@ -90,6 +95,9 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   }
 
  private:
+  using Base = grpc::ServerBidiReactor<Request, Response>;
+  using Base::Finish;  // private: End() and EndLocked() are the only ways to finish
+
   void StartNextWriteLocked() {
     assert(!writing_ && !out_.empty());
     writing_ = true;

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <set>
 
+#include <grpcpp/grpcpp.h>
+
 #include "cairn/groups.h"
+#include "cairn/v1/groups.grpc.pb.h"
 #include "protect_rules.h"
 #include "server_env.h"
 
@@ -233,6 +236,26 @@ TEST_F(GroupsTest, OnlyAdminsAdministerGroupsAndConsumersNeedSubscribeOnTheSourc
   EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied);
   auto anonymous = env.ClientWith("");
   EXPECT_EQ(Groups(*anonymous).Connect("audit-feed").status().code(), StatusCode::kUnauthenticated);
+}
+
+TEST_F(GroupsTest, UnauthenticatedConnectsCancelledAtOnceLeaveTheServerServing) {
+  // A refused call that the client cancels before the refusal is sent: the server must finish it
+  // once (gRPC aborts the process on a second Finish).
+  auto anonymous = env.ClientWith("");
+  auto stub = v1::PersistentSubscriptions::NewStub(anonymous->channel());
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext context;
+    auto stream = stub->Connect(&context);
+    context.TryCancel();
+    v1::GroupServerMessage m;
+    while (stream->Read(&m)) {
+    }
+    const grpc::StatusCode code = stream->Finish().error_code();
+    EXPECT_TRUE(code == grpc::StatusCode::CANCELLED || code == grpc::StatusCode::UNAUTHENTICATED)
+        << code;
+  }
+  auto info = admin->ServerInfo();
+  EXPECT_TRUE(info.ok()) << info.status().ToString();
 }
 
 TEST_F(GroupsTest, AConsumerWithoutReadPiiReceivesMaskedFields) {

@@ -25,14 +25,46 @@ int DecodeWait(int wstatus) { return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) :
 
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) Stop();
-  if (out_fd_ >= 0) close(out_fd_);
+  StopReader();
+}
+
+std::string ServerProcess::output() const {
+  std::lock_guard<std::mutex> lock(output_mu_);
+  return output_;
+}
+
+void ServerProcess::StartReader(int fd) {
+  reader_stop_ = false;
+  reader_ = std::thread([this, fd] {
+    char buf[4096];
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};
+      const int ready = poll(&p, 1, 50);
+      if (ready == 0) {
+        if (reader_stop_) break;  // the server is gone and nothing more came
+        continue;
+      }
+      const ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) break;  // end of the output (every writer closed it) or an error
+      std::lock_guard<std::mutex> lock(output_mu_);
+      output_.append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+  });
+}
+
+void ServerProcess::StopReader() {
+  reader_stop_ = true;
+  if (reader_.joinable()) reader_.join();
 }
 
 bool ServerProcess::Start(const std::vector<std::string>& args, int timeout_ms) {
   if (pid_ > 0) Stop();
-  if (out_fd_ >= 0) close(out_fd_);
-  out_fd_ = -1;
-  output_.clear();  // a restart must not find the previous run's ports
+  StopReader();
+  {
+    std::lock_guard<std::mutex> lock(output_mu_);
+    output_.clear();  // a restart must not find the previous run's ports
+  }
   grpc_port_ = admin_port_ = 0;
   exit_code_ = -1;
   int pipe_fds[2];
@@ -52,38 +84,27 @@ bool ServerProcess::Start(const std::vector<std::string>& args, int timeout_ms) 
     _exit(127);
   }
   close(pipe_fds[1]);
-  out_fd_ = pipe_fds[0];
-  fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+  StartReader(pipe_fds[0]);
   const std::regex ports(R"(port (\d+), .*\(port (\d+)\))");
   const auto start = Clock::now();
   while (ElapsedMs(start) < timeout_ms) {
-    Drain(100);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const std::string out = output();
     std::smatch m;
-    if (std::regex_search(output_, m, ports)) {
+    if (std::regex_search(out, m, ports)) {
       grpc_port_ = std::stoi(m[1]);
       admin_port_ = std::stoi(m[2]);
       return true;
     }
     int wstatus = 0;
     if (waitpid(pid_, &wstatus, WNOHANG) == pid_) {
-      Drain(0);
       exit_code_ = DecodeWait(wstatus);
       pid_ = -1;
+      StopReader();
       return false;
     }
   }
   return false;
-}
-
-void ServerProcess::Drain(int timeout_ms) {
-  pollfd fd{out_fd_, POLLIN, 0};
-  if (poll(&fd, 1, timeout_ms) <= 0) return;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(out_fd_, buf, sizeof buf);
-    if (n <= 0) break;
-    output_.append(buf, static_cast<size_t>(n));
-  }
 }
 
 void ServerProcess::Signal(int sig) const {
@@ -95,7 +116,7 @@ bool ServerProcess::Kill() {
   kill(pid_, SIGKILL);
   int wstatus = 0;
   const pid_t waited = waitpid(pid_, &wstatus, 0);
-  Drain(0);
+  StopReader();
   pid_ = -1;
   exit_code_ = DecodeWait(wstatus);
   return waited > 0 && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL;
@@ -117,9 +138,9 @@ int ServerProcess::Stop(int timeout_ms) {
       exit_code_ = -1;
       break;
     }
-    Drain(50);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  Drain(0);
+  StopReader();
   pid_ = -1;
   return exit_code_;
 }

@@ -1,12 +1,19 @@
 // A cairn server started as a child process (`cairn serve --config FILE`) for integration tests.
 // Start() waits for the "cairn serving" line and reads the bound ports from it; Stop() sends
 // SIGTERM and waits (SIGKILL after a timeout); Kill() is a crash: SIGKILL at once. The destructor
-// stops a running server, so every process a test starts is stopped.
+// stops a running server, so every process a test starts is stopped. A thread reads the server's
+// stdout and stderr all the time it runs, so that a chatty server (a log line per refused call)
+// never blocks on a full pipe.
+//
+// Thread safety: one test thread calls the methods; output() may be called while the reader runs.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace cairn::testing {
@@ -35,17 +42,21 @@ class ServerProcess {
   std::string target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   int exit_code() const { return exit_code_; }
   // Everything the server printed on stdout and stderr so far.
-  const std::string& output() const { return output_; }
+  std::string output() const;
 
  private:
-  void Drain(int timeout_ms);
+  void StartReader(int fd);
+  // Waits for the reader to reach the end of the output (the server has exited) and closes it.
+  void StopReader();
 
   pid_t pid_ = -1;
-  int out_fd_ = -1;
   int grpc_port_ = 0;
   int admin_port_ = 0;
   int exit_code_ = -1;
-  std::string output_;
+  std::thread reader_;
+  std::atomic<bool> reader_stop_{false};
+  mutable std::mutex output_mu_;
+  std::string output_;  // guarded by output_mu_
 };
 
 // Runs `cairn serve` expecting it to refuse to start; returns its exit code and output.
