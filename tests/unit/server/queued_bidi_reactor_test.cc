@@ -26,14 +26,28 @@ v1::GroupServerMessage Joined(const std::string& group) {
   return m;
 }
 
+// Counts OnDone (the call's end as gRPC reports it) and ends a cancelled call.
+class CountingReactor : public Reactor {
+ public:
+  explicit CountingReactor(std::atomic<int>* done) : done_(done) {}
+  void OnCancel() override { End(grpc::Status::CANCELLED); }
+  void OnDone() override {
+    done_->fetch_add(1);
+    delete this;
+  }
+
+ private:
+  std::atomic<int>* done_;
+};
+
 // Queues `count` messages (group "m0", "m1", …) in its constructor. With `end_at_once` it also
 // ends the call there (what is queued behind the write in flight is then dropped); otherwise it
 // ends with OK when the client half-closes. Records whether a push after the end was refused.
-class SendingReactor final : public Reactor {
+class SendingReactor final : public CountingReactor {
  public:
   SendingReactor(int count, bool end_at_once, std::atomic<int>* done,
                  std::atomic<bool>* refused_after_end)
-      : done_(done), refused_after_end_(refused_after_end) {
+      : CountingReactor(done), refused_after_end_(refused_after_end) {
     std::lock_guard<std::mutex> lock(mu());
     set_queue_max_locked(static_cast<size_t>(count));
     for (int i = 0; i < count; ++i) EXPECT_TRUE(TryPushLocked(Joined("m" + std::to_string(i))));
@@ -54,32 +68,18 @@ class SendingReactor final : public Reactor {
     EndLocked(grpc::Status::OK);
     *refused_after_end_ = !TryPushLocked(Joined("late")) && finishing_locked();
   }
-  void OnCancel() override { End(grpc::Status::CANCELLED); }
-  void OnDone() override {
-    done_->fetch_add(1);
-    delete this;
-  }
 
  private:
-  std::atomic<int>* done_;
   std::atomic<bool>* refused_after_end_;
   v1::GroupClientMessage in_;
 };
 
 // Refuses the call in its constructor, as a gate that does not admit the caller does.
-class RefusingReactor final : public Reactor {
+class RefusingReactor final : public CountingReactor {
  public:
-  explicit RefusingReactor(std::atomic<int>* done) : done_(done) {
+  explicit RefusingReactor(std::atomic<int>* done) : CountingReactor(done) {
     End(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no credentials"));
   }
-  void OnCancel() override { End(grpc::Status::CANCELLED); }
-  void OnDone() override {
-    done_->fetch_add(1);
-    delete this;
-  }
-
- private:
-  std::atomic<int>* done_;
 };
 
 class TestService final : public v1::PersistentSubscriptions::CallbackService {
