@@ -14,6 +14,10 @@ namespace cairn::auth {
 // oct (≥ 32 bytes) → HS256. The token's `alg` header must equal the key's algorithm.
 struct JwtIssuerConfig {
   std::string issuer;                     // required; equals the token's `iss`
+  // The issuer's short name: its principals are jwt:<name>:<sub> (jwt:<sub> without one). With
+  // several issuers at most one may go without a name, and names are unique: a `sub` is unique
+  // only within its issuer (RFC 7519 4.1.2), so one issuer must not name another's principals.
+  std::string name;                       // [A-Za-z0-9._-]{1,64}, or empty
   std::string audience;                   // required; one of the token's `aud`
   std::string jwks_file;                  // a JWKS document on disk
   std::string jwks_url;                   // https:// only (http:// only for loopback in tests)

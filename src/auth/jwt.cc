@@ -1,6 +1,8 @@
 #include "auth/jwt.h"
 
+#include <algorithm>
 #include <cassert>
+#include <cctype>
 #include <cmath>
 #include <optional>
 #include <set>
@@ -189,7 +191,7 @@ Result<Principal> CheckClaims(const json& c, const JwtIssuerConfig& config, int6
 
   Principal p;
   CAIRN_ASSIGN_OR_RETURN(p.roles, Roles(c, config.roles_claim));
-  p.id = "jwt:" + sub;
+  p.id = config.name.empty() ? "jwt:" + sub : "jwt:" + config.name + ":" + sub;
   p.method = AuthMethod::kJwt;
   p.expires_unix_s = *exp;
   return p;
@@ -201,6 +203,12 @@ Status ValidateJwtIssuerConfig(const JwtIssuerConfig& c) {
   auto bad = [](const std::string& m) { return Status::InvalidArgument(m); };
   if (c.issuer.empty() || c.issuer.size() > 1024) return bad("issuer must be 1..1024 bytes");
   if (c.audience.empty() || c.audience.size() > 1024) return bad("audience must be 1..1024 bytes");
+  if (c.name.size() > kIssuerNameSizeMaxBytes ||
+      !std::all_of(c.name.begin(), c.name.end(), [](unsigned char ch) {
+        return std::isalnum(ch) || ch == '.' || ch == '_' || ch == '-';
+      })) {
+    return bad("name must be 1..64 of [A-Za-z0-9._-]");
+  }
   if (c.jwks_file.empty() == c.jwks_url.empty()) {
     return bad("exactly one of jwks_file and jwks_url must be set");
   }
@@ -221,15 +229,29 @@ Status ValidateJwtIssuerConfig(const JwtIssuerConfig& c) {
 }
 
 Result<std::unique_ptr<JwtVerifier>> JwtVerifier::Create(const std::vector<JwtIssuerConfig>& issuers) {
-  if (issuers.size() > kJwtIssuersMax) return Status::InvalidArgument("more than 64 JWT issuers");
+  if (issuers.size() > kJwtIssuersMax) {
+    return Status::InvalidArgument("more than " + std::to_string(kJwtIssuersMax) + " JWT issuers");
+  }
   std::unique_ptr<JwtVerifier> v(new JwtVerifier());
-  std::set<std::string> seen;
+  std::set<std::string> seen, names;
+  size_t unnamed = 0;
   for (size_t i = 0; i < issuers.size(); ++i) {
     const std::string where = "auth.jwt[" + std::to_string(i) + "]";
     Status valid = ValidateJwtIssuerConfig(issuers[i]);
     if (!valid.ok()) return valid.Annotate(where);
     if (!seen.insert(issuers[i].issuer).second) {
       return Status::InvalidArgument(where + ": issuer configured twice");
+    }
+    if (issuers[i].name.empty() && ++unnamed > 1) {
+      return Status::InvalidArgument(
+          where + ": with several issuers at most one may go without a name (principals are "
+                  "jwt:<name>:<sub>; a sub is unique only within its issuer)");
+    }
+    if (!issuers[i].name.empty()) {
+      if (!names.insert(issuers[i].name).second) {
+        return Status::InvalidArgument(where + ": name '" + issuers[i].name + "' used twice");
+      }
+      v->named_prefixes_.push_back(issuers[i].name + ":");
     }
     auto source = JwksSource::Create(issuers[i]);
     if (!source.ok()) return source.status().Annotate(where + ": loading JWKS");
@@ -267,7 +289,15 @@ Result<Principal> JwtVerifier::Verify(std::string_view token, int64_t now_unix_s
   if (key == nullptr) return Reject(header.kid.empty() ? "key id required" : "unknown key id");
   if (key->alg != header.alg) return Reject("algorithm does not match key");
   if (!VerifyJwsSignature(*key, jws.signing_input, jws.signature)) return Reject("signature invalid");
-  return CheckClaims(jws.payload, issuer->config, now_unix_s);
+  CAIRN_ASSIGN_OR_RETURN(Principal p, CheckClaims(jws.payload, issuer->config, now_unix_s));
+  if (issuer->config.name.empty()) {
+    // The unnamed issuer's jwt:<sub> must not read as a named issuer's jwt:<name>:<sub>.
+    const std::string_view sub = std::string_view(p.id).substr(4);  // after "jwt:"
+    for (const std::string& prefix : named_prefixes_) {
+      if (sub.substr(0, prefix.size()) == prefix) return Reject("invalid subject");
+    }
+  }
+  return p;
 }
 
 }  // namespace cairn::auth

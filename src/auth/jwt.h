@@ -48,19 +48,25 @@ inline constexpr size_t kRoleSizeMaxBytes = 128;
 inline constexpr size_t kAudiencesMax = 64;
 inline constexpr int64_t kLeewayMaxS = 60;
 inline constexpr int64_t kJwksIntervalMaxS = 86400;
-inline constexpr size_t kJwtIssuersMax = 64;
+inline constexpr size_t kJwtIssuersMax = 32;
+inline constexpr size_t kIssuerNameSizeMaxBytes = 64;
 
 // Checks one issuer's settings (required fields, exactly one JWKS source, an allowed URL,
-// leeway 0..60, intervals 1..86400 s). kInvalidArgument naming the field otherwise.
+// leeway 0..60, intervals 1..86400 s, the name's characters). kInvalidArgument naming the field
+// otherwise.
 Status ValidateJwtIssuerConfig(const JwtIssuerConfig& config);
 
 class JwtVerifier {
  public:
-  // Validates every issuer (and that no issuer appears twice) and loads every key set; the first
-  // failing load is the error (a JWKS URL that cannot be fetched at start is a startup error).
+  // Validates every issuer (no issuer twice; at most one without a name, no name twice) and
+  // loads every key set; the first failing load is the error (a JWKS URL that cannot
+  // be fetched at start is a startup error).
   static Result<std::unique_ptr<JwtVerifier>> Create(const std::vector<JwtIssuerConfig>& issuers);
 
-  // Verifies `token` at `now_unix_s`. On success: Principal{"jwt:" + sub, roles, kJwt, exp}.
+  // Verifies `token` at `now_unix_s`. On success: Principal{id, roles, kJwt, exp} with id
+  // "jwt:<name>:<sub>" for an issuer with a name, "jwt:<sub>" otherwise. A token of the issuer
+  // without a name whose sub starts with "<name>:" of a named issuer is rejected, so that no
+  // issuer can name another's principals.
   Result<Principal> Verify(std::string_view token, int64_t now_unix_s) const;
 
   size_t issuer_count() const { return issuers_.size(); }
@@ -78,6 +84,7 @@ class JwtVerifier {
   const Issuer* FindIssuer(std::string_view iss) const;
 
   std::vector<Issuer> issuers_;
+  std::vector<std::string> named_prefixes_;  // "<name>:" of every issuer with a name
 };
 
 }  // namespace cairn::auth

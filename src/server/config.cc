@@ -540,9 +540,10 @@ class Parser {
   Status ParseJwt(const toml::table& t, const std::string& path, auth::JwtIssuerConfig* out) const {
     CAIRN_RETURN_IF_ERROR(CheckKeys(
         t, path,
-        {"issuer", "audience", "jwks_file", "jwks_url", "jwks_ca_file", "roles_claim", "leeway_s",
-         "jwks_refresh_interval_s", "jwks_refetch_min_interval_s"}));
+        {"issuer", "name", "audience", "jwks_file", "jwks_url", "jwks_ca_file", "roles_claim",
+         "leeway_s", "jwks_refresh_interval_s", "jwks_refetch_min_interval_s"}));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "issuer", &out->issuer));
+    CAIRN_RETURN_IF_ERROR(GetString(t, path, "name", &out->name));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "audience", &out->audience));
     CAIRN_RETURN_IF_ERROR(GetPath(t, path, "jwks_file", &out->jwks_file));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "jwks_url", &out->jwks_url));

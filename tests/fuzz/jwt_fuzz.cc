@@ -39,6 +39,7 @@ constexpr int64_t kLeewayS = 30;
 constexpr std::string_view kAudience = "cairn-fuzz";
 constexpr std::string_view kIssuerA = "https://a.issuer.test";
 constexpr std::string_view kIssuerB = "https://b.issuer.test";
+constexpr std::string_view kIssuerBName = "b";
 constexpr std::string_view kHmacSecret = "cairn fuzz hs256 secret, a public test key";
 constexpr std::string_view kEd25519SeedA = "cairn fuzz jwt ed25519 seed A !!";
 constexpr std::string_view kEd25519SeedB = "cairn fuzz jwt ed25519 seed B !!";
@@ -97,6 +98,7 @@ const Fixture& TheFixture() {
     auto* f = new Fixture;
     auth::AuthConfig config;
     config.jwt = {Issuer(kIssuerA, JwksA()), Issuer(kIssuerB, JwksB())};
+    config.jwt[1].name = kIssuerBName;  // several issuers: at most one without a name
     auth::ApiKeyConfig api_key;
     api_key.id = "fuzz";
     api_key.secret_sha256 = HexEncode(crypto::Sha256(kApiKey));
@@ -188,7 +190,13 @@ void CheckAccepted(std::string_view token, const Principal& principal) {
   FUZZ_CHECK(claims.contains("aud") && claims.contains("sub"));
   const json& aud = claims["aud"];
   FUZZ_CHECK(aud == audience || (aud.is_array() && std::count(aud.begin(), aud.end(), audience) > 0));
-  FUZZ_CHECK(claims["sub"].is_string() && principal.id == "jwt:" + claims["sub"].get<std::string>());
+  FUZZ_CHECK(claims["sub"].is_string());
+  const std::string sub = claims["sub"].get<std::string>();
+  if (claims["iss"] == kIssuerB) {
+    FUZZ_CHECK(principal.id == "jwt:" + std::string(kIssuerBName) + ":" + sub);
+  } else {  // the unnamed issuer never mints a principal of the named one
+    FUZZ_CHECK(principal.id == "jwt:" + sub && sub.rfind(std::string(kIssuerBName) + ":", 0) != 0);
+  }
   FUZZ_CHECK(principal.method == AuthMethod::kJwt);
 }
 

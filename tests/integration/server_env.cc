@@ -119,7 +119,7 @@ std::string ServerEnv::ConfigTextFor(const std::string& data_dir, const std::str
          "[auth]\nfailures_per_minute_max = " + std::to_string(failures_per_minute_max) + "\n\n"
          "[[auth.jwt]]\nissuer = \"" + std::string(kIssuerA) + "\"\naudience = \"" + kAudience +
          "\"\njwks_file = \"jwks-a.json\"\nleeway_s = 30\n\n"
-         "[[auth.jwt]]\nissuer = \"" + std::string(kIssuerB) + "\"\naudience = \"" + kAudience +
+         "[[auth.jwt]]\nissuer = \"" + std::string(kIssuerB) + "\"\nname = \"b\"\naudience = \"" + kAudience +
          "\"\njwks_file = \"jwks-b.json\"\n\n" + keys +
          "[auth.mtls]\nrules = [ { match = \"CN=*,O=Acme\", principal = \"{CN}\" } ]\n\n"
          "[policy]\nfile = \"policy.toml\"\n" +

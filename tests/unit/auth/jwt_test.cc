@@ -59,6 +59,17 @@ class JwtTest : public ::testing::Test {
     return v.ok() ? std::move(v).value() : nullptr;
   }
 
+  // A second issuer, https://other.example with `name`, whose one key is other_ed ("other-1").
+  JwtIssuerConfig OtherIssuer(const std::string& name) {
+    std::string other_path = dir_.Sub("other.json");
+    WriteJwks(other_path, {K().other_ed.Jwk("other-1")});
+    JwtIssuerConfig other = config_;
+    other.issuer = "https://other.example";
+    other.name = name;
+    other.jwks_file = other_path;
+    return other;
+  }
+
   static json Claims() {
     return {{"iss", kIssuer}, {"aud", kAudience}, {"sub", "alice"}, {"exp", kNow + 600},
             {"iat", kNow - 10}};
@@ -349,11 +360,7 @@ TEST_F(JwtTest, FailedRefetchKeepsTheLastGoodKeys) {
 }
 
 TEST_F(JwtTest, TokenOfAnotherIssuersKeyIsRejected) {
-  std::string other_path = dir_.Sub("other.json");
-  WriteJwks(other_path, {K().other_ed.Jwk("other-1")});
-  JwtIssuerConfig other = config_;
-  other.issuer = "https://other.example";
-  other.jwks_file = other_path;
+  JwtIssuerConfig other = OtherIssuer("other");
   std::string single_path = dir_.Sub("single.json");
   WriteJwks(single_path, {K().ed.Jwk("ed-1")});
   JwtIssuerConfig mine = config_;
@@ -373,6 +380,29 @@ TEST_F(JwtTest, TokenOfAnotherIssuersKeyIsRejected) {
   EXPECT_TRUE(v->Verify(MakeJwt(K().other_ed, "other-1", oc), kNow).ok());
   EXPECT_TRUE(v->Verify(MakeJwt(K().ed, "ed-1", Claims()), kNow).ok());
   EXPECT_TRUE(v->Verify(MakeJwt(K().ed, "", Claims()), kNow).ok());
+}
+
+TEST_F(JwtTest, TheSameSubOfTwoIssuersIsTwoPrincipalsAndNoIssuerNamesAnothersPrincipals) {
+  JwtIssuerConfig other = OtherIssuer("partner");
+  auto v = Make({config_, other});
+  json oc = Claims();
+  oc["iss"] = "https://other.example";
+  auto theirs = v->Verify(MakeJwt(K().other_ed, "other-1", oc), kNow);
+  auto mine = v->Verify(MakeJwt(K().ed, "ed-1", Claims()), kNow);
+  ASSERT_TRUE(theirs.ok() && mine.ok());
+  EXPECT_EQ(theirs->id, "jwt:partner:alice");
+  EXPECT_EQ(mine->id, "jwt:alice");
+  // The unnamed issuer cannot mint the named issuer's principal jwt:partner:alice...
+  json forged = Claims();
+  forged["sub"] = "partner:alice";
+  auto r = v->Verify(MakeJwt(K().ed, "ed-1", forged), kNow);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "invalid subject");
+  // ...while other subjects with a colon stay its own.
+  forged["sub"] = "team:alice";
+  r = v->Verify(MakeJwt(K().ed, "ed-1", forged), kNow);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->id, "jwt:team:alice");
 }
 
 TEST_F(JwtTest, NoKidNeedsASingleKey) {
@@ -466,6 +496,26 @@ TEST(JwtConfigTest, Validation) {
   c.jwks_file = dir.Sub("j.json");
   EXPECT_TRUE(JwtVerifier::Create({c}).ok());
   EXPECT_FALSE(JwtVerifier::Create({c, c}).ok());
+  // Several issuers: at most one without a name, no name twice, names of [A-Za-z0-9._-]{1,64}.
+  JwtIssuerConfig d = c, e = c;
+  d.issuer = "https://d.example";
+  e.issuer = "https://e.example";
+  auto two_unnamed = JwtVerifier::Create({c, d});
+  ASSERT_FALSE(two_unnamed.ok());
+  EXPECT_NE(two_unnamed.status().message().find("at most one may go without a name"),
+            std::string::npos);
+  d.name = "partner";
+  EXPECT_TRUE(JwtVerifier::Create({c, d}).ok());
+  e.name = "partner";
+  EXPECT_FALSE(JwtVerifier::Create({c, d, e}).ok());  // the same name twice
+  e.name = "vendor";
+  EXPECT_TRUE(JwtVerifier::Create({c, d, e}).ok());
+  for (const char* bad : {"a:b", "a b", "ü", "x/y"}) {
+    e.name = bad;
+    EXPECT_FALSE(ValidateJwtIssuerConfig(e).ok()) << bad;
+  }
+  e.name = std::string(65, 'n');
+  EXPECT_FALSE(ValidateJwtIssuerConfig(e).ok());
 }
 
 }  // namespace
