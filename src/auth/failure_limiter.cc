@@ -1,6 +1,10 @@
 #include "auth/failure_limiter.h"
 
+#include <arpa/inet.h>
+
 #include <cassert>
+#include <cstdio>
+#include <cstring>
 
 namespace cairn::auth {
 namespace {
@@ -12,8 +16,23 @@ int64_t BucketIndex(int64_t now_unix_s) {
   return q;
 }
 
+// The source an address counts for: IPv4 as is, an IPv4-mapped IPv6 address as its IPv4
+// address, other IPv6 addresses as their /64, anything else as its (truncated) text.
 std::string Key(std::string_view address) {
-  return std::string(address.substr(0, FailureLimiter::kAddressSizeMaxBytes));
+  std::string text(address.substr(0, FailureLimiter::kAddressSizeMaxBytes));
+  in6_addr v6{};
+  if (text.find(':') == std::string::npos || inet_pton(AF_INET6, text.c_str(), &v6) != 1) {
+    return text;
+  }
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char out[INET6_ADDRSTRLEN] = {};
+  if (std::memcmp(v6.s6_addr, kMappedPrefix, sizeof kMappedPrefix) == 0) {
+    inet_ntop(AF_INET, v6.s6_addr + 12, out, sizeof out);
+    return out;
+  }
+  std::memset(v6.s6_addr + 8, 0, 8);
+  inet_ntop(AF_INET6, &v6, out, sizeof out);
+  return std::string(out) + "/64";
 }
 
 }  // namespace
@@ -46,11 +65,7 @@ void FailureLimiter::RecordFailure(std::string_view address, int64_t now_unix_s)
   std::string key = Key(address);
   auto it = entries_.find(key);
   if (it == entries_.end()) {
-    if (entries_.size() >= sources_max_) {
-      assert(!lru_.empty());
-      entries_.erase(lru_.back());
-      lru_.pop_back();
-    }
+    if (entries_.size() >= sources_max_) EvictOneLocked(now_unix_s);
     lru_.push_front(key);
     it = entries_.emplace(std::move(key), Entry{}).first;
     it->second.lru = lru_.begin();
@@ -68,6 +83,18 @@ void FailureLimiter::RecordFailure(std::string_view address, int64_t now_unix_s)
   }
   if (e.counts[slot] < UINT32_MAX) ++e.counts[slot];
   assert(entries_.size() <= sources_max_ && lru_.size() == entries_.size());
+}
+
+void FailureLimiter::EvictOneLocked(int64_t now_unix_s) {
+  assert(!lru_.empty());
+  for (size_t scanned = 0; scanned < kEvictionScanMax && lru_.size() > 1; ++scanned) {
+    auto oldest = entries_.find(lru_.back());
+    assert(oldest != entries_.end());
+    if (CountInWindow(oldest->second, now_unix_s) < failures_max_) break;  // not limited: evict
+    lru_.splice(lru_.begin(), lru_, oldest->second.lru);  // limited: a second chance
+  }
+  entries_.erase(lru_.back());
+  lru_.pop_back();
 }
 
 size_t FailureLimiter::tracked_sources() const {

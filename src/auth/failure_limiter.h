@@ -5,8 +5,13 @@
 // `failures_per_minute_max` or more failures in the window is limited: IsLimited() is true and
 // the Authenticator refuses it without looking at its credentials. Refused calls are not
 // recorded, so a limited address recovers once its old failures leave the window.
-// Memory: at most `sources_max` addresses are tracked; inserting one more evicts the address
-// whose last failure is the oldest (LRU). Address strings are truncated to kAddressSizeMaxBytes.
+// Sources: an IPv4 address, or an IPv6 /64 (one host commonly holds a whole /64, so counting its
+// addresses one by one would give it 2^64 budgets); an IPv4-mapped IPv6 address counts as its
+// IPv4 address. Anything else counts as its text, truncated to kAddressSizeMaxBytes.
+// Memory: at most `sources_max` sources are tracked; inserting one more evicts the source whose
+// last failure is the oldest (LRU) — but a limited source is passed over (moved to the front, at
+// most kEvictionScanMax times per insert), so that failing from many fresh addresses does not
+// free a limited one.
 // Time is the caller's `now_unix_s` (tests drive it).
 // Thread safety: thread-safe (one mutex; every operation is O(1) amortised).
 #pragma once
@@ -28,6 +33,7 @@ class FailureLimiter {
   static constexpr int64_t kBucketS = 10;
   static constexpr size_t kBuckets = kWindowS / kBucketS;
   static constexpr size_t kAddressSizeMaxBytes = 128;
+  static constexpr size_t kEvictionScanMax = 32;
 
   // Both limits must be ≥ 1 (the Authenticator validates the configuration).
   FailureLimiter(int64_t failures_per_minute_max, size_t sources_max);
@@ -43,6 +49,8 @@ class FailureLimiter {
     std::list<std::string>::iterator lru;          // position in lru_ (front = most recent)
   };
   static int64_t CountInWindow(const Entry& e, int64_t now_unix_s);
+  // Makes room for one more source (mu_ held).
+  void EvictOneLocked(int64_t now_unix_s);
 
   const int64_t failures_max_;
   const size_t sources_max_;

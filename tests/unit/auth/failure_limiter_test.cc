@@ -52,6 +52,32 @@ TEST(FailureLimiterTest, BoundedNumberOfAddresses) {
   EXPECT_LE(l.tracked_sources(), 50u);
 }
 
+TEST(FailureLimiterTest, AnIpv6Slash64IsOneSourceAndAMappedIpv4AddressIsItsIpv4Address) {
+  FailureLimiter l(3, 100);
+  for (int i = 0; i < 3; ++i) l.RecordFailure("2001:db8:0:7::" + std::to_string(i + 1), kNow);
+  EXPECT_TRUE(l.IsLimited("2001:db8:0:7::99", kNow)) << "same /64, another address";
+  EXPECT_TRUE(l.IsLimited("2001:db8:0:7:ffff:1:2:3", kNow));
+  EXPECT_FALSE(l.IsLimited("2001:db8:0:8::1", kNow)) << "the next /64";
+  EXPECT_EQ(l.tracked_sources(), 1u);
+  for (int i = 0; i < 3; ++i) l.RecordFailure("::ffff:10.0.0.9", kNow);
+  EXPECT_TRUE(l.IsLimited("10.0.0.9", kNow));
+  EXPECT_FALSE(l.IsLimited("10.0.0.10", kNow)) << "IPv4 addresses count one by one";
+}
+
+TEST(FailureLimiterTest, FailingFromManyFreshAddressesDoesNotFreeALimitedOne) {
+  FailureLimiter l(3, 4);
+  for (int i = 0; i < 3; ++i) l.RecordFailure("10.0.0.1", kNow);
+  ASSERT_TRUE(l.IsLimited("10.0.0.1", kNow));
+  for (int i = 0; i < 100; ++i) {
+    l.RecordFailure("192.0.2." + std::to_string(i), kNow);
+    ASSERT_LE(l.tracked_sources(), 4u);
+  }
+  EXPECT_TRUE(l.IsLimited("10.0.0.1", kNow)) << "evicting it would reset its budget";
+  // Once its failures leave the window it is an ordinary entry again and may be evicted.
+  for (int i = 0; i < 10; ++i) l.RecordFailure("198.51.100." + std::to_string(i), kNow + 70);
+  EXPECT_FALSE(l.IsLimited("10.0.0.1", kNow + 70));
+}
+
 TEST(FailureLimiterTest, ThreadSafe) {
   FailureLimiter l(1000000, 64);
   std::vector<std::thread> threads;
