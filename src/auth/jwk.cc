@@ -144,7 +144,7 @@ bool IsValidKid(std::string_view kid) {
   if (kid.empty() || kid.size() > kKidSizeMaxBytes) return false;
   for (char c : kid) {
     bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
+              c == '.' || c == '_' || c == '-' || c == '+' || c == '/' || c == '=' || c == ':';
     if (!ok) return false;
   }
   return kid.find("..") == std::string_view::npos;
@@ -158,7 +158,7 @@ const Jwk* JwkSet::Find(std::string_view kid) const {
   return nullptr;
 }
 
-Result<JwkSet> ParseJwks(std::string_view json_text) {
+Result<JwkSet> ParseJwks(std::string_view json_text, JwksOrigin origin) {
   if (json_text.size() > kJwksSizeMaxBytes) return Status::InvalidArgument("JWKS larger than 1 MiB");
   auto doc = ParseStrictJson(json_text);
   if (!doc || !doc->is_object()) return Status::InvalidArgument("JWKS is not a JSON object");
@@ -181,7 +181,7 @@ Result<JwkSet> ParseJwks(std::string_view json_text) {
       auto crv = OptionalString(jwk, "crv", i, &error);
       if (!error.ok()) return error;
       if (!kty) return Bad(i, "missing 'kty'");
-      if (kid && !IsValidKid(*kid)) return Bad(i, "invalid 'kid'");
+      if (kid && !IsValidKid(*kid)) continue;  // no token can name it (CheckHeader)
 
       Jwk key;
       key.kid = kid.value_or("");
@@ -192,6 +192,9 @@ Result<JwkSet> ParseJwks(std::string_view json_text) {
       } else if (*kty == "OKP" && crv == "Ed25519") {
         key.alg = JwsAlg::kEdDSA;
       } else if (*kty == "oct") {
+        if (origin == JwksOrigin::kUrl) {
+          return Bad(i, "symmetric ('oct') keys are accepted only from jwks_file");
+        }
         key.alg = JwsAlg::kHS256;
       } else {
         continue;  // a key type cairn does not verify with

@@ -45,8 +45,9 @@ const char* JwsAlgName(JwsAlg alg);
 // Exact, case-sensitive match of one of the four names above; false for anything else.
 bool ParseJwsAlg(std::string_view name, JwsAlg* alg);
 
-// A kid is 1..128 characters of [A-Za-z0-9._-] and never contains "..": it may end up in a log
-// line or a file name somewhere, so path-like values are refused outright.
+// A kid is 1..128 characters of [A-Za-z0-9._-+/=:] (base64, base64url, hex and URN-style ids
+// of common identity providers) and never contains "..": no spaces, quotes or control
+// characters, so it is safe in a log line.
 bool IsValidKid(std::string_view kid);
 
 struct EvpPkeyDeleter {
@@ -67,8 +68,15 @@ struct JwkSet {
   const Jwk* Find(std::string_view kid) const;
 };
 
-// Parses a JWKS document. Errors are kInvalidArgument with a message naming the key index and
-// the problem (never key material). A document with no usable key is an error.
-Result<JwkSet> ParseJwks(std::string_view json_text);
+// Where a JWKS comes from. Symmetric (`oct`, HS256) keys are secrets: they are taken only from
+// a file the operator controls, never from a URL anyone who reaches it can read.
+enum class JwksOrigin : uint8_t { kFile, kUrl };
+
+// Parses a JWKS document. Keys cairn does not verify with (other key types and curves,
+// encryption keys, keys pinned to another alg, a kid outside IsValidKid) are skipped. Errors are
+// kInvalidArgument with a message naming the key index and the problem (never key material): a
+// malformed key, an `oct` key from kUrl, a duplicate kid. A document with no usable key is an
+// error.
+Result<JwkSet> ParseJwks(std::string_view json_text, JwksOrigin origin = JwksOrigin::kFile);
 
 }  // namespace cairn::auth

@@ -36,8 +36,9 @@ Result<JwkSet> JwksSource::Load() {
     options.ca_file = config_.jwks_ca_file;
     options.body_size_max_bytes = kJwksSizeMaxBytes;
     CAIRN_ASSIGN_OR_RETURN(text, HttpGet(config_.jwks_url, options));
+    return ParseJwks(text, JwksOrigin::kUrl);
   }
-  return ParseJwks(text);
+  return ParseJwks(text, JwksOrigin::kFile);
 }
 
 Status JwksSource::Reload() {

@@ -42,7 +42,9 @@ bool HasControlChars(std::string_view s) {
 }
 
 // A NumericDate claim: nullopt when it is not a finite number within [0, 2^53].
-std::optional<int64_t> NumericDate(const json& v) {
+// A NumericDate in whole seconds. A fractional one is rounded down (`exp`: expires earlier) or,
+// with `round_up`, up (`nbf`, `iat`: valid later), so rounding never widens the leeway.
+std::optional<int64_t> NumericDate(const json& v, bool round_up = false) {
   if (v.is_number_unsigned()) {
     uint64_t u = v.get<uint64_t>();
     if (u > static_cast<uint64_t>(kNumericDateMax)) return std::nullopt;
@@ -56,7 +58,7 @@ std::optional<int64_t> NumericDate(const json& v) {
   if (v.is_number_float()) {
     double d = v.get<double>();
     if (!std::isfinite(d) || d < 0 || d > static_cast<double>(kNumericDateMax)) return std::nullopt;
-    return static_cast<int64_t>(std::floor(d));
+    return static_cast<int64_t>(round_up ? std::ceil(d) : std::floor(d));
   }
   return std::nullopt;
 }
@@ -113,7 +115,9 @@ Result<Header> CheckHeader(const json& h) {
   if (auto typ = h.find("typ"); typ != h.end()) {
     if (!typ->is_string()) return Reject("malformed token header");
     const auto& t = typ->get_ref<const std::string&>();
-    if (!EqualsIgnoreCase(t, "JWT") && !EqualsIgnoreCase(t, "at+jwt")) {
+    // RFC 7515 4.1.9: "JWT" and "application/jwt" are the same media type; RFC 9068: at+jwt.
+    if (!EqualsIgnoreCase(t, "JWT") && !EqualsIgnoreCase(t, "application/jwt") &&
+        !EqualsIgnoreCase(t, "at+jwt") && !EqualsIgnoreCase(t, "application/at+jwt")) {
       return Reject("token type not accepted");
     }
   }
@@ -157,12 +161,12 @@ Result<Principal> CheckClaims(const json& c, const JwtIssuerConfig& config, int6
   if (!exp) return Reject("invalid expiry claim");
   if (now_unix_s > *exp + leeway_s) return Reject("token expired");
   if (auto nbf_it = c.find("nbf"); nbf_it != c.end()) {
-    std::optional<int64_t> nbf = NumericDate(*nbf_it);
+    std::optional<int64_t> nbf = NumericDate(*nbf_it, /*round_up=*/true);
     if (!nbf) return Reject("invalid not-before claim");
     if (now_unix_s + leeway_s < *nbf) return Reject("token not yet valid");
   }
   if (auto iat_it = c.find("iat"); iat_it != c.end()) {
-    std::optional<int64_t> iat = NumericDate(*iat_it);
+    std::optional<int64_t> iat = NumericDate(*iat_it, /*round_up=*/true);
     if (!iat) return Reject("invalid issued-at claim");
     if (now_unix_s + leeway_s < *iat) return Reject("token issued in the future");
   }

@@ -99,12 +99,36 @@ TEST(JwksTest, DocumentLimits) {
 TEST(JwksTest, KidSyntax) {
   EXPECT_TRUE(IsValidKid("abc-DEF_1.2"));
   EXPECT_TRUE(IsValidKid(std::string(128, 'a')));
+  // Identity providers' kids: base64 (AWS Cognito), URN-style.
+  EXPECT_TRUE(IsValidKid("1234example="));
+  EXPECT_TRUE(IsValidKid("Ab+cd/EF=="));
+  EXPECT_TRUE(IsValidKid("urn:key:1"));
   EXPECT_FALSE(IsValidKid(std::string(129, 'a')));
   EXPECT_FALSE(IsValidKid(""));
   EXPECT_FALSE(IsValidKid("../../etc/passwd"));
-  EXPECT_FALSE(IsValidKid("a/b"));
   EXPECT_FALSE(IsValidKid("a..b"));
-  EXPECT_FALSE(IsValidKid("a b"));
+  for (const char* bad : {"a b", "a\"b", "a\\b", "a\nb", "k\x01", "caf\xc3\xa9"}) {
+    EXPECT_FALSE(IsValidKid(bad)) << bad;
+  }
+}
+
+TEST(JwksTest, AKeyWithAKidNoTokenCanNameIsSkippedNotTheWholeSet) {
+  TestKey ed = TestKey::Ed25519(), other = TestKey::Ed25519();
+  auto set = ParseJwks(Doc({other.Jwk("has space"), ed.Jwk("1234example=")}));
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  ASSERT_EQ(set->keys.size(), 1u);
+  EXPECT_EQ(set->keys[0].kid, "1234example=");
+}
+
+TEST(JwksTest, SymmetricKeysComeOnlyFromAFile) {
+  TestKey ed = TestKey::Ed25519(), hs = TestKey::Hmac(32);
+  const std::string doc = Doc({ed.Jwk("d"), hs.Jwk("h")});
+  EXPECT_TRUE(ParseJwks(doc, JwksOrigin::kFile).ok());
+  auto from_url = ParseJwks(doc, JwksOrigin::kUrl);
+  ASSERT_FALSE(from_url.ok());
+  EXPECT_EQ(from_url.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(from_url.status().message().find("only from jwks_file"), std::string::npos);
+  EXPECT_TRUE(ParseJwks(Doc({ed.Jwk("d")}), JwksOrigin::kUrl).ok());
 }
 
 TEST(Base64UrlTest, StrictDecoding) {

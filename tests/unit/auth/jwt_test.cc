@@ -189,6 +189,16 @@ TEST_F(JwtTest, NotBeforeAndIssuedAt) {
   EXPECT_EQ(Reason(MakeJwt(K().ed, "ed-1", c)), "token issued in the future");
   c["iat"] = kNow + 30;
   EXPECT_EQ(Reason(MakeJwt(K().ed, "ed-1", c)), "");
+  // Fractional dates are rounded so that the leeway (30 s) never grows: nbf and iat up.
+  c.erase("iat");
+  c["nbf"] = kNow + 30.5;
+  EXPECT_EQ(Reason(MakeJwt(K().ed, "ed-1", c)), "token not yet valid");
+  c.erase("nbf");
+  c["iat"] = kNow + 30.5;
+  EXPECT_EQ(Reason(MakeJwt(K().ed, "ed-1", c)), "token issued in the future");
+  c.erase("iat");
+  c["exp"] = kNow - 30.5;  // exp down: expired
+  EXPECT_EQ(Reason(MakeJwt(K().ed, "ed-1", c)), "token expired");
 }
 
 TEST_F(JwtTest, IssuerAndAudience) {
@@ -318,7 +328,7 @@ TEST_F(JwtTest, SignaturesOfTheWrongLength) {
 TEST_F(JwtTest, InvalidKidIsRejectedWithoutRefetch) {
   verifier_ = Make();
   uint64_t loads = verifier_->key_load_count(0);
-  for (const char* kid : {"../../etc/passwd", "a/b", "a..b", "", "k\\x", "kid with space"}) {
+  for (const char* kid : {"../../etc/passwd", "a\"b", "a..b", "", "k\\x", "kid with space"}) {
     json header = {{"alg", "EdDSA"}, {"kid", kid}};
     std::string input = SigningInput(header, Claims());
     EXPECT_EQ(Reason(input + "." + B64u(K().ed.Sign(input))), "invalid key id") << kid;
@@ -450,6 +460,10 @@ TEST_F(JwtTest, HeaderRules) {
   auto with = [&](json header) { return Reason(MakeJwtWithHeader(K().ed, header, c)); };
   EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"typ", "at+JWT"}}), "");
   EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"typ", "jwt"}}), "");
+  EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"typ", "application/jwt"}}), "");
+  EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"typ", "application/at+jwt"}}), "");
+  EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"typ", "application/json"}}),
+            "token type not accepted");
   EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"typ", "JWE"}}), "token type not accepted");
   EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"crit", {"exp"}}}), "critical header not supported");
   // jku/jwk/x5u are ignored: a token carrying its own key (and signed by it) is not trusted.
