@@ -34,11 +34,15 @@ bool ZeroBytes(const IpAddress& ip, size_t from, size_t to) {
   return true;
 }
 
-// The IPv4 address an IPv6 address carries (mapped, compatible, NAT64, 6to4), if any.
+// The IPv4 address an IPv6 address carries (mapped, translated, compatible, NAT64, 6to4), if any.
 std::optional<IpAddress> EmbeddedV4(const IpAddress& ip) {
   assert(ip.v6);
   const auto& b = ip.bytes;
   if (ZeroBytes(ip, 0, 10) && b[10] == 0xff && b[11] == 0xff) return V4(b[12], b[13], b[14], b[15]);
+  // IPv4-translated (SIIT), ::ffff:0:a.b.c.d (RFC 2765).
+  if (ZeroBytes(ip, 0, 8) && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0) {
+    return V4(b[12], b[13], b[14], b[15]);
+  }
   if (ZeroBytes(ip, 0, 12)) return V4(b[12], b[13], b[14], b[15]);  // compatible (and ::, ::1)
   static constexpr uint8_t kNat64[12] = {0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
   if (std::memcmp(b.data(), kNat64, sizeof(kNat64)) == 0) return V4(b[12], b[13], b[14], b[15]);
@@ -57,6 +61,12 @@ AddressClass ClassifyV4(const IpAddress& ip) {
   }
   if (V4In(ip, 0xE0000000, 4)) return AddressClass::kMulticast;
   if (V4In(ip, 0xF0000000, 4)) return AddressClass::kReserved;  // incl. 255.255.255.255
+  // Not globally reachable (RFC 6890): IETF protocol assignments, the documentation networks,
+  // benchmarking (also used internally, e.g. by fake-IP DNS).
+  if (V4In(ip, 0xC0000000, 24) || V4In(ip, 0xC0000200, 24) || V4In(ip, 0xC6336400, 24) ||
+      V4In(ip, 0xCB007100, 24) || V4In(ip, 0xC6120000, 15)) {
+    return AddressClass::kReserved;
+  }
   return AddressClass::kPublic;
 }
 
@@ -72,6 +82,12 @@ AddressClass ClassifyV6(const IpAddress& ip) {
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return AddressClass::kPrivate;  // fec0::/10
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return AddressClass::kLinkLocal;
   if (b[0] == 0xff) return AddressClass::kMulticast;
+  // Local-use NAT64 (64:ff9b:1::/48, RFC 8215: may translate to private IPv4), discard-only
+  // (100::/64, RFC 6666), documentation (2001:db8::/32).
+  static constexpr uint8_t kLocalNat64[6] = {0x00, 0x64, 0xff, 0x9b, 0x00, 0x01};
+  if (std::memcmp(b.data(), kLocalNat64, sizeof(kLocalNat64)) == 0) return AddressClass::kPrivate;
+  if (b[0] == 0x01 && b[1] == 0x00 && ZeroBytes(ip, 2, 8)) return AddressClass::kReserved;
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return AddressClass::kReserved;
   return AddressClass::kPublic;
 }
 
@@ -155,6 +171,14 @@ Result<AddressGuard> AddressGuard::Create(const std::vector<std::string>& allow_
   for (const std::string& text : allow_addresses) {
     std::optional<IpAddress> ip = ParseIp(text);
     if (!ip) return Status::InvalidArgument("allow_addresses: '" + text + "' is not an IP address");
+    // Connecting to 0.0.0.0 (or ::) reaches every service of this host, and a multicast or
+    // broadcast address is no single receiver: none of them is one address to allow.
+    const AddressClass c = Classify(*ip);
+    if (c == AddressClass::kUnspecified || c == AddressClass::kMulticast ||
+        Canonical(*ip) == V4(255, 255, 255, 255)) {
+      return Status::InvalidArgument("allow_addresses: '" + text + "' is " + AddressClassName(c) +
+                                     ", not one host's address");
+    }
     guard.allowed_.push_back(Canonical(*ip));
   }
   return guard;

@@ -219,8 +219,7 @@ bool WebhookDispatcher::Wanted(const Hook& hook, const engine::RecordedEvent& ev
   return true;
 }
 
-Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii,
-                                     bool* guard_refused) {
+Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii) {
   if (store_->IsProtected(event.entry.event_type)) {
     CAIRN_ASSIGN_OR_RETURN(event, store_->Reveal(std::move(event), pii));
   }
@@ -240,9 +239,7 @@ Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bo
     }
   }
   delivery.signature = std::move(signatures);
-  SendOutcome outcome = hook.sender->Send(delivery, &stop_);
-  *guard_refused = outcome.guard_refused;
-  return outcome.status;
+  return hook.sender->Send(delivery, &stop_).status;
 }
 
 void WebhookDispatcher::Park(Hook& hook, const engine::RecordedEvent& event,
@@ -294,9 +291,8 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
       ++position;
       continue;
     }
-    bool guard_refused = false;
     engine::RecordedEvent stored = event;  // kept for the parked reference
-    Status s = DeliverOne(hook, std::move(event), pii, &guard_refused);
+    Status s = DeliverOne(hook, std::move(event), pii);
     std::unique_lock<std::mutex> lock(mu_);
     if (s.ok()) {
       ++hook.delivered;

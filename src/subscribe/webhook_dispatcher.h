@@ -112,7 +112,7 @@ class WebhookDispatcher {
   void ProcessTurn(Hook& hook);
   bool Wanted(const Hook& hook, const engine::RecordedEvent& event, const Judge& judge,
               bool* pii) const;
-  Status DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii, bool* guard_refused);
+  Status DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii);
   void Park(Hook& hook, const engine::RecordedEvent& event, const std::string& error);
   int64_t BackoffMs(uint32_t attempt);
   int64_t NowUnixS() const;

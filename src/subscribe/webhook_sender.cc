@@ -100,13 +100,14 @@ int WebhookSender::OpenSocket(void* self_ptr, int purpose, void* address_ptr) {
     self->refused_ = true;
     return CURL_SOCKET_BAD;  // refused before connect(): no packet leaves
   }
+  self->opened_ = true;
   return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
 SendOutcome WebhookSender::Send(const SignedDelivery& delivery, const std::atomic<bool>* cancel) {
   CURL* curl = static_cast<CURL*>(curl_);
   curl_easy_reset(curl);  // keeps the connection cache, clears every option
-  refused_ = false;
+  refused_ = opened_ = false;
   BodyLimit limit{0, options_.response_size_bytes_max};
   const std::string id_header = "webhook-id: " + delivery.id;
   const std::string ts_header = "webhook-timestamp: " + std::to_string(delivery.timestamp_s);
@@ -155,8 +156,10 @@ SendOutcome WebhookSender::Send(const SignedDelivery& delivery, const std::atomi
   curl_slist_free_all(resolve);
   SendOutcome outcome;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &outcome.http_status);
-  if (refused_) ++guard_refusals_;
-  if (refused_ && rc != CURLE_OK) {  // (another resolved address may have been allowed)
+  // The guard stopped the delivery only when it refused every address curl tried; when another
+  // address was allowed and failed, that failure is the reason (a TLS error, a timeout).
+  if (refused_ && !opened_ && rc != CURLE_OK) {
+    ++guard_refusals_;
     outcome.guard_refused = true;
     outcome.status = Status::PermissionDenied("the SSRF guard refused the connection");
     return outcome;

@@ -44,7 +44,7 @@ struct SignedDelivery {
 struct SendOutcome {
   Status status;
   long http_status = 0;       // 0 when no response arrived
-  bool guard_refused = false; // the SSRF guard refused the connection
+  bool guard_refused = false; // the SSRF guard refused every address tried: nothing connected
 };
 
 class WebhookSender {
@@ -58,7 +58,7 @@ class WebhookSender {
 
   // `cancel` (may be null) aborts a transfer in progress when it becomes true (shutdown).
   SendOutcome Send(const SignedDelivery& delivery, const std::atomic<bool>* cancel = nullptr);
-  // Connections the guard refused so far (tests, metrics).
+  // Sends the guard stopped so far (every address refused; tests, metrics).
   uint64_t guard_refusals() const { return guard_refusals_; }
 
  private:
@@ -70,7 +70,8 @@ class WebhookSender {
   SenderOptions options_;
   void* curl_ = nullptr;        // CURL*
   void* extra_roots_ = nullptr; // STACK_OF(X509)*, owned
-  bool refused_ = false;        // set by OpenSocket during one Send
+  bool refused_ = false;        // set by OpenSocket during one Send: an address was refused
+  bool opened_ = false;         // likewise: a socket was opened to an allowed address
   uint64_t guard_refusals_ = 0;
 };
 

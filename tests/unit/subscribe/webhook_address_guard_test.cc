@@ -55,6 +55,19 @@ TEST(WebhookAddressGuard, ClassificationTable) {
       {"64:ff9b::a9fe:a9fe", AddressClass::kMetadata},
       {"2002:a00:1::", AddressClass::kPrivate},
       {"2002:808:808::", AddressClass::kPublic},
+      {"::ffff:0:a00:1", AddressClass::kPrivate},  // IPv4-translated (SIIT) 10.0.0.1
+      {"::ffff:0:a9fe:a9fe", AddressClass::kMetadata},
+      // Not globally reachable although not private (RFC 6890).
+      {"198.18.0.1", AddressClass::kReserved},
+      {"198.19.255.1", AddressClass::kReserved},
+      {"198.20.0.1", AddressClass::kPublic},
+      {"192.0.0.192", AddressClass::kReserved},
+      {"192.0.2.1", AddressClass::kReserved},
+      {"198.51.100.7", AddressClass::kReserved},
+      {"203.0.113.9", AddressClass::kReserved},
+      {"64:ff9b:1::a00:1", AddressClass::kPrivate},  // local-use NAT64 (RFC 8215)
+      {"100::1", AddressClass::kReserved},           // discard-only
+      {"2001:db8::1", AddressClass::kReserved},      // documentation
   };
   for (const Row& row : rows) {
     EXPECT_EQ(ClassOf(row.ip), row.want) << row.ip << " is " << AddressClassName(ClassOf(row.ip));
@@ -74,6 +87,14 @@ TEST(WebhookAddressGuard, AllowlistNamesExactAddresses) {
   EXPECT_FALSE(none.Check(*ParseIp("127.0.0.1")).ok());
   EXPECT_FALSE(AddressGuard::Create({"not-an-ip"}).ok());
   EXPECT_FALSE(AddressGuard::Create({"10.0.0.0/8"}).ok());
+  // Not one host's address: 0.0.0.0 and :: reach every local service, multicast and broadcast
+  // are no single receiver.
+  for (const char* bad : {"0.0.0.0", "::", "::ffff:0.0.0.0", "224.0.0.1", "ff02::1",
+                          "255.255.255.255"}) {
+    auto refused = AddressGuard::Create({bad});
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
   EXPECT_EQ(AddressGuard::Create(std::vector<std::string>(kAllowAddressesMax + 1, "10.0.0.1"))
                 .status()
                 .code(),

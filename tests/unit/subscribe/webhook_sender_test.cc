@@ -121,6 +121,28 @@ TEST(WebhookSender, AllowlistedAddressConnects) {
   EXPECT_GE(listener.accepted(), 1);
 }
 
+// A name with a refused address (::1) and an allowed one (127.0.0.1) whose TLS fails: the
+// failure is that of the allowed connection, not an SSRF refusal.
+TEST(WebhookSender, AnAllowedAddressThatFailsIsNotReportedAsAGuardRefusal) {
+  CountingListener listener;
+  const std::string port = std::to_string(listener.port());
+  SenderOptions options;
+  options.connect_timeout_ms = 2000;
+  options.timeout_ms = 3000;
+  options.resolve_for_test = {"hooks.example.com:" + port + ":[::1],127.0.0.1"};
+  auto guard = AddressGuard::Create({"127.0.0.1"});
+  ASSERT_TRUE(guard.ok());
+  auto sender = WebhookSender::Create("https://hooks.example.com:" + port + "/hook", *guard,
+                                      options);
+  ASSERT_TRUE(sender.ok());
+  SendOutcome outcome = (*sender)->Send(Delivery());
+  EXPECT_FALSE(outcome.guard_refused);
+  EXPECT_EQ(outcome.status.code(), StatusCode::kUnavailable) << outcome.status.ToString();
+  EXPECT_EQ((*sender)->guard_refusals(), 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_GE(listener.accepted(), 1);
+}
+
 TEST(WebhookSender, UnreadableCaFileIsRefused) {
   SenderOptions options;
   options.ca_file = "/nonexistent/ca.pem";
