@@ -59,11 +59,16 @@ class CountingListener {
 
 SignedDelivery Delivery() { return SignedDelivery{"id-1", 1, "v1,AAAA", "{}"}; }
 
-TEST(WebhookSender, GuardRefusesLoopbackBeforeConnect) {
-  CountingListener listener;
+SenderOptions ShortTimeouts() {
   SenderOptions options;
   options.connect_timeout_ms = 2000;
   options.timeout_ms = 3000;
+  return options;
+}
+
+TEST(WebhookSender, GuardRefusesLoopbackBeforeConnect) {
+  CountingListener listener;
+  SenderOptions options = ShortTimeouts();
   for (std::string host : {"127.0.0.1", "localhost"}) {
     auto sender = WebhookSender::Create(
         "https://" + host + ":" + std::to_string(listener.port()) + "/hook", AddressGuard(),
@@ -83,9 +88,7 @@ TEST(WebhookSender, GuardRefusesLoopbackBeforeConnect) {
 TEST(WebhookSender, NameReResolvingToLoopbackIsRefusedAtDelivery) {
   CountingListener listener;
   const std::string port = std::to_string(listener.port());
-  SenderOptions options;
-  options.connect_timeout_ms = 2000;
-  options.timeout_ms = 3000;
+  SenderOptions options = ShortTimeouts();
   options.resolve_for_test = {"hooks.example.com:" + port + ":127.0.0.1"};
   auto sender = WebhookSender::Create("https://hooks.example.com:" + port + "/hook",
                                       AddressGuard(), options);
@@ -106,9 +109,7 @@ TEST(WebhookSender, NameReResolvingToLoopbackIsRefusedAtDelivery) {
 
 TEST(WebhookSender, AllowlistedAddressConnects) {
   CountingListener listener;  // accepts and closes: TLS fails, but the connection is made
-  SenderOptions options;
-  options.connect_timeout_ms = 2000;
-  options.timeout_ms = 3000;
+  SenderOptions options = ShortTimeouts();
   auto guard = AddressGuard::Create({"127.0.0.1"});
   ASSERT_TRUE(guard.ok());
   auto sender = WebhookSender::Create(
@@ -126,9 +127,7 @@ TEST(WebhookSender, AllowlistedAddressConnects) {
 TEST(WebhookSender, AnAllowedAddressThatFailsIsNotReportedAsAGuardRefusal) {
   CountingListener listener;
   const std::string port = std::to_string(listener.port());
-  SenderOptions options;
-  options.connect_timeout_ms = 2000;
-  options.timeout_ms = 3000;
+  SenderOptions options = ShortTimeouts();
   options.resolve_for_test = {"hooks.example.com:" + port + ":[::1],127.0.0.1"};
   auto guard = AddressGuard::Create({"127.0.0.1"});
   ASSERT_TRUE(guard.ok());
