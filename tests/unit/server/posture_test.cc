@@ -371,7 +371,7 @@ const std::vector<Case>& Cases() {
        }},
       {"HookPrivate", "CAIRN-HOOK-001", Severity::kMedium,
        [](Env& e) { e.AddWebhook("internal", {"10.1.2.3"}); },
-       [](Env& e) { e.AddWebhook("public", {"203.0.113.1"}); }, true},
+       [](Env& e) { e.AddWebhook("public", {"8.8.8.8"}); }, true},
       {"AlertHookPrivate", "CAIRN-HOOK-001", Severity::kMedium,
        [](Env& e) {
          e.config.alerts.webhook_url = "https://alerts.example/in";
@@ -379,7 +379,7 @@ const std::vector<Case>& Cases() {
        },
        [](Env& e) {
          e.config.alerts.webhook_url = "https://alerts.example/in";
-         e.config.alerts.webhook_allow_addresses = {"198.51.100.7"};
+         e.config.alerts.webhook_allow_addresses = {"1.1.1.1"};
        }},
       {"HookMetadata", "CAIRN-HOOK-001", Severity::kHigh,
        [](Env& e) { e.AddWebhook("imds", {"169.254.169.254"}); },
