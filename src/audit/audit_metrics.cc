@@ -75,6 +75,15 @@ std::string_view ViolationSource(const AuditRecord& r) {
   return kOther;
 }
 
+// The one place that names the series (labels already mapped to the closed sets).
+Counter* LabelledAuthFailureCounter(MetricsRegistry* registry, std::string_view method_label,
+                                    std::string_view reason_label) {
+  return registry->GetCounter("cairn_auth_failures_total",
+                              "Failed authentications, by method and reason.",
+                              {{"method", std::string(method_label)},
+                               {"reason", std::string(reason_label)}});
+}
+
 }  // namespace
 
 std::string_view AuthFailureReasonLabel(std::string_view reason) {
@@ -99,9 +108,7 @@ AuditMetrics::AuditMetrics(MetricsRegistry* registry, const std::vector<std::str
   for (std::string_view m : kMethodLabels) {
     auto& by_reason = auth_failures_[std::string(m)];
     for (std::string_view r : kReasonLabels) {
-      by_reason[std::string(r)] = registry->GetCounter(
-          "cairn_auth_failures_total", "Failed authentications, by method and reason.",
-          {{"method", std::string(m)}, {"reason", std::string(r)}});
+      by_reason[std::string(r)] = LabelledAuthFailureCounter(registry, m, r);
     }
   }
   std::vector<std::string> action_labels(actions.begin(),
@@ -118,6 +125,13 @@ AuditMetrics::AuditMetrics(MetricsRegistry* registry, const std::vector<std::str
   }
   refused_ = registry->GetCounter("cairn_refused_connections_total",
                                    "Connections refused because the peer is outside allow_cidrs.");
+}
+
+Counter* AuthFailureCounter(MetricsRegistry* registry, std::string_view method,
+                            std::string_view reason) {
+  assert(registry != nullptr);
+  return LabelledAuthFailureCounter(registry, AuthMethodLabel(method),
+                                    AuthFailureReasonLabel(reason));
 }
 
 Counter* AuditMetrics::AuthFailures(std::string_view method, std::string_view reason) const {

@@ -35,6 +35,12 @@ namespace cairn::audit {
 std::string_view AuthFailureReasonLabel(std::string_view reason);
 std::string_view AuthMethodLabel(std::string_view method);
 
+// The cairn_auth_failures_total series for `method` and `reason` (mapped as above), registered
+// on first use: for failures counted without an audit record (a rate-limited source's repeated
+// refusals, server/call_audit.h).
+Counter* AuthFailureCounter(MetricsRegistry* registry, std::string_view method,
+                            std::string_view reason);
+
 class AuditMetrics final : public AuditListener {
  public:
   // `actions`: the closed set of action names denials are counted under (at most 32).

@@ -125,8 +125,12 @@ Result<Principal> Authenticator::Check(const CallCredentials& creds, int64_t now
   return Status::Unauthenticated("no credentials");
 }
 
-Result<Principal> Authenticator::Authenticate(const CallCredentials& creds, int64_t now_unix_s) const {
-  if (limiter_.IsLimited(creds.peer_address, now_unix_s)) {
+Result<Principal> Authenticator::Authenticate(const CallCredentials& creds, int64_t now_unix_s,
+                                              bool* record_failure) const {
+  if (record_failure != nullptr) *record_failure = true;
+  if (const FailureLimiter::Refusal r = limiter_.CheckLimited(creds.peer_address, now_unix_s);
+      r.limited) {
+    if (record_failure != nullptr) *record_failure = r.first_in_bucket;
     return Status::Unauthenticated("too many authentication failures");
   }
   Result<Principal> result = Check(creds, now_unix_s);

@@ -2,7 +2,8 @@
 //
 // Order of checks in Authenticate():
 //   1. the failure limiter: an address with too many recent failures is refused at once with
-//      "too many authentication failures" (its credentials are not looked at);
+//      "too many authentication failures" (its credentials are not looked at); only its first
+//      such refusal in each FailureLimiter::kBucketS seconds is to be recorded (*record_failure);
 //   2. `authorization` present: it must be "Bearer <credential>" (scheme case-insensitive,
 //      exactly one space, a non-empty credential without spaces);
 //        "cairn_..."  → API key (auth/api_key.h)
@@ -70,7 +71,11 @@ class Authenticator {
   Authenticator& operator=(const Authenticator&) = delete;
   ~Authenticator();  // stops and joins the refresher
 
-  Result<Principal> Authenticate(const CallCredentials& creds, int64_t now_unix_s) const;
+  // On failure, *record_failure (when given) says whether the failure deserves an audit record:
+  // false for a rate-limited refusal that is not its source's first in the current bucket
+  // (count it, do not record it).
+  Result<Principal> Authenticate(const CallCredentials& creds, int64_t now_unix_s,
+                                 bool* record_failure = nullptr) const;
 
   // For tests and metrics.
   const JwtVerifier& jwt() const { return *jwt_; }

@@ -60,6 +60,19 @@ bool FailureLimiter::IsLimited(std::string_view address, int64_t now_unix_s) con
   return CountInWindow(it->second, now_unix_s) >= failures_max_;
 }
 
+FailureLimiter::Refusal FailureLimiter::CheckLimited(std::string_view address,
+                                                    int64_t now_unix_s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(Key(address));
+  if (it == entries_.end() || CountInWindow(it->second, now_unix_s) < failures_max_) return {};
+  const int64_t bucket = BucketIndex(now_unix_s);
+  Refusal r;
+  r.limited = true;
+  r.first_in_bucket = it->second.refusal_bucket != bucket;
+  it->second.refusal_bucket = bucket;
+  return r;
+}
+
 void FailureLimiter::RecordFailure(std::string_view address, int64_t now_unix_s) {
   std::lock_guard<std::mutex> lock(mu_);
   std::string key = Key(address);

@@ -39,6 +39,15 @@ class FailureLimiter {
   FailureLimiter(int64_t failures_per_minute_max, size_t sources_max);
 
   bool IsLimited(std::string_view address, int64_t now_unix_s) const;
+  // For a call from `address`: whether it is limited and, if so, whether it is the source's
+  // first refusal in the current kBucketS-second bucket — the one worth an audit record; the
+  // others of the bucket are only counted, so that a refused source cannot fill the audit trail
+  // and the logs at the rate it sends calls.
+  struct Refusal {
+    bool limited = false;
+    bool first_in_bucket = false;
+  };
+  Refusal CheckLimited(std::string_view address, int64_t now_unix_s);
   void RecordFailure(std::string_view address, int64_t now_unix_s);
   size_t tracked_sources() const;
 
@@ -47,6 +56,7 @@ class FailureLimiter {
     std::array<int64_t, kBuckets> bucket_index{};  // now / kBucketS of each slot's counts
     std::array<uint32_t, kBuckets> counts{};
     std::list<std::string>::iterator lru;          // position in lru_ (front = most recent)
+    int64_t refusal_bucket = INT64_MIN;            // the bucket of the last recorded refusal
   };
   static int64_t CountInWindow(const Entry& e, int64_t now_unix_s);
   // Makes room for one more source (mu_ held).

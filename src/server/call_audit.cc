@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <span>
 
+#include "audit/audit_metrics.h"
 #include "common/bytes.h"
 #include "crypto/secure.h"
 #include "crypto/sha256.h"
@@ -95,7 +96,8 @@ std::string_view GrpcCodeName(grpc::StatusCode code) {
   return "UNKNOWN";
 }
 
-CallAudit::CallAudit(audit::AuditTrail* trail, audit::MetricsRegistry* metrics) : trail_(trail) {
+CallAudit::CallAudit(audit::AuditTrail* trail, audit::MetricsRegistry* metrics)
+    : trail_(trail), metrics_(metrics) {
   assert(trail_ != nullptr);
   if (metrics == nullptr) return;
   for (uint32_t i = 0; i < policy::kActionCount; ++i) {
@@ -123,6 +125,10 @@ void CallAudit::AuthFailure(std::string_view request_id, std::string_view method
   r.error_code = "UNAUTHENTICATED";
   r.reason = std::string(reason.substr(0, 64));
   trail_->Submit(std::move(r));
+}
+
+void CallAudit::AuthFailureCounted(std::string_view method, std::string_view reason) const {
+  if (metrics_ != nullptr) audit::AuthFailureCounter(metrics_, method, reason)->Increment();
 }
 
 void CallAudit::AuthSuccess(AuthMethod method) const {

@@ -51,6 +51,9 @@ class CallAudit {
 
   void AuthFailure(std::string_view request_id, std::string_view method, std::string_view reason,
                    std::string_view source_ip) const;
+  // A failure that is counted (cairn_auth_failures_total) but not recorded: a rate-limited
+  // source's repeated refusals (auth::Authenticator::Authenticate's record_failure).
+  void AuthFailureCounted(std::string_view method, std::string_view reason) const;
   void AuthSuccess(AuthMethod method) const;
   // Safe on gRPC poller threads (only a Submit).
   void ConnectionRefused(std::string_view source_ip, std::string_view request_id) const;
@@ -71,6 +74,7 @@ class CallAudit {
 
  private:
   audit::AuditTrail* trail_;
+  audit::MetricsRegistry* metrics_;  // may be null
   std::array<audit::Counter*, policy::kActionCount> allowed_{};
   std::array<audit::Counter*, 4> auth_successes_{};  // by AuthMethod
 };

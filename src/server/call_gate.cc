@@ -61,10 +61,13 @@ grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* ide
   creds.authorization = FirstMetadata(context, "authorization");
   creds.peer_cert_pem = cert_pem;
   creds.peer_address = *ip;
-  auto principal = authenticator_->Authenticate(creds, NowUnixSeconds());
+  bool record_failure = true;
+  auto principal = authenticator_->Authenticate(creds, NowUnixSeconds(), &record_failure);
   if (!principal.ok()) {
-    if (audit_ != nullptr) {
+    if (audit_ != nullptr && record_failure) {
       audit_->AuthFailure(request_id, CredentialMethod(creds), principal.status().message(), *ip);
+    } else if (audit_ != nullptr) {
+      audit_->AuthFailureCounted(CredentialMethod(creds), principal.status().message());
     }
     return UnauthenticatedStatus(principal.status());
   }

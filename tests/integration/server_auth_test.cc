@@ -2,6 +2,9 @@
 // required, forged or broken credentials get UNAUTHENTICATED and write nothing.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -171,6 +174,19 @@ TEST(ServerAuthLimiterTest, RepeatedFailuresFromOneAddressAreRateLimited) {
   ASSERT_FALSE(who.ok());
   EXPECT_EQ(who.status().code(), StatusCode::kUnauthenticated);
   EXPECT_NE(who.status().message().find("too many"), std::string::npos) << who.status().message();
+  // A refused source cannot make the server log (and audit) at its own rate: of 100 more
+  // refusals within a few seconds at most one per 10 s bucket is recorded; the rest are counted.
+  auto bad = env.ClientWith("cairn_admin_wrongwrongwrongwrongwrongwrongwrong");
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(bad->WhoAmI().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the last lines reach the pipe
+  const std::string out = env.server().output();
+  size_t limited_lines = 0;
+  for (size_t at = out.find("too many authentication failures"); at != std::string::npos;
+       at = out.find("too many authentication failures", at + 1)) {
+    ++limited_lines;
+  }
+  EXPECT_GE(limited_lines, 1u);
+  EXPECT_LE(limited_lines, 3u) << "101 refusals, one line per source and 10 s";
 }
 
 crypto::KeyAndCert ClientCert(const crypto::KeyAndCert& ca, const std::string& cn,

@@ -172,6 +172,31 @@ TEST_F(AuthenticatorTest, LimiterRefusesEvenValidCredentialsAfterFailures) {
   EXPECT_TRUE(Call(*a, "Bearer " + api_key_.key, "", "10.0.0.9", kNow + 61).ok());
 }
 
+TEST_F(AuthenticatorTest, OnlyTheFirstRateLimitedRefusalOfEachBucketIsToBeRecorded) {
+  auto a = Make();
+  const CallCredentials bad{"Bearer cairn_ci_" + std::string(43, 'A'), "", "10.0.0.9"};
+  bool record = false;
+  for (int i = 0; i < 5; ++i) {  // ordinary failures: every one recorded
+    ASSERT_FALSE(a->Authenticate(bad, kNow, &record).ok());
+    EXPECT_TRUE(record) << i;
+  }
+  // Limited now: the first refusal of the 10 s bucket is recorded, the rest only counted.
+  const int64_t bucket_start = (kNow / 10 + 1) * 10;
+  ASSERT_FALSE(a->Authenticate(bad, bucket_start, &record).ok());
+  EXPECT_TRUE(record);
+  for (int i = 0; i < 100; ++i) {
+    auto r = a->Authenticate(bad, bucket_start + 9, &record);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().message(), "too many authentication failures");
+    EXPECT_FALSE(record) << i;
+  }
+  ASSERT_FALSE(a->Authenticate(bad, bucket_start + 10, &record).ok());
+  EXPECT_TRUE(record) << "the next bucket records one again";
+  // Another source's failures are recorded as before.
+  ASSERT_FALSE(a->Authenticate({bad.authorization, "", "10.0.0.10"}, bucket_start + 10, &record).ok());
+  EXPECT_TRUE(record);
+}
+
 TEST_F(AuthenticatorTest, NoCredentialsAndUnmappedCertificatesCountAsFailures) {
   auto a = Make();
   std::string unmapped = testing::MakeCertificate({{"O", "Other"}, {"CN", "x"}}, {});

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "audit/audit_metrics.h"
 #include "policy/parse.h"
 #include "server/call_audit.h"
 
@@ -134,6 +135,24 @@ TEST(CallAuditTest, SubjectsAreRecordedOnlyAsTheirHash) {
   EXPECT_EQ(resource.rfind("subject-sha256:", 0), 0u);
   EXPECT_EQ(resource.size(), 15u + 64u);
   EXPECT_EQ(resource.find("alice"), std::string::npos);
+}
+
+TEST(CallAuditTest, ACountedAuthFailureIsCountedUnderItsLabelsAndNotRecorded) {
+  audit::MetricsRegistry metrics;
+  HeldWriter writer;
+  auto trail = audit::AuditTrail::Start(audit::AuditTrailOptions{}, writer.writer()).value();
+  CallAudit audit(trail.get(), &metrics);
+  for (int i = 0; i < 3; ++i) audit.AuthFailureCounted("apikey", "too many authentication failures");
+  audit.AuthFailure("req-1", "apikey", "too many authentication failures", "10.0.0.9");
+  trail->Stop();
+  EXPECT_EQ(writer.written().size(), 1u) << "only AuthFailure leaves a record";
+  EXPECT_EQ(audit::AuthFailureCounter(&metrics, "apikey", "too many authentication failures")
+                ->value(),
+            3u) << "the counted ones (the record is counted by AuditMetrics, not installed here)";
+  EXPECT_NE(metrics.RenderPrometheus().find(
+                "cairn_auth_failures_total{method=\"apikey\",reason=\"rate_limited\"} 3"),
+            std::string::npos)
+      << metrics.RenderPrometheus();
 }
 
 TEST(CallAuditTest, GrpcCodeNames) {
