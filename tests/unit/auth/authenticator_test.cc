@@ -174,7 +174,8 @@ TEST_F(AuthenticatorTest, LimiterRefusesEvenValidCredentialsAfterFailures) {
 
 TEST_F(AuthenticatorTest, OnlyTheFirstRateLimitedRefusalOfEachBucketIsToBeRecorded) {
   auto a = Make();
-  const CallCredentials bad{"Bearer cairn_ci_" + std::string(43, 'A'), "", "10.0.0.9"};
+  const std::string wrong_key = "Bearer cairn_ci_" + std::string(43, 'A');
+  const CallCredentials bad{wrong_key, "", "10.0.0.9"};  // views: wrong_key outlives them
   bool record = false;
   for (int i = 0; i < 5; ++i) {  // ordinary failures: every one recorded
     ASSERT_FALSE(a->Authenticate(bad, kNow, &record).ok());
