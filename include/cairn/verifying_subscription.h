@@ -11,13 +11,21 @@
 //   }
 //
 // Every event passes the per-event checks of EventVerifier (src/client/event_verifier.h: fields,
-// order, data/metadata hashes, leaf hash, stream chain) and is then HELD until a checkpoint
+// order, data/metadata hashes, leaf hash, stream chain from the second version of a stream this
+// subscription sees) and is then HELD until a checkpoint
 // signed by the pinned key, consistent with the previous one, proves its inclusion. Held events
 // are proven together when `checkpoint_every_events` are held, when the oldest has waited
 // `checkpoint_every_ms`, or when no further message arrived for `idle_wait_ms` — so an event
 // reaches the caller a few milliseconds to `checkpoint_every_ms` after it arrived, and the
 // proofs cost one checkpoint, at most one consistency proof, and one inclusion proof per event.
 // Position checkpoints and caught_up are passed on in order, after the events before them.
+//
+// Limits: the data of an event whose protected fields are shown masked, erased or decrypted
+// (its `masked`, `erased` or `revealed` list is not empty) cannot be checked against data_hash,
+// which covers the stored ciphertext this client is not sent, and those lists are covered by no
+// hash: such events pass the other checks and are counted in stats().data_hashes_skipped, or are
+// refused with require_verified_data. The chain of a stream is checked from the second of its
+// versions this subscription sees (the first one's predecessor is not fetched).
 //
 // On a violation Next() returns kDataLoss naming the position (Status::detail() = position) and
 // what failed, the event is never returned, the server is told (Integrity.ReportViolation), and
@@ -53,6 +61,10 @@ struct VerifyingSubscriptionOptions {
   uint64_t checkpoint_every_events = 1000;  // 1..EventVerifier::kPendingEventsMax
   int64_t checkpoint_every_ms = 1000;
   int64_t idle_wait_ms = 20;                // quiet time before held events are proven
+  // Refuse (kFailedPrecondition) events whose data cannot be checked: those with protected fields
+  // shown masked, erased or decrypted (see EventVerifierOptions::require_verified_data). Off,
+  // they pass every other check and are counted in stats().data_hashes_skipped.
+  bool require_verified_data = false;
   SubscriptionOptions subscription;
 };
 

@@ -44,6 +44,7 @@ Json EventToJson(const engine::RecordedEvent& event) {
   AddBytesField(&json, "metadata", event.metadata);
   if (!event.masked.empty()) json["masked"] = event.masked;
   if (!event.erased.empty()) json["erased"] = event.erased;
+  if (!event.revealed.empty()) json["revealed"] = event.revealed;
   return json;
 }
 

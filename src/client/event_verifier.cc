@@ -116,11 +116,17 @@ Status EventVerifier::CheckFields(const v1::RecordedEvent& event, Hash* leaf) {
     return Fail(v1::VIOLATION_METADATA_HASH, pos, event.stream(), event.version(),
                 "SHA-256 of the metadata differs from metadata_hash");
   }
-  if (event.masked_size() == 0 && event.erased_size() == 0) {
+  if (event.masked_size() == 0 && event.erased_size() == 0 && event.revealed_size() == 0) {
     if (!SameHash(crypto::Sha256(event.data()), event.data_hash())) {
       return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(),
                   "SHA-256 of the data differs from data_hash");
     }
+  } else if (options_.require_verified_data) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "the data of the event at position " + std::to_string(pos) +
+                      " has protected fields shown masked, erased or decrypted: it cannot be "
+                      "checked against data_hash (require_verified_data)",
+                  static_cast<int64_t>(pos));
   } else {
     ++stats_.data_hashes_skipped;  // data_hash covers the stored (protected) form
   }

@@ -78,12 +78,18 @@ struct EventVerifierOptions {
   size_t streams_tracked_max = 100000;
   // Checkpoints that may pass without covering a pending event before that is a violation.
   uint32_t uncovered_checkpoints_max = 3;
+  // Events whose protected fields are shown masked, erased or decrypted carry `data` that differs
+  // from the stored form data_hash covers, and the stored form is not sent: their data cannot be
+  // checked (nor the masked/erased/revealed lists, which no hash covers). false: they pass with
+  // the other checks (counted in data_hashes_skipped); true: such an event ends the subscription
+  // with kFailedPrecondition (not a violation: nothing is known to be wrong).
+  bool require_verified_data = false;
 };
 
 struct VerifierStats {
   uint64_t events_checked = 0;
   uint64_t chain_links_checked = 0;   // events whose stream_prev was compared to a seen leaf
-  uint64_t data_hashes_skipped = 0;   // masked or erased events: data_hash not comparable
+  uint64_t data_hashes_skipped = 0;   // masked, erased or revealed events: data not checkable
   uint64_t checkpoints_verified = 0;
   uint64_t consistency_proofs_checked = 0;
   uint64_t inclusion_proofs_checked = 0;

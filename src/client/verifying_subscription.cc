@@ -76,6 +76,7 @@ class VerifyingSubscription::Impl {
     EventVerifierOptions v;
     v.checkpoint_every_events = o.checkpoint_every_events;
     v.checkpoint_every_ms = o.checkpoint_every_ms;
+    v.require_verified_data = o.require_verified_data;
     return v;
   }
 

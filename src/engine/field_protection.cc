@@ -49,6 +49,7 @@ Result<RecordedEvent> FieldProtection::Reveal(RecordedEvent event, bool may_read
   event.data = std::move(view->data_json);
   event.masked = std::move(view->masked);
   event.erased = std::move(view->erased);
+  event.revealed = std::move(view->revealed);
   return event;
 }
 
@@ -75,6 +76,7 @@ Status FieldProtection::RevealMany(std::span<RecordedEvent> events,
     event.data = std::move(view->data_json);
     event.masked = std::move(view->masked);
     event.erased = std::move(view->erased);
+    event.revealed = std::move(view->revealed);
     return Status::Ok();
   });
 }

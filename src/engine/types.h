@@ -74,11 +74,13 @@ struct RecordedEvent {
   std::string data;
   std::string metadata;
   crypto::Hash leaf_hash{};
-  // Protected fields (JSON pointers) shown masked or erased in `data` (then `data` is a view for
-  // this reader and differs from the stored bytes that entry.data_hash covers). Empty for events
-  // without protection rules, and in every engine read (the stored form).
+  // Protected fields (JSON pointers) shown masked, erased or decrypted (revealed, for a read.pii
+  // reader) in `data` (then `data` is a view for this reader and differs from the stored bytes
+  // that entry.data_hash covers). Empty for events without protection rules, and in every
+  // engine read (the stored form).
   std::vector<std::string> masked;
   std::vector<std::string> erased;
+  std::vector<std::string> revealed;
 };
 
 // How one reader is shown one event's protected fields (EventStore::RevealMany).

@@ -75,6 +75,7 @@ struct ReadView {
   std::string data_json;
   std::vector<std::string> masked;  // pointers (RFC 6901 text), document order of discovery
   std::vector<std::string> erased;
+  std::vector<std::string> revealed;  // ciphertext decrypted for a read.pii reader
 };
 
 Result<ReadView> RevealEvent(const Rule& rule, std::string_view stream_id,

@@ -139,6 +139,7 @@ Result<ReadView> RevealWithDom(const Rule& rule, std::string_view stream_id,
     if (!value.ok()) return DecryptedNotJsonError(stream_id, event_id16, target.pointer);
     if (may_read_pii) {
       *target.node = std::move(value->value);
+      view.revealed.push_back(target.pointer);
     } else {
       *target.node = rule.MaskFor(value->value);
       view.masked.push_back(target.pointer);

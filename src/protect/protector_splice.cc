@@ -233,6 +233,8 @@ std::optional<Result<ReadView>> RevealWithSplice(const Rule& rule, std::string_v
       if (!mask.ok()) return mask.status();
       r.text.text = std::move(mask).value();
       view.masked.push_back(target.pointer);
+    } else {
+      view.revealed.push_back(target.pointer);
     }
   }
   if (!may_read_pii) {

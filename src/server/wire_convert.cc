@@ -45,6 +45,7 @@ void ToWire(const engine::RecordedEvent& event, v1::RecordedEvent* out) {
   out->set_metadata(event.metadata);
   for (const auto& p : event.masked) out->add_masked(p);
   for (const auto& p : event.erased) out->add_erased(p);
+  for (const auto& p : event.revealed) out->add_revealed(p);
 }
 
 Result<engine::RecordedEvent> FromWire(const v1::RecordedEvent& in) {
@@ -69,6 +70,7 @@ Result<engine::RecordedEvent> FromWire(const v1::RecordedEvent& in) {
   event.metadata = in.metadata();
   event.masked.assign(in.masked().begin(), in.masked().end());
   event.erased.assign(in.erased().begin(), in.erased().end());
+  event.revealed.assign(in.revealed().begin(), in.revealed().end());
   return event;
 }
 

@@ -18,6 +18,7 @@
 
 #include "cairn/verifying_subscription.h"
 #include "loopback_http.h"
+#include "protect_rules.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -251,6 +252,54 @@ TEST_F(VerifyConsumerTest, SameConsumerWithoutTheProxyVerifiesEverything) {
   EXPECT_EQ((*sub)->resume_position(), 5u);
   (*sub)->Cancel();
   EXPECT_EQ(ViolationReports(), 0u);
+}
+
+// A consumer with read.pii sees a protected event decrypted: its data cannot equal what
+// data_hash covers (the stored ciphertext), so the server lists the field in `revealed` and the
+// verifier skips only that comparison — no false violation. With require_verified_data the
+// event is refused instead, without a report.
+TEST(VerifyConsumerProtectedTest, DecryptedFieldsAreListedAndNeverAFalseViolation) {
+  ServerEnv env;
+  env.extra_config = ProtectRulesConfig(env, R"([[rule]]
+event_type = "CustomerRegistered"
+subject = "/customerId"
+fields = ["/email"]
+)");
+  ASSERT_TRUE(StartPlaintext(env)) << env.server().output();
+  auto admin = PlaintextClient(env.server().target(), env.admin_key);  // has read.pii
+  VerifyingSubscriptionOptions options;
+  options.verifier_key = admin->GetVerifierKey()->vkey();
+  options.subscription.deadline_ms = 60000;
+  v1::AppendRequest request;
+  request.set_stream("customer-1");
+  auto* e = request.add_events();
+  e->set_type("CustomerRegistered");
+  e->set_data(R"({"customerId":"alice","email":"alice@example.com"})");
+  ASSERT_TRUE(admin->Append(request).ok());
+
+  auto sub = VerifyingSubscription::Start(*admin, AllFromStart(), options);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  Result<v1::SubscribeResponse> message = (*sub)->Next();
+  while (message.ok() && !message->has_event()) message = (*sub)->Next();
+  ASSERT_TRUE(message.ok()) << message.status().ToString();
+  EXPECT_NE(message->event().data().find("alice@example.com"), std::string::npos);
+  ASSERT_EQ(message->event().revealed_size(), 1);
+  EXPECT_EQ(message->event().revealed(0), "/email");
+  EXPECT_EQ((*sub)->stats().data_hashes_skipped, 1u);
+  EXPECT_EQ((*sub)->stats().inclusion_proofs_checked, 1u);
+  (*sub)->Cancel();
+
+  options.require_verified_data = true;
+  auto strict = VerifyingSubscription::Start(*admin, AllFromStart(), options);
+  ASSERT_TRUE(strict.ok());
+  message = (*strict)->Next();
+  while (message.ok() && !message->has_event()) message = (*strict)->Next();
+  ASSERT_FALSE(message.ok()) << "the event must not reach the handler";
+  EXPECT_EQ(message.status().code(), StatusCode::kFailedPrecondition) << message.status().ToString();
+  EXPECT_EQ(message.status().detail(), 0);
+  auto info = admin->ServerInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->integrity_violation_reports(), 0u) << "nothing is known to be wrong";
 }
 
 TEST_F(VerifyConsumerTest, WrongPinnedKeyStopsBeforeAnyEventAndIsReported) {

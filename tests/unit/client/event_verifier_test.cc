@@ -164,6 +164,30 @@ TEST(EventVerifier, MaskedEventSkipsOnlyTheDataHash) {
   ExpectViolationAt(Feed(verifier2, events), log2, 1, v1::VIOLATION_LEAF_HASH);
 }
 
+TEST(EventVerifier, RevealedEventSkipsTheDataHashAndRequireVerifiedDataRefusesIt) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  events[1].set_data(R"({"n":"plaintext"})");  // decrypted for a read.pii reader
+  events[1].add_revealed("/n");
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  EXPECT_EQ(verifier.stats().data_hashes_skipped, 1u);
+  EXPECT_TRUE(log.reports.empty());
+  // Strict: refused at that position, as a precondition, not reported as a violation.
+  FakeLog log2;
+  events = FillLog(log2);
+  events[1].add_masked("/n");
+  EventVerifierOptions strict;
+  strict.require_verified_data = true;
+  EventVerifier verifier2(&log2, log2.verifier(), strict);
+  size_t passed = 0;
+  Status s = Feed(verifier2, events, &passed);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(s.detail(), 1);
+  EXPECT_EQ(passed, 1u);
+  EXPECT_TRUE(log2.reports.empty());
+}
+
 TEST(EventVerifier, ForgedCheckpointSignatureIsDetected) {
   FakeLog log;
   std::vector<v1::RecordedEvent> events = FillLog(log);
