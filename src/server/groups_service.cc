@@ -178,14 +178,14 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
   subscribe::LiveAccess access(policies_, id_.principal, settings->source);
   if (Status s = access.Refresh(NowUnixSeconds()); !s.ok()) {
     if (s.code() == StatusCode::kPermissionDenied) {
+      // Audited on the source; answered naming only the group the caller named (the source
+      // stream is for admins, who may list groups).
       const policy::Decision decision = id_.Decide(policy::Action::kSubscribe, settings->source, "");
       id_.audit->Denied(id_, policy::Action::kSubscribe, settings->source, "", decision.rule);
-      return DeniedStatus(policy::ActionName(policy::Action::kSubscribe), settings->source, "");
+      return DeniedStatus(policy::ActionName(policy::Action::kSubscribe), "group " + join.group(),
+                          "");
     }
-    id_.audit->CountAllowed(policy::Action::kSubscribe);
-    id_.audit->DataPlane(id_, policy::Action::kSubscribe, settings->source, grpc::Status::OK,
-                         {{"group", join.group()}});
-    return ToGrpcStatus(s);
+    return ToGrpcStatus(s);  // the credential expired meanwhile
   }
   sink_ = std::make_shared<ConnectionSink>(store_, std::move(access), this);
   // Under mu(), so that the group's first delivery queues behind the joined message.
@@ -200,6 +200,9 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
   joined.mutable_joined()->set_max_in_flight((*membership)->max_in_flight());
   set_queue_max_locked((*membership)->max_in_flight() + kQueueMarginMessages);
   membership_ = std::move(membership).value();
+  id_.audit->CountAllowed(policy::Action::kSubscribe);
+  id_.audit->DataPlane(id_, policy::Action::kSubscribe, settings->source, grpc::Status::OK,
+                       {{"group", join.group()}});
   PushLocked(std::move(joined));
   joined_ = true;
   return grpc::Status::OK;

@@ -10,6 +10,7 @@
 
 #include "cairn/groups.h"
 #include "cairn/v1/groups.grpc.pb.h"
+#include "loopback_http.h"
 #include "protect_rules.h"
 #include "server_env.h"
 
@@ -234,8 +235,26 @@ TEST_F(GroupsTest, OnlyAdminsAdministerGroupsAndConsumersNeedSubscribeOnTheSourc
   EXPECT_EQ(Groups(*bot).Delete("audit-feed").code(), StatusCode::kPermissionDenied);
   auto refused = Groups(*bot).Connect("audit-feed");
   EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied);
+  // The answer names the group the caller named, not its source stream (only admins list it).
+  EXPECT_EQ(refused.status().message().find("invoice-1"), std::string::npos)
+      << refused.status().message();
   auto anonymous = env.ClientWith("");
   EXPECT_EQ(Groups(*anonymous).Connect("audit-feed").status().code(), StatusCode::kUnauthenticated);
+}
+
+TEST_F(GroupsTest, ASuccessfulJoinIsCountedAsAnAllowedSubscribe) {
+  ASSERT_TRUE(Groups(*admin).Create(Settings("counted")).ok());
+  auto allowed_subscribes = [&] {
+    const std::string metrics = HttpGet(env.server().admin_port(), "/metrics");
+    const std::string series = "cairn_calls_allowed_total{action=\"subscribe\"} ";
+    const size_t at = metrics.find(series);
+    return at == std::string::npos ? -1 : std::stol(metrics.substr(at + series.size()));
+  };
+  const long before = allowed_subscribes();
+  ASSERT_GE(before, 0);
+  auto stream = ConnectOrDie(*admin, "counted");
+  ASSERT_NE(stream, nullptr);
+  EXPECT_EQ(allowed_subscribes(), before + 1);
 }
 
 TEST_F(GroupsTest, UnauthenticatedConnectsCancelledAtOnceLeaveTheServerServing) {

@@ -147,6 +147,8 @@ class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp> {
   void HandleAckOrNack();
   Status Join(const subscribe::GroupSettings& settings, uint32_t max_subscribers,
               subscribe::LiveAccess access, bool structured_uuid, int32_t buffer_size);
+  // Audits the denial on the group's source; the answer names only the group, which the caller
+  // named itself (not the source stream, which only admins may list).
   EsdbError Denied(const std::string& source);
 
   void LeaveGroup() {
@@ -182,7 +184,8 @@ class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp> {
 EsdbError ReadCall::Denied(const std::string& source) {
   const policy::Decision decision = id_.Decide(policy::Action::kSubscribe, source, "");
   id_.audit->Denied(id_, policy::Action::kSubscribe, source, "", decision.rule);
-  return AccessDenied("subscribe on '" + source + "' denied");
+  return AccessDenied("subscribe to the group '" + group_id_.group + "' of stream '" +
+                      group_id_.stream + "' denied");
 }
 
 void ReadCall::HandleOptions() {
