@@ -11,7 +11,8 @@
 //   }
 //
 // Every event passes the per-event checks of EventVerifier (src/client/event_verifier.h: fields,
-// order, data/metadata hashes, leaf hash, stream chain from the second version of a stream this
+// order — strictly increasing positions, none before the start position or before the
+// next_position of a position checkpoint or caught_up already received —, data/metadata hashes, leaf hash, stream chain from the second version of a stream this
 // subscription sees) and is then HELD until a checkpoint
 // signed by the pinned key, consistent with the previous one, proves its inclusion. Held events
 // are proven together when `checkpoint_every_events` are held, when the oldest has waited

@@ -112,6 +112,11 @@ Status EventVerifier::CheckFields(const v1::RecordedEvent& event, Hash* leaf) {
     return Fail(v1::VIOLATION_ORDER, pos, event.stream(), event.version(),
                 "position does not follow position " + std::to_string(*last_position_));
   }
+  if (pos < position_floor_) {
+    return Fail(v1::VIOLATION_ORDER, pos, event.stream(), event.version(),
+                "position is before " + std::to_string(position_floor_) +
+                    ", where the subscription started or a marker said it had arrived");
+  }
   if (!SameHash(crypto::Sha256(event.metadata()), event.metadata_hash())) {
     return Fail(v1::VIOLATION_METADATA_HASH, pos, event.stream(), event.version(),
                 "SHA-256 of the metadata differs from metadata_hash");

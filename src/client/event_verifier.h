@@ -37,6 +37,7 @@
 // Thread safety: not thread-safe; one verifier per subscription, used by one thread.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -107,6 +108,10 @@ class EventVerifier {
   // events until they are proven, after the next VerifyCheckpoint covers it).
   // `now_ms` is the caller's monotonic clock (for checkpoint_every_ms).
   Status CheckEvent(const v1::RecordedEvent& event, int64_t now_ms);
+  // Every later event must be at `position` or after (an order violation otherwise): the
+  // subscription's start, and each position checkpoint or caught_up marker's next_position. The
+  // floor only rises.
+  void RaisePositionFloor(uint64_t position) { position_floor_ = std::max(position_floor_, position); }
   // True when pending events call for a checkpoint (count reached or oldest too old).
   bool CheckpointDue(int64_t now_ms) const;
   // The per-checkpoint checks (see above). OK with nothing pending still verifies a checkpoint.
@@ -148,6 +153,7 @@ class EventVerifier {
   integrity::NoteVerifier key_;
   EventVerifierOptions options_;
   std::optional<uint64_t> last_position_;
+  uint64_t position_floor_ = 0;  // RaisePositionFloor
   std::unordered_map<std::string, StreamHead> heads_;  // at most streams_tracked_max
   std::deque<Pending> pending_;                        // position order; ≤ kPendingEventsMax
   std::optional<integrity::Checkpoint> checkpoint_;    // the last verified one

@@ -49,6 +49,7 @@ class VerifyingSubscription::Impl {
         verifier_(source_.get(), std::move(key), VerifierOptions(options)),
         options_(options),
         resume_(start_position) {
+    verifier_.RaisePositionFloor(start_position);
     reader_ = std::thread([this] { ReadLoop(); });
   }
 
@@ -160,6 +161,10 @@ Status VerifyingSubscription::Impl::Accept(Result<v1::SubscribeResponse> message
   if (message->has_event()) {
     CAIRN_RETURN_IF_ERROR(verifier_.CheckEvent(message->event(), NowMs()));
     ++held_events_;
+  } else if (message->has_checkpoint()) {
+    verifier_.RaisePositionFloor(message->checkpoint().next_position());
+  } else if (message->has_caught_up()) {
+    verifier_.RaisePositionFloor(message->caught_up().next_position());
   }
   held_.push_back(std::move(message).value());
   return Status::Ok();
@@ -170,7 +175,7 @@ std::optional<v1::SubscribeResponse> VerifyingSubscription::Impl::Release() {
   v1::SubscribeResponse& front = held_.front();
   if (front.has_event()) {
     if (!verifier_.Proven(front.event().position())) return std::nullopt;
-    resume_.store(front.event().position() + 1);
+    resume_.store(std::max(resume_.load(), front.event().position() + 1));
     --held_events_;
   } else if (front.has_checkpoint()) {
     resume_.store(std::max(resume_.load(), front.checkpoint().next_position()));

@@ -146,6 +146,22 @@ TEST(EventVerifier, ReplayedEventIsAnOrderViolation) {
   ExpectViolationAt(verifier.CheckEvent(events[1], 0), log, 1, v1::VIOLATION_ORDER);
 }
 
+TEST(EventVerifier, AnEventBeforeTheStartOrBeforeAMarkersNextPositionIsAnOrderViolation) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  EventVerifier verifier(&log, log.verifier());
+  verifier.RaisePositionFloor(2);  // subscribed from position 2: a genuine event 1 is replayed
+  ExpectViolationAt(Feed(verifier, {events[1]}), log, 1, v1::VIOLATION_ORDER);
+
+  FakeLog log2;
+  events = FillLog(log2);
+  EventVerifier verifier2(&log2, log2.verifier());
+  ASSERT_TRUE(Feed(verifier2, {events[0], events[1]}).ok());
+  verifier2.RaisePositionFloor(4);  // a marker said everything before 4 was considered
+  verifier2.RaisePositionFloor(3);  // the floor never falls
+  ExpectViolationAt(Feed(verifier2, {events[3]}), log2, 3, v1::VIOLATION_ORDER);
+}
+
 TEST(EventVerifier, MaskedEventSkipsOnlyTheDataHash) {
   FakeLog log;
   std::vector<v1::RecordedEvent> events = FillLog(log);
