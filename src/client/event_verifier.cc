@@ -67,19 +67,38 @@ EventVerifier::EventVerifier(IntegritySource* source, integrity::NoteVerifier ke
   assert(options_.uncovered_checkpoints_max >= 1);
 }
 
+namespace {
+
+// ViolationReport's limits (integrity.proto): detail ≤ 256 bytes of printable ASCII, stream ≤ 512
+// bytes without control characters. What does not fit is replaced ('?') and cut, so that a report
+// about a hostile event or note (odd key names, bytes in a stream id) is not refused.
+constexpr size_t kReportDetailSizeBytesMax = 256;
+constexpr size_t kReportStreamSizeBytesMax = 512;
+
+std::string ForReport(std::string_view text, size_t size_bytes_max, bool printable_ascii_only) {
+  std::string out(text.substr(0, size_bytes_max));
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || (printable_ascii_only && u > 0x7e)) c = '?';
+  }
+  return out;
+}
+
+}  // namespace
+
 Status EventVerifier::Fail(v1::ViolationKind kind, uint64_t position, std::string_view stream,
                            uint64_t version, std::string what) {
   assert(failure_.ok());
   v1::ViolationReport report;
   report.set_kind(kind);
   report.set_position(position);
-  report.set_stream(std::string(stream));
+  report.set_stream(ForReport(stream, kReportStreamSizeBytesMax, /*printable_ascii_only=*/false));
   report.set_version(version);
   if (checkpoint_) {
     report.set_checkpoint_size(checkpoint_->size);
     report.set_checkpoint_root(crypto::HashString(checkpoint_->root));
   }
-  report.set_detail(what);
+  report.set_detail(ForReport(what, kReportDetailSizeBytesMax, /*printable_ascii_only=*/true));
   std::string message = "verification failed at " + Where(position, stream, version) + ": " + what;
   if (Status reported = source_->ReportViolation(report); !reported.ok()) {
     message += " (not reported to the server: " + reported.message() + ")";

@@ -162,6 +162,25 @@ TEST(EventVerifier, AnEventBeforeTheStartOrBeforeAMarkersNextPositionIsAnOrderVi
   ExpectViolationAt(Feed(verifier2, {events[3]}), log2, 3, v1::VIOLATION_ORDER);
 }
 
+TEST(EventVerifier, AReportAboutAHostileEventFitsTheReportLimits) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  events[0].set_stream(std::string(600, 's') + "\x01\xc3\xa9");  // too long, control, non-ASCII
+  EventVerifier verifier(&log, log.verifier());
+  Status s = Feed(verifier, {events[0]});
+  ASSERT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  ASSERT_EQ(log.reports.size(), 1u);
+  const v1::ViolationReport& r = log.reports[0];
+  EXPECT_EQ(r.kind(), v1::VIOLATION_MALFORMED);
+  EXPECT_LE(r.stream().size(), 512u);
+  EXPECT_LE(r.detail().size(), 256u);
+  for (char c : r.stream()) EXPECT_GE(static_cast<unsigned char>(c), 0x20);
+  for (char c : r.detail()) {
+    EXPECT_TRUE(static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) <= 0x7e)
+        << static_cast<int>(static_cast<unsigned char>(c));
+  }
+}
+
 TEST(EventVerifier, MaskedEventSkipsOnlyTheDataHash) {
   FakeLog log;
   std::vector<v1::RecordedEvent> events = FillLog(log);
