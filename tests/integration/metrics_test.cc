@@ -3,6 +3,9 @@
 // consistent, no label carries a stream id or principal, and every log line is ECS-style JSON
 // that never holds a token.
 #include <gtest/gtest.h>
+#include <thread>
+#include <chrono>
+#include <algorithm>
 
 #include <nlohmann/json.hpp>
 #include <filesystem>
@@ -171,18 +174,27 @@ TEST(MetricsLogLevel, WarnLevelDropsInfoLines) {
 // Operators find the busy or stuck part of a server by thread name (top -H, perf, gdb).
 TEST_F(MetricsTest, TheServersOwnThreadsCarryTheirNames) {
   ASSERT_GT(env.server().pid(), 0);
-  std::set<std::string> names;
+  const std::vector<std::string> wanted = {"cairn-sequencer", "cairn-committer", "cairn-scrub",
+                                           "cairn-admin",     "cairn-hub-read",  "cairn-hub-send",
+                                           "cairn-checkpnt",  "cairn-audit"};
   const std::string tasks = "/proc/" + std::to_string(env.server().pid()) + "/task";
-  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    names.insert(name);
+  std::set<std::string> names;
+  // A thread names itself when it starts, which may be just after the server says it serves.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    names.clear();
+    for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      names.insert(name);
+    }
+    const bool all = std::all_of(wanted.begin(), wanted.end(),
+                                 [&](const std::string& w) { return names.count(w) == 1; });
+    if (all || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  for (const char* want : {"cairn-sequencer", "cairn-committer", "cairn-scrub", "cairn-admin",
-                           "cairn-hub-read", "cairn-hub-send", "cairn-checkpnt", "cairn-audit"}) {
-    EXPECT_EQ(names.count(want), 1u) << want << " missing";
-  }
+  for (const std::string& want : wanted) EXPECT_EQ(names.count(want), 1u) << want << " missing";
 }
 
 }  // namespace
