@@ -1,5 +1,6 @@
 #include "server/call_gate.h"
 
+#include <cassert>
 #include <chrono>
 
 #include "auth/basic_credentials.h"
@@ -76,6 +77,17 @@ grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* ide
   identity->peer_ip = std::string(*ip);
   identity->request_id = std::move(request_id);
   identity->audit = audit_;
+  identity->policy = policies_->Current();
+  identity->resolved = identity->policy->Resolve(identity->principal);
+  return grpc::Status::OK;
+}
+
+grpc::Status CallGate::Refresh(CallIdentity* identity) const {
+  assert(identity != nullptr);
+  const int64_t expires = identity->principal.expires_unix_s;
+  if (expires != 0 && NowUnixSeconds() > expires) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "credential expired");
+  }
   identity->policy = policies_->Current();
   identity->resolved = identity->policy->Resolve(identity->principal);
   return grpc::Status::OK;

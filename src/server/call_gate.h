@@ -48,6 +48,10 @@ class CallGate {
   // On success fills *identity; otherwise returns the gRPC status to answer with.
   // Works for both the synchronous and the callback API (ServerContextBase).
   grpc::Status Admit(grpc::ServerContextBase* context, CallIdentity* identity) const;
+  // For a call that lives on after Admit (a stream of appends): re-takes the policy in force and
+  // re-resolves the principal's roles, so a reload reaches the call's next act; UNAUTHENTICATED
+  // once the credential has expired (Principal::expires_unix_s).
+  grpc::Status Refresh(CallIdentity* identity) const;
 
  private:
   const auth::Authenticator* authenticator_;

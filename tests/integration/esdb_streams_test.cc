@@ -447,6 +447,45 @@ TEST_F(EsdbStreamsTest, TombstoneThenAppendAndReadSayStreamDeleted) {
   EXPECT_EQ(AppendAny(admin, "order-t2", {{"OrderCreated", "{}"}}).exception, "stream-deleted");
 }
 
+// The EventStoreDB clients keep one BatchAppend call open per channel: a policy reload must reach
+// the call's next batch, not wait for a new call.
+TEST_F(EsdbStreamsTest, APolicyReloadReachesTheNextBatchOfAnOpenBatchAppendCall) {
+  grpc::ClientContext context;
+  Prepare(&context, bot);
+  auto call = stub->BatchAppend(&context);
+  auto batch = [&](int correlation, const std::string& stream) {
+    streams::BatchAppendReq request;
+    request.mutable_correlation_id()->set_string(UuidText(2000 + correlation));
+    request.mutable_options()->mutable_stream_identifier()->set_stream_name(stream);
+    request.mutable_options()->mutable_any();
+    FillProposed({"OrderCreated", "{}"}, ++event_counter_, request.add_proposed_messages());
+    request.set_is_final(true);
+    EXPECT_TRUE(call->Write(request));
+    streams::BatchAppendResp answer;
+    EXPECT_TRUE(call->Read(&answer));
+    EXPECT_EQ(answer.correlation_id().string(), UuidText(2000 + correlation));
+    return answer;
+  };
+  ASSERT_TRUE(batch(1, "order-r1").has_success());
+  // The bot becomes a reader only; the admin reloads the policy.
+  std::string policy = ReadFile(env.PolicyPath());
+  const std::string bound = "principal = \"apikey:ci-bot\"\nroles = [\"order-service\"]";
+  const size_t at = policy.find(bound);
+  ASSERT_NE(at, std::string::npos);
+  policy.replace(at, bound.size(), "principal = \"apikey:ci-bot\"\nroles = [\"order-reader\"]");
+  WriteFile(env.PolicyPath(), policy);
+  auto reloaded = env.ClientWith(env.admin_key)->ReloadPolicy();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  const streams::BatchAppendResp denied = batch(2, "order-r2");
+  ASSERT_TRUE(denied.has_error()) << denied.DebugString();
+  EXPECT_TRUE(denied.error().details().Is<es::AccessDenied>()) << denied.DebugString();
+  call->WritesDone();
+  streams::BatchAppendResp rest;
+  while (call->Read(&rest)) {
+  }
+  EXPECT_TRUE(call->Finish().ok());
+}
+
 TEST_F(EsdbStreamsTest, BatchAppendAnswersEachCorrelationId) {
   grpc::ClientContext context;
   Prepare(&context, bot);

@@ -89,7 +89,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
  public:
   BatchAppendReactor(grpc::CallbackServerContext* context, engine::EventStore* store,
                      const CallGate* gate, const StreamsServiceOptions& options)
-      : context_(context), store_(store), options_(options) {
+      : context_(context), store_(store), gate_(gate), options_(options) {
     if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
       Finish(esdb::Finish(context, FromGateStatus(s)));
       return;
@@ -170,6 +170,12 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
     }
     if (!open.error.ok()) {
       Answer(ErrorAnswer(open.error, open.stream, open.expected));
+      return;
+    }
+    // One call carries many appends (the EventStoreDB clients keep it open per channel): each is
+    // judged by the policy in force and the credential's expiry now, not at the call's start.
+    if (grpc::Status s = gate_->Refresh(&id_); !s.ok()) {
+      Answer(ErrorAnswer(Status::Unauthenticated(s.error_message()), open.stream, open.expected));
       return;
     }
     if (grpc::Status s = open.batch.Authorize(id_, open.stream); !s.ok()) {
@@ -280,6 +286,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
 
   grpc::CallbackServerContext* const context_;
   engine::EventStore* const store_;
+  const CallGate* const gate_;
   const StreamsServiceOptions options_;
   CallIdentity id_;
   Request request_;  // the read in flight; touched only by OnReadDone's thread
