@@ -41,4 +41,9 @@ inline constexpr uint32_t ActionBit(Action action) {
   return uint32_t{1} << static_cast<uint32_t>(action);
 }
 
+// The actions for which IsEventTyped is false, as a mask of ActionBit values.
+inline constexpr uint32_t kWholeStreamActionMask =
+    ActionBit(Action::kDelete) | ActionBit(Action::kForget) | ActionBit(Action::kProof) |
+    ActionBit(Action::kAuditRead) | ActionBit(Action::kAdmin);
+
 }  // namespace cairn::policy

@@ -146,6 +146,14 @@ class Parser {
       return Err(table.get("event_types")->source(), label + ": " + set.status().message());
     }
     rule.event_types = std::move(set).value();
+    if (!rule.event_types.is_any() && (rule.action_mask & kWholeStreamActionMask) != 0) {
+      // Types would be ignored for these actions (Policy::Decide): refuse rather than let a
+      // grant read as narrower, or a deny as wider, than it is.
+      return Err(table.get("event_types")->source(),
+                 label + ": event_types must be [\"*\"] when actions include delete, forget, "
+                         "proof, audit.read or admin (they act on a stream as a whole); put "
+                         "typed actions in a rule of their own");
+    }
     return rule;
   }
 

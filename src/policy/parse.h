@@ -19,8 +19,8 @@
 //  - a role needs `name` (unique, 1..kRoleNameSizeBytesMax bytes of [A-Za-z0-9._:@/-]) and at
 //    least one of `grants` / `denies`;
 //  - every rule needs `actions` (canonical action names, see action.h; no wildcard), `streams` and
-//    `event_types` — all three required and non-empty (event_types = ["*"] for actions that are
-//    not event-typed);
+//    `event_types` — all three required and non-empty; a rule naming any action that is not
+//    event-typed must have event_types = ["*"];
 //  - a binding needs `principal` and a non-empty `roles` list of roles defined in the file;
 //  - empty lists are errors; every count and length is bounded (limits.h); a file larger than
 //    kPolicyFileSizeBytesMax is kResourceExhausted;

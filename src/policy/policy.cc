@@ -79,6 +79,7 @@ Decision Policy::Decide(const ResolvedPrincipal& resolved, Action action,
     action = Action::kAuditRead;  // the trail is read with audit.read only, as a whole
     event_type = {};
   }
+  if (!IsEventTyped(action)) event_type = {};  // acts on the stream as a whole, on every API
   const bool whole_stream = event_type.empty();
   const Rule* allow = nullptr;
   // Roles in file order, rules in file order: the first matching deny decides, so the label

@@ -11,6 +11,8 @@
 //  - A rule matches (action, stream, event_type) when the action is in its `actions`, some
 //    stream pattern matches the stream (see pattern.h; '$' streams need '$' patterns) and its
 //    event types match the event type.
+//  - Actions that are not event-typed (action.h) are decided with an empty event_type whatever
+//    the caller passes, so every API decides them alike; the parser refuses typed rules for them.
 //  - An EMPTY event_type asks about the action on the stream as a whole (delete, forget, proof,
 //    audit.read, admin, and the stream-level check before a read or subscription): it is allowed
 //    when some grant matches (action, stream) whatever its event types, and no deny matches

@@ -53,5 +53,28 @@ TEST(AuditReadTest, AuditReadGrantReadsEveryRecordTypeAndDenyWins) {
             "role:muted-auditor/deny[0]");
 }
 
+// Every API decides audit.read on the trail as a whole: the event type a caller passes (the
+// EventStoreDB reads pass each record's) changes nothing.
+TEST(AuditReadTest, AuditReadIsDecidedWithoutTheEventType) {
+  auto p = MustParse(kPolicy);
+  for (std::string_view type : {"", "$admin", "$auth.failure", "Anything"}) {
+    EXPECT_TRUE(Allowed(*p, "auditor", Action::kAuditRead, "$audit", type)) << type;
+    EXPECT_TRUE(Allowed(*p, "auditor", Action::kRead, "$audit", type)) << type;
+    EXPECT_FALSE(Allowed(*p, "muted-auditor", Action::kAuditRead, "$audit", type)) << type;
+  }
+  // A typed rule on a whole-stream action no longer parses; one built by hand (as an older file
+  // could have) must still not make the two APIs disagree.
+  Rule grant;
+  grant.action_mask = ActionBit(Action::kAuditRead);
+  grant.streams.push_back(StreamPattern::Compile("$audit").value());
+  grant.event_types = EventTypeSet::Compile({"OnlyThis"}).value();
+  grant.label = "role:typed/grant[0]";
+  Policy typed({Role{"typed", {grant}, {}}}, {}, "hand-built");
+  for (std::string_view type : {"OnlyThis", "Other"}) {
+    const bool via_read = Allowed(typed, "typed", Action::kRead, "$audit", type);
+    EXPECT_EQ(Allowed(typed, "typed", Action::kAuditRead, "$audit", type), via_read) << type;
+  }
+}
+
 }  // namespace
 }  // namespace cairn::policy

@@ -64,6 +64,29 @@ grants = [ { actions = ["*"], streams = ["*"], event_types = ["*"] } ])",
               {"unknown action '*'"});
 }
 
+// Types are not judged for whole-stream actions; a rule that names types for one of them would
+// read as narrower (grant) or wider (deny) than it acts, so it is refused.
+TEST(PolicyParse, EventTypesOnAWholeStreamActionAreRefused) {
+  for (const char* action : {"delete", "forget", "proof", "audit.read", "admin"}) {
+    for (const char* list : {"grants", "denies"}) {
+      ExpectError(Role("r") + "[[role]]\nname = \"a\"\n" + list + " = [ { actions = [\"read\", \"" +
+                      action + "\"], streams = [\"$audit\"], event_types = [\"X\"] } ]\n",
+                  {"p.toml:6:", "event_types must be [\"*\"]", "rule of their own"});
+    }
+  }
+  for (uint32_t i = 0; i < kActionCount; ++i) {  // the mask is exactly the untyped actions
+    const auto action = static_cast<Action>(i);
+    EXPECT_EQ((kWholeStreamActionMask & ActionBit(action)) != 0, !IsEventTyped(action)) << i;
+  }
+  Result<std::shared_ptr<const Policy>> ok = ParsePolicy(
+      R"([[role]]
+name = "a"
+grants = [ { actions = ["read", "admin"], streams = ["*"], event_types = ["*"] },
+           { actions = ["read"], streams = ["*"], event_types = ["X"] } ])",
+      "p.toml");
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+}
+
 TEST(PolicyParse, UndefinedRoleInBinding) {
   ExpectError(Role("a") + "[[binding]]\nprincipal = \"jwt:x\"\nroles = [\"a\", \"b\"]\n",
               {"p.toml:6:", "role 'b' is not defined"});
