@@ -174,6 +174,14 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
   }
   const v1::GroupJoin& join = message.join();
   auto settings = groups_->Get(join.group());
+  if (settings.status().code() == StatusCode::kNotFound &&
+      !id_.Decide(policy::Action::kAdmin, "*", "").allowed) {
+    // Answered like a denied join, so that a caller who may not list groups cannot probe which
+    // group names exist (admins, who may list them, get NOT_FOUND).
+    id_.audit->Denied(id_, policy::Action::kSubscribe, "", "", "no-such-group");
+    return DeniedStatus(policy::ActionName(policy::Action::kSubscribe), "group " + join.group(),
+                        "");
+  }
   if (!settings.ok()) return ToGrpcStatus(settings.status());
   subscribe::LiveAccess access(policies_, id_.principal, settings->source);
   if (Status s = access.Refresh(NowUnixSeconds()); !s.ok()) {

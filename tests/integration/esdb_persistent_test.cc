@@ -484,6 +484,10 @@ TEST_F(EsdbPersistentTest, ConsumersNeedSubscribeAndSeeOnlyTheEventTypesTheyMayR
   Consumer reader(stub.get(), "Bearer " + env.TokenA("RS256", "reader"), "order-10", "typed");
   EXPECT_EQ(reader.Ended().error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(reader.Exception(), "access-denied");
+  // ... and cannot probe which groups exist: a missing group is denied alike.
+  Consumer prober(stub.get(), "Bearer " + env.TokenA("RS256", "reader"), "order-10", "typez");
+  EXPECT_EQ(prober.Ended().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(prober.Exception(), "access-denied");
 
   // jwt:typed may subscribe, but only to OrderCreated.
   Consumer typed(stub.get(), "Bearer " + env.TokenA("RS256", "typed"), "order-10", "typed");

@@ -242,6 +242,22 @@ TEST_F(GroupsTest, OnlyAdminsAdministerGroupsAndConsumersNeedSubscribeOnTheSourc
   EXPECT_EQ(Groups(*anonymous).Connect("audit-feed").status().code(), StatusCode::kUnauthenticated);
 }
 
+// A caller who may not list groups cannot tell a missing group from one it may not join.
+TEST_F(GroupsTest, AMissingGroupIsAnsweredAsDeniedToCallersWhoMayNotListGroups) {
+  ASSERT_TRUE(Groups(*admin).Create(Settings("invoices", "invoice-1")).ok());
+  auto bot = env.ClientWith(env.bot_key);
+  auto existing = Groups(*bot).Connect("invoices");
+  auto missing = Groups(*bot).Connect("invoicez");
+  EXPECT_EQ(existing.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(missing.status().code(), StatusCode::kPermissionDenied);
+  std::string shape = missing.status().message();
+  const size_t at = shape.find("invoicez");
+  ASSERT_NE(at, std::string::npos) << shape;
+  shape.replace(at, 8, "invoices");
+  EXPECT_EQ(shape, existing.status().message());
+  EXPECT_EQ(Groups(*admin).Connect("invoicez").status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(GroupsTest, ASuccessfulJoinIsCountedAsAnAllowedSubscribe) {
   ASSERT_TRUE(Groups(*admin).Create(Settings("counted")).ok());
   auto allowed_subscribes = [&] {

@@ -201,18 +201,23 @@ void ReadCall::HandleOptions() {
   }
   group_id_ = std::move(id).value();
   const std::string name = group_id_.cairn_name();
+  // The stream is judged before the group is looked up, so that a caller who may not subscribe
+  // to it cannot probe which groups exist on it.
+  subscribe::LiveAccess access(deps_.policies, id_.principal, group_id_.stream);
+  if (Status s = access.Refresh(NowUnixSeconds()); !s.ok()) {
+    EndWith(s.code() == StatusCode::kPermissionDenied ? Denied(group_id_.stream)
+                                                      : NotAuthenticated("credential expired"));
+    return;
+  }
   auto settings = deps_.groups->Get(name);
   auto record = settings.ok() ? deps_.records->Load(name) : Result<std::optional<EsdbGroupRecord>>(
                                                                 settings.status());
   if (record.ok() && !*record) record = Status::NotFound("no ESDB record");
+  // An ESDB group's source is the stream it was made on (persistent_settings.cc); a cairn group
+  // that merely carries the name was judged on the wrong stream above, so it is not this group.
+  if (record.ok() && settings->source != group_id_.stream) record = Status::NotFound("not ESDB's");
   if (!record.ok()) {
     EndWith(GroupStatusError(record.status(), group_id_.stream, group_id_.group, GroupCall::kConnect));
-    return;
-  }
-  subscribe::LiveAccess access(deps_.policies, id_.principal, settings->source);
-  if (Status s = access.Refresh(NowUnixSeconds()); !s.ok()) {
-    EndWith(s.code() == StatusCode::kPermissionDenied ? Denied(settings->source)
-                                                      : NotAuthenticated("credential expired"));
     return;
   }
   const bool structured = options.uuid_option().has_structured();
