@@ -10,7 +10,8 @@
 //     if (message->has_event()) Handle(message->event());
 //   }
 //
-// Every event passes the per-event checks of EventVerifier (src/client/event_verifier.h: fields,
+// Every event passes the per-event checks of EventVerifier (src/client/event_verifier.h: the
+// event is one the request asked for — its stream, from_version, filter —, fields,
 // order — strictly increasing positions, none before the start position or before the
 // next_position of a position checkpoint or caught_up already received —, data/metadata hashes, leaf hash, stream chain from the second version of a stream this
 // subscription sees) and is then HELD until a checkpoint
@@ -27,6 +28,9 @@
 // hash: such events pass the other checks and are counted in stats().data_hashes_skipped, or are
 // refused with require_verified_data. The chain of a stream is checked from the second of its
 // versions this subscription sees (the first one's predecessor is not fetched).
+//
+// A message that is neither an event nor a position marker is a violation too: nothing this
+// client cannot check is passed on.
 //
 // On a violation Next() returns kDataLoss naming the position (Status::detail() = position) and
 // what failed, the event is never returned, the server is told (Integrity.ReportViolation), and
@@ -66,6 +70,13 @@ struct VerifyingSubscriptionOptions {
   // shown masked, erased or decrypted (see EventVerifierOptions::require_verified_data). Off,
   // they pass every other check and are counted in stats().data_hashes_skipped.
   bool require_verified_data = false;
+  // The signed note of a checkpoint verified in an earlier session (checkpoint_note()), e.g.
+  // kept in a file: the first checkpoint of this session must then be consistent with it, so a
+  // server that rewrote or rolled back the log between sessions is caught (VIOLATION_CONSISTENCY).
+  // Empty: trust starts with this session's first checkpoint. Start/Wrap refuse
+  // (kInvalidArgument) a note that the pinned key did not sign.
+  std::string trusted_checkpoint;
+  static constexpr size_t kTrustedCheckpointSizeBytesMax = 64 * 1024;
   SubscriptionOptions subscription;
 };
 
@@ -77,10 +88,11 @@ class VerifyingSubscription final : public Subscription {
   // Subscription::Start.
   static Result<std::unique_ptr<VerifyingSubscription>> Start(
       Client& client, const v1::SubscribeRequest& request, VerifyingSubscriptionOptions options);
-  // The same over any subscription and integrity source (tests; other transports).
+  // The same over any subscription and integrity source (tests; other transports). `request`
+  // is what `inner` asked the server for: its start and filter decide which events are in scope.
   static Result<std::unique_ptr<VerifyingSubscription>> Wrap(
       std::unique_ptr<Subscription> inner, std::unique_ptr<IntegritySource> source,
-      uint64_t start_position, const VerifyingSubscriptionOptions& options);
+      const v1::SubscribeRequest& request, const VerifyingSubscriptionOptions& options);
   ~VerifyingSubscription() override;
 
   Status NextInto(v1::SubscribeResponse* out) override;
@@ -89,6 +101,9 @@ class VerifyingSubscription final : public Subscription {
   uint64_t resume_position() const override;
   // Counters of the checks made so far (from the thread that calls Next()).
   const VerifierStats& stats() const;
+  // The signed note of the last checkpoint verified (or the trusted one; empty before any), from
+  // the thread that calls Next(): keep it to pass as trusted_checkpoint next time.
+  std::string checkpoint_note() const;
 
   class Impl;
 

@@ -1,5 +1,4 @@
 // The soak's admin load: policy reloads, forgets and key rotations (see bench_soak.h).
-#include <cstdio>
 
 #include "cli/bench_soak_state.h"
 #include "common/trusted_file.h"
@@ -13,14 +12,7 @@ constexpr size_t kPolicyFileSizeBytesMax = 1 << 20;
 // Replaces `path` with `text` in one step (a complete 0600 file renamed over it), as an
 // operator's deploy would, so that the server never reads half a file.
 Status ReplaceFile(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".soak-tmp";
-  std::remove(tmp.c_str());
-  CAIRN_RETURN_IF_ERROR(crypto::WritePrivateFile(tmp, text));
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Status::IOError("cannot replace " + path);
-  }
-  return Status::Ok();
+  return crypto::ReplaceFile(path, text, 0600);
 }
 
 // The original policy plus a role that changes with every reload.

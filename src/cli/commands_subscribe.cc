@@ -65,8 +65,14 @@ int Consume(Subscription& sub, const SubscribeArgs& args, std::optional<uint64_t
             const SignalCanceller& signals) {
   EventPrinter printer(args.json);
   uint64_t printed = 0;
+  uint64_t checkpoints_saved = 0;
   while (!count || printed < *count) {
     auto message = sub.Next();
+    // Before anything is printed or the loop ends: a checkpoint verified is kept even when the
+    // next message is a violation.
+    if (Status s = SaveVerifiedCheckpoint(sub, args.verify, &checkpoints_saved); !s.ok()) {
+      return Fail(s);
+    }
     if (!message.ok()) {
       if (signals.interrupted()) break;
       const Status& s = message.status();

@@ -1,22 +1,35 @@
 #include "cli/subscribe_verify.h"
 
+#include <cassert>
+
 #include <CLI/CLI.hpp>
 
 #include "cairn/verifying_subscription.h"
 #include "common/trusted_file.h"
+#include "crypto/x509.h"
 
 namespace cairn::cli {
 namespace {
 
 constexpr size_t kVerifierKeyFileSizeBytesMax = 4096;
 
+// The note kept in --checkpoint-file; empty when the file does not exist yet.
+Result<std::string> TrustedCheckpoint(const VerifyFlags& flags) {
+  if (flags.checkpoint_file.empty()) return std::string();
+  auto note = ReadSmallFile(flags.checkpoint_file, "--checkpoint-file",
+                            VerifyingSubscriptionOptions::kTrustedCheckpointSizeBytesMax);
+  if (note.status().code() == StatusCode::kNotFound) return std::string();
+  return note;
+}
+
 // The key line of --verifier-key or --verifier-key-file (trailing whitespace dropped).
 Result<std::string> PinnedKey(const VerifyFlags& flags) {
   const bool inline_key = !flags.verifier_key.empty();
   const bool file_key = !flags.verifier_key_file.empty();
   if (!flags.verify) {
-    if (inline_key || file_key) {
-      return Status::InvalidArgument("--verifier-key and --verifier-key-file go with --verify");
+    if (inline_key || file_key || !flags.checkpoint_file.empty()) {
+      return Status::InvalidArgument(
+          "--verifier-key, --verifier-key-file and --checkpoint-file go with --verify");
     }
     return std::string();
   }
@@ -47,6 +60,9 @@ void AddVerifyFlags(CLI::App* command, VerifyFlags* flags) {
                       "The log's verifier key line (from `cairn vkey`), for --verify");
   command->add_option("--verifier-key-file", flags->verifier_key_file,
                       "A file holding the verifier key line, for --verify");
+  command->add_option("--checkpoint-file", flags->checkpoint_file,
+                      "Keep the last verified checkpoint in this file between runs, for "
+                      "--verify: the next run's first checkpoint must be consistent with it");
 }
 
 Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
@@ -56,14 +72,29 @@ Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
   if (!flags.verify) return Subscription::Start(client, request);
   VerifyingSubscriptionOptions options;
   options.verifier_key = std::move(key);
+  CAIRN_ASSIGN_OR_RETURN(options.trusted_checkpoint, TrustedCheckpoint(flags));
   auto sub = VerifyingSubscription::Start(client, request, options);
   if (!sub.ok()) {
     if (sub.status().code() == StatusCode::kInvalidArgument) {
-      return sub.status().Annotate("--verifier-key");
+      return sub.status().Annotate(options.trusted_checkpoint.empty() ? "--verifier-key"
+                                                                      : "--checkpoint-file");
     }
     return sub.status();
   }
   return std::unique_ptr<Subscription>(std::move(sub).value());
+}
+
+Status SaveVerifiedCheckpoint(const Subscription& sub, const VerifyFlags& flags,
+                              uint64_t* saved_count) {
+  if (flags.checkpoint_file.empty()) return Status::Ok();
+  const auto* verifying = dynamic_cast<const VerifyingSubscription*>(&sub);
+  if (verifying == nullptr || verifying->stats().checkpoints_verified == *saved_count) {
+    return Status::Ok();
+  }
+  *saved_count = verifying->stats().checkpoints_verified;
+  const std::string note = verifying->checkpoint_note();
+  assert(!note.empty());
+  return crypto::ReplaceFile(flags.checkpoint_file, note, 0644).Annotate("--checkpoint-file");
 }
 
 }  // namespace cairn::cli

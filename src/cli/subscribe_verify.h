@@ -24,14 +24,26 @@ struct VerifyFlags {
   bool verify = false;
   std::string verifier_key;
   std::string verifier_key_file;
+  // --checkpoint-file: the last verified checkpoint (its signed note) is kept here between runs;
+  // read at start if present (the first checkpoint must be consistent with it), replaced
+  // whenever a newer one is verified.
+  std::string checkpoint_file;
 };
 
-// Adds --verify, --verifier-key and --verifier-key-file to `command`; `flags` must outlive it.
+// Adds --verify, --verifier-key, --verifier-key-file and --checkpoint-file to `command`; `flags`
+// must outlive it.
 void AddVerifyFlags(CLI::App* command, VerifyFlags* flags);
 // The subscription the flags ask for. kInvalidArgument (a usage error) for --verify without a
-// key, a key without --verify, both key flags, or a malformed key.
+// key, a key or checkpoint file without --verify, both key flags, a malformed key, or a
+// checkpoint file the key did not sign.
 Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
                                                         const v1::SubscribeRequest& request,
                                                         const VerifyFlags& flags);
+
+// Writes `sub`'s latest verified checkpoint to --checkpoint-file when it is newer than the one
+// written last (`*saved_count`: checkpoints verified when it was). OK and nothing written
+// without the flag or for a plain subscription.
+Status SaveVerifiedCheckpoint(const Subscription& sub, const VerifyFlags& flags,
+                              uint64_t* saved_count);
 
 }  // namespace cairn::cli

@@ -1,5 +1,6 @@
 #include "client/event_verifier.h"
 
+#include <algorithm>
 #include <cassert>
 #include <utility>
 
@@ -54,7 +55,24 @@ std::string Where(uint64_t position, std::string_view stream, uint64_t version) 
   return where;
 }
 
+bool HasPrefix(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
 }  // namespace
+
+EventScope ScopeOf(const v1::SubscribeRequest& request) {
+  EventScope scope;
+  scope.stream = request.stream();
+  if (request.start_case() == v1::SubscribeRequest::kFromVersion) {
+    scope.from_version = request.from_version();
+  }
+  scope.stream_prefixes.assign(request.filter().stream_prefixes().begin(),
+                               request.filter().stream_prefixes().end());
+  scope.event_types.assign(request.filter().event_types().begin(),
+                           request.filter().event_types().end());
+  return scope;
+}
 
 EventVerifier::EventVerifier(IntegritySource* source, integrity::NoteVerifier key,
                              EventVerifierOptions options)
@@ -114,6 +132,7 @@ Status EventVerifier::CheckEvent(const v1::RecordedEvent& event, int64_t now_ms)
   }
   Hash leaf{};
   CAIRN_RETURN_IF_ERROR(CheckFields(event, &leaf));
+  CAIRN_RETURN_IF_ERROR(CheckScope(event));
   CAIRN_RETURN_IF_ERROR(CheckChain(event, leaf));
   Remember(event, leaf, now_ms);
   ++stats_.events_checked;
@@ -159,6 +178,47 @@ Status EventVerifier::CheckFields(const v1::RecordedEvent& event, Hash* leaf) {
     return Fail(v1::VIOLATION_LEAF_HASH, pos, event.stream(), event.version(),
                 "the leaf hash recomputed from the event's fields differs from leaf_hash");
   }
+  return Status::Ok();
+}
+
+// The server's filter (subscribe/live_request.cc MatchesRequest), from the client's side.
+Status EventVerifier::CheckScope(const v1::RecordedEvent& event) {
+  const EventScope& scope = options_.scope;
+  std::string what;
+  if (scope.stream != "$all" && event.stream() != scope.stream) {
+    what = "the event is of another stream than the one subscribed to";
+  } else if (scope.stream != "$all" && event.version() < scope.from_version) {
+    what = "the version is before the subscription's from_version " +
+           std::to_string(scope.from_version);
+  } else if (!scope.stream_prefixes.empty() &&
+             std::none_of(scope.stream_prefixes.begin(), scope.stream_prefixes.end(),
+                          [&](const std::string& p) { return HasPrefix(event.stream(), p); })) {
+    what = "the stream matches none of the subscription's stream prefixes";
+  } else if (!scope.event_types.empty() &&
+             std::find(scope.event_types.begin(), scope.event_types.end(), event.type()) ==
+                 scope.event_types.end()) {
+    what = "the event type is not one of the subscription's event types";
+  } else {
+    return Status::Ok();
+  }
+  return Fail(v1::VIOLATION_SCOPE, event.position(), event.stream(), event.version(),
+              std::move(what));
+}
+
+Status EventVerifier::RefuseMessage(uint64_t position, std::string what) {
+  if (failed()) return failure_;
+  return Fail(v1::VIOLATION_SCOPE, position, "", 0, std::move(what));
+}
+
+Status EventVerifier::TrustCheckpoint(std::string_view signed_note) {
+  assert(!checkpoint_ && stats_.checkpoints_verified == 0 && "only before the first checkpoint");
+  auto trusted = integrity::VerifyCheckpoint(signed_note, key_);
+  if (!trusted.ok()) {
+    return Status::InvalidArgument("the trusted checkpoint does not verify under the pinned "
+                                   "verifier key: " + trusted.status().message());
+  }
+  checkpoint_ = std::move(trusted).value();
+  checkpoint_note_ = std::string(signed_note);
   return Status::Ok();
 }
 
@@ -216,17 +276,20 @@ bool EventVerifier::CheckpointDue(int64_t now_ms) const {
 
 Status EventVerifier::VerifyCheckpoint() {
   if (failed()) return failure_;
-  CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint next, FetchSignedCheckpoint());
+  std::string note;
+  CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint next, FetchSignedCheckpoint(&note));
   CAIRN_RETURN_IF_ERROR(CheckConsistency(next));
   // Signed and consistent: it is the checkpoint this consumer holds from now on (and names in
   // a report), even if a pending event then fails to be proven in it.
   checkpoint_ = std::move(next);
+  checkpoint_note_ = std::move(note);
   ++stats_.checkpoints_verified;
   return ProvePending(*checkpoint_);
 }
 
-Result<integrity::Checkpoint> EventVerifier::FetchSignedCheckpoint() {
+Result<integrity::Checkpoint> EventVerifier::FetchSignedCheckpoint(std::string* note) {
   CAIRN_ASSIGN_OR_RETURN(v1::Checkpoint wire, source_->GetCheckpoint());
+  *note = wire.note();
   auto signed_checkpoint = integrity::VerifyCheckpoint(wire.note(), key_);
   if (!signed_checkpoint.ok()) {
     return Fail(v1::VIOLATION_CHECKPOINT_SIGNATURE, wire.size(), "", 0,

@@ -14,11 +14,16 @@
 //    already seen is out of order. A version whose predecessor was not seen (a type filter, a
 //    start mid-stream, a stream evicted from the bounded table) cannot be chained here; its leaf
 //    — which commits to stream_prev — is still proven in the signed tree below.
+//  - the event is one the subscription asked for (EventScope, as the server's filter decides):
+//    its stream, from the subscription's from_version, of a filter prefix and type — a valid
+//    event of the log sent to a consumer that did not ask for it is a violation too
+//    (VIOLATION_SCOPE): a handler may trust the stream it subscribed to.
 // Per checkpoint (VerifyCheckpoint), for the events checked since the last one ("pending"):
 //  - fetch the latest checkpoint and verify its C2SP signature with the PINNED verifier key
 //    (the origin must be the key's name);
-//  - it must extend the previous verified checkpoint: never smaller, the same root at the same
-//    size, otherwise an RFC 9162 consistency proof between the two signed roots;
+//  - it must extend the previous verified checkpoint — of this verifier, or one trusted from an
+//    earlier session (TrustCheckpoint) —: never smaller, the same root at the same size,
+//    otherwise an RFC 9162 consistency proof between the two signed roots;
 //  - every pending event the checkpoint covers gets an RFC 9162 inclusion proof of ITS
 //    RECOMPUTED leaf hash against the signed root (one proof per event: no sampling). Events
 //    beyond the checkpoint stay pending for the next one; an event still not covered after
@@ -44,9 +49,11 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "cairn/v1/integrity.pb.h"
 #include "cairn/v1/streams.pb.h"
+#include "cairn/v1/subscriptions.pb.h"
 #include "common/status.h"
 #include "integrity/checkpoint.h"
 #include "integrity/note.h"
@@ -70,6 +77,15 @@ class IntegritySource {
 // `client` must outlive the source.
 std::unique_ptr<IntegritySource> IntegritySourceFor(Client* client);
 
+// What a subscription asked for (v1::SubscribeRequest): the events the server may send it.
+struct EventScope {
+  std::string stream = "$all";               // a stream id, or "$all"
+  uint64_t from_version = 0;                 // a stream's from_version (0 otherwise)
+  std::vector<std::string> stream_prefixes;  // empty: every stream
+  std::vector<std::string> event_types;      // empty: every type
+};
+EventScope ScopeOf(const v1::SubscribeRequest& request);
+
 struct EventVerifierOptions {
   // A checkpoint is due when this many events are pending (1..kPendingEventsMax) ...
   uint64_t checkpoint_every_events = 1000;
@@ -85,6 +101,9 @@ struct EventVerifierOptions {
   // the other checks (counted in data_hashes_skipped); true: such an event ends the subscription
   // with kFailedPrecondition (not a violation: nothing is known to be wrong).
   bool require_verified_data = false;
+  // Events outside it are violations (VIOLATION_SCOPE). The default, "$all" unfiltered, admits
+  // every event.
+  EventScope scope;
 };
 
 struct VerifierStats {
@@ -112,6 +131,16 @@ class EventVerifier {
   // subscription's start, and each position checkpoint or caught_up marker's next_position. The
   // floor only rises.
   void RaisePositionFloor(uint64_t position) { position_floor_ = std::max(position_floor_, position); }
+  // Starts from a checkpoint verified in an earlier session (its signed note text, as
+  // last_checkpoint_note() gave it), so that the first checkpoint fetched must be consistent
+  // with it: the log seen across sessions is one log. Only before the first VerifyCheckpoint.
+  // kInvalidArgument when the note does not verify under the pinned key (not a violation: the
+  // caller's own file is wrong, nothing came from the server).
+  Status TrustCheckpoint(std::string_view signed_note);
+  // A message of a subscription that is neither an event nor a marker: a violation
+  // (VIOLATION_SCOPE) at `position` (where the subscription stands), since a verifying consumer
+  // passes on only what it can check.
+  Status RefuseMessage(uint64_t position, std::string what);
   // True when pending events call for a checkpoint (count reached or oldest too old).
   bool CheckpointDue(int64_t now_ms) const;
   // The per-checkpoint checks (see above). OK with nothing pending still verifies a checkpoint.
@@ -122,6 +151,8 @@ class EventVerifier {
   // True when the event at `position`, checked earlier, is proven in a verified checkpoint.
   bool Proven(uint64_t position) const;
   const std::optional<integrity::Checkpoint>& last_checkpoint() const { return checkpoint_; }
+  // The signed note of last_checkpoint() (empty without one): keep it to TrustCheckpoint later.
+  const std::string& last_checkpoint_note() const { return checkpoint_note_; }
   const VerifierStats& stats() const { return stats_; }
   bool failed() const { return !failure_.ok(); }
 
@@ -141,8 +172,9 @@ class EventVerifier {
 
   Status CheckFields(const v1::RecordedEvent& event, integrity::Hash* leaf);
   Status CheckChain(const v1::RecordedEvent& event, const integrity::Hash& leaf);
+  Status CheckScope(const v1::RecordedEvent& event);
   void Remember(const v1::RecordedEvent& event, const integrity::Hash& leaf, int64_t now_ms);
-  Result<integrity::Checkpoint> FetchSignedCheckpoint();
+  Result<integrity::Checkpoint> FetchSignedCheckpoint(std::string* note);
   Status CheckConsistency(const integrity::Checkpoint& next);
   Status ProvePending(const integrity::Checkpoint& checkpoint);
   // Records the first violation, reports it, and returns the failure status.
@@ -157,6 +189,7 @@ class EventVerifier {
   std::unordered_map<std::string, StreamHead> heads_;  // at most streams_tracked_max
   std::deque<Pending> pending_;                        // position order; ≤ kPendingEventsMax
   std::optional<integrity::Checkpoint> checkpoint_;    // the last verified one
+  std::string checkpoint_note_;                        // its signed note
   Status failure_;
   VerifierStats stats_;
 };

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "integrity/checkpoint.h"
 #include "integrity/note.h"
 
 namespace cairn {
@@ -37,19 +38,41 @@ Status ValidateOptions(const VerifyingSubscriptionOptions& o) {
   return Status::Ok();
 }
 
+// kInvalidArgument for a malformed key, or a trusted checkpoint that is not signed by it.
+Status ValidateTrusted(const VerifyingSubscriptionOptions& o) {
+  if (o.trusted_checkpoint.empty()) return Status::Ok();
+  if (o.trusted_checkpoint.size() > VerifyingSubscriptionOptions::kTrustedCheckpointSizeBytesMax) {
+    return Status::InvalidArgument("the trusted checkpoint is larger than " +
+                                   std::to_string(VerifyingSubscriptionOptions::kTrustedCheckpointSizeBytesMax) +
+                                   " bytes");
+  }
+  CAIRN_ASSIGN_OR_RETURN(integrity::NoteVerifier key,
+                         integrity::ParseVerifierKey(o.verifier_key));
+  auto trusted = integrity::VerifyCheckpoint(o.trusted_checkpoint, key);
+  if (!trusted.ok()) {
+    return Status::InvalidArgument("the trusted checkpoint does not verify under the pinned "
+                                   "verifier key: " + trusted.status().message());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 class VerifyingSubscription::Impl {
  public:
   Impl(std::unique_ptr<Subscription> inner, std::unique_ptr<IntegritySource> source,
-       integrity::NoteVerifier key, uint64_t start_position,
+       integrity::NoteVerifier key, const v1::SubscribeRequest& request,
        const VerifyingSubscriptionOptions& options)
       : inner_(std::move(inner)),
         source_(std::move(source)),
-        verifier_(source_.get(), std::move(key), VerifierOptions(options)),
+        verifier_(source_.get(), std::move(key), VerifierOptions(options, request)),
         options_(options),
-        resume_(start_position) {
-    verifier_.RaisePositionFloor(start_position);
+        resume_(StartPosition(request)) {
+    verifier_.RaisePositionFloor(resume_.load());
+    if (!options.trusted_checkpoint.empty()) {
+      [[maybe_unused]] const Status trusted = verifier_.TrustCheckpoint(options.trusted_checkpoint);
+      assert(trusted.ok() && "Wrap verified it");
+    }
     reader_ = std::thread([this] { ReadLoop(); });
   }
 
@@ -71,13 +94,21 @@ class VerifyingSubscription::Impl {
   bool cancelled() const { return cancelled_.load(); }
   uint64_t resume_position() const { return resume_.load(); }
   const VerifierStats& stats() const { return verifier_.stats(); }
+  const std::string& checkpoint_note() const { return verifier_.last_checkpoint_note(); }
+
+  static uint64_t StartPosition(const v1::SubscribeRequest& request) {
+    return request.start_case() == v1::SubscribeRequest::kFromPosition ? request.from_position()
+                                                                        : 0;
+  }
 
  private:
-  static EventVerifierOptions VerifierOptions(const VerifyingSubscriptionOptions& o) {
+  static EventVerifierOptions VerifierOptions(const VerifyingSubscriptionOptions& o,
+                                              const v1::SubscribeRequest& request) {
     EventVerifierOptions v;
     v.checkpoint_every_events = o.checkpoint_every_events;
     v.checkpoint_every_ms = o.checkpoint_every_ms;
     v.require_verified_data = o.require_verified_data;
+    v.scope = ScopeOf(request);
     return v;
   }
 
@@ -165,6 +196,9 @@ Status VerifyingSubscription::Impl::Accept(Result<v1::SubscribeResponse> message
     verifier_.RaisePositionFloor(message->checkpoint().next_position());
   } else if (message->has_caught_up()) {
     verifier_.RaisePositionFloor(message->caught_up().next_position());
+  } else {  // a batch (cairn::Subscription splits them) or a kind this client does not know
+    return verifier_.RefuseMessage(resume_.load(),
+                                   "a message that is neither an event nor a position marker");
   }
   held_.push_back(std::move(message).value());
   return Status::Ok();
@@ -228,23 +262,22 @@ Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Start(
   }
   CAIRN_RETURN_IF_ERROR(ValidateOptions(options));
   CAIRN_RETURN_IF_ERROR(integrity::ParseVerifierKey(options.verifier_key).status());
+  CAIRN_RETURN_IF_ERROR(ValidateTrusted(options));
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Subscription> inner,
                          Subscription::Start(client, request, options.subscription));
-  const uint64_t start = request.start_case() == v1::SubscribeRequest::kFromPosition
-                             ? request.from_position()
-                             : 0;
-  return Wrap(std::move(inner), IntegritySourceFor(&client), start, options);
+  return Wrap(std::move(inner), IntegritySourceFor(&client), request, options);
 }
 
 Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Wrap(
     std::unique_ptr<Subscription> inner, std::unique_ptr<IntegritySource> source,
-    uint64_t start_position, const VerifyingSubscriptionOptions& options) {
+    const v1::SubscribeRequest& request, const VerifyingSubscriptionOptions& options) {
   assert(inner != nullptr && source != nullptr);
   CAIRN_RETURN_IF_ERROR(ValidateOptions(options));
+  CAIRN_RETURN_IF_ERROR(ValidateTrusted(options));
   auto key = integrity::ParseVerifierKey(options.verifier_key);
   if (!key.ok()) return key.status().Annotate("verifier key");
   auto impl = std::make_unique<Impl>(std::move(inner), std::move(source), std::move(key).value(),
-                                     start_position, options);
+                                     request, options);
   return std::unique_ptr<VerifyingSubscription>(new VerifyingSubscription(std::move(impl)));
 }
 
@@ -260,5 +293,6 @@ void VerifyingSubscription::Cancel() { impl_->Cancel(); }
 bool VerifyingSubscription::cancelled() const { return impl_->cancelled(); }
 uint64_t VerifyingSubscription::resume_position() const { return impl_->resume_position(); }
 const VerifierStats& VerifyingSubscription::stats() const { return impl_->stats(); }
+std::string VerifyingSubscription::checkpoint_note() const { return impl_->checkpoint_note(); }
 
 }  // namespace cairn

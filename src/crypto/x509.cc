@@ -393,7 +393,10 @@ Status SyncDir(const std::string& dir) {
   return Status::Ok();
 }
 
-Status WriteNewFile(const std::string& path, std::string_view bytes, mode_t mode) {
+// Writes `bytes` to a fresh temporary file beside `path` (O_EXCL, `mode`, fsynced) and gives it
+// the name `path`: link(2) when `replace` is false (never overwrites), rename(2) otherwise.
+Status WriteFileBeside(const std::string& path, std::string_view bytes, mode_t mode,
+                       bool replace) {
   if (path.empty() || path.back() == '/' || path.size() > PATH_MAX - 32) {
     return Status::InvalidArgument("bad file path '" + path + "'");
   }
@@ -407,14 +410,21 @@ Status WriteNewFile(const std::string& path, std::string_view bytes, mode_t mode
   if (s.ok()) s = WriteAll(fd, bytes).Annotate("writing " + tmp);
   if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("syncing", tmp, errno);
   if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("closing", tmp, errno);
-  if (s.ok() && ::link(tmp.c_str(), path.c_str()) != 0) {
+  if (s.ok() && replace) {
+    if (::rename(tmp.c_str(), path.c_str()) == 0) return SyncDir(ParentDir(path));
+    s = ErrnoStatus("renaming", tmp, errno);
+  } else if (s.ok() && ::link(tmp.c_str(), path.c_str()) != 0) {
     s = errno == EEXIST ? Status::AlreadyExists(path + " already exists; not overwriting it")
                         : ErrnoStatus("linking", path, errno);
   }
-  // Either way the temporary name goes: on success it is a second name of `path`.
+  // Either way the temporary name goes: after a link it is a second name of `path`.
   if (::unlink(tmp.c_str()) != 0 && s.ok()) s = ErrnoStatus("removing", tmp, errno);
   CAIRN_RETURN_IF_ERROR(s);
   return SyncDir(ParentDir(path));
+}
+
+Status WriteNewFile(const std::string& path, std::string_view bytes, mode_t mode) {
+  return WriteFileBeside(path, bytes, mode, /*replace=*/false);
 }
 
 // Reads a small regular file (not following a final symlink) into *out.
@@ -547,6 +557,10 @@ Status WritePrivateFile(const std::string& path, std::string_view bytes) {
 
 Status WritePublicFile(const std::string& path, std::string_view bytes) {
   return WriteNewFile(path, bytes, 0644);
+}
+
+Status ReplaceFile(const std::string& path, std::string_view bytes, mode_t mode) {
+  return WriteFileBeside(path, bytes, mode, /*replace=*/true);
 }
 
 Status CreateDevPki(const std::string& dir, DevPkiFiles* out) {

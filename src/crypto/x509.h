@@ -17,6 +17,8 @@
 // two fails with kAlreadyExists or kFailedPrecondition, and nothing is overwritten.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -103,6 +105,11 @@ Status WritePrivateFile(const std::string& path, std::string_view bytes);
 
 // The same with mode 0644, for certificates and other public files.
 Status WritePublicFile(const std::string& path, std::string_view bytes);
+
+// Like WritePrivateFile, with `mode`, but REPLACES `path` if it exists (rename(2)): a crash
+// leaves the old file or the new one, never a partial one. For state a command keeps between
+// runs (a verified checkpoint) and files a server re-reads (a policy).
+Status ReplaceFile(const std::string& path, std::string_view bytes, mode_t mode);
 
 struct DevPkiFiles {
   std::string ca_cert;      // dir/ca.crt      0644

@@ -162,6 +162,111 @@ TEST(EventVerifier, AnEventBeforeTheStartOrBeforeAMarkersNextPositionIsAnOrderVi
   ExpectViolationAt(Feed(verifier2, {events[3]}), log2, 3, v1::VIOLATION_ORDER);
 }
 
+// Genuine events of the log, sent to a subscription that did not ask for them: the handler
+// must not see them (it may trust the stream, types and start it asked for).
+TEST(EventVerifier, AnEventOutsideTheSubscriptionsScopeIsAViolation) {
+  struct Case {
+    const char* name;
+    std::function<void(v1::SubscribeRequest&)> request;
+    size_t bad;  // index of the first event out of scope
+  };
+  const std::vector<Case> cases = {
+      {"another stream", [](v1::SubscribeRequest& r) { r.set_stream("a"); }, 1},
+      {"before from_version",
+       [](v1::SubscribeRequest& r) {
+         r.set_stream("a");
+         r.set_from_version(1);
+       },
+       0},
+      {"prefix", [](v1::SubscribeRequest& r) { r.mutable_filter()->add_stream_prefixes("a"); }, 1},
+      {"type",
+       [](v1::SubscribeRequest& r) {
+         r.mutable_filter()->add_event_types("Opened");
+         r.mutable_filter()->add_event_types("Closed");
+       },
+       2},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    FakeLog log;
+    std::vector<v1::RecordedEvent> events = FillLog(log);
+    v1::SubscribeRequest request;
+    request.set_stream("$all");
+    c.request(request);
+    EventVerifierOptions options;
+    options.scope = ScopeOf(request);
+    EventVerifier verifier(&log, log.verifier(), options);
+    size_t passed = 0;
+    ExpectViolationAt(Feed(verifier, events, &passed), log, c.bad, v1::VIOLATION_SCOPE);
+    EXPECT_EQ(passed, c.bad);
+  }
+  // In scope, the same filters pass what they ask for.
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  v1::SubscribeRequest request;
+  request.set_stream("a");
+  request.set_from_version(1);
+  request.mutable_filter()->add_event_types("Changed");
+  request.mutable_filter()->add_event_types("Closed");
+  EventVerifierOptions options;
+  options.scope = ScopeOf(request);
+  EventVerifier verifier(&log, log.verifier(), options);
+  EXPECT_TRUE(Feed(verifier, {events[2], events[5]}).ok());
+  EXPECT_TRUE(log.reports.empty());
+}
+
+// A checkpoint kept from an earlier session: the next session's first checkpoint must extend it.
+TEST(EventVerifier, ATrustedCheckpointFromAnEarlierSessionMustBeExtended) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  std::string kept;
+  {
+    EventVerifier first(&log, log.verifier());
+    ASSERT_TRUE(Feed(first, {events[0], events[1], events[2]}).ok());
+    ASSERT_TRUE(first.VerifyCheckpoint().ok());
+    kept = first.last_checkpoint_note();
+    ASSERT_FALSE(kept.empty());
+  }
+  log.Append("d", "Extra", "{}");
+  EventVerifier second(&log, log.verifier());
+  ASSERT_TRUE(second.TrustCheckpoint(kept).ok());
+  EXPECT_EQ(second.last_checkpoint_note(), kept);
+  ASSERT_TRUE(Feed(second, {events[3], events[4], events[5]}).ok());
+  ASSERT_TRUE(second.VerifyCheckpoint().ok());
+  EXPECT_EQ(second.stats().consistency_proofs_checked, 1u) << "proved against the kept one";
+  EXPECT_NE(second.last_checkpoint_note(), kept);
+
+  // Between the sessions the server rewrote history (a validly signed tree that does not extend
+  // the kept one), or rolled it back.
+  log.fork_root = true;
+  EventVerifier forked(&log, log.verifier());
+  ASSERT_TRUE(forked.TrustCheckpoint(kept).ok());
+  ExpectViolationAt(forked.VerifyCheckpoint(), log, log.size(), v1::VIOLATION_CONSISTENCY);
+  FakeLog log2;
+  FillLog(log2);
+  EventVerifier honest(&log2, log2.verifier());
+  ASSERT_TRUE(honest.VerifyCheckpoint().ok());
+  const std::string newer = honest.last_checkpoint_note();
+  log2.serve_size = 3;
+  EventVerifier rolled_back(&log2, log2.verifier());
+  ASSERT_TRUE(rolled_back.TrustCheckpoint(newer).ok());
+  ExpectViolationAt(rolled_back.VerifyCheckpoint(), log2, 3, v1::VIOLATION_CONSISTENCY);
+}
+
+TEST(EventVerifier, ATrustedCheckpointNotSignedByThePinnedKeyIsRefused) {
+  FakeLog log, other;
+  FillLog(log);
+  FillLog(other);
+  EventVerifier theirs(&other, other.verifier());
+  ASSERT_TRUE(theirs.VerifyCheckpoint().ok());
+  EventVerifier verifier(&log, log.verifier());
+  Status s = verifier.TrustCheckpoint(theirs.last_checkpoint_note());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(verifier.TrustCheckpoint("not a note").code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(verifier.last_checkpoint().has_value());
+  EXPECT_TRUE(log.reports.empty()) << "the caller's file, not the server, was wrong";
+}
+
 TEST(EventVerifier, AReportAboutAHostileEventFitsTheReportLimits) {
   FakeLog log;
   std::vector<v1::RecordedEvent> events = FillLog(log);

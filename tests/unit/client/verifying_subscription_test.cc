@@ -1,0 +1,152 @@
+// VerifyingSubscription over a scripted inner subscription and the FakeLog: what the wrapper
+// itself decides — a message of no known kind, the request's scope, a trusted checkpoint.
+#include "cairn/verifying_subscription.h"
+
+#include <deque>
+
+#include <gtest/gtest.h>
+
+#include "fake_log.h"
+
+namespace cairn {
+namespace {
+
+using testing::FakeLog;
+
+// Hands out the scripted messages, then ends with kUnavailable.
+class ScriptedSubscription final : public Subscription {
+ public:
+  explicit ScriptedSubscription(std::deque<v1::SubscribeResponse> script)
+      : script_(std::move(script)) {}
+  Status NextInto(v1::SubscribeResponse* out) override {
+    if (script_.empty()) return Status::Unavailable("end of script");
+    *out = std::move(script_.front());
+    script_.pop_front();
+    return Status::Ok();
+  }
+  void Cancel() override {}
+  bool cancelled() const override { return false; }
+  uint64_t resume_position() const override { return 0; }
+
+ private:
+  std::deque<v1::SubscribeResponse> script_;
+};
+
+// Forwards to a FakeLog that the test keeps (the wrapper owns its source).
+class LogSource final : public IntegritySource {
+ public:
+  explicit LogSource(FakeLog* log) : log_(log) {}
+  Result<v1::Checkpoint> GetCheckpoint() override { return log_->GetCheckpoint(); }
+  Result<v1::InclusionProof> GetInclusionProof(uint64_t i, uint64_t n) override {
+    return log_->GetInclusionProof(i, n);
+  }
+  Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t a, uint64_t b) override {
+    return log_->GetConsistencyProof(a, b);
+  }
+  Status ReportViolation(const v1::ViolationReport& r) override { return log_->ReportViolation(r); }
+
+ private:
+  FakeLog* log_;
+};
+
+v1::SubscribeResponse EventMessage(const v1::RecordedEvent& event) {
+  v1::SubscribeResponse m;
+  *m.mutable_event() = event;
+  return m;
+}
+
+class VerifyingSubscriptionTest : public ::testing::Test {
+ protected:
+  VerifyingSubscriptionTest() {
+    options.verifier_key = log.verifier_key_text();
+    options.idle_wait_ms = 1;
+    request.set_stream("$all");
+  }
+  Result<std::unique_ptr<VerifyingSubscription>> Wrap(std::deque<v1::SubscribeResponse> script) {
+    return VerifyingSubscription::Wrap(std::make_unique<ScriptedSubscription>(std::move(script)),
+                                       std::make_unique<LogSource>(&log), request, options);
+  }
+  // Next() until it fails; the events it returned.
+  std::vector<uint64_t> Drain(VerifyingSubscription& sub, Status* end) {
+    std::vector<uint64_t> seen;
+    for (;;) {
+      auto m = sub.Next();
+      if (!m.ok()) {
+        *end = m.status();
+        return seen;
+      }
+      if (m->has_event()) seen.push_back(m->event().position());
+    }
+  }
+  FakeLog log;
+  VerifyingSubscriptionOptions options;
+  v1::SubscribeRequest request;
+};
+
+TEST_F(VerifyingSubscriptionTest, AMessageOfNoKnownKindStopsTheSubscriptionAndIsReported) {
+  const auto e0 = log.Append("a", "Opened", "{}");
+  const auto e1 = log.Append("a", "Changed", "{}");
+  v1::SubscribeResponse empty;  // no content: what an unknown oneof case parses to
+  v1::SubscribeResponse batch;  // cairn::Subscription splits batches; one arriving is not checked
+  *batch.mutable_events()->add_events() = e1;
+  for (const v1::SubscribeResponse& odd : {empty, batch}) {
+    log.reports.clear();
+    auto sub = Wrap({EventMessage(e0), odd, EventMessage(e1)});
+    ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+    Status end;
+    std::vector<uint64_t> seen = Drain(**sub, &end);
+    EXPECT_EQ(end.code(), StatusCode::kDataLoss) << end.ToString();
+    EXPECT_TRUE(seen.size() <= 1 && (seen.empty() || seen[0] == 0)) << "nothing after it";
+    ASSERT_EQ(log.reports.size(), 1u);
+    EXPECT_EQ(log.reports[0].kind(), v1::VIOLATION_SCOPE);
+  }
+}
+
+TEST_F(VerifyingSubscriptionTest, AnEventOfAnotherStreamNeverReachesTheHandler) {
+  const auto e0 = log.Append("orders-1", "Opened", "{}");
+  const auto e1 = log.Append("orders-2", "Refunded", "{}");  // genuine, but not what was asked
+  request.set_stream("orders-1");
+  auto sub = Wrap({EventMessage(e0), EventMessage(e1)});
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  Status end;
+  std::vector<uint64_t> seen = Drain(**sub, &end);
+  EXPECT_EQ(end.code(), StatusCode::kDataLoss) << end.ToString();
+  EXPECT_EQ(end.detail(), 1);
+  EXPECT_TRUE(std::find(seen.begin(), seen.end(), 1u) == seen.end());
+  ASSERT_EQ(log.reports.size(), 1u);
+  EXPECT_EQ(log.reports[0].kind(), v1::VIOLATION_SCOPE);
+}
+
+TEST_F(VerifyingSubscriptionTest, TheCheckpointNoteCarriesTrustIntoTheNextSession) {
+  const auto e0 = log.Append("a", "Opened", "{}");
+  std::string kept;
+  {
+    auto sub = Wrap({EventMessage(e0)});
+    ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+    auto m = (*sub)->Next();
+    ASSERT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
+    kept = (*sub)->checkpoint_note();
+    EXPECT_FALSE(kept.empty());
+  }
+  const auto e1 = log.Append("a", "Changed", "{}");
+  options.trusted_checkpoint = kept;
+  request.set_from_position(1);
+  auto next = Wrap({EventMessage(e1)});
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  auto m = (*next)->Next();
+  ASSERT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
+  EXPECT_EQ((*next)->stats().consistency_proofs_checked, 1u);
+
+  // A rewritten log between the sessions.
+  log.Append("a", "More", "{}");
+  log.fork_root = true;
+  auto forked = Wrap({EventMessage(e1)});
+  ASSERT_TRUE(forked.ok()) << forked.status().ToString();
+  EXPECT_EQ((*forked)->Next().status().code(), StatusCode::kDataLoss);
+
+  options.trusted_checkpoint = "cairn checkpoint\n1\nnot signed\n";
+  EXPECT_EQ(Wrap({}).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cairn
