@@ -7,9 +7,13 @@
 #include <cassert>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <deque>
 #include <mutex>
+#include <thread>
 
 namespace cairn::log {
 namespace {
@@ -167,16 +171,100 @@ int64_t NowUnixMs() {
       .count();
 }
 
-void WriteToStderr(const std::string& line) {
+void WriteToStderr(const std::string& text) {
   size_t off = 0;
-  for (int attempt = 0; attempt < kWriteAttemptsMax && off < line.size(); ++attempt) {
-    const ssize_t n = ::write(STDERR_FILENO, line.data() + off, line.size() - off);
+  for (int attempt = 0; attempt < kWriteAttemptsMax && off < text.size(); ++attempt) {
+    const ssize_t n = ::write(STDERR_FILENO, text.data() + off, text.size() - off);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       return;  // nowhere left to report it
     }
     off += static_cast<size_t>(n);
   }
+}
+
+// The lines waiting for the writer thread. Write() only queues (never blocks on stderr): a slow
+// or stalled reader of stderr (a log shipper, a container runtime, a parent that stopped reading)
+// then costs dropped lines, counted, instead of every thread that logs — the audit trail's
+// writer among them — waiting on a full pipe.
+class LineQueue {
+ public:
+  // False when full (the line is dropped and counted).
+  bool Push(std::string line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lines_.size() >= kLogQueueLinesMax || bytes_ + line.size() > kLogQueueBytesMax) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (!writer_started_) {
+      writer_started_ = true;
+      std::thread([this] { WriteLoop(); }).detach();  // lives as long as the process
+      std::atexit([] { Flush(kLogFlushAtExitMs); });
+    }
+    bytes_ += line.size();
+    lines_.push_back(std::move(line));
+    assert(lines_.size() <= kLogQueueLinesMax && bytes_ <= kLogQueueBytesMax);
+    ready_.notify_one();
+    return true;
+  }
+
+  bool WaitEmpty(int64_t timeout_ms) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return idle_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                          [&] { return lines_.empty() && !writing_; });
+  }
+
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  void WriteLoop() {
+    std::string batch;
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      ready_.wait(lock, [&] { return !lines_.empty(); });
+      writing_ = true;
+      batch.clear();
+      while (!lines_.empty() && batch.size() < kLogWriteBatchBytesMax) {
+        batch.append(lines_.front());
+        bytes_ -= lines_.front().size();
+        lines_.pop_front();
+      }
+      lock.unlock();
+      WriteToStderr(batch);
+      ReportDrops();
+      lock.lock();
+      writing_ = false;
+      if (lines_.empty()) idle_.notify_all();
+    }
+  }
+
+  // One line saying how many lines were dropped since the last such line (outside the lock).
+  void ReportDrops() {
+    const uint64_t dropped = dropped_.load(std::memory_order_relaxed);
+    if (dropped == dropped_reported_) return;
+    const uint64_t since = dropped - dropped_reported_;
+    dropped_reported_ = dropped;
+    WriteToStderr(FormatLine(Level::kWarn, "log lines dropped: stderr is not read fast enough",
+                             {.extra = {{"cairn.dropped_lines", std::to_string(since)}}},
+                             NowUnixMs()) +
+                  "\n");
+  }
+
+  std::mutex mu_;
+  std::condition_variable ready_;  // lines_ gained a line
+  std::condition_variable idle_;   // lines_ emptied and written
+  std::deque<std::string> lines_;  // guarded by mu_; each ends with '\n'
+  size_t bytes_ = 0;               // guarded by mu_
+  bool writing_ = false;           // guarded by mu_
+  bool writer_started_ = false;    // guarded by mu_
+  std::atomic<uint64_t> dropped_{0};
+  uint64_t dropped_reported_ = 0;  // the writer thread only
+};
+
+// Never destroyed: the detached writer and atexit flush may run during static destruction.
+LineQueue& Queue() {
+  static LineQueue* queue = new LineQueue();
+  return *queue;
 }
 
 }  // namespace
@@ -248,14 +336,20 @@ std::string FormatLine(Level level, std::string_view message, const Fields& fiel
 void Write(Level level, std::string_view message, const Fields& fields) {
   if (!Enabled(level)) return;
   std::string line = FormatLine(level, message, fields, NowUnixMs());
-  std::lock_guard<std::mutex> lock(g_sink_mu);
-  if (g_sink != nullptr) {
-    (*g_sink)(line);
-    return;
+  {
+    std::lock_guard<std::mutex> lock(g_sink_mu);
+    if (g_sink != nullptr) {
+      (*g_sink)(line);
+      return;
+    }
   }
   line.push_back('\n');
-  WriteToStderr(line);
+  Queue().Push(std::move(line));
 }
+
+bool Flush(int64_t timeout_ms) { return Queue().WaitEmpty(timeout_ms); }
+
+uint64_t DroppedLines() { return Queue().dropped(); }
 
 void SetSinkForTest(std::function<void(std::string_view line)> sink) {
   std::lock_guard<std::mutex> lock(g_sink_mu);

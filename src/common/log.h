@@ -15,9 +15,14 @@
 // data. Callers pass identifiers (stream ids, positions, principal ids, key ids) and fixed reason
 // texts only; the logger cannot tell the difference, so this is the caller's contract.
 //
-// Thread safety: every function is thread-safe; one line is written with one write(2) call so
-// lines from different threads never interleave. Lines longer than kLogLineBytesMax are cut at a
-// character boundary and end with "…" inside the message (the line stays valid JSON).
+// Thread safety: every function is thread-safe. Write() never blocks on stderr: it queues the
+// line (at most kLogQueueLinesMax lines / kLogQueueBytesMax bytes) for one writer thread, which
+// writes whole lines in order, so lines never interleave. When stderr is read too slowly and the
+// queue is full, lines are dropped and counted (DroppedLines(); the writer then logs how many):
+// a stalled log reader never stalls the threads that log, such as the audit trail's writer.
+// Queued lines are flushed at exit (for up to kLogFlushAtExitMs); call Flush() before ending the
+// process some other way. Lines longer than kLogLineBytesMax are cut at a character boundary and
+// end with "…" inside the message (the line stays valid JSON).
 #pragma once
 
 #include <cstddef>
@@ -33,6 +38,10 @@ namespace cairn::log {
 
 inline constexpr size_t kLogLineBytesMax = 16384;
 inline constexpr size_t kLogExtraFieldsMax = 16;
+inline constexpr size_t kLogQueueLinesMax = 8192;
+inline constexpr size_t kLogQueueBytesMax = 8 << 20;
+inline constexpr size_t kLogWriteBatchBytesMax = 64 << 10;  // one write(2) carries at most this
+inline constexpr int64_t kLogFlushAtExitMs = 2000;
 
 enum class Level : uint8_t { kDebug = 0, kInfo, kWarn, kError };
 
@@ -59,6 +68,11 @@ inline void Debug(std::string_view m, const Fields& f = {}) { Write(Level::kDebu
 inline void Info(std::string_view m, const Fields& f = {}) { Write(Level::kInfo, m, f); }
 inline void Warn(std::string_view m, const Fields& f = {}) { Write(Level::kWarn, m, f); }
 inline void Error(std::string_view m, const Fields& f = {}) { Write(Level::kError, m, f); }
+
+// Waits until every line queued so far is written, at most `timeout_ms`; false on timeout.
+bool Flush(int64_t timeout_ms);
+// Lines dropped because the queue was full, since the process started.
+uint64_t DroppedLines();
 
 // The JSON line (without the trailing '\n') Write() would emit; for tests and for sinks that
 // forward log lines (alerts).

@@ -2,13 +2,11 @@
 
 #include <chrono>
 #include <cctype>
-#include <cstdio>
-
-#include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/bytes.h"
+#include "common/log.h"
 #include "integrity/entry.h"
-
 #include "server/call_audit.h"
 #include "server/status_map.h"
 #include "server/wire_convert.h"
@@ -68,24 +66,22 @@ std::string KindName(int kind) {
   return name;
 }
 
-// One JSON line on stderr: who reported what about which position. The detail text and any
-// event data stay out of the log; stream ids carry no personal data by contract (DESIGN.md).
+// One log line: who reported what about which position. The detail text and any event data
+// stay out of the log; stream ids carry no personal data by contract (DESIGN.md).
 void LogViolation(const ViolationRecord& r, std::string_view peer_ip) {
-  nlohmann::json line = {
-      {"log", "integrity_violation_reported"},
-      {"report", r.number},
-      {"principal", r.principal},
-      {"peer", peer_ip},
-      {"kind", KindName(r.kind)},
-      {"position", r.position},
-      {"stream", r.stream},
-      {"version", r.version},
-      {"checkpoint_size", r.checkpoint_size},
-      {"checkpoint_root", r.checkpoint_size > 0 ? HexEncode(r.checkpoint_root) : ""},
-  };
-  const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  std::fwrite(text.data(), 1, text.size(), stderr);
-  std::fflush(stderr);
+  log::Warn("integrity violation reported",
+            {.action = "integrity.violation",
+             .outcome = "failure",
+             .source_ip = peer_ip,
+             .user_id = r.principal,
+             .extra = {{"cairn.report", std::to_string(r.number)},
+                       {"cairn.kind", KindName(r.kind)},
+                       {"cairn.position", std::to_string(r.position)},
+                       {"cairn.stream", r.stream},
+                       {"cairn.version", std::to_string(r.version)},
+                       {"cairn.checkpoint_size", std::to_string(r.checkpoint_size)},
+                       {"cairn.checkpoint_root",
+                        r.checkpoint_size > 0 ? HexEncode(r.checkpoint_root) : ""}}});
 }
 
 // The `$integrity.violation` audit record of an accepted report: what was reported and by whom,

@@ -1,6 +1,7 @@
 #include "server/server_metrics.h"
 
 #include "audit/trail.h"
+#include "common/log.h"
 #include "policy/action.h"
 #include "subscribe/group_engine.h"
 #include "subscribe/live_hub.h"
@@ -48,6 +49,9 @@ void RegisterServerGauges(audit::MetricsRegistry* r, const subscribe::LiveHub* h
                      });
   }
   if (trail != nullptr) RegisterAuditTrailMetrics(r, trail);
+  r->CounterFunction("cairn_log_lines_dropped_total",
+                     "Log lines dropped because stderr was not read fast enough.", {},
+                     [] { return log::DroppedLines(); });
 }
 
 std::vector<std::string> PolicyActionNames() {

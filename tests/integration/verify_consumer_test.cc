@@ -229,9 +229,9 @@ TEST_F(VerifyConsumerTest, TamperedEventStopsTheConsumerBeforeTheHandlerAndIsRep
   sub->reset();
   env.server().Stop();  // collects what the server printed
   const std::string& log = env.server().output();
-  EXPECT_NE(log.find("\"log\":\"integrity_violation_reported\""), std::string::npos) << log;
-  EXPECT_NE(log.find("\"kind\":\"data_hash\""), std::string::npos) << log;
-  EXPECT_NE(log.find("\"position\":3"), std::string::npos) << log;
+  EXPECT_NE(log.find("\"message\":\"integrity violation reported\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"cairn.kind\":\"data_hash\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"cairn.position\":\"3\""), std::string::npos) << log;
   EXPECT_EQ(log.find(env.admin_key), std::string::npos) << "a credential in the log";
   EXPECT_EQ(log.find(kMarker), std::string::npos) << "event data in the log";
 }
@@ -251,6 +251,46 @@ TEST_F(VerifyConsumerTest, SameConsumerWithoutTheProxyVerifiesEverything) {
   EXPECT_EQ((*sub)->stats().chain_links_checked, 3u);  // order-1@1, order-0@1, order-0@2
   EXPECT_EQ((*sub)->resume_position(), 5u);
   (*sub)->Cancel();
+  EXPECT_EQ(ViolationReports(), 0u);
+}
+
+// `cairn subscribe --verify --checkpoint-file`: the file holds the last verified checkpoint after
+// a run, the next run starts from it (and extends it), and a file signed by another key is
+// refused at start (exit 2), with no report to the server.
+TEST_F(VerifyConsumerTest, TheCliKeepsTheVerifiedCheckpointBetweenRuns) {
+  TempDir dir;
+  const std::string file = dir.Sub("kept.checkpoint");
+  auto run = [&](const std::string& from, const std::string& count) {
+    return RunCairn({"subscribe", "$all", "--from", from, "--count", count, "--verify",
+                     "--verifier-key", options.verifier_key, "--checkpoint-file", file,
+                     "--server", env.server().target(), "--plaintext", "--token", env.admin_key});
+  };
+  auto first = run("0", "3");
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  // The note's second line is the tree size.
+  auto size_of = [](const std::string& note) {
+    const size_t at = note.find('\n') + 1;
+    return std::stoull(note.substr(at, note.find('\n', at) - at));
+  };
+  const std::string kept = ReadFile(file);
+  ASSERT_FALSE(kept.empty());
+  EXPECT_GE(size_of(kept), 3u) << kept;
+  AppendOne(*admin, "order-0", "{\"i\":3}");
+  const uint64_t fourth = size_of(kept);  // the new event's position (the log may hold more)
+  auto second = run(std::to_string(fourth), "1");
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  const std::string newer = ReadFile(file);
+  EXPECT_GT(size_of(newer), size_of(kept)) << newer;
+
+  ServerEnv other;  // a checkpoint signed by another log's key
+  ASSERT_TRUE(other.Start()) << other.server().output();
+  auto other_admin = other.ClientWith(other.admin_key);
+  auto foreign = other_admin->GetCheckpoint();
+  ASSERT_TRUE(foreign.ok()) << foreign.status().ToString();
+  WriteFile(file, foreign->note());
+  auto refused = run("0", "1");
+  EXPECT_EQ(refused.exit_code, 2) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("--checkpoint-file"), std::string::npos) << refused.err;
   EXPECT_EQ(ViolationReports(), 0u);
 }
 

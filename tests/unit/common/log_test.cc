@@ -1,6 +1,10 @@
 #include "common/log.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
 
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -176,6 +180,56 @@ TEST(Log, ConcurrentWritersProduceWholeLines) {
   auto lines = cap.lines();
   ASSERT_EQ(lines.size(), static_cast<size_t>(kThreads * kLines));
   for (const auto& l : lines) EXPECT_NO_THROW(json::parse(l)) << l;
+}
+
+// stderr pointed at a pipe nobody reads (a stalled log shipper): writers must not block, the
+// overflow is dropped and counted, and once the pipe is read the writer says how many it dropped.
+TEST(Log, AStalledStderrNeitherBlocksWritersNorLosesCountOfDroppedLines) {
+  const Level saved_level = CurrentLevel();
+  SetLevel(Level::kInfo);
+  ASSERT_TRUE(Flush(5000));
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const int saved_stderr = ::dup(STDERR_FILENO);
+  ASSERT_GE(saved_stderr, 0);
+  ASSERT_EQ(::dup2(fds[1], STDERR_FILENO), STDERR_FILENO);
+  const uint64_t dropped_before = DroppedLines();
+  // 2x the queue's line bound, each line ~1 KiB: far beyond the pipe's 64 KiB and the queue.
+  const std::string filler(1000, 'x');
+  std::promise<void> written;
+  std::thread writer([&] {
+    for (size_t i = 0; i < 2 * kLogQueueLinesMax; ++i) Info("stalled", {.extra = {{"cairn.f", filler}}});
+    written.set_value();
+  });
+  const bool returned = written.get_future().wait_for(std::chrono::seconds(30)) ==
+                        std::future_status::ready;
+  EXPECT_TRUE(returned) << "Write() blocked on a stalled stderr";
+  EXPECT_GT(DroppedLines(), dropped_before);
+  // Start reading: everything queued is written, then the count of dropped lines.
+  std::string out;
+  std::thread reader([&] {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::read(fds[0], buf, sizeof buf);
+      if (n <= 0) return;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  });
+  writer.join();
+  Info("after the stall");
+  EXPECT_TRUE(Flush(30000));
+  ASSERT_EQ(::dup2(saved_stderr, STDERR_FILENO), STDERR_FILENO);
+  ::close(saved_stderr);
+  ::close(fds[1]);
+  reader.join();
+  ::close(fds[0]);
+  SetLevel(saved_level);
+  EXPECT_NE(out.find("log lines dropped"), std::string::npos);
+  EXPECT_NE(out.find("\"cairn.dropped_lines\":\""), std::string::npos);
+  EXPECT_NE(out.find("after the stall"), std::string::npos) << "the queue works again";
+  size_t lines = 0;
+  for (size_t at = 0; (at = out.find('\n', at)) != std::string::npos; ++at) ++lines;
+  EXPECT_LE(lines, kLogQueueLinesMax + 256) << "bounded by the queue, not by the writers";
 }
 
 }  // namespace
