@@ -23,6 +23,7 @@ struct Replacement {
 
 // `text` with every replacement applied (spans are disjoint). The result is sized once, so no
 // partial copy of a plaintext is left behind by a reallocation.
+// Callers check the spans first (SpansDisjoint): overlapping spans are a bug here.
 std::string Splice(std::string_view text, const std::vector<Replacement>& replacements) {
   std::vector<size_t> order(replacements.size());
   std::iota(order.begin(), order.end(), size_t{0});
@@ -101,6 +102,25 @@ struct Target {
   uint32_t node;
   std::string pointer;
 };
+
+// True when no two of the targets' byte spans overlap. They can after a rule changed: a field
+// widened to its parent ("/address/street" → "/address") holds the "$enc" object stored under the
+// old rule, or a nested "$enc"-shaped value. Splice() needs disjoint spans; the DOM path handles
+// nesting, so the splice path declines then.
+bool SpansDisjoint(const JsonScan& scan, const std::vector<Target>& a, const std::vector<Target>& b) {
+  std::vector<std::pair<uint32_t, uint32_t>> spans;
+  spans.reserve(a.size() + b.size());
+  for (const auto* targets : {&a, &b}) {
+    for (const Target& t : *targets) {
+      spans.emplace_back(scan.nodes()[t.node].begin, scan.nodes()[t.node].end);
+    }
+  }
+  std::sort(spans.begin(), spans.end());
+  for (size_t i = 1; i < spans.size(); ++i) {
+    if (spans[i].first < spans[i - 1].second) return false;
+  }
+  return true;
+}
 
 // A decrypted value checked to be JSON: its kind and its compact text.
 struct Revealed {
@@ -185,6 +205,9 @@ std::optional<Result<ReadView>> RevealWithSplice(const Rule& rule, std::string_v
   if (encrypted.empty() && (clear.empty() || may_read_pii)) {
     view.data_json = std::string(stored_data_json);
     return view;
+  }
+  if (!SpansDisjoint(scan, encrypted, may_read_pii ? std::vector<Target>{} : clear)) {
+    return std::nullopt;
   }
   // Members with escapes go to the DOM path, before any key is asked for.
   std::vector<StoredMembers> members(encrypted.size());

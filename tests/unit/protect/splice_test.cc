@@ -287,6 +287,50 @@ fields = ["/tier"]
   EXPECT_EQ(masked->masked, (std::vector<std::string>{"/email", "/phones/1", "/tier"}));
 }
 
+// A field widened to its parent after events were stored ("/address/street" → "/address"), and
+// a "$enc"-shaped value planted inside a field before any rule covered it: the targets nest. The
+// splice path declines (it replaces disjoint spans only; it used to abort the server here) and the
+// entry point reads them as the DOM path does.
+TEST_F(SpliceTest, NestedTargetsAfterARuleWasWidenedGoToTheDomPath) {
+  auto stored = ProtectSplice(
+      R"({"customerId":"c-11","address":{"street":"Main St 1","city":"X"},"email":"e"})");
+  ASSERT_TRUE(stored.has_value() && stored->ok());
+  auto rules_with = [](const std::string& fields) {
+    auto parsed = ParseRules("[[rule]]\nevent_type = \"C\"\nsubject = \"/customerId\"\nfields = " +
+                                 fields + "\n",
+                             "changed.toml");
+    EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
+    return std::move(parsed).value();
+  };
+  const auto widened = rules_with(R"(["/address", "/email"])");
+  const Rule& rule = *widened->Find("C");
+  const std::string planted =
+      R"({"customerId":"c-12","profile":{"card":{"$enc":"v1","kid":"nope","iv":"AA","ct":"AA"}},"p":1})";
+  const auto planted_rules = rules_with(R"(["/profile", "/p"])");
+  const Rule& planted_rule = *planted_rules->Find("C");
+  for (auto [text, r] : {std::pair<std::string, const Rule*>{**stored, &rule},
+                         std::pair<std::string, const Rule*>{planted, &planted_rule}}) {
+    for (bool pii : {true, false}) {
+      SCOPED_TRACE(text + (pii ? " pii" : " no pii"));
+      JsonScan scan;
+      ASSERT_TRUE(scan.Scan(text));
+      auto splice =
+          internal::RevealWithSplice(*r, kStream, kId, text, scan, pii, keys_, &ciphers_);
+      auto dom = internal::RevealWithDom(*r, kStream, kId, text, pii, keys_, &ciphers_);
+      auto entry = RevealEvent(*r, kStream, kId, text, pii, keys_, &ciphers_);
+      if (!pii) EXPECT_FALSE(splice.has_value()) << "nested spans: the DOM path's work";
+      ASSERT_EQ(entry.ok(), dom.ok()) << entry.status().ToString() << dom.status().ToString();
+      if (!dom.ok()) {
+        EXPECT_EQ(entry.status().code(), dom.status().code());
+        continue;
+      }
+      EXPECT_EQ(entry->data_json, dom->data_json);
+      EXPECT_EQ(entry->masked, dom->masked);
+      if (!pii) EXPECT_EQ(entry->data_json.find("Main St"), std::string::npos) << entry->data_json;
+    }
+  }
+}
+
 // Random corruption of stored events: both paths agree on success, error code and view.
 TEST_F(SpliceTest, CorruptedStoredEventsReadTheSameThroughBothPaths) {
   auto stored = ProtectDom(
