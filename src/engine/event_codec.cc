@@ -83,7 +83,8 @@ std::optional<size_t> FirstRepeatedId(const std::vector<ProposedEvent>& events) 
   return first;
 }
 
-Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits, AppendOrigin origin) {
+Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits, AppendOrigin origin,
+                     bool check_json) {
   if (!e.event_id.empty() && e.event_id.size() != integrity::kEventIdSizeBytes) {
     return Status::InvalidArgument("event " + std::to_string(i) + ": event id must be a UUID (16 bytes)");
   }
@@ -99,18 +100,16 @@ Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits, App
                                      " bytes; the limit is " +
                                      std::to_string(limits.event_size_bytes_max));
   }
-  if (IsJsonContentType(e.content_type)) {
+  if (check_json && IsJsonContentType(e.content_type)) {
     CAIRN_RETURN_IF_ERROR(ValidateJson("data", i, e.data));
     if (!e.metadata.empty()) CAIRN_RETURN_IF_ERROR(ValidateJson("metadata", i, e.metadata));
   }
   return Status::Ok();
 }
 
-}  // namespace
-
-Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion expected,
-                                     std::vector<ProposedEvent> events, const Limits& limits,
-                                     AppendOrigin origin) {
+// Everything PrepareAppend checks; gives events without an id a fresh one.
+Status ValidateAppend(std::string_view stream_id, std::vector<ProposedEvent>& events,
+                      const Limits& limits, AppendOrigin origin, bool check_json) {
   CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
   const bool system_stream = stream_id[0] == '$';
   if (system_stream && origin != AppendOrigin::kSystem) {
@@ -125,18 +124,14 @@ Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion
                                      " events exceeds the limit of " +
                                      std::to_string(limits.batch_events_max));
   }
-  size_t total = 0;
-  PreparedAppend out;
-  out.stream_id.assign(stream_id);
-  out.expected = expected;
-  out.events.reserve(events.size());
   for (ProposedEvent& e : events) {
     if (e.event_id.empty()) e.event_id = NewUuidV4();
   }
   const std::optional<size_t> repeated = FirstRepeatedId(events);
+  size_t total = 0;
   for (size_t i = 0; i < events.size(); ++i) {
     const ProposedEvent& e = events[i];
-    CAIRN_RETURN_IF_ERROR(ValidateEvent(i, e, limits, origin));
+    CAIRN_RETURN_IF_ERROR(ValidateEvent(i, e, limits, origin, check_json));
     total += e.data.size() + e.metadata.size();
     if (total > limits.batch_size_bytes_max) {
       return Status::ResourceExhausted("the append exceeds the batch limit of " +
@@ -147,6 +142,24 @@ Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion
                                      FormatUuid(e.event_id) + " appears twice in the append");
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status PrecheckAppend(std::string_view stream_id, std::vector<ProposedEvent>* events,
+                      const Limits& limits) {
+  return ValidateAppend(stream_id, *events, limits, AppendOrigin::kClient, /*check_json=*/false);
+}
+
+Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion expected,
+                                     std::vector<ProposedEvent> events, const Limits& limits,
+                                     AppendOrigin origin) {
+  CAIRN_RETURN_IF_ERROR(ValidateAppend(stream_id, events, limits, origin, /*check_json=*/true));
+  PreparedAppend out;
+  out.stream_id.assign(stream_id);
+  out.expected = expected;
+  out.events.reserve(events.size());
   for (ProposedEvent& e : events) {
     PreparedEvent p;
     p.data_hash = crypto::Sha256(e.data);

@@ -23,6 +23,14 @@ bool IsJsonContentType(std::string_view content_type);
 // Runs in the caller's thread so that the sequencer only sequences. A kClient append may not
 // name a '$' stream or event type; a kSystem append (cairn's own writers) must name a '$' stream.
 enum class AppendOrigin { kClient, kSystem };
+
+// PrepareAppend's checks of a client append except the JSON parse, and fresh ids for events
+// without one, for use BEFORE field protection: an append that PrepareAppend would refuse must
+// not first create subject keys (a durable store write each) or encrypt anything. The JSON is
+// parsed by the protection itself, and PrepareAppend checks everything again afterwards (the
+// protected data is larger).
+Status PrecheckAppend(std::string_view stream_id, std::vector<ProposedEvent>* events,
+                      const Limits& limits);
 Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion expected,
                                      std::vector<ProposedEvent> events, const Limits& limits,
                                      AppendOrigin origin = AppendOrigin::kClient);

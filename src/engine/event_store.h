@@ -5,7 +5,10 @@
 // are queued to one sequencer thread that checks expected versions, assigns positions, builds
 // entries, leaf hashes, stream chains and the Merkle compact range, encrypts records at rest and
 // commits every queued batch in one storage transaction with one sync (group commit). Append()
-// returns only after its batch is durable, or with an error and nothing of the batch written.
+// returns only after its batch is durable, or with an error. A validation error, a conflict or
+// an abort before the commit wrote nothing; after a failed commit (kCommitFailedText, sequencer.h)
+// the storage may hold the whole batch or none of it, and a re-send with the same event ids
+// settles which (idempotent: appended at most once).
 //
 // Data directory layout: <dir>/cairn.lock (flock), <dir>/keyring (local KMS, 0600, unless the
 // configuration names another keyring or the pkcs11 provider), <dir>/db (RocksDB). Open() fails
@@ -63,7 +66,7 @@ struct Options {
   std::string data_dir;
   Limits limits;
   // Group commit: at most this many events (and 64 MiB) per storage transaction; appends beyond
-  // queue_appends_max pending ones wait (back-pressure).
+  // queue_appends_max pending ones (or 256 MiB of pending event bytes) wait (back-pressure).
   size_t group_events_max = 4000;
   size_t queue_appends_max = 4096;
   // Events appended in this window can be re-sent idempotently (by event id).
@@ -195,6 +198,10 @@ class EventStore {
   virtual Result<ForgetResult> Forget(std::string_view subject) {
     return Status::FailedPrecondition("forget is not available here");
   }
+  // How audit records and `cairn keys list` name a subject: SHA-256 of the store's subject-key
+  // salt and the subject, in hex (the salt lives in the store, so whoever reads only the audit
+  // trail cannot test guesses of customer ids against it). Empty where there is no key store.
+  virtual std::string SubjectHashHex(std::string_view subject) const { return {}; }
   // Key administration (`cairn keys`). RotateStorageKey starts a new storage epoch: records from
   // the next position on are encrypted under a new key; older epochs stay readable. Returns the
   // new epoch number. It is ordered with appends (taken by the sequencer between two groups).

@@ -89,4 +89,9 @@ Result<ForgetResult> FieldProtection::Forget(std::string_view subject) {
   return ForgetResult{report->versions_destroyed};
 }
 
+void FieldProtection::ForgetCachedKeys() {
+  subject_keys_->EvictCached();
+  ciphers_.Clear();
+}
+
 }  // namespace cairn::engine

@@ -53,6 +53,9 @@ class FieldProtection {
   Status RevealMany(std::span<RecordedEvent> events, std::span<const FieldView> views);
   bool IsProtected(std::string_view event_type) const { return rules_->Find(event_type) != nullptr; }
   Result<ForgetResult> Forget(std::string_view subject);
+  // Another engine on a shared store destroyed key material (a forget there): drop every cached
+  // subject key and every cipher context made from one (they hold the expanded key).
+  void ForgetCachedKeys();
   keys::SubjectKeys& subject_keys() { return *subject_keys_; }
   protect::CipherCacheStats cipher_stats() const { return ciphers_.stats(); }
 

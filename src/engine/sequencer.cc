@@ -14,6 +14,8 @@ namespace cairn::engine {
 namespace {
 constexpr size_t kHeadCacheEntriesMax = 1'000'000;
 constexpr size_t kGroupSizeBytesMax = size_t{64} << 20;
+// The appends waiting for the sequencer, in bytes (4096 appends of 4 MiB would be 16 GiB).
+constexpr size_t kQueueSizeBytesMax = size_t{256} << 20;
 // Groups smaller than this are committed by the sequencer thread itself (see CommitInline).
 constexpr size_t kPipelinedGroupEventsMin = 64;
 // Shared stores: how stale this node's view of the storage epochs may get (see
@@ -144,10 +146,17 @@ void Sequencer::SubmitAsync(PreparedAppend append, AppendCallback done) {
   pending->done = std::move(done);
   {
     std::unique_lock<std::mutex> lock(mu_);
-    not_full_.wait(lock, [&] { return stopping_ || queue_.size() < options_.queue_appends_max; });
+    const size_t size_bytes = AppendSizeBytes(pending->append);
+    // Bounded in appends and in bytes (an empty queue takes any one append the limits allow).
+    not_full_.wait(lock, [&] {
+      return stopping_ || (queue_.size() < options_.queue_appends_max &&
+                           (queue_.empty() || queued_bytes_ + size_bytes <= kQueueSizeBytesMax));
+    });
     if (!stopping_) {
       queued_events_ += pending->append.events.size();
+      queued_bytes_ += size_bytes;
       queue_.push_back(std::move(pending));
+      assert(queue_.size() <= options_.queue_appends_max);
     }
   }
   if (pending) {  // not queued: the store is shutting down
@@ -204,7 +213,11 @@ std::vector<std::unique_ptr<Sequencer::Pending>> Sequencer::TakeGroup(std::vecto
       }
       events += n;
       size_bytes += b;
-      if (from == &queue_) queued_events_ -= n;
+      if (from == &queue_) {
+        queued_events_ -= n;
+        assert(queued_bytes_ >= b);
+        queued_bytes_ -= b;
+      }
       group.push_back(std::move(from->front()));
       from->pop_front();
     }
@@ -504,7 +517,9 @@ void Sequencer::Commit(Group& group) {
   RecordAnswerLatencies(group);
   for (size_t i = 0; i < group.pendings.size(); ++i) {
     if (!commit.ok()) {
-      group.pendings[i]->done(commit.Annotate("commit failed; nothing of this append was written"));
+      // The storage may have written the batch before failing (a WAL fsync error, a lost
+      // PostgreSQL COMMIT): all of it or none, known for sure only by a re-send.
+      group.pendings[i]->done(commit.Annotate(std::string(kCommitFailedText)));
     } else {
       group.pendings[i]->done(std::move(group.results[i]));
     }
@@ -524,12 +539,16 @@ Status Sequencer::MakeAnswersDurable(Group& group) {
   return s;
 }
 
-// A group that another node pre-empted (an optimistic race lost; kAborted from its writer) wrote
-// nothing, and neither did a group prepared on top of it: their appends go back to the front of
+// A group that another node pre-empted (an optimistic race lost, or an optimistic group that
+// wrote nothing while the log moved; kAborted from its writer) wrote nothing, and neither did a
+// group prepared on top of it: their appends go back to the front of
 // the line, to be sequenced again on the rolled-back state, unanswered. Returns whether the group
 // was requeued.
 bool Sequencer::RequeueIfRaceLost(Group& group, const Status& commit) {
-  if (commit.ok() || !group.wrote || commit.code() != StatusCode::kAborted) return false;
+  if (commit.ok() || commit.code() != StatusCode::kAborted) return false;
+  // An optimistic group that wrote nothing answered from this node's view (a cached head that
+  // says "wrong expected version"); its writer aborts when another node committed meanwhile.
+  if (!group.wrote && !group.optimistic) return false;
   std::vector<std::unique_ptr<Pending>> exhausted;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -47,6 +47,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -63,6 +64,13 @@
 #include "storage/log_store.h"
 
 namespace cairn::engine {
+
+// How a failed commit is answered: the storage may have written the batch before failing (a WAL
+// fsync error, a lost PostgreSQL COMMIT), so the caller is told to re-send, not that nothing was
+// written.
+inline constexpr std::string_view kCommitFailedText =
+    "commit failed: all of this append or none of it is stored; re-send it with the same event "
+    "ids to settle which (it is appended at most once)";
 
 struct PreparedEvent {
   std::string event_id;  // 16 bytes
@@ -217,6 +225,7 @@ class Sequencer {
   std::deque<std::unique_ptr<Pending>> retry_;  // appends of groups that lost a race, in order
   bool last_failure_was_race_ = false;          // the latest failed commit lost a race
   size_t queued_events_ = 0;
+  size_t queued_bytes_ = 0;  // AppendSizeBytes of the appends in queue_
   std::vector<Task> tasks_;
   bool stopping_ = false;
   std::unique_ptr<Group> handoff_;   // prepared, waiting for the committer (at most one)

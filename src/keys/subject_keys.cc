@@ -284,6 +284,7 @@ Result<SubjectKey> SubjectKeys::CurrentKey(std::string_view subject) {
 
   // Serves an existing subject; nullopt when it has no key yet. Called with the subject's lock.
   auto existing = [&]() -> Result<std::optional<SubjectKey>> {
+    const uint64_t generation = cache_.generation();  // before the reads: see KeyCache
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
     if (!versions) return std::optional<SubjectKey>();
     const std::string& kid = versions->back().kid;
@@ -294,8 +295,7 @@ Result<SubjectKey> SubjectKeys::CurrentKey(std::string_view subject) {
           "the subject's key was partly destroyed by an interrupted forget; run forget again");
     }
     SubjectKey out{kid, std::move(*key)};
-    cache_.Insert(kid, out);
-    cache_.Insert(current_name, out);
+    CacheCurrent(current_name, out, generation);
     return std::optional<SubjectKey>(std::move(out));
   };
 
@@ -309,6 +309,7 @@ Result<SubjectKey> SubjectKeys::CurrentKey(std::string_view subject) {
   std::lock_guard<std::mutex> lock(SubjectLock(hash));
   CAIRN_ASSIGN_OR_RETURN(std::optional<SubjectKey> found, existing());
   if (found) return std::move(*found);
+  const uint64_t generation = cache_.generation();
   const std::string kid = MakeKid(HexEncode(crypto::RandomString(kHandleHexDigits / 2)), 1);
   CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::SecureBytes> key, CreateKey(kid));
   // Only if no index exists: another node sharing the store may have created the subject's key
@@ -322,9 +323,17 @@ Result<SubjectKey> SubjectKeys::CurrentKey(std::string_view subject) {
     return std::move(*theirs);
   }
   SubjectKey out{kid, std::move(key)};
-  cache_.Insert(kid, out);
-  cache_.Insert(current_name, out);
+  CacheCurrent(current_name, out, generation);
   return out;
+}
+
+// Another engine sharing the store may forget the subject while this one reads or makes its key
+// (its notification clears the cache): a key read before that clear is never cached after it.
+void SubjectKeys::CacheCurrent(const std::string& current_name, const SubjectKey& key,
+                               uint64_t generation) {
+  if (cache_.InsertIfGeneration(key.kid, key, generation)) {
+    cache_.InsertIfGeneration(current_name, key, generation);
+  }
 }
 
 Result<SubjectKey> SubjectKeys::KeyForRead(std::string_view kid) {
@@ -379,6 +388,7 @@ Result<SubjectKey> SubjectKeys::RotateImpl(std::string_view subject,
   const std::string index_name = IndexName(hash);
   std::shared_lock<std::shared_mutex> rewrap(rewrap_mu_);
   std::lock_guard<std::mutex> lock(SubjectLock(hash));
+  const uint64_t generation = cache_.generation();  // before the reads: see CacheCurrent
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
   if (!versions) return Status::NotFound("the subject has no key");
   if (!only_if_current.empty() && versions->back().kid != only_if_current) {
@@ -387,7 +397,7 @@ Result<SubjectKey> SubjectKeys::RotateImpl(std::string_view subject,
                            LoadKey(current));
     if (!key) return Status::FailedPrecondition("the subject's current key is missing");
     SubjectKey out{current, std::move(*key)};
-    cache_.Insert(CurrentName(hash), out);
+    CacheCurrent(CurrentName(hash), out, generation);
     return out;
   }
   if (versions->size() >= kSubjectKeyVersionsMax) {
@@ -402,8 +412,7 @@ Result<SubjectKey> SubjectKeys::RotateImpl(std::string_view subject,
   versions->push_back(Version{kid, NowUnixSeconds()});
   CAIRN_RETURN_IF_ERROR(WriteIndex(index_name, *versions));
   SubjectKey out{kid, std::move(key)};
-  cache_.Insert(kid, out);
-  cache_.Insert(CurrentName(hash), out);
+  CacheCurrent(CurrentName(hash), out, generation);
   return out;
 }
 
@@ -434,7 +443,8 @@ Status SubjectKeys::RewrapAll(KmsProvider& new_kms) {
       if (!key.ok()) return key.status().Annotate("re-wrapping " + name);
       CAIRN_ASSIGN_OR_RETURN(std::string wrapped, new_kms.Wrap(key->view(), name));
       CAIRN_ASSIGN_OR_RETURN(std::string encoded, EncodeKeyBlob(new_id, wrapped));
-      CAIRN_RETURN_IF_ERROR(store_->PutKeyMaterial(name, encoded));
+      // Only over what was read: a key that another engine forgot meanwhile stays forgotten.
+      CAIRN_RETURN_IF_ERROR(store_->ReplaceKeyMaterialIf(name, *value, encoded).status());
     }
     return Status::Ok();
   };
@@ -472,8 +482,9 @@ Result<uint64_t> SubjectKeys::RewrapToCurrent() {
     CAIRN_ASSIGN_OR_RETURN(std::string wrapped, kms->Wrap(key->view(), name));
     if (kms->kek_id() != current) return Status::Aborted("the KEK changed during re-wrapping");
     CAIRN_ASSIGN_OR_RETURN(std::string encoded, EncodeKeyBlob(current, wrapped));
-    CAIRN_RETURN_IF_ERROR(store_->PutKeyMaterial(name, encoded));
-    ++rewrapped;
+    // Only over what was read: a key that another engine forgot meanwhile stays forgotten.
+    CAIRN_ASSIGN_OR_RETURN(bool replaced, store_->ReplaceKeyMaterialIf(name, *value, encoded));
+    if (replaced) ++rewrapped;
   }
   return rewrapped;
 }

@@ -155,6 +155,9 @@ class SubjectKeys final : public SubjectKeySource {
   // Rotate(), unless the current version is no longer `only_if_current` (another writer rolled
   // it over): then the current version. Empty: always rotate.
   Result<SubjectKey> RotateImpl(std::string_view subject, std::string_view only_if_current);
+  // Caches `key` under its kid and `current_name`, unless the cache was cleared since
+  // `generation` (a forget, here or on another engine) — read before the key was.
+  void CacheCurrent(const std::string& current_name, const SubjectKey& key, uint64_t generation);
   std::string HashHex(std::string_view subject) const;
   std::mutex& SubjectLock(std::string_view hash_hex);
   Result<std::optional<std::vector<Version>>> ReadIndex(const std::string& index_name);

@@ -60,7 +60,7 @@ grpc::Status AdminService::Forget(grpc::ServerContext* context, const v1::Forget
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   if (grpc::Status s = Require(id, policy::Action::kForget, "*", ""); !s.ok()) return s;
   AdminAct act;
-  if (grpc::Status s = AdminAct::Begin(id, "forget", SubjectResource(request->subject()), &act);
+  if (grpc::Status s = AdminAct::Begin(id, "forget", SubjectResource(store_->SubjectHashHex(request->subject())), &act);
       !s.ok()) {
     return s;
   }
@@ -102,7 +102,7 @@ grpc::Status AdminService::RotateKey(grpc::ServerContext* context,
   }
   const std::string resource = request->kek()       ? std::string("kek")
                                : request->storage() ? std::string("storage")
-                                                    : SubjectResource(request->subject());
+                                                    : SubjectResource(store_->SubjectHashHex(request->subject()));
   AdminAct act;
   if (grpc::Status s = AdminAct::Begin(id, "key.rotate", resource, &act); !s.ok()) return s;
   return act.Finish(Rotate(*request, response, &act));

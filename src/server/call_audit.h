@@ -79,9 +79,11 @@ class CallAudit {
   std::array<audit::Counter*, 4> auth_successes_{};  // by AuthMethod
 };
 
-// The resource of an act on a data subject: "subject-sha256:<hex>", never the subject id itself
-// (it may be personal data, and the trail cannot be erased).
-std::string SubjectResource(std::string_view subject);
+// The resource of an act on a data subject: "subject-hash:<hex>", with the store's salted hash
+// (engine::EventStore::SubjectHashHex; the `subject_hash_hex` of `cairn keys list`), never the
+// subject id itself: it may be personal data, the trail cannot be erased, and a plain SHA-256 of
+// a guessable id (an email, a customer number) is undone by trying guesses.
+std::string SubjectResource(std::string_view subject_hash_hex);
 
 // Decides `action` on (stream, event_type) for the call; a denial is audited (with the rule)
 // and answered with PERMISSION_DENIED naming action, stream and type (never the rule).

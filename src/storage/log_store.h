@@ -197,6 +197,11 @@ class LogStore {
   // Stores `wrapped` under `name` only if no key material has that name (atomically, also across
   // engines sharing the store); returns whether it was stored.
   virtual Result<bool> PutKeyMaterialIfAbsent(std::string_view name, std::string_view wrapped) = 0;
+  // Replaces the key material `name` with `wrapped` only if it still holds exactly `expected`
+  // (atomically, also across engines sharing the store); returns whether it was replaced. Key
+  // material destroyed meanwhile stays destroyed: a re-wrap never brings a forgotten key back.
+  virtual Result<bool> ReplaceKeyMaterialIf(std::string_view name, std::string_view expected,
+                                            std::string_view wrapped) = 0;
   virtual Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) = 0;
   // Calls `fn(name, wrapped)` for every key material whose name starts with `prefix` (empty: all),
   // in ascending byte order of names, until `fn` returns false. The views are valid during the

@@ -104,6 +104,48 @@ int WebhookSender::OpenSocket(void* self_ptr, int purpose, void* address_ptr) {
   return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
+bool WebhookSender::Configure(void* handle, const SignedDelivery& delivery, curl_slist* headers,
+                              curl_slist* resolve, void* body_limit,
+                              const std::atomic<bool>* cancel) {
+  CURL* curl = static_cast<CURL*>(handle);
+  const long connect_ms = static_cast<long>(options_.connect_timeout_ms);
+  const long total_ms = static_cast<long>(options_.timeout_ms);
+  const auto body_size = static_cast<curl_off_t>(delivery.body.size());
+  bool ok = true;
+  if (resolve != nullptr) ok &= curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_URL, url_.c_str()) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https") == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+  // Never a proxy from the environment.
+  ok &= curl_easy_setopt(curl, CURLOPT_PROXY, "") == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
+  if (extra_roots_ != nullptr) {
+    ok &= curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, AddRoots) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, extra_roots_) == CURLE_OK;
+  }
+  ok &= curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, OpenSocket) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, this) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, total_ms) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_POST, 1L) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_POSTFIELDS, delivery.body.data()) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, body_size) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, DiscardBody) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_WRITEDATA, body_limit) == CURLE_OK;
+  ok &= curl_easy_setopt(curl, CURLOPT_USERAGENT, "cairn-webhooks/1") == CURLE_OK;
+  if (cancel != nullptr) {
+    ok &= curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, CancelCheck) == CURLE_OK;
+    ok &= curl_easy_setopt(curl, CURLOPT_XFERINFODATA,
+                           const_cast<std::atomic<bool>*>(cancel)) == CURLE_OK;
+  }
+  return ok;
+}
+
 SendOutcome WebhookSender::Send(const SignedDelivery& delivery, const std::atomic<bool>* cancel) {
   CURL* curl = static_cast<CURL*>(curl_);
   curl_easy_reset(curl);  // keeps the connection cache, clears every option
@@ -122,34 +164,15 @@ SendOutcome WebhookSender::Send(const SignedDelivery& delivery, const std::atomi
   for (const std::string& entry : options_.resolve_for_test) {
     resolve = curl_slist_append(resolve, entry.c_str());
   }
-  if (resolve != nullptr) curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
-  curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_PROXY, "");  // never a proxy from the environment
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (extra_roots_ != nullptr) {
-    curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, AddRoots);
-    curl_easy_setopt(curl, CURLOPT_SSL_CTX_DATA, extra_roots_);
-  }
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
-  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, this);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout_ms));
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_POST, 1L);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, delivery.body.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(delivery.body.size()));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, DiscardBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &limit);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "cairn-webhooks/1");
-  if (cancel != nullptr) {
-    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, CancelCheck);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel));
+  // Every option must take: a delivery without certificate checks, the SSRF guard or the https
+  // restriction must not be attempted at all.
+  const bool ok = headers != nullptr && Configure(curl, delivery, headers, resolve, &limit, cancel);
+  if (!ok) {
+    curl_slist_free_all(headers);
+    curl_slist_free_all(resolve);
+    SendOutcome refused;
+    refused.status = Status::Internal("libcurl refused a delivery option; nothing was sent");
+    return refused;
   }
   const CURLcode rc = curl_easy_perform(curl);
   curl_slist_free_all(headers);

@@ -22,6 +22,8 @@
 #include "common/status.h"
 #include "subscribe/webhook_address_guard.h"
 
+struct curl_slist;  // <curl/curl.h>
+
 namespace cairn::subscribe {
 
 struct SenderOptions {
@@ -64,6 +66,10 @@ class WebhookSender {
  private:
   WebhookSender() = default;
   static int OpenSocket(void* self, int purpose, void* address);
+  // Sets every option of one delivery on `handle` (a CURL*); false when libcurl refused any.
+  // `headers` and `resolve` are curl_slist*; `body_limit` is the response-size counter.
+  bool Configure(void* handle, const SignedDelivery& delivery, curl_slist* headers,
+                 curl_slist* resolve, void* body_limit, const std::atomic<bool>* cancel);
 
   std::string url_;
   AddressGuard guard_;

@@ -61,6 +61,9 @@ class KeyMaterialStore final : public storage::LogStore {
   Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>&) override { return No(); }
   Status PutKeyMaterial(std::string_view, std::string_view) override { return No(); }
   Result<bool> PutKeyMaterialIfAbsent(std::string_view, std::string_view) override { return No(); }
+  Result<bool> ReplaceKeyMaterialIf(std::string_view, std::string_view, std::string_view) override {
+    return No();
+  }
   Status ScanKeyMaterial(std::string_view,
                          const std::function<bool(std::string_view, std::string_view)>&) override {
     return No();

@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "audit/record.h"
+#include "common/bytes.h"
+#include "crypto/sha256.h"
 #include "cairn/groups.h"
 #include "cairn/v1/admin.grpc.pb.h"
 #include "cairn/v1/integrity.grpc.pb.h"
@@ -232,8 +234,14 @@ TEST_F(AuditTest, EachAdminActIsOneRecordWithItsOutcome) {
   EXPECT_EQ(admin_records[2].record.resource, "kek");
   EXPECT_EQ(admin_records[4].record.resource, "g1");
   EXPECT_EQ(admin_records[5].record.error_code, "ALREADY_EXISTS");
-  // The forgotten subject is recorded as its hash only.
-  EXPECT_EQ(admin_records[3].record.resource.rfind("subject-sha256:", 0), 0u);
+  // The forgotten subject is recorded as its salted hash only: not the plain SHA-256 a reader
+  // of the trail could match guesses against.
+  const std::string& forgotten = admin_records[3].record.resource;
+  EXPECT_EQ(forgotten.rfind("subject-hash:", 0), 0u) << forgotten;
+  EXPECT_EQ(forgotten.size(), 13u + 64u) << forgotten;
+  const crypto::Hash plain = crypto::Sha256("subject-1@example.com");
+  EXPECT_EQ(forgotten.find(HexEncode(std::span<const uint8_t>(plain.data(), plain.size()))),
+            std::string::npos) << forgotten;
   for (const auto& s : ReadTrail(*admin_)) {
     EXPECT_EQ(s.data.find("subject-1@example.com"), std::string::npos);
   }

@@ -145,9 +145,19 @@ class PgCommitWriter final : public CommitWriter {
   Status FinishWithoutWriting() override {
     if (tx_ == nullptr) return Status::FailedPrecondition("commit writer already used");
     try {
+      // An optimistic group was sequenced without the lock, on this node's view: its answers (a
+      // "wrong expected version" from a cached head) hold only if no other node committed since.
+      uint64_t size_now = base_size_;
+      if (optimistic_) {
+        size_now = static_cast<uint64_t>(tx_->exec_prepared("tree_size")[0][0].as<int64_t>());
+      }
       tx_->abort();
       tx_.reset();
       if (locked_at_ns_ != 0) CountHold(SteadyNowNs());
+      if (size_now != base_size_) {
+        store_->commit_counters().races_lost.fetch_add(1, std::memory_order_relaxed);
+        return Status::Aborted("another node extended the log while this group was sequenced");
+      }
       store_->Barrier(lease_.conn(), std::nullopt);
       return Status::Ok();
     } catch (const std::exception& e) {

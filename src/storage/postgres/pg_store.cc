@@ -50,8 +50,21 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
     pqxx::nontransaction tx(conn);
     tx.exec("SET statement_timeout = " + std::to_string(statement_timeout_ms));
     tx.exec("SET lock_timeout = 0");
+    // Durability does not depend on the database's or role's defaults: a commit not under the
+    // lock is acknowledged only after its WAL flush (the locked path turns it off per transaction
+    // and syncs with the barrier instead).
+    tx.exec("SET synchronous_commit = on");
+    // A node that holds the commit lock and then stalls (a paused VM, a lost network) must not
+    // hold every node's appends for the hours the OS takes to notice: PostgreSQL ends a session
+    // idle inside a transaction, or whose peer stopped answering keepalives, and its lock goes.
+    tx.exec("SET idle_in_transaction_session_timeout = " +
+            std::to_string(kIdleInTransactionTimeoutMs));
+    tx.exec("SET tcp_keepalives_idle = " + std::to_string(kKeepaliveIdleS));
+    tx.exec("SET tcp_keepalives_interval = " + std::to_string(kKeepaliveIntervalS));
+    tx.exec("SET tcp_keepalives_count = " + std::to_string(kKeepaliveCount));
   }
   conn.prepare("tree", "SELECT size, compact_range FROM cairn_tree WHERE id = 1");
+  conn.prepare("tree_size", "SELECT size FROM cairn_tree WHERE id = 1");
   conn.prepare("tree_with_summary",
                "SELECT size, compact_range, group_from, group_summary FROM cairn_tree WHERE id = 1");
   conn.prepare("head",
@@ -115,6 +128,8 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
   conn.prepare("key_put_if_absent",
                "INSERT INTO cairn_key_material (name, wrapped) VALUES ($1, $2) "
                "ON CONFLICT (name) DO NOTHING");
+  conn.prepare("key_replace_if",
+               "UPDATE cairn_key_material SET wrapped = $3 WHERE name = $1 AND wrapped = $2");
   conn.prepare("key_get", "SELECT wrapped FROM cairn_key_material WHERE name = $1");
   conn.prepare("keys_page",
                "SELECT name, wrapped FROM cairn_key_material WHERE name >= $1 ORDER BY name LIMIT $2");
@@ -480,6 +495,22 @@ Result<bool> PgLogStore::PutKeyMaterialIfAbsent(std::string_view name, std::stri
     stored = r.affected_rows() == 1;
   }));
   return stored;
+}
+
+Result<bool> PgLogStore::ReplaceKeyMaterialIf(std::string_view name, std::string_view expected,
+                                              std::string_view wrapped) {
+  CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
+  CAIRN_RETURN_IF_ERROR(CheckSmallValue(wrapped, "wrapped key"));
+  bool replaced = false;
+  // Not retried: a lost COMMIT could make a retry see its own value and report "changed".
+  CAIRN_RETURN_IF_ERROR(Run("replacing key material", false, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    const pqxx::result r =
+        tx.exec_prepared("key_replace_if", std::string(name), Bin(expected), Bin(wrapped));
+    tx.commit();
+    replaced = r.affected_rows() == 1;
+  }));
+  return replaced;
 }
 
 Result<std::optional<std::string>> PgLogStore::ReadKeyMaterial(std::string_view name) {

@@ -38,7 +38,17 @@ struct PgCommitCounters {
   PgCommitStats Snapshot() const;
 };
 
-// Prepares the statements every connection uses (PgPool on_connect).
+// Session settings of every connection (PrepareStatements): a session idle inside a transaction
+// this long is ended by the server (no legitimate hold of the commit lock waits that long), and
+// the server drops a peer that stops answering keepalives after idle + interval × count seconds.
+inline constexpr int64_t kIdleInTransactionTimeoutMs = 60000;
+inline constexpr int kKeepaliveIdleS = 10;
+inline constexpr int kKeepaliveIntervalS = 5;
+inline constexpr int kKeepaliveCount = 4;
+
+// Prepares the statements every connection uses and sets its session (PgPool on_connect):
+// statement and lock timeouts, synchronous_commit = on whatever the database's default, and the
+// bounds above.
 void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms);
 
 class PgLogStore final : public LogStore {
@@ -70,6 +80,8 @@ class PgLogStore final : public LogStore {
   Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) override;
   Status PutKeyMaterial(std::string_view name, std::string_view wrapped) override;
   Result<bool> PutKeyMaterialIfAbsent(std::string_view name, std::string_view wrapped) override;
+  Result<bool> ReplaceKeyMaterialIf(std::string_view name, std::string_view expected,
+                                    std::string_view wrapped) override;
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) override;
   Status ScanKeyMaterial(std::string_view prefix,
                          const std::function<bool(std::string_view, std::string_view)>& fn) override;

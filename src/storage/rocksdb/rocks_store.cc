@@ -118,6 +118,15 @@ Result<bool> RocksLogStore::PutKeyMaterialIfAbsent(std::string_view name, std::s
   return true;
 }
 
+Result<bool> RocksLogStore::ReplaceKeyMaterialIf(std::string_view name, std::string_view expected,
+                                                 std::string_view wrapped) {
+  std::lock_guard<std::mutex> lock(put_if_absent_mu_);  // one process owns the store
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> existing, ReadKeyMaterial(name));
+  if (!existing || *existing != expected) return false;
+  CAIRN_RETURN_IF_ERROR(PutKeyMaterial(name, wrapped));
+  return true;
+}
+
 Result<std::optional<std::string>> RocksLogStore::ReadKeyMaterial(std::string_view name) {
   CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
   return Get(CfIndex::kKeys, name, "key material " + std::string(name));

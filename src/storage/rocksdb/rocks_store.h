@@ -96,6 +96,8 @@ class RocksLogStore final : public LogStore {
   Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) override;
   Status PutKeyMaterial(std::string_view name, std::string_view wrapped) override;
   Result<bool> PutKeyMaterialIfAbsent(std::string_view name, std::string_view wrapped) override;
+  Result<bool> ReplaceKeyMaterialIf(std::string_view name, std::string_view expected,
+                                    std::string_view wrapped) override;
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) override;
   Status ScanKeyMaterial(
       std::string_view prefix,

@@ -122,7 +122,7 @@ void FaultDiskTest::CheckWalFaultStopsWritesUntilRestart(FaultKind kind, StatusC
   auto failed = store_->Append("refused", ExpectedVersion::NoStream(), refused);
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.status().code(), want) << failed.status().ToString();
-  EXPECT_NE(failed.status().message().find("nothing of this append was written"), std::string::npos)
+  EXPECT_NE(failed.status().message().find("re-send it with the same event ids"), std::string::npos)
       << failed.status().message();
   EXPECT_NE(failed.status().message().find(want_text), std::string::npos) << failed.status().message();
   EXPECT_GT(faults_->injected.load(), 0);

@@ -147,6 +147,10 @@ class FaultyStore final : public storage::LogStore {
   Result<bool> PutKeyMaterialIfAbsent(std::string_view n, std::string_view w) override {
     return inner_->PutKeyMaterialIfAbsent(n, w);
   }
+  Result<bool> ReplaceKeyMaterialIf(std::string_view n, std::string_view e,
+                                    std::string_view w) override {
+    return inner_->ReplaceKeyMaterialIf(n, e, w);
+  }
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view n) override { return inner_->ReadKeyMaterial(n); }
   Status DestroyKeyMaterial(std::string_view n) override { return inner_->DestroyKeyMaterial(n); }
   Status ScanKeyMaterial(std::string_view p,

@@ -151,6 +151,43 @@ fields = ["/email"]
   }
 }
 
+// An append that the limits or validation refuse creates no subject key (each is a durable write
+// and a KMS call): the checks run before field protection. Else one 4 MiB request of thousands
+// of tiny events naming distinct subjects would leave thousands of keys behind.
+TEST_P(EngineBackendTest, ARefusedProtectedAppendCreatesNoSubjectKey) {
+  Reopen(ProtectedOptions(tmp_));
+  auto customers = [](int n, int from) {
+    std::vector<ProposedEvent> events;
+    for (int i = 0; i < n; ++i) {
+      events.push_back(One("CustomerRegistered", Customer("u" + std::to_string(from + i)))[0]);
+    }
+    return events;
+  };
+  std::vector<std::vector<ProposedEvent>> refused;
+  refused.push_back(customers(static_cast<int>(Limits{}.batch_events_max) + 1, 0));  // too many
+  refused.push_back(customers(3, 5000));
+  refused.back()[2].event_type = "$Reserved";  // a reserved type after two protected events
+  refused.push_back(customers(2, 6000));
+  refused.back()[1].event_id = refused.back()[0].event_id = std::string(16, '\x07');  // twice
+  refused.push_back(customers(2, 7000));
+  refused.back()[1].content_type = "";
+  for (size_t i = 0; i < refused.size(); ++i) {
+    auto r = store_->Append("c", ExpectedVersion::Any(), refused[i]);
+    EXPECT_FALSE(r.ok()) << i;
+  }
+  EXPECT_EQ(store_->Append("$c", ExpectedVersion::Any(), customers(1, 8000)).status().code(),
+            StatusCode::kInvalidArgument);
+  auto keys = store_->ListKeys();
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_EQ(CountKind(*keys, "subject"), 0u);
+  EXPECT_EQ(store_->tree_size(), 0u);
+  // The same events, valid, are protected as before.
+  ASSERT_TRUE(store_->Append("c", ExpectedVersion::Any(), customers(2, 9000)).ok());
+  keys = store_->ListKeys();
+  ASSERT_TRUE(keys.ok());
+  EXPECT_EQ(CountKind(*keys, "subject"), 2u);
+}
+
 TEST_P(EngineBackendTest, KekRotationRewrapsEverythingAndOldDataStaysReadableAfterRestart) {
   const Options o = ProtectedOptions(tmp_);
   Reopen(o);

@@ -78,13 +78,25 @@ TEST(LocalKms, RefusesExposedMissingMalformedOrExistingKeyrings) {
   EXPECT_EQ(s.status().message().find("c2hvcnQ"), std::string::npos);  // never echo key material
 }
 
-TEST(StorageKeys, InitializeLoadRotateAndFailClosed) {
+// A fresh RocksDB store and a local KMS in a temp directory.
+struct StoreAndKms {
   testing::TempDir tmp;
-  auto kms = LocalKms::Create(tmp.Sub("keyring"));
-  storage::RocksOptions o;
-  o.path = tmp.Sub("db");
-  o.create_if_missing = true;
-  auto store = storage::OpenRocksLogStore(o);
+  Result<std::unique_ptr<LocalKms>> kms = LocalKms::Create(tmp.Sub("keyring"));
+  Result<std::unique_ptr<storage::LogStore>> store = Open(tmp.Sub("db"));
+
+  static Result<std::unique_ptr<storage::LogStore>> Open(const std::string& path) {
+    storage::RocksOptions o;
+    o.path = path;
+    o.create_if_missing = true;
+    return storage::OpenRocksLogStore(o);
+  }
+};
+
+TEST(StorageKeys, InitializeLoadRotateAndFailClosed) {
+  StoreAndKms env;
+  auto& tmp = env.tmp;
+  auto& kms = env.kms;
+  auto& store = env.store;
   ASSERT_TRUE(kms.ok() && store.ok());
   EXPECT_EQ(StorageKeys::Load(store->get(), kms->get()).status().code(), StatusCode::kNotFound);
   ASSERT_TRUE(StorageKeys::Initialize(store->get(), kms->get()).ok());
@@ -116,6 +128,35 @@ TEST(StorageKeys, InitializeLoadRotateAndFailClosed) {
   ASSERT_TRUE(e0.ok() && e0->has_value());
   ASSERT_TRUE((*store)->PutKeyMaterial("storage-epoch/1", **e0).ok());
   EXPECT_EQ(StorageKeys::Load(store->get(), kms->get()).status().code(), StatusCode::kDataLoss);
+}
+
+// A rotation that stored its epoch's key but stopped before recording it current (a crash): the
+// next load takes the epoch, and the next rotation goes past it instead of refusing forever.
+TEST(StorageKeys, ARotationInterruptedBeforeItWasRecordedIsAdoptedNotAnEndlessConflict) {
+  StoreAndKms env;
+  ASSERT_TRUE(env.kms.ok() && env.store.ok());
+  storage::LogStore* store = env.store->get();
+  KmsProvider* kms = env.kms->get();
+  ASSERT_TRUE(StorageKeys::Initialize(store, kms).ok());
+  auto keys = StorageKeys::Load(store, kms);
+  ASSERT_TRUE(keys.ok());
+  ASSERT_TRUE((*keys)->Rotate(10).ok());
+  auto e1 = (*keys)->Key(1);
+  ASSERT_NE(e1, nullptr);
+  // Undo only the record of the current epoch, as a crash between the two writes leaves it.
+  std::string zero(4, '\0');
+  ASSERT_TRUE(store->PutMeta("storage_epoch_current", zero).ok());
+
+  auto reloaded = StorageKeys::Load(store, kms);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  EXPECT_EQ((*reloaded)->current().epoch, 1u);
+  EXPECT_EQ((*reloaded)->Key(1)->view(), e1->view()) << "records of epoch 1 stay readable";
+  Status rotated = (*reloaded)->Rotate(20);
+  ASSERT_TRUE(rotated.ok()) << rotated.ToString();
+  EXPECT_EQ((*reloaded)->current().epoch, 2u);
+  auto again = StorageKeys::Load(store, kms);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->epoch_count(), 3u);
 }
 
 }  // namespace

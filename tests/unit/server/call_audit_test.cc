@@ -131,10 +131,8 @@ TEST(CallAuditTest, DenialIsAuditedWithTheRuleAndAnsweredWithoutIt) {
 }
 
 TEST(CallAuditTest, SubjectsAreRecordedOnlyAsTheirHash) {
-  const std::string resource = SubjectResource("alice@example.com");
-  EXPECT_EQ(resource.rfind("subject-sha256:", 0), 0u);
-  EXPECT_EQ(resource.size(), 15u + 64u);
-  EXPECT_EQ(resource.find("alice"), std::string::npos);
+  const std::string hash(64, 'a');
+  EXPECT_EQ(SubjectResource(hash), "subject-hash:" + hash);
 }
 
 TEST(CallAuditTest, ACountedAuthFailureIsCountedUnderItsLabelsAndNotRecorded) {

@@ -3,6 +3,8 @@
 // commit lock and rebased writers), LISTEN/NOTIFY, key material and checkpoints, an outage of the
 // server, and the password file.
 #include <gtest/gtest.h>
+
+#include "replace_if_checks.h"
 #include <pqxx/binarystring>
 #include <pqxx/transaction>
 #include <sys/stat.h>
@@ -128,6 +130,31 @@ TEST(PgOpenTest, EmptyDatabaseGetsTheSchemaOnceAndReopens) {
   EXPECT_EQ(again->ReadTreeState()->size, 2u);  // the second open kept the data
   EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_schema_migrations"),
             std::to_string(pg::kSchemaVersion));
+}
+
+// Durability and the bound on a stalled lock holder do not depend on the database's defaults:
+// a database configured with synchronous_commit = off still gets WAL-flushed commits.
+TEST(PgOpenTest, SessionsPinSynchronousCommitAndBoundIdleTransactions) {
+  const std::string db = PgServer().CreateDatabase();
+  Sql(db, "ALTER DATABASE " + Sql(db, "SELECT current_database()") +
+              " SET synchronous_commit = off");
+  pqxx::connection conn(db);
+  {
+    pqxx::nontransaction before(conn);
+    ASSERT_EQ(before.exec1("SHOW synchronous_commit")[0].as<std::string>(), "off");
+  }
+  pg::PrepareStatements(conn, 5000);
+  pqxx::nontransaction tx(conn);
+  auto setting = [&](const char* name) {  // in the setting's base unit (ms, s)
+    return tx.exec1(std::string("SELECT setting FROM pg_settings WHERE name = '") + name + "'")[0]
+        .as<std::string>();
+  };
+  EXPECT_EQ(setting("synchronous_commit"), "on");
+  EXPECT_EQ(setting("idle_in_transaction_session_timeout"),
+            std::to_string(pg::kIdleInTransactionTimeoutMs));
+  EXPECT_EQ(setting("statement_timeout"), "5000");
+  EXPECT_EQ(setting("tcp_keepalives_idle"), std::to_string(pg::kKeepaliveIdleS));
+  EXPECT_EQ(setting("tcp_keepalives_count"), std::to_string(pg::kKeepaliveCount));
 }
 
 TEST(PgOpenTest, OpensAtOnceFromTwoThreadsApplyTheMigrationsOnce) {
@@ -990,6 +1017,12 @@ TEST_F(PgTwoNodesTest, AWriterFinishedWithoutWritingReleasesTheLockAfterABarrier
 }
 
 // ---------------------------------------------------------------- 6. key material, checkpoints
+
+TEST(PgKeyMaterialTest, ReplaceIfReplacesOnlyWhatItReadAndNeverRevivesADestroyedKey) {
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  storage::testing::ExpectReplaceKeyMaterialIf(store.get());
+}
 
 TEST(PgKeyMaterialTest, PutIfAbsentStoresOnceAndDestroyRemoves) {
   auto store = OpenFresh();

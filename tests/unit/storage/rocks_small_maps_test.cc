@@ -1,6 +1,8 @@
 // Checkpoints, key material and metadata on RocksDB.
 #include <gtest/gtest.h>
 
+#include "replace_if_checks.h"
+
 #include "rocks_test_support.h"
 #include "storage/rocksdb/rocks_store.h"
 
@@ -67,6 +69,13 @@ TEST(RocksKeyMaterialTest, PutReadDestroyAndLimits) {
   EXPECT_EQ(store->PutKeyMaterial("n", std::string(kSmallValueSizeBytesMax + 1, 'v')).code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(store->DestroyKeyMaterial("").code(), StatusCode::kInvalidArgument);
+}
+
+TEST(RocksKeyMaterialTest, ReplaceIfReplacesOnlyWhatItReadAndNeverRevivesADestroyedKey) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  testing::ExpectReplaceKeyMaterialIf(store.get());
 }
 
 TEST(RocksKeyMaterialTest, ScanByPrefixInNameOrderWithEarlyStop) {
