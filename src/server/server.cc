@@ -29,6 +29,7 @@
 #include "server/esdb/persistent_service.h"
 #include "server/esdb/streams_service.h"
 #include "server/call_audit.h"
+#include "server/checkpoint_route.h"
 #include "server/call_gate.h"
 #include "server/config_digest.h"
 #include "server/groups_service.h"
@@ -341,13 +342,7 @@ Status ServerImpl::StartAdmin() {
     if (store_ == nullptr) return HttpResponse{503, "text/plain; charset=utf-8", "not ready\n"};
     return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
   };
-  routes["/checkpoint"] = [this] {
-    auto checkpoint = store_->Checkpoint();
-    if (!checkpoint.ok()) {
-      return HttpResponse{503, "text/plain; charset=utf-8", "no checkpoint available\n"};
-    }
-    return HttpResponse{200, "text/plain; charset=utf-8", checkpoint->note};
-  };
+  routes["/checkpoint"] = [this] { return CheckpointRoute(*store_); };  // never signs per request
   auto admin = AdminHttpServer::Start(options, std::move(routes));
   if (!admin.ok()) return admin.status().Annotate("server.admin_listen");
   admin_ = std::move(admin).value();

@@ -45,9 +45,15 @@ TEST(ServerNetworkTest, AdminHttpServesHealthAndTheSignedCheckpoint) {
   ASSERT_TRUE(env.ClientWith(env.admin_key)->Append(request).ok());
   EXPECT_NE(HttpGet(env.server().admin_port(), "/healthz").find("200"), std::string::npos);
   EXPECT_NE(HttpGet(env.server().admin_port(), "/readyz").find("ready"), std::string::npos);
-  const std::string checkpoint = HttpGet(env.server().admin_port(), "/checkpoint");
   auto vkey = env.ClientWith(env.admin_key)->GetVerifierKey();
   ASSERT_TRUE(vkey.ok());
+  // The background checkpointer signs the new tree within about a second; the route serves it.
+  std::string checkpoint;
+  for (int waited_ms = 0; waited_ms < 5000; waited_ms += 100) {
+    checkpoint = HttpGet(env.server().admin_port(), "/checkpoint");
+    if (checkpoint.find(vkey->origin() + "\n1\n") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   EXPECT_NE(checkpoint.find(vkey->origin() + "\n1\n"), std::string::npos) << checkpoint;
   EXPECT_NE(checkpoint.find("\n\xE2\x80\x94 "), std::string::npos) << "no signature line";
   EXPECT_NE(HttpGet(env.server().admin_port(), "/nope").find("404"), std::string::npos);
