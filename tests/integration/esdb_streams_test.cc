@@ -333,6 +333,44 @@ TEST_F(EsdbStreamsTest, PublisherDeniedAnotherEventTypeWritesNothing) {
   EXPECT_EQ(Trailer(anonymous, "exception"), "not-authenticated");
 }
 
+// A streamed Append is refused as soon as the policy can tell — after the options for a stream
+// the caller may not append to, after the first event of a type it may not append — not after
+// the client finished sending: a caller the policy refuses can neither hold a server thread nor
+// have the server buffer its events. (Finish without WritesDone: the server ends the call.)
+TEST_F(EsdbStreamsTest, AStreamedAppendIsRefusedAtTheFirstMessageThePolicyDenies) {
+  auto open_append = [&](grpc::ClientContext* context, streams::AppendResp* response,
+                         const std::string& stream) {
+    Prepare(context, bot, /*timeout_ms=*/5000);
+    auto writer = stub->Append(context, response);
+    streams::AppendReq header;
+    header.mutable_options()->mutable_any();
+    header.mutable_options()->mutable_stream_identifier()->set_stream_name(stream);
+    EXPECT_TRUE(writer->Write(header));
+    return writer;
+  };
+  {
+    grpc::ClientContext context;
+    streams::AppendResp response;
+    auto writer = open_append(&context, &response, "invoice-1");  // no append grant there
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(Trailer(context, "exception"), "access-denied");
+  }
+  {
+    grpc::ClientContext context;
+    streams::AppendResp response;
+    auto writer = open_append(&context, &response, "order-s1");
+    streams::AppendReq event;
+    FillProposed({"OrderShipped", "{}"}, ++event_counter_, event.mutable_proposed_message());
+    writer->Write(event);  // a type bot may not append; the call stays open on the client side
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // An event type longer than the limit is refused as it arrives, not buffered.
+  auto long_type = AppendAny(bot, "order-s2", {{std::string(300, 'T'), "{}"}});
+  EXPECT_EQ(long_type.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(long_type.status.error_message().find(std::string(300, 'T')), std::string::npos);
+  EXPECT_TRUE(AppendAny(bot, "order-s1", {{"OrderCreated", "{}"}}).status.ok());
+}
+
 TEST_F(EsdbStreamsTest, ForbiddenReaderGetsAccessDeniedAndTypeFilteredReaderSeesOnlyItsTypes) {
   ASSERT_TRUE(AppendAny(admin, "invoice-x1", {{"InvoiceSent", "{}"}}).response.has_success());
   auto stream_denied = Read(bot, StreamRead("invoice-x1", false, 10));

@@ -77,6 +77,12 @@ Result<engine::ProposedEvent> ProposedFromWire(
   if (content_type == metadata.end() || content_type->second.empty()) {
     return Status::InvalidArgument("required metadata property missing: content-type");
   }
+  // Bounded here, before the event is buffered: the engine's checks come only at the append.
+  CAIRN_RETURN_IF_ERROR(engine::ValidateEventType(type->second));
+  if (content_type->second.size() > integrity::kContentTypeSizeBytesMax) {
+    return Status::InvalidArgument("content-type longer than " +
+                                   std::to_string(integrity::kContentTypeSizeBytesMax) + " bytes");
+  }
   event.event_type = type->second;
   event.content_type = content_type->second;
   event.metadata = custom_metadata;

@@ -47,6 +47,15 @@ grpc::Status AppendBatch::Authorize(const CallIdentity& id, std::string_view str
   return grpc::Status::OK;
 }
 
+grpc::Status AppendBatch::AuthorizeLast(const CallIdentity& id, std::string_view stream) const {
+  assert(!events_.empty());
+  const std::string& type = events_.back().event_type;
+  if (events_.size() > 1 && events_[events_.size() - 2].event_type == type) {
+    return grpc::Status::OK;  // checked with the previous event
+  }
+  return Require(id, Action::kAppend, stream, type);
+}
+
 void AuditAppend(const CallIdentity& id, std::string_view stream, size_t event_count,
                  const Status& outcome) {
   if (!id.audit->data_plane_wanted(/*is_write=*/true)) return;
@@ -91,6 +100,11 @@ grpc::Status StreamsService::Append(grpc::ServerContext* context,
   }
   const std::string stream = StreamName(message.options().stream_identifier());
   const engine::ExpectedVersion expected = ExpectedFromOptions(message.options());
+  // A caller who may not append to the stream at all is refused before anything is buffered,
+  // and each new event type as it arrives: nothing is held for a caller the policy refuses.
+  if (grpc::Status s = Require(id, Action::kAppend, stream, ""); !s.ok()) {
+    return Finish(context, FromGateStatus(s));
+  }
   AppendBatch batch(options_.append_size_bytes_max, options_.append_events_max);
   while (reader->Read(&message)) {
     if (message.content_case() != streams::AppendReq::kProposedMessage) {
@@ -99,7 +113,12 @@ grpc::Status StreamsService::Append(grpc::ServerContext* context,
     if (Status s = batch.Add(message.proposed_message()); !s.ok()) {
       return Finish(context, FromStatus(s, stream, expected, options_.append_size_bytes_max));
     }
+    if (grpc::Status s = batch.AuthorizeLast(id, stream); !s.ok()) {
+      return Finish(context, FromGateStatus(s));
+    }
   }
+  // The call may have lasted: judged by the policy in force and the credential's expiry now.
+  if (grpc::Status s = gate_->Refresh(&id); !s.ok()) return Finish(context, FromGateStatus(s));
   if (grpc::Status s = batch.Authorize(id, stream); !s.ok()) {
     return Finish(context, FromGateStatus(s));
   }

@@ -39,6 +39,9 @@ class AppendBatch {
   // `append` on `stream` for every distinct event type (denials audited by Require); the first
   // denial is returned (PERMISSION_DENIED).
   grpc::Status Authorize(const CallIdentity& id, std::string_view stream) const;
+  // The same for the event added last (skipped when the one before had its type), so that a
+  // streamed append is refused at its first denied event instead of after buffering the rest.
+  grpc::Status AuthorizeLast(const CallIdentity& id, std::string_view stream) const;
 
   size_t event_count() const { return events_.size(); }
   uint64_t size_bytes() const { return size_bytes_; }
