@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 
 #include <cassert>
+#include <cctype>
 #include <ctime>
 
 namespace cairn::auth {
@@ -175,6 +176,16 @@ bool Matches(const std::vector<DnAttribute>& pattern, const std::vector<DnAttrib
   return true;
 }
 
+// True for "spiffe:" in any case: a principal name only a URI SAN may give.
+bool StartsWithSpiffeScheme(std::string_view name) {
+  constexpr std::string_view kScheme = "spiffe:";
+  if (name.size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(name[i])) != kScheme[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool ParseRfc2253(std::string_view dn, std::vector<DnAttribute>* out) {
@@ -274,6 +285,9 @@ Result<Principal> MtlsMapper::Map(std::string_view cert_pem) const {
     if (name.empty() || name.size() > kMtlsNameSizeMaxBytes || !PrintableAscii(name)) {
       return Status::Unauthenticated("certificate not mapped");
     }
+    // SPIFFE ids come from a URI SAN only: a subject DN whose attributes expand to one (a CA
+    // that issued "CN=spiffe://prod/admin") must not become that workload's principal.
+    if (StartsWithSpiffeScheme(name)) return Status::Unauthenticated("certificate not mapped");
     p.id = "mtls:" + name;
     return p;
   }

@@ -14,6 +14,7 @@
 #include "cli/output_json.h"
 #include "cli/remote_store.h"
 #include "crypto/secure.h"
+#include "policy/parse.h"
 #include "server/dev_setup.h"
 
 namespace cairn::cli {
@@ -141,6 +142,12 @@ int RunApiKeyNew(const ApiKeyArgs& args) {
   if (!args.expires.empty() && !IsRfc3339(args.expires)) {
     return UsageError("--expires: '" + args.expires +
                       "' is not an RFC 3339 time with an offset, e.g. 2027-01-31T00:00:00Z");
+  }
+  // The roles are printed into TOML for the operator to paste: only names a policy accepts.
+  for (const std::string& role : args.roles) {
+    if (!policy::IsValidRoleName(role)) {
+      return UsageError("--role: a role name is 1..128 letters, digits and . _ : @ / -");
+    }
   }
   auto key = auth::GenerateApiKey(args.id);
   if (!key.ok()) return UsageError(key.status().message());

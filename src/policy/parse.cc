@@ -18,6 +18,16 @@
 #include "policy/limits.h"
 
 namespace cairn::policy {
+
+bool IsValidRoleName(std::string_view name) {
+  if (name.empty() || name.size() > kRoleNameSizeBytesMax) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == ':' || c == '@' || c == '/' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
 namespace {
 
 struct Item {
@@ -190,13 +200,9 @@ class Parser {
       return Err(name.where, "role name must be 1.." + std::to_string(kRoleNameSizeBytesMax) +
                                  " bytes");
     }
-    for (char c : name.value) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '.' || c == '_' || c == ':' || c == '@' || c == '/' || c == '-';
-      if (!ok) {
-        return Err(name.where, "role name '" + name.value +
-                                   "' may contain only letters, digits and . _ : @ / -");
-      }
+    if (!IsValidRoleName(name.value)) {
+      return Err(name.where, "role name '" + name.value +
+                                 "' may contain only letters, digits and . _ : @ / -");
     }
     return Status::Ok();
   }

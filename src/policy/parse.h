@@ -40,6 +40,9 @@
 
 namespace cairn::policy {
 
+// 1..kRoleNameSizeBytesMax bytes of [A-Za-z0-9._:@/-]: a role name a policy file accepts.
+bool IsValidRoleName(std::string_view name);
+
 // `source` names the text in errors and becomes Policy::source().
 Result<std::shared_ptr<const Policy>> ParsePolicy(std::string_view toml_text,
                                                   const std::string& source);

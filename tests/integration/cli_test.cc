@@ -148,6 +148,20 @@ TEST_F(CliTest, InitCreatesPrivateKeyringAndRefusesSecondInit) {
   EXPECT_THAT(init_out_, ::testing::Not(HasSubstr(keyring.substr(keyring.find(' ') + 1, 20))));
 }
 
+// `cairn apikey new` prints TOML for the operator to paste: a role that is not a role name (a
+// quote, a newline) is refused instead of adding lines to that TOML.
+TEST(CliApiKeyTest, NewPrintsTheConfigLinesAndRefusesRolesThatWouldInjectToml) {
+  CommandResult ok = RunCairn({"apikey", "new", "--id", "ci-bot", "--role", "reader"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.out.rfind("cairn_ci-bot_", 0), 0u) << ok.out;
+  EXPECT_NE(ok.out.find("roles = [\"reader\"]"), std::string::npos) << ok.out;
+  for (const char* bad : {"reader\", \"admin", "reader\nroles = [\"admin\"]", ""}) {
+    CommandResult r = RunCairn({"apikey", "new", "--id", "ci-bot", "--role", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.out;
+    EXPECT_EQ(r.out.find("secret_sha256"), std::string::npos) << r.out;
+  }
+}
+
 TEST_F(CliTest, AppendReadRoundTrip) {
   CommandResult a = Append("orders-1", R"({"item":"tea","qty":2})");
   ASSERT_EQ(a.exit_code, 0) << a.err;

@@ -64,6 +64,19 @@ TEST(MtlsTest, EscapedValues) {
   EXPECT_FALSE(m2->Map(MakeCertificate({{"O", "Acme"}, {"CN", "caf\xc3\xa9"}}, {})).ok());
 }
 
+// A SPIFFE principal comes from a URI SAN only: a certificate whose subject DN expands to a
+// SPIFFE id (any case) through a mapping rule does not become that workload.
+TEST(MtlsTest, ADnRuleCannotYieldASpiffePrincipal) {
+  auto m = Mapper({{"CN=*,O=Acme", "{CN}"}});
+  for (const char* cn : {"spiffe://prod/admin", "SPIFFE://prod/admin", "Spiffe:x"}) {
+    auto r = m->Map(MakeCertificate({{"O", "Acme"}, {"CN", cn}}, {}));
+    EXPECT_FALSE(r.ok()) << cn << " became " << (r.ok() ? r->id : "");
+  }
+  auto ok = m->Map(MakeCertificate({{"O", "Acme"}, {"CN", "spiffe-reporter"}}, {}));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->id, "mtls:spiffe-reporter");
+}
+
 TEST(MtlsTest, NoRulesNoSpiffeIsRejected) {
   auto m = Mapper({});
   auto r = m->Map(MakeCertificate({{"CN", "x"}}, {}));
