@@ -267,6 +267,7 @@ enum class Phase { kReading, kWriting, kDraining, kClosed };
 
 struct Connection {
   UniqueFd fd;
+  std::string peer_ip;
   Phase phase = Phase::kReading;
   int64_t deadline_ms = 0;
   std::string in;   // request bytes so far (at most request_bytes_max + 1)
@@ -358,17 +359,22 @@ void AdminHttpServer::Impl::AcceptSome(int64_t now_ms) {
       return;
     }
     if (connections.size() >= options.connections_max) continue;  // closed by ~UniqueFd
+    std::string peer_ip = PeerIp(peer);
     if (options.allow_peer) {
       bool allowed = false;
       try {
-        allowed = options.allow_peer(PeerIp(peer));
+        allowed = options.allow_peer(peer_ip);
       } catch (...) {
         allowed = false;
       }
       if (!allowed) continue;  // closed without a response
     }
+    const auto same_peer = std::count_if(connections.begin(), connections.end(),
+                                         [&](const Connection& o) { return o.peer_ip == peer_ip; });
+    if (static_cast<size_t>(same_peer) >= options.connections_per_peer_max) continue;
     Connection c;
     c.fd = std::move(fd);
+    c.peer_ip = std::move(peer_ip);
     c.deadline_ms = now_ms + options.read_timeout_ms;
     connections.push_back(std::move(c));
   }
@@ -483,6 +489,9 @@ void AdminHttpServer::Impl::Drain(Connection* c) {
 
 Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
     const AdminHttpOptions& options, std::map<std::string, HttpHandler> get_routes) {
+  if (options.connections_per_peer_max < 1) {
+    return Status::InvalidArgument("admin connections_per_peer_max must be at least 1");
+  }
   if (options.connections_max < 1 || options.connections_max > kAdminConnectionsMax) {
     return Status::InvalidArgument("admin connections_max must be 1..4096");
   }

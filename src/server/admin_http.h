@@ -17,8 +17,10 @@
 // - Every response has Content-Type, Content-Length, `Cache-Control: no-store` and
 //   `X-Content-Type-Options: nosniff`.
 // - allow_peer (if set) sees the peer's IP ("127.0.0.1", "::1") right after accept; false closes
-//   the connection without a response. When connections_max connections are open, new ones are
-//   accepted and closed at once (so the kernel backlog cannot grow).
+//   the connection without a response. When connections_max connections are open, or
+//   connections_per_peer_max from the same peer address, new ones are accepted and closed at
+//   once (so the kernel backlog cannot grow, and one peer cannot take every slot and starve the
+//   health probes of others).
 //
 // Handlers run on the loop thread, one at a time: a slow handler delays other admin requests (never
 // the data path), and a handler never runs concurrently with itself or another handler. A handler
@@ -52,6 +54,7 @@ struct AdminHttpOptions {
   // "ipv4:port" or "[ipv6]:port", numeric addresses only; port 0 picks a free port.
   std::string listen = "127.0.0.1:7401";
   size_t connections_max = 64;                         // 1 .. kAdminConnectionsMax
+  size_t connections_per_peer_max = 8;                 // >= 1 (connections_max bounds it too)
   size_t request_bytes_max = 8192;                     // request line + headers
   size_t response_bytes_max = size_t{8} * 1024 * 1024;  // a larger handler body gives 500
   int64_t read_timeout_ms = 5000;                      // 1 .. kAdminTimeoutMsMax

@@ -30,9 +30,18 @@ int64_t MsSince(Clock::time_point start) {
 // A blocking client socket connected to the server (IPv4 or IPv6 loopback).
 class Client {
  public:
-  explicit Client(int port, bool v6 = false) {
+  // `source_v4` (host order, IPv4 only): the local address to connect from, e.g. 127.0.0.2 to
+  // be another peer on the loopback network; 0 lets the kernel choose.
+  explicit Client(int port, bool v6 = false, uint32_t source_v4 = 0) {
     fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     EXPECT_GE(fd_, 0);
+    if (source_v4 != 0) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      local.sin_addr.s_addr = htonl(source_v4);
+      EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local), 0)
+          << std::strerror(errno);
+    }
     int rc;
     if (v6) {
       sockaddr_in6 a{};
@@ -277,6 +286,27 @@ TEST(AdminHttp, ConnectionsBeyondTheMaximumAreClosed) {
   EXPECT_EQ(Body(Get(server->port(), "/healthz")), "ok\n");
 }
 
+// One peer cannot take every slot: beyond connections_per_peer_max its new connections are
+// closed, and another peer (127.0.0.2 on the loopback network) is still served.
+TEST(AdminHttp, OnePeerCannotTakeEverySlot) {
+  AdminHttpOptions o = Loopback0();
+  o.connections_per_peer_max = 2;
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  Client a(server->port());
+  Client b(server->port());
+  a.Send("GET /healthz HTTP/1.1\r\n");  // both stay open, unfinished
+  b.Send("GET /healthz HTTP/1.1\r\n");
+  Client third(server->port());
+  third.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(third.ReadAll(), "") << "a third connection of the same peer";
+  Client other(server->port(), /*v6=*/false, /*source_v4=*/0x7f000002);
+  other.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(Body(other.ReadAll()), "ok\n");
+  a.Send("Host: x\r\n\r\n");
+  EXPECT_EQ(Body(a.ReadAll()), "ok\n");
+}
+
 TEST(AdminHttp, StopJoinsPromptlyWithAnOpenConnection) {
   AdminHttpOptions o = Loopback0();
   o.read_timeout_ms = 60'000;
@@ -318,6 +348,9 @@ TEST(AdminHttp, RejectsBadOptionsAndBusyPorts) {
   }
   o = Loopback0();
   o.connections_max = 0;
+  EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
+  o = Loopback0();
+  o.connections_per_peer_max = 0;
   EXPECT_EQ(code(o), StatusCode::kInvalidArgument);
   o = Loopback0();
   o.read_timeout_ms = 0;
