@@ -663,6 +663,40 @@ TEST_F(EsdbStreamsTest, FilteredAllSubscriptionSeesOnlyMatchingLiveEventsAndChec
   reader->Finish();
 }
 
+// A read that scans many pages without an event to send (4-event pages here, so the scan
+// crosses many turns) continues off the gRPC callback threads, turn by turn, and still answers
+// exactly what it would have: the matching events, in order, up to the count.
+class EsdbLongScanTest : public EsdbStreamsTest {
+ protected:
+  void SetUp() override { Start("[limits]\nread_batch_max = 4\n"); }
+};
+
+TEST_F(EsdbLongScanTest, AFilteredReadThatFindsLittleIsAnsweredInFull) {
+  for (int i = 0; i < 12; ++i) {
+    std::vector<NewEvent> batch;
+    for (int j = 0; j < 25; ++j) batch.push_back({"InvoiceSent", "{}"});
+    ASSERT_TRUE(AppendAny(admin, "invoice-l" + std::to_string(i), batch).response.has_success());
+  }
+  ASSERT_TRUE(AppendAny(admin, "order-l1", {{"OrderCreated", "{}"}}).response.has_success());
+  ASSERT_TRUE(AppendAny(admin, "invoice-l99", {{"InvoiceSent", "{}"}}).response.has_success());
+  ASSERT_TRUE(AppendAny(admin, "order-l1", {{"OrderCancelled", "{}"}}).response.has_success());
+  auto request = AllRead(100);
+  request.mutable_options()->mutable_filter()->mutable_stream_identifier()->add_prefix("order-l");
+  request.mutable_options()->mutable_filter()->mutable_count();
+  auto found = Read(admin, request);
+  ASSERT_TRUE(found.status.ok()) << found.status.error_message();
+  ASSERT_EQ(found.Events().size(), 2u);
+  EXPECT_EQ(found.Events()[0].metadata().at("type"), "OrderCreated");
+  EXPECT_EQ(found.Events()[1].metadata().at("type"), "OrderCancelled");
+  // A caller who may read none of it (bot reads order-* only): a scan of 300 events, no answer.
+  auto none = AllRead(100);
+  none.mutable_options()->mutable_filter()->mutable_stream_identifier()->add_prefix("invoice-");
+  none.mutable_options()->mutable_filter()->mutable_count();
+  auto nothing = Read(bot, none);
+  ASSERT_TRUE(nothing.status.ok()) << nothing.status.error_message();
+  EXPECT_TRUE(nothing.Events().empty());
+}
+
 // The ESDB path goes through the same audit trail and metrics as cairn.v1: a denied append and a
 // failed Basic login are each one `$audit` record (principal, method, action, stream, type; no
 // credential), and the counters move by what the ESDB calls did.

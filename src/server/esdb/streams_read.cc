@@ -263,6 +263,7 @@ class PagedReadReactor final : public ReadReactor {
     } else {
       source_ = std::make_unique<StreamSource>(store, &id_, &spec_, limits);
     }
+    long_scans_ = limits.long_scans;
     Pump();
   }
 
@@ -278,11 +279,22 @@ class PagedReadReactor final : public ReadReactor {
  private:
   // Writes the next answer, reading the next page first when none is queued.
   void Pump() {
+    uint64_t pages = 0;
     while (queue_.empty() && more_) {
       if (context_->IsCancelled()) {
         Finish(grpc::Status::CANCELLED);
         return;
       }
+      // No operation is pending while the scan waits in the runner's queue, so no callback of
+      // this reactor can run meanwhile: the task is the only one touching it.
+      if (pages == kScanPagesPerTurnMax && long_scans_ != nullptr) {
+        if (!long_scans_->Post([this] { Pump(); })) {
+          Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "too many long reads at once; retry later"));
+        }
+        return;
+      }
+      ++pages;
       Result<bool> more = source_->Fill(&queue_);
       if (!more.ok()) {
         Finish(esdb::Finish(context_, FromStatus(more.status(), spec_.stream)));
@@ -306,6 +318,7 @@ class PagedReadReactor final : public ReadReactor {
   std::deque<streams::ReadResp> queue_;  // at most one page of answers
   streams::ReadResp current_;            // the write in flight
   bool more_ = true;
+  TaskRunner* long_scans_ = nullptr;     // may be null
 };
 
 class FinishedReactor final : public ReadReactor {

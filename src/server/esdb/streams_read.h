@@ -22,6 +22,7 @@
 
 #include "audit/metrics.h"
 #include "common/status.h"
+#include "common/task_runner.h"
 #include "engine/event_store.h"
 #include "event_store/client/streams.pb.h"
 #include "server/call_gate.h"
@@ -54,9 +55,19 @@ struct ReadSpec {
 // filter ReadFilter::Parse refuses.
 Result<ReadSpec> ParseReadSpec(const event_store::client::streams::ReadReq& request);
 
+// A read that scans this many pages without finding an event it may send (a `$all` read of a
+// caller who may read little of it, a filter that matches little) hands the rest of its scan to
+// ReadLimits::long_scans, a few pages at a time, and gives the gRPC callback thread back: such a
+// scan could otherwise pin a callback thread for as long as the log takes to read. When that
+// runner's queue is full the read ends with RESOURCE_EXHAUSTED.
+inline constexpr uint64_t kScanPagesPerTurnMax = 8;
+inline constexpr size_t kLongScanThreads = 2;
+inline constexpr size_t kLongScansQueuedMax = 256;
+
 struct ReadLimits {
   uint64_t page_events_max = 512;
   audit::Counter* read_events = nullptr;  // events read from the log; may be null
+  TaskRunner* long_scans = nullptr;       // null: every page is read on the callback thread
 };
 
 using ReadReactor = grpc::ServerWriteReactor<event_store::client::streams::ReadResp>;

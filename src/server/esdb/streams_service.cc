@@ -82,6 +82,7 @@ ReadReactor* StreamsService::Read(grpc::CallbackServerContext* context,
   ReadLimits limits;
   limits.page_events_max = options_.read_page_events_max;
   limits.read_events = read_events_;
+  limits.long_scans = &long_scans_;
   return StartRead(context, store_, std::move(id), std::move(spec).value(), limits);
 }
 

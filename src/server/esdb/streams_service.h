@@ -31,9 +31,11 @@
 #include <cstdint>
 
 #include "audit/metrics.h"
+#include "common/task_runner.h"
 #include "engine/event_store.h"
 #include "event_store/client/streams.grpc.pb.h"
 #include "server/call_gate.h"
+#include "server/esdb/streams_read.h"
 #include "subscribe/live_hub.h"
 
 namespace cairn::server::esdb {
@@ -88,6 +90,9 @@ class StreamsService final
   StreamsServiceOptions options_;
   audit::Counter* read_calls_ = nullptr;   // null when metrics are off
   audit::Counter* read_events_ = nullptr;  // events read from the log, before filtering
+  // Reads that scan long without finding an event to send continue here, not on the gRPC
+  // callback threads every callback-API call shares (streams_read.h).
+  cairn::TaskRunner long_scans_{kLongScanThreads, kLongScansQueuedMax, "cairn-esdb-scan"};
 };
 
 }  // namespace cairn::server::esdb
