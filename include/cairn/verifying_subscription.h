@@ -22,11 +22,13 @@
 // proofs cost one checkpoint, at most one consistency proof, and one inclusion proof per event.
 // Position checkpoints and caught_up are passed on in order, after the events before them.
 //
-// Limits: the data of an event whose protected fields are shown masked, erased or decrypted
-// (its `masked`, `erased` or `revealed` list is not empty) cannot be checked against data_hash,
-// which covers the stored ciphertext this client is not sent, and those lists are covered by no
-// hash: such events pass the other checks and are counted in stats().data_hashes_skipped, or are
-// refused with require_verified_data. The chain of a stream is checked from the second of its
+// Protected data: an event whose protected fields are shown masked, erased or decrypted (its
+// `masked`, `erased` or `revealed` list is not empty) comes with its stored form (asked for with
+// verify_stored_data): the stored form is checked against data_hash and the data against the
+// stored form outside exactly the listed fields (stats().stored_forms_checked); only the values
+// shown in those fields stay unchecked. From a server that does not send it, such events pass the
+// other checks and are counted in stats().data_hashes_skipped, or are refused with
+// require_verified_data. The chain of a stream is checked from the second of its
 // versions this subscription sees (the first one's predecessor is not fetched).
 //
 // A message that is neither an event nor a position marker is a violation too: nothing this
@@ -70,6 +72,11 @@ struct VerifyingSubscriptionOptions {
   // shown masked, erased or decrypted (see EventVerifierOptions::require_verified_data). Off,
   // they pass every other check and are counted in stats().data_hashes_skipped.
   bool require_verified_data = false;
+  // Ask the server for the stored form of events with protected fields shown masked, erased or
+  // decrypted (SubscribeRequest.include_stored_data), so that their data is checked against
+  // data_hash too (EventVerifier, client/stored_form.h). It costs the ciphertexts' bytes, and
+  // shows this consumer their lengths and key ids (never a plaintext).
+  bool verify_stored_data = true;
   // The signed note of a checkpoint verified in an earlier session (checkpoint_note()), e.g.
   // kept in a file: the first checkpoint of this session must then be consistent with it, so a
   // server that rewrote or rolled back the log between sessions is caught (VIOLATION_CONSISTENCY).

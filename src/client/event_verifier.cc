@@ -4,6 +4,7 @@
 #include <cassert>
 #include <utility>
 
+#include "client/stored_form.h"
 #include "crypto/secure.h"
 #include "crypto/sha256.h"
 #include "integrity/entry.h"
@@ -164,6 +165,8 @@ Status EventVerifier::CheckFields(const v1::RecordedEvent& event, Hash* leaf) {
       return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(),
                   "SHA-256 of the data differs from data_hash");
     }
+  } else if (!event.stored_data().empty()) {
+    CAIRN_RETURN_IF_ERROR(CheckStoredForm(event));
   } else if (options_.require_verified_data) {
     return Status(StatusCode::kFailedPrecondition,
                   "the data of the event at position " + std::to_string(pos) +
@@ -219,6 +222,32 @@ Status EventVerifier::TrustCheckpoint(std::string_view signed_note) {
   }
   checkpoint_ = std::move(trusted).value();
   checkpoint_note_ = std::string(signed_note);
+  return Status::Ok();
+}
+
+// A protected event sent with its stored form: the stored form against data_hash, and the data
+// shown against the stored form outside exactly the listed fields (client/stored_form.h).
+Status EventVerifier::CheckStoredForm(const v1::RecordedEvent& event) {
+  const uint64_t pos = event.position();
+  if (!SameHash(crypto::Sha256(event.stored_data()), event.data_hash())) {
+    return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(),
+                "SHA-256 of the stored form differs from data_hash");
+  }
+  std::vector<std::string> listed;
+  for (const auto* list : {&event.masked(), &event.erased(), &event.revealed()}) {
+    listed.insert(listed.end(), list->begin(), list->end());
+  }
+  if (Status s = CheckShownAgainstStored(event.data(), event.stored_data(), listed); !s.ok()) {
+    return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(), s.message());
+  }
+  ++stats_.stored_forms_checked;
+  if (options_.require_verified_data && event.revealed_size() > 0) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "the event at position " + std::to_string(pos) +
+                      " shows decrypted protected fields, whose plaintext no hash covers "
+                      "(require_verified_data)",
+                  static_cast<int64_t>(pos));
+  }
   return Status::Ok();
 }
 

@@ -4,9 +4,12 @@
 //  - the fields are well formed (16-byte id, 32-byte hashes, the v1 entry limits);
 //  - positions strictly increase (log order, nothing repeated);
 //  - SHA-256(metadata) equals metadata_hash; SHA-256(data) equals data_hash unless the event
-//    lists masked or erased fields: data_hash covers the STORED form (ciphertext of protected
-//    fields), which this reader does not receive, so those bytes are covered only through the
-//    leaf hash and the log, not against what the handler sees;
+//    lists masked, erased or revealed fields: data_hash covers the STORED form (ciphertext of
+//    protected fields). When the event carries that stored form (stored_data, asked for with
+//    SubscribeRequest.include_stored_data), SHA-256(stored_data) must equal data_hash and the
+//    data must equal the stored form outside exactly the listed fields (client/stored_form.h);
+//    only the values shown in place of those fields stay unchecked. Without it the data is
+//    covered only through the leaf hash and the log, not against what the handler sees;
 //  - the leaf hash recomputed from the fields (integrity::EncodeEntry, DESIGN.md's v1 entry)
 //    equals the event's leaf_hash;
 //  - the stream chain: version 0 has 32 zero bytes as stream_prev; when this verifier saw the
@@ -96,10 +99,12 @@ struct EventVerifierOptions {
   // Checkpoints that may pass without covering a pending event before that is a violation.
   uint32_t uncovered_checkpoints_max = 3;
   // Events whose protected fields are shown masked, erased or decrypted carry `data` that differs
-  // from the stored form data_hash covers, and the stored form is not sent: their data cannot be
-  // checked (nor the masked/erased/revealed lists, which no hash covers). false: they pass with
-  // the other checks (counted in data_hashes_skipped); true: such an event ends the subscription
-  // with kFailedPrecondition (not a violation: nothing is known to be wrong).
+  // from the stored form data_hash covers. Sent with their stored form, they are checked against
+  // it (stored_forms_checked), all but the values shown in the listed fields. Without it, their
+  // data cannot be checked (nor the lists). false: such events pass with the other checks
+  // (data_hashes_skipped); true: an event whose data cannot be checked — no stored form, or a
+  // decrypted plaintext (no hash covers it) — ends the subscription with kFailedPrecondition (not
+  // a violation: nothing is known to be wrong).
   bool require_verified_data = false;
   // Events outside it are violations (VIOLATION_SCOPE). The default, "$all" unfiltered, admits
   // every event.
@@ -109,7 +114,8 @@ struct EventVerifierOptions {
 struct VerifierStats {
   uint64_t events_checked = 0;
   uint64_t chain_links_checked = 0;   // events whose stream_prev was compared to a seen leaf
-  uint64_t data_hashes_skipped = 0;   // masked, erased or revealed events: data not checkable
+  uint64_t data_hashes_skipped = 0;   // masked, erased or revealed events without a stored form
+  uint64_t stored_forms_checked = 0;  // the same with one: checked but for the listed values
   uint64_t checkpoints_verified = 0;
   uint64_t consistency_proofs_checked = 0;
   uint64_t inclusion_proofs_checked = 0;
@@ -173,6 +179,7 @@ class EventVerifier {
   Status CheckFields(const v1::RecordedEvent& event, integrity::Hash* leaf);
   Status CheckChain(const v1::RecordedEvent& event, const integrity::Hash& leaf);
   Status CheckScope(const v1::RecordedEvent& event);
+  Status CheckStoredForm(const v1::RecordedEvent& event);
   void Remember(const v1::RecordedEvent& event, const integrity::Hash& leaf, int64_t now_ms);
   Result<integrity::Checkpoint> FetchSignedCheckpoint(std::string* note);
   Status CheckConsistency(const integrity::Checkpoint& next);

@@ -263,9 +263,11 @@ Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Start(
   CAIRN_RETURN_IF_ERROR(ValidateOptions(options));
   CAIRN_RETURN_IF_ERROR(integrity::ParseVerifierKey(options.verifier_key).status());
   CAIRN_RETURN_IF_ERROR(ValidateTrusted(options));
+  v1::SubscribeRequest asked = request;
+  if (options.verify_stored_data) asked.set_include_stored_data(true);
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Subscription> inner,
-                         Subscription::Start(client, request, options.subscription));
-  return Wrap(std::move(inner), IntegritySourceFor(&client), request, options);
+                         Subscription::Start(client, asked, options.subscription));
+  return Wrap(std::move(inner), IntegritySourceFor(&client), asked, options);
 }
 
 Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Wrap(

@@ -81,6 +81,9 @@ struct RecordedEvent {
   std::vector<std::string> masked;
   std::vector<std::string> erased;
   std::vector<std::string> revealed;
+  // The stored form of `data`, kept beside the view for a reader that asked for it (a
+  // subscription's include_stored_data); empty otherwise.
+  std::string stored_data;
 };
 
 // How one reader is shown one event's protected fields (EventStore::RevealMany).

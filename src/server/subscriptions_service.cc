@@ -110,6 +110,7 @@ LiveRequest FromWire(const v1::SubscribeRequest& request) {
                              request.filter().stream_prefixes().end());
   out.event_types.assign(request.filter().event_types().begin(),
                          request.filter().event_types().end());
+  out.include_stored_data = request.include_stored_data();
   if (request.checkpoint_interval_ms() != 0) {
     out.checkpoint_interval_ms = std::clamp<int64_t>(request.checkpoint_interval_ms(),
                                                      subscribe::kCheckpointIntervalMsMin,

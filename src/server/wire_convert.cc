@@ -46,6 +46,7 @@ void ToWire(const engine::RecordedEvent& event, v1::RecordedEvent* out) {
   for (const auto& p : event.masked) out->add_masked(p);
   for (const auto& p : event.erased) out->add_erased(p);
   for (const auto& p : event.revealed) out->add_revealed(p);
+  if (!event.stored_data.empty()) out->set_stored_data(event.stored_data);
 }
 
 Result<engine::RecordedEvent> FromWire(const v1::RecordedEvent& in) {
@@ -71,6 +72,7 @@ Result<engine::RecordedEvent> FromWire(const v1::RecordedEvent& in) {
   event.masked.assign(in.masked().begin(), in.masked().end());
   event.erased.assign(in.erased().begin(), in.erased().end());
   event.revealed.assign(in.revealed().begin(), in.revealed().end());
+  event.stored_data = in.stored_data();
   return event;
 }
 

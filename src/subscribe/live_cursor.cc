@@ -130,6 +130,9 @@ Status LiveCursor::Consider(const SharedEvent& event, LiveBatch* batch, size_t* 
     auto revealed =
         store_->Reveal(*event, access_.MayReadPii(entry.stream_id, entry.event_type));
     if (!revealed.ok()) return revealed.status();
+    const bool shown_differently =
+        !revealed->masked.empty() || !revealed->erased.empty() || !revealed->revealed.empty();
+    if (request_.include_stored_data && shown_differently) revealed->stored_data = event->data;
     view = std::make_shared<const LiveEvent>(std::move(revealed).value());
   }
   *batch_bytes += EventCostBytes(*view);

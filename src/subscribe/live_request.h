@@ -40,6 +40,9 @@ struct LiveRequest {
   // wire form while at least one such subscription is open. Others (the EventStoreDB protocol)
   // leave it false, so that their fan-out does not pay for an encoding nobody sends.
   bool wire_form = false;
+  // Keep each shown event's stored form beside its view when protected fields are masked,
+  // erased or revealed (engine::RecordedEvent::stored_data).
+  bool include_stored_data = false;
 
   bool all() const;
 };

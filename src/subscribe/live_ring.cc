@@ -13,8 +13,9 @@ constexpr size_t kEventOverheadBytes = 256;
 }  // namespace
 
 size_t EventCostBytes(const LiveEvent& event) {
-  return event.data.size() + event.metadata.size() + event.entry.stream_id.size() +
-         event.entry.event_type.size() + event.wire.size() + kEventOverheadBytes;
+  return event.data.size() + event.metadata.size() + event.stored_data.size() +
+         event.entry.stream_id.size() + event.entry.event_type.size() + event.wire.size() +
+         kEventOverheadBytes;
 }
 
 LiveRing::LiveRing(uint64_t start_position, size_t events_max, size_t bytes_max)

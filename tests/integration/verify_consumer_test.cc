@@ -295,9 +295,10 @@ TEST_F(VerifyConsumerTest, TheCliKeepsTheVerifiedCheckpointBetweenRuns) {
 }
 
 // A consumer with read.pii sees a protected event decrypted: its data cannot equal what
-// data_hash covers (the stored ciphertext), so the server lists the field in `revealed` and the
-// verifier skips only that comparison — no false violation. With require_verified_data the
-// event is refused instead, without a report.
+// data_hash covers (the stored ciphertext), so the server lists the field in `revealed` and sends
+// the stored form; the verifier checks that against data_hash and the data against it outside
+// /email — no false violation. Without the stored form it skips the comparison. With
+// require_verified_data a decrypted plaintext (which no hash covers) is refused, without a report.
 TEST(VerifyConsumerProtectedTest, DecryptedFieldsAreListedAndNeverAFalseViolation) {
   ServerEnv env;
   env.extra_config = ProtectRulesConfig(env, R"([[rule]]
@@ -325,9 +326,25 @@ fields = ["/email"]
   EXPECT_NE(message->event().data().find("alice@example.com"), std::string::npos);
   ASSERT_EQ(message->event().revealed_size(), 1);
   EXPECT_EQ(message->event().revealed(0), "/email");
-  EXPECT_EQ((*sub)->stats().data_hashes_skipped, 1u);
+  // Sent with its stored form: checked against data_hash and outside /email, not skipped.
+  EXPECT_NE(message->event().stored_data().find("\"$enc\""), std::string::npos);
+  EXPECT_EQ(message->event().stored_data().find("alice@example.com"), std::string::npos);
+  EXPECT_EQ((*sub)->stats().stored_forms_checked, 1u);
+  EXPECT_EQ((*sub)->stats().data_hashes_skipped, 0u);
   EXPECT_EQ((*sub)->stats().inclusion_proofs_checked, 1u);
   (*sub)->Cancel();
+
+  // Without asking for the stored form, the data is not checkable (counted, not refused).
+  options.verify_stored_data = false;
+  auto unchecked = VerifyingSubscription::Start(*admin, AllFromStart(), options);
+  ASSERT_TRUE(unchecked.ok());
+  message = (*unchecked)->Next();
+  while (message.ok() && !message->has_event()) message = (*unchecked)->Next();
+  ASSERT_TRUE(message.ok()) << message.status().ToString();
+  EXPECT_TRUE(message->event().stored_data().empty());
+  EXPECT_EQ((*unchecked)->stats().data_hashes_skipped, 1u);
+  (*unchecked)->Cancel();
+  options.verify_stored_data = true;
 
   options.require_verified_data = true;
   auto strict = VerifyingSubscription::Start(*admin, AllFromStart(), options);

@@ -328,6 +328,47 @@ TEST(EventVerifier, RevealedEventSkipsTheDataHashAndRequireVerifiedDataRefusesIt
   EXPECT_TRUE(log2.reports.empty());
 }
 
+// A protected event sent with its stored form: checked against data_hash and the stored form,
+// not skipped; a stored form or data that does not match is a violation.
+TEST(EventVerifier, AProtectedEventWithItsStoredFormIsCheckedNotSkipped) {
+  const std::string stored = R"({"id":"c-1","email":{"$enc":"v1","kid":"k","iv":"AA","ct":"BB"}})";
+  auto shown = [&](FakeLog& log, const std::string& data) {
+    v1::RecordedEvent e = log.Append("c", "CustomerRegistered", stored);
+    e.set_stored_data(e.data());
+    e.set_data(data);
+    e.add_masked("/email");
+    return e;
+  };
+  {
+    FakeLog log;
+    EventVerifier verifier(&log, log.verifier());
+    ASSERT_TRUE(verifier.CheckEvent(shown(log, R"({"id":"c-1","email":"***"})"), 0).ok());
+    EXPECT_EQ(verifier.stats().stored_forms_checked, 1u);
+    EXPECT_EQ(verifier.stats().data_hashes_skipped, 0u);
+    EXPECT_TRUE(log.reports.empty());
+  }
+  {
+    FakeLog log;  // the clear part was changed
+    EventVerifier verifier(&log, log.verifier());
+    ExpectViolationAt(verifier.CheckEvent(shown(log, R"({"id":"c-2","email":"***"})"), 0), log, 0,
+                      v1::VIOLATION_DATA_HASH);
+  }
+  {
+    FakeLog log;  // a stored form that is not the one data_hash covers
+    EventVerifier verifier(&log, log.verifier());
+    v1::RecordedEvent e = shown(log, R"({"id":"c-1","email":"***"})");
+    e.set_stored_data(R"({"id":"c-1","email":{"$enc":"v1","kid":"k","iv":"AA","ct":"XX"}})");
+    ExpectViolationAt(verifier.CheckEvent(e, 0), log, 0, v1::VIOLATION_DATA_HASH);
+  }
+  {
+    FakeLog log;  // a field listed as masked that the stored form has in clear
+    EventVerifier verifier(&log, log.verifier());
+    v1::RecordedEvent e = shown(log, R"({"id":"***","email":"***"})");
+    e.add_masked("/id");
+    ExpectViolationAt(verifier.CheckEvent(e, 0), log, 0, v1::VIOLATION_DATA_HASH);
+  }
+}
+
 TEST(EventVerifier, ForgedCheckpointSignatureIsDetected) {
   FakeLog log;
   std::vector<v1::RecordedEvent> events = FillLog(log);
