@@ -29,6 +29,7 @@ const char* TypeName(Type t) {
              {.extra = {{"cairn.metric", std::string(name)}, {"cairn.reason", std::string(why)}}});
   std::fprintf(stderr, "metric %.*s: %.*s\n", static_cast<int>(name.size()), name.data(),
                static_cast<int>(why.size()), why.data());
+  (void)log::Flush(1000);  // the queued lines, before the process ends
   std::abort();
 }
 

@@ -167,6 +167,13 @@ Status EventVerifier::CheckFields(const v1::RecordedEvent& event, Hash* leaf) {
     }
   } else if (!event.stored_data().empty()) {
     CAIRN_RETURN_IF_ERROR(CheckStoredForm(event));
+  } else if (options_.expect_stored_data) {
+    // Asked for and not sent: whoever alters responses could drop it to skip the check.
+    return Status(StatusCode::kFailedPrecondition,
+                  "the event at position " + std::to_string(pos) +
+                      " shows protected fields without the stored form the subscription asked "
+                      "for; its data cannot be checked",
+                  static_cast<int64_t>(pos));
   } else if (options_.require_verified_data) {
     return Status(StatusCode::kFailedPrecondition,
                   "the data of the event at position " + std::to_string(pos) +
@@ -233,11 +240,11 @@ Status EventVerifier::CheckStoredForm(const v1::RecordedEvent& event) {
     return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(),
                 "SHA-256 of the stored form differs from data_hash");
   }
-  std::vector<std::string> listed;
-  for (const auto* list : {&event.masked(), &event.erased(), &event.revealed()}) {
-    listed.insert(listed.end(), list->begin(), list->end());
-  }
-  if (Status s = CheckShownAgainstStored(event.data(), event.stored_data(), listed); !s.ok()) {
+  ShownFields fields;
+  fields.masked.assign(event.masked().begin(), event.masked().end());
+  fields.erased.assign(event.erased().begin(), event.erased().end());
+  fields.revealed.assign(event.revealed().begin(), event.revealed().end());
+  if (Status s = CheckShownAgainstStored(event.data(), event.stored_data(), fields); !s.ok()) {
     return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(), s.message());
   }
   ++stats_.stored_forms_checked;

@@ -1,5 +1,6 @@
 #include "client/stored_form.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -50,29 +51,61 @@ std::set<std::string> EncObjectPointers(const json& root) {
   return out;
 }
 
+// Parses `text` into *out; false when it is not JSON or an object repeats a member name (nlohmann
+// keeps the last; another parser may keep the first, so the checked and the used data differ).
+bool ParseWithoutDuplicateNames(std::string_view text, json* out) {
+  std::vector<std::set<std::string>> names;  // per open object
+  bool duplicate = false;
+  auto callback = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start: names.emplace_back(); break;
+      case json::parse_event_t::object_end: names.pop_back(); break;
+      case json::parse_event_t::key:
+        if (!names.back().insert(parsed.get<std::string>()).second) duplicate = true;
+        break;
+      default: break;
+    }
+    return true;
+  };
+  *out = json::parse(text, callback, /*allow_exceptions=*/false);
+  return !out->is_discarded() && !duplicate;
+}
+
 }  // namespace
 
 Status CheckShownAgainstStored(std::string_view shown_text, std::string_view stored_text,
-                               const std::vector<std::string>& listed) {
+                               const ShownFields& fields) {
   json stored = json::parse(stored_text, nullptr, /*allow_exceptions=*/false);
-  json shown = json::parse(shown_text, nullptr, /*allow_exceptions=*/false);
   if (stored.is_discarded()) return Status::DataLoss("the stored form is not JSON");
-  if (shown.is_discarded()) return Status::DataLoss("the data is not JSON");
-  const std::set<std::string> listed_set(listed.begin(), listed.end());
-  if (listed_set.size() != listed.size()) {
-    return Status::DataLoss("a protected field is listed twice");
+  json shown;
+  if (!ParseWithoutDuplicateNames(shown_text, &shown)) {
+    return Status::DataLoss("the data is not JSON, or repeats a member name");
   }
-  if (listed_set != EncObjectPointers(stored)) {
-    return Status::DataLoss(
-        "the fields listed as masked, erased or revealed are not the stored form's protected "
-        "fields");
+  const std::set<std::string> enc = EncObjectPointers(stored);
+  std::set<std::string> listed;
+  size_t listed_count = 0;
+  for (const auto* list : {&fields.masked, &fields.erased, &fields.revealed}) {
+    listed.insert(list->begin(), list->end());
+    listed_count += list->size();
   }
-  for (const std::string& pointer : listed) {
+  if (listed.size() != listed_count) return Status::DataLoss("a protected field is listed twice");
+  if (!std::includes(listed.begin(), listed.end(), enc.begin(), enc.end())) {
+    return Status::DataLoss("a protected field of the stored form is not listed");
+  }
+  for (const auto* list : {&fields.erased, &fields.revealed}) {
+    for (const std::string& pointer : *list) {
+      if (enc.count(pointer) == 0) {
+        return Status::DataLoss("a field listed as erased or revealed is not encrypted in the "
+                                "stored form");
+      }
+    }
+  }
+  for (const std::string& pointer : listed) {  // masked clear fields: present in the stored form
     try {
       const json::json_pointer at(pointer);
       shown[at] = stored.at(at);
     } catch (const json::exception&) {
-      return Status::DataLoss("a listed protected field is not in the data");
+      return Status::DataLoss("a listed protected field is not in the stored form");
     }
   }
   if (shown != stored) {

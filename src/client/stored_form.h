@@ -3,9 +3,10 @@
 // An event with protected fields is shown masked, erased or decrypted (RecordedEvent.masked,
 // .erased, .revealed), so its `data` is not what data_hash covers. With the stored form
 // (RecordedEvent.stored_data, which a subscription asks for with include_stored_data), a client
-// checks SHA-256(stored form) against data_hash itself, and then CheckShownAgainstStored: the
-// listed fields are exactly the stored form's {"$enc":…} objects, and `data` equals the stored
-// form everywhere else. What stays unchecked is only the value shown in place of each listed
+// checks SHA-256(stored form) against data_hash itself, and then CheckShownAgainstStored: every
+// {"$enc":…} object of the stored form is listed; an erased or revealed field is one of them; a
+// masked field is one of them or a field the stored form has in clear (a rule added after the
+// event was written masks it too); and `data` equals the stored form everywhere else. What stays unchecked is only the value shown in place of each listed
 // field: a mask or erased value (fixed by the rules), or a decrypted plaintext (its key is the
 // server's).
 //
@@ -20,9 +21,17 @@
 
 namespace cairn {
 
+// The fields a reader was shown otherwise than stored (RFC 6901 pointers, RecordedEvent lists).
+struct ShownFields {
+  std::vector<std::string> masked;
+  std::vector<std::string> erased;
+  std::vector<std::string> revealed;
+};
+
 // kDataLoss with a message naming what differs (never a value) when `shown` is not the stored
-// form outside exactly `listed` (RFC 6901 pointers); both must be JSON texts.
+// form outside exactly the listed fields as described above; both must be JSON texts, and the
+// shown one may not repeat a member name in an object (a reader's parser might take the other).
 Status CheckShownAgainstStored(std::string_view shown, std::string_view stored,
-                               const std::vector<std::string>& listed);
+                               const ShownFields& fields);
 
 }  // namespace cairn

@@ -224,11 +224,12 @@ class LineQueue {
       ready_.wait(lock, [&] { return !lines_.empty(); });
       writing_ = true;
       batch.clear();
-      while (!lines_.empty() && batch.size() < kLogWriteBatchBytesMax) {
+      do {  // whole lines, at least one
+        if (!batch.empty() && batch.size() + lines_.front().size() > kLogWriteBatchBytesMax) break;
         batch.append(lines_.front());
         bytes_ -= lines_.front().size();
         lines_.pop_front();
-      }
+      } while (!lines_.empty());
       lock.unlock();
       WriteToStderr(batch);
       ReportDrops();

@@ -40,7 +40,10 @@ inline constexpr size_t kLogLineBytesMax = 16384;
 inline constexpr size_t kLogExtraFieldsMax = 16;
 inline constexpr size_t kLogQueueLinesMax = 8192;
 inline constexpr size_t kLogQueueBytesMax = 8 << 20;
-inline constexpr size_t kLogWriteBatchBytesMax = 64 << 10;  // one write(2) carries at most this
+// One write(2) carries whole lines up to this many bytes (a longer line alone): at most
+// PIPE_BUF, so that a line never interleaves with what other writers (gRPC, stdio) put on the
+// same pipe.
+inline constexpr size_t kLogWriteBatchBytesMax = 4096;
 inline constexpr int64_t kLogFlushAtExitMs = 2000;
 
 enum class Level : uint8_t { kDebug = 0, kInfo, kWarn, kError };

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/thread_name.h"
+#include "server/cidr.h"
 
 namespace cairn::server {
 namespace {
@@ -371,7 +372,8 @@ void AdminHttpServer::Impl::AcceptSome(int64_t now_ms) {
     }
     const auto same_peer = std::count_if(connections.begin(), connections.end(),
                                          [&](const Connection& o) { return o.peer_ip == peer_ip; });
-    if (static_cast<size_t>(same_peer) >= options.connections_per_peer_max) continue;
+    const bool limited = options.per_peer_limit_on_loopback || !IsLoopbackHost(peer_ip);
+    if (limited && static_cast<size_t>(same_peer) >= options.connections_per_peer_max) continue;
     Connection c;
     c.fd = std::move(fd);
     c.peer_ip = std::move(peer_ip);

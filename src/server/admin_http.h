@@ -18,9 +18,9 @@
 //   `X-Content-Type-Options: nosniff`.
 // - allow_peer (if set) sees the peer's IP ("127.0.0.1", "::1") right after accept; false closes
 //   the connection without a response. When connections_max connections are open, or
-//   connections_per_peer_max from the same peer address, new ones are accepted and closed at
-//   once (so the kernel backlog cannot grow, and one peer cannot take every slot and starve the
-//   health probes of others).
+//   connections_per_peer_max from the same non-loopback peer address, new ones are accepted and
+//   closed at once (so the kernel backlog cannot grow, and one remote peer cannot take every
+//   slot and starve the health probes of others).
 //
 // Handlers run on the loop thread, one at a time: a slow handler delays other admin requests (never
 // the data path), and a handler never runs concurrently with itself or another handler. A handler
@@ -55,6 +55,9 @@ struct AdminHttpOptions {
   std::string listen = "127.0.0.1:7401";
   size_t connections_max = 64;                         // 1 .. kAdminConnectionsMax
   size_t connections_per_peer_max = 8;                 // >= 1 (connections_max bounds it too)
+  // Loopback peers are local processes (probes, scrapers, cairn's own tools) that all share one
+  // address: by default they have no per-peer limit, only connections_max.
+  bool per_peer_limit_on_loopback = false;
   size_t request_bytes_max = 8192;                     // request line + headers
   size_t response_bytes_max = size_t{8} * 1024 * 1024;  // a larger handler body gives 500
   int64_t read_timeout_ms = 5000;                      // 1 .. kAdminTimeoutMsMax

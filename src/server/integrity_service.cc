@@ -69,7 +69,7 @@ std::string KindName(int kind) {
 // One log line: who reported what about which position. The detail text and any event data
 // stay out of the log; stream ids carry no personal data by contract (DESIGN.md).
 void LogViolation(const ViolationRecord& r, std::string_view peer_ip) {
-  log::Warn("integrity violation reported",
+  log::Error("integrity violation reported",
             {.action = "integrity.violation",
              .outcome = "failure",
              .source_ip = peer_ip,

@@ -274,9 +274,33 @@ class PagedReadReactor final : public ReadReactor {
     }
     Pump();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (handed_over_) long_scans_->active.fetch_sub(1);
+    delete this;
+  }
 
  private:
+  // The next turn of the scan on the long-scan runner (see kScanPagesPerTurnMax). The first
+  // hand-over takes a slot of kLongScansActiveMax; a read that holds one always gets its next
+  // turn queued (at most one per read, and the queue holds kLongScansActiveMax).
+  void HandOver() {
+    if (!handed_over_) {
+      if (long_scans_->active.fetch_add(1) >= kLongScansActiveMax) {
+        long_scans_->active.fetch_sub(1);
+        Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                            "too many long reads at once; retry later"));
+        return;
+      }
+      handed_over_ = true;
+    }
+    const bool queued = long_scans_->runner.Post([this] {
+      long_scans_->turns.fetch_add(1);
+      Pump();
+    });
+    // One turn per active read fits the queue; only a stopping runner refuses.
+    if (!queued) Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping"));
+  }
+
   // Writes the next answer, reading the next page first when none is queued.
   void Pump() {
     uint64_t pages = 0;
@@ -288,10 +312,7 @@ class PagedReadReactor final : public ReadReactor {
       // No operation is pending while the scan waits in the runner's queue, so no callback of
       // this reactor can run meanwhile: the task is the only one touching it.
       if (pages == kScanPagesPerTurnMax && long_scans_ != nullptr) {
-        if (!long_scans_->Post([this] { Pump(); })) {
-          Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              "too many long reads at once; retry later"));
-        }
+        HandOver();
         return;
       }
       ++pages;
@@ -318,7 +339,8 @@ class PagedReadReactor final : public ReadReactor {
   std::deque<streams::ReadResp> queue_;  // at most one page of answers
   streams::ReadResp current_;            // the write in flight
   bool more_ = true;
-  TaskRunner* long_scans_ = nullptr;     // may be null
+  LongScans* long_scans_ = nullptr;      // may be null
+  bool handed_over_ = false;             // holds a slot of long_scans_->active
 };
 
 class FinishedReactor final : public ReadReactor {

@@ -15,6 +15,7 @@
 // Thread safety: each reactor belongs to its call; gRPC serialises its callbacks.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -57,17 +58,25 @@ Result<ReadSpec> ParseReadSpec(const event_store::client::streams::ReadReq& requ
 
 // A read that scans this many pages without finding an event it may send (a `$all` read of a
 // caller who may read little of it, a filter that matches little) hands the rest of its scan to
-// ReadLimits::long_scans, a few pages at a time, and gives the gRPC callback thread back: such a
-// scan could otherwise pin a callback thread for as long as the log takes to read. When that
-// runner's queue is full the read ends with RESOURCE_EXHAUSTED.
+// LongScans::runner, a few pages per turn, and gives the gRPC callback thread back: such a scan
+// could otherwise pin a callback thread for as long as the log takes to read. At most
+// kLongScansActiveMax reads are handed over at once (each has at most one turn queued, so a
+// running scan's next turn is always taken); a read that would be one more ends with
+// RESOURCE_EXHAUSTED before it has sent anything of that scan's remainder.
 inline constexpr uint64_t kScanPagesPerTurnMax = 8;
 inline constexpr size_t kLongScanThreads = 2;
-inline constexpr size_t kLongScansQueuedMax = 256;
+inline constexpr size_t kLongScansActiveMax = 256;
+
+struct LongScans {
+  TaskRunner runner{kLongScanThreads, kLongScansActiveMax, "cairn-esdb-scan"};
+  std::atomic<size_t> active{0};  // reads handed over and not done; ≤ kLongScansActiveMax
+  std::atomic<uint64_t> turns{0};  // turns run so far (tests, metrics)
+};
 
 struct ReadLimits {
   uint64_t page_events_max = 512;
   audit::Counter* read_events = nullptr;  // events read from the log; may be null
-  TaskRunner* long_scans = nullptr;       // null: every page is read on the callback thread
+  LongScans* long_scans = nullptr;        // null: every page is read on the callback thread
 };
 
 using ReadReactor = grpc::ServerWriteReactor<event_store::client::streams::ReadResp>;

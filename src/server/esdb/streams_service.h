@@ -92,7 +92,7 @@ class StreamsService final
   audit::Counter* read_events_ = nullptr;  // events read from the log, before filtering
   // Reads that scan long without finding an event to send continue here, not on the gRPC
   // callback threads every callback-API call shares (streams_read.h).
-  cairn::TaskRunner long_scans_{kLongScanThreads, kLongScansQueuedMax, "cairn-esdb-scan"};
+  LongScans long_scans_;
 };
 
 }  // namespace cairn::server::esdb

@@ -361,11 +361,21 @@ TEST(EventVerifier, AProtectedEventWithItsStoredFormIsCheckedNotSkipped) {
     ExpectViolationAt(verifier.CheckEvent(e, 0), log, 0, v1::VIOLATION_DATA_HASH);
   }
   {
-    FakeLog log;  // a field listed as masked that the stored form has in clear
+    FakeLog log;  // a field listed as revealed that the stored form has in clear
     EventVerifier verifier(&log, log.verifier());
-    v1::RecordedEvent e = shown(log, R"({"id":"***","email":"***"})");
-    e.add_masked("/id");
+    v1::RecordedEvent e = shown(log, R"({"id":"c-9","email":"***"})");
+    e.add_revealed("/id");
     ExpectViolationAt(verifier.CheckEvent(e, 0), log, 0, v1::VIOLATION_DATA_HASH);
+  }
+  {
+    FakeLog log;  // asked for, not sent: refused before the handler, not reported
+    EventVerifierOptions options;
+    options.expect_stored_data = true;
+    EventVerifier verifier(&log, log.verifier(), options);
+    v1::RecordedEvent e = shown(log, R"({"id":"c-1","email":"***"})");
+    e.clear_stored_data();
+    EXPECT_EQ(verifier.CheckEvent(e, 0).code(), StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(log.reports.empty());
   }
 }
 

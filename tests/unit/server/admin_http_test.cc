@@ -291,6 +291,7 @@ TEST(AdminHttp, ConnectionsBeyondTheMaximumAreClosed) {
 TEST(AdminHttp, OnePeerCannotTakeEverySlot) {
   AdminHttpOptions o = Loopback0();
   o.connections_per_peer_max = 2;
+  o.per_peer_limit_on_loopback = true;  // the test's peers are loopback addresses
   auto server = StartOrDie(o);
   ASSERT_NE(server, nullptr);
   Client a(server->port());
@@ -305,6 +306,18 @@ TEST(AdminHttp, OnePeerCannotTakeEverySlot) {
   EXPECT_EQ(Body(other.ReadAll()), "ok\n");
   a.Send("Host: x\r\n\r\n");
   EXPECT_EQ(Body(a.ReadAll()), "ok\n");
+}
+
+// Local processes share one loopback address: by default they are not held to the per-peer
+// limit (only to connections_max), so a local client cannot starve the local probes.
+TEST(AdminHttp, LoopbackPeersHaveNoPerPeerLimitByDefault) {
+  AdminHttpOptions o = Loopback0();
+  o.connections_per_peer_max = 1;
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  Client held(server->port());
+  held.Send("GET /healthz HTTP/1.1\r\n");
+  EXPECT_EQ(Body(Get(server->port(), "/healthz")), "ok\n");
 }
 
 TEST(AdminHttp, StopJoinsPromptlyWithAnOpenConnection) {
