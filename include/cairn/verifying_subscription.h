@@ -26,10 +26,11 @@
 // `masked`, `erased` or `revealed` list is not empty) comes with its stored form (asked for with
 // verify_stored_data): the stored form is checked against data_hash and the data against the
 // stored form outside exactly the listed fields (stats().stored_forms_checked); only the values
-// shown in those fields stay unchecked. Such an event without the stored form ends the
-// subscription with kFailedPrecondition (not a violation). With verify_stored_data off, such
-// events pass the other checks and are counted in stats().data_hashes_skipped, or are refused
-// with require_verified_data. The chain of a stream is checked from the second of its
+// shown in those fields stay unchecked. Such events without a stored form (the server withholds
+// it when a field masked by a later rule is in clear in it; an older server does not send it;
+// whoever alters responses can drop it), and all of them with verify_stored_data off, pass the
+// other checks and are counted in stats().data_hashes_skipped, or are refused with
+// require_verified_data. The chain of a stream is checked from the second of its
 // versions this subscription sees (the first one's predecessor is not fetched).
 //
 // A message that is neither an event nor a position marker is a violation too: nothing this

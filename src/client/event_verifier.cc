@@ -167,13 +167,6 @@ Status EventVerifier::CheckFields(const v1::RecordedEvent& event, Hash* leaf) {
     }
   } else if (!event.stored_data().empty()) {
     CAIRN_RETURN_IF_ERROR(CheckStoredForm(event));
-  } else if (options_.expect_stored_data) {
-    // Asked for and not sent: whoever alters responses could drop it to skip the check.
-    return Status(StatusCode::kFailedPrecondition,
-                  "the event at position " + std::to_string(pos) +
-                      " shows protected fields without the stored form the subscription asked "
-                      "for; its data cannot be checked",
-                  static_cast<int64_t>(pos));
   } else if (options_.require_verified_data) {
     return Status(StatusCode::kFailedPrecondition,
                   "the data of the event at position " + std::to_string(pos) +

@@ -106,10 +106,6 @@ struct EventVerifierOptions {
   // decrypted plaintext (no hash covers it) — ends the subscription with kFailedPrecondition (not
   // a violation: nothing is known to be wrong).
   bool require_verified_data = false;
-  // The subscription asked for stored forms (SubscribeRequest.include_stored_data): an event with
-  // listed fields but without one ends the subscription with kFailedPrecondition before the
-  // handler sees it (not a violation report: an older server does not know the field).
-  bool expect_stored_data = false;
   // Events outside it are violations (VIOLATION_SCOPE). The default, "$all" unfiltered, admits
   // every event.
   EventScope scope;

@@ -3,10 +3,10 @@
 // An event with protected fields is shown masked, erased or decrypted (RecordedEvent.masked,
 // .erased, .revealed), so its `data` is not what data_hash covers. With the stored form
 // (RecordedEvent.stored_data, which a subscription asks for with include_stored_data), a client
-// checks SHA-256(stored form) against data_hash itself, and then CheckShownAgainstStored: every
-// {"$enc":…} object of the stored form is listed; an erased or revealed field is one of them; a
-// masked field is one of them or a field the stored form has in clear (a rule added after the
-// event was written masks it too); and `data` equals the stored form everywhere else. What stays unchecked is only the value shown in place of each listed
+// checks SHA-256(stored form) against data_hash itself, and then CheckShownAgainstStored: the
+// listed fields are exactly the stored form's {"$enc":…} objects, and `data` equals the stored
+// form everywhere else. (An event that masks a field the stored form has in clear — a rule added
+// after it was written — is sent without its stored form, which would show that plaintext.) What stays unchecked is only the value shown in place of each listed
 // field: a mask or erased value (fixed by the rules), or a decrypted plaintext (its key is the
 // server's).
 //

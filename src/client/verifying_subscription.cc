@@ -108,7 +108,6 @@ class VerifyingSubscription::Impl {
     v.checkpoint_every_events = o.checkpoint_every_events;
     v.checkpoint_every_ms = o.checkpoint_every_ms;
     v.require_verified_data = o.require_verified_data;
-    v.expect_stored_data = request.include_stored_data();
     v.scope = ScopeOf(request);
     return v;
   }

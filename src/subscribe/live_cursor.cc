@@ -4,6 +4,8 @@
 #include <cassert>
 #include <utility>
 
+#include "protect/json_scan.h"
+
 namespace cairn::subscribe {
 
 LiveCursor::LiveCursor(engine::EventStore* store, const LiveRing* ring, LiveRequest request,
@@ -119,6 +121,20 @@ Result<LiveCursor::Source> LiveCursor::ReadStreamChunk(std::vector<SharedEvent>*
   return Source::kEvents;
 }
 
+// The stored form goes to a reader only when every field it was shown otherwise is encrypted
+// in it: a field masked although stored in clear (a rule added after the event was written)
+// would show that reader the plaintext the mask hides. Such an event goes without it (its data
+// stays unchecked by a verifying client). Every "$enc" object of the stored form is listed
+// (protect/ reveals them all), so equal counts mean no clear field is listed.
+namespace {
+bool StoredFormShowsNoPlaintext(std::string_view stored, const engine::RecordedEvent& view) {
+  const size_t listed = view.masked.size() + view.erased.size() + view.revealed.size();
+  if (listed == 0) return false;  // shown as stored: nothing to check against
+  protect::JsonScan scan;
+  return scan.Scan(stored) && scan.enc_objects() == listed;
+}
+}  // namespace
+
 Status LiveCursor::Consider(const SharedEvent& event, LiveBatch* batch, size_t* batch_bytes) {
   const integrity::Entry& entry = event->entry;
   if (!MatchesRequest(request_, *event)) return Status::Ok();
@@ -130,9 +146,9 @@ Status LiveCursor::Consider(const SharedEvent& event, LiveBatch* batch, size_t* 
     auto revealed =
         store_->Reveal(*event, access_.MayReadPii(entry.stream_id, entry.event_type));
     if (!revealed.ok()) return revealed.status();
-    const bool shown_differently =
-        !revealed->masked.empty() || !revealed->erased.empty() || !revealed->revealed.empty();
-    if (request_.include_stored_data && shown_differently) revealed->stored_data = event->data;
+    if (request_.include_stored_data && StoredFormShowsNoPlaintext(event->data, *revealed)) {
+      revealed->stored_data = event->data;
+    }
     view = std::make_shared<const LiveEvent>(std::move(revealed).value());
   }
   *batch_bytes += EventCostBytes(*view);

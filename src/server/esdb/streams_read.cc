@@ -323,6 +323,12 @@ class PagedReadReactor final : public ReadReactor {
       }
       more_ = *more;
     }
+    // The scan is over for now: its slot goes back until it next scans long (a reader that
+    // stops reading must not hold it).
+    if (handed_over_) {
+      handed_over_ = false;
+      long_scans_->active.fetch_sub(1);
+    }
     if (queue_.empty()) {
       Finish(grpc::Status::OK);
       return;

@@ -60,9 +60,9 @@ Result<ReadSpec> ParseReadSpec(const event_store::client::streams::ReadReq& requ
 // caller who may read little of it, a filter that matches little) hands the rest of its scan to
 // LongScans::runner, a few pages per turn, and gives the gRPC callback thread back: such a scan
 // could otherwise pin a callback thread for as long as the log takes to read. At most
-// kLongScansActiveMax reads are handed over at once (each has at most one turn queued, so a
-// running scan's next turn is always taken); a read that would be one more ends with
-// RESOURCE_EXHAUSTED before it has sent anything of that scan's remainder.
+// kLongScansActiveMax reads scan on it at once — a read holds its slot from the hand-over until
+// its scan finds something to send (each has at most one turn queued, so a running scan's next
+// turn is always taken); a read that would be one more ends with RESOURCE_EXHAUSTED.
 inline constexpr uint64_t kScanPagesPerTurnMax = 8;
 inline constexpr size_t kLongScanThreads = 2;
 inline constexpr size_t kLongScansActiveMax = 256;

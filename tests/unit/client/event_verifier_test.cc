@@ -368,13 +368,27 @@ TEST(EventVerifier, AProtectedEventWithItsStoredFormIsCheckedNotSkipped) {
     ExpectViolationAt(verifier.CheckEvent(e, 0), log, 0, v1::VIOLATION_DATA_HASH);
   }
   {
-    FakeLog log;  // asked for, not sent: refused before the handler, not reported
+    FakeLog log;  // a clear field listed as masked, or the root: the strict check refuses both
+    EventVerifier verifier(&log, log.verifier());
+    v1::RecordedEvent e = shown(log, R"({"id":"***","email":"***"})");
+    e.add_masked("/id");
+    ExpectViolationAt(verifier.CheckEvent(e, 0), log, 0, v1::VIOLATION_DATA_HASH);
+  }
+  {
+    FakeLog log;
+    EventVerifier verifier(&log, log.verifier());
+    v1::RecordedEvent e = shown(log, R"({"anything":"else"})");
+    e.add_masked("");
+    ExpectViolationAt(verifier.CheckEvent(e, 0), log, 0, v1::VIOLATION_DATA_HASH);
+  }
+  {
+    FakeLog log;  // without a stored form: unchecked (counted), refused when required
     EventVerifierOptions options;
-    options.expect_stored_data = true;
-    EventVerifier verifier(&log, log.verifier(), options);
+    options.require_verified_data = true;
+    EventVerifier strict(&log, log.verifier(), options);
     v1::RecordedEvent e = shown(log, R"({"id":"c-1","email":"***"})");
     e.clear_stored_data();
-    EXPECT_EQ(verifier.CheckEvent(e, 0).code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(strict.CheckEvent(e, 0).code(), StatusCode::kFailedPrecondition);
     EXPECT_TRUE(log.reports.empty());
   }
 }
