@@ -294,6 +294,13 @@ TEST_F(VerifyConsumerTest, TheCliKeepsTheVerifiedCheckpointBetweenRuns) {
   EXPECT_EQ(ViolationReports(), 0u);
 }
 
+// CustomerRegistered with /email protected, the subject at /customerId.
+constexpr char kEmailRule[] = R"([[rule]]
+event_type = "CustomerRegistered"
+subject = "/customerId"
+fields = ["/email"]
+)";
+
 // A consumer with read.pii sees a protected event decrypted: its data cannot equal what
 // data_hash covers (the stored ciphertext), so the server lists the field in `revealed` and sends
 // the stored form; the verifier checks that against data_hash and the data against it outside
@@ -301,11 +308,7 @@ TEST_F(VerifyConsumerTest, TheCliKeepsTheVerifiedCheckpointBetweenRuns) {
 // require_verified_data a decrypted plaintext (which no hash covers) is refused, without a report.
 TEST(VerifyConsumerProtectedTest, DecryptedFieldsAreListedAndNeverAFalseViolation) {
   ServerEnv env;
-  env.extra_config = ProtectRulesConfig(env, R"([[rule]]
-event_type = "CustomerRegistered"
-subject = "/customerId"
-fields = ["/email"]
-)");
+  env.extra_config = ProtectRulesConfig(env, kEmailRule);
   ASSERT_TRUE(StartPlaintext(env)) << env.server().output();
   auto admin = PlaintextClient(env.server().target(), env.admin_key);  // has read.pii
   VerifyingSubscriptionOptions options;
@@ -364,11 +367,7 @@ fields = ["/email"]
 // gets it masked and no stored form; an event written under the rule gets its stored form.
 TEST(VerifyConsumerProtectedTest, AFieldMaskedByALaterRuleIsNeverSentInTheStoredForm) {
   ServerEnv env;
-  env.extra_config = ProtectRulesConfig(env, R"([[rule]]
-event_type = "CustomerRegistered"
-subject = "/customerId"
-fields = ["/email"]
-)");
+  env.extra_config = ProtectRulesConfig(env, kEmailRule);
   ASSERT_TRUE(StartPlaintext(env)) << env.server().output();
   auto append = [&](const std::string& data) {
     auto admin = PlaintextClient(env.server().target(), env.admin_key);
