@@ -13,6 +13,9 @@ EngineMetrics::EngineMetrics(audit::MetricsRegistry* r) {
   if (r == nullptr) return;
   append_calls = r->GetCounter("cairn_append_calls_total",
                                "Client append calls (Append RPCs), including refused ones.");
+  append_queue_full = r->GetCounter(
+      "cairn_append_queue_full_total",
+      "Asynchronous appends refused (UNAVAILABLE) because the append queue was full.");
   appended_events = r->GetCounter("cairn_appended_events_total",
                                   "Events made durable in the log (client and system streams).");
   appended_bytes = r->GetCounter("cairn_appended_bytes_total",

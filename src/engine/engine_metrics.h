@@ -1,8 +1,8 @@
 // EngineMetrics: the engine's own metrics (appends, group commits), looked up once in a
 // audit::MetricsRegistry so that the append path only touches relaxed atomics.
 //
-// Names (docs/operations.md, Metrics): cairn_append_calls_total, cairn_appended_events_total,
-// cairn_appended_bytes_total, cairn_append_latency_seconds, cairn_commit_batch_events,
+// Names (docs/operations.md, Metrics): cairn_append_calls_total, cairn_append_queue_full_total,
+// cairn_appended_events_total, cairn_appended_bytes_total, cairn_append_latency_seconds, cairn_commit_batch_events,
 // cairn_commit_latency_seconds. No labels: nothing per stream, type or caller.
 //
 // A default-constructed (or null-registry) EngineMetrics has every pointer null and the
@@ -26,6 +26,10 @@ struct EngineMetrics {
   void RecordAppendCall() const {
     if (append_calls != nullptr) append_calls->Increment();
   }
+  // An asynchronous append refused because the append queue was full.
+  void RecordQueueFull() const {
+    if (append_queue_full != nullptr) append_queue_full->Increment();
+  }
   // One durable group commit of `events` new events of `bytes` stored data+metadata bytes that
   // took `commit_ns` to commit (one storage transaction and its sync).
   void RecordCommit(uint64_t events, uint64_t bytes, int64_t commit_ns) const;
@@ -36,6 +40,7 @@ struct EngineMetrics {
   bool enabled() const { return append_calls != nullptr; }
 
   audit::Counter* append_calls = nullptr;
+  audit::Counter* append_queue_full = nullptr;
   audit::Counter* appended_events = nullptr;
   audit::Counter* appended_bytes = nullptr;
   audit::Histogram* append_latency = nullptr;

@@ -65,8 +65,9 @@ struct InitOptions {
 struct Options {
   std::string data_dir;
   Limits limits;
-  // Group commit: at most this many events (and 64 MiB) per storage transaction; appends beyond
-  // queue_appends_max pending ones (or 256 MiB of pending event bytes) wait (back-pressure).
+  // Group commit: at most this many events (and 64 MiB) per storage transaction. Beyond
+  // queue_appends_max pending appends (or 256 MiB of pending event bytes), Append() waits
+  // (back-pressure) and AppendAsync() answers kUnavailable.
   size_t group_events_max = 4000;
   size_t queue_appends_max = 4096;
   // Events appended in this window can be re-sent idempotently (by event id).
@@ -172,8 +173,9 @@ class EventStore {
   // Append without blocking the caller until the commit: `done` runs exactly once with what
   // Append() would return — on an engine thread after the group commit, or on the calling
   // thread when the batch is refused before it is queued. `done` must be quick and must not call
-  // back into the store (it holds up the commits behind it). The call itself may wait while the
-  // append queue is full (back-pressure). The default runs Append() and then `done`.
+  // back into the store (it holds up the commits behind it). The call never waits for room in the
+  // append queue: a full queue answers kUnavailable (nothing written; re-send after a short wait). The
+  // default runs Append() and then `done`.
   virtual void AppendAsync(std::string_view stream_id, ExpectedVersion expected,
                            std::vector<ProposedEvent> events, AppendCallback done) {
     done(Append(stream_id, expected, std::move(events)));

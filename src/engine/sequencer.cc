@@ -133,37 +133,63 @@ void Sequencer::SetCommitListener(std::function<void(uint64_t)> listener) {
 Result<AppendResult> Sequencer::Submit(PreparedAppend append) {
   std::promise<Result<AppendResult>> promise;
   auto done = promise.get_future();
-  SubmitAsync(std::move(append),
-              [&promise](Result<AppendResult> result) { promise.set_value(std::move(result)); });
+  auto pending = std::make_unique<Pending>();
+  pending->append = std::move(append);
+  pending->done = [&promise](Result<AppendResult> result) {
+    promise.set_value(std::move(result));
+  };
+  SubmitPending(std::move(pending), /*wait_for_room=*/true);
   return done.get();
 }
 
 void Sequencer::SubmitAsync(PreparedAppend append, AppendCallback done) {
-  assert(!append.events.empty());
-  assert(done);
   auto pending = std::make_unique<Pending>();
   pending->append = std::move(append);
   pending->done = std::move(done);
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    const size_t size_bytes = AppendSizeBytes(pending->append);
-    // Bounded in appends and in bytes (an empty queue takes any one append the limits allow).
-    not_full_.wait(lock, [&] {
-      return stopping_ || (queue_.size() < options_.queue_appends_max &&
-                           (queue_.empty() || queued_bytes_ + size_bytes <= kQueueSizeBytesMax));
-    });
-    if (!stopping_) {
-      queued_events_ += pending->append.events.size();
-      queued_bytes_ += size_bytes;
-      queue_.push_back(std::move(pending));
-      assert(queue_.size() <= options_.queue_appends_max);
-    }
-  }
-  if (pending) {  // not queued: the store is shutting down
-    pending->done(Status::Unavailable("the store is shutting down"));
+  SubmitPending(std::move(pending), /*wait_for_room=*/false);
+}
+
+void Sequencer::SubmitPending(std::unique_ptr<Pending> pending, bool wait_for_room) {
+  assert(!pending->append.events.empty());
+  assert(pending->done);
+  Status refused;
+  pending = Enqueue(std::move(pending), wait_for_room, &refused);
+  if (pending) {  // not queued
+    assert(!refused.ok());
+    pending->done(std::move(refused));
     return;
   }
   not_empty_.notify_one();
+}
+
+std::unique_ptr<Sequencer::Pending> Sequencer::Enqueue(std::unique_ptr<Pending> pending,
+                                                       bool wait_for_room, Status* refused) {
+  const size_t size_bytes = AppendSizeBytes(pending->append);
+  std::unique_lock<std::mutex> lock(mu_);
+  // Bounded in appends and in bytes (an empty queue takes any one append the limits allow).
+  const auto has_room = [&] {
+    return queue_.size() < options_.queue_appends_max &&
+           (queue_.empty() || queued_bytes_ + size_bytes <= kQueueSizeBytesMax);
+  };
+  if (wait_for_room) not_full_.wait(lock, [&] { return stopping_ || has_room(); });
+  if (stopping_) {
+    *refused = Status::Unavailable("the store is shutting down");
+    return pending;
+  }
+  if (!has_room()) {
+    metrics_.RecordQueueFull();
+    *refused = Status::Unavailable(
+        "the append queue is full (" + std::to_string(options_.queue_appends_max) +
+        " appends or " + std::to_string(kQueueSizeBytesMax >> 20) +
+        " MiB waiting); nothing was written, re-send after a short wait");
+    return pending;
+  }
+  queued_events_ += pending->append.events.size();
+  queued_bytes_ += size_bytes;
+  queue_.push_back(std::move(pending));
+  assert(queue_.size() <= options_.queue_appends_max);
+  assert(queued_bytes_ <= kQueueSizeBytesMax || queue_.size() == 1);
+  return nullptr;
 }
 
 Result<uint32_t> Sequencer::RotateStorageKey() {
@@ -624,9 +650,10 @@ std::optional<Result<AppendResult>> Sequencer::CheckIdempotent(const PreparedApp
   if (!replay) {
     for (size_t i = 0; i < found.size(); ++i) {
       if (found[i] == nullptr) continue;
+      // Neither the stream nor the position: the caller may not be allowed to read them.
       return Result<AppendResult>(Status::AlreadyExists(
-          "event " + FormatUuid(append.events[i].event_id) + " was already appended at position " +
-          std::to_string(found[i]->position) + " and this append is not an identical re-send"));
+          "event " + FormatUuid(append.events[i].event_id) +
+          " was already appended and this append is not an identical re-send of it"));
     }
   }
   AppendResult r;

@@ -35,7 +35,8 @@
 // tree size equals the compact range's size.
 //
 // Thread safety: Submit() and committed() are safe from any thread. The queue is bounded
-// (queue_appends_max): Submit() waits while it is full (back-pressure).
+// (queue_appends_max appends, kQueueSizeBytesMax bytes): Submit() waits while it is full
+// (back-pressure); SubmitAsync() never waits and answers kUnavailable instead.
 #pragma once
 
 #include <atomic>
@@ -109,8 +110,10 @@ class Sequencer {
   // Blocks until the append is durable (or failed).
   Result<AppendResult> Submit(PreparedAppend append);
   // Queues the append and returns; `done` runs exactly once with the result, on the sequencer
-  // or committer thread (or at once on this thread when the store is shutting down). `done` must
-  // be quick and must not call back into the store. Waits while the queue is full.
+  // or committer thread (or at once on this thread when the append is not queued: the store is
+  // shutting down, or the queue is full: kUnavailable, nothing written, safe to re-send).
+  // `done` must be quick and must not call back into the store. Never waits: its callers are
+  // threads that serve many calls (gRPC's callback threads).
   void SubmitAsync(PreparedAppend append, AppendCallback done);
   CommittedState committed() const;
   // Starts a new storage epoch at the next position to be assigned, on the sequencer thread
@@ -157,6 +160,12 @@ class Sequencer {
     std::function<void()> run;
   };
   struct Group;  // one group commit in preparation or in flight (sequencer.cc)
+
+  // Queues `pending` (waiting for room when `wait_for_room`); gives it back when it was not
+  // queued, with the reason.
+  std::unique_ptr<Pending> Enqueue(std::unique_ptr<Pending> pending, bool wait_for_room,
+                                   Status* refused);
+  void SubmitPending(std::unique_ptr<Pending> pending, bool wait_for_room);
 
   Sequencer(storage::LogStore* store, keys::StorageKeys* keys, const Options& options,
             integrity::CompactRange tree);

@@ -97,5 +97,71 @@ TEST_P(CommitFailureBackendTest, ConcurrentLoadWithFailingCommitsLosesNothingAck
   EXPECT_TRUE(store_->Verify().ok);
 }
 
+// The append queue is bounded: while the sequencer is stuck in a commit, Append() waits for room
+// (back-pressure) but AppendAsync() (the server's callback threads) is refused at once with
+// kUnavailable and writes nothing; what was queued commits once the store moves again.
+TEST_F(CommitFailureTest, AFullAppendQueueRefusesAsyncAppendsAtOnceAndMakesSyncAppendsWait) {
+  Options o;
+  o.queue_appends_max = 2;
+  o.wrap_store_for_test = [this](std::unique_ptr<storage::LogStore> inner) {
+    return std::unique_ptr<storage::LogStore>(new FaultyStore(std::move(inner), &plan_));
+  };
+  Reopen(o);
+  plan_.hold_commits = true;
+  std::mutex mu;
+  std::vector<Status> answers;  // of the queued async appends
+  const auto record = [&](Result<AppendResult> r) {
+    std::lock_guard<std::mutex> lock(mu);
+    answers.push_back(r.status());
+  };
+  store_->AppendAsync("s", ExpectedVersion::Any(), One("T", "{\"n\":0}"), record);
+  for (int i = 0; i < 5000 && plan_.commits_held.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(plan_.commits_held.load(), 1);  // the sequencer holds the first append's group
+  store_->AppendAsync("s", ExpectedVersion::Any(), One("T", "{\"n\":1}"), record);
+  store_->AppendAsync("s", ExpectedVersion::Any(), One("T", "{\"n\":2}"), record);
+
+  bool answered_at_once = false;
+  Status refused;
+  store_->AppendAsync("s", ExpectedVersion::Any(), One("T", "{\"n\":3}"),
+                      [&](Result<AppendResult> r) {
+                        answered_at_once = true;
+                        refused = r.status();
+                      });
+  ASSERT_TRUE(answered_at_once);
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.message().find("append queue is full"), std::string::npos);
+
+  std::atomic<bool> sync_done{false};
+  std::thread sync([&] {
+    auto r = store_->Append("s", ExpectedVersion::Any(), One("T", "{\"n\":4}"));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    sync_done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(sync_done.load());  // waits for room instead of failing
+  plan_.hold_commits = false;
+  sync.join();
+  EXPECT_TRUE(sync_done.load());
+  for (int i = 0; i < 5000; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (answers.size() == 3) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(answers.size(), 3u);
+    for (const Status& a : answers) EXPECT_TRUE(a.ok()) << a.ToString();
+  }
+  EXPECT_EQ(store_->tree_size(), 4u);  // n = 0, 1, 2, 4; the refused one was never written
+  for (uint64_t p = 0; p < 4; ++p) {
+    EXPECT_EQ(store_->ReadAt(p)->data.find("\"n\":3"), std::string::npos);
+  }
+  EXPECT_TRUE(store_->Verify().ok);
+}
+
 }  // namespace
 }  // namespace cairn::engine

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "storage/log_store.h"
 
@@ -27,6 +29,8 @@ struct FaultPlan {
   std::atomic<int> finished_without_writing{0};        // CommitWriter::FinishWithoutWriting calls
   std::atomic<bool> fail_finish_without_writing{false};  // ...answered kUnavailable, not forwarded
   std::atomic<int> tree_state_reads{0};                // ReadTreeState calls (reloads)
+  std::atomic<bool> hold_commits{false};  // commits wait (polling) until it is false again
+  std::atomic<int> commits_held{0};       // commits that waited
 };
 
 inline std::string FlipOneByte(std::string_view bytes) {
@@ -47,6 +51,10 @@ class FaultyWriter final : public storage::CommitWriter {
   size_t buffered_size_bytes() const override { return inner_->buffered_size_bytes(); }
   const std::optional<storage::TreeState>& rebased() const override { return inner_->rebased(); }
   Status Commit() override {
+    if (plan_->hold_commits) {
+      ++plan_->commits_held;
+      while (plan_->hold_commits) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     const int n = ++plan_->commits;
     const int every = plan_->fail_every.load();
     bool fail = every > 0 && n % every == 0;
