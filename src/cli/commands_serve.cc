@@ -102,6 +102,7 @@ int WaitForSignals(server::Server& srv, const sigset_t& signals) {
 
 int RunServe(const CliContext& ctx, const ServeArgs& args) {
   const sigset_t signals = BlockServeSignals();
+  log::InstallCrashFlush();  // what was logged just before a crash reaches stderr
   auto resolved = ResolveDataDir(ctx, args.data_dir);
   std::string dir = resolved.ok() ? *resolved : (args.dev ? kDefaultDevDataDir : "");
   std::optional<server::DevSetup> dev;

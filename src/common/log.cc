@@ -1,5 +1,7 @@
 #include "common/log.h"
 
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -203,6 +205,7 @@ class LineQueue {
     }
     bytes_ += line.size();
     lines_.push_back(std::move(line));
+    pending_.fetch_add(1, std::memory_order_release);
     assert(lines_.size() <= kLogQueueLinesMax && bytes_ <= kLogQueueBytesMax);
     ready_.notify_one();
     return true;
@@ -215,6 +218,8 @@ class LineQueue {
   }
 
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  // Lines queued and not yet written; lock-free (read from signal handlers).
+  size_t pending() const { return pending_.load(std::memory_order_acquire); }
 
  private:
   void WriteLoop() {
@@ -224,14 +229,17 @@ class LineQueue {
       ready_.wait(lock, [&] { return !lines_.empty(); });
       writing_ = true;
       batch.clear();
+      size_t batch_lines = 0;
       do {  // whole lines, at least one
         if (!batch.empty() && batch.size() + lines_.front().size() > kLogWriteBatchBytesMax) break;
         batch.append(lines_.front());
         bytes_ -= lines_.front().size();
         lines_.pop_front();
+        ++batch_lines;
       } while (!lines_.empty());
       lock.unlock();
       WriteToStderr(batch);
+      pending_.fetch_sub(batch_lines, std::memory_order_release);
       ReportDrops();
       lock.lock();
       writing_ = false;
@@ -259,6 +267,8 @@ class LineQueue {
   bool writing_ = false;           // guarded by mu_
   bool writer_started_ = false;    // guarded by mu_
   std::atomic<uint64_t> dropped_{0};
+  std::atomic<size_t> pending_{0};  // lines pushed and not yet written
+  static_assert(std::atomic<size_t>::is_always_lock_free);
   uint64_t dropped_reported_ = 0;  // the writer thread only
 };
 
@@ -267,8 +277,45 @@ LineQueue& Queue() {
   static LineQueue* queue = new LineQueue();
   return *queue;
 }
+std::atomic<LineQueue*> g_queue_for_crash{nullptr};
+
+// Crash flush (InstallCrashFlush): the actions the handler replaced, restored before it returns.
+constexpr std::array<int, 5> kCrashSignals = {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+std::array<struct sigaction, kCrashSignals.size()> g_previous_actions{};
+std::atomic<bool> g_crash_flush_installed{false};
+constexpr long kCrashFlushPollNs = 5'000'000;  // 5 ms
+
+// Async-signal-safe: only atomics, nanosleep and sigaction. The writer thread keeps running
+// while this (crashing) thread waits, unless the crash happened with the queue's lock held;
+// then the wait ends at its bound.
+void OnCrashSignal(int signal_number) {
+  LineQueue* queue = g_queue_for_crash.load(std::memory_order_acquire);
+  const int64_t polls_max = kLogFlushOnCrashMs * 1'000'000 / kCrashFlushPollNs;
+  for (int64_t i = 0; queue != nullptr && queue->pending() > 0 && i < polls_max; ++i) {
+    const struct timespec pause = {0, kCrashFlushPollNs};
+    nanosleep(&pause, nullptr);
+  }
+  for (size_t i = 0; i < kCrashSignals.size(); ++i) {
+    if (kCrashSignals[i] == signal_number) sigaction(signal_number, &g_previous_actions[i], nullptr);
+  }
+  // Returning re-runs the faulting instruction (SIGSEGV, SIGBUS, SIGILL, SIGFPE) or lets abort()
+  // raise SIGABRT again: the previous action (the default: a core dump, or a sanitizer's report)
+  // handles the crash as if this handler had never been there.
+}
 
 }  // namespace
+
+void InstallCrashFlush() {
+  if (g_crash_flush_installed.exchange(true)) return;
+  g_queue_for_crash.store(&Queue(), std::memory_order_release);
+  for (size_t i = 0; i < kCrashSignals.size(); ++i) {
+    struct sigaction action {};
+    action.sa_handler = OnCrashSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigaction(kCrashSignals[i], &action, &g_previous_actions[i]);
+  }
+}
 
 const char* LevelName(Level level) {
   switch (level) {

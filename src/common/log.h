@@ -20,8 +20,9 @@
 // writes whole lines in order, so lines never interleave. When stderr is read too slowly and the
 // queue is full, lines are dropped and counted (DroppedLines(); the writer then logs how many):
 // a stalled log reader never stalls the threads that log, such as the audit trail's writer.
-// Queued lines are flushed at exit (for up to kLogFlushAtExitMs); call Flush() before ending the
-// process some other way. Lines longer than kLogLineBytesMax are cut at a character boundary and
+// Queued lines are flushed at exit (for up to kLogFlushAtExitMs), and, once InstallCrashFlush()
+// was called, when the process crashes (for up to kLogFlushOnCrashMs); call Flush() before ending
+// the process some other way. Lines longer than kLogLineBytesMax are cut at a character boundary and
 // end with "…" inside the message (the line stays valid JSON).
 #pragma once
 
@@ -45,6 +46,7 @@ inline constexpr size_t kLogQueueBytesMax = 8 << 20;
 // same pipe.
 inline constexpr size_t kLogWriteBatchBytesMax = 4096;
 inline constexpr int64_t kLogFlushAtExitMs = 2000;
+inline constexpr int64_t kLogFlushOnCrashMs = 1000;
 
 enum class Level : uint8_t { kDebug = 0, kInfo, kWarn, kError };
 
@@ -74,6 +76,12 @@ inline void Error(std::string_view m, const Fields& f = {}) { Write(Level::kErro
 
 // Waits until every line queued so far is written, at most `timeout_ms`; false on timeout.
 bool Flush(int64_t timeout_ms);
+// Makes a crash (SIGABRT from a failed assert or abort(), SIGSEGV, SIGBUS, SIGILL, SIGFPE) wait
+// up to kLogFlushOnCrashMs for the queued lines to be written, so that what was logged just
+// before it is not lost; then the signal's previous action (a core dump, a sanitizer's report)
+// handles it as before. Once per process, before other threads start (the server calls it);
+// later calls do nothing. Signals are chained once: the handler removes itself when it runs.
+void InstallCrashFlush();
 // Lines dropped because the queue was full, since the process started.
 uint64_t DroppedLines();
 

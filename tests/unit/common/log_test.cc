@@ -232,5 +232,20 @@ TEST(Log, AStalledStderrNeitherBlocksWritersNorLosesCountOfDroppedLines) {
   EXPECT_LE(lines, kLogQueueLinesMax + 256) << "bounded by the queue, not by the writers";
 }
 
+// A crash (here abort(), as a failed assert ends) waits for the queued lines, so the last lines
+// before it reach stderr; the process still dies of the signal. Without InstallCrashFlush the
+// line is lost: the writer thread, started by this first line, has not run yet when abort() ends
+// the process.
+TEST(LogDeathTest, LinesQueuedBeforeACrashReachStderr) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // a fresh process: its own log writer
+  EXPECT_DEATH(
+      {
+        InstallCrashFlush();
+        Error("the last line before the crash");
+        std::abort();
+      },
+      "the last line before the crash");
+}
+
 }  // namespace
 }  // namespace cairn::log
