@@ -1,6 +1,7 @@
 #include "keys/subject_keys.h"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <optional>
 
@@ -19,6 +20,8 @@ constexpr uint8_t kKeyFormat = 1;
 constexpr size_t kSaltSizeBytes = 32;
 constexpr size_t kHandleHexDigits = 24;
 const std::string kUsePrefix = "skey-use/";
+// Compare-and-swap attempts to claim a block of a version's use count (nodes racing for it).
+constexpr int kUseClaimAttemptsMax = 16;
 constexpr size_t kVersionDigitsMax = 10;
 
 std::string KeyName(std::string_view kid) { return std::string(kKeyPrefix) + std::string(kid); }
@@ -252,27 +255,52 @@ Result<SubjectKey> SubjectKeys::KeyForWrite(std::string_view subject) {
 
 Result<bool> SubjectKeys::Charge(const std::string& kid) {
   const uint64_t per = limits_.encryptions_per_write;
-  const uint64_t max = limits_.encryptions_per_version_max;
   std::lock_guard<std::mutex> lock(use_mu_);
   auto it = uses_.find(kid);
   if (it == uses_.end()) {
     if (uses_.size() >= std::max<size_t>(limits_.cache_entries_max, 1)) uses_.clear();
-    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> v, store_->ReadKeyMaterial(kUsePrefix + kid));
-    if (v && v->size() != 8) return Status::DataLoss("corrupt use count of subject key " + kid);
-    const uint64_t reserved = v ? DecodeU64(v->data()) : 0;  // after a restart: all used
-    it = uses_.emplace(kid, Use{reserved, reserved}).first;
+    it = uses_.emplace(kid, Use{}).first;  // no block yet: the first write claims one
   }
   Use& u = it->second;
-  if (u.used > max || max - u.used < per) return false;
-  u.used += per;
-  if (u.used <= u.reserved) return true;
-  const uint64_t block = per * limits_.use_reservation_writes;
-  const uint64_t next = max - u.used < block ? max : u.used + block;
-  std::string value;
-  PutU64(&value, next);
-  CAIRN_RETURN_IF_ERROR(store_->PutKeyMaterial(kUsePrefix + kid, value));
-  u.reserved = next;
+  assert(u.used <= u.reserved);
+  if (u.reserved - u.used >= per) {
+    u.used += per;
+    return true;
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::optional<Use> block, ClaimUseBlock(kid));
+  if (!block) return false;  // the version has had its share of encryptions
+  assert(block->reserved - block->used >= per);
+  u.used = block->used + per;
+  u.reserved = block->reserved;
   return true;
+}
+
+// The version's count in "skey-use/<kid>" is what all users of the store together have claimed:
+// a compare-and-swap moves it one block up, and the block below belongs to this object alone
+// (the rest of an earlier block is given up: the count may overcount, never undercount).
+Result<std::optional<SubjectKeys::Use>> SubjectKeys::ClaimUseBlock(const std::string& kid) {
+  const uint64_t per = limits_.encryptions_per_write;
+  const uint64_t max = limits_.encryptions_per_version_max;
+  const uint64_t block = per * limits_.use_reservation_writes;
+  const std::string name = kUsePrefix + kid;
+  for (int attempt = 0; attempt < kUseClaimAttemptsMax; ++attempt) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->ReadKeyMaterial(name));
+    if (stored && stored->size() != 8) return Status::DataLoss("corrupt use count of subject key " + kid);
+    const uint64_t claimed = stored ? DecodeU64(stored->data()) : 0;  // after a restart: all used
+    if (claimed > max || max - claimed < per) return std::optional<Use>();
+    const uint64_t end = max - claimed < block ? max : claimed + block;
+    std::string value;
+    PutU64(&value, end);
+    bool won = false;
+    if (stored) {
+      CAIRN_ASSIGN_OR_RETURN(won, store_->ReplaceKeyMaterialIf(name, *stored, value));
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(won, store_->PutKeyMaterialIfAbsent(name, value));
+    }
+    if (won) return std::optional<Use>(Use{claimed, end});
+  }
+  return Status::Aborted("the use count of subject key " + kid +
+                         " is contended by other nodes; retry");
 }
 
 Result<SubjectKey> SubjectKeys::CurrentKey(std::string_view subject) {

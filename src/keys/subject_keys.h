@@ -23,8 +23,10 @@
 // again (it finishes the job). KeyForRead of a destroyed kid gives kNotFound.
 //
 // Rollover: KeyForWrite counts the encryptions each version may have done. The count is
-// reserved durably in blocks ("skey-use/<kid>", written once per use_reservation_writes writes)
-// and, after a restart, assumed used up to the reservation: it never undercounts. A version that
+// reserved durably in blocks: "skey-use/<kid>" is what every user of the store (every node of a
+// shared store) has claimed, moved up one block of use_reservation_writes writes at a time by a
+// compare-and-swap; the block is this object's alone, and after a restart it is assumed used:
+// the count never undercounts, also across nodes. A version that
 // reached encryptions_per_version_max is rotated (like Rotate) before the write that would pass
 // it; concurrent writers roll it over once.
 //
@@ -150,6 +152,9 @@ class SubjectKeys final : public SubjectKeySource {
   };
   Status CheckSubject(std::string_view subject) const;
   Result<SubjectKey> CurrentKey(std::string_view subject);  // KeyForWrite without counting
+  // Claims the next block of `kid`'s shared use count: {start, end}; nullopt when the version
+  // has had its share of encryptions.
+  Result<std::optional<Use>> ClaimUseBlock(const std::string& kid);
   // Counts one write under `kid`; false when the version has had its share of encryptions.
   Result<bool> Charge(const std::string& kid);
   // Rotate(), unless the current version is no longer `only_if_current` (another writer rolled

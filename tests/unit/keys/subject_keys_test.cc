@@ -527,5 +527,28 @@ TEST_F(SubjectKeysTest, RollsOverBeforeTheEncryptionLimitAlsoAfterARestart) {
   }
 }
 
+// Two users of one store (two nodes of a shared store) writing under one subject: their blocks
+// of the version's count never overlap, so no version encrypts more than its budget in all.
+// (When each reserved up from its own count, both used the same blocks: ~2x the budget.)
+TEST_F(SubjectKeysTest, TwoNodesSharingTheStoreStayWithinOneVersionsBudgetTogether) {
+  SubjectKeysOptions o;
+  o.encryptions_per_version_max = 10;
+  o.encryptions_per_write = 1;
+  o.use_reservation_writes = 3;
+  o.cache_ttl_ms = 0;  // each write sees the other node's rollovers at once
+  keys_.reset();
+  auto a = SubjectKeys::Open(store_.get(), flaky_.get(), o);
+  auto b = SubjectKeys::Open(store_.get(), flaky_.get(), o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::map<std::string, int> writes_per_kid;
+  for (int i = 0; i < 60; ++i) {
+    auto k = (i % 2 == 0 ? *a : *b)->KeyForWrite("alice");
+    ASSERT_TRUE(k.ok()) << k.status().ToString();
+    ++writes_per_kid[k->kid];
+  }
+  EXPECT_GE(writes_per_kid.size(), 6u);
+  for (const auto& [kid, writes] : writes_per_kid) EXPECT_LE(writes, 10) << kid;
+}
+
 }  // namespace
 }  // namespace cairn::keys
