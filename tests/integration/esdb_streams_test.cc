@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,6 +111,19 @@ class EsdbStreamsTest : public ::testing::Test {
     if (!authorization.empty()) context->AddMetadata("authorization", authorization);
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::milliseconds(timeout_ms));
+  }
+
+  // A streamed append, its options (any expected revision) sent and the call left open.
+  std::unique_ptr<grpc::ClientWriter<streams::AppendReq>> OpenAppend(
+      grpc::ClientContext* context, streams::AppendResp* response,
+      const std::string& authorization, const std::string& stream, int timeout_ms) {
+    Prepare(context, authorization, timeout_ms);
+    auto writer = stub->Append(context, response);
+    streams::AppendReq header;
+    header.mutable_options()->mutable_any();
+    header.mutable_options()->mutable_stream_identifier()->set_stream_name(stream);
+    EXPECT_TRUE(writer->Write(header));
+    return writer;
   }
 
   AppendOutcome Append(const std::string& authorization, const std::string& stream,
@@ -340,13 +354,7 @@ TEST_F(EsdbStreamsTest, PublisherDeniedAnotherEventTypeWritesNothing) {
 TEST_F(EsdbStreamsTest, AStreamedAppendIsRefusedAtTheFirstMessageThePolicyDenies) {
   auto open_append = [&](grpc::ClientContext* context, streams::AppendResp* response,
                          const std::string& stream) {
-    Prepare(context, bot, /*timeout_ms=*/5000);
-    auto writer = stub->Append(context, response);
-    streams::AppendReq header;
-    header.mutable_options()->mutable_any();
-    header.mutable_options()->mutable_stream_identifier()->set_stream_name(stream);
-    EXPECT_TRUE(writer->Write(header));
-    return writer;
+    return OpenAppend(context, response, bot, stream, /*timeout_ms=*/5000);
   };
   {
     grpc::ClientContext context;
@@ -369,6 +377,52 @@ TEST_F(EsdbStreamsTest, AStreamedAppendIsRefusedAtTheFirstMessageThePolicyDenies
   EXPECT_EQ(long_type.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(long_type.status.error_message().find(std::string(300, 'T')), std::string::npos);
   EXPECT_TRUE(AppendAny(bot, "order-s1", {{"OrderCreated", "{}"}}).status.ok());
+}
+
+// An append is all or none: a call cancelled before the client half-closed writes nothing of
+// what it had sent. And a streamed append is served without a thread of its own: many calls held
+// open do not keep another append from completing, and each completes once its client finishes.
+TEST_F(EsdbStreamsTest, ACancelledAppendWritesNothingAndOpenAppendsHoldNoThread) {
+  auto open_append = [&](grpc::ClientContext* context, streams::AppendResp* response,
+                         const std::string& stream) {
+    auto writer = OpenAppend(context, response, admin, stream, /*timeout_ms=*/20000);
+    streams::AppendReq event;
+    FillProposed({"OrderCreated", "{}"}, ++event_counter_, event.mutable_proposed_message());
+    EXPECT_TRUE(writer->Write(event));
+    return writer;
+  };
+  {
+    grpc::ClientContext context;
+    streams::AppendResp response;
+    auto writer = open_append(&context, &response, "order-cancelled");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the server has the event
+    context.TryCancel();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto read = Read(admin, StreamRead("order-cancelled", false, 10));
+  EXPECT_TRUE(read.Events().empty());
+  EXPECT_EQ(read.answers.size(), 1u);  // stream_not_found
+  EXPECT_TRUE(read.answers.empty() || read.answers[0].has_stream_not_found());
+
+  constexpr int kHeld = 64;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts(kHeld);
+  std::vector<streams::AppendResp> responses(kHeld);
+  std::vector<std::unique_ptr<grpc::ClientWriter<streams::AppendReq>>> writers;
+  for (int i = 0; i < kHeld; ++i) {
+    contexts[i] = std::make_unique<grpc::ClientContext>();
+    writers.push_back(open_append(contexts[i].get(), &responses[i], "order-held-" + std::to_string(i)));
+  }
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(AppendAny(admin, "order-while-held", {{"OrderCreated", "{}"}}).response.has_success());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  for (int i = 0; i < kHeld; ++i) {
+    writers[i]->WritesDone();
+    ASSERT_TRUE(writers[i]->Finish().ok());
+    EXPECT_TRUE(responses[i].has_success());
+  }
+  auto held = Read(admin, StreamRead("order-held-" + std::to_string(kHeld - 1), false, 10));
+  EXPECT_EQ(held.Events().size(), 1u);
 }
 
 TEST_F(EsdbStreamsTest, ForbiddenReaderGetsAccessDeniedAndTypeFilteredReaderSeesOnlyItsTypes) {
@@ -692,9 +746,17 @@ TEST_F(EsdbLongScanTest, AFilteredReadThatFindsLittleIsAnsweredInFull) {
   auto none = AllRead(100);
   none.mutable_options()->mutable_filter()->mutable_stream_identifier()->add_prefix("invoice-");
   none.mutable_options()->mutable_filter()->mutable_count();
+  const auto turns = [&] {
+    auto metrics = ParseOrFail(HttpBody(HttpGet(env.server().admin_port(), "/metrics")));
+    return metrics.Value("cairn_esdb_long_scan_turns_total");
+  };
+  const double turns_before = turns();
   auto nothing = Read(bot, none);
   ASSERT_TRUE(nothing.status.ok()) << nothing.status.error_message();
   EXPECT_TRUE(nothing.Events().empty());
+  // 300 events in 4-event pages: after 8 pages without an answer, the scan went on in turns of
+  // 8 pages on the scan threads, not on the gRPC callback thread.
+  EXPECT_GE(turns() - turns_before, 4.0);
 }
 
 // The ESDB path goes through the same audit trail and metrics as cairn.v1: a denied append and a

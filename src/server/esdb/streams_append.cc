@@ -1,6 +1,7 @@
 #include "server/esdb/streams_append.h"
 
 #include <cassert>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -87,66 +88,151 @@ Result<std::optional<engine::AppendResult>> AppendNothing(engine::EventStore& st
   return std::optional<engine::AppendResult>(result);
 }
 
-grpc::Status StreamsService::Append(grpc::ServerContext* context,
-                                    grpc::ServerReader<streams::AppendReq>* reader,
-                                    streams::AppendResp* response) {
-  CallIdentity id;
-  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) {
-    return Finish(context, FromGateStatus(s));
-  }
-  streams::AppendReq message;
-  if (!reader->Read(&message) || message.content_case() != streams::AppendReq::kOptions) {
-    return Finish(context, InvalidArgument("an append starts with its options"));
-  }
-  const std::string stream = StreamName(message.options().stream_identifier());
-  const engine::ExpectedVersion expected = ExpectedFromOptions(message.options());
-  // A caller who may not append to the stream at all is refused before anything is buffered,
-  // and each new event type as it arrives: nothing is held for a caller the policy refuses.
-  if (grpc::Status s = Require(id, Action::kAppend, stream, ""); !s.ok()) {
-    return Finish(context, FromGateStatus(s));
-  }
-  AppendBatch batch(options_.append_size_bytes_max, options_.append_events_max);
-  while (reader->Read(&message)) {
-    if (message.content_case() != streams::AppendReq::kProposedMessage) {
-      return Finish(context, InvalidArgument("an append sends its options only once"));
+namespace {
+
+// Append (client streaming): the options, then the events, then the client half-closes. A
+// callback reactor, so that a caller who streams slowly (or never half-closes) holds no server
+// thread; what it may buffer is bounded by append_size_bytes_max and append_events_max. The append
+// itself completes on the engine's commit thread (EventStore::AppendAsync). Reads are serial;
+// the commit callback runs after the last read, so the reactor needs no lock.
+class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
+ public:
+  AppendReactor(grpc::CallbackServerContext* context, streams::AppendResp* response,
+                engine::EventStore* store, const CallGate* gate,
+                const StreamsServiceOptions& options)
+      : context_(context),
+        response_(response),
+        store_(store),
+        gate_(gate),
+        append_size_bytes_max_(options.append_size_bytes_max),
+        batch_(options.append_size_bytes_max, options.append_events_max) {
+    if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
+      Finish(esdb::Finish(context, FromGateStatus(s)));
+      return;
     }
-    if (Status s = batch.Add(message.proposed_message()); !s.ok()) {
-      return Finish(context, FromStatus(s, stream, expected, options_.append_size_bytes_max));
+    StartRead(&message_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Complete();
+      return;
     }
-    if (grpc::Status s = batch.AuthorizeLast(id, stream); !s.ok()) {
-      return Finish(context, FromGateStatus(s));
+    if (std::optional<grpc::Status> refused = Handle()) {
+      Finish(*refused);  // no read in flight: nothing of the call is appended
+      return;
     }
+    StartRead(&message_);
   }
-  // The call may have lasted: judged by the policy in force and the credential's expiry now.
-  if (grpc::Status s = gate_->Refresh(&id); !s.ok()) return Finish(context, FromGateStatus(s));
-  if (grpc::Status s = batch.Authorize(id, stream); !s.ok()) {
-    return Finish(context, FromGateStatus(s));
-  }
-  id.audit->CountAllowed(Action::kAppend);
-  const size_t count = batch.event_count();
-  Result<std::optional<engine::AppendResult>> result = std::optional<engine::AppendResult>();
-  if (count == 0) {
-    result = AppendNothing(*store_, stream, expected);
-  } else {
-    auto appended = store_->Append(stream, expected, batch.TakeEvents());
-    if (appended.ok()) {
-      result = std::optional<engine::AppendResult>(*appended);
-    } else {
-      result = appended.status();
+
+  void OnDone() override { delete this; }
+
+ private:
+  // The message in message_; a status to end the call with when it is refused.
+  std::optional<grpc::Status> Handle() {
+    if (!has_options_) {
+      if (message_.content_case() != streams::AppendReq::kOptions) {
+        return Refuse(InvalidArgument("an append starts with its options"));
+      }
+      has_options_ = true;
+      stream_ = StreamName(message_.options().stream_identifier());
+      expected_ = ExpectedFromOptions(message_.options());
+      // A caller who may not append to the stream at all is refused before anything is
+      // buffered, and each new event type as it arrives: nothing is held for a refused caller.
+      if (grpc::Status s = Require(id_, Action::kAppend, stream_, ""); !s.ok()) {
+        return Refuse(FromGateStatus(s));
+      }
+      return std::nullopt;
     }
+    if (message_.content_case() != streams::AppendReq::kProposedMessage) {
+      return Refuse(InvalidArgument("an append sends its options only once"));
+    }
+    if (Status s = batch_.Add(message_.proposed_message()); !s.ok()) {
+      return Refuse(FromStatus(s, stream_, expected_, append_size_bytes_max_));
+    }
+    if (grpc::Status s = batch_.AuthorizeLast(id_, stream_); !s.ok()) {
+      return Refuse(FromGateStatus(s));
+    }
+    return std::nullopt;
   }
-  AuditAppend(id, stream, count, result.status());
-  if (result.ok()) {
-    ToWireSuccess(*result, response->mutable_success());
-    return grpc::Status::OK;
+
+  grpc::Status Refuse(const EsdbError& error) { return esdb::Finish(context_, error); }
+
+  // The reads ended: the client half-closed (append what it sent) or the call was cancelled
+  // (append nothing: an append is all or none, and the client did not finish sending it).
+  void Complete() {
+    if (context_->IsCancelled()) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the append was cancelled; nothing written"));
+      return;
+    }
+    if (!has_options_) {
+      Finish(Refuse(InvalidArgument("an append starts with its options")));
+      return;
+    }
+    // The call may have lasted: judged by the policy in force and the credential's expiry now.
+    if (grpc::Status s = gate_->Refresh(&id_); !s.ok()) {
+      Finish(Refuse(FromGateStatus(s)));
+      return;
+    }
+    if (grpc::Status s = batch_.Authorize(id_, stream_); !s.ok()) {
+      Finish(Refuse(FromGateStatus(s)));
+      return;
+    }
+    id_.audit->CountAllowed(Action::kAppend);
+    count_ = batch_.event_count();
+    if (count_ == 0) {
+      Answer(AppendNothing(*store_, stream_, expected_));
+      return;
+    }
+    store_->AppendAsync(stream_, expected_, batch_.TakeEvents(),
+                        [this](Result<engine::AppendResult> appended) {
+                          Result<std::optional<engine::AppendResult>> result =
+                              std::optional<engine::AppendResult>();
+                          if (appended.ok()) {
+                            result = std::optional<engine::AppendResult>(*appended);
+                          } else {
+                            result = appended.status();
+                          }
+                          Answer(result);
+                        });
   }
-  if (result.status().code() == StatusCode::kWrongExpectedVersion) {
-    ToWireWrongExpectedVersion(result.status(), expected,
-                               response->mutable_wrong_expected_version());
-    return grpc::Status::OK;
+
+  // On the engine's commit thread, or on this one when nothing was queued. The last act.
+  void Answer(const Result<std::optional<engine::AppendResult>>& result) {
+    AuditAppend(id_, stream_, count_, result.status());
+    if (result.ok()) {
+      ToWireSuccess(*result, response_->mutable_success());
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (result.status().code() == StatusCode::kWrongExpectedVersion) {
+      ToWireWrongExpectedVersion(result.status(), expected_,
+                                 response_->mutable_wrong_expected_version());
+      Finish(grpc::Status::OK);
+      return;
+    }
+    Finish(Refuse(FromStatus(result.status(), stream_, expected_, append_size_bytes_max_)));
   }
-  return Finish(context, FromStatus(result.status(), stream, expected,
-                                    options_.append_size_bytes_max));
+
+  grpc::CallbackServerContext* const context_;
+  streams::AppendResp* const response_;
+  engine::EventStore* const store_;
+  const CallGate* const gate_;
+  const uint64_t append_size_bytes_max_;
+  CallIdentity id_;
+  streams::AppendReq message_;  // the read in flight
+  bool has_options_ = false;
+  std::string stream_;
+  engine::ExpectedVersion expected_ = engine::ExpectedVersion::Any();
+  AppendBatch batch_;
+  size_t count_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<streams::AppendReq>* StreamsService::Append(
+    grpc::CallbackServerContext* context, streams::AppendResp* response) {
+  return new AppendReactor(context, response, store_, gate_, options_);
 }
 
 }  // namespace cairn::server::esdb

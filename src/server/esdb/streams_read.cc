@@ -295,6 +295,7 @@ class PagedReadReactor final : public ReadReactor {
     }
     const bool queued = long_scans_->runner.Post([this] {
       long_scans_->turns.fetch_add(1);
+      if (long_scans_->turns_metric != nullptr) long_scans_->turns_metric->Increment();
       Pump();
     });
     // One turn per active read fits the queue; only a stopping runner refuses.

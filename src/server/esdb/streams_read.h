@@ -71,6 +71,7 @@ struct LongScans {
   TaskRunner runner{kLongScanThreads, kLongScansActiveMax, "cairn-esdb-scan"};
   std::atomic<size_t> active{0};  // reads handed over and not done; ≤ kLongScansActiveMax
   std::atomic<uint64_t> turns{0};  // turns run so far (tests, metrics)
+  audit::Counter* turns_metric = nullptr;  // cairn_esdb_long_scan_turns_total; may be null
 };
 
 struct ReadLimits {

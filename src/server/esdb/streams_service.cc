@@ -54,6 +54,10 @@ StreamsService::StreamsService(engine::EventStore* store, const CallGate* gate,
                                                "Client read calls (Read and ReadAll RPCs).");
     read_events_ = options_.metrics->GetCounter(
         "cairn_read_events_total", "Events read from the log for client reads (before filtering).");
+    long_scans_.turns_metric = options_.metrics->GetCounter(
+        "cairn_esdb_long_scan_turns_total",
+        "Turns of EventStoreDB reads that scan long without an answer, run off the gRPC callback "
+        "threads.");
   }
 }
 

@@ -18,10 +18,11 @@
 //   `delete`): EventStoreDB's soft delete has no cairn equivalent, and a delete that could be
 //   undone by the next append would contradict cairn's immutable log (docs/eventstoredb-clients.md).
 //
-// Reads and subscriptions use gRPC's callback API (no thread per call); Append, Delete and
-// Tombstone are synchronous; BatchAppend is a callback reactor whose appends complete on the
-// engine's commit thread (EventStore::AppendAsync), so one connection's appends share group
-// commits.
+// Reads, subscriptions, Append and BatchAppend use gRPC's callback API (no thread per call; a
+// client that streams an append slowly holds none); Delete and Tombstone are synchronous.
+// Appends complete on the engine's commit thread (EventStore::AppendAsync), so concurrent
+// appends share group commits. An Append call that is cancelled before the client half-closes
+// appends nothing.
 //
 // Thread safety: gRPC calls the methods concurrently; the service holds no mutable state. The
 // store, gate, hub and metrics registry must outlive the server's calls.
@@ -63,17 +64,18 @@ struct StreamsServiceOptions {
 
 class StreamsService final
     : public event_store::client::streams::Streams::WithCallbackMethod_Read<
-          event_store::client::streams::Streams::WithCallbackMethod_BatchAppend<
-              event_store::client::streams::Streams::Service>> {
+          event_store::client::streams::Streams::WithCallbackMethod_Append<
+              event_store::client::streams::Streams::WithCallbackMethod_BatchAppend<
+                  event_store::client::streams::Streams::Service>>> {
  public:
   StreamsService(engine::EventStore* store, const CallGate* gate, StreamsServiceOptions options);
 
   grpc::ServerWriteReactor<event_store::client::streams::ReadResp>* Read(
       grpc::CallbackServerContext* context,
       const event_store::client::streams::ReadReq* request) override;
-  grpc::Status Append(grpc::ServerContext* context,
-                      grpc::ServerReader<event_store::client::streams::AppendReq>* reader,
-                      event_store::client::streams::AppendResp* response) override;
+  grpc::ServerReadReactor<event_store::client::streams::AppendReq>* Append(
+      grpc::CallbackServerContext* context,
+      event_store::client::streams::AppendResp* response) override;
   grpc::ServerBidiReactor<event_store::client::streams::BatchAppendReq,
                           event_store::client::streams::BatchAppendResp>*
   BatchAppend(grpc::CallbackServerContext* context) override;
