@@ -97,4 +97,15 @@ Result<Principal> ApiKeyVerifier::Verify(std::string_view key, int64_t now_unix_
   return p;
 }
 
+std::vector<std::string> ApiKeyVerifier::ConfiguredRoles(std::string_view principal_id,
+                                                        int64_t now_unix_s) const {
+  constexpr std::string_view kPrefix = "apikey:";
+  if (!principal_id.starts_with(kPrefix)) return {};
+  auto it = by_id_.find(std::string(principal_id.substr(kPrefix.size())));
+  if (it == by_id_.end()) return {};
+  const ApiKeyConfig& config = it->second;
+  if (config.expires_unix_s && *config.expires_unix_s < now_unix_s) return {};
+  return config.roles;
+}
+
 }  // namespace cairn::auth

@@ -58,6 +58,10 @@ class ApiKeyVerifier {
 
   // Principal{"apikey:" + id, configured roles, kApiKey, expires_unix_s or 0}.
   Result<Principal> Verify(std::string_view key, int64_t now_unix_s) const;
+  // The roles the configuration gives the API key of `principal_id` ("apikey:<id>") now: its
+  // configured roles while it is configured and unexpired; empty otherwise (and for other
+  // principals). For identities that act without presenting the key (webhook deliveries).
+  std::vector<std::string> ConfiguredRoles(std::string_view principal_id, int64_t now_unix_s) const;
 
  private:
   ApiKeyVerifier() = default;

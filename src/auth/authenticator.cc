@@ -125,6 +125,12 @@ Result<Principal> Authenticator::Check(const CallCredentials& creds, int64_t now
   return Status::Unauthenticated("no credentials");
 }
 
+std::vector<std::string> Authenticator::ConfiguredRoles(std::string_view principal_id,
+                                                       int64_t now_unix_s) const {
+  if (api_keys_ == nullptr) return {};
+  return api_keys_->ConfiguredRoles(principal_id, now_unix_s);
+}
+
 Result<Principal> Authenticator::Authenticate(const CallCredentials& creds, int64_t now_unix_s,
                                               bool* record_failure) const {
   if (record_failure != nullptr) *record_failure = true;

@@ -77,6 +77,11 @@ class Authenticator {
   Result<Principal> Authenticate(const CallCredentials& creds, int64_t now_unix_s,
                                  bool* record_failure = nullptr) const;
 
+  // The roles the configuration gives `principal_id`'s credential now, without the credential
+  // (ApiKeyVerifier::ConfiguredRoles; empty for JWT and mTLS principals, whose roles travel
+  // only in the credential they present).
+  std::vector<std::string> ConfiguredRoles(std::string_view principal_id, int64_t now_unix_s) const;
+
   // For tests and metrics.
   const JwtVerifier& jwt() const { return *jwt_; }
   size_t tracked_failure_sources() const { return limiter_.tracked_sources(); }

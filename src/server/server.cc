@@ -284,6 +284,9 @@ Status ServerImpl::StartWebhooks() {
   options.backoff_initial_ms = static_cast<int64_t>(w.backoff_initial_ms);
   options.backoff_max_ms = static_cast<int64_t>(w.backoff_max_ms);
   options.rotation_grace_s = static_cast<int64_t>(w.rotation_grace_s);
+  options.configured_roles = [auth = authenticator_.get()](std::string_view id, int64_t now_s) {
+    return auth->ConfiguredRoles(id, now_s);
+  };
   webhook_dispatcher_ =
       std::make_unique<subscribe::WebhookDispatcher>(store_.get(), &policies_, options);
   if (Status s = webhook_dispatcher_->Start(); !s.ok()) return s.Annotate("webhooks");

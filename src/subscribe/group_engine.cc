@@ -70,6 +70,9 @@ Status GroupEngine::Create(GroupSettings settings) {
   if (runners_.count(settings.name) > 0) {
     return Status::AlreadyExists("group '" + settings.name + "' already exists");
   }
+  if (deleting_.count(settings.name) > 0) {  // its stored state is being removed
+    return Status::Unavailable("group '" + settings.name + "' is being deleted; retry");
+  }
   if (runners_.size() >= limits_.groups_max) {
     return Status::ResourceExhausted("at most " + std::to_string(limits_.groups_max) + " groups");
   }
@@ -109,10 +112,14 @@ Status GroupEngine::Delete(const std::string& name) {
       runners_[name] = runner;
       return s;
     }
+    deleting_.insert(name);  // a Create of the name waits until its state is gone
   }
   // Outside mu_: the runner may be appending (parking), and commits wake through mu_.
   runner->Stop(Status::Aborted("group '" + name + "' was deleted"), /*save=*/false);
-  return groups_.Remove(name);
+  Status removed = groups_.Remove(name);
+  std::lock_guard<std::mutex> lock(mu_);
+  deleting_.erase(name);
+  return removed;
 }
 
 std::vector<GroupInfo> GroupEngine::List() const {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -89,6 +90,7 @@ class GroupEngine {
   GroupStore groups_;
   mutable std::mutex mu_;  // guards runners_ and serialises Create/Delete
   std::map<std::string, std::shared_ptr<GroupRunner>> runners_;
+  std::set<std::string> deleting_;  // deleted, their stored state not yet removed (guarded by mu_)
   bool started_ = false;
   uint64_t observer_ = 0;
 };

@@ -31,6 +31,7 @@ struct GroupRunner::Pending {
   uint64_t ack_id = 0;
   uint32_t attempts = 0;    // deliveries so far
   uint64_t consumer = 0;    // holding it now; 0: ready
+  uint64_t last_consumer = 0;  // the latest it was delivered to (a late ack after a timeout)
   int64_t deadline_ms = 0;  // redelivered after it when not acked
   bool parking = false;     // a park job is under way
   std::string park_reason;  // non-empty: park in the next round
@@ -147,8 +148,7 @@ void GroupRunner::Ack(uint64_t consumer_id, const std::vector<uint64_t>& ack_ids
     std::lock_guard<std::mutex> lock(mu_);
     for (uint64_t ack_id : ack_ids) {
       Pending* p = Find(ack_id);
-      if (p == nullptr || p->parking) continue;
-      if (p->consumer != consumer_id && p->consumer != 0) continue;  // delivered to another
+      if (p == nullptr || p->parking || !DeliveredTo(*p, consumer_id)) continue;
       Release(p);
       MarkDone(ack_id);
       counters_.acked++;
@@ -164,8 +164,7 @@ void GroupRunner::Nack(uint64_t consumer_id, const std::vector<uint64_t>& ack_id
     std::lock_guard<std::mutex> lock(mu_);
     for (uint64_t ack_id : ack_ids) {
       Pending* p = Find(ack_id);
-      if (p == nullptr || p->parking) continue;
-      if (p->consumer != consumer_id && p->consumer != 0) continue;
+      if (p == nullptr || p->parking || !DeliveredTo(*p, consumer_id)) continue;
       Release(p);
       if (action == NackAction::kSkip) {
         MarkDone(ack_id);
@@ -365,9 +364,15 @@ void GroupRunner::Dispatch() {
   for (Assignment& a : assignments) {
     const uint64_t ack_id = a.delivery.ack_id;
     if (a.consumer->Deliver(std::move(a.delivery))) continue;
+    // Not handed over (the consumer's queue is full or it is going away): not an attempt, so
+    // that an event is never parked for retries it never had.
     std::lock_guard<std::mutex> lock(mu_);
     Pending* p = Find(ack_id);
-    if (p != nullptr && p->consumer == a.consumer_id) Release(p);
+    if (p != nullptr && p->consumer == a.consumer_id) {
+      Release(p);
+      assert(p->attempts > 0);
+      p->attempts--;
+    }
   }
   if (!parks.empty()) Park(std::move(parks));
 }
@@ -435,6 +440,15 @@ GroupRunner::Pending* GroupRunner::Find(uint64_t ack_id) {
   auto& map = (ack_id & kReplayBit) != 0 ? replay_ : main_;
   auto it = map.find(ack_id & ~kReplayBit);
   return it == map.end() ? nullptr : &it->second;
+}
+
+// Only the consumer an event was delivered to settles it: while it holds it, or after its ack
+// timeout until the event is delivered to another (a late ack). An id never delivered to the
+// caller — guessable: positions — is ignored, so no consumer can ack, skip or park events it was
+// not given (events of types it may not even receive).
+bool GroupRunner::DeliveredTo(const Pending& p, uint64_t consumer_id) const {
+  if (p.consumer != 0) return p.consumer == consumer_id;
+  return p.last_consumer == consumer_id && consumers_.contains(consumer_id);
 }
 
 void GroupRunner::Release(Pending* p) {
@@ -536,6 +550,7 @@ void GroupRunner::AssignLocked(std::vector<Assignment>* out, std::vector<ParkJob
       return;
     }
     p.consumer = rr_last_;
+    p.last_consumer = rr_last_;
     p.attempts++;
     p.deadline_ms = deadline_ms;
     slot->in_flight++;

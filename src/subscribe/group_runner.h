@@ -106,6 +106,7 @@ class GroupRunner {
 
   // Under mu_.
   Pending* Find(uint64_t ack_id);
+  bool DeliveredTo(const Pending& p, uint64_t consumer_id) const;
   void Release(Pending* p);
   void MarkDone(uint64_t ack_id);
   void AdvanceDoneBelow();

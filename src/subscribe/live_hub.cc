@@ -113,6 +113,11 @@ bool LiveSubscription::TryQueue() {
   return true;
 }
 
+bool LiveSubscription::WriteStalled(int64_t now_ms, int64_t max_ms) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return write_in_flight_ && !ended_ && now_ms - write_started_ms_ > max_ms;
+}
+
 bool LiveSubscription::RunOnce(int64_t now_ms, int64_t now_unix_s) {
   std::unique_lock<std::mutex> lock(mu_);
   queued_ = false;
@@ -140,6 +145,7 @@ bool LiveSubscription::RunOnce(int64_t now_ms, int64_t now_unix_s) {
     assert(batch->next_position >= delivered_position_);
     delivered_position_ = batch->next_position;
     write_in_flight_ = true;
+    write_started_ms_ = now_ms;
     running_ = true;
     lock.unlock();
     sink_->Deliver(std::move(batch).value());
@@ -342,7 +348,14 @@ void LiveHub::WakeSubscribers(bool check_lag) {
   }
   const uint64_t begin = ring_.begin();
   const uint64_t end = ring_.end();
+  const int64_t now_ms = SteadyNowMs();
   for (const auto& sub : subs) {
+    if (sub->WriteStalled(now_ms, options_.write_stall_ms_max)) {
+      sub->RequestEnd(StatusCode::kResourceExhausted,
+                      "the subscriber has not read for " +
+                          std::to_string(options_.write_stall_ms_max / 1000) + " s");
+      continue;
+    }
     if (check_lag && sub->cursor_->live()) {
       const uint64_t next = sub->cursor_->next_position();
       if (next < begin || (next < end && end - next > options_.lag_events_max)) {

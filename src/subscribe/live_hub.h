@@ -60,6 +60,10 @@ struct LiveHubOptions {
   size_t delivery_threads = 2;
   size_t hub_read_events_max = 4096;  // events per ReadAll of the hub's reader
   int64_t tick_ms = 200;
+  // A subscriber whose last write has not completed for this long (its client stopped reading:
+  // flow control holds the write) is ended with RESOURCE_EXHAUSTED, as a live subscriber that
+  // fell behind is, so that it cannot hold its slot (subscribers_max) forever.
+  int64_t write_stall_ms_max = 60000;
   LiveCursorLimits cursor;
   // Encodes an event in the transport's wire form once, on the hub's reader, for every
   // subscriber (LiveEvent::wire); called for events without a protection rule only, which
@@ -109,6 +113,8 @@ class LiveSubscription : public std::enable_shared_from_this<LiveSubscription> {
   void RequestEnd(StatusCode code, const std::string& reason);
   // One turn of a delivery thread: Next() and Deliver/End. Returns true to be run again now.
   bool RunOnce(int64_t now_ms, int64_t now_unix_s);
+  // A write has been in flight for more than `max_ms`.
+  bool WriteStalled(int64_t now_ms, int64_t max_ms) const;
   // Marks it queued unless it is queued, running, writing, ended or closed; true when queued.
   bool TryQueue();
   // `status` with the resume position as detail when the client should resume (mu_ held).
@@ -125,6 +131,7 @@ class LiveSubscription : public std::enable_shared_from_this<LiveSubscription> {
   bool running_ = false;
   bool dirty_ = false;         // woken while running: run again
   bool write_in_flight_ = false;
+  int64_t write_started_ms_ = 0;  // steady clock, of the write in flight
   bool ended_ = false;
   bool closed_ = false;
   std::optional<Status> end_wanted_;

@@ -88,6 +88,9 @@ AddressClass ClassifyV6(const IpAddress& ip) {
   if (std::memcmp(b.data(), kLocalNat64, sizeof(kLocalNat64)) == 0) return AddressClass::kPrivate;
   if (b[0] == 0x01 && b[1] == 0x00 && ZeroBytes(ip, 2, 8)) return AddressClass::kReserved;
   if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return AddressClass::kReserved;
+  // IETF protocol assignments (2001::/23, RFC 6890: not globally reachable), Teredo among them
+  // (2001::/32: tunnels to an obfuscated IPv4 address, which the guard cannot judge).
+  if (b[0] == 0x20 && b[1] == 0x01 && (b[2] & 0xfe) == 0x00) return AddressClass::kReserved;
   return AddressClass::kPublic;
 }
 

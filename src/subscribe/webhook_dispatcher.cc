@@ -9,6 +9,7 @@
 #include "cairn/webhooks.h"
 #include "common/bytes.h"
 #include "common/thread_name.h"
+#include "subscribe/live_access.h"
 #include "subscribe/webhook_address_guard.h"
 #include "subscribe/webhook_cloudevent.h"
 
@@ -19,6 +20,7 @@ constexpr std::string_view kParkedEventType = "$webhook-parked";
 constexpr size_t kRunAsSizeBytesMax = 256;
 constexpr size_t kLastErrorSizeBytesMax = 256;
 constexpr int64_t kIdleWaitMs = 1000;
+constexpr int64_t kRotationGraceSMax = int64_t{30} * 86400;  // as [webhooks] rotation_grace_s
 
 int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -72,6 +74,49 @@ struct WebhookDispatcher::Judge {
     return !run_as || policy->Decide(*run_as, action, stream, type).allowed;
   }
 };
+
+Principal WebhookDispatcher::Standing(const std::string& principal_id, AuthMethod method) const {
+  Principal p;
+  p.id = principal_id;
+  p.method = method;
+  if (options_.configured_roles) p.roles = options_.configured_roles(principal_id, NowUnixS());
+  return p;
+}
+
+void WebhookDispatcher::RefreshJudge(const WebhookDefinition& def, Judge* judge,
+                                     bool force) const {
+  std::shared_ptr<const policy::Policy> current = policies_->Current();
+  if (!force && current == judge->policy) return;
+  judge->policy = std::move(current);
+  judge->creator = judge->policy->Resolve(Standing(def.creator.id, def.creator.method));
+  judge->run_as.reset();
+  if (!def.run_as.empty()) {
+    const AuthMethod method =
+        def.run_as.starts_with("apikey:") ? AuthMethod::kApiKey : AuthMethod::kNone;
+    judge->run_as = judge->policy->Resolve(Standing(def.run_as, method));
+  }
+}
+
+Status WebhookDispatcher::CheckMayDeliver(const WebhookDefinition& def) const {
+  const int64_t now = NowUnixS();
+  LiveAccess creator(policies_, Standing(def.creator.id, def.creator.method), def.source);
+  if (!creator.Refresh(now).ok()) {
+    return Status::FailedPrecondition(
+        "the creator may not subscribe to '" + def.source +
+        "' by the policy's bindings or its configured API key roles; a webhook does not keep the "
+        "roles of the token it was created with: bind them to the principal, or create it with an "
+        "API key that has them");
+  }
+  if (!def.run_as.empty()) {
+    const AuthMethod method =
+        def.run_as.starts_with("apikey:") ? AuthMethod::kApiKey : AuthMethod::kNone;
+    LiveAccess run_as(policies_, Standing(def.run_as, method), def.source);
+    if (!run_as.Refresh(now).ok()) {
+      return Status::FailedPrecondition("run_as may not subscribe to '" + def.source + "'");
+    }
+  }
+  return Status::Ok();
+}
 
 WebhookDispatcher::WebhookDispatcher(engine::EventStore* store, policy::PolicyHolder* policies,
                                      DispatcherOptions options)
@@ -242,8 +287,8 @@ Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bo
   return hook.sender->Send(delivery, &stop_).status;
 }
 
-void WebhookDispatcher::Park(Hook& hook, const engine::RecordedEvent& event,
-                             const std::string& error) {
+Status WebhookDispatcher::Park(Hook& hook, const engine::RecordedEvent& event,
+                               const std::string& error) {
   engine::ProposedEvent parked;
   parked.event_type = std::string(kParkedEventType);
   parked.data = nlohmann::json{{"position", event.entry.position},
@@ -253,11 +298,11 @@ void WebhookDispatcher::Park(Hook& hook, const engine::RecordedEvent& event,
                     .dump();
   std::vector<engine::ProposedEvent> batch;
   batch.push_back(std::move(parked));
-  auto appended = store_->AppendSystem(ParkedStreamName(hook.def.name),
-                                       engine::ExpectedVersion::Any(), std::move(batch));
-  std::lock_guard<std::mutex> lock(mu_);
-  ++hook.parked;
-  if (!appended.ok()) hook.last_error = "parking failed: " + appended.status().message();
+  std::lock_guard<std::mutex> admin(admin_mu_);
+  if (!StillListed(hook)) return Status::NotFound("the webhook was deleted");
+  return store_->AppendSystem(ParkedStreamName(hook.def.name), engine::ExpectedVersion::Any(),
+                              std::move(batch))
+      .status();
 }
 
 int64_t WebhookDispatcher::BackoffMs(uint32_t attempt) {
@@ -267,6 +312,11 @@ int64_t WebhookDispatcher::BackoffMs(uint32_t attempt) {
       std::min(options_.backoff_max_ms, options_.backoff_initial_ms << doublings);
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_int_distribution<int64_t>(0, ceiling)(rng);  // full jitter
+}
+
+bool WebhookDispatcher::StillListed(const Hook& hook) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !hook.deleted;
 }
 
 void WebhookDispatcher::ProcessTurn(Hook& hook) {
@@ -279,13 +329,13 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
     hook.not_before_ms = SteadyMs() + BackoffMs(1);
     return;
   }
-  Judge judge{policies_->Current(), {}, std::nullopt};
-  judge.creator = judge.policy->Resolve(hook.def.creator);
-  if (!hook.def.run_as.empty()) judge.run_as = judge.policy->Resolve(Principal{hook.def.run_as, {}});
+  Judge judge;
+  RefreshJudge(hook.def, &judge, /*force=*/true);  // configured roles may have expired
   const uint64_t start = position;
   for (engine::RecordedEvent& event : *events) {
-    if (stop_.load()) break;
+    if (stop_.load() || !StillListed(hook)) break;
     assert(event.entry.position == position);
+    RefreshJudge(hook.def, &judge, /*force=*/false);  // a reload applies from the next event
     bool pii = false;
     if (!Wanted(hook, event, judge, &pii)) {
       ++position;
@@ -293,6 +343,7 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
     }
     engine::RecordedEvent stored = event;  // kept for the parked reference
     Status s = DeliverOne(hook, std::move(event), pii);
+    if (!s.ok() && stop_.load()) break;  // aborted by Stop(): not an attempt
     std::unique_lock<std::mutex> lock(mu_);
     if (s.ok()) {
       ++hook.delivered;
@@ -305,8 +356,14 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
     if (hook.attempts > options_.retries_max) {
       const std::string error = hook.last_error;
       lock.unlock();
-      Park(hook, stored, error);
+      const Status parked = Park(hook, stored, error);
       lock.lock();
+      if (!parked.ok()) {  // not parked: the event stays next, retried after a backoff
+        hook.last_error = ("parking failed: " + parked.message()).substr(0, kLastErrorSizeBytesMax);
+        hook.not_before_ms = SteadyMs() + BackoffMs(hook.attempts);
+        break;
+      }
+      ++hook.parked;
       hook.attempts = 0;
       ++position;
       continue;
@@ -314,12 +371,13 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
     hook.not_before_ms = SteadyMs() + BackoffMs(hook.attempts);
     break;
   }
-  if (position != start) {
-    Status s = durable_.PutPosition(name, position);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!s.ok()) hook.last_error = "position not stored: " + s.message();
-    hook.position = position;
-  }
+  if (position == start) return;
+  std::lock_guard<std::mutex> admin(admin_mu_);
+  if (!StillListed(hook)) return;  // deleted: its name may already belong to a new webhook
+  Status s = durable_.PutPosition(name, position);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!s.ok()) hook.last_error = "position not stored: " + s.message();
+  hook.position = position;
 }
 
 Result<std::string> WebhookDispatcher::Create(WebhookCreate request) {
@@ -328,19 +386,31 @@ Result<std::string> WebhookDispatcher::Create(WebhookCreate request) {
   CAIRN_RETURN_IF_ERROR(ValidateSource(def.source));
   CAIRN_RETURN_IF_ERROR(ValidateFilters(def.filter_types));
   if (def.run_as.size() > kRunAsSizeBytesMax) return Status::InvalidArgument("run_as too long");
+  if (def.source == ParkedStreamName(def.name)) {
+    return Status::InvalidArgument("a webhook cannot deliver its own parked stream");
+  }
+  def.creator.roles.clear();  // never kept: judged by bindings and configured roles (above)
+  def.creator.expires_unix_s = 0;
+  CAIRN_RETURN_IF_ERROR(CheckMayDeliver(def));
   CAIRN_ASSIGN_OR_RETURN(AddressGuard guard, AddressGuard::Create(def.allow_addresses));
   CAIRN_RETURN_IF_ERROR(CheckWebhookUrl(def.url, guard));  // resolves; never connects
+  // Everything that can fail is done before the webhook is stored: a refused Create leaves
+  // nothing behind that a restart would start delivering.
+  auto hook = std::make_shared<Hook>();
+  CAIRN_ASSIGN_OR_RETURN(hook->sender,
+                         WebhookSender::Create(def.url, std::move(guard), options_.sender));
   std::string secret_text = request.secret.empty() ? NewWebhookSecret() : request.secret;
   CAIRN_ASSIGN_OR_RETURN(std::string secret_bytes, DecodeWebhookSecret(secret_text));
-  crypto::SecureBytes secret(secret_bytes);
+  hook->secret = crypto::SecureBytes(secret_bytes);
   crypto::Cleanse(&secret_bytes);
   def.created_unix_s = NowUnixS();
   def.secret_version = 1;
   def.previous_expires_unix_s = 0;
   const uint64_t start = request.start.value_or(store_->tree_size());
+  hook->position = start;
   std::lock_guard<std::mutex> admin(admin_mu_);
-  CAIRN_RETURN_IF_ERROR(durable_.Create(def, secret, start));
-  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<Hook> hook, MakeHook(def, start));
+  CAIRN_RETURN_IF_ERROR(durable_.Create(def, hook->secret, start));
+  hook->def = def;
   {
     std::lock_guard<std::mutex> lock(mu_);
     hooks_.push_back(std::move(hook));
@@ -354,7 +424,8 @@ Status WebhookDispatcher::Delete(std::string_view name) {
   CAIRN_RETURN_IF_ERROR(durable_.Delete(name));
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = hooks_.begin(); it != hooks_.end(); ++it) {
-    if ((*it)->def.name != name) continue;
+    // A deleted hook still busy with its last turn may share the name with a newer one.
+    if ((*it)->def.name != name || (*it)->deleted) continue;
     (*it)->deleted = true;
     if (!(*it)->busy) hooks_.erase(it);  // else its worker removes it when the turn ends
     break;
@@ -364,7 +435,10 @@ Status WebhookDispatcher::Delete(std::string_view name) {
 
 Result<RotateResult> WebhookDispatcher::RotateSecret(std::string_view name,
                                                      std::string_view secret, int64_t grace_s) {
-  if (grace_s < 0) return Status::InvalidArgument("grace must not be negative");
+  if (grace_s < 0 || grace_s > kRotationGraceSMax) {
+    return Status::InvalidArgument("grace must be 0 .. " + std::to_string(kRotationGraceSMax) +
+                                   " s (30 days)");
+  }
   if (grace_s == 0) grace_s = options_.rotation_grace_s;
   std::string secret_text = secret.empty() ? NewWebhookSecret() : std::string(secret);
   CAIRN_ASSIGN_OR_RETURN(std::string secret_bytes, DecodeWebhookSecret(secret_text));

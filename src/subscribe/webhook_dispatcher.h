@@ -7,9 +7,14 @@
 //
 // Which events a webhook receives: those of its source (a stream, or "$all" = every stream
 // whose id does not start with '$'), of its filter types (all when empty), that its delivering
-// identity may `subscribe` to under the policy in force at delivery time. The delivering
+// identity may `subscribe` to under the policy in force at each delivery. The delivering
 // identity is the principal that created the webhook — and, when `run_as` was given, that
 // principal too: both must allow (the intersection, never more than the creator could see).
+// Each is judged with the roles it has without presenting a credential: the policy's bindings
+// and the roles the configuration gives it now (an API key's configured roles while the key is
+// configured and unexpired; DispatcherOptions::configured_roles). Roles a token carried when
+// the webhook was created are not kept: a webhook must not outlive its creator's revocation.
+// Create refuses a webhook whose identity could not receive anything from its source.
 // Protected fields are shown in clear only when both hold `read.pii`, masked otherwise. Events
 // refused by the policy are skipped, not queued: granting later does not replay them.
 //
@@ -57,6 +62,10 @@ struct DispatcherOptions {
   int64_t rotation_grace_s = 86400;   // default grace of the previous secret after a rotation
   size_t batch_events_max = 64;       // events read per turn of one webhook
   std::function<int64_t()> now_unix_s;  // clock for webhook-timestamp; system clock when empty
+  // The roles the configuration gives a principal id now, without its credential (the server
+  // passes Authenticator::ConfiguredRoles). Empty function: none (bindings only).
+  std::function<std::vector<std::string>(std::string_view principal_id, int64_t now_unix_s)>
+      configured_roles;
 };
 
 struct WebhookCreate {
@@ -107,13 +116,20 @@ class WebhookDispatcher {
   struct Judge;
 
   Result<std::shared_ptr<Hook>> MakeHook(WebhookDefinition def, uint64_t position);
+  // The delivering identity under the policy in force (judge->policy == that policy: unchanged).
+  void RefreshJudge(const WebhookDefinition& def, Judge* judge, bool force) const;
+  Principal Standing(const std::string& principal_id, AuthMethod method) const;
+  // Both identities may receive something of `def.source` (kPermissionDenied otherwise).
+  Status CheckMayDeliver(const WebhookDefinition& def) const;
+  // Under admin_mu_: false when the hook was deleted (its turn must not write anything more).
+  bool StillListed(const Hook& hook);
   void RunWorker();
   std::shared_ptr<Hook> NextReady(std::unique_lock<std::mutex>& lock);
   void ProcessTurn(Hook& hook);
   bool Wanted(const Hook& hook, const engine::RecordedEvent& event, const Judge& judge,
               bool* pii) const;
   Status DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii);
-  void Park(Hook& hook, const engine::RecordedEvent& event, const std::string& error);
+  Status Park(Hook& hook, const engine::RecordedEvent& event, const std::string& error);
   int64_t BackoffMs(uint32_t attempt);
   int64_t NowUnixS() const;
 
@@ -131,7 +147,9 @@ class WebhookDispatcher {
   bool started_ = false;
   uint64_t observer_ = 0;
   std::vector<std::thread> workers_;
-  std::mutex admin_mu_;  // serialises Create/Delete/Rotate
+  // Serialises Create/Delete/Rotate, and a turn's durable writes (position, parked record) with
+  // them, so that a deleted webhook's turn never writes over a re-created one. Taken before mu_.
+  std::mutex admin_mu_;
 };
 
 }  // namespace cairn::subscribe

@@ -88,6 +88,8 @@ class Receiver {
     std::lock_guard<std::mutex> lock(mu_);
     fail_marker_ = marker;
   }
+  // Each answer is sent this long after the request arrived (a slow handler).
+  void set_answer_delay_ms(int delay_ms) { answer_delay_ms_ = delay_ms; }
   size_t count() const {
     std::lock_guard<std::mutex> lock(mu_);
     return requests_.size();
@@ -185,6 +187,7 @@ class Receiver {
         fail = !fail_marker_.empty() && r.body.find(fail_marker_) != std::string::npos;
         requests_.push_back(std::move(r));
       }
+      if (answer_delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(answer_delay_ms_));
       const std::string answer = fail ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
                                       : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
       SSL_write(ssl, answer.data(), static_cast<int>(answer.size()));
@@ -198,6 +201,7 @@ class Receiver {
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<int> answer_delay_ms_{0};
   std::atomic<int> accepted_{0};
   std::thread acceptor_;
   std::vector<std::thread> connections_;  // touched by the acceptor thread only, until joined

@@ -205,6 +205,8 @@ TEST_F(WebhooksTest, RotatedSecretAndPreviousOneBothSignDuringGrace) {
   EXPECT_EQ(created->secret(), old_secret);
   v1::RotateWebhookSecretRequest rotate;
   rotate.set_name("rotating");
+  rotate.set_grace_s(31 * 86400);  // longer than [webhooks] rotation_grace_s may be
+  EXPECT_EQ(webhooks->RotateSecret(rotate).status().code(), StatusCode::kInvalidArgument);
   rotate.set_grace_s(600);
   auto rotated = webhooks->RotateSecret(rotate);
   ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
@@ -241,6 +243,27 @@ TEST_F(WebhooksTest, DeliversOnlyWhatTheDeliveringIdentityMaySeeAndMasksPii) {
   EXPECT_EQ(got[0].body.find("c1@example.com"), std::string::npos);
 }
 
+// A webhook keeps delivering after its creator's call: it must not keep roles that only a token
+// carried (they would outlive the token's expiry and any revocation at the identity provider).
+// An administrator by token claim alone cannot create one (an API key's configured roles and
+// the policy's bindings are what a webhook is judged by, at every delivery).
+TEST_F(WebhooksTest, AWebhookNeverKeepsTheRolesOfTheTokenThatCreatedIt) {
+  auto by_claim = env.ClientWith(env.TokenA("EdDSA", "claims-admin", "[\"admin\"]", 60));
+  WebhooksClient claim_hooks(by_claim.get());
+  auto refused = claim_hooks.Create(Request("by-claim", "order-w9"));
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("bind"), std::string::npos);
+  auto listed = webhooks->List();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->webhooks().empty()) << "nothing stored";
+
+  // run_as resolves the roles configured for its API key too (ci-bot: by binding here), and a
+  // run_as that could receive nothing of the source is refused.
+  v1::CreateWebhookRequest narrow = Request("narrow", "invoice-w9");
+  narrow.set_run_as("apikey:ci-bot");  // order-* only
+  EXPECT_EQ(webhooks->Create(narrow).status().code(), StatusCode::kFailedPrecondition);
+}
+
 TEST_F(WebhooksTest, NeedsAdminAndDeleteStopsDelivery) {
   auto bot = env.ClientWith(env.bot_key);
   WebhooksClient bot_hooks(bot.get());
@@ -254,6 +277,29 @@ TEST_F(WebhooksTest, NeedsAdminAndDeleteStopsDelivery) {
   ASSERT_TRUE(admin->Append(Events("order-w4", "OrderCreated", {R"({"k":1})"})).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_TRUE(receiver_->requests().empty());
+}
+
+// Deleted while busy (a slow receiver holds one request): delivery stops after that request,
+// and a webhook re-created under the name and deleted again is the one that stops — it was
+// left running when Delete marked the old, still busy entry instead.
+TEST_F(WebhooksTest, DeleteWhileDeliveringStopsAtTheNextEventAlsoAfterARecreate) {
+  receiver_->set_answer_delay_ms(1500);
+  v1::CreateWebhookRequest busy = Request("busy", "order-w8");
+  busy.set_from_end(true);
+  ASSERT_TRUE(webhooks->Create(busy).ok());
+  ASSERT_TRUE(admin->Append(Events("order-w8", "OrderCreated", {R"({"k":1})", R"({"k":2})", R"({"k":3})"})).ok());
+  ASSERT_EQ(receiver_->WaitFor(1).size(), 1u);  // the first request is being answered slowly
+  ASSERT_TRUE(webhooks->Delete("busy").ok());
+  ASSERT_TRUE(webhooks->Create(busy).ok());  // from the end: nothing to deliver yet
+  ASSERT_TRUE(webhooks->Delete("busy").ok());
+  ASSERT_TRUE(admin->Append(Events("order-w8", "OrderCreated", {R"({"k":4})"})).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(4000));
+  const auto got = receiver_->requests();
+  EXPECT_EQ(got.size(), 1u) << "deliveries after Delete returned: "
+                            << (got.size() > 1 ? got[1].body : std::string());
+  auto listed = webhooks->List();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->webhooks().empty());
 }
 
 TEST_F(WebhooksTest, CliCreateListRotateDelete) {

@@ -136,6 +136,56 @@ TEST_F(GroupTest, TwoConsumersShareTheLoadAndNoEventIsHeldByBothAtOnce) {
   EXPECT_EQ(seen_a.size() + seen_b.size(), 30u) << "an acked event went to both";
 }
 
+// Ack ids are guessable (a main event's id is its position): a consumer can settle only what
+// was delivered to it. B, which may receive none of these events, acks, skips and parks every
+// id; A still receives all ten, and nothing was parked.
+TEST_F(GroupTest, AConsumerCannotSettleEventsDeliveredToAnotherOrNotYetDelivered) {
+  GroupSettings s = Settings("g");
+  s.max_in_flight = 2;
+  ASSERT_TRUE(groups_->Create(s).ok());
+  auto a = std::make_shared<FakeConsumer>();
+  auto ma = JoinOrDie("g", a);
+  AppendN("order-1", 10);
+  auto first = a->Take(2);
+  ASSERT_EQ(first.size(), 2u);
+  auto b = std::make_shared<FakeConsumer>();
+  b->denied_types = {"Happened"};
+  auto mb = JoinOrDie("g", b);
+  std::vector<uint64_t> every_id;
+  for (uint64_t id = 0; id < 10; ++id) every_id.push_back(id);
+  mb->Ack(every_id);
+  mb->Nack(every_id, NackAction::kSkip, "");
+  mb->Nack(every_id, NackAction::kPark, "by b");
+  std::set<uint64_t> seen = Positions(first);
+  ma->Ack(AckIds(first));
+  for (int round = 0; round < 50 && seen.size() < 10; ++round) {
+    auto got = a->Take(2, 100);
+    for (const auto& d : got) EXPECT_TRUE(seen.insert(d.event.entry.position).second);
+    ma->Ack(AckIds(got));
+  }
+  EXPECT_EQ(seen.size(), 10u) << "events settled by a consumer they were never delivered to";
+  EXPECT_EQ(b->queued(), 0u);
+  EXPECT_FALSE(store_->GetStreamInfo(ParkedStreamId("g"))->exists);
+}
+
+// A delivery the consumer's transport refused (its queue full) was never handed over: it is
+// not an attempt, and the event is not parked for retries it never had.
+TEST_F(GroupTest, DeliveriesTheConsumerRefusedAreNotAttemptsAndParkNothing) {
+  GroupSettings s = Settings("g");
+  s.retry_limit = 2;
+  ASSERT_TRUE(groups_->Create(s).ok());
+  auto a = std::make_shared<FakeConsumer>();
+  a->refuse_next = 10;
+  auto ma = JoinOrDie("g", a);
+  AppendN("order-1", 1);
+  auto got = a->Take(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(a->refuse_next.load(), 0);
+  EXPECT_EQ(got[0].attempt, 1u);
+  ma->Ack(AckIds(got));
+  EXPECT_FALSE(store_->GetStreamInfo(ParkedStreamId("g"))->exists);
+}
+
 TEST_F(GroupTest, MaxInFlightPerConsumerIsRespected) {
   GroupSettings s = Settings("g");
   s.max_in_flight = 4;

@@ -34,7 +34,13 @@ class FakeConsumer final : public GroupConsumer {
   bool MayReceive(std::string_view stream, std::string_view type) const override {
     return denied_types.count(std::string(type)) == 0;
   }
+  // Deliveries refused (as a full transport queue refuses them) before the next is taken.
+  std::atomic<int> refuse_next{0};
+
   bool Deliver(GroupDelivery delivery) override {
+    for (int left = refuse_next.load(); left > 0;) {
+      if (refuse_next.compare_exchange_weak(left, left - 1)) return false;
+    }
     std::lock_guard<std::mutex> lock(mu_);
     received_.push_back(std::move(delivery));
     cv_.notify_all();

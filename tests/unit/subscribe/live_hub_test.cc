@@ -343,6 +343,30 @@ TEST_F(LiveHubTest, ASlowSubscriberIsEndedWithItsResumePositionAndResumingLosesN
   ExpectContiguous(all, 0, store_->tree_size());
 }
 
+// A client that stops reading (its write never completes) is ended after write_stall_ms_max,
+// catching up or live, with no appends to wake the hub: it cannot hold its slot forever.
+TEST_F(LiveHubTest, ASubscriberThatStopsReadingIsEndedAndFreesItsSlot) {
+  OpenStore();
+  Append("x", "Tick", 3);
+  LiveHubOptions options;
+  options.write_stall_ms_max = 200;
+  options.tick_ms = 20;
+  options.subscribers_max = 1;
+  StartHub(options);
+  FakeSink& stalled = NewSink(/*auto_ack=*/false);
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &stalled).ok());
+  ASSERT_TRUE(stalled.WaitEvents(1));  // a catch-up write, never completed
+  FakeSink& refused = NewSink();
+  EXPECT_EQ(Subscribe(AllFrom(0), "reader", &refused).code(), StatusCode::kResourceExhausted);
+  ASSERT_TRUE(stalled.WaitEnded(5000));
+  EXPECT_EQ(stalled.ended()->code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(stalled.ended()->message().find("has not read"), std::string::npos);
+  stalled.Ack();  // the transport reports the write's end (the call was finished or cancelled)
+  stalled.CloseSubscription();
+  FakeSink& next = NewSink();
+  EXPECT_TRUE(Subscribe(AllFrom(0), "reader", &next).ok()) << "the slot is free again";
+}
+
 TEST_F(LiveHubTest, ACatchUpSubscriberOlderThanTheRingReadsFromStorage) {
   LiveHubOptions options;
   options.ring_events_max = 16;

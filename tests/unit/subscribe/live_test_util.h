@@ -54,6 +54,8 @@ class FakeSink final : public LiveSink {
   explicit FakeSink(bool auto_ack = true) : auto_ack_(auto_ack) {}
 
   void Attach(std::shared_ptr<LiveSubscription> sub) { sub_ = std::move(sub); }
+  // What the transport does when its call is over (OnDone): the hub forgets the subscription.
+  void CloseSubscription() { sub_->Close(); }
 
   void Deliver(LiveBatch batch) override {
     {

@@ -68,6 +68,9 @@ TEST(WebhookAddressGuard, ClassificationTable) {
       {"64:ff9b:1::a00:1", AddressClass::kPrivate},  // local-use NAT64 (RFC 8215)
       {"100::1", AddressClass::kReserved},           // discard-only
       {"2001:db8::1", AddressClass::kReserved},      // documentation
+      {"2001:0:4136:e378:8000:63bf:3fff:fdd2", AddressClass::kReserved},  // Teredo
+      {"2001:1ff::1", AddressClass::kReserved},      // the rest of 2001::/23
+      {"2001:200::1", AddressClass::kPublic},        // just past it
   };
   for (const Row& row : rows) {
     EXPECT_EQ(ClassOf(row.ip), row.want) << row.ip << " is " << AddressClassName(ClassOf(row.ip));
