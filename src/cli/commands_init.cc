@@ -73,6 +73,7 @@ Result<std::optional<server::Config>> InitConfig(const InitArgs& args) {
   CAIRN_RETURN_IF_ERROR(
       server::ApplyEnvOverrides(&config, [](const char* n) { return std::getenv(n); }));
   CAIRN_RETURN_IF_ERROR(keys::CheckKmsConfig(config.keys));
+  CAIRN_RETURN_IF_ERROR(server::ValidateStorage(config.storage));
   return std::optional<server::Config>(std::move(config));
 }
 
@@ -89,7 +90,9 @@ int RunInit(const CliContext& ctx, const InitArgs& args) {
   if (*config) options.postgres = server::PostgresOptions((*config)->storage);
   if (options.postgres) options.postgres->listen = false;  // offline: no other nodes to hear
   if (Status s = engine::EventStore::Init(options); !s.ok()) return Fail(s);
-  auto dev = server::CreateDevSetup(*dir, args.origin);
+  // The store is made (above, where the configuration says): the dev set-up must not make
+  // another one in the directory (a decoy log that `cairn verify --data-dir` would check).
+  auto dev = server::CreateDevSetup(*dir, args.origin, /*init_store=*/false);
   if (!dev.ok()) return Fail(dev.status());
   auto client_config = WriteClientConfigFor(*dir, *dev);
   if (!client_config.ok()) return Fail(client_config.status());

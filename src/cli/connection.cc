@@ -10,12 +10,14 @@
 #include <toml++/toml.h>
 
 #include "common/trusted_file.h"
+#include "crypto/x509.h"
 #include "server/cidr.h"
 
 namespace cairn::cli {
 namespace {
 
 constexpr size_t kTokenFileSizeBytesMax = 64 << 10;
+constexpr size_t kClientConfigSizeBytesMax = 64 << 10;
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
@@ -70,9 +72,12 @@ Result<ClientConfigFile> LoadClientConfig() {
   ClientConfigFile config;
   const std::string path = DefaultClientConfigPath();
   if (path.empty() || !std::filesystem::exists(path)) return config;
+  // It decides which server gets the token file: refused when others may write it.
+  CAIRN_ASSIGN_OR_RETURN(std::string text,
+                         ReadTrustedFile(path, "client config", kClientConfigSizeBytesMax));
   toml::table table;
   try {
-    table = toml::parse_file(path);
+    table = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     return Status::InvalidArgument("client config " + path + ": " + std::string(e.description()));
   }
@@ -93,9 +98,16 @@ Result<ClientConfigFile> LoadClientConfig() {
   return config;
 }
 
+// The file names the token file cairn sends to the server it names: owner-only (0600, in a
+// directory made 0700), written through a temporary file and rename (crypto::ReplaceFile), so a
+// crash leaves the old file or the new one.
 Status WriteClientConfig(const std::string& path, const ClientConfigFile& config) {
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty() && !std::filesystem::exists(dir)) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec || ::chmod(dir.c_str(), 0700) != 0) return Status::IOError("cannot create " + dir.string());
+  }
   toml::table table;
   auto put = [&](const char* key, const std::string& value) {
     if (!value.empty()) table.insert(key, value);
@@ -106,17 +118,9 @@ Status WriteClientConfig(const std::string& path, const ClientConfigFile& config
   put("key", config.key_file);
   put("token_file", config.token_file);
   put("data_dir", config.data_dir);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return Status::IOError("cannot write " + tmp);
-    out << "# cairn client configuration (written by cairn init)\n" << table << "\n";
-    if (!out) return Status::IOError("cannot write " + tmp);
-  }
-  ::chmod(tmp.c_str(), 0600);
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Status::IOError("cannot write " + path);
-  return Status::Ok();
+  std::ostringstream text;
+  text << "# cairn client configuration (written by cairn init)\n" << table << "\n";
+  return crypto::ReplaceFile(path, text.str(), 0600);
 }
 
 Result<ClientOptions> ResolveClientOptions(bool explicit_only) {

@@ -40,6 +40,8 @@ Result<std::optional<server::Config>> DirConfig(const std::string& data_dir) {
 
 Result<std::unique_ptr<engine::EventStore>> OpenStoreWith(const std::string& data_dir,
                                                           const server::Config& config) {
+  // The same [storage] rules as `cairn serve`: no password in the DSN, TLS off loopback.
+  CAIRN_RETURN_IF_ERROR(server::ValidateStorage(config.storage));
   engine::Options options;
   options.data_dir = data_dir;
   // Offline appends follow the same protection rules as the server of this directory, so that
@@ -57,9 +59,15 @@ Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_di
 }
 
 Result<server::Config> DirOrFileConfig(const std::string& data_dir, const std::string& config_file) {
-  if (!config_file.empty()) return server::LoadConfigFile(config_file);
-  CAIRN_ASSIGN_OR_RETURN(std::optional<server::Config> config, DirConfig(data_dir));
-  return config ? std::move(*config) : server::DefaultConfig();
+  server::Config config = server::DefaultConfig();
+  if (!config_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(config, server::LoadConfigFile(config_file));
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<server::Config> found, DirConfig(data_dir));
+    if (found) config = std::move(*found);
+  }
+  CAIRN_RETURN_IF_ERROR(server::ValidateStorage(config.storage));
+  return config;
 }
 
 Result<keys::KmsConfig> DirKmsConfig(const std::string& data_dir) {

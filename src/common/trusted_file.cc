@@ -14,7 +14,9 @@ namespace {
 Result<std::string> ReadBounded(const std::string& path, std::string_view what,
                                 size_t size_bytes_max, bool refuse_writable_by_others) {
   const std::string name = std::string(what) + " " + path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  // O_NONBLOCK: a FIFO put where a file is expected must not block the open (it is then
+  // refused as not a regular file); reads of regular files ignore the flag.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
     const std::string message = name + ": " + std::strerror(err);

@@ -383,15 +383,6 @@ Status WriteAll(int fd, std::string_view bytes) {
   return Status::Ok();
 }
 
-Status SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("opening directory", dir, errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoStatus("syncing directory", dir, err);
-  return Status::Ok();
-}
 
 // Writes `bytes` to a fresh temporary file beside `path` (O_EXCL, `mode`, fsynced) and gives it
 // the name `path`: link(2) when `replace` is false (never overwrites), rename(2) otherwise.
@@ -411,7 +402,7 @@ Status WriteFileBeside(const std::string& path, std::string_view bytes, mode_t m
   if (s.ok() && ::fsync(fd) != 0) s = ErrnoStatus("syncing", tmp, errno);
   if (::close(fd) != 0 && s.ok()) s = ErrnoStatus("closing", tmp, errno);
   if (s.ok() && replace) {
-    if (::rename(tmp.c_str(), path.c_str()) == 0) return SyncDir(ParentDir(path));
+    if (::rename(tmp.c_str(), path.c_str()) == 0) return SyncDirectory(ParentDir(path));
     s = ErrnoStatus("renaming", tmp, errno);
   } else if (s.ok() && ::link(tmp.c_str(), path.c_str()) != 0) {
     s = errno == EEXIST ? Status::AlreadyExists(path + " already exists; not overwriting it")
@@ -420,7 +411,7 @@ Status WriteFileBeside(const std::string& path, std::string_view bytes, mode_t m
   // Either way the temporary name goes: after a link it is a second name of `path`.
   if (::unlink(tmp.c_str()) != 0 && s.ok()) s = ErrnoStatus("removing", tmp, errno);
   CAIRN_RETURN_IF_ERROR(s);
-  return SyncDir(ParentDir(path));
+  return SyncDirectory(ParentDir(path));
 }
 
 Status WriteNewFile(const std::string& path, std::string_view bytes, mode_t mode) {
@@ -506,6 +497,16 @@ Status WritePair(const KeyAndCert& pair, const std::string& key_path, const std:
 
 }  // namespace
 
+Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("opening directory", dir, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoStatus("syncing directory", dir, err);
+  return Status::Ok();
+}
+
 Result<KeyAndCert> CreateSelfSignedCa(const CertRequest& request) {
   CAIRN_RETURN_IF_ERROR(ValidateRequest(request));
   if (request.usage != CertRequest::Usage::kCa) {
@@ -571,7 +572,7 @@ Status CreateDevPki(const std::string& dir, DevPkiFiles* out) {
     if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus("stat", dir, errno);
     if (!S_ISDIR(st.st_mode)) return Status::FailedPrecondition(dir + " is not a directory");
   } else {
-    CAIRN_RETURN_IF_ERROR(SyncDir(ParentDir(dir)));
+    CAIRN_RETURN_IF_ERROR(SyncDirectory(ParentDir(dir)));
   }
   DevPkiFiles files{dir + "/ca.crt", dir + "/ca.key", dir + "/server.crt", dir + "/server.key"};
 

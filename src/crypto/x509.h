@@ -110,6 +110,8 @@ Status WritePublicFile(const std::string& path, std::string_view bytes);
 // leaves the old file or the new one, never a partial one. For state a command keeps between
 // runs (a verified checkpoint) and files a server re-reads (a policy).
 Status ReplaceFile(const std::string& path, std::string_view bytes, mode_t mode);
+// fsync(2) of a directory: makes a file created, renamed or removed in it durable.
+Status SyncDirectory(const std::string& dir);
 
 struct DevPkiFiles {
   std::string ca_cert;      // dir/ca.crt      0644

@@ -1,6 +1,7 @@
 // EventStore implementation: opening a data directory, appends through the sequencer, reads,
 // checkpoints and proofs.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -144,8 +145,18 @@ Result<OpenParts> OpenParts_(const DataDirPaths& paths, bool create, const Store
     return OpenStoreAt(paths, create, where.sync, where.env_for_test);
   };
   if (create) {  // the provider first: a refused KMS set-up leaves no half-made store behind
+    const bool local = kms.provider == keys::kProviderLocal;
+    const bool keyring_existed = local && ::stat(kms.local.keyring_path.c_str(), &st) == 0;
     CAIRN_ASSIGN_OR_RETURN(p.kms, keys::OpenKms(kms, /*create=*/true));
-    CAIRN_ASSIGN_OR_RETURN(p.store, open_store());
+    auto store = open_store();
+    if (!store.ok()) {
+      // The keyring this run made protects nothing yet: left behind, it would make every later
+      // init fail with "keyring already exists". One that was there before is never touched.
+      p.kms.reset();
+      if (local && !keyring_existed) ::unlink(kms.local.keyring_path.c_str());
+      return store.status();
+    }
+    p.store = std::move(store).value();
     return p;
   }
   CAIRN_ASSIGN_OR_RETURN(p.store, open_store());

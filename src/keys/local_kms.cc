@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "crypto/aes_gcm.h"
 #include "crypto/hmac.h"
 #include "crypto/sha256.h"
+#include "crypto/x509.h"
 
 namespace cairn::keys {
 namespace {
@@ -74,7 +76,9 @@ Status WriteNewKeyring(const std::string& path, std::string* line) {
     ::unlink(path.c_str());
     return Status::IOError("cannot write keyring " + path);
   }
-  return Status::Ok();
+  // Its directory entry too: a store that survives a power loss without its keyring is lost.
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  return crypto::SyncDirectory(dir.empty() ? "." : dir);
 }
 
 

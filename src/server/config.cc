@@ -852,6 +852,9 @@ Status ValidateStorage(const StorageSection& s) {
   if (s.backend != "postgres") return Status::Ok();
   if (s.postgres_dsn.empty()) return Refuse("storage.backend = \"postgres\" needs storage.postgres_dsn");
   const posture::PgDsn dsn = posture::ParsePgDsn(s.postgres_dsn);
+  if (dsn.malformed) {
+    return Refuse("storage.postgres_dsn is not a libpq connection string of at most 4096 bytes");
+  }
   if (dsn.has_password) {
     return Refuse("storage.postgres_dsn contains a password; use storage.postgres_password_file "
                   "or PGPASSWORD");

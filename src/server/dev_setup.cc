@@ -67,11 +67,13 @@ file = "policy.toml"
 )";
 }
 
+// Replaces a key left by an interrupted set-up: cairn.toml, written last, never named it.
 Status WriteAdminKey(const DevSetup& paths, std::string* hash) {
   auto key = auth::GenerateApiKey("admin");
   if (!key.ok()) return key.status();
   *hash = key->secret_sha256;
-  Status s = crypto::WritePrivateFile(paths.admin_key_file, key->key + "\n");
+  key->key.push_back('\n');
+  Status s = crypto::ReplaceFile(paths.admin_key_file, key->key, 0600);
   crypto::Cleanse(&key->key);
   return s;
 }
@@ -89,14 +91,15 @@ DevSetup DevSetupPaths(const std::string& data_dir) {
   return s;
 }
 
-Result<DevSetup> CreateDevSetup(const std::string& data_dir, const std::string& origin) {
+Result<DevSetup> CreateDevSetup(const std::string& data_dir, const std::string& origin,
+                                bool init_store) {
   DevSetup paths = DevSetupPaths(data_dir);
   if (std::filesystem::exists(paths.config_file)) return paths;
-  engine::InitOptions init;
-  init.data_dir = data_dir;
-  init.origin = origin;
-  if (Status s = engine::EventStore::Init(init); !s.ok() && s.code() != StatusCode::kAlreadyExists) {
-    return s;
+  if (init_store && !std::filesystem::exists(std::filesystem::path(data_dir) / "db")) {
+    engine::InitOptions init;
+    init.data_dir = data_dir;
+    init.origin = origin;
+    CAIRN_RETURN_IF_ERROR(engine::EventStore::Init(init));
   }
   const std::string dev_dir = (std::filesystem::path(data_dir) / "dev").string();
   crypto::DevPkiFiles pki;

@@ -33,8 +33,13 @@ struct DevSetup {
   bool created = false;  // false: the directory already had its set-up
 };
 
-// Initialises `data_dir` (the store, if not yet initialised) and writes the dev set-up.
-Result<DevSetup> CreateDevSetup(const std::string& data_dir, const std::string& origin);
+// Writes the dev set-up into `data_dir` unless its cairn.toml exists (written last: the set-up
+// is complete). With `init_store`, first initialises an embedded store there if the directory
+// has none (`serve --dev`); `cairn init` made the store itself and passes false. A set-up
+// interrupted before cairn.toml is completed by the next call (a new admin API key replaces a
+// left-over one). Errors of the store's initialisation are returned as they are.
+Result<DevSetup> CreateDevSetup(const std::string& data_dir, const std::string& origin,
+                                bool init_store = true);
 
 // The paths of the set-up inside `data_dir` (whether or not they exist).
 DevSetup DevSetupPaths(const std::string& data_dir);

@@ -56,6 +56,7 @@ struct PgDsn {
   std::vector<std::string> hosts;
   std::string sslmode;  // "" when not given
   bool has_password = false;
+  bool malformed = false;  // libpq cannot parse it (hosts then holds the local socket only)
 };
 PgDsn ParsePgDsn(std::string_view dsn);
 // True when some host of the DSN is neither a Unix socket nor a loopback address.

@@ -14,6 +14,9 @@
 #include <filesystem>
 #include <string>
 
+#include <libpq-fe.h>
+#include <openssl/crypto.h>
+
 #include "server/cidr.h"
 #include "server/posture_internal.h"
 
@@ -60,87 +63,6 @@ void CheckKekAge(const Config& config, const PostureContext& context, Findings* 
            "run `cairn keys rotate --kek` (re-wraps every key; the data stays readable)");
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-// "key=value key2='v a l'" pairs (libpq keyword/value form); bounded by the DSN's length.
-void ParseKeywordDsn(std::string_view dsn, PgDsn* out) {
-  size_t i = 0;
-  while (i < dsn.size()) {
-    while (i < dsn.size() && std::isspace(static_cast<unsigned char>(dsn[i]))) ++i;
-    const size_t key_start = i;
-    while (i < dsn.size() && dsn[i] != '=' && !std::isspace(static_cast<unsigned char>(dsn[i]))) ++i;
-    const std::string key = Lower(dsn.substr(key_start, i - key_start));
-    while (i < dsn.size() && std::isspace(static_cast<unsigned char>(dsn[i]))) ++i;
-    if (i >= dsn.size() || dsn[i] != '=') break;
-    ++i;
-    while (i < dsn.size() && std::isspace(static_cast<unsigned char>(dsn[i]))) ++i;
-    std::string value;
-    if (i < dsn.size() && dsn[i] == '\'') {
-      for (++i; i < dsn.size() && dsn[i] != '\''; ++i) {
-        if (dsn[i] == '\\' && i + 1 < dsn.size()) ++i;
-        value.push_back(dsn[i]);
-      }
-      ++i;
-    } else {
-      while (i < dsn.size() && !std::isspace(static_cast<unsigned char>(dsn[i]))) value.push_back(dsn[i++]);
-    }
-    if (key == "host" || key == "hostaddr") {
-      size_t start = 0;
-      for (size_t comma = 0; comma != std::string::npos; start = comma + 1) {
-        comma = value.find(',', start);
-        out->hosts.push_back(value.substr(start, comma == std::string::npos ? comma : comma - start));
-      }
-    } else if (key == "sslmode") {
-      out->sslmode = value;
-    } else if (key == "password") {
-      out->has_password = !value.empty();
-    }
-  }
-}
-
-// postgres://[user[:password]@][host[:port][,...]][/db][?param=value&...]
-void ParseUriDsn(std::string_view dsn, PgDsn* out) {
-  std::string_view rest = dsn.substr(dsn.find("://") + 3);
-  const size_t query = rest.find('?');
-  std::string_view params = query == std::string_view::npos ? "" : rest.substr(query + 1);
-  rest = rest.substr(0, query);
-  std::string_view authority = rest.substr(0, rest.find('/'));
-  const size_t at = authority.rfind('@');
-  if (at != std::string_view::npos) {
-    const std::string_view user_info = authority.substr(0, at);
-    const size_t colon = user_info.find(':');
-    out->has_password = colon != std::string_view::npos && colon + 1 < user_info.size();
-    authority = authority.substr(at + 1);
-  }
-  size_t start = 0;
-  for (size_t comma = 0; comma != std::string_view::npos; start = comma + 1) {
-    comma = authority.find(',', start);
-    std::string_view host = authority.substr(start, comma == std::string_view::npos ? comma : comma - start);
-    if (!host.empty() && host[0] == '[') {
-      host = host.substr(1, host.find(']') - 1);
-    } else {
-      host = host.substr(0, host.find(':'));
-    }
-    out->hosts.emplace_back(host);
-  }
-  for (size_t p = 0; p < params.size();) {
-    const size_t amp = std::min(params.find('&', p), params.size());
-    const std::string_view kv = params.substr(p, amp - p);
-    const size_t eq = kv.find('=');
-    const std::string key = Lower(kv.substr(0, eq));
-    const std::string_view value = eq == std::string_view::npos ? "" : kv.substr(eq + 1);
-    if (key == "sslmode") out->sslmode = std::string(value);
-    if (key == "password") out->has_password = !value.empty();
-    if (key == "host") out->hosts.emplace_back(value);
-    p = amp + 1;
-  }
-}
-
 bool IsLocalPgHost(const std::string& host) {
   return host.empty() || host[0] == '/' || host[0] == '@' || IsLoopbackHost(host);
 }
@@ -152,14 +74,44 @@ bool PgReachesRemoteHost(const PgDsn& dsn) {
                      [](const std::string& h) { return !IsLocalPgHost(h); });
 }
 
+// Parsed by libpq itself (PQconninfoParse), so that what is judged is what libpq will connect
+// to: keyword/value and URI forms, quoting, and percent-encoded URI parameters alike
+// ("?h%6fst=db.example.com" is a host, "?pass%77ord=x" a password).
 PgDsn ParsePgDsn(std::string_view dsn) {
   PgDsn out;
-  dsn = dsn.substr(0, kDsnSizeBytesMax);
-  if (dsn.rfind("postgres://", 0) == 0 || dsn.rfind("postgresql://", 0) == 0) {
-    ParseUriDsn(dsn, &out);
-  } else {
-    ParseKeywordDsn(dsn, &out);
+  if (dsn.size() > kDsnSizeBytesMax) {
+    out.malformed = true;
+    out.hosts.emplace_back();
+    return out;
   }
+  const std::string text(dsn);
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(text.c_str(), &error);
+  if (error != nullptr) PQfreemem(error);  // may quote the DSN: never shown
+  if (options == nullptr) {
+    out.malformed = true;
+    out.hosts.emplace_back();
+    return out;
+  }
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view key = o->keyword;
+    const std::string_view value = o->val;
+    if (key == "host" || key == "hostaddr") {
+      for (size_t start = 0;;) {
+        const size_t comma = value.find(',', start);
+        out.hosts.emplace_back(value.substr(start, comma == std::string_view::npos ? comma : comma - start));
+        if (comma == std::string_view::npos) break;
+        start = comma + 1;
+      }
+    } else if (key == "sslmode") {
+      out.sslmode = std::string(value);
+    } else if (key == "password") {
+      out.has_password = !value.empty();
+      OPENSSL_cleanse(o->val, value.size());
+    }
+  }
+  PQconninfoFree(options);
   if (out.hosts.empty()) out.hosts.emplace_back();  // libpq's default: the local socket
   return out;
 }

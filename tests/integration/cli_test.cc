@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -160,6 +161,24 @@ TEST(CliApiKeyTest, NewPrintsTheConfigLinesAndRefusesRolesThatWouldInjectToml) {
     EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.out;
     EXPECT_EQ(r.out.find("secret_sha256"), std::string::npos) << r.out;
   }
+}
+
+// An init that fails after its keyring was made (here: the PostgreSQL store cannot be reached)
+// removes that keyring again, so that the next init is not refused with "keyring already
+// exists"; and `cairn init --config` makes no second, local log beside the configured one.
+TEST_F(CliTest, AFailedInitLeavesNoKeyringBehindAndTheNextInitWorks) {
+  const std::string dir = tmp_.Sub("retry");
+  testing::WriteFile(tmp_.Sub("pg.toml"),
+                     "[storage]\nbackend = \"postgres\"\n"
+                     "postgres_dsn = \"host=127.0.0.1 port=1 dbname=nowhere sslmode=disable "
+                     "connect_timeout=2\"\n");
+  CommandResult failed = RunCairn({"init", "--data-dir", dir, "--config", tmp_.Sub("pg.toml")});
+  EXPECT_EQ(failed.exit_code, 1) << failed.out << failed.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/keyring"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/db")) << "no local log instead of the configured one";
+  CommandResult retried = RunCairn({"init", "--data-dir", dir});
+  EXPECT_EQ(retried.exit_code, 0) << retried.err;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/keyring"));
 }
 
 TEST_F(CliTest, AppendReadRoundTrip) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <regex>
 
@@ -148,8 +149,13 @@ TEST(ServerNetworkTest, DevModeCreatesTheSetupAndTheCliWorksWithNoFlags) {
   unsetenv("CAIRN_CLIENT_CONFIG");
   setenv("CAIRN_LISTEN", "127.0.0.1:0", 1);
   setenv("CAIRN_ADMIN_LISTEN", "127.0.0.1:0", 1);
+  // What a set-up interrupted before its cairn.toml leaves behind does not block the next one.
+  std::filesystem::create_directories(data + "/dev");
+  WriteFile(data + "/dev/admin.apikey", "left over by an interrupted set-up\n");
+  ASSERT_EQ(::chmod((data + "/dev/admin.apikey").c_str(), 0600), 0);
   ServerProcess server;
   ASSERT_TRUE(server.Start({"--dev", "--data-dir", data})) << server.output();
+  EXPECT_EQ(ReadFile(data + "/dev/admin.apikey").rfind("cairn_admin_", 0), 0u) << "a new key";
   unsetenv("CAIRN_LISTEN");
   unsetenv("CAIRN_ADMIN_LISTEN");
   EXPECT_NE(server.output().find("admin API key"), std::string::npos) << server.output();
@@ -182,7 +188,16 @@ TEST(ServerNetworkTest, DevModeCreatesTheSetupAndTheCliWorksWithNoFlags) {
   EXPECT_NE(elsewhere.err.find("no credentials"), std::string::npos) << elsewhere.err;
   EXPECT_EQ(server.Stop(), 0);
   struct stat home_config {};
-  EXPECT_EQ(stat(dir.Sub("home/.config/cairn/client.toml").c_str(), &home_config), 0);
+  ASSERT_EQ(stat(dir.Sub("home/.config/cairn/client.toml").c_str(), &home_config), 0);
+  EXPECT_EQ(home_config.st_mode & 0777, 0600u);  // it names the admin key's file
+  struct stat home_dir {};
+  ASSERT_EQ(stat(dir.Sub("home/.config/cairn").c_str(), &home_dir), 0);
+  EXPECT_EQ(home_dir.st_mode & 0777, 0700u);
+  // A client config others may write is refused: it decides where the admin key is sent.
+  ASSERT_EQ(::chmod(dir.Sub("home/.config/cairn/client.toml").c_str(), 0666), 0);
+  auto tampered = RunCairn({"whoami"});
+  EXPECT_NE(tampered.exit_code, 0);
+  EXPECT_NE(tampered.err.find("client config"), std::string::npos) << tampered.err;
   setenv("HOME", saved_home.c_str(), 1);
   if (!saved_client_config.empty()) setenv("CAIRN_CLIENT_CONFIG", saved_client_config.c_str(), 1);
 }

@@ -89,6 +89,15 @@ TEST(StorageConfigTest, ServeRefusesMissingDsnPasswordsAndPlaintextOffLoopback) 
   EXPECT_TRUE(ValidateStorage(Postgres("host=db.internal dbname=cairn sslmode=require")).ok());
   EXPECT_TRUE(ValidateStorage(Postgres("host=127.0.0.1 dbname=cairn")).ok());
   EXPECT_TRUE(ValidateStorage(Postgres("host=/var/run/postgresql dbname=cairn")).ok());
+  // Judged as libpq reads it: percent-encoded URI parameter names are still a host and a
+  // password (libpq decodes them), and what libpq cannot parse is refused.
+  ExpectRefused(Postgres("postgresql://u@localhost/c?h%6fst=db.example.com"), "without TLS");
+  const Status encoded = ValidateStorage(Postgres("postgresql://u@127.0.0.1/c?pass%77ord=hunter2"));
+  ASSERT_FALSE(encoded.ok());
+  EXPECT_NE(encoded.message().find("contains a password"), std::string::npos) << encoded.message();
+  EXPECT_EQ(encoded.message().find("hunter2"), std::string::npos);
+  ExpectRefused(Postgres("host='unterminated"), "not a libpq connection string");
+  ExpectRefused(Postgres("host=127.0.0.1 " + std::string(5000, 'x') + "=1"), "at most 4096 bytes");
 }
 
 TEST(StorageConfigTest, ServeRefusesAPasswordFileOthersCanRead) {

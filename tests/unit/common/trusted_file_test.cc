@@ -1,0 +1,52 @@
+// ReadSmallFile / ReadTrustedFile: what they read, and each refusal with its status code.
+#include "common/trusted_file.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace cairn {
+namespace {
+
+TEST(TrustedFile, ReadsARegularFileWithinItsBound) {
+  testing::TempDir tmp;
+  testing::WriteFile(tmp.Sub("policy.toml"), "[[role]]\n");
+  auto text = ReadTrustedFile(tmp.Sub("policy.toml"), "policy file", 64);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_EQ(*text, "[[role]]\n");
+  EXPECT_EQ(ReadSmallFile(tmp.Sub("policy.toml"), "policy file", 4).status().code(),
+            StatusCode::kResourceExhausted);
+  EXPECT_EQ(ReadSmallFile(tmp.Sub("missing"), "policy file", 64).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(ReadSmallFile(tmp.path(), "policy file", 64).status().code(),
+            StatusCode::kInvalidArgument);  // a directory
+}
+
+// A FIFO where a file is expected is refused at once: opening it must not wait for a writer
+// (a policy reload would hang).
+TEST(TrustedFile, AFifoIsRefusedWithoutBlocking) {
+  testing::TempDir tmp;
+  const std::string fifo = tmp.Sub("policy.toml");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto read = ReadTrustedFile(fifo, "policy file", 64);
+  EXPECT_EQ(read.status().code(), StatusCode::kInvalidArgument) << read.status().ToString();
+  EXPECT_NE(read.status().message().find("not a regular file"), std::string::npos);
+}
+
+TEST(TrustedFile, AFileOthersMayWriteIsNotTrusted) {
+  testing::TempDir tmp;
+  const std::string path = tmp.Sub("rules.toml");
+  testing::WriteFile(path, "x");
+  ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
+  EXPECT_EQ(ReadTrustedFile(path, "rules file", 64).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(ReadSmallFile(path, "rules file", 64).ok());  // not a control: read as it is
+}
+
+}  // namespace
+}  // namespace cairn
