@@ -17,7 +17,7 @@ namespace {
 
 struct GroupArgs {
   std::string name, stream;
-  std::vector<std::string> filter_types, filter_prefixes;
+  std::vector<std::string> filter_types, filter_prefixes, filter_type_prefixes;
   uint64_t from = 0;
   uint32_t max_in_flight = 0, retry_limit = 0, ack_timeout_ms = 0;
   bool json = false;
@@ -52,6 +52,8 @@ Json StatusJson(const v1::GroupStatus& g) {
                                                         s.filter().event_types().end())},
               {"filter_prefixes", std::vector<std::string>(s.filter().stream_prefixes().begin(),
                                                            s.filter().stream_prefixes().end())},
+              {"filter_type_prefixes", std::vector<std::string>(s.event_type_prefixes().begin(),
+                                                                s.event_type_prefixes().end())},
               {"start_position", s.start_position()},
               {"max_in_flight", s.max_in_flight()},
               {"retry_limit", s.retry_limit()},
@@ -73,6 +75,7 @@ int RunCreate(const GroupArgs& args) {
   s.set_source(args.stream);
   for (const auto& t : args.filter_types) s.mutable_filter()->add_event_types(t);
   for (const auto& p : args.filter_prefixes) s.mutable_filter()->add_stream_prefixes(p);
+  for (const auto& p : args.filter_type_prefixes) s.add_event_type_prefixes(p);
   s.set_start_position(args.from);
   s.set_max_in_flight(args.max_in_flight);
   s.set_retry_limit(args.retry_limit);
@@ -193,6 +196,9 @@ void RegisterAdminCommands(CLI::App* group, CliContext& ctx) {
   create_cmd->add_option("--filter-type", create->filter_types, "Deliver only these event types");
   create_cmd->add_option("--filter-prefix", create->filter_prefixes,
                          "Deliver only streams starting with these prefixes");
+  create_cmd->add_option("--filter-type-prefix", create->filter_type_prefixes,
+                         "Deliver only event types starting with these prefixes (or of a "
+                         "--filter-type)");
   create_cmd->add_option("--from", create->from, "First log position to deliver")->option_text("P");
   AddTuningOptions(create_cmd, create.get());
   create_cmd->add_flag("--json", create->json, "Print the result as JSON");

@@ -30,6 +30,7 @@ subscribe::GroupSettings FromWire(const v1::GroupSettings& w) {
   s.source = w.source();
   s.stream_prefixes.assign(w.filter().stream_prefixes().begin(), w.filter().stream_prefixes().end());
   s.event_types.assign(w.filter().event_types().begin(), w.filter().event_types().end());
+  s.event_type_prefixes.assign(w.event_type_prefixes().begin(), w.event_type_prefixes().end());
   s.start_position = w.start_position();
   s.max_in_flight = w.max_in_flight();
   s.retry_limit = w.retry_limit();
@@ -42,6 +43,7 @@ void ToWire(const subscribe::GroupSettings& s, v1::GroupSettings* w) {
   w->set_source(s.source);
   for (const auto& p : s.stream_prefixes) w->mutable_filter()->add_stream_prefixes(p);
   for (const auto& t : s.event_types) w->mutable_filter()->add_event_types(t);
+  for (const auto& p : s.event_type_prefixes) w->add_event_type_prefixes(p);
   w->set_start_position(s.start_position);
   w->set_max_in_flight(s.max_in_flight);
   w->set_retry_limit(s.retry_limit);

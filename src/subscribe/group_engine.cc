@@ -2,6 +2,8 @@
 
 #include <cassert>
 
+#include "subscribe/group_parked.h"
+
 namespace cairn::subscribe {
 
 void GroupMembership::Leave() {
@@ -78,6 +80,9 @@ Status GroupEngine::Create(GroupSettings settings) {
   }
   GroupPosition start;
   start.done_below = settings.start_position;
+  // $parked-<name> outlives a deleted group of the name: a new group replays only what it parks.
+  CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo parked, store_->GetStreamInfo(ParkedStreamId(settings.name)));
+  start.replay_next = start.replay_end = parked.exists ? parked.event_count : 0;
   CAIRN_RETURN_IF_ERROR(groups_.SaveSettings(settings));
   CAIRN_RETURN_IF_ERROR(groups_.SavePosition(settings.name, start));
   const std::string name = settings.name;

@@ -303,9 +303,14 @@ void GroupRunner::Fill() {
   if (events->empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
   assert(read_cursor_ == from);  // only this thread moves it
+  uint64_t next = events->back().entry.position + 1;
   for (engine::RecordedEvent& e : *events) {
     const uint64_t position = e.entry.position;
     assert(position < kReplayBit);
+    if (buffered_bytes_ >= limits_.buffer_bytes_max) {  // full: the rest is read again later
+      next = position;
+      break;
+    }
     if (!settings_.Passes(e.entry.stream_id, e.entry.event_type)) continue;
     if (done_above_.count(position) > 0) continue;  // done before a restart
     buffered_bytes_ += EventSizeBytes(e);
@@ -313,7 +318,8 @@ void GroupRunner::Fill() {
     p.event = std::move(e);
     p.ack_id = position;
   }
-  read_cursor_ = events->back().entry.position + 1;
+  assert(next > read_cursor_);  // FillAllowedLocked: room for at least one event
+  read_cursor_ = next;
   AdvanceDoneBelow();
 }
 

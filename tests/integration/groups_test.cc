@@ -109,6 +109,32 @@ TEST_F(GroupsTest, AGroupResumesAfterAServerRestartWithoutLossAndWithoutRedelive
   EXPECT_TRUE(Take(*again, 1, 500).empty()) << "an acked event was delivered again";
 }
 
+// Event-type prefixes travel both ways on cairn.v1: a group created with them filters by them,
+// lists them, and can be updated with the settings it listed (they were dropped on the way in
+// and out, so such a group — e.g. one made through the EventStoreDB protocol — could not be).
+TEST_F(GroupsTest, EventTypePrefixesAreKeptListedAndFilter) {
+  v1::GroupSettings s = Settings("by-prefix");
+  s.add_event_type_prefixes("Order");
+  ASSERT_TRUE(Groups(*admin).Create(s).ok());
+  auto listed = Groups(*admin).List();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->groups_size(), 1);
+  v1::GroupSettings shown = listed->groups(0).settings();
+  ASSERT_EQ(shown.event_type_prefixes_size(), 1);
+  EXPECT_EQ(shown.event_type_prefixes(0), "Order");
+  shown.set_retry_limit(7);
+  const Status updated = Groups(*admin).Update(shown);
+  EXPECT_TRUE(updated.ok()) << updated.ToString();
+  AppendN(*admin, "order-p1", 1, "InvoiceSent");
+  AppendN(*admin, "order-p1", 1, "OrderCreated");
+  auto stream = ConnectOrDie(*admin, "by-prefix");
+  ASSERT_NE(stream, nullptr);
+  auto got = Take(*stream, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].event().type(), "OrderCreated");
+  EXPECT_TRUE(Take(*stream, 1, 300).empty());
+}
+
 TEST_F(GroupsTest, TheGroupsSectionOfTheConfigLimitsTheNumberOfGroups) {
   ASSERT_EQ(env.server().Stop(), 0) << env.server().output();
   ServerEnv limited;

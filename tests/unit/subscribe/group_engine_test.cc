@@ -108,6 +108,34 @@ TEST_F(GroupTest, NackParkParksAtOnceAndSkipCountsAsDone) {
   EXPECT_EQ(DecodeParkedRef(parked->events[0])->reason, "poison?message?");
 }
 
+// $parked-<name> outlives a deleted group: a group created again under the name replays only
+// what it parks itself, not its predecessor's references (events of another source or filter).
+TEST_F(GroupTest, ARecreatedGroupDoesNotReplayWhatItsPredecessorParked) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  AppendN("order-1", 1);
+  {
+    auto consumer = std::make_shared<FakeConsumer>();
+    auto member = JoinOrDie("g", consumer);
+    auto got = consumer->Take(1);
+    ASSERT_EQ(got.size(), 1u);
+    member->Nack(AckIds(got), NackAction::kPark, "poison");
+    for (int i = 0; i < 300 && groups_->List()[0].counters.parked < 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(groups_->List()[0].counters.parked, 1u);
+  }
+  ASSERT_TRUE(groups_->Delete("g").ok());
+  GroupSettings again = Settings("g");
+  again.start_position = store_->tree_size();
+  ASSERT_TRUE(groups_->Create(again).ok());
+  auto pending = groups_->ReplayParked("g");
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  EXPECT_EQ(*pending, 0u);
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  EXPECT_TRUE(consumer->Take(1, 300).empty()) << "the old group's parked event was replayed";
+}
+
 TEST_F(GroupTest, TwoConsumersShareTheLoadAndNoEventIsHeldByBothAtOnce) {
   GroupSettings s = Settings("g");
   s.max_in_flight = 3;
@@ -184,6 +212,28 @@ TEST_F(GroupTest, DeliveriesTheConsumerRefusedAreNotAttemptsAndParkNothing) {
   EXPECT_EQ(got[0].attempt, 1u);
   ma->Ack(AckIds(got));
   EXPECT_FALSE(store_->GetStreamInfo(ParkedStreamId("g"))->exists);
+}
+
+// The read-ahead stops at the byte bound within a read, not only before it: 20 events of
+// ~400 bytes against a 1,024-byte bound are read a few at a time (one read of the group's 256
+// took all 20, up to 256 x 4 MiB in the worst case).
+TEST_F(GroupTest, TheReadAheadStopsAtTheByteBoundWithinARead) {
+  CloseAll();
+  limits_.buffer_bytes_max = 1024;
+  OpenAll();
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  const std::string big = "{\"pad\":\"" + std::string(400, 'x') + "\"}";
+  for (int i = 0; i < 20; ++i) {
+    std::vector<engine::ProposedEvent> batch(1);
+    batch[0].event_type = "Happened";
+    batch[0].data = big;
+    ASSERT_TRUE(store_->Append("order-1", engine::ExpectedVersion::Any(), std::move(batch)).ok());
+  }
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer, /*max_in_flight=*/1);
+  ASSERT_EQ(consumer->Take(1).size(), 1u);  // held, not acked
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_LE(groups_->List()[0].counters.read_position, 4u);
 }
 
 TEST_F(GroupTest, MaxInFlightPerConsumerIsRespected) {
