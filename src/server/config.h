@@ -158,6 +158,9 @@ struct LimitsSection {
   uint64_t max_message_bytes = uint64_t{4} << 20;  // one gRPC message, either way
   uint64_t max_concurrent_streams = 256;           // HTTP/2 streams per connection
   uint64_t read_batch_max = 1000;                  // events per read response
+  // A Read/ReadAll whose client has not taken a response for this long is cancelled
+  // (server/write_watchdog.h).
+  uint64_t write_stall_ms_max = 60000;
 };
 
 // Webhook delivery (subscribe/webhook_dispatcher.h, docs/configuration.md).

@@ -46,6 +46,7 @@
 #include "subscribe/group_engine.h"
 #include "subscribe/live_hub.h"
 #include "server/webhooks_service.h"
+#include "server/write_watchdog.h"
 #include "subscribe/alert_webhook.h"
 #include "subscribe/webhook_dispatcher.h"
 
@@ -138,6 +139,8 @@ class ServerImpl final : public Server {
   std::unique_ptr<ScrubMonitor> scrub_monitor_;
   std::unique_ptr<engine::Scrubber> scrubber_;
   std::unique_ptr<auth::Authenticator> authenticator_;
+  // Before the services: their calls' writes are watched until the gRPC server has stopped.
+  std::unique_ptr<WriteWatchdog> write_watchdog_;
   std::unique_ptr<PeerFilter> peer_filter_;
   std::unique_ptr<CallGate> gate_;
   std::unique_ptr<StreamsService> streams_;
@@ -201,6 +204,11 @@ Status ServerImpl::StartGrpc() {
   stream_options.read_chunk_bytes_max =
       std::min<uint64_t>(stream_options.read_chunk_bytes_max, config_.limits.max_message_bytes / 2);
   stream_options.metrics = metrics_.get();
+  write_watchdog_ = std::make_unique<WriteWatchdog>(
+      static_cast<int64_t>(config_.limits.write_stall_ms_max), /*poll_ms=*/1000,
+      metrics_->GetCounter("cairn_read_stalls_cancelled_total",
+                           "Read/ReadAll calls cancelled because the client stopped reading."));
+  stream_options.write_watchdog = write_watchdog_.get();
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
   integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get());
   ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds(),

@@ -8,6 +8,7 @@
 
 #include "server/call_audit.h"
 #include "server/status_map.h"
+#include "server/write_watchdog.h"
 #include "server/wire_convert.h"
 
 namespace cairn::server {
@@ -31,13 +32,26 @@ grpc::Status AppendAnswer(v1::AppendResponse* response, const Result<engine::App
 // Entry fields and hashes of one event on the wire, beyond its data and metadata.
 constexpr uint64_t kEventOverheadBytes = 256;
 
+// One read call's writes, each watched: a client that stops reading gets its call cancelled
+// after kWriteStallMsMax instead of holding the handler's thread (server/write_watchdog.h).
+struct ChunkWriter {
+  grpc::ServerContext* context;
+  WriteWatchdog* watchdog;  // may be null
+  grpc::ServerWriter<v1::ReadResponse>* writer;
+
+  bool Write(const v1::ReadResponse& chunk) const {
+    WriteWatchdog::Watch watch(watchdog, [context = context] { context->TryCancel(); });
+    return writer->Write(chunk);
+  }
+};
+
 // Writes the readable events of `events`, each in the reader's view of protected fields, in
 // chunks of at most `bytes_max` (about; one event may make a chunk on its own), counting the
 // others in the chunk that covers them. The last chunk stays in *chunk for the caller to finish;
 // CANCELLED when the client went away.
 grpc::Status WriteReadable(const CallIdentity& id, engine::EventStore& store,
                            std::vector<engine::RecordedEvent>& events, uint64_t bytes_max,
-                           grpc::ServerWriter<v1::ReadResponse>* writer, v1::ReadResponse* chunk) {
+                           const ChunkWriter& writer, v1::ReadResponse* chunk) {
   // Decide first, then reveal the shown protected events together (two threads for long runs):
   // plaintext for read.pii, the mask otherwise, the erased value after forget. A field that fails
   // to decrypt fails the read (DATA_LOSS): never ciphertext as plaintext.
@@ -66,7 +80,7 @@ grpc::Status WriteReadable(const CallIdentity& id, engine::EventStore& store,
     const engine::RecordedEvent& event = events[i];
     const uint64_t size = event.data.size() + event.metadata.size() + kEventOverheadBytes;
     if (chunk->events_size() > 0 && bytes + size > bytes_max) {
-      if (!writer->Write(*chunk)) return grpc::Status::CANCELLED;
+      if (!writer.Write(*chunk)) return grpc::Status::CANCELLED;
       chunk->Clear();
       bytes = 0;
     }
@@ -163,6 +177,7 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
       request->backwards() ? engine::Direction::kBackwards : engine::Direction::kForwards;
   uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
   uint64_t from = request->from_version();
+  const ChunkWriter chunks{context, options_.write_watchdog, writer};
   for (;;) {
     if (context->IsCancelled()) return grpc::Status::CANCELLED;
     const uint64_t want = std::min(remaining, options_.read_chunk_events_max);
@@ -171,7 +186,7 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
     if (read_events_ != nullptr) read_events_->Increment(page->events.size());
     v1::ReadResponse chunk;
     if (grpc::Status s = WriteReadable(id, *store_, page->events, options_.read_chunk_bytes_max,
-                                       writer, &chunk);
+                                       chunks, &chunk);
         !s.ok()) {
       return s;
     }
@@ -191,7 +206,7 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
     if (at_end) chunk.set_end_of_stream(true);
     const bool done = at_end || remaining == 0 || chunk.end_of_stream();
     chunk.set_end(done);
-    if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
+    if (!chunks.Write(chunk)) return grpc::Status::CANCELLED;
     if (done) return grpc::Status::OK;
   }
 }
@@ -205,6 +220,7 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
   id.audit->CountAllowed(Action::kRead);
   id.audit->DataPlane(id, Action::kRead, "$all", grpc::Status::OK);
   const uint64_t end_position = store_->LatestTreeSize();
+  const ChunkWriter chunks{context, options_.write_watchdog, writer};
   uint64_t from = request->from_position();
   uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
   for (;;) {
@@ -217,7 +233,7 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
       if (!events.ok()) return ToGrpcStatus(events.status());
       if (read_events_ != nullptr) read_events_->Increment(events->size());
       if (grpc::Status s = WriteReadable(id, *store_, *events, options_.read_chunk_bytes_max,
-                                         writer, &chunk);
+                                         chunks, &chunk);
           !s.ok()) {
         return s;
       }
@@ -227,7 +243,7 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
     }
     const bool done = want == 0 || remaining == 0 || from >= end_position;
     chunk.set_end(done);
-    if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
+    if (!chunks.Write(chunk)) return grpc::Status::CANCELLED;
     if (done) return grpc::Status::OK;
   }
 }

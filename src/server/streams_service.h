@@ -18,6 +18,7 @@
 #include "cairn/v1/streams.grpc.pb.h"
 #include "engine/event_store.h"
 #include "server/call_gate.h"
+#include "server/write_watchdog.h"
 
 namespace cairn::server {
 
@@ -26,6 +27,9 @@ struct StreamsServiceOptions {
   uint64_t read_chunk_bytes_max = 1 << 20;
   // cairn_read_calls_total / cairn_read_events_total (Read and ReadAll); not owned, nullptr = off.
   audit::MetricsRegistry* metrics = nullptr;
+  // Cancels a Read/ReadAll whose client stopped reading (server/write_watchdog.h); not owned,
+  // nullptr = unwatched.
+  WriteWatchdog* write_watchdog = nullptr;
 };
 
 // Append uses gRPC's callback API: the handler returns at once and the engine's commit thread

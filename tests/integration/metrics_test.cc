@@ -15,7 +15,10 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "cairn/v1/common.pb.h"
+#include "cairn/v1/streams.grpc.pb.h"
 #include "loopback_http.h"
 #include "prom_parser.h"
 #include "server_env.h"
@@ -195,6 +198,45 @@ TEST_F(MetricsTest, TheServersOwnThreadsCarryTheirNames) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   for (const std::string& want : wanted) EXPECT_EQ(names.count(want), 1u) << want << " missing";
+}
+
+// A ReadAll whose client stops reading blocks its handler's Write on flow control; after
+// limits.write_stall_ms_max the call is cancelled, so the server thread is not held forever.
+TEST(ReadStallTest, AReadAllTheClientStopsReadingIsCancelledAfterTheBound) {
+  ServerEnv env;
+  env.extra_config = "[limits]\nwrite_stall_ms_max = 1000\n";
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  auto admin = env.ClientWith(env.admin_key);
+  const std::string data = R"({"pad":")" + std::string(4000, 'x') + R"("})";
+  for (int batch = 0; batch < 100; ++batch) {  // 100 x 50 x 4 KB: far beyond any flow window
+    v1::AppendRequest request;
+    request.set_stream("bulk-" + std::to_string(batch));
+    for (int i = 0; i < 50; ++i) {
+      auto* event = request.add_events();
+      event->set_type("Bulk");
+      event->set_data(data);
+    }
+    ASSERT_TRUE(admin->Append(request).ok());
+  }
+  auto stub = v1::Streams::NewStub(admin->channel());
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + env.admin_key);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::ReadAllRequest request;
+  auto reader = stub->ReadAll(&context, request);
+  v1::ReadResponse first;
+  ASSERT_TRUE(reader->Read(&first));  // then stop reading
+  double cancelled = 0;
+  for (int i = 0; i < 100 && cancelled < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    cancelled = ParseOrFail(HttpBody(HttpGet(env.server().admin_port(), "/metrics")))
+                    .Value("cairn_read_stalls_cancelled_total");
+  }
+  EXPECT_EQ(cancelled, 1.0);
+  v1::ReadResponse more;
+  while (reader->Read(&more)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
 }  // namespace
