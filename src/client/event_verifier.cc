@@ -342,6 +342,13 @@ Status EventVerifier::CheckConsistency(const integrity::Checkpoint& next) {
     }
     return Status::Ok();
   }
+  if (prev.size == 0) {  // the empty tree is a prefix of every tree (RFC 9162: no proof exists)
+    if (prev.root != integrity::EmptyRoot()) {
+      return Fail(v1::VIOLATION_CONSISTENCY, 0, "", 0,
+                  "the trusted checkpoint of size 0 does not have the empty tree's root");
+    }
+    return Status::Ok();
+  }
   CAIRN_ASSIGN_OR_RETURN(v1::ConsistencyProof proof,
                          source_->GetConsistencyProof(prev.size, next.size));
   std::vector<std::string> path(proof.proof().begin(), proof.proof().end());

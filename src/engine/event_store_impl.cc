@@ -470,8 +470,12 @@ class EventStoreImpl final : public EventStore {
     if (store()->shared()) CatchUpCommitted();  // sign what every node has acknowledged
     const CommittedState state = sequencer_->committed();
     auto latest = LatestStoredCheckpoint();
-    if (latest.ok() && latest->size == state.size) return latest;
     if (!latest.ok() && latest.status().code() != StatusCode::kNotFound) return latest.status();
+    if (latest.ok() && latest->size <= state.size) {
+      // Never sign (or hand out) a tree that does not extend what the log already signed.
+      CAIRN_RETURN_IF_ERROR(CheckExtendsSigned(*latest, state));
+      if (latest->size == state.size) return latest;
+    }
     if (latest.ok() && latest->size > state.size && store()->shared()) {
       return latest;  // signed by another node, ahead of this node's view (verified above)
     }
@@ -485,6 +489,33 @@ class EventStoreImpl final : public EventStore {
     checkpoint_signed_ns_ = MonotonicNowNs();
     checkpoint_size_ = state.size;
     return SignedCheckpoint{state.size, state.root, std::move(note)};
+  }
+
+  // The tree as committed extends the signed checkpoint `signed_cp` (size <= the tree's): the
+  // same root at the same size, else a consistency proof from the stored nodes. A stored tree
+  // state altered (or rolled back and re-grown) would otherwise get the log's key to sign a fork
+  // (C2SP tlog-checkpoint: a log must never sign inconsistent checkpoints). kDataLoss.
+  Status CheckExtendsSigned(const SignedCheckpoint& signed_cp, const CommittedState& state) {
+    assert(signed_cp.size <= state.size);
+    const std::string refused = "refusing to sign: the tree (size " + std::to_string(state.size) +
+                                ") does not extend the signed checkpoint of size " +
+                                std::to_string(signed_cp.size) +
+                                "; the stored tree state was altered (run cairn verify)";
+    if (signed_cp.size == state.size) {
+      return signed_cp.root == state.root ? Status::Ok() : Status::DataLoss(refused);
+    }
+    if (signed_cp.size == 0) {
+      return signed_cp.root == integrity::EmptyRoot() ? Status::Ok() : Status::DataLoss(refused);
+    }
+    StoreNodeReader reader(store(), &node_cache_);
+    auto proof = integrity::ConsistencyProofBundle(reader, signed_cp.size, state.size);
+    if (!proof.ok() || proof->root2 != state.root ||
+        !integrity::VerifyConsistency(signed_cp.size, state.size, proof->proof, signed_cp.root,
+                                      state.root)
+             .ok()) {
+      return Status::DataLoss(refused);
+    }
+    return Status::Ok();
   }
 
   Result<SignedCheckpoint> LatestStoredCheckpoint() override {

@@ -114,6 +114,8 @@ Result<v1::InclusionProof> FakeLog::GetInclusionProof(uint64_t index, uint64_t s
 }
 
 Result<v1::ConsistencyProof> FakeLog::GetConsistencyProof(uint64_t size1, uint64_t size2) {
+  // As the server: RFC 9162 has no consistency proof from the empty tree.
+  if (size1 == 0) return Status::InvalidArgument("consistency needs 0 < size1");
   CAIRN_ASSIGN_OR_RETURN(std::vector<integrity::Hash> path,
                          integrity::ConsistencyProof(nodes_, size1, size2));
   v1::ConsistencyProof p;

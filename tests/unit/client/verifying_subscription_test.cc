@@ -117,6 +117,21 @@ TEST_F(VerifyingSubscriptionTest, AnEventOfAnotherStreamNeverReachesTheHandler) 
   EXPECT_EQ(log.reports[0].kind(), v1::VIOLATION_SCOPE);
 }
 
+// The checkpoint `cairn init` signs (size 0) is a valid starting trust: the empty tree is a
+// prefix of every tree, and no consistency proof from it exists (the server refuses size1 = 0).
+TEST_F(VerifyingSubscriptionTest, TheSizeZeroCheckpointIsAValidStartingTrust) {
+  auto empty = log.GetCheckpoint();
+  ASSERT_TRUE(empty.ok());
+  ASSERT_EQ(empty->size(), 0u);
+  options.trusted_checkpoint = empty->note();
+  const auto e0 = log.Append("a", "Opened", "{}");
+  auto sub = Wrap({EventMessage(e0)});
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  auto m = (*sub)->Next();
+  ASSERT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
+  EXPECT_TRUE(log.reports.empty());
+}
+
 TEST_F(VerifyingSubscriptionTest, TheCheckpointNoteCarriesTrustIntoTheNextSession) {
   const auto e0 = log.Append("a", "Opened", "{}");
   std::string kept;

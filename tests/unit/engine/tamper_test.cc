@@ -123,6 +123,26 @@ TEST_F(TamperTest, WholeTailRolledBackIsCaughtByTheCheckpoint) {
   ExpectFailureAt(15, "checkpoint");
 }
 
+// The log's key never signs a fork: after a same-size alteration of the stored tree state (one
+// hash of the compact range), the next append's tree is not consistent with the signed
+// checkpoint, and signing it is refused (kDataLoss), as handing out the old note would be.
+TEST_F(TamperTest, AnAlteredTreeStateIsNeverSigned) {
+  auto raw = Raw();
+  std::string state = RangeOfFirstLeaves(raw.get(), kEvents).Serialize();
+  state[state.size() - 1] ^= 0x01;  // inside the last hash
+  ASSERT_TRUE(storage::RawPutTreeStateForTest(raw.get(), {kEvents, state}).ok());
+  raw.reset();
+  Reopen();
+  EXPECT_EQ(store_->Checkpoint().status().code(), StatusCode::kDataLoss)
+      << "the signed note of this size is for another root";
+  ASSERT_TRUE(store_->Append("s-0", ExpectedVersion::Any(), One("T", "{\"after\":1}")).ok());
+  auto signed_cp = store_->Checkpoint();
+  EXPECT_EQ(signed_cp.status().code(), StatusCode::kDataLoss) << signed_cp.status().ToString();
+  auto latest = store_->LatestStoredCheckpoint();
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->size, uint64_t{kEvents});
+}
+
 TEST_F(TamperTest, ForeignRecordFromAnotherPositionWithValidEncryptionStillFailsTheChain) {
   // Re-sealing is impossible without the key; copying a valid record to the end is caught.
   auto raw = Raw();
