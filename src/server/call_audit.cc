@@ -1,6 +1,7 @@
 #include "server/call_audit.h"
 
 #include <atomic>
+#include <chrono>
 #include <cassert>
 #include <cstdio>
 #include <span>
@@ -111,6 +112,8 @@ CallAudit::CallAudit(audit::AuditTrail* trail, audit::MetricsRegistry* metrics)
         "cairn_auth_successes_total", "Calls that authenticated, by method.",
         {{"method", AuthMethodName(m)}});
   }
+  refused_ = metrics->GetCounter("cairn_refused_connections_total",
+                                 "Connections refused because the peer is outside allow_cidrs.");
 }
 
 void CallAudit::AuthFailure(std::string_view request_id, std::string_view method,
@@ -144,6 +147,14 @@ void CallAudit::ConnectionRefused(std::string_view source_ip, std::string_view r
   constexpr std::string_view kMapped = "::ffff:";
   if (source_ip.rfind(kMapped, 0) == 0 && source_ip.find('.') != std::string_view::npos) {
     source_ip.remove_prefix(kMapped.size());
+  }
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  refusals_.RecordFailure(source_ip, now_s);
+  if (!refusals_.CheckLimited(source_ip, now_s).first_in_bucket) {
+    if (refused_ != nullptr) refused_->Increment();  // recorded ones count through the trail
+    return;
   }
   r.source_ip = std::string(source_ip);
   r.action = "connect";

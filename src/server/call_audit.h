@@ -28,6 +28,7 @@
 
 #include "audit/metrics.h"
 #include "audit/trail.h"
+#include "auth/failure_limiter.h"
 #include "common/principal.h"
 #include "policy/action.h"
 #include "server/call_gate.h"
@@ -44,6 +45,7 @@ std::string_view GrpcCodeName(grpc::StatusCode code);
 
 class CallAudit {
  public:
+  static constexpr size_t kRefusalSourcesMax = 4096;
   // `trail` is required; `metrics` may be null (no counters).
   CallAudit(audit::AuditTrail* trail, audit::MetricsRegistry* metrics);
 
@@ -55,7 +57,10 @@ class CallAudit {
   // source's repeated refusals (auth::Authenticator::Authenticate's record_failure).
   void AuthFailureCounted(std::string_view method, std::string_view reason) const;
   void AuthSuccess(AuthMethod method) const;
-  // Safe on gRPC poller threads (only a Submit).
+  // Safe on gRPC poller threads (only a Submit). Every refusal is counted
+  // (cairn_refused_connections_total); a source (an IPv4 address or an IPv6 /64) gets at most
+  // one record per 10-second bucket, so that connecting from outside allow_cidrs cannot fill
+  // the trail (which cannot be deleted) and the logs at the rate it connects.
   void ConnectionRefused(std::string_view source_ip, std::string_view request_id) const;
   void Denied(const CallIdentity& id, policy::Action action, std::string_view resource,
               std::string_view event_type, std::string_view rule) const;
@@ -77,6 +82,8 @@ class CallAudit {
   audit::MetricsRegistry* metrics_;  // may be null
   std::array<audit::Counter*, policy::kActionCount> allowed_{};
   std::array<audit::Counter*, 4> auth_successes_{};  // by AuthMethod
+  audit::Counter* refused_ = nullptr;                 // refusals not recorded (counted here)
+  mutable auth::FailureLimiter refusals_{1, kRefusalSourcesMax};  // one record per bucket
 };
 
 // The resource of an act on a data subject: "subject-hash:<hex>", with the store's salted hash

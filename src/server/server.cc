@@ -46,6 +46,7 @@
 #include "subscribe/group_engine.h"
 #include "subscribe/live_hub.h"
 #include "server/webhooks_service.h"
+#include "server/status_map.h"
 #include "server/write_watchdog.h"
 #include "subscribe/alert_webhook.h"
 #include "subscribe/webhook_dispatcher.h"
@@ -96,7 +97,7 @@ class ServerImpl final : public Server {
   Status Init();
   int grpc_port() const override { return grpc_port_; }
   int admin_port() const override { return admin_ ? admin_->port() : 0; }
-  Status ReloadPolicy() override { return policies_.Reload(); }
+  Status ReloadPolicy() override;
   uint64_t refused_connections() const override {
     return peer_filter_ ? peer_filter_->refused_count() : 0;
   }
@@ -479,6 +480,23 @@ Status ServerImpl::WriteAudit(const std::vector<audit::AuditRecord>& records) {
     events.push_back(std::move(event));
   }
   return flush();
+}
+
+// SIGHUP: an admin act like Admin.ReloadPolicy, audited the same way and failing closed (the
+// policy is not reloaded) when the audit queue has no room for its record.
+Status ServerImpl::ReloadPolicy() {
+  auto slot = audit_->ReserveAdmin();
+  if (!slot.ok()) return slot.status();
+  const Status reloaded = policies_.Reload();
+  audit::AuditRecord r;
+  r.kind = audit::AuditKind::kAdmin;
+  r.action = "policy.reload";
+  r.resource = "*";
+  r.outcome = reloaded.ok() ? "success" : "failure";
+  if (!reloaded.ok()) r.error_code = std::string(ReasonOf(reloaded.code()));
+  r.details = {{"trigger", "signal"}, {"generation", std::to_string(policies_.generation())}};
+  slot->Submit(std::move(r));
+  return reloaded;
 }
 
 void ServerImpl::AuditStartOrStop(audit::AuditKind kind) {

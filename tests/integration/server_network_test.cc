@@ -18,6 +18,7 @@
 
 #include "closed_by_server.h"
 #include "loopback_http.h"
+#include "prom_parser.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -34,6 +35,25 @@ TEST(ServerNetworkTest, AllowlistRefusesPeersOutsideItBeforeTheHandshake) {
   auto info = env.ClientWith(env.admin_key)->ServerInfo();
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->refused_connections(), 1u);  // counted (and, with the audit issue, audited)
+
+  // A source that keeps connecting is counted every time but recorded about once per 10 s
+  // (the trail cannot be deleted: it must not grow at the rate a refused peer connects).
+  for (int i = 0; i < 30; ++i) EXPECT_TRUE(ClosedByServer("127.0.0.2", env.server().grpc_port()));
+  double counted = 0;
+  for (int i = 0; i < 50 && counted < 31; ++i) {
+    counted = ParseOrFail(HttpBody(HttpGet(env.server().admin_port(), "/metrics")))
+                  .Value("cairn_refused_connections_total");
+    if (counted < 31) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(counted, 31.0);
+  const std::string out = env.server().output();
+  size_t records = 0;
+  for (size_t at = out.find("\"message\":\"connection refused\""); at != std::string::npos;
+       at = out.find("\"message\":\"connection refused\"", at + 1)) {
+    ++records;
+  }
+  EXPECT_GE(records, 1u);
+  EXPECT_LE(records, 4u) << "one record per source per 10-second bucket";
 }
 
 TEST(ServerNetworkTest, AdminHttpServesHealthAndTheSignedCheckpoint) {

@@ -192,6 +192,15 @@ TEST_F(ServerPolicyTest, SighupReloadsThePolicy) {
   }
   EXPECT_GT(admin->ServerInfo().value().policy_generation(), generation);
   EXPECT_TRUE(bot->Append(Events("order-1", {"RefundIssued"})).ok());
+  // An admin act like the RPC: its audit record (here as the log line every record makes).
+  bool audited = false;
+  for (int i = 0; i < 100 && !audited; ++i) {
+    const std::string out = env.server().output();
+    audited = out.find("\"message\":\"admin act\",\"event.action\":\"policy.reload\"") !=
+              std::string::npos;
+    if (!audited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(audited) << env.server().output();
 }
 
 }  // namespace
