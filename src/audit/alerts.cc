@@ -1,5 +1,7 @@
 #include "audit/alerts.h"
 
+#include "common/source_key.h"
+
 #include <time.h>
 
 #include <algorithm>
@@ -270,7 +272,9 @@ void AlertEngine::OnAuditRecord(const AuditRecord& record) {
       case AlertRuleKind::kAuthFailures:
         if (record.kind != AuditKind::kAuthFailure) continue;
         alert.source_ip = record.source_ip;
-        key += "\n" + record.source_ip;
+        // By source as the rate limiter counts it: an IPv6 /64 is one source, or rotating
+        // addresses inside it would keep every one below the threshold.
+        key += "\n" + SourceKey(record.source_ip);
         alert.summary = std::to_string(rule.threshold) + " authentication failures from " +
                         (record.source_ip.empty() ? "an unknown address" : record.source_ip) +
                         " within " + std::to_string(rule.window_s) + " s";
@@ -287,6 +291,9 @@ void AlertEngine::OnAuditRecord(const AuditRecord& record) {
         break;
       case AlertRuleKind::kIntegrityViolation:
         if (record.kind != AuditKind::kIntegrityViolation) continue;
+        // Deduplicated per source (the scrub; each reporting principal): a reader's reports
+        // must never fold the scrub's own finding into its window.
+        key += "\n" + record.action + "\n" + record.principal;
         alert.summary = "integrity violation" +
                         (record.action.empty() ? "" : " (" + record.action + ")") +
                         (record.reason.empty() ? "" : ": " + record.reason);

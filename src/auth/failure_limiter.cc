@@ -1,10 +1,10 @@
 #include "auth/failure_limiter.h"
 
-#include <arpa/inet.h>
-
 #include <cassert>
 #include <cstdio>
 #include <cstring>
+
+#include "common/source_key.h"
 
 namespace cairn::auth {
 namespace {
@@ -14,25 +14,6 @@ int64_t BucketIndex(int64_t now_unix_s) {
   int64_t q = now_unix_s / FailureLimiter::kBucketS;
   if (now_unix_s % FailureLimiter::kBucketS < 0) --q;
   return q;
-}
-
-// The source an address counts for: IPv4 as is, an IPv4-mapped IPv6 address as its IPv4
-// address, other IPv6 addresses as their /64, anything else as its (truncated) text.
-std::string Key(std::string_view address) {
-  std::string text(address.substr(0, FailureLimiter::kAddressSizeMaxBytes));
-  in6_addr v6{};
-  if (text.find(':') == std::string::npos || inet_pton(AF_INET6, text.c_str(), &v6) != 1) {
-    return text;
-  }
-  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  char out[INET6_ADDRSTRLEN] = {};
-  if (std::memcmp(v6.s6_addr, kMappedPrefix, sizeof kMappedPrefix) == 0) {
-    inet_ntop(AF_INET, v6.s6_addr + 12, out, sizeof out);
-    return out;
-  }
-  std::memset(v6.s6_addr + 8, 0, 8);
-  inet_ntop(AF_INET6, &v6, out, sizeof out);
-  return std::string(out) + "/64";
 }
 
 }  // namespace
@@ -55,7 +36,7 @@ int64_t FailureLimiter::CountInWindow(const Entry& e, int64_t now_unix_s) {
 
 bool FailureLimiter::IsLimited(std::string_view address, int64_t now_unix_s) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(Key(address));
+  auto it = entries_.find(SourceKey(address));
   if (it == entries_.end()) return false;
   return CountInWindow(it->second, now_unix_s) >= failures_max_;
 }
@@ -63,7 +44,7 @@ bool FailureLimiter::IsLimited(std::string_view address, int64_t now_unix_s) con
 FailureLimiter::Refusal FailureLimiter::CheckLimited(std::string_view address,
                                                     int64_t now_unix_s) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(Key(address));
+  auto it = entries_.find(SourceKey(address));
   if (it == entries_.end() || CountInWindow(it->second, now_unix_s) < failures_max_) return {};
   const int64_t bucket = BucketIndex(now_unix_s);
   Refusal r;
@@ -75,7 +56,7 @@ FailureLimiter::Refusal FailureLimiter::CheckLimited(std::string_view address,
 
 void FailureLimiter::RecordFailure(std::string_view address, int64_t now_unix_s) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string key = Key(address);
+  std::string key = SourceKey(address);
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     if (entries_.size() >= sources_max_) EvictOneLocked(now_unix_s);

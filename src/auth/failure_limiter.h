@@ -25,6 +25,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/source_key.h"
+
 namespace cairn::auth {
 
 class FailureLimiter {
@@ -32,7 +34,7 @@ class FailureLimiter {
   static constexpr int64_t kWindowS = 60;
   static constexpr int64_t kBucketS = 10;
   static constexpr size_t kBuckets = kWindowS / kBucketS;
-  static constexpr size_t kAddressSizeMaxBytes = 128;
+  static constexpr size_t kAddressSizeMaxBytes = kSourceKeySizeBytesMax;  // common/source_key.h
   static constexpr size_t kEvictionScanMax = 32;
 
   // Both limits must be ≥ 1 (the Authenticator validates the configuration).

@@ -355,16 +355,41 @@ TEST_F(AlertEngineTest, AnyIntegrityViolationFiresOncePerWindow) {
   r.action = "scrub";
   r.reason = "leaf hash mismatch";
   engine_->OnAuditRecord(r);
-  engine_->ObserveIntegrityViolation("report", "checkpoint inconsistent");  // suppressed
+  engine_->OnAuditRecord(r);  // the same source within the window: suppressed
   std::vector<Alert> alerts = Delivered();
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_EQ(alerts[0].count, 1u);
   EXPECT_NE(alerts[0].summary.find("leaf hash mismatch"), std::string::npos);
   Advance(61);
-  engine_->ObserveIntegrityViolation("report", "checkpoint inconsistent");
+  engine_->OnAuditRecord(r);
   alerts = Delivered();
   ASSERT_EQ(alerts.size(), 2u);
   EXPECT_EQ(alerts[1].suppressed, 1u);
+}
+
+// A reader's integrity reports (any principal with a read grant may send them) have their own
+// window: they never fold the scrub's finding into theirs, before or after it.
+TEST_F(AlertEngineTest, AReportNeverSuppressesTheScrubsAlert) {
+  StartEngine({Rule("integrity", AlertRuleKind::kIntegrityViolation, 1, 60, 60)});
+  AuditRecord report;
+  report.kind = AuditKind::kIntegrityViolation;
+  report.action = "integrity.report";
+  report.principal = "apikey:reader";
+  engine_->OnAuditRecord(report);
+  engine_->ObserveIntegrityViolation("scrub", "leaf hash mismatch");
+  std::vector<Alert> alerts = Delivered();
+  ASSERT_EQ(alerts.size(), 2u);
+  EXPECT_NE(alerts[1].summary.find("leaf hash mismatch"), std::string::npos);
+}
+
+// Failed logins from addresses that rotate inside one IPv6 /64 count as one source.
+TEST_F(AlertEngineTest, AuthFailuresFromOneIpv6Slash64CountAsOneSource) {
+  StartEngine({Rule("logins", AlertRuleKind::kAuthFailures, 3, 60)});
+  engine_->OnAuditRecord(AuthFailure("2001:db8:1:2::a"));
+  engine_->OnAuditRecord(AuthFailure("2001:db8:1:2::b"));
+  EXPECT_TRUE(Delivered().empty());
+  engine_->OnAuditRecord(AuthFailure("2001:db8:1:2:ffff::c"));
+  EXPECT_EQ(Delivered().size(), 1u);
 }
 
 TEST_F(AlertEngineTest, KeyDestructionFiresOnForgetAndKeyDestroyOnly) {
