@@ -45,6 +45,10 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   return len;
 }
 
+void CutField(std::string* field) {
+  if (field->size() > kAuditFieldBytesMax) field->resize(Utf8Prefix(*field, kAuditFieldBytesMax));
+}
+
 // Appends `value` (cut to kAuditFieldBytesMax) as a JSON string: control characters escaped,
 // invalid UTF-8 bytes replaced by U+FFFD.
 void AppendJsonString(std::string* out, std::string_view value) {
@@ -199,6 +203,19 @@ Result<int64_t> ParseRfc3339(std::string_view text) {
   const int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
   return secs * kNsPerSecond + frac_ns;
+}
+
+void CutAuditRecordFields(AuditRecord* r) {
+  for (std::string* f : {&r->request_id, &r->principal, &r->auth_method, &r->source_ip,
+                         &r->action, &r->resource, &r->event_type, &r->decision, &r->rule,
+                         &r->outcome, &r->error_code, &r->reason}) {
+    CutField(f);
+  }
+  if (r->details.size() > kAuditDetailsMax) r->details.resize(kAuditDetailsMax);
+  for (auto& [name, value] : r->details) {
+    CutField(&name);
+    CutField(&value);
+  }
 }
 
 std::string EncodeAuditRecordJson(const AuditRecord& record) {

@@ -70,6 +70,11 @@ struct AuditRecord {
   std::vector<std::pair<std::string, std::string>> details;  // ≤ kAuditDetailsMax
 };
 
+// Cuts every string of `record` (and of its details) to kAuditFieldBytesMax bytes at a character
+// boundary, as encoding would: done when a record is submitted, so that a queued record never
+// holds an attacker's megabytes (a denied call's stream name, event type or principal id).
+void CutAuditRecordFields(AuditRecord* record);
+
 // The record as the JSON object stored in `$audit` (compact, UTF-8, fields in a fixed order).
 std::string EncodeAuditRecordJson(const AuditRecord& record);
 // The inverse, for `cairn audit`; kInvalidArgument for anything else. `kind` is taken from

@@ -124,6 +124,7 @@ class TrailImpl final : public AuditTrail {
  private:
   static void Stamp(AuditRecord* record) {
     if (record->time_unix_ns == 0) record->time_unix_ns = NowUnixNs();
+    CutAuditRecordFields(record);  // bounded in bytes while queued, not only when encoded
   }
 
   void Notify(const AuditRecord& record) {

@@ -156,6 +156,26 @@ TEST(AuditTrailTest, SubmitNeverBlocksOnABlockedWriter) {
   EXPECT_EQ(w.written().size(), 9u);
 }
 
+// A denied caller chooses the stream name: a queued record holds at most kAuditFieldBytesMax
+// bytes of it (cut at a character boundary when submitted, as encoding cuts), not megabytes.
+TEST(AuditTrailTest, QueuedRecordsHoldBoundedFields) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 8, 4);
+  AuditRecord big = Security(std::string(1 << 20, 'x') + "\xC3\xA9");
+  big.event_type = std::string(kAuditFieldBytesMax - 1, 'y') + "\xC3\xA9";  // é across the cut
+  big.details.assign(kAuditDetailsMax + 5, {std::string(5000, 'n'), std::string(5000, 'v')});
+  ASSERT_TRUE(trail->Submit(std::move(big)));
+  trail->Flush();
+  const std::vector<AuditRecord> written = w.written();
+  ASSERT_EQ(written.size(), 1u);
+  const AuditRecord& r = written[0];
+  EXPECT_EQ(r.resource.size(), kAuditFieldBytesMax);
+  EXPECT_EQ(r.event_type.size(), kAuditFieldBytesMax - 1) << "never half a character";
+  EXPECT_EQ(r.details.size(), kAuditDetailsMax);
+  EXPECT_EQ(r.details[0].first.size(), kAuditFieldBytesMax);
+  EXPECT_EQ(r.details[0].second.size(), kAuditFieldBytesMax);
+}
+
 TEST(AuditTrailTest, FullQueueRefusesAdminActsUntilThereIsRoom) {
   FakeWriter w;
   auto trail = StartTrail(&w, 2, 1);
