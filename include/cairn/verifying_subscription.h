@@ -28,7 +28,8 @@
 // stored form outside exactly the listed fields (stats().stored_forms_checked); only the values
 // shown in those fields stay unchecked. Such events without a stored form (the server withholds
 // it when a field masked by a later rule is in clear in it; an older server does not send it;
-// whoever alters responses can drop it), and all of them with verify_stored_data off, pass the
+// whoever alters responses can drop it) end the subscription (kFailedPrecondition) unless
+// accept_missing_stored_form; with it, and all of them with verify_stored_data off, they pass the
 // other checks and are counted in stats().data_hashes_skipped, or are refused with
 // require_verified_data. The chain of a stream is checked from the second of its
 // versions this subscription sees (the first one's predecessor is not fetched).
@@ -79,6 +80,13 @@ struct VerifyingSubscriptionOptions {
   // data_hash too (EventVerifier, client/stored_form.h). It costs the ciphertexts' bytes, and
   // shows this consumer their lengths and key ids (never a plaintext).
   bool verify_stored_data = true;
+  // With verify_stored_data: an event with protected fields shown masked, erased or decrypted
+  // that comes without its stored form ends the subscription (kFailedPrecondition, not a
+  // violation), since its data cannot be checked — a response altered to claim masked fields
+  // and drop the stored form would otherwise pass forged data. true: such events pass with the
+  // other checks (stats().data_hashes_skipped), e.g. to read a log whose rules were widened
+  // after events were written (the server withholds those events' stored forms).
+  bool accept_missing_stored_form = false;
   // The signed note of a checkpoint verified in an earlier session (checkpoint_note()), e.g.
   // kept in a file: the first checkpoint of this session must then be consistent with it, so a
   // server that rewrote or rolled back the log between sessions is caught (VIOLATION_CONSISTENCY).

@@ -63,6 +63,10 @@ void AddVerifyFlags(CLI::App* command, VerifyFlags* flags) {
   command->add_option("--checkpoint-file", flags->checkpoint_file,
                       "Keep the last verified checkpoint in this file between runs, for "
                       "--verify: the next run's first checkpoint must be consistent with it");
+  command->add_flag("--accept-unchecked-data", flags->accept_unchecked_data,
+                    "With --verify: pass events whose protected fields came without their "
+                    "stored form (their data cannot be checked; the server withholds it when a "
+                    "rule was widened after the event was written) instead of stopping");
 }
 
 Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
@@ -72,6 +76,7 @@ Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
   if (!flags.verify) return Subscription::Start(client, request);
   VerifyingSubscriptionOptions options;
   options.verifier_key = std::move(key);
+  options.accept_missing_stored_form = flags.accept_unchecked_data;
   CAIRN_ASSIGN_OR_RETURN(options.trusted_checkpoint, TrustedCheckpoint(flags));
   auto sub = VerifyingSubscription::Start(client, request, options);
   if (!sub.ok()) {

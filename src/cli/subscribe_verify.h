@@ -28,6 +28,9 @@ struct VerifyFlags {
   // read at start if present (the first checkpoint must be consistent with it), replaced
   // whenever a newer one is verified.
   std::string checkpoint_file;
+  // --accept-unchecked-data: events whose protected data came without its stored form pass
+  // unchecked (VerifyingSubscriptionOptions::accept_missing_stored_form).
+  bool accept_unchecked_data = false;
 };
 
 // Adds --verify, --verifier-key, --verifier-key-file and --checkpoint-file to `command`; `flags`

@@ -167,11 +167,13 @@ Status EventVerifier::CheckFields(const v1::RecordedEvent& event, Hash* leaf) {
     }
   } else if (!event.stored_data().empty()) {
     CAIRN_RETURN_IF_ERROR(CheckStoredForm(event));
-  } else if (options_.require_verified_data) {
+  } else if (options_.require_verified_data || options_.require_stored_form) {
     return Status(StatusCode::kFailedPrecondition,
                   "the data of the event at position " + std::to_string(pos) +
-                      " has protected fields shown masked, erased or decrypted: it cannot be "
-                      "checked against data_hash (require_verified_data)",
+                      " has protected fields shown masked, erased or decrypted and came without "
+                      "its stored form: it cannot be checked against data_hash (the server "
+                      "withholds the stored form when a field masked by a later rule is in clear "
+                      "in it)",
                   static_cast<int64_t>(pos));
   } else {
     ++stats_.data_hashes_skipped;  // data_hash covers the stored (protected) form

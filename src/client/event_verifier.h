@@ -106,6 +106,11 @@ struct EventVerifierOptions {
   // decrypted plaintext (no hash covers it) — ends the subscription with kFailedPrecondition (not
   // a violation: nothing is known to be wrong).
   bool require_verified_data = false;
+  // true: such an event without its stored form (the only way its data can be checked) ends the
+  // subscription with kFailedPrecondition too, while decrypted plaintexts with their stored form
+  // pass (what VerifyingSubscription asks for by default: a response altered to claim masked
+  // fields and drop the stored form would otherwise pass forged data unchecked).
+  bool require_stored_form = false;
   // Events outside it are violations (VIOLATION_SCOPE). The default, "$all" unfiltered, admits
   // every event.
   EventScope scope;

@@ -108,6 +108,7 @@ class VerifyingSubscription::Impl {
     v.checkpoint_every_events = o.checkpoint_every_events;
     v.checkpoint_every_ms = o.checkpoint_every_ms;
     v.require_verified_data = o.require_verified_data;
+    v.require_stored_form = o.verify_stored_data && !o.accept_missing_stored_form;
     v.scope = ScopeOf(request);
     return v;
   }

@@ -368,6 +368,13 @@ TEST(VerifyConsumerProtectedTest, DecryptedFieldsAreListedAndNeverAFalseViolatio
 TEST(VerifyConsumerProtectedTest, AFieldMaskedByALaterRuleIsNeverSentInTheStoredForm) {
   ServerEnv env;
   env.extra_config = ProtectRulesConfig(env, kEmailRule);
+  // ci-bot (no read.pii) may also fetch proofs here, to verify what it receives.
+  std::string policy = ReadFile(env.PolicyPath());
+  const std::string grant = R"({ actions = ["read", "subscribe"], streams = ["order-*"])";
+  ASSERT_NE(policy.find(grant), std::string::npos);
+  policy.replace(policy.find(grant), grant.size(),
+                 R"({ actions = ["read", "subscribe", "proof"], streams = ["order-*", "*"])");
+  WriteFile(env.PolicyPath(), policy);
   ASSERT_TRUE(StartPlaintext(env)) << env.server().output();
   auto append = [&](const std::string& data) {
     auto admin = PlaintextClient(env.server().target(), env.admin_key);
@@ -408,6 +415,34 @@ fields = ["/email", "/phone"]
   EXPECT_FALSE(events[1].stored_data().empty());
   EXPECT_EQ(events[1].stored_data().find("5550202"), std::string::npos);
   EXPECT_EQ(events[1].stored_data().find("bob@example.com"), std::string::npos);
+
+  // A verifying consumer cannot check the first event's data: by default it stops there (an
+  // altered response could claim masked fields and drop the stored form), without a report;
+  // with accept_missing_stored_form it passes it unchecked, counted.
+  VerifyingSubscriptionOptions options;
+  options.verifier_key = bot->GetVerifierKey()->vkey();
+  options.subscription.deadline_ms = 60000;
+  auto strict = VerifyingSubscription::Start(*bot, request, options);
+  ASSERT_TRUE(strict.ok()) << strict.status().ToString();
+  auto message = (*strict)->Next();
+  while (message.ok() && !message->has_event()) message = (*strict)->Next();
+  ASSERT_FALSE(message.ok()) << "an event whose data cannot be checked reached the handler";
+  EXPECT_EQ(message.status().code(), StatusCode::kFailedPrecondition) << message.status().ToString();
+  EXPECT_NE(message.status().message().find("without its stored form"), std::string::npos);
+  EXPECT_EQ(message.status().detail(), 0);
+  (*strict)->Cancel();
+  options.accept_missing_stored_form = true;
+  auto lenient = VerifyingSubscription::Start(*bot, request, options);
+  ASSERT_TRUE(lenient.ok()) << lenient.status().ToString();
+  size_t seen = 0;
+  while (seen < 2) {
+    auto next = (*lenient)->Next();
+    ASSERT_TRUE(next.ok()) << next.status().ToString();
+    if (next->has_event()) ++seen;
+  }
+  EXPECT_EQ((*lenient)->stats().data_hashes_skipped, 1u);
+  EXPECT_EQ((*lenient)->stats().stored_forms_checked, 1u);
+  (*lenient)->Cancel();
 }
 
 TEST_F(VerifyConsumerTest, WrongPinnedKeyStopsBeforeAnyEventAndIsReported) {
