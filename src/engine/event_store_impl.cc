@@ -380,6 +380,31 @@ class EventStoreImpl final : public EventStore {
     return sequencer_->Submit(std::move(a));
   }
 
+  // A stream's versions are dense: a page of its index holds from_version, from_version ± 1, …
+  // and ends short only at the stream's first or last version. An index entry removed or a run
+  // shortened would otherwise make a read skip events silently (kDataLoss instead).
+  static Status CheckIndexIsDense(std::string_view stream_id, const storage::StreamHead& head,
+                                  uint64_t from_version, bool backwards, uint64_t limit,
+                                  const std::vector<storage::StreamIndexEntry>& index) {
+    const auto missing = [&](uint64_t version) {
+      return Status::DataLoss("the stream index of '" + std::string(stream_id) +
+                              "' has no entry for version " + std::to_string(version));
+    };
+    if (!backwards && from_version >= head.next_version) return Status::Ok();
+    for (size_t i = 0; i < index.size(); ++i) {
+      const uint64_t want = backwards ? from_version - i : from_version + i;
+      if (index[i].version != want) return missing(want);
+      if (backwards && want == 0 && i + 1 < index.size()) return missing(0);
+    }
+    if (limit == 0 || index.size() >= limit) return Status::Ok();
+    if (backwards) {
+      if (index.size() <= from_version) return missing(from_version - index.size());
+    } else if (from_version + index.size() < head.next_version) {
+      return missing(from_version + index.size());
+    }
+    return Status::Ok();
+  }
+
   Result<ReadStreamResult> ReadStream(std::string_view stream_id, uint64_t from_version,
                                       Direction direction, uint64_t limit) override {
     CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
@@ -398,6 +423,7 @@ class EventStoreImpl final : public EventStore {
                                  [&](const storage::StreamIndexEntry& e) { return e.version >= head->next_version; });
       index.erase(beyond, index.end());
     }
+    CAIRN_RETURN_IF_ERROR(CheckIndexIsDense(stream_id, *head, from_version, backwards, limit, index));
     ReadStreamResult out;
     out.events.resize(index.size());
     RecordCipher cipher(keys_.get());

@@ -163,5 +163,28 @@ TEST_F(CommitFailureTest, AFullAppendQueueRefusesAsyncAppendsAtOnceAndMakesSyncA
   EXPECT_TRUE(store_->Verify().ok);
 }
 
+// A stream index entry that went missing (a deleted run entry, a shortened run) makes a read of
+// the stream fail with kDataLoss instead of returning the stream without that event, in both
+// directions and at the page's end.
+TEST_F(CommitFailureTest, AReadOfAStreamWithAMissingIndexEntryFailsInsteadOfSkippingIt) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "{\"i\":" + std::to_string(i) + "}")).ok());
+  }
+  ASSERT_TRUE(store_->ReadStream("s", 0, Direction::kForwards, 10).ok());
+  plan_.drop_index_at = 2;  // version 2
+  auto forwards = store_->ReadStream("s", 0, Direction::kForwards, 10);
+  EXPECT_EQ(forwards.status().code(), StatusCode::kDataLoss) << forwards.status().ToString();
+  EXPECT_NE(forwards.status().message().find("version 2"), std::string::npos);
+  EXPECT_EQ(store_->ReadStream("s", 4, Direction::kBackwards, 10).status().code(), StatusCode::kDataLoss);
+  plan_.drop_index_at = 4;  // the last version: the page ends short
+  EXPECT_EQ(store_->ReadStream("s", 3, Direction::kForwards, 10).status().code(), StatusCode::kDataLoss);
+  plan_.drop_index_at = 0;  // the first version: a backwards read ends short
+  EXPECT_EQ(store_->ReadStream("s", 4, Direction::kBackwards, 10).status().code(), StatusCode::kDataLoss);
+  plan_.drop_index_at = -1;
+  auto whole = store_->ReadStream("s", 1, Direction::kForwards, 2);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(whole->events.size(), 2u);
+}
+
 }  // namespace
 }  // namespace cairn::engine

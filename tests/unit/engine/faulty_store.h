@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "storage/log_store.h"
 
@@ -23,6 +24,7 @@ struct FaultPlan {
   std::atomic<int64_t> corrupt_record_at{-1};  // reads of this record get one byte flipped
   std::atomic<int64_t> corrupt_leaf_at{-1};    // reads of this leaf hash get one byte flipped
   std::atomic<int64_t> corrupt_index_at{-1};   // stream index reads: this position's entry moved
+  std::atomic<int64_t> drop_index_at{-1};      // stream index reads: this position's entry gone
   std::atomic<bool> corrupt_summaries{false};  // ReadTreeStateWithSummary: summary byte flipped
   std::atomic<int> summaries_corrupted{0};     // non-empty summaries flipped so far
   std::atomic<bool> mute_commit_notifications{false};  // other engines' commits go unannounced
@@ -127,6 +129,9 @@ class FaultyStore final : public storage::LogStore {
     for (storage::StreamIndexEntry& e : *entries) {
       if (Hit(plan_->corrupt_index_at, e.position)) e.position += 1000;
     }
+    std::erase_if(*entries, [&](const storage::StreamIndexEntry& e) {
+      return Hit(plan_->drop_index_at, e.position);
+    });
     return entries;
   }
   Status ReadNodes(std::span<const storage::NodeKey> k, std::vector<std::string>* h) override {
