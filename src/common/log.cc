@@ -285,10 +285,10 @@ std::array<struct sigaction, kCrashSignals.size()> g_previous_actions{};
 std::atomic<bool> g_crash_flush_installed{false};
 constexpr long kCrashFlushPollNs = 5'000'000;  // 5 ms
 
-// Async-signal-safe: only atomics, nanosleep and sigaction. The writer thread keeps running
-// while this (crashing) thread waits, unless the crash happened with the queue's lock held;
-// then the wait ends at its bound.
-void OnCrashSignal(int signal_number) {
+// Async-signal-safe: only atomics, nanosleep, sigaction and raise. The writer thread keeps
+// running while this (crashing) thread waits, unless the crash happened with the queue's lock
+// held; then the wait ends at its bound.
+void OnCrashSignal(int signal_number, siginfo_t* info, void* /*context*/) {
   LineQueue* queue = g_queue_for_crash.load(std::memory_order_acquire);
   const int64_t polls_max = kLogFlushOnCrashMs * 1'000'000 / kCrashFlushPollNs;
   for (int64_t i = 0; queue != nullptr && queue->pending() > 0 && i < polls_max; ++i) {
@@ -298,9 +298,12 @@ void OnCrashSignal(int signal_number) {
   for (size_t i = 0; i < kCrashSignals.size(); ++i) {
     if (kCrashSignals[i] == signal_number) sigaction(signal_number, &g_previous_actions[i], nullptr);
   }
-  // Returning re-runs the faulting instruction (SIGSEGV, SIGBUS, SIGILL, SIGFPE) or lets abort()
-  // raise SIGABRT again: the previous action (the default: a core dump, or a sanitizer's report)
-  // handles the crash as if this handler had never been there.
+  // The previous action (the default: a core dump; or a sanitizer's or crash reporter's handler)
+  // then handles the signal as if this handler had never been there. A sent signal (kill,
+  // raise, abort(): si_code <= 0) is raised again for it — returning would let abort() go
+  // straight to the default action, and a process killed with SIGSEGV survive. A fault
+  // (si_code > 0) returns: the instruction faults again, with its context, under that action.
+  if (info == nullptr || info->si_code <= 0) raise(signal_number);
 }
 
 }  // namespace
@@ -310,9 +313,9 @@ void InstallCrashFlush() {
   g_queue_for_crash.store(&Queue(), std::memory_order_release);
   for (size_t i = 0; i < kCrashSignals.size(); ++i) {
     struct sigaction action {};
-    action.sa_handler = OnCrashSignal;
+    action.sa_sigaction = OnCrashSignal;
     sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESETHAND | SA_NODEFER;
+    action.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
     sigaction(kCrashSignals[i], &action, &g_previous_actions[i]);
   }
 }

@@ -535,6 +535,11 @@ class EventStoreImpl final : public EventStore {
     }
     StoreNodeReader reader(store(), &node_cache_);
     auto proof = integrity::ConsistencyProofBundle(reader, signed_cp.size, state.size);
+    // A read that failed (a connection blip, an I/O error) says nothing about tampering.
+    if (!proof.ok() && proof.status().code() != StatusCode::kDataLoss &&
+        proof.status().code() != StatusCode::kNotFound) {
+      return proof.status();
+    }
     if (!proof.ok() || proof->root2 != state.root ||
         !integrity::VerifyConsistency(signed_cp.size, state.size, proof->proof, signed_cp.root,
                                       state.root)

@@ -86,6 +86,19 @@ grpc::Status CallGate::Refresh(CallIdentity* identity) const {
   assert(identity != nullptr);
   const int64_t expires = identity->principal.expires_unix_s;
   if (expires != 0 && NowUnixSeconds() > expires) {
+    // An authentication failure like one at admission (a long call outlived its credential).
+    const AuthMethod method = identity->principal.method;
+    const char* reason = method == AuthMethod::kApiKey ? "api key expired"
+                         : method == AuthMethod::kJwt  ? "token expired"
+                                                       : "credential expired";
+    // Once a call: a call that keeps sending after its credential expired (BatchAppend answers
+    // each append) must not add a record per message.
+    if (audit_ != nullptr && !identity->expiry_audited) {
+      audit_->AuthFailure(identity->request_id, AuthMethodName(method), reason, identity->peer_ip);
+    } else if (audit_ != nullptr) {
+      audit_->AuthFailureCounted(AuthMethodName(method), reason);
+    }
+    identity->expiry_audited = true;
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "credential expired");
   }
   identity->policy = policies_->Current();

@@ -31,6 +31,7 @@ struct CallIdentity {
   const CallAudit* audit = nullptr;  // where denials and admin acts are audited; may be null
   std::shared_ptr<const policy::Policy> policy;
   policy::ResolvedPrincipal resolved;
+  bool expiry_audited = false;  // CallGate::Refresh recorded the credential's expiry (once a call)
 
   policy::Decision Decide(policy::Action action, std::string_view stream,
                           std::string_view event_type) const {
@@ -50,7 +51,8 @@ class CallGate {
   grpc::Status Admit(grpc::ServerContextBase* context, CallIdentity* identity) const;
   // For a call that lives on after Admit (a stream of appends): re-takes the policy in force and
   // re-resolves the principal's roles, so a reload reaches the call's next act; UNAUTHENTICATED
-  // once the credential has expired (Principal::expires_unix_s).
+  // once the credential has expired (Principal::expires_unix_s), audited as an authentication
+  // failure once per call (counted every time).
   grpc::Status Refresh(CallIdentity* identity) const;
 
  private:

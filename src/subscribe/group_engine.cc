@@ -67,6 +67,10 @@ Status GroupEngine::SaveNamesLocked() {
 
 Status GroupEngine::Create(GroupSettings settings) {
   CAIRN_RETURN_IF_ERROR(NormalizeGroupSettings(limits_, &settings));
+  // $parked-<name> outlives a deleted group of the name: a new group replays only what it parks.
+  // Read before mu_: on a shared store the read may catch up on other nodes' commits, whose
+  // observers (WakeAll) take mu_.
+  CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo parked, store_->GetStreamInfo(ParkedStreamId(settings.name)));
   std::lock_guard<std::mutex> lock(mu_);
   if (!started_) return Status::Unavailable("the group engine is not running");
   if (runners_.count(settings.name) > 0) {
@@ -80,8 +84,6 @@ Status GroupEngine::Create(GroupSettings settings) {
   }
   GroupPosition start;
   start.done_below = settings.start_position;
-  // $parked-<name> outlives a deleted group of the name: a new group replays only what it parks.
-  CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo parked, store_->GetStreamInfo(ParkedStreamId(settings.name)));
   start.replay_next = start.replay_end = parked.exists ? parked.event_count : 0;
   CAIRN_RETURN_IF_ERROR(groups_.SaveSettings(settings));
   CAIRN_RETURN_IF_ERROR(groups_.SavePosition(settings.name, start));

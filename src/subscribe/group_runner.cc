@@ -48,6 +48,7 @@ struct GroupRunner::Assignment {
   std::shared_ptr<GroupConsumer> consumer;
   uint64_t consumer_id = 0;
   GroupDelivery delivery;
+  uint64_t previous_consumer = 0;  // the event's last_consumer before this assignment
 };
 
 struct GroupRunner::ParkJob {
@@ -378,6 +379,7 @@ void GroupRunner::Dispatch() {
       Release(p);
       assert(p->attempts > 0);
       p->attempts--;
+      p->last_consumer = a.previous_consumer;  // it never had it: it may not settle it
     }
   }
   if (!parks.empty()) Park(std::move(parks));
@@ -555,13 +557,15 @@ void GroupRunner::AssignLocked(std::vector<Assignment>* out, std::vector<ParkJob
                         true});
       return;
     }
+    const uint64_t previous_consumer = p.last_consumer;
     p.consumer = rr_last_;
     p.last_consumer = rr_last_;
     p.attempts++;
     p.deadline_ms = deadline_ms;
     slot->in_flight++;
     room--;
-    out->push_back({slot->consumer, rr_last_, {p.event, p.ack_id, p.attempts, replay}});
+    out->push_back(
+        {slot->consumer, rr_last_, {p.event, p.ack_id, p.attempts, replay}, previous_consumer});
   };
   for (auto& [version, p] : replay_) visit(p, true);
   for (auto& [position, p] : main_) visit(p, false);

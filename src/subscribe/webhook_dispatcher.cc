@@ -20,6 +20,7 @@ constexpr std::string_view kParkedEventType = "$webhook-parked";
 constexpr size_t kRunAsSizeBytesMax = 256;
 constexpr size_t kLastErrorSizeBytesMax = 256;
 constexpr int64_t kIdleWaitMs = 1000;
+constexpr int64_t kPausedRecheckMs = 5000;  // a paused webhook's identity is judged again after
 constexpr int64_t kRotationGraceSMax = int64_t{30} * 86400;  // as [webhooks] rotation_grace_s
 
 int64_t SteadyMs() {
@@ -327,6 +328,15 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
     std::lock_guard<std::mutex> lock(mu_);
     hook.last_error = "read failed: " + events.status().message();
     hook.not_before_ms = SteadyMs() + BackoffMs(1);
+    return;
+  }
+  // An identity that may receive nothing of the source (its binding removed, its API key expired
+  // or unconfigured, or a webhook made before roles from tokens were dropped) pauses the webhook
+  // with the reason listed, instead of skipping every event for good.
+  if (Status may = CheckMayDeliver(hook.def); !may.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hook.last_error = ("paused: " + may.message()).substr(0, kLastErrorSizeBytesMax);
+    hook.not_before_ms = SteadyMs() + kPausedRecheckMs;
     return;
   }
   Judge judge;

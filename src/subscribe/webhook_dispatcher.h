@@ -14,7 +14,9 @@
 // and the roles the configuration gives it now (an API key's configured roles while the key is
 // configured and unexpired; DispatcherOptions::configured_roles). Roles a token carried when
 // the webhook was created are not kept: a webhook must not outlive its creator's revocation.
-// Create refuses a webhook whose identity could not receive anything from its source.
+// Create refuses a webhook whose identity could not receive anything from its source; a webhook
+// whose identity lost every grant on its source later is paused (listed with the reason, judged
+// again every few seconds), not drained.
 // Protected fields are shown in clear only when both hold `read.pii`, masked otherwise. Events
 // refused by the policy are skipped, not queued: granting later does not replay them.
 //

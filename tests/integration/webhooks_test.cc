@@ -302,6 +302,41 @@ TEST_F(WebhooksTest, DeleteWhileDeliveringStopsAtTheNextEventAlsoAfterARecreate)
   EXPECT_TRUE(listed->webhooks().empty());
 }
 
+// A webhook whose delivering identity loses every grant on its source is paused (listed with
+// the reason), not drained: when the grant comes back, the events appended meanwhile are
+// delivered.
+TEST_F(WebhooksTest, AWebhookWhoseIdentityLostItsGrantIsPausedNotDrained) {
+  v1::CreateWebhookRequest r = Request("paused", "order-w7");
+  r.set_run_as("apikey:ci-bot");
+  r.set_from_end(true);
+  ASSERT_TRUE(webhooks->Create(r).ok());
+  const std::string policy = ReadFile(env.PolicyPath());
+  const std::string bound = "principal = \"apikey:ci-bot\"\nroles = [\"order-service\"]";
+  std::string narrowed = policy;
+  ASSERT_NE(narrowed.find(bound), std::string::npos);
+  narrowed.replace(narrowed.find(bound), bound.size(),
+                   "principal = \"apikey:ci-bot\"\nroles = [\"order-reader\"]");  // no subscribe
+  WriteFile(env.PolicyPath(), narrowed);
+  ASSERT_TRUE(admin->ReloadPolicy().ok());
+  ASSERT_TRUE(admin->Append(Events("order-w7", "OrderCreated", {R"({"k":7})"})).ok());
+  std::string last_error;
+  for (int i = 0; i < 100 && last_error.find("paused") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto listed = webhooks->List();
+    ASSERT_TRUE(listed.ok());
+    for (const auto& w : listed->webhooks()) {
+      if (w.name() == "paused") last_error = w.last_error();
+    }
+  }
+  EXPECT_NE(last_error.find("paused"), std::string::npos) << last_error;
+  EXPECT_EQ(receiver_->count(), 0u);
+  WriteFile(env.PolicyPath(), policy);
+  ASSERT_TRUE(admin->ReloadPolicy().ok());
+  auto got = receiver_->WaitFor(1, 20000);
+  ASSERT_EQ(got.size(), 1u) << "the event appended while paused was skipped";
+  EXPECT_NE(got[0].body.find("\"k\":7"), std::string::npos);
+}
+
 TEST_F(WebhooksTest, CliCreateListRotateDelete) {
   const std::vector<std::string> remote = {"--server", env.server().target(), "--ca", env.CaCert(),
                                            "--token", env.admin_key};

@@ -160,6 +160,9 @@ class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
 
   // The reads ended: the client half-closed (append what it sent) or the call was cancelled
   // (append nothing: an append is all or none, and the client did not finish sending it).
+  // Best effort: gRPC completes the failed read and the cancellation separately, in no fixed
+  // order, and the protocol has no end-of-append marker; a cancel that is not yet known here is
+  // not told from a half-close.
   void Complete() {
     if (context_->IsCancelled()) {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the append was cancelled; nothing written"));

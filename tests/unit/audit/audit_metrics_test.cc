@@ -97,6 +97,10 @@ TEST(AuditMetricsLabels, ReasonTable) {
   EXPECT_EQ(AuthFailureReasonLabel("too many authentication failures"), "rate_limited");
   EXPECT_EQ(AuthFailureReasonLabel("token not yet valid"), "not_yet_valid");
   EXPECT_EQ(AuthFailureReasonLabel("malformed token"), "malformed");
+  // A flood of tokens with unknown key ids (each may refetch the JWKS) is "untrusted", not other.
+  EXPECT_EQ(AuthFailureReasonLabel("unknown key id"), "untrusted");
+  EXPECT_EQ(AuthFailureReasonLabel("key id required"), "untrusted");
+  EXPECT_EQ(AuthFailureReasonLabel("malformed basic credentials"), "malformed");
   EXPECT_EQ(AuthFailureReasonLabel("Token Expired"), "other");
   EXPECT_EQ(AuthFailureReasonLabel(""), "other");
   EXPECT_EQ(AuthMethodLabel("mtls"), "mtls");

@@ -1,6 +1,7 @@
 #include "common/log.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -245,6 +246,20 @@ TEST(LogDeathTest, LinesQueuedBeforeACrashReachStderr) {
         std::abort();
       },
       "the last line before the crash");
+}
+
+// A crash signal sent by another process (or raise) still ends the process after the flush:
+// the handler raises it again for the previous action instead of returning into the program.
+TEST(LogDeathTest, ASentCrashSignalStillEndsTheProcess) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        InstallCrashFlush();
+        Error("before the signal");
+        ::kill(::getpid(), SIGSEGV);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // delivery is asynchronous
+      },
+      "before the signal");
 }
 
 }  // namespace
