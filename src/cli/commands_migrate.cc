@@ -145,7 +145,8 @@ void PrintReport(const MigrateArgs& args, const CopyReport& copied, const Source
             << "checkpoint " << cp.size << " root " << root << ": equal in the copy\n"
             << "verified: " << proof.verify.records_checked << " records, "
             << proof.verify.streams_checked << " streams, " << proof.verify.checkpoints_checked
-            << " checkpoints\n";
+            << " checkpoints, " << proof.verify.nodes_checked << " Merkle nodes, "
+            << proof.verify.index_entries_checked << " stream index entries\n";
 }
 
 // ValidateStorage speaks of the [storage] settings; migrate's user gave them as flags.

@@ -1,5 +1,6 @@
-// cairn verify: full offline verification of a data directory (every leaf, stream chain,
-// checkpoint root and consistency between consecutive checkpoints).
+// cairn verify: full offline verification of a data directory (every record, leaf, stream chain,
+// stored Merkle node, stream index entry, checkpoint root and consistency between consecutive
+// checkpoints; engine/verifier.h).
 #include <iostream>
 #include <memory>
 
@@ -22,7 +23,9 @@ std::string ReportText(const engine::VerifyReport& report) {
   if (report.ok) {
     return "ok: " + std::to_string(report.records_checked) + " records, " +
            std::to_string(report.streams_checked) + " streams, " +
-           std::to_string(report.checkpoints_checked) + " checkpoints verified";
+           std::to_string(report.checkpoints_checked) + " checkpoints, " +
+           std::to_string(report.nodes_checked) + " Merkle nodes, " +
+           std::to_string(report.index_entries_checked) + " stream index entries verified";
   }
   std::string where = report.bad_position
                           ? " at position " + std::to_string(*report.bad_position)

@@ -90,7 +90,9 @@ Json VerifyReportToJson(const engine::VerifyReport& report) {
   Json json = {{"ok", report.ok},
                {"records_checked", report.records_checked},
                {"streams_checked", report.streams_checked},
-               {"checkpoints_checked", report.checkpoints_checked}};
+               {"checkpoints_checked", report.checkpoints_checked},
+               {"nodes_checked", report.nodes_checked},
+               {"index_entries_checked", report.index_entries_checked}};
   json["bad_position"] = report.bad_position ? Json(*report.bad_position) : Json(nullptr);
   json["failure"] = report.ok ? Json(nullptr) : Json(report.failure);
   return json;

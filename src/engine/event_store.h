@@ -127,6 +127,8 @@ struct VerifyReport {
   uint64_t records_checked = 0;
   uint64_t streams_checked = 0;
   uint64_t checkpoints_checked = 0;
+  uint64_t nodes_checked = 0;          // stored interior Merkle nodes compared with their leaves
+  uint64_t index_entries_checked = 0;  // stream index entries compared with the records
   // When !ok: the first bad position (if the failure has one) and what failed.
   std::optional<uint64_t> bad_position;
   std::string failure;

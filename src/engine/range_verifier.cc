@@ -165,15 +165,15 @@ class RangeVerifier {
       if (!f) DeferIndexCheck(e, pos);
       return f;
     }
-    crypto::Hash prev = integrity::kZeroHash;  // the predecessor, if any, is before `from`
+    Link prev;  // the predecessor, if any, is before `from`
     std::optional<Failure> f = CheckIndex(e, pos, e.stream_version > 0 ? &prev : nullptr);
-    return f ? f : CheckStreamLink(e, pos, e.stream_version, /*after_tombstone=*/false, prev);
+    return f ? f : CheckStreamLink(e, pos, e.stream_version, prev.deleted, prev.last_leaf);
   }
 
-  // The stream index maps (stream, version) to `pos`; with `prev_leaf`, also reads the stored
-  // leaf hash of the stream's previous version through the index.
-  std::optional<Failure> CheckIndex(const integrity::Entry& e, uint64_t pos, crypto::Hash* prev_leaf) {
-    const bool with_prev = prev_leaf != nullptr;
+  // The stream index maps (stream, version) to `pos`; with `prev`, also opens the stream's
+  // previous event through the index (its leaf hash, and whether it is a tombstone).
+  std::optional<Failure> CheckIndex(const integrity::Entry& e, uint64_t pos, Link* prev) {
+    const bool with_prev = prev != nullptr;
     assert(!with_prev || e.stream_version > 0);
     const uint64_t first = with_prev ? e.stream_version - 1 : e.stream_version;
     auto index = store_->ReadStreamIndex(e.stream_id, first, /*backwards=*/false, with_prev ? 2 : 1);
@@ -184,13 +184,28 @@ class RangeVerifier {
         (with_prev && (entries[0].version != first || entries[0].position >= pos))) {
       return At(pos, "the stream index of '" + e.stream_id + "' disagrees with the record");
     }
-    if (!with_prev) return std::nullopt;
+    return with_prev ? OpenPredecessor(e, pos, entries[0].position, prev) : std::nullopt;
+  }
+
+  // The record at `prev_pos` (before the range) is version e.stream_version - 1 of e's stream.
+  std::optional<Failure> OpenPredecessor(const integrity::Entry& e, uint64_t pos, uint64_t prev_pos, Link* prev) {
+    auto stored = store_->ReadRecord(prev_pos);
+    if (!stored.ok()) return At(pos, "cannot read the stream's previous event: " + stored.status().message());
+    integrity::Entry p;
+    if (std::optional<Failure> f = CheckStoredRecord(cipher_, prev_pos, *stored, &prev_opened_, &p)) {
+      return f;  // named at its own position, before the range
+    }
+    if (p.stream_id != e.stream_id || p.stream_version + 1 != e.stream_version) {
+      return At(pos, "the stream index of '" + e.stream_id + "' disagrees with the record");
+    }
+    // The link is checked against the stored leaf hash (which the full scrub compares with this
+    // record): a corrupted stored leaf shows here as a broken chain.
     std::vector<crypto::Hash> leaf;
     StoreNodeReader reader(store_);
-    const integrity::NodeId id{0, entries[0].position};
+    const integrity::NodeId id{0, prev_pos};
     Status s = reader.ReadNodes({&id, 1}, &leaf);
     if (!s.ok()) return At(pos, "cannot read the leaf hash of the stream's previous event: " + s.message());
-    *prev_leaf = leaf[0];
+    *prev = {e.stream_version, leaf[0], p.event_type == kTombstoneEventType};
     return std::nullopt;
   }
 
@@ -265,6 +280,7 @@ class RangeVerifier {
   storage::LogStore* store_;
   RecordCipher cipher_;
   OpenedRecord opened_;  // reused across records
+  OpenedRecord prev_opened_;  // a predecessor before the range; reused
   const integrity::NoteVerifier& key_;
   const uint64_t from_;
   const uint64_t to_;

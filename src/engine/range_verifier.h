@@ -4,14 +4,16 @@
 // For each record: it is stored at its position and decrypts there, its entry names that
 // position, its data and metadata hashes match the stored bytes, and its stream chain links:
 // stream_prev is zero at version 0, else the leaf hash of the stream's previous event — taken
-// from the range itself, or, for a predecessor before `from`, from the stream index and the
-// stored leaf hash at the predecessor's position (which the full scrub checks). The stream index
-// must map the record's (stream, version) to its position.
+// from the range itself, or, for a predecessor before `from`, the stored leaf hash at the position
+// the stream index names for the previous version, whose record is opened too (it must be that
+// version of that stream, and not a tombstone: no event follows a tombstone, wherever it is). The stream index must map the
+// record's (stream, version) to its position.
 // For the range: the leaf hashes and every Merkle node the range completes equal what is stored
 // (proofs are served from those nodes); starting from the compact range of [0, from) read from
 // stored nodes, the recomputed root equals the root of the stored tree state and of the latest
 // stored checkpoint when either ends inside (from, to] (or at `from`).
-// Stops at the first failure and names the position and what failed (identifiers only: positions,
+// Stops at the first failure and names the position and what failed (a predecessor before
+// `from` that does not check is named at its own position) (identifiers only: positions,
 // stream ids, node ids; never payload bytes).
 //
 // Requires from <= to <= the committed tree size and to - from <= kVerifyChunkRecordsMax

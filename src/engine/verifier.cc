@@ -7,6 +7,7 @@
 #include "engine/record_check.h"
 #include "engine/record_codec.h"
 #include "engine/store_node_reader.h"
+#include "engine/stream_index_check.h"
 #include "engine/types.h"
 #include "integrity/checkpoint.h"
 #include "integrity/entry.h"
@@ -28,14 +29,23 @@ struct ChainState {
   uint64_t last_position = 0;
   crypto::Hash last_leaf{};
   bool deleted = false;
+  IndexDigest index;  // the positions of versions [0, next_version)
 };
+
+// The failure at the lower position (one without a position last).
+std::optional<VerifyFailure> Lowest(std::optional<VerifyFailure> a, std::optional<VerifyFailure> b) {
+  if (!a) return b;
+  if (!b || !b->position) return a;
+  if (!a->position || *b->position < *a->position) return b;
+  return a;
+}
 
 class LogVerifier {
  public:
   LogVerifier(storage::LogStore* store, const keys::StorageKeys* keys,
               const integrity::NoteVerifier& key, uint64_t size_pin = kWholeLog,
               const VerifyPacing* pacing = nullptr)
-      : store_(store), run_(keys, /*parallel=*/pacing == nullptr), key_(key), size_pin_(size_pin),
+      : store_(store), keys_(keys), run_(keys, /*parallel=*/pacing == nullptr), key_(key), size_pin_(size_pin),
         pacing_(pacing) {
     assert(pacing == nullptr || (pacing->chunk_records >= 1 && pacing->chunk_records <= kVerifyChunkRecordsMax));
   }
@@ -47,7 +57,10 @@ class LogVerifier {
     if (!f) f = CheckTreeState();
     if (!f) f = CheckConsistency();
     if (!f) f = CheckHeads();
+    if (!f) f = CheckIndex();
     report.records_checked = tree_.size();
+    report.nodes_checked = nodes_checked_;
+    report.index_entries_checked = index_entries_checked_;
     report.streams_checked = chains_.size();
     report.checkpoints_checked = checkpoints_.size();
     report.ok = !f.has_value();
@@ -132,13 +145,62 @@ class LogVerifier {
     std::optional<Failure> f = CheckStreamLink(e, pos, chain.next_version, chain.deleted, chain.last_leaf);
     if (f) return f;
     const crypto::Hash& leaf = run_.leaf(i);
-    chain = {chain.next_version + 1, pos, leaf, e.event_type == kTombstoneEventType};
+    chain.index.Add(pos);
+    chain.next_version += 1;
+    chain.last_position = pos;
+    chain.last_leaf = leaf;
+    chain.deleted = e.event_type == kTombstoneEventType;
     leaves->push_back(leaf);
     return std::nullopt;
   }
 
+  // The chunk's stored leaf hashes, the stored interior nodes its leaves complete, and the roots
+  // of the checkpoints it reaches: the lowest failing position.
   std::optional<Failure> CheckLeaves(uint64_t from, const std::vector<crypto::Hash>& leaves,
                                      size_t* next_cp) {
+    completed_.clear();
+    std::optional<Failure> f = CheckLeavesAndRoots(from, leaves, next_cp);
+    return Lowest(std::move(f), CheckNodes());
+  }
+
+  // Every full subtree above the leaves completed by the last chunk is stored with the hash of its
+  // leaves: inclusion and consistency proofs are built from these nodes.
+  std::optional<Failure> CheckNodes() {
+    node_ids_.clear();
+    for (const auto& [id, hash] : completed_) {
+      if (id.level > 0) node_ids_.push_back(id);
+    }
+    if (node_ids_.empty()) return std::nullopt;
+    StoreNodeReader reader(store_);
+    Status s = reader.ReadNodes(node_ids_, &stored_nodes_);
+    if (!s.ok()) return UnreadableNode(reader, s);
+    size_t k = 0;
+    for (const auto& [id, hash] : completed_) {
+      if (id.level == 0) continue;
+      if (stored_nodes_[k++] != hash) {
+        return At(id.end() - 1, "stored Merkle node (level " + std::to_string(id.level) + ", index " +
+                                    std::to_string(id.index) + ") differs from the hash of its leaves");
+      }
+    }
+    nodes_checked_ += k;
+    return std::nullopt;
+  }
+
+  // After a failed batch read: the first node of the batch that cannot be read on its own.
+  std::optional<Failure> UnreadableNode(StoreNodeReader& reader, const Status& batch_status) {
+    std::vector<crypto::Hash> one;
+    for (const integrity::NodeId& id : node_ids_) {
+      Status s = reader.ReadNodes(std::span(&id, 1), &one);
+      if (!s.ok()) {
+        return At(id.end() - 1, "cannot read the stored Merkle node (level " + std::to_string(id.level) +
+                                    ", index " + std::to_string(id.index) + "): " + s.message());
+      }
+    }
+    return At(node_ids_.front().end() - 1, "cannot read the stored Merkle nodes: " + batch_status.message());
+  }
+
+  std::optional<Failure> CheckLeavesAndRoots(uint64_t from, const std::vector<crypto::Hash>& leaves,
+                                             size_t* next_cp) {
     uint64_t i = 0;
     std::optional<Failure> f;
     Status s = store_->ScanLeafHashes(from, leaves.size(), [&](uint64_t index, std::string_view hash) {
@@ -154,7 +216,7 @@ class LogVerifier {
     if (!f && i < leaves.size()) f = At(from + i, "stored leaf hash is missing");
     for (size_t k = 0; k < leaves.size(); ++k) {
       if (f && f->position && *f->position == tree_.size()) return f;
-      tree_.Append(leaves[k], nullptr);
+      tree_.Append(leaves[k], &completed_);
       while (*next_cp < checkpoints_.size() && checkpoints_[*next_cp].size == tree_.size()) {
         if (checkpoints_[*next_cp].root != tree_.Root()) {
           return At(tree_.size() - 1, "root of the checkpoint at size " + std::to_string(tree_.size()) +
@@ -248,7 +310,22 @@ class LogVerifier {
     return f;
   }
 
+  // Every stream's stored index names exactly the positions of its events, in version order.
+  std::optional<Failure> CheckIndex() {
+    std::function<bool()> between_reads;
+    if (pacing_ != nullptr) between_reads = pacing_->between_chunks;
+    for (const auto& [stream, chain] : chains_) {
+      StreamIndexExpectation want{chain.next_version, chain.index, chain.last_position};
+      const uint64_t below = size_pin_ == kWholeLog ? kWholeLog : tree_.size();
+      std::optional<Failure> f = CheckStreamIndex(store_, keys_, stream, want, below,
+                                                  between_reads, &index_entries_checked_);
+      if (f) return f;
+    }
+    return std::nullopt;
+  }
+
   storage::LogStore* store_;
+  const keys::StorageKeys* keys_;
   // The chunk being checked. A whole-log check (no pacing: `cairn verify`) uses a helper thread;
   // the paced scrub of a serving node stays on one.
   RecordRunCheck run_;
@@ -258,6 +335,11 @@ class LogVerifier {
   std::vector<integrity::Checkpoint> checkpoints_;
   integrity::CompactRange tree_;
   std::unordered_map<std::string, ChainState> chains_;
+  std::vector<std::pair<integrity::NodeId, crypto::Hash>> completed_;  // by the current chunk
+  std::vector<integrity::NodeId> node_ids_;
+  std::vector<crypto::Hash> stored_nodes_;
+  uint64_t nodes_checked_ = 0;
+  uint64_t index_entries_checked_ = 0;
 };
 
 }  // namespace

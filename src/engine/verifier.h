@@ -2,7 +2,10 @@
 // every entry's data and metadata hashes match the stored bytes, every stream chain links, every
 // stored leaf hash equals the recomputed one, the root at every stored checkpoint equals the
 // recomputed root and its signature verifies, consecutive checkpoints are consistent (RFC 9162
-// proofs from stored nodes), and the tree state and stream heads match what the records say.
+// proofs from stored nodes), every stored interior Merkle node is the hash of its children (the
+// nodes proofs are built from), every stream's index names exactly the positions of its events in
+// version order (the reads of a stream go through it), and the tree state and stream heads match
+// what the records say.
 // Stops at the first failure and names the position and what failed.
 //
 // Thread safety: reads only; may run while appends continue (it checks the prefix it reads).

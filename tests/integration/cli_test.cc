@@ -417,7 +417,7 @@ TEST_F(CliTest, VerifyGoodStore) {
   CommandResult r = Cairn({"verify"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, StartsWith("ok: 5 records, 2 streams, "));
-  EXPECT_THAT(r.out, HasSubstr("checkpoints verified"));
+  EXPECT_THAT(r.out, HasSubstr("stream index entries verified"));
   CommandResult j = Cairn({"verify", "--json"});
   EXPECT_EQ(j.exit_code, 0) << j.err;
   EXPECT_EQ(Json::parse(j.out)["ok"], true);

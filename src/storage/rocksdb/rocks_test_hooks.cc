@@ -2,6 +2,7 @@
 
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "storage/rocksdb/rocks_schema.h"
@@ -58,6 +59,21 @@ Status RawPutTreeStateForTest(LogStore* store, const TreeState& state) {
                           ToSlice(rocks::EncodeTreeState(state)));
       },
       state.size);
+}
+
+Status RawWriteKeyForTest(LogStore* store, std::string_view column_family, std::string_view key,
+                          std::optional<std::string_view> value) {
+  const auto& families = rocks::kColumnFamilies;
+  const auto it = std::find(families.begin(), families.end(), column_family);
+  if (it == families.end()) return Status::InvalidArgument("no such column family");
+  const auto cf = static_cast<rocks::CfIndex>(it - families.begin());
+  return WriteOne(
+      store,
+      [&](rocks::RocksLogStore* s, rocksdb::WriteBatch* batch) {
+        return value ? batch->Put(s->cf(cf), ToSlice(key), ToSlice(*value))
+                     : batch->Delete(s->cf(cf), ToSlice(key));
+      },
+      std::nullopt);
 }
 
 Status FlushForTest(LogStore* store) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "common/status.h"
@@ -19,6 +20,10 @@ namespace cairn::storage {
 Status RawDeleteRecordForTest(LogStore* store, uint64_t position);
 Status RawPutRecordForTest(LogStore* store, uint64_t position, std::string_view bytes);
 Status RawPutTreeStateForTest(LogStore* store, const TreeState& state);
+// Puts (or, with a nullopt value, deletes) any key of the column family named `column_family`
+// (rocks_schema.h): for tampering with the stream index, stream heads, Merkle nodes or checkpoints.
+Status RawWriteKeyForTest(LogStore* store, std::string_view column_family, std::string_view key,
+                          std::optional<std::string_view> value);
 // Flushes every memtable to SST files (and so retires old WAL files): lets tests exercise reads
 // from SST files and inspect the files.
 Status FlushForTest(LogStore* store);

@@ -72,7 +72,9 @@ TEST_P(RangeVerifyBackendTest, FlippedRecordBytesAreNamed) {
   rec[rec.size() / 2] ^= 0x01;
   ASSERT_TRUE(RawPutRecordOnAnyBackend(store_->log_store(), 7, rec).ok());
   ExpectFailure(store_->VerifyRange(5, 12), 7, "authenticate");
-  EXPECT_TRUE(store_->VerifyRange(8, 12).ok);  // ranges that do not hold it are fine
+  EXPECT_TRUE(store_->VerifyRange(8, 10).ok);  // ranges that neither hold it nor follow it are fine
+  // Event 10 (s-1) follows it in its stream: a range holding 10 opens it and names it.
+  ExpectFailure(store_->VerifyRange(8, 12), 7, "authenticate");
   ExpectFailure(store_->VerifyPaced({}), 7, "authenticate");
 }
 
@@ -82,6 +84,17 @@ TEST_P(RangeVerifyBackendTest, BrokenStreamChainIsNamed) {
   ExpectFailure(store_->VerifyRange(13, 20), 13, "stream chain");  // predecessor from the index
   ExpectFailure(store_->VerifyRange(0, 20), 13, "stream chain");   // predecessor in the range
   ExpectFailure(store_->VerifyPaced({}), 13, "stream chain");
+}
+
+// A tombstone before the range: the event after it is caught by a range that starts after it.
+TEST_P(RangeVerifyBackendTest, AnEventAfterATombstoneBeforeTheRangeIsNamed) {
+  AppendEvents();
+  // Event 4 is version 1 of s-1; event 7, version 2, follows it. Make event 4 a tombstone.
+  ForgeRecord(store_.get(), 4, [](integrity::Entry* e) { e->event_type = std::string(kTombstoneEventType); });
+  ExpectFailure(store_->VerifyRange(5, 12), 7, "after its tombstone");
+  ExpectFailure(store_->VerifyRange(7, 8), 7, "after its tombstone");
+  EXPECT_TRUE(store_->VerifyRange(8, 10).ok);  // s-2 and s-0 only
+  ExpectFailure(store_->VerifyRange(0, 12), 4, "leaf hash");  // the forged record itself
 }
 
 TEST_P(RangeVerifyBackendTest, AlteredEntryFieldIsCaughtByTheStoredLeafHash) {

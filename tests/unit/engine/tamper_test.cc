@@ -2,6 +2,7 @@
 #include "engine_test_util.h"
 #include "integrity/merkle.h"
 #include "storage/rocksdb/rocks_log_store.h"
+#include "storage/rocksdb/rocks_schema.h"
 #include "storage/rocksdb/rocks_test_hooks.h"
 
 namespace cairn::engine {
@@ -62,6 +63,134 @@ TEST_F(TamperTest, UntouchedLogVerifies) {
   EXPECT_EQ(r.records_checked, static_cast<uint64_t>(kEvents));
   EXPECT_EQ(r.streams_checked, 3u);
   EXPECT_EQ(r.checkpoints_checked, 3u);  // sizes 0, 10, 20
+  EXPECT_EQ(r.nodes_checked, 18u);        // 20 leaves: 10 + 5 + 2 + 1 interior nodes
+  EXPECT_EQ(r.index_entries_checked, static_cast<uint64_t>(kEvents));
+}
+
+// The streams of the fixture: event i is version i / 3 of s-(i % 3), at position i.
+std::string IndexKey(int stream, uint64_t version) {
+  return storage::rocks::StreamIndexKey("s-" + std::to_string(stream), version);
+}
+std::string IndexRunTo(uint64_t position) { return storage::rocks::EncodeIndexRun({position, 1}); }
+
+void WriteRaw(const std::string& dir, std::string_view cf, const std::string& key,
+              std::optional<std::string> value) {
+  auto raw = OpenRaw(dir);
+  ASSERT_NE(raw, nullptr);
+  ASSERT_TRUE(storage::RawWriteKeyForTest(raw.get(), cf, key, value).ok());
+}
+
+TEST_F(TamperTest, IndexEntryNamingAnotherStreamsEvent) {
+  // s-0 version 2 is at position 6; point it at position 7 (s-1's version 2), whose record is intact.
+  WriteRaw(dir_, storage::rocks::kCfStreamIndex, IndexKey(0, 2), IndexRunTo(7));
+  ExpectFailureAt(7, "stream index of 's-0' maps version 2");
+}
+
+TEST_F(TamperTest, IndexEntriesSwappedWithinAStream) {
+  WriteRaw(dir_, storage::rocks::kCfStreamIndex, IndexKey(0, 1), IndexRunTo(6));
+  WriteRaw(dir_, storage::rocks::kCfStreamIndex, IndexKey(0, 2), IndexRunTo(3));
+  ExpectFailureAt(6, "stream index of 's-0' maps version 1");
+}
+
+TEST_F(TamperTest, IndexEntryMissingAtTheEndOfAStream) {
+  WriteRaw(dir_, storage::rocks::kCfStreamIndex, IndexKey(2, 5), std::nullopt);  // position 17
+  ExpectFailureAt(17, "stream index of 's-2' has 5 entries for 6 events");
+}
+
+TEST_F(TamperTest, IndexEntryMissingInsideAStream) {
+  WriteRaw(dir_, storage::rocks::kCfStreamIndex, IndexKey(1, 3), std::nullopt);
+  VerifyReport r = EventStore::VerifyDataDir(dir_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.failure.find("stream index of 's-1' skips version 3"), std::string::npos) << r.failure;
+}
+
+TEST_F(TamperTest, IndexEntryAddedPastTheEndOfAStream) {
+  // s-2 has versions 0..5; a version 6 naming s-1's last event would be served as s-2's.
+  WriteRaw(dir_, storage::rocks::kCfStreamIndex, IndexKey(2, 6), IndexRunTo(19));
+  ExpectFailureAt(19, "stream index of 's-2' maps version 6");
+}
+
+TEST_F(TamperTest, IndexEntryNamingAPositionBeyondTheLog) {
+  WriteRaw(dir_, storage::rocks::kCfStreamIndex, IndexKey(2, 6), IndexRunTo(kEvents + 5));
+  ExpectFailureAt(kEvents + 5, "stream index of 's-2' maps version 6");
+}
+
+// Interior nodes are what inclusion and consistency proofs are built from.
+TEST_F(TamperTest, AlteredInteriorMerkleNode) {
+  auto raw = Raw();
+  const std::string key = storage::rocks::EncodeNodeKey({1, 0});  // level 1, chunk 0: nodes 0..9
+  std::vector<std::string> chunk;
+  ASSERT_TRUE(raw->ReadNodes(std::vector<storage::NodeKey>{{1, 3}}, &chunk).ok());
+  raw.reset();
+  // Rewrite the stored chunk with node (1, 3) — the hash of leaves 6 and 7 — altered.
+  auto raw2 = Raw();
+  std::string bytes;
+  for (uint64_t i = 0; i < kEvents / 2; ++i) {
+    std::vector<std::string> one;
+    ASSERT_TRUE(raw2->ReadNodes(std::vector<storage::NodeKey>{{1, i}}, &one).ok());
+    bytes += one[0];
+  }
+  ASSERT_EQ(bytes.size(), 32u * (kEvents / 2));
+  bytes[3 * 32 + 5] ^= 0x01;
+  ASSERT_TRUE(storage::RawWriteKeyForTest(raw2.get(), storage::rocks::kCfMerkle, key, bytes).ok());
+  raw2.reset();
+  ExpectFailureAt(7, "stored Merkle node (level 1, index 3) differs");
+}
+
+TEST_F(TamperTest, MissingInteriorMerkleNodes) {
+  WriteRaw(dir_, storage::rocks::kCfMerkle, storage::rocks::EncodeNodeKey({2, 0}), std::nullopt);
+  ExpectFailureAt(3, "cannot read the stored Merkle node (level 2, index 0)");  // node (2, 0) covers leaves 0..3
+}
+
+// The signed note stored under `size`.
+std::string StoredNote(storage::LogStore* raw, uint64_t size) {
+  std::string note;
+  EXPECT_TRUE(raw->ScanCheckpoints([&](uint64_t at, std::string_view text) {
+    if (at == size) note = std::string(text);
+    return true;
+  }).ok());
+  EXPECT_FALSE(note.empty());
+  return note;
+}
+
+TEST_F(TamperTest, CheckpointFiledUnderAnotherSize) {
+  auto raw = Raw();
+  ASSERT_TRUE(raw->PutCheckpoint(15, StoredNote(raw.get(), 10)).ok());
+  raw.reset();
+  VerifyReport r = EventStore::VerifyDataDir(dir_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.failure.find("checkpoint filed under size 15 says size 10"), std::string::npos) << r.failure;
+}
+
+TEST_F(TamperTest, CheckpointWithAForgedRoot) {
+  auto raw = Raw();
+  std::string note = StoredNote(raw.get(), 10);
+  // Line 3 is the base64 root: change one character of it; the signature no longer covers it.
+  const size_t root_at = note.find('\n', note.find('\n') + 1) + 1;
+  note[root_at] = note[root_at] == 'A' ? 'B' : 'A';
+  ASSERT_TRUE(raw->PutCheckpoint(10, note).ok());
+  raw.reset();
+  VerifyReport r = EventStore::VerifyDataDir(dir_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.failure.find("checkpoint at size 10 does not verify"), std::string::npos) << r.failure;
+}
+
+TEST_F(TamperTest, StreamHeadThatDoesNotMatchItsEvents) {
+  auto raw = Raw();
+  storage::StreamHead head = raw->ReadStreamHead("s-0").value().value();
+  raw.reset();
+  head.next_version -= 1;  // as if the last event of s-0 (position 18) were not there
+  WriteRaw(dir_, storage::rocks::kCfStreamHeads, "s-0", storage::rocks::EncodeStreamHead(head));
+  ExpectFailureAt(18, "stream head of 's-0' does not match its events");
+}
+
+TEST_F(TamperTest, StreamHeadMarkedDeleted) {
+  auto raw = Raw();
+  storage::StreamHead head = raw->ReadStreamHead("s-1").value().value();
+  raw.reset();
+  head.deleted = true;
+  WriteRaw(dir_, storage::rocks::kCfStreamHeads, "s-1", storage::rocks::EncodeStreamHead(head));
+  ExpectFailureAt(19, "stream head of 's-1' does not match its events");
 }
 
 TEST_F(TamperTest, FlippedByteInARecord) {
