@@ -57,6 +57,7 @@ Result<SourceCheckpoint> CopyUnderLock(const std::string& dir, storage::LogStore
                          engine::DataDirLock::Acquire(paths, /*create=*/false));
   storage::RocksOptions ro;
   ro.path = paths.db;
+  ro.read_only = true;  // the source is only read
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<storage::LogStore> source, storage::OpenRocksLogStore(ro));
   CAIRN_ASSIGN_OR_RETURN(auto latest, source->ReadLatestCheckpoint());
   if (!latest) return Status::FailedPrecondition("the data directory's log has no checkpoint");

@@ -101,9 +101,10 @@ Status RecordKms(storage::LogStore* store, keys::KmsProvider& kms) {
 }
 
 Result<std::unique_ptr<storage::LogStore>> OpenStoreAt(
-    const DataDirPaths& paths, bool create, bool sync,
+    const DataDirPaths& paths, bool create, bool sync, bool read_only,
     const std::shared_ptr<rocksdb::Env>& env_for_test = nullptr) {
   storage::RocksOptions ro;
+  ro.read_only = read_only;
   ro.env_for_test = env_for_test;
   ro.path = paths.db;
   ro.create_if_missing = create;
@@ -114,6 +115,7 @@ Result<std::unique_ptr<storage::LogStore>> OpenStoreAt(
 // Where the log lives: <data_dir>/db (RocksDB) or a PostgreSQL database.
 struct StoreLocation {
   bool sync = true;
+  bool read_only = false;  // RocksDB: open without writing anything (VerifyDataDir)
   std::shared_ptr<rocksdb::Env> env_for_test;
   std::optional<storage::PgOptions> postgres;
 };
@@ -142,7 +144,7 @@ Result<OpenParts> OpenParts_(const DataDirPaths& paths, bool create, const Store
   CAIRN_RETURN_IF_ERROR(keys::CheckKmsConfig(kms));
   auto open_store = [&]() -> Result<std::unique_ptr<storage::LogStore>> {
     if (pg) return OpenPgStore(*where.postgres, create);
-    return OpenStoreAt(paths, create, where.sync, where.env_for_test);
+    return OpenStoreAt(paths, create, where.sync, where.read_only, where.env_for_test);
   };
   if (create) {  // the provider first: a refused KMS set-up leaves no half-made store behind
     const bool local = kms.provider == keys::kProviderLocal;
@@ -844,6 +846,7 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
 VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms,
                                        const std::optional<storage::PgOptions>& postgres) {
   StoreLocation where;
+  where.read_only = true;  // examining a damaged directory must not change it
   where.postgres = postgres;
   if (where.postgres) where.postgres->listen = false;
   auto d = LoadDataDir(data_dir, where, kms);

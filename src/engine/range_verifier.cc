@@ -190,6 +190,7 @@ class RangeVerifier {
   // The record at `prev_pos` (before the range) is version e.stream_version - 1 of e's stream.
   std::optional<Failure> OpenPredecessor(const integrity::Entry& e, uint64_t pos, uint64_t prev_pos, Link* prev) {
     auto stored = store_->ReadRecord(prev_pos);
+    if (stored.status().code() == StatusCode::kNotFound) return At(prev_pos, "record missing");
     if (!stored.ok()) return At(pos, "cannot read the stream's previous event: " + stored.status().message());
     integrity::Entry p;
     if (std::optional<Failure> f = CheckStoredRecord(cipher_, prev_pos, *stored, &prev_opened_, &p)) {
@@ -198,13 +199,16 @@ class RangeVerifier {
     if (p.stream_id != e.stream_id || p.stream_version + 1 != e.stream_version) {
       return At(pos, "the stream index of '" + e.stream_id + "' disagrees with the record");
     }
-    // The link is checked against the stored leaf hash (which the full scrub compares with this
-    // record): a corrupted stored leaf shows here as a broken chain.
+    // The link is checked against the stored leaf hash, and the record against it too: an altered
+    // record or stored leaf is named at the predecessor's position, not as this event's chain.
     std::vector<crypto::Hash> leaf;
     StoreNodeReader reader(store_);
     const integrity::NodeId id{0, prev_pos};
     Status s = reader.ReadNodes({&id, 1}, &leaf);
     if (!s.ok()) return At(pos, "cannot read the leaf hash of the stream's previous event: " + s.message());
+    if (integrity::LeafHash(prev_opened_.entry) != leaf[0]) {
+      return At(prev_pos, "stored leaf hash differs from the recomputed leaf hash");
+    }
     *prev = {e.stream_version, leaf[0], p.event_type == kTombstoneEventType};
     return std::nullopt;
   }

@@ -5,8 +5,9 @@
 // position, its data and metadata hashes match the stored bytes, and its stream chain links:
 // stream_prev is zero at version 0, else the leaf hash of the stream's previous event — taken
 // from the range itself, or, for a predecessor before `from`, the stored leaf hash at the position
-// the stream index names for the previous version, whose record is opened too (it must be that
-// version of that stream, and not a tombstone: no event follows a tombstone, wherever it is). The stream index must map the
+// the stream index names for the previous version, whose record is opened too: it must check, be
+// that version of that stream, hash to that stored leaf, and not be a tombstone (so an event right
+// after a tombstone is caught whether or not the tombstone is in the range). The stream index must map the
 // record's (stream, version) to its position.
 // For the range: the leaf hashes and every Merkle node the range completes equal what is stored
 // (proofs are served from those nodes); starting from the compact range of [0, from) read from

@@ -1,5 +1,7 @@
 #include "engine/stream_index_check.h"
 
+#include <algorithm>
+#include <array>
 #include <cassert>
 #include <string>
 #include <vector>
@@ -23,8 +25,8 @@ class IndexWalk {
   std::optional<VerifyFailure> ForEach(
       const std::function<std::optional<VerifyFailure>(const storage::StreamIndexEntry&)>& fn) {
     uint64_t next_version = 0;
-    for (bool first = true;; first = false) {
-      if (!first && between_reads_ && !between_reads_()) return VerifyFailure{std::nullopt, "stopped", true};
+    while (true) {
+      if (between_reads_ && !between_reads_()) return VerifyFailure{std::nullopt, "stopped", true};
       auto entries = store_->ReadStreamIndex(stream_id_, next_version, /*backwards=*/false, kIndexReadEntriesMax);
       if (!entries.ok()) {
         return VerifyFailure{std::nullopt, "cannot read the stream index of " + Named(stream_id_) + ": " +
@@ -47,16 +49,17 @@ class IndexWalk {
   storage::LogStore* store_;
   std::string_view stream_id_;
   const uint64_t below_;
-  const std::function<bool()>& between_reads_;
+  const std::function<bool()> between_reads_;
 };
 
 // The slow half, after a mismatch: the first entry whose record is not that version of the stream.
 std::optional<VerifyFailure> LocateBadEntry(storage::LogStore* store, const keys::StorageKeys* keys,
-                                            std::string_view stream_id, uint64_t positions_below) {
+                                            std::string_view stream_id, uint64_t positions_below,
+                                            const std::function<bool()>& between_reads) {
   RecordCipher cipher(keys);
   OpenedRecord opened;
   integrity::Entry entry;
-  return IndexWalk(store, stream_id, positions_below, {}).ForEach(
+  return IndexWalk(store, stream_id, positions_below, between_reads).ForEach(
       [&](const storage::StreamIndexEntry& e) -> std::optional<VerifyFailure> {
         auto stored = store->ReadRecord(e.position);
         const bool matches = stored.ok() && !CheckStoredRecord(cipher, e.position, *stored, &opened, &entry) &&
@@ -70,9 +73,10 @@ std::optional<VerifyFailure> LocateBadEntry(storage::LogStore* store, const keys
 }  // namespace
 
 void IndexDigest::Add(uint64_t position) {
-  std::string block(crypto::HashView(chain_));
-  for (int shift = 56; shift >= 0; shift -= 8) block.push_back(static_cast<char>(position >> shift));
-  chain_ = crypto::Sha256(block);
+  std::array<char, crypto::kSha256SizeBytes + 8> block;
+  std::copy(chain_.begin(), chain_.end(), block.begin());
+  for (size_t i = 0; i < 8; ++i) block[crypto::kSha256SizeBytes + i] = static_cast<char>(position >> (56 - 8 * i));
+  chain_ = crypto::Sha256(std::string_view(block.data(), block.size()));
 }
 
 std::optional<VerifyFailure> CheckStreamIndex(storage::LogStore* store, const keys::StorageKeys* keys,
@@ -92,7 +96,7 @@ std::optional<VerifyFailure> CheckStreamIndex(storage::LogStore* store, const ke
   *entries_checked += count;
   if (f) return f;
   if (count == want.events && digest == want.digest) return std::nullopt;
-  if (auto bad = LocateBadEntry(store, keys, stream_id, positions_below)) return bad;
+  if (auto bad = LocateBadEntry(store, keys, stream_id, positions_below, between_reads)) return bad;
   // Every entry names its version: entries are missing at the end.
   assert(count != want.events);
   return FailureAt(want.last_position, "stream index of " + Named(stream_id) + " has " + std::to_string(count) +

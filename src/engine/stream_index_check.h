@@ -46,8 +46,9 @@ inline constexpr uint64_t kIndexReadEntriesMax = 4096;
 // Checks that the stored index of `stream_id`, cut at the first entry whose position is
 // >= positions_below (a prefix check of a live log; UINT64_MAX for the whole log), has exactly
 // `want.events` entries for versions 0, 1, … whose positions fold to `want.digest`.
-// `between_reads` (when set) runs before each storage read after the first and returns false to
-// stop (the failure then has stopped = true). *entries_checked counts the entries compared.
+// `between_reads` (when set) runs before each storage read (the record reads of a mismatch
+// included) and returns false to stop (the failure then has stopped = true). *entries_checked
+// counts the entries compared.
 std::optional<VerifyFailure> CheckStreamIndex(storage::LogStore* store, const keys::StorageKeys* keys,
                                               std::string_view stream_id,
                                               const StreamIndexExpectation& want,

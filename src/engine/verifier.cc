@@ -18,6 +18,10 @@ namespace cairn::engine {
 namespace {
 
 constexpr uint64_t kChunkRecords = 4096;
+// Stored interior nodes compared per storage read (a store reads at most 65,536 per call).
+constexpr size_t kNodeReadBatchMax = 4096;
+// A paced run pauses (VerifyPacing::between_chunks) after this many stream index reads.
+constexpr uint64_t kIndexReadsPerPause = 64;
 
 using Failure = VerifyFailure;
 
@@ -172,8 +176,16 @@ class LogVerifier {
     }
     if (node_ids_.empty()) return std::nullopt;
     StoreNodeReader reader(store_);
-    Status s = reader.ReadNodes(node_ids_, &stored_nodes_);
-    if (!s.ok()) return UnreadableNode(reader, s);
+    stored_nodes_.clear();
+    std::vector<crypto::Hash> batch;
+    for (size_t at = 0; at < node_ids_.size(); at += kNodeReadBatchMax) {
+      const std::span<const integrity::NodeId> ids =
+          std::span(node_ids_).subspan(at, std::min(kNodeReadBatchMax, node_ids_.size() - at));
+      Status s = reader.ReadNodes(ids, &batch);
+      if (!s.ok()) return UnreadableNode(reader, ids, s);
+      stored_nodes_.insert(stored_nodes_.end(), batch.begin(), batch.end());
+    }
+    assert(stored_nodes_.size() == node_ids_.size());
     size_t k = 0;
     for (const auto& [id, hash] : completed_) {
       if (id.level == 0) continue;
@@ -187,16 +199,17 @@ class LogVerifier {
   }
 
   // After a failed batch read: the first node of the batch that cannot be read on its own.
-  std::optional<Failure> UnreadableNode(StoreNodeReader& reader, const Status& batch_status) {
+  std::optional<Failure> UnreadableNode(StoreNodeReader& reader, std::span<const integrity::NodeId> batch,
+                                        const Status& batch_status) {
     std::vector<crypto::Hash> one;
-    for (const integrity::NodeId& id : node_ids_) {
+    for (const integrity::NodeId& id : batch) {
       Status s = reader.ReadNodes(std::span(&id, 1), &one);
       if (!s.ok()) {
         return At(id.end() - 1, "cannot read the stored Merkle node (level " + std::to_string(id.level) +
                                     ", index " + std::to_string(id.index) + "): " + s.message());
       }
     }
-    return At(node_ids_.front().end() - 1, "cannot read the stored Merkle nodes: " + batch_status.message());
+    return At(batch.front().end() - 1, "cannot read the stored Merkle nodes: " + batch_status.message());
   }
 
   std::optional<Failure> CheckLeavesAndRoots(uint64_t from, const std::vector<crypto::Hash>& leaves,
@@ -311,17 +324,23 @@ class LogVerifier {
   }
 
   // Every stream's stored index names exactly the positions of its events, in version order.
+  // Streams are walked in hash order: of their failures, the lowest position is reported.
   std::optional<Failure> CheckIndex() {
-    std::function<bool()> between_reads;
-    if (pacing_ != nullptr) between_reads = pacing_->between_chunks;
+    uint64_t reads = 0;
+    std::function<bool()> between_reads = [this, &reads] {  // paced like a chunk of records
+      const bool pace = pacing_ != nullptr && pacing_->between_chunks && ++reads % kIndexReadsPerPause == 0;
+      return !pace || pacing_->between_chunks();
+    };
+    const uint64_t below = size_pin_ == kWholeLog ? kWholeLog : tree_.size();
+    std::optional<Failure> lowest;
     for (const auto& [stream, chain] : chains_) {
       StreamIndexExpectation want{chain.next_version, chain.index, chain.last_position};
-      const uint64_t below = size_pin_ == kWholeLog ? kWholeLog : tree_.size();
       std::optional<Failure> f = CheckStreamIndex(store_, keys_, stream, want, below,
                                                   between_reads, &index_entries_checked_);
-      if (f) return f;
+      if (f && f->stopped) return f;
+      lowest = Lowest(std::move(lowest), std::move(f));
     }
-    return std::nullopt;
+    return lowest;
   }
 
   storage::LogStore* store_;

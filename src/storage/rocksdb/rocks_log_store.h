@@ -44,6 +44,11 @@ namespace cairn::storage {
 struct RocksOptions {
   std::string path;  // the data directory
   bool create_if_missing = false;
+  // Opens an existing store without writing anything to it (RocksDB's read-only mode: no new
+  // MANIFEST, WAL or info log; a WAL left by a crash is replayed in memory only). Every write then
+  // fails. For the offline commands that only read (`cairn verify`, the source of `cairn migrate`),
+  // so that examining a damaged directory never changes it. Requires !create_if_missing.
+  bool read_only = false;
   bool sync = true;                                  // durability: never false outside benchmarks
   size_t block_cache_size_bytes = size_t{64} << 20;  // shared by every column family
   // Test hook (fault injection, e.g. a FileSystem that fails writes or fsyncs): the RocksDB Env

@@ -28,6 +28,9 @@ constexpr size_t kBlockCacheSizeBytesMax = size_t{1} << 40;
 
 Status CheckOptions(const RocksOptions& options) {
   if (options.path.empty()) return Status::InvalidArgument("the data directory path is empty");
+  if (options.read_only && options.create_if_missing) {
+    return Status::InvalidArgument("a read-only open cannot create the store");
+  }
   if (options.block_cache_size_bytes < kBlockCacheSizeBytesMin ||
       options.block_cache_size_bytes > kBlockCacheSizeBytesMax) {
     return Status::InvalidArgument("block_cache_size_bytes must be 1 MiB..1 TiB");
@@ -114,9 +117,11 @@ Result<std::unique_ptr<LogStore>> OpenRocksLogStore(const RocksOptions& options)
 
   rocksdb::DB* raw_db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  CAIRN_RETURN_IF_ERROR(
-      FromRocks(rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw_db),
-                "opening store at " + options.path));
+  const rocksdb::Status opened =
+      options.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, options.path, descriptors, &handles, &raw_db)
+          : rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw_db);
+  CAIRN_RETURN_IF_ERROR(FromRocks(opened, "opening store at " + options.path));
   assert(raw_db != nullptr && handles.size() == families.size());
 
   auto store = std::make_unique<rocks::RocksLogStore>(std::unique_ptr<rocksdb::DB>(raw_db),

@@ -21,6 +21,11 @@ Status Corrupt(std::string_view what, std::string_view where) {
                           std::string(where));
 }
 
+// Two index runs of one stream claim the same version: only tampering or a damaged store makes it.
+Status OverlappingRuns(std::string_view stream_id) {
+  return Corrupt("index entries of stream '" + std::string(stream_id) + "' (overlapping runs)", kCfStreamIndex);
+}
+
 // For bulk scans (records, leaf hashes): read ahead instead of one block at a time. Short reads
 // (a stream's index, the heads, checkpoints) rely on RocksDB's automatic readahead instead.
 // Bulk scans read through large readahead buffers. Block checksums are not verified on record
@@ -113,12 +118,12 @@ Result<std::vector<StreamIndexEntry>> RocksLogStore::ReadStreamIndex(std::string
     const uint64_t end = *first + run->count;  // versions [first, end)
     if (backwards) {
       for (uint64_t v = std::min(end - 1, from_version) + 1; v-- > *first && entries.size() < limit;) {
-        assert(entries.empty() || v < entries.back().version);
+        if (!entries.empty() && v >= entries.back().version) return OverlappingRuns(stream_id);
         entries.push_back({v, run->first_position + (v - *first)});
       }
     } else {
       for (uint64_t v = std::max(*first, from_version); v < end && entries.size() < limit; ++v) {
-        assert(entries.empty() || v > entries.back().version);
+        if (!entries.empty() && v <= entries.back().version) return OverlappingRuns(stream_id);
         entries.push_back({v, run->first_position + (v - *first)});
       }
     }

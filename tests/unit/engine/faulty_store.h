@@ -23,6 +23,8 @@ struct FaultPlan {
   std::atomic<int> failed{0};
   std::atomic<int64_t> corrupt_record_at{-1};  // reads of this record get one byte flipped
   std::atomic<int64_t> corrupt_leaf_at{-1};    // reads of this leaf hash get one byte flipped
+  std::string replacement_leaf;                // set before replace_leaf_at, then left alone
+  std::atomic<int64_t> replace_leaf_at{-1};    // reads of this leaf hash get replacement_leaf
   std::atomic<int64_t> corrupt_index_at{-1};   // stream index reads: this position's entry moved
   std::atomic<int64_t> drop_index_at{-1};      // stream index reads: this position's entry gone
   std::atomic<bool> corrupt_summaries{false};  // ReadTreeStateWithSummary: summary byte flipped
@@ -138,11 +140,13 @@ class FaultyStore final : public storage::LogStore {
     Status s = inner_->ReadNodes(k, h);
     for (size_t i = 0; s.ok() && i < k.size(); ++i) {
       if (k[i].level == 0 && Hit(plan_->corrupt_leaf_at, k[i].index)) (*h)[i] = FlipOneByte((*h)[i]);
+      if (k[i].level == 0 && Hit(plan_->replace_leaf_at, k[i].index)) (*h)[i] = plan_->replacement_leaf;
     }
     return s;
   }
   Status ScanLeafHashes(uint64_t f, uint64_t l, const std::function<bool(uint64_t, std::string_view)>& fn) override {
     return inner_->ScanLeafHashes(f, l, [&](uint64_t i, std::string_view h) {
+      if (Hit(plan_->replace_leaf_at, i)) return fn(i, plan_->replacement_leaf);
       return Hit(plan_->corrupt_leaf_at, i) ? fn(i, FlipOneByte(h)) : fn(i, h);
     });
   }

@@ -1,4 +1,10 @@
 // Tampering with a closed data directory makes verification fail and name the position.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+
 #include "engine_test_util.h"
 #include "integrity/merkle.h"
 #include "storage/rocksdb/rocks_log_store.h"
@@ -65,6 +71,41 @@ TEST_F(TamperTest, UntouchedLogVerifies) {
   EXPECT_EQ(r.checkpoints_checked, 3u);  // sizes 0, 10, 20
   EXPECT_EQ(r.nodes_checked, 18u);        // 20 leaves: 10 + 5 + 2 + 1 interior nodes
   EXPECT_EQ(r.index_entries_checked, static_cast<uint64_t>(kEvents));
+}
+
+// Every file under `dir` with its size and modification time.
+std::map<std::string, std::pair<uintmax_t, std::filesystem::file_time_type>> Snapshot(const std::string& dir) {
+  std::map<std::string, std::pair<uintmax_t, std::filesystem::file_time_type>> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) files[e.path().string()] = {e.file_size(), e.last_write_time()};
+  }
+  return files;
+}
+
+// `cairn verify` examines evidence: it must not change the directory (no new MANIFEST, WAL or
+// info log, no replayed WAL written back), neither a cleanly closed one nor one a crash left.
+TEST_F(TamperTest, VerifyWritesNothingToTheDataDirectory) {
+  const auto before = Snapshot(dir_ + "/db");  // (the lock file outside it is the lock)
+  EXPECT_TRUE(EventStore::VerifyDataDir(dir_).ok);
+  EXPECT_EQ(Snapshot(dir_ + "/db"), before);
+  // A crash: the child appends and dies without closing, leaving its WAL to replay.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    Options o;
+    o.data_dir = dir_;
+    auto store = EventStore::Open(o);
+    if (!store.ok() || !(*store)->Append("s-9", ExpectedVersion::Any(), One("T", "{}")).ok()) _exit(3);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const auto crashed = Snapshot(dir_ + "/db");
+  VerifyReport r = EventStore::VerifyDataDir(dir_);
+  EXPECT_TRUE(r.ok) << r.failure;
+  EXPECT_EQ(r.records_checked, static_cast<uint64_t>(kEvents + 1));  // the WAL, replayed in memory
+  EXPECT_EQ(Snapshot(dir_ + "/db"), crashed);
 }
 
 // The streams of the fixture: event i is version i / 3 of s-(i % 3), at position i.
@@ -327,6 +368,40 @@ TEST_F(LargeTamperTest, TheLowestDamagedPositionIsNamedWhicheverThreadFindsIt) {
   ExpectVerifyFailureAt(dir_, 4200, "missing");
   Flip(17);  // in the first chunk
   ExpectVerifyFailureAt(dir_, 17, "authenticate");
+}
+
+// 16,384 events: the verification chunk [12288, 16384) completes 4,097 interior nodes, more than
+// one batched read (4,096); the node completed last — the root of the whole tree — is in the
+// second read.
+TEST(TamperLargeTreeTest, NodesBeyondOneBatchedReadAreCompared) {
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("data");
+  InitOptions init;
+  init.data_dir = dir;
+  ASSERT_TRUE(EventStore::Init(init).ok());
+  {
+    Options o;
+    o.data_dir = dir;
+    auto store = EventStore::Open(o);
+    ASSERT_TRUE(store.ok());
+    for (int b = 0; b < 64; ++b) {
+      std::vector<ProposedEvent> batch;
+      for (int i = 0; i < 256; ++i) batch.push_back(One("T", "{}")[0]);
+      ASSERT_TRUE((*store)->Append("s-" + std::to_string(b % 5), ExpectedVersion::Any(), batch).ok());
+    }
+  }
+  VerifyReport clean = EventStore::VerifyDataDir(dir);
+  ASSERT_TRUE(clean.ok) << clean.failure;
+  EXPECT_EQ(clean.nodes_checked, 16383u);  // a full tree of 2^14 leaves
+  EXPECT_EQ(clean.index_entries_checked, 16384u);
+  auto raw = OpenRaw(dir);
+  std::vector<std::string> root;
+  ASSERT_TRUE(raw->ReadNodes(std::vector<storage::NodeKey>{{14, 0}}, &root).ok());
+  root[0][0] ^= 0x01;
+  ASSERT_TRUE(storage::RawWriteKeyForTest(raw.get(), storage::rocks::kCfMerkle,
+                                          storage::rocks::EncodeNodeKey({14, 0}), root[0]).ok());
+  raw.reset();
+  ExpectVerifyFailureAt(dir, 16383, "stored Merkle node (level 14, index 0) differs");
 }
 
 }  // namespace
