@@ -5,7 +5,11 @@
 // (RecordedEvent.stored_data, which a subscription asks for with include_stored_data), a client
 // checks SHA-256(stored form) against data_hash itself, and then CheckShownAgainstStored: the
 // listed fields are exactly the stored form's {"$enc":…} objects, and `data` equals the stored
-// form everywhere else. (An event that masks a field the stored form has in clear — a rule added
+// form everywhere else, token for token: strings by their value, numbers by their text and kind
+// (1.0 for 1, 0.10 for 0.1, or a rounded 9007199254740992.0 for 9007199254740993 is a
+// difference). The one exception is the server's own canonical spelling of a stored floating
+// point number (protect/json_document.h: 1.50 stored may be shown 1.5, 1E2 as 100.0), which its
+// slower rewrite path writes; nobody may choose another spelling. (An event that masks a field the stored form has in clear — a rule added
 // after it was written — is sent without its stored form, which would show that plaintext.) What stays unchecked is only the value shown in place of each listed
 // field: a mask or erased value (fixed by the rules), or a decrypted plaintext (its key is the
 // server's).

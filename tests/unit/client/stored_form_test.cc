@@ -22,7 +22,7 @@ constexpr char kMaskedText[] =
 TEST(StoredFormTest, TheShownDataMatchesOutsideExactlyTheListedFields) {
   // Masked (another member order and spacing is the same JSON).
   EXPECT_TRUE(CheckShownAgainstStored(
-                  R"({"n":1.50, "customerId":"c-1","email":"***","address":{"city":"Oslo",)"
+                  R"({"n":1.5, "customerId":"c-1","email":"***","address":{"city":"Oslo",)"
                   R"("street":"***"},"a/b":[1,null]})",
                   kStored, Masked(kEncrypted))
                   .ok());
@@ -32,6 +32,55 @@ TEST(StoredFormTest, TheShownDataMatchesOutsideExactlyTheListedFields) {
                   R"("a/b":[1,[2,3]],"n":1.5})",
                   kStored, ShownFields{{}, {}, kEncrypted})
                   .ok());
+}
+
+// Numbers compare by their spelling: a parsed value would let changed digits through (a reader
+// with exact integers or decimals sees another amount). Only the server's canonical spelling of a
+// stored floating point number is accepted in its place.
+TEST(StoredFormTest, NumbersCompareByTheirSpelling) {
+  const std::string stored =
+      R"({"email":{"$enc":"v1","kid":"k1","iv":"AA","ct":"BB"},"amount":9007199254740993,)"
+      R"("acct":123456789012345678901234,"price":0.1,"n":1,"m":1.50,"e":1E2})";
+  const ShownFields fields = Masked({"/email"});
+  auto shown = [](const std::string& amount, const std::string& acct, const std::string& price,
+                  const std::string& n, const std::string& m, const std::string& e) {
+    return R"({"email":"***","amount":)" + amount + R"(,"acct":)" + acct + R"(,"price":)" + price +
+           R"(,"n":)" + n + R"(,"m":)" + m + R"(,"e":)" + e + "}";
+  };
+  const std::string as_stored = shown("9007199254740993", "123456789012345678901234", "0.1", "1", "1.50", "1E2");
+  EXPECT_TRUE(CheckShownAgainstStored(as_stored, stored, fields).ok());
+  // The server's DOM path: shortest round-trip doubles, integers beyond 64 bits as doubles.
+  EXPECT_TRUE(CheckShownAgainstStored(shown("9007199254740993", "1.2345678901234569e+23", "0.1", "1", "1.5", "100.0"),
+                                      stored, fields).ok());
+  // Every other spelling, even of a value a double parser reads the same, is a difference.
+  for (const std::string& forged : {
+           shown("9007199254740992.0", "123456789012345678901234", "0.1", "1", "1.50", "1E2"),
+           shown("9007199254740992", "123456789012345678901234", "0.1", "1", "1.50", "1E2"),
+           shown("9007199254740993", "123456789012345678900000", "0.1", "1", "1.50", "1E2"),
+           shown("9007199254740993", "123456789012345678901234", "0.1000000000000000055", "1", "1.50", "1E2"),
+           shown("9007199254740993", "123456789012345678901234", "0.1", "1.0", "1.50", "1E2"),
+           shown("9007199254740993", "123456789012345678901234", "0.1", "1", "1.500", "1E2"),
+           shown("9007199254740993", "123456789012345678901234", "0.1", "1", "1.50", "100"),
+           shown("9007199254740993", "123456789012345678901234", "0.1", "1", "1.50", "\"1E2\""),
+       }) {
+    EXPECT_EQ(CheckShownAgainstStored(forged, stored, fields).code(), StatusCode::kDataLoss) << forged;
+  }
+}
+
+// A listed field is replaced where the data has it, never created: leaving it out (or showing a
+// shorter array) is a difference.
+TEST(StoredFormTest, AListedFieldMissingFromTheDataIsCaught) {
+  const std::string stored = R"({"email":{"$enc":"v1","kid":"k1","iv":"AA","ct":"BB"},)"
+                             R"("tags":[null,null,{"$enc":"v1","kid":"k1","iv":"CC","ct":"DD"}]})";
+  const ShownFields fields = Masked({"/email", "/tags/2"});
+  EXPECT_TRUE(CheckShownAgainstStored(R"({"email":"***","tags":[null,null,"***"]})", stored, fields).ok());
+  EXPECT_EQ(CheckShownAgainstStored(R"({"tags":[null,null,"***"]})", stored, fields).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(CheckShownAgainstStored(R"({"email":"***","tags":[]})", stored, fields).code(), StatusCode::kDataLoss);
+}
+
+TEST(StoredFormTest, DeepNestingIsRefusedNotRecursedInto) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_EQ(CheckShownAgainstStored(deep, R"({"a":{"$enc":"v1"}})", Masked({"/a"})).code(), StatusCode::kDataLoss);
 }
 
 TEST(StoredFormTest, EveryOtherDifferenceIsCaught) {
