@@ -41,8 +41,12 @@
 // what failed, the event is never returned, the server is told (Integrity.ReportViolation), and
 // the subscription is cancelled; every later Next() returns the same status. A transport error
 // while fetching proofs ends the subscription with that error (fail closed): events not yet
-// proven are never returned. resume_position() is one past the last event Next() returned (or a
-// later position checkpoint it returned), so a new subscription loses nothing unverified.
+// proven are never returned; a DATA_LOSS the server sends (its own log damaged) ends it as
+// kInternal, so kDataLoss always means a check of this client failed. resume_position() is one
+// past the last event Next() returned (or a later position marker it returned, but never beyond
+// the size of the last verified checkpoint: a marker is the server's word), so a new subscription
+// loses nothing unverified. A from-end subscription verifies a checkpoint before it starts and
+// refuses events below its size (an old event passed off as new); resume_position() starts there.
 //
 // The caller needs `subscribe` on what it subscribes to and `proof` on the log. The verifier
 // key is never taken from the server: a key fetched over the same connection would let whoever

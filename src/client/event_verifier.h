@@ -80,6 +80,11 @@ class IntegritySource {
 // `client` must outlive the source.
 std::unique_ptr<IntegritySource> IntegritySourceFor(Client* client);
 
+// A kDataLoss the server sent (it found its own log damaged, or says so) is not a violation this
+// client detected: it becomes kInternal (the message kept, no position detail), so that kDataLoss
+// from a verifier always means one of its own checks failed. Other statuses pass unchanged.
+Status NotOurViolation(Status status);
+
 // What a subscription asked for (v1::SubscribeRequest): the events the server may send it.
 struct EventScope {
   std::string stream = "$all";               // a stream id, or "$all"

@@ -15,12 +15,12 @@ class ClientIntegritySource final : public IntegritySource {
   explicit ClientIntegritySource(Client* client)
       : client_(client), stub_(v1::Integrity::NewStub(client->channel())) {}
 
-  Result<v1::Checkpoint> GetCheckpoint() override { return client_->GetCheckpoint(); }
+  Result<v1::Checkpoint> GetCheckpoint() override { return Checked(client_->GetCheckpoint()); }
   Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) override {
-    return client_->GetInclusionProof(index, size);
+    return Checked(client_->GetInclusionProof(index, size));
   }
   Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override {
-    return client_->GetConsistencyProof(size1, size2);
+    return Checked(client_->GetConsistencyProof(size1, size2));
   }
   Status ReportViolation(const v1::ViolationReport& report) override {
     grpc::ClientContext context;
@@ -31,11 +31,22 @@ class ClientIntegritySource final : public IntegritySource {
   }
 
  private:
+  template <typename T>
+  static Result<T> Checked(Result<T> r) {
+    if (r.ok()) return r;
+    return NotOurViolation(r.status());
+  }
+
   Client* client_;
   std::unique_ptr<v1::Integrity::Stub> stub_;
 };
 
 }  // namespace
+
+Status NotOurViolation(Status status) {
+  if (status.code() != StatusCode::kDataLoss) return status;
+  return Status::Internal("the server reported lost or damaged data: " + status.message());
+}
 
 std::unique_ptr<IntegritySource> IntegritySourceFor(Client* client) {
   assert(client != nullptr);

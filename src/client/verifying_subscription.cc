@@ -68,11 +68,14 @@ class VerifyingSubscription::Impl {
         verifier_(source_.get(), std::move(key), VerifierOptions(options, request)),
         options_(options),
         resume_(StartPosition(request)) {
-    verifier_.RaisePositionFloor(resume_.load());
     if (!options.trusted_checkpoint.empty()) {
       [[maybe_unused]] const Status trusted = verifier_.TrustCheckpoint(options.trusted_checkpoint);
       assert(trusted.ok() && "Wrap verified it");
+      // From the end: Start() verified this checkpoint before the subscription began, so no event
+      // it delivers lies below it (an older event passed off as new is refused).
+      if (request.start_case() == v1::SubscribeRequest::kFromEnd) resume_.store(verifier_.last_checkpoint()->size);
     }
+    verifier_.RaisePositionFloor(resume_.load());
     reader_ = std::thread([this] { ReadLoop(); });
   }
 
@@ -121,6 +124,13 @@ class VerifyingSubscription::Impl {
   // The front held message if the caller may have it now.
   std::optional<v1::SubscribeResponse> Release();
   Status ProveHeld();
+  // A marker's position is the server's word: the resume position follows it only as far as the
+  // verified log reaches (a marker far ahead would make a later resume skip events).
+  void AdvanceResumeTo(uint64_t marker_position) {
+    const auto& verified = verifier_.last_checkpoint();
+    const uint64_t bound = verified ? std::min(marker_position, verified->size) : resume_.load();
+    resume_.store(std::max(resume_.load(), bound));
+  }
   // Proofs are due for held events by count or age, but never more often than idle_wait_ms
   // (an event the last checkpoint did not yet cover is retried after a pause, not in a spin).
   bool ProofDue(int64_t now_ms) const {
@@ -187,7 +197,7 @@ std::optional<Result<v1::SubscribeResponse>> VerifyingSubscription::Impl::Pop(in
 
 Status VerifyingSubscription::Impl::Accept(Result<v1::SubscribeResponse> message) {
   if (!message.ok()) {
-    end_ = message.status();
+    end_ = NotOurViolation(message.status());
     return Status::Ok();
   }
   if (message->has_event()) {
@@ -213,9 +223,9 @@ std::optional<v1::SubscribeResponse> VerifyingSubscription::Impl::Release() {
     resume_.store(std::max(resume_.load(), front.event().position() + 1));
     --held_events_;
   } else if (front.has_checkpoint()) {
-    resume_.store(std::max(resume_.load(), front.checkpoint().next_position()));
+    AdvanceResumeTo(front.checkpoint().next_position());
   } else if (front.has_caught_up()) {
-    resume_.store(std::max(resume_.load(), front.caught_up().next_position()));
+    AdvanceResumeTo(front.caught_up().next_position());
   }
   v1::SubscribeResponse out = std::move(front);
   held_.pop_front();
@@ -256,6 +266,26 @@ Result<v1::SubscribeResponse> VerifyingSubscription::Impl::Next() {
   }
 }
 
+namespace {
+
+// A checkpoint fetched, signature-checked and (with a trusted one) consistency-checked before a
+// from-end subscription starts: the log had at least that many events when it started, so events
+// it delivers lie at or after that size. A violation is reported and returned (kDataLoss).
+Result<std::string> CheckpointBeforeStart(Client& client, const v1::SubscribeRequest& request,
+                                          const VerifyingSubscriptionOptions& options) {
+  std::unique_ptr<IntegritySource> source = IntegritySourceFor(&client);
+  CAIRN_ASSIGN_OR_RETURN(integrity::NoteVerifier key, integrity::ParseVerifierKey(options.verifier_key));
+  EventVerifier verifier(source.get(), std::move(key));
+  if (!options.trusted_checkpoint.empty()) CAIRN_RETURN_IF_ERROR(verifier.TrustCheckpoint(options.trusted_checkpoint));
+  Status s = verifier.VerifyCheckpoint();
+  if (!s.ok()) {
+    return s.code() == StatusCode::kDataLoss ? s : s.Annotate("verifying subscription: cannot fetch a checkpoint");
+  }
+  return verifier.last_checkpoint_note();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Start(
     Client& client, const v1::SubscribeRequest& request, VerifyingSubscriptionOptions options) {
   if (options.verifier_key.empty()) {
@@ -266,6 +296,9 @@ Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Start(
   CAIRN_RETURN_IF_ERROR(ValidateTrusted(options));
   v1::SubscribeRequest asked = request;
   if (options.verify_stored_data) asked.set_include_stored_data(true);
+  if (asked.start_case() == v1::SubscribeRequest::kFromEnd) {
+    CAIRN_ASSIGN_OR_RETURN(options.trusted_checkpoint, CheckpointBeforeStart(client, asked, options));
+  }
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Subscription> inner,
                          Subscription::Start(client, asked, options.subscription));
   return Wrap(std::move(inner), IntegritySourceFor(&client), asked, options);

@@ -254,6 +254,25 @@ TEST_F(VerifyConsumerTest, SameConsumerWithoutTheProxyVerifiesEverything) {
   EXPECT_EQ(ViolationReports(), 0u);
 }
 
+// From the end: a checkpoint is verified before the subscription starts (3 events), so the
+// consumer resumes at 3 at once and sees only what is appended later — no false violation.
+TEST_F(VerifyConsumerTest, FromTheEndStartsAtAVerifiedCheckpoint) {
+  auto consumer = PlaintextClient(env.server().target(), env.admin_key);
+  v1::SubscribeRequest request;
+  request.set_stream("$all");
+  request.set_from_end(true);
+  auto sub = VerifyingSubscription::Start(*consumer, request, options);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  EXPECT_EQ((*sub)->resume_position(), 3u);
+  AppendOne(*admin, "order-1", "{\"i\":3}");
+  Status end = Consume(**sub, 1);
+  ASSERT_TRUE(end.ok()) << end.ToString();
+  EXPECT_EQ(seen, (std::vector<uint64_t>{3}));
+  EXPECT_EQ((*sub)->resume_position(), 4u);
+  (*sub)->Cancel();
+  EXPECT_EQ(ViolationReports(), 0u);
+}
+
 // `cairn subscribe --verify --checkpoint-file`: the file holds the last verified checkpoint after
 // a run, the next run starts from it (and extends it), and a file signed by another key is
 // refused at start (exit 2), with no report to the server.

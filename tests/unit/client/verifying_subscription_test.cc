@@ -13,13 +13,14 @@ namespace {
 
 using testing::FakeLog;
 
-// Hands out the scripted messages, then ends with kUnavailable.
+// Hands out the scripted messages, then ends with `end` (kUnavailable by default).
 class ScriptedSubscription final : public Subscription {
  public:
-  explicit ScriptedSubscription(std::deque<v1::SubscribeResponse> script)
-      : script_(std::move(script)) {}
+  explicit ScriptedSubscription(std::deque<v1::SubscribeResponse> script,
+                                Status end = Status::Unavailable("end of script"))
+      : script_(std::move(script)), end_(std::move(end)) {}
   Status NextInto(v1::SubscribeResponse* out) override {
-    if (script_.empty()) return Status::Unavailable("end of script");
+    if (script_.empty()) return end_;
     *out = std::move(script_.front());
     script_.pop_front();
     return Status::Ok();
@@ -30,6 +31,7 @@ class ScriptedSubscription final : public Subscription {
 
  private:
   std::deque<v1::SubscribeResponse> script_;
+  Status end_;
 };
 
 // Forwards to a FakeLog that the test keeps (the wrapper owns its source).
@@ -62,8 +64,9 @@ class VerifyingSubscriptionTest : public ::testing::Test {
     options.idle_wait_ms = 1;
     request.set_stream("$all");
   }
-  Result<std::unique_ptr<VerifyingSubscription>> Wrap(std::deque<v1::SubscribeResponse> script) {
-    return VerifyingSubscription::Wrap(std::make_unique<ScriptedSubscription>(std::move(script)),
+  Result<std::unique_ptr<VerifyingSubscription>> Wrap(std::deque<v1::SubscribeResponse> script,
+                                                      Status end = Status::Unavailable("end of script")) {
+    return VerifyingSubscription::Wrap(std::make_unique<ScriptedSubscription>(std::move(script), std::move(end)),
                                        std::make_unique<LogSource>(&log), request, options);
   }
   // Next() until it fails; the events it returned.
@@ -161,6 +164,63 @@ TEST_F(VerifyingSubscriptionTest, TheCheckpointNoteCarriesTrustIntoTheNextSessio
 
   options.trusted_checkpoint = "cairn checkpoint\n1\nnot signed\n";
   EXPECT_EQ(Wrap({}).status().code(), StatusCode::kInvalidArgument);
+}
+
+// From the end: Start() verifies a checkpoint before the subscription begins and hands it over as
+// the trusted one; no event below its size is passed off as new.
+TEST_F(VerifyingSubscriptionTest, FromTheEndAnOlderEventPassedOffAsNewIsRefused) {
+  const auto e0 = log.Append("a", "Paid", "{}");
+  const auto e1 = log.Append("a", "Paid", "{}");
+  auto at_start = log.GetCheckpoint();
+  ASSERT_TRUE(at_start.ok());
+  ASSERT_EQ(at_start->size(), 2u);
+  options.trusted_checkpoint = at_start->note();
+  request.set_from_end(true);
+  auto replayed = Wrap({EventMessage(e0)});
+  ASSERT_TRUE(replayed.ok()) << replayed.status().ToString();
+  EXPECT_EQ((*replayed)->resume_position(), 2u);
+  Status end;
+  EXPECT_TRUE(Drain(**replayed, &end).empty());
+  EXPECT_EQ(end.code(), StatusCode::kDataLoss) << end.ToString();
+  EXPECT_EQ(log.reports.size(), 1u);
+
+  const auto e2 = log.Append("a", "Paid", "{}");  // a new event is delivered
+  auto fresh = Wrap({EventMessage(e2)});
+  ASSERT_TRUE(fresh.ok());
+  auto m = (*fresh)->Next();
+  ASSERT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
+  EXPECT_EQ(m->event().position(), 2u);
+  EXPECT_EQ((*fresh)->resume_position(), 3u);
+  (void)e1;
+}
+
+// A position marker is the server's word: a resume position taken from one far ahead would make
+// the next subscription skip events. It follows markers only as far as the verified log reaches.
+TEST_F(VerifyingSubscriptionTest, AMarkerFarAheadMovesTheResumePositionOnlyToTheVerifiedLog) {
+  const auto e0 = log.Append("a", "Opened", "{}");
+  v1::SubscribeResponse far;
+  far.mutable_caught_up()->set_next_position(uint64_t{1} << 62);
+  auto sub = Wrap({EventMessage(e0), far});
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  auto first = (*sub)->Next();
+  ASSERT_TRUE(first.ok() && first->has_event()) << first.status().ToString();
+  auto marker = (*sub)->Next();
+  ASSERT_TRUE(marker.ok() && marker->has_caught_up()) << marker.status().ToString();
+  EXPECT_EQ((*sub)->resume_position(), 1u);
+}
+
+// kDataLoss from a verifying subscription means one of its own checks failed: a DATA_LOSS the
+// server ends the stream with (with a position of its choosing) is passed on as kInternal.
+TEST_F(VerifyingSubscriptionTest, TheServersDataLossIsNotPassedOffAsAViolation) {
+  const auto e0 = log.Append("a", "Opened", "{}");
+  Status server_end = Status::DataLoss("position 7 is damaged");
+  auto sub = Wrap({EventMessage(e0)}, server_end);
+  ASSERT_TRUE(sub.ok());
+  Status end;
+  EXPECT_EQ(Drain(**sub, &end), std::vector<uint64_t>{0});
+  EXPECT_EQ(end.code(), StatusCode::kInternal) << end.ToString();
+  EXPECT_NE(end.message().find("position 7 is damaged"), std::string::npos);
+  EXPECT_TRUE(log.reports.empty());
 }
 
 }  // namespace
