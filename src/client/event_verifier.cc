@@ -305,7 +305,7 @@ bool EventVerifier::CheckpointDue(int64_t now_ms) const {
          now_ms - pending_.front().checked_at_ms >= options_.checkpoint_every_ms;
 }
 
-Status EventVerifier::VerifyCheckpoint() {
+Status EventVerifier::VerifyCheckpoint(std::optional<int64_t> now_ms) {
   if (failed()) return failure_;
   std::string note;
   CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint next, FetchSignedCheckpoint(&note));
@@ -315,7 +315,7 @@ Status EventVerifier::VerifyCheckpoint() {
   checkpoint_ = std::move(next);
   checkpoint_note_ = std::move(note);
   ++stats_.checkpoints_verified;
-  return ProvePending(*checkpoint_);
+  return ProvePending(*checkpoint_, now_ms);
 }
 
 Result<integrity::Checkpoint> EventVerifier::FetchSignedCheckpoint(std::string* note) {
@@ -365,7 +365,7 @@ Status EventVerifier::CheckConsistency(const integrity::Checkpoint& next) {
   return Status::Ok();
 }
 
-Status EventVerifier::ProvePending(const integrity::Checkpoint& checkpoint) {
+Status EventVerifier::ProvePending(const integrity::Checkpoint& checkpoint, std::optional<int64_t> now_ms) {
   // Prove first, drop after: a transport error leaves every pending event pending.
   size_t proven = 0;
   for (Pending& p : pending_) {
@@ -385,7 +385,8 @@ Status EventVerifier::ProvePending(const integrity::Checkpoint& checkpoint) {
   }
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(proven));
   for (Pending& p : pending_) {
-    if (++p.checkpoints_missed > options_.uncovered_checkpoints_max) {
+    const bool long_enough = !now_ms || *now_ms - p.checked_at_ms >= options_.uncovered_ms_min;
+    if (++p.checkpoints_missed > options_.uncovered_checkpoints_max && long_enough) {
       return Fail(v1::VIOLATION_INCLUSION, p.position, p.stream, p.version,
                   "the event is beyond every signed checkpoint (latest size " +
                       std::to_string(checkpoint.size) + ")");

@@ -30,8 +30,8 @@
 //  - every pending event the checkpoint covers gets an RFC 9162 inclusion proof of ITS
 //    RECOMPUTED leaf hash against the signed root (one proof per event: no sampling). Events
 //    beyond the checkpoint stay pending for the next one; an event still not covered after
-//    `uncovered_checkpoints_max` checkpoints is a violation (the server claims it committed it,
-//    but its signed tree does not hold it).
+//    `uncovered_checkpoints_max` checkpoints and (given the time) `uncovered_ms_min` is a
+//    violation (the server claims it committed it, but its signed tree does not hold it).
 // Work is bounded: at most kPendingEventsMax events are pending (CheckEvent refuses more with
 // kResourceExhausted: verify a checkpoint first), so one checkpoint costs at most that many
 // proofs plus one consistency proof.
@@ -101,8 +101,12 @@ struct EventVerifierOptions {
   int64_t checkpoint_every_ms = 2000;
   // Streams whose last seen (version, leaf hash) is remembered for the chain check.
   size_t streams_tracked_max = 100000;
-  // Checkpoints that may pass without covering a pending event before that is a violation.
+  // Checkpoints that may pass without covering a pending event before that is a violation, and
+  // (when VerifyCheckpoint is given the time) how long after the event was checked at the least:
+  // on several nodes a node may deliver an event another committed a moment before its own
+  // checkpoint covers it, so a few quick misses are not yet a violation.
   uint32_t uncovered_checkpoints_max = 3;
+  int64_t uncovered_ms_min = 5000;
   // Events whose protected fields are shown masked, erased or decrypted carry `data` that differs
   // from the stored form data_hash covers. Sent with their stored form, they are checked against
   // it (stored_forms_checked), all but the values shown in the listed fields. Without it, their
@@ -160,7 +164,9 @@ class EventVerifier {
   // True when pending events call for a checkpoint (count reached or oldest too old).
   bool CheckpointDue(int64_t now_ms) const;
   // The per-checkpoint checks (see above). OK with nothing pending still verifies a checkpoint.
-  Status VerifyCheckpoint();
+  // `now_ms` (the clock of CheckEvent) bounds uncovered events by time as well as by count;
+  // without it only the count applies.
+  Status VerifyCheckpoint(std::optional<int64_t> now_ms = std::nullopt);
 
   // Events checked but not yet proven in a verified checkpoint.
   uint64_t pending_events() const { return pending_.size(); }
@@ -193,7 +199,7 @@ class EventVerifier {
   void Remember(const v1::RecordedEvent& event, const integrity::Hash& leaf, int64_t now_ms);
   Result<integrity::Checkpoint> FetchSignedCheckpoint(std::string* note);
   Status CheckConsistency(const integrity::Checkpoint& next);
-  Status ProvePending(const integrity::Checkpoint& checkpoint);
+  Status ProvePending(const integrity::Checkpoint& checkpoint, std::optional<int64_t> now_ms);
   // Records the first violation, reports it, and returns the failure status.
   Status Fail(v1::ViolationKind kind, uint64_t position, std::string_view stream,
               uint64_t version, std::string what);

@@ -234,7 +234,7 @@ std::optional<v1::SubscribeResponse> VerifyingSubscription::Impl::Release() {
 
 Status VerifyingSubscription::Impl::ProveHeld() {
   last_proof_ms_ = NowMs();
-  Status s = verifier_.VerifyCheckpoint();
+  Status s = verifier_.VerifyCheckpoint(last_proof_ms_);
   if (!s.ok()) {
     return Fail(s.code() == StatusCode::kDataLoss
                     ? s

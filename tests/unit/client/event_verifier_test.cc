@@ -472,6 +472,24 @@ TEST(EventVerifier, EventBeyondEverySignedCheckpointIsDetectedAfterTheBound) {
   ExpectViolationAt(verifier.VerifyCheckpoint(), log, 6, v1::VIOLATION_INCLUSION);
 }
 
+// Given the time, a few quick misses are not yet a violation (a node may deliver an event another
+// node committed a moment before its own checkpoint covers it): only misses past the count AND
+// uncovered_ms_min after the event was checked are.
+TEST(EventVerifier, AnUncoveredEventIsAViolationOnlyAfterTheCountAndTheTime) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  events.push_back(FakeLog::Forge(6, "c", 1, crypto::HashFromBytes(events[4].leaf_hash()),
+                                  "Changed", "{}"));
+  EventVerifierOptions options;
+  options.uncovered_checkpoints_max = 2;
+  options.uncovered_ms_min = 5000;
+  EventVerifier verifier(&log, log.verifier(), options);
+  ASSERT_TRUE(Feed(verifier, events).ok());  // checked at time 0
+  for (int64_t t : {10, 20, 30, 40, 4999}) EXPECT_TRUE(verifier.VerifyCheckpoint(t).ok()) << t;
+  EXPECT_FALSE(verifier.Proven(6));
+  ExpectViolationAt(verifier.VerifyCheckpoint(5000), log, 6, v1::VIOLATION_INCLUSION);
+}
+
 TEST(EventVerifier, CheckpointIsDueByCountOrAgeAndPendingIsBounded) {
   FakeLog log;
   EventVerifierOptions options;
