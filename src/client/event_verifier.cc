@@ -48,10 +48,50 @@ Result<integrity::Entry> EntryOf(const v1::RecordedEvent& event) {
   return e;
 }
 
+// ViolationReport's limits (integrity.proto): detail ≤ 256 bytes of printable ASCII, stream ≤ 512
+// bytes without control characters. What does not fit is replaced ('?') and cut, so that a report
+// about a hostile event or note (odd key names, bytes in a stream id) is not refused. The same
+// cleaning applies to server-sent text in this client's own messages (they may reach a log).
+constexpr size_t kReportDetailSizeBytesMax = 256;
+constexpr size_t kReportStreamSizeBytesMax = 512;
+
+// At most size_bytes_max bytes of `text`, without splitting a UTF-8 sequence.
+std::string_view CutUtf8(std::string_view text, size_t size_bytes_max) {
+  if (text.size() <= size_bytes_max) return text;
+  size_t n = size_bytes_max;
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;  // inside a sequence
+  return text.substr(0, n);
+}
+
+// U+200B..U+200F (zero-width, directional marks), U+202A..U+202E and U+2066..U+2069
+// (directional embeddings, overrides and isolates): they change how the text around them shows.
+bool IsInvisibleFormatChar(std::string_view text, size_t i) {
+  if (i + 2 >= text.size() || static_cast<unsigned char>(text[i]) != 0xE2) return false;
+  const auto b1 = static_cast<unsigned char>(text[i + 1]);
+  const auto b2 = static_cast<unsigned char>(text[i + 2]);
+  return (b1 == 0x80 && ((b2 >= 0x8B && b2 <= 0x8F) || (b2 >= 0xAA && b2 <= 0xAE))) ||
+         (b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9);
+}
+
+std::string ForReport(std::string_view text, size_t size_bytes_max, bool printable_ascii_only) {
+  std::string out(CutUtf8(text, size_bytes_max));
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto u = static_cast<unsigned char>(out[i]);
+    if (IsInvisibleFormatChar(out, i)) {
+      out.replace(i, 3, "?");
+    } else if (u < 0x20 || u == 0x7f || (printable_ascii_only && u > 0x7e)) {
+      out[i] = '?';
+    }
+  }
+  return out;
+}
+
+// The stream id is the server's word: cleaned and cut like a report's.
 std::string Where(uint64_t position, std::string_view stream, uint64_t version) {
   std::string where = "position " + std::to_string(position);
   if (!stream.empty()) {
-    where += " (stream " + std::string(stream) + ", version " + std::to_string(version) + ")";
+    where += " (stream " + ForReport(stream, kReportStreamSizeBytesMax, /*printable_ascii_only=*/false) +
+             ", version " + std::to_string(version) + ")";
   }
   return where;
 }
@@ -88,21 +128,6 @@ EventVerifier::EventVerifier(IntegritySource* source, integrity::NoteVerifier ke
 
 namespace {
 
-// ViolationReport's limits (integrity.proto): detail ≤ 256 bytes of printable ASCII, stream ≤ 512
-// bytes without control characters. What does not fit is replaced ('?') and cut, so that a report
-// about a hostile event or note (odd key names, bytes in a stream id) is not refused.
-constexpr size_t kReportDetailSizeBytesMax = 256;
-constexpr size_t kReportStreamSizeBytesMax = 512;
-
-std::string ForReport(std::string_view text, size_t size_bytes_max, bool printable_ascii_only) {
-  std::string out(text.substr(0, size_bytes_max));
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f || (printable_ascii_only && u > 0x7e)) c = '?';
-  }
-  return out;
-}
-
 }  // namespace
 
 Status EventVerifier::Fail(v1::ViolationKind kind, uint64_t position, std::string_view stream,
@@ -120,7 +145,8 @@ Status EventVerifier::Fail(v1::ViolationKind kind, uint64_t position, std::strin
   report.set_detail(ForReport(what, kReportDetailSizeBytesMax, /*printable_ascii_only=*/true));
   std::string message = "verification failed at " + Where(position, stream, version) + ": " + what;
   if (Status reported = source_->ReportViolation(report); !reported.ok()) {
-    message += " (not reported to the server: " + reported.message() + ")";
+    message += " (not reported to the server: " +
+               ForReport(reported.message(), kReportDetailSizeBytesMax, /*printable_ascii_only=*/true) + ")";
   }
   failure_ = Status::DataLoss(std::move(message), static_cast<int64_t>(position));
   return failure_;

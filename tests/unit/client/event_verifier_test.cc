@@ -286,6 +286,26 @@ TEST(EventVerifier, AReportAboutAHostileEventFitsTheReportLimits) {
   }
 }
 
+// The stream id is the server's word: in this client's own message and in the report it is cut
+// at a character boundary, and line breaks, controls and directional overrides do not survive.
+TEST(EventVerifier, AHostileStreamIdIsCleanedInTheMessageAndTheReport) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  events[0].set_stream("a\nFAKE LOG LINE \xe2\x80\xae" + std::string(492, 's') + "\xc3\xa9tail");
+  ASSERT_EQ(events[0].stream().size(), 19u + 492u + 6u);  // é straddles byte 512
+  EventVerifier verifier(&log, log.verifier());
+  Status s = Feed(verifier, {events[0]});
+  ASSERT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  EXPECT_EQ(s.message().find('\n'), std::string::npos) << s.message();
+  EXPECT_EQ(s.message().find("\xe2\x80\xae"), std::string::npos);
+  EXPECT_EQ(s.message().find("tail"), std::string::npos) << "cut";
+  ASSERT_EQ(log.reports.size(), 1u);
+  const std::string& stream = log.reports[0].stream();
+  EXPECT_LE(stream.size(), 512u);
+  EXPECT_NE(static_cast<unsigned char>(stream.back()), 0xc3) << "no split character at the end";
+  EXPECT_EQ(stream.find("\xe2\x80\xae"), std::string::npos);
+}
+
 TEST(EventVerifier, MaskedEventSkipsOnlyTheDataHash) {
   FakeLog log;
   std::vector<v1::RecordedEvent> events = FillLog(log);
