@@ -53,7 +53,9 @@
 // controls that connection vouch for its own forgeries.
 //
 // Thread safety: as Subscription (Next() from one thread; Cancel() from any). A reader thread
-// per subscription pulls from the server into a bounded queue (kQueuedMessagesMax).
+// per subscription pulls from the server into a bounded queue (kQueuedMessagesMax and
+// kQueuedBytesMax); checked events wait for their proof in a bounded list (kHeldBytesMax and
+// EventVerifier::kPendingEventsMax).
 // Ownership: the Client must outlive the VerifyingSubscription.
 #pragma once
 
@@ -104,6 +106,11 @@ struct VerifyingSubscriptionOptions {
 class VerifyingSubscription final : public Subscription {
  public:
   static constexpr size_t kQueuedMessagesMax = 1024;
+  // Memory bounds against a server that sends large messages: the reader stops pulling while the
+  // queue holds this many bytes, and Next() proves what it holds before taking more once the
+  // checked but unproven messages hold this many (each bound may be passed by one message).
+  static constexpr size_t kQueuedBytesMax = size_t{256} << 20;
+  static constexpr size_t kHeldBytesMax = size_t{256} << 20;
 
   // kInvalidArgument for a missing or malformed verifier key or option; otherwise as
   // Subscription::Start.

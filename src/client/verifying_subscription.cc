@@ -135,8 +135,8 @@ class VerifyingSubscription::Impl {
   // (an event the last checkpoint did not yet cover is retried after a pause, not in a spin).
   bool ProofDue(int64_t now_ms) const {
     if (held_events_ == 0 || now_ms - last_proof_ms_ < options_.idle_wait_ms) return false;
-    return end_ || verifier_.CheckpointDue(now_ms) ||
-           held_.size() >= options_.checkpoint_every_events;
+    return end_ || verifier_.CheckpointDue(now_ms) || held_.size() >= options_.checkpoint_every_events ||
+           held_bytes_ >= kHeldBytesMax;
   }
   Status Fail(Status status) {
     assert(!status.ok());
@@ -156,12 +156,14 @@ class VerifyingSubscription::Impl {
   std::condition_variable ready_;   // queue_ gained a message
   std::condition_variable space_;   // queue_ lost one, or stop_
   std::deque<Result<v1::SubscribeResponse>> queue_;  // guarded by mu_; ≤ kQueuedMessagesMax
+  size_t queued_bytes_ = 0;                          // guarded by mu_; ≤ kQueuedBytesMax + one
   bool stop_ = false;                                // guarded by mu_
   std::thread reader_;
 
   // Owned by the thread that calls Next().
   std::deque<v1::SubscribeResponse> held_;  // in order; events checked, maybe not yet proven
   uint64_t held_events_ = 0;
+  size_t held_bytes_ = 0;  // of held_; ≤ kHeldBytesMax + one message
   int64_t last_proof_ms_ = 0;
   std::optional<Status> end_;  // how the inner subscription ended
   Status failure_;
@@ -171,10 +173,14 @@ void VerifyingSubscription::Impl::ReadLoop() {
   for (;;) {
     Result<v1::SubscribeResponse> message = inner_->Next();
     const bool end = !message.ok();
+    const size_t size_bytes = end ? 0 : message->ByteSizeLong();
     {
       std::unique_lock<std::mutex> lock(mu_);
-      space_.wait(lock, [&] { return stop_ || queue_.size() < kQueuedMessagesMax; });
+      space_.wait(lock, [&] {
+        return stop_ || (queue_.size() < kQueuedMessagesMax && (queue_.empty() || queued_bytes_ < kQueuedBytesMax));
+      });
       if (stop_) return;
+      queued_bytes_ += size_bytes;
       queue_.push_back(std::move(message));
       assert(queue_.size() <= kQueuedMessagesMax);
     }
@@ -190,6 +196,9 @@ std::optional<Result<v1::SubscribeResponse>> VerifyingSubscription::Impl::Pop(in
   }
   Result<v1::SubscribeResponse> message = std::move(queue_.front());
   queue_.pop_front();
+  const size_t size_bytes = message.ok() ? message->ByteSizeLong() : 0;
+  assert(queued_bytes_ >= size_bytes);
+  queued_bytes_ -= size_bytes;
   lock.unlock();
   space_.notify_one();
   return message;
@@ -211,6 +220,7 @@ Status VerifyingSubscription::Impl::Accept(Result<v1::SubscribeResponse> message
     return verifier_.RefuseMessage(resume_.load(),
                                    "a message that is neither an event nor a position marker");
   }
+  held_bytes_ += message->ByteSizeLong();
   held_.push_back(std::move(message).value());
   return Status::Ok();
 }
@@ -229,6 +239,9 @@ std::optional<v1::SubscribeResponse> VerifyingSubscription::Impl::Release() {
   }
   v1::SubscribeResponse out = std::move(front);
   held_.pop_front();
+  const size_t size_bytes = out.ByteSizeLong();
+  assert(held_bytes_ >= size_bytes);
+  held_bytes_ -= size_bytes;
   return out;
 }
 
@@ -253,7 +266,7 @@ Result<v1::SubscribeResponse> VerifyingSubscription::Impl::Next() {
       CAIRN_RETURN_IF_ERROR(ProveHeld());
       continue;
     }
-    if (end_) {  // held events wait for a later checkpoint; nothing more will arrive
+    if (end_ || held_bytes_ >= kHeldBytesMax) {  // nothing more will arrive, or prove before taking more
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.idle_wait_ms));
       continue;
     }
