@@ -54,6 +54,7 @@ Result<int64_t> ParseRfc3339(std::string_view text);
 struct AuditRecord {
   AuditKind kind = AuditKind::kAdmin;
   int64_t time_unix_ns = 0;   // 0 = filled in when submitted
+  std::string event_id;       // 16 bytes, its `$audit` event id; "" = a random UUID when submitted
   std::string request_id;     // the call's request id ("" for acts outside a call)
   std::string principal;      // principal id; "" when not authenticated
   std::string auth_method;    // "jwt" | "apikey" | "mtls" | ""

@@ -1,6 +1,7 @@
 #include "audit/trail.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <chrono>
 #include <condition_variable>
@@ -9,14 +10,18 @@
 #include <thread>
 
 #include "common/log.h"
+#include "crypto/secure.h"
 #include "common/thread_name.h"
 
 namespace cairn::audit {
 namespace {
 
+// A batch is retried until it is written; each round of this many failed attempts is counted
+// (write_errors) and logged. Once stopping, one more round, then the batch is given up (lost).
 constexpr uint32_t kWriteAttemptsMax = 5;
 constexpr int64_t kWriteBackoffInitialMs = 20;
 constexpr int64_t kWriteBackoffMaxMs = 1000;
+constexpr int64_t kBackoffSliceMs = 20;  // a backoff sleep checks for Stop() this often
 
 int64_t NowUnixNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -56,6 +61,13 @@ class TrailImpl final : public AuditTrail {
   }
 
   Result<AdminSlot> ReserveAdmin() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (failing_) {  // the act could not be audited now: it does not happen
+        ++stats_.admin_refused;
+        return Status::Unavailable("the audit trail cannot be written");
+      }
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (!HasRoomLocked()) {
       ++stats_.admin_refused;
@@ -84,7 +96,8 @@ class TrailImpl final : public AuditTrail {
   void Flush() override {
     std::unique_lock<std::mutex> lock(mu_);
     const uint64_t target = pushed_;
-    done_cv_.wait(lock, [&] { return finished_ >= target || writer_exited_; });
+    const uint64_t rounds_failed = stats_.write_errors;
+    done_cv_.wait(lock, [&] { return finished_ >= target || writer_exited_ || stats_.write_errors > rounds_failed; });
   }
 
   void Stop() override {
@@ -124,7 +137,21 @@ class TrailImpl final : public AuditTrail {
  private:
   static void Stamp(AuditRecord* record) {
     if (record->time_unix_ns == 0) record->time_unix_ns = NowUnixNs();
+    if (record->event_id.empty()) record->event_id = NewEventId();
     CutAuditRecordFields(record);  // bounded in bytes while queued, not only when encoded
+  }
+
+  // A random (version 4) UUID: the record's event id in `$audit`, so that a retried write of a
+  // batch the store took in part appends nothing twice.
+  static std::string NewEventId() {
+    std::array<uint8_t, 16> id{};
+    if (!crypto::RandomPublicBytes(id).ok()) {  // never expected; ids stay unique by time
+      const uint64_t t = static_cast<uint64_t>(NowUnixNs());
+      for (size_t i = 0; i < 8; ++i) id[i] = static_cast<uint8_t>(t >> (8 * i));
+    }
+    id[6] = static_cast<uint8_t>((id[6] & 0x0F) | 0x40);
+    id[8] = static_cast<uint8_t>((id[8] & 0x3F) | 0x80);
+    return std::string(reinterpret_cast<const char*>(id.data()), id.size());
   }
 
   void Notify(const AuditRecord& record) {
@@ -163,7 +190,7 @@ class TrailImpl final : public AuditTrail {
         if (written) {
           stats_.written += batch.size();
         } else {
-          ++stats_.write_errors;
+          stats_.lost += batch.size();
         }
         finished_ += batch.size();
       }
@@ -174,22 +201,53 @@ class TrailImpl final : public AuditTrail {
     done_cv_.notify_all();
   }
 
+  // Until written: while it fails, admin acts are refused (ReserveAdmin) and the queue fills
+  // (security and data-plane records beyond it are dropped and counted). Stopping gives up after
+  // one more round of attempts.
   bool WriteWithRetries(const std::vector<AuditRecord>& batch) {
     int64_t backoff_ms = kWriteBackoffInitialMs;
-    Status last;
-    for (uint32_t attempt = 1; attempt <= kWriteAttemptsMax; ++attempt) {
-      last = writer_(batch);
-      if (last.ok()) return true;
-      if (attempt == kWriteAttemptsMax) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    bool stopping_seen = false;
+    for (uint32_t attempt = 1;; ++attempt) {
+      const Status status = writer_(batch);
+      SetFailing(!status.ok());
+      if (status.ok()) return true;
+      if (attempt % kWriteAttemptsMax == 0) {
+        RoundFailed(batch.size(), status);
+        if (stopping_seen) return false;
+      }
+      stopping_seen = stopping_seen || SleepUnlessStopping(backoff_ms);
       backoff_ms = std::min(backoff_ms * 2, kWriteBackoffMaxMs);
     }
-    log::Error("audit records not written",
+  }
+
+  void SetFailing(bool failing) {
+    std::lock_guard<std::mutex> lock(mu_);
+    failing_ = failing;
+  }
+
+  void RoundFailed(size_t records, const Status& status) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.write_errors;
+    }
+    done_cv_.notify_all();  // Flush() returns: the records are not written yet
+    log::Error("audit records not written; retrying (admin acts are refused meanwhile)",
                {.action = "audit.write",
                 .outcome = "failure",
-                .extra = {{"cairn.records", std::to_string(batch.size())},
-                          {"error.message", last.ToString()}}});
-    return false;
+                .extra = {{"cairn.records", std::to_string(records)}, {"error.message", status.ToString()}}});
+  }
+
+  // Sleeps backoff_ms, in slices; true when Stop() was called (before or during the sleep).
+  bool SleepUnlessStopping(int64_t backoff_ms) {
+    for (int64_t slept_ms = 0; slept_ms < backoff_ms; slept_ms += kBackoffSliceMs) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(kBackoffSliceMs, backoff_ms - slept_ms)));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopping_;
   }
 
   const AuditTrailOptions options_;
@@ -205,6 +263,7 @@ class TrailImpl final : public AuditTrail {
   uint64_t finished_ = 0;
   bool stopping_ = false;
   bool writer_exited_ = false;
+  bool failing_ = false;  // the last write attempt failed
   AuditTrailStats stats_;
 
   std::mutex join_mu_;

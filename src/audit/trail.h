@@ -9,8 +9,11 @@
 //  - data-plane records are dropped and counted (stats().dropped_data_plane);
 //  - other security records (auth failures, denials, …) are dropped and counted
 //    (stats().dropped_security): the call they describe has already been refused.
-// A failed write is retried (bounded, with backoff) and then counted in stats().write_errors and
-// logged; records are never re-ordered.
+// A failed write is retried with backoff until it succeeds; records are never re-ordered, and
+// each record carries its own event id, so a retry after a write the store took in part appends
+// nothing twice. While writes fail, admin acts fail closed (ReserveAdmin() returns kUnavailable)
+// and the queue fills as above; every round of failed attempts is counted in
+// stats().write_errors and logged. Only Stop() gives a failing batch up (stats().lost).
 //
 // Data-plane records are kept only as `data_plane` says: kNone drops them silently (not counted
 // as dropped), kWrites keeps appends and deletes, kAll keeps reads and subscriptions too.
@@ -50,7 +53,8 @@ struct AuditTrailStats {
   uint64_t dropped_data_plane = 0;
   uint64_t dropped_security = 0;
   uint64_t admin_refused = 0;   // ReserveAdmin() refusals (queue full)
-  uint64_t write_errors = 0;    // batches given up after retries
+  uint64_t write_errors = 0;    // rounds of failed write attempts (the batch is retried)
+  uint64_t lost = 0;            // records given up at Stop() because writes kept failing
   uint64_t queue_depth = 0;
 };
 
@@ -79,12 +83,13 @@ class AuditTrail {
   virtual void AddListener(AuditListener* listener) = 0;  // not owned; must outlive the trail
   // Security records (every kind but kAdmin and kDataPlane). False when dropped (queue full).
   virtual bool Submit(AuditRecord record) = 0;
-  // kUnavailable "audit queue full" when no slot is free.
+  // kUnavailable when no slot is free ("audit queue full") or the last write failed.
   virtual Result<AdminSlot> ReserveAdmin() = 0;
   // kDataPlane records; `is_write` for appends and deletes. False when dropped.
   virtual bool SubmitDataPlane(AuditRecord record, bool is_write) = 0;
   virtual DataPlaneAudit data_plane() const = 0;
-  // Returns when every record submitted before the call is written (or given up).
+  // Returns when every record submitted before the call is written, or a round of write attempts
+  // failed meanwhile (stats().write_errors grew: the records are still queued and retried).
   virtual void Flush() = 0;
   virtual void Stop() = 0;
   virtual AuditTrailStats stats() const = 0;

@@ -471,6 +471,7 @@ Status ServerImpl::WriteAudit(const std::vector<audit::AuditRecord>& records) {
   };
   for (const audit::AuditRecord& record : records) {
     engine::ProposedEvent event;
+    event.event_id = record.event_id;  // a retried batch appends nothing twice
     event.event_type = std::string(audit::AuditEventType(record.kind));
     event.data = audit::EncodeAuditRecordJson(record);
     if (events.size() == kAuditAppendRecordsMax || bytes + event.data.size() > kAuditAppendBytesMax) {

@@ -22,11 +22,15 @@ void RegisterAuditTrailMetrics(audit::MetricsRegistry* r, const audit::AuditTrai
                      "Audit records dropped because the queue was full, by kind.",
                      {{"kind", "security"}}, [trail] { return trail->stats().dropped_security; });
   r->CounterFunction("cairn_audit_admin_refused_total",
-                     "Admin operations refused because the audit queue was full (fail closed).",
+                     "Admin operations refused (fail closed) because the audit queue was full or "
+                     "the audit trail could not be written.",
                      {}, [trail] { return trail->stats().admin_refused; });
   r->CounterFunction("cairn_audit_write_errors_total",
-                     "Audit batches given up after retries (not written).", {},
+                     "Rounds of failed audit write attempts (the batch is kept and retried).", {},
                      [trail] { return trail->stats().write_errors; });
+  r->CounterFunction("cairn_audit_lost_total",
+                     "Audit records given up at shutdown because writes kept failing.", {},
+                     [trail] { return trail->stats().lost; });
 }
 
 }  // namespace

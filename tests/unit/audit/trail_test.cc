@@ -241,23 +241,46 @@ TEST(AuditTrailTest, ListenersSeeSecurityAndAdminRecordsEvenWhenDropped) {
   EXPECT_EQ(listener.seen[3], AuditKind::kAdmin);
 }
 
-TEST(AuditTrailTest, FailedWritesAreRetriedThenCountedWithoutReordering) {
+// A failed write is never given up while the server runs: the batch is retried (each round of
+// attempts counted) until the store takes it, in order; meanwhile admin acts fail closed.
+TEST(AuditTrailTest, FailedWritesAreRetriedUntilWrittenAndAdminActsFailClosedMeanwhile) {
   FakeWriter w;
   auto trail = StartTrail(&w, 100, 100);
   w.SetFail(true);
-  trail->Submit(Security("lost"));
-  trail->Flush();  // bounded retries with backoff, then given up
+  trail->Submit(Security("kept"));
+  trail->Flush();  // returns after a failed round of attempts
   EXPECT_GT(w.calls(), 1);
-  EXPECT_EQ(trail->stats().write_errors, 1u);
+  EXPECT_GE(trail->stats().write_errors, 1u);
   EXPECT_EQ(trail->stats().written, 0u);
+  auto refused = trail->ReserveAdmin();
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_GE(trail->stats().admin_refused, 1u);
   w.SetFail(false);
   trail->Submit(Security("a"));
   trail->Submit(Security("b"));
   trail->Flush();
   auto written = w.written();
-  ASSERT_EQ(written.size(), 2u);
-  EXPECT_EQ(written[0].resource, "a");
-  EXPECT_EQ(written[1].resource, "b");
+  ASSERT_EQ(written.size(), 3u);
+  EXPECT_EQ(written[0].resource, "kept");
+  EXPECT_EQ(written[1].resource, "a");
+  EXPECT_EQ(written[2].resource, "b");
+  EXPECT_EQ(trail->stats().lost, 0u);
+  EXPECT_TRUE(trail->ReserveAdmin().ok()) << "writable again";
+  // Each record has its own event id (a retried write appends nothing twice).
+  EXPECT_EQ(written[0].event_id.size(), 16u);
+  EXPECT_NE(written[0].event_id, written[1].event_id);
+}
+
+TEST(AuditTrailTest, StopGivesUpABatchThatKeepsFailingAndCountsItLost) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 100, 100);
+  w.SetFail(true);
+  trail->Submit(Security("x"));
+  trail->Submit(Security("y"));
+  trail->Flush();
+  trail->Stop();  // bounded: one more round, then given up
+  EXPECT_EQ(trail->stats().lost, 2u);
+  EXPECT_TRUE(w.written().empty());
 }
 
 TEST(AuditTrailTest, StopWritesWhatIsQueuedAndRefusesAfterwards) {
