@@ -46,6 +46,8 @@
 //   max_message_bytes = 4194304                  # 1 KiB .. 64 MiB
 //   max_concurrent_streams = 256                 # 1 .. 65536
 //   read_batch_max = 1000                        # 1 .. 10000
+//   grpc_memory_bytes_max = 2147483648           # 64 MiB .. 1 TiB: gRPC's memory quota
+//   connection_idle_ms_max = 300000              # 10 s .. 1 day: idle connections closed
 //   [subscriptions]                              # live subscriptions (subscribe/live_hub.h)
 //   subscribers_max = 1024                       # 1 .. 65536 open live subscriptions
 //   ring_events_max = 65536                      # 1024 .. 4194304 recent events shared in memory
@@ -161,6 +163,12 @@ struct LimitsSection {
   // A Read/ReadAll whose client has not taken a response for this long is cancelled
   // (server/write_watchdog.h).
   uint64_t write_stall_ms_max = 60000;
+  // gRPC's memory quota for all connections and calls (buffers of requests being read, of
+  // responses being written): beyond it gRPC refuses new work (RESOURCE_EXHAUSTED) and stops
+  // reading from connections.
+  uint64_t grpc_memory_bytes_max = uint64_t{2} << 30;
+  // A connection with no call in progress for this long is closed (GOAWAY; clients reconnect).
+  uint64_t connection_idle_ms_max = 300000;
 };
 
 // Webhook delivery (subscribe/webhook_dispatcher.h, docs/configuration.md).

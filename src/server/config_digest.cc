@@ -103,6 +103,8 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("limits.max_message_bytes", c.limits.max_message_bytes);
   r.Line("limits.max_concurrent_streams", c.limits.max_concurrent_streams);
   r.Line("limits.read_batch_max", c.limits.read_batch_max);
+  r.Line("limits.grpc_memory_bytes_max", c.limits.grpc_memory_bytes_max);
+  r.Line("limits.connection_idle_ms_max", c.limits.connection_idle_ms_max);
   r.Line("subscriptions.subscribers_max", c.subscriptions.subscribers_max);
   r.Line("subscriptions.ring_events_max", c.subscriptions.ring_events_max);
   r.Line("subscriptions.ring_bytes_max", c.subscriptions.ring_bytes_max);

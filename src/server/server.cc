@@ -59,6 +59,7 @@ constexpr int kServerThreadsMax = 256;
 constexpr int kPollersMin = 4;
 constexpr int kPollersMax = 64;
 constexpr uint32_t kCheckpointIntervalMs = 1000;
+constexpr int kHandshakeTimeoutMs = 10000;
 // One AppendSystem to `$audit` holds at most this many records and about this many bytes
 // (below the engine's per-append limits: 1000 events, 4 MiB).
 constexpr size_t kAuditAppendRecordsMax = 1000;
@@ -235,8 +236,14 @@ Status ServerImpl::StartGrpc() {
   // not create and destroy a thread per call under load (its default keeps at most 2).
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, kPollersMin);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kPollersMax);
+  // A TLS handshake that has not finished in this long is dropped (a slow-loris peer holds a
+  // descriptor otherwise); an idle connection is closed after connection_idle_ms_max.
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, kHandshakeTimeoutMs);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             static_cast<int>(config_.limits.connection_idle_ms_max));
   grpc::ResourceQuota quota("cairn");
   quota.SetMaxThreads(kServerThreadsMax);
+  quota.Resize(static_cast<size_t>(config_.limits.grpc_memory_bytes_max));
   builder.SetResourceQuota(quota);
   builder.RegisterService(streams_.get());
   builder.RegisterService(integrity_.get());

@@ -2,6 +2,7 @@
 // ChangeListener calls. Reconnects with backoff; after a reconnect calls on_resync, because
 // notifications sent while it was away are lost.
 #include <pqxx/connection>
+#include <pqxx/nontransaction>
 #include <pqxx/notification>
 
 #include <algorithm>
@@ -15,15 +16,28 @@ namespace cairn::storage::pg {
 
 namespace {
 
+// A tree size in decimal: digits only (strtoull would take "-1" as the largest size).
+std::optional<uint64_t> ParseTreeSize(const std::string& payload) {
+  if (payload.empty() || payload.size() > 20) return std::nullopt;
+  uint64_t size = 0;
+  for (char c : payload) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (size > (UINT64_MAX - digit) / 10) return std::nullopt;
+    size = size * 10 + digit;
+  }
+  return size;
+}
+
 class Receiver final : public pqxx::notification_receiver {
  public:
   Receiver(pqxx::connection& c, const std::string& channel,
-           std::function<void(const std::string&)> on_payload)
+           std::function<void(const std::string&, int)> on_payload)
       : pqxx::notification_receiver(c, channel), on_payload_(std::move(on_payload)) {}
-  void operator()(const std::string& payload, int) override { on_payload_(payload); }
+  void operator()(const std::string& payload, int sender_pid) override { on_payload_(payload, sender_pid); }
 
  private:
-  std::function<void(const std::string&)> on_payload_;
+  std::function<void(const std::string&, int)> on_payload_;
 };
 
 constexpr long kWaitUs = 200'000;  // how often the thread checks for shutdown
@@ -35,20 +49,34 @@ void PgLogStore::SetChangeListener(ChangeListener listener) {
   listener_ = std::move(listener);
 }
 
-void PgLogStore::Notify(const std::string& channel, const std::string& payload) {
+void PgLogStore::Notify(const std::string& channel, const std::string& payload, int sender_pid) {
   std::lock_guard<std::mutex> lock(listener_mu_);  // SetChangeListener waits out a running call
   if (channel == kCommitChannel) {
-    char* end = nullptr;
-    const unsigned long long size = std::strtoull(payload.c_str(), &end, 10);
-    const bool parsed = end != payload.c_str() && *end == '\0';
-    // Sent only once the commit is durable (by a durability barrier or a synchronous COMMIT).
-    if (parsed) NoteDurable(size);
-    if (parsed && listener_.on_commit) listener_.on_commit(size);
+    const std::optional<uint64_t> size = ParseTreeSize(payload);
+    // A cairn node sends it only once the commit is durable (by a durability barrier or a
+    // synchronous COMMIT). Any role that can connect may NOTIFY, though: the size is taken as
+    // durable only from a session of the role this node connects as (which could write the log
+    // anyway); from anyone else the notification only wakes readers, who then make sure.
+    if (size && senders_.IsOwnRole(sender_pid, [this](int pid) { return SessionOfOwnRole(pid); })) {
+      NoteDurable(*size);
+    }
+    if (size && listener_.on_commit) listener_.on_commit(*size);
   } else if (channel == kKeyChannel && listener_.on_key_destroyed) {
     listener_.on_key_destroyed(payload);
   } else if (channel.empty() && listener_.on_resync) {
     listener_.on_resync();
   }
+}
+
+bool PgLogStore::SessionOfOwnRole(int pid) {
+  bool own = false;
+  const Status s = Run("checking a notification's sender", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r =
+        tx.exec_params("SELECT usename = current_user FROM pg_stat_activity WHERE pid = $1", pid);
+    own = r.size() == 1 && !r[0][0].is_null() && r[0][0].as<bool>();
+  });
+  return s.ok() && own;
 }
 
 void PgLogStore::FirstAttemptDone() {
@@ -79,10 +107,10 @@ void PgLogStore::RunListener() {
       continue;
     }
     try {
-      Receiver commits(**conn, kCommitChannel, [this](const std::string& p) { Notify(kCommitChannel, p); });
-      Receiver keys(**conn, kKeyChannel, [this](const std::string& p) { Notify(kKeyChannel, p); });
+      Receiver commits(**conn, kCommitChannel, [this](const std::string& p, int pid) { Notify(kCommitChannel, p, pid); });
+      Receiver keys(**conn, kKeyChannel, [this](const std::string& p, int pid) { Notify(kKeyChannel, p, pid); });
       backoff_ms = 0;
-      if (connected_before) Notify("", "");  // missed notifications: re-read everything
+      if (connected_before) Notify("", "", 0);  // missed notifications: re-read everything
       connected_before = true;
       FirstAttemptDone();
       while (!stopping_.load()) (*conn)->await_notification(0, kWaitUs);

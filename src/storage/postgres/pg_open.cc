@@ -104,7 +104,12 @@ Result<std::string> BuildConninfo(const PgOptions& o) {
   if (!o.sslmode.empty()) AddSetting(&conninfo, "sslmode", o.sslmode);
   AddSetting(&conninfo, "connect_timeout", std::to_string(std::max<int64_t>(1, (o.connect_timeout_ms + 999) / 1000)));
   AddSetting(&conninfo, "application_name", "cairn");
+  // A silently dead connection (a black-holed route, a moved address) is noticed within about
+  // 40 s, not the OS default of 11 minutes: the listener then resyncs (forgotten keys, commits).
   AddSetting(&conninfo, "keepalives_idle", "10");
+  AddSetting(&conninfo, "keepalives_interval", "5");
+  AddSetting(&conninfo, "keepalives_count", "6");
+  AddSetting(&conninfo, "tcp_user_timeout", "40000");
   if (!o.password_file.empty()) {
     CAIRN_ASSIGN_OR_RETURN(std::string password, ReadPasswordFile(o.password_file));
     AddSetting(&conninfo, "password", password);

@@ -1,7 +1,12 @@
 #include "storage/postgres/pg_pool.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <pqxx/connection>
 #include <pqxx/except>
+#include <pqxx/nontransaction>
 
 #include <cassert>
 
@@ -9,9 +14,49 @@
 
 namespace cairn::storage::pg {
 
+namespace {
+
+// The address this end of the connection is talking to, as the socket says: AF_UNIX, or a
+// loopback one, needs no TLS.
+bool PeerIsLocal(int fd) {
+  sockaddr_storage peer{};
+  socklen_t size = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &size) != 0) return false;
+  if (peer.ss_family == AF_UNIX) return true;
+  if (peer.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&peer);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (peer.ss_family == AF_INET6) {
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(&a)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&a) && a.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+// The connection libpq made — whatever PGHOST, PGHOSTADDR, PGSSLMODE or a service file added to
+// the configured DSN — is never plaintext to an address off loopback (the configuration check
+// sees only the DSN's text).
+Status CheckTransport(pqxx::connection& conn) {
+  if (PeerIsLocal(conn.sock())) return Status::Ok();
+  pqxx::nontransaction tx(conn);
+  const pqxx::result r =
+      tx.exec("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)");
+  if (r.size() == 1 && r[0][0].as<bool>()) return Status::Ok();
+  return Status::FailedPrecondition(
+      "the PostgreSQL connection reaches an address off loopback without TLS; set "
+      "storage.postgres_sslmode = \"verify-full\" (the environment or a service file may have "
+      "changed where the DSN connects)");
+}
+
+}  // namespace
+
 Result<std::unique_ptr<pqxx::connection>> Connect(const std::string& conninfo) {
   try {
-    return std::make_unique<pqxx::connection>(conninfo);
+    auto conn = std::make_unique<pqxx::connection>(conninfo);
+    CAIRN_RETURN_IF_ERROR(CheckTransport(*conn));
+    return conn;
   } catch (const pqxx::broken_connection&) {
     // libpq's message names the host and port and may quote parts of the connection string.
     return Status::Unavailable("cannot connect to PostgreSQL (server unreachable, refused, or "

@@ -155,6 +155,9 @@ Status Migrate(pqxx::connection& conn, int target_version) {
   }
   try {
     pqxx::work tx(conn);
+    // A migration may rewrite every row of a large log, and nodes starting meanwhile wait on the
+    // lock: neither is bounded by the session's statement timeout.
+    tx.exec("SET LOCAL statement_timeout = 0");
     tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockKey) + ")");
     tx.exec(
         "CREATE TABLE IF NOT EXISTS cairn_schema_migrations ("

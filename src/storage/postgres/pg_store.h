@@ -15,6 +15,7 @@
 #include "storage/log_store.h"
 #include "storage/small_values.h"
 #include "storage/postgres/pg_log_store.h"
+#include "storage/postgres/pg_notify_senders.h"
 #include "storage/postgres/pg_pool.h"
 #include "storage/postgres/pg_stats.h"
 
@@ -117,7 +118,9 @@ class PgLogStore final : public LogStore {
                    const std::function<bool(std::string_view, std::string_view)>& fn);
   void FirstAttemptDone();
   Result<std::unique_ptr<CommitWriter>> Begin(uint64_t base_tree_size, bool optimistic);
-  void Notify(const std::string& channel, const std::string& payload);
+  void Notify(const std::string& channel, const std::string& payload, int sender_pid);
+  // Whether backend `pid` is a session of the role this store connects as (pg_stat_activity).
+  bool SessionOfOwnRole(int pid);
 
   const PgOptions options_;
   std::unique_ptr<PgPool> pool_;
@@ -130,6 +133,7 @@ class PgLogStore final : public LogStore {
 
   std::mutex listener_mu_;
   ChangeListener listener_;  // guarded by listener_mu_
+  NotifySenders senders_;    // used under listener_mu_
   std::atomic<bool> stopping_{false};
   std::thread listener_thread_;
   // Set once the listener's first connection attempt is over (listening, or failed); Start()

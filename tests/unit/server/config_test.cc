@@ -105,7 +105,11 @@ file = "policy.toml"
 max_message_bytes = 1048576
 max_concurrent_streams = 64
 read_batch_max = 500
+grpc_memory_bytes_max = 1073741824
+connection_idle_ms_max = 60000
 )");
+  EXPECT_EQ(c.limits.grpc_memory_bytes_max, uint64_t{1} << 30);
+  EXPECT_EQ(c.limits.connection_idle_ms_max, 60000u);
   EXPECT_EQ(c.data_dir, "/etc/cairn/data");
   EXPECT_EQ(c.server.listen, "0.0.0.0:7400");
   EXPECT_EQ(c.server.admin_listen, "[::1]:7401");

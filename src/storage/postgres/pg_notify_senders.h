@@ -1,0 +1,46 @@
+// NotifySenders: which PostgreSQL backends (by pid) that sent a notification are sessions of the
+// role this node connects as, remembered for a while so that a burst of notifications costs one
+// lookup per sender. Bounded (kSendersMax entries, each kept kTtlMs); a full table is cleared.
+//
+// Thread safety: not thread-safe (the listener's thread, under PgLogStore::listener_mu_).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+
+namespace cairn::storage::pg {
+
+class NotifySenders {
+ public:
+  static constexpr size_t kSendersMax = 1024;
+  static constexpr int64_t kTtlMs = 60'000;  // a pid can be reused by another session later
+
+  // `lookup(pid)` asks the database; its answer is remembered, both ways.
+  bool IsOwnRole(int pid, const std::function<bool(int)>& lookup) {
+    const int64_t now_ms = NowMs();
+    auto it = known_.find(pid);
+    if (it != known_.end() && now_ms - it->second.checked_ms < kTtlMs) return it->second.own;
+    if (known_.size() >= kSendersMax) known_.clear();
+    const bool own = lookup(pid);
+    known_[pid] = Entry{own, now_ms};
+    return own;
+  }
+
+ private:
+  struct Entry {
+    bool own = false;
+    int64_t checked_ms = 0;
+  };
+  static int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  std::unordered_map<int, Entry> known_;
+};
+
+}  // namespace cairn::storage::pg
