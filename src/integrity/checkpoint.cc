@@ -4,25 +4,13 @@
 #include <optional>
 
 #include "common/bytes.h"
+#include "common/decimal.h"
 
 namespace cairn::integrity {
 namespace {
 
 bool IsValidLine(std::string_view line) {
   return !line.empty() && line.find('\n') == std::string_view::npos && IsValidNoteText(line);
-}
-
-// ASCII decimal without sign or leading zeros ("0" alone is zero), within uint64_t.
-std::optional<uint64_t> ParseDecimal(std::string_view s) {
-  if (s.empty() || (s.size() > 1 && s[0] == '0')) return std::nullopt;
-  uint64_t value = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    const uint64_t digit = static_cast<uint64_t>(c - '0');
-    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
-    value = value * 10 + digit;
-  }
-  return value;
 }
 
 // Splits text that ends in '\n' into its lines (without newlines).

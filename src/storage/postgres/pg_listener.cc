@@ -10,24 +10,13 @@
 #include <cstdlib>
 #include <thread>
 
+#include "common/decimal.h"
 #include "storage/postgres/pg_store.h"
 
 namespace cairn::storage::pg {
 
 namespace {
 
-// A tree size in decimal: digits only (strtoull would take "-1" as the largest size).
-std::optional<uint64_t> ParseTreeSize(const std::string& payload) {
-  if (payload.empty() || payload.size() > 20) return std::nullopt;
-  uint64_t size = 0;
-  for (char c : payload) {
-    if (c < '0' || c > '9') return std::nullopt;
-    const uint64_t digit = static_cast<uint64_t>(c - '0');
-    if (size > (UINT64_MAX - digit) / 10) return std::nullopt;
-    size = size * 10 + digit;
-  }
-  return size;
-}
 
 class Receiver final : public pqxx::notification_receiver {
  public:
@@ -52,7 +41,7 @@ void PgLogStore::SetChangeListener(ChangeListener listener) {
 void PgLogStore::Notify(const std::string& channel, const std::string& payload, int sender_pid) {
   std::lock_guard<std::mutex> lock(listener_mu_);  // SetChangeListener waits out a running call
   if (channel == kCommitChannel) {
-    const std::optional<uint64_t> size = ParseTreeSize(payload);
+    const std::optional<uint64_t> size = ParseDecimal(payload);  // strtoull would take "-1"
     // A cairn node sends it only once the commit is durable (by a durability barrier or a
     // synchronous COMMIT). Any role that can connect may NOTIFY, though: the size is taken as
     // durable only from a session of the role this node connects as (which could write the log
