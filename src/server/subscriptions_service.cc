@@ -6,10 +6,10 @@
 #include <memory>
 #include <utility>
 
-#include <grpcpp/alarm.h>
 
 #include "cairn/v1/common.pb.h"
 #include "server/call_audit.h"
+#include "server/end_grace.h"
 #include "server/status_map.h"
 #include "server/subscribe_frame.h"
 #include "server/wire_convert.h"
@@ -34,18 +34,6 @@ grpc::Status EndStatus(const Status& status) {
   return grpc::Status(mapped.error_code(), mapped.error_message(), detail.SerializeAsString());
 }
 
-// An ended call must end even when its client stopped reading: its last write (and the Finish
-// behind it) would wait on flow control forever, holding the hub's slot (subscribers_max) with
-// it. kEndGraceMs after End, a call not yet done is cancelled.
-constexpr int64_t kEndGraceMs = 5000;
-
-// What the grace alarm may touch: the context, until OnDone says the call is over. Shared with
-// the alarm's callback, which may run after the reactor is deleted (ok = false then).
-struct CallEnd {
-  std::mutex mu;
-  grpc::CallbackServerContext* context = nullptr;  // null once the call is done
-};
-
 // One Subscribe call. Lives from the handler until OnDone; the hub's subscription is closed
 // before the reactor is deleted, so no hub thread touches a deleted reactor.
 class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
@@ -53,8 +41,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
  public:
   SubscribeReactor(subscribe::LiveHub* hub, const CallGate* gate,
                    grpc::CallbackServerContext* context, const grpc::ByteBuffer& request_bytes)
-      : end_(std::make_shared<CallEnd>()) {
-    end_->context = context;
+      : end_grace_(context) {
     CallIdentity id;
     if (grpc::Status s = gate->Admit(context, &id); !s.ok()) {
       Finish(s);
@@ -88,12 +75,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
   void End(const Status& status) override {
     Finish(EndStatus(status));
-    end_alarm_.Set(std::chrono::system_clock::now() + std::chrono::milliseconds(kEndGraceMs),
-                   [end = end_](bool fired) {
-                     if (!fired) return;  // cancelled: the reactor is gone
-                     std::lock_guard<std::mutex> lock(end->mu);
-                     if (end->context != nullptr) end->context->TryCancel();
-                   });
+    end_grace_.Arm();
   }
 
   void OnWriteDone(bool ok) override { subscription_->WriteDone(ok); }
@@ -101,17 +83,13 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     if (subscription_) subscription_->Cancel();
   }
   void OnDone() override {
-    {
-      std::lock_guard<std::mutex> lock(end_->mu);
-      end_->context = nullptr;
-    }
+    end_grace_.Done();
     if (subscription_) subscription_->Close();
     delete this;
   }
 
  private:
-  const std::shared_ptr<CallEnd> end_;
-  grpc::Alarm end_alarm_;  // set once, by End
+  EndGrace end_grace_;  // armed by End
   std::shared_ptr<subscribe::LiveSubscription> subscription_;
   SubscribeFrameEncoder encoder_;
   grpc::ByteBuffer response_;  // the one write in flight

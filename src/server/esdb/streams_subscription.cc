@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "server/call_audit.h"
+#include "server/end_grace.h"
 #include "server/esdb/esdb_convert.h"
 #include "server/esdb/esdb_errors.h"
 
@@ -43,7 +44,7 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
  public:
   SubscriptionReactor(grpc::CallbackServerContext* context, subscribe::LiveHub* hub,
                       CallIdentity id, ReadSpec spec)
-      : context_(context), spec_(std::move(spec)) {
+      : context_(context), spec_(std::move(spec)), end_grace_(context) {
     if (spec_.from == ReadSpec::From::kAt && spec_.at == UINT64_MAX) {
       Finish(esdb::Finish(context_, InvalidArgument("subscription start out of range")));
       return;
@@ -92,6 +93,7 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
       finished_ = true;
     }
     Finish(esdb::Finish(context_, FromStatus(status, spec_.stream)));
+    end_grace_.Arm();  // a client that stopped reading must not keep the hub's slot
   }
 
   void OnWriteDone(bool ok) override {
@@ -113,6 +115,7 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
     if (subscription_) subscription_->Cancel();
   }
   void OnDone() override {
+    end_grace_.Done();
     if (subscription_) subscription_->Close();
     delete this;
   }
@@ -174,6 +177,7 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
 
   grpc::CallbackServerContext* const context_;
   const ReadSpec spec_;
+  EndGrace end_grace_;  // armed by End
   std::shared_ptr<subscribe::LiveSubscription> subscription_;  // set before Start(), then const
 
   std::mutex mu_;
