@@ -233,7 +233,8 @@ grpc::Status AdminAct::Begin(const CallIdentity& id, std::string act, std::strin
     auto slot = id.audit->trail()->ReserveAdmin();
     if (!slot.ok()) {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "audit queue full: the act was not done; retry later");
+                          "the audit trail cannot take the record (queue full or writes failing): "
+                          "the act was not done; retry later");
     }
     out->slot_ = std::move(slot).value();
   }

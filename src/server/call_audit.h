@@ -108,7 +108,8 @@ class AdminAct {
   AdminAct(AdminAct&&) = default;
   AdminAct& operator=(AdminAct&&) = default;
 
-  // UNAVAILABLE "audit queue full" when the trail has no room: the act must not happen.
+  // UNAVAILABLE when the trail cannot take the record (queue full, or writes failing): the act
+  // must not happen.
   static grpc::Status Begin(const CallIdentity& id, std::string act, std::string resource,
                             AdminAct* out);
   void AddDetail(std::string name, std::string value);

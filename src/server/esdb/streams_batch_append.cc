@@ -148,12 +148,23 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
       }
       it = open_.try_emplace(*key, request_.options(), options_).first;
       it->second.correlation_id = request_.correlation_id();
+      // A caller who may not append to the stream at all buffers nothing: its chunks are dropped
+      // and the final one answered with the denial (as the plain Append refuses at its options).
+      if (grpc::Status s = gate_->Refresh(&id_); !s.ok()) {  // the policy and credential now
+        it->second.error = Status::Unauthenticated(s.error_message());
+      } else if (grpc::Status d = Require(id_, Action::kAppend, it->second.stream, ""); !d.ok()) {
+        it->second.error = Status::PermissionDenied(d.error_message());
+      }
     }
     OpenAppend& open = it->second;
     for (const auto& message : request_.proposed_messages()) {
       if (!open.error.ok()) break;
       open.error = open.batch.Add(message);
+      if (grpc::Status s = open.batch.AuthorizeLast(id_, open.stream); open.error.ok() && !s.ok()) {
+        open.error = Status::PermissionDenied(s.error_message());
+      }
     }
+    if (!open.error.ok()) open.batch.TakeEvents();  // refused: hold nothing until the final chunk
     if (!request_.is_final()) return;
     OpenAppend done = std::move(it->second);
     open_.erase(it);
