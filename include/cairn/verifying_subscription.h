@@ -32,7 +32,14 @@
 // accept_missing_stored_form; with it, and all of them with verify_stored_data off, they pass the
 // other checks and are counted in stats().data_hashes_skipped, or are refused with
 // require_verified_data. The chain of a stream is checked from the second of its
-// versions this subscription sees (the first one's predecessor is not fetched).
+// versions this subscription sees (the first one's predecessor is not fetched), between
+// consecutive versions only.
+//
+// Not detected: a server that withholds events. Every event passed on is genuine, in order and
+// in the signed log, but a version or position the subscription does not see may be missing on
+// purpose (a filter, or event types the caller may not read, skip events legitimately, and the
+// server does not prove what it skipped). A consumer that must see every event of a stream reads
+// it and checks that its versions are dense.
 //
 // A message that is neither an event nor a position marker is a violation too: nothing this
 // client cannot check is passed on.

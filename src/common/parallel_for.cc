@@ -13,16 +13,6 @@ namespace {
 
 constexpr size_t kClaimItems = 16;  // items per claim: few atomics, fair split
 
-std::atomic<size_t> g_helpers_running{0};
-
-// One helper slot, or false when kParallelHelpersMax are running.
-bool AcquireHelper() {
-  size_t n = g_helpers_running.load(std::memory_order_relaxed);
-  while (n < kParallelHelpersMax) {
-    if (g_helpers_running.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) return true;
-  }
-  return false;
-}
 
 struct Run {
   Run(size_t n, const std::function<Status(size_t, size_t)>& f) : count(n), fn(f) {}
@@ -54,7 +44,22 @@ struct Run {
   }
 };
 
+std::atomic<size_t> g_helpers_running{0};
+
 }  // namespace
+
+bool TryAcquireParallelHelper() {
+  size_t n = g_helpers_running.load(std::memory_order_relaxed);
+  while (n < kParallelHelpersMax) {
+    if (g_helpers_running.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) return true;
+  }
+  return false;
+}
+
+void ReleaseParallelHelper() {
+  [[maybe_unused]] const size_t before = g_helpers_running.fetch_sub(1, std::memory_order_acq_rel);
+  assert(before > 0);
+}
 
 Status ParallelFor(size_t count, size_t parallel_min, const std::function<Status(size_t)>& fn) {
   return ParallelForWorkers(count, parallel_min, [&fn](size_t, size_t i) { return fn(i); });
@@ -65,11 +70,11 @@ Status ParallelForWorkers(size_t count, size_t parallel_min,
   assert(parallel_min > 0);
   Run run(count, fn);
   std::thread helper;
-  if (count >= parallel_min && count > kClaimItems && AcquireHelper()) {
+  if (count >= parallel_min && count > kClaimItems && TryAcquireParallelHelper()) {
     helper = std::thread([&run] {
       SetCurrentThreadName("cairn-worker");
       run.Work(1);
-      g_helpers_running.fetch_sub(1, std::memory_order_acq_rel);
+      ReleaseParallelHelper();
     });
   }
   run.Work(0);

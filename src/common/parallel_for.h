@@ -19,6 +19,12 @@ namespace cairn {
 
 inline constexpr size_t kParallelHelpersMax = 8;
 
+// For other code that starts a helper thread of its own (engine/parallel_decoder.h): takes one of
+// the kParallelHelpersMax slots (false when none is free: do the work on the calling thread);
+// each successful call is paired with one ReleaseParallelHelper() once the helper has finished.
+bool TryAcquireParallelHelper();
+void ReleaseParallelHelper();
+
 Status ParallelFor(size_t count, size_t parallel_min, const std::function<Status(size_t)>& fn);
 
 // The same, with the index of the worker running each item passed to fn: 0 for the calling

@@ -3,6 +3,7 @@
 #include <cassert>
 #include <cstdint>
 
+#include "common/parallel_for.h"
 #include "common/thread_name.h"
 #include "engine/event_codec.h"
 #include "engine/record_codec.h"
@@ -13,10 +14,15 @@ ParallelDecoder::ParallelDecoder(const keys::StorageKeys* keys, uint64_t first_p
                                  uint64_t count)
     : keys_(keys), first_position_(first_position), count_(count), stored_(count), events_(count),
       errors_(2) {
-  if (count_ >= kParallelRecordsMin) helper_ = std::thread([this] {
-    SetCurrentThreadName("cairn-decode");
-    DecodeClaimed(1);
-  });
+  // A helper only when one of the process-wide helper slots is free (common/parallel_for.h):
+  // many concurrent reads of $all do not start a thread each.
+  if (count_ >= kParallelRecordsMin && TryAcquireParallelHelper()) {
+    helper_ = std::thread([this] {
+      SetCurrentThreadName("cairn-decode");
+      DecodeClaimed(1);
+      ReleaseParallelHelper();
+    });
+  }
 }
 
 ParallelDecoder::~ParallelDecoder() { StopHelper(); }
