@@ -313,9 +313,12 @@ class Parser {
   Status ParseSubscriptions(const toml::table& t, SubscriptionsSection* out) const {
     const std::string_view w = "subscriptions";
     CAIRN_RETURN_IF_ERROR(CheckKeys(t, w,
-                                    {"subscribers_max", "ring_events_max", "ring_bytes_max",
-                                     "lag_events_max", "delivery_threads"}));
+                                    {"subscribers_max", "subscribers_per_principal_max",
+                                     "ring_events_max", "ring_bytes_max", "lag_events_max",
+                                     "delivery_threads"}));
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "subscribers_max", 1, 65536, &out->subscribers_max));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "subscribers_per_principal_max", 1, 65536,
+                                  &out->subscribers_per_principal_max));
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "ring_events_max", 1024, 4 << 20, &out->ring_events_max));
     CAIRN_RETURN_IF_ERROR(
         GetUint(t, w, "ring_bytes_max", 1 << 20, int64_t{4} << 30, &out->ring_bytes_max));

@@ -50,6 +50,7 @@
 //   connection_idle_ms_max = 300000              # 10 s .. 1 day: idle connections closed
 //   [subscriptions]                              # live subscriptions (subscribe/live_hub.h)
 //   subscribers_max = 1024                       # 1 .. 65536 open live subscriptions
+//   subscribers_per_principal_max = 256          # 1 .. 65536 of them per principal
 //   ring_events_max = 65536                      # 1024 .. 4194304 recent events shared in memory
 //   ring_bytes_max = 67108864                    # 1 MiB .. 4 GiB
 //   lag_events_max = 32768                       # 1 .. ring_events_max; further behind: ended
@@ -187,6 +188,7 @@ struct WebhooksSection {
 // Live subscriptions (subscribe/live_hub.h, docs/configuration.md).
 struct SubscriptionsSection {
   uint64_t subscribers_max = 1024;               // more are refused with RESOURCE_EXHAUSTED
+  uint64_t subscribers_per_principal_max = 256;  // one principal's share of subscribers_max
   uint64_t ring_events_max = 65536;              // recent events shared by live subscribers
   uint64_t ring_bytes_max = uint64_t{64} << 20;
   uint64_t lag_events_max = 32768;               // a live subscriber further behind is ended

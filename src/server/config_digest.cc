@@ -106,6 +106,7 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("limits.grpc_memory_bytes_max", c.limits.grpc_memory_bytes_max);
   r.Line("limits.connection_idle_ms_max", c.limits.connection_idle_ms_max);
   r.Line("subscriptions.subscribers_max", c.subscriptions.subscribers_max);
+  r.Line("subscriptions.subscribers_per_principal_max", c.subscriptions.subscribers_per_principal_max);
   r.Line("subscriptions.ring_events_max", c.subscriptions.ring_events_max);
   r.Line("subscriptions.ring_bytes_max", c.subscriptions.ring_bytes_max);
   r.Line("subscriptions.lag_events_max", c.subscriptions.lag_events_max);

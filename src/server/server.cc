@@ -330,6 +330,7 @@ Status ServerImpl::StartLiveSubscriptions() {
   const SubscriptionsSection& c = config_.subscriptions;
   subscribe::LiveHubOptions options;
   options.subscribers_max = c.subscribers_max;
+  options.subscribers_per_principal_max = c.subscribers_per_principal_max;
   options.ring_events_max = c.ring_events_max;
   options.ring_bytes_max = c.ring_bytes_max;
   options.lag_events_max = std::min(c.lag_events_max, c.ring_events_max);

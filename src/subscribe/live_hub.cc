@@ -30,8 +30,9 @@ bool ResumableCode(StatusCode code) {
 
 // ---- LiveSubscription ----
 
-LiveSubscription::LiveSubscription(LiveHub* hub, std::unique_ptr<LiveCursor> cursor, LiveSink* sink)
-    : hub_(hub), cursor_(std::move(cursor)), sink_(sink) {
+LiveSubscription::LiveSubscription(LiveHub* hub, std::unique_ptr<LiveCursor> cursor, LiveSink* sink,
+                                   std::string principal_id)
+    : hub_(hub), cursor_(std::move(cursor)), sink_(sink), principal_id_(std::move(principal_id)) {
   assert(hub_ != nullptr && cursor_ != nullptr && sink_ != nullptr);
   delivered_position_ = cursor_->next_position();
 }
@@ -177,8 +178,8 @@ Result<std::unique_ptr<LiveHub>> LiveHub::Start(engine::EventStore* store,
                                                 const policy::PolicyHolder* policies,
                                                 LiveHubOptions options) {
   if (store == nullptr || policies == nullptr) return Status::InvalidArgument("no store or policy");
-  if (options.subscribers_max == 0 || options.ring_events_max == 0 || options.ring_bytes_max == 0 ||
-      options.lag_events_max == 0 || options.delivery_threads == 0 ||
+  if (options.subscribers_max == 0 || options.subscribers_per_principal_max == 0 ||
+      options.ring_events_max == 0 || options.ring_bytes_max == 0 || options.lag_events_max == 0 || options.delivery_threads == 0 ||
       options.delivery_threads > 64 || options.hub_read_events_max == 0 || options.tick_ms <= 0) {
     return Status::InvalidArgument("live subscription limits must be positive");
   }
@@ -236,13 +237,22 @@ Result<std::shared_ptr<LiveSubscription>> LiveHub::Subscribe(const LiveRequest& 
   CAIRN_RETURN_IF_ERROR(access.Refresh(UnixNowS()));
   auto cursor = std::make_unique<LiveCursor>(store_, &ring_, request, std::move(access),
                                              options_.cursor);
-  std::shared_ptr<LiveSubscription> sub(new LiveSubscription(this, std::move(cursor), sink));
+  std::shared_ptr<LiveSubscription> sub(new LiveSubscription(this, std::move(cursor), sink, principal.id));
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return Status::Unavailable("the server is shutting down");
   if (subscribers_.size() >= options_.subscribers_max) {
     return Status::ResourceExhausted("too many live subscriptions (subscriptions.subscribers_max = " +
                                      std::to_string(options_.subscribers_max) + ")");
   }
+  size_t& mine = per_principal_[principal.id];
+  if (mine >= options_.subscribers_per_principal_max) {
+    assert(mine > 0);
+    return Status::ResourceExhausted("too many live subscriptions of this principal "
+                                     "(subscriptions.subscribers_per_principal_max = " +
+                                     std::to_string(options_.subscribers_per_principal_max) + ")");
+  }
+  ++mine;
+  assert(per_principal_.size() <= subscribers_.size() + 1);
   // The first subscriber: the ring may lag the log (commits did not wake the reader while nobody
   // subscribed). Restart it at the committed size, as the reader would, unless the reader is
   // reading into it right now; earlier positions come from storage.
@@ -266,6 +276,9 @@ void LiveHub::Remove(LiveSubscription* sub) {
     assert(wire_form_subscribers_ > 0);
     --wire_form_subscribers_;
   }
+  auto owner = per_principal_.find(sub->principal_id_);
+  assert(owner != per_principal_.end() && owner->second > 0);
+  if (owner != per_principal_.end() && --owner->second == 0) per_principal_.erase(owner);
   subscribers_.erase(it);
   assert(wire_form_subscribers_ <= subscribers_.size());
 }

@@ -54,6 +54,8 @@ namespace cairn::subscribe {
 
 struct LiveHubOptions {
   size_t subscribers_max = 1024;
+  // One principal's share of subscribers_max, so that one client cannot take every slot.
+  size_t subscribers_per_principal_max = 256;
   size_t ring_events_max = 65536;
   size_t ring_bytes_max = size_t{64} << 20;
   size_t lag_events_max = 32768;     // a live subscriber further behind than this is ended
@@ -105,7 +107,8 @@ class LiveSubscription : public std::enable_shared_from_this<LiveSubscription> {
 
  private:
   friend class LiveHub;
-  LiveSubscription(LiveHub* hub, std::unique_ptr<LiveCursor> cursor, LiveSink* sink);
+  LiveSubscription(LiveHub* hub, std::unique_ptr<LiveCursor> cursor, LiveSink* sink,
+                   std::string principal_id);
 
   // Asks to end with `code` and `reason` (for kResourceExhausted and kUnavailable the message
   // and detail add the resume position). Runs End now unless a delivery is running, which then
@@ -125,6 +128,7 @@ class LiveSubscription : public std::enable_shared_from_this<LiveSubscription> {
   LiveHub* const hub_;
   const std::unique_ptr<LiveCursor> cursor_;
   LiveSink* const sink_;
+  const std::string principal_id_;  // counted in the hub's per-principal share
   mutable std::mutex mu_;
   std::condition_variable idle_cv_;  // signalled when running_ becomes false
   bool queued_ = false;
@@ -189,7 +193,9 @@ class LiveHub {
   bool stopping_ = false;
   uint64_t committed_size_ = 0;  // the latest tree size the observer reported
   std::unordered_map<LiveSubscription*, std::shared_ptr<LiveSubscription>> subscribers_;
-  size_t wire_form_subscribers_ = 0;  // guarded by mu_: those of subscribers_ with wire_form
+  size_t wire_form_subscribers_ = 0;
+  // guarded by mu_: open subscriptions per principal id (entries > 0 only; ≤ subscribers_max)
+  std::unordered_map<std::string, size_t> per_principal_;  // guarded by mu_: those of subscribers_ with wire_form
   std::deque<std::shared_ptr<LiveSubscription>> run_queue_;  // each subscription at most once
   std::thread reader_;
   std::vector<std::thread> deliverers_;

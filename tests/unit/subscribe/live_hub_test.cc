@@ -446,6 +446,29 @@ TEST_F(LiveHubTest, SubscribersBeyondTheLimitAreRefused) {
   EXPECT_EQ(hub_->subscriber_count(), 2u);
 }
 
+// One principal cannot take every slot: its share is subscribers_per_principal_max; another
+// principal still subscribes, and a closed subscription frees its share.
+TEST_F(LiveHubTest, OnePrincipalIsHeldToItsShareOfTheSlots) {
+  LiveHubOptions options;
+  options.subscribers_max = 10;
+  options.subscribers_per_principal_max = 2;
+  StartHub(options);
+  FakeSink& a1 = NewSink();
+  FakeSink& a2 = NewSink();
+  FakeSink& a3 = NewSink();
+  FakeSink& b1 = NewSink();
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &a1).ok());
+  ASSERT_TRUE(Subscribe(AllFrom(0), "reader", &a2).ok());
+  const Status refused = Subscribe(AllFrom(0), "reader", &a3);
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.message().find("subscribers_per_principal_max"), std::string::npos);
+  EXPECT_TRUE(Subscribe(AllFrom(0), "orders", &b1).ok()) << "another principal";
+  a1.CloseSubscription();
+  FakeSink& a4 = NewSink();
+  EXPECT_TRUE(Subscribe(AllFrom(0), "reader", &a4).ok()) << "its share is free again";
+  EXPECT_EQ(hub_->subscriber_count(), 3u);
+}
+
 TEST_F(LiveHubTest, ShutdownEndsEverySubscriptionWithItsResumePosition) {
   StartHub();
   FakeSink& a = NewSink();
