@@ -52,8 +52,9 @@
 // kInternal, so kDataLoss always means a check of this client failed. resume_position() is one
 // past the last event Next() returned (or a later position marker it returned, but never beyond
 // the size of the last verified checkpoint: a marker is the server's word), so a new subscription
-// loses nothing unverified. A from-end subscription verifies a checkpoint before it starts and
-// refuses events below its size (an old event passed off as new); resume_position() starts there.
+// loses nothing unverified. A from-end subscription verifies a checkpoint first and subscribes
+// from its size (so events committed between that checkpoint and the start are delivered too);
+// an event below it is refused (an old event passed off as new). resume_position() starts there.
 //
 // The caller needs `subscribe` on what it subscribes to and `proof` on the log. The verifier
 // key is never taken from the server: a key fetched over the same connection would let whoever

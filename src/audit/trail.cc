@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cassert>
 #include <chrono>
 #include <condition_variable>
@@ -145,9 +146,14 @@ class TrailImpl final : public AuditTrail {
   // batch the store took in part appends nothing twice.
   static std::string NewEventId() {
     std::array<uint8_t, 16> id{};
-    if (!crypto::RandomPublicBytes(id).ok()) {  // never expected; ids stay unique by time
+    if (!crypto::RandomPublicBytes(id).ok()) {  // never expected; unique by time and count
+      static std::atomic<uint64_t> fallback_count{0};
       const uint64_t t = static_cast<uint64_t>(NowUnixNs());
-      for (size_t i = 0; i < 8; ++i) id[i] = static_cast<uint8_t>(t >> (8 * i));
+      const uint64_t n = fallback_count.fetch_add(1, std::memory_order_relaxed);
+      for (size_t i = 0; i < 8; ++i) {
+        id[i] = static_cast<uint8_t>(t >> (8 * i));
+        id[8 + i] = static_cast<uint8_t>(n >> (8 * i));
+      }
     }
     id[6] = static_cast<uint8_t>((id[6] & 0x0F) | 0x40);
     id[8] = static_cast<uint8_t>((id[8] & 0x3F) | 0x80);
@@ -201,19 +207,30 @@ class TrailImpl final : public AuditTrail {
     done_cv_.notify_all();
   }
 
-  // Until written: while it fails, admin acts are refused (ReserveAdmin) and the queue fills
-  // (security and data-plane records beyond it are dropped and counted). Stopping gives up after
-  // one more round of attempts.
+  // Failures that a later attempt may not see (the store unavailable, a disk error, a lost race).
+  static bool IsTransient(const Status& status) {
+    const StatusCode code = status.code();
+    return code == StatusCode::kUnavailable || code == StatusCode::kIOError ||
+           code == StatusCode::kAborted;
+  }
+
+  // Until written, while the failure is transient: meanwhile admin acts are refused
+  // (ReserveAdmin) and the queue fills (security and data-plane records beyond it are dropped
+  // and counted). A batch the store refuses for good (an invalid or conflicting append) is given
+  // up after one round, so that it cannot wedge the trail. Stopping gives up after one more
+  // round of attempts, and after one attempt once a batch was given up at stop.
   bool WriteWithRetries(const std::vector<AuditRecord>& batch) {
     int64_t backoff_ms = kWriteBackoffInitialMs;
     bool stopping_seen = false;
     for (uint32_t attempt = 1;; ++attempt) {
       const Status status = writer_(batch);
-      SetFailing(!status.ok());
+      SetFailing(!status.ok() && IsTransient(status));
       if (status.ok()) return true;
+      if (given_up_at_stop_) return false;
       if (attempt % kWriteAttemptsMax == 0) {
         RoundFailed(batch.size(), status);
-        if (stopping_seen) return false;
+        if (stopping_seen) given_up_at_stop_ = true;
+        if (stopping_seen || !IsTransient(status)) return false;
       }
       stopping_seen = stopping_seen || SleepUnlessStopping(backoff_ms);
       backoff_ms = std::min(backoff_ms * 2, kWriteBackoffMaxMs);
@@ -263,7 +280,8 @@ class TrailImpl final : public AuditTrail {
   uint64_t finished_ = 0;
   bool stopping_ = false;
   bool writer_exited_ = false;
-  bool failing_ = false;  // the last write attempt failed
+  bool failing_ = false;  // the last write attempt failed (transiently)
+  bool given_up_at_stop_ = false;  // the writer thread's: a batch was given up while stopping
   AuditTrailStats stats_;
 
   std::mutex join_mu_;

@@ -13,7 +13,8 @@
 // each record carries its own event id, so a retry after a write the store took in part appends
 // nothing twice. While writes fail, admin acts fail closed (ReserveAdmin() returns kUnavailable)
 // and the queue fills as above; every round of failed attempts is counted in
-// stats().write_errors and logged. Only Stop() gives a failing batch up (stats().lost).
+// stats().write_errors and logged. Only a batch the store refuses for good (not kUnavailable,
+// kIOError or kAborted: one round) and Stop() give a batch up (stats().lost).
 //
 // Data-plane records are kept only as `data_plane` says: kNone drops them silently (not counted
 // as dropped), kWrites keeps appends and deletes, kAll keeps reads and subscriptions too.
@@ -54,7 +55,7 @@ struct AuditTrailStats {
   uint64_t dropped_security = 0;
   uint64_t admin_refused = 0;   // ReserveAdmin() refusals (queue full)
   uint64_t write_errors = 0;    // rounds of failed write attempts (the batch is retried)
-  uint64_t lost = 0;            // records given up at Stop() because writes kept failing
+  uint64_t lost = 0;            // records given up: refused for good, or at Stop()
   uint64_t queue_depth = 0;
 };
 

@@ -66,7 +66,10 @@ class TokenTreeBuilder : public nlohmann::json_sax<json> {
 
   bool null() override { return Put(json(nullptr)); }
   bool boolean(bool v) override { return Put(json(v)); }
-  bool number_integer(number_integer_t v) override { return Put(json("i" + std::to_string(v))); }
+  // nlohmann reads -0 as a signed 0 and writes it back as 0 (unsigned): one token.
+  bool number_integer(number_integer_t v) override {
+    return Put(json((v >= 0 ? "u" : "i") + std::to_string(v)));
+  }
   bool number_unsigned(number_unsigned_t v) override { return Put(json("u" + std::to_string(v))); }
   bool number_float(number_float_t, const string_t& text) override { return Put(json("f" + text)); }
   bool string(string_t& v) override { return Put(json("s" + v)); }

@@ -310,7 +310,12 @@ Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Start(
   v1::SubscribeRequest asked = request;
   if (options.verify_stored_data) asked.set_include_stored_data(true);
   if (asked.start_case() == v1::SubscribeRequest::kFromEnd) {
+    // From the end means from a checkpoint verified now: asked from its size, so that a node
+    // behind the one that signed it (several nodes) does not start below it.
     CAIRN_ASSIGN_OR_RETURN(options.trusted_checkpoint, CheckpointBeforeStart(client, asked, options));
+    CAIRN_ASSIGN_OR_RETURN(integrity::NoteVerifier key, integrity::ParseVerifierKey(options.verifier_key));
+    CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint start, integrity::VerifyCheckpoint(options.trusted_checkpoint, key));
+    asked.set_from_position(start.size);
   }
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Subscription> inner,
                          Subscription::Start(client, asked, options.subscription));

@@ -165,8 +165,8 @@ struct LimitsSection {
   // (server/write_watchdog.h).
   uint64_t write_stall_ms_max = 60000;
   // gRPC's memory quota for all connections and calls (buffers of requests being read, of
-  // responses being written): beyond it gRPC refuses new work (RESOURCE_EXHAUSTED) and stops
-  // reading from connections.
+  // responses being written): under its pressure gRPC stops reading from connections and may
+  // refuse or cancel calls with RESOURCE_EXHAUSTED.
   uint64_t grpc_memory_bytes_max = uint64_t{2} << 30;
   // A connection with no call in progress for this long is closed (GOAWAY; clients reconnect).
   uint64_t connection_idle_ms_max = 300000;

@@ -193,9 +193,9 @@ class LiveHub {
   bool stopping_ = false;
   uint64_t committed_size_ = 0;  // the latest tree size the observer reported
   std::unordered_map<LiveSubscription*, std::shared_ptr<LiveSubscription>> subscribers_;
-  size_t wire_form_subscribers_ = 0;
+  size_t wire_form_subscribers_ = 0;  // guarded by mu_: those of subscribers_ with wire_form
   // guarded by mu_: open subscriptions per principal id (entries > 0 only; ≤ subscribers_max)
-  std::unordered_map<std::string, size_t> per_principal_;  // guarded by mu_: those of subscribers_ with wire_form
+  std::unordered_map<std::string, size_t> per_principal_;
   std::deque<std::shared_ptr<LiveSubscription>> run_queue_;  // each subscription at most once
   std::thread reader_;
   std::vector<std::thread> deliverers_;

@@ -606,6 +606,31 @@ TEST_F(EsdbStreamsTest, AnAppendAfterTheCallsTokenExpiredIsRefusedAndAudited) {
   EXPECT_TRUE(Read(admin, StreamRead("order-x9", false, 10)).Events().empty());
 }
 
+// A first chunk whose first message is malformed (no type) is answered with an error; the
+// server keeps serving (the per-event-type check needs an event that was added).
+TEST_F(EsdbStreamsTest, BatchAppendWithAMalformedFirstMessageIsAnsweredNotFatal) {
+  grpc::ClientContext context;
+  Prepare(&context, bot);
+  auto call = stub->BatchAppend(&context);
+  streams::BatchAppendReq request;
+  request.mutable_correlation_id()->set_string(UuidText(4001));
+  request.mutable_options()->mutable_stream_identifier()->set_stream_name("order-m1");
+  request.mutable_options()->mutable_any();
+  FillProposed({"OrderCreated", "{}"}, ++event_counter_, request.add_proposed_messages());
+  request.mutable_proposed_messages(0)->mutable_metadata()->erase("type");
+  request.set_is_final(true);
+  ASSERT_TRUE(call->Write(request));
+  streams::BatchAppendResp answer;
+  ASSERT_TRUE(call->Read(&answer));
+  EXPECT_TRUE(answer.has_error()) << answer.DebugString();
+  call->WritesDone();
+  while (call->Read(&answer)) {
+  }
+  EXPECT_TRUE(call->Finish().ok());
+  EXPECT_EQ(AppendAny(admin, "order-m2", {{"OrderCreated", "{}"}}).status.error_code(), grpc::StatusCode::OK)
+      << "the server is still up";
+}
+
 TEST_F(EsdbStreamsTest, BatchAppendAnswersEachCorrelationId) {
   grpc::ClientContext context;
   Prepare(&context, bot);

@@ -160,7 +160,8 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
     for (const auto& message : request_.proposed_messages()) {
       if (!open.error.ok()) break;
       open.error = open.batch.Add(message);
-      if (grpc::Status s = open.batch.AuthorizeLast(id_, open.stream); open.error.ok() && !s.ok()) {
+      if (!open.error.ok()) break;  // AuthorizeLast needs the event just added
+      if (grpc::Status s = open.batch.AuthorizeLast(id_, open.stream); !s.ok()) {
         open.error = Status::PermissionDenied(s.error_message());
       }
     }

@@ -57,7 +57,7 @@ void PgLogStore::Notify(const std::string& channel, const std::string& payload, 
   }
 }
 
-bool PgLogStore::SessionOfOwnRole(int pid) {
+std::optional<bool> PgLogStore::SessionOfOwnRole(int pid) {
   bool own = false;
   const Status s = Run("checking a notification's sender", true, [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
@@ -65,7 +65,8 @@ bool PgLogStore::SessionOfOwnRole(int pid) {
         tx.exec_params("SELECT usename = current_user FROM pg_stat_activity WHERE pid = $1", pid);
     own = r.size() == 1 && !r[0][0].is_null() && r[0][0].as<bool>();
   });
-  return s.ok() && own;
+  if (!s.ok()) return std::nullopt;
+  return own;
 }
 
 void PgLogStore::FirstAttemptDone() {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <unordered_map>
 
 namespace cairn::storage::pg {
@@ -18,15 +19,17 @@ class NotifySenders {
   static constexpr size_t kSendersMax = 1024;
   static constexpr int64_t kTtlMs = 60'000;  // a pid can be reused by another session later
 
-  // `lookup(pid)` asks the database; its answer is remembered, both ways.
-  bool IsOwnRole(int pid, const std::function<bool(int)>& lookup) {
+  // `lookup(pid)` asks the database (nullopt when it could not tell: not remembered, false now);
+  // an answer is remembered, both ways.
+  bool IsOwnRole(int pid, const std::function<std::optional<bool>(int)>& lookup) {
     const int64_t now_ms = NowMs();
     auto it = known_.find(pid);
     if (it != known_.end() && now_ms - it->second.checked_ms < kTtlMs) return it->second.own;
     if (known_.size() >= kSendersMax) known_.clear();
-    const bool own = lookup(pid);
-    known_[pid] = Entry{own, now_ms};
-    return own;
+    const std::optional<bool> own = lookup(pid);
+    if (!own) return false;
+    known_[pid] = Entry{*own, now_ms};
+    return *own;
   }
 
  private:

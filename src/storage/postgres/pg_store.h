@@ -120,7 +120,8 @@ class PgLogStore final : public LogStore {
   Result<std::unique_ptr<CommitWriter>> Begin(uint64_t base_tree_size, bool optimistic);
   void Notify(const std::string& channel, const std::string& payload, int sender_pid);
   // Whether backend `pid` is a session of the role this store connects as (pg_stat_activity).
-  bool SessionOfOwnRole(int pid);
+  // nullopt when the lookup failed.
+  std::optional<bool> SessionOfOwnRole(int pid);
 
   const PgOptions options_;
   std::unique_ptr<PgPool> pool_;

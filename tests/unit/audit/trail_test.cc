@@ -24,7 +24,7 @@ class FakeWriter {
       cv_.notify_all();
       cv_.wait(lock, [&] { return !held_; });
       in_write_ = false;
-      if (fail_) return Status::IOError("disk on fire");
+      if (fail_) return fail_status_;
       for (const auto& r : records) written_.push_back(r);
       batches_.push_back(records.size());
       return Status::Ok();
@@ -36,7 +36,11 @@ class FakeWriter {
     held_ = false;
     cv_.notify_all();
   }
-  void SetFail(bool fail) { std::lock_guard<std::mutex> l(mu_); fail_ = fail; }
+  void SetFail(bool fail, Status with = Status::IOError("disk on fire")) {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_ = fail;
+    fail_status_ = std::move(with);
+  }
   // Waits (bounded) until the writer is inside a held write.
   bool WaitInWrite() {
     std::unique_lock<std::mutex> lock(mu_);
@@ -51,6 +55,7 @@ class FakeWriter {
   std::condition_variable cv_;
   bool held_ = false;
   bool fail_ = false;
+  Status fail_status_;
   bool in_write_ = false;
   int calls_ = 0;
   std::vector<AuditRecord> written_;
@@ -269,6 +274,25 @@ TEST(AuditTrailTest, FailedWritesAreRetriedUntilWrittenAndAdminActsFailClosedMea
   // Each record has its own event id (a retried write appends nothing twice).
   EXPECT_EQ(written[0].event_id.size(), 16u);
   EXPECT_NE(written[0].event_id, written[1].event_id);
+}
+
+// A batch the store refuses for good (not a transient failure) is given up after one round and
+// counted lost: it cannot wedge the trail, and admin acts are not refused for it.
+TEST(AuditTrailTest, ABatchRefusedForGoodIsGivenUpAfterOneRound) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 100, 100);
+  w.SetFail(true, Status::AlreadyExists("event ids already used"));
+  trail->Submit(Security("refused"));
+  trail->Flush();
+  EXPECT_EQ(trail->stats().lost, 1u);
+  EXPECT_EQ(trail->stats().write_errors, 1u);
+  w.SetFail(false);
+  EXPECT_TRUE(trail->ReserveAdmin().ok());
+  trail->Submit(Security("next"));
+  trail->Flush();
+  auto written = w.written();
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0].resource, "next");
 }
 
 TEST(AuditTrailTest, StopGivesUpABatchThatKeepsFailingAndCountsItLost) {

@@ -67,6 +67,15 @@ TEST(StoredFormTest, NumbersCompareByTheirSpelling) {
   }
 }
 
+// -0 is read as a signed zero and written back by the server's DOM path as 0: the same number.
+TEST(StoredFormTest, MinusZeroStoredMayBeShownAsZero) {
+  const std::string stored = R"({"email":{"$enc":"v1","kid":"k1","iv":"AA","ct":"BB"},"z":-0})";
+  EXPECT_TRUE(CheckShownAgainstStored(R"({"email":"***","z":0})", stored, Masked({"/email"})).ok());
+  EXPECT_TRUE(CheckShownAgainstStored(R"({"email":"***","z":-0})", stored, Masked({"/email"})).ok());
+  EXPECT_EQ(CheckShownAgainstStored(R"({"email":"***","z":0.0})", stored, Masked({"/email"})).code(),
+            StatusCode::kDataLoss);
+}
+
 // A listed field is replaced where the data has it, never created: leaving it out (or showing a
 // shorter array) is a difference.
 TEST(StoredFormTest, AListedFieldMissingFromTheDataIsCaught) {
