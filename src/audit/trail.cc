@@ -97,8 +97,8 @@ class TrailImpl final : public AuditTrail {
   void Flush() override {
     std::unique_lock<std::mutex> lock(mu_);
     const uint64_t target = pushed_;
-    const uint64_t rounds_failed = stats_.write_errors;
-    done_cv_.wait(lock, [&] { return finished_ >= target || writer_exited_ || stats_.write_errors > rounds_failed; });
+    const uint64_t rounds_retrying = rounds_retrying_;
+    done_cv_.wait(lock, [&] { return finished_ >= target || writer_exited_ || rounds_retrying_ > rounds_retrying; });
   }
 
   void Stop() override {
@@ -228,9 +228,10 @@ class TrailImpl final : public AuditTrail {
       if (status.ok()) return true;
       if (given_up_at_stop_) return false;
       if (attempt % kWriteAttemptsMax == 0) {
-        RoundFailed(batch.size(), status);
+        const bool give_up = stopping_seen || !IsTransient(status);
+        RoundFailed(batch.size(), status, /*retrying=*/!give_up);
         if (stopping_seen) given_up_at_stop_ = true;
-        if (stopping_seen || !IsTransient(status)) return false;
+        if (give_up) return false;
       }
       stopping_seen = stopping_seen || SleepUnlessStopping(backoff_ms);
       backoff_ms = std::min(backoff_ms * 2, kWriteBackoffMaxMs);
@@ -242,12 +243,15 @@ class TrailImpl final : public AuditTrail {
     failing_ = failing;
   }
 
-  void RoundFailed(size_t records, const Status& status) {
+  // Counted and logged; when `retrying`, Flush() returns (the records are not written yet; a
+  // batch given up instead is finished by the writer loop, which then wakes Flush()).
+  void RoundFailed(size_t records, const Status& status, bool retrying) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.write_errors;
+      if (retrying) ++rounds_retrying_;
     }
-    done_cv_.notify_all();  // Flush() returns: the records are not written yet
+    if (retrying) done_cv_.notify_all();
     log::Error("audit records not written; retrying (admin acts are refused meanwhile)",
                {.action = "audit.write",
                 .outcome = "failure",
@@ -281,6 +285,7 @@ class TrailImpl final : public AuditTrail {
   bool stopping_ = false;
   bool writer_exited_ = false;
   bool failing_ = false;  // the last write attempt failed (transiently)
+  uint64_t rounds_retrying_ = 0;  // failed rounds after which the batch is retried (Flush wakes)
   bool given_up_at_stop_ = false;  // the writer thread's: a batch was given up while stopping
   AuditTrailStats stats_;
 

@@ -89,8 +89,8 @@ class AuditTrail {
   // kDataPlane records; `is_write` for appends and deletes. False when dropped.
   virtual bool SubmitDataPlane(AuditRecord record, bool is_write) = 0;
   virtual DataPlaneAudit data_plane() const = 0;
-  // Returns when every record submitted before the call is written, or a round of write attempts
-  // failed meanwhile (stats().write_errors grew: the records are still queued and retried).
+  // Returns when every record submitted before the call is written or given up, or a round of
+  // write attempts failed meanwhile and the batch will be retried (stats().write_errors grew).
   virtual void Flush() = 0;
   virtual void Stop() = 0;
   virtual AuditTrailStats stats() const = 0;
