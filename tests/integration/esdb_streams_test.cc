@@ -574,6 +574,17 @@ TEST_F(EsdbStreamsTest, APolicyReloadReachesTheNextBatchOfAnOpenBatchAppendCall)
   EXPECT_TRUE(call->Finish().ok());
 }
 
+// A final BatchAppend chunk of one OrderCreated event to `stream`, any expected version.
+streams::BatchAppendReq OneEventBatch(int correlation, const std::string& stream, int n) {
+  streams::BatchAppendReq request;
+  request.mutable_correlation_id()->set_string(UuidText(correlation));
+  request.mutable_options()->mutable_stream_identifier()->set_stream_name(stream);
+  request.mutable_options()->mutable_any();
+  FillProposed({"OrderCreated", "{}"}, n, request.add_proposed_messages());
+  request.set_is_final(true);
+  return request;
+}
+
 // A long call outlives its credential: the next append of the call is refused and, like a failed
 // login, audited (the record's log line here). The token expired 5 s ago, within the 30 s leeway
 // that admitted the call.
@@ -581,13 +592,7 @@ TEST_F(EsdbStreamsTest, AnAppendAfterTheCallsTokenExpiredIsRefusedAndAudited) {
   grpc::ClientContext context;
   Prepare(&context, "Bearer " + env.TokenA("EdDSA", "short-lived", "[\"admin\"]", -5));
   auto call = stub->BatchAppend(&context);
-  streams::BatchAppendReq request;
-  request.mutable_correlation_id()->set_string(UuidText(3001));
-  request.mutable_options()->mutable_stream_identifier()->set_stream_name("order-x9");
-  request.mutable_options()->mutable_any();
-  FillProposed({"OrderCreated", "{}"}, ++event_counter_, request.add_proposed_messages());
-  request.set_is_final(true);
-  ASSERT_TRUE(call->Write(request));
+  ASSERT_TRUE(call->Write(OneEventBatch(3001, "order-x9", ++event_counter_)));
   streams::BatchAppendResp answer;
   ASSERT_TRUE(call->Read(&answer));
   EXPECT_TRUE(answer.has_error()) << answer.DebugString();
@@ -612,13 +617,8 @@ TEST_F(EsdbStreamsTest, BatchAppendWithAMalformedFirstMessageIsAnsweredNotFatal)
   grpc::ClientContext context;
   Prepare(&context, bot);
   auto call = stub->BatchAppend(&context);
-  streams::BatchAppendReq request;
-  request.mutable_correlation_id()->set_string(UuidText(4001));
-  request.mutable_options()->mutable_stream_identifier()->set_stream_name("order-m1");
-  request.mutable_options()->mutable_any();
-  FillProposed({"OrderCreated", "{}"}, ++event_counter_, request.add_proposed_messages());
+  streams::BatchAppendReq request = OneEventBatch(4001, "order-m1", ++event_counter_);
   request.mutable_proposed_messages(0)->mutable_metadata()->erase("type");
-  request.set_is_final(true);
   ASSERT_TRUE(call->Write(request));
   streams::BatchAppendResp answer;
   ASSERT_TRUE(call->Read(&answer));

@@ -475,12 +475,17 @@ TEST(EventVerifier, EventNotInTheSignedTreeIsDetected) {
   EXPECT_EQ(log.reports[0].checkpoint_root().size(), 32u);
 }
 
-TEST(EventVerifier, EventBeyondEverySignedCheckpointIsDetectedAfterTheBound) {
-  FakeLog log;
+// The FillLog events and one at position 6, which does not exist in the log (size 6).
+std::vector<v1::RecordedEvent> EventsWithOneBeyondTheLog(FakeLog& log) {
   std::vector<v1::RecordedEvent> events = FillLog(log);
-  // Position 6 does not exist in the log (size 6).
   events.push_back(FakeLog::Forge(6, "c", 1, crypto::HashFromBytes(events[4].leaf_hash()),
                                   "Changed", "{}"));
+  return events;
+}
+
+TEST(EventVerifier, EventBeyondEverySignedCheckpointIsDetectedAfterTheBound) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = EventsWithOneBeyondTheLog(log);
   EventVerifierOptions options;
   options.uncovered_checkpoints_max = 2;
   EventVerifier verifier(&log, log.verifier(), options);
@@ -497,9 +502,7 @@ TEST(EventVerifier, EventBeyondEverySignedCheckpointIsDetectedAfterTheBound) {
 // uncovered_ms_min after the event was checked are.
 TEST(EventVerifier, AnUncoveredEventIsAViolationOnlyAfterTheCountAndTheTime) {
   FakeLog log;
-  std::vector<v1::RecordedEvent> events = FillLog(log);
-  events.push_back(FakeLog::Forge(6, "c", 1, crypto::HashFromBytes(events[4].leaf_hash()),
-                                  "Changed", "{}"));
+  std::vector<v1::RecordedEvent> events = EventsWithOneBeyondTheLog(log);
   EventVerifierOptions options;
   options.uncovered_checkpoints_max = 2;
   options.uncovered_ms_min = 5000;
