@@ -50,6 +50,7 @@ Result<RecordedEvent> FieldProtection::Reveal(RecordedEvent event, bool may_read
   event.masked = std::move(view->masked);
   event.erased = std::move(view->erased);
   event.revealed = std::move(view->revealed);
+  event.masked_in_clear = view->masked_in_clear;
   return event;
 }
 
@@ -77,6 +78,7 @@ Status FieldProtection::RevealMany(std::span<RecordedEvent> events,
     event.masked = std::move(view->masked);
     event.erased = std::move(view->erased);
     event.revealed = std::move(view->revealed);
+    event.masked_in_clear = view->masked_in_clear;
     return Status::Ok();
   });
 }

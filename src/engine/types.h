@@ -81,6 +81,9 @@ struct RecordedEvent {
   std::vector<std::string> masked;
   std::vector<std::string> erased;
   std::vector<std::string> revealed;
+  // How many of `masked` are stored in clear (protect::ReadView::masked_in_clear): when not 0,
+  // the stored form shows a plaintext this reader is shown masked.
+  size_t masked_in_clear = 0;
   // The stored form of `data`, kept beside the view for a reader that asked for it (a
   // subscription's include_stored_data); empty otherwise.
   std::string stored_data;

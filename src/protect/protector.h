@@ -43,7 +43,8 @@
 //        why readers without read.pii also need the key: the default mask depends on the
 //        plaintext's type), pointer listed in `masked`.
 //  - a plaintext value at a rule pointer (written before the rule existed): shown to read.pii
-//    readers as is, masked (and listed) for the others.
+//    readers as is, masked (listed, and counted in
+//    ReadView::masked_in_clear) for the others.
 // Limitation: events of an event type whose rule was removed are not revealed at all (the caller
 // does not call RevealEvent); their readers see the stored objects.
 // Plaintext copies made here are wiped when dropped where the code holds them as strings
@@ -76,6 +77,9 @@ struct ReadView {
   std::vector<std::string> masked;  // pointers (RFC 6901 text), document order of discovery
   std::vector<std::string> erased;
   std::vector<std::string> revealed;  // ciphertext decrypted for a read.pii reader
+  // How many of `masked` were stored in clear (written before a rule covered them): the stored
+  // form shows their plaintext. 0 means every listed field is a "$enc" object in the stored form.
+  size_t masked_in_clear = 0;
 };
 
 Result<ReadView> RevealEvent(const Rule& rule, std::string_view stream_id,

@@ -149,6 +149,7 @@ Result<ReadView> RevealWithDom(const Rule& rule, std::string_view stream_id,
     for (Target& target : clear) {
       *target.node = rule.MaskFor(*target.node);
       view.masked.push_back(target.pointer);
+      ++view.masked_in_clear;
     }
   }
   CAIRN_ASSIGN_OR_RETURN(view.data_json, DumpDocument(doc));

@@ -270,6 +270,7 @@ std::optional<Result<ReadView>> RevealWithSplice(const Rule& rule, std::string_v
       if (!mask.ok()) return mask.status();
       r.text.text = std::move(mask).value();
       view.masked.push_back(clear[i].pointer);
+      ++view.masked_in_clear;
     }
   }
   view.data_json = Splice(stored_data_json, replacements);

@@ -4,7 +4,6 @@
 #include <cassert>
 #include <utility>
 
-#include "protect/json_scan.h"
 
 namespace cairn::subscribe {
 
@@ -124,14 +123,13 @@ Result<LiveCursor::Source> LiveCursor::ReadStreamChunk(std::vector<SharedEvent>*
 // The stored form goes to a reader only when every field it was shown otherwise is encrypted
 // in it: a field masked although stored in clear (a rule added after the event was written)
 // would show that reader the plaintext the mask hides. Such an event goes without it (its data
-// stays unchecked by a verifying client). Every "$enc" object of the stored form is listed
-// (protect/ reveals them all), so equal counts mean no clear field is listed.
+// stays unchecked by a verifying client). protect/ counts those fields itself, on whichever path
+// (splice or DOM) revealed the event, so documents the scanner declines are decided alike.
 namespace {
-bool StoredFormShowsNoPlaintext(std::string_view stored, const engine::RecordedEvent& view) {
+bool StoredFormShowsNoPlaintext(const engine::RecordedEvent& view) {
   const size_t listed = view.masked.size() + view.erased.size() + view.revealed.size();
-  if (listed == 0) return false;  // shown as stored: nothing to check against
-  protect::JsonScan scan;
-  return scan.Scan(stored) && scan.enc_objects() == listed;
+  assert(view.masked_in_clear <= view.masked.size());
+  return listed != 0 && view.masked_in_clear == 0;  // listed == 0: shown as stored
 }
 }  // namespace
 
@@ -146,7 +144,7 @@ Status LiveCursor::Consider(const SharedEvent& event, LiveBatch* batch, size_t* 
     auto revealed =
         store_->Reveal(*event, access_.MayReadPii(entry.stream_id, entry.event_type));
     if (!revealed.ok()) return revealed.status();
-    if (request_.include_stored_data && StoredFormShowsNoPlaintext(event->data, *revealed)) {
+    if (request_.include_stored_data && StoredFormShowsNoPlaintext(*revealed)) {
       revealed->stored_data = event->data;
     }
     view = std::make_shared<const LiveEvent>(std::move(revealed).value());

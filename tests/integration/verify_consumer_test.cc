@@ -384,6 +384,41 @@ TEST(VerifyConsumerProtectedTest, DecryptedFieldsAreListedAndNeverAFalseViolatio
   EXPECT_EQ(info->integrity_violation_reports(), 0u) << "nothing is known to be wrong";
 }
 
+// An event the fast JSON scanner declines (more than 65,536 values) is revealed on the DOM path;
+// it still gets its stored form (the decision comes from protect/'s own count of fields stored
+// in clear, not from a second scan), so a default verifying consumer checks it instead of
+// stopping there.
+TEST(VerifyConsumerProtectedTest, AnEventTooLargeForTheScannerStillGetsItsStoredForm) {
+  ServerEnv env;
+  env.extra_config = ProtectRulesConfig(env, kEmailRule);
+  ASSERT_TRUE(StartPlaintext(env)) << env.server().output();
+  auto admin = PlaintextClient(env.server().target(), env.admin_key);
+  std::string values = "0";
+  for (int i = 0; i < 70000; ++i) values += ",1";
+  v1::AppendRequest request;
+  request.set_stream("customer-2");
+  auto* e = request.add_events();
+  e->set_type("CustomerRegistered");
+  e->set_data(R"({"customerId":"carol","email":"carol@example.com","values":[)" + values + "]}");
+  auto appended = admin->Append(request);
+  ASSERT_TRUE(appended.ok()) << appended.status().ToString();
+
+  VerifyingSubscriptionOptions options;
+  options.verifier_key = admin->GetVerifierKey()->vkey();
+  options.subscription.deadline_ms = 60000;
+  auto sub = VerifyingSubscription::Start(*admin, AllFromStart(), options);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  Result<v1::SubscribeResponse> message = (*sub)->Next();
+  while (message.ok() && !message->has_event()) message = (*sub)->Next();
+  ASSERT_TRUE(message.ok()) << message.status().ToString();
+  ASSERT_EQ(message->event().revealed_size(), 1);
+  EXPECT_NE(message->event().data().find("carol@example.com"), std::string::npos);
+  EXPECT_NE(message->event().stored_data().find("\"$enc\""), std::string::npos);
+  EXPECT_EQ((*sub)->stats().stored_forms_checked, 1u);
+  EXPECT_EQ((*sub)->stats().data_hashes_skipped, 0u);
+  (*sub)->Cancel();
+}
+
 // The stored form never shows a reader a plaintext its mask hides: an event written before a
 // rule covered a field has that field in clear in its stored form, so a reader without read.pii
 // gets it masked and no stored form; an event written under the rule gets its stored form.

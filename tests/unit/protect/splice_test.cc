@@ -76,6 +76,7 @@ class SpliceTest : public ::testing::Test {
       if (same_bytes) EXPECT_EQ((*splice)->data_json, dom->data_json);
       EXPECT_EQ((*splice)->masked, dom->masked);
       EXPECT_EQ((*splice)->erased, dom->erased);
+      EXPECT_EQ((*splice)->masked_in_clear, dom->masked_in_clear);
     }
   }
 
@@ -281,10 +282,19 @@ fields = ["/tier"]
     ASSERT_TRUE(dom.ok());
     EXPECT_EQ((*splice)->data_json, dom->data_json);
     EXPECT_EQ((*splice)->masked, dom->masked);
+    // /tier is stored in clear: counted for a reader it is masked for, on both paths.
+    EXPECT_EQ((*splice)->masked_in_clear, pii ? 0u : 1u);
+    EXPECT_EQ(dom->masked_in_clear, pii ? 0u : 1u);
   }
   auto masked = RevealEvent(rule, kStream, kId, **stored, false, keys_, &ciphers_);
   ASSERT_TRUE(masked.ok());
   EXPECT_EQ(masked->masked, (std::vector<std::string>{"/email", "/phones/1", "/tier"}));
+  EXPECT_EQ(masked->masked_in_clear, 1u);
+  // Under the rule it was written with, nothing is in clear.
+  auto current = RevealEvent(R(), kStream, kId, **stored, false, keys_, &ciphers_);
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->masked.size(), 2u);
+  EXPECT_EQ(current->masked_in_clear, 0u);
 }
 
 // A field widened to its parent after events were stored ("/address/street" → "/address"), and
