@@ -407,6 +407,11 @@ class EventStoreImpl final : public EventStore {
     return Status::Ok();
   }
 
+  // At least one byte: every read returns an event when one is there.
+  uint64_t ReadSizeBytesMax() const {
+    return std::max<uint64_t>(1, options_.limits.read_size_bytes_max);
+  }
+
   Result<ReadStreamResult> ReadStream(std::string_view stream_id, uint64_t from_version,
                                       Direction direction, uint64_t limit) override {
     CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
@@ -429,16 +434,24 @@ class EventStoreImpl final : public EventStore {
     ReadStreamResult out;
     out.events.resize(index.size());
     RecordCipher cipher(keys_.get());
-    for (size_t i = 0; i < index.size(); ++i) {
-      CAIRN_ASSIGN_OR_RETURN(std::string stored, store()->ReadRecord(index[i].position));
-      CAIRN_RETURN_IF_ERROR(DecodeRecordedEvent(cipher, index[i].position, stored, &out.events[i]));
-      if (out.events[i].entry.stream_version != index[i].version || out.events[i].entry.stream_id != stream_id) {
+    uint64_t size_bytes = 0;
+    size_t read = 0;
+    while (read < index.size() && size_bytes < ReadSizeBytesMax()) {
+      const storage::StreamIndexEntry& at = index[read];
+      CAIRN_ASSIGN_OR_RETURN(std::string stored, store()->ReadRecord(at.position));
+      size_bytes += stored.size();
+      RecordedEvent& event = out.events[read++];
+      CAIRN_RETURN_IF_ERROR(DecodeRecordedEvent(cipher, at.position, stored, &event));
+      if (event.entry.stream_version != at.version || event.entry.stream_id != stream_id) {
         return Status::DataLoss("stream index disagrees with the record at position " +
-                                std::to_string(index[i].position), index[i].position);
+                                std::to_string(at.position), at.position);
       }
     }
-    const uint64_t last = index.empty() ? from_version : index.back().version;
-    out.end_of_stream = index.size() < limit || (backwards ? last == 0 : last + 1 >= head->next_version);
+    const bool cut_by_size = read < index.size();  // the page continues in the next read
+    out.events.resize(read);
+    const uint64_t last = read == 0 ? from_version : index[read - 1].version;
+    out.end_of_stream = !cut_by_size && (index.size() < limit ||
+                                         (backwards ? last == 0 : last + 1 >= head->next_version));
     return out;
   }
 
@@ -450,7 +463,7 @@ class EventStoreImpl final : public EventStore {
     const uint64_t size = CommittedSize(std::max<uint64_t>(wanted_end, from_position + 1));
     if (from_position >= size) return std::vector<RecordedEvent>{};
     limit = std::min(limit, size - from_position);
-    ParallelDecoder decoder(keys_.get(), from_position, limit);
+    ParallelDecoder decoder(keys_.get(), from_position, limit, ReadSizeBytesMax());
     Status scan = store()->ScanRecords(from_position, limit, [&](uint64_t pos, std::string_view rec) {
       return decoder.Add(pos, rec);  // false on a gap: reported below
     });

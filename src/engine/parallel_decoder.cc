@@ -11,9 +11,10 @@
 namespace cairn::engine {
 
 ParallelDecoder::ParallelDecoder(const keys::StorageKeys* keys, uint64_t first_position,
-                                 uint64_t count)
-    : keys_(keys), first_position_(first_position), count_(count), stored_(count), events_(count),
-      errors_(2) {
+                                 uint64_t count, uint64_t size_bytes_max)
+    : keys_(keys), first_position_(first_position), count_(count),
+      size_bytes_max_(size_bytes_max), stored_(count), events_(count), errors_(2) {
+  assert(size_bytes_max_ > 0);
   // A helper only when one of the process-wide helper slots is free (common/parallel_for.h):
   // many concurrent reads of $all do not start a thread each.
   if (count_ >= kParallelRecordsMin && TryAcquireParallelHelper()) {
@@ -34,8 +35,10 @@ void ParallelDecoder::StopHelper() {
 
 bool ParallelDecoder::Add(uint64_t position, std::string_view stored) {
   const uint64_t i = scanned_.load(std::memory_order_relaxed);
-  if (i >= count_ || position != first_position_ + i) return false;
+  if (full_ || i >= count_ || position != first_position_ + i) return false;
   stored_[i] = arena_.Copy(stored);
+  size_bytes_ += stored.size();
+  full_ = size_bytes_ >= size_bytes_max_;
   scanned_.store(i + 1, std::memory_order_release);
   return true;
 }
@@ -61,7 +64,8 @@ Result<std::vector<RecordedEvent>> ParallelDecoder::Finish(const Status& scan_st
   StopHelper();
   CAIRN_RETURN_IF_ERROR(scan_status);
   const uint64_t scanned = scanned_.load(std::memory_order_acquire);
-  if (scanned != count_) {
+  assert(scanned <= count_);
+  if (scanned != count_ && !full_) {
     const uint64_t missing = first_position_ + scanned;
     return Status::DataLoss("record at position " + std::to_string(missing) + " is missing",
                             static_cast<int64_t>(missing));
@@ -73,6 +77,8 @@ Result<std::vector<RecordedEvent>> ParallelDecoder::Finish(const Status& scan_st
     if (first == nullptr || e.detail().value_or(INT64_MAX) < first->detail().value_or(INT64_MAX)) first = &e;
   }
   if (first != nullptr) return *first;
+  assert(scanned > 0 || count_ == 0);
+  events_.resize(scanned);  // short only when the size bound ended the run
   return std::move(events_);
 }
 

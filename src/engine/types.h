@@ -24,6 +24,10 @@ struct Limits {
   size_t batch_size_bytes_max = 4 << 20;       // all events of one append
   size_t batch_events_max = 1000;
   uint64_t read_events_max = 10000;            // events returned by one read call
+  // Stored bytes returned by one read call (ReadStream, ReadAll): a read ends early, with the
+  // event that reached this bound, so that a call holds about this much however large its
+  // events are. Every read returns at least one event when one is there.
+  uint64_t read_size_bytes_max = 16 << 20;
 };
 
 // The expected version of an append or delete.

@@ -631,13 +631,15 @@ class Parser {
   Status ParseLimits(const toml::table& t, LimitsSection* out) const {
     CAIRN_RETURN_IF_ERROR(CheckKeys(
         t, "limits",
-        {"max_message_bytes", "max_concurrent_streams", "read_batch_max", "write_stall_ms_max",
-         "grpc_memory_bytes_max", "connection_idle_ms_max"}));
+        {"max_message_bytes", "max_concurrent_streams", "read_batch_max", "read_size_bytes_max",
+         "write_stall_ms_max", "grpc_memory_bytes_max", "connection_idle_ms_max"}));
     CAIRN_RETURN_IF_ERROR(
         GetUint(t, "limits", "max_message_bytes", 1024, int64_t{64} << 20, &out->max_message_bytes));
     CAIRN_RETURN_IF_ERROR(
         GetUint(t, "limits", "max_concurrent_streams", 1, 65536, &out->max_concurrent_streams));
     CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "read_batch_max", 1, 10000, &out->read_batch_max));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "read_size_bytes_max", int64_t{64} << 10,
+                                  int64_t{1} << 30, &out->read_size_bytes_max));
     CAIRN_RETURN_IF_ERROR(
         GetUint(t, "limits", "write_stall_ms_max", 1000, 3600000, &out->write_stall_ms_max));
     CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "grpc_memory_bytes_max", int64_t{64} << 20,

@@ -46,6 +46,7 @@
 //   max_message_bytes = 4194304                  # 1 KiB .. 64 MiB
 //   max_concurrent_streams = 256                 # 1 .. 65536
 //   read_batch_max = 1000                        # 1 .. 10000
+//   read_size_bytes_max = 16777216               # 64 KiB .. 1 GiB of stored events per engine read
 //   grpc_memory_bytes_max = 2147483648           # 64 MiB .. 1 TiB: gRPC's memory quota
 //   connection_idle_ms_max = 300000              # 10 s .. 1 day: idle connections closed
 //   [subscriptions]                              # live subscriptions (subscribe/live_hub.h)
@@ -161,6 +162,9 @@ struct LimitsSection {
   uint64_t max_message_bytes = uint64_t{4} << 20;  // one gRPC message, either way
   uint64_t max_concurrent_streams = 256;           // HTTP/2 streams per connection
   uint64_t read_batch_max = 1000;                  // events per read response
+  // Stored bytes per engine read (engine::Limits::read_size_bytes_max): what one read of a
+  // stream or of $all holds in memory at a time, whatever its events' sizes.
+  uint64_t read_size_bytes_max = uint64_t{16} << 20;
   // A Read/ReadAll whose client has not taken a response for this long is cancelled
   // (server/write_watchdog.h).
   uint64_t write_stall_ms_max = 60000;

@@ -103,6 +103,7 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("limits.max_message_bytes", c.limits.max_message_bytes);
   r.Line("limits.max_concurrent_streams", c.limits.max_concurrent_streams);
   r.Line("limits.read_batch_max", c.limits.read_batch_max);
+  r.Line("limits.read_size_bytes_max", c.limits.read_size_bytes_max);
   r.Line("limits.grpc_memory_bytes_max", c.limits.grpc_memory_bytes_max);
   r.Line("limits.connection_idle_ms_max", c.limits.connection_idle_ms_max);
   r.Line("subscriptions.subscribers_max", c.subscriptions.subscribers_max);

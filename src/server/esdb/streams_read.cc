@@ -225,9 +225,7 @@ class AllSource final : public ReadSource {
   // The range [lo_, hi_) is still to read: from lo_ up forwards, from hi_ down backwards.
   Result<bool> Fill(std::deque<streams::ReadResp>* out) override {
     if (lo_ >= hi_ || writer_.full()) return false;
-    const uint64_t want = std::min(limits_.page_events_max, hi_ - lo_);
-    const uint64_t from = spec_->backwards ? hi_ - want : lo_;
-    CAIRN_ASSIGN_OR_RETURN(std::vector<engine::RecordedEvent> events, store_->ReadAll(from, want));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<engine::RecordedEvent> events, ReadPage());
     if (limits_.read_events != nullptr) limits_.read_events->Increment(events.size());
     if (events.empty()) return false;
     if (spec_->backwards) std::reverse(events.begin(), events.end());
@@ -245,6 +243,22 @@ class AllSource final : public ReadSource {
   }
 
  private:
+  // The next page of [lo_, hi_): its lowest events forwards, its highest backwards. The engine
+  // may end a read early by size (engine::Limits::read_size_bytes_max), which forwards only
+  // shortens the page; backwards it would leave a hole below hi_, so the top of the range is
+  // read again with half as many events (at most log2(page_events_max) reads, then one event).
+  Result<std::vector<engine::RecordedEvent>> ReadPage() {
+    uint64_t want = std::min(limits_.page_events_max, hi_ - lo_);
+    for (;;) {
+      assert(want > 0);
+      const uint64_t from = spec_->backwards ? hi_ - want : lo_;
+      CAIRN_ASSIGN_OR_RETURN(std::vector<engine::RecordedEvent> events, store_->ReadAll(from, want));
+      if (!spec_->backwards || events.empty() || events.size() == want) return events;
+      assert(events.size() < want && events.back().entry.position + 1 < hi_);
+      want = std::max<uint64_t>(1, std::min<uint64_t>(events.size(), want / 2));
+    }
+  }
+
   engine::EventStore* store_;
   const ReadSpec* spec_;
   const ReadLimits limits_;

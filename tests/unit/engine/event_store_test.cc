@@ -66,6 +66,69 @@ TEST_P(EngineBackendTest, ReadsBackwardsFromVersionsWithLimits) {
   EXPECT_EQ(store_->ReadStream("nope", 0, Direction::kForwards, 1).status().code(), StatusCode::kNotFound);
 }
 
+// A read ends early once the stored bytes it holds reach Limits::read_size_bytes_max (the event
+// that reaches it included, so every read makes progress); paging on from the last event returns
+// every event once, in order, forwards and backwards. 600 events: ReadAll's decoder runs its
+// helper thread, which must stop where the scan stopped.
+TEST_P(EngineBackendTest, ReadsEndEarlyBySizeAndPageThroughEverything) {
+  constexpr int kEvents = 600;
+  for (int base = 0; base < kEvents; base += 100) {
+    std::vector<ProposedEvent> batch;
+    for (int i = base; i < base + 100; ++i) {
+      ProposedEvent e = One("T", std::to_string(i) + std::string(200, ' '))[0];  // JSON: a number
+      batch.push_back(std::move(e));
+    }
+    ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), std::move(batch)).ok());
+  }
+  Options o;
+  o.limits.read_size_bytes_max = 20000;  // about 80 of these events
+  Reopen(o);
+  const auto number = [](const RecordedEvent& e) { return std::stoi(e.data); };
+
+  uint64_t from = 0;
+  int reads = 0;
+  while (from < kEvents) {
+    auto page = store_->ReadAll(from, 10000);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ASSERT_FALSE(page->empty());
+    ASSERT_LT(page->size(), 100u) << "the size bound did not end the read";
+    for (const RecordedEvent& e : *page) ASSERT_EQ(number(e), static_cast<int>(from++));
+    ++reads;
+  }
+  EXPECT_GT(reads, 5);
+
+  for (Direction direction : {Direction::kForwards, Direction::kBackwards}) {
+    const bool backwards = direction == Direction::kBackwards;
+    int expected = backwards ? kEvents - 1 : 0;
+    uint64_t version = backwards ? UINT64_MAX : 0;
+    for (;;) {
+      auto page = store_->ReadStream("s", version, direction, 10000);
+      ASSERT_TRUE(page.ok()) << page.status().ToString();
+      ASSERT_FALSE(page->events.empty());
+      ASSERT_LT(page->events.size(), 100u);
+      for (const RecordedEvent& e : page->events) {
+        ASSERT_EQ(number(e), expected);
+        expected += backwards ? -1 : 1;
+      }
+      if (page->end_of_stream) break;
+      const uint64_t last = page->events.back().entry.stream_version;
+      version = backwards ? last - 1 : last + 1;
+    }
+    EXPECT_EQ(expected, backwards ? -1 : kEvents) << "a page claimed the end too early";
+  }
+
+  o.limits.read_size_bytes_max = 1;  // still one event per read
+  Reopen(o);
+  auto one = store_->ReadAll(7, 100);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ(number((*one)[0]), 7);
+  auto last = store_->ReadStream("s", kEvents - 1, Direction::kForwards, 100);
+  ASSERT_TRUE(last.ok());
+  ASSERT_EQ(last->events.size(), 1u);
+  EXPECT_TRUE(last->end_of_stream);
+}
+
 TEST_P(EngineBackendTest, ExpectedVersionsOfEveryKind) {
   EXPECT_EQ(store_->Append("s", ExpectedVersion::StreamExists(), One("T", "1")).status().code(),
             StatusCode::kWrongExpectedVersion);

@@ -49,6 +49,7 @@ TEST(ConfigParse, Defaults) {
   EXPECT_EQ(c.limits.max_message_bytes, 4194304u);
   EXPECT_EQ(c.limits.max_concurrent_streams, 256u);
   EXPECT_EQ(c.limits.read_batch_max, 1000u);
+  EXPECT_EQ(c.limits.read_size_bytes_max, 16u << 20);
   EXPECT_EQ(c.source_path, "");
 
   // An empty file is the defaults.
@@ -105,6 +106,7 @@ file = "policy.toml"
 max_message_bytes = 1048576
 max_concurrent_streams = 64
 read_batch_max = 500
+read_size_bytes_max = 1048576
 grpc_memory_bytes_max = 1073741824
 connection_idle_ms_max = 60000
 )");
@@ -146,6 +148,7 @@ connection_idle_ms_max = 60000
   EXPECT_EQ(c.limits.max_message_bytes, 1048576u);
   EXPECT_EQ(c.limits.max_concurrent_streams, 64u);
   EXPECT_EQ(c.limits.read_batch_max, 500u);
+  EXPECT_EQ(c.limits.read_size_bytes_max, 1u << 20);
 }
 
 TEST(ConfigParse, UnknownKeysRejectedEverywhere) {
@@ -176,6 +179,7 @@ TEST(ConfigParse, WrongTypesAndRanges) {
                    {"c.toml:2:", "server.allow_cidrs", "host bits set"});
   ExpectParseError("[limits]\nmax_message_bytes = 0\n", {"'limits.max_message_bytes' = 0 is outside"});
   ExpectParseError("[limits]\nread_batch_max = 10001\n", {"'limits.read_batch_max'"});
+  ExpectParseError("[limits]\nread_size_bytes_max = 65535\n", {"'limits.read_size_bytes_max'"});
   ExpectParseError("[limits]\nmax_concurrent_streams = 1.5\n", {"must be an integer"});
   ExpectParseError("[[auth.jwt]]\nleeway_s = \"30\"\n", {"'auth.jwt[0].leeway_s' must be an integer"});
   ExpectParseError("[auth]\njwt = 1\n", {"'auth.jwt' must be a list of tables"});
