@@ -9,17 +9,14 @@
 #include <optional>
 #include <thread>
 
+#include "common/steady_clock.h"
 #include "integrity/checkpoint.h"
 #include "integrity/note.h"
 
 namespace cairn {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return SteadyNowMs(); }
 
 // How long Next() sleeps at most in one wait while nothing is held (it then waits again).
 constexpr int64_t kIdleSliceMs = 1000;

@@ -1,6 +1,6 @@
 #include "engine/engine_metrics.h"
+#include "common/steady_clock.h"
 
-#include <chrono>
 
 namespace cairn::engine {
 
@@ -40,10 +40,6 @@ void EngineMetrics::RecordCommit(uint64_t events, uint64_t bytes, int64_t commit
   commit_latency->Observe(static_cast<double>(commit_ns) * 1e-9);
 }
 
-int64_t MonotonicNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t MonotonicNowNs() { return SteadyNowNs(); }
 
 }  // namespace cairn::engine

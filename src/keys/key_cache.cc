@@ -1,9 +1,9 @@
 #include "keys/key_cache.h"
 
 #include <cassert>
-#include <chrono>
 
 #include "common/shards.h"
+#include "common/steady_clock.h"
 
 namespace cairn::keys {
 namespace {
@@ -25,9 +25,7 @@ KeyCache::KeyCache(KeyCacheOptions options)
 
 int64_t KeyCache::Now() const {
   if (options_.now_ms) return options_.now_ms();
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return SteadyNowMs();
 }
 
 KeyCache::Shard& KeyCache::ShardFor(std::string_view name) const {

@@ -5,10 +5,10 @@
 // Thread safety: safe for concurrent use; concurrent callers may probe together after expiry.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <mutex>
 
+#include "common/steady_clock.h"
 #include "keys/kms.h"
 
 namespace cairn::keys {
@@ -19,9 +19,7 @@ class KmsHealthGate {
   KmsHealthGate(KmsProvider* kms, int64_t interval_ms) : kms_(kms), interval_ms_(interval_ms) {}
 
   Status Check() {
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
+    const int64_t now = SteadyNowMs();
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (checked_ && now - checked_at_ms_ < interval_ms_) return last_;

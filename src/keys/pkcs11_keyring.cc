@@ -1,4 +1,5 @@
 #include "keys/pkcs11_keyring.h"
+#include "common/steady_clock.h"
 
 #include <algorithm>
 #include <cassert>
@@ -10,11 +11,7 @@ namespace {
 
 constexpr uint32_t kVersionNumberMax = 1000000;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return SteadyNowMs(); }
 
 }  // namespace
 

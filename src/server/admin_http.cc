@@ -11,7 +11,6 @@
 #include <atomic>
 #include <cassert>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -19,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/steady_clock.h"
 #include "common/thread_name.h"
 #include "server/cidr.h"
 
@@ -35,11 +35,7 @@ constexpr size_t kMethodSizeBytesMax = 16;
 constexpr size_t kContentTypeSizeBytesMax = 256;
 constexpr size_t kListenSizeBytesMax = 64;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return SteadyNowMs(); }
 
 // Owns a file descriptor.
 class UniqueFd {

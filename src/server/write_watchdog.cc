@@ -4,16 +4,12 @@
 #include <chrono>
 #include <utility>
 
+#include "common/steady_clock.h"
 #include "common/thread_name.h"
 
 namespace cairn::server {
 namespace {
 
-int64_t SteadyNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "common/log.h"
+#include "common/steady_clock.h"
 #include "common/thread_name.h"
 #include "subscribe/group_parked.h"
 
@@ -16,11 +17,7 @@ constexpr uint64_t kReplayBit = uint64_t{1} << 63;
 constexpr size_t kParkBatchEventsMax = 500;
 constexpr char kUnauthorizedReason[] = "unauthorized: no connected consumer may receive this type";
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return SteadyNowMs(); }
 
 size_t EventSizeBytes(const engine::RecordedEvent& e) { return e.data.size() + e.metadata.size(); }
 

@@ -5,16 +5,12 @@
 #include <chrono>
 #include <utility>
 
+#include "common/steady_clock.h"
 #include "common/thread_name.h"
 
 namespace cairn::subscribe {
 namespace {
 
-int64_t SteadyNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 int64_t UnixNowS() {
   return std::chrono::duration_cast<std::chrono::seconds>(

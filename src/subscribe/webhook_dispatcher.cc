@@ -8,6 +8,7 @@
 
 #include "cairn/webhooks.h"
 #include "common/bytes.h"
+#include "common/steady_clock.h"
 #include "common/thread_name.h"
 #include "subscribe/live_access.h"
 #include "subscribe/webhook_address_guard.h"
@@ -23,11 +24,7 @@ constexpr int64_t kIdleWaitMs = 1000;
 constexpr int64_t kPausedRecheckMs = 5000;  // a paused webhook's identity is judged again after
 constexpr int64_t kRotationGraceSMax = int64_t{30} * 86400;  // as [webhooks] rotation_grace_s
 
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t SteadyMs() { return SteadyNowMs(); }
 
 Status ValidateSource(const std::string& source) {
   if (source == kAllSource) return Status::Ok();

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "storage/postgres/pg_errors.h"
+#include "common/steady_clock.h"
 #include "storage/postgres/pg_runs.h"
 #include "storage/postgres/pg_store.h"
 
@@ -96,11 +97,7 @@ struct Blob {
 
 pqxx::binarystring Bin(std::string_view v) { return pqxx::binarystring(v.data(), v.size()); }
 
-uint64_t SteadyNowNs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
+uint64_t MonotonicNs() { return static_cast<uint64_t>(SteadyNowNs()); }
 
 bool IsUniqueViolation(const std::exception& e) {
   return dynamic_cast<const pqxx::unique_violation*>(&e) != nullptr;
@@ -129,7 +126,7 @@ class PgCommitWriter final : public CommitWriter {
   }
 
   ~PgCommitWriter() override {
-    if (tx_ != nullptr && locked_at_ns_ != 0) CountHold(SteadyNowNs());  // dropped: a rollback
+    if (tx_ != nullptr && locked_at_ns_ != 0) CountHold(MonotonicNs());  // dropped: a rollback
     try {
       tx_.reset();  // rolls back an uncommitted transaction, releasing the lock
     } catch (...) {
@@ -153,7 +150,7 @@ class PgCommitWriter final : public CommitWriter {
       }
       tx_->abort();
       tx_.reset();
-      if (locked_at_ns_ != 0) CountHold(SteadyNowNs());
+      if (locked_at_ns_ != 0) CountHold(MonotonicNs());
       if (size_now != base_size_) {
         store_->commit_counters().races_lost.fetch_add(1, std::memory_order_relaxed);
         return Status::Aborted("another node extended the log while this group was sequenced");
@@ -161,7 +158,7 @@ class PgCommitWriter final : public CommitWriter {
       store_->Barrier(lease_.conn(), std::nullopt);
       return Status::Ok();
     } catch (const std::exception& e) {
-      if (tx_ != nullptr && locked_at_ns_ != 0) CountHold(SteadyNowNs());
+      if (tx_ != nullptr && locked_at_ns_ != 0) CountHold(MonotonicNs());
       tx_.reset();
       DropConnectionIfBroken(e);
       return FromException(e, "confirming that what a group read is durable");
@@ -208,7 +205,7 @@ class PgCommitWriter final : public CommitWriter {
       return staged_;
     }
     const uint64_t base = rebased_ ? rebased_->size : base_size_;
-    const uint64_t commit_start_ns = SteadyNowNs();
+    const uint64_t commit_start_ns = MonotonicNs();
     CountHoldOnExit count(this, commit_start_ns);
     if (Status placed = CheckRecordPositions(base); !placed.ok()) {
       tx_.reset();  // rolls back, releasing the lock
@@ -223,7 +220,7 @@ class PgCommitWriter final : public CommitWriter {
       if (!optimistic_) Execute(base);
       tx_->commit();
       tx_.reset();
-      count.released_ns = SteadyNowNs();
+      count.released_ns = MonotonicNs();
       Status durable = optimistic_ ? Status::Ok() : WaitDurable(count.released_ns);
       count.committed = durable.ok();
       if (durable.ok() && tree_) store_->NoteDurable(tree_->size);
@@ -376,7 +373,7 @@ class PgCommitWriter final : public CommitWriter {
     }
     PgCommitCounters& c = store_->commit_counters();
     c.durable_waits.fetch_add(1, std::memory_order_relaxed);
-    c.durable_wait_ns.fetch_add(SteadyNowNs() - released_ns, std::memory_order_relaxed);
+    c.durable_wait_ns.fetch_add(MonotonicNs() - released_ns, std::memory_order_relaxed);
     return s;
   }
 
@@ -386,9 +383,9 @@ class PgCommitWriter final : public CommitWriter {
   bool ExecuteOptimistic(uint64_t base) {
     assert(tree_.has_value());
     SendRows();
-    const uint64_t wait_start_ns = SteadyNowNs();
+    const uint64_t wait_start_ns = MonotonicNs();
     const pqxx::result r = TreeUpdate(base);
-    locked_at_ns_ = SteadyNowNs();
+    locked_at_ns_ = MonotonicNs();
     PgCommitCounters& c = store_->commit_counters();
     c.locks.fetch_add(1, std::memory_order_relaxed);
     c.lock_wait_ns.fetch_add(locked_at_ns_ - wait_start_ns, std::memory_order_relaxed);
@@ -464,7 +461,7 @@ class PgCommitWriter final : public CommitWriter {
   struct CountHoldOnExit {
     CountHoldOnExit(PgCommitWriter* w, uint64_t start_ns) : writer(w), commit_start_ns(start_ns) {}
     ~CountHoldOnExit() {
-      const uint64_t now_ns = SteadyNowNs();
+      const uint64_t now_ns = MonotonicNs();
       PgCommitCounters& c = writer->store_->commit_counters();
       c.commit_ns.fetch_add(now_ns - commit_start_ns, std::memory_order_relaxed);
       writer->CountHold(released_ns != 0 ? released_ns : now_ns);
@@ -526,9 +523,9 @@ Result<std::unique_ptr<CommitWriter>> PgLogStore::Begin(uint64_t base_tree_size,
             this, std::move(lease), std::move(tx), base_tree_size, std::nullopt, std::nullopt));
       }
       // Waits while another node commits; held until this writer commits or is dropped.
-      const uint64_t wait_start_ns = SteadyNowNs();
+      const uint64_t wait_start_ns = MonotonicNs();
       const pqxx::result r = tx->exec(lock_sql_);
-      const uint64_t locked_at_ns = SteadyNowNs();
+      const uint64_t locked_at_ns = MonotonicNs();
       if (r.size() != 1) throw std::runtime_error("tree state row missing");
       TreeState state;
       state.size = static_cast<uint64_t>(r[0][0].as<int64_t>());

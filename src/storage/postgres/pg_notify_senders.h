@@ -5,12 +5,13 @@
 // Thread safety: not thread-safe (the listener's thread, under PgLogStore::listener_mu_).
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <unordered_map>
+
+#include "common/steady_clock.h"
 
 namespace cairn::storage::pg {
 
@@ -37,11 +38,7 @@ class NotifySenders {
     bool own = false;
     int64_t checked_ms = 0;
   };
-  static int64_t NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
+  static int64_t NowMs() { return SteadyNowMs(); }
 
   std::unordered_map<int, Entry> known_;
 };
