@@ -273,11 +273,17 @@ class EventStore {
   // Tombstones a stream: appends a `$streamDeleted` event; later appends fail, reads say deleted.
   virtual Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) = 0;
 
-  // Reads up to `limit` events of a stream from `from_version` (inclusive) in `direction`.
-  // Backwards from UINT64_MAX starts at the last event. kNotFound / kStreamDeleted.
+  // Reads of a stream or of the log return up to `limit` events (at most
+  // Limits::read_events_max), and fewer mid-range when their stored bytes reach
+  // Limits::read_size_bytes_max (the event that reaches it is returned: at least one event when
+  // one is there). A caller pages on from the last event returned; a short page is not the end.
+  //
+  // Reads a stream from `from_version` (inclusive) in `direction`; end_of_stream says whether
+  // the page reached the stream's end (or, backwards, its first event). Backwards from
+  // UINT64_MAX starts at the last event. kNotFound / kStreamDeleted.
   virtual Result<ReadStreamResult> ReadStream(std::string_view stream_id, uint64_t from_version,
                                               Direction direction, uint64_t limit) = 0;
-  // Reads up to `limit` events of the whole log from `from_position`, in log order.
+  // Reads the whole log from `from_position`, in log order; empty at the end of the log.
   virtual Result<std::vector<RecordedEvent>> ReadAll(uint64_t from_position, uint64_t limit) = 0;
   virtual Result<RecordedEvent> ReadAt(uint64_t position) = 0;
   virtual Result<StreamInfo> GetStreamInfo(std::string_view stream_id) = 0;

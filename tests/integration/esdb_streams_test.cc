@@ -812,9 +812,6 @@ TEST_F(EsdbLongScanTest, AFilteredReadThatFindsLittleIsAnsweredInFull) {
   EXPECT_GE(turns() - turns_before, 4.0);
 }
 
-// The ESDB path goes through the same audit trail and metrics as cairn.v1: a denied append and a
-// failed Basic login are each one `$audit` record (principal, method, action, stream, type; no
-// credential), and the counters move by what the ESDB calls did.
 // Engine reads end early by size (limits.read_size_bytes_max, its 64 KiB minimum here; each
 // event is ~8 KiB, so a read holds ~8 events). Forwards a page only gets shorter; backwards a
 // short page would leave a hole below the top of the range, so the top is read again. Every
@@ -859,6 +856,9 @@ TEST_F(EsdbSizeBoundedReadTest, LargeEventsAreReadInFullAndInOrderBothWays) {
   EXPECT_EQ(numbers(stream_backwards), descending);
 }
 
+// The ESDB path goes through the same audit trail and metrics as cairn.v1: a denied append and a
+// failed Basic login are each one `$audit` record (principal, method, action, stream, type; no
+// credential), and the counters move by what the ESDB calls did.
 class EsdbAuditTest : public EsdbStreamsTest {
  protected:
   void SetUp() override {

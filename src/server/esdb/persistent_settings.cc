@@ -293,11 +293,20 @@ std::optional<uint64_t> RevisionBefore(engine::EventStore* store, const std::str
   auto info = store->GetStreamInfo(stream);
   if (!info.ok() || !info->exists || position == 0) return std::nullopt;
   if (info->last_position < position) return info->last_version;
-  auto page = store->ReadStream(stream, info->last_version, engine::Direction::kBackwards,
-                                kRevisionLookBackEvents);
-  if (!page.ok()) return std::nullopt;
-  for (const engine::RecordedEvent& e : page->events) {
-    if (e.entry.position < position) return e.entry.stream_version;
+  // Pages: a read may end early by size (engine::Limits::read_size_bytes_max).
+  uint64_t from = info->last_version;
+  uint64_t examined = 0;
+  while (examined < kRevisionLookBackEvents) {
+    auto page = store->ReadStream(stream, from, engine::Direction::kBackwards,
+                                  kRevisionLookBackEvents - examined);
+    if (!page.ok() || page->events.empty()) return std::nullopt;
+    for (const engine::RecordedEvent& e : page->events) {
+      if (e.entry.position < position) return e.entry.stream_version;
+    }
+    examined += page->events.size();
+    const uint64_t last = page->events.back().entry.stream_version;
+    if (page->end_of_stream || last == 0) return std::nullopt;
+    from = last - 1;
   }
   return std::nullopt;
 }

@@ -245,17 +245,25 @@ class AllSource final : public ReadSource {
  private:
   // The next page of [lo_, hi_): its lowest events forwards, its highest backwards. The engine
   // may end a read early by size (engine::Limits::read_size_bytes_max), which forwards only
-  // shortens the page; backwards it would leave a hole below hi_, so the top of the range is
+  // shortens the page. Backwards it would leave a hole below hi_, so the top of the range is
   // read again with half as many events (at most log2(page_events_max) reads, then one event).
+  // The page size that fitted is kept for the next page and doubled after a page that was not
+  // cut, so that a run of large events is not read again for every page above it.
   Result<std::vector<engine::RecordedEvent>> ReadPage() {
-    uint64_t want = std::min(limits_.page_events_max, hi_ - lo_);
+    if (!spec_->backwards) return store_->ReadAll(lo_, std::min(limits_.page_events_max, hi_ - lo_));
+    uint64_t want = std::min(backwards_want_, hi_ - lo_);
+    bool cut = false;
     for (;;) {
-      assert(want > 0);
-      const uint64_t from = spec_->backwards ? hi_ - want : lo_;
-      CAIRN_ASSIGN_OR_RETURN(std::vector<engine::RecordedEvent> events, store_->ReadAll(from, want));
-      if (!spec_->backwards || events.empty() || events.size() == want) return events;
+      assert(want > 0 && hi_ - want >= lo_);
+      CAIRN_ASSIGN_OR_RETURN(std::vector<engine::RecordedEvent> events,
+                             store_->ReadAll(hi_ - want, want));
+      if (events.empty() || events.size() == want) {
+        backwards_want_ = cut ? want : std::min(limits_.page_events_max, backwards_want_ * 2);
+        return events;
+      }
       assert(events.size() < want && events.back().entry.position + 1 < hi_);
-      want = std::max<uint64_t>(1, std::min<uint64_t>(events.size(), want / 2));
+      cut = true;
+      want = std::max<uint64_t>(1, want / 2);
     }
   }
 
@@ -265,6 +273,7 @@ class AllSource final : public ReadSource {
   EventWriter writer_;
   uint64_t lo_ = 0;
   uint64_t hi_ = 0;
+  uint64_t backwards_want_ = limits_.page_events_max;  // events per backwards page (ReadPage)
 };
 
 class PagedReadReactor final : public ReadReactor {
