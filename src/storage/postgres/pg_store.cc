@@ -82,8 +82,13 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
                "(SELECT first_position, ends, records FROM cairn_record_runs "
                " WHERE first_position <= $1 ORDER BY first_position DESC LIMIT 1) "
                "UNION ALL "
-               "(SELECT first_position, ends, records FROM cairn_record_runs "
-               " WHERE first_position > $1 ORDER BY first_position LIMIT $2)");
+               "(SELECT first_position, ends, records FROM "
+               "  (SELECT first_position, ends, records, "
+               "          sum(octet_length(records)) OVER (ORDER BY first_position) AS upto "
+               "     FROM (SELECT first_position, ends, records FROM cairn_record_runs "
+               "            WHERE first_position > $1 ORDER BY first_position LIMIT $2) AS runs"
+               "  ) AS page "
+               " WHERE upto - octet_length(records) < $3)");
   // Runs (pg_runs.h): the run that may hold the first key (greatest first key ≤ it), then the
   // runs after it; each run holds at least one entry, so $3 runs cover a limit of $3 entries.
   conn.prepare("index_fwd",
@@ -296,7 +301,8 @@ Status PgLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
     const int64_t page = static_cast<int64_t>(std::min<uint64_t>(left, kScanPageRecordRunsMax));
     CAIRN_RETURN_IF_ERROR(Run("scanning records", true, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      const pqxx::result r = tx.exec_prepared("record_runs", I64(query_from), page);
+      const pqxx::result r =
+          tx.exec_prepared("record_runs", I64(query_from), page, kScanPageRecordBytesMax);
       runs.clear();
       for (const pqxx::row& row : r) {
         runs.push_back({static_cast<uint64_t>(row[0].as<int64_t>()), row[1].as<std::string>(), Bytes(row[2])});
@@ -307,9 +313,13 @@ Status PgLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
     });
     const uint64_t before = left;
     int64_t later_runs = 0;
+    uint64_t later_bytes = 0;
     for (const FetchedRun& run : runs) {
       const uint64_t first = run.first_position;
-      if (first > query_from) ++later_runs;
+      if (first > query_from) {
+        ++later_runs;
+        later_bytes += run.records.size();
+      }
       CAIRN_RETURN_IF_ERROR(SplitRecordRun(first, run.ends, run.records, &split));
       // From `next` on: the run that holds it starts at or before it; a run that ends before it
       // (the UNION's first row when `next` is past the end of the log) yields nothing.
@@ -320,7 +330,9 @@ Status PgLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
         --left;
       }
     }
-    if (left == before || later_runs < page) break;
+    // Fewer runs than asked for and not cut by size: the end of the log.
+    const bool cut_by_size = later_bytes >= static_cast<uint64_t>(kScanPageRecordBytesMax);
+    if (left == before || (later_runs < page && !cut_by_size)) break;
   }
   return Status::Ok();
 }

@@ -27,8 +27,12 @@ inline constexpr const char* kCommitChannel = "cairn_commit";
 inline constexpr const char* kKeyChannel = "cairn_key";
 // Rows fetched per round trip by scans (bounds the memory of one page).
 inline constexpr int64_t kScanPageRowsMax = 512;
-// Record runs fetched per round trip by ScanRecords (≤ ~8 KB each, so ≤ ~512 KB a page).
+// Record runs fetched per round trip by ScanRecords: at most this many, and no more runs once
+// their records reach kScanPageRecordBytesMax (the run that reaches it included). Runs hold
+// ≤ kRecordRunBytesMax bytes, or one larger record (≤ the engine's event limit, 1 MiB), so a
+// page holds ≤ ~512 KB of small records and ≤ about 4 MiB plus one record of large ones.
 inline constexpr int64_t kScanPageRecordRunsMax = 64;
+inline constexpr int64_t kScanPageRecordBytesMax = int64_t{4} << 20;
 
 // Running totals behind PgCommitStatsOf (pg_stats.h): relaxed atomics, added to by the commit
 // writers (one add per field per commit), read by Snapshot().

@@ -628,6 +628,43 @@ TEST(PgPagingTest, ScansCrossPagesInOrderAndStopWhenAsked) {
   EXPECT_EQ(heads_seen, 600u);
 }
 
+// Large records are one run each; a page of runs also ends at kScanPageRecordBytesMax bytes
+// (here ~20 runs of 200 KB, not 64), and the scan goes on from there: fewer runs than asked for
+// is the end of the log only when the page was not cut by size.
+TEST(PgPagingTest, ScansOfLargeRecordsArePagedBySizeAndReturnEverything) {
+  constexpr uint64_t kRecords = 70;
+  constexpr size_t kRecordBytes = 200000;
+  static_assert(kRecords * kRecordBytes > 3 * static_cast<uint64_t>(pg::kScanPageRecordBytesMax));
+  auto store = OpenFresh();
+  ASSERT_NE(store, nullptr);
+  const auto record = [&](uint64_t p) { return ArbitraryBytes(kRecordBytes, static_cast<uint32_t>(p)); };
+  {
+    auto writer = MustBegin(store.get(), 0);
+    ASSERT_NE(writer, nullptr);
+    for (uint64_t p = 0; p < kRecords; ++p) {
+      writer->PutRecord(p, record(p));
+      writer->PutNode(NodeKey{0, p}, TestHash(p));
+    }
+    writer->PutTreeState(TreeState{kRecords, "r"});
+    const Status committed = writer->Commit();
+    ASSERT_TRUE(committed.ok()) << committed.ToString();
+  }
+  for (uint64_t from : {uint64_t{0}, uint64_t{33}}) {
+    uint64_t next = from;
+    const Status s = store->ScanRecords(from, UINT64_MAX, [&](uint64_t position, std::string_view r) {
+      EXPECT_EQ(position, next);
+      EXPECT_TRUE(r == record(position)) << "record " << position;
+      ++next;
+      return true;
+    });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(next, kRecords) << "from " << from;
+  }
+  uint64_t seen = 0;
+  ASSERT_TRUE(store->ScanRecords(5, 40, [&](uint64_t, std::string_view) { return ++seen > 0; }).ok());
+  EXPECT_EQ(seen, 40u);
+}
+
 TEST(PgPagingTest, AGroupIsStoredAsRunsAndLeafScansCrossPagesOfRuns) {
   const std::string db = PgServer().CreateDatabase();
   auto store = OpenPg(PgOpts(db));
