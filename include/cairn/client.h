@@ -72,7 +72,9 @@ class Client {
   virtual Result<v1::WhoAmIResponse> WhoAmI() = 0;
   virtual Result<v1::ReloadPolicyResponse> ReloadPolicy() = 0;
   virtual Result<v1::ForgetResponse> Forget(std::string_view subject) = 0;
-  virtual Result<v1::ListKeysResponse> ListKeys() = 0;
+  // One page of keys (see ListKeysRequest); the first page of up to 1000 keys without a request.
+  virtual Result<v1::ListKeysResponse> ListKeys(const v1::ListKeysRequest& request) = 0;
+  Result<v1::ListKeysResponse> ListKeys() { return ListKeys(v1::ListKeysRequest()); }
   virtual Result<v1::RotateKeyResponse> RotateKey(const v1::RotateKeyRequest& request) = 0;
 
   // For the service clients of the other headers in include/cairn/ (subscriptions, groups,

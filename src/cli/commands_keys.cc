@@ -36,26 +36,35 @@ std::string Created(int64_t unix_s) {
   return buf;
 }
 
+constexpr size_t kKeysListPageKeys = 1000;
+
+void PrintKey(const engine::KeyInfo& k, bool json) {
+  if (json) {
+    Json j{{"kind", k.kind}, {"id", k.id}, {"version", k.version},
+           {"created_unix_s", k.created_unix_s}, {"current", k.current}};
+    if (k.kind == "subject") j["subject_hash"] = k.subject_hash_hex;
+    std::cout << JsonLine(j) << "\n";
+  } else if (k.kind == "storage") {
+    std::cout << "storage epoch " << k.id << (k.current ? "  (current)" : "") << "\n";
+  } else {
+    std::cout << "subject " << k.subject_hash_hex.substr(0, 16) << "…  " << k.id << "  v"
+              << k.version << "  created " << Created(k.created_unix_s)
+              << (k.current ? "  (current)" : "") << "\n";
+  }
+}
+
 int RunKeysList(const CliContext& ctx, const KeysListArgs& args) {
   int rc = kExitOk;
   auto store = OpenOrReport(ctx, args.data_dir, &rc);
   if (!store) return rc;
-  auto keys = store->ListKeys();
-  if (!keys.ok()) return Fail(keys.status());
-  for (const engine::KeyInfo& k : *keys) {
-    if (args.json) {
-      Json j{{"kind", k.kind}, {"id", k.id}, {"version", k.version},
-             {"created_unix_s", k.created_unix_s}, {"current", k.current}};
-      if (k.kind == "subject") j["subject_hash"] = k.subject_hash_hex;
-      std::cout << JsonLine(j) << "\n";
-    } else if (k.kind == "storage") {
-      std::cout << "storage epoch " << k.id << (k.current ? "  (current)" : "") << "\n";
-    } else {
-      std::cout << "subject " << k.subject_hash_hex.substr(0, 16) << "…  " << k.id << "  v"
-                << k.version << "  created " << Created(k.created_unix_s)
-                << (k.current ? "  (current)" : "") << "\n";
-    }
-  }
+  // A page at a time: a store with millions of subjects is listed in bounded memory.
+  std::string token;
+  do {
+    auto page = store->ListKeys(token, kKeysListPageKeys);
+    if (!page.ok()) return Fail(page.status());
+    for (const engine::KeyInfo& k : page->keys) PrintKey(k, args.json);
+    token = std::move(page->next_page_token);
+  } while (!token.empty());
   return kExitOk;
 }
 

@@ -169,16 +169,20 @@ Result<std::string> RemoteEventStore::RotateSubjectKey(std::string_view subject)
   return response->id();
 }
 
-Result<std::vector<engine::KeyInfo>> RemoteEventStore::ListKeys() {
-  auto response = client_->ListKeys();
+Result<engine::KeyPage> RemoteEventStore::ListKeys(std::string_view page_token, size_t keys_max) {
+  v1::ListKeysRequest request;
+  request.set_page_token(std::string(page_token));
+  request.set_page_size(static_cast<uint32_t>(std::min(keys_max, engine::kKeyPageKeysMax)));
+  auto response = client_->ListKeys(request);
   if (!response.ok()) return response.status();
-  std::vector<engine::KeyInfo> out;
-  out.reserve(response->keys_size());
+  engine::KeyPage page;
+  page.keys.reserve(response->keys_size());
   for (const v1::KeyInfo& k : response->keys()) {
-    out.push_back({k.kind(), k.id(), k.version(), k.created_unix_s(), k.subject_hash_hex(),
-                   k.current()});
+    page.keys.push_back({k.kind(), k.id(), k.version(), k.created_unix_s(), k.subject_hash_hex(),
+                         k.current()});
   }
-  return out;
+  page.next_page_token = response->next_page_token();
+  return page;
 }
 
 engine::VerifyReport RemoteEventStore::Verify() {

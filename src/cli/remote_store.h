@@ -43,7 +43,7 @@ class RemoteEventStore final : public engine::EventStore {
   Result<uint32_t> RotateStorageKey() override;
   Result<std::string> RotateSubjectKey(std::string_view subject) override;
   Result<engine::KekRotation> RotateKek() override;
-  Result<std::vector<engine::KeyInfo>> ListKeys() override;
+  Result<engine::KeyPage> ListKeys(std::string_view page_token, size_t keys_max) override;
 
   Client& client() { return *client_; }
   uint64_t filtered_events() const { return filtered_events_.load(std::memory_order_relaxed); }

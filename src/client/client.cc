@@ -130,9 +130,10 @@ class GrpcClient final : public Client {
       return admin_->Forget(c, request, r);
     });
   }
-  Result<v1::ListKeysResponse> ListKeys() override {
+  using Client::ListKeys;
+  Result<v1::ListKeysResponse> ListKeys(const v1::ListKeysRequest& request) override {
     return Unary<v1::ListKeysResponse>([&](grpc::ClientContext* c, v1::ListKeysResponse* r) {
-      return admin_->ListKeys(c, v1::ListKeysRequest(), r);
+      return admin_->ListKeys(c, request, r);
     });
   }
   Result<v1::RotateKeyResponse> RotateKey(const v1::RotateKeyRequest& request) override {

@@ -114,6 +114,13 @@ struct KeyInfo {
   bool current = false;          // the key new writes use
 };
 
+// One page of a key listing (EventStore::ListKeys).
+struct KeyPage {
+  std::vector<KeyInfo> keys;
+  std::string next_page_token;  // empty: the listing is complete
+};
+inline constexpr size_t kKeyPageKeysMax = 10000;
+
 // The result of a KEK rotation (`cairn keys rotate --kek`).
 struct KekRotation {
   std::string kek_id;      // the KEK everything is wrapped under now
@@ -226,8 +233,12 @@ class EventStore {
   virtual Result<KekRotation> RotateKek() {
     return Status::FailedPrecondition("KEK rotation is not available here");
   }
-  // Storage epochs (oldest first), then subject key versions grouped by subject hash.
-  virtual Result<std::vector<KeyInfo>> ListKeys() {
+  // Storage epochs (oldest first), then subject key versions grouped by subject hash, a page
+  // at a time: about `keys_max` keys (1 .. kKeyPageKeysMax; a subject's versions are never split,
+  // so a page may hold up to kSubjectKeyVersionsMax more), from `page_token` (empty: the start;
+  // otherwise the previous page's next_page_token). kInvalidArgument for a token this did not
+  // make. Keys created or forgotten between pages may be missed or listed; none is listed twice.
+  virtual Result<KeyPage> ListKeys(std::string_view page_token, size_t keys_max) {
     return Status::FailedPrecondition("listing keys is not available here");
   }
   // Commit notifications (subscriptions): `observer` runs after every group commit with the new

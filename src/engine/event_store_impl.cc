@@ -23,6 +23,7 @@
 #include "engine/event_codec.h"
 #include "engine/event_store.h"
 #include "engine/field_protection.h"
+#include "engine/key_page_token.h"
 #include "engine/sequencer.h"
 #include "engine/store_node_reader.h"
 #include "engine/verifier.h"
@@ -313,30 +314,41 @@ class EventStoreImpl final : public EventStore {
     return out;
   }
 
-  Result<std::vector<KeyInfo>> ListKeys() override {
-    std::vector<KeyInfo> out;
-    const keys::StorageEpoch current = keys_->current();
-    for (uint32_t e = 0; e <= current.epoch; ++e) {
-      if (keys_->Key(e) == nullptr) continue;
-      KeyInfo k;
-      k.kind = "storage";
-      k.id = std::to_string(e);
-      k.version = e;
-      k.current = e == current.epoch;
-      out.push_back(std::move(k));
+  Result<KeyPage> ListKeys(std::string_view page_token, size_t keys_max) override {
+    keys_max = std::clamp<size_t>(keys_max, 1, kKeyPageKeysMax);
+    CAIRN_ASSIGN_OR_RETURN(KeyPageToken token, KeyPageToken::Parse(page_token));
+    KeyPage page;
+    if (token.kind == KeyPageToken::Kind::kStorage) {
+      const keys::StorageEpoch current = keys_->current();
+      uint32_t e = token.epoch;
+      for (; e <= current.epoch && page.keys.size() < keys_max; ++e) {
+        if (keys_->Key(e) == nullptr) continue;
+        KeyInfo& k = page.keys.emplace_back();
+        k.kind = "storage";
+        k.id = std::to_string(e);
+        k.version = e;
+        k.current = e == current.epoch;
+      }
+      if (e <= current.epoch) {
+        page.next_page_token = KeyPageToken::Storage(e);
+        return page;
+      }
     }
-    CAIRN_RETURN_IF_ERROR(protection_->subject_keys().ListKeys([&](const keys::SubjectKeyInfo& s) {
-      KeyInfo k;
-      k.kind = "subject";
-      k.id = s.kid;
-      k.version = s.version;
-      k.created_unix_s = s.created_unix_s;
-      k.subject_hash_hex = s.subject_hash_hex;
-      k.current = s.current;
-      out.push_back(std::move(k));
-      return true;
-    }));
-    return out;
+    const size_t subjects_max = std::max<size_t>(1, keys_max - std::min(keys_max - 1, page.keys.size()));
+    CAIRN_ASSIGN_OR_RETURN(
+        std::string resume_after, protection_->subject_keys().ListKeys(
+                       token.subject_hash, subjects_max, [&](const keys::SubjectKeyInfo& s) {
+                         KeyInfo& k = page.keys.emplace_back();
+                         k.kind = "subject";
+                         k.id = s.kid;
+                         k.version = s.version;
+                         k.created_unix_s = s.created_unix_s;
+                         k.subject_hash_hex = s.subject_hash_hex;
+                         k.current = s.current;
+                         return true;
+                       }));
+    if (!resume_after.empty()) page.next_page_token = KeyPageToken::Subject(resume_after);
+    return page;
   }
 
   uint64_t AddCommitObserver(std::function<void(uint64_t)> observer) override {

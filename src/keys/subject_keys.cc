@@ -517,14 +517,23 @@ Result<uint64_t> SubjectKeys::RewrapToCurrent() {
   return rewrapped;
 }
 
-Status SubjectKeys::ListKeys(const std::function<bool(const SubjectKeyInfo&)>& fn) {
-  // Collected first: the callback may call back into this object (a scan pins the store's files).
+Result<std::string> SubjectKeys::ListKeys(std::string_view after_hash, size_t subjects_max,
+                                   const std::function<bool(const SubjectKeyInfo&)>& fn) {
+  assert(subjects_max >= 1);
+  // Collected first (one more than asked for, to know whether more remain): the callback may
+  // call back into this object (a scan pins the store's files).
   std::vector<std::string> hashes;
-  CAIRN_RETURN_IF_ERROR(store_->ScanKeyMaterial(kIndexPrefix, [&](std::string_view name,
-                                                                  std::string_view) {
+  const std::string after = after_hash.empty() ? std::string() : IndexName(after_hash);
+  CAIRN_RETURN_IF_ERROR(store_->ScanKeyMaterialAfter(kIndexPrefix, after, [&](std::string_view name,
+                                                                              std::string_view) {
     hashes.emplace_back(name.substr(kIndexPrefix.size()));
-    return true;
+    return hashes.size() <= subjects_max;
   }));
+  std::string resume_after;
+  if (hashes.size() > subjects_max) {
+    hashes.pop_back();
+    resume_after = hashes.back();
+  }
   for (const std::string& hash : hashes) {
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions,
                            ReadIndex(IndexName(hash)));
@@ -536,10 +545,10 @@ Status SubjectKeys::ListKeys(const std::function<bool(const SubjectKeyInfo&)>& f
       info.created_unix_s = (*versions)[i].created_unix_s;
       info.subject_hash_hex = hash;
       info.current = i + 1 == versions->size();
-      if (!fn(info)) return Status::Ok();
+      if (!fn(info)) return resume_after;
     }
   }
-  return Status::Ok();
+  return resume_after;
 }
 
 }  // namespace cairn::keys

@@ -122,9 +122,12 @@ class SubjectKeys final : public SubjectKeySource {
   // finishes the job. Returns the number of keys re-wrapped.
   Result<uint64_t> RewrapToCurrent();
 
-  // Every key version of every subject, grouped by subject in hash order, oldest version first;
-  // stops when `fn` returns false. For `cairn keys list`.
-  Status ListKeys(const std::function<bool(const SubjectKeyInfo&)>& fn);
+  // Key versions of the subjects whose hash (hex) is greater than `after_hash` (empty: from the
+  // first), grouped by subject in hash order, oldest version first, at most `subjects_max`
+  // subjects (≥ 1); stops when `fn` returns false. Returns the hash to resume after when
+  // subjects remain (the page's last), empty when none do. For `cairn keys list`, a page at a time.
+  Result<std::string> ListKeys(std::string_view after_hash, size_t subjects_max,
+                        const std::function<bool(const SubjectKeyInfo&)>& fn);
 
   // The index name's hash for `subject` (hex), as ListKeys shows it.
   std::string SubjectHashHex(std::string_view subject) const;

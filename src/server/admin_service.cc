@@ -1,5 +1,7 @@
 #include "server/admin_service.h"
 
+#include <algorithm>
+
 #include "server/call_audit.h"
 #include "server/status_map.h"
 
@@ -71,14 +73,20 @@ grpc::Status AdminService::Forget(grpc::ServerContext* context, const v1::Forget
   return act.Finish(grpc::Status::OK);
 }
 
-grpc::Status AdminService::ListKeys(grpc::ServerContext* context, const v1::ListKeysRequest*,
+grpc::Status AdminService::ListKeys(grpc::ServerContext* context,
+                                    const v1::ListKeysRequest* request,
                                     v1::ListKeysResponse* response) {
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   if (grpc::Status s = Require(id, policy::Action::kAdmin, "*", ""); !s.ok()) return s;
-  auto keys = store_->ListKeys();
-  if (!keys.ok()) return ToGrpcStatus(keys.status());
-  for (const engine::KeyInfo& k : *keys) {
+  constexpr uint32_t kPageSizeDefault = 1000;
+  const size_t page_size =
+      std::min<size_t>(request->page_size() == 0 ? kPageSizeDefault : request->page_size(),
+                       engine::kKeyPageKeysMax);
+  auto page = store_->ListKeys(request->page_token(), page_size);
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  response->set_next_page_token(page->next_page_token);
+  for (const engine::KeyInfo& k : page->keys) {
     v1::KeyInfo* out = response->add_keys();
     out->set_kind(k.kind);
     out->set_id(k.id);

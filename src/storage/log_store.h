@@ -210,6 +210,15 @@ class LogStore {
   virtual Status ScanKeyMaterial(
       std::string_view prefix,
       const std::function<bool(std::string_view name, std::string_view wrapped)>& fn) = 0;
+  // As ScanKeyMaterial, for names greater than `start_after` only (empty: from the first): the
+  // next page of a listing. Backends seek to it; this default skips up to it.
+  virtual Status ScanKeyMaterialAfter(
+      std::string_view prefix, std::string_view start_after,
+      const std::function<bool(std::string_view name, std::string_view wrapped)>& fn) {
+    return ScanKeyMaterial(prefix, [&](std::string_view name, std::string_view wrapped) {
+      return name <= start_after || fn(name, wrapped);
+    });
+  }
   // Deletes and makes the bytes physically unrecoverable from the store's files before returning
   // (RocksDB: flush + compact the range so no SST or WAL still holds them).
   virtual Status DestroyKeyMaterial(std::string_view name) = 0;

@@ -4,6 +4,8 @@
 // verifies; the list never names a subject in clear; both RPCs need action `admin`.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "protect_rules.h"
 #include "server_env.h"
 
@@ -180,6 +182,53 @@ TEST_F(ServerKeysTest, StorageRotationStartsANewEpochAndTheLogStillReadsAndVerif
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ(KeysOf(*reopened, "storage").size(), epochs_before + 2);
   EXPECT_EQ(ReadStream(*admin, "order-1").size(), 3u);
+}
+
+// ListKeys pages: page_size keys a page (a subject's versions kept together), each page from
+// the previous page's next_page_token, every key once, the last page without a token; a token
+// the server did not make is INVALID_ARGUMENT.
+TEST_F(ServerKeysTest, ListKeysPagesThroughEveryKeyOnce) {
+  v1::AppendRequest many;
+  many.set_stream("order-many");
+  for (int i = 0; i < 12; ++i) {
+    *many.add_events() = Customer("x", "customer-" + std::to_string(i), "e@example.com").events(0);
+  }
+  ASSERT_TRUE(admin->Append(many).ok());
+  v1::RotateKeyRequest storage;
+  storage.set_storage(true);
+  ASSERT_TRUE(admin->RotateKey(storage).ok());  // 2 storage epochs
+
+  std::vector<std::string> listed;  // kind/id
+  v1::ListKeysRequest request;
+  request.set_page_size(5);
+  int pages = 0;
+  do {
+    auto page = admin->ListKeys(request);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    EXPECT_LE(page->keys_size(), 5);
+    EXPECT_GT(page->keys_size(), 0);
+    for (const auto& k : page->keys()) listed.push_back(k.kind() + "/" + k.id());
+    request.set_page_token(page->next_page_token());
+    ASSERT_LT(++pages, 20);
+  } while (!request.page_token().empty());
+  EXPECT_EQ(pages, 3);  // 14 keys, 5 a page
+  ASSERT_EQ(listed.size(), 14u);
+  EXPECT_EQ(listed[0], "storage/0");
+  EXPECT_EQ(listed[1], "storage/1");
+  EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()).size(), 14u);
+  auto whole = admin->ListKeys();  // the default page holds them all
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->keys_size(), 14);
+  EXPECT_TRUE(whole->next_page_token().empty());
+
+  for (const std::string& bad : {"nonsense", "storage:x", "subject:abc", "storage:01"}) {
+    v1::ListKeysRequest forged;
+    forged.set_page_token(bad);
+    auto refused = admin->ListKeys(forged);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(refused.status().message().find("page token"), std::string::npos);
+  }
 }
 
 TEST_F(ServerKeysTest, KeyAdministrationNeedsTheAdminAction) {

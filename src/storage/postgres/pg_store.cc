@@ -541,6 +541,12 @@ Status PgLogStore::ScanKeyMaterial(
   return ScanNames("key material", "keys_page", "keys_next", prefix, fn);
 }
 
+Status PgLogStore::ScanKeyMaterialAfter(
+    std::string_view prefix, std::string_view start_after,
+    const std::function<bool(std::string_view, std::string_view)>& fn) {
+  return ScanNames("key material", "keys_page", "keys_next", prefix, fn, start_after);
+}
+
 Status PgLogStore::ScanMeta(
     std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn) {
   return ScanNames("metadata", "meta_page", "meta_next", prefix, fn);
@@ -548,14 +554,17 @@ Status PgLogStore::ScanMeta(
 
 Status PgLogStore::ScanNames(std::string_view what, const char* page_statement,
                              const char* next_statement, std::string_view prefix,
-                             const std::function<bool(std::string_view, std::string_view)>& fn) {
+                             const std::function<bool(std::string_view, std::string_view)>& fn,
+                             std::string_view start_after) {
   if (prefix.size() > kNameSizeBytesMax) {
     return Status::InvalidArgument(std::string(what) + " prefix exceeds " +
                                    std::to_string(kNameSizeBytesMax) + " bytes");
   }
   const std::string operation = "scanning " + std::string(what);
-  std::string cursor(prefix);
-  bool first = true;
+  // From the prefix (its first name included), or after start_after when that is further on.
+  const bool after = !start_after.empty() && start_after >= prefix;
+  std::string cursor(after ? start_after : prefix);
+  bool first = !after;
   while (true) {
     pqxx::result r;
     CAIRN_RETURN_IF_ERROR(Run(operation, true, [&](pqxx::connection& c) {

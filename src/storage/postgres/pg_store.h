@@ -90,6 +90,9 @@ class PgLogStore final : public LogStore {
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view name) override;
   Status ScanKeyMaterial(std::string_view prefix,
                          const std::function<bool(std::string_view, std::string_view)>& fn) override;
+  Status ScanKeyMaterialAfter(
+      std::string_view prefix, std::string_view start_after,
+      const std::function<bool(std::string_view, std::string_view)>& fn) override;
   Status DestroyKeyMaterial(std::string_view name) override;
   Status PutMeta(std::string_view name, std::string_view value) override;
   Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
@@ -117,9 +120,11 @@ class PgLogStore final : public LogStore {
   Result<TreeState> ReadTreeRow(bool with_summary);
   // Pages through a (name, bytes) table by name from `prefix` with two prepared statements
   // (first page: name >= $1, next pages: name > $1; both LIMIT $2).
+  // Names with `prefix` greater than `start_after` (empty: all), in order, page by page.
   Status ScanNames(std::string_view what, const char* page_statement, const char* next_statement,
                    std::string_view prefix,
-                   const std::function<bool(std::string_view, std::string_view)>& fn);
+                   const std::function<bool(std::string_view, std::string_view)>& fn,
+                   std::string_view start_after = {});
   void FirstAttemptDone();
   Result<std::unique_ptr<CommitWriter>> Begin(uint64_t base_tree_size, bool optimistic);
   void Notify(const std::string& channel, const std::string& payload, int sender_pid);

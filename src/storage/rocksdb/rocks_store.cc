@@ -1,6 +1,7 @@
 // RocksLogStore: lifetime, commits and the small durable maps (checkpoints, key material, meta).
 #include "storage/rocksdb/rocks_store.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "storage/rocksdb/rocks_commit_writer.h"
@@ -137,6 +138,12 @@ Status RocksLogStore::ScanKeyMaterial(
   return ScanNames(CfIndex::kKeys, prefix, "key material", fn);
 }
 
+Status RocksLogStore::ScanKeyMaterialAfter(
+    std::string_view prefix, std::string_view start_after,
+    const std::function<bool(std::string_view, std::string_view)>& fn) {
+  return ScanNames(CfIndex::kKeys, prefix, "key material", fn, start_after);
+}
+
 Status RocksLogStore::ScanMeta(
     std::string_view prefix, const std::function<bool(std::string_view, std::string_view)>& fn) {
   return ScanNames(CfIndex::kMeta, prefix, "meta", [&](std::string_view name, std::string_view value) {
@@ -145,15 +152,18 @@ Status RocksLogStore::ScanMeta(
 }
 
 Status RocksLogStore::ScanNames(CfIndex index, std::string_view prefix, std::string_view what,
-                                const std::function<bool(std::string_view, std::string_view)>& fn) {
+                                const std::function<bool(std::string_view, std::string_view)>& fn,
+                                std::string_view start_after) {
   if (prefix.size() > kNameSizeBytesMax) {
     return Status::InvalidArgument(std::string(what) + " prefix exceeds " +
                                    std::to_string(kNameSizeBytesMax) + " bytes");
   }
   std::unique_ptr<rocksdb::Iterator> it = NewIterator(index, rocksdb::ReadOptions());
-  for (it->Seek(ToSlice(prefix)); it->Valid(); it->Next()) {
+  const std::string_view from = std::max(prefix, start_after);
+  for (it->Seek(ToSlice(from)); it->Valid(); it->Next()) {
     const std::string_view name(it->key().data(), it->key().size());
     if (name.substr(0, prefix.size()) != prefix) break;  // past the prefix: names are sorted
+    if (!start_after.empty() && name <= start_after) continue;  // start_after itself
     if (!fn(name, std::string_view(it->value().data(), it->value().size()))) break;
   }
   return FromRocks(it->status(), "scanning " + std::string(what));

@@ -102,6 +102,9 @@ class RocksLogStore final : public LogStore {
   Status ScanKeyMaterial(
       std::string_view prefix,
       const std::function<bool(std::string_view, std::string_view)>& fn) override;
+  Status ScanKeyMaterialAfter(
+      std::string_view prefix, std::string_view start_after,
+      const std::function<bool(std::string_view, std::string_view)>& fn) override;
   Status DestroyKeyMaterial(std::string_view name) override;
   Status PutMeta(std::string_view name, std::string_view value) override;
   Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
@@ -147,8 +150,10 @@ class RocksLogStore final : public LogStore {
                                          std::string_view what);
   std::unique_ptr<rocksdb::Iterator> NewIterator(CfIndex index, const rocksdb::ReadOptions& ro);
   // Calls `fn` for the entries of family `index` whose keys start with `prefix`, in key order.
+  // Names with `prefix` greater than `start_after` (empty: all), in order.
   Status ScanNames(CfIndex index, std::string_view prefix, std::string_view what,
-                   const std::function<bool(std::string_view, std::string_view)>& fn);
+                   const std::function<bool(std::string_view, std::string_view)>& fn,
+                   std::string_view start_after = {});
   // Paths of the live SST files of one family.
   std::vector<std::string> LiveSstPaths(CfIndex index);
   // True once no live WAL file holds a write at or before `sequence` and none of `files` exists.

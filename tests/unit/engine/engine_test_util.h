@@ -43,6 +43,18 @@ inline storage::PgOptions FreshPgDatabase() {
   return o;
 }
 
+// Every key of the store, through the paged listing.
+inline Result<std::vector<KeyInfo>> AllKeys(EventStore& store) {
+  std::vector<KeyInfo> all;
+  std::string token;
+  do {
+    CAIRN_ASSIGN_OR_RETURN(KeyPage page, store.ListKeys(token, kKeyPageKeysMax));
+    for (KeyInfo& k : page.keys) all.push_back(std::move(k));
+    token = std::move(page.next_page_token);
+  } while (!token.empty());
+  return all;
+}
+
 // The fixture runs on RocksDB; OnBothBackends<Fixture> (below) runs it on both backends.
 class EngineTest : public ::testing::Test {
  protected:

@@ -53,7 +53,7 @@ TEST_P(EngineBackendTest, ManualStorageRotationStartsANewEpochAndEverythingStays
   auto again = store_->RotateStorageKey();
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, 2u);
-  auto keys = store_->ListKeys();
+  auto keys = AllKeys(*store_);
   ASSERT_TRUE(keys.ok()) << keys.status().ToString();
   ASSERT_EQ(CountKind(*keys, "storage"), 3u);
   EXPECT_FALSE((*keys)[0].current);
@@ -68,7 +68,7 @@ TEST_P(EngineBackendTest, ManualStorageRotationStartsANewEpochAndEverythingStays
   EXPECT_EQ((*all)[0].data, "0");
   EXPECT_EQ((*all)[2].data, "2");
   EXPECT_TRUE(store_->Verify().ok) << store_->Verify().failure;
-  auto reopened = store_->ListKeys();
+  auto reopened = AllKeys(*store_);
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ(CountKind(*reopened, "storage"), 3u);
   Close();
@@ -94,7 +94,7 @@ TEST_P(EngineBackendTest, StorageRotationDuringConcurrentAppendsLosesNothing) {
   }
   for (auto& w : writers) w.join();
   EXPECT_EQ(failures.load(), 0);
-  auto keys = store_->ListKeys();
+  auto keys = AllKeys(*store_);
   ASSERT_TRUE(keys.ok());
   EXPECT_EQ(CountKind(*keys, "storage"), size_t{kRotations + 1});
   Reopen();
@@ -136,7 +136,7 @@ fields = ["/email"]
   ASSERT_TRUE(new_view.ok()) << new_view.status().ToString();
   EXPECT_NE(new_view->data.find("new@x"), std::string::npos);
 
-  auto keys = store_->ListKeys();
+  auto keys = AllKeys(*store_);
   ASSERT_TRUE(keys.ok());
   ASSERT_EQ(CountKind(*keys, "subject"), 2u);
   const KeyInfo& last = keys->back();
@@ -177,13 +177,13 @@ TEST_P(EngineBackendTest, ARefusedProtectedAppendCreatesNoSubjectKey) {
   }
   EXPECT_EQ(store_->Append("$c", ExpectedVersion::Any(), customers(1, 8000)).status().code(),
             StatusCode::kInvalidArgument);
-  auto keys = store_->ListKeys();
+  auto keys = AllKeys(*store_);
   ASSERT_TRUE(keys.ok()) << keys.status().ToString();
   EXPECT_EQ(CountKind(*keys, "subject"), 0u);
   EXPECT_EQ(store_->tree_size(), 0u);
   // The same events, valid, are protected as before.
   ASSERT_TRUE(store_->Append("c", ExpectedVersion::Any(), customers(2, 9000)).ok());
-  keys = store_->ListKeys();
+  keys = AllKeys(*store_);
   ASSERT_TRUE(keys.ok());
   EXPECT_EQ(CountKind(*keys, "subject"), 2u);
 }

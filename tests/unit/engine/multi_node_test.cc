@@ -67,7 +67,7 @@ class MultiNodeTest : public ::testing::Test {
 
   static size_t StorageEpochs(EventStore* node) {
     size_t n = 0;
-    auto keys = node->ListKeys();
+    auto keys = AllKeys(*node);
     EXPECT_TRUE(keys.ok());
     if (keys.ok()) for (const KeyInfo& k : *keys) n += k.kind == "storage";
     return n;

@@ -152,7 +152,7 @@ TEST_F(SubjectKeysTest, ConcurrentFirstWritesOfOneSubjectAgreeOnOneVersion) {
     }
   }
   int versions = 0;
-  ASSERT_TRUE(keys_->ListKeys([&](const SubjectKeyInfo&) { return ++versions, true; }).ok());
+  ASSERT_TRUE(keys_->ListKeys("", SIZE_MAX, [&](const SubjectKeyInfo&) { return ++versions, true; }).ok());
   EXPECT_EQ(versions, 5);
   std::set<std::string> stored;
   ASSERT_TRUE(store_
@@ -304,6 +304,39 @@ TEST_F(SubjectKeysTest, RotateMakesANewWriteVersionAndOldOnesStayReadable) {
   EXPECT_EQ(v3->kid.substr(25), ".3");
 }
 
+// Pages of subjects: each page resumes after the previous page's last hash, no subject is
+// listed twice or skipped, a subject's versions stay on one page, and the last page says so.
+TEST_F(SubjectKeysTest, ListKeysPagesBySubjectInHashOrder) {
+  for (int i = 0; i < 7; ++i) Write("subject-" + std::to_string(i));
+  ASSERT_TRUE(keys_->Rotate("subject-3").ok());
+  std::vector<std::string> hashes;  // one per version listed
+  std::string after;
+  int pages = 0;
+  do {
+    size_t subjects_on_page = 0;
+    std::string last;
+    auto resume = keys_->ListKeys(after, 3, [&](const SubjectKeyInfo& i) {
+      if (i.subject_hash_hex != last) ++subjects_on_page;
+      last = i.subject_hash_hex;
+      hashes.push_back(i.subject_hash_hex);
+      return true;
+    });
+    ASSERT_TRUE(resume.ok()) << resume.status().ToString();
+    EXPECT_LE(subjects_on_page, 3u);
+    if (!resume->empty()) EXPECT_EQ(*resume, last);
+    after = *resume;
+    ASSERT_LT(++pages, 10);
+  } while (!after.empty());
+  EXPECT_EQ(pages, 3);  // 3 + 3 + 1 subjects
+  ASSERT_EQ(hashes.size(), 8u);
+  EXPECT_TRUE(std::is_sorted(hashes.begin(), hashes.end()));
+  EXPECT_EQ(std::set<std::string>(hashes.begin(), hashes.end()).size(), 7u);
+  // A page that ends exactly at the last subject says nothing remains.
+  auto exact = keys_->ListKeys("", 7, [](const SubjectKeyInfo&) { return true; });
+  ASSERT_TRUE(exact.ok());
+  EXPECT_TRUE(exact->empty());
+}
+
 TEST_F(SubjectKeysTest, ListKeysShowsVersionsByHashedSubject) {
   const SubjectKey a1 = Write("alice");
   auto a2 = keys_->Rotate("alice");
@@ -313,7 +346,7 @@ TEST_F(SubjectKeysTest, ListKeysShowsVersionsByHashedSubject) {
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   std::vector<SubjectKeyInfo> all;
-  ASSERT_TRUE(keys_->ListKeys([&](const SubjectKeyInfo& i) { return all.push_back(i), true; }).ok());
+  ASSERT_TRUE(keys_->ListKeys("", SIZE_MAX, [&](const SubjectKeyInfo& i) { return all.push_back(i), true; }).ok());
   ASSERT_EQ(all.size(), 3u);
   std::map<std::string, SubjectKeyInfo> by_kid;
   for (const SubjectKeyInfo& i : all) {
@@ -329,7 +362,7 @@ TEST_F(SubjectKeysTest, ListKeysShowsVersionsByHashedSubject) {
   EXPECT_EQ(by_kid[b.kid].subject_hash_hex, keys_->SubjectHashHex("bob"));
   EXPECT_TRUE(by_kid[b.kid].current);
   int calls = 0;
-  ASSERT_TRUE(keys_->ListKeys([&](const SubjectKeyInfo&) { return ++calls < 2; }).ok());
+  ASSERT_TRUE(keys_->ListKeys("", SIZE_MAX, [&](const SubjectKeyInfo&) { return ++calls < 2; }).ok());
   EXPECT_EQ(calls, 2);
   // The hash depends on the store's salt, not only on the subject.
   testing::TempDir other_dir;
@@ -435,7 +468,7 @@ TEST_F(SubjectKeysTest, AnUnreachableKmsIsUnavailableNotNotFound) {
   EXPECT_EQ(keys_->Rotate("alice").status().code(), StatusCode::kUnavailable);
   // Nothing was written for bob, and alice still has one version.
   int versions = 0;
-  ASSERT_TRUE(keys_->ListKeys([&](const SubjectKeyInfo&) { return ++versions, true; }).ok());
+  ASSERT_TRUE(keys_->ListKeys("", SIZE_MAX, [&](const SubjectKeyInfo&) { return ++versions, true; }).ok());
   EXPECT_EQ(versions, 1);
   flaky_->unavailable = false;
   EXPECT_EQ(keys_->KeyForRead(a.kid)->key->view(), a.key->view());

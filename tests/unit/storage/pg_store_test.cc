@@ -756,6 +756,24 @@ TEST(PgPagingTest, CheckpointsAndKeyMaterialCrossPages) {
     return ++stopped < 530;
   }).ok());
   EXPECT_EQ(stopped, 530u);
+  // After a name, across pages: from the 300th name of a/ on, then past the prefix.
+  std::vector<std::string> later;
+  ASSERT_TRUE(store->ScanKeyMaterialAfter("a/", names[299], [&](std::string_view name, std::string_view) {
+    later.emplace_back(name);
+    return true;
+  }).ok());
+  EXPECT_EQ(later, std::vector<std::string>(names.begin() + 300, names.end()));
+  later.clear();
+  ASSERT_TRUE(store->ScanKeyMaterialAfter("a/", "a0", [&](std::string_view name, std::string_view) {
+    later.emplace_back(name);
+    return true;
+  }).ok());
+  EXPECT_TRUE(later.empty());
+  ASSERT_TRUE(store->ScanKeyMaterialAfter("a/", "", [&](std::string_view name, std::string_view) {
+    later.emplace_back(name);
+    return true;
+  }).ok());
+  EXPECT_EQ(later, names);
 }
 
 // ---------------------------------------------------------------- 4. two nodes, one log

@@ -122,6 +122,22 @@ TEST(RocksKeyMaterialTest, ScanByPrefixInNameOrderWithEarlyStop) {
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(store->ScanKeyMaterial(std::string(kNameSizeBytesMax + 1, 'p'), collect).code(),
             StatusCode::kInvalidArgument);
+  // After a name (a listed one, one between names, one before or past the prefix).
+  const auto after = [&](std::string_view prefix, std::string_view start_after) {
+    seen.clear();
+    EXPECT_TRUE(store->ScanKeyMaterialAfter(prefix, start_after, collect).ok());
+    std::vector<std::string> out;
+    for (const auto& [name, value] : seen) out.push_back(name);
+    return out;
+  };
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(after("skey/", "skey/a"), (Names{"skey/b", "skey/\xff"}));
+  EXPECT_EQ(after("skey/", "skey/aa"), (Names{"skey/b", "skey/\xff"}));
+  EXPECT_EQ(after("skey/", "skex"), (Names{"skey/a", "skey/b", "skey/\xff"}));
+  EXPECT_EQ(after("skey/", ""), (Names{"skey/a", "skey/b", "skey/\xff"}));
+  EXPECT_EQ(after("skey/", "skey/\xff"), Names{});
+  EXPECT_EQ(after("skey/", "t"), Names{});
+  EXPECT_EQ(after("", "skey0"), (Names{"subject/x"}));
 }
 
 TEST(RocksMetaTest, PutReadOverwriteAndReopen) {
