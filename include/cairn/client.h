@@ -73,6 +73,7 @@ class Client {
   virtual Result<v1::ReloadPolicyResponse> ReloadPolicy() = 0;
   virtual Result<v1::ForgetResponse> Forget(std::string_view subject) = 0;
   // One page of keys (see ListKeysRequest); the first page of up to 1000 keys without a request.
+  // Only an empty next_page_token ends the listing (a page may be short or empty).
   virtual Result<v1::ListKeysResponse> ListKeys(const v1::ListKeysRequest& request) = 0;
   Result<v1::ListKeysResponse> ListKeys() { return ListKeys(v1::ListKeysRequest()); }
   virtual Result<v1::RotateKeyResponse> RotateKey(const v1::RotateKeyRequest& request) = 0;

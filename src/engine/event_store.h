@@ -234,10 +234,12 @@ class EventStore {
     return Status::FailedPrecondition("KEK rotation is not available here");
   }
   // Storage epochs (oldest first), then subject key versions grouped by subject hash, a page
-  // at a time: about `keys_max` keys (1 .. kKeyPageKeysMax; a subject's versions are never split,
-  // so a page may hold up to kSubjectKeyVersionsMax more), from `page_token` (empty: the start;
-  // otherwise the previous page's next_page_token). kInvalidArgument for a token this did not
-  // make. Keys created or forgotten between pages may be missed or listed; none is listed twice.
+  // at a time: at most `keys_max` keys (1 .. kKeyPageKeysMax), except that a subject's versions
+  // are never split (a page that starts with a subject of more versions holds them all, at most
+  // kSubjectKeyVersionsMax), from `page_token` (empty: the start; otherwise the previous page's
+  // next_page_token). A page may be short or even empty (subjects forgotten meanwhile): only an
+  // empty next_page_token ends the listing. kInvalidArgument for a malformed token. Keys created
+  // or forgotten between pages may be missed or listed; none is listed twice.
   virtual Result<KeyPage> ListKeys(std::string_view page_token, size_t keys_max) {
     return Status::FailedPrecondition("listing keys is not available here");
   }

@@ -329,15 +329,17 @@ class EventStoreImpl final : public EventStore {
         k.version = e;
         k.current = e == current.epoch;
       }
-      if (e <= current.epoch) {
+      // Full (or epochs remain): the next page starts at epoch e, past the last one when full.
+      if (e <= current.epoch || page.keys.size() == keys_max) {
+        assert(e <= current.epoch + 1);
         page.next_page_token = KeyPageToken::Storage(e);
         return page;
       }
     }
-    const size_t subjects_max = std::max<size_t>(1, keys_max - std::min(keys_max - 1, page.keys.size()));
+    assert(page.keys.size() < keys_max);
     CAIRN_ASSIGN_OR_RETURN(
         std::string resume_after, protection_->subject_keys().ListKeys(
-                       token.subject_hash, subjects_max, [&](const keys::SubjectKeyInfo& s) {
+                       token.subject_hash, keys_max - page.keys.size(), [&](const keys::SubjectKeyInfo& s) {
                          KeyInfo& k = page.keys.emplace_back();
                          k.kind = "subject";
                          k.id = s.kid;

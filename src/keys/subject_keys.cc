@@ -517,27 +517,32 @@ Result<uint64_t> SubjectKeys::RewrapToCurrent() {
   return rewrapped;
 }
 
-Result<std::string> SubjectKeys::ListKeys(std::string_view after_hash, size_t subjects_max,
-                                   const std::function<bool(const SubjectKeyInfo&)>& fn) {
-  assert(subjects_max >= 1);
-  // Collected first (one more than asked for, to know whether more remain): the callback may
-  // call back into this object (a scan pins the store's files).
+Result<std::string> SubjectKeys::ListKeys(std::string_view after_hash, size_t keys_max,
+                                          const std::function<bool(const SubjectKeyInfo&)>& fn) {
+  assert(keys_max >= 1);
+  // Collected first: the callback may call back into this object (a scan pins the store's
+  // files). Every subject has at least one key, so keys_max + 1 subjects are enough to fill the
+  // page and to know whether more remain.
   std::vector<std::string> hashes;
   const std::string after = after_hash.empty() ? std::string() : IndexName(after_hash);
   CAIRN_RETURN_IF_ERROR(store_->ScanKeyMaterialAfter(kIndexPrefix, after, [&](std::string_view name,
                                                                               std::string_view) {
     hashes.emplace_back(name.substr(kIndexPrefix.size()));
-    return hashes.size() <= subjects_max;
+    return hashes.size() <= keys_max;
   }));
-  std::string resume_after;
-  if (hashes.size() > subjects_max) {
-    hashes.pop_back();
-    resume_after = hashes.back();
-  }
+  const bool more_scanned = hashes.size() > keys_max;
+  std::string done(after_hash);  // the last subject handled in full: where a listing resumes
+  size_t listed = 0;
   for (const std::string& hash : hashes) {
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions,
                            ReadIndex(IndexName(hash)));
-    if (!versions) continue;  // forgotten meanwhile
+    if (!versions) {  // forgotten meanwhile
+      done = hash;
+      continue;
+    }
+    // A subject's versions stay together: the first subject of a page is listed whatever its
+    // count, a later one only when it fits.
+    if (listed > 0 && listed + versions->size() > keys_max) return done;
     for (size_t i = 0; i < versions->size(); ++i) {
       SubjectKeyInfo info;
       info.kid = (*versions)[i].kid;
@@ -545,10 +550,12 @@ Result<std::string> SubjectKeys::ListKeys(std::string_view after_hash, size_t su
       info.created_unix_s = (*versions)[i].created_unix_s;
       info.subject_hash_hex = hash;
       info.current = i + 1 == versions->size();
-      if (!fn(info)) return resume_after;
+      if (!fn(info)) return done;  // this subject again, from its first version
     }
+    listed += versions->size();
+    done = hash;
   }
-  return resume_after;
+  return more_scanned ? done : std::string();
 }
 
 }  // namespace cairn::keys

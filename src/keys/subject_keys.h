@@ -123,10 +123,12 @@ class SubjectKeys final : public SubjectKeySource {
   Result<uint64_t> RewrapToCurrent();
 
   // Key versions of the subjects whose hash (hex) is greater than `after_hash` (empty: from the
-  // first), grouped by subject in hash order, oldest version first, at most `subjects_max`
-  // subjects (≥ 1); stops when `fn` returns false. Returns the hash to resume after when
-  // subjects remain (the page's last), empty when none do. For `cairn keys list`, a page at a time.
-  Result<std::string> ListKeys(std::string_view after_hash, size_t subjects_max,
+  // first), grouped by subject in hash order, oldest version first: at most `keys_max` (≥ 1)
+  // versions, except that a subject's versions are never split (the first subject is listed
+  // whole even when it alone has more). Stops when `fn` returns false. Returns the hash to resume
+  // after when subjects may remain (after a stop by `fn`: the subject before the one it stopped
+  // in), empty when none do. For `cairn keys list`, a page at a time.
+  Result<std::string> ListKeys(std::string_view after_hash, size_t keys_max,
                         const std::function<bool(const SubjectKeyInfo&)>& fn);
 
   // The index name's hash for `subject` (hex), as ListKeys shows it.

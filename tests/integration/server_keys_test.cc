@@ -184,9 +184,9 @@ TEST_F(ServerKeysTest, StorageRotationStartsANewEpochAndTheLogStillReadsAndVerif
   EXPECT_EQ(ReadStream(*admin, "order-1").size(), 3u);
 }
 
-// ListKeys pages: page_size keys a page (a subject's versions kept together), each page from
-// the previous page's next_page_token, every key once, the last page without a token; a token
-// the server did not make is INVALID_ARGUMENT.
+// ListKeys pages: at most page_size keys a page, each page from the previous page's
+// next_page_token, every key once, the last page without a token; epochs that fill a page leave
+// the subjects to the next; a malformed token is INVALID_ARGUMENT.
 TEST_F(ServerKeysTest, ListKeysPagesThroughEveryKeyOnce) {
   v1::AppendRequest many;
   many.set_stream("order-many");
@@ -216,6 +216,18 @@ TEST_F(ServerKeysTest, ListKeysPagesThroughEveryKeyOnce) {
   EXPECT_EQ(listed[0], "storage/0");
   EXPECT_EQ(listed[1], "storage/1");
   EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()).size(), 14u);
+  // Epochs that fill a page exactly: the subjects start on the next one.
+  v1::ListKeysRequest two;
+  two.set_page_size(2);
+  auto epochs = admin->ListKeys(two);
+  ASSERT_TRUE(epochs.ok()) << epochs.status().ToString();
+  ASSERT_EQ(epochs->keys_size(), 2);
+  EXPECT_EQ(epochs->keys(1).kind(), "storage");
+  two.set_page_token(epochs->next_page_token());
+  auto subjects = admin->ListKeys(two);
+  ASSERT_TRUE(subjects.ok()) << subjects.status().ToString();
+  ASSERT_EQ(subjects->keys_size(), 2);
+  EXPECT_EQ(subjects->keys(0).kind() + "/" + subjects->keys(0).id(), listed[2]);
   auto whole = admin->ListKeys();  // the default page holds them all
   ASSERT_TRUE(whole.ok());
   EXPECT_EQ(whole->keys_size(), 14);

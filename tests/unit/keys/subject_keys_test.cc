@@ -304,37 +304,53 @@ TEST_F(SubjectKeysTest, RotateMakesANewWriteVersionAndOldOnesStayReadable) {
   EXPECT_EQ(v3->kid.substr(25), ".3");
 }
 
-// Pages of subjects: each page resumes after the previous page's last hash, no subject is
-// listed twice or skipped, a subject's versions stay on one page, and the last page says so.
-TEST_F(SubjectKeysTest, ListKeysPagesBySubjectInHashOrder) {
+// Pages of at most keys_max keys: each page resumes after the previous page's last subject, no
+// subject is listed twice or skipped, a subject's versions stay on one page (the first subject of
+// a page is listed whole even when it alone has more), and the last page says nothing remains.
+TEST_F(SubjectKeysTest, ListKeysPagesByKeysKeepingASubjectsVersionsTogether) {
   for (int i = 0; i < 7; ++i) Write("subject-" + std::to_string(i));
   ASSERT_TRUE(keys_->Rotate("subject-3").ok());
+  ASSERT_TRUE(keys_->Rotate("subject-3").ok());  // 3 versions: 9 keys in all
+  const std::string rotated = keys_->SubjectHashHex("subject-3");
   std::vector<std::string> hashes;  // one per version listed
   std::string after;
   int pages = 0;
   do {
-    size_t subjects_on_page = 0;
-    std::string last;
-    auto resume = keys_->ListKeys(after, 3, [&](const SubjectKeyInfo& i) {
-      if (i.subject_hash_hex != last) ++subjects_on_page;
-      last = i.subject_hash_hex;
-      hashes.push_back(i.subject_hash_hex);
+    std::vector<std::string> page;
+    auto resume = keys_->ListKeys(after, 2, [&](const SubjectKeyInfo& i) {
+      page.push_back(i.subject_hash_hex);
       return true;
     });
     ASSERT_TRUE(resume.ok()) << resume.status().ToString();
-    EXPECT_LE(subjects_on_page, 3u);
-    if (!resume->empty()) EXPECT_EQ(*resume, last);
+    ASSERT_FALSE(page.empty());
+    const size_t versions_of_rotated = static_cast<size_t>(std::count(page.begin(), page.end(), rotated));
+    EXPECT_TRUE(versions_of_rotated == 0 || versions_of_rotated == 3) << "versions split";
+    EXPECT_LE(page.size(), page.front() == rotated ? 3u : 2u);
+    if (!resume->empty()) EXPECT_EQ(*resume, page.back());
+    hashes.insert(hashes.end(), page.begin(), page.end());
     after = *resume;
-    ASSERT_LT(++pages, 10);
+    ASSERT_LT(++pages, 20);
   } while (!after.empty());
-  EXPECT_EQ(pages, 3);  // 3 + 3 + 1 subjects
-  ASSERT_EQ(hashes.size(), 8u);
+  ASSERT_EQ(hashes.size(), 9u);
   EXPECT_TRUE(std::is_sorted(hashes.begin(), hashes.end()));
   EXPECT_EQ(std::set<std::string>(hashes.begin(), hashes.end()).size(), 7u);
-  // A page that ends exactly at the last subject says nothing remains.
-  auto exact = keys_->ListKeys("", 7, [](const SubjectKeyInfo&) { return true; });
+
+  // A page that ends exactly at the last key says nothing remains; one key short, it does not.
+  auto exact = keys_->ListKeys("", 9, [](const SubjectKeyInfo&) { return true; });
   ASSERT_TRUE(exact.ok());
   EXPECT_TRUE(exact->empty());
+  auto short_one = keys_->ListKeys("", 8, [](const SubjectKeyInfo&) { return true; });
+  ASSERT_TRUE(short_one.ok());
+  EXPECT_FALSE(short_one->empty());
+  // A stop by the callback resumes before the subject it stopped in.
+  std::vector<std::string> subjects(hashes.begin(), hashes.end());
+  subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
+  int calls = 0;
+  auto stopped = keys_->ListKeys(subjects[0], 100, [&](const SubjectKeyInfo& i) {
+    return ++calls, i.subject_hash_hex != subjects[2];
+  });
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(*stopped, subjects[1]);
 }
 
 TEST_F(SubjectKeysTest, ListKeysShowsVersionsByHashedSubject) {
