@@ -174,6 +174,10 @@ class FaultyStore final : public storage::LogStore {
                          const std::function<bool(std::string_view, std::string_view)>& fn) override {
     return inner_->ScanKeyMaterial(p, fn);
   }
+  Status ScanKeyMaterialAfter(std::string_view p, std::string_view after,
+                              const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    return inner_->ScanKeyMaterialAfter(p, after, fn);  // the backend's seek, not the default
+  }
   Status PutMeta(std::string_view n, std::string_view v) override { return inner_->PutMeta(n, v); }
   Result<std::optional<std::string>> ReadMeta(std::string_view n) override { return inner_->ReadMeta(n); }
   Status ScanMeta(std::string_view p,
