@@ -66,7 +66,8 @@ Json StatusJson(const v1::GroupStatus& g) {
               {"parked", g.parked()},
               {"skipped", g.skipped()},
               {"unauthorized_parked", g.unauthorized_parked()},
-              {"replay_pending", g.replay_pending()}};
+              {"replay_pending", g.replay_pending()},
+              {"withdrawn", g.withdrawn()}};
 }
 
 int RunCreate(const GroupArgs& args) {

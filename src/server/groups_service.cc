@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "server/call_audit.h"
+#include "server/group_sink_support.h"
 #include "server/queued_bidi_reactor.h"
 #include "server/status_map.h"
 #include "server/wire_convert.h"
@@ -62,6 +63,7 @@ void ToWire(const subscribe::GroupInfo& info, v1::GroupStatus* w) {
   w->set_skipped(c.skipped);
   w->set_unauthorized_parked(c.unauthorized_parked);
   w->set_replay_pending(c.replay_pending);
+  w->set_withdrawn(c.withdrawn);
 }
 
 subscribe::NackAction FromWire(v1::NackAction action) {
@@ -78,13 +80,19 @@ class GroupConnection;
 // it: Detach() cuts the link, after which deliveries fail.
 class ConnectionSink final : public subscribe::GroupConsumer {
  public:
-  ConnectionSink(engine::EventStore* store, subscribe::LiveAccess access, GroupConnection* conn)
-      : store_(store), access_(std::move(access)), conn_(conn) {}
+  ConnectionSink(engine::EventStore* store, subscribe::LiveAccess access, int64_t write_stall_ms_max,
+                 GroupConnection* conn)
+      : store_(store),
+        access_(std::move(access)),
+        policy_changes_judged_(access_.policy_changes()),
+        write_stall_ms_max_(write_stall_ms_max),
+        conn_(conn) {}
 
-  Status BeginRound() override { return access_.Refresh(NowUnixSeconds()); }
+  Status BeginRound() override;
   bool MayReceive(std::string_view stream, std::string_view type) const override {
     return access_.MaySubscribe(stream, type);
   }
+  std::vector<uint64_t> Withdraw() override;
   bool Deliver(subscribe::GroupDelivery delivery) override;
   void Closed(const Status& why) override;
   void Detach() {
@@ -94,19 +102,21 @@ class ConnectionSink final : public subscribe::GroupConsumer {
 
  private:
   engine::EventStore* store_;
-  subscribe::LiveAccess access_;  // the group's delivery thread only
-  std::mutex mu_;                 // guards conn_
+  subscribe::LiveAccess access_;    // the group's delivery thread only
+  uint64_t policy_changes_judged_;  // the group's delivery thread only
+  const int64_t write_stall_ms_max_;
+  std::mutex mu_;                   // guards conn_
   GroupConnection* conn_;
 };
 
 // One Connect call: join, then acks and nacks in; joined and events out.
 class GroupConnection final
-    : public QueuedBidiReactor<v1::GroupClientMessage, v1::GroupServerMessage> {
+    : public QueuedBidiReactor<v1::GroupClientMessage, v1::GroupServerMessage, GroupDeliveryTag> {
  public:
   GroupConnection(grpc::CallbackServerContext* context, engine::EventStore* store,
                   const CallGate* gate, const policy::PolicyHolder* policies,
                   subscribe::GroupEngine* groups)
-      : store_(store), policies_(policies), groups_(groups) {
+      : QueuedBidiReactor(context), store_(store), policies_(policies), groups_(groups) {
     if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
       End(std::move(s));
       return;
@@ -115,9 +125,21 @@ class GroupConnection final
   }
 
   // From the group's thread (through the sink). false when the message does not fit.
-  bool Enqueue(v1::GroupServerMessage message) {
+  bool Enqueue(v1::GroupServerMessage message, GroupDeliveryTag tag) {
     std::lock_guard<std::mutex> lock(mu());
-    return TryPushLocked(std::move(message));
+    return TryPushLocked(std::move(message), std::move(tag));
+  }
+  // From the group's thread (through the sink).
+  bool WriteStalled(int64_t stall_ms_max) {
+    std::lock_guard<std::mutex> lock(mu());
+    return WriteStalledLocked(SteadyNowMs(), stall_ms_max);
+  }
+  // From the group's thread (through the sink): the ack ids of the queued deliveries `access`
+  // no longer allows, taken out of the queue.
+  std::vector<uint64_t> WithdrawRevoked(const subscribe::LiveAccess& access) {
+    std::lock_guard<std::mutex> lock(mu());
+    return AckIdsOf(
+        WithdrawLocked([&](const GroupDeliveryTag& tag) { return RevokedFor(access, tag); }));
   }
 
   void OnReadDone(bool ok) override {
@@ -197,7 +219,8 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
     }
     return ToGrpcStatus(s);  // the credential expired meanwhile
   }
-  sink_ = std::make_shared<ConnectionSink>(store_, std::move(access), this);
+  sink_ = std::make_shared<ConnectionSink>(store_, std::move(access),
+                                           groups_->limits().write_stall_ms_max, this);
   // Under mu(), so that the group's first delivery queues behind the joined message.
   std::lock_guard<std::mutex> lock(mu());
   // Cancelled meanwhile (OnCancel ended the call): join nothing, queue nothing.
@@ -252,8 +275,24 @@ bool ConnectionSink::Deliver(subscribe::GroupDelivery delivery) {
   out->set_ack_id(delivery.ack_id);
   out->set_attempt(delivery.attempt);
   out->set_replay(delivery.replay);
+  GroupDeliveryTag tag{true, delivery.ack_id, event.entry.stream_id, event.entry.event_type, ""};
   std::lock_guard<std::mutex> lock(mu_);
-  return conn_ != nullptr && conn_->Enqueue(std::move(message));
+  return conn_ != nullptr && conn_->Enqueue(std::move(message), std::move(tag));
+}
+
+Status ConnectionSink::BeginRound() {
+  CAIRN_RETURN_IF_ERROR(access_.Refresh(NowUnixSeconds()));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (conn_ != nullptr && conn_->WriteStalled(write_stall_ms_max_)) {
+    return ConsumerStalled(write_stall_ms_max_);
+  }
+  return Status::Ok();
+}
+
+std::vector<uint64_t> ConnectionSink::Withdraw() {
+  if (!PolicyChangedSince(access_, &policy_changes_judged_)) return {};
+  std::lock_guard<std::mutex> lock(mu_);
+  return conn_ == nullptr ? std::vector<uint64_t>{} : conn_->WithdrawRevoked(access_);
 }
 
 void ConnectionSink::Closed(const Status& why) {

@@ -282,6 +282,7 @@ Status ServerImpl::StartGroups() {
   group_limits.in_flight_max = static_cast<uint32_t>(config_.groups.in_flight_max);
   group_limits.buffer_events_max = config_.groups.buffer_events_max;
   group_limits.buffer_bytes_max = config_.groups.buffer_bytes_max;
+  group_limits.write_stall_ms_max = static_cast<int64_t>(config_.limits.write_stall_ms_max);
   group_engine_ = std::make_unique<subscribe::GroupEngine>(store_.get(), group_limits);
   if (Status s = group_engine_->Start(); !s.ok()) return s.Annotate("consumer groups");
   groups_service_ =

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/types.h"
@@ -30,6 +32,12 @@ class GroupConsumer {
   virtual Status BeginRound() = 0;
   // May this consumer receive the event (action `subscribe` on its stream and type)?
   virtual bool MayReceive(std::string_view stream_id, std::string_view event_type) const = 0;
+  // Right after a successful BeginRound: takes back the deliveries handed over but not yet sent
+  // that the consumer may no longer receive (MayReceive is now false: a policy reload revoked
+  // the type), so that they are never sent, and returns their ack ids. The group gives them to
+  // other consumers, or parks them as unauthorized, without counting an attempt. A delivery
+  // already being written to the network is not taken back.
+  virtual std::vector<uint64_t> Withdraw() { return {}; }
   // Hands one delivery over; must not wait for the consumer. false: it could not be handed over
   // (counted as a failed delivery, delivered again later).
   virtual bool Deliver(GroupDelivery delivery) = 0;

@@ -252,7 +252,8 @@ void GroupRunner::Round() {
   MaybeSave(false);
 }
 
-// Re-takes every consumer's policy; drops those that lost access.
+// Re-takes every consumer's policy; drops those that lost access and takes back the queued
+// deliveries of types a consumer lost.
 void GroupRunner::BeginRounds() {
   std::vector<std::pair<uint64_t, std::shared_ptr<GroupConsumer>>> all;
   {
@@ -262,14 +263,29 @@ void GroupRunner::BeginRounds() {
   for (auto& [id, consumer] : all) {
     Status s = consumer->BeginRound();
     if (s.ok()) {
+      const std::vector<uint64_t> withdrawn = consumer->Withdraw();
       std::lock_guard<std::mutex> lock(mu_);
       auto it = consumers_.find(id);
       if (it != consumers_.end()) it->second.ready = true;
+      for (uint64_t ack_id : withdrawn) WithdrawnLocked(id, ack_id);
       continue;
     }
     Leave(id);
     consumer->Closed(s);
   }
+}
+
+// The consumer never had the delivery: it is ready again, without an attempt, and the consumer
+// may not settle it.
+void GroupRunner::WithdrawnLocked(uint64_t consumer_id, uint64_t ack_id) {
+  Pending* p = Find(ack_id);
+  if (p == nullptr || p->consumer != consumer_id) return;  // expired and given to another
+  Release(p);
+  assert(p->attempts > 0);
+  p->attempts--;
+  p->last_consumer = 0;
+  counters_.withdrawn++;
+  wake_ = true;
 }
 
 bool GroupRunner::FillAllowedLocked() const {

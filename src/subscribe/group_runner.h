@@ -48,6 +48,7 @@ struct GroupCounters {
   uint64_t skipped = 0;
   uint64_t unauthorized_parked = 0;
   uint64_t replay_pending = 0;
+  uint64_t withdrawn = 0;  // taken back unsent after a reload revoked their type (Withdraw)
   // References in `$parked-<group>` below this version are replayed and done: the stream's
   // event count minus it is what is parked now.
   uint64_t replay_next = 0;
@@ -108,6 +109,7 @@ class GroupRunner {
   Pending* Find(uint64_t ack_id);
   bool DeliveredTo(const Pending& p, uint64_t consumer_id) const;
   void Release(Pending* p);
+  void WithdrawnLocked(uint64_t consumer_id, uint64_t ack_id);
   void MarkDone(uint64_t ack_id);
   void AdvanceDoneBelow();
   void ExpireLocked(int64_t now_ms);

@@ -39,6 +39,9 @@ struct GroupLimits {
   uint32_t checkpoint_interval_ms = 1000;   // state saved at most this often while it changes…
   uint32_t checkpoint_changes_max = 512;    // …or after this many changes
   uint32_t tick_ms = 50;                    // ack timeouts are checked this often
+  // A consumer whose transport has not taken a message for this long (it stopped reading) is
+  // dropped from its group: its deliveries go to others and its slot is free again.
+  int64_t write_stall_ms_max = 60000;
 };
 
 struct GroupSettings {

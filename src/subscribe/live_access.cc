@@ -21,6 +21,7 @@ Status LiveAccess::Refresh(int64_t now_unix_s) {
   if (current != policy_) {
     policy_ = std::move(current);
     resolved_ = policy_->Resolve(principal_);
+    policy_changes_++;
   }
   if (!MaySubscribeAtAll()) {
     return Status::PermissionDenied("permission denied: subscribe on '" + stream_ + "'");

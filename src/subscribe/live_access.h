@@ -39,6 +39,9 @@ class LiveAccess {
   bool MayReadPii(std::string_view stream, std::string_view event_type) const;
 
   const Principal& principal() const { return principal_; }
+  // How many times Refresh() has taken a new policy snapshot (the first counts): a caller that
+  // remembers it sees a reload, e.g. to re-judge what it queued under the old policy.
+  uint64_t policy_changes() const { return policy_changes_; }
 
  private:
   bool MaySubscribeAtAll() const;
@@ -48,6 +51,7 @@ class LiveAccess {
   const std::string stream_;  // a stream id or kAllStreams
   std::shared_ptr<const policy::Policy> policy_;  // set by the first Refresh()
   policy::ResolvedPrincipal resolved_;
+  uint64_t policy_changes_ = 0;
 };
 
 }  // namespace cairn::subscribe

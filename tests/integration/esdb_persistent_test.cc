@@ -3,7 +3,8 @@
 // create to a stream and to $all, connect, receive, ack, nack retry → redelivered, nack park →
 // parked, replay parked → redelivered, GetInfo/List, delete, the `exception` trailers the clients
 // recognise, and cairn's authorization underneath (admin for administration, subscribe and the
-// per-event-type policy for consumers).
+// per-event-type policy for consumers), deliveries taken back after a reload revokes their type,
+// and a consumer that stops reading dropped from its group.
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -61,12 +62,15 @@ void NameGroup(Options* options, const std::optional<std::string>& stream,
   }
 }
 
-// One Read call: a thread reads the answers into a queue, so that waits are bounded.
+// One Read call: a thread reads the answers into a queue, so that waits are bounded. With
+// `reads_max` it stops reading after that many answers (as a consumer that stalls) until Resume()
+// or Close().
 class Consumer {
  public:
   Consumer(ps::PersistentSubscriptions::Stub* stub, const std::string& authorization,
            const std::optional<std::string>& stream, const std::string& group,
-           int32_t buffer_size = 10) {
+           int32_t buffer_size = 10, size_t reads_max = SIZE_MAX)
+      : reads_max_(reads_max) {
     context_.AddMetadata("authorization", authorization);
     context_.AddMetadata("connection-name", "consumer-" + group);
     call_ = stub->Read(&context_);
@@ -121,20 +125,28 @@ class Consumer {
     Ended();
     return Trailer(context_, "exception");
   }
+  void Resume() {
+    std::lock_guard<std::mutex> lock(mu_);
+    reads_max_ = SIZE_MAX;
+    cv_.notify_all();
+  }
   void Close() {
     if (closed_) return;
     closed_ = true;
     context_.TryCancel();
+    Resume();
     reader_.join();
   }
 
  private:
   void ReadAll() {
     ps::ReadResp response;
-    while (call_->Read(&response)) {
-      std::lock_guard<std::mutex> lock(mu_);
+    for (size_t reads = 0; call_->Read(&response);) {
+      std::unique_lock<std::mutex> lock(mu_);
       in_.push_back(response);
       cv_.notify_all();
+      ++reads;
+      cv_.wait(lock, [&] { return reads < reads_max_; });
     }
     grpc::Status status = call_->Finish();
     std::lock_guard<std::mutex> lock(mu_);
@@ -151,6 +163,7 @@ class Consumer {
   std::deque<ps::ReadResp> in_;
   bool done_ = false;
   bool closed_ = false;
+  size_t reads_max_;  // guarded by mu_
   grpc::Status status_;
 };
 
@@ -177,6 +190,18 @@ class EsdbPersistentTest : public ::testing::Test {
     }
   }
 
+  // Polls GetInfo until `done` holds (at most ~10 s); the last answer.
+  template <typename Done>
+  Result<ps::SubscriptionInfo> WaitInfo(const std::string& stream, const std::string& group,
+                                        Done done) {
+    Result<ps::SubscriptionInfo> info = Status::Internal("not asked");
+    for (int i = 0; i < 200; ++i) {
+      info = Info(stream, group);
+      if (info.ok() && done(*info)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return info;
+  }
   // Creates a group on `stream` (nullopt: $all) from the start; returns the call's status and
   // its `exception` trailer.
   std::pair<grpc::Status, std::string> Create(const std::optional<std::string>& stream,
@@ -500,6 +525,58 @@ TEST_F(EsdbPersistentTest, ConsumersNeedSubscribeAndSeeOnlyTheEventTypesTheyMayR
   EXPECT_FALSE(typed.NextEvent(kQuietMs)) << "an event type the consumer may not read came through";
   // No connected consumer may receive the OrderCancelled: the group parks it.
   EXPECT_EQ(ParkedCount("order-10", "typed", 1), 1);
+}
+
+// The bot may subscribe to every type of order-*; a reload narrows that to OrderCancelled while
+// 1000 OrderCreated deliveries wait in its send queue (it does not read). What is still queued is
+// taken back and goes to the next consumer as a first delivery (retry count 0).
+TEST_F(EsdbPersistentTest, APolicyReloadTakesBackQueuedDeliveriesOfTheRevokedType) {
+  ASSERT_TRUE(Create("order-e", "revoked", admin).first.ok());
+  AppendLargeEvents(*cairn_admin, "order-e", 1000);
+  Consumer stalled(stub.get(), bot, "order-e", "revoked", 1000, /*reads_max=*/2);
+  auto held = WaitInfo("order-e", "revoked", [](const ps::SubscriptionInfo& i) {
+    return i.total_in_flight_messages() == 1000;
+  });
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(held->total_in_flight_messages(), 1000) << "every event handed to the bot";
+  ASSERT_TRUE(env.NarrowBotSubscribeTo("OrderCancelled"));
+  ASSERT_TRUE(cairn_admin->ReloadPolicy().ok());
+  Consumer taker(stub.get(), admin, "order-e", "revoked", 1000);
+  size_t got = 0;
+  while (auto event = taker.NextEvent(3000)) {
+    EXPECT_EQ(event->retry_count(), 0) << event->commit_position();
+    ++got;
+  }
+  EXPECT_GE(got, 500u) << "only what the bot's transport had taken may stay with it";
+  stalled.Close();
+}
+
+class EsdbPersistentStallTest : public EsdbPersistentTest {
+ protected:
+  void SetUp() override {
+    env.extra_config = "[limits]\nwrite_stall_ms_max = 1000\n";
+    EsdbPersistentTest::SetUp();
+  }
+};
+
+// A consumer that stops reading (limits.write_stall_ms_max = 1 s here) is dropped from its group:
+// it no longer counts as a connection, its deliveries go to another consumer, and its call ends.
+TEST_F(EsdbPersistentStallTest, AConsumerThatStopsReadingLeavesItsGroupAndItsCallEnds) {
+  ASSERT_TRUE(Create("order-s", "stall", admin).first.ok());
+  AppendLargeEvents(*cairn_admin, "order-s", 1000);
+  Consumer stalled(stub.get(), admin, "order-s", "stall", 1000, /*reads_max=*/2);
+  auto left = WaitInfo("order-s", "stall",
+                       [](const ps::SubscriptionInfo& i) { return i.connections_size() == 0; });
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->connections_size(), 0) << "the stalled consumer still holds its slot";
+  Consumer taker(stub.get(), admin, "order-s", "stall", 1000);
+  size_t got = 0;
+  while (taker.NextEvent(3000)) ++got;
+  EXPECT_EQ(got, 1000u) << "its deliveries went to the next one";
+  stalled.Resume();
+  const grpc::Status ended = stalled.Ended(10000);
+  EXPECT_NE(ended.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << ended.error_message();
+  EXPECT_NE(ended.error_code(), grpc::StatusCode::OK);
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 // Consumer groups through the real server: the position survives a restart, nack → retry → park
 // → replay, load sharing, max in-flight, ack timeout, admin-only administration, and masked
-// protected fields for a consumer without read.pii.
+// protected fields for a consumer without read.pii, deliveries taken back after a reload revokes
+// their type, and a consumer that stops reading dropped from its group.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
@@ -66,6 +70,54 @@ std::vector<uint64_t> AckIds(const std::vector<v1::GroupEvent>& events) {
   for (const auto& e : events) out.push_back(e.ack_id());
   return out;
 }
+
+std::optional<v1::GroupStatus> StatusOf(const Client& admin, const std::string& name) {
+  auto list = Groups(admin).List();
+  if (!list.ok()) return std::nullopt;
+  for (const v1::GroupStatus& g : list->groups()) {
+    if (g.settings().name() == name) return g;
+  }
+  return std::nullopt;
+}
+
+// Polls the group's status until `done` holds (at most ~10 s); the last status seen.
+template <typename Done>
+std::optional<v1::GroupStatus> WaitStatus(const Client& admin, const std::string& name, Done done) {
+  std::optional<v1::GroupStatus> status;
+  for (int i = 0; i < 200; ++i) {
+    status = StatusOf(admin, name);
+    if (status && done(*status)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return status;
+}
+
+// A raw Connect that joins, takes the joined message and one event, and then reads no more.
+struct StalledConsumer {
+  StalledConsumer(const Client& client, const std::string& key, const std::string& group) {
+    stub = v1::PersistentSubscriptions::NewStub(client.channel());
+    context.AddMetadata("authorization", "Bearer " + key);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    call = stub->Connect(&context);
+    v1::GroupClientMessage join;
+    join.mutable_join()->set_group(group);
+    join.mutable_join()->set_max_in_flight(1000);
+    EXPECT_TRUE(call->Write(join));
+    v1::GroupServerMessage m;
+    EXPECT_TRUE(call->Read(&m) && m.has_joined()) << m.DebugString();
+    EXPECT_TRUE(call->Read(&m) && m.has_event()) << m.DebugString();
+  }
+  // Reads what is left; the call's final status.
+  grpc::Status Drain() {
+    v1::GroupServerMessage m;
+    while (call->Read(&m)) {
+    }
+    return call->Finish();
+  }
+  std::unique_ptr<v1::PersistentSubscriptions::Stub> stub;
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::GroupClientMessage, v1::GroupServerMessage>> call;
+};
 
 class GroupsTest : public ::testing::Test {
  protected:
@@ -380,6 +432,66 @@ TEST_F(GroupsTest, TheCliCreatesConnectsParksAndReplays) {
   ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
   auto gone = cli({"group", "connect", "jobs", "--count", "1"}, env.admin_key);
   EXPECT_NE(gone.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace cairn::testing
+
+namespace cairn::testing {
+namespace {
+
+// The bot may subscribe to every type of order-*; a reload narrows that to OrderCancelled while
+// its 1000 OrderCreated deliveries wait in its send queue (it does not read). What is still
+// queued is taken back and goes to the next consumer, as a first attempt; without that, the bot
+// would be sent them under the revoked grant (and they would stay with it until the ack timeout).
+TEST_F(GroupsTest, APolicyReloadTakesBackQueuedDeliveriesOfTheRevokedType) {
+  v1::GroupSettings s = Settings("revoked");
+  s.set_max_in_flight(1000);
+  s.set_ack_timeout_ms(600000);
+  ASSERT_TRUE(Groups(*admin).Create(s).ok());
+  AppendLargeEvents(*admin, "order-w", 1000);
+  auto bot = env.ClientWith(env.bot_key);
+  StalledConsumer stalled(*bot, env.bot_key, "revoked");
+  auto held = WaitStatus(*admin, "revoked", [](const v1::GroupStatus& g) { return g.in_flight() == 1000; });
+  ASSERT_TRUE(held.has_value());
+  ASSERT_EQ(held->in_flight(), 1000u) << "every event handed to the bot";
+  ASSERT_TRUE(env.NarrowBotSubscribeTo("OrderCancelled"));
+  ASSERT_TRUE(admin->ReloadPolicy().ok());
+  auto taker = ConnectOrDie(*admin, "revoked", 1000);
+  ASSERT_NE(taker, nullptr);
+  auto got = Take(*taker, 1000, 3000);
+  EXPECT_GE(got.size(), 500u) << "only what the bot's transport had taken may stay with it";
+  for (const v1::GroupEvent& e : got) EXPECT_EQ(e.attempt(), 1u) << e.event().position();
+  auto after = StatusOf(*admin, "revoked");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->withdrawn(), got.size());
+  stalled.context.TryCancel();
+  stalled.Drain();
+}
+
+// A consumer that stops reading (limits.write_stall_ms_max = 1 s here) is dropped from its group:
+// its slot is free, its deliveries go to another consumer, and its call ends.
+TEST(GroupStallTest, AConsumerThatStopsReadingLeavesItsGroupAndItsCallEnds) {
+  ServerEnv env;
+  env.extra_config = "[limits]\nwrite_stall_ms_max = 1000\n";
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  auto admin = env.ClientWith(env.admin_key);
+  v1::GroupSettings s = Settings("stall");
+  s.set_max_in_flight(1000);
+  s.set_ack_timeout_ms(600000);
+  ASSERT_TRUE(Groups(*admin).Create(s).ok());
+  AppendLargeEvents(*admin, "order-s", 1000);
+  StalledConsumer stalled(*admin, env.admin_key, "stall");
+  auto left = WaitStatus(*admin, "stall", [](const v1::GroupStatus& g) { return g.consumers() == 0; });
+  ASSERT_TRUE(left.has_value());
+  EXPECT_EQ(left->consumers(), 0u) << "the stalled consumer still holds its slot";
+  auto stream = Groups(*admin).Connect("stall", 1000);
+  ASSERT_TRUE(stream.ok()) << stream.status().ToString();
+  EXPECT_EQ(Take(**stream, 1000, 3000).size(), 1000u) << "its deliveries went to the next one";
+  const grpc::Status ended = stalled.Drain();
+  EXPECT_TRUE(ended.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+              ended.error_code() == grpc::StatusCode::CANCELLED)
+      << ended.error_code() << " " << ended.error_message();
 }
 
 }  // namespace

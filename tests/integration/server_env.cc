@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <stdexcept>
 
@@ -171,6 +173,35 @@ std::string ServerEnv::TokenA(const std::string& alg, const std::string& sub,
   EVP_PKEY* key = alg == "RS256" ? rsa_a.get() : alg == "ES256" ? ec_a.get() : ed_a.get();
   const std::string kid = alg == "RS256" ? "rsa-1" : alg == "ES256" ? "ec-1" : "ed-1";
   return SignJws(alg, key, R"({"alg":")" + alg + R"(","kid":")" + kid + R"("})", claims);
+}
+
+bool ServerEnv::NarrowBotSubscribeTo(const std::string& event_type) const {
+  std::string policy = ReadFile(PolicyPath());
+  const std::string grant =
+      R"({ actions = ["read", "subscribe"], streams = ["order-*"], event_types = ["*"] },)";
+  const size_t at = policy.find(grant);
+  if (at == std::string::npos) return false;
+  policy.replace(at, grant.size(),
+                 R"({ actions = ["read"], streams = ["order-*"], event_types = ["*"] },
+  { actions = ["subscribe"], streams = ["order-*"], event_types = [")" +
+                     event_type + R"("] },)");
+  WriteFile(PolicyPath(), policy);
+  return true;
+}
+
+void AppendLargeEvents(Client& client, const std::string& stream, int n) {
+  const std::string data = R"({"pad":")" + std::string(20000, 'x') + R"("})";
+  for (int done = 0; done < n;) {
+    v1::AppendRequest request;
+    request.set_stream(stream);
+    for (int i = 0; i < 50 && done < n; ++i, ++done) {
+      auto* e = request.add_events();
+      e->set_type("OrderCreated");
+      e->set_data(data);
+    }
+    auto r = client.Append(request);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
 }
 
 }  // namespace cairn::testing

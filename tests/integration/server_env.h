@@ -66,6 +66,11 @@ class ServerEnv {
   std::string NodeConfigPath(int node) const;
   std::unique_ptr<Client> ClientWithOptions(ClientOptions options) const;
 
+  // Rewrites the policy file so that the bot's role (order-service) may subscribe to order-*
+  // events of `event_type` only (it still reads every type). False if the policy is not the one
+  // Start() wrote. The caller then reloads it.
+  bool NarrowBotSubscribeTo(const std::string& event_type) const;
+
   // Valid tokens for issuer A with the given sub/roles, signed by each key kind.
   std::string TokenA(const std::string& alg, const std::string& sub,
                      const std::string& roles_json = "[]", int64_t exp_offset_s = 600) const;
@@ -87,6 +92,11 @@ class ServerEnv {
 };
 
 int64_t NowS();
+
+// Appends `n` OrderCreated events of 20 KB to `stream` in batches of 50 (ASSERTs each append):
+// 20 MB for n = 1000, far beyond what HTTP/2 flow control lets a transport take from a consumer
+// that does not read.
+void AppendLargeEvents(Client& client, const std::string& stream, int n);
 
 // The [storage] table of a log in the PostgreSQL database `dsn` (a libpq conninfo without a
 // password, e.g. PgTestServer::CreateDatabase()), for ServerEnv(storage_toml).

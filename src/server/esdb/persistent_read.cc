@@ -11,6 +11,7 @@
 #include "server/esdb/persistent_ack_ids.h"
 #include "server/esdb/persistent_errors.h"
 #include "server/esdb/persistent_settings.h"
+#include "server/group_sink_support.h"
 #include "server/queued_bidi_reactor.h"
 #include "subscribe/live_access.h"
 
@@ -66,13 +67,19 @@ class ReadCall;
 class ReadSink final : public subscribe::GroupConsumer {
  public:
   ReadSink(engine::EventStore* store, subscribe::LiveAccess access, bool structured_uuid,
-           ReadCall* call)
-      : store_(store), access_(std::move(access)), structured_uuid_(structured_uuid), call_(call) {}
+           int64_t write_stall_ms_max, ReadCall* call)
+      : store_(store),
+        access_(std::move(access)),
+        policy_changes_judged_(access_.policy_changes()),
+        structured_uuid_(structured_uuid),
+        write_stall_ms_max_(write_stall_ms_max),
+        call_(call) {}
 
-  Status BeginRound() override { return access_.Refresh(NowUnixSeconds()); }
+  Status BeginRound() override;
   bool MayReceive(std::string_view stream, std::string_view type) const override {
     return access_.MaySubscribe(stream, type);
   }
+  std::vector<uint64_t> Withdraw() override;
   bool Deliver(subscribe::GroupDelivery delivery) override;
   void Closed(const Status& why) override;
   void Detach() {
@@ -82,16 +89,18 @@ class ReadSink final : public subscribe::GroupConsumer {
 
  private:
   engine::EventStore* store_;
-  subscribe::LiveAccess access_;  // the group's delivery thread only
+  subscribe::LiveAccess access_;    // the group's delivery thread only
+  uint64_t policy_changes_judged_;  // the group's delivery thread only
   const bool structured_uuid_;
+  const int64_t write_stall_ms_max_;
   std::mutex mu_;  // guards call_
   ReadCall* call_;
 };
 
-class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp> {
+class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp, GroupDeliveryTag> {
  public:
   ReadCall(grpc::CallbackServerContext* context, const PersistentDeps& deps)
-      : context_(context), deps_(deps) {
+      : QueuedBidiReactor(context), context_(context), deps_(deps) {
     if (grpc::Status s = deps.gate->Admit(context, &id_); !s.ok()) {
       EndWith(FromGateStatus(s));
       return;
@@ -100,14 +109,31 @@ class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp> {
   }
 
   // From the group's thread (through the sink). false when the message does not fit.
-  bool Enqueue(const std::string& event_id, uint64_t ack_id, ps::ReadResp message) {
+  bool Enqueue(GroupDeliveryTag tag, ps::ReadResp message) {
     std::lock_guard<std::mutex> lock(mu());
     if (finishing_locked() || queue_full_locked()) return false;
-    ack_ids_->Put(event_id, ack_id);
+    ack_ids_->Put(tag.event_id, tag.ack_id);
     stats_->in_flight.store(static_cast<uint32_t>(ack_ids_->size()));
     stats_->delivered.fetch_add(1);
-    PushLocked(std::move(message));
+    PushLocked(std::move(message), std::move(tag));
     return true;
+  }
+
+  // From the group's thread (through the sink).
+  bool WriteStalled(int64_t stall_ms_max) {
+    std::lock_guard<std::mutex> lock(mu());
+    return WriteStalledLocked(SteadyNowMs(), stall_ms_max);
+  }
+  // From the group's thread (through the sink): the ack ids of the queued deliveries `access`
+  // no longer allows, taken out of the queue (the consumer never sees their event ids).
+  std::vector<uint64_t> WithdrawRevoked(const subscribe::LiveAccess& access) {
+    std::lock_guard<std::mutex> lock(mu());
+    if (!ack_ids_) return {};  // not joined: nothing was delivered
+    std::vector<GroupDeliveryTag> tags =
+        WithdrawLocked([&](const GroupDeliveryTag& tag) { return RevokedFor(access, tag); });
+    for (const GroupDeliveryTag& tag : tags) ack_ids_->Take(tag.event_id);
+    if (stats_) stats_->in_flight.store(static_cast<uint32_t>(ack_ids_->size()));
+    return AckIdsOf(tags);
   }
 
   void EndWith(const EsdbError& error) {
@@ -244,7 +270,8 @@ Status ReadCall::Join(const subscribe::GroupSettings& settings, uint32_t max_sub
   stats->username = UsernameOf(id_.principal);
   stats->connection_name = ConnectionNameOf(*context_);
   CAIRN_RETURN_IF_ERROR(deps_.connections->Add(settings.name, max_subscribers, stats));
-  sink_ = std::make_shared<ReadSink>(deps_.store, std::move(access), structured_uuid, this);
+  sink_ = std::make_shared<ReadSink>(deps_.store, std::move(access), structured_uuid,
+                                     deps_.groups->limits().write_stall_ms_max, this);
   // Under mu(), so that the group's first delivery queues behind the confirmation.
   std::lock_guard<std::mutex> lock(mu());
   stats_ = stats;  // LeaveGroup unregisters it from now on
@@ -320,9 +347,25 @@ bool ReadSink::Deliver(subscribe::GroupDelivery delivery) {
   ToWireRecorded(event, structured_uuid_, out->mutable_event());
   out->set_commit_position(event.entry.position);
   out->set_retry_count(static_cast<int32_t>(delivery.attempt > 0 ? delivery.attempt - 1 : 0));
+  GroupDeliveryTag tag{true, delivery.ack_id, event.entry.stream_id, event.entry.event_type,
+                       event.entry.event_id};
   std::lock_guard<std::mutex> lock(mu_);
-  return call_ != nullptr &&
-         call_->Enqueue(event.entry.event_id, delivery.ack_id, std::move(message));
+  return call_ != nullptr && call_->Enqueue(std::move(tag), std::move(message));
+}
+
+Status ReadSink::BeginRound() {
+  CAIRN_RETURN_IF_ERROR(access_.Refresh(NowUnixSeconds()));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (call_ != nullptr && call_->WriteStalled(write_stall_ms_max_)) {
+    return ConsumerStalled(write_stall_ms_max_);
+  }
+  return Status::Ok();
+}
+
+std::vector<uint64_t> ReadSink::Withdraw() {
+  if (!PolicyChangedSince(access_, &policy_changes_judged_)) return {};
+  std::lock_guard<std::mutex> lock(mu_);
+  return call_ == nullptr ? std::vector<uint64_t>{} : call_->WithdrawRevoked(access_);
 }
 
 void ReadSink::Closed(const Status& why) {
@@ -331,6 +374,8 @@ void ReadSink::Closed(const Status& why) {
   const EsdbGroupId& id = call_->group_id();
   if (why.code() == StatusCode::kPermissionDenied) {
     call_->EndWith(AccessDenied("subscribe on the group's source is no longer granted"));
+  } else if (why.code() == StatusCode::kResourceExhausted) {  // BeginRound: it stopped reading
+    call_->EndWith(PersistentSubscriptionDropped(id.stream, id.group, why.message()));
   } else {
     call_->EndWith(GroupStatusError(why, id.stream, id.group, GroupCall::kConnect));
   }

@@ -1,6 +1,7 @@
 // QueuedBidiReactor over a real in-process gRPC server on loopback: responses in order, the end
 // after the last write, no push after the end, and a call refused in the constructor that the
-// client cancels at once (a second Finish would abort the process).
+// client cancels at once (a second Finish would abort the process), and withdrawing queued
+// messages by tag (never the one being written).
 #include "server/queued_bidi_reactor.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -18,7 +20,8 @@
 namespace cairn::server {
 namespace {
 
-using Reactor = QueuedBidiReactor<v1::GroupClientMessage, v1::GroupServerMessage>;
+// Tagged with the message's number.
+using Reactor = QueuedBidiReactor<v1::GroupClientMessage, v1::GroupServerMessage, int>;
 
 v1::GroupServerMessage Joined(const std::string& group) {
   v1::GroupServerMessage m;
@@ -43,15 +46,22 @@ class CountingReactor : public Reactor {
 // Queues `count` messages (group "m0", "m1", …) in its constructor. With `end_at_once` it also
 // ends the call there (what is queued behind the write in flight is then dropped); otherwise it
 // ends with OK when the client half-closes. Records whether a push after the end was refused.
+// With `withdraw_odd` it then withdraws message 0 (being written: must stay) and the odd ones.
 class SendingReactor final : public CountingReactor {
  public:
-  SendingReactor(int count, bool end_at_once, std::atomic<int>* done,
-                 std::atomic<bool>* refused_after_end)
+  SendingReactor(int count, bool end_at_once, bool withdraw_odd, std::atomic<int>* done,
+                 std::atomic<bool>* refused_after_end, std::vector<int>* withdrawn)
       : CountingReactor(done), refused_after_end_(refused_after_end) {
     std::lock_guard<std::mutex> lock(mu());
     set_queue_max_locked(static_cast<size_t>(count));
-    for (int i = 0; i < count; ++i) EXPECT_TRUE(TryPushLocked(Joined("m" + std::to_string(i))));
-    EXPECT_FALSE(TryPushLocked(Joined("over"))) << "the queue is full";
+    for (int i = 0; i < count; ++i) EXPECT_TRUE(TryPushLocked(Joined("m" + std::to_string(i)), i));
+    EXPECT_FALSE(TryPushLocked(Joined("over"), -1)) << "the queue is full";
+    if (withdraw_odd) {
+      *withdrawn = WithdrawLocked([](int tag) { return tag == 0 || tag % 2 == 1; });
+      EXPECT_EQ(queued_locked(), static_cast<size_t>(count / 2));
+      EXPECT_TRUE(TryPushLocked(Joined("m" + std::to_string(count)), count))
+          << "withdrawing made room";
+    }
     if (end_at_once) {
       EndLocked(grpc::Status::OK);
       *refused_after_end_ = !TryPushLocked(Joined("late")) && finishing_locked();
@@ -88,12 +98,14 @@ class TestService final : public v1::PersistentSubscriptions::CallbackService {
       grpc::CallbackServerContext* context) override {
     const auto& md = context->client_metadata();
     if (md.find("refuse") != md.end()) return new RefusingReactor(&done);
-    return new SendingReactor(kMessages, md.find("end-at-once") != md.end(), &done,
-                              &refused_after_end);
+    return new SendingReactor(kMessages, md.find("end-at-once") != md.end(),
+                              md.find("withdraw-odd") != md.end(), &done, &refused_after_end,
+                              &withdrawn);
   }
   static constexpr int kMessages = 40;
   std::atomic<int> done{0};
   std::atomic<bool> refused_after_end{false};
+  std::vector<int> withdrawn;  // written by the one call that withdraws, before its first read
 };
 
 class QueuedBidiReactorTest : public ::testing::Test {
@@ -152,6 +164,28 @@ TEST_F(QueuedBidiReactorTest, AnEndDropsWhatIsQueuedBehindTheWriteInFlight) {
   EXPECT_TRUE(stream->Finish().ok());
   ASSERT_TRUE(WaitDone(1));
   EXPECT_TRUE(service_.refused_after_end.load());
+}
+
+TEST_F(QueuedBidiReactorTest, WithdrawnMessagesAreNeverSentButTheOneBeingWrittenIs) {
+  grpc::ClientContext context;
+  context.AddMetadata("withdraw-odd", "1");
+  auto stream = stub_->Connect(&context);
+  v1::GroupServerMessage m;
+  std::vector<std::string> got;
+  for (int n = 0; n <= TestService::kMessages / 2; ++n) {
+    ASSERT_TRUE(stream->Read(&m)) << n;
+    got.push_back(m.joined().group());
+  }
+  std::vector<std::string> want;
+  for (int n = 0; n <= TestService::kMessages; n += 2) want.push_back("m" + std::to_string(n));
+  EXPECT_EQ(got, want) << "m0 was on its way; the odd ones were withdrawn; order kept";
+  std::vector<int> odd;
+  for (int n = 1; n < TestService::kMessages; n += 2) odd.push_back(n);
+  EXPECT_EQ(service_.withdrawn, odd) << "the tags come back in queue order, without m0's";
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&m));
+  EXPECT_TRUE(stream->Finish().ok());
+  ASSERT_TRUE(WaitDone(1));
 }
 
 TEST_F(QueuedBidiReactorTest, ACallRefusedInTheConstructorAndCancelledAtOnceEndsOnce) {

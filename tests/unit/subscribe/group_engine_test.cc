@@ -302,6 +302,34 @@ TEST_F(GroupTest, AConsumerThatLosesAccessIsEndedAndItsDeliveriesGoToOthers) {
   EXPECT_EQ(Positions(b->Take(3)), (std::set<uint64_t>{0, 1, 2}));
 }
 
+TEST_F(GroupTest, QueuedDeliveriesOfARevokedTypeAreWithdrawnAndGoToOthersWithoutAnAttempt) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());  // ack timeout 60 s: no redelivery by time
+  AppendN("order-1", 3, "Secret");
+  AppendN("order-1", 1, "Public");
+  auto a = std::make_shared<FakeConsumer>();
+  auto ma = JoinOrDie("g", a);
+  for (int i = 0; i < 300 && a->queued() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(a->queued(), 4u) << "handed over, not yet taken (sent)";
+  auto b = std::make_shared<FakeConsumer>();
+  auto mb = JoinOrDie("g", b);
+  a->Revoke("Secret");
+  auto to_b = b->Take(3);
+  ASSERT_EQ(Positions(to_b), (std::set<uint64_t>{0, 1, 2})) << "withdrawn from a, given to b";
+  for (const GroupDelivery& d : to_b) EXPECT_EQ(d.attempt, 1u) << "a never had it";
+  EXPECT_EQ(a->withdrawn(), 3u);
+  auto kept = a->Take(4, 200);
+  ASSERT_EQ(kept.size(), 1u) << "only the type a still may receive stays with it";
+  EXPECT_EQ(kept[0].event.entry.event_type, "Public");
+  EXPECT_EQ(groups_->List()[0].counters.withdrawn, 3u);
+  ma->Ack(AckIds(to_b));  // a cannot settle what was withdrawn from it
+  EXPECT_EQ(groups_->List()[0].counters.acked, 0u);
+  mb->Ack(AckIds(to_b));
+  ma->Ack(AckIds(kept));
+  EXPECT_EQ(groups_->List()[0].counters.acked, 4u);
+}
+
 TEST_F(GroupTest, EventsNoConsumerMayReceiveAreParkedAsUnauthorizedOthersFlow) {
   ASSERT_TRUE(groups_->Create(Settings("g")).ok());
   AppendN("order-1", 1, "Secret");

@@ -32,7 +32,32 @@ class FakeConsumer final : public GroupConsumer {
     return Status::Ok();
   }
   bool MayReceive(std::string_view stream, std::string_view type) const override {
-    return denied_types.count(std::string(type)) == 0;
+    std::lock_guard<std::mutex> lock(mu_);
+    return denied_types.count(std::string(type)) == 0 && revoked_.count(std::string(type)) == 0;
+  }
+  // As a policy reload that revokes `type` while the consumer runs: the next round withdraws
+  // what is queued here (not yet taken) of that type.
+  void Revoke(const std::string& type) {
+    std::lock_guard<std::mutex> lock(mu_);
+    revoked_.insert(type);
+  }
+  std::vector<uint64_t> Withdraw() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<uint64_t> ack_ids;
+    for (auto it = received_.begin(); it != received_.end();) {
+      if (revoked_.count(it->event.entry.event_type) == 0) {
+        ++it;
+        continue;
+      }
+      ack_ids.push_back(it->ack_id);
+      it = received_.erase(it);
+    }
+    withdrawn_ += ack_ids.size();
+    return ack_ids;
+  }
+  size_t withdrawn() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return withdrawn_;
   }
   // Deliveries refused (as a full transport queue refuses them) before the next is taken.
   std::atomic<int> refuse_next{0};
@@ -73,9 +98,11 @@ class FakeConsumer final : public GroupConsumer {
   }
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<GroupDelivery> received_;
+  std::set<std::string> revoked_;
+  size_t withdrawn_ = 0;
   std::optional<Status> closed_;
 };
 
