@@ -19,6 +19,7 @@ constexpr uint8_t kIndexFormat = 1;
 constexpr uint8_t kKeyFormat = 1;
 constexpr size_t kSaltSizeBytes = 32;
 constexpr size_t kHandleHexDigits = 24;
+constexpr size_t kSubjectHashHexSize = 64;  // SHA-256 of salt and subject, lowercase hex
 const std::string kUsePrefix = "skey-use/";
 // Compare-and-swap attempts to claim a block of a version's use count (nodes racing for it).
 constexpr int kUseClaimAttemptsMax = 16;
@@ -525,11 +526,23 @@ Result<std::string> SubjectKeys::ListKeys(std::string_view after_hash, size_t ke
   // page and to know whether more remain.
   std::vector<std::string> hashes;
   const std::string after = after_hash.empty() ? std::string() : IndexName(after_hash);
+  bool malformed = false;
   CAIRN_RETURN_IF_ERROR(store_->ScanKeyMaterialAfter(kIndexPrefix, after, [&](std::string_view name,
                                                                               std::string_view) {
-    hashes.emplace_back(name.substr(kIndexPrefix.size()));
+    const std::string_view hash = name.substr(kIndexPrefix.size());
+    // Only this code writes these names: anything but a hash is damage, not a subject. It is not
+    // skipped (a listing could not page past it) but reported.
+    malformed = hash.size() != kSubjectHashHexSize ||
+                !std::all_of(hash.begin(), hash.end(), IsLowerHex);
+    if (malformed) return false;
+    hashes.emplace_back(hash);
     return hashes.size() <= keys_max;
   }));
+  if (malformed) {
+    return Status::DataLoss(
+        "the subject key index holds an entry whose name is not a subject hash: the key store is "
+        "damaged (restore it from a backup)");
+  }
   const bool more_scanned = hashes.size() > keys_max;
   std::string done(after_hash);  // the last subject handled in full: where a listing resumes
   size_t listed = 0;

@@ -127,7 +127,8 @@ class SubjectKeys final : public SubjectKeySource {
   // versions, except that a subject's versions are never split (the first subject is listed
   // whole even when it alone has more). Stops when `fn` returns false. Returns the hash to resume
   // after when subjects may remain (after a stop by `fn`: the subject before the one it stopped
-  // in), empty when none do. For `cairn keys list`, a page at a time.
+  // in), empty when none do. For `cairn keys list`, a page at a time. kDataLoss when an index
+  // entry's name is not a subject hash (damage: only this class writes them).
   Result<std::string> ListKeys(std::string_view after_hash, size_t keys_max,
                         const std::function<bool(const SubjectKeyInfo&)>& fn);
 

@@ -353,6 +353,19 @@ TEST_F(SubjectKeysTest, ListKeysPagesByKeysKeepingASubjectsVersionsTogether) {
   EXPECT_EQ(*stopped, subjects[1]);
 }
 
+// Index names are written only by SubjectKeys: one that is not a subject hash is damage. The
+// listing says so (it could not page past it: page tokens carry hashes) instead of asserting or
+// making a token the next request refuses.
+TEST_F(SubjectKeysTest, ListKeysReportsAnIndexEntryWhoseNameIsNotAHashAsDataLoss) {
+  for (int i = 0; i < 3; ++i) Write("subject-" + std::to_string(i));
+  ASSERT_TRUE(store_->PutKeyMaterial("subject/not-a-hash", "x").ok());
+  auto listed = keys_->ListKeys("", 100, [](const SubjectKeyInfo&) { return true; });
+  ASSERT_FALSE(listed.ok());
+  EXPECT_EQ(listed.status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(listed.status().message().find("not-a-hash"), std::string::npos)
+      << "the damaged name is not echoed";
+}
+
 TEST_F(SubjectKeysTest, ListKeysShowsVersionsByHashedSubject) {
   const SubjectKey a1 = Write("alice");
   auto a2 = keys_->Rotate("alice");
