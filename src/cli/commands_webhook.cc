@@ -1,6 +1,7 @@
 // cairn webhook create | list | delete | rotate-secret: webhook subscriptions on a server
 // (action `admin`). Network only: webhooks are delivered by a running server.
 #include <iostream>
+#include <iterator>
 #include <memory>
 
 #include "cairn/webhooks.h"
@@ -8,12 +9,16 @@
 #include "cli/connection.h"
 #include "cli/errors.h"
 #include "cli/output_json.h"
+#include "common/trusted_file.h"
 
 namespace cairn::cli {
 namespace {
 
+// A signing secret is whsec_ and base64 of at most 64 bytes; the file may hold a newline.
+constexpr size_t kSecretFileSizeBytesMax = 1024;
+
 struct WebhookCreateArgs {
-  std::string name, url, stream, secret, run_as;
+  std::string name, url, stream, secret, secret_file, run_as;
   std::vector<std::string> filter_types, allow_addresses;
   uint64_t from = 0;
   bool from_end = false;
@@ -49,14 +54,44 @@ Json InfoJson(const v1::WebhookInfo& w) {
               {"secret_version", w.secret_version()}};
 }
 
+// The secret of --secret-file: the file's text ("-": standard input) without trailing
+// whitespace. A file keeps the secret out of the process list and the shell history, where
+// --secret puts it.
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::string text;
+  if (path == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    if (text.size() > kSecretFileSizeBytesMax) {
+      return Status::InvalidArgument("the secret on standard input is over 1024 bytes");
+    }
+  } else {
+    auto read = ReadSmallFile(path, "webhook secret file", kSecretFileSizeBytesMax);
+    if (!read.ok()) return Status::InvalidArgument(read.status().message());
+    text = std::move(read).value();
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  if (text.empty()) return Status::InvalidArgument("the secret file is empty");
+  return text;
+}
+
+// The secret to send: --secret, else --secret-file's, else "" (the server generates one).
+Result<std::string> SecretOf(const std::string& secret, const std::string& secret_file) {
+  if (secret_file.empty()) return secret;
+  return ReadSecretFile(secret_file);
+}
+
 int RunCreate(const WebhookCreateArgs& args) {
+  auto secret = SecretOf(args.secret, args.secret_file);
+  if (!secret.ok()) return UsageError(secret.status().message());
   v1::CreateWebhookRequest request;
   request.set_name(args.name);
   request.set_url(args.url);
   request.set_source(args.stream);
   for (const auto& t : args.filter_types) request.add_filter_types(t);
   for (const auto& a : args.allow_addresses) request.add_allow_addresses(a);
-  request.set_secret(args.secret);
+  request.set_secret(*secret);
   request.set_run_as(args.run_as);
   request.set_from_position(args.from);
   request.set_from_end(args.from_end);
@@ -138,7 +173,12 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
   create_cmd->add_option("--url", create->url, "Receiver URL (https only)")->required();
   create_cmd->add_option("--stream", create->stream, "Stream id, or '$all'")->required();
   create_cmd->add_option("--filter-type", create->filter_types, "Deliver only these event types");
-  create_cmd->add_option("--secret", create->secret, "Signing secret whsec_… (default: generated)");
+  CLI::Option* create_secret = create_cmd->add_option(
+      "--secret", create->secret,
+      "Signing secret whsec_… (default: generated); visible in the process list: prefer --secret-file");
+  create_cmd->add_option("--secret-file", create->secret_file,
+                         "Read the signing secret from this file ('-': standard input)")
+      ->excludes(create_secret);
   create_cmd->add_option("--allow-address", create->allow_addresses,
                          "Let the SSRF guard pass this private/loopback IP address");
   create_cmd->add_option("--run-as", create->run_as,
@@ -163,7 +203,7 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
   delete_cmd->callback([&ctx, delete_name] { ctx.exit_code = RunDelete(*delete_name); });
 
   struct RotateArgs {
-    std::string name, secret;
+    std::string name, secret, secret_file;
     uint32_t grace_s = 0;
     bool json = false;
   };
@@ -171,13 +211,20 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
   CLI::App* rotate_cmd = webhook->add_subcommand(
       "rotate-secret", "New signing secret; the previous one keeps signing for a grace period");
   rotate_cmd->add_option("name", rotate->name, "Webhook name")->required();
-  rotate_cmd->add_option("--secret", rotate->secret, "The new secret whsec_… (default: generated)");
+  CLI::Option* rotate_secret = rotate_cmd->add_option(
+      "--secret", rotate->secret,
+      "The new secret whsec_… (default: generated); visible in the process list: prefer --secret-file");
+  rotate_cmd->add_option("--secret-file", rotate->secret_file,
+                         "Read the new secret from this file ('-': standard input)")
+      ->excludes(rotate_secret);
   rotate_cmd->add_option("--grace", rotate->grace_s,
                          "Seconds the previous secret still signs (default: the server's)");
   rotate_cmd->add_flag("--json", rotate->json, "Print the result as JSON");
   AddConnectionOptions(rotate_cmd);
   rotate_cmd->callback([&ctx, rotate] {
-    ctx.exit_code = RunRotate(rotate->name, rotate->secret, rotate->grace_s, rotate->json);
+    auto secret = SecretOf(rotate->secret, rotate->secret_file);
+    ctx.exit_code = secret.ok() ? RunRotate(rotate->name, *secret, rotate->grace_s, rotate->json)
+                                : UsageError(secret.status().message());
   });
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cairn/webhooks.h"
+#include "common/bytes.h"
 #include "protect_rules.h"
 #include "server_env.h"
 #include "webhook_receiver.h"
@@ -364,6 +365,23 @@ TEST_F(WebhooksTest, CliCreateListRotateDelete) {
   EXPECT_EQ(nlohmann::json::parse(rotated.out)["secret_version"], 2);
   EXPECT_EQ(with({"webhook", "delete", "cli-hook"}).exit_code, 0);
   EXPECT_EQ(with({"webhook", "delete", "cli-hook"}).exit_code, 1);
+
+  // --secret-file keeps the secret off the command line; it and --secret exclude each other.
+  const std::string own = "whsec_" + Base64Encode("0123456789abcdef0123456789abcdef");
+  const std::string file = env.dir().Sub("hook.secret");
+  WriteFile(file, own + "\n");
+  auto from_file = with({"webhook", "create", "file-hook", "--url", receiver_->Url(), "--stream",
+                         "$all", "--allow-address", "127.0.0.1", "--secret-file", file, "--json"});
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(nlohmann::json::parse(from_file.out)["secret"], own);
+  WriteFile(file, own + "x");  // not base64 any more: the server refuses it
+  auto bad = with({"webhook", "rotate-secret", "file-hook", "--secret-file", file});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_EQ(bad.err.find(own), std::string::npos) << "the secret is not echoed";
+  auto both = with({"webhook", "rotate-secret", "file-hook", "--secret", own, "--secret-file", file});
+  EXPECT_EQ(both.exit_code, 2) << both.err;
+  WriteFile(file, "\n");
+  EXPECT_EQ(with({"webhook", "rotate-secret", "file-hook", "--secret-file", file}).exit_code, 2);
 }
 
 TEST_F(WebhooksTest, DeliveryPositionSurvivesARestart) {
