@@ -1,11 +1,7 @@
 #include "auth/dev_issuer.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +13,7 @@
 #include "crypto/ed25519.h"
 #include "crypto/secure.h"
 #include "crypto/sha256.h"
+#include "crypto/x509.h"
 
 namespace cairn::auth {
 namespace {
@@ -31,33 +28,6 @@ bool HasWhitespaceOrControl(const std::string& s) {
     if (u <= 0x20 || u == 0x7f) return true;
   }
   return false;
-}
-
-Status WriteNewFile(const std::string& path, const std::string& contents, mode_t mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) {
-    if (errno == EEXIST) return Status::AlreadyExists(path + " already exists");
-    return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
-  }
-  // The umask may only have removed bits; set exactly the mode asked for.
-  bool ok = ::fchmod(fd, mode) == 0;
-  size_t done = 0;
-  while (ok && done < contents.size()) {
-    ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  if (!ok) {
-    ::unlink(path.c_str());
-    return Status::IOError("cannot write " + path);
-  }
-  return Status::Ok();
 }
 
 struct DevKey {
@@ -105,7 +75,9 @@ Status CreateDevIssuer(const std::string& dir, const std::string& issuer) {
   std::string seed64 = Base64Encode(key.seed().view());
   std::string line = std::string(kDevIssuerFormat) + " " + kid + " " + seed64 + " " + issuer + "\n";
   crypto::Cleanse(&seed64);
-  Status written = WriteNewFile(dir + "/" + kDevIssuerKeyFile, line, 0600);
+  // Written beside and linked into place: a crash leaves no partial key file, and an existing one
+  // is never overwritten.
+  Status written = crypto::WritePrivateFile(dir + "/" + kDevIssuerKeyFile, line);
   crypto::Cleanse(&line);
   CAIRN_RETURN_IF_ERROR(written);
 
@@ -113,8 +85,8 @@ Status CreateDevIssuer(const std::string& dir, const std::string& issuer) {
               {"kid", kid},   {"alg", "EdDSA"},   {"use", "sig"}};
   json jwks = {{"keys", json::array({jwk})}};
   std::string jwks_path = dir + "/" + kDevIssuerJwksFile;
-  ::unlink(jwks_path.c_str());  // the public half always follows the (new) private key
-  return WriteNewFile(jwks_path, jwks.dump(2) + "\n", 0644);
+  // The public half always follows the (new) private key: replaced whole (rename), never torn.
+  return crypto::ReplaceFile(jwks_path, jwks.dump(2) + "\n", 0644);
 }
 
 Result<std::string> MintToken(const std::string& key_file, const MintRequest& r) {

@@ -4,6 +4,9 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
+#include <string>
+
 #include "auth/authenticator.h"
 #include "test_util.h"
 
@@ -52,9 +55,18 @@ TEST(DevIssuerTest, MintedTokenVerifiesThroughAnAuthenticator) {
 TEST(DevIssuerTest, RefusesToOverwriteAndLooseKeyFiles) {
   cairn::testing::TempDir dir;
   ASSERT_TRUE(CreateDevIssuer(dir.path(), "dev").ok());
+  std::string key_file = dir.Sub(kDevIssuerKeyFile);
+  const std::string key_before = cairn::testing::ReadFile(key_file);
   Status again = CreateDevIssuer(dir.path(), "dev");
   EXPECT_EQ(again.code(), StatusCode::kAlreadyExists);
-  std::string key_file = dir.Sub(kDevIssuerKeyFile);
+  EXPECT_EQ(cairn::testing::ReadFile(key_file), key_before) << "the key was overwritten";
+  // Written beside and linked into place: no temporary file is left behind.
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+    ++files;
+  }
+  EXPECT_EQ(files, 2u);  // the key and the JWKS
   ASSERT_EQ(::chmod(key_file.c_str(), 0644), 0);
   auto t = MintToken(key_file, {"", "cairn", "alice", {}, 60, kNow});
   ASSERT_FALSE(t.ok());
