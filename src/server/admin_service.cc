@@ -80,9 +80,13 @@ grpc::Status AdminService::ListKeys(grpc::ServerContext* context,
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   if (grpc::Status s = Require(id, policy::Action::kAdmin, "*", ""); !s.ok()) return s;
   constexpr uint32_t kPageSizeDefault = 1000;
-  const size_t page_size =
-      std::min<size_t>(request->page_size() == 0 ? kPageSizeDefault : request->page_size(),
-                       engine::kKeyPageKeysMax);
+  // A key on the wire is at most ~140 bytes (kind, a 36-byte kid, 64 hex digits, numbers).
+  constexpr uint64_t kKeyInfoWireBytesMax = 256;
+  const size_t keys_that_fit =
+      static_cast<size_t>(std::max<uint64_t>(1, facts_.max_message_bytes / kKeyInfoWireBytesMax));
+  const size_t page_size = std::min<size_t>(
+      {request->page_size() == 0 ? kPageSizeDefault : request->page_size(),
+       engine::kKeyPageKeysMax, keys_that_fit});
   auto page = store_->ListKeys(request->page_token(), page_size);
   if (!page.ok()) return ToGrpcStatus(page.status());
   response->set_next_page_token(page->next_page_token);

@@ -1,6 +1,7 @@
 // cairn.v1.Admin: ServerInfo and WhoAmI for any authenticated caller; ReloadPolicy needs
 // action `admin` (resource "*"); Forget needs `forget` (resource "*");
-// ListKeys and RotateKey need `admin` (resource "*"). A reload that fails leaves the old policy in force and
+// ListKeys and RotateKey need `admin` (resource "*"); a ListKeys page holds at most what fits
+// in one message of limits.max_message_bytes, whatever page_size asks. A reload that fails leaves the old policy in force and
 // answers INVALID_ARGUMENT with the parser's one-line reason. Reload, forget and rotation are
 // admin acts (server/call_audit.h): refused with UNAVAILABLE when the audit queue is full.
 //
@@ -27,6 +28,7 @@ struct ServerFacts {
   int64_t started_at_unix_s = 0;
   std::function<uint64_t()> refused_connections;  // may be empty
   std::function<uint64_t()> violation_reports;    // may be empty
+  uint64_t max_message_bytes = uint64_t{4} << 20;  // limits.max_message_bytes: bounds a page
 };
 
 class AdminService final : public v1::Admin::Service {

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -144,6 +145,7 @@ class ServerImpl final : public Server {
   // Before the services: their calls' writes are watched until the gRPC server has stopped.
   std::unique_ptr<WriteWatchdog> write_watchdog_;
   std::unique_ptr<PeerFilter> peer_filter_;
+  std::atomic<uint64_t> admin_refused_{0};  // admin HTTP peers outside server.allow_cidrs
   std::unique_ptr<CallGate> gate_;
   std::unique_ptr<StreamsService> streams_;
   std::unique_ptr<IntegrityService> integrity_;
@@ -215,8 +217,9 @@ Status ServerImpl::StartGrpc() {
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
   integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get());
   ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds(),
-                    [this] { return peer_filter_->refused_count(); },
-                    [this] { return integrity_->violation_reports(); }};
+                    [this] { return peer_filter_->refused_count() + admin_refused_.load(); },
+                    [this] { return integrity_->violation_reports(); },
+                    config_.limits.max_message_bytes};
   admin_service_ = std::make_unique<AdminService>(store_.get(), gate_.get(), &policies_, facts);
 
   if (Status s = StartWebhooks(); !s.ok()) return s;
@@ -353,7 +356,10 @@ Status ServerImpl::StartAdmin() {
   AdminHttpOptions options;
   options.listen = config_.server.admin_listen;
   options.allow_peer = [this](std::string_view ip) {
-    return allowed_peers_.empty() || allowed_peers_.ContainsText(ip);
+    if (allowed_peers_.empty() || allowed_peers_.ContainsText(ip)) return true;
+    admin_refused_.fetch_add(1, std::memory_order_relaxed);
+    call_audit_->ConnectionRefused(ip, "");  // counted and audited as gRPC's refusals are
+    return false;
   };
   std::map<std::string, HttpHandler> routes;
   // Gauges over parts made by now; scrapes end (admin_->Stop()) before those parts go.

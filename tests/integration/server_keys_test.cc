@@ -243,6 +243,33 @@ TEST_F(ServerKeysTest, ListKeysPagesThroughEveryKeyOnce) {
   }
 }
 
+// With limits.max_message_bytes at its floor (1024), a page holds what fits in one message (4
+// keys), whatever page_size asks; paging still lists every key. Without the bound, the page of
+// 21 keys (~3 KB) would be refused by gRPC's send limit (RESOURCE_EXHAUSTED).
+TEST(ServerKeysMessageLimitTest, AListKeysPageFitsInOneMessage) {
+  ServerEnv env;
+  env.extra_config = ProtectRulesConfig(env, kRules) + "\n[limits]\nmax_message_bytes = 1024\n";
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  auto admin = env.ClientWith(env.admin_key);
+  for (int i = 0; i < 20; ++i) {
+    const std::string n = std::to_string(i);
+    ASSERT_TRUE(admin->Append(Customer("order-" + n, "customer-" + n, "e@example.com")).ok()) << i;
+  }
+  std::set<std::string> listed;
+  v1::ListKeysRequest request;
+  request.set_page_size(10000);
+  int pages = 0;
+  do {
+    auto page = admin->ListKeys(request);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    EXPECT_LE(page->keys_size(), 4);
+    for (const auto& k : page->keys()) listed.insert(k.kind() + "/" + k.id());
+    request.set_page_token(page->next_page_token());
+    ASSERT_LT(++pages, 50);
+  } while (!request.page_token().empty());
+  EXPECT_EQ(listed.size(), 21u);  // one storage epoch, 20 subjects
+}
+
 TEST_F(ServerKeysTest, KeyAdministrationNeedsTheAdminAction) {
   ASSERT_TRUE(admin->Append(Customer("order-c1", "alice", "a@example.com")).ok());
   auto bot = env.ClientWith(env.bot_key);

@@ -56,6 +56,38 @@ TEST(ServerNetworkTest, AllowlistRefusesPeersOutsideItBeforeTheHandshake) {
   EXPECT_LE(records, 4u) << "one record per source per 10-second bucket";
 }
 
+// The admin listener applies the same allowlist; a peer it refuses is counted (ServerInfo and
+// the metric) and audited like one the gRPC listener refuses.
+TEST(ServerNetworkTest, AdminHttpRefusesPeersOutsideTheAllowlistCountedAndAudited) {
+  ServerEnv env;
+  env.server_extra = "allow_cidrs = [\"127.0.0.1/32\"]\n";
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  EXPECT_TRUE(ClosedByServer("127.0.0.2", env.server().admin_port()));
+  EXPECT_NE(HttpGet(env.server().admin_port(), "/healthz").find("200"), std::string::npos);
+  auto info = env.ClientWith(env.admin_key)->ServerInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->refused_connections(), 1u);
+  double counted = 0;
+  for (int i = 0; i < 50 && counted < 1; ++i) {
+    counted = ParseOrFail(HttpBody(HttpGet(env.server().admin_port(), "/metrics")))
+                  .Value("cairn_refused_connections_total");
+    if (counted < 1) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(counted, 1.0);
+  std::string out;
+  for (int i = 0; i < 50; ++i) {
+    out = env.server().output();
+    if (out.find("\"message\":\"connection refused\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const size_t at = out.find("\"message\":\"connection refused\"");
+  ASSERT_NE(at, std::string::npos) << "not audited";
+  const size_t line_end = out.find('\n', at);
+  const size_t line_start = out.rfind('\n', at);
+  EXPECT_NE(out.substr(line_start + 1, line_end - line_start).find("127.0.0.2"), std::string::npos)
+      << out.substr(line_start + 1, line_end - line_start);
+}
+
 TEST(ServerNetworkTest, AdminHttpServesHealthAndTheSignedCheckpoint) {
   ServerEnv env;
   ASSERT_TRUE(env.Start()) << env.server().output();
