@@ -67,7 +67,8 @@ Json StatusJson(const v1::GroupStatus& g) {
               {"skipped", g.skipped()},
               {"unauthorized_parked", g.unauthorized_parked()},
               {"replay_pending", g.replay_pending()},
-              {"withdrawn", g.withdrawn()}};
+              {"withdrawn", g.withdrawn()},
+              {"stalled", g.stalled()}};
 }
 
 int RunCreate(const GroupArgs& args) {

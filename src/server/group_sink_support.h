@@ -1,15 +1,14 @@
 // What the two group consumer sinks share (cairn.v1 Groups.Connect and the EventStoreDB
 // persistent Read): GroupDeliveryTag, what a consumer's send queue keeps beside each delivery, so
 // that a policy reload can take back, before they are sent, the deliveries whose event type the
-// consumer may no longer receive (QueuedBidiReactor::WithdrawLocked, GroupConsumer::Withdraw);
-// and the status with which a group drops a consumer that stopped reading.
+// consumer may no longer receive (QueuedBidiReactor::WithdrawLocked, GroupConsumer::Withdraw).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "common/status.h"
+#include "subscribe/group_consumer.h"
 #include "subscribe/live_access.h"
 
 namespace cairn::server {
@@ -17,6 +16,7 @@ namespace cairn::server {
 struct GroupDeliveryTag {
   bool delivery = false;  // false: a message that is not an event (join confirmation)
   uint64_t ack_id = 0;
+  uint32_t attempt = 0;
   std::string stream_id;
   std::string event_type;
   std::string event_id;  // the 16 bytes; the ESDB protocol acks by event id
@@ -27,17 +27,12 @@ inline bool RevokedFor(const subscribe::LiveAccess& access, const GroupDeliveryT
   return tag.delivery && !access.MaySubscribe(tag.stream_id, tag.event_type);
 }
 
-inline std::vector<uint64_t> AckIdsOf(const std::vector<GroupDeliveryTag>& tags) {
-  std::vector<uint64_t> ack_ids;
-  ack_ids.reserve(tags.size());
-  for (const GroupDeliveryTag& tag : tags) ack_ids.push_back(tag.ack_id);
-  return ack_ids;
-}
-
-// Why a group drops a consumer whose transport has not taken a message for `stall_ms_max`.
-inline Status ConsumerStalled(int64_t stall_ms_max) {
-  return Status::ResourceExhausted("the consumer took no message for " +
-                                   std::to_string(stall_ms_max) + " ms; it left the group");
+inline std::vector<subscribe::WithdrawnDelivery> WithdrawnOf(
+    const std::vector<GroupDeliveryTag>& tags) {
+  std::vector<subscribe::WithdrawnDelivery> out;
+  out.reserve(tags.size());
+  for (const GroupDeliveryTag& tag : tags) out.push_back({tag.ack_id, tag.attempt});
+  return out;
 }
 
 // Judges a sink's queue again only after the policy changed: `seen` is the sink's memory of

@@ -64,6 +64,7 @@ void ToWire(const subscribe::GroupInfo& info, v1::GroupStatus* w) {
   w->set_unauthorized_parked(c.unauthorized_parked);
   w->set_replay_pending(c.replay_pending);
   w->set_withdrawn(c.withdrawn);
+  w->set_stalled(c.stalled);
 }
 
 subscribe::NackAction FromWire(v1::NackAction action) {
@@ -80,19 +81,18 @@ class GroupConnection;
 // it: Detach() cuts the link, after which deliveries fail.
 class ConnectionSink final : public subscribe::GroupConsumer {
  public:
-  ConnectionSink(engine::EventStore* store, subscribe::LiveAccess access, int64_t write_stall_ms_max,
-                 GroupConnection* conn)
+  ConnectionSink(engine::EventStore* store, subscribe::LiveAccess access, GroupConnection* conn)
       : store_(store),
         access_(std::move(access)),
         policy_changes_judged_(access_.policy_changes()),
-        write_stall_ms_max_(write_stall_ms_max),
         conn_(conn) {}
 
-  Status BeginRound() override;
+  Status BeginRound() override { return access_.Refresh(NowUnixSeconds()); }
   bool MayReceive(std::string_view stream, std::string_view type) const override {
     return access_.MaySubscribe(stream, type);
   }
-  std::vector<uint64_t> Withdraw() override;
+  bool WriteStalled(int64_t stall_ms_max) override;
+  std::vector<subscribe::WithdrawnDelivery> Withdraw() override;
   bool Deliver(subscribe::GroupDelivery delivery) override;
   void Closed(const Status& why) override;
   void Detach() {
@@ -104,7 +104,6 @@ class ConnectionSink final : public subscribe::GroupConsumer {
   engine::EventStore* store_;
   subscribe::LiveAccess access_;    // the group's delivery thread only
   uint64_t policy_changes_judged_;  // the group's delivery thread only
-  const int64_t write_stall_ms_max_;
   std::mutex mu_;                   // guards conn_
   GroupConnection* conn_;
 };
@@ -134,11 +133,11 @@ class GroupConnection final
     std::lock_guard<std::mutex> lock(mu());
     return WriteStalledLocked(SteadyNowMs(), stall_ms_max);
   }
-  // From the group's thread (through the sink): the ack ids of the queued deliveries `access`
-  // no longer allows, taken out of the queue.
-  std::vector<uint64_t> WithdrawRevoked(const subscribe::LiveAccess& access) {
+  // From the group's thread (through the sink): the queued deliveries `access` no longer
+  // allows, taken out of the queue.
+  std::vector<subscribe::WithdrawnDelivery> WithdrawRevoked(const subscribe::LiveAccess& access) {
     std::lock_guard<std::mutex> lock(mu());
-    return AckIdsOf(
+    return WithdrawnOf(
         WithdrawLocked([&](const GroupDeliveryTag& tag) { return RevokedFor(access, tag); }));
   }
 
@@ -219,8 +218,7 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
     }
     return ToGrpcStatus(s);  // the credential expired meanwhile
   }
-  sink_ = std::make_shared<ConnectionSink>(store_, std::move(access),
-                                           groups_->limits().write_stall_ms_max, this);
+  sink_ = std::make_shared<ConnectionSink>(store_, std::move(access), this);
   // Under mu(), so that the group's first delivery queues behind the joined message.
   std::lock_guard<std::mutex> lock(mu());
   // Cancelled meanwhile (OnCancel ended the call): join nothing, queue nothing.
@@ -275,24 +273,22 @@ bool ConnectionSink::Deliver(subscribe::GroupDelivery delivery) {
   out->set_ack_id(delivery.ack_id);
   out->set_attempt(delivery.attempt);
   out->set_replay(delivery.replay);
-  GroupDeliveryTag tag{true, delivery.ack_id, event.entry.stream_id, event.entry.event_type, ""};
+  GroupDeliveryTag tag{true, delivery.ack_id, delivery.attempt, event.entry.stream_id,
+                       event.entry.event_type, ""};
   std::lock_guard<std::mutex> lock(mu_);
   return conn_ != nullptr && conn_->Enqueue(std::move(message), std::move(tag));
 }
 
-Status ConnectionSink::BeginRound() {
-  CAIRN_RETURN_IF_ERROR(access_.Refresh(NowUnixSeconds()));
+bool ConnectionSink::WriteStalled(int64_t stall_ms_max) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (conn_ != nullptr && conn_->WriteStalled(write_stall_ms_max_)) {
-    return ConsumerStalled(write_stall_ms_max_);
-  }
-  return Status::Ok();
+  return conn_ != nullptr && conn_->WriteStalled(stall_ms_max);
 }
 
-std::vector<uint64_t> ConnectionSink::Withdraw() {
+std::vector<subscribe::WithdrawnDelivery> ConnectionSink::Withdraw() {
   if (!PolicyChangedSince(access_, &policy_changes_judged_)) return {};
   std::lock_guard<std::mutex> lock(mu_);
-  return conn_ == nullptr ? std::vector<uint64_t>{} : conn_->WithdrawRevoked(access_);
+  if (conn_ == nullptr) return {};
+  return conn_->WithdrawRevoked(access_);
 }
 
 void ConnectionSink::Closed(const Status& why) {

@@ -31,6 +31,7 @@
 
 #include <cassert>
 #include <cstddef>
+#include <cstdint>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -132,6 +133,8 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   bool finishing_locked() const { return finishing_; }
   bool queue_full_locked() const { return out_.size() >= queue_max_; }
   size_t queued_locked() const { return out_.size(); }
+  // The tag of the response being written; nullptr when none is.
+  const Tag* writing_tag_locked() const { return writing_ ? &out_.front().tag : nullptr; }
   // Whether the write in flight has waited longer than `stall_ms_max` for the client.
   bool WriteStalledLocked(int64_t now_ms, int64_t stall_ms_max) const {
     return writing_ && now_ms - write_started_ms_ > stall_ms_max;

@@ -17,6 +17,12 @@
 
 namespace cairn::subscribe {
 
+// A delivery taken back before it was sent (GroupConsumer::Withdraw).
+struct WithdrawnDelivery {
+  uint64_t ack_id = 0;
+  uint32_t attempt = 0;  // the GroupDelivery's
+};
+
 struct GroupDelivery {
   engine::RecordedEvent event;  // the stored form; the consumer makes its reader's view
   uint64_t ack_id = 0;
@@ -32,12 +38,19 @@ class GroupConsumer {
   virtual Status BeginRound() = 0;
   // May this consumer receive the event (action `subscribe` on its stream and type)?
   virtual bool MayReceive(std::string_view stream_id, std::string_view event_type) const = 0;
+  // Right after a successful BeginRound: whether a message handed over has waited longer than
+  // `stall_ms_max` for the consumer to take it (it stopped reading). The group then drops the
+  // consumer and calls Closed with kResourceExhausted.
+  virtual bool WriteStalled(int64_t stall_ms_max) {
+    (void)stall_ms_max;
+    return false;
+  }
   // Right after a successful BeginRound: takes back the deliveries handed over but not yet sent
   // that the consumer may no longer receive (MayReceive is now false: a policy reload revoked
-  // the type), so that they are never sent, and returns their ack ids. The group gives them to
-  // other consumers, or parks them as unauthorized, without counting an attempt. A delivery
-  // already being written to the network is not taken back.
-  virtual std::vector<uint64_t> Withdraw() { return {}; }
+  // the type), so that they are never sent, and returns them. The group gives them to other
+  // consumers, or parks them as unauthorized, without counting an attempt. A delivery already
+  // being written to the network is not taken back.
+  virtual std::vector<WithdrawnDelivery> Withdraw() { return {}; }
   // Hands one delivery over; must not wait for the consumer. false: it could not be handed over
   // (counted as a failed delivery, delivered again later).
   virtual bool Deliver(GroupDelivery delivery) = 0;

@@ -153,9 +153,11 @@ Result<uint64_t> GroupEngine::ReplayParked(const std::string& name,
 
 Result<std::unique_ptr<GroupMembership>> GroupEngine::Join(const std::string& name,
                                                            std::shared_ptr<GroupConsumer> consumer,
-                                                           uint32_t max_in_flight) {
+                                                           uint32_t max_in_flight,
+                                                           InFlightBound bound) {
   CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<GroupRunner> runner, Find(name));
-  CAIRN_ASSIGN_OR_RETURN(JoinResult joined, runner->Join(std::move(consumer), max_in_flight));
+  CAIRN_ASSIGN_OR_RETURN(JoinResult joined,
+                         runner->Join(std::move(consumer), max_in_flight, bound));
   return std::make_unique<GroupMembership>(std::move(runner), joined);
 }
 

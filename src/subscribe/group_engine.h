@@ -76,7 +76,8 @@ class GroupEngine {
                                 std::optional<uint64_t> count_max = std::nullopt);
   Result<std::unique_ptr<GroupMembership>> Join(const std::string& name,
                                                 std::shared_ptr<GroupConsumer> consumer,
-                                                uint32_t max_in_flight);
+                                                uint32_t max_in_flight,
+                                                InFlightBound bound = InFlightBound::kGroup);
 
   const GroupLimits& limits() const { return limits_; }
 

@@ -29,6 +29,7 @@ struct GroupRunner::Pending {
   uint32_t attempts = 0;    // deliveries so far
   uint64_t consumer = 0;    // holding it now; 0: ready
   uint64_t last_consumer = 0;  // the latest it was delivered to (a late ack after a timeout)
+  uint64_t previous_consumer = 0;  // last_consumer before the latest delivery (undone: withdrawn)
   int64_t deadline_ms = 0;  // redelivered after it when not acked
   bool parking = false;     // a park job is under way
   std::string park_reason;  // non-empty: park in the next round
@@ -37,6 +38,7 @@ struct GroupRunner::Pending {
 struct GroupRunner::Slot {
   std::shared_ptr<GroupConsumer> consumer;
   uint32_t requested_in_flight = 0;  // 0: the group's
+  InFlightBound bound = InFlightBound::kGroup;
   uint32_t in_flight = 0;
   bool ready = false;  // BeginRound succeeded at least once
 };
@@ -46,6 +48,7 @@ struct GroupRunner::Assignment {
   uint64_t consumer_id = 0;
   GroupDelivery delivery;
   uint64_t previous_consumer = 0;  // the event's last_consumer before this assignment
+  uint64_t prior_previous_consumer = 0;  // and its previous_consumer: both restored if refused
 };
 
 struct GroupRunner::ParkJob {
@@ -106,7 +109,7 @@ void GroupRunner::Wake() {
 }
 
 Result<JoinResult> GroupRunner::Join(std::shared_ptr<GroupConsumer> consumer,
-                                     uint32_t max_in_flight) {
+                                     uint32_t max_in_flight, InFlightBound bound) {
   assert(consumer != nullptr);
   JoinResult result;
   {
@@ -118,7 +121,7 @@ Result<JoinResult> GroupRunner::Join(std::shared_ptr<GroupConsumer> consumer,
                                        " consumers");
     }
     result.consumer_id = ++consumer_id_last_;
-    Slot slot{std::move(consumer), max_in_flight, 0, false};
+    Slot slot{std::move(consumer), max_in_flight, bound, 0, false};
     result.max_in_flight = MaxInFlightLocked(slot);
     consumers_[result.consumer_id] = std::move(slot);
     wake_ = true;
@@ -252,22 +255,36 @@ void GroupRunner::Round() {
   MaybeSave(false);
 }
 
-// Re-takes every consumer's policy; drops those that lost access and takes back the queued
-// deliveries of types a consumer lost.
+// Re-takes every consumer's policy; drops those that lost access or stopped reading, and takes
+// back the queued deliveries of types a consumer lost.
 void GroupRunner::BeginRounds() {
   std::vector<std::pair<uint64_t, std::shared_ptr<GroupConsumer>>> all;
+  int64_t stall_ms_max = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [id, slot] : consumers_) all.emplace_back(id, slot.consumer);
+    // A consumer may take up to its ack timeout over an event before it reads the next.
+    stall_ms_max = std::max<int64_t>(limits_.write_stall_ms_max, settings_.ack_timeout_ms);
   }
   for (auto& [id, consumer] : all) {
     Status s = consumer->BeginRound();
+    if (s.ok() && consumer->WriteStalled(stall_ms_max)) {
+      s = Status::ResourceExhausted("the consumer took no message for " +
+                                    std::to_string(stall_ms_max) + " ms; it left the group");
+      log::Warn("a consumer that stopped reading left its consumer group",
+                {.action = "group.consumer_stalled",
+                 .outcome = "failure",
+                 .extra = {{"cairn.group", settings().name},
+                           {"cairn.consumer_id", std::to_string(id)}}});
+      std::lock_guard<std::mutex> lock(mu_);
+      counters_.stalled++;
+    }
     if (s.ok()) {
-      const std::vector<uint64_t> withdrawn = consumer->Withdraw();
+      const std::vector<WithdrawnDelivery> withdrawn = consumer->Withdraw();
       std::lock_guard<std::mutex> lock(mu_);
       auto it = consumers_.find(id);
       if (it != consumers_.end()) it->second.ready = true;
-      for (uint64_t ack_id : withdrawn) WithdrawnLocked(id, ack_id);
+      for (const WithdrawnDelivery& w : withdrawn) WithdrawnLocked(id, w);
       continue;
     }
     Leave(id);
@@ -275,16 +292,21 @@ void GroupRunner::BeginRounds() {
   }
 }
 
-// The consumer never had the delivery: it is ready again, without an attempt, and the consumer
-// may not settle it.
-void GroupRunner::WithdrawnLocked(uint64_t consumer_id, uint64_t ack_id) {
-  Pending* p = Find(ack_id);
-  if (p == nullptr || p->consumer != consumer_id) return;  // expired and given to another
-  Release(p);
+// The consumer never had the delivery: its assignment is undone (ready again, the attempt not
+// counted, the consumer before it may still settle it), unless the event has since been given
+// out again (to another consumer, or as a later attempt).
+void GroupRunner::WithdrawnLocked(uint64_t consumer_id, const WithdrawnDelivery& withdrawn) {
+  counters_.withdrawn++;
+  Pending* p = Find(withdrawn.ack_id);
+  if (p == nullptr || p->attempts != withdrawn.attempt) return;
+  if (p->consumer == consumer_id) {
+    Release(p);
+  } else if (p->consumer != 0 || p->last_consumer != consumer_id) {
+    return;  // given to another meanwhile
+  }  // else: its ack timeout passed first; it is ready already
   assert(p->attempts > 0);
   p->attempts--;
-  p->last_consumer = 0;
-  counters_.withdrawn++;
+  p->last_consumer = p->previous_consumer;
   wake_ = true;
 }
 
@@ -393,6 +415,7 @@ void GroupRunner::Dispatch() {
       assert(p->attempts > 0);
       p->attempts--;
       p->last_consumer = a.previous_consumer;  // it never had it: it may not settle it
+      p->previous_consumer = a.prior_previous_consumer;
     }
   }
   if (!parks.empty()) Park(std::move(parks));
@@ -515,8 +538,10 @@ void GroupRunner::ExpireLocked(int64_t now_ms) {
 }
 
 uint32_t GroupRunner::MaxInFlightLocked(const Slot& slot) const {
-  return slot.requested_in_flight == 0 ? settings_.max_in_flight
-                                       : std::min(slot.requested_in_flight, settings_.max_in_flight);
+  if (slot.requested_in_flight == 0) return settings_.max_in_flight;
+  const uint32_t bound =
+      slot.bound == InFlightBound::kGroup ? settings_.max_in_flight : limits_.in_flight_max;
+  return std::min(slot.requested_in_flight, bound);
 }
 
 GroupRunner::Slot* GroupRunner::PickLocked(const Pending& p, bool* anyone_may) {
@@ -571,6 +596,8 @@ void GroupRunner::AssignLocked(std::vector<Assignment>* out, std::vector<ParkJob
       return;
     }
     const uint64_t previous_consumer = p.last_consumer;
+    const uint64_t prior_previous_consumer = p.previous_consumer;
+    p.previous_consumer = previous_consumer;
     p.consumer = rr_last_;
     p.last_consumer = rr_last_;
     p.attempts++;
@@ -578,7 +605,8 @@ void GroupRunner::AssignLocked(std::vector<Assignment>* out, std::vector<ParkJob
     slot->in_flight++;
     room--;
     out->push_back(
-        {slot->consumer, rr_last_, {p.event, p.ack_id, p.attempts, replay}, previous_consumer});
+        {slot->consumer, rr_last_, {p.event, p.ack_id, p.attempts, replay}, previous_consumer,
+         prior_previous_consumer});
   };
   for (auto& [version, p] : replay_) visit(p, true);
   for (auto& [position, p] : main_) visit(p, false);

@@ -49,10 +49,16 @@ struct GroupCounters {
   uint64_t unauthorized_parked = 0;
   uint64_t replay_pending = 0;
   uint64_t withdrawn = 0;  // taken back unsent after a reload revoked their type (Withdraw)
+  uint64_t stalled = 0;    // consumers dropped because they stopped reading (WriteStalled)
   // References in `$parked-<group>` below this version are replayed and done: the stream's
   // event count minus it is what is parked now.
   uint64_t replay_next = 0;
 };
+
+// What caps a consumer's in-flight request: the group's max_in_flight (cairn.v1), or only the
+// server's in_flight_max (EventStoreDB, whose groups have no such setting: each connection's
+// buffer size is its own). A request of 0 takes the group's either way.
+enum class InFlightBound : uint8_t { kGroup, kServer };
 
 struct JoinResult {
   uint64_t consumer_id = 0;
@@ -74,7 +80,8 @@ class GroupRunner {
   void Wake();
 
   // kResourceExhausted beyond consumers_per_group_max; kUnavailable once stopped.
-  Result<JoinResult> Join(std::shared_ptr<GroupConsumer> consumer, uint32_t max_in_flight);
+  Result<JoinResult> Join(std::shared_ptr<GroupConsumer> consumer, uint32_t max_in_flight,
+                          InFlightBound bound = InFlightBound::kGroup);
   // Its deliveries become ready for others. No Closed() call.
   void Leave(uint64_t consumer_id);
   // Unknown ids, and ids now delivered to another consumer, are ignored.
@@ -109,7 +116,7 @@ class GroupRunner {
   Pending* Find(uint64_t ack_id);
   bool DeliveredTo(const Pending& p, uint64_t consumer_id) const;
   void Release(Pending* p);
-  void WithdrawnLocked(uint64_t consumer_id, uint64_t ack_id);
+  void WithdrawnLocked(uint64_t consumer_id, const WithdrawnDelivery& withdrawn);
   void MarkDone(uint64_t ack_id);
   void AdvanceDoneBelow();
   void ExpireLocked(int64_t now_ms);

@@ -67,19 +67,19 @@ class ReadCall;
 class ReadSink final : public subscribe::GroupConsumer {
  public:
   ReadSink(engine::EventStore* store, subscribe::LiveAccess access, bool structured_uuid,
-           int64_t write_stall_ms_max, ReadCall* call)
+           ReadCall* call)
       : store_(store),
         access_(std::move(access)),
         policy_changes_judged_(access_.policy_changes()),
         structured_uuid_(structured_uuid),
-        write_stall_ms_max_(write_stall_ms_max),
         call_(call) {}
 
-  Status BeginRound() override;
+  Status BeginRound() override { return access_.Refresh(NowUnixSeconds()); }
   bool MayReceive(std::string_view stream, std::string_view type) const override {
     return access_.MaySubscribe(stream, type);
   }
-  std::vector<uint64_t> Withdraw() override;
+  bool WriteStalled(int64_t stall_ms_max) override;
+  std::vector<subscribe::WithdrawnDelivery> Withdraw() override;
   bool Deliver(subscribe::GroupDelivery delivery) override;
   void Closed(const Status& why) override;
   void Detach() {
@@ -92,7 +92,6 @@ class ReadSink final : public subscribe::GroupConsumer {
   subscribe::LiveAccess access_;    // the group's delivery thread only
   uint64_t policy_changes_judged_;  // the group's delivery thread only
   const bool structured_uuid_;
-  const int64_t write_stall_ms_max_;
   std::mutex mu_;  // guards call_
   ReadCall* call_;
 };
@@ -124,16 +123,35 @@ class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp, Group
     std::lock_guard<std::mutex> lock(mu());
     return WriteStalledLocked(SteadyNowMs(), stall_ms_max);
   }
-  // From the group's thread (through the sink): the ack ids of the queued deliveries `access`
-  // no longer allows, taken out of the queue (the consumer never sees their event ids).
-  std::vector<uint64_t> WithdrawRevoked(const subscribe::LiveAccess& access) {
+  // From the group's thread (through the sink): the queued deliveries `access` no longer
+  // allows, taken out of the queue (the consumer never sees their event ids).
+  std::vector<subscribe::WithdrawnDelivery> WithdrawRevoked(const subscribe::LiveAccess& access) {
     std::lock_guard<std::mutex> lock(mu());
     if (!ack_ids_) return {};  // not joined: nothing was delivered
     std::vector<GroupDeliveryTag> tags =
         WithdrawLocked([&](const GroupDeliveryTag& tag) { return RevokedFor(access, tag); });
-    for (const GroupDeliveryTag& tag : tags) ack_ids_->Take(tag.event_id);
+    const GroupDeliveryTag* sending = writing_tag_locked();
+    for (const GroupDeliveryTag& tag : tags) {
+      // A copy of the same event being written (a redelivery queued behind it) keeps the id.
+      if (sending != nullptr && sending->event_id == tag.event_id) continue;
+      ack_ids_->Take(tag.event_id);
+    }
     if (stats_) stats_->in_flight.store(static_cast<uint32_t>(ack_ids_->size()));
-    return AckIdsOf(tags);
+    return WithdrawnOf(tags);
+  }
+
+  // From the group's thread (through the sink), when the group dropped this consumer: it no
+  // longer counts against max_subscriber_count nor shows in GetInfo, though its call may take
+  // up to EndGrace to end.
+  void Unregister() {
+    std::shared_ptr<ConnectionStats> stats;
+    {
+      std::lock_guard<std::mutex> lock(mu());
+      stats = stats_;
+    }
+    if (stats && !unregistered_.exchange(true)) {
+      deps_.connections->Remove(group_id_.cairn_name(), stats.get());
+    }
   }
 
   void EndWith(const EsdbError& error) {
@@ -270,14 +288,14 @@ Status ReadCall::Join(const subscribe::GroupSettings& settings, uint32_t max_sub
   stats->username = UsernameOf(id_.principal);
   stats->connection_name = ConnectionNameOf(*context_);
   CAIRN_RETURN_IF_ERROR(deps_.connections->Add(settings.name, max_subscribers, stats));
-  sink_ = std::make_shared<ReadSink>(deps_.store, std::move(access), structured_uuid,
-                                     deps_.groups->limits().write_stall_ms_max, this);
+  sink_ = std::make_shared<ReadSink>(deps_.store, std::move(access), structured_uuid, this);
   // Under mu(), so that the group's first delivery queues behind the confirmation.
   std::lock_guard<std::mutex> lock(mu());
   stats_ = stats;  // LeaveGroup unregisters it from now on
   auto membership = finishing_locked() ? Result<std::unique_ptr<subscribe::GroupMembership>>(
                                      Status::Unavailable("the call ended"))
-                               : deps_.groups->Join(settings.name, sink_, max_in_flight);
+                               : deps_.groups->Join(settings.name, sink_, max_in_flight,
+                                                    subscribe::InFlightBound::kServer);
   if (!membership.ok()) {
     if (!unregistered_.exchange(true)) deps_.connections->Remove(settings.name, stats.get());
     return membership.status();
@@ -347,34 +365,32 @@ bool ReadSink::Deliver(subscribe::GroupDelivery delivery) {
   ToWireRecorded(event, structured_uuid_, out->mutable_event());
   out->set_commit_position(event.entry.position);
   out->set_retry_count(static_cast<int32_t>(delivery.attempt > 0 ? delivery.attempt - 1 : 0));
-  GroupDeliveryTag tag{true, delivery.ack_id, event.entry.stream_id, event.entry.event_type,
-                       event.entry.event_id};
+  GroupDeliveryTag tag{true, delivery.ack_id, delivery.attempt, event.entry.stream_id,
+                       event.entry.event_type, event.entry.event_id};
   std::lock_guard<std::mutex> lock(mu_);
   return call_ != nullptr && call_->Enqueue(std::move(tag), std::move(message));
 }
 
-Status ReadSink::BeginRound() {
-  CAIRN_RETURN_IF_ERROR(access_.Refresh(NowUnixSeconds()));
+bool ReadSink::WriteStalled(int64_t stall_ms_max) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (call_ != nullptr && call_->WriteStalled(write_stall_ms_max_)) {
-    return ConsumerStalled(write_stall_ms_max_);
-  }
-  return Status::Ok();
+  return call_ != nullptr && call_->WriteStalled(stall_ms_max);
 }
 
-std::vector<uint64_t> ReadSink::Withdraw() {
+std::vector<subscribe::WithdrawnDelivery> ReadSink::Withdraw() {
   if (!PolicyChangedSince(access_, &policy_changes_judged_)) return {};
   std::lock_guard<std::mutex> lock(mu_);
-  return call_ == nullptr ? std::vector<uint64_t>{} : call_->WithdrawRevoked(access_);
+  if (call_ == nullptr) return {};
+  return call_->WithdrawRevoked(access_);
 }
 
 void ReadSink::Closed(const Status& why) {
   std::lock_guard<std::mutex> lock(mu_);
   if (call_ == nullptr) return;
+  call_->Unregister();  // out of the group now, whenever its call ends
   const EsdbGroupId& id = call_->group_id();
   if (why.code() == StatusCode::kPermissionDenied) {
     call_->EndWith(AccessDenied("subscribe on the group's source is no longer granted"));
-  } else if (why.code() == StatusCode::kResourceExhausted) {  // BeginRound: it stopped reading
+  } else if (why.code() == StatusCode::kResourceExhausted) {  // the group: it stopped reading
     call_->EndWith(PersistentSubscriptionDropped(id.stream, id.group, why.message()));
   } else {
     call_->EndWith(GroupStatusError(why, id.stream, id.group, GroupCall::kConnect));

@@ -56,9 +56,6 @@ grpc::Status PersistentSubscriptionsService::AdminActOn(grpc::ServerContext* con
 
 Status PersistentSubscriptionsService::CreateGroup(const ps::CreateReq::Options& options) {
   CAIRN_ASSIGN_OR_RETURN(EsdbGroupPlan plan, PlanCreate(store_, options));
-  // EventStoreDB has no group-wide in-flight bound: each connection's buffer_size is its own,
-  // bounded by [groups] in_flight_max (the group's default of 16 would cap every client there).
-  plan.settings.max_in_flight = groups_->limits().in_flight_max;
   std::lock_guard<std::mutex> lock(admin_mu_);
   if (groups_->Get(plan.settings.name).ok()) return Status::AlreadyExists("group exists");
   CAIRN_RETURN_IF_ERROR(records_.Save(plan.record));

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,12 @@ v1::GroupServerMessage Joined(const std::string& group) {
   m.mutable_joined()->set_group(group);
   return m;
 }
+
+// The tags one call withdrew; written on a server thread, read on the test's.
+struct Withdrawn {
+  std::mutex mu;
+  std::vector<int> tags;
+};
 
 // Counts OnDone (the call's end as gRPC reports it) and ends a cancelled call.
 class CountingReactor : public Reactor {
@@ -50,14 +57,16 @@ class CountingReactor : public Reactor {
 class SendingReactor final : public CountingReactor {
  public:
   SendingReactor(int count, bool end_at_once, bool withdraw_odd, std::atomic<int>* done,
-                 std::atomic<bool>* refused_after_end, std::vector<int>* withdrawn)
+                 std::atomic<bool>* refused_after_end, Withdrawn* withdrawn)
       : CountingReactor(done), refused_after_end_(refused_after_end) {
     std::lock_guard<std::mutex> lock(mu());
     set_queue_max_locked(static_cast<size_t>(count));
     for (int i = 0; i < count; ++i) EXPECT_TRUE(TryPushLocked(Joined("m" + std::to_string(i)), i));
     EXPECT_FALSE(TryPushLocked(Joined("over"), -1)) << "the queue is full";
     if (withdraw_odd) {
-      *withdrawn = WithdrawLocked([](int tag) { return tag == 0 || tag % 2 == 1; });
+      std::vector<int> tags = WithdrawLocked([](int tag) { return tag == 0 || tag % 2 == 1; });
+      std::lock_guard<std::mutex> withdrawn_lock(withdrawn->mu);
+      withdrawn->tags = std::move(tags);
       EXPECT_EQ(queued_locked(), static_cast<size_t>(count / 2));
       EXPECT_TRUE(TryPushLocked(Joined("m" + std::to_string(count)), count))
           << "withdrawing made room";
@@ -105,7 +114,7 @@ class TestService final : public v1::PersistentSubscriptions::CallbackService {
   static constexpr int kMessages = 40;
   std::atomic<int> done{0};
   std::atomic<bool> refused_after_end{false};
-  std::vector<int> withdrawn;  // written by the one call that withdraws, before its first read
+  Withdrawn withdrawn;
 };
 
 class QueuedBidiReactorTest : public ::testing::Test {
@@ -181,7 +190,8 @@ TEST_F(QueuedBidiReactorTest, WithdrawnMessagesAreNeverSentButTheOneBeingWritten
   EXPECT_EQ(got, want) << "m0 was on its way; the odd ones were withdrawn; order kept";
   std::vector<int> odd;
   for (int n = 1; n < TestService::kMessages; n += 2) odd.push_back(n);
-  EXPECT_EQ(service_.withdrawn, odd) << "the tags come back in queue order, without m0's";
+  std::lock_guard<std::mutex> lock(service_.withdrawn.mu);
+  EXPECT_EQ(service_.withdrawn.tags, odd) << "the tags come back in queue order, without m0's";
   ASSERT_TRUE(stream->WritesDone());
   EXPECT_FALSE(stream->Read(&m));
   EXPECT_TRUE(stream->Finish().ok());

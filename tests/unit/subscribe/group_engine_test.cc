@@ -314,6 +314,9 @@ TEST_F(GroupTest, QueuedDeliveriesOfARevokedTypeAreWithdrawnAndGoToOthersWithout
   ASSERT_EQ(a->queued(), 4u) << "handed over, not yet taken (sent)";
   auto b = std::make_shared<FakeConsumer>();
   auto mb = JoinOrDie("g", b);
+  for (int i = 0; i < 300 && b->rounds.load() == 0; ++i) {  // b is ready before a loses the type
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   a->Revoke("Secret");
   auto to_b = b->Take(3);
   ASSERT_EQ(Positions(to_b), (std::set<uint64_t>{0, 1, 2})) << "withdrawn from a, given to b";
@@ -323,11 +326,62 @@ TEST_F(GroupTest, QueuedDeliveriesOfARevokedTypeAreWithdrawnAndGoToOthersWithout
   ASSERT_EQ(kept.size(), 1u) << "only the type a still may receive stays with it";
   EXPECT_EQ(kept[0].event.entry.event_type, "Public");
   EXPECT_EQ(groups_->List()[0].counters.withdrawn, 3u);
+  EXPECT_EQ(groups_->List()[0].counters.unauthorized_parked, 0u);
   ma->Ack(AckIds(to_b));  // a cannot settle what was withdrawn from it
   EXPECT_EQ(groups_->List()[0].counters.acked, 0u);
   mb->Ack(AckIds(to_b));
   ma->Ack(AckIds(kept));
   EXPECT_EQ(groups_->List()[0].counters.acked, 4u);
+}
+
+// A withdrawn delivery whose ack timeout passed before it was taken back was never sent either:
+// its attempt is given back. (Here no consumer may then receive it: it is parked, with the
+// attempts it really had: none.)
+TEST_F(GroupTest, AWithdrawnDeliveryThatExpiredFirstIsNotCountedAsAnAttempt) {
+  GroupSettings s = Settings("g");
+  s.ack_timeout_ms = 500;
+  ASSERT_TRUE(groups_->Create(s).ok());
+  AppendN("order-1", 1, "Secret");
+  auto a = std::make_shared<FakeConsumer>();
+  auto ma = JoinOrDie("g", a);
+  for (int i = 0; i < 300 && a->queued() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(a->queued(), 1u);
+  a->refuse_next = 1000000;  // a's transport is full: the redeliveries after the timeout fail
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // its ack timeout passes
+  ASSERT_EQ(a->queued(), 1u) << "a redelivery reached a";
+  a->Revoke("Secret");
+  for (int i = 0; i < 300 && groups_->List()[0].counters.unauthorized_parked == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(groups_->List()[0].counters.withdrawn, 1u);
+  auto parked = store_->ReadStream(ParkedStreamId("g"), 0, engine::Direction::kForwards, 10);
+  ASSERT_TRUE(parked.ok());
+  ASSERT_EQ(parked->events.size(), 1u);
+  EXPECT_EQ(DecodeParkedRef(parked->events[0])->attempts, 0u) << "the withdrawn copy counted";
+}
+
+// A consumer whose transport has not taken a message for max(write_stall_ms_max, ack timeout)
+// is dropped: Closed with kResourceExhausted, its deliveries go to the others.
+TEST_F(GroupTest, AConsumerThatStopsReadingIsDroppedAndItsDeliveriesGoToOthers) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());  // ack timeout 60 s > write_stall_ms_max
+  AppendN("order-1", 2);
+  auto a = std::make_shared<FakeConsumer>();
+  auto ma = JoinOrDie("g", a);
+  ASSERT_EQ(a->Take(2).size(), 2u);
+  a->stalled = true;
+  for (int i = 0; i < 300 && !a->closed().has_value(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(a->closed().has_value());
+  EXPECT_EQ(a->closed()->code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(a->stall_ms_max_seen, 60000) << "the larger of the stall bound and the ack timeout";
+  EXPECT_EQ(groups_->List()[0].counters.stalled, 1u);
+  EXPECT_EQ(groups_->List()[0].counters.consumers, 0u);
+  auto b = std::make_shared<FakeConsumer>();
+  auto mb = JoinOrDie("g", b);
+  EXPECT_EQ(Positions(b->Take(2)), (std::set<uint64_t>{0, 1}));
 }
 
 TEST_F(GroupTest, EventsNoConsumerMayReceiveAreParkedAsUnauthorizedOthersFlow) {

@@ -28,8 +28,17 @@ class FakeConsumer final : public GroupConsumer {
   std::atomic<bool> lose_access{false};
 
   Status BeginRound() override {
+    rounds++;
     if (lose_access) return Status::PermissionDenied("permission denied: subscribe");
     return Status::Ok();
+  }
+  std::atomic<int> rounds{0};  // BeginRound calls
+  // Set to report its transport as stalled (a consumer that stopped reading).
+  std::atomic<bool> stalled{false};
+  int64_t stall_ms_max_seen = -1;  // the group's delivery thread only
+  bool WriteStalled(int64_t stall_ms_max) override {
+    stall_ms_max_seen = stall_ms_max;
+    return stalled;
   }
   bool MayReceive(std::string_view stream, std::string_view type) const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -41,19 +50,19 @@ class FakeConsumer final : public GroupConsumer {
     std::lock_guard<std::mutex> lock(mu_);
     revoked_.insert(type);
   }
-  std::vector<uint64_t> Withdraw() override {
+  std::vector<WithdrawnDelivery> Withdraw() override {
     std::lock_guard<std::mutex> lock(mu_);
-    std::vector<uint64_t> ack_ids;
+    std::vector<WithdrawnDelivery> out;
     for (auto it = received_.begin(); it != received_.end();) {
       if (revoked_.count(it->event.entry.event_type) == 0) {
         ++it;
         continue;
       }
-      ack_ids.push_back(it->ack_id);
+      out.push_back({it->ack_id, it->attempt});
       it = received_.erase(it);
     }
-    withdrawn_ += ack_ids.size();
-    return ack_ids;
+    withdrawn_ += out.size();
+    return out;
   }
   size_t withdrawn() {
     std::lock_guard<std::mutex> lock(mu_);
