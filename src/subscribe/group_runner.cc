@@ -362,11 +362,14 @@ void GroupRunner::Fill() {
 void GroupRunner::FillReplay() {
   uint64_t from = 0;
   uint64_t want = 0;
+  size_t bytes_budget = 0;
   std::string name;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (consumers_.empty() || replay_next_ >= replay_end_) return;
     if (replay_.size() >= limits_.replay_batch_events_max) return;
+    if (replay_bytes_ >= limits_.replay_buffer_bytes_max) return;
+    bytes_budget = limits_.replay_buffer_bytes_max - replay_bytes_;
     from = replay_next_;
     want = std::min<uint64_t>(limits_.replay_batch_events_max - replay_.size(),
                               replay_end_ - replay_next_);
@@ -375,20 +378,26 @@ void GroupRunner::FillReplay() {
   auto page = store_->ReadStream(ParkedStreamId(name), from, engine::Direction::kForwards, want);
   if (!page.ok() || page->events.empty()) return;
   std::vector<std::pair<uint64_t, std::optional<engine::RecordedEvent>>> loaded;
+  size_t loaded_bytes = 0;
   for (const engine::RecordedEvent& ref_event : page->events) {
+    // The event that reaches the budget is the last: the rest is loaded once these are done.
+    if (loaded_bytes >= bytes_budget) break;
     std::optional<engine::RecordedEvent> target;
     auto ref = DecodeParkedRef(ref_event);
     if (ref.ok()) {
       auto event = store_->ReadAt(ref->position);
       if (event.ok() && event->entry.event_id == ref->event_id) target = std::move(event).value();
     }
+    if (target) loaded_bytes += EventSizeBytes(*target);
     loaded.emplace_back(ref_event.entry.stream_version, std::move(target));
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [version, target] : loaded) {
+    assert(version >= replay_next_);
     replay_next_ = version + 1;
     changes_unsaved_++;
     if (!target) continue;  // an unreadable reference: nothing to replay
+    replay_bytes_ += EventSizeBytes(*target);
     Pending& p = replay_[version];
     p.event = std::move(*target);
     p.ack_id = kReplayBit | version;
@@ -508,7 +517,10 @@ void GroupRunner::Release(Pending* p) {
 void GroupRunner::MarkDone(uint64_t ack_id) {
   changes_unsaved_++;
   if ((ack_id & kReplayBit) != 0) {
-    replay_.erase(ack_id & ~kReplayBit);
+    auto it = replay_.find(ack_id & ~kReplayBit);
+    assert(it != replay_.end());
+    replay_bytes_ -= std::min(replay_bytes_, EventSizeBytes(it->second.event));
+    replay_.erase(it);
     return;
   }
   auto it = main_.find(ack_id);

@@ -142,7 +142,8 @@ class GroupRunner {
   uint64_t read_cursor_ = 0;
   uint64_t replay_next_ = 0;  // next parked version to load
   uint64_t replay_end_ = 0;
-  size_t buffered_bytes_ = 0;
+  size_t buffered_bytes_ = 0;  // of main_ (bounded by buffer_bytes_max)
+  size_t replay_bytes_ = 0;    // of replay_ (bounded by replay_buffer_bytes_max)
   std::map<uint64_t, Slot> consumers_;
   uint64_t consumer_id_last_ = 0;
   uint64_t rr_last_ = 0;  // round robin: the consumer that got the last delivery

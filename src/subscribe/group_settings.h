@@ -35,7 +35,8 @@ struct GroupLimits {
   size_t buffer_bytes_max = 64u << 20;      // their data + metadata, per group
   size_t done_above_max = 4096;             // done events tracked above the group's position
   size_t read_batch_events_max = 256;       // one ReadAll of the group
-  size_t replay_batch_events_max = 256;     // parked references loaded at a time
+  size_t replay_batch_events_max = 256;     // parked references loaded at a time…
+  size_t replay_buffer_bytes_max = 16u << 20;  // …and the bytes of their events, per group
   uint32_t checkpoint_interval_ms = 1000;   // state saved at most this often while it changes…
   uint32_t checkpoint_changes_max = 512;    // …or after this many changes
   uint32_t tick_ms = 50;                    // ack timeouts are checked this often

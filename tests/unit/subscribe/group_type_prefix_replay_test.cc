@@ -104,5 +104,44 @@ TEST_F(GroupTest, ReplayParkedWithACountReplaysOnlyThatMany) {
   EXPECT_EQ(groups_->List()[0].counters.replay_next, 3u) << "every parked reference replayed";
 }
 
+// Parked events loaded for replay are bounded in bytes as well as in count: with room for about
+// two of these events, the third comes only after one of the first two is done.
+TEST_F(GroupTest, ReplayLoadsParkedEventsWithinItsByteBound) {
+  CloseAll();
+  limits_.replay_buffer_bytes_max = 1000;
+  OpenAll();
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  const std::string pad(600, 'x');
+  for (int i = 0; i < 4; ++i) {
+    engine::ProposedEvent e;
+    e.event_type = "Happened";
+    e.data = "{\"pad\":\"" + pad + "\"}";
+    std::vector<engine::ProposedEvent> batch;
+    batch.push_back(std::move(e));
+    ASSERT_TRUE(store_->Append("order-1", engine::ExpectedVersion::Any(), std::move(batch)).ok());
+  }
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  auto all = consumer->Take(4);
+  ASSERT_EQ(all.size(), 4u);
+  member->Nack(AckIds(all), NackAction::kPark, "later");
+  for (int i = 0; i < 300 && groups_->List()[0].counters.parked < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(groups_->List()[0].counters.parked, 4u);
+  ASSERT_TRUE(groups_->ReplayParked("g").ok());
+  auto first = consumer->Take(4, 500);
+  ASSERT_EQ(first.size(), 2u) << "the event that reaches 1000 bytes is the last loaded";
+  member->Ack(AckIds(first));
+  auto rest = consumer->Take(2);
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_TRUE(rest[0].replay && rest[1].replay);
+  member->Ack(AckIds(rest));
+  for (int i = 0; i < 300 && groups_->List()[0].counters.replay_next < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(groups_->List()[0].counters.replay_next, 4u) << "every parked reference replayed";
+}
+
 }  // namespace
 }  // namespace cairn::subscribe
