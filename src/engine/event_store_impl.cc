@@ -446,15 +446,18 @@ class EventStoreImpl final : public EventStore {
     }
     CAIRN_RETURN_IF_ERROR(CheckIndexIsDense(stream_id, *head, from_version, backwards, limit, index));
     ReadStreamResult out;
-    out.events.resize(index.size());
+    // Grown as records are read: a page the size bound cuts after a few large events does not
+    // hold room for the whole index page.
+    constexpr size_t kReserveEventsMax = 1024;
+    out.events.reserve(std::min(index.size(), kReserveEventsMax));
     RecordCipher cipher(keys_.get());
     uint64_t size_bytes = 0;
     size_t read = 0;
     while (read < index.size() && size_bytes < ReadSizeBytesMax()) {
-      const storage::StreamIndexEntry& at = index[read];
+      const storage::StreamIndexEntry& at = index[read++];
       CAIRN_ASSIGN_OR_RETURN(std::string stored, store()->ReadRecord(at.position));
       size_bytes += stored.size();
-      RecordedEvent& event = out.events[read++];
+      RecordedEvent& event = out.events.emplace_back();
       CAIRN_RETURN_IF_ERROR(DecodeRecordedEvent(cipher, at.position, stored, &event));
       if (event.entry.stream_version != at.version || event.entry.stream_id != stream_id) {
         return Status::DataLoss("stream index disagrees with the record at position " +
@@ -462,7 +465,7 @@ class EventStoreImpl final : public EventStore {
       }
     }
     const bool cut_by_size = read < index.size();  // the page continues in the next read
-    out.events.resize(read);
+    assert(out.events.size() == read);
     const uint64_t last = read == 0 ? from_version : index[read - 1].version;
     out.end_of_stream = !cut_by_size && (index.size() < limit ||
                                          (backwards ? last == 0 : last + 1 >= head->next_version));
