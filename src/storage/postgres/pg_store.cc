@@ -9,9 +9,13 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <map>
 #include <stdexcept>
+#include <thread>
 
+#include "common/log.h"
+#include "common/steady_clock.h"
 #include "storage/postgres/pg_errors.h"
 #include "storage/postgres/pg_runs.h"
 #include "storage/postgres/pg_schema.h"
@@ -583,19 +587,60 @@ Status PgLogStore::ScanNames(std::string_view what, const char* page_statement,
 
 Status PgLogStore::DestroyKeyMaterial(std::string_view name) {
   CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
+  std::string delete_xid;  // 32-bit xid of the deleting transaction, as text
   CAIRN_RETURN_IF_ERROR(Run("destroying key material", true, [&](pqxx::connection& c) {
     pqxx::work tx(c);
     tx.exec_prepared("key_delete", std::string(name));
     tx.exec_prepared("notify", std::string(kKeyChannel), std::string(name));
+    delete_xid = tx.exec("SELECT (txid_current() % 4294967296)::text")[0][0].as<std::string>();
     tx.commit();
   }));
   // The deleted row's bytes stay in the table's pages even after a plain VACUUM prunes it (the
   // freed space is not zeroed). VACUUM FULL writes the live rows to new files and truncates the
   // old ones: it locks the key table for as long as the copy takes (proportional to its size).
-  return Run("vacuuming the key table", true, [&](pqxx::connection& c) {
+  // It also copies every row version a running snapshot may still see: first wait (bounded) for
+  // the snapshots older than the delete to end.
+  CAIRN_ASSIGN_OR_RETURN(int64_t holders, WaitForSnapshotsBefore(delete_xid));
+  CAIRN_RETURN_IF_ERROR(Run("vacuuming the key table", true, [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     tx.exec("VACUUM FULL cairn_key_material");
-  });
+  }));
+  if (holders > 0) {
+    log::Warn("an erased key may stay in PostgreSQL's table files until older transactions end",
+              {.action = "storage.destroy_key",
+               .outcome = "failure",
+               .extra = {{"cairn.snapshots_older", std::to_string(holders)},
+                         {"cairn.hint",
+                          "end long transactions (or replication slots holding xmin); the next "
+                          "forget vacuums the key table again"}}});
+  }
+  return Status::Ok();
+}
+
+// Sessions, prepared transactions and replication slots whose snapshot horizon (xmin) is at or
+// before `xid` may still see a row that transaction deleted, so VACUUM keeps it. Polls until none
+// is left or kSnapshotWaitMsMax passes; returns how many are left.
+Result<int64_t> PgLogStore::WaitForSnapshotsBefore(const std::string& xid) {
+  constexpr int64_t kSnapshotWaitMsMax = 10000;
+  constexpr int64_t kSnapshotPollMs = 50;
+  const int64_t deadline_ms = SteadyNowMs() + kSnapshotWaitMsMax;
+  for (;;) {
+    int64_t holders = 0;
+    CAIRN_RETURN_IF_ERROR(Run("checking the snapshot horizon", true, [&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      holders = tx.exec_params(
+                      "SELECT (SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                      "          AND backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::xid))"
+                      "     + (SELECT count(*) FROM pg_prepared_xacts"
+                      "          WHERE age(transaction) >= age($1::xid))"
+                      "     + (SELECT count(*) FROM pg_replication_slots"
+                      "          WHERE xmin IS NOT NULL AND age(xmin) >= age($1::xid))",
+                      xid)[0][0]
+                    .as<int64_t>();
+    }));
+    if (holders == 0 || SteadyNowMs() >= deadline_ms) return holders;
+    std::this_thread::sleep_for(std::chrono::milliseconds(kSnapshotPollMs));
+  }
 }
 
 Status PgLogStore::PutMeta(std::string_view name, std::string_view value) {

@@ -118,6 +118,7 @@ class PgLogStore final : public LogStore {
   void RunListener();
   // The cairn_tree row, with the group summary columns or without them.
   Result<TreeState> ReadTreeRow(bool with_summary);
+  Result<int64_t> WaitForSnapshotsBefore(const std::string& xid);
   // Pages through a (name, bytes) table by name from `prefix` with two prepared statements
   // (first page: name >= $1, next pages: name > $1; both LIMIT $2).
   // Names with `prefix` greater than `start_after` (empty: all), in order, page by page.

@@ -1166,6 +1166,35 @@ TEST(PgKeyMaterialTest, DestroyedBytesAreGoneFromTheTableFiles) {
   EXPECT_EQ(**store->ReadKeyMaterial("subject/kept/v1"), kept);
 }
 
+// A snapshot older than the delete (a repeatable-read transaction that has not touched the key
+// table, so VACUUM FULL does not wait for its lock) would make VACUUM FULL copy the deleted row
+// into the new files: the destroy waits for it to end first.
+TEST(PgKeyMaterialTest, DestroyWaitsForOlderSnapshotsSoVacuumDropsTheRow) {
+  const std::string db = PgServer().CreateDatabase();
+  auto store = OpenPg(PgOpts(db));
+  ASSERT_NE(store, nullptr);
+  const std::string doomed = "WRAPPED-SUBJECT-KEY-snapshot-7c1e4b92";
+  ASSERT_TRUE(store->PutKeyMaterial("subject/held/v1", doomed).ok());
+  pqxx::connection reader(db);
+  pqxx::work old_snapshot(reader, "old-snapshot");
+  old_snapshot.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+  old_snapshot.exec("SELECT 1");  // the snapshot is taken; no lock on the key table
+
+  std::atomic<bool> destroyed{false};
+  Status destroy;
+  std::thread destroyer([&] {
+    destroy = store->DestroyKeyMaterial("subject/held/v1");
+    destroyed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_FALSE(destroyed.load()) << "it vacuumed while an older snapshot could see the row";
+  old_snapshot.commit();
+  destroyer.join();
+  ASSERT_TRUE(destroy.ok()) << destroy.ToString();
+  EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(doomed), std::string::npos);
+  EXPECT_FALSE(store->ReadKeyMaterial("subject/held/v1")->has_value());
+}
+
 TEST(PgPoolTest, AllConnectionsBusyIsUnavailableAfterTheAcquireTimeout) {
   PgOptions options = PgOpts(PgServer().CreateDatabase());
   options.pool_connections_max = 2;
