@@ -12,12 +12,19 @@ inline constexpr std::string_view kEncKey = "$enc";
 // Builds a Json DOM from nlohmann's SAX events (see the header for why not the stock builder).
 class Builder final : public nlohmann::json_sax<Json> {
  public:
+  explicit Builder(NumberPolicy numbers) : numbers_(numbers) {}
+
   bool null() override { return Add(Json(nullptr)) != nullptr; }
   bool boolean(bool v) override { return Add(Json(v)) != nullptr; }
   bool number_integer(number_integer_t v) override { return Add(Json(v)) != nullptr; }
   bool number_unsigned(number_unsigned_t v) override { return Add(Json(v)) != nullptr; }
-  bool number_float(number_float_t v, const string_t&) override {
+  bool number_float(number_float_t v, const string_t& text) override {
     if (!std::isfinite(v)) return Fail("a number is out of range");
+    // An integer literal comes here only when it overflows 64 bits: as a double it would be
+    // rounded, and the event stored with another value than it was given.
+    if (numbers_ == NumberPolicy::kExact && text.find_first_of(".eE") == string_t::npos) {
+      return Fail("an integer does not fit 64 bits (it would be rounded)");
+    }
     return Add(Json(v)) != nullptr;
   }
   bool string(string_t& v) override { return Add(Json(std::move(v))) != nullptr; }
@@ -50,6 +57,8 @@ class Builder final : public nlohmann::json_sax<Json> {
   const std::string& error() const { return error_; }
 
  private:
+  const NumberPolicy numbers_;
+
   bool Fail(const std::string& what) {
     if (error_.empty()) error_ = what;
     return false;
@@ -119,8 +128,8 @@ class Builder final : public nlohmann::json_sax<Json> {
 
 }  // namespace
 
-Result<ParsedDocument> ParseDocument(std::string_view text) {
-  Builder builder;
+Result<ParsedDocument> ParseDocument(std::string_view text, NumberPolicy numbers) {
+  Builder builder(numbers);
   bool ok = false;
   try {
     ok = Json::sax_parse(text.begin(), text.end(), &builder, Json::input_format_t::json,

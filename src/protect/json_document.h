@@ -31,14 +31,22 @@ using Json = nlohmann::ordered_json;
 
 inline constexpr size_t kJsonDocumentDepthMax = 128;
 
+// How integers beyond 64 bits are read. nlohmann holds them as doubles, so a document written
+// back from the DOM would carry a rounded value. Appends refuse them (kExact): the stored form
+// never differs from what the writer sent in value. Reads take them as parsed (kAsParsed), so that
+// events stored before the rule still read.
+enum class NumberPolicy : uint8_t { kAsParsed, kExact };
+
 struct ParsedDocument {
   Json value;
   size_t enc_objects = 0;  // objects (at any depth) with a member named "$enc"
 };
 
 // kInvalidArgument (the message names the problem and byte offset, never content) on a syntax
-// error, invalid UTF-8, a duplicate key, excessive depth or an out-of-range number.
-Result<ParsedDocument> ParseDocument(std::string_view text);
+// error, invalid UTF-8, a duplicate key, excessive depth, an out-of-range number, or (kExact) an
+// integer beyond 64 bits.
+Result<ParsedDocument> ParseDocument(std::string_view text,
+                                     NumberPolicy numbers = NumberPolicy::kAsParsed);
 
 // Compact text of `value`; kInvalidArgument if it cannot be serialised (never happens for values
 // that ParseDocument produced). Never throws.

@@ -141,8 +141,21 @@ const char* ScanDigits(const char* p, const char* end) {
   return p;
 }
 
-// The number at p: the byte after it, or nullptr (malformed, or finiteness not settled).
-const char* ScanNumber(const char* p, const char* end, bool* compact) {
+// Whether the integer literal [begin, end) fits int64 (negative) or uint64.
+bool FitsIn64Bits(const char* begin, const char* end) {
+  if (*begin == '-') {
+    int64_t v = 0;
+    const auto [ptr, ec] = std::from_chars(begin, end, v);
+    return ec == std::errc() && ptr == end;
+  }
+  uint64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(begin, end, v);
+  return ec == std::errc() && ptr == end;
+}
+
+// The number at p: the byte after it, or nullptr (malformed, finiteness not settled, or an
+// integer beyond 64 bits).
+const char* ScanNumber(const char* p, const char* end, NumberPolicy numbers, bool* compact) {
   const char* const start = p;
   if (*p == '-') ++p;
   if (p >= end || !IsDigit(*p)) return nullptr;
@@ -165,6 +178,11 @@ const char* ScanNumber(const char* p, const char* end, bool* compact) {
     const char* digits = p;
     p = ScanDigits(digits, end);
     if (p == digits) return nullptr;
+  }
+  // An integer beyond 64 bits is one the DOM path would round (nlohmann reads it as a double):
+  // under kExact declined, so that ParseDocument refuses it on both paths. 19 digits always fit.
+  if (numbers == NumberPolicy::kExact && integer && int_digits > 19 && !FitsIn64Bits(start, p)) {
+    return nullptr;
   }
   const bool negative_zero = *start == '-' && *int_begin == '0' && int_digits == 1;
   *compact = integer && int_digits <= kCompactIntegerDigitsMax && !negative_zero;
@@ -244,7 +262,7 @@ bool JsonScan::CloseObject(uint32_t end) {
   return true;
 }
 
-bool JsonScan::Scan(std::string_view text) {
+bool JsonScan::Scan(std::string_view text, NumberPolicy numbers) {
   text_ = text;
   nodes_.clear();
   stack_.clear();
@@ -303,7 +321,7 @@ bool JsonScan::Scan(std::string_view text) {
         break;
       default:
         if (*p != '-' && !IsDigit(*p)) return false;
-        value_end = ScanNumber(p, end, &compact);
+        value_end = ScanNumber(p, end, numbers, &compact);
         if (value_end == nullptr || !AddNode(JsonKind::kNumber, begin)) return false;
         break;
     }

@@ -8,7 +8,8 @@
 // bad escape or a lone surrogate escape, a duplicate key, nesting deeper than
 // kJsonDocumentDepthMax, more than kScanNodesMax values, a leading byte-order mark, a member name
 // with an escape (names are compared as raw bytes), and any number whose finiteness it cannot
-// settle cheaply (an exponent that from_chars cannot parse). A caller that gets false uses
+// settle cheaply (an exponent that from_chars cannot parse), and under NumberPolicy::kExact
+// integers beyond 64 bits (which ParseDocument then refuses rather than round). A caller that gets false uses
 // ParseDocument, which decides and words the error: strictness is never weaker than the DOM path.
 //
 // Nodes are the document's values in document order (pre-order; node 0 is the root), each with
@@ -26,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protect/json_document.h"
 #include "protect/json_pointer.h"
 
 namespace cairn::protect {
@@ -53,7 +55,7 @@ struct ScanNode {
 class JsonScan {
  public:
   // True when the scanner vouches for `text` (see above); false: use ParseDocument.
-  bool Scan(std::string_view text);
+  bool Scan(std::string_view text, NumberPolicy numbers = NumberPolicy::kAsParsed);
 
   const std::vector<ScanNode>& nodes() const { return nodes_; }
   std::string_view Text(uint32_t node) const;

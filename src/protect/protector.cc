@@ -153,7 +153,7 @@ Result<std::string> ProtectEvent(const Rule& rule, std::string_view stream_id,
   }
   {
     internal::ScanLease lease(internal::ScanSlot::kDocument);
-    if (lease.scan().Scan(data_json)) {
+    if (lease.scan().Scan(data_json, NumberPolicy::kExact)) {
       std::optional<Result<std::string>> out =
           internal::ProtectWithSplice(rule, stream_id, event_id16, data_json, lease.scan(),
                                       append_subject, keys, ciphers);

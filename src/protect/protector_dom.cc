@@ -60,7 +60,7 @@ Result<std::string> ProtectWithDom(const Rule& rule, std::string_view stream_id,
                                    std::string_view event_id16, std::string_view data_json,
                                    std::string_view append_subject, keys::SubjectKeySource& keys,
                                    CipherCache* ciphers) {
-  Result<ParsedDocument> parsed = ParseDocument(data_json);
+  Result<ParsedDocument> parsed = ParseDocument(data_json, NumberPolicy::kExact);
   if (!parsed.ok()) return DataNotJsonError(rule, parsed.status());
   if (parsed->enc_objects != 0) return EncInDataError(rule);
   Json& doc = parsed->value;

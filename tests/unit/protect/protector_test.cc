@@ -157,6 +157,39 @@ TEST_F(ProtectorTest, NonStringValuesRoundTripAndMaskToNull) {
   EXPECT_EQ(masked->masked.size(), 5u);
 }
 
+// A number the DOM cannot hold exactly (an integer beyond 64 bits, which nlohmann reads as a
+// double) would be rounded in the stored form: such an event is refused, whichever path (splice
+// or DOM) handles it, and a number that fits keeps its value.
+TEST_F(ProtectorTest, NumbersThatWouldLosePrecisionAreRefusedNotRounded) {
+  for (const std::string& big : {std::string("123456789012345678901234567890"),
+                                 std::string("-98765432109876543210987"),
+                                 std::string("18446744073709551616")}) {
+    for (const std::string& data :
+         {R"({"customerId":"cust-1","email":"a@example.com","n":)" + big + "}",
+          R"({"customerId":"cust-1","email":"a@example.com","n":)" + big +
+              R"(,"x\u0031":1})"}) {  // an escaped member name sends it to the DOM path
+      auto out = ProtectEvent(R("CustomerRegistered"), "cust-1", kEvent1, data, "", keys_);
+      if (out.ok()) {
+        ADD_FAILURE() << "stored as " << *out;
+        continue;
+      }
+      EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument) << out.status().ToString();
+      EXPECT_NE(out.status().message().find("64 bits"), std::string::npos) << out.status().ToString();
+    }
+  }
+  const std::string fits =
+      R"({"customerId":"cust-1","email":"a@example.com","n":18446744073709551615,"m":-9223372036854775808,"f":1.5e300})";
+  const std::string stored = Protect("CustomerRegistered", fits);
+  EXPECT_EQ(J(stored)["n"], 18446744073709551615u);
+  EXPECT_EQ(J(stored)["m"], INT64_MIN);
+  // An event stored before the rule, with such an integer outside the protected fields, reads.
+  const std::string old = "{\"z\":123456789012345678901234567890," + stored.substr(1);
+  auto view = Reveal("CustomerRegistered", old, true);
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  EXPECT_NE(view->data_json.find("123456789012345678901234567890"), std::string::npos)
+      << view->data_json;
+}
+
 TEST_F(ProtectorTest, AbsentFieldsAreSkipped) {
   const std::string data = R"({"customerId":"c9","email":"e@x","phones":["only-one"]})";
   const std::string stored = Protect("CustomerRegistered", data);
