@@ -1,6 +1,7 @@
 #include "auth/dev_issuer.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sstream>
 
@@ -63,6 +64,14 @@ Result<DevKey> ReadDevKey(const std::string& key_file) {
   return key;
 }
 
+// The public half of the key `kid`, as the JWKS file: replaced whole (rename), never torn.
+Status WriteDevJwks(const std::string& dir, const std::string& kid, std::string_view public_key) {
+  json jwk = {{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", Base64UrlEncode(public_key)},
+              {"kid", kid},   {"alg", "EdDSA"},   {"use", "sig"}};
+  json jwks = {{"keys", json::array({jwk})}};
+  return crypto::ReplaceFile(dir + "/" + kDevIssuerJwksFile, jwks.dump(2) + "\n", 0644);
+}
+
 }  // namespace
 
 Status CreateDevIssuer(const std::string& dir, const std::string& issuer) {
@@ -80,13 +89,15 @@ Status CreateDevIssuer(const std::string& dir, const std::string& issuer) {
   Status written = crypto::WritePrivateFile(dir + "/" + kDevIssuerKeyFile, line);
   crypto::Cleanse(&line);
   CAIRN_RETURN_IF_ERROR(written);
+  return WriteDevJwks(dir, kid, key.public_key());  // the public half follows the new key
+}
 
-  json jwk = {{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", Base64UrlEncode(key.public_key())},
-              {"kid", kid},   {"alg", "EdDSA"},   {"use", "sig"}};
-  json jwks = {{"keys", json::array({jwk})}};
-  std::string jwks_path = dir + "/" + kDevIssuerJwksFile;
-  // The public half always follows the (new) private key: replaced whole (rename), never torn.
-  return crypto::ReplaceFile(jwks_path, jwks.dump(2) + "\n", 0644);
+Status EnsureDevIssuerJwks(const std::string& dir) {
+  if (::access((dir + "/" + kDevIssuerJwksFile).c_str(), F_OK) == 0) return Status::Ok();
+  CAIRN_ASSIGN_OR_RETURN(DevKey dev, ReadDevKey(dir + "/" + kDevIssuerKeyFile));
+  CAIRN_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey key,
+                         crypto::Ed25519PrivateKey::FromSeed(dev.seed.view()));
+  return WriteDevJwks(dir, dev.kid, key.public_key());
 }
 
 Result<std::string> MintToken(const std::string& key_file, const MintRequest& r) {

@@ -8,7 +8,9 @@
 //                        whitespace.
 //   dir/dev-jwks.json    mode 0644, {"keys":[{"kty":"OKP","crv":"Ed25519","x":…,"kid":…,
 //                        "alg":"EdDSA","use":"sig"}]}: point [[auth.jwt]] jwks_file at it.
-// Neither file is overwritten: an existing key file is kAlreadyExists.
+// An existing key file is kAlreadyExists (never overwritten); the JWKS is replaced whole (rename).
+// EnsureDevIssuerJwks(dir) writes the JWKS from an existing key file when it is missing (a crash
+// between the two writes), and does nothing when it is there.
 //
 // MintToken(key_file, request) signs an EdDSA compact JWT with header {alg, typ "JWT", kid} and
 // claims iss (request.issuer, or the file's issuer when empty), aud, sub, roles (when non-empty,
@@ -34,6 +36,7 @@ inline constexpr char kDevIssuerFormat[] = "cairn-dev-issuer-v1";
 inline constexpr int64_t kMintTtlMaxS = 31 * 86400;
 
 Status CreateDevIssuer(const std::string& dir, const std::string& issuer);
+Status EnsureDevIssuerJwks(const std::string& dir);
 
 struct MintRequest {
   std::string issuer;  // empty = the issuer recorded in the key file

@@ -1,7 +1,6 @@
 // cairn webhook create | list | delete | rotate-secret: webhook subscriptions on a server
 // (action `admin`). Network only: webhooks are delivered by a running server.
 #include <iostream>
-#include <iterator>
 #include <memory>
 
 #include "cairn/webhooks.h"
@@ -60,7 +59,9 @@ Json InfoJson(const v1::WebhookInfo& w) {
 Result<std::string> ReadSecretFile(const std::string& path) {
   std::string text;
   if (path == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    text.resize(kSecretFileSizeBytesMax + 1);  // one byte more tells an oversized input
+    std::cin.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(std::cin.gcount()));
     if (text.size() > kSecretFileSizeBytesMax) {
       return Status::InvalidArgument("the secret on standard input is over 1024 bytes");
     }
@@ -69,11 +70,17 @@ Result<std::string> ReadSecretFile(const std::string& path) {
     if (!read.ok()) return Status::InvalidArgument(read.status().message());
     text = std::move(read).value();
   }
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+  while (!text.empty() &&
+         (text.back() == '\n' || text.back() == '\r' || text.back() == ' ' || text.back() == '\t')) {
     text.pop_back();
   }
   if (text.empty()) return Status::InvalidArgument("the secret file is empty");
   return text;
+}
+
+// CLI11 check of --secret-file: an empty path (an unset variable) is an error, not "no file".
+std::string NonEmptyPath(const std::string& path) {
+  return path.empty() ? "--secret-file needs a path ('-': standard input)" : "";
 }
 
 // The secret to send: --secret, else --secret-file's, else "" (the server generates one).
@@ -178,6 +185,7 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
       "Signing secret whsec_… (default: generated); visible in the process list: prefer --secret-file");
   create_cmd->add_option("--secret-file", create->secret_file,
                          "Read the signing secret from this file ('-': standard input)")
+      ->check(NonEmptyPath)
       ->excludes(create_secret);
   create_cmd->add_option("--allow-address", create->allow_addresses,
                          "Let the SSRF guard pass this private/loopback IP address");
@@ -216,6 +224,7 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
       "The new secret whsec_… (default: generated); visible in the process list: prefer --secret-file");
   rotate_cmd->add_option("--secret-file", rotate->secret_file,
                          "Read the new secret from this file ('-': standard input)")
+      ->check(NonEmptyPath)
       ->excludes(rotate_secret);
   rotate_cmd->add_option("--grace", rotate->grace_s,
                          "Seconds the previous secret still signs (default: the server's)");

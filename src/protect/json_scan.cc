@@ -180,8 +180,9 @@ const char* ScanNumber(const char* p, const char* end, NumberPolicy numbers, boo
     if (p == digits) return nullptr;
   }
   // An integer beyond 64 bits is one the DOM path would round (nlohmann reads it as a double):
-  // under kExact declined, so that ParseDocument refuses it on both paths. 19 digits always fit.
-  if (numbers == NumberPolicy::kExact && integer && int_digits > 19 && !FitsIn64Bits(start, p)) {
+  // under kExact declined, so that ParseDocument refuses it on both paths. 18 digits always fit
+  // (19 do for uint64, not below INT64_MIN).
+  if (numbers == NumberPolicy::kExact && integer && int_digits > 18 && !FitsIn64Bits(start, p)) {
     return nullptr;
   }
   const bool negative_zero = *start == '-' && *int_begin == '0' && int_digits == 1;

@@ -154,7 +154,7 @@ std::optional<Result<std::string>> ProtectWithSplice(
     Field& f = fields.emplace_back(Field{&pointer, node, {}});
     if (scan.nodes()[node].compact) continue;
     // Objects, arrays, escaped strings, floats: DumpDocument's text, as the DOM path encrypts.
-    Result<ParsedDocument> value = ParseDocument(scan.Text(node));
+    Result<ParsedDocument> value = ParseDocument(scan.Text(node), NumberPolicy::kExact);
     if (!value.ok()) return std::nullopt;
     Result<std::string> text = DumpDocument(value->value);
     if (!text.ok()) return std::nullopt;

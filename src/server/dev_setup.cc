@@ -107,6 +107,7 @@ Result<DevSetup> CreateDevSetup(const std::string& data_dir, const std::string& 
   if (!std::filesystem::exists(paths.issuer_key_file)) {
     if (Status s = auth::CreateDevIssuer(dev_dir, kDevIssuer); !s.ok()) return s.Annotate("dev issuer");
   }
+  if (Status s = auth::EnsureDevIssuerJwks(dev_dir); !s.ok()) return s.Annotate("dev issuer JWKS");
   std::string hash;
   if (Status s = WriteAdminKey(paths, &hash); !s.ok()) return s.Annotate("admin API key");
   if (!std::filesystem::exists(paths.policy_file)) {

@@ -382,6 +382,8 @@ TEST_F(WebhooksTest, CliCreateListRotateDelete) {
   EXPECT_EQ(both.exit_code, 2) << both.err;
   WriteFile(file, "\n");
   EXPECT_EQ(with({"webhook", "rotate-secret", "file-hook", "--secret-file", file}).exit_code, 2);
+  EXPECT_EQ(with({"webhook", "rotate-secret", "file-hook", "--secret-file", ""}).exit_code, 2)
+      << "an empty path (an unset variable) must not mean a generated secret";
 }
 
 TEST_F(WebhooksTest, DeliveryPositionSurvivesARestart) {

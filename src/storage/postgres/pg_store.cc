@@ -619,26 +619,41 @@ Status PgLogStore::DestroyKeyMaterial(std::string_view name) {
 
 // Sessions, prepared transactions and replication slots whose snapshot horizon (xmin) is at or
 // before `xid` may still see a row that transaction deleted, so VACUUM keeps it. Polls until none
-// is left or kSnapshotWaitMsMax passes; returns how many are left.
+// is left or kSnapshotWaitMsMax passes; returns how many are left. After a wait that ran out, the
+// next minute's destroys look once and do not wait (a forget destroys several rows: one holder
+// must not stall it for 10 s each).
 Result<int64_t> PgLogStore::WaitForSnapshotsBefore(const std::string& xid) {
   constexpr int64_t kSnapshotWaitMsMax = 10000;
   constexpr int64_t kSnapshotPollMs = 50;
-  const int64_t deadline_ms = SteadyNowMs() + kSnapshotWaitMsMax;
+  constexpr int64_t kNoWaitAfterTimeoutMs = 60000;
+  const int64_t now_ms = SteadyNowMs();
+  const bool wait = now_ms - snapshot_wait_ran_out_ms_.load() >= kNoWaitAfterTimeoutMs;
+  const int64_t deadline_ms = wait ? now_ms + kSnapshotWaitMsMax : now_ms;
   for (;;) {
     int64_t holders = 0;
     CAIRN_RETURN_IF_ERROR(Run("checking the snapshot horizon", true, [&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
+      // Sessions of this database (and walsenders, which have none), not autovacuum workers
+      // (no user; VACUUM's horizon leaves them out): their snapshot's xmin, or the xid of a
+      // transaction that has written and waits between statements without a snapshot.
       holders = tx.exec_params(
-                      "SELECT (SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-                      "          AND backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::xid))"
-                      "     + (SELECT count(*) FROM pg_prepared_xacts"
-                      "          WHERE age(transaction) >= age($1::xid))"
+                      "SELECT (SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                      "          AND usesysid IS NOT NULL"
+                      "          AND (datname = current_database() OR datid IS NULL)"
+                      "          AND ((backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::xid))"
+                      "            OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::xid))))"
+                      "     + (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()"
+                      "          AND age(transaction) >= age($1::xid))"
                       "     + (SELECT count(*) FROM pg_replication_slots"
                       "          WHERE xmin IS NOT NULL AND age(xmin) >= age($1::xid))",
                       xid)[0][0]
                     .as<int64_t>();
     }));
-    if (holders == 0 || SteadyNowMs() >= deadline_ms) return holders;
+    if (holders == 0) return holders;
+    if (SteadyNowMs() >= deadline_ms) {
+      if (wait) snapshot_wait_ran_out_ms_.store(SteadyNowMs());
+      return holders;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(kSnapshotPollMs));
   }
 }

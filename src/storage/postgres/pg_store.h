@@ -146,6 +146,8 @@ class PgLogStore final : public LogStore {
   ChangeListener listener_;  // guarded by listener_mu_
   NotifySenders senders_;    // used under listener_mu_
   std::atomic<bool> stopping_{false};
+  // When a wait for old snapshots last ran out (SteadyNowMs; far past: never).
+  std::atomic<int64_t> snapshot_wait_ran_out_ms_{INT64_MIN / 2};
   std::thread listener_thread_;
   // Set once the listener's first connection attempt is over (listening, or failed); Start()
   // waits for it so that a store is listening when OpenPgLogStore returns.

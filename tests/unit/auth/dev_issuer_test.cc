@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <string>
@@ -71,6 +72,19 @@ TEST(DevIssuerTest, RefusesToOverwriteAndLooseKeyFiles) {
   auto t = MintToken(key_file, {"", "cairn", "alice", {}, 60, kNow});
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().code(), StatusCode::kPermissionDenied);
+}
+
+// A crash between the key and the JWKS leaves a key without its public half: EnsureDevIssuerJwks
+// writes it from the key (same kid), and leaves an existing JWKS alone.
+TEST(DevIssuerTest, AMissingJwksIsRewrittenFromTheKey) {
+  cairn::testing::TempDir dir;
+  ASSERT_TRUE(CreateDevIssuer(dir.path(), "dev").ok());
+  const std::string jwks = cairn::testing::ReadFile(dir.Sub(kDevIssuerJwksFile));
+  ASSERT_TRUE(EnsureDevIssuerJwks(dir.path()).ok());
+  EXPECT_EQ(cairn::testing::ReadFile(dir.Sub(kDevIssuerJwksFile)), jwks);
+  ASSERT_EQ(::unlink(dir.Sub(kDevIssuerJwksFile).c_str()), 0);
+  ASSERT_TRUE(EnsureDevIssuerJwks(dir.path()).ok());
+  EXPECT_EQ(cairn::testing::ReadFile(dir.Sub(kDevIssuerJwksFile)), jwks) << "a different key";
 }
 
 TEST(DevIssuerTest, RequestValidation) {

@@ -163,9 +163,12 @@ TEST_F(ProtectorTest, NonStringValuesRoundTripAndMaskToNull) {
 TEST_F(ProtectorTest, NumbersThatWouldLosePrecisionAreRefusedNotRounded) {
   for (const std::string& big : {std::string("123456789012345678901234567890"),
                                  std::string("-98765432109876543210987"),
-                                 std::string("18446744073709551616")}) {
+                                 std::string("18446744073709551616"),
+                                 std::string("-9223372036854775809"),
+                                 std::string("-9999999999999999999")}) {
     for (const std::string& data :
          {R"({"customerId":"cust-1","email":"a@example.com","n":)" + big + "}",
+          R"({"customerId":"cust-1","email":)" + big + "}",  // the protected field itself
           R"({"customerId":"cust-1","email":"a@example.com","n":)" + big +
               R"(,"x\u0031":1})"}) {  // an escaped member name sends it to the DOM path
       auto out = ProtectEvent(R("CustomerRegistered"), "cust-1", kEvent1, data, "", keys_);
