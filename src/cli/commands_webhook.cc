@@ -83,6 +83,17 @@ std::string NonEmptyPath(const std::string& path) {
   return path.empty() ? "--secret-file needs a path ('-': standard input)" : "";
 }
 
+// --secret and --secret-file, which exclude each other.
+void AddSecretOptions(CLI::App* command, std::string* secret, std::string* secret_file) {
+  CLI::Option* inline_secret = command->add_option(
+      "--secret", *secret,
+      "Signing secret whsec_… (default: generated); visible in the process list: prefer --secret-file");
+  command->add_option("--secret-file", *secret_file,
+                      "Read the signing secret from this file ('-': standard input)")
+      ->check(NonEmptyPath)
+      ->excludes(inline_secret);
+}
+
 // The secret to send: --secret, else --secret-file's, else "" (the server generates one).
 Result<std::string> SecretOf(const std::string& secret, const std::string& secret_file) {
   if (secret_file.empty()) return secret;
@@ -180,13 +191,7 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
   create_cmd->add_option("--url", create->url, "Receiver URL (https only)")->required();
   create_cmd->add_option("--stream", create->stream, "Stream id, or '$all'")->required();
   create_cmd->add_option("--filter-type", create->filter_types, "Deliver only these event types");
-  CLI::Option* create_secret = create_cmd->add_option(
-      "--secret", create->secret,
-      "Signing secret whsec_… (default: generated); visible in the process list: prefer --secret-file");
-  create_cmd->add_option("--secret-file", create->secret_file,
-                         "Read the signing secret from this file ('-': standard input)")
-      ->check(NonEmptyPath)
-      ->excludes(create_secret);
+  AddSecretOptions(create_cmd, &create->secret, &create->secret_file);
   create_cmd->add_option("--allow-address", create->allow_addresses,
                          "Let the SSRF guard pass this private/loopback IP address");
   create_cmd->add_option("--run-as", create->run_as,
@@ -219,13 +224,7 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
   CLI::App* rotate_cmd = webhook->add_subcommand(
       "rotate-secret", "New signing secret; the previous one keeps signing for a grace period");
   rotate_cmd->add_option("name", rotate->name, "Webhook name")->required();
-  CLI::Option* rotate_secret = rotate_cmd->add_option(
-      "--secret", rotate->secret,
-      "The new secret whsec_… (default: generated); visible in the process list: prefer --secret-file");
-  rotate_cmd->add_option("--secret-file", rotate->secret_file,
-                         "Read the new secret from this file ('-': standard input)")
-      ->check(NonEmptyPath)
-      ->excludes(rotate_secret);
+  AddSecretOptions(rotate_cmd, &rotate->secret, &rotate->secret_file);
   rotate_cmd->add_option("--grace", rotate->grace_s,
                          "Seconds the previous secret still signs (default: the server's)");
   rotate_cmd->add_flag("--json", rotate->json, "Print the result as JSON");

@@ -1,12 +1,20 @@
 // What the two group consumer sinks share (cairn.v1 Groups.Connect and the EventStoreDB
 // persistent Read): GroupDeliveryTag, what a consumer's send queue keeps beside each delivery, so
 // that a policy reload can take back, before they are sent, the deliveries whose event type the
-// consumer may no longer receive (QueuedBidiReactor::WithdrawLocked, GroupConsumer::Withdraw).
+// consumer may no longer receive (QueuedBidiReactor::WithdrawLocked, GroupConsumer::Withdraw);
+// and GroupSinkBase, the part of a sink that is not protocol: the consumer's access, the reader's
+// view of an event, the stall check and the withdrawal.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
+
+#include "engine/event_store.h"
 
 #include "subscribe/group_consumer.h"
 #include "subscribe/live_access.h"
@@ -42,5 +50,61 @@ inline bool PolicyChangedSince(const subscribe::LiveAccess& access, uint64_t* se
   *seen = access.policy_changes();
   return true;
 }
+
+// A group consumer on the call `Conn`, which has WriteStalled(int64_t stall_ms_max) and
+// WithdrawRevoked(const subscribe::LiveAccess&) -> std::vector<subscribe::WithdrawnDelivery>,
+// each taking the call's own lock. The sink outlives the call while the group holds it: Detach()
+// (from the call's OnDone) cuts the link, after which deliveries fail. Lock order: the sink's mu_,
+// then the call's.
+template <typename Conn>
+class GroupSinkBase : public subscribe::GroupConsumer {
+ public:
+  GroupSinkBase(engine::EventStore* store, subscribe::LiveAccess access, Conn* conn)
+      : store_(store),
+        access_(std::move(access)),
+        policy_changes_judged_(access_.policy_changes()),
+        conn_(conn) {}
+
+  Status BeginRound() override {
+    const int64_t now_unix_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+    return access_.Refresh(now_unix_s);
+  }
+  bool MayReceive(std::string_view stream, std::string_view type) const override {
+    return access_.MaySubscribe(stream, type);
+  }
+  bool WriteStalled(int64_t stall_ms_max) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return conn_ != nullptr && conn_->WriteStalled(stall_ms_max);
+  }
+  std::vector<subscribe::WithdrawnDelivery> Withdraw() override {
+    if (!PolicyChangedSince(access_, &policy_changes_judged_)) return {};
+    std::lock_guard<std::mutex> lock(mu_);
+    if (conn_ == nullptr) return {};
+    return conn_->WithdrawRevoked(access_);
+  }
+  void Detach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn_ = nullptr;
+  }
+
+ protected:
+  // What the consumer may see of a stored event: plaintext with read.pii, the mask otherwise,
+  // erased after forget; never ciphertext. Not OK: the delivery fails (retried, then parked).
+  Result<engine::RecordedEvent> ReaderView(engine::RecordedEvent event) const {
+    if (!store_->IsProtected(event.entry.event_type)) return event;
+    const bool pii = access_.MayReadPii(event.entry.stream_id, event.entry.event_type);
+    return store_->Reveal(std::move(event), pii);
+  }
+
+  engine::EventStore* const store_;
+  std::mutex mu_;  // guards conn_
+  Conn* conn_;
+
+ private:
+  subscribe::LiveAccess access_;    // the group's delivery thread only
+  uint64_t policy_changes_judged_;  // the group's delivery thread only
+};
 
 }  // namespace cairn::server

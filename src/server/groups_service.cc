@@ -77,35 +77,12 @@ subscribe::NackAction FromWire(v1::NackAction action) {
 
 class GroupConnection;
 
-// The consumer as the group engine sees it. Outlives the connection when the engine still holds
-// it: Detach() cuts the link, after which deliveries fail.
-class ConnectionSink final : public subscribe::GroupConsumer {
+// The consumer as the group engine sees it (server/group_sink_support.h).
+class ConnectionSink final : public GroupSinkBase<GroupConnection> {
  public:
-  ConnectionSink(engine::EventStore* store, subscribe::LiveAccess access, GroupConnection* conn)
-      : store_(store),
-        access_(std::move(access)),
-        policy_changes_judged_(access_.policy_changes()),
-        conn_(conn) {}
-
-  Status BeginRound() override { return access_.Refresh(NowUnixSeconds()); }
-  bool MayReceive(std::string_view stream, std::string_view type) const override {
-    return access_.MaySubscribe(stream, type);
-  }
-  bool WriteStalled(int64_t stall_ms_max) override;
-  std::vector<subscribe::WithdrawnDelivery> Withdraw() override;
+  using GroupSinkBase::GroupSinkBase;
   bool Deliver(subscribe::GroupDelivery delivery) override;
   void Closed(const Status& why) override;
-  void Detach() {
-    std::lock_guard<std::mutex> lock(mu_);
-    conn_ = nullptr;
-  }
-
- private:
-  engine::EventStore* store_;
-  subscribe::LiveAccess access_;    // the group's delivery thread only
-  uint64_t policy_changes_judged_;  // the group's delivery thread only
-  std::mutex mu_;                   // guards conn_
-  GroupConnection* conn_;
 };
 
 // One Connect call: join, then acks and nacks in; joined and events out.
@@ -259,36 +236,18 @@ grpc::Status GroupConnection::Handle(const v1::GroupClientMessage& message) {
 }
 
 bool ConnectionSink::Deliver(subscribe::GroupDelivery delivery) {
-  engine::RecordedEvent event = std::move(delivery.event);
-  if (store_->IsProtected(event.entry.event_type)) {
-    // Plaintext with read.pii, the mask otherwise, erased after forget; never ciphertext.
-    const bool pii = access_.MayReadPii(event.entry.stream_id, event.entry.event_type);
-    auto view = store_->Reveal(std::move(event), pii);
-    if (!view.ok()) return false;  // counted as a failed delivery: retried, then parked
-    event = std::move(view).value();
-  }
+  auto event = ReaderView(std::move(delivery.event));
+  if (!event.ok()) return false;  // counted as a failed delivery: retried, then parked
   v1::GroupServerMessage message;
   v1::GroupEvent* out = message.mutable_event();
-  server::ToWire(event, out->mutable_event());
+  server::ToWire(*event, out->mutable_event());
   out->set_ack_id(delivery.ack_id);
   out->set_attempt(delivery.attempt);
   out->set_replay(delivery.replay);
-  GroupDeliveryTag tag{true, delivery.ack_id, delivery.attempt, event.entry.stream_id,
-                       event.entry.event_type, ""};
+  GroupDeliveryTag tag{true, delivery.ack_id, delivery.attempt, event->entry.stream_id,
+                       event->entry.event_type, ""};
   std::lock_guard<std::mutex> lock(mu_);
   return conn_ != nullptr && conn_->Enqueue(std::move(message), std::move(tag));
-}
-
-bool ConnectionSink::WriteStalled(int64_t stall_ms_max) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return conn_ != nullptr && conn_->WriteStalled(stall_ms_max);
-}
-
-std::vector<subscribe::WithdrawnDelivery> ConnectionSink::Withdraw() {
-  if (!PolicyChangedSince(access_, &policy_changes_judged_)) return {};
-  std::lock_guard<std::mutex> lock(mu_);
-  if (conn_ == nullptr) return {};
-  return conn_->WithdrawRevoked(access_);
 }
 
 void ConnectionSink::Closed(const Status& why) {

@@ -62,38 +62,17 @@ std::string ConnectionNameOf(const grpc::CallbackServerContext& context) {
 
 class ReadCall;
 
-// The consumer as the group engine sees it; outlives the call when the engine still holds it
-// (Detach() cuts the link, after which deliveries fail).
-class ReadSink final : public subscribe::GroupConsumer {
+// The consumer as the group engine sees it (server/group_sink_support.h).
+class ReadSink final : public GroupSinkBase<ReadCall> {
  public:
   ReadSink(engine::EventStore* store, subscribe::LiveAccess access, bool structured_uuid,
            ReadCall* call)
-      : store_(store),
-        access_(std::move(access)),
-        policy_changes_judged_(access_.policy_changes()),
-        structured_uuid_(structured_uuid),
-        call_(call) {}
-
-  Status BeginRound() override { return access_.Refresh(NowUnixSeconds()); }
-  bool MayReceive(std::string_view stream, std::string_view type) const override {
-    return access_.MaySubscribe(stream, type);
-  }
-  bool WriteStalled(int64_t stall_ms_max) override;
-  std::vector<subscribe::WithdrawnDelivery> Withdraw() override;
+      : GroupSinkBase(store, std::move(access), call), structured_uuid_(structured_uuid) {}
   bool Deliver(subscribe::GroupDelivery delivery) override;
   void Closed(const Status& why) override;
-  void Detach() {
-    std::lock_guard<std::mutex> lock(mu_);
-    call_ = nullptr;
-  }
 
  private:
-  engine::EventStore* store_;
-  subscribe::LiveAccess access_;    // the group's delivery thread only
-  uint64_t policy_changes_judged_;  // the group's delivery thread only
   const bool structured_uuid_;
-  std::mutex mu_;  // guards call_
-  ReadCall* call_;
 };
 
 class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp, GroupDeliveryTag> {
@@ -352,48 +331,30 @@ void ReadCall::HandleAckOrNack() {
 }
 
 bool ReadSink::Deliver(subscribe::GroupDelivery delivery) {
-  engine::RecordedEvent event = std::move(delivery.event);
-  if (store_->IsProtected(event.entry.event_type)) {
-    // Plaintext with read.pii, the mask otherwise, erased after forget; never ciphertext.
-    const bool pii = access_.MayReadPii(event.entry.stream_id, event.entry.event_type);
-    auto view = store_->Reveal(std::move(event), pii);
-    if (!view.ok()) return false;  // counted as a failed delivery: retried, then parked
-    event = std::move(view).value();
-  }
+  auto event = ReaderView(std::move(delivery.event));
+  if (!event.ok()) return false;  // counted as a failed delivery: retried, then parked
   ps::ReadResp message;
   ps::ReadResp::ReadEvent* out = message.mutable_event();
-  ToWireRecorded(event, structured_uuid_, out->mutable_event());
-  out->set_commit_position(event.entry.position);
+  ToWireRecorded(*event, structured_uuid_, out->mutable_event());
+  out->set_commit_position(event->entry.position);
   out->set_retry_count(static_cast<int32_t>(delivery.attempt > 0 ? delivery.attempt - 1 : 0));
-  GroupDeliveryTag tag{true, delivery.ack_id, delivery.attempt, event.entry.stream_id,
-                       event.entry.event_type, event.entry.event_id};
+  GroupDeliveryTag tag{true, delivery.ack_id, delivery.attempt, event->entry.stream_id,
+                       event->entry.event_type, event->entry.event_id};
   std::lock_guard<std::mutex> lock(mu_);
-  return call_ != nullptr && call_->Enqueue(std::move(tag), std::move(message));
-}
-
-bool ReadSink::WriteStalled(int64_t stall_ms_max) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return call_ != nullptr && call_->WriteStalled(stall_ms_max);
-}
-
-std::vector<subscribe::WithdrawnDelivery> ReadSink::Withdraw() {
-  if (!PolicyChangedSince(access_, &policy_changes_judged_)) return {};
-  std::lock_guard<std::mutex> lock(mu_);
-  if (call_ == nullptr) return {};
-  return call_->WithdrawRevoked(access_);
+  return conn_ != nullptr && conn_->Enqueue(std::move(tag), std::move(message));
 }
 
 void ReadSink::Closed(const Status& why) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (call_ == nullptr) return;
-  call_->Unregister();  // out of the group now, whenever its call ends
-  const EsdbGroupId& id = call_->group_id();
+  if (conn_ == nullptr) return;
+  conn_->Unregister();  // out of the group now, whenever its call ends
+  const EsdbGroupId& id = conn_->group_id();
   if (why.code() == StatusCode::kPermissionDenied) {
-    call_->EndWith(AccessDenied("subscribe on the group's source is no longer granted"));
+    conn_->EndWith(AccessDenied("subscribe on the group's source is no longer granted"));
   } else if (why.code() == StatusCode::kResourceExhausted) {  // the group: it stopped reading
-    call_->EndWith(PersistentSubscriptionDropped(id.stream, id.group, why.message()));
+    conn_->EndWith(PersistentSubscriptionDropped(id.stream, id.group, why.message()));
   } else {
-    call_->EndWith(GroupStatusError(why, id.stream, id.group, GroupCall::kConnect));
+    conn_->EndWith(GroupStatusError(why, id.stream, id.group, GroupCall::kConnect));
   }
 }
 
