@@ -387,13 +387,20 @@ Result<ForgetReport> SubjectKeys::Forget(std::string_view subject) {
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
   cache_.Erase(CurrentName(hash));
   if (!versions) return report;
+  // Every version's key and use row in one destroy (one purge of the store's files), the index
+  // last: a destroy that fails leaves the index, so that forget can be run again.
+  static_assert(2 * kSubjectKeyVersionsMax <= storage::LogStore::kDestroyBatchNamesMax);
+  std::vector<std::string> names;
   for (const Version& v : *versions) {
-    // Destroy first, then evict: a concurrent reader that loaded the key before the destroy
-    // cannot cache it after the eviction (the generation changed).
-    CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterial(KeyName(v.kid)));
-    cache_.Erase(v.kid);
+    names.push_back(KeyName(v.kid));
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> use, store_->ReadKeyMaterial(kUsePrefix + v.kid));
-    if (use) CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterial(kUsePrefix + v.kid));
+    if (use) names.push_back(kUsePrefix + v.kid);
+  }
+  CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterials(names));
+  for (const Version& v : *versions) {
+    // Destroyed first, then evicted: a concurrent reader that loaded the key before the destroy
+    // cannot cache it after the eviction (the generation changed).
+    cache_.Erase(v.kid);
     {
       std::lock_guard<std::mutex> use_lock(use_mu_);
       uses_.erase(v.kid);

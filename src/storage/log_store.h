@@ -222,6 +222,18 @@ class LogStore {
   // Deletes and makes the bytes physically unrecoverable from the store's files before returning
   // (RocksDB: flush + compact the range so no SST or WAL still holds them).
   virtual Status DestroyKeyMaterial(std::string_view name) = 0;
+  // DestroyKeyMaterial of every name (absent ones are fine), with one purge of the files for all
+  // of them where the backend can (RocksDB: one flush and compaction; PostgreSQL: one VACUUM
+  // FULL). At most kDestroyBatchNamesMax names (a subject's key and use row per version).
+  static constexpr size_t kDestroyBatchNamesMax = 8192;
+  virtual Status DestroyKeyMaterials(std::span<const std::string> names) {
+    if (names.size() > kDestroyBatchNamesMax) {
+      return Status::InvalidArgument("at most " + std::to_string(kDestroyBatchNamesMax) +
+                                   " key material names at once");
+    }
+    for (const std::string& name : names) CAIRN_RETURN_IF_ERROR(DestroyKeyMaterial(name));
+    return Status::Ok();
+  }
   virtual Status PutMeta(std::string_view name, std::string_view value) = 0;
   virtual Result<std::optional<std::string>> ReadMeta(std::string_view name) = 0;
   // Calls `fn(name, value)` for every metadata entry whose name starts with `prefix` (empty: all),

@@ -174,10 +174,9 @@ Status WebhookStore::Delete(std::string_view name) {
   CAIRN_RETURN_IF_ERROR(store_->PutComponentState(DefinitionName(name), ""));
   // Only the current and the previous version still exist (Rotate destroys older ones).
   const uint32_t version = def ? def->secret_version : 0;
-  for (uint32_t v = version; v >= 1 && v + 2 > version; --v) {
-    CAIRN_RETURN_IF_ERROR(store_->log_store()->DestroyKeyMaterial(SecretName(name, v)));
-  }
-  return Status::Ok();
+  std::vector<std::string> secrets;
+  for (uint32_t v = version; v >= 1 && v + 2 > version; --v) secrets.push_back(SecretName(name, v));
+  return store_->log_store()->DestroyKeyMaterials(secrets);
 }
 
 Result<WebhookDefinition> WebhookStore::Rotate(std::string_view name,

@@ -586,12 +586,24 @@ Status PgLogStore::ScanNames(std::string_view what, const char* page_statement,
 }
 
 Status PgLogStore::DestroyKeyMaterial(std::string_view name) {
-  CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
+  const std::string one(name);
+  return DestroyKeyMaterials(std::span<const std::string>(&one, 1));
+}
+
+Status PgLogStore::DestroyKeyMaterials(std::span<const std::string> names) {
+  if (names.size() > kDestroyBatchNamesMax) {
+    return Status::InvalidArgument("at most " + std::to_string(kDestroyBatchNamesMax) +
+                                   " key material names at once");
+  }
+  if (names.empty()) return Status::Ok();
+  for (const std::string& name : names) CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
   std::string delete_xid;  // 32-bit xid of the deleting transaction, as text
   CAIRN_RETURN_IF_ERROR(Run("destroying key material", true, [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_prepared("key_delete", std::string(name));
-    tx.exec_prepared("notify", std::string(kKeyChannel), std::string(name));
+    for (const std::string& name : names) {
+      tx.exec_prepared("key_delete", name);
+      tx.exec_prepared("notify", std::string(kKeyChannel), name);
+    }
     delete_xid = tx.exec("SELECT (txid_current() % 4294967296)::text")[0][0].as<std::string>();
     tx.commit();
   }));

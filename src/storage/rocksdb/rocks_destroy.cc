@@ -24,8 +24,11 @@
 #include <rocksdb/options.h>
 #include <rocksdb/transaction_log.h>
 
+#include <rocksdb/write_batch.h>
+
 #include <chrono>
 #include <filesystem>
+#include <span>
 #include <thread>
 
 #include "storage/rocksdb/rocks_status.h"
@@ -75,15 +78,29 @@ Result<bool> RocksLogStore::NothingOlderRemains(rocksdb::SequenceNumber sequence
 }
 
 Status RocksLogStore::DestroyKeyMaterial(std::string_view name) {
-  if (name.empty() || name.size() > kNameSizeBytesMax) {
-    return Status::InvalidArgument("key material name must be 1.." +
-                                   std::to_string(kNameSizeBytesMax) + " bytes");
+  const std::string one(name);
+  return DestroyKeyMaterials(std::span<const std::string>(&one, 1));
+}
+
+Status RocksLogStore::DestroyKeyMaterials(std::span<const std::string> names) {
+  if (names.size() > kDestroyBatchNamesMax) {
+    return Status::InvalidArgument("at most " + std::to_string(kDestroyBatchNamesMax) +
+                                   " key material names at once");
   }
-  const std::string what = "destroying key material " + std::string(name);
+  if (names.empty()) return Status::Ok();
+  rocksdb::WriteBatch batch;
+  for (const std::string& name : names) {
+    if (name.empty() || name.size() > kNameSizeBytesMax) {
+      return Status::InvalidArgument("key material name must be 1.." +
+                                     std::to_string(kNameSizeBytesMax) + " bytes");
+    }
+    CAIRN_RETURN_IF_ERROR(FromRocks(batch.Delete(cf(CfIndex::kKeys), name), "batching a delete"));
+  }
+  const std::string what = names.size() == 1 ? "destroying key material " + names[0]
+                                             : "destroying " + std::to_string(names.size()) +
+                                                   " key materials";
   CAIRN_RETURN_IF_ERROR(ResumeAfterWriteError());
-  CAIRN_RETURN_IF_ERROR(CheckWrite(
-      db_->Delete(write_options_, cf(CfIndex::kKeys), rocksdb::Slice(name.data(), name.size())),
-      what));
+  CAIRN_RETURN_IF_ERROR(CheckWrite(db_->Write(write_options_, &batch), what));
   const rocksdb::SequenceNumber delete_sequence = db_->GetLatestSequenceNumber();
   CAIRN_RETURN_IF_ERROR(FlushAll().Annotate(what));
   CAIRN_RETURN_IF_ERROR(FromRocks(db_->FlushWAL(/*sync=*/true), what));

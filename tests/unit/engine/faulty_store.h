@@ -170,6 +170,9 @@ class FaultyStore final : public storage::LogStore {
   }
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view n) override { return inner_->ReadKeyMaterial(n); }
   Status DestroyKeyMaterial(std::string_view n) override { return inner_->DestroyKeyMaterial(n); }
+  Status DestroyKeyMaterials(std::span<const std::string> names) override {
+    return inner_->DestroyKeyMaterials(names);
+  }
   Status ScanKeyMaterial(std::string_view p,
                          const std::function<bool(std::string_view, std::string_view)>& fn) override {
     return inner_->ScanKeyMaterial(p, fn);

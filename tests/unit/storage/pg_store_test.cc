@@ -1195,6 +1195,28 @@ TEST(PgKeyMaterialTest, DestroyWaitsForOlderSnapshotsSoVacuumDropsTheRow) {
   EXPECT_FALSE(store->ReadKeyMaterial("subject/held/v1")->has_value());
 }
 
+// Several names in one destroy: one transaction, one VACUUM FULL; absent names are fine.
+TEST(PgKeyMaterialTest, ABatchDestroyRemovesEveryNameFromTheTableFiles) {
+  const std::string db = PgServer().CreateDatabase();
+  auto store = OpenPg(PgOpts(db));
+  ASSERT_NE(store, nullptr);
+  const std::string first = "WRAPPED-SUBJECT-KEY-batch-1-a1b2c3";
+  const std::string second = "WRAPPED-SUBJECT-KEY-batch-2-d4e5f6";
+  const std::string kept = "WRAPPED-SUBJECT-KEY-batch-kept-778899";
+  ASSERT_TRUE(store->PutKeyMaterial("skey/a.1", first).ok());
+  ASSERT_TRUE(store->PutKeyMaterial("skey/a.2", second).ok());
+  ASSERT_TRUE(store->PutKeyMaterial("skey/b.1", kept).ok());
+  const std::vector<std::string> names = {"skey/a.1", "skey/a.2", "skey/never-there"};
+  ASSERT_TRUE(store->DestroyKeyMaterials(names).ok());
+  const std::string after = ReadIfExists(KeyTablePath(db));
+  EXPECT_EQ(after.find(first), std::string::npos);
+  EXPECT_EQ(after.find(second), std::string::npos);
+  EXPECT_NE(after.find(kept), std::string::npos);
+  EXPECT_FALSE(store->ReadKeyMaterial("skey/a.2")->has_value());
+  const std::vector<std::string> too_many(LogStore::kDestroyBatchNamesMax + 1, "skey/x");
+  EXPECT_EQ(store->DestroyKeyMaterials(too_many).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(PgPoolTest, AllConnectionsBusyIsUnavailableAfterTheAcquireTimeout) {
   PgOptions options = PgOpts(PgServer().CreateDatabase());
   options.pool_connections_max = 2;

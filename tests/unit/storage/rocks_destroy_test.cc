@@ -62,6 +62,25 @@ TEST_F(RocksDestroyTest, SecretOnlyInWalAndMemtable) {
   DestroyCloseAndScan();
 }
 
+// Several names in one destroy (one write batch, one flush and compaction): none of them is left
+// in any file; absent names are fine; more than the batch bound is refused.
+TEST_F(RocksDestroyTest, ABatchDestroyLeavesNoCopyOfAnyName) {
+  const std::string second = "SECRET-WRAPPED-KEY-second-abcdef!";
+  PutSecretAndCheckItIsOnDisk();
+  ASSERT_TRUE(store_->PutKeyMaterial("subject/alice/v2", second).ok());
+  ASSERT_TRUE(FlushForTest(store_.get()).ok());  // one in an SST file, with the other
+  const std::vector<std::string> names = {"subject/alice/v1", "subject/alice/v2", "subject/none"};
+  ASSERT_TRUE(store_->DestroyKeyMaterials(names).ok());
+  store_.reset();
+  EXPECT_EQ(FilesContaining(dir_.path(), kSecret), std::vector<std::string>{});
+  EXPECT_EQ(FilesContaining(dir_.path(), second), std::vector<std::string>{});
+  store_ = OpenStore(dir_.path(), /*create=*/false);
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(**store_->ReadKeyMaterial("subject/bob/v1"), "bob-wrapped");
+  const std::vector<std::string> too_many(LogStore::kDestroyBatchNamesMax + 1, "subject/x");
+  EXPECT_EQ(store_->DestroyKeyMaterials(too_many).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(RocksDestroyTest, SecretSharesTheWalWithLaterCommits) {
   PutSecretAndCheckItIsOnDisk();
   // Later commits to other families keep the WAL file that holds the secret alive.
