@@ -24,12 +24,19 @@ int RunForget(const CliContext& ctx, const ForgetArgs& args) {
   auto result = store->Forget(args.subject);
   if (!result.ok()) return Fail(result.status());
   if (args.json) {
-    std::cout << JsonLine(Json{{"versions_destroyed", result->versions_destroyed}}) << "\n";
+    std::cout << JsonLine(Json{{"versions_destroyed", result->versions_destroyed},
+                               {"purge_pending", result->purge_pending}})
+              << "\n";
   } else if (result->versions_destroyed == 0) {
     std::cout << "nothing to destroy: the subject has no key\n";
   } else {
     std::cout << "destroyed " << result->versions_destroyed
               << " key version(s); the subject's protected fields now read as erased\n";
+    if (result->purge_pending) {
+      std::cout << "note: older PostgreSQL transactions are still running; until they end the "
+                   "destroyed keys' bytes may remain in the key table's files (they are purged "
+                   "again then)\n";
+    }
   }
   return kExitOk;
 }

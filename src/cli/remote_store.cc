@@ -136,7 +136,7 @@ Result<engine::ConsistencyProof> RemoteEventStore::ProveConsistency(uint64_t siz
 Result<engine::ForgetResult> RemoteEventStore::Forget(std::string_view subject) {
   auto response = client_->Forget(subject);
   if (!response.ok()) return response.status();
-  return engine::ForgetResult{response->versions_destroyed()};
+  return engine::ForgetResult{response->versions_destroyed(), response->purge_pending()};
 }
 
 Result<uint32_t> RemoteEventStore::RotateStorageKey() {

@@ -67,6 +67,9 @@ struct AppendResult {
 // What `forget` destroyed.
 struct ForgetResult {
   uint64_t versions_destroyed = 0;  // 0: the subject had no key (idempotent)
+  // The keys are destroyed (no read returns them), but their bytes may stay in the storage's
+  // files until older transactions end (PostgreSQL); the store purges them again then.
+  bool purge_pending = false;
 };
 
 // Receives the result of an asynchronous append exactly once (see EventStore::AppendAsync).

@@ -396,7 +396,8 @@ Result<ForgetReport> SubjectKeys::Forget(std::string_view subject) {
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> use, store_->ReadKeyMaterial(kUsePrefix + v.kid));
     if (use) names.push_back(kUsePrefix + v.kid);
   }
-  CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterials(names));
+  CAIRN_ASSIGN_OR_RETURN(const storage::DestroyReport destroyed, store_->DestroyKeyMaterials(names));
+  report.snapshots_remaining = destroyed.snapshots_remaining;
   for (const Version& v : *versions) {
     // Destroyed first, then evicted: a concurrent reader that loaded the key before the destroy
     // cannot cache it after the eviction (the generation changed).

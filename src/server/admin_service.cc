@@ -69,7 +69,9 @@ grpc::Status AdminService::Forget(grpc::ServerContext* context, const v1::Forget
   auto result = store_->Forget(request->subject());
   if (!result.ok()) return act.Finish(ToGrpcStatus(result.status()));
   response->set_versions_destroyed(result->versions_destroyed);
+  response->set_purge_pending(result->purge_pending);
   act.AddDetail("versions_destroyed", std::to_string(result->versions_destroyed));
+  if (result->purge_pending) act.AddDetail("purge_pending", "true");
   return act.Finish(grpc::Status::OK);
 }
 

@@ -134,6 +134,15 @@ struct ChangeListener {
   std::function<void()> on_resync;
 };
 
+// What DestroyKeyMaterials left undone. The names are deleted either way.
+struct DestroyReport {
+  // Transactions (or prepared transactions, replication slots) of a PostgreSQL store whose
+  // snapshots are older than the delete and may still see the rows: until they end, the rows'
+  // bytes stay in the table's files. The store purges again once they have ended (in the
+  // background while its listener runs, and at the next destroy). 0: the bytes are gone.
+  int64_t snapshots_remaining = 0;
+};
+
 class LogStore {
  public:
   virtual ~LogStore() = default;
@@ -224,15 +233,20 @@ class LogStore {
   virtual Status DestroyKeyMaterial(std::string_view name) = 0;
   // DestroyKeyMaterial of every name (absent ones are fine), with one purge of the files for all
   // of them where the backend can (RocksDB: one flush and compaction; PostgreSQL: one VACUUM
-  // FULL). At most kDestroyBatchNamesMax names (a subject's key and use row per version).
+  // FULL). At most kDestroyBatchNamesMax names (a subject's key and use row per version). On
+  // success the names are deleted (no read returns them again); the report says whether their
+  // bytes may still be in the store's files.
   static constexpr size_t kDestroyBatchNamesMax = 8192;
-  virtual Status DestroyKeyMaterials(std::span<const std::string> names) {
-    if (names.size() > kDestroyBatchNamesMax) {
-      return Status::InvalidArgument("at most " + std::to_string(kDestroyBatchNamesMax) +
-                                   " key material names at once");
-    }
+  virtual Result<DestroyReport> DestroyKeyMaterials(std::span<const std::string> names) {
+    CAIRN_RETURN_IF_ERROR(CheckDestroyBatch(names));
     for (const std::string& name : names) CAIRN_RETURN_IF_ERROR(DestroyKeyMaterial(name));
-    return Status::Ok();
+    return DestroyReport{};
+  }
+  // The batch bound of DestroyKeyMaterials, for backends that override it.
+  static Status CheckDestroyBatch(std::span<const std::string> names) {
+    if (names.size() <= kDestroyBatchNamesMax) return Status::Ok();
+    return Status::InvalidArgument("at most " + std::to_string(kDestroyBatchNamesMax) +
+                                   " key material names at once");
   }
   virtual Status PutMeta(std::string_view name, std::string_view value) = 0;
   virtual Result<std::optional<std::string>> ReadMeta(std::string_view name) = 0;

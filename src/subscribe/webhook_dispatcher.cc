@@ -8,6 +8,7 @@
 
 #include "cairn/webhooks.h"
 #include "common/bytes.h"
+#include "common/log.h"
 #include "common/steady_clock.h"
 #include "common/thread_name.h"
 #include "subscribe/live_access.h"
@@ -123,6 +124,7 @@ WebhookDispatcher::WebhookDispatcher(engine::EventStore* store, policy::PolicyHo
   assert(options_.retries_max <= kWebhookRetriesMax);
   assert(options_.backoff_initial_ms > 0 && options_.backoff_max_ms >= options_.backoff_initial_ms);
   assert(options_.batch_events_max >= 1);
+  assert(options_.secret_sweep_interval_ms > 0 && options_.secret_unused_age_ms_min >= 0);
 }
 
 WebhookDispatcher::~WebhookDispatcher() { Stop(); }
@@ -190,8 +192,35 @@ Status WebhookDispatcher::Start() {
       SetCurrentThreadName("cairn-webhook");
       RunWorker();
     });
+  sweeper_ = std::thread([this] {
+    SetCurrentThreadName("cairn-whsweep");
+    RunSecretSweeper();
+  });
   started_ = true;
   return Status::Ok();
+}
+
+void WebhookDispatcher::RunSecretSweeper() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_.load()) {
+    lock.unlock();
+    const Result<size_t> destroyed =
+        durable_.SweepUnusedSecrets(SteadyMs(), options_.secret_unused_age_ms_min);
+    if (!destroyed.ok()) {
+      log::Warn("looking for unused webhook secrets failed; retried later",
+                {.action = "webhook.sweep_secrets",
+                 .outcome = "failure",
+                 .extra = {{"cairn.error", destroyed.status().ToString()}}});
+    } else if (*destroyed > 0) {
+      log::Info("destroyed webhook secrets that no webhook uses",
+                {.action = "webhook.sweep_secrets",
+                 .outcome = "success",
+                 .extra = {{"cairn.secrets_destroyed", std::to_string(*destroyed)}}});
+    }
+    lock.lock();
+    cv_.wait_for(lock, std::chrono::milliseconds(options_.secret_sweep_interval_ms),
+                 [this] { return stop_.load(); });
+  }
 }
 
 void WebhookDispatcher::Stop() {
@@ -203,6 +232,7 @@ void WebhookDispatcher::Stop() {
   cv_.notify_all();
   for (std::thread& t : workers_) t.join();
   workers_.clear();
+  if (sweeper_.joinable()) sweeper_.join();
 }
 
 std::shared_ptr<WebhookDispatcher::Hook> WebhookDispatcher::NextReady(

@@ -63,6 +63,11 @@ struct DispatcherOptions {
   int64_t backoff_max_ms = 60000;
   int64_t rotation_grace_s = 86400;   // default grace of the previous secret after a rotation
   size_t batch_events_max = 64;       // events read per turn of one webhook
+  // Secrets no webhook uses (WebhookStore::SweepUnusedSecrets) are looked for at Start() and
+  // then this often, and destroyed when two looks at least secret_unused_age_ms_min apart
+  // found them unused.
+  int64_t secret_sweep_interval_ms = 300000;
+  int64_t secret_unused_age_ms_min = 60000;
   std::function<int64_t()> now_unix_s;  // clock for webhook-timestamp; system clock when empty
   // The roles the configuration gives a principal id now, without its credential (the server
   // passes Authenticator::ConfiguredRoles). Empty function: none (bindings only).
@@ -126,6 +131,7 @@ class WebhookDispatcher {
   // Under admin_mu_: false when the hook was deleted (its turn must not write anything more).
   bool StillListed(const Hook& hook);
   void RunWorker();
+  void RunSecretSweeper();
   std::shared_ptr<Hook> NextReady(std::unique_lock<std::mutex>& lock);
   void ProcessTurn(Hook& hook);
   bool Wanted(const Hook& hook, const engine::RecordedEvent& event, const Judge& judge,
@@ -149,6 +155,7 @@ class WebhookDispatcher {
   bool started_ = false;
   uint64_t observer_ = 0;
   std::vector<std::thread> workers_;
+  std::thread sweeper_;
   // Serialises Create/Delete/Rotate, and a turn's durable writes (position, parked record) with
   // them, so that a deleted webhook's turn never writes over a re-created one. Taken before mu_.
   std::mutex admin_mu_;

@@ -1,7 +1,9 @@
 #include "subscribe/webhook_store.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -15,8 +17,24 @@ constexpr size_t kDefinitionSizeBytesMax = 64 << 10;
 
 std::string DefinitionName(std::string_view name) { return "webhook/def/" + std::string(name); }
 std::string PositionName(std::string_view name) { return "webhook/pos/" + std::string(name); }
+constexpr std::string_view kSecretPrefix = "webhook/";
 std::string SecretName(std::string_view name, uint32_t version) {
-  return "webhook/" + std::string(name) + "/secret/" + std::to_string(version);
+  return std::string(kSecretPrefix) + std::string(name) + "/secret/" + std::to_string(version);
+}
+// Exactly the form SecretName makes (a valid webhook name, a decimal version >= 1): a sweep
+// destroys nothing else under the prefix.
+bool IsSecretName(std::string_view key_name) {
+  if (!key_name.starts_with(kSecretPrefix)) return false;
+  key_name.remove_prefix(kSecretPrefix.size());
+  const size_t slash = key_name.find("/secret/");
+  if (slash == std::string_view::npos || !ValidateWebhookName(key_name.substr(0, slash)).ok()) {
+    return false;
+  }
+  const std::string_view digits = key_name.substr(slash + 8);
+  uint32_t version = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
+  return ec == std::errc() && end == digits.data() + digits.size() && version >= 1 &&
+         SecretName(key_name.substr(0, slash), version) == std::string(kSecretPrefix) + std::string(key_name);
 }
 
 nlohmann::json ToJson(const WebhookDefinition& d) {
@@ -159,7 +177,16 @@ Status WebhookStore::Create(const WebhookDefinition& def, const crypto::SecureBy
                                                   std::to_string(start_position)));
   CAIRN_RETURN_IF_ERROR(WriteDefinition(def));
   names.push_back(def.name);
-  return WriteIndex(names);
+  CAIRN_RETURN_IF_ERROR(WriteIndex(names));
+  return KeepSecret(def.name, def.secret_version, secret);
+}
+
+Status WebhookStore::KeepSecret(std::string_view name, uint32_t version,
+                                const crypto::SecureBytes& secret) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> stored,
+                         store_->log_store()->ReadKeyMaterial(SecretName(name, version)));
+  if (stored) return Status::Ok();
+  return PutSecret(name, version, secret);
 }
 
 Status WebhookStore::Delete(std::string_view name) {
@@ -176,7 +203,7 @@ Status WebhookStore::Delete(std::string_view name) {
   const uint32_t version = def ? def->secret_version : 0;
   std::vector<std::string> secrets;
   for (uint32_t v = version; v >= 1 && v + 2 > version; --v) secrets.push_back(SecretName(name, v));
-  return store_->log_store()->DestroyKeyMaterials(secrets);
+  return store_->log_store()->DestroyKeyMaterials(secrets).status();
 }
 
 Result<WebhookDefinition> WebhookStore::Rotate(std::string_view name,
@@ -192,6 +219,7 @@ Result<WebhookDefinition> WebhookStore::Rotate(std::string_view name,
   def.secret_version += 1;
   def.previous_expires_unix_s = now_unix_s + grace_s;
   CAIRN_RETURN_IF_ERROR(WriteDefinition(def));
+  CAIRN_RETURN_IF_ERROR(KeepSecret(name, def.secret_version, secret));
   if (def.secret_version >= 3) {  // the secret before the previous one signs no more
     CAIRN_RETURN_IF_ERROR(
         store_->log_store()->DestroyKeyMaterial(SecretName(name, def.secret_version - 2)));
@@ -213,6 +241,49 @@ Result<uint64_t> WebhookStore::ReadPosition(std::string_view name) {
     return Status::DataLoss("webhook position unreadable");
   }
   return value;
+}
+
+Result<std::vector<std::string>> WebhookStore::UnusedSecretNames() {
+  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, ReadIndex());
+  std::set<std::string> used;
+  for (const std::string& name : names) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<WebhookDefinition> def, ReadDefinition(name));
+    if (!def) continue;
+    used.insert(SecretName(name, def->secret_version));
+    if (def->secret_version >= 2) used.insert(SecretName(name, def->secret_version - 1));
+  }
+  std::vector<std::string> unused;
+  CAIRN_RETURN_IF_ERROR(store_->log_store()->ScanKeyMaterial(
+      kSecretPrefix, [&](std::string_view key_name, std::string_view) {
+        if (IsSecretName(key_name) && !used.contains(std::string(key_name))) {
+          unused.emplace_back(key_name);
+        }
+        return unused.size() < kSweepTrackedMax;
+      }));
+  return unused;
+}
+
+Result<size_t> WebhookStore::SweepUnusedSecrets(int64_t now_ms, int64_t unused_age_ms_min) {
+  CAIRN_RETURN_IF_ERROR(CheckAvailable());
+  assert(unused_age_ms_min >= 0);
+  std::lock_guard<std::mutex> lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> unused, UnusedSecretNames());
+  std::map<std::string, int64_t> seen;  // what this pass found unused, with when it was first
+  std::vector<std::string> doomed;
+  for (std::string& name : unused) {
+    auto it = unused_since_ms_.find(name);
+    const int64_t since_ms = it == unused_since_ms_.end() ? now_ms : it->second;
+    if (now_ms - since_ms >= unused_age_ms_min && it != unused_since_ms_.end()) {
+      doomed.push_back(std::move(name));
+    } else {
+      seen.emplace(std::move(name), since_ms);
+    }
+  }
+  static_assert(kSweepTrackedMax <= storage::LogStore::kDestroyBatchNamesMax);
+  CAIRN_RETURN_IF_ERROR(store_->log_store()->DestroyKeyMaterials(doomed).status());
+  unused_since_ms_ = std::move(seen);  // secrets used again (or destroyed) are forgotten
+  assert(unused_since_ms_.size() <= kSweepTrackedMax);
+  return doomed.size();
 }
 
 }  // namespace cairn::subscribe

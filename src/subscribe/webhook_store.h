@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -72,6 +73,15 @@ class WebhookStore {
   Result<crypto::SecureBytes> LoadSecret(std::string_view name, uint32_t version);
   Status PutPosition(std::string_view name, uint64_t position);
   Result<uint64_t> ReadPosition(std::string_view name);
+  // Destroys stored secrets that no webhook uses: left by a crash between a secret's write and
+  // the index's or definition's, or by a delete or rotation whose destroy failed. A secret is
+  // used while its webhook is indexed and it is the current or the previous version. Two passes:
+  // an unused secret is destroyed only once an earlier pass, at least unused_age_ms_min before
+  // (now_ms on a steady clock), found it unused too, so that a create or rotation between its
+  // writes on another node keeps its new secret. At most kSweepTrackedMax unused secrets are
+  // tracked and destroyed per pass. Returns how many were destroyed.
+  static constexpr size_t kSweepTrackedMax = 1024;
+  Result<size_t> SweepUnusedSecrets(int64_t now_ms, int64_t unused_age_ms_min);
 
  private:
   Result<std::vector<std::string>> ReadIndex();
@@ -79,9 +89,14 @@ class WebhookStore {
   Result<std::optional<WebhookDefinition>> ReadDefinition(std::string_view name);
   Status WriteDefinition(const WebhookDefinition& def);
   Status PutSecret(std::string_view name, uint32_t version, const crypto::SecureBytes& secret);
+  // PutSecret again when a sweep on another node destroyed it between our writes.
+  Status KeepSecret(std::string_view name, uint32_t version, const crypto::SecureBytes& secret);
+  // The stored secret names that no indexed definition uses (at most kSweepTrackedMax).
+  Result<std::vector<std::string>> UnusedSecretNames();
 
   engine::EventStore* store_;
-  std::mutex mu_;  // serialises index and definition changes
+  std::mutex mu_;  // serialises index and definition changes, and sweeps
+  std::map<std::string, int64_t> unused_since_ms_;  // guarded by mu_: secret name -> first seen
 };
 
 }  // namespace cairn::subscribe

@@ -17,6 +17,7 @@
 
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
+#include <pqxx/transaction>
 
 #include <atomic>
 #include <cstdlib>
@@ -135,6 +136,22 @@ class PgTestServer {
   std::string bin_, dir_;
   int port_ = 0;
   std::atomic<int> databases_{0};
+};
+
+// A repeatable-read transaction on its own connection whose snapshot is taken and that holds no
+// lock on cairn's tables: a "long report" older than whatever is deleted after it. Ends at
+// End() or destruction.
+class OldSnapshot {
+ public:
+  explicit OldSnapshot(const std::string& conninfo) : conn_(conninfo), tx_(conn_, "old-snapshot") {
+    tx_.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+    tx_.exec("SELECT 1");
+  }
+  void End() { tx_.commit(); }
+
+ private:
+  pqxx::connection conn_;
+  pqxx::work tx_;
 };
 
 }  // namespace cairn::testing

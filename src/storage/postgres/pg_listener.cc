@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/decimal.h"
+#include "common/steady_clock.h"
 #include "storage/postgres/pg_store.h"
 
 namespace cairn::storage::pg {
@@ -103,7 +104,14 @@ void PgLogStore::RunListener() {
       if (connected_before) Notify("", "", 0);  // missed notifications: re-read everything
       connected_before = true;
       FirstAttemptDone();
-      while (!stopping_.load()) (*conn)->await_notification(0, kWaitUs);
+      int64_t purge_checked_ms = SteadyNowMs();
+      while (!stopping_.load()) {
+        (*conn)->await_notification(0, kWaitUs);
+        if (SteadyNowMs() - purge_checked_ms >= options_.key_purge_retry_ms) {
+          RetryPendingPurge();
+          purge_checked_ms = SteadyNowMs();
+        }
+      }
     } catch (const std::exception&) {
       backoff_ms = options_.backoff_ms_min;  // the connection broke: reconnect
       connected_before = true;

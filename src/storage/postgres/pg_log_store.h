@@ -74,6 +74,12 @@ struct PgOptions {
   // BeginOptimisticCommit really is optimistic (LogStore); false: it locks first, like
   // BeginCommit (for nodes that all write all the time, where optimism only loses races).
   bool optimistic_commits = true;
+  // A key destroy waits at most this long for transactions older than its delete to end before
+  // it rewrites the key table (their snapshots would keep the deleted rows in the new files).
+  int64_t key_purge_wait_ms_max = 10000;
+  // After a destroy whose wait ran out, the listener thread checks this often whether those
+  // transactions have ended, and then rewrites the key table again.
+  int64_t key_purge_retry_ms = 5000;
 };
 
 Result<std::unique_ptr<LogStore>> OpenPgLogStore(const PgOptions& options);

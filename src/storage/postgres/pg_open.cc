@@ -89,6 +89,10 @@ Status CheckOptions(const PgOptions& o) {
   if (o.backoff_ms_min <= 0 || o.backoff_ms_max < o.backoff_ms_min) {
     return Status::InvalidArgument("PostgreSQL reconnect backoff needs 0 < min <= max");
   }
+  if (o.key_purge_wait_ms_max < 0 || o.key_purge_wait_ms_max > 600000 || o.key_purge_retry_ms <= 0) {
+    return Status::InvalidArgument(
+        "PostgreSQL key purge wait must be 0..600000 ms and its retry interval positive");
+  }
   static const char* const kSslModes[] = {"", "disable", "allow", "prefer", "require", "verify-ca",
                                           "verify-full"};
   if (std::find(std::begin(kSslModes), std::end(kSslModes), o.sslmode) == std::end(kSslModes)) {

@@ -587,15 +587,12 @@ Status PgLogStore::ScanNames(std::string_view what, const char* page_statement,
 
 Status PgLogStore::DestroyKeyMaterial(std::string_view name) {
   const std::string one(name);
-  return DestroyKeyMaterials(std::span<const std::string>(&one, 1));
+  return DestroyKeyMaterials(std::span<const std::string>(&one, 1)).status();
 }
 
-Status PgLogStore::DestroyKeyMaterials(std::span<const std::string> names) {
-  if (names.size() > kDestroyBatchNamesMax) {
-    return Status::InvalidArgument("at most " + std::to_string(kDestroyBatchNamesMax) +
-                                   " key material names at once");
-  }
-  if (names.empty()) return Status::Ok();
+Result<DestroyReport> PgLogStore::DestroyKeyMaterials(std::span<const std::string> names) {
+  CAIRN_RETURN_IF_ERROR(CheckDestroyBatch(names));
+  if (names.empty()) return DestroyReport{};
   for (const std::string& name : names) CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
   std::string delete_xid;  // 32-bit xid of the deleting transaction, as text
   CAIRN_RETURN_IF_ERROR(Run("destroying key material", true, [&](pqxx::connection& c) {
@@ -613,54 +610,66 @@ Status PgLogStore::DestroyKeyMaterials(std::span<const std::string> names) {
   // It also copies every row version a running snapshot may still see: first wait (bounded) for
   // the snapshots older than the delete to end.
   CAIRN_ASSIGN_OR_RETURN(int64_t holders, WaitForSnapshotsBefore(delete_xid));
-  CAIRN_RETURN_IF_ERROR(Run("vacuuming the key table", true, [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    tx.exec("VACUUM FULL cairn_key_material");
-  }));
+  CAIRN_RETURN_IF_ERROR(VacuumKeyTable());
+  DestroyReport report;
+  report.snapshots_remaining = holders;
   if (holders > 0) {
+    {
+      std::lock_guard<std::mutex> lock(purge_mu_);
+      purge_pending_xid_ = delete_xid;  // a later delete's horizon covers the earlier ones
+    }
     log::Warn("an erased key may stay in PostgreSQL's table files until older transactions end",
               {.action = "storage.destroy_key",
                .outcome = "failure",
                .extra = {{"cairn.snapshots_older", std::to_string(holders)},
                          {"cairn.hint",
-                          "end long transactions (or replication slots holding xmin); the next "
-                          "forget vacuums the key table again"}}});
+                          "end long transactions (or replication slots holding xmin); cairn "
+                          "rewrites the key table again once they have ended"}}});
+  } else {
+    std::lock_guard<std::mutex> lock(purge_mu_);
+    purge_pending_xid_.reset();  // this VACUUM FULL dropped every earlier deleted row too
   }
-  return Status::Ok();
+  return report;
 }
 
-// Sessions, prepared transactions and replication slots whose snapshot horizon (xmin) is at or
-// before `xid` may still see a row that transaction deleted, so VACUUM keeps it. Polls until none
-// is left or kSnapshotWaitMsMax passes; returns how many are left. After a wait that ran out, the
-// next minute's destroys look once and do not wait (a forget destroys several rows: one holder
-// must not stall it for 10 s each).
+Status PgLogStore::VacuumKeyTable() {
+  return Run("vacuuming the key table", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec("VACUUM FULL cairn_key_material");
+  });
+}
+
+void PgLogStore::RetryPendingPurge() {
+  std::optional<std::string> xid;
+  {
+    std::lock_guard<std::mutex> lock(purge_mu_);
+    xid = purge_pending_xid_;
+  }
+  if (!xid) return;
+  Result<int64_t> holders = CountSnapshotsBefore(*xid);
+  if (!holders.ok() || *holders > 0) return;
+  if (!VacuumKeyTable().ok()) return;
+  {
+    std::lock_guard<std::mutex> lock(purge_mu_);
+    if (purge_pending_xid_ == xid) purge_pending_xid_.reset();  // else a newer destroy is pending
+  }
+  log::Info("erased keys purged from PostgreSQL's table files after older transactions ended",
+            {.action = "storage.destroy_key", .outcome = "success"});
+}
+
+bool PgLogStore::KeyPurgePending() {
+  std::lock_guard<std::mutex> lock(purge_mu_);
+  return purge_pending_xid_.has_value();
+}
+
 Result<int64_t> PgLogStore::WaitForSnapshotsBefore(const std::string& xid) {
-  constexpr int64_t kSnapshotWaitMsMax = 10000;
   constexpr int64_t kSnapshotPollMs = 50;
   constexpr int64_t kNoWaitAfterTimeoutMs = 60000;
   const int64_t now_ms = SteadyNowMs();
   const bool wait = now_ms - snapshot_wait_ran_out_ms_.load() >= kNoWaitAfterTimeoutMs;
-  const int64_t deadline_ms = wait ? now_ms + kSnapshotWaitMsMax : now_ms;
+  const int64_t deadline_ms = wait ? now_ms + options_.key_purge_wait_ms_max : now_ms;
   for (;;) {
-    int64_t holders = 0;
-    CAIRN_RETURN_IF_ERROR(Run("checking the snapshot horizon", true, [&](pqxx::connection& c) {
-      pqxx::nontransaction tx(c);
-      // Sessions of this database (and walsenders, which have none), not autovacuum workers
-      // (no user; VACUUM's horizon leaves them out): their snapshot's xmin, or the xid of a
-      // transaction that has written and waits between statements without a snapshot.
-      holders = tx.exec_params(
-                      "SELECT (SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-                      "          AND usesysid IS NOT NULL"
-                      "          AND (datname = current_database() OR datid IS NULL)"
-                      "          AND ((backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::xid))"
-                      "            OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::xid))))"
-                      "     + (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()"
-                      "          AND age(transaction) >= age($1::xid))"
-                      "     + (SELECT count(*) FROM pg_replication_slots"
-                      "          WHERE xmin IS NOT NULL AND age(xmin) >= age($1::xid))",
-                      xid)[0][0]
-                    .as<int64_t>();
-    }));
+    CAIRN_ASSIGN_OR_RETURN(const int64_t holders, CountSnapshotsBefore(xid));
     if (holders == 0) return holders;
     if (SteadyNowMs() >= deadline_ms) {
       if (wait) snapshot_wait_ran_out_ms_.store(SteadyNowMs());
@@ -668,6 +677,29 @@ Result<int64_t> PgLogStore::WaitForSnapshotsBefore(const std::string& xid) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(kSnapshotPollMs));
   }
+}
+
+Result<int64_t> PgLogStore::CountSnapshotsBefore(const std::string& xid) {
+  int64_t holders = 0;
+  CAIRN_RETURN_IF_ERROR(Run("checking the snapshot horizon", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    // Sessions of this database (and walsenders, which have none), not autovacuum workers
+    // (no user; VACUUM's horizon leaves them out): their snapshot's xmin, or the xid of a
+    // transaction that has written and waits between statements without a snapshot.
+    holders = tx.exec_params(
+                    "SELECT (SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                    "          AND usesysid IS NOT NULL"
+                    "          AND (datname = current_database() OR datid IS NULL)"
+                    "          AND ((backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::xid))"
+                    "            OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::xid))))"
+                    "     + (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()"
+                    "          AND age(transaction) >= age($1::xid))"
+                    "     + (SELECT count(*) FROM pg_replication_slots"
+                    "          WHERE xmin IS NOT NULL AND age(xmin) >= age($1::xid))",
+                    xid)[0][0]
+                  .as<int64_t>();
+  }));
+  return holders;
 }
 
 Status PgLogStore::PutMeta(std::string_view name, std::string_view value) {

@@ -94,7 +94,7 @@ class PgLogStore final : public LogStore {
       std::string_view prefix, std::string_view start_after,
       const std::function<bool(std::string_view, std::string_view)>& fn) override;
   Status DestroyKeyMaterial(std::string_view name) override;
-  Status DestroyKeyMaterials(std::span<const std::string> names) override;
+  Result<DestroyReport> DestroyKeyMaterials(std::span<const std::string> names) override;
   Status PutMeta(std::string_view name, std::string_view value) override;
   Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
   Status ScanMeta(std::string_view prefix,
@@ -103,6 +103,9 @@ class PgLogStore final : public LogStore {
   // Runs `fn` on a pooled connection; a lost connection is dropped and, when `retry`, `fn` runs
   // once more on a fresh one (only for work that may run twice: reads, idempotent writes).
   Status Run(std::string_view what, bool retry, const std::function<void(pqxx::connection&)>& fn);
+  // Whether a destroy's bytes may still be in the key table's files (its wait for older
+  // snapshots ran out and no purge since has dropped them). For tests and status.
+  bool KeyPurgePending();
   PgPool& pool() { return *pool_; }
   PgCommitCounters& commit_counters() { return commit_counters_; }
 
@@ -119,7 +122,17 @@ class PgLogStore final : public LogStore {
   void RunListener();
   // The cairn_tree row, with the group summary columns or without them.
   Result<TreeState> ReadTreeRow(bool with_summary);
+  // Sessions, prepared transactions and replication slots whose snapshot horizon (xmin) is at
+  // or before `xid`: they may still see a row that transaction deleted, so VACUUM keeps it.
+  Result<int64_t> CountSnapshotsBefore(const std::string& xid);
+  // Polls CountSnapshotsBefore until none is left or options_.key_purge_wait_ms_max passes;
+  // returns how many are left. After a wait that ran out, the next minute's destroys look once
+  // and do not wait (one holder must not stall every destroy).
   Result<int64_t> WaitForSnapshotsBefore(const std::string& xid);
+  Status VacuumKeyTable();
+  // On the listener thread: after a destroy whose wait ran out, rewrites the key table once the
+  // snapshots older than its delete have ended.
+  void RetryPendingPurge();
   // Pages through a (name, bytes) table by name from `prefix` with two prepared statements
   // (first page: name >= $1, next pages: name > $1; both LIMIT $2).
   // Names with `prefix` greater than `start_after` (empty: all), in order, page by page.
@@ -149,6 +162,9 @@ class PgLogStore final : public LogStore {
   std::atomic<bool> stopping_{false};
   // When a wait for old snapshots last ran out (SteadyNowMs; far past: never).
   std::atomic<int64_t> snapshot_wait_ran_out_ms_{INT64_MIN / 2};
+  // The delete xid of the latest destroy whose old rows may still be in the key table's files.
+  std::mutex purge_mu_;
+  std::optional<std::string> purge_pending_xid_;  // guarded by purge_mu_
   std::thread listener_thread_;
   // Set once the listener's first connection attempt is over (listening, or failed); Start()
   // waits for it so that a store is listening when OpenPgLogStore returns.

@@ -79,15 +79,12 @@ Result<bool> RocksLogStore::NothingOlderRemains(rocksdb::SequenceNumber sequence
 
 Status RocksLogStore::DestroyKeyMaterial(std::string_view name) {
   const std::string one(name);
-  return DestroyKeyMaterials(std::span<const std::string>(&one, 1));
+  return DestroyKeyMaterials(std::span<const std::string>(&one, 1)).status();
 }
 
-Status RocksLogStore::DestroyKeyMaterials(std::span<const std::string> names) {
-  if (names.size() > kDestroyBatchNamesMax) {
-    return Status::InvalidArgument("at most " + std::to_string(kDestroyBatchNamesMax) +
-                                   " key material names at once");
-  }
-  if (names.empty()) return Status::Ok();
+Result<DestroyReport> RocksLogStore::DestroyKeyMaterials(std::span<const std::string> names) {
+  CAIRN_RETURN_IF_ERROR(CheckDestroyBatch(names));
+  if (names.empty()) return DestroyReport{};
   rocksdb::WriteBatch batch;
   for (const std::string& name : names) {
     if (name.empty() || name.size() > kNameSizeBytesMax) {
@@ -116,7 +113,7 @@ Status RocksLogStore::DestroyKeyMaterials(std::span<const std::string> names) {
       std::chrono::steady_clock::now() + std::chrono::milliseconds(kDestroyWaitMillisMax);
   for (int polls = 0;; ++polls) {
     CAIRN_ASSIGN_OR_RETURN(const bool done, NothingOlderRemains(delete_sequence, old_files));
-    if (done) return Status::Ok();
+    if (done) return DestroyReport{};
     if (polls % kDestroyPurgeEveryPolls == 0) {
       // Deletes files that became obsolete after the readers holding them finished.
       CAIRN_RETURN_IF_ERROR(FromRocks(db_->DisableFileDeletions(), what));

@@ -106,7 +106,7 @@ class RocksLogStore final : public LogStore {
       std::string_view prefix, std::string_view start_after,
       const std::function<bool(std::string_view, std::string_view)>& fn) override;
   Status DestroyKeyMaterial(std::string_view name) override;
-  Status DestroyKeyMaterials(std::span<const std::string> names) override;
+  Result<DestroyReport> DestroyKeyMaterials(std::span<const std::string> names) override;
   Status PutMeta(std::string_view name, std::string_view value) override;
   Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
   Status ScanMeta(std::string_view prefix,

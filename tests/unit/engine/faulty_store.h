@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +36,8 @@ struct FaultPlan {
   std::atomic<int> tree_state_reads{0};                // ReadTreeState calls (reloads)
   std::atomic<bool> hold_commits{false};  // commits wait (polling) until it is false again
   std::atomic<int> commits_held{0};       // commits that waited
+  // Called after every successful PutMeta with its name (set before opening, then left alone).
+  std::function<void(std::string_view name)> after_put_meta;
 };
 
 inline std::string FlipOneByte(std::string_view bytes) {
@@ -170,7 +173,7 @@ class FaultyStore final : public storage::LogStore {
   }
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view n) override { return inner_->ReadKeyMaterial(n); }
   Status DestroyKeyMaterial(std::string_view n) override { return inner_->DestroyKeyMaterial(n); }
-  Status DestroyKeyMaterials(std::span<const std::string> names) override {
+  Result<storage::DestroyReport> DestroyKeyMaterials(std::span<const std::string> names) override {
     return inner_->DestroyKeyMaterials(names);
   }
   Status ScanKeyMaterial(std::string_view p,
@@ -181,7 +184,11 @@ class FaultyStore final : public storage::LogStore {
                               const std::function<bool(std::string_view, std::string_view)>& fn) override {
     return inner_->ScanKeyMaterialAfter(p, after, fn);  // the backend's seek, not the default
   }
-  Status PutMeta(std::string_view n, std::string_view v) override { return inner_->PutMeta(n, v); }
+  Status PutMeta(std::string_view n, std::string_view v) override {
+    CAIRN_RETURN_IF_ERROR(inner_->PutMeta(n, v));
+    if (plan_->after_put_meta) plan_->after_put_meta(n);
+    return Status::Ok();
+  }
   Result<std::optional<std::string>> ReadMeta(std::string_view n) override { return inner_->ReadMeta(n); }
   Status ScanMeta(std::string_view p,
                   const std::function<bool(std::string_view, std::string_view)>& fn) override {

@@ -1175,10 +1175,7 @@ TEST(PgKeyMaterialTest, DestroyWaitsForOlderSnapshotsSoVacuumDropsTheRow) {
   ASSERT_NE(store, nullptr);
   const std::string doomed = "WRAPPED-SUBJECT-KEY-snapshot-7c1e4b92";
   ASSERT_TRUE(store->PutKeyMaterial("subject/held/v1", doomed).ok());
-  pqxx::connection reader(db);
-  pqxx::work old_snapshot(reader, "old-snapshot");
-  old_snapshot.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-  old_snapshot.exec("SELECT 1");  // the snapshot is taken; no lock on the key table
+  cairn::testing::OldSnapshot old_snapshot(db);
 
   std::atomic<bool> destroyed{false};
   Status destroy;
@@ -1188,11 +1185,42 @@ TEST(PgKeyMaterialTest, DestroyWaitsForOlderSnapshotsSoVacuumDropsTheRow) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   EXPECT_FALSE(destroyed.load()) << "it vacuumed while an older snapshot could see the row";
-  old_snapshot.commit();
+  old_snapshot.End();
   destroyer.join();
   ASSERT_TRUE(destroy.ok()) << destroy.ToString();
   EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(doomed), std::string::npos);
   EXPECT_FALSE(store->ReadKeyMaterial("subject/held/v1")->has_value());
+}
+
+// A snapshot that outlasts the wait: the destroy deletes the row, reports the snapshot instead of
+// claiming the bytes are gone, and the listener thread rewrites the key table once it has ended.
+TEST(PgKeyMaterialTest, ADestroyWhoseWaitRunsOutReportsItAndPurgesOnceTheSnapshotEnds) {
+  const std::string db = PgServer().CreateDatabase();
+  PgOptions options = PgOpts(db);
+  options.key_purge_wait_ms_max = 300;
+  options.key_purge_retry_ms = 100;
+  auto store = OpenPg(options);
+  ASSERT_NE(store, nullptr);
+  auto* pg_store = dynamic_cast<pg::PgLogStore*>(store.get());
+  ASSERT_NE(pg_store, nullptr);
+  const std::string doomed = "WRAPPED-SUBJECT-KEY-outlasting-5d0e21aa";
+  ASSERT_TRUE(store->PutKeyMaterial("skey/held.1", doomed).ok());
+  cairn::testing::OldSnapshot old_snapshot(db);
+
+  const std::vector<std::string> names = {"skey/held.1"};
+  Result<DestroyReport> report = store->DestroyKeyMaterials(names);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_GE(report->snapshots_remaining, 1);
+  EXPECT_FALSE(store->ReadKeyMaterial("skey/held.1")->has_value());  // deleted all the same
+  EXPECT_TRUE(pg_store->KeyPurgePending());
+  // The old snapshot may still see the row, so the rewrite kept it: the report was needed.
+  EXPECT_NE(ReadIfExists(KeyTablePath(db)).find(doomed), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // retries see it still running
+  EXPECT_TRUE(pg_store->KeyPurgePending());
+
+  old_snapshot.End();
+  EXPECT_TRUE(WaitFor([&] { return !pg_store->KeyPurgePending(); }, 10000));
+  EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(doomed), std::string::npos);
 }
 
 // Several names in one destroy: one transaction, one VACUUM FULL; absent names are fine.
@@ -1214,7 +1242,7 @@ TEST(PgKeyMaterialTest, ABatchDestroyRemovesEveryNameFromTheTableFiles) {
   EXPECT_NE(after.find(kept), std::string::npos);
   EXPECT_FALSE(store->ReadKeyMaterial("skey/a.2")->has_value());
   const std::vector<std::string> too_many(LogStore::kDestroyBatchNamesMax + 1, "skey/x");
-  EXPECT_EQ(store->DestroyKeyMaterials(too_many).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->DestroyKeyMaterials(too_many).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(PgPoolTest, AllConnectionsBusyIsUnavailableAfterTheAcquireTimeout) {

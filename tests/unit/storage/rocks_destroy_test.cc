@@ -78,7 +78,7 @@ TEST_F(RocksDestroyTest, ABatchDestroyLeavesNoCopyOfAnyName) {
   ASSERT_NE(store_, nullptr);
   EXPECT_EQ(**store_->ReadKeyMaterial("subject/bob/v1"), "bob-wrapped");
   const std::vector<std::string> too_many(LogStore::kDestroyBatchNamesMax + 1, "subject/x");
-  EXPECT_EQ(store_->DestroyKeyMaterials(too_many).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->DestroyKeyMaterials(too_many).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(RocksDestroyTest, SecretSharesTheWalWithLaterCommits) {

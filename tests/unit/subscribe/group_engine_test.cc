@@ -476,6 +476,44 @@ TEST_F(GroupTest, DeleteEndsConsumersAndForgetsTheGroupAcrossARestart) {
             StatusCode::kNotFound);
 }
 
+// A Create of a name whose Delete is still removing its stored state must not succeed before
+// that removal: the removal would blank the new group's settings, and it would be gone (or fail
+// to load) after a restart. Each round races one Delete against Creates of the same name.
+TEST_F(GroupTest, ACreateRacingTheDeleteOfItsNameSurvivesARestart) {
+  for (uint32_t round = 1; round <= 20; ++round) {
+    GroupSettings old_settings = Settings("g");
+    old_settings.retry_limit = 1;
+    ASSERT_TRUE(groups_->Create(old_settings).ok());
+    GroupSettings new_settings = Settings("g");
+    new_settings.retry_limit = 2 + round % 5;
+    Status deleted;
+    Status created = Status::Unavailable("not tried");
+    std::thread deleter([&] { deleted = groups_->Delete("g"); });
+    std::thread creator([&] {
+      for (int attempt = 0; attempt < 100000; ++attempt) {
+        created = groups_->Create(new_settings);
+        if (created.ok()) return;
+        // Before the Delete: the old group still exists; during it: "being deleted; retry".
+        if (created.code() != StatusCode::kAlreadyExists &&
+            created.code() != StatusCode::kUnavailable) {
+          return;
+        }
+        std::this_thread::yield();
+      }
+    });
+    deleter.join();
+    creator.join();
+    ASSERT_TRUE(deleted.ok()) << deleted.ToString();
+    ASSERT_TRUE(created.ok()) << "round " << round << ": " << created.ToString();
+    CloseAll();
+    OpenAll();
+    auto list = groups_->List();
+    ASSERT_EQ(list.size(), 1u) << "round " << round;
+    EXPECT_EQ(list[0].settings.retry_limit, new_settings.retry_limit) << "round " << round;
+    ASSERT_TRUE(groups_->Delete("g").ok());
+  }
+}
+
 TEST_F(GroupTest, ComponentStateNamesNeedAComponentPrefix) {
   EXPECT_EQ(store_->PutComponentState("origin", "x").code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->PutComponentState("/x", "x").code(), StatusCode::kInvalidArgument);

@@ -1,0 +1,123 @@
+// WebhookStore's sweep of unused secrets: a secret no indexed webhook uses (a crash between a
+// create's writes, a delete or rotation whose destroy did not happen) is destroyed on the second
+// look, never on the first; used secrets and names of other forms are left alone. A create or
+// rotation whose new secret another node's sweep destroyed between its writes writes it again.
+#include <gtest/gtest.h>
+
+#include "../engine/faulty_store.h"
+#include "subscribe/webhook_store.h"
+#include "test_util.h"
+
+namespace cairn::subscribe {
+namespace {
+
+constexpr int64_t kAgeMs = 60000;
+
+class WebhookStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string dir = tmp_.Sub("data");
+    ASSERT_TRUE(engine::EventStore::Init({dir, "test.example/log"}).ok());
+    engine::Options options;
+    options.data_dir = dir;
+    options.wrap_store_for_test = [this](std::unique_ptr<storage::LogStore> inner) {
+      return std::unique_ptr<storage::LogStore>(new engine::FaultyStore(std::move(inner), &plan_));
+    };
+    plan_.after_put_meta = [this](std::string_view name) {
+      if (name == destroy_after_meta_) {
+        ASSERT_TRUE(keys()->DestroyKeyMaterial(destroy_secret_).ok());  // "another node's sweep"
+        destroy_after_meta_.clear();
+      }
+    };
+    auto store = engine::EventStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    webhooks_ = std::make_unique<WebhookStore>(store_.get());
+  }
+
+  storage::LogStore* keys() { return store_->log_store(); }
+  bool Has(const std::string& name) {
+    auto value = keys()->ReadKeyMaterial(name);
+    EXPECT_TRUE(value.ok());
+    return value.ok() && value->has_value();
+  }
+  Status Create(const std::string& name, const std::string& secret) {
+    WebhookDefinition def;
+    def.name = name;
+    def.url = "https://hooks.example/" + name;
+    def.source = std::string(kAllSource);
+    return webhooks_->Create(def, crypto::SecureBytes(secret), 0);
+  }
+
+  testing::TempDir tmp_;
+  engine::FaultPlan plan_;
+  std::string destroy_after_meta_;  // PutMeta of this name destroys destroy_secret_ (once)
+  std::string destroy_secret_;
+  std::unique_ptr<engine::EventStore> store_;
+  std::unique_ptr<WebhookStore> webhooks_;
+};
+
+TEST_F(WebhookStoreTest, UnusedSecretsAreDestroyedOnTheSecondLookOnly) {
+  ASSERT_TRUE(Create("kept", "secret-kept-1").ok());
+  const int64_t now_s = 1700000000;
+  ASSERT_TRUE(webhooks_->Rotate("kept", crypto::SecureBytes(std::string("secret-kept-2")), now_s, 60).ok());
+  ASSERT_TRUE(webhooks_->Rotate("kept", crypto::SecureBytes(std::string("secret-kept-3")), now_s, 60).ok());
+  // A deleted webhook's secret whose destroy never happened, a rotation that crashed after
+  // its secret's write, and a name of another form under the prefix.
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/gone/secret/1", "WRAPPED-GONE").ok());
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/kept/secret/4", "WRAPPED-CRASHED-ROTATION").ok());
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/kept/other", "NOT-A-SECRET-NAME").ok());
+
+  auto first = webhooks_->SweepUnusedSecrets(1000, kAgeMs);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(*first, 0u) << "the first look only marks";
+  auto early = webhooks_->SweepUnusedSecrets(1000 + kAgeMs - 1, kAgeMs);
+  ASSERT_TRUE(early.ok());
+  EXPECT_EQ(*early, 0u) << "too soon after the first look";
+  EXPECT_TRUE(Has("webhook/gone/secret/1"));
+
+  auto second = webhooks_->SweepUnusedSecrets(1000 + kAgeMs, kAgeMs);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(*second, 2u);
+  EXPECT_FALSE(Has("webhook/gone/secret/1"));
+  EXPECT_FALSE(Has("webhook/kept/secret/4"));
+  EXPECT_TRUE(Has("webhook/kept/other"));
+  EXPECT_FALSE(Has("webhook/kept/secret/1"));  // the rotation to 3 destroyed it
+  auto current = webhooks_->LoadSecret("kept", 3);
+  ASSERT_TRUE(current.ok()) << current.status().ToString();
+  EXPECT_EQ(current->view(), "secret-kept-3");
+  EXPECT_TRUE(webhooks_->LoadSecret("kept", 2).ok());  // the previous one still signs
+}
+
+TEST_F(WebhookStoreTest, ASecretUsedAgainBetweenTheLooksIsKept) {
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/late/secret/1", "WRAPPED-HALF-CREATED").ok());
+  ASSERT_TRUE(webhooks_->SweepUnusedSecrets(1000, kAgeMs).ok());
+  ASSERT_TRUE(Create("late", "secret-late-1").ok());  // the create completes meanwhile
+  auto second = webhooks_->SweepUnusedSecrets(1000 + 10 * kAgeMs, kAgeMs);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, 0u);
+  auto secret = webhooks_->LoadSecret("late", 1);
+  ASSERT_TRUE(secret.ok()) << secret.status().ToString();
+  EXPECT_EQ(secret->view(), "secret-late-1");
+}
+
+TEST_F(WebhookStoreTest, ACreateOrRotationWritesItsSecretAgainWhenASweepDestroyedIt) {
+  destroy_after_meta_ = "component/webhook/index";
+  destroy_secret_ = "webhook/raced/secret/1";
+  ASSERT_TRUE(Create("raced", "secret-raced-1").ok());
+  EXPECT_TRUE(destroy_after_meta_.empty()) << "the race was not staged";
+  auto first = webhooks_->LoadSecret("raced", 1);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->view(), "secret-raced-1");
+
+  destroy_after_meta_ = "component/webhook/def/raced";
+  destroy_secret_ = "webhook/raced/secret/2";
+  ASSERT_TRUE(webhooks_->Rotate("raced", crypto::SecureBytes(std::string("secret-raced-2")), 1700000000, 60).ok());
+  EXPECT_TRUE(destroy_after_meta_.empty()) << "the race was not staged";
+  auto second = webhooks_->LoadSecret("raced", 2);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->view(), "secret-raced-2");
+}
+
+}  // namespace
+}  // namespace cairn::subscribe
