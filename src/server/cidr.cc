@@ -1,7 +1,9 @@
 #include "server/cidr.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cassert>
@@ -136,21 +138,55 @@ bool CidrSet::ContainsText(std::string_view ip) const {
   return ContainsBytes(v4, bytes);
 }
 
-bool IsLoopbackHost(std::string_view host) {
-  if (host.size() == 9) {
-    bool localhost = true;
-    for (size_t i = 0; i < 9; ++i) {
-      const char c = host[i] >= 'A' && host[i] <= 'Z' ? static_cast<char>(host[i] + 32) : host[i];
-      if (c != "localhost"[i]) localhost = false;
+std::vector<std::string> ResolveHost(std::string_view name) {
+  constexpr size_t kAddressesMax = 64;
+  std::vector<std::string> out;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(std::string(name).c_str(), nullptr, &hints, &found) != 0) return out;
+  for (addrinfo* a = found; a != nullptr && out.size() < kAddressesMax; a = a->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* bytes = nullptr;
+    if (a->ai_family == AF_INET) bytes = &reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr;
+    if (a->ai_family == AF_INET6) bytes = &reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr;
+    if (bytes != nullptr && inet_ntop(a->ai_family, bytes, text, sizeof(text)) != nullptr) {
+      out.emplace_back(text);
     }
-    if (localhost) return true;
   }
+  freeaddrinfo(found);
+  return out;
+}
+
+namespace {
+
+bool IsLoopbackIp(std::string_view ip) {
   uint8_t bytes[16];
   bool v4 = false;
-  if (!ParseIp(host, &v4, bytes)) return false;
+  if (!ParseIp(ip, &v4, bytes)) return false;
   if (v4) return bytes[0] == 127;
   static const uint8_t kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   return std::memcmp(bytes, kLoopback6, 16) == 0;
+}
+
+bool IsLocalhostName(std::string_view host) {
+  constexpr std::string_view kName = "localhost";
+  if (host.size() != kName.size()) return false;
+  for (size_t i = 0; i < kName.size(); ++i) {
+    const char c = host[i] >= 'A' && host[i] <= 'Z' ? static_cast<char>(host[i] + 32) : host[i];
+    if (c != kName[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsLoopbackHost(std::string_view host, const HostResolver& resolve) {
+  if (!IsLocalhostName(host)) return IsLoopbackIp(host);
+  const std::vector<std::string> addresses = resolve(host);
+  return !addresses.empty() && std::all_of(addresses.begin(), addresses.end(),
+                                           [](const std::string& a) { return IsLoopbackIp(a); });
 }
 
 Result<HostPort> ParseHostPort(std::string_view text) {

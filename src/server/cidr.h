@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -52,8 +53,16 @@ class CidrSet {
   std::vector<Entry> entries_;
 };
 
-// 127.0.0.0/8, ::1, ::ffff:127.x.y.z and "localhost" (any case). Brackets are not accepted.
-bool IsLoopbackHost(std::string_view host);
+// The IP addresses a host name resolves to (getaddrinfo: /etc/hosts, then DNS), as text; empty
+// when it does not resolve. At most 64.
+using HostResolver = std::function<std::vector<std::string>(std::string_view name)>;
+std::vector<std::string> ResolveHost(std::string_view name);
+
+// 127.0.0.0/8, ::1, ::ffff:127.x.y.z, and "localhost" (any case) when every address it resolves
+// to is one of those (a hosts file may map it elsewhere; a name that does not resolve is not
+// loopback). Other names are never loopback. Brackets are not accepted. Only "localhost" calls
+// `resolve`.
+bool IsLoopbackHost(std::string_view host, const HostResolver& resolve = ResolveHost);
 
 struct HostPort {
   std::string host;  // without brackets: "127.0.0.1", "::1", "0.0.0.0", "db.internal"

@@ -159,6 +159,32 @@ TEST(Loopback, Hosts) {
   EXPECT_FALSE(IsLoopbackHost(""));
 }
 
+// "localhost" is loopback only if every address it resolves to is: a hosts file may map it
+// elsewhere, and the server would then listen there in plaintext.
+TEST(Loopback, LocalhostCountsOnlyWhenItResolvesToLoopbackOnly) {
+  auto resolving_to = [](std::vector<std::string> addresses) {
+    return [addresses](std::string_view name) {
+      EXPECT_EQ(name, "localhost");
+      return addresses;
+    };
+  };
+  EXPECT_TRUE(IsLoopbackHost("localhost", resolving_to({"127.0.0.1", "::1"})));
+  EXPECT_FALSE(IsLoopbackHost("localhost", resolving_to({"127.0.0.1", "10.0.0.7"})));
+  EXPECT_FALSE(IsLoopbackHost("localhost", resolving_to({"192.168.1.20"})));
+  EXPECT_FALSE(IsLoopbackHost("localhost", resolving_to({})));  // does not resolve
+  EXPECT_FALSE(IsLoopbackHost("localhost", resolving_to({"localhost"})));
+  bool called = false;
+  EXPECT_TRUE(IsLoopbackHost("127.0.0.1", [&](std::string_view) {
+    called = true;
+    return std::vector<std::string>{};
+  }));
+  EXPECT_FALSE(called) << "an address is not resolved";
+  // This machine's own resolver (its /etc/hosts maps localhost to loopback).
+  const std::vector<std::string> real = ResolveHost("localhost");
+  ASSERT_FALSE(real.empty());
+  for (const std::string& a : real) EXPECT_TRUE(IsLoopbackHost(a)) << a;
+}
+
 TEST(HostPortParse, Good) {
   Result<HostPort> a = ParseHostPort("127.0.0.1:7400");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
