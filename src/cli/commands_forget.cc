@@ -33,9 +33,10 @@ int RunForget(const CliContext& ctx, const ForgetArgs& args) {
     std::cout << "destroyed " << result->versions_destroyed
               << " key version(s); the subject's protected fields now read as erased\n";
     if (result->purge_pending) {
-      std::cout << "note: older PostgreSQL transactions are still running; until they end the "
-                   "destroyed keys' bytes may remain in the key table's files (they are purged "
-                   "again then)\n";
+      std::cout << "note: PostgreSQL could not purge the destroyed keys' bytes from the key "
+                   "table's files yet (older transactions still run, or the table was locked); "
+                   "a running server retries in the background, otherwise the next erasure "
+                   "purges them\n";
     }
   }
   return kExitOk;

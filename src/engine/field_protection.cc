@@ -88,7 +88,7 @@ Result<ForgetResult> FieldProtection::Forget(std::string_view subject) {
   // Also after a partial failure: contexts of keys destroyed so far must not outlive the call.
   ciphers_.Clear();
   if (!report.ok()) return report.status();
-  return ForgetResult{report->versions_destroyed, report->snapshots_remaining > 0};
+  return ForgetResult{report->versions_destroyed, report->purge_pending};
 }
 
 void FieldProtection::ForgetCachedKeys() {

@@ -68,7 +68,8 @@ struct AppendResult {
 struct ForgetResult {
   uint64_t versions_destroyed = 0;  // 0: the subject had no key (idempotent)
   // The keys are destroyed (no read returns them), but their bytes may stay in the storage's
-  // files until older transactions end (PostgreSQL); the store purges them again then.
+  // files for now (PostgreSQL: older transactions still run, or the key table was locked); the
+  // store that answered purges them in the background once it can (storage::DestroyReport).
   bool purge_pending = false;
 };
 

@@ -397,7 +397,7 @@ Result<ForgetReport> SubjectKeys::Forget(std::string_view subject) {
     if (use) names.push_back(kUsePrefix + v.kid);
   }
   CAIRN_ASSIGN_OR_RETURN(const storage::DestroyReport destroyed, store_->DestroyKeyMaterials(names));
-  report.snapshots_remaining = destroyed.snapshots_remaining;
+  report.purge_pending = destroyed.purge_pending;
   for (const Version& v : *versions) {
     // Destroyed first, then evicted: a concurrent reader that loaded the key before the destroy
     // cannot cache it after the eviction (the generation changed).

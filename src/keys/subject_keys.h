@@ -77,9 +77,9 @@ struct SubjectKeysOptions {
 struct ForgetReport {
   uint64_t versions_destroyed = 0;
   std::vector<std::string> kids;  // the destroyed versions, oldest first
-  // The store could not yet purge the keys' bytes from its files (storage::DestroyReport): older
-  // transactions may still see them. The keys are unreadable either way.
-  int64_t snapshots_remaining = 0;
+  // The store could not yet purge the keys' bytes from its files (storage::DestroyReport). The
+  // keys are unreadable either way.
+  bool purge_pending = false;
 };
 
 struct SubjectKeyInfo {

@@ -136,11 +136,12 @@ struct ChangeListener {
 
 // What DestroyKeyMaterials left undone. The names are deleted either way.
 struct DestroyReport {
-  // Transactions (or prepared transactions, replication slots) of a PostgreSQL store whose
-  // snapshots are older than the delete and may still see the rows: until they end, the rows'
-  // bytes stay in the table's files. The store purges again once they have ended (in the
-  // background while its listener runs, and at the next destroy). 0: the bytes are gone.
-  int64_t snapshots_remaining = 0;
+  // The rows' bytes may still be in the store's files: on PostgreSQL, transactions older than
+  // the delete still run (their snapshots may see the rows, so the table rewrite kept them), or
+  // the rewrite could not take the key table's lock in time. The store that answered purges
+  // again in the background until it succeeds (while it stays open), as does the next destroy.
+  bool purge_pending = false;
+  int64_t snapshots_remaining = 0;  // how many such transactions there were (0: none, or a lock)
 };
 
 class LogStore {

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cassert>
 #include <charconv>
-#include <set>
+#include <optional>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "keys/kms.h"
 
 namespace cairn::subscribe {
@@ -21,20 +23,24 @@ constexpr std::string_view kSecretPrefix = "webhook/";
 std::string SecretName(std::string_view name, uint32_t version) {
   return std::string(kSecretPrefix) + std::string(name) + "/secret/" + std::to_string(version);
 }
-// Exactly the form SecretName makes (a valid webhook name, a decimal version >= 1): a sweep
-// destroys nothing else under the prefix.
-bool IsSecretName(std::string_view key_name) {
-  if (!key_name.starts_with(kSecretPrefix)) return false;
-  key_name.remove_prefix(kSecretPrefix.size());
-  const size_t slash = key_name.find("/secret/");
-  if (slash == std::string_view::npos || !ValidateWebhookName(key_name.substr(0, slash)).ok()) {
-    return false;
+// The (webhook name, version) of a name exactly of the form SecretName makes (a valid webhook
+// name, a decimal version >= 1 without leading zeros); nullopt for anything else, which a sweep
+// leaves alone.
+std::optional<std::pair<std::string_view, uint32_t>> ParseSecretName(std::string_view key_name) {
+  if (!key_name.starts_with(kSecretPrefix)) return std::nullopt;
+  const std::string_view rest = key_name.substr(kSecretPrefix.size());
+  const size_t slash = rest.find("/secret/");
+  if (slash == std::string_view::npos || !ValidateWebhookName(rest.substr(0, slash)).ok()) {
+    return std::nullopt;
   }
-  const std::string_view digits = key_name.substr(slash + 8);
+  const std::string_view digits = rest.substr(slash + 8);
   uint32_t version = 0;
   auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
-  return ec == std::errc() && end == digits.data() + digits.size() && version >= 1 &&
-         SecretName(key_name.substr(0, slash), version) == std::string(kSecretPrefix) + std::string(key_name);
+  if (ec != std::errc() || end != digits.data() + digits.size() || version == 0 ||
+      SecretName(rest.substr(0, slash), version) != key_name) {
+    return std::nullopt;
+  }
+  return std::make_pair(rest.substr(0, slash), version);
 }
 
 nlohmann::json ToJson(const WebhookDefinition& d) {
@@ -171,22 +177,36 @@ Status WebhookStore::Create(const WebhookDefinition& def, const crypto::SecureBy
     return Status::ResourceExhausted("at most " + std::to_string(kWebhooksMax) + " webhooks");
   }
   // Secret and position first, definition, then the index: a crash in between leaves pieces
-  // that no index entry names (a later create of the name overwrites them).
+  // that no index entry names (a later create of the name overwrites them; a sweep destroys an
+  // unused secret).
+  CAIRN_RETURN_IF_ERROR(CheckNotDestroying(def.name, def.secret_version));
   CAIRN_RETURN_IF_ERROR(PutSecret(def.name, def.secret_version, secret));
   CAIRN_RETURN_IF_ERROR(store_->PutComponentState(PositionName(def.name),
                                                   std::to_string(start_position)));
   CAIRN_RETURN_IF_ERROR(WriteDefinition(def));
   names.push_back(def.name);
   CAIRN_RETURN_IF_ERROR(WriteIndex(names));
-  return KeepSecret(def.name, def.secret_version, secret);
+  KeepSecret(def.name, def.secret_version, secret);
+  return Status::Ok();
 }
 
-Status WebhookStore::KeepSecret(std::string_view name, uint32_t version,
-                                const crypto::SecureBytes& secret) {
-  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> stored,
-                         store_->log_store()->ReadKeyMaterial(SecretName(name, version)));
-  if (stored) return Status::Ok();
-  return PutSecret(name, version, secret);
+void WebhookStore::KeepSecret(std::string_view name, uint32_t version,
+                              const crypto::SecureBytes& secret) {
+  Result<std::optional<std::string>> stored =
+      store_->log_store()->ReadKeyMaterial(SecretName(name, version));
+  Status kept = Status::Ok();
+  if (!stored.ok()) {
+    kept = stored.status();
+  } else if (!stored->has_value()) {
+    kept = PutSecret(name, version, secret);
+  }
+  // The webhook is stored by now: failing the call would lose the secret its caller needs.
+  if (!kept.ok()) {
+    log::Warn("could not check a new webhook secret after storing it",
+              {.action = "webhook.keep_secret",
+               .outcome = "failure",
+               .extra = {{"cairn.webhook", std::string(name)}, {"cairn.error", kept.ToString()}}});
+  }
 }
 
 Status WebhookStore::Delete(std::string_view name) {
@@ -215,11 +235,12 @@ Result<WebhookDefinition> WebhookStore::Rotate(std::string_view name,
   CAIRN_ASSIGN_OR_RETURN(std::optional<WebhookDefinition> found, ReadDefinition(name));
   if (!found) return Status::NotFound("no webhook named '" + std::string(name) + "'");
   WebhookDefinition def = std::move(*found);
+  CAIRN_RETURN_IF_ERROR(CheckNotDestroying(name, def.secret_version + 1));
   CAIRN_RETURN_IF_ERROR(PutSecret(name, def.secret_version + 1, secret));
   def.secret_version += 1;
   def.previous_expires_unix_s = now_unix_s + grace_s;
   CAIRN_RETURN_IF_ERROR(WriteDefinition(def));
-  CAIRN_RETURN_IF_ERROR(KeepSecret(name, def.secret_version, secret));
+  KeepSecret(name, def.secret_version, secret);
   if (def.secret_version >= 3) {  // the secret before the previous one signs no more
     CAIRN_RETURN_IF_ERROR(
         store_->log_store()->DestroyKeyMaterial(SecretName(name, def.secret_version - 2)));
@@ -243,20 +264,23 @@ Result<uint64_t> WebhookStore::ReadPosition(std::string_view name) {
   return value;
 }
 
-Result<std::vector<std::string>> WebhookStore::UnusedSecretNames() {
+Result<std::map<std::string, std::string>> WebhookStore::UnusedSecrets() {
   CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> names, ReadIndex());
-  std::set<std::string> used;
+  // An indexed webhook's versions from the previous one up are kept: the current and previous
+  // sign, and a newer one is what a rotation in progress (or retried after a crash) writes.
+  std::map<std::string, uint32_t, std::less<>> kept_from;
   for (const std::string& name : names) {
     CAIRN_ASSIGN_OR_RETURN(std::optional<WebhookDefinition> def, ReadDefinition(name));
-    if (!def) continue;
-    used.insert(SecretName(name, def->secret_version));
-    if (def->secret_version >= 2) used.insert(SecretName(name, def->secret_version - 1));
+    if (def) kept_from[name] = def->secret_version >= 2 ? def->secret_version - 1 : 1;
   }
-  std::vector<std::string> unused;
+  std::map<std::string, std::string> unused;
   CAIRN_RETURN_IF_ERROR(store_->log_store()->ScanKeyMaterial(
-      kSecretPrefix, [&](std::string_view key_name, std::string_view) {
-        if (IsSecretName(key_name) && !used.contains(std::string(key_name))) {
-          unused.emplace_back(key_name);
+      kSecretPrefix, [&](std::string_view key_name, std::string_view wrapped) {
+        const std::optional<std::pair<std::string_view, uint32_t>> parsed = ParseSecretName(key_name);
+        if (!parsed) return true;
+        auto kept = kept_from.find(parsed->first);
+        if (kept == kept_from.end() || parsed->second < kept->second) {
+          unused.emplace(std::string(key_name), std::string(wrapped));
         }
         return unused.size() < kSweepTrackedMax;
       }));
@@ -266,24 +290,42 @@ Result<std::vector<std::string>> WebhookStore::UnusedSecretNames() {
 Result<size_t> WebhookStore::SweepUnusedSecrets(int64_t now_ms, int64_t unused_age_ms_min) {
   CAIRN_RETURN_IF_ERROR(CheckAvailable());
   assert(unused_age_ms_min >= 0);
-  std::lock_guard<std::mutex> lock(mu_);
-  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> unused, UnusedSecretNames());
-  std::map<std::string, int64_t> seen;  // what this pass found unused, with when it was first
   std::vector<std::string> doomed;
-  for (std::string& name : unused) {
-    auto it = unused_since_ms_.find(name);
-    const int64_t since_ms = it == unused_since_ms_.end() ? now_ms : it->second;
-    if (now_ms - since_ms >= unused_age_ms_min && it != unused_since_ms_.end()) {
-      doomed.push_back(std::move(name));
-    } else {
-      seen.emplace(std::move(name), since_ms);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CAIRN_ASSIGN_OR_RETURN(auto unused, UnusedSecrets());
+    std::map<std::string, Sighting> seen;  // what this look found unused
+    for (auto& [name, wrapped] : unused) {
+      auto it = unused_since_.find(name);
+      // The same stored bytes as at an earlier look, long enough ago: nobody wrote it since
+      // (a create or rotation retried on another node would have written new bytes).
+      if (it != unused_since_.end() && it->second.wrapped == wrapped &&
+          now_ms - it->second.since_ms >= unused_age_ms_min) {
+        doomed.push_back(name);
+        continue;
+      }
+      const bool same = it != unused_since_.end() && it->second.wrapped == wrapped;
+      seen.emplace(name, Sighting{same ? it->second.since_ms : now_ms, std::move(wrapped)});
     }
+    unused_since_ = std::move(seen);  // secrets used again (or rewritten) start over
+    assert(unused_since_.size() <= kSweepTrackedMax);
+    // Destroyed outside mu_ (on PostgreSQL a destroy may wait seconds for old snapshots, and
+    // webhook changes and deliveries wait for mu_); this node's Create and Rotate refuse to
+    // write these names meanwhile.
+    destroying_.insert(doomed.begin(), doomed.end());
   }
   static_assert(kSweepTrackedMax <= storage::LogStore::kDestroyBatchNamesMax);
-  CAIRN_RETURN_IF_ERROR(store_->log_store()->DestroyKeyMaterials(doomed).status());
-  unused_since_ms_ = std::move(seen);  // secrets used again (or destroyed) are forgotten
-  assert(unused_since_ms_.size() <= kSweepTrackedMax);
+  const Status destroyed = store_->log_store()->DestroyKeyMaterials(doomed).status();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& name : doomed) destroying_.erase(name);
+  CAIRN_RETURN_IF_ERROR(destroyed);
   return doomed.size();
+}
+
+Status WebhookStore::CheckNotDestroying(std::string_view name, uint32_t version) const {
+  if (destroying_.count(SecretName(name, version)) == 0) return Status::Ok();
+  return Status::Unavailable("an unused stored secret of webhook '" + std::string(name) +
+                             "' is being destroyed; retry");
 }
 
 }  // namespace cairn::subscribe

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -74,12 +75,16 @@ class WebhookStore {
   Status PutPosition(std::string_view name, uint64_t position);
   Result<uint64_t> ReadPosition(std::string_view name);
   // Destroys stored secrets that no webhook uses: left by a crash between a secret's write and
-  // the index's or definition's, or by a delete or rotation whose destroy failed. A secret is
-  // used while its webhook is indexed and it is the current or the previous version. Two passes:
-  // an unused secret is destroyed only once an earlier pass, at least unused_age_ms_min before
-  // (now_ms on a steady clock), found it unused too, so that a create or rotation between its
-  // writes on another node keeps its new secret. At most kSweepTrackedMax unused secrets are
-  // tracked and destroyed per pass. Returns how many were destroyed.
+  // the index's, or by a delete or rotation whose destroy did not happen. Unused: its webhook is
+  // not indexed, or the secret is older than the previous version (the previous, current and any
+  // newer version — a rotation between its writes — are kept). Two looks: an unused secret is
+  // destroyed only once an earlier look, at least unused_age_ms_min before (now_ms on a steady
+  // clock), found it unused with the same stored bytes, so that a create or rotation between
+  // its writes on another node (which writes new bytes) keeps its secret. This leaves one race:
+  // another node rewriting the very name between this look and the destroy (milliseconds), which
+  // Create and Rotate narrow further by writing their secret again if it is gone after their
+  // last write. At most kSweepTrackedMax unused secrets are tracked and destroyed per look; the
+  // destroy runs outside the store's lock. Returns how many were destroyed.
   static constexpr size_t kSweepTrackedMax = 1024;
   Result<size_t> SweepUnusedSecrets(int64_t now_ms, int64_t unused_age_ms_min);
 
@@ -89,14 +94,24 @@ class WebhookStore {
   Result<std::optional<WebhookDefinition>> ReadDefinition(std::string_view name);
   Status WriteDefinition(const WebhookDefinition& def);
   Status PutSecret(std::string_view name, uint32_t version, const crypto::SecureBytes& secret);
-  // PutSecret again when a sweep on another node destroyed it between our writes.
-  Status KeepSecret(std::string_view name, uint32_t version, const crypto::SecureBytes& secret);
-  // The stored secret names that no indexed definition uses (at most kSweepTrackedMax).
-  Result<std::vector<std::string>> UnusedSecretNames();
+  // PutSecret again when a sweep on another node destroyed it between our writes. Best effort:
+  // the webhook is stored already, so a failure is logged, not returned.
+  void KeepSecret(std::string_view name, uint32_t version, const crypto::SecureBytes& secret);
+  // The stored secrets (name -> wrapped bytes) that are unused (see SweepUnusedSecrets), at
+  // most kSweepTrackedMax. Under mu_.
+  Result<std::map<std::string, std::string>> UnusedSecrets();
+  // kUnavailable while a sweep destroys that secret name. Under mu_.
+  Status CheckNotDestroying(std::string_view name, uint32_t version) const;
+
+  struct Sighting {
+    int64_t since_ms = 0;  // the first look that found it unused with these bytes
+    std::string wrapped;   // the stored (wrapped) bytes then
+  };
 
   engine::EventStore* store_;
-  std::mutex mu_;  // serialises index and definition changes, and sweeps
-  std::map<std::string, int64_t> unused_since_ms_;  // guarded by mu_: secret name -> first seen
+  std::mutex mu_;  // serialises index and definition changes, and sweeps' looks
+  std::map<std::string, Sighting> unused_since_;  // guarded by mu_
+  std::set<std::string> destroying_;               // guarded by mu_: names a sweep destroys now
 };
 
 }  // namespace cairn::subscribe

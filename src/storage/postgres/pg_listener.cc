@@ -11,7 +11,6 @@
 #include <thread>
 
 #include "common/decimal.h"
-#include "common/steady_clock.h"
 #include "storage/postgres/pg_store.h"
 
 namespace cairn::storage::pg {
@@ -40,16 +39,21 @@ void PgLogStore::SetChangeListener(ChangeListener listener) {
 }
 
 void PgLogStore::Notify(const std::string& channel, const std::string& payload, int sender_pid) {
-  std::lock_guard<std::mutex> lock(listener_mu_);  // SetChangeListener waits out a running call
+  std::optional<uint64_t> size;
   if (channel == kCommitChannel) {
-    const std::optional<uint64_t> size = ParseDecimal(payload);  // strtoull would take "-1"
+    size = ParseDecimal(payload);  // strtoull would take "-1"
     // A cairn node sends it only once the commit is durable (by a durability barrier or a
     // synchronous COMMIT). Any role that can connect may NOTIFY, though: the size is taken as
     // durable only from a session of the role this node connects as (which could write the log
     // anyway); from anyone else the notification only wakes readers, who then make sure.
+    // Asked before listener_mu_ is taken: the lookup waits for a pooled connection, and
+    // SetChangeListener must not wait for that.
     if (size && senders_.IsOwnRole(sender_pid, [this](int pid) { return SessionOfOwnRole(pid); })) {
       NoteDurable(*size);
     }
+  }
+  std::lock_guard<std::mutex> lock(listener_mu_);  // SetChangeListener waits out a running call
+  if (channel == kCommitChannel) {
     if (size && listener_.on_commit) listener_.on_commit(*size);
   } else if (channel == kKeyChannel && listener_.on_key_destroyed) {
     listener_.on_key_destroyed(payload);
@@ -104,14 +108,7 @@ void PgLogStore::RunListener() {
       if (connected_before) Notify("", "", 0);  // missed notifications: re-read everything
       connected_before = true;
       FirstAttemptDone();
-      int64_t purge_checked_ms = SteadyNowMs();
-      while (!stopping_.load()) {
-        (*conn)->await_notification(0, kWaitUs);
-        if (SteadyNowMs() - purge_checked_ms >= options_.key_purge_retry_ms) {
-          RetryPendingPurge();
-          purge_checked_ms = SteadyNowMs();
-        }
-      }
+      while (!stopping_.load()) (*conn)->await_notification(0, kWaitUs);
     } catch (const std::exception&) {
       backoff_ms = options_.backoff_ms_min;  // the connection broke: reconnect
       connected_before = true;

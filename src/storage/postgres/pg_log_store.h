@@ -77,8 +77,11 @@ struct PgOptions {
   // A key destroy waits at most this long for transactions older than its delete to end before
   // it rewrites the key table (their snapshots would keep the deleted rows in the new files).
   int64_t key_purge_wait_ms_max = 10000;
-  // After a destroy whose wait ran out, the listener thread checks this often whether those
-  // transactions have ended, and then rewrites the key table again.
+  // After a wait that ran out, destroys during this long do not wait at all.
+  int64_t key_purge_no_wait_ms = 60000;
+  // After a destroy that could not purge (older transactions, or the key table's lock not
+  // granted within 2 s), a background thread checks this often whether it can, and then rewrites
+  // the key table again. The pending purge is remembered in memory until the store closes.
   int64_t key_purge_retry_ms = 5000;
 };
 

@@ -2,7 +2,7 @@
 // role this node connects as, remembered for a while so that a burst of notifications costs one
 // lookup per sender. Bounded (kSendersMax entries, each kept kTtlMs); a full table is cleared.
 //
-// Thread safety: not thread-safe (the listener's thread, under PgLogStore::listener_mu_).
+// Thread safety: not thread-safe (used on PgLogStore's listener thread only).
 #pragma once
 
 #include <cstddef>

@@ -89,9 +89,11 @@ Status CheckOptions(const PgOptions& o) {
   if (o.backoff_ms_min <= 0 || o.backoff_ms_max < o.backoff_ms_min) {
     return Status::InvalidArgument("PostgreSQL reconnect backoff needs 0 < min <= max");
   }
-  if (o.key_purge_wait_ms_max < 0 || o.key_purge_wait_ms_max > 600000 || o.key_purge_retry_ms <= 0) {
+  if (o.key_purge_wait_ms_max < 0 || o.key_purge_wait_ms_max > 600000 ||
+      o.key_purge_no_wait_ms < 0 || o.key_purge_retry_ms <= 0) {
     return Status::InvalidArgument(
-        "PostgreSQL key purge wait must be 0..600000 ms and its retry interval positive");
+        "PostgreSQL key purge wait must be 0..600000 ms, its no-wait window >= 0 and its retry "
+        "interval positive");
   }
   static const char* const kSslModes[] = {"", "disable", "allow", "prefer", "require", "verify-ca",
                                           "verify-full"};
@@ -147,6 +149,10 @@ Status PgLogStore::Start() {
       return migrated;
     }
   }
+  purger_thread_ = std::thread([this] {
+    SetCurrentThreadName("cairn-pg-purge");
+    RunPurger();
+  });
   if (options_.listen) {
     listener_thread_ = std::thread([this] {
       SetCurrentThreadName("cairn-pg-listen");
@@ -161,7 +167,12 @@ Status PgLogStore::Start() {
 }
 
 PgLogStore::~PgLogStore() {
-  stopping_.store(true);
+  {
+    std::lock_guard<std::mutex> lock(purge_mu_);  // the purger is not between check and wait
+    stopping_.store(true);
+  }
+  purge_cv_.notify_all();
+  if (purger_thread_.joinable()) purger_thread_.join();
   if (listener_thread_.joinable()) listener_thread_.join();
 }
 

@@ -4,6 +4,7 @@
 #include <pqxx/binarystring>
 #include <pqxx/result>
 #include <pqxx/connection>
+#include <pqxx/except>
 #include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
@@ -590,18 +591,29 @@ Status PgLogStore::DestroyKeyMaterial(std::string_view name) {
   return DestroyKeyMaterials(std::span<const std::string>(&one, 1)).status();
 }
 
+namespace {
+
+// How long a key table rewrite waits for its lock (another session reading or writing key
+// material holds a conflicting one; every key access queues behind the waiting rewrite).
+constexpr int64_t kVacuumLockWaitMs = 2000;
+
+// The 32-bit xid PostgreSQL's age() compares, as text, of a 64-bit transaction id.
+std::string Xid32(uint64_t txid) { return std::to_string(txid % 4294967296ULL); }
+
+}  // namespace
+
 Result<DestroyReport> PgLogStore::DestroyKeyMaterials(std::span<const std::string> names) {
   CAIRN_RETURN_IF_ERROR(CheckDestroyBatch(names));
   if (names.empty()) return DestroyReport{};
   for (const std::string& name : names) CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
-  std::string delete_xid;  // 32-bit xid of the deleting transaction, as text
+  uint64_t delete_txid = 0;  // the deleting transaction (64 bits: ordered across wraparound)
   CAIRN_RETURN_IF_ERROR(Run("destroying key material", true, [&](pqxx::connection& c) {
     pqxx::work tx(c);
     for (const std::string& name : names) {
       tx.exec_prepared("key_delete", name);
       tx.exec_prepared("notify", std::string(kKeyChannel), name);
     }
-    delete_xid = tx.exec("SELECT (txid_current() % 4294967296)::text")[0][0].as<std::string>();
+    delete_txid = tx.exec("SELECT txid_current()")[0][0].as<uint64_t>();
     tx.commit();
   }));
   // The deleted row's bytes stay in the table's pages even after a plain VACUUM prunes it (the
@@ -609,64 +621,96 @@ Result<DestroyReport> PgLogStore::DestroyKeyMaterials(std::span<const std::strin
   // old ones: it locks the key table for as long as the copy takes (proportional to its size).
   // It also copies every row version a running snapshot may still see: first wait (bounded) for
   // the snapshots older than the delete to end.
-  CAIRN_ASSIGN_OR_RETURN(int64_t holders, WaitForSnapshotsBefore(delete_xid));
-  CAIRN_RETURN_IF_ERROR(VacuumKeyTable());
+  CAIRN_ASSIGN_OR_RETURN(const int64_t holders, WaitForSnapshotsBefore(Xid32(delete_txid)));
+  CAIRN_ASSIGN_OR_RETURN(const bool vacuumed, VacuumKeyTable());
   DestroyReport report;
   report.snapshots_remaining = holders;
-  if (holders > 0) {
+  report.purge_pending = holders > 0 || !vacuumed;
+  if (report.purge_pending) {
     {
       std::lock_guard<std::mutex> lock(purge_mu_);
-      purge_pending_xid_ = delete_xid;  // a later delete's horizon covers the earlier ones
+      // The newest delete's horizon covers the older ones.
+      purge_pending_txid_ = std::max(purge_pending_txid_.value_or(0), delete_txid);
     }
-    log::Warn("an erased key may stay in PostgreSQL's table files until older transactions end",
+    log::Warn("an erased key may stay in PostgreSQL's table files for now",
               {.action = "storage.destroy_key",
                .outcome = "failure",
                .extra = {{"cairn.snapshots_older", std::to_string(holders)},
+                         {"cairn.key_table_locked", vacuumed ? "false" : "true"},
                          {"cairn.hint",
-                          "end long transactions (or replication slots holding xmin); cairn "
-                          "rewrites the key table again once they have ended"}}});
+                          "end long transactions (or replication slots holding xmin); this node "
+                          "rewrites the key table again once it can"}}});
   } else {
     std::lock_guard<std::mutex> lock(purge_mu_);
-    purge_pending_xid_.reset();  // this VACUUM FULL dropped every earlier deleted row too
+    // This rewrite came after every snapshot older than our delete had ended, so it dropped the
+    // rows of every older delete too; a newer pending one stays.
+    if (purge_pending_txid_ && *purge_pending_txid_ <= delete_txid) purge_pending_txid_.reset();
   }
   return report;
 }
 
-Status PgLogStore::VacuumKeyTable() {
-  return Run("vacuuming the key table", true, [&](pqxx::connection& c) {
+Result<bool> PgLogStore::VacuumKeyTable() {
+  bool vacuumed = false;
+  CAIRN_RETURN_IF_ERROR(Run("vacuuming the key table", true, [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    tx.exec("VACUUM FULL cairn_key_material");
-  });
+    tx.exec("SET lock_timeout = " + std::to_string(kVacuumLockWaitMs));
+    try {
+      tx.exec("VACUUM FULL cairn_key_material");
+      vacuumed = true;
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() != "55P03") {  // not lock_not_available (pending, retried later)
+        try {
+          tx.exec("SET lock_timeout = 0");  // the pooled session's setting (PrepareStatements)
+        } catch (const std::exception&) {
+        }
+        throw;
+      }
+    }
+    tx.exec("SET lock_timeout = 0");
+  }));
+  return vacuumed;
 }
 
 void PgLogStore::RetryPendingPurge() {
-  std::optional<std::string> xid;
+  std::optional<uint64_t> txid;
   {
     std::lock_guard<std::mutex> lock(purge_mu_);
-    xid = purge_pending_xid_;
+    txid = purge_pending_txid_;
   }
-  if (!xid) return;
-  Result<int64_t> holders = CountSnapshotsBefore(*xid);
+  if (!txid) return;
+  Result<int64_t> holders = CountSnapshotsBefore(Xid32(*txid));
   if (!holders.ok() || *holders > 0) return;
-  if (!VacuumKeyTable().ok()) return;
+  Result<bool> vacuumed = VacuumKeyTable();
+  if (!vacuumed.ok() || !*vacuumed) return;
   {
     std::lock_guard<std::mutex> lock(purge_mu_);
-    if (purge_pending_xid_ == xid) purge_pending_xid_.reset();  // else a newer destroy is pending
+    if (purge_pending_txid_ == txid) purge_pending_txid_.reset();  // else a newer one is pending
   }
-  log::Info("erased keys purged from PostgreSQL's table files after older transactions ended",
+  log::Info("erased keys purged from PostgreSQL's table files",
             {.action = "storage.destroy_key", .outcome = "success"});
+}
+
+void PgLogStore::RunPurger() {
+  std::unique_lock<std::mutex> lock(purge_mu_);
+  while (!stopping_.load()) {
+    purge_cv_.wait_for(lock, std::chrono::milliseconds(options_.key_purge_retry_ms),
+                       [this] { return stopping_.load(); });
+    if (stopping_.load() || !purge_pending_txid_) continue;
+    lock.unlock();
+    RetryPendingPurge();
+    lock.lock();
+  }
 }
 
 bool PgLogStore::KeyPurgePending() {
   std::lock_guard<std::mutex> lock(purge_mu_);
-  return purge_pending_xid_.has_value();
+  return purge_pending_txid_.has_value();
 }
 
 Result<int64_t> PgLogStore::WaitForSnapshotsBefore(const std::string& xid) {
   constexpr int64_t kSnapshotPollMs = 50;
-  constexpr int64_t kNoWaitAfterTimeoutMs = 60000;
   const int64_t now_ms = SteadyNowMs();
-  const bool wait = now_ms - snapshot_wait_ran_out_ms_.load() >= kNoWaitAfterTimeoutMs;
+  const bool wait = now_ms - snapshot_wait_ran_out_ms_.load() >= options_.key_purge_no_wait_ms;
   const int64_t deadline_ms = wait ? now_ms + options_.key_purge_wait_ms_max : now_ms;
   for (;;) {
     CAIRN_ASSIGN_OR_RETURN(const int64_t holders, CountSnapshotsBefore(xid));

@@ -126,13 +126,15 @@ class PgLogStore final : public LogStore {
   // or before `xid`: they may still see a row that transaction deleted, so VACUUM keeps it.
   Result<int64_t> CountSnapshotsBefore(const std::string& xid);
   // Polls CountSnapshotsBefore until none is left or options_.key_purge_wait_ms_max passes;
-  // returns how many are left. After a wait that ran out, the next minute's destroys look once
-  // and do not wait (one holder must not stall every destroy).
+  // returns how many are left. After a wait that ran out, the destroys of the next
+  // options_.key_purge_no_wait_ms look once and do not wait (one holder must not stall them all).
   Result<int64_t> WaitForSnapshotsBefore(const std::string& xid);
-  Status VacuumKeyTable();
-  // On the listener thread: after a destroy whose wait ran out, rewrites the key table once the
-  // snapshots older than its delete have ended.
+  // VACUUM FULL of the key table; false when its lock was not granted within a bound.
+  Result<bool> VacuumKeyTable();
+  // After a destroy that could not purge, rewrites the key table once the snapshots older than
+  // its delete have ended. On the purger thread (RunPurger), every key_purge_retry_ms.
   void RetryPendingPurge();
+  void RunPurger();
   // Pages through a (name, bytes) table by name from `prefix` with two prepared statements
   // (first page: name >= $1, next pages: name > $1; both LIMIT $2).
   // Names with `prefix` greater than `start_after` (empty: all), in order, page by page.
@@ -158,14 +160,16 @@ class PgLogStore final : public LogStore {
 
   std::mutex listener_mu_;
   ChangeListener listener_;  // guarded by listener_mu_
-  NotifySenders senders_;    // used under listener_mu_
+  NotifySenders senders_;    // used on the listener thread only
   std::atomic<bool> stopping_{false};
   // When a wait for old snapshots last ran out (SteadyNowMs; far past: never).
   std::atomic<int64_t> snapshot_wait_ran_out_ms_{INT64_MIN / 2};
-  // The delete xid of the latest destroy whose old rows may still be in the key table's files.
-  std::mutex purge_mu_;
-  std::optional<std::string> purge_pending_xid_;  // guarded by purge_mu_
   std::thread listener_thread_;
+  // The newest delete (64-bit txid) whose rows may still be in the key table's files.
+  std::mutex purge_mu_;
+  std::condition_variable purge_cv_;              // wakes the purger at shutdown
+  std::optional<uint64_t> purge_pending_txid_;    // guarded by purge_mu_
+  std::thread purger_thread_;
   // Set once the listener's first connection attempt is over (listening, or failed); Start()
   // waits for it so that a store is listening when OpenPgLogStore returns.
   std::mutex first_attempt_mu_;

@@ -44,7 +44,10 @@ class MultiNodeTest : public ::testing::Test {
     o.kms.local.keyring_path = tmp_.Sub("a/keyring");
     o.protect_rules_file = tmp_.Sub("protect.toml");
     if (encryptions_max_ > 0) o.storage_key_encryptions_max = encryptions_max_;
-    if (key_purge_wait_ms_max_ >= 0) o.postgres->key_purge_wait_ms_max = key_purge_wait_ms_max_;
+    if (key_purge_wait_ms_max_ >= 0) {
+      o.postgres->key_purge_wait_ms_max = key_purge_wait_ms_max_;
+      o.postgres->key_purge_no_wait_ms = 0;  // every destroy waits, also right after a timeout
+    }
     auto s = EventStore::Open(o);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return s.ok() ? std::move(s).value() : nullptr;

@@ -1192,35 +1192,67 @@ TEST(PgKeyMaterialTest, DestroyWaitsForOlderSnapshotsSoVacuumDropsTheRow) {
   EXPECT_FALSE(store->ReadKeyMaterial("subject/held/v1")->has_value());
 }
 
-// A snapshot that outlasts the wait: the destroy deletes the row, reports the snapshot instead of
-// claiming the bytes are gone, and the listener thread rewrites the key table once it has ended.
-TEST(PgKeyMaterialTest, ADestroyWhoseWaitRunsOutReportsItAndPurgesOnceTheSnapshotEnds) {
+// A store on a fresh database whose purger retries every 100 ms, holding the key "skey/doomed.1"
+// = `wrapped`; `blocker(db)` then starts what keeps the purge from happening (ended by the
+// returned function). Destroys the key: the destroy deletes the row but says the purge is
+// pending, the bytes stay in the table's files while the blocker lasts, and after it ends the
+// purger rewrites the table. Returns the destroy's report.
+DestroyReport DestroyWhileBlocked(int64_t wait_ms_max, const std::string& wrapped,
+                                  const std::function<std::function<void()>(const std::string&)>& blocker) {
   const std::string db = PgServer().CreateDatabase();
   PgOptions options = PgOpts(db);
-  options.key_purge_wait_ms_max = 300;
+  options.key_purge_wait_ms_max = wait_ms_max;
   options.key_purge_retry_ms = 100;
   auto store = OpenPg(options);
-  ASSERT_NE(store, nullptr);
   auto* pg_store = dynamic_cast<pg::PgLogStore*>(store.get());
-  ASSERT_NE(pg_store, nullptr);
-  const std::string doomed = "WRAPPED-SUBJECT-KEY-outlasting-5d0e21aa";
-  ASSERT_TRUE(store->PutKeyMaterial("skey/held.1", doomed).ok());
-  cairn::testing::OldSnapshot old_snapshot(db);
+  EXPECT_NE(pg_store, nullptr);
+  if (pg_store == nullptr) return {};
+  EXPECT_TRUE(store->PutKeyMaterial("skey/doomed.1", wrapped).ok());
+  const std::function<void()> end_blocker = blocker(db);
 
-  const std::vector<std::string> names = {"skey/held.1"};
+  const std::vector<std::string> names = {"skey/doomed.1"};
   Result<DestroyReport> report = store->DestroyKeyMaterials(names);
-  ASSERT_TRUE(report.ok()) << report.status().ToString();
-  EXPECT_GE(report->snapshots_remaining, 1);
-  EXPECT_FALSE(store->ReadKeyMaterial("skey/held.1")->has_value());  // deleted all the same
+  EXPECT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_FALSE(store->ReadKeyMaterial("skey/doomed.1")->has_value());  // deleted all the same
   EXPECT_TRUE(pg_store->KeyPurgePending());
-  // The old snapshot may still see the row, so the rewrite kept it: the report was needed.
-  EXPECT_NE(ReadIfExists(KeyTablePath(db)).find(doomed), std::string::npos);
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // retries see it still running
+  EXPECT_NE(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos) << "the report was needed";
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // retries while it still blocks
   EXPECT_TRUE(pg_store->KeyPurgePending());
 
-  old_snapshot.End();
+  end_blocker();
   EXPECT_TRUE(WaitFor([&] { return !pg_store->KeyPurgePending(); }, 10000));
-  EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(doomed), std::string::npos);
+  EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
+  return report.ok() ? *report : DestroyReport{};
+}
+
+// A snapshot that outlasts the wait: the rewrite keeps the row (the snapshot may see it), so
+// the destroy reports the snapshot instead of claiming the bytes are gone.
+TEST(PgKeyMaterialTest, ADestroyWhoseWaitRunsOutReportsItAndPurgesOnceTheSnapshotEnds) {
+  std::unique_ptr<cairn::testing::OldSnapshot> old_snapshot;
+  const DestroyReport report =
+      DestroyWhileBlocked(300, "WRAPPED-SUBJECT-KEY-outlasting-5d0e21aa", [&](const std::string& db) {
+        old_snapshot = std::make_unique<cairn::testing::OldSnapshot>(db);
+        return [&] { old_snapshot->End(); };
+      });
+  EXPECT_TRUE(report.purge_pending);
+  EXPECT_GE(report.snapshots_remaining, 1);
+}
+
+// A session that holds a lock on the key table (it read key material in a transaction that
+// stays open, without a snapshot between statements) would make the rewrite wait, and every key
+// access queue behind it: the rewrite gives up after its lock wait.
+TEST(PgKeyMaterialTest, ADestroyThatCannotLockTheKeyTablePurgesLater) {
+  std::unique_ptr<pqxx::connection> holder_conn;
+  std::unique_ptr<pqxx::work> holder;
+  const DestroyReport report =
+      DestroyWhileBlocked(10000, "WRAPPED-SUBJECT-KEY-locked-93be0c4d", [&](const std::string& db) {
+        holder_conn = std::make_unique<pqxx::connection>(db);
+        holder = std::make_unique<pqxx::work>(*holder_conn, "lock-holder");  // read committed
+        holder->exec("SELECT count(*) FROM cairn_key_material");
+        return [&] { holder->commit(); };
+      });
+  EXPECT_TRUE(report.purge_pending);
+  EXPECT_EQ(report.snapshots_remaining, 0);
 }
 
 // Several names in one destroy: one transaction, one VACUUM FULL; absent names are fine.
@@ -1245,6 +1277,27 @@ TEST(PgKeyMaterialTest, ABatchDestroyRemovesEveryNameFromTheTableFiles) {
   EXPECT_EQ(store->DestroyKeyMaterials(too_many).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Both connections of a two-connection pool in use: the first holds the commit lock, the second
+// waits for it. Release() lets both finish.
+struct BusyPool {
+  std::unique_ptr<CommitWriter> first;
+  std::future<Result<std::unique_ptr<CommitWriter>>> second;
+  void Release() {
+    first.reset();
+    ASSERT_TRUE(ReadyWithin(second, 10000));
+    EXPECT_TRUE(second.get().ok());
+  }
+};
+
+BusyPool HoldBothConnections(LogStore* store) {
+  BusyPool busy;
+  busy.first = MustBegin(store, 0);
+  EXPECT_NE(busy.first, nullptr);
+  busy.second = std::async(std::launch::async, [store] { return store->BeginCommit(0); });
+  EXPECT_FALSE(ReadyWithin(busy.second, 300));
+  return busy;
+}
+
 TEST(PgPoolTest, AllConnectionsBusyIsUnavailableAfterTheAcquireTimeout) {
   PgOptions options = PgOpts(PgServer().CreateDatabase());
   options.pool_connections_max = 2;
@@ -1252,20 +1305,35 @@ TEST(PgPoolTest, AllConnectionsBusyIsUnavailableAfterTheAcquireTimeout) {
   options.listen = false;
   auto store = OpenPg(options);
   ASSERT_NE(store, nullptr);
-  auto first = MustBegin(store.get(), 0);  // holds connection 1 and the lock
-  ASSERT_NE(first, nullptr);
-  auto second = std::async(std::launch::async, [&] { return store->BeginCommit(0); });
-  EXPECT_FALSE(ReadyWithin(second, 300));  // holds connection 2, waiting for the lock
+  BusyPool busy_pool = HoldBothConnections(store.get());
 
   auto read = std::async(std::launch::async, [&] { return store->ReadTreeState().status(); });
   ASSERT_TRUE(ReadyWithin(read, 10000));
   const Status busy = read.get();
   EXPECT_EQ(busy.code(), StatusCode::kUnavailable) << busy.ToString();
 
-  first.reset();
-  ASSERT_TRUE(ReadyWithin(second, 10000));
-  EXPECT_TRUE(second.get().ok());
+  busy_pool.Release();
   EXPECT_TRUE(store->ReadTreeState().ok());
+}
+
+// A notification from a sender the listener has not seen is checked on a pooled connection. With
+// every connection busy that check waits; SetChangeListener (an engine closing) must not wait
+// for it.
+TEST(PgPoolTest, SetChangeListenerDoesNotWaitForASenderLookupOnABusyPool) {
+  const std::string db = PgServer().CreateDatabase();
+  PgOptions options = PgOpts(db);
+  options.pool_connections_max = 2;
+  options.acquire_timeout_ms = 5000;
+  auto store = OpenPg(options);
+  ASSERT_NE(store, nullptr);
+  BusyPool busy_pool = HoldBothConnections(store.get());
+  Sql(db, "NOTIFY cairn_commit, '7'");  // a new sender: the listener looks it up, and waits
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  auto replaced = std::async(std::launch::async, [&] { store->SetChangeListener({}); });
+  EXPECT_TRUE(ReadyWithin(replaced, 1500)) << "SetChangeListener waited for the pool";
+  busy_pool.Release();
+  ASSERT_TRUE(ReadyWithin(replaced, 10000));
 }
 
 TEST(PgCheckpointTest, FirstNotePerSizeStaysAndLatestIsTheLargest) {

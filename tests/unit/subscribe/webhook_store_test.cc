@@ -62,11 +62,14 @@ TEST_F(WebhookStoreTest, UnusedSecretsAreDestroyedOnTheSecondLookOnly) {
   const int64_t now_s = 1700000000;
   ASSERT_TRUE(webhooks_->Rotate("kept", crypto::SecureBytes(std::string("secret-kept-2")), now_s, 60).ok());
   ASSERT_TRUE(webhooks_->Rotate("kept", crypto::SecureBytes(std::string("secret-kept-3")), now_s, 60).ok());
-  // A deleted webhook's secret whose destroy never happened, a rotation that crashed after
-  // its secret's write, and a name of another form under the prefix.
+  // A deleted webhook's secret whose destroy never happened, a retired version whose destroy
+  // never happened, a rotation that crashed after its secret's write (kept: a retried rotation
+  // writes that name again), and names of other forms under the prefix.
   ASSERT_TRUE(keys()->PutKeyMaterial("webhook/gone/secret/1", "WRAPPED-GONE").ok());
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/kept/secret/1", "WRAPPED-RETIRED").ok());
   ASSERT_TRUE(keys()->PutKeyMaterial("webhook/kept/secret/4", "WRAPPED-CRASHED-ROTATION").ok());
   ASSERT_TRUE(keys()->PutKeyMaterial("webhook/kept/other", "NOT-A-SECRET-NAME").ok());
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/gone/secret/01", "LEADING-ZERO").ok());
 
   auto first = webhooks_->SweepUnusedSecrets(1000, kAgeMs);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
@@ -80,9 +83,10 @@ TEST_F(WebhookStoreTest, UnusedSecretsAreDestroyedOnTheSecondLookOnly) {
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(*second, 2u);
   EXPECT_FALSE(Has("webhook/gone/secret/1"));
-  EXPECT_FALSE(Has("webhook/kept/secret/4"));
+  EXPECT_FALSE(Has("webhook/kept/secret/1"));
+  EXPECT_TRUE(Has("webhook/kept/secret/4"));
   EXPECT_TRUE(Has("webhook/kept/other"));
-  EXPECT_FALSE(Has("webhook/kept/secret/1"));  // the rotation to 3 destroyed it
+  EXPECT_TRUE(Has("webhook/gone/secret/01"));
   auto current = webhooks_->LoadSecret("kept", 3);
   ASSERT_TRUE(current.ok()) << current.status().ToString();
   EXPECT_EQ(current->view(), "secret-kept-3");
@@ -99,6 +103,22 @@ TEST_F(WebhookStoreTest, ASecretUsedAgainBetweenTheLooksIsKept) {
   auto secret = webhooks_->LoadSecret("late", 1);
   ASSERT_TRUE(secret.ok()) << secret.status().ToString();
   EXPECT_EQ(secret->view(), "secret-late-1");
+}
+
+// Another node retrying a crashed create writes the name again between two looks: new bytes, so
+// the second look starts over instead of destroying the secret the new webhook is about to use.
+TEST_F(WebhookStoreTest, ASecretRewrittenBetweenTheLooksStartsOver) {
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/redo/secret/1", "WRAPPED-FIRST-TRY").ok());
+  ASSERT_TRUE(webhooks_->SweepUnusedSecrets(1000, kAgeMs).ok());
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/redo/secret/1", "WRAPPED-SECOND-TRY").ok());
+  auto second = webhooks_->SweepUnusedSecrets(1000 + kAgeMs, kAgeMs);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, 0u);
+  EXPECT_TRUE(Has("webhook/redo/secret/1"));
+  auto third = webhooks_->SweepUnusedSecrets(1000 + 2 * kAgeMs, kAgeMs);  // still unused
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(*third, 1u);
+  EXPECT_FALSE(Has("webhook/redo/secret/1"));
 }
 
 TEST_F(WebhookStoreTest, ACreateOrRotationWritesItsSecretAgainWhenASweepDestroyedIt) {
