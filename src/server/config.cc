@@ -331,8 +331,9 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(CheckKeys(t, "webhooks",
                                     {"ca_file", "workers", "retries_max", "backoff_initial_ms",
                                      "backoff_max_ms", "connect_timeout_ms", "timeout_ms",
-                                     "response_size_bytes_max", "rotation_grace_s"}));
+                                     "response_size_bytes_max", "rotation_grace_s", "dispatch"}));
     const std::string_view w = "webhooks";
+    CAIRN_RETURN_IF_ERROR(GetBool(t, w, "dispatch", &out->dispatch));
     CAIRN_RETURN_IF_ERROR(GetPath(t, w, "ca_file", &out->ca_file));
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "workers", 1, 64, &out->workers));
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "retries_max", 0, 100, &out->retries_max));

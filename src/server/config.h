@@ -66,6 +66,7 @@
 //   timeout_ms = 10000
 //   response_size_bytes_max = 65536
 //   rotation_grace_s = 86400
+//   dispatch = true                              # false: no webhook delivery on this node
 //   [storage]                                    # see StorageSection
 //   backend = "rocksdb"                          # "rocksdb" | "postgres"
 //   postgres_dsn = "host=db.internal dbname=cairn user=cairn"   # no password: use PGPASSFILE
@@ -187,6 +188,9 @@ struct WebhooksSection {
   uint64_t timeout_ms = 10000;           // 1 .. 300000, one whole request
   uint64_t response_size_bytes_max = 65536;  // 0 .. 1 MiB of response body read
   uint64_t rotation_grace_s = 86400;     // 1 .. 30 days: the previous secret signs this long
+  // false: this node neither delivers webhooks nor manages them (several nodes on one
+  // PostgreSQL: let one node dispatch, or each event is delivered once per node).
+  bool dispatch = true;
 };
 
 // Live subscriptions (subscribe/live_hub.h, docs/configuration.md).

@@ -126,6 +126,7 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("webhooks.timeout_ms", c.webhooks.timeout_ms);
   r.Line("webhooks.response_size_bytes_max", c.webhooks.response_size_bytes_max);
   r.Line("webhooks.rotation_grace_s", c.webhooks.rotation_grace_s);
+  r.Flag("webhooks.dispatch", c.webhooks.dispatch);
   r.Line("storage.backend", c.storage.backend);
   r.Line("storage.postgres_dsn", std::string_view(c.storage.postgres_dsn.empty() ? "unset" : "set"));
   r.Line("storage.postgres_sslmode", c.storage.postgres_sslmode);

@@ -16,6 +16,7 @@
 #include "audit/alerts.h"
 #include "audit/audit_metrics.h"
 #include "audit/log_listener.h"
+#include "common/log.h"
 #include "audit/metrics.h"
 #include "audit/trail.h"
 #include "auth/authenticator.h"
@@ -295,6 +296,12 @@ Status ServerImpl::StartGroups() {
 
 Status ServerImpl::StartWebhooks() {
   const WebhooksSection& w = config_.webhooks;
+  if (!w.dispatch) {
+    log::Info("webhook dispatch is off on this node ([webhooks] dispatch = false)",
+              {.action = "server.start"});
+    webhooks_service_ = std::make_unique<WebhooksService>(nullptr, gate_.get());
+    return Status::Ok();
+  }
   subscribe::DispatcherOptions options;
   options.sender.ca_file = w.ca_file;
   options.sender.connect_timeout_ms = static_cast<int64_t>(w.connect_timeout_ms);

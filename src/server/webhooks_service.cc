@@ -27,7 +27,13 @@ void ToWire(const subscribe::WebhookStatus& s, v1::WebhookInfo* out) {
 
 grpc::Status WebhooksService::AdmitAdmin(grpc::ServerContext* context, CallIdentity* id) const {
   if (grpc::Status s = gate_->Admit(context, id); !s.ok()) return s;
-  return Require(*id, policy::Action::kAdmin, "*", "");
+  if (grpc::Status s = Require(*id, policy::Action::kAdmin, "*", ""); !s.ok()) return s;
+  if (dispatcher_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this node does not dispatch webhooks ([webhooks] dispatch = false); "
+                        "manage webhooks on the node that does");
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status WebhooksService::Create(grpc::ServerContext* context,

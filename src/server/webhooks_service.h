@@ -2,7 +2,9 @@
 // (subscribe/webhook_dispatcher.h). Every method needs action `admin` (resource "*"). The
 // creating principal is recorded as the webhook's delivering identity (with `run_as`, when
 // given, as a second identity that must allow too). Secrets are returned by Create and
-// RotateSecret only; List never shows one.
+// RotateSecret only; List never shows one. `dispatcher` is null on a node that does not
+// dispatch webhooks ([webhooks] dispatch = false): every method then answers
+// FAILED_PRECONDITION after authorization.
 //
 // Thread safety: gRPC calls the methods concurrently; the dispatcher is thread-safe.
 #pragma once

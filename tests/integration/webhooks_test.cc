@@ -402,5 +402,32 @@ TEST_F(WebhooksTest, DeliveryPositionSurvivesARestart) {
   EXPECT_NE(got[1].body.find(R"("k":2)"), std::string::npos);
 }
 
+// Several nodes on one PostgreSQL let one of them dispatch: a node with [webhooks] dispatch =
+// false delivers nothing (the webhook's position stays where it was) and refuses to manage
+// webhooks; the dispatching node delivers what the other one left.
+TEST_F(WebhooksTest, ANodeThatDoesNotDispatchNeitherDeliversNorManagesWebhooks) {
+  ASSERT_TRUE(webhooks->Create(Request("quiet", "order-w6")).ok());
+  ASSERT_EQ(env.server().Stop(), 0);
+  const std::string dispatching_config = env.extra_config;
+  env.extra_config += "dispatch = false\n";  // the [webhooks] table is the last one
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  admin = env.ClientWith(env.admin_key);
+  webhooks = std::make_unique<WebhooksClient>(admin.get());
+  ASSERT_TRUE(admin->Append(Events("order-w6", "OrderCreated", {R"({"k":1})"})).ok());
+  EXPECT_EQ(webhooks->Create(Request("other", "order-w6")).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(webhooks->List().status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(webhooks->Delete("quiet").code(), StatusCode::kFailedPrecondition);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(receiver_->requests().empty());
+
+  ASSERT_EQ(env.server().Stop(), 0);
+  env.extra_config = dispatching_config;
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  auto got = receiver_->WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].body.find(R"("k":1)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace cairn::testing

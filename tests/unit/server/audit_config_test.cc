@@ -64,6 +64,7 @@ TEST(ConfigDigest, StableChangesWithSettingsAndHoldsNoSecrets) {
   EXPECT_NE(text(base + "[audit]\ndata_plane = \"all\"\n"), t);
   EXPECT_NE(text(base + "[tls]\nenabled = false\n"), t);
   EXPECT_NE(text(base + "[scrub]\ninterval_s = 60\n"), t);
+  EXPECT_NE(text(base + "[webhooks]\ndispatch = false\n"), t);
   EXPECT_NE(text(base + "[log]\nlevel = \"debug\"\n"), t);
   EXPECT_NE(text(base + "[alerts]\nenabled = false\n"), t);
   // A webhook URL may carry a token: its presence counts, its text is not in the rendering.

@@ -209,6 +209,12 @@ TEST(ConfigParse, SubscriptionAndGroupLimits) {
   ExpectParseError("[subscriptions]\nsubscribers_max = 0\n", {"'subscriptions.subscribers_max'"});
 }
 
+TEST(ConfigParse, WebhookDispatchIsOnUnlessTurnedOff) {
+  EXPECT_TRUE(DefaultConfig().webhooks.dispatch);
+  EXPECT_FALSE(MustParse("[webhooks]\ndispatch = false\n").webhooks.dispatch);
+  ExpectParseError("[webhooks]\ndispatch = \"no\"\n", {"webhooks.dispatch"});
+}
+
 TEST(ConfigParse, ExpiresForms) {
   auto expires = [](const std::string& value) {
     return MustParse("[[auth.api_keys]]\nid = \"k\"\nexpires = " + value + "\n")
