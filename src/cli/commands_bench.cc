@@ -129,6 +129,13 @@ Result<bool> PgHoldsLog(storage::PgOptions pg) {
 // node's keyring with --keyring and must start after the first one initialised the log.
 Result<std::unique_ptr<engine::EventStore>> OpenPgForBench(const std::string& dir,
                                                            const BenchArgs& args) {
+  server::StorageSection storage;
+  storage.backend = "postgres";
+  storage.postgres_dsn = args.postgres_dsn;
+  storage.postgres_password_file = args.postgres_password_file;
+  const PgFlagNames flags{"--postgres", "sslmode in --postgres",
+                          "sslmode=verify-full in --postgres", "--postgres-password-file"};
+  CAIRN_RETURN_IF_ERROR(ValidatePgFlags(storage, flags));
   engine::Options options;
   options.data_dir = dir;
   options.kms = BenchKms(args);

@@ -150,24 +150,6 @@ void PrintReport(const MigrateArgs& args, const CopyReport& copied, const Source
             << proof.verify.index_entries_checked << " stream index entries\n";
 }
 
-// ValidateStorage speaks of the [storage] settings; migrate's user gave them as flags.
-Status InFlagTerms(const Status& status) {
-  std::string message = status.message();
-  const std::pair<std::string, std::string> names[] = {
-      {"storage.postgres_sslmode = \"verify-full\"", "--postgres-sslmode verify-full"},
-      {"storage.postgres_password_file", "--postgres-password-file"},
-      {"storage.postgres_sslmode", "--postgres-sslmode"},
-      {"storage.postgres_dsn", "--to-postgres"}};
-  for (const auto& [setting, flag] : names) {
-    size_t at = message.find(setting);
-    for (int replaced = 0; at != std::string::npos && replaced < 8; ++replaced) {
-      message.replace(at, setting.size(), flag);
-      at = message.find(setting, at + flag.size());
-    }
-  }
-  return Status(status.code(), message);
-}
-
 // The copy failed or did not prove: drop what this run wrote (the target was empty).
 int FailAndDrop(const storage::PgOptions& pg, const Status& why) {
   const int code = Fail(why);
@@ -190,7 +172,9 @@ int RunMigrate(const MigrateArgs& args) {
   storage.postgres_sslmode = args.sslmode;
   storage.postgres_password_file = args.password_file;
   storage.postgres_pool_connections_max = 4;
-  if (Status s = server::ValidateStorage(storage); !s.ok()) return Fail(InFlagTerms(s));
+  const PgFlagNames flags{"--to-postgres", "--postgres-sslmode", "--postgres-sslmode verify-full",
+                          "--postgres-password-file"};
+  if (Status s = ValidatePgFlags(storage, flags); !s.ok()) return Fail(s);
   storage::PgOptions pg = *server::PostgresOptions(storage);
   pg.listen = false;
   CopyReport copied;

@@ -53,6 +53,25 @@ Result<std::unique_ptr<engine::EventStore>> OpenStoreWith(const std::string& dat
   return engine::EventStore::Open(options);  // its messages already say to run `cairn init`
 }
 
+Status ValidatePgFlags(const server::StorageSection& storage, const PgFlagNames& flags) {
+  const Status status = server::ValidateStorage(storage);
+  if (status.ok()) return status;
+  std::string message = status.message();
+  const std::pair<std::string, std::string> names[] = {
+      {"storage.postgres_sslmode = \"verify-full\"", flags.sslmode_fix},
+      {"storage.postgres_password_file", flags.password_file},
+      {"storage.postgres_sslmode", flags.sslmode},
+      {"storage.postgres_dsn", flags.dsn}};
+  for (const auto& [setting, flag] : names) {
+    size_t at = message.find(setting);
+    for (int replaced = 0; at != std::string::npos && replaced < 8; ++replaced) {
+      message.replace(at, setting.size(), flag);
+      at = message.find(setting, at + flag.size());
+    }
+  }
+  return Status(status.code(), message);
+}
+
 Result<std::unique_ptr<engine::EventStore>> OpenStore(const std::string& data_dir) {
   CAIRN_ASSIGN_OR_RETURN(std::optional<server::Config> config, DirConfig(data_dir));
   return OpenStoreWith(data_dir, config ? *config : server::DefaultConfig());

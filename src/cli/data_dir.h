@@ -33,6 +33,19 @@ Result<keys::KmsConfig> DirKmsConfig(const std::string& data_dir);
 // The configuration in `config_file` when set, else DIR/cairn.toml, else the defaults.
 Result<server::Config> DirOrFileConfig(const std::string& data_dir, const std::string& config_file);
 
+// The command-line flags that stand for [storage]'s PostgreSQL settings in a command that takes
+// them as flags (migrate, bench).
+struct PgFlagNames {
+  std::string dsn;           // e.g. "--to-postgres"
+  std::string sslmode;       // e.g. "--postgres-sslmode"
+  std::string sslmode_fix;   // what to give for TLS, e.g. "--postgres-sslmode verify-full"
+  std::string password_file; // e.g. "--postgres-password-file"
+};
+// server::ValidateStorage of `storage` (backend "postgres"), with the settings' names in its
+// message replaced by the flags': the same rules as `cairn serve` (no password in the DSN, TLS
+// off loopback, a private password file).
+Status ValidatePgFlags(const server::StorageSection& storage, const PgFlagNames& flags);
+
 // ResolveDataDir + OpenStore for a command handler: on failure prints the error, sets
 // *exit_code (kExitUsage without a directory, kExitFailure otherwise) and returns null.
 std::unique_ptr<engine::EventStore> OpenOrReport(const CliContext& ctx,

@@ -504,5 +504,20 @@ TEST(CliBenchTest, SmallRunReportsThroughputAndVerifies) {
   EXPECT_THAT(refused.err, HasSubstr("not a cairn data directory"));
 }
 
+// `cairn bench --postgres` follows the [storage] rules of `cairn serve`: no password in the
+// DSN (it would show in the process list; never echoed), TLS off loopback. Neither is reached.
+TEST(CliBenchTest, APostgresDsnFollowsTheStorageRules) {
+  testing::TempDir tmp;
+  CommandResult password = RunCairn({"bench", "--data-dir", tmp.Sub("bench"), "--events", "10",
+                                     "--postgres", "host=127.0.0.1 password=hunter2-bench"});
+  EXPECT_EQ(password.exit_code, 1);
+  EXPECT_THAT(password.err, HasSubstr("--postgres contains a password"));
+  EXPECT_EQ(password.err.find("hunter2-bench"), std::string::npos) << password.err;
+  CommandResult remote = RunCairn({"bench", "--data-dir", tmp.Sub("bench"), "--events", "10",
+                                   "--postgres", "host=db.example.com dbname=cairn"});
+  EXPECT_EQ(remote.exit_code, 1);
+  EXPECT_THAT(remote.err, HasSubstr("without TLS; set sslmode=verify-full in --postgres"));
+}
+
 }  // namespace
 }  // namespace cairn
