@@ -396,8 +396,13 @@ Result<ForgetReport> SubjectKeys::Forget(std::string_view subject) {
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> use, store_->ReadKeyMaterial(kUsePrefix + v.kid));
     if (use) names.push_back(kUsePrefix + v.kid);
   }
-  CAIRN_ASSIGN_OR_RETURN(const storage::DestroyReport destroyed, store_->DestroyKeyMaterials(names));
-  report.purge_pending = destroyed.purge_pending;
+  const Result<storage::DestroyReport> destroyed = store_->DestroyKeyMaterials(names);
+  if (!destroyed.ok()) {
+    // The delete may have committed before the purge failed: no unwrapped copy may stay here.
+    for (const Version& v : *versions) cache_.Erase(v.kid);
+    return destroyed.status();
+  }
+  report.purge_pending = destroyed->purge_pending;
   for (const Version& v : *versions) {
     // Destroyed first, then evicted: a concurrent reader that loaded the key before the destroy
     // cannot cache it after the eviction (the generation changed).

@@ -190,6 +190,16 @@ Status WebhookStore::Create(const WebhookDefinition& def, const crypto::SecureBy
   return Status::Ok();
 }
 
+// The webhook change is stored by then: failing the call would hide that (and, for a rotation,
+// lose the new secret its caller needs). A secret left behind is unused: a sweep destroys it.
+void WebhookStore::WarnIfUndestroyed(std::string_view name, const Status& destroyed) {
+  if (destroyed.ok()) return;
+  log::Warn("could not destroy a retired webhook secret now; the unused-secret sweep will",
+            {.action = "webhook.destroy_secret",
+             .outcome = "failure",
+             .extra = {{"cairn.webhook", std::string(name)}, {"cairn.error", destroyed.ToString()}}});
+}
+
 void WebhookStore::KeepSecret(std::string_view name, uint32_t version,
                               const crypto::SecureBytes& secret) {
   Result<std::optional<std::string>> stored =
@@ -223,7 +233,8 @@ Status WebhookStore::Delete(std::string_view name) {
   const uint32_t version = def ? def->secret_version : 0;
   std::vector<std::string> secrets;
   for (uint32_t v = version; v >= 1 && v + 2 > version; --v) secrets.push_back(SecretName(name, v));
-  return store_->log_store()->DestroyKeyMaterials(secrets).status();
+  WarnIfUndestroyed(name, store_->log_store()->DestroyKeyMaterials(secrets).status());
+  return Status::Ok();
 }
 
 Result<WebhookDefinition> WebhookStore::Rotate(std::string_view name,
@@ -242,8 +253,9 @@ Result<WebhookDefinition> WebhookStore::Rotate(std::string_view name,
   CAIRN_RETURN_IF_ERROR(WriteDefinition(def));
   KeepSecret(name, def.secret_version, secret);
   if (def.secret_version >= 3) {  // the secret before the previous one signs no more
-    CAIRN_RETURN_IF_ERROR(
-        store_->log_store()->DestroyKeyMaterial(SecretName(name, def.secret_version - 2)));
+    const std::string retired = SecretName(name, def.secret_version - 2);
+    const std::string one[] = {retired};
+    WarnIfUndestroyed(name, store_->log_store()->DestroyKeyMaterials(one).status());
   }
   return def;
 }

@@ -65,7 +65,9 @@ class WebhookStore {
   // kAlreadyExists for a taken name; kResourceExhausted beyond kWebhooksMax.
   Status Create(const WebhookDefinition& def, const crypto::SecureBytes& secret,
                 uint64_t start_position);
-  // Removes the definition and destroys every stored secret. kNotFound for an unknown name.
+  // Removes the definition and destroys every stored secret (a destroy that fails once the
+  // definition is gone is logged; the unused-secret sweep retries it). kNotFound for an unknown
+  // name.
   Status Delete(std::string_view name);
   // Stores `secret` as the next version; the current one becomes the previous (signing until
   // now + grace_s); an older previous secret is destroyed. Returns the updated definition.
@@ -97,6 +99,7 @@ class WebhookStore {
   // PutSecret again when a sweep on another node destroyed it between our writes. Best effort:
   // the webhook is stored already, so a failure is logged, not returned.
   void KeepSecret(std::string_view name, uint32_t version, const crypto::SecureBytes& secret);
+  static void WarnIfUndestroyed(std::string_view name, const Status& destroyed);
   // The stored secrets (name -> wrapped bytes) that are unused (see SweepUnusedSecrets), at
   // most kSweepTrackedMax. Under mu_.
   Result<std::map<std::string, std::string>> UnusedSecrets();

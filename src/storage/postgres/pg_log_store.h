@@ -80,8 +80,9 @@ struct PgOptions {
   // After a wait that ran out, destroys during this long do not wait at all.
   int64_t key_purge_no_wait_ms = 60000;
   // After a destroy that could not purge (older transactions, or the key table's lock not
-  // granted within 2 s), a background thread checks this often whether it can, and then rewrites
-  // the key table again. The pending purge is remembered in memory until the store closes.
+  // granted within 2 s, or an error), a background thread checks this often whether it can
+  // (doubling the interval, up to 5 min, while it cannot), and then rewrites the key table
+  // again. The pending purge is remembered in memory until the store closes.
   int64_t key_purge_retry_ms = 5000;
 };
 

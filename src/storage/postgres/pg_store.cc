@@ -616,6 +616,8 @@ Result<DestroyReport> PgLogStore::DestroyKeyMaterials(std::span<const std::strin
     delete_txid = tx.exec("SELECT txid_current()")[0][0].as<uint64_t>();
     tx.commit();
   }));
+  // Pending from now on: if the purge below fails, the purger thread still does it.
+  NotePendingPurge(delete_txid);
   // The deleted row's bytes stay in the table's pages even after a plain VACUUM prunes it (the
   // freed space is not zeroed). VACUUM FULL writes the live rows to new files and truncates the
   // old ones: it locks the key table for as long as the copy takes (proportional to its size).
@@ -626,12 +628,11 @@ Result<DestroyReport> PgLogStore::DestroyKeyMaterials(std::span<const std::strin
   DestroyReport report;
   report.snapshots_remaining = holders;
   report.purge_pending = holders > 0 || !vacuumed;
-  if (report.purge_pending) {
-    {
-      std::lock_guard<std::mutex> lock(purge_mu_);
-      // The newest delete's horizon covers the older ones.
-      purge_pending_txid_ = std::max(purge_pending_txid_.value_or(0), delete_txid);
-    }
+  if (!report.purge_pending) {
+    // This rewrite came after every snapshot older than our delete had ended, so it dropped the
+    // rows of every older delete too; a newer pending one stays.
+    ClearPendingPurge(delete_txid);
+  } else {
     log::Warn("an erased key may stay in PostgreSQL's table files for now",
               {.action = "storage.destroy_key",
                .outcome = "failure",
@@ -640,14 +641,35 @@ Result<DestroyReport> PgLogStore::DestroyKeyMaterials(std::span<const std::strin
                          {"cairn.hint",
                           "end long transactions (or replication slots holding xmin); this node "
                           "rewrites the key table again once it can"}}});
-  } else {
-    std::lock_guard<std::mutex> lock(purge_mu_);
-    // This rewrite came after every snapshot older than our delete had ended, so it dropped the
-    // rows of every older delete too; a newer pending one stays.
-    if (purge_pending_txid_ && *purge_pending_txid_ <= delete_txid) purge_pending_txid_.reset();
   }
   return report;
 }
+
+void PgLogStore::NotePendingPurge(uint64_t txid) {
+  std::lock_guard<std::mutex> lock(purge_mu_);
+  // The newest delete's horizon covers the older ones.
+  purge_pending_txid_ = std::max(purge_pending_txid_.value_or(0), txid);
+}
+
+void PgLogStore::ClearPendingPurge(uint64_t covered_txid) {
+  std::lock_guard<std::mutex> lock(purge_mu_);
+  if (purge_pending_txid_ && *purge_pending_txid_ <= covered_txid) purge_pending_txid_.reset();
+}
+
+namespace {
+
+// Puts the pooled session's lock_timeout back (PrepareStatements: 0); a session where that
+// fails is disconnected, so that Run drops it instead of pooling a session that gives up on
+// locks after 2 s.
+void ResetLockTimeout(pqxx::connection& c, pqxx::nontransaction& tx) {
+  try {
+    tx.exec("SET lock_timeout = 0");
+  } catch (const std::exception&) {
+    c.disconnect();
+  }
+}
+
+}  // namespace
 
 Result<bool> PgLogStore::VacuumKeyTable() {
   bool vacuumed = false;
@@ -658,47 +680,89 @@ Result<bool> PgLogStore::VacuumKeyTable() {
       tx.exec("VACUUM FULL cairn_key_material");
       vacuumed = true;
     } catch (const pqxx::sql_error& e) {
-      if (e.sqlstate() != "55P03") {  // not lock_not_available (pending, retried later)
-        try {
-          tx.exec("SET lock_timeout = 0");  // the pooled session's setting (PrepareStatements)
-        } catch (const std::exception&) {
-        }
+      // lock_not_available: pending, retried later; anything else is an error.
+      if (e.sqlstate() != "55P03") {
+        ResetLockTimeout(c, tx);
         throw;
       }
+    } catch (...) {
+      ResetLockTimeout(c, tx);
+      throw;
     }
-    tx.exec("SET lock_timeout = 0");
+    ResetLockTimeout(c, tx);
   }));
   return vacuumed;
 }
 
-void PgLogStore::RetryPendingPurge() {
+Result<int64_t> PgLogStore::CountKeyTableLockHolders() {
+  int64_t holders = 0;
+  CAIRN_RETURN_IF_ERROR(Run("checking the key table's locks", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    holders = tx.exec("SELECT count(*) FROM pg_locks WHERE locktype = 'relation'"
+                      " AND relation = 'cairn_key_material'::regclass AND granted"
+                      " AND pid <> pg_backend_pid()"
+                      " AND database = (SELECT oid FROM pg_database"
+                      "                 WHERE datname = current_database())")[0][0]
+                  .as<int64_t>();
+  }));
+  return holders;
+}
+
+Result<bool> PgLogStore::RetryPendingPurge() {
   std::optional<uint64_t> txid;
   {
     std::lock_guard<std::mutex> lock(purge_mu_);
     txid = purge_pending_txid_;
   }
-  if (!txid) return;
-  Result<int64_t> holders = CountSnapshotsBefore(Xid32(*txid));
-  if (!holders.ok() || *holders > 0) return;
-  Result<bool> vacuumed = VacuumKeyTable();
-  if (!vacuumed.ok() || !*vacuumed) return;
+  if (!txid) return true;
+  CAIRN_ASSIGN_OR_RETURN(const int64_t holders, CountSnapshotsBefore(Xid32(*txid)));
+  if (holders > 0) return false;
+  // A session that holds a lock on the key table (one that read key material in a transaction
+  // still open, which has no snapshot between statements) would make the rewrite wait, and all
+  // key access queue behind it: try only when nobody holds one.
+  CAIRN_ASSIGN_OR_RETURN(const int64_t lockers, CountKeyTableLockHolders());
+  if (lockers > 0) return false;
+  CAIRN_ASSIGN_OR_RETURN(const bool vacuumed, VacuumKeyTable());
+  if (!vacuumed) return false;
   {
     std::lock_guard<std::mutex> lock(purge_mu_);
     if (purge_pending_txid_ == txid) purge_pending_txid_.reset();  // else a newer one is pending
   }
   log::Info("erased keys purged from PostgreSQL's table files",
             {.action = "storage.destroy_key", .outcome = "success"});
+  return true;
 }
 
 void PgLogStore::RunPurger() {
+  constexpr int64_t kRetryMsMax = 300000;
+  int64_t retry_ms = options_.key_purge_retry_ms;
+  uint64_t warned_txid = 0;  // the pending purge a failure was last logged for
   std::unique_lock<std::mutex> lock(purge_mu_);
   while (!stopping_.load()) {
-    purge_cv_.wait_for(lock, std::chrono::milliseconds(options_.key_purge_retry_ms),
+    purge_cv_.wait_for(lock, std::chrono::milliseconds(retry_ms),
                        [this] { return stopping_.load(); });
-    if (stopping_.load() || !purge_pending_txid_) continue;
+    if (stopping_.load()) break;
+    if (!purge_pending_txid_) {
+      retry_ms = options_.key_purge_retry_ms;
+      continue;
+    }
+    const uint64_t txid = *purge_pending_txid_;
     lock.unlock();
-    RetryPendingPurge();
+    const Result<bool> done = RetryPendingPurge();
     lock.lock();
+    if (done.ok() && *done) {
+      retry_ms = options_.key_purge_retry_ms;
+      continue;
+    }
+    // Blocked (old transactions, a lock on the key table) or failed: back off, log once.
+    retry_ms = std::min(retry_ms * 2, std::max(kRetryMsMax, options_.key_purge_retry_ms));
+    if (!done.ok() && warned_txid != txid) {
+      warned_txid = txid;
+      log::Warn("retrying the purge of erased keys from PostgreSQL's table files failed",
+                {.action = "storage.destroy_key",
+                 .outcome = "failure",
+                 .extra = {{"cairn.error", done.status().ToString()}}});
+    }
   }
 }
 

@@ -131,9 +131,16 @@ class PgLogStore final : public LogStore {
   Result<int64_t> WaitForSnapshotsBefore(const std::string& xid);
   // VACUUM FULL of the key table; false when its lock was not granted within a bound.
   Result<bool> VacuumKeyTable();
+  // Sessions other than ours holding a lock on the key table.
+  Result<int64_t> CountKeyTableLockHolders();
+  // The purge of the deletes up to `txid` is pending / done.
+  void NotePendingPurge(uint64_t txid);
+  void ClearPendingPurge(uint64_t covered_txid);
   // After a destroy that could not purge, rewrites the key table once the snapshots older than
-  // its delete have ended. On the purger thread (RunPurger), every key_purge_retry_ms.
-  void RetryPendingPurge();
+  // its delete have ended and nobody holds a lock on it. true: done (or nothing pending); false:
+  // still blocked. On the purger thread (RunPurger): every key_purge_retry_ms, backing off (to
+  // 5 min) while blocked or failing.
+  Result<bool> RetryPendingPurge();
   void RunPurger();
   // Pages through a (name, bytes) table by name from `prefix` with two prepared statements
   // (first page: name >= $1, next pages: name > $1; both LIMIT $2).

@@ -17,11 +17,7 @@ class CommitFailureTest : public EngineTest {
  protected:
   void SetUp() override {
     EngineTest::SetUp();
-    Options o;
-    o.wrap_store_for_test = [this](std::unique_ptr<storage::LogStore> inner) {
-      return std::unique_ptr<storage::LogStore>(new FaultyStore(std::move(inner), &plan_));
-    };
-    Reopen(o);
+    Reopen(WithFaults(&plan_));
   }
   FaultPlan plan_;
 };

@@ -78,6 +78,12 @@ class EngineTest : public ::testing::Test {
     store_ = std::move(s).value();
   }
   void Close() { store_.reset(); }
+  // Reopens with the protection rules `rules_toml` (written to a file of the test's own).
+  void ReopenProtected(const std::string& rules_toml, Options o = {}) {
+    testing::WriteFile(tmp_.Sub("protect.toml"), rules_toml);
+    o.protect_rules_file = tmp_.Sub("protect.toml");
+    Reopen(std::move(o));
+  }
 
   testing::TempDir tmp_;
   std::string dir_;

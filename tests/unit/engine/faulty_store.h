@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/event_store.h"
 #include "storage/log_store.h"
 
 namespace cairn::engine {
@@ -36,6 +37,9 @@ struct FaultPlan {
   std::atomic<int> tree_state_reads{0};                // ReadTreeState calls (reloads)
   std::atomic<bool> hold_commits{false};  // commits wait (polling) until it is false again
   std::atomic<int> commits_held{0};       // commits that waited
+  // DestroyKeyMaterials deletes (forwards), then answers kIOError: a purge that failed after the
+  // delete had committed.
+  std::atomic<bool> fail_destroys_after_delete{false};
   // Called after every successful PutMeta with its name (set before opening, then left alone).
   std::function<void(std::string_view name)> after_put_meta;
 };
@@ -174,7 +178,11 @@ class FaultyStore final : public storage::LogStore {
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view n) override { return inner_->ReadKeyMaterial(n); }
   Status DestroyKeyMaterial(std::string_view n) override { return inner_->DestroyKeyMaterial(n); }
   Result<storage::DestroyReport> DestroyKeyMaterials(std::span<const std::string> names) override {
-    return inner_->DestroyKeyMaterials(names);
+    Result<storage::DestroyReport> destroyed = inner_->DestroyKeyMaterials(names);
+    if (destroyed.ok() && plan_->fail_destroys_after_delete) {
+      return Status::IOError("injected: the purge failed after the delete");
+    }
+    return destroyed;
   }
   Status ScanKeyMaterial(std::string_view p,
                          const std::function<bool(std::string_view, std::string_view)>& fn) override {
@@ -204,5 +212,13 @@ class FaultyStore final : public storage::LogStore {
   std::unique_ptr<storage::LogStore> inner_;
   FaultPlan* plan_;
 };
+
+// `o` with its store wrapped in a FaultyStore that follows `plan` (which must outlive the store).
+inline Options WithFaults(FaultPlan* plan, Options o = {}) {
+  o.wrap_store_for_test = [plan](std::unique_ptr<storage::LogStore> inner) {
+    return std::unique_ptr<storage::LogStore>(new FaultyStore(std::move(inner), plan));
+  };
+  return o;
+}
 
 }  // namespace cairn::engine

@@ -10,10 +10,7 @@ class RevealManyTest : public EngineTest {
  protected:
   void SetUp() override {
     EngineTest::SetUp();
-    testing::WriteFile(tmp_.Sub("protect.toml"), kCustomerRules);
-    Options o;
-    o.protect_rules_file = tmp_.Sub("protect.toml");
-    Reopen(o);
+    ReopenProtected(kCustomerRules);
     // 300 protected events over 50 subjects, every 7th event of an unprotected type.
     for (int i = 0; i < 300; ++i) {
       const bool protect = i % 7 != 0;
