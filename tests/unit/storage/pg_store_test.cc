@@ -1255,6 +1255,31 @@ TEST(PgKeyMaterialTest, ADestroyThatCannotLockTheKeyTablePurgesLater) {
   EXPECT_EQ(report.snapshots_remaining, 0);
 }
 
+// A role that may not vacuum the key table (another role owns it) only gets a warning from
+// VACUUM FULL, which then rewrites nothing: the destroy must not call that a purge.
+TEST(PgKeyMaterialTest, ADestroyByARoleThatMayNotVacuumTheKeyTableSaysThePurgeIsPending) {
+  const std::string db = PgServer().CreateDatabase();
+  const std::string role = "cairn_plain_" + Sql(db, "SELECT current_database()");
+  Sql(db, "CREATE ROLE " + role + " LOGIN");
+  Sql(db, "GRANT ALL ON SCHEMA public TO " + role);
+  PgOptions options = PgOpts(db + " user=" + role);
+  options.key_purge_retry_ms = 100;
+  auto store = OpenPg(options);  // the role creates (and owns) cairn's tables
+  ASSERT_NE(store, nullptr);
+  Sql(db, "ALTER TABLE cairn_key_material OWNER TO postgres");
+  Sql(db, "GRANT SELECT, INSERT, UPDATE, DELETE ON cairn_key_material TO " + role);
+  const std::string doomed = "WRAPPED-SUBJECT-KEY-not-owner-2b7c90e1";
+  ASSERT_TRUE(store->PutKeyMaterial("skey/plain.1", doomed).ok());
+  const std::vector<std::string> names = {"skey/plain.1"};
+  Result<DestroyReport> report = store->DestroyKeyMaterials(names);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->purge_pending);
+  EXPECT_FALSE(store->ReadKeyMaterial("skey/plain.1")->has_value());
+  EXPECT_NE(ReadIfExists(KeyTablePath(db)).find(doomed), std::string::npos);
+  store.reset();
+  Sql(db, "ALTER TABLE cairn_key_material OWNER TO " + role);  // let the database be dropped
+}
+
 // Several names in one destroy: one transaction, one VACUUM FULL; absent names are fine.
 TEST(PgKeyMaterialTest, ABatchDestroyRemovesEveryNameFromTheTableFiles) {
   const std::string db = PgServer().CreateDatabase();
