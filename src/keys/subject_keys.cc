@@ -342,11 +342,13 @@ Result<SubjectKey> SubjectKeys::CurrentKey(std::string_view subject) {
   const std::string kid = MakeKid(HexEncode(crypto::RandomString(kHandleHexDigits / 2)), 1);
   CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::SecureBytes> key, CreateKey(kid));
   // Only if no index exists: another node sharing the store may have created the subject's key
-  // meanwhile. Its key wins; ours was never used and is destroyed (a forget must find every key).
+  // meanwhile. Its key wins; ours never protected anything and is deleted (no key row without an
+  // index entry is left behind), without the purge of a destroy: its bytes protect no data, and on
+  // PostgreSQL a purge would hold this append for seconds.
   CAIRN_ASSIGN_OR_RETURN(bool created, store_->PutKeyMaterialIfAbsent(
                                            index_name, EncodeIndex({Version{kid, NowUnixSeconds()}})));
   if (!created) {
-    CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterial(KeyName(kid)));
+    CAIRN_RETURN_IF_ERROR(store_->DeleteUnusedKeyMaterial(KeyName(kid)));
     CAIRN_ASSIGN_OR_RETURN(std::optional<SubjectKey> theirs, existing());
     if (!theirs) return Status::Aborted("the subject's key changed concurrently; retry");
     return std::move(*theirs);

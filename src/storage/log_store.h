@@ -39,6 +39,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -243,9 +244,34 @@ class LogStore {
     for (const std::string& name : names) CAIRN_RETURN_IF_ERROR(DestroyKeyMaterial(name));
     return DestroyReport{};
   }
+  // DestroyKeyMaterials of the names that still hold exactly the bytes given (name, expected),
+  // and no other: a name rewritten meanwhile (by another engine sharing the store) keeps its new
+  // bytes. The compare and the delete are one atomic step in backends that engines share; this
+  // default, for single-engine backends, reads and compares first. Returns the report and, in
+  // `destroyed` (may be null), how many names were deleted.
+  using ExpectedKeyMaterial = std::pair<std::string, std::string>;
+  virtual Result<DestroyReport> DestroyKeyMaterialsIf(std::span<const ExpectedKeyMaterial> expected,
+                                                      size_t* destroyed) {
+    CAIRN_RETURN_IF_ERROR(CheckDestroyBatchSize(expected.size()));
+    std::vector<std::string> names;
+    for (const auto& [name, bytes] : expected) {
+      CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> stored, ReadKeyMaterial(name));
+      if (stored && *stored == bytes) names.push_back(name);
+    }
+    if (destroyed != nullptr) *destroyed = names.size();
+    return DestroyKeyMaterials(names);
+  }
+  // Deletes the key material `name` without purging its bytes from the store's files: only for
+  // key material that never protected anything (a key made and then lost to another engine's in
+  // a race). Cheap where DestroyKeyMaterial is not (PostgreSQL: no wait for older snapshots, no
+  // rewrite of the key table). This default destroys it.
+  virtual Status DeleteUnusedKeyMaterial(std::string_view name) { return DestroyKeyMaterial(name); }
   // The batch bound of DestroyKeyMaterials, for backends that override it.
   static Status CheckDestroyBatch(std::span<const std::string> names) {
-    if (names.size() <= kDestroyBatchNamesMax) return Status::Ok();
+    return CheckDestroyBatchSize(names.size());
+  }
+  static Status CheckDestroyBatchSize(size_t names) {
+    if (names <= kDestroyBatchNamesMax) return Status::Ok();
     return Status::InvalidArgument("at most " + std::to_string(kDestroyBatchNamesMax) +
                                    " key material names at once");
   }

@@ -302,7 +302,7 @@ Result<std::map<std::string, std::string>> WebhookStore::UnusedSecrets() {
 Result<size_t> WebhookStore::SweepUnusedSecrets(int64_t now_ms, int64_t unused_age_ms_min) {
   CAIRN_RETURN_IF_ERROR(CheckAvailable());
   assert(unused_age_ms_min >= 0);
-  std::vector<std::string> doomed;
+  std::vector<storage::LogStore::ExpectedKeyMaterial> doomed;  // (name, the bytes seen twice)
   {
     std::lock_guard<std::mutex> lock(mu_);
     CAIRN_ASSIGN_OR_RETURN(auto unused, UnusedSecrets());
@@ -313,7 +313,7 @@ Result<size_t> WebhookStore::SweepUnusedSecrets(int64_t now_ms, int64_t unused_a
       // (a create or rotation retried on another node would have written new bytes).
       if (it != unused_since_.end() && it->second.wrapped == wrapped &&
           now_ms - it->second.since_ms >= unused_age_ms_min) {
-        doomed.push_back(name);
+        doomed.emplace_back(name, std::move(wrapped));
         continue;
       }
       const bool same = it != unused_since_.end() && it->second.wrapped == wrapped;
@@ -324,14 +324,18 @@ Result<size_t> WebhookStore::SweepUnusedSecrets(int64_t now_ms, int64_t unused_a
     // Destroyed outside mu_ (on PostgreSQL a destroy may wait seconds for old snapshots, and
     // webhook changes and deliveries wait for mu_); this node's Create and Rotate refuse to
     // write these names meanwhile.
-    destroying_.insert(doomed.begin(), doomed.end());
+    for (const auto& secret : doomed) destroying_.insert(secret.first);
   }
   static_assert(kSweepTrackedMax <= storage::LogStore::kDestroyBatchNamesMax);
-  const Status destroyed = store_->log_store()->DestroyKeyMaterials(doomed).status();
+  // Only if the bytes are still those seen: a node that rewrote the name since (a create or a
+  // rotation of the same name) keeps its secret.
+  size_t destroyed = 0;
+  const Status status = store_->log_store()->DestroyKeyMaterialsIf(doomed, &destroyed).status();
   std::lock_guard<std::mutex> lock(mu_);
-  for (const std::string& name : doomed) destroying_.erase(name);
-  CAIRN_RETURN_IF_ERROR(destroyed);
-  return doomed.size();
+  for (const auto& secret : doomed) destroying_.erase(secret.first);
+  CAIRN_RETURN_IF_ERROR(status);
+  assert(destroyed <= doomed.size());
+  return destroyed;
 }
 
 Status WebhookStore::CheckNotDestroying(std::string_view name, uint32_t version) const {

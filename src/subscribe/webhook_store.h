@@ -82,11 +82,11 @@ class WebhookStore {
   // newer version — a rotation between its writes — are kept). Two looks: an unused secret is
   // destroyed only once an earlier look, at least unused_age_ms_min before (now_ms on a steady
   // clock), found it unused with the same stored bytes, so that a create or rotation between
-  // its writes on another node (which writes new bytes) keeps its secret. This leaves one race:
-  // another node rewriting the very name between this look and the destroy (milliseconds), which
-  // Create and Rotate narrow further by writing their secret again if it is gone after their
-  // last write. At most kSweepTrackedMax unused secrets are tracked and destroyed per look; the
-  // destroy runs outside the store's lock. Returns how many were destroyed.
+  // its writes on another node (which writes new bytes) keeps its secret; the destroy itself is
+  // conditional on those bytes (LogStore::DestroyKeyMaterialsIf), so a node that rewrites the
+  // name between this look and the destroy keeps its secret too. At most kSweepTrackedMax unused
+  // secrets are tracked and destroyed per look; the destroy runs outside the store's lock.
+  // Returns how many were destroyed.
   static constexpr size_t kSweepTrackedMax = 1024;
   Result<size_t> SweepUnusedSecrets(int64_t now_ms, int64_t unused_age_ms_min);
 

@@ -38,6 +38,8 @@
 // Erasure: DestroyKeyMaterial deletes the row and rewrites the key table (VACUUM FULL: a plain
 // VACUUM leaves the bytes in the pages' free space) before returning, so the live table files no
 // longer hold the bytes; the rewrite locks the key table for a time proportional to its size.
+// When it cannot rewrite (older snapshots, the table's lock), the purge stays pending in the
+// database and some node's purger thread rewrites the table later (PgOptions::key_purge_*).
 // Copies in PostgreSQL's WAL (pg_wal, its archive), replicas and backups are beyond the store's
 // reach: docs/deployment.md says how a KEK rotation covers them.
 //
@@ -82,8 +84,11 @@ struct PgOptions {
   // After a destroy that could not purge (older transactions, or the key table's lock not
   // granted within 2 s, or an error), a background thread checks this often whether it can
   // (doubling the interval, up to 5 min, while it cannot), and then rewrites the key table
-  // again. The pending purge is remembered in memory until the store closes.
+  // again. The pending purge is recorded in the database (cairn_key_purge) by the deleting
+  // transaction, so every node's purger looks for it: at start, and then every
+  // key_purge_poll_ms while this node knows of none (one single-row read).
   int64_t key_purge_retry_ms = 5000;
+  int64_t key_purge_poll_ms = 60000;
 };
 
 Result<std::unique_ptr<LogStore>> OpenPgLogStore(const PgOptions& options);

@@ -90,10 +90,10 @@ Status CheckOptions(const PgOptions& o) {
     return Status::InvalidArgument("PostgreSQL reconnect backoff needs 0 < min <= max");
   }
   if (o.key_purge_wait_ms_max < 0 || o.key_purge_wait_ms_max > 600000 ||
-      o.key_purge_no_wait_ms < 0 || o.key_purge_retry_ms <= 0) {
+      o.key_purge_no_wait_ms < 0 || o.key_purge_retry_ms <= 0 || o.key_purge_poll_ms <= 0) {
     return Status::InvalidArgument(
         "PostgreSQL key purge wait must be 0..600000 ms, its no-wait window >= 0 and its retry "
-        "interval positive");
+        "and poll intervals positive");
   }
   static const char* const kSslModes[] = {"", "disable", "allow", "prefer", "require", "verify-ca",
                                           "verify-full"};
@@ -149,6 +149,7 @@ Status PgLogStore::Start() {
       return migrated;
     }
   }
+  CheckKeyPurgePrivilege();
   purger_thread_ = std::thread([this] {
     SetCurrentThreadName("cairn-pg-purge");
     RunPurger();

@@ -143,6 +143,16 @@ FROM (SELECT position, record, island, chunk,
 GROUP BY island, chunk;
 DROP TABLE cairn_records;
 )sql"},
+      // 6: the pending purge of destroyed key material (PgLogStore::DestroyKeyMaterials): the
+      // newest deleting transaction whose rows may still be in cairn_key_material's files. Kept
+      // in the database, not in one node's memory, so that any node purges it, also after the
+      // node that deleted stopped or an offline `cairn forget`. At most one row.
+      {6, R"sql(
+CREATE TABLE cairn_key_purge (
+  id   smallint PRIMARY KEY CHECK (id = 1),
+  txid bigint   NOT NULL CHECK (txid > 0)
+);
+)sql"},
   };
   return kMigrations;
 }
@@ -187,7 +197,7 @@ Status DropSchema(pqxx::connection& conn) {
     tx.exec(
         "DROP TABLE IF EXISTS cairn_tree, cairn_records, cairn_record_runs, cairn_stream_index, cairn_index_runs, "
         "cairn_stream_heads, cairn_nodes, cairn_node_runs, cairn_checkpoints, cairn_key_material, "
-        "cairn_meta, cairn_flush, cairn_schema_migrations");
+        "cairn_meta, cairn_flush, cairn_key_purge, cairn_schema_migrations");
     tx.commit();
     return Status::Ok();
   } catch (const std::exception& e) {

@@ -17,6 +17,8 @@
 //   cairn_key_material  name → wrapped key
 //   cairn_meta          name → value (the engine's metadata, component state such as consumer
 //                       group positions)
+//   cairn_key_purge     at most one row: the newest key-deleting transaction whose rows may
+//                       still be in cairn_key_material's files (a purge pending on any node)
 #pragma once
 
 #include <cstdint>
@@ -28,7 +30,7 @@
 
 namespace cairn::storage::pg {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 // The advisory lock key that serialises migrations (any constant unlikely to collide).
 inline constexpr int64_t kMigrationLockKey = 0x636169726e0001;  // "cairn" 1
 

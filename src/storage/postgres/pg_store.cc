@@ -146,6 +146,14 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
   conn.prepare("keys_next",
                "SELECT name, wrapped FROM cairn_key_material WHERE name > $1 ORDER BY name LIMIT $2");
   conn.prepare("key_delete", "DELETE FROM cairn_key_material WHERE name = $1");
+  conn.prepare("key_delete_if", "DELETE FROM cairn_key_material WHERE name = $1 AND wrapped = $2");
+  // The pending purge (schema 6): the newest deleting transaction wins; a purge clears what it
+  // covered and leaves a newer one.
+  conn.prepare("purge_note",
+               "INSERT INTO cairn_key_purge (id, txid) VALUES (1, $1) ON CONFLICT (id) "
+               "DO UPDATE SET txid = GREATEST(cairn_key_purge.txid, EXCLUDED.txid)");
+  conn.prepare("purge_get", "SELECT txid FROM cairn_key_purge WHERE id = 1");
+  conn.prepare("purge_clear", "DELETE FROM cairn_key_purge WHERE id = 1 AND txid <= $1");
   conn.prepare("notify", "SELECT pg_notify($1, $2)");
   // A locked writer's transaction commits with synchronous_commit off (set with the lock, LockSql):
   // its COMMIT returns at the commit record, releasing the commit lock before the WAL flush,
@@ -604,19 +612,60 @@ std::string Xid32(uint64_t txid) { return std::to_string(txid % 4294967296ULL); 
 
 Result<DestroyReport> PgLogStore::DestroyKeyMaterials(std::span<const std::string> names) {
   CAIRN_RETURN_IF_ERROR(CheckDestroyBatch(names));
-  if (names.empty()) return DestroyReport{};
-  for (const std::string& name : names) CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
+  std::vector<ExpectedKeyMaterial> any;
+  any.reserve(names.size());
+  for (const std::string& name : names) any.emplace_back(name, std::string());
+  return DestroyKeys(any, /*compare=*/false, nullptr);
+}
+
+Result<DestroyReport> PgLogStore::DestroyKeyMaterialsIf(
+    std::span<const ExpectedKeyMaterial> expected, size_t* destroyed) {
+  CAIRN_RETURN_IF_ERROR(CheckDestroyBatchSize(expected.size()));
+  return DestroyKeys(expected, /*compare=*/true, destroyed);
+}
+
+Status PgLogStore::DeleteUnusedKeyMaterial(std::string_view name) {
+  CAIRN_RETURN_IF_ERROR(CheckName(name, "key material"));
+  const std::string one(name);
+  return Run("deleting unused key material", true, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_prepared("key_delete", one);
+    tx.exec_prepared("notify", std::string(kKeyChannel), one);
+    tx.commit();
+  });
+}
+
+Result<DestroyReport> PgLogStore::DestroyKeys(std::span<const ExpectedKeyMaterial> keys,
+                                              bool compare, size_t* destroyed) {
+  assert(keys.size() <= kDestroyBatchNamesMax);
+  if (destroyed != nullptr) *destroyed = 0;
+  if (keys.empty()) return DestroyReport{};
+  for (const auto& key : keys) CAIRN_RETURN_IF_ERROR(CheckName(key.first, "key material"));
   uint64_t delete_txid = 0;  // the deleting transaction (64 bits: ordered across wraparound)
+  size_t deleted = 0;
   CAIRN_RETURN_IF_ERROR(Run("destroying key material", true, [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    for (const std::string& name : names) {
-      tx.exec_prepared("key_delete", name);
+    deleted = 0;  // a retry on a fresh connection starts over
+    delete_txid = 0;
+    for (const auto& [name, bytes] : keys) {
+      // A conditional delete keeps a name whose bytes another node rewrote meanwhile.
+      const pqxx::result r = compare ? tx.exec_prepared("key_delete_if", name, Bin(bytes))
+                                     : tx.exec_prepared("key_delete", name);
+      if (r.affected_rows() == 0 && compare) continue;  // kept (or absent): nothing to evict
+      deleted += r.affected_rows();
       tx.exec_prepared("notify", std::string(kKeyChannel), name);
     }
+    if (compare && deleted == 0) return;  // nothing deleted: nothing to purge
     delete_txid = tx.exec("SELECT txid_current()")[0][0].as<uint64_t>();
+    // Pending from the delete's commit on, in the database: if the purge below fails, or this
+    // process stops first, a purger thread (this node's or another's) still does it.
+    tx.exec_prepared("purge_note", static_cast<int64_t>(delete_txid));
     tx.commit();
   }));
-  // Pending from now on: if the purge below fails, the purger thread still does it.
+  assert(deleted <= keys.size());
+  if (destroyed != nullptr) *destroyed = deleted;
+  if (delete_txid == 0) return DestroyReport{};  // a conditional destroy that deleted nothing
+  assert(compare || delete_txid > 0);
   NotePendingPurge(delete_txid);
   // The deleted row's bytes stay in the table's pages even after a plain VACUUM prunes it (the
   // freed space is not zeroed). VACUUM FULL writes the live rows to new files and truncates the
@@ -639,21 +688,48 @@ Result<DestroyReport> PgLogStore::DestroyKeyMaterials(std::span<const std::strin
                .extra = {{"cairn.snapshots_older", std::to_string(holders)},
                          {"cairn.key_table_locked", vacuumed ? "false" : "true"},
                          {"cairn.hint",
-                          "end long transactions (or replication slots holding xmin); this node "
+                          "end long transactions (or replication slots holding xmin); a node "
                           "rewrites the key table again once it can"}}});
   }
   return report;
 }
 
 void PgLogStore::NotePendingPurge(uint64_t txid) {
-  std::lock_guard<std::mutex> lock(purge_mu_);
-  // The newest delete's horizon covers the older ones.
-  purge_pending_txid_ = std::max(purge_pending_txid_.value_or(0), txid);
+  assert(txid > 0);
+  {
+    std::lock_guard<std::mutex> lock(purge_mu_);
+    // The newest delete's horizon covers the older ones.
+    purge_pending_txid_ = std::max(purge_pending_txid_.value_or(0), txid);
+  }
+  purge_cv_.notify_all();
 }
 
 void PgLogStore::ClearPendingPurge(uint64_t covered_txid) {
+  // The durable record first: a failure leaves it, and a purger then vacuums once more (a
+  // redundant rewrite, not a lost purge).
+  const Status cleared = Run("clearing the pending key purge", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_prepared("purge_clear", static_cast<int64_t>(covered_txid));
+  });
+  if (!cleared.ok()) {
+    log::Warn("the purge of erased keys is done but could not be recorded; it will run again",
+              {.action = "storage.destroy_key",
+               .outcome = "failure",
+               .extra = {{"cairn.error", cleared.ToString()}}});
+  }
   std::lock_guard<std::mutex> lock(purge_mu_);
   if (purge_pending_txid_ && *purge_pending_txid_ <= covered_txid) purge_pending_txid_.reset();
+}
+
+Result<std::optional<uint64_t>> PgLogStore::ReadDurablePendingPurge() {
+  std::optional<uint64_t> txid;
+  CAIRN_RETURN_IF_ERROR(Run("reading the pending key purge", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const pqxx::result r = tx.exec_prepared("purge_get");
+    if (!r.empty()) txid = r[0][0].as<uint64_t>();
+  }));
+  assert(!txid || *txid > 0);
+  return txid;
 }
 
 namespace {
@@ -685,6 +761,7 @@ Result<bool> PgLogStore::VacuumKeyTable() {
       // warning (a skipped table), so the rewrite is checked, not assumed.
       vacuumed = tx.exec(kFileNode)[0][0].as<std::string>() != before;
       if (!vacuumed) skipped = true;
+      can_purge_keys_.store(vacuumed);
     } catch (const pqxx::sql_error& e) {
       // lock_not_available: pending, retried later; anything else is an error.
       if (e.sqlstate() != "55P03") {
@@ -697,7 +774,7 @@ Result<bool> PgLogStore::VacuumKeyTable() {
     }
     ResetLockTimeout(c, tx);
   }));
-  if (skipped) {
+  if (skipped && !vacuum_skip_warned_.exchange(true)) {  // once per store: purgers retry it
     log::Warn("VACUUM FULL did not rewrite cairn_key_material: erased keys stay in its files",
               {.action = "storage.destroy_key",
                .outcome = "failure",
@@ -705,6 +782,33 @@ Result<bool> PgLogStore::VacuumKeyTable() {
                           "the role cairn connects as must own the table (or the database)"}}});
   }
   return vacuumed;
+}
+
+void PgLogStore::CheckKeyPurgePrivilege() {
+  // VACUUM FULL rewrites a table only for its owner, the database's owner or a superuser
+  // (membership with inherited privileges counts); anyone else gets a warning and no rewrite.
+  bool allowed = true;
+  const Status checked = Run("checking the key table's owner", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    allowed = tx.exec("SELECT pg_has_role(current_user, c.relowner, 'USAGE')"
+                      " OR pg_has_role(current_user, d.datdba, 'USAGE')"
+                      " OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+                      " FROM pg_class c, pg_database d"
+                      " WHERE c.oid = 'cairn_key_material'::regclass"
+                      " AND d.datname = current_database()")[0][0]
+                  .as<bool>();
+  });
+  if (!checked.ok()) return;  // not known: VacuumKeyTable checks each rewrite anyway
+  can_purge_keys_.store(allowed);
+  if (!allowed && !vacuum_skip_warned_.exchange(true)) {
+    log::Warn("forget cannot purge erased keys from PostgreSQL's files: cairn's role may not "
+              "VACUUM FULL cairn_key_material",
+              {.action = "storage.open",
+               .outcome = "failure",
+               .extra = {{"cairn.hint",
+                          "make the role cairn connects as the owner of its tables (or of the "
+                          "database)"}}});
+  }
 }
 
 Result<int64_t> PgLogStore::CountKeyTableLockHolders() {
@@ -722,12 +826,15 @@ Result<int64_t> PgLogStore::CountKeyTableLockHolders() {
 }
 
 Result<bool> PgLogStore::RetryPendingPurge() {
-  std::optional<uint64_t> txid;
-  {
+  // The database's record is the one that counts: it holds the newest pending delete of every
+  // node, and it is gone once any node's purge covered it.
+  CAIRN_ASSIGN_OR_RETURN(const std::optional<uint64_t> txid, ReadDurablePendingPurge());
+  if (!txid) {
     std::lock_guard<std::mutex> lock(purge_mu_);
-    txid = purge_pending_txid_;
+    purge_pending_txid_.reset();  // every delete noted before this read was covered
+    return true;
   }
-  if (!txid) return true;
+  NotePendingPurge(*txid);
   CAIRN_ASSIGN_OR_RETURN(const int64_t holders, CountSnapshotsBefore(Xid32(*txid)));
   if (holders > 0) return false;
   // A session that holds a lock on the key table (one that read key material in a transaction
@@ -737,10 +844,7 @@ Result<bool> PgLogStore::RetryPendingPurge() {
   if (lockers > 0) return false;
   CAIRN_ASSIGN_OR_RETURN(const bool vacuumed, VacuumKeyTable());
   if (!vacuumed) return false;
-  {
-    std::lock_guard<std::mutex> lock(purge_mu_);
-    if (purge_pending_txid_ == txid) purge_pending_txid_.reset();  // else a newer one is pending
-  }
+  ClearPendingPurge(*txid);  // a newer pending delete stays
   log::Info("erased keys purged from PostgreSQL's table files",
             {.action = "storage.destroy_key", .outcome = "success"});
   return true;
@@ -748,29 +852,37 @@ Result<bool> PgLogStore::RetryPendingPurge() {
 
 void PgLogStore::RunPurger() {
   constexpr int64_t kRetryMsMax = 300000;
-  int64_t retry_ms = options_.key_purge_retry_ms;
+  const int64_t retry_ms_max = std::max(kRetryMsMax, options_.key_purge_retry_ms);
+  int64_t wait_ms = 0;  // the first look at once: a purge that a stopped node left pending
+  int64_t backoff_ms = options_.key_purge_retry_ms;
   uint64_t warned_txid = 0;  // the pending purge a failure was last logged for
   std::unique_lock<std::mutex> lock(purge_mu_);
   while (!stopping_.load()) {
-    purge_cv_.wait_for(lock, std::chrono::milliseconds(retry_ms),
-                       [this] { return stopping_.load(); });
+    // A destroy of this node that leaves a purge pending wakes an idle purger (it then retries
+    // after key_purge_retry_ms, as after a failed retry).
+    const bool pending_before = purge_pending_txid_.has_value();
+    const bool woken = purge_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
+      return stopping_.load() || (!pending_before && purge_pending_txid_.has_value());
+    });
     if (stopping_.load()) break;
-    if (!purge_pending_txid_) {
-      retry_ms = options_.key_purge_retry_ms;
+    if (woken) {
+      wait_ms = backoff_ms = options_.key_purge_retry_ms;
       continue;
     }
-    const uint64_t txid = *purge_pending_txid_;
     lock.unlock();
-    const Result<bool> done = RetryPendingPurge();
+    const Result<bool> done = RetryPendingPurge();  // also reads what other nodes left pending
     lock.lock();
     if (done.ok() && *done) {
-      retry_ms = options_.key_purge_retry_ms;
+      backoff_ms = options_.key_purge_retry_ms;
+      wait_ms = purge_pending_txid_ ? backoff_ms : options_.key_purge_poll_ms;
       continue;
     }
     // Blocked (old transactions, a lock on the key table) or failed: back off, log once.
-    retry_ms = std::min(retry_ms * 2, std::max(kRetryMsMax, options_.key_purge_retry_ms));
-    if (!done.ok() && warned_txid != txid) {
-      warned_txid = txid;
+    wait_ms = backoff_ms;
+    backoff_ms = std::min(backoff_ms * 2, retry_ms_max);
+    const std::optional<uint64_t> pending = purge_pending_txid_;
+    if (!done.ok() && pending && warned_txid != *pending) {
+      warned_txid = *pending;
       log::Warn("retrying the purge of erased keys from PostgreSQL's table files failed",
                 {.action = "storage.destroy_key",
                  .outcome = "failure",

@@ -95,6 +95,10 @@ class PgLogStore final : public LogStore {
       const std::function<bool(std::string_view, std::string_view)>& fn) override;
   Status DestroyKeyMaterial(std::string_view name) override;
   Result<DestroyReport> DestroyKeyMaterials(std::span<const std::string> names) override;
+  Result<DestroyReport> DestroyKeyMaterialsIf(std::span<const ExpectedKeyMaterial> expected,
+                                              size_t* destroyed) override;
+  // A plain DELETE (and the key notification): no wait for older snapshots, no VACUUM FULL.
+  Status DeleteUnusedKeyMaterial(std::string_view name) override;
   Status PutMeta(std::string_view name, std::string_view value) override;
   Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
   Status ScanMeta(std::string_view prefix,
@@ -106,6 +110,9 @@ class PgLogStore final : public LogStore {
   // Whether a destroy's bytes may still be in the key table's files (its wait for older
   // snapshots ran out and no purge since has dropped them). For tests and status.
   bool KeyPurgePending();
+  // Whether cairn's role may rewrite the key table (checked at open, and by every rewrite);
+  // false: erased keys stay in its files, and every destroy reports a pending purge.
+  bool can_purge_keys() const { return can_purge_keys_.load(); }
   PgPool& pool() { return *pool_; }
   PgCommitCounters& commit_counters() { return commit_counters_; }
 
@@ -129,19 +136,29 @@ class PgLogStore final : public LogStore {
   // returns how many are left. After a wait that ran out, the destroys of the next
   // options_.key_purge_no_wait_ms look once and do not wait (one holder must not stall them all).
   Result<int64_t> WaitForSnapshotsBefore(const std::string& xid);
+  // Deletes the names (only those still holding their bytes when `compare`) in one
+  // transaction that also records the pending purge, then purges (DestroyKeyMaterials).
+  Result<DestroyReport> DestroyKeys(std::span<const ExpectedKeyMaterial> keys, bool compare,
+                                    size_t* destroyed);
   // VACUUM FULL of the key table; false when its lock was not granted within a bound.
   Result<bool> VacuumKeyTable();
   // Sessions other than ours holding a lock on the key table.
   Result<int64_t> CountKeyTableLockHolders();
-  // The purge of the deletes up to `txid` is pending / done.
+  // The purge of the deletes up to `txid` is pending (in memory; the delete's transaction
+  // recorded it in cairn_key_purge) / done (in memory and in cairn_key_purge).
   void NotePendingPurge(uint64_t txid);
   void ClearPendingPurge(uint64_t covered_txid);
-  // After a destroy that could not purge, rewrites the key table once the snapshots older than
-  // its delete have ended and nobody holds a lock on it. true: done (or nothing pending); false:
-  // still blocked. On the purger thread (RunPurger): every key_purge_retry_ms, backing off (to
-  // 5 min) while blocked or failing.
+  // The newest pending delete recorded in cairn_key_purge by any node; nullopt: none.
+  Result<std::optional<uint64_t>> ReadDurablePendingPurge();
+  // After a destroy that could not purge (on any node: cairn_key_purge), rewrites the key table
+  // once the snapshots older than its delete have ended and nobody holds a lock on it. true:
+  // done (or nothing pending); false: still blocked. On the purger thread (RunPurger): at
+  // start, then every key_purge_retry_ms while a purge is pending, backing off (to 5 min) while
+  // blocked or failing, and every key_purge_poll_ms while none is.
   Result<bool> RetryPendingPurge();
   void RunPurger();
+  // At open: whether the role may rewrite the key table (can_purge_keys); logs once if not.
+  void CheckKeyPurgePrivilege();
   // Pages through a (name, bytes) table by name from `prefix` with two prepared statements
   // (first page: name >= $1, next pages: name > $1; both LIMIT $2).
   // Names with `prefix` greater than `start_after` (empty: all), in order, page by page.
@@ -174,8 +191,10 @@ class PgLogStore final : public LogStore {
   std::thread listener_thread_;
   // The newest delete (64-bit txid) whose rows may still be in the key table's files.
   std::mutex purge_mu_;
-  std::condition_variable purge_cv_;              // wakes the purger at shutdown
+  std::condition_variable purge_cv_;              // wakes the purger: shutdown, a new pending purge
   std::optional<uint64_t> purge_pending_txid_;    // guarded by purge_mu_
+  std::atomic<bool> vacuum_skip_warned_{false};   // "may not vacuum" is logged once
+  std::atomic<bool> can_purge_keys_{true};
   std::thread purger_thread_;
   // Set once the listener's first connection attempt is over (listening, or failed); Start()
   // waits for it so that a store is listening when OpenPgLogStore returns.

@@ -42,6 +42,9 @@ struct FaultPlan {
   std::atomic<bool> fail_destroys_after_delete{false};
   // Called after every successful PutMeta with its name (set before opening, then left alone).
   std::function<void(std::string_view name)> after_put_meta;
+  // Runs at the start of DestroyKeyMaterialsIf (another node writing between a look and a
+  // conditional destroy).
+  std::function<void()> before_destroy_if;
 };
 
 inline std::string FlipOneByte(std::string_view bytes) {
@@ -183,6 +186,14 @@ class FaultyStore final : public storage::LogStore {
       return Status::IOError("injected: the purge failed after the delete");
     }
     return destroyed;
+  }
+  Result<storage::DestroyReport> DestroyKeyMaterialsIf(
+      std::span<const ExpectedKeyMaterial> expected, size_t* destroyed) override {
+    if (plan_->before_destroy_if) plan_->before_destroy_if();
+    return inner_->DestroyKeyMaterialsIf(expected, destroyed);
+  }
+  Status DeleteUnusedKeyMaterial(std::string_view n) override {
+    return inner_->DeleteUnusedKeyMaterial(n);
   }
   Status ScanKeyMaterial(std::string_view p,
                          const std::function<bool(std::string_view, std::string_view)>& fn) override {

@@ -287,7 +287,7 @@ TEST(PgOpenTest, SchemaV5JoinsAV4DatabasesRecordsIntoRunsAndReadsThemBack) {
   }
   auto store = OpenPg(PgOpts(db));  // applies migration 5
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(pg::kSchemaVersion, 5);
+  EXPECT_GE(pg::kSchemaVersion, 5);
   EXPECT_EQ(Sql(db, "SELECT to_regclass('cairn_records') IS NULL"), "t");
   EXPECT_EQ(Sql(db, "SELECT string_agg(first_position || ':' || cardinality(ends), ',' "
                     "ORDER BY first_position) FROM cairn_record_runs"),
@@ -1219,9 +1219,12 @@ DestroyReport DestroyWhileBlocked(int64_t wait_ms_max, const std::string& wrappe
   std::this_thread::sleep_for(std::chrono::milliseconds(400));  // retries while it still blocks
   EXPECT_TRUE(pg_store->KeyPurgePending());
 
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "1");  // recorded for every node
+
   end_blocker();
   EXPECT_TRUE(WaitFor([&] { return !pg_store->KeyPurgePending(); }, 10000));
   EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "0");
   return report.ok() ? *report : DestroyReport{};
 }
 
@@ -1266,8 +1269,13 @@ TEST(PgKeyMaterialTest, ADestroyByARoleThatMayNotVacuumTheKeyTableSaysThePurgeIs
   options.key_purge_retry_ms = 100;
   auto store = OpenPg(options);  // the role creates (and owns) cairn's tables
   ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(dynamic_cast<pg::PgLogStore*>(store.get())->can_purge_keys());
+  store.reset();
   Sql(db, "ALTER TABLE cairn_key_material OWNER TO postgres");
   Sql(db, "GRANT SELECT, INSERT, UPDATE, DELETE ON cairn_key_material TO " + role);
+  store = OpenPg(options);  // now it is told at open that it cannot purge
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(dynamic_cast<pg::PgLogStore*>(store.get())->can_purge_keys());
   const std::string doomed = "WRAPPED-SUBJECT-KEY-not-owner-2b7c90e1";
   ASSERT_TRUE(store->PutKeyMaterial("skey/plain.1", doomed).ok());
   const std::vector<std::string> names = {"skey/plain.1"};
@@ -1278,6 +1286,87 @@ TEST(PgKeyMaterialTest, ADestroyByARoleThatMayNotVacuumTheKeyTableSaysThePurgeIs
   EXPECT_NE(ReadIfExists(KeyTablePath(db)).find(doomed), std::string::npos);
   store.reset();
   Sql(db, "ALTER TABLE cairn_key_material OWNER TO " + role);  // let the database be dropped
+}
+
+// Destroys "skey/orphan.1" = `wrapped` on a store of `db` while an older snapshot keeps the
+// purge from happening, and closes that store with the purge still pending (the node stopped,
+// or it was an offline `cairn forget`). Returns the snapshot, still open.
+std::unique_ptr<cairn::testing::OldSnapshot> LeaveAPurgePending(const std::string& db,
+                                                                const std::string& wrapped) {
+  PgOptions options = PgOpts(db);
+  options.key_purge_wait_ms_max = 200;
+  options.listen = false;
+  auto store = OpenPg(options);
+  EXPECT_NE(store, nullptr);
+  if (store == nullptr) return nullptr;
+  EXPECT_TRUE(store->PutKeyMaterial("skey/orphan.1", wrapped).ok());
+  auto old_snapshot = std::make_unique<cairn::testing::OldSnapshot>(db);
+  const std::vector<std::string> names = {"skey/orphan.1"};
+  Result<DestroyReport> report = store->DestroyKeyMaterials(names);
+  EXPECT_TRUE(report.ok() && report->purge_pending);
+  store.reset();
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "1");
+  EXPECT_NE(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
+  return old_snapshot;
+}
+
+// The pending purge is kept in the database: a node that starts later purges what a stopped
+// one left pending.
+TEST(PgKeyMaterialTest, APurgeLeftPendingByAStoppedNodeIsDoneByTheNextNodeToStart) {
+  const std::string db = PgServer().CreateDatabase();
+  const std::string wrapped = "WRAPPED-SUBJECT-KEY-orphan-start-6f1d2e90";
+  auto old_snapshot = LeaveAPurgePending(db, wrapped);
+  ASSERT_NE(old_snapshot, nullptr);
+  PgOptions options = PgOpts(db);
+  options.key_purge_retry_ms = 100;
+  auto store = OpenPg(options);
+  ASSERT_NE(store, nullptr);
+  auto* pg_store = dynamic_cast<pg::PgLogStore*>(store.get());
+  ASSERT_NE(pg_store, nullptr);
+  EXPECT_TRUE(WaitFor([&] { return pg_store->KeyPurgePending(); }, 5000)) << "not picked up";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // blocked while the snapshot lasts
+  EXPECT_NE(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
+  old_snapshot->End();
+  EXPECT_TRUE(WaitFor([&] { return !pg_store->KeyPurgePending(); }, 10000));
+  EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "0");
+}
+
+// A node that is running and knows of no pending purge looks for one every key_purge_poll_ms.
+TEST(PgKeyMaterialTest, ARunningNodePurgesWhatAnotherNodeLeftPending) {
+  const std::string db = PgServer().CreateDatabase();
+  PgOptions options = PgOpts(db);
+  options.key_purge_retry_ms = 100;
+  options.key_purge_poll_ms = 200;
+  auto store = OpenPg(options);
+  ASSERT_NE(store, nullptr);
+  const std::string wrapped = "WRAPPED-SUBJECT-KEY-orphan-poll-0b3c77a4";
+  auto old_snapshot = LeaveAPurgePending(db, wrapped);
+  ASSERT_NE(old_snapshot, nullptr);
+  old_snapshot->End();
+  EXPECT_TRUE(WaitFor([&] { return Sql(db, "SELECT count(*) FROM cairn_key_purge") == "0"; },
+                      10000));
+  EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
+}
+
+// The conditional destroy compares and deletes in one statement per name; the unused delete
+// neither waits for older snapshots nor rewrites the key table (nothing becomes pending).
+TEST(PgKeyMaterialTest, ConditionalDestroyKeepsRewrittenNamesAndUnusedDeleteDoesNotPurge) {
+  const std::string db = PgServer().CreateDatabase();
+  auto store = OpenPg(PgOpts(db));
+  ASSERT_NE(store, nullptr);
+  storage::testing::ExpectDestroyKeyMaterialsIf(store.get());
+  EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find("WRAPPED-unchanged-1c9e"), std::string::npos);
+
+  cairn::testing::OldSnapshot old_snapshot(db);  // a destroy would wait for it
+  const auto start = std::chrono::steady_clock::now();
+  storage::testing::ExpectDeleteUnusedKeyMaterial(store.get());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  auto* pg_store = dynamic_cast<pg::PgLogStore*>(store.get());
+  ASSERT_NE(pg_store, nullptr);
+  EXPECT_FALSE(pg_store->KeyPurgePending());
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "0");
+  old_snapshot.End();
 }
 
 // Several names in one destroy: one transaction, one VACUUM FULL; absent names are fine.

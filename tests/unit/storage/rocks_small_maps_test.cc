@@ -78,6 +78,14 @@ TEST(RocksKeyMaterialTest, ReplaceIfReplacesOnlyWhatItReadAndNeverRevivesADestro
   testing::ExpectReplaceKeyMaterialIf(store.get());
 }
 
+TEST(RocksKeyMaterialTest, ConditionalDestroyKeepsRewrittenNamesAndUnusedDeleteDeletes) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_NE(store, nullptr);
+  testing::ExpectDestroyKeyMaterialsIf(store.get());
+  testing::ExpectDeleteUnusedKeyMaterial(store.get());
+}
+
 TEST(RocksKeyMaterialTest, ScanByPrefixInNameOrderWithEarlyStop) {
   TempDir dir;
   using Pairs = std::vector<std::pair<std::string, std::string>>;

@@ -121,6 +121,24 @@ TEST_F(WebhookStoreTest, ASecretRewrittenBetweenTheLooksStartsOver) {
   EXPECT_FALSE(Has("webhook/redo/secret/1"));
 }
 
+// The narrowest race: another node rewrites the name after the second look found the old bytes
+// again, just before the destroy. The destroy is conditional on the bytes looked at, so the new
+// secret stays.
+TEST_F(WebhookStoreTest, ASecretRewrittenRightBeforeTheDestroyIsKept) {
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/close/secret/1", "WRAPPED-OLD-TRY").ok());
+  ASSERT_TRUE(webhooks_->SweepUnusedSecrets(1000, kAgeMs).ok());
+  plan_.before_destroy_if = [this] {
+    ASSERT_TRUE(keys()->PutKeyMaterial("webhook/close/secret/1", "WRAPPED-NEW-TRY").ok());
+  };
+  auto second = webhooks_->SweepUnusedSecrets(1000 + kAgeMs, kAgeMs);
+  plan_.before_destroy_if = nullptr;
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(*second, 0u);
+  auto kept = keys()->ReadKeyMaterial("webhook/close/secret/1");
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ(**kept, "WRAPPED-NEW-TRY");
+}
+
 TEST_F(WebhookStoreTest, ACreateOrRotationWritesItsSecretAgainWhenASweepDestroyedIt) {
   destroy_after_meta_ = "component/webhook/index";
   destroy_secret_ = "webhook/raced/secret/1";
