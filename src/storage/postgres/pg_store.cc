@@ -643,7 +643,8 @@ Result<DestroyReport> PgLogStore::DestroyKeys(std::span<const ExpectedKeyMateria
   for (const auto& key : keys) CAIRN_RETURN_IF_ERROR(CheckName(key.first, "key material"));
   uint64_t delete_txid = 0;  // the deleting transaction (64 bits: ordered across wraparound)
   size_t deleted = 0;
-  CAIRN_RETURN_IF_ERROR(Run("destroying key material", true, [&](pqxx::connection& c) {
+  // A conditional delete is not run twice: after a lost COMMIT it would find nothing to delete.
+  CAIRN_RETURN_IF_ERROR(Run("destroying key material", !compare, [&](pqxx::connection& c) {
     pqxx::work tx(c);
     deleted = 0;  // a retry on a fresh connection starts over
     delete_txid = 0;
@@ -672,7 +673,7 @@ Result<DestroyReport> PgLogStore::DestroyKeys(std::span<const ExpectedKeyMateria
   // old ones: it locks the key table for as long as the copy takes (proportional to its size).
   // It also copies every row version a running snapshot may still see: first wait (bounded) for
   // the snapshots older than the delete to end.
-  CAIRN_ASSIGN_OR_RETURN(const int64_t holders, WaitForSnapshotsBefore(Xid32(delete_txid)));
+  CAIRN_ASSIGN_OR_RETURN(const int64_t holders, WaitForSnapshotsBefore(delete_txid));
   CAIRN_ASSIGN_OR_RETURN(const bool vacuumed, VacuumKeyTable());
   DestroyReport report;
   report.snapshots_remaining = holders;
@@ -721,17 +722,6 @@ void PgLogStore::ClearPendingPurge(uint64_t covered_txid) {
   if (purge_pending_txid_ && *purge_pending_txid_ <= covered_txid) purge_pending_txid_.reset();
 }
 
-Result<std::optional<uint64_t>> PgLogStore::ReadDurablePendingPurge() {
-  std::optional<uint64_t> txid;
-  CAIRN_RETURN_IF_ERROR(Run("reading the pending key purge", true, [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    const pqxx::result r = tx.exec_prepared("purge_get");
-    if (!r.empty()) txid = r[0][0].as<uint64_t>();
-  }));
-  assert(!txid || *txid > 0);
-  return txid;
-}
-
 namespace {
 
 // Puts the pooled session's lock_timeout back (PrepareStatements: 0); a session where that
@@ -747,34 +737,29 @@ void ResetLockTimeout(pqxx::connection& c, pqxx::nontransaction& tx) {
 
 }  // namespace
 
-Result<bool> PgLogStore::VacuumKeyTable() {
+bool PgLogStore::VacuumOn(pqxx::connection& c, pqxx::nontransaction& tx) {
   bool vacuumed = false;
-  bool skipped = false;  // VACUUM ran but did not rewrite the table (not allowed to)
-  CAIRN_RETURN_IF_ERROR(Run("vacuuming the key table", true, [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    const char* const kFileNode = "SELECT pg_relation_filenode('cairn_key_material')::text";
-    const std::string before = tx.exec(kFileNode)[0][0].as<std::string>();
-    tx.exec("SET lock_timeout = " + std::to_string(kVacuumLockWaitMs));
-    try {
-      tx.exec("VACUUM FULL cairn_key_material");
-      // VACUUM FULL always writes new files; a role that may not vacuum the table only gets a
-      // warning (a skipped table), so the rewrite is checked, not assumed.
-      vacuumed = tx.exec(kFileNode)[0][0].as<std::string>() != before;
-      if (!vacuumed) skipped = true;
-      can_purge_keys_.store(vacuumed);
-    } catch (const pqxx::sql_error& e) {
-      // lock_not_available: pending, retried later; anything else is an error.
-      if (e.sqlstate() != "55P03") {
-        ResetLockTimeout(c, tx);
-        throw;
-      }
-    } catch (...) {
+  const char* const kFileNode = "SELECT pg_relation_filenode('cairn_key_material')::text";
+  const std::string before = tx.exec(kFileNode)[0][0].as<std::string>();
+  tx.exec("SET lock_timeout = " + std::to_string(kVacuumLockWaitMs));
+  try {
+    tx.exec("VACUUM FULL cairn_key_material");
+    // VACUUM FULL always writes new files; a role that may not vacuum the table only gets a
+    // warning (a skipped table), so the rewrite is checked, not assumed.
+    vacuumed = tx.exec(kFileNode)[0][0].as<std::string>() != before;
+    can_purge_keys_.store(vacuumed);
+  } catch (const pqxx::sql_error& e) {
+    // lock_not_available: pending, retried later; anything else is an error.
+    if (e.sqlstate() != "55P03") {
       ResetLockTimeout(c, tx);
       throw;
     }
+  } catch (...) {
     ResetLockTimeout(c, tx);
-  }));
-  if (skipped && !vacuum_skip_warned_.exchange(true)) {  // once per store: purgers retry it
+    throw;
+  }
+  ResetLockTimeout(c, tx);
+  if (!can_purge_keys_.load() && !vacuum_skip_warned_.exchange(true)) {  // once per store
     log::Warn("VACUUM FULL did not rewrite cairn_key_material: erased keys stay in its files",
               {.action = "storage.destroy_key",
                .outcome = "failure",
@@ -784,15 +769,27 @@ Result<bool> PgLogStore::VacuumKeyTable() {
   return vacuumed;
 }
 
+Result<bool> PgLogStore::VacuumKeyTable() {
+  bool vacuumed = false;
+  CAIRN_RETURN_IF_ERROR(Run("vacuuming the key table", true, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    vacuumed = VacuumOn(c, tx);
+  }));
+  return vacuumed;
+}
+
 void PgLogStore::CheckKeyPurgePrivilege() {
   // VACUUM FULL rewrites a table only for its owner, the database's owner or a superuser
   // (membership with inherited privileges counts); anyone else gets a warning and no rewrite.
   bool allowed = true;
   const Status checked = Run("checking the key table's owner", true, [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    allowed = tx.exec("SELECT pg_has_role(current_user, c.relowner, 'USAGE')"
-                      " OR pg_has_role(current_user, d.datdba, 'USAGE')"
-                      " OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+    // From PostgreSQL 17 on, the MAINTAIN privilege (or pg_maintain) allows it too.
+    const bool maintain = tx.exec("SHOW server_version_num")[0][0].as<int>() >= 170000;
+    allowed = tx.exec(std::string("SELECT pg_has_role(current_user, c.relowner, 'USAGE')"
+                                  " OR pg_has_role(current_user, d.datdba, 'USAGE')"
+                                  " OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)") +
+                      (maintain ? " OR has_table_privilege(c.oid, 'MAINTAIN')" : "") +
                       " FROM pg_class c, pg_database d"
                       " WHERE c.oid = 'cairn_key_material'::regclass"
                       " AND d.datname = current_database()")[0][0]
@@ -811,43 +808,73 @@ void PgLogStore::CheckKeyPurgePrivilege() {
   }
 }
 
-Result<int64_t> PgLogStore::CountKeyTableLockHolders() {
-  int64_t holders = 0;
-  CAIRN_RETURN_IF_ERROR(Run("checking the key table's locks", true, [&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    holders = tx.exec("SELECT count(*) FROM pg_locks WHERE locktype = 'relation'"
-                      " AND relation = 'cairn_key_material'::regclass AND granted"
-                      " AND pid <> pg_backend_pid()"
-                      " AND database = (SELECT oid FROM pg_database"
-                      "                 WHERE datname = current_database())")[0][0]
-                  .as<int64_t>();
-  }));
-  return holders;
+namespace {
+
+// Sessions other than ours holding a lock on the key table.
+int64_t KeyTableLockersOn(pqxx::nontransaction& tx) {
+  return tx.exec("SELECT count(*) FROM pg_locks WHERE locktype = 'relation'"
+                 " AND relation = 'cairn_key_material'::regclass AND granted"
+                 " AND pid <> pg_backend_pid()"
+                 " AND database = (SELECT oid FROM pg_database"
+                 "                 WHERE datname = current_database())")[0][0]
+      .as<int64_t>();
 }
 
+}  // namespace
+
 Result<bool> PgLogStore::RetryPendingPurge() {
-  // The database's record is the one that counts: it holds the newest pending delete of every
-  // node, and it is gone once any node's purge covered it.
-  CAIRN_ASSIGN_OR_RETURN(const std::optional<uint64_t> txid, ReadDurablePendingPurge());
-  if (!txid) {
+  std::optional<uint64_t> noted;  // what this node knew before reading the database's record
+  {
     std::lock_guard<std::mutex> lock(purge_mu_);
-    purge_pending_txid_.reset();  // every delete noted before this read was covered
-    return true;
+    noted = purge_pending_txid_;
   }
-  NotePendingPurge(*txid);
-  CAIRN_ASSIGN_OR_RETURN(const int64_t holders, CountSnapshotsBefore(Xid32(*txid)));
-  if (holders > 0) return false;
-  // A session that holds a lock on the key table (one that read key material in a transaction
-  // still open, which has no snapshot between statements) would make the rewrite wait, and all
-  // key access queue behind it: try only when nobody holds one.
-  CAIRN_ASSIGN_OR_RETURN(const int64_t lockers, CountKeyTableLockHolders());
-  if (lockers > 0) return false;
-  CAIRN_ASSIGN_OR_RETURN(const bool vacuumed, VacuumKeyTable());
-  if (!vacuumed) return false;
-  ClearPendingPurge(*txid);  // a newer pending delete stays
-  log::Info("erased keys purged from PostgreSQL's table files",
-            {.action = "storage.destroy_key", .outcome = "success"});
-  return true;
+  std::optional<uint64_t> txid;  // the database's record: the newest pending delete of any node
+  bool purged = false;
+  // On one connection, under a session advisory lock: one node purges at a time (another would
+  // only queue its rewrite, and all key access, behind this one's lock, and then rewrite again).
+  // Any error disconnects the session, which releases the lock.
+  CAIRN_RETURN_IF_ERROR(Run("purging erased keys", false, [&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    txid.reset();
+    purged = false;
+    const pqxx::result first = tx.exec_prepared("purge_get");
+    if (first.empty()) return;
+    txid = first[0][0].as<uint64_t>();
+    const std::string key = std::to_string(kKeyPurgeLockKey);
+    if (!tx.exec("SELECT pg_try_advisory_lock(" + key + ")")[0][0].as<bool>()) return;  // later
+    try {
+      const pqxx::result r = tx.exec_prepared("purge_get");  // the purge before ours may be done
+      txid.reset();
+      if (!r.empty()) {
+        txid = r[0][0].as<uint64_t>();
+        // A session that holds a lock on the key table (one that read key material in a
+        // transaction still open, which has no snapshot between statements) would make the
+        // rewrite wait, and all key access queue behind it: try only when nobody holds one.
+        if (SnapshotsBeforeOn(tx, *txid) == 0 && KeyTableLockersOn(tx) == 0 && VacuumOn(c, tx)) {
+          tx.exec_prepared("purge_clear", static_cast<int64_t>(*txid));  // a newer one stays
+          purged = true;
+        }
+      }
+      tx.exec("SELECT pg_advisory_unlock(" + key + ")");
+    } catch (...) {
+      c.disconnect();
+      throw;
+    }
+  }));
+  if (!txid || purged) {
+    // Nothing was pending in the database, or this purge covered it: the deletes this node
+    // noted before the read are purged (a newer note, made meanwhile, stays).
+    const uint64_t covered = purged ? *txid : noted.value_or(0);
+    std::lock_guard<std::mutex> lock(purge_mu_);
+    if (purge_pending_txid_ && *purge_pending_txid_ <= covered) purge_pending_txid_.reset();
+    if (purged) {
+      log::Info("erased keys purged from PostgreSQL's table files",
+                {.action = "storage.destroy_key", .outcome = "success"});
+    }
+    return true;  // a note made meanwhile is retried after key_purge_retry_ms
+  }
+  NotePendingPurge(*txid);  // blocked: this node looks after it too
+  return false;
 }
 
 void PgLogStore::RunPurger() {
@@ -858,11 +885,11 @@ void PgLogStore::RunPurger() {
   uint64_t warned_txid = 0;  // the pending purge a failure was last logged for
   std::unique_lock<std::mutex> lock(purge_mu_);
   while (!stopping_.load()) {
-    // A destroy of this node that leaves a purge pending wakes an idle purger (it then retries
-    // after key_purge_retry_ms, as after a failed retry).
-    const bool pending_before = purge_pending_txid_.has_value();
+    // A destroy of this node that leaves a newer purge pending wakes the purger, idle or backing
+    // off: it retries after key_purge_retry_ms.
+    const uint64_t seen = purge_pending_txid_.value_or(0);
     const bool woken = purge_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
-      return stopping_.load() || (!pending_before && purge_pending_txid_.has_value());
+      return stopping_.load() || purge_pending_txid_.value_or(0) > seen;
     });
     if (stopping_.load()) break;
     if (woken) {
@@ -896,13 +923,13 @@ bool PgLogStore::KeyPurgePending() {
   return purge_pending_txid_.has_value();
 }
 
-Result<int64_t> PgLogStore::WaitForSnapshotsBefore(const std::string& xid) {
+Result<int64_t> PgLogStore::WaitForSnapshotsBefore(uint64_t txid) {
   constexpr int64_t kSnapshotPollMs = 50;
   const int64_t now_ms = SteadyNowMs();
   const bool wait = now_ms - snapshot_wait_ran_out_ms_.load() >= options_.key_purge_no_wait_ms;
   const int64_t deadline_ms = wait ? now_ms + options_.key_purge_wait_ms_max : now_ms;
   for (;;) {
-    CAIRN_ASSIGN_OR_RETURN(const int64_t holders, CountSnapshotsBefore(xid));
+    CAIRN_ASSIGN_OR_RETURN(const int64_t holders, CountSnapshotsBefore(txid));
     if (holders == 0) return holders;
     if (SteadyNowMs() >= deadline_ms) {
       if (wait) snapshot_wait_ran_out_ms_.store(SteadyNowMs());
@@ -912,25 +939,33 @@ Result<int64_t> PgLogStore::WaitForSnapshotsBefore(const std::string& xid) {
   }
 }
 
-Result<int64_t> PgLogStore::CountSnapshotsBefore(const std::string& xid) {
+int64_t PgLogStore::SnapshotsBeforeOn(pqxx::nontransaction& tx, uint64_t txid) {
+  // Sessions of this database (and walsenders, which have none), not autovacuum workers
+  // (no user; VACUUM's horizon leaves them out): their snapshot's xmin, or the xid of a
+  // transaction that has written and waits between statements without a snapshot. age() is
+  // 32-bit: a delete 2^31 or more transactions ago is older than any running snapshot can be
+  // (and its age would wrap), so nothing counts then.
+  return tx.exec_params(
+               "SELECT CASE WHEN txid_snapshot_xmax(txid_current_snapshot()) - $2::bigint"
+               "                 >= 2147483648 THEN 0 ELSE"
+               "  (SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+               "     AND usesysid IS NOT NULL"
+               "     AND (datname = current_database() OR datid IS NULL)"
+               "     AND ((backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::xid))"
+               "       OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::xid))))"
+               "  + (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()"
+               "     AND age(transaction) >= age($1::xid))"
+               "  + (SELECT count(*) FROM pg_replication_slots"
+               "     WHERE xmin IS NOT NULL AND age(xmin) >= age($1::xid)) END",
+               Xid32(txid), static_cast<int64_t>(txid))[0][0]
+      .as<int64_t>();
+}
+
+Result<int64_t> PgLogStore::CountSnapshotsBefore(uint64_t txid) {
   int64_t holders = 0;
   CAIRN_RETURN_IF_ERROR(Run("checking the snapshot horizon", true, [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    // Sessions of this database (and walsenders, which have none), not autovacuum workers
-    // (no user; VACUUM's horizon leaves them out): their snapshot's xmin, or the xid of a
-    // transaction that has written and waits between statements without a snapshot.
-    holders = tx.exec_params(
-                    "SELECT (SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-                    "          AND usesysid IS NOT NULL"
-                    "          AND (datname = current_database() OR datid IS NULL)"
-                    "          AND ((backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::xid))"
-                    "            OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::xid))))"
-                    "     + (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()"
-                    "          AND age(transaction) >= age($1::xid))"
-                    "     + (SELECT count(*) FROM pg_replication_slots"
-                    "          WHERE xmin IS NOT NULL AND age(xmin) >= age($1::xid))",
-                    xid)[0][0]
-                  .as<int64_t>();
+    holders = SnapshotsBeforeOn(tx, txid);
   }));
   return holders;
 }

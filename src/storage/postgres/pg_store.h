@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <pqxx/connection>
+#include <pqxx/nontransaction>
 
 #include "storage/log_store.h"
 #include "storage/small_values.h"
@@ -25,6 +26,8 @@ namespace cairn::storage::pg {
 // NOTIFY channels.
 inline constexpr const char* kCommitChannel = "cairn_commit";
 inline constexpr const char* kKeyChannel = "cairn_key";
+// The session advisory lock a purger holds while it rewrites the key table ("cairn" 2).
+inline constexpr int64_t kKeyPurgeLockKey = 0x636169726e0002;
 // Rows fetched per round trip by scans (bounds the memory of one page).
 inline constexpr int64_t kScanPageRowsMax = 512;
 // Record runs fetched per round trip by ScanRecords: at most this many, and no more runs once
@@ -130,29 +133,30 @@ class PgLogStore final : public LogStore {
   // The cairn_tree row, with the group summary columns or without them.
   Result<TreeState> ReadTreeRow(bool with_summary);
   // Sessions, prepared transactions and replication slots whose snapshot horizon (xmin) is at
-  // or before `xid`: they may still see a row that transaction deleted, so VACUUM keeps it.
-  Result<int64_t> CountSnapshotsBefore(const std::string& xid);
+  // or before the 64-bit transaction `txid`: they may still see a row it deleted, so VACUUM keeps
+  // it. On `tx` / on a pooled connection.
+  static int64_t SnapshotsBeforeOn(pqxx::nontransaction& tx, uint64_t txid);
+  Result<int64_t> CountSnapshotsBefore(uint64_t txid);
   // Polls CountSnapshotsBefore until none is left or options_.key_purge_wait_ms_max passes;
   // returns how many are left. After a wait that ran out, the destroys of the next
   // options_.key_purge_no_wait_ms look once and do not wait (one holder must not stall them all).
-  Result<int64_t> WaitForSnapshotsBefore(const std::string& xid);
+  Result<int64_t> WaitForSnapshotsBefore(uint64_t txid);
   // Deletes the names (only those still holding their bytes when `compare`) in one
   // transaction that also records the pending purge, then purges (DestroyKeyMaterials).
   Result<DestroyReport> DestroyKeys(std::span<const ExpectedKeyMaterial> keys, bool compare,
                                     size_t* destroyed);
-  // VACUUM FULL of the key table; false when its lock was not granted within a bound.
+  // VACUUM FULL of the key table (on `c`'s session `tx` / on a pooled connection); false when
+  // its lock was not granted within a bound or the role may not rewrite it.
+  bool VacuumOn(pqxx::connection& c, pqxx::nontransaction& tx);
   Result<bool> VacuumKeyTable();
-  // Sessions other than ours holding a lock on the key table.
-  Result<int64_t> CountKeyTableLockHolders();
   // The purge of the deletes up to `txid` is pending (in memory; the delete's transaction
   // recorded it in cairn_key_purge) / done (in memory and in cairn_key_purge).
   void NotePendingPurge(uint64_t txid);
   void ClearPendingPurge(uint64_t covered_txid);
-  // The newest pending delete recorded in cairn_key_purge by any node; nullopt: none.
-  Result<std::optional<uint64_t>> ReadDurablePendingPurge();
   // After a destroy that could not purge (on any node: cairn_key_purge), rewrites the key table
-  // once the snapshots older than its delete have ended and nobody holds a lock on it. true:
-  // done (or nothing pending); false: still blocked. On the purger thread (RunPurger): at
+  // once the snapshots older than its delete have ended and nobody holds a lock on it, under a
+  // session advisory lock (kKeyPurgeLockKey: one node at a time). true: done (or nothing
+  // pending); false: still blocked (or another node is purging). On the purger thread (RunPurger): at
   // start, then every key_purge_retry_ms while a purge is pending, backing off (to 5 min) while
   // blocked or failing, and every key_purge_poll_ms while none is.
   Result<bool> RetryPendingPurge();

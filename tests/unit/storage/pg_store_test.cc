@@ -1369,6 +1369,34 @@ TEST(PgKeyMaterialTest, ConditionalDestroyKeepsRewrittenNamesAndUnusedDeleteDoes
   old_snapshot.End();
 }
 
+// One node purges at a time (a session advisory lock): while another session holds it, a
+// purger leaves the pending purge alone, and does it once the lock is free.
+TEST(PgKeyMaterialTest, APurgerLeavesThePurgeToTheNodeThatIsPurging) {
+  const std::string db = PgServer().CreateDatabase();
+  const std::string wrapped = "WRAPPED-SUBJECT-KEY-one-purger-8e4f1a26";
+  auto old_snapshot = LeaveAPurgePending(db, wrapped);
+  ASSERT_NE(old_snapshot, nullptr);
+  old_snapshot->End();
+  pqxx::connection other_node(db);
+  pqxx::nontransaction other(other_node);
+  ASSERT_TRUE(other.exec("SELECT pg_try_advisory_lock(" + std::to_string(pg::kKeyPurgeLockKey) +
+                         ")")[0][0].as<bool>());
+  PgOptions options = PgOpts(db);
+  options.key_purge_retry_ms = 100;
+  auto store = OpenPg(options);
+  ASSERT_NE(store, nullptr);
+  auto* pg_store = dynamic_cast<pg::PgLogStore*>(store.get());
+  ASSERT_NE(pg_store, nullptr);
+  EXPECT_TRUE(WaitFor([&] { return pg_store->KeyPurgePending(); }, 5000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_NE(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "1");
+  other.exec("SELECT pg_advisory_unlock(" + std::to_string(pg::kKeyPurgeLockKey) + ")");
+  EXPECT_TRUE(WaitFor([&] { return !pg_store->KeyPurgePending(); }, 10000));
+  EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "0");
+}
+
 // Several names in one destroy: one transaction, one VACUUM FULL; absent names are fine.
 TEST(PgKeyMaterialTest, ABatchDestroyRemovesEveryNameFromTheTableFiles) {
   const std::string db = PgServer().CreateDatabase();
