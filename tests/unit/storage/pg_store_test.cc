@@ -1310,13 +1310,10 @@ std::unique_ptr<cairn::testing::OldSnapshot> LeaveAPurgePending(const std::strin
   return old_snapshot;
 }
 
-// The pending purge is kept in the database: a node that starts later purges what a stopped
-// one left pending.
-TEST(PgKeyMaterialTest, APurgeLeftPendingByAStoppedNodeIsDoneByTheNextNodeToStart) {
-  const std::string db = PgServer().CreateDatabase();
-  const std::string wrapped = "WRAPPED-SUBJECT-KEY-orphan-start-6f1d2e90";
-  auto old_snapshot = LeaveAPurgePending(db, wrapped);
-  ASSERT_NE(old_snapshot, nullptr);
+// Opens a store on `db` (which holds a pending purge of `wrapped`): its purger picks the purge
+// up but leaves the bytes in the key table's files until `release()`, and purges them after.
+void ExpectAPurgerToWaitFor(const std::string& db, const std::string& wrapped,
+                            const std::function<void()>& release) {
   PgOptions options = PgOpts(db);
   options.key_purge_retry_ms = 100;
   auto store = OpenPg(options);
@@ -1324,12 +1321,23 @@ TEST(PgKeyMaterialTest, APurgeLeftPendingByAStoppedNodeIsDoneByTheNextNodeToStar
   auto* pg_store = dynamic_cast<pg::PgLogStore*>(store.get());
   ASSERT_NE(pg_store, nullptr);
   EXPECT_TRUE(WaitFor([&] { return pg_store->KeyPurgePending(); }, 5000)) << "not picked up";
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // blocked while the snapshot lasts
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // blocked meanwhile
   EXPECT_NE(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
-  old_snapshot->End();
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "1");
+  release();
   EXPECT_TRUE(WaitFor([&] { return !pg_store->KeyPurgePending(); }, 10000));
   EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
   EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "0");
+}
+
+// The pending purge is kept in the database: a node that starts later purges what a stopped
+// one left pending.
+TEST(PgKeyMaterialTest, APurgeLeftPendingByAStoppedNodeIsDoneByTheNextNodeToStart) {
+  const std::string db = PgServer().CreateDatabase();
+  const std::string wrapped = "WRAPPED-SUBJECT-KEY-orphan-start-6f1d2e90";
+  auto old_snapshot = LeaveAPurgePending(db, wrapped);
+  ASSERT_NE(old_snapshot, nullptr);
+  ExpectAPurgerToWaitFor(db, wrapped, [&] { old_snapshot->End(); });
 }
 
 // A node that is running and knows of no pending purge looks for one every key_purge_poll_ms.
@@ -1381,20 +1389,9 @@ TEST(PgKeyMaterialTest, APurgerLeavesThePurgeToTheNodeThatIsPurging) {
   pqxx::nontransaction other(other_node);
   ASSERT_TRUE(other.exec("SELECT pg_try_advisory_lock(" + std::to_string(pg::kKeyPurgeLockKey) +
                          ")")[0][0].as<bool>());
-  PgOptions options = PgOpts(db);
-  options.key_purge_retry_ms = 100;
-  auto store = OpenPg(options);
-  ASSERT_NE(store, nullptr);
-  auto* pg_store = dynamic_cast<pg::PgLogStore*>(store.get());
-  ASSERT_NE(pg_store, nullptr);
-  EXPECT_TRUE(WaitFor([&] { return pg_store->KeyPurgePending(); }, 5000));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_NE(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
-  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "1");
-  other.exec("SELECT pg_advisory_unlock(" + std::to_string(pg::kKeyPurgeLockKey) + ")");
-  EXPECT_TRUE(WaitFor([&] { return !pg_store->KeyPurgePending(); }, 10000));
-  EXPECT_EQ(ReadIfExists(KeyTablePath(db)).find(wrapped), std::string::npos);
-  EXPECT_EQ(Sql(db, "SELECT count(*) FROM cairn_key_purge"), "0");
+  ExpectAPurgerToWaitFor(db, wrapped, [&] {
+    other.exec("SELECT pg_advisory_unlock(" + std::to_string(pg::kKeyPurgeLockKey) + ")");
+  });
 }
 
 // Several names in one destroy: one transaction, one VACUUM FULL; absent names are fine.
