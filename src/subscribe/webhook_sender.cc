@@ -188,7 +188,13 @@ SendOutcome WebhookSender::Send(const SignedDelivery& delivery, const std::atomi
     return outcome;
   }
   if (rc == CURLE_WRITE_ERROR && limit.received_bytes > limit.max_bytes) {
-    outcome.status = Status::Unavailable("response body larger than the limit");
+    // The body is not read beyond the limit; the status line before it is what counts. A
+    // receiver that accepted the event (2xx) with a long answer must not get it again.
+    if (outcome.http_status < 200 || outcome.http_status > 299) {
+      outcome.status = Status::Unavailable("receiver answered HTTP " +
+                                           std::to_string(outcome.http_status) +
+                                           " with a body larger than the limit");
+    }
   } else if (rc != CURLE_OK) {
     outcome.status = Status::Unavailable(std::string("delivery failed: ") + curl_easy_strerror(rc));
   } else if (outcome.http_status < 200 || outcome.http_status > 299) {

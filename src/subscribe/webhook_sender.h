@@ -30,6 +30,8 @@ struct SenderOptions {
   std::string ca_file;                  // extra PEM trust roots; "" = system roots only
   int64_t connect_timeout_ms = 5000;
   int64_t timeout_ms = 10000;           // whole request
+  // The response body read (and discarded) before the transfer is cut off; the HTTP status
+  // decides the outcome even then.
   size_t response_size_bytes_max = 64 << 10;
   // Test hook: libcurl CURLOPT_RESOLVE entries ("host:port:address") that stand in for DNS, to
   // simulate a name that re-resolves (DNS rebinding). Never set in production code.

@@ -22,6 +22,7 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -87,6 +88,11 @@ class Receiver {
   void set_fail_marker(const std::string& marker) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_marker_ = marker;
+  }
+  // The body of every answer (200 and 500); default: "ok" for 200, none for 500.
+  void set_answer_body(const std::string& body) {
+    std::lock_guard<std::mutex> lock(mu_);
+    answer_body_ = body;
   }
   // Each answer is sent this long after the request arrived (a slow handler).
   void set_answer_delay_ms(int delay_ms) { answer_delay_ms_ = delay_ms; }
@@ -182,14 +188,18 @@ class Receiver {
       r.body = buffer.substr(end + 4, length);
       buffer.erase(0, end + 4 + length);
       bool fail;
+      std::optional<std::string> body;
       {
         std::lock_guard<std::mutex> lock(mu_);
         fail = !fail_marker_.empty() && r.body.find(fail_marker_) != std::string::npos;
+        body = answer_body_;
         requests_.push_back(std::move(r));
       }
       if (answer_delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(answer_delay_ms_));
-      const std::string answer = fail ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
-                                      : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+      if (!body) body = fail ? "" : "ok";
+      const std::string answer =
+          std::string(fail ? "HTTP/1.1 500 Internal Server Error" : "HTTP/1.1 200 OK") +
+          "\r\nContent-Length: " + std::to_string(body->size()) + "\r\n\r\n" + *body;
       SSL_write(ssl, answer.data(), static_cast<int>(answer.size()));
     }
   done:
@@ -207,6 +217,7 @@ class Receiver {
   std::vector<std::thread> connections_;  // touched by the acceptor thread only, until joined
   mutable std::mutex mu_;
   std::string fail_marker_;
+  std::optional<std::string> answer_body_;  // guarded by mu_
   std::vector<Received> requests_;
 };
 

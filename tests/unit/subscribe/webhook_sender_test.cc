@@ -1,5 +1,6 @@
 // The delivery-time SSRF check: the sender refuses the socket before connect() when the address
-// libcurl is about to connect to is not allowed, whatever was checked at create time.
+// libcurl is about to connect to is not allowed, whatever was checked at create time. And the
+// outcome of a delivery whose answer is longer than the sender reads.
 #include <gtest/gtest.h>
 
 #include <netinet/in.h>
@@ -10,7 +11,9 @@
 #include <atomic>
 #include <thread>
 
+#include "integration/webhook_receiver.h"
 #include "subscribe/webhook_sender.h"
+#include "test_util.h"
 
 namespace cairn::subscribe {
 namespace {
@@ -147,6 +150,32 @@ TEST(WebhookSender, UnreadableCaFileIsRefused) {
   options.ca_file = "/nonexistent/ca.pem";
   EXPECT_EQ(WebhookSender::Create("https://example.com/", AddressGuard(), options).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// The response body is read up to response_size_bytes_max only; the status decides. A receiver
+// that accepted the event (2xx) with a longer answer has it: no retry, no duplicate. A 5xx with
+// a long answer is still a failure.
+TEST(WebhookSender, AnAcceptedDeliveryWithALongAnswerIsADelivery) {
+  const crypto::KeyAndCert ca = testing::MakeReceiverCa();
+  testing::Receiver receiver(testing::MakeReceiverPair(ca));
+  testing::TempDir dir;
+  testing::WriteFile(dir.Sub("ca.pem"), ca.cert_pem);
+  SenderOptions options = ShortTimeouts();
+  options.ca_file = dir.Sub("ca.pem");
+  options.response_size_bytes_max = 16;
+  auto guard = AddressGuard::Create({"127.0.0.1"});
+  ASSERT_TRUE(guard.ok());
+  auto sender = WebhookSender::Create(receiver.Url(), *guard, options);
+  ASSERT_TRUE(sender.ok()) << sender.status().ToString();
+  receiver.set_answer_body(std::string(256 << 10, 'x'));  // far beyond the limit and one read
+  SendOutcome accepted = (*sender)->Send(Delivery());
+  EXPECT_TRUE(accepted.status.ok()) << accepted.status.ToString();
+  EXPECT_EQ(accepted.http_status, 200);
+  receiver.set_fail_marker("{}");  // the delivery's body: answered 500 (with the long body)
+  SendOutcome failed = (*sender)->Send(Delivery());
+  EXPECT_EQ(failed.status.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(failed.http_status, 500);
+  EXPECT_EQ(receiver.count(), 2u);
 }
 
 }  // namespace
