@@ -1,6 +1,7 @@
 #include "auth/authenticator.h"
 
 #include "auth/basic_credentials.h"
+#include "common/log.h"
 #include "common/thread_name.h"
 
 #include <algorithm>
@@ -79,6 +80,7 @@ void Authenticator::RefreshLoop() {
   for (size_t i = 0; i < n; ++i) {
     due[i] = Clock::now() + std::chrono::seconds(jwt_->issuer_config(i).jwks_refresh_interval_s);
   }
+  std::vector<bool> failing(n, false);  // the last refresh of issuer i failed (logged once)
   std::unique_lock<std::mutex> lock(stop_mu_);
   while (!stop_) {
     Clock::time_point next = *std::min_element(due.begin(), due.end());
@@ -87,8 +89,22 @@ void Authenticator::RefreshLoop() {
     Clock::time_point now = Clock::now();
     for (size_t i = 0; i < n; ++i) {
       if (due[i] > now) continue;
-      // A failure keeps the last good keys; the next period tries again.
-      (void)jwt_->ReloadKeys(i);
+      // A failure keeps the last good keys; the next period tries again. An operator hears of
+      // it once per outage: keys the issuer rotated out stay trusted meanwhile.
+      const Status reloaded = jwt_->ReloadKeys(i);
+      if (!reloaded.ok() && !failing[i]) {
+        log::Warn("refreshing a JWT issuer's keys failed; its last keys stay in use",
+                  {.action = "auth.jwks_refresh",
+                   .outcome = "failure",
+                   .extra = {{"cairn.issuer", jwt_->issuer_config(i).issuer},
+                             {"cairn.error", reloaded.ToString()}}});
+      } else if (reloaded.ok() && failing[i]) {
+        log::Info("refreshing a JWT issuer's keys works again",
+                  {.action = "auth.jwks_refresh",
+                   .outcome = "success",
+                   .extra = {{"cairn.issuer", jwt_->issuer_config(i).issuer}}});
+      }
+      failing[i] = !reloaded.ok();
       due[i] = Clock::now() + std::chrono::seconds(jwt_->issuer_config(i).jwks_refresh_interval_s);
     }
     lock.lock();

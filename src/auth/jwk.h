@@ -31,6 +31,7 @@ struct evp_pkey_st;  // OpenSSL's EVP_PKEY
 namespace cairn::auth {
 
 inline constexpr size_t kJwksSizeMaxBytes = size_t{1} << 20;  // 1 MiB
+inline constexpr size_t kJwksCaSizeMaxBytes = size_t{1} << 20;  // PEM trust roots for jwks_url
 inline constexpr size_t kJwksKeysMax = 64;
 inline constexpr size_t kKidSizeMaxBytes = 128;
 inline constexpr size_t kRsaModulusBitsMin = 2048;

@@ -30,8 +30,14 @@ Result<JwkSet> JwksSource::Load() {
   load_count_.fetch_add(1);
   std::string text;
   if (!config_.jwks_file.empty()) {
-    CAIRN_ASSIGN_OR_RETURN(text, ReadSmallFile(config_.jwks_file, "jwks_file", kJwksSizeMaxBytes));
+    // Whoever may write the key set may mint tokens: refused when others may write it.
+    CAIRN_ASSIGN_OR_RETURN(text, ReadTrustedFile(config_.jwks_file, "jwks_file", kJwksSizeMaxBytes));
   } else {
+    // Whoever may write the trust roots may stand in for the issuer: the same rule.
+    if (!config_.jwks_ca_file.empty()) {
+      CAIRN_RETURN_IF_ERROR(
+          ReadTrustedFile(config_.jwks_ca_file, "jwks_ca_file", kJwksCaSizeMaxBytes).status());
+    }
     HttpGetOptions options;
     options.ca_file = config_.jwks_ca_file;
     options.body_size_max_bytes = kJwksSizeMaxBytes;
@@ -42,6 +48,8 @@ Result<JwkSet> JwksSource::Load() {
 }
 
 Status JwksSource::Reload() {
+  // One load at a time: a slower load that started earlier must not replace a newer set.
+  std::lock_guard<std::mutex> reload(reload_mu_);
   auto loaded = Load();
   if (!loaded.ok()) return loaded.status();
   auto set = std::make_shared<const JwkSet>(std::move(loaded).value());

@@ -8,7 +8,12 @@
 // request amplifier against the IdP. Concurrent callers wait for the refetch in progress (and
 // then look the kid up again) instead of starting several.
 //
-// Limits: file or response ≤ kJwksSizeMaxBytes; see auth/jwk.h for the document limits.
+// The file (jwks_file) and the trust roots of the URL's TLS (jwks_ca_file) decide who may mint
+// tokens: a file that others may write is refused (kFailedPrecondition, ReadTrustedFile; one the
+// group may write is a `cairn doctor` finding, CAIRN-FILE-003). Reloads run one at a time, so a slow load never replaces a newer set.
+//
+// Limits: file or response ≤ kJwksSizeMaxBytes, CA file ≤ kJwksCaSizeMaxBytes; see auth/jwk.h
+// for the document limits.
 // Thread safety: all methods are thread-safe.
 #pragma once
 
@@ -55,6 +60,7 @@ class JwksSource {
   Result<JwkSet> Load();
 
   const JwtIssuerConfig config_;
+  std::mutex reload_mu_;                  // serialises Reload (periodic and refetch)
   mutable std::mutex mu_;                 // guards current_
   std::shared_ptr<const JwkSet> current_;
   std::mutex refetch_mu_;                 // serialises unknown-kid refetches

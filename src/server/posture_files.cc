@@ -60,10 +60,16 @@ void CheckConfigReadable(const Config& config, Findings* out) {
 }
 
 void CheckWritable(const Config& config, Findings* out) {
-  const std::pair<std::string, std::string> files[] = {
+  std::vector<std::pair<std::string, std::string>> files = {
       {"configuration file", config.source_path},
       {"policy.file", config.policy.file},
       {"protect.file", config.protect.file}};
+  // Whoever may write an issuer's keys, or the trust roots its keys are fetched with, may mint
+  // tokens (cairn refuses to load them then; this says why).
+  for (const auth::JwtIssuerConfig& issuer : config.auth.jwt) {
+    files.emplace_back("auth.jwt jwks_file", issuer.jwks_file);
+    files.emplace_back("auth.jwt jwks_ca_file", issuer.jwks_ca_file);
+  }
   for (const auto& [setting, path] : files) {
     const std::optional<mode_t> mode = FileMode(path);
     if (!mode || (*mode & (S_IWGRP | S_IWOTH)) == 0) continue;
@@ -71,7 +77,7 @@ void CheckWritable(const Config& config, Findings* out) {
     out->Add("CAIRN-FILE-003", others ? Severity::kCritical : Severity::kHigh,
              setting + " " + path + " has mode " + ModeText(*mode) + ": " +
                  (others ? "anyone" : "the group") +
-                 " can change who may do what or switch protection off",
+                 " can change who may do what, switch protection off or mint tokens",
              "chmod go-w " + path);
   }
 }

@@ -2,6 +2,7 @@
 #include "common/bytes.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <thread>
@@ -264,6 +265,27 @@ TEST_F(AuthenticatorTest, BackgroundRefreshRereadsTheJwksFile) {
   const uint64_t loads1 = a->jwt().key_load_count(0);
   EXPECT_TRUE(Call(*a, "Bearer " + t).ok());
   EXPECT_LE(a->jwt().key_load_count(0), loads1 + 1);
+}
+
+// Whoever may write the key set may mint tokens: a JWKS file others may write is refused at
+// start, and a refresh that finds it so keeps the keys loaded before (a group-writable one is a
+// `cairn doctor` finding, as for the policy).
+TEST_F(AuthenticatorTest, AJwksFileOthersMayWriteIsNotLoaded) {
+  ASSERT_EQ(::chmod(jwks_path_.c_str(), 0666), 0);
+  auto refused = Authenticator::Create(config_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << refused.status().ToString();
+  ASSERT_EQ(::chmod(jwks_path_.c_str(), 0644), 0);
+  auto a = Make();
+  ASSERT_NE(a, nullptr);
+  TestKey intruder = TestKey::Ed25519();
+  WriteJwks(jwks_path_, {key_.Jwk("k1"), intruder.Jwk("k9")});
+  ASSERT_EQ(::chmod(jwks_path_.c_str(), 0646), 0);
+  EXPECT_EQ(a->jwt().ReloadKeys(0).code(), StatusCode::kFailedPrecondition);
+  const std::string forged = MakeJwt(intruder, "k9", {{"iss", kIssuer}, {"aud", "cairn"},
+                                                      {"sub", "mallory"}, {"exp", kNow + 60}});
+  EXPECT_FALSE(Call(*a, "Bearer " + forged).ok());
+  EXPECT_TRUE(Call(*a, "Bearer " + Jwt()).ok());  // the keys loaded before still verify
 }
 
 TEST_F(AuthenticatorTest, DestructionIsPromptWithLongIntervals) {

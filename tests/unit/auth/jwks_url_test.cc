@@ -1,5 +1,6 @@
 // JWKS over HTTP(S): loopback http, refetch counting, size limit, and certificate verification.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "auth/authenticator.h"
 #include "auth/http_fetch.h"
@@ -86,6 +87,11 @@ TEST(JwksUrlTest, HttpsVerifiesTheServerCertificate) {
   auto trusted = Authenticator::Create(ConfigFor(url, dir.Sub("ca.pem")));
   ASSERT_TRUE(trusted.ok()) << trusted.status().ToString();
   EXPECT_TRUE((*trusted)->Authenticate({"Bearer " + MakeJwt(k1, "k1", Claims()), "", "a"}, kNow).ok());
+  // A CA file others may write: whoever can add a root there can stand in for the issuer.
+  ASSERT_EQ(::chmod(dir.Sub("ca.pem").c_str(), 0646), 0);
+  auto writable = Authenticator::Create(ConfigFor(url, dir.Sub("ca.pem")));
+  ASSERT_FALSE(writable.ok());
+  EXPECT_EQ(writable.status().code(), StatusCode::kFailedPrecondition) << writable.status().ToString();
 }
 
 TEST(JwksUrlTest, UrlRules) {

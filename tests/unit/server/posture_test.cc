@@ -265,6 +265,26 @@ const std::vector<Case>& Cases() {
        [](Env& e) { ASSERT_EQ(::chmod(e.config.source_path.c_str(), 0620), 0); },
        [](Env& e) { ASSERT_EQ(::chmod(e.config.source_path.c_str(), 0600), 0); }},
       {"JwksSecretReadable", "CAIRN-FILE-004", Severity::kHigh, JwksFile(32, 0644), JwksFile(32, 0600)},
+      {"JwksFileWritableByGroup", "CAIRN-FILE-003", Severity::kHigh,
+       [](Env& e) {
+         e.config.auth.jwt[0].jwks_url.clear();
+         e.config.auth.jwt[0].jwks_file = e.dir.Sub("jwks-public.json");
+         WriteMode(e.config.auth.jwt[0].jwks_file, R"({"keys":[]})", 0664);
+       },
+       [](Env& e) {
+         e.config.auth.jwt[0].jwks_url.clear();
+         e.config.auth.jwt[0].jwks_file = e.dir.Sub("jwks-public.json");
+         WriteMode(e.config.auth.jwt[0].jwks_file, R"({"keys":[]})", 0644);
+       }},
+      {"JwksCaFileWritableByOthers", "CAIRN-FILE-003", Severity::kCritical,
+       [](Env& e) {
+         e.config.auth.jwt[0].jwks_ca_file = e.dir.Sub("idp-ca.pem");
+         WriteMode(e.config.auth.jwt[0].jwks_ca_file, "-----BEGIN CERTIFICATE-----\n", 0646);
+       },
+       [](Env& e) {
+         e.config.auth.jwt[0].jwks_ca_file = e.dir.Sub("idp-ca.pem");
+         WriteMode(e.config.auth.jwt[0].jwks_ca_file, "-----BEGIN CERTIFICATE-----\n", 0644);
+       }},
       {"ApiKeyNoExpiry", "CAIRN-AUTH-001", Severity::kMedium,
        [](Env& e) { e.config.auth.api_keys[0].expires_unix_s.reset(); }, [](Env&) {}},
       {"ApiKeyOld", "CAIRN-AUTH-002", Severity::kMedium,
