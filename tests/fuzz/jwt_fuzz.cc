@@ -14,6 +14,7 @@
 // otherwise agrees with the JwtVerifier.
 #include <openssl/evp.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,6 +60,7 @@ std::string Ed25519PublicKey(std::string_view seed) {
 std::string InMemoryFile(const std::string& text) {
   const int fd = memfd_create("cairn-fuzz-jwks", 0);
   FUZZ_CHECK(fd >= 0);
+  FUZZ_CHECK(fchmod(fd, 0600) == 0);  // a memfd starts as 0777; others may not write key sets
   FUZZ_CHECK(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
   return "/proc/self/fd/" + std::to_string(fd);
 }
