@@ -80,11 +80,11 @@ Result<Principal> ApiKeyVerifier::Verify(std::string_view key, int64_t now_unix_
   std::string_view id, secret;
   if (!SplitApiKey(key, &id, &secret)) return Status::Unauthenticated("malformed api key");
   auto it = by_id_.find(std::string(id));
-  if (it == by_id_.end()) return Status::Unauthenticated("unknown api key");
+  if (it == by_id_.end()) return Status::Unauthenticated(std::string(kApiKeyUnknownText));
   const ApiKeyConfig& config = it->second;
   std::string presented = ApiKeyHash(key);
   if (!crypto::ConstantTimeEquals(presented, config.secret_sha256)) {
-    return Status::Unauthenticated("api key invalid");
+    return Status::Unauthenticated(std::string(kApiKeyInvalidText));
   }
   if (config.expires_unix_s && *config.expires_unix_s < now_unix_s) {
     return Status::Unauthenticated("api key expired");

@@ -9,7 +9,9 @@
 // secret never depends on the expiry.
 //
 // Errors: kUnauthenticated with "malformed api key", "unknown api key", "api key invalid",
-// "api key expired"; never the key or its hash. Config errors are kInvalidArgument.
+// "api key expired"; never the key or its hash. Config errors are kInvalidArgument. The first
+// two of a key's id tell the audit trail apart; a caller gets "api key invalid" for both
+// (server/status_map.h), so that it cannot learn which ids exist.
 // Thread safety: an ApiKeyVerifier is immutable after Create; Verify() is thread-safe.
 #pragma once
 
@@ -28,6 +30,8 @@
 namespace cairn::auth {
 
 inline constexpr std::string_view kApiKeyPrefix = "cairn_";
+inline constexpr std::string_view kApiKeyUnknownText = "unknown api key";
+inline constexpr std::string_view kApiKeyInvalidText = "api key invalid";
 inline constexpr size_t kApiKeyIdSizeMaxBytes = 64;
 inline constexpr size_t kApiKeySecretSizeMinChars = 32;
 inline constexpr size_t kApiKeySecretSizeMaxChars = 256;

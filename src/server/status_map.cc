@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "auth/api_key.h"
 #include "cairn/v1/common.pb.h"
 
 namespace cairn::server {
@@ -75,7 +76,12 @@ grpc::Status DeniedStatus(std::string_view action, std::string_view resource,
 grpc::Status UnauthenticatedStatus(const Status& status) {
   v1::ErrorDetail detail;
   detail.set_reason("UNAUTHENTICATED");
-  return WithDetail(grpc::StatusCode::UNAUTHENTICATED, status.message(), detail);
+  // Whether an API key id exists is not the caller's to learn: an unknown id reads as a wrong
+  // key (the audit record keeps which it was).
+  const std::string_view message = status.message() == auth::kApiKeyUnknownText
+                                       ? auth::kApiKeyInvalidText
+                                       : std::string_view(status.message());
+  return WithDetail(grpc::StatusCode::UNAUTHENTICATED, std::string(message), detail);
 }
 
 }  // namespace cairn::server

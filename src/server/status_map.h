@@ -24,6 +24,8 @@ std::string_view ReasonOf(StatusCode code);
 grpc::Status DeniedStatus(std::string_view action, std::string_view resource,
                           std::string_view event_type);
 
+// UNAUTHENTICATED with the authenticator's reason, except that an unknown API key id reads as
+// "api key invalid" (callers must not learn which ids exist).
 grpc::Status UnauthenticatedStatus(const Status& status);
 
 }  // namespace cairn::server

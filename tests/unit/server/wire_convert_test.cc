@@ -98,6 +98,18 @@ TEST(StatusMap, DenialNamesActionResourceAndTypeOnly) {
   EXPECT_EQ(s.error_message().find("role"), std::string::npos);
 }
 
+// A caller cannot tell an unknown API key id from a wrong secret (which ids exist is not its to
+// learn); other reasons, such as an expired token, stay as they are.
+TEST(StatusMap, AnUnknownApiKeyIdReadsAsAnInvalidKey) {
+  const grpc::Status unknown = UnauthenticatedStatus(Status::Unauthenticated("unknown api key"));
+  const grpc::Status wrong = UnauthenticatedStatus(Status::Unauthenticated("api key invalid"));
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(unknown.error_message(), wrong.error_message());
+  EXPECT_EQ(DetailOf(unknown).reason(), "UNAUTHENTICATED");
+  EXPECT_EQ(UnauthenticatedStatus(Status::Unauthenticated("token expired")).error_message(),
+            "token expired");
+}
+
 TEST(StatusMap, EveryEngineCodeMapsToAStableReason) {
   const std::pair<Status, grpc::StatusCode> cases[] = {
       {Status::InvalidArgument("x"), grpc::StatusCode::INVALID_ARGUMENT},
