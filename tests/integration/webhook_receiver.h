@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cerrno>
@@ -48,6 +49,9 @@ struct Received {
 class Receiver {
  public:
   explicit Receiver(const crypto::KeyAndCert& server_pair) {
+    // A client that stops reading an answer (a sender's response size limit) closes the
+    // connection under SSL_write: that must be an error here, not a SIGPIPE for the process.
+    std::signal(SIGPIPE, SIG_IGN);
     ctx_ = SSL_CTX_new(TLS_server_method());
     BIO* cb = BIO_new_mem_buf(server_pair.cert_pem.data(), static_cast<int>(server_pair.cert_pem.size()));
     X509* cert = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
