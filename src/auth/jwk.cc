@@ -70,6 +70,9 @@ Result<std::shared_ptr<evp_pkey_st>> RsaKey(const json& jwk, size_t index) {
   if (bits < kRsaModulusBitsMin) return Bad(index, "RSA modulus shorter than 2048 bits");
   if (bits > kRsaModulusBitsMax) return Bad(index, "RSA modulus longer than 8192 bits");
   if (!BN_is_odd(bn_e.get()) || BN_is_one(bn_e.get())) return Bad(index, "invalid RSA exponent");
+  // FIPS 186-5 / SP 800-56B: 65537 <= e (odd, so 17 bits or more). A small exponent such as 3
+  // is what signature forgeries against lax PKCS#1 v1.5 verifiers need.
+  if (BN_num_bits(bn_e.get()) < 17) return Bad(index, "RSA exponent below 65537");
   std::unique_ptr<OSSL_PARAM_BLD, BldDeleter> bld(OSSL_PARAM_BLD_new());
   if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {

@@ -73,7 +73,9 @@ Result<crypto::SecureBytes> LoadAlertWebhookSecret(const std::string& file,
 class AlertWebhookSink : public audit::AlertSink {
  public:
   // Checks the URL (ParseWebhookUrl + create-time resolution through the guard), the options'
-  // ranges and the secret; starts the sending thread.
+  // ranges and the secret; starts the sending thread. A host that resolves to an address the
+  // guard refuses is an error; a host that does not resolve yet is only logged (each delivery
+  // resolves again and the guard checks the address connected to).
   static Result<std::unique_ptr<AlertWebhookSink>> Create(const AlertWebhookOptions& options);
   ~AlertWebhookSink() override;
 

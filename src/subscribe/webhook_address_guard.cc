@@ -252,16 +252,19 @@ Result<std::vector<IpAddress>> Resolve(const std::string& host) {
   return out;
 }
 
+Status CheckResolvedAddresses(const std::string& host, const std::vector<IpAddress>& addresses,
+                              const AddressGuard& guard) {
+  for (const IpAddress& ip : addresses) {
+    Status s = guard.Check(ip);
+    if (!s.ok()) return Status::InvalidArgument("webhook host '" + host + "' refused: " + s.message());
+  }
+  return Status::Ok();
+}
+
 Status CheckWebhookUrl(std::string_view url, const AddressGuard& guard) {
   CAIRN_ASSIGN_OR_RETURN(WebhookTarget target, ParseWebhookUrl(url));
   CAIRN_ASSIGN_OR_RETURN(std::vector<IpAddress> addresses, Resolve(target.host));
-  for (const IpAddress& ip : addresses) {
-    Status s = guard.Check(ip);
-    if (!s.ok()) {
-      return Status::InvalidArgument("webhook host '" + target.host + "' refused: " + s.message());
-    }
-  }
-  return Status::Ok();
+  return CheckResolvedAddresses(target.host, addresses, guard);
 }
 
 }  // namespace cairn::subscribe

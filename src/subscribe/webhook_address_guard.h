@@ -84,6 +84,11 @@ Result<WebhookTarget> ParseWebhookUrl(std::string_view url);
 // does not resolve.
 Result<std::vector<IpAddress>> Resolve(const std::string& host);
 
+// kInvalidArgument naming `host`, the first refused address and its class, unless the guard
+// admits every one of `addresses`.
+Status CheckResolvedAddresses(const std::string& host, const std::vector<IpAddress>& addresses,
+                              const AddressGuard& guard);
+
 // Parses, resolves and checks every resolved address; the create-time check. Opens no
 // connection.
 Status CheckWebhookUrl(std::string_view url, const AddressGuard& guard);

@@ -55,6 +55,17 @@ TEST(JwksTest, RejectsMalformedSupportedKeys) {
   EXPECT_TRUE(ParseJwks(Doc({TestKey::Hmac(32).Jwk("h")})).ok());
   // RSA below 2048 bits.
   EXPECT_FALSE(ParseJwks(Doc({TestKey::Rsa(1024).Jwk("r")})).ok());
+  // RSA public exponents below 65537 (3, 65535), even (65538) or one; 65537 itself is fine.
+  json rsa = TestKey::Rsa().Jwk("r");
+  EXPECT_TRUE(ParseJwks(Doc({rsa})).ok());
+  for (const std::string& e : {std::string("\x03"), std::string("\xff\xff"),
+                               std::string("\x01\x00\x02"), std::string("\x01")}) {
+    json small = rsa;
+    small["e"] = B64u(e);
+    auto set = ParseJwks(Doc({small}));
+    ASSERT_FALSE(set.ok()) << B64u(e);
+    EXPECT_NE(set.status().message().find("exponent"), std::string::npos) << set.status().message();
+  }
   // EC point not on the curve: change one byte of y.
   json bad_ec = ec.Jwk("e");
   std::string y = *Base64UrlDecode(bad_ec["y"].get<std::string>());

@@ -353,7 +353,9 @@ TEST_F(SubjectKeysTest, ListKeysPagesByKeysKeepingASubjectsVersionsTogether) {
     const size_t versions_of_rotated = static_cast<size_t>(std::count(page.begin(), page.end(), rotated));
     EXPECT_TRUE(versions_of_rotated == 0 || versions_of_rotated == 3) << "versions split";
     EXPECT_LE(page.size(), page.front() == rotated ? 3u : 2u);
-    if (!resume->empty()) EXPECT_EQ(*resume, page.back());
+    if (!resume->empty()) {
+      EXPECT_EQ(*resume, page.back());
+    }
     hashes.insert(hashes.end(), page.begin(), page.end());
     after = *resume;
     ASSERT_LT(++pages, 20);

@@ -6,9 +6,11 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "cairn/webhooks.h"
+#include "common/log.h"
 #include "integration/webhook_receiver.h"
 #include "subscribe/alert_webhook.h"
 #include "test_util.h"
@@ -119,6 +121,32 @@ TEST_F(AlertWebhookTest, LoopbackReceiverWithoutAllowlistIsRefused) {
   EXPECT_EQ(sink.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(sink.status().message().find("refused"), std::string::npos) << sink.status().message();
   EXPECT_NE(sink.status().message().find("loopback"), std::string::npos) << sink.status().message();
+  EXPECT_EQ(receiver_->connections(), 0);
+}
+
+// DNS down at boot, or a record not yet published: the sink starts (the server with it) and says
+// so; the alert is tried, resolved again, and dropped; nothing is sent anywhere.
+TEST_F(AlertWebhookTest, AHostThatDoesNotResolveYetDoesNotStopTheStart) {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  log::SetSinkForTest([&](std::string_view line) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (line.find("does not resolve") != std::string_view::npos) lines.emplace_back(line);
+  });
+  AlertWebhookOptions o = Options();
+  o.url = "https://alerts.cairn-test.invalid/hook";
+  o.retries_max = 1;
+  auto sink = AlertWebhookSink::Create(o);
+  log::Flush(2000);
+  log::SetSinkForTest(nullptr);
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("alerts.cairn-test.invalid"), std::string::npos) << lines[0];
+  (*sink)->Deliver(SampleAlert("logins"));
+  (*sink)->Flush();
+  EXPECT_EQ((*sink)->stats().delivered, 0u);
+  EXPECT_EQ((*sink)->stats().retries, 1u);
+  EXPECT_EQ((*sink)->stats().dropped, 1u);
   EXPECT_EQ(receiver_->connections(), 0);
 }
 
