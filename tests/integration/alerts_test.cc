@@ -15,7 +15,7 @@
 #include "webhook_receiver.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int kLoginThreshold = 5;
 

@@ -21,7 +21,7 @@
 #include "server_env.h"
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::ClosedByServer;
 using testing::RunCairn;

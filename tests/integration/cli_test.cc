@@ -21,7 +21,7 @@
 #include "test_util.h"
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;

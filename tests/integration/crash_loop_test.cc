@@ -41,7 +41,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int kRounds = 20;
 constexpr int kPostgresRounds = 6;  // each PostgreSQL round costs more (restart, verify)

@@ -12,7 +12,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kCriticalDsn[] =
     "[storage]\npostgres_dsn = \"postgres://cairn:do-not-print@db.internal/cairn\"\n";

@@ -32,7 +32,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

@@ -22,7 +22,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 namespace ps = event_store::client::persistent_subscriptions;
 using event_store::client::UUID;

@@ -24,7 +24,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 namespace es = event_store::client;
 namespace streams = event_store::client::streams;

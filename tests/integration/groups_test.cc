@@ -19,7 +19,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kRules[] = R"(
 [[rule]]
@@ -441,7 +441,7 @@ TEST_F(GroupsTest, TheCliCreatesConnectsParksAndReplays) {
 }  // namespace cairn::testing
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // The bot may subscribe to every type of order-*; a reload narrows that to OrderCancelled while
 // its 1000 OrderCreated deliveries wait in its send queue (it does not read). What is still

@@ -9,6 +9,8 @@
 #include <vector>
 
 namespace cairn::testing {
+// A plain anonymous namespace: the file's functions below it use these helpers (a test file
+// keeps its own in CAIRN_UNITY_ID, CMakeLists.txt).
 namespace {
 
 std::string BnBytes(EVP_PKEY* key, const char* name, size_t pad_to = 0) {

@@ -17,7 +17,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr auto kPastHealthInterval = std::chrono::milliseconds(1500);
 

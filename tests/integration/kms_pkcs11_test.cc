@@ -15,7 +15,7 @@
 #include "unit/keys/softhsm_token.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 class KmsPkcs11ServerTest : public ::testing::Test {
  protected:

@@ -24,7 +24,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kStream[] = "order-metrics-7";
 constexpr char kPrincipal[] = "metrics-reader-sub";

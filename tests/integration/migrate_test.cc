@@ -22,7 +22,7 @@
 #include "unit/engine/customer_rules.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr uint64_t kOrderEvents = 2100;  // more than one copy chunk (kCopyChunkRecordsMax)
 constexpr uint64_t kOrderBatch = 300;

@@ -32,7 +32,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int kNodes = 3;
 constexpr int kRaceStreams = 2;

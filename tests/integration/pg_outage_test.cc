@@ -25,7 +25,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int kClients = 3;
 constexpr int kEventsPerBatch = 2;

@@ -25,7 +25,7 @@
 #include "unit/engine/forge_record.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int kWaitMaxMs = 30000;
 constexpr int kEvents = 12;

@@ -8,7 +8,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 v1::AppendRequest OneEvent(const std::string& stream, const std::string& type) {
   v1::AppendRequest request;

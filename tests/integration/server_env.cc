@@ -21,6 +21,8 @@ std::string PostgresStorageToml(const std::string& dsn) {
   return "[storage]\nbackend = \"postgres\"\npostgres_dsn = \"" + dsn + "\"\n";
 }
 
+// A plain anonymous namespace: the file's functions below it use these helpers (a test file
+// keeps its own in CAIRN_UNITY_ID, CMakeLists.txt).
 namespace {
 
 constexpr char kPolicy[] = R"(

@@ -10,7 +10,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kRules[] = R"(
 [[rule]]
@@ -233,7 +233,7 @@ TEST_F(ServerKeysTest, ListKeysPagesThroughEveryKeyOnce) {
   EXPECT_EQ(whole->keys_size(), 14);
   EXPECT_TRUE(whole->next_page_token().empty());
 
-  for (const std::string& bad : {"nonsense", "storage:x", "subject:abc", "storage:01"}) {
+  for (const char* bad : {"nonsense", "storage:x", "subject:abc", "storage:01"}) {
     v1::ListKeysRequest forged;
     forged.set_page_token(bad);
     auto refused = admin->ListKeys(forged);

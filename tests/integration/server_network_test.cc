@@ -22,7 +22,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(ServerNetworkTest, AllowlistRefusesPeersOutsideItBeforeTheHandshake) {
   ServerEnv env;

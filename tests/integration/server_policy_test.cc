@@ -10,7 +10,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 v1::AppendRequest Events(const std::string& stream, const std::vector<std::string>& types) {
   v1::AppendRequest request;

@@ -10,6 +10,8 @@
 #include <regex>
 
 namespace cairn::testing {
+// A plain anonymous namespace: the file's functions below it use these helpers (a test file
+// keeps its own in CAIRN_UNITY_ID, CMakeLists.txt).
 namespace {
 
 using Clock = std::chrono::steady_clock;

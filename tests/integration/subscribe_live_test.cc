@@ -20,7 +20,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kLivePolicy[] = R"(
 [[role]]

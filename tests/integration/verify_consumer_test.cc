@@ -22,7 +22,7 @@
 #include "server_env.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kMarker[] = "TAMPER-MARK-5b1e";
 constexpr int kPollSliceMs = 100;

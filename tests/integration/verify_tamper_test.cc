@@ -7,7 +7,7 @@
 #include "test_util.h"
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(CliVerifyTamper, DroppedLastRecordIsReportedByVerifyAndRefusedByReads) {
   testing::TempDir tmp;

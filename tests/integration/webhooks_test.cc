@@ -18,7 +18,7 @@
 #include "webhook_receiver.h"
 
 namespace cairn::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kRules[] = R"(
 [[rule]]

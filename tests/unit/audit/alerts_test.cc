@@ -17,7 +17,7 @@
 #include "test_util.h"
 
 namespace cairn::audit {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // ---------------------------------------------------------------------------------------------
 // Rules

@@ -8,7 +8,7 @@
 #include "prom_parser.h"
 
 namespace cairn::audit {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using cairn::testing::PromExposition;
 

@@ -12,7 +12,7 @@
 #include "prom_parser.h"
 
 namespace cairn::audit {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using cairn::testing::ParsePrometheusText;
 using cairn::testing::PromExposition;

@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 namespace cairn::audit {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 AuditRecord FullRecord() {
   AuditRecord r;

@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 namespace cairn::audit {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using namespace std::chrono_literals;
 

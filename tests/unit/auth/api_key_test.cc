@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace cairn::auth {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int64_t kNow = 1700000000;
 

@@ -24,6 +24,8 @@
 #include "crypto/secure.h"
 
 namespace cairn::auth::testing {
+// A plain anonymous namespace: the file's functions below it use these helpers (a test file
+// keeps its own in CAIRN_UNITY_ID, CMakeLists.txt).
 namespace {
 
 void Check(bool ok, const char* what) {

@@ -11,7 +11,7 @@
 #include "test_util.h"
 
 namespace cairn::auth {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::json;
 using testing::MakeJwt;

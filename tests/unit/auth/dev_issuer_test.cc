@@ -12,7 +12,7 @@
 #include "test_util.h"
 
 namespace cairn::auth {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int64_t kNow = 1700000000;
 

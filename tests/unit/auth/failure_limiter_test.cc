@@ -6,7 +6,7 @@
 #include <vector>
 
 namespace cairn::auth {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int64_t kNow = 1700000000;
 

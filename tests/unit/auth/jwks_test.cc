@@ -6,7 +6,7 @@
 #include "auth_test_util.h"
 
 namespace cairn::auth {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::B64u;
 using testing::json;

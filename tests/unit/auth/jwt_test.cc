@@ -12,7 +12,7 @@
 #include "test_util.h"
 
 namespace cairn::auth {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::B64u;
 using testing::json;

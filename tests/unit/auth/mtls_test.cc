@@ -5,7 +5,7 @@
 #include "auth_test_util.h"
 
 namespace cairn::auth {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::MakeCertificate;
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace cairn::auth {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 Principal Alice(int64_t expires) {
   Principal p;

@@ -20,7 +20,7 @@
 #include "test_util.h"
 
 namespace cairn::cli {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using Map = std::map<std::string, std::string>;
 

@@ -9,6 +9,8 @@
 #include "integrity/proof.h"
 
 namespace cairn::testing {
+// A plain anonymous namespace: the file's functions below it use these helpers (a test file
+// keeps its own in CAIRN_UNITY_ID, CMakeLists.txt).
 namespace {
 
 integrity::NoteSigner NewSigner() {

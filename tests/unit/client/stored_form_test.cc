@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kStored[] =
     R"({"customerId":"c-1","email":{"$enc":"v1","kid":"k1","iv":"AA","ct":"BB"},)"

@@ -9,7 +9,7 @@
 #include "fake_log.h"
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::FakeLog;
 

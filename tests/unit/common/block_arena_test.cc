@@ -8,7 +8,7 @@
 #include <vector>
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(BlockArena, CopiesStayValidAcrossBlocksAndLargeStrings) {
   BlockArena arena;

@@ -4,7 +4,7 @@
 #include "common/status.h"
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(Bytes, BigEndianRoundTrip) {
   std::string s;

@@ -14,7 +14,7 @@
 #include <vector>
 
 namespace cairn::log {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using nlohmann::json;
 

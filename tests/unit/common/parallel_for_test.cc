@@ -9,7 +9,7 @@
 #include <vector>
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(ParallelFor, RunsEveryIndexExactlyOnceOnAtMostTwoThreads) {
   constexpr size_t kCount = 10000;

@@ -9,7 +9,7 @@
 #include <vector>
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(TaskRunnerTest, RunsTasksInOrderRefusesBeyondTheQueueAndDrainsOnDestruction) {
   std::vector<int> ran;

@@ -11,7 +11,7 @@
 #include <thread>
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 std::string ProcComm(pid_t tid) {
   std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/comm");

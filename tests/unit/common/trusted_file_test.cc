@@ -11,7 +11,7 @@
 #include "test_util.h"
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(TrustedFile, ReadsARegularFileWithinItsBound) {
   testing::TempDir tmp;

@@ -15,7 +15,7 @@
 #include "crypto/sha256.h"
 
 namespace cairn::crypto {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 std::string Unhex(std::string_view h) { return HexDecode(h).value(); }
 
@@ -178,7 +178,7 @@ TEST(Secure, SecureBytesWipesOnClearAndMove) {
 }  // namespace cairn::crypto
 
 namespace cairn::crypto {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(Secure, PublicRandomNeverRepeatsAcrossFork) {
   uint8_t warm[16];

@@ -5,7 +5,7 @@
 #include "crypto/hmac.h"
 
 namespace cairn::crypto {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 std::string HmacHex(std::string_view key, std::string_view message) {
   auto mac = HmacSha256(key, message);

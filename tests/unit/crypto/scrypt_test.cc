@@ -8,7 +8,7 @@
 #include "crypto/scrypt.h"
 
 namespace cairn::crypto {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 std::string Derive(std::string_view pass, std::string_view salt, ScryptParams p) {
   auto out = Scrypt(pass, salt, p, 64);

@@ -24,7 +24,7 @@
 #include "test_util.h"
 
 namespace cairn::crypto {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using cairn::testing::ReadFile;
 using cairn::testing::TempDir;

@@ -6,7 +6,7 @@
 #include "integrity/proof.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST_P(EngineBackendTest, CheckpointIsASignedNoteForTheCurrentTree) {
   auto empty = store_->Checkpoint();

@@ -11,7 +11,7 @@
 #include "faulty_store.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 class CommitFailureTest : public EngineTest {
  protected:

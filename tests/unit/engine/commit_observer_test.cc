@@ -7,7 +7,7 @@
 #include "engine_test_util.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST_P(EngineBackendTest, CommitObserverSeesEveryCommittedTreeSizeInOrder) {
   std::mutex mu;
@@ -59,7 +59,7 @@ TEST_P(EngineBackendTest, CommitObserverUnderConcurrentAppendsEndsAtTheTreeSizeA
 }  // namespace cairn::engine
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST_P(EngineBackendTest, SystemAppendsReachOnlySystemStreams) {
   auto ok = store_->AppendSystem("$parked-g", ExpectedVersion::Any(), One("$parked", "{}"));

@@ -9,7 +9,7 @@
 #include "engine_test_util.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int kThreads = 16;
 

@@ -14,7 +14,7 @@
 #include "engine_test_util.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // Child: 4 appender threads; after each acknowledged append it writes "position hexid\n" to fd.
 [[noreturn]] void AppendForever(const std::string& dir, const std::optional<storage::PgOptions>& pg,

@@ -9,7 +9,7 @@
 #include "prom_parser.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using cairn::testing::PromExposition;
 

@@ -6,7 +6,7 @@
 #include "integrity/entry.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 CAIRN_ON_BOTH_BACKENDS(EngineBackendTest);
 

@@ -19,7 +19,7 @@
 #include "unit/storage/fault_fs.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using storage::testing::FaultKind;
 using storage::testing::FsFaults;

@@ -13,7 +13,7 @@
 #include "unit/keys/softhsm_token.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 
 class FaultKmsTest : public ::testing::Test {

@@ -6,7 +6,7 @@
 #include "faulty_store.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 class ForgetFaultTest : public EngineTest {
  protected:

@@ -8,7 +8,7 @@
 #include "engine_test_util.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 std::string Id(char c) { return std::string(16, c); }
 

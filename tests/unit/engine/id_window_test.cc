@@ -8,7 +8,7 @@
 #include "engine/id_window.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(IdWindow, KeepsExactlyTheNewestIdsAgainstAModel) {
   for (size_t capacity : {1u, 7u, 1000u, 4096u}) {

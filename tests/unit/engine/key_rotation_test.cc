@@ -9,7 +9,7 @@
 #include "unit/keys/softhsm_token.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 
 // Options with kCustomerRules as the protection rules (written into `tmp`).

@@ -15,7 +15,7 @@
 #include "storage/postgres/pg_stats.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 class MultiNodeTest : public ::testing::Test {
  protected:

@@ -9,7 +9,7 @@
 #include "forge_record.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int kEvents = 30;
 

@@ -4,7 +4,7 @@
 #include "engine_test_util.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 class RevealManyTest : public EngineTest {
  protected:

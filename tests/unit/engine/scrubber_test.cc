@@ -12,7 +12,7 @@
 #include "forge_record.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr auto kWaitMax = std::chrono::seconds(20);
 

@@ -12,7 +12,7 @@
 #include "storage/rocksdb/rocks_test_hooks.h"
 
 namespace cairn::engine {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int kEvents = 20;
 

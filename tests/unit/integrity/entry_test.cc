@@ -6,7 +6,7 @@
 #include "tree_fixture.h"
 
 namespace cairn::integrity {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::HashFromHex;
 using testing::Hex;

@@ -5,7 +5,7 @@
 #include "common/bytes.h"
 
 namespace cairn::integrity {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // The golang.org/x/mod sumdb/note known-answer vector (../shared/vectors/README.md).
 constexpr std::string_view kVerifierKey =

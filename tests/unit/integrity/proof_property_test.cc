@@ -8,7 +8,7 @@
 #include "tree_fixture.h"
 
 namespace cairn::integrity {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::FlipBit;
 using testing::GrownTree;

@@ -11,7 +11,7 @@
 #include "test_util.h"
 
 namespace cairn::integrity {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using nlohmann::json;
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 namespace cairn::keys {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 KeyCacheOptions Options(size_t entries_max, int64_t ttl_ms,
                         std::function<int64_t()> now_ms = {}) {

@@ -9,7 +9,7 @@
 #include "test_util.h"
 
 namespace cairn::keys {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(LocalKms, CreatesAPrivateKeyringAndWrapsRoundTrip) {
   testing::TempDir tmp;

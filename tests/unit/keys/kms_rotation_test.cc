@@ -12,7 +12,7 @@
 #include "unit/keys/softhsm_token.h"
 
 namespace cairn::keys {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 size_t LineCount(const std::string& path) {
   const std::string text = testing::ReadFile(path);

@@ -11,7 +11,7 @@
 #include "test_util.h"
 
 namespace cairn::keys {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // The cheapest cost a keyring accepts keeps the tests quick; the format is the same.
 constexpr crypto::ScryptParams kFast = kKeyringScryptMin;

@@ -22,7 +22,7 @@
 #include "unit/keys/softhsm_token.h"
 
 namespace cairn::keys {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kModule[] = "/usr/lib/softhsm/libsofthsm2.so";
 constexpr char kTokenLabel[] = "cairn-test";

@@ -20,7 +20,7 @@
 #include "test_util.h"
 
 namespace cairn::keys {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // Files under `dir` that contain `needle`, byte for byte.
 std::vector<std::string> FilesContaining(const std::string& dir, const std::string& needle) {
@@ -575,7 +575,7 @@ TEST_F(SubjectKeysTest, CostOfACacheMiss) {
 }  // namespace cairn::keys
 
 namespace cairn::keys {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // A subject key version is rolled over before it passes its encryption budget, also across a
 // restart (the count is reserved durably and never undercounted), and every version stays

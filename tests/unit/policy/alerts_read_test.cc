@@ -7,7 +7,7 @@
 #include "policy_test_util.h"
 
 namespace cairn::policy {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::MakePrincipal;
 using testing::MustParse;

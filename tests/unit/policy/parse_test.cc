@@ -6,7 +6,7 @@
 #include "policy/parse.h"
 
 namespace cairn::policy {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // Parses `text` expecting kInvalidArgument whose message contains every one of `needles`.
 void ExpectError(const std::string& text, std::initializer_list<std::string> needles) {

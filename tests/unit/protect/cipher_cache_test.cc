@@ -9,7 +9,7 @@
 #include "protect/cipher_cache.h"
 
 namespace cairn::protect {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 std::shared_ptr<const crypto::SecureBytes> NewKey() {
   return std::make_shared<const crypto::SecureBytes>(crypto::RandomSecret(32));

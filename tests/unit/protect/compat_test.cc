@@ -8,7 +8,7 @@
 #include "protect/rules.h"
 
 namespace cairn::protect {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kKid[] = "s0123456789abcdef01234567.1";
 

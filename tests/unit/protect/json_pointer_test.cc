@@ -9,7 +9,7 @@
 #include "protect/json_pointer.h"
 
 namespace cairn::protect {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 Json Doc(std::string_view text) {
   auto parsed = ParseDocument(text);
@@ -146,7 +146,7 @@ TEST(JsonDocument, RejectsHostileInput) {
 }  // namespace cairn::protect
 
 namespace cairn::protect {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // Random bytes and random mutations of valid documents and pointers: never a crash, and anything
 // accepted re-serialises.

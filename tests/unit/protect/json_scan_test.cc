@@ -12,7 +12,7 @@
 #include "protect/json_scan.h"
 
 namespace cairn::protect {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 bool Scans(std::string_view text) {
   JsonScan scan;

@@ -10,7 +10,7 @@
 #include "protect/rules.h"
 
 namespace cairn::protect {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr std::string_view kRules = R"(
 [[rule]]
@@ -473,7 +473,7 @@ fields = ["/a~1b", "/m~0n"]
 }  // namespace cairn::protect
 
 namespace cairn::protect {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // Random corruption of a stored event: never a crash, never plaintext under a mutated field.
 TEST_F(ProtectorTest, RevealSurvivesRandomCorruption) {

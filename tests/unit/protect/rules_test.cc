@@ -6,7 +6,7 @@
 #include "test_util.h"
 
 namespace cairn::protect {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr std::string_view kGood = R"(
 [[rule]]

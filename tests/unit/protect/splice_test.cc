@@ -11,7 +11,7 @@
 #include "protect/rules.h"
 
 namespace cairn::protect {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr std::string_view kRules = R"(
 [[rule]]

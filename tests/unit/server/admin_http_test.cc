@@ -19,7 +19,7 @@
 #include "server/admin_http.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using Clock = std::chrono::steady_clock;
 

@@ -7,7 +7,7 @@
 #include "server/config.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(AlertsConfig, DefaultsAndEveryKey) {
   const Config d = DefaultConfig();

@@ -6,7 +6,7 @@
 #include "server/config_digest.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(AuditConfig, DefaultsKeepSecurityRecordsOnlyAndParseEveryMode) {
   const Config d = DefaultConfig();
@@ -44,7 +44,7 @@ TEST(AuditConfig, RejectsUnknownModesKeysAndOutOfRangeBounds) {
 }  // namespace cairn::server
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(ConfigDigest, StableChangesWithSettingsAndHoldsNoSecrets) {
   auto text = [](const std::string& toml) {

@@ -10,7 +10,7 @@
 #include "server/call_audit.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // A trail writer that the test can hold inside a write.
 class HeldWriter {

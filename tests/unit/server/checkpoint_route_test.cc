@@ -7,7 +7,7 @@
 #include "test_util.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 std::unique_ptr<engine::EventStore> OpenStore(const testing::TempDir& dir) {
   const std::string data_dir = dir.Sub("data");

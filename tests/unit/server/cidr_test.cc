@@ -7,7 +7,7 @@
 #include "server/cidr.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 CidrSet MustParse(const std::vector<std::string>& cidrs) {
   Result<CidrSet> set = CidrSet::Parse(cidrs);

@@ -8,7 +8,7 @@
 #include "test_util.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 Config MustParse(const std::string& text, const std::string& base_dir = "/etc/cairn") {
   Result<Config> config = ParseConfig(text, base_dir, "c.toml");

@@ -7,7 +7,7 @@
 #include "test_util.h"
 
 namespace cairn::server::esdb {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(EsdbRevisionBeforeTest, LooksBackAcrossPagesCutBySize) {
   testing::TempDir dir;

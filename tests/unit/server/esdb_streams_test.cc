@@ -12,7 +12,7 @@
 #include "server/esdb/streams_wire.h"
 
 namespace cairn::server::esdb {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 namespace es = event_store::client;
 namespace streams = event_store::client::streams;

@@ -8,7 +8,7 @@
 #include "test_util.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(KeysConfigTest, ParsesBothProvidersAndResolvesPaths) {
   auto local = ParseConfig("[keys]\nkeyring = \"k/ring\"\npassphrase_file = \"pass\"\n", "/etc/cairn");

@@ -5,7 +5,7 @@
 #include "server/config.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(LogConfig, DefaultsToInfoAndParsesEveryLevel) {
   EXPECT_EQ(DefaultConfig().log.level, log::Level::kInfo);

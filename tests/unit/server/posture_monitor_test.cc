@@ -14,7 +14,7 @@
 #include "server/posture_monitor.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 class CapturingSink final : public audit::AlertSink {
  public:

@@ -21,7 +21,7 @@
 #include "test_util.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::TempDir;
 using testing::WriteFile;

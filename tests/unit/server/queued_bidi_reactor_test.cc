@@ -19,7 +19,7 @@
 #include "cairn/v1/groups.grpc.pb.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // Tagged with the message's number.
 using Reactor = QueuedBidiReactor<v1::GroupClientMessage, v1::GroupServerMessage, int>;

@@ -13,7 +13,7 @@
 #include "prom_parser.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using cairn::testing::PromExposition;
 

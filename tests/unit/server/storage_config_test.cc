@@ -8,7 +8,7 @@
 #include "test_util.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(StorageConfigTest, ParsesPostgresSettingsIntoEngineOptions) {
   auto c = ParseConfig(

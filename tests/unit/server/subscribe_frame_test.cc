@@ -10,7 +10,7 @@
 #include "server/wire_convert.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using subscribe::LiveBatch;
 using subscribe::LiveEvent;

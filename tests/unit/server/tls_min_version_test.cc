@@ -34,7 +34,7 @@
 #include "crypto/x509.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr char kMethod[] = "/cairn.test.v1.Probe/PeerCert";
 

@@ -5,7 +5,7 @@
 #include "server/status_map.h"
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 engine::RecordedEvent SampleEvent() {
   engine::RecordedEvent e;

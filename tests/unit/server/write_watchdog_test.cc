@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 namespace cairn::server {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(WriteWatchdog, ABlockedWriteIsCancelledOnceAfterTheBound) {
   WriteWatchdog watchdog(/*stall_ms_max=*/50, /*poll_ms=*/10);

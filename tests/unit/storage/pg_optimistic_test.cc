@@ -18,7 +18,7 @@
 #include "test_util.h"
 
 namespace cairn::storage {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using testing::OpenPg;
 using testing::PgOpts;

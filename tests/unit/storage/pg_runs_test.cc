@@ -8,7 +8,7 @@
 #include "storage/postgres/pg_runs.h"
 
 namespace cairn::storage::pg {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 std::string Hash(uint8_t b) { return std::string(kHashSizeBytes, static_cast<char>(b)); }
 

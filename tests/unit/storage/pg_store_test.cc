@@ -29,7 +29,7 @@
 #include "test_util.h"
 
 namespace cairn::storage {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using cairn::testing::TempDir;
 using testing::AppendEvents;

@@ -12,7 +12,7 @@
 #include "storage/rocksdb/rocks_schema.h"
 
 namespace cairn::storage {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using cairn::testing::TempDir;
 using testing::AppendEvents;

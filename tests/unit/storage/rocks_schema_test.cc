@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 namespace cairn::storage::rocks {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(RocksSchemaTest, RecordAndCheckpointKeysSortNumerically) {
   EXPECT_LT(RecordKey(9), RecordKey(10));

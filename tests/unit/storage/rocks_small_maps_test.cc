@@ -7,7 +7,7 @@
 #include "storage/rocksdb/rocks_store.h"
 
 namespace cairn::storage {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using cairn::testing::TempDir;
 using testing::OpenStore;

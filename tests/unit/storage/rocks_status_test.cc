@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 namespace cairn::storage::rocks {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(RocksStatusTest, MapsCodes) {
   EXPECT_TRUE(FromRocks(rocksdb::Status::OK(), "x").ok());

@@ -6,7 +6,7 @@
 #include "rocks_test_support.h"
 
 namespace cairn::storage {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using cairn::testing::TempDir;
 

@@ -12,7 +12,7 @@
 #include "test_util.h"
 
 namespace cairn::storage::testing {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using Entries = std::vector<std::pair<std::string, std::string>>;
 

@@ -16,7 +16,7 @@
 #include "test_util.h"
 
 namespace cairn::subscribe {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 using cairn::testing::MakeReceiverCa;
 using cairn::testing::MakeReceiverPair;

@@ -10,7 +10,7 @@
 #include "subscribe/group_parked.h"
 
 namespace cairn::subscribe {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 std::set<uint64_t> Positions(const std::vector<GroupDelivery>& deliveries) {
   std::set<uint64_t> out;

@@ -6,7 +6,7 @@
 #include "subscribe/group_store.h"
 
 namespace cairn::subscribe {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(GroupStoreFormat, SettingsAndPositionRoundTrip) {
   GroupSettings s;

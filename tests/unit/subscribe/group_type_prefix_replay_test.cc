@@ -9,7 +9,7 @@
 #include "subscribe/group_parked.h"
 
 namespace cairn::subscribe {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 TEST(GroupTypePrefixes, PassOnlyMatchingTypesBesideExactOnesAndRoundTrip) {
   GroupSettings s;

@@ -11,7 +11,7 @@
 #include "live_test_util.h"
 
 namespace cairn::subscribe {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // Positions of `events` must be exactly from, from+1, ..., from+n-1.
 void ExpectContiguous(const std::vector<engine::RecordedEvent>& events, uint64_t from, uint64_t n) {

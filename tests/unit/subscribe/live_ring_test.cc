@@ -7,7 +7,7 @@
 #include "subscribe/live_ring.h"
 
 namespace cairn::subscribe {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 SharedEvent At(uint64_t position, size_t data_bytes = 10, std::string stream = "s",
                std::string type = "T") {

@@ -5,7 +5,7 @@
 #include "subscribe/webhook_address_guard.h"
 
 namespace cairn::subscribe {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 AddressClass ClassOf(const char* text) {
   std::optional<IpAddress> ip = ParseIp(text);

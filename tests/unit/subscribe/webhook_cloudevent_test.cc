@@ -7,7 +7,7 @@
 #include "subscribe/webhook_cloudevent.h"
 
 namespace cairn::subscribe {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 engine::RecordedEvent Event(std::string content_type, std::string data) {
   engine::RecordedEvent e;

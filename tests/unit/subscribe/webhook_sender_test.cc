@@ -16,7 +16,7 @@
 #include "test_util.h"
 
 namespace cairn::subscribe {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 // A loopback TCP listener that counts the connections it accepts.
 class CountingListener {

@@ -9,7 +9,7 @@
 #include "test_util.h"
 
 namespace cairn {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 struct Vector {
   std::string secret, id, body, signature;

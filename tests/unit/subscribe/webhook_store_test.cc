@@ -9,7 +9,7 @@
 #include "test_util.h"
 
 namespace cairn::subscribe {
-namespace {
+namespace CAIRN_UNITY_ID {
 
 constexpr int64_t kAgeMs = 60000;
 
