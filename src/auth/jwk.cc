@@ -10,6 +10,7 @@
 
 #include "auth/base64url.h"
 #include "auth/json_strict.h"
+#include "crypto/secure.h"
 
 namespace cairn::auth {
 namespace {
@@ -161,10 +162,33 @@ const Jwk* JwkSet::Find(std::string_view kid) const {
   return nullptr;
 }
 
+// Overwrites the text of every symmetric key ('k') in a parsed JWKS when it goes out of scope,
+// so that an HS256 secret does not stay behind in freed heap memory. (The parser's own token
+// buffer is beyond reach; the caller wipes the document text.)
+class SecretMembersWiper {
+ public:
+  explicit SecretMembersWiper(json* doc) : doc_(doc) {}
+  ~SecretMembersWiper() {
+    auto keys = doc_->find("keys");
+    if (keys == doc_->end() || !keys->is_array()) return;
+    for (json& jwk : *keys) {
+      if (!jwk.is_object()) continue;
+      auto k = jwk.find("k");
+      if (k != jwk.end() && k->is_string()) crypto::Cleanse(&k->get_ref<std::string&>());
+    }
+  }
+  SecretMembersWiper(const SecretMembersWiper&) = delete;
+  SecretMembersWiper& operator=(const SecretMembersWiper&) = delete;
+
+ private:
+  json* doc_;
+};
+
 Result<JwkSet> ParseJwks(std::string_view json_text, JwksOrigin origin) {
   if (json_text.size() > kJwksSizeMaxBytes) return Status::InvalidArgument("JWKS larger than 1 MiB");
   auto doc = ParseStrictJson(json_text);
   if (!doc || !doc->is_object()) return Status::InvalidArgument("JWKS is not a JSON object");
+  SecretMembersWiper wiper(&*doc);
   auto keys_it = doc->find("keys");
   if (keys_it == doc->end() || !keys_it->is_array()) {
     return Status::InvalidArgument("JWKS has no 'keys' array");

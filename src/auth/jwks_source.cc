@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "auth/http_fetch.h"
+#include "crypto/secure.h"
 
 namespace cairn::auth {
 
@@ -32,19 +33,21 @@ Result<JwkSet> JwksSource::Load() {
   if (!config_.jwks_file.empty()) {
     // Whoever may write the key set may mint tokens: refused when others may write it.
     CAIRN_ASSIGN_OR_RETURN(text, ReadTrustedFile(config_.jwks_file, "jwks_file", kJwksSizeMaxBytes));
-  } else {
-    // Whoever may write the trust roots may stand in for the issuer: the same rule.
-    if (!config_.jwks_ca_file.empty()) {
-      CAIRN_RETURN_IF_ERROR(
-          ReadTrustedFile(config_.jwks_ca_file, "jwks_ca_file", kJwksCaSizeMaxBytes).status());
-    }
-    HttpGetOptions options;
-    options.ca_file = config_.jwks_ca_file;
-    options.body_size_max_bytes = kJwksSizeMaxBytes;
-    CAIRN_ASSIGN_OR_RETURN(text, HttpGet(config_.jwks_url, options));
-    return ParseJwks(text, JwksOrigin::kUrl);
+    // The file may hold HS256 secrets: its text is wiped once parsed, whatever the outcome.
+    Result<JwkSet> parsed = ParseJwks(text, JwksOrigin::kFile);
+    crypto::Cleanse(&text);
+    return parsed;
   }
-  return ParseJwks(text, JwksOrigin::kFile);
+  // Whoever may write the trust roots may stand in for the issuer: the same rule.
+  if (!config_.jwks_ca_file.empty()) {
+    CAIRN_RETURN_IF_ERROR(
+        ReadTrustedFile(config_.jwks_ca_file, "jwks_ca_file", kJwksCaSizeMaxBytes).status());
+  }
+  HttpGetOptions options;
+  options.ca_file = config_.jwks_ca_file;
+  options.body_size_max_bytes = kJwksSizeMaxBytes;
+  CAIRN_ASSIGN_OR_RETURN(text, HttpGet(config_.jwks_url, options));
+  return ParseJwks(text, JwksOrigin::kUrl);  // a fetched set never holds secrets ('oct' refused)
 }
 
 Status JwksSource::Reload() {

@@ -44,12 +44,17 @@ Result<std::string> ReadBounded(const std::string& path, std::string_view what,
     const ssize_t n = ::read(fd, text.data() + size, text.size() - size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status::IOError(name + ": " + std::strerror(errno));
+      const Status error = Status::IOError(name + ": " + std::strerror(errno));
+      explicit_bzero(text.data(), text.size());  // the file may hold secrets (a JWKS)
+      return error;
     }
     if (n == 0) break;
     size += static_cast<size_t>(n);
   }
-  if (size > size_bytes_max) return Status::ResourceExhausted(too_large);
+  if (size > size_bytes_max) {
+    explicit_bzero(text.data(), text.size());
+    return Status::ResourceExhausted(too_large);
+  }
   text.resize(size);
   return text;
 }

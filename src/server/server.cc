@@ -145,6 +145,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<auth::Authenticator> authenticator_;
   // Before the services: their calls' writes are watched until the gRPC server has stopped.
   std::unique_ptr<WriteWatchdog> write_watchdog_;
+  std::unique_ptr<WriteWatchdog> esdb_append_watchdog_;
   std::unique_ptr<PeerFilter> peer_filter_;
   std::atomic<uint64_t> admin_refused_{0};  // admin HTTP peers outside server.allow_cidrs
   std::unique_ptr<CallGate> gate_;
@@ -213,7 +214,8 @@ Status ServerImpl::StartGrpc() {
   write_watchdog_ = std::make_unique<WriteWatchdog>(
       static_cast<int64_t>(config_.limits.write_stall_ms_max), /*poll_ms=*/1000,
       metrics_->GetCounter("cairn_read_stalls_cancelled_total",
-                           "Read/ReadAll calls cancelled because the client stopped reading."));
+                           "Read/ReadAll calls (cairn.v1 and EventStoreDB) cancelled because the "
+                           "client stopped reading."));
   stream_options.write_watchdog = write_watchdog_.get();
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
   integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get());
@@ -265,6 +267,13 @@ Status ServerImpl::StartGrpc() {
   esdb_stream_options.live_hub = live_hub_.get();
   esdb_stream_options.read_page_events_max = config_.limits.read_batch_max;
   esdb_stream_options.metrics = metrics_.get();
+  esdb_stream_options.write_watchdog = write_watchdog_.get();
+  esdb_append_watchdog_ = std::make_unique<WriteWatchdog>(
+      static_cast<int64_t>(config_.limits.write_stall_ms_max), /*poll_ms=*/1000,
+      metrics_->GetCounter("cairn_esdb_append_stalls_cancelled_total",
+                           "EventStoreDB Append/BatchAppend calls cancelled because the client "
+                           "stopped sending an unfinished append."));
+  esdb_stream_options.append_watchdog = esdb_append_watchdog_.get();
   esdb_streams_ = std::make_unique<esdb::StreamsService>(store_.get(), gate_.get(),
                                                          esdb_stream_options);
   builder.RegisterService(esdb_streams_.get());

@@ -5,6 +5,7 @@
 // fields, tombstones, and a subscription that sees a live append.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -17,6 +18,7 @@
 
 #include "audit/record.h"
 #include "common/bytes.h"
+#include "event_store/client/persistent.grpc.pb.h"
 #include "event_store/client/streams.grpc.pb.h"
 #include "loopback_http.h"
 #include "prom_parser.h"
@@ -933,6 +935,161 @@ TEST_F(EsdbAuditTest, DenialsAndFailedLoginsAreAuditedAndCountedLikeCairnV1Calls
     EXPECT_EQ(value.find("order-audit-1"), std::string::npos) << value;
     EXPECT_EQ(value.find("ci-bot"), std::string::npos) << value;
   }
+}
+
+// A client that stops taking answers, or stops sending an append it has begun, holds memory on the
+// server; after limits.write_stall_ms_max its call is cancelled, as a cairn.v1 ReadAll's is.
+class EsdbStallTest : public EsdbStreamsTest {
+ protected:
+  void SetUp() override { Start("[limits]\nwrite_stall_ms_max = 1000\n"); }
+
+  // 1000 events of 20 KB: a read of them all is far beyond any flow window.
+  void AppendBulk() { AppendLargeEvents(*env.ClientWith(env.admin_key), "bulk-1", 1000); }
+
+  double Counter(const std::string& name) {
+    return ParseOrFail(HttpBody(HttpGet(env.server().admin_port(), "/metrics"))).Value(name);
+  }
+  // The counter once it reaches `want`, or its value after ~10 s.
+  double WaitForCounter(const std::string& name, double want) {
+    double value = Counter(name);
+    for (int i = 0; i < 100 && !(value >= want); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      value = Counter(name);
+    }
+    return value;
+  }
+};
+
+TEST_F(EsdbStallTest, AReadTheClientStopsReadingIsCancelledAfterTheBound) {
+  AppendBulk();
+  grpc::ClientContext context;
+  Prepare(&context, admin, 60000);
+  auto reader = stub->Read(&context, AllRead(100000));
+  streams::ReadResp first;
+  ASSERT_TRUE(reader->Read(&first));  // then stop reading
+  EXPECT_EQ(WaitForCounter("cairn_read_stalls_cancelled_total", 1), 1.0);
+  streams::ReadResp more;
+  while (reader->Read(&more)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+TEST_F(EsdbStallTest, AnAppendTheClientStopsSendingIsCancelledAndWritesNothing) {
+  grpc::ClientContext context;
+  streams::AppendResp response;
+  auto writer = OpenAppend(&context, &response, admin, "order-stalled", 60000);
+  streams::AppendReq message;
+  FillProposed({"OrderCreated", R"({"n":1})"}, ++event_counter_, message.mutable_proposed_message());
+  ASSERT_TRUE(writer->Write(message));  // then neither more nor a half-close
+  EXPECT_EQ(WaitForCounter("cairn_esdb_append_stalls_cancelled_total", 1), 1.0);
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  auto read = Read(admin, StreamRead("order-stalled", false, 10));
+  EXPECT_TRUE(read.Events().empty()) << "the stalled append wrote nothing";
+  // An append sent promptly is not touched by the watch.
+  EXPECT_TRUE(AppendAny(admin, "order-stalled", {{"OrderCreated", R"({"n":2})"}}).status.ok());
+  EXPECT_EQ(Read(admin, StreamRead("order-stalled", false, 10)).Events().size(), 1u);
+}
+
+// Slow is not stalled: an Append and a BatchAppend append sent a message every 300 ms for 3 s
+// (three times the bound) complete untouched. (Reads are not tried here: a write waits for the
+// client's HTTP/2 window updates, which a slow reader sends seconds apart, so a 1 s bound would
+// cut a steady reader; the renewal itself is RenewedWatch's unit test.)
+TEST_F(EsdbStallTest, SlowButSteadyAppendsAreNotCancelled) {
+  {
+    grpc::ClientContext context;
+    streams::AppendResp response;
+    auto writer = OpenAppend(&context, &response, admin, "order-slow", 60000);
+    for (int i = 0; i < 10; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      streams::AppendReq message;
+      FillProposed({"OrderCreated", "{}"}, ++event_counter_, message.mutable_proposed_message());
+      ASSERT_TRUE(writer->Write(message));
+    }
+    writer->WritesDone();
+    EXPECT_TRUE(writer->Finish().ok());
+    EXPECT_TRUE(response.has_success()) << response.DebugString();
+  }
+  {
+    grpc::ClientContext context;
+    Prepare(&context, admin, 60000);
+    auto call = stub->BatchAppend(&context);
+    for (int i = 0; i < 10; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      streams::BatchAppendReq chunk = OneEventBatch(6001, "order-slow-batch", ++event_counter_);
+      chunk.set_is_final(i == 9);
+      ASSERT_TRUE(call->Write(chunk));
+    }
+    streams::BatchAppendResp answer;
+    ASSERT_TRUE(call->Read(&answer));
+    EXPECT_TRUE(answer.has_success()) << answer.DebugString();
+    call->WritesDone();
+    EXPECT_TRUE(call->Finish().ok());
+  }
+  EXPECT_EQ(Counter("cairn_esdb_append_stalls_cancelled_total"), 0.0);
+  EXPECT_EQ(Read(admin, StreamRead("order-slow", false, 20)).Events().size(), 10u);
+  EXPECT_EQ(Read(admin, StreamRead("order-slow-batch", false, 20)).Events().size(), 10u);
+}
+
+// The clients keep a BatchAppend call open and idle between appends: that is not a stall. Only
+// a call that stops in the middle of an append (chunks held, no final one) is cancelled.
+TEST_F(EsdbStallTest, ABatchAppendIsCancelledOnlyWhileAnAppendOfItIsUnfinished) {
+  grpc::ClientContext context;
+  Prepare(&context, admin, 60000);
+  auto call = stub->BatchAppend(&context);
+  ASSERT_TRUE(call->Write(OneEventBatch(5001, "order-b1", ++event_counter_)));
+  streams::BatchAppendResp answer;
+  ASSERT_TRUE(call->Read(&answer));
+  EXPECT_TRUE(answer.has_success()) << answer.DebugString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // idle past the bound
+  EXPECT_EQ(Counter("cairn_esdb_append_stalls_cancelled_total"), 0.0);
+  ASSERT_TRUE(call->Write(OneEventBatch(5002, "order-b1", ++event_counter_)));
+  ASSERT_TRUE(call->Read(&answer)) << "the idle call still serves";
+  EXPECT_TRUE(answer.has_success()) << answer.DebugString();
+
+  streams::BatchAppendReq partial = OneEventBatch(5003, "order-b2", ++event_counter_);
+  partial.set_is_final(false);
+  ASSERT_TRUE(call->Write(partial));  // and never the rest
+  EXPECT_EQ(WaitForCounter("cairn_esdb_append_stalls_cancelled_total", 1), 1.0);
+  while (call->Read(&answer)) {
+  }
+  EXPECT_EQ(call->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(Read(admin, StreamRead("order-b2", false, 10)).Events().empty());
+  EXPECT_EQ(Read(admin, StreamRead("order-b1", false, 10)).Events().size(), 2u);
+}
+
+// An admin's ESDB group act is one `$admin` record with its outcome, as on cairn.v1 — also when
+// the request names no valid group (the act is refused before it is judged, and still recorded).
+TEST_F(EsdbAuditTest, AnEsdbGroupActWithAnInvalidNameIsAnAuditedFailure) {
+  namespace ps = event_store::client::persistent_subscriptions;
+  auto groups = ps::PersistentSubscriptions::NewStub(client->channel());
+  for (const std::string& name : {std::string(""), std::string("billing")}) {
+    ps::CreateReq request;
+    request.mutable_options()->set_group_name(name);
+    request.mutable_options()->mutable_stream_identifier()->set_stream_name("order-9");
+    request.mutable_options()->mutable_settings()->set_max_retry_count(10);
+    request.mutable_options()->mutable_settings()->set_message_timeout_ms(30000);
+    request.mutable_options()->mutable_settings()->set_named_consumer_strategy(
+        ps::CreateReq::RoundRobin);
+    grpc::ClientContext context;
+    Prepare(&context, admin);
+    ps::CreateResp response;
+    const grpc::Status s = groups->Create(&context, request, &response);
+    EXPECT_EQ(s.error_code(), name.empty() ? grpc::StatusCode::INVALID_ARGUMENT
+                                           : grpc::StatusCode::OK) << s.error_message();
+  }
+  auto acts = WaitForAudit("$admin", 2);
+  ASSERT_EQ(acts.size(), 2u);
+  EXPECT_EQ(acts[0].action, "group.create");
+  EXPECT_EQ(acts[0].outcome, "failure");
+  EXPECT_EQ(acts[0].error_code, "INVALID_ARGUMENT");
+  EXPECT_EQ(acts[0].resource, "");
+  EXPECT_EQ(acts[0].principal, "apikey:admin");
+  EXPECT_EQ(acts[1].action, "group.create");
+  EXPECT_EQ(acts[1].outcome, "success");
+  EXPECT_FALSE(acts[1].resource.empty());  // the group's cairn name
+  const std::pair<std::string, std::string> esdb_group{"esdb_group", "billing"};
+  EXPECT_NE(std::find(acts[1].details.begin(), acts[1].details.end(), esdb_group),
+            acts[1].details.end());
 }
 
 }  // namespace

@@ -246,11 +246,11 @@ void ReadCall::HandleOptions() {
   const bool structured = options.uuid_option().has_structured();
   const Status joined = Join(*settings, static_cast<uint32_t>(std::max(0, (*record)->max_subscriber_count)),
                              std::move(access), structured, options.buffer_size());
-  id_.audit->CountAllowed(policy::Action::kSubscribe);
   if (!joined.ok()) {
     EndWith(GroupStatusError(joined, group_id_.stream, group_id_.group, GroupCall::kConnect));
     return;
   }
+  id_.audit->CountAllowed(policy::Action::kSubscribe);  // a join, as the native Connect counts
   id_.audit->DataPlane(id_, policy::Action::kSubscribe, settings->source, grpc::Status::OK,
                        {{"group", name}});
   joined_ = true;

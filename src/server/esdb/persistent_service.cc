@@ -42,11 +42,17 @@ grpc::Status PersistentSubscriptionsService::AdminActOn(grpc::ServerContext* con
   CallIdentity id;
   if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
   auto group = IdOf(options);
-  if (!group.ok()) return Finish(context, InvalidArgument(group.status().message()));
+  // Begun before the request is judged, as the native act is: an admin's refused attempt (a
+  // group the request does not name validly) is recorded too, without a resource.
   AdminAct audit_act;
-  if (grpc::Status s = AdminAct::Begin(id, std::move(act_name), group->cairn_name(), &audit_act);
+  if (grpc::Status s = AdminAct::Begin(id, std::move(act_name),
+                                       group.ok() ? group->cairn_name() : std::string(),
+                                       &audit_act);
       !s.ok()) {
     return s;
+  }
+  if (!group.ok()) {
+    return audit_act.Finish(Finish(context, InvalidArgument(group.status().message())));
   }
   audit_act.AddDetail("esdb_group", group->group);
   const Status done = act(*group);

@@ -68,6 +68,11 @@ void AuditAppend(const CallIdentity& id, std::string_view stream, size_t event_c
 Result<std::optional<engine::AppendResult>> AppendNothing(engine::EventStore& store,
                                                           std::string_view stream,
                                                           const engine::ExpectedVersion& expected) {
+  // As an append with events would be: a client never appends to a system stream, so an empty
+  // append does not tell it a system stream's version either.
+  if (!stream.empty() && stream[0] == '$') {
+    return Status::InvalidArgument("stream ids starting with '$' are reserved for system streams");
+  }
   CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo info, store.GetStreamInfo(stream));
   if (info.deleted) return Status::StreamDeleted("stream deleted");
   using Kind = engine::ExpectedVersion::Kind;
@@ -105,23 +110,31 @@ class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
         store_(store),
         gate_(gate),
         append_size_bytes_max_(options.append_size_bytes_max),
-        batch_(options.append_size_bytes_max, options.append_events_max) {
+        batch_(options.append_size_bytes_max, options.append_events_max),
+        read_watch_(options.append_watchdog, [context] { context->TryCancel(); }) {
     if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
       Finish(esdb::Finish(context, FromGateStatus(s)));
       return;
     }
+    read_watch_.Begin();
     StartRead(&message_);
   }
 
+  // A client that sends nothing more for the watchdog's stall limit (and does not half-close)
+  // has its call cancelled: what it buffered is dropped, nothing is appended.
   void OnReadDone(bool ok) override {
+    read_watch_.Progress();
     if (!ok) {
+      read_watch_.End();
       Complete();
       return;
     }
     if (std::optional<grpc::Status> refused = Handle()) {
+      read_watch_.End();
       Finish(*refused);  // no read in flight: nothing of the call is appended
       return;
     }
+    read_watch_.Begin();
     StartRead(&message_);
   }
 
@@ -229,6 +242,7 @@ class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
   engine::ExpectedVersion expected_ = engine::ExpectedVersion::Any();
   AppendBatch batch_;
   size_t count_ = 0;
+  WriteWatchdog::RenewedWatch read_watch_;  // while a read waits on the client
 };
 
 }  // namespace

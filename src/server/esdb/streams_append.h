@@ -63,7 +63,8 @@ void AuditAppend(const CallIdentity& id, std::string_view stream, size_t event_c
 
 // An append of no events: EventStoreDB checks the expected revision and answers with the
 // stream's current revision (nullopt: the stream does not exist), writing nothing.
-// kWrongExpectedVersion (detail: current version, -1 none), kStreamDeleted.
+// kWrongExpectedVersion (detail: current version, -1 none), kStreamDeleted; kInvalidArgument for
+// a system ('$') stream, which a client may not append to (so it learns nothing of it here).
 Result<std::optional<engine::AppendResult>> AppendNothing(engine::EventStore& store,
                                                           std::string_view stream,
                                                           const engine::ExpectedVersion& expected);

@@ -89,7 +89,11 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
  public:
   BatchAppendReactor(grpc::CallbackServerContext* context, engine::EventStore* store,
                      const CallGate* gate, const StreamsServiceOptions& options)
-      : context_(context), store_(store), gate_(gate), options_(options) {
+      : context_(context),
+        store_(store),
+        gate_(gate),
+        options_(options),
+        read_watch_(options.append_watchdog, [context] { context->TryCancel(); }) {
     if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
       Finish(esdb::Finish(context, FromGateStatus(s)));
       return;
@@ -100,9 +104,12 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
 
   void OnReadDone(bool ok) override {
     if (ok) Handle();  // reading_ stays set meanwhile: nothing else starts a read
+    const bool partial = !open_.empty();
     std::optional<grpc::Status> finish;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      read_watch_.Progress();
+      partial_ = partial;
       reading_ = false;
       if (!ok) reads_done_ = true;
       finish = NextLocked();
@@ -114,6 +121,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
     std::optional<grpc::Status> finish;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      read_watch_.Progress();  // the client took an answer
       writing_ = false;
       if (!ok) {  // the client went away: nothing more is read or written
         reads_done_ = true;
@@ -289,6 +297,15 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
       reading_ = true;
       StartRead(&request_);
     }
+    // Watched while an append of the call is unfinished (its chunks are held) and the call waits
+    // on the client: for the rest of it, or to take the answers that keep the next read from
+    // starting. An idle call with nothing unfinished holds nothing and may stay; one that waits
+    // only on its own appends' commits is not the client's doing.
+    if (partial_ && !reads_done_ && (reading_ || writing_)) {
+      read_watch_.Begin();
+    } else {
+      read_watch_.End();
+    }
     if (reads_done_ && !reading_ && !writing_ && in_flight_ == 0 && answers_.empty()) {
       finished_ = true;
       return failure_.value_or(grpc::Status::OK);
@@ -314,6 +331,8 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
   bool reads_done_ = false;
   bool finished_ = false;
   std::optional<grpc::Status> failure_;
+  bool partial_ = false;                    // an append of the call awaits more chunks
+  WriteWatchdog::RenewedWatch read_watch_;  // guarded by mu_
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <deque>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -280,7 +281,10 @@ class PagedReadReactor final : public ReadReactor {
  public:
   PagedReadReactor(grpc::CallbackServerContext* context, engine::EventStore* store,
                    CallIdentity id, ReadSpec spec, ReadLimits limits)
-      : context_(context), id_(std::move(id)), spec_(std::move(spec)) {
+      : context_(context),
+        id_(std::move(id)),
+        spec_(std::move(spec)),
+        write_watch_(limits.write_watchdog, [context] { context->TryCancel(); }) {
     if (spec_.all) {
       source_ = std::make_unique<AllSource>(store, &id_, &spec_, limits);
     } else {
@@ -291,6 +295,7 @@ class PagedReadReactor final : public ReadReactor {
   }
 
   void OnWriteDone(bool ok) override {
+    write_watch_.Progress();  // a write completed: the stall clock starts again
     if (!ok) {
       Finish(grpc::Status::CANCELLED);
       return;
@@ -327,6 +332,7 @@ class PagedReadReactor final : public ReadReactor {
 
   // Writes the next answer, reading the next page first when none is queued.
   void Pump() {
+    if (queue_.empty() && more_) write_watch_.End();  // reading pages: no write is waiting
     uint64_t pages = 0;
     while (queue_.empty() && more_) {
       if (context_->IsCancelled()) {
@@ -359,6 +365,8 @@ class PagedReadReactor final : public ReadReactor {
     }
     current_ = std::move(queue_.front());
     queue_.pop_front();
+    // The watch ends at the latest with the reactor (in OnDone): the context outlives it.
+    write_watch_.Begin();
     StartWrite(&current_);
   }
 
@@ -371,6 +379,7 @@ class PagedReadReactor final : public ReadReactor {
   bool more_ = true;
   LongScans* long_scans_ = nullptr;      // may be null
   bool handed_over_ = false;             // holds a slot of long_scans_->active
+  WriteWatchdog::RenewedWatch write_watch_;  // while answers are being written
 };
 
 class FinishedReactor final : public ReadReactor {

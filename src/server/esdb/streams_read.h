@@ -28,6 +28,7 @@
 #include "event_store/client/streams.pb.h"
 #include "server/call_gate.h"
 #include "server/esdb/streams_filter.h"
+#include "server/write_watchdog.h"
 
 namespace cairn::server::esdb {
 
@@ -78,6 +79,9 @@ struct ReadLimits {
   uint64_t page_events_max = 512;
   audit::Counter* read_events = nullptr;  // events read from the log; may be null
   LongScans* long_scans = nullptr;        // null: every page is read on the callback thread
+  // Watches each answer's write: a client that stops reading has its call cancelled after the
+  // watchdog's stall limit, which frees the page it holds (server/write_watchdog.h). May be null.
+  WriteWatchdog* write_watchdog = nullptr;
 };
 
 using ReadReactor = grpc::ServerWriteReactor<event_store::client::streams::ReadResp>;

@@ -87,6 +87,7 @@ ReadReactor* StreamsService::Read(grpc::CallbackServerContext* context,
   limits.page_events_max = options_.read_page_events_max;
   limits.read_events = read_events_;
   limits.long_scans = &long_scans_;
+  limits.write_watchdog = options_.write_watchdog;
   return StartRead(context, store_, std::move(id), std::move(spec).value(), limits);
 }
 

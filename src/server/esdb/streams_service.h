@@ -60,6 +60,13 @@ struct StreamsServiceOptions {
   size_t batch_open_correlations_max = 8;
   // cairn_read_calls_total / cairn_read_events_total, shared with cairn.v1; not owned.
   audit::MetricsRegistry* metrics = nullptr;
+  // Ends reads whose client stopped reading (limits.write_stall_ms_max), as on cairn.v1; not
+  // owned, may be null.
+  WriteWatchdog* write_watchdog = nullptr;
+  // Ends an Append whose client stopped sending before it half-closed, and a BatchAppend whose
+  // client stopped sending while an append of it is incomplete (the chunks received are held
+  // meanwhile); not owned, may be null.
+  WriteWatchdog* append_watchdog = nullptr;
 };
 
 class StreamsService final
