@@ -113,6 +113,7 @@ class ServerImpl final : public Server {
   Status WriteAudit(const std::vector<audit::AuditRecord>& records);
   void AuditStartOrStop(audit::AuditKind kind);
   Status StartGrpc();
+  std::unique_ptr<WriteWatchdog> StallWatchdog(const std::string& metric, const std::string& help);
   Status StartAdmin();
   Status StartLiveSubscriptions();
   Status StartGroups();
@@ -197,6 +198,13 @@ Status ServerImpl::OpenParts() {
   return Status::Ok();
 }
 
+// A watchdog that cancels calls stalled for limits.write_stall_ms_max, counted in `metric`.
+std::unique_ptr<WriteWatchdog> ServerImpl::StallWatchdog(const std::string& metric,
+                                                         const std::string& help) {
+  return std::make_unique<WriteWatchdog>(static_cast<int64_t>(config_.limits.write_stall_ms_max),
+                                         /*poll_ms=*/1000, metrics_->GetCounter(metric, help));
+}
+
 Status ServerImpl::StartGrpc() {
   auto credentials = MakeServerCredentials(config_.tls);
   if (!credentials.ok()) return credentials.status();
@@ -211,11 +219,9 @@ Status ServerImpl::StartGrpc() {
   stream_options.read_chunk_bytes_max =
       std::min<uint64_t>(stream_options.read_chunk_bytes_max, config_.limits.max_message_bytes / 2);
   stream_options.metrics = metrics_.get();
-  write_watchdog_ = std::make_unique<WriteWatchdog>(
-      static_cast<int64_t>(config_.limits.write_stall_ms_max), /*poll_ms=*/1000,
-      metrics_->GetCounter("cairn_read_stalls_cancelled_total",
-                           "Read/ReadAll calls (cairn.v1 and EventStoreDB) cancelled because the "
-                           "client stopped reading."));
+  write_watchdog_ = StallWatchdog("cairn_read_stalls_cancelled_total",
+                                  "Read/ReadAll calls (cairn.v1 and EventStoreDB) cancelled "
+                                  "because the client stopped reading.");
   stream_options.write_watchdog = write_watchdog_.get();
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
   integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get());
@@ -268,11 +274,9 @@ Status ServerImpl::StartGrpc() {
   esdb_stream_options.read_page_events_max = config_.limits.read_batch_max;
   esdb_stream_options.metrics = metrics_.get();
   esdb_stream_options.write_watchdog = write_watchdog_.get();
-  esdb_append_watchdog_ = std::make_unique<WriteWatchdog>(
-      static_cast<int64_t>(config_.limits.write_stall_ms_max), /*poll_ms=*/1000,
-      metrics_->GetCounter("cairn_esdb_append_stalls_cancelled_total",
-                           "EventStoreDB Append/BatchAppend calls cancelled because the client "
-                           "stopped sending an unfinished append."));
+  esdb_append_watchdog_ = StallWatchdog("cairn_esdb_append_stalls_cancelled_total",
+                                        "EventStoreDB Append/BatchAppend calls cancelled because "
+                                        "the client stopped sending an unfinished append.");
   esdb_stream_options.append_watchdog = esdb_append_watchdog_.get();
   esdb_streams_ = std::make_unique<esdb::StreamsService>(store_.get(), gate_.get(),
                                                          esdb_stream_options);
