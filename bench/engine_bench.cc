@@ -25,7 +25,7 @@ class SharedStore {
     if (!store_ || name_ != name) {
       store_.reset();
       options.data_dir = FreshDir(name);
-      if (!engine::EventStore::Init({options.data_dir, "bench.local/log"}).ok()) std::abort();
+      if (!engine::EventStore::Init({options.data_dir, "bench.local/log", {}, std::nullopt}).ok()) std::abort();
       auto s = engine::EventStore::Open(options);
       if (!s.ok()) std::abort();
       store_ = std::move(s).value();

@@ -118,7 +118,7 @@ class OneStore {
     options.data_dir = base + "/cairn-bench-" + name;
     if (wiped_.insert(name).second) options.data_dir = FreshDir(name);
     if (!std::filesystem::exists(options.data_dir) &&
-        !engine::EventStore::Init({options.data_dir, "bench.local/protect"}).ok()) {
+        !engine::EventStore::Init({options.data_dir, "bench.local/protect", {}, std::nullopt}).ok()) {
       std::abort();
     }
     auto s = engine::EventStore::Open(options);

@@ -18,7 +18,7 @@ constexpr size_t kEventSizeBytes = 256;
 std::unique_ptr<engine::EventStore> FreshStore(const std::string& name) {
   engine::Options options;
   options.data_dir = FreshDir(name);
-  if (!engine::EventStore::Init({options.data_dir, "bench.local/log"}).ok()) std::abort();
+  if (!engine::EventStore::Init({options.data_dir, "bench.local/log", {}, std::nullopt}).ok()) std::abort();
   auto s = engine::EventStore::Open(options);
   if (!s.ok()) std::abort();
   return std::move(s).value();

@@ -14,17 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include "common/thread_name.h"
+#include "common/wall_clock.h"
 #include "crypto/secure.h"
 
 namespace cairn::audit {
 
 namespace {
-
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string NewAlertId() {
   std::string b = crypto::RandomString(16);
@@ -118,7 +113,7 @@ struct AlertEngine::Impl {
   Counter* suppressed_counter = nullptr;
   Counter* dropped_counter = nullptr;
 
-  int64_t Now() const { return options.now_unix_ms ? options.now_unix_ms() : SystemNowMs(); }
+  int64_t Now() const { return options.now_unix_ms ? options.now_unix_ms() : NowUnixMs(); }
 
   void RegisterMetrics() {
     MetricsRegistry* m = options.metrics;

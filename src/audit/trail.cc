@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/wall_clock.h"
 #include "crypto/secure.h"
 #include "common/thread_name.h"
 
@@ -23,12 +24,6 @@ constexpr uint32_t kWriteAttemptsMax = 5;
 constexpr int64_t kWriteBackoffInitialMs = 20;
 constexpr int64_t kWriteBackoffMaxMs = 1000;
 constexpr int64_t kBackoffSliceMs = 20;  // a backoff sleep checks for Stop() this often
-
-int64_t NowUnixNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class TrailImpl final : public AuditTrail {
  public:

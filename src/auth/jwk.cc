@@ -10,6 +10,7 @@
 
 #include "auth/base64url.h"
 #include "auth/json_strict.h"
+#include "crypto/openssl_ptr.h"
 #include "crypto/secure.h"
 
 namespace cairn::auth {
@@ -17,10 +18,7 @@ namespace {
 
 using json = nlohmann::json;
 
-struct BnDeleter {
-  void operator()(BIGNUM* p) const { BN_free(p); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnDeleter>;
+using crypto::BnPtr;
 struct BldDeleter {
   void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
 };

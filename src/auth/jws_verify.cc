@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "crypto/openssl_ptr.h"
 #include "crypto/secure.h"
 
 namespace cairn::auth {
@@ -21,9 +22,6 @@ constexpr size_t kHs256SizeBytes = 32;
 
 struct MdCtxDeleter {
   void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct BnDeleter {
-  void operator()(BIGNUM* p) const { BN_free(p); }
 };
 struct SigDeleter {
   void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
@@ -62,8 +60,8 @@ const BIGNUM* P256Order() {
 
 bool VerifyEs256(EVP_PKEY* pkey, std::string_view message, std::string_view signature) {
   if (signature.size() != kEs256SignatureSizeBytes) return false;
-  std::unique_ptr<BIGNUM, BnDeleter> r(BN_bin2bn(U8(signature), 32, nullptr));
-  std::unique_ptr<BIGNUM, BnDeleter> s(BN_bin2bn(U8(signature) + 32, 32, nullptr));
+  crypto::BnPtr r(BN_bin2bn(U8(signature), 32, nullptr));
+  crypto::BnPtr s(BN_bin2bn(U8(signature) + 32, 32, nullptr));
   if (!r || !s) return false;
   const BIGNUM* n = P256Order();
   if (n == nullptr) return false;

@@ -16,10 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // State shared by the append workers.
 struct LoadState {
   LoadState(const BenchConfig& c, engine::EventStore& st, std::string id)

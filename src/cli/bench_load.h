@@ -6,6 +6,7 @@
 // thread and is returned as the error.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -13,6 +14,11 @@
 #include "engine/event_store.h"
 
 namespace cairn::cli {
+
+// Seconds of the steady clock since `start` (the benchmarks' phase clocks).
+inline double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 struct BenchConfig {
   uint32_t threads = 4;

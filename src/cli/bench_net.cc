@@ -14,10 +14,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 // Shared by the client threads of one phase: the first error stops everyone.
 struct PhaseState {
   std::atomic<uint64_t> events{0};

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cairn/subscriptions.h"
+#include "common/wall_clock.h"
 
 namespace cairn::cli {
 namespace {
@@ -17,12 +18,6 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kAppendLatenciesMax = 1 << 20;
 constexpr int64_t kPollMs = 10;
 constexpr int64_t kCaughtUpWaitMs = 30000;
-
-int64_t WallNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 double SecondsBetween(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -137,7 +132,7 @@ class BenchSubscriber {
       }
       if (!message.has_event()) continue;
       // One clock read per event: the bench shares the machine with the server it measures.
-      const int64_t now_ns = WallNowNs();
+      const int64_t now_ns = NowUnixNs();
       const uint64_t expected = start_position_.load() + received_.load();
       if (message.event().position() != expected) {
         std::lock_guard<std::mutex> lock(mu_);
@@ -260,7 +255,7 @@ Result<SubscribeBenchResult> RunSubscribeBench(const SubscribeBenchConfig& confi
 
   AppendState state;
   const auto start = Clock::now();
-  const int64_t start_wall_ns = WallNowNs();
+  const int64_t start_wall_ns = NowUnixNs();
   std::vector<std::thread> threads;
   for (uint32_t i = 0; i < config.clients; ++i) {
     threads.emplace_back(

@@ -22,6 +22,7 @@
 #include "cli/exit_codes.h"
 #include "cli/signal_canceller.h"
 #include "cli/utf8.h"
+#include "common/wall_clock.h"
 
 namespace cairn::cli {
 namespace {
@@ -34,12 +35,6 @@ struct AuditArgs {
   std::string since;
   bool json = false;
 };
-
-int64_t NowUnixNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // --since: RFC 3339, or <n>s|m|h|d back from now.
 Result<int64_t> ParseSince(std::string_view text, int64_t now_ns) {

@@ -16,6 +16,7 @@
 #include "cli/errors.h"
 #include "cli/serve_config.h"
 #include "cli/utf8.h"
+#include "common/wall_clock.h"
 #include "engine/event_store.h"
 #include "server/posture.h"
 
@@ -33,12 +34,6 @@ struct Report {
   std::vector<std::string> skipped;  // check ids not run
   std::string skipped_reason;
 };
-
-int64_t NowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string SkipReason(const Status& status, const std::string& data_dir) {
   if (data_dir.empty()) return "no data directory configured";

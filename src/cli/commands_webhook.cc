@@ -129,7 +129,7 @@ int RunCreate(const WebhookCreateArgs& args) {
   });
 }
 
-int RunList(bool json) {
+int RunWebhookList(bool json) {
   return WithWebhooks([&](const WebhooksClient& webhooks) {
     auto list = webhooks.List();
     if (!list.ok()) return Fail(list.status());
@@ -147,7 +147,7 @@ int RunList(bool json) {
   });
 }
 
-int RunDelete(const std::string& name) {
+int RunWebhookDelete(const std::string& name) {
   return WithWebhooks([&](const WebhooksClient& webhooks) {
     if (Status s = webhooks.Delete(name); !s.ok()) return Fail(s);
     std::cout << "webhook " << name << " deleted; its secrets are destroyed\n";
@@ -207,13 +207,13 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
   CLI::App* list_cmd = webhook->add_subcommand("list", "List webhooks (secrets are never shown)");
   list_cmd->add_flag("--json", *list_json, "Print one JSON object per webhook");
   AddConnectionOptions(list_cmd);
-  list_cmd->callback([&ctx, list_json] { ctx.exit_code = RunList(*list_json); });
+  list_cmd->callback([&ctx, list_json] { ctx.exit_code = RunWebhookList(*list_json); });
 
   auto delete_name = std::make_shared<std::string>();
   CLI::App* delete_cmd = webhook->add_subcommand("delete", "Stop a webhook and destroy its secrets");
   delete_cmd->add_option("name", *delete_name, "Webhook name")->required();
   AddConnectionOptions(delete_cmd);
-  delete_cmd->callback([&ctx, delete_name] { ctx.exit_code = RunDelete(*delete_name); });
+  delete_cmd->callback([&ctx, delete_name] { ctx.exit_code = RunWebhookDelete(*delete_name); });
 
   struct RotateArgs {
     std::string name, secret, secret_file;

@@ -10,12 +10,11 @@
 
 #include "cairn/v1/groups.grpc.pb.h"
 #include "client/grpc_status.h"
+#include "client/stream_deadline.h"
 
 namespace cairn {
 namespace {
 
-// A consumer stream has no natural deadline; gRPC needs one, so "none" is a year.
-constexpr int64_t kNoDeadlineMs = int64_t{365} * 24 * 3600 * 1000;
 // The server never sends more than the consumer's max in-flight plus a small margin ahead of
 // its acks; a larger backlog means a misbehaving server.
 constexpr size_t kBacklogEventsMax = 4096;

@@ -12,12 +12,11 @@
 
 #include "cairn/v1/subscribe_frame.pb.h"
 #include "client/grpc_status.h"
+#include "client/stream_deadline.h"
 
 namespace cairn {
 namespace {
 
-// A subscription has no natural deadline; gRPC needs one, so "none" is a year.
-constexpr int64_t kNoDeadlineMs = int64_t{365} * 24 * 3600 * 1000;
 constexpr char kSubscribeMethod[] = "/cairn.v1.Subscriptions/Subscribe";
 
 // The call's operations, as completion-queue tags. At most one is outstanding after the

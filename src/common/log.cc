@@ -1,4 +1,5 @@
 #include "common/log.h"
+#include "common/wall_clock.h"
 
 #include <signal.h>
 #include <time.h>
@@ -165,12 +166,6 @@ std::string Timestamp(int64_t time_unix_ms) {
   std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
   return buf;
-}
-
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 void WriteToStderr(const std::string& text) {

@@ -2,17 +2,10 @@
 
 #include <openssl/evp.h>
 
+#include "crypto/openssl_ptr.h"
+
 namespace cairn::crypto {
 namespace {
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 
 PkeyPtr PrivateKeyFromSeed(std::string_view seed) {
   return PkeyPtr(EVP_PKEY_new_raw_private_key_ex(

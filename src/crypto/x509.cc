@@ -22,6 +22,7 @@
 #include <memory>
 
 #include "common/bytes.h"
+#include "crypto/openssl_ptr.h"
 #include "crypto/secure.h"
 
 namespace cairn::crypto {
@@ -54,18 +55,12 @@ KeyAndCert& KeyAndCert::operator=(KeyAndCert&& other) noexcept {
 
 namespace {
 
-template <typename T, void (*F)(T*)>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
-using NamePtr = std::unique_ptr<X509_NAME, Deleter<X509_NAME, X509_NAME_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES, GENERAL_NAMES_free>>;
-using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, Deleter<GENERAL_NAME, GENERAL_NAME_free>>;
-using ExtensionPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
+using X509Ptr = OpensslPtr<X509, X509_free>;
+using BioPtr = OpensslPtr<BIO, BIO_free_all>;
+using NamePtr = OpensslPtr<X509_NAME, X509_NAME_free>;
+using GeneralNamesPtr = OpensslPtr<GENERAL_NAMES, GENERAL_NAMES_free>;
+using GeneralNamePtr = OpensslPtr<GENERAL_NAME, GENERAL_NAME_free>;
+using ExtensionPtr = OpensslPtr<X509_EXTENSION, X509_EXTENSION_free>;
 
 constexpr size_t kSerialSizeBytes = 16;
 constexpr int64_t kUnixSecondsMax = 253402300799;  // 9999-12-31T23:59:59Z, the X.509 maximum

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "common/thread_name.h"
+#include "common/wall_clock.h"
 
 namespace cairn::engine {
 namespace {
@@ -15,12 +16,6 @@ constexpr int kIncrementalStepsBetweenChunksMax = 4;
 uint64_t Micros(std::chrono::steady_clock::duration d) {
   const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
   return us > 0 ? static_cast<uint64_t>(us) : 0;
-}
-
-int64_t NowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 Status CheckOptions(const ScrubberOptions& o) {

@@ -10,7 +10,6 @@ namespace cairn::integrity {
 namespace {
 
 constexpr std::string_view kSignerPrefix = "PRIVATE+KEY+";
-constexpr size_t kKeyIdSizeBytes = 4;
 constexpr size_t kKeyIdHexDigits = 8;
 
 // Decodes one UTF-8 code point at the front of `s`, rejecting overlong forms, surrogates and
@@ -76,7 +75,7 @@ std::optional<uint32_t> ParseKeyIdHex(std::string_view hex) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
   }
   std::optional<std::string> bytes = HexDecode(hex);
-  assert(bytes && bytes->size() == kKeyIdSizeBytes);
+  assert(bytes && bytes->size() == kNoteKeyIdSizeBytes);
   return DecodeU32(bytes->data());
 }
 

@@ -27,6 +27,8 @@ namespace cairn::integrity {
 inline constexpr uint8_t kNoteAlgorithmEd25519 = 0x01;
 inline constexpr size_t kNoteSignatureLinesMax = 100;
 inline constexpr size_t kNoteSizeBytesMax = 1 << 20;  // defensive cap on untrusted input
+// A signature's key id: the first 4 bytes of SHA-256(name || 0x0A || algorithm || public key).
+inline constexpr size_t kNoteKeyIdSizeBytes = 4;
 // Starts every signature line: U+2014 EM DASH (E2 80 94) and a space.
 inline constexpr std::string_view kNoteSignaturePrefix = "\xE2\x80\x94 ";
 

@@ -8,7 +8,6 @@
 namespace cairn::integrity {
 namespace {
 
-constexpr size_t kKeyIdSizeBytes = 4;
 
 struct SignatureLine {
   std::string_view name;
@@ -29,10 +28,10 @@ Result<SignatureLine> ParseSignatureLine(std::string_view line) {
   std::string_view name = line.substr(0, space);
   if (!IsValidNoteKeyName(name)) return Status::DataLoss("note signature has an invalid key name");
   std::optional<std::string> blob = Base64Decode(line.substr(space + 1));
-  if (!blob || blob->size() <= kKeyIdSizeBytes) {
+  if (!blob || blob->size() <= kNoteKeyIdSizeBytes) {
     return Status::DataLoss("note signature by " + std::string(name) + " is not valid base64");
   }
-  return SignatureLine{name, DecodeU32(blob->data()), blob->substr(kKeyIdSizeBytes)};
+  return SignatureLine{name, DecodeU32(blob->data()), blob->substr(kNoteKeyIdSizeBytes)};
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ namespace {
 constexpr std::string_view kKeyringHeader = "cairn-local-kek-v1 ";
 constexpr std::string_view kKeyringV2Header = "cairn-local-kek-v2 ";
 constexpr std::string_view kCheckLabel = "cairn-kek-check-v1";
-constexpr size_t kSaltSizeBytes = 32;
+constexpr size_t kKdfSaltSizeBytes = 32;
 constexpr size_t kCheckSizeBytes = 32;
 constexpr uint32_t kKeyringScryptPMax = 16;
 // 256 MiB (N=2^18 at r=8) plus OpenSSL's small extras: what start-up may be made to spend.
@@ -153,7 +153,7 @@ std::optional<V2Keyring> ParseV2(std::string_view body) {
   }
   auto salt_bytes = Base64Decode(*salt);
   auto check_bytes = Base64Decode(*check);
-  if (!salt_bytes || salt_bytes->size() != kSaltSizeBytes || !check_bytes ||
+  if (!salt_bytes || salt_bytes->size() != kKdfSaltSizeBytes || !check_bytes ||
       check_bytes->size() != kCheckSizeBytes) {
     return std::nullopt;
   }
@@ -295,7 +295,7 @@ Result<std::unique_ptr<LocalKms>> LocalKms::NewKeyringLine(const crypto::SecureB
   }
   CAIRN_RETURN_IF_ERROR(CheckPassphraseSize(*passphrase));
   CAIRN_RETURN_IF_ERROR(CheckKeyringScrypt(params));
-  const std::string salt = crypto::RandomString(kSaltSizeBytes);
+  const std::string salt = crypto::RandomString(kKdfSaltSizeBytes);
   CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes kek, crypto::Scrypt(passphrase->view(), salt, params,
                                                                  crypto::kAes256KeySizeBytes));
   CAIRN_ASSIGN_OR_RETURN(std::string check, KekCheck(kek));

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/bytes.h"
+#include "common/wall_clock.h"
 #include "crypto/aes_gcm.h"
 #include "crypto/sha256.h"
 
@@ -17,7 +18,7 @@ constexpr std::string_view kKeyPrefix = "skey/";
 constexpr std::string_view kCurrentPrefix = "w/";  // cache name of a subject's current version
 constexpr uint8_t kIndexFormat = 1;
 constexpr uint8_t kKeyFormat = 1;
-constexpr size_t kSaltSizeBytes = 32;
+constexpr size_t kSubjectSaltSizeBytes = 32;
 constexpr size_t kHandleHexDigits = 24;
 constexpr size_t kSubjectHashHexSize = 64;  // SHA-256 of salt and subject, lowercase hex
 const std::string kUsePrefix = "skey-use/";
@@ -55,12 +56,6 @@ std::optional<uint32_t> ParseKid(std::string_view kid) {
 
 std::string MakeKid(std::string_view handle_hex, uint32_t version) {
   return "s" + std::string(handle_hex) + "." + std::to_string(version);
-}
-
-int64_t NowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 struct KeyBlob {
@@ -114,9 +109,9 @@ Result<std::unique_ptr<SubjectKeys>> SubjectKeys::Open(storage::LogStore* store,
   }
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> salt, store->ReadMeta(kSubjectKeySaltMeta));
   if (!salt) {
-    salt = crypto::RandomString(kSaltSizeBytes);
+    salt = crypto::RandomString(kSubjectSaltSizeBytes);
     CAIRN_RETURN_IF_ERROR(store->PutMeta(kSubjectKeySaltMeta, *salt));
-  } else if (salt->size() != kSaltSizeBytes) {
+  } else if (salt->size() != kSubjectSaltSizeBytes) {
     return Status::DataLoss("corrupt subject key salt");
   }
   return std::unique_ptr<SubjectKeys>(

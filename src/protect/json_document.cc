@@ -7,7 +7,6 @@
 namespace cairn::protect {
 namespace {
 
-inline constexpr std::string_view kEncKey = "$enc";
 
 // Builds a Json DOM from nlohmann's SAX events (see the header for why not the stock builder).
 class Builder final : public nlohmann::json_sax<Json> {

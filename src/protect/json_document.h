@@ -30,6 +30,8 @@ namespace cairn::protect {
 using Json = nlohmann::ordered_json;
 
 inline constexpr size_t kJsonDocumentDepthMax = 128;
+// The member that marks an encrypted field's stored form: {"$enc": "..."} (DESIGN.md).
+inline constexpr std::string_view kEncKey = "$enc";
 
 // How integers beyond 64 bits are read. nlohmann holds them as doubles, so a document written
 // back from the DOM would carry a rounded value. Appends refuse them (kExact): the stored form

@@ -14,7 +14,6 @@
 namespace cairn::protect {
 namespace {
 
-inline constexpr std::string_view kEncKey = "$enc";
 // Numbers longer than this, or with an exponent, are checked for finiteness with from_chars.
 inline constexpr size_t kNumberPlainSizeBytesMax = 300;
 inline constexpr size_t kCompactIntegerDigitsMax = 18;  // fits int64: DumpDocument writes it back

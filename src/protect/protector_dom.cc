@@ -27,15 +27,15 @@ SubjectValue SubjectOf(const Json* value) {
   return out;
 }
 
-struct Target {
+struct DomTarget {
   std::string pointer;
   Json* node;
 };
 
 // Every "$enc" object in `node` (not descending into them). Depth is bounded by the parser.
-void FindEncObjects(Json& node, std::vector<std::string>& path, std::vector<Target>& out) {
+void FindEncObjects(Json& node, std::vector<std::string>& path, std::vector<DomTarget>& out) {
   if (IsEncObject(node)) {
-    out.push_back(Target{JsonPointer::Format(path), &node});
+    out.push_back(DomTarget{JsonPointer::Format(path), &node});
     return;
   }
   if (node.is_object()) {
@@ -100,12 +100,12 @@ Result<ReadView> RevealWithDom(const Rule& rule, std::string_view stream_id,
   if (!parsed.ok()) return StoredNotJsonError(stream_id, event_id16, parsed.status());
   Json& doc = parsed->value;
 
-  std::vector<Target> encrypted;  // "$enc" objects
-  std::vector<Target> clear;      // plaintext at a rule pointer
+  std::vector<DomTarget> encrypted;  // "$enc" objects
+  std::vector<DomTarget> clear;      // plaintext at a rule pointer
   for (const JsonPointer& field : rule.fields) {
     Json* node = ResolveOutsideEnc(field, doc);
     if (node == nullptr) continue;
-    (IsEncObject(*node) ? encrypted : clear).push_back(Target{field.text(), node});
+    (IsEncObject(*node) ? encrypted : clear).push_back(DomTarget{field.text(), node});
   }
   if (encrypted.size() < parsed->enc_objects) {
     // Some "$enc" objects sit where the rule no longer points: find them all.
@@ -121,7 +121,7 @@ Result<ReadView> RevealWithDom(const Rule& rule, std::string_view stream_id,
   }
 
   EventKeys event_keys(keys, ciphers, stream_id, event_id16);
-  for (Target& target : encrypted) {
+  for (DomTarget& target : encrypted) {
     Result<StoredField> field = ParseStoredField(*target.node);
     if (!field.ok()) {
       return MalformedStoredFieldError(stream_id, event_id16, target.pointer, field.status());
@@ -146,7 +146,7 @@ Result<ReadView> RevealWithDom(const Rule& rule, std::string_view stream_id,
     }
   }
   if (!may_read_pii) {
-    for (Target& target : clear) {
+    for (DomTarget& target : clear) {
       *target.node = rule.MaskFor(*target.node);
       view.masked.push_back(target.pointer);
       ++view.masked_in_clear;

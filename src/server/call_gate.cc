@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "auth/basic_credentials.h"
+#include "common/wall_clock.h"
 #include "server/call_audit.h"
 #include "server/status_map.h"
 
@@ -23,12 +24,6 @@ std::string PeerCertPem(const grpc::ServerContextBase* context) {
   auto values = auth_context->FindPropertyValues("x509_pem_cert");
   if (values.empty()) return "";
   return std::string(values.front().data(), values.front().size());
-}
-
-int64_t NowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // The method a credential was presented for, from its shape only (never its content).

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/wall_clock.h"
 #include "engine/event_store.h"
 
 #include "subscribe/group_consumer.h"
@@ -61,15 +62,12 @@ class GroupSinkBase : public subscribe::GroupConsumer {
  public:
   GroupSinkBase(engine::EventStore* store, subscribe::LiveAccess access, Conn* conn)
       : store_(store),
+        conn_(conn),
         access_(std::move(access)),
-        policy_changes_judged_(access_.policy_changes()),
-        conn_(conn) {}
+        policy_changes_judged_(access_.policy_changes()) {}
 
   Status BeginRound() override {
-    const int64_t now_unix_s = std::chrono::duration_cast<std::chrono::seconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count();
-    return access_.Refresh(now_unix_s);
+    return access_.Refresh(NowUnixSeconds());
   }
   bool MayReceive(std::string_view stream, std::string_view type) const override {
     return access_.MaySubscribe(stream, type);

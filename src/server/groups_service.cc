@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 
+#include "common/wall_clock.h"
 #include "server/call_audit.h"
 #include "server/group_sink_support.h"
 #include "server/queued_bidi_reactor.h"
@@ -19,13 +20,7 @@ constexpr int kAckIdsPerMessageMax = 1000;
 // Room in a consumer's outgoing queue beyond its max in-flight (redeliveries after a timeout
 // while the first copy still waits to be written).
 
-int64_t NowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-subscribe::GroupSettings FromWire(const v1::GroupSettings& w) {
+subscribe::GroupSettings SettingsFromWire(const v1::GroupSettings& w) {
   subscribe::GroupSettings s;
   s.name = w.name();
   s.source = w.source();
@@ -39,7 +34,7 @@ subscribe::GroupSettings FromWire(const v1::GroupSettings& w) {
   return s;
 }
 
-void ToWire(const subscribe::GroupSettings& s, v1::GroupSettings* w) {
+void SettingsToWire(const subscribe::GroupSettings& s, v1::GroupSettings* w) {
   w->set_name(s.name);
   w->set_source(s.source);
   for (const auto& p : s.stream_prefixes) w->mutable_filter()->add_stream_prefixes(p);
@@ -51,8 +46,8 @@ void ToWire(const subscribe::GroupSettings& s, v1::GroupSettings* w) {
   w->set_ack_timeout_ms(s.ack_timeout_ms);
 }
 
-void ToWire(const subscribe::GroupInfo& info, v1::GroupStatus* w) {
-  ToWire(info.settings, w->mutable_settings());
+void StatusToWire(const subscribe::GroupInfo& info, v1::GroupStatus* w) {
+  SettingsToWire(info.settings, w->mutable_settings());
   const subscribe::GroupCounters& c = info.counters;
   w->set_done_below(c.done_below);
   w->set_read_position(c.read_position);
@@ -67,7 +62,7 @@ void ToWire(const subscribe::GroupInfo& info, v1::GroupStatus* w) {
   w->set_stalled(c.stalled);
 }
 
-subscribe::NackAction FromWire(v1::NackAction action) {
+subscribe::NackAction NackFromWire(v1::NackAction action) {
   switch (action) {
     case v1::NACK_PARK: return subscribe::NackAction::kPark;
     case v1::NACK_SKIP: return subscribe::NackAction::kSkip;
@@ -230,7 +225,7 @@ grpc::Status GroupConnection::Handle(const v1::GroupClientMessage& message) {
   if (message.has_ack()) {
     membership_->Ack(ack_ids);
   } else {
-    membership_->Nack(ack_ids, FromWire(message.nack().action()), message.nack().reason());
+    membership_->Nack(ack_ids, NackFromWire(message.nack().action()), message.nack().reason());
   }
   return grpc::Status::OK;
 }
@@ -279,7 +274,7 @@ grpc::Status GroupsService::Create(grpc::ServerContext* context,
                                    const v1::CreateGroupRequest* request,
                                    v1::CreateGroupResponse* response) {
   return AdminActOn(context, "group.create", request->settings().name(), [&] {
-    return ToGrpcStatus(groups_->Create(FromWire(request->settings())));
+    return ToGrpcStatus(groups_->Create(SettingsFromWire(request->settings())));
   });
 }
 
@@ -287,7 +282,7 @@ grpc::Status GroupsService::Update(grpc::ServerContext* context,
                                    const v1::UpdateGroupRequest* request,
                                    v1::UpdateGroupResponse* response) {
   return AdminActOn(context, "group.update", request->settings().name(), [&] {
-    return ToGrpcStatus(groups_->Update(FromWire(request->settings())));
+    return ToGrpcStatus(groups_->Update(SettingsFromWire(request->settings())));
   });
 }
 
@@ -303,7 +298,7 @@ grpc::Status GroupsService::List(grpc::ServerContext* context,
                                  v1::ListGroupsResponse* response) {
   CallIdentity id;
   if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
-  for (const subscribe::GroupInfo& info : groups_->List()) ToWire(info, response->add_groups());
+  for (const subscribe::GroupInfo& info : groups_->List()) StatusToWire(info, response->add_groups());
   return grpc::Status::OK;
 }
 

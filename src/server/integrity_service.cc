@@ -6,6 +6,7 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/wall_clock.h"
 #include "integrity/entry.h"
 #include "server/call_audit.h"
 #include "server/status_map.h"
@@ -17,12 +18,6 @@ namespace {
 // The resource name of log-wide actions in decisions and denials.
 constexpr std::string_view kWholeLog = "*";
 constexpr size_t kViolationDetailSizeBytesMax = 256;
-
-int64_t NowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool IsPrintableAscii(std::string_view text) {
   for (char c : text) {

@@ -11,7 +11,6 @@
 namespace cairn::server::posture {
 namespace {
 
-constexpr int64_t kDayS = 86400;
 constexpr size_t kHs256SecretBytesMin = 32;  // RFC 7518 §3.2: at least the hash size
 constexpr size_t kJwksFileSizeBytesMax = 1 << 20;
 constexpr size_t kJwksKeysMax = 256;

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,8 @@
 #include "server/posture.h"
 
 namespace cairn::server::posture {
+
+inline constexpr int64_t kDayS = 86400;  // the unit of the checks' age limits
 
 // Collects findings; fills the title from the catalogue and bounds findings per check.
 class Findings {

@@ -23,7 +23,6 @@
 namespace cairn::server::posture {
 namespace {
 
-constexpr int64_t kDayS = 86400;
 constexpr size_t kDsnSizeBytesMax = 4096;
 
 bool InsideDir(const std::string& path, const std::string& dir) {

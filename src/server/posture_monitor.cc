@@ -8,15 +8,10 @@
 #include "audit/metrics.h"
 #include "common/log.h"
 #include "common/thread_name.h"
+#include "common/wall_clock.h"
 
 namespace cairn::server {
 namespace {
-
-int64_t NowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool Contains(const std::vector<std::string>& ids, const std::string& id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();

@@ -8,7 +8,6 @@
 namespace cairn::server::posture {
 namespace {
 
-constexpr int64_t kDayS = 86400;
 constexpr int64_t kCertWarnDays = 30;
 constexpr int64_t kCertUrgentDays = 7;
 constexpr size_t kCertFileSizeBytesMax = 1 << 20;

@@ -20,6 +20,7 @@
 #include "audit/metrics.h"
 #include "audit/trail.h"
 #include "auth/authenticator.h"
+#include "common/wall_clock.h"
 #include "engine/event_store.h"
 #include "engine/scrubber.h"
 #include "policy/holder.h"
@@ -77,12 +78,6 @@ class PeerFilterOption final : public grpc::ServerBuilderOption {
  private:
   PeerFilter* filter_;
 };
-
-int64_t NowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::vector<std::string> AuthMethods(const Config& config) {
   std::vector<std::string> methods;

@@ -6,7 +6,7 @@
 namespace cairn::server {
 namespace {
 
-void ToWire(const subscribe::WebhookStatus& s, v1::WebhookInfo* out) {
+void WebhookToWire(const subscribe::WebhookStatus& s, v1::WebhookInfo* out) {
   const subscribe::WebhookDefinition& d = s.def;
   out->set_name(d.name);
   out->set_url(d.url);
@@ -61,7 +61,7 @@ grpc::Status WebhooksService::Create(grpc::ServerContext* context,
   if (!secret.ok()) return act.Finish(ToGrpcStatus(secret.status()));
   response->set_secret(*secret);
   for (const auto& s : dispatcher_->List()) {
-    if (s.def.name == request->name()) ToWire(s, response->mutable_webhook());
+    if (s.def.name == request->name()) WebhookToWire(s, response->mutable_webhook());
   }
   return act.Finish(grpc::Status::OK);
 }
@@ -70,7 +70,7 @@ grpc::Status WebhooksService::List(grpc::ServerContext* context, const v1::ListW
                                    v1::ListWebhooksResponse* response) {
   CallIdentity id;
   if (grpc::Status s = AdmitAdmin(context, &id); !s.ok()) return s;
-  for (const auto& s : dispatcher_->List()) ToWire(s, response->add_webhooks());
+  for (const auto& s : dispatcher_->List()) WebhookToWire(s, response->add_webhooks());
   return grpc::Status::OK;
 }
 

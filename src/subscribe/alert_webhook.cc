@@ -16,18 +16,13 @@
 #include "cairn/webhooks.h"
 #include "common/log.h"
 #include "common/thread_name.h"
+#include "common/wall_clock.h"
 #include "subscribe/webhook_cloudevent.h"
 
 namespace cairn::subscribe {
 namespace {
 
 constexpr size_t kSecretFileSizeBytesMax = 256;
-
-int64_t NowUnixS() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The raw text of an owner-only secret file (regular, owned by us, no group/other bits).
 Result<crypto::SecureBytes> ReadOwnerOnlyFile(const std::string& path) {
@@ -215,7 +210,7 @@ bool AlertWebhookSink::SendWithRetries(const audit::Alert& alert) {
         break;
       }
     }
-    delivery.timestamp_s = NowUnixS();
+    delivery.timestamp_s = NowUnixSeconds();
     delivery.signature = SignWebhook(secret_.view(), delivery.id, delivery.timestamp_s,
                                      delivery.body);
     SendOutcome outcome = sender_->Send(delivery, &stop_);

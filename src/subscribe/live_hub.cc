@@ -7,16 +7,11 @@
 
 #include "common/steady_clock.h"
 #include "common/thread_name.h"
+#include "common/wall_clock.h"
 
 namespace cairn::subscribe {
 namespace {
 
-
-int64_t UnixNowS() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool ResumableCode(StatusCode code) {
   return code == StatusCode::kResourceExhausted || code == StatusCode::kUnavailable;
@@ -230,7 +225,7 @@ Result<std::shared_ptr<LiveSubscription>> LiveHub::Subscribe(const LiveRequest& 
   assert(sink != nullptr);
   CAIRN_RETURN_IF_ERROR(ValidateLiveRequest(request));
   LiveAccess access(policies_, principal, request.stream);
-  CAIRN_RETURN_IF_ERROR(access.Refresh(UnixNowS()));
+  CAIRN_RETURN_IF_ERROR(access.Refresh(NowUnixSeconds()));
   auto cursor = std::make_unique<LiveCursor>(store_, &ring_, request, std::move(access),
                                              options_.cursor);
   std::shared_ptr<LiveSubscription> sub(new LiveSubscription(this, std::move(cursor), sink, principal.id));
@@ -401,7 +396,7 @@ void LiveHub::RunDelivery() {
       sub = std::move(run_queue_.front());
       run_queue_.pop_front();
     }
-    if (sub->RunOnce(SteadyNowMs(), UnixNowS())) Schedule(sub);
+    if (sub->RunOnce(SteadyNowMs(), NowUnixSeconds())) Schedule(sub);
   }
 }
 

@@ -18,7 +18,7 @@
 namespace cairn::subscribe {
 namespace {
 
-constexpr std::string_view kParkedEventType = "$webhook-parked";
+constexpr std::string_view kWebhookParkedEventType = "$webhook-parked";
 constexpr size_t kRunAsSizeBytesMax = 256;
 constexpr size_t kLastErrorSizeBytesMax = 256;
 constexpr int64_t kIdleWaitMs = 1000;
@@ -318,7 +318,7 @@ Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bo
 Status WebhookDispatcher::Park(Hook& hook, const engine::RecordedEvent& event,
                                const std::string& error) {
   engine::ProposedEvent parked;
-  parked.event_type = std::string(kParkedEventType);
+  parked.event_type = std::string(kWebhookParkedEventType);
   parked.data = nlohmann::json{{"position", event.entry.position},
                                {"event_id", engine::FormatUuid(event.entry.event_id)},
                                {"attempts", hook.attempts},

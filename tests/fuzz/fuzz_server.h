@@ -124,7 +124,7 @@ class FuzzServer {
 
   void StartStore() {
     const std::string data = (dir_ / "data").string();
-    FUZZ_CHECK(engine::EventStore::Init({data, "fuzz.cairn.test/streams", {}}).ok());
+    FUZZ_CHECK(engine::EventStore::Init({data, "fuzz.cairn.test/streams", {}, std::nullopt}).ok());
     engine::Options options;
     options.data_dir = data;
     options.sync = false;  // durability is not under test here; speed is

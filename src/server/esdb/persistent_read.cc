@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 
+#include "common/wall_clock.h"
 #include "server/call_audit.h"
 #include "server/esdb/esdb_convert.h"
 #include "server/esdb/esdb_errors.h"
@@ -20,12 +21,6 @@ namespace {
 
 // Room in the outgoing queue beyond the max in-flight (the confirmation, redeliveries after a
 // timeout while the first copy still waits to be written).
-
-int64_t NowUnixSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 subscribe::NackAction NackActionOf(ps::ReadReq::Nack::Action action) {
   switch (action) {

@@ -95,8 +95,6 @@ struct Blob {
   }
 };
 
-pqxx::binarystring Bin(std::string_view v) { return pqxx::binarystring(v.data(), v.size()); }
-
 uint64_t MonotonicNs() { return static_cast<uint64_t>(SteadyNowNs()); }
 
 bool IsUniqueViolation(const std::exception& e) {

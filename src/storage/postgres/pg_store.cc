@@ -26,7 +26,6 @@ namespace cairn::storage::pg {
 namespace {
 
 std::string Bytes(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
-pqxx::binarystring Bin(std::string_view v) { return pqxx::binarystring(v.data(), v.size()); }
 int64_t I64(uint64_t v) { return static_cast<int64_t>(v); }
 
 StreamHead HeadFromRow(const pqxx::row& row, int first) {

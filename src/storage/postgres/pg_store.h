@@ -8,8 +8,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
+#include <pqxx/binarystring>
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 
@@ -36,6 +38,9 @@ inline constexpr int64_t kScanPageRowsMax = 512;
 // page holds ≤ ~512 KB of small records and ≤ about 4 MiB plus one record of large ones.
 inline constexpr int64_t kScanPageRecordRunsMax = 64;
 inline constexpr int64_t kScanPageRecordBytesMax = int64_t{4} << 20;
+
+// A bytea parameter holding a copy of `v`.
+inline pqxx::binarystring Bin(std::string_view v) { return pqxx::binarystring(v.data(), v.size()); }
 
 // Running totals behind PgCommitStatsOf (pg_stats.h): relaxed atomics, added to by the commit
 // writers (one add per field per commit), read by Snapshot().

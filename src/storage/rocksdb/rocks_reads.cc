@@ -14,7 +14,6 @@ namespace {
 constexpr size_t kReserveCountMax = 1024;
 
 std::string_view View(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
-rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
 Status Corrupt(std::string_view what, std::string_view where) {
   return Status::DataLoss("corrupt " + std::string(what) + " in column family " +

@@ -9,9 +9,12 @@
 // kIOError. The message is otherwise `context: <rocksdb message>`; RocksDB messages hold file
 // names, never stored values.
 //
-// Thread safety: pure function.
+// ToSlice views a string's bytes as a rocksdb::Slice (no copy).
+//
+// Thread safety: pure functions.
 #pragma once
 
+#include <rocksdb/slice.h>
 #include <rocksdb/status.h>
 
 #include <string_view>
@@ -21,5 +24,7 @@
 namespace cairn::storage::rocks {
 
 Status FromRocks(const rocksdb::Status& status, std::string_view context);
+
+inline rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
 }  // namespace cairn::storage::rocks

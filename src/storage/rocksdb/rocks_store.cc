@@ -8,12 +8,6 @@
 #include "storage/rocksdb/rocks_status.h"
 
 namespace cairn::storage::rocks {
-namespace {
-
-rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
-
-}  // namespace
-
 RocksLogStore::RocksLogStore(std::unique_ptr<rocksdb::DB> db,
                              std::vector<rocksdb::ColumnFamilyHandle*> handles, bool sync,
                              std::shared_ptr<rocksdb::Env> env,

@@ -12,13 +12,14 @@
 namespace cairn::storage {
 namespace {
 
+using rocks::ToSlice;
+
 Result<rocks::RocksLogStore*> AsRocks(LogStore* store) {
   auto* rocks_store = dynamic_cast<rocks::RocksLogStore*>(store);
   if (rocks_store == nullptr) return Status::InvalidArgument("not a RocksDB log store");
   return rocks_store;
 }
 
-rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 
 Status WriteOne(
     LogStore* store,

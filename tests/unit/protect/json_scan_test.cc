@@ -124,7 +124,9 @@ void ExpectSpansMatchDom(const std::string& text) {
     ASSERT_TRUE(alone.ok()) << scan.Text(i);
     EXPECT_EQ(alone->value, *dom) << pointer << " in " << text;
     EXPECT_EQ(scan.Resolve(*JsonPointer::Parse(pointer)), i) << pointer;
-    if (scan.nodes()[i].compact) EXPECT_EQ(*DumpDocument(*dom), scan.Text(i)) << pointer;
+    if (scan.nodes()[i].compact) {
+      EXPECT_EQ(*DumpDocument(*dom), scan.Text(i)) << pointer;
+    }
   }
 }
 

@@ -73,7 +73,9 @@ class SpliceTest : public ::testing::Test {
       auto dom = RevealDom(stored, pii, type);
       ASSERT_TRUE(dom.ok()) << dom.status().ToString();
       EXPECT_EQ(Json::parse((*splice)->data_json), Json::parse(dom->data_json)) << stored;
-      if (same_bytes) EXPECT_EQ((*splice)->data_json, dom->data_json);
+      if (same_bytes) {
+        EXPECT_EQ((*splice)->data_json, dom->data_json);
+      }
       EXPECT_EQ((*splice)->masked, dom->masked);
       EXPECT_EQ((*splice)->erased, dom->erased);
       EXPECT_EQ((*splice)->masked_in_clear, dom->masked_in_clear);
@@ -328,7 +330,9 @@ TEST_F(SpliceTest, NestedTargetsAfterARuleWasWidenedGoToTheDomPath) {
           internal::RevealWithSplice(*r, kStream, kId, text, scan, pii, keys_, &ciphers_);
       auto dom = internal::RevealWithDom(*r, kStream, kId, text, pii, keys_, &ciphers_);
       auto entry = RevealEvent(*r, kStream, kId, text, pii, keys_, &ciphers_);
-      if (!pii) EXPECT_FALSE(splice.has_value()) << "nested spans: the DOM path's work";
+      if (!pii) {
+        EXPECT_FALSE(splice.has_value()) << "nested spans: the DOM path's work";
+      }
       ASSERT_EQ(entry.ok(), dom.ok()) << entry.status().ToString() << dom.status().ToString();
       if (!dom.ok()) {
         EXPECT_EQ(entry.status().code(), dom.status().code());
@@ -336,7 +340,9 @@ TEST_F(SpliceTest, NestedTargetsAfterARuleWasWidenedGoToTheDomPath) {
       }
       EXPECT_EQ(entry->data_json, dom->data_json);
       EXPECT_EQ(entry->masked, dom->masked);
-      if (!pii) EXPECT_EQ(entry->data_json.find("Main St"), std::string::npos) << entry->data_json;
+      if (!pii) {
+        EXPECT_EQ(entry->data_json.find("Main St"), std::string::npos) << entry->data_json;
+      }
     }
   }
 }
@@ -366,7 +372,9 @@ TEST_F(SpliceTest, CorruptedStoredEventsReadTheSameThroughBothPaths) {
     }
     EXPECT_EQ((*splice)->data_json, dom->data_json) << text;
     EXPECT_EQ((*splice)->masked, dom->masked);
-    if (!pii) EXPECT_EQ((*splice)->data_json.find("alice"), std::string::npos);
+    if (!pii) {
+      EXPECT_EQ((*splice)->data_json.find("alice"), std::string::npos);
+    }
   }
   EXPECT_GT(compared, 1000);
 }

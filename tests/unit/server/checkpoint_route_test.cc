@@ -11,7 +11,7 @@ namespace CAIRN_UNITY_ID {
 
 std::unique_ptr<engine::EventStore> OpenStore(const testing::TempDir& dir) {
   const std::string data_dir = dir.Sub("data");
-  EXPECT_TRUE(engine::EventStore::Init({data_dir, "route.test/log", {}}).ok());
+  EXPECT_TRUE(engine::EventStore::Init({data_dir, "route.test/log", {}, std::nullopt}).ok());
   engine::Options options;
   options.data_dir = data_dir;
   options.checkpoint_interval_ms = 0;  // no background checkpointer: only what the test signs

@@ -15,7 +15,7 @@ class EsdbAppendNothingTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string data_dir = dir_.Sub("data");
-    ASSERT_TRUE(engine::EventStore::Init({data_dir, "nothing.test/log", {}}).ok());
+    ASSERT_TRUE(engine::EventStore::Init({data_dir, "nothing.test/log", {}, std::nullopt}).ok());
     engine::Options options;
     options.data_dir = data_dir;
     auto store = engine::EventStore::Open(options);

@@ -12,7 +12,7 @@ namespace CAIRN_UNITY_ID {
 TEST(EsdbRevisionBeforeTest, LooksBackAcrossPagesCutBySize) {
   testing::TempDir dir;
   const std::string data_dir = dir.Sub("data");
-  ASSERT_TRUE(engine::EventStore::Init({data_dir, "revision.test/log", {}}).ok());
+  ASSERT_TRUE(engine::EventStore::Init({data_dir, "revision.test/log", {}, std::nullopt}).ok());
   engine::Options options;
   options.data_dir = data_dir;
   options.limits.read_size_bytes_max = 4096;  // a few of these events per read

@@ -116,7 +116,7 @@ class Env {
   }
 
   void OpenStore() {
-    ASSERT_TRUE(engine::EventStore::Init({config.data_dir, "posture.test/log", {}}).ok());
+    ASSERT_TRUE(engine::EventStore::Init({config.data_dir, "posture.test/log", {}, std::nullopt}).ok());
     engine::Options options;
     options.data_dir = config.data_dir;
     auto opened = engine::EventStore::Open(options);
@@ -518,7 +518,7 @@ TEST(Posture, FindingsNeverCarrySecretsOrPersonalData) {
 
 TEST(Posture, ProtectedFieldsAreNotReported) {
   Env env;
-  ASSERT_TRUE(engine::EventStore::Init({env.config.data_dir, "posture.test/log", {}}).ok());
+  ASSERT_TRUE(engine::EventStore::Init({env.config.data_dir, "posture.test/log", {}, std::nullopt}).ok());
   WriteMode(env.dir.Sub("protect.toml"),
             "[[rule]]\nevent_type = \"CustomerRegistered\"\nsubject = \"/customerId\"\n"
             "fields = [\"/email\"]\n", 0644);

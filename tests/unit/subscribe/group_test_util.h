@@ -125,7 +125,7 @@ class GroupTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = tmp_.Sub("data");
-    ASSERT_TRUE(engine::EventStore::Init({dir_, "test.example/log"}).ok());
+    ASSERT_TRUE(engine::EventStore::Init({dir_, "test.example/log", {}, std::nullopt}).ok());
     limits_.tick_ms = 10;
     limits_.ack_timeout_ms_min = 10;
     OpenAll();

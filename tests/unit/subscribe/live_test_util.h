@@ -143,7 +143,7 @@ class LiveTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = tmp_.Sub("data");
-    ASSERT_TRUE(engine::EventStore::Init({dir_, "test.example/live"}).ok());
+    ASSERT_TRUE(engine::EventStore::Init({dir_, "test.example/live", {}, std::nullopt}).ok());
     InstallPolicy(kLivePolicy);
   }
   void TearDown() override {

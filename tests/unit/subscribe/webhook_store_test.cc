@@ -17,7 +17,7 @@ class WebhookStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string dir = tmp_.Sub("data");
-    ASSERT_TRUE(engine::EventStore::Init({dir, "test.example/log"}).ok());
+    ASSERT_TRUE(engine::EventStore::Init({dir, "test.example/log", {}, std::nullopt}).ok());
     engine::Options options;
     options.data_dir = dir;
     options.wrap_store_for_test = [this](std::unique_ptr<storage::LogStore> inner) {

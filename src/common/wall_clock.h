@@ -1,0 +1,32 @@
+// The wall clock in the units cairn stores and compares: Unix time (since 1970-01-01 UTC) in
+// seconds, milliseconds or nanoseconds. It may jump when the system clock is set; measure
+// intervals with common/steady_clock.h instead, and use these only for timestamps that are
+// stored, shown or compared with other machines (expiries, audit records, checkpoints).
+//
+// Thread safety: any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace cairn {
+
+inline int64_t NowUnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline int64_t NowUnixNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace cairn
