@@ -31,9 +31,10 @@
 // whoever alters responses can drop it) end the subscription (kFailedPrecondition) unless
 // accept_missing_stored_form; with it, and all of them with verify_stored_data off, they pass the
 // other checks and are counted in stats().data_hashes_skipped, or are refused with
-// require_verified_data. The chain of a stream is checked from the second of its
-// versions this subscription sees (the first one's predecessor is not fetched), between
-// consecutive versions only.
+// require_verified_data. Every version's link to its predecessor is checked: to the version
+// seen before, or to the predecessor read from the server and proven with it
+// (check_unseen_predecessors; a predecessor this consumer may not read leaves the link
+// unchecked, counted in stats().chain_links_unchecked).
 //
 // Not detected: a server that withholds events. Every event passed on is genuine, in order and
 // in the signed log, but a version or position the subscription does not see may be missing on
@@ -101,6 +102,16 @@ struct VerifyingSubscriptionOptions {
   // other checks (stats().data_hashes_skipped), e.g. to read a log whose rules were widened
   // after events were written (the server withholds those events' stored forms).
   bool accept_missing_stored_form = false;
+  // A stream version whose predecessor this consumer did not see (the first event of each stream
+  // after a start mid-stream; with a type filter, every event whose stream has other types
+  // between) is chained to that predecessor, read from the server with one Read and proven in
+  // the same checkpoint (EventVerifier). false: such links are left unchecked
+  // (stats().chain_links_unchecked) and cost no reads.
+  bool check_unseen_predecessors = true;
+  // The server decides what a read shows, so it can decline a predecessor (as it does for a type
+  // this consumer may not read). true: an event whose link cannot be checked ends the
+  // subscription (kFailedPrecondition) instead of passing with the count.
+  bool require_chain_links = false;
   // The signed note of a checkpoint verified in an earlier session (checkpoint_note()), e.g.
   // kept in a file: the first checkpoint of this session must then be consistent with it, so a
   // server that rewrote or rolled back the log between sessions is caught (VIOLATION_CONSISTENCY).
@@ -126,6 +137,8 @@ class VerifyingSubscription final : public Subscription {
       Client& client, const v1::SubscribeRequest& request, VerifyingSubscriptionOptions options);
   // The same over any subscription and integrity source (tests; other transports). `request`
   // is what `inner` asked the server for: its start and filter decide which events are in scope.
+  // A from-end `request` needs options.trusted_checkpoint verified when `inner` started (events
+  // below its size are refused; kInvalidArgument without one), as Start() does.
   static Result<std::unique_ptr<VerifyingSubscription>> Wrap(
       std::unique_ptr<Subscription> inner, std::unique_ptr<IntegritySource> source,
       const v1::SubscribeRequest& request, const VerifyingSubscriptionOptions& options);

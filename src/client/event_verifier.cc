@@ -160,8 +160,9 @@ Status EventVerifier::CheckEvent(const v1::RecordedEvent& event, int64_t now_ms)
   Hash leaf{};
   CAIRN_RETURN_IF_ERROR(CheckFields(event, &leaf));
   CAIRN_RETURN_IF_ERROR(CheckScope(event));
-  CAIRN_RETURN_IF_ERROR(CheckChain(event, leaf));
-  Remember(event, leaf, now_ms);
+  std::optional<ReadPredecessor> read;
+  CAIRN_RETURN_IF_ERROR(CheckChain(event, &read));
+  Remember(event, leaf, now_ms, read);
   ++stats_.events_checked;
   return Status::Ok();
 }
@@ -279,34 +280,90 @@ Status EventVerifier::CheckStoredForm(const v1::RecordedEvent& event) {
   return Status::Ok();
 }
 
-Status EventVerifier::CheckChain(const v1::RecordedEvent& event, const Hash& leaf) {
+Status EventVerifier::CheckChain(const v1::RecordedEvent& event,
+                                 std::optional<ReadPredecessor>* read) {
   const uint64_t pos = event.position();
   const uint64_t version = event.version();
-  if (version == 0) {
-    if (!SameHash(integrity::kZeroHash, event.stream_prev())) {
-      return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
-                  "version 0 must have 32 zero bytes as stream_prev");
-    }
+  if (version == 0 && !SameHash(integrity::kZeroHash, event.stream_prev())) {
+    return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                "version 0 must have 32 zero bytes as stream_prev");
   }
   auto it = heads_.find(event.stream());
-  if (it == heads_.end()) return Status::Ok();
-  if (version <= it->second.version) {
+  if (it != heads_.end() && version <= it->second.version) {
     return Fail(v1::VIOLATION_ORDER, pos, event.stream(), version,
                 "version does not follow version " + std::to_string(it->second.version) +
                     " of the same stream");
   }
-  if (version == it->second.version + 1) {
+  if (version == 0) return Status::Ok();
+  if (it != heads_.end() && version == it->second.version + 1) {
     if (!SameHash(it->second.leaf, event.stream_prev())) {
       return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
                   "stream_prev is not the leaf hash of version " +
                       std::to_string(it->second.version));
     }
     ++stats_.chain_links_checked;
+    return Status::Ok();
   }
+  return CheckReadPredecessor(event, read);
+}
+
+// A link this verifier cannot check: counted, or refused with require_chain_links.
+Status EventVerifier::Unchecked(const v1::RecordedEvent& event) {
+  if (options_.require_chain_links) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "the chain link of the event at position " + std::to_string(event.position()) +
+                      " cannot be checked: its predecessor was not seen and the server showed "
+                      "none (or check_unseen_predecessors is off)",
+                  static_cast<int64_t>(event.position()));
+  }
+  ++stats_.chain_links_unchecked;
   return Status::Ok();
 }
 
-void EventVerifier::Remember(const v1::RecordedEvent& event, const Hash& leaf, int64_t now_ms) {
+// The predecessor this verifier did not see, read from the source: it must be version - 1 of the
+// same stream, at a lower position, and stream_prev must be the leaf recomputed from its fields.
+// Its inclusion is proven with the event's (Pending::pred_position), so a made-up predecessor
+// that matches a forged stream_prev is caught too.
+Status EventVerifier::CheckReadPredecessor(const v1::RecordedEvent& event,
+                                           std::optional<ReadPredecessor>* read) {
+  const uint64_t pos = event.position();
+  const uint64_t version = event.version();
+  assert(version > 0);
+  if (!options_.check_unseen_predecessors) return Unchecked(event);
+  Result<std::optional<v1::RecordedEvent>> read_pred =
+      source_->ReadStreamEvent(event.stream(), version - 1);
+  if (!read_pred.ok()) {  // a transport error: not a violation, but nothing unchecked passes
+    return read_pred.status().Annotate("cannot read the predecessor of the event at position " +
+                                       std::to_string(pos));
+  }
+  std::optional<v1::RecordedEvent>& pred = *read_pred;
+  if (!pred) return Unchecked(event);
+  const std::string what = "version " + std::to_string(version - 1) + " read from the server";
+  if (pred->stream() != event.stream() || pred->version() != version - 1 ||
+      pred->position() >= pos) {
+    return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                "the " + what + " is not the predecessor (another stream, version or a later "
+                "position)");
+  }
+  auto entry = EntryOf(*pred);
+  if (!entry.ok()) {
+    return Fail(v1::VIOLATION_MALFORMED, pos, event.stream(), version,
+                "the " + what + " is malformed: " + entry.status().message());
+  }
+  const Hash pred_leaf = integrity::LeafHash(integrity::EncodeEntry(*entry));
+  if (!SameHash(pred_leaf, event.stream_prev())) {
+    return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                "stream_prev is not the leaf hash of the " + what + " (position " +
+                    std::to_string(pred->position()) + ")");
+  }
+  *read = ReadPredecessor{pred->position(), pred_leaf};
+  ++stats_.chain_links_checked;
+  ++stats_.predecessors_read;
+  return Status::Ok();
+}
+
+void EventVerifier::Remember(const v1::RecordedEvent& event, const Hash& leaf, int64_t now_ms,
+                             const std::optional<ReadPredecessor>& read) {
   last_position_ = event.position();
   auto it = heads_.find(event.stream());
   if (it == heads_.end()) {
@@ -315,7 +372,13 @@ void EventVerifier::Remember(const v1::RecordedEvent& event, const Hash& leaf, i
     it = heads_.emplace(event.stream(), StreamHead{}).first;
   }
   it->second = StreamHead{event.version(), leaf};
-  pending_.push_back(Pending{event.position(), event.stream(), event.version(), leaf, now_ms, 0});
+  Pending p{event.position(), event.stream(), event.version(), leaf, now_ms, 0, std::nullopt, {}};
+  if (read) {
+    assert(read->position < event.position());
+    p.pred_position = read->position;
+    p.pred_leaf = read->leaf;
+  }
+  pending_.push_back(std::move(p));
   assert(heads_.size() <= options_.streams_tracked_max);
   assert(pending_.size() <= kPendingEventsMax);
 }
@@ -391,6 +454,25 @@ Status EventVerifier::CheckConsistency(const integrity::Checkpoint& next) {
   return Status::Ok();
 }
 
+// The predecessor read to check p's link (below p's position, so inside the checkpoint too).
+Status EventVerifier::ProvePredecessor(const Pending& p, const integrity::Checkpoint& checkpoint) {
+  assert(p.pred_position && *p.pred_position < p.position && p.position < checkpoint.size);
+  CAIRN_ASSIGN_OR_RETURN(v1::InclusionProof proof,
+                         source_->GetInclusionProof(*p.pred_position, checkpoint.size));
+  std::vector<std::string> path(proof.proof().begin(), proof.proof().end());
+  Status s = integrity::VerifyInclusion(*p.pred_position, checkpoint.size,
+                                        crypto::HashView(p.pred_leaf), path,
+                                        crypto::HashView(checkpoint.root));
+  ++stats_.inclusion_proofs_checked;
+  if (!s.ok()) {
+    return Fail(v1::VIOLATION_STREAM_CHAIN, p.position, p.stream, p.version,
+                "the predecessor (version " + std::to_string(p.version - 1) + " at position " +
+                    std::to_string(*p.pred_position) + ") the server showed for the chain check is "
+                    "not in the signed tree of size " + std::to_string(checkpoint.size));
+  }
+  return Status::Ok();
+}
+
 Status EventVerifier::ProvePending(const integrity::Checkpoint& checkpoint, std::optional<int64_t> now_ms) {
   // Prove first, drop after: a transport error leaves every pending event pending.
   size_t proven = 0;
@@ -407,6 +489,7 @@ Status EventVerifier::ProvePending(const integrity::Checkpoint& checkpoint, std:
                   "the event is not in the signed tree of size " +
                       std::to_string(checkpoint.size));
     }
+    if (p.pred_position) CAIRN_RETURN_IF_ERROR(ProvePredecessor(p, checkpoint));
     ++proven;
   }
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(proven));

@@ -15,8 +15,16 @@
 //  - the stream chain: version 0 has 32 zero bytes as stream_prev; when this verifier saw the
 //    stream's version - 1, stream_prev is that event's leaf hash; a version at or below one
 //    already seen is out of order. A version whose predecessor was not seen (a type filter, a
-//    start mid-stream, a stream evicted from the bounded table) cannot be chained here; its leaf
-//    — which commits to stream_prev — is still proven in the signed tree below.
+//    start mid-stream, a stream evicted from the bounded table) is chained to the predecessor
+//    read from the server (IntegritySource::ReadStreamEvent: one event of the same stream, one
+//    version lower, at a lower position): stream_prev must be the leaf hash recomputed from its
+//    fields, and that leaf is proven in the same checkpoint as the event, so a server cannot
+//    make up a predecessor to match. When the predecessor cannot be read (its type is not
+//    readable by this consumer, the source reads no events, check_unseen_predecessors is off)
+//    the link stays unchecked (chain_links_unchecked, or kFailedPrecondition with
+//    require_chain_links: the server decides what it shows); the event's leaf — which commits
+//    to stream_prev — is still proven in the signed tree below. A transport error of that read
+//    is returned as it is (not a violation).
 //  - the event is one the subscription asked for (EventScope, as the server's filter decides):
 //    its stream, from the subscription's from_version, of a filter prefix and type — a valid
 //    event of the log sent to a consumer that did not ask for it is a violation too
@@ -74,6 +82,12 @@ class IntegritySource {
   virtual Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) = 0;
   virtual Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) = 0;
   virtual Status ReportViolation(const v1::ViolationReport& report) = 0;
+  // Version `version` of `stream` as the server reads it; nullopt when it shows none (not
+  // readable by this consumer, not there) or the source reads no events (this default).
+  virtual Result<std::optional<v1::RecordedEvent>> ReadStreamEvent(const std::string& stream,
+                                                                   uint64_t version) {
+    return std::optional<v1::RecordedEvent>();
+  }
 };
 
 // The Integrity service of `client`'s server, on the client's connection and credential.
@@ -123,11 +137,22 @@ struct EventVerifierOptions {
   // Events outside it are violations (VIOLATION_SCOPE). The default, "$all" unfiltered, admits
   // every event.
   EventScope scope;
+  // Chain a version whose predecessor this verifier did not see to the predecessor read from the
+  // source (one read per such event: for each stream's first event after a start mid-stream, and
+  // for every event of a type-filtered subscription whose stream has other types between).
+  bool check_unseen_predecessors = true;
+  // The server decides what a read shows: it can leave a predecessor out (as it does for a type
+  // the consumer may not read). false: such links are counted (chain_links_unchecked); true: an
+  // event whose link cannot be checked ends the subscription with kFailedPrecondition (not a
+  // violation: nothing is known to be wrong).
+  bool require_chain_links = false;
 };
 
 struct VerifierStats {
   uint64_t events_checked = 0;
   uint64_t chain_links_checked = 0;   // events whose stream_prev was compared to a seen leaf
+  uint64_t predecessors_read = 0;     // of those, predecessors read from the source (and proven)
+  uint64_t chain_links_unchecked = 0; // versions > 0 whose predecessor could not be read
   uint64_t data_hashes_skipped = 0;   // masked, erased or revealed events without a stored form
   uint64_t stored_forms_checked = 0;  // the same with one: checked but for the listed values
   uint64_t checkpoints_verified = 0;
@@ -186,6 +211,13 @@ class EventVerifier {
     integrity::Hash leaf{};
     int64_t checked_at_ms = 0;
     uint32_t checkpoints_missed = 0;
+    // A predecessor read from the source to check the link: proven with the event.
+    std::optional<uint64_t> pred_position;
+    integrity::Hash pred_leaf{};
+  };
+  struct ReadPredecessor {
+    uint64_t position = 0;
+    integrity::Hash leaf{};
   };
   struct StreamHead {
     uint64_t version = 0;
@@ -193,13 +225,17 @@ class EventVerifier {
   };
 
   Status CheckFields(const v1::RecordedEvent& event, integrity::Hash* leaf);
-  Status CheckChain(const v1::RecordedEvent& event, const integrity::Hash& leaf);
+  Status CheckChain(const v1::RecordedEvent& event, std::optional<ReadPredecessor>* read);
+  Status CheckReadPredecessor(const v1::RecordedEvent& event, std::optional<ReadPredecessor>* read);
+  Status Unchecked(const v1::RecordedEvent& event);
   Status CheckScope(const v1::RecordedEvent& event);
   Status CheckStoredForm(const v1::RecordedEvent& event);
-  void Remember(const v1::RecordedEvent& event, const integrity::Hash& leaf, int64_t now_ms);
+  void Remember(const v1::RecordedEvent& event, const integrity::Hash& leaf, int64_t now_ms,
+                const std::optional<ReadPredecessor>& read);
   Result<integrity::Checkpoint> FetchSignedCheckpoint(std::string* note);
   Status CheckConsistency(const integrity::Checkpoint& next);
   Status ProvePending(const integrity::Checkpoint& checkpoint, std::optional<int64_t> now_ms);
+  Status ProvePredecessor(const Pending& p, const integrity::Checkpoint& checkpoint);
   // Records the first violation, reports it, and returns the failure status.
   Status Fail(v1::ViolationKind kind, uint64_t position, std::string_view stream,
               uint64_t version, std::string what);

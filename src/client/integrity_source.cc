@@ -22,6 +22,32 @@ class ClientIntegritySource final : public IntegritySource {
   Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override {
     return Checked(client_->GetConsistencyProof(size1, size2));
   }
+  // One event, as Streams.Read shows it to this consumer: nothing when the stream is gone, or
+  // this consumer may not read it or its type (the server leaves such events out).
+  Result<std::optional<v1::RecordedEvent>> ReadStreamEvent(const std::string& stream,
+                                                           uint64_t version) override {
+    v1::ReadRequest request;
+    request.set_stream(stream);
+    request.set_from_version(version);
+    request.set_limit(1);
+    std::optional<v1::RecordedEvent> found;
+    Status s = client_->Read(request, [&](const v1::ReadResponse& chunk) {
+      for (const v1::RecordedEvent& e : chunk.events()) {
+        if (!found && e.version() == version) found = e;
+      }
+      return !found;
+    });
+    if (found) return found;
+    switch (s.code()) {
+      case StatusCode::kOk:
+      case StatusCode::kNotFound:
+      case StatusCode::kStreamDeleted:
+      case StatusCode::kPermissionDenied:
+        return std::optional<v1::RecordedEvent>();
+      default:
+        return NotOurViolation(s);
+    }
+  }
   Status ReportViolation(const v1::ViolationReport& report) override {
     grpc::ClientContext context;
     client_->PrepareContext(&context, client_->options().timeout_ms);

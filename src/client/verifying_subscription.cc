@@ -109,6 +109,8 @@ class VerifyingSubscription::Impl {
     v.checkpoint_every_ms = o.checkpoint_every_ms;
     v.require_verified_data = o.require_verified_data;
     v.require_stored_form = o.verify_stored_data && !o.accept_missing_stored_form;
+    v.check_unseen_predecessors = o.check_unseen_predecessors;
+    v.require_chain_links = o.require_chain_links;
     v.scope = ScopeOf(request);
     return v;
   }
@@ -133,7 +135,13 @@ class VerifyingSubscription::Impl {
   bool ProofDue(int64_t now_ms) const {
     if (held_events_ == 0 || now_ms - last_proof_ms_ < options_.idle_wait_ms) return false;
     return end_ || verifier_.CheckpointDue(now_ms) || held_.size() >= options_.checkpoint_every_events ||
-           held_bytes_ >= kHeldBytesMax;
+           Full();
+  }
+  // Both bounds on what waits for a proof: no more is taken from the stream until a proof frees
+  // room (CheckEvent would refuse an event beyond kPendingEventsMax and end the subscription).
+  bool Full() const {
+    return held_bytes_ >= kHeldBytesMax ||
+           verifier_.pending_events() >= EventVerifier::kPendingEventsMax;
   }
   Status Fail(Status status) {
     assert(!status.ok());
@@ -263,7 +271,7 @@ Result<v1::SubscribeResponse> VerifyingSubscription::Impl::Next() {
       CAIRN_RETURN_IF_ERROR(ProveHeld());
       continue;
     }
-    if (end_ || held_bytes_ >= kHeldBytesMax) {  // nothing more will arrive, or prove before taking more
+    if (end_ || Full()) {  // nothing more will arrive, or prove before taking more
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.idle_wait_ms));
       continue;
     }
@@ -325,6 +333,12 @@ Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Wrap(
   assert(inner != nullptr && source != nullptr);
   CAIRN_RETURN_IF_ERROR(ValidateOptions(options));
   CAIRN_RETURN_IF_ERROR(ValidateTrusted(options));
+  if (request.start_case() == v1::SubscribeRequest::kFromEnd && options.trusted_checkpoint.empty()) {
+    // Without it, "from the end" has no floor: old events could be passed off as new.
+    return Status::InvalidArgument(
+        "a from-end verifying subscription needs the checkpoint verified at its start "
+        "(trusted_checkpoint; Start() fetches one)");
+  }
   auto key = integrity::ParseVerifierKey(options.verifier_key);
   if (!key.ok()) return key.status().Annotate("verifier key");
   auto impl = std::make_unique<Impl>(std::move(inner), std::move(source), std::move(key).value(),

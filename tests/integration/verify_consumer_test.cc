@@ -269,6 +269,12 @@ TEST_F(VerifyConsumerTest, FromTheEndStartsAtAVerifiedCheckpoint) {
   ASSERT_TRUE(end.ok()) << end.ToString();
   EXPECT_EQ(seen, (std::vector<uint64_t>{3}));
   EXPECT_EQ((*sub)->resume_position(), 4u);
+  // order-1@1's predecessor (order-1@0, before the start) was read from the server, its link
+  // checked and it was proven with the event.
+  EXPECT_EQ((*sub)->stats().predecessors_read, 1u);
+  EXPECT_EQ((*sub)->stats().chain_links_checked, 1u);
+  EXPECT_EQ((*sub)->stats().chain_links_unchecked, 0u);
+  EXPECT_EQ((*sub)->stats().inclusion_proofs_checked, 2u);
   (*sub)->Cancel();
   EXPECT_EQ(ViolationReports(), 0u);
 }

@@ -131,6 +131,121 @@ TEST(EventVerifier, ConsistentlyForgedChainLinkIsDetected) {
   ExpectViolationAt(Feed(verifier, events), log, 3, v1::VIOLATION_STREAM_CHAIN);
 }
 
+// A start mid-stream: the first event seen of "a" is version 1 (position 2). Its predecessor is
+// read from the log, its link checked, and that predecessor proven with it.
+TEST(EventVerifier, AnUnseenPredecessorIsReadChainedAndProven) {
+  FakeLog log;
+  log.serve_reads = true;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  EventVerifier verifier(&log, log.verifier());
+  verifier.RaisePositionFloor(2);
+  ASSERT_TRUE(Feed(verifier, {events[2], events[3], events[4], events[5]}).ok());
+  EXPECT_EQ(log.read_calls, 2u);  // a@1 and b@1: a@2 follows a@1, c@0 has no predecessor
+  EXPECT_EQ(verifier.stats().predecessors_read, 2u);
+  EXPECT_EQ(verifier.stats().chain_links_checked, 3u);
+  EXPECT_EQ(verifier.stats().chain_links_unchecked, 0u);
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  EXPECT_EQ(verifier.stats().inclusion_proofs_checked, 4u + 2u);  // the events and both predecessors
+  EXPECT_TRUE(log.reports.empty());
+}
+
+// A broken chain written into the log itself (so signed): found at the first event seen.
+TEST(EventVerifier, ABrokenLinkToAnUnseenPredecessorIsDetected) {
+  FakeLog log;
+  log.serve_reads = true;
+  log.Append("a", "Opened", "{}");
+  const auto broken = log.AppendWithPrev("a", crypto::Sha256("not a@0"), "Changed", "{}");
+  EventVerifier verifier(&log, log.verifier());
+  verifier.RaisePositionFloor(1);
+  ExpectViolationAt(verifier.CheckEvent(broken, 0), log, 1, v1::VIOLATION_STREAM_CHAIN);
+}
+
+// The log holds a@1 linked to a made-up a@0; the server shows that made-up a@0 when asked. The
+// link matches, but the made-up predecessor is not in the signed tree: caught at the checkpoint.
+TEST(EventVerifier, AMadeUpPredecessorIsCaughtByItsInclusionProof) {
+  FakeLog log;
+  log.Append("a", "Opened", R"({"real":true})");
+  const auto made_up = FakeLog::Forge(0, "a", 0, integrity::kZeroHash, "Opened", R"({"real":false})");
+  const auto linked = log.AppendWithPrev("a", crypto::HashFromBytes(made_up.leaf_hash()), "Changed", "{}");
+  log.read_instead = made_up;
+  EventVerifier verifier(&log, log.verifier());
+  verifier.RaisePositionFloor(1);
+  ASSERT_TRUE(verifier.CheckEvent(linked, 0).ok());
+  EXPECT_FALSE(verifier.Proven(1));
+  ExpectViolationAt(verifier.VerifyCheckpoint(), log, 1, v1::VIOLATION_STREAM_CHAIN);
+  // and a predecessor of another stream, version or a later position is refused at once
+  FakeLog log2;
+  log2.Append("a", "Opened", "{}");
+  log2.Append("b", "Opened", "{}");
+  const auto a1 = log2.Append("a", "Changed", "{}");
+  log2.read_instead = log2.Append("b", "Changed", "{}");  // b@1: another stream
+  EventVerifier verifier2(&log2, log2.verifier());
+  verifier2.RaisePositionFloor(2);
+  ExpectViolationAt(verifier2.CheckEvent(a1, 0), log2, 2, v1::VIOLATION_STREAM_CHAIN);
+}
+
+// Not readable (the consumer may not read its type, or the source reads no events), or not
+// asked for: the link stays unchecked and is counted; the event still passes.
+TEST(EventVerifier, AnUnreadablePredecessorLeavesTheLinkUncheckedAndCounted) {
+  FakeLog log;  // serve_reads = false: shows nothing
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  EventVerifier verifier(&log, log.verifier());
+  verifier.RaisePositionFloor(2);
+  ASSERT_TRUE(Feed(verifier, {events[2]}).ok());
+  EXPECT_EQ(log.read_calls, 1u);
+  EXPECT_EQ(verifier.stats().chain_links_unchecked, 1u);
+  EXPECT_EQ(verifier.stats().chain_links_checked, 0u);
+
+  FakeLog log2;
+  log2.serve_reads = true;
+  events = FillLog(log2);
+  EventVerifierOptions options;
+  options.check_unseen_predecessors = false;
+  EventVerifier verifier2(&log2, log2.verifier(), options);
+  verifier2.RaisePositionFloor(2);
+  ASSERT_TRUE(Feed(verifier2, {events[2]}).ok());
+  EXPECT_EQ(log2.read_calls, 0u);
+  EXPECT_EQ(verifier2.stats().chain_links_unchecked, 1u);
+}
+
+// The server declines the predecessor: with require_chain_links the event does not pass (not a
+// violation, nothing reported); a transport error of the read is returned as it is.
+TEST(EventVerifier, AnUncheckableLinkIsRefusedOnRequestAndAReadErrorIsNotAViolation) {
+  FakeLog log;  // shows no predecessor
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  EventVerifierOptions options;
+  options.require_chain_links = true;
+  EventVerifier verifier(&log, log.verifier(), options);
+  verifier.RaisePositionFloor(2);
+  Status s = verifier.CheckEvent(events[2], 0);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(s.detail(), 2);
+  EXPECT_TRUE(log.reports.empty());
+
+  FakeLog log2;
+  log2.serve_reads = true;
+  events = FillLog(log2);
+  log2.read_error = Status::Unavailable("connection reset");
+  EventVerifier verifier2(&log2, log2.verifier());
+  verifier2.RaisePositionFloor(2);
+  s = verifier2.CheckEvent(events[2], 0);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("predecessor"), std::string::npos) << s.message();
+  EXPECT_TRUE(log2.reports.empty());
+  log2.read_error = Status::Ok();  // the verifier is still usable: the same event passes now
+  EXPECT_TRUE(verifier2.CheckEvent(events[2], 0).ok());
+}
+
+// A second version 0 of a stream already seen (a forked history) is out of order.
+TEST(EventVerifier, ASecondVersionZeroOfAStreamIsAnOrderViolation) {
+  FakeLog log;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  const auto again = FakeLog::Forge(6, "a", 0, integrity::kZeroHash, "Opened", "{}");
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  ExpectViolationAt(verifier.CheckEvent(again, 0), log, 6, v1::VIOLATION_ORDER);
+}
+
 TEST(EventVerifier, VersionZeroWithANonZeroPrevIsDetected) {
   FakeLog log;
   auto forged = FakeLog::Forge(0, "a", 0, crypto::Sha256("x"), "Opened", "{}");

@@ -71,8 +71,20 @@ v1::RecordedEvent FakeLog::Forge(uint64_t position, const std::string& stream, u
 v1::RecordedEvent FakeLog::Append(const std::string& stream, const std::string& type,
                                   const std::string& data, const std::string& metadata) {
   auto head = heads_.find(stream);
-  const uint64_t version = head == heads_.end() ? 0 : head->second.first + 1;
   const integrity::Hash prev = head == heads_.end() ? integrity::kZeroHash : head->second.second;
+  return AppendEntry(stream, prev, type, data, metadata);
+}
+
+v1::RecordedEvent FakeLog::AppendWithPrev(const std::string& stream, const integrity::Hash& prev,
+                                          const std::string& type, const std::string& data) {
+  return AppendEntry(stream, prev, type, data, "");
+}
+
+v1::RecordedEvent FakeLog::AppendEntry(const std::string& stream, const integrity::Hash& prev,
+                                       const std::string& type, const std::string& data,
+                                       const std::string& metadata) {
+  auto head = heads_.find(stream);
+  const uint64_t version = head == heads_.end() ? 0 : head->second.first + 1;
   v1::RecordedEvent w = Forge(size(), stream, version, prev, type, data, metadata);
   const integrity::Hash leaf = crypto::HashFromBytes(w.leaf_hash());
   std::vector<std::pair<integrity::NodeId, integrity::Hash>> completed;
@@ -80,7 +92,18 @@ v1::RecordedEvent FakeLog::Append(const std::string& stream, const std::string& 
   nodes_.Put(completed);
   leaves_.push_back(leaf);
   heads_[stream] = {version, leaf};
+  events_[{stream, version}] = w;
   return w;
+}
+
+Result<std::optional<v1::RecordedEvent>> FakeLog::ReadStreamEvent(const std::string& stream,
+                                                                  uint64_t version) {
+  ++read_calls;
+  if (!read_error.ok()) return read_error;
+  if (read_instead) return read_instead;
+  auto it = events_.find({stream, version});
+  if (!serve_reads || it == events_.end()) return std::optional<v1::RecordedEvent>();
+  return std::optional<v1::RecordedEvent>(it->second);
 }
 
 Result<v1::Checkpoint> FakeLog::GetCheckpoint() {

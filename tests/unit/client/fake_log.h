@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ class FakeLog final : public IntegritySource {
   // Appends an event (ids are derived from the position) and returns it as delivered.
   v1::RecordedEvent Append(const std::string& stream, const std::string& type,
                            const std::string& data, const std::string& metadata = "");
+  // Appends the next version of `stream` with `prev` as its stream_prev instead of the leaf of
+  // the version before: a broken chain written into the log (and so signed).
+  v1::RecordedEvent AppendWithPrev(const std::string& stream, const integrity::Hash& prev,
+                                   const std::string& type, const std::string& data);
   // A wire event with these fields as the server would send it (its hashes computed from
   // them), without adding it to the tree: a self-consistent forgery.
   static v1::RecordedEvent Forge(uint64_t position, const std::string& stream, uint64_t version,
@@ -39,11 +44,17 @@ class FakeLog final : public IntegritySource {
   bool forge_signature = false;        // flip one bit of the checkpoint's signature
   bool fork_root = false;              // sign a checkpoint whose root is of another tree
   std::optional<uint64_t> serve_size;  // sign the checkpoint of this older size
+  bool serve_reads = false;            // ReadStreamEvent answers (false: as a source without)
+  std::optional<v1::RecordedEvent> read_instead;  // ReadStreamEvent's answer, whatever is asked
+  Status read_error;                              // not OK: ReadStreamEvent fails with it
 
   Result<v1::Checkpoint> GetCheckpoint() override;
   Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) override;
   Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override;
   Status ReportViolation(const v1::ViolationReport& report) override;
+  Result<std::optional<v1::RecordedEvent>> ReadStreamEvent(const std::string& stream,
+                                                           uint64_t version) override;
+  uint64_t read_calls = 0;
 
   std::vector<v1::ViolationReport> reports;
   uint64_t inclusion_calls = 0;
@@ -54,6 +65,10 @@ class FakeLog final : public IntegritySource {
   integrity::MemoryNodeStore nodes_;
   std::vector<integrity::Hash> leaves_;
   std::map<std::string, std::pair<uint64_t, integrity::Hash>> heads_;  // stream → version, leaf
+  std::map<std::pair<std::string, uint64_t>, v1::RecordedEvent> events_;  // (stream, version)
+  v1::RecordedEvent AppendEntry(const std::string& stream, const integrity::Hash& prev,
+                                const std::string& type, const std::string& data,
+                                const std::string& metadata);
 };
 
 }  // namespace cairn::testing

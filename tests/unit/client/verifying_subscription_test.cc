@@ -196,6 +196,16 @@ TEST_F(VerifyingSubscriptionTest, FromTheEndAnOlderEventPassedOffAsNewIsRefused)
 
 // A position marker is the server's word: a resume position taken from one far ahead would make
 // the next subscription skip events. It follows markers only as far as the verified log reaches.
+// Over another transport, "from the end" needs the checkpoint verified at the start: without one
+// no floor exists, and old events could be passed off as new.
+TEST_F(VerifyingSubscriptionTest, FromTheEndWithoutACheckpointVerifiedAtTheStartIsRefused) {
+  log.Append("a", "Paid", "{}");
+  request.set_from_end(true);
+  auto sub = Wrap({});
+  EXPECT_EQ(sub.status().code(), StatusCode::kInvalidArgument) << sub.status().ToString();
+  EXPECT_NE(sub.status().message().find("trusted_checkpoint"), std::string::npos);
+}
+
 TEST_F(VerifyingSubscriptionTest, AMarkerFarAheadMovesTheResumePositionOnlyToTheVerifiedLog) {
   const auto e0 = log.Append("a", "Opened", "{}");
   v1::SubscribeResponse far;
