@@ -82,12 +82,16 @@ int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
       std::cout << JsonLine(Json{{"kind", "kek"},
                                  {"id", rotation->kek_id},
                                  {"rewrapped", rotation->rewrapped},
-                                 {"resumed", rotation->resumed}})
+                                 {"resumed", rotation->resumed},
+                                 {"old_kek_kept", rotation->old_kek_kept}})
                 << "\n";
     } else {
       std::cout << (rotation->resumed ? "finished an interrupted KEK rotation: " : "new KEK ")
-                << rotation->kek_id << ": " << rotation->rewrapped
-                << " wrapped keys re-wrapped; older KEK versions retired\n";
+                << rotation->kek_id << ": " << rotation->rewrapped << " wrapped keys re-wrapped; "
+                << (rotation->old_kek_kept
+                        ? "older KEK versions kept (several nodes share this log): restart the "
+                          "other nodes, then run `cairn keys rotate --kek` again to retire them\n"
+                        : "older KEK versions retired\n");
     }
   } else if (args.storage) {
     auto epoch = store->RotateStorageKey();

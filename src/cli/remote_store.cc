@@ -158,7 +158,8 @@ Result<engine::KekRotation> RemoteEventStore::RotateKek() {
   request.set_kek(true);
   auto response = client_->RotateKey(request);
   if (!response.ok()) return response.status();
-  return engine::KekRotation{response->id(), response->rewrapped(), response->resumed()};
+  return engine::KekRotation{response->id(), response->rewrapped(), response->resumed(),
+                             response->old_kek_kept()};
 }
 
 Result<std::string> RemoteEventStore::RotateSubjectKey(std::string_view subject) {

@@ -126,6 +126,9 @@ struct KekRotation {
   std::string kek_id;      // the KEK everything is wrapped under now
   uint64_t rewrapped = 0;  // subject keys, storage epochs and the checkpoint key re-wrapped
   bool resumed = false;    // finished an interrupted rotation instead of starting a new one
+  // The older KEK versions were kept, not retired: the log is shared with other nodes, which go
+  // on wrapping under the version they loaded until they restart (docs/data-protection.md).
+  bool old_kek_kept = false;
 };
 
 // A summary of a full verification.

@@ -56,6 +56,9 @@ constexpr std::string_view kCheckpointKeyName = "checkpoint-signing-key";
 
 constexpr std::string_view kMetaKmsProvider = "kms_provider";
 constexpr std::string_view kMetaKmsKekId = "kms_kek_id";
+// On a shared store: the KEK id a rotation re-wrapped everything under and then kept the older
+// versions for (RotateKek); the next rotation retires them only under this same KEK.
+constexpr std::string_view kMetaKekKeptFor = "kms_kek_kept_for";
 
 struct OpenParts {
   std::unique_ptr<DataDirLock> lock;
@@ -309,8 +312,20 @@ class EventStoreImpl final : public EventStore {
     CAIRN_ASSIGN_OR_RETURN(std::string wrapped, kms.Wrap(signer_.key.seed().view(), kCheckpointKeyName));
     CAIRN_RETURN_IF_ERROR(store()->PutKeyMaterial(kCheckpointKeyName, wrapped));
     if (kms.kek_id() != out.kek_id) return Status::Aborted("the KEK changed during re-wrapping");
-    CAIRN_RETURN_IF_ERROR(kms.RetireOldKekVersions());  // everything is under the new KEK now
     out.rewrapped = subjects + epochs + 1;
+    // Several nodes: the others wrap new keys under the version they loaded until they restart,
+    // so retiring it now would lose what they wrap meanwhile. The next call (after they
+    // restarted) re-wraps that too and retires — only a call that finds this KEK recorded as
+    // kept: a first rotation that crashed part-way (resumed too) keeps the old versions as well.
+    if (store()->shared()) {
+      CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> kept_for, store()->ReadMeta(kMetaKekKeptFor));
+      if (!out.resumed || kept_for != out.kek_id) {
+        CAIRN_RETURN_IF_ERROR(store()->PutMeta(kMetaKekKeptFor, out.kek_id));
+        out.old_kek_kept = true;
+        return out;
+      }
+    }
+    CAIRN_RETURN_IF_ERROR(kms.RetireOldKekVersions());  // everything is under the new KEK now
     return out;
   }
 
@@ -755,6 +770,7 @@ class EventStoreImpl final : public EventStore {
       if (stop_) break;
       lock.unlock();
       (void)Checkpoint();  // failures surface on the next explicit Checkpoint() call
+      if (protection_) protection_->subject_keys().DropExpiredKeys();
       lock.lock();
     }
   }

@@ -110,6 +110,27 @@ void KeyCache::Erase(std::string_view name) {
 
 void KeyCache::Clear() { ClearAllShards(shards_.get(), shard_count_, &generation_); }
 
+size_t KeyCache::DropExpired() {
+  const int64_t now = Now();
+  size_t dropped = 0;
+  for (size_t i = 0; i < shard_count_; ++i) {
+    Shard& shard = shards_[i];
+    std::lock_guard<std::mutex> lock(shard.mu);
+    for (auto it = shard.lru.begin(); it != shard.lru.end();) {
+      if (now < it->expires_at_ms) {
+        ++it;
+        continue;
+      }
+      shard.index.erase(it->name);
+      it = shard.lru.erase(it);  // drops the cache's reference to the key
+      ++shard.stats.expirations;
+      ++dropped;
+    }
+    assert(shard.lru.size() == shard.index.size());
+  }
+  return dropped;
+}
+
 KeyCacheStats KeyCache::stats() const {
   KeyCacheStats sum;
   for (size_t i = 0; i < shard_count_; ++i) {

@@ -79,6 +79,10 @@ class KeyCache {
   // Drops `name` (no-op when absent) and bumps the generation.
   void Erase(std::string_view name);
   void Clear();
+  // Drops every entry whose TTL has passed (Get drops one only when it is looked up), so that an
+  // unwrapped key leaves memory within one call of its expiry even when nobody asks for it
+  // (SubjectKeys' owner calls it periodically). O(entries). Returns how many were dropped.
+  size_t DropExpired();
 
   KeyCacheStats stats() const;
   size_t size() const;

@@ -248,7 +248,11 @@ Status LocalKeyring::RetireOldKekVersions() {
   std::string kept;
   if (lines.ok()) {
     for (std::string_view line : *lines) {
-      if (crypto::Sha256(line) == current) kept = std::string(line) + "\n";
+      if (crypto::Sha256(line) == current) {
+        kept.reserve(line.size() + 1);  // one buffer: no freed copy of the key line
+        kept.assign(line);
+        kept += '\n';
+      }
     }
   }
   crypto::Cleanse(&text);

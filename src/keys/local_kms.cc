@@ -33,15 +33,25 @@ constexpr uint64_t kKeyringScryptMemoryBytesMax = (uint64_t{1} << 28) + (uint64_
 constexpr uint8_t kWrapVersion = 1;
 constexpr size_t kKeyringSizeBytesMax = 4096;
 
+// "cairn-local-kek-v1 <base64 KEK>\n", built in one buffer sized up front, so that no
+// reallocation or temporary leaves a copy of the KEK in freed memory; the caller cleanses it.
+std::string KeyFileLine(const crypto::SecureBytes& kek) {
+  std::string line;
+  line.reserve(kKeyringHeader.size() + (kek.size() + 2) / 3 * 4 + 1);
+  line += kKeyringHeader;
+  AppendBase64(kek.span(), &line);
+  line += '\n';
+  return line;
+}
+
 std::string WrapAad(std::string_view context) {
   std::string aad = "cairn-wrap-v1";
   PutLengthPrefixed(&aad, context);
   return aad;
 }
 
-Result<std::string> ReadSmallFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return Status::NotFound("cannot open keyring " + path + ": " + std::strerror(errno));
+// Reads an fd from OpenPrivateFile and closes it.
+Result<std::string> ReadSmallFile(const std::string& path, int fd) {
   std::string buf(kKeyringSizeBytesMax + 1, '\0');
   ssize_t n = ::read(fd, buf.data(), buf.size());
   ::close(fd);
@@ -91,8 +101,7 @@ Result<std::string> KekCheck(const crypto::SecureBytes& kek) {
 
 Status CheckPassphraseSize(const crypto::SecureBytes& passphrase) {
   if (passphrase.size() < kPassphraseSizeBytesMin || passphrase.size() > kPassphraseSizeBytesMax) {
-    return Status::InvalidArgument("the keyring passphrase must be 12..1024 bytes (it is " +
-                                   std::to_string(passphrase.size()) + ")");
+    return Status::InvalidArgument("the keyring passphrase must be 12..1024 bytes");
   }
   return Status::Ok();
 }
@@ -206,11 +215,26 @@ Result<crypto::SecureBytes> ReadPassphraseFile(const std::string& path) {
 
 }  // namespace
 
-Status CheckPrivateFile(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) {
-    return Status::NotFound("cannot stat " + path + ": " + std::strerror(errno));
+Result<int> OpenPrivateFile(const std::string& path) {
+  // Not through a symlink, and without blocking on a FIFO; then the checks on what was opened,
+  // so that a file swapped in between cannot escape them.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0 && errno == ELOOP) {
+    return Status::FailedPrecondition(path + " is not a regular file (a symlink)");
   }
+  if (fd < 0) return Status::NotFound("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st;
+  Status s = ::fstat(fd, &st) == 0
+                 ? CheckPrivateStat(path, st)
+                 : Status::IOError("cannot stat " + path + ": " + std::strerror(errno));
+  if (!s.ok()) {
+    ::close(fd);
+    return s;
+  }
+  return fd;
+}
+
+Status CheckPrivateStat(const std::string& path, const struct stat& st) {
   if (!S_ISREG(st.st_mode)) return Status::FailedPrecondition(path + " is not a regular file");
   if (st.st_uid != ::geteuid()) {
     return Status::FailedPrecondition(path + " is not owned by the user running cairn");
@@ -225,8 +249,8 @@ Status CheckPrivateFile(const std::string& path) {
 }
 
 Result<std::string> ReadKeyringFile(const std::string& path) {
-  CAIRN_RETURN_IF_ERROR(CheckPrivateFile(path));
-  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path));
+  CAIRN_ASSIGN_OR_RETURN(int fd, OpenPrivateFile(path));
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, fd));
   if (!text.empty() && text.back() == '\n') text.pop_back();
   return text;
 }
@@ -243,7 +267,7 @@ LocalKms::LocalKms(crypto::SecureBytes kek, bool passphrase_protected)
 
 Result<std::unique_ptr<LocalKms>> LocalKms::Create(const std::string& keyring_path) {
   crypto::SecureBytes kek = crypto::RandomSecret(crypto::kAes256KeySizeBytes);
-  std::string line = std::string(kKeyringHeader) + Base64Encode(kek.span()) + "\n";
+  std::string line = KeyFileLine(kek);
   CAIRN_RETURN_IF_ERROR(WriteNewKeyring(keyring_path, &line));
   return std::unique_ptr<LocalKms>(new LocalKms(std::move(kek), false));
 }
@@ -290,7 +314,7 @@ Result<std::unique_ptr<LocalKms>> LocalKms::NewKeyringLine(const crypto::SecureB
                                                            std::string* line) {
   if (passphrase == nullptr) {
     crypto::SecureBytes kek = crypto::RandomSecret(crypto::kAes256KeySizeBytes);
-    *line = std::string(kKeyringHeader) + Base64Encode(kek.span()) + "\n";
+    *line = KeyFileLine(kek);
     return std::unique_ptr<LocalKms>(new LocalKms(std::move(kek), false));
   }
   CAIRN_RETURN_IF_ERROR(CheckPassphraseSize(*passphrase));

@@ -25,6 +25,8 @@
 // passphrase_env calls getenv(): do not modify the environment concurrently.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
@@ -107,11 +109,15 @@ class LocalKms final : public KmsProvider {
   bool passphrase_protected_;
 };
 
-// Refuses a secret file that is not a regular file or that group or others may access.
-Status CheckPrivateFile(const std::string& path);
+// Opens a secret file for reading (the caller closes the descriptor). Refuses, on the file that
+// was opened (fstat, so a file swapped in after a check cannot slip through), one that is not a
+// regular file, not owned by the user running cairn, or that group or others may access; never
+// follows a symlink or blocks on a FIFO.
+Result<int> OpenPrivateFile(const std::string& path);
+Status CheckPrivateStat(const std::string& path, const struct stat& st);
 
-// The text of a keyring file (checked with CheckPrivateFile, at most 4 KiB, not through a
-// symlink), without one trailing newline. The caller wipes it.
+// The text of a keyring file (opened with OpenPrivateFile, at most 4 KiB), without one trailing
+// newline. The caller wipes it.
 Result<std::string> ReadKeyringFile(const std::string& path);
 
 }  // namespace cairn::keys

@@ -135,7 +135,7 @@ Result<std::string> Pkcs11Keyring::Wrap(std::string_view plaintext_key, std::str
 
 Result<crypto::SecureBytes> Pkcs11Keyring::Unwrap(std::string_view wrapped,
                                                   std::string_view context) {
-  return WithRetry<crypto::SecureBytes>([&]() -> Result<crypto::SecureBytes> {
+  auto unwrap = [&]() -> Result<crypto::SecureBytes> {
     Status last;
     for (auto it = versions_.rbegin(); it != versions_.rend(); ++it) {
       auto key = it->kms->Unwrap(wrapped, context);  // another version's blob: kDataLoss at once
@@ -143,7 +143,18 @@ Result<crypto::SecureBytes> Pkcs11Keyring::Unwrap(std::string_view wrapped,
       last = key.status();
     }
     return last;
-  });
+  };
+  Result<crypto::SecureBytes> key = WithRetry<crypto::SecureBytes>(unwrap);
+  // No version opens it because it names a KEK this keyring has not loaded: another node sharing
+  // the token and the store may have added a newer version and re-wrapped this key under it.
+  // Look at the token again (at most once per reopen_interval_ms, like a token that went away)
+  // and try once more. A damaged blob under a known KEK does not make it reload.
+  if (key.ok() || key.status().code() != StatusCode::kDataLoss) return key;
+  const std::optional<std::string> named = Pkcs11Kms::KekIdOfBlob(wrapped);
+  if (!named || HasKek(*named) || !TryReopen()) return key;
+  std::shared_lock<std::shared_mutex> lock(versions_mu_);
+  if (versions_.empty()) return key;
+  return unwrap();
 }
 
 Status Pkcs11Keyring::Health() {

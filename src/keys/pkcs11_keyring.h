@@ -7,6 +7,10 @@
 // (non-extractable, as Pkcs11Kms does); RetireOldKekVersions destroys the older key objects.
 // Blobs name their KEK (Pkcs11Kms format), so Unwrap goes to the right version.
 //
+// A blob that names a KEK none of the loaded versions is makes it look at the token again, as
+// after token loss below, and try once more: another node sharing the token may have added a
+// newer version (a KEK rotation) and re-wrapped the key under it.
+//
 // Token loss: the underlying providers fail with kUnavailable once the token or its login is
 // gone, and cannot log in again (the PIN is not kept). When an operation or Health() meets
 // kUnavailable, this class closes every version and opens them again from the options (reading

@@ -206,9 +206,9 @@ Result<crypto::SecureBytes> ReadPin(const Pkcs11Options& o) {
     }
     pin = v;
   } else {
-    CAIRN_RETURN_IF_ERROR(CheckPrivateFile(o.pin_file).Annotate("pkcs11 PIN file"));
-    int fd = ::open(o.pin_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return Status::NotFound("pkcs11: cannot open PIN file " + o.pin_file);
+    auto opened = OpenPrivateFile(o.pin_file);
+    if (!opened.ok()) return opened.status().Annotate("pkcs11 PIN file");
+    const int fd = *opened;
     pin.assign(kPinSizeBytesMax + 1, '\0');
     ssize_t n = ::read(fd, pin.data(), pin.size());
     ::close(fd);
@@ -374,6 +374,8 @@ class Pkcs11Kms::SessionLease {
     if (IsSessionBroken(rv)) healthy_ = false;
     return rv;
   }
+  // Closes the session instead of reusing it (its session objects go with it).
+  void Discard() { healthy_ = false; }
 
  private:
   Pkcs11Kms* kms_;
@@ -385,7 +387,8 @@ Result<unsigned long> Pkcs11Kms::AcquireSession() {
   std::unique_lock<std::mutex> lock(pool_mu_);
   if (!pool_cv_.wait_for(lock, kSessionWait,
                          [&] { return !idle_.empty() || open_sessions_ < max_sessions_; })) {
-    return Status::Unavailable("pkcs11: no free session on token '" + token_label_ + "'");
+    // Busy, not gone: kResourceExhausted, so that the keyring does not reopen the token for it.
+    return Status::ResourceExhausted("pkcs11: no free session on token '" + token_label_ + "'");
   }
   if (!idle_.empty()) {
     CK_SESSION_HANDLE h = idle_.back();
@@ -416,12 +419,15 @@ void Pkcs11Kms::ReleaseSession(unsigned long session, bool healthy) {
   pool_cv_.notify_one();
 }
 
-// Destroys a session object when it goes out of scope.
+// Destroys a session object (a key in the clear, during a wrap or an unwrap) when it goes out
+// of scope. If the token fails to destroy it, the lease's session is closed instead of going
+// back to the pool, which destroys its session objects: no plaintext key outlives the call.
+template <typename Lease>
 class ObjectGuard {
  public:
-  ObjectGuard(CK_FUNCTION_LIST* f, CK_SESSION_HANDLE s) : f_(f), s_(s) {}
+  ObjectGuard(CK_FUNCTION_LIST* f, Lease& lease) : f_(f), lease_(lease) {}
   ~ObjectGuard() {
-    if (h_ != CK_INVALID_HANDLE) f_->C_DestroyObject(s_, h_);
+    if (h_ != CK_INVALID_HANDLE && f_->C_DestroyObject(lease_.get(), h_) != CKR_OK) lease_.Discard();
   }
   ObjectGuard(const ObjectGuard&) = delete;
   ObjectGuard& operator=(const ObjectGuard&) = delete;
@@ -430,7 +436,7 @@ class ObjectGuard {
 
  private:
   CK_FUNCTION_LIST* f_;
-  CK_SESSION_HANDLE s_;
+  Lease& lease_;
   CK_OBJECT_HANDLE h_ = CK_INVALID_HANDLE;
 };
 
@@ -614,7 +620,7 @@ Result<std::string> Pkcs11Kms::Wrap(std::string_view plaintext_key, std::string_
       {CKA_EXTRACTABLE, &yes, sizeof yes},
       {CKA_VALUE, inner.data(), inner.size()},
   };
-  ObjectGuard secret(f, h);
+  ObjectGuard secret(f, session);
   CK_RV rv = session.Check(f->C_CreateObject(h, tmpl, 7, secret.out()));
   inner.Clear();
   if (rv != CKR_OK) return P11Error("C_CreateObject", rv, "wrapping with " + kek_id_);
@@ -637,6 +643,13 @@ Result<std::string> Pkcs11Kms::Wrap(std::string_view plaintext_key, std::string_
   if (rv != CKR_OK) return P11Error("C_WrapKey", rv, "wrapping with " + kek_id_);
   out.resize(kHeaderSizeBytes + len);
   return out;
+}
+
+std::optional<std::string> Pkcs11Kms::KekIdOfBlob(std::string_view wrapped) {
+  if (wrapped.size() < kHeaderSizeBytes || wrapped.substr(0, kBlobMagic.size()) != kBlobMagic) {
+    return std::nullopt;
+  }
+  return "pkcs11:" + HexEncode(wrapped.substr(kBlobMagic.size(), kFingerprintSizeBytes));
 }
 
 Result<crypto::SecureBytes> Pkcs11Kms::Unwrap(std::string_view wrapped, std::string_view context) {
@@ -668,7 +681,7 @@ Result<crypto::SecureBytes> Pkcs11Kms::Unwrap(std::string_view wrapped, std::str
   };
   CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
   std::string ct_copy(ct);  // the API takes a non-const pointer
-  ObjectGuard secret(f, h);
+  ObjectGuard secret(f, session);
   CK_RV rv =
       session.Check(f->C_UnwrapKey(h, &mech, kek_, reinterpret_cast<CK_BYTE*>(ct_copy.data()),
                                    ct_copy.size(), tmpl, 6, secret.out()));

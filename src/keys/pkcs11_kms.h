@@ -43,8 +43,8 @@
 // unavailable until it is reopened (the PIN is not kept).
 //
 // Thread safety: safe for concurrent use. Operations run on a bounded pool of sessions (at most
-// max_sessions; a caller waits for a free one), plus one anchor session that holds the login and
-// serves Health().
+// max_sessions; a caller waits up to 30 s for a free one, then gets kResourceExhausted — the
+// token is busy, not gone), plus one anchor session that holds the login and serves Health().
 #pragma once
 
 #include <condition_variable>
@@ -88,6 +88,8 @@ class Pkcs11Kms final : public KmsProvider {
 
   std::string_view provider_name() const override { return "pkcs11"; }
   std::string kek_id() const override { return kek_id_; }
+  // The kek_id() a blob of this provider names in its header; nullopt when it is not one.
+  static std::optional<std::string> KekIdOfBlob(std::string_view wrapped);
   Result<std::string> Wrap(std::string_view plaintext_key, std::string_view context) override;
   Result<crypto::SecureBytes> Unwrap(std::string_view wrapped, std::string_view context) override;
   // A cheap round trip to the token on the anchor session: session state (still logged in), token

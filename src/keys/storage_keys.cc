@@ -118,6 +118,7 @@ Status StorageKeys::Rotate(uint64_t start_position) {
 
 Result<uint64_t> StorageKeys::RewrapAll() {
   std::lock_guard<std::mutex> rotate(rotate_mu_);
+  if (store_->shared()) CAIRN_RETURN_IF_ERROR(Refresh());  // epochs other nodes made
   std::map<uint32_t, StorageEpoch> epochs;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -144,6 +144,9 @@ class SubjectKeys final : public SubjectKeySource {
   void EvictCached();
   // Drops every cached key (for tests and the benchmark's cache-miss measurements).
   void ClearCache() { cache_.Clear(); }
+  // Drops the cached keys whose TTL passed (KeyCache::DropExpired); the engine calls it with
+  // every checkpoint round, so expired keys do not linger in memory on an idle node.
+  size_t DropExpiredKeys() { return cache_.DropExpired(); }
 
  private:
   struct Version {

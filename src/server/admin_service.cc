@@ -131,8 +131,10 @@ grpc::Status AdminService::Rotate(const v1::RotateKeyRequest& request,
     response->set_id(rotation->kek_id);
     response->set_rewrapped(rotation->rewrapped);
     response->set_resumed(rotation->resumed);
+    response->set_old_kek_kept(rotation->old_kek_kept);
     act->AddDetail("kek_id", rotation->kek_id);
     act->AddDetail("rewrapped", std::to_string(rotation->rewrapped));
+    act->AddDetail("old_kek_kept", rotation->old_kek_kept ? "true" : "false");
   } else if (request.storage()) {
     auto epoch = store_->RotateStorageKey();
     if (!epoch.ok()) return ToGrpcStatus(epoch.status());

@@ -142,6 +142,29 @@ TEST(KeyCache, EvictionExpiryAndEraseDropTheCachesReference) {
   EXPECT_EQ(cache.size(), 0u);
 }
 
+// Nobody looks the keys up again: DropExpired still takes the expired ones out of memory (on
+// every shard), and leaves the live ones.
+TEST(KeyCache, DropExpiredTakesOutKeysNobodyAsksForAgain) {
+  FakeClock clock;
+  KeyCache cache(Options(kKeyCacheShardedEntriesMin, 100, clock.fn()));  // sharded
+  std::vector<std::shared_ptr<const crypto::SecureBytes>> old_keys;
+  for (int i = 0; i < 50; ++i) {
+    SubjectKey k = MakeKey("old" + std::to_string(i));
+    old_keys.push_back(k.key);
+    cache.Insert(k.kid, k);
+  }
+  clock.now += 60;
+  for (int i = 0; i < 20; ++i) cache.Insert("new" + std::to_string(i), MakeKey("new"));
+  EXPECT_EQ(cache.DropExpired(), 0u);
+  clock.now += 40;  // the old ones' TTL has passed, the new ones' not
+  EXPECT_EQ(cache.DropExpired(), 50u);
+  for (const auto& key : old_keys) EXPECT_EQ(key.use_count(), 1) << "still held by the cache";
+  EXPECT_EQ(cache.size(), 20u);
+  EXPECT_EQ(cache.stats().expirations, 50u);
+  EXPECT_TRUE(cache.Get("new7").has_value());
+  EXPECT_EQ(cache.DropExpired(), 0u);
+}
+
 TEST(KeyCache, EraseWinsOverAnInsertThatStartedBeforeIt) {
   KeyCache cache;
   const uint64_t before = cache.generation();

@@ -1,6 +1,7 @@
 // The local KMS provider and the storage-key epochs.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/bytes.h"
 #include "keys/local_kms.h"
@@ -76,6 +77,23 @@ TEST(LocalKms, RefusesExposedMissingMalformedOrExistingKeyrings) {
   auto s = LocalKms::Open(bad);
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s.status().message().find("c2hvcnQ"), std::string::npos);  // never echo key material
+}
+
+// The checks are made on the file that was opened: a FIFO put where the keyring was is refused
+// at once (opening it does not wait for a writer), and so is a symlink.
+TEST(LocalKms, RefusesAFifoOrASymlinkInPlaceOfTheKeyringWithoutBlocking) {
+  testing::TempDir tmp;
+  const std::string fifo = tmp.Sub("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto s = LocalKms::Open(fifo);
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("not a regular file"), std::string::npos);
+  const std::string real = tmp.Sub("keyring");
+  ASSERT_TRUE(LocalKms::Create(real).ok());
+  const std::string link = tmp.Sub("link");
+  ASSERT_EQ(::symlink(real.c_str(), link.c_str()), 0);
+  EXPECT_EQ(LocalKms::Open(link).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(LocalKms::Open(real).ok());
 }
 
 // A fresh RocksDB store and a local KMS in a temp directory.

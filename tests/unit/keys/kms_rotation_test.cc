@@ -224,6 +224,30 @@ TEST_F(Pkcs11KeyringTest, RotationAddsAVersionOnTheTokenAndRetiresTheOldOne) {
   EXPECT_EQ((*k)->Unwrap(old_blob, "c").status().code(), StatusCode::kDataLoss);
 }
 
+// Two nodes on one token: A rotates the KEK and re-wraps a key under the new version; B, opened
+// before, cannot open that blob with the versions it loaded, looks at the token again, finds the
+// new version and opens it — and wraps under it from then on.
+TEST_F(Pkcs11KeyringTest, AnotherNodesNewerVersionIsFoundWhenItsBlobArrives) {
+  auto a = Pkcs11Keyring::Open(token_->Options(), /*create_if_missing=*/true);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto b = Pkcs11Keyring::Open(token_->Options(), false, /*reopen_interval_ms=*/0);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  auto v2 = (*a)->AddKekVersion();
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_NE((*b)->kek_id(), *v2);
+  auto blob = (*a)->Wrap("0123456789abcdef0123456789abcdef", "c");
+  ASSERT_TRUE(blob.ok());
+  auto opened = (*b)->Unwrap(*blob, "c");
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(opened->view(), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ((*b)->kek_id(), *v2);
+  EXPECT_EQ((*b)->kek_version_count(), 2u);
+  // A blob no version opens still fails closed, after one more look at the token.
+  std::string forged = *blob;
+  forged.back() ^= 1;
+  EXPECT_EQ((*b)->Unwrap(forged, "c").status().code(), StatusCode::kDataLoss);
+}
+
 TEST_F(Pkcs11KeyringTest, TokenGoneIsUnavailableAndATokenThatComesBackIsUsedAgain) {
   auto k = Pkcs11Keyring::Open(token_->Options(), true, /*reopen_interval_ms=*/0);
   ASSERT_TRUE(k.ok()) << k.status().ToString();

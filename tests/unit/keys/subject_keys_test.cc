@@ -9,10 +9,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <span>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "keys/local_kms.h"
@@ -40,6 +42,7 @@ class FlakyKms final : public KmsProvider {
   std::string_view provider_name() const override { return "flaky"; }
   std::string kek_id() const override { return inner_->kek_id(); }
   Result<std::string> Wrap(std::string_view key, std::string_view context) override {
+    if (before_next_wrap) std::exchange(before_next_wrap, nullptr)();
     if (unavailable) return Status::Unavailable("KMS unreachable (test)");
     if (wraps_left.load() == 0) return Status::Unavailable("KMS went away (test)");
     --wraps_left;
@@ -55,6 +58,7 @@ class FlakyKms final : public KmsProvider {
 
   std::atomic<bool> unavailable{false};
   std::atomic<int> wraps_left{-1};  // < 0: unlimited
+  std::function<void()> before_next_wrap;  // runs once, at the next Wrap (one thread only)
 
  private:
   KmsProvider* inner_;
@@ -190,6 +194,28 @@ TEST_F(SubjectKeysTest, TwoEnginesRacingOnAFirstWriteAgreeAndLeaveNoOrphanKey) {
     return ++stored, true;
   }).ok());
   EXPECT_EQ(stored, static_cast<size_t>(kRounds));
+}
+
+// The race above, made certain: engine A has made its new key (it is wrapping it) when engine B
+// makes and stores the subject's first key. A loses the index write, deletes its own key and
+// answers with B's, so both agree and the store holds exactly B's key.
+TEST_F(SubjectKeysTest, AnEngineThatLosesTheFirstWriteDeletesItsKeyAndUsesTheWinners) {
+  auto b_engine = SubjectKeys::Open(store_.get(), kms_.get());  // not the flaky KMS: no hook
+  ASSERT_TRUE(b_engine.ok()) << b_engine.status().ToString();
+  Result<SubjectKey> b_key = Status::Internal("B never wrote");
+  flaky_->before_next_wrap = [&] { b_key = (*b_engine)->KeyForWrite("contended"); };
+  const SubjectKey a_key = Write("contended");
+  ASSERT_TRUE(b_key.ok()) << b_key.status().ToString();  // B ran inside A's first write
+  EXPECT_EQ(a_key.kid, b_key->kid);
+  EXPECT_EQ(a_key.key->view(), b_key->key->view());
+  std::vector<std::string> stored;
+  ASSERT_TRUE(store_->ScanKeyMaterial("skey/", [&](std::string_view name, std::string_view) {
+    stored.emplace_back(name);
+    return true;
+  }).ok());
+  EXPECT_EQ(stored, std::vector<std::string>{"skey/" + b_key->kid});  // A's key was deleted
+  keys_->ClearCache();
+  EXPECT_EQ(Write("contended").kid, b_key->kid);  // and the store agrees
 }
 
 TEST_F(SubjectKeysTest, ReadOfAKidGivesTheWriteKeyAndSubjectsHaveDifferentKeys) {
