@@ -110,12 +110,9 @@ Status ValidateEvent(size_t i, const ProposedEvent& e, const Limits& limits, App
 // Everything PrepareAppend checks; gives events without an id a fresh one.
 Status ValidateAppend(std::string_view stream_id, std::vector<ProposedEvent>& events,
                       const Limits& limits, AppendOrigin origin, bool check_json) {
-  CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
-  const bool system_stream = stream_id[0] == '$';
-  if (system_stream && origin != AppendOrigin::kSystem) {
-    return Status::InvalidArgument("stream ids starting with '$' are reserved for system streams");
-  }
-  if (!system_stream && origin == AppendOrigin::kSystem) {
+  CAIRN_RETURN_IF_ERROR(origin == AppendOrigin::kSystem ? ValidateStreamId(stream_id)
+                                                       : ValidateClientStreamId(stream_id));
+  if (stream_id[0] != '$' && origin == AppendOrigin::kSystem) {
     return Status::InvalidArgument("a system append must name a '$' stream");
   }
   if (events.empty()) return Status::InvalidArgument("an append needs at least one event");

@@ -81,6 +81,14 @@ Status ValidateStreamId(std::string_view stream_id) {
   return ValidateName("stream id", stream_id, integrity::kStreamIdSizeBytesMax);
 }
 
+Status ValidateClientStreamId(std::string_view stream_id) {
+  CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
+  if (stream_id[0] == '$') {
+    return Status::InvalidArgument("stream ids starting with '$' are reserved for system streams");
+  }
+  return Status::Ok();
+}
+
 Status ValidateEventType(std::string_view event_type) {
   return ValidateName("event type", event_type, integrity::kEventTypeSizeBytesMax);
 }

@@ -143,6 +143,8 @@ struct ConsistencyProof {
 
 // Validates a stream id: 1..512 bytes of UTF-8 without control characters.
 Status ValidateStreamId(std::string_view stream_id);
+// ValidateStreamId, and refuses the system streams ('$' first), which only cairn appends to.
+Status ValidateClientStreamId(std::string_view stream_id);
 // Validates an event type: 1..256 bytes of UTF-8 without control characters.
 Status ValidateEventType(std::string_view event_type);
 

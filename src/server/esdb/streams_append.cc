@@ -70,9 +70,7 @@ Result<std::optional<engine::AppendResult>> AppendNothing(engine::EventStore& st
                                                           const engine::ExpectedVersion& expected) {
   // As an append with events would be: a client never appends to a system stream, so an empty
   // append does not tell it a system stream's version either.
-  if (!stream.empty() && stream[0] == '$') {
-    return Status::InvalidArgument("stream ids starting with '$' are reserved for system streams");
-  }
+  CAIRN_RETURN_IF_ERROR(engine::ValidateClientStreamId(stream));
   CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo info, store.GetStreamInfo(stream));
   if (info.deleted) return Status::StreamDeleted("stream deleted");
   using Kind = engine::ExpectedVersion::Kind;

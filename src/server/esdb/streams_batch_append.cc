@@ -89,8 +89,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
  public:
   BatchAppendReactor(grpc::CallbackServerContext* context, engine::EventStore* store,
                      const CallGate* gate, const StreamsServiceOptions& options)
-      : context_(context),
-        store_(store),
+      : store_(store),
         gate_(gate),
         options_(options),
         read_watch_(options.append_watchdog, [context] { context->TryCancel(); }) {
@@ -313,7 +312,6 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
     return std::nullopt;
   }
 
-  grpc::CallbackServerContext* const context_;
   engine::EventStore* const store_;
   const CallGate* const gate_;
   const StreamsServiceOptions options_;

@@ -222,7 +222,9 @@ grants = [ { actions = ["subscribe"], streams = ["*"], event_types = ["B"] } ]
   Append("x", "B");
   ASSERT_TRUE(sink.WaitEvents(2));
   for (const auto& e : sink.events()) {
-    if (e.entry.position >= revoked_from) EXPECT_EQ(e.entry.event_type, "B");
+    if (e.entry.position >= revoked_from) {
+      EXPECT_EQ(e.entry.event_type, "B");
+    }
   }
   // Removing every subscribe grant ends the subscription.
   InstallPolicy(R"(
