@@ -583,6 +583,13 @@ TEST_F(EsdbPersistentStallTest, AConsumerThatStopsReadingLeavesItsGroupAndItsCal
   ASSERT_TRUE(Create("order-s", "stall", admin, quick).first.ok());
   AppendLargeEvents(*cairn_admin, "order-s", 1000);
   Consumer stalled(stub.get(), admin, "order-s", "stall", 1000, /*reads_max=*/2);
+  // Joined first: on a loaded machine the join can come after a first look at the group, which
+  // would then see no connection before the stalled consumer ever held the slot (seen once under
+  // CI; the bound makes it leave no sooner than 3 s after it stops reading).
+  auto joined = WaitInfo("order-s", "stall",
+                         [](const ps::SubscriptionInfo& i) { return i.connections_size() == 1; });
+  ASSERT_TRUE(joined.ok());
+  ASSERT_EQ(joined->connections_size(), 1) << "the consumer never joined";
   auto left = WaitInfo("order-s", "stall",
                        [](const ps::SubscriptionInfo& i) { return i.connections_size() == 0; });
   ASSERT_TRUE(left.ok());
