@@ -150,14 +150,22 @@ std::vector<std::string> Authenticator::ConfiguredRoles(std::string_view princip
 Result<Principal> Authenticator::Authenticate(const CallCredentials& creds, int64_t now_unix_s,
                                               bool* record_failure) const {
   if (record_failure != nullptr) *record_failure = true;
-  if (const FailureLimiter::Refusal r = limiter_.CheckLimited(creds.peer_address, now_unix_s);
+  // The check counts against the source's budget while it runs (FailureLimiter::BeginCheck).
+  if (const FailureLimiter::Refusal r = limiter_.BeginCheck(creds.peer_address, now_unix_s);
       r.limited) {
     if (record_failure != nullptr) *record_failure = r.first_in_bucket;
     return Status::Unauthenticated("too many authentication failures");
   }
+  struct CheckEnd {
+    FailureLimiter& limiter;
+    std::string_view address;
+    int64_t now_unix_s;
+    bool failed = true;  // also when Check() throws
+    ~CheckEnd() { limiter.EndCheck(address, now_unix_s, failed); }
+  } end{limiter_, creds.peer_address, now_unix_s};
   Result<Principal> result = Check(creds, now_unix_s);
+  end.failed = !result.ok();
   if (!result.ok()) {
-    limiter_.RecordFailure(creds.peer_address, now_unix_s);
     if (result.status().code() != StatusCode::kUnauthenticated) {
       // Internal errors (out of memory, ...) still refuse the call, as UNAUTHENTICATED.
       return Status::Unauthenticated("authentication failed");

@@ -41,22 +41,64 @@ bool FailureLimiter::IsLimited(std::string_view address, int64_t now_unix_s) con
   return CountInWindow(it->second, now_unix_s) >= failures_max_;
 }
 
+FailureLimiter::Refusal FailureLimiter::RefuseLocked(Entry& e, int64_t now_unix_s) {
+  const int64_t bucket = BucketIndex(now_unix_s);
+  Refusal r;
+  r.limited = true;
+  r.first_in_bucket = e.refusal_bucket != bucket;
+  e.refusal_bucket = bucket;
+  return r;
+}
+
 FailureLimiter::Refusal FailureLimiter::CheckLimited(std::string_view address,
                                                     int64_t now_unix_s) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(SourceKey(address));
   if (it == entries_.end() || CountInWindow(it->second, now_unix_s) < failures_max_) return {};
-  const int64_t bucket = BucketIndex(now_unix_s);
-  Refusal r;
-  r.limited = true;
-  r.first_in_bucket = it->second.refusal_bucket != bucket;
-  it->second.refusal_bucket = bucket;
-  return r;
+  return RefuseLocked(it->second, now_unix_s);
+}
+
+FailureLimiter::Refusal FailureLimiter::BeginCheck(std::string_view address, int64_t now_unix_s) {
+  std::string key = SourceKey(address);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto flying = in_flight_.find(key);
+  const int64_t checks = flying == in_flight_.end() ? 0 : flying->second;
+  auto it = entries_.find(key);
+  const int64_t failures = it == entries_.end() ? 0 : CountInWindow(it->second, now_unix_s);
+  const bool admitted = failures == 0 ? checks < kChecksInFlightMax : failures + checks < failures_max_;
+  if (!admitted) {
+    if (it != entries_.end()) return RefuseLocked(it->second, now_unix_s);
+    // Refused for its checks in flight alone: no entry to remember the bucket in.
+    return Refusal{true, false};
+  }
+  if (flying == in_flight_.end()) flying = in_flight_.emplace(std::move(key), 0).first;
+  flying->second += 1;
+  assert(flying->second <= kChecksInFlightMax);
+  return {};
+}
+
+void FailureLimiter::EndCheck(std::string_view address, int64_t now_unix_s, bool failed) {
+  std::string key = SourceKey(address);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto flying = in_flight_.find(key);
+  assert(flying != in_flight_.end() && flying->second > 0 && "EndCheck without BeginCheck");
+  if (flying != in_flight_.end() && --flying->second == 0) in_flight_.erase(flying);
+  if (failed) RecordFailureLocked(std::move(key), now_unix_s);
+}
+
+size_t FailureLimiter::checks_in_flight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [key, checks] : in_flight_) n += checks;
+  return n;
 }
 
 void FailureLimiter::RecordFailure(std::string_view address, int64_t now_unix_s) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string key = SourceKey(address);
+  RecordFailureLocked(SourceKey(address), now_unix_s);
+}
+
+void FailureLimiter::RecordFailureLocked(std::string key, int64_t now_unix_s) {
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     if (entries_.size() >= sources_max_) EvictOneLocked(now_unix_s);

@@ -12,6 +12,12 @@
 // last failure is the oldest (LRU) — but a limited source is passed over (moved to the front, at
 // most kEvictionScanMax times per insert), so that failing from many fresh addresses does not
 // free a limited one.
+// Checks in flight: a credential check is admitted with BeginCheck() and settled with EndCheck(),
+// which records its failure. While checks of a source are in flight they count against its
+// budget: a source with failures in the window is admitted only while failures + checks in flight
+// stay below the limit, so concurrent calls cannot all be checked before the first failure is
+// recorded; a source without failures may have at most kChecksInFlightMax checks in flight (its
+// own legitimate concurrency is not throttled, but one burst of guesses is bounded).
 // Time is the caller's `now_unix_s` (tests drive it).
 // Thread safety: thread-safe (one mutex; every operation is O(1) amortised).
 #pragma once
@@ -36,6 +42,7 @@ class FailureLimiter {
   static constexpr size_t kBuckets = kWindowS / kBucketS;
   static constexpr size_t kAddressSizeMaxBytes = kSourceKeySizeBytesMax;  // common/source_key.h
   static constexpr size_t kEvictionScanMax = 32;
+  static constexpr uint32_t kChecksInFlightMax = 256;
 
   // Both limits must be ≥ 1 (the Authenticator validates the configuration).
   FailureLimiter(int64_t failures_per_minute_max, size_t sources_max);
@@ -51,6 +58,11 @@ class FailureLimiter {
   };
   Refusal CheckLimited(std::string_view address, int64_t now_unix_s);
   void RecordFailure(std::string_view address, int64_t now_unix_s);
+  // CheckLimited() that, when the source is not limited, also admits one check: the caller must
+  // call EndCheck() for the same address exactly once (with whether the check failed).
+  Refusal BeginCheck(std::string_view address, int64_t now_unix_s);
+  void EndCheck(std::string_view address, int64_t now_unix_s, bool failed);
+  size_t checks_in_flight() const;
   size_t tracked_sources() const;
 
  private:
@@ -63,12 +75,17 @@ class FailureLimiter {
   static int64_t CountInWindow(const Entry& e, int64_t now_unix_s);
   // Makes room for one more source (mu_ held).
   void EvictOneLocked(int64_t now_unix_s);
+  Refusal RefuseLocked(Entry& e, int64_t now_unix_s);
+  void RecordFailureLocked(std::string key, int64_t now_unix_s);
 
   const int64_t failures_max_;
   const size_t sources_max_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;  // guarded by mu_
   std::list<std::string> lru_;                      // guarded by mu_
+  // Checks admitted by BeginCheck() and not yet ended, per source (no entry at zero); at most one
+  // entry per call in flight. Guarded by mu_.
+  std::unordered_map<std::string, uint32_t> in_flight_;
 };
 
 }  // namespace cairn::auth

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <atomic>
 #include <thread>
 
 #include "auth_test_util.h"
@@ -293,6 +294,28 @@ TEST_F(AuthenticatorTest, DestructionIsPromptWithLongIntervals) {
   auto start = std::chrono::steady_clock::now();
   { auto a = Make(); }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+// Failing calls from one address on many threads at once: each check counts against the
+// address's budget while it runs, so no more than failures_per_minute_max (5) are ever checked.
+TEST_F(AuthenticatorTest, ConcurrentFailuresNeverPassTheLimit) {
+  auto a = Make();
+  const std::string bad = "Bearer cairn_ci_" + std::string(43, 'A');
+  std::atomic<int> checked{0}, limited{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        auto r = Call(*a, bad, "", "10.0.0.77");
+        ASSERT_FALSE(r.ok());
+        if (r.status().message() == "api key invalid") checked.fetch_add(1);
+        if (r.status().message() == "too many authentication failures") limited.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(checked.load(), 5);
+  EXPECT_EQ(limited.load(), 8 * 50 - 5);
 }
 
 TEST_F(AuthenticatorTest, ConcurrentCalls) {

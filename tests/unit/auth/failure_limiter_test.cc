@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -76,6 +77,65 @@ TEST(FailureLimiterTest, FailingFromManyFreshAddressesDoesNotFreeALimitedOne) {
   // Once its failures leave the window it is an ordinary entry again and may be evicted.
   for (int i = 0; i < 10; ++i) l.RecordFailure("198.51.100." + std::to_string(i), kNow + 70);
   EXPECT_FALSE(l.IsLimited("10.0.0.1", kNow + 70));
+}
+
+// Concurrent calls from a failing source: every check in flight counts against its budget, so
+// they cannot all be checked before the first of them records its failure.
+TEST(FailureLimiterTest, ChecksInFlightOfAFailingSourceCountAgainstItsBudget) {
+  FailureLimiter l(3, 100);
+  l.RecordFailure("10.0.0.1", kNow);
+  EXPECT_FALSE(l.BeginCheck("10.0.0.1", kNow).limited);
+  EXPECT_FALSE(l.BeginCheck("10.0.0.1", kNow).limited);
+  // 1 failure + 2 checks in flight = 3: the next check waits for those to settle.
+  EXPECT_TRUE(l.BeginCheck("10.0.0.1", kNow).limited);
+  EXPECT_FALSE(l.BeginCheck("10.0.0.2", kNow).limited) << "other sources are not affected";
+  l.EndCheck("10.0.0.2", kNow, /*failed=*/false);
+  EXPECT_EQ(l.checks_in_flight(), 2u);
+  // One succeeds: its slot is free again.
+  l.EndCheck("10.0.0.1", kNow, /*failed=*/false);
+  EXPECT_FALSE(l.BeginCheck("10.0.0.1", kNow).limited);
+  // Both fail: 3 failures, limited whatever is in flight.
+  l.EndCheck("10.0.0.1", kNow, /*failed=*/true);
+  l.EndCheck("10.0.0.1", kNow, /*failed=*/true);
+  EXPECT_EQ(l.checks_in_flight(), 0u);
+  EXPECT_TRUE(l.IsLimited("10.0.0.1", kNow));
+  EXPECT_TRUE(l.BeginCheck("10.0.0.1", kNow).limited);
+  EXPECT_EQ(l.checks_in_flight(), 0u) << "a refused check is not in flight";
+}
+
+// A source without failures is not throttled by its own concurrency up to kChecksInFlightMax;
+// beyond that a burst of guesses is refused before any of it is checked.
+TEST(FailureLimiterTest, ACleanSourceMayHaveABoundedNumberOfChecksInFlight) {
+  FailureLimiter l(3, 100);
+  for (uint32_t i = 0; i < FailureLimiter::kChecksInFlightMax; ++i) {
+    ASSERT_FALSE(l.BeginCheck("::1", kNow).limited) << i;
+  }
+  EXPECT_TRUE(l.BeginCheck("::1", kNow).limited);
+  // The burst fails: only the admitted checks were made, and the source is limited now.
+  for (uint32_t i = 0; i < FailureLimiter::kChecksInFlightMax; ++i) l.EndCheck("::1", kNow, true);
+  EXPECT_TRUE(l.IsLimited("::1", kNow));
+  EXPECT_EQ(l.checks_in_flight(), 0u);
+}
+
+TEST(FailureLimiterTest, ChecksInFlightFromManyThreadsNeverPassTheBudget) {
+  constexpr int kMax = 5;
+  FailureLimiter l(kMax, 100);
+  l.RecordFailure("10.0.0.9", kNow);  // a failing source: every check counts
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        if (l.BeginCheck("10.0.0.9", kNow).limited) continue;
+        admitted.fetch_add(1);
+        l.EndCheck("10.0.0.9", kNow, /*failed=*/true);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  // 1 failure before, then every admitted check failed: at most kMax - 1 more were admitted.
+  EXPECT_EQ(admitted.load(), kMax - 1);
+  EXPECT_EQ(l.checks_in_flight(), 0u);
 }
 
 TEST(FailureLimiterTest, ThreadSafe) {
