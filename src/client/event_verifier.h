@@ -83,7 +83,9 @@ class IntegritySource {
   virtual Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) = 0;
   virtual Status ReportViolation(const v1::ViolationReport& report) = 0;
   // Version `version` of `stream` as the server reads it; nullopt when it shows none (not
-  // readable by this consumer, not there) or the source reads no events (this default).
+  // readable by this consumer, not there) or the source reads no events (this default). The
+  // client's source (IntegritySourceFor) gives each read the client's timeout_ms and, after the
+  // server refused a stream (PERMISSION_DENIED), answers nullopt for it for 60 s without asking.
   virtual Result<std::optional<v1::RecordedEvent>> ReadStreamEvent(const std::string& stream,
                                                                    uint64_t version) {
     return std::optional<v1::RecordedEvent>();

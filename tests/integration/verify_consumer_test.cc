@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 
 #include "cairn/verifying_subscription.h"
 #include "loopback_http.h"
+#include "prom_parser.h"
 #include "protect_rules.h"
 #include "server_env.h"
 
@@ -423,6 +425,62 @@ TEST(VerifyConsumerProtectedTest, AnEventTooLargeForTheScannerStillGetsItsStored
   EXPECT_EQ((*sub)->stats().stored_forms_checked, 1u);
   EXPECT_EQ((*sub)->stats().data_hashes_skipped, 0u);
   (*sub)->Cancel();
+}
+
+// A consumer that may subscribe to a stream but not read it: the server refuses the read of an
+// unseen predecessor, the link is counted unchecked, and the next unseen link of that stream is
+// not asked for again (one refused read, not one per event).
+TEST(VerifyConsumerDeniedReadTest, APredecessorReadTheServerRefusedIsNotAskedForAgain) {
+  ServerEnv env;
+  std::string policy = ReadFile(env.PolicyPath());
+  const std::string grant = R"({ actions = ["read", "subscribe"], streams = ["order-*"], event_types = ["*"] })";
+  ASSERT_NE(policy.find(grant), std::string::npos);
+  policy.replace(policy.find(grant), grant.size(),
+                 R"({ actions = ["subscribe"], streams = ["order-*"], event_types = ["*"] },
+  { actions = ["proof"], streams = ["*"], event_types = ["*"] })");
+  WriteFile(env.PolicyPath(), policy);
+  ASSERT_TRUE(StartPlaintext(env)) << env.server().output();
+  auto admin = PlaintextClient(env.server().target(), env.admin_key);
+  auto append = [&](const std::string& type) {
+    v1::AppendRequest request;
+    request.set_stream("order-7");
+    auto* e = request.add_events();
+    e->set_type(type);
+    e->set_data("{}");
+    ASSERT_TRUE(admin->Append(request).ok());
+  };
+  // Versions 0..4: the consumer filters on OrderCreated, so it never sees 1 and 3.
+  for (const char* type : {"OrderCreated", "OrderCancelled", "OrderCreated", "OrderCancelled", "OrderCreated"}) {
+    append(type);
+  }
+  auto scrape = [&] { return ParseOrFail(HttpBody(HttpGet(env.server().admin_port(), "/metrics"))); };
+  const PromExposition before = scrape();
+
+  auto bot = PlaintextClient(env.server().target(), env.bot_key);
+  VerifyingSubscriptionOptions options;
+  options.verifier_key = admin->GetVerifierKey()->vkey();
+  options.subscription.deadline_ms = 60000;
+  v1::SubscribeRequest request;
+  request.set_stream("order-7");
+  request.mutable_filter()->add_event_types("OrderCreated");
+  auto sub = VerifyingSubscription::Start(*bot, request, options);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  std::vector<uint64_t> versions;
+  while (versions.size() < 3) {
+    auto message = (*sub)->Next();
+    ASSERT_TRUE(message.ok()) << message.status().ToString();
+    if (message->has_event()) versions.push_back(message->event().version());
+  }
+  EXPECT_EQ(versions, (std::vector<uint64_t>{0, 2, 4}));
+  EXPECT_EQ((*sub)->stats().chain_links_unchecked, 2u);  // 2 and 4: predecessors not readable
+  EXPECT_EQ((*sub)->stats().predecessors_read, 0u);
+  EXPECT_EQ((*sub)->stats().inclusion_proofs_checked, 3u);
+  (*sub)->Cancel();
+
+  const PromExposition after = scrape();
+  const double b = before.Value("cairn_denials_total", {{"action", "read"}});
+  EXPECT_EQ(after.Value("cairn_denials_total", {{"action", "read"}}) - (std::isnan(b) ? 0 : b), 1)
+      << "the second unseen link of the stream was asked for again";
 }
 
 // The stored form never shows a reader a plaintext its mask hides: an event written before a
