@@ -691,6 +691,9 @@ Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& app
   if (auto replay = CheckIdempotent(append)) return std::move(*replay);
   if (head.deleted) return Status::StreamDeleted("stream '" + append.stream_id + "' is deleted");
   CAIRN_RETURN_IF_ERROR(CheckExpected(append.stream_id, append.expected, head));
+  if (append.events.size() > integrity::CompactRange::kSizeMax - group.tree.size()) {
+    return Status::ResourceExhausted("the log holds the most events a tree of u64 size can");
+  }
 
   AppendResult result;
   const uint64_t tag = StreamTag(append.stream_id);

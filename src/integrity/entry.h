@@ -10,7 +10,10 @@
 //
 // EncodeEntry requires a valid entry (ValidateEntry() is OK) and asserts it: the engine
 // validates user input before it builds entries. DecodeEntry reads untrusted bytes and is strict:
-// any deviation from the layout, limits or length is kDataLoss.
+// any deviation from the layout, limits or length is kDataLoss. It checks structure, not text:
+// that stream ids and event types are UTF-8 without control characters is checked where they
+// enter (engine::ValidateStreamId, ValidateEventType), and a stored entry altered to hold other
+// bytes no longer matches its leaf hash.
 //
 // Hashing follows RFC 6962/9162: leaf = SHA-256(0x00 || entry), node = SHA-256(0x01 || l || r),
 // empty tree = SHA-256(""). Thread safety: pure functions; the hashing functions reuse one

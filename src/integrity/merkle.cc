@@ -24,6 +24,7 @@ std::vector<NodeId> RangeNodes(uint64_t begin, uint64_t end) {
 }
 
 Result<CompactRange> CompactRange::Create(uint64_t size, std::vector<Hash> hashes) {
+  if (size > kSizeMax) return Status::InvalidArgument("compact range size above the maximum");
   if (hashes.size() != static_cast<size_t>(std::popcount(size))) {
     return Status::InvalidArgument("compact range of size " + std::to_string(size) + " needs " +
                                    std::to_string(std::popcount(size)) + " hashes, got " +
@@ -35,7 +36,7 @@ Result<CompactRange> CompactRange::Create(uint64_t size, std::vector<Hash> hashe
 void CompactRange::Append(const Hash& leaf_hash,
                           std::vector<std::pair<NodeId, Hash>>* completed) {
   assert(hashes_.size() == static_cast<size_t>(std::popcount(size_)));
-  assert(size_ < UINT64_MAX);
+  assert(size_ < kSizeMax);
   const uint64_t index = size_;  // the new leaf's index
   Hash node = leaf_hash;
   if (completed != nullptr) completed->emplace_back(NodeId{0, index}, node);
@@ -77,6 +78,7 @@ Result<CompactRange> CompactRange::Deserialize(std::string_view bytes) {
   ByteReader reader(bytes);
   uint64_t size = 0;
   if (!reader.GetU64(&size)) return Status::DataLoss("compact range truncated before its size");
+  if (size > kSizeMax) return Status::DataLoss("compact range size " + std::to_string(size) + " is above the maximum");
   const size_t count = static_cast<size_t>(std::popcount(size));
   if (reader.remaining() != count * crypto::kSha256SizeBytes) {
     return Status::DataLoss("compact range of size " + std::to_string(size) + " must hold " +

@@ -44,18 +44,23 @@ class CompactRange {
  public:
   CompactRange() = default;  // the empty tree
 
-  // kInvalidArgument unless hashes.size() == popcount(size).
+  // The largest size a tree may have: leaf indexes are u64 and the next leaf's index is the size.
+  static constexpr uint64_t kSizeMax = UINT64_MAX - 1;
+
+  // kInvalidArgument unless hashes.size() == popcount(size) and size <= kSizeMax.
   static Result<CompactRange> Create(uint64_t size, std::vector<Hash> hashes);
 
   uint64_t size() const { return size_; }
   const std::vector<Hash>& hashes() const { return hashes_; }
 
-  // Appends a leaf. When `completed` is not null, appends to it every full subtree this leaf
-  // completes, bottom up: the leaf itself at level 0, then each parent it merges into.
+  // Appends a leaf; requires size() < kSizeMax (callers check, e.g. the sequencer refuses an
+  // append that would pass it). When `completed` is not null, appends to it every full subtree
+  // this leaf completes, bottom up: the leaf itself at level 0, then each parent it merges into.
   void Append(const Hash& leaf_hash, std::vector<std::pair<NodeId, Hash>>* completed);
   Hash Root() const;
 
-  // u64 size, then popcount(size) hashes of 32 bytes. Deserialize is strict (kDataLoss).
+  // u64 size, then popcount(size) hashes of 32 bytes. Deserialize is strict (kDataLoss),
+  // including for a size above kSizeMax.
   std::string Serialize() const;
   static Result<CompactRange> Deserialize(std::string_view bytes);
 

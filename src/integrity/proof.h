@@ -2,7 +2,8 @@
 // pure verification algorithms of §2.1.3.2 and §2.1.4.2.
 //
 // Generation reads only hashes of full subtrees (NodeId) through a NodeReader. Every proof costs
-// exactly one ReadNodes call with O(log n) ids (at most 2*ceil(log2 n) + 2), never a scan: each
+// exactly one ReadNodes call with O(log n) ids (at most 2*ceil(log2 n) + 2 for a proof; a bundle
+// adds the leaf and the popcount(n) root nodes, about 3*log2 n + 1 in all), never a scan: each
 // proof element is either one aligned full subtree, or the tree's right-edge partial range,
 // which is the right-to-left fold of at most log2(n) full subtrees. Errors from the reader are
 // returned annotated (kNotFound when a node was never stored).
@@ -65,8 +66,15 @@ Status VerifyInclusion(uint64_t index, uint64_t size, const Hash& leaf_hash,
 Status VerifyConsistency(uint64_t size1, uint64_t size2, std::span<const Hash> proof,
                          const Hash& root1, const Hash& root2);
 
+// A proof of a tree of u64 size has at most 64 (inclusion) or 2 * 64 (consistency) elements.
+inline constexpr size_t kProofElementsMax = 2 * 64;
+
 // The same checks on raw byte strings as they arrive from the wire or JSON: any hash that is
-// not exactly 32 bytes is rejected with kDataLoss before the proof is evaluated.
+// not exactly 32 bytes, and a proof of more than kProofElementsMax elements, are rejected with
+// kDataLoss before the proof is evaluated. One exception, as RFC 9162 2.1.4.2 step 1 and the
+// upstream vectors have it: a consistency check of equal sizes compares the two roots' bytes
+// as given (an empty proof and equal bytes pass, whatever their length). A caller whose roots
+// come from an untrusted source uses the Hash overload or HashFromWire first.
 Result<Hash> HashFromWire(std::string_view bytes, std::string_view what);
 Result<std::vector<Hash>> ProofFromWire(std::span<const std::string> proof);
 Status VerifyInclusion(uint64_t index, uint64_t size, std::string_view leaf_hash,

@@ -93,6 +93,9 @@ Result<Hash> HashFromWire(std::string_view bytes, std::string_view what) {
 }
 
 Result<std::vector<Hash>> ProofFromWire(std::span<const std::string> proof) {
+  if (proof.size() > kProofElementsMax) {
+    return Status::DataLoss("proof has " + std::to_string(proof.size()) + " elements; no proof in a tree of 64-bit size has more than " + std::to_string(kProofElementsMax));
+  }
   std::vector<Hash> out;
   out.reserve(proof.size());
   for (const std::string& element : proof) {

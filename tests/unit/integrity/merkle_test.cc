@@ -163,5 +163,20 @@ TEST(MerkleTest, DeserializeIsStrict) {
   EXPECT_EQ(CompactRange::Deserialize(wrong_size).status().code(), StatusCode::kDataLoss);
 }
 
+// A stored size of 2^64 - 1 with its 64 hashes is well formed, but the next leaf's index would
+// not fit: refused on load, not left for an append to overflow.
+TEST(MerkleTest, ASizeAboveTheMaximumIsRefused) {
+  std::string bytes;
+  PutU64(&bytes, UINT64_MAX);
+  bytes.append(64 * 32, '\x07');
+  EXPECT_EQ(CompactRange::Deserialize(bytes).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(CompactRange::Create(UINT64_MAX, std::vector<Hash>(64)).status().code(),
+            StatusCode::kInvalidArgument);
+  std::string at_max;
+  PutU64(&at_max, CompactRange::kSizeMax);
+  at_max.append(63 * 32, '\x07');
+  EXPECT_TRUE(CompactRange::Deserialize(at_max).ok());
+}
+
 }  // namespace
 }  // namespace cairn::integrity

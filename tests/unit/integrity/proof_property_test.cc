@@ -174,6 +174,18 @@ TEST(ProofPropertyTest, ConsistencyEveryPair) {
   std::cout << "consistency: " << proofs << " pairs, " << tampered << " with every bit flipped\n";
 }
 
+// A proof longer than any proof of a u64-sized tree is refused before its elements are copied.
+TEST(ProofPropertyTest, AnOverlongWireProofIsRefusedUpFront) {
+  const std::string h(32, 'a');
+  std::vector<std::string> proof(kProofElementsMax + 1, h);
+  auto parsed = ProofFromWire(proof);
+  EXPECT_EQ(parsed.status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(VerifyInclusion(0, 2, h, proof, h).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(VerifyConsistency(1, 2, proof, h, h).code(), StatusCode::kDataLoss);
+  proof.resize(kProofElementsMax);
+  EXPECT_TRUE(ProofFromWire(proof).ok());
+}
+
 TEST(ProofPropertyTest, RootAtEverySize) {
   const GrownTree& tree = Tree();
   CountingReader reader(const_cast<MemoryNodeStore&>(tree.store));
