@@ -202,31 +202,40 @@ class TrailImpl final : public AuditTrail {
     done_cv_.notify_all();
   }
 
-  // Failures that a later attempt may not see (the store unavailable, a disk error, a lost race).
+  // Failures that a later attempt may not see: the store unavailable, a disk error or a full
+  // disk (RocksDB's no-space error is RESOURCE_EXHAUSTED: writes resume once space is freed), a
+  // lost race, damaged data an operator repairs. Only a refusal of the batch itself (invalid,
+  // already used ids, ...) is for good. Audit batches are bounded (records, and fields cut to
+  // 1 KiB), so "too large to commit" cannot be why a batch is refused.
   static bool IsTransient(const Status& status) {
     const StatusCode code = status.code();
     return code == StatusCode::kUnavailable || code == StatusCode::kIOError ||
-           code == StatusCode::kAborted;
+           code == StatusCode::kAborted || code == StatusCode::kResourceExhausted ||
+           code == StatusCode::kDataLoss;
   }
 
   // Until written, while the failure is transient: meanwhile admin acts are refused
   // (ReserveAdmin) and the queue fills (security and data-plane records beyond it are dropped
   // and counted). A batch the store refuses for good (an invalid or conflicting append) is given
-  // up after one round, so that it cannot wedge the trail. Stopping gives up after one more
+  // up after one round, so that it cannot wedge the trail; admin acts are refused during that
+  // round too (any failing write fails them closed) and admitted again once it is given up. Stopping gives up after one more
   // round of attempts, and after one attempt once a batch was given up at stop.
   bool WriteWithRetries(const std::vector<AuditRecord>& batch) {
     int64_t backoff_ms = kWriteBackoffInitialMs;
     bool stopping_seen = false;
     for (uint32_t attempt = 1;; ++attempt) {
       const Status status = writer_(batch);
-      SetFailing(!status.ok() && IsTransient(status));
+      SetFailing(!status.ok());
       if (status.ok()) return true;
       if (given_up_at_stop_) return false;
       if (attempt % kWriteAttemptsMax == 0) {
         const bool give_up = stopping_seen || !IsTransient(status);
         RoundFailed(batch.size(), status, /*retrying=*/!give_up);
         if (stopping_seen) given_up_at_stop_ = true;
-        if (give_up) return false;
+        if (give_up) {
+          if (!stopping_seen) SetFailing(false);  // the trail itself can still write
+          return false;
+        }
       }
       stopping_seen = stopping_seen || SleepUnlessStopping(backoff_ms);
       backoff_ms = std::min(backoff_ms * 2, kWriteBackoffMaxMs);
@@ -247,7 +256,8 @@ class TrailImpl final : public AuditTrail {
       if (retrying) ++rounds_retrying_;
     }
     if (retrying) done_cv_.notify_all();
-    log::Error("audit records not written; retrying (admin acts are refused meanwhile)",
+    log::Error(retrying ? "audit records not written; retrying (admin acts are refused meanwhile)"
+                        : "audit records not written and given up (counted lost)",
                {.action = "audit.write",
                 .outcome = "failure",
                 .extra = {{"cairn.records", std::to_string(records)}, {"error.message", status.ToString()}}});

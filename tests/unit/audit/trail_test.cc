@@ -276,6 +276,31 @@ TEST(AuditTrailTest, FailedWritesAreRetriedUntilWrittenAndAdminActsFailClosedMea
   EXPECT_NE(written[0].event_id, written[1].event_id);
 }
 
+// A full disk (RocksDB's no-space error is RESOURCE_EXHAUSTED) and damaged data are not reasons
+// to give audit records up: they are retried, and admin acts fail closed until they are written.
+TEST(AuditTrailTest, AFullDiskOrDamagedDataIsRetriedNotGivenUp) {
+  for (const Status& failure : {Status::ResourceExhausted("no space left on device"),
+                                Status::DataLoss("corrupt block")}) {
+    SCOPED_TRACE(failure.ToString());
+    FakeWriter w;
+    auto trail = StartTrail(&w, 100, 100);
+    w.SetFail(true, failure);
+    trail->Submit(Security("kept"));
+    trail->Flush();  // returns after a failed round of attempts
+    EXPECT_EQ(trail->stats().lost, 0u);
+    EXPECT_GE(trail->stats().write_errors, 1u);
+    EXPECT_EQ(trail->ReserveAdmin().status().code(), StatusCode::kUnavailable);
+    w.SetFail(false);
+    trail->Submit(Security("after"));
+    trail->Flush();
+    auto written = w.written();
+    ASSERT_EQ(written.size(), 2u);
+    EXPECT_EQ(written[0].resource, "kept");
+    EXPECT_EQ(trail->stats().lost, 0u);
+    EXPECT_TRUE(trail->ReserveAdmin().ok());
+  }
+}
+
 // A batch the store refuses for good (not a transient failure) is given up after one round and
 // counted lost: it cannot wedge the trail, and admin acts are not refused for it.
 TEST(AuditTrailTest, ABatchRefusedForGoodIsGivenUpAfterOneRound) {
