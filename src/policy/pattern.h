@@ -28,7 +28,13 @@ namespace cairn::policy {
 class StreamPattern {
  public:
   static Result<StreamPattern> Compile(std::string_view text);
+  // Grants: "*" and prefixes not starting with '$' never match a system stream ('$...').
   bool Matches(std::string_view stream) const;
+  // Denies: the same, except that "*" matches every stream, system streams included, so that a
+  // deny of everything denies everything.
+  bool MatchesForDeny(std::string_view stream) const {
+    return kind_ == Kind::kAny || Matches(stream);
+  }
   bool is_any() const { return kind_ == Kind::kAny; }
   const std::string& text() const { return text_; }  // as written
 

@@ -7,10 +7,10 @@
 
 namespace cairn::policy {
 
-bool Rule::MatchesStream(Action action, std::string_view stream) const {
+bool Rule::MatchesStream(Action action, std::string_view stream, bool deny) const {
   if ((action_mask & ActionBit(action)) == 0) return false;
   for (const StreamPattern& pattern : streams) {
-    if (pattern.Matches(stream)) return true;
+    if (deny ? pattern.MatchesForDeny(stream) : pattern.Matches(stream)) return true;
   }
   return false;
 }
@@ -88,14 +88,14 @@ Decision Policy::Decide(const ResolvedPrincipal& resolved, Action action,
     assert(index < roles_.size());
     const Role& role = roles_[index];
     for (const Rule& deny : role.denies) {
-      if (!deny.MatchesStream(action, stream)) continue;
+      if (!deny.MatchesStream(action, stream, /*deny=*/true)) continue;
       const bool types = whole_stream ? deny.event_types.is_any()
                                       : deny.event_types.Matches(event_type);
       if (types) return Decision{false, deny.label};
     }
     if (allow != nullptr) continue;
     for (const Rule& grant : role.grants) {
-      if (!grant.MatchesStream(action, stream)) continue;
+      if (!grant.MatchesStream(action, stream, /*deny=*/false)) continue;
       if (whole_stream || grant.event_types.Matches(event_type)) {
         allow = &grant;
         break;

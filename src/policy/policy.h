@@ -9,8 +9,8 @@
 //  - Default deny: without a matching grant the answer is deny ("default-deny").
 //  - Deny wins: a matching deny of any of the principal's roles beats every grant.
 //  - A rule matches (action, stream, event_type) when the action is in its `actions`, some
-//    stream pattern matches the stream (see pattern.h; '$' streams need '$' patterns) and its
-//    event types match the event type.
+//    stream pattern matches the stream (see pattern.h; a grant reaches '$' streams only through
+//    '$' patterns, a deny on "*" reaches them too) and its event types match the event type.
 //  - Actions that are not event-typed (action.h) are decided with an empty event_type whatever
 //    the caller passes, so every API decides them alike; the parser refuses typed rules for them.
 //  - An EMPTY event_type asks about the action on the stream as a whole (delete, forget, proof,
@@ -55,7 +55,8 @@ struct Rule {
   EventTypeSet event_types;
   std::string label;                    // "role:<name>/grant[i]" or "role:<name>/deny[i]"
 
-  bool MatchesStream(Action action, std::string_view stream) const;
+  // `deny`: this rule is a deny (see StreamPattern::MatchesForDeny).
+  bool MatchesStream(Action action, std::string_view stream, bool deny) const;
 };
 
 struct Role {

@@ -91,9 +91,9 @@ void CheckDecision(const Policy& policy, const ResolvedPrincipal& resolved, cons
   if (d.allowed) {
     const cairn::policy::Rule* grant = RuleOfLabel(policy, d.rule, "grant", &role);
     FUZZ_CHECK(grant != nullptr && HasRole(resolved, role));
-    FUZZ_CHECK(grant->MatchesStream(action, stream) ||
+    FUZZ_CHECK(grant->MatchesStream(action, stream, /*deny=*/false) ||
                (cairn::policy::IsAuditReadStream(stream) &&
-                grant->MatchesStream(Action::kAuditRead, stream)));
+                grant->MatchesStream(Action::kAuditRead, stream, /*deny=*/false)));
     if (stream.starts_with("$")) {
       FUZZ_CHECK(std::any_of(grant->streams.begin(), grant->streams.end(), [&](const auto& p) {
         return p.text().starts_with("$") && p.Matches(stream);

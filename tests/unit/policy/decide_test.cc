@@ -196,6 +196,34 @@ roles = ["health"]
   EXPECT_FALSE(policy->Decide(MakePrincipal("mtls:y"), Action::kRead, "s", "T").allowed);
 }
 
+// A grant on "*" never reaches a system stream, but a deny on "*" does: a role that denies
+// everything (an off-boarded principal) also loses what explicit grants on '$' streams gave.
+TEST(StarDeny, CoversSystemStreams) {
+  const auto policy = MustParse(R"(
+[[role]]
+name = "auditor"
+grants = [ { actions = ["audit.read", "read"], streams = ["$audit", "$parked-*", "orders"], event_types = ["*"] } ]
+[[role]]
+name = "offboarded"
+denies = [ { actions = ["audit.read", "read"], streams = ["*"], event_types = ["*"] } ]
+[[role]]
+name = "no-orders"
+denies = [ { actions = ["read"], streams = ["order*"], event_types = ["*"] } ]
+)");
+  const Principal auditor = MakePrincipal("jwt:a", {"auditor"});
+  EXPECT_TRUE(policy->Decide(auditor, Action::kAuditRead, "$audit", "").allowed);
+  EXPECT_TRUE(policy->Decide(auditor, Action::kRead, "$parked-g", "T").allowed);
+  const Principal gone = MakePrincipal("jwt:a", {"auditor", "offboarded"});
+  EXPECT_FALSE(policy->Decide(gone, Action::kAuditRead, "$audit", "").allowed);
+  EXPECT_FALSE(policy->Decide(gone, Action::kRead, "$parked-g", "T").allowed);
+  EXPECT_FALSE(policy->Decide(gone, Action::kRead, "orders", "T").allowed);
+  EXPECT_EQ(policy->Decide(gone, Action::kAuditRead, "$audit", "").rule, "role:offboarded/deny[0]");
+  // A prefix deny stays a prefix: it does not reach '$' streams it does not name.
+  const Principal partly = MakePrincipal("jwt:a", {"auditor", "no-orders"});
+  EXPECT_FALSE(policy->Decide(partly, Action::kRead, "orders", "T").allowed);
+  EXPECT_TRUE(policy->Decide(partly, Action::kRead, "$parked-g", "T").allowed);
+}
+
 TEST(ExactStream, MatchesOnlyItself) {
   const auto policy = MustParse(R"(
 [[role]]
