@@ -23,6 +23,10 @@ struct JwtIssuerConfig {
   std::string jwks_url;                   // https:// only (http:// only for loopback in tests)
   std::string jwks_ca_file;               // CA bundle for jwks_url; empty = system store
   std::string roles_claim = "roles";      // claim holding a string or an array of strings
+  // The roles this issuer may assert (`roles_allowed`): claimed roles not listed are dropped
+  // (the token is still accepted, with the listed ones). Unset: every claimed role counts; an
+  // empty list: none does (an issuer trusted for identity only; bindings give the roles).
+  std::optional<std::vector<std::string>> roles_allowed;  // at most kRolesMax names
   int64_t leeway_s = 30;                  // clock skew allowed on exp/nbf/iat; 0..60
   int64_t jwks_refresh_interval_s = 300;  // periodic refetch of jwks_url / reread of jwks_file
   int64_t jwks_refetch_min_interval_s = 30;  // rate limit of refetches on an unknown kid

@@ -195,6 +195,12 @@ Result<Principal> CheckClaims(const json& c, const JwtIssuerConfig& config, int6
 
   Principal p;
   CAIRN_ASSIGN_OR_RETURN(p.roles, Roles(c, config.roles_claim));
+  if (config.roles_allowed) {
+    const std::vector<std::string>& allowed = *config.roles_allowed;
+    std::erase_if(p.roles, [&](const std::string& role) {
+      return std::find(allowed.begin(), allowed.end(), role) == allowed.end();
+    });
+  }
   p.id = config.name.empty() ? "jwt:" + sub : "jwt:" + config.name + ":" + sub;
   p.method = AuthMethod::kJwt;
   p.expires_unix_s = *exp;
@@ -222,6 +228,14 @@ Status ValidateJwtIssuerConfig(const JwtIssuerConfig& c) {
   }
   if (!c.jwks_ca_file.empty() && c.jwks_url.empty()) return bad("jwks_ca_file needs jwks_url");
   if (c.roles_claim.empty() || c.roles_claim.size() > 256) return bad("roles_claim must be 1..256 bytes");
+  if (c.roles_allowed) {
+    if (c.roles_allowed->size() > kRolesMax) return bad("roles_allowed has more than 64 roles");
+    for (const std::string& role : *c.roles_allowed) {
+      if (role.empty() || role.size() > kRoleSizeMaxBytes || HasControlChars(role)) {
+        return bad("roles_allowed names must be 1..128 bytes without control characters");
+      }
+    }
+  }
   if (c.leeway_s < 0 || c.leeway_s > kLeewayMaxS) return bad("leeway_s must be 0..60");
   if (c.jwks_refresh_interval_s < 1 || c.jwks_refresh_interval_s > kJwksIntervalMaxS) {
     return bad("jwks_refresh_interval_s must be 1..86400");

@@ -19,7 +19,8 @@
 // (string or array of strings) must contain the configured audience; `sub` required, 1..256
 // bytes, no control characters. Roles come from `roles_claim`: absent = none, a string = one
 // role, an array of strings = those roles (≤ kRolesMax, each 1..kRoleSizeMaxBytes); any other
-// type rejects the token.
+// type rejects the token. With `roles_allowed` set, claimed roles outside it are dropped: each
+// issuer asserts only the roles it is trusted with (a partner's IdP cannot claim "admin").
 //
 // Errors: always kUnauthenticated with a short generic reason ("token expired", "unknown key
 // id", "signature invalid", "issuer not trusted", ...). Messages never contain the token, a

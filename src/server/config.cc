@@ -545,7 +545,7 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(CheckKeys(
         t, path,
         {"issuer", "name", "audience", "jwks_file", "jwks_url", "jwks_ca_file", "roles_claim",
-         "leeway_s", "jwks_refresh_interval_s", "jwks_refetch_min_interval_s"}));
+         "roles_allowed", "leeway_s", "jwks_refresh_interval_s", "jwks_refetch_min_interval_s"}));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "issuer", &out->issuer));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "name", &out->name));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "audience", &out->audience));
@@ -553,6 +553,11 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "jwks_url", &out->jwks_url));
     CAIRN_RETURN_IF_ERROR(GetPath(t, path, "jwks_ca_file", &out->jwks_ca_file));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "roles_claim", &out->roles_claim));
+    if (t.contains("roles_allowed")) {
+      out->roles_allowed.emplace();
+      CAIRN_RETURN_IF_ERROR(
+          GetStringList(t, path, "roles_allowed", kJwtRolesAllowedMax, &*out->roles_allowed));
+    }
     // leeway_s is range-checked by ValidateForServe (0..60) so that the refusal names it there;
     // here only absurd values are rejected.
     CAIRN_RETURN_IF_ERROR(GetInt(t, path, "leeway_s", INT32_MIN, INT32_MAX, &out->leeway_s));

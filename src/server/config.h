@@ -131,6 +131,7 @@ inline constexpr size_t kConfigFileSizeBytesMax = size_t{1} << 20;  // 1 MiB
 inline constexpr size_t kJwtIssuersMax = 32;
 inline constexpr size_t kApiKeysMax = 4096;
 inline constexpr size_t kApiKeyRolesMax = 64;
+inline constexpr size_t kJwtRolesAllowedMax = 64;  // as auth::kRolesMax
 inline constexpr size_t kMtlsRulesMax = 256;
 inline constexpr int64_t kJwtLeewaySecondsMax = 60;
 

@@ -41,6 +41,7 @@ const std::vector<CheckInfo>& PostureCatalogue() {
       {"CAIRN-AUTH-005", "JWT leeway over 60 s", false},
       {"CAIRN-AUTH-006", "JWKS fetched over plain HTTP", false},
       {"CAIRN-AUTH-007", "expired API key still configured", false},
+      {"CAIRN-AUTH-008", "one of several JWT issuers may assert any role", false},
       {"CAIRN-POL-001", "admin granted to a wildcard principal", false},
       {"CAIRN-POL-002", "system ($) streams granted to a role without admin", false},
       {"CAIRN-POL-003", "append on every stream and every event type", false},

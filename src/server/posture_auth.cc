@@ -110,6 +110,16 @@ void CheckJwtIssuers(const Config& config, Findings* out) {
                "use an https:// JWKS URL (with jwks_ca_file for a private CA)");
     }
     if (!jwt.jwks_file.empty()) CheckJwks(name, jwt.jwks_file, out);
+    // One issuer is the organisation's IdP; next to others (a partner's, a CI system's) each
+    // should assert only the roles it is trusted with.
+    if (config.auth.jwt.size() > 1 && !jwt.roles_allowed) {
+      out->Add("CAIRN-AUTH-008", Severity::kMedium,
+               name + " (issuer \"" + jwt.issuer + "\") has no roles_allowed: its tokens may claim "
+               "any role of the policy, admin included, next to " +
+                   std::to_string(config.auth.jwt.size() - 1) + " other issuer(s)",
+               "set " + name + ".roles_allowed to the roles this issuer may assert ([] for none: "
+               "bind its principals to roles in the policy instead)");
+    }
   }
 }
 

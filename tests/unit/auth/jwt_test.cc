@@ -261,6 +261,41 @@ TEST_F(JwtTest, RolesFromCustomClaim) {
   EXPECT_EQ(r->roles, (std::vector<std::string>{"reader"}));
 }
 
+// An issuer asserts only the roles it is trusted with: others are dropped, the token still
+// admits its subject; an empty list trusts it for identity only.
+TEST_F(JwtTest, RolesOutsideRolesAllowedAreDropped) {
+  json c = Claims();
+  c["roles"] = json::array({"reader", "admin", "writer"});
+  config_.roles_allowed = std::vector<std::string>{"reader", "writer"};
+  verifier_ = Make();
+  auto r = verifier_->Verify(MakeJwt(K().ec, "ec-1", c), kNow);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->roles, (std::vector<std::string>{"reader", "writer"}));
+  c["roles"] = "admin";
+  r = verifier_->Verify(MakeJwt(K().ec, "ec-1", c), kNow);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->roles.empty());
+  config_.roles_allowed = std::vector<std::string>{};
+  verifier_ = Make();
+  c["roles"] = json::array({"reader"});
+  r = verifier_->Verify(MakeJwt(K().ec, "ec-1", c), kNow);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->roles.empty());
+  EXPECT_EQ(r->id, "jwt:alice") << "the subject is still admitted";
+  // Unset: every claimed role counts (as before).
+  config_.roles_allowed.reset();
+  verifier_ = Make();
+  c["roles"] = json::array({"admin"});
+  r = verifier_->Verify(MakeJwt(K().ec, "ec-1", c), kNow);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->roles, (std::vector<std::string>{"admin"}));
+  // Names are bounded like claimed roles.
+  config_.roles_allowed = std::vector<std::string>{""};
+  EXPECT_FALSE(ValidateJwtIssuerConfig(config_).ok());
+  config_.roles_allowed = std::vector<std::string>(65, "r");
+  EXPECT_FALSE(ValidateJwtIssuerConfig(config_).ok());
+}
+
 TEST_F(JwtTest, RolesOfTheWrongTypeAreRejected) {
   json c = Claims();
   for (json bad : {json(5), json::array({1, 2}), json({{"a", 1}}), json::array({"ok", nullptr}),

@@ -79,6 +79,7 @@ audience = "cairn"
 jwks_file = "jwks.json"
 jwks_ca_file = "ca.pem"
 roles_claim = "groups"
+roles_allowed = ["reader", "writer"]
 leeway_s = 10
 jwks_refresh_interval_s = 600
 jwks_refetch_min_interval_s = 60
@@ -127,11 +128,14 @@ connection_idle_ms_max = 60000
   EXPECT_EQ(c.auth.jwt[0].jwks_file, "/etc/cairn/jwks.json");
   EXPECT_EQ(c.auth.jwt[0].jwks_ca_file, "/etc/cairn/ca.pem");
   EXPECT_EQ(c.auth.jwt[0].roles_claim, "groups");
+  ASSERT_TRUE(c.auth.jwt[0].roles_allowed.has_value());
+  EXPECT_EQ(*c.auth.jwt[0].roles_allowed, (std::vector<std::string>{"reader", "writer"}));
   EXPECT_EQ(c.auth.jwt[0].leeway_s, 10);
   EXPECT_EQ(c.auth.jwt[0].jwks_refresh_interval_s, 600);
   EXPECT_EQ(c.auth.jwt[0].jwks_refetch_min_interval_s, 60);
   EXPECT_EQ(c.auth.jwt[1].jwks_url, "https://other/jwks");
   EXPECT_EQ(c.auth.jwt[1].roles_claim, "roles");
+  EXPECT_FALSE(c.auth.jwt[1].roles_allowed.has_value()) << "unset: every claimed role counts";
   EXPECT_EQ(c.auth.jwt[1].leeway_s, 30);
   ASSERT_EQ(c.auth.api_keys.size(), 2u);
   EXPECT_EQ(c.auth.api_keys[0].id, "ci-bot");

@@ -302,6 +302,14 @@ const std::vector<Case>& Cases() {
       {"JwksHttp", "CAIRN-AUTH-006", Severity::kHigh,
        [](Env& e) { e.config.auth.jwt[0].jwks_url = "http://idp.test/jwks"; },
        [](Env& e) { e.config.auth.jwt[0].jwks_url = "https://idp.test/http://"; }},
+      {"IssuerMayAssertAnyRole", "CAIRN-AUTH-008", Severity::kMedium,
+       [](Env& e) { e.config.auth.jwt.push_back(e.config.auth.jwt[0]); e.config.auth.jwt[1].name = "partner"; },
+       [](Env& e) {
+         e.config.auth.jwt.push_back(e.config.auth.jwt[0]);
+         e.config.auth.jwt[1].name = "partner";
+         e.config.auth.jwt[0].roles_allowed = std::vector<std::string>{"reader"};
+         e.config.auth.jwt[1].roles_allowed = std::vector<std::string>{};
+       }},
       {"ApiKeyExpired", "CAIRN-AUTH-007", Severity::kLow,
        [](Env& e) { e.config.auth.api_keys[0].expires_unix_s = Now() - 1; },
        [](Env& e) { e.config.auth.api_keys[0].expires_unix_s = Now() + 60; }},
