@@ -30,7 +30,8 @@ enum class AuditKind : uint8_t {
   kAuthFailure = 0,      // authentication failed (method, reason, source address)
   kAccessDenied,         // the policy denied a call (principal, action, resource, type, rule)
   kConnectionRefused,    // a peer outside server.allow_cidrs
-  kAdmin,                // policy reload, key rotation, forget, subscription/group/webhook changes
+  kAdmin,                // policy reload (details: generation, policy_sha256), key rotation,
+                         // forget, subscription/group/webhook changes
   kIntegrityViolation,   // scrub mismatch or Integrity.ReportViolation
   kServerStart,          // details: config_sha256 (digest of the effective configuration)
   kServerStop,

@@ -10,6 +10,9 @@
 #include <cstring>
 #include <initializer_list>
 #include <map>
+
+#include "common/bytes.h"
+#include "crypto/sha256.h"
 #include <toml++/toml.h>
 
 #include "common/toml_strict.h"
@@ -256,8 +259,9 @@ class Parser {
       CAIRN_ASSIGN_OR_RETURN(Binding binding, ParseBinding(*binding_tables[i], i, role_index));
       bindings.push_back(std::move(binding));
     }
-    return std::shared_ptr<const Policy>(
-        std::make_shared<Policy>(std::move(roles), std::move(bindings), source_));
+    auto policy = std::make_shared<Policy>(std::move(roles), std::move(bindings), source_);
+    policy->set_text_sha256(HexEncode(crypto::HashView(crypto::Sha256(text))));
+    return std::shared_ptr<const Policy>(std::move(policy));
   }
 
  private:

@@ -130,12 +130,17 @@ class Policy {
   int64_t FindRole(std::string_view name) const;
   // Where the policy came from (a file path), or "" for the empty policy.
   const std::string& source() const { return source_; }
+  // Lowercase hex SHA-256 of the text it was parsed from ("" for the empty policy): what a
+  // reload's audit record names, so the trail shows which policy was in force.
+  const std::string& text_sha256() const { return text_sha256_; }
+  void set_text_sha256(std::string hex) { text_sha256_ = std::move(hex); }
 
  private:
   std::vector<Role> roles_;
   std::vector<Binding> bindings_;
   std::vector<uint32_t> roles_by_name_;  // indices into roles_, sorted by name
   std::string source_;
+  std::string text_sha256_;
 };
 
 }  // namespace cairn::policy

@@ -53,6 +53,7 @@ grpc::Status AdminService::ReloadPolicy(grpc::ServerContext* context,
   if (Status s = policies_->Reload(); !s.ok()) return act.Finish(ToGrpcStatus(s));
   response->set_generation(policies_->generation());
   act.AddDetail("generation", std::to_string(response->generation()));
+  act.AddDetail("policy_sha256", policies_->Current()->text_sha256());
   return act.Finish(grpc::Status::OK);
 }
 

@@ -18,6 +18,11 @@ namespace {
 using audit::AuditKind;
 using audit::AuditRecord;
 
+// Authentication failure reasons are fixed texts (the longest is 79 bytes); the bound keeps a
+// new one from growing records, and is above every text so a reason maps to its metric label
+// the same whether it went through the trail or was only counted.
+constexpr size_t kAuthFailureReasonSizeBytesMax = 128;
+
 bool ValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > kRequestIdBytesMax) return false;
   for (char c : id) {
@@ -126,7 +131,7 @@ void CallAudit::AuthFailure(std::string_view request_id, std::string_view method
   r.action = "auth";
   r.outcome = "failure";
   r.error_code = "UNAUTHENTICATED";
-  r.reason = std::string(reason.substr(0, 64));
+  r.reason = std::string(reason.substr(0, kAuthFailureReasonSizeBytesMax));
   trail_->Submit(std::move(r));
 }
 

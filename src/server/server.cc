@@ -526,7 +526,9 @@ Status ServerImpl::ReloadPolicy() {
   r.resource = "*";
   r.outcome = reloaded.ok() ? "success" : "failure";
   if (!reloaded.ok()) r.error_code = std::string(ReasonOf(reloaded.code()));
-  r.details = {{"trigger", "signal"}, {"generation", std::to_string(policies_.generation())}};
+  r.details = {{"trigger", "signal"},
+               {"generation", std::to_string(policies_.generation())},
+               {"policy_sha256", policies_.Current()->text_sha256()}};
   slot->Submit(std::move(r));
   return reloaded;
 }

@@ -230,6 +230,13 @@ TEST_F(AuditTest, EachAdminActIsOneRecordWithItsOutcome) {
     EXPECT_EQ(r.principal, "apikey:admin") << i;
     EXPECT_EQ(r.decision, "allow") << i;
   }
+  // The reload names the policy text it loaded.
+  const crypto::Hash policy_hash = crypto::Sha256(testing::ReadFile(env_.PolicyPath()));
+  const auto& reload_details = admin_records[0].record.details;
+  EXPECT_NE(std::find(reload_details.begin(), reload_details.end(),
+                      std::pair<std::string, std::string>(
+                          "policy_sha256", HexEncode(std::span<const uint8_t>(policy_hash.data(), policy_hash.size())))),
+            reload_details.end());
   EXPECT_EQ(admin_records[1].record.resource, "storage");
   EXPECT_EQ(admin_records[2].record.resource, "kek");
   EXPECT_EQ(admin_records[4].record.resource, "g1");
