@@ -73,7 +73,7 @@ void PrintText(const audit::AuditRecord& r) {
     line += " ";
     line += key;
     line += "=";
-    line += TerminalSafe(value);
+    line += KeyValueSafe(value);
   };
   add("principal", r.principal);
   add("method", r.auth_method);

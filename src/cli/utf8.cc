@@ -53,6 +53,11 @@ void AppendControl(std::string* out, uint32_t cp) {
   }
 }
 
+bool IsBidiControl(uint32_t cp) {
+  return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
 }  // namespace
 
 bool IsValidUtf8(std::string_view s) {
@@ -78,12 +83,26 @@ std::string TerminalSafe(std::string_view s) {
     }
     if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
       AppendControl(&out, cp);
+    } else if (IsBidiControl(cp)) {
+      AppendEscape(&out, "\\u%04x", cp);
     } else {
       out.append(s.substr(i, n));
     }
     i += n;
   }
   return out;
+}
+
+std::string KeyValueSafe(std::string_view s) {
+  const bool quote = s.empty() || s.find_first_of(" =\"\\") != std::string_view::npos;
+  if (!quote) return TerminalSafe(s);
+  std::string escaped;
+  escaped.reserve(s.size() + 2);
+  for (char c : s) {
+    if (c == '"' || c == '\\') escaped.push_back('\\');
+    escaped.push_back(c);
+  }
+  return "\"" + TerminalSafe(escaped) + "\"";
 }
 
 }  // namespace cairn::cli
