@@ -46,6 +46,7 @@ const std::vector<CheckInfo>& PostureCatalogue() {
       {"CAIRN-POL-002", "system ($) streams granted to a role without admin", false},
       {"CAIRN-POL-003", "append on every stream and every event type", false},
       {"CAIRN-POL-004", "policy file cannot be loaded", false},
+      {"CAIRN-POL-005", "a JWT prefix binding reaches a named issuer's principals", false},
       {"CAIRN-DATA-001", "personal-data-looking fields stored in clear", true},
       {"CAIRN-DATA-002", "stream ids that look like e-mail addresses", true},
       {"CAIRN-KEY-001", "at-rest encryption key kept beside the data", false},

@@ -67,6 +67,31 @@ void CheckRules(const policy::Policy& p, const std::string& file, Findings* out)
   }
 }
 
+// A prefix binding such as "jwt:ops*" is usually meant for subjects of the unnamed issuer
+// (jwt:<sub>), but it also matches every principal of a named issuer whose namespace it is a
+// proper prefix of (jwt:ops-vendor:<sub>): tokens of another identity provider get the roles.
+void CheckBindingsAcrossIssuers(const policy::Policy& p, const Config& config,
+                                const std::string& file, Findings* out) {
+  constexpr std::string_view kJwt = "jwt:";
+  for (const policy::Binding& binding : p.bindings()) {
+    const std::string& who = binding.principal.text();
+    if (!IsWildcardPrincipal(who) || !who.starts_with(kJwt)) continue;
+    const std::string_view prefix = std::string_view(who).substr(0, who.size() - 1);
+    if (prefix.size() <= kJwt.size()) continue;  // "jwt:*": every issuer, as written
+    for (const auth::JwtIssuerConfig& issuer : config.auth.jwt) {
+      if (issuer.name.empty()) continue;
+      const std::string space = std::string(kJwt) + issuer.name + ":";
+      if (prefix.size() >= space.size() || !space.starts_with(prefix)) continue;
+      out->Add("CAIRN-POL-005", Severity::kMedium,
+               "policy.file " + file + ": the binding of \"" + who +
+                   "\" also matches every principal of the JWT issuer named \"" + issuer.name +
+                   "\" (" + space + "<sub>)",
+               "bind that issuer's principals with \"" + space + "...\" patterns, and the unnamed "
+               "issuer's with patterns that cannot reach another issuer's name");
+    }
+  }
+}
+
 }  // namespace
 
 void CheckPolicy(const Config& config, Findings* out) {
@@ -82,6 +107,7 @@ void CheckPolicy(const Config& config, Findings* out) {
   }
   CheckWildcardAdmin(**loaded, config.policy.file, out);
   CheckRules(**loaded, config.policy.file, out);
+  CheckBindingsAcrossIssuers(**loaded, config, config.policy.file, out);
 }
 
 }  // namespace cairn::server::posture

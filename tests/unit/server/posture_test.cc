@@ -192,6 +192,13 @@ std::function<void(Env&)> JwksFile(size_t oct_bytes, mode_t mode) {
   };
 }
 
+// A second issuer, named, both with roles_allowed (no CAIRN-AUTH-008).
+void AddNamedIssuer(Env& e, const std::string& name) {
+  e.config.auth.jwt.push_back(e.config.auth.jwt[0]);
+  e.config.auth.jwt[1].name = name;
+  for (auto& issuer : e.config.auth.jwt) issuer.roles_allowed = std::vector<std::string>{"orders"};
+}
+
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name << " (" << c.id << ")"; }
 
 const std::vector<Case>& Cases() {
@@ -313,6 +320,15 @@ const std::vector<Case>& Cases() {
       {"ApiKeyExpired", "CAIRN-AUTH-007", Severity::kLow,
        [](Env& e) { e.config.auth.api_keys[0].expires_unix_s = Now() - 1; },
        [](Env& e) { e.config.auth.api_keys[0].expires_unix_s = Now() + 60; }},
+      {"PrefixBindingReachesANamedIssuer", "CAIRN-POL-005", Severity::kMedium,
+       [](Env& e) {
+         AddNamedIssuer(e, "ops-vendor");
+         SafePolicyPlus(Binding("jwt:ops*", "orders"))(e);
+       },
+       [](Env& e) {
+         AddNamedIssuer(e, "ops-vendor");
+         SafePolicyPlus(Binding("jwt:ops-vendor:*", "orders") + Binding("jwt:*", "orders"))(e);
+       }},
       {"AdminToEveryone", "CAIRN-POL-001", Severity::kCritical, SafePolicyPlus(Binding("*", "admin")),
        SafePolicyPlus(Binding("*", "orders"))},
       {"AdminToPrefix", "CAIRN-POL-001", Severity::kHigh, SafePolicyPlus(Binding("jwt:svc-*", "admin")),
