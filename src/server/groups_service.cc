@@ -76,7 +76,7 @@ class GroupConnection;
 class ConnectionSink final : public GroupSinkBase<GroupConnection> {
  public:
   using GroupSinkBase::GroupSinkBase;
-  bool Deliver(subscribe::GroupDelivery delivery) override;
+  DeliverResult Deliver(subscribe::GroupDelivery delivery) override;
   void Closed(const Status& why) override;
 };
 
@@ -230,9 +230,9 @@ grpc::Status GroupConnection::Handle(const v1::GroupClientMessage& message) {
   return grpc::Status::OK;
 }
 
-bool ConnectionSink::Deliver(subscribe::GroupDelivery delivery) {
+ConnectionSink::DeliverResult ConnectionSink::Deliver(subscribe::GroupDelivery delivery) {
   auto event = ReaderView(std::move(delivery.event));
-  if (!event.ok()) return false;  // counted as a failed delivery: retried, then parked
+  if (!event.ok()) return DeliverResult::Unreadable(event.status().code());  // parked at once
   v1::GroupServerMessage message;
   v1::GroupEvent* out = message.mutable_event();
   server::ToWire(*event, out->mutable_event());
@@ -242,7 +242,8 @@ bool ConnectionSink::Deliver(subscribe::GroupDelivery delivery) {
   GroupDeliveryTag tag{true, delivery.ack_id, delivery.attempt, event->entry.stream_id,
                        event->entry.event_type, ""};
   std::lock_guard<std::mutex> lock(mu_);
-  return conn_ != nullptr && conn_->Enqueue(std::move(message), std::move(tag));
+  const bool queued = conn_ != nullptr && conn_->Enqueue(std::move(message), std::move(tag));
+  return queued ? DeliverResult::HandedOver() : DeliverResult::NotTaken();
 }
 
 void ConnectionSink::Closed(const Status& why) {

@@ -51,9 +51,21 @@ class GroupConsumer {
   // consumers, or parks them as unauthorized, without counting an attempt. A delivery already
   // being written to the network is not taken back.
   virtual std::vector<WithdrawnDelivery> Withdraw() { return {}; }
-  // Hands one delivery over; must not wait for the consumer. false: it could not be handed over
-  // (counted as a failed delivery, delivered again later).
-  virtual bool Deliver(GroupDelivery delivery) = 0;
+  // Hands one delivery over; must not wait for the consumer.
+  //  - kHandedOver: queued for the consumer.
+  //  - kNotTaken: its queue is full or it is going away; not an attempt, delivered again later.
+  //  - kUnreadable: the event cannot be shown to this consumer (its protected fields do not
+  //    open: DATA_LOSS, a KMS error); `unreadable_code` says why. The group parks it at once
+  //    (reason "unreadable: <code>"), so that it cannot hold the group's position forever.
+  struct DeliverResult {
+    enum class Kind : uint8_t { kHandedOver, kNotTaken, kUnreadable };
+    Kind kind = Kind::kHandedOver;
+    StatusCode unreadable_code = StatusCode::kOk;
+    static DeliverResult HandedOver() { return {}; }
+    static DeliverResult NotTaken() { return {Kind::kNotTaken, StatusCode::kOk}; }
+    static DeliverResult Unreadable(StatusCode code) { return {Kind::kUnreadable, code}; }
+  };
+  virtual DeliverResult Deliver(GroupDelivery delivery) = 0;
   // The group is done with the consumer (deleted, stopping, access lost); no more deliveries.
   virtual void Closed(const Status& why) = 0;
 };

@@ -16,6 +16,7 @@ constexpr uint64_t kReplayBit = uint64_t{1} << 63;
 // One AppendSystem of parked references: well below the engine's batch limit.
 constexpr size_t kParkBatchEventsMax = 500;
 constexpr char kUnauthorizedReason[] = "unauthorized: no connected consumer may receive this type";
+constexpr char kUnreadableReasonPrefix[] = "unreadable: ";
 
 int64_t NowMs() { return SteadyNowMs(); }
 
@@ -414,18 +415,27 @@ void GroupRunner::Dispatch() {
   }
   for (Assignment& a : assignments) {
     const uint64_t ack_id = a.delivery.ack_id;
-    if (a.consumer->Deliver(std::move(a.delivery))) continue;
-    // Not handed over (the consumer's queue is full or it is going away): not an attempt, so
-    // that an event is never parked for retries it never had.
+    const GroupConsumer::DeliverResult result = a.consumer->Deliver(std::move(a.delivery));
+    if (result.kind == GroupConsumer::DeliverResult::Kind::kHandedOver) continue;
     std::lock_guard<std::mutex> lock(mu_);
     Pending* p = Find(ack_id);
-    if (p != nullptr && p->consumer == a.consumer_id) {
-      Release(p);
-      assert(p->attempts > 0);
-      p->attempts--;
-      p->last_consumer = a.previous_consumer;  // it never had it: it may not settle it
-      p->previous_consumer = a.prior_previous_consumer;
+    if (p == nullptr || p->consumer != a.consumer_id) continue;
+    Release(p);
+    assert(p->attempts > 0);
+    p->attempts--;
+    p->last_consumer = a.previous_consumer;  // it never had it: it may not settle it
+    p->previous_consumer = a.prior_previous_consumer;
+    if (result.kind == GroupConsumer::DeliverResult::Kind::kUnreadable && !p->parking) {
+      // It would fail the same way every round, and never time out: park it now.
+      p->parking = true;
+      parks.push_back({p->ack_id,
+                       {p->event.entry.position, p->event.entry.stream_id, p->event.entry.event_id,
+                        std::string(kUnreadableReasonPrefix) + StatusCodeName(result.unreadable_code),
+                        p->attempts},
+                       false});
     }
+    // kNotTaken (the consumer's queue is full or it is going away): not an attempt, so that an
+    // event is never parked for retries it never had.
   }
   if (!parks.empty()) Park(std::move(parks));
 }

@@ -5,18 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/bytes.h"
+#include "engine/event_codec.h"
 
 namespace cairn::subscribe {
-namespace {
-
-bool IsJsonContentType(std::string_view type) {
-  const size_t semicolon = type.find(';');
-  if (semicolon != std::string_view::npos) type = type.substr(0, semicolon);
-  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
-  return type == "application/json" || type.ends_with("+json");
-}
-
-}  // namespace
 
 std::string Rfc3339Nanos(int64_t unix_ns) {
   int64_t seconds = unix_ns / 1000000000;
@@ -49,7 +40,8 @@ Result<std::string> CloudEventJson(const engine::RecordedEvent& event, std::stri
   doc["position"] = std::to_string(e.position);
   doc["stream"] = e.stream_id;
   doc["version"] = std::to_string(e.stream_version);
-  if (IsJsonContentType(content_type) && !event.data.empty()) {
+  // The engine's rule, which validated the data at append: JSON types are sent as "data".
+  if (engine::IsJsonContentType(content_type) && !event.data.empty()) {
     nlohmann::json data = nlohmann::json::parse(event.data, nullptr, /*allow_exceptions=*/false);
     if (data.is_discarded()) return Status::InvalidArgument("event data is not valid JSON");
     doc["data"] = std::move(data);

@@ -292,12 +292,27 @@ bool WebhookDispatcher::Wanted(const Hook& hook, const engine::RecordedEvent& ev
   return true;
 }
 
-Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii) {
+Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii,
+                                     bool* undeliverable) {
+  *undeliverable = false;
+  // Failures before anything is sent: a KMS that is away is retried; an event whose protected
+  // fields do not open or whose data is not the JSON its type says fails the same way on every
+  // attempt, so it is parked at once instead of holding the webhook through every retry.
+  auto local = [&](Status s) {
+    *undeliverable = s.code() != StatusCode::kUnavailable &&
+                     s.code() != StatusCode::kResourceExhausted &&
+                     s.code() != StatusCode::kIOError && s.code() != StatusCode::kAborted;
+    return s;
+  };
   if (store_->IsProtected(event.entry.event_type)) {
-    CAIRN_ASSIGN_OR_RETURN(event, store_->Reveal(std::move(event), pii));
+    auto revealed = store_->Reveal(std::move(event), pii);
+    if (!revealed.ok()) return local(revealed.status());
+    event = std::move(revealed).value();
   }
   SignedDelivery delivery;
-  CAIRN_ASSIGN_OR_RETURN(delivery.body, CloudEventJson(event, store_->origin()));
+  auto body = CloudEventJson(event, store_->origin());
+  if (!body.ok()) return local(body.status());
+  delivery.body = std::move(body).value();
   delivery.id = engine::FormatUuid(event.entry.event_id);
   delivery.timestamp_s = NowUnixS();
   std::string signatures;
@@ -379,7 +394,8 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
       continue;
     }
     engine::RecordedEvent stored = event;  // kept for the parked reference
-    Status s = DeliverOne(hook, std::move(event), pii);
+    bool undeliverable = false;
+    Status s = DeliverOne(hook, std::move(event), pii, &undeliverable);
     if (!s.ok() && stop_.load()) break;  // aborted by Stop(): not an attempt
     std::unique_lock<std::mutex> lock(mu_);
     if (s.ok()) {
@@ -390,7 +406,7 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
     }
     ++hook.attempts;
     hook.last_error = s.message().substr(0, kLastErrorSizeBytesMax);
-    if (hook.attempts > options_.retries_max) {
+    if (hook.attempts > options_.retries_max || undeliverable) {
       const std::string error = hook.last_error;
       lock.unlock();
       const Status parked = Park(hook, stored, error);

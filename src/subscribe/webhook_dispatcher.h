@@ -136,7 +136,8 @@ class WebhookDispatcher {
   void ProcessTurn(Hook& hook);
   bool Wanted(const Hook& hook, const engine::RecordedEvent& event, const Judge& judge,
               bool* pii) const;
-  Status DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii);
+  // `*undeliverable`: it failed before sending, in a way no retry cures (parked at once).
+  Status DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii, bool* undeliverable);
   Status Park(Hook& hook, const engine::RecordedEvent& event, const std::string& error);
   int64_t BackoffMs(uint32_t attempt);
   int64_t NowUnixS() const;

@@ -197,6 +197,51 @@ TEST_F(WebhooksTest, FailingEventIsRetriedThenParkedAndDeliveryContinues) {
   EXPECT_EQ(parked[0].data().find("fail-me"), std::string::npos);  // a reference, no payload
 }
 
+// An event the webhook cannot encode, the same way on every attempt (here: binary data of a type
+// a protection rule added later covers, so its protected fields cannot be found), is parked
+// after its first attempt, without the retries and backoffs that cannot cure it, and delivery
+// goes on with the next event.
+TEST_F(WebhooksTest, AnEventThatCannotBeEncodedIsParkedAtOnce) {
+  v1::AppendRequest binary;
+  binary.set_stream("order-w9");
+  auto* e = binary.add_events();
+  e->set_type("Ticket");
+  e->set_content_type("application/octet-stream");
+  e->set_data("raw \x01 bytes");
+  auto appended = admin->Append(binary);
+  ASSERT_TRUE(appended.ok()) << appended.status().ToString();
+  ASSERT_TRUE(admin->Append(Events("order-w9", "OrderCreated", {R"({"after":1})"})).ok());
+  ASSERT_EQ(env.server().Stop(), 0);
+  ProtectRulesConfig(env, std::string(kRules) + R"(
+[[rule]]
+event_type = "Ticket"
+subject = "/holder"
+fields = ["/email"]
+)");
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  admin = env.ClientWith(env.admin_key);
+  webhooks = std::make_unique<WebhooksClient>(admin.get());
+  ASSERT_TRUE(webhooks->Create(Request("binary", "order-w9")).ok());
+  auto got = receiver_->WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].body.find(R"("after":1)"), std::string::npos);
+  std::vector<v1::RecordedEvent> parked;
+  for (int waited = 0; waited < 5000 && parked.empty(); waited += 50) {
+    v1::ReadRequest read;
+    read.set_stream("$parked-webhook-binary");
+    admin->Read(read, [&](const v1::ReadResponse& chunk) {
+      for (const auto& p : chunk.events()) parked.push_back(p);
+      return true;
+    });
+    if (parked.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(parked.size(), 1u);
+  auto ref = nlohmann::json::parse(parked[0].data());
+  EXPECT_EQ(ref["position"], appended->first_position());
+  EXPECT_EQ(ref["attempts"], 1) << "retried although no retry can cure it";
+  EXPECT_EQ(receiver_->requests().size(), 1u);
+}
+
 TEST_F(WebhooksTest, RotatedSecretAndPreviousOneBothSignDuringGrace) {
   v1::CreateWebhookRequest r = Request("rotating", "order-w3");
   const std::string old_secret = NewWebhookSecret();

@@ -63,7 +63,7 @@ class ReadSink final : public GroupSinkBase<ReadCall> {
   ReadSink(engine::EventStore* store, subscribe::LiveAccess access, bool structured_uuid,
            ReadCall* call)
       : GroupSinkBase(store, std::move(access), call), structured_uuid_(structured_uuid) {}
-  bool Deliver(subscribe::GroupDelivery delivery) override;
+  DeliverResult Deliver(subscribe::GroupDelivery delivery) override;
   void Closed(const Status& why) override;
 
  private:
@@ -325,9 +325,9 @@ void ReadCall::HandleAckOrNack() {
   StartRead(&in_);
 }
 
-bool ReadSink::Deliver(subscribe::GroupDelivery delivery) {
+ReadSink::DeliverResult ReadSink::Deliver(subscribe::GroupDelivery delivery) {
   auto event = ReaderView(std::move(delivery.event));
-  if (!event.ok()) return false;  // counted as a failed delivery: retried, then parked
+  if (!event.ok()) return DeliverResult::Unreadable(event.status().code());  // parked at once
   ps::ReadResp message;
   ps::ReadResp::ReadEvent* out = message.mutable_event();
   ToWireRecorded(*event, structured_uuid_, out->mutable_event());
@@ -336,7 +336,8 @@ bool ReadSink::Deliver(subscribe::GroupDelivery delivery) {
   GroupDeliveryTag tag{true, delivery.ack_id, delivery.attempt, event->entry.stream_id,
                        event->entry.event_type, event->entry.event_id};
   std::lock_guard<std::mutex> lock(mu_);
-  return conn_ != nullptr && conn_->Enqueue(std::move(tag), std::move(message));
+  const bool queued = conn_ != nullptr && conn_->Enqueue(std::move(tag), std::move(message));
+  return queued ? DeliverResult::HandedOver() : DeliverResult::NotTaken();
 }
 
 void ReadSink::Closed(const Status& why) {

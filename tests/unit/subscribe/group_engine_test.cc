@@ -384,6 +384,35 @@ TEST_F(GroupTest, AConsumerThatStopsReadingIsDroppedAndItsDeliveriesGoToOthers) 
   EXPECT_EQ(Positions(b->Take(2)), (std::set<uint64_t>{0, 1}));
 }
 
+// An event the consumer cannot be shown (a protected field that does not open) is parked at
+// once, not handed back as "not taken" forever: it held the group's position for good.
+TEST_F(GroupTest, AnEventThatCannotBeShownIsParkedAndTheGroupMovesOn) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  AppendN("order-1", 2);
+  auto consumer = std::make_shared<FakeConsumer>();
+  consumer->unreadable_positions = {0};
+  auto member = JoinOrDie("g", consumer);
+  auto got = consumer->Take(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].event.entry.position, 1u);
+  member->Ack(AckIds(got));
+  for (int i = 0; i < 300 && groups_->List()[0].counters.done_below < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto counters = groups_->List()[0].counters;
+  EXPECT_GE(counters.done_below, 2u) << "the unreadable event held the group";
+  EXPECT_EQ(counters.parked, 1u);
+  EXPECT_EQ(consumer->unreadable_calls(), 1u) << "tried once, not every round";
+  auto parked = store_->ReadStream(ParkedStreamId("g"), 0, engine::Direction::kForwards, 10);
+  ASSERT_TRUE(parked.ok());
+  ASSERT_EQ(parked->events.size(), 1u);
+  auto ref = DecodeParkedRef(parked->events[0]);
+  ASSERT_TRUE(ref.ok());
+  EXPECT_EQ(ref->position, 0u);
+  EXPECT_EQ(ref->reason, "unreadable: DATA_LOSS");
+  EXPECT_EQ(ref->attempts, 0u) << "never sent";
+}
+
 TEST_F(GroupTest, EventsNoConsumerMayReceiveAreParkedAsUnauthorizedOthersFlow) {
   ASSERT_TRUE(groups_->Create(Settings("g")).ok());
   AppendN("order-1", 1, "Secret");

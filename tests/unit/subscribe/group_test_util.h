@@ -70,15 +70,26 @@ class FakeConsumer final : public GroupConsumer {
   }
   // Deliveries refused (as a full transport queue refuses them) before the next is taken.
   std::atomic<int> refuse_next{0};
+  // Events at these positions cannot be shown to this consumer (as a protected field that does
+  // not open): Deliver answers kUnreadable with DATA_LOSS.
+  std::set<uint64_t> unreadable_positions;
 
-  bool Deliver(GroupDelivery delivery) override {
+  DeliverResult Deliver(GroupDelivery delivery) override {
     for (int left = refuse_next.load(); left > 0;) {
-      if (refuse_next.compare_exchange_weak(left, left - 1)) return false;
+      if (refuse_next.compare_exchange_weak(left, left - 1)) return DeliverResult::NotTaken();
     }
     std::lock_guard<std::mutex> lock(mu_);
+    if (unreadable_positions.count(delivery.event.entry.position) > 0) {
+      unreadable_calls_++;
+      return DeliverResult::Unreadable(StatusCode::kDataLoss);
+    }
     received_.push_back(std::move(delivery));
     cv_.notify_all();
-    return true;
+    return DeliverResult::HandedOver();
+  }
+  size_t unreadable_calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return unreadable_calls_;
   }
   void Closed(const Status& why) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -112,6 +123,7 @@ class FakeConsumer final : public GroupConsumer {
   std::deque<GroupDelivery> received_;
   std::set<std::string> revoked_;
   size_t withdrawn_ = 0;
+  size_t unreadable_calls_ = 0;
   std::optional<Status> closed_;
 };
 

@@ -65,6 +65,18 @@ TEST(WebhookCloudEvent, PlusJsonIsJsonAndBadJsonIsRefused) {
   EXPECT_FALSE(CloudEventJson(Event("application/json", "{not json"), "o").ok());
 }
 
+// The webhook judges JSON by the engine's rule, which validated the data at append: a bare
+// "+json" is not a JSON type (the engine stored "not json" under it, and the webhook then
+// refused to encode it on every retry), and case does not matter.
+TEST(WebhookCloudEvent, JsonTypesAreTheEnginesJsonTypes) {
+  auto bare = CloudEventJson(Event("+json", "not json"), "o");
+  ASSERT_TRUE(bare.ok()) << bare.status().ToString();
+  EXPECT_TRUE(nlohmann::json::parse(*bare).contains("data_base64"));
+  auto upper = CloudEventJson(Event("Application/JSON", "{\"a\":1}"), "o");
+  ASSERT_TRUE(upper.ok());
+  EXPECT_EQ(nlohmann::json::parse(*upper)["data"]["a"], 1);
+}
+
 TEST(WebhookCloudEvent, Rfc3339Nanos) {
   EXPECT_EQ(Rfc3339Nanos(0), "1970-01-01T00:00:00.000000000Z");
   EXPECT_EQ(Rfc3339Nanos(1000000001), "1970-01-01T00:00:01.000000001Z");
