@@ -11,11 +11,15 @@ namespace cairn {
 
 namespace {
 
+enum class Trust : uint8_t { kAny, kNotWritableByOthers, kPrivate };
+
 Result<std::string> ReadBounded(const std::string& path, std::string_view what,
-                                size_t size_bytes_max, bool refuse_writable_by_others) {
+                                size_t size_bytes_max, Trust trust) {
   const std::string name = std::string(what) + " " + path;
   // O_NONBLOCK: a FIFO put where a file is expected must not block the open (it is then
-  // refused as not a regular file); reads of regular files ignore the flag.
+  // refused as not a regular file); reads of regular files ignore the flag. Symlinks are
+  // followed (Kubernetes and cert-manager mount secrets as symlinks); every check below is made
+  // on the opened descriptor, so it judges the file that is read.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
@@ -29,8 +33,11 @@ Result<std::string> ReadBounded(const std::string& path, std::string_view what,
   struct stat st {};
   if (::fstat(fd, &st) != 0) return Status::IOError(name + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(name + " is not a regular file");
-  if (refuse_writable_by_others && (st.st_mode & S_IWOTH) != 0) {
+  if (trust == Trust::kNotWritableByOthers && (st.st_mode & S_IWOTH) != 0) {
     return Status::FailedPrecondition(name + " is writable by others; chmod o-w it");
+  }
+  if (trust == Trust::kPrivate && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    return Status::FailedPrecondition(name + " is readable by group or others; chmod 600 it");
   }
   const std::string too_large =
       name + " is larger than " + std::to_string(size_bytes_max) + " bytes";
@@ -63,12 +70,17 @@ Result<std::string> ReadBounded(const std::string& path, std::string_view what,
 
 Result<std::string> ReadSmallFile(const std::string& path, std::string_view what,
                                   size_t size_bytes_max) {
-  return ReadBounded(path, what, size_bytes_max, /*refuse_writable_by_others=*/false);
+  return ReadBounded(path, what, size_bytes_max, Trust::kAny);
+}
+
+Result<std::string> ReadPrivateFile(const std::string& path, std::string_view what,
+                                    size_t size_bytes_max) {
+  return ReadBounded(path, what, size_bytes_max, Trust::kPrivate);
 }
 
 Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
                                     size_t size_bytes_max) {
-  return ReadBounded(path, what, size_bytes_max, /*refuse_writable_by_others=*/true);
+  return ReadBounded(path, what, size_bytes_max, Trust::kNotWritableByOthers);
 }
 
 }  // namespace cairn

@@ -10,6 +10,11 @@
 // ReadTrustedFile is ReadSmallFile that also refuses a file others may write (whoever can write
 // it can switch the control off): kFailedPrecondition.
 //
+// For a secret (a TLS private key): ReadPrivateFile is ReadSmallFile that refuses a file group
+// or others may access, judged on the opened descriptor (fstat): the file that is read, also
+// when the path is a symlink (secret mounts are) or was swapped after an earlier check:
+// kFailedPrecondition. The caller wipes what it returns.
+//
 // Thread safety: a free function; safe to call concurrently.
 #pragma once
 
@@ -24,6 +29,8 @@ namespace cairn {
 Result<std::string> ReadSmallFile(const std::string& path, std::string_view what,
                                   size_t size_bytes_max);
 Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
+                                    size_t size_bytes_max);
+Result<std::string> ReadPrivateFile(const std::string& path, std::string_view what,
                                     size_t size_bytes_max);
 
 }  // namespace cairn

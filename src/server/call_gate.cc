@@ -44,14 +44,22 @@ CallGate::CallGate(const auth::Authenticator* authenticator, policy::PolicyHolde
       allowed_peers_(allowed_peers),
       audit_(audit) {}
 
+grpc::Status CallGate::AdmitPeer(grpc::ServerContextBase* context) const {
+  const std::string peer = context->peer();
+  auto ip = ParseGrpcPeer(peer);
+  if (ip && (allowed_peers_->empty() || allowed_peers_->ContainsText(*ip))) return grpc::Status::OK;
+  if (audit_ != nullptr) {
+    audit_->ConnectionRefused(ip ? *ip : std::string_view(), RequestIdOf(context));
+  }
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "peer address not allowed");
+}
+
 grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* identity) const {
+  if (grpc::Status s = AdmitPeer(context); !s.ok()) return s;
   std::string request_id = RequestIdOf(context);
   const std::string peer = context->peer();
   auto ip = ParseGrpcPeer(peer);
-  if (!ip || (!allowed_peers_->empty() && !allowed_peers_->ContainsText(*ip))) {
-    if (audit_ != nullptr) audit_->ConnectionRefused(ip ? *ip : std::string_view(), request_id);
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "peer address not allowed");
-  }
+  assert(ip.has_value());
   const std::string cert_pem = PeerCertPem(context);
   auth::CallCredentials creds;
   creds.authorization = FirstMetadata(context, "authorization");

@@ -49,6 +49,10 @@ class CallGate {
   // On success fills *identity; otherwise returns the gRPC status to answer with.
   // Works for both the synchronous and the callback API (ServerContextBase).
   grpc::Status Admit(grpc::ServerContextBase* context, CallIdentity* identity) const;
+  // The peer check of Admit alone, for the calls that answer without credentials (the
+  // EventStoreDB discovery calls): PERMISSION_DENIED, counted and audited, for a peer outside
+  // server.allow_cidrs or one that is not an IP address.
+  grpc::Status AdmitPeer(grpc::ServerContextBase* context) const;
   // For a call that lives on after Admit (a stream of appends): re-takes the policy in force and
   // re-resolves the principal's roles, so a reload reaches the call's next act; UNAUTHENTICATED
   // once the credential has expired (Principal::expires_unix_s), audited as an authentication

@@ -84,7 +84,9 @@ Result<CidrSet> CidrSet::Parse(const std::vector<std::string>& cidrs) {
     uint32_t prefix_bits = written_v6 ? 128 : 32;
     if (slash != std::string::npos) {
       const std::string_view len = std::string_view(text).substr(slash + 1);
-      if (!AllDigits(len) || len.size() > 3) return bad("prefix length must be a number");
+      if (!AllDigits(len) || len.size() > 3 || (len.size() > 1 && len[0] == '0')) {
+        return bad("prefix length must be a decimal number without leading zeros");
+      }
       prefix_bits = static_cast<uint32_t>(std::stoul(std::string(len)));
       if (prefix_bits > (written_v6 ? 128u : 32u)) {
         return bad("prefix length " + std::to_string(prefix_bits) + " exceeds " +

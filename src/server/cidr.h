@@ -40,6 +40,14 @@ class CidrSet {
   bool ContainsText(std::string_view ip) const;
 
   bool empty() const { return entries_.empty(); }
+  // Whether some entry has a prefix length of 0: it admits every IPv4 or every IPv6 address
+  // (also when written as an IPv4-mapped "::ffff:0.0.0.0/96").
+  bool HasCatchAll() const {
+    for (const Entry& e : entries_) {
+      if (e.prefix_bits == 0) return true;
+    }
+    return false;
+  }
   size_t size() const { return entries_.size(); }
 
  private:

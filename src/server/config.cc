@@ -693,10 +693,22 @@ bool EndsWithKey(const std::string& path) {
   return path.size() >= 4 && path.compare(path.size() - 4, 4, ".key") == 0;
 }
 
+// `numeric`: the admin listener binds an address, never a name. gRPC reads "unix:...",
+// "vsock:..." and the like as URI schemes, not as a host named "unix": refused for both.
 Status CheckListen(const std::string& setting, const std::string& value, bool tls_enabled,
-                   bool have_cidrs) {
+                   bool have_cidrs, bool numeric) {
   Result<HostPort> hp = ParseHostPort(value);
   if (!hp.ok()) return Status::InvalidArgument(setting + ": " + hp.status().message());
+  for (std::string_view scheme : {"unix", "unix-abstract", "vsock", "ipv4", "ipv6", "dns"}) {
+    if (hp->host == scheme) {
+      return Status::InvalidArgument(setting + " = \"" + value + "\": '" + std::string(scheme) +
+                                     ":' is a gRPC address scheme, not a host; give host:port");
+    }
+  }
+  if (numeric && !CidrSet::Parse({hp->host}).ok()) {
+    return Status::InvalidArgument(setting + " = \"" + value +
+                                   "\": give a numeric address (127.0.0.1:7401, [::1]:7401)");
+  }
   if (IsLoopbackHost(hp->host)) return Status::Ok();
   if (!tls_enabled) {
     return Refuse("tls.enabled = false with " + setting + " = \"" + value +
@@ -808,10 +820,11 @@ Status ValidateForServe(const Config& config) {
                                    "\": must be \"1.2\" or \"1.3\"");
   }
   const bool tls = config.tls.enabled;
-  CAIRN_RETURN_IF_ERROR(CheckListen("server.listen", config.server.listen, tls, !cidrs->empty()));
+  CAIRN_RETURN_IF_ERROR(CheckListen("server.listen", config.server.listen, tls, !cidrs->empty(),
+                                    /*numeric=*/false));
   if (!config.server.admin_listen.empty()) {
-    CAIRN_RETURN_IF_ERROR(
-        CheckListen("server.admin_listen", config.server.admin_listen, tls, !cidrs->empty()));
+    CAIRN_RETURN_IF_ERROR(CheckListen("server.admin_listen", config.server.admin_listen, tls,
+                                      !cidrs->empty(), /*numeric=*/true));
   }
   if (tls) {
     if (config.tls.cert.empty()) return Refuse("tls.enabled = true but tls.cert is not set");

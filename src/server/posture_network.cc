@@ -3,6 +3,7 @@
 
 #include "common/trusted_file.h"
 #include "crypto/x509.h"
+#include "server/cidr.h"
 #include "server/posture_internal.h"
 
 namespace cairn::server::posture {
@@ -12,9 +13,11 @@ constexpr int64_t kCertWarnDays = 30;
 constexpr int64_t kCertUrgentDays = 7;
 constexpr size_t kCertFileSizeBytesMax = 1 << 20;
 
+// Judged on the parsed entry, as the listeners match it: "0.0.0.0/0", "::/0" and the mapped
+// "::ffff:0.0.0.0/96" (every IPv4 client) all admit everyone of their family.
 bool AdmitsEveryone(const std::string& cidr) {
-  const size_t slash = cidr.rfind('/');
-  return slash != std::string::npos && cidr.substr(slash + 1) == "0";
+  auto parsed = CidrSet::Parse({cidr});
+  return parsed.ok() && parsed->HasCatchAll();
 }
 
 void CheckTlsOff(const Config& config, Findings* out) {

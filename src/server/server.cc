@@ -260,8 +260,8 @@ Status ServerImpl::StartGrpc() {
   builder.RegisterService(groups_service_.get());
   builder.RegisterService(webhooks_service_.get());
   // EventStoreDB/KurrentDB-compatible services (server/esdb/), same port, same gate.
-  esdb_features_ = std::make_unique<esdb::ServerFeaturesService>();
-  esdb_gossip_ = std::make_unique<esdb::GossipService>(config_.server.listen);
+  esdb_features_ = std::make_unique<esdb::ServerFeaturesService>(gate_.get());
+  esdb_gossip_ = std::make_unique<esdb::GossipService>(config_.server.listen, gate_.get());
   builder.RegisterService(esdb_features_.get());
   builder.RegisterService(esdb_gossip_.get());
   esdb::StreamsServiceOptions esdb_stream_options;
@@ -370,8 +370,12 @@ Status ServerImpl::StartAdmin() {
   if (config_.server.admin_listen.empty()) return Status::Ok();  // no admin listener
   AdminHttpOptions options;
   options.listen = config_.server.admin_listen;
+  // Local processes (a Prometheus, health probes, a witness on this host) connecting from the
+  // loopback address are admitted whatever allow_cidrs says: the listener is loopback by
+  // default, and the page is the same for every peer.
   options.allow_peer = [this](std::string_view ip) {
     if (allowed_peers_.empty() || allowed_peers_.ContainsText(ip)) return true;
+    if (ip == "127.0.0.1" || ip == "::1" || ip == "::ffff:127.0.0.1") return true;
     admin_refused_.fetch_add(1, std::memory_order_relaxed);
     call_audit_->ConnectionRefused(ip, "");  // counted and audited as gRPC's refusals are
     return false;

@@ -9,9 +9,14 @@ namespace {
 
 constexpr size_t kPemFileSizeBytesMax = 1 << 20;
 
-Result<std::string> ReadPemFile(const std::string& path, std::string_view setting) {
-  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(path, setting, kPemFileSizeBytesMax));
+// `secret`: a private key, read with ReadPrivateFile and wiped on every error path.
+Result<std::string> ReadPemFile(const std::string& path, std::string_view setting,
+                                bool secret = false) {
+  CAIRN_ASSIGN_OR_RETURN(std::string text,
+                         secret ? ReadPrivateFile(path, setting, kPemFileSizeBytesMax)
+                                : ReadSmallFile(path, setting, kPemFileSizeBytesMax));
   if (text.find("-----BEGIN") == std::string::npos) {
+    if (secret) crypto::Cleanse(&text);
     return Status::InvalidArgument(std::string(setting) + ": " + path + " is not a PEM file");
   }
   return text;
@@ -23,12 +28,15 @@ Result<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const Tls
   if (!tls.enabled) return grpc::InsecureServerCredentials();
   auto cert = ReadPemFile(tls.cert, "tls.cert");
   if (!cert.ok()) return cert.status();
-  auto key = ReadPemFile(tls.key, "tls.key");
+  auto key = ReadPemFile(tls.key, "tls.key", /*secret=*/true);
   if (!key.ok()) return key.status();
   grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   if (!tls.client_ca.empty()) {
     auto ca = ReadPemFile(tls.client_ca, "tls.client_ca");
-    if (!ca.ok()) return ca.status();
+    if (!ca.ok()) {
+      crypto::Cleanse(&key.value());
+      return ca.status();
+    }
     options.pem_root_certs = std::move(ca).value();
     options.client_certificate_request =
         tls.require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY

@@ -88,6 +88,18 @@ TEST(ServerNetworkTest, AdminHttpRefusesPeersOutsideTheAllowlistCountedAndAudite
       << out.substr(line_start + 1, line_end - line_start);
 }
 
+// allow_cidrs lists only the client networks (the production set-up): local health probes and
+// scrapers on the loopback address still reach the admin listener; other peers do not, and the
+// gRPC listener admits only the list.
+TEST(ServerNetworkTest, AdminHttpAdmitsTheLoopbackAddressWhateverTheAllowlist) {
+  ServerEnv env;
+  env.server_extra = "allow_cidrs = [\"10.0.0.0/16\"]\n";
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  EXPECT_NE(HttpGet(env.server().admin_port(), "/healthz").find("200"), std::string::npos);
+  EXPECT_TRUE(ClosedByServer("127.0.0.2", env.server().admin_port()));
+  EXPECT_FALSE(env.ClientWith(env.admin_key)->ServerInfo().ok()) << "gRPC keeps to the list";
+}
+
 TEST(ServerNetworkTest, AdminHttpServesHealthAndTheSignedCheckpoint) {
   ServerEnv env;
   ASSERT_TRUE(env.Start()) << env.server().output();

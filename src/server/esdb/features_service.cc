@@ -45,6 +45,11 @@ const std::vector<SupportedMethod>& ImplementedMethods() {
 grpc::ServerUnaryReactor* ServerFeaturesService::GetSupportedMethods(
     grpc::CallbackServerContext* context, const event_store::client::Empty* /*request*/,
     event_store::client::server_features::SupportedMethods* response) {
+  if (grpc::Status s = gate_->AdmitPeer(context); !s.ok()) {
+    grpc::ServerUnaryReactor* refused = context->DefaultReactor();
+    refused->Finish(s);
+    return refused;
+  }
   for (const SupportedMethod& method : ImplementedMethods()) {
     auto* wire = response->add_methods();
     wire->set_service_name(Lower(method.service));

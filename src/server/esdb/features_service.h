@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "event_store/client/serverfeatures.grpc.pb.h"
+#include "server/call_gate.h"
 
 namespace cairn::server::esdb {
 
@@ -32,9 +33,15 @@ const std::vector<SupportedMethod>& ImplementedMethods();
 class ServerFeaturesService final
     : public event_store::client::server_features::ServerFeatures::CallbackService {
  public:
+  // `gate` checks each call's peer (no credentials: discovery answers before a client
+  // authenticates).
+  explicit ServerFeaturesService(const CallGate* gate) : gate_(gate) {}
   grpc::ServerUnaryReactor* GetSupportedMethods(
       grpc::CallbackServerContext* context, const event_store::client::Empty* request,
       event_store::client::server_features::SupportedMethods* response) override;
+
+ private:
+  const CallGate* gate_;
 };
 
 }  // namespace cairn::server::esdb

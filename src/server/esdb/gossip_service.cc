@@ -1,5 +1,7 @@
 #include "server/esdb/gossip_service.h"
 
+#include <cassert>
+
 #include <chrono>
 #include <string_view>
 
@@ -42,13 +44,20 @@ int64_t NowTicks() {
 
 }  // namespace
 
-GossipService::GossipService(std::string_view listen) : instance_id_(engine::NewUuidV4()) {
+GossipService::GossipService(std::string_view listen, const CallGate* gate)
+    : instance_id_(engine::NewUuidV4()), gate_(gate) {
+  assert(gate_ != nullptr);
   if (!SplitAuthority(listen, &listen_host_, &listen_port_)) listen_host_.assign(listen);
 }
 
 grpc::ServerUnaryReactor* GossipService::Read(grpc::CallbackServerContext* context,
                                               const event_store::client::Empty* /*request*/,
                                               event_store::client::gossip::ClusterInfo* response) {
+  if (grpc::Status s = gate_->AdmitPeer(context); !s.ok()) {
+    grpc::ServerUnaryReactor* refused = context->DefaultReactor();
+    refused->Finish(s);
+    return refused;
+  }
   std::string host = listen_host_;
   uint32_t port = listen_port_;
   const grpc::string_ref authority = context->ExperimentalGetAuthority();

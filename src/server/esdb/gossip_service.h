@@ -14,13 +14,15 @@
 #include <string_view>
 
 #include "event_store/client/gossip.grpc.pb.h"
+#include "server/call_gate.h"
 
 namespace cairn::server::esdb {
 
 class GossipService final : public event_store::client::gossip::Gossip::CallbackService {
  public:
-  // `listen`: the gRPC listener's configured "host:port" (the fallback address).
-  explicit GossipService(std::string_view listen);
+  // `listen`: the gRPC listener's configured "host:port" (the fallback address). `gate` checks
+  // each call's peer (no credentials: discovery answers before a client authenticates).
+  GossipService(std::string_view listen, const CallGate* gate);
 
   grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* context,
                                  const event_store::client::Empty* request,
@@ -28,6 +30,7 @@ class GossipService final : public event_store::client::gossip::Gossip::Callback
 
  private:
   const std::string instance_id_;  // 16 random bytes
+  const CallGate* gate_;
   std::string listen_host_;
   uint32_t listen_port_ = 0;
 };

@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -46,6 +47,31 @@ TEST(TrustedFile, AFileOthersMayWriteIsNotTrusted) {
   EXPECT_EQ(ReadTrustedFile(path, "rules file", 64).status().code(),
             StatusCode::kFailedPrecondition);
   EXPECT_TRUE(ReadSmallFile(path, "rules file", 64).ok());  // not a control: read as it is
+}
+
+// A private key is read only when group and others have no access to the file that is read:
+// through a symlink (secret mounts are symlinks), the target's mode decides.
+TEST(TrustedFile, APrivateFileIsReadOnlyWhenNobodyElseMayAccessIt) {
+  testing::TempDir tmp;
+  const std::string key = tmp.Sub("server.key");
+  testing::WriteFile(key, "-----BEGIN PRIVATE KEY-----\n");
+  ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
+  auto read = ReadPrivateFile(key, "tls.key", 64);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(*read, "-----BEGIN PRIVATE KEY-----\n");
+  ASSERT_EQ(::chmod(key.c_str(), 0640), 0);
+  read = ReadPrivateFile(key, "tls.key", 64);
+  EXPECT_EQ(read.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(read.status().message().find("group or others"), std::string::npos);
+  EXPECT_EQ(read.status().message().find("BEGIN"), std::string::npos) << "no content in errors";
+  const std::string link = tmp.Sub("link.key");
+  ASSERT_EQ(::symlink(key.c_str(), link.c_str()), 0);
+  EXPECT_EQ(ReadPrivateFile(link, "tls.key", 64).status().code(), StatusCode::kFailedPrecondition)
+      << "the link is 0777; the file it names is 0640";
+  ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
+  EXPECT_TRUE(ReadPrivateFile(link, "tls.key", 64).ok());
+  EXPECT_EQ(ReadPrivateFile(tmp.path(), "tls.key", 64).status().code(),
+            StatusCode::kInvalidArgument);  // not a regular file
 }
 
 }  // namespace

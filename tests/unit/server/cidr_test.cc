@@ -56,6 +56,11 @@ TEST(Cidr, ZeroPrefix) {
   const CidrSet v6 = MustParse({"::/0"});
   EXPECT_TRUE(v6.ContainsText("2001:db8::1"));
   EXPECT_FALSE(v6.ContainsText("1.2.3.4"));
+  // A catch-all is a catch-all however it is written.
+  EXPECT_TRUE(v4.HasCatchAll());
+  EXPECT_TRUE(MustParse({"::ffff:0.0.0.0/96"}).HasCatchAll());
+  EXPECT_TRUE(MustParse({"::ffff:0.0.0.0/96"}).ContainsText("1.2.3.4"));
+  EXPECT_FALSE(MustParse({"10.0.0.0/8", "::ffff:10.0.0.0/104"}).HasCatchAll());
 }
 
 TEST(Cidr, IPv6) {
@@ -112,6 +117,8 @@ TEST(Cidr, BadInputs) {
   ExpectBad("10.0.0.0/-1", "prefix length");
   ExpectBad("10.0.0.0/+8", "prefix length");
   ExpectBad("10.0.0.0/8/8", "prefix length");
+  ExpectBad("0.0.0.0/00", "leading zeros");
+  ExpectBad("10.0.0.0/08", "leading zeros");
   ExpectBad("10.0.0/8", "not an IPv4 or IPv6");
   ExpectBad("256.0.0.0/8", "not an IPv4 or IPv6");
   ExpectBad("010.0.0.0/8", "not an IPv4 or IPv6");

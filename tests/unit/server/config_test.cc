@@ -371,9 +371,21 @@ TEST_F(ServeCheck, PlaintextLoopbackAccepted) {
   config_.tls.cert.clear();
   config_.tls.key.clear();
   EXPECT_TRUE(ValidateForServe(config_).ok()) << ValidateForServe(config_).ToString();
-  config_.server.listen = "[::1]:7400";
-  config_.server.admin_listen = "localhost:7401";
+  config_.server.listen = "localhost:7400";
+  config_.server.admin_listen = "[::1]:7401";
   EXPECT_TRUE(ValidateForServe(config_).ok()) << ValidateForServe(config_).ToString();
+}
+
+// The admin listener binds numeric addresses only: "localhost" passed this check and then failed
+// at start, after the gRPC listener had taken calls. gRPC address schemes are not host names.
+TEST_F(ServeCheck, RefusesListenAddressesTheListenersWouldReadOtherwise) {
+  config_.server.admin_listen = "localhost:7401";
+  ExpectRefused({"server.admin_listen", "numeric address"});
+  config_.server.admin_listen = "127.0.0.1:7401";
+  for (const char* listen : {"unix:7400", "unix-abstract:7400", "vsock:7400", "dns:7400"}) {
+    config_.server.listen = listen;
+    ExpectRefused({"server.listen", "gRPC address scheme"});
+  }
 }
 
 TEST_F(ServeCheck, RefusesMissingDataDir) {

@@ -241,6 +241,15 @@ const std::vector<Case>& Cases() {
          e.config.server.listen = "0.0.0.0:7400";
          e.config.server.allow_cidrs = {"10.0.0.0/8", "0.0.0.0/8"};
        }},
+      {"AllowEveryoneV4Mapped", "CAIRN-NET-002", Severity::kCritical,
+       [](Env& e) {
+         e.config.server.listen = "0.0.0.0:7400";
+         e.config.server.allow_cidrs = {"::ffff:0.0.0.0/96"};  // every IPv4 client
+       },
+       [](Env& e) {
+         e.config.server.listen = "0.0.0.0:7400";
+         e.config.server.allow_cidrs = {"::ffff:10.0.0.0/104"};
+       }},
       {"AllowEveryoneV6Loopback", "CAIRN-NET-002", Severity::kMedium,
        [](Env& e) { e.config.server.allow_cidrs = {"::/0"}; },
        [](Env& e) { e.config.server.allow_cidrs = {"::1/128"}; }},
