@@ -55,8 +55,10 @@ class GroupConsumer {
   //  - kHandedOver: queued for the consumer.
   //  - kNotTaken: its queue is full or it is going away; not an attempt, delivered again later.
   //  - kUnreadable: the event cannot be shown to this consumer (its protected fields do not
-  //    open: DATA_LOSS, a KMS error); `unreadable_code` says why. The group parks it at once
-  //    (reason "unreadable: <code>"), so that it cannot hold the group's position forever.
+  //    open); `unreadable_code` says why. A lasting failure (DATA_LOSS, INVALID_ARGUMENT, ...)
+  //    is parked at once (reason "unreadable: <code>"), so that it cannot hold the group's
+  //    position forever; a transient one (UNAVAILABLE: the KMS is away) is tried again next
+  //    round, not counted as an attempt.
   struct DeliverResult {
     enum class Kind : uint8_t { kHandedOver, kNotTaken, kUnreadable };
     Kind kind = Kind::kHandedOver;

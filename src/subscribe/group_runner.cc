@@ -425,8 +425,13 @@ void GroupRunner::Dispatch() {
     p->attempts--;
     p->last_consumer = a.previous_consumer;  // it never had it: it may not settle it
     p->previous_consumer = a.prior_previous_consumer;
-    if (result.kind == GroupConsumer::DeliverResult::Kind::kUnreadable && !p->parking) {
-      // It would fail the same way every round, and never time out: park it now.
+    const StatusCode code = result.unreadable_code;
+    const bool transient = code == StatusCode::kUnavailable || code == StatusCode::kIOError ||
+                           code == StatusCode::kResourceExhausted || code == StatusCode::kAborted;
+    if (result.kind == GroupConsumer::DeliverResult::Kind::kUnreadable && !transient &&
+        !p->parking) {
+      // It would fail the same way every round, and never time out: park it now. (A KMS that
+      // is away is waited for instead: the group holds until the event can be shown.)
       p->parking = true;
       parks.push_back({p->ack_id,
                        {p->event.entry.position, p->event.entry.stream_id, p->event.entry.event_id,

@@ -413,6 +413,27 @@ TEST_F(GroupTest, AnEventThatCannotBeShownIsParkedAndTheGroupMovesOn) {
   EXPECT_EQ(ref->attempts, 0u) << "never sent";
 }
 
+// While the KMS is away (UNAVAILABLE) the event is not parked: the group waits and delivers it
+// once it can be shown.
+TEST_F(GroupTest, AnEventThatCannotBeShownForNowIsWaitedFor) {
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  AppendN("order-1", 1);
+  auto consumer = std::make_shared<FakeConsumer>();
+  consumer->unreadable_positions = {0};
+  consumer->unreadable_code = StatusCode::kUnavailable;
+  auto member = JoinOrDie("g", consumer);
+  for (int i = 0; i < 300 && consumer->unreadable_calls() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(consumer->unreadable_calls(), 3u) << "tried again round after round";
+  EXPECT_EQ(groups_->List()[0].counters.parked, 0u);
+  consumer->ClearUnreadable();  // the KMS is back
+  auto got = consumer->Take(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].event.entry.position, 0u);
+  EXPECT_EQ(got[0].attempt, 1u) << "the rounds it could not be shown were not attempts";
+}
+
 TEST_F(GroupTest, EventsNoConsumerMayReceiveAreParkedAsUnauthorizedOthersFlow) {
   ASSERT_TRUE(groups_->Create(Settings("g")).ok());
   AppendN("order-1", 1, "Secret");

@@ -73,6 +73,11 @@ class FakeConsumer final : public GroupConsumer {
   // Events at these positions cannot be shown to this consumer (as a protected field that does
   // not open): Deliver answers kUnreadable with DATA_LOSS.
   std::set<uint64_t> unreadable_positions;
+  StatusCode unreadable_code = StatusCode::kDataLoss;
+  void ClearUnreadable() {
+    std::lock_guard<std::mutex> lock(mu_);
+    unreadable_positions.clear();
+  }
 
   DeliverResult Deliver(GroupDelivery delivery) override {
     for (int left = refuse_next.load(); left > 0;) {
@@ -81,7 +86,7 @@ class FakeConsumer final : public GroupConsumer {
     std::lock_guard<std::mutex> lock(mu_);
     if (unreadable_positions.count(delivery.event.entry.position) > 0) {
       unreadable_calls_++;
-      return DeliverResult::Unreadable(StatusCode::kDataLoss);
+      return DeliverResult::Unreadable(unreadable_code);
     }
     received_.push_back(std::move(delivery));
     cv_.notify_all();
