@@ -752,15 +752,41 @@ class EventStoreImpl final : public EventStore {
                                   std::to_string(state.size) + "); run `cairn verify` to examine the log",
                               static_cast<int64_t>(*beyond));
     }
-    if (state.size == 0) return Status::Ok();
-    auto last = ReadAt(state.size - 1);
-    if (!last.ok()) {
-      return Status::DataLoss("the last committed record (position " + std::to_string(state.size - 1) +
-                                  ") is missing or unreadable (" + last.status().message() +
-                                  "); run `cairn verify`",
-                              static_cast<int64_t>(state.size - 1));
+    if (state.size > 0) {
+      auto last = ReadAt(state.size - 1);
+      if (!last.ok()) {
+        return Status::DataLoss("the last committed record (position " +
+                                    std::to_string(state.size - 1) + ") is missing or unreadable (" +
+                                    last.status().message() + "); run `cairn verify`",
+                                static_cast<int64_t>(state.size - 1));
+      }
     }
-    return Status::Ok();
+    return CheckSignedTail(state);
+  }
+
+  // The log must hold what it signed: a signed checkpoint beyond the tree, or of another tree
+  // at its size, means events it covers were cut off or rewritten (with the tree state rebuilt
+  // from the stored nodes, the records alone look whole). Appending then would fork what was
+  // signed, so the store is not opened.
+  Status CheckSignedTail(const CommittedState& state) {
+    auto latest = LatestStoredCheckpoint();
+    if (!latest.ok()) {
+      if (latest.status().code() == StatusCode::kNotFound) return Status::Ok();
+      return latest.status().Annotate("the latest signed checkpoint");
+    }
+    uint64_t size = state.size;
+    if (store()->shared()) {  // another node may have signed beyond this node's view
+      CAIRN_ASSIGN_OR_RETURN(storage::TreeState now, store()->ReadTreeState());
+      size = std::max(size, now.size);
+    }
+    if (latest->size > size) {
+      return Status::DataLoss("a signed checkpoint covers " + std::to_string(latest->size) +
+                                  " events but the log holds " + std::to_string(size) +
+                                  ": its tail was cut off; run `cairn verify`",
+                              static_cast<int64_t>(size));
+    }
+    if (latest->size > state.size) return Status::Ok();  // another node's, verified there
+    return CheckExtendsSigned(*latest, state);
   }
 
   void RunCheckpointer() {

@@ -192,8 +192,11 @@ Status RocksLogStore::ScanLeafHashes(uint64_t from_index, uint64_t limit,
        it->Valid() && count < limit && !stop; it->Next()) {
     const std::optional<NodeKey> key = DecodeNodeKey(View(it->key()));
     const std::string_view chunk = View(it->value());
+    // A chunk filed beyond the last one a u64 leaf index can reach would wrap its indexes onto
+    // earlier leaves.
     if (!key.has_value() || key->level != 0 || chunk.empty() || chunk.size() % kHashSizeBytes != 0 ||
-        chunk.size() > kNodeChunkWidth * kHashSizeBytes) {
+        chunk.size() > kNodeChunkWidth * kHashSizeBytes ||
+        key->index > (UINT64_MAX - (kNodeChunkWidth - 1)) / kNodeChunkWidth) {
       return Corrupt("leaf hash chunk", kCfMerkle);
     }
     for (size_t slot = 0; slot * kHashSizeBytes < chunk.size() && count < limit; ++slot) {

@@ -86,7 +86,10 @@ rocksdb::DBOptions MakeDbOptions() {
   db.max_total_wal_size = kWalTotalSizeBytesMax;
   db.max_open_files = kOpenFilesMax;
   db.db_write_buffer_size = kWriteBuffersSizeBytesMax;
-  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // Every commit is synced, so the only damage a crash leaves is a torn last record, which this
+  // mode tolerates; a damaged record in the middle is refused (point-in-time recovery would stop
+  // there and drop every acknowledged commit after it without a word).
+  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   // Obsolete WAL files are deleted at once: not archived (ttl and size limit 0), not recycled (a
   // reused file keeps old records past its new tail). DestroyKeyMaterial relies on both.
   db.WAL_ttl_seconds = 0;

@@ -2,7 +2,7 @@
 // group-commit writer with one fsync per group, read by position scans, per-stream index range
 // reads and Merkle point lookups.
 //
-// DB-wide: WAL on, point-in-time WAL recovery, paranoid checks, 2 background jobs, the WAL total
+// DB-wide: WAL on, WAL recovery that tolerates a torn last record only, paranoid checks, 2 background jobs, the WAL total
 // bounded (kWalTotalSizeBytesMax) so a rarely written family cannot pin old WAL files forever,
 // obsolete WAL files deleted at once (no archive, no recycling: a destroyed key's WAL record must
 // not survive in an archived or reused log file).

@@ -108,6 +108,62 @@ TEST_F(TamperTest, VerifyWritesNothingToTheDataDirectory) {
   EXPECT_EQ(Snapshot(dir_ + "/db"), crashed);
 }
 
+// The last leaf chunk filed under an index so large that its leaves' indexes wrap (chunk
+// 1 + 2^60): read back as chunk 1 it passed verification; now it is corrupt.
+TEST_F(TamperTest, ALeafChunkFiledBeyondTheLastIndexIsCorrupt) {
+  auto raw = Raw();
+  const std::string cf(storage::rocks::kCfMerkle);
+  const std::string old_key = storage::rocks::EncodeNodeKey({0, 1});
+  std::string chunk;  // leaves 16..19 (kEvents = 20)
+  ASSERT_TRUE(raw->ScanLeafHashes(16, kEvents - 16, [&](uint64_t, std::string_view h) {
+    chunk.append(h);
+    return true;
+  }).ok());
+  ASSERT_EQ(chunk.size(), (kEvents - 16) * 32u);
+  const std::string moved = storage::rocks::EncodeNodeKey({0, 1 + (uint64_t{1} << 60)});
+  ASSERT_TRUE(storage::RawWriteKeyForTest(raw.get(), cf, moved, chunk).ok());
+  ASSERT_TRUE(storage::RawWriteKeyForTest(raw.get(), cf, old_key, std::nullopt).ok());
+  raw.reset();
+  VerifyReport r = EventStore::VerifyDataDir(dir_);
+  EXPECT_FALSE(r.ok) << "a wrapped chunk was read as the leaves it replaced";
+}
+
+// A damaged record in the middle of the write-ahead log (media damage, not the torn last record
+// a crash leaves) is not a place to stop replaying: every synced commit after it was
+// acknowledged. The store refuses to open instead of silently dropping them.
+TEST_F(TamperTest, ADamagedWalRecordInTheMiddleIsNotATornTail) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // three acknowledged commits, then a crash (no close, no flush)
+    Options o;
+    o.data_dir = dir_;
+    auto store = EventStore::Open(o);
+    if (!store.ok()) _exit(3);
+    for (int i = 0; i < 3; ++i) {
+      if (!(*store)->Append("s-9", ExpectedVersion::Any(), One("T", "{\"i\":" + std::to_string(i) + "}")).ok()) _exit(4);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  // The newest WAL file holds the three commits; damage the first of them.
+  std::string wal;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/db")) {
+    const std::string p = e.path().string();
+    if (p.size() > 4 && p.compare(p.size() - 4, 4, ".log") == 0 && (wal.empty() || p > wal)) wal = p;
+  }
+  ASSERT_FALSE(wal.empty());
+  ASSERT_GT(std::filesystem::file_size(wal), 1000u);
+  std::string bytes = testing::ReadFile(wal);
+  bytes[40] ^= 0x20;
+  testing::WriteFile(wal, bytes);
+  Options o;
+  o.data_dir = dir_;
+  auto opened = EventStore::Open(o);
+  EXPECT_FALSE(opened.ok()) << "opened without the commits after the damaged record";
+}
+
 // The streams of the fixture: event i is version i / 3 of s-(i % 3), at position i.
 std::string IndexKey(int stream, uint64_t version) {
   return storage::rocks::StreamIndexKey("s-" + std::to_string(stream), version);
@@ -291,26 +347,35 @@ TEST_F(TamperTest, WholeTailRolledBackIsCaughtByTheCheckpoint) {
   ASSERT_TRUE(storage::RawPutTreeStateForTest(raw.get(), {15, cr.Serialize()}).ok());
   raw.reset();
   ExpectFailureAt(15, "checkpoint");
+  // The records and the tree state agree, but the log signed more: it is not opened (appends
+  // would fork the signed log at position 15).
+  Options o;
+  o.data_dir = dir_;
+  auto opened = EventStore::Open(o);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(opened.status().message().find("tail was cut off"), std::string::npos)
+      << opened.status().ToString();
 }
 
 // The log's key never signs a fork: after a same-size alteration of the stored tree state (one
-// hash of the compact range), the next append's tree is not consistent with the signed
-// checkpoint, and signing it is refused (kDataLoss), as handing out the old note would be.
+// hash of the compact range) the tree is not the one the checkpoint of its size signed, and the
+// store is not opened (it used to open, and refused only to sign; appends then extended a tree
+// that was never signed).
 TEST_F(TamperTest, AnAlteredTreeStateIsNeverSigned) {
   auto raw = Raw();
   std::string state = RangeOfFirstLeaves(raw.get(), kEvents).Serialize();
   state[state.size() - 1] ^= 0x01;  // inside the last hash
   ASSERT_TRUE(storage::RawPutTreeStateForTest(raw.get(), {kEvents, state}).ok());
   raw.reset();
-  Reopen();
-  EXPECT_EQ(store_->Checkpoint().status().code(), StatusCode::kDataLoss)
-      << "the signed note of this size is for another root";
-  ASSERT_TRUE(store_->Append("s-0", ExpectedVersion::Any(), One("T", "{\"after\":1}")).ok());
-  auto signed_cp = store_->Checkpoint();
-  EXPECT_EQ(signed_cp.status().code(), StatusCode::kDataLoss) << signed_cp.status().ToString();
-  auto latest = store_->LatestStoredCheckpoint();
-  ASSERT_TRUE(latest.ok());
-  EXPECT_EQ(latest->size, uint64_t{kEvents});
+  Options o;
+  o.data_dir = dir_;
+  auto opened = EventStore::Open(o);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::kDataLoss) << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find("does not extend the signed checkpoint"),
+            std::string::npos)
+      << opened.status().ToString();
 }
 
 TEST_F(TamperTest, ForeignRecordFromAnotherPositionWithValidEncryptionStillFailsTheChain) {
