@@ -1,5 +1,6 @@
 #include "cli/args.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <iostream>
@@ -42,6 +43,22 @@ Result<uint64_t> ParseU64(std::string_view text, std::string_view what) {
                                    "' is not a non-negative integer");
   }
   return v;
+}
+
+CLI::Validator DecimalDigits() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        constexpr size_t kDigitsMax = 20;  // UINT64_MAX has 20
+        if (value.empty() || !std::all_of(value.begin(), value.end(),
+                                          [](char c) { return c >= '0' && c <= '9'; })) {
+          return "must be a plain decimal number (digits only)";
+        }
+        const size_t first = value.find_first_not_of('0');
+        value.erase(0, first == std::string::npos ? value.size() - 1 : first);
+        if (value.size() > kDigitsMax) return "is too large";
+        return std::string();
+      },
+      "N");
 }
 
 Result<std::string> ReadValueArg(const std::string& value, std::string_view what) {

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "common/status.h"
 
 namespace cairn::cli {
@@ -17,6 +19,10 @@ inline constexpr size_t kValueFileSizeBytesMax = 64u << 20;
 
 // A non-negative decimal integer; kInvalidArgument naming `what` otherwise.
 Result<uint64_t> ParseU64(std::string_view text, std::string_view what);
+
+// For numeric options bound straight to an integer: accepts plain decimal digits only (leading
+// zeros dropped), so CLI11's base-0 strtoull never sees "-1" (it wraps) or "010" (octal).
+CLI::Validator DecimalDigits();
 
 // A value given inline, as @FILE (the file's bytes) or @- (all of stdin).
 Result<std::string> ReadValueArg(const std::string& value, std::string_view what);

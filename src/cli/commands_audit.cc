@@ -67,7 +67,7 @@ void PrintText(const audit::AuditRecord& r) {
   line += " ";
   line += audit::AuditEventType(r.kind);
   line += " ";
-  line += r.outcome.empty() ? "-" : r.outcome;
+  line += r.outcome.empty() ? "-" : KeyValueSafe(r.outcome);
   auto add = [&](std::string_view key, const std::string& value) {
     if (value.empty()) return;
     line += " ";
@@ -86,7 +86,7 @@ void PrintText(const audit::AuditRecord& r) {
   add("error", r.error_code);
   add("reason", r.reason);
   add("request", r.request_id);
-  for (const auto& [k, v] : r.details) add(k, v);
+  for (const auto& [k, v] : r.details) add(TerminalSafe(k), v);
   std::cout << line << "\n";
 }
 
@@ -153,6 +153,7 @@ int RunAudit(const AuditArgs& args) {
   if (!sub.ok()) return Fail(sub.status());
   signals.Watch(sub->get());
   const int rc = Consume(**sub, args, since_ns, signals);
+  signals.StopWatching();  // before `sub` goes: a late signal must not reach a freed one
   (*sub)->Cancel();
   return rc;
 }

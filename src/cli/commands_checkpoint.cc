@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
+#include "cli/utf8.h"
 #include "cli/output_json.h"
 
 namespace cairn::cli {
@@ -33,7 +34,14 @@ int RunVkey(const CliContext& ctx, const CheckpointArgs& args) {
   int rc = kExitOk;
   auto store = OpenOrReport(ctx, args.data_dir, &rc);
   if (!store) return rc;
-  std::cout << store->verifier_key() << "\n";
+  const std::string vkey = store->verifier_key();
+  if (vkey.empty()) {
+    // Over the network verifier_key() cannot fail: ask once more to say why.
+    auto checkpoint = store->LatestStoredCheckpoint();
+    return Fail(checkpoint.ok() ? Status::Unavailable("the server sent no verifier key")
+                                : checkpoint.status());
+  }
+  std::cout << TerminalSafe(vkey) << "\n";
   return kExitOk;
 }
 

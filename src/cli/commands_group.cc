@@ -5,9 +5,11 @@
 #include <memory>
 
 #include "cairn/groups.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/connection.h"
 #include "cli/errors.h"
+#include "cli/utf8.h"
 #include "cli/event_printer.h"
 #include "cli/output_json.h"
 #include "server/wire_convert.h"
@@ -118,7 +120,8 @@ int RunList(bool json) {
         std::cout << JsonLine(StatusJson(g)) << "\n";
         continue;
       }
-      std::cout << g.settings().name() << "  source " << g.settings().source() << "  done below "
+      std::cout << TerminalSafe(g.settings().name()) << "  source "
+                << TerminalSafe(g.settings().source()) << "  done below "
                 << g.done_below() << "  consumers " << g.consumers() << "  in flight "
                 << g.in_flight() << "  parked " << g.parked() << "  replay pending "
                 << g.replay_pending() << "\n";
@@ -184,10 +187,13 @@ int RunConnect(const ConnectArgs& args) {
 }
 
 void AddTuningOptions(CLI::App* cmd, GroupArgs* args) {
-  cmd->add_option("--max-in-flight", args->max_in_flight, "Unacked events per consumer (default 16)");
-  cmd->add_option("--retry-limit", args->retry_limit, "Deliveries before parking (default 5)");
+  cmd->add_option("--max-in-flight", args->max_in_flight, "Unacked events per consumer (default 16)")
+      ->check(DecimalDigits());
+  cmd->add_option("--retry-limit", args->retry_limit, "Deliveries before parking (default 5)")
+      ->check(DecimalDigits());
   cmd->add_option("--ack-timeout-ms", args->ack_timeout_ms,
-                  "Redeliver an unacked event after this long (default 30000)");
+                  "Redeliver an unacked event after this long (default 30000)")
+      ->check(DecimalDigits());
 }
 
 void RegisterAdminCommands(CLI::App* group, CliContext& ctx) {
@@ -201,7 +207,9 @@ void RegisterAdminCommands(CLI::App* group, CliContext& ctx) {
   create_cmd->add_option("--filter-type-prefix", create->filter_type_prefixes,
                          "Deliver only event types starting with these prefixes (or of a "
                          "--filter-type)");
-  create_cmd->add_option("--from", create->from, "First log position to deliver")->option_text("P");
+  create_cmd->add_option("--from", create->from, "First log position to deliver")
+      ->check(DecimalDigits())
+      ->option_text("P");
   AddTuningOptions(create_cmd, create.get());
   create_cmd->add_flag("--json", create->json, "Print the result as JSON");
   AddConnectionOptions(create_cmd);
@@ -247,10 +255,13 @@ void RegisterGroupCommands(CLI::App& app, CliContext& ctx) {
       "connect", "Join a group as a consumer: print each event and ack it");
   connect_cmd->add_option("name", connect->name, "Group name")->required();
   connect_cmd->add_flag("--json", connect->json, "Print one JSON object per event");
-  connect_cmd->add_option("--count", connect->count, "Stop after N events");
-  connect_cmd->add_option("--idle-ms", connect->idle_ms, "Stop when no event came for N ms");
+  connect_cmd->add_option("--count", connect->count, "Stop after N events")
+      ->check(DecimalDigits());
+  connect_cmd->add_option("--idle-ms", connect->idle_ms, "Stop when no event came for N ms")
+      ->check(DecimalDigits());
   connect_cmd->add_option("--max-in-flight", connect->max_in_flight,
-                          "Unacked events at a time (default: the group's)");
+                          "Unacked events at a time (default: the group's)")
+      ->check(DecimalDigits());
   connect_cmd->add_option("--nack-park-type", connect->nack_park_types,
                           "Park events of these types instead of acking them");
   AddConnectionOptions(connect_cmd);

@@ -11,6 +11,7 @@
 #include "cli/connection.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
+#include "cli/utf8.h"
 #include "cli/output_json.h"
 #include "cli/remote_store.h"
 #include "crypto/secure.h"
@@ -54,10 +55,10 @@ int RunWhoAmI(bool json) {
               << "\n";
     return kExitOk;
   }
-  std::cout << who->principal() << " (" << who->method() << ")";
+  std::cout << TerminalSafe(who->principal()) << " (" << TerminalSafe(who->method()) << ")";
   if (who->roles_size() > 0) {
     std::cout << " roles:";
-    for (const auto& r : who->roles()) std::cout << " " << r;
+    for (const auto& r : who->roles()) std::cout << " " << TerminalSafe(r);
   }
   std::cout << "\n";
   return kExitOk;

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
+#include "cli/utf8.h"
 #include "cli/output_json.h"
 
 namespace cairn::cli {
@@ -45,9 +46,10 @@ void PrintKey(const engine::KeyInfo& k, bool json) {
     if (k.kind == "subject") j["subject_hash"] = k.subject_hash_hex;
     std::cout << JsonLine(j) << "\n";
   } else if (k.kind == "storage") {
-    std::cout << "storage epoch " << k.id << (k.current ? "  (current)" : "") << "\n";
+    std::cout << "storage epoch " << TerminalSafe(k.id) << (k.current ? "  (current)" : "") << "\n";
   } else {
-    std::cout << "subject " << k.subject_hash_hex.substr(0, 16) << "…  " << k.id << "  v"
+    std::cout << "subject " << TerminalSafe(k.subject_hash_hex.substr(0, 16)) << "…  "
+              << TerminalSafe(k.id) << "  v"
               << k.version << "  created " << Created(k.created_unix_s)
               << (k.current ? "  (current)" : "") << "\n";
   }
@@ -87,7 +89,7 @@ int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
                 << "\n";
     } else {
       std::cout << (rotation->resumed ? "finished an interrupted KEK rotation: " : "new KEK ")
-                << rotation->kek_id << ": " << rotation->rewrapped << " wrapped keys re-wrapped; "
+                << TerminalSafe(rotation->kek_id) << ": " << rotation->rewrapped << " wrapped keys re-wrapped; "
                 << (rotation->old_kek_kept
                         ? "older KEK versions kept (several nodes share this log): restart the "
                           "other nodes, then run `cairn keys rotate --kek` again to retire them\n"
@@ -108,7 +110,7 @@ int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
     if (args.json) {
       std::cout << JsonLine(Json{{"kind", "subject"}, {"id", *kid}}) << "\n";
     } else {
-      std::cout << "new subject key version " << *kid
+      std::cout << "new subject key version " << TerminalSafe(*kid)
                 << ": the subject's new events use it; older events stay readable\n";
     }
   }

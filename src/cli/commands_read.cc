@@ -53,18 +53,41 @@ std::optional<uint64_t> NextVersion(uint64_t last, engine::Direction direction) 
   return last - 1;
 }
 
+// A page of a stream the server read whole but showed nothing of (every event of a type the
+// caller may not read) is empty without being the end: the next page starts `scanned` versions
+// further. Backwards from the end, where the first version is not known, it is asked for.
+std::optional<uint64_t> SkipHiddenPage(engine::EventStore& store, const std::string& stream,
+                                       uint64_t from, uint64_t scanned,
+                                       engine::Direction direction) {
+  if (direction == engine::Direction::kForwards) {
+    if (from > UINT64_MAX - scanned) return std::nullopt;
+    return from + scanned;
+  }
+  if (from == UINT64_MAX) {
+    auto info = store.GetStreamInfo(stream);
+    if (!info.ok() || !info->exists) return std::nullopt;
+    from = info->last_version;
+  }
+  if (from < scanned) return std::nullopt;
+  return from - scanned;
+}
+
 int ReadStream(engine::EventStore& store, const ReadArgs& args, ReadRange range) {
   const auto direction = args.backwards ? engine::Direction::kBackwards
                                         : engine::Direction::kForwards;
   EventPrinter printer(args.json);
   uint64_t from = range.from, remaining = range.limit;
   while (remaining > 0) {
-    auto page = store.ReadStream(args.stream, from, direction, PageSize(remaining));
+    const uint64_t want = PageSize(remaining);
+    auto page = store.ReadStream(args.stream, from, direction, want);
     if (!page.ok()) return Fail(page.status(), args.stream);
     printer.Print(page->events);
     remaining -= std::min<uint64_t>(remaining, page->events.size());
-    if (page->end_of_stream || page->events.empty()) break;
-    auto next = NextVersion(page->events.back().entry.stream_version, direction);
+    if (page->end_of_stream) break;
+    std::optional<uint64_t> next =
+        page->events.empty()
+            ? SkipHiddenPage(store, args.stream, from, want, direction)
+            : NextVersion(page->events.back().entry.stream_version, direction);
     if (!next) break;
     from = *next;
   }
@@ -75,6 +98,12 @@ int ReadAll(engine::EventStore& store, const ReadArgs& args, ReadRange range) {
   EventPrinter printer(args.json);
   uint64_t from = range.from, remaining = range.limit;
   const uint64_t end = store.tree_size();  // once: over the network it is a call
+  if (end == 0) {
+    // An empty log, or (over the network, where tree_size() cannot fail) a server that could
+    // not be asked: one read says which, so a refused login is not an empty answer.
+    auto probe = store.ReadAll(from, 1);
+    if (!probe.ok()) return Fail(probe.status());
+  }
   while (remaining > 0 && from < end) {
     const uint64_t want = PageSize(std::min(remaining, end - from));
     auto page = store.ReadAll(from, want);

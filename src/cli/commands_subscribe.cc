@@ -116,6 +116,7 @@ int RunSubscribe(const SubscribeArgs& args) {
   }
   signals.Watch(sub->get());
   const int rc = Consume(**sub, args, count, signals);
+  signals.StopWatching();  // before `sub` goes: a late signal must not reach a freed one
   (*sub)->Cancel();
   return rc;
 }

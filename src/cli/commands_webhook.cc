@@ -4,9 +4,11 @@
 #include <memory>
 
 #include "cairn/webhooks.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/connection.h"
 #include "cli/errors.h"
+#include "cli/utf8.h"
 #include "cli/output_json.h"
 #include "common/trusted_file.h"
 
@@ -138,9 +140,11 @@ int RunWebhookList(bool json) {
         std::cout << JsonLine(InfoJson(w)) << "\n";
         continue;
       }
-      std::cout << w.name() << "  " << w.source() << " -> " << w.url() << "  position "
-                << w.position() << "  delivered " << w.delivered() << "  parked " << w.parked();
-      if (!w.last_error().empty()) std::cout << "  last error: " << w.last_error();
+      // Server text: never let it drive the terminal.
+      std::cout << TerminalSafe(w.name()) << "  " << TerminalSafe(w.source()) << " -> "
+                << TerminalSafe(w.url()) << "  position " << w.position() << "  delivered "
+                << w.delivered() << "  parked " << w.parked();
+      if (!w.last_error().empty()) std::cout << "  last error: " << TerminalSafe(w.last_error());
       std::cout << "\n";
     }
     return kExitOk;
@@ -197,6 +201,7 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
   create_cmd->add_option("--run-as", create->run_as,
                          "Also deliver as this principal (both must allow each event)");
   create_cmd->add_option("--from", create->from, "First log position to deliver")
+      ->check(DecimalDigits())
       ->option_text("P");
   create_cmd->add_flag("--from-end", create->from_end, "Deliver only events appended from now on");
   create_cmd->add_flag("--json", create->json, "Print the result as JSON");
@@ -226,7 +231,8 @@ void RegisterWebhookCommands(CLI::App& app, CliContext& ctx) {
   rotate_cmd->add_option("name", rotate->name, "Webhook name")->required();
   AddSecretOptions(rotate_cmd, &rotate->secret, &rotate->secret_file);
   rotate_cmd->add_option("--grace", rotate->grace_s,
-                         "Seconds the previous secret still signs (default: the server's)");
+                         "Seconds the previous secret still signs (default: the server's)")
+      ->check(DecimalDigits());
   rotate_cmd->add_flag("--json", rotate->json, "Print the result as JSON");
   AddConnectionOptions(rotate_cmd);
   rotate_cmd->callback([&ctx, rotate] {

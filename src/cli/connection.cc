@@ -72,9 +72,11 @@ Result<ClientConfigFile> LoadClientConfig() {
   ClientConfigFile config;
   const std::string path = DefaultClientConfigPath();
   if (path.empty() || !std::filesystem::exists(path)) return config;
-  // It decides which server gets the token file: refused when others may write it.
+  // It decides which server gets the token file: refused when another user owns it or group or
+  // others may write it (a file planted where CAIRN_CLIENT_CONFIG points would send the token
+  // elsewhere).
   CAIRN_ASSIGN_OR_RETURN(std::string text,
-                         ReadTrustedFile(path, "client config", kClientConfigSizeBytesMax));
+                         ReadOwnedFile(path, "client config", kClientConfigSizeBytesMax));
   toml::table table;
   try {
     table = toml::parse(text, path);

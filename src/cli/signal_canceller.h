@@ -26,9 +26,15 @@ class SignalCanceller {
     pthread_sigmask(SIG_BLOCK, &signals_, &previous_);
   }
   ~SignalCanceller() {
+    StopWatching();
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+  // Ends the watcher thread; call before the watched subscription is destroyed (a signal that
+  // came later would otherwise cancel a freed subscription). Signals stay blocked until the
+  // canceller goes.
+  void StopWatching() {
     done_.store(true);
     if (watcher_.joinable()) watcher_.join();
-    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
   }
   SignalCanceller(const SignalCanceller&) = delete;
   SignalCanceller& operator=(const SignalCanceller&) = delete;

@@ -40,7 +40,8 @@ Result<std::string> PinnedKey(const VerifyFlags& flags) {
   }
   std::string key = flags.verifier_key;
   if (file_key) {
-    CAIRN_ASSIGN_OR_RETURN(key, ReadSmallFile(flags.verifier_key_file, "--verifier-key-file",
+    // The pinned key decides what is trusted: a file others may change is refused.
+    CAIRN_ASSIGN_OR_RETURN(key, ReadOwnedFile(flags.verifier_key_file, "--verifier-key-file",
                                               kVerifierKeyFileSizeBytesMax));
   }
   while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {

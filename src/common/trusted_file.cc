@@ -11,7 +11,7 @@ namespace cairn {
 
 namespace {
 
-enum class Trust : uint8_t { kAny, kNotWritableByOthers, kPrivate };
+enum class Trust : uint8_t { kAny, kNotWritableByOthers, kOwned, kPrivate };
 
 Result<std::string> ReadBounded(const std::string& path, std::string_view what,
                                 size_t size_bytes_max, Trust trust) {
@@ -35,6 +35,12 @@ Result<std::string> ReadBounded(const std::string& path, std::string_view what,
   if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(name + " is not a regular file");
   if (trust == Trust::kNotWritableByOthers && (st.st_mode & S_IWOTH) != 0) {
     return Status::FailedPrecondition(name + " is writable by others; chmod o-w it");
+  }
+  if (trust == Trust::kOwned && st.st_uid != ::geteuid() && st.st_uid != 0) {
+    return Status::FailedPrecondition(name + " belongs to another user; use a file of your own");
+  }
+  if (trust == Trust::kOwned && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return Status::FailedPrecondition(name + " is writable by group or others; chmod go-w it");
   }
   if (trust == Trust::kPrivate && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     return Status::FailedPrecondition(name + " is readable by group or others; chmod 600 it");
@@ -71,6 +77,11 @@ Result<std::string> ReadBounded(const std::string& path, std::string_view what,
 Result<std::string> ReadSmallFile(const std::string& path, std::string_view what,
                                   size_t size_bytes_max) {
   return ReadBounded(path, what, size_bytes_max, Trust::kAny);
+}
+
+Result<std::string> ReadOwnedFile(const std::string& path, std::string_view what,
+                                  size_t size_bytes_max) {
+  return ReadBounded(path, what, size_bytes_max, Trust::kOwned);
 }
 
 Result<std::string> ReadPrivateFile(const std::string& path, std::string_view what,

@@ -10,6 +10,10 @@
 // ReadTrustedFile is ReadSmallFile that also refuses a file others may write (whoever can write
 // it can switch the control off): kFailedPrecondition.
 //
+// For a file that decides where a credential goes or which key is trusted (the CLI's client
+// config, a pinned verifier key): ReadOwnedFile refuses a file owned by another user (root
+// excepted) or writable by group or others: kFailedPrecondition.
+//
 // For a secret (a TLS private key): ReadPrivateFile is ReadSmallFile that refuses a file group
 // or others may access, judged on the opened descriptor (fstat): the file that is read, also
 // when the path is a symlink (secret mounts are) or was swapped after an earlier check:
@@ -30,6 +34,8 @@ Result<std::string> ReadSmallFile(const std::string& path, std::string_view what
                                   size_t size_bytes_max);
 Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
                                     size_t size_bytes_max);
+Result<std::string> ReadOwnedFile(const std::string& path, std::string_view what,
+                                  size_t size_bytes_max);
 Result<std::string> ReadPrivateFile(const std::string& path, std::string_view what,
                                     size_t size_bytes_max);
 

@@ -137,6 +137,30 @@ TEST_F(ServerPolicyTest, CliSaysHowManyEventsAReadLeftOut) {
   EXPECT_NE(read.err.find("1 event(s) not shown"), std::string::npos) << read.err;
 }
 
+// A page the reader may see nothing of is not the end of the stream: with pages of 5, the ten
+// hidden events ahead of the readable one are paged past (the CLI stopped at the first page).
+// And a read-all over the network that cannot log in fails; it printed nothing and exited 0.
+TEST_F(ServerPolicyTest, CliReadsPastWhollyHiddenPagesAndFailsOnABadLogin) {
+  ASSERT_TRUE(admin->Append(Events("order-2", std::vector<std::string>(10, "RefundIssued"))).ok());
+  ASSERT_TRUE(admin->Append(Events("order-2", {"OrderCreated"})).ok());
+  const std::vector<std::string> conn = {"--server", env.server().target(), "--ca", env.CaCert()};
+  std::vector<std::string> args = {"read", "order-2", "--limit", "5"};
+  args.insert(args.end(), conn.begin(), conn.end());
+  args.insert(args.end(), {"--token", env.TokenA("ES256", "reader")});
+  auto read = RunCairn(args);
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_NE(read.out.find("OrderCreated"), std::string::npos) << read.out << read.err;
+  EXPECT_NE(read.err.find("10 event(s) not shown"), std::string::npos) << read.err;
+
+  std::vector<std::string> all = {"read-all"};
+  all.insert(all.end(), conn.begin(), conn.end());
+  all.insert(all.end(), {"--token", "cairn_nobody_" + std::string(43, 'A')});
+  auto refused = RunCairn(all);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("invalid"), std::string::npos) << refused.err;
+  EXPECT_TRUE(refused.out.empty()) << refused.out;
+}
+
 TEST_F(ServerPolicyTest, WrongExpectedVersionCarriesTheCurrentVersion) {
   ASSERT_TRUE(admin->Append(Events("order-7", {"OrderCreated", "OrderCreated"})).ok());
   auto request = Events("order-7", {"OrderCreated"});

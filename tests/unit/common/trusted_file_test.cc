@@ -49,6 +49,22 @@ TEST(TrustedFile, AFileOthersMayWriteIsNotTrusted) {
   EXPECT_TRUE(ReadSmallFile(path, "rules file", 64).ok());  // not a control: read as it is
 }
 
+// A file that decides where a credential goes: refused when group or others may write it.
+// (Another owner cannot be made here without root; the check is beside this one.)
+TEST(TrustedFile, AnOwnedFileIsNotWritableByOthers) {
+  testing::TempDir tmp;
+  const std::string path = tmp.Sub("client.toml");
+  testing::WriteFile(path, "server = \"127.0.0.1:7400\"\n");
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  EXPECT_TRUE(ReadOwnedFile(path, "client config", 64).ok());
+  for (mode_t mode : {0664, 0646}) {
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    auto read = ReadOwnedFile(path, "client config", 64);
+    EXPECT_EQ(read.status().code(), StatusCode::kFailedPrecondition) << std::oct << mode;
+    EXPECT_NE(read.status().message().find("writable by group or others"), std::string::npos);
+  }
+}
+
 // A private key is read only when group and others have no access to the file that is read:
 // through a symlink (secret mounts are symlinks), the target's mode decides.
 TEST(TrustedFile, APrivateFileIsReadOnlyWhenNobodyElseMayAccessIt) {
