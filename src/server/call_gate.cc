@@ -45,7 +45,10 @@ CallGate::CallGate(const auth::Authenticator* authenticator, policy::PolicyHolde
       audit_(audit) {}
 
 grpc::Status CallGate::AdmitPeer(grpc::ServerContextBase* context) const {
-  const std::string peer = context->peer();
+  return CheckPeer(context, context->peer());
+}
+
+grpc::Status CallGate::CheckPeer(grpc::ServerContextBase* context, std::string_view peer) const {
   auto ip = ParseGrpcPeer(peer);
   if (ip && (allowed_peers_->empty() || allowed_peers_->ContainsText(*ip))) return grpc::Status::OK;
   if (audit_ != nullptr) {
@@ -55,9 +58,9 @@ grpc::Status CallGate::AdmitPeer(grpc::ServerContextBase* context) const {
 }
 
 grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* identity) const {
-  if (grpc::Status s = AdmitPeer(context); !s.ok()) return s;
-  std::string request_id = RequestIdOf(context);
   const std::string peer = context->peer();
+  if (grpc::Status s = CheckPeer(context, peer); !s.ok()) return s;
+  std::string request_id = RequestIdOf(context);
   auto ip = ParseGrpcPeer(peer);
   assert(ip.has_value());
   const std::string cert_pem = PeerCertPem(context);

@@ -60,6 +60,8 @@ class CallGate {
   grpc::Status Refresh(CallIdentity* identity) const;
 
  private:
+  // AdmitPeer on a peer string already taken from the context (it is copied on every call).
+  grpc::Status CheckPeer(grpc::ServerContextBase* context, std::string_view peer) const;
   const auth::Authenticator* authenticator_;
   policy::PolicyHolder* policies_;
   const CidrSet* allowed_peers_;

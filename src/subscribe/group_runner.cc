@@ -1,5 +1,7 @@
 #include "subscribe/group_runner.h"
 
+#include "subscribe/undeliverable.h"
+
 #include <algorithm>
 #include <cassert>
 #include <chrono>
@@ -425,10 +427,8 @@ void GroupRunner::Dispatch() {
     p->attempts--;
     p->last_consumer = a.previous_consumer;  // it never had it: it may not settle it
     p->previous_consumer = a.prior_previous_consumer;
-    const StatusCode code = result.unreadable_code;
-    const bool transient = code == StatusCode::kUnavailable || code == StatusCode::kIOError ||
-                           code == StatusCode::kResourceExhausted || code == StatusCode::kAborted;
-    if (result.kind == GroupConsumer::DeliverResult::Kind::kUnreadable && !transient &&
+    if (result.kind == GroupConsumer::DeliverResult::Kind::kUnreadable &&
+        !FailurePasses(result.unreadable_code) &&
         !p->parking) {
       // It would fail the same way every round, and never time out: park it now. (A KMS that
       // is away is waited for instead: the group holds until the event can be shown.)

@@ -1,5 +1,7 @@
 #include "subscribe/webhook_dispatcher.h"
 
+#include "subscribe/undeliverable.h"
+
 #include <algorithm>
 #include <chrono>
 #include <random>
@@ -299,9 +301,7 @@ Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bo
   // fields do not open or whose data is not the JSON its type says fails the same way on every
   // attempt, so it is parked at once instead of holding the webhook through every retry.
   auto local = [&](Status s) {
-    *undeliverable = s.code() != StatusCode::kUnavailable &&
-                     s.code() != StatusCode::kResourceExhausted &&
-                     s.code() != StatusCode::kIOError && s.code() != StatusCode::kAborted;
+    *undeliverable = !FailurePasses(s.code());
     return s;
   };
   if (store_->IsProtected(event.entry.event_type)) {
