@@ -163,7 +163,9 @@ class EventStore {
   static Status Init(const InitOptions& options);
   static Result<std::unique_ptr<EventStore>> Open(const Options& options);
   // Verifies the log of a data directory without opening it for writes, so that a damaged log
-  // (one that Open() refuses) can still be examined. Takes the directory lock.
+  // (one that Open() refuses) can still be examined. Takes the directory lock. Writes nothing:
+  // RocksDB is opened read-only; a PostgreSQL log is opened with PgOptions::read_only (no
+  // migration, no key purge, READ ONLY sessions), so its schema must be at this cairn's version.
   static VerifyReport VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms = {},
                                     const std::optional<storage::PgOptions>& postgres = std::nullopt);
 

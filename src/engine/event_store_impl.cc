@@ -920,7 +920,10 @@ VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::
   StoreLocation where;
   where.read_only = true;  // examining a damaged directory must not change it
   where.postgres = postgres;
-  if (where.postgres) where.postgres->listen = false;
+  if (where.postgres) {
+    where.postgres->listen = false;
+    where.postgres->read_only = true;  // no migration, no key purge, READ ONLY sessions
+  }
   auto d = LoadDataDir(data_dir, where, kms);
   if (!d.ok()) {
     VerifyReport r;

@@ -19,6 +19,9 @@ Status FromSqlState(const std::string& state, std::string_view what) {
   if (state == "40001" || state == "40P01") {
     return Status::Aborted("PostgreSQL aborted a conflicting transaction (SQLSTATE " + state + ")" + where);
   }
+  if (state == "25006") {
+    return Status::FailedPrecondition("the PostgreSQL store is open read-only" + where);
+  }
   if (state == "57014") return Status::Unavailable("a PostgreSQL statement timed out" + where);
   return Status::IOError("PostgreSQL error (SQLSTATE " + (state.empty() ? "unknown" : state) + ")" + where);
 }

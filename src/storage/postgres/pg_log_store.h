@@ -73,6 +73,10 @@ struct PgOptions {
   // Statement timeout for reads and writes other than the commit lock wait, in ms (0 = none).
   int64_t statement_timeout_ms = 60000;
   bool listen = true;  // start the LISTEN/NOTIFY thread (off for offline tools)
+  // Open for reading only (`cairn verify`): no migration (the schema must already be at this
+  // cairn's version), no key purger, no listener, and every session is READ ONLY, so that no
+  // statement of this store can change the database (a write fails with kFailedPrecondition).
+  bool read_only = false;
   // BeginOptimisticCommit really is optimistic (LogStore); false: it locks first, like
   // BeginCommit (for nodes that all write all the time, where optimism only loses races).
   bool optimistic_commits = true;

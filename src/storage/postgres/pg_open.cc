@@ -143,12 +143,13 @@ namespace pg {
 Status PgLogStore::Start() {
   {
     CAIRN_ASSIGN_OR_RETURN(PgPool::Lease lease, pool_->Acquire());
-    Status migrated = Migrate(lease.conn());
+    Status migrated = options_.read_only ? CheckSchemaCurrent(lease.conn()) : Migrate(lease.conn());
     if (!migrated.ok()) {
       lease.Discard();
       return migrated;
     }
   }
+  if (options_.read_only) return Status::Ok();  // reads only: no purger, no listener
   CheckKeyPurgePrivilege();
   purger_thread_ = std::thread([this] {
     SetCurrentThreadName("cairn-pg-purge");

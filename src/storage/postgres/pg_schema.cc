@@ -191,6 +191,29 @@ Status Migrate(pqxx::connection& conn, int target_version) {
   }
 }
 
+Status CheckSchemaCurrent(pqxx::connection& conn) {
+  try {
+    pqxx::nontransaction tx(conn);
+    const bool has_table =
+        !tx.exec("SELECT to_regclass('cairn_schema_migrations')")[0][0].is_null();
+    const int current =
+        has_table ? tx.exec("SELECT coalesce(max(version), 0) FROM cairn_schema_migrations")[0][0].as<int>()
+                  : 0;
+    if (current == kSchemaVersion) return Status::Ok();
+    if (current > kSchemaVersion) {
+      return Status::FailedPrecondition(
+          "the PostgreSQL schema is at version " + std::to_string(current) +
+          ", newer than this cairn knows (" + std::to_string(kSchemaVersion) + "); upgrade cairn");
+    }
+    return Status::FailedPrecondition(
+        "the PostgreSQL schema is at version " + std::to_string(current) + ", older than this cairn's " +
+        std::to_string(kSchemaVersion) + "; a read-only open does not migrate it (start `cairn serve` "
+        "on it once, or verify it with the cairn that wrote it)");
+  } catch (const std::exception& e) {
+    return FromException(e, "reading the schema version");
+  }
+}
+
 Status DropSchema(pqxx::connection& conn) {
   try {
     pqxx::work tx(conn);

@@ -212,7 +212,14 @@ PgLogStore::PgLogStore(const PgOptions& options, std::string conninfo)
   ps.backoff_ms_min = options.backoff_ms_min;
   ps.backoff_ms_max = options.backoff_ms_max;
   const int64_t timeout_ms = options.statement_timeout_ms;
-  ps.on_connect = [timeout_ms](pqxx::connection& c) { PrepareStatements(c, timeout_ms); };
+  const bool read_only = options.read_only;
+  ps.on_connect = [timeout_ms, read_only](pqxx::connection& c) {
+    if (read_only) {
+      pqxx::nontransaction tx(c);
+      tx.exec("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
+    }
+    PrepareStatements(c, timeout_ms);
+  };
   pool_ = std::make_unique<PgPool>(std::move(ps));
 }
 
@@ -260,7 +267,35 @@ Result<TreeState> PgLogStore::ReadTreeRow(bool with_summary) {
   return state;
 }
 
+namespace {
+
+// At most this long for the WAL flush a read-only barrier waits for (a synchronous commit
+// flushes within milliseconds; a stalled disk ends in an error, not a hang).
+constexpr int64_t kReadOnlyFlushWaitMsMax = 10000;
+constexpr int64_t kReadOnlyFlushPollMs = 2;
+
+void WaitForWalFlush(pqxx::connection& conn) {
+  pqxx::nontransaction tx(conn);
+  const pqxx::result r = tx.exec(
+      "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END");
+  if (r[0][0].is_null()) return;  // a standby: what it shows was flushed before it was replayed
+  const std::string lsn = r[0][0].as<std::string>();
+  for (int64_t waited_ms = 0; waited_ms <= kReadOnlyFlushWaitMsMax; waited_ms += kReadOnlyFlushPollMs) {
+    if (tx.exec_params("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", lsn)[0][0].as<bool>()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(kReadOnlyFlushPollMs));
+  }
+  throw std::runtime_error("the PostgreSQL WAL was not flushed in time");
+}
+
+}  // namespace
+
 void PgLogStore::Barrier(pqxx::connection& conn, std::optional<uint64_t> commit_size) {
+  if (options_.read_only) {
+    assert(!commit_size);  // a read-only store never commits
+    WaitForWalFlush(conn);
+    commit_counters_.barriers.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   pqxx::nontransaction tx(conn);
   if (commit_size) {
     tx.exec_prepared("flush_notify", std::string(kCommitChannel), std::to_string(*commit_size));

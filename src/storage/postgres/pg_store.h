@@ -127,7 +127,9 @@ class PgLogStore final : public LogStore {
   // The durability barrier on `conn`: one statement, committed synchronously, that updates a row
   // of cairn_flush (so that its COMMIT flushes the WAL up to it: every commit that was visible
   // before it is durable once it returns) and, with `commit_size`, notifies the other nodes of a
-  // commit up to that size. Throws what pqxx throws.
+  // commit up to that size. Throws what pqxx throws. A read-only store writes nothing: it waits
+  // until the server's WAL is flushed up to where it was inserted when the wait began (the same
+  // guarantee for every commit visible before; a hot standby's replayed WAL is flushed already).
   void Barrier(pqxx::connection& conn, std::optional<uint64_t> commit_size);
   // Records that the log is durable up to `size` (a confirmed commit, a barrier, another node's
   // notification, which it sends only once its commit is durable).

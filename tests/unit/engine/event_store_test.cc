@@ -205,6 +205,22 @@ TEST_P(EngineBackendTest, DeletedStreamRefusesAppendsAndReadsSaySo) {
   EXPECT_TRUE(store_->Verify().ok);
 }
 
+// The offline verifier opens either backend read-only (PostgreSQL: READ ONLY sessions, no
+// migration or key purge; storage_test PgOpenTest.ReadOnly*) and checks the whole log.
+TEST_P(EngineBackendTest, VerifyDataDirChecksTheClosedLogWithoutWriting) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->Append("s" + std::to_string(i % 2), ExpectedVersion::Any(), One("T", "{}")).ok());
+  }
+  ASSERT_TRUE(store_->DeleteStream("s1", ExpectedVersion::Any()).ok());
+  Close();
+  VerifyReport report = EventStore::VerifyDataDir(dir_, {}, pg_);
+  ASSERT_TRUE(report.ok) << report.failure;
+  EXPECT_EQ(report.records_checked, 6u);
+  EXPECT_EQ(report.streams_checked, 2u);
+  Reopen();  // and the log is still there to write to
+  EXPECT_EQ(store_->Append("s0", ExpectedVersion::Exact(2), One("T", "{}"))->first_position, 6u);
+}
+
 TEST_P(EngineBackendTest, BadInputIsRefusedAndWritesNothing) {
   auto code = [&](std::string_view stream, std::vector<ProposedEvent> evs) {
     return store_->Append(stream, ExpectedVersion::Any(), std::move(evs)).status().code();

@@ -188,6 +188,59 @@ TEST(PgOpenTest, NewerSchemaIsRefused) {
   EXPECT_NE(store.status().message().find("99"), std::string::npos) << store.status().ToString();
 }
 
+// `cairn verify` opens read-only: reads work, nothing can be written, and no thread or migration
+// of the open touches the database.
+TEST(PgOpenTest, ReadOnlyOpenReadsAndRefusesEveryWrite) {
+  const std::string db = PgServer().CreateDatabase();
+  {
+    auto writer = OpenPg(PgOpts(db));
+    ASSERT_NE(writer, nullptr);
+    ASSERT_TRUE(AppendEvents(writer.get(), "s", 3).ok());
+    ASSERT_TRUE(writer->PutMeta("m", "1").ok());
+  }
+  PgOptions options = PgOpts(db);
+  options.read_only = true;
+  options.listen = true;  // ignored: a read-only store starts no listener
+  auto store = OpenPg(options);
+  ASSERT_NE(store, nullptr);
+  Result<TreeState> state = store->ReadTreeState();
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ(state->size, 3u);
+  EXPECT_EQ(store->ReadMeta("m")->value_or(""), "1");
+  const Status put = store->PutMeta("m", "2");
+  EXPECT_EQ(put.code(), StatusCode::kFailedPrecondition) << put.ToString();
+  EXPECT_NE(put.message().find("read-only"), std::string::npos) << put.ToString();
+  EXPECT_EQ(store->PutKeyMaterial("k", "wrapped").code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(AppendEvents(store.get(), "s", 1).ok());
+  state = store->ReadTreeState();
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ(state->size, 3u);
+  EXPECT_EQ(Sql(db, "SELECT convert_from(value, 'UTF8') FROM cairn_meta WHERE name = 'm'"), "1");
+  EXPECT_EQ(Sql(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND query LIKE 'LISTEN%'"), "0");
+}
+
+TEST(PgOpenTest, ReadOnlyOpenDoesNotMigrateAnOlderSchema) {
+  const std::string db = PgServer().CreateDatabase();
+  {
+    pqxx::connection conn(db);
+    ASSERT_TRUE(pg::Migrate(conn, pg::kSchemaVersion - 1).ok());
+  }
+  PgOptions options = PgOpts(db);
+  options.read_only = true;
+  Result<std::unique_ptr<LogStore>> store = OpenPgLogStore(options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("older"), std::string::npos) << store.status().ToString();
+  EXPECT_EQ(Sql(db, "SELECT max(version) FROM cairn_schema_migrations"),
+            std::to_string(pg::kSchemaVersion - 1));
+  // An empty database is not given a schema either.
+  const std::string empty = PgServer().CreateDatabase();
+  options.conninfo = empty;
+  EXPECT_EQ(OpenPgLogStore(options).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Sql(empty, "SELECT to_regclass('cairn_schema_migrations') IS NULL"), "t");
+}
+
 // The hash a v1 row was given below: 32 bytes whose hex is `level * 1e6 + idx`, zero-padded.
 std::string V1Hash(uint64_t level, uint64_t idx) {
   char hex[65];
