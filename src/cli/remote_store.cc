@@ -1,5 +1,8 @@
 #include "cli/remote_store.h"
 
+#include <algorithm>
+
+#include "keys/subject_keys.h"
 #include "server/wire_convert.h"
 
 namespace cairn::cli {
@@ -34,12 +37,25 @@ Result<engine::AppendResult> RemoteEventStore::DeleteStream(std::string_view str
   return result;
 }
 
-Status RemoteEventStore::Collect(const v1::ReadResponse& chunk,
+Status RemoteEventStore::Collect(const v1::ReadResponse& chunk, const CollectBounds& bounds,
                                  std::vector<engine::RecordedEvent>* out) {
   filtered_events_.fetch_add(chunk.filtered_events(), std::memory_order_relaxed);
+  // A server that sends more than asked for, or out of order, is not followed (it could make the
+  // CLI hold unbounded memory or print a history that is not the log's).
+  if (bounds.limit != 0 && static_cast<uint64_t>(chunk.events_size()) > bounds.limit - out->size()) {
+    return Status::Internal("the server sent more events than the " + std::to_string(bounds.limit) +
+                            " asked for");
+  }
   for (const auto& wire : chunk.events()) {
     auto event = FromWire(wire);
     if (!event.ok()) return event.status().Annotate("server sent a malformed event");
+    const uint64_t position = event->entry.position;
+    const bool in_order = out->empty() ? position >= bounds.position_min
+                                       : bounds.backwards ? position < out->back().entry.position
+                                                          : position > out->back().entry.position;
+    if (!in_order) {
+      return Status::Internal("the server sent position " + std::to_string(position) + " out of order");
+    }
     out->push_back(std::move(event).value());
   }
   return Status::Ok();
@@ -54,11 +70,12 @@ Result<engine::ReadStreamResult> RemoteEventStore::ReadStream(std::string_view s
   request.set_from_version(from_version);
   request.set_backwards(direction == engine::Direction::kBackwards);
   request.set_limit(limit);
+  const CollectBounds bounds{.limit = limit, .position_min = 0, .backwards = request.backwards()};
   engine::ReadStreamResult result;
   Status collected;
   Status status = client_->Read(request, [&](const v1::ReadResponse& chunk) {
     if (chunk.end_of_stream()) result.end_of_stream = true;
-    collected = Collect(chunk, &result.events);
+    collected = Collect(chunk, bounds, &result.events);
     return collected.ok();
   });
   if (!collected.ok()) return collected;
@@ -71,10 +88,11 @@ Result<std::vector<engine::RecordedEvent>> RemoteEventStore::ReadAll(uint64_t fr
   v1::ReadAllRequest request;
   request.set_from_position(from_position);
   request.set_limit(limit);
+  const CollectBounds bounds{.limit = limit, .position_min = from_position, .backwards = false};
   std::vector<engine::RecordedEvent> events;
   Status collected;
   Status status = client_->ReadAll(request, [&](const v1::ReadResponse& chunk) {
-    collected = Collect(chunk, &events);
+    collected = Collect(chunk, bounds, &events);
     return collected.ok();
   });
   if (!collected.ok()) return collected;
@@ -176,6 +194,17 @@ Result<engine::KeyPage> RemoteEventStore::ListKeys(std::string_view page_token, 
   request.set_page_size(static_cast<uint32_t>(std::min(keys_max, engine::kKeyPageKeysMax)));
   auto response = client_->ListKeys(request);
   if (!response.ok()) return response.status();
+  // A server that sends more than a page, or hands back the token it was given (a listing that
+  // would never end), is not followed.
+  // (A page holds all versions of the subject it starts with, even beyond page_size.)
+  const size_t page_keys_max = std::max<size_t>(request.page_size(), keys::kSubjectKeyVersionsMax);
+  if (static_cast<size_t>(response->keys_size()) > page_keys_max) {
+    return Status::Internal("the server sent more keys than a page of " +
+                            std::to_string(request.page_size()) + " may hold");
+  }
+  if (!page_token.empty() && response->next_page_token() == page_token) {
+    return Status::Internal("the server repeated the page token it was given");
+  }
   engine::KeyPage page;
   page.keys.reserve(response->keys_size());
   for (const v1::KeyInfo& k : response->keys()) {

@@ -49,7 +49,15 @@ class RemoteEventStore final : public engine::EventStore {
   uint64_t filtered_events() const { return filtered_events_.load(std::memory_order_relaxed); }
 
  private:
-  Status Collect(const v1::ReadResponse& chunk, std::vector<engine::RecordedEvent>* out);
+  // What a read asked for: at most `limit` events (0: any number), positions from
+  // `position_min`, strictly increasing (decreasing when `backwards`).
+  struct CollectBounds {
+    uint64_t limit = 0;
+    uint64_t position_min = 0;
+    bool backwards = false;
+  };
+  Status Collect(const v1::ReadResponse& chunk, const CollectBounds& bounds,
+                 std::vector<engine::RecordedEvent>* out);
 
   std::unique_ptr<Client> client_;
   std::atomic<uint64_t> filtered_events_{0};
