@@ -56,6 +56,25 @@ Status ValidateJson(std::string_view what, size_t index, std::string_view text) 
   return Status::Ok();
 }
 
+// Whether `element` or anything inside it is an object with a member named "$enc".
+bool HasEncMember(simdjson::dom::element element) {
+  if (simdjson::dom::object object; element.get(object) == simdjson::SUCCESS) {
+    for (simdjson::dom::key_value_pair member : object) {
+      if (member.key == "$enc" || HasEncMember(member.value)) return true;
+    }
+  } else if (simdjson::dom::array array; element.get(array) == simdjson::SUCCESS) {
+    for (simdjson::dom::element item : array) {
+      if (HasEncMember(item)) return true;
+    }
+  }
+  return false;
+}
+
+// The text may hold a "$enc" member name: it appears literally, or an escape could spell it.
+bool MayHoldEncMember(std::string_view text) {
+  return text.find("$enc\"") != std::string_view::npos || text.find("\\u") != std::string_view::npos;
+}
+
 Status ValidateContentType(size_t index, std::string_view ct) {
   bool ok = !ct.empty() && ct.size() <= integrity::kContentTypeSizeBytesMax &&
             std::all_of(ct.begin(), ct.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
@@ -143,6 +162,25 @@ Status ValidateAppend(std::string_view stream_id, std::vector<ProposedEvent>& ev
 }
 
 }  // namespace
+
+Status CheckNoEncMembers(const std::vector<ProposedEvent>& events,
+                         const std::function<bool(std::string_view event_type)>& is_protected) {
+  thread_local simdjson::dom::parser parser;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const ProposedEvent& e = events[i];
+    if (!IsJsonContentType(e.content_type) || !MayHoldEncMember(e.data) || is_protected(e.event_type)) {
+      continue;
+    }
+    simdjson::dom::element doc;
+    if (parser.parse(e.data.data(), e.data.size(), true).get(doc) != simdjson::SUCCESS) continue;
+    if (HasEncMember(doc)) {
+      return Status::InvalidArgument("event " + std::to_string(i) +
+                                     ": data contains a \"$enc\" member; protected-field objects "
+                                     "are made by the server only");
+    }
+  }
+  return Status::Ok();
+}
 
 Status PrecheckAppend(std::string_view stream_id, std::vector<ProposedEvent>* events,
                       const Limits& limits) {

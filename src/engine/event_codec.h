@@ -1,6 +1,8 @@
 // Turning stored records into RecordedEvents, and validating proposed events.
 #pragma once
 
+#include <functional>
+
 #include <string_view>
 #include <vector>
 
@@ -17,6 +19,13 @@ Status DecodeRecordedEvent(RecordCipher& cipher, uint64_t position, std::string_
 
 // True for application/json and any */*+json type (parameters after ';' ignored, any case).
 bool IsJsonContentType(std::string_view content_type);
+
+// The first event of a client append, of a type `is_protected` does not cover, whose JSON data
+// has an object member named "$enc" (escapes decoded), as kInvalidArgument; Ok otherwise. Only
+// the server makes protected-field objects: one sent in clear data could be decrypted or fail
+// every read once a rule covers its type. Data that is not JSON is left to PrepareAppend.
+Status CheckNoEncMembers(const std::vector<ProposedEvent>& events,
+                         const std::function<bool(std::string_view event_type)>& is_protected);
 
 // Validates a proposed append against `limits` (stream id, count, sizes, ids, types, JSON) and
 // turns it into a PreparedAppend with generated ids and the data/metadata hashes computed.

@@ -237,8 +237,10 @@ class EventStoreImpl final : public EventStore {
   // Field protection of a client append, after the checks that need no JSON parse: an append
   // that will be refused creates no subject key and encrypts nothing.
   Status Protect(std::string_view stream_id, std::vector<ProposedEvent>* events) {
+    const auto is_protected = [&](std::string_view type) { return protection_->IsProtected(type); };
+    CAIRN_RETURN_IF_ERROR(CheckNoEncMembers(*events, is_protected));  // protected: checked below
     const bool any_protected = std::any_of(events->begin(), events->end(), [&](const auto& e) {
-      return protection_->IsProtected(e.event_type);
+      return is_protected(e.event_type);
     });
     if (!any_protected) return Status::Ok();
     CAIRN_RETURN_IF_ERROR(PrecheckAppend(stream_id, events, options_.limits));

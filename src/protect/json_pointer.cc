@@ -81,7 +81,8 @@ std::optional<size_t> ParseArrayIndex(std::string_view token) {
 
 namespace {
 
-const Json* ResolveImpl(const JsonPointer& pointer, const Json& doc, bool stop_at_enc) {
+const Json* ResolveImpl(const JsonPointer& pointer, const Json& doc, bool stop_at_enc,
+                        bool* blocked = nullptr) {
   const Json* node = &doc;
   for (const std::string& token : pointer.tokens()) {
     if (stop_at_enc && node->is_object() && node->contains("$enc")) return nullptr;
@@ -99,9 +100,11 @@ const Json* ResolveImpl(const JsonPointer& pointer, const Json& doc, bool stop_a
     } else if (node->is_array()) {
       const auto& array = *node->get_ptr<const Json::array_t*>();
       std::optional<size_t> index = ParseArrayIndex(token);
+      if (!index && blocked != nullptr) *blocked = true;
       if (!index || *index >= array.size()) return nullptr;
       node = &array[*index];
     } else {
+      if (!node->is_null() && blocked != nullptr) *blocked = true;
       return nullptr;
     }
   }
@@ -112,6 +115,11 @@ const Json* ResolveImpl(const JsonPointer& pointer, const Json& doc, bool stop_a
 
 const Json* Resolve(const JsonPointer& pointer, const Json& doc) {
   return ResolveImpl(pointer, doc, false);
+}
+
+bool PathBlocked(const JsonPointer& pointer, const Json& doc) {
+  bool blocked = false;
+  return ResolveImpl(pointer, doc, false, &blocked) == nullptr && blocked;
 }
 
 Json* Resolve(const JsonPointer& pointer, Json& doc) {

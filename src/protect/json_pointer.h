@@ -58,6 +58,11 @@ std::optional<size_t> ParseArrayIndex(std::string_view token);
 
 // The value `pointer` names in `doc`, or nullptr.
 const Json* Resolve(const JsonPointer& pointer, const Json& doc);
+// When `pointer` does not resolve: true when its path is blocked by a value that could hold what
+// it names (a string, number or boolean where an object or array was needed, or an array named by
+// a token that is not an index); false when it is merely absent (a missing member, an index past
+// the end, a null on the way).
+bool PathBlocked(const JsonPointer& pointer, const Json& doc);
 Json* Resolve(const JsonPointer& pointer, Json& doc);
 // Same, but nullptr when the path runs through an object with a "$enc" member (a protected
 // field: its inside is ciphertext, not the document's structure).

@@ -389,7 +389,7 @@ std::string_view JsonScan::Key(uint32_t node) const {
   return text_.substr(n.key_begin, n.key_end - n.key_begin);
 }
 
-uint32_t JsonScan::ResolveImpl(const JsonPointer& pointer, bool stop_at_enc) const {
+uint32_t JsonScan::ResolveImpl(const JsonPointer& pointer, bool stop_at_enc, bool* blocked) const {
   if (nodes_.empty()) return kNoScanNode;
   uint32_t node = 0;
   for (const std::string& token : pointer.tokens()) {
@@ -400,9 +400,13 @@ uint32_t JsonScan::ResolveImpl(const JsonPointer& pointer, bool stop_at_enc) con
       while (child != kNoScanNode && Key(child) != token) child = nodes_[child].next_sibling;
     } else if (n.kind == JsonKind::kArray) {
       const std::optional<size_t> index = ParseArrayIndex(token);
-      if (!index) return kNoScanNode;
+      if (!index) {
+        if (blocked != nullptr) *blocked = true;
+        return kNoScanNode;
+      }
       for (size_t i = 0; i < *index && child != kNoScanNode; ++i) child = nodes_[child].next_sibling;
     } else {
+      if (n.kind != JsonKind::kNull && blocked != nullptr) *blocked = true;
       return kNoScanNode;
     }
     if (child == kNoScanNode) return kNoScanNode;
@@ -412,6 +416,11 @@ uint32_t JsonScan::ResolveImpl(const JsonPointer& pointer, bool stop_at_enc) con
 }
 
 uint32_t JsonScan::Resolve(const JsonPointer& pointer) const { return ResolveImpl(pointer, false); }
+
+bool JsonScan::PathBlocked(const JsonPointer& pointer) const {
+  bool blocked = false;
+  return ResolveImpl(pointer, false, &blocked) == kNoScanNode && blocked;
+}
 
 uint32_t JsonScan::ResolveOutsideEnc(const JsonPointer& pointer) const {
   return ResolveImpl(pointer, true);

@@ -68,6 +68,8 @@ class JsonScan {
 
   // The node `pointer` names, or kNoScanNode (resolution as json_pointer.h's Resolve).
   uint32_t Resolve(const JsonPointer& pointer) const;
+  // When `pointer` does not resolve, whether a value blocks its path (as json_pointer.h's).
+  bool PathBlocked(const JsonPointer& pointer) const;
   // Same, but kNoScanNode when the path runs through an object with a "$enc" member.
   uint32_t ResolveOutsideEnc(const JsonPointer& pointer) const;
   // Every object with a "$enc" member that is not inside another one, in document order.
@@ -81,7 +83,7 @@ class JsonScan {
     uint32_t last_child;
     size_t keys_begin;  // this object's member names in keys_
   };
-  uint32_t ResolveImpl(const JsonPointer& pointer, bool stop_at_enc) const;
+  uint32_t ResolveImpl(const JsonPointer& pointer, bool stop_at_enc, bool* blocked = nullptr) const;
   bool AddNode(JsonKind kind, uint32_t begin);
   bool CloseObject(uint32_t end);
 

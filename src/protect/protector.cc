@@ -65,6 +65,13 @@ Status EncInDataError(const Rule& rule) {
       ": data contains a \"$enc\" member; protected-field objects are made by the server only");
 }
 
+Status BlockedFieldError(const Rule& rule, const JsonPointer& field) {
+  return Status::InvalidArgument(
+      "event type " + rule.event_type + ": protected field " + field.text() +
+      " is blocked by a value that is not an object (or an array named by index); its personal "
+      "data would be stored in the clear");
+}
+
 Status DataNotJsonError(const Rule& rule, const Status& parse_error) {
   return Status::InvalidArgument("event type " + rule.event_type +
                                  ": data is not acceptable JSON: " + parse_error.message());

@@ -72,7 +72,11 @@ Result<std::string> ProtectWithDom(const Rule& rule, std::string_view stream_id,
   targets.reserve(rule.fields.size());
   for (const JsonPointer& field : rule.fields) {
     // Fields are disjoint (rules.h), so replacing one never moves another.
-    if (Json* node = Resolve(field, doc); node != nullptr) targets.emplace_back(&field, node);
+    if (Json* node = Resolve(field, doc); node != nullptr) {
+      targets.emplace_back(&field, node);
+    } else if (PathBlocked(field, doc)) {
+      return BlockedFieldError(rule, field);
+    }
   }
   if (targets.empty()) return std::string(data_json);  // nothing personal present
 

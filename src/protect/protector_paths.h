@@ -65,6 +65,9 @@ Result<std::string> CheckSubject(const Rule& rule, const SubjectValue& value,
                                  std::string_view append_subject);
 
 Status EncInDataError(const Rule& rule);
+// A protected field whose path a string, number, boolean or array blocks (JsonPointer's
+// PathBlocked): stored as sent, its personal data would be in the clear.
+Status BlockedFieldError(const Rule& rule, const JsonPointer& field);
 Status DataNotJsonError(const Rule& rule, const Status& parse_error);
 Status StoredNotJsonError(std::string_view stream_id, std::string_view event_id16,
                           const Status& parse_error);

@@ -150,7 +150,10 @@ std::optional<Result<std::string>> ProtectWithSplice(
   fields.reserve(rule.fields.size());
   for (const JsonPointer& pointer : rule.fields) {
     const uint32_t node = scan.Resolve(pointer);
-    if (node == kNoScanNode) continue;
+    if (node == kNoScanNode) {
+      if (scan.PathBlocked(pointer)) return BlockedFieldError(rule, pointer);
+      continue;
+    }
     Field& f = fields.emplace_back(Field{&pointer, node, {}});
     if (scan.nodes()[node].compact) continue;
     // Objects, arrays, escaped strings, floats: DumpDocument's text, as the DOM path encrypts.

@@ -279,6 +279,24 @@ TEST_P(EngineBackendTest, BadInputIsRefusedAndWritesNothing) {
   EXPECT_EQ(store_->tree_size(), 1u);
 }
 
+TEST_P(EngineBackendTest, ProtectedFieldObjectsAreRefusedInTheDataOfAnyType) {
+  auto code = [&](std::vector<ProposedEvent> evs) {
+    return store_->Append("s", ExpectedVersion::Any(), std::move(evs)).status().code();
+  };
+  // A protected-field object in the data of an unprotected type (docs/data-protection.md), also
+  // with its name escaped; "$enc" as a value is plain data.
+  EXPECT_EQ(code(One("T", R"({"a":[{"$enc":"v1","kid":"k"}]})")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(One("T", R"({"a":{"\u0024enc":1}})")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(One("T", R"({"$enc":1})")), StatusCode::kInvalidArgument);
+  ASSERT_EQ(store_->tree_size(), 0u);
+  EXPECT_EQ(code(One("T", R"({"a":"$enc","b":"\u0024enc"})")), StatusCode::kOk);
+  EXPECT_EQ(code(One("T", R"({"a":"\u0024enc"})")), StatusCode::kOk);
+  std::vector<ProposedEvent> opaque = One("T", R"({"$enc":1})");
+  opaque[0].content_type = "application/octet-stream";  // not JSON: stored as bytes, never parsed
+  EXPECT_EQ(code(opaque), StatusCode::kOk);
+  ASSERT_EQ(store_->tree_size(), 3u);
+}
+
 TEST_P(EngineBackendTest, ReopenKeepsEverythingAndContinuesTheChain) {
   ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "1")).ok());
   ASSERT_TRUE(store_->Append("t", ExpectedVersion::Any(), One("T", "1")).ok());

@@ -326,6 +326,33 @@ TEST_F(ProtectorTest, TamperedOrMalformedStoredFieldsAreDataLoss) {
   EXPECT_EQ(garbage.status().code(), StatusCode::kDataLoss);
 }
 
+// A value that blocks a protected field's path (a string where /address was to be an object,
+// an array named by a member name) could hold the personal data itself: the append is refused
+// on both the splice path and the DOM path (forced by an escaped member name), naming the rule's
+// pointer and never the value. A null or missing parent is just an absent field.
+TEST_F(ProtectorTest, FieldsBlockedByAScalarOrArrayParentAreRefused) {
+  for (const std::string extra : {"", R"(,"t\u0069er":1)"}) {
+    for (const std::string& data : {
+             R"({"customerId":"c","address":"1 Main Street")" + extra + "}",
+             R"({"customerId":"c","address":[{"street":"1 Main Street"}])" + extra + "}",
+             R"({"customerId":"c","address":42)" + extra + "}",
+             R"({"customerId":"c","phones":"1 Main Street")" + extra + "}",
+             R"({"customerId":"c","address":{"street":{"x":1}},"phones":true)" + extra + "}"}) {
+      auto out = ProtectEvent(R("CustomerRegistered"), "s", kEvent1, data, "", keys_);
+      ASSERT_FALSE(out.ok()) << data;
+      EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument) << data;
+      EXPECT_NE(out.status().message().find("blocked"), std::string::npos) << out.status().ToString();
+      EXPECT_EQ(out.status().message().find("Main"), std::string::npos) << out.status().ToString();
+    }
+    for (const std::string& data : {R"({"customerId":"c","address":null)" + extra + "}",
+                                    R"({"customerId":"c","address":{},"phones":[])" + extra + "}",
+                                    R"({"customerId":"c","phones":{"1":"x"})" + extra + "}"}) {
+      auto out = ProtectEvent(R("CustomerRegistered"), "s", kEvent1, data, "", keys_);
+      EXPECT_TRUE(out.ok()) << data << ": " << out.status().ToString();
+    }
+  }
+}
+
 TEST_F(ProtectorTest, InjectedCiphertextObjectsAreRejectedOnAppend) {
   const Json stored = J(Protect("CustomerRegistered", kCustomer));
   for (const std::string& data : {
