@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "engine/id_window.h"
 #include "integrity/entry.h"
 
 namespace cairn::engine {
@@ -199,6 +200,8 @@ Result<PreparedAppend> PrepareAppend(std::string_view stream_id, ExpectedVersion
     PreparedEvent p;
     p.data_hash = crypto::Sha256(e.data);
     p.metadata_hash = crypto::Sha256(e.metadata);  // of empty metadata: a cached constant
+    p.content_tag = ContentTag(e.event_type, e.content_type, p.metadata_hash.data(),
+                               p.data_hash.data(), e.data);
     p.event_id = std::move(e.event_id);
     p.event_type = std::move(e.event_type);
     p.content_type = std::move(e.content_type);

@@ -409,6 +409,8 @@ class EventStoreImpl final : public EventStore {
     e.data = "{}";
     e.data_hash = crypto::Sha256(e.data);
     e.metadata_hash = crypto::Sha256("");
+    e.content_tag = ContentTag(e.event_type, e.content_type, e.metadata_hash.data(),
+                               e.data_hash.data(), e.data);
     a.events.push_back(std::move(e));
     return sequencer_->Submit(std::move(a));
   }

@@ -8,9 +8,9 @@
 // (remote_prefetch.h) cannot decode them ahead; reading and opening every record of the group
 // under the lock was ~2.8 ms of a ~8 ms three-node hold. The summary arrives with the locked row.
 //
-// Stored summary = u8 format (2) || u32 storage epoch || AES-256-GCM sealed(IV || ct || tag) of
+// Stored summary = u8 format (3) || u32 storage epoch || AES-256-GCM sealed(IV || ct || tag) of
 //   u64 recorded_at_ns || u32 runs || runs × (u32 len || stream id || u64 first version ||
-//   u32 count || count × 16-byte event id),
+//   u32 count || count × (16-byte event id || u64 content tag)),
 // with AAD "cairn-grp-v1" || u64 first position || u64 end position, so a summary read back for
 // any other range of positions fails to open. A run is one append: `count` consecutive positions
 // of one stream from `first version` on, in position order.
@@ -30,15 +30,20 @@
 
 namespace cairn::engine {
 
+// Format 2 (written by cairn before content tags) has no content tag after each id; it is still
+// read (its entries' content tags are 0: not known).
 inline constexpr uint8_t kGroupSummaryFormatV1 = 0x02;
+inline constexpr uint8_t kGroupSummaryFormatV2 = 0x03;
 // The most events one summary describes; a longer group is committed without one.
 inline constexpr uint64_t kGroupSummaryEventsMax = 1u << 20;
 
 class GroupSummaryBuilder {
  public:
-  // One append of `event_ids` (16 bytes each) to `stream_id`, its first event at `first_version`.
+  // One append of `event_ids` (16 bytes each) to `stream_id`, its first event at `first_version`,
+  // with their content tags (id_window.h; as many as ids).
   void AddRun(std::string_view stream_id, uint64_t first_version,
-              const std::vector<std::string_view>& event_ids);
+              const std::vector<std::string_view>& event_ids,
+              const std::vector<uint64_t>& content_tags);
   uint64_t events() const { return events_; }
   void Clear();
 

@@ -34,6 +34,26 @@ uint64_t Mix(uint64_t x) {  // splitmix64 finalizer
 
 }  // namespace
 
+uint64_t ContentTag(std::string_view event_type, std::string_view content_type,
+                    const unsigned char* metadata_hash32, const unsigned char* data_hash32,
+                    std::string_view stored_data) {
+  static constexpr unsigned char kNoData[32] = {};
+  const bool has_protected_fields = stored_data.find(R"({"$enc":"v1")") != std::string_view::npos;
+  std::string lengths;
+  PutU32(&lengths, static_cast<uint32_t>(event_type.size()));
+  PutU32(&lengths, static_cast<uint32_t>(content_type.size()));
+  crypto::Sha256Hasher h;
+  h.Update("cairn-content-v1");
+  h.Update(lengths);
+  h.Update(event_type);
+  h.Update(content_type);
+  h.Update(std::string_view(reinterpret_cast<const char*>(metadata_hash32), 32));
+  h.Update(std::string_view(reinterpret_cast<const char*>(has_protected_fields ? kNoData : data_hash32), 32));
+  const crypto::Hash d = h.Final();
+  const uint64_t tag = DecodeU64(reinterpret_cast<const char*>(d.data()));
+  return tag == 0 ? 1 : tag;
+}
+
 EventIdKey EventIdKey::From(std::string_view id16) {
   assert(id16.size() == 16);
   return {DecodeU64(id16.data()), DecodeU64(id16.data() + 8)};

@@ -31,10 +31,23 @@ struct IdRecord {
   uint64_t stream_tag = 0;
   uint64_t version = 0;
   uint64_t position = 0;
+  uint64_t content_tag = 0;  // ContentTag of the event: a re-send must carry the same content
 };
 
 // The tag of a stream id in this process.
 uint64_t StreamTag(std::string_view stream_id);
+
+// The tag of an event's content, from what its stored entry holds: the first 8 bytes (never 0)
+// of SHA-256 over the type, the content type, the metadata hash and the hash of the stored data,
+// except when that data has protected fields (their ciphertext is fresh on every send, so a
+// re-send never has the same hash). The same in every process (group summaries carry it between
+// nodes), computed the same way from an append and from a stored record. 0 = not known (a
+// summary of an older format): it matches any content.
+uint64_t ContentTag(std::string_view event_type, std::string_view content_type,
+                    const unsigned char* metadata_hash32, const unsigned char* data_hash32,
+                    std::string_view stored_data);
+// Whether two content tags may be the same event's (equal, or one not known).
+inline bool ContentTagsMatch(uint64_t a, uint64_t b) { return a == 0 || b == 0 || a == b; }
 
 class IdWindow {
  public:

@@ -20,6 +20,8 @@ Status DecodeRemoteEntry(RecordCipher& cipher, uint64_t position, std::string_vi
   out->id = EventIdKey::From(entry.event_id);
   out->stream_tag = StreamTag(entry.stream_id);
   out->stream_version = entry.stream_version;
+  out->content_tag = ContentTag(entry.event_type, entry.content_type, entry.metadata_hash.data(),
+                                entry.data_hash.data(), opened.data);
   out->stream_id = std::move(entry.stream_id);
   out->recorded_at_ns = entry.recorded_at_ns;
   return Status::Ok();

@@ -48,6 +48,7 @@ struct RemoteEntry {
   EventIdKey id;
   uint64_t stream_tag = 0;
   uint64_t stream_version = 0;
+  uint64_t content_tag = 0;  // ContentTag (id_window.h)
   std::string stream_id;
   int64_t recorded_at_ns = 0;
 };

@@ -34,9 +34,14 @@ int64_t NowNs() {
       .count();
 }
 
+// What an append holds in memory while queued, strings and structures alike (the queue's and a
+// group's byte bounds count this).
 size_t AppendSizeBytes(const PreparedAppend& a) {
-  size_t n = 0;
-  for (const auto& e : a.events) n += e.data.size() + e.metadata.size() + 64;
+  size_t n = sizeof(PreparedAppend) + a.stream_id.size() + a.events.capacity() * sizeof(PreparedEvent);
+  for (const auto& e : a.events) {
+    n += e.event_id.size() + e.event_type.size() + e.content_type.size() + e.data.size() +
+         e.metadata.size();
+  }
   return n;
 }
 }  // namespace
@@ -60,6 +65,7 @@ struct Sequencer::Group {
   std::string entry_buf, record_buf;
   GroupSummaryBuilder summary;                // shared stores: what other nodes learn of it
   std::vector<std::string_view> ids;          // scratch for the summary's runs
+  std::vector<uint64_t> content_tags;
   int64_t recorded_at_ns = 0;
   uint32_t epoch = 0;
   Status broken;  // a failure after state was touched: the whole group fails
@@ -621,9 +627,11 @@ Result<storage::StreamHead> Sequencer::HeadFor(Group& group, const std::string& 
   return head;
 }
 
+
 // Event ids are unique within the idempotency window. A batch whose ids were all appended before,
-// consecutively to the same stream, with an expected version that matched then, is a re-send:
-// it succeeds again without writing. Any other reuse of an id is refused.
+// consecutively to the same stream, with the same content (ContentTag: type, content type,
+// metadata and, unless it has protected fields, data) and an expected version that matched then,
+// is a re-send: it succeeds again without writing. Any other reuse of an id is refused.
 std::optional<Result<AppendResult>> Sequencer::CheckIdempotent(const PreparedAppend& append) {
   // The window already holds this group's earlier appends (see Sequence).
   auto find = [&](const EventIdKey& key) { return id_window_.Find(key); };
@@ -640,13 +648,15 @@ std::optional<Result<AppendResult>> Sequencer::CheckIdempotent(const PreparedApp
   bool replay = first != nullptr;
   for (size_t i = 0; replay && i < found.size(); ++i) {
     replay = found[i] != nullptr && found[i]->stream_tag == tag &&
-             found[i]->version == first->version + i;
+             found[i]->version == first->version + i &&
+             ContentTagsMatch(found[i]->content_tag, append.events[i].content_tag);
   }
   const ExpectedVersion& ev = append.expected;
   replay = replay && (ev.kind == ExpectedVersion::Kind::kAny ||
                       ev.kind == ExpectedVersion::Kind::kStreamExists ||
                       (ev.kind == ExpectedVersion::Kind::kNoStream && first->version == 0) ||
-                      (ev.kind == ExpectedVersion::Kind::kExact && ev.version + 1 == first->version));
+                      (ev.kind == ExpectedVersion::Kind::kExact && first->version > 0 &&
+                       ev.version == first->version - 1));
   if (!replay) {
     for (size_t i = 0; i < found.size(); ++i) {
       if (found[i] == nullptr) continue;
@@ -733,15 +743,20 @@ Result<AppendResult> Sequencer::Sequence(Group& group, const PreparedAppend& app
     group.writer->PutStreamIndex(append.stream_id, entry.stream_version, entry.position);
     // Speculative, like the rest of the sequencer's state: a failed commit clears the window.
     group.touched = true;
-    id_window_.Insert(EventIdKey::From(ev.event_id), {tag, entry.stream_version, entry.position});
+    id_window_.Insert(EventIdKey::From(ev.event_id),
+                      {tag, entry.stream_version, entry.position, ev.content_tag});
     head.next_version += 1;
     head.last_position = entry.position;
     head.last_leaf_hash = crypto::HashString(leaf);
   }
   if (store_->shared() && !group.optimistic && !append.events.empty()) {
     group.ids.clear();
-    for (const PreparedEvent& ev : append.events) group.ids.push_back(ev.event_id);
-    group.summary.AddRun(append.stream_id, result.first_version, group.ids);
+    group.content_tags.clear();
+    for (const PreparedEvent& ev : append.events) {
+      group.ids.push_back(ev.event_id);
+      group.content_tags.push_back(ev.content_tag);
+    }
+    group.summary.AddRun(append.stream_id, result.first_version, group.ids, group.content_tags);
   }
   head.deleted = append.tombstone;
   result.last_position = head.last_position;
@@ -836,7 +851,7 @@ Result<std::unique_ptr<storage::CommitWriter>> Sequencer::LockLearningAhead() {
 }
 
 void Sequencer::Learn(const RemoteEntry& e) {
-  id_window_.Insert(e.id, {e.stream_tag, e.stream_version, e.position});
+  id_window_.Insert(e.id, {e.stream_tag, e.stream_version, e.position, e.content_tag});
   head_cache_.erase(e.stream_id);
   last_recorded_at_ns_ = std::max(last_recorded_at_ns_, e.recorded_at_ns);
 }
@@ -917,7 +932,7 @@ Status Sequencer::RebuildIdWindow() {
   Status s = store_->ScanRecords(size - n, n, [&](uint64_t pos, std::string_view stored) {
     inner = DecodeRemoteEntry(cipher_, pos, stored, &e);
     if (!inner.ok()) return false;
-    id_window_.Insert(e.id, {e.stream_tag, e.stream_version, pos});
+    id_window_.Insert(e.id, {e.stream_tag, e.stream_version, pos, e.content_tag});
     last_recorded_at_ns_ = std::max(last_recorded_at_ns_, e.recorded_at_ns);
     return true;
   });

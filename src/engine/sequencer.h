@@ -81,6 +81,7 @@ struct PreparedEvent {
   std::string metadata;
   crypto::Hash data_hash{};
   crypto::Hash metadata_hash{};
+  uint64_t content_tag = 0;  // ContentTag (id_window.h), computed in the caller's thread
 };
 
 struct PreparedAppend {

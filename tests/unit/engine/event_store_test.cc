@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include "common/bytes.h"
+#include "customer_rules.h"
 #include "engine_test_util.h"
 #include "integrity/entry.h"
 
@@ -187,6 +188,39 @@ TEST_P(EngineBackendTest, ResendingTheSameEventIdsIsIdempotent) {
   EXPECT_EQ(reused.status().message().find("position"), std::string::npos);
   EXPECT_EQ(reused.status().message().find("\"s\""), std::string::npos);
   EXPECT_EQ(store_->tree_size(), 2u);
+}
+
+// A re-send is the same events: an id re-sent with other content is refused, not acknowledged
+// and dropped, within a run and after the window is rebuilt from the log. Protected fields are
+// encrypted afresh on every send, so their events still replay.
+TEST_P(EngineBackendTest, AReSendWithOtherContentIsRefused) {
+  ReopenProtected(kCustomerRules);
+  const std::string id1(16, '\x11'), id2(16, '\x12');
+  std::vector<ProposedEvent> original;
+  original.push_back(Ev("T", R"({"a":1})", id1));
+  original.push_back(Ev("CustomerRegistered", Customer("c1"), id2));
+  original[0].metadata = R"({"m":1})";
+  ASSERT_TRUE(store_->Append("s", ExpectedVersion::NoStream(), original).ok());
+  for (int round = 0; round < 2; ++round) {
+    auto again = store_->Append("s", ExpectedVersion::NoStream(), original);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_TRUE(again->idempotent_replay);
+    std::vector<std::vector<ProposedEvent>> changed(5, original);
+    changed[0][0].data = R"({"a":2})";
+    changed[1][0].event_type = "U";
+    changed[2][0].metadata = R"({"m":2})";
+    changed[3][0].content_type = "application/vnd.x+json";
+    changed[4][1].event_type = "T";  // the protected event re-sent under an unprotected type
+    for (size_t i = 0; i < changed.size(); ++i) {
+      auto r = store_->Append("s", ExpectedVersion::NoStream(), changed[i]);
+      EXPECT_EQ(r.status().code(), StatusCode::kAlreadyExists) << round << "/" << i;
+    }
+    // An exact expected version that wraps past u64 is no match for version 0 either.
+    EXPECT_EQ(store_->Append("s", ExpectedVersion::Exact(UINT64_MAX), original).status().code(),
+              StatusCode::kAlreadyExists);
+    EXPECT_EQ(store_->tree_size(), 2u);
+    ReopenProtected(kCustomerRules);  // round 1: the window rebuilt from the stored records
+  }
 }
 
 TEST_P(EngineBackendTest, DeletedStreamRefusesAppendsAndReadsSaySo) {

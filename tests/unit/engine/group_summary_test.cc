@@ -27,8 +27,8 @@ class GroupSummaryTest : public EngineTest {
   std::string SealTwoRuns(uint64_t from) {
     GroupSummaryBuilder b;
     const std::string a = Id('a'), bb = Id('b'), c = Id('c'), d = Id('d');
-    b.AddRun("orders-1", 4, {a, bb, c});
-    b.AddRun("users-7", 0, {d});
+    b.AddRun("orders-1", 4, {a, bb, c}, {11, 12, 13});
+    b.AddRun("users-7", 0, {d}, {14});
     EXPECT_EQ(b.events(), 4u);
     std::string sealed;
     EXPECT_TRUE(b.Seal(*cipher_, epoch_, from, 1234567, &sealed).ok());
@@ -50,7 +50,9 @@ TEST_F(GroupSummaryTest, OpensToOneEntryPerPositionInOrder) {
     EXPECT_EQ(entries[i].position, 100 + i);
     EXPECT_EQ(entries[i].id, EventIdKey::From(Id(ids[i])));
     EXPECT_EQ(entries[i].recorded_at_ns, 1234567);
+    EXPECT_EQ(entries[i].content_tag, 11 + i);  // carried to the other nodes' idempotency windows
   }
+  EXPECT_EQ(static_cast<uint8_t>(sealed[0]), kGroupSummaryFormatV2);
   EXPECT_EQ(entries[0].stream_id, "orders-1");
   EXPECT_EQ(entries[0].stream_version, 4u);
   EXPECT_EQ(entries[2].stream_version, 6u);
@@ -115,6 +117,7 @@ TEST_F(GroupSummaryTest, AnAuthenticSummaryThatDoesNotDescribeItsRangeIsRefused)
   std::vector<RemoteEntry> entries;
   ASSERT_TRUE(OpenGroupSummary(*cipher_, 10, 13, seal(runs(1, 3, "s")), &entries).ok());  // control
   EXPECT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].content_tag, 0u);  // format 2 (the previous release's): content not known
   for (const std::string& plain : {runs(1, 2, "s"), runs(1, 4, "s"), runs(2, 2, "s"), runs(1, 3, ""),
                                    runs(1, 0, "s"), runs(1, 3, "s") + "z", runs(1, 3, "s").substr(0, 30)}) {
     entries.clear();
