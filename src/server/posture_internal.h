@@ -53,7 +53,9 @@ void CheckAlertWebhook(const Config& config, Findings* out);
 bool LooksLikePiiName(std::string_view name);
 bool LooksLikeEmail(std::string_view text);
 
-// PostgreSQL connection settings from a DSN (key=value or postgres:// URI). Hosts "" or
+// PostgreSQL connection settings from a DSN (key=value or postgres:// URI), with what libpq
+// takes from the environment for the settings the DSN leaves out (PGHOST, PGHOSTADDR,
+// PGSSLMODE; a PGSERVICE or service= without a host counts as a host off loopback). Hosts "" or
 // starting with '/' are Unix sockets.
 struct PgDsn {
   std::vector<std::string> hosts;

@@ -11,6 +11,7 @@
 // KEK change; a PKCS#11 token records no such time, so the check does not run for it.
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -76,6 +77,24 @@ bool PgReachesRemoteHost(const PgDsn& dsn) {
 // Parsed by libpq itself (PQconninfoParse), so that what is judged is what libpq will connect
 // to: keyword/value and URI forms, quoting, and percent-encoded URI parameters alike
 // ("?h%6fst=db.example.com" is a host, "?pass%77ord=x" a password).
+namespace {
+
+void AddHostList(std::string_view value, std::vector<std::string>* hosts) {
+  for (size_t start = 0;;) {
+    const size_t comma = value.find(',', start);
+    hosts->emplace_back(value.substr(start, comma == std::string_view::npos ? comma : comma - start));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+}
+
+std::string_view Env(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string_view() : std::string_view(value);
+}
+
+}  // namespace
+
 PgDsn ParsePgDsn(std::string_view dsn) {
   PgDsn out;
   if (dsn.size() > kDsnSizeBytesMax) {
@@ -92,17 +111,19 @@ PgDsn ParsePgDsn(std::string_view dsn) {
     out.hosts.emplace_back();
     return out;
   }
+  // What libpq takes from the environment for a setting the DSN leaves out is judged too.
+  std::string host(Env("PGHOST")), hostaddr(Env("PGHOSTADDR")), service(Env("PGSERVICE"));
+  const std::string_view sslmode = Env("PGSSLMODE");
   for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
     const std::string_view key = o->keyword;
     const std::string_view value = o->val;
-    if (key == "host" || key == "hostaddr") {
-      for (size_t start = 0;;) {
-        const size_t comma = value.find(',', start);
-        out.hosts.emplace_back(value.substr(start, comma == std::string_view::npos ? comma : comma - start));
-        if (comma == std::string_view::npos) break;
-        start = comma + 1;
-      }
+    if (key == "host") {
+      host = value;
+    } else if (key == "hostaddr") {
+      hostaddr = value;
+    } else if (key == "service") {
+      service = value;
     } else if (key == "sslmode") {
       out.sslmode = std::string(value);
     } else if (key == "password") {
@@ -111,6 +132,11 @@ PgDsn ParsePgDsn(std::string_view dsn) {
     }
   }
   PQconninfoFree(options);
+  if (out.sslmode.empty()) out.sslmode = std::string(sslmode);
+  if (!host.empty()) AddHostList(host, &out.hosts);
+  if (!hostaddr.empty()) AddHostList(hostaddr, &out.hosts);
+  // A service file may name any host: judged off loopback unless a host is given.
+  if (host.empty() && hostaddr.empty() && !service.empty()) out.hosts.push_back("service " + service);
   if (out.hosts.empty()) out.hosts.emplace_back();  // libpq's default: the local socket
   return out;
 }

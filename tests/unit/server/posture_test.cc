@@ -625,6 +625,43 @@ TEST(Posture, PgDsn) {
   EXPECT_EQ(d.hosts, (std::vector<std::string>{""}));  // the local socket
 }
 
+// libpq fills what the DSN leaves out from the environment: a DSN without a host reaches PGHOST,
+// and PGHOSTADDR overrides where a named host connects. Both are judged, so that a password is
+// never sent in clear to a host the DSN text does not show.
+TEST(Posture, PgDsnTakesTheEnvironmentLikeLibpq) {
+  struct EnvGuard {
+    ~EnvGuard() {
+      for (const char* name : {"PGHOST", "PGHOSTADDR", "PGSSLMODE", "PGSERVICE"}) ::unsetenv(name);
+    }
+  } guard;
+  ::setenv("PGHOST", "db.internal", 1);
+  posture::PgDsn d = posture::ParsePgDsn("dbname=cairn user=cairn");
+  EXPECT_EQ(d.hosts, (std::vector<std::string>{"db.internal"}));
+  EXPECT_TRUE(posture::PgReachesRemoteHost(d));
+  d = posture::ParsePgDsn("host=localhost dbname=cairn");  // the DSN's host wins over PGHOST
+  EXPECT_FALSE(posture::PgReachesRemoteHost(d));
+  ::setenv("PGHOSTADDR", "192.0.2.7", 1);
+  d = posture::ParsePgDsn("host=localhost dbname=cairn");
+  EXPECT_TRUE(posture::PgReachesRemoteHost(d));
+  EXPECT_FALSE(posture::PgReachesRemoteHost(posture::ParsePgDsn("host=localhost hostaddr=127.0.0.1")));
+  ::unsetenv("PGHOST");
+  ::unsetenv("PGHOSTADDR");
+  ::setenv("PGSSLMODE", "verify-full", 1);
+  EXPECT_EQ(posture::ParsePgDsn("host=db").sslmode, "verify-full");
+  EXPECT_EQ(posture::ParsePgDsn("host=db sslmode=disable").sslmode, "disable");
+  ::unsetenv("PGSSLMODE");
+  ::setenv("PGSERVICE", "prod", 1);
+  EXPECT_TRUE(posture::PgReachesRemoteHost(posture::ParsePgDsn("dbname=cairn")));
+  EXPECT_FALSE(posture::PgReachesRemoteHost(posture::ParsePgDsn("host=/var/run/postgresql")));
+  // And the server refuses to start on it without TLS.
+  StorageSection storage;
+  storage.backend = "postgres";
+  storage.postgres_dsn = "dbname=cairn";
+  EXPECT_EQ(ValidateStorage(storage).code(), StatusCode::kFailedPrecondition);
+  ::unsetenv("PGSERVICE");
+  EXPECT_TRUE(ValidateStorage(storage).ok());
+}
+
 TEST(DoctorConfig, ParsesStorageDoctorAndCreated) {
   auto c = ParseConfig(R"(
 [storage]
