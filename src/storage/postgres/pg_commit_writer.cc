@@ -197,11 +197,12 @@ class PgCommitWriter final : public CommitWriter {
   }
 
   Status Commit() override {
-    if (tx_ == nullptr) return Status::FailedPrecondition("commit writer already used");
+    // A failed Stage() is answered first: its connection loss also ended the transaction.
     if (!staged_.ok()) {
       tx_.reset();
       return staged_;
     }
+    if (tx_ == nullptr) return Status::FailedPrecondition("commit writer already used");
     const uint64_t base = rebased_ ? rebased_->size : base_size_;
     const uint64_t commit_start_ns = MonotonicNs();
     CountHoldOnExit count(this, commit_start_ns);
@@ -255,6 +256,9 @@ class PgCommitWriter final : public CommitWriter {
       tx_.reset();
       lease_.Discard();
       store_->pool().DropIdle();
+    } else if (IsReadOnlyRefusal(e)) {
+      tx_.reset();
+      lease_.Discard();  // its server is read-only now: the next connection may reach the primary
     }
     return s;
   }

@@ -20,12 +20,18 @@ Status FromSqlState(const std::string& state, std::string_view what) {
     return Status::Aborted("PostgreSQL aborted a conflicting transaction (SQLSTATE " + state + ")" + where);
   }
   if (state == "25006") {
-    return Status::FailedPrecondition("the PostgreSQL store is open read-only" + where);
+    return Status::Unavailable("PostgreSQL refused a write: the session or server is read-only "
+                               "(a standby, or a primary demoted by a failover)" + where);
   }
   if (state == "57014") return Status::Unavailable("a PostgreSQL statement timed out" + where);
   return Status::IOError("PostgreSQL error (SQLSTATE " + (state.empty() ? "unknown" : state) + ")" + where);
 }
 }  // namespace
+
+bool IsReadOnlyRefusal(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  return dynamic_cast<const ReadOnlyServer*>(&e) != nullptr || (sql != nullptr && sql->sqlstate() == "25006");
+}
 
 bool IsConnectionLoss(const std::exception& e) {
   return dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr;
@@ -44,6 +50,10 @@ Status FromException(const std::exception& e, std::string_view what) {
   }
   if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
     return Status::Aborted("PostgreSQL rolled back a conflicting transaction while " + std::string(what));
+  }
+  if (dynamic_cast<const ReadOnlyServer*>(&e) != nullptr) {
+    return Status::Unavailable("the PostgreSQL server is read-only (a standby, or a primary demoted "
+                               "by a failover) while " + std::string(what));
   }
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) return FromSqlState(sql->sqlstate(), what);
   return Status::IOError("PostgreSQL client error while " + std::string(what));

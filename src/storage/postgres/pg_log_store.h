@@ -75,7 +75,8 @@ struct PgOptions {
   bool listen = true;  // start the LISTEN/NOTIFY thread (off for offline tools)
   // Open for reading only (`cairn verify`): no migration (the schema must already be at this
   // cairn's version), no key purger, no listener, and every session is READ ONLY, so that no
-  // statement of this store can change the database (a write fails with kFailedPrecondition).
+  // statement of this store can change the database (a write fails with kUnavailable). A store
+  // that is not read-only refuses connections to a read-only server (a standby): kUnavailable.
   bool read_only = false;
   // BeginOptimisticCommit really is optimistic (LogStore); false: it locks first, like
   // BeginCommit (for nodes that all write all the time, where optimism only loses races).

@@ -161,8 +161,8 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
   // statement, one implicit transaction, committed with the session's synchronous_commit.
   conn.prepare("flush", "UPDATE cairn_flush SET n = n + 1 WHERE slot = pg_backend_pid() % 64");
   conn.prepare("flush_notify",
-               "WITH f AS (UPDATE cairn_flush SET n = n + 1 WHERE slot = pg_backend_pid() % 64) "
-               "SELECT pg_notify($1, $2)");
+               "WITH f AS (UPDATE cairn_flush SET n = n + 1 WHERE slot = pg_backend_pid() % 64 "
+               "RETURNING 1) SELECT (SELECT count(*) FROM f), pg_notify($1, $2)");
   // An optimistic commit waits for the lock in its tree update with no statement timeout and a
   // short lock timeout; this notification, sent right after, restores both for the rest of the
   // transaction.
@@ -214,9 +214,16 @@ PgLogStore::PgLogStore(const PgOptions& options, std::string conninfo)
   const int64_t timeout_ms = options.statement_timeout_ms;
   const bool read_only = options.read_only;
   ps.on_connect = [timeout_ms, read_only](pqxx::connection& c) {
-    if (read_only) {
+    // libpqxx 6 would otherwise reopen a disconnected connection on its next use, without the
+    // session settings below: a broken one must fail and be dropped instead.
+    c.inhibit_reactivation(true);
+    {
       pqxx::nontransaction tx(c);
-      tx.exec("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
+      if (read_only) {
+        tx.exec("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
+      } else if (tx.exec("SHOW transaction_read_only")[0][0].as<std::string>() == "on") {
+        throw ReadOnlyServer();  // a writer's pool keeps only connections that can write
+      }
     }
     PrepareStatements(c, timeout_ms);
   };
@@ -232,7 +239,7 @@ Status PgLogStore::Run(std::string_view what, bool retry,
       return Status::Ok();
     } catch (const std::exception& e) {
       const bool lost = IsConnectionLoss(e);
-      if (lost || !lease.conn().is_open()) lease.Discard();
+      if (lost || !lease.conn().is_open() || IsReadOnlyRefusal(e)) lease.Discard();
       if (lost) pool_->DropIdle();  // the retry must run on a fresh connection
       if (!(lost && retry && attempt == 0)) return FromException(e, what);
     }
@@ -280,11 +287,14 @@ void WaitForWalFlush(pqxx::connection& conn) {
       "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END");
   if (r[0][0].is_null()) return;  // a standby: what it shows was flushed before it was replayed
   const std::string lsn = r[0][0].as<std::string>();
-  for (int64_t waited_ms = 0; waited_ms <= kReadOnlyFlushWaitMsMax; waited_ms += kReadOnlyFlushPollMs) {
-    if (tx.exec_params("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", lsn)[0][0].as<bool>()) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadOnlyFlushWaitMsMax);
+  while (!tx.exec_params("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", lsn)[0][0].as<bool>()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      // As a statement timeout (SQLSTATE 57014): kUnavailable, worth a retry.
+      throw pqxx::sql_error("the WAL flush was not reached in time", "", "57014");
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(kReadOnlyFlushPollMs));
   }
-  throw std::runtime_error("the PostgreSQL WAL was not flushed in time");
 }
 
 }  // namespace
@@ -297,11 +307,12 @@ void PgLogStore::Barrier(pqxx::connection& conn, std::optional<uint64_t> commit_
     return;
   }
   pqxx::nontransaction tx(conn);
-  if (commit_size) {
-    tx.exec_prepared("flush_notify", std::string(kCommitChannel), std::to_string(*commit_size));
-  } else {
-    tx.exec_prepared("flush");
-  }
+  const uint64_t updated =
+      commit_size ? tx.exec_prepared("flush_notify", std::string(kCommitChannel),
+                                     std::to_string(*commit_size))[0][0].as<uint64_t>()
+                  : static_cast<uint64_t>(tx.exec_prepared("flush").affected_rows());
+  // A statement that changed no row commits without flushing the WAL: it would prove nothing.
+  if (updated != 1) throw std::runtime_error("the durability barrier updated no row of cairn_flush");
   commit_counters_.barriers.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -758,12 +769,13 @@ void PgLogStore::ClearPendingPurge(uint64_t covered_txid) {
 
 namespace {
 
-// Puts the pooled session's lock_timeout back (PrepareStatements: 0); a session where that
-// fails is disconnected, so that Run drops it instead of pooling a session that gives up on
-// locks after 2 s.
-void ResetLockTimeout(pqxx::connection& c, pqxx::nontransaction& tx) {
+// Puts the pooled session's lock and statement timeouts back (PrepareStatements); a session
+// where that fails is disconnected (and never reactivated: on_connect), so that Run drops it
+// instead of pooling a session that gives up on locks after 2 s or never times out.
+void ResetTimeouts(pqxx::connection& c, pqxx::nontransaction& tx, int64_t statement_timeout_ms) {
   try {
     tx.exec("SET lock_timeout = 0");
+    tx.exec("SET statement_timeout = " + std::to_string(statement_timeout_ms));
   } catch (const std::exception&) {
     c.disconnect();
   }
@@ -776,6 +788,9 @@ bool PgLogStore::VacuumOn(pqxx::connection& c, pqxx::nontransaction& tx) {
   const char* const kFileNode = "SELECT pg_relation_filenode('cairn_key_material')::text";
   const std::string before = tx.exec(kFileNode)[0][0].as<std::string>();
   tx.exec("SET lock_timeout = " + std::to_string(kVacuumLockWaitMs));
+  // The rewrite of a large key table may take longer than a statement may; the lock wait is
+  // bounded by lock_timeout.
+  tx.exec("SET statement_timeout = 0");
   try {
     tx.exec("VACUUM FULL cairn_key_material");
     // VACUUM FULL always writes new files; a role that may not vacuum the table only gets a
@@ -785,14 +800,14 @@ bool PgLogStore::VacuumOn(pqxx::connection& c, pqxx::nontransaction& tx) {
   } catch (const pqxx::sql_error& e) {
     // lock_not_available: pending, retried later; anything else is an error.
     if (e.sqlstate() != "55P03") {
-      ResetLockTimeout(c, tx);
+      ResetTimeouts(c, tx, options_.statement_timeout_ms);
       throw;
     }
   } catch (...) {
-    ResetLockTimeout(c, tx);
+    ResetTimeouts(c, tx, options_.statement_timeout_ms);
     throw;
   }
-  ResetLockTimeout(c, tx);
+  ResetTimeouts(c, tx, options_.statement_timeout_ms);
   if (!can_purge_keys_.load() && !vacuum_skip_warned_.exchange(true)) {  // once per store
     log::Warn("VACUUM FULL did not rewrite cairn_key_material: erased keys stay in its files",
               {.action = "storage.destroy_key",

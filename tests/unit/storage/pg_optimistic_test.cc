@@ -106,6 +106,24 @@ TEST_F(PgOptimisticTest, RowsOnPositionsAnotherNodeWroteFirstAbortAndWriteNothin
   EXPECT_EQ(StatsOf(a_.get()).commits, 0u);
 }
 
+// The connection lost while the rows travel: Commit() answers that failure (UNAVAILABLE, which
+// clients retry), not "commit writer already used", and nothing is written.
+TEST_F(PgOptimisticTest, AConnectionLostWhileStagingIsAnsweredAsUnavailable) {
+  auto mine = Begin(a_.get(), 0, true);
+  ASSERT_NE(mine, nullptr);
+  PutGroup(mine.get(), "mine", 0, 2);
+  ASSERT_EQ(testing::Sql(db_, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                              "AND state LIKE 'idle in transaction%'"),
+            "1");
+  const Status staged = mine->Stage();
+  EXPECT_EQ(staged.code(), StatusCode::kUnavailable) << staged.ToString();
+  const Status committed = mine->Commit();
+  EXPECT_EQ(committed.code(), StatusCode::kUnavailable) << committed.ToString();
+  EXPECT_EQ(a_->ReadTreeState()->size, 0u);
+  ExpectAbsent(0, "mine");
+}
+
 TEST_F(PgOptimisticTest, ALogExtendedElsewhereFailsTheConditionalTreeUpdateAndWritesNothing) {
   auto mine = Begin(a_.get(), 0, true);
   ASSERT_NE(mine, nullptr);

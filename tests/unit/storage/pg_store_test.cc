@@ -208,9 +208,9 @@ TEST(PgOpenTest, ReadOnlyOpenReadsAndRefusesEveryWrite) {
   EXPECT_EQ(state->size, 3u);
   EXPECT_EQ(store->ReadMeta("m")->value_or(""), "1");
   const Status put = store->PutMeta("m", "2");
-  EXPECT_EQ(put.code(), StatusCode::kFailedPrecondition) << put.ToString();
+  EXPECT_EQ(put.code(), StatusCode::kUnavailable) << put.ToString();
   EXPECT_NE(put.message().find("read-only"), std::string::npos) << put.ToString();
-  EXPECT_EQ(store->PutKeyMaterial("k", "wrapped").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store->PutKeyMaterial("k", "wrapped").code(), StatusCode::kUnavailable);
   EXPECT_FALSE(AppendEvents(store.get(), "s", 1).ok());
   state = store->ReadTreeState();
   ASSERT_TRUE(state.ok()) << state.status().ToString();
@@ -218,6 +218,57 @@ TEST(PgOpenTest, ReadOnlyOpenReadsAndRefusesEveryWrite) {
   EXPECT_EQ(Sql(db, "SELECT convert_from(value, 'UTF8') FROM cairn_meta WHERE name = 'm'"), "1");
   EXPECT_EQ(Sql(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                     "AND query LIKE 'LISTEN%'"), "0");
+}
+
+// After a failover a connection can land on a server that is read-only (a standby, the demoted
+// primary): a writing store takes no such connection, answers UNAVAILABLE (clients retry), and
+// writes again once the server it reaches can write, without a restart.
+TEST(PgOpenTest, AWriterRefusesReadOnlyServersAndRecovers) {
+  const std::string db = PgServer().CreateDatabase();
+  auto store = OpenPg(PgOpts(db));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->PutMeta("m", "1").ok());
+  const std::string name = Sql(db, "SELECT current_database()");
+  auto reconnect_all = [&] {
+    Sql(db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND pid <> pg_backend_pid()");
+  };
+  Sql(db, "ALTER DATABASE " + name + " SET default_transaction_read_only = on");
+  reconnect_all();
+  Status put;
+  for (int i = 0; i < 50; ++i) {  // the pool drops the dead connections, then backs off
+    put = store->PutMeta("m", "2");
+    if (put.message().find("read-only") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(put.code(), StatusCode::kUnavailable) << put.ToString();
+  EXPECT_NE(put.message().find("read-only"), std::string::npos) << put.ToString();
+  Result<std::unique_ptr<LogStore>> fresh = OpenPgLogStore(PgOpts(db));
+  EXPECT_EQ(fresh.status().code(), StatusCode::kUnavailable) << fresh.status().ToString();
+  {
+    pqxx::connection conn(db);
+    pqxx::nontransaction tx(conn);
+    tx.exec("SET default_transaction_read_only = off");
+    tx.exec("ALTER DATABASE " + name + " SET default_transaction_read_only = off");
+  }
+  EXPECT_TRUE(WaitFor([&] { return store->PutMeta("m", "3").ok(); }));
+  EXPECT_EQ(store->ReadMeta("m")->value_or(""), "3");
+}
+
+// The durability barrier proves something only when it wrote: with its rows gone it fails
+// instead of letting a read vouch for a commit whose WAL may not be flushed.
+TEST(PgOpenTest, ABarrierThatUpdatesNoRowFails) {
+  const std::string db = PgServer().CreateDatabase();
+  {
+    auto writer = OpenPg(PgOpts(db));
+    ASSERT_NE(writer, nullptr);
+    ASSERT_TRUE(AppendEvents(writer.get(), "s", 2).ok());
+  }
+  auto reader = OpenPg(PgOpts(db));  // knows nothing durable yet: its first read runs a barrier
+  ASSERT_NE(reader, nullptr);
+  Sql(db, "DELETE FROM cairn_flush");
+  const Result<TreeState> state = reader->ReadTreeState();
+  EXPECT_EQ(state.status().code(), StatusCode::kIOError) << state.status().ToString();
 }
 
 TEST(PgOpenTest, ReadOnlyOpenDoesNotMigrateAnOlderSchema) {
