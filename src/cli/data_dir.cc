@@ -47,6 +47,7 @@ Result<std::unique_ptr<engine::EventStore>> OpenStoreWith(const std::string& dat
   // Offline appends follow the same protection rules as the server of this directory, so that
   // personal data never goes into the log in the clear through the back door.
   options.protect_rules_file = config.protect.file;
+  options.limits = server::EngineLimits(config.limits);  // the server's append limits
   options.kms = config.keys;
   options.postgres = server::PostgresOptions(config.storage);
   if (options.postgres) options.postgres->listen = false;  // offline tools: no notifications

@@ -637,8 +637,18 @@ class Parser {
   Status ParseLimits(const toml::table& t, LimitsSection* out) const {
     CAIRN_RETURN_IF_ERROR(CheckKeys(
         t, "limits",
-        {"max_message_bytes", "max_concurrent_streams", "read_batch_max", "read_size_bytes_max",
-         "write_stall_ms_max", "grpc_memory_bytes_max", "connection_idle_ms_max"}));
+        {"event_size_bytes_max", "batch_size_bytes_max", "batch_events_max", "max_message_bytes",
+         "max_concurrent_streams", "read_batch_max", "read_size_bytes_max", "write_stall_ms_max",
+         "grpc_memory_bytes_max", "connection_idle_ms_max"}));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "event_size_bytes_max", 1024, int64_t{64} << 20,
+                                  &out->event_size_bytes_max));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "batch_size_bytes_max", 1024, int64_t{256} << 20,
+                                  &out->batch_size_bytes_max));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "batch_events_max", 1, 10000, &out->batch_events_max));
+    if (out->batch_size_bytes_max < out->event_size_bytes_max) {
+      return Status::InvalidArgument(source_ + ": limits.batch_size_bytes_max must be at least "
+                                     "limits.event_size_bytes_max");
+    }
     CAIRN_RETURN_IF_ERROR(
         GetUint(t, "limits", "max_message_bytes", 1024, int64_t{64} << 20, &out->max_message_bytes));
     CAIRN_RETURN_IF_ERROR(
@@ -901,6 +911,15 @@ Status ValidateStorage(const StorageSection& s) {
     CAIRN_RETURN_IF_ERROR(CheckPrivateKeyMode("storage.postgres_password_file", s.postgres_password_file));
   }
   return Status::Ok();
+}
+
+engine::Limits EngineLimits(const LimitsSection& limits) {
+  engine::Limits out;
+  out.event_size_bytes_max = static_cast<size_t>(limits.event_size_bytes_max);
+  out.batch_size_bytes_max = static_cast<size_t>(limits.batch_size_bytes_max);
+  out.batch_events_max = static_cast<size_t>(limits.batch_events_max);
+  out.read_size_bytes_max = limits.read_size_bytes_max;
+  return out;
 }
 
 std::optional<storage::PgOptions> PostgresOptions(const StorageSection& s) {

@@ -43,6 +43,9 @@
 //   pin_file = "hsm.pin"                         #   the PIN (or pin_env = "CAIRN_PKCS11_PIN"),
 //   key_label = "cairn-kek"                      #   and the KEK's label
 //   [limits]
+//   event_size_bytes_max = 1048576               # 1 KiB .. 64 MiB of data + metadata per event
+//   batch_size_bytes_max = 4194304               # event_size_bytes_max .. 256 MiB per append
+//   batch_events_max = 1000                      # 1 .. 10000 events per append
 //   max_message_bytes = 4194304                  # 1 KiB .. 64 MiB
 //   max_concurrent_streams = 256                 # 1 .. 65536
 //   read_batch_max = 1000                        # 1 .. 10000
@@ -122,6 +125,7 @@
 #include "auth/auth_config.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "engine/types.h"
 #include "keys/kms_config.h"
 #include "storage/postgres/pg_log_store.h"
 
@@ -161,6 +165,11 @@ struct PolicySection {
 };
 
 struct LimitsSection {
+  // The append limits of DESIGN.md (engine::Limits): data + metadata of one event, of one
+  // append, and the events of one append. batch_size_bytes_max >= event_size_bytes_max.
+  uint64_t event_size_bytes_max = uint64_t{1} << 20;  // 1 KiB .. 64 MiB
+  uint64_t batch_size_bytes_max = uint64_t{4} << 20;  // .. 256 MiB
+  uint64_t batch_events_max = 1000;                   // 1 .. 10000
   uint64_t max_message_bytes = uint64_t{4} << 20;  // one gRPC message, either way
   uint64_t max_concurrent_streams = 256;           // HTTP/2 streams per connection
   uint64_t read_batch_max = 1000;                  // events per read response
@@ -225,6 +234,8 @@ struct StorageSection {
   bool postgres_optimistic_commits = true;  // storage::PgOptions::optimistic_commits
 };
 
+// The engine's limits for [limits] (appends and reads), for the server and the offline tools.
+engine::Limits EngineLimits(const LimitsSection& limits);
 // The engine's PostgreSQL options for [storage]; nullopt when backend = "rocksdb".
 std::optional<storage::PgOptions> PostgresOptions(const StorageSection& storage);
 // Refuses (kFailedPrecondition, one line) a postgres backend without a DSN, with a password in

@@ -182,7 +182,7 @@ Status ServerImpl::OpenParts() {
   engine::Options options;
   options.data_dir = config_.data_dir;
   options.checkpoint_interval_ms = kCheckpointIntervalMs;
-  options.limits.read_size_bytes_max = config_.limits.read_size_bytes_max;
+  options.limits = EngineLimits(config_.limits);
   options.protect_rules_file = config_.protect.file;
   options.kms = config_.keys;
   options.postgres = PostgresOptions(config_.storage);
