@@ -24,6 +24,11 @@ class Builder final : public nlohmann::json_sax<Json> {
     if (numbers_ == NumberPolicy::kExact && text.find_first_of(".eE") == string_t::npos) {
       return Fail("an integer does not fit 64 bits (it would be rounded)");
     }
+    // Likewise a non-zero number below the smallest double would be stored as 0.
+    if (numbers_ == NumberPolicy::kExact && v == 0 &&
+        text.substr(0, text.find_first_of("eE")).find_first_of("123456789") != string_t::npos) {
+      return Fail("a number is too small to keep (it would be stored as 0)");
+    }
     return Add(Json(v)) != nullptr;
   }
   bool string(string_t& v) override { return Add(Json(std::move(v))) != nullptr; }

@@ -268,6 +268,7 @@ bool JsonScan::Scan(std::string_view text, NumberPolicy numbers) {
   stack_.clear();
   keys_.clear();
   enc_objects_ = 0;
+  pending_key_begin_ = pending_key_end_ = 0;  // a scan that failed after a name left them set
   if (text.empty() || text.size() > kScanTextSizeBytesMax) return false;
   const char* const base = text.data();
   const char* const end = base + text.size();

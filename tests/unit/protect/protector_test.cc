@@ -180,6 +180,19 @@ TEST_F(ProtectorTest, NumbersThatWouldLosePrecisionAreRefusedNotRounded) {
       EXPECT_NE(out.status().message().find("64 bits"), std::string::npos) << out.status().ToString();
     }
   }
+  // A non-zero number below the smallest double would be stored as 0: refused too.
+  for (const std::string tiny : {"1e-400", "-2.5E-999", "0.00001e-330"}) {
+    auto out = ProtectEvent(R("CustomerRegistered"), "cust-1", kEvent1,
+                            R"({"customerId":"cust-1","email":"a@example.com","r":)" + tiny + "}",
+                            "", keys_);
+    EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument) << tiny;
+    EXPECT_NE(out.status().message().find("too small"), std::string::npos) << out.status().ToString();
+  }
+  for (const std::string zero : {"0e-400", "0.000e-999", "-0.0", "1e-300"}) {
+    EXPECT_TRUE(ProtectEvent(R("CustomerRegistered"), "cust-1", kEvent1,
+                             R"({"customerId":"cust-1","email":"a@example.com","r":)" + zero + "}",
+                             "", keys_).ok()) << zero;
+  }
   const std::string fits =
       R"({"customerId":"cust-1","email":"a@example.com","n":18446744073709551615,"m":-9223372036854775808,"f":1.5e300})";
   const std::string stored = Protect("CustomerRegistered", fits);
