@@ -4,6 +4,7 @@
 #include <cassert>
 #include <chrono>
 #include <optional>
+#include <thread>
 
 #include "common/bytes.h"
 #include "common/wall_clock.h"
@@ -24,6 +25,10 @@ constexpr size_t kSubjectHashHexSize = 64;  // SHA-256 of salt and subject, lowe
 const std::string kUsePrefix = "skey-use/";
 // Compare-and-swap attempts to claim a block of a version's use count (nodes racing for it).
 constexpr int kUseClaimAttemptsMax = 16;
+// Attempts of one rotation that other nodes rotating the same subject keep pre-empting, and the
+// wait before the next (times the attempt: their index update is one store write away).
+constexpr int kRotateAttemptsMax = 8;
+constexpr int64_t kRotateRetryMs = 5;
 constexpr size_t kVersionDigitsMax = 10;
 
 std::string KeyName(std::string_view kid) { return std::string(kKeyPrefix) + std::string(kid); }
@@ -181,10 +186,6 @@ std::string SubjectKeys::EncodeIndex(const std::vector<Version>& versions) {
   return value;
 }
 
-Status SubjectKeys::WriteIndex(const std::string& index_name, const std::vector<Version>& versions) {
-  return store_->PutKeyMaterial(index_name, EncodeIndex(versions));
-}
-
 void SubjectKeys::EvictCached() { cache_.Clear(); }
 
 Result<KmsProvider*> SubjectKeys::ProviderFor(std::string_view kek_id) {
@@ -235,7 +236,10 @@ Result<std::shared_ptr<const crypto::SecureBytes>> SubjectKeys::CreateKey(const 
     if (attempt == 2) return Status::Unavailable("the key-encryption key keeps changing; retry");
   }
   CAIRN_ASSIGN_OR_RETURN(std::string value, EncodeKeyBlob(kek_id, wrapped));
-  CAIRN_RETURN_IF_ERROR(store_->PutKeyMaterial(name, value));
+  // Only if absent: another node rotating the same subject makes the same kid (version + 1), and
+  // a key that may already protect data must never be replaced.
+  CAIRN_ASSIGN_OR_RETURN(bool stored, store_->PutKeyMaterialIfAbsent(name, value));
+  if (!stored) return Status::AlreadyExists("subject key " + kid + " exists");
   return std::make_shared<const crypto::SecureBytes>(std::move(key));
 }
 
@@ -427,32 +431,50 @@ Result<SubjectKey> SubjectKeys::RotateImpl(std::string_view subject,
   const std::string index_name = IndexName(hash);
   std::shared_lock<std::shared_mutex> rewrap(rewrap_mu_);
   std::lock_guard<std::mutex> lock(SubjectLock(hash));
-  const uint64_t generation = cache_.generation();  // before the reads: see CacheCurrent
-  CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
-  if (!versions) return Status::NotFound("the subject has no key");
-  if (!only_if_current.empty() && versions->back().kid != only_if_current) {
-    const std::string& current = versions->back().kid;  // rolled over by another writer
-    CAIRN_ASSIGN_OR_RETURN(std::optional<std::shared_ptr<const crypto::SecureBytes>> key,
-                           LoadKey(current));
-    if (!key) return Status::FailedPrecondition("the subject's current key is missing");
-    SubjectKey out{current, std::move(*key)};
+  // Another node sharing the store may rotate the subject at the same time (the lock above is
+  // this process's): the new key is written only if absent and the index by compare-and-swap,
+  // so exactly one new version wins and every node uses that one.
+  std::string wanted;  // the kid this call tried to make and another writer made first
+  for (int attempt = 0; attempt < kRotateAttemptsMax; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(kRotateRetryMs * attempt));
+    const uint64_t generation = cache_.generation();  // before the reads: see CacheCurrent
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
+    if (!versions) return Status::NotFound("the subject has no key");
+    const std::string& current = versions->back().kid;
+    const bool rolled_over = !only_if_current.empty() && current != only_if_current;
+    if (rolled_over || (!wanted.empty() && current == wanted)) {  // another writer's version
+      CAIRN_ASSIGN_OR_RETURN(std::optional<std::shared_ptr<const crypto::SecureBytes>> key,
+                             LoadKey(current));
+      if (!key) return Status::FailedPrecondition("the subject's current key is missing");
+      SubjectKey out{current, std::move(*key)};
+      CacheCurrent(CurrentName(hash), out, generation);
+      return out;
+    }
+    if (versions->size() >= kSubjectKeyVersionsMax) {
+      return Status::ResourceExhausted("the subject has " + std::to_string(kSubjectKeyVersionsMax) +
+                                       " key versions");
+    }
+    const std::string kid = MakeKid(std::string_view(current).substr(1, kHandleHexDigits),
+                                    static_cast<uint32_t>(versions->size() + 1));
+    Result<std::shared_ptr<const crypto::SecureBytes>> key = CreateKey(kid);
+    if (key.status().code() == StatusCode::kAlreadyExists) {
+      wanted = kid;  // made by another writer, whose index update is on its way
+      continue;
+    }
+    if (!key.ok()) return key.status();
+    const std::string before = EncodeIndex(*versions);
+    versions->push_back(Version{kid, NowUnixSeconds()});
+    CAIRN_ASSIGN_OR_RETURN(bool won,
+                           store_->ReplaceKeyMaterialIf(index_name, before, EncodeIndex(*versions)));
+    if (!won) {  // the index moved (a rotation, a forget): this key protects nothing
+      CAIRN_RETURN_IF_ERROR(store_->DeleteUnusedKeyMaterial(KeyName(kid)));
+      continue;
+    }
+    SubjectKey out{kid, std::move(key).value()};
     CacheCurrent(CurrentName(hash), out, generation);
     return out;
   }
-  if (versions->size() >= kSubjectKeyVersionsMax) {
-    return Status::ResourceExhausted("the subject has " + std::to_string(kSubjectKeyVersionsMax) +
-                                     " key versions");
-  }
-  const std::string& last = versions->back().kid;
-  const std::string kid =
-      MakeKid(std::string_view(last).substr(1, kHandleHexDigits),
-              static_cast<uint32_t>(versions->size() + 1));
-  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::SecureBytes> key, CreateKey(kid));
-  versions->push_back(Version{kid, NowUnixSeconds()});
-  CAIRN_RETURN_IF_ERROR(WriteIndex(index_name, *versions));
-  SubjectKey out{kid, std::move(key)};
-  CacheCurrent(CurrentName(hash), out, generation);
-  return out;
+  return Status::Aborted("the subject's key is being rotated concurrently by other nodes; retry");
 }
 
 Status SubjectKeys::RewrapAll(KmsProvider& new_kms) {

@@ -179,7 +179,6 @@ class SubjectKeys final : public SubjectKeySource {
   std::mutex& SubjectLock(std::string_view hash_hex);
   Result<std::optional<std::vector<Version>>> ReadIndex(const std::string& index_name);
   static std::string EncodeIndex(const std::vector<Version>& versions);
-  Status WriteIndex(const std::string& index_name, const std::vector<Version>& versions);
   // Reads and unwraps skey/<kid>; nullopt when it does not exist.
   Result<std::optional<std::shared_ptr<const crypto::SecureBytes>>> LoadKey(std::string_view kid);
   // Creates and durably stores a new key version `kid`; returns its key.

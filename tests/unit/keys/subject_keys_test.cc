@@ -218,6 +218,52 @@ TEST_F(SubjectKeysTest, AnEngineThatLosesTheFirstWriteDeletesItsKeyAndUsesTheWin
   EXPECT_EQ(Write("contended").kid, b_key->kid);  // and the store agrees
 }
 
+// Two nodes rotating one subject at once make the same kid (version + 1). Engine B rotates while
+// A wraps its new key: A must not overwrite B's (which may already protect data), but take it,
+// so both use one key and the store holds exactly that one.
+TEST_F(SubjectKeysTest, TwoEnginesRotatingOneSubjectAgreeOnTheWinnersKey) {
+  auto b_engine = SubjectKeys::Open(store_.get(), kms_.get());  // not the flaky KMS: no hook
+  ASSERT_TRUE(b_engine.ok()) << b_engine.status().ToString();
+  const SubjectKey v1 = Write("rotated");
+  Result<SubjectKey> b_key = Status::Internal("B never rotated");
+  flaky_->before_next_wrap = [&] { b_key = (*b_engine)->Rotate("rotated"); };
+  const Result<SubjectKey> a_key = keys_->Rotate("rotated");
+  ASSERT_TRUE(a_key.ok()) << a_key.status().ToString();
+  ASSERT_TRUE(b_key.ok()) << b_key.status().ToString();  // B ran inside A's rotation
+  EXPECT_NE(a_key->kid, v1.kid);
+  EXPECT_EQ(a_key->kid, b_key->kid);
+  EXPECT_EQ(a_key->key->view(), b_key->key->view());
+  keys_->ClearCache();
+  (*b_engine)->ClearCache();
+  const Result<SubjectKey> stored = keys_->KeyForRead(a_key->kid);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->key->view(), b_key->key->view());  // what both encrypted under is stored
+  EXPECT_EQ(Write("rotated").kid, b_key->kid);
+  size_t keys_stored = 0;
+  ASSERT_TRUE(store_->ScanKeyMaterial("skey/", [&](std::string_view, std::string_view) {
+    return ++keys_stored, true;
+  }).ok());
+  EXPECT_EQ(keys_stored, 2u);  // versions 1 and 2, nothing orphaned
+}
+
+// A forget on another node while this one rotates: the rotation's new key is deleted again and
+// the index is not written back, so the forgotten subject stays forgotten.
+TEST_F(SubjectKeysTest, ARotationRacingAForgetLeavesNothingBehind) {
+  auto b_engine = SubjectKeys::Open(store_.get(), kms_.get());
+  ASSERT_TRUE(b_engine.ok()) << b_engine.status().ToString();
+  Write("leaving");
+  Status forgot = Status::Internal("B never forgot");
+  flaky_->before_next_wrap = [&] { forgot = (*b_engine)->Forget("leaving").status(); };
+  const Result<SubjectKey> rotated = keys_->Rotate("leaving");
+  ASSERT_TRUE(forgot.ok()) << forgot.ToString();
+  EXPECT_EQ(rotated.status().code(), StatusCode::kNotFound) << rotated.status().ToString();
+  size_t left = 0;
+  ASSERT_TRUE(store_->ScanKeyMaterial("skey", [&](std::string_view, std::string_view) {
+    return ++left, true;
+  }).ok());
+  EXPECT_EQ(left, 0u);
+}
+
 TEST_F(SubjectKeysTest, ReadOfAKidGivesTheWriteKeyAndSubjectsHaveDifferentKeys) {
   const SubjectKey a = Write("alice");
   const SubjectKey b = Write("bob");
