@@ -267,6 +267,9 @@ Status ServerImpl::StartGrpc() {
   esdb::StreamsServiceOptions esdb_stream_options;
   esdb_stream_options.live_hub = live_hub_.get();
   esdb_stream_options.read_page_events_max = config_.limits.read_batch_max;
+  // The engine's append limits ([limits]), so that clients are told the limit that applies.
+  esdb_stream_options.append_size_bytes_max = config_.limits.batch_size_bytes_max;
+  esdb_stream_options.append_events_max = config_.limits.batch_events_max;
   esdb_stream_options.metrics = metrics_.get();
   esdb_stream_options.write_watchdog = write_watchdog_.get();
   esdb_append_watchdog_ = StallWatchdog("cairn_esdb_append_stalls_cancelled_total",

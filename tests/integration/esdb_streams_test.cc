@@ -79,6 +79,7 @@ struct AppendOutcome {
   grpc::Status status;
   streams::AppendResp response;
   std::string exception;  // the `exception` trailer
+  std::string maximum_append_size;  // the `maximum-append-size` trailer
 };
 
 struct ReadOutcome {
@@ -147,6 +148,7 @@ class EsdbStreamsTest : public ::testing::Test {
     writer->WritesDone();
     out.status = writer->Finish();
     out.exception = Trailer(context, "exception");
+    out.maximum_append_size = Trailer(context, "maximum-append-size");
     return out;
   }
   AppendOutcome AppendAny(const std::string& authorization, const std::string& stream,
@@ -856,6 +858,31 @@ TEST_F(EsdbSizeBoundedReadTest, LargeEventsAreReadInFullAndInOrderBothWays) {
   auto stream_backwards = Read(admin, StreamRead("order-big", true, 1000));
   ASSERT_TRUE(stream_backwards.status.ok()) << stream_backwards.status.error_message();
   EXPECT_EQ(numbers(stream_backwards), descending);
+}
+
+// [limits]' append limits are the ones EventStoreDB clients meet and are told of: an append over
+// them is refused (nothing written) with the configured size in `maximum-append-size`.
+class EsdbAppendLimitTest : public EsdbStreamsTest {
+ protected:
+  void SetUp() override {
+    Start("[limits]\nevent_size_bytes_max = 2048\nbatch_size_bytes_max = 4096\nbatch_events_max = 3\n");
+  }
+};
+
+TEST_F(EsdbAppendLimitTest, AppendsOverTheConfiguredLimitsAreRefusedNamingThem) {
+  const std::string pad(1500, 'p');
+  const NewEvent mid{"OrderCreated", "{\"pad\":\"" + pad + "\"}"};
+  auto too_big = AppendAny(admin, "order-lim", {mid, mid, mid});  // ~4.5 KB > 4096
+  EXPECT_EQ(too_big.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << too_big.status.error_message();
+  EXPECT_EQ(too_big.exception, "maximum-append-size-exceeded");
+  EXPECT_EQ(too_big.maximum_append_size, "4096");
+  const NewEvent small{"OrderCreated", "{}"};
+  auto too_many = AppendAny(admin, "order-lim", {small, small, small, small});
+  EXPECT_EQ(too_many.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(too_many.exception, "maximum-append-size-exceeded");
+  EXPECT_TRUE(Read(admin, StreamRead("order-lim", false, 10)).answers.at(0).has_stream_not_found());
+  auto fits = AppendAny(admin, "order-lim", {mid, mid, small});
+  EXPECT_TRUE(fits.response.has_success()) << fits.status.error_message();
 }
 
 // The ESDB path goes through the same audit trail and metrics as cairn.v1: a denied append and a
