@@ -1,5 +1,6 @@
 #include "server/esdb/streams_append.h"
 
+#include <algorithm>
 #include <cassert>
 #include <optional>
 #include <string>
@@ -16,9 +17,46 @@ namespace cairn::server::esdb {
 namespace streams = event_store::client::streams;
 using policy::Action;
 
-AppendBatch::AppendBatch(uint64_t size_bytes_max, uint64_t events_max)
-    : size_bytes_max_(size_bytes_max), events_max_(events_max) {
+namespace {
+// What one buffered event holds beside its data and custom metadata (the event's strings and
+// its place in the vector), counted against the budget.
+constexpr uint64_t kEventOverheadBytes = 512;
+}  // namespace
+
+bool AppendBudget::TryTake(uint64_t bytes) {
+  uint64_t taken = taken_.load(std::memory_order_relaxed);
+  do {
+    if (bytes > bytes_max_ - std::min(taken, bytes_max_)) return false;
+  } while (!taken_.compare_exchange_weak(taken, taken + bytes, std::memory_order_relaxed));
+  return true;
+}
+
+void AppendBudget::Give(uint64_t bytes) {
+  const uint64_t before = taken_.fetch_sub(bytes, std::memory_order_relaxed);
+  assert(before >= bytes);
+  (void)before;
+}
+
+AppendBatch::AppendBatch(uint64_t size_bytes_max, uint64_t events_max, AppendBudget* budget)
+    : size_bytes_max_(size_bytes_max), events_max_(events_max), budget_(budget) {
   assert(size_bytes_max_ > 0 && events_max_ > 0);
+}
+
+AppendBatch::AppendBatch(AppendBatch&& other) noexcept
+    : size_bytes_max_(other.size_bytes_max_),
+      events_max_(other.events_max_),
+      budget_(other.budget_),
+      budget_taken_(std::exchange(other.budget_taken_, 0)),
+      size_bytes_(other.size_bytes_),
+      events_(std::move(other.events_)) {}
+
+AppendBatch::~AppendBatch() {
+  if (budget_ != nullptr && budget_taken_ > 0) budget_->Give(budget_taken_);
+}
+
+std::vector<engine::ProposedEvent> AppendBatch::TakeEvents() {
+  if (budget_ != nullptr && budget_taken_ > 0) budget_->Give(std::exchange(budget_taken_, 0));
+  return std::move(events_);
 }
 
 Status AppendBatch::Add(uint64_t size_bytes, Result<engine::ProposedEvent> event) {
@@ -31,6 +69,14 @@ Status AppendBatch::Add(uint64_t size_bytes, Result<engine::ProposedEvent> event
   if (events_.size() + 1 > events_max_) {
     return Status::ResourceExhausted("append of more than " + std::to_string(events_max_) +
                                      " events");
+  }
+  if (budget_ != nullptr) {
+    const uint64_t bytes = size_bytes + kEventOverheadBytes;
+    if (!budget_->TryTake(bytes)) {
+      return Status::Unavailable("the server holds its limit of unfinished appends (" +
+                                 std::to_string(budget_->bytes_max()) + " bytes); retry");
+    }
+    budget_taken_ += bytes;
   }
   events_.push_back(std::move(event).value());
   return Status::Ok();
@@ -108,7 +154,7 @@ class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
         store_(store),
         gate_(gate),
         append_size_bytes_max_(options.append_size_bytes_max),
-        batch_(options.append_size_bytes_max, options.append_events_max),
+        batch_(options.append_size_bytes_max, options.append_events_max, options.append_budget),
         read_watch_(options.append_watchdog, [context] { context->TryCancel(); }) {
     if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
       Finish(esdb::Finish(context, FromGateStatus(s)));

@@ -2,9 +2,11 @@
 // events of one append, gathered message by message with their size bounded, then authorised
 // type by type; and the audit record of the outcome.
 //
-// Thread safety: an AppendBatch belongs to one call; the functions are pure.
+// Thread safety: an AppendBatch belongs to one call; an AppendBudget is shared by all calls and
+// thread-safe; the functions are pure.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,14 +23,38 @@
 
 namespace cairn::server::esdb {
 
+// The bytes of the appends that clients are still sending, over all calls of a server: an
+// unfinished append holds its events in memory until its last message (outside gRPC's memory
+// quota), so that a caller allowed to append cannot make the server hold more than this by
+// leaving many appends open.
+class AppendBudget {
+ public:
+  explicit AppendBudget(uint64_t bytes_max) : bytes_max_(bytes_max) {}
+  // Takes `bytes`; false (nothing taken) when that would go beyond bytes_max.
+  bool TryTake(uint64_t bytes);
+  void Give(uint64_t bytes);
+  uint64_t bytes_taken() const { return taken_.load(std::memory_order_relaxed); }
+  uint64_t bytes_max() const { return bytes_max_; }
+
+ private:
+  const uint64_t bytes_max_;
+  std::atomic<uint64_t> taken_{0};
+};
+
 class AppendBatch {
  public:
-  AppendBatch(uint64_t size_bytes_max, uint64_t events_max);
+  // `budget` (optional, not owned, outliving the batch): what the batch holds is taken from it
+  // as events are added and given back when they are taken out or the batch is dropped.
+  AppendBatch(uint64_t size_bytes_max, uint64_t events_max, AppendBudget* budget = nullptr);
+  AppendBatch(AppendBatch&& other) noexcept;
+  AppendBatch& operator=(AppendBatch&&) = delete;
+  ~AppendBatch();
 
   // Adds one proposed message (AppendReq or BatchAppendReq ProposedMessage). kInvalidArgument
   // for a malformed message (id, type, content type); kResourceExhausted once the events exceed
-  // size_bytes_max bytes (data + custom metadata) or events_max events. After an error the batch
-  // must not be appended.
+  // size_bytes_max bytes (data + custom metadata) or events_max events; kUnavailable when the
+  // budget is spent (other appends hold it: worth a retry). After an error the batch must not be
+  // appended.
   template <class WireMessage>
   Status Add(const WireMessage& message) {
     return Add(message.data().size() + message.custom_metadata().size(),
@@ -45,13 +71,16 @@ class AppendBatch {
 
   size_t event_count() const { return events_.size(); }
   uint64_t size_bytes() const { return size_bytes_; }
-  std::vector<engine::ProposedEvent> TakeEvents() { return std::move(events_); }
+  // The events, handed on (to the engine, whose queue bounds them from then on).
+  std::vector<engine::ProposedEvent> TakeEvents();
 
  private:
   Status Add(uint64_t size_bytes, Result<engine::ProposedEvent> event);
 
   const uint64_t size_bytes_max_;
   const uint64_t events_max_;
+  AppendBudget* budget_;
+  uint64_t budget_taken_ = 0;  // what this batch holds of budget_
   uint64_t size_bytes_ = 0;
   std::vector<engine::ProposedEvent> events_;
 };

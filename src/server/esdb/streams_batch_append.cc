@@ -75,7 +75,7 @@ struct OpenAppend {
       : stream(StreamName(options.stream_identifier())),
         expected(ExpectedOfBatch(options)),
         options(options),
-        batch(limits.append_size_bytes_max, limits.append_events_max) {}
+        batch(limits.append_size_bytes_max, limits.append_events_max, limits.append_budget) {}
 
   std::string stream;
   engine::ExpectedVersion expected;

@@ -49,6 +49,9 @@ StreamsService::StreamsService(engine::EventStore* store, const CallGate* gate,
   assert(options_.read_page_events_max > 0 && options_.append_size_bytes_max > 0);
   assert(options_.append_events_max > 0 && options_.batch_appends_in_flight_max > 0);
   assert(options_.batch_open_correlations_max > 0 && options_.batch_in_flight_bytes_max > 0);
+  assert(options_.append_budget == nullptr && options_.unfinished_append_bytes_max > 0);
+  append_budget_ = std::make_unique<AppendBudget>(options_.unfinished_append_bytes_max);
+  options_.append_budget = append_budget_.get();
   if (options_.metrics != nullptr) {
     read_calls_ = options_.metrics->GetCounter("cairn_read_calls_total",
                                                "Client read calls (Read and ReadAll RPCs).");

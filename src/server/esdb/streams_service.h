@@ -30,12 +30,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "audit/metrics.h"
 #include "common/task_runner.h"
 #include "engine/event_store.h"
 #include "event_store/client/streams.grpc.pb.h"
 #include "server/call_gate.h"
+#include "server/esdb/streams_append.h"
 #include "server/esdb/streams_read.h"
 #include "subscribe/live_hub.h"
 
@@ -58,6 +60,11 @@ struct StreamsServiceOptions {
   size_t batch_appends_in_flight_max = 64;
   uint64_t batch_in_flight_bytes_max = uint64_t{16} << 20;
   size_t batch_open_correlations_max = 8;
+  // All calls together: the bytes of appends whose messages are still arriving (AppendBudget;
+  // beyond it an event is refused with UNAVAILABLE). StreamsService makes the budget and sets
+  // append_budget; leave it null.
+  uint64_t unfinished_append_bytes_max = uint64_t{256} << 20;
+  AppendBudget* append_budget = nullptr;
   // cairn_read_calls_total / cairn_read_events_total, shared with cairn.v1; not owned.
   audit::MetricsRegistry* metrics = nullptr;
   // Ends reads whose client stopped reading (limits.write_stall_ms_max), as on cairn.v1; not
@@ -97,6 +104,7 @@ class StreamsService final
   engine::EventStore* store_;
   const CallGate* gate_;
   StreamsServiceOptions options_;
+  std::unique_ptr<AppendBudget> append_budget_;  // options_.append_budget
   audit::Counter* read_calls_ = nullptr;   // null when metrics are off
   audit::Counter* read_events_ = nullptr;  // events read from the log, before filtering
   // Reads that scan long without finding an event to send continue here, not on the gRPC
