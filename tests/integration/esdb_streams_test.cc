@@ -642,7 +642,7 @@ TEST_F(EsdbStreamsTest, BatchAppendAnswersEachCorrelationId) {
   auto batch = [&](int correlation, const std::string& stream, int64_t expected,
                    const std::vector<NewEvent>& events, int64_t deadline_s = 0) {
     streams::BatchAppendReq request;
-    if (deadline_s != 0) request.mutable_options()->mutable_deadline()->set_seconds(deadline_s);
+    if (deadline_s != 0) request.mutable_options()->mutable_deadline_21_10_0()->set_seconds(deadline_s);
     request.mutable_correlation_id()->set_string(UuidText(1000 + correlation));
     auto* options = request.mutable_options();
     options->mutable_stream_identifier()->set_stream_name(stream);
@@ -691,6 +691,44 @@ TEST_F(EsdbStreamsTest, BatchAppendAnswersEachCorrelationId) {
     EXPECT_TRUE(Read(admin, StreamRead(stream, false, 10)).answers.at(0).has_stream_not_found())
         << stream << ": nothing written";
   }
+}
+
+// The newer clients' deadline is a Duration, counted from the batch's first chunk: a batch
+// whose last chunk comes after it is answered Timeout and writes nothing; one within it is
+// written.
+TEST_F(EsdbStreamsTest, BatchAppendHonoursARelativeDeadline) {
+  grpc::ClientContext context;
+  Prepare(&context, bot);
+  auto call = stub->BatchAppend(&context);
+  auto chunk = [&](int correlation, const std::string& stream, int64_t deadline_ms, bool last) {
+    streams::BatchAppendReq request;
+    request.mutable_correlation_id()->set_string(UuidText(2000 + correlation));
+    if (deadline_ms >= 0) {
+      auto* options = request.mutable_options();
+      options->mutable_stream_identifier()->set_stream_name(stream);
+      options->mutable_any();
+      options->mutable_deadline()->set_seconds(deadline_ms / 1000);
+      options->mutable_deadline()->set_nanos(static_cast<int32_t>(deadline_ms % 1000) * 1000000);
+    }
+    FillProposed({"OrderCreated", "{}"}, ++event_counter_, request.add_proposed_messages());
+    request.set_is_final(last);
+    return call->Write(request);
+  };
+  ASSERT_TRUE(chunk(1, "order-d1", 200, false));   // 200 ms from here
+  ASSERT_TRUE(chunk(2, "order-d2", 60000, false));  // a minute
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(chunk(1, "", -1, true));
+  ASSERT_TRUE(chunk(2, "", -1, true));
+  call->WritesDone();
+  std::map<std::string, streams::BatchAppendResp> answers;
+  streams::BatchAppendResp answer;
+  while (call->Read(&answer)) answers[answer.correlation_id().string()] = answer;
+  ASSERT_TRUE(call->Finish().ok());
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_TRUE(answers[UuidText(2001)].error().details().Is<es::Timeout>())
+      << answers[UuidText(2001)].DebugString();
+  EXPECT_TRUE(answers[UuidText(2002)].has_success()) << answers[UuidText(2002)].DebugString();
+  EXPECT_TRUE(Read(admin, StreamRead("order-d1", false, 10)).answers.at(0).has_stream_not_found());
 }
 
 // Reads answers until one satisfies `done` (bounded by the call's deadline).

@@ -19,8 +19,10 @@
 #include <string>
 #include <utility>
 
+#include <google/protobuf/duration.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 
+#include "common/steady_clock.h"
 #include "server/call_audit.h"
 #include "server/esdb/esdb_convert.h"
 #include "server/esdb/esdb_errors.h"
@@ -58,15 +60,24 @@ void ToWireExpected(const engine::ExpectedVersion& expected, Response* out) {
   }
 }
 
-bool DeadlinePassed(const Request::Options& options) {
-  if (!options.has_deadline()) return false;
+// The batch's deadline passed: an absolute one (deadline_21_10_0), or one relative to when its
+// first chunk arrived (`opened_ns`, steady clock).
+bool DeadlinePassed(const Request::Options& options, int64_t opened_ns) {
+  if (options.has_deadline()) {  // a Duration
+    const google::protobuf::Duration& d = options.deadline();
+    if (d.seconds() < 0 || (d.seconds() == 0 && d.nanos() <= 0)) return true;
+    const int64_t elapsed_ns = SteadyNowNs() - opened_ns;
+    if (d.seconds() > elapsed_ns / 1'000'000'000) return false;  // also keeps the product in range
+    return d.seconds() * 1'000'000'000 + d.nanos() < elapsed_ns;
+  }
+  if (!options.has_deadline_21_10_0()) return false;
   const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
-  const int64_t deadline_s = options.deadline().seconds();
+  const int64_t deadline_s = options.deadline_21_10_0().seconds();
   if (deadline_s < 0) return true;
   if (deadline_s >= now_ns / 1'000'000'000 + 1) return false;  // also keeps the product in range
-  return deadline_s * 1'000'000'000 + options.deadline().nanos() < now_ns;
+  return deadline_s * 1'000'000'000 + options.deadline_21_10_0().nanos() < now_ns;
 }
 
 // One append whose chunks are arriving.
@@ -75,13 +86,15 @@ struct OpenAppend {
       : stream(StreamName(options.stream_identifier())),
         expected(ExpectedOfBatch(options)),
         options(options),
-        batch(limits.append_size_bytes_max, limits.append_events_max, limits.append_budget) {}
+        batch(limits.append_size_bytes_max, limits.append_events_max, limits.append_budget),
+        opened_ns(SteadyNowNs()) {}
 
   std::string stream;
   engine::ExpectedVersion expected;
   Request::Options options;  // for the deadline, checked at is_final
   event_store::client::UUID correlation_id;  // as the client sent it
   AppendBatch batch;
+  int64_t opened_ns;  // when its first chunk arrived (steady clock), for a relative deadline
   Status error;  // the first error of a chunk; answered at is_final
 };
 
@@ -181,7 +194,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
 
   // The last chunk arrived: refuse, or append.
   void Complete(OpenAppend open) {
-    if (DeadlinePassed(open.options)) {  // first: a late batch is answered as late
+    if (DeadlinePassed(open.options, open.opened_ns)) {  // first: a late batch is answered as late
       Response answer = BaseAnswer(open.stream, open.expected);
       *answer.mutable_error() = BatchTimeoutStatus();
       Answer(std::move(answer));
