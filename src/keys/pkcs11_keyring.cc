@@ -1,8 +1,13 @@
 #include "keys/pkcs11_keyring.h"
+#include "common/bytes.h"
 #include "common/steady_clock.h"
+#include "crypto/sha256.h"
+
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cassert>
+#include <cstdlib>
 #include <charconv>
 #include <mutex>
 
@@ -78,19 +83,47 @@ Status Pkcs11Keyring::LoadLocked(bool create_if_missing) {
   return Status::Ok();
 }
 
+namespace {
+
+// What identifies the PIN the options give without reading it: the PIN file's inode, size and
+// mtime, or a hash of the environment variable's value ("" when neither can be looked at).
+std::string PinSourceFingerprint(const Pkcs11Options& o) {
+  if (!o.pin_file.empty()) {
+    struct stat st {};
+    if (::stat(o.pin_file.c_str(), &st) != 0) return "";
+    return "file:" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+           std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+  }
+  const char* value = o.pin_env.empty() ? nullptr : std::getenv(o.pin_env.c_str());
+  if (value == nullptr) return "";
+  return "env:" + HexEncode(crypto::Sha256(value));
+}
+
+}  // namespace
+
 bool Pkcs11Keyring::TryReopen() {
   const int64_t now = NowMs();
   int64_t last = last_reopen_ms_.load();
-  if (now - last < reopen_interval_ms_ || !last_reopen_ms_.compare_exchange_strong(last, now)) {
+  const int64_t wait_ms = std::max(reopen_interval_ms_, reopen_wait_ms_.load());
+  if (now - last < wait_ms || !last_reopen_ms_.compare_exchange_strong(last, now)) {
     return false;
   }
   std::unique_lock<std::shared_mutex> lock(versions_mu_);
+  const std::string pin_source = PinSourceFingerprint(options_);
+  if (!refused_pin_source_.empty() && pin_source == refused_pin_source_) {
+    return false;  // the PIN the token refused: not offered again
+  }
   Status s = LoadLocked(/*create_if_missing=*/false);
   if (!s.ok()) {
     versions_.clear();
     last_error_ = s;
+    if (s.code() == StatusCode::kPermissionDenied) refused_pin_source_ = pin_source;
+    reopen_wait_ms_.store(std::min(kReopenIntervalMsMax, 2 * wait_ms));
+    return false;
   }
-  return s.ok();
+  refused_pin_source_.clear();
+  reopen_wait_ms_.store(0);
+  return true;
 }
 
 template <typename T, typename F>
@@ -106,9 +139,11 @@ Result<T> Pkcs11Keyring::WithRetry(F&& op) {
       first = Status::Unavailable("pkcs11: the token is unavailable (" + last_error_.message() + ")");
     }
   }
-  if (TryReopen()) {
-    std::shared_lock<std::shared_mutex> lock(versions_mu_);
-    if (!versions_.empty()) return op();
+  const bool reopened = TryReopen();
+  std::shared_lock<std::shared_mutex> lock(versions_mu_);
+  if (reopened && !versions_.empty()) return op();
+  if (versions_.empty()) {  // the latest reason (the reopen's, when it ran)
+    return Status::Unavailable("pkcs11: the token is unavailable (" + last_error_.message() + ")");
   }
   return first;
 }

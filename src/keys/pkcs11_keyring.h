@@ -14,8 +14,12 @@
 // Token loss: the underlying providers fail with kUnavailable once the token or its login is
 // gone, and cannot log in again (the PIN is not kept). When an operation or Health() meets
 // kUnavailable, this class closes every version and opens them again from the options (reading
-// the PIN again), at most once per reopen_interval_ms; until that succeeds every call is
-// kUnavailable. So a token that comes back is used again without a restart.
+// the PIN again), at most once per reopen_interval_ms, doubling the wait after each failed
+// reopen up to kReopenIntervalMsMax; until that succeeds every call is kUnavailable. So a token
+// that comes back is used again without a restart. A reopen the token refused for the PIN
+// (wrong or locked) is not tried again until the PIN source changes (the PIN file's inode,
+// size or mtime, or the environment variable's value): many tokens lock the user after a few
+// wrong PINs, and retrying every second would get there.
 //
 // Thread safety: safe for concurrent use. A reopen waits for the calls in progress.
 #pragma once
@@ -67,6 +71,9 @@ class Pkcs11Keyring final : public KmsProvider {
   template <typename T, typename F>
   Result<T> WithRetry(F&& op);
 
+  // The longest wait between reopen attempts after failures.
+  static constexpr int64_t kReopenIntervalMsMax = 60000;
+
   const Pkcs11Options options_;
   const int64_t reopen_interval_ms_;
   mutable std::shared_mutex versions_mu_;  // shared: operations; exclusive: (re)open, rotation
@@ -74,6 +81,8 @@ class Pkcs11Keyring final : public KmsProvider {
   std::vector<std::string> kek_ids_;       // of versions_, kept while the token is gone
   Status last_error_;
   std::atomic<int64_t> last_reopen_ms_{0};
+  std::atomic<int64_t> reopen_wait_ms_{0};  // reopen_interval_ms_, doubled per failed reopen
+  std::string refused_pin_source_;          // PinSourceFingerprint() of a PIN the token refused
 };
 
 }  // namespace cairn::keys

@@ -103,7 +103,9 @@ size_t StorageKeys::epoch_count() const {
 
 Status StorageKeys::Rotate(uint64_t start_position) {
   std::lock_guard<std::mutex> rotate(rotate_mu_);
-  if (store_->shared()) CAIRN_RETURN_IF_ERROR(Refresh());  // epochs other nodes made
+  // Epochs other nodes made, or one this object stored but could not record current (its meta
+  // write failed): without this a single node would retry that epoch, refused, until restart.
+  CAIRN_RETURN_IF_ERROR(Refresh());
   StorageEpoch cur = current();
   if (cur.epoch + 1 >= kStorageEpochsMax) return Status::ResourceExhausted("too many storage epochs");
   // Epoch starts never decrease (Load checks it); an encryption count uses them, nothing else.

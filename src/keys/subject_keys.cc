@@ -258,7 +258,9 @@ Result<bool> SubjectKeys::Charge(const std::string& kid) {
   std::lock_guard<std::mutex> lock(use_mu_);
   auto it = uses_.find(kid);
   if (it == uses_.end()) {
-    if (uses_.size() >= std::max<size_t>(limits_.cache_entries_max, 1)) uses_.clear();
+    // Full: one entry goes (the rest of its block is given up), not all of them — clearing the
+    // map made every active subject claim a new block, wasting a version's budget.
+    if (uses_.size() >= std::max<size_t>(limits_.cache_entries_max, 1)) uses_.erase(uses_.begin());
     it = uses_.emplace(kid, Use{}).first;  // no block yet: the first write claims one
   }
   Use& u = it->second;

@@ -177,5 +177,26 @@ TEST(StorageKeys, ARotationInterruptedBeforeItWasRecordedIsAdoptedNotAnEndlessCo
   EXPECT_EQ((*again)->epoch_count(), 3u);
 }
 
+// An epoch this object does not know (stored by another StorageKeys of the store, or by this one
+// before its record of the current epoch failed) is taken at the next rotation, on a store of
+// one node too, instead of refusing every rotation (and so every append past the limit) until
+// a restart.
+TEST(StorageKeys, ARotationTakesEpochsItDidNotMakeAlsoOnOneNode) {
+  StoreAndKms env;
+  ASSERT_TRUE(env.kms.ok() && env.store.ok());
+  storage::LogStore* store = env.store->get();
+  ASSERT_FALSE(store->shared());
+  KmsProvider* kms = env.kms->get();
+  ASSERT_TRUE(StorageKeys::Initialize(store, kms).ok());
+  auto stale = StorageKeys::Load(store, kms);
+  auto other = StorageKeys::Load(store, kms);
+  ASSERT_TRUE(stale.ok() && other.ok());
+  ASSERT_TRUE((*other)->Rotate(10).ok());  // epoch 1, unknown to `stale`
+  const Status rotated = (*stale)->Rotate(20);
+  ASSERT_TRUE(rotated.ok()) << rotated.ToString();
+  EXPECT_EQ((*stale)->current().epoch, 2u);
+  EXPECT_EQ((*stale)->Key(1)->view(), (*other)->Key(1)->view());
+}
+
 }  // namespace
 }  // namespace cairn::keys

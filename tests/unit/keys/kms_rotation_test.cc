@@ -1,5 +1,6 @@
 // KEK versions of the data-directory providers (LocalKeyring, Pkcs11Keyring), their health
 // re-checks, recovery of a token that comes back, and the [keys] combination checks.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -264,6 +265,40 @@ TEST_F(Pkcs11KeyringTest, TokenGoneIsUnavailableAndATokenThatComesBackIsUsedAgai
   auto back = (*k)->Unwrap(*blob, "c");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->view(), "0123456789abcdef0123456789abcdef");
+  EXPECT_TRUE((*k)->Wrap("0123456789abcdef0123456789abcdef", "c").ok());
+}
+
+// A PIN the token refuses is not offered again and again (many HSMs lock the user after a few
+// wrong PINs): after one refused reopen the keyring waits until the PIN source changes. Here the
+// right PIN is put back with the file's inode, size and mtime unchanged, and is not tried; once
+// the file is touched it is, and the token is used again.
+TEST_F(Pkcs11KeyringTest, ARefusedPinIsNotRetriedUntilThePinFileChanges) {
+  auto k = Pkcs11Keyring::Open(token_->Options(), true, /*reopen_interval_ms=*/0);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  const std::string right = testing::ReadFile(token_->pin_file());
+  std::string wrong = right;
+  wrong[0] = wrong[0] == '9' ? '1' : static_cast<char>(wrong[0] + 1);
+  struct stat before {};
+  ASSERT_EQ(::stat(token_->pin_file().c_str(), &before), 0);
+  testing::WriteFile(token_->pin_file(), wrong);
+  ASSERT_TRUE(token_->Hide());  // the token goes away; the session and login with it
+  EXPECT_EQ((*k)->Health().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(token_->Show());
+  const Status refused = (*k)->Health();  // the reopen logs in with the wrong PIN
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable) << refused.ToString();
+  EXPECT_NE(refused.message().find("PIN"), std::string::npos) << refused.ToString();
+  struct stat after_wrong {};
+  ASSERT_EQ(::stat(token_->pin_file().c_str(), &after_wrong), 0);
+  testing::WriteFile(token_->pin_file(), right);  // same inode and size ...
+  const struct timespec times[2] = {after_wrong.st_atim, after_wrong.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, token_->pin_file().c_str(), times, 0), 0);  // ... and mtime
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*k)->Health().code(), StatusCode::kUnavailable) << "the refused PIN source is not tried";
+  }
+  const struct timespec later[2] = {{after_wrong.st_mtim.tv_sec + 2, 0}, {after_wrong.st_mtim.tv_sec + 2, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, token_->pin_file().c_str(), later, 0), 0);
+  const Status back = (*k)->Health();
+  EXPECT_TRUE(back.ok()) << back.ToString();
   EXPECT_TRUE((*k)->Wrap("0123456789abcdef0123456789abcdef", "c").ok());
 }
 
