@@ -458,7 +458,7 @@ TEST_F(EsdbPersistentTest, UpdateChangesRetriesAndTimeoutAndNamesAMissingGroup) 
     auto* options = request.mutable_options();
     options->set_group_name(group);
     options->mutable_stream_identifier()->set_stream_name("order-11");
-    options->mutable_settings()->set_revision(0);
+    options->mutable_settings()->set_revision(5);  // a new start: not taken (the group goes on)
     options->mutable_settings()->set_max_retry_count(retries);
     options->mutable_settings()->set_message_timeout_ms(timeout_ms);
     options->mutable_settings()->set_named_consumer_strategy(ps::UpdateReq::Pinned);
@@ -474,6 +474,7 @@ TEST_F(EsdbPersistentTest, UpdateChangesRetriesAndTimeoutAndNamesAMissingGroup) 
   EXPECT_EQ(info->max_retry_count(), 3);
   EXPECT_EQ(info->message_timeout_milliseconds(), 5000);
   EXPECT_EQ(info->named_consumer_strategy(), "Pinned");
+  EXPECT_EQ(info->start_from(), "0") << "the start the group was made with, which it uses";
   EXPECT_EQ(update("tuned", 1000, 5000).first.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
       << "a retry count beyond cairn's limit";
   auto [missing, exception] = update("untuned", 3, 5000);

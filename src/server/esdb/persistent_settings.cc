@@ -242,16 +242,10 @@ Result<EsdbGroupPlan> PlanUpdate(const ps::UpdateReq::Options& options,
                                  const EsdbGroupRecord& current_record) {
   EsdbGroupPlan plan{current, current_record};
   CAIRN_RETURN_IF_ERROR(ApplySettings(options.settings(), &plan.record, &plan.settings));
-  if (options.has_all()) {
-    plan.record.start_from = AllStart(nullptr, options.all()).reported;
-  } else {
-    uint64_t revision = options.settings().revision();
-    if (options.has_stream()) {
-      const auto& so = options.stream();
-      revision = so.has_end() ? kRevisionEnd : so.has_start() ? 0 : so.revision();
-    }
-    plan.record.start_from = revision == kRevisionEnd ? "-1" : std::to_string(revision);
-  }
+  // The start is not moved: the group goes on from its position. The record keeps reporting the
+  // start the group was made with (reporting a new one would show a start the group never used).
+  plan.record.start_from = current_record.start_from;
+  plan.settings.start_position = current.start_position;
   return plan;
 }
 
