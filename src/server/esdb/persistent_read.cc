@@ -85,7 +85,7 @@ class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp, Group
   bool Enqueue(GroupDeliveryTag tag, ps::ReadResp message) {
     std::lock_guard<std::mutex> lock(mu());
     if (finishing_locked() || queue_full_locked()) return false;
-    ack_ids_->Put(tag.event_id, tag.ack_id);
+    ack_ids_->Put(tag.event_id, tag.stream_id, tag.ack_id);
     stats_->in_flight.store(static_cast<uint32_t>(ack_ids_->size()));
     stats_->delivered.fetch_add(1);
     PushLocked(std::move(message), std::move(tag));
@@ -107,8 +107,11 @@ class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp, Group
     const GroupDeliveryTag* sending = writing_tag_locked();
     for (const GroupDeliveryTag& tag : tags) {
       // A copy of the same event being written (a redelivery queued behind it) keeps the id.
-      if (sending != nullptr && sending->event_id == tag.event_id) continue;
-      ack_ids_->Take(tag.event_id);
+      if (sending != nullptr && sending->event_id == tag.event_id &&
+          sending->stream_id == tag.stream_id) {
+        continue;
+      }
+      ack_ids_->Withdraw(tag.event_id, tag.ack_id);  // this delivery only, not another event's
     }
     if (stats_) stats_->in_flight.store(static_cast<uint32_t>(ack_ids_->size()));
     return WithdrawnOf(tags);
