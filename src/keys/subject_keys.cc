@@ -4,6 +4,7 @@
 #include <cassert>
 #include <chrono>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "common/bytes.h"
@@ -29,6 +30,8 @@ constexpr int kUseClaimAttemptsMax = 16;
 // wait before the next (times the attempt: their index update is one store write away).
 constexpr int kRotateAttemptsMax = 8;
 constexpr int64_t kRotateRetryMs = 5;
+// Rounds of a forget that other nodes' rotations of the same subject keep moving the index in.
+constexpr int kForgetRoundsMax = 8;
 constexpr size_t kVersionDigitsMax = 10;
 
 std::string KeyName(std::string_view kid) { return std::string(kKeyPrefix) + std::string(kid); }
@@ -387,39 +390,86 @@ Result<ForgetReport> SubjectKeys::Forget(std::string_view subject) {
   std::shared_lock<std::shared_mutex> rewrap(rewrap_mu_);
   std::lock_guard<std::mutex> lock(SubjectLock(hash));
   ForgetReport report;
-  CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
   cache_.Erase(CurrentName(hash));
-  if (!versions) return report;
-  // Every version's key and use row in one destroy (one purge of the store's files), the index
-  // last: a destroy that fails leaves the index, so that forget can be run again.
+  // Another node may rotate the subject meanwhile (this lock is this process's): the index is
+  // deleted only while it still lists exactly what was destroyed; when it moved, the versions it
+  // gained are destroyed too, and the index read again.
+  std::set<std::string> destroyed_kids;
+  std::string handle;
+  for (int round = 0;; ++round) {
+    if (round == kForgetRoundsMax) {
+      return Status::Aborted("the subject's key is being rotated concurrently; run forget again");
+    }
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
+    if (!versions) break;
+    handle = versions->front().kid.substr(1, kHandleHexDigits);
+    std::vector<std::string> kids;
+    for (const Version& v : *versions) {
+      if (!destroyed_kids.count(v.kid)) kids.push_back(v.kid);
+    }
+    CAIRN_RETURN_IF_ERROR(DestroyVersions(kids, &report));
+    destroyed_kids.insert(kids.begin(), kids.end());
+    const storage::LogStore::ExpectedKeyMaterial index[] = {{index_name, EncodeIndex(*versions)}};
+    size_t deleted = 0;
+    CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterialsIf(index, &deleted).status());
+    if (deleted == 1) break;
+  }
+  // Keys of this subject that no index lists (a rotation that stopped between its key and its
+  // index update, on any node): destroyed too, so that nothing of the subject stays readable.
+  if (!handle.empty()) {
+    std::vector<std::string> orphans;
+    CAIRN_RETURN_IF_ERROR(store_->ScanKeyMaterial(
+        std::string(kKeyPrefix) + "s" + handle + ".", [&](std::string_view name, std::string_view) {
+          const std::string kid(name.substr(kKeyPrefix.size()));
+          if (!destroyed_kids.count(kid) && orphans.size() < kSubjectKeyVersionsMax) orphans.push_back(kid);
+          return true;
+        }));
+    CAIRN_RETURN_IF_ERROR(DestroyVersions(orphans, &report));
+  }
+  cache_.Erase(CurrentName(hash));
+  report.versions_destroyed = report.kids.size();
+  return report;
+}
+
+// Destroys the keys and use rows of `kids` in one destroy (one purge of the store's files) and
+// evicts them; adds them to the report.
+Status SubjectKeys::DestroyVersions(const std::vector<std::string>& kids, ForgetReport* report) {
+  if (kids.empty()) return Status::Ok();
   static_assert(2 * kSubjectKeyVersionsMax <= storage::LogStore::kDestroyBatchNamesMax);
+  assert(kids.size() <= kSubjectKeyVersionsMax);
   std::vector<std::string> names;
-  for (const Version& v : *versions) {
-    names.push_back(KeyName(v.kid));
-    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> use, store_->ReadKeyMaterial(kUsePrefix + v.kid));
-    if (use) names.push_back(kUsePrefix + v.kid);
+  for (const std::string& kid : kids) {
+    names.push_back(KeyName(kid));
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> use, store_->ReadKeyMaterial(kUsePrefix + kid));
+    if (use) names.push_back(kUsePrefix + kid);
   }
   const Result<storage::DestroyReport> destroyed = store_->DestroyKeyMaterials(names);
   if (!destroyed.ok()) {
     // The delete may have committed before the purge failed: no unwrapped copy may stay here.
-    for (const Version& v : *versions) cache_.Erase(v.kid);
+    for (const std::string& kid : kids) cache_.Erase(kid);
     return destroyed.status();
   }
-  report.purge_pending = destroyed->purge_pending;
-  for (const Version& v : *versions) {
+  report->purge_pending = report->purge_pending || destroyed->purge_pending;
+  for (const std::string& kid : kids) {
     // Destroyed first, then evicted: a concurrent reader that loaded the key before the destroy
     // cannot cache it after the eviction (the generation changed).
-    cache_.Erase(v.kid);
+    cache_.Erase(kid);
     {
       std::lock_guard<std::mutex> use_lock(use_mu_);
-      uses_.erase(v.kid);
+      uses_.erase(kid);
     }
-    report.kids.push_back(v.kid);
+    report->kids.push_back(kid);
   }
-  CAIRN_RETURN_IF_ERROR(store_->DestroyKeyMaterial(index_name));
-  cache_.Erase(CurrentName(hash));
-  report.versions_destroyed = report.kids.size();
-  return report;
+  return Status::Ok();
+}
+
+Status SubjectKeys::DeleteIfUnlisted(const std::string& index_name, const std::string& kid) {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::vector<Version>> versions, ReadIndex(index_name));
+  if (versions && std::any_of(versions->begin(), versions->end(),
+                              [&](const Version& v) { return v.kid == kid; })) {
+    return Status::Ok();
+  }
+  return store_->DeleteUnusedKeyMaterial(KeyName(kid));
 }
 
 Result<SubjectKey> SubjectKeys::Rotate(std::string_view subject) {
@@ -458,21 +508,37 @@ Result<SubjectKey> SubjectKeys::RotateImpl(std::string_view subject,
     }
     const std::string kid = MakeKid(std::string_view(current).substr(1, kHandleHexDigits),
                                     static_cast<uint32_t>(versions->size() + 1));
-    Result<std::shared_ptr<const crypto::SecureBytes>> key = CreateKey(kid);
-    if (key.status().code() == StatusCode::kAlreadyExists) {
-      wanted = kid;  // made by another writer, whose index update is on its way
-      continue;
+    std::shared_ptr<const crypto::SecureBytes> key;
+    bool adopted = false;
+    Result<std::shared_ptr<const crypto::SecureBytes>> created = CreateKey(kid);
+    if (created.status().code() == StatusCode::kAlreadyExists) {
+      if (wanted != kid) {  // made by another writer, whose index update is on its way
+        wanted = kid;
+        continue;
+      }
+      // Still not in the index after a wait: an orphan (its writer failed or stopped between its
+      // key and its index update). Its key protects nothing yet, so it is taken as this version.
+      CAIRN_ASSIGN_OR_RETURN(std::optional<std::shared_ptr<const crypto::SecureBytes>> orphan,
+                             LoadKey(kid));
+      if (!orphan) continue;  // deleted meanwhile by the writer that lost: make it again
+      key = std::move(*orphan);
+      adopted = true;
+    } else if (!created.ok()) {
+      return created.status();
+    } else {
+      key = std::move(created).value();
     }
-    if (!key.ok()) return key.status();
     const std::string before = EncodeIndex(*versions);
     versions->push_back(Version{kid, NowUnixSeconds()});
-    CAIRN_ASSIGN_OR_RETURN(bool won,
-                           store_->ReplaceKeyMaterialIf(index_name, before, EncodeIndex(*versions)));
-    if (!won) {  // the index moved (a rotation, a forget): this key protects nothing
-      CAIRN_RETURN_IF_ERROR(store_->DeleteUnusedKeyMaterial(KeyName(kid)));
+    Result<bool> won = store_->ReplaceKeyMaterialIf(index_name, before, EncodeIndex(*versions));
+    if (!won.ok() || !*won) {
+      // The index moved (a rotation, a forget) or the write failed: a key this call made is
+      // deleted unless an index lists it now (another writer adopted it); an adopted one stays.
+      if (!adopted) CAIRN_RETURN_IF_ERROR(DeleteIfUnlisted(index_name, kid));
+      if (!won.ok()) return won.status();
       continue;
     }
-    SubjectKey out{kid, std::move(key).value()};
+    SubjectKey out{kid, std::move(key)};
     CacheCurrent(CurrentName(hash), out, generation);
     return out;
   }

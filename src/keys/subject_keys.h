@@ -183,6 +183,9 @@ class SubjectKeys final : public SubjectKeySource {
   Result<std::optional<std::shared_ptr<const crypto::SecureBytes>>> LoadKey(std::string_view kid);
   // Creates and durably stores a new key version `kid`; returns its key.
   Result<std::shared_ptr<const crypto::SecureBytes>> CreateKey(const std::string& kid);
+  // Deletes the key `kid` (never used) unless the index lists it.
+  Status DeleteIfUnlisted(const std::string& index_name, const std::string& kid);
+  Status DestroyVersions(const std::vector<std::string>& kids, ForgetReport* report);
   // The provider whose KEK is `kek_id`, or kFailedPrecondition.
   Result<KmsProvider*> ProviderFor(std::string_view kek_id);
   KmsProvider* WrapProvider();

@@ -20,6 +20,7 @@
 #include "keys/local_kms.h"
 #include "storage/rocksdb/rocks_log_store.h"
 #include "test_util.h"
+#include "unit/engine/faulty_store.h"
 
 namespace cairn::keys {
 namespace CAIRN_UNITY_ID {
@@ -262,6 +263,62 @@ TEST_F(SubjectKeysTest, ARotationRacingAForgetLeavesNothingBehind) {
     return ++left, true;
   }).ok());
   EXPECT_EQ(left, 0u);
+}
+
+// A rotation that stopped between its key and its index update (a store error, a crash) leaves
+// an orphan key under the next kid. The next rotation takes it as that version instead of
+// failing on it forever (which would refuse every append of the subject).
+TEST_F(SubjectKeysTest, AnOrphanKeyOfTheNextVersionIsAdoptedNotAnEndlessConflict) {
+  const SubjectKey v1 = Write("orphaned");
+  auto other = SubjectKeys::Open(store_.get(), kms_.get());
+  ASSERT_TRUE(other.ok());
+  // The orphan: version 2's key as another engine's rotation stored it, the index left at v1.
+  const auto index = store_->ReadKeyMaterial("subject/" + keys_->SubjectHashHex("orphaned"));
+  ASSERT_TRUE(index.ok() && index->has_value());
+  const Result<SubjectKey> v2 = (*other)->Rotate("orphaned");
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  ASSERT_TRUE(store_->PutKeyMaterial("subject/" + keys_->SubjectHashHex("orphaned"), **index).ok());
+  keys_->ClearCache();
+  const Result<SubjectKey> rotated = keys_->Rotate("orphaned");
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_EQ(rotated->kid, v2->kid);
+  EXPECT_EQ(rotated->key->view(), v2->key->view());
+  EXPECT_NE(rotated->kid, v1.kid);
+  keys_->ClearCache();
+  EXPECT_EQ(Write("orphaned").kid, v2->kid);  // and the index lists it now
+}
+
+// The other order: another node's rotation lands while a forget destroys (here: just before the
+// forget deletes the index). The forget sees the index moved, destroys the version it gained
+// too, and only then deletes it: nothing of the subject stays readable.
+TEST_F(SubjectKeysTest, AForgetRacingARotationDestroysTheVersionItAdded) {
+  keys_.reset();
+  engine::FaultPlan plan;
+  store_ = std::make_unique<engine::FaultyStore>(std::move(store_), &plan);
+  auto a = SubjectKeys::Open(store_.get(), kms_.get());
+  auto b = SubjectKeys::Open(store_.get(), kms_.get());
+  ASSERT_TRUE(a.ok() && b.ok());
+  const Result<SubjectKey> v1 = (*a)->KeyForWrite("leaving");
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  Result<SubjectKey> v2 = Status::Internal("B never rotated");
+  bool rotated = false;
+  plan.before_destroy_if = [&] {
+    if (std::exchange(rotated, true)) return;
+    v2 = (*b)->Rotate("leaving");
+  };
+  const Result<ForgetReport> forgot = (*a)->Forget("leaving");
+  ASSERT_TRUE(forgot.ok()) << forgot.status().ToString();
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_EQ(forgot->versions_destroyed, 2u);
+  EXPECT_EQ(std::set<std::string>(forgot->kids.begin(), forgot->kids.end()),
+            (std::set<std::string>{v1->kid, v2->kid}));
+  size_t left = 0;
+  ASSERT_TRUE(store_->ScanKeyMaterial("s", [&](std::string_view, std::string_view) {
+    return ++left, true;
+  }).ok());
+  EXPECT_EQ(left, 0u) << "no key, use row or index of the subject";
+  (*b)->ClearCache();
+  EXPECT_EQ((*b)->KeyForRead(v2->kid).status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(SubjectKeysTest, ReadOfAKidGivesTheWriteKeyAndSubjectsHaveDifferentKeys) {
