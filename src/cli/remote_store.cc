@@ -197,7 +197,7 @@ Result<engine::KeyPage> RemoteEventStore::ListKeys(std::string_view page_token, 
   // A server that sends more than a page, or hands back the token it was given (a listing that
   // would never end), is not followed.
   // (A page holds all versions of the subject it starts with, even beyond page_size.)
-  const size_t page_keys_max = std::max<size_t>(request.page_size(), keys::kSubjectKeyVersionsMax);
+  const size_t page_keys_max = size_t{request.page_size()} + keys::kSubjectKeyVersionsMax;
   if (static_cast<size_t>(response->keys_size()) > page_keys_max) {
     return Status::Internal("the server sent more keys than a page of " +
                             std::to_string(request.page_size()) + " may hold");

@@ -5,6 +5,7 @@
 #include <cassert>
 
 #include "common/bytes.h"
+#include "engine/event_codec.h"
 #include "crypto/secure.h"
 #include "crypto/sha256.h"
 
@@ -38,7 +39,8 @@ uint64_t ContentTag(std::string_view event_type, std::string_view content_type,
                     const unsigned char* metadata_hash32, const unsigned char* data_hash32,
                     std::string_view stored_data) {
   static constexpr unsigned char kNoData[32] = {};
-  const bool has_protected_fields = stored_data.find(R"({"$enc":"v1")") != std::string_view::npos;
+  const bool has_protected_fields = IsJsonContentType(content_type) &&
+                                    stored_data.find(R"({"$enc":"v1")") != std::string_view::npos;
   std::string lengths;
   PutU32(&lengths, static_cast<uint32_t>(event_type.size()));
   PutU32(&lengths, static_cast<uint32_t>(content_type.size()));

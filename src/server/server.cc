@@ -270,6 +270,11 @@ Status ServerImpl::StartGrpc() {
   // The engine's append limits ([limits]), so that clients are told the limit that applies.
   esdb_stream_options.append_size_bytes_max = config_.limits.batch_size_bytes_max;
   esdb_stream_options.append_events_max = config_.limits.batch_events_max;
+  // Room for several appends at the configured limit, whatever it is.
+  esdb_stream_options.unfinished_append_bytes_max = std::max<uint64_t>(
+      esdb_stream_options.unfinished_append_bytes_max,
+      4 * (config_.limits.batch_size_bytes_max +
+           config_.limits.batch_events_max * esdb::kAppendEventOverheadBytes));
   esdb_stream_options.metrics = metrics_.get();
   esdb_stream_options.write_watchdog = write_watchdog_.get();
   esdb_append_watchdog_ = StallWatchdog("cairn_esdb_append_stalls_cancelled_total",

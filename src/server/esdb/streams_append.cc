@@ -17,12 +17,6 @@ namespace cairn::server::esdb {
 namespace streams = event_store::client::streams;
 using policy::Action;
 
-namespace {
-// What one buffered event holds beside its data and custom metadata (the event's strings and
-// its place in the vector), counted against the budget.
-constexpr uint64_t kEventOverheadBytes = 512;
-}  // namespace
-
 bool AppendBudget::TryTake(uint64_t bytes) {
   uint64_t taken = taken_.load(std::memory_order_relaxed);
   do {
@@ -71,7 +65,7 @@ Status AppendBatch::Add(uint64_t size_bytes, Result<engine::ProposedEvent> event
                                      " events");
   }
   if (budget_ != nullptr) {
-    const uint64_t bytes = size_bytes + kEventOverheadBytes;
+    const uint64_t bytes = size_bytes + kAppendEventOverheadBytes;
     if (!budget_->TryTake(bytes)) {
       return Status::Unavailable("the server holds its limit of unfinished appends (" +
                                  std::to_string(budget_->bytes_max()) + " bytes); retry");

@@ -23,6 +23,10 @@
 
 namespace cairn::server::esdb {
 
+// What one buffered event holds beside its data and custom metadata (its strings, its place in
+// the vector), counted against the AppendBudget.
+inline constexpr uint64_t kAppendEventOverheadBytes = 512;
+
 // The bytes of the appends that clients are still sending, over all calls of a server: an
 // unfinished append holds its events in memory until its last message (outside gRPC's memory
 // quota), so that a caller allowed to append cannot make the server hold more than this by

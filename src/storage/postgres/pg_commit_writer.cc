@@ -357,6 +357,10 @@ class PgCommitWriter final : public CommitWriter {
 
   // A broken connection is never reused, and the pool's idle ones may be broken too.
   void DropConnectionIfBroken(const std::exception& e) {
+    if (IsReadOnlyRefusal(e)) {  // its server is read-only now: the next may reach the primary
+      lease_.Discard();
+      return;
+    }
     if (!IsConnectionLoss(e) && lease_.conn().is_open()) return;
     lease_.Discard();
     store_->pool().DropIdle();
@@ -547,6 +551,8 @@ Result<std::unique_ptr<CommitWriter>> PgLogStore::Begin(uint64_t base_tree_size,
       if (lost) {
         lease.Discard();
         pool_->DropIdle();  // the retry must run on a fresh connection
+      } else if (IsReadOnlyRefusal(e)) {
+        lease.Discard();  // a read-only server (a demoted primary): never reused for writing
       }
       // The lock wait can be chosen as a deadlock victim (another node's optimistic writer holds
       // rows this node's committing group needs): nothing was done, take the lock again.

@@ -121,7 +121,8 @@ TEST(RemoteStoreTest, KeyListingRefusesARepeatedTokenAndAnOversizedPage) {
   repeat.add_keys()->set_id("k");
   repeat.set_next_page_token("t1");
   v1::ListKeysResponse huge;
-  for (size_t i = 0; i <= keys::kSubjectKeyVersionsMax; ++i) huge.add_keys()->set_id("k");
+  // A page may hold its page_size keys plus all versions of one subject, not more.
+  for (size_t i = 0; i <= 10 + keys::kSubjectKeyVersionsMax; ++i) huge.add_keys()->set_id("k");
   EXPECT_CALL(*f.client, ListKeys(_))
       .WillOnce(Return(repeat))
       .WillOnce(Return(repeat))
