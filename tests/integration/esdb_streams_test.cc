@@ -693,6 +693,32 @@ TEST_F(EsdbStreamsTest, BatchAppendAnswersEachCorrelationId) {
   }
 }
 
+// An append refused at its first chunk (here: no options) is answered once, not once per chunk;
+// the call goes on serving other appends.
+TEST_F(EsdbStreamsTest, ARefusedBatchAppendIsAnsweredOnceForAllItsChunks) {
+  grpc::ClientContext context;
+  Prepare(&context, bot);
+  auto call = stub->BatchAppend(&context);
+  for (int i = 0; i < 3; ++i) {
+    streams::BatchAppendReq chunk;
+    chunk.mutable_correlation_id()->set_string(UuidText(7001));
+    FillProposed({"OrderCreated", "{}"}, ++event_counter_, chunk.add_proposed_messages());
+    chunk.set_is_final(i == 2);
+    ASSERT_TRUE(call->Write(chunk));
+  }
+  ASSERT_TRUE(call->Write(OneEventBatch(7002, "order-r7", ++event_counter_)));
+  call->WritesDone();
+  std::vector<streams::BatchAppendResp> answers;
+  streams::BatchAppendResp answer;
+  while (call->Read(&answer)) answers.push_back(answer);
+  ASSERT_TRUE(call->Finish().ok());
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].correlation_id().string(), UuidText(7001));
+  EXPECT_TRUE(answers[0].has_error()) << answers[0].DebugString();
+  EXPECT_EQ(answers[1].correlation_id().string(), UuidText(7002));
+  EXPECT_TRUE(answers[1].has_success()) << answers[1].DebugString();
+}
+
 // The newer clients' deadline is a Duration, counted from the batch's first chunk: a batch
 // whose last chunk comes after it is answered Timeout and writes nothing; one within it is
 // written.
@@ -1120,6 +1146,31 @@ TEST_F(EsdbStallTest, ABatchAppendIsCancelledOnlyWhileAnAppendOfItIsUnfinished) 
   EXPECT_EQ(call->Finish().error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(Read(admin, StreamRead("order-b2", false, 10)).Events().empty());
   EXPECT_EQ(Read(admin, StreamRead("order-b1", false, 10)).Events().size(), 2u);
+}
+
+// Empty chunks bring an unfinished append no nearer its end: they do not keep it from the watch.
+TEST_F(EsdbStallTest, EmptyChunksDoNotKeepAnUnfinishedBatchAppendOpen) {
+  grpc::ClientContext context;
+  Prepare(&context, admin, 60000);
+  auto call = stub->BatchAppend(&context);
+  streams::BatchAppendReq partial = OneEventBatch(5101, "order-e1", ++event_counter_);
+  partial.set_is_final(false);
+  ASSERT_TRUE(call->Write(partial));
+  streams::BatchAppendReq empty;
+  empty.mutable_correlation_id()->set_string(UuidText(5101));
+  empty.set_is_final(false);
+  bool cancelled = false;
+  for (int i = 0; i < 40 && !cancelled; ++i) {  // every 100 ms, for up to 4 s (the bound is 1 s)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    cancelled = !call->Write(empty) || Counter("cairn_esdb_append_stalls_cancelled_total") >= 1;
+  }
+  EXPECT_TRUE(cancelled) << "empty chunks renewed the watch";
+  EXPECT_EQ(WaitForCounter("cairn_esdb_append_stalls_cancelled_total", 1), 1.0);
+  streams::BatchAppendResp answer;
+  while (call->Read(&answer)) {
+  }
+  EXPECT_EQ(call->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(Read(admin, StreamRead("order-e1", false, 10)).Events().empty());
 }
 
 // An admin's ESDB group act is one `$admin` record with its outcome, as on cairn.v1 — also when

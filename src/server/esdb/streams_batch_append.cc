@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -115,12 +116,15 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
   }
 
   void OnReadDone(bool ok) override {
+    // An empty chunk of an unfinished append moves it no nearer its end: it does not renew the
+    // watch, or a client could hold an append's chunks open forever by sending nothing.
+    const bool progress = !ok || request_.is_final() || request_.proposed_messages_size() > 0;
     if (ok) Handle();  // reading_ stays set meanwhile: nothing else starts a read
     const bool partial = !open_.empty();
     std::optional<grpc::Status> finish;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      read_watch_.Progress();
+      if (progress) read_watch_.Progress();
       partial_ = partial;
       reading_ = false;
       if (!ok) reads_done_ = true;
@@ -155,15 +159,14 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
       Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "batch append without correlation id"));
       return;
     }
+    if (auto r = refused_.find(*key); r != refused_.end()) {  // answered at its first chunk
+      if (request_.is_final()) refused_.erase(r);
+      return;
+    }
     auto it = open_.find(*key);
     if (it == open_.end()) {
       if (!request_.has_options() || open_.size() >= options_.batch_open_correlations_max) {
-        const Status refused =
-            request_.has_options()
-                ? Status::Unavailable("too many batch appends open on this call")
-                : Status::InvalidArgument("the first chunk of a batch append carries its options");
-        Answer(ErrorAnswer(refused, StreamName(request_.options().stream_identifier()),
-                           engine::ExpectedVersion::Any()));
+        Refuse(*key);
         return;
       }
       it = open_.try_emplace(*key, request_.options(), options_).first;
@@ -190,6 +193,21 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
     OpenAppend done = std::move(it->second);
     open_.erase(it);
     Complete(std::move(done));
+  }
+
+  // The chunk in request_ opens no append (no options, or too many open): answered now, once.
+  // Its later chunks are dropped unanswered while at most batch_open_correlations_max refused
+  // appends are remembered (beyond that, each later chunk is answered too).
+  void Refuse(const std::string& key) {
+    const Status refused = request_.has_options()
+                               ? Status::Unavailable("too many batch appends open on this call")
+                               : Status::InvalidArgument("the first chunk of a batch append carries its options");
+    Answer(ErrorAnswer(refused, StreamName(request_.options().stream_identifier()),
+                       engine::ExpectedVersion::Any()));
+    if (!request_.is_final() && refused_.size() < options_.batch_open_correlations_max) {
+      refused_.insert(key);
+    }
+    assert(refused_.size() <= options_.batch_open_correlations_max);
   }
 
   // The last chunk arrived: refuse, or append.
@@ -331,6 +349,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
   CallIdentity id_;
   Request request_;  // the read in flight; touched only by OnReadDone's thread
   std::map<std::string, OpenAppend> open_;  // by correlation id (16 bytes); OnReadDone only
+  std::set<std::string> refused_;           // refused appends awaiting their final chunk; same
 
   std::mutex mu_;
   std::deque<Response> answers_;
