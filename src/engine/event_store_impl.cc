@@ -254,8 +254,8 @@ class EventStoreImpl final : public EventStore {
   Result<AppendResult> AppendSystem(std::string_view stream_id, ExpectedVersion expected,
                                     std::vector<ProposedEvent> events) override {
     CAIRN_ASSIGN_OR_RETURN(PreparedAppend prepared,
-                           PrepareAppend(stream_id, expected, std::move(events), options_.limits,
-                                         AppendOrigin::kSystem));
+                           PrepareAppend(stream_id, expected, std::move(events),
+                                         SystemLimits(options_.limits), AppendOrigin::kSystem));
     return sequencer_->Submit(std::move(prepared));
   }
 

@@ -1,5 +1,6 @@
 #include "engine/types.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/bytes.h"
@@ -121,6 +122,15 @@ std::string NewUuidV4() {
   b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
   return b;
+}
+
+Limits SystemLimits(const Limits& configured) {
+  const Limits defaults;
+  Limits out = configured;
+  out.event_size_bytes_max = std::max(configured.event_size_bytes_max, defaults.event_size_bytes_max);
+  out.batch_size_bytes_max = std::max(configured.batch_size_bytes_max, defaults.batch_size_bytes_max);
+  out.batch_events_max = std::max(configured.batch_events_max, defaults.batch_events_max);
+  return out;
 }
 
 }  // namespace cairn::engine

@@ -30,6 +30,12 @@ struct Limits {
   uint64_t read_size_bytes_max = 16 << 20;
 };
 
+// The limits of the server's own appends (AppendSystem: `$audit`, `$alerts`, `$parked-*`): the
+// configured limits bound what clients send, and may be set below what one batch of the trail
+// needs; a system append is bound by the larger of each configured limit and its default, so
+// that a strict configuration can never refuse the audit trail.
+Limits SystemLimits(const Limits& configured);
+
 // The expected version of an append or delete.
 struct ExpectedVersion {
   enum class Kind : uint8_t { kAny, kNoStream, kStreamExists, kExact };

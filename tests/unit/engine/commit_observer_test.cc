@@ -79,5 +79,31 @@ TEST_P(EngineBackendTest, SystemAppendsReachOnlySystemStreams) {
   EXPECT_TRUE(store_->Verify().ok);
 }
 
+// Configured limits bound clients, not the server's own records: with limits far below one
+// audit batch, a client append of that batch is refused and a system append of it is written.
+TEST_P(EngineBackendTest, StrictConfiguredLimitsDoNotRefuseSystemAppends) {
+  Options o;
+  o.limits.event_size_bytes_max = 1024;
+  o.limits.batch_size_bytes_max = 4096;
+  o.limits.batch_events_max = 10;
+  Reopen(o);
+  std::vector<ProposedEvent> batch;
+  for (int i = 0; i < 50; ++i) {
+    batch.push_back(One("$audit.admin", "{\"detail\":\"" + std::string(2000, 'x') + "\"}")[0]);
+  }
+  std::vector<ProposedEvent> as_client = batch;
+  for (ProposedEvent& e : as_client) e.event_type = "AuditLike";
+  EXPECT_EQ(store_->Append("audit-like", ExpectedVersion::Any(), as_client).status().code(),
+            StatusCode::kResourceExhausted);
+  auto written = store_->AppendSystem("$audit", ExpectedVersion::Any(), batch);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(store_->tree_size(), 50u);
+  // Beyond the defaults, a system append is refused like any other.
+  std::vector<ProposedEvent> too_many(Limits{}.batch_events_max + 1, One("$audit.admin", "{}")[0]);
+  for (ProposedEvent& e : too_many) e.event_id.clear();
+  EXPECT_EQ(store_->AppendSystem("$audit", ExpectedVersion::Any(), too_many).status().code(),
+            StatusCode::kResourceExhausted);
+}
+
 }  // namespace
 }  // namespace cairn::engine
