@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cassert>
+#include <new>
 #include <utility>
 
 #include "client/stored_form.h"
+#include "common/content_type.h"
 #include "crypto/secure.h"
 #include "crypto/sha256.h"
 #include "integrity/entry.h"
@@ -187,7 +189,12 @@ Status EventVerifier::CheckFields(const v1::RecordedEvent& event, Hash* leaf) {
     return Fail(v1::VIOLATION_METADATA_HASH, pos, event.stream(), event.version(),
                 "SHA-256 of the metadata differs from metadata_hash");
   }
-  if (event.masked_size() == 0 && event.erased_size() == 0 && event.revealed_size() == 0) {
+  const bool lists_fields = event.masked_size() > 0 || event.erased_size() > 0 || event.revealed_size() > 0;
+  if (lists_fields && !IsJsonContentType(event.content_type())) {  // only JSON data is protected
+    return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(),
+                "protected fields are listed on an event whose content type is not JSON");
+  }
+  if (!lists_fields) {
     if (!SameHash(crypto::Sha256(event.data()), event.data_hash())) {
       return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(),
                   "SHA-256 of the data differs from data_hash");
@@ -266,8 +273,16 @@ Status EventVerifier::CheckStoredForm(const v1::RecordedEvent& event) {
   fields.masked.assign(event.masked().begin(), event.masked().end());
   fields.erased.assign(event.erased().begin(), event.erased().end());
   fields.revealed.assign(event.revealed().begin(), event.revealed().end());
-  if (Status s = CheckShownAgainstStored(event.data(), event.stored_data(), fields); !s.ok()) {
-    return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(), s.message());
+  Status shown;
+  try {
+    shown = CheckShownAgainstStored(event.data(), event.stored_data(), fields);
+  } catch (const std::bad_alloc&) {  // not the server's proven fault: an error, not a violation
+    return Status(StatusCode::kResourceExhausted,
+                  "the event at position " + std::to_string(pos) + " is too large to check",
+                  static_cast<int64_t>(pos));
+  }
+  if (!shown.ok()) {
+    return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(), shown.message());
   }
   ++stats_.stored_forms_checked;
   if (options_.require_verified_data && event.revealed_size() > 0) {

@@ -1,5 +1,6 @@
 #include "client/stored_form.h"
 
+#include <cstdint>
 #include <set>
 #include <utility>
 
@@ -25,29 +26,59 @@ std::string EscapeToken(const std::string& key) {
   return out;
 }
 
-// The pointers of every object with a "$enc" member (not descending into them). Iterative, so a
-// deeply nested document cannot exhaust the stack.
-std::set<std::string> EncObjectPointers(const json& root) {
-  std::set<std::string> out;
-  std::vector<std::pair<const json*, std::string>> todo = {{&root, ""}};
+// A node of the stored form on the walk below: its parent and its name in the parent.
+struct WalkNode {
+  const json* value;
+  size_t parent;              // index into the walk's nodes; SIZE_MAX for the root
+  const std::string* key;     // its member name, or nullptr for an array element
+  size_t index;               // its array index
+};
+
+// The RFC 6901 pointer of nodes[at], formatted from its ancestors' names.
+std::string PointerOf(const std::vector<WalkNode>& nodes, size_t at) {
+  std::vector<size_t> path;
+  for (size_t i = at; nodes[i].parent != SIZE_MAX; i = nodes[i].parent) path.push_back(i);
+  std::string out;
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    const WalkNode& n = nodes[*it];
+    out += '/';
+    out += n.key != nullptr ? EscapeToken(*n.key) : std::to_string(n.index);
+  }
+  return out;
+}
+
+// Ok when the objects of `root` with a "$enc" member (not descended into) are exactly the
+// `listed` pointers. A pointer is formatted only for such an object, and the walk stops at the
+// first one not listed, so its cost is the document's size plus the listed pointers' (not, as
+// formatting every node's pointer would be, its member names' length times its nodes). Iterative,
+// so a deeply nested document cannot exhaust the stack.
+Status CheckEncObjectsAreListed(const json& root, const std::set<std::string>& listed) {
+  const Status differ = Status::DataLoss(
+      "the fields listed as masked, erased or revealed are not the stored form's encrypted fields");
+  std::vector<WalkNode> nodes = {{&root, SIZE_MAX, nullptr, 0}};
+  std::vector<size_t> todo = {0};
+  size_t found = 0;
   while (!todo.empty()) {
-    auto [node, pointer] = std::move(todo.back());
+    const size_t at = todo.back();
     todo.pop_back();
+    const json* node = nodes[at].value;
     if (node->is_object()) {
       if (node->contains("$enc")) {
-        out.insert(pointer);
+        if (++found > listed.size() || listed.count(PointerOf(nodes, at)) == 0) return differ;
         continue;
       }
       for (auto it = node->begin(); it != node->end(); ++it) {
-        todo.emplace_back(&it.value(), pointer + "/" + EscapeToken(it.key()));
+        nodes.push_back({&it.value(), at, &it.key(), 0});
+        todo.push_back(nodes.size() - 1);
       }
     } else if (node->is_array()) {
       for (size_t i = 0; i < node->size(); ++i) {
-        todo.emplace_back(&(*node)[i], pointer + "/" + std::to_string(i));
+        nodes.push_back({&(*node)[i], at, nullptr, i});
+        todo.push_back(nodes.size() - 1);
       }
     }
   }
-  return out;
+  return found == listed.size() ? Status::Ok() : differ;
 }
 
 // Nesting deeper than this is refused (comparison and destruction of the tree recurse); the
@@ -173,7 +204,6 @@ Status CheckShownAgainstStored(std::string_view shown_text, std::string_view sto
   if (!ParseTokenTree(shown_text, &shown)) {
     return Status::DataLoss("the data is not JSON, repeats a member name or nests too deep");
   }
-  const std::set<std::string> enc = EncObjectPointers(stored);
   std::set<std::string> listed;
   size_t listed_count = 0;
   for (const auto* list : {&fields.masked, &fields.erased, &fields.revealed}) {
@@ -181,15 +211,14 @@ Status CheckShownAgainstStored(std::string_view shown_text, std::string_view sto
     listed_count += list->size();
   }
   if (listed.size() != listed_count) return Status::DataLoss("a protected field is listed twice");
+  // The server never protects the whole document (a rule names fields): the root listed would
+  // let whoever alters responses show anything at all.
+  if (listed.count("") != 0) return Status::DataLoss("the root is listed as a protected field");
   // Exactly the encrypted fields: a field the stored form has in clear may not be listed (else
-  // whoever alters responses could list any clear field, or the root, and show anything there).
-  // The server sends no stored form for an event that masks a clear field (a rule added after
-  // the event was written): that event's data stays unchecked.
-  if (listed != enc) {
-    return Status::DataLoss(
-        "the fields listed as masked, erased or revealed are not the stored form's encrypted "
-        "fields");
-  }
+  // whoever alters responses could list any clear field and show anything there). The server
+  // sends no stored form for an event that masks a clear field (a rule added after the event
+  // was written): that event's data stays unchecked.
+  CAIRN_RETURN_IF_ERROR(CheckEncObjectsAreListed(stored, listed));
   for (const std::string& pointer : listed) {
     try {
       const json::json_pointer at(pointer);

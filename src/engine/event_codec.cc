@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "common/content_type.h"
 #include "engine/id_window.h"
 #include "integrity/entry.h"
 
@@ -25,23 +26,6 @@ Status DecodeRecordedEvent(RecordCipher& cipher, uint64_t position, std::string_
   out->metadata.assign(opened.metadata);
   out->leaf_hash = integrity::LeafHash(opened.entry);
   return Status::Ok();
-}
-
-namespace {
-// ASCII only (content types are printable ASCII): std::tolower consults the locale per call.
-bool EqualsIgnoringCase(std::string_view a, std::string_view lower) {
-  return a.size() == lower.size() &&
-         std::equal(a.begin(), a.end(), lower.begin(), [](char x, char y) {
-           return (x >= 'A' && x <= 'Z' ? static_cast<char>(x - 'A' + 'a') : x) == y;
-         });
-}
-}  // namespace
-
-bool IsJsonContentType(std::string_view ct) {
-  ct = ct.substr(0, std::min(ct.find(';'), ct.size()));
-  while (!ct.empty() && ct.back() == ' ') ct.remove_suffix(1);
-  return EqualsIgnoringCase(ct, "application/json") ||
-         (ct.size() > 5 && EqualsIgnoringCase(ct.substr(ct.size() - 5), "+json"));
 }
 
 namespace {

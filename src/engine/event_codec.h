@@ -17,9 +17,6 @@ namespace cairn::engine {
 Status DecodeRecordedEvent(RecordCipher& cipher, uint64_t position, std::string_view stored,
                            RecordedEvent* out);
 
-// True for application/json and any */*+json type (parameters after ';' ignored, any case).
-bool IsJsonContentType(std::string_view content_type);
-
 // The first event of a client append, of a type `is_protected` does not cover, whose JSON data
 // has an object member named "$enc" (escapes decoded), as kInvalidArgument; Ok otherwise. Only
 // the server makes protected-field objects: one sent in clear data could be decrypted or fail

@@ -5,6 +5,7 @@
 #include <cassert>
 
 #include "common/bytes.h"
+#include "common/content_type.h"
 #include "engine/event_codec.h"
 #include "crypto/secure.h"
 #include "crypto/sha256.h"

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/bytes.h"
+#include "common/content_type.h"
 #include "engine/event_codec.h"
 
 namespace cairn::subscribe {
@@ -41,7 +42,7 @@ Result<std::string> CloudEventJson(const engine::RecordedEvent& event, std::stri
   doc["stream"] = e.stream_id;
   doc["version"] = std::to_string(e.stream_version);
   // The engine's rule, which validated the data at append: JSON types are sent as "data".
-  if (engine::IsJsonContentType(content_type) && !event.data.empty()) {
+  if (IsJsonContentType(content_type) && !event.data.empty()) {
     nlohmann::json data = nlohmann::json::parse(event.data, nullptr, /*allow_exceptions=*/false);
     if (data.is_discarded()) return Status::InvalidArgument("event data is not valid JSON");
     doc["data"] = std::move(data);
