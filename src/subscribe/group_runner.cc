@@ -313,10 +313,13 @@ void GroupRunner::WithdrawnLocked(uint64_t consumer_id, const WithdrawnDelivery&
   wake_ = true;
 }
 
+// Reading stops while done_above_max done events wait above an undone one: that one is in the
+// buffer, and times out, is retried or parked. With nothing buffered (a restart restored a full
+// done_above) the undone one is not read yet, and must be: reading is allowed.
 bool GroupRunner::FillAllowedLocked() const {
   return !consumers_.empty() && main_.size() < limits_.buffer_events_max &&
          buffered_bytes_ < limits_.buffer_bytes_max &&
-         done_above_.size() < limits_.done_above_max;
+         (done_above_.size() < limits_.done_above_max || main_.empty());
 }
 
 void GroupRunner::Fill() {
@@ -389,6 +392,9 @@ void GroupRunner::FillReplay() {
     auto ref = DecodeParkedRef(ref_event);
     if (ref.ok()) {
       auto event = store_->ReadAt(ref->position);
+      // A read that may pass (the store away for now) ends the page: this reference is read
+      // again next round, not passed over as unreadable.
+      if (!event.ok() && FailurePasses(event.status().code())) break;
       if (event.ok() && event->entry.event_id == ref->event_id) target = std::move(event).value();
     }
     if (target) loaded_bytes += EventSizeBytes(*target);

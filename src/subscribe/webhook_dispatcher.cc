@@ -390,6 +390,8 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
     RefreshJudge(hook.def, &judge, /*force=*/false);  // a reload applies from the next event
     bool pii = false;
     if (!Wanted(hook, event, judge, &pii)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      hook.attempts = 0;  // counted for this event (it failed before it stopped being wanted)
       ++position;
       continue;
     }

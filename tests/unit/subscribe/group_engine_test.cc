@@ -40,6 +40,35 @@ TEST_F(GroupTest, AckedEventsAreNotRedeliveredAfterARestartAndUnackedOnesAre) {
   EXPECT_EQ(again->Take(1, 300).size(), 0u) << "acked events came back";
 }
 
+// Acks above an unacked event can pass done_above_max (they arrive after reading stopped); saved
+// so, the group must still read and deliver the unacked one after a restart, not stall.
+TEST_F(GroupTest, AFullDoneAboveSavedBeforeARestartDoesNotStallTheGroup) {
+  CloseAll();
+  limits_.done_above_max = 4;
+  OpenAll();
+  ASSERT_TRUE(groups_->Create(Settings("g")).ok());
+  AppendN("order-1", 10);
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  auto all = consumer->Take(10);
+  ASSERT_EQ(all.size(), 10u);
+  member->Ack(AckIds(std::vector<GroupDelivery>(all.begin() + 1, all.end())));  // all but 0
+  member.reset();
+  CloseAll();
+
+  OpenAll();
+  AppendN("order-1", 1);
+  auto again = std::make_shared<FakeConsumer>();
+  auto member2 = JoinOrDie("g", again);
+  auto first = again->Take(1);
+  ASSERT_EQ(first.size(), 1u) << "the group stalled";
+  EXPECT_EQ(first[0].event.entry.position, 0u);
+  member2->Ack({first[0].ack_id});
+  auto next = again->Take(1);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].event.entry.position, 10u) << "acked events came back";
+}
+
 TEST_F(GroupTest, NackRetryUpToTheLimitParksAReferenceAndReplayDeliversItAgain) {
   GroupSettings s = Settings("g");
   s.retry_limit = 2;
