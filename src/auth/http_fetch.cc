@@ -99,8 +99,11 @@ Result<std::string> HttpGet(const std::string& url, const HttpGetOptions& option
   ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Write) == CURLE_OK;
   ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) == CURLE_OK;
   ok &= curl_easy_setopt(c, CURLOPT_USERAGENT, "cairn-jwks/1") == CURLE_OK;
-  if (!options.ca_file.empty()) {
-    ok &= curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str()) == CURLE_OK;
+  if (!options.ca_pem.empty()) {  // these roots only: no bundle, no directory of the system
+    curl_blob roots{const_cast<char*>(options.ca_pem.data()), options.ca_pem.size(), CURL_BLOB_COPY};
+    ok &= curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &roots) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_CAINFO, nullptr) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_CAPATH, nullptr) == CURLE_OK;
   }
   if (!ok) return Status::Internal("configuring libcurl failed");
 

@@ -1,7 +1,7 @@
 // A small HTTPS GET for fetching JWKS documents, through libcurl.
 //
 // Only https:// URLs are fetched, with certificate and host name verification (the system CA
-// store or `ca_file`); plain http:// is allowed only to a loopback host (127.0.0.1, [::1],
+// store, or only the roots in `ca_pem`); plain http:// is allowed only to a loopback host (127.0.0.1, [::1],
 // localhost) so that tests can serve a JWKS without TLS. Redirects are not followed, the body is
 // capped at `body_size_max_bytes` (the transfer is aborted beyond it), the whole transfer is
 // bounded by `timeout_ms`, and any status other than 200 is an error. Error messages name the
@@ -21,7 +21,9 @@ inline constexpr int64_t kHttpTimeoutMs = 5000;
 inline constexpr size_t kUrlSizeMaxBytes = 2048;
 
 struct HttpGetOptions {
-  std::string ca_file;  // empty = system store
+  // PEM trust roots; empty = the system store. When set, only these are trusted: the system's
+  // CA bundle and CA directory are not consulted.
+  std::string ca_pem;
   int64_t timeout_ms = kHttpTimeoutMs;
   size_t body_size_max_bytes = size_t{1} << 20;
 };

@@ -38,13 +38,13 @@ Result<JwkSet> JwksSource::Load() {
     crypto::Cleanse(&text);
     return parsed;
   }
-  // Whoever may write the trust roots may stand in for the issuer: the same rule.
-  if (!config_.jwks_ca_file.empty()) {
-    CAIRN_RETURN_IF_ERROR(
-        ReadTrustedFile(config_.jwks_ca_file, "jwks_ca_file", kJwksCaSizeMaxBytes).status());
-  }
+  // Whoever may write the trust roots may stand in for the issuer: the same rule. The bytes
+  // checked are the bytes used (the file is not opened again by path).
   HttpGetOptions options;
-  options.ca_file = config_.jwks_ca_file;
+  if (!config_.jwks_ca_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(options.ca_pem,
+                           ReadTrustedFile(config_.jwks_ca_file, "jwks_ca_file", kJwksCaSizeMaxBytes));
+  }
   options.body_size_max_bytes = kJwksSizeMaxBytes;
   CAIRN_ASSIGN_OR_RETURN(text, HttpGet(config_.jwks_url, options));
   return ParseJwks(text, JwksOrigin::kUrl);  // a fetched set never holds secrets ('oct' refused)
@@ -62,7 +62,9 @@ Status JwksSource::Reload() {
 }
 
 bool JwksSource::RefetchForUnknownKid(int64_t now_unix_s) {
-  std::unique_lock<std::mutex> lock(refetch_mu_);
+  // A refetch in progress is not waited for: its caller's thread alone waits on the network.
+  std::unique_lock<std::mutex> lock(refetch_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
   if (refetched_) {
     // Distance in either direction, so that a clock stepped back does not block refetches for
     // as long as it stepped.

@@ -5,8 +5,10 @@
 // RefetchForUnknownKid() is the on-demand path taken when a token names a kid that is not in the
 // set (the IdP rotated keys): it reloads at most once per `jwks_refetch_min_interval_s`, measured
 // on the caller's clock, so a flood of tokens with random kids cannot turn cairn into a
-// request amplifier against the IdP. Concurrent callers wait for the refetch in progress (and
-// then look the kid up again) instead of starting several.
+// request amplifier against the IdP. A caller that finds a refetch in progress does not wait for
+// it (request threads must not queue behind the network): its token is refused as naming an
+// unknown key, and the refetch serves the tokens that come after it. Only the one caller that
+// refetches waits, at most the fetch's timeout (plus a periodic reload it may follow).
 //
 // The file (jwks_file) and the trust roots of the URL's TLS (jwks_ca_file) decide who may mint
 // tokens: a file that others may write is refused (kFailedPrecondition, ReadTrustedFile; one the
@@ -48,8 +50,8 @@ class JwksSource {
   Status Reload();
 
   // Reloads unless a refetch for an unknown kid happened less than jwks_refetch_min_interval_s
-  // before `now_unix_s`. True when this call reloaded successfully. Callers look the kid up once
-  // more either way: a concurrent refetch this call waited for may have brought the key.
+  // before `now_unix_s`, or one is in progress (not waited for). True when this call reloaded
+  // successfully. Callers look the kid up once more either way.
   bool RefetchForUnknownKid(int64_t now_unix_s);
 
   // Number of load attempts so far (the first load included); for tests and metrics.

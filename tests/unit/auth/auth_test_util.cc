@@ -349,6 +349,7 @@ void TinyHttpServer::Loop() {
       request.append(buf, static_cast<size_t>(n));
     }
     ++requests_;
+    if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
     std::string body;
     int status;
     {

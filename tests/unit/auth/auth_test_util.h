@@ -80,6 +80,8 @@ class TinyHttpServer {
   ~TinyHttpServer();
   int port() const { return port_; }
   void SetBody(const std::string& body, int status = 200);
+  // Each later request is answered this long after it arrived.
+  void SetDelayMs(int delay_ms) { delay_ms_ = delay_ms; }
   int requests() const { return requests_.load(); }
 
  private:
@@ -88,6 +90,7 @@ class TinyHttpServer {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
+  std::atomic<int> delay_ms_{0};
   std::mutex mu_;
   std::string body_;
   int status_ = 200;

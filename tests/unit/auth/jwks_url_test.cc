@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <thread>
+
 #include "auth/authenticator.h"
 #include "auth/http_fetch.h"
 #include "auth_test_util.h"
@@ -58,6 +61,36 @@ TEST(JwksUrlTest, FetchesOverLoopbackHttpAndRefetchesOncePerInterval) {
   EXPECT_EQ(server.requests(), 3);
 }
 
+// A caller that finds a refetch in progress does not wait for it: request threads never queue
+// behind the network (a flood of tokens with random kids would otherwise hold them all).
+TEST(JwksUrlTest, AnUnknownKidDuringARefetchIsRefusedWithoutWaitingForIt) {
+  TestKey k1 = TestKey::Ed25519(), k2 = TestKey::Ed25519(), k3 = TestKey::Ed25519();
+  testing::TinyHttpServer server;
+  server.SetBody(Jwks({k1.Jwk("k1")}));
+  std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json";
+  auto a = Authenticator::Create(ConfigFor(url));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  server.SetBody(Jwks({k1.Jwk("k1"), k2.Jwk("k2")}));
+  server.SetDelayMs(3000);
+  std::atomic<bool> refetcher_done{false};
+  std::thread refetcher([&] {
+    EXPECT_TRUE((*a)->Authenticate({"Bearer " + MakeJwt(k2, "k2", Claims()), "", "a"}, kNow).ok());
+    refetcher_done = true;
+  });
+  while (server.requests() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto started = std::chrono::steady_clock::now();
+  auto other = (*a)->Authenticate({"Bearer " + MakeJwt(k3, "k3", Claims()), "", "b"}, kNow + 1);
+  const int64_t waited_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  // The refetch answers 3 s after its request arrived: a caller waiting for it waits ~3 s.
+  EXPECT_LT(waited_ms, 1500) << "the second caller waited for the refetch";
+  EXPECT_FALSE(refetcher_done.load());
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.status().message().find("unknown key id"), std::string::npos) << other.status().ToString();
+  refetcher.join();
+  EXPECT_EQ(server.requests(), 2);
+}
+
 TEST(JwksUrlTest, StartupFailsWhenTheUrlFails) {
   testing::TinyHttpServer server;
   server.SetBody("not found", 404);
@@ -87,6 +120,12 @@ TEST(JwksUrlTest, HttpsVerifiesTheServerCertificate) {
   auto trusted = Authenticator::Create(ConfigFor(url, dir.Sub("ca.pem")));
   ASSERT_TRUE(trusted.ok()) << trusted.status().ToString();
   EXPECT_TRUE((*trusted)->Authenticate({"Bearer " + MakeJwt(k1, "k1", Claims()), "", "a"}, kNow).ok());
+  // The roots are the bytes given (no file is opened by path); another CA's alone is refused.
+  HttpGetOptions own;
+  own.ca_pem = tls.cert_pem;
+  EXPECT_TRUE(HttpGet(url, own).ok());
+  own.ca_pem = testing::MakeServerCertificate().cert_pem;
+  EXPECT_EQ(HttpGet(url, own).status().code(), StatusCode::kUnavailable);
   // A CA file others may write: whoever can add a root there can stand in for the issuer.
   ASSERT_EQ(::chmod(dir.Sub("ca.pem").c_str(), 0646), 0);
   auto writable = Authenticator::Create(ConfigFor(url, dir.Sub("ca.pem")));
