@@ -182,6 +182,66 @@ class SecretMembersWiper {
   json* doc_;
 };
 
+namespace {
+
+// The key's material by its pinned algorithm (RSA ≥ 2048 bits, a P-256 point, an Ed25519 key,
+// an HMAC secret of 32..1024 bytes) into `key`.
+Status LoadKeyMaterial(const json& jwk, size_t i, Jwk* out) {
+  Jwk& key = *out;
+  switch (key.alg) {
+    case JwsAlg::kRS256: {
+      CAIRN_ASSIGN_OR_RETURN(key.public_key, RsaKey(jwk, i));
+      break;
+    }
+    case JwsAlg::kES256: {
+      CAIRN_ASSIGN_OR_RETURN(key.public_key, EcKey(jwk, i));
+      break;
+    }
+    case JwsAlg::kEdDSA: {
+      CAIRN_ASSIGN_OR_RETURN(key.public_key, Ed25519Key(jwk, i));
+      break;
+    }
+    case JwsAlg::kHS256: {
+      CAIRN_ASSIGN_OR_RETURN(std::string k, Member(jwk, "k", i));
+      crypto::SecureBytes secret(k);
+      crypto::Cleanse(&k);
+      if (secret.size() < kHmacKeySizeMinBytes) return Bad(i, "HS256 key shorter than 32 bytes");
+      if (secret.size() > kHmacKeySizeMaxBytes) return Bad(i, "HS256 key longer than 1024 bytes");
+      key.hmac_key = std::make_shared<const crypto::SecureBytes>(std::move(secret));
+      break;
+    }
+  }
+  return Status::Ok();
+}
+
+// Whether a key's "key_ops" (when present) allow verifying signatures: it must list "verify"
+// and no encryption operation (a key also used to decrypt or unwrap would make the IdP an
+// oracle). False without an error for a key to leave out; false with *error for a malformed list.
+bool VerifiesPerKeyOps(const json& jwk, size_t i, Status* error) {
+  auto it = jwk.find("key_ops");
+  if (it == jwk.end()) return true;
+  if (!it->is_array()) {
+    *error = Bad(i, "'key_ops' must be a list of strings");
+    return false;
+  }
+  bool verify = false;
+  for (const json& op : *it) {
+    if (!op.is_string()) {
+      *error = Bad(i, "'key_ops' must be a list of strings");
+      return false;
+    }
+    const std::string& name = op.get_ref<const std::string&>();
+    if (name == "verify") verify = true;
+    if (name == "encrypt" || name == "decrypt" || name == "wrapKey" || name == "unwrapKey" ||
+        name == "deriveKey" || name == "deriveBits") {
+      return false;
+    }
+  }
+  return verify;
+}
+
+}  // namespace
+
 Result<JwkSet> ParseJwks(std::string_view json_text, JwksOrigin origin) {
   if (json_text.size() > kJwksSizeMaxBytes) return Status::InvalidArgument("JWKS larger than 1 MiB");
   auto doc = ParseStrictJson(json_text);
@@ -218,6 +278,7 @@ Result<JwkSet> ParseJwks(std::string_view json_text, JwksOrigin origin) {
         key.alg = JwsAlg::kEdDSA;
       } else if (*kty == "oct") {
         if (origin == JwksOrigin::kUrl) {
+          if (use && *use != "sig") continue;  // an encryption key: not ours to judge
           return Bad(i, "symmetric ('oct') keys are accepted only from jwks_file");
         }
         key.alg = JwsAlg::kHS256;
@@ -226,29 +287,18 @@ Result<JwkSet> ParseJwks(std::string_view json_text, JwksOrigin origin) {
       }
       if (use && *use != "sig") continue;                   // an encryption key
       if (alg_name && *alg_name != JwsAlgName(key.alg)) continue;  // pinned to another alg
+      if (!VerifiesPerKeyOps(jwk, i, &error)) {  // not for verifying (RFC 7517 §4.3)
+        if (!error.ok()) return error;
+        continue;
+      }
 
-      switch (key.alg) {
-        case JwsAlg::kRS256: {
-          CAIRN_ASSIGN_OR_RETURN(key.public_key, RsaKey(jwk, i));
-          break;
-        }
-        case JwsAlg::kES256: {
-          CAIRN_ASSIGN_OR_RETURN(key.public_key, EcKey(jwk, i));
-          break;
-        }
-        case JwsAlg::kEdDSA: {
-          CAIRN_ASSIGN_OR_RETURN(key.public_key, Ed25519Key(jwk, i));
-          break;
-        }
-        case JwsAlg::kHS256: {
-          CAIRN_ASSIGN_OR_RETURN(std::string k, Member(jwk, "k", i));
-          crypto::SecureBytes secret(k);
-          crypto::Cleanse(&k);
-          if (secret.size() < kHmacKeySizeMinBytes) return Bad(i, "HS256 key shorter than 32 bytes");
-          if (secret.size() > kHmacKeySizeMaxBytes) return Bad(i, "HS256 key longer than 1024 bytes");
-          key.hmac_key = std::make_shared<const crypto::SecureBytes>(std::move(secret));
-          break;
-        }
+      // A key of a fetched set that cannot be used (too short, malformed) is left out, so that
+      // one bad key cannot keep a withdrawn one trusted (the whole set refused, the last good
+      // set stays); a file is the operator's own and is refused whole.
+      Status loaded = LoadKeyMaterial(jwk, i, &key);
+      if (!loaded.ok()) {
+        if (origin == JwksOrigin::kUrl && key.alg != JwsAlg::kHS256) continue;
+        return loaded;
       }
       if (!key.kid.empty() && !kids.insert(key.kid).second) return Bad(i, "duplicate 'kid'");
       set.keys.push_back(std::move(key));

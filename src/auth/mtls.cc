@@ -62,8 +62,38 @@ Result<X509Ptr> ParsePem(std::string_view pem) {
   return cert;
 }
 
+// The SPIFFE ID syntax (SPIFFE-ID standard §2): "spiffe://" + a trust domain of [a-z0-9.-_] +
+// a path of "/"-separated segments of [A-Za-z0-9.-_], none empty, "." or "..". No port, user,
+// query, fragment or percent-encoding: one workload has one spelling, so a deny on it holds.
+bool IsValidSpiffeId(std::string_view id) {
+  constexpr std::string_view kScheme = "spiffe://";
+  if (id.substr(0, kScheme.size()) != kScheme) return false;
+  id.remove_prefix(kScheme.size());
+  const size_t slash = id.find('/');
+  const std::string_view domain = id.substr(0, slash);
+  if (domain.empty() || domain.size() > 255) return false;
+  for (char c : domain) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_')) return false;
+  }
+  if (slash == std::string_view::npos) return true;
+  std::string_view path = id.substr(slash);
+  while (!path.empty()) {
+    path.remove_prefix(1);  // the '/'
+    const std::string_view segment = path.substr(0, path.find('/'));
+    if (segment.empty() || segment == "." || segment == "..") return false;
+    for (char c : segment) {
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+            c == '-' || c == '_')) {
+        return false;
+      }
+    }
+    path.remove_prefix(segment.size());
+  }
+  return true;
+}
+
 // The SPIFFE ID among the URI SANs: "" when there is none; an error when there are several or
-// the one present is not printable ASCII.
+// the one present is not a valid SPIFFE ID (IsValidSpiffeId).
 Result<std::string> SpiffeId(X509* cert) {
   int crit = -1;
   auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, nullptr));
@@ -85,7 +115,7 @@ Result<std::string> SpiffeId(X509* cert) {
   }
   GENERAL_NAMES_free(names);
   if (count > 1) return Status::Unauthenticated("certificate has several SPIFFE IDs");
-  if (count == 1 && (found.size() <= 9 || found.size() > kSpiffeIdSizeMaxBytes || !PrintableAscii(found))) {
+  if (count == 1 && (found.size() > kSpiffeIdSizeMaxBytes || !IsValidSpiffeId(found))) {
     return Status::Unauthenticated("invalid SPIFFE ID");
   }
   return found;

@@ -142,6 +142,47 @@ TEST(JwksTest, SymmetricKeysComeOnlyFromAFile) {
   EXPECT_TRUE(ParseJwks(Doc({ed.Jwk("d")}), JwksOrigin::kUrl).ok());
 }
 
+// RFC 7517 §4.3: a key whose key_ops do not include "verify", or include an encryption
+// operation (the issuer may decrypt with it: an oracle), verifies nothing.
+TEST(JwksTest, KeyOpsMustAllowVerifyingAndNothingElseOfEncryption) {
+  TestKey ed = TestKey::Ed25519(), rsa = TestKey::Rsa();
+  json verify = ed.Jwk("v");
+  verify["key_ops"] = {"verify"};
+  json sign_only = TestKey::Ed25519().Jwk("s");
+  sign_only["key_ops"] = {"sign"};
+  json decrypts = rsa.Jwk("enc1");
+  decrypts["key_ops"] = {"verify", "decrypt"};
+  json wraps = TestKey::Rsa().Jwk("enc2");
+  wraps["key_ops"] = {"encrypt", "wrapKey"};
+  auto set = ParseJwks(Doc({verify, sign_only, decrypts, wraps}));
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  ASSERT_EQ(set->keys.size(), 1u);
+  EXPECT_EQ(set->keys[0].kid, "v");
+  json not_a_list = ed.Jwk("n");
+  not_a_list["key_ops"] = "verify";
+  EXPECT_FALSE(ParseJwks(Doc({not_a_list})).ok());
+}
+
+// A fetched set with one key cairn cannot use (an issuer's legacy short RSA key, a point off the
+// curve, an 'oct' encryption key) is loaded without it: refusing the whole set would keep the
+// last good set, and with it a key the issuer withdrew. A file is refused whole, as before.
+TEST(JwksTest, AFetchedSetLeavesOutKeysItCannotUse) {
+  TestKey ed = TestKey::Ed25519(), ec = TestKey::Ec();
+  json bad_ec = ec.Jwk("e");
+  std::string y = *Base64UrlDecode(bad_ec["y"].get<std::string>());
+  y[31] ^= 1;
+  bad_ec["y"] = B64u(y);
+  json oct_enc = TestKey::Hmac(32).Jwk("o");
+  oct_enc["use"] = "enc";
+  const std::string doc = Doc({TestKey::Rsa(1024).Jwk("legacy"), bad_ec, oct_enc, ed.Jwk("d")});
+  auto fetched = ParseJwks(doc, JwksOrigin::kUrl);
+  ASSERT_TRUE(fetched.ok()) << fetched.status().ToString();
+  ASSERT_EQ(fetched->keys.size(), 1u);
+  EXPECT_EQ(fetched->keys[0].kid, "d");
+  EXPECT_FALSE(ParseJwks(doc, JwksOrigin::kFile).ok());
+  EXPECT_FALSE(ParseJwks(Doc({TestKey::Rsa(1024).Jwk("legacy")}), JwksOrigin::kUrl).ok()) << "nothing usable";
+}
+
 TEST(Base64UrlTest, StrictDecoding) {
   EXPECT_EQ(Base64UrlEncode("\xfb\xff"), "-_8");
   EXPECT_EQ(*Base64UrlDecode("-_8"), "\xfb\xff");

@@ -30,6 +30,25 @@ TEST(MtlsTest, SpiffeUriSanIsThePrincipal) {
   EXPECT_FALSE(m->Map(two).ok());
 }
 
+// One workload, one spelling: SPIFFE IDs outside the standard's syntax (which would each be
+// another principal, and so slip past a deny on the canonical one) are refused.
+TEST(MtlsTest, SpiffeIdsOutsideTheStandardSyntaxAreRefused) {
+  auto m = Mapper({});
+  for (const char* good : {"spiffe://prod/admin", "spiffe://prod", "spiffe://a-b.c_d/x.y/Z-9_"}) {
+    auto r = m->Map(MakeCertificate({{"CN", "x"}}, {good}));
+    ASSERT_TRUE(r.ok()) << good << ": " << r.status().ToString();
+    EXPECT_EQ(r->id, std::string("mtls:") + good);
+  }
+  for (const char* bad : {"spiffe:///admin", "spiffe://prod//admin", "spiffe://prod/a/../admin",
+                          "spiffe://prod/./admin", "spiffe://PROD/admin", "spiffe://prod/admin?x",
+                          "spiffe://prod/admin#f", "spiffe://prod:443/admin", "spiffe://u@prod/admin",
+                          "spiffe://prod/ad%6Din", "spiffe://prod/admin/", "spiffe://"}) {
+    auto r = m->Map(MakeCertificate({{"CN", "x"}}, {bad}));
+    ASSERT_FALSE(r.ok()) << bad << " became " << r->id;
+    EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated) << bad;
+  }
+}
+
 TEST(MtlsTest, SubjectDnRulesWithWildcardAndPlaceholder) {
   auto m = Mapper({{"CN=admin,OU=ops,O=Acme", "ops-admin"},
                    {"CN=*,OU=payments,O=Acme", "payments/{CN}"},
