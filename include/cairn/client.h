@@ -38,7 +38,8 @@ struct ClientOptions {
   std::string token;                      // JWT or API key; empty: none
   std::string cert_file;                  // client certificate chain (PEM), for mTLS
   std::string key_file;                   // its private key (PEM)
-  bool plaintext = false;                 // only for a server with tls.enabled = false
+  bool plaintext = false;                 // only for a server with tls.enabled = false; with a
+                                          // token only to loopback (Connect refuses otherwise)
   std::string server_name;                // TLS name to verify; empty: the host of `server`
   int64_t timeout_ms = 30000;             // deadline of each unary call
   int64_t read_timeout_ms = 600000;       // deadline of a whole Read/ReadAll

@@ -34,6 +34,8 @@ namespace cairn {
 class GroupStream {
  public:
   virtual ~GroupStream() = default;  // cancels the call if it is still running
+  // The server's answer to the join (the first one, should it send more); valid for the
+  // stream's lifetime once Groups::Join returned it.
   virtual const v1::GroupJoined& joined() const = 0;
   // The next event, or nullopt when none arrived within timeout_ms. After the end, each call
   // returns the same error: the server's status (UNAVAILABLE: server shutting down; ABORTED:
@@ -43,7 +45,9 @@ class GroupStream {
   virtual Status Nack(const std::vector<uint64_t>& ack_ids, v1::NackAction action,
                       const std::string& reason) = 0;
   // Ends the stream after the acks sent so far reached the server; unacked events go back to
-  // the group. Returns the call's final status (OK for a clean end). Idempotent.
+  // the group. Returns the call's final status (OK for a clean end). Idempotent, and safe to
+  // call from several threads at once. Waits at most 10 s for the server to end the call, then
+  // cancels it (CANCELLED).
   virtual Status Close() = 0;
 };
 

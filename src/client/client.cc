@@ -211,10 +211,42 @@ Result<std::shared_ptr<grpc::ChannelCredentials>> MakeCredentials(const ClientOp
   return credentials;
 }
 
+// The host of a gRPC target ("host:port", "[v6]:port", "dns:///host:port", "ipv4:a.b.c.d:port",
+// "unix:path"): loopback or a local socket.
+bool IsLocalTarget(std::string_view target) {
+  if (target.substr(0, 5) == "unix:" || target.substr(0, 14) == "unix-abstract:") return true;
+  for (std::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) {
+    if (target.substr(0, scheme.size()) == scheme) target.remove_prefix(scheme.size());
+  }
+  std::string_view host = target;
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(1, host.find(']') == std::string_view::npos ? 0 : host.find(']') - 1);
+  } else if (host.find(':') != std::string_view::npos) {
+    host = host.substr(0, host.rfind(':'));
+  }
+  if (host == "localhost" || host == "::1") return true;
+  // 127.0.0.0/8, written as four decimal numbers.
+  if (host.substr(0, 4) != "127.") return false;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') {
+      ++dots;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return dots == 3;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   if (options.server.empty()) return Status::InvalidArgument("--server: empty address");
+  if (options.plaintext && !options.token.empty() && !IsLocalTarget(options.server)) {
+    return Status::InvalidArgument(
+        "plaintext with a token is allowed only to a loopback server (the credential would "
+        "cross the network in clear)");
+  }
   auto credentials = MakeCredentials(options);
   if (!credentials.ok()) return credentials.status();
   grpc::ChannelArguments args;

@@ -128,10 +128,6 @@ EventVerifier::EventVerifier(IntegritySource* source, integrity::NoteVerifier ke
   assert(options_.uncovered_checkpoints_max >= 1);
 }
 
-namespace {
-
-}  // namespace
-
 Status EventVerifier::Fail(v1::ViolationKind kind, uint64_t position, std::string_view stream,
                            uint64_t version, std::string what) {
   assert(failure_.ok());
@@ -145,7 +141,8 @@ Status EventVerifier::Fail(v1::ViolationKind kind, uint64_t position, std::strin
     report.set_checkpoint_root(crypto::HashString(checkpoint_->root));
   }
   report.set_detail(ForReport(what, kReportDetailSizeBytesMax, /*printable_ascii_only=*/true));
-  std::string message = "verification failed at " + Where(position, stream, version) + ": " + what;
+  // `what` may quote the server (a signer's name): cleaned and bounded like the report's copy.
+  std::string message = "verification failed at " + Where(position, stream, version) + ": " + report.detail();
   if (Status reported = source_->ReportViolation(report); !reported.ok()) {
     message += " (not reported to the server: " +
                ForReport(reported.message(), kReportDetailSizeBytesMax, /*printable_ascii_only=*/true) + ")";
@@ -347,6 +344,12 @@ Status EventVerifier::CheckReadPredecessor(const v1::RecordedEvent& event,
   if (!options_.check_unseen_predecessors) return Unchecked(event);
   Result<std::optional<v1::RecordedEvent>> read_pred =
       source_->ReadStreamEvent(event.stream(), version - 1);
+  if (!read_pred.ok() && read_pred.status().code() == StatusCode::kNotFound) {
+    // The server says a version before one it delivered does not exist: streams lose no versions.
+    return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                "the server says version " + std::to_string(version - 1) +
+                    " of the stream does not exist, but delivered version " + std::to_string(version));
+  }
   if (!read_pred.ok()) {  // a transport error: not a violation, but nothing unchecked passes
     return read_pred.status().Annotate("cannot read the predecessor of the event at position " +
                                        std::to_string(pos));

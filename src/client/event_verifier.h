@@ -82,8 +82,14 @@ class IntegritySource {
   virtual Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) = 0;
   virtual Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) = 0;
   virtual Status ReportViolation(const v1::ViolationReport& report) = 0;
-  // Version `version` of `stream` as the server reads it; nullopt when it shows none (not
-  // readable by this consumer, not there) or the source reads no events (this default). The
+  // Ends the calls in progress and fails later ones soon (kUnavailable): the consumer cancelled.
+  // Thread-safe; the default does nothing (a source whose calls return promptly).
+  virtual void Cancel() {}
+  // Version `version` of `stream` as the server reads it; nullopt when it shows none because
+  // this consumer may not read it (refused, or its type filtered out), the stream was deleted,
+  // or the source reads no events (this default); kNotFound when the server says it does not
+  // exist (no such stream, or no such version and nothing filtered): a contradiction the
+  // verifier reports, since the event after it was delivered. The
   // client's source (IntegritySourceFor) gives each read the client's timeout_ms and, after the
   // server refused a stream (PERMISSION_DENIED), answers nullopt for it for 60 s without asking.
   virtual Result<std::optional<v1::RecordedEvent>> ReadStreamEvent(const std::string& stream,

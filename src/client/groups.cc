@@ -18,6 +18,8 @@ namespace {
 // The server never sends more than the consumer's max in-flight plus a small margin ahead of
 // its acks; a larger backlog means a misbehaving server.
 constexpr size_t kBacklogEventsMax = 4096;
+// Close() waits this long for the server to end the call after the half-close, then cancels it.
+constexpr int64_t kCloseWaitMs = 10'000;
 
 using Stream = grpc::ClientReaderWriter<v1::GroupClientMessage, v1::GroupServerMessage>;
 
@@ -36,7 +38,7 @@ class GroupStreamImpl final : public GroupStream {
 
   ~GroupStreamImpl() override {
     context_.TryCancel();
-    if (reader_.joinable()) reader_.join();
+    JoinReader();
   }
 
   // Waits for the server's answer to the join.
@@ -84,7 +86,13 @@ class GroupStreamImpl final : public GroupStream {
       if (!writes_done_) stream_->WritesDone();
       writes_done_ = true;
     }
-    if (reader_.joinable()) reader_.join();
+    {  // the server ends the call after our half-close; one that does not is cancelled
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!cv_.wait_for(lock, std::chrono::milliseconds(kCloseWaitMs), [&] { return ended_; })) {
+        context_.TryCancel();
+      }
+    }
+    JoinReader();
     std::lock_guard<std::mutex> lock(mu_);
     return closed_status_;
   }
@@ -97,12 +105,18 @@ class GroupStreamImpl final : public GroupStream {
     return Status::Ok();
   }
 
+  // Close() may run on several threads at once, and before the destructor: one joins.
+  void JoinReader() {
+    std::lock_guard<std::mutex> lock(join_mu_);
+    if (reader_.joinable()) reader_.join();
+  }
+
   void ReadLoop() {
     v1::GroupServerMessage message;
     while (stream_->Read(&message)) {
       std::lock_guard<std::mutex> lock(mu_);
       if (message.has_joined()) {
-        joined_message_ = message.joined();
+        if (!joined_) joined_message_ = message.joined();  // joined() hands out a reference
         joined_ = true;
       } else if (message.has_event() && events_.size() < kBacklogEventsMax) {
         events_.push_back(std::move(*message.mutable_event()));
@@ -125,6 +139,7 @@ class GroupStreamImpl final : public GroupStream {
   grpc::ClientContext context_;
   std::unique_ptr<Stream> stream_;
   std::thread reader_;
+  std::mutex join_mu_;  // held while joining reader_
   std::mutex write_mu_;
   bool writes_done_ = false;
   std::mutex mu_;

@@ -4,6 +4,7 @@
 
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "cairn/client.h"
 #include "cairn/v1/integrity.grpc.pb.h"
@@ -28,12 +29,31 @@ class ClientIntegritySource final : public IntegritySource {
         stub_(v1::Integrity::NewStub(client->channel())),
         streams_(v1::Streams::NewStub(client->channel())) {}
 
-  Result<v1::Checkpoint> GetCheckpoint() override { return Checked(client_->GetCheckpoint()); }
+  Result<v1::Checkpoint> GetCheckpoint() override {
+    return Checked(Unary<v1::Checkpoint>([&](grpc::ClientContext* c, v1::Checkpoint* r) {
+      return stub_->GetCheckpoint(c, v1::GetCheckpointRequest(), r);
+    }));
+  }
   Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) override {
-    return Checked(client_->GetInclusionProof(index, size));
+    v1::InclusionProofRequest request;
+    request.set_index(index);
+    request.set_size(size);
+    return Checked(Unary<v1::InclusionProof>([&](grpc::ClientContext* c, v1::InclusionProof* r) {
+      return stub_->GetInclusionProof(c, request, r);
+    }));
   }
   Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override {
-    return Checked(client_->GetConsistencyProof(size1, size2));
+    v1::ConsistencyProofRequest request;
+    request.set_size1(size1);
+    request.set_size2(size2);
+    return Checked(Unary<v1::ConsistencyProof>([&](grpc::ClientContext* c, v1::ConsistencyProof* r) {
+      return stub_->GetConsistencyProof(c, request, r);
+    }));
+  }
+  void Cancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+    for (grpc::ClientContext* context : live_) context->TryCancel();
   }
   // One event, as Streams.Read shows it to this consumer: nothing when the stream is gone, or
   // this consumer may not read it or its type (the server leaves such events out). A unary-sized
@@ -47,10 +67,16 @@ class ClientIntegritySource final : public IntegritySource {
     request.set_limit(1);
     grpc::ClientContext context;
     client_->PrepareContext(&context, client_->options().timeout_ms);
+    LiveCall live(this, &context);
+    if (!live.admitted()) return Cancelled();
     std::unique_ptr<grpc::ClientReader<v1::ReadResponse>> reader = streams_->Read(&context, request);
     std::optional<v1::RecordedEvent> found;
+    uint64_t filtered = 0;  // left out because this consumer may not read their type
+    bool deleted = false;   // the stream is tombstoned
     v1::ReadResponse chunk;
     while (!found && reader->Read(&chunk)) {
+      filtered += chunk.filtered_events();
+      deleted = deleted || chunk.stream_deleted();
       for (const v1::RecordedEvent& e : chunk.events()) {
         if (!found && e.version() == version) found = e;
       }
@@ -65,7 +91,10 @@ class ClientIntegritySource final : public IntegritySource {
         NoteDenied(stream);
         return std::optional<v1::RecordedEvent>();
       case StatusCode::kOk:
+        if (filtered > 0 || deleted) return std::optional<v1::RecordedEvent>();  // not ours to see
+        return Status::NotFound("the server shows no such version and filtered nothing");
       case StatusCode::kNotFound:
+        return Status::NotFound("the server says the stream does not exist");
       case StatusCode::kStreamDeleted:
         return std::optional<v1::RecordedEvent>();
       default:
@@ -81,6 +110,41 @@ class ClientIntegritySource final : public IntegritySource {
   }
 
  private:
+  // A call in progress, cancelled by Cancel(); not admitted once the source is cancelled.
+  class LiveCall {
+   public:
+    LiveCall(ClientIntegritySource* source, grpc::ClientContext* context)
+        : source_(source), context_(context) {
+      std::lock_guard<std::mutex> lock(source_->mu_);
+      admitted_ = !source_->cancelled_;
+      if (admitted_) source_->live_.insert(context_);
+    }
+    ~LiveCall() {
+      std::lock_guard<std::mutex> lock(source_->mu_);
+      source_->live_.erase(context_);
+    }
+    bool admitted() const { return admitted_; }
+
+   private:
+    ClientIntegritySource* source_;
+    grpc::ClientContext* context_;
+    bool admitted_ = false;
+  };
+
+  static Status Cancelled() { return Status::Unavailable("the verifying subscription was cancelled"); }
+
+  template <typename Response, typename Call>
+  Result<Response> Unary(const Call& call) {
+    grpc::ClientContext context;
+    client_->PrepareContext(&context, client_->options().timeout_ms);
+    LiveCall live(this, &context);
+    if (!live.admitted()) return Cancelled();
+    Response response;
+    const grpc::Status status = call(&context, &response);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return response;
+  }
+
   template <typename T>
   static Result<T> Checked(Result<T> r) {
     if (r.ok()) return r;
@@ -106,6 +170,8 @@ class ClientIntegritySource final : public IntegritySource {
   std::unique_ptr<v1::Streams::Stub> streams_;
   std::mutex mu_;
   std::unordered_map<std::string, int64_t> denied_until_ms_;  // guarded by mu_
+  bool cancelled_ = false;                                   // guarded by mu_
+  std::unordered_set<grpc::ClientContext*> live_;            // calls in progress; guarded by mu_
 };
 
 }  // namespace

@@ -90,6 +90,7 @@ class VerifyingSubscription::Impl {
   void Cancel() {
     cancelled_.store(true);
     inner_->Cancel();
+    source_->Cancel();  // a Next() proving held events returns soon, too
   }
   bool cancelled() const { return cancelled_.load(); }
   uint64_t resume_position() const { return resume_.load(); }

@@ -236,6 +236,19 @@ TEST(EventVerifier, AnUncheckableLinkIsRefusedOnRequestAndAReadErrorIsNotAViolat
   EXPECT_TRUE(verifier2.CheckEvent(events[2], 0).ok());
 }
 
+// A server that says the predecessor of an event it delivered does not exist (rather than that
+// this consumer may not see it) contradicts itself: a violation, not an unchecked link.
+TEST(EventVerifier, APredecessorTheServerSaysDoesNotExistIsAChainViolation) {
+  FakeLog log;
+  log.serve_reads = true;
+  std::vector<v1::RecordedEvent> events = FillLog(log);
+  log.read_error = Status::NotFound("the server says the stream does not exist");
+  EventVerifier verifier(&log, log.verifier());
+  verifier.RaisePositionFloor(2);
+  ExpectViolationAt(verifier.CheckEvent(events[2], 0), log, 2, v1::VIOLATION_STREAM_CHAIN);
+  EXPECT_EQ(verifier.stats().chain_links_unchecked, 0u);
+}
+
 // A second version 0 of a stream already seen (a forked history) is out of order.
 TEST(EventVerifier, ASecondVersionZeroOfAStreamIsAnOrderViolation) {
   FakeLog log;

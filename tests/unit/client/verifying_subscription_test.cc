@@ -2,7 +2,10 @@
 // itself decides — a message of no known kind, the request's scope, a trusted checkpoint.
 #include "cairn/verifying_subscription.h"
 
+#include <condition_variable>
 #include <deque>
+#include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -51,6 +54,45 @@ class LogSource final : public IntegritySource {
   FakeLog* log_;
 };
 
+// A source whose proofs hang until the subscription is cancelled (a server that answers each
+// proof just before its deadline), at most 20 s.
+class HangingSource final : public IntegritySource {
+ public:
+  explicit HangingSource(FakeLog* log) : log_(log) {}
+  Result<v1::Checkpoint> GetCheckpoint() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    in_call = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(20), [&] { return cancelled; });
+    if (cancelled) return Status::Unavailable("cancelled");
+    return log_->GetCheckpoint();
+  }
+  Result<v1::InclusionProof> GetInclusionProof(uint64_t i, uint64_t n) override {
+    return log_->GetInclusionProof(i, n);
+  }
+  Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t a, uint64_t b) override {
+    return log_->GetConsistencyProof(a, b);
+  }
+  Status ReportViolation(const v1::ViolationReport& r) override { return log_->ReportViolation(r); }
+  void Cancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled = true;
+    cv_.notify_all();
+  }
+  bool WaitInCall() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return in_call; });
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool in_call = false;
+  bool cancelled = false;
+
+ private:
+  FakeLog* log_;
+};
+
 v1::SubscribeResponse EventMessage(const v1::RecordedEvent& event) {
   v1::SubscribeResponse m;
   *m.mutable_event() = event;
@@ -85,6 +127,30 @@ class VerifyingSubscriptionTest : public ::testing::Test {
   VerifyingSubscriptionOptions options;
   v1::SubscribeRequest request;
 };
+
+// Cancel() reaches a Next() that is proving held events: the proof calls are ended, not waited
+// out one after another.
+TEST_F(VerifyingSubscriptionTest, CancelEndsANextThatIsProving) {
+  const auto e0 = log.Append("a", "Opened", "{}");
+  options.checkpoint_every_events = 1;
+  auto source = std::make_unique<HangingSource>(&log);
+  HangingSource* hanging = source.get();
+  std::deque<v1::SubscribeResponse> script = {EventMessage(e0)};
+  auto sub = VerifyingSubscription::Wrap(std::make_unique<ScriptedSubscription>(std::move(script)),
+                                         std::move(source), request, options);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  Result<v1::SubscribeResponse> next = Status::Internal("not returned");
+  std::thread consumer([&] { next = (*sub)->Next(); });
+  ASSERT_TRUE(hanging->WaitInCall());
+  (*sub)->Cancel();
+  consumer.join();
+  {
+    std::lock_guard<std::mutex> lock(hanging->mu_);
+    EXPECT_TRUE(hanging->cancelled) << "the proof call was waited out, not cancelled";
+  }
+  EXPECT_FALSE(next.ok());
+  EXPECT_EQ(next.status().code(), StatusCode::kUnavailable) << next.status().ToString();
+}
 
 TEST_F(VerifyingSubscriptionTest, AMessageOfNoKnownKindStopsTheSubscriptionAndIsReported) {
   const auto e0 = log.Append("a", "Opened", "{}");
