@@ -583,7 +583,10 @@ GroupRunner::Slot* GroupRunner::PickLocked(const Pending& p, bool* anyone_may) {
   for (size_t n = 0; n < consumers_.size(); ++n) {
     if (start == consumers_.end()) start = consumers_.begin();
     auto& [id, slot] = *start++;
-    if (!slot.ready) continue;
+    if (!slot.ready) {  // joining: whether it may receive is judged next round, not parked now
+      *anyone_may = true;
+      continue;
+    }
     if (!slot.consumer->MayReceive(p.event.entry.stream_id, p.event.entry.event_type)) continue;
     *anyone_may = true;
     if (slot.in_flight < MaxInFlightLocked(slot)) {

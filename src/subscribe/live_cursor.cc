@@ -44,10 +44,9 @@ Result<LiveBatch> LiveCursor::Next(int64_t now_ms, int64_t now_unix_s) {
     chunk.clear();
     CAIRN_ASSIGN_OR_RETURN(Source source, ReadChunk(&chunk));
     if (source == Source::kFellBehind) {
-      return Status(StatusCode::kResourceExhausted,
-                    "the subscriber fell behind the live log; resume from position " +
-                        std::to_string(next_position()),
-                    static_cast<int64_t>(next_position()));
+      // The hub names the position to resume from (LiveSubscription::WithResumePosition): the
+      // one delivered up to, not next_position(), which counts the batch being dropped.
+      return Status(StatusCode::kResourceExhausted, "the subscriber fell behind the live log");
     }
     if (source == Source::kWait) {
       if (!batch.events.empty()) break;

@@ -35,9 +35,13 @@ uint64_t LiveSubscription::delivered_position() const {
   return delivered_position_;
 }
 
+// The position in the message and the detail is the one delivered up to: a cursor that fell
+// behind may have read further, into a batch it then dropped.
 Status LiveSubscription::WithResumePosition(const Status& status) const {
   if (!ResumableCode(status.code())) return status;
-  return Status(status.code(), status.message(), static_cast<int64_t>(delivered_position_));
+  return Status(status.code(),
+                status.message() + "; resume from position " + std::to_string(delivered_position_),
+                static_cast<int64_t>(delivered_position_));
 }
 
 void LiveSubscription::EndLocked(std::unique_lock<std::mutex>& lock, const Status& status) {
@@ -55,11 +59,7 @@ void LiveSubscription::EndLocked(std::unique_lock<std::mutex>& lock, const Statu
 void LiveSubscription::RequestEnd(StatusCode code, const std::string& reason) {
   std::unique_lock<std::mutex> lock(mu_);
   if (ended_ || closed_) return;
-  std::string message = reason;
-  if (ResumableCode(code)) {
-    message += "; resume from position " + std::to_string(delivered_position_);
-  }
-  const Status status = WithResumePosition(Status(code, message));
+  const Status status = WithResumePosition(Status(code, reason));
   if (running_) {  // the running delivery ends it instead of delivering
     if (!end_wanted_) end_wanted_ = status;
     return;

@@ -336,6 +336,10 @@ TEST_F(LiveHubTest, ASlowSubscriberIsEndedWithItsResumePositionAndResumingLosesN
   ASSERT_TRUE(end.detail().has_value());
   const uint64_t resume = static_cast<uint64_t>(*end.detail());
   EXPECT_EQ(resume, slow.events().back().entry.position + 1) << "the position after the last write";
+  // The message names the same position, once.
+  const std::string named = "resume from position " + std::to_string(resume);
+  EXPECT_NE(end.message().find(named), std::string::npos) << end.message();
+  EXPECT_EQ(end.message().find("resume from"), end.message().rfind("resume from")) << end.message();
 
   FakeSink& again = NewSink();
   ASSERT_TRUE(Subscribe(AllFrom(resume), "reader", &again).ok());
