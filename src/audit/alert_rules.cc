@@ -18,7 +18,7 @@ constexpr std::array<const char*, kAlertSeverityCount> kSeverityNames = {
     "info", "low", "medium", "high", "critical"};
 constexpr std::array<const char*, kAlertRuleKindCount> kKindNames = {
     "auth_failures", "denied_appends", "integrity_violation", "key_destruction",
-    "posture_finding"};
+    "posture_finding", "audit_gap"};
 
 bool ValidRuleName(std::string_view name) {
   if (name.empty() || name.size() > kAlertRuleNameSizeBytesMax) return false;
@@ -210,6 +210,7 @@ std::vector<AlertRule> DefaultAlertRules() {
               60};
   rules[3] = {"key-destruction", AlertRuleKind::kKeyDestruction, AlertSeverity::kHigh, 60};
   rules[4] = {"posture", AlertRuleKind::kPostureFinding, AlertSeverity::kHigh, 3600};
+  rules[5] = {"audit-gap", AlertRuleKind::kAuditGap, AlertSeverity::kHigh, 300};
   return rules;
 }
 

@@ -19,6 +19,7 @@
 //  - "key_destruction": any key destruction (the admin acts "forget" and "key.destroy").
 //  - "posture_finding": a posture finding at or above min_severity (default "high");
 //    deduplicated per check id.
+//  - "audit_gap": the audit trail dropped records, its queue full (a `$audit.gap` record).
 // Validation is strict, like policy and protection rules: unknown keys, keys that do not apply
 // to the kind, wrong types and values out of range are kInvalidArgument
 // "<source>:<line>:<column>: <what>"; a file larger than kAlertRulesFileSizeBytesMax is
@@ -59,8 +60,9 @@ enum class AlertRuleKind : uint8_t {
   kIntegrityViolation,
   kKeyDestruction,
   kPostureFinding,
+  kAuditGap,
 };
-inline constexpr uint32_t kAlertRuleKindCount = 5;
+inline constexpr uint32_t kAlertRuleKindCount = 6;
 
 const char* AlertRuleKindName(AlertRuleKind kind);  // "auth_failures", … as in the rules file
 std::optional<AlertRuleKind> ParseAlertRuleKind(std::string_view name);

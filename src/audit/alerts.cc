@@ -301,6 +301,10 @@ void AlertEngine::OnAuditRecord(const AuditRecord& record) {
         break;
       case AlertRuleKind::kPostureFinding:
         continue;
+      case AlertRuleKind::kAuditGap:
+        if (record.kind != AuditKind::kAuditGap) continue;
+        alert.summary = "audit records dropped: the audit queue was full";
+        break;
     }
     KeyState& state = impl_->Touch(key);
     if (IsCountingKind(rule.kind)) {

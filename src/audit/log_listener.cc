@@ -16,6 +16,8 @@ log::Level AuditLogLevel(const AuditRecord& record) {
       return log::Level::kInfo;
     case AuditKind::kDataPlane:
       return log::Level::kDebug;
+    case AuditKind::kAuditGap:
+      return log::Level::kError;
   }
   return log::Level::kInfo;
 }
@@ -30,6 +32,7 @@ std::string_view AuditLogMessage(AuditKind kind) {
     case AuditKind::kServerStart: return "server started";
     case AuditKind::kServerStop: return "server stopping";
     case AuditKind::kDataPlane: return "data-plane call";
+    case AuditKind::kAuditGap: return "audit records dropped (queue full)";
   }
   return "audit record";
 }

@@ -12,7 +12,7 @@ namespace {
 
 constexpr std::array<std::string_view, kAuditKindCount> kEventTypes = {
     "$auth.failure", "$access.denied",   "$connection.refused", "$admin",
-    "$integrity.violation", "$server.start", "$server.stop", "$data"};
+    "$integrity.violation", "$server.start", "$server.stop", "$data", "$audit.gap"};
 
 constexpr int64_t kNsPerSecond = 1'000'000'000;
 

@@ -36,12 +36,15 @@ enum class AuditKind : uint8_t {
   kServerStart,          // details: config_sha256 (digest of the effective configuration)
   kServerStop,
   kDataPlane,            // an allowed data-plane call (audit.data_plane = "writes" | "all")
+  kAuditGap,             // records the trail dropped, its queue full: written by the trail
+                         // itself once it can (details: dropped_security, dropped_data_plane,
+                         // first_dropped, last_dropped), so the trail shows where it has a hole
 };
 
-inline constexpr uint32_t kAuditKindCount = 8;
+inline constexpr uint32_t kAuditKindCount = 9;
 
 // The `$audit` event type of a kind: "$auth.failure", "$access.denied", "$connection.refused",
-// "$admin", "$integrity.violation", "$server.start", "$server.stop", "$data".
+// "$admin", "$integrity.violation", "$server.start", "$server.stop", "$data", "$audit.gap".
 std::string_view AuditEventType(AuditKind kind);
 // The inverse; nullopt for a type that is not an audit record's.
 std::optional<AuditKind> AuditKindOfEventType(std::string_view event_type);

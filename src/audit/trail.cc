@@ -50,6 +50,7 @@ class TrailImpl final : public AuditTrail {
     std::lock_guard<std::mutex> lock(mu_);
     if (!HasRoomLocked()) {
       ++stats_.dropped_security;
+      NoteDropLocked(record.time_unix_ns, /*security=*/true);
       return false;
     }
     PushLocked(std::move(record));
@@ -81,6 +82,7 @@ class TrailImpl final : public AuditTrail {
     std::lock_guard<std::mutex> lock(mu_);
     if (!HasRoomLocked()) {
       ++stats_.dropped_data_plane;
+      NoteDropLocked(record.time_unix_ns, /*security=*/false);
       return false;
     }
     PushLocked(std::move(record));
@@ -159,6 +161,37 @@ class TrailImpl final : public AuditTrail {
     for (AuditListener* listener : listeners_) listener->OnAuditRecord(record);
   }
 
+  // Records dropped since the last `$audit.gap` record (mu_ held). Not while stopping: those
+  // are refused because the trail is closing, and would have no later batch to be told in.
+  void NoteDropLocked(int64_t time_unix_ns, bool security) {
+    if (stopping_) return;
+    (security ? gap_.security : gap_.data_plane) += 1;
+    if (gap_.first_ns == 0) gap_.first_ns = time_unix_ns;
+    gap_.last_ns = time_unix_ns;
+    gap_.after_enqueued = enqueued_;  // told after every record queued before this drop
+    work_cv_.notify_one();
+  }
+
+  // The `$audit.gap` record of the drops noted so far, which it resets (mu_ held).
+  AuditRecord TakeGapLocked() {
+    assert(gap_.security + gap_.data_plane > 0);
+    AuditRecord r;
+    r.kind = AuditKind::kAuditGap;
+    r.action = "audit.drop";
+    r.resource = "$audit";
+    r.outcome = "failure";
+    r.error_code = "RESOURCE_EXHAUSTED";
+    r.reason = "audit queue full";
+    r.details = {{"dropped_security", std::to_string(gap_.security)},
+                 {"dropped_data_plane", std::to_string(gap_.data_plane)},
+                 {"first_dropped", FormatRfc3339Ns(gap_.first_ns)},
+                 {"last_dropped", FormatRfc3339Ns(gap_.last_ns)}};
+    gap_ = Gap{};
+    Stamp(&r);
+    ++pushed_;  // finished like a queued record (Flush compares the two)
+    return r;
+  }
+
   bool HasRoomLocked() const {
     return !stopping_ && queue_.size() + reserved_ < options_.queue_records_max;
   }
@@ -166,6 +199,7 @@ class TrailImpl final : public AuditTrail {
   void PushLocked(AuditRecord record) {
     queue_.push_back(std::move(record));
     ++pushed_;
+    ++enqueued_;
     assert(queue_.size() <= options_.queue_records_max);
     work_cv_.notify_one();
   }
@@ -175,16 +209,21 @@ class TrailImpl final : public AuditTrail {
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu_);
-        work_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-        if (queue_.empty()) break;  // stopping, and everything queued is written
+        work_cv_.wait(lock, [&] { return !queue_.empty() || GapLocked() || stopping_; });
+        if (queue_.empty() && !GapLocked()) break;  // stopping, and everything queued is written
         const size_t n = std::min(queue_.size(), options_.batch_records_max);
         batch.clear();
-        batch.reserve(n);
+        batch.reserve(n + 1);
         for (size_t i = 0; i < n; ++i) {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
+          ++dequeued_;
         }
+        // After the records queued before the last drop: the hole is told where it is.
+        if (GapLocked() && dequeued_ >= gap_.after_enqueued) batch.push_back(TakeGapLocked());
+        assert(!batch.empty());  // with nothing queued, every record before the gap is taken
       }
+      if (batch.back().kind == AuditKind::kAuditGap) Notify(batch.back());  // logged, counted
       const bool written = WriteWithRetries(batch);
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -293,6 +332,17 @@ class TrailImpl final : public AuditTrail {
   uint64_t rounds_retrying_ = 0;  // failed rounds after which the batch is retried (Flush wakes)
   bool given_up_at_stop_ = false;  // the writer thread's: a batch was given up while stopping
   AuditTrailStats stats_;
+  struct Gap {
+    uint64_t security = 0;
+    uint64_t data_plane = 0;
+    int64_t first_ns = 0;
+    int64_t last_ns = 0;
+    uint64_t after_enqueued = 0;  // enqueued_ at the last drop
+  };
+  uint64_t enqueued_ = 0;  // records ever queued (not the trail's own gap records)
+  uint64_t dequeued_ = 0;  // of them, taken by the writer
+  Gap gap_;  // drops not yet told in a `$audit.gap` record
+  bool GapLocked() const { return gap_.security + gap_.data_plane > 0; }
 
   std::mutex join_mu_;
   std::thread thread_;

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
+#include "cli/offline_audit.h"
 #include "cli/output_json.h"
 
 namespace cairn::cli {
@@ -19,10 +20,22 @@ struct ForgetArgs {
 int RunForget(const CliContext& ctx, const ForgetArgs& args) {
   if (args.subject.empty()) return UsageError("SUBJECT must not be empty");
   int rc = kExitOk;
-  auto store = OpenOrReport(ctx, args.data_dir, &rc);
+  std::string offline_dir;  // empty when a server does (and audits) the act
+  auto store = OpenOrReport(ctx, args.data_dir, &rc, &offline_dir);
   if (!store) return rc;
+  OfflineAct act{"forget", offline_dir.empty() ? "" : OfflineSubjectResource(*store, args.subject), Status::Ok(), {}};
   auto result = store->Forget(args.subject);
+  act.outcome = result.status();
+  if (result.ok()) {
+    act.details.emplace_back("versions_destroyed", std::to_string(result->versions_destroyed));
+    if (result->purge_pending) act.details.emplace_back("purge_pending", "true");
+  }
+  const Status audited = offline_dir.empty() ? Status::Ok() : AuditOfflineAct(store.get(), offline_dir, std::move(act));
   if (!result.ok()) return Fail(result.status());
+  if (!audited.ok()) {
+    return Fail(audited.Annotate("the subject's keys were destroyed, but the audit record of the erasure "
+                                 "was not written"));
+  }
   if (args.json) {
     std::cout << JsonLine(Json{{"versions_destroyed", result->versions_destroyed},
                                {"purge_pending", result->purge_pending}})

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
+#include "cli/offline_audit.h"
 #include "cli/utf8.h"
 #include "cli/output_json.h"
 
@@ -70,16 +71,15 @@ int RunKeysList(const CliContext& ctx, const KeysListArgs& args) {
   return kExitOk;
 }
 
-int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
-  if (int{args.storage} + int{!args.subject.empty()} + int{args.kek} != 1) {
-    return UsageError("give exactly one of --storage, --subject ID, --kek");
-  }
-  int rc = kExitOk;
-  auto store = OpenOrReport(ctx, args.data_dir, &rc);
-  if (!store) return rc;
+// Rotates as `args` says and prints the result; the act's outcome and details go to `act`.
+int RotateAndPrint(engine::EventStore& store, const KeysRotateArgs& args, OfflineAct* act) {
   if (args.kek) {
-    auto rotation = store->RotateKek();
+    auto rotation = store.RotateKek();
+    act->outcome = rotation.status();
     if (!rotation.ok()) return Fail(rotation.status());
+    act->details = {{"kek_id", rotation->kek_id},
+                    {"rewrapped", std::to_string(rotation->rewrapped)},
+                    {"old_kek_kept", rotation->old_kek_kept ? "true" : "false"}};
     if (args.json) {
       std::cout << JsonLine(Json{{"kind", "kek"},
                                  {"id", rotation->kek_id},
@@ -96,8 +96,10 @@ int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
                         : "older KEK versions retired\n");
     }
   } else if (args.storage) {
-    auto epoch = store->RotateStorageKey();
+    auto epoch = store.RotateStorageKey();
+    act->outcome = epoch.status();
     if (!epoch.ok()) return Fail(epoch.status());
+    act->details = {{"epoch", std::to_string(*epoch)}};
     if (args.json) {
       std::cout << JsonLine(Json{{"kind", "storage"}, {"id", std::to_string(*epoch)}}) << "\n";
     } else {
@@ -105,7 +107,8 @@ int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
                 << " started: new records are encrypted under it; older epochs stay readable\n";
     }
   } else {
-    auto kid = store->RotateSubjectKey(args.subject);
+    auto kid = store.RotateSubjectKey(args.subject);
+    act->outcome = kid.status();
     if (!kid.ok()) return Fail(kid.status());
     if (args.json) {
       std::cout << JsonLine(Json{{"kind", "subject"}, {"id", *kid}}) << "\n";
@@ -115,6 +118,28 @@ int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
     }
   }
   return kExitOk;
+}
+
+int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
+  if (int{args.storage} + int{!args.subject.empty()} + int{args.kek} != 1) {
+    return UsageError("give exactly one of --storage, --subject ID, --kek");
+  }
+  int rc = kExitOk;
+  std::string offline_dir;  // empty when a server does (and audits) the act
+  auto store = OpenOrReport(ctx, args.data_dir, &rc, &offline_dir);
+  if (!store) return rc;
+  OfflineAct act{"key.rotate", "", Status::Ok(), {}};
+  if (!offline_dir.empty()) {
+    act.resource = args.kek ? "kek" : args.storage ? "storage" : OfflineSubjectResource(*store, args.subject);
+  }
+  rc = RotateAndPrint(*store, args, &act);
+  if (offline_dir.empty()) return rc;
+  const bool rotated = act.outcome.ok();
+  const Status audited = AuditOfflineAct(store.get(), offline_dir, std::move(act));
+  if (!audited.ok() && rotated) {
+    return Fail(audited.Annotate("the key was rotated, but the audit record of the rotation was not written"));
+  }
+  return rc;
 }
 
 }  // namespace

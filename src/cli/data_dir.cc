@@ -111,7 +111,7 @@ std::unique_ptr<engine::EventStore> ConnectOrReport(const ClientOptions& options
 
 std::unique_ptr<engine::EventStore> OpenOrReport(const CliContext& ctx,
                                                 const std::string& command_value,
-                                                int* exit_code) {
+                                                int* exit_code, std::string* offline_data_dir) {
   const bool explicit_dir = !command_value.empty() || !ctx.global_data_dir.empty();
   if (explicit_dir && !GlobalConnectionFlags().server.empty()) {
     *exit_code = UsageError("--data-dir and --server select different stores: give one");
@@ -139,6 +139,7 @@ std::unique_ptr<engine::EventStore> OpenOrReport(const CliContext& ctx,
     *exit_code = Fail(store.status());
     return nullptr;
   }
+  if (offline_data_dir != nullptr) *offline_data_dir = *dir;
   return std::move(store).value();
 }
 

@@ -46,10 +46,12 @@ struct PgFlagNames {
 // off loopback, a private password file).
 Status ValidatePgFlags(const server::StorageSection& storage, const PgFlagNames& flags);
 
-// ResolveDataDir + OpenStore for a command handler: on failure prints the error, sets
-// *exit_code (kExitUsage without a directory, kExitFailure otherwise) and returns null.
+// ResolveDataDir + OpenStore for a command handler (or a connection to a server, when one is
+// configured): on failure prints the error, sets *exit_code (kExitUsage without a directory,
+// kExitFailure otherwise) and returns null. `offline_data_dir`, when given, is set to the data
+// directory when the store was opened offline, and left alone for a server.
 std::unique_ptr<engine::EventStore> OpenOrReport(const CliContext& ctx,
                                                 const std::string& command_value,
-                                                int* exit_code);
+                                                int* exit_code, std::string* offline_data_dir = nullptr);
 
 }  // namespace cairn::cli

@@ -54,7 +54,7 @@ grpc::Status AdminService::ReloadPolicy(grpc::ServerContext* context,
   response->set_generation(policies_->generation());
   act.AddDetail("generation", std::to_string(response->generation()));
   act.AddDetail("policy_sha256", policies_->Current()->text_sha256());
-  return act.Finish(grpc::Status::OK);
+  return act.FinishDurable(grpc::Status::OK);
 }
 
 grpc::Status AdminService::Forget(grpc::ServerContext* context, const v1::ForgetRequest* request,
@@ -73,7 +73,7 @@ grpc::Status AdminService::Forget(grpc::ServerContext* context, const v1::Forget
   response->set_purge_pending(result->purge_pending);
   act.AddDetail("versions_destroyed", std::to_string(result->versions_destroyed));
   if (result->purge_pending) act.AddDetail("purge_pending", "true");
-  return act.Finish(grpc::Status::OK);
+  return act.FinishDurable(grpc::Status::OK);
 }
 
 grpc::Status AdminService::ListKeys(grpc::ServerContext* context,
@@ -120,7 +120,7 @@ grpc::Status AdminService::RotateKey(grpc::ServerContext* context,
                                                     : SubjectResource(store_->SubjectHashHex(request->subject()));
   AdminAct act;
   if (grpc::Status s = AdminAct::Begin(id, "key.rotate", resource, &act); !s.ok()) return s;
-  return act.Finish(Rotate(*request, response, &act));
+  return act.FinishDurable(Rotate(*request, response, &act));
 }
 
 grpc::Status AdminService::Rotate(const v1::RotateKeyRequest& request,

@@ -121,22 +121,35 @@ CallAudit::CallAudit(audit::AuditTrail* trail, audit::MetricsRegistry* metrics)
                                  "Connections refused because the peer is outside allow_cidrs.");
 }
 
-void CallAudit::AuthFailure(std::string_view request_id, std::string_view method,
-                            std::string_view reason, std::string_view source_ip) const {
+namespace {
+
+AuditRecord AuthFailureRecord(std::string_view method, std::string_view reason,
+                              std::string_view source_ip) {
   AuditRecord r;
   r.kind = AuditKind::kAuthFailure;
-  r.request_id = std::string(request_id);
   r.auth_method = std::string(method);
   r.source_ip = std::string(source_ip);
   r.action = "auth";
   r.outcome = "failure";
   r.error_code = "UNAUTHENTICATED";
   r.reason = std::string(reason.substr(0, kAuthFailureReasonSizeBytesMax));
+  return r;
+}
+
+}  // namespace
+
+void CallAudit::AuthFailure(std::string_view request_id, std::string_view method,
+                            std::string_view reason, std::string_view source_ip) const {
+  AuditRecord r = AuthFailureRecord(method, reason, source_ip);
+  r.request_id = std::string(request_id);
   trail_->Submit(std::move(r));
 }
 
-void CallAudit::AuthFailureCounted(std::string_view method, std::string_view reason) const {
+void CallAudit::AuthFailureCounted(std::string_view method, std::string_view reason,
+                                   std::string_view source_ip) const {
   if (metrics_ != nullptr) audit::AuthFailureCounter(metrics_, method, reason)->Increment();
+  // For the alert rules only: never queued for the trail.
+  if (alerts_ != nullptr) alerts_->OnAuditRecord(AuthFailureRecord(method, reason, source_ip));
 }
 
 void CallAudit::AuthSuccess(AuthMethod method) const {
@@ -242,6 +255,7 @@ grpc::Status AdminAct::Begin(const CallIdentity& id, std::string act, std::strin
                           "the act was not done; retry later");
     }
     out->slot_ = std::move(slot).value();
+    out->trail_ = id.audit->trail();
   }
   out->record_ = CallRecord(AuditKind::kAdmin, id);
   out->record_.action = std::move(act);
@@ -264,6 +278,13 @@ grpc::Status AdminAct::Finish(grpc::Status status) {
   if (has_slot_) slot_.Submit(std::move(record_));
   begun_ = false;
   has_slot_ = false;
+  return status;
+}
+
+grpc::Status AdminAct::FinishDurable(grpc::Status status) {
+  audit::AuditTrail* trail = trail_;
+  status = Finish(std::move(status));
+  if (trail != nullptr) trail->Flush();
   return status;
 }
 

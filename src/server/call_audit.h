@@ -54,8 +54,13 @@ class CallAudit {
   void AuthFailure(std::string_view request_id, std::string_view method, std::string_view reason,
                    std::string_view source_ip) const;
   // A failure that is counted (cairn_auth_failures_total) but not recorded: a rate-limited
-  // source's repeated refusals (auth::Authenticator::Authenticate's record_failure).
-  void AuthFailureCounted(std::string_view method, std::string_view reason) const;
+  // source's repeated refusals (auth::Authenticator::Authenticate's record_failure). The alert
+  // listener, when set, still sees it, so that a brute force beyond the rate limit reaches an
+  // auth_failures rule whose threshold is above the records the limit lets through.
+  void AuthFailureCounted(std::string_view method, std::string_view reason,
+                          std::string_view source_ip) const;
+  // The alert engine, told of counted-only failures (above). Set before any call; may be null.
+  void SetAlertListener(audit::AuditListener* alerts) { alerts_ = alerts; }
   void AuthSuccess(AuthMethod method) const;
   // Safe on gRPC poller threads (only a Submit). Every refusal is counted
   // (cairn_refused_connections_total); a source (an IPv4 address or an IPv6 /64) gets at most
@@ -80,6 +85,7 @@ class CallAudit {
  private:
   audit::AuditTrail* trail_;
   audit::MetricsRegistry* metrics_;  // may be null
+  audit::AuditListener* alerts_ = nullptr;  // may be null
   std::array<audit::Counter*, policy::kActionCount> allowed_{};
   std::array<audit::Counter*, 4> auth_successes_{};  // by AuthMethod
   audit::Counter* refused_ = nullptr;                 // refusals not recorded (counted here)
@@ -116,8 +122,14 @@ class AdminAct {
   // Records the act with its outcome (the error code, never the error text: it may name a data
   // subject); returns `status` unchanged.
   grpc::Status Finish(grpc::Status status);
+  // Finish, then waits until the trail wrote the record (or one round of attempts to write it
+  // failed; it is retried meanwhile): for the acts that cannot be undone (forget, key rotation,
+  // policy reload), so that the caller's answer does not precede the record's durability. On a
+  // synchronous handler's thread only (it blocks for about one commit).
+  grpc::Status FinishDurable(grpc::Status status);
 
  private:
+  audit::AuditTrail* trail_ = nullptr;  // the call's trail; null in tests without one
   audit::AuditTrail::AdminSlot slot_;
   audit::AuditRecord record_;
   bool begun_ = false;

@@ -74,7 +74,7 @@ grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* ide
     if (audit_ != nullptr && record_failure) {
       audit_->AuthFailure(request_id, CredentialMethod(creds), principal.status().message(), *ip);
     } else if (audit_ != nullptr) {
-      audit_->AuthFailureCounted(CredentialMethod(creds), principal.status().message());
+      audit_->AuthFailureCounted(CredentialMethod(creds), principal.status().message(), *ip);
     }
     return UnauthenticatedStatus(principal.status());
   }
@@ -102,7 +102,7 @@ grpc::Status CallGate::Refresh(CallIdentity* identity) const {
     if (audit_ != nullptr && !identity->expiry_audited) {
       audit_->AuthFailure(identity->request_id, AuthMethodName(method), reason, identity->peer_ip);
     } else if (audit_ != nullptr) {
-      audit_->AuthFailureCounted(AuthMethodName(method), reason);
+      audit_->AuthFailureCounted(AuthMethodName(method), reason, identity->peer_ip);
     }
     identity->expiry_audited = true;
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "credential expired");

@@ -448,14 +448,21 @@ Status ServerImpl::StartAlerts() {
   }
   std::vector<std::unique_ptr<audit::AlertSink>> sinks;
   sinks.push_back(std::make_unique<audit::LogAlertSink>());
-  sinks.push_back(std::make_unique<audit::StreamAlertSink>([this](const std::string& body) {
+  auto stream_sink = std::make_unique<audit::StreamAlertSink>([this](const std::string& body) {
     std::vector<engine::ProposedEvent> batch(1);
     batch[0].event_type = std::string(audit::kAlertEventType);
     batch[0].data = body;
     auto appended = store_->AppendSystem(audit::kAlertsStream, engine::ExpectedVersion::Any(),
                                          std::move(batch));
     return appended.ok() ? Status::Ok() : appended.status();
-  }));
+  });
+  if (metrics_) {  // the sinks live in alerts_, which the registry outlives
+    const audit::StreamAlertSink* stream = stream_sink.get();
+    metrics_->CounterFunction("cairn_alerts_stream_failures_total",
+                              "Alerts that could not be appended to $alerts.", {},
+                              [stream] { return stream->failures(); });
+  }
+  sinks.push_back(std::move(stream_sink));
   if (!a.webhook_url.empty()) {
     subscribe::AlertWebhookOptions w;
     w.url = a.webhook_url;
@@ -469,6 +476,7 @@ Status ServerImpl::StartAlerts() {
     w.sender.response_size_bytes_max = config_.webhooks.response_size_bytes_max;
     auto sink = subscribe::AlertWebhookSink::Create(w);
     if (!sink.ok()) return sink.status().Annotate("alerts.webhook_url");
+    if (metrics_) RegisterAlertWebhookMetrics(metrics_.get(), sink->get());
     sinks.push_back(std::move(sink).value());
   }
   audit::AlertEngineOptions options;
@@ -496,6 +504,7 @@ Status ServerImpl::StartAudit() {
   audit_->AddListener(audit_metrics_.get());
   if (alerts_) audit_->AddListener(alerts_.get());
   call_audit_ = std::make_unique<CallAudit>(audit_.get(), metrics_.get());
+  if (alerts_) call_audit_->SetAlertListener(alerts_.get());
   return Status::Ok();
 }
 

@@ -3,6 +3,7 @@
 #include "audit/trail.h"
 #include "common/log.h"
 #include "policy/action.h"
+#include "subscribe/alert_webhook.h"
 #include "subscribe/group_engine.h"
 #include "subscribe/live_hub.h"
 
@@ -29,11 +30,27 @@ void RegisterAuditTrailMetrics(audit::MetricsRegistry* r, const audit::AuditTrai
                      "Rounds of failed audit write attempts (the batch is kept and retried).", {},
                      [trail] { return trail->stats().write_errors; });
   r->CounterFunction("cairn_audit_lost_total",
-                     "Audit records given up at shutdown because writes kept failing.", {},
+                     "Audit records given up: at shutdown because writes kept failing, or a "
+                     "batch the store refused for good.",
+                     {},
                      [trail] { return trail->stats().lost; });
 }
 
 }  // namespace
+
+void RegisterAlertWebhookMetrics(audit::MetricsRegistry* r, const subscribe::AlertWebhookSink* sink) {
+  r->CounterFunction("cairn_alert_webhook_delivered_total", "Alerts delivered to alerts.webhook_url.",
+                     {}, [sink] { return sink->stats().delivered; });
+  r->CounterFunction("cairn_alert_webhook_retries_total", "Retried alert webhook deliveries.", {},
+                     [sink] { return sink->stats().retries; });
+  r->CounterFunction("cairn_alert_webhook_dropped_total",
+                     "Alerts not delivered to alerts.webhook_url: given up after the retries, "
+                     "the queue full, or left at stop.",
+                     {}, [sink] { return sink->stats().dropped; });
+  r->CounterFunction("cairn_alert_webhook_guard_refusals_total",
+                     "Alert webhook connections the address guard refused.", {},
+                     [sink] { return sink->stats().guard_refusals; });
+}
 
 void RegisterServerGauges(audit::MetricsRegistry* r, const subscribe::LiveHub* hub,
                           const subscribe::GroupEngine* groups, const audit::AuditTrail* trail) {

@@ -19,6 +19,7 @@ namespace cairn::audit {
 class AuditTrail;
 }
 namespace cairn::subscribe {
+class AlertWebhookSink;
 class GroupEngine;
 class LiveHub;
 }  // namespace cairn::subscribe
@@ -35,5 +36,10 @@ std::vector<std::string> PolicyActionNames();
 
 // GET /metrics: the registry in the Prometheus text format 0.0.4.
 HttpResponse MetricsResponse(const audit::MetricsRegistry& registry);
+
+// The alert webhook sink's counters (cairn_alert_webhook_*). `sink` must outlive the registry's
+// last rendering (the server keeps its alert engine until it is destroyed).
+void RegisterAlertWebhookMetrics(audit::MetricsRegistry* registry,
+                                 const subscribe::AlertWebhookSink* sink);
 
 }  // namespace cairn::server

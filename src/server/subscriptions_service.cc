@@ -41,8 +41,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
  public:
   SubscribeReactor(subscribe::LiveHub* hub, const CallGate* gate,
                    grpc::CallbackServerContext* context, const grpc::ByteBuffer& request_bytes)
-      : end_grace_(context) {
-    CallIdentity id;
+      : gate_(gate), end_grace_(context) {
+    CallIdentity& id = id_;
     if (grpc::Status s = gate->Admit(context, &id); !s.ok()) {
       Finish(s);
       return;
@@ -65,6 +65,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     }
     id.audit->CountAllowed(policy::Action::kSubscribe);
     id.audit->DataPlane(id, policy::Action::kSubscribe, request.stream(), grpc::Status::OK);
+    stream_ = request.stream();
     subscription_ = std::move(sub).value();
     subscription_->Start();
   }
@@ -74,6 +75,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     StartWrite(&response_);
   }
   void End(const Status& status) override {
+    AuditEnd(status);
     Finish(EndStatus(status));
     end_grace_.Arm();
   }
@@ -89,6 +91,19 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
  private:
+  // A running subscription ended because its credential expired or a policy reload took its
+  // grant away is audited like a refused call: the expiry by CallGate::Refresh (once per call),
+  // the denial with the rule that decides it now.
+  void AuditEnd(const Status& status) {
+    if (status.code() != StatusCode::kPermissionDenied && status.code() != StatusCode::kUnauthenticated) return;
+    if (id_.audit == nullptr || !gate_->Refresh(&id_).ok()) return;
+    const policy::Decision decision = id_.Decide(policy::Action::kSubscribe, stream_, "");
+    id_.audit->Denied(id_, policy::Action::kSubscribe, stream_, "", decision.rule);
+  }
+
+  const CallGate* gate_;
+  CallIdentity id_;     // as admitted; refreshed when the subscription is ended for access
+  std::string stream_;  // the subscribed stream, or "$all"
   EndGrace end_grace_;  // armed by End
   std::shared_ptr<subscribe::LiveSubscription> subscription_;
   SubscribeFrameEncoder encoder_;

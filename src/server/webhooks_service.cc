@@ -2,6 +2,7 @@
 
 #include "server/call_audit.h"
 #include "server/status_map.h"
+#include "subscribe/webhook_address_guard.h"
 
 namespace cairn::server {
 namespace {
@@ -45,7 +46,16 @@ grpc::Status WebhooksService::Create(grpc::ServerContext* context,
   if (grpc::Status s = AdminAct::Begin(id, "webhook.create", request->name(), &act); !s.ok()) {
     return s;
   }
+  // Where the events will go and whose rights choose them: the host (never the URL's path or
+  // query, which often hold a token), the delivering identity, the guard's exceptions.
   act.AddDetail("source", request->source());
+  if (auto target = subscribe::ParseWebhookUrl(request->url()); target.ok()) {
+    act.AddDetail("host", target->host + ":" + std::to_string(target->port));
+  }
+  act.AddDetail("run_as", request->run_as().empty() ? id.principal.id : request->run_as());
+  std::string allowed;
+  for (const std::string& a : request->allow_addresses()) allowed += (allowed.empty() ? "" : ",") + a;
+  if (!allowed.empty()) act.AddDetail("allow_addresses", allowed);  // cut at 1 KiB when encoded
   subscribe::WebhookCreate create;
   subscribe::WebhookDefinition& def = create.def;
   def.name = request->name();

@@ -5,6 +5,7 @@
 // protected appends work again once the keyring is restored. KEK rotation with `cairn keys
 // rotate --kek` offline keeps everything readable.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -93,6 +94,8 @@ TEST_F(KmsLocalServerTest, OfflineKekRotationKeepsEventsReadable) {
   ASSERT_EQ(rotated.exit_code, 0) << rotated.err;
   EXPECT_NE(rotated.out.find("\"kind\":\"kek\""), std::string::npos) << rotated.out;
   EXPECT_NE(ReadFile(keyring), before);
+  auto forgotten = RunCairn({"forget", "--json", "--data-dir", env.DataDir(), "nobody@example.com"});
+  ASSERT_EQ(forgotten.exit_code, 0) << forgotten.err;
   auto verify = RunCairn({"verify", "--data-dir", env.DataDir()});
   EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
   ASSERT_TRUE(env.Start()) << env.server().output();
@@ -102,6 +105,26 @@ TEST_F(KmsLocalServerTest, OfflineKekRotationKeepsEventsReadable) {
   ASSERT_TRUE(read.ok()) << read.ToString();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_NE(events[0].data().find("alice@example.com"), std::string::npos);
+
+  // Both offline acts are in the trail like a server's, by the local account, the subject only
+  // as its salted hash.
+  std::vector<nlohmann::json> offline;
+  for (const v1::RecordedEvent& e : ReadEvents(*admin, "$audit", &read)) {
+    EXPECT_EQ(e.data().find("nobody@example.com"), std::string::npos);
+    if (e.type() == "$admin" && e.data().find("\"trigger\":\"offline\"") != std::string::npos) {
+      offline.push_back(nlohmann::json::parse(e.data()));
+    }
+  }
+  ASSERT_TRUE(read.ok()) << read.ToString();
+  ASSERT_EQ(offline.size(), 2u);
+  EXPECT_EQ(offline[0]["action"], "key.rotate");
+  EXPECT_EQ(offline[0]["resource"], "kek");
+  EXPECT_EQ(offline[1]["action"], "forget");
+  EXPECT_EQ(offline[1]["resource"].get<std::string>().rfind("subject-hash:", 0), 0u);
+  for (const nlohmann::json& r : offline) {
+    EXPECT_EQ(r["outcome"], "success") << r.dump();
+    EXPECT_EQ(r["principal"].get<std::string>().rfind("local:", 0), 0u) << r.dump();
+  }
 }
 
 }  // namespace

@@ -349,6 +349,39 @@ TEST_F(SubscribeLiveTest, APolicyReloadThatRemovesTheGrantStopsDeliveryWithinOne
   EXPECT_GT(TreeSize(), events.back().position() + 50) << "appends continued after the reload";
 }
 
+// A reload that takes away every subscribe grant ends a running subscription with
+// PERMISSION_DENIED, and the trail records the denial as it records a refused call.
+TEST_F(SubscribeLiveTest, ASubscriptionEndedByAPolicyReloadIsAuditedAsADenial) {
+  env.audit_enabled = true;
+  Start();
+  auto alice = Jwt("alice");
+  Collector c(*alice, All(std::nullopt));
+  ASSERT_TRUE(c.WaitCaughtUp());
+  std::string revoked = kLivePolicy;
+  const std::string bound = "principal = \"jwt:alice\"\nroles = [\"type-a\"]";
+  ASSERT_NE(revoked.find(bound), std::string::npos);
+  revoked.replace(revoked.find(bound), bound.size(), "principal = \"jwt:alice\"\nroles = [\"reader-only\"]");
+  WriteFile(env.PolicyPath(), revoked);
+  ASSERT_TRUE(admin->ReloadPolicy().ok());
+  ASSERT_TRUE(c.WaitEnd());
+  EXPECT_EQ(c.end()->code(), StatusCode::kPermissionDenied) << c.end()->ToString();
+  bool audited = false;
+  for (int i = 0; i < 100 && !audited; ++i) {
+    v1::ReadRequest read;
+    read.set_stream("$audit");
+    admin->Read(read, [&](const v1::ReadResponse& chunk) {
+      for (const auto& e : chunk.events()) {
+        audited = audited || (e.type() == "$access.denied" &&
+                              e.data().find("\"principal\":\"jwt:alice\"") != std::string::npos &&
+                              e.data().find("\"action\":\"subscribe\"") != std::string::npos);
+      }
+      return true;
+    });
+    if (!audited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(audited) << "the ended subscription left no $access.denied record";
+}
+
 TEST_F(SubscribeLiveTest, ProtectedFieldsAreMaskedWithoutReadPii) {
   Start();
   ASSERT_TRUE(admin->Append(Batch("customer-1", "CustomerRegistered", 1,

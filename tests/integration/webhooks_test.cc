@@ -5,6 +5,7 @@
 // parked reference; secret rotation signs with both secrets; least-privilege delivery.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <regex>
 #include <set>
 #include <thread>
@@ -308,6 +309,44 @@ TEST_F(WebhooksTest, AWebhookNeverKeepsTheRolesOfTheTokenThatCreatedIt) {
   v1::CreateWebhookRequest narrow = Request("narrow", "invoice-w9");
   narrow.set_run_as("apikey:ci-bot");  // order-* only
   EXPECT_EQ(webhooks->Create(narrow).status().code(), StatusCode::kFailedPrecondition);
+}
+
+// An auditor sees where a new webhook sends events and whose rights choose them: the host, the
+// delivering identity and the guard's exceptions, never the URL's path or query (tokens).
+TEST_F(WebhooksTest, ACreateIsAuditedWithWhereTheEventsGo) {
+  env.server().Stop();  // again, with the audit trail on
+  env.audit_enabled = true;
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  admin = env.ClientWith(env.admin_key);
+  webhooks = std::make_unique<WebhooksClient>(admin.get());
+  v1::CreateWebhookRequest r = Request("audited", "order-w9");
+  r.set_url(receiver_->Url() + "?token=s3cr3t-in-url");
+  ASSERT_TRUE(webhooks->Create(r).ok());
+  std::optional<nlohmann::json> record;
+  Status last;
+  std::string seen;
+  for (int waited = 0; waited < 5000 && !record; waited += 50) {
+    seen.clear();
+    v1::ReadRequest read;
+    read.set_stream("$audit");
+    last = admin->Read(read, [&](const v1::ReadResponse& chunk) {
+      for (const auto& e : chunk.events()) {
+        seen += e.type() + " ";
+        EXPECT_EQ(e.data().find("s3cr3t-in-url"), std::string::npos);
+        EXPECT_EQ(e.data().find("/hook"), std::string::npos);
+        auto j = nlohmann::json::parse(e.data());
+        if (j["action"] == "webhook.create") record = j;
+      }
+      return true;
+    });
+    if (!record) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(record.has_value()) << last.ToString() << " saw: " << seen;
+  const nlohmann::json& details = (*record)["details"];
+  EXPECT_EQ(details["host"], "127.0.0.1:" + std::to_string(receiver_->port())) << record->dump();
+  EXPECT_EQ(details["run_as"], "apikey:admin") << record->dump();
+  EXPECT_EQ(details["allow_addresses"], "127.0.0.1") << record->dump();
+  EXPECT_EQ(details["source"], "order-w9");
 }
 
 TEST_F(WebhooksTest, NeedsAdminAndDeleteStopsDelivery) {

@@ -50,12 +50,16 @@ severity = "medium"
 name = "posture"
 kind = "posture_finding"
 min_severity = "medium"
+
+[[rule]]
+name = "gap"
+kind = "audit_gap"
 )";
 
 TEST(AlertRules, ParsesEveryKindWithDefaultsForOmittedKeys) {
   auto rules = ParseAlertRules(kFullFile, "rules.toml");
   ASSERT_TRUE(rules.ok()) << rules.status().ToString();
-  ASSERT_EQ(rules->size(), 5u);
+  ASSERT_EQ(rules->size(), 6u);
   const AlertRule& logins = (*rules)[0];
   EXPECT_EQ(logins.name, "logins");
   EXPECT_EQ(logins.kind, AlertRuleKind::kAuthFailures);
@@ -71,6 +75,8 @@ TEST(AlertRules, ParsesEveryKindWithDefaultsForOmittedKeys) {
   EXPECT_EQ((*rules)[2].severity, AlertSeverity::kCritical);
   EXPECT_EQ((*rules)[3].severity, AlertSeverity::kMedium);
   EXPECT_EQ((*rules)[4].min_severity, AlertSeverity::kMedium);
+  EXPECT_EQ((*rules)[5].kind, AlertRuleKind::kAuditGap);
+  EXPECT_EQ((*rules)[5].severity, AlertSeverity::kHigh);  // the kind's default
 }
 
 TEST(AlertRules, EmptyFileHasNoRules) {
@@ -409,6 +415,21 @@ TEST_F(AlertEngineTest, KeyDestructionFiresOnForgetAndKeyDestroyOnly) {
   EXPECT_EQ(alerts[0].principal, "ops");
   // The subject (the record's resource) may be personal: it is not in the alert.
   EXPECT_EQ(EncodeAlertJson(alerts[0]).find("customer-42"), std::string::npos);
+}
+
+// The trail dropped records: on-call hears of it, not only a metric.
+TEST_F(AlertEngineTest, AnAuditGapFiresOncePerWindow) {
+  StartEngine({Rule("gap", AlertRuleKind::kAuditGap, 1, 60, 300)});
+  engine_->OnAuditRecord(Admin("audit.drop"));  // an admin record of that name is not a gap
+  EXPECT_TRUE(Delivered().empty());
+  AuditRecord gap;
+  gap.kind = AuditKind::kAuditGap;
+  gap.action = "audit.drop";
+  engine_->OnAuditRecord(gap);
+  engine_->OnAuditRecord(gap);
+  std::vector<Alert> alerts = Delivered();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_NE(alerts[0].summary.find("audit records dropped"), std::string::npos);
 }
 
 TEST_F(AlertEngineTest, PostureFindingsAtOrAboveMinSeverityPerCheck) {

@@ -158,7 +158,29 @@ TEST(AuditTrailTest, SubmitNeverBlocksOnABlockedWriter) {
   EXPECT_EQ(stats.queue_depth, 8u);
   w.Release();
   trail->Flush();
-  EXPECT_EQ(w.written().size(), 9u);
+  // The 9 records, and then one `$audit.gap` telling what was dropped and when: the trail
+  // itself shows its hole, not only a metric.
+  auto written = w.written();
+  ASSERT_EQ(written.size(), 10u);
+  const AuditRecord& gap = written.back();
+  EXPECT_EQ(gap.kind, AuditKind::kAuditGap);
+  EXPECT_EQ(AuditEventType(gap.kind), "$audit.gap");
+  auto detail = [&](const std::string& name) {
+    for (const auto& [k, v] : gap.details) {
+      if (k == name) return v;
+    }
+    return std::string("missing");
+  };
+  EXPECT_EQ(detail("dropped_security"), "12");
+  EXPECT_EQ(detail("dropped_data_plane"), "5");
+  EXPECT_NE(detail("first_dropped"), "missing");
+  EXPECT_LE(detail("first_dropped"), detail("last_dropped"));
+  EXPECT_EQ(trail->stats().written, 10u);
+  // Told once: a later record comes without another gap.
+  ASSERT_TRUE(trail->Submit(Security("after")));
+  trail->Flush();
+  ASSERT_EQ(w.written().size(), 11u);
+  EXPECT_EQ(w.written().back().resource, "after");
 }
 
 // A denied caller chooses the stream name: a queued record holds at most kAuditFieldBytesMax
@@ -203,8 +225,10 @@ TEST(AuditTrailTest, FullQueueRefusesAdminActsUntilThereIsRoom) {
   w.Release();
   trail->Flush();
   auto written = w.written();
-  ASSERT_EQ(written.size(), 3u);
-  EXPECT_EQ(written[2].resource, "done");
+  ASSERT_EQ(written.size(), 4u);
+  EXPECT_EQ(written[1].resource, "fills the queue");
+  EXPECT_EQ(written[2].kind, AuditKind::kAuditGap);  // after what was queued before the drop
+  EXPECT_EQ(written[3].resource, "done");
 }
 
 TEST(AuditTrailTest, DataPlaneModes) {
@@ -242,8 +266,9 @@ TEST(AuditTrailTest, ListenersSeeSecurityAndAdminRecordsEvenWhenDropped) {
   ASSERT_TRUE(slot.ok());
   slot->Submit(Admin("a"));
   trail->Flush();
-  ASSERT_EQ(listener.seen.size(), 4u);
-  EXPECT_EQ(listener.seen[3], AuditKind::kAdmin);
+  ASSERT_EQ(listener.seen.size(), 5u);
+  EXPECT_EQ(listener.seen[3], AuditKind::kAuditGap);  // logged and counted like the others
+  EXPECT_EQ(listener.seen[4], AuditKind::kAdmin);
 }
 
 // A failed write is never given up while the server runs: the batch is retried (each round of

@@ -1,7 +1,9 @@
 // CallAudit and AdminAct over a real AuditTrail whose writer the test holds: admin acts fail
 // closed when the queue is full, denials carry the rule, request ids are taken or generated.
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -114,6 +116,28 @@ TEST(CallAuditTest, FullQueueRefusesTheAdminActBeforeItHappens) {
   ASSERT_EQ(r.details.size(), 1u);
 }
 
+// An act that cannot be undone (forget) is answered only after its record is written: a crash
+// right after the answer cannot leave an erasure the trail does not show.
+TEST(CallAuditTest, ADurableFinishReturnsOnlyOnceTheRecordIsWritten) {
+  Fixture f(/*queue=*/8);
+  AdminAct act;
+  ASSERT_TRUE(AdminAct::Begin(f.id, "forget", "subject-hash:ab", &act).ok());
+  f.writer.Hold();
+  std::atomic<bool> answered{false};
+  std::thread handler([&] {
+    act.FinishDurable(grpc::Status::OK);
+    answered = true;
+  });
+  ASSERT_TRUE(f.writer.WaitInWrite());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(answered.load()) << "answered before the record was written";
+  EXPECT_TRUE(f.writer.written().empty());
+  f.writer.Release();
+  handler.join();
+  ASSERT_EQ(f.writer.written().size(), 1u);
+  EXPECT_EQ(f.writer.written()[0].action, "forget");
+}
+
 TEST(CallAuditTest, DenialIsAuditedWithTheRuleAndAnsweredWithoutIt) {
   Fixture f(16);
   grpc::Status s = Require(f.id, policy::Action::kForget, "*", "");
@@ -140,10 +164,22 @@ TEST(CallAuditTest, ACountedAuthFailureIsCountedUnderItsLabelsAndNotRecorded) {
   HeldWriter writer;
   auto trail = audit::AuditTrail::Start(audit::AuditTrailOptions{}, writer.writer()).value();
   CallAudit audit(trail.get(), &metrics);
-  for (int i = 0; i < 3; ++i) audit.AuthFailureCounted("apikey", "too many authentication failures");
+  // The alert rules still see the counted ones (a brute force beyond the rate limit must reach
+  // an auth_failures threshold above what the limit lets through), by source.
+  struct Seen : audit::AuditListener {
+    void OnAuditRecord(const audit::AuditRecord& r) override { records.push_back(r); }
+    std::vector<audit::AuditRecord> records;
+  } alerts;
+  audit.SetAlertListener(&alerts);
+  for (int i = 0; i < 3; ++i) {
+    audit.AuthFailureCounted("apikey", "too many authentication failures", "10.0.0.9");
+  }
   audit.AuthFailure("req-1", "apikey", "too many authentication failures", "10.0.0.9");
   trail->Stop();
   EXPECT_EQ(writer.written().size(), 1u) << "only AuthFailure leaves a record";
+  ASSERT_EQ(alerts.records.size(), 3u);
+  EXPECT_EQ(alerts.records[0].kind, audit::AuditKind::kAuthFailure);
+  EXPECT_EQ(alerts.records[0].source_ip, "10.0.0.9");
   EXPECT_EQ(audit::AuthFailureCounter(&metrics, "apikey", "too many authentication failures")
                 ->value(),
             3u) << "the counted ones (the record is counted by AuditMetrics, not installed here)";
