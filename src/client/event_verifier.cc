@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "client/stored_form.h"
-#include "common/content_type.h"
 #include "crypto/secure.h"
 #include "crypto/sha256.h"
 #include "integrity/entry.h"
@@ -187,10 +186,6 @@ Status EventVerifier::CheckFields(const v1::RecordedEvent& event, Hash* leaf) {
                 "SHA-256 of the metadata differs from metadata_hash");
   }
   const bool lists_fields = event.masked_size() > 0 || event.erased_size() > 0 || event.revealed_size() > 0;
-  if (lists_fields && !IsJsonContentType(event.content_type())) {  // only JSON data is protected
-    return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(),
-                "protected fields are listed on an event whose content type is not JSON");
-  }
   if (!lists_fields) {
     if (!SameHash(crypto::Sha256(event.data()), event.data_hash())) {
       return Fail(v1::VIOLATION_DATA_HASH, pos, event.stream(), event.version(),

@@ -153,9 +153,15 @@ Status CheckNoEncMembers(const std::vector<ProposedEvent>& events,
   thread_local simdjson::dom::parser parser;
   for (size_t i = 0; i < events.size(); ++i) {
     const ProposedEvent& e = events[i];
-    if (!IsJsonContentType(e.content_type) || !MayHoldEncMember(e.data) || is_protected(e.event_type)) {
-      continue;
+    const bool protected_type = is_protected(e.event_type);
+    if (protected_type && !IsJsonContentType(e.content_type)) {  // rules name JSON fields
+      return Status::InvalidArgument("event " + std::to_string(i) + ": type '" + e.event_type +
+                                     "' has protected fields, so its content type must be JSON "
+                                     "(application/json or */*+json)");
     }
+    // Any content type: data that parses as JSON is what a reader's check of the stored form
+    // parses, whatever the event says it is.
+    if (protected_type || !MayHoldEncMember(e.data)) continue;
     simdjson::dom::element doc;
     if (parser.parse(e.data.data(), e.data.size(), true).get(doc) != simdjson::SUCCESS) continue;
     if (HasEncMember(doc)) {

@@ -17,10 +17,12 @@ namespace cairn::engine {
 Status DecodeRecordedEvent(RecordCipher& cipher, uint64_t position, std::string_view stored,
                            RecordedEvent* out);
 
-// The first event of a client append, of a type `is_protected` does not cover, whose JSON data
-// has an object member named "$enc" (escapes decoded), as kInvalidArgument; Ok otherwise. Only
-// the server makes protected-field objects: one sent in clear data could be decrypted or fail
-// every read once a rule covers its type. Data that is not JSON is left to PrepareAppend.
+// The first event of a client append, as kInvalidArgument, that is of a type `is_protected`
+// covers with a content type that is not JSON, or of another type with data that parses as
+// JSON (whatever its content type) with an object member named "$enc" (escapes decoded); Ok
+// otherwise. Only the server makes protected-field objects: one sent in clear data could be
+// decrypted, fail every read once a rule covers its type, or be listed as a protected field by
+// whoever alters responses to a verifying reader. Data that is not JSON is left to PrepareAppend.
 Status CheckNoEncMembers(const std::vector<ProposedEvent>& events,
                          const std::function<bool(std::string_view event_type)>& is_protected);
 

@@ -325,10 +325,31 @@ TEST_P(EngineBackendTest, ProtectedFieldObjectsAreRefusedInTheDataOfAnyType) {
   ASSERT_EQ(store_->tree_size(), 0u);
   EXPECT_EQ(code(One("T", R"({"a":"$enc","b":"\u0024enc"})")), StatusCode::kOk);
   EXPECT_EQ(code(One("T", R"({"a":"\u0024enc"})")), StatusCode::kOk);
+  // Under any content type: a verifying reader parses the stored form whatever it claims to be.
   std::vector<ProposedEvent> opaque = One("T", R"({"$enc":1})");
-  opaque[0].content_type = "application/octet-stream";  // not JSON: stored as bytes, never parsed
+  opaque[0].content_type = "application/octet-stream";
+  EXPECT_EQ(code(opaque), StatusCode::kInvalidArgument);
+  opaque[0].data = std::string("\x00{\"$enc\":1}", 10);  // not JSON: bytes, never parsed
   EXPECT_EQ(code(opaque), StatusCode::kOk);
   ASSERT_EQ(store_->tree_size(), 3u);
+}
+
+// Protection rules name JSON fields: a protected type under another content type is refused
+// (it would be protected by parsing bytes the event says are not JSON).
+TEST_P(EngineBackendTest, AProtectedTypeMustBeJson) {
+  ReopenProtected(R"([[rule]]
+event_type = "CustomerRegistered"
+subject = "/id"
+fields = ["/email"]
+)");
+  std::vector<ProposedEvent> e = One("CustomerRegistered", R"({"id":"c-1","email":"a@b.c"})");
+  e[0].content_type = "application/octet-stream";
+  auto refused = store_->Append("c", ExpectedVersion::Any(), e);
+  ASSERT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("content type must be JSON"), std::string::npos);
+  EXPECT_EQ(refused.status().message().find("a@b.c"), std::string::npos);
+  e[0].content_type = "application/vnd.acme+json";
+  EXPECT_TRUE(store_->Append("c", ExpectedVersion::Any(), e).ok());
 }
 
 TEST_P(EngineBackendTest, ReopenKeepsEverythingAndContinuesTheChain) {
