@@ -165,10 +165,12 @@ class TrailImpl final : public AuditTrail {
   // are refused because the trail is closing, and would have no later batch to be told in.
   void NoteDropLocked(int64_t time_unix_ns, bool security) {
     if (stopping_) return;
+    if (!GapLocked()) {  // a new gap: told after every record queued before its first drop
+      gap_.first_ns = time_unix_ns;
+      gap_.after_enqueued = enqueued_;
+    }
     (security ? gap_.security : gap_.data_plane) += 1;
-    if (gap_.first_ns == 0) gap_.first_ns = time_unix_ns;
     gap_.last_ns = time_unix_ns;
-    gap_.after_enqueued = enqueued_;  // told after every record queued before this drop
     work_cv_.notify_one();
   }
 
@@ -188,8 +190,7 @@ class TrailImpl final : public AuditTrail {
                  {"last_dropped", FormatRfc3339Ns(gap_.last_ns)}};
     gap_ = Gap{};
     Stamp(&r);
-    ++pushed_;  // finished like a queued record (Flush compares the two)
-    return r;
+    return r;  // not counted in pushed_/finished_: Flush waits for queued records only
   }
 
   bool HasRoomLocked() const {
@@ -232,7 +233,8 @@ class TrailImpl final : public AuditTrail {
         } else {
           stats_.lost += batch.size();
         }
-        finished_ += batch.size();
+        finished_ += batch.size() - (batch.back().kind == AuditKind::kAuditGap ? 1 : 0);
+        assert(finished_ <= pushed_);
       }
       done_cv_.notify_all();
     }

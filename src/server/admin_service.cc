@@ -68,7 +68,7 @@ grpc::Status AdminService::Forget(grpc::ServerContext* context, const v1::Forget
     return s;
   }
   auto result = store_->Forget(request->subject());
-  if (!result.ok()) return act.Finish(ToGrpcStatus(result.status()));
+  if (!result.ok()) return act.FinishDurable(ToGrpcStatus(result.status()));  // may have destroyed some
   response->set_versions_destroyed(result->versions_destroyed);
   response->set_purge_pending(result->purge_pending);
   act.AddDetail("versions_destroyed", std::to_string(result->versions_destroyed));

@@ -149,7 +149,9 @@ void CallAudit::AuthFailureCounted(std::string_view method, std::string_view rea
                                    std::string_view source_ip) const {
   if (metrics_ != nullptr) audit::AuthFailureCounter(metrics_, method, reason)->Increment();
   // For the alert rules only: never queued for the trail.
-  if (alerts_ != nullptr) alerts_->OnAuditRecord(AuthFailureRecord(method, reason, source_ip));
+  if (alerts_ != nullptr && !source_ip.empty()) {
+    alerts_->OnAuditRecord(AuthFailureRecord(method, reason, source_ip));
+  }
 }
 
 void CallAudit::AuthSuccess(AuthMethod method) const {

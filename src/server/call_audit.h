@@ -56,7 +56,8 @@ class CallAudit {
   // A failure that is counted (cairn_auth_failures_total) but not recorded: a rate-limited
   // source's repeated refusals (auth::Authenticator::Authenticate's record_failure). The alert
   // listener, when set, still sees it, so that a brute force beyond the rate limit reaches an
-  // auth_failures rule whose threshold is above the records the limit lets through.
+  // auth_failures rule whose threshold is above the records the limit lets through. An empty
+  // `source_ip` (a later message of a call whose credential expired) is counted only.
   void AuthFailureCounted(std::string_view method, std::string_view reason,
                           std::string_view source_ip) const;
   // The alert engine, told of counted-only failures (above). Set before any call; may be null.

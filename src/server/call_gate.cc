@@ -102,7 +102,8 @@ grpc::Status CallGate::Refresh(CallIdentity* identity) const {
     if (audit_ != nullptr && !identity->expiry_audited) {
       audit_->AuthFailure(identity->request_id, AuthMethodName(method), reason, identity->peer_ip);
     } else if (audit_ != nullptr) {
-      audit_->AuthFailureCounted(AuthMethodName(method), reason, identity->peer_ip);
+      // No source: a later message of one call, not a new attempt for the alert rules to count.
+      audit_->AuthFailureCounted(AuthMethodName(method), reason, /*source_ip=*/"");
     }
     identity->expiry_audited = true;
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "credential expired");

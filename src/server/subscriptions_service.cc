@@ -92,11 +92,16 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
 
  private:
   // A running subscription ended because its credential expired or a policy reload took its
-  // grant away is audited like a refused call: the expiry by CallGate::Refresh (once per call),
-  // the denial with the rule that decides it now.
+  // grant away is audited like a refused call: the expiry as an authentication failure, the
+  // denial with the rule that decides it under the policy in force now.
   void AuditEnd(const Status& status) {
-    if (status.code() != StatusCode::kPermissionDenied && status.code() != StatusCode::kUnauthenticated) return;
-    if (id_.audit == nullptr || !gate_->Refresh(&id_).ok()) return;
+    if (id_.audit == nullptr) return;
+    if (status.code() == StatusCode::kUnauthenticated) {  // the hub's word: expired (now >= exp)
+      id_.audit->AuthFailure(id_.request_id, AuthMethodName(id_.principal.method), "credential expired",
+                             id_.peer_ip);
+      return;
+    }
+    if (status.code() != StatusCode::kPermissionDenied || !gate_->Refresh(&id_).ok()) return;
     const policy::Decision decision = id_.Decide(policy::Action::kSubscribe, stream_, "");
     id_.audit->Denied(id_, policy::Action::kSubscribe, stream_, "", decision.rule);
   }

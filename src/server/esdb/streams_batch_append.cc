@@ -116,10 +116,10 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
   }
 
   void OnReadDone(bool ok) override {
-    // An empty chunk of an unfinished append moves it no nearer its end: it does not renew the
-    // watch, or a client could hold an append's chunks open forever by sending nothing.
-    const bool progress = !ok || request_.is_final() || request_.proposed_messages_size() > 0;
-    if (ok) Handle();  // reading_ stays set meanwhile: nothing else starts a read
+    // Only a chunk that opens, extends or completes an append renews the watch: an empty one,
+    // or one of a refused append (dropped), moves no held append nearer its end, or a client
+    // could hold its appends' chunks open forever.
+    const bool progress = !ok || Handle();  // reading_ stays set meanwhile: nothing else starts a read
     const bool partial = !open_.empty();
     std::optional<grpc::Status> finish;
     {
@@ -151,23 +151,25 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
   void OnDone() override { delete this; }
 
  private:
-  // The chunk in request_: opens, extends or completes its append.
-  void Handle() {
+  // The chunk in request_: opens, extends or completes its append. True when it did one of
+  // those (with messages, when it extends one).
+  bool Handle() {
     auto key = UuidBytes(request_.correlation_id());
     if (!key) {
       std::lock_guard<std::mutex> lock(mu_);
       Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "batch append without correlation id"));
-      return;
+      return false;
     }
     if (auto r = refused_.find(*key); r != refused_.end()) {  // answered at its first chunk
       if (request_.is_final()) refused_.erase(r);
-      return;
+      return false;
     }
     auto it = open_.find(*key);
-    if (it == open_.end()) {
+    const bool opens = it == open_.end();
+    if (opens) {
       if (!request_.has_options() || open_.size() >= options_.batch_open_correlations_max) {
         Refuse(*key);
-        return;
+        return false;
       }
       it = open_.try_emplace(*key, request_.options(), options_).first;
       it->second.correlation_id = request_.correlation_id();
@@ -189,10 +191,11 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
       }
     }
     if (!open.error.ok()) open.batch.TakeEvents();  // refused: hold nothing until the final chunk
-    if (!request_.is_final()) return;
+    if (!request_.is_final()) return opens || request_.proposed_messages_size() > 0;
     OpenAppend done = std::move(it->second);
     open_.erase(it);
     Complete(std::move(done));
+    return true;
   }
 
   // The chunk in request_ opens no append (no options, or too many open): answered now, once.

@@ -1,5 +1,6 @@
 #include "audit/trail.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -22,7 +23,10 @@ class FakeWriter {
       ++calls_;
       in_write_ = true;
       cv_.notify_all();
-      cv_.wait(lock, [&] { return !held_; });
+      const bool has_hold_on = std::any_of(records.begin(), records.end(), [&](const AuditRecord& r) {
+        return !hold_on_.empty() && r.resource == hold_on_;
+      });
+      cv_.wait(lock, [&] { return !held_ && (!has_hold_on || hold_on_.empty()); });
       in_write_ = false;
       if (fail_) return fail_status_;
       for (const auto& r : records) written_.push_back(r);
@@ -31,6 +35,13 @@ class FakeWriter {
     };
   }
   void Hold() { std::lock_guard<std::mutex> l(mu_); held_ = true; }
+  // Holds any batch with a record of this resource until ReleaseHoldOn().
+  void HoldOn(std::string resource) { std::lock_guard<std::mutex> l(mu_); hold_on_ = std::move(resource); }
+  void ReleaseHoldOn() {
+    std::lock_guard<std::mutex> l(mu_);
+    hold_on_.clear();
+    cv_.notify_all();
+  }
   void Release() {
     std::lock_guard<std::mutex> l(mu_);
     held_ = false;
@@ -54,6 +65,7 @@ class FakeWriter {
   std::mutex mu_;
   std::condition_variable cv_;
   bool held_ = false;
+  std::string hold_on_;
   bool fail_ = false;
   Status fail_status_;
   bool in_write_ = false;
@@ -229,6 +241,36 @@ TEST(AuditTrailTest, FullQueueRefusesAdminActsUntilThereIsRoom) {
   EXPECT_EQ(written[1].resource, "fills the queue");
   EXPECT_EQ(written[2].kind, AuditKind::kAuditGap);  // after what was queued before the drop
   EXPECT_EQ(written[3].resource, "done");
+}
+
+// The trail's own gap record is not a queued record: a Flush (an admin act's durable finish)
+// still waits for the records submitted before it, here the admin record queued behind the gap.
+TEST(AuditTrailTest, AGapRecordDoesNotLetFlushReturnBeforeTheRecordsItWaitsFor) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 2, 1);
+  w.Hold();
+  trail->Submit(Security("A"));
+  ASSERT_TRUE(w.WaitInWrite());
+  ASSERT_TRUE(trail->Submit(Security("B")));
+  auto slot = trail->ReserveAdmin();
+  ASSERT_TRUE(slot.ok());
+  EXPECT_FALSE(trail->Submit(Security("dropped")));  // the gap, told after B
+  slot->Submit(Admin("admin"));
+  w.HoldOn("admin");
+  std::atomic<bool> flushed{false};
+  std::thread flusher([&] {
+    trail->Flush();
+    flushed = true;
+  });
+  w.Release();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(flushed.load()) << "Flush returned with the admin record still unwritten";
+  w.ReleaseHoldOn();
+  flusher.join();
+  auto written = w.written();
+  ASSERT_EQ(written.size(), 4u);
+  EXPECT_EQ(written[2].kind, AuditKind::kAuditGap);
+  EXPECT_EQ(written[3].resource, "admin");
 }
 
 TEST(AuditTrailTest, DataPlaneModes) {

@@ -174,6 +174,7 @@ TEST(CallAuditTest, ACountedAuthFailureIsCountedUnderItsLabelsAndNotRecorded) {
   for (int i = 0; i < 3; ++i) {
     audit.AuthFailureCounted("apikey", "too many authentication failures", "10.0.0.9");
   }
+  audit.AuthFailureCounted("jwt", "token expired", "");  // a call's later message: no alert
   audit.AuthFailure("req-1", "apikey", "too many authentication failures", "10.0.0.9");
   trail->Stop();
   EXPECT_EQ(writer.written().size(), 1u) << "only AuthFailure leaves a record";
