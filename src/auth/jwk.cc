@@ -6,6 +6,7 @@
 #include <openssl/param_build.h>
 
 #include <cassert>
+#include <map>
 #include <set>
 
 #include "auth/base64url.h"
@@ -242,6 +243,62 @@ bool VerifiesPerKeyOps(const json& jwk, size_t i, Status* error) {
 
 }  // namespace
 
+namespace {
+
+// Key i of a set: nullopt for a key cairn does not verify with (another type, curve, use, alg
+// or key_ops; a kid no token can name); an error for a malformed or unusable one.
+Result<std::optional<Jwk>> ParseKey(const json& jwk, size_t i, JwksOrigin origin) {
+  if (!jwk.is_object()) return Bad(i, "not an object");
+  Status error;
+  auto kty = OptionalString(jwk, "kty", i, &error);
+  auto use = OptionalString(jwk, "use", i, &error);
+  auto alg_name = OptionalString(jwk, "alg", i, &error);
+  auto kid = OptionalString(jwk, "kid", i, &error);
+  auto crv = OptionalString(jwk, "crv", i, &error);
+  if (!error.ok()) return error;
+  if (!kty) return Bad(i, "missing 'kty'");
+  if (kid && !IsValidKid(*kid)) return std::optional<Jwk>();  // no token can name it (CheckHeader)
+  Jwk key;
+  key.kid = kid.value_or("");
+  if (*kty == "RSA") {
+    key.alg = JwsAlg::kRS256;
+  } else if (*kty == "EC" && crv == "P-256") {
+    key.alg = JwsAlg::kES256;
+  } else if (*kty == "OKP" && crv == "Ed25519") {
+    key.alg = JwsAlg::kEdDSA;
+  } else if (*kty == "oct") {
+    if (use && *use != "sig") return std::optional<Jwk>();  // an encryption key: not ours
+    if (origin == JwksOrigin::kUrl) {
+      return Bad(i, "symmetric ('oct') keys are accepted only from jwks_file");
+    }
+    key.alg = JwsAlg::kHS256;
+  } else {
+    return std::optional<Jwk>();  // a key type cairn does not verify with
+  }
+  if (use && *use != "sig") return std::optional<Jwk>();                   // an encryption key
+  if (alg_name && *alg_name != JwsAlgName(key.alg)) return std::optional<Jwk>();  // another alg
+  if (!VerifiesPerKeyOps(jwk, i, &error)) {  // not for verifying (RFC 7517 §4.3)
+    if (!error.ok()) return error;
+    return std::optional<Jwk>();
+  }
+  CAIRN_RETURN_IF_ERROR(LoadKeyMaterial(jwk, i, &key));
+  return std::optional<Jwk>(std::move(key));
+}
+
+// Leaves out every key whose kid another key has too: which of them signed is ambiguous.
+void DropDuplicateKids(std::vector<Jwk>* keys) {
+  std::map<std::string, size_t> count;
+  for (const Jwk& k : *keys) {
+    if (!k.kid.empty()) ++count[k.kid];
+  }
+  std::erase_if(*keys, [&](const Jwk& k) { return !k.kid.empty() && count[k.kid] > 1; });
+}
+
+}  // namespace
+
+// A file is the operator's own: any bad key refuses it whole. A fetched set leaves out the keys
+// it cannot use (malformed, too short, a duplicated kid, an 'oct' key) and may end up empty: one
+// bad key must not keep the last good set — and a key the issuer withdrew — trusted.
 Result<JwkSet> ParseJwks(std::string_view json_text, JwksOrigin origin) {
   if (json_text.size() > kJwksSizeMaxBytes) return Status::InvalidArgument("JWKS larger than 1 MiB");
   auto doc = ParseStrictJson(json_text);
@@ -252,61 +309,25 @@ Result<JwkSet> ParseJwks(std::string_view json_text, JwksOrigin origin) {
     return Status::InvalidArgument("JWKS has no 'keys' array");
   }
   if (keys_it->size() > kJwksKeysMax) return Status::InvalidArgument("JWKS has more than 64 keys");
+  const bool fetched = origin == JwksOrigin::kUrl;
   JwkSet set;
   std::set<std::string> kids;
   try {
     for (size_t i = 0; i < keys_it->size(); ++i) {
-      const json& jwk = (*keys_it)[i];
-      if (!jwk.is_object()) return Bad(i, "not an object");
-      Status error;
-      auto kty = OptionalString(jwk, "kty", i, &error);
-      auto use = OptionalString(jwk, "use", i, &error);
-      auto alg_name = OptionalString(jwk, "alg", i, &error);
-      auto kid = OptionalString(jwk, "kid", i, &error);
-      auto crv = OptionalString(jwk, "crv", i, &error);
-      if (!error.ok()) return error;
-      if (!kty) return Bad(i, "missing 'kty'");
-      if (kid && !IsValidKid(*kid)) continue;  // no token can name it (CheckHeader)
-
-      Jwk key;
-      key.kid = kid.value_or("");
-      if (*kty == "RSA") {
-        key.alg = JwsAlg::kRS256;
-      } else if (*kty == "EC" && crv == "P-256") {
-        key.alg = JwsAlg::kES256;
-      } else if (*kty == "OKP" && crv == "Ed25519") {
-        key.alg = JwsAlg::kEdDSA;
-      } else if (*kty == "oct") {
-        if (origin == JwksOrigin::kUrl) {
-          if (use && *use != "sig") continue;  // an encryption key: not ours to judge
-          return Bad(i, "symmetric ('oct') keys are accepted only from jwks_file");
-        }
-        key.alg = JwsAlg::kHS256;
-      } else {
-        continue;  // a key type cairn does not verify with
+      Result<std::optional<Jwk>> key = ParseKey((*keys_it)[i], i, origin);
+      if (!key.ok() && fetched) continue;
+      if (!key.ok()) return key.status();
+      if (!key->has_value()) continue;
+      if (!fetched && !(*key)->kid.empty() && !kids.insert((*key)->kid).second) {
+        return Bad(i, "duplicate 'kid'");
       }
-      if (use && *use != "sig") continue;                   // an encryption key
-      if (alg_name && *alg_name != JwsAlgName(key.alg)) continue;  // pinned to another alg
-      if (!VerifiesPerKeyOps(jwk, i, &error)) {  // not for verifying (RFC 7517 §4.3)
-        if (!error.ok()) return error;
-        continue;
-      }
-
-      // A key of a fetched set that cannot be used (too short, malformed) is left out, so that
-      // one bad key cannot keep a withdrawn one trusted (the whole set refused, the last good
-      // set stays); a file is the operator's own and is refused whole.
-      Status loaded = LoadKeyMaterial(jwk, i, &key);
-      if (!loaded.ok()) {
-        if (origin == JwksOrigin::kUrl && key.alg != JwsAlg::kHS256) continue;
-        return loaded;
-      }
-      if (!key.kid.empty() && !kids.insert(key.kid).second) return Bad(i, "duplicate 'kid'");
-      set.keys.push_back(std::move(key));
+      set.keys.push_back(std::move(**key));
     }
   } catch (const std::exception&) {
     return Status::InvalidArgument("JWKS is malformed");
   }
-  if (set.keys.empty()) return Status::InvalidArgument("JWKS has no usable key");
+  if (fetched) DropDuplicateKids(&set.keys);
+  if (set.keys.empty() && !fetched) return Status::InvalidArgument("JWKS has no usable key");
   assert(set.keys.size() <= kJwksKeysMax);
   return set;
 }

@@ -74,10 +74,12 @@ struct JwkSet {
 enum class JwksOrigin : uint8_t { kFile, kUrl };
 
 // Parses a JWKS document. Keys cairn does not verify with (other key types and curves,
-// encryption keys, keys pinned to another alg, a kid outside IsValidKid) are skipped. Errors are
-// kInvalidArgument with a message naming the key index and the problem (never key material): a
-// malformed key, an `oct` key from kUrl, a duplicate kid. A document with no usable key is an
-// error.
+// encryption keys, keys pinned to another alg or whose key_ops do not allow verifying, a kid
+// outside IsValidKid) are skipped. From kFile, errors are kInvalidArgument with a message naming
+// the key index and the problem (never key material): a malformed or unusable key, a duplicate
+// kid, or no usable key at all. From kUrl those keys are left out instead (every key of a
+// duplicated kid, and `oct` keys, too) and the set may be empty; only a malformed document is
+// an error.
 Result<JwkSet> ParseJwks(std::string_view json_text, JwksOrigin origin = JwksOrigin::kFile);
 
 }  // namespace cairn::auth

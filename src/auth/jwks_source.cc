@@ -19,6 +19,11 @@ Result<std::unique_ptr<JwksSource>> JwksSource::Create(const JwtIssuerConfig& co
   std::unique_ptr<JwksSource> source(new JwksSource(config));
   CAIRN_RETURN_IF_ERROR(source->Reload());
   assert(source->Current() != nullptr);
+  // Later a fetched set may turn out empty (the issuer withdrew every key cairn could use): then
+  // no token verifies. At the start that is a configuration to fix.
+  if (source->Current()->keys.empty()) {
+    return Status::InvalidArgument("JWKS has no usable key");
+  }
   return source;
 }
 

@@ -330,6 +330,9 @@ void GroupRunner::Fill() {
     if (!FillAllowedLocked()) return;
     from = read_cursor_;
     want = std::min(limits_.read_batch_events_max, limits_.buffer_events_max - main_.size());
+    // Allowed only because nothing is buffered (FillAllowedLocked): read just the undone event
+    // at the cursor, so done_above does not grow by a batch on every restart.
+    if (done_above_.size() >= limits_.done_above_max) want = 1;
   }
   if (from >= store_->tree_size()) return;
   auto events = store_->ReadAll(from, want);

@@ -91,6 +91,28 @@ TEST(JwksUrlTest, AnUnknownKidDuringARefetchIsRefusedWithoutWaitingForIt) {
   EXPECT_EQ(server.requests(), 2);
 }
 
+// The issuer withdrew its key and publishes only keys cairn cannot use: the withdrawn key is no
+// longer trusted after the next fetch (the set is empty, not refused); at the start such a set
+// is a configuration error.
+TEST(JwksUrlTest, AFetchedSetWithNothingUsableWithdrawsTheOldKeys) {
+  TestKey k1 = TestKey::Ed25519(), k2 = TestKey::Ed25519();
+  testing::TinyHttpServer server;
+  std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/jwks.json";
+  server.SetBody(Jwks({TestKey::Rsa(1024).Jwk("legacy")}));
+  EXPECT_FALSE(Authenticator::Create(ConfigFor(url)).ok());
+  server.SetBody(Jwks({k1.Jwk("k1")}));
+  auto a = Authenticator::Create(ConfigFor(url));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_TRUE((*a)->Authenticate({"Bearer " + MakeJwt(k1, "k1", Claims()), "", "a"}, kNow).ok());
+  server.SetBody(Jwks({TestKey::Rsa(1024).Jwk("legacy")}));
+  EXPECT_FALSE((*a)->Authenticate({"Bearer " + MakeJwt(k2, "k2", Claims()), "", "b"}, kNow).ok());  // refetch
+  EXPECT_EQ(server.requests(), 3);
+  // A new token (the verified-token cache would still know the old one for up to 60 s).
+  json later = Claims();
+  later["jti"] = "another";
+  EXPECT_FALSE((*a)->Authenticate({"Bearer " + MakeJwt(k1, "k1", later), "", "c"}, kNow).ok());
+}
+
 TEST(JwksUrlTest, StartupFailsWhenTheUrlFails) {
   testing::TinyHttpServer server;
   server.SetBody("not found", 404);
