@@ -319,6 +319,12 @@ class EventStore {
   virtual Result<SignedCheckpoint> Checkpoint() = 0;
   // The latest stored checkpoint without signing a new one; kNotFound if none.
   virtual Result<SignedCheckpoint> LatestStoredCheckpoint() = 0;
+  // For a caller who asks (Integrity.GetCheckpoint): a checkpoint covering every event committed
+  // when called — the latest stored one when it does, else one signed no sooner than
+  // Options::checkpoint_interval_ms after this process's previous signing (the caller waits, at
+  // most that long plus the callers before it; they share one signing), so that requests cannot
+  // make the log sign, store and keep checkpoints more often than the checkpointer does.
+  virtual Result<SignedCheckpoint> CheckpointOnRequest() { return Checkpoint(); }
   // RFC 9162 proofs. `size` 0 means the current tree size. O(log n) storage reads.
   virtual Result<InclusionProof> ProveInclusion(uint64_t index, uint64_t size) = 0;
   virtual Result<ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) = 0;

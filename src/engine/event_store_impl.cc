@@ -568,6 +568,34 @@ class EventStoreImpl final : public EventStore {
     return SignedCheckpoint{state.size, state.root, std::move(note)};
   }
 
+  Result<SignedCheckpoint> CheckpointOnRequest() override {
+    const uint64_t want = sequencer_->committed().size;
+    // One paced signer at a time (requests and the checkpointer's ticks): those queued behind
+    // a request usually find its checkpoint covers them.
+    std::lock_guard<std::mutex> lock(paced_mu_);
+    auto latest = LatestStoredCheckpoint();
+    if (latest.ok() && latest->size >= want) return latest;
+    const int64_t wait_ns = NsUntilNextPacedSigning();
+    if (wait_ns > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait_ns));
+    return Checkpoint();
+  }
+
+  // The checkpointer's tick: signs when the tree grew, unless a request signed within the
+  // interval (paced signings stay an interval apart). Failures surface on the next explicit call.
+  void CheckpointOnTick() {
+    std::lock_guard<std::mutex> lock(paced_mu_);
+    if (NsUntilNextPacedSigning() > 0) return;
+    (void)Checkpoint();
+  }
+
+  // How long until checkpoint_interval_ms has passed since this process's latest signing (0 when
+  // it has), at most the interval.
+  int64_t NsUntilNextPacedSigning() const {
+    const int64_t interval_ns = int64_t{options_.checkpoint_interval_ms} * 1'000'000;
+    const int64_t wait_ns = checkpoint_signed_ns_.load() + interval_ns - MonotonicNowNs();
+    return std::clamp<int64_t>(wait_ns, 0, interval_ns);
+  }
+
   // The tree as committed extends the signed checkpoint `signed_cp` (size <= the tree's): the
   // same root at the same size, else a consistency proof from the stored nodes. A stored tree
   // state altered (or rolled back and re-grown) would otherwise get the log's key to sign a fork
@@ -799,7 +827,7 @@ class EventStoreImpl final : public EventStore {
       stop_cv_.wait_for(lock, std::chrono::milliseconds(options_.checkpoint_interval_ms));
       if (stop_) break;
       lock.unlock();
-      (void)Checkpoint();  // failures surface on the next explicit Checkpoint() call
+      CheckpointOnTick();
       if (protection_) protection_->subject_keys().DropExpiredKeys();
       lock.lock();
     }
@@ -833,6 +861,7 @@ class EventStoreImpl final : public EventStore {
   uint64_t notified_size_ = 0;                                    // guarded by observers_mu_
   NodeCache node_cache_;
   std::mutex checkpoint_mu_;
+  std::mutex paced_mu_;  // CheckpointOnRequest and CheckpointOnTick: one at a time (before checkpoint_mu_)
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stop_ = false;

@@ -68,6 +68,29 @@ TEST_P(EngineBackendTest, InclusionAndConsistencyProofsVerify) {
   EXPECT_EQ(store_->ProveConsistency(20, 10).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Asked for, a checkpoint covers what was committed before the call, but the log signs no more
+// often than its checkpointer would: five requests, each after an append, take at least four
+// intervals (a lower bound: waits cannot be shorter).
+TEST_P(EngineBackendTest, CheckpointsOnRequestCoverTheCallerAndArePaced) {
+  Options o;
+  o.checkpoint_interval_ms = 300;
+  Reopen(o);
+  const auto started = std::chrono::steady_clock::now();
+  for (uint64_t i = 1; i <= 5; ++i) {
+    ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+    auto cp = store_->CheckpointOnRequest();
+    ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+    EXPECT_GE(cp->size, i) << "does not cover the caller's append";
+  }
+  const auto elapsed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_GE(elapsed_ms, 4 * 300) << "signed more often than every checkpoint_interval_ms";
+  // Covered already: answered at once with the stored one.
+  auto again = store_->CheckpointOnRequest();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->size, 5u);
+}
+
 TEST_P(EngineBackendTest, BackgroundCheckpointerSignsWhenTheTreeGrows) {
   Options o;
   o.checkpoint_interval_ms = 20;
