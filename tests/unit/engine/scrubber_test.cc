@@ -216,7 +216,9 @@ TEST_P(ScrubberBackendTest, CorruptedStoredLeafHashIsReported) {
 
 TEST_P(ScrubberBackendTest, BrokenStreamChainIsReported) {
   ScrubberOptions o = Quick();
-  o.delay_ms = 300;  // time to forge the record before the incremental step reads it
+  // Time to forge the record before the incremental step reads it: generous, since on a loaded
+  // machine appending and forging on PostgreSQL took longer than 300 ms (a CI run missed it).
+  o.delay_ms = 3000;
   StartScrubber(o);
   AppendBatches(4, 5);  // positions 0..19; stream s-1 holds 5..9
   ForgeBrokenChain(store_.get(), 7);
