@@ -15,6 +15,9 @@ Status PolicyHolder::Reload() {
   Result<std::shared_ptr<const Policy>> loaded = LoadPolicyFile(path_);
   if (!loaded.ok()) return loaded.status().Annotate("policy reload rejected, previous policy kept");
   assert(loaded.value() != nullptr);
+  if (reload_check_) {
+    CAIRN_RETURN_IF_ERROR(reload_check_(**loaded).Annotate("policy reload rejected, previous policy kept"));
+  }
   std::shared_ptr<const Policy> previous = std::move(loaded).value();
   {
     std::lock_guard<std::mutex> lock(current_mu_);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,9 +30,16 @@ class PolicyHolder {
   PolicyHolder(const PolicyHolder&) = delete;
   PolicyHolder& operator=(const PolicyHolder&) = delete;
 
-  // Loads the file and, when valid, makes it current and increments generation(). On error
-  // nothing changes. With no path configured: OK, nothing changes.
+  // Loads the file and, when valid (and the reload check, if set, accepts it), makes it current
+  // and increments generation(). On error nothing changes. With no path configured: OK,
+  // nothing changes.
   Status Reload();
+
+  // A check every reloaded policy must pass before it is installed (the server's posture
+  // checks: a reload must not bring in what the start refuses). Set before the first Reload;
+  // not thread-safe with it.
+  using ReloadCheck = std::function<Status(const Policy&)>;
+  void SetReloadCheck(ReloadCheck check) { reload_check_ = std::move(check); }
 
   // Makes `policy` current (tests, and a policy built in memory); increments generation().
   void Install(std::shared_ptr<const Policy> policy);
@@ -46,6 +54,7 @@ class PolicyHolder {
 
  private:
   const std::string path_;
+  ReloadCheck reload_check_;        // may be empty
   std::mutex reload_mu_;            // serialises Reload/Install
   mutable std::mutex current_mu_;   // guards current_ (held only to copy the pointer)
   std::shared_ptr<const Policy> current_;

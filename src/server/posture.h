@@ -33,6 +33,10 @@ namespace cairn::engine {
 class EventStore;
 }
 
+namespace cairn::policy {
+class Policy;
+}  // namespace cairn::policy
+
 namespace cairn::server {
 
 enum class Severity : uint8_t { kInfo = 0, kLow, kMedium, kHigh, kCritical };
@@ -79,5 +83,11 @@ size_t CountAtLeast(const std::vector<Finding>& findings, Severity severity);
 // The first critical finding whose id is not in `accepted`, or nullopt.
 std::optional<Finding> FirstUnacceptedCritical(const std::vector<Finding>& findings,
                                                const std::vector<std::string>& accepted);
+
+// The policy checks (CAIRN-POL-*) of `policy`, about to be installed by a reload, as `config`
+// names it: its first critical finding not in `accepted`, or nullopt. A reload refuses what
+// the start would refuse.
+std::optional<Finding> UnacceptedCriticalOfPolicy(const policy::Policy& policy, const Config& config,
+                                                  const std::vector<std::string>& accepted);
 
 }  // namespace cairn::server

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/dev_setup.h"
 #include "server/posture_internal.h"
 
 namespace cairn::server::posture {
@@ -31,10 +32,14 @@ std::vector<std::pair<std::string, std::string>> SecretFiles(const Config& confi
   for (const auto& [setting, path] : others) {
     if (EndsWith(path, ".key")) files.emplace_back(setting, path);
   }
-  // The dev CA key that `cairn init` writes beside the data.
+  // The dev CA key, the dev JWT issuer's key and the admin API key that `cairn init` writes
+  // beside the data: each mints or is an admin credential.
   if (!config.data_dir.empty()) {
+    const DevSetup dev = DevSetupPaths(config.data_dir);
     files.emplace_back("the dev CA key",
                        (std::filesystem::path(config.data_dir) / "dev" / "ca.key").string());
+    files.emplace_back("the dev JWT issuer key", dev.issuer_key_file);
+    files.emplace_back("the dev admin API key", dev.admin_key_file);
   }
   return files;
 }
@@ -60,10 +65,15 @@ void CheckConfigReadable(const Config& config, Findings* out) {
 }
 
 void CheckWritable(const Config& config, Findings* out) {
+  // The client CA mints mTLS principals; the webhook CA and the alert rules decide where
+  // events and alerts go.
   std::vector<std::pair<std::string, std::string>> files = {
       {"configuration file", config.source_path},
       {"policy.file", config.policy.file},
-      {"protect.file", config.protect.file}};
+      {"protect.file", config.protect.file},
+      {"tls.client_ca", config.tls.client_ca},
+      {"webhooks.ca_file", config.webhooks.ca_file},
+      {"alerts.rules_file", config.alerts.rules_file}};
   // Whoever may write an issuer's keys, or the trust roots its keys are fetched with, may mint
   // tokens (cairn refuses to load them then; this says why).
   for (const auth::JwtIssuerConfig& issuer : config.auth.jwt) {

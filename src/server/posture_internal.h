@@ -11,6 +11,10 @@
 
 #include "server/posture.h"
 
+namespace cairn::policy {
+class Policy;
+}  // namespace cairn::policy
+
 namespace cairn::server::posture {
 
 inline constexpr int64_t kDayS = 86400;  // the unit of the checks' age limits
@@ -41,6 +45,7 @@ void CheckNetwork(const Config& config, const PostureContext& context, Findings*
 void CheckFiles(const Config& config, Findings* out);
 void CheckAuth(const Config& config, const PostureContext& context, Findings* out);
 void CheckPolicy(const Config& config, Findings* out);
+void CheckLoadedPolicy(const policy::Policy& policy, const Config& config, Findings* out);
 void CheckKeys(const Config& config, const PostureContext& context, Findings* out);
 void CheckStorage(const Config& config, Findings* out);
 void CheckOperations(const Config& config, Findings* out);

@@ -1,6 +1,7 @@
 // Posture checks of the access policy: CAIRN-POL-*.
 #include <sys/stat.h>
 
+#include <optional>
 #include <string>
 
 #include "policy/parse.h"
@@ -19,8 +20,26 @@ bool HoldsAdmin(const policy::Role& role) {
   return false;
 }
 
+// The irreversible action a role grants to a wildcard principal is worst: admin, else forget
+// (crypto-shredding), else delete; nullopt when it grants none of them.
+std::optional<policy::Action> PowerfulAction(const policy::Role& role) {
+  uint32_t mask = 0;
+  for (const policy::Rule& rule : role.grants) mask |= rule.action_mask;
+  for (policy::Action a : {policy::Action::kAdmin, policy::Action::kForget, policy::Action::kDelete}) {
+    if ((mask & Bit(a)) != 0) return a;
+  }
+  return std::nullopt;
+}
+
 bool IsWildcardPrincipal(const std::string& pattern) {
   return !pattern.empty() && pattern.back() == '*';
+}
+
+// "*", or every principal of one method ("jwt:*", "apikey:*", "mtls:*"): anyone who can get a
+// credential of that kind.
+bool IsEveryoneOfAMethod(const std::string& pattern) {
+  return pattern == "*" ||
+         (pattern.size() >= 3 && pattern.ends_with(":*") && pattern.find(':') == pattern.size() - 2);
 }
 
 void CheckWildcardAdmin(const policy::Policy& p, const std::string& file, Findings* out) {
@@ -29,12 +48,15 @@ void CheckWildcardAdmin(const policy::Policy& p, const std::string& file, Findin
     if (!IsWildcardPrincipal(who)) continue;
     for (uint32_t index : binding.role_indices) {
       const policy::Role& role = p.roles()[index];
-      if (!HoldsAdmin(role)) continue;
-      out->Add("CAIRN-POL-001", who == "*" ? Severity::kCritical : Severity::kHigh,
+      const std::optional<policy::Action> action = PowerfulAction(role);
+      if (!action) continue;
+      const bool everyone = IsEveryoneOfAMethod(who);
+      out->Add("CAIRN-POL-001", everyone ? Severity::kCritical : Severity::kHigh,
                "policy.file " + file + ": the binding of \"" + who + "\" gives role \"" +
-                   role.name + "\", which grants admin, to " +
-                   (who == "*" ? "every authenticated principal" : "every matching principal"),
-               "bind the admin role to exact principal ids (e.g. \"apikey:ops\")");
+                   role.name + "\", which grants " + std::string(policy::ActionName(*action)) +
+                   ", to " + (who == "*" ? "every authenticated principal" : "every matching principal"),
+               "bind roles that grant admin, forget or delete to exact principal ids (e.g. "
+               "\"apikey:ops\")");
     }
   }
 }
@@ -94,6 +116,12 @@ void CheckBindingsAcrossIssuers(const policy::Policy& p, const Config& config,
 
 }  // namespace
 
+void CheckLoadedPolicy(const policy::Policy& policy, const Config& config, Findings* out) {
+  CheckWildcardAdmin(policy, config.policy.file, out);
+  CheckRules(policy, config.policy.file, out);
+  CheckBindingsAcrossIssuers(policy, config, config.policy.file, out);
+}
+
 void CheckPolicy(const Config& config, Findings* out) {
   if (config.policy.file.empty()) return;  // the empty policy denies everything
   const std::optional<mode_t> mode = FileMode(config.policy.file);
@@ -105,9 +133,18 @@ void CheckPolicy(const Config& config, Findings* out) {
              "fix the policy file (the server refuses to start with it)");
     return;
   }
-  CheckWildcardAdmin(**loaded, config.policy.file, out);
-  CheckRules(**loaded, config.policy.file, out);
-  CheckBindingsAcrossIssuers(**loaded, config, config.policy.file, out);
+  CheckLoadedPolicy(**loaded, config, out);
 }
 
 }  // namespace cairn::server::posture
+
+namespace cairn::server {
+
+std::optional<Finding> UnacceptedCriticalOfPolicy(const policy::Policy& policy, const Config& config,
+                                                  const std::vector<std::string>& accepted) {
+  posture::Findings findings;
+  posture::CheckLoadedPolicy(policy, config, &findings);
+  return FirstUnacceptedCritical(findings.Take(), accepted);
+}
+
+}  // namespace cairn::server

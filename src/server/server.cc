@@ -176,6 +176,13 @@ Status ServerImpl::OpenParts() {
     if (!policy.ok()) return policy.status().Annotate("policy.file");
     policies_.Install(std::move(policy).value());
   }
+  // A reload refuses what the start refuses (the start's own check is the posture monitor's).
+  policies_.SetReloadCheck([this](const policy::Policy& policy) {
+    auto refused = UnacceptedCriticalOfPolicy(policy, config_, config_.doctor.accept_risks);
+    if (!refused) return Status::Ok();
+    return Status::FailedPrecondition("posture check " + refused->id + " (critical): " + refused->finding +
+                                      "; fix: " + refused->fix + " — or accept the risk with doctor.accept_risks");
+  });
   auto authenticator = auth::Authenticator::Create(config_.auth);
   if (!authenticator.ok()) return authenticator.status().Annotate("auth");
   authenticator_ = std::move(authenticator).value();

@@ -97,6 +97,27 @@ TEST(PolicyHolder, BadFileKeepsOldPolicy) {
   EXPECT_EQ(holder.generation(), 1u);
 }
 
+// The server's posture check runs on every reloaded policy: one it refuses is not installed.
+TEST(PolicyHolder, AReloadTheCheckRefusesKeepsTheOldPolicy) {
+  cairn::testing::TempDir dir;
+  const std::string path = dir.Sub("policy.toml");
+  cairn::testing::WriteFile(path, kReadOnly);
+  PolicyHolder holder(path);
+  holder.SetReloadCheck([](const Policy& p) {
+    const bool appends = p.Decide(MakePrincipal("jwt:alice"), Action::kAppend, "s", "E").allowed;
+    return appends ? Status::FailedPrecondition("posture check X (critical)") : Status::Ok();
+  });
+  ASSERT_TRUE(holder.Reload().ok());
+  const auto before = holder.Current();
+  cairn::testing::WriteFile(path, kAppendToo);
+  Status s = holder.Reload();
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("previous policy kept"), std::string::npos) << s.ToString();
+  EXPECT_EQ(holder.Current(), before);
+  EXPECT_EQ(holder.generation(), 1u);
+  EXPECT_FALSE(AliceMayAppend(holder));
+}
+
 TEST(PolicyHolder, OversizedFileRejected) {
   cairn::testing::TempDir dir;
   const std::string path = dir.Sub("policy.toml");

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <set>
@@ -14,7 +15,9 @@
 
 #include "crypto/x509.h"
 #include "engine/event_store.h"
+#include "policy/parse.h"
 #include "server/config.h"
+#include "server/dev_setup.h"
 #include "server/posture.h"
 #include "server/posture_internal.h"
 #include "subscribe/webhook_store.h"
@@ -301,6 +304,26 @@ const std::vector<Case>& Cases() {
          e.config.auth.jwt[0].jwks_ca_file = e.dir.Sub("idp-ca.pem");
          WriteMode(e.config.auth.jwt[0].jwks_ca_file, "-----BEGIN CERTIFICATE-----\n", 0644);
        }},
+      // Whoever may add a root to the client CA mints mTLS principals.
+      {"ClientCaWritableByOthers", "CAIRN-FILE-003", Severity::kCritical,
+       [](Env& e) {
+         e.config.tls.client_ca = e.dir.Sub("clients-ca.pem");
+         WriteMode(e.config.tls.client_ca, "-----BEGIN CERTIFICATE-----\n", 0646);
+       },
+       [](Env& e) {
+         e.config.tls.client_ca = e.dir.Sub("clients-ca.pem");
+         WriteMode(e.config.tls.client_ca, "-----BEGIN CERTIFICATE-----\n", 0644);
+       }},
+      // The dev issuer's key signs admin tokens.
+      {"DevIssuerKeyReadable", "CAIRN-FILE-001", Severity::kCritical,
+       [](Env& e) {
+         std::filesystem::create_directories(e.config.data_dir + "/dev");
+         WriteMode(DevSetupPaths(e.config.data_dir).issuer_key_file, "x\n", 0644);
+       },
+       [](Env& e) {
+         std::filesystem::create_directories(e.config.data_dir + "/dev");
+         WriteMode(DevSetupPaths(e.config.data_dir).issuer_key_file, "x\n", 0600);
+       }},
       {"ApiKeyNoExpiry", "CAIRN-AUTH-001", Severity::kMedium,
        [](Env& e) { e.config.auth.api_keys[0].expires_unix_s.reset(); }, [](Env&) {}},
       {"ApiKeyOld", "CAIRN-AUTH-002", Severity::kMedium,
@@ -342,6 +365,12 @@ const std::vector<Case>& Cases() {
        SafePolicyPlus(Binding("*", "orders"))},
       {"AdminToPrefix", "CAIRN-POL-001", Severity::kHigh, SafePolicyPlus(Binding("jwt:svc-*", "admin")),
        SafePolicyPlus(Binding("jwt:svc-1", "admin"))},
+      // Every token holder (every API key, every client certificate) is everyone who can get one.
+      {"AdminToEveryTokenHolder", "CAIRN-POL-001", Severity::kCritical, SafePolicyPlus(Binding("jwt:*", "admin")),
+       SafePolicyPlus(Binding("jwt:ops", "admin"))},
+      {"ForgetToEveryone", "CAIRN-POL-001", Severity::kCritical,
+       SafePolicyPlus(Role("shredder", "\"forget\"", "*", "*") + Binding("*", "shredder")),
+       SafePolicyPlus(Role("shredder", "\"forget\"", "*", "*") + Binding("apikey:dpo", "shredder"))},
       {"SystemStreamsToNonAdmin", "CAIRN-POL-002", Severity::kMedium,
        SafePolicyPlus(Role("snoop", "\"read\"", "$*", "*")),
        SafePolicyPlus(Role("snoop", "\"read\"", "*", "*"))},
@@ -588,6 +617,22 @@ TEST(Posture, Acceptance) {
   EXPECT_FALSE(FirstUnacceptedCritical(findings, {"CAIRN-SECRET-001", "CAIRN-NET-002"}));
   // Accepting a non-critical id changes nothing; ids are exact.
   EXPECT_TRUE(FirstUnacceptedCritical(findings, {"CAIRN-AUTH-001", "cairn-net-002"}));
+}
+
+// A policy about to be reloaded is judged like the one at the start (a reload must not bring in
+// what the start refuses): its first critical finding, unless accepted.
+TEST(Posture, APolicyToReloadIsJudgedLikeTheStart) {
+  Config config = DefaultConfig();
+  config.policy.file = "/etc/cairn/policy.toml";
+  auto risky = policy::ParsePolicy(std::string(kSafePolicy) + Binding("*", "admin"), "p.toml");
+  ASSERT_TRUE(risky.ok()) << risky.status().ToString();
+  auto refused = UnacceptedCriticalOfPolicy(**risky, config, {});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->id, "CAIRN-POL-001");
+  EXPECT_FALSE(UnacceptedCriticalOfPolicy(**risky, config, {"CAIRN-POL-001"}).has_value());
+  auto safe = policy::ParsePolicy(kSafePolicy, "p.toml");
+  ASSERT_TRUE(safe.ok());
+  EXPECT_FALSE(UnacceptedCriticalOfPolicy(**safe, config, {}).has_value());
 }
 
 TEST(Posture, PiiNames) {
