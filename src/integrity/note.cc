@@ -115,6 +115,12 @@ bool IsValidNoteKeyName(std::string_view name) {
   });
 }
 
+bool IsValidNoteSignerName(std::string_view name) {
+  return !name.empty() && AllCodePoints(name, [](char32_t c) {
+    return c != '+' && !IsUnicodeSpace(c) && c >= 0x20;
+  });
+}
+
 bool IsValidNoteText(std::string_view text) {
   return AllCodePoints(text, [](char32_t c) { return c == '\n' || c >= 0x20; });
 }

@@ -43,8 +43,13 @@ struct NoteSigner {
   crypto::Ed25519PrivateKey key;
 };
 
-// Non-empty, valid UTF-8, no Unicode space, no '+', no control character.
+// Non-empty, valid UTF-8, no Unicode space, no '+', no control character: the names cairn
+// makes and accepts for its own keys.
 bool IsValidNoteKeyName(std::string_view name);
+// The C2SP signed-note rule for a name on a signature line, which any signer's may follow:
+// non-empty, valid UTF-8, no Unicode space, no '+' (DEL and C1 characters allowed; the note
+// text check refuses the rest of the controls).
+bool IsValidNoteSignerName(std::string_view name);
 // Valid UTF-8 without ASCII control characters other than '\n'.
 bool IsValidNoteText(std::string_view text);
 

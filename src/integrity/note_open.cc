@@ -26,7 +26,8 @@ Result<SignatureLine> ParseSignatureLine(std::string_view line) {
     return Status::DataLoss("note signature line has no space between name and signature");
   }
   std::string_view name = line.substr(0, space);
-  if (!IsValidNoteKeyName(name)) return Status::DataLoss("note signature has an invalid key name");
+  // The spec's rule, not cairn's stricter one: another signer's line must not fail the note.
+  if (!IsValidNoteSignerName(name)) return Status::DataLoss("note signature has an invalid key name");
   std::optional<std::string> blob = Base64Decode(line.substr(space + 1));
   if (!blob || blob->size() <= kNoteKeyIdSizeBytes) {
     return Status::DataLoss("note signature by " + std::string(name) + " is not valid base64");

@@ -199,6 +199,14 @@ TEST(NoteTest, UnknownSignatureLinesAreIgnored) {
   }
   // Unknown lines still have to be well formed.
   EXPECT_FALSE(OpenNote(kSignedNote + "\xE2\x80\x94 Other !!!!\n", Verifier()).ok());
+  // ... by the spec's rule for names, which allows DEL and C1 characters (Go's x/mod accepts
+  // them): such a witness line does not fail the note.
+  const std::string blob = our_line.substr(our_line.rfind(' ') + 1);  // any valid base64
+  for (const char* name : {"w\x7F", "w\xC2\x80"}) {
+    auto text = OpenNote(kSignedNote + "\xE2\x80\x94 " + name + " " + blob, Verifier());
+    EXPECT_TRUE(text.ok()) << text.status().ToString();
+  }
+  EXPECT_FALSE(OpenNote(kSignedNote + "\xE2\x80\x94 w+x " + blob, Verifier()).ok());
 }
 
 TEST(NoteTest, MalformedNotesRejected) {
