@@ -551,9 +551,13 @@ class EventStoreImpl final : public EventStore {
     if (latest.ok() && latest->size <= state.size) {
       // Never sign (or hand out) a tree that does not extend what the log already signed.
       CAIRN_RETURN_IF_ERROR(CheckExtendsSigned(*latest, state));
-      if (latest->size == state.size) return latest;
+      if (latest->size == state.size) {
+        ObserveSigned(latest->size);
+        return latest;
+      }
     }
     if (latest.ok() && latest->size > state.size && store()->shared()) {
+      ObserveSigned(latest->size);
       return latest;  // signed by another node, ahead of this node's view (verified above)
     }
     if (latest.ok() && latest->size > state.size) {
@@ -566,6 +570,15 @@ class EventStoreImpl final : public EventStore {
     checkpoint_signed_ns_ = MonotonicNowNs();
     checkpoint_size_ = state.size;
     return SignedCheckpoint{state.size, state.root, std::move(note)};
+  }
+
+  // A checkpoint newer than this node's latest signing, signed by another node of a shared
+  // store: the checkpoint gauges follow the log, not this node's own signings (a node whose
+  // peers always sign first is not stuck), and the pacing counts it (checkpoint_mu_ held).
+  void ObserveSigned(uint64_t size) {
+    if (size <= checkpoint_size_.load()) return;
+    checkpoint_size_ = size;
+    checkpoint_signed_ns_ = MonotonicNowNs();
   }
 
   Result<SignedCheckpoint> CheckpointOnRequest() override {
