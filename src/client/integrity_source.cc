@@ -26,12 +26,12 @@ class ClientIntegritySource final : public IntegritySource {
  public:
   explicit ClientIntegritySource(Client* client)
       : client_(client),
-        stub_(v1::Integrity::NewStub(client->channel())),
+        integrity_(v1::Integrity::NewStub(client->channel())),
         streams_(v1::Streams::NewStub(client->channel())) {}
 
   Result<v1::Checkpoint> GetCheckpoint() override {
     return Checked(Unary<v1::Checkpoint>([&](grpc::ClientContext* c, v1::Checkpoint* r) {
-      return stub_->GetCheckpoint(c, v1::GetCheckpointRequest(), r);
+      return integrity_->GetCheckpoint(c, v1::GetCheckpointRequest(), r);
     }));
   }
   Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) override {
@@ -39,7 +39,7 @@ class ClientIntegritySource final : public IntegritySource {
     request.set_index(index);
     request.set_size(size);
     return Checked(Unary<v1::InclusionProof>([&](grpc::ClientContext* c, v1::InclusionProof* r) {
-      return stub_->GetInclusionProof(c, request, r);
+      return integrity_->GetInclusionProof(c, request, r);
     }));
   }
   Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override {
@@ -47,7 +47,7 @@ class ClientIntegritySource final : public IntegritySource {
     request.set_size1(size1);
     request.set_size2(size2);
     return Checked(Unary<v1::ConsistencyProof>([&](grpc::ClientContext* c, v1::ConsistencyProof* r) {
-      return stub_->GetConsistencyProof(c, request, r);
+      return integrity_->GetConsistencyProof(c, request, r);
     }));
   }
   void Cancel() override {
@@ -105,7 +105,7 @@ class ClientIntegritySource final : public IntegritySource {
     grpc::ClientContext context;
     client_->PrepareContext(&context, client_->options().timeout_ms);
     v1::ViolationReceipt receipt;
-    grpc::Status status = stub_->ReportViolation(&context, report, &receipt);
+    grpc::Status status = integrity_->ReportViolation(&context, report, &receipt);
     return status.ok() ? Status::Ok() : FromGrpcStatus(status);
   }
 
@@ -166,7 +166,7 @@ class ClientIntegritySource final : public IntegritySource {
   }
 
   Client* client_;
-  std::unique_ptr<v1::Integrity::Stub> stub_;
+  std::unique_ptr<v1::Integrity::Stub> integrity_;
   std::unique_ptr<v1::Streams::Stub> streams_;
   std::mutex mu_;
   std::unordered_map<std::string, int64_t> denied_until_ms_;  // guarded by mu_
