@@ -97,8 +97,14 @@ Result<DestroyReport> RocksLogStore::DestroyKeyMaterials(std::span<const std::st
                                              : "destroying " + std::to_string(names.size()) +
                                                    " key materials";
   CAIRN_RETURN_IF_ERROR(ResumeAfterWriteError());
-  CAIRN_RETURN_IF_ERROR(CheckWrite(db_->Write(write_options_, &batch), what));
-  const rocksdb::SequenceNumber delete_sequence = db_->GetLatestSequenceNumber();
+  rocksdb::SequenceNumber delete_sequence = 0;
+  {
+    // Not between a compare-and-swap's read and write (PutKeyMaterialIfAbsent,
+    // ReplaceKeyMaterialIf): what is destroyed meanwhile stays destroyed (log_store.h).
+    std::lock_guard<std::mutex> lock(put_if_absent_mu_);
+    CAIRN_RETURN_IF_ERROR(CheckWrite(db_->Write(write_options_, &batch), what));
+    delete_sequence = db_->GetLatestSequenceNumber();
+  }
   CAIRN_RETURN_IF_ERROR(FlushAll().Annotate(what));
   CAIRN_RETURN_IF_ERROR(FromRocks(db_->FlushWAL(/*sync=*/true), what));
   const std::vector<std::string> old_files = LiveSstPaths(CfIndex::kKeys);

@@ -135,7 +135,7 @@ class RocksLogStore final : public LogStore {
   void InvalidateTailChunks();
 
  private:
-  std::mutex put_if_absent_mu_;  // makes PutKeyMaterialIfAbsent's read and write one step
+  std::mutex put_if_absent_mu_;  // makes a compare-and-swap's read and write one step, and destroys wait for it
   std::mutex tail_mu_;
   uint64_t tail_tree_size_ = 0;  // the tree the published chunks belong to
   std::map<uint8_t, std::pair<uint64_t, std::string>> tail_chunks_;  // level -> (chunk, hashes)
