@@ -9,9 +9,18 @@ namespace cairn::policy {
 PolicyHolder::PolicyHolder(std::string path)
     : path_(std::move(path)), current_(std::make_shared<const Policy>()) {}
 
-Status PolicyHolder::Reload() {
-  if (path_.empty()) return Status::Ok();
+Status PolicyHolder::Reload(Version* in_force) {
   std::lock_guard<std::mutex> reload_lock(reload_mu_);
+  const Status s = ReloadLocked();
+  if (in_force != nullptr) {
+    in_force->generation = generation();
+    in_force->text_sha256 = Current()->text_sha256();
+  }
+  return s;
+}
+
+Status PolicyHolder::ReloadLocked() {
+  if (path_.empty()) return Status::Ok();
   Result<std::shared_ptr<const Policy>> loaded = LoadPolicyFile(path_);
   if (!loaded.ok()) return loaded.status().Annotate("policy reload rejected, previous policy kept");
   assert(loaded.value() != nullptr);

@@ -33,7 +33,14 @@ class PolicyHolder {
   // Loads the file and, when valid (and the reload check, if set, accepts it), makes it current
   // and increments generation(). On error nothing changes. With no path configured: OK,
   // nothing changes.
-  Status Reload();
+  // `in_force`, when given, is set to the generation and text digest of the policy in force
+  // when the reload ended (the new one, or the kept one), read under the reload lock: a
+  // concurrent reload cannot swap in its own between.
+  struct Version {
+    uint64_t generation = 0;
+    std::string text_sha256;
+  };
+  Status Reload(Version* in_force = nullptr);
 
   // A check every reloaded policy must pass before it is installed (the server's posture
   // checks: a reload must not bring in what the start refuses). Set before the first Reload;
@@ -53,6 +60,8 @@ class PolicyHolder {
   const std::string& path() const { return path_; }
 
  private:
+  Status ReloadLocked();  // reload_mu_ held
+
   const std::string path_;
   ReloadCheck reload_check_;        // may be empty
   std::mutex reload_mu_;            // serialises Reload/Install

@@ -50,10 +50,11 @@ grpc::Status AdminService::ReloadPolicy(grpc::ServerContext* context,
   if (grpc::Status s = Require(id, policy::Action::kAdmin, "*", ""); !s.ok()) return s;
   AdminAct act;
   if (grpc::Status s = AdminAct::Begin(id, "policy.reload", "*", &act); !s.ok()) return s;
-  if (Status s = policies_->Reload(); !s.ok()) return act.Finish(ToGrpcStatus(s));
-  response->set_generation(policies_->generation());
-  act.AddDetail("generation", std::to_string(response->generation()));
-  act.AddDetail("policy_sha256", policies_->Current()->text_sha256());
+  policy::PolicyHolder::Version in_force;
+  if (Status s = policies_->Reload(&in_force); !s.ok()) return act.Finish(ToGrpcStatus(s));
+  response->set_generation(in_force.generation);
+  act.AddDetail("generation", std::to_string(in_force.generation));
+  act.AddDetail("policy_sha256", in_force.text_sha256);
   return act.FinishDurable(grpc::Status::OK);
 }
 

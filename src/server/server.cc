@@ -547,16 +547,17 @@ Status ServerImpl::WriteAudit(const std::vector<audit::AuditRecord>& records) {
 Status ServerImpl::ReloadPolicy() {
   auto slot = audit_->ReserveAdmin();
   if (!slot.ok()) return slot.status();
-  const Status reloaded = policies_.Reload();
+  policy::PolicyHolder::Version in_force;
+  const Status reloaded = policies_.Reload(&in_force);
   audit::AuditRecord r;
   r.kind = audit::AuditKind::kAdmin;
   r.action = "policy.reload";
   r.resource = "*";
   r.outcome = reloaded.ok() ? "success" : "failure";
-  if (!reloaded.ok()) r.error_code = std::string(ReasonOf(reloaded.code()));
+  if (!reloaded.ok()) r.error_code = std::string(GrpcCodeName(ToGrpcStatus(reloaded).error_code()));
   r.details = {{"trigger", "signal"},
-               {"generation", std::to_string(policies_.generation())},
-               {"policy_sha256", policies_.Current()->text_sha256()}};
+               {"generation", std::to_string(in_force.generation)},
+               {"policy_sha256", in_force.text_sha256}};
   slot->Submit(std::move(r));
   return reloaded;
 }

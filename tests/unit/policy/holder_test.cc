@@ -116,6 +116,16 @@ TEST(PolicyHolder, AReloadTheCheckRefusesKeepsTheOldPolicy) {
   EXPECT_EQ(holder.Current(), before);
   EXPECT_EQ(holder.generation(), 1u);
   EXPECT_FALSE(AliceMayAppend(holder));
+  // The version in force, as the reload left it (the audit record names it): the kept one.
+  PolicyHolder::Version in_force;
+  EXPECT_FALSE(holder.Reload(&in_force).ok());
+  EXPECT_EQ(in_force.generation, 1u);
+  EXPECT_EQ(in_force.text_sha256, before->text_sha256());
+  cairn::testing::WriteFile(path, std::string(kReadOnly) + "\n# edited\n");
+  ASSERT_TRUE(holder.Reload(&in_force).ok());
+  EXPECT_EQ(in_force.generation, 2u);
+  EXPECT_EQ(in_force.text_sha256, holder.Current()->text_sha256());
+  EXPECT_NE(in_force.text_sha256, before->text_sha256());
 }
 
 TEST(PolicyHolder, OversizedFileRejected) {
