@@ -30,6 +30,7 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterCheckpointCommands(app, ctx);
   RegisterProofCommands(app, ctx);
   RegisterVerifyCommand(app, ctx);
+  RegisterRecoverCommand(app, ctx);
   RegisterBenchCommand(app, ctx);
   RegisterServeCommand(app, ctx);
   RegisterDoctorCommand(app, ctx);

@@ -20,6 +20,8 @@ void RegisterProofCommands(CLI::App& app, CliContext& ctx);  // proof inclusion|
 // The offline verify-inclusion / verify-consistency subcommands of `proof`.
 void RegisterProofVerifyCommands(CLI::App& proof, CliContext& ctx);
 void RegisterVerifyCommand(CLI::App& app, CliContext& ctx);
+// recover [--apply] [--json]: point-in-time recovery of a damaged RocksDB write-ahead log.
+void RegisterRecoverCommand(CLI::App& app, CliContext& ctx);
 void RegisterBenchCommand(CLI::App& app, CliContext& ctx);
 void RegisterServeCommand(CLI::App& app, CliContext& ctx);
 // doctor [--config FILE] [--json]: posture checks (server/posture.h).

@@ -147,6 +147,21 @@ struct VerifyReport {
   bool stopped = false;
 };
 
+// What `cairn recover` found and did (EventStore::RecoverDataDir).
+struct RecoveryReport {
+  // Why the normal open refuses the directory; empty when it opens as it is (nothing was done).
+  std::string open_failure;
+  // The log that point-in-time recovery keeps (the write-ahead log replayed up to its first
+  // damaged record), verified in full; nothing is written to find it.
+  VerifyReport recovered;
+  uint64_t tree_size = 0;           // events kept (when recovered.ok)
+  uint64_t checkpoint_size = 0;     // the latest stored signed checkpoint's tree size kept
+  bool applied = false;             // the recovery was written and the store opens and verifies
+  std::string wal_copy_dir;         // with apply: where the WAL files were copied first
+  std::vector<std::string> wal_files_copied;
+  std::string apply_failure;        // with apply, when applying failed (after the copy)
+};
+
 // Pacing of a background verification (the scrub, engine/scrubber.h), so that it does not starve
 // appends: records are checked in chunks of at most chunk_records, and `between_chunks` (when
 // set) runs after each chunk — it may sleep, and returns false to stop the run.
@@ -168,6 +183,18 @@ class EventStore {
   // migration, no key purge, READ ONLY sessions), so its schema must be at this cairn's version.
   static VerifyReport VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms = {},
                                     const std::optional<storage::PgOptions>& postgres = std::nullopt);
+
+  // Recovers a RocksDB data directory that Open() refuses over a damaged write-ahead log record
+  // (media damage, or a torn multi-block record a power loss left): reports the log that replaying
+  // the WAL up to its first damaged record would keep, verified in full, without writing. With
+  // `apply`, and only when that log verifies (every stored checkpoint still covered and
+  // consistent), copies the WAL files to <data_dir>/wal-recovery-<UTC time>/ and then opens the
+  // store once with point-in-time recovery, which writes the kept state and drops the rest of the
+  // WAL: commits after the damaged record are lost, acknowledged or not. Then verifies the store
+  // as Open() would see it. Does nothing when Open() would not refuse. Takes the directory lock
+  // for each step (a server holding it fails the call). Not for a PostgreSQL log.
+  static RecoveryReport RecoverDataDir(const std::string& data_dir, const keys::KmsConfig& kms,
+                                       bool apply);
 
   virtual ~EventStore() = default;
 

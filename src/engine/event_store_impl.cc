@@ -8,6 +8,7 @@
 #include <cassert>
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -104,25 +105,26 @@ Status RecordKms(storage::LogStore* store, keys::KmsProvider& kms) {
   return store->PutMeta(kMetaKmsKekId, kms.kek_id());
 }
 
-Result<std::unique_ptr<storage::LogStore>> OpenStoreAt(
-    const DataDirPaths& paths, bool create, bool sync, bool read_only,
-    const std::shared_ptr<rocksdb::Env>& env_for_test = nullptr) {
-  storage::RocksOptions ro;
-  ro.read_only = read_only;
-  ro.env_for_test = env_for_test;
-  ro.path = paths.db;
-  ro.create_if_missing = create;
-  ro.sync = sync;
-  return storage::OpenRocksLogStore(ro);
-}
-
 // Where the log lives: <data_dir>/db (RocksDB) or a PostgreSQL database.
 struct StoreLocation {
   bool sync = true;
   bool read_only = false;  // RocksDB: open without writing anything (VerifyDataDir)
+  bool point_in_time_recovery = false;  // RocksDB: drop the WAL from a damaged record on (RecoverDataDir)
   std::shared_ptr<rocksdb::Env> env_for_test;
   std::optional<storage::PgOptions> postgres;
 };
+
+Result<std::unique_ptr<storage::LogStore>> OpenStoreAt(const DataDirPaths& paths, bool create,
+                                                       const StoreLocation& where) {
+  storage::RocksOptions ro;
+  ro.read_only = where.read_only;
+  ro.point_in_time_recovery = where.point_in_time_recovery;
+  ro.env_for_test = where.env_for_test;
+  ro.path = paths.db;
+  ro.create_if_missing = create;
+  ro.sync = where.sync;
+  return storage::OpenRocksLogStore(ro);
+}
 
 // Opens the PostgreSQL store and checks that it holds a log (or, with `create`, that it does not).
 Result<std::unique_ptr<storage::LogStore>> OpenPgStore(const storage::PgOptions& options, bool create) {
@@ -148,7 +150,7 @@ Result<OpenParts> OpenParts_(const DataDirPaths& paths, bool create, const Store
   CAIRN_RETURN_IF_ERROR(keys::CheckKmsConfig(kms));
   auto open_store = [&]() -> Result<std::unique_ptr<storage::LogStore>> {
     if (pg) return OpenPgStore(*where.postgres, create);
-    return OpenStoreAt(paths, create, where.sync, where.read_only, where.env_for_test);
+    return OpenStoreAt(paths, create, where);
   };
   if (create) {  // the provider first: a refused KMS set-up leaves no half-made store behind
     const bool local = kms.provider == keys::kProviderLocal;
@@ -938,6 +940,61 @@ Result<LoadedDir> LoadDataDir(const std::string& data_dir, const StoreLocation& 
   return d;
 }
 
+// The checkpoint key of a loaded directory, as a verifier.
+integrity::NoteVerifier CheckpointVerifier(const integrity::NoteSigner& signer) {
+  return integrity::NoteVerifier{signer.name, integrity::NoteKeyId(signer.name, signer.key.public_key()),
+                                 signer.key.public_key()};
+}
+
+// What a data directory holds when `where` opens it: verified in full, with its sizes.
+struct Examined {
+  VerifyReport report;
+  uint64_t tree_size = 0;
+  uint64_t checkpoint_size = 0;
+};
+
+Result<Examined> ExamineDataDir(const std::string& data_dir, const StoreLocation& where,
+                                const keys::KmsConfig& kms) {
+  CAIRN_ASSIGN_OR_RETURN(LoadedDir d, LoadDataDir(data_dir, where, kms));
+  storage::LogStore* store = d.parts.store.get();
+  Examined e;
+  CAIRN_ASSIGN_OR_RETURN(const storage::TreeState state, store->ReadTreeState());
+  e.tree_size = state.size;
+  CAIRN_ASSIGN_OR_RETURN(const auto latest, store->ReadLatestCheckpoint());
+  if (latest) e.checkpoint_size = latest->first;
+  e.report = VerifyLog(store, d.keys.get(), CheckpointVerifier(*d.signer));
+  return e;
+}
+
+// "wal-recovery-20261205T093000Z": where `cairn recover` keeps the WAL files it is about to drop.
+std::string WalCopyDirName() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[32];
+  const size_t n = std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
+  assert(n > 0);
+  return "wal-recovery-" + std::string(text, n);
+}
+
+// Opens the directory once with point-in-time recovery for writing (RocksDB writes the replayed
+// state and retires the damaged WAL), then examines it as a normal open sees it.
+Status ApplyRecovery(const std::string& data_dir, const keys::KmsConfig& kms, uint64_t tree_size) {
+  StoreLocation write;
+  write.point_in_time_recovery = true;
+  CAIRN_RETURN_IF_ERROR(LoadDataDir(data_dir, write, kms).status().Annotate("opening with point-in-time recovery"));
+  StoreLocation strict;
+  strict.read_only = true;
+  auto after = ExamineDataDir(data_dir, strict, kms);
+  if (!after.ok()) return after.status().Annotate("the recovered store does not open");
+  if (!after->report.ok) return Status::DataLoss("the recovered store fails verification: " + after->report.failure);
+  if (after->tree_size != tree_size) {
+    return Status::DataLoss("the recovered store holds " + std::to_string(after->tree_size) +
+                            " events, not the " + std::to_string(tree_size) + " examined");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
@@ -976,10 +1033,42 @@ VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::
     r.failure = "cannot open the data directory: " + d.status().message();
     return r;
   }
-  const integrity::NoteSigner& signer = *d->signer;
-  integrity::NoteVerifier key{signer.name, integrity::NoteKeyId(signer.name, signer.key.public_key()),
-                              signer.key.public_key()};
-  return VerifyLog(d->parts.store.get(), d->keys.get(), key);
+  return VerifyLog(d->parts.store.get(), d->keys.get(), CheckpointVerifier(*d->signer));
+}
+
+RecoveryReport EventStore::RecoverDataDir(const std::string& data_dir, const keys::KmsConfig& kms,
+                                          bool apply) {
+  RecoveryReport r;
+  StoreLocation strict;
+  strict.read_only = true;  // nothing is written until the operator has seen what is kept
+  {
+    auto d = LoadDataDir(data_dir, strict, kms);
+    if (d.ok()) return r;  // RocksDB replays the WAL as it is: nothing to recover
+    r.open_failure = d.status().message();
+  }
+  StoreLocation point_in_time = strict;
+  point_in_time.point_in_time_recovery = true;
+  auto examined = ExamineDataDir(data_dir, point_in_time, kms);
+  if (!examined.ok()) {
+    r.recovered.failure = "cannot open even with point-in-time recovery: " + examined.status().message();
+    return r;
+  }
+  r.recovered = examined->report;
+  r.tree_size = examined->tree_size;
+  r.checkpoint_size = examined->checkpoint_size;
+  if (!apply || !r.recovered.ok) return r;
+  const DataDirPaths paths(data_dir);
+  r.wal_copy_dir = paths.dir + "/" + WalCopyDirName();
+  if (Status s = storage::CopyRocksWalFiles(paths.db, r.wal_copy_dir, &r.wal_files_copied); !s.ok()) {
+    r.apply_failure = "copying the WAL files: " + s.message();
+    return r;
+  }
+  if (Status s = ApplyRecovery(data_dir, kms, r.tree_size); !s.ok()) {
+    r.apply_failure = s.message();
+    return r;
+  }
+  r.applied = true;
+  return r;
 }
 
 }  // namespace cairn::engine

@@ -51,6 +51,13 @@ Status RocksLogStore::FlushAll() {
   return FromRocks(db_->Flush(flush, families), "flushing memtables");
 }
 
+Status RocksLogStore::FlushFamily(CfIndex index) {
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  flush.allow_write_stall = true;
+  return FromRocks(db_->Flush(flush, cf(index)), "flushing a memtable");
+}
+
 std::vector<std::string> RocksLogStore::LiveSstPaths(CfIndex index) {
   std::vector<rocksdb::LiveFileMetaData> live;
   db_->GetLiveFilesMetaData(&live);

@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "storage/log_store.h"
@@ -49,6 +50,12 @@ struct RocksOptions {
   // fails. For the offline commands that only read (`cairn verify`, the source of `cairn migrate`),
   // so that examining a damaged directory never changes it. Requires !create_if_missing.
   bool read_only = false;
+  // Replays the write-ahead log up to its first damaged record and drops everything after it
+  // (RocksDB's kPointInTimeRecovery) instead of refusing to open. Only `cairn recover` sets it,
+  // after an operator has seen what would be kept: an acknowledged commit after a damaged record
+  // is lost. Default: a torn last record (what a crash leaves) is tolerated, any other damage
+  // refuses the open (kTolerateCorruptedTailRecords).
+  bool point_in_time_recovery = false;
   bool sync = true;                                  // durability: never false outside benchmarks
   size_t block_cache_size_bytes = size_t{64} << 20;  // shared by every column family
   // Test hook (fault injection, e.g. a FileSystem that fails writes or fsyncs): the RocksDB Env
@@ -57,5 +64,12 @@ struct RocksOptions {
 };
 
 Result<std::unique_ptr<LogStore>> OpenRocksLogStore(const RocksOptions& options);
+
+// Copies the write-ahead log files (`*.log`) of the store at `db_path` into `to_dir`, which must
+// not exist yet: it is created owner-only (0700), each copy is 0600 and synced, then the
+// directory. Sets *copied to the file names. The store must not be open for writes meanwhile (the
+// caller holds the data directory lock). kAlreadyExists when `to_dir` exists; kIOError otherwise.
+Status CopyRocksWalFiles(const std::string& db_path, const std::string& to_dir,
+                         std::vector<std::string>* copied);
 
 }  // namespace cairn::storage

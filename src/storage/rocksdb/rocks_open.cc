@@ -62,6 +62,9 @@ Status PrepareDirectory(const std::string& path) {
 // The DB options of every open, on the test Env when one is set.
 rocksdb::DBOptions DbOptionsFor(const RocksOptions& options) {
   rocksdb::DBOptions db_options = rocks::MakeDbOptions();
+  if (options.point_in_time_recovery) {
+    db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  }
   if (options.env_for_test != nullptr) db_options.env = options.env_for_test.get();
   return db_options;
 }

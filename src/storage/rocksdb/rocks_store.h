@@ -122,6 +122,8 @@ class RocksLogStore final : public LogStore {
   Status WriteUnchecked(rocksdb::WriteBatch* batch, std::optional<uint64_t> new_size);
   // Flushes every family's memtable to SST files and waits; obsolete WAL files are then deleted.
   Status FlushAll();
+  // Flushes one family's memtable only (a test hook: another family's data stays in the WAL).
+  Status FlushFamily(CfIndex index);
 
   rocksdb::ColumnFamilyHandle* cf(CfIndex index) const;
 

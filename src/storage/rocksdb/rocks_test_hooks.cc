@@ -31,6 +31,13 @@ Status WriteOne(
   return rocks_store->WriteUnchecked(&batch, new_size);
 }
 
+Result<rocks::CfIndex> FamilyNamed(std::string_view column_family) {
+  const auto& families = rocks::kColumnFamilies;
+  const auto it = std::find(families.begin(), families.end(), column_family);
+  if (it == families.end()) return Status::InvalidArgument("no such column family");
+  return static_cast<rocks::CfIndex>(it - families.begin());
+}
+
 }  // namespace
 
 Status RawDeleteRecordForTest(LogStore* store, uint64_t position) {
@@ -64,10 +71,7 @@ Status RawPutTreeStateForTest(LogStore* store, const TreeState& state) {
 
 Status RawWriteKeyForTest(LogStore* store, std::string_view column_family, std::string_view key,
                           std::optional<std::string_view> value) {
-  const auto& families = rocks::kColumnFamilies;
-  const auto it = std::find(families.begin(), families.end(), column_family);
-  if (it == families.end()) return Status::InvalidArgument("no such column family");
-  const auto cf = static_cast<rocks::CfIndex>(it - families.begin());
+  CAIRN_ASSIGN_OR_RETURN(const rocks::CfIndex cf, FamilyNamed(column_family));
   return WriteOne(
       store,
       [&](rocks::RocksLogStore* s, rocksdb::WriteBatch* batch) {
@@ -80,6 +84,12 @@ Status RawWriteKeyForTest(LogStore* store, std::string_view column_family, std::
 Status FlushForTest(LogStore* store) {
   CAIRN_ASSIGN_OR_RETURN(rocks::RocksLogStore* const rocks_store, AsRocks(store));
   return rocks_store->FlushAll();
+}
+
+Status FlushFamilyForTest(LogStore* store, std::string_view column_family) {
+  CAIRN_ASSIGN_OR_RETURN(rocks::RocksLogStore* const rocks_store, AsRocks(store));
+  CAIRN_ASSIGN_OR_RETURN(const rocks::CfIndex cf, FamilyNamed(column_family));
+  return rocks_store->FlushFamily(cf);
 }
 
 }  // namespace cairn::storage

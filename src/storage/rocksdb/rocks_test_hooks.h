@@ -27,5 +27,8 @@ Status RawWriteKeyForTest(LogStore* store, std::string_view column_family, std::
 // Flushes every memtable to SST files (and so retires old WAL files): lets tests exercise reads
 // from SST files and inspect the files.
 Status FlushForTest(LogStore* store);
+// Flushes the memtable of the column family named `column_family` only: its data moves to SST
+// files while the other families' stays in the WAL (a crash between two families' flushes).
+Status FlushFamilyForTest(LogStore* store, std::string_view column_family);
 
 }  // namespace cairn::storage

@@ -89,7 +89,11 @@ rocksdb::DBOptions MakeDbOptions() {
   // Every commit is synced, so the only damage a crash leaves is a torn last record, which this
   // mode tolerates; a damaged record in the middle is refused (point-in-time recovery would stop
   // there and drop every acknowledged commit after it without a word).
+  // `cairn recover` opens with kPointInTimeRecovery once an operator has seen what it keeps.
   db.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  // track_and_verify_wals_in_manifest stays off: Debian's RocksDB 7.8 can record a WAL in a new
+  // MANIFEST after its deletion (fixed upstream in 7.9, facebook/rocksdb#10892), and the next open
+  // then fails with a false "Missing WAL" — a store that refuses to start for nothing.
   // Obsolete WAL files are deleted at once: not archived (ttl and size limit 0), not recycled (a
   // reused file keeps old records past its new tail). DestroyKeyMaterial relies on both.
   db.WAL_ttl_seconds = 0;
