@@ -74,6 +74,10 @@ int RunAppend(const CliContext& ctx, const AppendArgs& args) {
   std::vector<engine::ProposedEvent> events;
   events.push_back(std::move(event));
   auto result = store->Append(args.stream, expected, std::move(events));
+  if (!result.ok() && result.status().message().find("other protection rules") != std::string::npos) {
+    return Fail(Status(result.status().code(),
+                       result.status().message() + " (give the server's configuration: CAIRN_CONFIG=FILE)"));
+  }
   if (!result.ok()) return Fail(result.status(), args.stream);
   PrintAppendResult(args, *result);
   return kExitOk;

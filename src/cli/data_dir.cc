@@ -28,10 +28,12 @@ Result<std::string> ResolveDataDir(const CliContext& ctx, const std::string& com
 
 namespace {
 
-// DIR/cairn.toml, or nullopt when the directory has none.
+// $CAIRN_CONFIG when set, else DIR/cairn.toml; nullopt when neither exists.
 Result<std::optional<server::Config>> DirConfig(const std::string& data_dir) {
-  const std::string config_file = server::DevSetupPaths(data_dir).config_file;
-  if (!std::filesystem::exists(config_file)) return std::optional<server::Config>();
+  const char* env = std::getenv("CAIRN_CONFIG");
+  const bool from_env = env != nullptr && *env != '\0';
+  const std::string config_file = from_env ? std::string(env) : server::DevSetupPaths(data_dir).config_file;
+  if (!from_env && !std::filesystem::exists(config_file)) return std::optional<server::Config>();
   CAIRN_ASSIGN_OR_RETURN(server::Config config, server::LoadConfigFile(config_file));
   return std::optional<server::Config>(std::move(config));
 }
@@ -51,6 +53,9 @@ Result<std::unique_ptr<engine::EventStore>> OpenStoreWith(const std::string& dat
   options.kms = config.keys;
   options.postgres = server::PostgresOptions(config.storage);
   if (options.postgres) options.postgres->listen = false;  // offline tools: no notifications
+  // A directory served with the configuration in /etc/cairn/cairn.toml has the dev DIR/cairn.toml
+  // of `cairn init` beside it: its missing [protect] must not let an offline append through.
+  options.protect_rules_must_match_recorded = true;
   return engine::EventStore::Open(options);  // its messages already say to run `cairn init`
 }
 

@@ -88,6 +88,12 @@ struct Options {
   int64_t kms_health_interval_ms = 1000;
   // Field protection (protect/): the rules file; empty = no protected event types.
   std::string protect_rules_file;
+  // Every open records the digest of its rules (protect::RuleSet::DigestHex) in the store. When
+  // set, an open whose rules differ from the recorded ones records nothing and refuses every client
+  // append (kFailedPrecondition; reads, key acts and system appends go on): for the offline
+  // commands, which must not append personal data in the clear because they read another
+  // configuration than the server (docs/data-protection.md).
+  bool protect_rules_must_match_recorded = false;
   // The cache of unwrapped subject keys.
   size_t subject_key_cache_entries_max = 10000;
   int64_t subject_key_cache_ttl_ms = 300000;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/bytes.h"
+#include "common/log.h"
 #include "audit/metrics.h"
 #include "common/thread_name.h"
 #include "engine/data_dir.h"
@@ -57,6 +58,8 @@ constexpr std::string_view kCheckpointKeyName = "checkpoint-signing-key";
 
 constexpr std::string_view kMetaKmsProvider = "kms_provider";
 constexpr std::string_view kMetaKmsKekId = "kms_kek_id";
+// The digest of the protection rules of the latest open (Options::protect_rules_must_match_recorded).
+constexpr std::string_view kMetaProtectRules = "protect_rules_sha256";
 // On a shared store: the KEK id a rotation re-wrapped everything under and then kept the older
 // versions for (RotateKek); the next rotation retires them only under this same KEK.
 constexpr std::string_view kMetaKekKeptFor = "kms_kek_kept_for";
@@ -209,6 +212,7 @@ class EventStoreImpl final : public EventStore {
     CAIRN_ASSIGN_OR_RETURN(protection_,
                            FieldProtection::Open(parts_.store.get(), parts_.kms.get(),
                                                  options_.protect_rules_file, key_options));
+    CAIRN_RETURN_IF_ERROR(RecordProtectRules());
     kms_gate_ = std::make_unique<keys::KmsHealthGate>(parts_.kms.get(), options_.kms_health_interval_ms);
     CAIRN_ASSIGN_OR_RETURN(sequencer_, Sequencer::Start(parts_.store.get(), keys_.get(), options_));
     sequencer_->SetCommitListener([this](uint64_t tree_size) { NotifyObservers(tree_size); });
@@ -222,6 +226,27 @@ class EventStoreImpl final : public EventStore {
         RunCheckpointer();
       });
     return Status::Ok();
+  }
+
+  // Compares this open's protection rules with those of the previous open and records them; or,
+  // with Options::protect_rules_must_match_recorded, refuses every client append while they differ.
+  Status RecordProtectRules() {
+    const std::string digest = protection_->RulesDigestHex();
+    CAIRN_ASSIGN_OR_RETURN(const std::optional<std::string> recorded, store()->ReadMeta(kMetaProtectRules));
+    if (recorded && *recorded == digest) return Status::Ok();
+    if (recorded && options_.protect_rules_must_match_recorded) {
+      protect_rules_mismatch_ =
+          "the store was last opened with other protection rules (rules digest " + recorded->substr(0, 16) +
+          "…, these are " + digest.substr(0, 16) + "…): append with its server's [protect] rules, so that "
+          "personal data is never appended in the clear";
+      return Status::Ok();  // reads, key acts and system appends go on
+    }
+    if (recorded) {
+      log::Warn("engine: the protection rules differ from those of the previous open",
+                {.action = "engine.open", .extra = {{"cairn.rules_sha256", digest},
+                                                    {"cairn.previous_rules_sha256", *recorded}}});
+    }
+    return store()->PutMeta(kMetaProtectRules, digest);
   }
 
   Result<AppendResult> Append(std::string_view stream_id, ExpectedVersion expected,
@@ -239,6 +264,7 @@ class EventStoreImpl final : public EventStore {
   // Field protection of a client append, after the checks that need no JSON parse: an append
   // that will be refused creates no subject key and encrypts nothing.
   Status Protect(std::string_view stream_id, std::vector<ProposedEvent>* events) {
+    if (!protect_rules_mismatch_.empty()) return Status::FailedPrecondition(protect_rules_mismatch_);
     const auto is_protected = [&](std::string_view type) { return protection_->IsProtected(type); };
     CAIRN_RETURN_IF_ERROR(CheckNoEncMembers(*events, is_protected));  // protected: checked below
     const bool any_protected = std::any_of(events->begin(), events->end(), [&](const auto& e) {
@@ -867,6 +893,9 @@ class EventStoreImpl final : public EventStore {
   integrity::NoteSigner signer_;
   integrity::NoteVerifier verifier_;
   std::unique_ptr<FieldProtection> protection_;
+  // Non-empty: this open's rules differ from the recorded ones and it must match them (every
+  // client append is refused with this message).
+  std::string protect_rules_mismatch_;
   std::unique_ptr<keys::KmsHealthGate> kms_gate_;
   std::mutex kek_rotation_mu_;
   std::unique_ptr<Sequencer> sequencer_;

@@ -52,6 +52,7 @@ class FieldProtection {
   // Reveal() of many events in place, on two threads for long runs (EventStore::RevealMany).
   Status RevealMany(std::span<RecordedEvent> events, std::span<const FieldView> views);
   bool IsProtected(std::string_view event_type) const { return rules_->Find(event_type) != nullptr; }
+  std::string RulesDigestHex() const { return rules_->DigestHex(); }
   Result<ForgetResult> Forget(std::string_view subject);
   // Another engine on a shared store destroyed key material (a forget there): drop every cached
   // subject key and every cipher context made from one (they hold the expanded key).

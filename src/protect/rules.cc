@@ -10,7 +10,9 @@
 #include <initializer_list>
 #include <toml++/toml.h>
 
+#include "common/bytes.h"
 #include "common/toml_strict.h"
+#include "crypto/sha256.h"
 
 #include "common/trusted_file.h"
 
@@ -23,6 +25,37 @@ Json Rule::MaskFor(const Json& value) const {
 
 std::string Rule::SubjectText() const {
   return subject_from_append ? std::string(kAppendSubject) : subject.text();
+}
+
+namespace {
+
+// Each value length-prefixed, so that no two different rule sets encode alike.
+void AddField(crypto::Sha256Hasher* hasher, std::string_view value) {
+  const std::string length = std::to_string(value.size()) + ":";
+  hasher->Update(length);
+  hasher->Update(value);
+}
+
+}  // namespace
+
+std::string RuleSet::DigestHex() const {
+  std::vector<const Rule*> ordered;
+  ordered.reserve(rules_.size());
+  for (const Rule& rule : rules_) ordered.push_back(&rule);
+  std::sort(ordered.begin(), ordered.end(),
+            [](const Rule* a, const Rule* b) { return a->event_type < b->event_type; });
+  crypto::Sha256Hasher hasher;
+  AddField(&hasher, "cairn protect rules v1");
+  for (const Rule* rule : ordered) {
+    AddField(&hasher, rule->event_type);
+    AddField(&hasher, rule->SubjectText());
+    AddField(&hasher, std::to_string(rule->fields.size()));
+    for (const JsonPointer& field : rule->fields) AddField(&hasher, field.text());
+    AddField(&hasher, rule->mask ? rule->mask_text : std::string("default"));
+    AddField(&hasher, rule->erased_text);
+  }
+  const crypto::Hash digest = hasher.Final();
+  return HexEncode(std::span<const uint8_t>(digest.data(), digest.size()));
 }
 
 RuleSet::RuleSet(std::vector<Rule> rules, std::string source)

@@ -77,6 +77,10 @@ class RuleSet {
   const Rule* Find(std::string_view event_type) const;
   const std::vector<Rule>& rules() const { return rules_; }
   const std::string& source() const { return source_; }
+  // Lowercase hex SHA-256 of the rules' content in a canonical form (rules ordered by event type;
+  // comments, layout and order in the file do not count): the same for two files that protect
+  // the same fields the same way. The digest of an empty set for no rules.
+  std::string DigestHex() const;
 
  private:
   std::vector<Rule> rules_;

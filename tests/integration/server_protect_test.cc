@@ -204,3 +204,49 @@ roles = ["bench-reader"]
 
 }  // namespace
 }  // namespace cairn::testing
+
+namespace cairn::testing {
+namespace CAIRN_UNITY_ID {
+
+// The production layout: the server's configuration (with [protect]) lives outside the data
+// directory. An offline `cairn append` reads DIR/cairn.toml (or none) and so not the rules: it is
+// refused, naming the fix; with CAIRN_CONFIG pointing at the server's configuration it appends,
+// protected.
+TEST_F(ServerProtectTest, AnOfflineAppendWithoutTheServersRulesIsRefused) {
+  ASSERT_EQ(env.server().Stop(), 0) << env.server().output();
+  const std::vector<std::string> append = {
+      "append", "order-off", "--type", "CustomerRegistered", "--data-dir", env.DataDir(), "--data",
+      R"({"customerId":"dave","email":"dave@example.com","name":"Dave"})"};
+  const CommandResult refused = RunCairn(append);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("other protection rules"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("CAIRN_CONFIG"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.err.find("dave@example.com"), std::string::npos) << refused.err;
+
+  ::setenv("CAIRN_CONFIG", env.ConfigPath().c_str(), 1);
+  const CommandResult accepted = RunCairn(append);
+  const CommandResult stored = RunCairn({"read-all", "--json", "--limit", "0", "--data-dir", env.DataDir()});
+  ::unsetenv("CAIRN_CONFIG");
+  ASSERT_EQ(accepted.exit_code, 0) << accepted.out << accepted.err;
+  ASSERT_EQ(stored.exit_code, 0) << stored.err;
+  EXPECT_NE(stored.out.find("order-off"), std::string::npos) << stored.out;
+
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  admin = env.ClientWith(env.admin_key);
+  Client* reader = admin.get();
+  Status s;
+  auto events = ReadStream(*reader, "order-off", &s);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].data().find("dave@example.com"), std::string::npos) << "read.pii reveals it";
+  // Protected, not in the clear: erasing the subject erases it.
+  ASSERT_TRUE(admin->Forget("dave").ok());
+  events = ReadStream(*reader, "order-off", &s);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].data().find("dave@example.com"), std::string::npos) << events[0].data();
+  EXPECT_EQ(events[0].erased_size(), 2) << events[0].data();
+}
+
+}  // namespace CAIRN_UNITY_ID
+}  // namespace cairn::testing

@@ -174,5 +174,29 @@ TEST(Rules, LoadsFromAFile) {
   EXPECT_NE(s.message().find(bad + ":4:"), std::string::npos) << s.message();
 }
 
+std::string DigestOf(const std::string& text) {
+  auto rules = ParseRules(text, "rules.toml");
+  EXPECT_TRUE(rules.ok()) << rules.status().ToString();
+  return rules.ok() ? (*rules)->DigestHex() : "";
+}
+
+TEST(Rules, TheDigestNamesWhatIsProtectedNotHowTheFileIsWritten) {
+  const std::string a = "[[rule]]\nevent_type = \"A\"\nsubject = \"/s\"\nfields = [\"/x\", \"/y\"]\n";
+  const std::string b = "[[rule]]\nevent_type = \"B\"\nsubject = \"$subject\"\nfields = [\"/z\"]\nmask = 'null'\n";
+  const std::string base = DigestOf(a + b);
+  EXPECT_EQ(base.size(), 64u);
+  EXPECT_EQ(DigestOf("# comment\n" + b + "\n\n" + a), base) << "order and layout do not count";
+  EXPECT_NE(DigestOf(""), base);
+  EXPECT_EQ(DigestOf(""), DigestOf("# nothing\n"));
+  // Every part of a rule counts.
+  EXPECT_NE(DigestOf(a), base);
+  EXPECT_NE(DigestOf("[[rule]]\nevent_type = \"A\"\nsubject = \"/s\"\nfields = [\"/x\"]\n" + b), base);
+  EXPECT_NE(DigestOf("[[rule]]\nevent_type = \"A\"\nsubject = \"/t\"\nfields = [\"/x\", \"/y\"]\n" + b), base);
+  EXPECT_NE(DigestOf("[[rule]]\nevent_type = \"C\"\nsubject = \"/s\"\nfields = [\"/x\", \"/y\"]\n" + b), base);
+  EXPECT_NE(DigestOf(a + "[[rule]]\nevent_type = \"B\"\nsubject = \"$subject\"\nfields = [\"/z\"]\n"), base)
+      << "the mask counts";
+  EXPECT_NE(DigestOf(a + b.substr(0, b.size() - 1) + "\nerased = '\"gone\"'\n"), base) << "the erased value counts";
+}
+
 }  // namespace
 }  // namespace cairn::protect
