@@ -1,6 +1,10 @@
 // cairn group create | update | delete | list | replay-parked | connect: consumer groups on a
 // server (docs/consumers.md). Administration needs action `admin`; connect needs `subscribe` on
 // the group's source. Network only: groups are run by a server.
+#include <pthread.h>
+
+#include <algorithm>
+#include <csignal>
 #include <iostream>
 #include <memory>
 
@@ -154,20 +158,53 @@ bool ShouldPark(const ConnectArgs& args, const std::string& type) {
   return false;
 }
 
-// Prints each event and acks it (or nacks it with park for --nack-park-type).
+// SIGINT and SIGTERM, blocked in every thread (construct before the client starts any) and
+// polled between deliveries, so that `connect` ends cleanly: nothing half-printed is acked.
+class PendingStopSignals {
+ public:
+  PendingStopSignals() {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, &previous_);
+  }
+  ~PendingStopSignals() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+  PendingStopSignals(const PendingStopSignals&) = delete;
+  PendingStopSignals& operator=(const PendingStopSignals&) = delete;
+  bool Arrived() {
+    const timespec now{0, 0};
+    return sigtimedwait(&signals_, nullptr, &now) > 0;
+  }
+
+ private:
+  sigset_t signals_, previous_;
+};
+
+// How long one wait for a delivery lasts at most: the reaction time to Ctrl-C.
+constexpr int64_t kConnectPollMs = 1000;
+
+// Prints each event and acks it once it is written out (or nacks it with park for
+// --nack-park-type). An event that cannot be written is nacked for redelivery, never acked.
 int RunConnect(const ConnectArgs& args) {
+  PendingStopSignals signals;
   return WithGroups([&](const Groups& groups) {
     auto stream = groups.Connect(args.name, args.max_in_flight);
     if (!stream.ok()) return Fail(stream.status());
     EventPrinter printer(args.json);
     uint64_t handled = 0;
+    int64_t idle_ms = 0;
     while (args.count == 0 || handled < args.count) {
-      auto next = (*stream)->Next(args.idle_ms > 0 ? args.idle_ms : 1000);
+      if (signals.Arrived()) break;  // Close() below: unacked deliveries go back to the group
+      const int64_t wait_ms =
+          args.idle_ms > 0 ? std::min(kConnectPollMs, args.idle_ms - idle_ms) : kConnectPollMs;
+      auto next = (*stream)->Next(wait_ms);
       if (!next.ok()) return Fail(next.status());
       if (!*next) {
-        if (args.idle_ms > 0) break;  // idle for --idle-ms: done
+        idle_ms += wait_ms;
+        if (args.idle_ms > 0 && idle_ms >= args.idle_ms) break;  // idle for --idle-ms: done
         continue;
       }
+      idle_ms = 0;
       const v1::GroupEvent& delivered = **next;
       auto event = server::FromWire(delivered.event());
       if (!event.ok()) return Fail(event.status());
@@ -176,6 +213,11 @@ int RunConnect(const ConnectArgs& args) {
         sent = (*stream)->Nack({delivered.ack_id()}, v1::NACK_PARK, "parked by cairn group connect");
       } else {
         printer.Print({*event});
+        if (!std::cout.flush()) {  // a full disk, a closed pipe: the event is not handled
+          (void)(*stream)->Nack({delivered.ack_id()}, v1::NACK_RETRY, "cairn group connect could not write it");
+          (void)(*stream)->Close();
+          return Fail(Status::IOError("writing an event to standard output failed; it was not acknowledged"));
+        }
         sent = (*stream)->Ack({delivered.ack_id()});
       }
       if (!sent.ok()) return Fail(sent);

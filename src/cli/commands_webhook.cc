@@ -68,7 +68,7 @@ Result<std::string> ReadSecretFile(const std::string& path) {
       return Status::InvalidArgument("the secret on standard input is over 1024 bytes");
     }
   } else {
-    auto read = ReadSmallFile(path, "webhook secret file", kSecretFileSizeBytesMax);
+    auto read = ReadPrivateFile(path, "webhook secret file", kSecretFileSizeBytesMax);
     if (!read.ok()) return Status::InvalidArgument(read.status().message());
     text = std::move(read).value();
   }
@@ -118,14 +118,18 @@ int RunCreate(const WebhookCreateArgs& args) {
   return WithWebhooks([&](const WebhooksClient& webhooks) {
     auto created = webhooks.Create(request);
     if (!created.ok()) return Fail(created.status());
+    // A secret the caller gave is never echoed (it came from a file to stay out of logs).
+    const bool generated = secret->empty();
     if (args.json) {
       Json j = InfoJson(created->webhook());
-      j["secret"] = created->secret();
+      if (generated) j["secret"] = created->secret();
       std::cout << JsonLine(j) << "\n";
-    } else {
+    } else if (generated) {
       std::cout << "webhook " << args.name << " created\n"
                 << "secret: " << created->secret() << "\n"
                 << "(shown this once: give it to the receiver to verify signatures)\n";
+    } else {
+      std::cout << "webhook " << args.name << " created with the secret given\n";
     }
     return kExitOk;
   });
@@ -167,15 +171,17 @@ int RunRotate(const std::string& name, const std::string& secret, uint32_t grace
   return WithWebhooks([&](const WebhooksClient& webhooks) {
     auto rotated = webhooks.RotateSecret(request);
     if (!rotated.ok()) return Fail(rotated.status());
+    const bool generated = secret.empty();  // a given secret is never echoed
     if (json) {
-      std::cout << JsonLine(Json{{"name", name},
-                                 {"secret", rotated->secret()},
-                                 {"secret_version", rotated->secret_version()},
-                                 {"previous_expires_unix_s", rotated->previous_expires_unix_s()}})
-                << "\n";
+      Json j{{"name", name},
+             {"secret_version", rotated->secret_version()},
+             {"previous_expires_unix_s", rotated->previous_expires_unix_s()}};
+      if (generated) j["secret"] = rotated->secret();
+      std::cout << JsonLine(j) << "\n";
     } else {
-      std::cout << "new secret: " << rotated->secret() << "\n"
-                << "(shown this once; the previous secret also signs until unix time "
+      std::cout << (generated ? "new secret: " + rotated->secret() + "\n(shown this once; t"
+                              : std::string("the secret given is in force (t"))
+                << "he previous secret also signs until unix time "
                 << rotated->previous_expires_unix_s() << ")\n";
     }
     return kExitOk;

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "common/trusted_file.h"
+#include "crypto/secure.h"
 #include "crypto/x509.h"
 #include "server/cidr.h"
 
@@ -30,13 +31,17 @@ std::string Resolve(const std::string& base_dir, const std::string& path) {
 }
 
 Result<std::string> ReadToken(const std::string& path) {
-  auto read = ReadSmallFile(path, "client config token_file", kTokenFileSizeBytesMax);
+  // A bearer credential: refused when group or others may read it (as ssh refuses its keys).
+  auto read = ReadPrivateFile(path, "client config token_file", kTokenFileSizeBytesMax);
   if (!read.ok()) return Status::InvalidArgument(read.status().message());
   std::string token = std::move(read).value();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-    token.pop_back();
-  }
-  return token;
+  const auto blank = [](char c) { return c == '\n' || c == '\r' || c == ' ' || c == '\t'; };
+  while (!token.empty() && blank(token.back())) token.pop_back();
+  size_t lead = 0;
+  while (lead < token.size() && blank(token[lead])) ++lead;
+  std::string trimmed = token.substr(lead);
+  crypto::Cleanse(&token);
+  return trimmed;
 }
 
 }  // namespace

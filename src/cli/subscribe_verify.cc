@@ -16,7 +16,7 @@ constexpr size_t kVerifierKeyFileSizeBytesMax = 4096;
 // The note kept in --checkpoint-file; empty when the file does not exist yet.
 Result<std::string> TrustedCheckpoint(const VerifyFlags& flags) {
   if (flags.checkpoint_file.empty()) return std::string();
-  auto note = ReadSmallFile(flags.checkpoint_file, "--checkpoint-file",
+  auto note = ReadOwnedFile(flags.checkpoint_file, "--checkpoint-file",
                             VerifyingSubscriptionOptions::kTrustedCheckpointSizeBytesMax);
   if (note.status().code() == StatusCode::kNotFound) return std::string();
   return note;

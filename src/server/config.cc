@@ -338,8 +338,13 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "workers", 1, 64, &out->workers));
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "retries_max", 0, 100, &out->retries_max));
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "backoff_initial_ms", 1, 3600000, &out->backoff_initial_ms));
-    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "backoff_max_ms", static_cast<int64_t>(out->backoff_initial_ms),
-                                  86400000, &out->backoff_max_ms));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, w, "backoff_max_ms", 1, 86400000, &out->backoff_max_ms));
+    if (out->backoff_max_ms < out->backoff_initial_ms) {  // also when only the initial one is set
+      return Status::InvalidArgument(source_ + ": webhooks.backoff_max_ms (" +
+                                     std::to_string(out->backoff_max_ms) +
+                                     ") must be at least webhooks.backoff_initial_ms (" +
+                                     std::to_string(out->backoff_initial_ms) + ")");
+    }
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "connect_timeout_ms", 1, 60000, &out->connect_timeout_ms));
     CAIRN_RETURN_IF_ERROR(GetUint(t, w, "timeout_ms", 1, 300000, &out->timeout_ms));
     CAIRN_RETURN_IF_ERROR(

@@ -3,9 +3,11 @@
 // protected fields for a consumer without read.pii, deliveries taken back after a reload revokes
 // their type, and a consumer that stops reading dropped from its group.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <set>
 #include <thread>
@@ -435,6 +437,25 @@ TEST_F(GroupsTest, TheCliCreatesConnectsParksAndReplays) {
   ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
   auto gone = cli({"group", "connect", "jobs", "--count", "1"}, env.admin_key);
   EXPECT_NE(gone.exit_code, 0);
+}
+
+// `cairn group connect` acks an event only once it is written out: with standard output on a
+// full disk (/dev/full) it fails and the event is redelivered, not lost.
+TEST_F(GroupsTest, TheCliNeverAcksAnEventItCouldNotWrite) {
+  v1::GroupSettings settings = Settings("unwritten");
+  ASSERT_TRUE(Groups(*admin).Create(settings).ok());
+  AppendN(*admin, "order-u", 1, "OrderCreated");
+  const std::string command = std::string(CAIRN_BIN) + " group connect unwritten --count 1 --server " +
+                              env.server().target() + " --ca " + env.CaCert() + " --token " +
+                              env.admin_key + " >/dev/full 2>/dev/null";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << "the write failure was not reported";
+  auto stream = ConnectOrDie(*admin, "unwritten");
+  ASSERT_NE(stream, nullptr);
+  auto again = Take(*stream, 1);
+  ASSERT_EQ(again.size(), 1u) << "the unwritten event was acked";
+  EXPECT_EQ(again[0].attempt(), 2u);
 }
 
 }  // namespace

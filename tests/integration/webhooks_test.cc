@@ -454,10 +454,16 @@ TEST_F(WebhooksTest, CliCreateListRotateDelete) {
   const std::string own = "whsec_" + Base64Encode("0123456789abcdef0123456789abcdef");
   const std::string file = env.dir().Sub("hook.secret");
   WriteFile(file, own + "\n");
+  ::chmod(file.c_str(), 0644);
+  auto readable = with({"webhook", "create", "file-hook", "--url", receiver_->Url(), "--stream",
+                        "$all", "--allow-address", "127.0.0.1", "--secret-file", file});
+  EXPECT_EQ(readable.exit_code, 2) << "a secret file others may read was used";
+  ::chmod(file.c_str(), 0600);
   auto from_file = with({"webhook", "create", "file-hook", "--url", receiver_->Url(), "--stream",
                          "$all", "--allow-address", "127.0.0.1", "--secret-file", file, "--json"});
   ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
-  EXPECT_EQ(nlohmann::json::parse(from_file.out)["secret"], own);
+  EXPECT_FALSE(nlohmann::json::parse(from_file.out).contains("secret")) << "a given secret is echoed";
+  EXPECT_EQ(from_file.out.find(own.substr(6)), std::string::npos) << from_file.out;
   WriteFile(file, own + "x");  // not base64 any more: the server refuses it
   auto bad = with({"webhook", "rotate-secret", "file-hook", "--secret-file", file});
   EXPECT_EQ(bad.exit_code, 1) << bad.out;

@@ -68,7 +68,8 @@ std::string EncodeEsdbGroupRecord(const EsdbGroupRecord& r) {
 
 Result<EsdbGroupRecord> DecodeEsdbGroupRecord(std::string_view text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || j.value("v", 0) != 1) {
+  const auto version = j.is_object() ? j.find("v") : j.end();
+  if (!j.is_object() || version == j.end() || !version->is_number_integer() || *version != 1) {
     return Status::DataLoss("stored ESDB group record is not readable");
   }
   try {

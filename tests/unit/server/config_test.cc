@@ -217,6 +217,14 @@ TEST(ConfigParse, WebhookDispatchIsOnUnlessTurnedOff) {
   EXPECT_TRUE(DefaultConfig().webhooks.dispatch);
   EXPECT_FALSE(MustParse("[webhooks]\ndispatch = false\n").webhooks.dispatch);
   ExpectParseError("[webhooks]\ndispatch = \"no\"\n", {"webhooks.dispatch"});
+  // The backoff bounds are checked as a pair, also when only one of them is written (a longer
+  // initial backoff than the default maximum used to pass and abort the server at start).
+  ExpectParseError("[webhooks]\nbackoff_initial_ms = 120000\n",
+                   {"webhooks.backoff_max_ms", "webhooks.backoff_initial_ms", "120000"});
+  ExpectParseError("[webhooks]\nbackoff_max_ms = 10\n", {"webhooks.backoff_max_ms"});
+  const Config slow = MustParse("[webhooks]\nbackoff_initial_ms = 120000\nbackoff_max_ms = 120000\n");
+  EXPECT_EQ(slow.webhooks.backoff_initial_ms, 120000);
+  EXPECT_EQ(slow.webhooks.backoff_max_ms, 120000);
 }
 
 TEST(ConfigParse, ExpiresForms) {
