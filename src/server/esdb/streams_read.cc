@@ -303,7 +303,7 @@ class PagedReadReactor final : public ReadReactor {
     Pump();
   }
   void OnDone() override {
-    if (handed_over_) long_scans_->active.fetch_sub(1);
+    if (handed_over_) long_scans_->Release(id_.principal.id);
     delete this;
   }
 
@@ -313,8 +313,7 @@ class PagedReadReactor final : public ReadReactor {
   // turn queued (at most one per read, and the queue holds kLongScansActiveMax).
   void HandOver() {
     if (!handed_over_) {
-      if (long_scans_->active.fetch_add(1) >= kLongScansActiveMax) {
-        long_scans_->active.fetch_sub(1);
+      if (!long_scans_->Acquire(id_.principal.id)) {
         Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                             "too many long reads at once; retry later"));
         return;
@@ -357,7 +356,7 @@ class PagedReadReactor final : public ReadReactor {
     // stops reading must not hold it).
     if (handed_over_) {
       handed_over_ = false;
-      long_scans_->active.fetch_sub(1);
+      long_scans_->Release(id_.principal.id);
     }
     if (queue_.empty()) {
       Finish(grpc::Status::OK);
@@ -397,5 +396,24 @@ ReadReactor* StartRead(grpc::CallbackServerContext* context, engine::EventStore*
 }
 
 ReadReactor* FinishedRead(grpc::Status status) { return new FinishedReactor(std::move(status)); }
+
+bool LongScans::Acquire(const std::string& principal) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (active.load() >= kLongScansActiveMax) return false;
+  size_t& held = by_principal_[principal];
+  if (held >= kLongScansPerPrincipalMax) return false;  // held > 0: the entry existed before
+  ++held;
+  active.fetch_add(1);
+  assert(by_principal_.size() <= kLongScansActiveMax);
+  return true;
+}
+
+void LongScans::Release(const std::string& principal) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = by_principal_.find(principal);
+  assert(it != by_principal_.end() && it->second > 0 && active.load() > 0);
+  if (--it->second == 0) by_principal_.erase(it);
+  active.fetch_sub(1);
+}
 
 }  // namespace cairn::server::esdb

@@ -17,7 +17,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include <grpcpp/support/server_callback.h>
 
@@ -63,16 +65,28 @@ Result<ReadSpec> ParseReadSpec(const event_store::client::streams::ReadReq& requ
 // could otherwise pin a callback thread for as long as the log takes to read. At most
 // kLongScansActiveMax reads scan on it at once — a read holds its slot from the hand-over until
 // its scan finds something to send (each has at most one turn queued, so a running scan's next
-// turn is always taken); a read that would be one more ends with RESOURCE_EXHAUSTED.
+// turn is always taken); a read that would be one more ends with RESOURCE_EXHAUSTED. One
+// principal holds at most kLongScansPerPrincipalMax slots, so that a caller who may read nothing
+// of `$all` cannot take them all with reads that scan to the end of the log.
 inline constexpr uint64_t kScanPagesPerTurnMax = 8;
 inline constexpr size_t kLongScanThreads = 2;
 inline constexpr size_t kLongScansActiveMax = 256;
+inline constexpr size_t kLongScansPerPrincipalMax = 32;
 
 struct LongScans {
   TaskRunner runner{kLongScanThreads, kLongScansActiveMax, "cairn-esdb-scan"};
   std::atomic<size_t> active{0};  // reads handed over and not done; ≤ kLongScansActiveMax
   std::atomic<uint64_t> turns{0};  // turns run so far (tests, metrics)
   audit::Counter* turns_metric = nullptr;  // cairn_esdb_long_scan_turns_total; may be null
+
+  // Takes a slot for `principal`: false when every slot, or every slot one principal may hold,
+  // is taken. Each true is followed by exactly one Release with the same principal.
+  bool Acquire(const std::string& principal);
+  void Release(const std::string& principal);
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, size_t> by_principal_;  // slots held; entries > 0 only
 };
 
 struct ReadLimits {
