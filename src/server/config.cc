@@ -704,6 +704,29 @@ Status CheckPrivateKeyMode(const std::string& setting, const std::string& path) 
   return Status::Ok();
 }
 
+// Code the server loads into itself (a PKCS#11 module): whoever can replace it runs inside cairn
+// with the HSM session and every unwrapped key. Refused when the file or its directory may be
+// written by group or others, or is owned by another user than root or cairn's.
+Status CheckLoadedCode(const std::string& setting, const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::canonical(path, ec);
+  if (ec) return Refuse(setting + " " + path + " cannot be resolved: " + ec.message());
+  for (const std::filesystem::path& p : {real, real.parent_path()}) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) {
+      return Refuse(setting + " " + p.string() + " cannot be read: " + std::strerror(errno));
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      return Refuse(setting + " " + p.string() + " may be written by group or others; cairn would load code anyone could replace");
+    }
+    if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+      return Refuse(setting + " " + p.string() + " is owned by another user (uid " +
+                    std::to_string(st.st_uid) + "); cairn would load code that user could replace");
+    }
+  }
+  return Status::Ok();
+}
+
 bool EndsWithKey(const std::string& path) {
   return path.size() >= 4 && path.compare(path.size() - 4, 4, ".key") == 0;
 }
@@ -762,6 +785,7 @@ Status ValidateKeys(const keys::KmsConfig& k) {
   }
   if (!k.pkcs11.module_path.empty()) {
     CAIRN_RETURN_IF_ERROR(CheckReadableFile("keys.module", k.pkcs11.module_path));
+    CAIRN_RETURN_IF_ERROR(CheckLoadedCode("keys.module", k.pkcs11.module_path));
   }
   return Status::Ok();
 }
@@ -903,8 +927,9 @@ Status ValidateStorage(const StorageSection& s) {
     return Refuse("storage.postgres_dsn is not a libpq connection string of at most 4096 bytes");
   }
   if (dsn.has_password) {
-    return Refuse("storage.postgres_dsn contains a password; use storage.postgres_password_file "
-                  "or PGPASSWORD");
+    return Refuse("storage.postgres_dsn contains a password (password or sslpassword); use "
+                  "storage.postgres_password_file or PGPASSWORD, and an unencrypted client key "
+                  "file readable by cairn only");
   }
   const std::string sslmode = s.postgres_sslmode.empty() ? dsn.sslmode : s.postgres_sslmode;
   const bool tls = sslmode == "require" || sslmode == "verify-ca" || sslmode == "verify-full";

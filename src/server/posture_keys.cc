@@ -126,8 +126,8 @@ PgDsn ParsePgDsn(std::string_view dsn) {
       service = value;
     } else if (key == "sslmode") {
       out.sslmode = std::string(value);
-    } else if (key == "password") {
-      out.has_password = !value.empty();
+    } else if (key == "password" || key == "sslpassword") {  // sslpassword: the client key passphrase
+      out.has_password = out.has_password || !value.empty();
       OPENSSL_cleanse(o->val, value.size());
     }
   }

@@ -2,6 +2,8 @@
 // environment overrides, and the ValidateForServe refusals for bad combinations and exposed
 // secret files.
 #include <gtest/gtest.h>
+
+#include <filesystem>
 #include <sys/stat.h>
 
 #include "server/config.h"
@@ -85,6 +87,29 @@ TEST(KeysConfigTest, ServeRefusesBadCombinationsAndExposedSecrets) {
   c.keys.pkcs11.key_label = "kek";
   s = ValidateForServe(c);
   EXPECT_NE(s.message().find("keys.module"), std::string::npos) << s.message();
+
+  // A module anyone may replace is never loaded: the file, or its directory, writable by others.
+  const std::string libs = tmp.Sub("libs");
+  ASSERT_TRUE(std::filesystem::create_directories(libs));
+  ASSERT_EQ(::chmod(libs.c_str(), 0755), 0);
+  c.keys.pkcs11.module_path = libs + "/module.so";
+  testing::WriteFile(c.keys.pkcs11.module_path, "not really a module");
+  ASSERT_EQ(::chmod(c.keys.pkcs11.module_path.c_str(), 0644), 0);
+  EXPECT_TRUE(ValidateForServe(c).ok()) << ValidateForServe(c).message();
+  ASSERT_EQ(::chmod(c.keys.pkcs11.module_path.c_str(), 0666), 0);
+  s = ValidateForServe(c);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("may be written by group or others"), std::string::npos) << s.message();
+  ASSERT_EQ(::chmod(c.keys.pkcs11.module_path.c_str(), 0644), 0);
+  ASSERT_EQ(::chmod(libs.c_str(), 0777), 0);
+  s = ValidateForServe(c);
+  EXPECT_NE(s.message().find(libs + " may be written"), std::string::npos) << s.message();
+  ASSERT_EQ(::chmod(libs.c_str(), 0755), 0);
+  // Through a symlink the file it names is judged.
+  const std::string link = tmp.Sub("link.so");
+  std::filesystem::create_symlink(c.keys.pkcs11.module_path, link);
+  c.keys.pkcs11.module_path = link;
+  EXPECT_TRUE(ValidateForServe(c).ok());
 }
 
 }  // namespace

@@ -81,6 +81,12 @@ TEST(StorageConfigTest, ServeRefusesMissingDsnPasswordsAndPlaintextOffLoopback) 
   ASSERT_FALSE(with_password.ok());
   EXPECT_EQ(with_password.message().find("hunter2"), std::string::npos);  // never echoed
   ExpectRefused(Postgres("postgresql://cairn:s3cret@127.0.0.1/cairn"), "contains a password");
+  // The client key's passphrase is a secret too (`cairn migrate` prints the DSN it was given).
+  const Status with_sslpassword = ValidateStorage(
+      Postgres("host=127.0.0.1 sslcert=c.crt sslkey=c.key sslpassword=S3cretPass"));
+  ASSERT_FALSE(with_sslpassword.ok());
+  EXPECT_NE(with_sslpassword.message().find("contains a password"), std::string::npos);
+  EXPECT_EQ(with_sslpassword.message().find("S3cretPass"), std::string::npos);
   // Off loopback TLS is required; a Unix socket or loopback may go without.
   ExpectRefused(Postgres("host=db.internal dbname=cairn"), "without TLS");
   ExpectRefused(Postgres("host=db.internal dbname=cairn", "prefer"), "without TLS");
