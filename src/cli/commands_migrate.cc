@@ -91,6 +91,7 @@ Result<Proof> ProveCopy(const std::string& dir, const keys::KmsConfig& kms,
   options.data_dir = dir;
   options.kms = kms;
   options.postgres = pg;
+  options.open_unproven_copy = true;  // this is the proof
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<engine::EventStore> copy,
                          engine::EventStore::Open(options));
   CAIRN_ASSIGN_OR_RETURN(integrity::NoteVerifier key,
@@ -150,6 +151,12 @@ void PrintReport(const MigrateArgs& args, const CopyReport& copied, const Source
             << proof.verify.index_entries_checked << " stream index entries\n";
 }
 
+// Clears kMetaUnprovenCopy: from now on nodes open the copy.
+Status MarkProven(const storage::PgOptions& pg) {
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<storage::LogStore> target, storage::OpenPgLogStore(pg));
+  return target->PutMeta(engine::kMetaUnprovenCopy, "");
+}
+
 // The copy failed or did not prove: drop what this run wrote (the target was empty).
 int FailAndDrop(const storage::PgOptions& pg, const Status& why) {
   const int code = Fail(why);
@@ -188,6 +195,7 @@ int RunMigrate(const MigrateArgs& args) {
   if (!checkpoint.ok()) return FailAndDrop(pg, checkpoint.status());
   Result<Proof> proof = ProveCopy(args.data_dir, config->keys, pg, *checkpoint);
   if (!proof.ok()) return FailAndDrop(pg, proof.status());
+  if (Status s = MarkProven(pg); !s.ok()) return FailAndDrop(pg, s.Annotate("marking the copy proven"));
   PrintReport(args, copied, *checkpoint, *proof);
   return kExitOk;
 }

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/event_store.h"
 #include "integrity/merkle.h"
 
 namespace cairn::cli {
@@ -218,7 +219,7 @@ Status CopySmallMaps(LogStore& source, LogStore& target, CopyReport* report) {
       }));
   CAIRN_RETURN_IF_ERROR(put);
   CAIRN_RETURN_IF_ERROR(source.ScanMeta("", [&](std::string_view name, std::string_view value) {
-    if (name == kMetaInitialized) return true;  // last, by CopyLog
+    if (name == kMetaInitialized || name == engine::kMetaUnprovenCopy) return true;  // by CopyLog
     return forward(target.PutMeta(name, value), &report->meta_entries);
   }));
   return put;
@@ -260,6 +261,9 @@ Result<CopyReport> CopyLog(LogStore& source, LogStore& target) {
   CAIRN_RETURN_IF_ERROR(CopySmallMaps(source, target, &report));
   CAIRN_ASSIGN_OR_RETURN(TreeState after, source.ReadTreeState());
   if (after.size != state.size) return Status::Aborted("the source changed during the copy");
+  // Unproven until `cairn migrate` clears it after the proof: an interrupted proof leaves a copy
+  // that no node opens (EventStore::Open), so nothing can be appended to what a failed proof drops.
+  CAIRN_RETURN_IF_ERROR(target.PutMeta(engine::kMetaUnprovenCopy, "1"));
   CAIRN_RETURN_IF_ERROR(target.PutMeta(kMetaInitialized, *initialized));
   ++report.meta_entries;
   return report;

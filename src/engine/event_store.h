@@ -62,6 +62,9 @@ struct InitOptions {
   std::optional<storage::PgOptions> postgres;
 };
 
+// Metadata that `cairn migrate` sets in a copy until the copy is proven (non-empty: unproven).
+inline constexpr std::string_view kMetaUnprovenCopy = "unproven_copy";
+
 struct Options {
   std::string data_dir;
   Limits limits;
@@ -94,6 +97,9 @@ struct Options {
   // commands, which must not append personal data in the clear because they read another
   // configuration than the server (docs/data-protection.md).
   bool protect_rules_must_match_recorded = false;
+  // Open() refuses a log whose metadata kMetaUnprovenCopy is set (a `cairn migrate` copy whose
+  // proof never finished) unless this is set: only migrate's own proof opens such a copy.
+  bool open_unproven_copy = false;
   // The cache of unwrapped subject keys.
   size_t subject_key_cache_entries_max = 10000;
   int64_t subject_key_cache_ttl_ms = 300000;

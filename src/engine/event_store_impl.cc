@@ -1035,6 +1035,12 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
                          LoadDataDir(options.data_dir, where, options.kms, options.metrics));
   {
     storage::LogStore* store = d.parts.store.get();
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> unproven, store->ReadMeta(kMetaUnprovenCopy));
+    if (unproven && !unproven->empty() && !options.open_unproven_copy) {
+      return Status::FailedPrecondition(
+          "the database holds a copy made by `cairn migrate` whose proof never finished (the "
+          "migration was interrupted): drop its cairn_* tables and run the migration again");
+    }
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> recorded, store->ReadMeta(kMetaKmsProvider));
     if (!recorded) CAIRN_RETURN_IF_ERROR(RecordKms(store, *d.parts.kms));  // made before the record
   }

@@ -455,7 +455,8 @@ TEST_F(GroupsTest, TheCliNeverAcksAnEventItCouldNotWrite) {
   ASSERT_NE(stream, nullptr);
   auto again = Take(*stream, 1);
   ASSERT_EQ(again.size(), 1u) << "the unwritten event was acked";
-  EXPECT_EQ(again[0].attempt(), 2u);
+  // Nacked for a retry, then the CLI closed: 2, or 3 when the retry reached it before it closed.
+  EXPECT_GE(again[0].attempt(), 2u);
 }
 
 }  // namespace

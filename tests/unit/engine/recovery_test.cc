@@ -191,3 +191,28 @@ TEST_F(RecoveryTest, ASignedCheckpointOverTheLostCommitsRefusesTheRecovery) {
 
 }  // namespace CAIRN_UNITY_ID
 }  // namespace cairn::engine
+
+namespace cairn::engine {
+namespace CAIRN_UNITY_ID {
+
+// A log marked as an unproven `cairn migrate` copy is opened only by migrate's proof.
+TEST_F(EngineTest, AnUnprovenMigrationCopyIsOpenedOnlyByTheProof) {
+  ASSERT_TRUE(store_->log_store()->PutMeta(kMetaUnprovenCopy, "1").ok());
+  Close();
+  Options o;
+  o.data_dir = dir_;
+  auto refused = EventStore::Open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("proof never finished"), std::string::npos)
+      << refused.status().message();
+  o.open_unproven_copy = true;
+  auto proof = EventStore::Open(o);
+  ASSERT_TRUE(proof.ok()) << proof.status().ToString();
+  ASSERT_TRUE((*proof)->log_store()->PutMeta(kMetaUnprovenCopy, "").ok());  // proven
+  proof->reset();
+  Reopen();
+}
+
+}  // namespace CAIRN_UNITY_ID
+}  // namespace cairn::engine
