@@ -70,6 +70,14 @@ Result<std::string> ReadValueArg(const std::string& value, std::string_view what
   return ReadStream(in, what, "file '" + path + "'");
 }
 
+Result<std::string> SubjectArg(const std::string& value) {
+  CAIRN_ASSIGN_OR_RETURN(std::string subject, ReadValueArg(value, "SUBJECT"));
+  if (!subject.empty() && subject.back() == '\n') subject.pop_back();
+  if (!subject.empty() && subject.back() == '\r') subject.pop_back();
+  if (subject.empty()) return Status::InvalidArgument("SUBJECT must not be empty");
+  return subject;
+}
+
 std::vector<std::string> SplitList(std::string_view text) {
   std::vector<std::string> out;
   if (Trim(text).empty()) return out;

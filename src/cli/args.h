@@ -27,6 +27,11 @@ CLI::Validator DecimalDigits();
 // A value given inline, as @FILE (the file's bytes) or @- (all of stdin).
 Result<std::string> ReadValueArg(const std::string& value, std::string_view what);
 
+// A data subject's id given inline, as @FILE or as @- (stdin), so that personal data need not
+// appear in the process list or the shell history; one trailing line break is dropped.
+// kInvalidArgument when it is empty. (An id that starts with '@' is given through a file.)
+Result<std::string> SubjectArg(const std::string& value);
+
 // "a,b,c" -> {"a","b","c"}, each trimmed of spaces; "" -> {}.
 std::vector<std::string> SplitList(std::string_view text);
 

@@ -2,6 +2,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
@@ -18,13 +19,14 @@ struct ForgetArgs {
 };
 
 int RunForget(const CliContext& ctx, const ForgetArgs& args) {
-  if (args.subject.empty()) return UsageError("SUBJECT must not be empty");
+  auto subject = SubjectArg(args.subject);
+  if (!subject.ok()) return UsageError(subject.status().message());
   int rc = kExitOk;
   std::string offline_dir;  // empty when a server does (and audits) the act
   auto store = OpenOrReport(ctx, args.data_dir, &rc, &offline_dir);
   if (!store) return rc;
-  OfflineAct act{"forget", offline_dir.empty() ? "" : OfflineSubjectResource(*store, args.subject), Status::Ok(), {}};
-  auto result = store->Forget(args.subject);
+  OfflineAct act{"forget", offline_dir.empty() ? "" : OfflineSubjectResource(*store, *subject), Status::Ok(), {}};
+  auto result = store->Forget(*subject);
   act.outcome = result.status();
   if (result.ok()) {
     act.details.emplace_back("versions_destroyed", std::to_string(result->versions_destroyed));
@@ -61,7 +63,10 @@ void RegisterForgetCommand(CLI::App& app, CliContext& ctx) {
   auto args = std::make_shared<ForgetArgs>();
   CLI::App* cmd = app.add_subcommand(
       "forget", "Destroy every key version of a data subject (GDPR erasure by crypto-shredding)");
-  cmd->add_option("subject", args->subject, "The data subject's identifier")->required();
+  cmd->add_option("subject", args->subject,
+                  "The data subject's identifier, or @FILE / @- (stdin) to keep it out of the "
+                  "process list and the shell history")
+      ->required();
   cmd->add_flag("--json", args->json, "Print the result as JSON");
   AddDataDirOption(cmd, &args->data_dir);
   cmd->callback([&ctx, args] { ctx.exit_code = RunForget(ctx, *args); });

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
@@ -120,9 +121,15 @@ int RotateAndPrint(engine::EventStore& store, const KeysRotateArgs& args, Offlin
   return kExitOk;
 }
 
-int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& args) {
-  if (int{args.storage} + int{!args.subject.empty()} + int{args.kek} != 1) {
+int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& given) {
+  if (int{given.storage} + int{!given.subject.empty()} + int{given.kek} != 1) {
     return UsageError("give exactly one of --storage, --subject ID, --kek");
+  }
+  KeysRotateArgs args = given;
+  if (!args.subject.empty()) {
+    auto subject = SubjectArg(args.subject);
+    if (!subject.ok()) return UsageError(subject.status().message());
+    args.subject = std::move(subject).value();
   }
   int rc = kExitOk;
   std::string offline_dir;  // empty when a server does (and audits) the act
@@ -160,7 +167,7 @@ void RegisterKeysCommands(CLI::App& app, CliContext& ctx) {
   rotate_cmd->add_flag("--storage", rotate->storage,
                        "Start a new storage epoch (records from the next position on)");
   rotate_cmd->add_option("--subject", rotate->subject,
-                         "Start a new key version for this subject's new events")
+                         "Start a new key version for this subject's new events (@FILE / @-: read the id from a file or stdin)")
       ->option_text("ID");
   rotate_cmd->add_flag("--kek", rotate->kek,
                        "New key-encryption key version; re-wrap every key under it");

@@ -250,3 +250,29 @@ TEST_F(ServerProtectTest, AnOfflineAppendWithoutTheServersRulesIsRefused) {
 
 }  // namespace CAIRN_UNITY_ID
 }  // namespace cairn::testing
+
+namespace cairn::testing {
+namespace CAIRN_UNITY_ID {
+
+// `cairn forget @-` reads the subject from stdin, so that it never shows in the process list.
+TEST_F(ServerProtectTest, ForgetReadsTheSubjectFromStdin) {
+  ASSERT_TRUE(admin->Append(Customer("order-in", "erin", "erin@example.com")).ok());
+  ASSERT_EQ(env.server().Stop(), 0) << env.server().output();
+  ::setenv("CAIRN_CONFIG", env.ConfigPath().c_str(), 1);
+  const CommandResult forgot = RunCairn({"forget", "--json", "--data-dir", env.DataDir(), "@-"}, "erin\n");
+  const CommandResult empty = RunCairn({"forget", "--data-dir", env.DataDir(), "@-"}, "\n");
+  ::unsetenv("CAIRN_CONFIG");
+  ASSERT_EQ(forgot.exit_code, 0) << forgot.out << forgot.err;
+  EXPECT_NE(forgot.out.find("\"versions_destroyed\":1"), std::string::npos) << forgot.out;
+  EXPECT_EQ(empty.exit_code, 2) << empty.err;
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  admin = env.ClientWith(env.admin_key);
+  Status s;
+  auto events = ReadStream(*admin, "order-in", &s);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].data().find("erin@example.com"), std::string::npos) << events[0].data();
+}
+
+}  // namespace CAIRN_UNITY_ID
+}  // namespace cairn::testing
