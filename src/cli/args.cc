@@ -53,9 +53,14 @@ CLI::Validator DecimalDigits() {
                                           [](char c) { return c >= '0' && c <= '9'; })) {
           return "must be a plain decimal number (digits only)";
         }
-        const size_t first = value.find_first_not_of('0');
-        value.erase(0, first == std::string::npos ? value.size() - 1 : first);
-        if (value.size() > kDigitsMax) return "is too large";
+        // No leading zeros: CLI11 converts with base 0, so "010" would be octal 8 (and a `check`
+        // validator cannot rewrite the value).
+        if (value.size() > 1 && value[0] == '0') return "must not start with 0";
+        // CLI11's conversion range-checks narrower types but not uint64_t itself: strtoull's
+        // overflow (UINT64_MAX, ERANGE) would pass as the largest value.
+        if (value.size() > kDigitsMax || (value.size() == kDigitsMax && value > "18446744073709551615")) {
+          return "is too large";
+        }
         return std::string();
       },
       "N");

@@ -20,8 +20,9 @@ inline constexpr size_t kValueFileSizeBytesMax = 64u << 20;
 // A non-negative decimal integer; kInvalidArgument naming `what` otherwise.
 Result<uint64_t> ParseU64(std::string_view text, std::string_view what);
 
-// For numeric options bound straight to an integer: accepts plain decimal digits only (leading
-// zeros dropped), so CLI11's base-0 strtoull never sees "-1" (it wraps) or "010" (octal).
+// For numeric options bound straight to an integer: accepts plain decimal digits only, without
+// leading zeros and at most UINT64_MAX, so CLI11's base-0 strtoull never sees "-1" (it wraps),
+// "010" (octal) or an overflow (it would become UINT64_MAX).
 CLI::Validator DecimalDigits();
 
 // A value given inline, as @FILE (the file's bytes) or @- (all of stdin).
