@@ -40,7 +40,8 @@ Result<LiveBatch> LiveCursor::Next(int64_t now_ms, int64_t now_unix_s) {
   const auto full = [&] {
     return batch.events.size() >= limits_.batch_events_max || batch_bytes >= limits_.batch_bytes_max;
   };
-  while (scanned < limits_.scan_events_max && !full()) {
+  bool count_due = false;  // checkpoint_every_events reached
+  while (scanned < limits_.scan_events_max && !full() && !count_due) {
     chunk.clear();
     CAIRN_ASSIGN_OR_RETURN(Source source, ReadChunk(&chunk));
     if (source == Source::kFellBehind) {
@@ -65,7 +66,9 @@ Result<LiveBatch> LiveCursor::Next(int64_t now_ms, int64_t now_unix_s) {
       if (stream_mode_) stream_version_next_ = event->entry.stream_version + 1;
       ++scanned;
       ++consumed;
-      if (full()) break;
+      count_due = request_.checkpoint_every_events > 0 &&
+                  considered_since_checkpoint_ >= request_.checkpoint_every_events;
+      if (full() || count_due) break;
     }
     if (switch_to_log_at_ && consumed == chunk.size()) {  // the stream read reached its end
       Advance(std::max(next_position(), *switch_to_log_at_));
@@ -78,9 +81,14 @@ Result<LiveBatch> LiveCursor::Next(int64_t now_ms, int64_t now_unix_s) {
     batch.next_position = next_position();
     reported_position_ = batch.events.back()->entry.position + 1;
     last_report_ms_ = now_ms;
+    if (count_due) {
+      batch.checkpoint = true;
+      reported_position_ = batch.next_position;
+      considered_since_checkpoint_ = 0;
+    }
     return batch;
   }
-  if (CheckpointDue(now_ms)) return Marker(LiveBatch::Kind::kCheckpoint, now_ms);
+  if (count_due || CheckpointDue(now_ms)) return Marker(LiveBatch::Kind::kCheckpoint, now_ms);
   batch.more = true;  // the scan budget ran out: yield to other subscribers, then continue
   return batch;
 }
@@ -136,6 +144,11 @@ Status LiveCursor::Consider(const SharedEvent& event, LiveBatch* batch, size_t* 
   const integrity::Entry& entry = event->entry;
   if (!MatchesRequest(request_, *event)) return Status::Ok();
   if (!access_.MaySubscribe(entry.stream_id, entry.event_type)) return Status::Ok();
+  ++considered_since_checkpoint_;
+  // The transport's filter before Reveal: an unwanted event is never decrypted.
+  if (request_.filter != nullptr && !(*request_.filter)(entry.stream_id, entry.event_type)) {
+    return Status::Ok();
+  }
   SharedEvent view = event;
   if (store_->IsProtected(entry.event_type)) {
     // Plaintext with read.pii, the mask otherwise, the erased value after forget; a field that
@@ -164,6 +177,7 @@ LiveBatch LiveCursor::Marker(LiveBatch::Kind kind, int64_t now_ms) {
   batch.next_position = next_position();
   reported_position_ = batch.next_position;
   last_report_ms_ = now_ms;
+  if (kind == LiveBatch::Kind::kCheckpoint) considered_since_checkpoint_ = 0;
   return batch;
 }
 

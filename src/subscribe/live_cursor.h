@@ -10,8 +10,9 @@
 // order is log order.
 //
 // Each Next() first refreshes the LiveAccess (the policy in force, the credential's expiry);
-// then every event passes the request's filters and `subscribe` for its stream and type; events
-// of protected types are shown through EventStore::Reveal with the caller's `read.pii`.
+// then every event passes the request's filters, `subscribe` for its stream and type, and the
+// transport's filter (LiveRequest::filter); only then are events of protected types shown
+// through EventStore::Reveal with the caller's `read.pii`.
 //
 // Once the cursor reaches the ring's end for the first time it answers kCaughtUp and is live. A
 // live cursor whose position has been evicted from the ring fails with kResourceExhausted (the
@@ -46,6 +47,9 @@ struct LiveBatch {
   enum class Kind : uint8_t { kNone, kEvents, kCheckpoint, kCaughtUp };
   Kind kind = Kind::kNone;
   std::vector<SharedEvent> events;  // kEvents: in log order, each in this reader's view
+  // kEvents: also a checkpoint at next_position, after the events (the request's
+  // checkpoint_every_events was reached).
+  bool checkpoint = false;
   // Every event before next_position was considered (kEvents: through the last event at least).
   uint64_t next_position = 0;
   // kNone: true when there is more to consider right away (call Next() again), false when the
@@ -91,6 +95,7 @@ class LiveCursor {
   std::atomic<uint64_t> next_position_{0};
   std::atomic<bool> live_{false};
   uint64_t reported_position_ = 0;  // what the subscriber knows was considered
+  uint64_t considered_since_checkpoint_ = 0;  // towards request_.checkpoint_every_events
   int64_t last_report_ms_ = 0;
 };
 

@@ -42,6 +42,13 @@ Status ValidateLiveRequest(const LiveRequest& request) {
                                    std::to_string(kCheckpointIntervalMsMin) + " and " +
                                    std::to_string(kCheckpointIntervalMsMax));
   }
+  if (request.checkpoint_every_events > kCheckpointEveryEventsMax) {
+    return Status::InvalidArgument("checkpoint_every_events must be at most " +
+                                   std::to_string(kCheckpointEveryEventsMax));
+  }
+  if (request.filter != nullptr && !*request.filter) {
+    return Status::InvalidArgument("filter is set but empty");
+  }
   return Status::Ok();
 }
 

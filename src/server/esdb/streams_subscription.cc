@@ -20,10 +20,19 @@ using subscribe::LiveRequest;
 
 namespace {
 
-// Where the hub starts: EventStoreDB's subscription positions are exclusive.
-LiveRequest LiveRequestOf(const ReadSpec& spec) {
+// Where the hub starts (EventStoreDB's subscription positions are exclusive), and the filter it
+// applies before revealing an event (so that an event the filter drops is never decrypted).
+LiveRequest LiveRequestOf(const ReadSpec& spec, const std::shared_ptr<const ReadFilter>& filter) {
   LiveRequest request;
   request.stream = spec.stream;
+  if (filter->active()) {
+    request.filter = std::make_shared<const subscribe::LiveEventFilter>(
+        [filter](std::string_view stream, std::string_view type) {
+          return filter->Matches(stream, type);
+        });
+    // EventStoreDB sends checkpoints only to filtered subscriptions.
+    request.checkpoint_every_events = spec.checkpoint_events;
+  }
   switch (spec.from) {
     case ReadSpec::From::kStart:
       request.start = spec.all ? LiveRequest::Start::kPosition : LiveRequest::Start::kVersion;
@@ -44,13 +53,16 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
  public:
   SubscriptionReactor(grpc::CallbackServerContext* context, subscribe::LiveHub* hub,
                       CallIdentity id, ReadSpec spec)
-      : context_(context), spec_(std::move(spec)), end_grace_(context) {
+      : context_(context),
+        filter_(std::make_shared<const ReadFilter>(std::move(spec.filter))),
+        spec_(std::move(spec)),
+        end_grace_(context) {
     if (spec_.from == ReadSpec::From::kAt && spec_.at == UINT64_MAX) {
       Finish(esdb::Finish(context_, InvalidArgument("subscription start out of range")));
       return;
     }
     std::unique_lock<std::mutex> lock(mu_);  // Deliver waits until the confirmation is queued
-    auto sub = hub->Subscribe(LiveRequestOf(spec_), id.principal, this);
+    auto sub = hub->Subscribe(LiveRequestOf(spec_, filter_), id.principal, this);
     if (!sub.ok()) {
       if (sub.status().code() == StatusCode::kPermissionDenied) {
         const policy::Decision decision = id.Decide(policy::Action::kSubscribe, spec_.stream, "");
@@ -121,21 +133,20 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
   }
 
  private:
-  // The answers of one hub batch, after the request's filter.
+  // The answers of one hub batch (the hub applied the filter). As EventStoreDB, a filtered
+  // subscription gets a checkpoint every checkpoint_events events considered, whether the filter
+  // kept them or not: the hub counts them (LiveRequest::checkpoint_every_events).
   void Queue(const LiveBatch& batch) {
     switch (batch.kind) {
       case LiveBatch::Kind::kEvents:
         for (const auto& event : batch.events) {
           const integrity::Entry& entry = event->entry;
-          if (spec_.filter.Matches(entry.stream_id, entry.event_type)) {
-            streams::ReadResp::ReadEvent* wire = queue_.emplace_back().mutable_event();
-            ToWireRecorded(*event, spec_.structured_uuid, wire->mutable_event());
-            wire->set_commit_position(entry.position);
-          }
-          // As EventStoreDB: a checkpoint every checkpoint_events events considered, whether
-          // the filter kept them or not (the hub cannot see what this filter skips).
-          if (++considered_ >= spec_.checkpoint_events) QueueCheckpoint(entry.position + 1);
+          assert(filter_->Matches(entry.stream_id, entry.event_type));
+          streams::ReadResp::ReadEvent* wire = queue_.emplace_back().mutable_event();
+          ToWireRecorded(*event, spec_.structured_uuid, wire->mutable_event());
+          wire->set_commit_position(entry.position);
         }
+        if (batch.checkpoint) QueueCheckpoint(batch.next_position);
         return;
       case LiveBatch::Kind::kCheckpoint:
         QueueCheckpoint(batch.next_position);
@@ -152,11 +163,10 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
   // A checkpoint for filtered subscriptions (EventStoreDB sends none without a filter): the last
   // position considered, from which a new subscription (exclusive) loses nothing.
   void QueueCheckpoint(uint64_t next_position) {
-    if (!spec_.filter.active() || next_position == 0) return;
+    if (!filter_->active() || next_position == 0) return;
     auto* checkpoint = queue_.emplace_back().mutable_checkpoint();
     checkpoint->set_commit_position(next_position - 1);
     checkpoint->set_prepare_position(next_position - 1);
-    considered_ = 0;
   }
 
   // Starts the next queued write (mu_ held). True when the queue is empty and the open hub batch
@@ -176,7 +186,9 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
   }
 
   grpc::CallbackServerContext* const context_;
-  const ReadSpec spec_;
+  // Shared with the hub's LiveRequest, which may still hold it after this reactor is gone.
+  const std::shared_ptr<const ReadFilter> filter_;
+  const ReadSpec spec_;  // its filter moved to filter_
   EndGrace end_grace_;  // armed by End
   std::shared_ptr<subscribe::LiveSubscription> subscription_;  // set before Start(), then const
 
@@ -186,7 +198,6 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
   bool writing_ = false;
   bool batch_open_ = false;  // the hub waits for WriteDone of a batch
   bool finished_ = false;
-  uint64_t considered_ = 0;  // events considered since the last checkpoint
 };
 
 }  // namespace

@@ -1,8 +1,9 @@
 // A Read with the subscription option (EventStoreDB catch-up subscription to a stream or to
 // `$all`), served by the server's LiveHub (subscribe/live_hub.h): the hub does the catch-up from
 // storage, the switch to live events on commit, `subscribe` per event (re-taking the policy for
-// every batch), Reveal with the caller's `read.pii`, and the bounds (subscribers_max; a live
-// subscriber too far behind is ended).
+// every batch), the request's filter, then Reveal with the caller's `read.pii` (an event the
+// filter drops is never decrypted, so it cannot end the subscription), and the bounds
+// (subscribers_max; a live subscriber too far behind is ended).
 //
 // The answers, in order: confirmation (subscription_id), the events (after the request's filter),
 // caught_up once the catch-up reached the live log, and — for filtered subscriptions — a

@@ -68,7 +68,9 @@ class FakeSink final : public LiveSink {
         wires_.push_back(e->wire);
       }
       if (batch.kind == LiveBatch::Kind::kCaughtUp) caught_up_ = batch.next_position;
-      if (batch.kind == LiveBatch::Kind::kCheckpoint) checkpoints_.push_back(batch.next_position);
+      if (batch.kind == LiveBatch::Kind::kCheckpoint || batch.checkpoint) {
+        checkpoints_.push_back(batch.next_position);
+      }
       cv_.notify_all();
     }
     if (auto_ack_) Ack();
