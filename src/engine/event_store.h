@@ -136,7 +136,7 @@ inline constexpr size_t kKeyPageKeysMax = 10000;
 // The result of a KEK rotation (`cairn keys rotate --kek`).
 struct KekRotation {
   std::string kek_id;      // the KEK everything is wrapped under now
-  uint64_t rewrapped = 0;  // subject keys, storage epochs and the checkpoint key re-wrapped
+  uint64_t rewrapped = 0;  // subject keys, storage epochs, checkpoint key, secrets re-wrapped
   bool resumed = false;    // finished an interrupted rotation instead of starting a new one
   // The older KEK versions were kept, not retired: the log is shared with other nodes, which go
   // on wrapping under the version they loaded until they restart (docs/data-protection.md).
@@ -269,8 +269,8 @@ class EventStore {
     return Status::FailedPrecondition("subject key rotation is not available here");
   }
   // KEK rotation: a new KEK version in the provider, then every wrapped key (subject keys,
-  // storage epochs, the checkpoint signing key) re-wrapped under it with a durable write each,
-  // then the old versions retired. Safe to interrupt: old versions stay usable for unwrapping
+  // storage epochs, the checkpoint signing key, components' secrets: keys/component_secrets.h)
+  // re-wrapped under it with a durable write each, then the old versions retired. Safe to interrupt: old versions stay usable for unwrapping
   // until the end, and a second call finishes an interrupted rotation (resumed = true) instead
   // of starting another. Old data stays readable. kFailedPrecondition for a provider that
   // cannot rotate; the KMS's kUnavailable is passed on.

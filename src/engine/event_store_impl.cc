@@ -32,7 +32,9 @@
 #include "integrity/checkpoint.h"
 #include "integrity/note.h"
 #include "keys/kms_config.h"
+#include "keys/component_secrets.h"
 #include "keys/kms_health_gate.h"
+#include "keys/subject_keys.h"
 #include "storage/rocksdb/rocks_log_store.h"
 
 namespace cairn::engine {
@@ -341,8 +343,11 @@ class EventStoreImpl final : public EventStore {
     CAIRN_ASSIGN_OR_RETURN(uint64_t epochs, keys_->RewrapAll());
     CAIRN_ASSIGN_OR_RETURN(std::string wrapped, kms.Wrap(signer_.key.seed().view(), kCheckpointKeyName));
     CAIRN_RETURN_IF_ERROR(store()->PutKeyMaterial(kCheckpointKeyName, wrapped));
+    // Webhook signing secrets: before this, a rotation left them under the retired KEK, and every
+    // webhook made before it failed to load its secret at the next start.
+    CAIRN_ASSIGN_OR_RETURN(uint64_t secrets, keys::RewrapComponentSecrets(store(), &kms));
     if (kms.kek_id() != out.kek_id) return Status::Aborted("the KEK changed during re-wrapping");
-    out.rewrapped = subjects + epochs + 1;
+    out.rewrapped = subjects + epochs + 1 + secrets;
     // Several nodes: the others wrap new keys under the version they loaded until they restart,
     // so retiring it now would lose what they wrap meanwhile. The next call (after they
     // restarted) re-wraps that too and retires — only a call that finds this KEK recorded as
@@ -928,6 +933,7 @@ Status EventStore::Init(const InitOptions& options) {
   storage::LogStore* store = parts.store.get();
   CAIRN_RETURN_IF_ERROR(RecordKms(store, *parts.kms));
   CAIRN_RETURN_IF_ERROR(keys::StorageKeys::Initialize(store, parts.kms.get()));
+  CAIRN_RETURN_IF_ERROR(keys::SubjectKeys::CreateSalt(store));
   CAIRN_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey key, crypto::Ed25519PrivateKey::Generate());
   CAIRN_ASSIGN_OR_RETURN(std::string wrapped, parts.kms->Wrap(key.seed().view(), kCheckpointKeyName));
   CAIRN_RETURN_IF_ERROR(store->PutKeyMaterial(kCheckpointKeyName, wrapped));

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "keys/component_secrets.h"
 #include "keys/kms.h"
 
 namespace cairn::subscribe {
@@ -20,6 +21,8 @@ constexpr size_t kDefinitionSizeBytesMax = 64 << 10;
 std::string DefinitionName(std::string_view name) { return "webhook/def/" + std::string(name); }
 std::string PositionName(std::string_view name) { return "webhook/pos/" + std::string(name); }
 constexpr std::string_view kSecretPrefix = "webhook/";
+// A KEK rotation re-wraps the secrets under this prefix (keys/component_secrets.h).
+static_assert(kSecretPrefix == keys::kComponentSecretPrefixes[0]);
 std::string SecretName(std::string_view name, uint32_t version) {
   return std::string(kSecretPrefix) + std::string(name) + "/secret/" + std::to_string(version);
 }

@@ -230,6 +230,45 @@ TEST_P(EngineBackendTest, KekRotationRewrapsEverythingAndOldDataStaysReadableAft
   EXPECT_TRUE(EventStore::VerifyDataDir(dir_, {}, pg_).ok);
 }
 
+// Components' secrets (webhook signing secrets) are wrapped under the KEK too: a rotation
+// re-wraps them before it retires the old versions, so they still unwrap after a restart.
+// Before, they stayed under the retired KEK and every webhook failed to load its secret.
+TEST_P(EngineBackendTest, KekRotationRewrapsComponentSecrets) {
+  const std::string name = "webhook/billing/secret/1";
+  const std::string secret(32, 'k');
+  auto wrapped = store_->kms()->Wrap(secret, name);
+  ASSERT_TRUE(wrapped.ok()) << wrapped.status().ToString();
+  ASSERT_TRUE(store_->log_store()->PutKeyMaterial(name, *wrapped).ok());
+  auto rotation = store_->RotateKek();
+  ASSERT_TRUE(rotation.ok()) << rotation.status().ToString();
+  EXPECT_EQ(rotation->rewrapped, 1u + 1u + 1u);  // an epoch, the checkpoint key, the secret
+  if (rotation->old_kek_kept) ASSERT_TRUE(store_->RotateKek().ok());  // shared: finish it
+  ASSERT_EQ(Lines(dir_ + "/keyring"), 1u) << "the old KEK is retired";
+
+  Reopen(Options{});
+  auto stored = store_->log_store()->ReadKeyMaterial(name);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  auto unwrapped = store_->kms()->Unwrap(**stored, name);
+  ASSERT_TRUE(unwrapped.ok()) << unwrapped.status().ToString();
+  EXPECT_EQ(unwrapped->view(), secret);
+}
+
+// A component secret that does not unwrap (corrupt, or under a KEK this keyring never had) stops
+// the rotation before anything is retired, naming the secret; the old KEK stays, so nothing that
+// still needs it becomes unreadable.
+TEST_P(EngineBackendTest, KekRotationStopsBeforeRetiringWhenASecretDoesNotUnwrap) {
+  const std::string name = "webhook/broken/secret/1";
+  ASSERT_TRUE(store_->log_store()->PutKeyMaterial(name, std::string(60, 'x')).ok());
+  auto rotation = store_->RotateKek();
+  ASSERT_FALSE(rotation.ok());
+  EXPECT_NE(rotation.status().message().find(name), std::string::npos) << rotation.status().ToString();
+  EXPECT_EQ(Lines(dir_ + "/keyring"), 2u) << "the old KEK is kept";
+  ASSERT_TRUE(store_->log_store()->DestroyKeyMaterial(name).ok());
+  auto finish = store_->RotateKek();
+  ASSERT_TRUE(finish.ok()) << finish.status().ToString();
+  EXPECT_TRUE(finish->resumed);
+}
+
 TEST_P(EngineBackendTest, AnInterruptedKekRotationIsFinishedByTheNextOne) {
   const Options o = ProtectedOptions(tmp_);
   Reopen(o);

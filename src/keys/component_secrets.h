@@ -1,0 +1,38 @@
+// Component secrets: secrets that cairn's own components keep in the LogStore's key material
+// (webhook signing secrets), each a plain KmsProvider::Wrap of the secret with its key material
+// name as context, under the component's prefix.
+//
+// The keys/ module re-wraps its own key material on a KEK rotation (subject keys, storage epochs)
+// and the engine re-wraps the checkpoint key; RewrapComponentSecrets does the same for every
+// component prefix in kComponentSecretPrefixes, before the old KEK versions are retired. A
+// component that keeps a secret must put it under one of these prefixes: a secret left out would
+// be unwrappable once the old KEK is gone.
+//
+// Thread safety: call under the caller's KEK rotation lock (one rotation at a time). Secrets
+// written or deleted concurrently are safe: each replacement is a compare-and-set on the value
+// read, so a deleted secret stays deleted and a secret written meanwhile (already under the new
+// KEK) is left as it is.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "common/status.h"
+#include "keys/kms.h"
+#include "storage/log_store.h"
+
+namespace cairn::keys {
+
+inline constexpr std::array<std::string_view, 1> kComponentSecretPrefixes = {"webhook/"};
+// At most this many component secrets are re-wrapped by one call (webhooks are bounded far
+// below it); more fails with kResourceExhausted and retires nothing.
+inline constexpr size_t kComponentSecretsMax = size_t{1} << 16;
+
+// Unwraps every component secret and wraps it again under `kms`'s current KEK; returns how many
+// were replaced. A secret that does not unwrap fails the call with its name (never its value),
+// so that a rotation stops before retiring the KEK that might still open it.
+Result<uint64_t> RewrapComponentSecrets(storage::LogStore* store, KmsProvider* kms);
+
+}  // namespace cairn::keys
