@@ -107,6 +107,11 @@ SubjectKeys::SubjectKeys(storage::LogStore* store, KmsProvider* kms, std::string
       kms_(kms),
       kek_id_(kms->kek_id()) {}
 
+Status SubjectKeys::CreateSalt(storage::LogStore* store) {
+  const std::string salt = crypto::RandomString(kSubjectSaltSizeBytes);
+  return store->PutMetaIfAbsent(kSubjectKeySaltMeta, salt);
+}
+
 Result<std::unique_ptr<SubjectKeys>> SubjectKeys::Open(storage::LogStore* store, KmsProvider* kms,
                                                        SubjectKeysOptions options) {
   if (store == nullptr || kms == nullptr) return Status::InvalidArgument("no store or KMS");
@@ -117,11 +122,14 @@ Result<std::unique_ptr<SubjectKeys>> SubjectKeys::Open(storage::LogStore* store,
   }
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> salt, store->ReadMeta(kSubjectKeySaltMeta));
   if (!salt) {
-    salt = crypto::RandomString(kSubjectSaltSizeBytes);
-    CAIRN_RETURN_IF_ERROR(store->PutMeta(kSubjectKeySaltMeta, *salt));
-  } else if (salt->size() != kSubjectSaltSizeBytes) {
-    return Status::DataLoss("corrupt subject key salt");
+    // A store made before Init created the salt. Nodes of a shared store that start together
+    // each propose one: the first stored wins and every node uses it (two salts would index one
+    // subject's keys under two handles, and forget on one node would miss the other's).
+    CAIRN_RETURN_IF_ERROR(CreateSalt(store));
+    CAIRN_ASSIGN_OR_RETURN(salt, store->ReadMeta(kSubjectKeySaltMeta));
+    if (!salt) return Status::DataLoss("the subject key salt vanished after it was stored");
   }
+  if (salt->size() != kSubjectSaltSizeBytes) return Status::DataLoss("corrupt subject key salt");
   return std::unique_ptr<SubjectKeys>(
       new SubjectKeys(store, kms, std::move(*salt), std::move(options)));
 }
@@ -263,7 +271,9 @@ Result<bool> SubjectKeys::Charge(const std::string& kid) {
   if (it == uses_.end()) {
     // Full: one entry goes (the rest of its block is given up), not all of them — clearing the
     // map made every active subject claim a new block, wasting a version's budget.
-    if (uses_.size() >= std::max<size_t>(limits_.cache_entries_max, 1)) uses_.erase(uses_.begin());
+    if (uses_.size() >= std::max(limits_.cache_entries_max, kUseEntriesMin)) {
+      uses_.erase(uses_.begin());
+    }
     it = uses_.emplace(kid, Use{}).first;  // no block yet: the first write claims one
   }
   Use& u = it->second;
@@ -531,11 +541,14 @@ Result<SubjectKey> SubjectKeys::RotateImpl(std::string_view subject,
     const std::string before = EncodeIndex(*versions);
     versions->push_back(Version{kid, NowUnixSeconds()});
     Result<bool> won = store_->ReplaceKeyMaterialIf(index_name, before, EncodeIndex(*versions));
-    if (!won.ok() || !*won) {
-      // The index moved (a rotation, a forget) or the write failed: a key this call made is
-      // deleted unless an index lists it now (another writer adopted it); an adopted one stays.
+    // The write failed: the key stays as an orphan. Another writer that found it may be adopting
+    // it right now (a look at the index, then a delete, could remove a key that writer's index
+    // update lists a moment later); the next rotation adopts it, forget's sweep removes it.
+    if (!won.ok()) return won.status();
+    if (!*won) {
+      // The index moved (a rotation, a forget): a key this call made is deleted unless an index
+      // lists it now (another writer adopted it); an adopted one stays.
       if (!adopted) CAIRN_RETURN_IF_ERROR(DeleteIfUnlisted(index_name, kid));
-      if (!won.ok()) return won.status();
       continue;
     }
     SubjectKey out{kid, std::move(key)};

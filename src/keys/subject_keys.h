@@ -61,6 +61,9 @@ namespace cairn::keys {
 
 inline constexpr uint32_t kSubjectKeyVersionsMax = 4096;  // per subject
 inline constexpr std::string_view kSubjectKeySaltMeta = "subject_key_salt";
+// The use counts of at least this many key versions are kept in memory (about 100 bytes each),
+// whatever the key cache's size.
+inline constexpr size_t kUseEntriesMin = 16384;
 
 struct SubjectKeysOptions {
   size_t cache_entries_max = 10000;  // each cached subject uses up to 2 entries (current + kid)
@@ -92,8 +95,11 @@ struct SubjectKeyInfo {
 
 class SubjectKeys final : public SubjectKeySource {
  public:
-  // Loads the store's salt, creating it in a store that has none. `store` and `kms` must outlive
-  // the returned object.
+  // Creates the store's subject-hash salt unless it has one (EventStore::Init does, so that the
+  // nodes of a shared store never race to make it).
+  static Status CreateSalt(storage::LogStore* store);
+  // Loads the store's salt, creating it in a store that has none (one salt wins however many
+  // nodes open at once). `store` and `kms` must outlive the returned object.
   static Result<std::unique_ptr<SubjectKeys>> Open(storage::LogStore* store, KmsProvider* kms,
                                                    SubjectKeysOptions options = {});
 
@@ -194,7 +200,10 @@ class SubjectKeys final : public SubjectKeySource {
   const std::string salt_;
   const SubjectKeysOptions limits_;  // the rollover settings (the cache has its own copy)
   std::mutex use_mu_;
-  std::unordered_map<std::string, Use> uses_;  // guarded by use_mu_; at most cache_entries_max
+  // Guarded by use_mu_; at most max(cache_entries_max, kUseEntriesMin) entries. Its own bound:
+  // tied to the key cache (which may be off), every write of more subjects than that evicted
+  // another's entry, giving up the rest of its reserved block and putting the count again.
+  std::unordered_map<std::string, Use> uses_;
   KeyCache cache_;
   std::array<std::mutex, kLockStripes> subject_locks_;
   std::shared_mutex rewrap_mu_;  // shared: creation, Rotate, Forget; exclusive: RewrapAll

@@ -277,6 +277,14 @@ class LogStore {
   }
   virtual Status PutMeta(std::string_view name, std::string_view value) = 0;
   virtual Result<std::optional<std::string>> ReadMeta(std::string_view name) = 0;
+  // Stores `value` unless `name` already has one (then nothing changes); durable on return. A
+  // store that several processes share makes this atomic, so that of nodes that start together
+  // and each propose a value, exactly one value wins: read it back with ReadMeta. The default
+  // (read, then put) is for a store that one process owns.
+  virtual Status PutMetaIfAbsent(std::string_view name, std::string_view value) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> stored, ReadMeta(name));
+    return stored ? Status::Ok() : PutMeta(name, value);
+  }
   // Calls `fn(name, value)` for every metadata entry whose name starts with `prefix` (empty: all),
   // in ascending byte order of names, until `fn` returns false; the views are valid during the
   // call only. Entries the backend keeps for its own layout (RocksDB's format version) are not

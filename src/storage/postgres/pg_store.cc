@@ -173,6 +173,8 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
   conn.prepare("meta_put",
                "INSERT INTO cairn_meta (name, value) VALUES ($1, $2) "
                "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value");
+  conn.prepare("meta_put_if_absent",
+               "INSERT INTO cairn_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING");
   conn.prepare("meta_get", "SELECT value FROM cairn_meta WHERE name = $1");
   conn.prepare("meta_page",
                "SELECT name, value FROM cairn_meta WHERE name >= $1 ORDER BY name LIMIT $2");
@@ -1025,6 +1027,17 @@ Status PgLogStore::PutMeta(std::string_view name, std::string_view value) {
   return Run("storing metadata", true, [&](pqxx::connection& c) {
     pqxx::work tx(c);
     tx.exec_prepared("meta_put", std::string(name), Bin(value));
+    tx.commit();
+  });
+}
+
+// Retried safely: a second insert of a name that exists changes nothing.
+Status PgLogStore::PutMetaIfAbsent(std::string_view name, std::string_view value) {
+  CAIRN_RETURN_IF_ERROR(CheckName(name, "metadata"));
+  CAIRN_RETURN_IF_ERROR(CheckSmallValue(value, "metadata value"));
+  return Run("storing metadata", true, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_prepared("meta_put_if_absent", std::string(name), Bin(value));
     tx.commit();
   });
 }

@@ -109,6 +109,7 @@ class PgLogStore final : public LogStore {
   Status DeleteUnusedKeyMaterial(std::string_view name) override;
   Status PutMeta(std::string_view name, std::string_view value) override;
   Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
+  Status PutMetaIfAbsent(std::string_view name, std::string_view value) override;
   Status ScanMeta(std::string_view prefix,
                   const std::function<bool(std::string_view, std::string_view)>& fn) override;
 

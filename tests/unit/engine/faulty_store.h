@@ -45,6 +45,12 @@ struct FaultPlan {
   // Runs at the start of DestroyKeyMaterialsIf (another node writing between a look and a
   // conditional destroy).
   std::function<void()> before_destroy_if;
+  // Runs before ReplaceKeyMaterialIf; a non-OK answer is returned without forwarding (the
+  // write failed before it committed).
+  std::function<Status(std::string_view name)> before_replace_key_material_if;
+  // Runs at the start of DeleteUnusedKeyMaterial (another node acting between a look and the
+  // delete).
+  std::function<void(std::string_view name)> before_delete_unused;
 };
 
 inline std::string FlipOneByte(std::string_view bytes) {
@@ -176,6 +182,9 @@ class FaultyStore final : public storage::LogStore {
   }
   Result<bool> ReplaceKeyMaterialIf(std::string_view n, std::string_view e,
                                     std::string_view w) override {
+    if (plan_->before_replace_key_material_if) {
+      CAIRN_RETURN_IF_ERROR(plan_->before_replace_key_material_if(n));
+    }
     return inner_->ReplaceKeyMaterialIf(n, e, w);
   }
   Result<std::optional<std::string>> ReadKeyMaterial(std::string_view n) override { return inner_->ReadKeyMaterial(n); }
@@ -193,6 +202,7 @@ class FaultyStore final : public storage::LogStore {
     return inner_->DestroyKeyMaterialsIf(expected, destroyed);
   }
   Status DeleteUnusedKeyMaterial(std::string_view n) override {
+    if (plan_->before_delete_unused) plan_->before_delete_unused(n);
     return inner_->DeleteUnusedKeyMaterial(n);
   }
   Status ScanKeyMaterial(std::string_view p,
@@ -209,6 +219,9 @@ class FaultyStore final : public storage::LogStore {
     return Status::Ok();
   }
   Result<std::optional<std::string>> ReadMeta(std::string_view n) override { return inner_->ReadMeta(n); }
+  Status PutMetaIfAbsent(std::string_view n, std::string_view v) override {
+    return inner_->PutMetaIfAbsent(n, v);  // the backend's own (atomic on PostgreSQL)
+  }
   Status ScanMeta(std::string_view p,
                   const std::function<bool(std::string_view, std::string_view)>& fn) override {
     return inner_->ScanMeta(p, fn);

@@ -288,6 +288,44 @@ TEST_F(SubjectKeysTest, AnOrphanKeyOfTheNextVersionIsAdoptedNotAnEndlessConflict
   EXPECT_EQ(Write("orphaned").kid, v2->kid);  // and the index lists it now
 }
 
+// B's index update fails before it commits (PostgreSQL: the connection dropped), while node A,
+// rotating too, found B's new key and adopts it as the next version. B must leave the key alone:
+// when B looked at the index and then deleted the key, A's index update landed in between, and
+// A's writers encrypted under a key that no longer existed (read back as erased).
+TEST_F(SubjectKeysTest, AKeyWhoseIndexUpdateFailedIsLeftForAnotherNodeToAdopt) {
+  Write("shared");
+  keys_.reset();
+  engine::FaultPlan plan;
+  store_ = std::make_unique<engine::FaultyStore>(std::move(store_), &plan);
+  auto a = SubjectKeys::Open(store_.get(), kms_.get());
+  auto b = SubjectKeys::Open(store_.get(), kms_.get());
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::atomic<bool> fail_index_update{true};
+  plan.before_replace_key_material_if = [&](std::string_view name) {
+    if (name.starts_with("subject/") && fail_index_update.exchange(false)) {
+      return Status::Unavailable("injected: the connection dropped before the commit");
+    }
+    return Status::Ok();
+  };
+  Result<SubjectKey> adopted = Status::Internal("A never rotated");
+  plan.before_delete_unused = [&](std::string_view) {
+    if (!adopted.ok()) adopted = (*a)->Rotate("shared");  // lands between B's look and delete
+  };
+  const Result<SubjectKey> failed = (*b)->Rotate("shared");
+  EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable) << failed.status().ToString();
+  if (!adopted.ok()) adopted = (*a)->Rotate("shared");  // B left the orphan: A adopts it now
+  ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
+  EXPECT_EQ(adopted->kid.substr(25), ".2");
+  (*a)->ClearCache();
+  const Result<SubjectKey> stored = (*a)->KeyForRead(adopted->kid);
+  ASSERT_TRUE(stored.ok()) << "the adopted key was deleted: " << stored.status().ToString();
+  EXPECT_EQ(stored->key->view(), adopted->key->view());
+  (*b)->ClearCache();
+  auto b_write = (*b)->KeyForWrite("shared");
+  ASSERT_TRUE(b_write.ok()) << b_write.status().ToString();
+  EXPECT_EQ(b_write->kid, adopted->kid);
+}
+
 // The other order: another node's rotation lands while a forget destroys (here: just before the
 // forget deletes the index). The forget sees the index moved, destroys the version it gained
 // too, and only then deletes it: nothing of the subject stays readable.
@@ -745,6 +783,36 @@ TEST_F(SubjectKeysTest, RollsOverBeforeTheEncryptionLimitAlsoAfterARestart) {
     ASSERT_TRUE(use.ok());
     EXPECT_FALSE(use->has_value()) << "the use count of " << kid << " is destroyed too";
   }
+}
+
+// The use counts outlive the key cache: with the cache off (a documented setting), writes that
+// alternate between subjects keep their reserved blocks. When the counts shared the cache's
+// bound, each write evicted the other subject's count, gave up the rest of its block and claimed
+// a new one: a durable put per write, and a new version after every few writes.
+TEST_F(SubjectKeysTest, UseCountsAreKeptWithTheKeyCacheOff) {
+  SubjectKeysOptions o;
+  o.cache_entries_max = 0;
+  o.encryptions_per_version_max = 8192;
+  o.encryptions_per_write = 1;
+  o.use_reservation_writes = 4096;
+  keys_.reset();
+  auto k = SubjectKeys::Open(store_.get(), flaky_.get(), o);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  keys_ = std::move(k).value();
+  std::string last_a, last_b;
+  for (int round = 0; round < 3; ++round) {
+    last_a = Write("alice").kid;
+    last_b = Write("bob").kid;
+  }
+  EXPECT_EQ(last_a.substr(25), ".1") << "alice rolled over after 3 writes";
+  EXPECT_EQ(last_b.substr(25), ".1") << "bob rolled over after 3 writes";
+  // One block claimed per subject: the stored count is one block up, not three.
+  auto use = store_->ReadKeyMaterial("skey-use/" + last_a);
+  ASSERT_TRUE(use.ok() && use->has_value());
+  ASSERT_EQ((*use)->size(), 8u);
+  uint64_t claimed = 0;
+  for (unsigned char c : **use) claimed = (claimed << 8) | c;
+  EXPECT_EQ(claimed, 4096u);
 }
 
 // Two users of one store (two nodes of a shared store) writing under one subject: their blocks
