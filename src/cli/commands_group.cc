@@ -71,7 +71,7 @@ Json StatusJson(const v1::GroupStatus& g) {
               {"acked", g.acked()},
               {"parked", g.parked()},
               {"skipped", g.skipped()},
-              {"unauthorized_parked", g.unauthorized_parked()},
+              {"unauthorized_waiting", g.unauthorized_waiting()},
               {"replay_pending", g.replay_pending()},
               {"withdrawn", g.withdrawn()},
               {"stalled", g.stalled()}};

@@ -1,7 +1,7 @@
 // What the two group consumer sinks share (cairn.v1 Groups.Connect and the EventStoreDB
 // persistent Read): GroupDeliveryTag, what a consumer's send queue keeps beside each delivery, so
-// that a policy reload can take back, before they are sent, the deliveries whose event type the
-// consumer may no longer receive (QueuedBidiReactor::WithdrawLocked, GroupConsumer::Withdraw);
+// that a policy reload can take back, before they are sent, the deliveries whose event type (or
+// whose protected fields in clear) the consumer may no longer receive (QueuedBidiReactor::WithdrawLocked, GroupConsumer::Withdraw);
 // and GroupSinkBase, the part of a sink that is not protocol: the consumer's access, the reader's
 // view of an event, the stall check and the withdrawal.
 #pragma once
@@ -29,11 +29,16 @@ struct GroupDeliveryTag {
   std::string stream_id;
   std::string event_type;
   std::string event_id;  // the 16 bytes; the ESDB protocol acks by event id
+  bool pii_revealed = false;  // protected fields are in clear in the message (read.pii)
 };
 
-// Whether `access` (as of its last Refresh) no longer lets the consumer receive the delivery.
+// Whether `access` (as of its last Refresh) no longer lets the consumer receive the delivery as
+// it was rendered: its type is revoked, or its plaintext fields are (read.pii). Taken back, the
+// event is rendered again for whoever gets it next, masked for a consumer without read.pii.
 inline bool RevokedFor(const subscribe::LiveAccess& access, const GroupDeliveryTag& tag) {
-  return tag.delivery && !access.MaySubscribe(tag.stream_id, tag.event_type);
+  if (!tag.delivery) return false;
+  if (!access.MaySubscribe(tag.stream_id, tag.event_type)) return true;
+  return tag.pii_revealed && !access.MayReadPii(tag.stream_id, tag.event_type);
 }
 
 inline std::vector<subscribe::WithdrawnDelivery> WithdrawnOf(

@@ -56,7 +56,7 @@ void StatusToWire(const subscribe::GroupInfo& info, v1::GroupStatus* w) {
   w->set_acked(c.acked);
   w->set_parked(c.parked);
   w->set_skipped(c.skipped);
-  w->set_unauthorized_parked(c.unauthorized_parked);
+  w->set_unauthorized_waiting(c.unauthorized_waiting);
   w->set_replay_pending(c.replay_pending);
   w->set_withdrawn(c.withdrawn);
   w->set_stalled(c.stalled);
@@ -241,6 +241,7 @@ ConnectionSink::DeliverResult ConnectionSink::Deliver(subscribe::GroupDelivery d
   out->set_replay(delivery.replay);
   GroupDeliveryTag tag{true, delivery.ack_id, delivery.attempt, event->entry.stream_id,
                        event->entry.event_type, ""};
+  tag.pii_revealed = !event->revealed.empty();
   std::lock_guard<std::mutex> lock(mu_);
   const bool queued = conn_ != nullptr && conn_->Enqueue(std::move(message), std::move(tag));
   return queued ? DeliverResult::HandedOver() : DeliverResult::NotTaken();

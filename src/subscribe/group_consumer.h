@@ -48,8 +48,8 @@ class GroupConsumer {
   // Right after a successful BeginRound: takes back the deliveries handed over but not yet sent
   // that the consumer may no longer receive (MayReceive is now false: a policy reload revoked
   // the type), so that they are never sent, and returns them. The group gives them to other
-  // consumers, or parks them as unauthorized, without counting an attempt. A delivery already
-  // being written to the network is not taken back.
+  // consumers, or keeps them until one that may receive them joins, without counting an
+  // attempt. A delivery already being written to the network is not taken back.
   virtual std::vector<WithdrawnDelivery> Withdraw() { return {}; }
   // Hands one delivery over; must not wait for the consumer.
   //  - kHandedOver: queued for the consumer.

@@ -17,7 +17,6 @@ namespace {
 constexpr uint64_t kReplayBit = uint64_t{1} << 63;
 // One AppendSystem of parked references: well below the engine's batch limit.
 constexpr size_t kParkBatchEventsMax = 500;
-constexpr char kUnauthorizedReason[] = "unauthorized: no connected consumer may receive this type";
 constexpr char kUnreadableReasonPrefix[] = "unreadable: ";
 
 int64_t NowMs() { return SteadyNowMs(); }
@@ -57,7 +56,6 @@ struct GroupRunner::Assignment {
 struct GroupRunner::ParkJob {
   uint64_t ack_id = 0;
   ParkedRef ref;
-  bool unauthorized = false;
 };
 
 GroupRunner::GroupRunner(engine::EventStore* store, GroupStore* groups, GroupLimits limits,
@@ -426,11 +424,16 @@ void GroupRunner::Dispatch() {
   }
   for (Assignment& a : assignments) {
     const uint64_t ack_id = a.delivery.ack_id;
+    const uint32_t attempt = a.delivery.attempt;
     const GroupConsumer::DeliverResult result = a.consumer->Deliver(std::move(a.delivery));
     if (result.kind == GroupConsumer::DeliverResult::Kind::kHandedOver) continue;
     std::lock_guard<std::mutex> lock(mu_);
     Pending* p = Find(ack_id);
-    if (p == nullptr || p->consumer != a.consumer_id) continue;
+    if (p == nullptr || p->attempts != attempt) continue;  // settled or assigned again meanwhile
+    // Still this assignment: held by the consumer, or released by its Leave() while Deliver ran
+    // (then the attempt must be given back too: it never reached anyone).
+    const bool left_meanwhile = p->consumer == 0 && p->last_consumer == a.consumer_id;
+    if (p->consumer != a.consumer_id && !left_meanwhile) continue;
     Release(p);
     assert(p->attempts > 0);
     p->attempts--;
@@ -445,8 +448,7 @@ void GroupRunner::Dispatch() {
       parks.push_back({p->ack_id,
                        {p->event.entry.position, p->event.entry.stream_id, p->event.entry.event_id,
                         std::string(kUnreadableReasonPrefix) + StatusCodeName(result.unreadable_code),
-                        p->attempts},
-                       false});
+                        p->attempts}});
     }
     // kNotTaken (the consumer's queue is full or it is going away): not an attempt, so that an
     // event is never parked for retries it never had.
@@ -478,7 +480,6 @@ void GroupRunner::Park(std::vector<ParkJob> jobs) {
       }
       MarkDone(jobs[i].ack_id);
       counters_.parked++;
-      if (jobs[i].unauthorized) counters_.unauthorized_parked++;
     }
   }
 }
@@ -610,6 +611,8 @@ void GroupRunner::AssignLocked(std::vector<Assignment>* out, std::vector<ParkJob
     const uint32_t max = MaxInFlightLocked(slot);
     room += max > slot.in_flight ? max - slot.in_flight : 0;
   }
+  uint64_t unauthorized_waiting = 0;
+  bool judged_all = ready_consumers;  // every pending event was judged this round
   auto visit = [&](Pending& p, bool replay) {
     if (p.consumer != 0 || p.parking) return;
     const bool exhausted = p.attempts >= settings_.retry_limit;
@@ -618,20 +621,22 @@ void GroupRunner::AssignLocked(std::vector<Assignment>* out, std::vector<ParkJob
       std::string reason = !p.park_reason.empty() ? p.park_reason : "retry limit reached";
       parks->push_back({p.ack_id,
                         {p.event.entry.position, p.event.entry.stream_id, p.event.entry.event_id,
-                         std::move(reason), p.attempts},
-                        false});
+                         std::move(reason), p.attempts}});
       return;
     }
-    if (!ready_consumers || room == 0) return;
+    if (!ready_consumers) return;
+    if (room == 0) {
+      judged_all = false;
+      return;
+    }
     bool anyone_may = false;
     Slot* slot = PickLocked(p, &anyone_may);
     if (slot == nullptr) {
-      if (anyone_may) return;  // every consumer that may receive it is busy
-      p.parking = true;
-      parks->push_back({p.ack_id,
-                        {p.event.entry.position, p.event.entry.stream_id, p.event.entry.event_id,
-                         kUnauthorizedReason, p.attempts},
-                        true});
+      // Every consumer that may receive it is busy, or no connected consumer may: then it waits
+      // for one that may. It is never parked or skipped for that: a consumer that may not receive
+      // it (one with a narrower grant, joined while the group's own consumers are away) must not
+      // be able to move the group past events it never saw.
+      if (!anyone_may) ++unauthorized_waiting;
       return;
     }
     const uint64_t previous_consumer = p.last_consumer;
@@ -649,6 +654,8 @@ void GroupRunner::AssignLocked(std::vector<Assignment>* out, std::vector<ParkJob
   };
   for (auto& [version, p] : replay_) visit(p, true);
   for (auto& [position, p] : main_) visit(p, false);
+  if (!ready_consumers) counters_.unauthorized_waiting = 0;  // nothing is judged without them
+  if (judged_all) counters_.unauthorized_waiting = unauthorized_waiting;
 }
 
 GroupPosition GroupRunner::PositionLocked() const {

@@ -7,12 +7,15 @@
 // receive it; replayed parked events go first. A delivery comes back ready when it is nacked
 // with retry, when its ack timeout passes, or when its consumer leaves. An event delivered
 // `retry_limit` times, or nacked with park, is parked in `$parked-<group>` (a reference, never
-// the payload); an event no connected consumer may receive is parked with reason "unauthorized".
+// the payload). An event that no connected consumer may receive waits for one that may (counted
+// in unauthorized_waiting): a consumer with a narrower grant cannot move the group past it.
 //
 // The position (GroupStore) is saved by the delivery thread at most every
 // checkpoint_interval_ms or after checkpoint_changes_max changes, and on Stop(). Reading stops
-// while done_above_max done events wait above an undone one, so what is saved stays bounded; the
-// undone event times out, is retried and finally parked, so the group always moves on.
+// while done_above_max done events wait above an undone one, so what is saved stays bounded; an
+// undone event that consumers receive times out, is retried and finally parked, so the group
+// moves on; one that no connected consumer may receive holds it until a consumer that may joins
+// (or the policy or the group's filter changes).
 //
 // Thread safety: every public method is safe to call from any thread. Wake() is cheap (commit
 // observers call it). Stop() joins the thread; afterwards every method is a no-op.
@@ -46,7 +49,9 @@ struct GroupCounters {
   uint64_t acked = 0;
   uint64_t parked = 0;
   uint64_t skipped = 0;
-  uint64_t unauthorized_parked = 0;
+  // Events that no connected consumer may receive, waiting for one that may (as of the latest
+  // delivery round that judged every pending event; 0 without consumers).
+  uint64_t unauthorized_waiting = 0;
   uint64_t replay_pending = 0;
   uint64_t withdrawn = 0;  // taken back unsent after a reload revoked their type (Withdraw)
   uint64_t stalled = 0;    // consumers dropped because they stopped reading (WriteStalled)

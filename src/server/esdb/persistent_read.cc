@@ -338,6 +338,7 @@ ReadSink::DeliverResult ReadSink::Deliver(subscribe::GroupDelivery delivery) {
   out->set_retry_count(static_cast<int32_t>(delivery.attempt > 0 ? delivery.attempt - 1 : 0));
   GroupDeliveryTag tag{true, delivery.ack_id, delivery.attempt, event->entry.stream_id,
                        event->entry.event_type, event->entry.event_id};
+  tag.pii_revealed = !event->revealed.empty();
   std::lock_guard<std::mutex> lock(mu_);
   const bool queued = conn_ != nullptr && conn_->Enqueue(std::move(tag), std::move(message));
   return queued ? DeliverResult::HandedOver() : DeliverResult::NotTaken();

@@ -8,10 +8,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/event_store.h"
@@ -79,7 +81,14 @@ class FakeConsumer final : public GroupConsumer {
     unreadable_positions.clear();
   }
 
+  // Runs once, at the start of the next Deliver (before a refusal): e.g. the consumer's Leave,
+  // as when its call ends while the group hands it an event.
+  std::function<void()> before_next_deliver;
+  std::atomic<int> deliver_calls{0};
+
   DeliverResult Deliver(GroupDelivery delivery) override {
+    deliver_calls++;
+    if (before_next_deliver) std::exchange(before_next_deliver, nullptr)();
     for (int left = refuse_next.load(); left > 0;) {
       if (refuse_next.compare_exchange_weak(left, left - 1)) return DeliverResult::NotTaken();
     }
