@@ -55,6 +55,7 @@ struct WebhookDispatcher::Hook {
   crypto::SecureBytes previous;  // empty: no previous secret
   uint64_t position = 0;         // the next position to look at
   uint32_t attempts = 0;         // failed attempts of the event at `position`
+  uint32_t local_waits = 0;      // its failures before sending that pass (not attempts)
   int64_t not_before_ms = 0;     // steady clock: the next attempt after a failure
   bool busy = false;
   bool deleted = false;
@@ -295,12 +296,15 @@ bool WebhookDispatcher::Wanted(const Hook& hook, const engine::RecordedEvent& ev
 }
 
 Status WebhookDispatcher::DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii,
-                                     bool* undeliverable) {
+                                     bool* undeliverable, bool* not_sent) {
   *undeliverable = false;
-  // Failures before anything is sent: a KMS that is away is retried; an event whose protected
-  // fields do not open or whose data is not the JSON its type says fails the same way on every
-  // attempt, so it is parked at once instead of holding the webhook through every retry.
+  *not_sent = false;
+  // Failures before anything is sent: a KMS that is away is waited for (not an attempt); an
+  // event whose protected fields do not open or whose data is not the JSON its type says fails
+  // the same way on every attempt, so it is parked at once instead of holding the webhook
+  // through every retry.
   auto local = [&](Status s) {
+    *not_sent = true;
     *undeliverable = !FailurePasses(s.code());
     return s;
   };
@@ -392,22 +396,32 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
     if (!Wanted(hook, event, judge, &pii)) {
       std::lock_guard<std::mutex> lock(mu_);
       hook.attempts = 0;  // counted for this event (it failed before it stopped being wanted)
+      hook.local_waits = 0;
       ++position;
       continue;
     }
     engine::RecordedEvent stored = event;  // kept for the parked reference
     bool undeliverable = false;
-    Status s = DeliverOne(hook, std::move(event), pii, &undeliverable);
+    bool not_sent = false;
+    Status s = DeliverOne(hook, std::move(event), pii, &undeliverable, &not_sent);
     if (!s.ok() && stop_.load()) break;  // aborted by Stop(): not an attempt
     std::unique_lock<std::mutex> lock(mu_);
     if (s.ok()) {
       ++hook.delivered;
       hook.attempts = 0;
+      hook.local_waits = 0;
       ++position;
       continue;
     }
-    ++hook.attempts;
     hook.last_error = s.message().substr(0, kLastErrorSizeBytesMax);
+    if (not_sent && !undeliverable) {
+      // Nothing was sent and it will pass (the KMS is away): waited for, never an attempt, so
+      // that an outage cannot park the events it delays. Backs off as attempts would.
+      hook.local_waits = std::min<uint32_t>(hook.local_waits + 1, 31);
+      hook.not_before_ms = SteadyMs() + BackoffMs(hook.local_waits);
+      break;
+    }
+    ++hook.attempts;
     if (hook.attempts > options_.retries_max || undeliverable) {
       const std::string error = hook.last_error;
       lock.unlock();
@@ -420,6 +434,7 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
       }
       ++hook.parked;
       hook.attempts = 0;
+      hook.local_waits = 0;
       ++position;
       continue;
     }

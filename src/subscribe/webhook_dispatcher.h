@@ -137,7 +137,9 @@ class WebhookDispatcher {
   bool Wanted(const Hook& hook, const engine::RecordedEvent& event, const Judge& judge,
               bool* pii) const;
   // `*undeliverable`: it failed before sending, in a way no retry cures (parked at once).
-  Status DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii, bool* undeliverable);
+  // *not_sent: it failed before anything was sent; *undeliverable: and it always will.
+  Status DeliverOne(Hook& hook, engine::RecordedEvent event, bool pii, bool* undeliverable,
+                    bool* not_sent);
   Status Park(Hook& hook, const engine::RecordedEvent& event, const std::string& error);
   int64_t BackoffMs(uint32_t attempt);
   int64_t NowUnixS() const;

@@ -5,6 +5,7 @@
 // parked reference; secret rotation signs with both secrets; least-privilege delivery.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <optional>
 #include <regex>
 #include <set>
@@ -16,6 +17,7 @@
 #include "common/bytes.h"
 #include "protect_rules.h"
 #include "server_env.h"
+#include "unit/keys/softhsm_token.h"
 #include "webhook_receiver.h"
 
 namespace cairn::testing {
@@ -70,6 +72,17 @@ class WebhooksTest : public ::testing::Test {
     r.set_source(source);
     r.add_allow_addresses("127.0.0.1");
     return r;
+  }
+
+  // Binds apikey:ci-bot to order-reader (no subscribe) and reloads the policy.
+  bool TakeSubscribeFromBot() {
+    std::string policy = ReadFile(env.PolicyPath());
+    const std::string bound = "principal = \"apikey:ci-bot\"\nroles = [\"order-service\"]";
+    const size_t at = policy.find(bound);
+    if (at == std::string::npos) return false;
+    policy.replace(at, bound.size(), "principal = \"apikey:ci-bot\"\nroles = [\"order-reader\"]");
+    WriteFile(env.PolicyPath(), policy);
+    return admin->ReloadPolicy().ok();
   }
 
   ServerEnv env;
@@ -396,13 +409,7 @@ TEST_F(WebhooksTest, AWebhookWhoseIdentityLostItsGrantIsPausedNotDrained) {
   r.set_from_end(true);
   ASSERT_TRUE(webhooks->Create(r).ok());
   const std::string policy = ReadFile(env.PolicyPath());
-  const std::string bound = "principal = \"apikey:ci-bot\"\nroles = [\"order-service\"]";
-  std::string narrowed = policy;
-  ASSERT_NE(narrowed.find(bound), std::string::npos);
-  narrowed.replace(narrowed.find(bound), bound.size(),
-                   "principal = \"apikey:ci-bot\"\nroles = [\"order-reader\"]");  // no subscribe
-  WriteFile(env.PolicyPath(), narrowed);
-  ASSERT_TRUE(admin->ReloadPolicy().ok());
+  ASSERT_TRUE(TakeSubscribeFromBot());
   ASSERT_TRUE(admin->Append(Events("order-w7", "OrderCreated", {R"({"k":7})"})).ok());
   std::string last_error;
   for (int i = 0; i < 100 && last_error.find("paused") == std::string::npos; ++i) {
@@ -420,6 +427,87 @@ TEST_F(WebhooksTest, AWebhookWhoseIdentityLostItsGrantIsPausedNotDrained) {
   auto got = receiver_->WaitFor(1, 20000);
   ASSERT_EQ(got.size(), 1u) << "the event appended while paused was skipped";
   EXPECT_NE(got[0].body.find("\"k\":7"), std::string::npos);
+}
+
+// The KMS away (the PKCS#11 token gone) while a protected event is due: its reveal fails with
+// UNAVAILABLE before anything is sent. That is waited for, not counted as an attempt: nothing
+// is parked (before, retries_max such failures parked the event within a second), and the event
+// is delivered once the token is back.
+class WebhooksKmsTest : public WebhooksTest {
+ protected:
+  void SetUp() override {
+    if (!SoftHsmInstalled()) GTEST_SKIP() << "SoftHSM is not installed";
+    token_ = std::make_unique<SoftHsmToken>(env.dir().Sub("hsm"));
+    ASSERT_TRUE(token_->ok());
+    std::filesystem::remove_all(env.DataDir() + "/db");  // made again on the token
+    std::filesystem::remove(env.DataDir() + "/keyring");
+    WriteFile(env.dir().Sub("keys.toml"), token_->Toml());
+    auto init = RunCairn({"init", "--data-dir", env.DataDir(), "--config", env.dir().Sub("keys.toml")});
+    ASSERT_EQ(init.exit_code, 0) << init.err;
+    ca_ = MakeReceiverCa();
+    receiver_ = std::make_unique<Receiver>(MakeReceiverPair(ca_));
+    WriteFile(env.dir().Sub("receiver-ca.pem"), ca_.cert_pem);
+    env.extra_config =
+        ProtectRulesConfig(env, kRules) + token_->Toml() +
+        "[webhooks]\nca_file = \"receiver-ca.pem\"\nretries_max = 2\nbackoff_initial_ms = 20\n"
+        "backoff_max_ms = 100\ntimeout_ms = 5000\n";
+    Restart();
+  }
+  void TearDown() override {
+    if (token_ != nullptr && hidden_) token_->Show();
+  }
+  void Restart() {
+    if (env.server().pid() > 0) env.server().Stop();
+    ASSERT_TRUE(env.Start()) << env.server().output();
+    admin = env.ClientWith(env.admin_key);
+    webhooks = std::make_unique<WebhooksClient>(admin.get());
+  }
+  std::optional<v1::WebhookInfo> Listed(const std::string& name) {
+    auto listed = webhooks->List();
+    if (!listed.ok()) return std::nullopt;
+    for (const auto& w : listed->webhooks()) {
+      if (w.name() == name) return w;
+    }
+    return std::nullopt;
+  }
+  std::unique_ptr<SoftHsmToken> token_;
+  bool hidden_ = false;
+};
+
+TEST_F(WebhooksKmsTest, AKmsOutageDelaysProtectedEventsAndParksNothing) {
+  // Paused at first (its identity may not subscribe), so that the event waits undelivered.
+  v1::CreateWebhookRequest r = Request("kms", "order-k");
+  r.set_run_as("apikey:ci-bot");
+  ASSERT_TRUE(webhooks->Create(r).ok());
+  const std::string policy = ReadFile(env.PolicyPath());
+  ASSERT_TRUE(TakeSubscribeFromBot());
+  ASSERT_TRUE(admin->Append(Events("order-k", "CustomerRegistered",
+                                   {R"({"customerId":"alice","email":"alice@example.com"})"}))
+                  .ok());
+  Restart();  // alice's key is no longer cached
+  ASSERT_TRUE(token_->Hide());
+  hidden_ = true;
+  WriteFile(env.PolicyPath(), policy);  // the webhook may deliver again: its reveal fails
+  ASSERT_TRUE(admin->ReloadPolicy().ok());
+  std::string last_error;
+  for (int i = 0; i < 100 && last_error.find("UNAVAILABLE") == std::string::npos &&
+                  last_error.find("navailable") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (auto w = Listed("kms")) last_error = w->last_error();
+  }
+  EXPECT_FALSE(last_error.empty()) << "the reveal never failed";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // many retries_max by now
+  auto during = Listed("kms");
+  ASSERT_TRUE(during.has_value());
+  EXPECT_EQ(during->parked(), 0u) << "parked while the KMS was away: " << during->last_error();
+  EXPECT_EQ(receiver_->count(), 0u);
+  ASSERT_TRUE(token_->Show());
+  hidden_ = false;
+  auto got = receiver_->WaitFor(1, 30000);
+  ASSERT_EQ(got.size(), 1u) << "not delivered once the KMS was back";
+  EXPECT_NE(got[0].body.find("alice"), std::string::npos);
+  EXPECT_EQ(got[0].body.find("alice@example.com"), std::string::npos) << "ci-bot has no read.pii";
+  EXPECT_EQ(Listed("kms")->parked(), 0u);
 }
 
 TEST_F(WebhooksTest, CliCreateListRotateDelete) {
