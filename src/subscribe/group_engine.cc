@@ -1,5 +1,7 @@
 #include "subscribe/group_engine.h"
 
+#include <algorithm>
+
 #include <cassert>
 
 #include "subscribe/group_parked.h"
@@ -59,40 +61,50 @@ void GroupEngine::WakeAll() {
   for (auto& [name, runner] : runners_) runner->Wake();
 }
 
-Status GroupEngine::SaveNamesLocked() {
+std::vector<std::string> GroupEngine::NamesLocked() const {
   std::vector<std::string> names;
   for (const auto& [name, runner] : runners_) names.push_back(name);
-  return groups_.SaveNames(names);
+  return names;
 }
 
+// Durable writes happen under admin_mu_ only, never under mu_: every commit's observer (WakeAll)
+// takes mu_, so a group's fsyncs or PostgreSQL round trips there held up every append.
 Status GroupEngine::Create(GroupSettings settings) {
   CAIRN_RETURN_IF_ERROR(NormalizeGroupSettings(limits_, &settings));
   // $parked-<name> outlives a deleted group of the name: a new group replays only what it parks.
   // Read before mu_: on a shared store the read may catch up on other nodes' commits, whose
   // observers (WakeAll) take mu_.
   CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo parked, store_->GetStreamInfo(ParkedStreamId(settings.name)));
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!started_) return Status::Unavailable("the group engine is not running");
-  if (runners_.count(settings.name) > 0) {
-    return Status::AlreadyExists("group '" + settings.name + "' already exists");
+  std::lock_guard<std::mutex> admin(admin_mu_);
+  std::vector<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_) return Status::Unavailable("the group engine is not running");
+    if (runners_.count(settings.name) > 0) {
+      return Status::AlreadyExists("group '" + settings.name + "' already exists");
+    }
+    if (deleting_.count(settings.name) > 0) {  // its stored state is being removed
+      return Status::Unavailable("group '" + settings.name + "' is being deleted; retry");
+    }
+    if (runners_.size() >= limits_.groups_max) {
+      return Status::ResourceExhausted("at most " + std::to_string(limits_.groups_max) + " groups");
+    }
+    names = NamesLocked();
   }
-  if (deleting_.count(settings.name) > 0) {  // its stored state is being removed
-    return Status::Unavailable("group '" + settings.name + "' is being deleted; retry");
-  }
-  if (runners_.size() >= limits_.groups_max) {
-    return Status::ResourceExhausted("at most " + std::to_string(limits_.groups_max) + " groups");
-  }
+  names.push_back(settings.name);
+  std::sort(names.begin(), names.end());
   GroupPosition start;
   start.done_below = settings.start_position;
   start.replay_next = start.replay_end = parked.exists ? parked.event_count : 0;
   CAIRN_RETURN_IF_ERROR(groups_.SaveSettings(settings));
   CAIRN_RETURN_IF_ERROR(groups_.SavePosition(settings.name, start));
+  CAIRN_RETURN_IF_ERROR(groups_.SaveNames(names));
   const std::string name = settings.name;
   auto runner = std::make_shared<GroupRunner>(store_, &groups_, limits_, std::move(settings), start);
-  runners_[name] = runner;
-  if (Status s = SaveNamesLocked(); !s.ok()) {
-    runners_.erase(name);
-    return s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_) return Status::Unavailable("the group engine stopped");  // loaded at start
+    runners_[name] = runner;
   }
   runner->Start();
   return Status::Ok();
@@ -108,17 +120,21 @@ Status GroupEngine::Update(GroupSettings settings) {
 }
 
 Status GroupEngine::Delete(const std::string& name) {
+  std::lock_guard<std::mutex> admin(admin_mu_);
   std::shared_ptr<GroupRunner> runner;
+  std::vector<std::string> names;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = runners_.find(name);
     if (it == runners_.end()) return Status::NotFound("group '" + name + "' does not exist");
     runner = it->second;
-    runners_.erase(it);
-    if (Status s = SaveNamesLocked(); !s.ok()) {
-      runners_[name] = runner;
-      return s;
-    }
+    names = NamesLocked();
+  }
+  names.erase(std::remove(names.begin(), names.end(), name), names.end());
+  CAIRN_RETURN_IF_ERROR(groups_.SaveNames(names));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    runners_.erase(name);
     deleting_.insert(name);  // a Create of the name waits until its state is gone
   }
   // Outside mu_: the runner may be appending (parking), and commits wake through mu_.

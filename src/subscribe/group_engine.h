@@ -83,13 +83,16 @@ class GroupEngine {
 
  private:
   Result<std::shared_ptr<GroupRunner>> Find(const std::string& name) const;
-  Status SaveNamesLocked();
+  std::vector<std::string> NamesLocked() const;  // mu_ held
   void WakeAll();
 
   engine::EventStore* const store_;
   const GroupLimits limits_;
   GroupStore groups_;
-  mutable std::mutex mu_;  // guards runners_ and serialises Create/Delete
+  // Serialises Create/Delete, held across their durable writes; taken before mu_.
+  std::mutex admin_mu_;
+  // Guards runners_, deleting_ and started_; never held across a store write (commits take it).
+  mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<GroupRunner>> runners_;
   std::set<std::string> deleting_;  // deleted, their stored state not yet removed (guarded by mu_)
   bool started_ = false;

@@ -2,11 +2,14 @@
 // retry → park → replay, load sharing, in-flight limits, ack timeouts, authorization.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "group_test_util.h"
+#include "unit/engine/faulty_store.h"
 #include "subscribe/group_parked.h"
 
 namespace cairn::subscribe {
@@ -541,6 +544,56 @@ TEST_F(GroupTest, EventsNoConnectedConsumerMayReceiveWaitForOneThatMay) {
   counters = groups_->List()[0].counters;
   EXPECT_EQ(counters.done_below, 3u);
   EXPECT_EQ(counters.unauthorized_waiting, 0u);
+}
+
+// Creating (or deleting) a group writes its state durably; every commit wakes the groups. The
+// writes must not hold the lock the wake takes: an append made while a group's state is being
+// written completes (here: within 5 s, while the write waits for it). Before, every append of
+// the store waited for the group's fsyncs (PostgreSQL: round trips).
+TEST(GroupEngineLockTest, AppendsCompleteWhileAGroupIsBeingCreatedOrDeleted) {
+  testing::TempDir tmp;
+  const std::string dir = tmp.Sub("data");
+  ASSERT_TRUE(engine::EventStore::Init({dir, "test.example/log", {}, std::nullopt}).ok());
+  engine::FaultPlan plan;
+  engine::Options options = engine::WithFaults(&plan);
+  options.data_dir = dir;
+  auto store = engine::EventStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  GroupLimits limits;
+  limits.tick_ms = 10;
+  GroupEngine groups(store->get(), limits);
+  ASSERT_TRUE(groups.Start().ok());
+  std::atomic<int> appends_done{0};
+  std::atomic<int> appends_late{0};
+  std::atomic<bool> armed{false};
+  std::vector<std::future<bool>> late;  // finished only after the operation (not in the hook)
+  plan.after_put_meta = [&](std::string_view name) {
+    if (!armed.load() || name.find("group") == std::string_view::npos) return;
+    armed = false;  // once per operation
+    auto append = std::async(std::launch::async, [&] {
+      std::vector<engine::ProposedEvent> batch(1);
+      batch[0].event_type = "Happened";
+      batch[0].data = "{}";
+      return (*store)->Append("s", engine::ExpectedVersion::Any(), std::move(batch)).ok();
+    });
+    if (append.wait_for(std::chrono::seconds(5)) == std::future_status::ready && append.get()) {
+      appends_done++;
+    } else {
+      appends_late++;
+      late.push_back(std::move(append));
+    }
+  };
+  GroupSettings s;
+  s.name = "g";
+  s.source = "$all";
+  armed = true;
+  ASSERT_TRUE(groups.Create(s).ok());
+  armed = true;
+  ASSERT_TRUE(groups.Delete("g").ok());
+  for (auto& f : late) f.wait();
+  EXPECT_EQ(appends_late.load(), 0) << "an append waited for a group's durable write";
+  EXPECT_EQ(appends_done.load(), 2);
+  groups.Stop();
 }
 
 TEST_F(GroupTest, FiltersAndSourceSelectEventsAndSystemStreamsNeverPass) {
