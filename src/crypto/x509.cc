@@ -537,6 +537,18 @@ Result<std::string> CertSubjectRfc2253(std::string_view cert_pem) {
   return BioContents(bio.get());
 }
 
+Status CheckKeyMatchesCert(std::string_view cert_pem, std::string_view key_pem,
+                           const char* cert_what, const char* key_what) {
+  CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(cert_pem, cert_what));
+  CAIRN_ASSIGN_OR_RETURN(PkeyPtr key, ParseKey(key_pem, key_what));
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    ERR_clear_error();
+    return Status::InvalidArgument(std::string(key_what) + " is not the private key of the " +
+                                   cert_what + " certificate");
+  }
+  return Status::Ok();
+}
+
 Result<int64_t> CertNotAfterUnixSeconds(std::string_view cert_pem) {
   CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(cert_pem, "certificate"));
   const ASN1_TIME* not_after = X509_get0_notAfter(cert.get());

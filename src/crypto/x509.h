@@ -92,6 +92,12 @@ Result<KeyAndCert> IssueCertificate(const KeyAndCert& issuer, const CertRequest&
 // specific first, non-ASCII bytes escaped as \XX).
 Result<std::string> CertSubjectRfc2253(std::string_view cert_pem);
 
+// OK when `key_pem` is the private key of the first certificate in `cert_pem`;
+// kInvalidArgument naming `cert_what` or `key_what` when either does not parse or when they do
+// not belong together (the message never holds key material).
+Status CheckKeyMatchesCert(std::string_view cert_pem, std::string_view key_pem,
+                           const char* cert_what, const char* key_what);
+
 // The notAfter time (Unix seconds, UTC) of the first certificate in `cert_pem`
 // (kInvalidArgument for unparsable PEM).
 Result<int64_t> CertNotAfterUnixSeconds(std::string_view cert_pem);

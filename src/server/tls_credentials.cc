@@ -2,6 +2,7 @@
 
 #include "common/trusted_file.h"
 #include "crypto/secure.h"
+#include "crypto/x509.h"
 #include "server/tls_min_version.h"
 
 namespace cairn::server {
@@ -30,6 +31,11 @@ Result<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const Tls
   if (!cert.ok()) return cert.status();
   auto key = ReadPemFile(tls.key, "tls.key", /*secret=*/true);
   if (!key.ok()) return key.status();
+  // Said now, in words: gRPC would only fail to listen, naming neither file.
+  if (Status match = crypto::CheckKeyMatchesCert(*cert, *key, "tls.cert", "tls.key"); !match.ok()) {
+    crypto::Cleanse(&key.value());
+    return match;
+  }
   grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   if (!tls.client_ca.empty()) {
     auto ca = ReadPemFile(tls.client_ca, "tls.client_ca");

@@ -193,6 +193,17 @@ TEST(ServerNetworkTest, RefusesUnsafeOrBrokenConfigurationsWithOneLineReasons) {
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.output.find("server.key"), std::string::npos) << refused.output;
   chmod(env.DataDir().append("/dev/server.key").c_str(), 0600);
+  // A key that is not the certificate's (here: the CA's): said in words, not "cannot listen".
+  const std::string server_key = ReadFile(env.DataDir() + "/dev/server.key");
+  WriteFile(env.DataDir() + "/dev/server.key", ReadFile(env.DataDir() + "/dev/ca.key"));
+  chmod(env.DataDir().append("/dev/server.key").c_str(), 0600);
+  refused = RunServeExpectingRefusal({"--config", env.ConfigPath()});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("tls.key is not the private key of the tls.cert"), std::string::npos)
+      << refused.output;
+  EXPECT_EQ(refused.output.find("PRIVATE KEY"), std::string::npos) << "key material in the output";
+  WriteFile(env.DataDir() + "/dev/server.key", server_key);
+  chmod(env.DataDir().append("/dev/server.key").c_str(), 0600);
   // A policy file that does not parse.
   WriteFile(env.PolicyPath(), "[[role]\nname=");
   refused = RunServeExpectingRefusal({"--config", env.ConfigPath()});

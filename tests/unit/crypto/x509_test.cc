@@ -210,6 +210,25 @@ TEST(X509, KeyPemIsPkcs8AndMatchesItsCertOnly) {
   EXPECT_EQ(ASN1_STRING_type(sa), V_ASN1_INTEGER);
 }
 
+TEST(X509, CheckKeyMatchesCertNamesTheMismatchWithoutTheKey) {
+  Result<KeyAndCert> ca = CreateSelfSignedCa(CaRequest("test CA"));
+  ASSERT_TRUE(ca.ok());
+  Result<KeyAndCert> a = IssueCertificate(*ca, ServerRequest());
+  Result<KeyAndCert> b = IssueCertificate(*ca, ServerRequest());
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(CheckKeyMatchesCert(a->cert_pem, a->key_pem, "tls.cert", "tls.key").ok());
+  Status wrong = CheckKeyMatchesCert(a->cert_pem, b->key_pem, "tls.cert", "tls.key");
+  EXPECT_EQ(wrong.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(wrong.message().find("tls.key is not the private key of the tls.cert"),
+            std::string::npos) << wrong.message();
+  EXPECT_EQ(wrong.message().find("PRIVATE KEY"), std::string::npos);
+  EXPECT_EQ(CheckKeyMatchesCert("junk", a->key_pem, "tls.cert", "tls.key").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckKeyMatchesCert(a->cert_pem, "junk", "tls.cert", "tls.key").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(ERR_peek_error(), 0u) << "an OpenSSL error left on the queue";
+}
+
 TEST(X509, KeyAndCertWipesOnMove) {
   KeyAndCert a(std::string(100, 'k'), "cert");
   KeyAndCert b(std::move(a));
