@@ -40,8 +40,7 @@ Result<LiveBatch> LiveCursor::Next(int64_t now_ms, int64_t now_unix_s) {
   const auto full = [&] {
     return batch.events.size() >= limits_.batch_events_max || batch_bytes >= limits_.batch_bytes_max;
   };
-  bool count_due = false;  // checkpoint_every_events reached
-  while (scanned < limits_.scan_events_max && !full() && !count_due) {
+  while (scanned < limits_.scan_events_max && !full()) {
     chunk.clear();
     CAIRN_ASSIGN_OR_RETURN(Source source, ReadChunk(&chunk));
     if (source == Source::kFellBehind) {
@@ -51,6 +50,7 @@ Result<LiveBatch> LiveCursor::Next(int64_t now_ms, int64_t now_unix_s) {
     }
     if (source == Source::kWait) {
       if (!batch.events.empty()) break;
+      if (!batch.checkpoints.empty()) return Marker(LiveBatch::Kind::kCheckpoint, now_ms);
       if (!live()) {
         live_.store(true, std::memory_order_release);
         return Marker(LiveBatch::Kind::kCaughtUp, now_ms);
@@ -66,9 +66,8 @@ Result<LiveBatch> LiveCursor::Next(int64_t now_ms, int64_t now_unix_s) {
       if (stream_mode_) stream_version_next_ = event->entry.stream_version + 1;
       ++scanned;
       ++consumed;
-      count_due = request_.checkpoint_every_events > 0 &&
-                  considered_since_checkpoint_ >= request_.checkpoint_every_events;
-      if (full() || count_due) break;
+      CountCheckpoint(&batch);
+      if (full()) break;
     }
     if (switch_to_log_at_ && consumed == chunk.size()) {  // the stream read reached its end
       Advance(std::max(next_position(), *switch_to_log_at_));
@@ -80,15 +79,15 @@ Result<LiveBatch> LiveCursor::Next(int64_t now_ms, int64_t now_unix_s) {
     batch.kind = LiveBatch::Kind::kEvents;
     batch.next_position = next_position();
     reported_position_ = batch.events.back()->entry.position + 1;
-    last_report_ms_ = now_ms;
-    if (count_due) {
-      batch.checkpoint = true;
-      reported_position_ = batch.next_position;
-      considered_since_checkpoint_ = 0;
+    if (!batch.checkpoints.empty()) {
+      reported_position_ = std::max(reported_position_, batch.checkpoints.back().next_position);
     }
+    last_report_ms_ = now_ms;
     return batch;
   }
-  if (count_due || CheckpointDue(now_ms)) return Marker(LiveBatch::Kind::kCheckpoint, now_ms);
+  if (!batch.checkpoints.empty() || CheckpointDue(now_ms)) {
+    return Marker(LiveBatch::Kind::kCheckpoint, now_ms);
+  }
   batch.more = true;  // the scan budget ran out: yield to other subscribers, then continue
   return batch;
 }
@@ -164,6 +163,24 @@ Status LiveCursor::Consider(const SharedEvent& event, LiveBatch* batch, size_t* 
   *batch_bytes += EventCostBytes(*view);
   batch->events.push_back(std::move(view));
   return Status::Ok();
+}
+
+// After each event considered: a checkpoint at next_position() once checkpoint_every_events
+// were considered since the last one. Several with no event between collapse into the latest.
+void LiveCursor::CountCheckpoint(LiveBatch* batch) {
+  if (request_.checkpoint_every_events == 0 ||
+      considered_since_checkpoint_ < request_.checkpoint_every_events) {
+    return;
+  }
+  considered_since_checkpoint_ = 0;
+  const LiveBatch::Checkpoint at{batch->events.size(), next_position()};
+  if (!batch->checkpoints.empty() && batch->checkpoints.back().events_before == at.events_before) {
+    assert(batch->checkpoints.back().next_position < at.next_position);
+    batch->checkpoints.back() = at;
+    return;
+  }
+  batch->checkpoints.push_back(at);
+  assert(batch->checkpoints.size() <= batch->events.size() + 1);
 }
 
 bool LiveCursor::CheckpointDue(int64_t now_ms) const {

@@ -47,9 +47,14 @@ struct LiveBatch {
   enum class Kind : uint8_t { kNone, kEvents, kCheckpoint, kCaughtUp };
   Kind kind = Kind::kNone;
   std::vector<SharedEvent> events;  // kEvents: in log order, each in this reader's view
-  // kEvents: also a checkpoint at next_position, after the events (the request's
-  // checkpoint_every_events was reached).
-  bool checkpoint = false;
+  // kEvents: checkpoints among the events (the request's checkpoint_every_events was reached),
+  // in order: each after its first `events_before` events, at `next_position` (<= the batch's).
+  // At most one per place (events.size() + 1 in all).
+  struct Checkpoint {
+    size_t events_before = 0;
+    uint64_t next_position = 0;
+  };
+  std::vector<Checkpoint> checkpoints;
   // Every event before next_position was considered (kEvents: through the last event at least).
   uint64_t next_position = 0;
   // kNone: true when there is more to consider right away (call Next() again), false when the
@@ -79,6 +84,7 @@ class LiveCursor {
   Result<Source> ReadStreamChunk(std::vector<SharedEvent>* chunk);
   // Adds `event` to the batch if it is wanted (filters, policy), in the reader's view.
   Status Consider(const SharedEvent& event, LiveBatch* batch, size_t* batch_bytes);
+  void CountCheckpoint(LiveBatch* batch);
   bool CheckpointDue(int64_t now_ms) const;
   LiveBatch Marker(LiveBatch::Kind kind, int64_t now_ms);
   void Advance(uint64_t next);

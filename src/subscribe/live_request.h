@@ -51,8 +51,8 @@ struct LiveRequest {
   std::shared_ptr<const LiveEventFilter> filter;
   // When > 0 (at most kCheckpointEveryEventsMax): a checkpoint at the latest after this many
   // events considered (passing the filters and the policy, kept or dropped by `filter`) since
-  // the last one, besides the timed ones: LiveBatch::checkpoint on an event batch, a kCheckpoint
-  // batch when the filter kept none of them.
+  // the last one, besides the timed ones: LiveBatch::checkpoints among an event batch's events,
+  // a kCheckpoint batch when the filter kept none of them.
   uint64_t checkpoint_every_events = 0;
   // The transport sends LiveEvent::wire (cairn.v1): the hub's reader encodes each shared event's
   // wire form while at least one such subscription is open. Others (the EventStoreDB protocol)

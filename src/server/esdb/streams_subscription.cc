@@ -138,16 +138,22 @@ class SubscriptionReactor final : public ReadReactor, public subscribe::LiveSink
   // kept them or not: the hub counts them (LiveRequest::checkpoint_every_events).
   void Queue(const LiveBatch& batch) {
     switch (batch.kind) {
-      case LiveBatch::Kind::kEvents:
-        for (const auto& event : batch.events) {
-          const integrity::Entry& entry = event->entry;
+      case LiveBatch::Kind::kEvents: {
+        auto checkpoint = batch.checkpoints.begin();
+        for (size_t i = 0; i <= batch.events.size(); ++i) {
+          for (; checkpoint != batch.checkpoints.end() && checkpoint->events_before == i; ++checkpoint) {
+            QueueCheckpoint(checkpoint->next_position);
+          }
+          if (i == batch.events.size()) break;
+          const integrity::Entry& entry = batch.events[i]->entry;
           assert(filter_->Matches(entry.stream_id, entry.event_type));
           streams::ReadResp::ReadEvent* wire = queue_.emplace_back().mutable_event();
-          ToWireRecorded(*event, spec_.structured_uuid, wire->mutable_event());
+          ToWireRecorded(*batch.events[i], spec_.structured_uuid, wire->mutable_event());
           wire->set_commit_position(entry.position);
         }
-        if (batch.checkpoint) QueueCheckpoint(batch.next_position);
+        assert(checkpoint == batch.checkpoints.end());
         return;
+      }
       case LiveBatch::Kind::kCheckpoint:
         QueueCheckpoint(batch.next_position);
         return;

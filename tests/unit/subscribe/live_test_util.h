@@ -63,14 +63,16 @@ class FakeSink final : public LiveSink {
       EXPECT_FALSE(ended_) << "Deliver after End";
       EXPECT_FALSE(in_flight_) << "two writes in flight";
       in_flight_ = true;
+      ++deliveries_;
       for (const auto& e : batch.events) {
         events_.push_back(*e);
         wires_.push_back(e->wire);
       }
       if (batch.kind == LiveBatch::Kind::kCaughtUp) caught_up_ = batch.next_position;
-      if (batch.kind == LiveBatch::Kind::kCheckpoint || batch.checkpoint) {
-        checkpoints_.push_back(batch.next_position);
+      for (const LiveBatch::Checkpoint& c : batch.checkpoints) {
+        if (batch.kind == LiveBatch::Kind::kEvents) checkpoints_.push_back(c.next_position);
       }
+      if (batch.kind == LiveBatch::Kind::kCheckpoint) checkpoints_.push_back(batch.next_position);
       cv_.notify_all();
     }
     if (auto_ack_) Ack();
@@ -122,6 +124,11 @@ class FakeSink final : public LiveSink {
     return checkpoints_;
   }
 
+  size_t deliveries() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return deliveries_;
+  }
+
   std::vector<std::string> wires() const {
     std::lock_guard<std::mutex> lock(mu_);
     return wires_;
@@ -132,6 +139,7 @@ class FakeSink final : public LiveSink {
   std::optional<Status> ended_;
   std::optional<uint64_t> caught_up_;
   std::vector<uint64_t> checkpoints_;
+  size_t deliveries_ = 0;  // batches delivered
 
  private:
   const bool auto_ack_;
