@@ -42,6 +42,8 @@ Status GroupEngine::Start() {
 }
 
 void GroupEngine::Stop() {
+  // After any Create/Delete in progress: a runner stopped here is never stopped again by it.
+  std::lock_guard<std::mutex> admin(admin_mu_);
   // The observer first, outside mu_: a commit waiting on WakeAll must not wait on us.
   if (observer_ != 0) store_->RemoveCommitObserver(observer_);
   observer_ = 0;

@@ -15,7 +15,7 @@
 // while done_above_max done events wait above an undone one, so what is saved stays bounded; an
 // undone event that consumers receive times out, is retried and finally parked, so the group
 // moves on; one that no connected consumer may receive holds it until a consumer that may joins
-// (or the policy or the group's filter changes).
+// (or the policy changes).
 //
 // Thread safety: every public method is safe to call from any thread. Wake() is cheap (commit
 // observers call it). Stop() joins the thread; afterwards every method is a no-op.
