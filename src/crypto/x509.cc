@@ -539,6 +539,10 @@ Result<std::string> CertSubjectRfc2253(std::string_view cert_pem) {
 
 Status CheckKeyMatchesCert(std::string_view cert_pem, std::string_view key_pem,
                            const char* cert_what, const char* key_what) {
+  // The first certificate only: a chain may be longer than ParseCert takes.
+  constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
+  const size_t end = cert_pem.find(kEnd);
+  if (end != std::string_view::npos) cert_pem = cert_pem.substr(0, end + kEnd.size());
   CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(cert_pem, cert_what));
   CAIRN_ASSIGN_OR_RETURN(PkeyPtr key, ParseKey(key_pem, key_what));
   if (X509_check_private_key(cert.get(), key.get()) != 1) {

@@ -31,8 +31,10 @@ inline constexpr std::array<std::string_view, 1> kComponentSecretPrefixes = {"we
 inline constexpr size_t kComponentSecretsMax = size_t{1} << 16;
 
 // Unwraps every component secret and wraps it again under `kms`'s current KEK; returns how many
-// were replaced. A secret that does not unwrap fails the call with its name (never its value),
-// so that a rotation stops before retiring the KEK that might still open it.
+// were replaced. A secret that cannot be unwrapped for now (the KMS unavailable) fails the call
+// with its name (never its value), so that a rotation stops before retiring anything. One that
+// no KEK version opens (kDataLoss: damaged, or left under a KEK an earlier rotation retired) is
+// logged and left as it is: retiring more versions cannot make it less readable.
 Result<uint64_t> RewrapComponentSecrets(storage::LogStore* store, KmsProvider* kms);
 
 }  // namespace cairn::keys

@@ -222,6 +222,10 @@ TEST(X509, CheckKeyMatchesCertNamesTheMismatchWithoutTheKey) {
   EXPECT_NE(wrong.message().find("tls.key is not the private key of the tls.cert"),
             std::string::npos) << wrong.message();
   EXPECT_EQ(wrong.message().find("PRIVATE KEY"), std::string::npos);
+  // A long chain after the first certificate (more than ParseCert's 64 KiB) is fine.
+  std::string chain = a->cert_pem;
+  while (chain.size() < (100 << 10)) chain += ca->cert_pem;
+  EXPECT_TRUE(CheckKeyMatchesCert(chain, a->key_pem, "tls.cert", "tls.key").ok());
   EXPECT_EQ(CheckKeyMatchesCert("junk", a->key_pem, "tls.cert", "tls.key").code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(CheckKeyMatchesCert(a->cert_pem, "junk", "tls.cert", "tls.key").code(),
