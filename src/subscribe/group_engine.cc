@@ -114,6 +114,8 @@ Status GroupEngine::Create(GroupSettings settings) {
 
 Status GroupEngine::Update(GroupSettings settings) {
   CAIRN_RETURN_IF_ERROR(NormalizeGroupSettings(limits_, &settings));
+  // Not beside a Delete of the group: its settings would be stored again after they were removed.
+  std::lock_guard<std::mutex> admin(admin_mu_);
   CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<GroupRunner> runner, Find(settings.name));
   CAIRN_RETURN_IF_ERROR(CheckGroupUpdate(runner->settings(), settings));
   CAIRN_RETURN_IF_ERROR(groups_.SaveSettings(settings));

@@ -89,7 +89,7 @@ class GroupEngine {
   engine::EventStore* const store_;
   const GroupLimits limits_;
   GroupStore groups_;
-  // Serialises Create/Delete/Stop, held across their durable writes; taken before mu_.
+  // Serialises Create/Update/Delete/Stop, held across their durable writes; taken before mu_.
   std::mutex admin_mu_;
   // Guards runners_, deleting_ and started_; never held across a store write (commits take it).
   mutable std::mutex mu_;
