@@ -93,6 +93,17 @@ class SubjectKeysTest : public ::testing::Test {
     CloseAll();
     OpenAll(kms);
   }
+  // Two engines ("nodes") sharing this fixture's store, wrapped in a FaultyStore that follows
+  // `plan` (which must outlive them); keys_ is closed.
+  std::pair<std::unique_ptr<SubjectKeys>, std::unique_ptr<SubjectKeys>> TwoNodesOnAFaultyStore(
+      engine::FaultPlan* plan) {
+    keys_.reset();
+    store_ = std::make_unique<engine::FaultyStore>(std::move(store_), plan);
+    auto a = SubjectKeys::Open(store_.get(), kms_.get());
+    auto b = SubjectKeys::Open(store_.get(), kms_.get());
+    if (!a.ok() || !b.ok()) return {};
+    return {std::move(a).value(), std::move(b).value()};
+  }
   std::string db_path() const { return tmp_.Sub("db"); }
   SubjectKey Write(std::string_view subject) {
     auto k = keys_->KeyForWrite(subject);
@@ -294,12 +305,9 @@ TEST_F(SubjectKeysTest, AnOrphanKeyOfTheNextVersionIsAdoptedNotAnEndlessConflict
 // A's writers encrypted under a key that no longer existed (read back as erased).
 TEST_F(SubjectKeysTest, AKeyWhoseIndexUpdateFailedIsLeftForAnotherNodeToAdopt) {
   Write("shared");
-  keys_.reset();
   engine::FaultPlan plan;
-  store_ = std::make_unique<engine::FaultyStore>(std::move(store_), &plan);
-  auto a = SubjectKeys::Open(store_.get(), kms_.get());
-  auto b = SubjectKeys::Open(store_.get(), kms_.get());
-  ASSERT_TRUE(a.ok() && b.ok());
+  auto [a, b] = TwoNodesOnAFaultyStore(&plan);
+  ASSERT_TRUE(a != nullptr && b != nullptr);
   std::atomic<bool> fail_index_update{true};
   plan.before_replace_key_material_if = [&](std::string_view name) {
     if (name.starts_with("subject/") && fail_index_update.exchange(false)) {
@@ -309,19 +317,19 @@ TEST_F(SubjectKeysTest, AKeyWhoseIndexUpdateFailedIsLeftForAnotherNodeToAdopt) {
   };
   Result<SubjectKey> adopted = Status::Internal("A never rotated");
   plan.before_delete_unused = [&](std::string_view) {
-    if (!adopted.ok()) adopted = (*a)->Rotate("shared");  // lands between B's look and delete
+    if (!adopted.ok()) adopted = a->Rotate("shared");  // lands between B's look and delete
   };
-  const Result<SubjectKey> failed = (*b)->Rotate("shared");
+  const Result<SubjectKey> failed = b->Rotate("shared");
   EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable) << failed.status().ToString();
-  if (!adopted.ok()) adopted = (*a)->Rotate("shared");  // B left the orphan: A adopts it now
+  if (!adopted.ok()) adopted = a->Rotate("shared");  // B left the orphan: A adopts it now
   ASSERT_TRUE(adopted.ok()) << adopted.status().ToString();
   EXPECT_EQ(adopted->kid.substr(25), ".2");
-  (*a)->ClearCache();
-  const Result<SubjectKey> stored = (*a)->KeyForRead(adopted->kid);
+  a->ClearCache();
+  const Result<SubjectKey> stored = a->KeyForRead(adopted->kid);
   ASSERT_TRUE(stored.ok()) << "the adopted key was deleted: " << stored.status().ToString();
   EXPECT_EQ(stored->key->view(), adopted->key->view());
-  (*b)->ClearCache();
-  auto b_write = (*b)->KeyForWrite("shared");
+  b->ClearCache();
+  auto b_write = b->KeyForWrite("shared");
   ASSERT_TRUE(b_write.ok()) << b_write.status().ToString();
   EXPECT_EQ(b_write->kid, adopted->kid);
 }
@@ -330,21 +338,18 @@ TEST_F(SubjectKeysTest, AKeyWhoseIndexUpdateFailedIsLeftForAnotherNodeToAdopt) {
 // forget deletes the index). The forget sees the index moved, destroys the version it gained
 // too, and only then deletes it: nothing of the subject stays readable.
 TEST_F(SubjectKeysTest, AForgetRacingARotationDestroysTheVersionItAdded) {
-  keys_.reset();
   engine::FaultPlan plan;
-  store_ = std::make_unique<engine::FaultyStore>(std::move(store_), &plan);
-  auto a = SubjectKeys::Open(store_.get(), kms_.get());
-  auto b = SubjectKeys::Open(store_.get(), kms_.get());
-  ASSERT_TRUE(a.ok() && b.ok());
-  const Result<SubjectKey> v1 = (*a)->KeyForWrite("leaving");
+  auto [a, b] = TwoNodesOnAFaultyStore(&plan);
+  ASSERT_TRUE(a != nullptr && b != nullptr);
+  const Result<SubjectKey> v1 = a->KeyForWrite("leaving");
   ASSERT_TRUE(v1.ok()) << v1.status().ToString();
   Result<SubjectKey> v2 = Status::Internal("B never rotated");
   bool rotated = false;
   plan.before_destroy_if = [&] {
     if (std::exchange(rotated, true)) return;
-    v2 = (*b)->Rotate("leaving");
+    v2 = b->Rotate("leaving");
   };
-  const Result<ForgetReport> forgot = (*a)->Forget("leaving");
+  const Result<ForgetReport> forgot = a->Forget("leaving");
   ASSERT_TRUE(forgot.ok()) << forgot.status().ToString();
   ASSERT_TRUE(v2.ok()) << v2.status().ToString();
   EXPECT_EQ(forgot->versions_destroyed, 2u);
@@ -355,8 +360,8 @@ TEST_F(SubjectKeysTest, AForgetRacingARotationDestroysTheVersionItAdded) {
     return ++left, true;
   }).ok());
   EXPECT_EQ(left, 0u) << "no key, use row or index of the subject";
-  (*b)->ClearCache();
-  EXPECT_EQ((*b)->KeyForRead(v2->kid).status().code(), StatusCode::kNotFound);
+  b->ClearCache();
+  EXPECT_EQ(b->KeyForRead(v2->kid).status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(SubjectKeysTest, ReadOfAKidGivesTheWriteKeyAndSubjectsHaveDifferentKeys) {
