@@ -95,8 +95,13 @@ class SubjectKeysTest : public ::testing::Test {
   }
   // Two engines ("nodes") sharing this fixture's store, wrapped in a FaultyStore that follows
   // `plan` (which must outlive them); keys_ is closed.
-  std::pair<std::unique_ptr<SubjectKeys>, std::unique_ptr<SubjectKeys>> TwoNodesOnAFaultyStore(
-      engine::FaultPlan* plan) {
+  // Two SubjectKeys on one store, as two nodes. A plain struct, not a pair: lambdas cannot
+  // capture structured bindings before C++20 compilers that implement P1091 (clang < 16).
+  struct TwoNodes {
+    std::unique_ptr<SubjectKeys> a;
+    std::unique_ptr<SubjectKeys> b;
+  };
+  TwoNodes TwoNodesOnAFaultyStore(engine::FaultPlan* plan) {
     keys_.reset();
     store_ = std::make_unique<engine::FaultyStore>(std::move(store_), plan);
     auto a = SubjectKeys::Open(store_.get(), kms_.get());
@@ -306,7 +311,9 @@ TEST_F(SubjectKeysTest, AnOrphanKeyOfTheNextVersionIsAdoptedNotAnEndlessConflict
 TEST_F(SubjectKeysTest, AKeyWhoseIndexUpdateFailedIsLeftForAnotherNodeToAdopt) {
   Write("shared");
   engine::FaultPlan plan;
-  auto [a, b] = TwoNodesOnAFaultyStore(&plan);
+  TwoNodes nodes = TwoNodesOnAFaultyStore(&plan);
+  SubjectKeys* a = nodes.a.get();
+  SubjectKeys* b = nodes.b.get();
   ASSERT_TRUE(a != nullptr && b != nullptr);
   std::atomic<bool> fail_index_update{true};
   plan.before_replace_key_material_if = [&](std::string_view name) {
@@ -339,7 +346,9 @@ TEST_F(SubjectKeysTest, AKeyWhoseIndexUpdateFailedIsLeftForAnotherNodeToAdopt) {
 // too, and only then deletes it: nothing of the subject stays readable.
 TEST_F(SubjectKeysTest, AForgetRacingARotationDestroysTheVersionItAdded) {
   engine::FaultPlan plan;
-  auto [a, b] = TwoNodesOnAFaultyStore(&plan);
+  TwoNodes nodes = TwoNodesOnAFaultyStore(&plan);
+  SubjectKeys* a = nodes.a.get();
+  SubjectKeys* b = nodes.b.get();
   ASSERT_TRUE(a != nullptr && b != nullptr);
   const Result<SubjectKey> v1 = a->KeyForWrite("leaving");
   ASSERT_TRUE(v1.ok()) << v1.status().ToString();
