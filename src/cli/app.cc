@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/context.h"
 #include "cli/errors.h"
+#include "common/core_dumps.h"
 
 namespace cairn::cli {
 namespace {
@@ -59,6 +60,8 @@ int Run(int argc, char** argv) {
   // As the server does (server.cc): Debian's Abseil keeps gRPC's mutexes checking lock order on
   // every acquisition, a debugging aid that the client commands (bench, subscribe) pay for too.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Before any key is read (common/core_dumps.h); `serve` re-checks and may restore them.
+  (void)DisableCoreDumps();
   CliContext ctx;
   CLI::App app{"", "cairn"};
   BuildApp(app, ctx);

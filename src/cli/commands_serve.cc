@@ -12,6 +12,7 @@
 #include "cli/data_dir.h"
 #include "cli/errors.h"
 #include "cli/serve_config.h"
+#include "common/core_dumps.h"
 #include "common/log.h"
 #include "server/cidr.h"
 #include "server/config.h"
@@ -100,6 +101,22 @@ int WaitForSignals(server::Server& srv, const sigset_t& signals) {
   }
 }
 
+// Core dumps stay off (cli::Run turned them off) unless server.core_dumps; a server that cannot
+// turn them off does not start, since a crash would write its keys to disk.
+Status ApplyCoreDumpSetting(const server::Config& config) {
+  if (config.server.core_dumps) {
+    CAIRN_RETURN_IF_ERROR(RestoreCoreDumps());
+    log::Warn("server.core_dumps = true: a crash may write keys and personal data to a core file",
+              {.action = "server.start"});
+    return Status::Ok();
+  }
+  if (Status s = DisableCoreDumps(); !s.ok()) {
+    return Status::FailedPrecondition("cannot turn core dumps off (" + s.message() +
+                                      "); set server.core_dumps = true to start anyway");
+  }
+  return Status::Ok();
+}
+
 int RunServe(const CliContext& ctx, const ServeArgs& args) {
   const sigset_t signals = BlockServeSignals();
   log::InstallCrashFlush();  // what was logged just before a crash reaches stderr
@@ -120,6 +137,7 @@ int RunServe(const CliContext& ctx, const ServeArgs& args) {
         "no configuration: " + server::DevSetupPaths(dir).config_file +
         " does not exist; pass --config FILE, or --dev for the dev set-up"));
   }
+  if (Status s = ApplyCoreDumpSetting(*config); !s.ok()) return Fail(s);
   auto srv = server::Server::Start(*config);
   if (!srv.ok()) return Fail(srv.status());
   if (dev) {

@@ -485,9 +485,10 @@ class Parser {
   }
 
   Status ParseServer(const toml::table& t, ServerSection* out) const {
-    CAIRN_RETURN_IF_ERROR(CheckKeys(t, "server", {"listen", "admin_listen", "allow_cidrs"}));
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, "server", {"listen", "admin_listen", "allow_cidrs", "core_dumps"}));
     CAIRN_RETURN_IF_ERROR(GetString(t, "server", "listen", &out->listen));
     CAIRN_RETURN_IF_ERROR(GetString(t, "server", "admin_listen", &out->admin_listen));
+    CAIRN_RETURN_IF_ERROR(GetBool(t, "server", "core_dumps", &out->core_dumps));
     CAIRN_RETURN_IF_ERROR(
         GetStringList(t, "server", "allow_cidrs", kCidrEntriesMax, &out->allow_cidrs));
     if (Result<CidrSet> cidrs = CidrSet::Parse(out->allow_cidrs); !cidrs.ok()) {

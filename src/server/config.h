@@ -6,6 +6,7 @@
 //   listen = "127.0.0.1:7400"                    # gRPC; "[::1]:7400" for IPv6
 //   admin_listen = "127.0.0.1:7401"              # metrics/health HTTP; "" disables it
 //   allow_cidrs = ["10.0.0.0/8", "::1/128"]      # client networks; required off loopback
+//   core_dumps = false                           # true only to debug (common/core_dumps.h)
 //   [tls]
 //   enabled = true
 //   cert = "tls/server.crt"
@@ -145,6 +146,8 @@ struct ServerSection {
   // Client networks allowed to connect (checked before the TLS handshake). Empty = no list,
   // which ValidateForServe accepts only when both listeners are on loopback.
   std::vector<std::string> allow_cidrs;
+  // A crash may leave a core file (which holds unwrapped keys and revealed personal data).
+  bool core_dumps = false;
 };
 
 struct TlsSection {

@@ -56,6 +56,7 @@ const std::vector<CheckInfo>& PostureCatalogue() {
       {"CAIRN-LOG-001", "debug logging on", false},
       {"CAIRN-SCRUB-001", "continuous verification off", false},
       {"CAIRN-ALERT-001", "alerts off", false},
+      {"CAIRN-PROC-001", "core dumps allowed", false},
       {"CAIRN-PG-001", "PostgreSQL without verified TLS off loopback", false},
       {"CAIRN-HOOK-001", "webhook allowlists a private or internal address", true},  // alerts too
   };

@@ -197,6 +197,12 @@ void CheckOperations(const Config& config, Findings* out) {
              "destruction raise no alert",
              "set alerts.enabled = true (the default) and route alerts.webhook_url to on-call");
   }
+  if (config.server.core_dumps) {
+    out->Add("CAIRN-PROC-001", Severity::kMedium,
+             "server.core_dumps = true: a crash can write unwrapped keys and revealed personal "
+             "data to a core file, and other processes of the same user may attach to the server",
+             "set server.core_dumps = false (the default) outside a debugging session");
+  }
 }
 
 }  // namespace cairn::server::posture

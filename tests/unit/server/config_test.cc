@@ -35,6 +35,7 @@ TEST(ConfigParse, Defaults) {
   EXPECT_EQ(c.server.listen, "127.0.0.1:7400");
   EXPECT_EQ(c.server.admin_listen, "127.0.0.1:7401");
   EXPECT_TRUE(c.server.allow_cidrs.empty());
+  EXPECT_FALSE(c.server.core_dumps);
   EXPECT_TRUE(c.tls.enabled);
   EXPECT_EQ(c.tls.cert, "");
   EXPECT_EQ(c.tls.key, "");
@@ -66,6 +67,7 @@ data_dir = "data"
 listen = "0.0.0.0:7400"
 admin_listen = "[::1]:7401"
 allow_cidrs = ["10.0.0.0/8", "::1/128"]
+core_dumps = true
 [tls]
 enabled = true
 cert = "tls/server.crt"
@@ -117,6 +119,7 @@ connection_idle_ms_max = 60000
   EXPECT_EQ(c.server.listen, "0.0.0.0:7400");
   EXPECT_EQ(c.server.admin_listen, "[::1]:7401");
   EXPECT_EQ(c.server.allow_cidrs, (std::vector<std::string>{"10.0.0.0/8", "::1/128"}));
+  EXPECT_TRUE(c.server.core_dumps);
   EXPECT_EQ(c.tls.cert, "/etc/cairn/tls/server.crt");
   EXPECT_EQ(c.tls.key, "/secure/server.key");
   EXPECT_EQ(c.tls.client_ca, "/etc/ca/ca.crt");
@@ -177,6 +180,7 @@ TEST(ConfigParse, WrongTypesAndRanges) {
   ExpectParseError("data_dir = 1\n", {"'data_dir' must be a string"});
   ExpectParseError("server = 1\n", {"'server' must be a table"});
   ExpectParseError("[tls]\nenabled = \"false\"\n", {"'tls.enabled' must be true or false"});
+  ExpectParseError("[server]\ncore_dumps = 1\n", {"'server.core_dumps' must be true or false"});
   ExpectParseError("[server]\nallow_cidrs = \"10.0.0.0/8\"\n",
                    {"'server.allow_cidrs' must be a list of strings"});
   ExpectParseError("[server]\nallow_cidrs = [\"10.0.0.1/8\"]\n",

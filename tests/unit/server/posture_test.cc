@@ -432,6 +432,9 @@ const std::vector<Case>& Cases() {
       {"AlertsOff", "CAIRN-ALERT-001", Severity::kMedium,
        [](Env& e) { e.config.alerts.enabled = false; },
        [](Env& e) { e.config.alerts.enabled = true; }},
+      {"CoreDumps", "CAIRN-PROC-001", Severity::kMedium,
+       [](Env& e) { e.config.server.core_dumps = true; },
+       [](Env& e) { e.config.server.core_dumps = false; }},
       {"PgPlaintext", "CAIRN-PG-001", Severity::kCritical,
        [](Env& e) {
          e.config.storage.backend = "postgres";
