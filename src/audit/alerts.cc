@@ -90,14 +90,41 @@ struct KeyState {
   std::list<std::string>::iterator lru;
 };
 
+// The keys of one rule, least recently used evicted first. One table per rule, so that a flood
+// of one rule's keys (authentication failures from many addresses) cannot evict another rule's
+// counters or dedup state. Requires the engine's mu.
+struct KeyTable {
+  std::unordered_map<std::string, KeyState> keys;
+  std::list<std::string> lru;  // most recent first
+
+  // The state of `key`, made (and the least recently used evicted) when new.
+  KeyState& Touch(const std::string& key, size_t keys_max, uint64_t* evicted) {
+    auto it = keys.find(key);
+    if (it != keys.end()) {
+      lru.splice(lru.begin(), lru, it->second.lru);
+      return it->second;
+    }
+    if (keys.size() >= keys_max) {
+      assert(!lru.empty());
+      keys.erase(lru.back());
+      lru.pop_back();
+      ++*evicted;
+    }
+    lru.push_front(key);
+    KeyState& state = keys[key];
+    state.lru = lru.begin();
+    assert(keys.size() <= keys_max && keys.size() == lru.size());
+    return state;
+  }
+};
+
 struct AlertEngine::Impl {
   AlertEngineOptions options;
   std::vector<std::unique_ptr<AlertSink>> sinks;
 
   // Decisions (mu).
   std::mutex mu;
-  std::unordered_map<std::string, KeyState> keys;
-  std::list<std::string> lru;  // most recent first
+  std::vector<KeyTable> tables;  // one per rule, in the order of rules_
   AlertEngineStats stats;
   bool stopped = false;
 
@@ -132,24 +159,16 @@ struct AlertEngine::Impl {
                                     "Alerts dropped because the delivery queue was full.");
   }
 
-  // The state of `key`, made (and the least recently used evicted) when new. Requires mu.
-  KeyState& Touch(const std::string& key) {
-    auto it = keys.find(key);
-    if (it != keys.end()) {
-      lru.splice(lru.begin(), lru, it->second.lru);
-      return it->second;
-    }
-    if (keys.size() >= options.tracked_keys_max) {
-      assert(!lru.empty());
-      keys.erase(lru.back());
-      lru.pop_back();
-      ++stats.evicted_keys;
-    }
-    lru.push_front(key);
-    KeyState& state = keys[key];
-    state.lru = lru.begin();
-    assert(keys.size() <= options.tracked_keys_max && keys.size() == lru.size());
-    return state;
+  // The state of rule `rule_index`'s `key`. Requires mu.
+  KeyState& Touch(size_t rule_index, const std::string& key) {
+    assert(rule_index < tables.size());
+    return tables[rule_index].Touch(key, options.tracked_keys_max, &stats.evicted_keys);
+  }
+
+  uint64_t TrackedKeys() const {
+    uint64_t total = 0;
+    for (const KeyTable& table : tables) total += table.keys.size();
+    return total;
   }
 
   // Records one event at `now_ms`; true when the window now holds `threshold` of them (and the
@@ -250,6 +269,7 @@ AlertEngine::AlertEngine(std::vector<AlertRule> rules,
     : rules_(std::move(rules)), impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->sinks = std::move(sinks);
+  impl_->tables.resize(rules_.size());
   impl_->RegisterMetrics();
 }
 
@@ -258,7 +278,8 @@ AlertEngine::~AlertEngine() { Stop(); }
 void AlertEngine::OnAuditRecord(const AuditRecord& record) {
   const int64_t now_ms = impl_->Now();
   std::lock_guard<std::mutex> lock(impl_->mu);
-  for (const AlertRule& rule : rules_) {
+  for (size_t rule_index = 0; rule_index < rules_.size(); ++rule_index) {
+    const AlertRule& rule = rules_[rule_index];
     Alert alert;
     alert.severity = rule.severity;
     alert.count = 1;
@@ -295,6 +316,9 @@ void AlertEngine::OnAuditRecord(const AuditRecord& record) {
         break;
       case AlertRuleKind::kKeyDestruction:
         if (record.kind != AuditKind::kAdmin || !IsKeyDestruction(record)) continue;
+        // Deduplicated per principal: another principal destroying keys inside the window
+        // must not hide behind the first one's alert.
+        key += "\n" + record.principal;
         alert.principal = record.principal;
         alert.summary = "key destruction (" + record.action + ") by principal '" +
                         record.principal + "'";
@@ -306,7 +330,7 @@ void AlertEngine::OnAuditRecord(const AuditRecord& record) {
         alert.summary = "audit records dropped: the audit queue was full";
         break;
     }
-    KeyState& state = impl_->Touch(key);
+    KeyState& state = impl_->Touch(rule_index, key);
     if (IsCountingKind(rule.kind)) {
       if (!Impl::Count(state, rule, now_ms)) continue;
       alert.count = rule.threshold;
@@ -314,7 +338,7 @@ void AlertEngine::OnAuditRecord(const AuditRecord& record) {
     }
     impl_->Fire(state, rule, std::move(alert), now_ms);
   }
-  impl_->stats.tracked_keys = impl_->keys.size();
+  impl_->stats.tracked_keys = impl_->TrackedKeys();
 }
 
 void AlertEngine::ObservePosture(std::string_view check_id, std::string_view severity,
@@ -322,7 +346,8 @@ void AlertEngine::ObservePosture(std::string_view check_id, std::string_view sev
   const AlertSeverity found = ParseAlertSeverity(severity).value_or(AlertSeverity::kCritical);
   const int64_t now_ms = impl_->Now();
   std::lock_guard<std::mutex> lock(impl_->mu);
-  for (const AlertRule& rule : rules_) {
+  for (size_t rule_index = 0; rule_index < rules_.size(); ++rule_index) {
+    const AlertRule& rule = rules_[rule_index];
     if (rule.kind != AlertRuleKind::kPostureFinding || found < rule.min_severity) continue;
     Alert alert;
     alert.severity = std::max(rule.severity, found);
@@ -330,10 +355,10 @@ void AlertEngine::ObservePosture(std::string_view check_id, std::string_view sev
     alert.check_id = Cut(std::string(check_id), kAlertRuleNameSizeBytesMax);
     alert.summary = "posture finding " + alert.check_id + " (" + AlertSeverityName(found) +
                     "): " + std::string(finding);
-    KeyState& state = impl_->Touch(rule.name + "\n" + alert.check_id);
+    KeyState& state = impl_->Touch(rule_index, rule.name + "\n" + alert.check_id);
     impl_->Fire(state, rule, std::move(alert), now_ms);
   }
-  impl_->stats.tracked_keys = impl_->keys.size();
+  impl_->stats.tracked_keys = impl_->TrackedKeys();
 }
 
 void AlertEngine::ObserveIntegrityViolation(std::string_view origin, std::string_view what) {
@@ -365,7 +390,7 @@ void AlertEngine::Stop() {
 AlertEngineStats AlertEngine::stats() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   AlertEngineStats s = impl_->stats;
-  s.tracked_keys = impl_->keys.size();
+  s.tracked_keys = impl_->TrackedKeys();
   return s;
 }
 

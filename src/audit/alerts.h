@@ -10,15 +10,15 @@
 // dedup window opens, so the next match tries again).
 //
 // Deduplication: a rule fires at most once per dedup_window_s per dedup key — the rule, plus the
-// source address (auth_failures), the principal (denied_appends with per_principal) or the check
-// id (posture_finding). A firing inside the window is suppressed and counted
-// (stats().suppressed, cairn_alerts_suppressed_total); the next alert of that key carries the
-// number suppressed since the previous one. Counting kinds start counting afresh after a firing
-// or a suppression, so one suppression stands for `threshold` more events.
+// source address (auth_failures), the principal (denied_appends with per_principal,
+// key_destruction) or the check id (posture_finding). A firing inside the window is suppressed
+// and counted (stats().suppressed, cairn_alerts_suppressed_total); the next alert of that key
+// carries the number suppressed since the previous one. Counting kinds start counting afresh
+// after a firing or a suppression, so one suppression stands for `threshold` more events.
 //
-// Bounds: at most tracked_keys_max counting or dedup keys are kept (least recently used go
-// first; an evicted key starts afresh), each counter holds at most `threshold` (≤
-// kAlertThresholdMax) timestamps.
+// Bounds: each rule keeps at most tracked_keys_max counting or dedup keys (least recently used
+// go first; an evicted key starts afresh), so a flood of one rule's keys never evicts another
+// rule's; each counter holds at most `threshold` (≤ kAlertThresholdMax) timestamps.
 //
 // Delivery: one thread takes queued alerts in order and calls every sink's Deliver, one alert at
 // a time. A sink that may be slow (the webhook) queues internally and returns at once.
@@ -87,7 +87,7 @@ class AlertSink {
 
 struct AlertEngineOptions {
   size_t queue_alerts_max = 1024;   // 1 .. kAlertQueueMax
-  size_t tracked_keys_max = 4096;   // 1 .. kAlertTrackedKeysMax
+  size_t tracked_keys_max = 4096;   // per rule, 1 .. kAlertTrackedKeysMax
   // Clock for windows, dedup and alert times; the system clock when empty. Tests step it.
   std::function<int64_t()> now_unix_ms;
   // When set, registers cairn_alerts_fired_total{rule_kind,severity},

@@ -155,6 +155,16 @@ std::string FormatRfc3339Ns(int64_t unix_ns) {
   return buf;
 }
 
+namespace {
+
+int DaysInMonth(int year, int month) {
+  static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[month - 1];
+}
+
+}  // namespace
+
 Result<int64_t> ParseRfc3339(std::string_view text) {
   const Status bad = Status::InvalidArgument("not an RFC 3339 time");
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
@@ -169,6 +179,8 @@ Result<int64_t> ParseRfc3339(std::string_view text) {
     return bad;
   }
   if (year < 1970 || year > 2261) return bad;  // Unix nanoseconds fit in an int64
+  if (day > DaysInMonth(year, month)) return bad;  // "2026-02-31" is no day, not 3 March
+  if (second == 60) second = 59;  // a leap second (RFC 3339 allows it) counts as :59
   size_t pos = 19;
   int64_t frac_ns = 0;
   if (pos < text.size() && text[pos] == '.') {

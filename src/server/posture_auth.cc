@@ -49,6 +49,13 @@ struct OctKey {
   size_t size_bytes = 0;
 };
 
+// A member's string value, or "" when it is absent or not a string (nlohmann's value() would
+// throw on a member of another type, and the JWKS file is the operator's, not ours).
+std::string StringMember(const nlohmann::json& object, const char* name) {
+  const auto it = object.find(name);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::vector<OctKey> OctKeys(const std::string& jwks_text) {
   std::vector<OctKey> keys;
   const nlohmann::json doc = nlohmann::json::parse(jwks_text, nullptr, false);
@@ -56,12 +63,12 @@ std::vector<OctKey> OctKeys(const std::string& jwks_text) {
   size_t seen = 0;
   for (const nlohmann::json& jwk : doc["keys"]) {
     if (++seen > kJwksKeysMax) break;
-    if (!jwk.is_object() || jwk.value("kty", "") != "oct") continue;
+    if (!jwk.is_object() || StringMember(jwk, "kty") != "oct") continue;
     const nlohmann::json& k = jwk.contains("k") ? jwk["k"] : nlohmann::json();
     if (!k.is_string()) continue;
     std::string_view text = k.get_ref<const std::string&>();
     while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-    keys.push_back(OctKey{jwk.value("kid", ""), text.size() * 3 / 4});  // base64url length
+    keys.push_back(OctKey{StringMember(jwk, "kid"), text.size() * 3 / 4});  // base64url length
   }
   return keys;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <exception>
 
 #include "audit/alerts.h"
 #include "audit/metrics.h"
@@ -65,7 +66,17 @@ std::vector<Finding> PostureMonitor::RunOnce() {
   PostureContext context;
   context.store = options_.store;
   context.now_unix_s = NowUnixSeconds();
-  std::vector<Finding> findings = RunPostureChecks(options_.config, context);
+  std::vector<Finding> findings;
+  try {
+    findings = RunPostureChecks(options_.config, context);
+  } catch (const std::exception&) {
+    // A check that throws on some file it reads must not end the server; the findings of the
+    // last run stay published. (The checks catch what they know of; this is the backstop.)
+    log::Error("posture checks failed; keeping the previous findings",
+               {.action = "posture.check", .outcome = "failure"});
+    std::lock_guard<std::mutex> lock(mu_);
+    return latest_;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   latest_ = findings;
   return findings;

@@ -121,7 +121,8 @@ std::string EncodeGroupSettings(const GroupSettings& s) {
 
 Result<GroupSettings> DecodeGroupSettings(std::string_view text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || j.value("v", 0) != 1) {
+  // A "v" of another JSON type is unreadable too, not a type_error escaping to the caller.
+  if (!j.is_object() || !j.contains("v") || j["v"] != 1) {
     return Status::DataLoss("stored group settings are not readable");
   }
   try {

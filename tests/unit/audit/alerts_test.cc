@@ -417,6 +417,23 @@ TEST_F(AlertEngineTest, KeyDestructionFiresOnForgetAndKeyDestroyOnly) {
   EXPECT_EQ(EncodeAlertJson(alerts[0]).find("customer-42"), std::string::npos);
 }
 
+// Deduplicated per principal: a second principal destroying keys inside the first one's dedup
+// window still raises an alert that names it.
+TEST_F(AlertEngineTest, KeyDestructionByAnotherPrincipalIsNotHiddenByTheDedupWindow) {
+  StartEngine({Rule("keys", AlertRuleKind::kKeyDestruction, 1, 60, 60)});
+  engine_->OnAuditRecord(Admin("forget"));  // by "ops"
+  Advance(10);
+  AuditRecord other = Admin("key.destroy");
+  other.principal = "mallory";
+  engine_->OnAuditRecord(other);
+  engine_->OnAuditRecord(Admin("forget"));  // "ops" again, inside its window: suppressed
+  std::vector<Alert> alerts = Delivered();
+  ASSERT_EQ(alerts.size(), 2u);
+  EXPECT_EQ(alerts[0].principal, "ops");
+  EXPECT_EQ(alerts[1].principal, "mallory");
+  EXPECT_EQ(engine_->stats().suppressed, 1u);
+}
+
 // The trail dropped records: on-call hears of it, not only a metric.
 TEST_F(AlertEngineTest, AnAuditGapFiresOncePerWindow) {
   StartEngine({Rule("gap", AlertRuleKind::kAuditGap, 1, 60, 300)});
@@ -470,6 +487,22 @@ TEST_F(AlertEngineTest, TrackedKeysAreBoundedAndEvictedKeysStartAfresh) {
   EXPECT_EQ(stats.evicted_keys, 7u);
   engine_->OnAuditRecord(AuthFailure("10.0.0.0"));  // its two earlier failures were forgotten
   EXPECT_TRUE(Delivered().empty());
+}
+
+// Keys are bounded per rule: authentication failures from many addresses evict only their own
+// rule's keys, never another rule's count (here: denied appends of every principal together).
+TEST_F(AlertEngineTest, AFloodOfOneRulesKeysDoesNotEvictAnotherRulesCount) {
+  StartEngine({Rule("logins", AlertRuleKind::kAuthFailures, 3, 60),
+               Rule("denied", AlertRuleKind::kDeniedAppends, 3, 60)},
+              /*tracked_keys_max=*/8);
+  engine_->OnAuditRecord(Denied("append", "insider"));
+  engine_->OnAuditRecord(Denied("append", "insider"));
+  for (int i = 0; i < 64; ++i) engine_->OnAuditRecord(AuthFailure("10.9.0." + std::to_string(i)));
+  engine_->OnAuditRecord(Denied("append", "insider"));
+  std::vector<Alert> alerts = Delivered();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].kind, AlertRuleKind::kDeniedAppends);
+  EXPECT_EQ(engine_->stats().tracked_keys, 9u);  // 8 addresses (the bound) + the global count
 }
 
 TEST_F(AlertEngineTest, FullQueueDropsAndCounts) {

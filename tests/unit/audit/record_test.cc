@@ -119,6 +119,18 @@ TEST(AuditRecordTest, ParsesRfc3339WithOffsetsAndMilliseconds) {
   EXPECT_EQ(FormatRfc3339Ns(*z), "2026-11-30T17:00:00.123000000Z");
   EXPECT_FALSE(ParseRfc3339("2026-11-30T17:00:00").ok());  // no zone
   EXPECT_FALSE(ParseRfc3339("2026-13-30T17:00:00Z").ok());
+  // Days that do not exist are refused, not rolled into the next month.
+  EXPECT_FALSE(ParseRfc3339("2026-02-31T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("2026-02-29T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("2026-04-31T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("2100-02-29T00:00:00Z").ok());
+  EXPECT_TRUE(ParseRfc3339("2028-02-29T00:00:00Z").ok());
+  EXPECT_TRUE(ParseRfc3339("2000-02-29T00:00:00Z").ok());
+  // A leap second counts as :59 of the same minute, not the next minute.
+  auto leap = ParseRfc3339("2016-12-31T23:59:60Z");
+  auto before = ParseRfc3339("2016-12-31T23:59:59Z");
+  ASSERT_TRUE(leap.ok() && before.ok());
+  EXPECT_EQ(*leap, *before);
   EXPECT_FALSE(ParseRfc3339("2026-11-30T17:00:00Zjunk").ok());
   EXPECT_FALSE(ParseRfc3339("2999-01-01T00:00:00Z").ok());  // past the int64 nanosecond range
   EXPECT_TRUE(ParseRfc3339("2261-12-31T23:59:59Z").ok());

@@ -67,6 +67,21 @@ TEST(ConfigDigest, StableChangesWithSettingsAndHoldsNoSecrets) {
   EXPECT_NE(text(base + "[webhooks]\ndispatch = false\n"), t);
   EXPECT_NE(text(base + "[log]\nlevel = \"debug\"\n"), t);
   EXPECT_NE(text(base + "[alerts]\nenabled = false\n"), t);
+  EXPECT_NE(text(base + "[server]\ncore_dumps = true\n"), t);
+  // Another secret under the same key id: the digest changes, the hash stays out.
+  const std::string other_hash(64, 'b');
+  const std::string rekeyed =
+      text("[[auth.api_keys]]\nid = \"ops\"\nsecret_sha256 = \"" + other_hash + "\"\nroles = [\"r\"]\n");
+  EXPECT_NE(rekeyed, t);
+  EXPECT_EQ(rekeyed.find(other_hash), std::string::npos);
+  // An issuer's name is part of its principals (jwt:<name>:<sub>): renaming it is a change.
+  auto issuer = [](const std::string& name) {
+    return "[[auth.jwt]]\n" + name + "issuer = \"https://idp.example\"\naudience = \"a\"\n"
+           "jwks_file = \"/etc/cairn/jwks.json\"\n";
+  };
+  const std::string unnamed = text(base + issuer(""));
+  EXPECT_NE(text(base + issuer("name = \"corp\"\n")), unnamed);
+  EXPECT_NE(text(base + issuer("name = \"corp\"\n")), text(base + issuer("name = \"partner\"\n")));
   // A webhook URL may carry a token: its presence counts, its text is not in the rendering.
   const std::string hooked = text(base +
       "[alerts]\nwebhook_url = \"https://hooks.example/t0ken-in-path\"\nwebhook_secret_env = \"S\"\n");

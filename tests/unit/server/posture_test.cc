@@ -581,6 +581,22 @@ TEST(Posture, FindingsNeverCarrySecretsOrPersonalData) {
   EXPECT_NE(pii[0]->finding.find("\"Registered\""), std::string::npos);
 }
 
+// The JWKS file is the operator's: members of unexpected JSON types are skipped, never thrown
+// out of the checks (which run on the posture monitor's thread of a running server).
+TEST(Posture, AJwksFileWithMembersOfOtherTypesIsSkippedNotThrown) {
+  Env env;
+  env.config.auth.jwt[0].jwks_url.clear();
+  env.config.auth.jwt[0].jwks_file = env.dir.Sub("jwks.json");
+  WriteMode(env.config.auth.jwt[0].jwks_file,
+            R"({"keys":[{"kty":7},{"kty":"oct","kid":[1],"k":"c2hvcnQ"},{"kty":null}]})", 0600);
+  std::vector<Finding> findings;
+  EXPECT_NO_THROW(findings = env.Run());
+  const auto short_keys = WithId(findings, "CAIRN-AUTH-004");
+  ASSERT_EQ(short_keys.size(), 1u) << Describe(findings);  // the oct key, with an unnamed kid
+  EXPECT_NE(short_keys[0]->finding.find("HS256 key \"\""), std::string::npos)
+      << short_keys[0]->finding;
+}
+
 TEST(Posture, ProtectedFieldsAreNotReported) {
   Env env;
   ASSERT_TRUE(engine::EventStore::Init({env.config.data_dir, "posture.test/log", {}, std::nullopt}).ok());

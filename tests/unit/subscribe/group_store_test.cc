@@ -30,6 +30,9 @@ TEST(GroupStoreFormat, SettingsAndPositionRoundTrip) {
 TEST(GroupStoreFormat, DamagedBytesAreDataLoss) {
   EXPECT_EQ(DecodeGroupSettings("{").status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(DecodeGroupSettings(R"({"v":1,"name":"x"})").status().code(), StatusCode::kDataLoss);
+  // A version of another JSON type: unreadable, not a type_error thrown at the caller.
+  EXPECT_EQ(DecodeGroupSettings(R"({"v":"1"})").status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeGroupPosition(R"({"v":[1]})").status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(DecodeGroupPosition(R"({"v":1,"done_below":5,"done_above":[4],"replay_next":0,"replay_end":0})")
                 .status()
                 .code(),
