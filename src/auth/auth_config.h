@@ -52,6 +52,9 @@ struct MtlsRule {
 
 struct MtlsConfig {
   std::vector<MtlsRule> rules;
+  // SPIFFE trust domains whose IDs name the caller ("prod.acme.example"); empty = SPIFFE IDs are
+  // not used and the subject DN rules decide (see auth/mtls.h).
+  std::vector<std::string> spiffe_trust_domains;
 };
 
 struct AuthConfig {

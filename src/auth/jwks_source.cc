@@ -32,15 +32,34 @@ std::shared_ptr<const JwkSet> JwksSource::Current() const {
   return current_;
 }
 
+namespace {
+
+bool HasSymmetricKey(const JwkSet& set) {
+  for (const Jwk& key : set.keys) {
+    if (key.alg == JwsAlg::kHS256) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<JwkSet> JwksSource::Load() {
   load_count_.fetch_add(1);
   std::string text;
   if (!config_.jwks_file.empty()) {
     // Whoever may write the key set may mint tokens: refused when others may write it.
-    CAIRN_ASSIGN_OR_RETURN(text, ReadTrustedFile(config_.jwks_file, "jwks_file", kJwksSizeMaxBytes));
+    mode_t mode = 0;
+    CAIRN_ASSIGN_OR_RETURN(text, ReadTrustedFile(config_.jwks_file, "jwks_file", kJwksSizeMaxBytes, &mode));
     // The file may hold HS256 secrets: its text is wiped once parsed, whatever the outcome.
     Result<JwkSet> parsed = ParseJwks(text, JwksOrigin::kFile);
     crypto::Cleanse(&text);
+    // Whoever may read an HS256 secret may mint tokens too: such a file must be private, as a
+    // TLS key is (judged on the file that was read).
+    if (parsed.ok() && HasSymmetricKey(*parsed) && (mode & (S_IRWXG | S_IRWXO)) != 0) {
+      return Status::FailedPrecondition("jwks_file " + config_.jwks_file +
+                                        " holds HS256 secrets and is accessible by group or "
+                                        "others; chmod 600 it");
+    }
     return parsed;
   }
   // Whoever may write the trust roots may stand in for the issuer: the same rule. The bytes

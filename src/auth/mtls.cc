@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cctype>
 #include <ctime>
@@ -92,33 +93,47 @@ bool IsValidSpiffeId(std::string_view id) {
   return true;
 }
 
-// The SPIFFE ID among the URI SANs: "" when there is none; an error when there are several or
-// the one present is not a valid SPIFFE ID (IsValidSpiffeId).
-Result<std::string> SpiffeId(X509* cert) {
+// The URI SANs of a certificate that bear on its SPIFFE identity.
+struct UriSans {
+  std::string spiffe_id;  // "" when there is none
+  int uri_count = 0;      // every URI SAN, SPIFFE or not
+};
+
+// The SPIFFE ID among the URI SANs: none, or an error when there are several or the one present
+// is not a valid SPIFFE ID (IsValidSpiffeId).
+Result<UriSans> ReadUriSans(X509* cert) {
   int crit = -1;
   auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, nullptr));
   if (names == nullptr) {
-    if (crit == -1) return std::string();  // no SAN extension
+    if (crit == -1) return UriSans{};  // no SAN extension
     return Status::Unauthenticated("invalid client certificate");
   }
-  std::string found;
-  int count = 0;
+  UriSans out;
+  int spiffe_count = 0;
   for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
     if (gn->type != GEN_URI) continue;
+    ++out.uri_count;
     const ASN1_IA5STRING* uri = gn->d.uniformResourceIdentifier;
     std::string_view text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
                           static_cast<size_t>(ASN1_STRING_length(uri)));
     if (text.substr(0, 9) != "spiffe://") continue;
-    ++count;
-    found = std::string(text);
+    ++spiffe_count;
+    out.spiffe_id = std::string(text);
   }
   GENERAL_NAMES_free(names);
-  if (count > 1) return Status::Unauthenticated("certificate has several SPIFFE IDs");
-  if (count == 1 && (found.size() > kSpiffeIdSizeMaxBytes || !IsValidSpiffeId(found))) {
+  if (spiffe_count > 1) return Status::Unauthenticated("certificate has several SPIFFE IDs");
+  if (spiffe_count == 1 &&
+      (out.spiffe_id.size() > kSpiffeIdSizeMaxBytes || !IsValidSpiffeId(out.spiffe_id))) {
     return Status::Unauthenticated("invalid SPIFFE ID");
   }
-  return found;
+  return out;
+}
+
+// "prod.acme" of "spiffe://prod.acme/billing" (the ID is valid: IsValidSpiffeId).
+std::string_view TrustDomainOf(std::string_view spiffe_id) {
+  spiffe_id.remove_prefix(std::string_view("spiffe://").size());
+  return spiffe_id.substr(0, spiffe_id.find('/'));
 }
 
 std::string SubjectRfc2253(X509* cert) {
@@ -273,6 +288,18 @@ Result<std::string> CertificateSubjectRfc2253(std::string_view pem) {
 Result<std::unique_ptr<MtlsMapper>> MtlsMapper::Create(const MtlsConfig& config) {
   if (config.rules.size() > kMtlsRulesMax) return Status::InvalidArgument("more than 1024 mtls rules");
   std::unique_ptr<MtlsMapper> m(new MtlsMapper());
+  if (config.spiffe_trust_domains.size() > kSpiffeTrustDomainsMax) {
+    return Status::InvalidArgument("auth.mtls.spiffe_trust_domains: more than 64 trust domains");
+  }
+  for (const std::string& domain : config.spiffe_trust_domains) {
+    // A trust domain is valid when "spiffe://<domain>" is a valid SPIFFE ID (no path).
+    if (domain.find('/') != std::string::npos || !IsValidSpiffeId("spiffe://" + domain)) {
+      return Status::InvalidArgument("auth.mtls.spiffe_trust_domains: \"" + domain +
+                                     "\" is not a SPIFFE trust domain (lowercase letters, digits, "
+                                     "'.', '-', '_')");
+    }
+    m->spiffe_trust_domains_.push_back(domain);
+  }
   for (size_t i = 0; i < config.rules.size(); ++i) {
     const std::string where = "auth.mtls.rules[" + std::to_string(i) + "]: ";
     Rule rule;
@@ -300,9 +327,12 @@ Result<Principal> MtlsMapper::Map(std::string_view cert_pem) const {
   Principal p;
   p.method = AuthMethod::kMtls;
   p.expires_unix_s = NotAfterUnixS(cert.get());
-  CAIRN_ASSIGN_OR_RETURN(std::string spiffe, SpiffeId(cert.get()));
-  if (!spiffe.empty()) {
-    p.id = "mtls:" + spiffe;
+  CAIRN_ASSIGN_OR_RETURN(UriSans sans, ReadUriSans(cert.get()));
+  if (!sans.spiffe_id.empty() &&
+      std::find(spiffe_trust_domains_.begin(), spiffe_trust_domains_.end(),
+                TrustDomainOf(sans.spiffe_id)) != spiffe_trust_domains_.end()) {
+    if (sans.uri_count != 1) return Status::Unauthenticated("SPIFFE certificate has other URI SANs");
+    p.id = "mtls:" + sans.spiffe_id;
     return p;
   }
   std::vector<DnAttribute> dn;

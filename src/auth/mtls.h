@@ -1,8 +1,12 @@
 // mTLS client certificates → principals.
 //
 // The TLS layer has already verified the certificate chain; this only names the caller.
-//  1. A URI SAN starting with "spiffe://" is the identity: principal "mtls:" + that URI. More
-//     than one SPIFFE URI SAN is refused (ambiguous). The URI must be printable ASCII, ≤ 2048.
+//  1. A URI SAN starting with "spiffe://" whose trust domain is one of spiffe_trust_domains is
+//     the identity: principal "mtls:" + that URI. Such a certificate must carry exactly one URI
+//     SAN (an X.509-SVID does). A SPIFFE ID of another trust domain (or any, when the list is
+//     empty) is not an identity: a CA bundle that also holds a corporate CA must not let that
+//     CA issue workload identities. More than one SPIFFE URI SAN, or one outside the SPIFFE ID
+//     syntax, is refused (ambiguous). The URI must be printable ASCII, ≤ 2048.
 //  2. Otherwise the subject DN, printed as RFC 2253 text (X509_NAME_print_ex, XN_FLAG_RFC2253:
 //     most specific attribute first, e.g. "CN=billing,OU=payments,O=Acme"), is matched against
 //     the configured rules in order; the first match names the principal "mtls:" + name.
@@ -26,7 +30,8 @@
 //   Example: { match = "CN=*,OU=payments,O=Acme", principal = "payments/{CN}" } maps the
 //            certificate "CN=ledger,OU=payments,O=Acme" to principal "mtls:payments/ledger".
 //
-// Limits: PEM ≤ kCertPemSizeMaxBytes, ≤ kMtlsRulesMax rules, ≤ 32 attributes per DN.
+// Limits: PEM ≤ kCertPemSizeMaxBytes, ≤ kMtlsRulesMax rules, ≤ 32 attributes per DN,
+// ≤ kSpiffeTrustDomainsMax trust domains (each a valid SPIFFE trust domain name).
 // Errors: kUnauthenticated "certificate not mapped" / "invalid client certificate"; rule errors
 // at load are kInvalidArgument. Thread safety: immutable after Create; Map() is thread-safe.
 #pragma once
@@ -48,6 +53,7 @@ inline constexpr size_t kMtlsRulesMax = 1024;
 inline constexpr size_t kDnAttributesMax = 32;
 inline constexpr size_t kMtlsNameSizeMaxBytes = 256;
 inline constexpr size_t kSpiffeIdSizeMaxBytes = 2048;
+inline constexpr size_t kSpiffeTrustDomainsMax = 64;
 
 struct DnAttribute {
   std::string type;   // as written ("CN", "OU", "1.2.3.4")
@@ -75,6 +81,7 @@ class MtlsMapper {
   };
   MtlsMapper() = default;
   std::vector<Rule> rules_;
+  std::vector<std::string> spiffe_trust_domains_;
 };
 
 }  // namespace cairn::auth

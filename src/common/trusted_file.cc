@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 
@@ -14,7 +15,7 @@ namespace {
 enum class Trust : uint8_t { kAny, kNotWritableByOthers, kOwned, kPrivate };
 
 Result<std::string> ReadBounded(const std::string& path, std::string_view what,
-                                size_t size_bytes_max, Trust trust) {
+                                size_t size_bytes_max, Trust trust, mode_t* mode_out = nullptr) {
   const std::string name = std::string(what) + " " + path;
   // O_NONBLOCK: a FIFO put where a file is expected must not block the open (it is then
   // refused as not a regular file); reads of regular files ignore the flag. Symlinks are
@@ -69,6 +70,7 @@ Result<std::string> ReadBounded(const std::string& path, std::string_view what,
     return Status::ResourceExhausted(too_large);
   }
   text.resize(size);
+  if (mode_out != nullptr) *mode_out = st.st_mode;
   return text;
 }
 
@@ -92,6 +94,12 @@ Result<std::string> ReadPrivateFile(const std::string& path, std::string_view wh
 Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
                                     size_t size_bytes_max) {
   return ReadBounded(path, what, size_bytes_max, Trust::kNotWritableByOthers);
+}
+
+Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
+                                    size_t size_bytes_max, mode_t* mode) {
+  assert(mode != nullptr);
+  return ReadBounded(path, what, size_bytes_max, Trust::kNotWritableByOthers, mode);
 }
 
 }  // namespace cairn

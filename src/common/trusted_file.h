@@ -22,6 +22,8 @@
 // Thread safety: a free function; safe to call concurrently.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -34,6 +36,10 @@ Result<std::string> ReadSmallFile(const std::string& path, std::string_view what
                                   size_t size_bytes_max);
 Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
                                     size_t size_bytes_max);
+// ReadTrustedFile that also gives the mode bits of the file it read (fstat of the opened
+// descriptor), for a caller that learns only from the content whether it holds secrets.
+Result<std::string> ReadTrustedFile(const std::string& path, std::string_view what,
+                                    size_t size_bytes_max, mode_t* mode);
 Result<std::string> ReadOwnedFile(const std::string& path, std::string_view what,
                                   size_t size_bytes_max);
 Result<std::string> ReadPrivateFile(const std::string& path, std::string_view what,

@@ -17,6 +17,7 @@
 #include <optional>
 #include <toml++/toml.h>
 
+#include "auth/mtls.h"
 #include "server/cidr.h"
 
 namespace cairn::server {
@@ -533,7 +534,10 @@ class Parser {
     const toml::table* mtls = nullptr;
     CAIRN_RETURN_IF_ERROR(GetTable(t, "auth", "mtls", &mtls));
     if (mtls != nullptr) {
-      CAIRN_RETURN_IF_ERROR(CheckKeys(*mtls, "auth.mtls", {"rules"}));
+      CAIRN_RETURN_IF_ERROR(CheckKeys(*mtls, "auth.mtls", {"rules", "spiffe_trust_domains"}));
+      CAIRN_RETURN_IF_ERROR(GetStringList(*mtls, "auth.mtls", "spiffe_trust_domains",
+                                          auth::kSpiffeTrustDomainsMax,
+                                          &out->mtls.spiffe_trust_domains));
       CAIRN_RETURN_IF_ERROR(GetTableList(*mtls, "auth.mtls", "rules", kMtlsRulesMax, &tables));
       for (size_t i = 0; i < tables.size(); ++i) {
         const std::string path = "auth.mtls.rules[" + std::to_string(i) + "]";

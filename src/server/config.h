@@ -29,6 +29,7 @@
 //   expires = 2026-01-01T00:00:00Z               # TOML datetime or RFC 3339 string; offset required
 //   created = 2025-10-01T00:00:00Z               # optional, same forms: for the key-age check
 //   [auth.mtls]
+//   spiffe_trust_domains = ["prod.acme"]         # SPIFFE IDs of these domains name callers
 //   rules = [ { match = "CN=*,O=Acme", principal = "..." } ]
 //   [auth]
 //   failures_per_minute_max = 30

@@ -76,6 +76,10 @@ void RenderAuth(const auth::AuthConfig& a, Renderer* r) {
     r->Line(p + "match", a.mtls.rules[i].match);
     r->Line(p + "principal", a.mtls.rules[i].principal);
   }
+  // Only when set, so that the digest of a configuration without it did not change.
+  if (!a.mtls.spiffe_trust_domains.empty()) {
+    r->List("auth.mtls.spiffe_trust_domains", a.mtls.spiffe_trust_domains);
+  }
   r->Line("auth.failures_per_minute_max", a.failures_per_minute_max);
   r->Line("auth.failure_sources_max", a.failure_sources_max);
 }

@@ -204,8 +204,11 @@ crypto::KeyAndCert ClientCert(const crypto::KeyAndCert& ca, const std::string& c
 TEST_F(ServerAuthTest, MtlsPrincipalFromSpiffeIdOrMappedSubject) {
   auto spiffe = ClientCert(env.dev_ca, "billing", {"spiffe://acme.test/billing"});
   auto mapped = ClientCert(env.dev_ca, "shipping", {});
+  // A SPIFFE ID of a trust domain the server does not list is no identity: the DN rules decide.
+  auto foreign_domain = ClientCert(env.dev_ca, "payroll", {"spiffe://evil.test/admin"});
   for (auto [cert, expected] : {std::pair{&spiffe, "mtls:spiffe://acme.test/billing"},
-                                std::pair{&mapped, "mtls:shipping"}}) {
+                                std::pair{&mapped, "mtls:shipping"},
+                                std::pair{&foreign_domain, "mtls:payroll"}}) {
     WriteFile(env.dir().Sub("client.crt"), cert->cert_pem);
     WriteFile(env.dir().Sub("client.key"), cert->key_pem);
     ClientOptions options;

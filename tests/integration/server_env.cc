@@ -125,7 +125,8 @@ std::string ServerEnv::ConfigTextFor(const std::string& data_dir, const std::str
          "\"\njwks_file = \"jwks-a.json\"\nleeway_s = 30\n\n"
          "[[auth.jwt]]\nissuer = \"" + std::string(kIssuerB) + "\"\nname = \"b\"\naudience = \"" + kAudience +
          "\"\njwks_file = \"jwks-b.json\"\n\n" + keys +
-         "[auth.mtls]\nrules = [ { match = \"CN=*,O=Acme\", principal = \"{CN}\" } ]\n\n"
+         "[auth.mtls]\nspiffe_trust_domains = [\"acme.test\"]\n"
+         "rules = [ { match = \"CN=*,O=Acme\", principal = \"{CN}\" } ]\n\n"
          "[policy]\nfile = \"policy.toml\"\n" +
          (audit_enabled ? "" : "[audit]\nenabled = false\n") + extra_config +
          (storage_toml_.empty() ? "" : "\n" + storage_toml_) + tail;

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -204,6 +205,9 @@ void WriteJwks(const std::string& path, const std::vector<json>& keys) {
     out << doc.dump();
     Check(static_cast<bool>(out), "write JWKS");
   }
+  // Private, as an operator keeps a JWKS that may hold HS256 secrets (jwks_source.cc refuses
+  // such a file when group or others may read it).
+  Check(::chmod(tmp.c_str(), 0600) == 0, "chmod JWKS");
   Check(std::rename(tmp.c_str(), path.c_str()) == 0, "rename JWKS");
 }
 

@@ -1,6 +1,7 @@
 #include "auth/jwt.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -401,6 +402,31 @@ TEST_F(JwtTest, FailedRefetchKeepsTheLastGoodKeys) {
   cairn::testing::WriteFile(jwks_path_, "{ not json");
   EXPECT_EQ(Reason(MakeJwt(K().ed, "zzz", Claims())), "unknown key id");  // triggers a refetch
   EXPECT_FALSE(verifier_->ReloadKeys(0).ok());
+  EXPECT_EQ(Reason(MakeJwt(K().ed, "ed-1", Claims())), "");
+}
+
+// Whoever may read an HS256 secret may mint tokens: a JWKS file holding one must be private. A
+// file of public keys only may be world-readable.
+TEST_F(JwtTest, AJwksFileWithHs256SecretsReadableByOthersIsRefused) {
+  ASSERT_EQ(::chmod(jwks_path_.c_str(), 0644), 0);
+  auto v = JwtVerifier::Create({config_});
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(v.status().message().find("HS256"), std::string::npos) << v.status().ToString();
+  ASSERT_EQ(::chmod(jwks_path_.c_str(), 0640), 0);  // group too
+  EXPECT_FALSE(JwtVerifier::Create({config_}).ok());
+  ASSERT_EQ(::chmod(jwks_path_.c_str(), 0600), 0);
+  EXPECT_TRUE(JwtVerifier::Create({config_}).ok());
+  const std::string public_only = dir_.Sub("public.json");
+  WriteJwks(public_only, {K().rsa.Jwk("rsa-1"), K().ed.Jwk("ed-1")});
+  ASSERT_EQ(::chmod(public_only.c_str(), 0644), 0);
+  JwtIssuerConfig c = config_;
+  c.jwks_file = public_only;
+  EXPECT_TRUE(JwtVerifier::Create({c}).ok());
+  // A running verifier keeps its keys when a reload finds the secret file opened up.
+  verifier_ = Make();
+  ASSERT_EQ(::chmod(jwks_path_.c_str(), 0604), 0);
+  EXPECT_EQ(verifier_->ReloadKeys(0).code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(Reason(MakeJwt(K().ed, "ed-1", Claims())), "");
 }
 

@@ -9,8 +9,9 @@ namespace CAIRN_UNITY_ID {
 
 using testing::MakeCertificate;
 
-std::unique_ptr<MtlsMapper> Mapper(std::vector<MtlsRule> rules) {
-  auto m = MtlsMapper::Create(MtlsConfig{std::move(rules)});
+std::unique_ptr<MtlsMapper> Mapper(std::vector<MtlsRule> rules,
+                                   std::vector<std::string> trust_domains = {"acme.org", "a"}) {
+  auto m = MtlsMapper::Create(MtlsConfig{std::move(rules), std::move(trust_domains)});
   EXPECT_TRUE(m.ok()) << m.status().ToString();
   return m.ok() ? std::move(m).value() : nullptr;
 }
@@ -18,7 +19,7 @@ std::unique_ptr<MtlsMapper> Mapper(std::vector<MtlsRule> rules) {
 TEST(MtlsTest, SpiffeUriSanIsThePrincipal) {
   auto m = Mapper({});
   std::string cert = MakeCertificate({{"O", "Acme"}, {"CN", "ignored"}},
-                                     {"https://example.com/x", "spiffe://acme.org/ns/prod/sa/billing"});
+                                     {"spiffe://acme.org/ns/prod/sa/billing"});
   auto r = m->Map(cert);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->id, "mtls:spiffe://acme.org/ns/prod/sa/billing");
@@ -30,10 +31,52 @@ TEST(MtlsTest, SpiffeUriSanIsThePrincipal) {
   EXPECT_FALSE(m->Map(two).ok());
 }
 
+// An X.509-SVID carries exactly one URI SAN: a certificate that adds another beside its SPIFFE
+// ID is refused, not mapped by the SPIFFE ID.
+TEST(MtlsTest, ASpiffeCertificateWithAnotherUriSanIsRefused) {
+  auto m = Mapper({{"CN=*,O=Acme", "{CN}"}});
+  std::string cert = MakeCertificate({{"O", "Acme"}, {"CN", "x"}},
+                                     {"https://example.com/x", "spiffe://acme.org/billing"});
+  auto r = m->Map(cert);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
+}
+
+// Only listed trust domains name a caller: a SPIFFE ID from any other (a corporate CA in the same
+// bundle issuing "spiffe://evil.example/admin") is no identity, and the DN rules decide.
+TEST(MtlsTest, SpiffeIdsOfUnlistedTrustDomainsAreNotIdentities) {
+  std::string evil = MakeCertificate({{"O", "Acme"}, {"CN", "intruder"}}, {"spiffe://evil.example/admin"});
+  auto no_rules = Mapper({});
+  auto r = no_rules->Map(evil);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
+  auto ruled = Mapper({{"CN=*,O=Acme", "{CN}"}});
+  r = ruled->Map(evil);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->id, "mtls:intruder");
+  // With no trust domain listed, SPIFFE IDs are not used at all.
+  auto none = Mapper({{"CN=*,O=Acme", "{CN}"}}, {});
+  r = none->Map(MakeCertificate({{"O", "Acme"}, {"CN", "billing"}}, {"spiffe://acme.org/billing"}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->id, "mtls:billing");
+  // A trust domain is matched whole: "acme.org" does not admit "acme.org.evil".
+  r = no_rules->Map(MakeCertificate({{"CN", "x"}}, {"spiffe://acme.org.evil/billing"}));
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(MtlsTest, TrustDomainsOutsideTheSyntaxAreRefusedAtLoad) {
+  for (const char* bad : {"", "ACME.org", "acme.org/ns", "spiffe://acme.org", "acme org", "acme:443"}) {
+    auto m = MtlsMapper::Create(MtlsConfig{{}, {bad}});
+    EXPECT_FALSE(m.ok()) << bad;
+    if (!m.ok()) EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_TRUE(MtlsMapper::Create(MtlsConfig{{}, {"prod.acme-corp_1.example"}}).ok());
+}
+
 // One workload, one spelling: SPIFFE IDs outside the standard's syntax (which would each be
 // another principal, and so slip past a deny on the canonical one) are refused.
 TEST(MtlsTest, SpiffeIdsOutsideTheStandardSyntaxAreRefused) {
-  auto m = Mapper({});
+  auto m = Mapper({}, {"prod", "a-b.c_d"});
   for (const char* good : {"spiffe://prod/admin", "spiffe://prod", "spiffe://a-b.c_d/x.y/Z-9_"}) {
     auto r = m->Map(MakeCertificate({{"CN", "x"}}, {good}));
     ASSERT_TRUE(r.ok()) << good << ": " << r.status().ToString();

@@ -99,6 +99,7 @@ id = "no-expiry"
 secret_sha256 = "cd"
 roles = []
 [auth.mtls]
+spiffe_trust_domains = ["prod.acme"]
 rules = [ { match = "CN=*,O=Acme", principal = "acme-$CN" } ]
 [auth]
 failures_per_minute_max = 5
@@ -146,6 +147,7 @@ connection_idle_ms_max = 60000
   EXPECT_EQ(c.auth.api_keys[0].roles, (std::vector<std::string>{"order-service", "reader"}));
   EXPECT_EQ(c.auth.api_keys[0].expires_unix_s, 1767225600);
   EXPECT_FALSE(c.auth.api_keys[1].expires_unix_s.has_value());
+  EXPECT_EQ(c.auth.mtls.spiffe_trust_domains, (std::vector<std::string>{"prod.acme"}));
   ASSERT_EQ(c.auth.mtls.rules.size(), 1u);
   EXPECT_EQ(c.auth.mtls.rules[0].match, "CN=*,O=Acme");
   EXPECT_EQ(c.auth.mtls.rules[0].principal, "acme-$CN");
