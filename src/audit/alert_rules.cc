@@ -116,7 +116,7 @@ class Parser {
       return Err(table.get("kind")->source(),
                  where + ": unknown kind '" + kind_text +
                      "' (auth_failures, denied_appends, integrity_violation, key_destruction, "
-                     "posture_finding)");
+                     "posture_finding, audit_gap)");
     }
     CAIRN_RETURN_IF_ERROR(CheckKeys(table, AllowedKeys(*kind), where + " of kind " + kind_text));
     AlertRule rule = DefaultFor(*kind);

@@ -19,7 +19,8 @@
 //  - "key_destruction": any key destruction (the admin acts "forget" and "key.destroy").
 //  - "posture_finding": a posture finding at or above min_severity (default "high");
 //    deduplicated per check id.
-//  - "audit_gap": the audit trail dropped records, its queue full (a `$audit.gap` record).
+//  - "audit_gap": the audit trail dropped records, its queue full, or gave up a batch the store
+//    refused (a `$audit.gap` record).
 // Validation is strict, like policy and protection rules: unknown keys, keys that do not apply
 // to the kind, wrong types and values out of range are kInvalidArgument
 // "<source>:<line>:<column>: <what>"; a file larger than kAlertRulesFileSizeBytesMax is
@@ -86,6 +87,7 @@ struct AlertRule {
 //   integrity-violation  integrity_violation                       critical  dedup 60 s
 //   key-destruction      key_destruction                           high      dedup 60 s
 //   posture              posture_finding     min_severity high     high      dedup 3600 s
+//   audit-gap            audit_gap                                 high      dedup 300 s
 std::vector<AlertRule> DefaultAlertRules();
 
 // kInvalidArgument naming the first rule a rules file could not hold: a name that is not

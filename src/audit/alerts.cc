@@ -327,7 +327,8 @@ void AlertEngine::OnAuditRecord(const AuditRecord& record) {
         continue;
       case AlertRuleKind::kAuditGap:
         if (record.kind != AuditKind::kAuditGap) continue;
-        alert.summary = "audit records dropped: the audit queue was full";
+        alert.summary = "audit records dropped: " +
+                        (record.reason.empty() ? std::string("the audit queue was full") : record.reason);
         break;
     }
     KeyState& state = impl_->Touch(rule_index, key);

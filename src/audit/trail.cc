@@ -24,12 +24,18 @@ constexpr uint32_t kWriteAttemptsMax = 5;
 constexpr int64_t kWriteBackoffInitialMs = 20;
 constexpr int64_t kWriteBackoffMaxMs = 1000;
 constexpr int64_t kBackoffSliceMs = 20;  // a backoff sleep checks for Stop() this often
+// Stop() waits this long for reserved admin slots to be submitted or released.
+constexpr int64_t kStopReservedWaitMs = 5000;
 
 class TrailImpl final : public AuditTrail {
  public:
   TrailImpl(const AuditTrailOptions& options, AuditWriter writer)
       : options_(options), writer_(std::move(writer)) {}
-  ~TrailImpl() override { Stop(); }
+  ~TrailImpl() override {
+    Stop();
+    // An AdminSlot holds a pointer to the trail: none may outlive it.
+    assert(reserved_ == 0);
+  }
 
   void Run() {
     thread_ = std::thread([this] {
@@ -66,6 +72,10 @@ class TrailImpl final : public AuditTrail {
       }
     }
     std::lock_guard<std::mutex> lock(mu_);
+    if (closing_) {
+      ++stats_.admin_refused;
+      return Status::Unavailable("the audit trail is stopping");
+    }
     if (!HasRoomLocked()) {
       ++stats_.admin_refused;
       return Status::Unavailable("audit queue full");
@@ -100,7 +110,12 @@ class TrailImpl final : public AuditTrail {
 
   void Stop() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      // A reserved act is always audited: no new reservations, and the ones held are waited
+      // for (bounded) before the queue closes.
+      std::unique_lock<std::mutex> lock(mu_);
+      closing_ = true;
+      done_cv_.wait_for(lock, std::chrono::milliseconds(kStopReservedWaitMs),
+                        [&] { return reserved_ == 0; });
       stopping_ = true;
     }
     work_cv_.notify_all();
@@ -120,19 +135,43 @@ class TrailImpl final : public AuditTrail {
     assert(record.kind == AuditKind::kAdmin);
     Stamp(&record);
     Notify(record);
-    std::lock_guard<std::mutex> lock(mu_);
-    assert(reserved_ > 0);
-    --reserved_;
-    PushLocked(std::move(record));  // the reservation guarantees the room
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      assert(reserved_ > 0);
+      --reserved_;
+      if (!writer_exited_) {
+        PushLocked(std::move(record));  // the reservation guarantees the room
+        done_cv_.notify_all();  // Stop() may wait for the reservation
+        return;
+      }
+      ++stats_.lost;  // held past Stop()'s wait: nothing writes it any more
+    }
+    done_cv_.notify_all();
+    log::Error("an admin act's audit record arrived after the trail stopped (counted lost)",
+               {.action = "audit.write", .outcome = "failure"});
   }
 
   void ReleaseReserved() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    assert(reserved_ > 0);
-    --reserved_;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      assert(reserved_ > 0);
+      --reserved_;
+    }
+    done_cv_.notify_all();
   }
 
  private:
+  // Records that never reach `$audit`, to be told in a `$audit.gap` record.
+  struct Gap {
+    uint64_t security = 0;
+    uint64_t data_plane = 0;
+    uint64_t lost = 0;  // records of batches given up (refused for good)
+    std::string lost_error_code;  // the status code name of the last such refusal
+    int64_t first_ns = 0;
+    int64_t last_ns = 0;
+    uint64_t after_enqueued = 0;  // enqueued_ at the last drop
+  };
+
   static void Stamp(AuditRecord* record) {
     if (record->time_unix_ns == 0) record->time_unix_ns = NowUnixNs();
     if (record->event_id.empty()) record->event_id = NewEventId();
@@ -174,20 +213,45 @@ class TrailImpl final : public AuditTrail {
     work_cv_.notify_one();
   }
 
+  // A batch given up (refused for good) while running: its records become part of the next
+  // `$audit.gap` record, which goes out at once, so that the hole shows in the trail and raises
+  // the audit_gap alert. `taken` is the gap record the batch carried, if it did: its counts are
+  // told again (mu_ held).
+  void NoteLostLocked(uint64_t records, const Gap& taken, const Status& status) {
+    if (stopping_) return;
+    const int64_t now_ns = NowUnixNs();
+    if (!GapLocked()) {
+      gap_.first_ns = taken.first_ns != 0 ? taken.first_ns : now_ns;
+      gap_.after_enqueued = dequeued_;  // the lost records were taken already: tell it next
+    }
+    gap_.security += taken.security;
+    gap_.data_plane += taken.data_plane;
+    gap_.lost += taken.lost + records;
+    gap_.last_ns = std::max(now_ns, taken.last_ns);
+    gap_.lost_error_code = StatusCodeName(status.code());
+    work_cv_.notify_one();
+  }
+
   // The `$audit.gap` record of the drops noted so far, which it resets (mu_ held).
-  AuditRecord TakeGapLocked() {
-    assert(gap_.security + gap_.data_plane > 0);
+  // `taken` receives the counts, so that a gap record that is itself given up is told again.
+  AuditRecord TakeGapLocked(Gap* taken) {
+    assert(GapLocked());
     AuditRecord r;
     r.kind = AuditKind::kAuditGap;
     r.action = "audit.drop";
     r.resource = "$audit";
     r.outcome = "failure";
-    r.error_code = "RESOURCE_EXHAUSTED";
-    r.reason = "audit queue full";
+    const bool dropped = gap_.security + gap_.data_plane > 0;
+    r.error_code = dropped ? "RESOURCE_EXHAUSTED" : gap_.lost_error_code;
+    r.reason = dropped ? (gap_.lost > 0 ? "audit queue full; audit records could not be written"
+                                        : "audit queue full")
+                       : "audit records could not be written";
     r.details = {{"dropped_security", std::to_string(gap_.security)},
                  {"dropped_data_plane", std::to_string(gap_.data_plane)},
                  {"first_dropped", FormatRfc3339Ns(gap_.first_ns)},
                  {"last_dropped", FormatRfc3339Ns(gap_.last_ns)}};
+    if (gap_.lost > 0) r.details.push_back({"not_written", std::to_string(gap_.lost)});
+    *taken = gap_;
     gap_ = Gap{};
     Stamp(&r);
     return r;  // not counted in pushed_/finished_: Flush waits for queued records only
@@ -208,10 +272,14 @@ class TrailImpl final : public AuditTrail {
   void WriterLoop() {
     std::vector<AuditRecord> batch;
     for (;;) {
+      Gap taken;
       {
         std::unique_lock<std::mutex> lock(mu_);
         work_cv_.wait(lock, [&] { return !queue_.empty() || GapLocked() || stopping_; });
-        if (queue_.empty() && !GapLocked()) break;  // stopping, and everything queued is written
+        if (queue_.empty() && !GapLocked()) {  // stopping, and everything queued is written
+          writer_exited_ = true;  // in the same lock: a later admin record is counted lost
+          break;
+        }
         const size_t n = std::min(queue_.size(), options_.batch_records_max);
         batch.clear();
         batch.reserve(n + 1);
@@ -221,25 +289,27 @@ class TrailImpl final : public AuditTrail {
           ++dequeued_;
         }
         // After the records queued before the last drop: the hole is told where it is.
-        if (GapLocked() && dequeued_ >= gap_.after_enqueued) batch.push_back(TakeGapLocked());
+        if (GapLocked() && dequeued_ >= gap_.after_enqueued) batch.push_back(TakeGapLocked(&taken));
         assert(!batch.empty());  // with nothing queued, every record before the gap is taken
       }
-      if (batch.back().kind == AuditKind::kAuditGap) Notify(batch.back());  // logged, counted
-      const bool written = WriteWithRetries(batch);
+      const bool has_gap = batch.back().kind == AuditKind::kAuditGap;
+      if (has_gap) Notify(batch.back());  // logged, counted, alerted
+      Status status;
+      const bool written = WriteWithRetries(batch, &status);
       {
         std::lock_guard<std::mutex> lock(mu_);
+        const uint64_t records = batch.size() - (has_gap ? 1 : 0);  // the gap record is ours
         if (written) {
           stats_.written += batch.size();
         } else {
-          stats_.lost += batch.size();
+          stats_.lost += records;
+          NoteLostLocked(records, taken, status);
         }
-        finished_ += batch.size() - (batch.back().kind == AuditKind::kAuditGap ? 1 : 0);
+        finished_ += records;
         assert(finished_ <= pushed_);
       }
       done_cv_.notify_all();
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    writer_exited_ = true;
     done_cv_.notify_all();
   }
 
@@ -258,25 +328,24 @@ class TrailImpl final : public AuditTrail {
   // Until written, while the failure is transient: meanwhile admin acts are refused
   // (ReserveAdmin) and the queue fills (security and data-plane records beyond it are dropped
   // and counted). A batch the store refuses for good (an invalid or conflicting append) is given
-  // up after one round, so that it cannot wedge the trail; admin acts are refused during that
-  // round too (any failing write fails them closed) and admitted again once it is given up. Stopping gives up after one more
-  // round of attempts, and after one attempt once a batch was given up at stop.
-  bool WriteWithRetries(const std::vector<AuditRecord>& batch) {
+  // up after one round, so that it cannot wedge the trail; its records are told in a
+  // `$audit.gap` record (NoteLostLocked), and admin acts stay refused until a write succeeds
+  // (that gap record's, at the latest). Stopping gives up after one more round of attempts, and
+  // after one attempt once a batch was given up at stop. `last` receives the last failure.
+  bool WriteWithRetries(const std::vector<AuditRecord>& batch, Status* last) {
     int64_t backoff_ms = kWriteBackoffInitialMs;
     bool stopping_seen = false;
     for (uint32_t attempt = 1;; ++attempt) {
       const Status status = writer_(batch);
       SetFailing(!status.ok());
       if (status.ok()) return true;
+      *last = status;
       if (given_up_at_stop_) return false;
       if (attempt % kWriteAttemptsMax == 0) {
         const bool give_up = stopping_seen || !IsTransient(status);
         RoundFailed(batch.size(), status, /*retrying=*/!give_up);
         if (stopping_seen) given_up_at_stop_ = true;
-        if (give_up) {
-          if (!stopping_seen) SetFailing(false);  // the trail itself can still write
-          return false;
-        }
+        if (give_up) return false;  // failing_ stays set: admin acts wait for a good write
       }
       stopping_seen = stopping_seen || SleepUnlessStopping(backoff_ms);
       backoff_ms = std::min(backoff_ms * 2, kWriteBackoffMaxMs);
@@ -330,21 +399,15 @@ class TrailImpl final : public AuditTrail {
   uint64_t finished_ = 0;
   bool stopping_ = false;
   bool writer_exited_ = false;
-  bool failing_ = false;  // the last write attempt failed (transiently)
+  bool failing_ = false;  // the last write attempt failed
+  bool closing_ = false;  // Stop() began: no new admin reservations
   uint64_t rounds_retrying_ = 0;  // failed rounds after which the batch is retried (Flush wakes)
   bool given_up_at_stop_ = false;  // the writer thread's: a batch was given up while stopping
   AuditTrailStats stats_;
-  struct Gap {
-    uint64_t security = 0;
-    uint64_t data_plane = 0;
-    int64_t first_ns = 0;
-    int64_t last_ns = 0;
-    uint64_t after_enqueued = 0;  // enqueued_ at the last drop
-  };
   uint64_t enqueued_ = 0;  // records ever queued (not the trail's own gap records)
   uint64_t dequeued_ = 0;  // of them, taken by the writer
   Gap gap_;  // drops not yet told in a `$audit.gap` record
-  bool GapLocked() const { return gap_.security + gap_.data_plane > 0; }
+  bool GapLocked() const { return gap_.security + gap_.data_plane + gap_.lost > 0; }
 
   std::mutex join_mu_;
   std::thread thread_;

@@ -13,14 +13,23 @@
 // each record carries its own event id, so a retry after a write the store took in part appends
 // nothing twice. While writes fail, admin acts fail closed (ReserveAdmin() returns kUnavailable)
 // and the queue fills as above; every round of failed attempts is counted in
-// stats().write_errors and logged. Only a batch the store refuses for good (not kUnavailable,
-// kIOError or kAborted: one round) and Stop() give a batch up (stats().lost).
+// stats().write_errors and logged. Only a batch the store refuses for good (any code but
+// kUnavailable, kIOError, kAborted, kResourceExhausted and kDataLoss: after one round) and
+// Stop() give a batch up (stats().lost). A batch given up while running is told in the next
+// `$audit.gap` record (detail `not_written`), written at once, and admin acts stay refused
+// until a write succeeds.
+//
+// Dropped records (queue full) are told the same way: one `$audit.gap` record (kAuditGap, seen
+// by listeners and so by the audit_gap alert) after the records queued before the first drop.
 //
 // Data-plane records are kept only as `data_plane` says: kNone drops them silently (not counted
 // as dropped), kWrites keeps appends and deletes, kAll keeps reads and subscriptions too.
 //
 // Thread safety: every method is thread-safe. Listeners are added before the trail is shared.
-// Stop() (also run by the destructor) writes what is queued, then joins the thread.
+// Stop() (also run by the destructor) refuses new admin reservations, waits up to 5 s for the
+// reserved ones to be submitted or dropped, writes what is queued, then joins the thread. An
+// admin record submitted after that is counted lost and logged. No AdminSlot may outlive the
+// trail.
 #pragma once
 
 #include <cstddef>

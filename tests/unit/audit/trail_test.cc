@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -370,21 +371,79 @@ TEST(AuditTrailTest, AFullDiskOrDamagedDataIsRetriedNotGivenUp) {
 
 // A batch the store refuses for good (not a transient failure) is given up after one round and
 // counted lost: it cannot wedge the trail, and admin acts are not refused for it.
-TEST(AuditTrailTest, ABatchRefusedForGoodIsGivenUpAfterOneRound) {
+// Waits (bounded) until the writer has written a record of `kind`; returns it.
+std::optional<AuditRecord> WaitForWritten(FakeWriter* w, AuditKind kind) {
+  for (int i = 0; i < 1000; ++i) {
+    for (const AuditRecord& r : w->written()) {
+      if (r.kind == kind) return r;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return std::nullopt;
+}
+
+std::string Detail(const AuditRecord& r, const std::string& key) {
+  for (const auto& [k, v] : r.details) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
+// A batch the store refuses for good is given up after one round, so that it cannot wedge the
+// trail, but not silently: a `$audit.gap` record tells it at once (and raises the audit_gap
+// alert), and admin acts stay refused until a write succeeds.
+TEST(AuditTrailTest, ABatchRefusedForGoodIsToldInAGapRecordAndAdminActsWaitForAGoodWrite) {
   FakeWriter w;
   auto trail = StartTrail(&w, 100, 100);
+  CountingListener listener;
+  trail->AddListener(&listener);
   w.SetFail(true, Status::AlreadyExists("event ids already used"));
   trail->Submit(Security("refused"));
   trail->Flush();
   EXPECT_EQ(trail->stats().lost, 1u);
-  EXPECT_EQ(trail->stats().write_errors, 1u);
+  EXPECT_GE(trail->stats().write_errors, 1u);
+  // The trail still cannot write (the gap record fails too): an admin act would go unrecorded.
+  EXPECT_EQ(trail->ReserveAdmin().status().code(), StatusCode::kUnavailable);
   w.SetFail(false);
+  std::optional<AuditRecord> gap = WaitForWritten(&w, AuditKind::kAuditGap);
+  ASSERT_TRUE(gap.has_value());
+  EXPECT_EQ(Detail(*gap, "not_written"), "1");
+  EXPECT_EQ(gap->error_code, "ALREADY_EXISTS");
+  EXPECT_EQ(gap->reason, "audit records could not be written");
+  EXPECT_EQ(trail->stats().lost, 1u);  // the gap record is the trail's own: not counted lost
   EXPECT_TRUE(trail->ReserveAdmin().ok());
   trail->Submit(Security("next"));
   trail->Flush();
   auto written = w.written();
+  ASSERT_EQ(written.size(), 2u);
+  EXPECT_EQ(written[0].kind, AuditKind::kAuditGap);
+  EXPECT_EQ(written[1].resource, "next");
+  trail->Stop();
+  EXPECT_NE(std::find(listener.seen.begin(), listener.seen.end(), AuditKind::kAuditGap),
+            listener.seen.end());
+}
+
+// A reserved admin act is always audited, also across Stop(): Stop() waits for the reservation
+// and refuses new ones meanwhile.
+TEST(AuditTrailTest, StopWaitsForAReservedAdminSlotAndRefusesNewOnes) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 100, 100);
+  auto slot = trail->ReserveAdmin();
+  ASSERT_TRUE(slot.ok());
+  std::thread stopper([&] { trail->Stop(); });
+  // Stop() has begun once new reservations are refused.
+  bool refused = false;
+  for (int i = 0; i < 1000 && !refused; ++i) {
+    refused = trail->ReserveAdmin().status().code() == StatusCode::kUnavailable;
+    if (!refused) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_TRUE(refused);
+  slot->Submit(Admin("forget"));
+  stopper.join();
+  auto written = w.written();
   ASSERT_EQ(written.size(), 1u);
-  EXPECT_EQ(written[0].resource, "next");
+  EXPECT_EQ(written[0].resource, "forget");
+  EXPECT_EQ(trail->stats().lost, 0u);
 }
 
 TEST(AuditTrailTest, StopGivesUpABatchThatKeepsFailingAndCountsItLost) {
