@@ -79,13 +79,17 @@ Result<std::unique_ptr<ApiKeyVerifier>> ApiKeyVerifier::Create(const std::vector
 Result<Principal> ApiKeyVerifier::Verify(std::string_view key, int64_t now_unix_s) const {
   std::string_view id, secret;
   if (!SplitApiKey(key, &id, &secret)) return Status::Unauthenticated("malformed api key");
+  // The same work whether the id exists or not (hash, constant-time compare), so that the time
+  // of a refusal does not tell which ids are configured.
+  static const std::string kNoKeyHash(64, '0');  // no key hashes to it
   auto it = by_id_.find(std::string(id));
-  if (it == by_id_.end()) return Status::Unauthenticated(std::string(kApiKeyUnknownText));
+  const bool known = it != by_id_.end();
+  const std::string presented = ApiKeyHash(key);
+  const bool matches =
+      crypto::ConstantTimeEquals(presented, known ? it->second.secret_sha256 : kNoKeyHash);
+  if (!known) return Status::Unauthenticated(std::string(kApiKeyUnknownText));
   const ApiKeyConfig& config = it->second;
-  std::string presented = ApiKeyHash(key);
-  if (!crypto::ConstantTimeEquals(presented, config.secret_sha256)) {
-    return Status::Unauthenticated(std::string(kApiKeyInvalidText));
-  }
+  if (!matches) return Status::Unauthenticated(std::string(kApiKeyInvalidText));
   if (config.expires_unix_s && *config.expires_unix_s < now_unix_s) {
     return Status::Unauthenticated("api key expired");
   }

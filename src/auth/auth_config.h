@@ -27,6 +27,11 @@ struct JwtIssuerConfig {
   // (the token is still accepted, with the listed ones). Unset: every claimed role counts; an
   // empty list: none does (an issuer trusted for identity only; bindings give the roles).
   std::optional<std::vector<std::string>> roles_allowed;  // at most kRolesMax names
+  // The token type this issuer's tokens must declare in their `typ` header: "" (none required;
+  // a `typ` present must still be JWT or at+jwt), "at+jwt" (RFC 9068 access tokens: an OIDC ID
+  // token of the same provider, with the same audience, is then refused) or "jwt".
+  // Compared case-insensitively, with or without "application/" (RFC 7515 4.1.9).
+  std::string require_typ;
   int64_t leeway_s = 30;                  // clock skew allowed on exp/nbf/iat; 0..60
   int64_t jwks_refresh_interval_s = 300;  // periodic refetch of jwks_url / reread of jwks_file
   int64_t jwks_refetch_min_interval_s = 30;  // rate limit of refetches on an unknown kid

@@ -101,7 +101,18 @@ Result<DecodedJws> Decode(std::string_view token) {
 struct Header {
   JwsAlg alg;
   std::string kid;
+  std::string typ;  // "jwt", "at+jwt" (canonical), or "" when the header has none
 };
+
+// The `typ` values cairn accepts, in canonical form: "jwt" or "at+jwt"; "" for anything else.
+std::string CanonicalTyp(std::string_view t) {
+  for (std::string_view accepted : {"jwt", "at+jwt"}) {
+    if (EqualsIgnoreCase(t, accepted) || EqualsIgnoreCase(t, "application/" + std::string(accepted))) {
+      return std::string(accepted);
+    }
+  }
+  return "";
+}
 
 Result<Header> CheckHeader(const json& h) {
   auto alg_it = h.find("alg");
@@ -114,12 +125,9 @@ Result<Header> CheckHeader(const json& h) {
   if (h.contains("crit")) return Reject("critical header not supported");
   if (auto typ = h.find("typ"); typ != h.end()) {
     if (!typ->is_string()) return Reject("malformed token header");
-    const auto& t = typ->get_ref<const std::string&>();
     // RFC 7515 4.1.9: "JWT" and "application/jwt" are the same media type; RFC 9068: at+jwt.
-    if (!EqualsIgnoreCase(t, "JWT") && !EqualsIgnoreCase(t, "application/jwt") &&
-        !EqualsIgnoreCase(t, "at+jwt") && !EqualsIgnoreCase(t, "application/at+jwt")) {
-      return Reject("token type not accepted");
-    }
+    out.typ = CanonicalTyp(typ->get_ref<const std::string&>());
+    if (out.typ.empty()) return Reject("token type not accepted");
   }
   if (auto kid = h.find("kid"); kid != h.end()) {
     if (!kid->is_string() || !IsValidKid(kid->get_ref<const std::string&>())) {
@@ -236,6 +244,9 @@ Status ValidateJwtIssuerConfig(const JwtIssuerConfig& c) {
       }
     }
   }
+  if (!c.require_typ.empty() && c.require_typ != "at+jwt" && c.require_typ != "jwt") {
+    return bad("require_typ must be \"at+jwt\", \"jwt\" or empty");
+  }
   if (c.leeway_s < 0 || c.leeway_s > kLeewayMaxS) return bad("leeway_s must be 0..60");
   if (c.jwks_refresh_interval_s < 1 || c.jwks_refresh_interval_s > kJwksIntervalMaxS) {
     return bad("jwks_refresh_interval_s must be 1..86400");
@@ -306,6 +317,10 @@ Result<Principal> JwtVerifier::Verify(std::string_view token, int64_t now_unix_s
   }
   if (key == nullptr) return Reject(header.kid.empty() ? "key id required" : "unknown key id");
   if (key->alg != header.alg) return Reject("algorithm does not match key");
+  // RFC 8725 3.11: an issuer whose access tokens say what they are refuses its other JWTs.
+  if (!issuer->config.require_typ.empty() && header.typ != issuer->config.require_typ) {
+    return Reject("token type not accepted");
+  }
   if (!VerifyJwsSignature(*key, jws.signing_input, jws.signature)) return Reject("signature invalid");
   CAIRN_ASSIGN_OR_RETURN(Principal p, CheckClaims(jws.payload, issuer->config, now_unix_s));
   if (issuer->config.name.empty()) {

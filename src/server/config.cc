@@ -555,7 +555,8 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(CheckKeys(
         t, path,
         {"issuer", "name", "audience", "jwks_file", "jwks_url", "jwks_ca_file", "roles_claim",
-         "roles_allowed", "leeway_s", "jwks_refresh_interval_s", "jwks_refetch_min_interval_s"}));
+         "roles_allowed", "require_typ", "leeway_s", "jwks_refresh_interval_s",
+         "jwks_refetch_min_interval_s"}));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "issuer", &out->issuer));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "name", &out->name));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "audience", &out->audience));
@@ -563,6 +564,7 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "jwks_url", &out->jwks_url));
     CAIRN_RETURN_IF_ERROR(GetPath(t, path, "jwks_ca_file", &out->jwks_ca_file));
     CAIRN_RETURN_IF_ERROR(GetString(t, path, "roles_claim", &out->roles_claim));
+    CAIRN_RETURN_IF_ERROR(GetString(t, path, "require_typ", &out->require_typ));
     if (t.contains("roles_allowed")) {
       out->roles_allowed.emplace();
       CAIRN_RETURN_IF_ERROR(

@@ -19,6 +19,7 @@
 //   audience = "cairn"
 //   jwks_file = "jwks.json"                      # or jwks_url (+ jwks_ca_file)
 //   roles_claim = "roles"
+//   require_typ = "at+jwt"                       # "" (default), "at+jwt" or "jwt"
 //   leeway_s = 30                                # 0..60
 //   jwks_refresh_interval_s = 300
 //   jwks_refetch_min_interval_s = 30

@@ -56,6 +56,7 @@ void RenderAuth(const auth::AuthConfig& a, Renderer* r) {
     r->Line(p + "roles_claim", j.roles_claim);
     // Only when set, so that the digest of a configuration without it did not change.
     if (j.roles_allowed) r->List(p + "roles_allowed", *j.roles_allowed);
+    if (!j.require_typ.empty()) r->Line(p + "require_typ", j.require_typ);  // only when set
     r->Line(p + "leeway_s", j.leeway_s);
     r->Line(p + "jwks_refresh_interval_s", j.jwks_refresh_interval_s);
     r->Line(p + "jwks_refetch_min_interval_s", j.jwks_refetch_min_interval_s);

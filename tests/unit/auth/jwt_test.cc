@@ -516,6 +516,29 @@ TEST_F(JwtTest, OversizedTokenIsRejected) {
   EXPECT_EQ(Reason(MakeJwt(K().ed, "ed-1", c)), "");
 }
 
+// RFC 8725 3.11: an issuer configured with require_typ = "at+jwt" accepts only its access tokens;
+// an ID token of the same provider (typ JWT or none, same audience) is refused after its
+// signature is checked, with the same reason as any other type.
+TEST_F(JwtTest, RequireTypRefusesOtherTokensOfTheSameIssuer) {
+  config_.require_typ = "at+jwt";
+  verifier_ = Make();
+  json c = Claims();
+  auto with = [&](json header) { return Reason(MakeJwtWithHeader(K().ed, header, c)); };
+  EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"typ", "at+jwt"}}), "");
+  EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"typ", "application/AT+JWT"}}), "");
+  EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"typ", "JWT"}}), "token type not accepted");
+  EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}}), "token type not accepted");
+  // Without require_typ the same ID token is accepted.
+  config_.require_typ.clear();
+  verifier_ = Make();
+  EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}, {"typ", "JWT"}}), "");
+  EXPECT_EQ(with({{"alg", "EdDSA"}, {"kid", "ed-1"}}), "");
+  // Only the two types are configurable.
+  JwtIssuerConfig bad = config_;
+  bad.require_typ = "application/json";
+  EXPECT_FALSE(ValidateJwtIssuerConfig(bad).ok());
+}
+
 TEST_F(JwtTest, HeaderRules) {
   json c = Claims();
   auto with = [&](json header) { return Reason(MakeJwtWithHeader(K().ed, header, c)); };

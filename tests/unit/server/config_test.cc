@@ -81,6 +81,7 @@ audience = "cairn"
 jwks_file = "jwks.json"
 jwks_ca_file = "ca.pem"
 roles_claim = "groups"
+require_typ = "at+jwt"
 roles_allowed = ["reader", "writer"]
 leeway_s = 10
 jwks_refresh_interval_s = 600
@@ -132,6 +133,8 @@ connection_idle_ms_max = 60000
   EXPECT_EQ(c.auth.jwt[0].jwks_file, "/etc/cairn/jwks.json");
   EXPECT_EQ(c.auth.jwt[0].jwks_ca_file, "/etc/cairn/ca.pem");
   EXPECT_EQ(c.auth.jwt[0].roles_claim, "groups");
+  EXPECT_EQ(c.auth.jwt[0].require_typ, "at+jwt");
+  EXPECT_EQ(c.auth.jwt[1].require_typ, "");
   ASSERT_TRUE(c.auth.jwt[0].roles_allowed.has_value());
   EXPECT_EQ(*c.auth.jwt[0].roles_allowed, (std::vector<std::string>{"reader", "writer"}));
   EXPECT_EQ(c.auth.jwt[0].leeway_s, 10);
