@@ -216,6 +216,7 @@ bool Matches(const std::vector<DnAttribute>& pattern, const std::vector<DnAttrib
   if (pattern.size() != dn.size()) return false;
   for (size_t i = 0; i < dn.size(); ++i) {
     if (!TypeEquals(pattern[i].type, dn[i].type)) return false;
+    if (pattern[i].joins_next != dn[i].joins_next) return false;  // the same RDN structure
     if (!pattern[i].wildcard && pattern[i].value != dn[i].value) return false;
   }
   return true;
@@ -273,6 +274,7 @@ bool ParseRfc2253(std::string_view dn, std::vector<DnAttribute>* out) {
     }
     attr.value.resize(attr.value.size() - trailing_spaces);
     attr.wildcard = !escaped_any && attr.value == "*";
+    attr.joins_next = i < dn.size() && dn[i] == '+';
     out->push_back(std::move(attr));
     if (i >= dn.size()) break;
     ++i;  // ',' or '+'

@@ -16,8 +16,9 @@
 //   match:     an RFC 2253 DN whose attribute values may be `*`:
 //                "CN=*,OU=payments,O=Acme"
 //              Both the pattern and the certificate DN are split into attributes at unescaped ','
-//              and '+' (multi-valued RDNs are flattened). A pattern matches when it has the same
-//              number of attributes, each attribute type equals (ASCII case-insensitive, e.g.
+//              and '+' ('+' joins the attributes of one multi-valued RDN). A pattern matches when
+//              it has the same number of attributes, grouped into the same RDNs (a ',' where the
+//              DN has a '+' does not match), each attribute type equals (ASCII case-insensitive, e.g.
 //              "cn" = "CN") the DN's type at the same position, and each value is `*` (any
 //              value, including empty) or equals the DN's value exactly (case-sensitive, after
 //              RFC 2253 unescaping of both, so "O=Acme\, Inc." works). A literal star value is
@@ -59,6 +60,7 @@ struct DnAttribute {
   std::string type;   // as written ("CN", "OU", "1.2.3.4")
   std::string value;  // unescaped
   bool wildcard = false;  // only in patterns: the value was an unescaped `*`
+  bool joins_next = false;  // a '+' follows: the next attribute is in the same RDN
 };
 
 // Splits an RFC 2253 DN into attributes (see the syntax above); false when malformed.

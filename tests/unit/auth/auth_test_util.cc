@@ -222,8 +222,12 @@ X509* NewCert(EVP_PKEY* key, const std::vector<std::pair<std::string, std::strin
   X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
   X509_NAME* name = X509_get_subject_name(cert);
   for (const auto& [type, value] : subject) {
-    Check(X509_NAME_add_entry_by_txt(name, type.c_str(), MBSTRING_UTF8,
-                                     reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1, 0) == 1,
+    // "+TYPE" joins the previous attribute's RDN (a multi-valued RDN); others start a new one.
+    const bool join = !type.empty() && type[0] == '+';
+    const std::string bare = join ? type.substr(1) : type;
+    Check(X509_NAME_add_entry_by_txt(name, bare.c_str(), MBSTRING_UTF8,
+                                     reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
+                                     join ? -1 : 0) == 1,
           "add subject entry");
   }
   X509_set_issuer_name(cert, name);

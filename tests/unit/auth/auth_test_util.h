@@ -61,7 +61,8 @@ std::string MakeJwtWithHeader(const TestKey& key, const json& header, const json
 void WriteJwks(const std::string& path, const std::vector<json>& keys);
 
 // A self-signed certificate with subject attributes (in the given order, most general first,
-// e.g. {{"O","Acme"},{"OU","payments"},{"CN","ledger"}}) and optional URI SANs. PEM.
+// e.g. {{"O","Acme"},{"OU","payments"},{"CN","ledger"}}) and optional URI SANs. PEM. A type
+// written "+CN" joins the previous attribute's RDN (a multi-valued RDN).
 std::string MakeCertificate(const std::vector<std::pair<std::string, std::string>>& subject,
                             const std::vector<std::string>& uri_sans);
 

@@ -113,6 +113,27 @@ TEST(MtlsTest, SubjectDnRulesWithWildcardAndPlaceholder) {
   EXPECT_EQ(name({{"O", "acme"}, {"OU", "payments"}, {"CN", "ledger"}}), "rejected: certificate not mapped");
 }
 
+// A multi-valued RDN ("CN=x+OU=payments") is one RDN, not two: a rule written for separate CN and
+// OU RDNs does not match it, and a rule with the same '+' does.
+TEST(MtlsTest, RulesMatchTheDnsRdnStructure) {
+  const std::string joined = MakeCertificate({{"O", "Acme"}, {"OU", "payments"}, {"+CN", "x"}}, {});
+  auto subject = CertificateSubjectRfc2253(joined);
+  ASSERT_TRUE(subject.ok());
+  ASSERT_NE(subject->find('+'), std::string::npos) << *subject;
+  auto separate = Mapper({{"CN=*,OU=payments,O=Acme", "payments/{CN}"}});
+  auto r = separate->Map(joined);
+  EXPECT_FALSE(r.ok()) << "mapped to " << (r.ok() ? r->id : "");
+  std::string pattern = *subject;  // "CN=x+OU=payments,O=Acme" in OpenSSL's order
+  pattern.replace(pattern.find("=x"), 2, "=*");
+  auto same = Mapper({{pattern, "payments/{CN}"}});
+  r = same->Map(joined);
+  ASSERT_TRUE(r.ok()) << pattern << ": " << r.status().ToString();
+  EXPECT_EQ(r->id, "mtls:payments/x");
+  // And the other way round: a '+' rule does not match separate RDNs.
+  r = same->Map(MakeCertificate({{"O", "Acme"}, {"OU", "payments"}, {"CN", "x"}}, {}));
+  EXPECT_FALSE(r.ok());
+}
+
 TEST(MtlsTest, EscapedValues) {
   auto m = Mapper({{"CN=*,O=Acme\\, Inc.", "acme/{CN}"}});
   auto r = m->Map(MakeCertificate({{"O", "Acme, Inc."}, {"CN", "svc"}}, {}));
