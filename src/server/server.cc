@@ -20,6 +20,7 @@
 #include "audit/metrics.h"
 #include "audit/trail.h"
 #include "auth/authenticator.h"
+#include "common/steady_clock.h"
 #include "common/wall_clock.h"
 #include "engine/event_store.h"
 #include "engine/scrubber.h"
@@ -41,6 +42,7 @@
 #include "server/peer_filter.h"
 #include "server/scrub_monitor.h"
 #include "server/posture_monitor.h"
+#include "server/readiness_route.h"
 #include "server/server_metrics.h"
 #include "server/streams_service.h"
 #include "server/subscribe_frame.h"
@@ -144,6 +146,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<WriteWatchdog> esdb_append_watchdog_;
   std::unique_ptr<PeerFilter> peer_filter_;
   std::atomic<uint64_t> admin_refused_{0};  // admin HTTP peers outside server.allow_cidrs
+  std::unique_ptr<ReadinessRoute> readiness_;  // /readyz; made before the admin listener starts
   std::unique_ptr<CallGate> gate_;
   std::unique_ptr<StreamsService> streams_;
   std::unique_ptr<IntegrityService> integrity_;
@@ -400,10 +403,14 @@ Status ServerImpl::StartAdmin() {
   RegisterServerGauges(metrics_.get(), live_hub_.get(), group_engine_.get(), audit_.get());
   routes["/metrics"] = [this] { return MetricsResponse(*metrics_); };
   routes["/healthz"] = [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; };
-  routes["/readyz"] = [this] {
-    if (store_ == nullptr) return HttpResponse{503, "text/plain; charset=utf-8", "not ready\n"};
-    return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
-  };
+  readiness_ = std::make_unique<ReadinessRoute>(
+      [this] {
+        if (store_ == nullptr) return Status::Unavailable("the store is not open");
+        storage::LogStore* log = store_->log_store();
+        return log == nullptr ? Status::Ok() : log->WriteHealth();
+      },
+      SteadyNowMs);
+  routes["/readyz"] = [this] { return readiness_->Probe(); };
   routes["/checkpoint"] = [this] { return CheckpointRoute(*store_); };  // never signs per request
   auto admin = AdminHttpServer::Start(options, std::move(routes));
   if (!admin.ok()) return admin.status().Annotate("server.admin_listen");

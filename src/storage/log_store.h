@@ -160,6 +160,13 @@ class LogStore {
     return BeginCommit(base_tree_size);
   }
 
+  // OK while the store can take writes; otherwise why not (kResourceExhausted: the disk is full;
+  // kUnavailable: a write error it has not resumed from, or one that needs a restart). Where the
+  // store can resume in place it tries to first, so that a caller polling it (/readyz) sees a
+  // store that no write reaches become writable again once the fault is gone. Thread-safe; may
+  // do I/O while a write error lasts (callers bound how often they ask).
+  virtual Status WriteHealth() { return Status::Ok(); }
+
   // True when other processes may extend the log concurrently (PostgreSQL); the engine then
   // expects rebased writers and listens for changes.
   virtual bool shared() const { return false; }

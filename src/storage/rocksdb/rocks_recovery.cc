@@ -18,15 +18,19 @@
 
 namespace cairn::storage::rocks {
 
+bool RocksLogStore::WritesStopped() const {
+  return write_failed_.load() || (recovery_ != nullptr && recovery_->background_error());
+}
+
 Status RocksLogStore::ResumeAfterWriteError() {
-  if (!write_failed_.load()) return Status::Ok();
+  if (!WritesStopped()) return Status::Ok();
   if (recovery_ != nullptr && recovery_->needs_restart()) {
     return Status::Unavailable(
         "the store stopped writing after a failed write to its log (WAL) or an fsync error, which "
         "it cannot recover from in place; restart the server");
   }
   std::lock_guard<std::mutex> lock(resume_mutex_);
-  if (!write_failed_.load()) return Status::Ok();  // resumed by another writer meanwhile
+  if (!WritesStopped()) return Status::Ok();  // resumed by another writer meanwhile
   const rocksdb::Status s = db_->Resume();
   if (!s.ok()) {
     // The reason stays in the server log (it names files); callers get a fixed text.
@@ -46,6 +50,7 @@ Status RocksLogStore::ResumeAfterWriteError() {
         "the store stopped writing after a write error and cannot resume yet; retry later");
   }
   write_failed_.store(false);
+  if (recovery_ != nullptr) recovery_->ClearBackgroundError();
   log::Warn("storage: writing again after a write error",
             {.action = "storage.resume", .outcome = "success"});
   return Status::Ok();
@@ -67,6 +72,7 @@ Status RocksLogStore::CheckWrite(const rocksdb::Status& status, std::string_view
 void ManualRecovery::OnBackgroundError(rocksdb::BackgroundErrorReason reason,
                                        rocksdb::Status* /*bg_error*/) {
   using R = rocksdb::BackgroundErrorReason;
+  background_error_.store(true);
   if (reason != R::kFlush && reason != R::kCompaction && reason != R::kFlushNoWAL) {
     needs_restart_.store(true);
   }

@@ -54,9 +54,14 @@ class ManualRecovery final : public rocksdb::EventListener {
                             bool* auto_recovery) override;
   // True once an error that cannot be resumed from in place was reported (sticky).
   bool needs_restart() const { return needs_restart_.load(); }
+  // True from a background error (a failed flush or compaction stops writes before any write
+  // fails) until ClearBackgroundError(), after a successful resume.
+  bool background_error() const { return background_error_.load(); }
+  void ClearBackgroundError() { background_error_.store(false); }
 
  private:
   std::atomic<bool> needs_restart_{false};
+  std::atomic<bool> background_error_{false};
 };
 
 class RocksLogStore final : public LogStore {
@@ -67,6 +72,7 @@ class RocksLogStore final : public LogStore {
                 bool sync, std::shared_ptr<rocksdb::Env> env = nullptr,
                 std::shared_ptr<ManualRecovery> recovery = nullptr);
   ~RocksLogStore() override;
+  Status WriteHealth() override { return ResumeAfterWriteError(); }
   RocksLogStore(const RocksLogStore&) = delete;
 
   // Called once by OpenRocksLogStore before the store is shared: writes the format version into
@@ -147,6 +153,8 @@ class RocksLogStore final : public LogStore {
   // earlier write error (kResourceExhausted while the disk is still full, kUnavailable for other
   // errors); the second converts a write's result and marks the store when the write failed.
   Status ResumeAfterWriteError();
+  // A write failed, or RocksDB stopped writes in the background, and no resume since.
+  bool WritesStopped() const;
   Status VerifyFilesAtOpen();
   Status CheckWrite(const rocksdb::Status& status, std::string_view what);
   Result<std::optional<std::string>> Get(CfIndex index, std::string_view key,

@@ -128,6 +128,10 @@ void FaultDiskTest::CheckWalFaultStopsWritesUntilRestart(FaultKind kind, StatusC
   EXPECT_GT(faults_->injected.load(), 0);
   ExpectUnchangedAfterRefusal(Ids(refused));
   faults_->Clear();
+  // /readyz's view: not writable, and no fault cleared changes that before a restart.
+  const Status health = store_->log_store()->WriteHealth();
+  EXPECT_EQ(health.code(), StatusCode::kUnavailable) << health.ToString();
+  EXPECT_NE(health.message().find("restart the server"), std::string::npos) << health.message();
   auto again = store_->Append("s", ExpectedVersion::Exact(0), Batch(1, "again"));
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), StatusCode::kUnavailable) << again.status().ToString();
@@ -158,8 +162,11 @@ TEST_F(FaultDiskTest, FullDiskOnTheWalFailsWithResourceExhaustedAndWritesStopUnt
 // fails, and appends work again once the disk has room.
 TEST_F(FaultDiskTest, FullDiskDuringFlushStopsWritesUntilSpaceReturns) {
   SeedOneEvent();
+  EXPECT_TRUE(store_->log_store()->WriteHealth().ok());
   faults_->sst_appends = FaultKind::kNoSpace;
   EXPECT_FALSE(storage::FlushForTest(store_->log_store()).ok());
+  // Writes stopped in the background: the store says so before any write fails.
+  EXPECT_EQ(store_->log_store()->WriteHealth().code(), StatusCode::kResourceExhausted);
   const std::vector<ProposedEvent> refused = Batch(5, "refused");
   auto failed = store_->Append("refused", ExpectedVersion::NoStream(), refused);
   ASSERT_FALSE(failed.ok());
@@ -168,7 +175,12 @@ TEST_F(FaultDiskTest, FullDiskDuringFlushStopsWritesUntilSpaceReturns) {
   // Reads keep working from the memtable and the older files.
   EXPECT_EQ(LogIds().size(), 1u);
 
+  EXPECT_EQ(store_->log_store()->WriteHealth().code(), StatusCode::kResourceExhausted);
   faults_->Clear();
+  // Asking resumes it: a node that no append reaches (the load balancer stopped sending) still
+  // becomes ready again once space is freed.
+  const Status resumed = store_->log_store()->WriteHealth();
+  EXPECT_TRUE(resumed.ok()) << resumed.ToString();
   ExpectWritesResume();
   ASSERT_TRUE(storage::FlushForTest(store_->log_store()).ok());
   Reopen();
