@@ -151,10 +151,21 @@ std::string SubjectKeys::HashHex(std::string_view subject) const {
 
 std::string SubjectKeys::SubjectHashHex(std::string_view subject) const { return HashHex(subject); }
 
-std::mutex& SubjectKeys::SubjectLock(std::string_view hash_hex) {
+namespace {
+
+size_t LockStripe(std::string_view hash_hex, size_t stripes) {
   // The hash is uniform: a few of its hex digits pick a stripe.
-  const size_t stripe = std::hash<std::string_view>()(hash_hex.substr(0, 4)) % kLockStripes;
-  return subject_locks_[stripe];
+  return std::hash<std::string_view>()(hash_hex.substr(0, 4)) % stripes;
+}
+
+}  // namespace
+
+std::mutex& SubjectKeys::SubjectLock(std::string_view hash_hex) {
+  return subject_locks_[LockStripe(hash_hex, kLockStripes)];
+}
+
+bool SubjectKeys::ShareLockStripe(std::string_view subject_a, std::string_view subject_b) const {
+  return LockStripe(HashHex(subject_a), kLockStripes) == LockStripe(HashHex(subject_b), kLockStripes);
 }
 
 Result<std::optional<std::vector<SubjectKeys::Version>>> SubjectKeys::ReadIndex(
@@ -374,11 +385,18 @@ Result<SubjectKey> SubjectKeys::CurrentKey(std::string_view subject) {
 
 // Another engine sharing the store may forget the subject while this one reads or makes its key
 // (its notification clears the cache): a key read before that clear is never cached after it.
+//
+// An insert refused because an erase of any name ran meanwhile (another subject's forget, too)
+// must not leave an older current of this subject cached (a rotation's previous version would
+// then keep protecting new events for up to the TTL): the current entry is dropped instead, and
+// the next write reads the index.
 void SubjectKeys::CacheCurrent(const std::string& current_name, const SubjectKey& key,
                                uint64_t generation) {
-  if (cache_.InsertIfGeneration(key.kid, key, generation)) {
-    cache_.InsertIfGeneration(current_name, key, generation);
+  if (cache_.InsertIfGeneration(key.kid, key, generation) &&
+      cache_.InsertIfGeneration(current_name, key, generation)) {
+    return;
   }
+  cache_.Erase(current_name);
 }
 
 Result<SubjectKey> SubjectKeys::KeyForRead(std::string_view kid) {

@@ -148,6 +148,9 @@ class SubjectKeys final : public SubjectKeySource {
   // Drops every cached unwrapped key (another node sharing the store destroyed or may have
   // destroyed key material): later uses re-read the store.
   void EvictCached();
+  // True when two subjects share one of this process's lock stripes (for tests that run two
+  // subjects' operations inside each other).
+  bool ShareLockStripe(std::string_view subject_a, std::string_view subject_b) const;
   // Drops every cached key (for tests and the benchmark's cache-miss measurements).
   void ClearCache() { cache_.Clear(); }
   // Drops the cached keys whose TTL passed (KeyCache::DropExpired); the engine calls it with

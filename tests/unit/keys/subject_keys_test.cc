@@ -373,6 +373,40 @@ TEST_F(SubjectKeysTest, AForgetRacingARotationDestroysTheVersionItAdded) {
   EXPECT_EQ(b->KeyForRead(v2->kid).status().code(), StatusCode::kNotFound);
 }
 
+// A rotation whose cache insert is refused, because another subject's forget erased cache
+// entries while it ran, must not leave the previous version cached as the current one: new
+// events would keep being protected by the old key.
+TEST_F(SubjectKeysTest, ARotationRacingAnotherSubjectsForgetLeavesNoStaleCurrentKey) {
+  engine::FaultPlan plan;
+  TwoNodes nodes = TwoNodesOnAFaultyStore(&plan);
+  SubjectKeys* a = nodes.a.get();
+  ASSERT_TRUE(a != nullptr);
+  std::string victim;  // forgotten from inside the rotation: on another lock stripe
+  for (int i = 0; i < 1000 && victim.empty(); ++i) {
+    const std::string candidate = "victim-" + std::to_string(i);
+    if (!a->ShareLockStripe(candidate, "rotating")) victim = candidate;
+  }
+  ASSERT_FALSE(victim.empty());
+  const Result<SubjectKey> v1 = a->KeyForWrite("rotating");  // cached as the current key
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  ASSERT_TRUE(a->KeyForWrite(victim).ok());
+  bool forgot = false;
+  plan.before_replace_key_material_if = [&](std::string_view name) {
+    if (name.starts_with("subject/") && !std::exchange(forgot, true)) {
+      std::thread other([&] { EXPECT_TRUE(a->Forget(victim).ok()); });
+      other.join();
+    }
+    return Status::Ok();
+  };
+  const Result<SubjectKey> v2 = a->Rotate("rotating");
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  ASSERT_TRUE(forgot);
+  ASSERT_NE(v2->kid, v1->kid);
+  const Result<SubjectKey> next = a->KeyForWrite("rotating");
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->kid, v2->kid);
+}
+
 TEST_F(SubjectKeysTest, ReadOfAKidGivesTheWriteKeyAndSubjectsHaveDifferentKeys) {
   const SubjectKey a = Write("alice");
   const SubjectKey b = Write("bob");
