@@ -208,17 +208,21 @@ Result<uint32_t> Sequencer::RotateStorageKey() {
       uint64_t seen = 0;
       Status s = RollBackIfNeeded(&seen);
       std::unique_ptr<storage::CommitWriter> lock;  // shared stores: rotate under the commit lock
+      bool rebased = false;
       if (s.ok() && store_->shared()) {
         auto w = store_->BeginCommit(tree_.size());
         if (w.ok()) lock = std::move(w).value();
         else s = w.status();
-        if (s.ok() && lock->rebased()) s = Rebase(*lock->rebased());
+        if (s.ok() && lock->rebased()) {
+          rebased = true;
+          s = Rebase(*lock->rebased());
+        }
       }
       if (s.ok()) {
         const keys::StorageEpoch cur = keys_->current();
         s = keys_->Rotate(std::max(tree_.size(), cur.start_position));
       }
-      lock.reset();  // writes nothing, releases the lock
+      ForgetUnconfirmedRebase(std::move(lock), rebased, s);
       if (s.ok()) promise.set_value(keys_->current().epoch);
       else promise.set_value(s);
     }});
@@ -556,6 +560,22 @@ void Sequencer::Commit(Group& group) {
       group.pendings[i]->done(std::move(group.results[i]));
     }
   }
+}
+
+// A task that took the commit lock (a storage key rotation) writes nothing to the log, but its
+// rebase taught the sequencer another node's commits, which later groups build on: as for a group
+// that writes nothing (MakeAnswersDurable), what it read must be durable. When that cannot be
+// confirmed, or the task failed after rebasing, the next group reloads the sequencer's state
+// instead (a database crash may have lost the commit it learned). Releases the lock.
+void Sequencer::ForgetUnconfirmedRebase(std::unique_ptr<storage::CommitWriter> lock, bool rebased,
+                                        const Status& task) {
+  if (lock == nullptr) return;
+  const Status durable = lock->FinishWithoutWriting();
+  lock.reset();
+  if (durable.ok() && (task.ok() || !rebased)) return;
+  std::lock_guard<std::mutex> guard(mu_);
+  ++failed_commits_;
+  last_failure_was_race_ = false;
 }
 
 // A group on a shared store that writes nothing is answered from state it read outside a commit

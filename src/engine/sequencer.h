@@ -184,6 +184,8 @@ class Sequencer {
   void CommitInline(Group& group);
   void Commit(Group& group);
   Status MakeAnswersDurable(Group& group);
+  void ForgetUnconfirmedRebase(std::unique_ptr<storage::CommitWriter> lock, bool rebased,
+                               const Status& task);
   void RecordAnswerLatencies(const Group& group) const;
   bool RequeueIfRaceLost(Group& group, const Status& commit);
   bool FinishedStopping();

@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <stdexcept>
 #include <thread>
 
 #include "common/decimal.h"
+#include "common/steady_clock.h"
 #include "storage/postgres/pg_store.h"
 
 namespace cairn::storage::pg {
@@ -30,6 +32,8 @@ class Receiver final : public pqxx::notification_receiver {
 };
 
 constexpr long kWaitUs = 200'000;  // how often the thread checks for shutdown
+// A listening session that lasted this long resets the reconnect backoff when it drops.
+constexpr int64_t kListenerStableMs = 10'000;
 
 }  // namespace
 
@@ -93,6 +97,7 @@ void PgLogStore::RunListener() {
       }
       if (stopping_.load()) return;
     }
+    commit_counters_.listener_connects.fetch_add(1, std::memory_order_relaxed);
     auto conn = Connect(conninfo_);
     if (!conn.ok()) {
       backoff_ms = backoff_ms == 0 ? options_.backoff_ms_min
@@ -101,16 +106,28 @@ void PgLogStore::RunListener() {
       FirstAttemptDone();
       continue;
     }
+    const int64_t connected_at_ms = SteadyNowMs();
     try {
+      // A standby (a DSN that still leads to a demoted primary) refuses LISTEN: checked first,
+      // as the pool checks its connections, and retried with backoff like a failed connect.
+      if (pqxx::nontransaction(**conn).exec("SHOW transaction_read_only")[0][0].as<std::string>() ==
+          "on") {
+        throw std::runtime_error("the server is read-only (a standby)");
+      }
       Receiver commits(**conn, kCommitChannel, [this](const std::string& p, int pid) { Notify(kCommitChannel, p, pid); });
       Receiver keys(**conn, kKeyChannel, [this](const std::string& p, int pid) { Notify(kKeyChannel, p, pid); });
-      backoff_ms = 0;
       if (connected_before) Notify("", "", 0);  // missed notifications: re-read everything
       connected_before = true;
       FirstAttemptDone();
       while (!stopping_.load()) (*conn)->await_notification(0, kWaitUs);
     } catch (const std::exception&) {
-      backoff_ms = options_.backoff_ms_min;  // the connection broke: reconnect
+      // The connection broke or was refused: reconnect, backing off further unless the session
+      // had stayed up a while (one drop after a long session reconnects at once, a server that
+      // drops every session at once is not hammered).
+      const bool stayed_up = SteadyNowMs() - connected_at_ms >= kListenerStableMs;
+      backoff_ms = stayed_up || backoff_ms == 0
+                       ? options_.backoff_ms_min
+                       : std::min(backoff_ms * 2, options_.backoff_ms_max);
       connected_before = true;
       FirstAttemptDone();
     }

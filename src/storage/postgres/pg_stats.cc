@@ -21,6 +21,7 @@ PgCommitStats PgCommitCounters::Snapshot() const {
   s.row_waits_cut = row_waits_cut.load(std::memory_order_relaxed);
   s.barriers = barriers.load(std::memory_order_relaxed);
   s.in_doubt = in_doubt.load(std::memory_order_relaxed);
+  s.listener_connects = listener_connects.load(std::memory_order_relaxed);
   s.durable_waits = durable_waits.load(std::memory_order_relaxed);
   s.durable_wait_ns = durable_wait_ns.load(std::memory_order_relaxed);
   return s;

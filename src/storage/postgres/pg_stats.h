@@ -38,6 +38,7 @@ struct PgCommitStats {
   uint64_t durable_wait_ns = 0;
   uint64_t barriers = 0;  // all durability barriers run (commits, in-doubt resolution, reads)
   uint64_t in_doubt = 0;  // commits whose outcome had to be resolved by reading the log back
+  uint64_t listener_connects = 0;  // connection attempts of the LISTEN thread (reconnects)
 };
 
 // The totals of a PostgreSQL store since it was opened; nullopt for any other store or nullptr.

@@ -58,6 +58,11 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
     // lock is acknowledged only after its WAL flush (the locked path turns it off per transaction
     // and syncs with the barrier instead).
     tx.exec("SET synchronous_commit = on");
+    // The commit lock (SELECT ... FOR UPDATE of the tree row) and the reads under it assume READ
+    // COMMITTED: after waiting for another node's commit they see it. Under a database or role
+    // default of REPEATABLE READ or SERIALIZABLE that wait ends in a serialization failure and
+    // every contended append would abort: the level is set here, whatever the defaults.
+    tx.exec("SET default_transaction_isolation = 'read committed'");
     // A node that holds the commit lock and then stalls (a paused VM, a lost network) must not
     // hold every node's appends for the hours the OS takes to notice: PostgreSQL ends a session
     // idle inside a transaction, or whose peer stopped answering keepalives, and its lock goes.

@@ -46,7 +46,8 @@ inline pqxx::binarystring Bin(std::string_view v) { return pqxx::binarystring(v.
 // writers (one add per field per commit), read by Snapshot().
 struct PgCommitCounters {
   std::atomic<uint64_t> locks{0}, rebased{0}, commits{0}, records{0}, optimistic{0}, races_lost{0},
-      lock_victims{0}, row_waits_cut{0}, barriers{0}, durable_waits{0}, in_doubt{0};
+      lock_victims{0}, row_waits_cut{0}, barriers{0}, durable_waits{0}, in_doubt{0},
+      listener_connects{0};
   std::atomic<uint64_t> lock_wait_ns{0}, hold_ns{0}, commit_ns{0}, durable_wait_ns{0};
   PgCommitStats Snapshot() const;
 };

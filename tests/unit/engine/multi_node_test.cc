@@ -3,6 +3,7 @@
 // nodes, learn each other's storage epochs, wake each other's commit observers and evict each
 // other's forgotten subject keys.
 #include <gtest/gtest.h>
+#include <pqxx/pqxx>
 
 #include <atomic>
 #include <chrono>
@@ -90,10 +91,13 @@ class MultiNodeTest : public ::testing::Test {
   uint64_t encryptions_max_ = 0;  // > 0: Options::storage_key_encryptions_max of nodes opened next
   FaultPlan plan_;                 // of the nodes opened with it; outlives them
   storage::PgOptions pg_;
+  void AppendConcurrentlyAndCheckOneLog();
   std::unique_ptr<EventStore> a_, b_;
 };
 
-TEST_F(MultiNodeTest, ConcurrentAppendsThroughBothNodesFormOneGapFreeLog) {
+// Appends from three threads per node to overlapping streams: every one succeeds, and both nodes
+// see one gap-free log with gap-free stream versions and the same checkpoint root.
+void MultiNodeTest::AppendConcurrentlyAndCheckOneLog() {
   ASSERT_TRUE(a_ && b_);
   constexpr int kThreads = 3, kAppends = 40;
   std::atomic<int> failures{0};
@@ -129,6 +133,28 @@ TEST_F(MultiNodeTest, ConcurrentAppendsThroughBothNodesFormOneGapFreeLog) {
   ASSERT_TRUE(ca.ok() && cb.ok());
   EXPECT_EQ(ca->size, total);
   EXPECT_EQ(ca->root, cb->root);
+}
+
+TEST_F(MultiNodeTest, ConcurrentAppendsThroughBothNodesFormOneGapFreeLog) {
+  AppendConcurrentlyAndCheckOneLog();
+}
+
+// The commit lock relies on READ COMMITTED (a node that waited for the tree row sees the other
+// node's commit). A database default of SERIALIZABLE must not turn contended appends into
+// serialization failures: the sessions set their isolation level themselves.
+TEST_F(MultiNodeTest, ADatabaseDefaultOfSerializableChangesNothing) {
+  {
+    pqxx::connection conn(pg_.conninfo);
+    pqxx::nontransaction tx(conn);
+    const std::string db = tx.exec("SELECT current_database()")[0][0].as<std::string>();
+    tx.exec("ALTER DATABASE " + tx.quote_name(db) +
+            " SET default_transaction_isolation = 'serializable'");
+  }
+  a_.reset();
+  b_.reset();
+  a_ = OpenNode("a");
+  b_ = OpenNode("b");
+  AppendConcurrentlyAndCheckOneLog();
 }
 
 TEST_F(MultiNodeTest, EveryExpectedVersionConflictIsDetectedExactlyOnce) {
@@ -219,6 +245,31 @@ TEST_F(MultiNodeTest, AGroupThatCannotConfirmWhatItReadFailsAndTheNodeReloads) {
   auto next = a_->Append("orders", ExpectedVersion::Exact(1), One("T", "{}"));
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   EXPECT_EQ(next->first_version, 2u);
+}
+
+// A storage key rotation takes the commit lock and so rebases a node that had not heard of
+// another node's commit: like a group that writes nothing, it must confirm that what it learned is
+// durable, and when it cannot, the node reloads its state before its next group rather than build
+// on a commit a database crash may have lost.
+TEST_F(MultiNodeTest, AKeyRotationsRebaseIsConfirmedDurableOrTheNodeReloads) {
+  ReopenADeaf();
+  ASSERT_TRUE(a_ && b_);
+  ASSERT_TRUE(b_->Append("orders", ExpectedVersion::NoStream(),
+                         {Ev("T", "{}", NewUuidV4()), Ev("T", "{}", NewUuidV4())})
+                  .ok());
+  const int durable_calls = plan_.finished_without_writing.load();
+  plan_.fail_finish_without_writing = true;
+  auto epoch = a_->RotateStorageKey();  // a learns b's two events in the rotation's rebase
+  ASSERT_TRUE(epoch.ok()) << epoch.status().ToString();  // the new epoch itself is stored
+  EXPECT_GE(plan_.finished_without_writing.load(), durable_calls + 1)
+      << "the rotation did not confirm what its rebase read";
+  plan_.fail_finish_without_writing = false;
+  const int reads = plan_.tree_state_reads.load();
+  auto next = a_->Append("orders", ExpectedVersion::Exact(1), One("T", "{}"));
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->first_position, 2u);
+  EXPECT_GT(plan_.tree_state_reads.load(), reads) << "the node kept what the rotation learned";
+  EXPECT_TRUE(a_->Verify().ok);
 }
 
 // A stream read answers from the stream's head as stored, which another node's commit may have

@@ -255,6 +255,39 @@ TEST(PgOpenTest, AWriterRefusesReadOnlyServersAndRecovers) {
   EXPECT_EQ(store->ReadMeta("m")->value_or(""), "3");
 }
 
+// The LISTEN thread checks the server it reconnects to as the pool does: a read-only one (a
+// standby, the demoted primary after a failover) is not listened on, and while every session is
+// refused the reconnects back off, doubling, instead of hammering the server every backoff_ms_min.
+TEST(PgOpenTest, TheListenerNeitherListensOnNorHammersAReadOnlyServer) {
+  const std::string db = PgServer().CreateDatabase();
+  PgOptions options = PgOpts(db);
+  options.backoff_ms_max = 1000;
+  auto store = OpenPg(options);
+  ASSERT_NE(store, nullptr);
+  const std::string listening = "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                "current_database() AND query LIKE 'LISTEN%'";
+  ASSERT_EQ(Sql(db, listening), "1");
+  const std::string name = Sql(db, "SELECT current_database()");
+  Sql(db, "ALTER DATABASE " + name + " SET default_transaction_read_only = on");
+  const uint64_t before = PgCommitStatsOf(store.get())->listener_connects;
+  Sql(db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+          "current_database() AND pid <> pg_backend_pid()");
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const uint64_t attempts = PgCommitStatsOf(store.get())->listener_connects - before;
+  EXPECT_GE(attempts, 3u) << "the listener stopped trying";
+  // 20, 40, 80, ... 1000 ms apart: about 7 in 3 s (every 20 ms would be a hundred).
+  EXPECT_LE(attempts, 15u) << "the listener reconnects without backing off";
+  EXPECT_EQ(Sql(db, listening), "0") << "the listener listens on a read-only server";
+  {
+    pqxx::connection conn(db);
+    pqxx::nontransaction tx(conn);
+    tx.exec("SET default_transaction_read_only = off");
+    tx.exec("ALTER DATABASE " + name + " SET default_transaction_read_only = off");
+  }
+  EXPECT_TRUE(WaitFor([&] { return Sql(db, listening) == "1"; }, 5000))
+      << "the listener did not come back";
+}
+
 // The durability barrier proves something only when it wrote: with its rows gone it fails
 // instead of letting a read vouch for a commit whose WAL may not be flushed.
 TEST(PgOpenTest, ABarrierThatUpdatesNoRowFails) {
