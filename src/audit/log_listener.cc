@@ -32,7 +32,7 @@ std::string_view AuditLogMessage(AuditKind kind) {
     case AuditKind::kServerStart: return "server started";
     case AuditKind::kServerStop: return "server stopping";
     case AuditKind::kDataPlane: return "data-plane call";
-    case AuditKind::kAuditGap: return "audit records dropped (queue full)";
+    case AuditKind::kAuditGap: return "audit records dropped (cairn.reason says why)";
   }
   return "audit record";
 }

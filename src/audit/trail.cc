@@ -24,6 +24,7 @@ constexpr uint32_t kWriteAttemptsMax = 5;
 constexpr int64_t kWriteBackoffInitialMs = 20;
 constexpr int64_t kWriteBackoffMaxMs = 1000;
 constexpr int64_t kBackoffSliceMs = 20;  // a backoff sleep checks for Stop() this often
+constexpr int64_t kGiveUpBackoffMaxMs = 30000;  // the pause after batches given up in a row
 // Stop() waits this long for reserved admin slots to be submitted or released.
 constexpr int64_t kStopReservedWaitMs = 5000;
 
@@ -292,6 +293,13 @@ class TrailImpl final : public AuditTrail {
         if (GapLocked() && dequeued_ >= gap_.after_enqueued) batch.push_back(TakeGapLocked(&taken));
         assert(!batch.empty());  // with nothing queued, every record before the gap is taken
       }
+      // After batches given up in a row (a store that refuses every write for good), wait
+      // longer before the next one, up to kGiveUpBackoffMaxMs: the gap record that tells of them
+      // is retried, but paced.
+      if (give_up_streak_ > 0) {
+        const uint32_t doublings = std::min<uint32_t>(give_up_streak_ - 1, 16);
+        SleepUnlessStopping(std::min(kWriteBackoffMaxMs << doublings, kGiveUpBackoffMaxMs));
+      }
       const bool has_gap = batch.back().kind == AuditKind::kAuditGap;
       if (has_gap) Notify(batch.back());  // logged, counted, alerted
       Status status;
@@ -301,9 +309,11 @@ class TrailImpl final : public AuditTrail {
         const uint64_t records = batch.size() - (has_gap ? 1 : 0);  // the gap record is ours
         if (written) {
           stats_.written += batch.size();
+          give_up_streak_ = 0;
         } else {
           stats_.lost += records;
           NoteLostLocked(records, taken, status);
+          ++give_up_streak_;
         }
         finished_ += records;
         assert(finished_ <= pushed_);
@@ -403,6 +413,7 @@ class TrailImpl final : public AuditTrail {
   bool closing_ = false;  // Stop() began: no new admin reservations
   uint64_t rounds_retrying_ = 0;  // failed rounds after which the batch is retried (Flush wakes)
   bool given_up_at_stop_ = false;  // the writer thread's: a batch was given up while stopping
+  uint32_t give_up_streak_ = 0;    // the writer thread's: batches given up in a row
   AuditTrailStats stats_;
   uint64_t enqueued_ = 0;  // records ever queued (not the trail's own gap records)
   uint64_t dequeued_ = 0;  // of them, taken by the writer

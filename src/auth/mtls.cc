@@ -212,12 +212,53 @@ std::string Expand(std::string_view t, const std::vector<DnAttribute>& dn) {
   return out;
 }
 
+// The attributes [begin, end) of each RDN: a run of attributes joined by '+'.
+std::vector<std::pair<size_t, size_t>> Rdns(const std::vector<DnAttribute>& attrs) {
+  std::vector<std::pair<size_t, size_t>> rdns;
+  size_t begin = 0;
+  for (size_t i = 0; i < attrs.size(); ++i) {
+    if (!attrs[i].joins_next) {
+      rdns.emplace_back(begin, i + 1);
+      begin = i + 1;
+    }
+  }
+  if (begin < attrs.size()) rdns.emplace_back(begin, attrs.size());  // a trailing '+' (none in practice)
+  return rdns;
+}
+
+bool AttributeMatches(const DnAttribute& p, const DnAttribute& d) {
+  return TypeEquals(p.type, d.type) && (p.wildcard || p.value == d.value);
+}
+
+// One RDN of the pattern against one of the DN: the same attributes in any order (DER sorts a
+// multi-valued RDN's members by their encoding, so the printed order depends on the values).
+// Exact values are matched first, then wildcards take what is left of their type.
+bool RdnMatches(const std::vector<DnAttribute>& pattern, std::pair<size_t, size_t> p,
+                const std::vector<DnAttribute>& dn, std::pair<size_t, size_t> d) {
+  if (p.second - p.first != d.second - d.first) return false;
+  std::vector<bool> used(d.second - d.first, false);
+  for (bool wildcards : {false, true}) {
+    for (size_t i = p.first; i < p.second; ++i) {
+      if (pattern[i].wildcard != wildcards) continue;
+      bool found = false;
+      for (size_t j = d.first; j < d.second && !found; ++j) {
+        if (used[j - d.first] || !AttributeMatches(pattern[i], dn[j])) continue;
+        used[j - d.first] = true;
+        found = true;
+      }
+      if (!found) return false;
+    }
+  }
+  return true;
+}
+
 bool Matches(const std::vector<DnAttribute>& pattern, const std::vector<DnAttribute>& dn) {
   if (pattern.size() != dn.size()) return false;
-  for (size_t i = 0; i < dn.size(); ++i) {
-    if (!TypeEquals(pattern[i].type, dn[i].type)) return false;
-    if (pattern[i].joins_next != dn[i].joins_next) return false;  // the same RDN structure
-    if (!pattern[i].wildcard && pattern[i].value != dn[i].value) return false;
+  const auto pattern_rdns = Rdns(pattern);
+  const auto dn_rdns = Rdns(dn);
+  if (pattern_rdns.size() != dn_rdns.size()) return false;
+  for (size_t r = 0; r < dn_rdns.size(); ++r) {
+    if (!RdnMatches(pattern, pattern_rdns[r], dn, dn_rdns[r])) return false;
   }
   return true;
 }

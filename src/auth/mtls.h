@@ -4,9 +4,10 @@
 //  1. A URI SAN starting with "spiffe://" whose trust domain is one of spiffe_trust_domains is
 //     the identity: principal "mtls:" + that URI. Such a certificate must carry exactly one URI
 //     SAN (an X.509-SVID does). A SPIFFE ID of another trust domain (or any, when the list is
-//     empty) is not an identity: a CA bundle that also holds a corporate CA must not let that
-//     CA issue workload identities. More than one SPIFFE URI SAN, or one outside the SPIFFE ID
-//     syntax, is refused (ambiguous). The URI must be printable ASCII, ≤ 2048.
+//     empty) is not an identity; the DN rules decide. The list names domains, not CAs: which CA
+//     issued the certificate is not checked here (the TLS layer accepted it against client_ca).
+//     More than one SPIFFE URI SAN, or one outside the SPIFFE ID syntax, is refused
+//     (ambiguous). The URI must be printable ASCII, ≤ 2048.
 //  2. Otherwise the subject DN, printed as RFC 2253 text (X509_NAME_print_ex, XN_FLAG_RFC2253:
 //     most specific attribute first, e.g. "CN=billing,OU=payments,O=Acme"), is matched against
 //     the configured rules in order; the first match names the principal "mtls:" + name.
@@ -17,8 +18,9 @@
 //                "CN=*,OU=payments,O=Acme"
 //              Both the pattern and the certificate DN are split into attributes at unescaped ','
 //              and '+' ('+' joins the attributes of one multi-valued RDN). A pattern matches when
-//              it has the same number of attributes, grouped into the same RDNs (a ',' where the
-//              DN has a '+' does not match), each attribute type equals (ASCII case-insensitive, e.g.
+//              it has the same RDNs in the same order (a ',' where the DN has a '+' does not
+//              match; within one multi-valued RDN the attributes may come in any order, as DER
+//              sorts them by value), each attribute type equals (ASCII case-insensitive, e.g.
 //              "cn" = "CN") the DN's type at the same position, and each value is `*` (any
 //              value, including empty) or equals the DN's value exactly (case-sensitive, after
 //              RFC 2253 unescaping of both, so "O=Acme\, Inc." works). A literal star value is

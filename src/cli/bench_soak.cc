@@ -3,7 +3,9 @@
 #include <dirent.h>
 
 #include <cassert>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "cli/bench_soak_state.h"
@@ -23,7 +25,12 @@ constexpr uint64_t kFdsMax = 1 << 20;  // a bound on the directory walk
 Status CountFds(pid_t pid, ProcessUsage* usage) {
   const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
   DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return Status::NotFound("cannot list " + dir);
+  if (d == nullptr) {
+    // The server runs non-dumpable (common/core_dumps.h): its /proc entries are root's.
+    return Status::NotFound("cannot list " + dir + " (" + std::strerror(errno) +
+                            "; the server is not dumpable: run the soak as root, or the server "
+                            "with server.core_dumps = true)");
+  }
   uint64_t n = 0;
   char target[4096];
   while (const dirent* e = ::readdir(d)) {

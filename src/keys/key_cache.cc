@@ -108,6 +108,15 @@ void KeyCache::Erase(std::string_view name) {
   shard.index.erase(it);
 }
 
+void KeyCache::DropUnlessKid(std::string_view name, std::string_view kid) {
+  Shard& shard = ShardFor(name);
+  std::lock_guard<std::mutex> lock(shard.mu);
+  auto it = shard.index.find(name);
+  if (it == shard.index.end() || it->second->value.kid == kid) return;
+  shard.lru.erase(it->second);
+  shard.index.erase(it);
+}
+
 void KeyCache::Clear() { ClearAllShards(shards_.get(), shard_count_, &generation_); }
 
 size_t KeyCache::DropExpired() {

@@ -78,6 +78,9 @@ class KeyCache {
   uint64_t generation() const;
   // Drops `name` (no-op when absent) and bumps the generation.
   void Erase(std::string_view name);
+  // Drops `name` unless it holds the key `kid`, without bumping the generation (a removal cannot
+  // bring back a key an Erase removed, so concurrent inserts need not be refused for it).
+  void DropUnlessKid(std::string_view name, std::string_view kid);
   void Clear();
   // Drops every entry whose TTL has passed (Get drops one only when it is looked up), so that an
   // unwrapped key leaves memory within one call of its expiry even when nobody asks for it

@@ -396,7 +396,7 @@ void SubjectKeys::CacheCurrent(const std::string& current_name, const SubjectKey
       cache_.InsertIfGeneration(current_name, key, generation)) {
     return;
   }
-  cache_.Erase(current_name);
+  cache_.DropUnlessKid(current_name, key.kid);
 }
 
 Result<SubjectKey> SubjectKeys::KeyForRead(std::string_view kid) {

@@ -31,8 +31,12 @@ Status RocksLogStore::ResumeAfterWriteError() {
   }
   std::lock_guard<std::mutex> lock(resume_mutex_);
   if (!WritesStopped()) return Status::Ok();  // resumed by another writer meanwhile
+  // Cleared before the resume, set again if it fails: a background error reported while it runs
+  // stays noted (clearing after a success could erase it).
+  if (recovery_ != nullptr) recovery_->ClearBackgroundError();
   const rocksdb::Status s = db_->Resume();
   if (!s.ok()) {
+    if (recovery_ != nullptr) recovery_->NoteBackgroundError();
     // The reason stays in the server log (it names files); callers get a fixed text.
     log::Debug("storage: resuming after a write error failed",
                {.action = "storage.resume", .outcome = "failure",
@@ -50,7 +54,6 @@ Status RocksLogStore::ResumeAfterWriteError() {
         "the store stopped writing after a write error and cannot resume yet; retry later");
   }
   write_failed_.store(false);
-  if (recovery_ != nullptr) recovery_->ClearBackgroundError();
   log::Warn("storage: writing again after a write error",
             {.action = "storage.resume", .outcome = "success"});
   return Status::Ok();

@@ -58,6 +58,7 @@ class ManualRecovery final : public rocksdb::EventListener {
   // fails) until ClearBackgroundError(), after a successful resume.
   bool background_error() const { return background_error_.load(); }
   void ClearBackgroundError() { background_error_.store(false); }
+  void NoteBackgroundError() { background_error_.store(true); }
 
  private:
   std::atomic<bool> needs_restart_{false};

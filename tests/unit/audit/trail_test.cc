@@ -423,6 +423,21 @@ TEST(AuditTrailTest, ABatchRefusedForGoodIsToldInAGapRecordAndAdminActsWaitForAG
             listener.seen.end());
 }
 
+// A store that refuses every write for good: the gap record that tells of the lost batch is
+// retried, but with a growing pause between give-ups (not every 300 ms forever).
+TEST(AuditTrailTest, BatchesGivenUpInARowArePaced) {
+  FakeWriter w;
+  auto trail = StartTrail(&w, 100, 100);
+  w.SetFail(true, Status::Internal("refused"));
+  trail->Submit(Security("refused"));
+  std::this_thread::sleep_for(2500ms);
+  // One round of 5 attempts takes ~300 ms; unpaced that is ~40 calls in 2.5 s. Paced: the first
+  // round, a 1 s pause, the second round, a 2 s pause.
+  EXPECT_GE(w.calls(), 5);
+  EXPECT_LE(w.calls(), 15);
+  trail->Stop();
+}
+
 // A reserved admin act is always audited, also across Stop(): Stop() waits for the reservation
 // and refuses new ones meanwhile.
 TEST(AuditTrailTest, StopWaitsForAReservedAdminSlotAndRefusesNewOnes) {

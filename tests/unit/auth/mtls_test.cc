@@ -116,22 +116,29 @@ TEST(MtlsTest, SubjectDnRulesWithWildcardAndPlaceholder) {
 // A multi-valued RDN ("CN=x+OU=payments") is one RDN, not two: a rule written for separate CN and
 // OU RDNs does not match it, and a rule with the same '+' does.
 TEST(MtlsTest, RulesMatchTheDnsRdnStructure) {
-  const std::string joined = MakeCertificate({{"O", "Acme"}, {"OU", "payments"}, {"+CN", "x"}}, {});
-  auto subject = CertificateSubjectRfc2253(joined);
-  ASSERT_TRUE(subject.ok());
-  ASSERT_NE(subject->find('+'), std::string::npos) << *subject;
-  auto separate = Mapper({{"CN=*,OU=payments,O=Acme", "payments/{CN}"}});
-  auto r = separate->Map(joined);
-  EXPECT_FALSE(r.ok()) << "mapped to " << (r.ok() ? r->id : "");
-  std::string pattern = *subject;  // "CN=x+OU=payments,O=Acme" in OpenSSL's order
-  pattern.replace(pattern.find("=x"), 2, "=*");
-  auto same = Mapper({{pattern, "payments/{CN}"}});
-  r = same->Map(joined);
-  ASSERT_TRUE(r.ok()) << pattern << ": " << r.status().ToString();
-  EXPECT_EQ(r->id, "mtls:payments/x");
-  // And the other way round: a '+' rule does not match separate RDNs.
-  r = same->Map(MakeCertificate({{"O", "Acme"}, {"OU", "payments"}, {"CN", "x"}}, {}));
-  EXPECT_FALSE(r.ok());
+  // CNs of different lengths: DER sorts a multi-valued RDN's members by their encoding, so the
+  // printed order of CN and OU differs between these two; one pattern (either order) fits both.
+  for (const std::string cn : {"x", "ledger-service-with-a-long-name"}) {
+    const std::string joined =
+        MakeCertificate({{"O", "Acme"}, {"OU", "payments"}, {"+CN", cn}}, {});
+    auto subject = CertificateSubjectRfc2253(joined);
+    ASSERT_TRUE(subject.ok());
+    ASSERT_NE(subject->find('+'), std::string::npos) << *subject;
+    auto separate = Mapper({{"CN=*,OU=payments,O=Acme", "payments/{CN}"}});
+    auto r = separate->Map(joined);
+    EXPECT_FALSE(r.ok()) << *subject << " mapped to " << (r.ok() ? r->id : "");
+    for (const char* pattern : {"CN=*+OU=payments,O=Acme", "OU=payments+CN=*,O=Acme"}) {
+      auto same = Mapper({{pattern, "payments/{CN}"}});
+      r = same->Map(joined);
+      ASSERT_TRUE(r.ok()) << pattern << " vs " << *subject << ": " << r.status().ToString();
+      EXPECT_EQ(r->id, "mtls:payments/" + cn);
+      // And the other way round: a '+' rule does not match separate RDNs.
+      EXPECT_FALSE(same->Map(MakeCertificate({{"O", "Acme"}, {"OU", "payments"}, {"CN", cn}}, {})).ok());
+    }
+    // The values still count: another OU in the RDN does not match.
+    auto other = Mapper({{"CN=*+OU=billing,O=Acme", "{CN}"}});
+    EXPECT_FALSE(other->Map(joined).ok());
+  }
 }
 
 TEST(MtlsTest, EscapedValues) {
