@@ -35,13 +35,6 @@ class Renderer {
   std::string out_ = "cairn-config-v1\n";
 };
 
-// 16 hex digits of SHA-256 over a domain label and the value: tells two values apart, gives
-// away nothing useful about either.
-std::string SecretFingerprint(std::string_view value) {
-  const crypto::Hash h = crypto::Sha256("cairn-config-digest-fingerprint\n" + std::string(value));
-  return HexEncode(crypto::HashView(h)).substr(0, 16);
-}
-
 void RenderAuth(const auth::AuthConfig& a, Renderer* r) {
   for (size_t i = 0; i < a.jwt.size(); ++i) {
     const auto& j = a.jwt[i];
@@ -64,10 +57,7 @@ void RenderAuth(const auth::AuthConfig& a, Renderer* r) {
   for (size_t i = 0; i < a.api_keys.size(); ++i) {
     const auto& k = a.api_keys[i];
     const std::string p = "auth.api_keys." + std::to_string(i) + ".";
-    r->Line(p + "id", k.id);
-    // Never secret_sha256 itself; a fingerprint of it, so that a key replaced under the same id
-    // changes the digest.
-    r->Line(p + "secret_fingerprint", SecretFingerprint(k.secret_sha256));
+    r->Line(p + "id", k.id);  // never secret_sha256, nor anything derived from it
     r->List(p + "roles", k.roles);
     r->Line(p + "expires", k.expires_unix_s ? std::to_string(*k.expires_unix_s) : "");
     r->Line(p + "created", k.created_unix_s ? std::to_string(*k.created_unix_s) : "");
