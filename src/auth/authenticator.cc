@@ -73,6 +73,11 @@ Authenticator::~Authenticator() {
   if (refresher_.joinable()) refresher_.join();
 }
 
+bool Authenticator::Stopping() {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  return stop_;
+}
+
 void Authenticator::RefreshLoop() {
   using Clock = std::chrono::steady_clock;
   const size_t n = jwt_->issuer_count();
@@ -89,6 +94,8 @@ void Authenticator::RefreshLoop() {
     Clock::time_point now = Clock::now();
     for (size_t i = 0; i < n; ++i) {
       if (due[i] > now) continue;
+      // Each fetch may take up to its timeout: a shutdown does not wait for the remaining issuers.
+      if (Stopping()) return;
       // A failure keeps the last good keys; the next period tries again. An operator hears of
       // it once per outage: keys the issuer rotated out stay trusted meanwhile.
       const Status reloaded = jwt_->ReloadKeys(i);

@@ -93,6 +93,7 @@ class Authenticator {
   Result<Principal> Cached(std::string_view kind, std::string_view credential, int64_t now_unix_s,
                            const Verify& verify) const;
   void RefreshLoop();
+  bool Stopping();  // the destructor has begun
 
   std::unique_ptr<JwtVerifier> jwt_;
   std::unique_ptr<ApiKeyVerifier> api_keys_;

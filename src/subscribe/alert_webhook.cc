@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cairn/webhooks.h"
+#include "common/backoff.h"
 #include "common/log.h"
 #include "common/thread_name.h"
 #include "common/wall_clock.h"
@@ -201,9 +202,9 @@ bool AlertWebhookSink::SendWithRetries(const audit::Alert& alert) {
   Status last;
   for (uint32_t attempt = 0; attempt <= options_.retries_max; ++attempt) {
     if (attempt > 0) {
-      const uint32_t doublings = std::min<uint32_t>(attempt - 1, 30);
-      const int64_t delay_ms = std::min(options_.backoff_max_ms,
-                                        options_.backoff_initial_ms << doublings);
+      // Full jitter: the nodes of a cluster that failed to reach one receiver do not retry in step.
+      const int64_t delay_ms =
+          FullJitterBackoffMs(attempt, options_.backoff_initial_ms, options_.backoff_max_ms);
       std::unique_lock<std::mutex> lock(mu_);
       ++stats_.retries;
       if (cv_.wait_for(lock, std::chrono::milliseconds(delay_ms), [&] { return stop_.load(); })) {

@@ -1,5 +1,7 @@
 #include "subscribe/webhook_dispatcher.h"
 
+#include "common/backoff.h"
+
 #include "subscribe/undeliverable.h"
 
 #include <algorithm>
@@ -353,12 +355,7 @@ Status WebhookDispatcher::Park(Hook& hook, const engine::RecordedEvent& event,
 }
 
 int64_t WebhookDispatcher::BackoffMs(uint32_t attempt) {
-  assert(attempt >= 1);
-  const uint32_t doublings = std::min<uint32_t>(attempt - 1, 30);
-  const int64_t ceiling =
-      std::min(options_.backoff_max_ms, options_.backoff_initial_ms << doublings);
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return std::uniform_int_distribution<int64_t>(0, ceiling)(rng);  // full jitter
+  return FullJitterBackoffMs(attempt, options_.backoff_initial_ms, options_.backoff_max_ms);
 }
 
 bool WebhookDispatcher::StillListed(const Hook& hook) {
