@@ -29,6 +29,12 @@ Result<StreamPattern> StreamPattern::Compile(std::string_view text) {
     return Status::InvalidArgument("stream pattern '" + std::string(text) +
                                    "' contains a space or control character");
   }
+  // "$all" names the whole log in requests, never a stream: a rule on it would match nothing (a
+  // deny on it would deny nothing). Rules about the whole log are written on "*".
+  if (text == "$all") {
+    return Status::InvalidArgument(
+        "stream pattern '$all': the whole log is not a stream; write \"*\" (every stream) instead");
+  }
   const size_t star = text.find('*');
   if (star != std::string_view::npos && star != text.size() - 1) {
     return Status::InvalidArgument("stream pattern '" + std::string(text) +
@@ -47,6 +53,20 @@ Result<StreamPattern> StreamPattern::Compile(std::string_view text) {
     p.prefix_ = p.text_;
   }
   return p;
+}
+
+bool StreamPattern::CoversForDeny(const StreamPattern& grant) const {
+  switch (kind_) {
+    case Kind::kAny:
+      return true;
+    case Kind::kExact:
+      return grant.kind_ == Kind::kExact && grant.prefix_ == prefix_;
+    case Kind::kPrefix:
+      // A grant on "*" reaches streams outside any prefix; an exact grant or a longer prefix is
+      // inside when its text starts with this prefix (and is a system stream only if this is).
+      return grant.kind_ != Kind::kAny && Matches(grant.prefix_);
+  }
+  return false;
 }
 
 bool StreamPattern::Matches(std::string_view stream) const {
@@ -108,6 +128,12 @@ Result<PrincipalPattern> PrincipalPattern::Compile(std::string_view text) {
   if (HasControlOrSpace(text)) {
     return Status::InvalidArgument("principal '" + std::string(text) +
                                    "' contains a space or control character");
+  }
+  // "$all" names the whole log in requests, never a stream: a rule on it would match nothing (a
+  // deny on it would deny nothing). Rules about the whole log are written on "*".
+  if (text == "$all") {
+    return Status::InvalidArgument(
+        "stream pattern '$all': the whole log is not a stream; write \"*\" (every stream) instead");
   }
   const size_t star = text.find('*');
   if (star != std::string_view::npos && star != text.size() - 1) {

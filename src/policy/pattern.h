@@ -35,6 +35,8 @@ class StreamPattern {
   bool MatchesForDeny(std::string_view stream) const {
     return kind_ == Kind::kAny || Matches(stream);
   }
+  // As a deny: true when this pattern matches every stream that `grant` matches as a grant.
+  bool CoversForDeny(const StreamPattern& grant) const;
   bool is_any() const { return kind_ == Kind::kAny; }
   const std::string& text() const { return text_; }  // as written
 

@@ -106,6 +106,31 @@ Decision Policy::Decide(const ResolvedPrincipal& resolved, Action action,
   return Decision{true, allow->label};
 }
 
+bool Policy::MayActSomewhere(const ResolvedPrincipal& resolved, Action action) const {
+  assert(resolved.policy_ == this && "ResolvedPrincipal of another Policy");
+  const uint32_t bit = ActionBit(action);
+  const auto covered = [&](const StreamPattern& granted) {
+    for (uint32_t index : resolved.role_indices_) {
+      for (const Rule& deny : roles_[index].denies) {
+        if ((deny.action_mask & bit) == 0 || !deny.event_types.is_any()) continue;
+        for (const StreamPattern& pattern : deny.streams) {
+          if (pattern.CoversForDeny(granted)) return true;
+        }
+      }
+    }
+    return false;
+  };
+  for (uint32_t index : resolved.role_indices_) {
+    for (const Rule& grant : roles_[index].grants) {
+      if ((grant.action_mask & bit) == 0) continue;
+      for (const StreamPattern& pattern : grant.streams) {
+        if (!covered(pattern)) return true;
+      }
+    }
+  }
+  return false;
+}
+
 Decision Policy::Decide(const Principal& principal, Action action, std::string_view stream,
                         std::string_view event_type) const {
   return Decide(Resolve(principal), action, stream, event_type);

@@ -114,6 +114,13 @@ class Policy {
   Decision Decide(const ResolvedPrincipal& resolved, Action action, std::string_view stream,
                   std::string_view event_type) const;
 
+  // True when some grant of `action` reaches a stream that no deny of `action` with
+  // event_types = "*" covers: the gate of a subscription to the whole log, whose events are then
+  // judged one by one. A deny of everything ("*"), or denies covering every granted pattern, make
+  // it false, so that such a subscription (or webhook) stops instead of skipping events for good.
+  // Denies of particular event types are not counted here (Decide filters those events).
+  bool MayActSomewhere(const ResolvedPrincipal& resolved, Action action) const;
+
   // Resolve + Decide, for one-off checks.
   Decision Decide(const Principal& principal, Action action, std::string_view stream,
                   std::string_view event_type) const;

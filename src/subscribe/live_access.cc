@@ -33,14 +33,9 @@ bool LiveAccess::MaySubscribeAtAll() const {
   if (stream_ != kAllStreams) {
     return policy_->Decide(resolved_, Action::kSubscribe, stream_, "").allowed;
   }
-  // The whole log: some grant of `subscribe`; each event is then judged on its own.
-  const uint32_t bit = policy::ActionBit(Action::kSubscribe);
-  for (uint32_t role : resolved_.role_indices()) {
-    for (const policy::Rule& grant : policy_->roles()[role].grants) {
-      if ((grant.action_mask & bit) != 0) return true;
-    }
-  }
-  return false;
+  // The whole log: some grant of `subscribe` that no deny covers; each event is then judged on
+  // its own.
+  return policy_->MayActSomewhere(resolved_, Action::kSubscribe);
 }
 
 bool LiveAccess::MaySubscribe(std::string_view stream, std::string_view event_type) const {

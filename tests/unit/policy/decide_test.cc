@@ -254,5 +254,56 @@ TEST(Actions, NamesRoundTrip) {
   EXPECT_FALSE(IsEventTyped(Action::kForget));
 }
 
+// The gate of a subscription to the whole log: a grant that no deny of all types covers.
+TEST(MayActSomewhere, ADenyOfEverythingOrOfEveryGrantedPatternClosesTheWholeLog) {
+  const std::shared_ptr<const Policy> policy = MustParse(R"(
+[[role]]
+name = "sub"
+grants = [ { actions = ["subscribe"], streams = ["order-*", "invoice-1"], event_types = ["*"] } ]
+
+[[role]]
+name = "kill-switch"
+denies = [ { actions = ["subscribe"], streams = ["*"], event_types = ["*"] } ]
+
+[[role]]
+name = "no-orders"
+denies = [ { actions = ["subscribe"], streams = ["order-*"], event_types = ["*"] } ]
+
+[[role]]
+name = "no-invoice"
+denies = [ { actions = ["subscribe", "read"], streams = ["invoice-1"], event_types = ["*"] } ]
+
+[[role]]
+name = "no-eu-orders"
+denies = [ { actions = ["subscribe"], streams = ["order-eu-*"], event_types = ["*"] } ]
+
+[[role]]
+name = "no-refund-events"
+denies = [ { actions = ["subscribe"], streams = ["*"], event_types = ["RefundIssued"] } ]
+
+[[role]]
+name = "read-denied"
+denies = [ { actions = ["read"], streams = ["*"], event_types = ["*"] } ]
+
+[[role]]
+name = "system"
+grants = [ { actions = ["subscribe"], streams = ["$*"], event_types = ["*"] } ]
+)");
+  const auto may = [&](std::vector<std::string> roles) {
+    return policy->MayActSomewhere(policy->Resolve(MakePrincipal("apikey:x", std::move(roles))),
+                                   Action::kSubscribe);
+  };
+  EXPECT_TRUE(may({"sub"}));
+  EXPECT_FALSE(may({}));
+  EXPECT_FALSE(may({"sub", "kill-switch"}));
+  EXPECT_TRUE(may({"sub", "no-orders"})) << "invoice-1 is still granted";
+  EXPECT_FALSE(may({"sub", "no-orders", "no-invoice"})) << "every granted pattern is denied";
+  EXPECT_TRUE(may({"sub", "no-eu-orders", "no-invoice"})) << "order-us-1 is still granted";
+  EXPECT_TRUE(may({"sub", "no-refund-events"})) << "typed denies filter event by event";
+  EXPECT_TRUE(may({"sub", "read-denied"})) << "another action's deny";
+  EXPECT_TRUE(may({"system", "no-orders"}));
+  EXPECT_FALSE(may({"system", "kill-switch"})) << "a deny on * covers system streams";
+}
+
 }  // namespace
 }  // namespace cairn::policy

@@ -30,6 +30,23 @@ TEST(PolicyParse, UnknownTopLevelKey) {
   ExpectError("version = 1\n", {"p.toml:1:", "unknown key 'version'"});
 }
 
+TEST(PolicyParse, AllIsNotAStreamPattern) {
+  // A deny written on "$all" would deny nothing: refused, naming what to write instead.
+  ExpectError(R"([[role]]
+name = "a"
+grants = [ { actions = ["read"], streams = ["*"], event_types = ["*"] } ]
+denies = [ { actions = ["subscribe"], streams = ["$all"], event_types = ["*"] } ]
+)",
+              {"'$all'", "\"*\""});
+  // "$all-archive" and "$all*" are ordinary system-stream patterns.
+  EXPECT_TRUE(ParsePolicy(R"([[role]]
+name = "a"
+grants = [ { actions = ["read"], streams = ["$all-archive", "$all*"], event_types = ["*"] } ]
+)",
+                          "p.toml")
+                  .ok());
+}
+
 TEST(PolicyParse, UnknownRoleKey) {
   ExpectError(Role("a", "descripton = \"x\"\n"), {"p.toml:4:", "unknown key 'descripton'", "role[0]"});
 }

@@ -236,6 +236,26 @@ grants = [ { actions = ["read"], streams = ["*"], event_types = ["*"] } ]
   EXPECT_EQ(sink.ended()->code(), StatusCode::kPermissionDenied);
 }
 
+TEST_F(LiveHubTest, ADenyOfEverythingEndsAWholeLogSubscription) {
+  // A kill switch (deny subscribe on "*") must end a $all subscription as it ends one on a
+  // stream: it used to pass the whole-log gate (some grant exists) and skip every event.
+  StartHub();
+  FakeSink& sink = NewSink();
+  ASSERT_TRUE(Subscribe(AllFrom(0), "masked", &sink).ok());
+  Append("x", "B");
+  ASSERT_TRUE(sink.WaitEvents(1));
+  InstallPolicy(R"(
+[[role]]
+name = "masked"
+grants = [ { actions = ["subscribe"], streams = ["*"], event_types = ["*"] } ]
+denies = [ { actions = ["subscribe"], streams = ["*"], event_types = ["*"] } ]
+)");
+  ASSERT_TRUE(sink.WaitEnded(3000)) << "the idle tick re-checks the policy";
+  EXPECT_EQ(sink.ended()->code(), StatusCode::kPermissionDenied);
+  FakeSink& refused = NewSink();
+  EXPECT_EQ(Subscribe(AllFrom(0), "masked", &refused).code(), StatusCode::kPermissionDenied);
+}
+
 TEST_F(LiveHubTest, ReadersWithoutReadPiiGetTheMask) {
   OpenStore(kCustomerEmailRule);
   StartHub();
