@@ -874,7 +874,7 @@ class EventStoreImpl final : public EventStore {
       if (stop_) break;
       lock.unlock();
       CheckpointOnTick();
-      if (protection_) protection_->subject_keys().DropExpiredKeys();
+      if (protection_) protection_->DropExpiredKeys();
       lock.lock();
     }
   }

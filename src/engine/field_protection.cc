@@ -91,6 +91,11 @@ Result<ForgetResult> FieldProtection::Forget(std::string_view subject) {
   return ForgetResult{report->versions_destroyed, report->purge_pending};
 }
 
+void FieldProtection::DropExpiredKeys() {
+  subject_keys_->DropExpiredKeys();
+  ciphers_.DropDead();
+}
+
 void FieldProtection::ForgetCachedKeys() {
   subject_keys_->EvictCached();
   ciphers_.Clear();

@@ -58,6 +58,9 @@ class FieldProtection {
   // subject key and every cipher context made from one (they hold the expanded key).
   void ForgetCachedKeys();
   keys::SubjectKeys& subject_keys() { return *subject_keys_; }
+  // The periodic round: drops the subject keys past their TTL, then the cipher contexts of every
+  // key object that died, so that no expanded key outlives its cached key by more than a round.
+  void DropExpiredKeys();
   protect::CipherCacheStats cipher_stats() const { return ciphers_.stats(); }
 
  private:

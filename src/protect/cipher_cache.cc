@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <cstdint>
+#include <iterator>
 #include <utility>
 
 #include "common/shards.h"
@@ -99,6 +100,28 @@ void CipherCache::Return(const std::shared_ptr<const crypto::SecureBytes>& key,
     shard.lru.pop_back();
   }
   assert(shard.lru.size() == shard.index.size() && shard.lru.size() <= shard.entries_max);
+}
+
+size_t CipherCache::DropDead() {
+  size_t dropped_entries = 0;
+  for (size_t i = 0; i < shard_count_; ++i) {
+    Shard& shard = shards_[i];
+    List dead;  // freed after the lock is released (freeing a context wipes its key schedule)
+    {
+      std::lock_guard<std::mutex> lock(shard.mu);
+      for (auto it = shard.lru.begin(); it != shard.lru.end();) {
+        auto next = std::next(it);
+        if (it->key.expired()) {
+          shard.index.erase(it->id);
+          dead.splice(dead.end(), shard.lru, it);
+        }
+        it = next;
+      }
+      assert(shard.lru.size() == shard.index.size());
+    }
+    dropped_entries += dead.size();
+  }
+  return dropped_entries;
 }
 
 void CipherCache::Clear() { ClearAllShards(shards_.get(), shard_count_, &generation_); }

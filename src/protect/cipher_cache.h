@@ -7,7 +7,7 @@
 // then borrows a context built from that very object. The cache holds only a weak reference to
 // the key bytes, never prolonging their life; an entry whose key object died is never used
 // (another object at the same address does not match) and is dropped when it reaches the
-// least-recently-used end or on Clear().
+// least-recently-used end, on DropDead() or on Clear().
 //
 // Key material: each context holds an expanded key schedule, wiped when the context is freed
 // (EVP_CIPHER_CTX_free). Clear() frees every idle context and makes contexts borrowed before it
@@ -15,8 +15,8 @@
 // either when, on return, the borrower holds the only reference to the key (the key source has
 // dropped it). What is left: a reader that fetched a key just before a `forget` and borrowed
 // after the Clear() may return its context while still holding the key; that context can never
-// match again (its key object dies) and is freed when it reaches the cold end of the LRU list or
-// at the next Clear(). Limits: at most entries_max keys and kIdlePerKeyMax idle contexts per key.
+// match again (its key object dies) and is freed at the next DropDead() or Clear(), or when it
+// reaches the cold end of the LRU list. Limits: at most entries_max keys and kIdlePerKeyMax idle contexts per key.
 //
 // Shards: a cache of at least kCipherCacheShardedEntriesMin keys is split by the key object's
 // address into kCipherCacheShards shards, each with its own mutex, LRU list and an equal share of
@@ -85,6 +85,11 @@ class CipherCache {
 
   // Frees every idle context; contexts borrowed now are freed when returned.
   void Clear();
+  // Frees the idle contexts of every key object that died (dropped by the key source: expired,
+  // evicted, forgotten) and forgets their entries; returns how many entries went. The owner calls
+  // it after the key source drops expired keys, so that no key schedule outlives its key by more
+  // than one such round. O(entries), one shard mutex at a time.
+  size_t DropDead();
   CipherCacheStats stats() const;
   size_t entries() const;
 

@@ -83,7 +83,9 @@ Result<std::string> ProtectWithDom(const Rule& rule, std::string_view stream_id,
   Result<keys::SubjectKey> key = KeyForWrite(rule, subject, keys);
   crypto::Cleanse(&subject);
   if (!key.ok()) return key.status();
-  CAIRN_ASSIGN_OR_RETURN(CipherCache::Lease lease, CipherCache::Borrow(ciphers, key->key));
+  // The key object moves into the lease: on return, a key the source has dropped meanwhile (a
+  // `forget`, an expiry) is then held by the lease alone, and its context is freed, not kept.
+  CAIRN_ASSIGN_OR_RETURN(CipherCache::Lease lease, CipherCache::Borrow(ciphers, std::move(key->key)));
   for (auto& [field, node] : targets) {
     Secret plain;
     CAIRN_ASSIGN_OR_RETURN(plain.text, DumpDocument(*node));

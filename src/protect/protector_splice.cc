@@ -168,7 +168,8 @@ std::optional<Result<std::string>> ProtectWithSplice(
   Result<keys::SubjectKey> key = KeyForWrite(rule, *subject, keys);
   crypto::Cleanse(&subject.value());
   if (!key.ok()) return key.status();
-  Result<CipherCache::Lease> lease = CipherCache::Borrow(ciphers, key->key);
+  // Moved, not copied: see the DOM path (protector_dom.cc).
+  Result<CipherCache::Lease> lease = CipherCache::Borrow(ciphers, std::move(key->key));
   if (!lease.ok()) return lease.status();
   std::vector<Replacement> replacements(fields.size());
   for (size_t i = 0; i < fields.size(); ++i) {

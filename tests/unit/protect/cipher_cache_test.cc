@@ -152,6 +152,37 @@ TEST(CipherCache, AShardedCacheStaysWithinItsBoundAndReusesPerKey) {
   EXPECT_EQ(cache.stats().creates, 1001u);
 }
 
+TEST(CipherCache, DropDeadFreesTheContextsOfKeysTheSourceDropped) {
+  // A key the source drops later (its TTL ran out) leaves a dead entry until the periodic round
+  // calls DropDead(); without it the expanded key stayed until LRU pressure or a forget.
+  CipherCache cache;
+  auto kept = NewKey();
+  auto expiring = NewKey();
+  for (auto* key : {&kept, &expiring}) {
+    auto lease = CipherCache::Borrow(&cache, *key);
+    ASSERT_TRUE(lease.ok());
+  }
+  EXPECT_EQ(cache.entries(), 2u);
+  EXPECT_EQ(cache.DropDead(), 0u);
+  expiring.reset();  // the key source drops it
+  EXPECT_EQ(cache.entries(), 2u);
+  EXPECT_EQ(cache.DropDead(), 1u);
+  EXPECT_EQ(cache.entries(), 1u);
+  { auto lease = CipherCache::Borrow(&cache, kept); ASSERT_TRUE(lease.ok()); }
+  EXPECT_EQ(cache.stats().reuses, 1u) << "the live key's context stays";
+  // Sharded too.
+  CipherCache big(kCipherCacheShardedEntriesMin);
+  std::vector<std::shared_ptr<const crypto::SecureBytes>> keys;
+  for (int i = 0; i < 64; ++i) {
+    keys.push_back(NewKey());
+    auto lease = CipherCache::Borrow(&big, keys.back());
+    ASSERT_TRUE(lease.ok());
+  }
+  for (size_t i = 0; i < keys.size(); i += 2) keys[i].reset();
+  EXPECT_EQ(big.DropDead(), 32u);
+  EXPECT_EQ(big.entries(), 32u);
+}
+
 TEST(CipherCache, WithoutACacheEachLeaseIsFresh) {
   auto key = NewKey();
   auto lease = CipherCache::Borrow(nullptr, key);

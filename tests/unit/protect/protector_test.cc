@@ -539,5 +539,37 @@ TEST_F(ProtectorTest, RevealSurvivesRandomCorruption) {
   EXPECT_GT(ok, 0);  // some mutations hit unprotected parts
 }
 
+// A key source that keeps no reference to the keys it hands out: as if each key were dropped
+// (forgotten, expired) right after KeyForWrite returned it.
+class DroppingKeySource : public keys::SubjectKeySource {
+ public:
+  Result<keys::SubjectKey> KeyForWrite(std::string_view) override {
+    return keys::SubjectKey{"k1", std::make_shared<const crypto::SecureBytes>(key_.Clone())};
+  }
+  Result<keys::SubjectKey> KeyForRead(std::string_view) override {
+    return Status::NotFound("destroyed");
+  }
+
+ private:
+  crypto::SecureBytes key_ = crypto::RandomSecret(32);
+};
+
+TEST_F(ProtectorTest, AKeyDroppedDuringTheWriteLeavesNoCachedContext) {
+  // The key schedule of a key the source dropped while an append sealed with it (a concurrent
+  // forget) must not stay in the cipher cache: the write path used to keep its own copy of the
+  // key reference, so the lease never saw itself as the last holder.
+  DroppingKeySource source;
+  CipherCache ciphers;
+  const std::string escaped =  // an escaped member name: the DOM path, not the splice
+      R"({"customerId":"cust-1","email":"alice@example.com","ti\u0065r":3})";
+  for (std::string_view data : {kCustomer, std::string_view(escaped)}) {
+    auto out = ProtectEvent(R("CustomerRegistered"), "cust-1", kEvent1, data, "", source, &ciphers);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(out->find("alice@example.com"), std::string::npos);
+    EXPECT_EQ(ciphers.entries(), 0u) << data;
+  }
+  EXPECT_EQ(ciphers.stats().creates, 2u);
+}
+
 }  // namespace
 }  // namespace cairn::protect
