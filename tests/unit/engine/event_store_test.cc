@@ -332,6 +332,16 @@ TEST_P(EngineBackendTest, ProtectedFieldObjectsAreRefusedInTheDataOfAnyType) {
   opaque[0].data = std::string("\x00{\"$enc\":1}", 10);  // not JSON: bytes, never parsed
   EXPECT_EQ(code(opaque), StatusCode::kOk);
   ASSERT_EQ(store_->tree_size(), 3u);
+  // JSON that simdjson refuses but the read path's parser takes (an integer beyond 64 bits, a
+  // byte-order mark): still refused, since a reveal would parse it.
+  opaque[0].content_type = "text/plain";
+  opaque[0].data = R"({"n":18446744073709551616,"e":{"$enc":"v1","kid":"k"}})";
+  EXPECT_EQ(code(opaque), StatusCode::kInvalidArgument);
+  opaque[0].data = "\xEF\xBB\xBF{\"$enc\":1}";
+  EXPECT_EQ(code(opaque), StatusCode::kInvalidArgument);
+  opaque[0].data = R"({"n":18446744073709551616,"e":"$enc"})";
+  EXPECT_EQ(code(opaque), StatusCode::kOk);
+  ASSERT_EQ(store_->tree_size(), 4u);
 }
 
 // Protection rules name JSON fields: a protected type under another content type is refused
