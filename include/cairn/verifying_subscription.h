@@ -53,9 +53,13 @@
 // kInternal, so kDataLoss always means a check of this client failed. resume_position() is one
 // past the last event Next() returned (or a later position marker it returned, but never beyond
 // the size of the last verified checkpoint: a marker is the server's word), so a new subscription
-// loses nothing unverified. A from-end subscription verifies a checkpoint first and subscribes
-// from its size (so events committed between that checkpoint and the start are delivered too);
-// an event below it is refused (an old event passed off as new). resume_position() starts there.
+// loses nothing unverified. A from-end subscription verifies a checkpoint first, then asks the
+// server for its end; an event below that checkpoint's size is dropped unseen (counted in
+// events_before_start_skipped()), so an old event is never passed off as new, and a stale
+// checkpoint (a replayed answer, a lagging node) cannot make the server re-send history: it only
+// lowers the floor. How fresh "the end" is rests on the server; a trusted_checkpoint from an
+// earlier session bounds it (a checkpoint older than that is refused). resume_position() starts
+// at the floor.
 //
 // The caller needs `subscribe` on what it subscribes to and `proof` on the log. The verifier
 // key is never taken from the server: a key fetched over the same connection would let whoever
@@ -138,7 +142,7 @@ class VerifyingSubscription final : public Subscription {
   // The same over any subscription and integrity source (tests; other transports). `request`
   // is what `inner` asked the server for: its start and filter decide which events are in scope.
   // A from-end `request` needs options.trusted_checkpoint verified when `inner` started (events
-  // below its size are refused; kInvalidArgument without one), as Start() does.
+  // below its size are dropped unseen; kInvalidArgument without one), as Start() does.
   static Result<std::unique_ptr<VerifyingSubscription>> Wrap(
       std::unique_ptr<Subscription> inner, std::unique_ptr<IntegritySource> source,
       const v1::SubscribeRequest& request, const VerifyingSubscriptionOptions& options);
@@ -150,6 +154,8 @@ class VerifyingSubscription final : public Subscription {
   uint64_t resume_position() const override;
   // Counters of the checks made so far (from the thread that calls Next()).
   const VerifierStats& stats() const;
+  // From the end: events the server sent below the checkpoint verified at the start, dropped.
+  uint64_t events_before_start_skipped() const;
   // The signed note of the last checkpoint verified (or the trusted one; empty before any), from
   // the thread that calls Next(): keep it to pass as trusted_checkpoint next time.
   std::string checkpoint_note() const;

@@ -66,6 +66,8 @@ int Consume(Subscription& sub, const SubscribeArgs& args, std::optional<uint64_t
   EventPrinter printer(args.json);
   uint64_t printed = 0;
   uint64_t checkpoints_saved = 0;
+  uint64_t unchecked_seen = 0;
+  int rc = kExitOk;
   while (!count || printed < *count) {
     auto message = sub.Next();
     // Before anything is printed or the loop ends: a checkpoint verified is kept even when the
@@ -79,16 +81,19 @@ int Consume(Subscription& sub, const SubscribeArgs& args, std::optional<uint64_t
       if (s.code() == StatusCode::kResourceExhausted || s.code() == StatusCode::kUnavailable) {
         std::cerr << "cairn: resume with --from-position " << sub.resume_position() << "\n";
       }
-      return Fail(s, args.stream == "$all" ? "" : args.stream);
+      rc = Fail(s, args.stream == "$all" ? "" : args.stream);
+      break;
     }
     if (!message->has_event()) continue;  // checkpoints and caught-up: resume_position() tracks
     auto event = server::FromWire(message->event());
     if (!event.ok()) return Fail(event.status());
+    WarnIfDataUnchecked(sub, message->event().position(), &unchecked_seen, std::cerr);
     printer.Print({*event});
     std::cout.flush();
     ++printed;
   }
-  return kExitOk;
+  PrintVerifySummary(sub, std::cerr);
+  return rc;
 }
 
 int RunSubscribe(const SubscribeArgs& args) {

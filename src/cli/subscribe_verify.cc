@@ -66,8 +66,14 @@ void AddVerifyFlags(CLI::App* command, VerifyFlags* flags) {
                       "--verify: the next run's first checkpoint must be consistent with it");
   command->add_flag("--accept-unchecked-data", flags->accept_unchecked_data,
                     "With --verify: pass events whose protected fields came without their "
-                    "stored form (their data cannot be checked; the server withholds it when a "
-                    "rule was widened after the event was written) instead of stopping");
+                    "stored form instead of stopping (the server withholds it when a rule was "
+                    "widened after the event was written). The data of such events is NOT "
+                    "verified — whoever controls the connection could have changed all of it; "
+                    "each is flagged on stderr");
+  command->add_flag("--require-chain-links", flags->require_chain_links,
+                    "With --verify: stop when an event's link to its stream predecessor cannot "
+                    "be checked (the server declined to show the predecessor; needs `read` on "
+                    "the streams) instead of counting it");
 }
 
 Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
@@ -78,6 +84,7 @@ Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
   VerifyingSubscriptionOptions options;
   options.verifier_key = std::move(key);
   options.accept_missing_stored_form = flags.accept_unchecked_data;
+  options.require_chain_links = flags.require_chain_links;
   CAIRN_ASSIGN_OR_RETURN(options.trusted_checkpoint, TrustedCheckpoint(flags));
   auto sub = VerifyingSubscription::Start(client, request, options);
   if (!sub.ok()) {
@@ -88,6 +95,32 @@ Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
     return sub.status();
   }
   return std::unique_ptr<Subscription>(std::move(sub).value());
+}
+
+void WarnIfDataUnchecked(const Subscription& sub, uint64_t position, uint64_t* unchecked_seen,
+                         std::ostream& err) {
+  const auto* verifying = dynamic_cast<const VerifyingSubscription*>(&sub);
+  if (verifying == nullptr) return;
+  const uint64_t unchecked = verifying->stats().data_hashes_skipped;
+  if (unchecked == *unchecked_seen) return;
+  *unchecked_seen = unchecked;
+  err << "cairn: warning: event at position " << position
+      << ": its data is NOT verified (no stored form; --accept-unchecked-data)\n";
+}
+
+void PrintVerifySummary(const Subscription& sub, std::ostream& err) {
+  const auto* verifying = dynamic_cast<const VerifyingSubscription*>(&sub);
+  if (verifying == nullptr) return;
+  const VerifierStats& s = verifying->stats();
+  err << "cairn: verified " << s.events_checked << " events in " << s.checkpoints_verified
+      << " checkpoints (" << s.inclusion_proofs_checked << " inclusion, "
+      << s.consistency_proofs_checked << " consistency proofs); stream links: "
+      << s.chain_links_checked << " checked (" << s.predecessors_read << " predecessors read), "
+      << s.chain_links_unchecked << " unchecked; data unchecked: " << s.data_hashes_skipped;
+  if (verifying->events_before_start_skipped() > 0) {
+    err << "; dropped below the start: " << verifying->events_before_start_skipped();
+  }
+  err << "\n";
 }
 
 Status SaveVerifiedCheckpoint(const Subscription& sub, const VerifyFlags& flags,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "cairn/client.h"
@@ -31,6 +32,9 @@ struct VerifyFlags {
   // --accept-unchecked-data: events whose protected data came without its stored form pass
   // unchecked (VerifyingSubscriptionOptions::accept_missing_stored_form).
   bool accept_unchecked_data = false;
+  // --require-chain-links: an event whose stream link cannot be checked (the server declined its
+  // predecessor) ends the run (VerifyingSubscriptionOptions::require_chain_links).
+  bool require_chain_links = false;
 };
 
 // Adds --verify, --verifier-key, --verifier-key-file and --checkpoint-file to `command`; `flags`
@@ -48,5 +52,13 @@ Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
 // without the flag or for a plain subscription.
 Status SaveVerifiedCheckpoint(const Subscription& sub, const VerifyFlags& flags,
                               uint64_t* saved_count);
+
+// With --verify, after each event Next() returned: a warning on `err` when the event's data could
+// not be checked (--accept-unchecked-data let it pass), so that it is never shown as verified.
+// `*unchecked_seen` carries the count between calls.
+void WarnIfDataUnchecked(const Subscription& sub, uint64_t position, uint64_t* unchecked_seen,
+                         std::ostream& err);
+// With --verify, at the end of a run: what was checked and what was not, one line on `err`.
+void PrintVerifySummary(const Subscription& sub, std::ostream& err);
 
 }  // namespace cairn::cli

@@ -69,8 +69,12 @@ class VerifyingSubscription::Impl {
       [[maybe_unused]] const Status trusted = verifier_.TrustCheckpoint(options.trusted_checkpoint);
       assert(trusted.ok() && "Wrap verified it");
       // From the end: Start() verified this checkpoint before the subscription began, so no event
-      // it delivers lies below it (an older event passed off as new is refused).
-      if (request.start_case() == v1::SubscribeRequest::kFromEnd) resume_.store(verifier_.last_checkpoint()->size);
+      // below it is new: such events are dropped unseen (a node behind the one that signed it may
+      // start lower), never handed over.
+      if (request.start_case() == v1::SubscribeRequest::kFromEnd) {
+        start_floor_ = verifier_.last_checkpoint()->size;
+        resume_.store(start_floor_);
+      }
     }
     verifier_.RaisePositionFloor(resume_.load());
     reader_ = std::thread([this] { ReadLoop(); });
@@ -95,6 +99,7 @@ class VerifyingSubscription::Impl {
   bool cancelled() const { return cancelled_.load(); }
   uint64_t resume_position() const { return resume_.load(); }
   const VerifierStats& stats() const { return verifier_.stats(); }
+  uint64_t events_before_start_skipped() const { return before_start_skipped_.load(); }
   const std::string& checkpoint_note() const { return verifier_.last_checkpoint_note(); }
 
   static uint64_t StartPosition(const v1::SubscribeRequest& request) {
@@ -156,6 +161,9 @@ class VerifyingSubscription::Impl {
   EventVerifier verifier_;
   VerifyingSubscriptionOptions options_;
   std::atomic<uint64_t> resume_;
+  // From the end: the size of the checkpoint verified at the start; events below it are dropped.
+  uint64_t start_floor_ = 0;
+  std::atomic<uint64_t> before_start_skipped_{0};
   std::atomic<bool> cancelled_{false};
 
   std::mutex mu_;
@@ -213,6 +221,10 @@ std::optional<Result<v1::SubscribeResponse>> VerifyingSubscription::Impl::Pop(in
 Status VerifyingSubscription::Impl::Accept(Result<v1::SubscribeResponse> message) {
   if (!message.ok()) {
     end_ = NotOurViolation(message.status());
+    return Status::Ok();
+  }
+  if (message->has_event() && message->event().position() < start_floor_) {
+    ++before_start_skipped_;  // from the end: older than the checkpoint verified at the start
     return Status::Ok();
   }
   if (message->has_event()) {
@@ -316,12 +328,11 @@ Result<std::unique_ptr<VerifyingSubscription>> VerifyingSubscription::Start(
   v1::SubscribeRequest asked = request;
   if (options.verify_stored_data) asked.set_include_stored_data(true);
   if (asked.start_case() == v1::SubscribeRequest::kFromEnd) {
-    // From the end means from a checkpoint verified now: asked from its size, so that a node
-    // behind the one that signed it (several nodes) does not start below it.
+    // From the end: the server starts at its end, and a checkpoint verified now is the floor
+    // below which nothing is delivered. The request is not rewritten to start at the
+    // checkpoint's size: a stale checkpoint (a replayed answer, a lagging node) would then make
+    // the server send every event since as new.
     CAIRN_ASSIGN_OR_RETURN(options.trusted_checkpoint, CheckpointBeforeStart(client, asked, options));
-    CAIRN_ASSIGN_OR_RETURN(integrity::NoteVerifier key, integrity::ParseVerifierKey(options.verifier_key));
-    CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint start, integrity::VerifyCheckpoint(options.trusted_checkpoint, key));
-    asked.set_from_position(start.size);
   }
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Subscription> inner,
                          Subscription::Start(client, asked, options.subscription));
@@ -359,6 +370,9 @@ void VerifyingSubscription::Cancel() { impl_->Cancel(); }
 bool VerifyingSubscription::cancelled() const { return impl_->cancelled(); }
 uint64_t VerifyingSubscription::resume_position() const { return impl_->resume_position(); }
 const VerifierStats& VerifyingSubscription::stats() const { return impl_->stats(); }
+uint64_t VerifyingSubscription::events_before_start_skipped() const {
+  return impl_->events_before_start_skipped();
+}
 std::string VerifyingSubscription::checkpoint_note() const { return impl_->checkpoint_note(); }
 
 }  // namespace cairn

@@ -17,6 +17,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "cairn/verifying_subscription.h"
 #include "loopback_http.h"
 #include "prom_parser.h"
@@ -481,6 +483,23 @@ TEST(VerifyConsumerDeniedReadTest, APredecessorReadTheServerRefusedIsNotAskedFor
   const double b = before.Value("cairn_denials_total", {{"action", "read"}});
   EXPECT_EQ(after.Value("cairn_denials_total", {{"action", "read"}}) - (std::isnan(b) ? 0 : b), 1)
       << "the second unseen link of the stream was asked for again";
+
+  // The CLI says how many links went unchecked, and --require-chain-links stops at the first.
+  auto cli = [&](bool require) {
+    std::vector<std::string> args = {"subscribe", "order-7", "--filter-type", "OrderCreated",
+                                     "--count", "3", "--verify", "--verifier-key",
+                                     options.verifier_key, "--server", env.server().target(),
+                                     "--plaintext", "--token", env.bot_key};
+    if (require) args.push_back("--require-chain-links");
+    return RunCairn(args);
+  };
+  auto counted = cli(false);
+  ASSERT_EQ(counted.exit_code, 0) << counted.out << counted.err;
+  EXPECT_NE(counted.err.find("2 unchecked"), std::string::npos) << counted.err;
+  auto required = cli(true);
+  EXPECT_NE(required.exit_code, 0) << required.out << required.err;
+  EXPECT_LE(std::count(required.out.begin(), required.out.end(), '\n'), 1) << required.out;
+  EXPECT_NE(required.err.find("chain link of the event"), std::string::npos) << required.err;
 }
 
 // The stored form never shows a reader a plaintext its mask hides: an event written before a
@@ -564,6 +583,20 @@ fields = ["/email", "/phone"]
   EXPECT_EQ((*lenient)->stats().data_hashes_skipped, 1u);
   EXPECT_EQ((*lenient)->stats().stored_forms_checked, 1u);
   (*lenient)->Cancel();
+
+  // The CLI never shows such an event as verified: it is flagged on stderr, and counted.
+  auto cli = RunCairn({"subscribe", "order-9", "--count", "2", "--verify", "--verifier-key",
+                       options.verifier_key, "--accept-unchecked-data", "--server",
+                       env.server().target(), "--plaintext", "--token", env.bot_key});
+  ASSERT_EQ(cli.exit_code, 0) << cli.out << cli.err;
+  EXPECT_NE(cli.err.find("event at position " + std::to_string(events[0].position()) +
+                         ": its data is NOT verified"),
+            std::string::npos)
+      << cli.err;
+  EXPECT_EQ(cli.err.find("position " + std::to_string(events[1].position()) + ":"),
+            std::string::npos)
+      << cli.err;
+  EXPECT_NE(cli.err.find("data unchecked: 1"), std::string::npos) << cli.err;
 }
 
 TEST_F(VerifyConsumerTest, WrongPinnedKeyStopsBeforeAnyEventAndIsReported) {
