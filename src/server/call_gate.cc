@@ -90,6 +90,15 @@ grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* ide
 
 grpc::Status CallGate::Refresh(CallIdentity* identity) const {
   assert(identity != nullptr);
+  if (grpc::Status s = CheckNotExpired(identity); !s.ok()) return s;
+  identity->policy = policies_->Current();
+  identity->resolved = identity->policy->Resolve(identity->principal);
+  return grpc::Status::OK;
+}
+
+grpc::Status CheckNotExpired(CallIdentity* identity) {
+  assert(identity != nullptr);
+  const CallAudit* audit = identity->audit;
   const int64_t expires = identity->principal.expires_unix_s;
   if (expires != 0 && NowUnixSeconds() > expires) {
     // An authentication failure like one at admission (a long call outlived its credential).
@@ -99,17 +108,15 @@ grpc::Status CallGate::Refresh(CallIdentity* identity) const {
                                                        : "credential expired";
     // Once a call: a call that keeps sending after its credential expired (BatchAppend answers
     // each append) must not add a record per message.
-    if (audit_ != nullptr && !identity->expiry_audited) {
-      audit_->AuthFailure(identity->request_id, AuthMethodName(method), reason, identity->peer_ip);
-    } else if (audit_ != nullptr) {
+    if (audit != nullptr && !identity->expiry_audited) {
+      audit->AuthFailure(identity->request_id, AuthMethodName(method), reason, identity->peer_ip);
+    } else if (audit != nullptr) {
       // No source: a later message of one call, not a new attempt for the alert rules to count.
-      audit_->AuthFailureCounted(AuthMethodName(method), reason, /*source_ip=*/"");
+      audit->AuthFailureCounted(AuthMethodName(method), reason, /*source_ip=*/"");
     }
     identity->expiry_audited = true;
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "credential expired");
   }
-  identity->policy = policies_->Current();
-  identity->resolved = identity->policy->Resolve(identity->principal);
   return grpc::Status::OK;
 }
 

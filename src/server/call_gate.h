@@ -39,6 +39,11 @@ struct CallIdentity {
   }
 };
 
+// UNAUTHENTICATED once the call's credential has expired (Principal::expires_unix_s), audited
+// through identity->audit as an authentication failure once per call (counted every time); OK
+// otherwise. For calls that run on after Admit: reads between pages, and CallGate::Refresh.
+grpc::Status CheckNotExpired(CallIdentity* identity);
+
 class CallGate {
  public:
   // `audit` records authentication failures and refused peers, counts authentication

@@ -178,8 +178,12 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
   uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
   uint64_t from = request->from_version();
   const ChunkWriter chunks{context, options_.write_watchdog, writer};
+  uint64_t pages = 0;
   for (;;) {
     if (context->IsCancelled()) return grpc::Status::CANCELLED;
+    // A long read ends when its credential does (its policy stays the one it started with);
+    // checked from the second page on, so that the leeway that admitted the call holds for it.
+    if (grpc::Status s = pages++ == 0 ? grpc::Status::OK : CheckNotExpired(&id); !s.ok()) return s;
     const uint64_t want = std::min(remaining, options_.read_chunk_events_max);
     auto page = store_->ReadStream(stream, from, direction, want);
     if (!page.ok()) return ToGrpcStatus(page.status());
@@ -221,10 +225,14 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
   id.audit->DataPlane(id, Action::kRead, "$all", grpc::Status::OK);
   const uint64_t end_position = store_->LatestTreeSize();
   const ChunkWriter chunks{context, options_.write_watchdog, writer};
+  uint64_t pages = 0;
   uint64_t from = request->from_position();
   uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
   for (;;) {
     if (context->IsCancelled()) return grpc::Status::CANCELLED;
+    // A long read ends when its credential does (its policy stays the one it started with);
+    // checked from the second page on, so that the leeway that admitted the call holds for it.
+    if (grpc::Status s = pages++ == 0 ? grpc::Status::OK : CheckNotExpired(&id); !s.ok()) return s;
     const uint64_t available = end_position > from ? end_position - from : 0;
     const uint64_t want = std::min({remaining, options_.read_chunk_events_max, available});
     v1::ReadResponse chunk;

@@ -615,6 +615,26 @@ TEST_F(EsdbStreamsTest, AnAppendAfterTheCallsTokenExpiredIsRefusedAndAudited) {
   EXPECT_TRUE(Read(admin, StreamRead("order-x9", false, 10)).Events().empty());
 }
 
+// A long read ends when its credential does: admitted within the leeway (expired 5 s ago), it
+// gets its first page, then NotAuthenticated instead of reading on for as long as it likes.
+TEST_F(EsdbStreamsTest, AReadThatOutlivesItsTokenEndsAfterItsFirstPage) {
+  const std::vector<NewEvent> batch(1000, NewEvent("OrderCreated", "{}"));
+  ASSERT_TRUE(AppendAny(admin, "order-long", batch).status.ok());
+  ASSERT_TRUE(AppendAny(admin, "order-long", batch).status.ok());
+  const std::string expired = "Bearer " + env.TokenA("EdDSA", "short-lived", "[\"admin\"]", -5);
+  for (const streams::ReadReq& request : {StreamRead("order-long", false, 5000), AllRead(5000)}) {
+    ReadOutcome read = Read(expired, request);
+    EXPECT_EQ(read.status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << read.status.error_message();
+    EXPECT_EQ(read.exception, "not-authenticated");
+    EXPECT_GT(read.Events().size(), 0u) << request.DebugString();
+    EXPECT_LT(read.Events().size(), 2000u);
+  }
+  ReadOutcome valid = Read(admin, StreamRead("order-long", false, 5000));
+  ASSERT_TRUE(valid.status.ok()) << valid.status.error_message();
+  EXPECT_EQ(valid.Events().size(), 2000u);
+}
+
 // A first chunk whose first message is malformed (no type) is answered with an error; the
 // server keeps serving (the per-event-type check needs an event that was added).
 TEST_F(EsdbStreamsTest, BatchAppendWithAMalformedFirstMessageIsAnsweredNotFatal) {

@@ -127,6 +127,38 @@ TEST_F(ServerPolicyTest, LargeEventsAreReadInChunksThatFitTheMessageLimit) {
   EXPECT_EQ(events, 5u);
 }
 
+// A long read ends when its credential does: a token admitted within the leeway (expired 5 s
+// ago) gets its first page, then UNAUTHENTICATED, on Read and on ReadAll.
+TEST_F(ServerPolicyTest, AReadThatOutlivesItsTokenEndsAfterItsFirstPage) {
+  for (int i = 0; i < 2; ++i) {
+    v1::AppendRequest request = Events("order-long", std::vector<std::string>(1000, "OrderCreated"));
+    ASSERT_TRUE(admin->Append(request).ok());
+  }
+  auto expired = env.ClientWith(env.TokenA("EdDSA", "short-lived", "[\"admin\"]", -5));
+  const auto count = [](uint64_t* events) {
+    return [events](const v1::ReadResponse& chunk) {
+      *events += static_cast<uint64_t>(chunk.events_size());
+      return true;
+    };
+  };
+  v1::ReadRequest stream;
+  stream.set_stream("order-long");
+  uint64_t events = 0;
+  Status s = expired->Read(stream, count(&events));
+  EXPECT_EQ(s.code(), StatusCode::kUnauthenticated) << s.ToString();
+  EXPECT_GT(events, 0u);
+  EXPECT_LT(events, 2000u);
+  events = 0;
+  s = expired->ReadAll(v1::ReadAllRequest(), count(&events));
+  EXPECT_EQ(s.code(), StatusCode::kUnauthenticated) << s.ToString();
+  EXPECT_GT(events, 0u);
+  EXPECT_LT(events, 2000u);
+  events = 0;
+  s = admin->Read(stream, count(&events));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(events, 2000u);
+}
+
 TEST_F(ServerPolicyTest, CliSaysHowManyEventsAReadLeftOut) {
   ASSERT_TRUE(admin->Append(Events("order-1", {"OrderCreated", "RefundIssued"})).ok());
   auto read = RunCairn({"read", "order-1", "--server", env.server().target(), "--ca",

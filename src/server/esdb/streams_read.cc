@@ -338,6 +338,13 @@ class PagedReadReactor final : public ReadReactor {
         Finish(grpc::Status::CANCELLED);
         return;
       }
+      // A long read ends when its credential does (its policy stays the one it started with);
+      // checked once answers went out, so that the leeway that admitted the call holds for its
+      // first page.
+      if (grpc::Status s = answers_started_ == 0 ? grpc::Status::OK : CheckNotExpired(&id_); !s.ok()) {
+        Finish(esdb::Finish(context_, NotAuthenticated(s.error_message())));
+        return;
+      }
       // No operation is pending while the scan waits in the runner's queue, so no callback of
       // this reactor can run meanwhile: the task is the only one touching it.
       if (pages == kScanPagesPerTurnMax && long_scans_ != nullptr) {
@@ -366,11 +373,13 @@ class PagedReadReactor final : public ReadReactor {
     queue_.pop_front();
     // The watch ends at the latest with the reactor (in OnDone): the context outlives it.
     write_watch_.Begin();
+    ++answers_started_;
     StartWrite(&current_);
   }
 
   grpc::CallbackServerContext* context_;
-  const CallIdentity id_;
+  CallIdentity id_;  // not const: CheckNotExpired records that it audited the expiry
+  uint64_t answers_started_ = 0;  // StartWrite calls
   const ReadSpec spec_;
   std::unique_ptr<ReadSource> source_;
   std::deque<streams::ReadResp> queue_;  // at most one page of answers
