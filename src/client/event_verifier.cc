@@ -14,6 +14,10 @@
 namespace cairn {
 namespace {
 
+// The event a stream delete appends (engine/types.h): the last version a stream ever has.
+constexpr std::string_view kTombstoneType = "$streamDeleted";
+
+
 using integrity::Hash;
 
 bool SameHash(const Hash& a, std::string_view wire) {
@@ -301,6 +305,11 @@ Status EventVerifier::CheckChain(const v1::RecordedEvent& event,
                 "version does not follow version " + std::to_string(it->second.version) +
                     " of the same stream");
   }
+  if (it != heads_.end() && it->second.deleted) {
+    return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                "the stream was deleted at version " + std::to_string(it->second.version) +
+                    "; nothing follows its tombstone");
+  }
   if (version == 0) return Status::Ok();
   if (it != heads_.end() && version == it->second.version + 1) {
     if (!SameHash(it->second.leaf, event.stream_prev())) {
@@ -358,6 +367,10 @@ Status EventVerifier::CheckReadPredecessor(const v1::RecordedEvent& event,
                 "the " + what + " is not the predecessor (another stream, version or a later "
                 "position)");
   }
+  if (pred->type() == kTombstoneType) {
+    return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                "the " + what + " is the stream's tombstone; nothing follows it");
+  }
   auto entry = EntryOf(*pred);
   if (!entry.ok()) {
     return Fail(v1::VIOLATION_MALFORMED, pos, event.stream(), version,
@@ -384,7 +397,7 @@ void EventVerifier::Remember(const v1::RecordedEvent& event, const Hash& leaf, i
     if (heads_.size() >= options_.streams_tracked_max) heads_.erase(heads_.begin());
     it = heads_.emplace(event.stream(), StreamHead{}).first;
   }
-  it->second = StreamHead{event.version(), leaf};
+  it->second = StreamHead{event.version(), leaf, event.type() == kTombstoneType};
   Pending p{event.position(), event.stream(), event.version(), leaf, now_ms, 0, std::nullopt, {}};
   if (read) {
     assert(read->position < event.position());

@@ -230,6 +230,7 @@ class EventVerifier {
   struct StreamHead {
     uint64_t version = 0;
     integrity::Hash leaf{};
+    bool deleted = false;  // `version` is the stream's tombstone: no version may follow it
   };
 
   Status CheckFields(const v1::RecordedEvent& event, integrity::Hash* leaf);

@@ -160,6 +160,41 @@ TEST(EventVerifier, ABrokenLinkToAnUnseenPredecessorIsDetected) {
   ExpectViolationAt(verifier.CheckEvent(broken, 0), log, 1, v1::VIOLATION_STREAM_CHAIN);
 }
 
+// A stream's tombstone is its last version: a version after it — written into the log (signed)
+// by a rogue node or a server holding the key — is refused whether the consumer saw the tombstone
+// or read it as the predecessor (as the offline verifier refuses it).
+TEST(EventVerifier, AnEventAfterItsStreamsTombstoneIsAChainViolation) {
+  {
+    FakeLog log;
+    const auto opened = log.Append("a", "Opened", "{}");
+    const auto tombstone = log.Append("a", "$streamDeleted", "{}");
+    const auto revived = log.Append("a", "Opened", "{}");
+    EventVerifier verifier(&log, log.verifier());
+    ExpectViolationAt(Feed(verifier, {opened, tombstone, revived}), log, 2,
+                      v1::VIOLATION_STREAM_CHAIN);
+  }
+  {
+    FakeLog log;
+    log.serve_reads = true;
+    log.Append("a", "Opened", "{}");
+    log.Append("a", "$streamDeleted", "{}");
+    const auto revived = log.Append("a", "Opened", "{}");
+    EventVerifier verifier(&log, log.verifier());
+    verifier.RaisePositionFloor(2);
+    const Status s = verifier.CheckEvent(revived, 0);
+    ExpectViolationAt(s, log, 2, v1::VIOLATION_STREAM_CHAIN);
+    EXPECT_NE(s.message().find("tombstone"), std::string::npos) << s.message();
+  }
+  {
+    FakeLog log;  // a tombstone of another stream changes nothing for this one
+    const auto a0 = log.Append("a", "Opened", "{}");
+    const auto b0 = log.Append("b", "$streamDeleted", "{}");
+    const auto a1 = log.Append("a", "Changed", "{}");
+    EventVerifier verifier(&log, log.verifier());
+    EXPECT_TRUE(Feed(verifier, {a0, b0, a1}).ok());
+  }
+}
+
 // The log holds a@1 linked to a made-up a@0; the server shows that made-up a@0 when asked. The
 // link matches, but the made-up predecessor is not in the signed tree: caught at the checkpoint.
 TEST(EventVerifier, AMadeUpPredecessorIsCaughtByItsInclusionProof) {
