@@ -55,7 +55,7 @@ class TrailImpl final : public AuditTrail {
     Stamp(&record);
     Notify(record);
     std::lock_guard<std::mutex> lock(mu_);
-    if (!HasRoomLocked()) {
+    if (!HasRoomLocked(/*admin=*/false)) {
       ++stats_.dropped_security;
       NoteDropLocked(record.time_unix_ns, /*security=*/true);
       return false;
@@ -77,7 +77,7 @@ class TrailImpl final : public AuditTrail {
       ++stats_.admin_refused;
       return Status::Unavailable("the audit trail is stopping");
     }
-    if (!HasRoomLocked()) {
+    if (!HasRoomLocked(/*admin=*/true)) {
       ++stats_.admin_refused;
       return Status::Unavailable("audit queue full");
     }
@@ -91,7 +91,7 @@ class TrailImpl final : public AuditTrail {
     if (options_.data_plane == DataPlaneAudit::kWrites && !is_write) return false;
     Stamp(&record);
     std::lock_guard<std::mutex> lock(mu_);
-    if (!HasRoomLocked()) {
+    if (!HasRoomLocked(/*admin=*/false)) {
       ++stats_.dropped_data_plane;
       NoteDropLocked(record.time_unix_ns, /*security=*/false);
       return false;
@@ -258,8 +258,13 @@ class TrailImpl final : public AuditTrail {
     return r;  // not counted in pushed_/finished_: Flush waits for queued records only
   }
 
-  bool HasRoomLocked() const {
-    return !stopping_ && queue_.size() + reserved_ < options_.queue_records_max;
+  // The last 1/kAdminRoomDivisor of the queue is for admin acts only: a flood of denials or
+  // data-plane records (which any caller can cause) cannot make a policy reload or a forget
+  // fail for want of room.
+  bool HasRoomLocked(bool admin) const {
+    const size_t limit = admin ? options_.queue_records_max
+                               : options_.queue_records_max - AdminRoom(options_.queue_records_max);
+    return !stopping_ && queue_.size() + reserved_ < limit;
   }
 
   void PushLocked(AuditRecord record) {

@@ -3,7 +3,9 @@
 // time and hands them to the AuditWriter (the server's: one AppendSystem to `$audit`), so audit
 // writes are batched and never make an append wait: Submit* never blocks.
 //
-// When the queue is full:
+// The last AdminRoom(queue_records_max) slots (a sixteenth) are for admin acts only, so that
+// records any caller can cause (denials, failed logins, data-plane records) cannot crowd out a
+// policy reload or a forget. When the queue is full (for those records: all but that room):
 //  - admin acts fail closed: ReserveAdmin() returns kUnavailable and the act must not happen
 //    (a reserved slot is held until the record is submitted, so a reserved act is always audited);
 //  - data-plane records are dropped and counted (stats().dropped_data_plane);
@@ -47,6 +49,11 @@ namespace cairn::audit {
 enum class DataPlaneAudit : uint8_t { kNone = 0, kWrites, kAll };
 
 inline constexpr size_t kAuditQueueRecordsMax = 1 << 20;
+// Queue slots only admin acts may take: a sixteenth of queue_records_max (none below 16).
+inline constexpr size_t kAdminRoomDivisor = 16;
+inline constexpr size_t AdminRoom(size_t queue_records_max) {
+  return queue_records_max / kAdminRoomDivisor;
+}
 inline constexpr size_t kAuditBatchRecordsMax = 4000;
 
 struct AuditTrailOptions {

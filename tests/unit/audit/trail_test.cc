@@ -244,6 +244,34 @@ TEST(AuditTrailTest, FullQueueRefusesAdminActsUntilThereIsRoom) {
   EXPECT_EQ(written[3].resource, "done");
 }
 
+// Records any caller can cause (denials here) fill the queue only up to the admin room: a flood
+// of them cannot make a policy reload fail for want of a slot.
+TEST(AuditTrailTest, AFloodOfSecurityRecordsLeavesRoomForAdminActs) {
+  FakeWriter w;
+  constexpr size_t kQueue = 64;
+  auto trail = StartTrail(&w, kQueue, 1);
+  w.Hold();
+  trail->Submit(Security("taken"));
+  ASSERT_TRUE(w.WaitInWrite());
+  size_t queued = 0;
+  while (trail->Submit(Security("flood"))) ++queued;
+  EXPECT_EQ(queued, kQueue - AdminRoom(kQueue));
+  EXPECT_EQ(trail->stats().dropped_security, 1u);
+  std::vector<AuditTrail::AdminSlot> slots;
+  for (size_t i = 0; i < AdminRoom(kQueue); ++i) {
+    auto slot = trail->ReserveAdmin();
+    ASSERT_TRUE(slot.ok()) << i << ": " << slot.status().ToString();
+    slots.push_back(std::move(slot).value());
+  }
+  EXPECT_EQ(trail->ReserveAdmin().status().code(), StatusCode::kUnavailable) << "the room is bounded";
+  for (AuditTrail::AdminSlot& slot : slots) slot.Submit(Admin("reload"));
+  w.Release();
+  trail->Flush();
+  size_t admin = 0;
+  for (const AuditRecord& r : w.written()) admin += r.kind == AuditKind::kAdmin;
+  EXPECT_EQ(admin, AdminRoom(kQueue));
+}
+
 // The trail's own gap record is not a queued record: a Flush (an admin act's durable finish)
 // still waits for the records submitted before it, here the admin record queued behind the gap.
 TEST(AuditTrailTest, AGapRecordDoesNotLetFlushReturnBeforeTheRecordsItWaitsFor) {
