@@ -26,6 +26,8 @@ struct GroupArgs {
   std::vector<std::string> filter_types, filter_prefixes, filter_type_prefixes;
   uint64_t from = 0;
   uint32_t max_in_flight = 0, retry_limit = 0, ack_timeout_ms = 0;
+  std::vector<std::string> consumers;  // --consumer: who may join (empty: anyone with subscribe)
+  bool any_consumer = false;           // update --any-consumer: clear the list
   bool json = false;
 };
 
@@ -64,6 +66,7 @@ Json StatusJson(const v1::GroupStatus& g) {
               {"max_in_flight", s.max_in_flight()},
               {"retry_limit", s.retry_limit()},
               {"ack_timeout_ms", s.ack_timeout_ms()},
+              {"allowed_consumers", std::vector<std::string>(s.consumers().begin(), s.consumers().end())},
               {"done_below", g.done_below()},
               {"read_position", g.read_position()},
               {"consumers", g.consumers()},
@@ -88,6 +91,7 @@ int RunCreate(const GroupArgs& args) {
   s.set_max_in_flight(args.max_in_flight);
   s.set_retry_limit(args.retry_limit);
   s.set_ack_timeout_ms(args.ack_timeout_ms);
+  for (const auto& c : args.consumers) s.add_consumers(c);
   return WithGroups([&](const Groups& groups) {
     if (Status st = groups.Create(s); !st.ok()) return Fail(st);
     if (!args.json) std::cout << "group " << args.name << " created\n";
@@ -107,6 +111,10 @@ int RunUpdate(const GroupArgs& args) {
       if (args.max_in_flight != 0) s.set_max_in_flight(args.max_in_flight);
       if (args.retry_limit != 0) s.set_retry_limit(args.retry_limit);
       if (args.ack_timeout_ms != 0) s.set_ack_timeout_ms(args.ack_timeout_ms);
+      if (args.any_consumer || !args.consumers.empty()) {
+        s.clear_consumers();
+        for (const auto& c : args.consumers) s.add_consumers(c);
+      }
       if (Status st = groups.Update(s); !st.ok()) return Fail(st);
       std::cout << "group " << args.name << " updated\n";
       return kExitOk;
@@ -236,6 +244,10 @@ void AddTuningOptions(CLI::App* cmd, GroupArgs* args) {
   cmd->add_option("--ack-timeout-ms", args->ack_timeout_ms,
                   "Redeliver an unacked event after this long (default 30000)")
       ->check(DecimalDigits());
+  cmd->add_option("--consumer", args->consumers,
+                  "Only these principals may join (patterns as in policy bindings: "
+                  "apikey:billing, jwt:svc-billing-*); default: anyone with subscribe on the source")
+      ->option_text("PRINCIPAL ...");
 }
 
 void RegisterAdminCommands(CLI::App* group, CliContext& ctx) {
@@ -259,7 +271,10 @@ void RegisterAdminCommands(CLI::App* group, CliContext& ctx) {
 
   auto update = std::make_shared<GroupArgs>();
   CLI::App* update_cmd = group->add_subcommand(
-      "update", "Change max in-flight, retry limit or ack timeout of a group (action admin)");
+      "update",
+      "Change max in-flight, retry limit, ack timeout or consumers of a group (action admin)");
+  update_cmd->add_flag("--any-consumer", update->any_consumer,
+                       "Let anyone with subscribe on the source join again (clears --consumer)");
   update_cmd->add_option("name", update->name, "Group name")->required();
   AddTuningOptions(update_cmd, update.get());
   AddConnectionOptions(update_cmd);

@@ -77,6 +77,7 @@ class GroupSinkBase : public subscribe::GroupConsumer {
   bool MayReceive(std::string_view stream, std::string_view type) const override {
     return access_.MaySubscribe(stream, type);
   }
+  std::string_view principal_id() const override { return access_.principal().id; }
   bool WriteStalled(int64_t stall_ms_max) override {
     std::lock_guard<std::mutex> lock(mu_);
     return conn_ != nullptr && conn_->WriteStalled(stall_ms_max);

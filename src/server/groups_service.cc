@@ -27,6 +27,7 @@ subscribe::GroupSettings SettingsFromWire(const v1::GroupSettings& w) {
   s.stream_prefixes.assign(w.filter().stream_prefixes().begin(), w.filter().stream_prefixes().end());
   s.event_types.assign(w.filter().event_types().begin(), w.filter().event_types().end());
   s.event_type_prefixes.assign(w.event_type_prefixes().begin(), w.event_type_prefixes().end());
+  s.consumers.assign(w.consumers().begin(), w.consumers().end());
   s.start_position = w.start_position();
   s.max_in_flight = w.max_in_flight();
   s.retry_limit = w.retry_limit();
@@ -40,6 +41,7 @@ void SettingsToWire(const subscribe::GroupSettings& s, v1::GroupSettings* w) {
   for (const auto& p : s.stream_prefixes) w->mutable_filter()->add_stream_prefixes(p);
   for (const auto& t : s.event_types) w->mutable_filter()->add_event_types(t);
   for (const auto& p : s.event_type_prefixes) w->add_event_type_prefixes(p);
+  for (const auto& c : s.consumers) w->add_consumers(c);
   w->set_start_position(s.start_position);
   w->set_max_in_flight(s.max_in_flight);
   w->set_retry_limit(s.retry_limit);
@@ -189,6 +191,13 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
                           "");
     }
     return ToGrpcStatus(s);  // the credential expired meanwhile
+  }
+  if (!settings->Admits(id_.principal.id)) {
+    // The group names its consumers and this principal is not one: denied like a join without
+    // `subscribe`, naming only the group.
+    id_.audit->Denied(id_, policy::Action::kSubscribe, settings->source, "", "group-consumers");
+    return DeniedStatus(policy::ActionName(policy::Action::kSubscribe), "group " + join.group(),
+                        "");
   }
   sink_ = std::make_shared<ConnectionSink>(store_, std::move(access), this);
   // Under mu(), so that the group's first delivery queues behind the joined message.

@@ -38,6 +38,9 @@ class GroupConsumer {
   virtual Status BeginRound() = 0;
   // May this consumer receive the event (action `subscribe` on its stream and type)?
   virtual bool MayReceive(std::string_view stream_id, std::string_view event_type) const = 0;
+  // The principal that joined, for GroupSettings::consumers (checked at every round, so an update
+  // that removes it drops the consumer).
+  virtual std::string_view principal_id() const = 0;
   // Right after a successful BeginRound: whether a message handed over has waited longer than
   // `stall_ms_max` for the consumer to take it (it stopped reading). The group then drops the
   // consumer and calls Closed with kResourceExhausted.

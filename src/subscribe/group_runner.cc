@@ -116,6 +116,9 @@ Result<JoinResult> GroupRunner::Join(std::shared_ptr<GroupConsumer> consumer,
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable("the group is stopping");
+    if (!settings_.Admits(consumer->principal_id())) {
+      return Status::PermissionDenied("not one of group '" + settings_.name + "''s consumers");
+    }
     if (consumers_.size() >= limits_.consumers_per_group_max) {
       return Status::ResourceExhausted("group '" + settings_.name + "' has its maximum of " +
                                        std::to_string(limits_.consumers_per_group_max) +
@@ -209,6 +212,7 @@ void GroupRunner::Update(const GroupSettings& settings) {
     settings_.max_in_flight = settings.max_in_flight;
     settings_.retry_limit = settings.retry_limit;
     settings_.ack_timeout_ms = settings.ack_timeout_ms;
+    settings_.consumers = settings.consumers;
     wake_ = true;
   }
   cv_.notify_one();
@@ -261,14 +265,21 @@ void GroupRunner::Round() {
 void GroupRunner::BeginRounds() {
   std::vector<std::pair<uint64_t, std::shared_ptr<GroupConsumer>>> all;
   int64_t stall_ms_max = 0;
+  std::vector<std::string> admitted;  // settings_.consumers
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [id, slot] : consumers_) all.emplace_back(id, slot.consumer);
+    admitted = settings_.consumers;
     // A consumer may take up to its ack timeout over an event before it reads the next.
     stall_ms_max = std::max<int64_t>(limits_.write_stall_ms_max, settings_.ack_timeout_ms);
   }
+  GroupSettings admits;
+  admits.consumers = std::move(admitted);
   for (auto& [id, consumer] : all) {
     Status s = consumer->BeginRound();
+    if (s.ok() && !admits.Admits(consumer->principal_id())) {
+      s = Status::PermissionDenied("no longer one of the group's consumers");
+    }
     if (s.ok() && consumer->WriteStalled(stall_ms_max)) {
       s = Status::ResourceExhausted("the consumer took no message for " +
                                     std::to_string(stall_ms_max) + " ms; it left the group");

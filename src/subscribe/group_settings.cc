@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/types.h"
+#include "policy/pattern.h"
 
 namespace cairn::subscribe {
 namespace {
@@ -75,6 +76,30 @@ Status ValidateGroupName(std::string_view name) {
   return Status::Ok();
 }
 
+namespace {
+
+Status CheckConsumers(const GroupSettings& s) {
+  if (s.consumers.size() > kGroupConsumersMax) {
+    return Status::InvalidArgument("consumers: at most " + std::to_string(kGroupConsumersMax) +
+                                   " principal patterns");
+  }
+  for (const std::string& pattern : s.consumers) {
+    CAIRN_RETURN_IF_ERROR(policy::PrincipalPattern::Compile(pattern).status().Annotate("consumers"));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool GroupSettings::Admits(std::string_view principal_id) const {
+  if (consumers.empty()) return true;
+  for (const std::string& text : consumers) {
+    Result<policy::PrincipalPattern> pattern = policy::PrincipalPattern::Compile(text);
+    if (pattern.ok() && pattern->Matches(principal_id)) return true;  // validated when stored
+  }
+  return false;
+}
+
 Status NormalizeGroupSettings(const GroupLimits& limits, GroupSettings* s) {
   CAIRN_RETURN_IF_ERROR(ValidateGroupName(s->name));
   if (s->source != kGroupAllStreams) {
@@ -84,6 +109,7 @@ Status NormalizeGroupSettings(const GroupLimits& limits, GroupSettings* s) {
     }
   }
   CAIRN_RETURN_IF_ERROR(CheckFilter(limits, *s));
+  CAIRN_RETURN_IF_ERROR(CheckConsumers(*s));
   if (s->max_in_flight == 0) s->max_in_flight = kDefaultMaxInFlight;
   if (s->retry_limit == 0) s->retry_limit = kDefaultRetryLimit;
   if (s->ack_timeout_ms == 0) s->ack_timeout_ms = kDefaultAckTimeoutMs;
@@ -99,8 +125,8 @@ Status CheckGroupUpdate(const GroupSettings& current, const GroupSettings& wante
       current.event_type_prefixes != wanted.event_type_prefixes ||
       current.start_position != wanted.start_position) {
     return Status::InvalidArgument(
-        "only max_in_flight, retry_limit and ack_timeout_ms can change; delete and re-create the "
-        "group to change its source, filter or start position");
+        "only max_in_flight, retry_limit, ack_timeout_ms and consumers can change; delete and "
+        "re-create the group to change its source, filter or start position");
   }
   return Status::Ok();
 }
@@ -116,6 +142,7 @@ std::string EncodeGroupSettings(const GroupSettings& s) {
                    {"max_in_flight", s.max_in_flight},
                    {"retry_limit", s.retry_limit},
                    {"ack_timeout_ms", s.ack_timeout_ms}};
+  if (!s.consumers.empty()) j["consumers"] = s.consumers;
   return j.dump();
 }
 
@@ -138,6 +165,8 @@ Result<GroupSettings> DecodeGroupSettings(std::string_view text) {
     s.max_in_flight = j.at("max_in_flight").get<uint32_t>();
     s.retry_limit = j.at("retry_limit").get<uint32_t>();
     s.ack_timeout_ms = j.at("ack_timeout_ms").get<uint32_t>();
+    // Absent in settings stored before consumers existed, and when any consumer may join.
+    s.consumers = j.value("consumers", std::vector<std::string>());
     return s;
   } catch (const nlohmann::json::exception&) {
     return Status::DataLoss("stored group settings are not readable");

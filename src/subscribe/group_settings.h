@@ -55,11 +55,20 @@ struct GroupSettings {
   uint32_t max_in_flight = 16;    // per consumer
   uint32_t retry_limit = 5;       // deliveries before the event is parked
   uint32_t ack_timeout_ms = 30000;
+  // Who may join as a consumer: principal patterns as in policy bindings ("apikey:billing",
+  // "jwt:svc-billing-*", "mtls:spiffe://acme/billing", "*"), at most kGroupConsumersMax. Empty:
+  // any principal with `subscribe` on the source (EventStoreDB's rule). A consumer also needs
+  // that `subscribe` either way.
+  std::vector<std::string> consumers;
 
   bool operator==(const GroupSettings&) const = default;
   // The source and the filter: does the group consume this event at all?
   bool Passes(std::string_view stream_id, std::string_view event_type) const;
+  // May this principal join (consumers empty, or one of its patterns matches the id)?
+  bool Admits(std::string_view principal_id) const;
 };
+
+inline constexpr size_t kGroupConsumersMax = 64;
 
 inline constexpr uint32_t kDefaultMaxInFlight = 16;
 inline constexpr uint32_t kDefaultRetryLimit = 5;
@@ -72,7 +81,7 @@ Status ValidateGroupName(std::string_view name);
 // Replaces zeros by the defaults above and checks every bound against `limits`;
 // kInvalidArgument naming the field.
 Status NormalizeGroupSettings(const GroupLimits& limits, GroupSettings* settings);
-// Update may change only max_in_flight, retry_limit and ack_timeout_ms.
+// Update may change only max_in_flight, retry_limit, ack_timeout_ms and consumers.
 Status CheckGroupUpdate(const GroupSettings& current, const GroupSettings& wanted);
 
 // The stored form (JSON); DecodeGroupSettings returns kDataLoss for bytes it cannot read.

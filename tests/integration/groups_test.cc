@@ -131,6 +131,14 @@ class GroupsTest : public ::testing::Test {
     ASSERT_TRUE(env.Start()) << env.server().output();
     admin = env.ClientWith(env.admin_key);
   }
+  // `cairn ARGS` against this server with `token`.
+  CommandResult Cli(std::vector<std::string> args, const std::string& token) {
+    for (const std::string& a : {std::string("--server"), env.server().target(),
+                                 std::string("--ca"), env.CaCert(), std::string("--token"), token}) {
+      args.push_back(a);
+    }
+    return RunCairn(args);
+  }
   std::unique_ptr<GroupStream> ConnectOrDie(const Client& client, const std::string& group,
                                             uint32_t max_in_flight = 0) {
     auto stream = Groups(client).Connect(group, max_in_flight);
@@ -325,6 +333,40 @@ TEST_F(GroupsTest, OnlyAdminsAdministerGroupsAndConsumersNeedSubscribeOnTheSourc
   EXPECT_EQ(Groups(*anonymous).Connect("audit-feed").status().code(), StatusCode::kUnauthenticated);
 }
 
+// A group that names its consumers: another principal with `subscribe` on the source (ci-bot on
+// order-*) is refused, audited as a denial, and the answer names only the group. Through the CLI:
+// create with --consumer, list shows the list, update --any-consumer opens it again.
+TEST_F(GroupsTest, AGroupThatNamesItsConsumersRefusesOtherSubscribers) {
+  auto cli = [&](std::vector<std::string> args, const std::string& token) {
+    return Cli(std::move(args), token);
+  };
+  auto created = cli({"group", "create", "billing", "--stream", "$all", "--filter-prefix",
+                      "order-", "--consumer", "apikey:admin"},
+                     env.admin_key);
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  auto listed = cli({"group", "list", "--json"}, env.admin_key);
+  EXPECT_NE(listed.out.find("\"allowed_consumers\":[\"apikey:admin\"]"), std::string::npos)
+      << listed.out;
+  AppendN(*admin, "order-1", 2, "OrderCreated");
+  auto bot = env.ClientWith(env.bot_key);  // subscribe on order-*, not named
+  auto refused = Groups(*bot).Connect("billing");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(refused.status().message().find("admin"), std::string::npos) << refused.status().message();
+  auto joined = cli({"group", "connect", "billing", "--json", "--count", "2"}, env.admin_key);
+  ASSERT_EQ(joined.exit_code, 0) << joined.out << joined.err;
+  EXPECT_EQ(std::count(joined.out.begin(), joined.out.end(), '\n'), 2) << joined.out;
+  auto opened = cli({"group", "update", "billing", "--any-consumer"}, env.admin_key);
+  ASSERT_EQ(opened.exit_code, 0) << opened.out << opened.err;
+  AppendN(*admin, "order-1", 1, "OrderCreated");
+  auto now_in = Groups(*bot).Connect("billing");
+  ASSERT_TRUE(now_in.ok()) << now_in.status().ToString();
+  EXPECT_TRUE((*now_in)->Close().ok());
+  auto bad = cli({"group", "create", "x", "--stream", "$all", "--consumer", "billing"}, env.admin_key);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("consumers"), std::string::npos) << bad.err;
+}
+
 // A caller who may not list groups cannot tell a missing group from one it may not join.
 TEST_F(GroupsTest, AMissingGroupIsAnsweredAsDeniedToCallersWhoMayNotListGroups) {
   ASSERT_TRUE(Groups(*admin).Create(Settings("invoices", "invoice-1")).ok());
@@ -406,11 +448,7 @@ TEST_F(GroupsTest, AConsumerWithoutReadPiiReceivesMaskedFields) {
 
 TEST_F(GroupsTest, TheCliCreatesConnectsParksAndReplays) {
   auto cli = [&](std::vector<std::string> args, const std::string& token) {
-    for (const std::string& a : {std::string("--server"), env.server().target(),
-                                 std::string("--ca"), env.CaCert(), std::string("--token"), token}) {
-      args.push_back(a);
-    }
-    return RunCairn(args);
+    return Cli(std::move(args), token);
   };
   auto created = cli({"group", "create", "jobs", "--stream", "$all", "--filter-prefix", "job-",
                       "--retry-limit", "3"}, env.admin_key);

@@ -241,6 +241,12 @@ void ReadCall::HandleOptions() {
     EndWith(GroupStatusError(record.status(), group_id_.stream, group_id_.group, GroupCall::kConnect));
     return;
   }
+  if (!settings->Admits(id_.principal.id)) {  // the group names its consumers: not this one
+    id_.audit->Denied(id_, policy::Action::kSubscribe, settings->source, "", "group-consumers");
+    EndWith(AccessDenied("subscribe to the group '" + group_id_.group + "' of stream '" +
+                         group_id_.stream + "' denied"));
+    return;
+  }
   const bool structured = options.uuid_option().has_structured();
   const Status joined = Join(*settings, static_cast<uint32_t>(std::max(0, (*record)->max_subscriber_count)),
                              std::move(access), structured, options.buffer_size());

@@ -334,6 +334,46 @@ TEST_F(GroupTest, AConsumerThatLosesAccessIsEndedAndItsDeliveriesGoToOthers) {
   EXPECT_EQ(Positions(b->Take(3)), (std::set<uint64_t>{0, 1, 2}));
 }
 
+// A group that names its consumers admits only those principals; an update that removes one
+// ends its membership at the next round, and its deliveries go to the others. The list survives
+// a restart of the engine (stored with the settings).
+TEST_F(GroupTest, OnlyTheNamedConsumersMayJoinAndAnUpdateEndsTheOthers) {
+  GroupSettings s = Settings("g");
+  s.consumers = {"apikey:billing", "jwt:billing-*"};
+  ASSERT_TRUE(groups_->Create(s).ok());
+  AppendN("order-1", 2);
+  auto stranger = std::make_shared<FakeConsumer>();
+  stranger->principal = "apikey:reports";
+  auto refused = groups_->Join("g", stranger, 0);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(stranger->Take(1, 100).size(), 0u);
+  auto billing = std::make_shared<FakeConsumer>();
+  billing->principal = "apikey:billing";
+  auto mb = JoinOrDie("g", billing);
+  ASSERT_EQ(billing->Take(2).size(), 2u);
+  auto jwt = std::make_shared<FakeConsumer>();
+  jwt->principal = "jwt:billing-eu";
+  auto mj = JoinOrDie("g", jwt);
+
+  s.consumers = {"jwt:billing-*"};
+  ASSERT_TRUE(groups_->Update(s).ok());
+  AppendN("order-1", 1);
+  for (int i = 0; i < 300 && !billing->closed().has_value(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(billing->closed().has_value());
+  EXPECT_EQ(billing->closed()->code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Positions(jwt->Take(3)), (std::set<uint64_t>{0, 1, 2}));
+  auto listed = groups_->List();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].settings.consumers, std::vector<std::string>{"jwt:billing-*"});
+
+  GroupSettings bad = Settings("h");
+  bad.consumers = {"billing"};  // not a principal pattern (no method)
+  EXPECT_EQ(groups_->Create(bad).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(GroupTest, QueuedDeliveriesOfARevokedTypeAreWithdrawnAndGoToOthersWithoutAnAttempt) {
   ASSERT_TRUE(groups_->Create(Settings("g")).ok());  // ack timeout 60 s: no redelivery by time
   AppendN("order-1", 3, "Secret");

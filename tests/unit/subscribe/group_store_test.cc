@@ -21,6 +21,12 @@ TEST(GroupStoreFormat, SettingsAndPositionRoundTrip) {
   auto back = DecodeGroupSettings(EncodeGroupSettings(s));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, s);
+  EXPECT_EQ(EncodeGroupSettings(s).find("consumers"), std::string::npos)
+      << "no list: stored as before the field existed";
+  s.consumers = {"apikey:billing", "jwt:billing-*"};
+  back = DecodeGroupSettings(EncodeGroupSettings(s));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->consumers, s.consumers);
   GroupPosition p{10, {12, 15}, 3, 9};
   auto pos = DecodeGroupPosition(EncodeGroupPosition(p));
   ASSERT_TRUE(pos.ok());

@@ -42,6 +42,8 @@ class FakeConsumer final : public GroupConsumer {
     stall_ms_max_seen = stall_ms_max;
     return stalled;
   }
+  std::string principal = "apikey:consumer";  // set before joining
+  std::string_view principal_id() const override { return principal; }
   bool MayReceive(std::string_view stream, std::string_view type) const override {
     std::lock_guard<std::mutex> lock(mu_);
     return denied_types.count(std::string(type)) == 0 && revoked_.count(std::string(type)) == 0;
