@@ -151,7 +151,13 @@ Result<std::shared_ptr<WebhookDispatcher::Hook>> WebhookDispatcher::MakeHook(
   CAIRN_ASSIGN_OR_RETURN(hook->secret, durable_.LoadSecret(def.name, def.secret_version));
   if (def.previous_expires_unix_s > NowUnixS() && def.secret_version > 1) {
     auto previous = durable_.LoadSecret(def.name, def.secret_version - 1);
-    if (previous.ok()) hook->previous = std::move(previous).value();
+    if (previous.ok()) {
+      hook->previous = std::move(previous).value();
+    } else if (previous.status().code() != StatusCode::kNotFound) {
+      // Still within its grace, so receivers may know only it: delivering signed by the new
+      // secret alone would be refused and parked. Not loaded now; ReloadBrokenHooks retries.
+      return previous.status().Annotate("the previous secret");
+    }
   }
   hook->def = std::move(def);
   return hook;
@@ -206,9 +212,62 @@ Status WebhookDispatcher::Start() {
 }
 
 void WebhookDispatcher::RunSecretSweeper() {
+  int64_t next_sweep_ms = 0;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_.load()) {
     lock.unlock();
+    ReloadBrokenHooks();
+    if (SteadyMs() >= next_sweep_ms) {
+      SweepSecrets();
+      next_sweep_ms = SteadyMs() + options_.secret_sweep_interval_ms;
+    }
+    lock.lock();
+    cv_.wait_for(lock,
+                 std::chrono::milliseconds(std::min(options_.secret_sweep_interval_ms,
+                                                    options_.broken_reload_interval_ms)),
+                 [this] { return stop_.load(); });
+  }
+}
+
+// A hook that could not be loaded at Start() (its secret's KMS unreachable, a position that could
+// not be read) is loaded again here, so that a transient failure does not leave it silent until
+// a restart. Under admin_mu_, as Create and Delete: a hook deleted meanwhile stays deleted.
+void WebhookDispatcher::ReloadBrokenHooks() {
+  std::vector<std::string> names;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& hook : hooks_) {
+      if (hook->broken && !hook->deleted) names.push_back(hook->def.name);
+    }
+  }
+  for (const std::string& name : names) {
+    if (stop_.load()) return;
+    std::lock_guard<std::mutex> admin(admin_mu_);
+    std::shared_ptr<Hook> broken;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& hook : hooks_) {
+        if (hook->def.name == name && hook->broken && !hook->deleted) broken = hook;
+      }
+    }
+    if (broken == nullptr) continue;
+    auto position = durable_.ReadPosition(name);
+    auto loaded = position.ok() ? MakeHook(broken->def, *position)
+                                : Result<std::shared_ptr<Hook>>(position.status());
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!loaded.ok()) {
+      broken->last_error = "not loaded: " + loaded.status().message();
+      continue;
+    }
+    std::replace(hooks_.begin(), hooks_.end(), broken, std::move(loaded).value());
+    log::Info("a webhook that could not be loaded at start is loaded and delivering",
+              {.action = "webhook.load", .outcome = "success", .extra = {{"cairn.webhook", name}}});
+    cv_.notify_all();
+  }
+}
+
+void WebhookDispatcher::SweepSecrets() {
+  {
     const Result<size_t> destroyed =
         durable_.SweepUnusedSecrets(SteadyMs(), options_.secret_unused_age_ms_min);
     if (!destroyed.ok()) {
@@ -222,9 +281,6 @@ void WebhookDispatcher::RunSecretSweeper() {
                  .outcome = "success",
                  .extra = {{"cairn.secrets_destroyed", std::to_string(*destroyed)}}});
     }
-    lock.lock();
-    cv_.wait_for(lock, std::chrono::milliseconds(options_.secret_sweep_interval_ms),
-                 [this] { return stop_.load(); });
   }
 }
 

@@ -68,6 +68,8 @@ struct DispatcherOptions {
   // found them unused.
   int64_t secret_sweep_interval_ms = 300000;
   int64_t secret_unused_age_ms_min = 60000;
+  // A webhook that could not be loaded (listed with "not loaded: …") is tried again this often.
+  int64_t broken_reload_interval_ms = 30000;
   std::function<int64_t()> now_unix_s;  // clock for webhook-timestamp; system clock when empty
   // The roles the configuration gives a principal id now, without its credential (the server
   // passes Authenticator::ConfiguredRoles). Empty function: none (bindings only).
@@ -131,7 +133,11 @@ class WebhookDispatcher {
   // Under admin_mu_: false when the hook was deleted (its turn must not write anything more).
   bool StillListed(const Hook& hook);
   void RunWorker();
+  // The sweeper thread: ReloadBrokenHooks every broken_reload_interval_ms, SweepSecrets every
+  // secret_sweep_interval_ms.
   void RunSecretSweeper();
+  void ReloadBrokenHooks();
+  void SweepSecrets();
   std::shared_ptr<Hook> NextReady(std::unique_lock<std::mutex>& lock);
   void ProcessTurn(Hook& hook);
   bool Wanted(const Hook& hook, const engine::RecordedEvent& event, const Judge& judge,
