@@ -246,6 +246,12 @@ grpc::Status Require(const CallIdentity& id, policy::Action action, std::string_
   return DeniedStatus(policy::ActionName(action), stream, event_type);
 }
 
+grpc::Status RequireOnWholeLog(const CallIdentity& id, policy::Action action) {
+  if (id.policy->MayActSomewhere(id.resolved, action)) return grpc::Status::OK;
+  if (id.audit != nullptr) id.audit->Denied(id, action, "$all", "", "no-grant-on-any-stream");
+  return DeniedStatus(policy::ActionName(action), "$all", "");
+}
+
 grpc::Status AdminAct::Begin(const CallIdentity& id, std::string act, std::string resource,
                              AdminAct* out) {
   assert(out != nullptr && !out->begun_);

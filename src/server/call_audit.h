@@ -99,6 +99,11 @@ class CallAudit {
 // a guessable id (an email, a customer number) is undone by trying guesses.
 std::string SubjectResource(std::string_view subject_hash_hex);
 
+// For a call on the whole log ("$all"), whose events are then judged one by one: some grant of
+// `action` that no all-types deny covers (Policy::MayActSomewhere), else audited and answered
+// with PERMISSION_DENIED naming action and "$all".
+grpc::Status RequireOnWholeLog(const CallIdentity& id, policy::Action action);
+
 // Decides `action` on (stream, event_type) for the call; a denial is audited (with the rule)
 // and answered with PERMISSION_DENIED naming action, stream and type (never the rule).
 grpc::Status Require(const CallIdentity& id, policy::Action action, std::string_view stream,

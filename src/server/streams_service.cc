@@ -221,6 +221,9 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
   if (read_calls_ != nullptr) read_calls_->Increment();
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  // Some read grant, then every event is judged on its own: a caller with none would learn only
+  // the log's size and how many events it may not see.
+  if (grpc::Status s = RequireOnWholeLog(id, Action::kRead); !s.ok()) return s;
   id.audit->CountAllowed(Action::kRead);
   id.audit->DataPlane(id, Action::kRead, "$all", grpc::Status::OK);
   const uint64_t end_position = store_->LatestTreeSize();

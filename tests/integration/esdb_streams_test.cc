@@ -315,6 +315,13 @@ TEST_F(EsdbStreamsTest, ReadAllFiltersByStreamPrefixAndEventTypeRegex) {
   EXPECT_EQ(orders.Events()[0].metadata().at("type"), "OrderCreated");
   EXPECT_EQ(orders.Events()[1].metadata().at("type"), "OrderCancelled");
 
+  // A caller with no read grant at all may not read $all (it would learn the log's size).
+  auto nobody = Read("Bearer " + env.TokenA("EdDSA", "nobody", "[]"), AllRead(100));
+  EXPECT_EQ(nobody.status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << nobody.status.error_message();
+  EXPECT_EQ(nobody.exception, "access-denied");
+  EXPECT_TRUE(nobody.Events().empty());
+
   auto backwards = AllRead(1);
   backwards.mutable_options()->mutable_all()->mutable_end();
   backwards.mutable_options()->set_read_direction(streams::ReadReq::Options::Backwards);

@@ -99,6 +99,12 @@ TEST_F(ServerPolicyTest, ReaderWithoutGrantForATypeReadsTheStreamWithoutThoseEve
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(types, (std::vector<std::string>{"OrderCreated", "OrderCancelled"}));
   EXPECT_EQ(filtered, 1u);
+  // A caller with no read grant at all may not read the whole log either (it would learn the
+  // log's size and how much it may not see); the denial names only the action and "$all".
+  auto nobody = env.ClientWith(env.TokenA("EdDSA", "nobody", "[]"));
+  s = nobody->ReadAll(v1::ReadAllRequest(), [](const v1::ReadResponse&) { return true; });
+  EXPECT_EQ(s.code(), StatusCode::kPermissionDenied) << s.ToString();
+  EXPECT_NE(s.message().find("$all"), std::string::npos) << s.message();
   // And a stream it has no grant on at all is denied.
   v1::ReadRequest other;
   other.set_stream("payment-1");

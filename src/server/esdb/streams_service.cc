@@ -76,13 +76,13 @@ ReadReactor* StreamsService::Read(grpc::CallbackServerContext* context,
     return StartSubscription(context, options_.live_hub, std::move(id), std::move(spec).value());
   }
   if (read_calls_ != nullptr) read_calls_->Increment();
-  // A stream needs the stream-level grant; `$all` filters event by event (as cairn.v1 ReadAll).
+  // A stream needs the stream-level grant; `$all` some read grant, then filters event by event
+  // (as cairn.v1 ReadAll).
   const Action action =
       !spec->all && policy::IsAuditReadStream(spec->stream) ? Action::kAuditRead : Action::kRead;
-  if (!spec->all) {
-    if (grpc::Status s = Require(id, action, spec->stream, ""); !s.ok()) {
-      return FinishedRead(Finish(context, FromGateStatus(s)));
-    }
+  if (grpc::Status s = spec->all ? RequireOnWholeLog(id, action) : Require(id, action, spec->stream, "");
+      !s.ok()) {
+    return FinishedRead(Finish(context, FromGateStatus(s)));
   }
   id.audit->CountAllowed(action);
   id.audit->DataPlane(id, action, spec->stream, grpc::Status::OK, {{"protocol", "esdb"}});
