@@ -97,8 +97,22 @@ class Parser {
       keys.push_back("window_s");
     }
     if (kind == AlertRuleKind::kDeniedAppends) keys.push_back("per_principal");
+    if (kind == AlertRuleKind::kAuthFailures) keys.push_back("per_source");
     if (kind == AlertRuleKind::kPostureFinding) keys.push_back("min_severity");
     return keys;
+  }
+
+  // An optional boolean key: absent leaves *out as it is.
+  Status Boolean(const toml::table& table, std::string_view key, const std::string& where,
+                 bool* out) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return Status::Ok();
+    const auto* b = node->as_boolean();
+    if (b == nullptr) {
+      return Err(node->source(), where + ": '" + std::string(key) + "' must be true or false");
+    }
+    *out = b->get();
+    return Status::Ok();
   }
 
   Result<AlertRule> ParseRule(const toml::table& table, size_t index) const {
@@ -130,11 +144,8 @@ class Parser {
     int64_t threshold = rule.threshold;
     CAIRN_RETURN_IF_ERROR(Integer(table, "threshold", 1, kAlertThresholdMax, where, &threshold));
     rule.threshold = static_cast<uint32_t>(threshold);
-    if (const toml::node* node = table.get("per_principal"); node != nullptr) {
-      const auto* b = node->as_boolean();
-      if (b == nullptr) return Err(node->source(), where + ": 'per_principal' must be true or false");
-      rule.per_principal = b->get();
-    }
+    CAIRN_RETURN_IF_ERROR(Boolean(table, "per_principal", where, &rule.per_principal));
+    CAIRN_RETURN_IF_ERROR(Boolean(table, "per_source", where, &rule.per_source));
     return rule;
   }
 
@@ -203,7 +214,7 @@ bool IsCountingKind(AlertRuleKind kind) {
 }
 
 std::vector<AlertRule> DefaultAlertRules() {
-  std::vector<AlertRule> rules(kAlertRuleKindCount);
+  std::vector<AlertRule> rules(kAlertRuleKindCount + 1);
   rules[0] = {"auth-failures", AlertRuleKind::kAuthFailures, AlertSeverity::kHigh, 300, 10, 60};
   rules[1] = {"denied-appends", AlertRuleKind::kDeniedAppends, AlertSeverity::kMedium, 300, 20, 60};
   rules[2] = {"integrity-violation", AlertRuleKind::kIntegrityViolation, AlertSeverity::kCritical,
@@ -211,6 +222,9 @@ std::vector<AlertRule> DefaultAlertRules() {
   rules[3] = {"key-destruction", AlertRuleKind::kKeyDestruction, AlertSeverity::kHigh, 60};
   rules[4] = {"posture", AlertRuleKind::kPostureFinding, AlertSeverity::kHigh, 3600};
   rules[5] = {"audit-gap", AlertRuleKind::kAuditGap, AlertSeverity::kHigh, 300};
+  // After auth-failures, so that DefaultFor(kAuthFailures) stays the per-address rule.
+  rules[6] = {"auth-failures-all", AlertRuleKind::kAuthFailures, AlertSeverity::kHigh, 300, 200, 60};
+  rules[6].per_source = false;
   return rules;
 }
 

@@ -11,8 +11,9 @@
 //
 // Kinds and their keys (besides name, kind, severity and dedup_window_s, which every rule has;
 // severity and dedup_window_s default to the kind's DefaultAlertRules() values):
-//  - "auth_failures": authentication failures from one source address (threshold, window_s);
-//    counted and deduplicated per address.
+//  - "auth_failures": authentication failures (threshold, window_s) from one source address,
+//    counted and deduplicated per address; per_source = false counts every address together
+//    (a guessing attack spread over many addresses stays below any per-address threshold).
 //  - "denied_appends": authorization denials of `append` (threshold, window_s; per_principal =
 //    true counts and deduplicates per principal, otherwise all principals together).
 //  - "integrity_violation": any integrity violation record (scrub or Integrity.ReportViolation).
@@ -78,11 +79,14 @@ struct AlertRule {
   uint32_t threshold = 1;      // counting kinds only
   int64_t window_s = 60;       // counting kinds only
   bool per_principal = false;  // denied_appends only
+  bool per_source = true;      // auth_failures only
   AlertSeverity min_severity = AlertSeverity::kHigh;  // posture_finding only
 };
 
 // The rules in force when no rules file is configured (documented in docs/operations.md):
 //   auth-failures        auth_failures       threshold 10 / 60 s   high      dedup 300 s
+//   auth-failures-all    auth_failures       threshold 200 / 60 s  high      dedup 300 s
+//                        (per_source = false: every address together)
 //   denied-appends       denied_appends      threshold 20 / 60 s   medium    dedup 300 s
 //   integrity-violation  integrity_violation                       critical  dedup 60 s
 //   key-destruction      key_destruction                           high      dedup 60 s

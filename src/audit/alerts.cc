@@ -287,6 +287,12 @@ void AlertEngine::OnAuditRecord(const AuditRecord& record) {
     switch (rule.kind) {
       case AlertRuleKind::kAuthFailures:
         if (record.kind != AuditKind::kAuthFailure) continue;
+        if (!rule.per_source) {  // every address together: a guessing attack spread wide
+          alert.summary = std::to_string(rule.threshold) +
+                          " authentication failures from any address within " +
+                          std::to_string(rule.window_s) + " s";
+          break;
+        }
         alert.source_ip = record.source_ip;
         // By source as the rate limiter counts it: an IPv6 /64 is one source, or rotating
         // addresses inside it would keep every one below the threshold.

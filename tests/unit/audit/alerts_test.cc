@@ -30,6 +30,7 @@ threshold = 5
 window_s = 30
 severity = "critical"
 dedup_window_s = 120
+per_source = false
 
 [[rule]]
 name = "denied"
@@ -67,8 +68,10 @@ TEST(AlertRules, ParsesEveryKindWithDefaultsForOmittedKeys) {
   EXPECT_EQ(logins.window_s, 30);
   EXPECT_EQ(logins.severity, AlertSeverity::kCritical);
   EXPECT_EQ(logins.dedup_window_s, 120);
+  EXPECT_FALSE(logins.per_source);
   const AlertRule& denied = (*rules)[1];
   EXPECT_TRUE(denied.per_principal);
+  EXPECT_TRUE(denied.per_source);  // the default (and not a key of its kind)
   EXPECT_EQ(denied.threshold, 3u);
   EXPECT_EQ(denied.window_s, 60);                      // the kind's default
   EXPECT_EQ(denied.severity, AlertSeverity::kMedium);  // the kind's default
@@ -117,6 +120,8 @@ TEST(AlertRules, RefusesBadFiles) {
       {"[[rule]]\nname = \"a\"\nkind = \"key_destruction\"\ndedup_window_s = \"60\"\n", "must be an integer"},
       {"[[rule]]\nname = \"a\"\nkind = \"key_destruction\"\nseverity = \"urgent\"\n", "'severity' must be"},
       {"[[rule]]\nname = \"a\"\nkind = \"denied_appends\"\nper_principal = 1\n", "'per_principal' must be"},
+      {"[[rule]]\nname = \"a\"\nkind = \"auth_failures\"\nper_source = \"no\"\n", "'per_source' must be"},
+      {"[[rule]]\nname = \"a\"\nkind = \"denied_appends\"\nper_source = false\n", "unknown key 'per_source'"},
       {"[[rule]]\nname = \"a\"\nkind = \"key_destruction\"\n[[rule]]\nname = \"a\"\nkind = \"posture_finding\"\n",
        "duplicate rule name 'a'"},
       {"rules = 1\n", "unknown key 'rules'"},
@@ -324,6 +329,28 @@ TEST_F(AlertEngineTest, AuthFailuresAreCountedAndDeduplicatedPerAddress) {
   ASSERT_EQ(alerts.size(), 2u);
   EXPECT_EQ(alerts[0].source_ip, "10.0.0.2");
   EXPECT_EQ(alerts[1].source_ip, "10.0.0.1");
+}
+
+// per_source = false: failures from every address count together, so a guessing attack spread
+// over many addresses (each below the per-address threshold) still alerts, once per window.
+TEST_F(AlertEngineTest, AuthFailuresFromAllSourcesTogether) {
+  AlertRule all = Rule("logins-all", AlertRuleKind::kAuthFailures, 10, 60);
+  all.per_source = false;
+  StartEngine({Rule("logins", AlertRuleKind::kAuthFailures, 3, 60), all});
+  for (int i = 0; i < 9; ++i) engine_->OnAuditRecord(AuthFailure("10.0.1." + std::to_string(i)));
+  EXPECT_TRUE(Delivered().empty());  // 9 addresses, 1 each: below both
+  engine_->OnAuditRecord(AuthFailure("10.0.2.1"));
+  std::vector<Alert> alerts = Delivered();
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].rule, "logins-all");
+  EXPECT_EQ(alerts[0].count, 10u);
+  EXPECT_TRUE(alerts[0].source_ip.empty());
+  EXPECT_NE(alerts[0].summary.find("any address"), std::string::npos) << alerts[0].summary;
+  // The built-in rules include one.
+  const std::vector<AlertRule> defaults = DefaultAlertRules();
+  EXPECT_TRUE(std::any_of(defaults.begin(), defaults.end(), [](const AlertRule& r) {
+    return r.kind == AlertRuleKind::kAuthFailures && !r.per_source;
+  }));
 }
 
 TEST_F(AlertEngineTest, DeniedAppendsCountOnlyAppendDenials) {
