@@ -156,6 +156,9 @@ class VerifyingSubscription final : public Subscription {
   const VerifierStats& stats() const;
   // From the end: events the server sent below the checkpoint verified at the start, dropped.
   uint64_t events_before_start_skipped() const;
+  // Whether the data of the event Next() returned last went unchecked (accept_missing_stored_form
+  // let it pass without its stored form); from the thread that calls Next().
+  bool last_event_data_unchecked() const;
   // The signed note of the last checkpoint verified (or the trusted one; empty before any), from
   // the thread that calls Next(): keep it to pass as trusted_checkpoint next time.
   std::string checkpoint_note() const;

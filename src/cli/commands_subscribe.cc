@@ -66,7 +66,6 @@ int Consume(Subscription& sub, const SubscribeArgs& args, std::optional<uint64_t
   EventPrinter printer(args.json);
   uint64_t printed = 0;
   uint64_t checkpoints_saved = 0;
-  uint64_t unchecked_seen = 0;
   int rc = kExitOk;
   while (!count || printed < *count) {
     auto message = sub.Next();
@@ -87,7 +86,7 @@ int Consume(Subscription& sub, const SubscribeArgs& args, std::optional<uint64_t
     if (!message->has_event()) continue;  // checkpoints and caught-up: resume_position() tracks
     auto event = server::FromWire(message->event());
     if (!event.ok()) return Fail(event.status());
-    WarnIfDataUnchecked(sub, message->event().position(), &unchecked_seen, std::cerr);
+    WarnIfDataUnchecked(sub, message->event().position(), std::cerr);
     printer.Print({*event});
     std::cout.flush();
     ++printed;

@@ -97,13 +97,9 @@ Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
   return std::unique_ptr<Subscription>(std::move(sub).value());
 }
 
-void WarnIfDataUnchecked(const Subscription& sub, uint64_t position, uint64_t* unchecked_seen,
-                         std::ostream& err) {
+void WarnIfDataUnchecked(const Subscription& sub, uint64_t position, std::ostream& err) {
   const auto* verifying = dynamic_cast<const VerifyingSubscription*>(&sub);
-  if (verifying == nullptr) return;
-  const uint64_t unchecked = verifying->stats().data_hashes_skipped;
-  if (unchecked == *unchecked_seen) return;
-  *unchecked_seen = unchecked;
+  if (verifying == nullptr || !verifying->last_event_data_unchecked()) return;
   err << "cairn: warning: event at position " << position
       << ": its data is NOT verified (no stored form; --accept-unchecked-data)\n";
 }
@@ -112,8 +108,8 @@ void PrintVerifySummary(const Subscription& sub, std::ostream& err) {
   const auto* verifying = dynamic_cast<const VerifyingSubscription*>(&sub);
   if (verifying == nullptr) return;
   const VerifierStats& s = verifying->stats();
-  err << "cairn: verified " << s.events_checked << " events in " << s.checkpoints_verified
-      << " checkpoints (" << s.inclusion_proofs_checked << " inclusion, "
+  err << "cairn: checked " << s.events_checked << " events (those printed were proven) in "
+      << s.checkpoints_verified << " checkpoints (" << s.inclusion_proofs_checked << " inclusion, "
       << s.consistency_proofs_checked << " consistency proofs); stream links: "
       << s.chain_links_checked << " checked (" << s.predecessors_read << " predecessors read), "
       << s.chain_links_unchecked << " unchecked; data unchecked: " << s.data_hashes_skipped;

@@ -53,11 +53,9 @@ Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
 Status SaveVerifiedCheckpoint(const Subscription& sub, const VerifyFlags& flags,
                               uint64_t* saved_count);
 
-// With --verify, after each event Next() returned: a warning on `err` when the event's data could
-// not be checked (--accept-unchecked-data let it pass), so that it is never shown as verified.
-// `*unchecked_seen` carries the count between calls.
-void WarnIfDataUnchecked(const Subscription& sub, uint64_t position, uint64_t* unchecked_seen,
-                         std::ostream& err);
+// With --verify, after each event Next() returned: a warning on `err` when that event's data
+// could not be checked (--accept-unchecked-data let it pass), so it is never shown as verified.
+void WarnIfDataUnchecked(const Subscription& sub, uint64_t position, std::ostream& err);
 // With --verify, at the end of a run: what was checked and what was not, one line on `err`.
 void PrintVerifySummary(const Subscription& sub, std::ostream& err);
 

@@ -367,10 +367,6 @@ Status EventVerifier::CheckReadPredecessor(const v1::RecordedEvent& event,
                 "the " + what + " is not the predecessor (another stream, version or a later "
                 "position)");
   }
-  if (pred->type() == kTombstoneType) {
-    return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
-                "the " + what + " is the stream's tombstone; nothing follows it");
-  }
   auto entry = EntryOf(*pred);
   if (!entry.ok()) {
     return Fail(v1::VIOLATION_MALFORMED, pos, event.stream(), version,
@@ -381,6 +377,11 @@ Status EventVerifier::CheckReadPredecessor(const v1::RecordedEvent& event,
     return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
                 "stream_prev is not the leaf hash of the " + what + " (position " +
                     std::to_string(pred->position()) + ")");
+  }
+  // Its fields are the ones the link commits to (checked just above): a genuine tombstone.
+  if (pred->type() == kTombstoneType) {
+    return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                "the " + what + " is the stream's tombstone; nothing follows it");
   }
   *read = ReadPredecessor{pred->position(), pred_leaf};
   ++stats_.chain_links_checked;

@@ -7,6 +7,7 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "common/steady_clock.h"
@@ -100,6 +101,7 @@ class VerifyingSubscription::Impl {
   uint64_t resume_position() const { return resume_.load(); }
   const VerifierStats& stats() const { return verifier_.stats(); }
   uint64_t events_before_start_skipped() const { return before_start_skipped_.load(); }
+  bool last_event_data_unchecked() const { return last_data_unchecked_; }
   const std::string& checkpoint_note() const { return verifier_.last_checkpoint_note(); }
 
   static uint64_t StartPosition(const v1::SubscribeRequest& request) {
@@ -176,6 +178,8 @@ class VerifyingSubscription::Impl {
 
   // Owned by the thread that calls Next().
   std::deque<v1::SubscribeResponse> held_;  // in order; events checked, maybe not yet proven
+  std::set<uint64_t> data_unchecked_;        // positions in held_ whose data went unchecked
+  bool last_data_unchecked_ = false;         // of the last event Next() returned
   uint64_t held_events_ = 0;
   size_t held_bytes_ = 0;  // of held_; ≤ kHeldBytesMax + one message
   int64_t last_proof_ms_ = 0;
@@ -228,7 +232,11 @@ Status VerifyingSubscription::Impl::Accept(Result<v1::SubscribeResponse> message
     return Status::Ok();
   }
   if (message->has_event()) {
+    const uint64_t skipped_before = verifier_.stats().data_hashes_skipped;
     CAIRN_RETURN_IF_ERROR(verifier_.CheckEvent(message->event(), NowMs()));
+    if (verifier_.stats().data_hashes_skipped != skipped_before) {
+      data_unchecked_.insert(message->event().position());
+    }
     ++held_events_;
   } else if (message->has_checkpoint()) {
     verifier_.RaisePositionFloor(message->checkpoint().next_position());
@@ -249,6 +257,7 @@ std::optional<v1::SubscribeResponse> VerifyingSubscription::Impl::Release() {
   if (front.has_event()) {
     if (!verifier_.Proven(front.event().position())) return std::nullopt;
     resume_.store(std::max(resume_.load(), front.event().position() + 1));
+    last_data_unchecked_ = data_unchecked_.erase(front.event().position()) > 0;
     --held_events_;
   } else if (front.has_checkpoint()) {
     AdvanceResumeTo(front.checkpoint().next_position());
@@ -372,6 +381,9 @@ uint64_t VerifyingSubscription::resume_position() const { return impl_->resume_p
 const VerifierStats& VerifyingSubscription::stats() const { return impl_->stats(); }
 uint64_t VerifyingSubscription::events_before_start_skipped() const {
   return impl_->events_before_start_skipped();
+}
+bool VerifyingSubscription::last_event_data_unchecked() const {
+  return impl_->last_event_data_unchecked();
 }
 std::string VerifyingSubscription::checkpoint_note() const { return impl_->checkpoint_note(); }
 

@@ -17,6 +17,11 @@ namespace cairn {
 // 30 retries (no shift overflow).
 int64_t FullJitterBackoffMs(uint32_t attempt, int64_t initial_ms, int64_t max_ms);
 
+// "Equal jitter": uniformly from [ceiling / 2, ceiling] with the same ceiling. For senders with
+// few retries (alerts), whose retries must still span the ceiling's time to outlast a short
+// outage of the receiver; full jitter could spend them all in the first milliseconds.
+int64_t EqualJitterBackoffMs(uint32_t attempt, int64_t initial_ms, int64_t max_ms);
+
 }  // namespace cairn
 
 #endif  // CAIRN_COMMON_BACKOFF_H_

@@ -129,12 +129,6 @@ Result<PrincipalPattern> PrincipalPattern::Compile(std::string_view text) {
     return Status::InvalidArgument("principal '" + std::string(text) +
                                    "' contains a space or control character");
   }
-  // "$all" names the whole log in requests, never a stream: a rule on it would match nothing (a
-  // deny on it would deny nothing). Rules about the whole log are written on "*".
-  if (text == "$all") {
-    return Status::InvalidArgument(
-        "stream pattern '$all': the whole log is not a stream; write \"*\" (every stream) instead");
-  }
   const size_t star = text.find('*');
   if (star != std::string_view::npos && star != text.size() - 1) {
     return Status::InvalidArgument("principal '" + std::string(text) +

@@ -205,6 +205,12 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
   // Cancelled meanwhile (OnCancel ended the call): join nothing, queue nothing.
   if (finishing_locked()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the call ended");
   auto membership = groups_->Join(join.group(), sink_, join.max_in_flight());
+  if (membership.status().code() == StatusCode::kPermissionDenied) {
+    // An update removed this principal from the group's consumers since the check above.
+    id_.audit->Denied(id_, policy::Action::kSubscribe, settings->source, "", "group-consumers");
+    return DeniedStatus(policy::ActionName(policy::Action::kSubscribe), "group " + join.group(),
+                        "");
+  }
   if (!membership.ok()) return ToGrpcStatus(membership.status());
   v1::GroupServerMessage joined;
   joined.mutable_joined()->set_group(join.group());

@@ -202,9 +202,10 @@ bool AlertWebhookSink::SendWithRetries(const audit::Alert& alert) {
   Status last;
   for (uint32_t attempt = 0; attempt <= options_.retries_max; ++attempt) {
     if (attempt > 0) {
-      // Full jitter: the nodes of a cluster that failed to reach one receiver do not retry in step.
+      // Jittered, so the nodes of a cluster that failed to reach one receiver do not retry in
+      // step; equal jitter, so that the few retries still span the backoff's time.
       const int64_t delay_ms =
-          FullJitterBackoffMs(attempt, options_.backoff_initial_ms, options_.backoff_max_ms);
+          EqualJitterBackoffMs(attempt, options_.backoff_initial_ms, options_.backoff_max_ms);
       std::unique_lock<std::mutex> lock(mu_);
       ++stats_.retries;
       if (cv_.wait_for(lock, std::chrono::milliseconds(delay_ms), [&] { return stop_.load(); })) {

@@ -10,8 +10,8 @@
 // only, certificates verified (system roots + SenderOptions::ca_file), and the SSRF guard judges
 // the address at connect time: private, loopback and metadata addresses are refused unless named
 // in allow_addresses. A failed POST is retried up to retries_max times with exponential backoff
-// and full jitter (a delay uniformly random up to backoff_initial_ms · 2^n, at most
-// backoff_max_ms; the webhook-id is kept), then dropped and counted. At most queue_alerts_max alerts wait; beyond that new ones are dropped and counted.
+// and equal jitter (a delay uniformly random between half of and all of backoff_initial_ms · 2^n,
+// at most backoff_max_ms; the webhook-id is kept), then dropped and counted. At most queue_alerts_max alerts wait; beyond that new ones are dropped and counted.
 //
 // The secret ("whsec_" + base64, 24..64 bytes) comes from a file that only its owner may read
 // (mode 0600 or stricter, owned by the user running cairn; kFailedPrecondition otherwise) or from

@@ -142,14 +142,19 @@ std::string EncodeGroupSettings(const GroupSettings& s) {
                    {"max_in_flight", s.max_in_flight},
                    {"retry_limit", s.retry_limit},
                    {"ack_timeout_ms", s.ack_timeout_ms}};
-  if (!s.consumers.empty()) j["consumers"] = s.consumers;
+  if (!s.consumers.empty()) {
+    // Version 2: a build that does not know the list refuses the group (kDataLoss) instead of
+    // reading it without the list, which would let anyone with subscribe join.
+    j["v"] = 2;
+    j["consumers"] = s.consumers;
+  }
   return j.dump();
 }
 
 Result<GroupSettings> DecodeGroupSettings(std::string_view text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   // A "v" of another JSON type is unreadable too, not a type_error escaping to the caller.
-  if (!j.is_object() || !j.contains("v") || j["v"] != 1) {
+  if (!j.is_object() || !j.contains("v") || (j["v"] != 1 && j["v"] != 2)) {
     return Status::DataLoss("stored group settings are not readable");
   }
   try {

@@ -22,6 +22,10 @@ Status LiveAccess::Refresh(int64_t now_unix_s) {
     policy_ = std::move(current);
     resolved_ = policy_->Resolve(principal_);
     policy_changes_++;
+    // The whole log's gate is judged once per policy (it walks grants × denies), not per batch.
+    may_subscribe_at_all_ = stream_ == kAllStreams
+                                ? policy_->MayActSomewhere(resolved_, Action::kSubscribe)
+                                : false;
   }
   if (!MaySubscribeAtAll()) {
     return Status::PermissionDenied("permission denied: subscribe on '" + stream_ + "'");
@@ -33,9 +37,9 @@ bool LiveAccess::MaySubscribeAtAll() const {
   if (stream_ != kAllStreams) {
     return policy_->Decide(resolved_, Action::kSubscribe, stream_, "").allowed;
   }
-  // The whole log: some grant of `subscribe` that no deny covers; each event is then judged on
-  // its own.
-  return policy_->MayActSomewhere(resolved_, Action::kSubscribe);
+  // The whole log: some grant of `subscribe` that no deny covers (computed when the policy
+  // changed); each event is then judged on its own.
+  return may_subscribe_at_all_;
 }
 
 bool LiveAccess::MaySubscribe(std::string_view stream, std::string_view event_type) const {

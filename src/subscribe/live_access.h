@@ -52,6 +52,7 @@ class LiveAccess {
   std::shared_ptr<const policy::Policy> policy_;  // set by the first Refresh()
   policy::ResolvedPrincipal resolved_;
   uint64_t policy_changes_ = 0;
+  bool may_subscribe_at_all_ = false;  // "$all": Policy::MayActSomewhere under policy_
 };
 
 }  // namespace cairn::subscribe

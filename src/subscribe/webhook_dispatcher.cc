@@ -231,7 +231,9 @@ void WebhookDispatcher::RunSecretSweeper() {
 
 // A hook that could not be loaded at Start() (its secret's KMS unreachable, a position that could
 // not be read) is loaded again here, so that a transient failure does not leave it silent until
-// a restart. Under admin_mu_, as Create and Delete: a hook deleted meanwhile stays deleted.
+// a restart. Loaded without admin_mu_ (a KMS that hangs must not stall the other hooks' workers,
+// which take it at the end of each turn), installed under it, as Create and Delete change the
+// list: only if the same broken hook is still listed, undeleted, at the same secret version.
 void WebhookDispatcher::ReloadBrokenHooks() {
   std::vector<std::string> names;
   {
@@ -242,19 +244,25 @@ void WebhookDispatcher::ReloadBrokenHooks() {
   }
   for (const std::string& name : names) {
     if (stop_.load()) return;
-    std::lock_guard<std::mutex> admin(admin_mu_);
     std::shared_ptr<Hook> broken;
+    WebhookDefinition def;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& hook : hooks_) {
         if (hook->def.name == name && hook->broken && !hook->deleted) broken = hook;
       }
+      if (broken != nullptr) def = broken->def;
     }
     if (broken == nullptr) continue;
     auto position = durable_.ReadPosition(name);
-    auto loaded = position.ok() ? MakeHook(broken->def, *position)
+    auto loaded = position.ok() ? MakeHook(def, *position)
                                 : Result<std::shared_ptr<Hook>>(position.status());
+    std::lock_guard<std::mutex> admin(admin_mu_);
     std::lock_guard<std::mutex> lock(mu_);
+    const bool still_listed =
+        !broken->deleted && broken->def.secret_version == def.secret_version &&
+        std::find(hooks_.begin(), hooks_.end(), broken) != hooks_.end();
+    if (!still_listed) continue;  // deleted or rotated meanwhile: the next round sees it anew
     if (!loaded.ok()) {
       broken->last_error = "not loaded: " + loaded.status().message();
       continue;

@@ -338,10 +338,12 @@ class PagedReadReactor final : public ReadReactor {
         Finish(grpc::Status::CANCELLED);
         return;
       }
-      // A long read ends when its credential does (its policy stays the one it started with);
+      // A long read ends when its credential does (its policy stays the one it started with):
       // checked once answers went out, so that the leeway that admitted the call holds for its
-      // first page.
-      if (grpc::Status s = answers_started_ == 0 ? grpc::Status::OK : CheckNotExpired(&id_); !s.ok()) {
+      // first page — or from the third fill (a stream read's first only looks the stream up),
+      // so that a filtered scan that writes nothing is checked too.
+      const bool check_expiry = answers_started_ > 0 || fills_ >= 2;
+      if (grpc::Status s = check_expiry ? CheckNotExpired(&id_) : grpc::Status::OK; !s.ok()) {
         Finish(esdb::Finish(context_, NotAuthenticated(s.error_message())));
         return;
       }
@@ -352,6 +354,7 @@ class PagedReadReactor final : public ReadReactor {
         return;
       }
       ++pages;
+      ++fills_;
       Result<bool> more = source_->Fill(&queue_);
       if (!more.ok()) {
         Finish(esdb::Finish(context_, FromStatus(more.status(), spec_.stream)));
@@ -379,6 +382,7 @@ class PagedReadReactor final : public ReadReactor {
 
   grpc::CallbackServerContext* context_;
   CallIdentity id_;  // not const: CheckNotExpired records that it audited the expiry
+  uint64_t fills_ = 0;            // source_->Fill calls
   uint64_t answers_started_ = 0;  // StartWrite calls
   const ReadSpec spec_;
   std::unique_ptr<ReadSource> source_;

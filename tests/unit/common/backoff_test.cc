@@ -33,6 +33,20 @@ TEST(FullJitterBackoff, IsSpreadNotFixed) {
   EXPECT_LT(above_half, 160);
 }
 
+TEST(EqualJitterBackoff, StaysInTheUpperHalfOfTheCeiling) {
+  for (uint32_t attempt = 1; attempt <= 12; ++attempt) {
+    const int64_t ceiling = std::min<int64_t>(30000, 500LL << (attempt - 1));
+    std::set<int64_t> seen;
+    for (int i = 0; i < 200; ++i) {
+      const int64_t d = EqualJitterBackoffMs(attempt, 500, 30000);
+      ASSERT_GE(d, ceiling / 2) << "attempt " << attempt;
+      ASSERT_LE(d, ceiling) << "attempt " << attempt;
+      seen.insert(d);
+    }
+    EXPECT_GT(seen.size(), 50u);  // still jittered
+  }
+}
+
 TEST(FullJitterBackoff, LargeInitialDoesNotOverflow) {
   const int64_t max_ms = int64_t{1} << 40;
   for (uint32_t attempt : {1u, 2u, 31u, 1000u}) {

@@ -27,6 +27,8 @@ TEST(GroupStoreFormat, SettingsAndPositionRoundTrip) {
   back = DecodeGroupSettings(EncodeGroupSettings(s));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->consumers, s.consumers);
+  // Version 2, which builds without the list refuse rather than read as "anyone may join".
+  EXPECT_NE(EncodeGroupSettings(s).find("\"v\":2"), std::string::npos) << EncodeGroupSettings(s);
   GroupPosition p{10, {12, 15}, 3, 9};
   auto pos = DecodeGroupPosition(EncodeGroupPosition(p));
   ASSERT_TRUE(pos.ok());
