@@ -1033,6 +1033,7 @@ Status ApplyRecovery(const std::string& data_dir, const keys::KmsConfig& kms, ui
 }  // namespace
 
 Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
+  CAIRN_RETURN_IF_ERROR(ValidateLimits(options.limits).Annotate("limits"));
   StoreLocation where;
   where.sync = options.sync;
   where.env_for_test = options.rocks_env_for_test;

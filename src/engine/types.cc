@@ -124,6 +124,20 @@ std::string NewUuidV4() {
   return b;
 }
 
+Status ValidateLimits(const Limits& limits) {
+  if (limits.event_size_bytes_max == 0 || limits.event_size_bytes_max > kEventSizeBytesMaxLimit) {
+    return Status::InvalidArgument("event_size_bytes_max must be 1 .. " +
+                                   std::to_string(kEventSizeBytesMaxLimit));
+  }
+  if (limits.batch_size_bytes_max < limits.event_size_bytes_max ||
+      limits.batch_size_bytes_max > kBatchSizeBytesMaxLimit) {
+    return Status::InvalidArgument("batch_size_bytes_max must be event_size_bytes_max .. " +
+                                   std::to_string(kBatchSizeBytesMaxLimit));
+  }
+  if (limits.batch_events_max == 0) return Status::InvalidArgument("batch_events_max must be >= 1");
+  return Status::Ok();
+}
+
 Limits SystemLimits(const Limits& configured) {
   const Limits defaults;
   Limits out = configured;

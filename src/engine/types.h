@@ -30,6 +30,14 @@ struct Limits {
   uint64_t read_size_bytes_max = 16 << 20;
 };
 
+// The largest limits a store takes: a stored record (the event, its entry fields — at most ~1 KiB
+// more — and the at-rest header and tag) must fit the storage's 64 MiB per record, and a group
+// commit (a batch plus its index entries and Merkle nodes) its 256 MiB per commit.
+inline constexpr size_t kEventSizeBytesMaxLimit = size_t{63} << 20;
+inline constexpr size_t kBatchSizeBytesMaxLimit = size_t{192} << 20;
+// kInvalidArgument naming the limit that is 0 or beyond the bounds above.
+Status ValidateLimits(const Limits& limits);
+
 // The limits of the server's own appends (AppendSystem: `$audit`, `$alerts`, `$parked-*`): the
 // configured limits bound what clients send, and may be set below what one batch of the trail
 // needs; a system append is bound by the larger of each configured limit and its default, so

@@ -18,6 +18,7 @@
 #include <toml++/toml.h>
 
 #include "auth/mtls.h"
+#include "engine/types.h"
 #include "server/cidr.h"
 
 namespace cairn::server {
@@ -652,9 +653,12 @@ class Parser {
         {"event_size_bytes_max", "batch_size_bytes_max", "batch_events_max", "max_message_bytes",
          "max_concurrent_streams", "read_batch_max", "read_size_bytes_max", "write_stall_ms_max",
          "grpc_memory_bytes_max", "connection_idle_ms_max"}));
-    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "event_size_bytes_max", 1024, int64_t{64} << 20,
+    // The stored record and the group commit must fit the storage's caps (engine/types.h).
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "event_size_bytes_max", 1024,
+                                  static_cast<int64_t>(engine::kEventSizeBytesMaxLimit),
                                   &out->event_size_bytes_max));
-    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "batch_size_bytes_max", 1024, int64_t{256} << 20,
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "batch_size_bytes_max", 1024,
+                                  static_cast<int64_t>(engine::kBatchSizeBytesMaxLimit),
                                   &out->batch_size_bytes_max));
     CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "batch_events_max", 1, 10000, &out->batch_events_max));
     if (out->batch_size_bytes_max < out->event_size_bytes_max) {

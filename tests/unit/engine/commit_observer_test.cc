@@ -79,6 +79,27 @@ TEST_P(EngineBackendTest, SystemAppendsReachOnlySystemStreams) {
   EXPECT_TRUE(store_->Verify().ok);
 }
 
+// Limits beyond what the storage can hold per record and per commit are refused at open (an
+// event near 64 MiB used to abort the process on an assertion in the commit writer).
+TEST_P(EngineBackendTest, LimitsBeyondTheStorageCapsAreRefusedAtOpen) {
+  Close();
+  Options o;
+  o.data_dir = dir_;
+  o.postgres = pg_;
+  o.limits.event_size_bytes_max = size_t{64} << 20;
+  o.limits.batch_size_bytes_max = size_t{64} << 20;
+  auto refused = EventStore::Open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("event_size_bytes_max"), std::string::npos);
+  o.limits.event_size_bytes_max = kEventSizeBytesMaxLimit;
+  o.limits.batch_size_bytes_max = size_t{256} << 20;
+  EXPECT_EQ(EventStore::Open(o).status().code(), StatusCode::kInvalidArgument);
+  o.limits.batch_size_bytes_max = kBatchSizeBytesMaxLimit;
+  auto opened = EventStore::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+}
+
 // Configured limits bound clients, not the server's own records: with limits far below one
 // audit batch, a client append of that batch is refused and a system append of it is written.
 TEST_P(EngineBackendTest, StrictConfiguredLimitsDoNotRefuseSystemAppends) {

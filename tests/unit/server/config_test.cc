@@ -192,6 +192,10 @@ TEST(ConfigParse, WrongTypesAndRanges) {
                    {"c.toml:2:", "server.allow_cidrs", "host bits set"});
   ExpectParseError("[limits]\nmax_message_bytes = 0\n", {"'limits.max_message_bytes' = 0 is outside"});
   ExpectParseError("[limits]\nread_batch_max = 10001\n", {"'limits.read_batch_max'"});
+  // A stored record and a group commit must fit the storage's caps: an event at 64 MiB used to
+  // pass the configuration and abort the server on its first such append.
+  ExpectParseError("[limits]\nevent_size_bytes_max = 67108864\n", {"'limits.event_size_bytes_max'"});
+  ExpectParseError("[limits]\nbatch_size_bytes_max = 268435456\n", {"'limits.batch_size_bytes_max'"});
   ExpectParseError("[limits]\nread_size_bytes_max = 65535\n", {"'limits.read_size_bytes_max'"});
   ExpectParseError("[limits]\nmax_concurrent_streams = 1.5\n", {"must be an integer"});
   ExpectParseError("[[auth.jwt]]\nleeway_s = \"30\"\n", {"'auth.jwt[0].leeway_s' must be an integer"});
