@@ -642,8 +642,12 @@ Result<storage::StreamHead> Sequencer::HeadFor(Group& group, const std::string& 
   CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> stored, store_->ReadStreamHead(stream_id));
   storage::StreamHead head = stored.value_or(storage::StreamHead{});
   // Never trimmed here: the cache holds heads of a group that may still be in flight. It is
-  // trimmed in ApplySpeculatively, whose next reader runs after that group has committed.
-  head_cache_.emplace(stream_id, head);
+  // trimmed in ApplySpeculatively, whose next reader runs after that group has committed. A
+  // full cache takes no more store reads: appends that write nothing (a wrong expected version
+  // on many streams) must not grow it without bound, and a head read from the store is the
+  // committed one, read again next time.
+  if (head_cache_.size() < kHeadCacheEntriesMax) head_cache_.emplace(stream_id, head);
+  assert(head_cache_.size() <= kHeadCacheEntriesMax);
   return head;
 }
 
