@@ -273,8 +273,7 @@ void GroupRunner::BeginRounds() {
     // A consumer may take up to its ack timeout over an event before it reads the next.
     stall_ms_max = std::max<int64_t>(limits_.write_stall_ms_max, settings_.ack_timeout_ms);
   }
-  GroupSettings admits;
-  admits.consumers = std::move(admitted);
+  const ConsumerPatterns admits(admitted);  // compiled once a round, matched per consumer
   for (auto& [id, consumer] : all) {
     Status s = consumer->BeginRound();
     if (s.ok() && !admits.Admits(consumer->principal_id())) {

@@ -91,13 +91,24 @@ Status CheckConsumers(const GroupSettings& s) {
 
 }  // namespace
 
-bool GroupSettings::Admits(std::string_view principal_id) const {
-  if (consumers.empty()) return true;
+ConsumerPatterns::ConsumerPatterns(const std::vector<std::string>& consumers)
+    : any_(consumers.empty()) {
   for (const std::string& text : consumers) {
     Result<policy::PrincipalPattern> pattern = policy::PrincipalPattern::Compile(text);
-    if (pattern.ok() && pattern->Matches(principal_id)) return true;  // validated when stored
+    if (pattern.ok()) patterns_.push_back(std::move(pattern).value());  // validated when stored
+  }
+}
+
+bool ConsumerPatterns::Admits(std::string_view principal_id) const {
+  if (any_) return true;
+  for (const policy::PrincipalPattern& pattern : patterns_) {
+    if (pattern.Matches(principal_id)) return true;
   }
   return false;
+}
+
+bool GroupSettings::Admits(std::string_view principal_id) const {
+  return ConsumerPatterns(consumers).Admits(principal_id);
 }
 
 Status NormalizeGroupSettings(const GroupLimits& limits, GroupSettings* s) {

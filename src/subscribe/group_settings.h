@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "policy/pattern.h"
 
 namespace cairn::subscribe {
 
@@ -69,6 +70,17 @@ struct GroupSettings {
 };
 
 inline constexpr size_t kGroupConsumersMax = 64;
+
+// GroupSettings::consumers compiled once, for checks that repeat (every delivery round).
+class ConsumerPatterns {
+ public:
+  explicit ConsumerPatterns(const std::vector<std::string>& consumers);
+  bool Admits(std::string_view principal_id) const;  // true when the list was empty
+
+ private:
+  bool any_ = true;
+  std::vector<policy::PrincipalPattern> patterns_;
+};
 
 inline constexpr uint32_t kDefaultMaxInFlight = 16;
 inline constexpr uint32_t kDefaultRetryLimit = 5;
