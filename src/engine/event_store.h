@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "crypto/secure.h"
 #include "engine/types.h"
 #include "keys/kms_config.h"
 #include "storage/log_store.h"
@@ -312,6 +313,14 @@ class EventStore {
   // ("webhook/..."), so DestroyKeyMaterial removes them physically. Owned by the store, valid
   // while it lives; nullptr where not available.
   virtual storage::LogStore* log_store() { return nullptr; }
+  // Wraps `secret` under the current KEK and keeps it as key material `name` (durable on
+  // return). `name` must start with a prefix of keys::kComponentSecretPrefixes; kInvalidArgument
+  // otherwise. Runs under the KEK rotation's lock (shared): a RotateKek waits for it, so a secret
+  // wrapped under a KEK version the rotation then retires is never stored after the rotation
+  // collected the secrets to re-wrap. Thread-safe.
+  virtual Status PutComponentSecret(std::string_view name, const crypto::SecureBytes& secret) {
+    return Status::FailedPrecondition("component secrets are not available here");
+  }
   // Shared stores: other nodes' events this node learned before building on their commits,
   // decoded ahead by its prefetcher as their notifications arrived, told by the sealed summary
   // of the group that committed before the lock passed (group_summary.h), or read under the

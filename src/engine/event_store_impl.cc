@@ -11,6 +11,7 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include "common/bytes.h"
@@ -332,7 +333,8 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<KekRotation> RotateKek() override {
-    std::lock_guard<std::mutex> lock(kek_rotation_mu_);
+    // Exclusive: component secrets being wrapped and stored (PutComponentSecret) finish first.
+    std::unique_lock<std::shared_mutex> lock(kek_rotation_mu_);
     keys::KmsProvider& kms = *parts_.kms;
     KekRotation out;
     out.resumed = kms.kek_version_count() > 1;  // an earlier rotation was interrupted
@@ -427,6 +429,15 @@ class EventStoreImpl final : public EventStore {
   }
   storage::LogStore* log_store() override { return parts_.store.get(); }
   keys::KmsProvider* kms() override { return parts_.kms.get(); }
+  Status PutComponentSecret(std::string_view name, const crypto::SecureBytes& secret) override {
+    const bool component = std::any_of(
+        keys::kComponentSecretPrefixes.begin(), keys::kComponentSecretPrefixes.end(),
+        [&](std::string_view prefix) { return name.size() > prefix.size() && name.starts_with(prefix); });
+    if (!component) return Status::InvalidArgument("not a component secret name");
+    std::shared_lock<std::shared_mutex> rotation(kek_rotation_mu_);
+    CAIRN_ASSIGN_OR_RETURN(std::string wrapped, parts_.kms->Wrap(secret.view(), name));
+    return store()->PutKeyMaterial(name, wrapped);
+  }
 
   Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) override {
     CAIRN_RETURN_IF_ERROR(ValidateStreamId(stream_id));
@@ -902,7 +913,7 @@ class EventStoreImpl final : public EventStore {
   // client append is refused with this message).
   std::string protect_rules_mismatch_;
   std::unique_ptr<keys::KmsHealthGate> kms_gate_;
-  std::mutex kek_rotation_mu_;
+  std::shared_mutex kek_rotation_mu_;  // RotateKek (exclusive), PutComponentSecret (shared)
   std::unique_ptr<Sequencer> sequencer_;
   std::mutex observers_mu_;
   std::map<uint64_t, std::function<void(uint64_t)>> observers_;  // guarded by observers_mu_

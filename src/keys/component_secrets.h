@@ -6,7 +6,9 @@
 // and the engine re-wraps the checkpoint key; RewrapComponentSecrets does the same for every
 // component prefix in kComponentSecretPrefixes, before the old KEK versions are retired. A
 // component that keeps a secret must put it under one of these prefixes: a secret left out would
-// be unwrappable once the old KEK is gone.
+// be unwrappable once the old KEK is gone, and must write it through
+// engine::EventStore::PutComponentSecret, whose wrap and write a rotation waits for (a secret
+// wrapped under the old KEK and written after this collected the secrets would be stranded).
 //
 // Thread safety: call under the caller's KEK rotation lock (one rotation at a time). Secrets
 // written or deleted concurrently are safe: each replacement is a compare-and-set on the value

@@ -142,9 +142,7 @@ Status WebhookStore::WriteDefinition(const WebhookDefinition& def) {
 
 Status WebhookStore::PutSecret(std::string_view name, uint32_t version,
                                const crypto::SecureBytes& secret) {
-  const std::string key_name = SecretName(name, version);
-  CAIRN_ASSIGN_OR_RETURN(std::string wrapped, store_->kms()->Wrap(secret.view(), key_name));
-  return store_->log_store()->PutKeyMaterial(key_name, wrapped);
+  return store_->PutComponentSecret(SecretName(name, version), secret);
 }
 
 Result<crypto::SecureBytes> WebhookStore::LoadSecret(std::string_view name, uint32_t version) {

@@ -51,6 +51,8 @@ struct FaultPlan {
   // Runs at the start of DeleteUnusedKeyMaterial (another node acting between a look and the
   // delete).
   std::function<void(std::string_view name)> before_delete_unused;
+  // Runs at the start of PutKeyMaterial (a write held up between its wrap and its put).
+  std::function<void(std::string_view name)> before_put_key_material;
 };
 
 inline std::string FlipOneByte(std::string_view bytes) {
@@ -176,7 +178,10 @@ class FaultyStore final : public storage::LogStore {
   Status ScanCheckpoints(const std::function<bool(uint64_t, std::string_view)>& fn) override {
     return inner_->ScanCheckpoints(fn);
   }
-  Status PutKeyMaterial(std::string_view n, std::string_view w) override { return inner_->PutKeyMaterial(n, w); }
+  Status PutKeyMaterial(std::string_view n, std::string_view w) override {
+    if (plan_->before_put_key_material) plan_->before_put_key_material(n);
+    return inner_->PutKeyMaterial(n, w);
+  }
   Result<bool> PutKeyMaterialIfAbsent(std::string_view n, std::string_view w) override {
     return inner_->PutKeyMaterialIfAbsent(n, w);
   }

@@ -4,6 +4,10 @@
 // rotation whose new secret another node's sweep destroyed between its writes writes it again.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "../engine/faulty_store.h"
 #include "subscribe/webhook_store.h"
 #include "test_util.h"
@@ -155,6 +159,43 @@ TEST_F(WebhookStoreTest, ACreateOrRotationWritesItsSecretAgainWhenASweepDestroye
   auto second = webhooks_->LoadSecret("raced", 2);
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(second->view(), "secret-raced-2");
+}
+
+// A KEK rotation that ran between a secret's wrap and its write re-wrapped everything but that
+// secret, then retired the KEK it was wrapped under: the webhook could never load it again.
+TEST_F(WebhookStoreTest, AKekRotationWaitsForASecretBeingStored) {
+  std::atomic<bool> held{false};
+  std::atomic<bool> release{false};
+  plan_.before_put_key_material = [&](std::string_view name) {
+    if (name != "webhook/held/secret/1") return;
+    held = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  std::thread create([&] { EXPECT_TRUE(Create("held", "secret-held-1").ok()); });
+  for (int i = 0; i < 5000 && !held; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(held) << "the write was not held";
+  std::atomic<bool> rotated{false};
+  std::thread rotate([&] {
+    auto rotation = store_->RotateKek();
+    EXPECT_TRUE(rotation.ok()) << rotation.status().ToString();
+    rotated = true;
+  });
+  // Time enough for a rotation that does not wait to finish and retire the old KEK.
+  for (int i = 0; i < 50 && !rotated; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(rotated) << "the rotation did not wait for the secret being stored";
+  release = true;
+  create.join();
+  rotate.join();
+  auto loaded = webhooks_->LoadSecret("held", 1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->view(), "secret-held-1");
+}
+
+TEST_F(WebhookStoreTest, OnlyComponentNamesTakeComponentSecrets) {
+  const crypto::SecureBytes secret(std::string("s"));
+  EXPECT_EQ(store_->PutComponentSecret("checkpoint-signing-key", secret).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->PutComponentSecret("webhook/", secret).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store_->PutComponentSecret("webhook/x/secret/1", secret).ok());
 }
 
 }  // namespace
