@@ -120,7 +120,10 @@ Status StorageKeys::Rotate(uint64_t start_position) {
 
 Result<uint64_t> StorageKeys::RewrapAll() {
   std::lock_guard<std::mutex> rotate(rotate_mu_);
-  if (store_->shared()) CAIRN_RETURN_IF_ERROR(Refresh());  // epochs other nodes made
+  // Epochs other nodes made, or one this object stored but could not record current (its meta
+  // write failed): left out, it would stay under the KEK the caller retires next, and the store
+  // would not open again.
+  CAIRN_RETURN_IF_ERROR(Refresh());
   std::map<uint32_t, StorageEpoch> epochs;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/bytes.h"
+#include "keys/local_keyring.h"
 #include "keys/local_kms.h"
 #include "keys/storage_keys.h"
 #include "storage/rocksdb/rocks_log_store.h"
@@ -196,6 +197,32 @@ TEST(StorageKeys, ARotationTakesEpochsItDidNotMakeAlsoOnOneNode) {
   ASSERT_TRUE(rotated.ok()) << rotated.ToString();
   EXPECT_EQ((*stale)->current().epoch, 2u);
   EXPECT_EQ((*stale)->Key(1)->view(), (*other)->Key(1)->view());
+}
+
+// A KEK rotation re-wraps every epoch in the store, also one this object does not know (its own
+// rotation stored the epoch, then failed to record it current): left under the retired KEK, it
+// made the store fail to open.
+TEST(StorageKeys, AKekRewrapTakesEpochsItDidNotMakeAlsoOnOneNode) {
+  testing::TempDir tmp;
+  LocalKmsOptions o;
+  o.keyring_path = tmp.Sub("keyring");
+  auto kms = LocalKeyring::Create(o);
+  auto store = StoreAndKms::Open(tmp.Sub("db"));
+  ASSERT_TRUE(kms.ok() && store.ok());
+  ASSERT_FALSE((*store)->shared());
+  ASSERT_TRUE(StorageKeys::Initialize(store->get(), kms->get()).ok());
+  auto stale = StorageKeys::Load(store->get(), kms->get());
+  auto other = StorageKeys::Load(store->get(), kms->get());
+  ASSERT_TRUE(stale.ok() && other.ok());
+  ASSERT_TRUE((*other)->Rotate(10).ok());  // epoch 1, unknown to `stale`
+  ASSERT_TRUE((*kms)->AddKekVersion().ok());
+  auto rewrapped = (*stale)->RewrapAll();
+  ASSERT_TRUE(rewrapped.ok()) << rewrapped.status().ToString();
+  EXPECT_EQ(*rewrapped, 2u);
+  ASSERT_TRUE((*kms)->RetireOldKekVersions().ok());
+  auto reloaded = StorageKeys::Load(store->get(), kms->get());
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  EXPECT_EQ((*reloaded)->Key(1)->view(), (*other)->Key(1)->view());
 }
 
 }  // namespace
