@@ -80,21 +80,28 @@ int RotateAndPrint(engine::EventStore& store, const KeysRotateArgs& args, Offlin
     if (!rotation.ok()) return Fail(rotation.status());
     act->details = {{"kek_id", rotation->kek_id},
                     {"rewrapped", std::to_string(rotation->rewrapped)},
-                    {"old_kek_kept", rotation->old_kek_kept ? "true" : "false"}};
+                    {"old_kek_kept", rotation->old_kek_kept ? "true" : "false"},
+                    {"unreadable_secrets", std::to_string(rotation->unreadable_secrets)}};
     if (args.json) {
       std::cout << JsonLine(Json{{"kind", "kek"},
                                  {"id", rotation->kek_id},
                                  {"rewrapped", rotation->rewrapped},
                                  {"resumed", rotation->resumed},
-                                 {"old_kek_kept", rotation->old_kek_kept}})
+                                 {"old_kek_kept", rotation->old_kek_kept},
+                                 {"unreadable_secrets", rotation->unreadable_secrets}})
                 << "\n";
     } else {
       std::cout << (rotation->resumed ? "finished an interrupted KEK rotation: " : "new KEK ")
                 << TerminalSafe(rotation->kek_id) << ": " << rotation->rewrapped << " wrapped keys re-wrapped; "
-                << (rotation->old_kek_kept
+                << (rotation->unreadable_secrets > 0
+                        ? "older KEK versions kept: " + std::to_string(rotation->unreadable_secrets) +
+                              " webhook secret(s) did not unwrap under any KEK version (the server "
+                              "log names them); delete or re-create those webhooks, then run "
+                              "`cairn keys rotate --kek` again to retire the old versions\n"
+                    : rotation->old_kek_kept
                         ? "older KEK versions kept (several nodes share this log): restart the "
                           "other nodes, then run `cairn keys rotate --kek` again to retire them\n"
-                        : "older KEK versions retired\n");
+                        : std::string("older KEK versions retired\n"));
     }
   } else if (args.storage) {
     auto epoch = store.RotateStorageKey();

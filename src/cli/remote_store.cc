@@ -177,7 +177,7 @@ Result<engine::KekRotation> RemoteEventStore::RotateKek() {
   auto response = client_->RotateKey(request);
   if (!response.ok()) return response.status();
   return engine::KekRotation{response->id(), response->rewrapped(), response->resumed(),
-                             response->old_kek_kept()};
+                             response->old_kek_kept(), response->unreadable_secrets()};
 }
 
 Result<std::string> RemoteEventStore::RotateSubjectKey(std::string_view subject) {

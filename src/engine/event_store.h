@@ -142,6 +142,9 @@ struct KekRotation {
   // The older KEK versions were kept, not retired: the log is shared with other nodes, which go
   // on wrapping under the version they loaded until they restart (docs/data-protection.md).
   bool old_kek_kept = false;
+  // Component secrets no KEK version opened (keys/component_secrets.h); when > 0 the older
+  // versions are kept too (old_kek_kept), and the call logs each one's name.
+  uint64_t unreadable_secrets = 0;
 };
 
 // A summary of a full verification.

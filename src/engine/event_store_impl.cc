@@ -347,9 +347,10 @@ class EventStoreImpl final : public EventStore {
     CAIRN_RETURN_IF_ERROR(store()->PutKeyMaterial(kCheckpointKeyName, wrapped));
     // Webhook signing secrets: before this, a rotation left them under the retired KEK, and every
     // webhook made before it failed to load its secret at the next start.
-    CAIRN_ASSIGN_OR_RETURN(uint64_t secrets, keys::RewrapComponentSecrets(store(), &kms));
+    CAIRN_ASSIGN_OR_RETURN(keys::ComponentRewrap secrets, keys::RewrapComponentSecrets(store(), &kms));
     if (kms.kek_id() != out.kek_id) return Status::Aborted("the KEK changed during re-wrapping");
-    out.rewrapped = subjects + epochs + 1 + secrets;
+    out.rewrapped = subjects + epochs + 1 + secrets.rewrapped;
+    out.unreadable_secrets = secrets.unreadable;
     // Several nodes: the others wrap new keys under the version they loaded until they restart,
     // so retiring it now would lose what they wrap meanwhile. The next call (after they
     // restarted) re-wraps that too and retires — only a call that finds this KEK recorded as
@@ -361,6 +362,10 @@ class EventStoreImpl final : public EventStore {
         out.old_kek_kept = true;
         return out;
       }
+    }
+    if (secrets.unreadable > 0) {  // retiring could make a secret that failed for now lost for good
+      out.old_kek_kept = true;
+      return out;
     }
     CAIRN_RETURN_IF_ERROR(kms.RetireOldKekVersions());  // everything is under the new KEK now
     return out;

@@ -1,7 +1,9 @@
 #include "keys/component_secrets.h"
 
 #include <cassert>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -34,9 +36,20 @@ Status Collect(storage::LogStore* store, std::string_view prefix, std::vector<St
   return Status::Ok();
 }
 
+Result<crypto::SecureBytes> UnwrapWithRetries(KmsProvider* kms, const Stored& s) {
+  Result<crypto::SecureBytes> secret = kms->Unwrap(s.wrapped, s.name);
+  for (int attempt = 1; attempt < kComponentUnwrapAttemptsMax && !secret.ok() &&
+                        secret.status().code() == StatusCode::kDataLoss;
+       ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(kComponentUnwrapRetryMs * attempt));
+    secret = kms->Unwrap(s.wrapped, s.name);
+  }
+  return secret;
+}
+
 }  // namespace
 
-Result<uint64_t> RewrapComponentSecrets(storage::LogStore* store, KmsProvider* kms) {
+Result<ComponentRewrap> RewrapComponentSecrets(storage::LogStore* store, KmsProvider* kms) {
   assert(store != nullptr && kms != nullptr);
   std::vector<Stored> secrets;
   for (std::string_view prefix : kComponentSecretPrefixes) {
@@ -44,16 +57,18 @@ Result<uint64_t> RewrapComponentSecrets(storage::LogStore* store, KmsProvider* k
     CAIRN_RETURN_IF_ERROR(Collect(store, prefix, &secrets));
   }
   const std::string current = kms->kek_id();
-  uint64_t rewrapped = 0;
+  ComponentRewrap out;
   for (const Stored& s : secrets) {
-    auto secret = kms->Unwrap(s.wrapped, s.name);
+    auto secret = UnwrapWithRetries(kms, s);
     if (!secret.ok() && secret.status().code() == StatusCode::kDataLoss) {
-      // No KEK version the provider holds opens it (damaged, or left under a KEK an earlier
-      // rotation retired): retiring more versions cannot make it any less readable. Its webhook
-      // is listed as not loaded; re-create it.
-      log::Warn("keys: a component secret does not unwrap under any KEK; left as it is",
+      // No KEK version the provider holds opens it: damaged, left under a KEK an earlier
+      // rotation retired, or a token failing this way for now. Its webhook is listed as not
+      // loaded; the caller keeps the old KEK versions.
+      log::Warn("keys: a component secret does not unwrap under any KEK version; left as it is "
+                "and the old KEK versions kept (delete or re-create its webhook)",
                 {.action = "keys.rotate_kek", .outcome = "failure",
                  .extra = {{"cairn.key_material", s.name}}});
+      ++out.unreadable;
       continue;
     }
     if (!secret.ok()) return secret.status().Annotate("re-wrapping " + s.name);
@@ -61,9 +76,10 @@ Result<uint64_t> RewrapComponentSecrets(storage::LogStore* store, KmsProvider* k
     if (kms->kek_id() != current) return Status::Aborted("the KEK changed during re-wrapping");
     // Only over what was read: a secret deleted meanwhile stays deleted.
     CAIRN_ASSIGN_OR_RETURN(bool replaced, store->ReplaceKeyMaterialIf(s.name, s.wrapped, wrapped));
-    if (replaced) ++rewrapped;
+    if (replaced) ++out.rewrapped;
   }
-  return rewrapped;
+  assert(out.rewrapped + out.unreadable <= secrets.size());
+  return out;
 }
 
 }  // namespace cairn::keys

@@ -32,11 +32,23 @@ inline constexpr std::array<std::string_view, 1> kComponentSecretPrefixes = {"we
 // below it); more fails with kResourceExhausted and retires nothing.
 inline constexpr size_t kComponentSecretsMax = size_t{1} << 16;
 
-// Unwraps every component secret and wraps it again under `kms`'s current KEK; returns how many
-// were replaced. A secret that cannot be unwrapped for now (the KMS unavailable) fails the call
-// with its name (never its value), so that a rotation stops before retiring anything. One that
-// no KEK version opens (kDataLoss: damaged, or left under a KEK an earlier rotation retired) is
-// logged and left as it is: retiring more versions cannot make it less readable.
-Result<uint64_t> RewrapComponentSecrets(storage::LogStore* store, KmsProvider* kms);
+// A kDataLoss unwrap is tried this many times in all before the secret counts as unreadable: some
+// tokens report a transient failure the way they report a blob that does not authenticate.
+inline constexpr int kComponentUnwrapAttemptsMax = 3;
+inline constexpr int kComponentUnwrapRetryMs = 20;  // times the attempt number
+
+struct ComponentRewrap {
+  uint64_t rewrapped = 0;   // secrets replaced by their re-wrapped form
+  uint64_t unreadable = 0;  // secrets no KEK version opened (left as they are, each logged)
+};
+
+// Unwraps every component secret and wraps it again under `kms`'s current KEK. A secret that
+// cannot be unwrapped for now (the KMS unavailable) fails the call with its name (never its
+// value), so that a rotation stops before retiring anything. One that no KEK version opens, even
+// after retries (kDataLoss: damaged, left under a KEK an earlier rotation retired, or a token
+// failing the same way for now), is logged by name, left as it is and counted: the caller must
+// then keep the old KEK versions, since retiring them could make a secret that failed only for
+// now unreadable for good.
+Result<ComponentRewrap> RewrapComponentSecrets(storage::LogStore* store, KmsProvider* kms);
 
 }  // namespace cairn::keys

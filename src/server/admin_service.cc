@@ -134,9 +134,11 @@ grpc::Status AdminService::Rotate(const v1::RotateKeyRequest& request,
     response->set_rewrapped(rotation->rewrapped);
     response->set_resumed(rotation->resumed);
     response->set_old_kek_kept(rotation->old_kek_kept);
+    response->set_unreadable_secrets(rotation->unreadable_secrets);
     act->AddDetail("kek_id", rotation->kek_id);
     act->AddDetail("rewrapped", std::to_string(rotation->rewrapped));
     act->AddDetail("old_kek_kept", rotation->old_kek_kept ? "true" : "false");
+    act->AddDetail("unreadable_secrets", std::to_string(rotation->unreadable_secrets));
   } else if (request.storage()) {
     auto epoch = store_->RotateStorageKey();
     if (!epoch.ok()) return ToGrpcStatus(epoch.status());

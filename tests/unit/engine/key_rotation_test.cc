@@ -253,21 +253,34 @@ TEST_P(EngineBackendTest, KekRotationRewrapsComponentSecrets) {
   EXPECT_EQ(unwrapped->view(), secret);
 }
 
-// A component secret that no KEK version opens (damaged, or left under a KEK that a rotation
-// before the fix above retired) is left as it is and does not block rotations: retiring more
-// versions cannot make it less readable. (Its webhook is listed as not loaded.)
-TEST_P(EngineBackendTest, KekRotationLeavesASecretNoKekOpensAndFinishes) {
+// A component secret that no KEK version opens (damaged, left under a KEK that a rotation before
+// the fix above retired, or a token failing that way for now) is left as it is, counted, and
+// keeps the old KEK versions: retiring them could make a secret that failed only for now
+// unreadable for good. Once it is gone (its webhook deleted), the next call retires them.
+TEST_P(EngineBackendTest, KekRotationLeavesASecretNoKekOpensAndKeepsTheOldKek) {
   const std::string name = "webhook/broken/secret/1";
   const std::string garbage(60, 'x');
   ASSERT_TRUE(store_->log_store()->PutKeyMaterial(name, garbage).ok());
   auto rotation = store_->RotateKek();
   ASSERT_TRUE(rotation.ok()) << rotation.status().ToString();
   EXPECT_EQ(rotation->rewrapped, 1u + 1u) << "an epoch and the checkpoint key, not the garbage";
-  if (rotation->old_kek_kept) ASSERT_TRUE(store_->RotateKek().ok());  // shared: finish it
-  EXPECT_EQ(Lines(dir_ + "/keyring"), 1u) << "the old KEK is retired";
+  EXPECT_EQ(rotation->unreadable_secrets, 1u);
+  EXPECT_TRUE(rotation->old_kek_kept);
+  auto again = store_->RotateKek();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->resumed);
+  EXPECT_TRUE(again->old_kek_kept) << "still there: still kept";
+  EXPECT_EQ(Lines(dir_ + "/keyring"), 2u) << "the old KEK is kept";
   auto stored = store_->log_store()->ReadKeyMaterial(name);
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ(**stored, garbage);
+
+  ASSERT_TRUE(store_->log_store()->DestroyKeyMaterial(name).ok());
+  auto finish = store_->RotateKek();
+  ASSERT_TRUE(finish.ok()) << finish.status().ToString();
+  EXPECT_EQ(finish->unreadable_secrets, 0u);
+  if (finish->old_kek_kept) ASSERT_TRUE(store_->RotateKek().ok());  // shared: finish it
+  EXPECT_EQ(Lines(dir_ + "/keyring"), 1u) << "the old KEK is retired";
 }
 
 TEST_P(EngineBackendTest, AnInterruptedKekRotationIsFinishedByTheNextOne) {

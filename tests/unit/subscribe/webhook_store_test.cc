@@ -191,6 +191,32 @@ TEST_F(WebhookStoreTest, AKekRotationWaitsForASecretBeingStored) {
   EXPECT_EQ(loaded->view(), "secret-held-1");
 }
 
+// A secret no KEK version opens (here damaged; on a token possibly a failure that passes) is
+// never made unreadable for good by the rotation: the old KEK versions are kept until it is gone.
+TEST_F(WebhookStoreTest, AnUnreadableSecretKeepsTheOldKekUntilItIsGone) {
+  ASSERT_TRUE(Create("good", "secret-good-1").ok());
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/bad/secret/1", "NOT-A-WRAPPED-SECRET").ok());
+  auto first = store_->RotateKek();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->unreadable_secrets, 1u);
+  EXPECT_TRUE(first->old_kek_kept);
+  EXPECT_EQ(store_->kms()->kek_version_count(), 2u);
+  auto good = webhooks_->LoadSecret("good", 1);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(good->view(), "secret-good-1");
+
+  ASSERT_TRUE(keys()->DestroyKeyMaterial("webhook/bad/secret/1").ok());
+  auto second = store_->RotateKek();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(second->resumed);
+  EXPECT_EQ(second->unreadable_secrets, 0u);
+  EXPECT_FALSE(second->old_kek_kept);
+  EXPECT_EQ(store_->kms()->kek_version_count(), 1u);
+  good = webhooks_->LoadSecret("good", 1);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(good->view(), "secret-good-1");
+}
+
 TEST_F(WebhookStoreTest, OnlyComponentNamesTakeComponentSecrets) {
   const crypto::SecureBytes secret(std::string("s"));
   EXPECT_EQ(store_->PutComponentSecret("checkpoint-signing-key", secret).code(), StatusCode::kInvalidArgument);
