@@ -70,25 +70,17 @@ std::string ModeString(mode_t mode) {
   return buf;
 }
 
-// Creates `path` (O_EXCL, 0600) holding `line`; wipes `line` in every case.
+// Creates `path` (0600, never over an existing file) holding `line`; wipes `line` in every
+// case. Written beside it, fsynced and linked into place, then the directory fsynced
+// (crypto::WritePrivateFile): a crash leaves no keyring or the whole one, never an empty or
+// partial file that would make the data directory unusable.
 Status WriteNewKeyring(const std::string& path, std::string* line) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    crypto::Cleanse(line);
-    if (errno == EEXIST) return Status::AlreadyExists("keyring " + path + " already exists");
-    return Status::IOError("cannot create keyring " + path + ": " + std::strerror(errno));
-  }
-  bool ok = ::write(fd, line->data(), line->size()) == static_cast<ssize_t>(line->size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
+  Status written = crypto::WritePrivateFile(path, *line);
   crypto::Cleanse(line);
-  if (!ok) {
-    ::unlink(path.c_str());
-    return Status::IOError("cannot write keyring " + path);
+  if (written.code() == StatusCode::kAlreadyExists) {
+    return Status::AlreadyExists("keyring " + path + " already exists");
   }
-  // Its directory entry too: a store that survives a power loss without its keyring is lost.
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  return crypto::SyncDirectory(dir.empty() ? "." : dir);
+  return written.ok() ? written : written.Annotate("cannot create keyring " + path);
 }
 
 
