@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -32,7 +33,10 @@ constexpr size_t kKekSizeBytes = 32;
 constexpr size_t kPinSizeBytesMax = 256;
 constexpr size_t kMaxSessionsLimit = 64;
 constexpr auto kSessionWait = std::chrono::seconds(30);
-constexpr size_t kKeyLabelsScanMax = 1024;  // AES key objects looked at on one token
+// AES key objects looked at on one token, read kKeyLabelsScanBatch at a time (a token may return
+// fewer per call than asked); a token with more fails the listing rather than miss a version.
+constexpr size_t kKeyLabelsScanMax = 65536;
+constexpr size_t kKeyLabelsScanBatch = 256;
 
 constexpr size_t Round8(size_t n) { return (n + 7) / 8 * 8; }
 constexpr size_t KwpSize(size_t plain) { return Round8(plain) + kKwpOverheadBytes; }
@@ -777,19 +781,30 @@ Result<std::vector<std::string>> Pkcs11Kms::ListKeyLabels(const Pkcs11Options& o
   CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
   CK_KEY_TYPE type = CKK_AES;
   CK_ATTRIBUTE find[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &type, sizeof type}};
-  std::vector<CK_OBJECT_HANDLE> found(kKeyLabelsScanMax);
-  CK_ULONG found_n = 0;
+  std::vector<CK_OBJECT_HANDLE> found;
   rv = f->C_FindObjectsInit(s, find, 2);
   if (rv == CKR_OK) {
-    rv = f->C_FindObjects(s, found.data(), found.size(), &found_n);
+    // Until a call finds none: one call may return fewer objects than there are.
+    CK_OBJECT_HANDLE batch[kKeyLabelsScanBatch];
+    CK_ULONG batch_n = 0;
+    while (found.size() <= kKeyLabelsScanMax &&
+           (rv = f->C_FindObjects(s, batch, kKeyLabelsScanBatch, &batch_n)) == CKR_OK &&
+           batch_n > 0) {
+      found.insert(found.end(), batch, batch + std::min<CK_ULONG>(batch_n, kKeyLabelsScanBatch));
+    }
     f->C_FindObjectsFinal(s);
   }
   if (rv != CKR_OK) {
     close();
     return P11Error("C_FindObjects", rv, where);
   }
+  if (found.size() > kKeyLabelsScanMax) {
+    close();
+    return Status::ResourceExhausted("pkcs11: more than " + std::to_string(kKeyLabelsScanMax) +
+                                     " AES keys on " + where + "; give cairn a token of its own");
+  }
   std::vector<std::string> labels;
-  for (CK_ULONG i = 0; i < found_n; ++i) {
+  for (size_t i = 0; i < found.size(); ++i) {
     char buf[256];
     CK_ATTRIBUTE a = {CKA_LABEL, buf, sizeof buf};
     if (f->C_GetAttributeValue(s, found[i], &a, 1) != CKR_OK) continue;

@@ -225,6 +225,31 @@ TEST_F(Pkcs11KeyringTest, RotationAddsAVersionOnTheTokenAndRetiresTheOldOne) {
   EXPECT_EQ((*k)->Unwrap(old_blob, "c").status().code(), StatusCode::kDataLoss);
 }
 
+// A token with more AES keys than one C_FindObjects call returns (cairn reads them in batches of
+// 256): the KEK versions are found however many other keys come before them.
+TEST_F(Pkcs11KeyringTest, VersionsAreFoundAmongMoreKeysThanOneSearchCallReturns) {
+  auto k = Pkcs11Keyring::Open(token_->Options(), /*create_if_missing=*/true);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  ASSERT_TRUE((*k)->AddKekVersion().ok());
+  constexpr int kFillers = 300;
+  for (int i = 0; i < kFillers; ++i) {
+    Pkcs11Options o = token_->Options();
+    o.key_label = "filler-" + std::to_string(i);
+    o.create_key_if_missing = true;
+    auto filler = Pkcs11Kms::Open(o);
+    ASSERT_TRUE(filler.ok()) << filler.status().ToString();
+  }
+  ASSERT_TRUE((*k)->AddKekVersion().ok());  // created after the fillers: last in the search
+  auto labels = Pkcs11Kms::ListKeyLabels(token_->Options());
+  ASSERT_TRUE(labels.ok()) << labels.status().ToString();
+  EXPECT_EQ(labels->size(), 3u + kFillers);
+  EXPECT_EQ(std::count(labels->begin(), labels->end(), "cairn-kek.v3"), 1);
+  auto reopened = Pkcs11Keyring::Open(token_->Options(), false);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->kek_version_count(), 3u);
+  EXPECT_EQ((*reopened)->kek_id(), (*k)->kek_id());
+}
+
 // Two nodes on one token: A rotates the KEK and re-wraps a key under the new version; B, opened
 // before, cannot open that blob with the versions it loaded, looks at the token again, finds the
 // new version and opens it — and wraps under it from then on.
