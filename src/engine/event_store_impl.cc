@@ -335,6 +335,9 @@ class EventStoreImpl final : public EventStore {
   Result<KekRotation> RotateKek() override {
     // Exclusive: component secrets being wrapped and stored (PutComponentSecret) finish first.
     std::unique_lock<std::shared_mutex> lock(kek_rotation_mu_);
+    // And one node at a time: two nodes adding a KEK version at once would each make their own.
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<storage::LogStore::NodeLock> across_nodes,
+                           store()->TryLockAcrossNodes(storage::LogStore::NodeLockKind::kKekRotation));
     keys::KmsProvider& kms = *parts_.kms;
     KekRotation out;
     out.resumed = kms.kek_version_count() > 1;  // an earlier rotation was interrupted

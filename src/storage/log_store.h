@@ -170,6 +170,19 @@ class LogStore {
   // True when other processes may extend the log concurrently (PostgreSQL); the engine then
   // expects rebased writers and listens for changes.
   virtual bool shared() const { return false; }
+  // A lock that one process of a shared store holds at a time, for work that must not run on two
+  // nodes at once (KEK rotation: two nodes making the same new KEK version would each make their
+  // own). Held until the returned handle is destroyed, or the process dies. kAborted at once when
+  // another process holds it; kUnavailable when the backend cannot be reached. A store of one
+  // process returns a handle that locks nothing (the caller's own mutex serialises).
+  class NodeLock {
+   public:
+    virtual ~NodeLock() = default;
+  };
+  enum class NodeLockKind { kKekRotation };
+  virtual Result<std::unique_ptr<NodeLock>> TryLockAcrossNodes(NodeLockKind kind) {
+    return std::make_unique<NodeLock>();
+  }
   // Installs the listener for other engines' changes (replacing any earlier one; an empty
   // listener stops the calls). Single-engine backends never call it.
   virtual void SetChangeListener(ChangeListener listener) {}

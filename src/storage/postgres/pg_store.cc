@@ -878,6 +878,36 @@ int64_t KeyTableLockersOn(pqxx::nontransaction& tx) {
 
 }  // namespace
 
+namespace {
+
+// Holds a session advisory lock on its own connection; destroying it closes the connection,
+// which ends the session and so releases the lock.
+class PgNodeLock final : public LogStore::NodeLock {
+ public:
+  explicit PgNodeLock(std::unique_ptr<pqxx::connection> conn) : conn_(std::move(conn)) {}
+
+ private:
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<LogStore::NodeLock>> PgLogStore::TryLockAcrossNodes(NodeLockKind kind) {
+  assert(kind == NodeLockKind::kKekRotation);
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, Connect(conninfo_));
+  try {
+    pqxx::nontransaction tx(*conn);
+    const std::string key = std::to_string(kKekRotationLockKey);
+    if (!tx.exec("SELECT pg_try_advisory_lock(" + key + ")")[0][0].as<bool>()) {
+      return Status::Aborted("another node is rotating the KEK of this log; run it again once that "
+                             "rotation has finished");
+    }
+  } catch (const std::exception& e) {
+    return FromException(e, "taking the KEK rotation lock");
+  }
+  return std::unique_ptr<NodeLock>(new PgNodeLock(std::move(conn)));
+}
+
 Result<bool> PgLogStore::RetryPendingPurge() {
   std::optional<uint64_t> noted;  // what this node knew before reading the database's record
   {

@@ -30,6 +30,7 @@ inline constexpr const char* kCommitChannel = "cairn_commit";
 inline constexpr const char* kKeyChannel = "cairn_key";
 // The session advisory lock a purger holds while it rewrites the key table ("cairn" 2).
 inline constexpr int64_t kKeyPurgeLockKey = 0x636169726e0002;
+inline constexpr int64_t kKekRotationLockKey = 0x636169726e0003;
 // Rows fetched per round trip by scans (bounds the memory of one page).
 inline constexpr int64_t kScanPageRowsMax = 512;
 // Record runs fetched per round trip by ScanRecords: at most this many, and no more runs once
@@ -75,6 +76,8 @@ class PgLogStore final : public LogStore {
   Result<std::unique_ptr<CommitWriter>> BeginCommit(uint64_t base_tree_size) override;
   Result<std::unique_ptr<CommitWriter>> BeginOptimisticCommit(uint64_t base_tree_size) override;
   bool shared() const override { return true; }
+  // A session advisory lock (kKekRotationLockKey) on a connection of its own, outside the pool.
+  Result<std::unique_ptr<NodeLock>> TryLockAcrossNodes(NodeLockKind kind) override;
   void SetChangeListener(ChangeListener listener) override;
   Result<TreeState> ReadTreeState() override;
   Result<TreeState> ReadTreeStateWithSummary() override;

@@ -111,6 +111,9 @@ class FaultyStore final : public storage::LogStore {
     return std::unique_ptr<storage::CommitWriter>(new FaultyWriter(std::move(w).value(), plan_));
   }
   bool shared() const override { return inner_->shared(); }
+  Result<std::unique_ptr<NodeLock>> TryLockAcrossNodes(NodeLockKind kind) override {
+    return inner_->TryLockAcrossNodes(kind);
+  }
   void SetChangeListener(storage::ChangeListener l) override {
     l.on_commit = [plan = plan_, on_commit = std::move(l.on_commit)](uint64_t size) {
       if (!plan->mute_commit_notifications) on_commit(size);

@@ -283,6 +283,27 @@ TEST_P(EngineBackendTest, KekRotationLeavesASecretNoKekOpensAndKeepsTheOldKek) {
   EXPECT_EQ(Lines(dir_ + "/keyring"), 1u) << "the old KEK is retired";
 }
 
+// One node rotates the KEK at a time: two nodes adding a version at once would each make their
+// own (on a token: two keys of one label, which no node can open again). Another session holding
+// the lock stands for another node.
+TEST_P(EngineBackendTest, AKekRotationWhileAnotherNodeRotatesIsRefused) {
+  storage::LogStore* log = store_->log_store();
+  auto held = log->TryLockAcrossNodes(storage::LogStore::NodeLockKind::kKekRotation);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  auto refused = store_->RotateKek();
+  if (log->shared()) {
+    EXPECT_EQ(refused.status().code(), StatusCode::kAborted) << refused.status().ToString();
+    EXPECT_EQ(Lines(dir_ + "/keyring"), 1u) << "no KEK version was added";
+    held->reset();  // the other node finished
+  } else {
+    EXPECT_TRUE(refused.ok()) << "one process: its own mutex serialises";
+  }
+  auto rotation = store_->RotateKek();
+  ASSERT_TRUE(rotation.ok()) << rotation.status().ToString();
+  if (rotation->old_kek_kept) ASSERT_TRUE(store_->RotateKek().ok());  // shared: finish it
+  EXPECT_EQ(Lines(dir_ + "/keyring"), 1u);
+}
+
 TEST_P(EngineBackendTest, AnInterruptedKekRotationIsFinishedByTheNextOne) {
   const Options o = ProtectedOptions(tmp_);
   Reopen(o);
