@@ -103,12 +103,15 @@ ScrubStatus Scrubber::status() const {
 void Scrubber::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
-    if (RunDueIncremental(lock)) continue;
+    // A due full run first: while commits keep coming, an incremental step is due again at once
+    // after every pause, and a full run waiting behind them would never start. Its chunks let the
+    // due incremental steps in between (BetweenFullChunks).
     if (Clock::now() >= full_due_) {
       FullRun(lock);
       full_due_ = Clock::now() + std::chrono::milliseconds(options_.full_interval_ms);
       continue;
     }
+    if (RunDueIncremental(lock)) continue;
     const Clock::time_point until = incremental_due_ ? std::min(full_due_, *incremental_due_) : full_due_;
     awaiting_commits_ = !incremental_due_ && !status_.incremental_halted;
     cv_.wait_until(lock, until, [&] {

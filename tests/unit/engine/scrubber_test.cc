@@ -245,6 +245,33 @@ TEST_P(ScrubberBackendTest, FullRunCoversOldRecordsAndRepeatsOnItsInterval) {
   EXPECT_EQ(s.verified_prefix_size, 12u);
 }
 
+// Commits that keep coming make an incremental step due again after every pause; the full run,
+// due meanwhile, must still start (it checks what the steps never do: records from before the
+// start, every checkpoint, the stream heads).
+TEST_P(ScrubberBackendTest, ATrickleOfCommitsDoesNotPutOffTheFullRun) {
+  OpenFaulty();
+  AppendBatches(5, 10);
+  plan_.corrupt_record_at = 12;  // before Start: only the full run reads it
+  ScrubberOptions o = Quick(/*per_step=*/8);
+  o.busy_percent_max = 1;    // pauses of 99 times a step: commits always arrive during them
+  o.full_interval_ms = 200;  // the first full run is due at start (delay 0)
+  std::atomic<bool> stop{false};
+  std::atomic<int> appended{0};
+  std::thread trickle([&] {
+    for (int i = 0; i < 20000 && !stop; ++i) {  // bounded in count (and by the wait below)
+      EXPECT_TRUE(store_->Append("trickle", ExpectedVersion::Any(), {Ev("T", "{}")}).ok());
+      ++appended;
+    }
+  });
+  for (int i = 0; i < 5000 && appended < 10; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  StartScrubber(o);
+  const bool full_ran = WaitFor([](const ScrubStatus& s) { return s.last_full.has_value(); });
+  stop = true;
+  trickle.join();
+  ASSERT_TRUE(full_ran) << "no full run while commits kept coming";
+  EXPECT_EQ(scrubber_->status().last_full->bad_position, std::optional<uint64_t>(12));
+}
+
 TEST_P(ScrubberBackendTest, CleanLogStaysClean) {
   ScrubberOptions o = Quick(/*per_step=*/16);
   o.full_interval_ms = 30;
