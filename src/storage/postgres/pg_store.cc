@@ -350,6 +350,37 @@ Result<std::string> PgLogStore::ReadRecord(uint64_t position) {
   return std::move(*record);
 }
 
+namespace {
+
+// The runs a scan meets, in order: each starts at or after the end of the one before (the first
+// row of a page may be the run the previous page ended in, met again). Runs that overlap can only
+// be rows written around the engine; a scan that skipped them would disagree with a point read
+// (which takes the run with the greatest first position) about the same position, so the
+// verifier would check one record while readers are served another.
+class RunOrder {
+ public:
+  explicit RunOrder(std::string_view what) : what_(what) {}
+  Status Meet(uint64_t first, uint64_t count) {
+    if (met_ && first != last_first_ && first < end_) {
+      return Status::DataLoss(std::string(what_) + " runs overlap at position " +
+                              std::to_string(first) + " (rows written around cairn)");
+    }
+    assert(!met_ || first >= last_first_);
+    met_ = true;
+    last_first_ = first;
+    end_ = std::max(end_, first + count);
+    return Status::Ok();
+  }
+
+ private:
+  std::string_view what_;
+  bool met_ = false;
+  uint64_t last_first_ = 0;
+  uint64_t end_ = 0;
+};
+
+}  // namespace
+
 Status PgLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
                                const std::function<bool(uint64_t, std::string_view)>& fn) {
   uint64_t next = from_position, left = limit;
@@ -360,6 +391,7 @@ Status PgLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
   };
   std::vector<FetchedRun> runs;
   std::vector<std::string_view> split;
+  RunOrder order("record");
   while (left > 0) {
     // Each run after the first holds at least one record: `left` runs cover `left` records.
     const uint64_t query_from = next;
@@ -386,6 +418,7 @@ Status PgLogStore::ScanRecords(uint64_t from_position, uint64_t limit,
         later_bytes += run.records.size();
       }
       CAIRN_RETURN_IF_ERROR(SplitRecordRun(first, run.ends, run.records, &split));
+      CAIRN_RETURN_IF_ERROR(order.Meet(first, split.size()));
       // From `next` on: the run that holds it starts at or before it; a run that ends before it
       // (the UNION's first row when `next` is past the end of the log) yields nothing.
       for (uint64_t k = next > first ? next - first : 0; k < split.size() && left > 0; ++k) {
@@ -461,6 +494,7 @@ Status PgLogStore::ReadNodes(std::span<const NodeKey> keys, std::vector<std::str
 Status PgLogStore::ScanLeafHashes(uint64_t from_index, uint64_t limit,
                                   const std::function<bool(uint64_t, std::string_view)>& fn) {
   uint64_t next = from_index, left = limit;
+  RunOrder order("leaf hash");
   while (left > 0) {
     // Up to kScanPageRowsMax runs after the one that may hold `next`.
     const uint64_t query_from = next;
@@ -480,6 +514,7 @@ Status PgLogStore::ScanLeafHashes(uint64_t from_index, uint64_t limit,
     for (const auto& [first, hashes] : runs) {
       if (first > query_from) ++later_runs;
       const uint64_t count = hashes.size() / kHashSizeBytes;
+      CAIRN_RETURN_IF_ERROR(order.Meet(first, count));
       // From `next` on: the run that holds it starts before it, and a run ending before it
       // (the UNION's first row, when `next` lies in a gap) yields nothing.
       for (uint64_t k = next > first ? next - first : 0; k < count && left > 0; ++k) {
