@@ -1,6 +1,8 @@
 // cairn verify: full offline verification of a data directory (every record, leaf, stream chain,
 // stored Merkle node, stream index entry, checkpoint root and consistency between consecutive
-// checkpoints; engine/verifier.h).
+// checkpoints; engine/verifier.h), optionally anchored outside the directory: a pinned verifier
+// key and a checkpoint kept from an earlier run (engine::VerifyAnchor).
+#include <cctype>
 #include <iostream>
 #include <memory>
 
@@ -9,6 +11,9 @@
 #include "cli/errors.h"
 #include "cli/output_json.h"
 #include "cli/utf8.h"
+#include "common/bytes.h"
+#include "common/trusted_file.h"
+#include "crypto/x509.h"
 
 namespace cairn::cli {
 namespace {
@@ -16,8 +21,43 @@ namespace {
 struct VerifyArgs {
   std::string data_dir;
   std::string config_file;
+  std::string verifier_key;
+  std::string verifier_key_file;
+  std::string checkpoint_file;
   bool json = false;
 };
+
+constexpr size_t kVerifierKeyFileSizeBytesMax = 4096;
+constexpr size_t kCheckpointFileSizeBytesMax = 64 * 1024;
+
+// The anchor of --verifier-key / --verifier-key-file and --checkpoint-file (which may not exist
+// yet: the first run starts it). Files others may change are refused (ReadOwnedFile).
+Result<engine::VerifyAnchor> Anchor(const VerifyArgs& args) {
+  engine::VerifyAnchor anchor;
+  if (!args.verifier_key.empty() && !args.verifier_key_file.empty()) {
+    return Status::InvalidArgument("give --verifier-key or --verifier-key-file, not both");
+  }
+  anchor.verifier_key = args.verifier_key;
+  if (!args.verifier_key_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(anchor.verifier_key, ReadOwnedFile(args.verifier_key_file, "--verifier-key-file",
+                                                              kVerifierKeyFileSizeBytesMax));
+  }
+  while (!anchor.verifier_key.empty() && std::isspace(static_cast<unsigned char>(anchor.verifier_key.back()))) {
+    anchor.verifier_key.pop_back();
+  }
+  if (args.checkpoint_file.empty()) return anchor;
+  if (anchor.verifier_key.empty()) {
+    return Status::InvalidArgument("--checkpoint-file needs --verifier-key or --verifier-key-file "
+                                   "(the line `cairn vkey` printed when the log was trusted)");
+  }
+  auto note = ReadOwnedFile(args.checkpoint_file, "--checkpoint-file", kCheckpointFileSizeBytesMax);
+  if (note.ok()) {
+    anchor.trusted_checkpoint = std::move(note).value();
+  } else if (note.status().code() != StatusCode::kNotFound) {
+    return note.status();
+  }
+  return anchor;
+}
 
 std::string ReportText(const engine::VerifyReport& report) {
   if (report.ok) {
@@ -25,7 +65,13 @@ std::string ReportText(const engine::VerifyReport& report) {
            std::to_string(report.streams_checked) + " streams, " +
            std::to_string(report.checkpoints_checked) + " checkpoints, " +
            std::to_string(report.nodes_checked) + " Merkle nodes, " +
-           std::to_string(report.index_entries_checked) + " stream index entries verified";
+           std::to_string(report.index_entries_checked) + " stream index entries verified; root " +
+           HexEncode(std::span<const uint8_t>(report.root)) +
+           (report.anchored_size ? "; holds the trusted checkpoint at size " + std::to_string(*report.anchored_size)
+                                 : std::string()) +
+           (report.key_pinned ? "; checkpoints signed by the pinned key"
+                              : "; NOT anchored: the checkpoints were checked with the key the directory "
+                                "holds (pin it: --verifier-key, --checkpoint-file)");
   }
   std::string where = report.bad_position
                           ? " at position " + std::to_string(*report.bad_position)
@@ -40,14 +86,25 @@ int RunVerify(const CliContext& ctx, const VerifyArgs& args) {
   // --config, else DIR/cairn.toml: [keys] and [storage] (a PostgreSQL log), like every offline command
   auto config = DirOrFileConfig(*dir, args.config_file);
   if (!config.ok()) return Fail(config.status());
+  auto anchor = Anchor(args);
+  if (!anchor.ok() && anchor.status().code() == StatusCode::kInvalidArgument) {
+    return UsageError(anchor.status().message());
+  }
+  if (!anchor.ok()) return Fail(anchor.status());
   const engine::VerifyReport report = engine::EventStore::VerifyDataDir(
-      *dir, config->keys, server::PostgresOptions(config->storage));
+      *dir, config->keys, server::PostgresOptions(config->storage), *anchor);
   if (args.json) {
     std::cout << JsonLine(VerifyReportToJson(report)) << "\n";
   } else {
     std::cout << ReportText(report) << "\n";
   }
-  return report.ok ? kExitOk : kExitFailure;
+  if (!report.ok) return kExitFailure;
+  // The next run's anchor: the latest checkpoint, which this run showed to extend the last one.
+  if (!args.checkpoint_file.empty() && !report.latest_checkpoint.empty()) {
+    Status saved = crypto::ReplaceFile(args.checkpoint_file, report.latest_checkpoint, 0644);
+    if (!saved.ok()) return Fail(saved.Annotate("--checkpoint-file"));
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -57,6 +114,17 @@ void RegisterVerifyCommand(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "verify", "Verify every record, stream chain and checkpoint of a data directory");
   cmd->add_flag("--json", args->json, "Print the report as JSON");
+  cmd->add_option("--verifier-key", args->verifier_key,
+                  "Pin the log's verifier key line (`cairn vkey`, kept apart from the data "
+                  "directory): every checkpoint must be signed by it")
+      ->option_text("KEY");
+  cmd->add_option("--verifier-key-file", args->verifier_key_file,
+                  "A file holding the verifier key line, instead of --verifier-key")
+      ->option_text("FILE");
+  cmd->add_option("--checkpoint-file", args->checkpoint_file,
+                  "Keep the latest verified checkpoint here between runs (needs a pinned key): "
+                  "the next run fails if the log no longer holds it (cut back or rewritten)")
+      ->option_text("FILE");
   cmd->add_option("--config", args->config_file,
                   "Configuration whose [keys] and [storage] to use (default: DIR/cairn.toml)")
       ->option_text("FILE");

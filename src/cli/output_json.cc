@@ -95,6 +95,9 @@ Json VerifyReportToJson(const engine::VerifyReport& report) {
                {"index_entries_checked", report.index_entries_checked}};
   json["bad_position"] = report.bad_position ? Json(*report.bad_position) : Json(nullptr);
   json["failure"] = report.ok ? Json(nullptr) : Json(report.failure);
+  json["root"] = report.ok ? Json(HexEncode(std::span<const uint8_t>(report.root))) : Json(nullptr);
+  json["key_pinned"] = report.key_pinned;
+  json["anchored_size"] = report.anchored_size ? Json(*report.anchored_size) : Json(nullptr);
   return json;
 }
 

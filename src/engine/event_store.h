@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -161,6 +162,25 @@ struct VerifyReport {
   // The run was stopped (VerifyPacing::between_chunks returned false) before it finished: not a
   // verdict on the log; ok is false and failure says "stopped".
   bool stopped = false;
+  // When ok: the recomputed root of the records_checked events, and the latest stored checkpoint
+  // (its signed note; empty when the log has none) — what a next run may take as its anchor.
+  crypto::Hash root{};
+  std::string latest_checkpoint;
+  // VerifyAnchor: the checkpoints were verified under the pinned key, and the log was shown to
+  // hold the trusted checkpoint's tree (its size; 0 without one).
+  bool key_pinned = false;
+  std::optional<uint64_t> anchored_size;
+};
+
+// An anchor from outside the data directory for VerifyDataDir (`cairn verify --verifier-key
+// --checkpoint-file`). Without one, verification trusts the signing key the directory holds and
+// cannot see a log cut back or rewritten together with its checkpoints and tree state. With
+// `verifier_key`, every stored checkpoint must verify under that key (not the directory's);
+// with `trusted_checkpoint` (a signed note under that key, kept from an earlier run or a
+// witness), the log must hold its tree: as many events at least, and the same root at its size.
+struct VerifyAnchor {
+  std::string verifier_key;        // a verifier key line (`cairn vkey`); empty: no anchor
+  std::string trusted_checkpoint;  // needs verifier_key; empty: none
 };
 
 // What `cairn recover` found and did (EventStore::RecoverDataDir).
@@ -198,7 +218,8 @@ class EventStore {
   // RocksDB is opened read-only; a PostgreSQL log is opened with PgOptions::read_only (no
   // migration, no key purge, READ ONLY sessions), so its schema must be at this cairn's version.
   static VerifyReport VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms = {},
-                                    const std::optional<storage::PgOptions>& postgres = std::nullopt);
+                                    const std::optional<storage::PgOptions>& postgres = std::nullopt,
+                                    const VerifyAnchor& anchor = {});
 
   // Recovers a RocksDB data directory that Open() refuses over a damaged write-ahead log record
   // (media damage, or a torn multi-block record a power loss left): reports the log that replaying

@@ -1080,7 +1080,31 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
 }
 
 VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms,
-                                       const std::optional<storage::PgOptions>& postgres) {
+                                       const std::optional<storage::PgOptions>& postgres,
+                                       const VerifyAnchor& anchor) {
+  VerifyReport refused;
+  std::optional<integrity::NoteVerifier> pinned;
+  std::optional<integrity::Checkpoint> trusted;
+  if (!anchor.verifier_key.empty()) {
+    auto key = integrity::ParseVerifierKey(anchor.verifier_key);
+    if (!key.ok()) {
+      refused.failure = "the pinned verifier key is not one: " + key.status().message();
+      return refused;
+    }
+    pinned = std::move(key).value();
+  }
+  if (!anchor.trusted_checkpoint.empty()) {
+    if (!pinned) {
+      refused.failure = "a trusted checkpoint needs the pinned verifier key it is signed under";
+      return refused;
+    }
+    auto cp = integrity::VerifyCheckpoint(anchor.trusted_checkpoint, *pinned);
+    if (!cp.ok()) {
+      refused.failure = "the trusted checkpoint does not verify under the pinned key: " + cp.status().message();
+      return refused;
+    }
+    trusted = std::move(cp).value();
+  }
   StoreLocation where;
   where.read_only = true;  // examining a damaged directory must not change it
   where.postgres = postgres;
@@ -1094,7 +1118,17 @@ VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::
     r.failure = "cannot open the data directory: " + d.status().message();
     return r;
   }
-  return VerifyLog(d->parts.store.get(), d->keys.get(), CheckpointVerifier(*d->signer));
+  const integrity::NoteVerifier own = CheckpointVerifier(*d->signer);
+  if (pinned && (pinned->name != own.name || pinned->public_key != own.public_key)) {
+    refused.failure = "the data directory's checkpoint signing key is not the pinned verifier key "
+                      "(the directory was re-keyed or replaced)";
+    return refused;
+  }
+  VerifyReport r = VerifyLog(d->parts.store.get(), d->keys.get(), pinned ? *pinned : own,
+                             trusted ? &*trusted : nullptr);
+  r.key_pinned = r.ok && pinned.has_value();
+  if (r.ok && trusted) r.anchored_size = trusted->size;
+  return r;
 }
 
 RecoveryReport EventStore::RecoverDataDir(const std::string& data_dir, const keys::KmsConfig& kms,

@@ -48,15 +48,17 @@ class LogVerifier {
  public:
   LogVerifier(storage::LogStore* store, const keys::StorageKeys* keys,
               const integrity::NoteVerifier& key, uint64_t size_pin = kWholeLog,
-              const VerifyPacing* pacing = nullptr)
+              const VerifyPacing* pacing = nullptr, const integrity::Checkpoint* trusted = nullptr)
       : store_(store), keys_(keys), run_(keys, /*parallel=*/pacing == nullptr), key_(key), size_pin_(size_pin),
-        pacing_(pacing) {
+        pacing_(pacing), trusted_(trusted) {
     assert(pacing == nullptr || (pacing->chunk_records >= 1 && pacing->chunk_records <= kVerifyChunkRecordsMax));
+    assert(trusted == nullptr || size_pin == kWholeLog);  // an anchor is for a whole-log check
   }
 
   VerifyReport Run() {
     VerifyReport report;
     std::optional<Failure> f = LoadCheckpoints();
+    if (!f) f = MergeTrusted();
     if (!f) f = CheckRecords();
     if (!f) f = CheckTreeState();
     if (!f) f = CheckConsistency();
@@ -68,6 +70,10 @@ class LogVerifier {
     report.streams_checked = chains_.size();
     report.checkpoints_checked = checkpoints_.size();
     report.ok = !f.has_value();
+    if (report.ok) {
+      report.root = tree_.Root();
+      report.latest_checkpoint = std::move(latest_note_);
+    }
     if (f) {
       report.bad_position = f->position;
       report.failure = f->what;
@@ -92,11 +98,29 @@ class LogVerifier {
                                       " says size " + std::to_string(cp->size)};
       } else {
         checkpoints_.push_back(std::move(cp).value());
+        latest_note_.assign(note);
       }
       return !f.has_value();
     });
     if (!s.ok()) return Failure{std::nullopt, "cannot read checkpoints: " + s.message()};
     return f;
+  }
+
+  // The trusted checkpoint joins the stored ones (in size order): the records' root at its size
+  // and the consistency with its neighbours are then checked like theirs. A stored checkpoint of
+  // the same size must have the same root.
+  std::optional<Failure> MergeTrusted() {
+    if (trusted_ == nullptr) return std::nullopt;
+    auto at = std::lower_bound(checkpoints_.begin(), checkpoints_.end(), trusted_->size,
+                               [](const integrity::Checkpoint& c, uint64_t size) { return c.size < size; });
+    if (at != checkpoints_.end() && at->size == trusted_->size) {
+      if (at->root == trusted_->root) return std::nullopt;
+      return At(trusted_->size == 0 ? 0 : trusted_->size - 1,
+                "the stored checkpoint at size " + std::to_string(trusted_->size) +
+                    " has another root than the trusted checkpoint: the log was rewritten");
+    }
+    checkpoints_.insert(at, *trusted_);
+    return std::nullopt;
   }
 
   std::optional<Failure> CheckRecords() {
@@ -232,8 +256,13 @@ class LogVerifier {
       tree_.Append(leaves[k], &completed_);
       while (*next_cp < checkpoints_.size() && checkpoints_[*next_cp].size == tree_.size()) {
         if (checkpoints_[*next_cp].root != tree_.Root()) {
-          return At(tree_.size() - 1, "root of the checkpoint at size " + std::to_string(tree_.size()) +
-                                          " differs from the recomputed root");
+          const bool anchor = trusted_ != nullptr && trusted_->size == tree_.size();
+          return At(tree_.size() - 1, anchor ? "the root at size " + std::to_string(tree_.size()) +
+                                                   " differs from the trusted checkpoint's: the log "
+                                                   "was rewritten up to there"
+                                             : "root of the checkpoint at size " +
+                                                   std::to_string(tree_.size()) +
+                                                   " differs from the recomputed root");
         }
         ++*next_cp;
       }
@@ -250,6 +279,10 @@ class LogVerifier {
     if (state->size < n) {
       return At(state->size, "the tree state (size " + std::to_string(state->size) +
                                  ") is behind the records (" + std::to_string(n) + "): rolled back or torn");
+    }
+    if (trusted_ != nullptr && trusted_->size > n) {
+      return At(n, "the log holds " + std::to_string(n) + " events, fewer than the trusted checkpoint's " +
+                       std::to_string(trusted_->size) + ": events were removed (rolled back)");
     }
     auto range = integrity::CompactRange::Deserialize(state->compact_range);
     if (n > 0 && (!range.ok() || range->size() != n || range->Root() != tree_.Root())) {
@@ -351,7 +384,9 @@ class LogVerifier {
   const integrity::NoteVerifier& key_;
   const uint64_t size_pin_;
   const VerifyPacing* pacing_;
-  std::vector<integrity::Checkpoint> checkpoints_;
+  const integrity::Checkpoint* trusted_;  // nullptr: no anchor
+  std::vector<integrity::Checkpoint> checkpoints_;  // stored (and the trusted one), by size
+  std::string latest_note_;  // the note of the latest stored checkpoint
   integrity::CompactRange tree_;
   std::unordered_map<std::string, ChainState> chains_;
   std::vector<std::pair<integrity::NodeId, crypto::Hash>> completed_;  // by the current chunk
@@ -364,8 +399,9 @@ class LogVerifier {
 }  // namespace
 
 VerifyReport VerifyLog(storage::LogStore* store, const keys::StorageKeys* keys,
-                       const integrity::NoteVerifier& checkpoint_key) {
-  return LogVerifier(store, keys, checkpoint_key).Run();
+                       const integrity::NoteVerifier& checkpoint_key,
+                       const integrity::Checkpoint* trusted) {
+  return LogVerifier(store, keys, checkpoint_key, kWholeLog, nullptr, trusted).Run();
 }
 
 VerifyReport VerifyLogPrefix(storage::LogStore* store, const keys::StorageKeys* keys,

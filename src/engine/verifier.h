@@ -12,14 +12,19 @@
 #pragma once
 
 #include "engine/event_store.h"
+#include "integrity/checkpoint.h"
 #include "integrity/note.h"
 #include "keys/storage_keys.h"
 #include "storage/log_store.h"
 
 namespace cairn::engine {
 
+// With `trusted` (a checkpoint the caller verified under a key from outside the log: VerifyAnchor),
+// the log must also hold its tree: at least its size in events, and its root at that size
+// (compared with a stored checkpoint of that size too), consistent with the stored checkpoints.
 VerifyReport VerifyLog(storage::LogStore* store, const keys::StorageKeys* keys,
-                       const integrity::NoteVerifier& checkpoint_key);
+                       const integrity::NoteVerifier& checkpoint_key,
+                       const integrity::Checkpoint* trusted = nullptr);
 
 // The same over the prefix [0, size) of a live log (the scrub): appends may continue meanwhile.
 // Checkpoints beyond `size` are left for a later run; a tree state beyond `size` must be

@@ -12,6 +12,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <iterator>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/bytes.h"
@@ -24,6 +26,7 @@ namespace cairn {
 namespace CAIRN_UNITY_ID {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using testing::CommandResult;
 using testing::RunCairn;
@@ -421,6 +424,55 @@ TEST_F(CliTest, VerifyGoodStore) {
   CommandResult j = Cairn({"verify", "--json"});
   EXPECT_EQ(j.exit_code, 0) << j.err;
   EXPECT_EQ(Json::parse(j.out)["ok"], true);
+}
+
+// --verifier-key and --checkpoint-file anchor `cairn verify` outside the data directory: the first
+// run keeps the latest checkpoint, later runs require the log to still hold it.
+TEST_F(CliTest, VerifyAnchoredByAPinnedKeyAndAKeptCheckpoint) {
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Append("v", "{}").exit_code, 0);
+  ASSERT_EQ(Cairn({"checkpoint"}).exit_code, 0);
+  CommandResult vkey = Cairn({"vkey"});
+  ASSERT_EQ(vkey.exit_code, 0) << vkey.err;
+  std::string key = vkey.out;
+  while (!key.empty() && key.back() == '\n') key.pop_back();
+  const std::string kept = tmp_.Sub("kept-checkpoint");
+
+  CommandResult first = Cairn({"verify", "--verifier-key", key, "--checkpoint-file", kept});
+  EXPECT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_THAT(first.out, HasSubstr("checkpoints signed by the pinned key"));
+  EXPECT_THAT(first.out, Not(HasSubstr("holds the trusted checkpoint")));  // none kept yet
+  std::ifstream in(kept);
+  std::string note((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(note, StartsWith("test.cairn/log\n3\n"));
+
+  ASSERT_EQ(Append("v", "{}").exit_code, 0);
+  ASSERT_EQ(Cairn({"checkpoint"}).exit_code, 0);
+  CommandResult second = Cairn({"verify", "--verifier-key", key, "--checkpoint-file", kept, "--json"});
+  EXPECT_EQ(second.exit_code, 0) << second.out << second.err;
+  const Json j = Json::parse(second.out);
+  EXPECT_EQ(j["anchored_size"], 3);
+  EXPECT_EQ(j["key_pinned"], true);
+  EXPECT_EQ(j["root"].get<std::string>().size(), 64u);
+
+  // A kept checkpoint the key did not sign: refused, and the file is left as it was.
+  std::string forged = note;
+  forged[forged.find('\n') + 1] = '9';
+  {
+    std::ofstream out(kept, std::ios::trunc);
+    out << forged;
+  }
+  CommandResult bad = Cairn({"verify", "--verifier-key", key, "--checkpoint-file", kept});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_THAT(bad.out, HasSubstr("does not verify under the pinned key"));
+  std::ifstream again(kept);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()), forged);
+
+  CommandResult unpinned = Cairn({"verify", "--checkpoint-file", kept});
+  EXPECT_EQ(unpinned.exit_code, 2) << unpinned.out << unpinned.err;
+  EXPECT_THAT(unpinned.err, HasSubstr("--checkpoint-file needs --verifier-key"));
+  CommandResult plain = Cairn({"verify"});
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.out, HasSubstr("NOT anchored"));
 }
 
 TEST_F(CliTest, EnvironmentSuppliesTheDataDirectory) {
