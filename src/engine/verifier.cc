@@ -334,11 +334,21 @@ class LogVerifier {
   std::optional<Failure> CheckHeads() {
     std::optional<Failure> f;
     size_t seen = 0;
+    std::optional<std::pair<std::string, uint64_t>> furthest;  // the head that moved furthest
     Status s = store_->ScanStreamHeads([&](std::string_view stream, const storage::StreamHead& head) {
       auto it = chains_.find(std::string(stream));
       if (size_pin_ != kWholeLog && head.next_version > 0 && head.last_position >= tree_.size()) {
-        seen += it != chains_.end();  // moved past the pinned prefix: not comparable
-        return true;
+        // Moved past the pinned prefix: not comparable, but it must have moved forward, and (below)
+        // not beyond the log.
+        if (it != chains_.end()) {
+          ++seen;
+          if (it->second.deleted || head.next_version <= it->second.next_version) {
+            f = At(it->second.last_position, "stream head of '" + std::string(stream) +
+                                                 "' names a later event the stream cannot have");
+          }
+        }
+        if (!furthest || head.last_position > furthest->second) furthest.emplace(stream, head.last_position);
+        return !f.has_value();
       }
       ++seen;
       if (it == chains_.end()) {
@@ -353,7 +363,19 @@ class LogVerifier {
     });
     if (!s.ok()) return Failure{std::nullopt, "cannot read stream heads: " + s.message()};
     if (!f && seen != chains_.size()) f = Failure{std::nullopt, "a stream's head is missing"};
+    if (!f && furthest) f = CheckHeadWithinLog(furthest->first, furthest->second);
     return f;
+  }
+
+  // A head read after the tree state it is compared with names a position that state holds:
+  // heads are written in the commit that writes the state.
+  std::optional<Failure> CheckHeadWithinLog(const std::string& stream, uint64_t last_position) {
+    auto state = store_->ReadTreeState();
+    if (!state.ok()) return Failure{std::nullopt, "cannot read the tree state: " + state.status().message()};
+    if (last_position < state->size) return std::nullopt;
+    return Failure{std::nullopt, "stream head of '" + stream + "' names position " +
+                                     std::to_string(last_position) + ", beyond the log (" +
+                                     std::to_string(state->size) + " events)"};
   }
 
   // Every stream's stored index names exactly the positions of its events, in version order.

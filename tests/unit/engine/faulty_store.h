@@ -51,6 +51,8 @@ struct FaultPlan {
   // Runs at the start of DeleteUnusedKeyMaterial (another node acting between a look and the
   // delete).
   std::function<void(std::string_view name)> before_delete_unused;
+  // Rewrites the stream heads ScanStreamHeads returns (a head tampered with in the store).
+  std::function<void(std::string_view stream, storage::StreamHead* head)> rewrite_head;
   // Runs at the start of PutKeyMaterial (a write held up between its wrap and its put).
   std::function<void(std::string_view name)> before_put_key_material;
 };
@@ -172,7 +174,12 @@ class FaultyStore final : public storage::LogStore {
     });
   }
   Status ScanStreamHeads(const std::function<bool(std::string_view, const storage::StreamHead&)>& fn) override {
-    return inner_->ScanStreamHeads(fn);
+    if (!plan_->rewrite_head) return inner_->ScanStreamHeads(fn);
+    return inner_->ScanStreamHeads([&](std::string_view stream, const storage::StreamHead& head) {
+      storage::StreamHead rewritten = head;
+      plan_->rewrite_head(stream, &rewritten);
+      return fn(stream, rewritten);
+    });
   }
   Status PutCheckpoint(uint64_t s, std::string_view n) override { return inner_->PutCheckpoint(s, n); }
   Result<std::optional<std::pair<uint64_t, std::string>>> ReadLatestCheckpoint() override {

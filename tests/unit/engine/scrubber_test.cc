@@ -272,6 +272,38 @@ TEST_P(ScrubberBackendTest, ATrickleOfCommitsDoesNotPutOffTheFullRun) {
   EXPECT_EQ(scrubber_->status().last_full->bad_position, std::optional<uint64_t>(12));
 }
 
+// The scrub's full run leaves heads that moved past its pinned size to a later run, but a head
+// that names a position beyond the log, or that "moved" without gaining a version, is tampering
+// (reads trust the head: a stream's tail would be hidden, or it would read as deleted).
+TEST_P(ScrubberBackendTest, AHeadPastThePinnedSizeMustBeWithinTheLogAndMovedForward) {
+  OpenFaulty();
+  AppendBatches(4, 3);  // s-0 .. s-3, three events each
+  VerifyPacing pacing;
+  ASSERT_TRUE(store_->VerifyPaced(pacing).ok);
+  plan_.rewrite_head = [](std::string_view stream, storage::StreamHead* head) {
+    if (stream == "s-0") {
+      head->last_position = uint64_t{1} << 62;
+      head->next_version = 100;
+    }
+  };
+  VerifyReport r = store_->VerifyPaced(pacing);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.failure.find("stream head of 's-0' names position 4611686018427387904, beyond the log"),
+            std::string::npos) << r.failure;
+  plan_.rewrite_head = [](std::string_view stream, storage::StreamHead* head) {
+    if (stream == "s-1") {
+      head->last_position = 12;  // past the 12 events, as if an append had just landed...
+      head->deleted = true;      // ...yet no version more: the stream's tail would be hidden
+    }
+  };
+  r = store_->VerifyPaced(pacing);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.failure.find("stream head of 's-1' names a later event the stream cannot have"),
+            std::string::npos) << r.failure;
+  plan_.rewrite_head = nullptr;
+  EXPECT_TRUE(store_->VerifyPaced(pacing).ok);
+}
+
 TEST_P(ScrubberBackendTest, CleanLogStaysClean) {
   ScrubberOptions o = Quick(/*per_step=*/16);
   o.full_interval_ms = 30;
