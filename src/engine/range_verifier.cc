@@ -61,6 +61,7 @@ class RangeVerifier {
     if (!f) f = CheckRoot();
     if (!f) f = CheckRecordsAndNodes();
     if (!f) f = CheckTreeState();
+    if (!f) f = CheckExtendedByCheckpoint();
     VerifyReport report;
     report.records_checked = tree_.size() > from_ ? tree_.size() - from_ : 0;
     report.streams_checked = links_.size();
@@ -97,11 +98,12 @@ class RangeVerifier {
     return std::nullopt;
   }
 
-  // The latest checkpoint, when it ends at `from` or inside the range.
+  // The latest checkpoint, when it ends at `from` or after (inside the range: CheckRoot; beyond
+  // it: CheckExtendedByCheckpoint).
   std::optional<Failure> LoadCheckpoint() {
     auto latest = store_->ReadLatestCheckpoint();
     if (!latest.ok()) return Failure{std::nullopt, "cannot read the latest checkpoint: " + latest.status().message()};
-    if (!latest->has_value() || (*latest)->first < from_ || (*latest)->first > to_) return std::nullopt;
+    if (!latest->has_value() || (*latest)->first < from_) return std::nullopt;
     const uint64_t size = (*latest)->first;
     auto cp = integrity::VerifyCheckpoint((*latest)->second, key_);
     if (!cp.ok()) {
@@ -265,11 +267,28 @@ class RangeVerifier {
     return std::nullopt;
   }
 
-  // The stored tree state, when it ends at `to` (a live log may have moved on).
+  // A checkpoint beyond the range signs a tree that must extend the recomputed one (RFC 9162
+  // consistency, from stored nodes): so every step is bound to a signed root once one is signed
+  // after it, not only the step a checkpoint happens to end in.
+  std::optional<Failure> CheckExtendedByCheckpoint() {
+    if (!checkpoint_ || checkpoint_->size <= to_ || to_ == 0) return std::nullopt;
+    StoreNodeReader reader(store_);
+    auto proof = integrity::ConsistencyProof(reader, to_, checkpoint_->size);
+    Status s = proof.ok() ? integrity::VerifyConsistency(to_, checkpoint_->size, *proof, tree_.Root(),
+                                                         checkpoint_->root)
+                          : proof.status();
+    if (s.ok()) return std::nullopt;
+    return At(to_ - 1, "the checkpoint at size " + std::to_string(checkpoint_->size) +
+                           " does not extend the recomputed tree at " + std::to_string(to_) + ": " +
+                           s.message());
+  }
+
+  // The stored tree state: when it ends at `to`, its root; when the live log moved on, that it
+  // extends the recomputed tree (RFC 9162 consistency, from stored nodes).
   std::optional<Failure> CheckTreeState() {
     auto state = store_->ReadTreeState();
     if (!state.ok()) return Failure{std::nullopt, "cannot read the tree state: " + state.status().message()};
-    if (state->size > to_) return std::nullopt;
+    if (state->size > to_) return CheckStateExtends(*state);
     if (state->size < to_) {
       return At(state->size, "the tree state (size " + std::to_string(state->size) +
                                  ") is behind the records (" + std::to_string(to_) + ")");
@@ -279,6 +298,21 @@ class RangeVerifier {
       return At(to_ - 1, "the stored tree state does not match the recomputed tree");
     }
     return std::nullopt;
+  }
+
+  std::optional<Failure> CheckStateExtends(const storage::TreeState& state) {
+    auto range = integrity::CompactRange::Deserialize(state.compact_range);
+    if (!range.ok() || range->size() != state.size) {
+      return At(to_, "the stored tree state (size " + std::to_string(state.size) + ") is malformed");
+    }
+    if (to_ == 0) return std::nullopt;
+    StoreNodeReader reader(store_);
+    auto proof = integrity::ConsistencyProof(reader, to_, state.size);
+    Status s = proof.ok() ? integrity::VerifyConsistency(to_, state.size, *proof, tree_.Root(), range->Root())
+                          : proof.status();
+    if (s.ok()) return std::nullopt;
+    return At(to_ - 1, "the stored tree state (size " + std::to_string(state.size) +
+                           ") does not extend the recomputed tree: " + s.message());
   }
 
   storage::LogStore* store_;

@@ -12,7 +12,9 @@
 // For the range: the leaf hashes and every Merkle node the range completes equal what is stored
 // (proofs are served from those nodes); starting from the compact range of [0, from) read from
 // stored nodes, the recomputed root equals the root of the stored tree state and of the latest
-// stored checkpoint when either ends inside (from, to] (or at `from`).
+// stored checkpoint when either ends inside (from, to] (or at `from`); when either ends beyond
+// `to` (a live log moved on, a checkpoint signed since), it must extend the recomputed tree (an
+// RFC 9162 consistency proof from stored nodes), so every step is bound to the latest signed root.
 // Stops at the first failure and names the position and what failed (a predecessor before
 // `from` that does not check is named at its own position) (identifiers only: positions,
 // stream ids, node ids; never payload bytes).

@@ -25,6 +25,8 @@ struct FaultPlan {
   std::atomic<int> failed{0};
   std::atomic<int64_t> corrupt_record_at{-1};  // reads of this record get one byte flipped
   std::atomic<int64_t> corrupt_leaf_at{-1};    // reads of this leaf hash get one byte flipped
+  std::atomic<int> corrupt_node_level{-1};      // with corrupt_node_index: reads of this interior
+  std::atomic<int64_t> corrupt_node_index{-1};  // Merkle node get one byte flipped
   std::string replacement_leaf;                // set before replace_leaf_at, then left alone
   std::atomic<int64_t> replace_leaf_at{-1};    // reads of this leaf hash get replacement_leaf
   std::atomic<int64_t> corrupt_index_at{-1};   // stream index reads: this position's entry moved
@@ -164,6 +166,9 @@ class FaultyStore final : public storage::LogStore {
     for (size_t i = 0; s.ok() && i < k.size(); ++i) {
       if (k[i].level == 0 && Hit(plan_->corrupt_leaf_at, k[i].index)) (*h)[i] = FlipOneByte((*h)[i]);
       if (k[i].level == 0 && Hit(plan_->replace_leaf_at, k[i].index)) (*h)[i] = plan_->replacement_leaf;
+      if (static_cast<int>(k[i].level) == plan_->corrupt_node_level && Hit(plan_->corrupt_node_index, k[i].index)) {
+        (*h)[i] = FlipOneByte((*h)[i]);
+      }
     }
     return s;
   }

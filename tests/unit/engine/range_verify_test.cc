@@ -54,9 +54,10 @@ TEST_P(RangeVerifyBackendTest, CleanRangesVerifyWithTheirCounts) {
     EXPECT_TRUE(r.ok) << from << ".." << to << ": " << r.failure;
     EXPECT_EQ(r.records_checked, to - from);
   }
-  // The latest checkpoint (size 30) takes part when a range ends there.
+  // The latest checkpoint (size 30) takes part in every range: root to root when the range ends
+  // there, by a consistency proof when it ends before.
   EXPECT_EQ(store_->VerifyRange(20, 30).checkpoints_checked, 1u);
-  EXPECT_EQ(store_->VerifyRange(3, 10).checkpoints_checked, 0u);
+  EXPECT_EQ(store_->VerifyRange(3, 10).checkpoints_checked, 1u);
 }
 
 TEST_P(RangeVerifyBackendTest, BoundsAreEnforced) {
@@ -131,6 +132,19 @@ TEST_P(RangeVerifyBackendTest, CorruptedPrefixNodeIsCaughtByTheRange) {
   plan_.corrupt_leaf_at = 8;  // the prefix [0, 9) is seeded from stored nodes (leaf 8 among them)
   // Leaf 9 completes node (1, 4) over leaves 8 and 9: its stored hash differs from the recomputed.
   ExpectFailure(store_->VerifyRange(9, 10), 9, "Merkle node (level 1, index 4)");
+}
+
+// A range seeded from a damaged stored node that it never completes again (node (2, 2) over leaves
+// 8..11, the prefix of [12, 14)): its recomputed root at 14 is wrong. No checkpoint and no tree
+// state ends at 14; the tree state and the checkpoint at 30, which must extend that root, show it.
+TEST_P(RangeVerifyBackendTest, ADamagedPrefixNodeIsCaughtByTheLaterSignedRoot) {
+  AppendEvents();
+  OpenFaulty();
+  plan_.corrupt_node_level = 2;
+  plan_.corrupt_node_index = 2;
+  ExpectFailure(store_->VerifyRange(12, 14), 13, "does not extend the recomputed tree");
+  plan_.corrupt_node_level = -1;
+  EXPECT_TRUE(store_->VerifyRange(12, 14).ok);
 }
 
 TEST_P(RangeVerifyBackendTest, AStreamIndexThatDisagreesWithTheRecordIsNamed) {
