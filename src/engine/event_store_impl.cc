@@ -1124,8 +1124,22 @@ VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::
                       "(the directory was re-keyed or replaced)";
     return refused;
   }
-  VerifyReport r = VerifyLog(d->parts.store.get(), d->keys.get(), pinned ? *pinned : own,
-                             trusted ? &*trusted : nullptr);
+  storage::LogStore* store = d->parts.store.get();
+  const integrity::NoteVerifier& key = pinned ? *pinned : own;
+  const integrity::Checkpoint* anchor_cp = trusted ? &*trusted : nullptr;
+  VerifyReport r;
+  if (store->shared()) {
+    // Other nodes may append meanwhile: the log as it is when the run starts, which later commits
+    // must extend (not a false "record missing" for an event committed during the run).
+    auto state = store->ReadTreeState();
+    if (!state.ok()) {
+      refused.failure = "cannot read the tree state: " + state.status().message();
+      return refused;
+    }
+    r = VerifyLogUpTo(store, d->keys.get(), key, state->size, anchor_cp);
+  } else {
+    r = VerifyLog(store, d->keys.get(), key, anchor_cp);
+  }
   r.key_pinned = r.ok && pinned.has_value();
   if (r.ok && trusted) r.anchored_size = trusted->size;
   return r;

@@ -52,7 +52,7 @@ class LogVerifier {
       : store_(store), keys_(keys), run_(keys, /*parallel=*/pacing == nullptr), key_(key), size_pin_(size_pin),
         pacing_(pacing), trusted_(trusted) {
     assert(pacing == nullptr || (pacing->chunk_records >= 1 && pacing->chunk_records <= kVerifyChunkRecordsMax));
-    assert(trusted == nullptr || size_pin == kWholeLog);  // an anchor is for a whole-log check
+    assert(trusted == nullptr || pacing == nullptr);  // an anchor is for `cairn verify`, not the scrub
   }
 
   VerifyReport Run() {
@@ -274,15 +274,17 @@ class LogVerifier {
     auto state = store_->ReadTreeState();
     if (!state.ok()) return Failure{std::nullopt, "cannot read the tree state: " + state.status().message()};
     const uint64_t n = tree_.size();
-    if (state->size > n && size_pin_ != kWholeLog) return CheckStateExtends(*state);
-    if (state->size > n) return At(n, "record missing (the tree state says the log has " + std::to_string(state->size) + " events)");
-    if (state->size < n) {
-      return At(state->size, "the tree state (size " + std::to_string(state->size) +
-                                 ") is behind the records (" + std::to_string(n) + "): rolled back or torn");
+    if (state->size > n && size_pin_ == kWholeLog) {
+      return At(n, "record missing (the tree state says the log has " + std::to_string(state->size) + " events)");
     }
     if (trusted_ != nullptr && trusted_->size > n) {
       return At(n, "the log holds " + std::to_string(n) + " events, fewer than the trusted checkpoint's " +
                        std::to_string(trusted_->size) + ": events were removed (rolled back)");
+    }
+    if (state->size > n) return CheckStateExtends(*state);
+    if (state->size < n) {
+      return At(state->size, "the tree state (size " + std::to_string(state->size) +
+                                 ") is behind the records (" + std::to_string(n) + "): rolled back or torn");
     }
     auto range = integrity::CompactRange::Deserialize(state->compact_range);
     if (n > 0 && (!range.ok() || range->size() != n || range->Root() != tree_.Root())) {
@@ -424,6 +426,13 @@ VerifyReport VerifyLog(storage::LogStore* store, const keys::StorageKeys* keys,
                        const integrity::NoteVerifier& checkpoint_key,
                        const integrity::Checkpoint* trusted) {
   return LogVerifier(store, keys, checkpoint_key, kWholeLog, nullptr, trusted).Run();
+}
+
+VerifyReport VerifyLogUpTo(storage::LogStore* store, const keys::StorageKeys* keys,
+                           const integrity::NoteVerifier& checkpoint_key, uint64_t size,
+                           const integrity::Checkpoint* trusted) {
+  assert(size != kWholeLog);
+  return LogVerifier(store, keys, checkpoint_key, size, nullptr, trusted).Run();
 }
 
 VerifyReport VerifyLogPrefix(storage::LogStore* store, const keys::StorageKeys* keys,

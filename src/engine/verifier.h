@@ -26,6 +26,13 @@ VerifyReport VerifyLog(storage::LogStore* store, const keys::StorageKeys* keys,
                        const integrity::NoteVerifier& checkpoint_key,
                        const integrity::Checkpoint* trusted = nullptr);
 
+// VerifyLog of the prefix [0, size) of a log other nodes may extend meanwhile (`cairn verify` on
+// a shared PostgreSQL log; `size` is its tree size when the run starts): what VerifyLogPrefix
+// checks, unpaced, with the anchor of VerifyLog.
+VerifyReport VerifyLogUpTo(storage::LogStore* store, const keys::StorageKeys* keys,
+                           const integrity::NoteVerifier& checkpoint_key, uint64_t size,
+                           const integrity::Checkpoint* trusted = nullptr);
+
 // The same over the prefix [0, size) of a live log (the scrub): appends may continue meanwhile.
 // Checkpoints beyond `size` are left for a later run; a tree state beyond `size` must be
 // consistent (RFC 9162, from stored nodes) with the recomputed root at `size`; stream heads that
