@@ -17,9 +17,9 @@ std::string Named(std::string_view stream_id) { return "'" + std::string(stream_
 // Walks the stored entries of one stream below `positions_below`, in version order.
 class IndexWalk {
  public:
-  IndexWalk(storage::LogStore* store, std::string_view stream_id, uint64_t positions_below,
+  IndexWalk(storage::LogStore* store, std::string_view stream_id, IndexBound bound,
             const std::function<bool()>& between_reads)
-      : store_(store), stream_id_(stream_id), below_(positions_below), between_reads_(between_reads) {}
+      : store_(store), stream_id_(stream_id), bound_(bound), between_reads_(between_reads) {}
 
   // Calls fn(entry) for each entry until fn returns a failure; a failure of its own otherwise.
   std::optional<VerifyFailure> ForEach(
@@ -33,7 +33,12 @@ class IndexWalk {
                                                entries.status().message()};
       }
       for (const storage::StreamIndexEntry& e : *entries) {
-        if (e.position >= below_) return std::nullopt;  // beyond the checked prefix
+        if (e.position >= bound_.positions_below && bound_.beyond_is_damage) {
+          return FailureAt(e.position, "stream index of " + Named(stream_id_) + " maps version " +
+                                           std::to_string(e.version) + " to position " +
+                                           std::to_string(e.position) + ", beyond the log");
+        }
+        if (e.position >= bound_.positions_below) return std::nullopt;  // beyond the checked prefix
         if (e.version != next_version) {
           return VerifyFailure{std::nullopt, "stream index of " + Named(stream_id_) + " skips version " +
                                                  std::to_string(next_version)};
@@ -48,18 +53,18 @@ class IndexWalk {
  private:
   storage::LogStore* store_;
   std::string_view stream_id_;
-  const uint64_t below_;
+  const IndexBound bound_;
   const std::function<bool()> between_reads_;
 };
 
 // The slow half, after a mismatch: the first entry whose record is not that version of the stream.
 std::optional<VerifyFailure> LocateBadEntry(storage::LogStore* store, const keys::StorageKeys* keys,
-                                            std::string_view stream_id, uint64_t positions_below,
+                                            std::string_view stream_id, IndexBound bound,
                                             const std::function<bool()>& between_reads) {
   RecordCipher cipher(keys);
   OpenedRecord opened;
   integrity::Entry entry;
-  return IndexWalk(store, stream_id, positions_below, between_reads).ForEach(
+  return IndexWalk(store, stream_id, bound, between_reads).ForEach(
       [&](const storage::StreamIndexEntry& e) -> std::optional<VerifyFailure> {
         auto stored = store->ReadRecord(e.position);
         const bool matches = stored.ok() && !CheckStoredRecord(cipher, e.position, *stored, &opened, &entry) &&
@@ -82,12 +87,12 @@ void IndexDigest::Add(uint64_t position) {
 std::optional<VerifyFailure> CheckStreamIndex(storage::LogStore* store, const keys::StorageKeys* keys,
                                               std::string_view stream_id,
                                               const StreamIndexExpectation& want,
-                                              uint64_t positions_below,
+                                              IndexBound bound,
                                               const std::function<bool()>& between_reads,
                                               uint64_t* entries_checked) {
   IndexDigest digest;
   uint64_t count = 0;
-  std::optional<VerifyFailure> f = IndexWalk(store, stream_id, positions_below, between_reads).ForEach(
+  std::optional<VerifyFailure> f = IndexWalk(store, stream_id, bound, between_reads).ForEach(
       [&](const storage::StreamIndexEntry& e) -> std::optional<VerifyFailure> {
         digest.Add(e.position);
         ++count;
@@ -96,7 +101,7 @@ std::optional<VerifyFailure> CheckStreamIndex(storage::LogStore* store, const ke
   *entries_checked += count;
   if (f) return f;
   if (count == want.events && digest == want.digest) return std::nullopt;
-  if (auto bad = LocateBadEntry(store, keys, stream_id, positions_below, between_reads)) return bad;
+  if (auto bad = LocateBadEntry(store, keys, stream_id, bound, between_reads)) return bad;
   // Every entry names its version: entries are missing at the end.
   assert(count != want.events);
   return FailureAt(want.last_position, "stream index of " + Named(stream_id) + " has " + std::to_string(count) +

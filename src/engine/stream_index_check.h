@@ -43,8 +43,15 @@ struct StreamIndexExpectation {
 // Index entries read per storage call.
 inline constexpr uint64_t kIndexReadEntriesMax = 4096;
 
-// Checks that the stored index of `stream_id`, cut at the first entry whose position is
-// >= positions_below (a prefix check of a live log; UINT64_MAX for the whole log), has exactly
+// The positions an index check covers: below `positions_below`. An entry at or beyond it ends the
+// walk (a prefix check of a live log: later appends), or, when `beyond_is_damage` (the whole log,
+// positions_below its size), is a failure: no event is there.
+struct IndexBound {
+  uint64_t positions_below = 0;
+  bool beyond_is_damage = false;
+};
+
+// Checks that the stored index of `stream_id`, cut as `bound` says, has exactly
 // `want.events` entries for versions 0, 1, … whose positions fold to `want.digest`.
 // `between_reads` (when set) runs before each storage read (the record reads of a mismatch
 // included) and returns false to stop (the failure then has stopped = true). *entries_checked
@@ -52,7 +59,7 @@ inline constexpr uint64_t kIndexReadEntriesMax = 4096;
 std::optional<VerifyFailure> CheckStreamIndex(storage::LogStore* store, const keys::StorageKeys* keys,
                                               std::string_view stream_id,
                                               const StreamIndexExpectation& want,
-                                              uint64_t positions_below,
+                                              IndexBound bound,
                                               const std::function<bool()>& between_reads,
                                               uint64_t* entries_checked);
 

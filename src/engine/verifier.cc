@@ -388,11 +388,12 @@ class LogVerifier {
       const bool pace = pacing_ != nullptr && pacing_->between_chunks && ++reads % kIndexReadsPerPause == 0;
       return !pace || pacing_->between_chunks();
     };
-    const uint64_t below = size_pin_ == kWholeLog ? kWholeLog : tree_.size();
+    // The whole log: an entry at or past its end is damage; a prefix: a later append.
+    const IndexBound bound{tree_.size(), size_pin_ == kWholeLog};
     std::optional<Failure> lowest;
     for (const auto& [stream, chain] : chains_) {
       StreamIndexExpectation want{chain.next_version, chain.index, chain.last_position};
-      std::optional<Failure> f = CheckStreamIndex(store_, keys_, stream, want, below,
+      std::optional<Failure> f = CheckStreamIndex(store_, keys_, stream, want, bound,
                                                   between_reads, &index_entries_checked_);
       if (f && f->stopped) return f;
       lowest = Lowest(std::move(lowest), std::move(f));

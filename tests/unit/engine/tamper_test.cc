@@ -209,7 +209,7 @@ TEST_F(TamperTest, IndexEntryAddedPastTheEndOfAStream) {
 
 TEST_F(TamperTest, IndexEntryNamingAPositionBeyondTheLog) {
   WriteRaw(dir_, storage::rocks::kCfStreamIndex, IndexKey(2, 6), IndexRunTo(kEvents + 5));
-  ExpectFailureAt(kEvents + 5, "stream index of 's-2' maps version 6");
+  ExpectFailureAt(kEvents + 5, "stream index of 's-2' maps version 6 to position 25, beyond the log");
 }
 
 // Interior nodes are what inclusion and consistency proofs are built from.
