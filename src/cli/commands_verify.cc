@@ -2,6 +2,7 @@
 // stored Merkle node, stream index entry, checkpoint root and consistency between consecutive
 // checkpoints; engine/verifier.h), optionally anchored outside the directory: a pinned verifier
 // key and a checkpoint kept from an earlier run (engine::VerifyAnchor).
+#include <cassert>
 #include <cctype>
 #include <iostream>
 #include <memory>
@@ -79,6 +80,30 @@ std::string ReportText(const engine::VerifyReport& report) {
   return "FAILED" + where + ": " + TerminalSafe(report.failure);
 }
 
+// The next run's anchor: the latest stored checkpoint, which this run showed to extend the kept
+// one. Never an older one (stored checkpoints removed above the kept size would otherwise move the
+// anchor back, and a history rewritten after that older size would pass the next run), never the
+// empty tree's. Says so on stderr when it keeps the file as it is, or when the anchor starts.
+Status KeepLatestCheckpoint(const std::string& path, const engine::VerifyReport& report, bool had_anchor) {
+  assert(report.ok);
+  const uint64_t kept_size = report.anchored_size.value_or(0);
+  if (report.latest_checkpoint.empty() || report.latest_checkpoint_size == 0) {
+    if (!had_anchor) std::cerr << "cairn: no checkpoint to keep yet (sign one: `cairn checkpoint`)\n";
+    return Status::Ok();
+  }
+  if (had_anchor && report.latest_checkpoint_size < kept_size) {
+    std::cerr << "cairn: warning: the latest stored checkpoint (size " << report.latest_checkpoint_size
+              << ") is older than the kept one (size " << kept_size
+              << "); stored checkpoints were removed. " << TerminalSafe(path) << " is left as it is\n";
+    return Status::Ok();
+  }
+  if (!had_anchor) {
+    std::cerr << "cairn: no checkpoint was kept in " << TerminalSafe(path)
+              << ": the anchor starts with this run (size " << report.latest_checkpoint_size << ")\n";
+  }
+  return crypto::ReplaceFile(path, report.latest_checkpoint, 0644);
+}
+
 int RunVerify(const CliContext& ctx, const VerifyArgs& args) {
   auto dir = ResolveDataDir(ctx, args.data_dir);
   if (!dir.ok()) return UsageError(dir.status().message());
@@ -99,9 +124,8 @@ int RunVerify(const CliContext& ctx, const VerifyArgs& args) {
     std::cout << ReportText(report) << "\n";
   }
   if (!report.ok) return kExitFailure;
-  // The next run's anchor: the latest checkpoint, which this run showed to extend the last one.
-  if (!args.checkpoint_file.empty() && !report.latest_checkpoint.empty()) {
-    Status saved = crypto::ReplaceFile(args.checkpoint_file, report.latest_checkpoint, 0644);
+  if (!args.checkpoint_file.empty()) {
+    Status saved = KeepLatestCheckpoint(args.checkpoint_file, report, !anchor->trusted_checkpoint.empty());
     if (!saved.ok()) return Fail(saved.Annotate("--checkpoint-file"));
   }
   return kExitOk;

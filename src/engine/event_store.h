@@ -166,6 +166,7 @@ struct VerifyReport {
   // (its signed note; empty when the log has none) — what a next run may take as its anchor.
   crypto::Hash root{};
   std::string latest_checkpoint;
+  uint64_t latest_checkpoint_size = 0;
   // VerifyAnchor: the checkpoints were verified under the pinned key, and the log was shown to
   // hold the trusted checkpoint's tree (its size; 0 without one).
   bool key_pinned = false;

@@ -73,6 +73,7 @@ class LogVerifier {
     if (report.ok) {
       report.root = tree_.Root();
       report.latest_checkpoint = std::move(latest_note_);
+      report.latest_checkpoint_size = latest_size_;
     }
     if (f) {
       report.bad_position = f->position;
@@ -99,6 +100,7 @@ class LogVerifier {
       } else {
         checkpoints_.push_back(std::move(cp).value());
         latest_note_.assign(note);
+        latest_size_ = size;
       }
       return !f.has_value();
     });
@@ -412,6 +414,7 @@ class LogVerifier {
   const integrity::Checkpoint* trusted_;  // nullptr: no anchor
   std::vector<integrity::Checkpoint> checkpoints_;  // stored (and the trusted one), by size
   std::string latest_note_;  // the note of the latest stored checkpoint
+  uint64_t latest_size_ = 0;
   integrity::CompactRange tree_;
   std::unordered_map<std::string, ChainState> chains_;
   std::vector<std::pair<integrity::NodeId, crypto::Hash>> completed_;  // by the current chunk
