@@ -278,9 +278,12 @@ class RangeVerifier {
                                                          checkpoint_->root)
                           : proof.status();
     if (s.ok()) return std::nullopt;
-    return At(to_ - 1, "the checkpoint at size " + std::to_string(checkpoint_->size) +
-                           " does not extend the recomputed tree at " + std::to_string(to_) + ": " +
-                           s.message());
+    // No position: the damage may be in the range's prefix, in the stored nodes of the proof
+    // (beyond the range) or in the checkpoint's store; naming the range's last record would
+    // blame it.
+    return Failure{std::nullopt, "the checkpoint at size " + std::to_string(checkpoint_->size) +
+                                     " does not extend the recomputed tree at " + std::to_string(to_) +
+                                     ": " + s.message()};
   }
 
   // The stored tree state: when it ends at `to`, its root; when the live log moved on, that it
@@ -311,8 +314,9 @@ class RangeVerifier {
     Status s = proof.ok() ? integrity::VerifyConsistency(to_, state.size, *proof, tree_.Root(), range->Root())
                           : proof.status();
     if (s.ok()) return std::nullopt;
-    return At(to_ - 1, "the stored tree state (size " + std::to_string(state.size) +
-                           ") does not extend the recomputed tree: " + s.message());
+    return Failure{std::nullopt, "the stored tree state (size " + std::to_string(state.size) +
+                                     ") does not extend the recomputed tree at " + std::to_string(to_) +
+                                     ": " + s.message()};  // no position: see CheckExtendedByCheckpoint
   }
 
   storage::LogStore* store_;
