@@ -399,9 +399,20 @@ Status WriteFileBeside(const std::string& path, std::string_view bytes, mode_t m
   if (s.ok() && replace) {
     if (::rename(tmp.c_str(), path.c_str()) == 0) return SyncDirectory(ParentDir(path));
     s = ErrnoStatus("renaming", tmp, errno);
-  } else if (s.ok() && ::link(tmp.c_str(), path.c_str()) != 0) {
-    s = errno == EEXIST ? Status::AlreadyExists(path + " already exists; not overwriting it")
-                        : ErrnoStatus("linking", path, errno);
+  } else if (s.ok()) {
+    // In one step and without a second name: a crash between a link(2) and the unlink below
+    // would leave the temporary name holding the bytes (a key) after `path` is replaced later.
+    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) {
+      return SyncDirectory(ParentDir(path));
+    }
+    if (errno == EEXIST) {
+      s = Status::AlreadyExists(path + " already exists; not overwriting it");
+    } else if (errno != EINVAL && errno != ENOSYS) {
+      s = ErrnoStatus("renaming", tmp, errno);
+    } else if (::link(tmp.c_str(), path.c_str()) != 0) {  // a file system without RENAME_NOREPLACE
+      s = errno == EEXIST ? Status::AlreadyExists(path + " already exists; not overwriting it")
+                          : ErrnoStatus("linking", path, errno);
+    }
   }
   // Either way the temporary name goes: after a link it is a second name of `path`.
   if (::unlink(tmp.c_str()) != 0 && s.ok()) s = ErrnoStatus("removing", tmp, errno);

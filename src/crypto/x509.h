@@ -105,8 +105,9 @@ Result<int64_t> CertNotAfterUnixSeconds(std::string_view cert_pem);
 // Creates `path` with mode 0600 holding exactly `bytes`, and never overwrites: if `path` exists
 // (as anything, including a symlink) the result is kAlreadyExists and nothing changes. The bytes
 // go to a temporary file beside `path` (O_EXCL, 0600), are fsynced, and appear at `path` in one
-// step (link(2)), followed by an fsync of the directory: a crash leaves either no `path` or the
-// complete file, never a partial one. The parent directory must exist.
+// step (renameat2 RENAME_NOREPLACE; link(2) and unlink where the file system lacks it), followed
+// by an fsync of the directory: a crash leaves either no `path` or the complete file, never a
+// partial one. The parent directory must exist.
 Status WritePrivateFile(const std::string& path, std::string_view bytes);
 
 // The same with mode 0644, for certificates and other public files.

@@ -36,9 +36,9 @@ Status Collect(storage::LogStore* store, std::string_view prefix, std::vector<St
   return Status::Ok();
 }
 
-Result<crypto::SecureBytes> UnwrapWithRetries(KmsProvider* kms, const Stored& s) {
+Result<crypto::SecureBytes> UnwrapWithRetries(KmsProvider* kms, const Stored& s, int attempts_max) {
   Result<crypto::SecureBytes> secret = kms->Unwrap(s.wrapped, s.name);
-  for (int attempt = 1; attempt < kComponentUnwrapAttemptsMax && !secret.ok() &&
+  for (int attempt = 1; attempt < attempts_max && !secret.ok() &&
                         secret.status().code() == StatusCode::kDataLoss;
        ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(kComponentUnwrapRetryMs * attempt));
@@ -59,7 +59,8 @@ Result<ComponentRewrap> RewrapComponentSecrets(storage::LogStore* store, KmsProv
   const std::string current = kms->kek_id();
   ComponentRewrap out;
   for (const Stored& s : secrets) {
-    auto secret = UnwrapWithRetries(kms, s);
+    const bool retry = out.unreadable < kComponentUnreadableRetriedMax;
+    auto secret = UnwrapWithRetries(kms, s, retry ? kComponentUnwrapAttemptsMax : 1);
     if (!secret.ok() && secret.status().code() == StatusCode::kDataLoss) {
       // No KEK version the provider holds opens it: damaged, left under a KEK an earlier
       // rotation retired, or a token failing this way for now. Its webhook is listed as not

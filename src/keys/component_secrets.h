@@ -36,6 +36,9 @@ inline constexpr size_t kComponentSecretsMax = size_t{1} << 16;
 // tokens report a transient failure the way they report a blob that does not authenticate.
 inline constexpr int kComponentUnwrapAttemptsMax = 3;
 inline constexpr int kComponentUnwrapRetryMs = 20;  // times the attempt number
+// Only the first few unreadable secrets are retried (a KEK that opens none of them is not a
+// passing failure): the rotation holds its lock meanwhile.
+inline constexpr uint64_t kComponentUnreadableRetriedMax = 4;
 
 struct ComponentRewrap {
   uint64_t rewrapped = 0;   // secrets replaced by their re-wrapped form

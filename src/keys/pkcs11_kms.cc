@@ -807,7 +807,17 @@ Result<std::vector<std::string>> Pkcs11Kms::ListKeyLabels(const Pkcs11Options& o
   for (size_t i = 0; i < found.size(); ++i) {
     char buf[256];
     CK_ATTRIBUTE a = {CKA_LABEL, buf, sizeof buf};
-    if (f->C_GetAttributeValue(s, found[i], &a, 1) != CKR_OK) continue;
+    const CK_RV label_rv = f->C_GetAttributeValue(s, found[i], &a, 1);
+    // A key without a readable label, or a longer one, is not one of cairn's; any other error
+    // (the device, the session) fails the listing rather than hide a KEK version.
+    if (label_rv == CKR_ATTRIBUTE_SENSITIVE || label_rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+        label_rv == CKR_BUFFER_TOO_SMALL || label_rv == CKR_OBJECT_HANDLE_INVALID) {
+      continue;  // (the last: deleted since the search)
+    }
+    if (label_rv != CKR_OK) {
+      close();
+      return P11Error("C_GetAttributeValue (CKA_LABEL)", label_rv, where);
+    }
     if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION || a.ulValueLen > sizeof buf) continue;
     labels.emplace_back(buf, a.ulValueLen);
   }
