@@ -252,7 +252,7 @@ TEST_P(ScrubberBackendTest, ATrickleOfCommitsDoesNotPutOffTheFullRun) {
   OpenFaulty();
   AppendBatches(5, 10);
   plan_.corrupt_record_at = 12;  // before Start: only the full run reads it
-  ScrubberOptions o = Quick(/*per_step=*/8);
+  ScrubberOptions o = Quick();  // the full run is one chunk: its own pause is short
   o.busy_percent_max = 1;    // pauses of 99 times a step: commits always arrive during them
   o.full_interval_ms = 200;  // the first full run is due at start (delay 0)
   std::atomic<bool> stop{false};
