@@ -252,13 +252,20 @@ TEST_P(ScrubberBackendTest, ATrickleOfCommitsDoesNotPutOffTheFullRun) {
   OpenFaulty();
   AppendBatches(5, 10);
   plan_.corrupt_record_at = 12;  // before Start: only the full run reads it
-  ScrubberOptions o = Quick();  // the full run is one chunk: its own pause is short
-  o.busy_percent_max = 1;    // pauses of 99 times a step: commits always arrive during them
-  o.full_interval_ms = 200;  // the first full run is due at start (delay 0)
+  // Steps of 8 records with pauses of 99 times a step: the incremental part falls behind the
+  // commits and always has a step due. The full run's second chunk holds record 12: it reports
+  // after two chunks (and their pauses), well within the wait even under a sanitizer.
+  ScrubberOptions o = Quick(/*per_step=*/8);
+  o.busy_percent_max = 1;
+  o.delay_ms = 100;  // the first full run and the first step are due together, with commits waiting
+  o.full_interval_ms = 200;
   std::atomic<bool> stop{false};
   std::atomic<int> appended{0};
+  // Bounded in count and time, and longer than the wait below: without the fix the full run would
+  // start only once the commits stop.
+  const auto trickle_end = std::chrono::steady_clock::now() + kWaitMax + std::chrono::seconds(5);
   std::thread trickle([&] {
-    for (int i = 0; i < 20000 && !stop; ++i) {  // bounded in count (and by the wait below)
+    for (int i = 0; i < 1000000 && !stop && std::chrono::steady_clock::now() < trickle_end; ++i) {
       EXPECT_TRUE(store_->Append("trickle", ExpectedVersion::Any(), {Ev("T", "{}")}).ok());
       ++appended;
     }
