@@ -272,11 +272,7 @@ class RangeVerifier {
   // after it, not only the step a checkpoint happens to end in.
   std::optional<Failure> CheckExtendedByCheckpoint() {
     if (!checkpoint_ || checkpoint_->size <= to_ || to_ == 0) return std::nullopt;
-    StoreNodeReader reader(store_);
-    auto proof = integrity::ConsistencyProof(reader, to_, checkpoint_->size);
-    Status s = proof.ok() ? integrity::VerifyConsistency(to_, checkpoint_->size, *proof, tree_.Root(),
-                                                         checkpoint_->root)
-                          : proof.status();
+    Status s = CheckStoredConsistency(store_, to_, tree_.Root(), checkpoint_->size, checkpoint_->root);
     if (s.ok()) return std::nullopt;
     // No position: the damage may be in the range's prefix, in the stored nodes of the proof
     // (beyond the range) or in the checkpoint's store; naming the range's last record would
@@ -309,10 +305,7 @@ class RangeVerifier {
       return At(to_, "the stored tree state (size " + std::to_string(state.size) + ") is malformed");
     }
     if (to_ == 0) return std::nullopt;
-    StoreNodeReader reader(store_);
-    auto proof = integrity::ConsistencyProof(reader, to_, state.size);
-    Status s = proof.ok() ? integrity::VerifyConsistency(to_, state.size, *proof, tree_.Root(), range->Root())
-                          : proof.status();
+    Status s = CheckStoredConsistency(store_, to_, tree_.Root(), state.size, range->Root());
     if (s.ok()) return std::nullopt;
     return Failure{std::nullopt, "the stored tree state (size " + std::to_string(state.size) +
                                      ") does not extend the recomputed tree at " + std::to_string(to_) +

@@ -1,5 +1,7 @@
 #include "engine/store_node_reader.h"
 
+#include <cassert>
+
 namespace cairn::engine {
 
 Status StoreNodeReader::ReadNodes(std::span<const integrity::NodeId> ids,
@@ -33,6 +35,15 @@ Status StoreNodeReader::ReadNodes(std::span<const integrity::NodeId> ids,
     if (cache_ != nullptr && NodeCache::Cacheable(id)) cache_->Put(id, (*hashes)[slots[k]]);
   }
   return Status::Ok();
+}
+
+Status CheckStoredConsistency(storage::LogStore* store, uint64_t size, const crypto::Hash& root,
+                              uint64_t later_size, const crypto::Hash& later_root) {
+  assert(size > 0 && size <= later_size);
+  StoreNodeReader reader(store);
+  auto proof = integrity::ConsistencyProof(reader, size, later_size);
+  if (!proof.ok()) return proof.status();
+  return integrity::VerifyConsistency(size, later_size, *proof, root, later_root);
 }
 
 }  // namespace cairn::engine

@@ -20,4 +20,10 @@ class StoreNodeReader final : public integrity::NodeReader {
   NodeCache* cache_;
 };
 
+// RFC 9162: the tree of `size` with root `root` is a prefix of the tree of `later_size` with root
+// `later_root`, by a consistency proof built from the store's nodes. OK, or why not (a proof that
+// does not lead to a root, or a node that cannot be read). Requires 0 < size <= later_size.
+Status CheckStoredConsistency(storage::LogStore* store, uint64_t size, const crypto::Hash& root,
+                              uint64_t later_size, const crypto::Hash& later_root);
+
 }  // namespace cairn::engine

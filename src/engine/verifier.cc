@@ -307,10 +307,7 @@ class LogVerifier {
       return At(n, "the stored tree state (size " + std::to_string(state.size) + ") is malformed");
     }
     if (n == 0) return std::nullopt;
-    StoreNodeReader reader(store_);
-    auto proof = integrity::ConsistencyProof(reader, n, state.size);
-    Status s = proof.ok() ? integrity::VerifyConsistency(n, state.size, *proof, tree_.Root(), range->Root())
-                          : proof.status();
+    Status s = CheckStoredConsistency(store_, n, tree_.Root(), state.size, range->Root());
     if (!s.ok()) {
       return At(n - 1, "the stored tree state (size " + std::to_string(state.size) +
                            ") does not extend the recomputed tree: " + s.message());
@@ -319,14 +316,11 @@ class LogVerifier {
   }
 
   std::optional<Failure> CheckConsistency() {
-    StoreNodeReader reader(store_);
     for (size_t i = 1; i < checkpoints_.size(); ++i) {
       const auto& a = checkpoints_[i - 1];
       const auto& b = checkpoints_[i];
       if (a.size == 0) continue;
-      auto proof = integrity::ConsistencyProof(reader, a.size, b.size);
-      Status s = proof.ok() ? integrity::VerifyConsistency(a.size, b.size, *proof, a.root, b.root)
-                            : proof.status();
+      Status s = CheckStoredConsistency(store_, a.size, a.root, b.size, b.root);
       if (!s.ok()) {
         return At(a.size, "checkpoints at sizes " + std::to_string(a.size) + " and " +
                               std::to_string(b.size) + " are not consistent: " + s.message());
