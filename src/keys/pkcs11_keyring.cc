@@ -45,14 +45,14 @@ Result<std::unique_ptr<Pkcs11Keyring>> Pkcs11Keyring::Open(const Pkcs11Options& 
   if (options.key_label.empty()) return Status::InvalidArgument("pkcs11: key_label is not set");
   std::unique_ptr<Pkcs11Keyring> k(new Pkcs11Keyring(options, reopen_interval_ms));
   std::unique_lock<std::shared_mutex> lock(k->versions_mu_);
-  CAIRN_RETURN_IF_ERROR(k->LoadLocked(create_if_missing));
+  CAIRN_RETURN_IF_ERROR(k->LoadLocked(create_if_missing, /*release_first=*/true));
   lock.unlock();
   k->last_reopen_ms_ = NowMs();
   return k;
 }
 
-Status Pkcs11Keyring::LoadLocked(bool create_if_missing) {
-  versions_.clear();  // first, so that the module can be finalised and the slots read afresh
+Status Pkcs11Keyring::LoadLocked(bool create_if_missing, bool release_first) {
+  if (release_first) versions_.clear();  // so that the module is finalised, slots read afresh
   CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> labels, Pkcs11Kms::ListKeyLabels(options_));
   std::vector<uint32_t> numbers;
   for (const std::string& label : labels) {
@@ -101,7 +101,7 @@ std::string PinSourceFingerprint(const Pkcs11Options& o) {
 
 }  // namespace
 
-bool Pkcs11Keyring::TryReopen() {
+bool Pkcs11Keyring::TryReopen(bool token_failed) {
   const int64_t now = NowMs();
   int64_t last = last_reopen_ms_.load();
   const int64_t wait_ms = std::max(reopen_interval_ms_, reopen_wait_ms_.load());
@@ -113,9 +113,9 @@ bool Pkcs11Keyring::TryReopen() {
   if (!refused_pin_source_.empty() && pin_source == refused_pin_source_) {
     return false;  // the PIN the token refused: not offered again
   }
-  Status s = LoadLocked(/*create_if_missing=*/false);
+  Status s = LoadLocked(/*create_if_missing=*/false, /*release_first=*/token_failed);
   if (!s.ok()) {
-    versions_.clear();
+    if (token_failed) versions_.clear();
     last_error_ = s;
     if (s.code() == StatusCode::kPermissionDenied) refused_pin_source_ = pin_source;
     reopen_wait_ms_.store(std::min(kReopenIntervalMsMax, 2 * wait_ms));
@@ -139,7 +139,7 @@ Result<T> Pkcs11Keyring::WithRetry(F&& op) {
       first = Status::Unavailable("pkcs11: the token is unavailable (" + last_error_.message() + ")");
     }
   }
-  const bool reopened = TryReopen();
+  const bool reopened = TryReopen(/*token_failed=*/true);
   std::shared_lock<std::shared_mutex> lock(versions_mu_);
   if (reopened && !versions_.empty()) return op();
   if (versions_.empty()) {  // the latest reason (the reopen's, when it ran)
@@ -186,7 +186,7 @@ Result<crypto::SecureBytes> Pkcs11Keyring::Unwrap(std::string_view wrapped,
   // and try once more. A damaged blob under a known KEK does not make it reload.
   if (key.ok() || key.status().code() != StatusCode::kDataLoss) return key;
   const std::optional<std::string> named = Pkcs11Kms::KekIdOfBlob(wrapped);
-  if (!named || HasKek(*named) || !TryReopen()) return key;
+  if (!named || HasKek(*named) || !TryReopen(/*token_failed=*/false)) return key;
   std::shared_lock<std::shared_mutex> lock(versions_mu_);
   if (versions_.empty()) return key;
   return unwrap();

@@ -64,10 +64,14 @@ class Pkcs11Keyring final : public KmsProvider {
   Pkcs11Keyring(Pkcs11Options options, int64_t reopen_interval_ms)
       : options_(std::move(options)), reopen_interval_ms_(reopen_interval_ms) {}
 
-  // Opens every version on the token; versions_mu_ held exclusively.
-  Status LoadLocked(bool create_if_missing);
-  // Reopens after kUnavailable (rate-limited); returns whether the versions are usable now.
-  bool TryReopen();
+  // Opens every version on the token; versions_mu_ held exclusively. With release_first, drops
+  // the loaded versions before (so that the module is finalised and its slots read afresh);
+  // otherwise they stay loaded when this fails.
+  Status LoadLocked(bool create_if_missing, bool release_first);
+  // Reopens (rate-limited) after kUnavailable (token_failed: the loaded versions are dropped, and
+  // stay dropped when the reopen fails) or to find a version another node added (the loaded
+  // versions stay usable when the reopen fails). Returns whether the versions were reloaded.
+  bool TryReopen(bool token_failed);
   template <typename T, typename F>
   Result<T> WithRetry(F&& op);
 

@@ -274,6 +274,36 @@ TEST_F(Pkcs11KeyringTest, AnotherNodesNewerVersionIsFoundWhenItsBlobArrives) {
   EXPECT_EQ((*b)->Unwrap(forged, "c").status().code(), StatusCode::kDataLoss);
 }
 
+// B looks at the token for A's new version and that look fails (here: the PIN file became
+// readable by others, which cairn refuses). B's token works; it keeps the versions it had and
+// goes on wrapping and unwrapping with them, and finds the new version once the look succeeds.
+TEST_F(Pkcs11KeyringTest, AFailedLookForANewerVersionKeepsTheVersionsLoaded) {
+  auto a = Pkcs11Keyring::Open(token_->Options(), /*create_if_missing=*/true);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto b = Pkcs11Keyring::Open(token_->Options(), false, /*reopen_interval_ms=*/0);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  const std::string v1 = (*b)->kek_id();
+  auto old_blob = (*b)->Wrap("0123456789abcdef0123456789abcdef", "c");
+  ASSERT_TRUE(old_blob.ok());
+  ASSERT_TRUE((*a)->AddKekVersion().ok());
+  auto new_blob = (*a)->Wrap("fedcba9876543210fedcba9876543210", "c");
+  ASSERT_TRUE(new_blob.ok());
+  ASSERT_EQ(::chmod(token_->pin_file().c_str(), 0644), 0);
+  EXPECT_FALSE((*b)->Unwrap(*new_blob, "c").ok());
+  EXPECT_EQ((*b)->kek_id(), v1);
+  auto again = (*b)->Unwrap(*old_blob, "c");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->view(), "0123456789abcdef0123456789abcdef");
+  auto wrapped = (*b)->Wrap("0123456789abcdef0123456789abcdef", "c");
+  ASSERT_TRUE(wrapped.ok()) << wrapped.status().ToString();
+  EXPECT_TRUE((*b)->Health().ok());
+  ASSERT_EQ(::chmod(token_->pin_file().c_str(), 0600), 0);
+  auto opened = (*b)->Unwrap(*new_blob, "c");
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_EQ(opened->view(), "fedcba9876543210fedcba9876543210");
+  EXPECT_EQ((*b)->kek_version_count(), 2u);
+}
+
 TEST_F(Pkcs11KeyringTest, TokenGoneIsUnavailableAndATokenThatComesBackIsUsedAgain) {
   auto k = Pkcs11Keyring::Open(token_->Options(), true, /*reopen_interval_ms=*/0);
   ASSERT_TRUE(k.ok()) << k.status().ToString();
