@@ -49,6 +49,12 @@ std::string LockSql(int64_t statement_timeout_ms) {
 
 }  // namespace
 
+void SetServerKeepalives(pqxx::transaction_base& tx) {
+  tx.exec("SET tcp_keepalives_idle = " + std::to_string(kKeepaliveIdleS));
+  tx.exec("SET tcp_keepalives_interval = " + std::to_string(kKeepaliveIntervalS));
+  tx.exec("SET tcp_keepalives_count = " + std::to_string(kKeepaliveCount));
+}
+
 void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
   {
     pqxx::nontransaction tx(conn);
@@ -68,9 +74,7 @@ void PrepareStatements(pqxx::connection& conn, int64_t statement_timeout_ms) {
     // idle inside a transaction, or whose peer stopped answering keepalives, and its lock goes.
     tx.exec("SET idle_in_transaction_session_timeout = " +
             std::to_string(kIdleInTransactionTimeoutMs));
-    tx.exec("SET tcp_keepalives_idle = " + std::to_string(kKeepaliveIdleS));
-    tx.exec("SET tcp_keepalives_interval = " + std::to_string(kKeepaliveIntervalS));
-    tx.exec("SET tcp_keepalives_count = " + std::to_string(kKeepaliveCount));
+    SetServerKeepalives(tx);
   }
   conn.prepare("tree", "SELECT size, compact_range FROM cairn_tree WHERE id = 1");
   conn.prepare("tree_size", "SELECT size FROM cairn_tree WHERE id = 1");
@@ -932,6 +936,9 @@ Result<std::unique_ptr<LogStore::NodeLock>> PgLogStore::TryLockAcrossNodes(NodeL
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<pqxx::connection> conn, Connect(conninfo_));
   try {
     pqxx::nontransaction tx(*conn);
+    // A node that stops answering (a paused VM, a lost network) while it holds the lock must not
+    // keep every other node from rotating for the hours the OS takes to notice.
+    SetServerKeepalives(tx);
     const std::string key = std::to_string(kKekRotationLockKey);
     if (!tx.exec("SELECT pg_try_advisory_lock(" + key + ")")[0][0].as<bool>()) {
       return Status::Aborted("another node is rotating the KEK of this log; run it again once that "
