@@ -62,16 +62,15 @@ Result<v1::SubscribeRequest> BuildRequest(const SubscribeArgs& args) {
 // Prints events from `sub` — with --verify a VerifyingSubscription, which returns an event only
 // after checking it — until `count` events, a signal, or the end.
 int Consume(Subscription& sub, const SubscribeArgs& args, std::optional<uint64_t> count,
-            const SignalCanceller& signals) {
+            const SignalCanceller& signals, KeptCheckpoint* kept) {
   EventPrinter printer(args.json);
   uint64_t printed = 0;
-  uint64_t checkpoints_saved = 0;
   int rc = kExitOk;
   while (!count || printed < *count) {
     auto message = sub.Next();
     // Before anything is printed or the loop ends: a checkpoint verified is kept even when the
     // next message is a violation.
-    if (Status s = SaveVerifiedCheckpoint(sub, args.verify, &checkpoints_saved); !s.ok()) {
+    if (Status s = SaveVerifiedCheckpoint(sub, args.verify, kept, std::cerr); !s.ok()) {
       return Fail(s);
     }
     if (!message.ok()) {
@@ -113,13 +112,14 @@ int RunSubscribe(const SubscribeArgs& args) {
   SignalCanceller signals;  // before the client starts any thread
   auto client = Client::Connect(*options);
   if (!client.ok()) return Fail(client.status());
-  auto sub = StartSubscription(**client, *request, args.verify);
+  KeptCheckpoint kept;
+  auto sub = StartSubscription(**client, *request, args.verify, &kept);
   if (!sub.ok()) {
     return sub.status().code() == StatusCode::kInvalidArgument ? UsageError(sub.status().message())
                                                                : Fail(sub.status());
   }
   signals.Watch(sub->get());
-  const int rc = Consume(**sub, args, count, signals);
+  const int rc = Consume(**sub, args, count, signals, &kept);
   signals.StopWatching();  // before `sub` goes: a late signal must not reach a freed one
   (*sub)->Cancel();
   return rc;

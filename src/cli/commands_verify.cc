@@ -3,10 +3,10 @@
 // checkpoints; engine/verifier.h), optionally anchored outside the directory: a pinned verifier
 // key and a checkpoint kept from an earlier run (engine::VerifyAnchor).
 #include <cassert>
-#include <cctype>
 #include <iostream>
 #include <memory>
 
+#include "cli/anchor_files.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
@@ -14,7 +14,6 @@
 #include "cli/utf8.h"
 #include "common/bytes.h"
 #include "common/trusted_file.h"
-#include "crypto/x509.h"
 
 namespace cairn::cli {
 namespace {
@@ -28,35 +27,21 @@ struct VerifyArgs {
   bool json = false;
 };
 
-constexpr size_t kVerifierKeyFileSizeBytesMax = 4096;
 constexpr size_t kCheckpointFileSizeBytesMax = 64 * 1024;
 
 // The anchor of --verifier-key / --verifier-key-file and --checkpoint-file (which may not exist
-// yet: the first run starts it). Files others may change are refused (ReadOwnedFile).
+// yet: the first run starts it). Files others may change are refused (anchor_files.h).
 Result<engine::VerifyAnchor> Anchor(const VerifyArgs& args) {
   engine::VerifyAnchor anchor;
-  if (!args.verifier_key.empty() && !args.verifier_key_file.empty()) {
-    return Status::InvalidArgument("give --verifier-key or --verifier-key-file, not both");
-  }
-  anchor.verifier_key = args.verifier_key;
-  if (!args.verifier_key_file.empty()) {
-    CAIRN_ASSIGN_OR_RETURN(anchor.verifier_key, ReadOwnedFile(args.verifier_key_file, "--verifier-key-file",
-                                                              kVerifierKeyFileSizeBytesMax));
-  }
-  while (!anchor.verifier_key.empty() && std::isspace(static_cast<unsigned char>(anchor.verifier_key.back()))) {
-    anchor.verifier_key.pop_back();
-  }
+  CAIRN_ASSIGN_OR_RETURN(anchor.verifier_key,
+                         PinnedVerifierKey(args.verifier_key, args.verifier_key_file));
   if (args.checkpoint_file.empty()) return anchor;
   if (anchor.verifier_key.empty()) {
     return Status::InvalidArgument("--checkpoint-file needs --verifier-key or --verifier-key-file "
                                    "(the line `cairn vkey` printed when the log was trusted)");
   }
-  auto note = ReadOwnedFile(args.checkpoint_file, "--checkpoint-file", kCheckpointFileSizeBytesMax);
-  if (note.ok()) {
-    anchor.trusted_checkpoint = std::move(note).value();
-  } else if (note.status().code() != StatusCode::kNotFound) {
-    return note.status();
-  }
+  CAIRN_ASSIGN_OR_RETURN(anchor.trusted_checkpoint,
+                         ReadKeptCheckpoint(args.checkpoint_file, kCheckpointFileSizeBytesMax));
   return anchor;
 }
 
@@ -83,9 +68,12 @@ std::string ReportText(const engine::VerifyReport& report) {
 // The next run's anchor: the latest stored checkpoint, which this run showed to extend the kept
 // one. Never an older one (stored checkpoints removed above the kept size would otherwise move the
 // anchor back, and a history rewritten after that older size would pass the next run), never the
-// empty tree's. Says so on stderr when it keeps the file as it is, or when the anchor starts.
-Status KeepLatestCheckpoint(const std::string& path, const engine::VerifyReport& report, bool had_anchor) {
+// empty tree's; and not when another run replaced the file while this one verified. Says so on
+// stderr when it keeps the file as it is, or when the anchor starts.
+Status KeepLatestCheckpoint(const std::string& path, const engine::VerifyReport& report,
+                            const std::string& kept) {
   assert(report.ok);
+  const bool had_anchor = !kept.empty();
   const uint64_t kept_size = report.anchored_size.value_or(0);
   if (report.latest_checkpoint.empty() || report.latest_checkpoint_size == 0) {
     if (!had_anchor) std::cerr << "cairn: no checkpoint to keep yet (sign one: `cairn checkpoint`)\n";
@@ -101,7 +89,13 @@ Status KeepLatestCheckpoint(const std::string& path, const engine::VerifyReport&
     std::cerr << "cairn: no checkpoint was kept in " << TerminalSafe(path)
               << ": the anchor starts with this run (size " << report.latest_checkpoint_size << ")\n";
   }
-  return crypto::ReplaceFile(path, report.latest_checkpoint, 0644);
+  CAIRN_ASSIGN_OR_RETURN(const bool replaced,
+                         ReplaceKeptCheckpoint(path, kept, report.latest_checkpoint));
+  if (!replaced) {
+    std::cerr << "cairn: warning: another run changed " << TerminalSafe(path)
+              << " while this one verified; it is left as that run wrote it\n";
+  }
+  return Status::Ok();
 }
 
 int RunVerify(const CliContext& ctx, const VerifyArgs& args) {
@@ -125,8 +119,8 @@ int RunVerify(const CliContext& ctx, const VerifyArgs& args) {
   }
   if (!report.ok) return kExitFailure;
   if (!args.checkpoint_file.empty()) {
-    Status saved = KeepLatestCheckpoint(args.checkpoint_file, report, !anchor->trusted_checkpoint.empty());
-    if (!saved.ok()) return Fail(saved.Annotate("--checkpoint-file"));
+    Status saved = KeepLatestCheckpoint(args.checkpoint_file, report, anchor->trusted_checkpoint);
+    if (!saved.ok()) return Fail(saved);
   }
   return kExitOk;
 }

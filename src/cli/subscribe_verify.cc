@@ -5,22 +5,11 @@
 #include <CLI/CLI.hpp>
 
 #include "cairn/verifying_subscription.h"
-#include "common/trusted_file.h"
-#include "crypto/x509.h"
+#include "cli/anchor_files.h"
+#include "cli/utf8.h"
 
 namespace cairn::cli {
 namespace {
-
-constexpr size_t kVerifierKeyFileSizeBytesMax = 4096;
-
-// The note kept in --checkpoint-file; empty when the file does not exist yet.
-Result<std::string> TrustedCheckpoint(const VerifyFlags& flags) {
-  if (flags.checkpoint_file.empty()) return std::string();
-  auto note = ReadOwnedFile(flags.checkpoint_file, "--checkpoint-file",
-                            VerifyingSubscriptionOptions::kTrustedCheckpointSizeBytesMax);
-  if (note.status().code() == StatusCode::kNotFound) return std::string();
-  return note;
-}
 
 // The key line of --verifier-key or --verifier-key-file (trailing whitespace dropped).
 Result<std::string> PinnedKey(const VerifyFlags& flags) {
@@ -38,16 +27,7 @@ Result<std::string> PinnedKey(const VerifyFlags& flags) {
         "--verify needs exactly one of --verifier-key KEY or --verifier-key-file FILE (the "
         "line `cairn vkey` prints on the server's data directory)");
   }
-  std::string key = flags.verifier_key;
-  if (file_key) {
-    // The pinned key decides what is trusted: a file others may change is refused.
-    CAIRN_ASSIGN_OR_RETURN(key, ReadOwnedFile(flags.verifier_key_file, "--verifier-key-file",
-                                              kVerifierKeyFileSizeBytesMax));
-  }
-  while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {
-    key.pop_back();
-  }
-  return key;
+  return PinnedVerifierKey(flags.verifier_key, flags.verifier_key_file);
 }
 
 }  // namespace
@@ -78,14 +58,20 @@ void AddVerifyFlags(CLI::App* command, VerifyFlags* flags) {
 
 Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
                                                         const v1::SubscribeRequest& request,
-                                                        const VerifyFlags& flags) {
+                                                        const VerifyFlags& flags,
+                                                        KeptCheckpoint* kept) {
   CAIRN_ASSIGN_OR_RETURN(std::string key, PinnedKey(flags));
   if (!flags.verify) return Subscription::Start(client, request);
   VerifyingSubscriptionOptions options;
   options.verifier_key = std::move(key);
   options.accept_missing_stored_form = flags.accept_unchecked_data;
   options.require_chain_links = flags.require_chain_links;
-  CAIRN_ASSIGN_OR_RETURN(options.trusted_checkpoint, TrustedCheckpoint(flags));
+  if (!flags.checkpoint_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(options.trusted_checkpoint,
+                           ReadKeptCheckpoint(flags.checkpoint_file,
+                                              VerifyingSubscriptionOptions::kTrustedCheckpointSizeBytesMax));
+  }
+  kept->note = options.trusted_checkpoint;
   auto sub = VerifyingSubscription::Start(client, request, options);
   if (!sub.ok()) {
     if (sub.status().code() == StatusCode::kInvalidArgument) {
@@ -120,16 +106,25 @@ void PrintVerifySummary(const Subscription& sub, std::ostream& err) {
 }
 
 Status SaveVerifiedCheckpoint(const Subscription& sub, const VerifyFlags& flags,
-                              uint64_t* saved_count) {
-  if (flags.checkpoint_file.empty()) return Status::Ok();
+                              KeptCheckpoint* kept, std::ostream& err) {
+  if (flags.checkpoint_file.empty() || kept->left_to_another_run) return Status::Ok();
   const auto* verifying = dynamic_cast<const VerifyingSubscription*>(&sub);
-  if (verifying == nullptr || verifying->stats().checkpoints_verified == *saved_count) {
+  if (verifying == nullptr || verifying->stats().checkpoints_verified == kept->saved_count) {
     return Status::Ok();
   }
-  *saved_count = verifying->stats().checkpoints_verified;
+  kept->saved_count = verifying->stats().checkpoints_verified;
   const std::string note = verifying->checkpoint_note();
   assert(!note.empty());
-  return crypto::ReplaceFile(flags.checkpoint_file, note, 0644).Annotate("--checkpoint-file");
+  CAIRN_ASSIGN_OR_RETURN(const bool replaced,
+                         ReplaceKeptCheckpoint(flags.checkpoint_file, kept->note, note));
+  if (!replaced) {
+    kept->left_to_another_run = true;
+    err << "cairn: warning: another run changed " << TerminalSafe(flags.checkpoint_file)
+        << "; this one no longer writes it\n";
+    return Status::Ok();
+  }
+  kept->note = note;
+  return Status::Ok();
 }
 
 }  // namespace cairn::cli

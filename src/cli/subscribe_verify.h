@@ -7,6 +7,7 @@
 // --verifier-key KEY or --verifier-key-file FILE.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -37,21 +38,30 @@ struct VerifyFlags {
   bool require_chain_links = false;
 };
 
+// What --checkpoint-file holds as far as this run knows, for SaveVerifiedCheckpoint.
+struct KeptCheckpoint {
+  std::string note;  // "" while the file does not exist
+  uint64_t saved_count = 0;  // checkpoints verified when it was last written
+  bool left_to_another_run = false;  // another run changed the file: not written any more
+};
+
 // Adds --verify, --verifier-key, --verifier-key-file and --checkpoint-file to `command`; `flags`
 // must outlive it.
 void AddVerifyFlags(CLI::App* command, VerifyFlags* flags);
-// The subscription the flags ask for. kInvalidArgument (a usage error) for --verify without a
-// key, a key or checkpoint file without --verify, both key flags, a malformed key, or a
-// checkpoint file the key did not sign.
+// The subscription the flags ask for; sets `kept->note` to what --checkpoint-file holds.
+// kInvalidArgument (a usage error) for --verify without a key, a key or checkpoint file without
+// --verify, both key flags, a malformed key, or a checkpoint file the key did not sign.
 Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
                                                         const v1::SubscribeRequest& request,
-                                                        const VerifyFlags& flags);
+                                                        const VerifyFlags& flags,
+                                                        KeptCheckpoint* kept);
 
 // Writes `sub`'s latest verified checkpoint to --checkpoint-file when it is newer than the one
-// written last (`*saved_count`: checkpoints verified when it was). OK and nothing written
-// without the flag or for a plain subscription.
+// written last, and only while the file holds what this run last read or wrote there: when
+// another run changed it, says so on `err` once and leaves the file to that run. OK and nothing
+// written without the flag or for a plain subscription.
 Status SaveVerifiedCheckpoint(const Subscription& sub, const VerifyFlags& flags,
-                              uint64_t* saved_count);
+                              KeptCheckpoint* kept, std::ostream& err);
 
 // With --verify, after each event Next() returned: a warning on `err` when that event's data
 // could not be checked (--accept-unchecked-data let it pass), so it is never shown as verified.
