@@ -588,6 +588,9 @@ void ServerImpl::Shutdown(int64_t drain_timeout_ms) {
   std::call_once(shutdown_once_, [&] {
     if (posture_) posture_->Stop();  // its checks read the store
     if (admin_) admin_->Stop();
+    // Its thread checks the store's health: joined now, before anything it reads goes. (Before,
+    // a check a late probe had started could still be running when the store was reset.)
+    readiness_.reset();
     // Live subscriptions never end by themselves: end them (UNAVAILABLE with their resume
     // position) so that the gRPC shutdown below does not wait out the drain timeout for them.
     if (live_hub_) live_hub_->Shutdown();
