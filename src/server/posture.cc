@@ -78,12 +78,23 @@ void Findings::Add(std::string_view id, Severity severity, std::string finding, 
   const auto it = std::find_if(catalogue.begin(), catalogue.end(),
                                [&](const CheckInfo& c) { return c.id == id; });
   assert(it != catalogue.end());  // every id is in the catalogue
+  Finding added{std::string(id), severity,
+                it == catalogue.end() ? std::string(id) : std::string(it->title),
+                std::move(finding), std::move(fix)};
   const size_t same = static_cast<size_t>(
       std::count_if(out_.begin(), out_.end(), [&](const Finding& f) { return f.id == id; }));
-  if (same >= kFindingsPerCheckMax) return;
-  out_.push_back(Finding{std::string(id), severity,
-                         it == catalogue.end() ? std::string(id) : std::string(it->title),
-                         std::move(finding), std::move(fix)});
+  if (same < kFindingsPerCheckMax) {
+    out_.push_back(std::move(added));
+    return;
+  }
+  // At the cap the least severe finding of this check gives way: a critical one found late (a
+  // `*` binding after twenty prefix bindings) must still refuse the start.
+  auto least = out_.end();
+  for (auto f = out_.begin(); f != out_.end(); ++f) {
+    if (f->id == id && (least == out_.end() || f->severity < least->severity)) least = f;
+  }
+  assert(least != out_.end());
+  if (least->severity < severity) *least = std::move(added);
 }
 
 std::vector<Finding> Findings::Take() { return std::move(out_); }

@@ -67,6 +67,10 @@ std::vector<std::string> StoreCheckIds();
 inline constexpr size_t kSampleEventsMax = 1000;
 inline constexpr size_t kSampleEventTypesMax = 256;
 inline constexpr size_t kJsonDepthMax = 16;
+// Event data parsed in one run (the sample ends early when it is reached), and the pointers one
+// event type reports: the checks' memory does not grow with what appenders send.
+inline constexpr size_t kSampleDataBytesMax = 32 * 1024 * 1024;
+inline constexpr size_t kSamplePointersPerTypeMax = 32;
 inline constexpr size_t kFindingsPerCheckMax = 20;
 
 struct PostureContext {

@@ -7,6 +7,7 @@
 // cannot erase it. Findings name the event type and the JSON pointer, never a value; DATA-002
 // gives only a count (the stream ids themselves would be personal data).
 #include <algorithm>
+#include <cassert>
 #include <cctype>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -40,53 +41,93 @@ std::vector<std::string> Words(std::string_view name) {
   return words;
 }
 
-std::string JsonPointerToken(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out.push_back(c);
-  }
-  return out;
+constexpr size_t kNameTokenSizeMax = 64;
+
+// A member name as a finding shows it: a name that could be data (an e-mail address, a person's
+// name, a number used as a key) is shown as `*`, and so is an array index. Findings go to the log,
+// `$alerts` and the alert webhook, which `forget` cannot reach.
+std::string DisplayToken(std::string_view key) {
+  const auto name_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '$';
+  };
+  const bool name_like = !key.empty() && key.size() <= kNameTokenSizeMax &&
+                         std::isdigit(static_cast<unsigned char>(key[0])) == 0 &&
+                         std::all_of(key.begin(), key.end(), name_char);
+  return name_like ? std::string(key) : std::string("*");
 }
 
 bool IsEncryptedField(const nlohmann::json& value) {
   return value.is_object() && value.contains("$enc");
 }
 
-// Collects the pointers of PII-looking members in clear, bounded in depth and member count.
+// Collects the pointers (DisplayToken) of PII-looking members in clear, bounded in depth, member
+// count and pointers found.
 void Walk(const nlohmann::json& node, const std::string& pointer, size_t depth, size_t* budget,
           std::set<std::string>* found) {
   if (depth > kJsonDepthMax || *budget == 0) return;
   if (node.is_object()) {
     for (auto it = node.begin(); it != node.end() && *budget > 0; ++it, --*budget) {
-      const std::string child = pointer + "/" + JsonPointerToken(it.key());
+      const std::string child = pointer + "/" + DisplayToken(it.key());
       if (IsEncryptedField(it.value())) continue;
       if (LooksLikePiiName(it.key()) && !it.value().is_null()) {
-        found->insert(child);
+        if (found->size() < kSamplePointersPerTypeMax) found->insert(child);
         continue;
       }
       Walk(it.value(), child, depth + 1, budget, found);
     }
   } else if (node.is_array()) {
-    size_t i = 0;
-    for (auto it = node.begin(); it != node.end() && *budget > 0; ++it, ++i, --*budget) {
-      Walk(*it, pointer + "/" + std::to_string(i), depth + 1, budget, found);
+    for (auto it = node.begin(); it != node.end() && *budget > 0; ++it, --*budget) {
+      Walk(*it, pointer + "/*", depth + 1, budget, found);
     }
   }
 }
 
-std::vector<engine::RecordedEvent> RecentEvents(engine::EventStore* store, size_t events_max) {
-  std::vector<engine::RecordedEvent> events;
+struct DataSample {
+  std::map<std::string, std::set<std::string>> clear_by_type;  // event type → pointers
+  std::set<std::string> email_streams;
+  size_t events = 0;
+  size_t data_bytes = 0;
+};
+
+void SampleEvent(const engine::RecordedEvent& e, DataSample* sample) {
+  ++sample->events;
+  const std::string& stream = e.entry.stream_id;
+  if (!stream.empty() && stream[0] == '$') return;  // cairn's own streams
+  if (LooksLikeEmail(stream)) sample->email_streams.insert(stream);  // ≤ kSampleEventsMax
+  const std::string& type = e.entry.event_type;
+  auto& clear = sample->clear_by_type;
+  if (clear.size() >= kSampleEventTypesMax && clear.count(type) == 0) return;
+  sample->data_bytes += e.data.size();
+  const nlohmann::json doc = nlohmann::json::parse(e.data, nullptr, false);
+  if (doc.is_discarded()) return;  // not JSON
+  size_t budget = kMembersPerEventMax;
+  std::set<std::string> found;
+  Walk(doc, "", 0, &budget, &found);
+  if (found.empty()) return;
+  std::set<std::string>& pointers = clear[type];
+  for (const std::string& p : found) {
+    if (pointers.size() >= kSamplePointersPerTypeMax) break;
+    pointers.insert(p);
+  }
+}
+
+// The most recent `events_max` events, one chunk in memory at a time; ends early once
+// kSampleDataBytesMax of data has been parsed.
+DataSample SampleRecentEvents(engine::EventStore* store, size_t events_max) {
+  DataSample sample;
   const uint64_t size = store->tree_size();
   uint64_t from = size > events_max ? size - events_max : 0;
-  while (from < size) {
+  while (from < size && sample.data_bytes < kSampleDataBytesMax) {
     auto chunk = store->ReadAll(from, std::min<uint64_t>(kReadChunkEventsMax, size - from));
     if (!chunk.ok() || chunk->empty()) break;
+    assert(chunk->back().entry.position >= from);
     from = chunk->back().entry.position + 1;
-    for (engine::RecordedEvent& e : *chunk) events.push_back(std::move(e));
+    for (const engine::RecordedEvent& e : *chunk) {
+      if (sample.data_bytes >= kSampleDataBytesMax) break;
+      SampleEvent(e, &sample);
+    }
   }
-  return events;
+  return sample;
 }
 
 }  // namespace
@@ -122,39 +163,24 @@ bool LooksLikeEmail(std::string_view text) {
 
 void CheckData(const PostureContext& context, Findings* out) {
   const size_t events_max = std::min(context.sample_events_max, kSampleEventsMax);
-  const std::vector<engine::RecordedEvent> events = RecentEvents(context.store, events_max);
-  std::map<std::string, std::set<std::string>> clear_by_type;  // event type → pointers
-  std::set<std::string> email_streams;
-  for (const engine::RecordedEvent& e : events) {
-    const std::string& stream = e.entry.stream_id;
-    if (!stream.empty() && stream[0] == '$') continue;  // cairn's own streams
-    if (LooksLikeEmail(stream)) email_streams.insert(stream);
-    const std::string& type = e.entry.event_type;
-    if (clear_by_type.size() >= kSampleEventTypesMax && clear_by_type.count(type) == 0) continue;
-    const nlohmann::json doc = nlohmann::json::parse(e.data, nullptr, false);
-    if (doc.is_discarded()) continue;  // not JSON
-    size_t budget = kMembersPerEventMax;
-    std::set<std::string> found;
-    Walk(doc, "", 0, &budget, &found);
-    if (!found.empty()) clear_by_type[type].insert(found.begin(), found.end());
-  }
-  for (const auto& [type, pointers] : clear_by_type) {
+  const DataSample sample = SampleRecentEvents(context.store, events_max);
+  const std::string in_the_last = "in the last " + std::to_string(sample.events) + " events";
+  for (const auto& [type, pointers] : sample.clear_by_type) {
     std::string list;
     for (const std::string& p : pointers) list += (list.empty() ? "" : ", ") + p;
+    if (pointers.size() >= kSamplePointersPerTypeMax) list += ", …";
     out->Add("CAIRN-DATA-001", Severity::kHigh,
-             "events of type \"" + type + "\" (in the last " + std::to_string(events.size()) +
-                 " events) store " + list +
+             "events of type \"" + type + "\" (" + in_the_last + ") store " + list +
                  " in clear: these look like personal data and no protection rule covers them, "
                  "so `forget` cannot erase them",
              "add a rule for \"" + type + "\" naming these fields to the protection rules "
              "(protect.file), or stop sending them");
   }
-  if (!email_streams.empty()) {
+  if (!sample.email_streams.empty()) {
     out->Add("CAIRN-DATA-002", Severity::kMedium,
-             std::to_string(email_streams.size()) + " stream id(s) in the last " +
-                 std::to_string(events.size()) +
-                 " events look like e-mail addresses: stream ids are indexed in clear and "
-                 "cannot be erased",
+             std::to_string(sample.email_streams.size()) + " stream id(s) " + in_the_last +
+                 " look like e-mail addresses: stream ids are indexed in clear and cannot be "
+                 "erased",
              "name streams by an opaque id (e.g. customer-<uuid>) and keep the address in a "
              "protected field");
   }

@@ -581,6 +581,60 @@ TEST(Posture, FindingsNeverCarrySecretsOrPersonalData) {
   EXPECT_NE(pii[0]->finding.find("\"Registered\""), std::string::npos);
 }
 
+// A member name that could itself be personal data (an e-mail address or a person's name used
+// as a key) is never shown: it becomes `*` in the pointer, like an array index.
+TEST(Posture, MemberNamesThatCouldBeDataAreNotShown) {
+  Env env;
+  env.OpenStore();
+  env.Append("contacts-1", "ContactsImported",
+             R"({"contacts":{"bob@example.org":{"phone":"+4912345"},"Jane Doe":{"email":"j"},)"
+             R"("4915112345":{"name":"x"}},"list":[{"email":"a"},{"email":"b"}]})");
+  const auto findings = env.Run();
+  const auto pii = WithId(findings, "CAIRN-DATA-001");
+  ASSERT_EQ(pii.size(), 1u) << Describe(findings);
+  for (std::string_view data : {"bob", "example.org", "Jane", "Doe", "4915112345", "+4912345"}) {
+    EXPECT_EQ(pii[0]->finding.find(data), std::string::npos) << pii[0]->finding;
+  }
+  EXPECT_NE(pii[0]->finding.find("/contacts/*/email, /contacts/*/name, /contacts/*/phone, /list/*/email"),
+            std::string::npos) << pii[0]->finding;
+  EXPECT_NE(pii[0]->finding.find("/list/*/email"), std::string::npos) << pii[0]->finding;
+  EXPECT_EQ(pii[0]->finding.find("/list/0"), std::string::npos) << pii[0]->finding;
+}
+
+// What appenders send does not decide the checks' memory: the pointers one event type reports
+// are capped, and the sample ends once kSampleDataBytesMax of data has been parsed.
+TEST(Posture, TheDataSampleIsBoundedInPointersAndBytes) {
+  Env env;
+  env.OpenStore();
+  std::string many = "{";
+  for (size_t i = 0; i < 3 * kSamplePointersPerTypeMax; ++i) {
+    many += (i == 0 ? "\"" : ",\"") + std::string("k") + std::to_string(i) + "_email\":\"x\"";
+  }
+  many += "}";
+  env.Append("s-1", "Wide", many);
+  auto findings = env.Run();
+  auto pii = WithId(findings, "CAIRN-DATA-001");
+  ASSERT_EQ(pii.size(), 1u) << Describe(findings);
+  const std::string& text = pii[0]->finding;
+  EXPECT_EQ(static_cast<size_t>(std::count(text.begin(), text.end(), '/')),
+            kSamplePointersPerTypeMax) << text;
+  EXPECT_NE(text.find(", …"), std::string::npos) << text;
+  // Events of 900 KiB: the sample stops after about kSampleDataBytesMax of them.
+  const std::string big = R"({"pad":")" + std::string(900 * 1024, 'x') + R"("})";
+  const size_t big_events = kSampleDataBytesMax / big.size() + 8;
+  for (size_t i = 0; i < big_events; ++i) env.Append("s-2", "Big", big);
+  env.Append("s-3", "Wide", many);
+  findings = env.Run();
+  pii = WithId(findings, "CAIRN-DATA-001");
+  ASSERT_EQ(pii.size(), 1u) << Describe(findings);
+  // The first "Wide" event, then big ones until the budget is reached (the one that reaches it
+  // is parsed); the second "Wide" event and the big ones before it are not looked at.
+  const size_t sampled = 1 + (kSampleDataBytesMax - many.size()) / big.size() + 1;
+  ASSERT_LT(sampled, big_events + 2);
+  EXPECT_NE(pii[0]->finding.find("in the last " + std::to_string(sampled) + " events"),
+            std::string::npos) << pii[0]->finding.substr(0, 120);
+}
+
 // The JWKS file is the operator's: members of unexpected JSON types are skipped, never thrown
 // out of the checks (which run on the posture monitor's thread of a running server).
 TEST(Posture, AJwksFileWithMembersOfOtherTypesIsSkippedNotThrown) {
@@ -652,6 +706,24 @@ TEST(Posture, APolicyToReloadIsJudgedLikeTheStart) {
   auto safe = policy::ParsePolicy(kSafePolicy, "p.toml");
   ASSERT_TRUE(safe.ok());
   EXPECT_FALSE(UnacceptedCriticalOfPolicy(**safe, config, {}).has_value());
+}
+
+// One check reports at most kFindingsPerCheckMax findings; when it finds more, the most severe
+// stay: a binding of `*` after twenty prefix bindings still refuses the start and the reload.
+TEST(Posture, TheCapOnFindingsOfOneCheckKeepsTheMostSevere) {
+  Config config = DefaultConfig();
+  config.policy.file = "/etc/cairn/policy.toml";
+  std::string text = kSafePolicy;
+  for (size_t i = 0; i < kFindingsPerCheckMax; ++i) {
+    text += Binding("jwt:team-" + std::to_string(i) + "-*", "admin");
+  }
+  text += Binding("*", "admin");
+  auto risky = policy::ParsePolicy(text, "p.toml");
+  ASSERT_TRUE(risky.ok()) << risky.status().ToString();
+  auto refused = UnacceptedCriticalOfPolicy(**risky, config, {});
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->id, "CAIRN-POL-001");
+  EXPECT_EQ(refused->severity, Severity::kCritical);
 }
 
 TEST(Posture, PiiNames) {
