@@ -58,6 +58,15 @@ struct StreamHead {
   bool operator==(const StreamHead&) const = default;
 };
 
+// Whether a head read back can be one the engine wrote: a 32-byte chain link whenever the stream
+// has events (none, or one, when it has none). A store returns kDataLoss for a head that is not,
+// instead of handing the engine a chain link it cannot use.
+inline bool WellFormed(const StreamHead& head) {
+  constexpr size_t kLeafHashSizeBytes = 32;
+  return head.last_leaf_hash.size() == kLeafHashSizeBytes ||
+         (head.next_version == 0 && head.last_leaf_hash.empty());
+}
+
 // The Merkle tree's committed state: its size and the engine's opaque encoding of the compact
 // range (the hashes of the full subtrees on the right edge).
 //

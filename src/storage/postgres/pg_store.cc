@@ -28,14 +28,21 @@ namespace {
 std::string Bytes(const pqxx::field& f) { return pqxx::binarystring(f).str(); }
 int64_t I64(uint64_t v) { return static_cast<int64_t>(v); }
 
-StreamHead HeadFromRow(const pqxx::row& row, int first) {
+// nullopt for a row no commit of the engine writes (storage::WellFormed, negative numbers).
+std::optional<StreamHead> HeadFromRow(const pqxx::row& row, int first) {
+  const int64_t next_version = row[first].as<int64_t>();
+  const int64_t last_position = row[first + 1].as<int64_t>();
+  if (next_version < 0 || last_position < 0) return std::nullopt;
   StreamHead h;
-  h.next_version = static_cast<uint64_t>(row[first].as<int64_t>());
-  h.last_position = static_cast<uint64_t>(row[first + 1].as<int64_t>());
+  h.next_version = static_cast<uint64_t>(next_version);
+  h.last_position = static_cast<uint64_t>(last_position);
   h.last_leaf_hash = Bytes(row[first + 2]);
   h.deleted = row[first + 3].as<bool>();
+  if (!WellFormed(h)) return std::nullopt;
   return h;
 }
+
+Status DamagedHead() { return Status::DataLoss("a stored stream head is damaged"); }
 
 // The commit lock. Its wait is exempt from the statement timeout (another node's commit may take
 // a while); set_config restores the timeout for the rest of the transaction. One round trip:
@@ -335,11 +342,17 @@ void PgLogStore::NoteDurable(uint64_t size) {
 
 Result<std::optional<StreamHead>> PgLogStore::ReadStreamHead(std::string_view stream_id) {
   std::optional<StreamHead> head;
+  bool damaged = false;
   CAIRN_RETURN_IF_ERROR(Run("reading a stream head", true, [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     const pqxx::result r = tx.exec_prepared("head", std::string(stream_id));
-    if (!r.empty()) head = HeadFromRow(r[0], 0);
+    head.reset();
+    damaged = false;
+    if (r.empty()) return;
+    head = HeadFromRow(r[0], 0);
+    damaged = !head.has_value();
   }));
+  if (damaged) return DamagedHead();
   return head;
 }
 
@@ -546,7 +559,9 @@ Status PgLogStore::ScanStreamHeads(
     }));
     for (const pqxx::row& row : r) {
       after = row[0].as<std::string>();
-      if (!fn(*after, HeadFromRow(row, 1))) return Status::Ok();
+      const std::optional<StreamHead> head = HeadFromRow(row, 1);
+      if (!head) return DamagedHead();
+      if (!fn(*after, *head)) return Status::Ok();
     }
     if (r.size() < static_cast<size_t>(kScanPageRowsMax)) return Status::Ok();
   }

@@ -114,6 +114,7 @@ std::optional<StreamHead> DecodeStreamHead(std::string_view value) {
   if (deleted > 1) return std::nullopt;
   head.last_leaf_hash = std::string(hash);
   head.deleted = deleted == 1;
+  if (!WellFormed(head)) return std::nullopt;
   return head;
 }
 

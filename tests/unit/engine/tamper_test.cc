@@ -290,6 +290,31 @@ TEST_F(TamperTest, StreamHeadMarkedDeleted) {
   ExpectFailureAt(19, "stream head of 's-1' does not match its events");
 }
 
+// A head that claims events but holds no chain link (its hash cut off): the store reports it as
+// damaged to every append, delete and verification — before, the next append to the stream
+// aborted the process on the link's size assertion.
+TEST_F(TamperTest, StreamHeadWithoutItsChainLink) {
+  auto raw = Raw();
+  storage::StreamHead head = raw->ReadStreamHead("s-0").value().value();
+  raw.reset();
+  ASSERT_GT(head.next_version, 0u);
+  head.last_leaf_hash.clear();
+  WriteRaw(dir_, storage::rocks::kCfStreamHeads, "s-0", storage::rocks::EncodeStreamHead(head));
+  raw = Raw();
+  EXPECT_EQ(raw->ReadStreamHead("s-0").status().code(), StatusCode::kDataLoss);
+  raw.reset();
+  Reopen();
+  auto appended = store_->Append("s-0", ExpectedVersion::Any(), One("T", "{}"));
+  EXPECT_EQ(appended.status().code(), StatusCode::kDataLoss) << appended.status().ToString();
+  auto deleted = store_->DeleteStream("s-0", ExpectedVersion::Any());
+  EXPECT_EQ(deleted.status().code(), StatusCode::kDataLoss) << deleted.status().ToString();
+  EXPECT_TRUE(store_->Append("s-1", ExpectedVersion::Any(), One("T", "{}")).ok());
+  Close();
+  VerifyReport r = EventStore::VerifyDataDir(dir_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.failure.find("stream head"), std::string::npos) << r.failure;
+}
+
 TEST_F(TamperTest, FlippedByteInARecord) {
   auto raw = Raw();
   std::string rec = raw->ReadRecord(7).value();

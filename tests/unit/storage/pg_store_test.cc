@@ -132,6 +132,23 @@ TEST(PgOpenTest, EmptyDatabaseGetsTheSchemaOnceAndReopens) {
             std::to_string(pg::kSchemaVersion));
 }
 
+// A head row no commit writes (events without a chain link, a negative version) is kDataLoss to
+// every reader of heads, never a head the engine would trust.
+TEST(PgOpenTest, ADamagedStreamHeadIsDataLoss) {
+  const std::string db = PgServer().CreateDatabase();
+  auto store = OpenPg(PgOpts(db));
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(AppendEvents(store.get(), "s", 2).ok());
+  ASSERT_TRUE(AppendEvents(store.get(), "t", 1).ok());
+  ASSERT_TRUE(store->ReadStreamHead("s").ok());
+  Sql(db, "UPDATE cairn_stream_heads SET last_leaf_hash = ''::bytea WHERE stream_id = 's'");
+  EXPECT_EQ(store->ReadStreamHead("s").status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(store->ScanStreamHeads([](auto, auto&) { return true; }).code(), StatusCode::kDataLoss);
+  EXPECT_TRUE(store->ReadStreamHead("t").ok());
+  Sql(db, "UPDATE cairn_stream_heads SET next_version = -1 WHERE stream_id = 't'");
+  EXPECT_EQ(store->ReadStreamHead("t").status().code(), StatusCode::kDataLoss);
+}
+
 // Durability and the bound on a stalled lock holder do not depend on the database's defaults:
 // a database configured with synchronous_commit = off still gets WAL-flushed commits.
 TEST(PgOpenTest, SessionsPinSynchronousCommitAndBoundIdleTransactions) {
