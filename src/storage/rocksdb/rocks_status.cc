@@ -16,6 +16,27 @@ bool IsLockHeldByThisProcess(const std::string& message) {
   return message.find("lock hold by current process") != std::string::npos;
 }
 
+// RocksDB's text with each absolute path cut to its last component ("in /var/lib/cairn/db/
+// 000123.sst offset 5" → "in 000123.sst offset 5"): it names the file without showing a client
+// the server's layout.
+std::string WithoutDirectories(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const bool starts_token = i == 0 || text[i - 1] == ' ' || text[i - 1] == '(' || text[i - 1] == ':';
+    if (text[i] != '/' || !starts_token) {
+      out.push_back(text[i++]);
+      continue;
+    }
+    size_t end = text.find_first_of(" ,;)", i);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view path(text.data() + i, end - i);
+    out.append(path.substr(path.rfind('/') + 1));
+    i = end;
+  }
+  return out;
+}
+
 }  // namespace
 
 Status FromRocks(const rocksdb::Status& status, std::string_view context) {
@@ -37,17 +58,21 @@ Status FromRocks(const rocksdb::Status& status, std::string_view context) {
     return Status::ResourceExhausted(std::string(context) +
                                      ": no space left on device (the disk is full)");
   }
-  if (status.IsNotFound()) return Status::NotFound(message);
-  if (status.IsCorruption()) return Status::DataLoss(message);
-  if (status.IsMemoryLimit()) return Status::ResourceExhausted(message);
-  if (status.IsBusy() || status.IsTryAgain() || status.IsTimedOut() || status.IsIncomplete() ||
-      status.IsShutdownInProgress()) {
-    return Status::Unavailable(message);
+  if (!status.IsIOError()) {
+    // These codes reach clients with their text (server/status_map.cc hides only kIOError's).
+    const std::string shown = std::string(context) + ": " + WithoutDirectories(status.ToString());
+    if (status.IsNotFound()) return Status::NotFound(shown);
+    if (status.IsCorruption()) return Status::DataLoss(shown);
+    if (status.IsMemoryLimit()) return Status::ResourceExhausted(shown);
+    if (status.IsBusy() || status.IsTryAgain() || status.IsTimedOut() || status.IsIncomplete() ||
+        status.IsShutdownInProgress()) {
+      return Status::Unavailable(shown);
+    }
+    if (status.IsInvalidArgument() || status.IsNotSupported()) {
+      return Status::FailedPrecondition(shown);
+    }
+    if (status.IsAborted()) return Status::Aborted(shown);
   }
-  if (status.IsInvalidArgument() || status.IsNotSupported()) {
-    return Status::FailedPrecondition(message);
-  }
-  if (status.IsAborted()) return Status::Aborted(message);
   return Status::IOError(message);
 }
 

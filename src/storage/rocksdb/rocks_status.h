@@ -7,7 +7,8 @@
 // Aborted → kAborted; NoSpace (a full disk) → kResourceExhausted with the fixed text
 // `context: no space left on device (the disk is full)`; everything else (IOError, ...) →
 // kIOError. The message is otherwise `context: <rocksdb message>`; RocksDB messages hold file
-// names, never stored values.
+// names, never stored values. Outside kIOError (whose text clients never see) an absolute path in
+// RocksDB's text is cut to its file name.
 //
 // ToSlice views a string's bytes as a rocksdb::Slice (no copy).
 //

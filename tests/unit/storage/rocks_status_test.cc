@@ -23,6 +23,26 @@ TEST(RocksStatusTest, MapsCodes) {
   EXPECT_NE(io.message().find("disk gone"), std::string::npos);
 }
 
+// A damaged block is reported with its file's name, never the data directory's path: the
+// message reaches clients (DATA_LOSS keeps its text).
+TEST(RocksStatusTest, TextThatReachesClientsNamesFilesWithoutTheirDirectory) {
+  const Status corrupt = FromRocks(
+      rocksdb::Status::Corruption("block checksum mismatch: stored = 1, computed = 2",
+                                  "in /var/lib/cairn/db/000123.sst offset 4096 size 512"),
+      "reading a record");
+  EXPECT_EQ(corrupt.code(), StatusCode::kDataLoss);
+  EXPECT_EQ(corrupt.message().find("/var/lib"), std::string::npos) << corrupt.message();
+  EXPECT_NE(corrupt.message().find("in 000123.sst offset 4096"), std::string::npos)
+      << corrupt.message();
+  EXPECT_NE(corrupt.message().find("reading a record: "), std::string::npos);
+  const Status missing = FromRocks(rocksdb::Status::NotFound("/srv/data/db/MANIFEST-000005"), "x");
+  EXPECT_EQ(missing.message().find("/srv"), std::string::npos) << missing.message();
+  EXPECT_NE(missing.message().find("MANIFEST-000005"), std::string::npos) << missing.message();
+  // Operators see the whole path where clients never do.
+  const Status io = FromRocks(rocksdb::Status::IOError("/srv/data/db/000007.log", "EIO"), "x");
+  EXPECT_NE(io.message().find("/srv/data/db/000007.log"), std::string::npos);
+}
+
 TEST(RocksStatusTest, HeldLockSaysTheDirectoryIsInUse) {
   const Status other = FromRocks(
       rocksdb::Status::IOError("While lock file: /data/LOCK", "Resource temporarily unavailable"),
