@@ -53,8 +53,10 @@ struct RocksOptions {
   // Replays the write-ahead log up to its first damaged record and drops everything after it
   // (RocksDB's kPointInTimeRecovery) instead of refusing to open. Only `cairn recover` sets it,
   // after an operator has seen what would be kept: an acknowledged commit after a damaged record
-  // is lost. Default: a torn last record (what a crash leaves) is tolerated, any other damage
-  // refuses the open (kTolerateCorruptedTailRecords).
+  // is lost. Default (kTolerateCorruptedTailRecords): a last record cut short (the file ends
+  // inside it: what a crash leaves) is dropped; any other damage refuses the open with kDataLoss
+  // — also a last record whose bytes read back as zeros or garbage (a power loss on a file system
+  // that grew the file before writing it), which only `cairn recover` drops.
   bool point_in_time_recovery = false;
   bool sync = true;                                  // durability: never false outside benchmarks
   size_t block_cache_size_bytes = size_t{64} << 20;  // shared by every column family

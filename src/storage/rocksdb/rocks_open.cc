@@ -124,6 +124,13 @@ Result<std::unique_ptr<LogStore>> OpenRocksLogStore(const RocksOptions& options)
       options.read_only
           ? rocksdb::DB::OpenForReadOnly(db_options, options.path, descriptors, &handles, &raw_db)
           : rocksdb::DB::Open(db_options, options.path, descriptors, &handles, &raw_db);
+  if (opened.IsCorruption() && !options.point_in_time_recovery) {
+    // Most often a damaged write-ahead log: the operator's next step, in the one line they see.
+    const Status damaged = FromRocks(opened, "opening store at " + options.path);
+    return Status::DataLoss(damaged.message() +
+                            " (the store is damaged; `cairn recover --data-dir DIR` shows what "
+                            "can be kept)");
+  }
   CAIRN_RETURN_IF_ERROR(FromRocks(opened, "opening store at " + options.path));
   assert(raw_db != nullptr && handles.size() == families.size());
 

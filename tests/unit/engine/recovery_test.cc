@@ -109,6 +109,20 @@ class RecoveryTest : public EngineTest {
     ASSERT_FALSE(OpenAt(dir_).ok()) << "the damage went unnoticed";
   }
 
+  // The newest WAL file: the one the child's last commit went to.
+  std::string NewestWal() {
+    std::string wal;
+    for (const auto& e : fs::directory_iterator(dir_ + "/db")) {
+      const std::string p = e.path().string();
+      if (e.path().extension() == ".log" && (wal.empty() || p > wal)) wal = p;
+    }
+    EXPECT_FALSE(wal.empty());
+    return wal;
+  }
+  // Bytes at the end of the newest WAL that the tests damage: inside the child's last commit
+  // (one event, a record of several hundred bytes).
+  static constexpr size_t kTornBytes = 100;
+
   std::vector<std::string> RecoveryDirs() {
     std::vector<std::string> dirs;
     for (const auto& e : fs::directory_iterator(dir_)) {
@@ -187,6 +201,42 @@ TEST_F(RecoveryTest, ASignedCheckpointOverTheLostCommitsRefusesTheRecovery) {
   EXPECT_TRUE(RecoveryDirs().empty());
   EXPECT_EQ(Snapshot(dir_), before);
   EXPECT_FALSE(OpenAt(dir_).ok());
+}
+
+// The last WAL record of a commit that never finished (it was not acknowledged), read back as
+// zeros (a power loss on a file system that grew the file first): the start is refused with a
+// message naming `cairn recover`, and that keeps every commit before it.
+TEST_F(RecoveryTest, AZeroedLastRecordRefusesTheStartAndRecoverKeepsWhatCameBefore) {
+  CrashAfterThreeAppends(false);
+  const std::string wal = NewestWal();
+  std::string zeroed = testing::ReadFile(wal);
+  ASSERT_GT(zeroed.size(), 1000u);
+  std::fill(zeroed.end() - kTornBytes, zeroed.end(), '\0');
+  testing::WriteFile(wal, zeroed);
+  auto refused = OpenAt(dir_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(refused.status().message().find("cairn recover --data-dir"), std::string::npos)
+      << refused.status().message();
+  const RecoveryReport r = EventStore::RecoverDataDir(dir_, {}, /*apply=*/true);
+  ASSERT_TRUE(r.applied) << r.recovered.failure << r.apply_failure;
+  EXPECT_EQ(r.tree_size, uint64_t{kKeptEvents} + 2) << "every commit before the zeroed one is kept";
+  Reopen();
+  EXPECT_TRUE(store_->Verify().ok);
+}
+
+// The same record cut short (the file ends inside it: what a crash leaves): the store opens by
+// itself without it.
+TEST_F(RecoveryTest, ATornLastRecordIsDroppedAtOpen) {
+  CrashAfterThreeAppends(false);
+  const std::string wal = NewestWal();
+  std::string cut = testing::ReadFile(wal);
+  ASSERT_GT(cut.size(), 1000u);
+  cut.resize(cut.size() - kTornBytes);
+  testing::WriteFile(wal, cut);
+  Reopen();
+  EXPECT_EQ(store_->tree_size(), uint64_t{kKeptEvents} + 2);
+  EXPECT_TRUE(store_->Verify().ok);
 }
 
 }  // namespace CAIRN_UNITY_ID
