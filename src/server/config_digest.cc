@@ -93,6 +93,27 @@ void RenderKeys(const keys::KmsConfig& k, Renderer* r) {
 
 }  // namespace
 
+// Settings added after the rendering was first recorded: each only when it differs from its
+// default, so that the digest of a configuration that does not set them did not change.
+void RenderLaterSettings(const Config& c, Renderer* r) {
+  const Config d = DefaultConfig();
+  const auto line = [&](std::string_view key, uint64_t value, uint64_t default_value) {
+    if (value != default_value) r->Line(key, value);
+  };
+  line("limits.event_size_bytes_max", c.limits.event_size_bytes_max, d.limits.event_size_bytes_max);
+  line("limits.batch_size_bytes_max", c.limits.batch_size_bytes_max, d.limits.batch_size_bytes_max);
+  line("limits.batch_events_max", c.limits.batch_events_max, d.limits.batch_events_max);
+  line("limits.write_stall_ms_max", c.limits.write_stall_ms_max, d.limits.write_stall_ms_max);
+  if (!c.storage.postgres_password_file.empty()) {
+    r->Line("storage.postgres_password_file", c.storage.postgres_password_file);  // the path
+  }
+  line("storage.postgres_pool_connections_max", c.storage.postgres_pool_connections_max,
+       d.storage.postgres_pool_connections_max);
+  if (c.storage.postgres_optimistic_commits != d.storage.postgres_optimistic_commits) {
+    r->Flag("storage.postgres_optimistic_commits", c.storage.postgres_optimistic_commits);
+  }
+}
+
 std::string CanonicalConfigText(const Config& c) {
   Renderer r;
   r.Line("data_dir", c.data_dir);
@@ -161,6 +182,7 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("alerts.webhook_secret_env", c.alerts.webhook_secret_env);
   r.List("alerts.webhook_allow_addresses", c.alerts.webhook_allow_addresses);
   r.Line("log.level", std::string_view(log::LevelName(c.log.level)));
+  RenderLaterSettings(c, &r);
   return r.Take();
 }
 

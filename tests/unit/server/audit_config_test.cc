@@ -46,6 +46,29 @@ TEST(AuditConfig, RejectsUnknownModesKeysAndOutOfRangeBounds) {
 namespace cairn::server {
 namespace CAIRN_UNITY_ID {
 
+// Every setting counts: a change of the append limits or of the PostgreSQL connection settings
+// changes the digest, and a configuration that leaves them at their defaults keeps the digest it
+// had before they were recorded.
+TEST(ConfigDigest, TheAppendLimitsAndPostgresSettingsCount) {
+  auto digest = [](const std::string& toml) {
+    auto c = ParseConfig(toml, "/etc/cairn", "c.toml");
+    EXPECT_TRUE(c.ok()) << toml << ": " << c.status().ToString();
+    return c.ok() ? ConfigSha256Hex(*c) : std::string();
+  };
+  const std::string base = digest("");
+  EXPECT_EQ(CanonicalConfigText(DefaultConfig()).find("limits.event_size_bytes_max"),
+            std::string::npos);
+  EXPECT_EQ(digest("[limits]\nevent_size_bytes_max = 1048576\n"), base) << "the default";
+  for (const char* changed :
+       {"[limits]\nevent_size_bytes_max = 2048\n", "[limits]\nbatch_size_bytes_max = 8388608\n",
+        "[limits]\nbatch_events_max = 5\n", "[limits]\nwrite_stall_ms_max = 1000\n",
+        "[storage]\npostgres_password_file = \"/etc/cairn/pg.pass\"\n",
+        "[storage]\npostgres_pool_connections_max = 4\n",
+        "[storage]\npostgres_optimistic_commits = false\n"}) {
+    EXPECT_NE(digest(changed), base) << changed;
+  }
+}
+
 TEST(ConfigDigest, StableChangesWithSettingsAndHoldsNoSecrets) {
   auto text = [](const std::string& toml) {
     auto c = ParseConfig(toml, "/etc/cairn", "c.toml");
