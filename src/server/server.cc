@@ -108,7 +108,9 @@ class ServerImpl final : public Server {
   Status StartAlerts();
   Status StartAudit();
   Status WriteAudit(const std::vector<audit::AuditRecord>& records);
-  void AuditStartOrStop(audit::AuditKind kind);
+  // The `server.start` record (success, or failure with `failed_step`) and `server.stop`.
+  void AuditStartOrStop(audit::AuditKind kind, std::string_view failed_step = {},
+                        StatusCode failure = StatusCode::kOk);
   Status StartGrpc();
   std::unique_ptr<WriteWatchdog> StallWatchdog(const std::string& metric, const std::string& help);
   Status StartAdmin();
@@ -168,6 +170,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<PostureMonitor> posture_;
   int grpc_port_ = 0;
   std::once_flag shutdown_once_;
+  bool start_recorded_ = false;  // a successful `server.start` was submitted: `server.stop` follows
 };
 
 Status ServerImpl::OpenParts() {
@@ -443,11 +446,22 @@ Status ServerImpl::Init() {
   if (Status s = OpenParts(); !s.ok()) return s;
   if (Status s = StartAlerts(); !s.ok()) return s;
   if (Status s = StartAudit(); !s.ok()) return s;
-  if (Status s = StartPosture(); !s.ok()) return s;  // may refuse: a critical finding
-  if (Status s = StartScrub(); !s.ok()) return s;
-  if (Status s = StartGrpc(); !s.ok()) return s;
-  if (Status s = StartAdmin(); !s.ok()) return s;
+  // From here a failed start is on the trail: a `server.start` record with outcome failure, the
+  // step that failed (a fixed name: the status text may hold paths) and no `server.stop`.
+  const std::pair<std::string_view, Status (ServerImpl::*)()> steps[] = {
+      {"posture", &ServerImpl::StartPosture},  // may refuse: a critical finding
+      {"scrub", &ServerImpl::StartScrub},
+      {"grpc_listener", &ServerImpl::StartGrpc},
+      {"admin_listener", &ServerImpl::StartAdmin},
+  };
+  for (const auto& [step, start] : steps) {
+    if (Status s = (this->*start)(); !s.ok()) {
+      AuditStartOrStop(audit::AuditKind::kServerStart, step, s.code());
+      return s;
+    }
+  }
   AuditStartOrStop(audit::AuditKind::kServerStart);
+  start_recorded_ = true;
   return Status::Ok();
 }
 
@@ -569,12 +583,18 @@ Status ServerImpl::ReloadPolicy() {
   return reloaded;
 }
 
-void ServerImpl::AuditStartOrStop(audit::AuditKind kind) {
+void ServerImpl::AuditStartOrStop(audit::AuditKind kind, std::string_view failed_step,
+                                  StatusCode failure) {
+  assert(failed_step.empty() == (failure == StatusCode::kOk));
   audit::AuditRecord r;
   r.kind = kind;
   r.action = kind == audit::AuditKind::kServerStart ? "server.start" : "server.stop";
   r.resource = store_ ? store_->origin() : "";
-  r.outcome = "success";
+  r.outcome = failed_step.empty() ? "success" : "failure";
+  if (!failed_step.empty()) {
+    r.error_code = StatusCodeName(failure);
+    r.reason = "the start failed at " + std::string(failed_step);
+  }
   r.details = {{"version", kVersion},
                {"config_sha256", ConfigSha256Hex(config_)},
                {"listen", config_.server.listen},
@@ -607,7 +627,7 @@ void ServerImpl::Shutdown(int64_t drain_timeout_ms) {
     // Every call is answered: the stop record is the trail's last; Stop() writes what is
     // queued through the store, so it runs before the store closes.
     if (audit_) {
-      AuditStartOrStop(audit::AuditKind::kServerStop);
+      if (start_recorded_) AuditStartOrStop(audit::AuditKind::kServerStop);
       audit_->Stop();
     }
     // Delivers the queued alerts (to `$alerts` through the store) and stops the webhook.

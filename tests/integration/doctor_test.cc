@@ -103,6 +103,7 @@ TEST(Doctor, StoreChecksSkippedWhileTheServerRuns) {
 
 TEST(DoctorServe, RefusesACriticalFindingAndStartsWhenItIsAccepted) {
   ServerEnv env;
+  env.audit_enabled = true;
   env.extra_config = kCriticalDsn;
   env.WriteConfig(env.ConfigText());
 
@@ -122,6 +123,21 @@ TEST(DoctorServe, RefusesACriticalFindingAndStartsWhenItIsAccepted) {
       {"--config", env.ConfigPath(), "--accept-risk", "CAIRN-NET-002"});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.output.find("CAIRN-SECRET-001"), std::string::npos) << refused.output;
+
+  // Each refused start is on the audit trail: a failed `server.start` naming the step, and no
+  // `server.stop` for a server that never started.
+  auto trail = RunCairn({"read", "$audit", "--json", "--limit", "0", "--data-dir", env.DataDir()});
+  ASSERT_EQ(trail.exit_code, 0) << trail.err;
+  size_t starts = 0;
+  for (size_t at = trail.out.find("\"type\":\"$server.start\""); at != std::string::npos;
+       at = trail.out.find("\"type\":\"$server.start\"", at + 1)) {
+    ++starts;
+  }
+  EXPECT_EQ(starts, 2u) << trail.out;
+  EXPECT_NE(trail.out.find("the start failed at posture"), std::string::npos) << trail.out;
+  EXPECT_NE(trail.out.find("FAILED_PRECONDITION"), std::string::npos) << trail.out;
+  EXPECT_EQ(trail.out.find("\"type\":\"$server.stop\""), std::string::npos) << trail.out;
+  EXPECT_EQ(trail.out.find("do-not-print"), std::string::npos) << trail.out;
 
   ASSERT_TRUE(env.server().Start(
       {"--config", env.ConfigPath(), "--accept-risk", "CAIRN-NET-002", "--accept-risk",
