@@ -265,6 +265,7 @@ enum class Phase { kReading, kWriting, kDraining, kClosed };
 struct Connection {
   UniqueFd fd;
   std::string peer_ip;
+  bool local = false;  // AdminHttpOptions::local_peer
   Phase phase = Phase::kReading;
   int64_t deadline_ms = 0;
   std::string in;   // request bytes so far (at most request_bytes_max + 1)
@@ -366,13 +367,24 @@ void AdminHttpServer::Impl::AcceptSome(int64_t now_ms) {
       }
       if (!allowed) continue;  // closed without a response
     }
+    const bool local = options.local_peer ? options.local_peer(peer_ip) : IsLoopbackHost(peer_ip);
+    if (!local) {
+      const auto remote = std::count_if(connections.begin(), connections.end(),
+                                        [](const Connection& o) { return !o.local; });
+      const size_t reserved =
+          std::min(options.local_reserved_connections, options.connections_max - 1);
+      if (static_cast<size_t>(remote) >= options.connections_max - reserved) {
+        continue;  // the rest is kept for local probes
+      }
+    }
     const auto same_peer = std::count_if(connections.begin(), connections.end(),
                                          [&](const Connection& o) { return o.peer_ip == peer_ip; });
-    const bool limited = options.per_peer_limit_on_loopback || !IsLoopbackHost(peer_ip);
+    const bool limited = options.per_peer_limit_on_loopback || !local;
     if (limited && static_cast<size_t>(same_peer) >= options.connections_per_peer_max) continue;
     Connection c;
     c.fd = std::move(fd);
     c.peer_ip = std::move(peer_ip);
+    c.local = local;
     c.deadline_ms = now_ms + options.read_timeout_ms;
     connections.push_back(std::move(c));
   }

@@ -58,6 +58,13 @@ struct AdminHttpOptions {
   // Loopback peers are local processes (probes, scrapers, cairn's own tools) that all share one
   // address: by default they have no per-peer limit, only connections_max.
   bool per_peer_limit_on_loopback = false;
+  // Of connections_max, the slots only local peers may take: remote peers together hold at most
+  // connections_max - local_reserved_connections, so that clients of the allowed networks cannot
+  // starve the local health probes and scrapers. At most connections_max - 1 are reserved.
+  size_t local_reserved_connections = 8;
+  // Which peers are local (the reserve, and no per-peer limit unless per_peer_limit_on_loopback);
+  // null: loopback addresses (127.0.0.0/8, ::1). Called on the loop thread.
+  std::function<bool(std::string_view peer_ip)> local_peer;
   size_t request_bytes_max = 8192;                     // request line + headers
   size_t response_bytes_max = size_t{8} * 1024 * 1024;  // a larger handler body gives 500
   int64_t read_timeout_ms = 5000;                      // 1 .. kAdminTimeoutMsMax

@@ -308,6 +308,30 @@ TEST(AdminHttp, OnePeerCannotTakeEverySlot) {
   EXPECT_EQ(Body(a.ReadAll()), "ok\n");
 }
 
+// Clients of the allowed networks cannot take the slots of the local probes: remote peers
+// together hold at most connections_max - local_reserved_connections. (Here 127.0.0.1 alone is
+// local, so that other loopback addresses can stand for remote peers.)
+TEST(AdminHttp, RemotePeersLeaveTheReservedSlotsToLocalProbes) {
+  AdminHttpOptions o = Loopback0();
+  o.connections_max = 4;
+  o.local_reserved_connections = 2;
+  o.local_peer = [](std::string_view ip) { return ip == "127.0.0.1"; };
+  auto server = StartOrDie(o);
+  ASSERT_NE(server, nullptr);
+  std::vector<std::unique_ptr<Client>> remote;
+  for (uint32_t host = 2; host <= 5; ++host) {  // 127.0.0.2 .. 127.0.0.5, idle
+    remote.push_back(std::make_unique<Client>(server->port(), /*v6=*/false, 0x7f000000 + host));
+    remote.back()->Send("GET /healthz HTTP/1.1\r\n");
+  }
+  // The third and fourth remote connections were closed; the probes are served.
+  EXPECT_EQ(remote[2]->ReadAll(), "");
+  EXPECT_EQ(remote[3]->ReadAll(), "");
+  EXPECT_EQ(Body(Get(server->port(), "/healthz")), "ok\n");
+  EXPECT_EQ(Body(Get(server->port(), "/healthz")), "ok\n");
+  remote[0]->Send("Host: x\r\n\r\n");
+  EXPECT_EQ(Body(remote[0]->ReadAll()), "ok\n");
+}
+
 // Local processes share one loopback address: by default they are not held to the per-peer
 // limit (only to connections_max), so a local client cannot starve the local probes.
 TEST(AdminHttp, LoopbackPeersHaveNoPerPeerLimitByDefault) {
