@@ -12,6 +12,7 @@ log::Level AuditLogLevel(const AuditRecord& record) {
     case AuditKind::kAdmin:
       return record.outcome == "success" ? log::Level::kInfo : log::Level::kWarn;
     case AuditKind::kServerStart:
+      return record.outcome == "failure" ? log::Level::kError : log::Level::kInfo;
     case AuditKind::kServerStop:
       return log::Level::kInfo;
     case AuditKind::kDataPlane:
@@ -22,14 +23,16 @@ log::Level AuditLogLevel(const AuditRecord& record) {
   return log::Level::kInfo;
 }
 
-std::string_view AuditLogMessage(AuditKind kind) {
-  switch (kind) {
+std::string_view AuditLogMessage(const AuditRecord& record) {
+  switch (record.kind) {
     case AuditKind::kAuthFailure: return "authentication failed";
     case AuditKind::kAccessDenied: return "access denied";
     case AuditKind::kConnectionRefused: return "connection refused";
     case AuditKind::kAdmin: return "admin act";
     case AuditKind::kIntegrityViolation: return "integrity violation";
-    case AuditKind::kServerStart: return "server started";
+    case AuditKind::kServerStart:
+      return record.outcome == "failure" ? "server start refused (cairn.reason says where)"
+                                         : "server started";
     case AuditKind::kServerStop: return "server stopping";
     case AuditKind::kDataPlane: return "data-plane call";
     case AuditKind::kAuditGap: return "audit records dropped (cairn.reason says why)";
@@ -56,7 +59,7 @@ void AuditLogListener::OnAuditRecord(const AuditRecord& r) {
   add("cairn.rule", r.rule);
   add("cairn.reason", r.reason);
   add("error.code", r.error_code);
-  log::Write(level, AuditLogMessage(r.kind), f);
+  log::Write(level, AuditLogMessage(r), f);
 }
 
 }  // namespace cairn::audit

@@ -20,6 +20,6 @@ class AuditLogListener final : public AuditListener {
 
 // The level and message a record is logged with.
 log::Level AuditLogLevel(const AuditRecord& record);
-std::string_view AuditLogMessage(AuditKind kind);
+std::string_view AuditLogMessage(const AuditRecord& record);
 
 }  // namespace cairn::audit

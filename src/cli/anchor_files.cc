@@ -24,18 +24,17 @@ std::string DirectoryOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-// An exclusive flock(2) on a directory, released when this goes.
+// An exclusive flock(2) on a directory, released when this goes. Where the directory cannot be
+// opened for reading or the file system has no flock for it (NFS emulates flock with byte-range
+// locks, which a directory opened read-only cannot take), there is no lock: the comparison in
+// ReplaceKeptCheckpoint still catches all but a race within the same few microseconds.
 class DirectoryLock {
  public:
   static Result<DirectoryLock> Take(const std::string& dir) {
     DirectoryLock lock(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (lock.fd_ < 0) {
-      return Status::FailedPrecondition("--checkpoint-file: cannot open its directory " + dir);
-    }
+    if (lock.fd_ < 0) return lock;
     for (int waited_ms = 0; ::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0; waited_ms += kLockPollMs) {
-      if (errno != EWOULDBLOCK && errno != EINTR) {
-        return Status::FailedPrecondition("--checkpoint-file: cannot lock its directory " + dir);
-      }
+      if (errno != EWOULDBLOCK && errno != EINTR) return DirectoryLock(-1);  // no flock here
       if (waited_ms >= kKeptCheckpointLockWaitMsMax) {
         return Status::Unavailable("--checkpoint-file: another process keeps a checkpoint in " +
                                    dir + " and did not finish within " +

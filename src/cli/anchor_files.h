@@ -34,7 +34,8 @@ Result<std::string> ReadKeptCheckpoint(const std::string& path, size_t size_byte
 // another run changed it since this one read it: with two runs on one file, the one that ends
 // last must not move the anchor back to what it verified before the other's. The comparison and
 // the replacement are one step among cairn processes (an flock(2) on the file's directory,
-// waited for at most kKeptCheckpointLockWaitMsMax; kUnavailable after that).
+// waited for at most kKeptCheckpointLockWaitMsMax, kUnavailable after that; where the file
+// system offers no flock on it, e.g. NFS, the comparison runs without it).
 Result<bool> ReplaceKeptCheckpoint(const std::string& path, std::string_view expected,
                                    std::string_view note);
 

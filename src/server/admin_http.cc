@@ -372,7 +372,7 @@ void AdminHttpServer::Impl::AcceptSome(int64_t now_ms) {
       const auto remote = std::count_if(connections.begin(), connections.end(),
                                         [](const Connection& o) { return !o.local; });
       const size_t reserved =
-          std::min(options.local_reserved_connections, options.connections_max - 1);
+          std::min(options.local_reserved_connections, options.connections_max / 2);
       if (static_cast<size_t>(remote) >= options.connections_max - reserved) {
         continue;  // the rest is kept for local probes
       }

@@ -60,7 +60,7 @@ struct AdminHttpOptions {
   bool per_peer_limit_on_loopback = false;
   // Of connections_max, the slots only local peers may take: remote peers together hold at most
   // connections_max - local_reserved_connections, so that clients of the allowed networks cannot
-  // starve the local health probes and scrapers. At most connections_max - 1 are reserved.
+  // starve the local health probes and scrapers. At most half of connections_max is reserved.
   size_t local_reserved_connections = 8;
   // Which peers are local (the reserve, and no per-peer limit unless per_peer_limit_on_loopback);
   // null: loopback addresses (127.0.0.0/8, ::1). Called on the loop thread.

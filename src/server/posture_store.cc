@@ -22,7 +22,7 @@
 namespace cairn::server::posture {
 namespace {
 
-constexpr uint64_t kReadChunkEventsMax = 256;
+constexpr uint64_t kSampleChunkEventsMax = 16;
 constexpr size_t kMembersPerEventMax = 4096;
 
 // Words of a member name: split at '_', '-', '.', ' ' and lower→upper case changes; lower case.
@@ -43,9 +43,11 @@ std::vector<std::string> Words(std::string_view name) {
 
 constexpr size_t kNameTokenSizeMax = 64;
 
-// A member name as a finding shows it: a name that could be data (an e-mail address, a person's
-// name, a number used as a key) is shown as `*`, and so is an array index. Findings go to the log,
-// `$alerts` and the alert webhook, which `forget` cannot reach.
+// A member name as a finding shows it: one that could be data (an e-mail address or a phone
+// number used as a key: anything but a plain identifier of at most 64 characters that does not
+// start with a digit) is shown as `*`, and so is an array index. Findings go to the log, `$alerts`
+// and the alert webhook, which `forget` cannot reach. A plain identifier that happens to be a
+// person's name ("alice") cannot be told apart and is shown.
 std::string DisplayToken(std::string_view key) {
   const auto name_char = [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '$';
@@ -54,6 +56,18 @@ std::string DisplayToken(std::string_view key) {
                          std::isdigit(static_cast<unsigned char>(key[0])) == 0 &&
                          std::all_of(key.begin(), key.end(), name_char);
   return name_like ? std::string(key) : std::string("*");
+}
+
+// The name of the member found (it looks like a field of personal data: "Phone Number",
+// "e.mail"): shown unless it could hold data itself (an '@', a digit, a '/').
+std::string DisplayFieldName(std::string_view key) {
+  const bool plain = key.size() <= kNameTokenSizeMax &&
+                     std::none_of(key.begin(), key.end(), [](char c) {
+                       return c == '@' || c == '/' || c == '~' ||
+                              std::isdigit(static_cast<unsigned char>(c)) != 0 ||
+                              std::iscntrl(static_cast<unsigned char>(c)) != 0;
+                     });
+  return plain ? std::string(key) : DisplayToken(key);
 }
 
 bool IsEncryptedField(const nlohmann::json& value) {
@@ -67,13 +81,14 @@ void Walk(const nlohmann::json& node, const std::string& pointer, size_t depth, 
   if (depth > kJsonDepthMax || *budget == 0) return;
   if (node.is_object()) {
     for (auto it = node.begin(); it != node.end() && *budget > 0; ++it, --*budget) {
-      const std::string child = pointer + "/" + DisplayToken(it.key());
       if (IsEncryptedField(it.value())) continue;
       if (LooksLikePiiName(it.key()) && !it.value().is_null()) {
-        if (found->size() < kSamplePointersPerTypeMax) found->insert(child);
+        if (found->size() <= kSamplePointersPerTypeMax) {  // one more: shows that some are cut
+          found->insert(pointer + "/" + DisplayFieldName(it.key()));
+        }
         continue;
       }
-      Walk(it.value(), child, depth + 1, budget, found);
+      Walk(it.value(), pointer + "/" + DisplayToken(it.key()), depth + 1, budget, found);
     }
   } else if (node.is_array()) {
     for (auto it = node.begin(); it != node.end() && *budget > 0; ++it, --*budget) {
@@ -84,6 +99,7 @@ void Walk(const nlohmann::json& node, const std::string& pointer, size_t depth, 
 
 struct DataSample {
   std::map<std::string, std::set<std::string>> clear_by_type;  // event type → pointers
+  std::set<std::string> types_cut;  // types with more pointers than kSamplePointersPerTypeMax
   std::set<std::string> email_streams;
   size_t events = 0;
   size_t data_bytes = 0;
@@ -106,26 +122,36 @@ void SampleEvent(const engine::RecordedEvent& e, DataSample* sample) {
   if (found.empty()) return;
   std::set<std::string>& pointers = clear[type];
   for (const std::string& p : found) {
-    if (pointers.size() >= kSamplePointersPerTypeMax) break;
+    if (pointers.count(p) != 0) continue;
+    if (pointers.size() >= kSamplePointersPerTypeMax) {
+      sample->types_cut.insert(type);
+      break;
+    }
     pointers.insert(p);
   }
 }
 
-// The most recent `events_max` events, one chunk in memory at a time; ends early once
-// kSampleDataBytesMax of data has been parsed.
+// The most recent `events_max` events, newest first, a few at a time; ends early once
+// kSampleDataBytesMax of data has been parsed (the oldest are then left out), so that "the last
+// N events" of a finding are the newest N.
 DataSample SampleRecentEvents(engine::EventStore* store, size_t events_max) {
   DataSample sample;
   const uint64_t size = store->tree_size();
-  uint64_t from = size > events_max ? size - events_max : 0;
-  while (from < size && sample.data_bytes < kSampleDataBytesMax) {
-    auto chunk = store->ReadAll(from, std::min<uint64_t>(kReadChunkEventsMax, size - from));
-    if (!chunk.ok() || chunk->empty()) break;
-    assert(chunk->back().entry.position >= from);
-    from = chunk->back().entry.position + 1;
-    for (const engine::RecordedEvent& e : *chunk) {
-      if (sample.data_bytes >= kSampleDataBytesMax) break;
-      SampleEvent(e, &sample);
+  const uint64_t start = size > events_max ? size - events_max : 0;
+  for (uint64_t end = size; end > start && sample.data_bytes < kSampleDataBytesMax;) {
+    uint64_t count = std::min<uint64_t>(kSampleChunkEventsMax, end - start);
+    auto chunk = store->ReadAll(end - count, count);
+    if (chunk.ok() && !chunk->empty() && chunk->back().entry.position + 1 < end) {
+      count = 1;  // the read stopped at its byte limit: large events, one at a time
+      chunk = store->ReadAll(end - 1, 1);
     }
+    if (!chunk.ok() || chunk->size() != count) break;
+    assert(chunk->front().entry.position == end - count);
+    for (auto e = chunk->rbegin(); e != chunk->rend(); ++e) {
+      if (sample.data_bytes >= kSampleDataBytesMax) break;
+      SampleEvent(*e, &sample);
+    }
+    end -= count;
   }
   return sample;
 }
@@ -168,7 +194,7 @@ void CheckData(const PostureContext& context, Findings* out) {
   for (const auto& [type, pointers] : sample.clear_by_type) {
     std::string list;
     for (const std::string& p : pointers) list += (list.empty() ? "" : ", ") + p;
-    if (pointers.size() >= kSamplePointersPerTypeMax) list += ", …";
+    if (sample.types_cut.count(type) != 0) list += ", …";
     out->Add("CAIRN-DATA-001", Severity::kHigh,
              "events of type \"" + type + "\" (" + in_the_last + ") store " + list +
                  " in clear: these look like personal data and no protection rule covers them, "

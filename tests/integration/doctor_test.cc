@@ -117,6 +117,8 @@ TEST(DoctorServe, RefusesACriticalFindingAndStartsWhenItIsAccepted) {
   EXPECT_NE(refused.output.find("CAIRN-SECRET-001"), std::string::npos) << refused.output;
   EXPECT_NE(refused.output.find("--accept-risk"), std::string::npos) << refused.output;
   EXPECT_EQ(refused.output.find("do-not-print"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("server start refused"), std::string::npos) << refused.output;
+  EXPECT_EQ(refused.output.find("server started"), std::string::npos) << refused.output;
 
   // Accepting another id does not help.
   refused = RunServeExpectingRefusal(

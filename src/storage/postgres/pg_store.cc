@@ -42,7 +42,9 @@ std::optional<StreamHead> HeadFromRow(const pqxx::row& row, int first) {
   return h;
 }
 
-Status DamagedHead() { return Status::DataLoss("a stored stream head is damaged"); }
+Status DamagedHead(std::string_view stream_id) {
+  return Status::DataLoss("stream head of '" + std::string(stream_id) + "' is damaged");
+}
 
 // The commit lock. Its wait is exempt from the statement timeout (another node's commit may take
 // a while); set_config restores the timeout for the rest of the transaction. One round trip:
@@ -352,7 +354,7 @@ Result<std::optional<StreamHead>> PgLogStore::ReadStreamHead(std::string_view st
     head = HeadFromRow(r[0], 0);
     damaged = !head.has_value();
   }));
-  if (damaged) return DamagedHead();
+  if (damaged) return DamagedHead(stream_id);
   return head;
 }
 
@@ -560,7 +562,7 @@ Status PgLogStore::ScanStreamHeads(
     for (const pqxx::row& row : r) {
       after = row[0].as<std::string>();
       const std::optional<StreamHead> head = HeadFromRow(row, 1);
-      if (!head) return DamagedHead();
+      if (!head) return DamagedHead(*after);
       if (!fn(*after, *head)) return Status::Ok();
     }
     if (r.size() < static_cast<size_t>(kScanPageRowsMax)) return Status::Ok();

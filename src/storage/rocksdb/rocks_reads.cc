@@ -223,8 +223,9 @@ Status RocksLogStore::ScanStreamHeads(
       NewIterator(CfIndex::kStreamHeads, rocksdb::ReadOptions());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::optional<StreamHead> head = DecodeStreamHead(View(it->value()));
-    if (!head.has_value() || !IsValidStreamId(View(it->key()))) {
-      return Corrupt("stream head", kCfStreamHeads);
+    if (!IsValidStreamId(View(it->key()))) return Corrupt("stream head key", kCfStreamHeads);
+    if (!head.has_value()) {
+      return Corrupt("stream head of '" + std::string(View(it->key())) + "'", kCfStreamHeads);
     }
     if (!fn(View(it->key()), *head)) break;
   }

@@ -36,33 +36,46 @@ TEST(ReadKeptCheckpointTest, MissingIsEmptyAndTooLargeIsRefused) {
   testing::TempDir tmp;
   const std::string file = tmp.path() + "/kept";
   EXPECT_EQ(*ReadKeptCheckpoint(file, 16), "");
+  testing::WriteFile(file, std::string(16, 'x'));
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+  EXPECT_EQ(*ReadKeptCheckpoint(file, 16), std::string(16, 'x'));
   testing::WriteFile(file, std::string(17, 'x'));
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
   auto big = ReadKeptCheckpoint(file, 16);
   ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted) << big.status().ToString();
   EXPECT_NE(big.status().message().find("--checkpoint-file"), std::string::npos);
+}
+
+// ReplaceKeptCheckpoint's answer; a test failure (not a crash) when it errs.
+bool Replaced(const std::string& path, std::string_view expected, std::string_view note) {
+  auto replaced = ReplaceKeptCheckpoint(path, expected, note);
+  EXPECT_TRUE(replaced.ok()) << replaced.status().ToString();
+  return replaced.ok() && *replaced;
 }
 
 TEST(ReplaceKeptCheckpointTest, ReplacesOnlyWhatThisRunRead) {
   testing::TempDir tmp;
   const std::string file = tmp.path() + "/kept";
-  ASSERT_TRUE(*ReplaceKeptCheckpoint(file, "", "first"));  // the anchor starts
+  ASSERT_TRUE(Replaced(file, "", "first"));  // the anchor starts
   EXPECT_EQ(testing::ReadFile(file), "first");
   struct stat st {};
   ASSERT_EQ(::stat(file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
-  ASSERT_TRUE(*ReplaceKeptCheckpoint(file, "first", "second"));
+  ASSERT_TRUE(Replaced(file, "first", "second"));
   EXPECT_EQ(testing::ReadFile(file), "second");
   // Another run read "first" too and ends later: it must not put back what it verified.
-  EXPECT_FALSE(*ReplaceKeptCheckpoint(file, "first", "older"));
+  EXPECT_FALSE(Replaced(file, "first", "older"));
   EXPECT_EQ(testing::ReadFile(file), "second");
   // A run that found no file while another started one, and a file larger than anything this
   // run read or would write.
-  EXPECT_FALSE(*ReplaceKeptCheckpoint(file, "", "other"));
+  EXPECT_FALSE(Replaced(file, "", "other"));
   testing::WriteFile(file, "second, and then much more than that");
-  EXPECT_FALSE(*ReplaceKeptCheckpoint(file, "second", "third"));
+  ASSERT_EQ(::chmod(file.c_str(), 0600), 0);
+  EXPECT_FALSE(Replaced(file, "second", "third"));
   // Removed since this run read it: not started again behind the other run's back.
   ASSERT_EQ(::unlink(file.c_str()), 0);
-  EXPECT_FALSE(*ReplaceKeptCheckpoint(file, "second", "third"));
+  EXPECT_FALSE(Replaced(file, "second", "third"));
   EXPECT_NE(::access(file.c_str(), F_OK), 0);
 }
 

@@ -312,7 +312,7 @@ TEST_F(TamperTest, StreamHeadWithoutItsChainLink) {
   Close();
   VerifyReport r = EventStore::VerifyDataDir(dir_);
   EXPECT_FALSE(r.ok);
-  EXPECT_NE(r.failure.find("stream head"), std::string::npos) << r.failure;
+  EXPECT_NE(r.failure.find("stream head of 's-0'"), std::string::npos) << r.failure;
 }
 
 TEST_F(TamperTest, FlippedByteInARecord) {

@@ -588,15 +588,19 @@ TEST(Posture, MemberNamesThatCouldBeDataAreNotShown) {
   env.OpenStore();
   env.Append("contacts-1", "ContactsImported",
              R"({"contacts":{"bob@example.org":{"phone":"+4912345"},"Jane Doe":{"email":"j"},)"
-             R"("4915112345":{"name":"x"}},"list":[{"email":"a"},{"email":"b"}]})");
+             R"("4915112345":{"name":"x"}},"list":[{"email":"a"},{"Phone Number":"b"}],)"
+             R"("carol@example.net_email":"c"})");
   const auto findings = env.Run();
   const auto pii = WithId(findings, "CAIRN-DATA-001");
   ASSERT_EQ(pii.size(), 1u) << Describe(findings);
-  for (std::string_view data : {"bob", "example.org", "Jane", "Doe", "4915112345", "+4912345"}) {
+  for (std::string_view data :
+       {"bob", "example.org", "Jane", "Doe", "4915112345", "+4912345", "carol", "example.net"}) {
     EXPECT_EQ(pii[0]->finding.find(data), std::string::npos) << pii[0]->finding;
   }
-  EXPECT_NE(pii[0]->finding.find("/contacts/*/email, /contacts/*/name, /contacts/*/phone, /list/*/email"),
+  EXPECT_NE(pii[0]->finding.find("store /*, /contacts/*/email, /contacts/*/name, /contacts/*/phone, "
+                                 "/list/*/Phone Number, /list/*/email in clear"),
             std::string::npos) << pii[0]->finding;
+  EXPECT_EQ(pii[0]->finding.find("…"), std::string::npos) << "nothing was left out";
   EXPECT_NE(pii[0]->finding.find("/list/*/email"), std::string::npos) << pii[0]->finding;
   EXPECT_EQ(pii[0]->finding.find("/list/0"), std::string::npos) << pii[0]->finding;
 }
@@ -619,17 +623,19 @@ TEST(Posture, TheDataSampleIsBoundedInPointersAndBytes) {
   EXPECT_EQ(static_cast<size_t>(std::count(text.begin(), text.end(), '/')),
             kSamplePointersPerTypeMax) << text;
   EXPECT_NE(text.find(", …"), std::string::npos) << text;
-  // Events of 900 KiB: the sample stops after about kSampleDataBytesMax of them.
+  // Events of 900 KiB: the sample stops after about kSampleDataBytesMax of them, newest first.
   const std::string big = R"({"pad":")" + std::string(900 * 1024, 'x') + R"("})";
   const size_t big_events = kSampleDataBytesMax / big.size() + 8;
   for (size_t i = 0; i < big_events; ++i) env.Append("s-2", "Big", big);
-  env.Append("s-3", "Wide", many);
+  const std::string late = R"({"email":"x"})";
+  env.Append("s-3", "Late", late);
   findings = env.Run();
   pii = WithId(findings, "CAIRN-DATA-001");
   ASSERT_EQ(pii.size(), 1u) << Describe(findings);
-  // The first "Wide" event, then big ones until the budget is reached (the one that reaches it
-  // is parsed); the second "Wide" event and the big ones before it are not looked at.
-  const size_t sampled = 1 + (kSampleDataBytesMax - many.size()) / big.size() + 1;
+  EXPECT_NE(pii[0]->finding.find("\"Late\""), std::string::npos) << "the newest event is sampled";
+  // The "Late" event, then big ones until the budget is reached (the one that reaches it is
+  // parsed); the oldest big ones and the "Wide" event are not looked at.
+  const size_t sampled = 1 + (kSampleDataBytesMax - late.size()) / big.size() + 1;
   ASSERT_LT(sampled, big_events + 2);
   EXPECT_NE(pii[0]->finding.find("in the last " + std::to_string(sampled) + " events"),
             std::string::npos) << pii[0]->finding.substr(0, 120);

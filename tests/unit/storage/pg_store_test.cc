@@ -143,7 +143,9 @@ TEST(PgOpenTest, ADamagedStreamHeadIsDataLoss) {
   ASSERT_TRUE(store->ReadStreamHead("s").ok());
   Sql(db, "UPDATE cairn_stream_heads SET last_leaf_hash = ''::bytea WHERE stream_id = 's'");
   EXPECT_EQ(store->ReadStreamHead("s").status().code(), StatusCode::kDataLoss);
-  EXPECT_EQ(store->ScanStreamHeads([](auto, auto&) { return true; }).code(), StatusCode::kDataLoss);
+  const Status scanned = store->ScanStreamHeads([](auto, auto&) { return true; });
+  EXPECT_EQ(scanned.code(), StatusCode::kDataLoss);
+  EXPECT_NE(scanned.message().find("stream head of 's'"), std::string::npos) << scanned.message();
   EXPECT_TRUE(store->ReadStreamHead("t").ok());
   Sql(db, "UPDATE cairn_stream_heads SET next_version = -1 WHERE stream_id = 't'");
   EXPECT_EQ(store->ReadStreamHead("t").status().code(), StatusCode::kDataLoss);
