@@ -514,6 +514,21 @@ TEST(CliUsageTest, HelpWorksForEverySubcommand) {
 }
 
 TEST(CliUsageTest, UsageErrorsExitTwo) {
+  // No client config: one written by an earlier test's `cairn init` in this process (the
+  // process-wide CAIRN_CLIENT_CONFIG of test_util.cc) would make `read-all` go to its server.
+  const std::string saved = getenv("CAIRN_CLIENT_CONFIG") ? getenv("CAIRN_CLIENT_CONFIG") : "";
+  testing::TempDir tmp;
+  setenv("CAIRN_CLIENT_CONFIG", tmp.Sub("none.toml").c_str(), 1);
+  struct Restore {
+    const std::string& saved;
+    ~Restore() {
+      if (saved.empty()) {
+        unsetenv("CAIRN_CLIENT_CONFIG");
+      } else {
+        setenv("CAIRN_CLIENT_CONFIG", saved.c_str(), 1);
+      }
+    }
+  } restore{saved};
   EXPECT_EQ(RunCairn({}).exit_code, 2);
   EXPECT_EQ(RunCairn({"frobnicate"}).exit_code, 2);
   EXPECT_EQ(RunCairn({"read-all", "--no-such-flag"}).exit_code, 2);
