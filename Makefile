@@ -160,6 +160,7 @@ bench-esdb: build esdb-node
 
 bench: build
 	$(BUILD_DIR)/bin/cairn_bench --benchmark_counters_tabular=true
+	rm -rf $(BUILD_DIR)/bench-data  # every run measures a fresh store of what it appends
 	$(BUILD_DIR)/bin/cairn bench --data-dir $(BUILD_DIR)/bench-data
 
 clean:

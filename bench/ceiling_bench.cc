@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "bench_util.h"
 #include "common/bytes.h"
 #include "storage/rocksdb/rocks_schema.h"
@@ -157,10 +159,18 @@ std::mutex g_mu;
 std::unique_ptr<RawGroupCommitter> g_raw;
 std::string g_raw_name;
 
+// Like the engine's SharedStore (engine_bench.cc): the engine's store is closed and the page
+// cache written back before a new ceiling store is made.
 RawGroupCommitter* Raw(const std::string& name, bool column_families) {
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (g_raw && g_raw_name == name) return g_raw.get();
+  }
+  CloseEngineStores();
   std::lock_guard<std::mutex> lock(g_mu);
   if (!g_raw || g_raw_name != name) {
     g_raw.reset();
+    ::sync();
     g_raw = std::make_unique<RawGroupCommitter>(FreshDir(name), column_families);
     g_raw_name = name;
   }

@@ -67,7 +67,10 @@ void BM_IdWindow_FindPresent(benchmark::State& state) {
   size_t i = 0;
   for (auto _ : state) {
     const engine::IdRecord* r = w.Find(keys[order[i]]);
-    if (r == nullptr) state.SkipWithError("an id of the window was not found");
+    if (r == nullptr) {
+      state.SkipWithError("an id of the window was not found");
+      break;
+    }
     benchmark::DoNotOptimize(r);
     if (++i == order.size()) i = 0;
   }

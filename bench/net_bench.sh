@@ -54,6 +54,10 @@ printf 'cairn scenario=single clients=32 batch=1   events_per_s=%.0f p50_ms=%.2f
 printf 'cairn scenario=readall clients=2           events_per_s=%.0f\n' "$(field "$READ" events_per_s)"
 
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+# The store cairn just filled must not be written back while PostgreSQL is measured (its dirty
+# pages slowed the next PostgreSQL run to a third in bench/pg_nodes.sh, docs/performance.md).
+rm -rf "$TMP/data"
+sync
 
 if [ "$SKIP_PG" = 0 ]; then
   echo "== PostgreSQL peer baseline (same machine, right after)"

@@ -206,6 +206,10 @@ ROWS=$("${PSQL[@]}" -d pg3 -Atc "SELECT sum(cardinality(ends)) FROM cairn_record
 echo "pg_nodes: pg3 log holds $ROWS records" >&2
 
 echo "pg_nodes: baseline ..." >&2
+# Like every cairn scenario: the previous scenario's dirty pages written out first (pg3 is the
+# heaviest), and a warm-up on the baseline's fresh cluster (pg_baseline.sh --warmup).
+"${PSQL[@]}" -c "CHECKPOINT"
+sync
 BASE_OUT=$("$SCRIPT_DIR/pg_baseline.sh" --duration "$DURATION" --batch "$BATCH" \
   --batch-clients "$THREADS" --event-bytes "$EVENT_BYTES" --scenarios batch)
 BASE_EPS=$(awk '/^pg_baseline scenario=batch/ { for (i = 1; i <= NF; i++) if ($i ~ /^events_per_s=/) { sub(/.*=/, "", $i); print $i } }' <<<"$BASE_OUT")

@@ -43,7 +43,10 @@ void BM_VerifyRange_4096(benchmark::State& state) {
   for (auto _ : state) {
     if (from + kStep > kEvents) from = 0;
     engine::VerifyReport r = store->VerifyRange(from, from + kStep);
-    if (!r.ok) state.SkipWithError(r.failure.c_str());
+    if (!r.ok) {
+      state.SkipWithError(r.failure.c_str());
+      break;
+    }
     from += kStep;
     checked += r.records_checked;
   }
@@ -74,7 +77,10 @@ void BM_Append_Scrub(benchmark::State& state) {
   uint64_t n = 0;
   for (auto _ : state) {
     auto r = g_store->Append(stream, engine::ExpectedVersion::Any(), events);
-    if (!r.ok()) state.SkipWithError(r.status().ToString().c_str());
+    if (!r.ok()) {
+      state.SkipWithError(r.status().ToString().c_str());
+      break;
+    }
     n += events.size();
   }
   state.SetItemsProcessed(static_cast<int64_t>(n));

@@ -41,6 +41,7 @@ struct BenchArgs {
 
 // How far ahead --start-at-unix-ms may be (a typo must not park the process for hours).
 constexpr int64_t kStartAtAheadMsMax = 120000;
+constexpr int64_t kStartLateMsMax = 500;  // a process this late to --start-at-unix-ms refuses to run
 
 Status CheckRange(uint64_t v, uint64_t lo, uint64_t hi, const std::string& what) {
   if (v >= lo && v <= hi) return Status::Ok();
@@ -220,10 +221,21 @@ std::string PgLockLine(const storage::PgCommitStats& s) {
 }
 
 // --start-at-unix-ms: several bench processes (nodes) start their load at the same instant.
-void WaitForStart(int64_t start_at_unix_ms) {
-  if (start_at_unix_ms <= 0) return;
+// Several processes summed as one load (bench/pg_nodes.sh) must run at the same time: one that
+// reaches the common start late would run partly alone and flatter the sum. Refused then.
+Status WaitForStart(int64_t start_at_unix_ms) {
+  if (start_at_unix_ms <= 0) return Status::Ok();
   const auto start = std::chrono::system_clock::time_point(std::chrono::milliseconds(start_at_unix_ms));
+  const auto late = std::chrono::system_clock::now() - start;
+  if (late > std::chrono::milliseconds(kStartLateMsMax)) {
+    return Status::FailedPrecondition(
+        "reached --start-at-unix-ms " +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(late).count()) +
+        " ms late (opening the store took longer): its run would not overlap the others'; give "
+        "a later start");
+  }
   std::this_thread::sleep_until(start);
+  return Status::Ok();
 }
 
 Status CheckStartAt(int64_t start_at_unix_ms) {
@@ -286,7 +298,7 @@ int RunBench(const CliContext& ctx, const BenchArgs& args) {
   auto store = OpenForBench(*dir, *config, args);
   if (!store.ok()) return Fail(store.status());
   if (args.init_only) return kExitOk;
-  WaitForStart(args.start_at_unix_ms);
+  if (Status s = WaitForStart(args.start_at_unix_ms); !s.ok()) return Fail(s.Annotate("bench"));
   std::optional<storage::PgCommitStats> pg_lock;
   auto result = RunPhases(**store, *config, &pg_lock);
   if (!result.ok()) return Fail(result.status().Annotate("bench"));
