@@ -30,6 +30,15 @@ std::string WithoutDirectories(const std::string& text) {
     }
     size_t end = text.find_first_of(" ,;)", i);
     if (end == std::string::npos) end = text.size();
+    // A directory name with spaces ("/var/lib/my data/db/x.sst"): the path goes on while the
+    // next word still holds a '/'.
+    while (end < text.size() && text[end] == ' ') {
+      size_t next = text.find_first_of(" ,;)", end + 1);
+      if (next == std::string::npos) next = text.size();
+      const std::string_view word(text.data() + end + 1, next - end - 1);
+      if (word.find('/') == std::string_view::npos) break;
+      end = next;
+    }
     const std::string_view path(text.data() + i, end - i);
     out.append(path.substr(path.rfind('/') + 1));
     i = end;

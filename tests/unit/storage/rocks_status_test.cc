@@ -38,6 +38,11 @@ TEST(RocksStatusTest, TextThatReachesClientsNamesFilesWithoutTheirDirectory) {
   const Status missing = FromRocks(rocksdb::Status::NotFound("/srv/data/db/MANIFEST-000005"), "x");
   EXPECT_EQ(missing.message().find("/srv"), std::string::npos) << missing.message();
   EXPECT_NE(missing.message().find("MANIFEST-000005"), std::string::npos) << missing.message();
+  const Status spaced = FromRocks(
+      rocksdb::Status::Corruption("bad block", "in /srv/my data/db/000042.sst offset 7 size 9"), "x");
+  EXPECT_EQ(spaced.message().find("data/db"), std::string::npos) << spaced.message();
+  EXPECT_NE(spaced.message().find("in 000042.sst offset 7 size 9"), std::string::npos)
+      << spaced.message();
   // Operators see the whole path where clients never do.
   const Status io = FromRocks(rocksdb::Status::IOError("/srv/data/db/000007.log", "EIO"), "x");
   EXPECT_NE(io.message().find("/srv/data/db/000007.log"), std::string::npos);
