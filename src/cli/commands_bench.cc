@@ -41,7 +41,8 @@ struct BenchArgs {
 
 // How far ahead --start-at-unix-ms may be (a typo must not park the process for hours).
 constexpr int64_t kStartAtAheadMsMax = 120000;
-constexpr int64_t kStartLateMsMax = 500;  // a process this late to --start-at-unix-ms refuses to run
+// A process this late to --start-at-unix-ms refuses to run (WaitForStart).
+constexpr int64_t kStartLateMsMax = 500;
 
 Status CheckRange(uint64_t v, uint64_t lo, uint64_t hi, const std::string& what) {
   if (v >= lo && v <= hi) return Status::Ok();

@@ -67,9 +67,9 @@ Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
   options.accept_missing_stored_form = flags.accept_unchecked_data;
   options.require_chain_links = flags.require_chain_links;
   if (!flags.checkpoint_file.empty()) {
+    constexpr size_t kSizeBytesMax = VerifyingSubscriptionOptions::kTrustedCheckpointSizeBytesMax;
     CAIRN_ASSIGN_OR_RETURN(options.trusted_checkpoint,
-                           ReadKeptCheckpoint(flags.checkpoint_file,
-                                              VerifyingSubscriptionOptions::kTrustedCheckpointSizeBytesMax));
+                           ReadKeptCheckpoint(flags.checkpoint_file, kSizeBytesMax));
   }
   kept->note = options.trusted_checkpoint;
   auto sub = VerifyingSubscription::Start(client, request, options);

@@ -23,7 +23,8 @@ std::string WithoutDirectories(const std::string& text) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
-    const bool starts_token = i == 0 || text[i - 1] == ' ' || text[i - 1] == '(' || text[i - 1] == ':';
+    const bool starts_token =
+        i == 0 || text[i - 1] == ' ' || text[i - 1] == '(' || text[i - 1] == ':';
     if (text[i] != '/' || !starts_token) {
       out.push_back(text[i++]);
       continue;
