@@ -120,10 +120,11 @@ void Authenticator::RefreshLoop() {
 
 template <typename Verify>
 Result<Principal> Authenticator::Cached(std::string_view kind, std::string_view credential,
-                                        int64_t now_unix_s, const Verify& verify) const {
-  if (auto principal = verified_.Find(kind, credential, now_unix_s)) return *principal;
+                                        int64_t now_unix_s, uint64_t generation,
+                                        const Verify& verify) const {
+  if (auto principal = verified_.Find(kind, credential, now_unix_s, generation)) return *principal;
   Result<Principal> result = verify();
-  if (result.ok()) verified_.Insert(kind, credential, *result, now_unix_s);
+  if (result.ok()) verified_.Insert(kind, credential, *result, now_unix_s, generation);
   return result;
 }
 
@@ -138,12 +139,19 @@ Result<Principal> Authenticator::Check(const CallCredentials& creds, int64_t now
     if (credential.substr(0, kApiKeyPrefix.size()) == kApiKeyPrefix) {
       return api_keys_->Verify(credential, now_unix_s);
     }
-    return Cached("jwt", credential, now_unix_s,
+    return Cached("jwt", credential, now_unix_s, jwt_->key_generation(),
                   [&] { return jwt_->Verify(credential, now_unix_s); });
   }
   if (!creds.peer_cert_pem.empty()) {
-    return Cached("mtls", creds.peer_cert_pem, now_unix_s,
-                  [&] { return mtls_->Map(creds.peer_cert_pem); });
+    // The TLS handshake checked the certificate's validity once, but a connection outlives it:
+    // every call checks notAfter again, so short-lived certificates (SPIFFE SVIDs) expire.
+    return Cached("mtls", creds.peer_cert_pem, now_unix_s, /*generation=*/0, [&]() -> Result<Principal> {
+      CAIRN_ASSIGN_OR_RETURN(Principal p, mtls_->Map(creds.peer_cert_pem));
+      if (p.expires_unix_s > 0 && now_unix_s >= p.expires_unix_s) {
+        return Status::Unauthenticated("certificate expired");
+      }
+      return p;
+    });
   }
   return Status::Unauthenticated("no credentials");
 }

@@ -11,14 +11,17 @@
 //      or "Basic base64(id:key)" (the EventStoreDB clients' credentials) → the API key `key`,
 //      whose id must be `id` (auth/basic_credentials.h);
 //      A client certificate, if any, is not consulted when an authorization header is present;
-//   3. no authorization but a client certificate → mTLS mapping (auth/mtls.h);
+//   3. no authorization but a client certificate → mTLS mapping (auth/mtls.h), refused with
+//      "certificate expired" after its notAfter (a connection outlives the handshake's check);
 //   4. nothing → "no credentials".
 // Every failure is kUnauthenticated with a short generic reason and is recorded against
 // `peer_address` in the failure limiter. Reasons never contain the credential or claim values.
 //
 // A JWT or client certificate that verified is remembered for up to kVerifiedCacheEntryAgeSMax
 // (never past its expiry), keyed by the SHA-256 of its exact bytes: repeated calls with the same
-// credential skip the signature check (verified_cache.h).
+// credential skip the signature check (verified_cache.h). A JWT is remembered only until the next
+// load of any issuer's key set (JwtVerifier::key_generation), so a withdrawn key stops admitting
+// the tokens it signed at the first load without it.
 //
 // Key refresh: Create() starts one background thread when JWT issuers are configured; it
 // rereads each issuer's jwks_file / refetches its jwks_url every jwks_refresh_interval_s
@@ -91,7 +94,7 @@ class Authenticator {
   Result<Principal> Check(const CallCredentials& creds, int64_t now_unix_s) const;
   template <typename Verify>
   Result<Principal> Cached(std::string_view kind, std::string_view credential, int64_t now_unix_s,
-                           const Verify& verify) const;
+                           uint64_t generation, const Verify& verify) const;
   void RefreshLoop();
   bool Stopping();  // the destructor has begun
 

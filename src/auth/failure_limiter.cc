@@ -65,7 +65,8 @@ FailureLimiter::Refusal FailureLimiter::BeginCheck(std::string_view address, int
   const int64_t checks = flying == in_flight_.end() ? 0 : flying->second;
   auto it = entries_.find(key);
   const int64_t failures = it == entries_.end() ? 0 : CountInWindow(it->second, now_unix_s);
-  const bool admitted = failures == 0 ? checks < kChecksInFlightMax : failures + checks < failures_max_;
+  // Never more than kChecksInFlightMax at once, whatever the configured budget (up to 10^6).
+  const bool admitted = checks < kChecksInFlightMax && (failures == 0 || failures + checks < failures_max_);
   if (!admitted) {
     if (it != entries_.end()) return RefuseLocked(it->second, now_unix_s);
     // Refused for its checks in flight alone: no entry to remember the bucket in.

@@ -16,8 +16,8 @@
 // which records its failure. While checks of a source are in flight they count against its
 // budget: a source with failures in the window is admitted only while failures + checks in flight
 // stay below the limit, so concurrent calls cannot all be checked before the first failure is
-// recorded; a source without failures may have at most kChecksInFlightMax checks in flight (its
-// own legitimate concurrency is not throttled, but one burst of guesses is bounded).
+// recorded; no source has more than kChecksInFlightMax checks in flight, also without failures
+// (its own legitimate concurrency is not throttled, but one burst of guesses is bounded).
 // Time is the caller's `now_unix_s` (tests drive it).
 // Thread safety: thread-safe (one mutex; every operation is O(1) amortised).
 #pragma once

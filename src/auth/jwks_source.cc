@@ -82,6 +82,7 @@ Status JwksSource::Reload() {
   auto set = std::make_shared<const JwkSet>(std::move(loaded).value());
   std::lock_guard<std::mutex> lock(mu_);
   current_ = std::move(set);
+  generation_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 

@@ -57,6 +57,11 @@ class JwksSource {
   // Number of load attempts so far (the first load included); for tests and metrics.
   uint64_t load_count() const { return load_count_.load(); }
 
+  // Grows by one each time a load replaces the key set (also by an identical set). Whoever
+  // remembers what the set admitted (the Authenticator's VerifiedCache) forgets it when this
+  // changes, so a key the issuer withdrew stops admitting tokens at the next load.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
  private:
   explicit JwksSource(const JwtIssuerConfig& config) : config_(config) {}
   Result<JwkSet> Load();
@@ -69,6 +74,7 @@ class JwksSource {
   bool refetched_ = false;                // guarded by refetch_mu_
   int64_t last_refetch_unix_s_ = 0;       // guarded by refetch_mu_
   std::atomic<uint64_t> load_count_{0};
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace cairn::auth

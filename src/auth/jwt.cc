@@ -333,4 +333,10 @@ Result<Principal> JwtVerifier::Verify(std::string_view token, int64_t now_unix_s
   return p;
 }
 
+uint64_t JwtVerifier::key_generation() const {
+  uint64_t sum = 0;
+  for (const Issuer& issuer : issuers_) sum += issuer.keys->generation();
+  return sum;
+}
+
 }  // namespace cairn::auth

@@ -75,6 +75,8 @@ class JwtVerifier {
   // Periodic refresh of issuer i's keys; a failure keeps the old keys (see JwksSource).
   Status ReloadKeys(size_t i) const { return issuers_[i].keys->Reload(); }
   uint64_t key_load_count(size_t i) const { return issuers_[i].keys->load_count(); }
+  // Changes whenever any issuer's key set is replaced (JwksSource::generation, summed).
+  uint64_t key_generation() const;
 
  private:
   struct Issuer {

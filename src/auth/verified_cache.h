@@ -5,8 +5,10 @@
 // An entry is valid from the time it was verified (a clock that goes back re-verifies, so `nbf`
 // keeps its meaning) until the earlier of the credential's own expiry and `entry_age_s_max` after
 // it was verified. Only successes are cached; failures always take the full path (and count
-// against the failure limiter). A key removed from an issuer's JWKS stops admitting cached tokens
-// within `entry_age_s_max`.
+// against the failure limiter). Each entry remembers the `generation` of the keys that verified
+// it (JwtVerifier::key_generation; 0 where nothing is reloaded): a lookup with another generation
+// misses, so a key removed from an issuer's JWKS stops admitting cached tokens as soon as the
+// key set without it is loaded (periodically, or by an unknown-kid refetch).
 //
 // Bounded: at most `entries_max` entries; when full, the oldest insertion is evicted.
 // Thread safety: all methods may be called concurrently (one mutex; lookups are O(1)).
@@ -28,11 +30,14 @@ class VerifiedCache {
  public:
   VerifiedCache(size_t entries_max, int64_t entry_age_s_max);
 
-  // The cached principal for `credential`, if one is valid at `now_unix_s`.
+  // The cached principal for `credential`, if one is valid at `now_unix_s` and was verified
+  // under keys of `generation`.
   std::optional<Principal> Find(std::string_view kind, std::string_view credential,
-                                int64_t now_unix_s) const;
+                                int64_t now_unix_s, uint64_t generation) const;
+  // `generation` must be read before the verification began, so that keys replaced during it
+  // make the entry stale rather than current.
   void Insert(std::string_view kind, std::string_view credential, const Principal& principal,
-              int64_t now_unix_s);
+              int64_t now_unix_s, uint64_t generation);
   size_t size() const;
 
  private:
@@ -40,6 +45,7 @@ class VerifiedCache {
     Principal principal;
     int64_t verified_at_unix_s = 0;  // before this (a clock set back) the entry is not used
     int64_t valid_until_unix_s = 0;
+    uint64_t generation = 0;
   };
   static std::string Key(std::string_view kind, std::string_view credential);
 

@@ -96,6 +96,42 @@ TEST_F(AuthenticatorTest, RoutesByCredential) {
   EXPECT_EQ(r.status().message(), "no credentials");
 }
 
+// A token verified (and cached) under a key that the issuer then withdraws is refused as soon
+// as the key set without it is loaded, not up to the cache's maximum age later.
+TEST_F(AuthenticatorTest, AWithdrawnKeyStopsAdmittingCachedTokensAtTheNextLoad) {
+  auto a = Make();
+  const std::string token = Jwt();
+  ASSERT_TRUE(Call(*a, "Bearer " + token).ok());
+  ASSERT_TRUE(Call(*a, "Bearer " + token, "", "10.0.0.1", kNow + 1).ok()) << "a cache hit";
+  WriteJwks(jwks_path_, {TestKey::Ed25519().Jwk("k2")});  // k1 withdrawn
+  ASSERT_TRUE(a->jwt().ReloadKeys(0).ok());
+  auto r = Call(*a, "Bearer " + token, "", "10.0.0.1", kNow + 2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
+  // A reload that keeps the key (here: back to k1) admits the token again, verified anew.
+  WriteJwks(jwks_path_, {key_.Jwk("k1")});
+  ASSERT_TRUE(a->jwt().ReloadKeys(0).ok());
+  EXPECT_TRUE(Call(*a, "Bearer " + token, "", "10.0.0.1", kNow + 3).ok());
+}
+
+// The handshake checks a client certificate once, but a connection outlives it: a call after the
+// certificate's notAfter is refused, also when the certificate was cached while still valid.
+TEST_F(AuthenticatorTest, AnExpiredClientCertificateIsRefusedOnEveryLaterCall) {
+  auto a = Make();
+  const std::string cert = testing::MakeCertificate({{"O", "Acme"}, {"CN", "billing"}}, {});
+  // MakeCertificate's certificates are valid from an hour ago to an hour from now (wall clock).
+  const int64_t wall_s = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  ASSERT_TRUE(Call(*a, "", cert, "10.0.0.1", wall_s).ok());
+  for (int64_t later_s : {3601 + 60, 7200}) {
+    auto r = Call(*a, "", cert, "10.0.0.1", wall_s + later_s);
+    ASSERT_FALSE(r.ok()) << later_s;
+    EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated);
+    EXPECT_EQ(r.status().message(), "certificate expired");
+  }
+}
+
 TEST_F(AuthenticatorTest, MalformedAuthorization) {
   auto a = Make();
   for (const std::string& h : std::vector<std::string>{"Bearer  " + Jwt(), "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Basic",

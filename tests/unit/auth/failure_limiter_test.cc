@@ -117,6 +117,23 @@ TEST(FailureLimiterTest, ACleanSourceMayHaveABoundedNumberOfChecksInFlight) {
   EXPECT_EQ(l.checks_in_flight(), 0u);
 }
 
+// With a budget above kChecksInFlightMax (the configuration allows up to 10^6 failures a
+// minute), a source that has failed once still never has more than kChecksInFlightMax checks in
+// flight (this aborted on an assertion before).
+TEST(FailureLimiterTest, ABigBudgetDoesNotLiftTheBoundOnChecksInFlight) {
+  FailureLimiter l(1000, 10);
+  l.RecordFailure("10.0.0.1", kNow);
+  uint32_t admitted = 0;
+  for (uint32_t i = 0; i < FailureLimiter::kChecksInFlightMax + 44; ++i) {
+    if (!l.BeginCheck("10.0.0.1", kNow).limited) admitted += 1;
+  }
+  EXPECT_EQ(admitted, FailureLimiter::kChecksInFlightMax);
+  EXPECT_EQ(l.checks_in_flight(), FailureLimiter::kChecksInFlightMax);
+  for (uint32_t i = 0; i < admitted; ++i) l.EndCheck("10.0.0.1", kNow, false);
+  EXPECT_EQ(l.checks_in_flight(), 0u);
+  EXPECT_FALSE(l.BeginCheck("10.0.0.1", kNow).limited) << "the source is not limited by its past checks";
+}
+
 TEST(FailureLimiterTest, ChecksInFlightFromManyThreadsNeverPassTheBudget) {
   constexpr int kMax = 5;
   FailureLimiter l(kMax, 100);
