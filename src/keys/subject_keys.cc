@@ -268,14 +268,21 @@ Result<std::shared_ptr<const crypto::SecureBytes>> SubjectKeys::CreateKey(const 
 Result<SubjectKey> SubjectKeys::KeyForWrite(std::string_view subject) {
   CAIRN_ASSIGN_OR_RETURN(SubjectKey key, CurrentKey(subject));
   for (int attempt = 0; attempt < 4; ++attempt) {
-    CAIRN_ASSIGN_OR_RETURN(bool charged, Charge(key.kid));
-    if (charged) return key;
+    CAIRN_ASSIGN_OR_RETURN(Claim claim, Charge(key.kid));
+    if (claim == Claim::kCharged) return key;
+    if (claim == Claim::kDestroyed) {
+      // Forgotten since it was current: the subject starts again with a new key.
+      cache_.Erase(CurrentName(HashHex(subject)));
+      cache_.Erase(key.kid);
+      CAIRN_ASSIGN_OR_RETURN(key, CurrentKey(subject));
+      continue;
+    }
     CAIRN_ASSIGN_OR_RETURN(key, RotateImpl(subject, key.kid));
   }
   return Status::ResourceExhausted("subject key rollover did not settle; retry");
 }
 
-Result<bool> SubjectKeys::Charge(const std::string& kid) {
+Result<SubjectKeys::Claim> SubjectKeys::Charge(const std::string& kid) {
   const uint64_t per = limits_.encryptions_per_write;
   std::lock_guard<std::mutex> lock(use_mu_);
   auto it = uses_.find(kid);
@@ -291,20 +298,28 @@ Result<bool> SubjectKeys::Charge(const std::string& kid) {
   assert(u.used <= u.reserved);
   if (u.reserved - u.used >= per) {
     u.used += per;
-    return true;
+    return Claim::kCharged;
   }
-  CAIRN_ASSIGN_OR_RETURN(std::optional<Use> block, ClaimUseBlock(kid));
-  if (!block) return false;  // the version has had its share of encryptions
-  assert(block->reserved - block->used >= per);
-  u.used = block->used + per;
-  u.reserved = block->reserved;
-  return true;
+  CAIRN_ASSIGN_OR_RETURN(auto claimed, ClaimUseBlock(kid));
+  const auto& [claim, block] = claimed;
+  if (claim != Claim::kCharged) {
+    uses_.erase(kid);
+    return claim;
+  }
+  assert(block.reserved - block.used >= per);
+  u.used = block.used + per;
+  u.reserved = block.reserved;
+  return Claim::kCharged;
 }
 
 // The version's count in "skey-use/<kid>" is what all users of the store together have claimed:
 // a compare-and-swap moves it one block up, and the block below belongs to this object alone
 // (the rest of an earlier block is given up: the count may overcount, never undercount).
-Result<std::optional<SubjectKeys::Use>> SubjectKeys::ClaimUseBlock(const std::string& kid) {
+// A version's first block makes its row; a forget destroys key and row together, so a row that
+// is missing while the key is missing too means the version was forgotten, and a row made while a
+// forget ran is deleted again once the key is seen gone.
+Result<std::pair<SubjectKeys::Claim, SubjectKeys::Use>> SubjectKeys::ClaimUseBlock(
+    const std::string& kid) {
   const uint64_t per = limits_.encryptions_per_write;
   const uint64_t max = limits_.encryptions_per_version_max;
   const uint64_t block = per * limits_.use_reservation_writes;
@@ -313,7 +328,7 @@ Result<std::optional<SubjectKeys::Use>> SubjectKeys::ClaimUseBlock(const std::st
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->ReadKeyMaterial(name));
     if (stored && stored->size() != 8) return Status::DataLoss("corrupt use count of subject key " + kid);
     const uint64_t claimed = stored ? DecodeU64(stored->data()) : 0;  // after a restart: all used
-    if (claimed > max || max - claimed < per) return std::optional<Use>();
+    if (claimed > max || max - claimed < per) return std::pair(Claim::kExhausted, Use{});
     const uint64_t end = max - claimed < block ? max : claimed + block;
     std::string value;
     PutU64(&value, end);
@@ -323,7 +338,15 @@ Result<std::optional<SubjectKeys::Use>> SubjectKeys::ClaimUseBlock(const std::st
     } else {
       CAIRN_ASSIGN_OR_RETURN(won, store_->PutKeyMaterialIfAbsent(name, value));
     }
-    if (won) return std::optional<Use>(Use{claimed, end});
+    if (!won) continue;
+    if (!stored) {
+      CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> key, store_->ReadKeyMaterial(KeyName(kid)));
+      if (!key) {
+        CAIRN_RETURN_IF_ERROR(store_->DeleteUnusedKeyMaterial(name));
+        return std::pair(Claim::kDestroyed, Use{});
+      }
+    }
+    return std::pair(Claim::kCharged, Use{claimed, end});
   }
   return Status::Aborted("the use count of subject key " + kid +
                          " is contended by other nodes; retry");

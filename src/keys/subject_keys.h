@@ -173,11 +173,15 @@ class SubjectKeys final : public SubjectKeySource {
   };
   Status CheckSubject(std::string_view subject) const;
   Result<SubjectKey> CurrentKey(std::string_view subject);  // KeyForWrite without counting
-  // Claims the next block of `kid`'s shared use count: {start, end}; nullopt when the version
-  // has had its share of encryptions.
-  Result<std::optional<Use>> ClaimUseBlock(const std::string& kid);
-  // Counts one write under `kid`; false when the version has had its share of encryptions.
-  Result<bool> Charge(const std::string& kid);
+  // What a claim on a version's use count found.
+  enum class Claim { kCharged, kExhausted, kDestroyed };
+  // Claims the next block of `kid`'s shared use count: {start, end}. kExhausted when the version
+  // has had its share of encryptions; kDestroyed when its key was destroyed (a forget here since
+  // the key was looked up, or on another node whose notification has not arrived yet): then no
+  // use row is left behind, and nothing may be written under the key.
+  Result<std::pair<Claim, Use>> ClaimUseBlock(const std::string& kid);
+  // Counts one write under `kid`.
+  Result<Claim> Charge(const std::string& kid);
   // Rotate(), unless the current version is no longer `only_if_current` (another writer rolled
   // it over): then the current version. Empty: always rotate.
   Result<SubjectKey> RotateImpl(std::string_view subject, std::string_view only_if_current);

@@ -886,5 +886,38 @@ TEST_F(SubjectKeysTest, TwoNodesSharingTheStoreStayWithinOneVersionsBudgetTogeth
   for (const auto& [kid, writes] : writes_per_kid) EXPECT_LE(writes, 10) << kid;
 }
 
+// A node whose cache still names a subject's key after another node forgot the subject (its
+// notification not arrived yet) must not write under the destroyed key — the event would read as
+// erased at once — nor leave the key's use row behind: it starts the subject again with a new key.
+TEST_F(SubjectKeysTest, AWriteUnderAKeyForgottenByAnotherNodeTakesANewKeyAndLeavesNoUseRow) {
+  SubjectKeysOptions o;
+  o.use_reservation_writes = 1;  // every write claims from the shared count
+  keys_.reset();
+  auto a = SubjectKeys::Open(store_.get(), flaky_.get(), o);
+  auto b = SubjectKeys::Open(store_.get(), flaky_.get(), o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto first = (*a)->KeyForWrite("alice");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE((*a)->KeyForWrite("alice").ok());
+  auto forgotten = (*b)->Forget("alice");
+  ASSERT_TRUE(forgotten.ok()) << forgotten.status().ToString();
+  ASSERT_EQ(forgotten->kids, std::vector<std::string>{first->kid});
+
+  auto after = (*a)->KeyForWrite("alice");  // a's cache still names the forgotten key
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_NE(after->kid, first->kid);
+  EXPECT_NE(after->kid.substr(0, 25), first->kid.substr(0, 25)) << "a new handle, not a version";
+  for (const char* prefix : {"skey/", "skey-use/"}) {
+    auto left = store_->ReadKeyMaterial(prefix + first->kid);
+    ASSERT_TRUE(left.ok());
+    EXPECT_FALSE(left->has_value()) << prefix << first->kid << " was left behind";
+  }
+  // The new key is the subject's key for both nodes, and readable.
+  auto on_b = (*b)->KeyForWrite("alice");
+  ASSERT_TRUE(on_b.ok());
+  EXPECT_EQ(on_b->kid, after->kid);
+  EXPECT_TRUE((*b)->KeyForRead(after->kid).ok());
+}
+
 }  // namespace
 }  // namespace cairn::keys
