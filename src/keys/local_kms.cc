@@ -28,6 +28,9 @@ constexpr std::string_view kCheckLabel = "cairn-kek-check-v1";
 constexpr size_t kKdfSaltSizeBytes = 32;
 constexpr size_t kCheckSizeBytes = 32;
 constexpr uint32_t kKeyringScryptPMax = 16;
+// The work of one derivation grows with N * r * p: at most that of N=2^18, r=8, p=1 (8x the
+// default), so that a modified keyring cannot make every start-up cost minutes of CPU.
+constexpr uint64_t kKeyringScryptWorkMax = (uint64_t{1} << 18) * 8;
 // 256 MiB (N=2^18 at r=8) plus OpenSSL's small extras: what start-up may be made to spend.
 constexpr uint64_t kKeyringScryptMemoryBytesMax = (uint64_t{1} << 28) + (uint64_t{1} << 20);
 constexpr uint8_t kWrapVersion = 1;
@@ -98,7 +101,8 @@ Status CheckPassphraseSize(const crypto::SecureBytes& passphrase) {
   return Status::Ok();
 }
 
-// Accepts what a v2 keyring may use: at least kKeyringScryptMin, p <= 16, memory <= 256 MiB.
+// Accepts what a v2 keyring may use: at least kKeyringScryptMin, p <= 16, memory <= 256 MiB,
+// N * r * p <= kKeyringScryptWorkMax.
 Status CheckKeyringScrypt(const crypto::ScryptParams& p) {
   if (p.n < kKeyringScryptMin.n || p.r < kKeyringScryptMin.r || p.p < kKeyringScryptMin.p ||
       p.p > kKeyringScryptPMax || (p.n & (p.n - 1)) != 0 ||
@@ -106,6 +110,11 @@ Status CheckKeyringScrypt(const crypto::ScryptParams& p) {
     return Status::InvalidArgument(
         "keyring scrypt parameters must be N a power of two >= 16384, r >= 8, 1 <= p <= 16, "
         "using at most 256 MiB");
+  }
+  // Memory bounds N * r (N * r * 128 bytes <= 2^28 + 2^20), so the product cannot overflow.
+  if (p.n * p.r * p.p > kKeyringScryptWorkMax) {
+    return Status::InvalidArgument(
+        "keyring scrypt parameters must keep N * r * p at most 2097152 (N=2^18, r=8, p=1)");
   }
   return Status::Ok();
 }

@@ -11,8 +11,9 @@
 //               KEK (compared in constant time). A wrong passphrase, or a keyring whose salt, cost
 //               or check was modified, gives kPermissionDenied "wrong passphrase for keyring <path>".
 //       The cost parameters are stored, so new keyrings can use higher ones later; Open() accepts
-//       N >= 2^14, r >= 8, 1 <= p <= 16 and at most 256 MiB of memory (N=2^18 at r=8), so a
-//       modified file can make start-up neither much costlier nor the KDF weaker.
+//       N >= 2^14, r >= 8, 1 <= p <= 16, at most 256 MiB of memory (N=2^18 at r=8) and
+//       N * r * p <= 2^21 (the work of N=2^18, r=8, p=1: 8x the default), so a modified file can
+//       make start-up neither much costlier nor the KDF weaker.
 // The passphrase comes from a file (same rules as the keyring: regular, owned by the user, no
 // group/other access; symlinks to such a file are followed; one trailing "\n" or "\r\n" removed)
 // or from an environment variable; it must be 12..1024 bytes. It is held in SecureBytes and wiped.

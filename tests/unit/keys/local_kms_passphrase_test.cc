@@ -144,6 +144,10 @@ TEST(LocalKmsPassphrase, TamperedKeyringIsRefused) {
       {ReplaceField(good, "r", "4294967295"), StatusCode::kInvalidArgument},
       {ReplaceField(good, "N", "18446744073709551616"), StatusCode::kInvalidArgument},
       {ReplaceField(good, "p", "17"), StatusCode::kInvalidArgument},
+      // Within the memory bound but 8x and 127x the work allowed (N * r * p <= 2^21).
+      {ReplaceField(ReplaceField(good, "N", "262144"), "p", "2"), StatusCode::kInvalidArgument},
+      {ReplaceField(ReplaceField(good, "r", "127"), "p", "16"), StatusCode::kInvalidArgument},
+      {ReplaceField(good, "p", "16"), StatusCode::kPermissionDenied},  // 2^21: allowed, another KEK
       {ReplaceField(good, "N", "20000"), StatusCode::kInvalidArgument},    // not a power of two
       {ReplaceField(good, "N", "016384"), StatusCode::kInvalidArgument},
       {ReplaceField(good, "N", "-16384"), StatusCode::kInvalidArgument},
@@ -297,7 +301,8 @@ TEST(LocalKmsPassphrase, ShortLongPassphrasesAndWeakCostAreRefused) {
             StatusCode::kInvalidArgument);
   for (crypto::ScryptParams weak : {crypto::ScryptParams{1 << 13, 8, 1}, crypto::ScryptParams{1 << 14, 4, 1},
                                     crypto::ScryptParams{1 << 14, 8, 0}, crypto::ScryptParams{1 << 14, 8, 17},
-                                    crypto::ScryptParams{uint64_t{1} << 19, 8, 1}}) {
+                                    crypto::ScryptParams{uint64_t{1} << 19, 8, 1},
+                                    crypto::ScryptParams{uint64_t{1} << 18, 8, 2}}) {
     EXPECT_EQ(LocalKms::CreateWithPassphrase(path, Pass(kPass), weak).status().code(),
               StatusCode::kInvalidArgument);
   }
