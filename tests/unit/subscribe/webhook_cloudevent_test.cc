@@ -48,6 +48,19 @@ TEST(WebhookCloudEvent, JsonEventIsStructuredWithExtensions) {
   }
 }
 
+// The data reaches the receiver byte for byte as stored: a number beyond a double's precision
+// (an amount) is not rounded, members keep their order, whitespace and escapes stay.
+TEST(WebhookCloudEvent, JsonDataIsSentByteForByte) {
+  const std::string data = "{\"b\": 1, \"a\":12345678901234567.89,\n \"n\":\"\\u00e9\"}";
+  auto text = CloudEventJson(Event("application/json", data), "o");
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_NE(text->find(",\"data\":" + data + "}"), std::string::npos) << *text;
+  EXPECT_EQ(text->back(), '}');
+  auto j = nlohmann::json::parse(*text);  // still one valid document
+  EXPECT_EQ(j["id"], "0f8fad5b-d9cb-469f-a165-70867728950e");
+  EXPECT_EQ(j["data"]["b"], 1);
+}
+
 TEST(WebhookCloudEvent, BinaryEventUsesDataBase64) {
   const std::string bytes("\x00\x01\xfe\xff", 4);
   auto text = CloudEventJson(Event("application/octet-stream", bytes), "o");
