@@ -73,11 +73,12 @@ std::vector<std::string> GroupEngine::NamesLocked() const {
 // takes mu_, so a group's fsyncs or PostgreSQL round trips there held up every append.
 Status GroupEngine::Create(GroupSettings settings) {
   CAIRN_RETURN_IF_ERROR(NormalizeGroupSettings(limits_, &settings));
-  // $parked-<name> outlives a deleted group of the name: a new group replays only what it parks.
-  // Read before mu_: on a shared store the read may catch up on other nodes' commits, whose
-  // observers (WakeAll) take mu_.
-  CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo parked, store_->GetStreamInfo(ParkedStreamId(settings.name)));
   std::lock_guard<std::mutex> admin(admin_mu_);
+  // $parked-<name> outlives a deleted group of the name: a new group replays only what it parks.
+  // Read under admin_mu_, so after a Delete of the name has stopped its runner (which may still
+  // have been parking), and before mu_: on a shared store the read may catch up on other nodes'
+  // commits, whose observers (WakeAll) take mu_ (never admin_mu_).
+  CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo parked, store_->GetStreamInfo(ParkedStreamId(settings.name)));
   std::vector<std::string> names;
   {
     std::lock_guard<std::mutex> lock(mu_);

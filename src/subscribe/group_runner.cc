@@ -91,13 +91,15 @@ void GroupRunner::Stop(const Status& why, bool save) {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (save) MaybeSave(true);
+  // Acks settled up to here are in the saved position; none is taken after it.
   std::vector<std::shared_ptr<GroupConsumer>> ended;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
     for (auto& [id, slot] : consumers_) ended.push_back(slot.consumer);
     consumers_.clear();
   }
+  if (save) MaybeSave(true);
   for (auto& consumer : ended) consumer->Closed(why);
 }
 
@@ -151,6 +153,7 @@ void GroupRunner::Leave(uint64_t consumer_id) {
 void GroupRunner::Ack(uint64_t consumer_id, const std::vector<uint64_t>& ack_ids) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
     for (uint64_t ack_id : ack_ids) {
       Pending* p = Find(ack_id);
       if (p == nullptr || p->parking || !DeliveredTo(*p, consumer_id)) continue;
@@ -167,6 +170,7 @@ void GroupRunner::Nack(uint64_t consumer_id, const std::vector<uint64_t>& ack_id
                        NackAction action, std::string_view reason) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
     for (uint64_t ack_id : ack_ids) {
       Pending* p = Find(ack_id);
       if (p == nullptr || p->parking || !DeliveredTo(*p, consumer_id)) continue;
@@ -380,7 +384,7 @@ void GroupRunner::FillReplay() {
   uint64_t from = 0;
   uint64_t want = 0;
   size_t bytes_budget = 0;
-  std::string name;
+  GroupSettings settings;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (consumers_.empty() || replay_next_ >= replay_end_) return;
@@ -390,9 +394,9 @@ void GroupRunner::FillReplay() {
     from = replay_next_;
     want = std::min<uint64_t>(limits_.replay_batch_events_max - replay_.size(),
                               replay_end_ - replay_next_);
-    name = settings_.name;
+    settings = settings_;
   }
-  auto page = store_->ReadStream(ParkedStreamId(name), from, engine::Direction::kForwards, want);
+  auto page = store_->ReadStream(ParkedStreamId(settings.name), from, engine::Direction::kForwards, want);
   if (!page.ok() || page->events.empty()) return;
   std::vector<std::pair<uint64_t, std::optional<engine::RecordedEvent>>> loaded;
   size_t loaded_bytes = 0;
@@ -401,12 +405,30 @@ void GroupRunner::FillReplay() {
     if (loaded_bytes >= bytes_budget) break;
     std::optional<engine::RecordedEvent> target;
     auto ref = DecodeParkedRef(ref_event);
+    Status unreadable = ref.status();
     if (ref.ok()) {
       auto event = store_->ReadAt(ref->position);
       // A read that may pass (the store away for now) ends the page: this reference is read
       // again next round, not passed over as unreadable.
       if (!event.ok() && FailurePasses(event.status().code())) break;
-      if (event.ok() && event->entry.event_id == ref->event_id) target = std::move(event).value();
+      if (!event.ok()) {
+        unreadable = event.status();
+      } else if (event->entry.event_id != ref->event_id) {
+        unreadable = Status::DataLoss("the parked reference names another event at its position");
+      } else if (!settings.Passes(event->entry.stream_id, event->entry.event_type)) {
+        unreadable = Status::Ok();  // outside this group's filter: never parked by this group
+      } else {
+        target = std::move(event).value();
+      }
+    }
+    if (!target && !unreadable.ok()) {
+      // Passed over for good (replay moves on): said once, with the reference's place.
+      log::Error("a parked event of a consumer group cannot be replayed",
+                 {.action = "group.replay",
+                  .outcome = "failure",
+                  .extra = {{"cairn.group", settings.name},
+                            {"cairn.parked_version", std::to_string(ref_event.entry.stream_version)},
+                            {"error.message", unreadable.ToString()}}});
     }
     if (target) loaded_bytes += EventSizeBytes(*target);
     loaded.emplace_back(ref_event.entry.stream_version, std::move(target));

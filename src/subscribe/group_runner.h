@@ -139,6 +139,9 @@ class GroupRunner {
   std::condition_variable cv_;
   bool wake_ = false;
   bool stopping_ = false;
+  // Stop() has taken the consumers and saves the position: later acks and nacks are ignored (no
+  // save would keep them; their events are delivered again after a restart).
+  bool closed_ = false;
   GroupSettings settings_;
   std::map<uint64_t, Pending> main_;    // by position
   std::map<uint64_t, Pending> replay_;  // by version in the parked stream

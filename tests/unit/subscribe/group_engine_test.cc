@@ -168,6 +168,42 @@ TEST_F(GroupTest, ARecreatedGroupDoesNotReplayWhatItsPredecessorParked) {
   EXPECT_TRUE(consumer->Take(1, 300).empty()) << "the old group's parked event was replayed";
 }
 
+// A parked reference the group cannot replay — to an event outside its filter (a predecessor of
+// the name with another filter), or naming another event than the one at its position — is
+// passed over; the references after it are still replayed.
+TEST_F(GroupTest, ReplayPassesOverReferencesOutsideTheFilterOrToAnotherEvent) {
+  GroupSettings s = Settings("g");
+  s.event_types = {"Wanted"};
+  ASSERT_TRUE(groups_->Create(s).ok());
+  AppendN("order-1", 1, "Other");   // position 0: outside the filter
+  AppendN("order-1", 2, "Wanted");  // positions 1, 2
+  auto at = [&](uint64_t position) {
+    auto e = store_->ReadAt(position);
+    EXPECT_TRUE(e.ok());
+    return e.ok() ? *e : engine::RecordedEvent{};
+  };
+  const engine::RecordedEvent other = at(0), last = at(2);
+  std::vector<engine::ProposedEvent> refs;
+  refs.push_back(EncodeParkedRef({0, "order-1", other.entry.event_id, "old filter", 1}));
+  refs.push_back(EncodeParkedRef({1, "order-1", last.entry.event_id, "wrong id", 1}));
+  refs.push_back(EncodeParkedRef({2, "order-1", last.entry.event_id, "good", 1}));
+  ASSERT_TRUE(store_->AppendSystem(ParkedStreamId("g"), engine::ExpectedVersion::Any(),
+                                   std::move(refs)).ok());
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  auto live = consumer->Take(2);
+  ASSERT_EQ(live.size(), 2u);
+  member->Ack(AckIds(live));
+  auto pending = groups_->ReplayParked("g");
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  EXPECT_EQ(*pending, 3u);
+  auto replayed = consumer->Take(3, 500);
+  ASSERT_EQ(replayed.size(), 1u) << "only the good reference is replayed";
+  EXPECT_TRUE(replayed[0].replay);
+  EXPECT_EQ(replayed[0].event.entry.position, 2u);
+  EXPECT_EQ(replayed[0].event.entry.event_id, last.entry.event_id);
+}
+
 TEST_F(GroupTest, TwoConsumersShareTheLoadAndNoEventIsHeldByBothAtOnce) {
   GroupSettings s = Settings("g");
   s.max_in_flight = 3;
