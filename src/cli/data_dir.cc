@@ -52,7 +52,10 @@ Result<std::unique_ptr<engine::EventStore>> OpenStoreWith(const std::string& dat
   options.limits = server::EngineLimits(config.limits);  // the server's append limits
   options.kms = config.keys;
   options.postgres = server::PostgresOptions(config.storage);
-  if (options.postgres) options.postgres->listen = false;  // offline tools: no notifications
+  if (options.postgres) {
+    options.postgres->listen = false;   // offline tools: no notifications,
+    options.postgres->migrate = false;  // and no schema change under the nodes serving it
+  }
   // A directory served with the configuration in /etc/cairn/cairn.toml has the dev DIR/cairn.toml
   // of `cairn init` beside it: its missing [protect] must not let an offline append through.
   options.protect_rules_must_match_recorded = true;

@@ -5,6 +5,7 @@
 // second migrate into the same database, a target with remains of an interrupted copy, a DSN
 // with a password and a tampered source are all refused.
 #include <gtest/gtest.h>
+#include <pqxx/pqxx>
 
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 #include "engine/event_store.h"
 #include "pg/pg_test_server.h"
 #include "storage/postgres/pg_log_store.h"
+#include "storage/postgres/pg_schema.h"
 #include "storage/rocksdb/rocks_log_store.h"
 #include "storage/rocksdb/rocks_test_hooks.h"
 #include "test_util.h"
@@ -206,6 +208,29 @@ TEST_F(MigrateTest, RefusesADataDirectoryInUseAndLeavesTheTargetEmpty) {
   auto target = storage::OpenPgLogStore(Pg(conninfo));
   ASSERT_TRUE(target.ok());
   EXPECT_TRUE(cli::CheckTargetEmpty(**target).ok());  // a later migrate may use it
+}
+
+// Offline commands on a PostgreSQL log (the data directory's cairn.toml names it) never migrate
+// its schema: a newer `cairn read` run against a shared database would otherwise change the
+// schema under the nodes that serve it. Only `cairn serve` and `cairn init` migrate.
+TEST_F(MigrateTest, AnOfflineCommandDoesNotMigrateAnOlderSchema) {
+  const std::string conninfo = PgTestServer::Shared().CreateDatabase();
+  {
+    pqxx::connection conn(conninfo);
+    ASSERT_TRUE(storage::pg::Migrate(conn, storage::pg::kSchemaVersion - 1).ok());
+  }
+  WriteFile(data_ + "/cairn.toml", PostgresStorageToml(conninfo));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"read", "s", "--data-dir", data_},
+        std::vector<std::string>{"append", "s", "--type", "T", "--data", "{}", "--data-dir", data_}}) {
+    CommandResult r = RunCairn(args);
+    EXPECT_NE(r.exit_code, 0) << args[0];
+    EXPECT_NE(r.err.find("older than this cairn"), std::string::npos) << args[0] << ": " << r.err;
+  }
+  pqxx::connection conn(conninfo);
+  pqxx::nontransaction tx(conn);
+  EXPECT_EQ(tx.exec("SELECT max(version) FROM cairn_schema_migrations")[0][0].as<int>(),
+            storage::pg::kSchemaVersion - 1);
 }
 
 TEST_F(MigrateTest, ATamperedSourceFailsVerificationAndLeavesNoLog) {

@@ -73,6 +73,11 @@ struct PgOptions {
   // Statement timeout for reads and writes other than the commit lock wait, in ms (0 = none).
   int64_t statement_timeout_ms = 60000;
   bool listen = true;  // start the LISTEN/NOTIFY thread (off for offline tools)
+  // Apply the schema migrations this cairn knows at open (`cairn serve`, `cairn init`). Off
+  // (offline tools): the schema must already be at this cairn's version (kFailedPrecondition
+  // otherwise), so that a newer `cairn read` run against a shared database cannot change the
+  // schema under the nodes that serve it.
+  bool migrate = true;
   // Open for reading only (`cairn verify`): no migration (the schema must already be at this
   // cairn's version), no key purger, no listener, and every session is READ ONLY, so that no
   // statement of this store can change the database (a write fails with kUnavailable). A store

@@ -143,7 +143,8 @@ namespace pg {
 Status PgLogStore::Start() {
   {
     CAIRN_ASSIGN_OR_RETURN(PgPool::Lease lease, pool_->Acquire());
-    Status migrated = options_.read_only ? CheckSchemaCurrent(lease.conn()) : Migrate(lease.conn());
+    Status migrated = options_.read_only || !options_.migrate ? CheckSchemaCurrent(lease.conn())
+                                                               : Migrate(lease.conn());
     if (!migrated.ok()) {
       lease.Discard();
       return migrated;

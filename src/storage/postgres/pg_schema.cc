@@ -207,8 +207,8 @@ Status CheckSchemaCurrent(pqxx::connection& conn) {
     }
     return Status::FailedPrecondition(
         "the PostgreSQL schema is at version " + std::to_string(current) + ", older than this cairn's " +
-        std::to_string(kSchemaVersion) + "; a read-only open does not migrate it (start `cairn serve` "
-        "on it once, or verify it with the cairn that wrote it)");
+        std::to_string(kSchemaVersion) + "; only `cairn serve` and `cairn init` migrate it (start "
+        "`cairn serve` on it once, or use the cairn that wrote it)");
   } catch (const std::exception& e) {
     return FromException(e, "reading the schema version");
   }

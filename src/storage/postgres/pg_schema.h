@@ -37,9 +37,10 @@ inline constexpr int64_t kMigrationLockKey = 0x636169726e0001;  // "cairn" 1
 // Applies the pending migrations up to `target_version` (tests stop at an older version to
 // exercise the next migration on its data).
 Status Migrate(pqxx::connection& conn, int target_version = kSchemaVersion);
-// For a read-only open: succeeds when the schema is exactly at kSchemaVersion, without writing
-// anything (kFailedPrecondition naming the version otherwise: an older schema is migrated by
-// `cairn serve` or any other writing open first; a newer one needs a newer cairn).
+// For a read-only open, or one with PgOptions::migrate off (offline tools): succeeds when the
+// schema is exactly at kSchemaVersion, without writing anything (kFailedPrecondition naming the
+// version otherwise: an older schema is migrated by `cairn serve` or `cairn init` first; a newer
+// one needs a newer cairn).
 Status CheckSchemaCurrent(pqxx::connection& conn);
 Status DropSchema(pqxx::connection& conn);
 
