@@ -224,6 +224,7 @@ Status ServerImpl::StartGrpc() {
                                      call_audit_.get());
   StreamsServiceOptions stream_options;
   stream_options.read_chunk_events_max = config_.limits.read_batch_max;
+  stream_options.append_events_max = config_.limits.batch_events_max;
   stream_options.read_chunk_bytes_max =
       std::min<uint64_t>(stream_options.read_chunk_bytes_max, config_.limits.max_message_bytes / 2);
   stream_options.metrics = metrics_.get();

@@ -108,7 +108,13 @@ StreamsService::StreamsService(engine::EventStore* store, const CallGate* gate,
 grpc::Status StreamsService::AllowedEvents(const CallIdentity& id, const v1::AppendRequest& request,
                                            std::vector<engine::ProposedEvent>* events) const {
   const std::string& stream = request.stream();
-  events->reserve(request.events_size());
+  const uint64_t count = static_cast<uint64_t>(request.events_size());
+  if (count > options_.append_events_max) {  // the engine's words (engine/event_codec.cc)
+    return ToGrpcStatus(Status::ResourceExhausted(
+        "an append of " + std::to_string(count) + " events exceeds the limit of " +
+        std::to_string(options_.append_events_max)));
+  }
+  events->reserve(count);
   std::string_view last_checked_type;
   for (const auto& wire : request.events()) {
     // Batches usually repeat one type: skip the policy call when the type repeats.
@@ -177,6 +183,9 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
       request->backwards() ? engine::Direction::kBackwards : engine::Direction::kForwards;
   uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
   uint64_t from = request->from_version();
+  // A forward read ends at the log's end as of its start, as ReadAll does: events appended
+  // meanwhile are for the next read (or a subscription), which the policy of its own time judges.
+  const uint64_t end_position = store_->LatestTreeSize();
   const ChunkWriter chunks{context, options_.write_watchdog, writer};
   uint64_t pages = 0;
   for (;;) {
@@ -187,6 +196,16 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
     const uint64_t want = std::min(remaining, options_.read_chunk_events_max);
     auto page = store_->ReadStream(stream, from, direction, want);
     if (!page.ok()) return ToGrpcStatus(page.status());
+    if (direction == engine::Direction::kForwards) {
+      auto& events = page->events;
+      const auto later = std::find_if(events.begin(), events.end(), [&](const auto& e) {
+        return e.entry.position >= end_position;
+      });
+      if (later != events.end()) {
+        events.erase(later, events.end());
+        page->end_of_stream = true;
+      }
+    }
     if (read_events_ != nullptr) read_events_->Increment(page->events.size());
     v1::ReadResponse chunk;
     if (grpc::Status s = WriteReadable(id, *store_, page->events, options_.read_chunk_bytes_max,

@@ -30,6 +30,9 @@ struct StreamsServiceOptions {
   // Cancels a Read/ReadAll whose client stopped reading (server/write_watchdog.h); not owned,
   // nullptr = unwatched.
   WriteWatchdog* write_watchdog = nullptr;
+  // The engine's limit on events per append (limits.batch_events_max), checked before any
+  // per-event work: a 4 MiB request of empty events holds ~2 million of them.
+  uint64_t append_events_max = 1000;
 };
 
 // Append uses gRPC's callback API: the handler returns at once and the engine's commit thread

@@ -133,6 +133,48 @@ TEST_F(ServerPolicyTest, LargeEventsAreReadInChunksThatFitTheMessageLimit) {
   EXPECT_EQ(events, 5u);
 }
 
+// A forward Read ends at the log's end as of its start (as ReadAll does): events appended while
+// it runs are for the next read, which the policy of its own time judges. Large events keep the
+// server's loop waiting on flow control while the append happens.
+TEST_F(ServerPolicyTest, AForwardReadEndsAtTheLogsEndAsOfItsStart) {
+  const std::string big = "{\"pad\":\"" + std::string(1000 * 1000, 'x') + "\"}";
+  constexpr uint64_t kBig = 24;
+  for (uint64_t i = 0; i < kBig; ++i) {
+    v1::AppendRequest request = Events("order-grow", {"OrderCreated"});
+    request.mutable_events(0)->set_data(big);
+    ASSERT_TRUE(admin->Append(request).ok());
+  }
+  v1::ReadRequest request;
+  request.set_stream("order-grow");
+  uint64_t events = 0;
+  bool appended = false;
+  Status s = admin->Read(request, [&](const v1::ReadResponse& chunk) {
+    events += static_cast<uint64_t>(chunk.events_size());
+    if (!appended) {
+      appended = admin->Append(Events("order-grow", {"OrderCreated", "OrderCreated"})).ok();
+    }
+    return true;
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_TRUE(appended);
+  EXPECT_EQ(events, kBig);
+  EXPECT_EQ(StreamEvents("order-grow"), kBig + 2);
+}
+
+// The count of an append is checked before any per-event work (a 4 MiB request of empty events
+// holds ~2 million): one over the limit is RESOURCE_EXHAUSTED, before the policy looks at the
+// types, and nothing is written.
+TEST_F(ServerPolicyTest, AnAppendOverTheEventCountIsRefusedBeforeAnyPerEventWork) {
+  std::vector<std::string> types(1001, "OrderCreated");
+  types[1] = "RefundIssued";  // denied for the bot: not looked at
+  auto result = bot->Append(Events("order-1", types));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kResourceExhausted) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("exceeds the limit of 1000"), std::string::npos);
+  EXPECT_EQ(TreeSize(), 0u);
+  EXPECT_TRUE(bot->Append(Events("order-1", std::vector<std::string>(1000, "OrderCreated"))).ok());
+}
+
 // A long read ends when its credential does: a token admitted within the leeway (expired 5 s
 // ago) gets its first page, then UNAUTHENTICATED, on Read and on ReadAll.
 TEST_F(ServerPolicyTest, AReadThatOutlivesItsTokenEndsAfterItsFirstPage) {
