@@ -254,6 +254,7 @@ Status VerifyingSubscription::Impl::Accept(Result<v1::SubscribeResponse> message
 std::optional<v1::SubscribeResponse> VerifyingSubscription::Impl::Release() {
   if (held_.empty()) return std::nullopt;
   v1::SubscribeResponse& front = held_.front();
+  const size_t size_bytes = front.ByteSizeLong();  // as counted in, before a marker is clamped
   if (front.has_event()) {
     if (!verifier_.Proven(front.event().position())) return std::nullopt;
     resume_.store(std::max(resume_.load(), front.event().position() + 1));
@@ -261,12 +262,17 @@ std::optional<v1::SubscribeResponse> VerifyingSubscription::Impl::Release() {
     --held_events_;
   } else if (front.has_checkpoint()) {
     AdvanceResumeTo(front.checkpoint().next_position());
+    // The handler may store the marker's position to resume from (docs/consumers.md): never
+    // beyond what a verified checkpoint covers.
+    front.mutable_checkpoint()->set_next_position(
+        std::min(front.checkpoint().next_position(), resume_.load()));
   } else if (front.has_caught_up()) {
     AdvanceResumeTo(front.caught_up().next_position());
+    front.mutable_caught_up()->set_next_position(
+        std::min(front.caught_up().next_position(), resume_.load()));
   }
   v1::SubscribeResponse out = std::move(front);
   held_.pop_front();
-  const size_t size_bytes = out.ByteSizeLong();
   assert(held_bytes_ >= size_bytes);
   held_bytes_ -= size_bytes;
   return out;

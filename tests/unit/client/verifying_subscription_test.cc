@@ -278,6 +278,8 @@ TEST_F(VerifyingSubscriptionTest, AMarkerFarAheadMovesTheResumePositionOnlyToThe
   auto marker = (*sub)->Next();
   ASSERT_TRUE(marker.ok() && marker->has_caught_up()) << marker.status().ToString();
   EXPECT_EQ((*sub)->resume_position(), 1u);
+  // The handler sees the marker's position clamped too: one it stores is safe to resume from.
+  EXPECT_EQ(marker->caught_up().next_position(), 1u);
 }
 
 // kDataLoss from a verifying subscription means one of its own checks failed: a DATA_LOSS the
