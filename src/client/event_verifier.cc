@@ -5,6 +5,7 @@
 #include <new>
 #include <utility>
 
+#include "cairn/verifying_subscription.h"
 #include "client/stored_form.h"
 #include "crypto/secure.h"
 #include "crypto/sha256.h"
@@ -436,12 +437,18 @@ Status EventVerifier::VerifyCheckpoint(std::optional<int64_t> now_ms) {
 
 Result<integrity::Checkpoint> EventVerifier::FetchSignedCheckpoint(std::string* note) {
   CAIRN_ASSIGN_OR_RETURN(v1::Checkpoint wire, source_->GetCheckpoint());
-  *note = wire.note();
   auto signed_checkpoint = integrity::VerifyCheckpoint(wire.note(), key_);
   if (!signed_checkpoint.ok()) {
     return Fail(v1::VIOLATION_CHECKPOINT_SIGNATURE, wire.size(), "", 0,
                 "the checkpoint does not verify under the pinned verifier key (" +
                     signed_checkpoint.status().message() + ")");
+  }
+  // Kept (and carried into the next session as trusted) without other signers' lines: a note a
+  // server padded with them up to 1 MiB would otherwise not fit the trusted checkpoint's bound.
+  CAIRN_ASSIGN_OR_RETURN(*note, integrity::NoteSignedOnlyBy(wire.note(), key_));
+  if (note->size() > VerifyingSubscriptionOptions::kTrustedCheckpointSizeBytesMax) {
+    return Status::ResourceExhausted("the signed checkpoint's text is larger than the 64 KiB a "
+                                     "consumer keeps");
   }
   return signed_checkpoint;
 }

@@ -68,5 +68,9 @@ Result<std::string> SignNote(std::string_view text, const NoteSigner& signer);
 // Returns the note's text (with its final newline) when it carries a valid signature by
 // `verifier`.
 Result<std::string> OpenNote(std::string_view note, const NoteVerifier& verifier);
+// The note as OpenNote accepts it, reduced to its text and the signature lines by `verifier`
+// (other signers' lines, e.g. witness cosignatures, dropped): what a consumer keeps as trusted,
+// bounded by the text rather than by what else a server attached. Errors as OpenNote.
+Result<std::string> NoteSignedOnlyBy(std::string_view note, const NoteVerifier& verifier);
 
 }  // namespace cairn::integrity

@@ -35,9 +35,8 @@ Result<SignatureLine> ParseSignatureLine(std::string_view line) {
   return SignatureLine{name, DecodeU32(blob->data()), blob->substr(kNoteKeyIdSizeBytes)};
 }
 
-}  // namespace
-
-Result<std::string> OpenNote(std::string_view note, const NoteVerifier& verifier) {
+// OpenNote; with `own_lines`, also the signature lines by `verifier` (each with its newline).
+Result<std::string> Open(std::string_view note, const NoteVerifier& verifier, std::string* own_lines) {
   if (note.size() > kNoteSizeBytesMax) return Status::DataLoss("note is larger than 1 MiB");
   if (!IsValidNoteText(note)) {
     return Status::DataLoss("note is not UTF-8 text without control characters");
@@ -68,9 +67,23 @@ Result<std::string> OpenNote(std::string_view note, const NoteVerifier& verifier
       return Status::DataLoss("note signature by " + verifier.name + " does not verify");
     }
     verified = true;
+    if (own_lines != nullptr) own_lines->append(line).push_back('\n');
   }
   if (!verified) return Status::DataLoss("note has no signature by key " + verifier.name);
   return std::string(text);
+}
+
+}  // namespace
+
+Result<std::string> OpenNote(std::string_view note, const NoteVerifier& verifier) {
+  return Open(note, verifier, nullptr);
+}
+
+Result<std::string> NoteSignedOnlyBy(std::string_view note, const NoteVerifier& verifier) {
+  std::string own;
+  CAIRN_ASSIGN_OR_RETURN(std::string text, Open(note, verifier, &own));
+  assert(!own.empty());
+  return text + "\n" + own;
 }
 
 }  // namespace cairn::integrity

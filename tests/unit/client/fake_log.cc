@@ -120,6 +120,10 @@ Result<v1::Checkpoint> FakeLog::GetCheckpoint() {
     (*blob)[10] ^= 0x01;
     note = note.substr(0, start) + Base64Encode(*blob) + "\n";
   }
+  for (size_t i = 0; i < foreign_signature_lines; ++i) {  // well formed, by other signers
+    note += std::string(integrity::kNoteSignaturePrefix) + "witness-" + std::to_string(i) + ".example " +
+            Base64Encode(std::string(4 + 64 + 600, static_cast<char>(i))) + "\n";
+  }
   v1::Checkpoint c;
   c.set_size(size);
   c.set_root(crypto::HashString(root));

@@ -42,6 +42,7 @@ class FakeLog final : public IntegritySource {
 
   // The lies.
   bool forge_signature = false;        // flip one bit of the checkpoint's signature
+  size_t foreign_signature_lines = 0;  // append this many other signers' lines to the note
   bool fork_root = false;              // sign a checkpoint whose root is of another tree
   std::optional<uint64_t> serve_size;  // sign the checkpoint of this older size
   bool serve_reads = false;            // ReadStreamEvent answers (false: as a source without)

@@ -232,6 +232,32 @@ TEST_F(VerifyingSubscriptionTest, TheCheckpointNoteCarriesTrustIntoTheNextSessio
   EXPECT_EQ(Wrap({}).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Other signers' lines (witness cosignatures, or padding a server added: up to 1 MiB passes the
+// note's parser) are not kept: the checkpoint carried into the next session holds the text and
+// the pinned key's signature, and fits the trusted checkpoint's bound.
+TEST_F(VerifyingSubscriptionTest, AKeptCheckpointHoldsOnlyThePinnedKeysSignature) {
+  const auto e0 = log.Append("a", "Opened", "{}");
+  log.foreign_signature_lines = 99;  // ~90 KiB of other signers' lines
+  std::string kept;
+  {
+    auto sub = Wrap({EventMessage(e0)});
+    ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+    auto m = (*sub)->Next();
+    ASSERT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
+    kept = (*sub)->checkpoint_note();
+  }
+  EXPECT_LT(kept.size(), 1024u);
+  EXPECT_EQ(kept.find("witness-"), std::string::npos);
+  ASSERT_TRUE(integrity::VerifyCheckpoint(kept, log.verifier()).ok());
+  const auto e1 = log.Append("a", "Changed", "{}");
+  options.trusted_checkpoint = kept;
+  request.set_from_position(1);
+  auto next = Wrap({EventMessage(e1)});
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  auto m = (*next)->Next();
+  ASSERT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
+}
+
 // From the end: Start() verifies a checkpoint before the subscription begins and hands it over as
 // the trusted one; an event below its size is dropped unseen (never passed off as new), and the
 // events from the floor on are checked and delivered.
