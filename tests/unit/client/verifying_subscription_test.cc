@@ -126,6 +126,15 @@ class VerifyingSubscriptionTest : public ::testing::Test {
   FakeLog log;
   VerifyingSubscriptionOptions options;
   v1::SubscribeRequest request;
+  // The checkpoint note a session that verified `event` (its only one) keeps.
+  std::string NoteKeptAfter(const v1::RecordedEvent& event) {
+    auto sub = Wrap({EventMessage(event)});
+    EXPECT_TRUE(sub.ok()) << sub.status().ToString();
+    if (!sub.ok()) return "";
+    auto m = (*sub)->Next();
+    EXPECT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
+    return (*sub)->checkpoint_note();
+  }
 };
 
 // Cancel() reaches a Next() that is proving held events: the proof calls are ended, not waited
@@ -203,15 +212,8 @@ TEST_F(VerifyingSubscriptionTest, TheSizeZeroCheckpointIsAValidStartingTrust) {
 
 TEST_F(VerifyingSubscriptionTest, TheCheckpointNoteCarriesTrustIntoTheNextSession) {
   const auto e0 = log.Append("a", "Opened", "{}");
-  std::string kept;
-  {
-    auto sub = Wrap({EventMessage(e0)});
-    ASSERT_TRUE(sub.ok()) << sub.status().ToString();
-    auto m = (*sub)->Next();
-    ASSERT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
-    kept = (*sub)->checkpoint_note();
-    EXPECT_FALSE(kept.empty());
-  }
+  const std::string kept = NoteKeptAfter(e0);
+  ASSERT_FALSE(kept.empty());
   const auto e1 = log.Append("a", "Changed", "{}");
   options.trusted_checkpoint = kept;
   request.set_from_position(1);
@@ -238,14 +240,7 @@ TEST_F(VerifyingSubscriptionTest, TheCheckpointNoteCarriesTrustIntoTheNextSessio
 TEST_F(VerifyingSubscriptionTest, AKeptCheckpointHoldsOnlyThePinnedKeysSignature) {
   const auto e0 = log.Append("a", "Opened", "{}");
   log.foreign_signature_lines = 99;  // ~90 KiB of other signers' lines
-  std::string kept;
-  {
-    auto sub = Wrap({EventMessage(e0)});
-    ASSERT_TRUE(sub.ok()) << sub.status().ToString();
-    auto m = (*sub)->Next();
-    ASSERT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
-    kept = (*sub)->checkpoint_note();
-  }
+  const std::string kept = NoteKeptAfter(e0);
   EXPECT_LT(kept.size(), 1024u);
   EXPECT_EQ(kept.find("witness-"), std::string::npos);
   ASSERT_TRUE(integrity::VerifyCheckpoint(kept, log.verifier()).ok());
