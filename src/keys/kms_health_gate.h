@@ -1,6 +1,8 @@
 // KmsHealthGate: a KMS provider's Health() at most once per interval, for hot paths (the append
 // of a protected event asks it every time). A failed check is cached for the interval too, so an
-// unavailable KMS costs one probe per interval, not one per call.
+// unavailable KMS costs one probe per interval, not one per call. Check() answers as the caller
+// of the append path may see it (keys/kms_failure.h: the provider's detail goes to the log);
+// Health() itself stays for the operator's tools (/readyz, cairn doctor).
 //
 // Thread safety: safe for concurrent use; concurrent callers may probe together after expiry.
 #pragma once
@@ -10,6 +12,7 @@
 
 #include "common/steady_clock.h"
 #include "keys/kms.h"
+#include "keys/kms_failure.h"
 
 namespace cairn::keys {
 
@@ -25,6 +28,7 @@ class KmsHealthGate {
       if (checked_ && now - checked_at_ms_ < interval_ms_) return last_;
     }
     Status s = kms_->Health();
+    if (!s.ok()) s = KmsFailure(*kms_, "wrap", s);
     std::lock_guard<std::mutex> lock(mu_);
     checked_ = true;
     checked_at_ms_ = now;

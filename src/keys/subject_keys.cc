@@ -11,6 +11,7 @@
 #include "common/wall_clock.h"
 #include "crypto/aes_gcm.h"
 #include "crypto/sha256.h"
+#include "keys/kms_failure.h"
 
 namespace cairn::keys {
 namespace {
@@ -234,7 +235,10 @@ Result<std::optional<std::shared_ptr<const crypto::SecureBytes>>> SubjectKeys::L
   if (!blob) return Status::DataLoss("corrupt subject key " + std::string(kid));
   CAIRN_ASSIGN_OR_RETURN(KmsProvider * kms, ProviderFor(blob->kek_id));
   auto key = kms->Unwrap(blob->wrapped, name);
-  if (!key.ok()) return key.status().Annotate("subject key " + std::string(kid));
+  if (!key.ok() && key.status().code() == StatusCode::kDataLoss) {  // the blob itself is damaged
+    return key.status().Annotate("subject key " + std::string(kid));
+  }
+  if (!key.ok()) return KmsFailure(*kms, "unwrap", key.status());
   if (key->size() != crypto::kAes256KeySizeBytes) {
     return Status::DataLoss("subject key " + std::string(kid) + " has a bad size");
   }
@@ -253,7 +257,9 @@ Result<std::shared_ptr<const crypto::SecureBytes>> SubjectKeys::CreateKey(const 
   std::string wrapped, kek_id;
   for (int attempt = 0;; ++attempt) {
     kek_id = kms->kek_id();
-    CAIRN_ASSIGN_OR_RETURN(wrapped, kms->Wrap(key.view(), name));
+    auto wrap = kms->Wrap(key.view(), name);
+    if (!wrap.ok()) return KmsFailure(*kms, "wrap", wrap.status());
+    wrapped = std::move(wrap).value();
     if (kms->kek_id() == kek_id) break;
     if (attempt == 2) return Status::Unavailable("the key-encryption key keeps changing; retry");
   }

@@ -41,6 +41,13 @@ class KmsLocalServerTest : public ::testing::Test {
     EXPECT_NE(known.status().message().find("keyring"), std::string::npos);
     auto fresh = admin->Append(CustomerAppend("cust-erin", "erin"));
     EXPECT_EQ(fresh.status().code(), StatusCode::kUnavailable) << fresh.status().ToString();
+    // The keyring's path and what is wrong with it are the operator's (the server log), not
+    // every appender's.
+    for (const auto* refused : {&known, &fresh}) {
+      const std::string& message = refused->status().message();
+      EXPECT_EQ(message.find(env.DataDir()), std::string::npos) << message;
+      EXPECT_EQ(message.find("mode"), std::string::npos) << message;
+    }
     EXPECT_EQ(TreeSize(*admin), size);
     EXPECT_TRUE(admin->Append(PlainAppend("order-1")).ok());
     EXPECT_EQ(TreeSize(*admin), size + 1);
