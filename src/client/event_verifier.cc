@@ -321,7 +321,7 @@ Status EventVerifier::CheckChain(const v1::RecordedEvent& event,
     ++stats_.chain_links_checked;
     return Status::Ok();
   }
-  return CheckReadPredecessor(event, read);
+  return CheckReadPredecessor(event, it != heads_.end() ? &it->second : nullptr, read);
 }
 
 // A link this verifier cannot check: counted, or refused with require_chain_links.
@@ -341,7 +341,7 @@ Status EventVerifier::Unchecked(const v1::RecordedEvent& event) {
 // same stream, at a lower position, and stream_prev must be the leaf recomputed from its fields.
 // Its inclusion is proven with the event's (Pending::pred_position), so a made-up predecessor
 // that matches a forged stream_prev is caught too.
-Status EventVerifier::CheckReadPredecessor(const v1::RecordedEvent& event,
+Status EventVerifier::CheckReadPredecessor(const v1::RecordedEvent& event, const StreamHead* seen,
                                            std::optional<ReadPredecessor>* read) {
   const uint64_t pos = event.position();
   const uint64_t version = event.version();
@@ -379,6 +379,22 @@ Status EventVerifier::CheckReadPredecessor(const v1::RecordedEvent& event,
                 "stream_prev is not the leaf hash of the " + what + " (position " +
                     std::to_string(pred->position()) + ")");
   }
+  // The read version also links back to what this verifier saw of the stream: it lies after it
+  // in the log and, when it directly follows it, names its leaf (else a fork between the two,
+  // with both ends proven, would pass unseen).
+  if (seen != nullptr) {
+    assert(seen->version < version - 1);
+    if (pred->position() <= seen->position) {
+      return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                  "the " + what + " is not after version " + std::to_string(seen->version) +
+                      " in the log");
+    }
+    if (seen->version + 1 == version - 1 && !SameHash(seen->leaf, pred->stream_prev())) {
+      return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
+                  "the " + what + " does not link to version " + std::to_string(seen->version) +
+                      " (its stream_prev is not that version's leaf hash)");
+    }
+  }
   // Its fields are the ones the link commits to (checked just above): a genuine tombstone.
   if (pred->type() == kTombstoneType) {
     return Fail(v1::VIOLATION_STREAM_CHAIN, pos, event.stream(), version,
@@ -399,7 +415,7 @@ void EventVerifier::Remember(const v1::RecordedEvent& event, const Hash& leaf, i
     if (heads_.size() >= options_.streams_tracked_max) heads_.erase(heads_.begin());
     it = heads_.emplace(event.stream(), StreamHead{}).first;
   }
-  it->second = StreamHead{event.version(), leaf, event.type() == kTombstoneType};
+  it->second = StreamHead{event.version(), event.position(), leaf, event.type() == kTombstoneType};
   Pending p{event.position(), event.stream(), event.version(), leaf, now_ms, 0, std::nullopt, {}};
   if (read) {
     assert(read->position < event.position());

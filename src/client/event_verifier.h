@@ -229,13 +229,16 @@ class EventVerifier {
   };
   struct StreamHead {
     uint64_t version = 0;
+    uint64_t position = 0;
     integrity::Hash leaf{};
     bool deleted = false;  // `version` is the stream's tombstone: no version may follow it
   };
 
   Status CheckFields(const v1::RecordedEvent& event, integrity::Hash* leaf);
   Status CheckChain(const v1::RecordedEvent& event, std::optional<ReadPredecessor>* read);
-  Status CheckReadPredecessor(const v1::RecordedEvent& event, std::optional<ReadPredecessor>* read);
+  // `seen`: the stream's last event this verifier saw (older than version - 1), or nullptr.
+  Status CheckReadPredecessor(const v1::RecordedEvent& event, const StreamHead* seen,
+                              std::optional<ReadPredecessor>* read);
   Status Unchecked(const v1::RecordedEvent& event);
   Status CheckScope(const v1::RecordedEvent& event);
   Status CheckStoredForm(const v1::RecordedEvent& event);

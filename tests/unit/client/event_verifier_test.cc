@@ -160,6 +160,22 @@ TEST(EventVerifier, ABrokenLinkToAnUnseenPredecessorIsDetected) {
   ExpectViolationAt(verifier.CheckEvent(broken, 0), log, 1, v1::VIOLATION_STREAM_CHAIN);
 }
 
+// A gap in a stream the consumer already follows (a type-filtered subscription) is bridged by
+// reading the version before the event; that version must also link back to the one the consumer
+// saw. Here the log holds a fork — a@1 does not link to a@0, a@2 links to a@1 — every leaf of it
+// signed and proven; the consumer that saw a@0 and then a@2 catches it at a@2.
+TEST(EventVerifier, AReadPredecessorMustLinkBackToTheVersionSeenBeforeIt) {
+  FakeLog log;
+  log.serve_reads = true;
+  const auto a0 = log.Append("a", "Opened", "{}");
+  log.AppendWithPrev("a", crypto::Sha256("x"), "Changed", "{}");
+  const auto a2 = log.Append("a", "Closed", "{}");
+  EventVerifier verifier(&log, log.verifier());
+  const Status s = Feed(verifier, {a0, a2});
+  ExpectViolationAt(s, log, 2, v1::VIOLATION_STREAM_CHAIN);
+  EXPECT_NE(s.message().find("does not link to version 0"), std::string::npos) << s.message();
+}
+
 // A stream's tombstone is its last version: a version after it — written into the log (signed)
 // by a rogue node or a server holding the key — is refused whether the consumer saw the tombstone
 // or read it as the predecessor (as the offline verifier refuses it).
