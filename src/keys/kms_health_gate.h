@@ -28,7 +28,7 @@ class KmsHealthGate {
       if (checked_ && now - checked_at_ms_ < interval_ms_) return last_;
     }
     Status s = kms_->Health();
-    if (!s.ok()) s = KmsFailure(*kms_, "wrap", s);
+    if (!s.ok()) s = KmsFailure(*kms_, "wrap subject keys", s);
     std::lock_guard<std::mutex> lock(mu_);
     checked_ = true;
     checked_at_ms_ = now;

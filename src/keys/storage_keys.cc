@@ -5,6 +5,7 @@
 
 #include "common/bytes.h"
 #include "crypto/aes_gcm.h"
+#include "keys/kms_failure.h"
 
 namespace cairn::keys {
 namespace {
@@ -24,7 +25,12 @@ Result<uint32_t> ReadCurrentEpoch(storage::LogStore* store) {
 
 Status StorageKeys::StoreEpoch(storage::LogStore* store, KmsProvider* kms, uint32_t epoch,
                                uint64_t start_position, const crypto::SecureBytes& key) {
-  CAIRN_ASSIGN_OR_RETURN(std::string wrapped, kms->Wrap(key.view(), EpochName(epoch)));
+  auto wrap = kms->Wrap(key.view(), EpochName(epoch));
+  // A rotation runs on the append path: its failure is every waiting appender's answer.
+  if (!wrap.ok()) {
+    return KmsFailure(*kms, "wrap storage key epoch " + std::to_string(epoch), wrap.status());
+  }
+  const std::string wrapped = std::move(wrap).value();
   std::string value;
   PutU64(&value, start_position);
   value += wrapped;
@@ -75,7 +81,10 @@ Status StorageKeys::Refresh() const {
     uint64_t start = DecodeU64(v->data());
     if (e > 0 && start < prev_start) return Status::DataLoss("storage key epochs out of order");
     auto key = kms_->Unwrap(std::string_view(*v).substr(8), EpochName(e));
-    if (!key.ok()) return key.status().Annotate("storage key epoch " + std::to_string(e));
+    if (!key.ok() && key.status().code() == StatusCode::kDataLoss) {
+      return key.status().Annotate("storage key epoch " + std::to_string(e));
+    }
+    if (!key.ok()) return KmsFailure(*kms_, "unwrap storage key epoch " + std::to_string(e), key.status());
     if (key->size() != crypto::kAes256KeySizeBytes) return Status::DataLoss("storage key has a bad size");
     std::lock_guard<std::mutex> lock(mu_);
     epochs_[e] = {e, start, std::make_shared<const crypto::SecureBytes>(std::move(key).value())};

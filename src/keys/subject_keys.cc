@@ -238,7 +238,7 @@ Result<std::optional<std::shared_ptr<const crypto::SecureBytes>>> SubjectKeys::L
   if (!key.ok() && key.status().code() == StatusCode::kDataLoss) {  // the blob itself is damaged
     return key.status().Annotate("subject key " + std::string(kid));
   }
-  if (!key.ok()) return KmsFailure(*kms, "unwrap", key.status());
+  if (!key.ok()) return KmsFailure(*kms, "unwrap subject keys", key.status());
   if (key->size() != crypto::kAes256KeySizeBytes) {
     return Status::DataLoss("subject key " + std::string(kid) + " has a bad size");
   }
@@ -258,7 +258,7 @@ Result<std::shared_ptr<const crypto::SecureBytes>> SubjectKeys::CreateKey(const 
   for (int attempt = 0;; ++attempt) {
     kek_id = kms->kek_id();
     auto wrap = kms->Wrap(key.view(), name);
-    if (!wrap.ok()) return KmsFailure(*kms, "wrap", wrap.status());
+    if (!wrap.ok()) return KmsFailure(*kms, "wrap subject keys", wrap.status());
     wrapped = std::move(wrap).value();
     if (kms->kek_id() == kek_id) break;
     if (attempt == 2) return Status::Unavailable("the key-encryption key keeps changing; retry");
@@ -516,6 +516,14 @@ Status SubjectKeys::DestroyVersions(const std::vector<std::string>& kids, Forget
       uses_.erase(kid);
     }
     report->kids.push_back(kid);
+  }
+  // After the eviction (no unwrapped copy stays, whatever fails here): a writer that claimed the
+  // version's first use block between the read above and the destroy made a row this destroy did
+  // not name (it sees the key gone at its next claim, and deletes a row it makes after now
+  // itself), so no row of a destroyed key stays.
+  for (const std::string& kid : kids) {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> late, store_->ReadKeyMaterial(kUsePrefix + kid));
+    if (late) CAIRN_RETURN_IF_ERROR(store_->DeleteUnusedKeyMaterial(kUsePrefix + kid));
   }
   return Status::Ok();
 }

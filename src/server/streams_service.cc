@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,10 @@ grpc::Status StreamsService::AllowedEvents(const CallIdentity& id, const v1::App
   const std::string& stream = request.stream();
   const uint64_t count = static_cast<uint64_t>(request.events_size());
   if (count > options_.append_events_max) {  // the engine's words (engine/event_codec.cc)
+    // A caller that may not append here at all is denied (and audited) as such first.
+    if (grpc::Status s = Require(id, Action::kAppend, stream, request.events(0).type()); !s.ok()) {
+      return s;
+    }
     return ToGrpcStatus(Status::ResourceExhausted(
         "an append of " + std::to_string(count) + " events exceeds the limit of " +
         std::to_string(options_.append_events_max)));
@@ -178,14 +183,26 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
   const Action action = ReadActionFor(stream);
   if (grpc::Status s = Require(id, action, stream, ""); !s.ok()) return s;
   id.audit->CountAllowed(action);
-  id.audit->DataPlane(id, action, stream, grpc::Status::OK);
+  // Recorded with the read's outcome (a missing or deleted stream, an expired credential, ...).
+  const grpc::Status status = ReadPages(context, *request, &id, writer);
+  id.audit->DataPlane(id, action, stream, status);
+  return status;
+}
+
+grpc::Status StreamsService::ReadPages(grpc::ServerContext* context,
+                                       const v1::ReadRequest& request, CallIdentity* identity,
+                                       grpc::ServerWriter<v1::ReadResponse>* writer) {
+  CallIdentity& id = *identity;
+  const std::string& stream = request.stream();
   const auto direction =
-      request->backwards() ? engine::Direction::kBackwards : engine::Direction::kForwards;
-  uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
-  uint64_t from = request->from_version();
-  // A forward read ends at the log's end as of its start, as ReadAll does: events appended
-  // meanwhile are for the next read (or a subscription), which the policy of its own time judges.
-  const uint64_t end_position = store_->LatestTreeSize();
+      request.backwards() ? engine::Direction::kBackwards : engine::Direction::kForwards;
+  uint64_t remaining = request.limit() == 0 ? std::numeric_limits<uint64_t>::max() : request.limit();
+  uint64_t from = request.from_version();
+  // A forward read ends at the log's end as of its first page's read, as ReadAll does: events
+  // appended meanwhile are for the next read (or a subscription), which the policy of its own
+  // time judges. Taken only when the read goes on past its first page, so a read of one page
+  // (the common case) costs no extra round trip on a shared store.
+  std::optional<uint64_t> end_position;
   const ChunkWriter chunks{context, options_.write_watchdog, writer};
   uint64_t pages = 0;
   for (;;) {
@@ -196,10 +213,14 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
     const uint64_t want = std::min(remaining, options_.read_chunk_events_max);
     auto page = store_->ReadStream(stream, from, direction, want);
     if (!page.ok()) return ToGrpcStatus(page.status());
-    if (direction == engine::Direction::kForwards) {
+    if (direction == engine::Direction::kForwards && !end_position && !page->end_of_stream &&
+        remaining > page->events.size()) {
+      end_position = store_->LatestTreeSize();  // at or past every event of this page
+    }
+    if (direction == engine::Direction::kForwards && end_position) {
       auto& events = page->events;
       const auto later = std::find_if(events.begin(), events.end(), [&](const auto& e) {
-        return e.entry.position >= end_position;
+        return e.entry.position >= *end_position;
       });
       if (later != events.end()) {
         events.erase(later, events.end());
@@ -244,12 +265,20 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
   // the log's size and how many events it may not see.
   if (grpc::Status s = RequireOnWholeLog(id, Action::kRead); !s.ok()) return s;
   id.audit->CountAllowed(Action::kRead);
-  id.audit->DataPlane(id, Action::kRead, "$all", grpc::Status::OK);
+  const grpc::Status status = ReadAllPages(context, *request, &id, writer);
+  id.audit->DataPlane(id, Action::kRead, "$all", status);
+  return status;
+}
+
+grpc::Status StreamsService::ReadAllPages(grpc::ServerContext* context,
+                                          const v1::ReadAllRequest& request, CallIdentity* identity,
+                                          grpc::ServerWriter<v1::ReadResponse>* writer) {
+  CallIdentity& id = *identity;
   const uint64_t end_position = store_->LatestTreeSize();
   const ChunkWriter chunks{context, options_.write_watchdog, writer};
   uint64_t pages = 0;
-  uint64_t from = request->from_position();
-  uint64_t remaining = request->limit() == 0 ? std::numeric_limits<uint64_t>::max() : request->limit();
+  uint64_t from = request.from_position();
+  uint64_t remaining = request.limit() == 0 ? std::numeric_limits<uint64_t>::max() : request.limit();
   for (;;) {
     if (context->IsCancelled()) return grpc::Status::CANCELLED;
     // A long read ends when its credential does (its policy stays the one it started with);
@@ -305,9 +334,10 @@ grpc::Status StreamsService::GetStreamInfo(grpc::ServerContext* context,
   if (grpc::Status s = Require(id, action, request->stream(), ""); !s.ok()) return s;
   id.audit->CountAllowed(action);
   auto info = store_->GetStreamInfo(request->stream());
-  if (!info.ok()) return ToGrpcStatus(info.status());
-  ToWire(*info, response);
-  return grpc::Status::OK;
+  const grpc::Status status = info.ok() ? grpc::Status::OK : ToGrpcStatus(info.status());
+  if (info.ok()) ToWire(*info, response);
+  id.audit->DataPlane(id, action, request->stream(), status);  // a read of the stream's head
+  return status;
 }
 
 }  // namespace cairn::server

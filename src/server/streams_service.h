@@ -56,6 +56,11 @@ class StreamsService final : public v1::Streams::WithCallbackMethod_Append<v1::S
  private:
   grpc::Status AllowedEvents(const CallIdentity& id, const v1::AppendRequest& request,
                              std::vector<engine::ProposedEvent>* events) const;
+  // The pages of an admitted Read / ReadAll; their status is the call's (and its audit record's).
+  grpc::Status ReadPages(grpc::ServerContext* context, const v1::ReadRequest& request,
+                         CallIdentity* id, grpc::ServerWriter<v1::ReadResponse>* writer);
+  grpc::Status ReadAllPages(grpc::ServerContext* context, const v1::ReadAllRequest& request,
+                            CallIdentity* id, grpc::ServerWriter<v1::ReadResponse>* writer);
 
   engine::EventStore* store_;
   const CallGate* gate_;

@@ -44,7 +44,11 @@ Result<std::string> CloudEventJson(const engine::RecordedEvent& event, std::stri
   doc["version"] = std::to_string(e.stream_version);
   // The engine's rule, which validated the data at append: JSON types are sent as "data".
   const bool json_data = IsJsonContentType(content_type) && !event.data.empty();
-  if (json_data && !nlohmann::json::accept(event.data)) {
+  // The parser skips a leading byte-order mark; inside the document it would not be JSON.
+  // (The engine refuses one at append today; this does not rely on it.)
+  std::string_view data = event.data;
+  if (data.starts_with("\xEF\xBB\xBF")) data.remove_prefix(3);
+  if (json_data && !nlohmann::json::accept(data)) {
     return Status::InvalidArgument("event data is not valid JSON");
   }
   if (!json_data && !event.data.empty()) doc["data_base64"] = Base64Encode(event.data);
@@ -57,7 +61,7 @@ Result<std::string> CloudEventJson(const engine::RecordedEvent& event, std::stri
   assert(body.size() >= 2 && body.back() == '}');
   body.pop_back();
   body += ",\"data\":";
-  body += event.data;
+  body += data;
   body += '}';
   return body;
 }

@@ -303,6 +303,42 @@ TEST_F(AuditTest, DataPlaneWritesModeRecordsAppendsButNotReads) {
   EXPECT_EQ(OfType(ReadTrail(*admin_), "$data").size(), 3u);
 }
 
+// With data_plane = "all", a read is recorded when it ends, with its outcome: a read of a stream
+// that does not exist is a failure (it was recorded as a success before it ran), and
+// GetStreamInfo is recorded too.
+TEST_F(AuditTest, DataPlaneAllRecordsEachReadWithItsOutcome) {
+  StartServer("[audit]\ndata_plane = \"all\"\n");
+  auto bot = env_.ClientWith(env_.bot_key);
+  v1::AppendRequest append;
+  append.set_stream("order-1");
+  append.add_events()->set_type("OrderCreated");
+  append.mutable_events(0)->set_data("{}");
+  auto appended = bot->Append(append);
+  ASSERT_TRUE(appended.ok()) << appended.status().ToString();
+  v1::ReadRequest read;
+  read.set_stream("order-1");
+  ASSERT_TRUE(admin_->Read(read, [](const v1::ReadResponse&) { return true; }).ok());
+  read.set_stream("order-missing");
+  const Status missing = admin_->Read(read, [](const v1::ReadResponse&) { return true; });
+  ASSERT_EQ(missing.code(), StatusCode::kNotFound) << missing.ToString();
+  ASSERT_TRUE(admin_->GetStreamInfo("order-1").ok());
+  std::vector<Stored> reads;
+  for (int i = 0; i < 100 && reads.size() < 3; ++i) {
+    reads.clear();
+    for (const Stored& s : OfType(ReadTrail(*admin_), "$data")) {
+      if (s.record.action == "read") reads.push_back(s);
+    }
+    if (reads.size() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(reads.size(), 3u);
+  EXPECT_EQ(reads[0].record.resource, "order-1");
+  EXPECT_EQ(reads[0].record.outcome, "success");
+  EXPECT_EQ(reads[1].record.resource, "order-missing");
+  EXPECT_EQ(reads[1].record.outcome, "failure");
+  EXPECT_EQ(reads[2].record.resource, "order-1");  // GetStreamInfo
+  EXPECT_EQ(reads[2].record.outcome, "success");
+}
+
 TEST_F(AuditTest, ReadingTheTrailNeedsAuditReadAndClientsCannotWriteIt) {
   StartServer();
   auto bot = env_.ClientWith(env_.bot_key);

@@ -162,8 +162,8 @@ TEST_F(ServerPolicyTest, AForwardReadEndsAtTheLogsEndAsOfItsStart) {
 }
 
 // The count of an append is checked before any per-event work (a 4 MiB request of empty events
-// holds ~2 million): one over the limit is RESOURCE_EXHAUSTED, before the policy looks at the
-// types, and nothing is written.
+// holds ~2 million): one over the limit is RESOURCE_EXHAUSTED once the first event's type is
+// allowed (the others are not looked at), and nothing is written.
 TEST_F(ServerPolicyTest, AnAppendOverTheEventCountIsRefusedBeforeAnyPerEventWork) {
   std::vector<std::string> types(1001, "OrderCreated");
   types[1] = "RefundIssued";  // denied for the bot: not looked at
@@ -173,6 +173,9 @@ TEST_F(ServerPolicyTest, AnAppendOverTheEventCountIsRefusedBeforeAnyPerEventWork
   EXPECT_NE(result.status().message().find("exceeds the limit of 1000"), std::string::npos);
   EXPECT_EQ(TreeSize(), 0u);
   EXPECT_TRUE(bot->Append(Events("order-1", std::vector<std::string>(1000, "OrderCreated"))).ok());
+  // A caller that may not append to the stream at all is denied as such, also over the count.
+  ExpectDenied(bot->Append(Events("payment-1", std::vector<std::string>(1001, "OrderCreated"))),
+               "1001 events to payment-1");
 }
 
 // A long read ends when its credential does: a token admitted within the leeway (expired 5 s

@@ -59,6 +59,11 @@ TEST(WebhookCloudEvent, JsonDataIsSentByteForByte) {
   auto j = nlohmann::json::parse(*text);  // still one valid document
   EXPECT_EQ(j["id"], "0f8fad5b-d9cb-469f-a165-70867728950e");
   EXPECT_EQ(j["data"]["b"], 1);
+  // A byte-order mark (which the parser skips) does not go into the middle of the document.
+  auto bom = CloudEventJson(Event("application/json", "\xEF\xBB\xBF{\"a\":1}"), "o");
+  ASSERT_TRUE(bom.ok()) << bom.status().ToString();
+  EXPECT_EQ(bom->find("\xEF\xBB\xBF"), std::string::npos);
+  EXPECT_TRUE(nlohmann::json::accept(*bom)) << *bom;
 }
 
 TEST(WebhookCloudEvent, BinaryEventUsesDataBase64) {
