@@ -126,6 +126,18 @@ class VerifyingSubscriptionTest : public ::testing::Test {
   FakeLog log;
   VerifyingSubscriptionOptions options;
   v1::SubscribeRequest request;
+  // The next session, trusting `kept`, from `event` (its first): the subscription after one Next().
+  std::unique_ptr<VerifyingSubscription> NextSessionTrusting(const std::string& kept,
+                                                             const v1::RecordedEvent& event) {
+    options.trusted_checkpoint = kept;
+    request.set_from_position(event.position());
+    auto next = Wrap({EventMessage(event)});
+    EXPECT_TRUE(next.ok()) << next.status().ToString();
+    if (!next.ok()) return nullptr;
+    auto m = (*next)->Next();
+    EXPECT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
+    return std::move(next).value();
+  }
   // The checkpoint note a session that verified `event` (its only one) keeps.
   std::string NoteKeptAfter(const v1::RecordedEvent& event) {
     auto sub = Wrap({EventMessage(event)});
@@ -215,13 +227,9 @@ TEST_F(VerifyingSubscriptionTest, TheCheckpointNoteCarriesTrustIntoTheNextSessio
   const std::string kept = NoteKeptAfter(e0);
   ASSERT_FALSE(kept.empty());
   const auto e1 = log.Append("a", "Changed", "{}");
-  options.trusted_checkpoint = kept;
-  request.set_from_position(1);
-  auto next = Wrap({EventMessage(e1)});
-  ASSERT_TRUE(next.ok()) << next.status().ToString();
-  auto m = (*next)->Next();
-  ASSERT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
-  EXPECT_EQ((*next)->stats().consistency_proofs_checked, 1u);
+  auto next = NextSessionTrusting(kept, e1);
+  ASSERT_NE(next, nullptr);
+  EXPECT_EQ(next->stats().consistency_proofs_checked, 1u);
 
   // A rewritten log between the sessions.
   log.Append("a", "More", "{}");
@@ -245,12 +253,7 @@ TEST_F(VerifyingSubscriptionTest, AKeptCheckpointHoldsOnlyThePinnedKeysSignature
   EXPECT_EQ(kept.find("witness-"), std::string::npos);
   ASSERT_TRUE(integrity::VerifyCheckpoint(kept, log.verifier()).ok());
   const auto e1 = log.Append("a", "Changed", "{}");
-  options.trusted_checkpoint = kept;
-  request.set_from_position(1);
-  auto next = Wrap({EventMessage(e1)});
-  ASSERT_TRUE(next.ok()) << next.status().ToString();
-  auto m = (*next)->Next();
-  ASSERT_TRUE(m.ok() && m->has_event()) << m.status().ToString();
+  EXPECT_NE(NextSessionTrusting(kept, e1), nullptr);
 }
 
 // From the end: Start() verifies a checkpoint before the subscription begins and hands it over as
