@@ -161,6 +161,38 @@ const Jwk* JwkSet::Find(std::string_view kid) const {
   return nullptr;
 }
 
+namespace {
+
+bool SameKey(const Jwk& a, const Jwk& b) {
+  if (a.kid != b.kid || a.alg != b.alg) return false;
+  if (a.alg == JwsAlg::kHS256) {
+    if (a.hmac_key == nullptr || b.hmac_key == nullptr) return false;
+    auto as = a.hmac_key->span(), bs = b.hmac_key->span();
+    return crypto::ConstantTimeEquals(
+        std::string_view(reinterpret_cast<const char*>(as.data()), as.size()),
+        std::string_view(reinterpret_cast<const char*>(bs.data()), bs.size()));
+  }
+  return a.public_key != nullptr && b.public_key != nullptr &&
+         EVP_PKEY_eq(a.public_key.get(), b.public_key.get()) == 1;
+}
+
+}  // namespace
+
+bool JwkSet::AdmitsAllOf(const JwkSet& earlier) const {
+  // A token without kid is served by the only key of a one-key set (Find): it must stay the same.
+  const Jwk* unnamed_before = earlier.Find("");
+  const Jwk* unnamed_now = Find("");
+  if (unnamed_before != nullptr && (unnamed_now == nullptr || !SameKey(*unnamed_before, *unnamed_now))) {
+    return false;
+  }
+  for (const Jwk& key : earlier.keys) {
+    if (key.kid.empty()) continue;  // reachable only as the unnamed key, checked above
+    const Jwk* now = Find(key.kid);
+    if (now == nullptr || !SameKey(key, *now)) return false;
+  }
+  return true;
+}
+
 // Overwrites the text of every symmetric key ('k') in a parsed JWKS when it goes out of scope,
 // so that an HS256 secret does not stay behind in freed heap memory. (The parser's own token
 // buffer is beyond reach; the caller wipes the document text.)

@@ -67,6 +67,11 @@ struct JwkSet {
   // The key with this kid, or nullptr. An empty `kid` (token without kid) finds the only key
   // when the set has exactly one key, and nothing otherwise.
   const Jwk* Find(std::string_view kid) const;
+  // True when every token that `earlier` admits, this set admits with the same key: each key of
+  // `earlier` is here with the same kid, algorithm and key material, and a token without kid
+  // finds the same key (or none) in both. Adding keys keeps the answer true; withdrawing or
+  // replacing one makes it false.
+  bool AdmitsAllOf(const JwkSet& earlier) const;
 };
 
 // Where a JWKS comes from. Symmetric (`oct`, HS256) keys are secrets: they are taken only from

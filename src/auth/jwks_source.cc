@@ -81,8 +81,12 @@ Status JwksSource::Reload() {
   if (!loaded.ok()) return loaded.status();
   auto set = std::make_shared<const JwkSet>(std::move(loaded).value());
   std::lock_guard<std::mutex> lock(mu_);
+  // Cached verifications stay valid while every key that admitted them is still trusted: a
+  // reload that only repeats or extends the set (an unknown-kid refetch a stranger can trigger,
+  // a rotation that adds a key) keeps them; one that withdraws or replaces a key drops them all.
+  const bool admits_all = current_ != nullptr && set->AdmitsAllOf(*current_);
   current_ = std::move(set);
-  generation_.fetch_add(1, std::memory_order_release);
+  if (!admits_all) generation_.fetch_add(1, std::memory_order_release);
   return Status::Ok();
 }
 

@@ -57,9 +57,11 @@ class JwksSource {
   // Number of load attempts so far (the first load included); for tests and metrics.
   uint64_t load_count() const { return load_count_.load(); }
 
-  // Grows by one each time a load replaces the key set (also by an identical set). Whoever
-  // remembers what the set admitted (the Authenticator's VerifiedCache) forgets it when this
-  // changes, so a key the issuer withdrew stops admitting tokens at the next load.
+  // Grows by one each time a load withdraws or replaces a key (JwkSet::AdmitsAllOf is false);
+  // a load of the same keys, or of more, leaves it. Whoever remembers what the set admitted (the
+  // Authenticator's VerifiedCache) forgets it when this changes, so a key the issuer withdrew
+  // stops admitting tokens at the next load, while a flood of unknown kids (each refetch
+  // loading the same set) does not empty the cache.
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:

@@ -114,6 +114,27 @@ TEST_F(AuthenticatorTest, AWithdrawnKeyStopsAdmittingCachedTokensAtTheNextLoad) 
   EXPECT_TRUE(Call(*a, "Bearer " + token, "", "10.0.0.1", kNow + 3).ok());
 }
 
+// A reload that withdraws nothing (the same set, as an unknown-kid refetch that anyone can
+// trigger loads; or a rotation that adds a key) keeps the cached verifications.
+TEST_F(AuthenticatorTest, AReloadThatWithdrawsNoKeyKeepsTheCache) {
+  auto a = Make();
+  uint64_t generation = a->jwt().key_generation();
+  ASSERT_TRUE(a->jwt().ReloadKeys(0).ok());
+  EXPECT_EQ(a->jwt().key_generation(), generation) << "the same set";
+  // From one key to two: a token without kid no longer finds k1 (JwkSet::Find), so this drops.
+  const json k2 = TestKey::Ed25519().Jwk("k2");
+  WriteJwks(jwks_path_, {key_.Jwk("k1"), k2});
+  ASSERT_TRUE(a->jwt().ReloadKeys(0).ok());
+  EXPECT_NE(a->jwt().key_generation(), generation);
+  generation = a->jwt().key_generation();
+  WriteJwks(jwks_path_, {k2, TestKey::Ed25519().Jwk("k3"), key_.Jwk("k1")});
+  ASSERT_TRUE(a->jwt().ReloadKeys(0).ok());
+  EXPECT_EQ(a->jwt().key_generation(), generation) << "k3 added";
+  WriteJwks(jwks_path_, {key_.Jwk("k1"), TestKey::Ed25519().Jwk("k3")});
+  ASSERT_TRUE(a->jwt().ReloadKeys(0).ok());
+  EXPECT_NE(a->jwt().key_generation(), generation) << "k2 withdrawn, k3 replaced";
+}
+
 // The handshake checks a client certificate once, but a connection outlives it: a call after the
 // certificate's notAfter is refused, also when the certificate was cached while still valid.
 TEST_F(AuthenticatorTest, AnExpiredClientCertificateIsRefusedOnEveryLaterCall) {

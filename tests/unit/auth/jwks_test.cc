@@ -131,6 +131,25 @@ TEST(JwksTest, AKeyWithAKidNoTokenCanNameIsSkippedNotTheWholeSet) {
   EXPECT_EQ(set->keys[0].kid, "1234example=");
 }
 
+// AdmitsAllOf decides whether a reload drops cached verifications (JwksSource::generation).
+TEST(JwksTest, ASetAdmitsAllOfAnotherWhenItKeepsEveryKeyUnchanged) {
+  TestKey ed = TestKey::Ed25519(), ec = TestKey::Ec(), ed2 = TestKey::Ed25519();
+  TestKey h1 = TestKey::Hmac(32), h2 = TestKey::Hmac(32);
+  auto set = [](const std::vector<json>& keys) { return ParseJwks(Doc(keys)).value(); };
+  JwkSet base = set({ed.Jwk("a"), ec.Jwk("b"), h1.Jwk("h")});
+  EXPECT_TRUE(set({ed.Jwk("a"), ec.Jwk("b"), h1.Jwk("h")}).AdmitsAllOf(base)) << "the same keys";
+  EXPECT_TRUE(set({h1.Jwk("h"), ed2.Jwk("c"), ec.Jwk("b"), ed.Jwk("a")}).AdmitsAllOf(base))
+      << "a key added, order changed";
+  EXPECT_FALSE(set({ed.Jwk("a"), ec.Jwk("b")}).AdmitsAllOf(base)) << "h withdrawn";
+  EXPECT_FALSE(set({ed2.Jwk("a"), ec.Jwk("b"), h1.Jwk("h")}).AdmitsAllOf(base)) << "a replaced";
+  EXPECT_FALSE(set({ed.Jwk("a"), ec.Jwk("b"), h2.Jwk("h")}).AdmitsAllOf(base)) << "secret replaced";
+  // A token without kid finds the only key of a one-key set, and nothing once there are two.
+  JwkSet one = set({ed.Jwk("a")});
+  EXPECT_TRUE(set({ed.Jwk("a")}).AdmitsAllOf(one));
+  EXPECT_FALSE(set({ed.Jwk("a"), ed2.Jwk("c")}).AdmitsAllOf(one));
+  EXPECT_FALSE(one.AdmitsAllOf(set({ed.Jwk("a"), ed2.Jwk("c")}))) << "c withdrawn";
+}
+
 TEST(JwksTest, SymmetricKeysComeOnlyFromAFile) {
   TestKey ed = TestKey::Ed25519(), hs = TestKey::Hmac(32);
   const std::string doc = Doc({ed.Jwk("d"), hs.Jwk("h")});
