@@ -383,8 +383,9 @@ class EventStore {
   // store another node's newest commits may not be in it yet (they arrive by notification).
   virtual uint64_t tree_size() const = 0;
   // The tree size including every append acknowledged by any node before the call: on a shared
-  // store one PostgreSQL read first, otherwise tree_size(). For the end of a read of $all.
-  virtual uint64_t LatestTreeSize() { return tree_size(); }
+  // store one PostgreSQL read first (its error, e.g. kUnavailable, when that read fails: this
+  // node's older view would end a read early), otherwise tree_size(). For the end of a read.
+  virtual Result<uint64_t> LatestTreeSize() { return tree_size(); }
   virtual std::string origin() const = 0;
   // The verifier key line: name+hex(key id)+base64(0x01 || public key).
   virtual std::string verifier_key() const = 0;

@@ -548,7 +548,8 @@ class EventStoreImpl final : public EventStore {
     // On a shared store the wanted end is the end of the page, so that a read after another
     // node's acknowledged append sees it (read-your-acknowledged-writes across nodes).
     const uint64_t wanted_end = limit > UINT64_MAX - from_position ? UINT64_MAX : from_position + limit;
-    const uint64_t size = CommittedSize(std::max<uint64_t>(wanted_end, from_position + 1));
+    CAIRN_ASSIGN_OR_RETURN(const uint64_t size,
+                           CommittedSize(std::max<uint64_t>(wanted_end, from_position + 1)));
     if (from_position >= size) return std::vector<RecordedEvent>{};
     limit = std::min(limit, size - from_position);
     ParallelDecoder decoder(keys_.get(), from_position, limit, ReadSizeBytesMax());
@@ -560,7 +561,8 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<RecordedEvent> ReadAt(uint64_t position) override {
-    if (position >= CommittedSize(position + 1)) {
+    CAIRN_ASSIGN_OR_RETURN(const uint64_t size, CommittedSize(position + 1));
+    if (position >= size) {
       return Status::NotFound("position " + std::to_string(position) + " is beyond the end of the log");
     }
     CAIRN_ASSIGN_OR_RETURN(std::string stored, store()->ReadRecord(position));
@@ -584,7 +586,7 @@ class EventStoreImpl final : public EventStore {
   }
 
   uint64_t tree_size() const override { return sequencer_->committed().size; }
-  uint64_t LatestTreeSize() override { return CommittedSize(UINT64_MAX); }
+  Result<uint64_t> LatestTreeSize() override { return CommittedSize(UINT64_MAX); }
   RemoteReads remote_reads() override {
     const Sequencer::RebaseReads r = sequencer_->rebase_reads();
     return {r.prefetched, r.ahead_summarized, r.learned_before_lock, r.summarized, r.read, r.rebases, r.rebase_ns};
@@ -596,7 +598,9 @@ class EventStoreImpl final : public EventStore {
 
   Result<SignedCheckpoint> Checkpoint() override {
     std::lock_guard<std::mutex> lock(checkpoint_mu_);
-    if (store()->shared()) CatchUpCommitted();  // sign what every node has acknowledged
+    // Sign what every node has acknowledged; when that cannot be read, what this node knows
+    // (a checkpoint of a prefix is still true).
+    if (store()->shared()) (void)CatchUpCommitted();
     const CommittedState state = sequencer_->committed();
     auto latest = LatestStoredCheckpoint();
     if (!latest.ok() && latest.status().code() != StatusCode::kNotFound) return latest.status();
@@ -702,7 +706,7 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<InclusionProof> ProveInclusion(uint64_t index, uint64_t size) override {
-    const uint64_t committed = CommittedSize(size == 0 ? index + 1 : size);
+    CAIRN_ASSIGN_OR_RETURN(const uint64_t committed, CommittedSize(size == 0 ? index + 1 : size));
     if (size == 0) size = committed;
     if (size > committed) return Status::InvalidArgument("tree size " + std::to_string(size) + " is beyond the log (size " + std::to_string(committed) + ")");
     if (index >= size) return Status::InvalidArgument("position " + std::to_string(index) + " is not in a tree of size " + std::to_string(size));
@@ -712,7 +716,7 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) override {
-    const uint64_t committed = CommittedSize(size2);
+    CAIRN_ASSIGN_OR_RETURN(const uint64_t committed, CommittedSize(size2));
     if (size2 == 0) size2 = committed;
     if (size1 == 0 || size1 > size2 || size2 > committed) {
       return Status::InvalidArgument("consistency needs 0 < size1 <= size2 <= " + std::to_string(committed));
@@ -741,11 +745,12 @@ class EventStoreImpl final : public EventStore {
   // node's cached subject keys; after missed notifications both are redone.
   void ListenToOtherNodes() {
     storage::ChangeListener l;
-    l.on_commit = [this](uint64_t) { CatchUpCommitted(); };
+    // A catch-up that fails here is redone by the next notification, commit or read.
+    l.on_commit = [this](uint64_t) { (void)CatchUpCommitted(); };
     l.on_key_destroyed = [this](std::string_view) { protection_->ForgetCachedKeys(); };
     l.on_resync = [this] {
       protection_->ForgetCachedKeys();
-      CatchUpCommitted();
+      (void)CatchUpCommitted();
     };
     store()->SetChangeListener(std::move(l));
   }
@@ -760,24 +765,31 @@ class EventStoreImpl final : public EventStore {
       CAIRN_ASSIGN_OR_RETURN(std::optional<storage::StreamHead> head, store()->ReadStreamHead(stream_id));
       if (!head || head->next_version == 0 || !store()->shared()) return head;
       if (head->last_position < sequencer_->committed().size) return head;
-      CommittedSize(head->last_position + 1);
+      CAIRN_RETURN_IF_ERROR(CommittedSize(head->last_position + 1).status());
     }
     return Status::Unavailable("the stream's latest commit could not be confirmed; retry the read");
   }
 
   // The committed tree size; on a shared store, first caught up with other nodes' commits when
   // `wanted` lies beyond it (their notification may still be on its way).
-  uint64_t CommittedSize(uint64_t wanted) {
-    if (store()->shared() && wanted > sequencer_->committed().size) CatchUpCommitted();
+  // An error when that catch-up cannot read the shared state: a read must not take this node's
+  // older view for the end of the log (it would end early and say it reached the end).
+  Result<uint64_t> CommittedSize(uint64_t wanted) {
+    if (store()->shared() && wanted > sequencer_->committed().size) {
+      CAIRN_RETURN_IF_ERROR(CatchUpCommitted());
+    }
     return sequencer_->committed().size;
   }
 
-  void CatchUpCommitted() {
-    Result<storage::TreeState> state = store()->ReadTreeStateWithSummary();
-    if (!state.ok() || state->size == 0) return;  // the next notification or commit catches up
-    auto tree = integrity::CompactRange::Deserialize(state->compact_range);
-    if (!tree.ok() || tree->size() != state->size) return;
-    if (sequencer_->AdvanceCommitted({state->size, tree->Root()}, &*state)) NotifyObservers(state->size);
+  Status CatchUpCommitted() {
+    CAIRN_ASSIGN_OR_RETURN(storage::TreeState state, store()->ReadTreeStateWithSummary());
+    if (state.size == 0) return Status::Ok();
+    auto tree = integrity::CompactRange::Deserialize(state.compact_range);
+    if (!tree.ok() || tree->size() != state.size) {
+      return Status::DataLoss("the stored tree state does not parse (run cairn verify)");
+    }
+    if (sequencer_->AdvanceCommitted({state.size, tree->Root()}, &state)) NotifyObservers(state.size);
+    return Status::Ok();
   }
 
   // Observers see strictly increasing sizes: on a shared store a catch-up on a reader or the

@@ -17,7 +17,8 @@ grpc::Status AdminService::ServerInfo(grpc::ServerContext* context, const v1::Se
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   response->set_version(facts_.version);
   response->set_origin(store_->origin());
-  response->set_tree_size(store_->LatestTreeSize());
+  auto latest = store_->LatestTreeSize();
+  response->set_tree_size(latest.ok() ? *latest : store_->tree_size());
   response->set_tls(facts_.tls);
   for (const auto& m : facts_.auth_methods) response->add_auth_methods(m);
   response->set_started_at_unix_s(facts_.started_at_unix_s);

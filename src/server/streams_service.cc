@@ -215,7 +215,9 @@ grpc::Status StreamsService::ReadPages(grpc::ServerContext* context,
     if (!page.ok()) return ToGrpcStatus(page.status());
     if (direction == engine::Direction::kForwards && !end_position && !page->end_of_stream &&
         remaining > page->events.size()) {
-      end_position = store_->LatestTreeSize();  // at or past every event of this page
+      auto latest = store_->LatestTreeSize();  // at or past every event of this page
+      if (!latest.ok()) return ToGrpcStatus(latest.status());
+      end_position = *latest;
     }
     if (direction == engine::Direction::kForwards && end_position) {
       auto& events = page->events;
@@ -274,7 +276,9 @@ grpc::Status StreamsService::ReadAllPages(grpc::ServerContext* context,
                                           const v1::ReadAllRequest& request, CallIdentity* identity,
                                           grpc::ServerWriter<v1::ReadResponse>* writer) {
   CallIdentity& id = *identity;
-  const uint64_t end_position = store_->LatestTreeSize();
+  auto latest = store_->LatestTreeSize();
+  if (!latest.ok()) return ToGrpcStatus(latest.status());
+  const uint64_t end_position = *latest;
   const ChunkWriter chunks{context, options_.write_watchdog, writer};
   uint64_t pages = 0;
   uint64_t from = request.from_position();

@@ -212,7 +212,12 @@ class AllSource final : public ReadSource {
   AllSource(engine::EventStore* store, const CallIdentity* id, const ReadSpec* spec,
             ReadLimits limits)
       : store_(store), spec_(spec), limits_(limits), writer_(store, id, spec) {
-    const uint64_t end = store_->LatestTreeSize();
+    auto latest = store_->LatestTreeSize();
+    if (!latest.ok()) {  // answered by the first Fill: no end, no read
+      end_error_ = latest.status();
+      return;
+    }
+    const uint64_t end = *latest;
     switch (spec_->from) {
       case ReadSpec::From::kStart: lo_ = 0; hi_ = spec_->backwards ? 0 : end; break;
       case ReadSpec::From::kEnd: lo_ = spec_->backwards ? 0 : end; hi_ = end; break;
@@ -225,6 +230,7 @@ class AllSource final : public ReadSource {
 
   // The range [lo_, hi_) is still to read: from lo_ up forwards, from hi_ down backwards.
   Result<bool> Fill(std::deque<streams::ReadResp>* out) override {
+    CAIRN_RETURN_IF_ERROR(end_error_);
     if (lo_ >= hi_ || writer_.full()) return false;
     CAIRN_ASSIGN_OR_RETURN(std::vector<engine::RecordedEvent> events, ReadPage());
     if (limits_.read_events != nullptr) limits_.read_events->Increment(events.size());
@@ -272,6 +278,7 @@ class AllSource final : public ReadSource {
   const ReadSpec* spec_;
   const ReadLimits limits_;
   EventWriter writer_;
+  Status end_error_;  // the log's end could not be read (a shared store's read failed)
   uint64_t lo_ = 0;
   uint64_t hi_ = 0;
   uint64_t backwards_want_ = limits_.page_events_max;  // events per backwards page (ReadPage)

@@ -33,6 +33,7 @@ struct FaultPlan {
   std::atomic<int64_t> drop_index_at{-1};      // stream index reads: this position's entry gone
   std::atomic<bool> corrupt_summaries{false};  // ReadTreeStateWithSummary: summary byte flipped
   std::atomic<int> summaries_corrupted{0};     // non-empty summaries flipped so far
+  std::atomic<bool> fail_tree_state_summaries{false};  // ReadTreeStateWithSummary: kUnavailable
   std::atomic<bool> mute_commit_notifications{false};  // other engines' commits go unannounced
   std::atomic<int> finished_without_writing{0};        // CommitWriter::FinishWithoutWriting calls
   std::atomic<bool> fail_finish_without_writing{false};  // ...answered kUnavailable, not forwarded
@@ -129,6 +130,7 @@ class FaultyStore final : public storage::LogStore {
     return inner_->ReadTreeState();
   }
   Result<storage::TreeState> ReadTreeStateWithSummary() override {
+    if (plan_->fail_tree_state_summaries) return Status::Unavailable("injected: tree state unreadable");
     auto state = inner_->ReadTreeStateWithSummary();
     if (state.ok() && plan_->corrupt_summaries && !state->group_summary.empty()) {
       state->group_summary = FlipOneByte(state->group_summary);

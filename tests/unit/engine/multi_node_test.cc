@@ -292,6 +292,30 @@ TEST_F(MultiNodeTest, AStreamReadThroughADeafNodeCatchesUpBeforeAnsweringFromThe
   EXPECT_EQ(a_->tree_size(), 4u);
 }
 
+// A node that cannot read the shared tree state does not take its own older view for the end of
+// the log: a read that needs the newest end fails (kUnavailable) rather than ending early and
+// saying it reached the end.
+TEST_F(MultiNodeTest, AReadThatCannotLearnTheLogsEndFailsInsteadOfEndingEarly) {
+  ReopenADeaf();
+  ASSERT_TRUE(a_ && b_);
+  std::vector<ProposedEvent> batch = {Ev("T", "{}", NewUuidV4()), Ev("T", "{}", NewUuidV4()), Ev("T", "{}", NewUuidV4())};
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::NoStream(), batch).ok());
+  plan_.fail_tree_state_summaries = true;
+  EXPECT_EQ(a_->LatestTreeSize().status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(a_->ReadAll(0, 100).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(a_->ReadAt(2).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(a_->ProveInclusion(2, 0).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(a_->ProveConsistency(1, 3).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(a_->ReadStream("s", 0, Direction::kForwards, 10).status().code(), StatusCode::kUnavailable);
+  plan_.fail_tree_state_summaries = false;
+  auto latest = a_->LatestTreeSize();
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  EXPECT_EQ(*latest, 3u);
+  auto all = a_->ReadAll(0, 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), 3u);
+}
+
 // A read of $all through one node right after an append through the other node was acknowledged
 // sees that append, and so do its checkpoint and proofs: no waiting for the commit notification.
 TEST_F(MultiNodeTest, AReadAllThroughTheOtherNodeSeesEveryAcknowledgedAppend) {
