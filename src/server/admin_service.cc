@@ -23,9 +23,13 @@ grpc::Status AdminService::ServerInfo(grpc::ServerContext* context, const v1::Se
   for (const auto& m : facts_.auth_methods) response->add_auth_methods(m);
   response->set_started_at_unix_s(facts_.started_at_unix_s);
   response->set_policy_generation(policies_->generation());
-  if (facts_.refused_connections) response->set_refused_connections(facts_.refused_connections());
-  if (facts_.violation_reports) {
-    response->set_integrity_violation_reports(facts_.violation_reports());
+  // What the server refused and what consumers reported are the operators' business: shown to
+  // callers allowed `admin`, zero to others (no denial: the rest of the answer is theirs).
+  if (id.Decide(policy::Action::kAdmin, "*", "").allowed) {
+    if (facts_.refused_connections) response->set_refused_connections(facts_.refused_connections());
+    if (facts_.violation_reports) {
+      response->set_integrity_violation_reports(facts_.violation_reports());
+    }
   }
   return grpc::Status::OK;
 }

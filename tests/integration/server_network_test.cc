@@ -35,6 +35,11 @@ TEST(ServerNetworkTest, AllowlistRefusesPeersOutsideItBeforeTheHandshake) {
   auto info = env.ClientWith(env.admin_key)->ServerInfo();
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->refused_connections(), 1u);  // counted (and, with the audit issue, audited)
+  // Only to operators: a caller without `admin` gets the rest of ServerInfo, not the count.
+  auto bot_info = env.ClientWith(env.bot_key)->ServerInfo();
+  ASSERT_TRUE(bot_info.ok()) << bot_info.status().ToString();
+  EXPECT_EQ(bot_info->refused_connections(), 0u);
+  EXPECT_EQ(bot_info->origin(), info->origin());
 
   // A source that keeps connecting is counted every time but recorded about once per 10 s
   // (the trail cannot be deleted: it must not grow at the rate a refused peer connects).
