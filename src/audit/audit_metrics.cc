@@ -129,7 +129,8 @@ AuditMetrics::AuditMetrics(MetricsRegistry* registry, const std::vector<std::str
         {{"source", std::string(s)}});
   }
   refused_ = registry->GetCounter("cairn_refused_connections_total",
-                                   "Connections refused because the peer is outside allow_cidrs.");
+                                   "Connections refused at accept: the peer is outside allow_cidrs, or the connection "
+                                 "limits were reached.");
 }
 
 Counter* AuthFailureCounter(MetricsRegistry* registry, std::string_view method,

@@ -118,7 +118,8 @@ CallAudit::CallAudit(audit::AuditTrail* trail, audit::MetricsRegistry* metrics)
         {{"method", AuthMethodName(m)}});
   }
   refused_ = metrics->GetCounter("cairn_refused_connections_total",
-                                 "Connections refused because the peer is outside allow_cidrs.");
+                                 "Connections refused at accept: the peer is outside allow_cidrs, or the connection "
+                                 "limits were reached.");
 }
 
 namespace {
@@ -159,7 +160,8 @@ void CallAudit::AuthSuccess(AuthMethod method) const {
   if (c != nullptr) c->Increment();
 }
 
-void CallAudit::ConnectionRefused(std::string_view source_ip, std::string_view request_id) const {
+void CallAudit::ConnectionRefused(std::string_view source_ip, std::string_view request_id,
+                                  bool over_limit) const {
   AuditRecord r;
   r.kind = AuditKind::kConnectionRefused;
   r.request_id = std::string(request_id);
@@ -179,8 +181,10 @@ void CallAudit::ConnectionRefused(std::string_view source_ip, std::string_view r
   r.source_ip = std::string(source_ip);
   r.action = "connect";
   r.outcome = "failure";
-  r.error_code = "PERMISSION_DENIED";
-  r.reason = "address not in server.allow_cidrs";
+  r.error_code = over_limit ? "RESOURCE_EXHAUSTED" : "PERMISSION_DENIED";
+  r.reason = over_limit ? "connection limit reached (limits.connections_max or "
+                          "limits.connections_per_source_max)"
+                        : "address not in server.allow_cidrs";
   trail_->Submit(std::move(r));
 }
 

@@ -652,7 +652,8 @@ class Parser {
         t, "limits",
         {"event_size_bytes_max", "batch_size_bytes_max", "batch_events_max", "max_message_bytes",
          "max_concurrent_streams", "read_batch_max", "read_size_bytes_max", "write_stall_ms_max",
-         "grpc_memory_bytes_max", "connection_idle_ms_max"}));
+         "grpc_memory_bytes_max", "connection_idle_ms_max", "connections_max",
+         "connections_per_source_max"}));
     // The stored record and the group commit must fit the storage's caps (engine/types.h).
     CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "event_size_bytes_max", 1024,
                                   static_cast<int64_t>(engine::kEventSizeBytesMaxLimit),
@@ -678,6 +679,14 @@ class Parser {
                                   int64_t{1} << 40, &out->grpc_memory_bytes_max));
     CAIRN_RETURN_IF_ERROR(
         GetUint(t, "limits", "connection_idle_ms_max", 10000, 86400000, &out->connection_idle_ms_max));
+    CAIRN_RETURN_IF_ERROR(
+        GetUint(t, "limits", "connections_max", 1, int64_t{1} << 20, &out->connections_max));
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "connections_per_source_max", 1,
+                                  int64_t{1} << 20, &out->connections_per_source_max));
+    if (out->connections_per_source_max > out->connections_max) {
+      return Status::InvalidArgument(source_ + ": limits.connections_per_source_max must not "
+                                     "exceed limits.connections_max");
+    }
     return Status::Ok();
   }
 

@@ -190,6 +190,10 @@ struct LimitsSection {
   uint64_t grpc_memory_bytes_max = uint64_t{2} << 30;
   // A connection with no call in progress for this long is closed (GOAWAY; clients reconnect).
   uint64_t connection_idle_ms_max = 300000;
+  // Open gRPC connections, in all and from one source (an IPv4 address or an IPv6 /64): one
+  // more is closed at accept, before its TLS handshake (server/connection_table.h).
+  uint64_t connections_max = 4096;             // 1 .. 1048576
+  uint64_t connections_per_source_max = 1024;  // 1 .. connections_max
 };
 
 // Webhook delivery (subscribe/webhook_dispatcher.h, docs/configuration.md).

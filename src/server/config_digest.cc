@@ -137,6 +137,8 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("limits.read_size_bytes_max", c.limits.read_size_bytes_max);
   r.Line("limits.grpc_memory_bytes_max", c.limits.grpc_memory_bytes_max);
   r.Line("limits.connection_idle_ms_max", c.limits.connection_idle_ms_max);
+  r.Line("limits.connections_max", c.limits.connections_max);
+  r.Line("limits.connections_per_source_max", c.limits.connections_per_source_max);
   r.Line("subscriptions.subscribers_max", c.subscriptions.subscribers_max);
   r.Line("subscriptions.subscribers_per_principal_max", c.subscriptions.subscribers_per_principal_max);
   r.Line("subscriptions.ring_events_max", c.subscriptions.ring_events_max);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cassert>
+#include <chrono>
 #include <string>
 
 #include <grpc/support/sync.h>
@@ -90,7 +91,8 @@ std::string PeerIp(int fd) {
 
 }  // namespace
 
-PeerFilter::PeerFilter(CidrSet allowed) : allowed_(std::move(allowed)) {}
+PeerFilter::PeerFilter(CidrSet allowed, ConnectionLimits limits)
+    : allowed_(std::move(allowed)), connections_(limits) {}
 
 PeerFilter::~PeerFilter() {
   // gRPC may still hold the mutator (copies of the channel args): detach it from this filter,
@@ -116,9 +118,17 @@ bool PeerFilter::AllowAddress(std::string_view ip_text) const {
 
 bool PeerFilter::AllowSocket(int fd) {
   const std::string ip = PeerIp(fd);
-  if (!ip.empty() && AllowAddress(ip)) return true;
-  refused_.fetch_add(1, std::memory_order_relaxed);
-  if (on_refused_) on_refused_(ip);
+  if (ip.empty() || !AllowAddress(ip)) {
+    refused_.fetch_add(1, std::memory_order_relaxed);
+    if (on_refused_) on_refused_(ip, false);
+    return false;
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  if (connections_.Admit(fd, ip, now_ms) == ConnectionTable::Verdict::kAdmitted) return true;
+  over_limit_.fetch_add(1, std::memory_order_relaxed);
+  if (on_refused_) on_refused_(ip, true);
   return false;
 }
 

@@ -6,7 +6,8 @@
 // usage GRPC_FD_SERVER_CONNECTION_USAGE, right after accept(2). A refused socket is shut down
 // there (see peer_filter.cc for why the mutator does not report failure). The vtable layout is gRPC 1.51's (src/core/lib/iomgr/socket_mutator.h); the
 // integration test that connects from 127.0.0.2 fails if a gRPC upgrade changes it. The
-// per-call check in CallGate stays as a second line of defence.
+// per-call check in CallGate stays as a second line of defence. A peer inside the set is then
+// held to the connection limits (server/connection_table.h) the same way.
 //
 // Thread safety: Allow() is called on gRPC's poller threads; the counters are atomic. The
 // filter must outlive the grpc::Server it is installed in.
@@ -19,13 +20,15 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include "server/cidr.h"
+#include "server/connection_table.h"
 
 namespace cairn::server {
 
 class PeerFilter {
  public:
   // An empty set admits every peer (only allowed for loopback listeners; see ValidateForServe).
-  explicit PeerFilter(CidrSet allowed);
+  // A peer it admits is admitted while `limits` leave room for one more connection.
+  PeerFilter(CidrSet allowed, ConnectionLimits limits);
   ~PeerFilter();
   PeerFilter(const PeerFilter&) = delete;
   PeerFilter& operator=(const PeerFilter&) = delete;
@@ -39,14 +42,22 @@ class PeerFilter {
 
   struct Mutator;  // the socket mutator object gRPC holds; defined in peer_filter.cc
 
+  // Connections refused because their address is outside the set.
   uint64_t refused_count() const { return refused_.load(std::memory_order_relaxed); }
+  // Connections refused because the connection limits were reached.
+  uint64_t over_limit_count() const { return over_limit_.load(std::memory_order_relaxed); }
   // Called with the peer's IP text on each refusal (for the audit trail); may be empty.
-  void set_on_refused(std::function<void(const std::string& ip)> fn) { on_refused_ = std::move(fn); }
+  // `over_limit` tells a refusal for the connection limits from one for the address.
+  void set_on_refused(std::function<void(const std::string& ip, bool over_limit)> fn) {
+    on_refused_ = std::move(fn);
+  }
 
  private:
   CidrSet allowed_;
+  ConnectionTable connections_;
   std::atomic<uint64_t> refused_{0};
-  std::function<void(const std::string&)> on_refused_;
+  std::atomic<uint64_t> over_limit_{0};
+  std::function<void(const std::string&, bool)> on_refused_;
   Mutator* mutator_ = nullptr;  // refcounted: one reference ours, the others gRPC's
 };
 

@@ -216,10 +216,13 @@ std::unique_ptr<WriteWatchdog> ServerImpl::StallWatchdog(const std::string& metr
 Status ServerImpl::StartGrpc() {
   auto credentials = MakeServerCredentials(config_.tls);
   if (!credentials.ok()) return credentials.status();
-  peer_filter_ = std::make_unique<PeerFilter>(allowed_peers_);
+  peer_filter_ = std::make_unique<PeerFilter>(
+      allowed_peers_, ConnectionLimits{config_.limits.connections_max,
+                                       config_.limits.connections_per_source_max});
   // On gRPC's poller threads: only a Submit (never blocks).
-  peer_filter_->set_on_refused(
-      [this](const std::string& ip) { call_audit_->ConnectionRefused(ip, ""); });
+  peer_filter_->set_on_refused([this](const std::string& ip, bool over_limit) {
+    call_audit_->ConnectionRefused(ip, "", over_limit);
+  });
   gate_ = std::make_unique<CallGate>(authenticator_.get(), &policies_, &allowed_peers_,
                                      call_audit_.get());
   StreamsServiceOptions stream_options;
@@ -235,7 +238,10 @@ Status ServerImpl::StartGrpc() {
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
   integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get());
   ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds(),
-                    [this] { return peer_filter_->refused_count() + admin_refused_.load(); },
+                    [this] {
+                      return peer_filter_->refused_count() + peer_filter_->over_limit_count() +
+                             admin_refused_.load();
+                    },
                     [this] { return integrity_->violation_reports(); },
                     config_.limits.max_message_bytes};
   admin_service_ = std::make_unique<AdminService>(store_.get(), gate_.get(), &policies_, facts);

@@ -226,6 +226,19 @@ TEST(ConfigParse, SubscriptionAndGroupLimits) {
   ExpectParseError("[subscriptions]\nsubscribers_max = 0\n", {"'subscriptions.subscribers_max'"});
 }
 
+TEST(ConfigParse, ConnectionLimits) {
+  const Config defaults = DefaultConfig();
+  EXPECT_EQ(defaults.limits.connections_max, 4096u);
+  EXPECT_EQ(defaults.limits.connections_per_source_max, 1024u);
+  const Config c = MustParse("[limits]\nconnections_max = 100\nconnections_per_source_max = 100\n");
+  EXPECT_EQ(c.limits.connections_max, 100u);
+  EXPECT_EQ(c.limits.connections_per_source_max, 100u);
+  ExpectParseError("[limits]\nconnections_max = 0\n", {"'limits.connections_max' = 0 is outside"});
+  ExpectParseError("[limits]\nconnections_per_source_max = 0\n", {"'limits.connections_per_source_max'"});
+  ExpectParseError("[limits]\nconnections_max = 10\nconnections_per_source_max = 11\n",
+                   {"connections_per_source_max must not exceed limits.connections_max"});
+}
+
 TEST(ConfigParse, WebhookDispatchIsOnUnlessTurnedOff) {
   EXPECT_TRUE(DefaultConfig().webhooks.dispatch);
   EXPECT_FALSE(MustParse("[webhooks]\ndispatch = false\n").webhooks.dispatch);
