@@ -1,6 +1,7 @@
 #include "audit/alerts.h"
 
 #include "common/source_key.h"
+#include "common/utf8_cut.h"
 
 #include <time.h>
 
@@ -48,13 +49,7 @@ std::string FormatTimeMs(int64_t unix_ms) {
 }
 
 // Cuts `text` to at most `max` bytes without splitting a UTF-8 sequence.
-std::string Cut(std::string text, size_t max) {
-  if (text.size() <= max) return text;
-  size_t end = max;
-  while (end > 0 && (static_cast<uint8_t>(text[end]) & 0xc0) == 0x80) --end;
-  text.resize(end);
-  return text;
-}
+std::string Cut(std::string text, size_t max) { return CutUtf8(std::move(text), max); }
 
 bool IsKeyDestruction(const AuditRecord& record) {
   if (record.outcome == "failure") return false;

@@ -34,6 +34,7 @@
 #include "integrity/note.h"
 #include "keys/kms_config.h"
 #include "keys/component_secrets.h"
+#include "keys/kms_failure.h"
 #include "keys/kms_health_gate.h"
 #include "keys/subject_keys.h"
 #include "storage/rocksdb/rocks_log_store.h"
@@ -443,8 +444,9 @@ class EventStoreImpl final : public EventStore {
         [&](std::string_view prefix) { return name.size() > prefix.size() && name.starts_with(prefix); });
     if (!component) return Status::InvalidArgument("not a component secret name");
     std::shared_lock<std::shared_mutex> rotation(kek_rotation_mu_);
-    CAIRN_ASSIGN_OR_RETURN(std::string wrapped, parts_.kms->Wrap(secret.view(), name));
-    return store()->PutKeyMaterial(name, wrapped);
+    Result<std::string> wrapped = parts_.kms->Wrap(secret.view(), name);
+    if (!wrapped.ok()) return keys::KmsFailure(*parts_.kms, "wrap component secrets", wrapped.status());
+    return store()->PutKeyMaterial(name, *wrapped);
   }
 
   Result<AppendResult> DeleteStream(std::string_view stream_id, ExpectedVersion expected) override {

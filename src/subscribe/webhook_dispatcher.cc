@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/steady_clock.h"
 #include "common/thread_name.h"
+#include "common/utf8_cut.h"
 #include "subscribe/live_access.h"
 #include "subscribe/webhook_address_guard.h"
 #include "subscribe/webhook_cloudevent.h"
@@ -176,7 +177,7 @@ Status WebhookDispatcher::Start() {
       auto broken = std::make_shared<Hook>();
       broken->def = std::move(def);
       broken->broken = true;
-      broken->last_error = "not loaded: " + hook.status().message();
+      broken->last_error = CutUtf8("not loaded: " + hook.status().message(), kLastErrorSizeBytesMax);
       hooks.push_back(std::move(broken));
       continue;
     }
@@ -264,7 +265,7 @@ void WebhookDispatcher::ReloadBrokenHooks() {
         std::find(hooks_.begin(), hooks_.end(), broken) != hooks_.end();
     if (!still_listed) continue;  // deleted or rotated meanwhile: the next round sees it anew
     if (!loaded.ok()) {
-      broken->last_error = "not loaded: " + loaded.status().message();
+      broken->last_error = CutUtf8("not loaded: " + loaded.status().message(), kLastErrorSizeBytesMax);
       continue;
     }
     std::replace(hooks_.begin(), hooks_.end(), broken, std::move(loaded).value());
@@ -408,7 +409,9 @@ Status WebhookDispatcher::Park(Hook& hook, const engine::RecordedEvent& event,
                                {"event_id", engine::FormatUuid(event.entry.event_id)},
                                {"attempts", hook.attempts},
                                {"last_error", error}}
-                    .dump();
+                    // Invalid UTF-8 in an error text (quoted stored bytes) is replaced, not
+                    // thrown on: this runs on a delivery worker, where a throw would abort.
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::vector<engine::ProposedEvent> batch;
   batch.push_back(std::move(parked));
   std::lock_guard<std::mutex> admin(admin_mu_);
@@ -433,7 +436,7 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
   auto events = store_->ReadAll(position, options_.batch_events_max);
   if (!events.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
-    hook.last_error = "read failed: " + events.status().message();
+    hook.last_error = CutUtf8("read failed: " + events.status().message(), kLastErrorSizeBytesMax);
     hook.not_before_ms = SteadyMs() + BackoffMs(1);
     return;
   }
@@ -442,7 +445,7 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
   // with the reason listed, instead of skipping every event for good.
   if (Status may = CheckMayDeliver(hook.def); !may.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
-    hook.last_error = ("paused: " + may.message()).substr(0, kLastErrorSizeBytesMax);
+    hook.last_error = CutUtf8("paused: " + may.message(), kLastErrorSizeBytesMax);
     hook.not_before_ms = SteadyMs() + kPausedRecheckMs;
     return;
   }
@@ -474,7 +477,7 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
       ++position;
       continue;
     }
-    hook.last_error = s.message().substr(0, kLastErrorSizeBytesMax);
+    hook.last_error = CutUtf8(s.message(), kLastErrorSizeBytesMax);
     if (not_sent && !undeliverable) {
       // Nothing was sent and it will pass (the KMS is away): waited for, never an attempt, so
       // that an outage cannot park the events it delays. Backs off as attempts would.
@@ -489,7 +492,7 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
       const Status parked = Park(hook, stored, error);
       lock.lock();
       if (!parked.ok()) {  // not parked: the event stays next, retried after a backoff
-        hook.last_error = ("parking failed: " + parked.message()).substr(0, kLastErrorSizeBytesMax);
+        hook.last_error = CutUtf8("parking failed: " + parked.message(), kLastErrorSizeBytesMax);
         hook.not_before_ms = SteadyMs() + BackoffMs(hook.attempts);
         break;
       }
@@ -507,7 +510,7 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
   if (!StillListed(hook)) return;  // deleted: its name may already belong to a new webhook
   Status s = durable_.PutPosition(name, position);
   std::lock_guard<std::mutex> lock(mu_);
-  if (!s.ok()) hook.last_error = "position not stored: " + s.message();
+  if (!s.ok()) hook.last_error = CutUtf8("position not stored: " + s.message(), kLastErrorSizeBytesMax);
   hook.position = position;
 }
 

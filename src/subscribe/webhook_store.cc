@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "keys/component_secrets.h"
 #include "keys/kms.h"
+#include "keys/kms_failure.h"
 
 namespace cairn::subscribe {
 namespace {
@@ -151,7 +152,11 @@ Result<crypto::SecureBytes> WebhookStore::LoadSecret(std::string_view name, uint
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> wrapped,
                          store_->log_store()->ReadKeyMaterial(key_name));
   if (!wrapped) return Status::NotFound("webhook secret version " + std::to_string(version));
-  return store_->kms()->Unwrap(*wrapped, key_name);
+  Result<crypto::SecureBytes> secret = store_->kms()->Unwrap(*wrapped, key_name);
+  // The provider's text (module, slot, token label) goes to the log, not to the webhook's
+  // last_error that Webhooks.List shows.
+  if (!secret.ok()) return keys::KmsFailure(*store_->kms(), "unwrap webhook secrets", secret.status());
+  return secret;
 }
 
 Result<std::vector<WebhookDefinition>> WebhookStore::LoadAll() {

@@ -101,6 +101,9 @@ TEST(AuditMetricsLabels, ReasonTable) {
   EXPECT_EQ(AuthFailureReasonLabel("unknown key id"), "untrusted");
   EXPECT_EQ(AuthFailureReasonLabel("key id required"), "untrusted");
   EXPECT_EQ(AuthFailureReasonLabel("malformed basic credentials"), "malformed");
+  // mTLS: a certificate past notAfter on a long-lived connection (checked on every call).
+  EXPECT_EQ(AuthFailureReasonLabel("certificate expired"), "expired");
+  EXPECT_EQ(AuthFailureReasonLabel("SPIFFE certificate has other URI SANs"), "untrusted");
   EXPECT_EQ(AuthFailureReasonLabel("Token Expired"), "other");
   EXPECT_EQ(AuthFailureReasonLabel(""), "other");
   EXPECT_EQ(AuthMethodLabel("mtls"), "mtls");

@@ -221,6 +221,17 @@ TEST_F(WebhookStoreTest, AnUnreadableSecretKeepsTheOldKekUntilItIsGone) {
   EXPECT_EQ(good->view(), "secret-good-1");
 }
 
+// What Webhooks.List shows as a webhook's last error names the provider and what failed; the
+// provider's own text (key names, modules, slots) goes to the server log only.
+TEST_F(WebhookStoreTest, ASecretThatDoesNotUnwrapSaysSoWithoutTheProvidersText) {
+  ASSERT_TRUE(keys()->PutKeyMaterial("webhook/bad/secret/1", "NOT-A-WRAPPED-SECRET").ok());
+  auto loaded = webhooks_->LoadSecret("bad", 1);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), StatusCode::kDataLoss) << loaded.status().ToString();
+  EXPECT_EQ(loaded.status().message(),
+            "the local keyring cannot unwrap webhook secrets now (the server log has the reason)");
+}
+
 TEST_F(WebhookStoreTest, OnlyComponentNamesTakeComponentSecrets) {
   const crypto::SecureBytes secret(std::string("s"));
   EXPECT_EQ(store_->PutComponentSecret("checkpoint-signing-key", secret).code(), StatusCode::kInvalidArgument);
