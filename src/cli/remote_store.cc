@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "integrity/checkpoint.h"
+#include "integrity/note.h"
 #include "keys/subject_keys.h"
 #include "server/wire_convert.h"
 
@@ -133,7 +135,18 @@ std::string RemoteEventStore::verifier_key() const {
 Result<engine::SignedCheckpoint> RemoteEventStore::Checkpoint() {
   auto checkpoint = client_->GetCheckpoint();
   if (!checkpoint.ok()) return checkpoint.status();
-  return FromWire(*checkpoint);
+  CAIRN_ASSIGN_OR_RETURN(engine::SignedCheckpoint out, FromWire(*checkpoint));
+  // The size and root beside the note are not signed: they are shown (`cairn checkpoint --json`)
+  // only as the note, verified with the server's key, states them.
+  auto key = client_->GetVerifierKey();
+  if (!key.ok()) return key.status();
+  CAIRN_ASSIGN_OR_RETURN(integrity::NoteVerifier verifier, integrity::ParseVerifierKey(key->vkey()));
+  CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint signed_cp,
+                         integrity::VerifyCheckpoint(out.note, verifier));
+  if (signed_cp.size != out.size || signed_cp.root != out.root) {
+    return Status::DataLoss("the server's checkpoint size or root differs from its signed note");
+  }
+  return out;
 }
 
 Result<engine::SignedCheckpoint> RemoteEventStore::LatestStoredCheckpoint() { return Checkpoint(); }
