@@ -640,7 +640,8 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<SignedCheckpoint> CheckpointOnRequest() override {
-    const uint64_t want = sequencer_->committed().size;
+    // Every append acknowledged before the request, by any node of a shared store.
+    CAIRN_ASSIGN_OR_RETURN(const uint64_t want, CommittedSize(UINT64_MAX));
     // One paced signer at a time (requests and the checkpointer's ticks): those queued behind
     // a request usually find its checkpoint covers them.
     std::lock_guard<std::mutex> lock(paced_mu_);
@@ -708,7 +709,8 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<InclusionProof> ProveInclusion(uint64_t index, uint64_t size) override {
-    CAIRN_ASSIGN_OR_RETURN(const uint64_t committed, CommittedSize(size == 0 ? index + 1 : size));
+    // size 0: the latest tree, as of every node's acknowledged appends.
+    CAIRN_ASSIGN_OR_RETURN(const uint64_t committed, CommittedSize(size == 0 ? UINT64_MAX : size));
     if (size == 0) size = committed;
     if (size > committed) return Status::InvalidArgument("tree size " + std::to_string(size) + " is beyond the log (size " + std::to_string(committed) + ")");
     if (index >= size) return Status::InvalidArgument("position " + std::to_string(index) + " is not in a tree of size " + std::to_string(size));
@@ -718,7 +720,7 @@ class EventStoreImpl final : public EventStore {
   }
 
   Result<ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) override {
-    CAIRN_ASSIGN_OR_RETURN(const uint64_t committed, CommittedSize(size2));
+    CAIRN_ASSIGN_OR_RETURN(const uint64_t committed, CommittedSize(size2 == 0 ? UINT64_MAX : size2));
     if (size2 == 0) size2 = committed;
     if (size1 == 0 || size1 > size2 || size2 > committed) {
       return Status::InvalidArgument("consistency needs 0 < size1 <= size2 <= " + std::to_string(committed));
@@ -734,6 +736,7 @@ class EventStoreImpl final : public EventStore {
     return VerifyLogPrefix(store(), keys_.get(), verifier_, sequencer_->committed().size, pacing);
   }
   VerifyReport VerifyRange(uint64_t from, uint64_t to) override {
+    // The scrub asks only for what this node's commit observers reported: no catch-up here.
     if (to > sequencer_->committed().size) {
       VerifyReport r;
       r.failure = "range ends beyond the committed log";
@@ -752,10 +755,19 @@ class EventStoreImpl final : public EventStore {
     l.on_key_destroyed = [this](std::string_view) { protection_->ForgetCachedKeys(); };
     l.on_resync = [this] {
       protection_->ForgetCachedKeys();
-      (void)CatchUpCommitted();
+      // Right after an outage the pool may still be backing off (up to 2 s): a few tries, so
+      // that this node's subscribers do not wait for the next commit anywhere. Bounded: this is
+      // the listener's thread.
+      for (int attempt = 0; attempt < kResyncCatchUpAttemptsMax && !CatchUpCommitted().ok(); ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(kResyncCatchUpRetryMs));
+      }
     };
     store()->SetChangeListener(std::move(l));
+    // A commit announced between the sequencer's first read and the line above went unheard.
+    (void)CatchUpCommitted();
   }
+  static constexpr int kResyncCatchUpAttemptsMax = 8;
+  static constexpr int kResyncCatchUpRetryMs = 250;
 
   // A stream's head as stored. On a shared store the head may come from another node's commit
   // that is not durable yet (its lock is released before its sync; storage/log_store.h): only a

@@ -210,6 +210,9 @@ Result<uint32_t> Sequencer::RotateStorageKey() {
       std::unique_ptr<storage::CommitWriter> lock;  // shared stores: rotate under the commit lock
       bool rebased = false;
       if (s.ok() && store_->shared()) {
+        // Not while this node's previous group commits: the lock would be taken at a size that
+        // group is about to extend, and the rotation would fail as if a commit had failed.
+        WaitForCommitterIdle();
         auto w = store_->BeginCommit(tree_.size());
         if (w.ok()) lock = std::move(w).value();
         else s = w.status();
@@ -301,10 +304,22 @@ void Sequencer::RunSequencer() {
 // by then, join it.
 bool Sequencer::WaitToTakeNextGroup() {
   std::unique_lock<std::mutex> lock(mu_);
-  const bool contended = store_->shared() &&
-                         MonotonicNowNs() - contention_seen_ns_.load() <= kContentionQuietMs * 1'000'000;
+  const bool contended = LocksFirst();
   handoff_cv_.wait(lock, [&] { return handoff_ == nullptr && (!contended || !committing_); });
   return contended;
+}
+
+void Sequencer::WaitForCommitterIdle() {
+  std::unique_lock<std::mutex> lock(mu_);
+  handoff_cv_.wait(lock, [&] { return handoff_ == nullptr && !committing_; });
+}
+
+// Whether the next group of a shared store takes the commit lock before it is prepared: when
+// other nodes committed lately, or when the store does not commit optimistically at all.
+bool Sequencer::LocksFirst() const {
+  if (!store_->shared()) return false;
+  if (!store_->commits_optimistically()) return true;
+  return MonotonicNowNs() - contention_seen_ns_.load() <= kContentionQuietMs * 1'000'000;
 }
 
 // Waits until an append (or a task) is queued; true when appends and no task are. A task (a
@@ -433,8 +448,7 @@ std::unique_ptr<Sequencer::Group> Sequencer::BeginGroup() {
   Status setup = RollBackIfNeeded(&group->failed_commits_seen);
   if (setup.ok() && !id_window_loaded_) setup = RebuildIdWindow();
   if (setup.ok()) {
-    group->optimistic = store_->shared() &&
-                        MonotonicNowNs() - contention_seen_ns_.load() > kContentionQuietMs * 1'000'000;
+    group->optimistic = store_->shared() && !LocksFirst();
     auto writer = group->optimistic ? store_->BeginOptimisticCommit(tree_.size())
                                     : LockLearningAhead();
     if (writer.ok()) group->writer = std::move(writer).value();

@@ -174,6 +174,8 @@ class Sequencer {
   void RunCommitter();
   // Takes the next group's appends and, unless `tasks` is nullptr, the queued tasks.
   std::vector<std::unique_ptr<Pending>> TakeGroup(std::vector<Task>* tasks);
+  bool LocksFirst() const;
+  void WaitForCommitterIdle();
   bool WaitToTakeNextGroup();
   bool HasWork();
   std::unique_ptr<Group> BeginGroup();

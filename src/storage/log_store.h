@@ -168,6 +168,11 @@ class LogStore {
   virtual Result<std::unique_ptr<CommitWriter>> BeginOptimisticCommit(uint64_t base_tree_size) {
     return BeginCommit(base_tree_size);
   }
+  // False when BeginOptimisticCommit takes the commit lock at once anyway (a shared backend
+  // configured not to commit optimistically): the engine then begins a group only once its
+  // previous group's commit finished, as it does under contention, since a group holding the
+  // lock would block that commit's own in-doubt resolution.
+  virtual bool commits_optimistically() const { return true; }
 
   // OK while the store can take writes; otherwise why not (kResourceExhausted: the disk is full;
   // kUnavailable: a write error it has not resumed from, or one that needs a restart). Where the

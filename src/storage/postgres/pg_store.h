@@ -76,6 +76,7 @@ class PgLogStore final : public LogStore {
   Result<std::unique_ptr<CommitWriter>> BeginCommit(uint64_t base_tree_size) override;
   Result<std::unique_ptr<CommitWriter>> BeginOptimisticCommit(uint64_t base_tree_size) override;
   bool shared() const override { return true; }
+  bool commits_optimistically() const override { return options_.optimistic_commits; }
   // A session advisory lock (kKekRotationLockKey) on a connection of its own, outside the pool.
   Result<std::unique_ptr<NodeLock>> TryLockAcrossNodes(NodeLockKind kind) override;
   void SetChangeListener(ChangeListener listener) override;

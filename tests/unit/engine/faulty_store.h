@@ -40,6 +40,7 @@ struct FaultPlan {
   std::atomic<int> tree_state_reads{0};                // ReadTreeState calls (reloads)
   std::atomic<bool> hold_commits{false};  // commits wait (polling) until it is false again
   std::atomic<int> commits_held{0};       // commits that waited
+  std::atomic<int> begins{0};             // BeginCommit calls (optimistic begins included)
   // DestroyKeyMaterials deletes (forwards), then answers kIOError: a purge that failed after the
   // delete had committed.
   std::atomic<bool> fail_destroys_after_delete{false};
@@ -111,11 +112,13 @@ class FaultyStore final : public storage::LogStore {
       : inner_(std::move(inner)), plan_(plan) {}
 
   Result<std::unique_ptr<storage::CommitWriter>> BeginCommit(uint64_t base) override {
+    ++plan_->begins;
     auto w = inner_->BeginCommit(base);
     if (!w.ok()) return w.status();
     return std::unique_ptr<storage::CommitWriter>(new FaultyWriter(std::move(w).value(), plan_));
   }
   bool shared() const override { return inner_->shared(); }
+  bool commits_optimistically() const override { return inner_->commits_optimistically(); }
   Result<std::unique_ptr<NodeLock>> TryLockAcrossNodes(NodeLockKind kind) override {
     return inner_->TryLockAcrossNodes(kind);
   }

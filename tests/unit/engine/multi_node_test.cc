@@ -316,6 +316,29 @@ TEST_F(MultiNodeTest, AReadThatCannotLearnTheLogsEndFailsInsteadOfEndingEarly) {
   EXPECT_EQ(all->size(), 3u);
 }
 
+// "The latest" through a node that has not heard of another node's acknowledged appends yet
+// covers them: a checkpoint on request and a consistency or inclusion proof to the latest tree.
+TEST_F(MultiNodeTest, TheLatestCheckpointAndProofsCoverAnotherNodesAcknowledgedAppends) {
+  ReopenADeaf();
+  ASSERT_TRUE(a_ && b_);
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+  ASSERT_TRUE(b_->Checkpoint().ok());  // a stored checkpoint of size 1, ahead of a's view
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+  EXPECT_EQ(a_->tree_size(), 0u);
+  auto checkpoint = a_->CheckpointOnRequest();
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().ToString();
+  EXPECT_EQ(checkpoint->size, 3u);
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+  auto consistency = a_->ProveConsistency(3, 0);
+  ASSERT_TRUE(consistency.ok()) << consistency.status().ToString();
+  EXPECT_EQ(consistency->size2, 4u);
+  ASSERT_TRUE(b_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+  auto inclusion = a_->ProveInclusion(0, 0);
+  ASSERT_TRUE(inclusion.ok()) << inclusion.status().ToString();
+  EXPECT_EQ(inclusion->size, 5u);
+}
+
 // A read of $all through one node right after an append through the other node was acknowledged
 // sees that append, and so do its checkpoint and proofs: no waiting for the commit notification.
 TEST_F(MultiNodeTest, AReadAllThroughTheOtherNodeSeesEveryAcknowledgedAppend) {
@@ -669,6 +692,65 @@ TEST_F(MultiNodeTest, ALoneNodeLocksFirstAtStartAndThenCommitsEveryGroupOptimist
   EXPECT_EQ(stats.optimistic, stats.commits - before.commits);
   EXPECT_GE(stats.optimistic, 1u);
   EXPECT_EQ(a_->tree_size(), 201u);
+  EXPECT_TRUE(a_->Verify().ok);
+}
+
+// storage.postgres_optimistic_commits = false: a group begins (taking the commit lock) only once
+// the previous group's commit has finished, as under contention. A group begun earlier would
+// hold the lock that the previous commit needs to resolve an uncertain outcome (a connection
+// lost during COMMIT), and that resolution would wait for it until it gave up.
+TEST_F(MultiNodeTest, WithoutOptimisticCommitsAGroupBeginsOnlyOnceThePreviousCommitFinished) {
+  a_.reset();
+  pg_.optimistic_commits = false;
+  a_ = OpenNode("a", &plan_);
+  ASSERT_TRUE(a_);
+  ASSERT_TRUE(a_->Append("warm", ExpectedVersion::Any(), One("T", "{}")).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(kAloneMs));  // alone: no contention seen
+  plan_.hold_commits = true;
+  std::thread big([&] {
+    std::vector<ProposedEvent> events;
+    for (int i = 0; i < 64; ++i) events.push_back(Ev("T", "{}"));  // a group the committer takes
+    EXPECT_TRUE(a_->Append("big", ExpectedVersion::Any(), std::move(events)).ok());
+  });
+  ASSERT_TRUE(WaitFor([&] { return plan_.commits_held.load() == 1; }));
+  const int begins = plan_.begins.load();
+  std::thread small([&] { EXPECT_TRUE(a_->Append("small", ExpectedVersion::Any(), One("T", "{}")).ok()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(plan_.begins.load(), begins) << "the next group began while the previous committed";
+  plan_.hold_commits = false;
+  big.join();
+  small.join();
+  EXPECT_GT(plan_.begins.load(), begins);
+  EXPECT_EQ(a_->tree_size(), 66u);
+}
+
+// A storage key rotation on a node that commits optimistically waits for the node's group in
+// flight: locking at the size that group is about to extend failed the rotation ("an earlier
+// group commit failed") and could fail that group's appends too.
+TEST_F(MultiNodeTest, AStorageKeyRotationWaitsForTheGroupThatIsCommitting) {
+  a_.reset();
+  a_ = OpenNode("a", &plan_);
+  ASSERT_TRUE(a_);
+  ASSERT_TRUE(a_->Append("warm", ExpectedVersion::Any(), One("T", "{}")).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(kAloneMs));  // alone: optimistic
+  plan_.hold_commits = true;
+  std::thread big([&] {
+    std::vector<ProposedEvent> events;
+    for (int i = 0; i < 64; ++i) events.push_back(Ev("T", "{}"));
+    EXPECT_TRUE(a_->Append("big", ExpectedVersion::Any(), std::move(events)).ok());
+  });
+  ASSERT_TRUE(WaitFor([&] { return plan_.commits_held.load() == 1; }));
+  const int begins = plan_.begins.load();
+  Result<uint32_t> epoch = Status::Unavailable("not run");
+  std::thread rotate([&] { epoch = a_->RotateStorageKey(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(plan_.begins.load(), begins) << "the rotation locked while a group committed";
+  plan_.hold_commits = false;
+  big.join();
+  rotate.join();
+  ASSERT_TRUE(epoch.ok()) << epoch.status().ToString();
+  ASSERT_TRUE(a_->Append("after", ExpectedVersion::Any(), One("T", "{}")).ok());
+  EXPECT_EQ(a_->tree_size(), 66u);
   EXPECT_TRUE(a_->Verify().ok);
 }
 
