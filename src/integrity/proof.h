@@ -71,8 +71,8 @@ inline constexpr size_t kProofElementsMax = 2 * 64;
 
 // The same checks on raw byte strings as they arrive from the wire or JSON: any hash that is
 // not exactly 32 bytes, and a proof of more than kProofElementsMax elements, are rejected with
-// kDataLoss before the proof is evaluated. One exception, as RFC 9162 2.1.4.2 step 1 and the
-// upstream vectors have it: a consistency check of equal sizes compares the two roots' bytes
+// kDataLoss before the proof is evaluated. One exception, as the reference implementation
+// and the upstream vectors have it (RFC 9162 2.1.4.2 itself is written for first < second): a consistency check of equal sizes compares the two roots' bytes
 // as given (an empty proof and equal bytes pass, whatever their length). A caller whose roots
 // come from an untrusted source uses the Hash overload or HashFromWire first.
 Result<Hash> HashFromWire(std::string_view bytes, std::string_view what);

@@ -115,8 +115,10 @@ Status VerifyInclusion(uint64_t index, uint64_t size, std::string_view leaf_hash
 
 Status VerifyConsistency(uint64_t size1, uint64_t size2, std::span<const std::string> proof,
                          std::string_view root1, std::string_view root2) {
-  // RFC 9162 2.1.4.2 step 1 decides equal sizes on the given bytes alone, before any hash is
-  // parsed: an empty proof and equal roots. (The upstream vectors test exactly this.)
+  // Equal sizes are decided on the given bytes alone, before any hash is parsed: an empty proof
+  // and equal roots. RFC 9162 2.1.4.2 is written for first < second; this is what the reference
+  // implementation (transparency-dev/merkle) does, and the upstream vectors test exactly this
+  // (roots of 12 bytes included). Callers with untrusted roots use the Hash overload.
   if (size1 == size2 && size1 != 0) {
     if (!proof.empty()) return Status::DataLoss("consistency proof for equal sizes must be empty");
     if (root1 != root2) return Status::DataLoss("equal tree sizes with different roots");

@@ -7,10 +7,17 @@
 namespace cairn::server {
 namespace {
 
+// The URL as listed: a query or fragment (serverless platforms put function keys there, e.g.
+// `?code=…`) is replaced by "?<redacted>", since listings end up in terminals, CI logs and tickets.
+std::string ListedUrl(const std::string& url) {
+  const size_t cut = url.find_first_of("?#");
+  return cut == std::string::npos ? url : url.substr(0, cut) + "?<redacted>";
+}
+
 void WebhookToWire(const subscribe::WebhookStatus& s, v1::WebhookInfo* out) {
   const subscribe::WebhookDefinition& d = s.def;
   out->set_name(d.name);
-  out->set_url(d.url);
+  out->set_url(ListedUrl(d.url));
   out->set_source(d.source);
   for (const auto& t : d.filter_types) out->add_filter_types(t);
   for (const auto& a : d.allow_addresses) out->add_allow_addresses(a);

@@ -178,6 +178,21 @@ TEST_F(WebhooksTest, InternalTargetsAreRefusedWithoutAnyConnection) {
   EXPECT_EQ(list->webhooks_size(), 0);
 }
 
+// A function key in the URL's query (Azure Functions' ?code=, a signed Lambda URL) is kept for
+// delivery but not shown again: listings end up in terminals and CI logs.
+TEST_F(WebhooksTest, TheListShowsTheUrlWithoutItsQuery) {
+  v1::CreateWebhookRequest r = Request("keyed", "order-w9");
+  r.set_url(receiver_->Url() + "?code=fn-key-s3cr3t#part");
+  ASSERT_TRUE(webhooks->Create(r).ok());
+  auto list = webhooks->List();
+  ASSERT_TRUE(list.ok()) << list.status().ToString();
+  ASSERT_EQ(list->webhooks_size(), 1);
+  EXPECT_EQ(list->webhooks(0).url(), receiver_->Url() + "?<redacted>");
+  EXPECT_EQ(list->DebugString().find("s3cr3t"), std::string::npos);
+  ASSERT_TRUE(admin->Append(Events("order-w9", "OrderCreated", {R"({"n":1})"})).ok());
+  EXPECT_EQ(receiver_->WaitFor(1).size(), 1u) << "delivered to the URL as given";
+}
+
 TEST_F(WebhooksTest, FailingEventIsRetriedThenParkedAndDeliveryContinues) {
   receiver_->set_fail_marker("fail-me");
   ASSERT_TRUE(webhooks->Create(Request("flaky", "order-w2")).ok());
