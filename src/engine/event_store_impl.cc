@@ -550,8 +550,11 @@ class EventStoreImpl final : public EventStore {
     // On a shared store the wanted end is the end of the page, so that a read after another
     // node's acknowledged append sees it (read-your-acknowledged-writes across nodes).
     const uint64_t wanted_end = limit > UINT64_MAX - from_position ? UINT64_MAX : from_position + limit;
-    CAIRN_ASSIGN_OR_RETURN(const uint64_t size,
-                           CommittedSize(std::max<uint64_t>(wanted_end, from_position + 1)));
+    Result<uint64_t> committed = CommittedSize(std::max<uint64_t>(wanted_end, from_position + 1));
+    // The shared state unreadable: what this node knows is committed is still served (a short
+    // page; a live subscriber catching up keeps going), but nothing is answered as the end.
+    if (!committed.ok() && from_position >= sequencer_->committed().size) return committed.status();
+    const uint64_t size = committed.ok() ? *committed : sequencer_->committed().size;
     if (from_position >= size) return std::vector<RecordedEvent>{};
     limit = std::min(limit, size - from_position);
     ParallelDecoder decoder(keys_.get(), from_position, limit, ReadSizeBytesMax());

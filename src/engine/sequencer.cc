@@ -206,13 +206,14 @@ Result<uint32_t> Sequencer::RotateStorageKey() {
     if (stopping_) return Status::Unavailable("the store is shutting down");
     tasks_.push_back(Task{[this, &promise] {
       uint64_t seen = 0;
+      // Not while this node's previous group commits: the lock would be taken at a size that
+      // group is about to extend, and the rotation would fail as if a commit had failed. First,
+      // so that a roll-back after that group failed sees its failure.
+      if (store_->shared()) WaitForCommitterIdle();
       Status s = RollBackIfNeeded(&seen);
       std::unique_ptr<storage::CommitWriter> lock;  // shared stores: rotate under the commit lock
       bool rebased = false;
       if (s.ok() && store_->shared()) {
-        // Not while this node's previous group commits: the lock would be taken at a size that
-        // group is about to extend, and the rotation would fail as if a commit had failed.
-        WaitForCommitterIdle();
         auto w = store_->BeginCommit(tree_.size());
         if (w.ok()) lock = std::move(w).value();
         else s = w.status();

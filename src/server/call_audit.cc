@@ -161,7 +161,7 @@ void CallAudit::AuthSuccess(AuthMethod method) const {
 }
 
 void CallAudit::ConnectionRefused(std::string_view source_ip, std::string_view request_id,
-                                  bool over_limit) const {
+                                  ConnectionRefusal why) const {
   AuditRecord r;
   r.kind = AuditKind::kConnectionRefused;
   r.request_id = std::string(request_id);
@@ -181,10 +181,20 @@ void CallAudit::ConnectionRefused(std::string_view source_ip, std::string_view r
   r.source_ip = std::string(source_ip);
   r.action = "connect";
   r.outcome = "failure";
-  r.error_code = over_limit ? "RESOURCE_EXHAUSTED" : "PERMISSION_DENIED";
-  r.reason = over_limit ? "connection limit reached (limits.connections_max or "
-                          "limits.connections_per_source_max)"
-                        : "address not in server.allow_cidrs";
+  switch (why) {
+    case ConnectionRefusal::kAddressNotAllowed:
+      r.error_code = "PERMISSION_DENIED";
+      r.reason = "address not in server.allow_cidrs";
+      break;
+    case ConnectionRefusal::kSourceLimit:
+      r.error_code = "RESOURCE_EXHAUSTED";
+      r.reason = "connection limit of the source reached (limits.connections_per_source_max)";
+      break;
+    case ConnectionRefusal::kTotalLimit:
+      r.error_code = "RESOURCE_EXHAUSTED";
+      r.reason = "connection limit reached (limits.connections_max)";
+      break;
+  }
   trail_->Submit(std::move(r));
 }
 

@@ -32,6 +32,7 @@
 #include "common/principal.h"
 #include "policy/action.h"
 #include "server/call_gate.h"
+#include "server/connection_table.h"
 
 namespace cairn::server {
 
@@ -67,9 +68,8 @@ class CallAudit {
   // (cairn_refused_connections_total); a source (an IPv4 address or an IPv6 /64) gets at most
   // one record per 10-second bucket, so that connecting from outside allow_cidrs (or past the
   // connection limits) cannot fill the trail (which cannot be deleted) and the logs at the rate it connects.
-  // `over_limit`: refused for the connection limits (server/connection_table.h), not the address.
   void ConnectionRefused(std::string_view source_ip, std::string_view request_id,
-                         bool over_limit = false) const;
+                         ConnectionRefusal why = ConnectionRefusal::kAddressNotAllowed) const;
   void Denied(const CallIdentity& id, policy::Action action, std::string_view resource,
               std::string_view event_type, std::string_view rule) const;
   void CountAllowed(policy::Action action) const;

@@ -681,6 +681,10 @@ class Parser {
         GetUint(t, "limits", "connection_idle_ms_max", 10000, 86400000, &out->connection_idle_ms_max));
     CAIRN_RETURN_IF_ERROR(
         GetUint(t, "limits", "connections_max", 1, int64_t{1} << 20, &out->connections_max));
+    // Not set: the default, within connections_max (a small total alone is a valid setting).
+    if (t.get("connections_per_source_max") == nullptr) {
+      out->connections_per_source_max = std::min(out->connections_per_source_max, out->connections_max);
+    }
     CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "connections_per_source_max", 1,
                                   int64_t{1} << 20, &out->connections_per_source_max));
     if (out->connections_per_source_max > out->connections_max) {

@@ -193,7 +193,7 @@ struct LimitsSection {
   // Open gRPC connections, in all and from one source (an IPv4 address or an IPv6 /64): one
   // more is closed at accept, before its TLS handshake (server/connection_table.h).
   uint64_t connections_max = 4096;             // 1 .. 1048576
-  uint64_t connections_per_source_max = 1024;  // 1 .. connections_max
+  uint64_t connections_per_source_max = 256;   // 1 .. connections_max (unset: at most that)
 };
 
 // Webhook delivery (subscribe/webhook_dispatcher.h, docs/configuration.md).

@@ -1,7 +1,9 @@
 #include "server/connection_table.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cassert>
 
 #include "common/source_key.h"
@@ -20,6 +22,29 @@ bool SocketIdentity(int fd, dev_t* dev, ino_t* ino) {
 }
 
 }  // namespace
+
+uint64_t RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(limit.rlim_cur);
+}
+
+ConnectionLimits CapToDescriptors(ConnectionLimits wanted, uint64_t descriptors_max) {
+  constexpr uint64_t kConnectionsMin = 16;
+  const uint64_t room = descriptors_max > kDescriptorsReserved + kConnectionsMin
+                            ? descriptors_max - kDescriptorsReserved
+                            : kConnectionsMin;
+  ConnectionLimits out;
+  out.total_max = std::min(wanted.total_max, room);
+  out.per_source_max = std::min(wanted.per_source_max, out.total_max);
+  assert(out.total_max > 0 && out.per_source_max > 0 && out.per_source_max <= out.total_max);
+  return out;
+}
 
 ConnectionTable::ConnectionTable(ConnectionLimits limits) : limits_(limits) {
   assert(limits_.total_max > 0 && limits_.per_source_max > 0);

@@ -27,10 +27,31 @@
 
 namespace cairn::server {
 
-struct ConnectionLimits {
-  uint64_t total_max = 4096;        // open connections in all
-  uint64_t per_source_max = 1024;   // open connections of one source
+// Why a connection was closed at accept (server/peer_filter.h), for the audit trail.
+enum class ConnectionRefusal : uint8_t {
+  kAddressNotAllowed,  // outside server.allow_cidrs
+  kSourceLimit,        // its source holds limits.connections_per_source_max
+  kTotalLimit,         // limits.connections_max are open
 };
+
+struct ConnectionLimits {
+  uint64_t total_max = 4096;       // open connections in all
+  uint64_t per_source_max = 256;   // open connections of one source
+};
+
+// Descriptors kept for everything but client connections: the store's files, the listeners,
+// PostgreSQL connections, webhook and JWKS fetches, the KMS module.
+inline constexpr uint64_t kDescriptorsReserved = 256;
+
+// Raises the process's soft RLIMIT_NOFILE to its hard limit (as far as the kernel lets it) and
+// returns the soft limit in force afterwards.
+uint64_t RaiseDescriptorLimit();
+
+// `wanted`, capped so that client connections leave kDescriptorsReserved of `descriptors_max`
+// free (at least 16 connections in all); the per-source limit never exceeds the total. Without
+// the cap, connections one peer holds could take every descriptor, and the store's next file
+// open would fail with them.
+ConnectionLimits CapToDescriptors(ConnectionLimits wanted, uint64_t descriptors_max);
 
 class ConnectionTable {
  public:

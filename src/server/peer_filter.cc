@@ -120,15 +120,19 @@ bool PeerFilter::AllowSocket(int fd) {
   const std::string ip = PeerIp(fd);
   if (ip.empty() || !AllowAddress(ip)) {
     refused_.fetch_add(1, std::memory_order_relaxed);
-    if (on_refused_) on_refused_(ip, false);
+    if (on_refused_) on_refused_(ip, ConnectionRefusal::kAddressNotAllowed);
     return false;
   }
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::steady_clock::now().time_since_epoch())
                              .count();
-  if (connections_.Admit(fd, ip, now_ms) == ConnectionTable::Verdict::kAdmitted) return true;
+  const ConnectionTable::Verdict verdict = connections_.Admit(fd, ip, now_ms);
+  if (verdict == ConnectionTable::Verdict::kAdmitted) return true;
   over_limit_.fetch_add(1, std::memory_order_relaxed);
-  if (on_refused_) on_refused_(ip, true);
+  if (on_refused_) {
+    on_refused_(ip, verdict == ConnectionTable::Verdict::kSourceFull ? ConnectionRefusal::kSourceLimit
+                                                                     : ConnectionRefusal::kTotalLimit);
+  }
   return false;
 }
 

@@ -46,9 +46,9 @@ class PeerFilter {
   uint64_t refused_count() const { return refused_.load(std::memory_order_relaxed); }
   // Connections refused because the connection limits were reached.
   uint64_t over_limit_count() const { return over_limit_.load(std::memory_order_relaxed); }
-  // Called with the peer's IP text on each refusal (for the audit trail); may be empty.
-  // `over_limit` tells a refusal for the connection limits from one for the address.
-  void set_on_refused(std::function<void(const std::string& ip, bool over_limit)> fn) {
+  // Called with the peer's IP text (may be empty) and the cause on each refusal (for the audit
+  // trail).
+  void set_on_refused(std::function<void(const std::string& ip, ConnectionRefusal why)> fn) {
     on_refused_ = std::move(fn);
   }
 
@@ -57,7 +57,7 @@ class PeerFilter {
   ConnectionTable connections_;
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> over_limit_{0};
-  std::function<void(const std::string&, bool)> on_refused_;
+  std::function<void(const std::string&, ConnectionRefusal)> on_refused_;
   Mutator* mutator_ = nullptr;  // refcounted: one reference ours, the others gRPC's
 };
 

@@ -112,6 +112,7 @@ class ServerImpl final : public Server {
   void AuditStartOrStop(audit::AuditKind kind, std::string_view failed_step = {},
                         StatusCode failure = StatusCode::kOk);
   Status StartGrpc();
+  ConnectionLimits FittedConnectionLimits() const;
   std::unique_ptr<WriteWatchdog> StallWatchdog(const std::string& metric, const std::string& help);
   Status StartAdmin();
   Status StartLiveSubscriptions();
@@ -213,15 +214,29 @@ std::unique_ptr<WriteWatchdog> ServerImpl::StallWatchdog(const std::string& metr
                                          /*poll_ms=*/1000, metrics_->GetCounter(metric, help));
 }
 
+// The configured connection limits, within what the process may open (RLIMIT_NOFILE, raised to
+// its hard limit first): connections must leave descriptors for the store and the listeners.
+ConnectionLimits ServerImpl::FittedConnectionLimits() const {
+  const ConnectionLimits wanted{config_.limits.connections_max,
+                                config_.limits.connections_per_source_max};
+  const uint64_t descriptors = RaiseDescriptorLimit();
+  const ConnectionLimits fitted = CapToDescriptors(wanted, descriptors);
+  if (fitted.total_max < wanted.total_max) {
+    log::Warn("limits.connections_max lowered to " + std::to_string(fitted.total_max) +
+                  ": the process may open " + std::to_string(descriptors) +
+                  " descriptors (RLIMIT_NOFILE; raise it, e.g. LimitNOFILE= in systemd)",
+              {.action = "server.start"});
+  }
+  return fitted;
+}
+
 Status ServerImpl::StartGrpc() {
   auto credentials = MakeServerCredentials(config_.tls);
   if (!credentials.ok()) return credentials.status();
-  peer_filter_ = std::make_unique<PeerFilter>(
-      allowed_peers_, ConnectionLimits{config_.limits.connections_max,
-                                       config_.limits.connections_per_source_max});
+  peer_filter_ = std::make_unique<PeerFilter>(allowed_peers_, FittedConnectionLimits());
   // On gRPC's poller threads: only a Submit (never blocks).
-  peer_filter_->set_on_refused([this](const std::string& ip, bool over_limit) {
-    call_audit_->ConnectionRefused(ip, "", over_limit);
+  peer_filter_->set_on_refused([this](const std::string& ip, ConnectionRefusal why) {
+    call_audit_->ConnectionRefused(ip, "", why);
   });
   gate_ = std::make_unique<CallGate>(authenticator_.get(), &policies_, &allowed_peers_,
                                      call_audit_.get());

@@ -7,11 +7,16 @@
 namespace cairn::server {
 namespace {
 
-// The URL as listed: a query or fragment (serverless platforms put function keys there, e.g.
-// `?code=…`) is replaced by "?<redacted>", since listings end up in terminals, CI logs and tickets.
+// The URL as listed: scheme, host and port only. Paths and queries often hold a token (Slack's
+// /services/T…/B…/<token>, Azure Functions' ?code=…), and listings end up in terminals, CI logs
+// and tickets; what follows the authority is shown as "/<redacted>".
 std::string ListedUrl(const std::string& url) {
-  const size_t cut = url.find_first_of("?#");
-  return cut == std::string::npos ? url : url.substr(0, cut) + "?<redacted>";
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return "<redacted>";
+  const size_t authority_end = url.find_first_of("/?#", scheme_end + 3);
+  if (authority_end == std::string::npos) return url;
+  const std::string rest = url.substr(authority_end);
+  return url.substr(0, authority_end) + (rest == "/" ? "/" : "/<redacted>");
 }
 
 void WebhookToWire(const subscribe::WebhookStatus& s, v1::WebhookInfo* out) {

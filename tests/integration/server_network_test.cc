@@ -103,7 +103,7 @@ TEST(ServerNetworkTest, OneSourceCannotHoldMoreThanItsShareOfConnections) {
   auto info = env.ClientWith(env.admin_key)->ServerInfo();
   ASSERT_TRUE(info.ok());
   EXPECT_GE(info->refused_connections(), 1u);
-  EXPECT_NE(env.server().output().find("connection limit reached"), std::string::npos);
+  EXPECT_NE(env.server().output().find("connection limit of the source reached"), std::string::npos);
 }
 
 // The admin listener applies the same allowlist; a peer it refuses is counted (ServerInfo and

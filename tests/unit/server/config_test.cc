@@ -229,7 +229,11 @@ TEST(ConfigParse, SubscriptionAndGroupLimits) {
 TEST(ConfigParse, ConnectionLimits) {
   const Config defaults = DefaultConfig();
   EXPECT_EQ(defaults.limits.connections_max, 4096u);
-  EXPECT_EQ(defaults.limits.connections_per_source_max, 1024u);
+  EXPECT_EQ(defaults.limits.connections_per_source_max, 256u);
+  // A small total alone: the per-source default follows it down.
+  const Config small = MustParse("[limits]\nconnections_max = 100\n");
+  EXPECT_EQ(small.limits.connections_max, 100u);
+  EXPECT_EQ(small.limits.connections_per_source_max, 100u);
   const Config c = MustParse("[limits]\nconnections_max = 100\nconnections_per_source_max = 100\n");
   EXPECT_EQ(c.limits.connections_max, 100u);
   EXPECT_EQ(c.limits.connections_per_source_max, 100u);

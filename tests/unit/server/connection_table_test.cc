@@ -104,5 +104,22 @@ TEST(ConnectionTableTest, ADescriptorThatIsNoSocketIsNotCounted) {
   close(pipe_fds[1]);
 }
 
+// Connections leave descriptors for the store: the limits shrink to fit RLIMIT_NOFILE.
+TEST(ConnectionTableTest, TheLimitsFitTheDescriptorsTheProcessMayOpen) {
+  const ConnectionLimits wanted{.total_max = 4096, .per_source_max = 256};
+  ConnectionLimits fitted = CapToDescriptors(wanted, 1u << 20);
+  EXPECT_EQ(fitted.total_max, 4096u);
+  EXPECT_EQ(fitted.per_source_max, 256u);
+  fitted = CapToDescriptors(wanted, 1024);  // a common soft limit
+  EXPECT_EQ(fitted.total_max, 1024u - kDescriptorsReserved);
+  EXPECT_EQ(fitted.per_source_max, 256u);
+  fitted = CapToDescriptors(wanted, 300);
+  EXPECT_EQ(fitted.total_max, 44u);
+  EXPECT_EQ(fitted.per_source_max, 44u) << "never above the total";
+  fitted = CapToDescriptors(wanted, 10);
+  EXPECT_EQ(fitted.total_max, 16u) << "a floor: the server must take some connections";
+  EXPECT_GE(RaiseDescriptorLimit(), 16u);
+}
+
 }  // namespace CAIRN_UNITY_ID
 }  // namespace cairn::server
