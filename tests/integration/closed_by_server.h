@@ -15,20 +15,29 @@
 
 namespace cairn::testing {
 
-inline bool ClosedByServer(const std::string& source_ip, int port, int wait_ms = 2000) {
+// A TCP connection from `source_ip` to 127.0.0.1:port (nothing sent); -1 when the connect
+// failed (the descriptor is closed then). The caller closes a returned descriptor.
+inline int ConnectFrom(const std::string& source_ip, int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in src{};
   src.sin_family = AF_INET;
   inet_pton(AF_INET, source_ip.c_str(), &src.sin_addr);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
   sockaddr_in dst{};
   dst.sin_family = AF_INET;
   dst.sin_port = htons(static_cast<uint16_t>(port));
   inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+  // A source that cannot be bound is the test's failure, not a refusal by the server.
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0) << source_ip;
   if (connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
     close(fd);
-    return true;
+    return -1;
   }
+  return fd;
+}
+
+inline bool ClosedByServer(const std::string& source_ip, int port, int wait_ms = 2000) {
+  const int fd = ConnectFrom(source_ip, port);
+  if (fd < 0) return true;  // refused before accept
   pollfd p{fd, POLLIN, 0};
   bool closed = false;
   if (poll(&p, 1, wait_ms) > 0) {

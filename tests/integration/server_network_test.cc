@@ -61,24 +61,6 @@ TEST(ServerNetworkTest, AllowlistRefusesPeersOutsideItBeforeTheHandshake) {
   EXPECT_LE(records, 4u) << "one record per source per 10-second bucket";
 }
 
-// A TCP connection from `source_ip` to the gRPC port, held open (no TLS, no call); -1 on failure.
-int HoldConnection(const std::string& source_ip, int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  inet_pton(AF_INET, source_ip.c_str(), &src.sin_addr);
-  sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
-      connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Connections held open before any credential is shown count against limits.connections_per_
 // source_max: one more from that source is closed at accept, other sources still connect, and
 // a source that closed one may connect again.
@@ -87,8 +69,8 @@ TEST(ServerNetworkTest, OneSourceCannotHoldMoreThanItsShareOfConnections) {
   env.extra_config = "[limits]\nconnections_per_source_max = 2\n";
   ASSERT_TRUE(env.Start()) << env.server().output();
   const int port = env.server().grpc_port();
-  const int first = HoldConnection("127.0.0.3", port);
-  const int second = HoldConnection("127.0.0.3", port);
+  const int first = ConnectFrom("127.0.0.3", port);
+  const int second = ConnectFrom("127.0.0.3", port);
   ASSERT_GE(first, 0);
   ASSERT_GE(second, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // both accepted by now
