@@ -48,9 +48,6 @@ std::string FormatTimeMs(int64_t unix_ms) {
   return buf;
 }
 
-// Cuts `text` to at most `max` bytes without splitting a UTF-8 sequence.
-std::string Cut(std::string text, size_t max) { return CutUtf8(std::move(text), max); }
-
 bool IsKeyDestruction(const AuditRecord& record) {
   if (record.outcome == "failure") return false;
   return record.action == "forget" || record.action == "key.destroy";
@@ -206,7 +203,7 @@ struct AlertEngine::Impl {
     alert.kind = rule.kind;
     alert.time_unix_ms = now_ms;
     alert.suppressed = state.suppressed;
-    alert.summary = Cut(std::move(alert.summary), kAlertSummarySizeBytesMax);
+    alert.summary = CutUtf8(std::move(alert.summary), kAlertSummarySizeBytesMax);
     state.suppressed = 0;
     if (Counter* c = fired_counters[static_cast<size_t>(alert.kind)]
                                    [static_cast<size_t>(alert.severity)]) {
@@ -354,7 +351,7 @@ void AlertEngine::ObservePosture(std::string_view check_id, std::string_view sev
     Alert alert;
     alert.severity = std::max(rule.severity, found);
     alert.count = 1;
-    alert.check_id = Cut(std::string(check_id), kAlertRuleNameSizeBytesMax);
+    alert.check_id = CutUtf8(std::string(check_id), kAlertRuleNameSizeBytesMax);
     alert.summary = "posture finding " + alert.check_id + " (" + AlertSeverityName(found) +
                     "): " + std::string(finding);
     KeyState& state = impl_->Touch(rule_index, rule.name + "\n" + alert.check_id);
