@@ -7,6 +7,8 @@
 
 #include "cairn/client.h"
 #include "cli/remote_store.h"
+#include "integrity/checkpoint.h"
+#include "integrity/note.h"
 #include "keys/subject_keys.h"
 #include "server/wire_convert.h"
 
@@ -134,6 +136,50 @@ TEST(RemoteStoreTest, KeyListingRefusesARepeatedTokenAndAnOversizedPage) {
   EXPECT_EQ(again.status().code(), StatusCode::kInternal);
   EXPECT_NE(again.status().message().find("repeated"), std::string::npos);
   EXPECT_EQ(f.store.ListKeys("", 10).status().code(), StatusCode::kInternal);
+}
+
+
+// `cairn checkpoint --server` shows size and root as the note, verified with the server's key,
+// states them: the unsigned fields beside the note must agree with it.
+TEST(RemoteStoreTest, CheckpointIsShownOnlyAsItsSignedNoteStatesIt) {
+  constexpr std::string_view kOrigin = "cairn.example/log";
+  auto key = crypto::Ed25519PrivateKey::Generate();
+  auto other = crypto::Ed25519PrivateKey::Generate();
+  ASSERT_TRUE(key.ok() && other.ok());
+  const integrity::NoteSigner signer{std::string(kOrigin), std::move(key).value()};
+  const integrity::NoteSigner impostor{std::string(kOrigin), std::move(other).value()};
+  integrity::Checkpoint signed_cp{std::string(kOrigin), 5, {}, {}};
+  signed_cp.root.fill(7);
+  auto note = integrity::SignCheckpoint(signed_cp, signer);
+  auto forged_note = integrity::SignCheckpoint(signed_cp, impostor);
+  ASSERT_TRUE(note.ok() && forged_note.ok());
+  v1::VerifierKey vkey;
+  vkey.set_vkey(integrity::VerifierKeyText(kOrigin, signer.key.public_key()));
+  auto wire = [&](uint64_t size, char root_byte, const std::string& text) {
+    v1::Checkpoint c;
+    c.set_size(size);
+    c.set_root(std::string(32, root_byte));
+    c.set_note(text);
+    return c;
+  };
+  Fixture f;
+  EXPECT_CALL(*f.client, GetVerifierKey()).WillRepeatedly(Return(vkey));
+  EXPECT_CALL(*f.client, GetCheckpoint())
+      .WillOnce(Return(wire(5, 7, *note)))          // honest
+      .WillOnce(Return(wire(6, 7, *note)))          // a size the note does not sign
+      .WillOnce(Return(wire(5, 8, *note)))          // a root the note does not sign
+      .WillOnce(Return(wire(5, 7, *forged_note)));  // a note the server's key did not sign
+  auto honest = f.store.Checkpoint();
+  ASSERT_TRUE(honest.ok()) << honest.status().ToString();
+  EXPECT_EQ(honest->size, 5u);
+  EXPECT_EQ(honest->note, *note);
+  for (const char* lie : {"size", "root"}) {
+    auto shown = f.store.Checkpoint();
+    EXPECT_EQ(shown.status().code(), StatusCode::kDataLoss) << lie;
+    EXPECT_NE(shown.status().message().find("differs from its signed note"), std::string::npos)
+        << lie << ": " << shown.status().ToString();
+  }
+  EXPECT_EQ(f.store.Checkpoint().status().code(), StatusCode::kDataLoss);
 }
 
 }  // namespace
