@@ -78,6 +78,7 @@ class Client {
   virtual Result<v1::ListKeysResponse> ListKeys(const v1::ListKeysRequest& request) = 0;
   Result<v1::ListKeysResponse> ListKeys() { return ListKeys(v1::ListKeysRequest()); }
   virtual Result<v1::RotateKeyResponse> RotateKey(const v1::RotateKeyRequest& request) = 0;
+  virtual Result<v1::BackupResponse> Backup() = 0;
 
   // For the service clients of the other headers in include/cairn/ (subscriptions, groups,
   // webhooks), which share this connection: the channel, and a context that carries this

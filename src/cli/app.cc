@@ -42,6 +42,7 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterGroupCommands(app, ctx);
   RegisterAuditCommand(app, ctx);
   RegisterMigrateCommand(app, ctx);
+  RegisterBackupCommands(app, ctx);
 }
 
 int ReportParseError(const CLI::App& app, const CLI::ParseError& e) {

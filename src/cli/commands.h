@@ -39,5 +39,6 @@ void RegisterGroupCommands(CLI::App& app, CliContext& ctx);
 void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
 // migrate --from-data-dir DIR --to-postgres DSN: copy a RocksDB log into PostgreSQL and prove it.
 void RegisterMigrateCommand(CLI::App& app, CliContext& ctx);
+void RegisterBackupCommands(CLI::App& app, CliContext& ctx);  // backup, restore
 
 }  // namespace cairn::cli

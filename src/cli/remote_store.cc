@@ -164,6 +164,17 @@ Result<engine::ConsistencyProof> RemoteEventStore::ProveConsistency(uint64_t siz
   return FromWire(*proof);
 }
 
+Result<engine::BackupResult> RemoteEventStore::Backup(const std::string& dir) {
+  if (!dir.empty()) {
+    return Status::InvalidArgument("a server writes its backups into its [backup] dir; --to is "
+                                   "for a data directory opened offline");
+  }
+  auto response = client_->Backup();
+  if (!response.ok()) return response.status();
+  return engine::BackupResult{response->path(), response->tree_size(), response->checkpoint_size(),
+                              response->checkpoint_note()};
+}
+
 Result<engine::ForgetResult> RemoteEventStore::Forget(std::string_view subject) {
   auto response = client_->Forget(subject);
   if (!response.ok()) return response.status();

@@ -43,6 +43,8 @@ class RemoteEventStore final : public engine::EventStore {
   Result<uint32_t> RotateStorageKey() override;
   Result<std::string> RotateSubjectKey(std::string_view subject) override;
   Result<engine::KekRotation> RotateKek() override;
+  // The server chooses where (its [backup] dir): `dir` must be empty (kInvalidArgument).
+  Result<engine::BackupResult> Backup(const std::string& dir) override;
   Result<engine::KeyPage> ListKeys(std::string_view page_token, size_t keys_max) override;
 
   Client& client() { return *client_; }

@@ -141,6 +141,11 @@ class GrpcClient final : public Client {
       return admin_->RotateKey(c, request, r);
     });
   }
+  Result<v1::BackupResponse> Backup() override {
+    return Unary<v1::BackupResponse>([&](grpc::ClientContext* c, v1::BackupResponse* r) {
+      return admin_->Backup(c, v1::BackupRequest(), r);
+    });
+  }
 
   std::shared_ptr<grpc::Channel> channel() const override { return channel_; }
   void PrepareContext(grpc::ClientContext* context, int64_t timeout_ms) const override {

@@ -6,8 +6,11 @@
 // Thread safety: any thread.
 #pragma once
 
+#include <cassert>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
+#include <string>
 
 namespace cairn {
 
@@ -27,6 +30,18 @@ inline int64_t NowUnixNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// Now as ISO 8601 basic UTC to the second, "20261206T120000Z": names of files and directories
+// that sort by time (backups, WAL copies).
+inline std::string NowUtcCompact() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[32];
+  const size_t n = std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
+  assert(n > 0);
+  return std::string(text, n);
 }
 
 }  // namespace cairn

@@ -135,6 +135,15 @@ struct KeyPage {
 };
 inline constexpr size_t kKeyPageKeysMax = 10000;
 
+// What a backup holds (EventStore::Backup, `cairn backup`).
+struct BackupResult {
+  std::string path;              // the backup directory
+  uint64_t tree_size = 0;        // events in the copy
+  uint64_t checkpoint_size = 0;  // the tree size of its latest signed checkpoint
+  std::string checkpoint_note;   // that checkpoint, verified under this log's key
+};
+inline constexpr char kBackupCheckpointFile[] = "checkpoint.note";
+
 // The result of a KEK rotation (`cairn keys rotate --kek`).
 struct KekRotation {
   std::string kek_id;      // the KEK everything is wrapped under now
@@ -302,6 +311,16 @@ class EventStore {
   // cannot rotate; the KMS's kUnavailable is passed on.
   virtual Result<KekRotation> RotateKek() {
     return Status::FailedPrecondition("KEK rotation is not available here");
+  }
+  // Online backup into the new directory `dir` (created owner-only; kAlreadyExists when it
+  // exists), laid out like a data directory without keys or configuration: `dir`/db is a
+  // consistent copy of the store (a prefix of the commits, made while appends go on) and
+  // `dir`/checkpoint.note its latest signed checkpoint, which a checkpoint signed first makes
+  // cover nearly all of it. The copy's wrapped keys need this log's KEK to be read: the KEK is
+  // never copied. kFailedPrecondition for a backend with backups of its own (PostgreSQL).
+  virtual Result<BackupResult> Backup(const std::string& dir) {
+    (void)dir;
+    return Status::FailedPrecondition("backups are not available here");
   }
   // Storage epochs (oldest first), then subject key versions grouped by subject hash, a page
   // at a time: at most `keys_max` keys (1 .. kKeyPageKeysMax), except that a subject's versions

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -18,6 +19,8 @@
 #include "common/log.h"
 #include "audit/metrics.h"
 #include "common/thread_name.h"
+#include "common/wall_clock.h"
+#include "crypto/x509.h"
 #include "engine/data_dir.h"
 #include "engine/engine_metrics.h"
 #include "engine/metered_kms.h"
@@ -332,6 +335,8 @@ class EventStoreImpl final : public EventStore {
     CAIRN_ASSIGN_OR_RETURN(keys::SubjectKey key, protection_->subject_keys().Rotate(subject));
     return key.kid;
   }
+
+  Result<BackupResult> Backup(const std::string& dir) override;
 
   Result<KekRotation> RotateKek() override {
     // Exclusive: component secrets being wrapped and stored (PutComponentSecret) finish first.
@@ -749,6 +754,8 @@ class EventStoreImpl final : public EventStore {
   }
 
  private:
+  // Backup's copy into `dir` (made), after a checkpoint of `signed_size` was signed.
+  Result<BackupResult> CopyInto(const std::string& dir, uint64_t signed_size);
   // Shared stores: other nodes' commits wake this node's subscribers; their forgets evict this
   // node's cached subject keys; after missed notifications both are redone.
   void ListenToOtherNodes() {
@@ -1050,15 +1057,7 @@ Result<Examined> ExamineDataDir(const std::string& data_dir, const StoreLocation
 }
 
 // "wal-recovery-20261205T093000Z": where `cairn recover` keeps the WAL files it is about to drop.
-std::string WalCopyDirName() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&now, &utc);
-  char text[32];
-  const size_t n = std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
-  assert(n > 0);
-  return "wal-recovery-" + std::string(text, n);
-}
+std::string WalCopyDirName() { return "wal-recovery-" + NowUtcCompact(); }
 
 // Opens the directory once with point-in-time recovery for writing (RocksDB writes the replayed
 // state and retires the damaged WAL), then examines it as a normal open sees it.
@@ -1106,6 +1105,44 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
                                                std::move(*d.signer));
   CAIRN_RETURN_IF_ERROR(impl->Start());
   return std::unique_ptr<EventStore>(std::move(impl));
+}
+
+Result<BackupResult> EventStoreImpl::Backup(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (store()->shared()) {
+    return Status::FailedPrecondition(
+        "a PostgreSQL log is backed up with the database's own backups (docs/deployment.md)");
+  }
+  std::error_code ec;
+  if (!fs::create_directory(dir, ec)) {
+    if (!ec) return Status::AlreadyExists("the backup directory already exists: " + dir);
+    return Status::IOError("cannot create the backup directory: " + ec.message());
+  }
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  // Sign what is committed now: the copy, made after it, holds this checkpoint or a later one.
+  Result<SignedCheckpoint> signed_first = ec ? Result<SignedCheckpoint>(Status::IOError(
+                                                   "cannot restrict the backup directory: " + ec.message()))
+                                             : Checkpoint();
+  Result<BackupResult> made = signed_first.ok() ? CopyInto(dir, signed_first->size)
+                                                : Result<BackupResult>(signed_first.status());
+  if (!made.ok()) fs::remove_all(dir, ec);  // never leave a directory that looks like a backup
+  return made;
+}
+
+Result<BackupResult> EventStoreImpl::CopyInto(const std::string& dir, uint64_t signed_size) {
+  CAIRN_ASSIGN_OR_RETURN(storage::BackupFacts facts, store()->CreateBackup(DataDirPaths(dir).db));
+  if (facts.checkpoint_size < signed_size || facts.checkpoint_size > facts.tree_size) {
+    return Status::Internal("the backup's latest checkpoint (size " +
+                            std::to_string(facts.checkpoint_size) + ") is not the one signed for it");
+  }
+  CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint cp,
+                         integrity::VerifyCheckpoint(facts.checkpoint_note, verifier_));
+  if (cp.size != facts.checkpoint_size) {
+    return Status::Internal("the backup's checkpoint note is not of the size stored with it");
+  }
+  CAIRN_RETURN_IF_ERROR(
+      crypto::WritePrivateFile(dir + "/" + kBackupCheckpointFile, facts.checkpoint_note));
+  return BackupResult{dir, facts.tree_size, facts.checkpoint_size, std::move(facts.checkpoint_note)};
 }
 
 VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms,

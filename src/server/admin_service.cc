@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "common/bytes.h"
+#include "common/wall_clock.h"
+#include "crypto/secure.h"
 #include "server/call_audit.h"
 #include "server/status_map.h"
 
@@ -127,6 +130,39 @@ grpc::Status AdminService::RotateKey(grpc::ServerContext* context,
   AdminAct act;
   if (grpc::Status s = AdminAct::Begin(id, "key.rotate", resource, &act); !s.ok()) return s;
   return act.FinishDurable(Rotate(*request, response, &act));
+}
+
+namespace {
+
+// "cairn-backup-20261206T120000Z-1a2b3c4d": sorts by time; the random part keeps two backups of
+// one second apart.
+std::string BackupName() {
+  return "cairn-backup-" + NowUtcCompact() + "-" + HexEncode(crypto::RandomString(4));
+}
+
+}  // namespace
+
+grpc::Status AdminService::Backup(grpc::ServerContext* context, const v1::BackupRequest*,
+                                  v1::BackupResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  if (grpc::Status s = Require(id, policy::Action::kAdmin, "*", ""); !s.ok()) return s;
+  if (facts_.backup_dir.empty()) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "backups are off: set [backup] dir in the server's configuration");
+  }
+  const std::string name = BackupName();
+  AdminAct act;
+  if (grpc::Status s = AdminAct::Begin(id, "backup", name, &act); !s.ok()) return s;
+  auto made = store_->Backup(facts_.backup_dir + "/" + name);
+  if (!made.ok()) return act.FinishDurable(ToGrpcStatus(made.status()));
+  response->set_path(made->path);
+  response->set_tree_size(made->tree_size);
+  response->set_checkpoint_size(made->checkpoint_size);
+  response->set_checkpoint_note(made->checkpoint_note);
+  act.AddDetail("tree_size", std::to_string(made->tree_size));
+  act.AddDetail("checkpoint_size", std::to_string(made->checkpoint_size));
+  return act.FinishDurable(grpc::Status::OK);
 }
 
 grpc::Status AdminService::Rotate(const v1::RotateKeyRequest& request,

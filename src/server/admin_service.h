@@ -1,8 +1,8 @@
 // cairn.v1.Admin: ServerInfo and WhoAmI for any authenticated caller; ReloadPolicy needs
 // action `admin` (resource "*"); Forget needs `forget` (resource "*");
-// ListKeys and RotateKey need `admin` (resource "*"); a ListKeys page holds at most what fits
+// ListKeys, RotateKey and Backup need `admin` (resource "*"); a ListKeys page holds at most what fits
 // in one message of limits.max_message_bytes, whatever page_size asks. A reload that fails leaves the old policy in force and
-// answers INVALID_ARGUMENT with the parser's one-line reason. Reload, forget and rotation are
+// answers INVALID_ARGUMENT with the parser's one-line reason. Reload, forget, rotation and backup are
 // admin acts (server/call_audit.h): refused with UNAVAILABLE when the audit queue is full.
 //
 // Thread safety: gRPC calls the methods concurrently; PolicyHolder serialises reloads.
@@ -29,6 +29,7 @@ struct ServerFacts {
   std::function<uint64_t()> refused_connections;  // may be empty
   std::function<uint64_t()> violation_reports;    // may be empty
   uint64_t max_message_bytes = uint64_t{4} << 20;  // limits.max_message_bytes: bounds a page
+  std::string backup_dir;  // [backup] dir: where Backup makes its directories ("": no backups)
 };
 
 class AdminService final : public v1::Admin::Service {
@@ -48,6 +49,8 @@ class AdminService final : public v1::Admin::Service {
                         v1::ListKeysResponse* response) override;
   grpc::Status RotateKey(grpc::ServerContext* context, const v1::RotateKeyRequest* request,
                          v1::RotateKeyResponse* response) override;
+  grpc::Status Backup(grpc::ServerContext* context, const v1::BackupRequest* request,
+                      v1::BackupResponse* response) override;
 
  private:
   grpc::Status Rotate(const v1::RotateKeyRequest& request, v1::RotateKeyResponse* response,

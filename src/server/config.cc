@@ -135,7 +135,7 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(
         CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "keys", "limits",
                     "webhooks", "subscriptions", "groups", "storage", "doctor", "audit", "scrub",
-                    "alerts", "log"}));
+                    "alerts", "log", "backup"}));
     CAIRN_RETURN_IF_ERROR(GetPath(root, "", "data_dir", &config.data_dir));
     CAIRN_RETURN_IF_ERROR(Section(root, "server", [&](const toml::table& t) {
       return ParseServer(t, &config.server);
@@ -181,6 +181,10 @@ class Parser {
     }));
     CAIRN_RETURN_IF_ERROR(
         Section(root, "log", [&](const toml::table& t) { return ParseLog(t, &config.log); }));
+    CAIRN_RETURN_IF_ERROR(Section(root, "backup", [&](const toml::table& t) {
+      CAIRN_RETURN_IF_ERROR(CheckKeys(t, "backup", {"dir"}));
+      return GetPath(t, "backup", "dir", &config.backup.dir);
+    }));
     return config;
   }
 
@@ -704,6 +708,24 @@ class Parser {
 
 Status Refuse(const std::string& why) { return Status::FailedPrecondition(why); }
 
+// [backup] dir: an existing directory nobody but its owner (and root) can write into, so that no
+// one else can plant a name Backup would then write through; only for the embedded store.
+Status ValidateBackupDir(const Config& config) {
+  const std::string& dir = config.backup.dir;
+  if (dir.empty()) return Status::Ok();
+  if (config.storage.backend == "postgres") {
+    return Refuse("backup.dir is for the embedded store; back a PostgreSQL log up with the "
+                  "database's own backups");
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return Refuse("backup.dir " + dir + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return Refuse("backup.dir " + dir + " is not a directory");
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return Refuse("backup.dir " + dir + " is writable by group or others; chmod go-w it");
+  }
+  return Status::Ok();
+}
+
 // The file must exist, be a regular file and be readable by this process.
 Status CheckReadableFile(const std::string& setting, const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -920,6 +942,7 @@ Status ValidateForServe(const Config& config) {
     }
     if (!S_ISREG(st.st_mode)) return Refuse("policy.file " + config.policy.file + " is not a regular file");
   }
+  CAIRN_RETURN_IF_ERROR(ValidateBackupDir(config));
   CAIRN_RETURN_IF_ERROR(ValidateKeys(config.keys));
   // Any other configured file named *.key is treated as a private key too.
   std::vector<std::pair<std::string, std::string>> files = {

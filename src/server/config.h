@@ -96,6 +96,8 @@
 //   delay_ms = 1000                              # 0 .. 600000: after a commit, before it is checked
 //   records_per_step_max = 4096                  # 16 .. 65536 records per bounded step
 //   busy_percent_max = 10                        # 1 .. 100: the scrub thread's share of wall time
+//   [backup]                                     # online backups (Admin.Backup, `cairn backup`)
+//   dir = "/var/backups/cairn"                   # an existing directory, not writable by group/others
 //   [alerts]                                     # alert rules and sinks (audit/alerts.h)
 //   enabled = true
 //   rules_file = "alerts.toml"                   # "" = the built-in rules (docs/operations.md)
@@ -280,6 +282,12 @@ struct ScrubSection {
   uint64_t busy_percent_max = 10;        // 1 .. 100: the scrub thread's share of wall time
 };
 
+// [backup]: where Admin.Backup (`cairn backup`) makes its backup directories. Unset: backups
+// over the network are off. Must be an existing directory that group and others cannot write.
+struct BackupSection {
+  std::string dir;
+};
+
 // [alerts]: alert rules over audit records and posture findings, and where alerts go (a log line
 // and `$alerts` always; a signed webhook when webhook_url is set; subscribe/alert_webhook.h).
 // The webhook uses [webhooks] ca_file, connect_timeout_ms and timeout_ms.
@@ -315,6 +323,7 @@ struct Config {
   AuditSection audit;
   AlertsSection alerts;
   ScrubSection scrub;
+  BackupSection backup;
   LogSection log;
   std::string source_path;  // the file it came from (absolute), "" for defaults
 };
@@ -353,6 +362,8 @@ Status ApplyEnvOverrides(Config* config, const std::function<const char*(const c
 //    but unreadable;
 //  - auth.jwt[i].leeway_s outside 0..60;
 //  - policy.file set but missing or not a file (its content is policy/'s business);
+//  - backup.dir set but missing, not a directory, writable by group or others, or set with the
+//    postgres backend;
 //  - [keys]: a provider other than "local"/"pkcs11", settings of the other provider, two
 //    passphrase or PIN sources, pkcs11 without module, token, PIN or key_label
 //    (keys::CheckKmsConfig); keys.passphrase_file / keys.pin_file missing or accessible by group

@@ -171,6 +171,7 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("audit.data_plane", static_cast<uint64_t>(c.audit.data_plane));
   r.Line("audit.queue_records_max", c.audit.queue_records_max);
   r.Line("audit.batch_records_max", c.audit.batch_records_max);
+  r.Line("backup.dir", c.backup.dir);
   r.Flag("scrub.enabled", c.scrub.enabled);
   r.Line("scrub.interval_s", c.scrub.interval_s);
   r.Line("scrub.delay_ms", c.scrub.delay_ms);

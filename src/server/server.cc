@@ -258,7 +258,7 @@ Status ServerImpl::StartGrpc() {
                              admin_refused_.load();
                     },
                     [this] { return integrity_->violation_reports(); },
-                    config_.limits.max_message_bytes};
+                    config_.limits.max_message_bytes, config_.backup.dir};
   admin_service_ = std::make_unique<AdminService>(store_.get(), gate_.get(), &policies_, facts);
 
   if (Status s = StartWebhooks(); !s.ok()) return s;

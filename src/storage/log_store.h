@@ -154,6 +154,13 @@ struct DestroyReport {
   int64_t snapshots_remaining = 0;  // how many such transactions there were (0: none, or a lock)
 };
 
+// What a backup made by LogStore::CreateBackup holds.
+struct BackupFacts {
+  uint64_t tree_size = 0;        // events in the copy
+  uint64_t checkpoint_size = 0;  // the tree size of its latest signed checkpoint (0: none)
+  std::string checkpoint_note;   // that checkpoint's signed note ("" when none)
+};
+
 class LogStore {
  public:
   virtual ~LogStore() = default;
@@ -180,6 +187,17 @@ class LogStore {
   // store that no write reaches become writable again once the fault is gone. Thread-safe; may
   // do I/O while a write error lasts (callers bound how often they ask).
   virtual Status WriteHealth() { return Status::Ok(); }
+
+  // Copies the whole store, consistently, into the new directory `dir` (which must not exist;
+  // created owner-only) while commits go on: the copy holds a prefix of the commits, each one
+  // entirely or not at all, and opens as a store of this backend. kAlreadyExists when `dir`
+  // exists; kFailedPrecondition for a backend whose database has backups of its own
+  // (PostgreSQL: use them); kIOError when the copy fails (a partial copy is removed).
+  virtual Result<BackupFacts> CreateBackup(const std::string& dir) {
+    (void)dir;
+    return Status::FailedPrecondition(
+        "this storage backend is backed up with its database's own backups");
+  }
 
   // True when other processes may extend the log concurrently (PostgreSQL); the engine then
   // expects rebased writers and listens for changes.

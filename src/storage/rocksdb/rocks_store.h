@@ -118,6 +118,7 @@ class RocksLogStore final : public LogStore {
   Result<std::optional<std::string>> ReadMeta(std::string_view name) override;
   Status ScanMeta(std::string_view prefix,
                   const std::function<bool(std::string_view, std::string_view)>& fn) override;
+  Result<BackupFacts> CreateBackup(const std::string& dir) override;  // rocks_backup.cc
 
   // Applies `batch` if the committed tree size is `base_size`, then records `new_size` as the
   // committed size; kAborted (nothing written) otherwise. For RocksCommitWriter.

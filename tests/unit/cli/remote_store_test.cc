@@ -37,6 +37,7 @@ class ScriptedClient final : public Client {
   MOCK_METHOD(Result<v1::ForgetResponse>, Forget, (std::string_view), (override));
   MOCK_METHOD(Result<v1::ListKeysResponse>, ListKeys, (const v1::ListKeysRequest&), (override));
   MOCK_METHOD(Result<v1::RotateKeyResponse>, RotateKey, (const v1::RotateKeyRequest&), (override));
+  MOCK_METHOD(Result<v1::BackupResponse>, Backup, (), (override));
   MOCK_METHOD(std::shared_ptr<grpc::Channel>, channel, (), (const, override));
   MOCK_METHOD(void, PrepareContext, (grpc::ClientContext*, int64_t), (const, override));
   MOCK_METHOD(const ClientOptions&, options, (), (const, override));

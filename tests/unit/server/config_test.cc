@@ -404,6 +404,32 @@ TEST_F(ServeCheck, SecureLoopbackSetUpAccepted) {
   EXPECT_TRUE(ValidateForServe(config_).ok()) << ValidateForServe(config_).ToString();
 }
 
+TEST_F(ServeCheck, BackupDirMustBeAnOwnersDirectoryOfTheEmbeddedStore) {
+  const std::string dir = dir_.Sub("backups");
+  config_.backup.dir = dir;
+  ExpectRefused({"backup.dir", dir});  // missing
+  cairn::testing::WriteFile(dir, "not a directory");
+  ExpectRefused({"backup.dir", "not a directory"});
+  ASSERT_EQ(::unlink(dir.c_str()), 0);
+  ASSERT_EQ(::mkdir(dir.c_str(), 0770), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0770), 0);  // whatever the umask
+  ExpectRefused({"backup.dir", "writable by group or others"});
+  ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
+  EXPECT_TRUE(ValidateForServe(config_).ok()) << ValidateForServe(config_).ToString();
+  config_.storage.backend = "postgres";
+  config_.storage.postgres_dsn = "host=127.0.0.1 dbname=cairn user=cairn";
+  ExpectRefused({"backup.dir", "PostgreSQL"});
+}
+
+TEST(BackupConfig, DirResolvesAgainstTheConfigFileAndUnknownKeysAreRefused) {
+  auto c = ParseConfig("[backup]\ndir = \"backups\"\n", "/etc/cairn", "c.toml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->backup.dir, "/etc/cairn/backups");
+  EXPECT_EQ(DefaultConfig().backup.dir, "");
+  auto bad = ParseConfig("[backup]\ndirectory = \"/b\"\n", "/etc/cairn", "c.toml");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(ServeCheck, PlaintextLoopbackAccepted) {
   config_.tls.enabled = false;
   config_.tls.cert.clear();

@@ -1,0 +1,232 @@
+// cairn backup: an online backup (a server's Admin.Backup, or a data directory opened offline).
+// cairn restore: puts a verified backup in place of a stopped data directory's store.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "cli/anchor_files.h"
+#include "cli/commands.h"
+#include "cli/data_dir.h"
+#include "cli/errors.h"
+#include "cli/offline_audit.h"
+#include "cli/output_json.h"
+#include "cli/utf8.h"
+#include "common/trusted_file.h"
+#include "common/wall_clock.h"
+#include "crypto/x509.h"
+#include "engine/data_dir.h"
+#include "engine/event_store.h"
+
+namespace cairn::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kCheckpointNoteBytesMax = 64 << 10;
+// A RocksDB store is a few hundred files at most (SSTs of each family, WAL, MANIFEST, OPTIONS).
+constexpr size_t kStoreFilesMax = 100000;
+
+struct BackupArgs {
+  std::string data_dir;
+  std::string to;
+  bool json = false;
+};
+
+int RunBackup(const CliContext& ctx, const BackupArgs& args) {
+  int rc = kExitOk;
+  std::string offline_dir;  // empty when a server does (and audits) the backup
+  auto store = OpenOrReport(ctx, args.data_dir, &rc, &offline_dir);
+  if (!store) return rc;
+  if (!offline_dir.empty() && args.to.empty()) {
+    return UsageError("--to DIR is required for a data directory opened offline");
+  }
+  OfflineAct act{"backup", args.to, Status::Ok(), {}};
+  auto made = store->Backup(args.to);
+  act.outcome = made.status();
+  if (made.ok()) act.details.emplace_back("tree_size", std::to_string(made->tree_size));
+  const Status audited =
+      offline_dir.empty() ? Status::Ok() : AuditOfflineAct(store.get(), offline_dir, std::move(act));
+  if (!made.ok()) return Fail(made.status());
+  if (!audited.ok()) return Fail(audited.Annotate("the backup was made, but its audit record was not written"));
+  if (args.json) {
+    std::cout << JsonLine(Json{{"path", made->path},
+                               {"tree_size", made->tree_size},
+                               {"checkpoint_size", made->checkpoint_size},
+                               {"checkpoint_note", made->checkpoint_note}})
+              << "\n";
+    return kExitOk;
+  }
+  std::cout << "backup: " << TerminalSafe(made->path) << "\n"
+            << "events: " << made->tree_size << " (latest signed checkpoint: size "
+            << made->checkpoint_size << ")\n"
+            << "restore it with the server stopped: cairn restore --from "
+            << TerminalSafe(made->path) << " --data-dir DIR\n";
+  return kExitOk;
+}
+
+struct RestoreArgs {
+  std::string data_dir;
+  std::string from;
+  std::string config_file;
+  std::string verifier_key;
+  std::string verifier_key_file;
+  bool json = false;
+};
+
+Status SyncFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Status::IOError("cannot open " + path + ": " + std::strerror(errno));
+  const bool synced = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!synced) return Status::IOError("cannot sync " + path + ": " + std::strerror(err));
+  return Status::Ok();
+}
+
+// Copies the regular files of `from` into the new directory `to` (0700; files 0600, each
+// synced, then the directory). kIOError on any failure; the caller removes a partial `to`.
+Status CopyStoreFiles(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  if (!fs::create_directory(to, ec)) return Status::IOError("cannot create " + to + ": " + ec.message());
+  fs::permissions(to, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return Status::IOError("cannot restrict " + to + ": " + ec.message());
+  size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(from, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name == "LOCK" || !entry.is_regular_file()) continue;
+    if (++files > kStoreFilesMax) return Status::IOError(from + " holds too many files for a store");
+    const std::string target = to + "/" + name;
+    if (!fs::copy_file(entry.path(), target, ec)) {
+      return Status::IOError("cannot copy " + name + ": " + ec.message());
+    }
+    fs::permissions(target, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
+    if (ec) return Status::IOError("cannot restrict " + target + ": " + ec.message());
+    CAIRN_RETURN_IF_ERROR(SyncFile(target));
+  }
+  if (ec) return Status::IOError("cannot list " + from + ": " + ec.message());
+  return crypto::SyncDirectory(to);
+}
+
+// The backup's whole log verified with the data directory's keys, and its checkpoint.note shown
+// to be the latest checkpoint it holds (signed under the pinned key when one is given).
+Result<engine::VerifyReport> VerifyBackup(const std::string& from, const server::Config& config,
+                                          const std::string& data_dir, const RestoreArgs& args) {
+  keys::KmsConfig kms = config.keys;
+  if (kms.provider == keys::kProviderLocal && kms.local.keyring_path.empty()) {
+    kms.local.keyring_path = engine::DataDirPaths(data_dir).keyring;  // the KEK never is in a backup
+  }
+  CAIRN_ASSIGN_OR_RETURN(const std::string note,
+                         ReadSmallFile(from + "/" + engine::kBackupCheckpointFile,
+                                       "the backup's checkpoint", kCheckpointNoteBytesMax));
+  engine::VerifyAnchor anchor;
+  CAIRN_ASSIGN_OR_RETURN(anchor.verifier_key, PinnedVerifierKey(args.verifier_key, args.verifier_key_file));
+  if (!anchor.verifier_key.empty()) anchor.trusted_checkpoint = note;
+  engine::VerifyReport report = engine::EventStore::VerifyDataDir(from, kms, std::nullopt, anchor);
+  if (!report.ok) return Status::DataLoss("the backup does not verify: " + report.failure);
+  if (report.latest_checkpoint != note) {
+    return Status::DataLoss("the backup's checkpoint.note is not the latest checkpoint its log holds");
+  }
+  return report;
+}
+
+// Moves DIR/db aside and copies the backup's store in its place; puts the old one back when the
+// copy fails. Returns where the replaced store was kept ("" when there was none).
+Result<std::string> SwapInStore(const std::string& from_db, const std::string& data_dir) {
+  const engine::DataDirPaths paths(data_dir);
+  std::error_code ec;
+  std::string aside;
+  if (fs::exists(paths.db, ec)) {
+    aside = paths.db + ".replaced-" + NowUtcCompact();
+    fs::rename(paths.db, aside, ec);
+    if (ec) return Status::IOError("cannot move the current store aside: " + ec.message());
+  }
+  Status copied = CopyStoreFiles(from_db, paths.db);
+  if (copied.ok()) copied = crypto::SyncDirectory(data_dir);
+  if (copied.ok()) return aside;
+  fs::remove_all(paths.db, ec);
+  if (!aside.empty()) fs::rename(aside, paths.db, ec);
+  return copied.Annotate(ec ? "the replaced store stays at " + aside
+                            : "the data directory is as it was");
+}
+
+int RunRestore(const CliContext& ctx, const RestoreArgs& args) {
+  auto dir = ResolveDataDir(ctx, args.data_dir);
+  if (!dir.ok()) return UsageError(dir.status().message());
+  auto config = DirOrFileConfig(*dir, args.config_file);
+  if (!config.ok()) return Fail(config.status());
+  if (config->storage.backend == "postgres") {
+    return UsageError("a PostgreSQL log is restored with the database's own tools");
+  }
+  // Held throughout: no server and no other command uses the directory meanwhile.
+  auto lock = engine::DataDirLock::Acquire(engine::DataDirPaths(*dir), /*create=*/false);
+  if (!lock.ok()) return Fail(lock.status());
+  auto report = VerifyBackup(args.from, *config, *dir, args);
+  if (!report.ok()) return Fail(report.status());
+  auto aside = SwapInStore(engine::DataDirPaths(args.from).db, *dir);
+  if (!aside.ok()) return Fail(aside.status());
+  if (args.json) {
+    std::cout << JsonLine(Json{{"records", report->records_checked},
+                               {"checkpoint_size", report->latest_checkpoint_size},
+                               {"key_pinned", report->key_pinned},
+                               {"replaced_store", *aside}})
+              << "\n";
+    return kExitOk;
+  }
+  std::cout << "restored " << report->records_checked << " events (latest signed checkpoint: size "
+            << report->latest_checkpoint_size << "), verified"
+            << (report->key_pinned ? " under the pinned verifier key" : "") << "\n";
+  if (!report->key_pinned) {
+    std::cerr << "cairn: warning: the backup was verified with the signing key it holds; pin the "
+                 "log's key (--verifier-key) to refuse a backup of another log\n";
+  }
+  if (!aside->empty()) {
+    std::cout << "the replaced store is kept at " << TerminalSafe(*aside)
+              << " (remove it once the restored log serves)\n";
+  }
+  std::cout << "subjects forgotten after the backup was taken are readable again: repeat those "
+               "`cairn forget` calls before serving\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterBackupCommands(CLI::App& app, CliContext& ctx) {
+  auto backup = std::make_shared<BackupArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "backup", "Make an online backup: over the network into the server's [backup] dir, or of "
+                "a data directory opened offline into --to DIR");
+  cmd->add_option("--to", backup->to, "The new backup directory (offline only)")->option_text("DIR");
+  cmd->add_flag("--json", backup->json, "Print the result as JSON");
+  AddDataDirOption(cmd, &backup->data_dir);
+  cmd->callback([&ctx, backup] { ctx.exit_code = RunBackup(ctx, *backup); });
+
+  auto restore = std::make_shared<RestoreArgs>();
+  cmd = app.add_subcommand(
+      "restore", "Verify a backup and put its store in place of a stopped data directory's");
+  cmd->add_option("--from", restore->from, "The backup directory (`cairn backup`)")
+      ->required()
+      ->option_text("DIR");
+  cmd->add_option("--config", restore->config_file,
+                  "The configuration whose [keys] open the backup (default DIR/cairn.toml)")
+      ->option_text("FILE");
+  cmd->add_option("--verifier-key", restore->verifier_key,
+                  "Pin the log's verifier key line (`cairn vkey`): the backup must be signed by it")
+      ->option_text("KEY");
+  cmd->add_option("--verifier-key-file", restore->verifier_key_file,
+                  "A file holding the verifier key line, instead of --verifier-key")
+      ->option_text("FILE");
+  cmd->add_flag("--json", restore->json, "Print the result as JSON");
+  AddDataDirOption(cmd, &restore->data_dir);
+  cmd->callback([&ctx, restore] { ctx.exit_code = RunRestore(ctx, *restore); });
+}
+
+}  // namespace cairn::cli

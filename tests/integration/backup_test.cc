@@ -1,0 +1,197 @@
+// Online backup and restore end to end: Admin.Backup on the real server (action `admin`, into
+// `[backup] dir` only) copies the log while it serves; `cairn restore` verifies the backup with
+// the data directory's keys and the pinned verifier key and puts it in place of the stopped
+// server's store, which then serves the log as it was at the backup. A backup of another log, a
+// checkpoint.note that is not the backup's and a damaged copy are refused with the data directory
+// left as it was.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "engine/event_store.h"
+#include "server_env.h"
+
+namespace cairn::testing {
+namespace CAIRN_UNITY_ID {
+
+namespace fs = std::filesystem;
+
+v1::AppendRequest Orders(const std::string& stream, int n) {
+  v1::AppendRequest request;
+  request.set_stream(stream);
+  for (int i = 0; i < n; ++i) {
+    auto* e = request.add_events();
+    e->set_type("OrderCreated");
+    e->set_data(R"({"n":)" + std::to_string(i) + "}");
+  }
+  return request;
+}
+
+uint64_t StreamLength(Client& client, const std::string& stream) {
+  uint64_t n = 0;
+  v1::ReadRequest request;
+  request.set_stream(stream);
+  Status s = client.Read(request, [&](const v1::ReadResponse& chunk) {
+    n += static_cast<uint64_t>(chunk.events_size());
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return n;
+}
+
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class BackupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    backups_ = env_.dir().Sub("backups");
+    ASSERT_EQ(::mkdir(backups_.c_str(), 0700), 0);
+    env_.extra_config = "[backup]\ndir = \"" + backups_ + "\"\n";
+    ASSERT_TRUE(env_.Start()) << env_.server().output();
+    admin_ = env_.ClientWith(env_.admin_key);
+    auto key = admin_->GetVerifierKey();
+    ASSERT_TRUE(key.ok()) << key.status().ToString();
+    vkey_ = key->vkey();
+  }
+
+  CommandResult Restore(const std::string& from, const std::string& vkey) {
+    return RunCairn({"restore", "--from", from, "--data-dir", env_.DataDir(), "--config",
+                     env_.ConfigPath(), "--verifier-key", vkey});
+  }
+
+  ServerEnv env_;
+  std::string backups_;
+  std::unique_ptr<Client> admin_;
+  std::string vkey_;
+};
+
+TEST_F(BackupTest, OnlineBackupRestoresTheLogAsItWasWhenTaken) {
+  ASSERT_TRUE(admin_->Append(Orders("order-1", 5)).ok());
+  auto made = admin_->Backup();
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->tree_size(), 5u);
+  EXPECT_EQ(made->checkpoint_size(), 5u);  // signed right before the copy
+  EXPECT_EQ(fs::path(made->path()).parent_path().string(), backups_);
+  EXPECT_EQ(fs::status(made->path()).permissions(), fs::perms::owner_all);
+  EXPECT_EQ(ReadAll(made->path() + "/" + engine::kBackupCheckpointFile), made->checkpoint_note());
+  EXPECT_FALSE(fs::exists(made->path() + "/keyring"));  // the KEK never leaves with a backup
+
+  ASSERT_TRUE(admin_->Append(Orders("order-1", 3)).ok());
+  ASSERT_EQ(env_.server().Stop(), 0);
+  CommandResult restored = Restore(made->path(), vkey_);
+  ASSERT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  EXPECT_NE(restored.out.find("restored 5 events"), std::string::npos) << restored.out;
+  EXPECT_NE(restored.out.find("under the pinned verifier key"), std::string::npos) << restored.out;
+
+  ASSERT_TRUE(env_.Start()) << env_.server().output();
+  admin_ = env_.ClientWith(env_.admin_key);
+  EXPECT_EQ(StreamLength(*admin_, "order-1"), 5u);  // the 3 later events are not in the backup
+  auto info = admin_->ServerInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->tree_size(), 5u);
+  auto next = admin_->Append(Orders("order-1", 1));  // the restored log takes appends
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->first_position(), 5u);
+  ASSERT_EQ(env_.server().Stop(), 0);
+  CommandResult verified = RunCairn({"verify", "--data-dir", env_.DataDir(), "--config",
+                                     env_.ConfigPath(), "--verifier-key", vkey_});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+}
+
+TEST_F(BackupTest, BackupNeedsAdminAndWritesNothingForOthers) {
+  auto bot = env_.ClientWith(env_.bot_key);
+  auto denied = bot->Backup();
+  EXPECT_EQ(denied.status().code(), StatusCode::kPermissionDenied) << denied.status().ToString();
+  EXPECT_TRUE(Entries(backups_).empty());
+  auto made = admin_->Backup();
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->tree_size(), 0u);
+  EXPECT_EQ(Entries(backups_).size(), 1u);
+}
+
+TEST_F(BackupTest, RestoreRefusesAForeignWrongOrDamagedBackupAndChangesNothing) {
+  ASSERT_TRUE(admin_->Append(Orders("order-1", 4)).ok());
+  auto made = admin_->Backup();
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  ASSERT_TRUE(admin_->Append(Orders("order-1", 2)).ok());
+  auto later = admin_->GetCheckpoint();  // size 6: signed, but not the backup's
+  ASSERT_TRUE(later.ok());
+  ASSERT_EQ(env_.server().Stop(), 0);
+  const std::vector<std::string> before = Entries(env_.DataDir());
+
+  // Another log's key: the backup is not signed by it.
+  TempDir other;
+  ASSERT_EQ(RunCairn({"init", "--data-dir", other.Sub("d")}).exit_code, 0);
+  CommandResult other_key = RunCairn({"vkey", "--data-dir", other.Sub("d")});
+  ASSERT_EQ(other_key.exit_code, 0) << other_key.err;
+  std::string foreign = other_key.out;
+  while (!foreign.empty() && foreign.back() == '\n') foreign.pop_back();
+  CommandResult refused = Restore(made->path(), foreign);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_NE(refused.err.find("does not verify"), std::string::npos) << refused.err;
+
+  // A checkpoint.note that is a valid note of this log, but not the backup's own.
+  const std::string note_path = made->path() + "/" + engine::kBackupCheckpointFile;
+  ASSERT_TRUE(fs::remove(note_path));
+  WriteFile(note_path, later->note());
+  refused = Restore(made->path(), vkey_);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_NE(refused.err.find("does not verify"), std::string::npos) << refused.err;
+  ASSERT_TRUE(fs::remove(note_path));
+  WriteFile(note_path, made->checkpoint_note());
+
+  // A damaged copy: one byte of the copied write-ahead log flipped.
+  std::string wal;
+  for (const auto& e : fs::directory_iterator(made->path() + "/db")) {
+    if (e.path().extension() == ".log" && fs::file_size(e.path()) > 64) wal = e.path().string();
+  }
+  ASSERT_FALSE(wal.empty()) << "the backup holds no write-ahead log with records";
+  {
+    std::fstream f(wal, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(fs::file_size(wal) / 2));
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(wal) / 2));
+    c = static_cast<char>(c ^ 0x5a);
+    f.write(&c, 1);
+  }
+  refused = Restore(made->path(), vkey_);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  // Either the log does not verify or, if only the last record (the checkpoint) was cut, the
+  // note is not the latest checkpoint the copy holds.
+  EXPECT_NE(refused.err.find("the backup"), std::string::npos) << refused.err;
+
+  // Nothing was replaced: the data directory serves the whole log.
+  EXPECT_EQ(Entries(env_.DataDir()), before);
+  ASSERT_TRUE(env_.Start()) << env_.server().output();
+  admin_ = env_.ClientWith(env_.admin_key);
+  EXPECT_EQ(StreamLength(*admin_, "order-1"), 6u);
+}
+
+TEST(BackupOffTest, BackupWithoutABackupDirIsRefused) {
+  ServerEnv env;
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  auto made = env.ClientWith(env.admin_key)->Backup();
+  EXPECT_EQ(made.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(made.status().message().find("[backup] dir"), std::string::npos)
+      << made.status().ToString();
+}
+
+}  // namespace
+}  // namespace cairn::testing

@@ -1,0 +1,80 @@
+// EventStore::Backup: a consistent copy made while appends go on (a prefix of the commits, whose
+// whole log verifies with the data directory's keys and holds the checkpoint signed for it), an
+// existing directory refused, and the PostgreSQL backend refused (its database has backups).
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "engine_test_util.h"
+#include "integrity/checkpoint.h"
+#include "integrity/note.h"
+
+namespace cairn::engine {
+namespace CAIRN_UNITY_ID {
+
+namespace fs = std::filesystem;
+
+class BackupTest : public EngineBackendTest {};
+
+TEST_P(BackupTest, CopiesAPrefixOfTheCommitsWhileAppendsGoOn) {
+  const std::string backup = tmp_.Sub("backup");
+  if (backend() == Backend::kPostgres) {
+    EXPECT_EQ(store_->Backup(backup).status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_FALSE(fs::exists(backup));
+    return;
+  }
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "{}")).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> appended{0};
+  std::thread appender([&] {
+    while (!stop && appended < 5000) {
+      std::vector<ProposedEvent> batch;
+      for (int i = 0; i < 10; ++i) batch.push_back(Ev("T", R"({"n":1})"));
+      if (!store_->Append("t", ExpectedVersion::Any(), std::move(batch)).ok()) return;
+      appended += 10;
+    }
+  });
+  while (appended < 200) std::this_thread::yield();
+  const uint64_t before = store_->tree_size();
+  auto made = store_->Backup(backup);
+  const uint64_t after = store_->tree_size();
+  stop = true;
+  appender.join();
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_GE(made->tree_size, before);
+  EXPECT_LE(made->tree_size, after);
+  EXPECT_GE(made->checkpoint_size, before);  // signed right before the copy
+  EXPECT_LE(made->checkpoint_size, made->tree_size);
+  EXPECT_EQ(fs::status(backup).permissions(), fs::perms::owner_all);
+
+  // The note verifies under the log's key and is the file beside the copy.
+  auto vkey = integrity::ParseVerifierKey(store_->verifier_key());
+  ASSERT_TRUE(vkey.ok());
+  auto cp = integrity::VerifyCheckpoint(made->checkpoint_note, *vkey);
+  ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+  EXPECT_EQ(cp->size, made->checkpoint_size);
+  EXPECT_EQ(testing::ReadFile(backup + "/" + kBackupCheckpointFile), made->checkpoint_note);
+
+  // The whole copy verifies with the data directory's keyring (the KEK is not in the backup)
+  // and the pinned key, and holds the checkpoint's tree.
+  keys::KmsConfig kms;
+  kms.local.keyring_path = tmp_.Sub("data/keyring");
+  VerifyAnchor anchor{store_->verifier_key(), made->checkpoint_note};
+  VerifyReport report = EventStore::VerifyDataDir(backup, kms, std::nullopt, anchor);
+  ASSERT_TRUE(report.ok) << report.failure;
+  EXPECT_EQ(report.records_checked, made->tree_size);
+  EXPECT_EQ(report.latest_checkpoint, made->checkpoint_note);
+  EXPECT_FALSE(fs::exists(backup + "/keyring"));
+
+  // A second backup into the same directory changes nothing.
+  auto again = store_->Backup(backup);
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists) << again.status().ToString();
+  EXPECT_EQ(testing::ReadFile(backup + "/" + kBackupCheckpointFile), made->checkpoint_note);
+}
+
+CAIRN_ON_BOTH_BACKENDS(BackupTest);
+
+}  // namespace CAIRN_UNITY_ID
+}  // namespace cairn::engine
