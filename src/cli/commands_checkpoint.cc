@@ -1,20 +1,86 @@
 // cairn checkpoint / vkey: the signed checkpoint of the log and the key that verifies it.
+// With --checkpoint-file and a pinned key, `cairn checkpoint` is a witness: the checkpoint must be
+// signed by the pinned key and extend the one kept in the file (a consistency proof), which then
+// moves forward.
 #include <iostream>
 #include <memory>
 
+#include "cli/anchor_files.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
 #include "cli/utf8.h"
 #include "cli/output_json.h"
+#include "integrity/checkpoint.h"
+#include "integrity/note.h"
+#include "integrity/proof.h"
 
 namespace cairn::cli {
 namespace {
 
+constexpr size_t kKeptCheckpointBytesMax = 64 * 1024;
+
 struct CheckpointArgs {
   std::string data_dir;
   bool json = false;
+  std::string verifier_key;
+  std::string verifier_key_file;
+  std::string checkpoint_file;
 };
+
+// kDataLoss unless `now` (signed by `key`) extends `kept` (also signed by it): the same tree at
+// the same size, or a larger tree that a consistency proof from `store` shows to contain it.
+Status CheckExtends(engine::EventStore& store, const integrity::Checkpoint& kept,
+                    const integrity::Checkpoint& now) {
+  const std::string sizes = " (kept size " + std::to_string(kept.size) + ", now size " +
+                            std::to_string(now.size) + ")";
+  if (now.size < kept.size) return Status::DataLoss("the log shrank" + sizes);
+  if (now.size == kept.size) {
+    if (now.root != kept.root) return Status::DataLoss("two different trees of one size are signed" + sizes);
+    return Status::Ok();
+  }
+  if (kept.size == 0) {  // the empty tree is a prefix of every tree (RFC 9162 has no proof for it)
+    if (kept.root != integrity::EmptyRoot()) return Status::DataLoss("the kept empty tree has another root");
+    return Status::Ok();
+  }
+  CAIRN_ASSIGN_OR_RETURN(engine::ConsistencyProof proof, store.ProveConsistency(kept.size, now.size));
+  // The proof's own roots are the source's word: only the two signed roots count.
+  Status s = integrity::VerifyConsistency(kept.size, now.size, proof.proof, kept.root, now.root);
+  if (!s.ok()) {
+    return Status::DataLoss("the signed tree does not extend the kept one: history was rewritten" +
+                            sizes);
+  }
+  return Status::Ok();
+}
+
+// Witness mode: `note` checked under the pinned key against the kept checkpoint, then kept.
+Status WitnessAndKeep(engine::EventStore& store, const CheckpointArgs& args, const std::string& note) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string vkey,
+                         PinnedVerifierKey(args.verifier_key, args.verifier_key_file));
+  if (vkey.empty()) {
+    return Status::InvalidArgument("--checkpoint-file needs the pinned key: --verifier-key or "
+                                   "--verifier-key-file");
+  }
+  CAIRN_ASSIGN_OR_RETURN(const integrity::NoteVerifier key, integrity::ParseVerifierKey(vkey));
+  auto now = integrity::VerifyCheckpoint(note, key);
+  if (!now.ok()) return Status::DataLoss("the checkpoint is not signed by the pinned key: " + now.status().message());
+  CAIRN_ASSIGN_OR_RETURN(const std::string kept_note,
+                         ReadKeptCheckpoint(args.checkpoint_file, kKeptCheckpointBytesMax));
+  if (!kept_note.empty()) {
+    auto kept = integrity::VerifyCheckpoint(kept_note, key);
+    if (!kept.ok()) {
+      return Status::FailedPrecondition("the kept checkpoint in " + args.checkpoint_file +
+                                        " is not signed by the pinned key");
+    }
+    CAIRN_RETURN_IF_ERROR(CheckExtends(store, *kept, *now));
+  }
+  CAIRN_ASSIGN_OR_RETURN(const bool replaced, ReplaceKeptCheckpoint(args.checkpoint_file, kept_note, note));
+  if (!replaced) {
+    std::cerr << "cairn: warning: another run changed " << TerminalSafe(args.checkpoint_file)
+              << " meanwhile; it is left as that run wrote it\n";
+  }
+  return Status::Ok();
+}
 
 int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
   int rc = kExitOk;
@@ -22,6 +88,11 @@ int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
   if (!store) return rc;
   auto checkpoint = store->Checkpoint();
   if (!checkpoint.ok()) return Fail(checkpoint.status());
+  if (!args.checkpoint_file.empty()) {
+    Status witnessed = WitnessAndKeep(*store, args, checkpoint->note);
+    if (witnessed.code() == StatusCode::kInvalidArgument) return UsageError(witnessed.message());
+    if (!witnessed.ok()) return Fail(witnessed);
+  }
   if (args.json) {
     std::cout << JsonLine(CheckpointToJson(*checkpoint)) << "\n";
   } else {
@@ -52,6 +123,16 @@ void RegisterCheckpointCommands(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "checkpoint", "Print the latest signed checkpoint (C2SP signed note), signing one if needed");
   cmd->add_flag("--json", args->json, "Print {size, root (hex), note} as JSON");
+  cmd->add_option("--checkpoint-file", args->checkpoint_file,
+                  "Witness: the checkpoint must extend the one kept in FILE (consistency proof), "
+                  "which it then replaces; needs --verifier-key or --verifier-key-file")
+      ->option_text("FILE");
+  cmd->add_option("--verifier-key", args->verifier_key,
+                  "Pin the log's verifier key line (`cairn vkey`, kept apart from the log)")
+      ->option_text("KEY");
+  cmd->add_option("--verifier-key-file", args->verifier_key_file,
+                  "A file holding the verifier key line, instead of --verifier-key")
+      ->option_text("FILE");
   AddDataDirOption(cmd, &args->data_dir);
   cmd->callback([&ctx, args] { ctx.exit_code = RunCheckpoint(ctx, *args); });
 

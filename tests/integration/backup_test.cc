@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/event_store.h"
+#include "integrity/checkpoint.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -75,8 +76,20 @@ class BackupTest : public ::testing::Test {
                      env_.ConfigPath(), "--verifier-key", vkey});
   }
 
+  // `cairn checkpoint` as a witness of the running server, keeping its checkpoint in kept_.
+  CommandResult Witness(const std::string& vkey) {
+    return RunCairn({"checkpoint", "--server", env_.server().target(), "--ca", env_.CaCert(),
+                     "--token", env_.admin_key, "--verifier-key", vkey, "--checkpoint-file", kept_});
+  }
+  uint64_t KeptSize() {
+    auto cp = integrity::ParseCheckpoint(ReadAll(kept_).substr(0, ReadAll(kept_).find("\n\n") + 1));
+    EXPECT_TRUE(cp.ok()) << cp.status().ToString();
+    return cp.ok() ? cp->size : 0;
+  }
+
   ServerEnv env_;
   std::string backups_;
+  std::string kept_ = env_.dir().Sub("kept.note");
   std::unique_ptr<Client> admin_;
   std::string vkey_;
 };
@@ -112,6 +125,51 @@ TEST_F(BackupTest, OnlineBackupRestoresTheLogAsItWasWhenTaken) {
   CommandResult verified = RunCairn({"verify", "--data-dir", env_.DataDir(), "--config",
                                      env_.ConfigPath(), "--verifier-key", vkey_});
   EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+}
+
+// A witness (`cairn checkpoint --checkpoint-file`) keeps the checkpoints it saw: a restore to an
+// older state is a log that shrank, and appends on top of it a history that does not extend the
+// kept one. Both are refused and the kept checkpoint stays.
+TEST_F(BackupTest, AWitnessNoticesARestoreToAnOlderStateAndTheForkAfterIt) {
+  ASSERT_TRUE(admin_->Append(Orders("order-1", 5)).ok());
+  CommandResult seen = Witness(vkey_);
+  ASSERT_EQ(seen.exit_code, 0) << seen.err;
+  EXPECT_EQ(KeptSize(), 5u);
+  auto made = admin_->Backup();
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  ASSERT_TRUE(admin_->Append(Orders("order-1", 3)).ok());
+  seen = Witness(vkey_);  // 5 -> 8 through a consistency proof
+  ASSERT_EQ(seen.exit_code, 0) << seen.err;
+  EXPECT_EQ(KeptSize(), 8u);
+
+  // Not the log's key: refused, the kept checkpoint stays.
+  TempDir other;
+  ASSERT_EQ(RunCairn({"init", "--data-dir", other.Sub("d")}).exit_code, 0);
+  CommandResult other_key = RunCairn({"vkey", "--data-dir", other.Sub("d")});
+  std::string foreign = other_key.out.substr(0, other_key.out.find('\n'));
+  CommandResult refused = Witness(foreign);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("not signed by the pinned key"), std::string::npos) << refused.err;
+
+  ASSERT_EQ(env_.server().Stop(), 0);
+  ASSERT_EQ(Restore(made->path(), vkey_).exit_code, 0);
+  ASSERT_TRUE(env_.Start()) << env_.server().output();
+  admin_ = env_.ClientWith(env_.admin_key);
+  refused = Witness(vkey_);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("the log shrank"), std::string::npos) << refused.err;
+  EXPECT_EQ(KeptSize(), 8u);
+
+  ASSERT_TRUE(admin_->Append(Orders("order-2", 4)).ok());  // size 9, another history after 5
+  refused = Witness(vkey_);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("history was rewritten"), std::string::npos) << refused.err;
+  EXPECT_EQ(KeptSize(), 8u);
+
+  // Without a pinned key there is nothing to witness with: a usage error.
+  CommandResult usage = RunCairn({"checkpoint", "--server", env_.server().target(), "--ca",
+                                  env_.CaCert(), "--token", env_.admin_key, "--checkpoint-file", kept_});
+  EXPECT_EQ(usage.exit_code, 2) << usage.err;
 }
 
 TEST_F(BackupTest, BackupNeedsAdminAndWritesNothingForOthers) {
