@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "cli/anchor_files.h"
 #include "cli/commands.h"
@@ -20,8 +21,10 @@
 #include "cli/offline_audit.h"
 #include "cli/output_json.h"
 #include "cli/utf8.h"
+#include "common/bytes.h"
 #include "common/trusted_file.h"
 #include "common/wall_clock.h"
+#include "crypto/secure.h"
 #include "crypto/x509.h"
 #include "engine/data_dir.h"
 #include "engine/event_store.h"
@@ -59,6 +62,7 @@ int RunBackup(const CliContext& ctx, const BackupArgs& args) {
   if (!audited.ok()) return Fail(audited.Annotate("the backup was made, but its audit record was not written"));
   if (args.json) {
     std::cout << JsonLine(Json{{"path", made->path},
+                               {"kek_id", made->kek_id},
                                {"tree_size", made->tree_size},
                                {"checkpoint_size", made->checkpoint_size},
                                {"checkpoint_note", made->checkpoint_note}})
@@ -68,6 +72,8 @@ int RunBackup(const CliContext& ctx, const BackupArgs& args) {
   std::cout << "backup: " << TerminalSafe(made->path) << "\n"
             << "events: " << made->tree_size << " (latest signed checkpoint: size "
             << made->checkpoint_size << ")\n"
+            << "keys wrapped under KEK " << TerminalSafe(made->kek_id)
+            << " (keep it, also after a KEK rotation, to restore this backup)\n"
             << "restore it with the server stopped: cairn restore --from "
             << TerminalSafe(made->path) << " --data-dir DIR\n";
   return kExitOk;
@@ -79,6 +85,7 @@ struct RestoreArgs {
   std::string config_file;
   std::string verifier_key;
   std::string verifier_key_file;
+  bool unpinned = false;
   bool json = false;
 };
 
@@ -92,20 +99,24 @@ Status SyncFile(const std::string& path) {
   return Status::Ok();
 }
 
-// Copies the regular files of `from` into the new directory `to` (0700; files 0600, each
-// synced, then the directory). kIOError on any failure; the caller removes a partial `to`.
+// Copies the store files of `from` into the new directory `to` (0700; files 0600, each synced,
+// then the directory). Anything but a regular file (a symlink, a directory) is refused.
 Status CopyStoreFiles(const std::string& from, const std::string& to) {
   std::error_code ec;
   if (!fs::create_directory(to, ec)) return Status::IOError("cannot create " + to + ": " + ec.message());
   fs::permissions(to, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (ec) return Status::IOError("cannot restrict " + to + ": " + ec.message());
   size_t files = 0;
-  for (const auto& entry : fs::directory_iterator(from, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name == "LOCK" || !entry.is_regular_file()) continue;
+  fs::directory_iterator it(from, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name == "LOCK") continue;  // RocksDB's lock file: made again at open
+    if (!fs::is_regular_file(it->symlink_status())) {
+      return Status::DataLoss("the backup's store holds " + name + ", which is not a regular file");
+    }
     if (++files > kStoreFilesMax) return Status::IOError(from + " holds too many files for a store");
     const std::string target = to + "/" + name;
-    if (!fs::copy_file(entry.path(), target, ec)) {
+    if (!fs::copy_file(it->path(), target, ec)) {
       return Status::IOError("cannot copy " + name + ": " + ec.message());
     }
     fs::permissions(target, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
@@ -116,21 +127,18 @@ Status CopyStoreFiles(const std::string& from, const std::string& to) {
   return crypto::SyncDirectory(to);
 }
 
-// The backup's whole log verified with the data directory's keys, and its checkpoint.note shown
-// to be the latest checkpoint it holds (signed under the pinned key when one is given).
-Result<engine::VerifyReport> VerifyBackup(const std::string& from, const server::Config& config,
-                                          const std::string& data_dir, const RestoreArgs& args) {
+// The staged copy's whole log verified with the data directory's keys and the pinned key, and
+// `note` (the backup's checkpoint.note) shown to be the latest checkpoint it holds.
+Result<engine::VerifyReport> VerifyStaged(const std::string& staging, const server::Config& config,
+                                          const std::string& data_dir, const std::string& pinned,
+                                          const std::string& note) {
   keys::KmsConfig kms = config.keys;
   if (kms.provider == keys::kProviderLocal && kms.local.keyring_path.empty()) {
     kms.local.keyring_path = engine::DataDirPaths(data_dir).keyring;  // the KEK never is in a backup
   }
-  CAIRN_ASSIGN_OR_RETURN(const std::string note,
-                         ReadSmallFile(from + "/" + engine::kBackupCheckpointFile,
-                                       "the backup's checkpoint", kCheckpointNoteBytesMax));
   engine::VerifyAnchor anchor;
-  CAIRN_ASSIGN_OR_RETURN(anchor.verifier_key, PinnedVerifierKey(args.verifier_key, args.verifier_key_file));
-  if (!anchor.verifier_key.empty()) anchor.trusted_checkpoint = note;
-  engine::VerifyReport report = engine::EventStore::VerifyDataDir(from, kms, std::nullopt, anchor);
+  anchor.verifier_key = pinned;
+  engine::VerifyReport report = engine::EventStore::VerifyDataDir(staging, kms, std::nullopt, anchor);
   if (!report.ok) return Status::DataLoss("the backup does not verify: " + report.failure);
   if (report.latest_checkpoint != note) {
     return Status::DataLoss("the backup's checkpoint.note is not the latest checkpoint its log holds");
@@ -138,29 +146,60 @@ Result<engine::VerifyReport> VerifyBackup(const std::string& from, const server:
   return report;
 }
 
-// Moves DIR/db aside and copies the backup's store in its place; puts the old one back when the
-// copy fails. Returns where the replaced store was kept ("" when there was none).
-Result<std::string> SwapInStore(const std::string& from_db, const std::string& data_dir) {
+// Puts the staged store (`staging`/db) in place of DIR/db, which moves aside. Returns where the
+// replaced store was kept ("" when there was none); on failure the data directory is as it was.
+Result<std::string> Install(const std::string& staging, const std::string& data_dir) {
   const engine::DataDirPaths paths(data_dir);
   std::error_code ec;
   std::string aside;
-  if (fs::exists(paths.db, ec)) {
+  if (fs::exists(fs::symlink_status(paths.db, ec))) {
     aside = paths.db + ".replaced-" + NowUtcCompact();
     fs::rename(paths.db, aside, ec);
     if (ec) return Status::IOError("cannot move the current store aside: " + ec.message());
   }
-  Status copied = CopyStoreFiles(from_db, paths.db);
-  if (copied.ok()) copied = crypto::SyncDirectory(data_dir);
-  if (copied.ok()) return aside;
-  fs::remove_all(paths.db, ec);
-  if (!aside.empty()) fs::rename(aside, paths.db, ec);
-  return copied.Annotate(ec ? "the replaced store stays at " + aside
-                            : "the data directory is as it was");
+  fs::rename(engine::DataDirPaths(staging).db, paths.db, ec);
+  if (ec) {
+    const std::string why = ec.message();
+    if (!aside.empty()) fs::rename(aside, paths.db, ec);
+    return Status::IOError("cannot put the restored store in place: " + why);
+  }
+  CAIRN_RETURN_IF_ERROR(crypto::SyncDirectory(data_dir));
+  return aside;
+}
+
+// Stages the backup's store inside DIR (DIR/restoring-<time>-<random>/db): what is verified is
+// the copy that is installed, the backup is only read, and DIR/db is touched only once the copy
+// is whole and verified. A crash before that leaves a restoring-* directory to remove.
+Result<std::pair<engine::VerifyReport, std::string>> StageVerifyInstall(
+    const std::string& from, const server::Config& config, const std::string& data_dir,
+    const std::string& pinned) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string note,
+                         ReadSmallFile(from + "/" + engine::kBackupCheckpointFile,
+                                       "the backup's checkpoint", kCheckpointNoteBytesMax));
+  const std::string staging =
+      data_dir + "/restoring-" + NowUtcCompact() + "-" + HexEncode(crypto::RandomString(4));
+  std::error_code ec;
+  if (!fs::create_directory(staging, ec)) return Status::IOError("cannot create " + staging + ": " + ec.message());
+  fs::permissions(staging, fs::perms::owner_all, fs::perm_options::replace, ec);
+  Status staged = ec ? Status::IOError("cannot restrict " + staging + ": " + ec.message())
+                     : CopyStoreFiles(engine::DataDirPaths(from).db, engine::DataDirPaths(staging).db);
+  Result<engine::VerifyReport> report =
+      staged.ok() ? VerifyStaged(staging, config, data_dir, pinned, note) : Result<engine::VerifyReport>(staged);
+  Result<std::string> aside = report.ok() ? Install(staging, data_dir) : Result<std::string>(report.status());
+  fs::remove_all(staging, ec);
+  if (!aside.ok()) return aside.status();
+  return std::make_pair(std::move(report).value(), std::move(aside).value());
 }
 
 int RunRestore(const CliContext& ctx, const RestoreArgs& args) {
   auto dir = ResolveDataDir(ctx, args.data_dir);
   if (!dir.ok()) return UsageError(dir.status().message());
+  auto pinned = PinnedVerifierKey(args.verifier_key, args.verifier_key_file);
+  if (!pinned.ok()) return UsageError(pinned.status().message());
+  if (pinned->empty() && !args.unpinned) {
+    return UsageError("pin the log's verifier key (--verifier-key or --verifier-key-file), so that "
+                      "a backup of another log is refused; --unpinned trusts the key the backup holds");
+  }
   auto config = DirOrFileConfig(*dir, args.config_file);
   if (!config.ok()) return Fail(config.status());
   if (config->storage.backend == "postgres") {
@@ -169,31 +208,30 @@ int RunRestore(const CliContext& ctx, const RestoreArgs& args) {
   // Held throughout: no server and no other command uses the directory meanwhile.
   auto lock = engine::DataDirLock::Acquire(engine::DataDirPaths(*dir), /*create=*/false);
   if (!lock.ok()) return Fail(lock.status());
-  auto report = VerifyBackup(args.from, *config, *dir, args);
-  if (!report.ok()) return Fail(report.status());
-  auto aside = SwapInStore(engine::DataDirPaths(args.from).db, *dir);
-  if (!aside.ok()) return Fail(aside.status());
+  auto done = StageVerifyInstall(args.from, *config, *dir, *pinned);
+  if (!done.ok()) return Fail(done.status());
+  const auto& [report, aside] = *done;
+  constexpr char kErasureNotice[] =
+      "subjects forgotten after the backup was taken have their keys again: repeat those erasures "
+      "before serving";
   if (args.json) {
-    std::cout << JsonLine(Json{{"records", report->records_checked},
-                               {"checkpoint_size", report->latest_checkpoint_size},
-                               {"key_pinned", report->key_pinned},
-                               {"replaced_store", *aside}})
+    std::cout << JsonLine(Json{{"records", report.records_checked},
+                               {"checkpoint_size", report.latest_checkpoint_size},
+                               {"key_pinned", report.key_pinned},
+                               {"replaced_store", aside},
+                               {"notice", kErasureNotice}})
               << "\n";
     return kExitOk;
   }
-  std::cout << "restored " << report->records_checked << " events (latest signed checkpoint: size "
-            << report->latest_checkpoint_size << "), verified"
-            << (report->key_pinned ? " under the pinned verifier key" : "") << "\n";
-  if (!report->key_pinned) {
-    std::cerr << "cairn: warning: the backup was verified with the signing key it holds; pin the "
-                 "log's key (--verifier-key) to refuse a backup of another log\n";
-  }
-  if (!aside->empty()) {
-    std::cout << "the replaced store is kept at " << TerminalSafe(*aside)
+  std::cout << "restored " << report.records_checked << " events (latest signed checkpoint: size "
+            << report.latest_checkpoint_size << "), verified"
+            << (report.key_pinned ? " under the pinned verifier key" : " with the key the backup holds")
+            << "\n";
+  if (!aside.empty()) {
+    std::cout << "the replaced store is kept at " << TerminalSafe(aside)
               << " (remove it once the restored log serves)\n";
   }
-  std::cout << "subjects forgotten after the backup was taken are readable again: repeat those "
-               "`cairn forget` calls before serving\n";
+  std::cout << kErasureNotice << "\n";
   return kExitOk;
 }
 
@@ -224,6 +262,8 @@ void RegisterBackupCommands(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--verifier-key-file", restore->verifier_key_file,
                   "A file holding the verifier key line, instead of --verifier-key")
       ->option_text("FILE");
+  cmd->add_flag("--unpinned", restore->unpinned,
+                "Verify with the signing key the backup holds (refuses nothing of another log)");
   cmd->add_flag("--json", restore->json, "Print the result as JSON");
   AddDataDirOption(cmd, &restore->data_dir);
   cmd->callback([&ctx, restore] { ctx.exit_code = RunRestore(ctx, *restore); });

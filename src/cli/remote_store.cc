@@ -172,7 +172,7 @@ Result<engine::BackupResult> RemoteEventStore::Backup(const std::string& dir) {
   auto response = client_->Backup();
   if (!response.ok()) return response.status();
   return engine::BackupResult{response->path(), response->tree_size(), response->checkpoint_size(),
-                              response->checkpoint_note()};
+                              response->checkpoint_note(), response->kek_id()};
 }
 
 Result<engine::ForgetResult> RemoteEventStore::Forget(std::string_view subject) {

@@ -17,6 +17,7 @@ namespace {
 
 constexpr size_t kPemFileSizeBytesMax = 1 << 20;
 constexpr int kMessageSizeBytesMax = 64 << 20;
+constexpr int64_t kBackupTimeoutMsMin = 30 * 60 * 1000;
 
 Result<std::string> ReadFile(const std::string& path, std::string_view what) {
   return ReadSmallFile(path, what, kPemFileSizeBytesMax);
@@ -142,9 +143,13 @@ class GrpcClient final : public Client {
     });
   }
   Result<v1::BackupResponse> Backup() override {
-    return Unary<v1::BackupResponse>([&](grpc::ClientContext* c, v1::BackupResponse* r) {
-      return admin_->Backup(c, v1::BackupRequest(), r);
-    });
+    // A copy of a large store takes longer than other calls: at least kBackupTimeoutMsMin.
+    grpc::ClientContext context;
+    Prepare(&context, std::max(options_.timeout_ms, kBackupTimeoutMsMin));
+    v1::BackupResponse response;
+    grpc::Status status = admin_->Backup(&context, v1::BackupRequest(), &response);
+    if (!status.ok()) return FromGrpcStatus(status);
+    return response;
   }
 
   std::shared_ptr<grpc::Channel> channel() const override { return channel_; }

@@ -141,6 +141,7 @@ struct BackupResult {
   uint64_t tree_size = 0;        // events in the copy
   uint64_t checkpoint_size = 0;  // the tree size of its latest signed checkpoint
   std::string checkpoint_note;   // that checkpoint, verified under this log's key
+  std::string kek_id;            // the KEK its keys are wrapped under (needed to restore it)
 };
 inline constexpr char kBackupCheckpointFile[] = "checkpoint.note";
 
@@ -317,7 +318,8 @@ class EventStore {
   // consistent copy of the store (a prefix of the commits, made while appends go on) and
   // `dir`/checkpoint.note its latest signed checkpoint, which a checkpoint signed first makes
   // cover nearly all of it. The copy's wrapped keys need this log's KEK to be read: the KEK is
-  // never copied. kFailedPrecondition for a backend with backups of its own (PostgreSQL).
+  // never copied, and a KEK rotation waits for a backup (and a backup for it). One backup at a
+  // time (kAborted). kFailedPrecondition for a backend with backups of its own (PostgreSQL).
   virtual Result<BackupResult> Backup(const std::string& dir) {
     (void)dir;
     return Status::FailedPrecondition("backups are not available here");

@@ -957,7 +957,8 @@ class EventStoreImpl final : public EventStore {
   // client append is refused with this message).
   std::string protect_rules_mismatch_;
   std::unique_ptr<keys::KmsHealthGate> kms_gate_;
-  std::shared_mutex kek_rotation_mu_;  // RotateKek (exclusive), PutComponentSecret (shared)
+  std::shared_mutex kek_rotation_mu_;  // RotateKek (exclusive), PutComponentSecret and Backup (shared)
+  std::mutex backup_mu_;               // one Backup at a time
   std::unique_ptr<Sequencer> sequencer_;
   std::mutex observers_mu_;
   std::map<uint64_t, std::function<void(uint64_t)>> observers_;  // guarded by observers_mu_
@@ -1113,6 +1114,11 @@ Result<BackupResult> EventStoreImpl::Backup(const std::string& dir) {
     return Status::FailedPrecondition(
         "a PostgreSQL log is backed up with the database's own backups (docs/deployment.md)");
   }
+  // One backup at a time: each holds RocksDB's file deletions off while it copies.
+  std::unique_lock<std::mutex> one(backup_mu_, std::try_to_lock);
+  if (!one.owns_lock()) return Status::Aborted("another backup is being made; retry when it ends");
+  // Not during a KEK rotation: every key in the copy is wrapped under one KEK, the one recorded.
+  std::shared_lock<std::shared_mutex> kek(kek_rotation_mu_);
   std::error_code ec;
   if (!fs::create_directory(dir, ec)) {
     if (!ec) return Status::AlreadyExists("the backup directory already exists: " + dir);
@@ -1125,7 +1131,14 @@ Result<BackupResult> EventStoreImpl::Backup(const std::string& dir) {
                                              : Checkpoint();
   Result<BackupResult> made = signed_first.ok() ? CopyInto(dir, signed_first->size)
                                                 : Result<BackupResult>(signed_first.status());
+  // The backup directory's own name, durable before the backup is reported made.
+  if (made.ok()) {
+    if (Status synced = crypto::SyncDirectory(fs::path(dir).parent_path().string()); !synced.ok()) {
+      made = synced;
+    }
+  }
   if (!made.ok()) fs::remove_all(dir, ec);  // never leave a directory that looks like a backup
+  if (made.ok()) made->kek_id = parts_.kms->kek_id();
   return made;
 }
 

@@ -160,7 +160,9 @@ grpc::Status AdminService::Backup(grpc::ServerContext* context, const v1::Backup
   response->set_tree_size(made->tree_size);
   response->set_checkpoint_size(made->checkpoint_size);
   response->set_checkpoint_note(made->checkpoint_note);
+  response->set_kek_id(made->kek_id);
   act.AddDetail("tree_size", std::to_string(made->tree_size));
+  act.AddDetail("kek_id", made->kek_id);
   act.AddDetail("checkpoint_size", std::to_string(made->checkpoint_size));
   return act.FinishDurable(grpc::Status::OK);
 }

@@ -723,6 +723,9 @@ Status ValidateBackupDir(const Config& config) {
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     return Refuse("backup.dir " + dir + " is writable by group or others; chmod go-w it");
   }
+  if (st.st_uid != ::geteuid()) {
+    return Refuse("backup.dir " + dir + " is not owned by the user cairn serve runs as");
+  }
   return Status::Ok();
 }
 

@@ -283,7 +283,8 @@ struct ScrubSection {
 };
 
 // [backup]: where Admin.Backup (`cairn backup`) makes its backup directories. Unset: backups
-// over the network are off. Must be an existing directory that group and others cannot write.
+// over the network are off. Must be an existing directory of the server's user that group and
+// others cannot write.
 struct BackupSection {
   std::string dir;
 };
@@ -362,8 +363,8 @@ Status ApplyEnvOverrides(Config* config, const std::function<const char*(const c
 //    but unreadable;
 //  - auth.jwt[i].leeway_s outside 0..60;
 //  - policy.file set but missing or not a file (its content is policy/'s business);
-//  - backup.dir set but missing, not a directory, writable by group or others, or set with the
-//    postgres backend;
+//  - backup.dir set but missing, not a directory, writable by group or others, owned by another
+//    user, or set with the postgres backend;
 //  - [keys]: a provider other than "local"/"pkcs11", settings of the other provider, two
 //    passphrase or PIN sources, pkcs11 without module, token, PIN or key_label
 //    (keys::CheckKmsConfig); keys.passphrase_file / keys.pin_file missing or accessible by group

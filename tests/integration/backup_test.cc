@@ -3,7 +3,8 @@
 // the data directory's keys and the pinned verifier key and puts it in place of the stopped
 // server's store, which then serves the log as it was at the backup. A backup of another log, a
 // checkpoint.note that is not the backup's and a damaged copy are refused with the data directory
-// left as it was.
+// left as it was. A witness (`cairn checkpoint --checkpoint-file`) notices the restored, shorter
+// log and the different history appended after it.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -210,14 +211,18 @@ TEST_F(BackupTest, RestoreRefusesAForeignWrongOrDamagedBackupAndChangesNothing) 
   WriteFile(note_path, later->note());
   refused = Restore(made->path(), vkey_);
   EXPECT_EQ(refused.exit_code, 1) << refused.out;
-  EXPECT_NE(refused.err.find("does not verify"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("not the latest checkpoint its log holds"), std::string::npos)
+      << refused.err;
   ASSERT_TRUE(fs::remove(note_path));
   WriteFile(note_path, made->checkpoint_note());
 
   // A damaged copy: one byte of the copied write-ahead log flipped.
   std::string wal;
   for (const auto& e : fs::directory_iterator(made->path() + "/db")) {
-    if (e.path().extension() == ".log" && fs::file_size(e.path()) > 64) wal = e.path().string();
+    // A copied WAL, not one hard-linked to the live store's (that would damage the store too).
+    if (e.path().extension() == ".log" && fs::file_size(e.path()) > 64 && e.hard_link_count() == 1) {
+      wal = e.path().string();
+    }
   }
   ASSERT_FALSE(wal.empty()) << "the backup holds no write-ahead log with records";
   {
@@ -234,6 +239,11 @@ TEST_F(BackupTest, RestoreRefusesAForeignWrongOrDamagedBackupAndChangesNothing) 
   // Either the log does not verify or, if only the last record (the checkpoint) was cut, the
   // note is not the latest checkpoint the copy holds.
   EXPECT_NE(refused.err.find("the backup"), std::string::npos) << refused.err;
+
+  // Without a pinned key (and without --unpinned) nothing is restored.
+  CommandResult unpinned = RunCairn({"restore", "--from", made->path(), "--data-dir", env_.DataDir(),
+                                     "--config", env_.ConfigPath()});
+  EXPECT_EQ(unpinned.exit_code, 2) << unpinned.out << unpinned.err;
 
   // Nothing was replaced: the data directory serves the whole log.
   EXPECT_EQ(Entries(env_.DataDir()), before);

@@ -29,13 +29,15 @@ Status MakeOwnerOnly(const std::string& dir) {
   std::error_code ec;
   fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   if (ec) return Status::IOError("cannot restrict the backup directory: " + ec.message());
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+  fs::directory_iterator it(dir, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
     // Hard links share the store's own files (already 0600 or 0644 as RocksDB made them); only
     // files that are not links into the store are narrowed here.
-    if (!entry.is_regular_file() || entry.hard_link_count() > 1) continue;
-    fs::permissions(entry.path(), fs::perms::owner_read | fs::perms::owner_write,
-                    fs::perm_options::replace, ec);
-    if (ec) return Status::IOError("cannot restrict a backup file: " + ec.message());
+    std::error_code file_ec;
+    if (!it->is_regular_file(file_ec) || it->hard_link_count(file_ec) > 1) continue;
+    fs::permissions(it->path(), fs::perms::owner_read | fs::perms::owner_write,
+                    fs::perm_options::replace, file_ec);
+    if (file_ec) return Status::IOError("cannot restrict a backup file: " + file_ec.message());
   }
   if (ec) return Status::IOError("cannot list the backup directory: " + ec.message());
   return Status::Ok();
@@ -63,7 +65,8 @@ Result<BackupFacts> ReadFacts(const std::string& dir) {
 
 Result<BackupFacts> RocksLogStore::CreateBackup(const std::string& dir) {
   std::error_code ec;
-  if (fs::exists(dir, ec) || ec) {
+  if (fs::symlink_status(dir, ec).type() != fs::file_type::not_found) {
+    if (ec) return Status::IOError("cannot examine the backup directory: " + ec.message());
     return Status::AlreadyExists("the backup directory already exists: " + dir);
   }
   rocksdb::Checkpoint* raw = nullptr;
