@@ -1,6 +1,7 @@
 // cairn backup: an online backup (a server's Admin.Backup, or a data directory opened offline).
 // cairn restore: puts a verified backup in place of a stopped data directory's store.
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,7 +56,10 @@ int RunBackup(const CliContext& ctx, const BackupArgs& args) {
   OfflineAct act{"backup", args.to, Status::Ok(), {}};
   auto made = store->Backup(args.to);
   act.outcome = made.status();
-  if (made.ok()) act.details.emplace_back("tree_size", std::to_string(made->tree_size));
+  if (made.ok()) {
+    act.details.emplace_back("tree_size", std::to_string(made->tree_size));
+    act.details.emplace_back("kek_id", made->kek_id);
+  }
   const Status audited =
       offline_dir.empty() ? Status::Ok() : AuditOfflineAct(store.get(), offline_dir, std::move(act));
   if (!made.ok()) return Fail(made.status());
@@ -146,24 +150,39 @@ Result<engine::VerifyReport> VerifyStaged(const std::string& staging, const serv
   return report;
 }
 
-// Puts the staged store (`staging`/db) in place of DIR/db, which moves aside. Returns where the
-// replaced store was kept ("" when there was none); on failure the data directory is as it was.
-Result<std::string> Install(const std::string& staging, const std::string& data_dir) {
+// Puts the staged store (`staging`/db) in place of DIR/db, which moves aside: one atomic swap
+// (renameat2 RENAME_EXCHANGE), so that DIR/db is at every instant either the old store or the
+// verified copy, then the old store is renamed out of `staging`. Returns where the replaced store
+// was kept ("" when there was none). *keep_staging is set when `staging` still holds the old
+// store (the last rename failed; the message says where it is).
+Result<std::string> Install(const std::string& staging, const std::string& data_dir, bool* keep_staging) {
   const engine::DataDirPaths paths(data_dir);
+  const std::string staged = engine::DataDirPaths(staging).db;
   std::error_code ec;
-  std::string aside;
-  if (fs::exists(fs::symlink_status(paths.db, ec))) {
-    aside = paths.db + ".replaced-" + NowUtcCompact();
-    fs::rename(paths.db, aside, ec);
-    if (ec) return Status::IOError("cannot move the current store aside: " + ec.message());
+  if (!fs::exists(fs::symlink_status(paths.db, ec))) {
+    if (::rename(staged.c_str(), paths.db.c_str()) != 0) {
+      return Status::IOError("cannot put the restored store in place: " + std::string(std::strerror(errno)));
+    }
+    CAIRN_RETURN_IF_ERROR(crypto::SyncDirectory(data_dir));
+    return std::string();
   }
-  fs::rename(engine::DataDirPaths(staging).db, paths.db, ec);
-  if (ec) {
-    const std::string why = ec.message();
-    if (!aside.empty()) fs::rename(aside, paths.db, ec);
-    return Status::IOError("cannot put the restored store in place: " + why);
+  if (::renameat2(AT_FDCWD, staged.c_str(), AT_FDCWD, paths.db.c_str(), RENAME_EXCHANGE) != 0) {
+    return Status::IOError("cannot swap the restored store in (the data directory is as it was): " +
+                           std::string(std::strerror(errno)));
   }
-  CAIRN_RETURN_IF_ERROR(crypto::SyncDirectory(data_dir));
+  *keep_staging = true;  // it holds the old store now
+  Status synced = crypto::SyncDirectory(data_dir);
+  if (synced.ok()) synced = crypto::SyncDirectory(staging);
+  const std::string aside = paths.db + ".replaced-" + NowUtcCompact() + "-" + HexEncode(crypto::RandomString(4));
+  if (synced.ok() && ::rename(staged.c_str(), aside.c_str()) != 0) {
+    synced = Status::IOError(std::strerror(errno));
+  }
+  if (synced.ok()) synced = crypto::SyncDirectory(data_dir);
+  if (!synced.ok()) {
+    return synced.Annotate("the restored store is in place, the replaced one is at " +
+                           (fs::exists(staged, ec) ? staged : aside));
+  }
+  *keep_staging = false;
   return aside;
 }
 
@@ -185,8 +204,10 @@ Result<std::pair<engine::VerifyReport, std::string>> StageVerifyInstall(
                      : CopyStoreFiles(engine::DataDirPaths(from).db, engine::DataDirPaths(staging).db);
   Result<engine::VerifyReport> report =
       staged.ok() ? VerifyStaged(staging, config, data_dir, pinned, note) : Result<engine::VerifyReport>(staged);
-  Result<std::string> aside = report.ok() ? Install(staging, data_dir) : Result<std::string>(report.status());
-  fs::remove_all(staging, ec);
+  bool keep_staging = false;
+  Result<std::string> aside =
+      report.ok() ? Install(staging, data_dir, &keep_staging) : Result<std::string>(report.status());
+  if (!keep_staging) fs::remove_all(staging, ec);
   if (!aside.ok()) return aside.status();
   return std::make_pair(std::move(report).value(), std::move(aside).value());
 }

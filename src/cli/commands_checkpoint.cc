@@ -4,6 +4,7 @@
 // moves forward.
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/anchor_files.h"
 #include "cli/commands.h"
@@ -43,9 +44,10 @@ Status CheckExtends(engine::EventStore& store, const integrity::Checkpoint& kept
     if (kept.root != integrity::EmptyRoot()) return Status::DataLoss("the kept empty tree has another root");
     return Status::Ok();
   }
-  CAIRN_ASSIGN_OR_RETURN(engine::ConsistencyProof proof, store.ProveConsistency(kept.size, now.size));
+  auto proof = store.ProveConsistency(kept.size, now.size);
+  if (!proof.ok()) return proof.status().Annotate("could not check consistency with the kept checkpoint");
   // The proof's own roots are the source's word: only the two signed roots count.
-  Status s = integrity::VerifyConsistency(kept.size, now.size, proof.proof, kept.root, now.root);
+  Status s = integrity::VerifyConsistency(kept.size, now.size, proof->proof, kept.root, now.root);
   if (!s.ok()) {
     return Status::DataLoss("the signed tree does not extend the kept one: history was rewritten" +
                             sizes);
@@ -53,45 +55,70 @@ Status CheckExtends(engine::EventStore& store, const integrity::Checkpoint& kept
   return Status::Ok();
 }
 
-// Witness mode: `note` checked under the pinned key against the kept checkpoint, then kept.
-Status WitnessAndKeep(engine::EventStore& store, const CheckpointArgs& args, const std::string& note) {
-  CAIRN_ASSIGN_OR_RETURN(const std::string vkey,
-                         PinnedVerifierKey(args.verifier_key, args.verifier_key_file));
-  if (vkey.empty()) {
-    return Status::InvalidArgument("--checkpoint-file needs the pinned key: --verifier-key or "
-                                   "--verifier-key-file");
-  }
-  CAIRN_ASSIGN_OR_RETURN(const integrity::NoteVerifier key, integrity::ParseVerifierKey(vkey));
-  auto now = integrity::VerifyCheckpoint(note, key);
-  if (!now.ok()) return Status::DataLoss("the checkpoint is not signed by the pinned key: " + now.status().message());
-  CAIRN_ASSIGN_OR_RETURN(const std::string kept_note,
-                         ReadKeptCheckpoint(args.checkpoint_file, kKeptCheckpointBytesMax));
-  if (!kept_note.empty()) {
+// Witness mode: `signed_only` (the checkpoint with only the pinned key's signature, checked)
+// against the kept checkpoint, then kept. Says so when the file starts the witness's trust.
+Status CheckAndKeep(engine::EventStore& store, const integrity::NoteVerifier& key,
+                    const std::string& path, const integrity::Checkpoint& now,
+                    const std::string& signed_only) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string kept_note, ReadKeptCheckpoint(path, kKeptCheckpointBytesMax));
+  if (kept_note.empty()) {
+    std::cerr << "cairn: no checkpoint was kept in " << TerminalSafe(path)
+              << ": the witness's trust starts with this run (size " << now.size << ")\n";
+  } else {
     auto kept = integrity::VerifyCheckpoint(kept_note, key);
     if (!kept.ok()) {
-      return Status::FailedPrecondition("the kept checkpoint in " + args.checkpoint_file +
-                                        " is not signed by the pinned key");
+      return Status::FailedPrecondition("the kept checkpoint in " + path + " is not signed by the pinned key");
     }
-    CAIRN_RETURN_IF_ERROR(CheckExtends(store, *kept, *now));
+    Status extends = CheckExtends(store, *kept, now);
+    if (!extends.ok()) {
+      // The evidence: the refused checkpoint, as signed (the kept one stays in the file).
+      std::cerr << "cairn: the refused checkpoint:\n" << TerminalSafe(signed_only);
+      return extends;
+    }
   }
-  CAIRN_ASSIGN_OR_RETURN(const bool replaced, ReplaceKeptCheckpoint(args.checkpoint_file, kept_note, note));
+  CAIRN_ASSIGN_OR_RETURN(const bool replaced, ReplaceKeptCheckpoint(path, kept_note, signed_only));
   if (!replaced) {
-    std::cerr << "cairn: warning: another run changed " << TerminalSafe(args.checkpoint_file)
+    std::cerr << "cairn: warning: another run changed " << TerminalSafe(path)
               << " meanwhile; it is left as that run wrote it\n";
   }
   return Status::Ok();
 }
 
 int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
+  auto vkey = PinnedVerifierKey(args.verifier_key, args.verifier_key_file);
+  if (!vkey.ok()) return UsageError(vkey.status().message());
+  if (vkey->empty() && !args.checkpoint_file.empty()) {
+    return UsageError("--checkpoint-file needs the pinned key: --verifier-key or --verifier-key-file");
+  }
+  std::optional<integrity::NoteVerifier> key;
+  if (!vkey->empty()) {
+    auto parsed = integrity::ParseVerifierKey(*vkey);
+    if (!parsed.ok()) return UsageError("--verifier-key: " + parsed.status().message());
+    key = std::move(parsed).value();
+  }
   int rc = kExitOk;
   auto store = OpenOrReport(ctx, args.data_dir, &rc);
   if (!store) return rc;
   auto checkpoint = store->Checkpoint();
   if (!checkpoint.ok()) return Fail(checkpoint.status());
-  if (!args.checkpoint_file.empty()) {
-    Status witnessed = WitnessAndKeep(*store, args, checkpoint->note);
-    if (witnessed.code() == StatusCode::kInvalidArgument) return UsageError(witnessed.message());
-    if (!witnessed.ok()) return Fail(witnessed);
+  if (key) {
+    // Only the pinned key's signature is kept and shown: other lines are the source's word, and
+    // would let it pad the note beyond what the kept file may hold.
+    auto now = integrity::VerifyCheckpoint(checkpoint->note, *key);
+    auto signed_only = integrity::NoteSignedOnlyBy(checkpoint->note, *key);
+    if (!now.ok() || !signed_only.ok()) {
+      return Fail(Status::DataLoss("the checkpoint is not signed by the pinned key"));
+    }
+    if (signed_only->size() > kKeptCheckpointBytesMax) {
+      return Fail(Status::DataLoss("the checkpoint is larger than a checkpoint may be"));
+    }
+    checkpoint->note = *signed_only;
+    checkpoint->size = now->size;
+    checkpoint->root = now->root;
+    if (!args.checkpoint_file.empty()) {
+      Status witnessed = CheckAndKeep(*store, *key, args.checkpoint_file, *now, *signed_only);
+      if (!witnessed.ok()) return Fail(witnessed);
+    }
   }
   if (args.json) {
     std::cout << JsonLine(CheckpointToJson(*checkpoint)) << "\n";
@@ -128,7 +155,8 @@ void RegisterCheckpointCommands(CLI::App& app, CliContext& ctx) {
                   "which it then replaces; needs --verifier-key or --verifier-key-file")
       ->option_text("FILE");
   cmd->add_option("--verifier-key", args->verifier_key,
-                  "Pin the log's verifier key line (`cairn vkey`, kept apart from the log)")
+                  "Pin the log's verifier key line (`cairn vkey`, kept apart from the log): the "
+                  "checkpoint must be signed by it, and only that signature is printed")
       ->option_text("KEY");
   cmd->add_option("--verifier-key-file", args->verifier_key_file,
                   "A file holding the verifier key line, instead of --verifier-key")

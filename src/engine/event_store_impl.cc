@@ -1108,8 +1108,12 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
   return std::unique_ptr<EventStore>(std::move(impl));
 }
 
-Result<BackupResult> EventStoreImpl::Backup(const std::string& dir) {
+Result<BackupResult> EventStoreImpl::Backup(const std::string& dir_arg) {
   namespace fs = std::filesystem;
+  // Absolute and without a trailing '/', so that its parent is the directory that names it.
+  fs::path normal = fs::absolute(dir_arg).lexically_normal();
+  if (!normal.has_filename()) normal = normal.parent_path();
+  const std::string dir = normal.string();
   if (store()->shared()) {
     return Status::FailedPrecondition(
         "a PostgreSQL log is backed up with the database's own backups (docs/deployment.md)");
@@ -1133,7 +1137,7 @@ Result<BackupResult> EventStoreImpl::Backup(const std::string& dir) {
                                                 : Result<BackupResult>(signed_first.status());
   // The backup directory's own name, durable before the backup is reported made.
   if (made.ok()) {
-    if (Status synced = crypto::SyncDirectory(fs::path(dir).parent_path().string()); !synced.ok()) {
+    if (Status synced = crypto::SyncDirectory(normal.parent_path().string()); !synced.ok()) {
       made = synced;
     }
   }

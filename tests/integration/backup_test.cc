@@ -151,6 +151,22 @@ TEST_F(BackupTest, AWitnessNoticesARestoreToAnOlderStateAndTheForkAfterIt) {
   CommandResult refused = Witness(foreign);
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("not signed by the pinned key"), std::string::npos) << refused.err;
+  // A pinned key without a kept file checks the signature too.
+  CommandResult pinned_only = RunCairn({"checkpoint", "--server", env_.server().target(), "--ca",
+                                        env_.CaCert(), "--token", env_.admin_key, "--verifier-key",
+                                        foreign});
+  EXPECT_EQ(pinned_only.exit_code, 1) << pinned_only.out;
+  // A kept file the pinned key did not sign is refused, not replaced.
+  const std::string kept_before = ReadAll(kept_);
+  CommandResult other_cp = RunCairn({"checkpoint", "--data-dir", other.Sub("d")});
+  ASSERT_EQ(other_cp.exit_code, 0) << other_cp.err;
+  ASSERT_TRUE(fs::remove(kept_));
+  WriteFile(kept_, other_cp.out);
+  refused = Witness(vkey_);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("is not signed by the pinned key"), std::string::npos) << refused.err;
+  ASSERT_TRUE(fs::remove(kept_));
+  WriteFile(kept_, kept_before);
 
   ASSERT_EQ(env_.server().Stop(), 0);
   ASSERT_EQ(Restore(made->path(), vkey_).exit_code, 0);
@@ -244,12 +260,27 @@ TEST_F(BackupTest, RestoreRefusesAForeignWrongOrDamagedBackupAndChangesNothing) 
   CommandResult unpinned = RunCairn({"restore", "--from", made->path(), "--data-dir", env_.DataDir(),
                                      "--config", env_.ConfigPath()});
   EXPECT_EQ(unpinned.exit_code, 2) << unpinned.out << unpinned.err;
+  EXPECT_NE(unpinned.err.find("pin the log's verifier key"), std::string::npos) << unpinned.err;
 
   // Nothing was replaced: the data directory serves the whole log.
   EXPECT_EQ(Entries(env_.DataDir()), before);
   ASSERT_TRUE(env_.Start()) << env_.server().output();
   admin_ = env_.ClientWith(env_.admin_key);
   EXPECT_EQ(StreamLength(*admin_, "order-1"), 6u);
+}
+
+TEST_F(BackupTest, UnpinnedRestoreTrustsTheKeyTheBackupHoldsAndSaysSo) {
+  ASSERT_TRUE(admin_->Append(Orders("order-1", 2)).ok());
+  auto made = admin_->Backup();
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_FALSE(made->kek_id().empty());
+  ASSERT_EQ(env_.server().Stop(), 0);
+  CommandResult restored = RunCairn({"restore", "--from", made->path(), "--data-dir", env_.DataDir(),
+                                     "--config", env_.ConfigPath(), "--unpinned", "--json"});
+  ASSERT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  EXPECT_NE(restored.out.find(R"("key_pinned":false)"), std::string::npos) << restored.out;
+  EXPECT_NE(restored.out.find(R"("records":2)"), std::string::npos) << restored.out;
+  EXPECT_NE(restored.out.find("repeat those erasures"), std::string::npos) << restored.out;
 }
 
 TEST(BackupOffTest, BackupWithoutABackupDirIsRefused) {

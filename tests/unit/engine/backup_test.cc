@@ -84,6 +84,17 @@ TEST_P(BackupTest, CopiesAPrefixOfTheCommitsWhileAppendsGoOn) {
                                            live->root)
                   .ok());
 
+  // A relative path, and one with a trailing '/', name the same kind of directory.
+  const std::string relative = fs::relative(tmp_.Sub("backup-rel")).string();
+  ASSERT_FALSE(relative.empty());
+  ASSERT_NE(relative.front(), '/');
+  auto by_relative = store_->Backup(relative);
+  ASSERT_TRUE(by_relative.ok()) << by_relative.status().ToString();
+  EXPECT_EQ(by_relative->path, tmp_.Sub("backup-rel"));
+  auto by_slash = store_->Backup(tmp_.Sub("backup-slash") + "/");
+  ASSERT_TRUE(by_slash.ok()) << by_slash.status().ToString();
+  EXPECT_TRUE(fs::exists(tmp_.Sub("backup-slash/") + kBackupCheckpointFile));
+
   // A second backup into the same directory changes nothing.
   auto again = store_->Backup(backup);
   EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists) << again.status().ToString();

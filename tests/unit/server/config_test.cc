@@ -416,6 +416,11 @@ TEST_F(ServeCheck, BackupDirMustBeAnOwnersDirectoryOfTheEmbeddedStore) {
   ExpectRefused({"backup.dir", "writable by group or others"});
   ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
   EXPECT_TRUE(ValidateForServe(config_).ok()) << ValidateForServe(config_).ToString();
+  if (::geteuid() == 0) {  // only root can give the directory to another user
+    ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
+    ExpectRefused({"backup.dir", "not owned by the user"});
+    ASSERT_EQ(::chown(dir.c_str(), 0, 0), 0);
+  }
   config_.storage.backend = "postgres";
   config_.storage.postgres_dsn = "host=127.0.0.1 dbname=cairn user=cairn";
   ExpectRefused({"backup.dir", "PostgreSQL"});
