@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -29,6 +30,8 @@
 #include "crypto/x509.h"
 #include "engine/data_dir.h"
 #include "engine/event_store.h"
+#include "keys/erasure_carry.h"
+#include "storage/rocksdb/rocks_log_store.h"
 
 namespace cairn::cli {
 namespace {
@@ -186,12 +189,59 @@ Result<std::string> Install(const std::string& staging, const std::string& data_
   return aside;
 }
 
+// What a restore did.
+struct Restored {
+  engine::VerifyReport report;
+  std::string aside;                               // where the replaced store is ("": none)
+  std::optional<keys::CarriedErasures> carried;    // erasures made again in the restored store
+  std::string not_carried;                         // why not, when carried is empty
+};
+
+// The erasures made since the backup, made again in the verified copy `staging`/db before it is
+// put in place — only when the replaced store DIR/db holds the backup's own signed checkpoint
+// (`note`, of size `note_size`): then it is a later state of the same log (keys/erasure_carry.h).
+// Otherwise *why says why nothing was carried.
+Result<std::optional<keys::CarriedErasures>> CarryErasures(const std::string& staging,
+                                                          const std::string& data_dir,
+                                                          const std::string& note, uint64_t note_size,
+                                                          std::string* why) {
+  const engine::DataDirPaths paths(data_dir);
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(paths.db, ec))) {
+    *why = "the data directory held no store";
+    return std::optional<keys::CarriedErasures>();
+  }
+  storage::RocksOptions old_options;
+  old_options.path = paths.db;
+  old_options.read_only = true;
+  auto replaced = storage::OpenRocksLogStore(old_options);
+  if (!replaced.ok()) {
+    *why = "the replaced store does not open (" + replaced.status().message() + ")";
+    return std::optional<keys::CarriedErasures>();
+  }
+  bool descends = false;
+  CAIRN_RETURN_IF_ERROR((*replaced)->ScanCheckpoints([&](uint64_t size, std::string_view signed_note) {
+    descends = size == note_size && signed_note == note;
+    return !descends && size <= note_size;
+  }));
+  if (!descends) {
+    *why = "the replaced store does not hold the backup's checkpoint (another log, or older than the backup)";
+    return std::optional<keys::CarriedErasures>();
+  }
+  storage::RocksOptions copy_options;
+  copy_options.path = engine::DataDirPaths(staging).db;
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<storage::LogStore> restored,
+                         storage::OpenRocksLogStore(copy_options));
+  CAIRN_ASSIGN_OR_RETURN(keys::CarriedErasures carried, keys::CarryErasuresForward(**replaced, *restored));
+  return std::optional<keys::CarriedErasures>(carried);
+}
+
 // Stages the backup's store inside DIR (DIR/restoring-<time>-<random>/db): what is verified is
 // the copy that is installed, the backup is only read, and DIR/db is touched only once the copy
-// is whole and verified. A crash before that leaves a restoring-* directory to remove.
-Result<std::pair<engine::VerifyReport, std::string>> StageVerifyInstall(
-    const std::string& from, const server::Config& config, const std::string& data_dir,
-    const std::string& pinned) {
+// is whole, verified and carries the erasures made since the backup. A crash before that leaves
+// a restoring-* directory to remove.
+Result<Restored> StageVerifyInstall(const std::string& from, const server::Config& config,
+                                    const std::string& data_dir, const std::string& pinned) {
   CAIRN_ASSIGN_OR_RETURN(const std::string note,
                          ReadSmallFile(from + "/" + engine::kBackupCheckpointFile,
                                        "the backup's checkpoint", kCheckpointNoteBytesMax));
@@ -200,16 +250,41 @@ Result<std::pair<engine::VerifyReport, std::string>> StageVerifyInstall(
   std::error_code ec;
   if (!fs::create_directory(staging, ec)) return Status::IOError("cannot create " + staging + ": " + ec.message());
   fs::permissions(staging, fs::perms::owner_all, fs::perm_options::replace, ec);
-  Status staged = ec ? Status::IOError("cannot restrict " + staging + ": " + ec.message())
-                     : CopyStoreFiles(engine::DataDirPaths(from).db, engine::DataDirPaths(staging).db);
-  Result<engine::VerifyReport> report =
-      staged.ok() ? VerifyStaged(staging, config, data_dir, pinned, note) : Result<engine::VerifyReport>(staged);
+  Restored out;
+  Status s = ec ? Status::IOError("cannot restrict " + staging + ": " + ec.message())
+                : CopyStoreFiles(engine::DataDirPaths(from).db, engine::DataDirPaths(staging).db);
+  if (s.ok()) {
+    auto report = VerifyStaged(staging, config, data_dir, pinned, note);
+    if (report.ok()) out.report = std::move(report).value();
+    s = report.status();
+  }
+  if (s.ok()) {
+    auto carried = CarryErasures(staging, data_dir, note, out.report.latest_checkpoint_size, &out.not_carried);
+    if (carried.ok()) out.carried = *carried;
+    s = carried.status();
+  }
   bool keep_staging = false;
-  Result<std::string> aside =
-      report.ok() ? Install(staging, data_dir, &keep_staging) : Result<std::string>(report.status());
+  if (s.ok()) {
+    auto aside = Install(staging, data_dir, &keep_staging);
+    if (aside.ok()) out.aside = std::move(aside).value();
+    s = aside.status();
+  }
   if (!keep_staging) fs::remove_all(staging, ec);
-  if (!aside.ok()) return aside.status();
-  return std::make_pair(std::move(report).value(), std::move(aside).value());
+  if (!s.ok()) return s;
+  return out;
+}
+
+// The restore in the restored log's own `$audit` (the data directory's lock released first).
+Status AuditRestore(const std::string& data_dir, const std::string& from, const Restored& r) {
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<engine::EventStore> store, OpenStore(data_dir));
+  OfflineAct act{"restore", from, Status::Ok(), {}};
+  act.details.emplace_back("tree_size", std::to_string(r.report.records_checked));
+  act.details.emplace_back("key_pinned", r.report.key_pinned ? "true" : "false");
+  if (r.carried) {
+    act.details.emplace_back("erasures_carried", std::to_string(r.carried->subjects_erased));
+    act.details.emplace_back("key_versions_destroyed", std::to_string(r.carried->versions_destroyed));
+  }
+  return AuditOfflineAct(store.get(), data_dir, std::move(act));
 }
 
 int RunRestore(const CliContext& ctx, const RestoreArgs& args) {
@@ -226,33 +301,42 @@ int RunRestore(const CliContext& ctx, const RestoreArgs& args) {
   if (config->storage.backend == "postgres") {
     return UsageError("a PostgreSQL log is restored with the database's own tools");
   }
-  // Held throughout: no server and no other command uses the directory meanwhile.
+  // Held until the store is in place: no server and no other command uses the directory.
   auto lock = engine::DataDirLock::Acquire(engine::DataDirPaths(*dir), /*create=*/false);
   if (!lock.ok()) return Fail(lock.status());
   auto done = StageVerifyInstall(args.from, *config, *dir, *pinned);
+  lock->reset();
   if (!done.ok()) return Fail(done.status());
-  const auto& [report, aside] = *done;
-  constexpr char kErasureNotice[] =
-      "subjects forgotten after the backup was taken have their keys again: repeat those erasures "
-      "before serving";
+  const Restored& r = *done;
+  const Status audited = AuditRestore(*dir, args.from, r);
+  const std::string erasures =
+      r.carried ? "erasures since the backup made again: " + std::to_string(r.carried->subjects_erased) +
+                      " subject(s), " + std::to_string(r.carried->versions_destroyed) + " key version(s) destroyed"
+                : "erasures since the backup NOT made again (" + r.not_carried +
+                      "): repeat them before serving";
   if (args.json) {
-    std::cout << JsonLine(Json{{"records", report.records_checked},
-                               {"checkpoint_size", report.latest_checkpoint_size},
-                               {"key_pinned", report.key_pinned},
-                               {"replaced_store", aside},
-                               {"notice", kErasureNotice}})
-              << "\n";
-    return kExitOk;
+    Json out{{"records", r.report.records_checked},
+             {"checkpoint_size", r.report.latest_checkpoint_size},
+             {"key_pinned", r.report.key_pinned},
+             {"replaced_store", r.aside},
+             {"erasures_carried", r.carried.has_value()},
+             {"erasures", erasures}};
+    if (r.carried) out["subjects_erased"] = r.carried->subjects_erased;
+    std::cout << JsonLine(out) << "\n";
+  } else {
+    std::cout << "restored " << r.report.records_checked << " events (latest signed checkpoint: size "
+              << r.report.latest_checkpoint_size << "), verified"
+              << (r.report.key_pinned ? " under the pinned verifier key" : " with the key the backup holds")
+              << "\n"
+              << erasures << "\n";
+    if (!r.aside.empty()) {
+      std::cout << "the replaced store is kept at " << TerminalSafe(r.aside)
+                << " (remove it once the restored log serves: it still holds what was erased)\n";
+    }
   }
-  std::cout << "restored " << report.records_checked << " events (latest signed checkpoint: size "
-            << report.latest_checkpoint_size << "), verified"
-            << (report.key_pinned ? " under the pinned verifier key" : " with the key the backup holds")
-            << "\n";
-  if (!aside.empty()) {
-    std::cout << "the replaced store is kept at " << TerminalSafe(aside)
-              << " (remove it once the restored log serves)\n";
+  if (!audited.ok()) {
+    return Fail(audited.Annotate("the backup was restored, but its audit record was not written"));
   }
-  std::cout << kErasureNotice << "\n";
   return kExitOk;
 }
 

@@ -16,15 +16,15 @@
 namespace cairn::keys {
 namespace {
 
-constexpr std::string_view kIndexPrefix = "subject/";
-constexpr std::string_view kKeyPrefix = "skey/";
+constexpr std::string_view kIndexPrefix = SubjectKeys::kIndexNamePrefix;
+constexpr std::string_view kKeyPrefix = SubjectKeys::kKeyNamePrefix;
 constexpr std::string_view kCurrentPrefix = "w/";  // cache name of a subject's current version
 constexpr uint8_t kIndexFormat = 1;
 constexpr uint8_t kKeyFormat = 1;
 constexpr size_t kSubjectSaltSizeBytes = 32;
 constexpr size_t kHandleHexDigits = 24;
 constexpr size_t kSubjectHashHexSize = 64;  // SHA-256 of salt and subject, lowercase hex
-const std::string kUsePrefix = "skey-use/";
+const std::string kUsePrefix(SubjectKeys::kUseNamePrefix);
 // Compare-and-swap attempts to claim a block of a version's use count (nodes racing for it).
 constexpr int kUseClaimAttemptsMax = 16;
 // Attempts of one rotation that other nodes rotating the same subject keep pre-empting, and the
@@ -174,12 +174,27 @@ Result<std::optional<std::vector<SubjectKeys::Version>>> SubjectKeys::ReadIndex(
   using Out = std::optional<std::vector<Version>>;
   CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> value, store_->ReadKeyMaterial(index_name));
   if (!value) return Out();
-  ByteReader r(*value);
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Version> versions, ParseIndex(index_name, *value));
+  return Out(std::move(versions));
+}
+
+Result<std::vector<std::string>> SubjectKeys::IndexedKids(std::string_view index_name,
+                                                          std::string_view value) {
+  CAIRN_ASSIGN_OR_RETURN(std::vector<Version> versions, ParseIndex(index_name, value));
+  std::vector<std::string> kids;
+  for (Version& v : versions) kids.push_back(std::move(v.kid));
+  return kids;
+}
+
+Result<std::vector<SubjectKeys::Version>> SubjectKeys::ParseIndex(std::string_view index_name,
+                                                                 std::string_view value) {
+  const std::string name(index_name);
+  ByteReader r(value);
   uint8_t format = 0;
   uint32_t count = 0;
   if (!r.GetU8(&format) || format != kIndexFormat || !r.GetU32(&count) || count == 0 ||
       count > kSubjectKeyVersionsMax) {
-    return Status::DataLoss("corrupt subject key index " + index_name);
+    return Status::DataLoss("corrupt subject key index " + name);
   }
   std::vector<Version> versions;
   versions.reserve(count);
@@ -189,12 +204,12 @@ Result<std::optional<std::vector<SubjectKeys::Version>>> SubjectKeys::ReadIndex(
     uint64_t created = 0;
     if (!r.GetU8(&kid_size) || !r.GetBytes(kid_size, &kid) || !r.GetU64(&created) ||
         ParseKid(kid) != i + 1) {
-      return Status::DataLoss("corrupt subject key index " + index_name);
+      return Status::DataLoss("corrupt subject key index " + name);
     }
     versions.push_back(Version{std::string(kid), static_cast<int64_t>(created)});
   }
-  if (r.remaining() != 0) return Status::DataLoss("corrupt subject key index " + index_name);
-  return Out(std::move(versions));
+  if (r.remaining() != 0) return Status::DataLoss("corrupt subject key index " + name);
+  return versions;
 }
 
 std::string SubjectKeys::EncodeIndex(const std::vector<Version>& versions) {

@@ -141,6 +141,16 @@ class SubjectKeys final : public SubjectKeySource {
   Result<std::string> ListKeys(std::string_view after_hash, size_t keys_max,
                         const std::function<bool(const SubjectKeyInfo&)>& fn);
 
+  // The kids an index entry ("subject/<hash>" and its value) lists, oldest first; kDataLoss when
+  // the value is not an index.
+  static Result<std::vector<std::string>> IndexedKids(std::string_view index_name,
+                                                      std::string_view value);
+  // The names of key material this class writes: the index of a subject hash, a key version,
+  // a version's use row (for keys/erasure_carry.h).
+  static constexpr std::string_view kIndexNamePrefix = "subject/";
+  static constexpr std::string_view kKeyNamePrefix = "skey/";
+  static constexpr std::string_view kUseNamePrefix = "skey-use/";
+
   // The index name's hash for `subject` (hex), as ListKeys shows it.
   std::string SubjectHashHex(std::string_view subject) const;
 
@@ -191,6 +201,7 @@ class SubjectKeys final : public SubjectKeySource {
   std::string HashHex(std::string_view subject) const;
   std::mutex& SubjectLock(std::string_view hash_hex);
   Result<std::optional<std::vector<Version>>> ReadIndex(const std::string& index_name);
+  static Result<std::vector<Version>> ParseIndex(std::string_view index_name, std::string_view value);
   static std::string EncodeIndex(const std::vector<Version>& versions);
   // Reads and unwraps skey/<kid>; nullopt when it does not exist.
   Result<std::optional<std::shared_ptr<const crypto::SecureBytes>>> LoadKey(std::string_view kid);
