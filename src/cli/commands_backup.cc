@@ -197,49 +197,100 @@ struct Restored {
   std::string not_carried;                         // why not, when carried is empty
 };
 
+// Whether the replaced store DIR/db is a later state of the log the copy holds: it holds the
+// backup's own signed checkpoint (`note`, of size `note_size`), at least the copy's `copy_size`
+// events, and the copy's events after the checkpoint byte for byte. "" when it is; else why not
+// (also when it cannot be read: a damaged old store must not block a restore).
+constexpr uint64_t kCarryTailRecordsMax = 1 << 20;  // events a backup may hold past its checkpoint
+std::string WhyNotLaterState(storage::LogStore& replaced, storage::LogStore& copy,
+                             const std::string& note, uint64_t note_size, uint64_t copy_size) {
+  bool holds_note = false;
+  Status s = replaced.ScanCheckpoints([&](uint64_t size, std::string_view signed_note) {
+    holds_note = size == note_size && signed_note == note;
+    return !holds_note && size <= note_size;
+  });
+  if (!s.ok()) return "the replaced store cannot be read: " + s.message();
+  if (!holds_note) return "the replaced store does not hold the backup's checkpoint (another log, or older than the backup)";
+  auto state = replaced.ReadTreeState();
+  if (!state.ok()) return "the replaced store cannot be read: " + state.status().message();
+  if (state->size < copy_size) return "the replaced store holds fewer events than the backup";
+  if (copy_size - note_size > kCarryTailRecordsMax) return "the backup holds too many events past its checkpoint";
+  std::vector<std::string> tail;
+  s = copy.ScanRecords(note_size, copy_size - note_size, [&](uint64_t, std::string_view stored) {
+    tail.emplace_back(stored);
+    return true;
+  });
+  if (!s.ok()) return "the restored copy cannot be read: " + s.message();
+  size_t i = 0;
+  bool same = tail.size() == copy_size - note_size;
+  s = replaced.ScanRecords(note_size, copy_size - note_size, [&](uint64_t, std::string_view stored) {
+    same = same && i < tail.size() && tail[i++] == stored;
+    return same;
+  });
+  if (!s.ok()) return "the replaced store cannot be read: " + s.message();
+  if (!same || i != tail.size()) return "the replaced store's events after the backup's checkpoint differ from the backup's";
+  return "";
+}
+
 // The erasures made since the backup, made again in the verified copy `staging`/db before it is
-// put in place — only when the replaced store DIR/db holds the backup's own signed checkpoint
-// (`note`, of size `note_size`): then it is a later state of the same log (keys/erasure_carry.h).
+// put in place, when the replaced store is a later state of the same log (keys/erasure_carry.h).
 // Otherwise *why says why nothing was carried.
 Result<std::optional<keys::CarriedErasures>> CarryErasures(const std::string& staging,
                                                           const std::string& data_dir,
                                                           const std::string& note, uint64_t note_size,
-                                                          std::string* why) {
+                                                          uint64_t copy_size, std::string* why) {
+  using Carried = std::optional<keys::CarriedErasures>;
   const engine::DataDirPaths paths(data_dir);
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(paths.db, ec))) {
     *why = "the data directory held no store";
-    return std::optional<keys::CarriedErasures>();
+    return Carried();
   }
   storage::RocksOptions old_options;
   old_options.path = paths.db;
   old_options.read_only = true;
   auto replaced = storage::OpenRocksLogStore(old_options);
   if (!replaced.ok()) {
-    *why = "the replaced store does not open (" + replaced.status().message() + ")";
-    return std::optional<keys::CarriedErasures>();
-  }
-  bool descends = false;
-  CAIRN_RETURN_IF_ERROR((*replaced)->ScanCheckpoints([&](uint64_t size, std::string_view signed_note) {
-    descends = size == note_size && signed_note == note;
-    return !descends && size <= note_size;
-  }));
-  if (!descends) {
-    *why = "the replaced store does not hold the backup's checkpoint (another log, or older than the backup)";
-    return std::optional<keys::CarriedErasures>();
+    *why = "the replaced store does not open: " + replaced.status().message();
+    return Carried();
   }
   storage::RocksOptions copy_options;
   copy_options.path = engine::DataDirPaths(staging).db;
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<storage::LogStore> restored,
                          storage::OpenRocksLogStore(copy_options));
-  CAIRN_ASSIGN_OR_RETURN(keys::CarriedErasures carried, keys::CarryErasuresForward(**replaced, *restored));
-  return std::optional<keys::CarriedErasures>(carried);
+  *why = WhyNotLaterState(**replaced, *restored, note, note_size, copy_size);
+  if (!why->empty()) return Carried();
+  auto carried = keys::CarryErasuresForward(**replaced, *restored);
+  if (!carried.ok()) return carried.status().Annotate("carrying the erasures since the backup");
+  return Carried(*carried);
+}
+
+// The restore as an admin act in the staged copy's own `$audit`, before it is put in place: a
+// restore is never in place without its record. With the data directory's keys and [audit].
+Status AuditRestore(const std::string& staging, const std::string& data_dir, const server::Config& config,
+                    const std::string& from, const Restored& r) {
+  server::Config staged_config = config;
+  if (staged_config.keys.provider == keys::kProviderLocal && staged_config.keys.local.keyring_path.empty()) {
+    staged_config.keys.local.keyring_path = engine::DataDirPaths(data_dir).keyring;
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<engine::EventStore> store, OpenStoreWith(staging, staged_config));
+  OfflineAct act{"restore", from, Status::Ok(), {}};
+  act.details.emplace_back("tree_size", std::to_string(r.report.records_checked));
+  act.details.emplace_back("key_pinned", r.report.key_pinned ? "true" : "false");
+  act.details.emplace_back("erasures_carried", r.carried ? "true" : "false");
+  if (r.carried) {
+    act.details.emplace_back("subjects_erased", std::to_string(r.carried->subjects_erased));
+    act.details.emplace_back("key_versions_destroyed", std::to_string(r.carried->versions_destroyed));
+  } else {
+    act.details.emplace_back("erasures_not_carried", r.not_carried);
+  }
+  return AuditOfflineActWith(store.get(), staged_config, std::move(act));
 }
 
 // Stages the backup's store inside DIR (DIR/restoring-<time>-<random>/db): what is verified is
 // the copy that is installed, the backup is only read, and DIR/db is touched only once the copy
-// is whole, verified and carries the erasures made since the backup. A crash before that leaves
-// a restoring-* directory to remove.
+// is whole, verified, carries the erasures made since the backup and records the restore in its
+// `$audit`. A crash before that leaves a restoring-* directory to remove.
 Result<Restored> StageVerifyInstall(const std::string& from, const server::Config& config,
                                     const std::string& data_dir, const std::string& pinned) {
   CAIRN_ASSIGN_OR_RETURN(const std::string note,
@@ -259,10 +310,12 @@ Result<Restored> StageVerifyInstall(const std::string& from, const server::Confi
     s = report.status();
   }
   if (s.ok()) {
-    auto carried = CarryErasures(staging, data_dir, note, out.report.latest_checkpoint_size, &out.not_carried);
+    auto carried = CarryErasures(staging, data_dir, note, out.report.latest_checkpoint_size,
+                                 out.report.records_checked, &out.not_carried);
     if (carried.ok()) out.carried = *carried;
     s = carried.status();
   }
+  if (s.ok()) s = AuditRestore(staging, data_dir, config, from, out).Annotate("recording the restore in $audit");
   bool keep_staging = false;
   if (s.ok()) {
     auto aside = Install(staging, data_dir, &keep_staging);
@@ -272,19 +325,6 @@ Result<Restored> StageVerifyInstall(const std::string& from, const server::Confi
   if (!keep_staging) fs::remove_all(staging, ec);
   if (!s.ok()) return s;
   return out;
-}
-
-// The restore in the restored log's own `$audit` (the data directory's lock released first).
-Status AuditRestore(const std::string& data_dir, const std::string& from, const Restored& r) {
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<engine::EventStore> store, OpenStore(data_dir));
-  OfflineAct act{"restore", from, Status::Ok(), {}};
-  act.details.emplace_back("tree_size", std::to_string(r.report.records_checked));
-  act.details.emplace_back("key_pinned", r.report.key_pinned ? "true" : "false");
-  if (r.carried) {
-    act.details.emplace_back("erasures_carried", std::to_string(r.carried->subjects_erased));
-    act.details.emplace_back("key_versions_destroyed", std::to_string(r.carried->versions_destroyed));
-  }
-  return AuditOfflineAct(store.get(), data_dir, std::move(act));
 }
 
 int RunRestore(const CliContext& ctx, const RestoreArgs& args) {
@@ -305,10 +345,8 @@ int RunRestore(const CliContext& ctx, const RestoreArgs& args) {
   auto lock = engine::DataDirLock::Acquire(engine::DataDirPaths(*dir), /*create=*/false);
   if (!lock.ok()) return Fail(lock.status());
   auto done = StageVerifyInstall(args.from, *config, *dir, *pinned);
-  lock->reset();
   if (!done.ok()) return Fail(done.status());
   const Restored& r = *done;
-  const Status audited = AuditRestore(*dir, args.from, r);
   const std::string erasures =
       r.carried ? "erasures since the backup made again: " + std::to_string(r.carried->subjects_erased) +
                       " subject(s), " + std::to_string(r.carried->versions_destroyed) + " key version(s) destroyed"
@@ -320,6 +358,7 @@ int RunRestore(const CliContext& ctx, const RestoreArgs& args) {
              {"key_pinned", r.report.key_pinned},
              {"replaced_store", r.aside},
              {"erasures_carried", r.carried.has_value()},
+             {"key_versions_destroyed", r.carried ? r.carried->versions_destroyed : 0},
              {"erasures", erasures}};
     if (r.carried) out["subjects_erased"] = r.carried->subjects_erased;
     std::cout << JsonLine(out) << "\n";
@@ -333,9 +372,6 @@ int RunRestore(const CliContext& ctx, const RestoreArgs& args) {
       std::cout << "the replaced store is kept at " << TerminalSafe(r.aside)
                 << " (remove it once the restored log serves: it still holds what was erased)\n";
     }
-  }
-  if (!audited.ok()) {
-    return Fail(audited.Annotate("the backup was restored, but its audit record was not written"));
   }
   return kExitOk;
 }

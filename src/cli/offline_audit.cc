@@ -34,6 +34,10 @@ std::string OfflineSubjectResource(const engine::EventStore& store, std::string_
 
 Status AuditOfflineAct(engine::EventStore* store, const std::string& data_dir, OfflineAct act) {
   CAIRN_ASSIGN_OR_RETURN(server::Config config, DirOrFileConfig(data_dir, ""));
+  return AuditOfflineActWith(store, config, std::move(act));
+}
+
+Status AuditOfflineActWith(engine::EventStore* store, const server::Config& config, OfflineAct act) {
   if (!config.audit.enabled) return Status::Ok();
   audit::AuditRecord r;
   r.kind = audit::AuditKind::kAdmin;

@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "engine/event_store.h"
+#include "server/config.h"
 
 namespace cairn::cli {
 
@@ -32,5 +33,7 @@ std::string OfflineSubjectResource(const engine::EventStore& store, std::string_
 // Appends the act's `$admin` record to `$audit` of `store` (opened on `data_dir`) unless the
 // directory's configuration turns auditing off. The error of the append when it fails.
 Status AuditOfflineAct(engine::EventStore* store, const std::string& data_dir, OfflineAct act);
+// The same with the configuration given ([audit] enabled), not DIR/cairn.toml's.
+Status AuditOfflineActWith(engine::EventStore* store, const server::Config& config, OfflineAct act);
 
 }  // namespace cairn::cli

@@ -1,6 +1,8 @@
 #include "keys/erasure_carry.h"
 
+#include <algorithm>
 #include <cassert>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -33,32 +35,36 @@ Result<CarriedErasures> CarryErasuresForward(storage::LogStore& replaced, storag
     kept.emplace(name.substr(key_prefix.size()));
     return true;
   }));
-  std::unordered_set<std::string> gone;  // kids of the restored store destroyed since the backup
-  std::vector<std::string> names;
-  CAIRN_RETURN_IF_ERROR(restored.ScanKeyMaterial(key_prefix, [&](std::string_view name, std::string_view) {
-    std::string kid(name.substr(key_prefix.size()));
-    if (kept.count(kid)) return true;
-    names.emplace_back(name);
-    names.push_back(use_prefix + kid);  // destroying a name that is absent is a no-op
-    gone.insert(std::move(kid));
-    return true;
-  }));
   CarriedErasures out;
-  out.versions_destroyed = gone.size();
-  // Indexes that list only destroyed versions go too (a subject forgotten since the backup, or
-  // forgotten and made again: the new versions are not in the restored store).
-  Status scanned = restored.ScanKeyMaterial(index_prefix, [&](std::string_view name, std::string_view value) {
+  std::vector<std::string> names;
+  auto destroy_kid = [&](const std::string& kid) {
+    names.push_back(key_prefix + kid);
+    names.push_back(use_prefix + kid);  // destroying a name that is absent is a no-op
+    ++out.versions_destroyed;
+  };
+  // Per subject, all or nothing, as forget is: a subject none of whose versions the replaced
+  // store holds was forgotten (its index goes too, also one whose versions exist nowhere); one
+  // that still holds some of them was not, and nothing of it is touched.
+  std::unordered_set<std::string> listed;
+  CAIRN_RETURN_IF_ERROR(restored.ScanKeyMaterial(index_prefix, [&](std::string_view name, std::string_view value) {
     auto kids = SubjectKeys::IndexedKids(name, value);
     if (!kids.ok()) return true;  // damage is the verifier's business; nothing is destroyed for it
-    bool all_gone = !kids->empty();
-    for (const std::string& kid : *kids) all_gone = all_gone && gone.count(kid) > 0;
-    if (all_gone) {
-      names.emplace_back(name);
-      ++out.subjects_erased;
+    listed.insert(kids->begin(), kids->end());
+    if (std::any_of(kids->begin(), kids->end(), [&](const std::string& k) { return kept.count(k) > 0; })) {
+      return true;
     }
+    for (const std::string& kid : *kids) destroy_kid(kid);
+    names.emplace_back(name);
+    ++out.subjects_erased;
     return true;
-  });
-  CAIRN_RETURN_IF_ERROR(scanned);
+  }));
+  // Versions no index lists (a creation or rotation cut short) that the replaced store no longer
+  // holds either.
+  CAIRN_RETURN_IF_ERROR(restored.ScanKeyMaterial(key_prefix, [&](std::string_view name, std::string_view) {
+    std::string kid(name.substr(key_prefix.size()));
+    if (!listed.count(kid) && !kept.count(kid)) destroy_kid(kid);
+    return true;
+  }));
   CAIRN_RETURN_IF_ERROR(DestroyAll(restored, names));
   return out;
 }

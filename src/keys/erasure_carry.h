@@ -1,12 +1,13 @@
 // CarryErasuresForward: after a restore, the erasures (`forget`) made since the backup was taken
 // are made again in the restored store, so that a restore never brings personal data back.
 //
-// A subject key version is destroyed only by `forget` (and a never-used key by the cleanup of a
-// failed creation): so every subject key version ("skey/<kid>") that the restored store holds and
-// the replaced store — a later state of the same log — no longer does was destroyed after the
-// backup. Those versions, their use rows and the subject indexes that list only such versions are
-// destroyed in the restored store (physically, LogStore::DestroyKeyMaterials). Keys created after
-// the backup are in the replaced store only and are not touched.
+// A subject's key versions are destroyed only by `forget`, all of them at once (and a never-used
+// key no index lists by the cleanup of a failed creation): so a subject of the restored store
+// none of whose versions ("skey/<kid>") the replaced store — a later state of the same log —
+// still holds was forgotten after the backup. Its versions, their use rows and its index are
+// destroyed in the restored store (physically, LogStore::DestroyKeyMaterials); so are versions no
+// index lists that the replaced store does not hold. A subject the replaced store still holds any
+// version of is not touched; keys created after the backup are in the replaced store only.
 //
 // The caller must have shown that `replaced` is a later state of the log `restored` was copied
 // from (e.g. it holds the backup's signed checkpoint): against an older or a foreign store this
