@@ -96,4 +96,15 @@ std::vector<std::string> SplitList(std::string_view text) {
   return out;
 }
 
+void AddPinnedKeyOptions(CLI::App* command, std::string* key, std::string* key_file,
+                         const std::string& checks) {
+  command->add_option("--verifier-key", *key,
+                      "Pin the log's verifier key line (`cairn vkey`, kept apart from the log): " +
+                          checks)
+      ->option_text("KEY");
+  command->add_option("--verifier-key-file", *key_file,
+                      "A file holding the verifier key line, instead of --verifier-key")
+      ->option_text("FILE");
+}
+
 }  // namespace cairn::cli

@@ -33,6 +33,12 @@ Result<std::string> ReadValueArg(const std::string& value, std::string_view what
 // kInvalidArgument when it is empty. (An id that starts with '@' is given through a file.)
 Result<std::string> SubjectArg(const std::string& value);
 
+// --verifier-key KEY and --verifier-key-file FILE (read them with PinnedVerifierKey,
+// cli/anchor_files.h); `checks` ends the --verifier-key help: what the pinned key is checked
+// against.
+void AddPinnedKeyOptions(CLI::App* command, std::string* key, std::string* key_file,
+                         const std::string& checks);
+
 // "a,b,c" -> {"a","b","c"}, each trimmed of spaces; "" -> {}.
 std::vector<std::string> SplitList(std::string_view text);
 

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "cli/anchor_files.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
@@ -397,12 +398,8 @@ void RegisterBackupCommands(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--config", restore->config_file,
                   "The configuration whose [keys] open the backup (default DIR/cairn.toml)")
       ->option_text("FILE");
-  cmd->add_option("--verifier-key", restore->verifier_key,
-                  "Pin the log's verifier key line (`cairn vkey`): the backup must be signed by it")
-      ->option_text("KEY");
-  cmd->add_option("--verifier-key-file", restore->verifier_key_file,
-                  "A file holding the verifier key line, instead of --verifier-key")
-      ->option_text("FILE");
+  AddPinnedKeyOptions(cmd, &restore->verifier_key, &restore->verifier_key_file,
+                      "the backup's checkpoints must be signed by it");
   cmd->add_flag("--unpinned", restore->unpinned,
                 "Verify with the signing key the backup holds (refuses nothing of another log)");
   cmd->add_flag("--json", restore->json, "Print the result as JSON");

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "cli/anchor_files.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
@@ -154,13 +155,8 @@ void RegisterCheckpointCommands(CLI::App& app, CliContext& ctx) {
                   "Witness: the checkpoint must extend the one kept in FILE (consistency proof), "
                   "which it then replaces; needs --verifier-key or --verifier-key-file")
       ->option_text("FILE");
-  cmd->add_option("--verifier-key", args->verifier_key,
-                  "Pin the log's verifier key line (`cairn vkey`, kept apart from the log): the "
-                  "checkpoint must be signed by it, and only that signature is printed")
-      ->option_text("KEY");
-  cmd->add_option("--verifier-key-file", args->verifier_key_file,
-                  "A file holding the verifier key line, instead of --verifier-key")
-      ->option_text("FILE");
+  AddPinnedKeyOptions(cmd, &args->verifier_key, &args->verifier_key_file,
+                      "the checkpoint must be signed by it, and only that signature is printed");
   AddDataDirOption(cmd, &args->data_dir);
   cmd->callback([&ctx, args] { ctx.exit_code = RunCheckpoint(ctx, *args); });
 

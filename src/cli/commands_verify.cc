@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/anchor_files.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
@@ -132,13 +133,8 @@ void RegisterVerifyCommand(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = app.add_subcommand(
       "verify", "Verify every record, stream chain and checkpoint of a data directory");
   cmd->add_flag("--json", args->json, "Print the report as JSON");
-  cmd->add_option("--verifier-key", args->verifier_key,
-                  "Pin the log's verifier key line (`cairn vkey`, kept apart from the data "
-                  "directory): every checkpoint must be signed by it")
-      ->option_text("KEY");
-  cmd->add_option("--verifier-key-file", args->verifier_key_file,
-                  "A file holding the verifier key line, instead of --verifier-key")
-      ->option_text("FILE");
+  AddPinnedKeyOptions(cmd, &args->verifier_key, &args->verifier_key_file,
+                      "every checkpoint must be signed by it");
   cmd->add_option("--checkpoint-file", args->checkpoint_file,
                   "Keep the latest verified checkpoint here between runs (needs a pinned key): "
                   "the next run fails if the log no longer holds it (cut back or rewritten)")
