@@ -270,6 +270,14 @@ TEST_F(BackupTest, RestoreRefusesAForeignWrongOrDamagedBackupAndChangesNothing) 
   // note is not the latest checkpoint the copy holds.
   EXPECT_NE(refused.err.find("the backup"), std::string::npos) << refused.err;
 
+  // A symlink inside the backup's store is not copied through.
+  const std::string link = made->path() + "/db/000999.sst";
+  fs::create_symlink("/etc/hostname", link);
+  refused = Restore(made->path(), vkey_);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_NE(refused.err.find("not a regular file"), std::string::npos) << refused.err;
+  fs::remove(link);
+
   // Without a pinned key (and without --unpinned) nothing is restored.
   CommandResult unpinned = RunCairn({"restore", "--from", made->path(), "--data-dir", env_.DataDir(),
                                      "--config", env_.ConfigPath()});
