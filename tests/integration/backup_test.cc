@@ -191,7 +191,14 @@ TEST_F(BackupTest, AWitnessNoticesARestoreToAnOlderStateAndTheForkAfterIt) {
   EXPECT_NE(refused.err.find("the log shrank"), std::string::npos) << refused.err;
   EXPECT_EQ(KeptSize(), 8u);
 
-  ASSERT_TRUE(admin_->Append(Orders("order-2", 4)).ok());  // size 9, another history after 5
+  ASSERT_TRUE(admin_->Append(Orders("order-2", 3)).ok());  // size 8 again, another tree
+  refused = Witness(vkey_);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("two different trees of one size"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("the refused checkpoint"), std::string::npos) << refused.err;
+  EXPECT_EQ(KeptSize(), 8u);
+
+  ASSERT_TRUE(admin_->Append(Orders("order-2", 1)).ok());  // size 9, another history after 5
   refused = Witness(vkey_);
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("history was rewritten"), std::string::npos) << refused.err;
