@@ -57,6 +57,10 @@ int RunBackup(const CliContext& ctx, const BackupArgs& args) {
   if (!offline_dir.empty() && args.to.empty()) {
     return UsageError("--to DIR is required for a data directory opened offline");
   }
+  if (offline_dir.empty() && !args.to.empty()) {
+    return UsageError("a server writes its backups into its [backup] dir; --to is for a data "
+                      "directory opened offline");
+  }
   OfflineAct act{"backup", args.to, Status::Ok(), {}};
   auto made = store->Backup(args.to);
   act.outcome = made.status();

@@ -382,6 +382,11 @@ TEST(BackupOffTest, BackupWithoutABackupDirIsRefused) {
   EXPECT_EQ(made.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(made.status().message().find("[backup] dir"), std::string::npos)
       << made.status().ToString();
+  // Over the network the server chooses where: --to is a usage error, and nothing is written.
+  CommandResult to = RunCairn({"backup", "--server", env.server().target(), "--ca", env.CaCert(),
+                               "--token", env.admin_key, "--to", env.dir().Sub("here")});
+  EXPECT_EQ(to.exit_code, 2) << to.out << to.err;
+  EXPECT_FALSE(std::filesystem::exists(env.dir().Sub("here")));
 }
 
 }  // namespace
