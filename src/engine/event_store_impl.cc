@@ -1111,7 +1111,9 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const Options& options) {
 Result<BackupResult> EventStoreImpl::Backup(const std::string& dir_arg) {
   namespace fs = std::filesystem;
   // Absolute and without a trailing '/', so that its parent is the directory that names it.
-  fs::path normal = fs::absolute(dir_arg).lexically_normal();
+  std::error_code ec;
+  fs::path normal = fs::absolute(dir_arg, ec).lexically_normal();
+  if (ec) return Status::IOError("cannot resolve the backup directory: " + ec.message());
   if (!normal.has_filename()) normal = normal.parent_path();
   const std::string dir = normal.string();
   if (store()->shared()) {
@@ -1123,7 +1125,6 @@ Result<BackupResult> EventStoreImpl::Backup(const std::string& dir_arg) {
   if (!one.owns_lock()) return Status::Aborted("another backup is being made; retry when it ends");
   // Not during a KEK rotation: every key in the copy is wrapped under one KEK, the one recorded.
   std::shared_lock<std::shared_mutex> kek(kek_rotation_mu_);
-  std::error_code ec;
   if (!fs::create_directory(dir, ec)) {
     if (!ec) return Status::AlreadyExists("the backup directory already exists: " + dir);
     return Status::IOError("cannot create the backup directory: " + ec.message());

@@ -91,6 +91,12 @@ class BackupTest : public ::testing::Test {
                      env_.ConfigPath(), "--verifier-key", vkey});
   }
 
+  // Starts the stopped server again, with a new admin client.
+  void StartAgain() {
+    ASSERT_TRUE(env_.Start()) << env_.server().output();
+    admin_ = env_.ClientWith(env_.admin_key);
+  }
+
   // `cairn checkpoint` as a witness of the running server, keeping its checkpoint in kept_.
   CommandResult Witness(const std::string& vkey) {
     return RunCairn({"checkpoint", "--server", env_.server().target(), "--ca", env_.CaCert(),
@@ -127,8 +133,7 @@ TEST_F(BackupTest, OnlineBackupRestoresTheLogAsItWasWhenTaken) {
   EXPECT_NE(restored.out.find("restored 5 events"), std::string::npos) << restored.out;
   EXPECT_NE(restored.out.find("under the pinned verifier key"), std::string::npos) << restored.out;
 
-  ASSERT_TRUE(env_.Start()) << env_.server().output();
-  admin_ = env_.ClientWith(env_.admin_key);
+  ASSERT_NO_FATAL_FAILURE(StartAgain());
   EXPECT_EQ(StreamLength(*admin_, "order-1"), 5u);  // the 3 later events are not in the backup
   auto info = admin_->ServerInfo();
   ASSERT_TRUE(info.ok());
@@ -184,8 +189,7 @@ TEST_F(BackupTest, AWitnessNoticesARestoreToAnOlderStateAndTheForkAfterIt) {
 
   ASSERT_EQ(env_.server().Stop(), 0);
   ASSERT_EQ(Restore(made->path(), vkey_).exit_code, 0);
-  ASSERT_TRUE(env_.Start()) << env_.server().output();
-  admin_ = env_.ClientWith(env_.admin_key);
+  ASSERT_NO_FATAL_FAILURE(StartAgain());
   refused = Witness(vkey_);
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("the log shrank"), std::string::npos) << refused.err;
@@ -293,8 +297,7 @@ TEST_F(BackupTest, RestoreRefusesAForeignWrongOrDamagedBackupAndChangesNothing) 
 
   // Nothing was replaced: the data directory serves the whole log.
   EXPECT_EQ(Entries(env_.DataDir()), before);
-  ASSERT_TRUE(env_.Start()) << env_.server().output();
-  admin_ = env_.ClientWith(env_.admin_key);
+  ASSERT_NO_FATAL_FAILURE(StartAgain());
   EXPECT_EQ(StreamLength(*admin_, "order-1"), 6u);
 }
 
@@ -321,8 +324,7 @@ TEST_F(BackupTest, RestoreCarriesTheErasuresMadeSinceTheBackup) {
             std::string::npos)
       << restored.out;
 
-  ASSERT_TRUE(env_.Start()) << env_.server().output();
-  admin_ = env_.ClientWith(env_.admin_key);
+  ASSERT_NO_FATAL_FAILURE(StartAgain());
   EXPECT_EQ(FirstData(*admin_, "order-c1").find("alice@example.com"), std::string::npos)
       << "a forgotten subject came back with the restore";
   EXPECT_NE(FirstData(*admin_, "order-c2").find("bob@example.com"), std::string::npos);
@@ -356,8 +358,7 @@ TEST_F(BackupTest, NothingIsCarriedOntoAStoreOlderThanTheBackup) {
   EXPECT_NE(restored.out.find("NOT made again (the replaced store does not hold the backup's checkpoint"),
             std::string::npos)
       << restored.out;
-  ASSERT_TRUE(env_.Start()) << env_.server().output();
-  admin_ = env_.ClientWith(env_.admin_key);
+  ASSERT_NO_FATAL_FAILURE(StartAgain());
   EXPECT_NE(FirstData(*admin_, "order-c2").find("dave@example.com"), std::string::npos);
 }
 
