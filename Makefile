@@ -23,7 +23,7 @@ FUZZ_SECONDS ?= 60
 CLANG := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 
 .PHONY: all deps node-deps esdb-node san-deps configure build test run demo bench bench-net \
-  bench-pg bench-protect bench-subscribe bench-esdb clean test-asan test-asan-ci test-tsan asan-configure build-asan fuzz \
+  bench-pg bench-protect bench-subscribe bench-verify bench-esdb clean test-asan test-asan-ci test-tsan asan-configure build-asan fuzz \
   fuzz-ci soak
 
 all: build
@@ -153,6 +153,10 @@ bench-protect: build
 # Live subscriptions: 16 subscribers on $all while appends run at 50,000 events/s (issue 5).
 bench-subscribe: build
 	./bench/subscribe_bench.sh $(BUILD_DIR)/bin/cairn --reps 3
+
+# The verifying consumer's catch-up: `cairn subscribe --verify` beside plain, 100,000 events.
+bench-verify: build
+	./bench/verify_subscribe_bench.sh $(BUILD_DIR)/bin/cairn --events 100000 --reps 3
 
 # The official EventStoreDB Node.js client beside `cairn bench` on cairn.v1, one server, one run.
 bench-esdb: build esdb-node

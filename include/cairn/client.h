@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cairn/v1/admin.pb.h"
 #include "cairn/v1/integrity.pb.h"
@@ -67,6 +68,10 @@ class Client {
   virtual Result<v1::Checkpoint> GetCheckpoint() = 0;
   virtual Result<v1::VerifierKey> GetVerifierKey() = 0;
   virtual Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) = 0;
+  // One call for 1..1000 positions (the server refuses more), all proven in one tree (`size`, or
+  // 0 for the current one); the proofs in the order of `indexes`.
+  virtual Result<v1::InclusionProofs> GetInclusionProofs(const std::vector<uint64_t>& indexes,
+                                                         uint64_t size) = 0;
   virtual Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) = 0;
 
   virtual Result<v1::ServerInfoResponse> ServerInfo() = 0;

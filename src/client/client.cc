@@ -100,6 +100,15 @@ class GrpcClient final : public Client {
       return integrity_->GetInclusionProof(c, request, r);
     });
   }
+  Result<v1::InclusionProofs> GetInclusionProofs(const std::vector<uint64_t>& indexes,
+                                                 uint64_t size) override {
+    v1::InclusionProofsRequest request;
+    request.mutable_indexes()->Add(indexes.begin(), indexes.end());
+    request.set_size(size);
+    return Unary<v1::InclusionProofs>([&](grpc::ClientContext* c, v1::InclusionProofs* r) {
+      return integrity_->GetInclusionProofs(c, request, r);
+    });
+  }
   Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override {
     v1::ConsistencyProofRequest request;
     request.set_size1(size1);

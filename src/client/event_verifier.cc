@@ -504,44 +504,78 @@ Status EventVerifier::CheckConsistency(const integrity::Checkpoint& next) {
   return Status::Ok();
 }
 
-// The predecessor read to check p's link (below p's position, so inside the checkpoint too).
-Status EventVerifier::ProvePredecessor(const Pending& p, const integrity::Checkpoint& checkpoint) {
-  assert(p.pred_position && *p.pred_position < p.position && p.position < checkpoint.size);
-  CAIRN_ASSIGN_OR_RETURN(v1::InclusionProof proof,
-                         source_->GetInclusionProof(*p.pred_position, checkpoint.size));
+Result<std::vector<v1::InclusionProof>> IntegritySource::GetInclusionProofs(
+    const std::vector<uint64_t>& indexes, uint64_t size) {
+  std::vector<v1::InclusionProof> proofs;
+  proofs.reserve(indexes.size());
+  for (const uint64_t index : indexes) {
+    CAIRN_ASSIGN_OR_RETURN(v1::InclusionProof proof, GetInclusionProof(index, size));
+    proofs.push_back(std::move(proof));
+  }
+  return proofs;
+}
+
+// A proof of the task's position against the signed root (the proof's own index, size and root
+// are not trusted: the path is checked for the position asked for).
+Status EventVerifier::CheckProof(const ProofTask& task, const v1::InclusionProof& proof,
+                                 const integrity::Checkpoint& checkpoint) {
+  const Pending& p = *task.event;
+  const uint64_t position = task.predecessor ? *p.pred_position : p.position;
+  assert(position < checkpoint.size);
   std::vector<std::string> path(proof.proof().begin(), proof.proof().end());
-  Status s = integrity::VerifyInclusion(*p.pred_position, checkpoint.size,
-                                        crypto::HashView(p.pred_leaf), path,
-                                        crypto::HashView(checkpoint.root));
+  Status s = integrity::VerifyInclusion(position, checkpoint.size,
+                                        crypto::HashView(task.predecessor ? p.pred_leaf : p.leaf),
+                                        path, crypto::HashView(checkpoint.root));
   ++stats_.inclusion_proofs_checked;
-  if (!s.ok()) {
-    return Fail(v1::VIOLATION_STREAM_CHAIN, p.position, p.stream, p.version,
-                "the predecessor (version " + std::to_string(p.version - 1) + " at position " +
-                    std::to_string(*p.pred_position) + ") the server showed for the chain check is "
-                    "not in the signed tree of size " + std::to_string(checkpoint.size));
+  if (s.ok()) return s;
+  if (!task.predecessor) {
+    return Fail(v1::VIOLATION_INCLUSION, p.position, p.stream, p.version,
+                "the event is not in the signed tree of size " + std::to_string(checkpoint.size));
+  }
+  return Fail(v1::VIOLATION_STREAM_CHAIN, p.position, p.stream, p.version,
+              "the predecessor (version " + std::to_string(p.version - 1) + " at position " +
+                  std::to_string(position) + ") the server showed for the chain check is "
+                  "not in the signed tree of size " + std::to_string(checkpoint.size));
+}
+
+Status EventVerifier::ProveTasks(const std::vector<ProofTask>& tasks,
+                                 const integrity::Checkpoint& checkpoint) {
+  std::vector<uint64_t> positions;
+  for (size_t begin = 0; begin < tasks.size(); begin += kInclusionProofsPerCall) {
+    const size_t end = std::min(tasks.size(), begin + kInclusionProofsPerCall);
+    positions.clear();
+    for (size_t i = begin; i < end; ++i) {
+      const Pending& p = *tasks[i].event;
+      positions.push_back(tasks[i].predecessor ? *p.pred_position : p.position);
+    }
+    ++stats_.inclusion_proof_calls;
+    CAIRN_ASSIGN_OR_RETURN(std::vector<v1::InclusionProof> proofs,
+                           source_->GetInclusionProofs(positions, checkpoint.size));
+    if (proofs.size() != positions.size()) {  // fail closed: nothing unproven is handed on
+      return Status::Internal("the server answered " + std::to_string(proofs.size()) +
+                              " inclusion proofs for " + std::to_string(positions.size()) +
+                              " positions");
+    }
+    for (size_t i = begin; i < end; ++i) {
+      CAIRN_RETURN_IF_ERROR(CheckProof(tasks[i], proofs[i - begin], checkpoint));
+    }
   }
   return Status::Ok();
 }
 
 Status EventVerifier::ProvePending(const integrity::Checkpoint& checkpoint, std::optional<int64_t> now_ms) {
-  // Prove first, drop after: a transport error leaves every pending event pending.
+  // Prove first, drop after: a transport error leaves every pending event pending. Each event is
+  // proven before the predecessor read for its link, as the checks are ordered for one event.
   size_t proven = 0;
-  for (Pending& p : pending_) {
+  std::vector<ProofTask> tasks;
+  for (const Pending& p : pending_) {
     if (p.position >= checkpoint.size) break;  // positions increase: the rest are beyond too
-    CAIRN_ASSIGN_OR_RETURN(v1::InclusionProof proof,
-                           source_->GetInclusionProof(p.position, checkpoint.size));
-    std::vector<std::string> path(proof.proof().begin(), proof.proof().end());
-    Status s = integrity::VerifyInclusion(p.position, checkpoint.size, crypto::HashView(p.leaf),
-                                          path, crypto::HashView(checkpoint.root));
-    ++stats_.inclusion_proofs_checked;
-    if (!s.ok()) {
-      return Fail(v1::VIOLATION_INCLUSION, p.position, p.stream, p.version,
-                  "the event is not in the signed tree of size " +
-                      std::to_string(checkpoint.size));
-    }
-    if (p.pred_position) CAIRN_RETURN_IF_ERROR(ProvePredecessor(p, checkpoint));
+    assert(!p.pred_position || *p.pred_position < p.position);
+    tasks.push_back({&p, false});
+    if (p.pred_position) tasks.push_back({&p, true});
     ++proven;
   }
+  CAIRN_RETURN_IF_ERROR(ProveTasks(tasks, checkpoint));
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(proven));
   for (Pending& p : pending_) {
     const bool long_enough = !now_ms || *now_ms - p.checked_at_ms >= options_.uncovered_ms_min;

@@ -2,6 +2,7 @@
 // connection (the Client's calls, plus ReportViolation on a stub of the same channel).
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -41,6 +42,30 @@ class ClientIntegritySource final : public IntegritySource {
     return Checked(Unary<v1::InclusionProof>([&](grpc::ClientContext* c, v1::InclusionProof* r) {
       return integrity_->GetInclusionProof(c, request, r);
     }));
+  }
+  // One call per batch; one call per position against a server without the batch call.
+  Result<std::vector<v1::InclusionProof>> GetInclusionProofs(const std::vector<uint64_t>& indexes,
+                                                             uint64_t size) override {
+    if (!batch_unsupported_.load(std::memory_order_relaxed)) {
+      v1::InclusionProofsRequest request;
+      request.mutable_indexes()->Add(indexes.begin(), indexes.end());
+      request.set_size(size);
+      grpc::StatusCode code = grpc::StatusCode::OK;
+      auto batch = Unary<v1::InclusionProofs>([&](grpc::ClientContext* c, v1::InclusionProofs* r) {
+        grpc::Status status = integrity_->GetInclusionProofs(c, request, r);
+        code = status.error_code();
+        return status;
+      });
+      if (batch.ok()) {
+        std::vector<v1::InclusionProof> proofs;
+        proofs.reserve(static_cast<size_t>(batch->proofs_size()));
+        for (v1::InclusionProof& proof : *batch->mutable_proofs()) proofs.push_back(std::move(proof));
+        return proofs;
+      }
+      if (code != grpc::StatusCode::UNIMPLEMENTED) return NotOurViolation(batch.status());
+      batch_unsupported_.store(true, std::memory_order_relaxed);
+    }
+    return IntegritySource::GetInclusionProofs(indexes, size);
   }
   Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override {
     v1::ConsistencyProofRequest request;
@@ -171,6 +196,7 @@ class ClientIntegritySource final : public IntegritySource {
   std::mutex mu_;
   std::unordered_map<std::string, int64_t> denied_until_ms_;  // guarded by mu_
   bool cancelled_ = false;                                   // guarded by mu_
+  std::atomic<bool> batch_unsupported_{false};  // the server answered GetInclusionProofs UNIMPLEMENTED
   std::unordered_set<grpc::ClientContext*> live_;            // calls in progress; guarded by mu_
 };
 

@@ -422,6 +422,11 @@ class EventStore {
   virtual Result<SignedCheckpoint> CheckpointOnRequest() { return Checkpoint(); }
   // RFC 9162 proofs. `size` 0 means the current tree size. O(log n) storage reads.
   virtual Result<InclusionProof> ProveInclusion(uint64_t index, uint64_t size) = 0;
+  // Proofs of several positions in ONE tree (`size`, or 0: the current one), in the order of
+  // `indexes`; kInvalidArgument if any is beyond it. Proofs of nearby positions share their
+  // storage reads. The default proves them one by one.
+  virtual Result<std::vector<InclusionProof>> ProveInclusions(std::span<const uint64_t> indexes,
+                                                              uint64_t size);
   virtual Result<ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) = 0;
 
   // Full verification (DESIGN.md, Verification). Never throws; the report says what failed.

@@ -31,6 +31,7 @@
 #include "engine/field_protection.h"
 #include "engine/key_page_token.h"
 #include "engine/sequencer.h"
+#include "engine/memo_node_reader.h"
 #include "engine/store_node_reader.h"
 #include "engine/verifier.h"
 #include "integrity/checkpoint.h"
@@ -727,6 +728,25 @@ class EventStoreImpl final : public EventStore {
     return InclusionProof{index, size, b.leaf_hash, b.root, std::move(b.proof)};
   }
 
+  Result<std::vector<InclusionProof>> ProveInclusions(std::span<const uint64_t> indexes,
+                                                      uint64_t size) override {
+    CAIRN_ASSIGN_OR_RETURN(const uint64_t committed, CommittedSize(size == 0 ? UINT64_MAX : size));
+    if (size == 0) size = committed;
+    if (size > committed) return Status::InvalidArgument("tree size " + std::to_string(size) + " is beyond the log (size " + std::to_string(committed) + ")");
+    for (const uint64_t index : indexes) {
+      if (index >= size) return Status::InvalidArgument("position " + std::to_string(index) + " is not in a tree of size " + std::to_string(size));
+    }
+    StoreNodeReader store_reader(store(), &node_cache_);
+    MemoNodeReader reader(&store_reader);  // nearby proofs share their nodes
+    std::vector<InclusionProof> proofs;
+    proofs.reserve(indexes.size());
+    for (const uint64_t index : indexes) {
+      CAIRN_ASSIGN_OR_RETURN(integrity::InclusionBundle b, integrity::InclusionProofBundle(reader, index, size));
+      proofs.push_back(InclusionProof{index, size, b.leaf_hash, b.root, std::move(b.proof)});
+    }
+    return proofs;
+  }
+
   Result<ConsistencyProof> ProveConsistency(uint64_t size1, uint64_t size2) override {
     CAIRN_ASSIGN_OR_RETURN(const uint64_t committed, CommittedSize(size2 == 0 ? UINT64_MAX : size2));
     if (size2 == 0) size2 = committed;
@@ -977,6 +997,18 @@ std::string DefaultOrigin() { return "cairn.local/" + HexEncode(crypto::RandomSt
 
 }  // namespace
 
+Result<std::vector<InclusionProof>> EventStore::ProveInclusions(std::span<const uint64_t> indexes,
+                                                                uint64_t size) {
+  std::vector<InclusionProof> proofs;
+  proofs.reserve(indexes.size());
+  for (const uint64_t index : indexes) {
+    CAIRN_ASSIGN_OR_RETURN(InclusionProof proof, ProveInclusion(index, size));
+    size = proof.size;  // the first fixes the tree for the rest
+    proofs.push_back(std::move(proof));
+  }
+  return proofs;
+}
+
 Status EventStore::Init(const InitOptions& options) {
   DataDirPaths paths(options.data_dir);
   const std::string origin = options.origin.empty() ? DefaultOrigin() : options.origin;
@@ -1160,7 +1192,7 @@ Result<BackupResult> EventStoreImpl::CopyInto(const std::string& dir, uint64_t s
   }
   CAIRN_RETURN_IF_ERROR(
       crypto::WritePrivateFile(dir + "/" + kBackupCheckpointFile, facts.checkpoint_note));
-  return BackupResult{dir, facts.tree_size, facts.checkpoint_size, std::move(facts.checkpoint_note)};
+  return BackupResult{dir, facts.tree_size, facts.checkpoint_size, std::move(facts.checkpoint_note), ""};
 }
 
 VerifyReport EventStore::VerifyDataDir(const std::string& data_dir, const keys::KmsConfig& kms,

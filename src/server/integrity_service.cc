@@ -1,5 +1,6 @@
 #include "server/integrity_service.h"
 
+#include <cassert>
 #include <chrono>
 #include <cctype>
 #include <string>
@@ -141,6 +142,24 @@ grpc::Status IntegrityService::GetInclusionProof(grpc::ServerContext* context,
   auto proof = store_->ProveInclusion(request->index(), request->size());
   if (!proof.ok()) return ToGrpcStatus(proof.status());
   ToWire(*proof, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status IntegrityService::GetInclusionProofs(grpc::ServerContext* context,
+                                                  const v1::InclusionProofsRequest* request,
+                                                  v1::InclusionProofs* response) {
+  if (grpc::Status s = AdmitProof(context); !s.ok()) return s;
+  const auto& indexes = request->indexes();
+  if (indexes.empty() || static_cast<size_t>(indexes.size()) > kInclusionProofsPerCallMax) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "give 1 to " + std::to_string(kInclusionProofsPerCallMax) +
+                            " positions per call (got " + std::to_string(indexes.size()) + ")");
+  }
+  auto proofs = store_->ProveInclusions(
+      std::span<const uint64_t>(indexes.data(), static_cast<size_t>(indexes.size())), request->size());
+  if (!proofs.ok()) return ToGrpcStatus(proofs.status());
+  assert(proofs->size() == static_cast<size_t>(indexes.size()));
+  for (const engine::InclusionProof& proof : *proofs) ToWire(proof, response->add_proofs());
   return grpc::Status::OK;
 }
 

@@ -19,6 +19,10 @@
 
 namespace cairn::server {
 
+// Positions per GetInclusionProofs call: ~2.2 MB of proofs at most (64 hashes each), within
+// gRPC's default 4 MiB message limit.
+inline constexpr size_t kInclusionProofsPerCallMax = 1000;
+
 class IntegrityService final : public v1::Integrity::Service {
  public:
   IntegrityService(engine::EventStore* store, const CallGate* gate);
@@ -31,6 +35,11 @@ class IntegrityService final : public v1::Integrity::Service {
   grpc::Status GetInclusionProof(grpc::ServerContext* context,
                                  const v1::InclusionProofRequest* request,
                                  v1::InclusionProof* response) override;
+  // Up to kInclusionProofsPerCallMax proofs in one tree (the request's size, else the tree when
+  // the call is served); INVALID_ARGUMENT for none, too many, or a position beyond the tree.
+  grpc::Status GetInclusionProofs(grpc::ServerContext* context,
+                                  const v1::InclusionProofsRequest* request,
+                                  v1::InclusionProofs* response) override;
   grpc::Status GetConsistencyProof(grpc::ServerContext* context,
                                    const v1::ConsistencyProofRequest* request,
                                    v1::ConsistencyProof* response) override;

@@ -19,7 +19,11 @@
 
 #include <algorithm>
 
+#include <grpcpp/grpcpp.h>
+
+#include "cairn/v1/integrity.grpc.pb.h"
 #include "cairn/verifying_subscription.h"
+#include "client/event_verifier.h"
 #include "loopback_http.h"
 #include "prom_parser.h"
 #include "protect_rules.h"
@@ -597,6 +601,101 @@ fields = ["/email", "/phone"]
             std::string::npos)
       << cli.err;
   EXPECT_NE(cli.err.find("data unchecked: 1"), std::string::npos) << cli.err;
+}
+
+// Integrity.GetInclusionProofs: the same proofs as one GetInclusionProof call each, in the
+// request's order and in one tree; bounded, checked and refused without `proof` like the others.
+TEST_F(VerifyConsumerTest, InclusionProofsInOneCallEqualTheSingleProofs) {
+  auto batch = admin->GetInclusionProofs({2, 0, 2}, 0);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  ASSERT_EQ(batch->proofs_size(), 3);
+  const std::vector<uint64_t> asked = {2, 0, 2};
+  for (int i = 0; i < 3; ++i) {
+    auto single = admin->GetInclusionProof(asked[static_cast<size_t>(i)], 3);
+    ASSERT_TRUE(single.ok()) << single.status().ToString();
+    EXPECT_EQ(batch->proofs(i).SerializeAsString(), single->SerializeAsString()) << "proof " << i;
+  }
+  auto at_two = admin->GetInclusionProofs({0, 1}, 2);
+  ASSERT_TRUE(at_two.ok()) << at_two.status().ToString();
+  EXPECT_EQ(at_two->proofs(1).size(), 2u);
+  EXPECT_EQ(at_two->proofs(1).index(), 1u);
+
+  EXPECT_EQ(admin->GetInclusionProofs({}, 0).status().code(), StatusCode::kInvalidArgument);
+  std::vector<uint64_t> too_many(1001, 0);
+  auto refused = admin->GetInclusionProofs(too_many, 0);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("1 to 1000 positions"), std::string::npos)
+      << refused.status().message();
+  EXPECT_TRUE(admin->GetInclusionProofs(std::vector<uint64_t>(1000, 1), 0).ok()) << "the limit itself";
+  EXPECT_EQ(admin->GetInclusionProofs({0, 3}, 0).status().code(), StatusCode::kInvalidArgument)
+      << "a position beyond the log";
+  EXPECT_EQ(admin->GetInclusionProofs({0}, 10).status().code(), StatusCode::kInvalidArgument)
+      << "a tree beyond the log";
+  auto bot = PlaintextClient(env.server().target(), env.bot_key);  // no `proof`
+  EXPECT_EQ(bot->GetInclusionProofs({0}, 0).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(PlaintextClient(env.server().target(), "")->GetInclusionProofs({0}, 0).status().code(),
+            StatusCode::kUnauthenticated);
+}
+
+// A verifying consumer of 2,500 events asks for their proofs in a few calls, not one per event.
+TEST_F(VerifyConsumerTest, ABigCatchUpIsProvenInBatches) {
+  for (int b = 0; b < 5; ++b) {
+    v1::AppendRequest request;
+    request.set_stream("bulk-" + std::to_string(b));
+    for (int i = 0; i < 500; ++i) {
+      auto* event = request.add_events();
+      event->set_type("Bulk");
+      event->set_data("{\"i\":" + std::to_string(i) + "}");
+    }
+    ASSERT_TRUE(admin->Append(request).ok());
+  }
+  auto consumer = PlaintextClient(env.server().target(), env.admin_key);
+  auto sub = VerifyingSubscription::Start(*consumer, AllFromStart(), options);
+  ASSERT_TRUE(sub.ok()) << sub.status().ToString();
+  ASSERT_TRUE(Consume(**sub, 2503).ok());
+  const VerifierStats& stats = (*sub)->stats();
+  EXPECT_EQ(stats.inclusion_proofs_checked, 2503u);
+  EXPECT_GE(stats.inclusion_proof_calls, 3u);
+  EXPECT_LE(stats.inclusion_proof_calls, stats.checkpoints_verified + 3) << "one call per checkpoint's batch";
+  (*sub)->Cancel();
+  EXPECT_EQ(ViolationReports(), 0u);
+}
+
+// An older server without the batch call: the client's source proves one position per call, and
+// asks the batch call only once.
+TEST(VerifyConsumerSourceTest, AgainstAServerWithoutTheBatchCallProofsComeOneByOne) {
+  struct OlderIntegrity final : v1::Integrity::Service {
+    grpc::Status GetInclusionProof(grpc::ServerContext*, const v1::InclusionProofRequest* request,
+                                   v1::InclusionProof* response) override {
+      ++singles;
+      response->set_index(request->index());
+      response->set_size(request->size());
+      return grpc::Status::OK;
+    }
+    grpc::Status GetInclusionProofs(grpc::ServerContext*, const v1::InclusionProofsRequest*,
+                                    v1::InclusionProofs*) override {
+      ++batches;
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "");
+    }
+    std::atomic<int> singles{0}, batches{0};
+  } older;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&older);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto client = PlaintextClient("127.0.0.1:" + std::to_string(port), "");
+  auto source = IntegritySourceFor(client.get());
+  for (int round = 0; round < 2; ++round) {
+    auto proofs = source->GetInclusionProofs({4, 7}, 9);
+    ASSERT_TRUE(proofs.ok()) << proofs.status().ToString();
+    ASSERT_EQ(proofs->size(), 2u);
+    EXPECT_EQ((*proofs)[1].index(), 7u);
+  }
+  EXPECT_EQ(older.singles.load(), 4);
+  EXPECT_EQ(older.batches.load(), 1) << "UNIMPLEMENTED is remembered";
+  server->Shutdown();
 }
 
 TEST_F(VerifyConsumerTest, WrongPinnedKeyStopsBeforeAnyEventAndIsReported) {

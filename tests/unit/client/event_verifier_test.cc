@@ -146,6 +146,7 @@ TEST(EventVerifier, AnUnseenPredecessorIsReadChainedAndProven) {
   EXPECT_EQ(verifier.stats().chain_links_unchecked, 0u);
   ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
   EXPECT_EQ(verifier.stats().inclusion_proofs_checked, 4u + 2u);  // the events and both predecessors
+  EXPECT_EQ(log.batch_sizes, std::vector<size_t>{6}) << "one call for all six";
   EXPECT_TRUE(log.reports.empty());
 }
 
@@ -716,6 +717,65 @@ TEST(EventVerifier, CheckpointIsDueByCountOrAgeAndPendingIsBounded) {
   }
   EXPECT_EQ(last.code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(unbounded_caller.pending_events(), EventVerifier::kPendingEventsMax);
+}
+
+// Feeds `count` new events of one stream; returns whether all passed.
+bool FeedNew(EventVerifier& verifier, FakeLog& log, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    if (!verifier.CheckEvent(log.Append("s", "T", "{}"), 0).ok()) return false;
+  }
+  return true;
+}
+
+TEST(EventVerifier, ProofsAreAskedForInBatchesOfAtMostAThousand) {
+  FakeLog log;
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(FeedNew(verifier, log, 2400));
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  EXPECT_EQ(log.batch_sizes, (std::vector<size_t>{1000, 1000, 400}));
+  EXPECT_EQ(log.inclusion_calls, 2400u);
+  EXPECT_EQ(verifier.stats().inclusion_proofs_checked, 2400u);
+  EXPECT_EQ(verifier.stats().inclusion_proof_calls, 3u);
+  EXPECT_TRUE(verifier.Proven(0));
+  EXPECT_TRUE(verifier.Proven(2399));
+  EXPECT_EQ(verifier.pending_events(), 0u);
+}
+
+// A server that answers fewer proofs than asked for has not proven the rest: nothing is handed
+// on, and since nothing is known to be wrong with the log, it is an error, not a violation.
+TEST(EventVerifier, AShortAnswerProvesNothingAndIsNotAViolation) {
+  FakeLog log;
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(FeedNew(verifier, log, 5));
+  log.short_batches = true;
+  Status s = verifier.VerifyCheckpoint();
+  EXPECT_EQ(s.code(), StatusCode::kInternal) << s.ToString();
+  EXPECT_NE(s.message().find("4 inclusion proofs for 5 positions"), std::string::npos) << s.message();
+  EXPECT_FALSE(verifier.failed());
+  EXPECT_TRUE(log.reports.empty());
+  EXPECT_FALSE(verifier.Proven(0));
+  EXPECT_EQ(verifier.pending_events(), 5u);
+  log.short_batches = false;
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  EXPECT_TRUE(verifier.Proven(4));
+}
+
+// Prove first, drop after, across batches: an error in the second batch leaves the first's
+// events pending too, and a later checkpoint proves them all.
+TEST(EventVerifier, AnErrorInALaterBatchLeavesEveryEventPending) {
+  FakeLog log;
+  EventVerifier verifier(&log, log.verifier());
+  ASSERT_TRUE(FeedNew(verifier, log, 1500));
+  log.unavailable_after_batches = 1;
+  EXPECT_EQ(verifier.VerifyCheckpoint().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(log.batch_sizes, (std::vector<size_t>{1000, 500}));
+  EXPECT_EQ(verifier.pending_events(), 1500u);
+  EXPECT_FALSE(verifier.Proven(0));
+  EXPECT_FALSE(verifier.failed());
+  log.unavailable_after_batches.reset();
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  EXPECT_EQ(verifier.pending_events(), 0u);
+  EXPECT_TRUE(log.reports.empty());
 }
 
 TEST(EventVerifier, TransportErrorIsNotAViolation) {

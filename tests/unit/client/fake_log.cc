@@ -142,6 +142,18 @@ Result<v1::InclusionProof> FakeLog::GetInclusionProof(uint64_t index, uint64_t s
   return p;
 }
 
+Result<std::vector<v1::InclusionProof>> FakeLog::GetInclusionProofs(
+    const std::vector<uint64_t>& indexes, uint64_t size) {
+  batch_sizes.push_back(indexes.size());
+  if (unavailable_after_batches && batch_sizes.size() > *unavailable_after_batches) {
+    return Status::Unavailable("down");
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::vector<v1::InclusionProof> proofs,
+                         IntegritySource::GetInclusionProofs(indexes, size));
+  if (short_batches && !proofs.empty()) proofs.pop_back();
+  return proofs;
+}
+
 Result<v1::ConsistencyProof> FakeLog::GetConsistencyProof(uint64_t size1, uint64_t size2) {
   // As the server: RFC 9162 has no consistency proof from the empty tree.
   if (size1 == 0) return Status::InvalidArgument("consistency needs 0 < size1");

@@ -48,9 +48,14 @@ class FakeLog final : public IntegritySource {
   bool serve_reads = false;            // ReadStreamEvent answers (false: as a source without)
   std::optional<v1::RecordedEvent> read_instead;  // ReadStreamEvent's answer, whatever is asked
   Status read_error;                              // not OK: ReadStreamEvent fails with it
+  bool short_batches = false;  // GetInclusionProofs answers one proof fewer than asked for
+  std::optional<size_t> unavailable_after_batches;  // later GetInclusionProofs calls fail
 
   Result<v1::Checkpoint> GetCheckpoint() override;
   Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) override;
+  // As the server's batch call: counted, and each proof as GetInclusionProof makes it.
+  Result<std::vector<v1::InclusionProof>> GetInclusionProofs(const std::vector<uint64_t>& indexes,
+                                                             uint64_t size) override;
   Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) override;
   Status ReportViolation(const v1::ViolationReport& report) override;
   Result<std::optional<v1::RecordedEvent>> ReadStreamEvent(const std::string& stream,
@@ -58,7 +63,8 @@ class FakeLog final : public IntegritySource {
   uint64_t read_calls = 0;
 
   std::vector<v1::ViolationReport> reports;
-  uint64_t inclusion_calls = 0;
+  uint64_t inclusion_calls = 0;        // proofs made (one per position, batched or not)
+  std::vector<size_t> batch_sizes;      // positions asked for per GetInclusionProofs call
 
  private:
   integrity::NoteSigner signer_;

@@ -68,6 +68,37 @@ TEST_P(EngineBackendTest, InclusionAndConsistencyProofsVerify) {
   EXPECT_EQ(store_->ProveConsistency(20, 10).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Proofs made together equal the single ones, in the order asked (repeats allowed), in the tree
+// of the size given or the current one; one position beyond it refuses the whole batch.
+TEST_P(EngineBackendTest, ProofsMadeTogetherEqualTheSingleOnes) {
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(store_->Append("s-" + std::to_string(i % 5), ExpectedVersion::Any(), One("T", "{}")).ok());
+  }
+  const std::vector<uint64_t> indexes = {279, 0, 1, 2, 150, 150, 255, 256, 17};
+  for (uint64_t size : {uint64_t{0}, uint64_t{300}, uint64_t{280}}) {
+    auto batch = store_->ProveInclusions(indexes, size);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    ASSERT_EQ(batch->size(), indexes.size());
+    const uint64_t tree = size == 0 ? 300 : size;
+    for (size_t i = 0; i < indexes.size(); ++i) {
+      auto single = store_->ProveInclusion(indexes[i], tree);
+      ASSERT_TRUE(single.ok()) << single.status().ToString();
+      const InclusionProof& p = (*batch)[i];
+      EXPECT_EQ(p.index, indexes[i]);
+      EXPECT_EQ(p.size, tree);
+      EXPECT_EQ(p.leaf_hash, single->leaf_hash);
+      EXPECT_EQ(p.root, single->root);
+      EXPECT_EQ(p.proof, single->proof) << indexes[i] << "/" << tree;
+      EXPECT_TRUE(integrity::VerifyInclusion(p.index, tree, p.leaf_hash, p.proof, p.root).ok());
+    }
+  }
+  EXPECT_EQ(store_->ProveInclusions(std::vector<uint64_t>{0, 300}, 0).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ProveInclusions(std::vector<uint64_t>{0}, 301).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(store_->ProveInclusions(std::vector<uint64_t>{}, 0)->empty());
+}
+
 // Asked for, a checkpoint covers what was committed before the call, but the log signs no more
 // often than its checkpointer would: five requests, each after an append, take at least four
 // intervals (a lower bound: waits cannot be shorter).
