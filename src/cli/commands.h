@@ -29,6 +29,8 @@ void RegisterDoctorCommand(CLI::App& app, CliContext& ctx);
 void RegisterForgetCommand(CLI::App& app, CliContext& ctx);
 // keys list, keys rotate --storage | --subject ID.
 void RegisterKeysCommands(CLI::App& app, CliContext& ctx);
+// keys passphrase (commands_keys_passphrase.cc), under the `keys` command.
+void RegisterKeysPassphraseCommand(CLI::App& keys, CliContext& ctx);
 // whoami, reload-policy, token mint, apikey new.
 void RegisterIdentityCommands(CLI::App& app, CliContext& ctx);
 // webhook create|list|delete|rotate-secret (network only).

@@ -159,7 +159,8 @@ int RunKeysRotate(const CliContext& ctx, const KeysRotateArgs& given) {
 }  // namespace
 
 void RegisterKeysCommands(CLI::App& app, CliContext& ctx) {
-  CLI::App* keys = app.add_subcommand("keys", "Key administration: list and rotate keys");
+  CLI::App* keys = app.add_subcommand(
+      "keys", "Key administration: list and rotate keys, change the keyring passphrase");
   keys->require_subcommand(1);
 
   auto list = std::make_shared<KeysListArgs>();
@@ -181,6 +182,7 @@ void RegisterKeysCommands(CLI::App& app, CliContext& ctx) {
   rotate_cmd->add_flag("--json", rotate->json, "Print the result as JSON");
   AddDataDirOption(rotate_cmd, &rotate->data_dir);
   rotate_cmd->callback([&ctx, rotate] { ctx.exit_code = RunKeysRotate(ctx, *rotate); });
+  RegisterKeysPassphraseCommand(*keys, ctx);
 }
 
 }  // namespace cairn::cli

@@ -1,9 +1,10 @@
 // LocalKeyring: the `local` KMS provider of a data directory, with KEK versions. The keyring file
 // holds one LocalKms line per version (keys/local_kms.h formats), oldest first; the last line is
-// the current KEK. All lines are of one kind: random KEKs (v1) or passphrase-derived (v2, each
-// version with its own salt, all from the same passphrase). A keyring of one line is exactly the
+// the current KEK. All lines are of one kind: random KEKs (v1), or opened by one passphrase (v2
+// derived from it, v3 sealed under it; each version with its own salt). A keyring of one line is exactly the
 // LocalKms format, so directories made before KEK rotation open unchanged.
 //
+// A passphrase change (ChangePassphrase) rewrites every line as v3 under the new passphrase.
 // Rotation: AddKekVersion appends a new line; RetireOldKekVersions leaves only the current one.
 // Both replace the file atomically: a new file (O_EXCL, mode 0600) written and fsynced beside
 // it, renamed over it, and the directory fsynced; a crash leaves the old or the new file, never a
@@ -34,6 +35,19 @@ class LocalKeyring final : public KmsProvider {
   // Creates the keyring (one version; never overwrites a file). kAlreadyExists if it exists.
   static Result<std::unique_ptr<LocalKeyring>> Create(const LocalKmsOptions& options);
   static Result<std::unique_ptr<LocalKeyring>> Open(const LocalKmsOptions& options);
+
+  // Changes the passphrase of the keyring at `keyring_path`: every KEK version is opened with
+  // `old_passphrase` (null for a keyring without one: its keys are in the file) and sealed under
+  // `new_passphrase` (a v3 line each, with a new salt). The KEKs and their ids stay the same, so
+  // nothing wrapped under them changes. The new text is checked to open under the new passphrase
+  // to the same KEK ids before it replaces the file (atomically, as rotation does). Returns the
+  // number of KEK versions. Errors as Open (a wrong old passphrase: kPermissionDenied); the file
+  // is unchanged on any error. No process may use the keyring meanwhile: the caller holds the
+  // data directory's lock.
+  static Result<size_t> ChangePassphrase(const std::string& keyring_path,
+                                         const crypto::SecureBytes* old_passphrase,
+                                         const crypto::SecureBytes& new_passphrase,
+                                         const crypto::ScryptParams& params);
 
   std::string_view provider_name() const override { return "local"; }
   std::string kek_id() const override;

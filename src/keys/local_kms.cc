@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -24,6 +25,10 @@ namespace {
 
 constexpr std::string_view kKeyringHeader = "cairn-local-kek-v1 ";
 constexpr std::string_view kKeyringV2Header = "cairn-local-kek-v2 ";
+constexpr std::string_view kKeyringV3Header = "cairn-local-kek-v3 ";
+constexpr std::string_view kKekSealAad = "cairn-local-kek-v3";
+// IV || AES-256-GCM ciphertext of the 32-byte KEK || tag.
+constexpr size_t kSealedKekSizeBytes = crypto::kGcmOverheadBytes + 32;
 constexpr std::string_view kCheckLabel = "cairn-kek-check-v1";
 constexpr size_t kKdfSaltSizeBytes = 32;
 constexpr size_t kCheckSizeBytes = 32;
@@ -125,10 +130,18 @@ std::string V2Line(const crypto::ScryptParams& p, std::string_view salt, std::st
          " salt=" + Base64Encode(salt) + " check=" + Base64Encode(check) + "\n";
 }
 
+std::string V3Line(const crypto::ScryptParams& p, std::string_view salt, std::string_view sealed) {
+  return std::string(kKeyringV3Header) + "scrypt N=" + std::to_string(p.n) +
+         " r=" + std::to_string(p.r) + " p=" + std::to_string(p.p) +
+         " salt=" + Base64Encode(salt) + " kek=" + Base64Encode(sealed) + "\n";
+}
+
+// The fields of a v2 or v3 line: the scrypt cost, the salt, and the check (v2) or the sealed
+// KEK (v3), by the name of the last field.
 struct V2Keyring {
   crypto::ScryptParams params;
   std::string salt;
-  std::string check;
+  std::string check;  // v2: HMAC check; v3: the sealed KEK
 };
 
 template <typename T>
@@ -138,8 +151,10 @@ bool ParseDecimal(std::string_view s, T* out) {
   return ec == std::errc() && end == s.data() + s.size();
 }
 
-// Parses "scrypt N=.. r=.. p=.. salt=.. check=.." (after the v2 header), strictly.
-std::optional<V2Keyring> ParseV2(std::string_view body) {
+// Parses "scrypt N=.. r=.. p=.. salt=.. <last>.." (after the v2 or v3 header), strictly:
+// `last` is "check=" (v2, 32 bytes) or "kek=" (v3, a sealed KEK).
+std::optional<V2Keyring> ParseScryptLine(std::string_view body, std::string_view last,
+                                         size_t last_size_bytes) {
   std::vector<std::string_view> f;
   while (!body.empty()) {
     size_t sp = body.find(' ');
@@ -155,7 +170,7 @@ std::optional<V2Keyring> ParseV2(std::string_view body) {
   if (f.size() != 6 || f[0] != "scrypt") return std::nullopt;
   V2Keyring k;
   auto n = value(1, "N="), r = value(2, "r="), p = value(3, "p="), salt = value(4, "salt="),
-       check = value(5, "check=");
+       check = value(5, last);
   if (!n || !r || !p || !salt || !check) return std::nullopt;
   if (!ParseDecimal(*n, &k.params.n) || !ParseDecimal(*r, &k.params.r) ||
       !ParseDecimal(*p, &k.params.p)) {
@@ -164,7 +179,7 @@ std::optional<V2Keyring> ParseV2(std::string_view body) {
   auto salt_bytes = Base64Decode(*salt);
   auto check_bytes = Base64Decode(*check);
   if (!salt_bytes || salt_bytes->size() != kKdfSaltSizeBytes || !check_bytes ||
-      check_bytes->size() != kCheckSizeBytes) {
+      check_bytes->size() != last_size_bytes) {
     return std::nullopt;
   }
   k.salt = std::move(*salt_bytes);
@@ -212,6 +227,21 @@ Result<crypto::SecureBytes> ReadPassphraseFile(const std::string& path) {
   if (!v.empty() && v.back() == '\n') v.remove_suffix(1);
   if (!v.empty() && v.back() == '\r') v.remove_suffix(1);
   return crypto::SecureBytes(v);
+}
+
+// A v2 or v3 line's fields (*k) and the key scrypt derives from `passphrase` for it: the KEK
+// itself (v2) or the key that seals it (v3). Refuses a malformed line, a cost outside the limits
+// and a passphrase outside 12..1024 bytes.
+Result<crypto::SecureBytes> DeriveForLine(std::string_view body, std::string_view last,
+                                          size_t last_size_bytes, const std::string& keyring_path,
+                                          const crypto::SecureBytes& passphrase, V2Keyring* k) {
+  std::optional<V2Keyring> parsed = ParseScryptLine(body, last, last_size_bytes);
+  if (!parsed) return Status::InvalidArgument("keyring " + keyring_path + " is not a cairn local keyring");
+  Status cost = CheckKeyringScrypt(parsed->params);
+  if (!cost.ok()) return Status::InvalidArgument("keyring " + keyring_path + ": " + cost.message());
+  CAIRN_RETURN_IF_ERROR(CheckPassphraseSize(passphrase));
+  *k = std::move(*parsed);
+  return crypto::Scrypt(passphrase.view(), k->salt, k->params, crypto::kAes256KeySizeBytes);
 }
 
 }  // namespace
@@ -283,13 +313,15 @@ Result<std::unique_ptr<LocalKms>> LocalKms::Open(const std::string& keyring_path
 Result<std::unique_ptr<LocalKms>> LocalKms::FromKeyringLine(std::string_view v,
                                                             const std::string& keyring_path,
                                                             const crypto::SecureBytes* passphrase) {
-  if (v.substr(0, kKeyringV2Header.size()) == kKeyringV2Header) {
+  const bool v3 = v.substr(0, kKeyringV3Header.size()) == kKeyringV3Header;
+  if (v3 || v.substr(0, kKeyringV2Header.size()) == kKeyringV2Header) {
     if (passphrase == nullptr) {
       return Status::FailedPrecondition("keyring " + keyring_path +
                                         " is protected by a passphrase and none was given (a "
                                         "passphrase file, or the variable " +
                                         std::string(kKekPassphraseEnv) + ")");
     }
+    if (v3) return FromV3Line(v.substr(kKeyringV3Header.size()), keyring_path, *passphrase);
     return FromV2Line(v.substr(kKeyringV2Header.size()), keyring_path, *passphrase);
   }
   if (passphrase != nullptr && v.substr(0, kKeyringHeader.size()) == kKeyringHeader) {
@@ -366,7 +398,8 @@ Result<std::unique_ptr<LocalKms>> LocalKms::Open(const LocalKmsOptions& options)
   // Refuse a v1 keyring before reading the passphrase: it would protect nothing.
   {
     CAIRN_ASSIGN_OR_RETURN(std::string text, ReadKeyringFile(options.keyring_path));
-    const bool v2 = std::string_view(text).substr(0, kKeyringV2Header.size()) == kKeyringV2Header;
+    const bool v2 = std::string_view(text).substr(0, kKeyringV2Header.size()) == kKeyringV2Header ||
+                    std::string_view(text).substr(0, kKeyringV3Header.size()) == kKeyringV3Header;
     const bool v1 = std::string_view(text).substr(0, kKeyringHeader.size()) == kKeyringHeader;
     crypto::Cleanse(&text);
     if (v1) {
@@ -402,18 +435,46 @@ Result<std::unique_ptr<LocalKms>> LocalKms::OpenWithPassphrase(const std::string
 Result<std::unique_ptr<LocalKms>> LocalKms::FromV2Line(std::string_view body,
                                                        const std::string& keyring_path,
                                                        const crypto::SecureBytes& passphrase) {
-  std::optional<V2Keyring> k = ParseV2(body);
-  if (!k) return Status::InvalidArgument("keyring " + keyring_path + " is not a cairn local keyring");
-  Status cost = CheckKeyringScrypt(k->params);
-  if (!cost.ok()) return Status::InvalidArgument("keyring " + keyring_path + ": " + cost.message());
-  CAIRN_RETURN_IF_ERROR(CheckPassphraseSize(passphrase));
-  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes kek, crypto::Scrypt(passphrase.view(), k->salt, k->params,
-                                                                 crypto::kAes256KeySizeBytes));
+  V2Keyring k;
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes kek,
+                         DeriveForLine(body, "check=", kCheckSizeBytes, keyring_path, passphrase, &k));
   CAIRN_ASSIGN_OR_RETURN(std::string check, KekCheck(kek));
-  if (!crypto::ConstantTimeEquals(check, k->check)) {
+  if (!crypto::ConstantTimeEquals(check, k.check)) {
     return Status::PermissionDenied("wrong passphrase for keyring " + keyring_path);
   }
   return std::unique_ptr<LocalKms>(new LocalKms(std::move(kek), true));
+}
+
+Result<std::unique_ptr<LocalKms>> LocalKms::FromV3Line(std::string_view body,
+                                                       const std::string& keyring_path,
+                                                       const crypto::SecureBytes& passphrase) {
+  V2Keyring k;
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes sealing,
+                         DeriveForLine(body, "kek=", kSealedKekSizeBytes, keyring_path, passphrase, &k));
+  CAIRN_ASSIGN_OR_RETURN(crypto::AesGcm gcm, crypto::AesGcm::Create(sealing.view()));
+  std::string kek;
+  kek.reserve(crypto::kAes256KeySizeBytes);  // one buffer: no freed copy of the KEK
+  if (!gcm.Open(kKekSealAad, k.check, &kek).ok() || kek.size() != crypto::kAes256KeySizeBytes) {
+    crypto::Cleanse(&kek);
+    return Status::PermissionDenied("wrong passphrase for keyring " + keyring_path);
+  }
+  crypto::SecureBytes key(kek);
+  crypto::Cleanse(&kek);
+  return std::unique_ptr<LocalKms>(new LocalKms(std::move(key), true));
+}
+
+Result<std::string> LocalKms::KeyringLineUnder(const crypto::SecureBytes& passphrase,
+                                               const crypto::ScryptParams& params) const {
+  CAIRN_RETURN_IF_ERROR(CheckPassphraseSize(passphrase));
+  CAIRN_RETURN_IF_ERROR(CheckKeyringScrypt(params));
+  const std::string salt = crypto::RandomString(kKdfSaltSizeBytes);
+  CAIRN_ASSIGN_OR_RETURN(crypto::SecureBytes sealing, crypto::Scrypt(passphrase.view(), salt, params,
+                                                                     crypto::kAes256KeySizeBytes));
+  CAIRN_ASSIGN_OR_RETURN(crypto::AesGcm gcm, crypto::AesGcm::Create(sealing.view()));
+  std::string sealed;
+  CAIRN_RETURN_IF_ERROR(gcm.Seal(kKekSealAad, kek_.view(), &sealed));
+  assert(sealed.size() == kSealedKekSizeBytes);
+  return V3Line(params, salt, sealed);  // the KEK sealed: no plaintext key in the line
 }
 
 Result<std::string> LocalKms::Wrap(std::string_view plaintext_key, std::string_view context) {

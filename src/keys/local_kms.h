@@ -1,5 +1,6 @@
 // LocalKms: the embedded KMS provider. Its KEK is 32 bytes that are either random and kept in a
-// keyring file (v1) or derived from a passphrase with scrypt (v2, the keyring holds no key).
+// keyring file (v1), derived from a passphrase with scrypt (v2, the keyring holds no key), or
+// sealed under a key derived from a passphrase (v3, after a passphrase change).
 //
 // Keyring files are one line and must be regular files with mode 0600 or stricter owned by the
 // current user: Open() refuses a file that group or others may access. Create() makes a new file
@@ -14,6 +15,12 @@
 //       N >= 2^14, r >= 8, 1 <= p <= 16, at most 256 MiB of memory (N=2^18 at r=8) and
 //       N * r * p <= 2^21 (the work of N=2^18, r=8, p=1: 8x the default), so a modified file can
 //       make start-up neither much costlier nor the KDF weaker.
+//   v3: "cairn-local-kek-v3 scrypt N=<n> r=<r> p=<p> salt=<base64 32 bytes> kek=<base64 60 bytes>"
+//       kek   = AES-256-GCM(scrypt(passphrase, salt, N, r, p, 32 bytes), AAD "cairn-local-kek-v3",
+//               KEK): IV || ciphertext || tag. The KEK itself is random or an earlier v2 line's;
+//               a passphrase change (KeyringLineUnder) seals the same KEK under the new
+//               passphrase, so nothing wrapped under it changes. A wrong passphrase or a modified
+//               line fails the tag: kPermissionDenied as for v2. Same cost limits as v2.
 // The passphrase comes from a file (same rules as the keyring: regular, owned by the user, no
 // group/other access; symlinks to such a file are followed; one trailing "\n" or "\r\n" removed)
 // or from an environment variable; it must be 12..1024 bytes. It is held in SecureBytes and wiped.
@@ -94,8 +101,12 @@ class LocalKms final : public KmsProvider {
 
   std::string_view provider_name() const override { return "local"; }
   std::string kek_id() const override { return kek_id_; }
-  // True for a v2 keyring (KEK derived from a passphrase).
+  // True for a v2 or v3 keyring (a passphrase opens the KEK).
   bool passphrase_protected() const { return passphrase_protected_; }
+  // A v3 keyring line ("\n"-terminated) that seals this KEK under `passphrase` with a new salt:
+  // the same KEK id, opened by that passphrase only. The caller wipes the line.
+  Result<std::string> KeyringLineUnder(const crypto::SecureBytes& passphrase,
+                                       const crypto::ScryptParams& params) const;
   Result<std::string> Wrap(std::string_view plaintext_key, std::string_view context) override;
   Result<crypto::SecureBytes> Unwrap(std::string_view wrapped, std::string_view context) override;
   Status Health() override { return Status::Ok(); }
@@ -103,6 +114,9 @@ class LocalKms final : public KmsProvider {
  private:
   LocalKms(crypto::SecureBytes kek, bool passphrase_protected);
   static Result<std::unique_ptr<LocalKms>> FromV2Line(std::string_view body,
+                                                      const std::string& keyring_path,
+                                                      const crypto::SecureBytes& passphrase);
+  static Result<std::unique_ptr<LocalKms>> FromV3Line(std::string_view body,
                                                       const std::string& keyring_path,
                                                       const crypto::SecureBytes& passphrase);
   crypto::SecureBytes kek_;

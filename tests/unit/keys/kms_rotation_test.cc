@@ -93,6 +93,101 @@ TEST(LocalKeyringTest, PassphraseKeyringRotatesUnderTheSamePassphrase) {
   EXPECT_EQ(LineCount(o.keyring_path), 2u);
 }
 
+// A passphrase change seals every KEK version under the new passphrase (v3 lines): the same
+// keys (ids, blobs), opened by the new passphrase only; a wrong old passphrase changes nothing.
+TEST(LocalKeyringTest, APassphraseChangeKeepsTheKeysAndOnlyTheNewPassphraseOpensThem) {
+  testing::TempDir tmp;
+  LocalKmsOptions o;
+  o.keyring_path = tmp.Sub("keyring");
+  o.passphrase_file = tmp.Sub("pass");
+  o.scrypt = kKeyringScryptMin;
+  testing::WriteFile(o.passphrase_file, "correct horse battery staple\n");
+  ASSERT_EQ(::chmod(o.passphrase_file.c_str(), 0600), 0);
+  auto k = LocalKeyring::Create(o);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  auto old_blob = (*k)->Wrap("0123456789abcdef0123456789abcdef", "c");
+  ASSERT_TRUE(old_blob.ok());
+  ASSERT_TRUE((*k)->AddKekVersion().ok());  // two versions, as in an unfinished rotation
+  const std::string current = (*k)->kek_id();
+  auto new_blob = (*k)->Wrap("fedcba9876543210fedcba9876543210", "c");
+  ASSERT_TRUE(new_blob.ok());
+  const std::string before = testing::ReadFile(o.keyring_path);
+  const struct timespec long_ago[2] = {{1'600'000'000, 0}, {1'600'000'000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, o.keyring_path.c_str(), long_ago, 0), 0);
+
+  const crypto::SecureBytes old_pass("correct horse battery staple");
+  const crypto::SecureBytes new_pass("a much better passphrase now");
+  const crypto::SecureBytes wrong("not the passphrase at all");
+  EXPECT_EQ(LocalKeyring::ChangePassphrase(o.keyring_path, &wrong, new_pass, o.scrypt).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(LocalKeyring::ChangePassphrase(o.keyring_path, nullptr, new_pass, o.scrypt).status().code(),
+            StatusCode::kFailedPrecondition) << "a passphrase keyring needs its passphrase";
+  EXPECT_EQ(testing::ReadFile(o.keyring_path), before) << "nothing changed on a refusal";
+
+  auto changed = LocalKeyring::ChangePassphrase(o.keyring_path, &old_pass, new_pass, o.scrypt);
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  EXPECT_EQ(*changed, 2u);
+  const std::string after = testing::ReadFile(o.keyring_path);
+  EXPECT_EQ(LineCount(o.keyring_path), 2u);
+  EXPECT_EQ(after.find("cairn-local-kek-v2"), std::string::npos) << after;
+  EXPECT_NE(after.find("cairn-local-kek-v3 scrypt N=16384 r=8 p=1 salt="), std::string::npos) << after;
+  EXPECT_EQ(ModeOf(o.keyring_path), 0600u);
+  EXPECT_FALSE(std::filesystem::exists(o.keyring_path + ".new"));
+  struct stat st {};
+  ASSERT_EQ(::stat(o.keyring_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'600'000'000) << "the keys' age (doctor's CAIRN-KEY-002) is kept";
+
+  auto refused = LocalKeyring::Open(o);  // the configured file still holds the old passphrase
+  EXPECT_EQ(refused.status().code(), StatusCode::kPermissionDenied) << refused.status().ToString();
+  EXPECT_EQ(refused.status().message().find("correct horse"), std::string::npos);
+  testing::WriteFile(o.passphrase_file, "a much better passphrase now\n");
+  auto reopened = LocalKeyring::Open(o);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->kek_id(), current);
+  EXPECT_EQ((*reopened)->kek_version_count(), 2u);
+  EXPECT_EQ((*reopened)->Unwrap(*old_blob, "c")->view(), "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ((*reopened)->Unwrap(*new_blob, "c")->view(), "fedcba9876543210fedcba9876543210");
+  // Rotation goes on under the new passphrase (a v2 line beside the v3 ones) and retires.
+  auto rotated = (*reopened)->AddKekVersion();
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  ASSERT_TRUE((*reopened)->RetireOldKekVersions().ok());
+  EXPECT_TRUE(LocalKeyring::Open(o).ok());
+
+  // A flipped byte of a sealed KEK fails its tag: refused as a wrong passphrase would be.
+  ASSERT_TRUE(LocalKeyring::ChangePassphrase(o.keyring_path, &new_pass, new_pass, o.scrypt).ok());
+  std::string sealed = testing::ReadFile(o.keyring_path);
+  const size_t kek_at = sealed.find(" kek=") + 10;
+  sealed[kek_at] = sealed[kek_at] == 'A' ? 'B' : 'A';
+  testing::WriteFile(o.keyring_path, sealed);
+  ASSERT_EQ(::chmod(o.keyring_path.c_str(), 0600), 0);
+  EXPECT_EQ(LocalKeyring::Open(o).status().code(), StatusCode::kPermissionDenied);
+}
+
+// A keyring that holds its key (v1) gets a passphrase the same way: its KEK sealed under it.
+TEST(LocalKeyringTest, AKeyringWithoutAPassphraseCanBeGivenOne) {
+  testing::TempDir tmp;
+  LocalKmsOptions o;
+  o.keyring_path = tmp.Sub("keyring");
+  auto k = LocalKeyring::Create(o);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  auto blob = (*k)->Wrap("0123456789abcdef0123456789abcdef", "c");
+  ASSERT_TRUE(blob.ok());
+  const crypto::SecureBytes pass("a passphrase from now on");
+  auto changed = LocalKeyring::ChangePassphrase(o.keyring_path, nullptr, pass, kKeyringScryptMin);
+  ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+  const std::string text = testing::ReadFile(o.keyring_path);
+  EXPECT_EQ(text.find("cairn-local-kek-v1"), std::string::npos) << "the key is no longer in clear";
+  EXPECT_EQ(LocalKeyring::Open(o).status().code(), StatusCode::kFailedPrecondition)
+      << "it now needs a passphrase";
+  o.passphrase_file = tmp.Sub("pass");
+  testing::WriteFile(o.passphrase_file, "a passphrase from now on");
+  ASSERT_EQ(::chmod(o.passphrase_file.c_str(), 0600), 0);
+  auto reopened = LocalKeyring::Open(o);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->kek_id(), (*k)->kek_id());
+  EXPECT_TRUE((*reopened)->Unwrap(*blob, "c").ok());
+}
+
 TEST(LocalKeyringTest, HealthRechecksTheKeyringFileAndWrapFailsClosed) {
   testing::TempDir tmp;
   LocalKmsOptions o;
