@@ -69,9 +69,10 @@ class Client {
   virtual Result<v1::VerifierKey> GetVerifierKey() = 0;
   virtual Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) = 0;
   // One call for 1..1000 positions (the server refuses more), all proven in one tree (`size`, or
-  // 0 for the current one); the proofs in the order of `indexes`.
+  // 0 for the current one); the proofs in the order of `indexes`. The default (for other
+  // implementations of this interface) asks GetInclusionProof once per position.
   virtual Result<v1::InclusionProofs> GetInclusionProofs(const std::vector<uint64_t>& indexes,
-                                                         uint64_t size) = 0;
+                                                         uint64_t size);
   virtual Result<v1::ConsistencyProof> GetConsistencyProof(uint64_t size1, uint64_t size2) = 0;
 
   virtual Result<v1::ServerInfoResponse> ServerInfo() = 0;

@@ -79,13 +79,18 @@ int RunKeysPassphrase(const CliContext& ctx, const PassphraseArgs& args) {
   const Status audited = AuditOfflineActWith(store->get(), *config, std::move(act));
   if (!versions.ok()) return Fail(versions.status());
   if (args.json) {
-    std::cout << JsonLine(Json{{"kek_versions", *versions}, {"audited", audited.ok()}})
+    std::cout << JsonLine(Json{{"kek_versions", *versions},
+                               {"had_passphrase", old_one != nullptr},
+                               {"audited", audited.ok()}})
               << "\n";
   } else {
     std::cout << "keyring passphrase " << (old_one ? "changed" : "set") << ": " << *versions
               << " key-encryption key version(s) sealed under the new passphrase, key ids unchanged.\n"
               << "Point [keys] passphrase_file (or passphrase_env) at the new passphrase before "
-                 "starting cairn. Copies of the old keyring still open with the old passphrase.\n";
+                 "starting cairn. "
+              << (old_one ? "Copies of the old keyring still open with the old passphrase"
+                          : "Copies of the old keyring hold the key in clear")
+              << ": run `cairn keys rotate --kek` to retire that key.\n";
   }
   if (!audited.ok()) {
     return Fail(audited.Annotate("the passphrase was changed, but its audit record was not written"));

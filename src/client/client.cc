@@ -278,4 +278,15 @@ Result<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options) {
   return std::unique_ptr<Client>(std::make_unique<GrpcClient>(std::move(channel), options));
 }
 
+Result<v1::InclusionProofs> Client::GetInclusionProofs(const std::vector<uint64_t>& indexes,
+                                                      uint64_t size) {
+  v1::InclusionProofs out;
+  for (const uint64_t index : indexes) {
+    CAIRN_ASSIGN_OR_RETURN(v1::InclusionProof proof, GetInclusionProof(index, size));
+    size = proof.size();  // the first fixes the tree for the rest
+    *out.add_proofs() = std::move(proof);
+  }
+  return out;
+}
+
 }  // namespace cairn

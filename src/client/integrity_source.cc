@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <cassert>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -43,10 +44,12 @@ class ClientIntegritySource final : public IntegritySource {
       return integrity_->GetInclusionProof(c, request, r);
     }));
   }
-  // One call per batch; one call per position against a server without the batch call.
+  // One call per batch; one call per position against a server without the batch call. An
+  // answer larger than the server's message limit (RESOURCE_EXHAUSTED: [limits]
+  // max_message_bytes) is asked for again in halves.
   Result<std::vector<v1::InclusionProof>> GetInclusionProofs(const std::vector<uint64_t>& indexes,
                                                              uint64_t size) override {
-    if (!batch_unsupported_.load(std::memory_order_relaxed)) {
+    if (!batch_unsupported_.load(std::memory_order_relaxed) && indexes.size() > 1) {
       v1::InclusionProofsRequest request;
       request.mutable_indexes()->Add(indexes.begin(), indexes.end());
       request.set_size(size);
@@ -62,6 +65,7 @@ class ClientIntegritySource final : public IntegritySource {
         for (v1::InclusionProof& proof : *batch->mutable_proofs()) proofs.push_back(std::move(proof));
         return proofs;
       }
+      if (code == grpc::StatusCode::RESOURCE_EXHAUSTED) return InHalves(indexes, size);
       if (code != grpc::StatusCode::UNIMPLEMENTED) return NotOurViolation(batch.status());
       batch_unsupported_.store(true, std::memory_order_relaxed);
     }
@@ -155,6 +159,18 @@ class ClientIntegritySource final : public IntegritySource {
     grpc::ClientContext* context_;
     bool admitted_ = false;
   };
+
+  Result<std::vector<v1::InclusionProof>> InHalves(const std::vector<uint64_t>& indexes,
+                                                    uint64_t size) {
+    assert(indexes.size() > 1);
+    const auto middle = indexes.begin() + static_cast<ptrdiff_t>(indexes.size() / 2);
+    CAIRN_ASSIGN_OR_RETURN(std::vector<v1::InclusionProof> proofs,
+                           GetInclusionProofs(std::vector<uint64_t>(indexes.begin(), middle), size));
+    CAIRN_ASSIGN_OR_RETURN(std::vector<v1::InclusionProof> rest,
+                           GetInclusionProofs(std::vector<uint64_t>(middle, indexes.end()), size));
+    for (v1::InclusionProof& p : rest) proofs.push_back(std::move(p));
+    return proofs;
+  }
 
   static Status Cancelled() { return Status::Unavailable("the verifying subscription was cancelled"); }
 

@@ -153,7 +153,18 @@ Result<size_t> LocalKeyring::ChangePassphrase(const std::string& keyring_path,
   }
   struct stat before {};
   const bool dated = ::stat(keyring_path.c_str(), &before) == 0;
-  CAIRN_RETURN_IF_ERROR(ReplaceKeyring(keyring_path, &changed));
+  if (Status replaced = ReplaceKeyring(keyring_path, &changed); !replaced.ok()) {
+    // The rename may have happened before what failed (syncing the directory): say which
+    // passphrase opens the file now, since "nothing changed" would be untrue.
+    auto now = ReadKeyringFile(keyring_path);
+    const bool is_new = now.ok() && !SplitLines(*now).empty() &&
+                        LocalKms::FromKeyringLine(SplitLines(*now).front(), keyring_path, &new_passphrase).ok();
+    if (now.ok()) crypto::Cleanse(&*now);
+    if (!is_new) return replaced;
+    return Status::IOError(replaced.message() +
+                           "; the keyring now opens with the NEW passphrase, but a crash may "
+                           "bring back the old file: keep both passphrases until the next start");
+  }
   // The keys are as old as before: keep the file's modification time, which `cairn doctor` reads
   // as the KEK's age (CAIRN-KEY-002). Best effort: the change itself is done.
   if (dated) {

@@ -42,8 +42,9 @@ class LocalKeyring final : public KmsProvider {
   // nothing wrapped under them changes. The new text is checked to open under the new passphrase
   // to the same KEK ids before it replaces the file (atomically, as rotation does). Returns the
   // number of KEK versions. Errors as Open (a wrong old passphrase: kPermissionDenied); the file
-  // is unchanged on any error. No process may use the keyring meanwhile: the caller holds the
-  // data directory's lock.
+  // is unchanged on any error but one: when replacing it failed after the rename (syncing the
+  // directory), the kIOError says that the file now opens with the new passphrase. No process may
+  // use the keyring meanwhile: the caller holds the data directory's lock.
   static Result<size_t> ChangePassphrase(const std::string& keyring_path,
                                          const crypto::SecureBytes* old_passphrase,
                                          const crypto::SecureBytes& new_passphrase,

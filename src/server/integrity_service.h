@@ -19,8 +19,9 @@
 
 namespace cairn::server {
 
-// Positions per GetInclusionProofs call: ~2.2 MB of proofs at most (64 hashes each), within
-// gRPC's default 4 MiB message limit.
+// Positions per GetInclusionProofs call: ~2.2 MB of proofs at most (64 hashes each), within the
+// default [limits] max_message_bytes (4 MiB). With a smaller limit the answer fails with
+// RESOURCE_EXHAUSTED and the client asks again in halves.
 inline constexpr size_t kInclusionProofsPerCallMax = 1000;
 
 class IntegrityService final : public v1::Integrity::Service {

@@ -45,8 +45,10 @@ void CheckKekBesideData(const Config& config, Findings* out) {
            "records are encrypted at rest (always on; there is no switch), but [keys] uses the "
            "local provider without a passphrase and its keyring " + keyring +
                " lies inside data_dir: a copy of the data directory includes the key that opens it",
-           "set keys.passphrase_file (outside data_dir) or keys.passphrase_env, or use the pkcs11 "
-           "provider (an HSM); or keep keys.keyring on another volume than the data");
+           "give the keyring a passphrase (`cairn keys passphrase --new-passphrase-file FILE`, "
+           "then keys.passphrase_file outside data_dir, or keys.passphrase_env; then `cairn keys "
+           "rotate --kek`), or use the pkcs11 provider (an HSM); or keep keys.keyring on another "
+           "volume than the data");
 }
 
 void CheckKekAge(const Config& config, const PostureContext& context, Findings* out) {

@@ -698,6 +698,31 @@ TEST(VerifyConsumerSourceTest, AgainstAServerWithoutTheBatchCallProofsComeOneByO
   server->Shutdown();
 }
 
+// A server whose message limit is smaller than a full batch's answer: the batch call fails with
+// RESOURCE_EXHAUSTED, and the client's source asks again in halves until the answers fit.
+TEST(VerifyConsumerSourceTest, ASmallMessageLimitIsMetByAskingInHalves) {
+  ServerEnv env;
+  env.extra_config = "[limits]\nmax_message_bytes = 8192\n";
+  ASSERT_TRUE(StartPlaintext(env)) << env.server().output();
+  auto admin = PlaintextClient(env.server().target(), env.admin_key);
+  for (int i = 0; i < 3; ++i) AppendOne(*admin, "order-" + std::to_string(i), "{}");
+  std::vector<uint64_t> positions;
+  for (uint64_t i = 0; i < 1000; ++i) positions.push_back(i % 3);
+  EXPECT_EQ(admin->GetInclusionProofs(positions, 3).status().code(), StatusCode::kResourceExhausted)
+      << "one answer of 1,000 proofs is larger than the limit";
+  auto proofs = IntegritySourceFor(admin.get())->GetInclusionProofs(positions, 3);
+  ASSERT_TRUE(proofs.ok()) << proofs.status().ToString();
+  ASSERT_EQ(proofs->size(), positions.size());
+  for (uint64_t i = 0; i < 3; ++i) {
+    auto single = admin->GetInclusionProof(i, 3);
+    ASSERT_TRUE(single.ok()) << single.status().ToString();
+    EXPECT_EQ((*proofs)[i].SerializeAsString(), single->SerializeAsString());
+  }
+  for (size_t k = 0; k < positions.size(); ++k) {
+    ASSERT_EQ((*proofs)[k].index(), positions[k]) << "in the order asked, at " << k;
+  }
+}
+
 TEST_F(VerifyConsumerTest, WrongPinnedKeyStopsBeforeAnyEventAndIsReported) {
   ServerEnv other;  // another log's key (other origin, other key)
   auto other_key = RunCairn({"vkey", "--data-dir", other.DataDir()});

@@ -30,8 +30,6 @@ class ScriptedClient final : public Client {
   MOCK_METHOD(Result<v1::Checkpoint>, GetCheckpoint, (), (override));
   MOCK_METHOD(Result<v1::VerifierKey>, GetVerifierKey, (), (override));
   MOCK_METHOD(Result<v1::InclusionProof>, GetInclusionProof, (uint64_t, uint64_t), (override));
-  MOCK_METHOD(Result<v1::InclusionProofs>, GetInclusionProofs, (const std::vector<uint64_t>&, uint64_t),
-              (override));
   MOCK_METHOD(Result<v1::ConsistencyProof>, GetConsistencyProof, (uint64_t, uint64_t), (override));
   MOCK_METHOD(Result<v1::ServerInfoResponse>, ServerInfo, (), (override));
   MOCK_METHOD(Result<v1::WhoAmIResponse>, WhoAmI, (), (override));
