@@ -64,6 +64,7 @@ GroupRunner::GroupRunner(engine::EventStore* store, GroupStore* groups, GroupLim
   assert(store_ != nullptr && groups_ != nullptr);
   done_below_ = std::max(position.done_below, settings_.start_position);
   read_cursor_ = done_below_;
+  if (settings_.source != kGroupAllStreams) stream_source_.emplace(store_, settings_.source);
   for (uint64_t p : position.done_above) {
     if (p > done_below_) done_above_.insert(p);
   }
@@ -347,7 +348,9 @@ void GroupRunner::Fill() {
     if (done_above_.size() >= limits_.done_above_max) want = 1;
   }
   if (from >= store_->tree_size()) return;
-  auto events = store_->ReadAll(from, want);
+  // A group on one stream reads it through the stream index; on "$all", the log.
+  auto events = stream_source_ ? stream_source_->Read(from, want)
+                               : ReadGroupLogPage(store_, from, want);
   if (!events.ok()) {
     log::Error("consumer group cannot read the log",
                {.action = "group.read",
@@ -357,11 +360,11 @@ void GroupRunner::Fill() {
                           {"error.message", events.status().ToString()}}});
     return;
   }
-  if (events->empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
   assert(read_cursor_ == from);  // only this thread moves it
-  uint64_t next = events->back().entry.position + 1;
-  for (engine::RecordedEvent& e : *events) {
+  assert(events->read_to >= from);
+  uint64_t next = events->read_to;  // every event the group could take below it was read
+  for (engine::RecordedEvent& e : events->events) {
     const uint64_t position = e.entry.position;
     assert(position < kReplayBit);
     if (buffered_bytes_ >= limits_.buffer_bytes_max) {  // full: the rest is read again later
@@ -375,7 +378,7 @@ void GroupRunner::Fill() {
     p.event = std::move(e);
     p.ack_id = position;
   }
-  assert(next > read_cursor_);  // FillAllowedLocked: room for at least one event
+  assert(next > read_cursor_ || events->events.empty());  // room for at least one event
   read_cursor_ = next;
   AdvanceDoneBelow();
 }

@@ -1,6 +1,10 @@
 // GroupRunner: one consumer group at work — its buffer of events read from the log, the
 // deliveries in flight, its consumers, and the thread that delivers (docs/consumers.md).
 //
+// A group on "$all" reads the log from its read cursor; a group on one stream reads that
+// stream's events through the stream index (GroupStreamSource) and moves its cursor past other
+// streams' positions.
+//
 // At least once: an event is done only when acked, skipped or parked. The delivery thread reads
 // ahead (bounded by GroupLimits::buffer_events_max / buffer_bytes_max), hands each ready event to
 // one consumer with room (at most its max in-flight), round-robin among the consumers that may
@@ -36,6 +40,7 @@
 #include "subscribe/group_consumer.h"
 #include "subscribe/group_settings.h"
 #include "subscribe/group_store.h"
+#include "subscribe/group_stream_source.h"
 
 namespace cairn::subscribe {
 
@@ -148,6 +153,9 @@ class GroupRunner {
   std::set<uint64_t> done_above_;
   uint64_t done_below_ = 0;
   uint64_t read_cursor_ = 0;
+  // A group on one stream (not "$all"): its reads go through the stream index. Used only by the
+  // delivery thread (Fill), outside mu_.
+  std::optional<GroupStreamSource> stream_source_;
   uint64_t replay_next_ = 0;  // next parked version to load
   uint64_t replay_end_ = 0;
   size_t buffered_bytes_ = 0;  // of main_ (bounded by buffer_bytes_max)

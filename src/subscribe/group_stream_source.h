@@ -1,0 +1,56 @@
+// GroupStreamSource: a consumer group's reads of ONE stream through the stream index, instead of
+// scanning the whole log and filtering (what a group on "$all" does). A group on a stream of a
+// few events in a log of millions reads those few.
+//
+// Read(from, want) returns the stream's events at positions >= `from` in log order, and the
+// position below which it has returned every event of the stream (`read_to`): the group's read
+// cursor moves there, also past other streams' positions. It keeps the next stream version
+// between calls; a `from` it did not hand out (a restart, or the group stopped reading mid-page)
+// finds its version by a binary search over the stream's versions (O(log n) one-event reads).
+// A deleted stream (tombstoned) is read as the log is, from `from` (the caller filters), since
+// the stream index no longer answers for it.
+//
+// Thread safety: none; the group's delivery thread owns it. `store` must outlive it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/event_store.h"
+
+namespace cairn::subscribe {
+
+class GroupStreamSource {
+ public:
+  GroupStreamSource(engine::EventStore* store, std::string stream)
+      : store_(store), stream_(std::move(stream)) {}
+
+  struct Page {
+    std::vector<engine::RecordedEvent> events;  // position order, each >= from
+    uint64_t read_to = 0;                       // every event of the stream below it returned
+  };
+  Result<Page> Read(uint64_t from, uint64_t want);
+
+  uint64_t version_searches() const { return version_searches_; }  // for tests
+
+ private:
+  // The first version of the stream at a position >= `from` (one past the last when none).
+  Result<uint64_t> FirstVersionFrom(uint64_t from, uint64_t last_version);
+  Result<Page> ReadLog(uint64_t from, uint64_t want);
+
+  engine::EventStore* store_;
+  const std::string stream_;
+  // The version to read next, valid while the caller asks from `next_from_`.
+  std::optional<uint64_t> next_version_;
+  uint64_t next_from_ = 0;
+  uint64_t version_searches_ = 0;
+};
+
+// What a group on "$all" reads: the log from `from`, read_to one past the last event.
+Result<GroupStreamSource::Page> ReadGroupLogPage(engine::EventStore* store, uint64_t from,
+                                                 uint64_t want);
+
+}  // namespace cairn::subscribe
