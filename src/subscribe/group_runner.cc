@@ -259,10 +259,14 @@ void GroupRunner::Run() {
 
 void GroupRunner::Round() {
   BeginRounds();
-  Fill();
+  const bool read_more = Fill();
   FillReplay();
   Dispatch();
   MaybeSave(false);
+  if (read_more) {  // catching up: the next round at once, not a tick later
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_ = true;
+  }
 }
 
 // Re-takes every consumer's policy; drops those that lost access or stopped reading, and takes
@@ -335,19 +339,19 @@ bool GroupRunner::FillAllowedLocked() const {
          (done_above_.size() < limits_.done_above_max || main_.empty());
 }
 
-void GroupRunner::Fill() {
+bool GroupRunner::Fill() {
   uint64_t from = 0;
   size_t want = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!FillAllowedLocked()) return;
+    if (!FillAllowedLocked()) return false;
     from = read_cursor_;
     want = std::min(limits_.read_batch_events_max, limits_.buffer_events_max - main_.size());
     // Allowed only because nothing is buffered (FillAllowedLocked): read just the undone event
     // at the cursor, so done_above does not grow by a batch on every restart.
     if (done_above_.size() >= limits_.done_above_max) want = 1;
   }
-  if (from >= store_->tree_size()) return;
+  if (from >= store_->tree_size()) return false;
   // A group on one stream reads it through the stream index; on "$all", the log.
   auto events = stream_source_ ? stream_source_->Read(from, want)
                                : ReadGroupLogPage(store_, from, want);
@@ -358,7 +362,7 @@ void GroupRunner::Fill() {
                 .extra = {{"cairn.group", settings().name},
                           {"cairn.position", std::to_string(from)},
                           {"error.message", events.status().ToString()}}});
-    return;
+    return false;
   }
   std::lock_guard<std::mutex> lock(mu_);
   assert(read_cursor_ == from);  // only this thread moves it
@@ -379,8 +383,12 @@ void GroupRunner::Fill() {
     p.ack_id = position;
   }
   assert(next > read_cursor_ || events->events.empty());  // room for at least one event
+  const bool moved = next > read_cursor_;
   read_cursor_ = next;
   AdvanceDoneBelow();
+  // More of the log to read and room to buffer it: a group catching up (or passing over events
+  // its filter drops) reads on without waiting for the next tick — while each read moves on.
+  return moved && read_cursor_ < store_->tree_size() && FillAllowedLocked();
 }
 
 void GroupRunner::FillReplay() {

@@ -116,7 +116,8 @@ class GroupRunner {
   void Run();
   void Round();
   void BeginRounds();
-  void Fill();
+  // Reads ahead into the buffer; true when more is there to read and room to buffer it.
+  bool Fill();
   void FillReplay();
   void Dispatch();
   void Park(std::vector<ParkJob> jobs);

@@ -130,5 +130,24 @@ TEST_F(GroupStreamSourceTest, AGroupOnAStreamDeliversItsEventsAcrossARestart) {
   EXPECT_EQ(live[0].event.entry.position, 300u);
 }
 
+// A group whose filter drops most of the log reads on round after round until it has something
+// (or the log's end), not one page per tick: with a tick of a minute, the one wanted event after
+// 3,000 others arrives at once (a page per tick would take 12 minutes).
+TEST_F(GroupTest, AGroupPassesOverFilteredEventsWithoutWaitingForTicks) {
+  CloseAll();
+  limits_.tick_ms = 60000;
+  OpenAll();
+  AppendN("other", 3000);
+  AppendN("needle", 1);
+  GroupSettings s = Settings("g");
+  s.stream_prefixes = {"needle"};
+  ASSERT_TRUE(groups_->Create(s).ok());
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  auto got = consumer->Take(1, 20000);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].event.entry.position, 3000u);
+}
+
 }  // namespace
 }  // namespace cairn::subscribe
