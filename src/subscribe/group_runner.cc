@@ -263,9 +263,14 @@ void GroupRunner::Round() {
   FillReplay();
   Dispatch();
   MaybeSave(false);
-  if (read_more) {  // catching up: the next round at once, not a tick later
+  // Catching up: the next round at once, not a tick later — for a bounded number of rounds in a
+  // row, so that a group far behind leaves the machine to appends between bursts.
+  immediate_rounds_ = read_more ? immediate_rounds_ + 1 : 0;
+  if (read_more && immediate_rounds_ < kImmediateRoundsMax) {
     std::lock_guard<std::mutex> lock(mu_);
     wake_ = true;
+  } else {
+    immediate_rounds_ = 0;
   }
 }
 
@@ -367,6 +372,7 @@ bool GroupRunner::Fill() {
   std::lock_guard<std::mutex> lock(mu_);
   assert(read_cursor_ == from);  // only this thread moves it
   assert(events->read_to >= from);
+  if (stream_source_) counters_.index_pages = stream_source_->index_pages();  // this thread's
   uint64_t next = events->read_to;  // every event the group could take below it was read
   for (engine::RecordedEvent& e : events->events) {
     const uint64_t position = e.entry.position;
@@ -388,7 +394,7 @@ bool GroupRunner::Fill() {
   AdvanceDoneBelow();
   // More of the log to read and room to buffer it: a group catching up (or passing over events
   // its filter drops) reads on without waiting for the next tick — while each read moves on.
-  return moved && read_cursor_ < store_->tree_size() && FillAllowedLocked();
+  return moved && !events->at_end && read_cursor_ < store_->tree_size() && FillAllowedLocked();
 }
 
 void GroupRunner::FillReplay() {

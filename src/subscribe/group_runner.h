@@ -59,6 +59,7 @@ struct GroupCounters {
   uint64_t unauthorized_waiting = 0;
   uint64_t replay_pending = 0;
   uint64_t withdrawn = 0;  // taken back unsent after a reload revoked their type (Withdraw)
+  uint64_t index_pages = 0;  // pages read through a stream's index (a group on one stream)
   uint64_t stalled = 0;    // consumers dropped because they stopped reading (WriteStalled)
   // References in `$parked-<group>` below this version are replayed and done: the stream's
   // event count minus it is what is parked now.
@@ -157,6 +158,10 @@ class GroupRunner {
   // A group on one stream (not "$all"): its reads go through the stream index. Used only by the
   // delivery thread (Fill), outside mu_.
   std::optional<GroupStreamSource> stream_source_;
+  // Rounds started at once in a row while catching up (the delivery thread's); at most
+  // kImmediateRoundsMax (64 pages of up to 256 events), then the group waits for its tick.
+  static constexpr uint32_t kImmediateRoundsMax = 64;
+  uint32_t immediate_rounds_ = 0;
   uint64_t replay_next_ = 0;  // next parked version to load
   uint64_t replay_end_ = 0;
   size_t buffered_bytes_ = 0;  // of main_ (bounded by buffer_bytes_max)

@@ -10,12 +10,19 @@ Result<GroupStreamSource::Page> ReadGroupLogPage(engine::EventStore* store, uint
   GroupStreamSource::Page page;
   CAIRN_ASSIGN_OR_RETURN(page.events, store->ReadAll(from, want));
   page.read_to = page.events.empty() ? from : page.events.back().entry.position + 1;
+  page.at_end = page.events.size() < want;
   return page;
 }
 
-Result<GroupStreamSource::Page> GroupStreamSource::ReadLog(uint64_t from, uint64_t want) {
+Result<GroupStreamSource::Page> GroupStreamSource::ReadDeleted(uint64_t from, uint64_t want,
+                                                               uint64_t size_before) {
   next_version_.reset();
-  return ReadGroupLogPage(store_, from, want);
+  CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo info, store_->GetStreamInfo(stream_));
+  const uint64_t end = info.exists ? info.last_position + 1 : 0;  // one past the tombstone
+  if (from >= end) return Page{{}, std::max(from, size_before), true};
+  CAIRN_ASSIGN_OR_RETURN(Page page, ReadGroupLogPage(store_, from, std::min(want, end - from)));
+  page.at_end = page.at_end && page.read_to >= end;
+  return page;
 }
 
 Result<uint64_t> GroupStreamSource::FirstVersionFrom(uint64_t from, uint64_t last_version) {
@@ -42,21 +49,35 @@ Result<GroupStreamSource::Page> GroupStreamSource::Read(uint64_t from, uint64_t 
   const uint64_t size_before = store_->tree_size();
   if (!next_version_ || next_from_ != from) {
     CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo info, store_->GetStreamInfo(stream_));
-    if (info.deleted) return ReadLog(from, want);
+    if (info.deleted) return ReadDeleted(from, want, size_before);
     if (!info.exists) {
       next_version_ = 0;  // its first event, when it comes, is beyond size_before
     } else {
-      CAIRN_ASSIGN_OR_RETURN(next_version_, FirstVersionFrom(from, info.last_version));
+      auto first = FirstVersionFrom(from, info.last_version);
+      if (!first.ok() && first.status().code() == StatusCode::kStreamDeleted) {
+        return ReadDeleted(from, want, size_before);  // deleted during the search
+      }
+      if (!first.ok()) return first.status();
+      next_version_ = *first;
     }
     next_from_ = from;
   }
   Page page;
   auto read = store_->ReadStream(stream_, *next_version_, engine::Direction::kForwards, want);
-  if (!read.ok() && read.status().code() == StatusCode::kStreamDeleted) return ReadLog(from, want);
+  if (!read.ok() && read.status().code() == StatusCode::kStreamDeleted) {
+    return ReadDeleted(from, want, size_before);
+  }
   const bool missing = !read.ok() && read.status().code() == StatusCode::kNotFound;
   if (!read.ok() && !missing) return read.status();
-  const bool at_end = missing || read->end_of_stream || read->events.empty();
+  ++index_pages_;
+  bool at_end = missing || read->end_of_stream || read->events.empty();
   if (!missing) page.events = std::move(read->events);
+  // Only what is committed, as ReadAll: the index may show a write whose sync has not returned.
+  const uint64_t committed = store_->tree_size();
+  while (!page.events.empty() && page.events.back().entry.position >= committed) {
+    page.events.pop_back();
+    at_end = false;
+  }
   for (const engine::RecordedEvent& e : page.events) {
     assert(e.entry.position >= from);  // versions from next_version_ are at or after `from`
     (void)e;
@@ -68,6 +89,7 @@ Result<GroupStreamSource::Page> GroupStreamSource::Read(uint64_t from, uint64_t 
     page.read_to = from;
   }
   if (at_end) page.read_to = std::max(page.read_to, size_before);
+  page.at_end = at_end;
   next_from_ = page.read_to;
   return page;
 }

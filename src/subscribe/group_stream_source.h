@@ -7,8 +7,11 @@
 // cursor moves there, also past other streams' positions. It keeps the next stream version
 // between calls; a `from` it did not hand out (a restart, or the group stopped reading mid-page)
 // finds its version by a binary search over the stream's versions (O(log n) one-event reads).
-// A deleted stream (tombstoned) is read as the log is, from `from` (the caller filters), since
-// the stream index no longer answers for it.
+// A deleted stream (tombstoned) is read as the log is, from `from` up to its tombstone (the
+// caller filters), since the stream index no longer answers for it. (A live subscription on a
+// stream switches to the log at the stream's end instead: live_cursor.cc; a group may still have
+// events before the tombstone to deliver.) Events at or beyond the committed size are not
+// returned, as ReadAll returns none: a write whose sync failed is never handed out.
 //
 // Thread safety: none; the group's delivery thread owns it. `store` must outlive it.
 #pragma once
@@ -16,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -31,15 +35,19 @@ class GroupStreamSource {
   struct Page {
     std::vector<engine::RecordedEvent> events;  // position order, each >= from
     uint64_t read_to = 0;                       // every event of the stream below it returned
+    bool at_end = false;                        // nothing more to read now
   };
   Result<Page> Read(uint64_t from, uint64_t want);
 
   uint64_t version_searches() const { return version_searches_; }  // for tests
+  uint64_t index_pages() const { return index_pages_; }  // pages read through the stream index
 
  private:
   // The first version of the stream at a position >= `from` (one past the last when none).
   Result<uint64_t> FirstVersionFrom(uint64_t from, uint64_t last_version);
-  Result<Page> ReadLog(uint64_t from, uint64_t want);
+  // A deleted stream: the log from `from` up to its tombstone, then nothing (no event follows a
+  // tombstone).
+  Result<Page> ReadDeleted(uint64_t from, uint64_t want, uint64_t size_before);
 
   engine::EventStore* store_;
   const std::string stream_;
@@ -47,6 +55,7 @@ class GroupStreamSource {
   std::optional<uint64_t> next_version_;
   uint64_t next_from_ = 0;
   uint64_t version_searches_ = 0;
+  uint64_t index_pages_ = 0;
 };
 
 // What a group on "$all" reads: the log from `from`, read_to one past the last event.

@@ -128,6 +128,52 @@ TEST_F(GroupStreamSourceTest, AGroupOnAStreamDeliversItsEventsAcrossARestart) {
   auto live = again->Take(1);
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].event.entry.position, 300u);
+  auto groups = groups_->List();
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_GT(groups[0].counters.index_pages, 0u) << "read through the stream's index";
+}
+
+// Deleted while the group reads it: the events before the tombstone still come (through the
+// log), and the source then stops at the tombstone instead of scanning the rest of the log.
+TEST_F(GroupStreamSourceTest, AStreamDeletedAfterItsVersionWasKeptIsReadUpToItsTombstone) {
+  GroupStreamSource source(store_.get(), "wanted");
+  auto page = source.Read(0, 5);  // versions 0..4; version 5 kept for the next page
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_TRUE(store_->DeleteStream("wanted", engine::ExpectedVersion::Any()).ok());  // at 300
+  AppendN("other", 50);
+  page = source.Read(page->read_to, 1000);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(page->events.front().entry.position, 41u);
+  EXPECT_EQ(page->events.back().entry.position, 300u) << "up to the tombstone, not beyond";
+  EXPECT_EQ(page->read_to, 301u);
+  page = source.Read(301, 1000);
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->events.empty()) << "nothing follows a tombstone: the rest is not read";
+  EXPECT_EQ(page->read_to, 351u);  // the log's end: 300 events, the tombstone, 50 more
+  EXPECT_TRUE(page->at_end);
+}
+
+// The buffer fills in the middle of a page: the rest is read again from the first event not
+// taken (its version found again), nothing skipped or repeated.
+TEST_F(GroupStreamSourceTest, AGroupWhoseBufferFillsMidPageLosesAndRepeatsNothing) {
+  CloseAll();
+  limits_.buffer_events_max = 7;
+  OpenAll();
+  GroupSettings s = Settings("g");
+  s.source = "wanted";
+  s.max_in_flight = 5;
+  ASSERT_TRUE(groups_->Create(s).ok());
+  auto consumer = std::make_shared<FakeConsumer>();
+  auto member = JoinOrDie("g", consumer);
+  std::vector<uint64_t> seen;
+  while (seen.size() < 30) {
+    auto got = consumer->Take(1, 5000);
+    ASSERT_EQ(got.size(), 1u) << "after " << seen.size();
+    seen.push_back(got[0].event.entry.position);
+    member->Ack(AckIds(got));
+  }
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 10 * i);
+  EXPECT_EQ(consumer->Take(1, 200).size(), 0u);
 }
 
 // A group whose filter drops most of the log reads on round after round until it has something
