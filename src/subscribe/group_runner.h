@@ -159,8 +159,9 @@ class GroupRunner {
   // delivery thread (Fill), outside mu_.
   std::optional<GroupStreamSource> stream_source_;
   // Rounds started at once in a row while catching up (the delivery thread's); at most
-  // kImmediateRoundsMax (64 pages of up to 256 events), then the group waits for its tick.
-  static constexpr uint32_t kImmediateRoundsMax = 64;
+  // kImmediateRoundsMax (256 pages of up to 256 events: ~0.1 s of reading here), then the group
+  // waits for its tick (50 ms): a group far behind takes at most about two thirds of a core.
+  static constexpr uint32_t kImmediateRoundsMax = 256;
   uint32_t immediate_rounds_ = 0;
   uint64_t replay_next_ = 0;  // next parked version to load
   uint64_t replay_end_ = 0;
