@@ -359,7 +359,7 @@ bool GroupRunner::Fill() {
   if (from >= store_->tree_size()) return false;
   // A group on one stream reads it through the stream index; on "$all", the log.
   auto events = stream_source_ ? stream_source_->Read(from, want)
-                               : ReadGroupLogPage(store_, from, want);
+                               : ReadLogPage(store_, from, want);
   if (!events.ok()) {
     log::Error("consumer group cannot read the log",
                {.action = "group.read",

@@ -2,7 +2,7 @@
 // deliveries in flight, its consumers, and the thread that delivers (docs/consumers.md).
 //
 // A group on "$all" reads the log from its read cursor; a group on one stream reads that
-// stream's events through the stream index (GroupStreamSource) and moves its cursor past other
+// stream's events through the stream index (StreamPageSource) and moves its cursor past other
 // streams' positions.
 //
 // At least once: an event is done only when acked, skipped or parked. The delivery thread reads
@@ -40,7 +40,7 @@
 #include "subscribe/group_consumer.h"
 #include "subscribe/group_settings.h"
 #include "subscribe/group_store.h"
-#include "subscribe/group_stream_source.h"
+#include "subscribe/stream_page_source.h"
 
 namespace cairn::subscribe {
 
@@ -157,7 +157,7 @@ class GroupRunner {
   uint64_t read_cursor_ = 0;
   // A group on one stream (not "$all"): its reads go through the stream index. Used only by the
   // delivery thread (Fill), outside mu_.
-  std::optional<GroupStreamSource> stream_source_;
+  std::optional<StreamPageSource> stream_source_;
   // Rounds started at once in a row while catching up (the delivery thread's); at most
   // kImmediateRoundsMax (256 pages of up to 256 events: ~0.1 s of reading here), then the group
   // waits for its tick (50 ms): a group far behind takes at most about two thirds of a core.

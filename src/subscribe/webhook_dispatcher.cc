@@ -17,6 +17,7 @@
 #include "common/thread_name.h"
 #include "common/utf8_cut.h"
 #include "subscribe/live_access.h"
+#include "subscribe/stream_page_source.h"
 #include "subscribe/webhook_address_guard.h"
 #include "subscribe/webhook_cloudevent.h"
 
@@ -57,6 +58,9 @@ struct WebhookDispatcher::Hook {
   crypto::SecureBytes secret;
   crypto::SecureBytes previous;  // empty: no previous secret
   uint64_t position = 0;         // the next position to look at
+  // A webhook on one stream reads it through the stream index (made at its first turn); on
+  // "$all", the log. Used by the busy worker only.
+  std::optional<StreamPageSource> source;
   uint32_t attempts = 0;         // failed attempts of the event at `position`
   uint32_t local_waits = 0;      // its failures before sending that pass (not attempts)
   int64_t not_before_ms = 0;     // steady clock: the next attempt after a failure
@@ -433,7 +437,9 @@ bool WebhookDispatcher::StillListed(const Hook& hook) {
 void WebhookDispatcher::ProcessTurn(Hook& hook) {
   const std::string name = hook.def.name;
   uint64_t position = hook.position;  // only this worker changes it while busy
-  auto events = store_->ReadAll(position, options_.batch_events_max);
+  if (hook.def.source != kAllSource && !hook.source) hook.source.emplace(store_, hook.def.source);
+  auto events = hook.source ? hook.source->Read(position, options_.batch_events_max)
+                            : ReadLogPage(store_, position, options_.batch_events_max);
   if (!events.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     hook.last_error = CutUtf8("read failed: " + events.status().message(), kLastErrorSizeBytesMax);
@@ -452,9 +458,11 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
   Judge judge;
   RefreshJudge(hook.def, &judge, /*force=*/true);  // configured roles may have expired
   const uint64_t start = position;
-  for (engine::RecordedEvent& event : *events) {
+  for (engine::RecordedEvent& event : events->events) {
     if (stop_.load() || !StillListed(hook)) break;
-    assert(event.entry.position == position);
+    // The log's pages are consecutive; a stream's skip other streams' positions.
+    assert(event.entry.position >= position);
+    position = event.entry.position;
     RefreshJudge(hook.def, &judge, /*force=*/false);  // a reload applies from the next event
     bool pii = false;
     if (!Wanted(hook, event, judge, &pii)) {
@@ -505,6 +513,9 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
     hook.not_before_ms = SteadyMs() + BackoffMs(hook.attempts);
     break;
   }
+  // Every event of the page handled: on to where the page says nothing below is left to see.
+  const bool whole_page = events->events.empty() || position > events->events.back().entry.position;
+  if (whole_page) position = std::max(position, events->read_to);
   if (position == start) return;
   std::lock_guard<std::mutex> admin(admin_mu_);
   if (!StillListed(hook)) return;  // deleted: its name may already belong to a new webhook

@@ -598,6 +598,56 @@ TEST_F(WebhooksTest, DeliveryPositionSurvivesARestart) {
   EXPECT_NE(got[1].body.find(R"("k":2)"), std::string::npos);
 }
 
+// A webhook on one stream reads it through the stream index among many other streams' events:
+// each of its events once, in order, a failing one retried and parked at its own position, its
+// position at the log's end afterwards, and no event repeated after a restart.
+TEST_F(WebhooksTest, AWebhookOnAStreamFindsItsEventsAmongManyOthers) {
+  receiver_->set_fail_marker("fail-me");
+  ASSERT_TRUE(webhooks->Create(Request("sparse", "order-w9")).ok());
+  auto noise = [&](int n) {
+    std::vector<std::string> datas(static_cast<size_t>(n), R"({"noise":true})");
+    ASSERT_TRUE(admin->Append(Events("noise-1", "OrderCreated", datas)).ok());
+  };
+  noise(300);
+  ASSERT_TRUE(admin->Append(Events("order-w9", "OrderCreated", {R"({"m":"a"})"})).ok());
+  noise(200);
+  ASSERT_TRUE(admin->Append(Events("order-w9", "OrderCreated", {R"({"m":"fail-me"})"})).ok());
+  noise(100);
+  auto last = admin->Append(Events("order-w9", "OrderCreated", {R"({"m":"b"})"}));
+  ASSERT_TRUE(last.ok());
+  noise(10);
+  // The log's end: these events and the parked reference ($parked-webhook-sparse).
+  const uint64_t log_end = last->last_position() + 11 + 1;
+
+  auto got = receiver_->WaitFor(5);  // a, three attempts of fail-me, b
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_NE(got[0].body.find(R"("m":"a")"), std::string::npos);
+  for (int i = 1; i < 4; ++i) EXPECT_NE(got[i].body.find("fail-me"), std::string::npos) << i;
+  EXPECT_NE(got[4].body.find(R"("m":"b")"), std::string::npos);
+  Result<v1::ListWebhooksResponse> list = Status::Internal("not listed");
+  for (int waited = 0; waited < 5000; waited += 50) {
+    list = webhooks->List();
+    if (!list.ok() || (list->webhooks_size() == 1 && list->webhooks(0).position() == log_end)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->webhooks_size(), 1);
+  EXPECT_EQ(list->webhooks(0).position(), log_end) << "past the other streams' events";
+  EXPECT_EQ(list->webhooks(0).delivered(), 2u);
+  EXPECT_EQ(list->webhooks(0).parked(), 1u);
+
+  ASSERT_EQ(env.server().Stop(), 0);
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  admin = env.ClientWith(env.admin_key);
+  noise(50);
+  ASSERT_TRUE(admin->Append(Events("order-w9", "OrderCreated", {R"({"m":"c"})"})).ok());
+  got = receiver_->WaitFor(6);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  got = receiver_->requests();
+  ASSERT_EQ(got.size(), 6u) << "nothing delivered again after the restart";
+  EXPECT_NE(got[5].body.find(R"("m":"c")"), std::string::npos);
+}
+
 // Several nodes on one PostgreSQL let one of them dispatch: a node with [webhooks] dispatch =
 // false delivers nothing (the webhook's position stays where it was) and refuses to manage
 // webhooks; the dispatching node delivers what the other one left.

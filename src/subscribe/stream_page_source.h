@@ -1,10 +1,10 @@
-// GroupStreamSource: a consumer group's reads of ONE stream through the stream index, instead of
-// scanning the whole log and filtering (what a group on "$all" does). A group on a stream of a
-// few events in a log of millions reads those few.
+// StreamPageSource: the reads of a consumer group or a webhook on ONE stream, through the stream
+// index, instead of scanning the whole log and filtering (what one on "$all" does). A consumer of
+// a stream of a few events in a log of millions reads those few.
 //
 // Read(from, want) returns the stream's events at positions >= `from` in log order, and the
-// position below which it has returned every event of the stream (`read_to`): the group's read
-// cursor moves there, also past other streams' positions. It keeps the next stream version
+// position below which it has returned every event of the stream (`read_to`): the consumer's
+// position moves there, also past other streams' positions. It keeps the next stream version
 // between calls; a `from` it did not hand out (a restart, or the group stopped reading mid-page)
 // finds its version by a binary search over the stream's versions (O(log n) one-event reads).
 // A deleted stream (tombstoned) is read as the log is, from `from` up to its tombstone (the
@@ -13,7 +13,8 @@
 // events before the tombstone to deliver.) Events at or beyond the committed size are not
 // returned, as ReadAll returns none: a write whose sync failed is never handed out.
 //
-// Thread safety: none; the group's delivery thread owns it. `store` must outlive it.
+// Thread safety: none; one thread at a time (a group's delivery thread, the webhook worker that
+// holds the hook). `store` must outlive it.
 #pragma once
 
 #include <cstdint>
@@ -27,9 +28,9 @@
 
 namespace cairn::subscribe {
 
-class GroupStreamSource {
+class StreamPageSource {
  public:
-  GroupStreamSource(engine::EventStore* store, std::string stream)
+  StreamPageSource(engine::EventStore* store, std::string stream)
       : store_(store), stream_(std::move(stream)) {}
 
   struct Page {
@@ -58,8 +59,7 @@ class GroupStreamSource {
   uint64_t index_pages_ = 0;
 };
 
-// What a group on "$all" reads: the log from `from`, read_to one past the last event.
-Result<GroupStreamSource::Page> ReadGroupLogPage(engine::EventStore* store, uint64_t from,
-                                                 uint64_t want);
+// What a consumer of "$all" reads: the log from `from`, read_to one past the last event.
+Result<StreamPageSource::Page> ReadLogPage(engine::EventStore* store, uint64_t from, uint64_t want);
 
 }  // namespace cairn::subscribe

@@ -1,31 +1,30 @@
-#include "subscribe/group_stream_source.h"
+#include "subscribe/stream_page_source.h"
 
 #include <algorithm>
 #include <cassert>
 
 namespace cairn::subscribe {
 
-Result<GroupStreamSource::Page> ReadGroupLogPage(engine::EventStore* store, uint64_t from,
-                                                 uint64_t want) {
-  GroupStreamSource::Page page;
+Result<StreamPageSource::Page> ReadLogPage(engine::EventStore* store, uint64_t from, uint64_t want) {
+  StreamPageSource::Page page;
   CAIRN_ASSIGN_OR_RETURN(page.events, store->ReadAll(from, want));
   page.read_to = page.events.empty() ? from : page.events.back().entry.position + 1;
   page.at_end = page.events.size() < want;
   return page;
 }
 
-Result<GroupStreamSource::Page> GroupStreamSource::ReadDeleted(uint64_t from, uint64_t want,
+Result<StreamPageSource::Page> StreamPageSource::ReadDeleted(uint64_t from, uint64_t want,
                                                                uint64_t size_before) {
   next_version_.reset();
   CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo info, store_->GetStreamInfo(stream_));
   const uint64_t end = info.exists ? info.last_position + 1 : 0;  // one past the tombstone
   if (from >= end) return Page{{}, std::max(from, size_before), true};
-  CAIRN_ASSIGN_OR_RETURN(Page page, ReadGroupLogPage(store_, from, std::min(want, end - from)));
+  CAIRN_ASSIGN_OR_RETURN(Page page, ReadLogPage(store_, from, std::min(want, end - from)));
   page.at_end = page.at_end && page.read_to >= end;
   return page;
 }
 
-Result<uint64_t> GroupStreamSource::FirstVersionFrom(uint64_t from, uint64_t last_version) {
+Result<uint64_t> StreamPageSource::FirstVersionFrom(uint64_t from, uint64_t last_version) {
   ++version_searches_;
   uint64_t lo = 0, hi = last_version + 1;  // the answer is in [lo, hi]
   while (lo < hi) {
@@ -43,7 +42,7 @@ Result<uint64_t> GroupStreamSource::FirstVersionFrom(uint64_t from, uint64_t las
   return lo;
 }
 
-Result<GroupStreamSource::Page> GroupStreamSource::Read(uint64_t from, uint64_t want) {
+Result<StreamPageSource::Page> StreamPageSource::Read(uint64_t from, uint64_t want) {
   assert(want > 0);
   // Taken first: every event of the stream below it is in the index when it is read below.
   const uint64_t size_before = store_->tree_size();

@@ -1,7 +1,7 @@
-// GroupStreamSource against a real EventStore: a group on one stream reads only that stream's
+// StreamPageSource against a real EventStore: a group on one stream reads only that stream's
 // events (through the stream index), from any position, with the cursor moved past other
 // streams; a restart in the middle finds its version; a deleted stream is read as the log is.
-#include "subscribe/group_stream_source.h"
+#include "subscribe/stream_page_source.h"
 
 #include <gtest/gtest.h>
 
@@ -10,13 +10,13 @@
 namespace cairn::subscribe {
 namespace CAIRN_UNITY_ID {
 
-std::vector<uint64_t> PositionsOf(const GroupStreamSource::Page& page) {
+std::vector<uint64_t> PositionsOf(const StreamPageSource::Page& page) {
   std::vector<uint64_t> out;
   for (const auto& e : page.events) out.push_back(e.entry.position);
   return out;
 }
 
-class GroupStreamSourceTest : public GroupTest {
+class StreamPageSourceTest : public GroupTest {
  protected:
   // 300 events: "wanted" at every 10th position (0, 10, ..., 290), "other" elsewhere.
   void SetUp() override {
@@ -25,8 +25,8 @@ class GroupStreamSourceTest : public GroupTest {
   }
 };
 
-TEST_F(GroupStreamSourceTest, ReadsOnlyTheStreamAndMovesPastTheRestOfTheLog) {
-  GroupStreamSource source(store_.get(), "wanted");
+TEST_F(StreamPageSourceTest, ReadsOnlyTheStreamAndMovesPastTheRestOfTheLog) {
+  StreamPageSource source(store_.get(), "wanted");
   auto page = source.Read(0, 7);
   ASSERT_TRUE(page.ok()) << page.status().ToString();
   EXPECT_EQ(PositionsOf(*page), (std::vector<uint64_t>{0, 10, 20, 30, 40, 50, 60}));
@@ -52,10 +52,10 @@ TEST_F(GroupStreamSourceTest, ReadsOnlyTheStreamAndMovesPastTheRestOfTheLog) {
 
 // A position it did not hand out (a restart from a saved position, or a page the group took only
 // part of) is found by a search: the first version at or after it, whatever it falls between.
-TEST_F(GroupStreamSourceTest, AnyStartPositionFindsTheFirstVersionAtOrAfterIt) {
+TEST_F(StreamPageSourceTest, AnyStartPositionFindsTheFirstVersionAtOrAfterIt) {
   for (uint64_t from : {uint64_t{0}, uint64_t{1}, uint64_t{9}, uint64_t{10}, uint64_t{11},
                         uint64_t{155}, uint64_t{289}, uint64_t{290}, uint64_t{291}}) {
-    GroupStreamSource source(store_.get(), "wanted");
+    StreamPageSource source(store_.get(), "wanted");
     auto page = source.Read(from, 1);
     ASSERT_TRUE(page.ok()) << page.status().ToString();
     if (from > 290) {
@@ -66,14 +66,14 @@ TEST_F(GroupStreamSourceTest, AnyStartPositionFindsTheFirstVersionAtOrAfterIt) {
     ASSERT_EQ(page->events.size(), 1u) << from;
     EXPECT_EQ(page->events[0].entry.position, (from + 9) / 10 * 10) << from;
   }
-  GroupStreamSource source(store_.get(), "wanted");
+  StreamPageSource source(store_.get(), "wanted");
   ASSERT_TRUE(source.Read(0, 3).ok());
   ASSERT_TRUE(source.Read(15, 1).ok());  // not where the last page ended
   EXPECT_EQ(source.version_searches(), 2u);
 }
 
-TEST_F(GroupStreamSourceTest, AStreamThatDoesNotExistYetIsWaitedForFromVersionZero) {
-  GroupStreamSource source(store_.get(), "later");
+TEST_F(StreamPageSourceTest, AStreamThatDoesNotExistYetIsWaitedForFromVersionZero) {
+  StreamPageSource source(store_.get(), "later");
   auto page = source.Read(5, 10);
   ASSERT_TRUE(page.ok()) << page.status().ToString();
   EXPECT_TRUE(page->events.empty());
@@ -86,8 +86,8 @@ TEST_F(GroupStreamSourceTest, AStreamThatDoesNotExistYetIsWaitedForFromVersionZe
 
 // The index no longer answers for a deleted stream: the source reads the log (the group's filter
 // keeps the stream's events), so what was appended before the tombstone is still delivered.
-TEST_F(GroupStreamSourceTest, ADeletedStreamIsReadAsTheLogIs) {
-  GroupStreamSource source(store_.get(), "wanted");
+TEST_F(StreamPageSourceTest, ADeletedStreamIsReadAsTheLogIs) {
+  StreamPageSource source(store_.get(), "wanted");
   ASSERT_TRUE(store_->DeleteStream("wanted", engine::ExpectedVersion::Any()).ok());
   auto page = source.Read(280, 50);
   ASSERT_TRUE(page.ok()) << page.status().ToString();
@@ -97,7 +97,7 @@ TEST_F(GroupStreamSourceTest, ADeletedStreamIsReadAsTheLogIs) {
 }
 
 // The group on a stream delivers exactly that stream's events, across a restart in its middle.
-TEST_F(GroupStreamSourceTest, AGroupOnAStreamDeliversItsEventsAcrossARestart) {
+TEST_F(StreamPageSourceTest, AGroupOnAStreamDeliversItsEventsAcrossARestart) {
   GroupSettings s = Settings("g");
   s.source = "wanted";
   ASSERT_TRUE(groups_->Create(s).ok());
@@ -135,8 +135,8 @@ TEST_F(GroupStreamSourceTest, AGroupOnAStreamDeliversItsEventsAcrossARestart) {
 
 // Deleted while the group reads it: the events before the tombstone still come (through the
 // log), and the source then stops at the tombstone instead of scanning the rest of the log.
-TEST_F(GroupStreamSourceTest, AStreamDeletedAfterItsVersionWasKeptIsReadUpToItsTombstone) {
-  GroupStreamSource source(store_.get(), "wanted");
+TEST_F(StreamPageSourceTest, AStreamDeletedAfterItsVersionWasKeptIsReadUpToItsTombstone) {
+  StreamPageSource source(store_.get(), "wanted");
   auto page = source.Read(0, 5);  // versions 0..4; version 5 kept for the next page
   ASSERT_TRUE(page.ok()) << page.status().ToString();
   ASSERT_TRUE(store_->DeleteStream("wanted", engine::ExpectedVersion::Any()).ok());  // at 300
@@ -155,7 +155,7 @@ TEST_F(GroupStreamSourceTest, AStreamDeletedAfterItsVersionWasKeptIsReadUpToItsT
 
 // The buffer fills in the middle of a page: the rest is read again from the first event not
 // taken (its version found again), nothing skipped or repeated.
-TEST_F(GroupStreamSourceTest, AGroupWhoseBufferFillsMidPageLosesAndRepeatsNothing) {
+TEST_F(StreamPageSourceTest, AGroupWhoseBufferFillsMidPageLosesAndRepeatsNothing) {
   CloseAll();
   limits_.buffer_events_max = 7;
   OpenAll();
