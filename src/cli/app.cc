@@ -43,6 +43,7 @@ void BuildApp(CLI::App& app, CliContext& ctx) {
   RegisterAuditCommand(app, ctx);
   RegisterMigrateCommand(app, ctx);
   RegisterBackupCommands(app, ctx);
+  RegisterWitnessCommands(app, ctx);
 }
 
 int ReportParseError(const CLI::App& app, const CLI::ParseError& e) {

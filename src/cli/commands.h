@@ -42,5 +42,6 @@ void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
 // migrate --from-data-dir DIR --to-postgres DSN: copy a RocksDB log into PostgreSQL and prove it.
 void RegisterMigrateCommand(CLI::App& app, CliContext& ctx);
 void RegisterBackupCommands(CLI::App& app, CliContext& ctx);  // backup, restore
+void RegisterWitnessCommands(CLI::App& app, CliContext& ctx);  // witness keygen|verify
 
 }  // namespace cairn::cli

@@ -13,6 +13,9 @@
 #include "cli/errors.h"
 #include "cli/utf8.h"
 #include "cli/output_json.h"
+#include "cli/witness_key.h"
+#include "common/wall_clock.h"
+#include "integrity/cosignature.h"
 #include "integrity/checkpoint.h"
 #include "integrity/note.h"
 #include "integrity/proof.h"
@@ -28,6 +31,7 @@ struct CheckpointArgs {
   std::string verifier_key;
   std::string verifier_key_file;
   std::string checkpoint_file;
+  std::string cosign_key_file;  // a witness's cosigner key: cosign what was checked and kept
 };
 
 // kDataLoss unless `now` (signed by `key`) extends `kept` (also signed by it): the same tree at
@@ -91,6 +95,16 @@ int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
   if (vkey->empty() && !args.checkpoint_file.empty()) {
     return UsageError("--checkpoint-file needs the pinned key: --verifier-key or --verifier-key-file");
   }
+  if (!args.cosign_key_file.empty() && args.checkpoint_file.empty()) {
+    return UsageError("--cosign-key-file needs --checkpoint-file: a witness cosigns only a "
+                      "checkpoint it checked to extend the one it kept");
+  }
+  std::optional<integrity::NoteSigner> cosigner;
+  if (!args.cosign_key_file.empty()) {
+    auto read = ReadCosignerKeyFile(args.cosign_key_file);
+    if (!read.ok()) return Fail(read.status());
+    cosigner = std::move(read).value();
+  }
   std::optional<integrity::NoteVerifier> key;
   if (!vkey->empty()) {
     auto parsed = integrity::ParseVerifierKey(*vkey);
@@ -119,6 +133,12 @@ int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
     if (!args.checkpoint_file.empty()) {
       Status witnessed = CheckAndKeep(*store, *key, args.checkpoint_file, *now, *signed_only);
       if (!witnessed.ok()) return Fail(witnessed);
+    }
+    if (cosigner) {  // checked and kept: the largest consistent tree this witness has seen
+      auto cosigned = integrity::AddCosignature(checkpoint->note, *cosigner,
+                                                static_cast<uint64_t>(NowUnixSeconds()));
+      if (!cosigned.ok()) return Fail(cosigned.status());
+      checkpoint->note = std::move(cosigned).value();
     }
   }
   if (args.json) {
@@ -154,6 +174,10 @@ void RegisterCheckpointCommands(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--checkpoint-file", args->checkpoint_file,
                   "Witness: the checkpoint must extend the one kept in FILE (consistency proof), "
                   "which it then replaces; needs --verifier-key or --verifier-key-file")
+      ->option_text("FILE");
+  cmd->add_option("--cosign-key-file", args->cosign_key_file,
+                  "Witness: add this witness's cosignature (C2SP tlog-cosignature/v1; `cairn "
+                  "witness keygen`) to the checkpoint it checked and kept; needs --checkpoint-file")
       ->option_text("FILE");
   AddPinnedKeyOptions(cmd, &args->verifier_key, &args->verifier_key_file,
                       "the checkpoint must be signed by it, and only that signature is printed");

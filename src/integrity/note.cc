@@ -86,6 +86,12 @@ std::optional<std::pair<std::string_view, std::string_view>> ChopPlus(std::strin
   return std::make_pair(s.substr(0, plus), s.substr(plus + 1));
 }
 
+std::string AlgorithmName(uint8_t algorithm) {
+  return algorithm == kNoteAlgorithmEd25519 ? "Ed25519 (0x01)"
+         : algorithm == kCosignatureAlgorithmEd25519 ? "an Ed25519 cosignature key (0x04)"
+                                                     : "known";
+}
+
 struct KeyText {
   std::string_view name;
   uint32_t key_id;
@@ -125,28 +131,29 @@ bool IsValidNoteText(std::string_view text) {
   return AllCodePoints(text, [](char32_t c) { return c == '\n' || c >= 0x20; });
 }
 
-uint32_t NoteKeyId(std::string_view name, std::string_view public_key) {
-  std::string alg_and_key(1, static_cast<char>(kNoteAlgorithmEd25519));
+uint32_t NoteKeyId(std::string_view name, std::string_view public_key, uint8_t algorithm) {
+  std::string alg_and_key(1, static_cast<char>(algorithm));
   alg_and_key.append(public_key);
   return KeyIdOfKeyBytes(name, alg_and_key);
 }
 
-std::string VerifierKeyText(std::string_view name, std::string_view public_key) {
+std::string VerifierKeyText(std::string_view name, std::string_view public_key, uint8_t algorithm) {
   assert(IsValidNoteKeyName(name));
   assert(public_key.size() == crypto::kEd25519PublicKeySizeBytes);
-  std::string alg_and_key(1, static_cast<char>(kNoteAlgorithmEd25519));
+  std::string alg_and_key(1, static_cast<char>(algorithm));
   alg_and_key.append(public_key);
-  return std::string(name) + "+" + KeyIdHex(NoteKeyId(name, public_key)) + "+" +
+  return std::string(name) + "+" + KeyIdHex(NoteKeyId(name, public_key, algorithm)) + "+" +
          Base64Encode(alg_and_key);
 }
 
-crypto::SecureBytes SignerKeyText(std::string_view name, const crypto::Ed25519PrivateKey& key) {
+crypto::SecureBytes SignerKeyText(std::string_view name, const crypto::Ed25519PrivateKey& key,
+                                  uint8_t algorithm) {
   assert(IsValidNoteKeyName(name));
-  std::string alg_and_seed(1, static_cast<char>(kNoteAlgorithmEd25519));
+  std::string alg_and_seed(1, static_cast<char>(algorithm));
   alg_and_seed.append(key.seed().view());
   std::string encoded = Base64Encode(alg_and_seed);
   std::string text = std::string(kSignerPrefix) + std::string(name) + "+" +
-                     KeyIdHex(NoteKeyId(name, key.public_key())) + "+" + encoded;
+                     KeyIdHex(NoteKeyId(name, key.public_key(), algorithm)) + "+" + encoded;
   crypto::SecureBytes out(text);
   crypto::Cleanse(&alg_and_seed);
   crypto::Cleanse(&encoded);
@@ -154,12 +161,12 @@ crypto::SecureBytes SignerKeyText(std::string_view name, const crypto::Ed25519Pr
   return out;
 }
 
-Result<NoteVerifier> ParseVerifierKey(std::string_view text) {
+Result<NoteVerifier> ParseVerifierKey(std::string_view text, uint8_t algorithm) {
   CAIRN_ASSIGN_OR_RETURN(KeyText parts, ParseKeyText(text, "verifier key"));
   std::optional<std::string> key = Base64Decode(parts.key_base64);
   if (!key || key->empty()) return Status::InvalidArgument("verifier key is not valid base64");
-  if (static_cast<uint8_t>((*key)[0]) != kNoteAlgorithmEd25519) {
-    return Status::InvalidArgument("verifier key algorithm is not Ed25519 (0x01)");
+  if (static_cast<uint8_t>((*key)[0]) != algorithm) {
+    return Status::InvalidArgument("verifier key algorithm is not " + AlgorithmName(algorithm));
   }
   if (key->size() != 1 + crypto::kEd25519PublicKeySizeBytes) {
     return Status::InvalidArgument("verifier key is not a 32-byte Ed25519 public key");
@@ -170,7 +177,7 @@ Result<NoteVerifier> ParseVerifierKey(std::string_view text) {
   return NoteVerifier{std::string(parts.name), parts.key_id, key->substr(1)};
 }
 
-Result<NoteSigner> ParseSignerKey(std::string_view text) {
+Result<NoteSigner> ParseSignerKey(std::string_view text, uint8_t algorithm) {
   if (!text.starts_with(kSignerPrefix)) {
     return Status::InvalidArgument("signer key does not start with PRIVATE+KEY+");
   }
@@ -181,22 +188,22 @@ Result<NoteSigner> ParseSignerKey(std::string_view text) {
   if (!decoded) return Status::InvalidArgument("signer key is not valid base64");
   crypto::SecureBytes key(*decoded);
   crypto::Cleanse(&*decoded);
-  if (key.empty() || key.data()[0] != kNoteAlgorithmEd25519) {
-    return Status::InvalidArgument("signer key algorithm is not Ed25519 (0x01)");
+  if (key.empty() || key.data()[0] != algorithm) {
+    return Status::InvalidArgument("signer key algorithm is not " + AlgorithmName(algorithm));
   }
   if (key.size() != 1 + crypto::kEd25519SeedSizeBytes) {
     return Status::InvalidArgument("signer key is not a 32-byte Ed25519 seed");
   }
   CAIRN_ASSIGN_OR_RETURN(crypto::Ed25519PrivateKey private_key,
                          crypto::Ed25519PrivateKey::FromSeed(key.view().substr(1)));
-  if (NoteKeyId(parts.name, private_key.public_key()) != parts.key_id) {
+  if (NoteKeyId(parts.name, private_key.public_key(), algorithm) != parts.key_id) {
     return Status::InvalidArgument("signer key id does not match the key");
   }
   return NoteSigner{std::string(parts.name), std::move(private_key)};
 }
 
-NoteVerifier VerifierForSigner(const NoteSigner& signer) {
-  return NoteVerifier{signer.name, NoteKeyId(signer.name, signer.key.public_key()),
+NoteVerifier VerifierForSigner(const NoteSigner& signer, uint8_t algorithm) {
+  return NoteVerifier{signer.name, NoteKeyId(signer.name, signer.key.public_key(), algorithm),
                       signer.key.public_key()};
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,9 @@
 namespace cairn::integrity {
 
 inline constexpr uint8_t kNoteAlgorithmEd25519 = 0x01;
+// C2SP tlog-cosignature/v1 with Ed25519 (integrity/cosignature.h): the same key texts and key id
+// rule with this algorithm byte.
+inline constexpr uint8_t kCosignatureAlgorithmEd25519 = 0x04;
 inline constexpr size_t kNoteSignatureLinesMax = 100;
 inline constexpr size_t kNoteSizeBytesMax = 1 << 20;  // defensive cap on untrusted input
 // A signature's key id: the first 4 bytes of SHA-256(name || 0x0A || algorithm || public key).
@@ -53,15 +57,21 @@ bool IsValidNoteSignerName(std::string_view name);
 // Valid UTF-8 without ASCII control characters other than '\n'.
 bool IsValidNoteText(std::string_view text);
 
-uint32_t NoteKeyId(std::string_view name, std::string_view public_key);
+// `algorithm`: kNoteAlgorithmEd25519 for note signers (the log's checkpoint key), or
+// kCosignatureAlgorithmEd25519 for cosigners (witnesses); a key of one is refused as the other.
+uint32_t NoteKeyId(std::string_view name, std::string_view public_key,
+                   uint8_t algorithm = kNoteAlgorithmEd25519);
 // Requires a valid name and a 32-byte public key.
-std::string VerifierKeyText(std::string_view name, std::string_view public_key);
+std::string VerifierKeyText(std::string_view name, std::string_view public_key,
+                            uint8_t algorithm = kNoteAlgorithmEd25519);
 // The signer key text holds the seed: it is returned in wiped memory.
-crypto::SecureBytes SignerKeyText(std::string_view name, const crypto::Ed25519PrivateKey& key);
+crypto::SecureBytes SignerKeyText(std::string_view name, const crypto::Ed25519PrivateKey& key,
+                                  uint8_t algorithm = kNoteAlgorithmEd25519);
 
-Result<NoteVerifier> ParseVerifierKey(std::string_view text);
-Result<NoteSigner> ParseSignerKey(std::string_view text);
-NoteVerifier VerifierForSigner(const NoteSigner& signer);
+Result<NoteVerifier> ParseVerifierKey(std::string_view text,
+                                      uint8_t algorithm = kNoteAlgorithmEd25519);
+Result<NoteSigner> ParseSignerKey(std::string_view text, uint8_t algorithm = kNoteAlgorithmEd25519);
+NoteVerifier VerifierForSigner(const NoteSigner& signer, uint8_t algorithm = kNoteAlgorithmEd25519);
 
 // `text` must be non-empty, end in '\n' and pass IsValidNoteText (else kInvalidArgument).
 Result<std::string> SignNote(std::string_view text, const NoteSigner& signer);
@@ -72,5 +82,12 @@ Result<std::string> OpenNote(std::string_view note, const NoteVerifier& verifier
 // (other signers' lines, e.g. witness cosignatures, dropped): what a consumer keeps as trusted,
 // bounded by the text rather than by what else a server attached. Errors as OpenNote.
 Result<std::string> NoteSignedOnlyBy(std::string_view note, const NoteVerifier& verifier);
+
+// OpenNote with another signature scheme (integrity/cosignature.cc): `check(text, signature)`
+// decides each line by (verifier.name, verifier.key_id), all of which must pass; `signature` is
+// the line's bytes after the key id. With `own_lines`, those lines are appended to it.
+using NoteSignatureCheck = std::function<bool(std::string_view text, std::string_view signature)>;
+Result<std::string> OpenNoteWith(std::string_view note, const NoteVerifier& verifier,
+                                 const NoteSignatureCheck& check, std::string* own_lines);
 
 }  // namespace cairn::integrity

@@ -35,8 +35,11 @@ Result<SignatureLine> ParseSignatureLine(std::string_view line) {
   return SignatureLine{name, DecodeU32(blob->data()), blob->substr(kNoteKeyIdSizeBytes)};
 }
 
+}  // namespace
+
 // OpenNote; with `own_lines`, also the signature lines by `verifier` (each with its newline).
-Result<std::string> Open(std::string_view note, const NoteVerifier& verifier, std::string* own_lines) {
+Result<std::string> OpenNoteWith(std::string_view note, const NoteVerifier& verifier,
+                                 const NoteSignatureCheck& check, std::string* own_lines) {
   if (note.size() > kNoteSizeBytesMax) return Status::DataLoss("note is larger than 1 MiB");
   if (!IsValidNoteText(note)) {
     return Status::DataLoss("note is not UTF-8 text without control characters");
@@ -63,7 +66,7 @@ Result<std::string> Open(std::string_view note, const NoteVerifier& verifier, st
     CAIRN_ASSIGN_OR_RETURN(SignatureLine signature, ParseSignatureLine(line));
     if (signature.name != verifier.name || signature.key_id != verifier.key_id) continue;
     // Every line by this key must verify, not just one: a bad one means tampering.
-    if (!crypto::Ed25519Verify(verifier.public_key, text, signature.signature)) {
+    if (!check(text, signature.signature)) {
       return Status::DataLoss("note signature by " + verifier.name + " does not verify");
     }
     verified = true;
@@ -73,15 +76,22 @@ Result<std::string> Open(std::string_view note, const NoteVerifier& verifier, st
   return std::string(text);
 }
 
+namespace {
+NoteSignatureCheck Ed25519NoteCheck(const NoteVerifier& verifier) {
+  return [&verifier](std::string_view text, std::string_view signature) {
+    return crypto::Ed25519Verify(verifier.public_key, text, signature);
+  };
+}
 }  // namespace
 
 Result<std::string> OpenNote(std::string_view note, const NoteVerifier& verifier) {
-  return Open(note, verifier, nullptr);
+  return OpenNoteWith(note, verifier, Ed25519NoteCheck(verifier), nullptr);
 }
 
 Result<std::string> NoteSignedOnlyBy(std::string_view note, const NoteVerifier& verifier) {
   std::string own;
-  CAIRN_ASSIGN_OR_RETURN(std::string text, Open(note, verifier, &own));
+  CAIRN_ASSIGN_OR_RETURN(std::string text,
+                         OpenNoteWith(note, verifier, Ed25519NoteCheck(verifier), &own));
   assert(!own.empty());
   return text + "\n" + own;
 }
