@@ -62,9 +62,10 @@ Status CheckExtends(engine::EventStore& store, const integrity::Checkpoint& kept
 
 // Witness mode: `signed_only` (the checkpoint with only the pinned key's signature, checked)
 // against the kept checkpoint, then kept. Says so when the file starts the witness's trust.
-Status CheckAndKeep(engine::EventStore& store, const integrity::NoteVerifier& key,
-                    const std::string& path, const integrity::Checkpoint& now,
-                    const std::string& signed_only) {
+// False when another run changed the file meanwhile (it is left as that run wrote it).
+Result<bool> CheckAndKeep(engine::EventStore& store, const integrity::NoteVerifier& key,
+                          const std::string& path, const integrity::Checkpoint& now,
+                          const std::string& signed_only) {
   CAIRN_ASSIGN_OR_RETURN(const std::string kept_note, ReadKeptCheckpoint(path, kKeptCheckpointBytesMax));
   if (kept_note.empty()) {
     std::cerr << "cairn: no checkpoint was kept in " << TerminalSafe(path)
@@ -86,7 +87,7 @@ Status CheckAndKeep(engine::EventStore& store, const integrity::NoteVerifier& ke
     std::cerr << "cairn: warning: another run changed " << TerminalSafe(path)
               << " meanwhile; it is left as that run wrote it\n";
   }
-  return Status::Ok();
+  return replaced;
 }
 
 int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
@@ -130,9 +131,16 @@ int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
     checkpoint->note = *signed_only;
     checkpoint->size = now->size;
     checkpoint->root = now->root;
+    bool kept = false;
     if (!args.checkpoint_file.empty()) {
-      Status witnessed = CheckAndKeep(*store, *key, args.checkpoint_file, *now, *signed_only);
-      if (!witnessed.ok()) return Fail(witnessed);
+      auto witnessed = CheckAndKeep(*store, *key, args.checkpoint_file, *now, *signed_only);
+      if (!witnessed.ok()) return Fail(witnessed.status());
+      kept = *witnessed;
+    }
+    if (cosigner && !kept) {  // another run's checkpoint is what this witness keeps now
+      return Fail(Status::FailedPrecondition(
+          "not cosigned: another run changed " + args.checkpoint_file +
+          " meanwhile, so this checkpoint is not the one this witness kept; run again"));
     }
     if (cosigner) {  // checked and kept: the largest consistent tree this witness has seen
       auto cosigned = integrity::AddCosignature(checkpoint->note, *cosigner,

@@ -43,7 +43,9 @@ int RunWitnessKeygen(const WitnessKeygenArgs& args) {
   if (!key.ok()) return Fail(key.status());
   crypto::SecureBytes text =
       integrity::SignerKeyText(args.name, *key, integrity::kCosignatureAlgorithmEd25519);
-  std::string file(text.view());
+  std::string file;
+  file.reserve(text.size() + 1);  // one buffer: no freed copy of the seed
+  file.append(text.view());
   file += '\n';
   Status written = crypto::WritePrivateFile(args.out, file);
   crypto::Cleanse(&file);
@@ -65,6 +67,10 @@ int RunWitnessVerify(const WitnessVerifyArgs& args) {
   for (const std::string& text : args.witness_keys) {
     auto w = integrity::ParseVerifierKey(text, integrity::kCosignatureAlgorithmEd25519);
     if (!w.ok()) return UsageError("--witness-key: " + w.status().message());
+    for (const integrity::NoteVerifier& seen : witnesses) {
+      // One key is one witness, whatever its name: it must not count twice toward the quorum.
+      if (seen.public_key == w->public_key) return UsageError("--witness-key: a key is given twice");
+    }
     witnesses.push_back(std::move(w).value());
   }
   const size_t needed = args.witnesses_min == 0 ? witnesses.size() : args.witnesses_min;

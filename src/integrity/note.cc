@@ -89,7 +89,7 @@ std::optional<std::pair<std::string_view, std::string_view>> ChopPlus(std::strin
 std::string AlgorithmName(uint8_t algorithm) {
   return algorithm == kNoteAlgorithmEd25519 ? "Ed25519 (0x01)"
          : algorithm == kCosignatureAlgorithmEd25519 ? "an Ed25519 cosignature key (0x04)"
-                                                     : "known";
+                                                     : "the expected algorithm";
 }
 
 struct KeyText {

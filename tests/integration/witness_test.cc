@@ -74,6 +74,11 @@ TEST_F(WitnessCliTest, AWitnessCosignsWhatItKeptAndAClientChecksTheQuorum) {
                            {"--witness-key", witness_key, "--witness-key", other, "--witnesses-min", "1", "--json"});
   EXPECT_EQ(one_of_two.exit_code, 0) << one_of_two.out << one_of_two.err;
   EXPECT_NE(one_of_two.out.find("\"ok\":true"), std::string::npos) << one_of_two.out;
+  // One witness named twice is still one witness: refused as a usage error, not a quorum of 2.
+  EXPECT_EQ(Verify(dir.Sub("cosigned.note"),
+                   {"--witness-key", witness_key, "--witness-key", witness_key, "--witnesses-min", "2"})
+                .exit_code,
+            2);
 
   // A changed checkpoint: neither the log's signature nor the cosignature holds.
   std::string tampered = cosigned.out;
