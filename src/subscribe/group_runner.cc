@@ -379,6 +379,7 @@ bool GroupRunner::Fill() {
     assert(position < kReplayBit);
     if (buffered_bytes_ >= limits_.buffer_bytes_max) {  // full: the rest is read again later
       next = position;
+      if (stream_source_) stream_source_->Rewind(position, e.entry.stream_version);
       break;
     }
     if (!settings_.Passes(e.entry.stream_id, e.entry.event_type)) continue;

@@ -39,6 +39,12 @@ class StreamPageSource {
     bool at_end = false;                        // nothing more to read now
   };
   Result<Page> Read(uint64_t from, uint64_t want);
+  // The caller stopped at an event it read (`position`, stream version `version`) and will ask
+  // from there next: that read needs no search.
+  void Rewind(uint64_t position, uint64_t version) {
+    next_version_ = version;
+    next_from_ = position;
+  }
 
   uint64_t version_searches() const { return version_searches_; }  // for tests
   uint64_t index_pages() const { return index_pages_; }  // pages read through the stream index

@@ -458,11 +458,16 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
   Judge judge;
   RefreshJudge(hook.def, &judge, /*force=*/true);  // configured roles may have expired
   const uint64_t start = position;
+  // The last event looked at: `position` stays at it when its delivery stops the turn.
+  std::optional<uint64_t> at_position;
+  uint64_t at_version = 0;
   for (engine::RecordedEvent& event : events->events) {
     if (stop_.load() || !StillListed(hook)) break;
     // The log's pages are consecutive; a stream's skip other streams' positions.
     assert(event.entry.position >= position);
     position = event.entry.position;
+    at_position = event.entry.position;
+    at_version = event.entry.stream_version;
     RefreshJudge(hook.def, &judge, /*force=*/false);  // a reload applies from the next event
     bool pii = false;
     if (!Wanted(hook, event, judge, &pii)) {
@@ -516,6 +521,8 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
   // Every event of the page handled: on to where the page says nothing below is left to see.
   const bool whole_page = events->events.empty() || position > events->events.back().entry.position;
   if (whole_page) position = std::max(position, events->read_to);
+  // Stopped at an event (its retry comes next): the next read starts there without a search.
+  if (!whole_page && hook.source && at_position == position) hook.source->Rewind(position, at_version);
   if (position == start) return;
   std::lock_guard<std::mutex> admin(admin_mu_);
   if (!StillListed(hook)) return;  // deleted: its name may already belong to a new webhook

@@ -70,6 +70,12 @@ TEST_F(StreamPageSourceTest, AnyStartPositionFindsTheFirstVersionAtOrAfterIt) {
   ASSERT_TRUE(source.Read(0, 3).ok());
   ASSERT_TRUE(source.Read(15, 1).ok());  // not where the last page ended
   EXPECT_EQ(source.version_searches(), 2u);
+  // A caller that stopped at an event it read (position 20, version 2) resumes there unsearched.
+  source.Rewind(20, 2);
+  auto page = source.Read(20, 2);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(PositionsOf(*page), (std::vector<uint64_t>{20, 30}));
+  EXPECT_EQ(source.version_searches(), 2u);
 }
 
 TEST_F(StreamPageSourceTest, AStreamThatDoesNotExistYetIsWaitedForFromVersionZero) {
