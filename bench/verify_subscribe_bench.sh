@@ -24,7 +24,7 @@ CONN=(--server "127.0.0.1:$PORT_s" --ca "$TMP/s/dev/ca.crt")
 while :; do
   "$BIN" bench append "${CONN[@]}" --token "$TOKEN_writer_s" --duration 2 --clients 8 --batch 100 \
     --json > /dev/null
-  size=$("$BIN" checkpoint "${CONN[@]}" --token "$TOKEN_admin_s" --json | jq .size)
+  size=$("$BIN" checkpoint "${CONN[@]}" --token "$TOKEN_admin_s" --json | sed -n 's/.*"size":\([0-9]*\).*/\1/p')
   [ "$size" -ge "$EVENTS" ] && break
 done
 VKEY=$("$BIN" vkey "${CONN[@]}" --token "$TOKEN_admin_s")
