@@ -66,14 +66,21 @@ TEST(LocalKeyringTest, RotationKeepsOldBlobsReadableUntilRetiredAndSurvivesReope
   EXPECT_EQ((*after)->Unwrap(*old_blob, "ctx").status().code(), StatusCode::kDataLoss);
 }
 
-TEST(LocalKeyringTest, PassphraseKeyringRotatesUnderTheSamePassphrase) {
-  testing::TempDir tmp;
+// A keyring in `tmp` opened by the passphrase in tmp/pass ("correct horse battery staple"), at
+// the cheapest scrypt cost a keyring accepts.
+LocalKmsOptions PassphraseKeyringOptions(const testing::TempDir& tmp) {
   LocalKmsOptions o;
   o.keyring_path = tmp.Sub("keyring");
   o.passphrase_file = tmp.Sub("pass");
   o.scrypt = kKeyringScryptMin;
   testing::WriteFile(o.passphrase_file, "correct horse battery staple\n");
-  ASSERT_EQ(::chmod(o.passphrase_file.c_str(), 0600), 0);
+  EXPECT_EQ(::chmod(o.passphrase_file.c_str(), 0600), 0);
+  return o;
+}
+
+TEST(LocalKeyringTest, PassphraseKeyringRotatesUnderTheSamePassphrase) {
+  testing::TempDir tmp;
+  const LocalKmsOptions o = PassphraseKeyringOptions(tmp);
   auto k = LocalKeyring::Create(o);
   ASSERT_TRUE(k.ok()) << k.status().ToString();
   auto blob = (*k)->Wrap("0123456789abcdef0123456789abcdef", "c");
@@ -97,12 +104,7 @@ TEST(LocalKeyringTest, PassphraseKeyringRotatesUnderTheSamePassphrase) {
 // keys (ids, blobs), opened by the new passphrase only; a wrong old passphrase changes nothing.
 TEST(LocalKeyringTest, APassphraseChangeKeepsTheKeysAndOnlyTheNewPassphraseOpensThem) {
   testing::TempDir tmp;
-  LocalKmsOptions o;
-  o.keyring_path = tmp.Sub("keyring");
-  o.passphrase_file = tmp.Sub("pass");
-  o.scrypt = kKeyringScryptMin;
-  testing::WriteFile(o.passphrase_file, "correct horse battery staple\n");
-  ASSERT_EQ(::chmod(o.passphrase_file.c_str(), 0600), 0);
+  const LocalKmsOptions o = PassphraseKeyringOptions(tmp);
   auto k = LocalKeyring::Create(o);
   ASSERT_TRUE(k.ok()) << k.status().ToString();
   auto old_blob = (*k)->Wrap("0123456789abcdef0123456789abcdef", "c");
