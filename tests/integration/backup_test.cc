@@ -376,6 +376,49 @@ TEST_F(BackupTest, UnpinnedRestoreTrustsTheKeyTheBackupHoldsAndSaysSo) {
   EXPECT_NE(restored.out.find(R"("erasures_carried":true)"), std::string::npos) << restored.out;
 }
 
+// A KEK rotation after a backup retires the KEK its keys are wrapped under: the restore is
+// refused with the data directory unchanged, and succeeds with a copy of the keyring as of the
+// backup in [keys] (what operations.md tells operators to keep); the server then reads it all.
+TEST_F(BackupTest, ABackupFromBeforeAKekRotationNeedsTheKeyringOfItsTime) {
+  ASSERT_TRUE(admin_->Append(CustomerAppend("cust-alice", "alice")).ok());
+  ASSERT_TRUE(admin_->Append(Orders("order-1", 2)).ok());
+  auto made = admin_->Backup();
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  const std::string keyring = env_.DataDir() + "/keyring";
+  const std::string kept_keyring = env_.dir().Sub("keyring.at-backup");
+  fs::copy_file(keyring, kept_keyring);
+  ASSERT_EQ(::chmod(kept_keyring.c_str(), 0600), 0);
+  ASSERT_TRUE(admin_->Append(Orders("order-1", 4)).ok());  // after the backup: 6 in all
+  ASSERT_EQ(env_.server().Stop(), 0);
+  auto rotated = RunCairn({"keys", "rotate", "--kek", "--data-dir", env_.DataDir()});
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.out << rotated.err;
+  ASSERT_NE(rotated.out.find("older KEK versions retired"), std::string::npos) << rotated.out;
+
+  CommandResult refused = Restore(made->path(), vkey_);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("which the local provider configured here does not hold"), std::string::npos)
+      << refused.err;  // names the KEK the backup needs
+  for (const std::string& name : Entries(env_.DataDir())) {
+    EXPECT_EQ(name.rfind("restoring-", 0), std::string::npos) << "left behind: " << name;
+  }
+  ASSERT_NO_FATAL_FAILURE(StartAgain());
+  EXPECT_EQ(StreamLength(*admin_, "order-1"), 6u) << "the refused restore changed the log";
+  ASSERT_EQ(env_.server().Stop(), 0);
+
+  env_.extra_config += "\n[keys]\nkeyring = \"" + kept_keyring + "\"\n";
+  env_.WriteConfig(env_.ConfigText());
+  CommandResult restored = Restore(made->path(), vkey_);
+  ASSERT_EQ(restored.exit_code, 0) << restored.out << restored.err;
+  ASSERT_NO_FATAL_FAILURE(StartAgain());
+  EXPECT_EQ(StreamLength(*admin_, "order-1"), 2u);
+  Status read;
+  auto customer = ReadEvents(*admin_, "cust-alice", &read);
+  ASSERT_TRUE(read.ok()) << read.ToString();
+  ASSERT_EQ(customer.size(), 1u);
+  EXPECT_NE(customer[0].data().find("alice@example.com"), std::string::npos)
+      << "the subject key opens under the kept keyring";
+}
+
 TEST(BackupOffTest, BackupWithoutABackupDirIsRefused) {
   ServerEnv env;
   ASSERT_TRUE(env.Start()) << env.server().output();
