@@ -78,7 +78,10 @@ int RunWitnessVerify(const WitnessVerifyArgs& args) {
   auto note = ReadOwnedFile(args.note_file, "checkpoint file", kNoteFileSizeBytesMax);
   if (!note.ok()) return Fail(note.status());
   auto checkpoint = integrity::VerifyCheckpoint(*note, *log_key);
-  if (!checkpoint.ok()) return Fail(Status::DataLoss("the checkpoint is not signed by the log's key"));
+  if (!checkpoint.ok()) {
+    return Fail(Status::DataLoss("the checkpoint is not signed by the log's key (" +
+                                 checkpoint.status().message() + ")"));
+  }
   size_t cosigned = 0;
   Json out;
   out["size"] = checkpoint->size;
