@@ -18,9 +18,10 @@ Result<StreamPageSource::Page> StreamPageSource::ReadDeleted(uint64_t from, uint
   next_version_.reset();
   CAIRN_ASSIGN_OR_RETURN(engine::StreamInfo info, store_->GetStreamInfo(stream_));
   const uint64_t end = info.exists ? info.last_position + 1 : 0;  // one past the tombstone
-  if (from >= end) return Page{{}, std::max(from, size_before), true};
+  if (from >= end) return Page{{}, std::max(from, size_before), true, true};
   CAIRN_ASSIGN_OR_RETURN(Page page, ReadLogPage(store_, from, std::min(want, end - from)));
   page.at_end = page.at_end && page.read_to >= end;
+  page.stream_deleted = true;
   return page;
 }
 

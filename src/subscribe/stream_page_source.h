@@ -37,6 +37,7 @@ class StreamPageSource {
     std::vector<engine::RecordedEvent> events;  // position order, each >= from
     uint64_t read_to = 0;                       // every event of the stream below it returned
     bool at_end = false;                        // nothing more to read now
+    bool stream_deleted = false;                // the stream is tombstoned (read via the log)
   };
   Result<Page> Read(uint64_t from, uint64_t want);
   // The caller stopped at an event it read (`position`, stream version `version`) and will ask

@@ -446,6 +446,10 @@ void WebhookDispatcher::ProcessTurn(Hook& hook) {
     hook.not_before_ms = SteadyMs() + BackoffMs(1);
     return;
   }
+  if (events->stream_deleted && events->events.empty()) {  // past its tombstone: nothing can come
+    std::lock_guard<std::mutex> lock(mu_);
+    hook.last_error = "the source stream was deleted: nothing more will be delivered";
+  }
   // An identity that may receive nothing of the source (its binding removed, its API key expired
   // or unconfigured, or a webhook made before roles from tokens were dropped) pauses the webhook
   // with the reason listed, instead of skipping every event for good.

@@ -639,6 +639,7 @@ TEST_F(WebhooksTest, AWebhookOnAStreamFindsItsEventsAmongManyOthers) {
   ASSERT_EQ(env.server().Stop(), 0);
   ASSERT_TRUE(env.Start()) << env.server().output();
   admin = env.ClientWith(env.admin_key);
+  webhooks = std::make_unique<WebhooksClient>(admin.get());
   noise(50);
   ASSERT_TRUE(admin->Append(Events("order-w9", "OrderCreated", {R"({"m":"c"})"})).ok());
   got = receiver_->WaitFor(6);
@@ -646,6 +647,22 @@ TEST_F(WebhooksTest, AWebhookOnAStreamFindsItsEventsAmongManyOthers) {
   got = receiver_->requests();
   ASSERT_EQ(got.size(), 6u) << "nothing delivered again after the restart";
   EXPECT_NE(got[5].body.find(R"("m":"c")"), std::string::npos);
+
+  // The source stream deleted: the list says that nothing more will come.
+  v1::DeleteRequest deleted;
+  deleted.set_stream("order-w9");
+  ASSERT_TRUE(admin->Delete(deleted).ok());
+  noise(5);  // the webhook reads past the tombstone
+  std::string last_error;
+  for (int waited = 0; waited < 5000; waited += 50) {
+    auto now = webhooks->List();
+    ASSERT_TRUE(now.ok()) << now.status().ToString();
+    ASSERT_EQ(now->webhooks_size(), 1);
+    last_error = now->webhooks(0).last_error();
+    if (last_error.find("deleted") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(last_error, "the source stream was deleted: nothing more will be delivered");
 }
 
 // Several nodes on one PostgreSQL let one of them dispatch: a node with [webhooks] dispatch =

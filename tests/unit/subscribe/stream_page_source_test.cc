@@ -157,6 +157,7 @@ TEST_F(StreamPageSourceTest, AStreamDeletedAfterItsVersionWasKeptIsReadUpToItsTo
   EXPECT_TRUE(page->events.empty()) << "nothing follows a tombstone: the rest is not read";
   EXPECT_EQ(page->read_to, 351u);  // the log's end: 300 events, the tombstone, 50 more
   EXPECT_TRUE(page->at_end);
+  EXPECT_TRUE(page->stream_deleted);
 }
 
 // The buffer fills in the middle of a page: the rest is read again from the first event not
