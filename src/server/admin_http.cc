@@ -34,6 +34,8 @@ constexpr int64_t kDrainTimeoutMsMax = 1000;
 constexpr size_t kMethodSizeBytesMax = 16;
 constexpr size_t kContentTypeSizeBytesMax = 256;
 constexpr size_t kListenSizeBytesMax = 64;
+constexpr size_t kContentLengthDigitsMax = 10;
+constexpr size_t kNoBody = static_cast<size_t>(-1);
 
 int64_t NowMs() { return SteadyNowMs(); }
 
@@ -132,7 +134,22 @@ std::string PeerIp(const sockaddr_storage& peer) {
 struct Request {
   std::string_view method;
   std::string_view path;  // without query string or fragment
+  size_t content_length = kNoBody;  // kNoBody: no Content-Length header
+  bool transfer_encoding = false;
 };
+
+// A Content-Length value: 1..kContentLengthDigitsMax digits, nothing else; kNoBody if malformed.
+size_t ParseContentLength(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (value.empty() || value.size() > kContentLengthDigitsMax) return kNoBody;
+  size_t n = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return kNoBody;
+    n = n * 10 + static_cast<size_t>(c - '0');
+  }
+  return n;
+}
 
 bool IsTchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
@@ -177,6 +194,7 @@ int ParseRequestHead(std::string_view head, Request* out) {
   if (!http11 && version != "HTTP/1.0") return 505;
 
   size_t host_count = 0;
+  size_t length_count = 0;
   size_t pos = line_end == std::string_view::npos ? head.size() : line_end + 2;
   while (pos < head.size()) {
     size_t end = head.find("\r\n", pos);
@@ -193,8 +211,14 @@ int ParseRequestHead(std::string_view head, Request* out) {
       if (!IsFieldValueByte(static_cast<unsigned char>(c))) return 400;  // bare CR/LF, NUL, ...
     }
     if (EqualsIgnoreCase(name, "host")) ++host_count;
+    if (EqualsIgnoreCase(name, "transfer-encoding")) out->transfer_encoding = true;
+    if (EqualsIgnoreCase(name, "content-length")) {
+      ++length_count;
+      out->content_length = ParseContentLength(field.substr(colon + 1));
+      if (out->content_length == kNoBody) return 400;
+    }
   }
-  if (host_count > 1 || (http11 && host_count == 0)) return 400;
+  if (host_count > 1 || (http11 && host_count == 0) || length_count > 1) return 400;
 
   out->method = method;
   out->path = target.substr(0, target.find_first_of("?#"));
@@ -218,6 +242,10 @@ const char* ReasonPhrase(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -235,6 +263,10 @@ HttpResponse ErrorResponse(int status) {
   return r;
 }
 
+// What `Allow` names on a 405: the methods of the path's table.
+constexpr char kAllowGet[] = "GET, HEAD";
+constexpr char kAllowPost[] = "POST";
+
 bool ValidResponse(const HttpResponse& r, size_t response_bytes_max) {
   if (r.status < 200 || r.status > 599) return false;
   if (r.content_type.empty() || r.content_type.size() > kContentTypeSizeBytesMax) return false;
@@ -244,7 +276,7 @@ bool ValidResponse(const HttpResponse& r, size_t response_bytes_max) {
   return r.body.size() <= response_bytes_max;
 }
 
-std::string FormatResponse(const HttpResponse& r, bool include_body) {
+std::string FormatResponse(const HttpResponse& r, bool include_body, const char* allow) {
   std::string out;
   out.reserve(256 + (include_body ? r.body.size() : 0));
   out += "HTTP/1.1 " + std::to_string(r.status) + " " + ReasonPhrase(r.status) + "\r\n";
@@ -252,7 +284,7 @@ std::string FormatResponse(const HttpResponse& r, bool include_body) {
   out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   out += "Cache-Control: no-store\r\n";
   out += "X-Content-Type-Options: nosniff\r\n";
-  if (r.status == 405) out += "Allow: GET, HEAD\r\n";
+  if (r.status == 405) out += std::string("Allow: ") + allow + "\r\n";
   out += "Connection: close\r\n\r\n";
   if (include_body) out += r.body;
   return out;
@@ -268,7 +300,9 @@ struct Connection {
   bool local = false;  // AdminHttpOptions::local_peer
   Phase phase = Phase::kReading;
   int64_t deadline_ms = 0;
-  std::string in;   // request bytes so far (at most request_bytes_max + 1)
+  std::string in;   // request bytes so far (at most request_bytes_max + 1, or head and body)
+  size_t body_from = kNoBody;  // a POST whose body is awaited: where it starts in `in`
+  size_t body_size = 0;
   std::string out;  // the response
   size_t out_offset = 0;
   size_t drained_bytes = 0;
@@ -279,6 +313,7 @@ struct Connection {
 struct AdminHttpServer::Impl {
   AdminHttpOptions options;
   std::map<std::string, HttpHandler> routes;
+  std::map<std::string, HttpPostHandler> post_routes;
   UniqueFd listener;
   UniqueFd wake_read;
   UniqueFd wake_write;
@@ -296,10 +331,14 @@ struct AdminHttpServer::Impl {
   void AcceptSome(int64_t now_ms);
   void Step(Connection* c, int64_t now_ms);
   void ReadRequest(Connection* c, int64_t now_ms);
-  void Respond(Connection* c, const HttpResponse& response, bool include_body, int64_t now_ms);
+  void ReadBody(Connection* c, std::string_view chunk, int64_t now_ms);
+  void Respond(Connection* c, const HttpResponse& response, bool include_body, int64_t now_ms,
+               const char* allow = kAllowGet);
   void Write(Connection* c, int64_t now_ms);
   void Drain(Connection* c);
-  HttpResponse Dispatch(const Request& request);
+  void Dispatch(Connection* c, const Request& request, int64_t now_ms);
+  HttpResponse Call(const HttpHandler& handler);
+  HttpResponse CallPost(const HttpPostHandler& handler, std::string_view body);
 };
 
 void AdminHttpServer::Impl::Run() {
@@ -401,9 +440,11 @@ void AdminHttpServer::Impl::Step(Connection* c, int64_t now_ms) {
 }
 
 void AdminHttpServer::Impl::ReadRequest(Connection* c, int64_t now_ms) {
-  assert(c->in.size() <= options.request_bytes_max);
+  const bool body = c->body_from != kNoBody;
+  const size_t limit = body ? c->body_from + c->body_size : options.request_bytes_max + 1;
+  assert(c->in.size() < limit || (!body && c->in.size() <= options.request_bytes_max));
   char buf[kReadChunkBytes];
-  const size_t want = std::min(sizeof buf, options.request_bytes_max + 1 - c->in.size());
+  const size_t want = std::min(sizeof buf, limit - c->in.size());
   const ssize_t n = ::recv(c->fd.get(), buf, want, 0);
   if (n < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) c->phase = Phase::kClosed;
@@ -413,9 +454,13 @@ void AdminHttpServer::Impl::ReadRequest(Connection* c, int64_t now_ms) {
     c->phase = Phase::kClosed;
     return;
   }
-  // Not HTTP (a TLS ClientHello, binary noise): answer now rather than wait for the timeout.
   const std::string_view chunk(buf, static_cast<size_t>(n));
-  if ((c->in.empty() && (buf[0] < 'A' || buf[0] > 'Z')) || chunk.find('\0') != chunk.npos) {
+  if (body) {
+    ReadBody(c, chunk, now_ms);
+    return;
+  }
+  // Not HTTP (a TLS ClientHello, binary noise): answer now rather than wait for the timeout.
+  if (c->in.empty() && (buf[0] < 'A' || buf[0] > 'Z')) {
     Respond(c, ErrorResponse(400), true, now_ms);
     return;
   }
@@ -423,6 +468,10 @@ void AdminHttpServer::Impl::ReadRequest(Connection* c, int64_t now_ms) {
   const size_t search_from = c->in.size() < 3 ? 0 : c->in.size() - 3;
   c->in.append(chunk);
   const size_t end = c->in.find("\r\n\r\n", search_from);
+  if (std::string_view(c->in).substr(0, end).find('\0') != std::string_view::npos) {
+    Respond(c, ErrorResponse(400), true, now_ms);  // a NUL in the head (a body may hold any byte)
+    return;
+  }
   if (end == std::string::npos || end + 4 > options.request_bytes_max) {
     if (c->in.size() > options.request_bytes_max || end != std::string::npos) {
       Respond(c, ErrorResponse(431), true, now_ms);
@@ -435,17 +484,76 @@ void AdminHttpServer::Impl::ReadRequest(Connection* c, int64_t now_ms) {
     Respond(c, ErrorResponse(error_status), true, now_ms);
     return;
   }
-  const bool head = request.method == "HEAD";
-  Respond(c, Dispatch(request), !head, now_ms);
+  Dispatch(c, request, now_ms);
 }
 
-HttpResponse AdminHttpServer::Impl::Dispatch(const Request& request) {
-  if (request.method != "GET" && request.method != "HEAD") return ErrorResponse(405);
-  const auto it = routes.find(std::string(request.path));
-  if (it == routes.end()) return ErrorResponse(404);
+void AdminHttpServer::Impl::Dispatch(Connection* c, const Request& request, int64_t now_ms) {
+  const std::string path(request.path);
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  const auto get_route = routes.find(path);
+  const auto post_route = post_routes.find(path);
+  if (get_route != routes.end()) {
+    Respond(c, get ? Call(get_route->second) : ErrorResponse(405), request.method != "HEAD",
+            now_ms, kAllowGet);
+    return;
+  }
+  if (post_route == post_routes.end()) {
+    Respond(c, ErrorResponse(404), request.method != "HEAD", now_ms);
+    return;
+  }
+  if (request.method != "POST") {
+    Respond(c, ErrorResponse(405), request.method != "HEAD", now_ms, kAllowPost);
+    return;
+  }
+  if (request.transfer_encoding || request.content_length == kNoBody) {
+    Respond(c, ErrorResponse(411), true, now_ms);
+    return;
+  }
+  if (request.content_length > options.request_body_bytes_max) {
+    Respond(c, ErrorResponse(413), true, now_ms);
+    return;
+  }
+  // Wait for the body; what already came after the head is its start.
+  const size_t head_end = c->in.find("\r\n\r\n") + 4;
+  std::string rest = c->in.substr(head_end);
+  c->in.resize(head_end);
+  c->body_from = head_end;
+  c->body_size = request.content_length;
+  ReadBody(c, rest, now_ms);
+}
+
+void AdminHttpServer::Impl::ReadBody(Connection* c, std::string_view chunk, int64_t now_ms) {
+  assert(c->body_from != kNoBody && c->in.size() <= c->body_from + c->body_size);
+  const size_t missing = c->body_from + c->body_size - c->in.size();
+  c->in.append(chunk.substr(0, missing));  // bytes beyond the body (pipelining) are ignored
+  if (c->in.size() < c->body_from + c->body_size) return;
+  Request request;
+  const int error_status = ParseRequestHead(std::string_view(c->in).substr(0, c->body_from - 4),
+                                            &request);
+  assert(error_status == 0 && request.method == "POST");
+  const auto route = post_routes.find(std::string(request.path));
+  assert(route != post_routes.end());
+  const HttpResponse response =
+      CallPost(route->second, std::string_view(c->in).substr(c->body_from));
+  Respond(c, response, true, now_ms);
+}
+
+HttpResponse AdminHttpServer::Impl::Call(const HttpHandler& handler) {
   HttpResponse response;
   try {
-    response = it->second();
+    response = handler();
+  } catch (...) {
+    return ErrorResponse(500);
+  }
+  if (!ValidResponse(response, options.response_bytes_max)) return ErrorResponse(500);
+  return response;
+}
+
+HttpResponse AdminHttpServer::Impl::CallPost(const HttpPostHandler& handler,
+                                             std::string_view body) {
+  HttpResponse response;
+  try {
+    response = handler(body);
   } catch (...) {
     return ErrorResponse(500);
   }
@@ -454,10 +562,11 @@ HttpResponse AdminHttpServer::Impl::Dispatch(const Request& request) {
 }
 
 void AdminHttpServer::Impl::Respond(Connection* c, const HttpResponse& response,
-                                    bool include_body, int64_t now_ms) {
+                                    bool include_body, int64_t now_ms, const char* allow) {
   assert(c->phase == Phase::kReading);
   std::string().swap(c->in);  // the request is done with
-  c->out = FormatResponse(response, include_body);
+  c->body_from = kNoBody;
+  c->out = FormatResponse(response, include_body, allow);
   c->out_offset = 0;
   c->phase = Phase::kWriting;
   c->deadline_ms = now_ms + options.read_timeout_ms;
@@ -498,7 +607,8 @@ void AdminHttpServer::Impl::Drain(Connection* c) {
 // ---- AdminHttpServer ----
 
 Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
-    const AdminHttpOptions& options, std::map<std::string, HttpHandler> get_routes) {
+    const AdminHttpOptions& options, std::map<std::string, HttpHandler> get_routes,
+    std::map<std::string, HttpPostHandler> post_routes) {
   if (options.connections_per_peer_max < 1) {
     return Status::InvalidArgument("admin connections_per_peer_max must be at least 1");
   }
@@ -512,12 +622,26 @@ Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
   if (options.read_timeout_ms < 1 || options.read_timeout_ms > kAdminTimeoutMsMax) {
     return Status::InvalidArgument("admin read_timeout_ms must be 1..600000");
   }
-  if (get_routes.size() > kAdminRoutesMax) {
+  if (options.request_body_bytes_max < 1 ||
+      options.request_body_bytes_max > kAdminRequestBodyBytesMax) {
+    return Status::InvalidArgument("admin request_body_bytes_max must be 1..1048576");
+  }
+  if (get_routes.size() + post_routes.size() > kAdminRoutesMax) {
     return Status::InvalidArgument("admin server: more than 64 routes");
   }
+  const auto bad_route = [](const std::string& path, bool has_handler) {
+    return path.empty() || path[0] != '/' || path.find_first_of("?# ") != std::string::npos ||
+           !has_handler;
+  };
   for (const auto& [path, handler] : get_routes) {
-    if (path.empty() || path[0] != '/' || path.find_first_of("?# ") != std::string::npos ||
-        !handler) {
+    if (bad_route(path, static_cast<bool>(handler)) || post_routes.count(path) != 0) {
+      return Status::InvalidArgument("admin route '" + path.substr(0, 64) +
+                                     "' must be a path starting with '/', have a handler and be "
+                                     "in one table");
+    }
+  }
+  for (const auto& [path, handler] : post_routes) {
+    if (bad_route(path, static_cast<bool>(handler))) {
       return Status::InvalidArgument("admin route '" + path.substr(0, 64) +
                                      "' must be a path starting with '/' and have a handler");
     }
@@ -527,6 +651,7 @@ Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->routes = std::move(get_routes);
+  impl->post_routes = std::move(post_routes);
   const int family = address.addr.ss_family;
   impl->listener = UniqueFd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (impl->listener.get() < 0) {

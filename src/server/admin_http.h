@@ -1,13 +1,18 @@
 // AdminHttpServer: a small, hardened HTTP/1.1 server for the admin listener (/healthz, /readyz,
-// /checkpoint, /metrics). It is separate from the gRPC listener and binds loopback by default
-// (DESIGN.md, Identity and access). No HTTP library: POSIX sockets and one poll(2) loop thread.
+// /checkpoint, /metrics) and for `cairn witness serve` (POST /add-checkpoint). It is separate from
+// the gRPC listener and binds loopback by default (DESIGN.md, Identity and access). No HTTP
+// library: POSIX sockets and one poll(2) loop thread.
 //
 // Protocol, deliberately narrow:
 // - One request per connection; every response carries `Connection: close`, then the server
 //   half-closes, discards what the client still sends (up to a limit, at most one second) and
-//   closes. No keep-alive, no pipelining, no request bodies, no chunked encoding.
-// - Only GET and HEAD: any other method gets 405 with `Allow: GET, HEAD`. HEAD gets the GET
-//   headers (Content-Length included) without the body.
+//   closes. No keep-alive, no pipelining, no chunked encoding.
+// - GET and HEAD on the GET routes, POST on the POST routes; another method on a known path gets
+//   405 with the `Allow` header of that path. HEAD gets the GET headers (Content-Length included)
+//   without the body.
+// - A POST body needs a Content-Length (411 without one or with Transfer-Encoding, 400 for a
+//   malformed or repeated one, 413 above request_body_bytes_max); the handler gets it whole.
+//   Bodies sent to GET routes are not read (the connection is drained after the response).
 // - Routing is by exact path; the query string and fragment are ignored. Unknown path: 404.
 // - A request line and headers larger than request_bytes_max: 431, then close. Malformed request
 //   line or header, obsolete line folding, a missing Host header on HTTP/1.1: 400. HTTP versions
@@ -49,6 +54,7 @@ inline constexpr size_t kAdminRequestBytesMin = 256;
 inline constexpr size_t kAdminRequestBytesMax = 1024 * 1024;
 inline constexpr int64_t kAdminTimeoutMsMax = 10 * 60 * 1000;
 inline constexpr size_t kAdminRoutesMax = 64;
+inline constexpr size_t kAdminRequestBodyBytesMax = 1024 * 1024;
 
 struct AdminHttpOptions {
   // "ipv4:port" or "[ipv6]:port", numeric addresses only; port 0 picks a free port.
@@ -67,6 +73,7 @@ struct AdminHttpOptions {
   std::function<bool(std::string_view peer_ip)> local_peer;
   size_t request_bytes_max = 8192;                     // request line + headers
   size_t response_bytes_max = size_t{8} * 1024 * 1024;  // a larger handler body gives 500
+  size_t request_body_bytes_max = 64 * 1024;           // POST bodies: 1 .. kAdminRequestBodyBytesMax
   int64_t read_timeout_ms = 5000;                      // 1 .. kAdminTimeoutMsMax
   // Called with the peer's IP on the loop thread; null allows everyone.
   std::function<bool(std::string_view peer_ip)> allow_peer;
@@ -79,15 +86,18 @@ struct HttpResponse {
 };
 
 using HttpHandler = std::function<HttpResponse()>;
+// A POST route's handler: the request body, whole (at most request_body_bytes_max bytes).
+using HttpPostHandler = std::function<HttpResponse(std::string_view body)>;
 
 class AdminHttpServer {
  public:
-  // Binds, listens and starts the loop thread. `get_routes` maps exact paths ("/healthz"; each
-  // starting with '/', at most kAdminRoutesMax) to handlers. Errors: kInvalidArgument for bad
-  // options or routes, kUnavailable when the address cannot be bound (in use, not available),
-  // kIOError for other socket failures.
+  // Binds, listens and starts the loop thread. `get_routes` and `post_routes` map exact paths
+  // ("/healthz"; each starting with '/', at most kAdminRoutesMax in all, none in both) to
+  // handlers. Errors: kInvalidArgument for bad options or routes, kUnavailable when the address
+  // cannot be bound (in use, not available), kIOError for other socket failures.
   static Result<std::unique_ptr<AdminHttpServer>> Start(
-      const AdminHttpOptions& options, std::map<std::string, HttpHandler> get_routes);
+      const AdminHttpOptions& options, std::map<std::string, HttpHandler> get_routes,
+      std::map<std::string, HttpPostHandler> post_routes = {});
   ~AdminHttpServer();
   AdminHttpServer(const AdminHttpServer&) = delete;
   AdminHttpServer& operator=(const AdminHttpServer&) = delete;
