@@ -42,6 +42,7 @@ void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
 // migrate --from-data-dir DIR --to-postgres DSN: copy a RocksDB log into PostgreSQL and prove it.
 void RegisterMigrateCommand(CLI::App& app, CliContext& ctx);
 void RegisterBackupCommands(CLI::App& app, CliContext& ctx);  // backup, restore
-void RegisterWitnessCommands(CLI::App& app, CliContext& ctx);  // witness keygen|verify
+void RegisterWitnessCommands(CLI::App& app, CliContext& ctx);  // witness keygen|verify|serve
+void RegisterWitnessServe(CLI::App* witness, CliContext& ctx);  // commands_witness_serve.cc
 
 }  // namespace cairn::cli

@@ -1,7 +1,8 @@
 // cairn witness keygen | verify: a witness's cosigner key (C2SP tlog-cosignature/v1, Ed25519),
 // and the check a log client makes of cosigned checkpoints. The cosigning itself is `cairn
-// checkpoint --checkpoint-file FILE --cosign-key-file KEY` (commands_checkpoint.cc): a witness
-// cosigns only what it checked to extend what it kept.
+// checkpoint --checkpoint-file FILE --cosign-key-file KEY` (commands_checkpoint.cc: the witness
+// pulls) or `cairn witness serve` (commands_witness_serve.cc: logs push, C2SP tlog-witness); a
+// witness cosigns only what it checked to extend what it kept.
 #include <iostream>
 #include <memory>
 #include <vector>
@@ -150,6 +151,7 @@ void RegisterWitnessCommands(CLI::App& app, CliContext& ctx) {
                          "Valid cosignatures needed (default: every --witness-key)");
   verify_cmd->add_flag("--json", verify->json, "Print the result as JSON");
   verify_cmd->callback([&ctx, verify] { ctx.exit_code = RunWitnessVerify(*verify); });
+  RegisterWitnessServe(witness, ctx);
 }
 
 }  // namespace cairn::cli
