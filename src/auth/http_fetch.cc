@@ -72,15 +72,12 @@ Status CheckFetchUrl(const std::string& url) {
   return Status::InvalidArgument("URL scheme must be https");
 }
 
-Result<std::string> HttpGet(const std::string& url, const HttpGetOptions& options) {
-  CAIRN_RETURN_IF_ERROR(CheckFetchUrl(url));
-  GlobalInit();
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) return Status::Internal("curl_easy_init failed");
-  CURL* c = curl.get();
-  Sink sink;
-  sink.max_bytes = options.body_size_max_bytes;
-  bool is_https = url.size() >= 8 && Lower(url.substr(0, 8)) == "https://";
+namespace {
+
+// The options both calls share; false when libcurl refused one.
+bool Configure(CURL* c, const std::string& url, const HttpGetOptions& options, Sink* sink,
+               const char* user_agent) {
+  const bool is_https = url.size() >= 8 && Lower(url.substr(0, 8)) == "https://";
   bool ok = true;
   ok &= curl_easy_setopt(c, CURLOPT_URL, url.c_str()) == CURLE_OK;
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -97,27 +94,74 @@ Result<std::string> HttpGet(const std::string& url, const HttpGetOptions& option
   ok &= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
                          static_cast<curl_off_t>(options.body_size_max_bytes)) == CURLE_OK;
   ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Write) == CURLE_OK;
-  ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink) == CURLE_OK;
-  ok &= curl_easy_setopt(c, CURLOPT_USERAGENT, "cairn-jwks/1") == CURLE_OK;
+  ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA, sink) == CURLE_OK;
+  ok &= curl_easy_setopt(c, CURLOPT_USERAGENT, user_agent) == CURLE_OK;
   if (!options.ca_pem.empty()) {  // these roots only: no bundle, no directory of the system
     curl_blob roots{const_cast<char*>(options.ca_pem.data()), options.ca_pem.size(), CURL_BLOB_COPY};
     ok &= curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &roots) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_CAINFO, nullptr) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_CAPATH, nullptr) == CURLE_OK;
   }
-  if (!ok) return Status::Internal("configuring libcurl failed");
+  return ok;
+}
 
-  CURLcode rc = curl_easy_perform(c);
+// Runs the transfer; the HTTP status when it completed.
+Result<long> Perform(CURL* c, const Sink& sink) {
+  const CURLcode rc = curl_easy_perform(c);
   if (sink.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
     return Status::ResourceExhausted("response larger than the limit");
   }
   if (rc != CURLE_OK) return Status::Unavailable(std::string("fetch failed: ") + curl_easy_strerror(rc));
   long http_status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http_status);
+  return http_status;
+}
+
+}  // namespace
+
+Result<std::string> HttpGet(const std::string& url, const HttpGetOptions& options) {
+  CAIRN_RETURN_IF_ERROR(CheckFetchUrl(url));
+  GlobalInit();
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) return Status::Internal("curl_easy_init failed");
+  Sink sink;
+  sink.max_bytes = options.body_size_max_bytes;
+  if (!Configure(curl.get(), url, options, &sink, "cairn-jwks/1")) {
+    return Status::Internal("configuring libcurl failed");
+  }
+  CAIRN_ASSIGN_OR_RETURN(long http_status, Perform(curl.get(), sink));
   if (http_status != 200) {
     return Status::Unavailable("fetch failed: HTTP status " + std::to_string(http_status));
   }
   return std::move(sink.body);
+}
+
+Result<HttpReply> HttpPost(const std::string& url, std::string_view content_type,
+                           std::string_view body, const HttpGetOptions& options) {
+  CAIRN_RETURN_IF_ERROR(CheckFetchUrl(url));
+  GlobalInit();
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) return Status::Internal("curl_easy_init failed");
+  CURL* c = curl.get();
+  Sink sink;
+  sink.max_bytes = options.body_size_max_bytes;
+  const std::string type_header = "Content-Type: " + std::string(content_type);
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
+      curl_slist_append(nullptr, type_header.c_str()), &curl_slist_free_all);
+  bool ok = headers != nullptr && Configure(c, url, options, &sink, "cairn-witness-client/1");
+  ok &= curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get()) == CURLE_OK;
+  ok &= curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK;
+  ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data()) == CURLE_OK;
+  ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size())) == CURLE_OK;
+  if (!ok) return Status::Internal("configuring libcurl failed");
+  HttpReply reply;
+  CAIRN_ASSIGN_OR_RETURN(reply.status, Perform(c, sink));
+  char* type = nullptr;
+  if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != nullptr) {
+    reply.content_type = type;
+  }
+  reply.body = std::move(sink.body);
+  return reply;
 }
 
 }  // namespace cairn::auth

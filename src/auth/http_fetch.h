@@ -1,4 +1,5 @@
-// A small HTTPS GET for fetching JWKS documents, through libcurl.
+// A small HTTPS GET for fetching JWKS documents, and a POST for C2SP witnesses
+// (server/witness_pusher.h), through libcurl.
 //
 // Only https:// URLs are fetched, with certificate and host name verification (the system CA
 // store, or only the roots in `ca_pem`); plain http:// is allowed only to a loopback host (127.0.0.1, [::1],
@@ -12,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -34,5 +36,18 @@ Status CheckFetchUrl(const std::string& url);
 // GETs `url`; the body on HTTP 200. kInvalidArgument for a refused URL, kUnavailable for a
 // network/TLS failure or a non-200 status, kResourceExhausted when the body is too large.
 Result<std::string> HttpGet(const std::string& url, const HttpGetOptions& options);
+
+struct HttpReply {
+  long status = 0;
+  std::string content_type;  // as sent, "" without one
+  std::string body;
+};
+
+// POSTs `body` (Content-Type `content_type`) to `url` under the same URL, TLS, redirect, size
+// and time rules as HttpGet, and returns whatever status the server answered with.
+// kInvalidArgument for a refused URL, kUnavailable for a network/TLS failure, kResourceExhausted
+// when the response body is too large.
+Result<HttpReply> HttpPost(const std::string& url, std::string_view content_type,
+                           std::string_view body, const HttpGetOptions& options);
 
 }  // namespace cairn::auth

@@ -1,5 +1,8 @@
 #include "server/config.h"
 
+#include "auth/http_fetch.h"
+#include "integrity/note.h"
+
 #include "server/posture_internal.h"
 
 #include "common/trusted_file.h"
@@ -135,7 +138,7 @@ class Parser {
     CAIRN_RETURN_IF_ERROR(
         CheckKeys(root, "", {"data_dir", "server", "tls", "auth", "policy", "protect", "keys", "limits",
                     "webhooks", "subscriptions", "groups", "storage", "doctor", "audit", "scrub",
-                    "alerts", "log", "backup"}));
+                    "alerts", "log", "backup", "witness"}));
     CAIRN_RETURN_IF_ERROR(GetPath(root, "", "data_dir", &config.data_dir));
     CAIRN_RETURN_IF_ERROR(Section(root, "server", [&](const toml::table& t) {
       return ParseServer(t, &config.server);
@@ -185,10 +188,38 @@ class Parser {
       CAIRN_RETURN_IF_ERROR(CheckKeys(t, "backup", {"dir"}));
       return GetPath(t, "backup", "dir", &config.backup.dir);
     }));
+    CAIRN_RETURN_IF_ERROR(ParseWitnesses(root, &config.witnesses));
     return config;
   }
 
  private:
+  Status ParseWitnesses(const toml::table& root, std::vector<WitnessSection>* out) const {
+    std::vector<const toml::table*> tables;
+    CAIRN_RETURN_IF_ERROR(GetTableList(root, "", "witness", kConfigWitnessesMax, &tables));
+    for (size_t i = 0; i < tables.size(); ++i) {
+      const std::string w = "witness[" + std::to_string(i) + "]";
+      const toml::table& t = *tables[i];
+      WitnessSection section;
+      CAIRN_RETURN_IF_ERROR(CheckKeys(t, w, {"key", "url", "ca_file"}));
+      CAIRN_RETURN_IF_ERROR(GetString(t, w, "key", &section.key));
+      CAIRN_RETURN_IF_ERROR(GetString(t, w, "url", &section.url));
+      CAIRN_RETURN_IF_ERROR(GetPath(t, w, "ca_file", &section.ca_file));
+      auto key = integrity::ParseVerifierKey(section.key, integrity::kCosignatureAlgorithmEd25519);
+      if (!key.ok()) {
+        return Err(t.source(), "'" + w + ".key' is not a witness's cosigner key: " +
+                                   key.status().message());
+      }
+      if (Status url = auth::CheckFetchUrl(section.url); !url.ok()) {
+        return Err(t.source(), "'" + w + ".url': " + url.message());
+      }
+      for (const WitnessSection& seen : *out) {
+        if (seen.key == section.key) return Err(t.source(), "'" + w + ".key' is given twice");
+      }
+      out->push_back(std::move(section));
+    }
+    return Status::Ok();
+  }
+
   Status ParseLog(const toml::table& t, LogSection* out) const {
     CAIRN_RETURN_IF_ERROR(CheckKeys(t, "log", {"level"}));
     std::string level(log::LevelName(out->level));

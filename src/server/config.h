@@ -104,6 +104,10 @@
 //   webhook_url = "https://hooks.example/cairn"  # "" = no webhook sink
 //   webhook_secret_file = "alerts-webhook.secret" # "whsec_…", mode 0600; or webhook_secret_env
 //   webhook_allow_addresses = ["10.0.0.5"]       # private receivers, one exact address each
+//   [[witness]]                                  # C2SP tlog-witnesses (server/witness_pusher.h)
+//   key = "witness.example/w1+1a2b3c4d+BA…"      # its cosigner verifier key (`cairn witness keygen`)
+//   url = "https://witness.example/w1"           # submission prefix; http:// only to loopback
+//   ca_file = "witness-ca.pem"                   # optional trust roots for its certificate
 //   [log]                                        # JSON lines on stderr (common/log.h)
 //   level = "info"                               # "debug" | "info" | "warn" | "error"
 //
@@ -302,6 +306,17 @@ struct AlertsSection {
 };
 inline constexpr size_t kAlertWebhookAllowAddressesMax = 64;
 
+// [[witness]]: a C2SP tlog-witness the server pushes each new checkpoint to; the cosignatures
+// are served at /checkpoint and /checkpoint/cosigned (server/witness_pusher.h). The key is
+// checked to be a cosigner key (algorithm 0x04) and the URL to be https (http only to loopback)
+// when the file is parsed; one key once.
+struct WitnessSection {
+  std::string key;
+  std::string url;
+  std::string ca_file;
+};
+inline constexpr size_t kConfigWitnessesMax = 16;
+
 // [log]: the minimum level of the JSON log lines `cairn serve` writes to stderr.
 struct LogSection {
   log::Level level = log::Level::kInfo;
@@ -325,6 +340,7 @@ struct Config {
   AlertsSection alerts;
   ScrubSection scrub;
   BackupSection backup;
+  std::vector<WitnessSection> witnesses;
   LogSection log;
   std::string source_path;  // the file it came from (absolute), "" for defaults
 };

@@ -185,6 +185,12 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("alerts.webhook_secret_env", c.alerts.webhook_secret_env);
   r.List("alerts.webhook_allow_addresses", c.alerts.webhook_allow_addresses);
   r.Line("log.level", std::string_view(log::LevelName(c.log.level)));
+  for (size_t i = 0; i < c.witnesses.size(); ++i) {  // only when set: older digests stay
+    const std::string w = "witness[" + std::to_string(i) + "].";
+    r.Line(w + "key", c.witnesses[i].key);
+    r.Line(w + "url", c.witnesses[i].url);
+    r.Line(w + "ca_file", c.witnesses[i].ca_file);
+  }
   RenderLaterSettings(c, &r);
   return r.Take();
 }

@@ -26,7 +26,9 @@
 #include "engine/scrubber.h"
 #include "policy/holder.h"
 #include "policy/parse.h"
+#include "common/trusted_file.h"
 #include "server/admin_http.h"
+#include "server/witness_pusher.h"
 #include "server/admin_service.h"
 #include "server/esdb/features_service.h"
 #include "server/esdb/gossip_service.h"
@@ -58,6 +60,8 @@
 
 namespace cairn::server {
 namespace {
+
+constexpr size_t kWitnessCaFileBytesMax = 1 << 20;
 
 constexpr char kVersion[] = "0.1.0";
 constexpr int kServerThreadsMax = 256;
@@ -119,6 +123,7 @@ class ServerImpl final : public Server {
   Status StartGroups();
   Status StartWebhooks();
   Status StartScrub();
+  Status StartWitnesses();
   Status StartPosture();
 
   Config config_;
@@ -143,6 +148,9 @@ class ServerImpl final : public Server {
   // before either goes; its monitor reports to metrics_, audit_ and the log.
   std::unique_ptr<ScrubMonitor> scrub_monitor_;
   std::unique_ptr<engine::Scrubber> scrubber_;
+  // Pushes checkpoints to [[witness]] (server/witness_pusher.h); null without witnesses. Stopped
+  // after the admin listener that serves its cosignatures, before the store it reads.
+  std::unique_ptr<WitnessPusher> witness_pusher_;
   std::unique_ptr<auth::Authenticator> authenticator_;
   // Before the services: their calls' writes are watched until the gRPC server has stopped.
   std::unique_ptr<WriteWatchdog> write_watchdog_;
@@ -389,6 +397,35 @@ Status ServerImpl::StartScrub() {
   return Status::Ok();
 }
 
+Status ServerImpl::StartWitnesses() {
+  if (config_.witnesses.empty()) return Status::Ok();
+  std::vector<WitnessEndpoint> endpoints;
+  for (const WitnessSection& w : config_.witnesses) {
+    WitnessEndpoint endpoint;
+    auto key = integrity::ParseVerifierKey(w.key, integrity::kCosignatureAlgorithmEd25519);
+    if (!key.ok()) return key.status().Annotate("witness key");
+    endpoint.key = std::move(key).value();
+    endpoint.url = w.url;
+    if (!w.ca_file.empty()) {
+      auto pem = ReadSmallFile(w.ca_file, "witness ca_file", kWitnessCaFileBytesMax);
+      if (!pem.ok()) return pem.status();
+      endpoint.ca_pem = std::move(pem).value();
+    }
+    endpoints.push_back(std::move(endpoint));
+  }
+  engine::EventStore* store = store_.get();
+  auto pusher = WitnessPusher::Start(
+      std::move(endpoints), [store] { return store->LatestStoredCheckpoint(); },
+      [store](uint64_t size1, uint64_t size2) -> Result<std::vector<crypto::Hash>> {
+        CAIRN_ASSIGN_OR_RETURN(engine::ConsistencyProof proof, store->ProveConsistency(size1, size2));
+        return std::move(proof.proof);
+      },
+      WitnessPusherOptions{});
+  if (!pusher.ok()) return pusher.status().Annotate("witness");
+  witness_pusher_ = std::move(pusher).value();
+  return Status::Ok();
+}
+
 Status ServerImpl::StartLiveSubscriptions() {
   const SubscriptionsSection& c = config_.subscriptions;
   subscribe::LiveHubOptions options;
@@ -436,7 +473,14 @@ Status ServerImpl::StartAdmin() {
       },
       SteadyNowMs);
   routes["/readyz"] = [this] { return readiness_->Probe(); };
-  routes["/checkpoint"] = [this] { return CheckpointRoute(*store_); };  // never signs per request
+  // Neither signs per request.
+  routes["/checkpoint"] = [this] { return CheckpointRoute(*store_, witness_pusher_.get()); };
+  routes["/checkpoint/cosigned"] = [this] {
+    if (witness_pusher_ == nullptr) {
+      return HttpResponse{404, "text/plain; charset=utf-8", "no witnesses are configured\n"};
+    }
+    return CosignedCheckpointRoute(*witness_pusher_);
+  };
   auto admin = AdminHttpServer::Start(options, std::move(routes));
   if (!admin.ok()) return admin.status().Annotate("server.admin_listen");
   admin_ = std::move(admin).value();
@@ -473,6 +517,7 @@ Status ServerImpl::Init() {
   const std::pair<std::string_view, Status (ServerImpl::*)()> steps[] = {
       {"posture", &ServerImpl::StartPosture},  // may refuse: a critical finding
       {"scrub", &ServerImpl::StartScrub},
+      {"witnesses", &ServerImpl::StartWitnesses},
       {"grpc_listener", &ServerImpl::StartGrpc},
       {"admin_listener", &ServerImpl::StartAdmin},
   };
@@ -630,6 +675,7 @@ void ServerImpl::Shutdown(int64_t drain_timeout_ms) {
   std::call_once(shutdown_once_, [&] {
     if (posture_) posture_->Stop();  // its checks read the store
     if (admin_) admin_->Stop();
+    if (witness_pusher_) witness_pusher_->Stop();  // within one witness call
     // Its thread checks the store's health: joined now, before anything it reads goes. (Before,
     // a check a late probe had started could still be running when the store was reset.)
     readiness_.reset();

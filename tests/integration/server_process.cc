@@ -61,6 +61,13 @@ void ServerProcess::StopReader() {
 }
 
 bool ServerProcess::Start(const std::vector<std::string>& args, int timeout_ms) {
+  std::vector<std::string> serve = {"serve"};
+  serve.insert(serve.end(), args.begin(), args.end());
+  return StartCommand(serve, R"(port (\d+), .*\(port (\d+)\))", timeout_ms);
+}
+
+bool ServerProcess::StartCommand(const std::vector<std::string>& args,
+                                 const std::string& ready_regex, int timeout_ms) {
   if (pid_ > 0) Stop();
   StopReader();
   {
@@ -77,7 +84,7 @@ bool ServerProcess::Start(const std::vector<std::string>& args, int timeout_ms) 
     dup2(pipe_fds[1], 2);
     close(pipe_fds[0]);
     close(pipe_fds[1]);
-    std::vector<std::string> copy = {CAIRN_BIN, "serve"};
+    std::vector<std::string> copy = {CAIRN_BIN};
     copy.insert(copy.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : copy) argv.push_back(a.data());
@@ -87,7 +94,7 @@ bool ServerProcess::Start(const std::vector<std::string>& args, int timeout_ms) 
   }
   close(pipe_fds[1]);
   StartReader(pipe_fds[0]);
-  const std::regex ports(R"(port (\d+), .*\(port (\d+)\))");
+  const std::regex ports(ready_regex);
   const auto start = Clock::now();
   while (ElapsedMs(start) < timeout_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -95,7 +102,7 @@ bool ServerProcess::Start(const std::vector<std::string>& args, int timeout_ms) 
     std::smatch m;
     if (std::regex_search(out, m, ports)) {
       grpc_port_ = std::stoi(m[1]);
-      admin_port_ = std::stoi(m[2]);
+      admin_port_ = m.size() > 2 && m[2].matched ? std::stoi(m[2]) : 0;
       return true;
     }
     int wstatus = 0;

@@ -28,6 +28,11 @@ class ServerProcess {
   // Starts `cairn serve` with `args`; true once it prints its ports (within timeout_ms).
   // On failure, exit_code() and output() say why.
   bool Start(const std::vector<std::string>& args, int timeout_ms = 20000);
+  // Starts `cairn <args>` (another long-running command, e.g. `witness serve`) and waits for
+  // output matching `ready_regex`, whose first group is read as grpc_port() (its port) and
+  // second, if any, as admin_port().
+  bool StartCommand(const std::vector<std::string>& args, const std::string& ready_regex,
+                    int timeout_ms = 20000);
   // SIGTERM, then waits up to timeout_ms (then SIGKILL). Returns the exit code (-1 if killed).
   int Stop(int timeout_ms = 15000);
   // SIGKILL and wait, with no graceful path (crash tests). True when the server was running and

@@ -31,14 +31,14 @@ TEST(CheckpointRouteTest, ServesTheLatestStoredCheckpointAndNeverSignsAnotherOne
   testing::TempDir dir;
   auto store = OpenStore(dir);
   ASSERT_NE(store, nullptr);
-  HttpResponse first = CheckpointRoute(*store);  // init signed the empty tree
+  HttpResponse first = CheckpointRoute(*store, nullptr);  // init signed the empty tree
   ASSERT_EQ(first.status, 200) << first.body;
   EXPECT_NE(first.body.find("route.test/log\n0\n"), std::string::npos) << first.body;
 
   AppendOne(*store);
   AppendOne(*store);
   for (int i = 0; i < 20; ++i) {
-    HttpResponse again = CheckpointRoute(*store);
+    HttpResponse again = CheckpointRoute(*store, nullptr);
     ASSERT_EQ(again.status, 200);
     EXPECT_EQ(again.body, first.body) << "a request signed a checkpoint";
   }
@@ -47,7 +47,7 @@ TEST(CheckpointRouteTest, ServesTheLatestStoredCheckpointAndNeverSignsAnotherOne
   EXPECT_EQ(stored->size, 0u);
   // What the background checkpointer signs is what the route serves next.
   ASSERT_TRUE(store->Checkpoint().ok());
-  EXPECT_NE(CheckpointRoute(*store).body.find("route.test/log\n2\n"), std::string::npos);
+  EXPECT_NE(CheckpointRoute(*store, nullptr).body.find("route.test/log\n2\n"), std::string::npos);
 }
 
 }  // namespace

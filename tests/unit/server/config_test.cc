@@ -612,3 +612,36 @@ TEST_F(ServeCheck, ParsedFileWithEnvThenValidate) {
 
 }  // namespace
 }  // namespace cairn::server
+
+namespace cairn::server {
+namespace CAIRN_UNITY_ID {
+
+// A cosigner key (integrity/cosignature_test.cc's known answer: seed 00 01 … 1f).
+constexpr char kWitnessKey[] =
+    "witness.example.com/w1+a0059f11+BAOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4";
+
+std::string WitnessToml(const std::string& key, const std::string& url,
+                        const std::string& extra = "") {
+  return "[[witness]]\nkey = \"" + key + "\"\nurl = \"" + url + "\"\n" + extra;
+}
+
+TEST(ConfigParse, WitnessesNeedACosignerKeyAnAcceptableUrlAndNoRepeats) {
+  const Config c =
+      MustParse(WitnessToml(kWitnessKey, "https://w.example/w1", "ca_file = \"w.pem\"\n"));
+  ASSERT_EQ(c.witnesses.size(), 1u);
+  EXPECT_EQ(c.witnesses[0].url, "https://w.example/w1");
+  EXPECT_EQ(c.witnesses[0].ca_file, "/etc/cairn/w.pem");
+  EXPECT_TRUE(MustParse("").witnesses.empty());
+
+  ExpectParseError(WitnessToml("log.example+01020304+AQ" + std::string(42, 'A') + "=", "https://w/"),
+                   {"witness[0].key", "cosigner key"});
+  ExpectParseError(WitnessToml(kWitnessKey, "http://w.example/"), {"witness[0].url", "loopback"});
+  ExpectParseError(WitnessToml(kWitnessKey, "ftp://w.example/"), {"witness[0].url"});
+  ExpectParseError(WitnessToml(kWitnessKey, "https://a/") + WitnessToml(kWitnessKey, "https://b/"),
+                   {"witness[1].key", "twice"});
+  ExpectParseError(WitnessToml(kWitnessKey, "https://a/", "quorum = 2\n"), {"witness[0].quorum"});
+  ExpectParseError("witness = 3\n", {"witness"});
+}
+
+}  // namespace
+}  // namespace cairn::server

@@ -1,0 +1,244 @@
+#include "server/witness_pusher.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "auth/http_fetch.h"
+#include "common/log.h"
+#include "common/steady_clock.h"
+#include "common/thread_name.h"
+#include "common/wall_clock.h"
+#include "integrity/cosignature.h"
+#include "integrity/witness.h"
+
+namespace cairn::server {
+namespace {
+
+constexpr size_t kReplyBytesMax = 64 * 1024;
+constexpr size_t kReasonBytesMax = 200;
+constexpr int kAttemptsPerRound = 2;  // the second after a 409 that told the witness's size
+
+// The first line of a witness's answer, printable ASCII only and cut: for logs and States().
+std::string Reason(const auth::HttpReply& reply) {
+  std::string reason = "HTTP " + std::to_string(reply.status);
+  std::string line;
+  for (char c : reply.body.substr(0, reply.body.find('\n'))) {
+    if (line.size() == kReasonBytesMax) break;
+    line += (c >= 0x20 && c < 0x7f) ? c : '?';
+  }
+  return line.empty() ? reason : reason + ": " + line;
+}
+
+// The lines of `body` that are signature lines by `name` (what a witness answers with).
+std::string LinesBy(const std::string& body, const std::string& name) {
+  const std::string prefix = std::string(integrity::kNoteSignaturePrefix) + name + " ";
+  std::string lines;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    size_t end = body.find('\n', pos);
+    if (end == std::string::npos) break;  // an unterminated line is not a signature line
+    const std::string_view line(body.data() + pos, end + 1 - pos);
+    if (line.starts_with(prefix)) lines += line;
+    pos = end + 1;
+  }
+  return lines;
+}
+
+Status CheckOptions(const WitnessPusherOptions& o) {
+  if (o.interval_ms < 10 || o.interval_ms > 3600000) {
+    return Status::InvalidArgument("witness interval_ms must be 10..3600000");
+  }
+  if (o.timeout_ms < 100 || o.timeout_ms > 60000) {
+    return Status::InvalidArgument("witness timeout_ms must be 100..60000");
+  }
+  if (o.backoff_max_ms < o.interval_ms || o.backoff_max_ms > 3600000) {
+    return Status::InvalidArgument("witness backoff_max_ms must be interval_ms..3600000");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct WitnessPusher::Witness {
+  WitnessEndpoint endpoint;
+  std::optional<uint64_t> known_size;  // what it last said it cosigned
+  int64_t retry_at_ms = 0;
+  uint64_t failures = 0;
+};
+
+Result<std::unique_ptr<WitnessPusher>> WitnessPusher::Start(std::vector<WitnessEndpoint> witnesses,
+                                                            LatestCheckpoint latest,
+                                                            ProveConsistency prove,
+                                                            WitnessPusherOptions options) {
+  if (witnesses.empty() || witnesses.size() > kWitnessesMax) {
+    return Status::InvalidArgument("give 1..16 witnesses");
+  }
+  CAIRN_RETURN_IF_ERROR(CheckOptions(options));
+  for (const WitnessEndpoint& w : witnesses) {
+    if (w.key.key_id != integrity::NoteKeyId(w.key.name, w.key.public_key,
+                                             integrity::kCosignatureAlgorithmEd25519)) {
+      return Status::InvalidArgument("witness " + w.key.name + ": not a cosigner key");
+    }
+    CAIRN_RETURN_IF_ERROR(auth::CheckFetchUrl(w.url).Annotate("witness " + w.key.name + " url"));
+  }
+  assert(latest && prove);
+  std::unique_ptr<WitnessPusher> pusher(
+      new WitnessPusher(std::move(witnesses), std::move(latest), std::move(prove), options));
+  pusher->thread_ = std::thread([p = pusher.get()] {
+    SetCurrentThreadName("cairn-witness");
+    p->Run();
+  });
+  return pusher;
+}
+
+WitnessPusher::WitnessPusher(std::vector<WitnessEndpoint> witnesses, LatestCheckpoint latest,
+                             ProveConsistency prove, WitnessPusherOptions options)
+    : latest_(std::move(latest)), prove_(std::move(prove)), options_(options) {
+  for (WitnessEndpoint& endpoint : witnesses) {
+    while (!endpoint.url.empty() && endpoint.url.back() == '/') endpoint.url.pop_back();
+    WitnessState state;
+    state.name = endpoint.key.name;
+    states_.push_back(std::move(state));
+    auto w = std::make_unique<Witness>();
+    w->endpoint = std::move(endpoint);
+    witnesses_.push_back(std::move(w));
+  }
+  round_lines_.resize(witnesses_.size());
+}
+
+WitnessPusher::~WitnessPusher() { Stop(); }
+
+void WitnessPusher::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string WitnessPusher::Cosigned() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cosigned_;
+}
+
+std::string WitnessPusher::WithCosignatures(const std::string& note) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (note != round_note_) return note;
+  std::string out = note;
+  for (const std::string& lines : round_lines_) out += lines;
+  return out;
+}
+
+std::vector<WitnessState> WitnessPusher::States() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return states_;
+}
+
+void WitnessPusher::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    Round();
+    lock.lock();
+    wake_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stopping_; });
+  }
+}
+
+void WitnessPusher::Round() {
+  Result<engine::SignedCheckpoint> latest = latest_();
+  if (!latest.ok()) return;  // none signed yet, or the store is closing
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (latest->note != round_note_) {
+      round_note_ = latest->note;
+      std::fill(round_lines_.begin(), round_lines_.end(), std::string());
+    }
+  }
+  for (size_t i = 0; i < witnesses_.size(); ++i) {
+    Witness& w = *witnesses_[i];
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      if (!round_lines_[i].empty()) continue;
+    }
+    const int64_t now_ms = SteadyNowMs();
+    if (now_ms < w.retry_at_ms) continue;
+    Result<std::string> lines = Push(w, *latest);
+    std::lock_guard<std::mutex> lock(mu_);
+    WitnessState& state = states_[i];
+    if (lines.ok()) {
+      if (w.failures != 0) {
+        log::Info("the witness cosigns again", {.action = "witness.push", .outcome = "success",
+                                                 .extra = {{"witness", w.endpoint.key.name}}});
+      }
+      w.failures = 0;
+      w.retry_at_ms = 0;
+      state.failures = 0;
+      state.last_error.clear();
+      if (lines->empty()) continue;  // it holds a larger tree already
+      round_lines_[i] = *lines;
+      state.cosigned_size = std::max(state.cosigned_size, latest->size);
+      state.cosigned_at_ms = NowUnixMs();
+      std::string cosigned = round_note_;
+      for (const std::string& l : round_lines_) cosigned += l;
+      cosigned_ = std::move(cosigned);
+      continue;
+    }
+    if (w.failures == 0) {
+      log::Warn("a witness did not cosign the checkpoint",
+                {.action = "witness.push", .outcome = "failure",
+                 .extra = {{"witness", w.endpoint.key.name},
+                           {"tree.size", std::to_string(latest->size)},
+                           {"error.message", lines.status().message()}}});
+    }
+    ++w.failures;
+    const int64_t backoff_ms = std::min<int64_t>(
+        options_.backoff_max_ms, options_.interval_ms << std::min<uint64_t>(w.failures, 20));
+    w.retry_at_ms = now_ms + backoff_ms;
+    state.failures = w.failures;
+    state.last_error = lines.status().message();
+  }
+}
+
+Result<std::string> WitnessPusher::Push(Witness& w, const engine::SignedCheckpoint& checkpoint) {
+  auth::HttpGetOptions http;
+  http.ca_pem = w.endpoint.ca_pem;
+  http.timeout_ms = options_.timeout_ms;
+  http.body_size_max_bytes = kReplyBytesMax;
+  for (int attempt = 0; attempt < kAttemptsPerRound; ++attempt) {
+    const uint64_t old_size = w.known_size.value_or(0);
+    if (old_size > checkpoint.size) return std::string();  // another node pushed a larger tree
+    integrity::AddCheckpointRequest request{old_size, {}, checkpoint.note};
+    if (old_size != 0 && old_size != checkpoint.size) {
+      CAIRN_ASSIGN_OR_RETURN(request.proof, prove_(old_size, checkpoint.size));
+    }
+    if (request.proof.size() > integrity::kWitnessProofLinesMax) {
+      return Status::Internal("the consistency proof has more than 63 hashes");
+    }
+    CAIRN_ASSIGN_OR_RETURN(auth::HttpReply reply,
+                           auth::HttpPost(w.endpoint.url + "/add-checkpoint", "text/plain",
+                                          integrity::FormatAddCheckpoint(request), http));
+    if (reply.status == 409 && reply.content_type.starts_with(integrity::kTlogSizeContentType)) {
+      Result<uint64_t> size = integrity::ParseTlogSize(reply.body);
+      if (!size.ok()) return Status::Unavailable("HTTP 409 with a malformed size");
+      if (*size == old_size) {
+        // The same size with another root than ours: the witness saw another tree of this log.
+        return Status::DataLoss("the witness holds another tree of size " +
+                                std::to_string(*size) + " than this log");
+      }
+      w.known_size = *size;
+      continue;
+    }
+    if (reply.status != 200) return Status::Unavailable(Reason(reply));
+    std::string lines = LinesBy(reply.body, w.endpoint.key.name);
+    if (!integrity::VerifyCosignature(checkpoint.note + lines, w.endpoint.key).ok()) {
+      return Status::Unavailable("HTTP 200 without a valid cosignature by this witness's key");
+    }
+    w.known_size = checkpoint.size;
+    return lines;
+  }
+  return Status::Unavailable("the witness's size changed while it was asked (HTTP 409 twice)");
+}
+
+}  // namespace cairn::server

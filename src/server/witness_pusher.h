@@ -1,0 +1,109 @@
+// WitnessPusher: gets the log's checkpoints cosigned by C2SP tlog-witnesses
+// (https://c2sp.org/tlog-witness; integrity/witness.h) and keeps the cosignatures for readers.
+//
+// One thread. Every interval_ms it takes the latest stored checkpoint and, for each witness that
+// has not cosigned that checkpoint yet, POSTs <url>/add-checkpoint with the consistency proof from
+// the size the witness last cosigned. That size is learnt from the witness's answers: 0 at first,
+// so the first call of a run is usually answered 409 with the witness's size, and the call is
+// then repeated once with it. A 200's lines count only when they verify as this witness's
+// cosignatures on the checkpoint (integrity/cosignature.h); other lines are dropped. A witness
+// whose call failed is tried again after an exponential backoff (interval_ms doubling, at most
+// backoff_max_ms); a witness that has cosigned a larger tree than this node's latest checkpoint
+// (another node of a shared log pushed first) is simply tried with the next one.
+//
+// Errors are logged on the first failure of a run of failures and on recovery, never with more of
+// a witness's answer than its status and a cut, printable first line. Calls are bounded by
+// timeout_ms; Stop() waits for at most the call in progress.
+//
+// Thread safety: Latest(), Cosigned() and States() from any thread; Stop() once, from the owner.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/types.h"
+#include "integrity/note.h"
+
+namespace cairn::server {
+
+inline constexpr size_t kWitnessesMax = 16;
+
+struct WitnessEndpoint {
+  integrity::NoteVerifier key;  // a cosigner key (algorithm 0x04); its name is the witness's
+  std::string url;              // the submission prefix: https://…, or http:// on loopback
+  std::string ca_pem;           // trust roots for https ("" = the system's)
+};
+
+struct WitnessPusherOptions {
+  int64_t interval_ms = 1000;      // 10 .. 3600000
+  int64_t timeout_ms = 5000;       // per call: 100 .. 60000
+  int64_t backoff_max_ms = 60000;  // interval_ms .. 3600000
+};
+
+struct WitnessState {
+  std::string name;
+  uint64_t cosigned_size = 0;     // the largest checkpoint it cosigned for this node
+  int64_t cosigned_at_ms = 0;     // when (unix ms); 0: not yet
+  uint64_t failures = 0;          // calls failed in a row
+  std::string last_error;         // of the last failed call; "" after a success
+};
+
+class WitnessPusher {
+ public:
+  using LatestCheckpoint = std::function<Result<engine::SignedCheckpoint>()>;
+  using ProveConsistency =
+      std::function<Result<std::vector<crypto::Hash>>(uint64_t size1, uint64_t size2)>;
+
+  // kInvalidArgument for no or more than kWitnessesMax witnesses, a key that is not a cosigner
+  // key, a refused URL (auth::CheckFetchUrl), options out of range.
+  static Result<std::unique_ptr<WitnessPusher>> Start(std::vector<WitnessEndpoint> witnesses,
+                                                      LatestCheckpoint latest,
+                                                      ProveConsistency prove,
+                                                      WitnessPusherOptions options);
+  ~WitnessPusher();
+  WitnessPusher(const WitnessPusher&) = delete;
+  WitnessPusher& operator=(const WitnessPusher&) = delete;
+
+  // The latest checkpoint that at least one witness cosigned, with every cosignature collected
+  // for it; "" until the first.
+  std::string Cosigned() const;
+  // `note` with the cosignatures collected for it when it is the checkpoint of the current round;
+  // else `note` as given.
+  std::string WithCosignatures(const std::string& note) const;
+  std::vector<WitnessState> States() const;
+  void Stop();
+
+ private:
+  struct Witness;
+  WitnessPusher(std::vector<WitnessEndpoint> witnesses, LatestCheckpoint latest,
+                ProveConsistency prove, WitnessPusherOptions options);
+  void Run();
+  void Round();
+  // The witness's cosignature lines for `checkpoint`; "" when it has a larger tree already.
+  Result<std::string> Push(Witness& witness, const engine::SignedCheckpoint& checkpoint);
+
+  const LatestCheckpoint latest_;
+  const ProveConsistency prove_;
+  const WitnessPusherOptions options_;
+  std::vector<std::unique_ptr<Witness>> witnesses_;  // touched by the thread only, but states_
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;                 // guarded by mu_
+  std::string round_note_;                // guarded by mu_: the checkpoint being cosigned
+  std::vector<std::string> round_lines_;  // guarded by mu_: per witness, its lines for it
+  std::string cosigned_;                  // guarded by mu_
+  std::vector<WitnessState> states_;      // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace cairn::server

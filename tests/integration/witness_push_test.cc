@@ -1,0 +1,184 @@
+// C2SP tlog-witness end to end, all real processes: `cairn witness serve` witnesses and a
+// `cairn serve` with [[witness]] that pushes its checkpoints to them. The server's checkpoints get
+// cosigned and served (/checkpoint/cosigned, /checkpoint) so that `cairn witness verify` accepts
+// them; a witness that was down catches up from the size it kept, a restarted server learns the
+// witnesses' sizes from their 409s; a witness refuses other logs, malformed bodies and rollbacks,
+// and one state directory serves one witness.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "auth/http_fetch.h"
+#include "integrity/checkpoint.h"
+#include "integrity/cosignature.h"
+#include "integrity/witness.h"
+#include "loopback_http.h"
+#include "server_env.h"
+#include "server_process.h"
+#include "test_util.h"
+
+namespace cairn::testing {
+namespace CAIRN_UNITY_ID {
+
+constexpr char kWitnessReady[] = R"(witness listening on port (\d+))";
+
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+class WitnessPushTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto vkey = RunCairn({"vkey", "--data-dir", env.DataDir()});
+    ASSERT_EQ(vkey.exit_code, 0) << vkey.err;
+    log_key = FirstLine(vkey.out);
+    for (int i = 0; i < 2; ++i) {
+      const std::string name = "witness.test/w" + std::to_string(i + 1);
+      auto made = RunCairn({"witness", "keygen", "--name", name, "--out", KeyFile(i)});
+      ASSERT_EQ(made.exit_code, 0) << made.err;
+      witness_keys[i] = FirstLine(made.out);
+      ASSERT_TRUE(StartWitness(i)) << witnesses[i].output();
+    }
+  }
+
+  std::string KeyFile(int i) const { return wdir.Sub("w" + std::to_string(i) + ".key"); }
+  std::string StateDir(int i) const { return wdir.Sub("state" + std::to_string(i)); }
+  bool StartWitness(int i) {
+    return witnesses[i].StartCommand({"witness", "serve", "--key-file", KeyFile(i), "--log-key",
+                                      log_key, "--state-dir", StateDir(i), "--listen",
+                                      "127.0.0.1:" + std::to_string(witness_ports[i])},
+                                     kWitnessReady);
+  }
+  std::string WitnessConfig() {
+    std::string toml;
+    for (int i = 0; i < 2; ++i) {
+      witness_ports[i] = witnesses[i].grpc_port();
+      toml += "\n[[witness]]\nkey = \"" + witness_keys[i] + "\"\nurl = \"http://127.0.0.1:" +
+              std::to_string(witness_ports[i]) + "/\"\n";
+    }
+    return toml;
+  }
+  void Append(int n) {
+    auto client = env.ClientWith(env.admin_key);
+    for (int i = 0; i < n; ++i) {
+      v1::AppendRequest request;
+      request.set_stream("orders-1");
+      request.add_events()->set_type("OrderCreated");
+      request.mutable_events(0)->set_data("{}");
+      ASSERT_TRUE(client->Append(request).ok());
+    }
+  }
+  integrity::NoteVerifier WitnessVerifier(int i) const {
+    return integrity::ParseVerifierKey(witness_keys[i], integrity::kCosignatureAlgorithmEd25519)
+        .value();
+  }
+  // Polls /checkpoint/cosigned until it is of `size` and cosigned by the witnesses `want`.
+  std::string WaitCosigned(uint64_t size, std::vector<int> want, int timeout_ms = 15000) {
+    const auto log = integrity::ParseVerifierKey(log_key).value();
+    std::string note;
+    for (int waited_ms = 0; waited_ms < timeout_ms; waited_ms += 100) {
+      note = HttpBody(HttpGet(env.server().admin_port(), "/checkpoint/cosigned"));
+      auto checkpoint = integrity::VerifyCheckpoint(note, log);
+      bool all = checkpoint.ok() && checkpoint->size == size;
+      for (int i : want) all = all && integrity::VerifyCosignature(note, WitnessVerifier(i)).ok();
+      if (all) return note;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "not cosigned at size " << size << " in time; last: " << note << "\n"
+                  << env.server().output();
+    return note;
+  }
+
+  ServerEnv env;
+  TempDir wdir;
+  std::string log_key;
+  std::string witness_keys[2];
+  int witness_ports[2] = {0, 0};
+  ServerProcess witnesses[2];
+};
+
+TEST_F(WitnessPushTest, TheServersCheckpointsGetCosignedAndAClientChecksThem) {
+  env.extra_config = WitnessConfig();
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  Append(3);
+  const std::string cosigned = WaitCosigned(3, {0, 1});
+  WriteFile(wdir.Sub("cosigned.note"), cosigned);
+  auto verified = RunCairn({"witness", "verify", "--note-file", wdir.Sub("cosigned.note"),
+                            "--verifier-key", log_key, "--witness-key", witness_keys[0],
+                            "--witness-key", witness_keys[1]});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+
+  // Witness 2 down: new checkpoints are cosigned by witness 1 only; it catches up when back,
+  // from the size it kept (3), with a consistency proof.
+  witnesses[1].Stop();
+  Append(2);
+  const std::string one = WaitCosigned(5, {0});
+  EXPECT_FALSE(integrity::VerifyCosignature(one, WitnessVerifier(1)).ok());
+  ASSERT_TRUE(StartWitness(1)) << witnesses[1].output();
+  Append(1);
+  WaitCosigned(6, {0, 1});
+  // /checkpoint carries the cosignatures collected for the latest checkpoint.
+  const std::string latest = HttpBody(HttpGet(env.server().admin_port(), "/checkpoint"));
+  EXPECT_TRUE(integrity::VerifyCosignature(latest, WitnessVerifier(0)).ok()) << latest;
+
+  // A restarted server does not know the witnesses' sizes: their 409s tell it.
+  ASSERT_EQ(env.server().Stop(), 0);
+  ASSERT_TRUE(env.server().Start({"--config", env.ConfigPath()})) << env.server().output();
+  Append(4);
+  WaitCosigned(10, {0, 1});
+}
+
+TEST_F(WitnessPushTest, AWitnessRefusesOtherLogsBadBodiesAndRollbacksAndKeepsItsState) {
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  Append(2);
+  std::string note;
+  for (int waited_ms = 0; waited_ms < 5000 && note.find("\n2\n") == std::string::npos;
+       waited_ms += 100) {  // the checkpointer signs the new tree within about a second
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    note = HttpBody(HttpGet(env.server().admin_port(), "/checkpoint"));
+  }
+  ASSERT_NE(note.find("\n2\n"), std::string::npos) << note;
+  EXPECT_EQ(HttpGet(env.server().admin_port(), "/checkpoint/cosigned").find("HTTP/1.1 404 "), 0u)
+      << "no witnesses configured";
+  const std::string url = "http://127.0.0.1:" + std::to_string(witnesses[0].grpc_port()) +
+                          "/add-checkpoint";
+  auto post = [&](const std::string& body) {
+    return auth::HttpPost(url, "text/plain", body, auth::HttpGetOptions{}).value();
+  };
+  auto first = post("old 0\n\n" + note);
+  EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_TRUE(integrity::VerifyCosignature(note + first.body, WitnessVerifier(0)).ok());
+  EXPECT_EQ(post("old 0\n\n" + note).status, 409) << "it has cosigned size 2 already";
+  EXPECT_EQ(post("old 0\n" + note).status, 400);
+  EXPECT_EQ(post("no checkpoint at all").status, 400);
+
+  // Another log's checkpoint: 404 (not followed).
+  TempDir other;
+  ASSERT_EQ(RunCairn({"init", "--data-dir", other.Sub("d")}).exit_code, 0);
+  auto other_note = RunCairn({"checkpoint", "--data-dir", other.Sub("d")});
+  ASSERT_EQ(other_note.exit_code, 0) << other_note.err;
+  EXPECT_EQ(post("old 0\n\n" + other_note.out).status, 404);
+  // This log's origin with a signature by another key: 403.
+  std::string forged = note;
+  forged[forged.rfind(' ') + 5] ^= 1;
+  EXPECT_EQ(post("old 2\n\n" + forged).status, 403);
+
+  // The state survives a restart: the witness says it holds size 2; a second process on the
+  // same state directory is refused.
+  ServerProcess second;
+  EXPECT_FALSE(second.StartCommand({"witness", "serve", "--key-file", KeyFile(0), "--log-key",
+                                    log_key, "--state-dir", StateDir(0), "--listen",
+                                    "127.0.0.1:0"},
+                                   kWitnessReady, 5000));
+  EXPECT_NE(second.output().find("another witness serves the state directory"), std::string::npos)
+      << second.output();
+  witness_ports[0] = witnesses[0].grpc_port();
+  witnesses[0].Stop();
+  ASSERT_TRUE(StartWitness(0)) << witnesses[0].output();
+  auto conflict = post("old 0\n\n" + note);
+  EXPECT_EQ(conflict.status, 409);
+  EXPECT_EQ(conflict.content_type, integrity::kTlogSizeContentType);
+  EXPECT_EQ(conflict.body, "2\n");
+}
+
+}  // namespace
+}  // namespace cairn::testing
