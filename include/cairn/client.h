@@ -66,6 +66,12 @@ class Client {
   virtual Result<v1::StreamInfo> GetStreamInfo(std::string_view stream) = 0;
 
   virtual Result<v1::Checkpoint> GetCheckpoint() = 0;
+  // The latest checkpoint the server's C2SP witnesses cosigned, with their cosignature lines
+  // (kFailedPrecondition: the server has no witnesses; kUnavailable: none cosigned yet). The
+  // default (other implementations of this interface) answers kFailedPrecondition.
+  virtual Result<v1::Checkpoint> GetCosignedCheckpoint() {
+    return Status::FailedPrecondition("this client cannot ask for cosigned checkpoints");
+  }
   virtual Result<v1::VerifierKey> GetVerifierKey() = 0;
   virtual Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) = 0;
   // One call for 1..1000 positions (the server refuses more), all proven in one tree (`size`, or

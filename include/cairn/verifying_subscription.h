@@ -75,6 +75,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cairn/client.h"
 #include "cairn/subscriptions.h"
@@ -123,6 +124,16 @@ struct VerifyingSubscriptionOptions {
   // (kInvalidArgument) a note that the pinned key did not sign.
   std::string trusted_checkpoint;
   static constexpr size_t kTrustedCheckpointSizeBytesMax = 64 * 1024;
+  // C2SP witnesses: their cosigner verifier key lines (`cairn witness keygen`), and how many must
+  // have cosigned a checkpoint for it to prove anything (0: none required). With a quorum the
+  // server's latest cosigned checkpoint is used (its [[witness]] push to them), so events wait
+  // for their witnesses too (about one to two seconds more), and a subscription whose events no
+  // cosigned checkpoint covers in time ends with kUnavailable, never with unproven events.
+  // Start/Wrap refuse (kInvalidArgument) a key that is not a cosigner key, a key given twice and
+  // a quorum above the keys given.
+  std::vector<std::string> witness_keys;
+  size_t witnesses_min = 0;
+  static constexpr size_t kWitnessKeysMax = 64;
   SubscriptionOptions subscription;
 };
 

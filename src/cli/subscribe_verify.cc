@@ -16,9 +16,10 @@ Result<std::string> PinnedKey(const VerifyFlags& flags) {
   const bool inline_key = !flags.verifier_key.empty();
   const bool file_key = !flags.verifier_key_file.empty();
   if (!flags.verify) {
-    if (inline_key || file_key || !flags.checkpoint_file.empty()) {
-      return Status::InvalidArgument(
-          "--verifier-key, --verifier-key-file and --checkpoint-file go with --verify");
+    if (inline_key || file_key || !flags.checkpoint_file.empty() || !flags.witness_keys.empty() ||
+        flags.witnesses_min != 0) {
+      return Status::InvalidArgument("--verifier-key, --verifier-key-file, --checkpoint-file, "
+                                     "--witness-key and --witnesses-min go with --verify");
     }
     return std::string();
   }
@@ -54,6 +55,13 @@ void AddVerifyFlags(CLI::App* command, VerifyFlags* flags) {
                     "With --verify: stop when an event's link to its stream predecessor cannot "
                     "be checked (the server declined to show the predecessor; needs `read` on "
                     "the streams) instead of counting it");
+  command->add_option("--witness-key", flags->witness_keys,
+                      "With --verify: a C2SP witness's cosigner key line (`cairn witness "
+                      "keygen`); events are proven only in checkpoints the witnesses cosigned "
+                      "(the server pushes to them: [[witness]]); repeat for each")
+      ->option_text("KEY");
+  command->add_option("--witnesses-min", flags->witnesses_min,
+                      "With --witness-key: how many of them must have cosigned (default: all)");
 }
 
 Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
@@ -66,6 +74,11 @@ Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
   options.verifier_key = std::move(key);
   options.accept_missing_stored_form = flags.accept_unchecked_data;
   options.require_chain_links = flags.require_chain_links;
+  if (flags.witnesses_min != 0 && flags.witness_keys.empty()) {
+    return Status::InvalidArgument("--witnesses-min needs --witness-key");
+  }
+  options.witness_keys = flags.witness_keys;
+  options.witnesses_min = flags.witnesses_min == 0 ? flags.witness_keys.size() : flags.witnesses_min;
   if (!flags.checkpoint_file.empty()) {
     constexpr size_t kSizeBytesMax = VerifyingSubscriptionOptions::kTrustedCheckpointSizeBytesMax;
     CAIRN_ASSIGN_OR_RETURN(options.trusted_checkpoint,
@@ -75,6 +88,10 @@ Result<std::unique_ptr<Subscription>> StartSubscription(Client& client,
   auto sub = VerifyingSubscription::Start(client, request, options);
   if (!sub.ok()) {
     if (sub.status().code() == StatusCode::kInvalidArgument) {
+      const std::string_view message = sub.status().message();
+      if (message.find("witness") != std::string_view::npos) {
+        return sub.status().Annotate("--witness-key");
+      }
       return sub.status().Annotate(options.trusted_checkpoint.empty() ? "--verifier-key"
                                                                       : "--checkpoint-file");
     }
@@ -99,6 +116,7 @@ void PrintVerifySummary(const Subscription& sub, std::ostream& err) {
       << s.consistency_proofs_checked << " consistency proofs); stream links: "
       << s.chain_links_checked << " checked (" << s.predecessors_read << " predecessors read), "
       << s.chain_links_unchecked << " unchecked; data unchecked: " << s.data_hashes_skipped;
+  if (s.cosignatures_checked > 0) err << "; witness cosignatures checked: " << s.cosignatures_checked;
   if (verifying->events_before_start_skipped() > 0) {
     err << "; dropped below the start: " << verifying->events_before_start_skipped();
   }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "cairn/client.h"
 #include "cairn/subscriptions.h"
@@ -36,6 +37,11 @@ struct VerifyFlags {
   // --require-chain-links: an event whose stream link cannot be checked (the server declined its
   // predecessor) ends the run (VerifyingSubscriptionOptions::require_chain_links).
   bool require_chain_links = false;
+  // --witness-key (repeated) and --witnesses-min: prove events only in checkpoints that this
+  // many of these C2SP witnesses cosigned (VerifyingSubscriptionOptions::witness_keys); the
+  // quorum defaults to every key given.
+  std::vector<std::string> witness_keys;
+  size_t witnesses_min = 0;
 };
 
 // What --checkpoint-file holds as far as this run knows, for SaveVerifiedCheckpoint.

@@ -87,6 +87,13 @@ class GrpcClient final : public Client {
       return integrity_->GetCheckpoint(c, v1::GetCheckpointRequest(), r);
     });
   }
+  Result<v1::Checkpoint> GetCosignedCheckpoint() override {
+    v1::GetCheckpointRequest request;
+    request.set_cosigned(true);
+    return Unary<v1::Checkpoint>([&](grpc::ClientContext* c, v1::Checkpoint* r) {
+      return integrity_->GetCheckpoint(c, request, r);
+    });
+  }
   Result<v1::VerifierKey> GetVerifierKey() override {
     return Unary<v1::VerifierKey>([&](grpc::ClientContext* c, v1::VerifierKey* r) {
       return integrity_->GetVerifierKey(c, v1::GetVerifierKeyRequest(), r);

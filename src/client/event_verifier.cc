@@ -1,5 +1,7 @@
 #include "client/event_verifier.h"
 
+#include "integrity/cosignature.h"
+
 #include <algorithm>
 #include <cassert>
 #include <new>
@@ -9,6 +11,7 @@
 #include "client/stored_form.h"
 #include "crypto/secure.h"
 #include "crypto/sha256.h"
+#include "integrity/cosignature.h"
 #include "integrity/entry.h"
 #include "integrity/proof.h"
 
@@ -452,13 +455,16 @@ Status EventVerifier::VerifyCheckpoint(std::optional<int64_t> now_ms) {
 }
 
 Result<integrity::Checkpoint> EventVerifier::FetchSignedCheckpoint(std::string* note) {
-  CAIRN_ASSIGN_OR_RETURN(v1::Checkpoint wire, source_->GetCheckpoint());
+  const bool cosigned = options_.witnesses_min > 0;
+  CAIRN_ASSIGN_OR_RETURN(v1::Checkpoint wire, cosigned ? source_->GetCosignedCheckpoint()
+                                                        : source_->GetCheckpoint());
   auto signed_checkpoint = integrity::VerifyCheckpoint(wire.note(), key_);
   if (!signed_checkpoint.ok()) {
     return Fail(v1::VIOLATION_CHECKPOINT_SIGNATURE, wire.size(), "", 0,
                 "the checkpoint does not verify under the pinned verifier key (" +
                     signed_checkpoint.status().message() + ")");
   }
+  if (cosigned) CAIRN_RETURN_IF_ERROR(CheckCosignatures(wire.note(), signed_checkpoint->size));
   // Kept (and carried into the next session as trusted) without other signers' lines: a note a
   // server padded with them up to 1 MiB would otherwise not fit the trusted checkpoint's bound.
   CAIRN_ASSIGN_OR_RETURN(*note, integrity::NoteSignedOnlyBy(wire.note(), key_));
@@ -467,6 +473,20 @@ Result<integrity::Checkpoint> EventVerifier::FetchSignedCheckpoint(std::string* 
                                      "consumer keeps");
   }
   return signed_checkpoint;
+}
+
+Status EventVerifier::CheckCosignatures(std::string_view note, uint64_t size) {
+  size_t valid = 0;
+  for (const integrity::NoteVerifier& witness : options_.witnesses) {
+    if (integrity::VerifyCosignature(note, witness).ok()) ++valid;
+  }
+  if (valid < options_.witnesses_min) {
+    return Status::Unavailable("the cosigned checkpoint of size " + std::to_string(size) + " has " +
+                               std::to_string(valid) + " valid witness cosignature(s); " +
+                               std::to_string(options_.witnesses_min) + " needed");
+  }
+  stats_.cosignatures_checked += valid;
+  return Status::Ok();
 }
 
 Status EventVerifier::CheckConsistency(const integrity::Checkpoint& next) {
@@ -580,6 +600,12 @@ Status EventVerifier::ProvePending(const integrity::Checkpoint& checkpoint, std:
   for (Pending& p : pending_) {
     const bool long_enough = !now_ms || *now_ms - p.checked_at_ms >= options_.uncovered_ms_min;
     if (++p.checkpoints_missed > options_.uncovered_checkpoints_max && long_enough) {
+      if (options_.witnesses_min > 0) {  // the log or its witnesses hold it back: fail closed
+        return Status::Unavailable("the event at position " + std::to_string(p.position) +
+                                   " is beyond every cosigned checkpoint (latest size " +
+                                   std::to_string(checkpoint.size) +
+                                   "): are the log's witnesses cosigning?");
+      }
       return Fail(v1::VIOLATION_INCLUSION, p.position, p.stream, p.version,
                   "the event is beyond every signed checkpoint (latest size " +
                       std::to_string(checkpoint.size) + ")");

@@ -82,6 +82,11 @@ class IntegritySource {
  public:
   virtual ~IntegritySource() = default;
   virtual Result<v1::Checkpoint> GetCheckpoint() = 0;
+  // The latest checkpoint the log's witnesses cosigned (Integrity.GetCheckpoint with cosigned);
+  // the default answers kFailedPrecondition (a source without them).
+  virtual Result<v1::Checkpoint> GetCosignedCheckpoint() {
+    return Status::FailedPrecondition("this integrity source has no cosigned checkpoints");
+  }
   virtual Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) = 0;
   // Proofs of `indexes` (1..kInclusionProofsPerCall of them) in the tree of `size`, in that
   // order: one GetInclusionProofs call. The default asks GetInclusionProof once per index (a
@@ -163,6 +168,16 @@ struct EventVerifierOptions {
   // event whose link cannot be checked ends the subscription with kFailedPrecondition (not a
   // violation: nothing is known to be wrong).
   bool require_chain_links = false;
+  // C2SP witnesses (cosigner keys, integrity/cosignature.h) and how many of them must have
+  // cosigned a checkpoint before it proves anything; 0: none required, the latest checkpoint is
+  // fetched. With a quorum, the latest COSIGNED checkpoint is fetched (IntegritySource::
+  // GetCosignedCheckpoint); one with fewer valid cosignatures (distinct keys) proves nothing and
+  // VerifyCheckpoint returns kUnavailable (not a violation: witnesses may be down or behind), and
+  // an event no cosigned checkpoint covers within the uncovered bounds ends the verification with
+  // kUnavailable, not a violation: whether the log or its witnesses hold it back, nothing
+  // unproven is passed on.
+  std::vector<integrity::NoteVerifier> witnesses;
+  size_t witnesses_min = 0;  // 0 .. witnesses.size()
 };
 
 struct VerifierStats {
@@ -176,6 +191,7 @@ struct VerifierStats {
   uint64_t consistency_proofs_checked = 0;
   uint64_t inclusion_proofs_checked = 0;
   uint64_t inclusion_proof_calls = 0;  // batches asked for (each up to kInclusionProofsPerCall)
+  uint64_t cosignatures_checked = 0;   // valid witness cosignatures on verified checkpoints
 };
 
 class EventVerifier {
@@ -255,6 +271,8 @@ class EventVerifier {
   void Remember(const v1::RecordedEvent& event, const integrity::Hash& leaf, int64_t now_ms,
                 const std::optional<ReadPredecessor>& read);
   Result<integrity::Checkpoint> FetchSignedCheckpoint(std::string* note);
+  // kUnavailable when fewer than witnesses_min of the witnesses cosigned `note`.
+  Status CheckCosignatures(std::string_view note, uint64_t size);
   Status CheckConsistency(const integrity::Checkpoint& next);
   Status ProvePending(const integrity::Checkpoint& checkpoint, std::optional<int64_t> now_ms);
   // One position to prove: a pending event's, or the predecessor read for its link.

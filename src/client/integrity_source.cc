@@ -36,6 +36,13 @@ class ClientIntegritySource final : public IntegritySource {
       return integrity_->GetCheckpoint(c, v1::GetCheckpointRequest(), r);
     }));
   }
+  Result<v1::Checkpoint> GetCosignedCheckpoint() override {
+    v1::GetCheckpointRequest request;
+    request.set_cosigned(true);
+    return Checked(Unary<v1::Checkpoint>([&](grpc::ClientContext* c, v1::Checkpoint* r) {
+      return integrity_->GetCheckpoint(c, request, r);
+    }));
+  }
   Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) override {
     v1::InclusionProofRequest request;
     request.set_index(index);

@@ -22,6 +22,30 @@ int64_t NowMs() { return SteadyNowMs(); }
 // How long Next() sleeps at most in one wait while nothing is held (it then waits again).
 constexpr int64_t kIdleSliceMs = 1000;
 
+// The witnesses' cosigner keys; kInvalidArgument for a malformed key, one given twice (one key is
+// one witness, whatever its name: it must not count twice toward the quorum) or a quorum above
+// the keys given.
+Result<std::vector<integrity::NoteVerifier>> WitnessKeys(const VerifyingSubscriptionOptions& o) {
+  if (o.witness_keys.size() > VerifyingSubscriptionOptions::kWitnessKeysMax) {
+    return Status::InvalidArgument("more than 64 witness keys");
+  }
+  std::vector<integrity::NoteVerifier> keys;
+  for (const std::string& text : o.witness_keys) {
+    auto key = integrity::ParseVerifierKey(text, integrity::kCosignatureAlgorithmEd25519);
+    if (!key.ok()) return Status::InvalidArgument("witness key: " + key.status().message());
+    for (const integrity::NoteVerifier& seen : keys) {
+      if (seen.public_key == key->public_key) {
+        return Status::InvalidArgument("a witness key is given twice");
+      }
+    }
+    keys.push_back(std::move(key).value());
+  }
+  if (o.witnesses_min > keys.size()) {
+    return Status::InvalidArgument("witnesses_min is more than the witness keys given");
+  }
+  return keys;
+}
+
 Status ValidateOptions(const VerifyingSubscriptionOptions& o) {
   if (o.checkpoint_every_events < 1 || o.checkpoint_every_events > EventVerifier::kPendingEventsMax) {
     return Status::InvalidArgument("checkpoint_every_events must be 1.." +
@@ -33,7 +57,7 @@ Status ValidateOptions(const VerifyingSubscriptionOptions& o) {
   if (o.idle_wait_ms < 1 || o.idle_wait_ms > o.checkpoint_every_ms) {
     return Status::InvalidArgument("idle_wait_ms must be 1..checkpoint_every_ms");
   }
-  return Status::Ok();
+  return WitnessKeys(o).status();
 }
 
 // kInvalidArgument for a malformed key, or a trusted checkpoint that is not signed by it.
@@ -120,6 +144,10 @@ class VerifyingSubscription::Impl {
     v.check_unseen_predecessors = o.check_unseen_predecessors;
     v.require_chain_links = o.require_chain_links;
     v.scope = ScopeOf(request);
+    auto witnesses = WitnessKeys(o);
+    assert(witnesses.ok() && "ValidateOptions checked them");
+    if (witnesses.ok()) v.witnesses = std::move(witnesses).value();
+    v.witnesses_min = o.witnesses_min;
     return v;
   }
 

@@ -1,5 +1,7 @@
 #include "server/integrity_service.h"
 
+#include "integrity/checkpoint.h"
+
 #include <cassert>
 #include <chrono>
 #include <cctype>
@@ -104,8 +106,9 @@ void AuditViolation(const CallIdentity& id, const ViolationRecord& v) {
 
 }  // namespace
 
-IntegrityService::IntegrityService(engine::EventStore* store, const CallGate* gate)
-    : store_(store), gate_(gate) {}
+IntegrityService::IntegrityService(engine::EventStore* store, const CallGate* gate,
+                                   const WitnessPusher* witnesses)
+    : store_(store), gate_(gate), witnesses_(witnesses) {}
 
 grpc::Status IntegrityService::AdmitProof(grpc::ServerContext* context) const {
   CallIdentity id;
@@ -116,12 +119,30 @@ grpc::Status IntegrityService::AdmitProof(grpc::ServerContext* context) const {
 }
 
 grpc::Status IntegrityService::GetCheckpoint(grpc::ServerContext* context,
-                                             const v1::GetCheckpointRequest*,
+                                             const v1::GetCheckpointRequest* request,
                                              v1::Checkpoint* response) {
   if (grpc::Status s = AdmitProof(context); !s.ok()) return s;
+  if (request->cosigned()) return CosignedCheckpoint(response);
   auto checkpoint = store_->CheckpointOnRequest();  // paced: requests cannot grow the log's checkpoints
   if (!checkpoint.ok()) return ToGrpcStatus(checkpoint.status());
   ToWire(*checkpoint, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status IntegrityService::CosignedCheckpoint(v1::Checkpoint* response) const {
+  if (witnesses_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this server has no witnesses configured ([[witness]])");
+  }
+  std::string note = witnesses_->Cosigned();
+  if (note.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "no checkpoint is cosigned yet");
+  }
+  const size_t text_end = note.find("\n\n");
+  auto checkpoint = integrity::ParseCheckpoint(std::string_view(note).substr(0, text_end + 1));
+  assert(text_end != std::string::npos && checkpoint.ok() && "the server's own signed note");
+  if (!checkpoint.ok()) return ToGrpcStatus(checkpoint.status());
+  ToWire(engine::SignedCheckpoint{checkpoint->size, checkpoint->root, std::move(note)}, response);
   return grpc::Status::OK;
 }
 

@@ -16,6 +16,7 @@
 #include "engine/event_store.h"
 #include "server/call_gate.h"
 #include "server/violation_log.h"
+#include "server/witness_pusher.h"
 
 namespace cairn::server {
 
@@ -26,7 +27,9 @@ inline constexpr size_t kInclusionProofsPerCallMax = 1000;
 
 class IntegrityService final : public v1::Integrity::Service {
  public:
-  IntegrityService(engine::EventStore* store, const CallGate* gate);
+  // `witnesses` (nullable, outliving the service): where GetCheckpoint(cosigned) takes its note.
+  IntegrityService(engine::EventStore* store, const CallGate* gate,
+                   const WitnessPusher* witnesses = nullptr);
 
   grpc::Status GetCheckpoint(grpc::ServerContext* context, const v1::GetCheckpointRequest* request,
                              v1::Checkpoint* response) override;
@@ -53,9 +56,11 @@ class IntegrityService final : public v1::Integrity::Service {
 
  private:
   grpc::Status AdmitProof(grpc::ServerContext* context) const;
+  grpc::Status CosignedCheckpoint(v1::Checkpoint* response) const;
 
   engine::EventStore* store_;
   const CallGate* gate_;
+  const WitnessPusher* witnesses_;
   ViolationLog violations_;
 };
 

@@ -259,7 +259,7 @@ Status ServerImpl::StartGrpc() {
                                   "because the client stopped reading.");
   stream_options.write_watchdog = write_watchdog_.get();
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
-  integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get());
+  integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get(), witness_pusher_.get());
   ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds(),
                     [this] {
                       return peer_filter_->refused_count() + peer_filter_->over_limit_count() +

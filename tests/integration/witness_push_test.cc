@@ -6,6 +6,7 @@
 // and one state directory serves one witness.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -127,6 +128,49 @@ TEST_F(WitnessPushTest, TheServersCheckpointsGetCosignedAndAClientChecksThem) {
   WaitCosigned(10, {0, 1});
 }
 
+// `cairn subscribe --verify --witness-key …`: events are proven in checkpoints the witnesses
+// cosigned; a quorum the witnesses do not reach ends the run (fail closed, no violation).
+TEST_F(WitnessPushTest, AVerifyingConsumerRequiresTheWitnessesCosignatures) {
+  env.extra_config = WitnessConfig();
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  Append(3);
+  WaitCosigned(3, {0, 1});
+  auto over_grpc = env.ClientWith(env.admin_key)->GetCosignedCheckpoint();
+  ASSERT_TRUE(over_grpc.ok()) << over_grpc.status().ToString();
+  EXPECT_EQ(over_grpc->size(), 3u);
+  EXPECT_TRUE(integrity::VerifyCosignature(over_grpc->note(), WitnessVerifier(1)).ok());
+  auto subscribe = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"subscribe", "$all", "--count", "3", "--verify",
+                                     "--verifier-key", log_key, "--server", env.server().target(),
+                                     "--ca", env.CaCert(), "--token", env.admin_key};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunCairn(args);
+  };
+  auto both = subscribe({"--witness-key", witness_keys[0], "--witness-key", witness_keys[1]});
+  EXPECT_EQ(both.exit_code, 0) << both.out << both.err;
+  EXPECT_NE(both.err.find("witness cosignatures checked: 2"), std::string::npos) << both.err;
+  EXPECT_EQ(std::count(both.out.begin(), both.out.end(), '\n'), 3) << both.out;
+
+  // A third witness the server does not push to: a quorum of 3 is never reached.
+  auto third = RunCairn({"witness", "keygen", "--name", "witness.test/w3", "--out",
+                         wdir.Sub("w3.key")});
+  ASSERT_EQ(third.exit_code, 0);
+  auto short_of = subscribe({"--witness-key", witness_keys[0], "--witness-key", witness_keys[1],
+                             "--witness-key", FirstLine(third.out)});
+  EXPECT_NE(short_of.exit_code, 0);
+  EXPECT_NE(short_of.err.find("2 valid witness cosignature(s); 3 needed"), std::string::npos)
+      << short_of.err;
+  EXPECT_EQ(short_of.out, "") << "nothing unproven is printed";
+  // Two of the three suffice with --witnesses-min 2; a repeated key or a log key is refused.
+  EXPECT_EQ(subscribe({"--witness-key", witness_keys[0], "--witness-key", witness_keys[1],
+                       "--witness-key", FirstLine(third.out), "--witnesses-min", "2"})
+                .exit_code,
+            0);
+  EXPECT_EQ(subscribe({"--witness-key", witness_keys[0], "--witness-key", witness_keys[0]}).exit_code,
+            2);
+  EXPECT_EQ(subscribe({"--witness-key", log_key}).exit_code, 2);
+}
+
 TEST_F(WitnessPushTest, AWitnessRefusesOtherLogsBadBodiesAndRollbacksAndKeepsItsState) {
   ASSERT_TRUE(env.Start()) << env.server().output();
   Append(2);
@@ -139,6 +183,8 @@ TEST_F(WitnessPushTest, AWitnessRefusesOtherLogsBadBodiesAndRollbacksAndKeepsIts
   ASSERT_NE(note.find("\n2\n"), std::string::npos) << note;
   EXPECT_EQ(HttpGet(env.server().admin_port(), "/checkpoint/cosigned").find("HTTP/1.1 404 "), 0u)
       << "no witnesses configured";
+  EXPECT_EQ(env.ClientWith(env.admin_key)->GetCosignedCheckpoint().status().code(),
+            StatusCode::kFailedPrecondition);
   const std::string url = "http://127.0.0.1:" + std::to_string(witnesses[0].grpc_port()) +
                           "/add-checkpoint";
   auto post = [&](const std::string& body) {

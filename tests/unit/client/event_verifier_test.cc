@@ -804,3 +804,92 @@ TEST(EventVerifier, TransportErrorIsNotAViolation) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn {
+namespace CAIRN_UNITY_ID {
+
+integrity::NoteSigner Cosigner(const std::string& name) {
+  return integrity::NoteSigner{name, crypto::Ed25519PrivateKey::Generate().value()};
+}
+integrity::NoteVerifier CosignerKey(const integrity::NoteSigner& signer) {
+  return integrity::VerifierForSigner(signer, integrity::kCosignatureAlgorithmEd25519);
+}
+
+// Witnesses w1 and w2 cosign; w3 is trusted but does not.
+struct WitnessedLog {
+  WitnessedLog() {
+    log.cosigners.push_back(Cosigner("w1.example/w"));
+    log.cosigners.push_back(Cosigner("w2.example/w"));
+    options.witnesses = {CosignerKey(log.cosigners[0]), CosignerKey(log.cosigners[1]),
+                         CosignerKey(Cosigner("w3.example/w"))};
+  }
+  FakeLog log;
+  EventVerifierOptions options;
+};
+
+TEST(EventVerifierWitnesses, AQuorumOfTrustedCosignaturesProvesEvents) {
+  WitnessedLog w;
+  w.options.witnesses_min = 2;
+  const std::vector<v1::RecordedEvent> events = FillLog(w.log);
+  EventVerifier verifier(&w.log, w.log.verifier(), w.options);
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  ASSERT_TRUE(verifier.VerifyCheckpoint().ok());
+  EXPECT_TRUE(verifier.Proven(5));
+  EXPECT_EQ(w.log.cosigned_calls, 1u) << "with a quorum, the cosigned checkpoint is fetched";
+  EXPECT_EQ(verifier.stats().cosignatures_checked, 2u);
+  // The kept note is the log's alone (what a later session trusts).
+  EXPECT_EQ(verifier.last_checkpoint_note().find("w1.example"), std::string::npos);
+}
+
+TEST(EventVerifierWitnesses, TooFewCosignaturesProveNothingAndAreNoViolation) {
+  WitnessedLog w;
+  w.options.witnesses_min = 3;  // w3 never cosigns
+  const std::vector<v1::RecordedEvent> events = FillLog(w.log);
+  EventVerifier verifier(&w.log, w.log.verifier(), w.options);
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  const Status s = verifier.VerifyCheckpoint();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("2 valid witness cosignature(s); 3 needed"), std::string::npos) << s.ToString();
+  EXPECT_FALSE(verifier.Proven(0));
+  EXPECT_FALSE(verifier.failed());
+  EXPECT_TRUE(w.log.reports.empty());
+
+  // A cosignature under a trusted witness's name by another key does not count either.
+  WitnessedLog impostor;
+  impostor.log.cosigners[1] = Cosigner("w2.example/w");
+  impostor.options.witnesses_min = 2;
+  const std::vector<v1::RecordedEvent> more = FillLog(impostor.log);
+  EventVerifier second(&impostor.log, impostor.log.verifier(), impostor.options);
+  ASSERT_TRUE(Feed(second, more).ok());
+  EXPECT_EQ(second.VerifyCheckpoint().code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(second.Proven(0));
+}
+
+TEST(EventVerifierWitnesses, EventsNoCosignedCheckpointCoversFailClosedWithoutAViolation) {
+  WitnessedLog w;
+  w.options.witnesses_min = 1;
+  const std::vector<v1::RecordedEvent> events = FillLog(w.log);
+  w.log.cosigned_size = 3;  // the witnesses stopped at size 3
+  EventVerifier verifier(&w.log, w.log.verifier(), w.options);
+  ASSERT_TRUE(Feed(verifier, events).ok());
+  Status s;
+  for (uint32_t i = 0; i <= w.options.uncovered_checkpoints_max && s.ok(); ++i) {
+    s = verifier.VerifyCheckpoint();
+  }
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("position 3"), std::string::npos) << s.message();
+  EXPECT_TRUE(verifier.Proven(2));
+  EXPECT_FALSE(verifier.Proven(3));
+  EXPECT_TRUE(w.log.reports.empty()) << "a witness outage is not the log's violation";
+  // Without witnesses the same log is a violation: the server's own checkpoint leaves them out.
+  FakeLog plain;
+  const std::vector<v1::RecordedEvent> again = FillLog(plain);
+  plain.serve_size = 3;
+  EventVerifier strict(&plain, plain.verifier());
+  ASSERT_TRUE(Feed(strict, again).ok());
+  for (uint32_t i = 0; i <= 3 && s.code() != StatusCode::kDataLoss; ++i) s = strict.VerifyCheckpoint();
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace cairn

@@ -5,6 +5,7 @@
 #include "common/bytes.h"
 #include "crypto/sha256.h"
 #include "integrity/checkpoint.h"
+#include "integrity/cosignature.h"
 #include "integrity/entry.h"
 #include "integrity/proof.h"
 
@@ -129,6 +130,21 @@ Result<v1::Checkpoint> FakeLog::GetCheckpoint() {
   c.set_root(crypto::HashString(root));
   c.set_note(note);
   return c;
+}
+
+Result<v1::Checkpoint> FakeLog::GetCosignedCheckpoint() {
+  ++cosigned_calls;
+  const std::optional<uint64_t> latest = serve_size;
+  if (cosigned_size) serve_size = cosigned_size;
+  Result<v1::Checkpoint> checkpoint = GetCheckpoint();
+  serve_size = latest;
+  if (!checkpoint.ok()) return checkpoint;
+  std::string note = checkpoint->note();
+  for (const integrity::NoteSigner& cosigner : cosigners) {
+    CAIRN_ASSIGN_OR_RETURN(note, integrity::AddCosignature(note, cosigner, 1700000000));
+  }
+  checkpoint->set_note(note);
+  return checkpoint;
 }
 
 Result<v1::InclusionProof> FakeLog::GetInclusionProof(uint64_t index, uint64_t size) {

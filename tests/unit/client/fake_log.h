@@ -52,6 +52,11 @@ class FakeLog final : public IntegritySource {
   std::optional<size_t> unavailable_after_batches;  // later GetInclusionProofs calls fail
 
   Result<v1::Checkpoint> GetCheckpoint() override;
+  // GetCheckpoint's note (of cosigned_size when set) with a cosignature by each of `cosigners`.
+  Result<v1::Checkpoint> GetCosignedCheckpoint() override;
+  std::vector<integrity::NoteSigner> cosigners;
+  std::optional<uint64_t> cosigned_size;  // witnesses behind: they cosigned this older size
+  uint64_t cosigned_calls = 0;
   Result<v1::InclusionProof> GetInclusionProof(uint64_t index, uint64_t size) override;
   // As the server's batch call: counted, and each proof as GetInclusionProof makes it.
   Result<std::vector<v1::InclusionProof>> GetInclusionProofs(const std::vector<uint64_t>& indexes,
