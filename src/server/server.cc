@@ -423,6 +423,16 @@ Status ServerImpl::StartWitnesses() {
       WitnessPusherOptions{});
   if (!pusher.ok()) return pusher.status().Annotate("witness");
   witness_pusher_ = std::move(pusher).value();
+  const WitnessPusher* p = witness_pusher_.get();
+  for (size_t i = 0; i < config_.witnesses.size(); ++i) {
+    const audit::Labels labels = {{"witness", p->States()[i].name}};
+    metrics_->GaugeFunction("cairn_witness_cosigned_size",
+                            "The largest tree size the witness cosigned for this node.", labels,
+                            [p, i] { return static_cast<double>(p->States()[i].cosigned_size); });
+    metrics_->GaugeFunction("cairn_witness_failures",
+                            "Calls to the witness that failed in a row (0 after a cosignature).",
+                            labels, [p, i] { return static_cast<double>(p->States()[i].failures); });
+  }
   return Status::Ok();
 }
 

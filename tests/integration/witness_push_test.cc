@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <regex>
 #include <thread>
 
 #include "auth/http_fetch.h"
@@ -114,6 +115,21 @@ TEST_F(WitnessPushTest, TheServersCheckpointsGetCosignedAndAClientChecksThem) {
   Append(2);
   const std::string one = WaitCosigned(5, {0});
   EXPECT_FALSE(integrity::VerifyCosignature(one, WitnessVerifier(1)).ok());
+  // The pusher asks witness 2 right after witness 1: its failure shows within a round.
+  const std::regex w2_failed(R"(cairn_witness_failures\{witness="witness.test/w2"\} [1-9])");
+  std::string metrics;
+  for (int waited_ms = 0; waited_ms < 5000; waited_ms += 100) {
+    metrics = HttpBody(HttpGet(env.server().admin_port(), "/metrics"));
+    if (std::regex_search(metrics, w2_failed)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(metrics.find("cairn_witness_cosigned_size{witness=\"witness.test/w1\"} 5"),
+            std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("cairn_witness_cosigned_size{witness=\"witness.test/w2\"} 3"),
+            std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("cairn_witness_failures{witness=\"witness.test/w1\"} 0"),
+            std::string::npos) << metrics;
+  EXPECT_TRUE(std::regex_search(metrics, w2_failed)) << "its failed call is counted: " << metrics;
   ASSERT_TRUE(StartWitness(1)) << witnesses[1].output();
   Append(1);
   WaitCosigned(6, {0, 1});
