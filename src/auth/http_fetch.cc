@@ -74,6 +74,10 @@ Status CheckFetchUrl(const std::string& url) {
 
 namespace {
 
+int CancelCheck(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(user)->load(std::memory_order_relaxed) ? 1 : 0;
+}
+
 // The options both calls share; false when libcurl refused one.
 bool Configure(CURL* c, const std::string& url, const HttpGetOptions& options, Sink* sink,
                const char* user_agent) {
@@ -96,6 +100,12 @@ bool Configure(CURL* c, const std::string& url, const HttpGetOptions& options, S
   ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Write) == CURLE_OK;
   ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA, sink) == CURLE_OK;
   ok &= curl_easy_setopt(c, CURLOPT_USERAGENT, user_agent) == CURLE_OK;
+  if (options.cancel != nullptr) {
+    ok &= curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &CancelCheck) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(options.cancel)) ==
+          CURLE_OK;
+  }
   if (!options.ca_pem.empty()) {  // these roots only: no bundle, no directory of the system
     curl_blob roots{const_cast<char*>(options.ca_pem.data()), options.ca_pem.size(), CURL_BLOB_COPY};
     ok &= curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &roots) == CURLE_OK;
@@ -148,6 +158,12 @@ Result<HttpReply> HttpPost(const std::string& url, std::string_view content_type
   const std::string type_header = "Content-Type: " + std::string(content_type);
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
       curl_slist_append(nullptr, type_header.c_str()), &curl_slist_free_all);
+  if (headers != nullptr) {
+    // No "Expect: 100-continue" (older libcurl adds it to larger bodies and then waits a second
+    // for an interim answer that simple servers never send).
+    curl_slist* more = curl_slist_append(headers.get(), "Expect:");
+    if (more == nullptr) headers.reset();
+  }
   bool ok = headers != nullptr && Configure(c, url, options, &sink, "cairn-witness-client/1");
   ok &= curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get()) == CURLE_OK;
   ok &= curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK;

@@ -10,6 +10,7 @@
 // Thread safety: thread-safe (one curl easy handle per call).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -28,6 +29,8 @@ struct HttpGetOptions {
   std::string ca_pem;
   int64_t timeout_ms = kHttpTimeoutMs;
   size_t body_size_max_bytes = size_t{1} << 20;
+  // When set, a transfer in progress is aborted (kUnavailable) soon after it turns true.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // OK when `url` may be fetched at all (scheme and host rules above); kInvalidArgument otherwise.

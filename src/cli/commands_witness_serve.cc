@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "common/wall_clock.h"
 #include "crypto/sha256.h"
+#include "crypto/x509.h"
 #include "integrity/checkpoint.h"
 #include "integrity/witness.h"
 #include "server/admin_http.h"
@@ -39,6 +40,7 @@ namespace {
 
 constexpr size_t kWitnessLogsMax = 1024;
 constexpr size_t kWitnessStateNoteBytesMax = 64 * 1024;
+constexpr size_t kEvidenceFilesMax = 1000;
 
 struct WitnessServeArgs {
   std::string key_file;
@@ -74,7 +76,7 @@ class WitnessState {
     }
     integrity::WitnessAnswer answer = integrity::WitnessAddCheckpoint(
         *request, log->second, last, cosigner_, static_cast<uint64_t>(NowUnixSeconds()));
-    if (answer.http_status == 200) {
+    if (answer.http_status == 200 && answer.next != last) {  // a replay rewrites nothing
       auto replaced = ReplaceKeptCheckpoint(path, *kept, request->checkpoint);
       if (!replaced.ok() || !*replaced) {
         return Internal("persisting the witness state failed",
@@ -84,12 +86,22 @@ class WitnessState {
                                           .outcome = "success",
                                           .extra = {{"log.origin", *origin},
                                                     {"tree.size", std::to_string(answer.next->size)}}});
-    } else if (answer.http_status == 422 || answer.http_status == 409) {
-      log::Warn("refused a checkpoint", {.action = "witness.cosign",
-                                         .outcome = "failure",
-                                         .extra = {{"log.origin", *origin},
-                                                   {"http.status", std::to_string(answer.http_status)},
-                                                   {"old.size", std::to_string(request->old_size)}}});
+    } else if (answer.suspicious) {
+      // Signed by the log and contradicting what this witness saw: kept as evidence.
+      const std::string kept_as = KeepEvidence(body);
+      log::Error("refused a signed checkpoint that contradicts the one kept (a fork, or a bad "
+                 "proof)",
+                 {.action = "witness.cosign",
+                  .outcome = "failure",
+                  .extra = {{"log.origin", *origin},
+                            {"http.status", std::to_string(answer.http_status)},
+                            {"old.size", std::to_string(request->old_size)},
+                            {"evidence.file", kept_as}}});
+    } else if (answer.http_status == 409) {
+      log::Info("told a log its size", {.action = "witness.cosign",
+                                        .outcome = "failure",
+                                        .extra = {{"log.origin", *origin},
+                                                  {"old.size", std::to_string(request->old_size)}}});
     }
     return server::HttpResponse{answer.http_status, answer.content_type, std::move(answer.body)};
   }
@@ -103,6 +115,24 @@ class WitnessState {
                       .outcome = "failure",
                       .extra = {{"error.message", status.message()}}});
     return Text(500, "the witness cannot answer now");
+  }
+  // Writes the request to <dir>/evidence/<unix ms>-<sha256 prefix>.req (at most
+  // kEvidenceFilesMax files: beyond, nothing more is kept); its path, or why it was not kept.
+  std::string KeepEvidence(std::string_view body) const {
+    const std::string dir = dir_ + "/evidence";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    size_t files = 0;
+    for (auto it = std::filesystem::directory_iterator(dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      ++files;
+    }
+    if (ec) return "not kept: " + ec.message();
+    if (files >= kEvidenceFilesMax) return "not kept: the evidence directory is full";
+    const std::string path = dir + "/" + std::to_string(NowUnixMs()) + "-" +
+                             HexEncode(crypto::Sha256(body)).substr(0, 16) + ".req";
+    Status written = crypto::WritePrivateFile(path, body);
+    return written.ok() ? path : "not kept: " + written.message();
   }
   // The file name is the hex SHA-256 of the origin: origins hold '/' and other characters.
   std::string PathFor(const std::string& origin) const {

@@ -444,7 +444,15 @@ bool EventVerifier::CheckpointDue(int64_t now_ms) const {
 Status EventVerifier::VerifyCheckpoint(std::optional<int64_t> now_ms) {
   if (failed()) return failure_;
   std::string note;
-  CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint next, FetchSignedCheckpoint(&note));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<integrity::Checkpoint> fetched, FetchSignedCheckpoint(&note));
+  if (!fetched) return CountMisses(checkpoint_ ? checkpoint_->size : 0, now_ms);
+  integrity::Checkpoint next = std::move(fetched).value();
+  if (options_.witnesses_min > 0 && checkpoint_ && next.size < checkpoint_->size) {
+    // Cosigned checkpoints lag the latest (and a trusted one may be newer): one that is a prefix
+    // of the checkpoint held proves nothing new; one that is not is a fork.
+    CAIRN_RETURN_IF_ERROR(CheckExtends(next, *checkpoint_));
+    return CountMisses(checkpoint_->size, now_ms);
+  }
   CAIRN_RETURN_IF_ERROR(CheckConsistency(next));
   // Signed and consistent: it is the checkpoint this consumer holds from now on (and names in
   // a report), even if a pending event then fails to be proven in it.
@@ -454,7 +462,7 @@ Status EventVerifier::VerifyCheckpoint(std::optional<int64_t> now_ms) {
   return ProvePending(*checkpoint_, now_ms);
 }
 
-Result<integrity::Checkpoint> EventVerifier::FetchSignedCheckpoint(std::string* note) {
+Result<std::optional<integrity::Checkpoint>> EventVerifier::FetchSignedCheckpoint(std::string* note) {
   const bool cosigned = options_.witnesses_min > 0;
   CAIRN_ASSIGN_OR_RETURN(v1::Checkpoint wire, cosigned ? source_->GetCosignedCheckpoint()
                                                         : source_->GetCheckpoint());
@@ -464,7 +472,7 @@ Result<integrity::Checkpoint> EventVerifier::FetchSignedCheckpoint(std::string* 
                 "the checkpoint does not verify under the pinned verifier key (" +
                     signed_checkpoint.status().message() + ")");
   }
-  if (cosigned) CAIRN_RETURN_IF_ERROR(CheckCosignatures(wire.note(), signed_checkpoint->size));
+  if (cosigned && !EnoughCosignatures(wire.note())) return std::optional<integrity::Checkpoint>();
   // Kept (and carried into the next session as trusted) without other signers' lines: a note a
   // server padded with them up to 1 MiB would otherwise not fit the trusted checkpoint's bound.
   CAIRN_ASSIGN_OR_RETURN(*note, integrity::NoteSignedOnlyBy(wire.note(), key_));
@@ -472,30 +480,32 @@ Result<integrity::Checkpoint> EventVerifier::FetchSignedCheckpoint(std::string* 
     return Status::ResourceExhausted("the signed checkpoint's text is larger than the 64 KiB a "
                                      "consumer keeps");
   }
-  return signed_checkpoint;
+  return std::optional<integrity::Checkpoint>(std::move(signed_checkpoint).value());
 }
 
-Status EventVerifier::CheckCosignatures(std::string_view note, uint64_t size) {
+bool EventVerifier::EnoughCosignatures(std::string_view note) {
   size_t valid = 0;
   for (const integrity::NoteVerifier& witness : options_.witnesses) {
     if (integrity::VerifyCosignature(note, witness).ok()) ++valid;
   }
-  if (valid < options_.witnesses_min) {
-    return Status::Unavailable("the cosigned checkpoint of size " + std::to_string(size) + " has " +
-                               std::to_string(valid) + " valid witness cosignature(s); " +
-                               std::to_string(options_.witnesses_min) + " needed");
-  }
+  last_cosignatures_ = valid;
+  if (valid < options_.witnesses_min) return false;
   stats_.cosignatures_checked += valid;
-  return Status::Ok();
+  return true;
 }
 
 Status EventVerifier::CheckConsistency(const integrity::Checkpoint& next) {
   if (!checkpoint_) return Status::Ok();
-  const integrity::Checkpoint& prev = *checkpoint_;
-  if (next.size < prev.size) {
+  if (next.size < checkpoint_->size) {
     return Fail(v1::VIOLATION_CONSISTENCY, next.size, "", 0,
-                "the signed tree shrank from size " + std::to_string(prev.size));
+                "the signed tree shrank from size " + std::to_string(checkpoint_->size));
   }
+  return CheckExtends(*checkpoint_, next);
+}
+
+Status EventVerifier::CheckExtends(const integrity::Checkpoint& prev,
+                                   const integrity::Checkpoint& next) {
+  assert(prev.size <= next.size);
   if (next.size == prev.size) {
     if (next.root != prev.root) {
       return Fail(v1::VIOLATION_CONSISTENCY, next.size, "", 0,
@@ -597,18 +607,24 @@ Status EventVerifier::ProvePending(const integrity::Checkpoint& checkpoint, std:
   }
   CAIRN_RETURN_IF_ERROR(ProveTasks(tasks, checkpoint));
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(proven));
+  return CountMisses(checkpoint.size, now_ms);
+}
+
+Status EventVerifier::CountMisses(uint64_t covered_size, std::optional<int64_t> now_ms) {
   for (Pending& p : pending_) {
     const bool long_enough = !now_ms || *now_ms - p.checked_at_ms >= options_.uncovered_ms_min;
     if (++p.checkpoints_missed > options_.uncovered_checkpoints_max && long_enough) {
       if (options_.witnesses_min > 0) {  // the log or its witnesses hold it back: fail closed
-        return Status::Unavailable("the event at position " + std::to_string(p.position) +
-                                   " is beyond every cosigned checkpoint (latest size " +
-                                   std::to_string(checkpoint.size) +
-                                   "): are the log's witnesses cosigning?");
+        return Status::Unavailable(
+            "the event at position " + std::to_string(p.position) +
+            " is beyond every checkpoint with enough witness cosignatures (verified size " +
+            std::to_string(covered_size) + "; the last one fetched had " +
+            std::to_string(last_cosignatures_) + ", " + std::to_string(options_.witnesses_min) +
+            " needed): are the log's witnesses cosigning?");
       }
       return Fail(v1::VIOLATION_INCLUSION, p.position, p.stream, p.version,
                   "the event is beyond every signed checkpoint (latest size " +
-                      std::to_string(checkpoint.size) + ")");
+                      std::to_string(covered_size) + ")");
     }
   }
   return Status::Ok();

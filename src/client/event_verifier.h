@@ -171,11 +171,12 @@ struct EventVerifierOptions {
   // C2SP witnesses (cosigner keys, integrity/cosignature.h) and how many of them must have
   // cosigned a checkpoint before it proves anything; 0: none required, the latest checkpoint is
   // fetched. With a quorum, the latest COSIGNED checkpoint is fetched (IntegritySource::
-  // GetCosignedCheckpoint); one with fewer valid cosignatures (distinct keys) proves nothing and
-  // VerifyCheckpoint returns kUnavailable (not a violation: witnesses may be down or behind), and
-  // an event no cosigned checkpoint covers within the uncovered bounds ends the verification with
-  // kUnavailable, not a violation: whether the log or its witnesses hold it back, nothing
-  // unproven is passed on.
+  // GetCosignedCheckpoint). One with fewer valid cosignatures (distinct keys), or one smaller
+  // than the checkpoint held (cosigned ones lag the latest; a trusted one may be newer) but a
+  // prefix of it, proves nothing new: VerifyCheckpoint returns OK and the pending events count
+  // one more miss. An event no such checkpoint covers within the uncovered bounds ends the
+  // verification with kUnavailable, not a violation: whether the log or its witnesses hold it
+  // back, nothing unproven is passed on. A smaller one that is not a prefix is a violation.
   std::vector<integrity::NoteVerifier> witnesses;
   size_t witnesses_min = 0;  // 0 .. witnesses.size()
 };
@@ -270,10 +271,19 @@ class EventVerifier {
   Status CheckStoredForm(const v1::RecordedEvent& event);
   void Remember(const v1::RecordedEvent& event, const integrity::Hash& leaf, int64_t now_ms,
                 const std::optional<ReadPredecessor>& read);
-  Result<integrity::Checkpoint> FetchSignedCheckpoint(std::string* note);
-  // kUnavailable when fewer than witnesses_min of the witnesses cosigned `note`.
-  Status CheckCosignatures(std::string_view note, uint64_t size);
+  // The latest checkpoint, signed by the pinned key (a violation otherwise); with witnesses
+  // required the latest cosigned one, or nullopt when it has too few cosignatures.
+  Result<std::optional<integrity::Checkpoint>> FetchSignedCheckpoint(std::string* note);
+  // Whether at least witnesses_min of the witnesses cosigned `note` (counted in stats).
+  bool EnoughCosignatures(std::string_view note);
+  // The checkpoint held (if any) must not be larger than `next`, and `next` must extend it.
   Status CheckConsistency(const integrity::Checkpoint& next);
+  // `next` extends `prev` (prev.size <= next.size): the same root at the same size, else an
+  // RFC 9162 consistency proof between the two signed roots. A violation otherwise.
+  Status CheckExtends(const integrity::Checkpoint& prev, const integrity::Checkpoint& next);
+  // Counts one more checkpoint (of `covered_size`) that left each pending event uncovered; past
+  // the uncovered bounds a violation (kUnavailable with witnesses required).
+  Status CountMisses(uint64_t covered_size, std::optional<int64_t> now_ms);
   Status ProvePending(const integrity::Checkpoint& checkpoint, std::optional<int64_t> now_ms);
   // One position to prove: a pending event's, or the predecessor read for its link.
   struct ProofTask {
@@ -299,6 +309,7 @@ class EventVerifier {
   std::string checkpoint_note_;                        // its signed note
   Status failure_;
   VerifierStats stats_;
+  size_t last_cosignatures_ = 0;  // valid ones on the last cosigned checkpoint fetched
 };
 
 }  // namespace cairn

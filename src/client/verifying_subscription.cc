@@ -78,6 +78,24 @@ Status ValidateTrusted(const VerifyingSubscriptionOptions& o) {
   return Status::Ok();
 }
 
+// What the verifier of a subscription checks, from its options and request.
+EventVerifierOptions VerifierOptions(const VerifyingSubscriptionOptions& o,
+                                            const v1::SubscribeRequest& request) {
+  EventVerifierOptions v;
+  v.checkpoint_every_events = o.checkpoint_every_events;
+  v.checkpoint_every_ms = o.checkpoint_every_ms;
+  v.require_verified_data = o.require_verified_data;
+  v.require_stored_form = o.verify_stored_data && !o.accept_missing_stored_form;
+  v.check_unseen_predecessors = o.check_unseen_predecessors;
+  v.require_chain_links = o.require_chain_links;
+  v.scope = ScopeOf(request);
+  auto witnesses = WitnessKeys(o);
+  assert(witnesses.ok() && "ValidateOptions checked them");
+  if (witnesses.ok()) v.witnesses = std::move(witnesses).value();
+  v.witnesses_min = o.witnesses_min;
+  return v;
+}
+
 }  // namespace
 
 class VerifyingSubscription::Impl {
@@ -134,22 +152,6 @@ class VerifyingSubscription::Impl {
   }
 
  private:
-  static EventVerifierOptions VerifierOptions(const VerifyingSubscriptionOptions& o,
-                                              const v1::SubscribeRequest& request) {
-    EventVerifierOptions v;
-    v.checkpoint_every_events = o.checkpoint_every_events;
-    v.checkpoint_every_ms = o.checkpoint_every_ms;
-    v.require_verified_data = o.require_verified_data;
-    v.require_stored_form = o.verify_stored_data && !o.accept_missing_stored_form;
-    v.check_unseen_predecessors = o.check_unseen_predecessors;
-    v.require_chain_links = o.require_chain_links;
-    v.scope = ScopeOf(request);
-    auto witnesses = WitnessKeys(o);
-    assert(witnesses.ok() && "ValidateOptions checked them");
-    if (witnesses.ok()) v.witnesses = std::move(witnesses).value();
-    v.witnesses_min = o.witnesses_min;
-    return v;
-  }
 
   void ReadLoop();
   // The next message from the reader, waiting at most `wait_ms`; nullopt on timeout.
@@ -349,7 +351,9 @@ Result<std::string> CheckpointBeforeStart(Client& client, const v1::SubscribeReq
                                           const VerifyingSubscriptionOptions& options) {
   std::unique_ptr<IntegritySource> source = IntegritySourceFor(&client);
   CAIRN_ASSIGN_OR_RETURN(integrity::NoteVerifier key, integrity::ParseVerifierKey(options.verifier_key));
-  EventVerifier verifier(source.get(), std::move(key));
+  // The same options as the subscription's verifier: with witnesses, the floor is a cosigned
+  // checkpoint (the held one must never be newer than what that verifier may fetch).
+  EventVerifier verifier(source.get(), std::move(key), VerifierOptions(options, request));
   if (!options.trusted_checkpoint.empty()) CAIRN_RETURN_IF_ERROR(verifier.TrustCheckpoint(options.trusted_checkpoint));
   Status s = verifier.VerifyCheckpoint();
   if (!s.ok()) {

@@ -58,7 +58,11 @@ Result<std::string> AddCosignature(std::string_view note, const NoteSigner& cosi
   return out;
 }
 
-Result<uint64_t> VerifyCosignature(std::string_view note, const NoteVerifier& cosigner) {
+namespace {
+
+// Opens `note` with `cosigner`'s cosignature check; the latest timestamp of its lines.
+Result<uint64_t> OpenCosigned(std::string_view note, const NoteVerifier& cosigner,
+                              std::string* own_lines) {
   uint64_t latest = 0;
   auto check = [&](std::string_view text, std::string_view signature) {
     if (signature.size() != kTimestampSizeBytes + crypto::kEd25519SignatureSizeBytes) return false;
@@ -71,8 +75,20 @@ Result<uint64_t> VerifyCosignature(std::string_view note, const NoteVerifier& co
     latest = std::max(latest, timestamp);
     return true;
   };
-  CAIRN_RETURN_IF_ERROR(OpenNoteWith(note, cosigner, check, nullptr).status());
+  CAIRN_RETURN_IF_ERROR(OpenNoteWith(note, cosigner, check, own_lines).status());
   return latest;
+}
+
+}  // namespace
+
+Result<uint64_t> VerifyCosignature(std::string_view note, const NoteVerifier& cosigner) {
+  return OpenCosigned(note, cosigner, nullptr);
+}
+
+Result<std::string> CosignatureLines(std::string_view note, const NoteVerifier& cosigner) {
+  std::string lines;
+  CAIRN_RETURN_IF_ERROR(OpenCosigned(note, cosigner, &lines).status());
+  return lines;
 }
 
 }  // namespace cairn::integrity

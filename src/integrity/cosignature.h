@@ -38,4 +38,8 @@ Result<std::string> AddCosignature(std::string_view note, const NoteSigner& cosi
 // every one of its lines must verify). kDataLoss when there is none or one does not verify.
 Result<uint64_t> VerifyCosignature(std::string_view note, const NoteVerifier& cosigner);
 
+// `cosigner`'s signature lines on `note`, all verified (each with its final newline); errors as
+// VerifyCosignature. What a log keeps of a witness's answer: nothing else that came with it.
+Result<std::string> CosignatureLines(std::string_view note, const NoteVerifier& cosigner);
+
 }  // namespace cairn::integrity

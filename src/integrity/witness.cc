@@ -119,13 +119,20 @@ WitnessAnswer WitnessAddCheckpoint(const AddCheckpointRequest& request,
   const WitnessedTree current = last.value_or(WitnessedTree{0, EmptyRoot()});
   if (request.old_size != current.size) return SizeConflict(current.size);
   if (request.old_size == checkpoint->size) {
-    if (checkpoint->root != current.root) return SizeConflict(current.size);  // a fork
+    if (checkpoint->root != current.root) {  // signed, same size, another tree: a fork
+      WitnessAnswer conflict = SizeConflict(current.size);
+      conflict.suspicious = true;
+      return conflict;
+    }
+    if (!request.proof.empty()) return Answer(422, "a proof between equal sizes must be empty\n");
   } else if (request.old_size == 0) {
     if (!request.proof.empty()) return Answer(422, "a proof from size 0 must be empty\n");
   } else if (!VerifyConsistency(request.old_size, checkpoint->size, request.proof, current.root,
                                 checkpoint->root)
                   .ok()) {
-    return Answer(422, "the consistency proof does not verify\n");
+    WitnessAnswer unproven = Answer(422, "the consistency proof does not verify\n");
+    unproven.suspicious = true;
+    return unproven;
   }
   Result<std::string> cosigned = AddCosignature(request.checkpoint, cosigner, now_unix_s);
   if (!cosigned.ok()) return Answer(400, "the checkpoint cannot be cosigned\n");

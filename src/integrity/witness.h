@@ -11,7 +11,8 @@
 //   409 the old size is not the size the witness last cosigned (body "<size>\n", content type
 //       text/x.tlog.size), or the same size with another root
 //   422 the consistency proof does not verify
-//   200 its cosignature line(s); the caller must persist `next` before it answers.
+//   200 its cosignature line(s); the caller must persist `next` before it answers (unless it
+//       equals what it holds: a checkpoint cosigned again).
 //
 // Errors: the parsing side kInvalidArgument. Thread safety: pure functions.
 #pragma once
@@ -59,6 +60,9 @@ struct WitnessAnswer {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;                    // 200: the cosignature line; else the reason or the size
   std::optional<WitnessedTree> next;   // 200 only: what to persist before answering
+  // 409 for a checkpoint of the size the witness holds with another root, or 422: a signed
+  // checkpoint that contradicts what the witness saw (evidence of a fork, or a broken proof).
+  bool suspicious = false;
 };
 
 // The witness's checks for a request whose origin it follows. `log_keys`: the keys it trusts

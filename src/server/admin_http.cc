@@ -35,6 +35,7 @@ constexpr size_t kMethodSizeBytesMax = 16;
 constexpr size_t kContentTypeSizeBytesMax = 256;
 constexpr size_t kListenSizeBytesMax = 64;
 constexpr size_t kContentLengthDigitsMax = 10;
+static_assert(sizeof(size_t) >= 8, "a 10-digit Content-Length must fit");
 constexpr size_t kNoBody = static_cast<size_t>(-1);
 
 int64_t NowMs() { return SteadyNowMs(); }

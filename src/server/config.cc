@@ -213,7 +213,11 @@ class Parser {
         return Err(t.source(), "'" + w + ".url': " + url.message());
       }
       for (const WitnessSection& seen : *out) {
-        if (seen.key == section.key) return Err(t.source(), "'" + w + ".key' is given twice");
+        // One witness, one name: its cosignature lines and metrics are told apart by name.
+        auto other = integrity::ParseVerifierKey(seen.key, integrity::kCosignatureAlgorithmEd25519);
+        if (seen.key == section.key || (other.ok() && other->name == key->name)) {
+          return Err(t.source(), "'" + w + ".key' is given twice (or its name is)");
+        }
       }
       out->push_back(std::move(section));
     }

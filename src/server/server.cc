@@ -404,6 +404,10 @@ Status ServerImpl::StartWitnesses() {
     WitnessEndpoint endpoint;
     auto key = integrity::ParseVerifierKey(w.key, integrity::kCosignatureAlgorithmEd25519);
     if (!key.ok()) return key.status().Annotate("witness key");
+    if (key->name == store_->origin()) {
+      return Status::InvalidArgument("witness " + key->name + ": a witness key must not be named "
+                                     "as the log's origin");
+    }
     endpoint.key = std::move(key).value();
     endpoint.url = w.url;
     if (!w.ca_file.empty()) {

@@ -29,21 +29,6 @@ std::string Reason(const auth::HttpReply& reply) {
   return line.empty() ? reason : reason + ": " + line;
 }
 
-// The lines of `body` that are signature lines by `name` (what a witness answers with).
-std::string LinesBy(const std::string& body, const std::string& name) {
-  const std::string prefix = std::string(integrity::kNoteSignaturePrefix) + name + " ";
-  std::string lines;
-  size_t pos = 0;
-  while (pos < body.size()) {
-    size_t end = body.find('\n', pos);
-    if (end == std::string::npos) break;  // an unterminated line is not a signature line
-    const std::string_view line(body.data() + pos, end + 1 - pos);
-    if (line.starts_with(prefix)) lines += line;
-    pos = end + 1;
-  }
-  return lines;
-}
-
 Status CheckOptions(const WitnessPusherOptions& o) {
   if (o.interval_ms < 10 || o.interval_ms > 3600000) {
     return Status::InvalidArgument("witness interval_ms must be 10..3600000");
@@ -109,6 +94,7 @@ WitnessPusher::WitnessPusher(std::vector<WitnessEndpoint> witnesses, LatestCheck
 WitnessPusher::~WitnessPusher() { Stop(); }
 
 void WitnessPusher::Stop() {
+  cancel_.store(true);  // ends the calls in progress
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -148,57 +134,79 @@ void WitnessPusher::Run() {
 void WitnessPusher::Round() {
   Result<engine::SignedCheckpoint> latest = latest_();
   if (!latest.ok()) return;  // none signed yet, or the store is closing
+  std::vector<size_t> asked;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (latest->note != round_note_) {
       round_note_ = latest->note;
       std::fill(round_lines_.begin(), round_lines_.end(), std::string());
     }
-  }
-  for (size_t i = 0; i < witnesses_.size(); ++i) {
-    Witness& w = *witnesses_[i];
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return;
-      if (!round_lines_[i].empty()) continue;
-    }
     const int64_t now_ms = SteadyNowMs();
-    if (now_ms < w.retry_at_ms) continue;
-    Result<std::string> lines = Push(w, *latest);
-    std::lock_guard<std::mutex> lock(mu_);
-    WitnessState& state = states_[i];
-    if (lines.ok()) {
-      if (w.failures != 0) {
-        log::Info("the witness cosigns again", {.action = "witness.push", .outcome = "success",
-                                                 .extra = {{"witness", w.endpoint.key.name}}});
-      }
-      w.failures = 0;
-      w.retry_at_ms = 0;
-      state.failures = 0;
-      state.last_error.clear();
-      if (lines->empty()) continue;  // it holds a larger tree already
-      round_lines_[i] = *lines;
-      state.cosigned_size = std::max(state.cosigned_size, latest->size);
-      state.cosigned_at_ms = NowUnixMs();
-      std::string cosigned = round_note_;
-      for (const std::string& l : round_lines_) cosigned += l;
-      cosigned_ = std::move(cosigned);
-      continue;
+    for (size_t i = 0; i < witnesses_.size(); ++i) {
+      if (round_lines_[i].empty() && now_ms >= witnesses_[i]->retry_at_ms) asked.push_back(i);
     }
-    if (w.failures == 0) {
-      log::Warn("a witness did not cosign the checkpoint",
-                {.action = "witness.push", .outcome = "failure",
-                 .extra = {{"witness", w.endpoint.key.name},
-                           {"tree.size", std::to_string(latest->size)},
-                           {"error.message", lines.status().message()}}});
-    }
-    ++w.failures;
-    const int64_t backoff_ms = std::min<int64_t>(
-        options_.backoff_max_ms, options_.interval_ms << std::min<uint64_t>(w.failures, 20));
-    w.retry_at_ms = now_ms + backoff_ms;
-    state.failures = w.failures;
-    state.last_error = lines.status().message();
   }
+  // The witnesses are asked at once: a slow one delays nobody else's answer.
+  std::vector<std::optional<Result<std::string>>> answers(witnesses_.size());
+  std::vector<std::thread> calls;
+  calls.reserve(asked.size());
+  for (size_t i : asked) {
+    calls.emplace_back([this, i, &answers, &latest] { answers[i] = Push(*witnesses_[i], *latest); });
+  }
+  for (std::thread& call : calls) call.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i : asked) Record(i, *answers[i], *latest);
+  // Published once every witness of the round answered: readers never see a note that has fewer
+  // cosignatures only because the others' answers are still on their way.
+  std::string cosigned = round_note_;
+  bool any = false;
+  for (const std::string& lines : round_lines_) {
+    cosigned += lines;
+    any = any || !lines.empty();
+  }
+  if (any) cosigned_ = std::move(cosigned);
+}
+
+void WitnessPusher::Record(size_t i, const Result<std::string>& lines,
+                           const engine::SignedCheckpoint& checkpoint) {
+  Witness& w = *witnesses_[i];
+  WitnessState& state = states_[i];
+  if (lines.ok()) {
+    if (w.failures != 0) {
+      log::Info("the witness cosigns again", {.action = "witness.push", .outcome = "success",
+                                               .extra = {{"witness", w.endpoint.key.name}}});
+    }
+    w.failures = 0;
+    w.retry_at_ms = 0;
+    state.failures = 0;
+    state.last_error.clear();
+    if (lines->empty()) {  // it holds a larger tree already (another node of the log pushed it)
+      state.last_error = "the witness holds a larger tree (" +
+                         std::to_string(w.known_size.value_or(0)) +
+                         ") than this node's latest checkpoint";
+      return;
+    }
+    round_lines_[i] = *lines;
+    state.cosigned_size = std::max(state.cosigned_size, checkpoint.size);
+    state.cosigned_at_ms = NowUnixMs();
+    return;
+  }
+  if (w.failures == 0 || lines.status().code() == StatusCode::kDataLoss) {
+    const bool fork = lines.status().code() == StatusCode::kDataLoss;
+    log::Write(fork ? log::Level::kError : log::Level::kWarn,
+               fork ? "a witness holds another tree of this log (a fork, or a restore)"
+                    : "a witness did not cosign the checkpoint",
+               {.action = "witness.push", .outcome = "failure",
+                .extra = {{"witness", w.endpoint.key.name},
+                          {"tree.size", std::to_string(checkpoint.size)},
+                          {"error.message", lines.status().message()}}});
+  }
+  ++w.failures;
+  const int64_t backoff_ms = std::min<int64_t>(
+      options_.backoff_max_ms, options_.interval_ms << std::min<uint64_t>(w.failures, 20));
+  w.retry_at_ms = SteadyNowMs() + backoff_ms;
+  state.failures = w.failures;
+  state.last_error = lines.status().message();
 }
 
 Result<std::string> WitnessPusher::Push(Witness& w, const engine::SignedCheckpoint& checkpoint) {
@@ -206,6 +214,7 @@ Result<std::string> WitnessPusher::Push(Witness& w, const engine::SignedCheckpoi
   http.ca_pem = w.endpoint.ca_pem;
   http.timeout_ms = options_.timeout_ms;
   http.body_size_max_bytes = kReplyBytesMax;
+  http.cancel = &cancel_;
   for (int attempt = 0; attempt < kAttemptsPerRound; ++attempt) {
     const uint64_t old_size = w.known_size.value_or(0);
     if (old_size > checkpoint.size) return std::string();  // another node pushed a larger tree
@@ -231,12 +240,15 @@ Result<std::string> WitnessPusher::Push(Witness& w, const engine::SignedCheckpoi
       continue;
     }
     if (reply.status != 200) return Status::Unavailable(Reason(reply));
-    std::string lines = LinesBy(reply.body, w.endpoint.key.name);
-    if (!integrity::VerifyCosignature(checkpoint.note + lines, w.endpoint.key).ok()) {
+    // Only this witness's verified lines are kept (the last, if it sent several): nothing else
+    // an answer carries reaches the note readers get.
+    Result<std::string> lines = integrity::CosignatureLines(checkpoint.note + reply.body, w.endpoint.key);
+    if (!lines.ok()) {
       return Status::Unavailable("HTTP 200 without a valid cosignature by this witness's key");
     }
+    const size_t last = lines->rfind('\n', lines->size() - 2);
     w.known_size = checkpoint.size;
-    return lines;
+    return last == std::string::npos ? *lines : lines->substr(last + 1);
   }
   return Status::Unavailable("the witness's size changed while it was asked (HTTP 409 twice)");
 }

@@ -3,19 +3,23 @@
 //
 // One thread. Every interval_ms it takes the latest stored checkpoint and, for each witness that
 // has not cosigned that checkpoint yet, POSTs <url>/add-checkpoint with the consistency proof from
-// the size the witness last cosigned. That size is learnt from the witness's answers: 0 at first,
+// the size the witness last cosigned (the witnesses of a round are asked at once, one short-lived
+// thread per call, and the round's cosignatures are published when all have answered). That size is learnt from the witness's answers: 0 at first,
 // so the first call of a run is usually answered 409 with the witness's size, and the call is
 // then repeated once with it. A 200's lines count only when they verify as this witness's
-// cosignatures on the checkpoint (integrity/cosignature.h); other lines are dropped. A witness
+// cosignatures on the checkpoint (integrity/cosignature.h; the last, if it sent several); any
+// other line of the answer is dropped. A witness
 // whose call failed is tried again after an exponential backoff (interval_ms doubling, at most
 // backoff_max_ms); a witness that has cosigned a larger tree than this node's latest checkpoint
 // (another node of a shared log pushed first) is simply tried with the next one.
 //
 // Errors are logged on the first failure of a run of failures and on recovery, never with more of
-// a witness's answer than its status and a cut, printable first line. Calls are bounded by
-// timeout_ms; Stop() waits for at most the call in progress.
+// a witness's answer than its status and a cut, printable first line; a witness that holds
+// another tree of the same size (a fork, or a restored log) is logged as an error every time.
+// Calls are bounded by timeout_ms; Stop() aborts the calls in progress and joins.
 //
-// Thread safety: Latest(), Cosigned() and States() from any thread; Stop() once, from the owner.
+// Thread safety: Cosigned(), WithCosignatures() and States() from any thread; Stop() from the
+// owner.
 #pragma once
 
 #include <atomic>
@@ -88,14 +92,19 @@ class WitnessPusher {
                 ProveConsistency prove, WitnessPusherOptions options);
   void Run();
   void Round();
+  // Takes a witness's answer into its state and the round (mu_ held).
+  void Record(size_t i, const Result<std::string>& lines, const engine::SignedCheckpoint& checkpoint);
   // The witness's cosignature lines for `checkpoint`; "" when it has a larger tree already.
   Result<std::string> Push(Witness& witness, const engine::SignedCheckpoint& checkpoint);
 
   const LatestCheckpoint latest_;
   const ProveConsistency prove_;
   const WitnessPusherOptions options_;
-  std::vector<std::unique_ptr<Witness>> witnesses_;  // touched by the thread only, but states_
+  // Their known sizes and backoff: each call's thread touches only its own witness's; Record
+  // (under mu_) the rest.
+  std::vector<std::unique_ptr<Witness>> witnesses_;
 
+  std::atomic<bool> cancel_{false};  // Stop(): aborts the calls in progress
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;                 // guarded by mu_

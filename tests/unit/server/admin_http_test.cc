@@ -426,6 +426,12 @@ TEST(AdminHttp, PostBodiesNeedAnAcceptableLengthAndMethodsFollowTheRouteTable) {
   const std::string get = Get(port, "/echo");
   EXPECT_EQ(get.rfind("HTTP/1.1 405 ", 0), 0u) << get;
   EXPECT_NE(get.find("\r\nAllow: POST\r\n"), std::string::npos) << get;
+  const std::string head = Get(port, "/echo", "HEAD");
+  EXPECT_EQ(head.rfind("HTTP/1.1 405 ", 0), 0u) << head;
+  EXPECT_EQ(Body(head), "") << "HEAD never has a body";
+  Client unknown(port);
+  ASSERT_TRUE(unknown.Send("POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"));
+  EXPECT_EQ(unknown.ReadAll().rfind("HTTP/1.1 404 ", 0), 0u);
   // A body that never comes whole: dropped at the timeout like a slow head.
   AdminHttpOptions o = Loopback0();
   o.read_timeout_ms = 200;

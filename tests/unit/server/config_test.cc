@@ -4,6 +4,8 @@
 #include <map>
 #include <string>
 
+#include "crypto/ed25519.h"
+#include "integrity/note.h"
 #include "server/config.h"
 #include "test_util.h"
 
@@ -633,8 +635,17 @@ TEST(ConfigParse, WitnessesNeedACosignerKeyAnAcceptableUrlAndNoRepeats) {
   EXPECT_EQ(c.witnesses[0].ca_file, "/etc/cairn/w.pem");
   EXPECT_TRUE(MustParse("").witnesses.empty());
 
-  ExpectParseError(WitnessToml("log.example+01020304+AQ" + std::string(42, 'A') + "=", "https://w/"),
-                   {"witness[0].key", "cosigner key"});
+  // A log's verifier key (a note signer, algorithm 0x01), valid as such, is not a witness's.
+  const auto log_signer = crypto::Ed25519PrivateKey::Generate().value();
+  const std::string log_key = integrity::VerifierKeyText("log.example", log_signer.public_key());
+  ASSERT_TRUE(integrity::ParseVerifierKey(log_key).ok());
+  ExpectParseError(WitnessToml(log_key, "https://w/"), {"witness[0].key", "cosigner key"});
+  // Another key under the same name: refused (names tell cosignature lines and metrics apart).
+  const auto other = crypto::Ed25519PrivateKey::Generate().value();
+  const std::string same_name = integrity::VerifierKeyText(
+      "witness.example.com/w1", other.public_key(), integrity::kCosignatureAlgorithmEd25519);
+  ExpectParseError(WitnessToml(kWitnessKey, "https://a/") + WitnessToml(same_name, "https://b/"),
+                   {"witness[1].key", "twice"});
   ExpectParseError(WitnessToml(kWitnessKey, "http://w.example/"), {"witness[0].url", "loopback"});
   ExpectParseError(WitnessToml(kWitnessKey, "ftp://w.example/"), {"witness[0].url"});
   ExpectParseError(WitnessToml(kWitnessKey, "https://a/") + WitnessToml(kWitnessKey, "https://b/"),

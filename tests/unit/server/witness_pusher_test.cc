@@ -1,0 +1,261 @@
+// server/witness_pusher: a log in memory pushing its checkpoints to witnesses served over real
+// loopback HTTP (server/admin_http.h) by the witness logic of integrity/witness.h — honest ones,
+// and ones that lie: extra lines in a 200, a forged 200, another tree of the same size, and one
+// that never answers (Stop() must not wait for it).
+#include "server/witness_pusher.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "common/bytes.h"
+#include "crypto/sha256.h"
+#include "integrity/checkpoint.h"
+#include "integrity/cosignature.h"
+#include "integrity/memory_node_store.h"
+#include "integrity/merkle.h"
+#include "integrity/witness.h"
+#include "server/admin_http.h"
+
+namespace cairn::server {
+namespace CAIRN_UNITY_ID {
+
+using Clock = std::chrono::steady_clock;
+
+// A growing log with its latest signed checkpoint; thread-safe (the pusher reads it).
+class MemoryLog {
+ public:
+  MemoryLog() : signer_{"log.test/a", crypto::Ed25519PrivateKey::Generate().value()} { Grow(1); }
+  void Grow(uint64_t leaves) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint64_t i = 0; i < leaves; ++i) {
+      std::vector<std::pair<integrity::NodeId, integrity::Hash>> completed;
+      range_.Append(crypto::Sha256(std::to_string(range_.size())), &completed);
+      nodes_.Put(completed);
+    }
+    latest_ = engine::SignedCheckpoint{range_.size(), range_.Root(),
+                                       integrity::SignCheckpoint({signer_.name, range_.size(),
+                                                                  range_.Root(), {}},
+                                                                 signer_)
+                                           .value()};
+  }
+  Result<engine::SignedCheckpoint> Latest() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return latest_;
+  }
+  Result<std::vector<crypto::Hash>> Prove(uint64_t a, uint64_t b) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return integrity::ConsistencyProof(nodes_, a, b);
+  }
+  integrity::NoteVerifier Key() const { return integrity::VerifierForSigner(signer_); }
+  uint64_t size() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return range_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  integrity::NoteSigner signer_;
+  integrity::CompactRange range_;
+  integrity::MemoryNodeStore nodes_;
+  engine::SignedCheckpoint latest_;
+};
+
+enum class Lie { kNone, kExtraLines, kNoValidLine, kAnotherTree };
+
+// A witness of the log on an ephemeral loopback port, honest or lying.
+class TestWitness {
+ public:
+  TestWitness(std::string name, integrity::NoteVerifier log_key, Lie lie = Lie::kNone)
+      : signer_{std::move(name), crypto::Ed25519PrivateKey::Generate().value()},
+        log_key_(std::move(log_key)),
+        lie_(lie) {
+    AdminHttpOptions options;
+    options.listen = "127.0.0.1:0";
+    http_ = AdminHttpServer::Start(
+                options, {},
+                {{"/add-checkpoint", [this](std::string_view body) { return Answer(body); }}})
+                .value();
+  }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(http_->port()) + "/"; }
+  integrity::NoteVerifier Key() const {
+    return integrity::VerifierForSigner(signer_, integrity::kCosignatureAlgorithmEd25519);
+  }
+  WitnessEndpoint Endpoint() const { return WitnessEndpoint{Key(), Url(), ""}; }
+
+ private:
+  HttpResponse Answer(std::string_view body) {
+    auto request = integrity::ParseAddCheckpoint(body);
+    if (!request.ok()) return HttpResponse{400, "text/plain", "bad\n"};
+    if (lie_ == Lie::kAnotherTree) {  // claims to hold another tree of exactly this size
+      return HttpResponse{409, integrity::kTlogSizeContentType, std::to_string(request->old_size) + "\n"};
+    }
+    integrity::WitnessAnswer answer = integrity::WitnessAddCheckpoint(
+        *request, {&log_key_, 1}, last_, signer_, 1700000000);
+    if (answer.next) last_ = answer.next;
+    std::string out = answer.body;
+    if (answer.http_status == 200 && lie_ == Lie::kExtraLines) {
+      // Its valid line, lines under its name by another key id, and one by someone else.
+      for (int i = 0; i < 3; ++i) {
+        out += std::string(integrity::kNoteSignaturePrefix) + signer_.name + " " +
+               Base64Encode(std::string(4 + 8 + 64, static_cast<char>('a' + i))) + "\n";
+      }
+      out += std::string(integrity::kNoteSignaturePrefix) + "other.test/w " +
+             Base64Encode(std::string(4 + 8 + 64, 'z')) + "\n";
+    }
+    if (answer.http_status == 200 && lie_ == Lie::kNoValidLine) {
+      out = std::string(integrity::kNoteSignaturePrefix) + signer_.name + " " +
+            Base64Encode(std::string(4 + 8 + 64, 'q')) + "\n";
+    }
+    return HttpResponse{answer.http_status, answer.content_type, out};
+  }
+
+  integrity::NoteSigner signer_;
+  integrity::NoteVerifier log_key_;
+  Lie lie_;
+  std::optional<integrity::WitnessedTree> last_;  // the HTTP loop thread's only
+  std::unique_ptr<AdminHttpServer> http_;
+};
+
+std::unique_ptr<WitnessPusher> StartPusher(MemoryLog& log, std::vector<WitnessEndpoint> witnesses,
+                                           int64_t timeout_ms = 5000) {
+  WitnessPusherOptions options;
+  options.interval_ms = 20;
+  options.backoff_max_ms = 100;
+  options.timeout_ms = timeout_ms;
+  auto pusher = WitnessPusher::Start(
+      std::move(witnesses), [&log] { return log.Latest(); },
+      [&log](uint64_t a, uint64_t b) { return log.Prove(a, b); }, options);
+  EXPECT_TRUE(pusher.ok()) << pusher.status().ToString();
+  return pusher.ok() ? std::move(pusher).value() : nullptr;
+}
+
+// Waits until Cosigned() is of `size`; returns it ("" after 10 s).
+std::string WaitCosigned(const WitnessPusher& pusher, uint64_t size) {
+  const auto start = Clock::now();
+  while (Clock::now() - start < std::chrono::seconds(10)) {
+    const std::string note = pusher.Cosigned();
+    if (note.find("\n" + std::to_string(size) + "\n") != std::string::npos) return note;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return "";
+}
+
+size_t SignatureLines(const std::string& note) {
+  size_t n = 0;
+  for (size_t at = note.find(integrity::kNoteSignaturePrefix); at != std::string::npos;
+       at = note.find(integrity::kNoteSignaturePrefix, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST(WitnessPusherTest, HonestWitnessesCosignEachNewCheckpointAndTheNoteCarriesBoth) {
+  MemoryLog log;
+  TestWitness w1("w1.test/w", log.Key()), w2("w2.test/w", log.Key());
+  log.Grow(4);
+  auto pusher = StartPusher(log, {w1.Endpoint(), w2.Endpoint()});
+  ASSERT_NE(pusher, nullptr);
+  std::string note = WaitCosigned(*pusher, 5);
+  ASSERT_FALSE(note.empty());
+  EXPECT_TRUE(integrity::VerifyCheckpoint(note, log.Key()).ok());
+  EXPECT_TRUE(integrity::VerifyCosignature(note, w1.Key()).ok());
+  EXPECT_TRUE(integrity::VerifyCosignature(note, w2.Key()).ok()) << "published with both at once";
+  log.Grow(10);  // the next pushes carry consistency proofs from 5
+  note = WaitCosigned(*pusher, 15);
+  ASSERT_FALSE(note.empty());
+  EXPECT_TRUE(integrity::VerifyCosignature(note, w2.Key()).ok());
+  EXPECT_EQ(pusher->WithCosignatures(log.Latest()->note), note);
+  for (const WitnessState& state : pusher->States()) {
+    EXPECT_EQ(state.cosigned_size, 15u) << state.name;
+    EXPECT_EQ(state.failures, 0u);
+  }
+}
+
+TEST(WitnessPusherTest, OnlyAWitnesssOwnVerifiedLineReachesTheNote) {
+  MemoryLog log;
+  TestWitness noisy("noisy.test/w", log.Key(), Lie::kExtraLines);
+  TestWitness forger("forger.test/w", log.Key(), Lie::kNoValidLine);
+  TestWitness honest("honest.test/w", log.Key());
+  auto pusher = StartPusher(log, {noisy.Endpoint(), forger.Endpoint(), honest.Endpoint()});
+  ASSERT_NE(pusher, nullptr);
+  const std::string note = WaitCosigned(*pusher, 1);
+  ASSERT_FALSE(note.empty());
+  EXPECT_TRUE(integrity::VerifyCheckpoint(note, log.Key()).ok()) << note;
+  EXPECT_TRUE(integrity::VerifyCosignature(note, noisy.Key()).ok());
+  EXPECT_FALSE(integrity::VerifyCosignature(note, forger.Key()).ok());
+  EXPECT_EQ(SignatureLines(note), 3u) << "the log's, the noisy one's valid line, the honest one's: "
+                                      << note;
+  EXPECT_EQ(note.find("other.test/w"), std::string::npos);
+  const std::vector<WitnessState> states = pusher->States();
+  EXPECT_GE(states[1].failures, 1u);
+  EXPECT_NE(states[1].last_error.find("without a valid cosignature"), std::string::npos);
+}
+
+TEST(WitnessPusherTest, AWitnessWithAnotherTreeOfTheSameSizeIsAFailureNamedAsSuch) {
+  MemoryLog log;
+  TestWitness liar("liar.test/w", log.Key(), Lie::kAnotherTree);
+  auto pusher = StartPusher(log, {liar.Endpoint()});
+  ASSERT_NE(pusher, nullptr);
+  const auto start = Clock::now();
+  while (pusher->States()[0].failures == 0 && Clock::now() - start < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const WitnessState state = pusher->States()[0];
+  EXPECT_GE(state.failures, 1u);
+  EXPECT_NE(state.last_error.find("another tree"), std::string::npos) << state.last_error;
+  EXPECT_EQ(pusher->Cosigned(), "");
+}
+
+TEST(WitnessPusherTest, StopDoesNotWaitForAWitnessThatNeverAnswers) {
+  MemoryLog log;
+  // A listener that accepts connections (in the kernel's backlog) and never answers.
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t size = sizeof addr;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size), 0);
+  TestWitness key_only("silent.test/w", log.Key());
+  WitnessEndpoint silent = key_only.Endpoint();
+  silent.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  auto pusher = StartPusher(log, {silent}, /*timeout_ms=*/60000);
+  ASSERT_NE(pusher, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a call is in progress
+  const auto start = Clock::now();
+  pusher->Stop();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10)) << "the 60 s call was aborted";
+  ::close(fd);
+}
+
+TEST(WitnessPusherTest, StartRefusesBadWitnessesAndOptions) {
+  MemoryLog log;
+  TestWitness w("w.test/w", log.Key());
+  auto code = [&](std::vector<WitnessEndpoint> witnesses, WitnessPusherOptions options = {}) {
+    return WitnessPusher::Start(
+               std::move(witnesses), [&log] { return log.Latest(); },
+               [&log](uint64_t a, uint64_t b) { return log.Prove(a, b); }, options)
+        .status()
+        .code();
+  };
+  EXPECT_EQ(code({}), StatusCode::kInvalidArgument);
+  WitnessEndpoint log_key = w.Endpoint();
+  log_key.key = log.Key();  // a note signer's key (0x01), not a cosigner's
+  EXPECT_EQ(code({log_key}), StatusCode::kInvalidArgument);
+  WitnessEndpoint plain = w.Endpoint();
+  plain.url = "http://witness.example/";
+  EXPECT_EQ(code({plain}), StatusCode::kInvalidArgument);
+  WitnessPusherOptions options;
+  options.timeout_ms = 10;
+  EXPECT_EQ(code({w.Endpoint()}, options), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cairn::server
