@@ -127,8 +127,10 @@ struct VerifyingSubscriptionOptions {
   // C2SP witnesses: their cosigner verifier key lines (`cairn witness keygen`), and how many must
   // have cosigned a checkpoint for it to prove anything (0: none required). With a quorum the
   // server's latest cosigned checkpoint is used (its [[witness]] push to them), so events wait
-  // for their witnesses too (about one to two seconds more), and a subscription whose events no
-  // cosigned checkpoint covers in time ends with kUnavailable, never with unproven events.
+  // for their witnesses too (about one to two seconds more); a checkpoint short of the quorum
+  // proves nothing yet, and a subscription whose events no checkpoint with the quorum covers in
+  // time (EventVerifierOptions' uncovered bounds) ends with kUnavailable, never with unproven
+  // events. From the end, the floor is the latest cosigned checkpoint.
   // Start/Wrap refuse (kInvalidArgument) a key that is not a cosigner key, a key given twice and
   // a quorum above the keys given.
   std::vector<std::string> witness_keys;
