@@ -1,6 +1,5 @@
 #include "client/event_verifier.h"
 
-
 #include <algorithm>
 #include <cassert>
 #include <new>
