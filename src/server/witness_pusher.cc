@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <system_error>
 
 #include "auth/http_fetch.h"
 #include "common/log.h"
@@ -151,7 +152,11 @@ void WitnessPusher::Round() {
   std::vector<std::thread> calls;
   calls.reserve(asked.size());
   for (size_t i : asked) {
-    calls.emplace_back([this, i, &answers, &latest] { answers[i] = Push(*witnesses_[i], *latest); });
+    try {
+      calls.emplace_back([this, i, &answers, &latest] { answers[i] = Push(*witnesses_[i], *latest); });
+    } catch (const std::system_error&) {  // no thread to be had: ask this one from here
+      answers[i] = Push(*witnesses_[i], *latest);
+    }
   }
   for (std::thread& call : calls) call.join();
   std::lock_guard<std::mutex> lock(mu_);
