@@ -136,6 +136,10 @@ struct VerifyingSubscriptionOptions {
   std::vector<std::string> witness_keys;
   size_t witnesses_min = 0;
   static constexpr size_t kWitnessKeysMax = 64;
+  // With witnesses, an event may wait this long for a checkpoint with the quorum (at least three
+  // checkpoints too) before the subscription ends with kUnavailable: a round of the server's
+  // pushes waits up to its 5 s timeout for a slow witness.
+  static constexpr int64_t kWitnessUncoveredMsMin = 20000;
   SubscriptionOptions subscription;
 };
 

@@ -86,11 +86,10 @@ class WitnessState {
                                           .outcome = "success",
                                           .extra = {{"log.origin", *origin},
                                                     {"tree.size", std::to_string(answer.next->size)}}});
-    } else if (answer.suspicious) {
-      // Signed by the log and contradicting what this witness saw: kept as evidence.
-      const std::string kept_as = KeepEvidence(body);
-      log::Error("refused a signed checkpoint that contradicts the one kept (a fork, or a bad "
-                 "proof)",
+    } else if (answer.fork) {
+      // Two checkpoints of one size signed by the log with different roots: kept as evidence.
+      const std::string kept_as = KeepEvidence(*kept, request->checkpoint);
+      log::Error("the log signed another tree of the size this witness holds (a fork)",
                  {.action = "witness.cosign",
                   .outcome = "failure",
                   .extra = {{"log.origin", *origin},
@@ -116,9 +115,11 @@ class WitnessState {
                       .extra = {{"error.message", status.message()}}});
     return Text(500, "the witness cannot answer now");
   }
-  // Writes the request to <dir>/evidence/<unix ms>-<sha256 prefix>.req (at most
-  // kEvidenceFilesMax files: beyond, nothing more is kept); its path, or why it was not kept.
-  std::string KeepEvidence(std::string_view body) const {
+  // Writes both signed checkpoints, the kept one and the one that contradicts it, to
+  // <dir>/evidence/<unix ms>-<sha256 prefix>.fork (at most kEvidenceFilesMax files: beyond,
+  // nothing more is kept; the same pair is kept once); its path, or why it was not kept.
+  std::string KeepEvidence(std::string_view kept, std::string_view other) const {
+    const std::string body = "kept:\n" + std::string(kept) + "\nconflicting:\n" + std::string(other);
     const std::string dir = dir_ + "/evidence";
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -129,8 +130,12 @@ class WitnessState {
     }
     if (ec) return "not kept: " + ec.message();
     if (files >= kEvidenceFilesMax) return "not kept: the evidence directory is full";
-    const std::string path = dir + "/" + std::to_string(NowUnixMs()) + "-" +
-                             HexEncode(crypto::Sha256(body)).substr(0, 16) + ".req";
+    const std::string hash = HexEncode(crypto::Sha256(body)).substr(0, 16);
+    for (auto it = std::filesystem::directory_iterator(dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      if (it->path().filename().string().find(hash) != std::string::npos) return it->path().string();
+    }
+    const std::string path = dir + "/" + std::to_string(NowUnixMs()) + "-" + hash + ".fork";
     Status written = crypto::WritePrivateFile(path, body);
     return written.ok() ? path : "not kept: " + written.message();
   }

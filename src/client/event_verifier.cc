@@ -449,7 +449,7 @@ Status EventVerifier::VerifyCheckpoint(std::optional<int64_t> now_ms) {
     // Cosigned checkpoints lag the latest (and a trusted one may be newer): one that is a prefix
     // of the checkpoint held proves nothing new; one that is not is a fork.
     CAIRN_RETURN_IF_ERROR(CheckExtends(next, *checkpoint_));
-    return CountMisses(checkpoint_->size, now_ms);
+    return ProvePending(next, now_ms);  // a prefix of the held one: what it covers is proven
   }
   CAIRN_RETURN_IF_ERROR(CheckConsistency(next));
   // Signed and consistent: it is the checkpoint this consumer holds from now on (and names in
@@ -615,10 +615,11 @@ Status EventVerifier::CountMisses(uint64_t covered_size, std::optional<int64_t> 
       if (options_.witnesses_min > 0) {  // the log or its witnesses hold it back: fail closed
         return Status::Unavailable(
             "the event at position " + std::to_string(p.position) +
-            " is beyond every checkpoint with enough witness cosignatures (verified size " +
-            std::to_string(covered_size) + "; the last one fetched had " +
-            std::to_string(last_cosignatures_) + ", " + std::to_string(options_.witnesses_min) +
-            " needed): are the log's witnesses cosigning?");
+            " is beyond every checkpoint with enough witness cosignatures (the last usable one "
+            "covers size " + std::to_string(covered_size) + "; the last one fetched had " +
+            std::to_string(last_cosignatures_) + " cosignatures, " +
+            std::to_string(options_.witnesses_min) +
+            " needed): are the log's witnesses cosigning and keeping up?");
       }
       return Fail(v1::VIOLATION_INCLUSION, p.position, p.stream, p.version,
                   "the event is beyond every signed checkpoint (latest size " +

@@ -237,6 +237,8 @@ class EventVerifier {
   const std::string& last_checkpoint_note() const { return checkpoint_note_; }
   const VerifierStats& stats() const { return stats_; }
   bool failed() const { return !failure_.ok(); }
+  // With witnesses required: the valid cosignatures on the last cosigned checkpoint fetched.
+  size_t last_cosignatures() const { return last_cosignatures_; }
 
  private:
   struct Pending {

@@ -1,5 +1,6 @@
 #include "cairn/verifying_subscription.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <chrono>
@@ -93,6 +94,10 @@ EventVerifierOptions VerifierOptions(const VerifyingSubscriptionOptions& o,
   assert(witnesses.ok() && "ValidateOptions checked them");
   if (witnesses.ok()) v.witnesses = std::move(witnesses).value();
   v.witnesses_min = o.witnesses_min;
+  if (o.witnesses_min > 0) {  // cosigned checkpoints lag: give a slow witness's round time
+    v.uncovered_ms_min =
+        std::max(v.uncovered_ms_min, VerifyingSubscriptionOptions::kWitnessUncoveredMsMin);
+  }
   return v;
 }
 
@@ -358,6 +363,14 @@ Result<std::string> CheckpointBeforeStart(Client& client, const v1::SubscribeReq
   Status s = verifier.VerifyCheckpoint();
   if (!s.ok()) {
     return s.code() == StatusCode::kDataLoss ? s : s.Annotate("verifying subscription: cannot fetch a checkpoint");
+  }
+  if (options.witnesses_min > 0 && verifier.stats().checkpoints_verified == 0) {
+    // Short of the quorum, nothing was fetched to start from (and a kept checkpoint alone is no
+    // floor from this server): not a usage error, and not yet a start.
+    return Status::Unavailable(
+        "verifying subscription: no checkpoint with enough witness cosignatures to start from "
+        "the end (the last one fetched had " + std::to_string(verifier.last_cosignatures()) +
+        ", " + std::to_string(options.witnesses_min) + " needed)");
   }
   return verifier.last_checkpoint_note();
 }

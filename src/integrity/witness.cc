@@ -121,7 +121,7 @@ WitnessAnswer WitnessAddCheckpoint(const AddCheckpointRequest& request,
   if (request.old_size == checkpoint->size) {
     if (checkpoint->root != current.root) {  // signed, same size, another tree: a fork
       WitnessAnswer conflict = SizeConflict(current.size);
-      conflict.suspicious = true;
+      conflict.fork = true;
       return conflict;
     }
     if (!request.proof.empty()) return Answer(422, "a proof between equal sizes must be empty\n");
@@ -130,9 +130,8 @@ WitnessAnswer WitnessAddCheckpoint(const AddCheckpointRequest& request,
   } else if (!VerifyConsistency(request.old_size, checkpoint->size, request.proof, current.root,
                                 checkpoint->root)
                   .ok()) {
-    WitnessAnswer unproven = Answer(422, "the consistency proof does not verify\n");
-    unproven.suspicious = true;
-    return unproven;
+    // Not evidence of anything: the proof is not signed, anyone can send a bad one.
+    return Answer(422, "the consistency proof does not verify\n");
   }
   Result<std::string> cosigned = AddCosignature(request.checkpoint, cosigner, now_unix_s);
   if (!cosigned.ok()) return Answer(400, "the checkpoint cannot be cosigned\n");

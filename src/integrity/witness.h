@@ -60,9 +60,10 @@ struct WitnessAnswer {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;                    // 200: the cosignature line; else the reason or the size
   std::optional<WitnessedTree> next;   // 200 only: what to persist before answering
-  // 409 for a checkpoint of the size the witness holds with another root, or 422: a signed
-  // checkpoint that contradicts what the witness saw (evidence of a fork, or a broken proof).
-  bool suspicious = false;
+  // 409 for a checkpoint signed by the log, of the size the witness holds, with another root:
+  // with the kept one, evidence that the log forked (a 422's proof is unsigned: anyone can send
+  // a bad one, so it is evidence of nothing).
+  bool fork = false;
 };
 
 // The witness's checks for a request whose origin it follows. `log_keys`: the keys it trusts

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
-#include <system_error>
+#include <exception>
 
 #include "auth/http_fetch.h"
 #include "common/log.h"
@@ -126,7 +126,12 @@ void WitnessPusher::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    Round();
+    try {
+      Round();
+    } catch (const std::exception& e) {  // e.g. no memory for a call's thread: the next round
+      log::Error("a witness round failed", {.action = "witness.push", .outcome = "failure",
+                                            .extra = {{"error.message", e.what()}}});
+    }
     lock.lock();
     wake_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms), [&] { return stopping_; });
   }
@@ -147,29 +152,37 @@ void WitnessPusher::Round() {
       if (round_lines_[i].empty() && now_ms >= witnesses_[i]->retry_at_ms) asked.push_back(i);
     }
   }
-  // The witnesses are asked at once: a slow one delays nobody else's answer.
-  std::vector<std::optional<Result<std::string>>> answers(witnesses_.size());
-  std::vector<std::thread> calls;
+  // The witnesses are asked at once, each answer taken as it comes: a slow one delays nobody
+  // else's. jthreads: whatever is thrown, every call started is joined.
+  std::vector<std::jthread> calls;
   calls.reserve(asked.size());
   for (size_t i : asked) {
-    try {
-      calls.emplace_back([this, i, &answers, &latest] { answers[i] = Push(*witnesses_[i], *latest); });
-    } catch (const std::system_error&) {  // no thread to be had: ask this one from here
-      answers[i] = Push(*witnesses_[i], *latest);
-    }
+    calls.emplace_back([this, i, &latest] {
+      Result<std::string> lines = Push(*witnesses_[i], *latest);
+      if (cancel_.load()) return;  // aborted by Stop(): not the witness's failure
+      std::lock_guard<std::mutex> lock(mu_);
+      Record(i, lines, *latest);
+      Publish(/*round_done=*/false);
+    });
   }
-  for (std::thread& call : calls) call.join();
+  for (std::jthread& call : calls) call.join();
   std::lock_guard<std::mutex> lock(mu_);
-  for (size_t i : asked) Record(i, *answers[i], *latest);
-  // Published once every witness of the round answered: readers never see a note that has fewer
-  // cosignatures only because the others' answers are still on their way.
+  Publish(/*round_done=*/true);
+}
+
+void WitnessPusher::Publish(bool round_done) {
+  size_t count = 0;
   std::string cosigned = round_note_;
-  bool any = false;
   for (const std::string& lines : round_lines_) {
     cosigned += lines;
-    any = any || !lines.empty();
+    count += lines.empty() ? 0 : 1;
   }
-  if (any) cosigned_ = std::move(cosigned);
+  // Mid-round only when it has as many cosignatures as the note readers have now: they never
+  // see fewer only because the other answers are still on their way. At the round's end, with
+  // whatever it got (a witness that failed does not hold the log's checkpoint back for good).
+  if (count == 0 || (!round_done && count < published_count_)) return;
+  cosigned_ = std::move(cosigned);
+  published_count_ = count;
 }
 
 void WitnessPusher::Record(size_t i, const Result<std::string>& lines,

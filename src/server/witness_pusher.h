@@ -1,10 +1,11 @@
 // WitnessPusher: gets the log's checkpoints cosigned by C2SP tlog-witnesses
 // (https://c2sp.org/tlog-witness; integrity/witness.h) and keeps the cosignatures for readers.
 //
-// One thread. Every interval_ms it takes the latest stored checkpoint and, for each witness that
-// has not cosigned that checkpoint yet, POSTs <url>/add-checkpoint with the consistency proof from
-// the size the witness last cosigned (the witnesses of a round are asked at once, one short-lived
-// thread per call, and the round's cosignatures are published when all have answered). That size is learnt from the witness's answers: 0 at first,
+// A thread of its own. Every interval_ms it takes the latest stored checkpoint and, for each
+// witness that has not cosigned that checkpoint yet, POSTs <url>/add-checkpoint with the
+// consistency proof from the size the witness last cosigned. The witnesses of a round are asked
+// at once (one short-lived thread per call); a new checkpoint is published for readers as soon as
+// it has as many cosignatures as the one they have, else when the round ends. That size is learnt from the witness's answers: 0 at first,
 // so the first call of a run is usually answered 409 with the witness's size, and the call is
 // then repeated once with it. A 200's lines count only when they verify as this witness's
 // cosignatures on the checkpoint (integrity/cosignature.h; the last, if it sent several); any
@@ -93,7 +94,10 @@ class WitnessPusher {
   void Run();
   void Round();
   // Takes a witness's answer into its state and the round (mu_ held).
-  void Record(size_t i, const Result<std::string>& lines, const engine::SignedCheckpoint& checkpoint);
+  void Record(size_t i, const Result<std::string>& lines,
+              const engine::SignedCheckpoint& checkpoint);
+  // Makes the round's note with its cosignatures what Cosigned() returns, when due (mu_ held).
+  void Publish(bool round_done);
   // The witness's cosignature lines for `checkpoint`; "" when it has a larger tree already.
   Result<std::string> Push(Witness& witness, const engine::SignedCheckpoint& checkpoint);
 
@@ -111,6 +115,7 @@ class WitnessPusher {
   std::string round_note_;                // guarded by mu_: the checkpoint being cosigned
   std::vector<std::string> round_lines_;  // guarded by mu_: per witness, its lines for it
   std::string cosigned_;                  // guarded by mu_
+  size_t published_count_ = 0;            // guarded by mu_: cosignatures on cosigned_
   std::vector<WitnessState> states_;      // guarded by mu_
   std::thread thread_;
 };

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <regex>
 #include <thread>
 
@@ -174,10 +175,17 @@ TEST_F(WitnessPushTest, AVerifyingConsumerRequiresTheWitnessesCosignatures) {
   auto short_of = subscribe({"--witness-key", witness_keys[0], "--witness-key", witness_keys[1],
                              "--witness-key", FirstLine(third.out)});
   EXPECT_NE(short_of.exit_code, 0);
-  EXPECT_NE(short_of.err.find("the last one fetched had 2, 3 needed"), std::string::npos)
+  EXPECT_NE(short_of.err.find("the last one fetched had 2 cosignatures, 3 needed"), std::string::npos)
       << short_of.err;
   EXPECT_EQ(short_of.err.find("violation"), std::string::npos) << short_of.err;
   EXPECT_EQ(short_of.out, "") << "nothing unproven is printed";
+  auto from_end = subscribe({"--from", "end", "--witness-key", witness_keys[0], "--witness-key",
+                             witness_keys[1], "--witness-key", FirstLine(third.out)});
+  EXPECT_NE(from_end.exit_code, 0);
+  EXPECT_NE(from_end.exit_code, 2) << "not a usage error: " << from_end.err;
+  EXPECT_NE(from_end.err.find("no checkpoint with enough witness cosignatures to start from the end"),
+            std::string::npos)
+      << from_end.err;
   // Two of the three suffice with --witnesses-min 2; a repeated key or a log key is refused.
   EXPECT_EQ(subscribe({"--witness-key", witness_keys[0], "--witness-key", witness_keys[1],
                        "--witness-key", FirstLine(third.out), "--witnesses-min", "2"})
@@ -280,6 +288,47 @@ TEST_F(WitnessPushTest, AWitnessRefusesOtherLogsBadBodiesAndRollbacksAndKeepsIts
   EXPECT_EQ(conflict.status, 409);
   EXPECT_EQ(conflict.content_type, integrity::kTlogSizeContentType);
   EXPECT_EQ(conflict.body, "2\n");
+}
+
+// Two copies of one log that went separate ways: the same key signs two trees of one size. A
+// witness that cosigned one refuses the other (409) and keeps both signed checkpoints as evidence.
+TEST(WitnessForkTest, AWitnessKeepsEvidenceOfAForkedLog) {
+  TempDir dir;
+  ASSERT_EQ(RunCairn({"init", "--data-dir", dir.Sub("a")}).exit_code, 0);
+  ASSERT_EQ(std::system(("cp -a " + dir.Sub("a") + " " + dir.Sub("b")).c_str()), 0);
+  for (const char* copy : {"a", "b"}) {
+    ASSERT_EQ(RunCairn({"append", std::string("s-") + copy, "--type", "T", "--data", "{}",
+                        "--data-dir", dir.Sub(copy)})
+                  .exit_code,
+              0);
+  }
+  const std::string log_key = FirstLine(RunCairn({"vkey", "--data-dir", dir.Sub("a")}).out);
+  ASSERT_EQ(log_key, FirstLine(RunCairn({"vkey", "--data-dir", dir.Sub("b")}).out));
+  const std::string a = RunCairn({"checkpoint", "--data-dir", dir.Sub("a")}).out;
+  const std::string b = RunCairn({"checkpoint", "--data-dir", dir.Sub("b")}).out;
+  ASSERT_NE(a, b);
+  ASSERT_EQ(RunCairn({"witness", "keygen", "--name", "w.test/w", "--out", dir.Sub("w.key")}).exit_code, 0);
+  ServerProcess witness;
+  ASSERT_TRUE(witness.StartCommand({"witness", "serve", "--key-file", dir.Sub("w.key"), "--log-key",
+                                    log_key, "--state-dir", dir.Sub("state"), "--listen",
+                                    "127.0.0.1:0"},
+                                   kWitnessReady))
+      << witness.output();
+  const std::string url = "http://127.0.0.1:" + std::to_string(witness.grpc_port()) + "/add-checkpoint";
+  auto post = [&](const std::string& body) {
+    auto reply = auth::HttpPost(url, "text/plain", body, auth::HttpGetOptions{});
+    EXPECT_TRUE(reply.ok()) << reply.status().ToString();
+    return reply.ok() ? reply->status : 0;
+  };
+  EXPECT_EQ(post("old 0\n\n" + a), 200);
+  EXPECT_EQ(post("old 1\n\n" + b), 409);
+  EXPECT_EQ(post("old 1\n\n" + b), 409) << "the same pair is kept once";
+  const std::vector<std::string> evidence = ListFiles(dir.Sub("state/evidence"), ".fork");
+  ASSERT_EQ(evidence.size(), 1u);
+  const std::string kept = ReadFile(evidence[0]);
+  EXPECT_NE(kept.find(a), std::string::npos);
+  EXPECT_NE(kept.find(b), std::string::npos);
+  EXPECT_NE(witness.output().find("a fork"), std::string::npos) << witness.output();
 }
 
 }  // namespace

@@ -147,13 +147,13 @@ TEST(WitnessProtocolTest, AWitnessRefusesWhatItCannotCheckAndSaysItsSizeOnAConfl
   EXPECT_EQ(conflict.http_status, 409);
   EXPECT_EQ(conflict.body, "4\n");
   EXPECT_EQ(conflict.content_type, kTlogSizeContentType);
-  EXPECT_FALSE(conflict.suspicious) << "a log that does not know the witness's size is normal";
+  EXPECT_FALSE(conflict.fork) << "a log that does not know the witness's size is normal";
   EXPECT_EQ(WitnessAddCheckpoint(log.From(4), {&key, 1}, std::nullopt, witness, kNow).body, "0\n")
       << "a witness that never cosigned this log has size 0";
   // A proof that does not lead from the witness's root: 422 (a fork, or a broken proof).
   WitnessAnswer unproven = WitnessAddCheckpoint(log.From(4), {&key, 1}, seen, witness, kNow);
   EXPECT_EQ(unproven.http_status, 422);
-  EXPECT_TRUE(unproven.suspicious);
+  EXPECT_FALSE(unproven.fork) << "an unsigned proof is evidence of nothing";
   AddCheckpointRequest broken = log.From(4);
   broken.proof[0][0] ^= 1;
   EXPECT_EQ(WitnessAddCheckpoint(broken, {&key, 1}, at4, witness, kNow).http_status, 422);
@@ -165,7 +165,7 @@ TEST(WitnessProtocolTest, AWitnessRefusesWhatItCannotCheckAndSaysItsSizeOnAConfl
   WitnessAnswer fork = WitnessAddCheckpoint(log.From(9), {&key, 1}, forked, witness, kNow);
   EXPECT_EQ(fork.http_status, 409);
   EXPECT_EQ(fork.body, "9\n");
-  EXPECT_TRUE(fork.suspicious);
+  EXPECT_TRUE(fork.fork);
   // Equal sizes take no proof.
   AddCheckpointRequest padded = log.From(9);
   padded.proof = log.From(4).proof;
