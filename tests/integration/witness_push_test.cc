@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <regex>
@@ -204,9 +205,11 @@ TEST_F(WitnessPushTest, AQuorumConsumerKeepsUpWithAGrowingLog) {
   ASSERT_TRUE(env.Start()) << env.server().output();
   Append(2);
   WaitCosigned(2, {0, 1});
+  // Appends every 100 ms until both consumers are done (bounded: at most 1,200 events).
   constexpr int kEvents = 30;
+  std::atomic<bool> consumers_done{false};
   std::thread appender([&] {
-    for (int i = 0; i < kEvents; ++i) {
+    for (int i = 0; i < 1200 && !consumers_done.load(); ++i) {
       Append(1);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -220,8 +223,9 @@ TEST_F(WitnessPushTest, AQuorumConsumerKeepsUpWithAGrowingLog) {
   CommandResult from_end;
   std::thread tail([&] { from_end = run("end", 5); });
   const CommandResult from_start = run("0", 2 + kEvents);
-  appender.join();
   tail.join();
+  consumers_done.store(true);
+  appender.join();
   EXPECT_EQ(from_start.exit_code, 0) << from_start.err;
   EXPECT_EQ(std::count(from_start.out.begin(), from_start.out.end(), '\n'), 2 + kEvents);
   EXPECT_NE(from_start.err.find("witness cosignatures checked"), std::string::npos);
@@ -328,6 +332,11 @@ TEST(WitnessForkTest, AWitnessKeepsEvidenceOfAForkedLog) {
   const std::string kept = ReadFile(evidence[0]);
   EXPECT_NE(kept.find(a), std::string::npos);
   EXPECT_NE(kept.find(b), std::string::npos);
+  // The log line is written by the logger's own thread: it may come a moment later.
+  for (int waited_ms = 0; waited_ms < 5000 && witness.output().find("a fork") == std::string::npos;
+       waited_ms += 50) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   EXPECT_NE(witness.output().find("a fork"), std::string::npos) << witness.output();
 }
 
