@@ -72,11 +72,14 @@ TEST(PgStatsTest, CommitsAndRollbacksAreCounted) {
   EXPECT_EQ(one.rebased, 0u);
   EXPECT_GT(one.lock_wait_ns, 0u);  // at least one round trip
   EXPECT_GT(one.commit_ns, 0u);
-  // Commit() runs while the lock is held up to its COMMIT, then waits for durability (a barrier).
+  // Commit() runs while the lock is held up to its COMMIT, then waits for durability (a barrier):
+  // the durability wait lies inside Commit()'s time. (Commit() also notes the new durable size
+  // after that wait, so hold + wait need not cover all of it: under ASan that took 0.5 ms.)
   EXPECT_EQ(one.durable_waits, 1u);
   EXPECT_GT(one.durable_wait_ns, 0u);
   EXPECT_GE(one.barriers, 1u);
-  EXPECT_GE(one.hold_ns + one.durable_wait_ns, one.commit_ns);
+  EXPECT_GT(one.hold_ns, 0u);
+  EXPECT_GE(one.commit_ns, one.durable_wait_ns);
 
   // A writer dropped without Commit() took and held the lock but committed nothing.
   auto dropped = MustBegin(store.get(), 3);
