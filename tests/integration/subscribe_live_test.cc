@@ -16,6 +16,8 @@
 #include <grpcpp/generic/generic_stub.h>
 
 #include "cairn/subscriptions.h"
+#include "loopback_http.h"
+#include "prom_parser.h"
 #include "protect_rules.h"
 #include "server_env.h"
 
@@ -404,7 +406,14 @@ TEST_F(SubscribeLiveTest, ASlowSubscriberIsEndedAndResumesFromTheReportedPositio
   // A subscription that is not read: its first Next() only runs after the appends.
   auto sub = Subscription::Start(*admin, All(std::nullopt));
   ASSERT_TRUE(sub.ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // caught up, now live
+  // Placed at the end of the log once the server counts it: appends after that are live.
+  bool placed = false;
+  for (int waited_ms = 0; waited_ms < 10000 && !placed; waited_ms += 20) {
+    const auto metrics = ParseOrFail(HttpBody(HttpGet(env.server().admin_port(), "/metrics")));
+    placed = metrics.Value("cairn_live_subscriptions") == 1;
+    if (!placed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(placed);
   const std::string big = R"({"pad":")" + std::string(2000, 'p') + R"("})";
   for (int i = 0; i < 60; ++i) ASSERT_TRUE(admin->Append(Batch("x", "Tick", 100, big)).ok());
   const uint64_t total = TreeSize();

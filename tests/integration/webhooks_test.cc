@@ -74,6 +74,18 @@ class WebhooksTest : public ::testing::Test {
     return r;
   }
 
+  // Lists the webhooks until the only one has stored `position` (a delivery's position is stored
+  // after its 200 arrives), at most 5 s; the last answer.
+  Result<v1::ListWebhooksResponse> ListOnceAt(uint64_t position) {
+    Result<v1::ListWebhooksResponse> list = Status::Internal("not listed");
+    for (int waited_ms = 0; waited_ms < 5000; waited_ms += 50) {
+      list = webhooks->List();
+      if (!list.ok() || (list->webhooks_size() == 1 && list->webhooks(0).position() == position)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return list;
+  }
+
   // Binds apikey:ci-bot to order-reader (no subscribe) and reloads the policy.
   bool TakeSubscribeFromBot() {
     std::string policy = ReadFile(env.PolicyPath());
@@ -136,12 +148,7 @@ TEST_F(WebhooksTest, DeliversEveryEventInOrderWithValidSignatures) {
   }
   EXPECT_EQ(ids.size(), 5u);
   // The secret is never shown again.
-  Result<v1::ListWebhooksResponse> list = Status::Internal("not listed");
-  for (int waited = 0; waited < 5000; waited += 50) {  // counted after each 200 arrives
-    list = webhooks->List();
-    if (!list.ok() || (list->webhooks_size() == 1 && list->webhooks(0).position() == 6)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  Result<v1::ListWebhooksResponse> list = ListOnceAt(6);  // counted after each 200 arrives
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->webhooks_size(), 1);
   EXPECT_EQ(list->webhooks(0).delivered(), 5u);
@@ -584,9 +591,13 @@ TEST_F(WebhooksTest, CliCreateListRotateDelete) {
 
 TEST_F(WebhooksTest, DeliveryPositionSurvivesARestart) {
   ASSERT_TRUE(webhooks->Create(Request("durable", "order-w5")).ok());
-  ASSERT_TRUE(admin->Append(Events("order-w5", "OrderCreated", {R"({"k":1})"})).ok());
+  Result<v1::AppendResponse> first = admin->Append(Events("order-w5", "OrderCreated", {R"({"k":1})"}));
+  ASSERT_TRUE(first.ok());
   ASSERT_EQ(receiver_->WaitFor(1).size(), 1u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the position is stored
+  Result<v1::ListWebhooksResponse> stored = ListOnceAt(first->last_position() + 1);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->webhooks_size(), 1);
+  ASSERT_EQ(stored->webhooks(0).position(), first->last_position() + 1) << "the position is stored";
   ASSERT_EQ(env.server().Stop(), 0);
   ASSERT_TRUE(env.Start()) << env.server().output();
   admin = env.ClientWith(env.admin_key);
@@ -624,12 +635,7 @@ TEST_F(WebhooksTest, AWebhookOnAStreamFindsItsEventsAmongManyOthers) {
   EXPECT_NE(got[0].body.find(R"("m":"a")"), std::string::npos);
   for (int i = 1; i < 4; ++i) EXPECT_NE(got[i].body.find("fail-me"), std::string::npos) << i;
   EXPECT_NE(got[4].body.find(R"("m":"b")"), std::string::npos);
-  Result<v1::ListWebhooksResponse> list = Status::Internal("not listed");
-  for (int waited = 0; waited < 5000; waited += 50) {
-    list = webhooks->List();
-    if (!list.ok() || (list->webhooks_size() == 1 && list->webhooks(0).position() == log_end)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  Result<v1::ListWebhooksResponse> list = ListOnceAt(log_end);
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->webhooks_size(), 1);
   EXPECT_EQ(list->webhooks(0).position(), log_end) << "past the other streams' events";

@@ -67,6 +67,14 @@ class ScrubberTest : public EngineTest {
     }
     return false;
   }
+  // Polls (bounded) until the listener has heard of the incremental run that reached `size`: the
+  // scrubber reports a run to its listener after its status shows it.
+  bool WaitForIncrementalRun(uint64_t size) {
+    return WaitFor([&](const ScrubStatus&) {
+      const std::vector<ScrubRun> runs = listener_.runs(ScrubKind::kIncremental);
+      return !runs.empty() && runs.back().verified_size == size;
+    });
+  }
   void TearDown() override {
     if (scrubber_) scrubber_->Stop();  // before the store
     scrubber_.reset();
@@ -122,10 +130,14 @@ TEST_P(ScrubberBackendTest, UnderItsBudgetTheIncrementalFallsBehindAndCatchesUp)
   StartScrubber(o);
   AppendBatches(60, 10);
   ASSERT_TRUE(WaitFor([](const ScrubStatus& s) { return s.incremental_verified_size == 600; }));
+  ASSERT_TRUE(WaitForIncrementalRun(600));
+  // 19 × every finished step. The last step's pause may still be running when the size shows
+  // (and a step preempted for long may outweigh the others): wait for the pauses to catch up.
+  EXPECT_TRUE(WaitFor([](const ScrubStatus& s) {
+    return s.busy_us_total > 0 && s.paused_us_total >= 10 * s.busy_us_total;
+  })) << scrubber_->status().busy_us_total << " µs busy, " << scrubber_->status().paused_us_total
+      << " µs paused";
   const ScrubStatus s = scrubber_->status();
-  EXPECT_GT(s.busy_us_total, 0u);
-  // 19 × every finished step; the last step's pause may still be running.
-  EXPECT_GE(s.paused_us_total, 10 * s.busy_us_total) << s.busy_us_total;
   const std::vector<ScrubRun> runs = listener_.runs(ScrubKind::kIncremental);
   ASSERT_FALSE(runs.empty());
   bool lagged = false;
@@ -160,6 +172,7 @@ TEST_P(ScrubberBackendTest, IncrementalCatchesUpInOrderInBoundedSteps) {
   StartScrubber(Quick(/*per_step=*/7));
   AppendBatches(20, 10);
   ASSERT_TRUE(WaitFor([](const ScrubStatus& s) { return s.incremental_verified_size == 250; }));
+  ASSERT_TRUE(WaitForIncrementalRun(250));
   uint64_t next = 50;  // the incremental starts at the tree size of Start()
   for (const ScrubRun& r : listener_.runs(ScrubKind::kIncremental)) {
     EXPECT_TRUE(r.ok) << r.failure;

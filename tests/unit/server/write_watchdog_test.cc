@@ -29,7 +29,8 @@ TEST(WriteWatchdog, ABlockedWriteIsCancelledOnceAfterTheBound) {
 }
 
 TEST(WriteWatchdog, WritesThatEndWithinTheBoundAreLeftAlone) {
-  WriteWatchdog watchdog(/*stall_ms_max=*/300, /*poll_ms=*/10);
+  // 20 ms writes against a 2 s bound: far apart, so that a stalled test thread does not count.
+  WriteWatchdog watchdog(/*stall_ms_max=*/2000, /*poll_ms=*/10);
   std::atomic<int> cancels{0};
   for (int i = 0; i < 20; ++i) {
     WriteWatchdog::Watch watch(&watchdog, [&] { ++cancels; });
@@ -74,7 +75,8 @@ TEST(WriteWatchdog, ACancelMayEndItsOwnWatch) {
 }
 
 TEST(RenewedWatch, ProgressKeepsASteadyRunAliveAndAStallIsCancelled) {
-  WriteWatchdog watchdog(/*stall_ms_max=*/300, /*poll_ms=*/10);
+  // 60 ms steps against a 1 s bound, for a 1.2 s run: the bound is crossed only by progress.
+  WriteWatchdog watchdog(/*stall_ms_max=*/1000, /*poll_ms=*/10);
   std::atomic<int> cancels{0};
   WriteWatchdog::RenewedWatch watch(&watchdog, [&] { ++cancels; });
   for (int i = 0; i < 20; ++i) {  // 1.2 s of operations, one every 60 ms
@@ -85,7 +87,7 @@ TEST(RenewedWatch, ProgressKeepsASteadyRunAliveAndAStallIsCancelled) {
   }
   EXPECT_EQ(cancels.load(), 0) << "a progressing run was cancelled";
   watch.Begin();  // and now nothing completes
-  for (int i = 0; i < 200 && cancels.load() == 0; ++i) {
+  for (int i = 0; i < 600 && cancels.load() == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(cancels.load(), 1);
