@@ -62,6 +62,8 @@ namespace cairn::server {
 namespace {
 
 constexpr size_t kWitnessCaFileBytesMax = 1 << 20;
+// The component state that keeps the latest cosigned checkpoint across restarts.
+constexpr std::string_view kWitnessCosignedState = "witness/cosigned";
 
 constexpr char kVersion[] = "0.1.0";
 constexpr int kServerThreadsMax = 256;
@@ -418,13 +420,22 @@ Status ServerImpl::StartWitnesses() {
     endpoints.push_back(std::move(endpoint));
   }
   engine::EventStore* store = store_.get();
+  // The cosigned checkpoint outlives a restart in the store's component state (shared by the
+  // nodes of a PostgreSQL log: a node may start from another node's, if it is of this log).
+  WitnessKeeping keeping;
+  CAIRN_ASSIGN_OR_RETURN(keeping.log_key, integrity::ParseVerifierKey(store->verifier_key()));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> kept, store->ReadComponentState(kWitnessCosignedState));
+  keeping.kept = kept.value_or("");
+  keeping.keep = [store](const std::string& note) {
+    return store->PutComponentState(kWitnessCosignedState, note);
+  };
   auto pusher = WitnessPusher::Start(
       std::move(endpoints), [store] { return store->LatestStoredCheckpoint(); },
       [store](uint64_t size1, uint64_t size2) -> Result<std::vector<crypto::Hash>> {
         CAIRN_ASSIGN_OR_RETURN(engine::ConsistencyProof proof, store->ProveConsistency(size1, size2));
         return std::move(proof.proof);
       },
-      WitnessPusherOptions{});
+      WitnessPusherOptions{}, std::move(keeping));
   if (!pusher.ok()) return pusher.status().Annotate("witness");
   witness_pusher_ = std::move(pusher).value();
   const WitnessPusher* p = witness_pusher_.get();

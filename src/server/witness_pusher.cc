@@ -3,13 +3,16 @@
 #include <algorithm>
 #include <cassert>
 #include <exception>
+#include <limits>
 
 #include "auth/http_fetch.h"
 #include "common/log.h"
 #include "common/steady_clock.h"
 #include "common/thread_name.h"
 #include "common/wall_clock.h"
+#include "integrity/checkpoint.h"
 #include "integrity/cosignature.h"
+#include "integrity/proof.h"
 #include "integrity/witness.h"
 
 namespace cairn::server {
@@ -43,6 +46,33 @@ Status CheckOptions(const WitnessPusherOptions& o) {
   return Status::Ok();
 }
 
+// The last of a witness's verified lines (each ends with '\n').
+std::string LastLine(const std::string& lines) {
+  assert(!lines.empty() && lines.back() == '\n');
+  const size_t last = lines.size() < 2 ? std::string::npos : lines.rfind('\n', lines.size() - 2);
+  return last == std::string::npos ? lines : lines.substr(last + 1);
+}
+
+// OK when `kept` is a checkpoint of the tree whose latest checkpoint is `latest`: the same root
+// at the same size, or consistent with it.
+Status CheckOfThisLog(const integrity::Checkpoint& kept, const engine::SignedCheckpoint& latest,
+                      const WitnessPusher::ProveConsistency& prove) {
+  if (kept.size > latest.size) {
+    return Status::FailedPrecondition("it is of a larger tree (" + std::to_string(kept.size) +
+                                      ") than the log's latest checkpoint (" +
+                                      std::to_string(latest.size) + ")");
+  }
+  if (kept.size == latest.size) {
+    if (kept.root == latest.root) return Status::Ok();
+    return Status::DataLoss("it is of another tree of size " + std::to_string(kept.size) +
+                            " than this log's");
+  }
+  if (kept.size == 0) return Status::Ok();
+  CAIRN_ASSIGN_OR_RETURN(std::vector<crypto::Hash> proof, prove(kept.size, latest.size));
+  return integrity::VerifyConsistency(kept.size, latest.size, proof, kept.root, latest.root)
+      .Annotate("it is not consistent with the log's latest checkpoint");
+}
+
 }  // namespace
 
 struct WitnessPusher::Witness {
@@ -52,10 +82,9 @@ struct WitnessPusher::Witness {
   uint64_t failures = 0;
 };
 
-Result<std::unique_ptr<WitnessPusher>> WitnessPusher::Start(std::vector<WitnessEndpoint> witnesses,
-                                                            LatestCheckpoint latest,
-                                                            ProveConsistency prove,
-                                                            WitnessPusherOptions options) {
+Result<std::unique_ptr<WitnessPusher>> WitnessPusher::Start(
+    std::vector<WitnessEndpoint> witnesses, LatestCheckpoint latest, ProveConsistency prove,
+    WitnessPusherOptions options, std::optional<WitnessKeeping> keeping) {
   if (witnesses.empty() || witnesses.size() > kWitnessesMax) {
     return Status::InvalidArgument("give 1..16 witnesses");
   }
@@ -70,6 +99,16 @@ Result<std::unique_ptr<WitnessPusher>> WitnessPusher::Start(std::vector<WitnessE
   assert(latest && prove);
   std::unique_ptr<WitnessPusher> pusher(
       new WitnessPusher(std::move(witnesses), std::move(latest), std::move(prove), options));
+  if (keeping) {
+    pusher->keep_ = std::move(keeping->keep);
+    if (!keeping->kept.empty()) {
+      if (Status adopted = pusher->Adopt(keeping->kept, keeping->log_key); !adopted.ok()) {
+        log::Warn("the cosigned checkpoint kept by an earlier run is not used",
+                  {.action = "witness.keep", .outcome = "failure",
+                   .extra = {{"error.message", adopted.message()}}});
+      }
+    }
+  }
   pusher->thread_ = std::thread([p = pusher.get()] {
     SetCurrentThreadName("cairn-witness");
     p->Run();
@@ -101,7 +140,9 @@ void WitnessPusher::Stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;  // stopped before: keep_'s store may be gone by now
+  thread_.join();
+  Keep();  // what the last round published, if Stop() came before it was kept
 }
 
 std::string WitnessPusher::Cosigned() const {
@@ -120,6 +161,68 @@ std::string WitnessPusher::WithCosignatures(const std::string& note) const {
 std::vector<WitnessState> WitnessPusher::States() const {
   std::lock_guard<std::mutex> lock(mu_);
   return states_;
+}
+
+Status WitnessPusher::Adopt(const std::string& kept, const integrity::NoteVerifier& log_key) {
+  CAIRN_ASSIGN_OR_RETURN(std::string note, integrity::NoteSignedOnlyBy(kept, log_key));
+  CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint checkpoint, integrity::VerifyCheckpoint(note, log_key));
+  CAIRN_ASSIGN_OR_RETURN(engine::SignedCheckpoint latest, latest_());
+  CAIRN_RETURN_IF_ERROR(CheckOfThisLog(checkpoint, latest, prove_));
+  std::vector<std::string> lines(witnesses_.size());
+  std::vector<int64_t> cosigned_at_ms(witnesses_.size(), 0);
+  size_t count = 0;
+  for (size_t i = 0; i < witnesses_.size(); ++i) {
+    const integrity::NoteVerifier& key = witnesses_[i]->endpoint.key;
+    Result<std::string> mine = integrity::CosignatureLines(kept, key);
+    Result<uint64_t> timestamp_s = integrity::VerifyCosignature(kept, key);
+    if (!mine.ok() || !timestamp_s.ok()) continue;  // not a configured witness's any more
+    lines[i] = LastLine(*mine);
+    cosigned_at_ms[i] = static_cast<int64_t>(
+        std::min<uint64_t>(*timestamp_s, std::numeric_limits<int64_t>::max() / 1000) * 1000);
+    ++count;
+  }
+  if (count == 0) {
+    return Status::FailedPrecondition("it carries no valid cosignature of a configured witness");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  assert(cosigned_.empty() && !thread_.joinable());
+  round_note_ = std::move(note);
+  round_lines_ = std::move(lines);
+  for (size_t i = 0; i < witnesses_.size(); ++i) {
+    if (round_lines_[i].empty()) continue;
+    witnesses_[i]->known_size = checkpoint.size;  // what it said it cosigned
+    states_[i].cosigned_size = checkpoint.size;
+    states_[i].cosigned_at_ms = cosigned_at_ms[i];
+  }
+  Publish(/*round_done=*/true);
+  assert(published_count_ == count);
+  kept_ = cosigned_;
+  return Status::Ok();
+}
+
+void WitnessPusher::Keep() {
+  if (!keep_) return;
+  std::string note;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    note = cosigned_;
+  }
+  if (note.empty() || note == kept_) return;
+  Status kept = keep_(note);
+  if (kept.ok()) {
+    if (keep_failing_) {
+      log::Info("the cosigned checkpoint is kept again", {.action = "witness.keep", .outcome = "success"});
+    }
+    keep_failing_ = false;
+    kept_ = std::move(note);
+    return;
+  }
+  if (!keep_failing_) {  // once per run of failures; it is tried again after each round
+    log::Warn("the cosigned checkpoint could not be kept for a restart",
+              {.action = "witness.keep", .outcome = "failure",
+               .extra = {{"error.message", kept.message()}}});
+  }
+  keep_failing_ = true;
 }
 
 void WitnessPusher::Run() {
@@ -166,8 +269,11 @@ void WitnessPusher::Round() {
     });
   }
   for (std::jthread& call : calls) call.join();
-  std::lock_guard<std::mutex> lock(mu_);
-  Publish(/*round_done=*/true);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Publish(/*round_done=*/true);
+  }
+  if (!cancel_.load()) Keep();
 }
 
 void WitnessPusher::Publish(bool round_done) {
@@ -264,9 +370,8 @@ Result<std::string> WitnessPusher::Push(Witness& w, const engine::SignedCheckpoi
     if (!lines.ok()) {
       return Status::Unavailable("HTTP 200 without a valid cosignature by this witness's key");
     }
-    const size_t last = lines->rfind('\n', lines->size() - 2);
     w.known_size = checkpoint.size;
-    return last == std::string::npos ? *lines : lines->substr(last + 1);
+    return LastLine(*lines);
   }
   return Status::Unavailable("the witness's size changed while it was asked (HTTP 409 twice)");
 }

@@ -19,8 +19,16 @@
 // another tree of the same size (a fork, or a restored log) is logged as an error every time.
 // Calls are bounded by timeout_ms; Stop() aborts the calls in progress and joins.
 //
+// With WitnessKeeping, each note published is also handed to `keep` (at the end of the round in
+// which it changed), and Start() takes the note an earlier run kept, so that readers have the
+// last cosigned checkpoint across a restart even while the witnesses are down. The kept note is
+// used only if it is signed by the log's key, its checkpoint is this log's (the same root at its
+// size, or consistent with the log's latest checkpoint) and it carries at least one valid
+// cosignature of a configured witness; only those cosignatures are taken.
+//
 // Thread safety: Cosigned(), WithCosignatures() and States() from any thread; Stop() from the
-// owner.
+// owner. The first Stop() keeps what the last round published (keep_ runs on the caller's
+// thread then); later calls, and the destructor after a Stop(), call keep_ no more.
 #pragma once
 
 #include <atomic>
@@ -54,6 +62,14 @@ struct WitnessPusherOptions {
   int64_t backoff_max_ms = 60000;  // interval_ms .. 3600000
 };
 
+struct WitnessKeeping {
+  integrity::NoteVerifier log_key;  // the log's checkpoint key
+  std::string kept;                 // the note `keep` stored in an earlier run ("": none)
+  // Stores a published note durably (from the pusher's thread). A failure is logged; the note
+  // stays published.
+  std::function<Status(const std::string& note)> keep;
+};
+
 struct WitnessState {
   std::string name;
   uint64_t cosigned_size = 0;     // the largest checkpoint it cosigned for this node
@@ -69,11 +85,11 @@ class WitnessPusher {
       std::function<Result<std::vector<crypto::Hash>>(uint64_t size1, uint64_t size2)>;
 
   // kInvalidArgument for no or more than kWitnessesMax witnesses, a key that is not a cosigner
-  // key, a refused URL (auth::CheckFetchUrl), options out of range.
-  static Result<std::unique_ptr<WitnessPusher>> Start(std::vector<WitnessEndpoint> witnesses,
-                                                      LatestCheckpoint latest,
-                                                      ProveConsistency prove,
-                                                      WitnessPusherOptions options);
+  // key, a refused URL (auth::CheckFetchUrl), options out of range. A kept note that cannot be
+  // used is logged as a warning, not an error: the witnesses cosign again.
+  static Result<std::unique_ptr<WitnessPusher>> Start(
+      std::vector<WitnessEndpoint> witnesses, LatestCheckpoint latest, ProveConsistency prove,
+      WitnessPusherOptions options, std::optional<WitnessKeeping> keeping = std::nullopt);
   ~WitnessPusher();
   WitnessPusher(const WitnessPusher&) = delete;
   WitnessPusher& operator=(const WitnessPusher&) = delete;
@@ -93,6 +109,10 @@ class WitnessPusher {
                 ProveConsistency prove, WitnessPusherOptions options);
   void Run();
   void Round();
+  // Publishes the usable part of a note kept by an earlier run (before the thread starts).
+  Status Adopt(const std::string& kept, const integrity::NoteVerifier& log_key);
+  // Hands the published note to keep_ when it changed since it last did (the thread's only).
+  void Keep();
   // Takes a witness's answer into its state and the round (mu_ held).
   void Record(size_t i, const Result<std::string>& lines,
               const engine::SignedCheckpoint& checkpoint);
@@ -117,6 +137,9 @@ class WitnessPusher {
   std::string cosigned_;                  // guarded by mu_
   size_t published_count_ = 0;            // guarded by mu_: cosignatures on cosigned_
   std::vector<WitnessState> states_;      // guarded by mu_
+  std::function<Status(const std::string&)> keep_;  // empty: nothing is kept
+  std::string kept_;                      // the thread's only: what keep_ last stored
+  bool keep_failing_ = false;             // the thread's only: the last keep_ failed
   std::thread thread_;
 };
 

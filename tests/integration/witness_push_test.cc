@@ -146,6 +146,36 @@ TEST_F(WitnessPushTest, TheServersCheckpointsGetCosignedAndAClientChecksThem) {
   WaitCosigned(10, {0, 1});
 }
 
+// The cosigned checkpoint outlives a restart: with every witness down, the restarted server
+// serves the one its previous run collected, and a verifying consumer that needs both witnesses
+// proves the events it covers.
+TEST_F(WitnessPushTest, ARestartedServerServesTheLastCosignedCheckpointWhileTheWitnessesAreDown) {
+  env.extra_config = WitnessConfig();
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  Append(3);
+  const std::string cosigned = WaitCosigned(3, {0, 1});
+  ASSERT_EQ(env.server().Stop(), 0);  // kept by the round that published it, or by the stop
+  witnesses[0].Stop();
+  witnesses[1].Stop();
+  ASSERT_TRUE(env.server().Start({"--config", env.ConfigPath()})) << env.server().output();
+  Append(2);  // new checkpoints that nobody cosigns
+  const std::string served = HttpBody(HttpGet(env.server().admin_port(), "/checkpoint/cosigned"));
+  EXPECT_EQ(served, cosigned);
+  auto over_grpc = env.ClientWith(env.admin_key)->GetCosignedCheckpoint();
+  ASSERT_TRUE(over_grpc.ok()) << over_grpc.status().ToString();
+  EXPECT_EQ(over_grpc->note(), cosigned);
+  auto consumer = RunCairn({"subscribe", "$all", "--count", "3", "--verify", "--verifier-key",
+                            log_key, "--server", env.server().target(), "--ca", env.CaCert(),
+                            "--token", env.admin_key, "--witness-key", witness_keys[0],
+                            "--witness-key", witness_keys[1]});
+  EXPECT_EQ(consumer.exit_code, 0) << consumer.out << consumer.err;
+  EXPECT_EQ(std::count(consumer.out.begin(), consumer.out.end(), '\n'), 3) << consumer.out;
+  // Back up, the witnesses cosign the log's latest checkpoint, from the size they kept.
+  ASSERT_TRUE(StartWitness(0)) << witnesses[0].output();
+  ASSERT_TRUE(StartWitness(1)) << witnesses[1].output();
+  WaitCosigned(5, {0, 1}, 70000);  // within the server's backoff (doubling up to 60 s)
+}
+
 // `cairn subscribe --verify --witness-key …`: events are proven in checkpoints the witnesses
 // cosigned; a quorum the witnesses do not reach ends the run (fail closed, no violation).
 TEST_F(WitnessPushTest, AVerifyingConsumerRequiresTheWitnessesCosignatures) {

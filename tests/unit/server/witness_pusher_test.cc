@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common/bytes.h"
@@ -30,12 +31,18 @@ using Clock = std::chrono::steady_clock;
 // A growing log with its latest signed checkpoint; thread-safe (the pusher reads it).
 class MemoryLog {
  public:
-  MemoryLog() : signer_{"log.test/a", crypto::Ed25519PrivateKey::Generate().value()} { Grow(1); }
+  MemoryLog() : MemoryLog(integrity::NoteSigner{"log.test/a", crypto::Ed25519PrivateKey::Generate().value()}) {}
+  // A log under `signer`'s key whose leaves are made of `salt` and their index: two logs of one
+  // key and different salts are two trees of that log (a fork).
+  explicit MemoryLog(integrity::NoteSigner signer, std::string salt = "")
+      : signer_(std::move(signer)), salt_(std::move(salt)) {
+    Grow(1);
+  }
   void Grow(uint64_t leaves) {
     std::lock_guard<std::mutex> lock(mu_);
     for (uint64_t i = 0; i < leaves; ++i) {
       std::vector<std::pair<integrity::NodeId, integrity::Hash>> completed;
-      range_.Append(crypto::Sha256(std::to_string(range_.size())), &completed);
+      range_.Append(crypto::Sha256(salt_ + std::to_string(range_.size())), &completed);
       nodes_.Put(completed);
     }
     latest_ = engine::SignedCheckpoint{range_.size(), range_.Root(),
@@ -53,6 +60,11 @@ class MemoryLog {
     return integrity::ConsistencyProof(nodes_, a, b);
   }
   integrity::NoteVerifier Key() const { return integrity::VerifierForSigner(signer_); }
+  // A copy of the log's signer, for another tree of this log.
+  integrity::NoteSigner signer() const {
+    return integrity::NoteSigner{signer_.name,
+                                 crypto::Ed25519PrivateKey::FromSeed(signer_.key.seed().view()).value()};
+  }
   uint64_t size() {
     std::lock_guard<std::mutex> lock(mu_);
     return range_.size();
@@ -61,6 +73,7 @@ class MemoryLog {
  private:
   std::mutex mu_;
   integrity::NoteSigner signer_;
+  const std::string salt_;
   integrity::CompactRange range_;
   integrity::MemoryNodeStore nodes_;
   engine::SignedCheckpoint latest_;
@@ -128,14 +141,15 @@ class TestWitness {
 };
 
 std::unique_ptr<WitnessPusher> StartPusher(MemoryLog& log, std::vector<WitnessEndpoint> witnesses,
-                                           int64_t timeout_ms = 5000) {
+                                           int64_t timeout_ms = 5000,
+                                           std::optional<WitnessKeeping> keeping = std::nullopt) {
   WitnessPusherOptions options;
   options.interval_ms = 20;
   options.backoff_max_ms = 100;
   options.timeout_ms = timeout_ms;
   auto pusher = WitnessPusher::Start(
       std::move(witnesses), [&log] { return log.Latest(); },
-      [&log](uint64_t a, uint64_t b) { return log.Prove(a, b); }, options);
+      [&log](uint64_t a, uint64_t b) { return log.Prove(a, b); }, options, std::move(keeping));
   EXPECT_TRUE(pusher.ok()) << pusher.status().ToString();
   return pusher.ok() ? std::move(pusher).value() : nullptr;
 }
@@ -252,6 +266,161 @@ TEST(WitnessPusherTest, StopDoesNotWaitForAWitnessThatNeverAnswers) {
   pusher->Stop();
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(10)) << "the 60 s call was aborted";
   ::close(fd);
+}
+
+// What a WitnessKeeping's `keep` stored last (thread-safe: the pusher's thread writes it).
+class Keeper {
+ public:
+  WitnessKeeping Keeping(const MemoryLog& log, std::string kept = "") {
+    return WitnessKeeping{log.Key(), std::move(kept), [this](const std::string& note) {
+                            std::lock_guard<std::mutex> lock(mu_);
+                            ++puts_;
+                            if (fail_) return Status::IOError("the store is closing");
+                            note_ = note;
+                            return Status::Ok();
+                          }};
+  }
+  std::string note() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return note_;
+  }
+  int puts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return puts_;
+  }
+  void Fail(bool fail) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_ = fail;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string note_;
+  int puts_ = 0;
+  bool fail_ = false;
+};
+
+// The witness's key at an address where nothing listens: every call fails, no round publishes.
+WitnessEndpoint Down(const TestWitness& w) { return WitnessEndpoint{w.Key(), "http://127.0.0.1:1", ""}; }
+
+// A note both witnesses cosigned at size `size` of `log`, as a first run's pusher kept it.
+std::string KeptByAFirstRun(MemoryLog& log, const TestWitness& w1, const TestWitness& w2) {
+  Keeper keeper;
+  auto pusher = StartPusher(log, {w1.Endpoint(), w2.Endpoint()}, 5000, keeper.Keeping(log));
+  EXPECT_NE(pusher, nullptr);
+  if (pusher == nullptr) return "";
+  const std::string note = WaitCosigned(*pusher, log.size(), {w1.Key(), w2.Key()});
+  EXPECT_FALSE(note.empty());
+  for (int waited_ms = 0; waited_ms < 10000 && keeper.note() != note; waited_ms += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(keeper.note(), note) << "the published note is kept";
+  return keeper.note();
+}
+
+TEST(WitnessPusherTest, ACosignedCheckpointKeptByAnEarlierRunIsServedAtOnceWhileWitnessesAreDown) {
+  MemoryLog log;
+  TestWitness w1("w1.test/w", log.Key()), w2("w2.test/w", log.Key());
+  log.Grow(2);
+  const std::string kept = KeptByAFirstRun(log, w1, w2);
+  ASSERT_FALSE(kept.empty());
+  log.Grow(4);  // the log went on: size 7, not cosigned by anyone yet
+  Keeper keeper;
+  auto pusher = StartPusher(log, {Down(w1), Down(w2)}, 5000, keeper.Keeping(log, kept));
+  ASSERT_NE(pusher, nullptr);
+  EXPECT_EQ(pusher->Cosigned(), kept);
+  for (const WitnessState& state : pusher->States()) {
+    EXPECT_EQ(state.cosigned_size, 3u) << state.name;
+    EXPECT_EQ(state.cosigned_at_ms, int64_t{1700000000} * 1000) << state.name;
+  }
+  // Rounds fail (the witnesses are down) and leave it published, and nothing is kept again.
+  for (int waited_ms = 0; waited_ms < 10000 && pusher->States()[1].failures < 2; waited_ms += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(pusher->States()[1].failures, 2u);
+  EXPECT_EQ(pusher->Cosigned(), kept);
+  EXPECT_EQ(keeper.puts(), 0);
+  // A witness back: the log's latest checkpoint is cosigned (from the kept size, with a proof)
+  // and kept.
+  pusher->Stop();
+  pusher = StartPusher(log, {w1.Endpoint(), Down(w2)}, 5000, keeper.Keeping(log, kept));
+  ASSERT_NE(pusher, nullptr);
+  const std::string next = WaitCosigned(*pusher, 7, {w1.Key()});
+  ASSERT_FALSE(next.empty());
+  for (int waited_ms = 0; waited_ms < 10000 && keeper.note() != next; waited_ms += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(keeper.note(), next);
+}
+
+TEST(WitnessPusherTest, AKeptNoteOfAnotherTreeOrWithoutAConfiguredWitnesssCosignatureIsNotUsed) {
+  MemoryLog log;
+  TestWitness w1("w1.test/w", log.Key()), w2("w2.test/w", log.Key()), w3("w3.test/w", log.Key());
+  log.Grow(4);
+  const std::string kept = KeptByAFirstRun(log, w1, w2);  // size 5
+  ASSERT_FALSE(kept.empty());
+  auto adopted = [&](MemoryLog& now, std::vector<WitnessEndpoint> witnesses, const std::string& note) {
+    Keeper keeper;
+    auto pusher = StartPusher(now, std::move(witnesses), 5000, keeper.Keeping(now, note));
+    return pusher == nullptr ? std::string("no pusher") : pusher->Cosigned();
+  };
+  EXPECT_EQ(adopted(log, {Down(w1), Down(w2)}, kept), kept) << "the control: it is used";
+
+  // Only the configured witnesses' lines are taken.
+  const std::string only_w1 = adopted(log, {Down(w1), Down(w3)}, kept);
+  EXPECT_TRUE(integrity::VerifyCosignature(only_w1, w1.Key()).ok()) << only_w1;
+  EXPECT_EQ(only_w1.find("w2.test/w"), std::string::npos) << only_w1;
+  EXPECT_EQ(adopted(log, {Down(w3)}, kept), "") << "no configured witness cosigned it";
+
+  // A cosignature changed by one bit does not count.
+  std::string forged = kept;
+  const size_t w1_line = forged.find("w1.test/w ");
+  ASSERT_NE(w1_line, std::string::npos);
+  char& c = forged[w1_line + std::string("w1.test/w ").size() + 20];  // inside the signature
+  c = c == 'A' ? 'B' : 'A';
+  EXPECT_EQ(adopted(log, {Down(w1)}, forged), "");
+
+  // Not signed by this log's key.
+  MemoryLog stranger;
+  EXPECT_EQ(adopted(stranger, {Down(w1), Down(w2)}, kept), "");
+
+  // The log is now smaller than the kept checkpoint (restored from an older backup).
+  MemoryLog restored(log.signer());
+  restored.Grow(1);  // size 2 < 5
+  EXPECT_EQ(adopted(restored, {Down(w1), Down(w2)}, kept), "");
+  // Another tree of the same size, and a larger tree that does not extend the kept one.
+  MemoryLog forked(log.signer(), "fork");
+  forked.Grow(4);  // size 5, other leaves
+  EXPECT_EQ(adopted(forked, {Down(w1), Down(w2)}, kept), "");
+  forked.Grow(3);  // size 8
+  EXPECT_EQ(adopted(forked, {Down(w1), Down(w2)}, kept), "");
+  // The same tree grown on: it is used.
+  MemoryLog same(log.signer());
+  same.Grow(9);  // size 10, the first 5 leaves as in `log`
+  EXPECT_EQ(adopted(same, {Down(w1), Down(w2)}, kept), kept);
+}
+
+TEST(WitnessPusherTest, AFailedKeepIsTriedAgainAfterTheNextRound) {
+  MemoryLog log;
+  TestWitness w1("w1.test/w", log.Key());
+  Keeper keeper;
+  keeper.Fail(true);
+  auto pusher = StartPusher(log, {w1.Endpoint()}, 5000, keeper.Keeping(log));
+  ASSERT_NE(pusher, nullptr);
+  const std::string note = WaitCosigned(*pusher, 1, {w1.Key()});
+  ASSERT_FALSE(note.empty());
+  for (int waited_ms = 0; waited_ms < 10000 && keeper.puts() < 3; waited_ms += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(keeper.puts(), 3) << "tried after each round while it fails";
+  keeper.Fail(false);
+  for (int waited_ms = 0; waited_ms < 10000 && keeper.note() != note; waited_ms += 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(keeper.note(), note);
+  const int puts = keeper.puts();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // ~10 rounds, nothing new
+  EXPECT_EQ(keeper.puts(), puts) << "an unchanged note is not kept again";
 }
 
 TEST(WitnessPusherTest, StartRefusesBadWitnessesAndOptions) {
