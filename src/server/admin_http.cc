@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -293,10 +295,12 @@ std::string FormatResponse(const HttpResponse& r, bool include_body, const char*
 
 // ---- Connections ----
 
-enum class Phase { kReading, kWriting, kDraining, kClosed };
+enum class Phase { kHandshaking, kReading, kWriting, kDraining, kClosed };
 
 struct Connection {
   UniqueFd fd;
+  std::unique_ptr<AdminTlsSession> tls;  // null: plain HTTP; freed before `fd` closes
+  short want = 0;  // what a TLS step waits for (POLLIN / POLLOUT); 0: what the phase implies
   std::string peer_ip;
   bool local = false;  // AdminHttpOptions::local_peer
   Phase phase = Phase::kReading;
@@ -331,6 +335,11 @@ struct AdminHttpServer::Impl {
   void Run();
   void AcceptSome(int64_t now_ms);
   void Step(Connection* c, int64_t now_ms);
+  void Handshake(Connection* c);
+  // Up to `size` bytes of the request: > 0 read, 0 the connection ended, -1 none yet.
+  ssize_t Receive(Connection* c, char* buf, size_t size);
+  // Part of the response: > 0 sent, 0 the connection failed, -1 not now.
+  ssize_t Transmit(Connection* c, const char* buf, size_t size);
   void ReadRequest(Connection* c, int64_t now_ms);
   void ReadBody(Connection* c, std::string_view chunk, int64_t now_ms);
   void Respond(Connection* c, const HttpResponse& response, bool include_body, int64_t now_ms,
@@ -353,7 +362,7 @@ void AdminHttpServer::Impl::Run() {
     int64_t timeout_ms = accepting ? -1 : accept_paused_until_ms - now_ms;
     for (const Connection& c : connections) {
       assert(c.phase != Phase::kClosed);
-      const short events = c.phase == Phase::kWriting ? POLLOUT : POLLIN;
+      const short events = c.want != 0 ? c.want : c.phase == Phase::kWriting ? POLLOUT : POLLIN;
       fds.push_back({c.fd.get(), events, 0});
       const int64_t left_ms = std::max<int64_t>(0, c.deadline_ms - now_ms);
       timeout_ms = timeout_ms < 0 ? left_ms : std::min(timeout_ms, left_ms);
@@ -422,6 +431,12 @@ void AdminHttpServer::Impl::AcceptSome(int64_t now_ms) {
     const bool limited = options.per_peer_limit_on_loopback || !local;
     if (limited && static_cast<size_t>(same_peer) >= options.connections_per_peer_max) continue;
     Connection c;
+    if (options.tls) {
+      Result<std::unique_ptr<AdminTlsSession>> session = options.tls->NewSession(fd.get());
+      if (!session.ok()) continue;  // out of memory: closed, as when the table is full
+      c.tls = std::move(session).value();
+      c.phase = Phase::kHandshaking;
+    }
     c.fd = std::move(fd);
     c.peer_ip = std::move(peer_ip);
     c.local = local;
@@ -432,12 +447,52 @@ void AdminHttpServer::Impl::AcceptSome(int64_t now_ms) {
 
 void AdminHttpServer::Impl::Step(Connection* c, int64_t now_ms) {
   switch (c->phase) {
+    case Phase::kHandshaking: Handshake(c); break;
     case Phase::kReading: ReadRequest(c, now_ms); break;
     case Phase::kWriting: Write(c, now_ms); break;
     case Phase::kDraining: Drain(c); break;
     case Phase::kClosed: break;
   }
+  // TLS may hold decrypted bytes that poll(2) will not announce: read them now. Each round reads
+  // at least one byte or leaves the reading phase, and the request is bounded, so this ends.
+  while (c->phase == Phase::kReading && c->tls != nullptr && c->tls->HasBufferedInput()) {
+    ReadRequest(c, now_ms);
+  }
   if (c->phase == Phase::kClosed) c->fd.Reset();
+}
+
+void AdminHttpServer::Impl::Handshake(Connection* c) {
+  assert(c->phase == Phase::kHandshaking && c->tls != nullptr);
+  const TlsStep step = c->tls->Handshake();
+  c->want = step.outcome == TlsStep::kWantRead ? POLLIN : step.outcome == TlsStep::kWantWrite ? POLLOUT : 0;
+  if (step.outcome == TlsStep::kOk) c->phase = Phase::kReading;  // the request may be buffered
+  if (step.outcome == TlsStep::kClosed) c->phase = Phase::kClosed;  // no response to a failed one
+}
+
+ssize_t AdminHttpServer::Impl::Receive(Connection* c, char* buf, size_t size) {
+  assert(size > 0);
+  if (c->tls == nullptr) {
+    const ssize_t n = ::recv(c->fd.get(), buf, size, 0);
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
+    return n;
+  }
+  const TlsStep step = c->tls->Read(buf, size);
+  c->want = step.outcome == TlsStep::kWantRead ? POLLIN : step.outcome == TlsStep::kWantWrite ? POLLOUT : 0;
+  if (step.outcome == TlsStep::kOk) return static_cast<ssize_t>(step.bytes);
+  return step.outcome == TlsStep::kClosed ? 0 : -1;
+}
+
+ssize_t AdminHttpServer::Impl::Transmit(Connection* c, const char* buf, size_t size) {
+  assert(size > 0);
+  if (c->tls == nullptr) {
+    const ssize_t n = ::send(c->fd.get(), buf, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
+    return n;
+  }
+  const TlsStep step = c->tls->Write(buf, size);
+  c->want = step.outcome == TlsStep::kWantRead ? POLLIN : step.outcome == TlsStep::kWantWrite ? POLLOUT : 0;
+  if (step.outcome == TlsStep::kOk) return static_cast<ssize_t>(step.bytes);
+  return step.outcome == TlsStep::kClosed ? 0 : -1;
 }
 
 void AdminHttpServer::Impl::ReadRequest(Connection* c, int64_t now_ms) {
@@ -446,11 +501,8 @@ void AdminHttpServer::Impl::ReadRequest(Connection* c, int64_t now_ms) {
   assert(c->in.size() < limit || (!body && c->in.size() <= options.request_bytes_max));
   char buf[kReadChunkBytes];
   const size_t want = std::min(sizeof buf, limit - c->in.size());
-  const ssize_t n = ::recv(c->fd.get(), buf, want, 0);
-  if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) c->phase = Phase::kClosed;
-    return;
-  }
+  const ssize_t n = Receive(c, buf, want);
+  if (n < 0) return;  // nothing yet
   if (n == 0) {  // the client gave up before finishing its request
     c->phase = Phase::kClosed;
     return;
@@ -460,7 +512,8 @@ void AdminHttpServer::Impl::ReadRequest(Connection* c, int64_t now_ms) {
     ReadBody(c, chunk, now_ms);
     return;
   }
-  // Not HTTP (a TLS ClientHello, binary noise): answer now rather than wait for the timeout.
+  // Not HTTP (a TLS ClientHello to a plain listener, binary noise): answer now rather than wait
+  // for the timeout.
   if (c->in.empty() && (buf[0] < 'A' || buf[0] > 'Z')) {
     Respond(c, ErrorResponse(400), true, now_ms);
     return;
@@ -576,18 +629,20 @@ void AdminHttpServer::Impl::Respond(Connection* c, const HttpResponse& response,
 
 void AdminHttpServer::Impl::Write(Connection* c, int64_t now_ms) {
   while (c->out_offset < c->out.size()) {
-    const ssize_t n = ::send(c->fd.get(), c->out.data() + c->out_offset,
-                             c->out.size() - c->out_offset, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) c->phase = Phase::kClosed;
+    const ssize_t n = Transmit(c, c->out.data() + c->out_offset, c->out.size() - c->out_offset);
+    if (n < 0) return;  // not now
+    if (n == 0) {
+      c->phase = Phase::kClosed;
       return;
     }
     c->out_offset += static_cast<size_t>(n);
   }
-  // Sent: half-close and discard what the client still sends, so that closing with unread bytes
-  // does not reset the connection before the client has read the response.
+  // Sent: half-close (TLS: close_notify first, not waiting for the client's) and discard what
+  // the client still sends, so that closing with unread bytes does not reset the connection
+  // before the client has read the response. The discarding reads the socket itself.
   std::string().swap(c->out);
+  if (c->tls != nullptr) c->tls->Shutdown();
+  c->want = 0;
   ::shutdown(c->fd.get(), SHUT_WR);
   c->phase = Phase::kDraining;
   c->deadline_ms = now_ms + std::min(options.read_timeout_ms, kDrainTimeoutMsMax);
@@ -694,6 +749,13 @@ Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
   try {
     impl->thread = std::thread([p = impl.get()] {
       SetCurrentThreadName("cairn-admin");
+      // OpenSSL writes with write(2), not send(MSG_NOSIGNAL): a client gone mid-response must
+      // give EPIPE, not kill the process. SIGPIPE is thread-directed: blocked here, it stays
+      // pending on this thread and is never delivered.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
       p->Run();
     });
   } catch (const std::exception&) {

@@ -26,6 +26,10 @@
 //   connections_per_peer_max from the same non-loopback peer address, new ones are accepted and
 //   closed at once (so the kernel backlog cannot grow, and one remote peer cannot take every
 //   slot and starve the health probes of others).
+// - With `tls`, every connection is TLS (server/admin_tls.h) and nothing else is served: the
+//   handshake counts against read_timeout_ms like the request, a failed one (a plain HTTP
+//   request, a refused client certificate) closes the connection without a response, and the
+//   response is followed by close_notify.
 //
 // Handlers run on the loop thread, one at a time: a slow handler delays other admin requests (never
 // the data path), and a handler never runs concurrently with itself or another handler. A handler
@@ -45,6 +49,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "server/admin_tls.h"
 
 namespace cairn::server {
 
@@ -77,6 +82,8 @@ struct AdminHttpOptions {
   int64_t read_timeout_ms = 5000;                      // 1 .. kAdminTimeoutMsMax
   // Called with the peer's IP on the loop thread; null allows everyone.
   std::function<bool(std::string_view peer_ip)> allow_peer;
+  // HTTPS on every connection; null: plain HTTP.
+  std::shared_ptr<const AdminTlsContext> tls;
 };
 
 struct HttpResponse {
