@@ -526,9 +526,10 @@ class Parser {
   }
 
   Status ParseServer(const toml::table& t, ServerSection* out) const {
-    CAIRN_RETURN_IF_ERROR(CheckKeys(t, "server", {"listen", "admin_listen", "allow_cidrs", "core_dumps"}));
+    CAIRN_RETURN_IF_ERROR(CheckKeys(t, "server", {"listen", "admin_listen", "admin_tls", "allow_cidrs", "core_dumps"}));
     CAIRN_RETURN_IF_ERROR(GetString(t, "server", "listen", &out->listen));
     CAIRN_RETURN_IF_ERROR(GetString(t, "server", "admin_listen", &out->admin_listen));
+    CAIRN_RETURN_IF_ERROR(GetBool(t, "server", "admin_tls", &out->admin_tls));
     CAIRN_RETURN_IF_ERROR(GetBool(t, "server", "core_dumps", &out->core_dumps));
     CAIRN_RETURN_IF_ERROR(
         GetStringList(t, "server", "allow_cidrs", kCidrEntriesMax, &out->allow_cidrs));
@@ -948,7 +949,14 @@ Status ValidateForServe(const Config& config) {
   if (!config.server.admin_listen.empty()) {
     CAIRN_RETURN_IF_ERROR(CheckListen("server.admin_listen", config.server.admin_listen, tls,
                                       !cidrs->empty(), /*numeric=*/true));
+    const Result<HostPort> admin = ParseHostPort(config.server.admin_listen);  // CheckListen: ok
+    if (!config.server.admin_tls && !IsLoopbackHost(admin->host)) {
+      return Refuse("server.admin_listen = \"" + config.server.admin_listen +
+                    "\" is off loopback and serves plain HTTP: set server.admin_tls = true, or "
+                    "listen on 127.0.0.1");
+    }
   }
+  if (config.server.admin_tls && !tls) return Refuse("server.admin_tls = true needs tls.enabled = true");
   if (tls) {
     if (config.tls.cert.empty()) return Refuse("tls.enabled = true but tls.cert is not set");
     if (config.tls.key.empty()) return Refuse("tls.enabled = true but tls.key is not set");

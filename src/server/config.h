@@ -151,6 +151,9 @@ inline constexpr int64_t kJwtLeewaySecondsMax = 60;
 struct ServerSection {
   std::string listen = "127.0.0.1:7400";
   std::string admin_listen = "127.0.0.1:7401";  // "" = no admin listener
+  // HTTPS on the admin listener with the [tls] certificate, key, client CA and minimum version
+  // (client certificates requested and required as on the gRPC listener). Needed off loopback.
+  bool admin_tls = false;
   // Client networks allowed to connect (checked before the TLS handshake). Empty = no list,
   // which ValidateForServe accepts only when both listeners are on loopback.
   std::vector<std::string> allow_cidrs;

@@ -121,6 +121,7 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("server.admin_listen", c.server.admin_listen);
   r.List("server.allow_cidrs", c.server.allow_cidrs);
   if (c.server.core_dumps) r.Flag("server.core_dumps", true);  // only when set, as above
+  if (c.server.admin_tls) r.Flag("server.admin_tls", true);  // only when set: digests stay put
   r.Flag("tls.enabled", c.tls.enabled);
   r.Line("tls.cert", c.tls.cert);
   r.Line("tls.key", c.tls.key);  // the path, never the key

@@ -89,11 +89,20 @@ void CheckAllowlist(const Config& config, Findings* out) {
 
 void CheckAdminListener(const Config& config, Findings* out) {
   if (config.server.admin_listen.empty() || IsLoopbackListen(config.server.admin_listen)) return;
-  out->Add("CAIRN-NET-003", Severity::kHigh,
-           "server.admin_listen = \"" + config.server.admin_listen +
-               "\" is not loopback: /metrics and /checkpoint are served without authentication",
-           "set server.admin_listen = \"127.0.0.1:7401\" and scrape through a local agent or a "
-           "proxy that authenticates");
+  const std::string where = "server.admin_listen = \"" + config.server.admin_listen + "\" is not loopback";
+  if (!config.server.admin_tls) {
+    out->Add("CAIRN-NET-003", Severity::kHigh,
+             where + ": /metrics and /checkpoint are served in plain HTTP without authentication",
+             "set server.admin_tls = true with tls.client_ca and tls.require_client_cert = true, "
+             "or server.admin_listen = \"127.0.0.1:7401\" and scrape through a local agent");
+    return;
+  }
+  if (config.tls.require_client_cert && !config.tls.client_ca.empty()) return;
+  out->Add("CAIRN-NET-003", Severity::kMedium,
+           where + ": /metrics and /checkpoint are served over TLS to every client of "
+                   "server.allow_cidrs without a client certificate",
+           "set tls.client_ca and tls.require_client_cert = true so that scrapers present "
+           "certificates, or keep the admin listener on loopback");
 }
 
 }  // namespace

@@ -475,6 +475,11 @@ Status ServerImpl::StartAdmin() {
   if (config_.server.admin_listen.empty()) return Status::Ok();  // no admin listener
   AdminHttpOptions options;
   options.listen = config_.server.admin_listen;
+  if (config_.server.admin_tls) {
+    auto tls = MakeAdminTlsContext(config_.tls);
+    if (!tls.ok()) return tls.status().Annotate("server.admin_tls");
+    options.tls = std::move(tls).value();
+  }
   // Local processes (a Prometheus, health probes, a witness on this host) connecting from the
   // loopback address are admitted whatever allow_cidrs says: the listener is loopback by
   // default, and the page is the same for every peer.

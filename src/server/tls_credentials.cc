@@ -55,4 +55,22 @@ Result<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const Tls
   return credentials;
 }
 
+Result<std::shared_ptr<const AdminTlsContext>> MakeAdminTlsContext(const TlsSection& tls) {
+  if (!tls.enabled) return Status::FailedPrecondition("the admin listener's TLS needs tls.enabled");
+  AdminTlsOptions options;
+  CAIRN_ASSIGN_OR_RETURN(options.cert_chain_pem, ReadPemFile(tls.cert, "tls.cert"));
+  CAIRN_ASSIGN_OR_RETURN(options.key_pem, ReadPemFile(tls.key, "tls.key", /*secret=*/true));
+  if (!tls.client_ca.empty()) {
+    Result<std::string> ca = ReadPemFile(tls.client_ca, "tls.client_ca");
+    if (!ca.ok()) {
+      crypto::Cleanse(&options.key_pem);
+      return ca.status();
+    }
+    options.client_ca_pem = std::move(ca).value();
+    options.require_client_cert = tls.require_client_cert;
+  }
+  options.tls13_only = tls.min_version == "1.3";
+  return AdminTlsContext::Create(std::move(options));  // wipes the key
+}
+
 }  // namespace cairn::server

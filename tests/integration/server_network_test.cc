@@ -16,6 +16,7 @@
 #include <mutex>
 #include <regex>
 
+#include "auth/http_fetch.h"
 #include "closed_by_server.h"
 #include "loopback_http.h"
 #include "prom_parser.h"
@@ -88,6 +89,27 @@ TEST(ServerNetworkTest, OneSourceCannotHoldMoreThanItsShareOfConnections) {
   ASSERT_TRUE(info.ok());
   EXPECT_GE(info->refused_connections(), 1u);
   EXPECT_NE(env.server().output().find("connection limit of the source reached"), std::string::npos);
+}
+
+// server.admin_tls: the admin listener speaks HTTPS with the server's certificate (verified here
+// against the test CA for 127.0.0.1) and nothing in plaintext.
+TEST(ServerNetworkTest, AdminTlsServesHttpsWithTheServersCertificateAndNoPlainHttp) {
+  ServerEnv env;
+  env.server_extra = "admin_tls = true\n";
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  const std::string base = "https://127.0.0.1:" + std::to_string(env.server().admin_port());
+  auth::HttpGetOptions options;
+  options.ca_pem = ReadFile(env.CaCert());
+  auto health = auth::HttpGet(base + "/healthz", options);
+  ASSERT_TRUE(health.ok()) << health.status().ToString();
+  EXPECT_EQ(*health, "ok\n");
+  auto metrics = auth::HttpGet(base + "/metrics", options);
+  ASSERT_TRUE(metrics.ok()) << metrics.status().ToString();
+  EXPECT_NE(metrics->find("cairn_"), std::string::npos);
+  const std::string plain = HttpGet(env.server().admin_port(), "/healthz");
+  EXPECT_EQ(plain.find("HTTP/1."), std::string::npos) << plain;
+  // A client that trusts only the system's roots refuses the test CA's certificate.
+  EXPECT_FALSE(auth::HttpGet(base + "/healthz", auth::HttpGetOptions{}).ok());
 }
 
 // The admin listener applies the same allowlist; a peer it refuses is counted (ServerInfo and

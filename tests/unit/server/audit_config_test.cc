@@ -91,6 +91,7 @@ TEST(ConfigDigest, StableChangesWithSettingsAndHoldsNoSecrets) {
   EXPECT_NE(text(base + "[log]\nlevel = \"debug\"\n"), t);
   EXPECT_NE(text(base + "[alerts]\nenabled = false\n"), t);
   EXPECT_NE(text(base + "[server]\ncore_dumps = true\n"), t);
+  EXPECT_NE(text(base + "[server]\nadmin_tls = true\n"), t);
   // Another secret under the same key id: the digest does not depend on secrets at all.
   const std::string other_hash(64, 'b');
   const std::string rekeyed =

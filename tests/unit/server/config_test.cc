@@ -38,6 +38,7 @@ TEST(ConfigParse, Defaults) {
   EXPECT_EQ(c.server.admin_listen, "127.0.0.1:7401");
   EXPECT_TRUE(c.server.allow_cidrs.empty());
   EXPECT_FALSE(c.server.core_dumps);
+  EXPECT_FALSE(c.server.admin_tls);
   EXPECT_TRUE(c.tls.enabled);
   EXPECT_EQ(c.tls.cert, "");
   EXPECT_EQ(c.tls.key, "");
@@ -68,6 +69,7 @@ data_dir = "data"
 [server]
 listen = "0.0.0.0:7400"
 admin_listen = "[::1]:7401"
+admin_tls = true
 allow_cidrs = ["10.0.0.0/8", "::1/128"]
 core_dumps = true
 [tls]
@@ -124,6 +126,7 @@ connection_idle_ms_max = 60000
   EXPECT_EQ(c.server.admin_listen, "[::1]:7401");
   EXPECT_EQ(c.server.allow_cidrs, (std::vector<std::string>{"10.0.0.0/8", "::1/128"}));
   EXPECT_TRUE(c.server.core_dumps);
+  EXPECT_TRUE(c.server.admin_tls);
   EXPECT_EQ(c.tls.cert, "/etc/cairn/tls/server.crt");
   EXPECT_EQ(c.tls.key, "/secure/server.key");
   EXPECT_EQ(c.tls.client_ca, "/etc/ca/ca.crt");
@@ -476,6 +479,22 @@ TEST_F(ServeCheck, RefusesPlaintextAdminOffLoopback) {
   config_.server.admin_listen = "10.1.1.1:7401";
   config_.server.allow_cidrs = {"10.0.0.0/8"};
   ExpectRefused({"tls.enabled = false", "server.admin_listen", "plaintext"});
+}
+
+// Off loopback the admin listener must be HTTPS (server.admin_tls), which needs [tls].
+TEST_F(ServeCheck, RefusesPlainHttpAdminOffLoopbackAndAdminTlsWithoutTls) {
+  config_.server.admin_listen = "10.1.1.1:7401";
+  config_.server.allow_cidrs = {"10.0.0.0/8"};
+  ExpectRefused({"server.admin_listen", "plain HTTP", "server.admin_tls = true"});
+  config_.server.admin_tls = true;
+  EXPECT_TRUE(ValidateForServe(config_).ok()) << ValidateForServe(config_).ToString();
+  config_.server.admin_listen = "127.0.0.1:7401";
+  config_.tls.enabled = false;
+  config_.tls.cert.clear();
+  config_.tls.key.clear();
+  ExpectRefused({"server.admin_tls = true needs tls.enabled = true"});
+  config_.server.admin_tls = false;
+  EXPECT_TRUE(ValidateForServe(config_).ok()) << "plain HTTP on loopback stays allowed";
 }
 
 TEST_F(ServeCheck, RefusesNonLoopbackListenWithoutCidrs) {

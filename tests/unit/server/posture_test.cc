@@ -262,6 +262,21 @@ const std::vector<Case>& Cases() {
          e.config.server.allow_cidrs = {"10.0.0.0/8"};
        },
        [](Env& e) { e.config.server.admin_listen = ""; }},
+      // Over TLS but to any client of the allowlist; with required client certificates, fine.
+      {"AdminPublicOverTls", "CAIRN-NET-003", Severity::kMedium,
+       [](Env& e) {
+         e.config.server.admin_listen = "0.0.0.0:7401";
+         e.config.server.admin_tls = true;
+         e.config.server.allow_cidrs = {"10.0.0.0/8"};
+       },
+       [](Env& e) {
+         e.config.server.admin_listen = "0.0.0.0:7401";
+         e.config.server.admin_tls = true;
+         e.config.server.allow_cidrs = {"10.0.0.0/8"};
+         e.config.tls.client_ca = e.dir.Sub("clients-ca.pem");
+         WriteMode(e.config.tls.client_ca, "-----BEGIN CERTIFICATE-----\n", 0644);
+         e.config.tls.require_client_cert = true;
+       }},
       {"KeyReadable", "CAIRN-FILE-001", Severity::kCritical,
        [](Env& e) { ASSERT_EQ(::chmod(e.config.tls.key.c_str(), 0640), 0); },
        [](Env& e) { ASSERT_EQ(::chmod(e.config.tls.key.c_str(), 0400), 0); }},
