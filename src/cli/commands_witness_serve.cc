@@ -4,9 +4,10 @@
 // directory, and cosigns a new one only when a consistency proof leads to it from that one
 // (integrity/witness.h). The kept note is replaced atomically and durably before the answer.
 //
-// Plain HTTP on the admin listener's hardened server (server/admin_http.h): what a witness
-// receives and answers is public and signed. A listen address outside loopback needs
-// --allow-cidr; put a TLS-terminating proxy in front when logs reach it over other networks.
+// The admin listener's hardened server (server/admin_http.h): plain HTTP by default, since what
+// a witness receives and answers is public and signed; HTTPS with --tls-cert and --tls-key (and
+// client certificates required with --tls-client-ca). A listen address outside loopback needs
+// --allow-cidr.
 // One process per state directory (an flock on <state-dir>/.lock).
 #include <fcntl.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@
 #include "integrity/witness.h"
 #include "server/admin_http.h"
 #include "server/cidr.h"
+#include "server/tls_credentials.h"
 
 namespace cairn::cli {
 namespace {
@@ -48,6 +50,9 @@ struct WitnessServeArgs {
   std::string state_dir;
   std::string listen = "127.0.0.1:7410";
   std::vector<std::string> allow_cidrs;
+  std::string tls_cert;       // with tls_key: HTTPS
+  std::string tls_key;
+  std::string tls_client_ca;  // client certificates required, issued by this CA
 };
 
 // The logs a witness follows, and what it cosigned for each (one file per origin).
@@ -196,6 +201,16 @@ int RunWitnessServe(const WitnessServeArgs& args) {
   server::AdminHttpOptions options;
   options.listen = args.listen;
   options.request_body_bytes_max = integrity::kAddCheckpointBodyBytesMax;
+  if (!args.tls_cert.empty()) {
+    server::TlsSection tls;
+    tls.cert = args.tls_cert;
+    tls.key = args.tls_key;
+    tls.client_ca = args.tls_client_ca;
+    tls.require_client_cert = !args.tls_client_ca.empty();
+    auto context = server::MakeAdminTlsContext(tls);
+    if (!context.ok()) return Fail(context.status());
+    options.tls = std::move(context).value();
+  }
   if (!cidrs->empty()) {
     options.allow_peer = [set = *cidrs](std::string_view ip) {
       return server::IsLoopbackHost(ip) || set.ContainsText(ip);
@@ -244,7 +259,22 @@ void RegisterWitnessServe(CLI::App* witness, CliContext& ctx) {
   cmd->add_option("--allow-cidr", args->allow_cidrs,
                   "Peers outside loopback that may connect (CIDR); repeat")
       ->option_text("CIDR");
+  cmd->add_option("--tls-cert", args->tls_cert, "Serve HTTPS with this PEM certificate chain")
+      ->option_text("FILE");
+  cmd->add_option("--tls-key", args->tls_key, "The PEM private key of --tls-cert (mode 0600)")
+      ->option_text("FILE");
+  cmd->add_option("--tls-client-ca", args->tls_client_ca,
+                  "Require client certificates issued by this PEM CA")
+      ->option_text("FILE");
   cmd->callback([&ctx, args] {
+    if (args->tls_cert.empty() != args->tls_key.empty()) {
+      ctx.exit_code = UsageError("--tls-cert and --tls-key go together");
+      return;
+    }
+    if (!args->tls_client_ca.empty() && args->tls_cert.empty()) {
+      ctx.exit_code = UsageError("--tls-client-ca needs --tls-cert and --tls-key");
+      return;
+    }
     // Outside loopback the allowlist decides who may connect at all.
     const auto listen = server::ParseHostPort(args->listen);
     if (!args->allow_cidrs.empty() || (listen.ok() && server::IsLoopbackHost(listen->host))) {

@@ -46,11 +46,12 @@ class WitnessPushTest : public ::testing::Test {
 
   std::string KeyFile(int i) const { return wdir.Sub("w" + std::to_string(i) + ".key"); }
   std::string StateDir(int i) const { return wdir.Sub("state" + std::to_string(i)); }
-  bool StartWitness(int i) {
-    return witnesses[i].StartCommand({"witness", "serve", "--key-file", KeyFile(i), "--log-key",
-                                      log_key, "--state-dir", StateDir(i), "--listen",
-                                      "127.0.0.1:" + std::to_string(witness_ports[i])},
-                                     kWitnessReady);
+  bool StartWitness(int i, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"witness", "serve", "--key-file", KeyFile(i), "--log-key",
+                                     log_key, "--state-dir", StateDir(i), "--listen",
+                                     "127.0.0.1:" + std::to_string(witness_ports[i])};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return witnesses[i].StartCommand(args, kWitnessReady);
   }
   std::string WitnessConfig() {
     std::string toml;
@@ -144,6 +145,49 @@ TEST_F(WitnessPushTest, TheServersCheckpointsGetCosignedAndAClientChecksThem) {
   ASSERT_TRUE(env.server().Start({"--config", env.ConfigPath()})) << env.server().output();
   Append(4);
   WaitCosigned(10, {0, 1});
+}
+
+// `cairn witness serve --tls-cert --tls-key`: the server pushes over HTTPS to a witness whose
+// certificate its [[witness]] ca_file vouches for, and to no witness it cannot verify.
+TEST_F(WitnessPushTest, AWitnessOverHttpsCosignsOnlyForAServerThatTrustsItsCertificate) {
+  // Both witnesses serve the dev server certificate (127.0.0.1, issued by the dev CA).
+  const std::vector<std::string> tls = {"--tls-cert", env.DataDir() + "/dev/server.crt",
+                                        "--tls-key", env.DataDir() + "/dev/server.key"};
+  for (int i = 0; i < 2; ++i) {
+    witnesses[i].Stop();
+    witness_ports[i] = 0;
+    ASSERT_TRUE(StartWitness(i, tls)) << witnesses[i].output();
+    witness_ports[i] = witnesses[i].grpc_port();
+  }
+  WriteFile(wdir.Sub("other-ca.pem"), env.other_ca.cert_pem);
+  const std::string ca_files[2] = {env.CaCert(), wdir.Sub("other-ca.pem")};
+  for (int i = 0; i < 2; ++i) {
+    env.extra_config += "\n[[witness]]\nkey = \"" + witness_keys[i] + "\"\nurl = \"https://127.0.0.1:" +
+                        std::to_string(witness_ports[i]) + "/\"\nca_file = \"" + ca_files[i] + "\"\n";
+  }
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  Append(2);
+  const std::string note = WaitCosigned(2, {0});
+  EXPECT_FALSE(integrity::VerifyCosignature(note, WitnessVerifier(1)).ok())
+      << "pushed to a witness whose certificate it cannot verify";
+  const std::regex w2_failed(R"(cairn_witness_failures\{witness="witness.test/w2"\} [1-9])");
+  std::string metrics;
+  for (int waited_ms = 0; waited_ms < 5000 && !std::regex_search(metrics, w2_failed); waited_ms += 100) {
+    metrics = HttpBody(HttpGet(env.server().admin_port(), "/metrics"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(std::regex_search(metrics, w2_failed)) << metrics;
+  // The witness speaks nothing but TLS.
+  const std::string plain = HttpGet(witness_ports[0], "/healthz");
+  EXPECT_EQ(plain.find("HTTP/1."), std::string::npos) << plain;
+  // Half a TLS setting is a usage error.
+  ServerProcess half;
+  EXPECT_FALSE(half.StartCommand({"witness", "serve", "--key-file", KeyFile(0), "--log-key", log_key,
+                                  "--state-dir", wdir.Sub("half"), "--listen", "127.0.0.1:0",
+                                  "--tls-cert", env.DataDir() + "/dev/server.crt"},
+                                 kWitnessReady, 5000));
+  EXPECT_NE(half.output().find("--tls-cert and --tls-key go together"), std::string::npos)
+      << half.output();
 }
 
 // The cosigned checkpoint outlives a restart: with every witness down, the restarted server
