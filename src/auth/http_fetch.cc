@@ -106,6 +106,17 @@ bool Configure(CURL* c, const std::string& url, const HttpGetOptions& options, S
     ok &= curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(options.cancel)) ==
           CURLE_OK;
   }
+  if (!options.client_cert_pem.empty()) {
+    curl_blob cert{const_cast<char*>(options.client_cert_pem.data()), options.client_cert_pem.size(),
+                   CURL_BLOB_COPY};
+    // Not copied (curl would free a copy without wiping it): the caller keeps it for the call.
+    curl_blob key{const_cast<char*>(options.client_key_pem.data()), options.client_key_pem.size(),
+                  CURL_BLOB_NOCOPY};
+    ok &= curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &cert) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM") == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &key) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM") == CURLE_OK;
+  }
   if (!options.ca_pem.empty()) {  // these roots only: no bundle, no directory of the system
     curl_blob roots{const_cast<char*>(options.ca_pem.data()), options.ca_pem.size(), CURL_BLOB_COPY};
     ok &= curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &roots) == CURLE_OK;

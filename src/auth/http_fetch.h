@@ -31,6 +31,10 @@ struct HttpGetOptions {
   size_t body_size_max_bytes = size_t{1} << 20;
   // When set, a transfer in progress is aborted (kUnavailable) soon after it turns true.
   const std::atomic<bool>* cancel = nullptr;
+  // A client certificate (PEM) and its key for servers that ask for one; both or neither. The
+  // key is not copied: its bytes must outlive the call.
+  std::string client_cert_pem;
+  std::string_view client_key_pem;
 };
 
 // OK when `url` may be fetched at all (scheme and host rules above); kInvalidArgument otherwise.

@@ -301,6 +301,7 @@ struct Connection {
   UniqueFd fd;
   std::unique_ptr<AdminTlsSession> tls;  // null: plain HTTP; freed before `fd` closes
   short want = 0;  // what a TLS step waits for (POLLIN / POLLOUT); 0: what the phase implies
+  bool close_notify_sent = false;  // TLS: the response is followed by close_notify
   std::string peer_ip;
   bool local = false;  // AdminHttpOptions::local_peer
   Phase phase = Phase::kReading;
@@ -641,7 +642,14 @@ void AdminHttpServer::Impl::Write(Connection* c, int64_t now_ms) {
   // the client still sends, so that closing with unread bytes does not reset the connection
   // before the client has read the response. The discarding reads the socket itself.
   std::string().swap(c->out);
-  if (c->tls != nullptr) c->tls->Shutdown();
+  if (c->tls != nullptr && !c->close_notify_sent) {
+    const TlsStep step = c->tls->Shutdown();
+    if (step.outcome == TlsStep::kWantWrite) {
+      c->want = POLLOUT;
+      return;  // the alert did not fit the socket buffer: again when it does
+    }
+    c->close_notify_sent = true;  // (or the connection failed: the drain ends it)
+  }
   c->want = 0;
   ::shutdown(c->fd.get(), SHUT_WR);
   c->phase = Phase::kDraining;

@@ -27,6 +27,9 @@ constexpr char kTls12Ciphers[] =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+// No passphrase prompt (OpenSSL's default asks on the terminal): an encrypted key is refused.
+int NoPassphrase(char*, int, int, void*) { return 0; }
+
 BioPtr MemoryBio(const std::string& text) {
   assert(text.size() <= kPemSizeBytesMax);
   return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
@@ -39,7 +42,7 @@ std::vector<X509Ptr> ReadCertificates(const std::string& pem, size_t max) {
   BioPtr bio = MemoryBio(pem);
   if (bio == nullptr) return certs;
   for (;;) {
-    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr));
     if (cert == nullptr) break;
     if (certs.size() == max) return {};
     certs.push_back(std::move(cert));
@@ -64,8 +67,10 @@ Status UseCertificateAndKey(SSL_CTX* ctx, const std::string& chain_pem, const st
     }
   }
   BioPtr bio = MemoryBio(key_pem);
-  crypto::PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (key == nullptr) return Status::InvalidArgument("the TLS key is not a PEM private key");
+  crypto::PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr) : nullptr);
+  if (key == nullptr) {
+    return Status::InvalidArgument("the TLS key is not an unencrypted PEM private key");
+  }
   if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     return Status::InvalidArgument("the TLS key does not match the certificate");
   }

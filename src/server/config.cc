@@ -200,10 +200,15 @@ class Parser {
       const std::string w = "witness[" + std::to_string(i) + "]";
       const toml::table& t = *tables[i];
       WitnessSection section;
-      CAIRN_RETURN_IF_ERROR(CheckKeys(t, w, {"key", "url", "ca_file"}));
+      CAIRN_RETURN_IF_ERROR(CheckKeys(t, w, {"key", "url", "ca_file", "client_cert", "client_key"}));
       CAIRN_RETURN_IF_ERROR(GetString(t, w, "key", &section.key));
       CAIRN_RETURN_IF_ERROR(GetString(t, w, "url", &section.url));
       CAIRN_RETURN_IF_ERROR(GetPath(t, w, "ca_file", &section.ca_file));
+      CAIRN_RETURN_IF_ERROR(GetPath(t, w, "client_cert", &section.client_cert));
+      CAIRN_RETURN_IF_ERROR(GetPath(t, w, "client_key", &section.client_key));
+      if (section.client_cert.empty() != section.client_key.empty()) {
+        return Err(t.source(), "'" + w + ".client_cert' and '" + w + ".client_key' go together");
+      }
       auto key = integrity::ParseVerifierKey(section.key, integrity::kCosignatureAlgorithmEd25519);
       if (!key.ok()) {
         return Err(t.source(), "'" + w + ".key' is not a witness's cosigner key: " +

@@ -317,6 +317,8 @@ struct WitnessSection {
   std::string key;
   std::string url;
   std::string ca_file;
+  std::string client_cert;  // with client_key: a client certificate for a witness that asks
+  std::string client_key;   // (PEM; the key owner-only)
 };
 inline constexpr size_t kConfigWitnessesMax = 16;
 

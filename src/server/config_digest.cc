@@ -191,6 +191,10 @@ std::string CanonicalConfigText(const Config& c) {
     r.Line(w + "key", c.witnesses[i].key);
     r.Line(w + "url", c.witnesses[i].url);
     r.Line(w + "ca_file", c.witnesses[i].ca_file);
+    if (!c.witnesses[i].client_cert.empty()) {  // only when set: digests of older configs stay
+      r.Line(w + "client_cert", c.witnesses[i].client_cert);
+      r.Line(w + "client_key", c.witnesses[i].client_key);  // the path, never the key
+    }
   }
   RenderLaterSettings(c, &r);
   return r.Take();

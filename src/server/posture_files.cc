@@ -32,6 +32,10 @@ std::vector<std::pair<std::string, std::string>> SecretFiles(const Config& confi
   for (const auto& [setting, path] : others) {
     if (EndsWith(path, ".key")) files.emplace_back(setting, path);
   }
+  for (size_t i = 0; i < config.witnesses.size(); ++i) {  // client keys for witnesses' mTLS
+    if (config.witnesses[i].client_key.empty()) continue;
+    files.emplace_back("witness[" + std::to_string(i) + "].client_key", config.witnesses[i].client_key);
+  }
   // The dev CA key, the dev JWT issuer's key and the admin API key that `cairn init` writes
   // beside the data: each mints or is an admin credential.
   if (!config.data_dir.empty()) {

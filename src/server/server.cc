@@ -17,6 +17,7 @@
 #include "audit/audit_metrics.h"
 #include "audit/log_listener.h"
 #include "common/log.h"
+#include "integrity/checkpoint.h"
 #include "audit/metrics.h"
 #include "audit/trail.h"
 #include "auth/authenticator.h"
@@ -27,6 +28,8 @@
 #include "policy/holder.h"
 #include "policy/parse.h"
 #include "common/trusted_file.h"
+#include "crypto/secure.h"
+#include "crypto/x509.h"
 #include "server/admin_http.h"
 #include "server/witness_pusher.h"
 #include "server/admin_service.h"
@@ -64,6 +67,20 @@ namespace {
 constexpr size_t kWitnessCaFileBytesMax = 1 << 20;
 // The component state that keeps the latest cosigned checkpoint across restarts.
 constexpr std::string_view kWitnessCosignedState = "witness/cosigned";
+
+// Stores `note` as the kept cosigned checkpoint unless the stored one is of a larger tree (another
+// node of a shared log kept a later one: read, then put, so two nodes racing may still leave the
+// smaller; the next round of either puts a larger one again).
+Status KeepCosigned(engine::EventStore* store, const integrity::NoteVerifier& log_key,
+                    const std::string& note) {
+  CAIRN_ASSIGN_OR_RETURN(integrity::Checkpoint mine, integrity::VerifyCheckpoint(note, log_key));
+  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> stored, store->ReadComponentState(kWitnessCosignedState));
+  if (stored) {
+    Result<integrity::Checkpoint> theirs = integrity::VerifyCheckpoint(*stored, log_key);
+    if (theirs.ok() && theirs->size > mine.size) return Status::Ok();
+  }
+  return store->PutComponentState(kWitnessCosignedState, note);
+}
 
 constexpr char kVersion[] = "0.1.0";
 constexpr int kServerThreadsMax = 256;
@@ -417,6 +434,20 @@ Status ServerImpl::StartWitnesses() {
       if (!pem.ok()) return pem.status();
       endpoint.ca_pem = std::move(pem).value();
     }
+    if (!w.client_cert.empty()) {
+      auto cert = ReadSmallFile(w.client_cert, "witness client_cert", kWitnessCaFileBytesMax);
+      if (!cert.ok()) return cert.status();
+      auto key = ReadPrivateFile(w.client_key, "witness client_key", kWitnessCaFileBytesMax);
+      if (!key.ok()) return key.status();
+      endpoint.client_key_pem = std::make_shared<const crypto::SecureBytes>(*key);
+      crypto::Cleanse(&key.value());
+      if (Status match = crypto::CheckKeyMatchesCert(*cert, endpoint.client_key_pem->view(),
+                                                     "witness client_cert", "witness client_key");
+          !match.ok()) {
+        return match;
+      }
+      endpoint.client_cert_pem = std::move(cert).value();
+    }
     endpoints.push_back(std::move(endpoint));
   }
   engine::EventStore* store = store_.get();
@@ -424,10 +455,16 @@ Status ServerImpl::StartWitnesses() {
   // nodes of a PostgreSQL log: a node may start from another node's, if it is of this log).
   WitnessKeeping keeping;
   CAIRN_ASSIGN_OR_RETURN(keeping.log_key, integrity::ParseVerifierKey(store->verifier_key()));
-  CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> kept, store->ReadComponentState(kWitnessCosignedState));
-  keeping.kept = kept.value_or("");
-  keeping.keep = [store](const std::string& note) {
-    return store->PutComponentState(kWitnessCosignedState, note);
+  Result<std::optional<std::string>> kept = store->ReadComponentState(kWitnessCosignedState);
+  if (kept.ok()) {
+    keeping.kept = kept->value_or("");
+  } else {  // the witnesses cosign again: not a reason to stay down
+    log::Warn("the cosigned checkpoint kept by an earlier run cannot be read",
+              {.action = "witness.keep", .outcome = "failure",
+               .extra = {{"error.message", kept.status().message()}}});
+  }
+  keeping.keep = [store, log_key = keeping.log_key](const std::string& note) {
+    return KeepCosigned(store, log_key, note);
   };
   auto pusher = WitnessPusher::Start(
       std::move(endpoints), [store] { return store->LatestStoredCheckpoint(); },

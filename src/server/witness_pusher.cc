@@ -336,6 +336,8 @@ void WitnessPusher::Record(size_t i, const Result<std::string>& lines,
 Result<std::string> WitnessPusher::Push(Witness& w, const engine::SignedCheckpoint& checkpoint) {
   auth::HttpGetOptions http;
   http.ca_pem = w.endpoint.ca_pem;
+  http.client_cert_pem = w.endpoint.client_cert_pem;
+  if (w.endpoint.client_key_pem) http.client_key_pem = w.endpoint.client_key_pem->view();
   http.timeout_ms = options_.timeout_ms;
   http.body_size_max_bytes = kReplyBytesMax;
   http.cancel = &cancel_;

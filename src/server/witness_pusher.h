@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "crypto/secure.h"
 #include "engine/types.h"
 #include "integrity/note.h"
 
@@ -54,6 +55,10 @@ struct WitnessEndpoint {
   integrity::NoteVerifier key;  // a cosigner key (algorithm 0x04); its name is the witness's
   std::string url;              // the submission prefix: https://…, or http:// on loopback
   std::string ca_pem;           // trust roots for https ("" = the system's)
+  // A client certificate and key for a witness that requires one ("" / null = none); the key is
+  // wiped when the last copy of the endpoint goes.
+  std::string client_cert_pem;
+  std::shared_ptr<const crypto::SecureBytes> client_key_pem;
 };
 
 struct WitnessPusherOptions {

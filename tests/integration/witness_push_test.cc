@@ -10,10 +10,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <regex>
 #include <thread>
 
 #include "auth/http_fetch.h"
+#include "crypto/x509.h"
 #include "integrity/checkpoint.h"
 #include "integrity/cosignature.h"
 #include "integrity/witness.h"
@@ -147,23 +149,39 @@ TEST_F(WitnessPushTest, TheServersCheckpointsGetCosignedAndAClientChecksThem) {
   WaitCosigned(10, {0, 1});
 }
 
-// `cairn witness serve --tls-cert --tls-key`: the server pushes over HTTPS to a witness whose
-// certificate its [[witness]] ca_file vouches for, and to no witness it cannot verify.
+// `cairn witness serve --tls-cert --tls-key [--tls-client-ca]`: the server pushes over HTTPS to a
+// witness whose certificate its [[witness]] ca_file vouches for, presenting its client_cert where
+// the witness requires one, and to no witness it cannot verify.
 TEST_F(WitnessPushTest, AWitnessOverHttpsCosignsOnlyForAServerThatTrustsItsCertificate) {
-  // Both witnesses serve the dev server certificate (127.0.0.1, issued by the dev CA).
+  // Both witnesses serve the dev server certificate (127.0.0.1, issued by the dev CA); the first
+  // requires client certificates of the dev CA.
   const std::vector<std::string> tls = {"--tls-cert", env.DataDir() + "/dev/server.crt",
                                         "--tls-key", env.DataDir() + "/dev/server.key"};
   for (int i = 0; i < 2; ++i) {
     witnesses[i].Stop();
     witness_ports[i] = 0;
-    ASSERT_TRUE(StartWitness(i, tls)) << witnesses[i].output();
+    std::vector<std::string> args = tls;
+    if (i == 0) args.insert(args.end(), {"--tls-client-ca", env.CaCert()});
+    ASSERT_TRUE(StartWitness(i, args)) << witnesses[i].output();
     witness_ports[i] = witnesses[i].grpc_port();
   }
+  crypto::CertRequest request;
+  request.common_name = "the log";
+  request.usage = crypto::CertRequest::Usage::kClient;
+  request.not_before_unix_s = static_cast<int64_t>(std::time(nullptr)) - 60;
+  request.not_after_unix_s = request.not_before_unix_s + 3600;
+  const crypto::KeyAndCert client = crypto::IssueCertificate(env.dev_ca, request).value();
+  WriteFile(wdir.Sub("log-client.crt"), client.cert_pem);
+  ASSERT_TRUE(crypto::WritePrivateFile(wdir.Sub("log-client.key"), client.key_pem).ok());
   WriteFile(wdir.Sub("other-ca.pem"), env.other_ca.cert_pem);
   const std::string ca_files[2] = {env.CaCert(), wdir.Sub("other-ca.pem")};
   for (int i = 0; i < 2; ++i) {
     env.extra_config += "\n[[witness]]\nkey = \"" + witness_keys[i] + "\"\nurl = \"https://127.0.0.1:" +
                         std::to_string(witness_ports[i]) + "/\"\nca_file = \"" + ca_files[i] + "\"\n";
+    if (i == 0) {
+      env.extra_config += "client_cert = \"" + wdir.Sub("log-client.crt") + "\"\nclient_key = \"" +
+                          wdir.Sub("log-client.key") + "\"\n";
+    }
   }
   ASSERT_TRUE(env.Start()) << env.server().output();
   Append(2);
@@ -177,9 +195,17 @@ TEST_F(WitnessPushTest, AWitnessOverHttpsCosignsOnlyForAServerThatTrustsItsCerti
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(std::regex_search(metrics, w2_failed)) << metrics;
-  // The witness speaks nothing but TLS.
+  // The witness speaks nothing but TLS, and the first one only to holders of a client certificate.
   const std::string plain = HttpGet(witness_ports[0], "/healthz");
   EXPECT_EQ(plain.find("HTTP/1."), std::string::npos) << plain;
+  auth::HttpGetOptions https;
+  https.ca_pem = ReadFile(env.CaCert());
+  const std::string health = "https://127.0.0.1:" + std::to_string(witness_ports[0]) + "/healthz";
+  EXPECT_FALSE(auth::HttpGet(health, https).ok()) << "served without a client certificate";
+  https.client_cert_pem = client.cert_pem;
+  https.client_key_pem = client.key_pem;
+  auto with_cert = auth::HttpGet(health, https);
+  EXPECT_TRUE(with_cert.ok()) << with_cert.status().ToString();
   // Half a TLS setting is a usage error.
   ServerProcess half;
   EXPECT_FALSE(half.StartCommand({"witness", "serve", "--key-file", KeyFile(0), "--log-key", log_key,

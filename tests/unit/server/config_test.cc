@@ -652,7 +652,14 @@ TEST(ConfigParse, WitnessesNeedACosignerKeyAnAcceptableUrlAndNoRepeats) {
   ASSERT_EQ(c.witnesses.size(), 1u);
   EXPECT_EQ(c.witnesses[0].url, "https://w.example/w1");
   EXPECT_EQ(c.witnesses[0].ca_file, "/etc/cairn/w.pem");
+  EXPECT_TRUE(c.witnesses[0].client_cert.empty());
   EXPECT_TRUE(MustParse("").witnesses.empty());
+  const Config mtls = MustParse(WitnessToml(kWitnessKey, "https://w.example/w1",
+                                            "client_cert = \"log.crt\"\nclient_key = \"log.key\"\n"));
+  EXPECT_EQ(mtls.witnesses[0].client_cert, "/etc/cairn/log.crt");
+  EXPECT_EQ(mtls.witnesses[0].client_key, "/etc/cairn/log.key");
+  ExpectParseError(WitnessToml(kWitnessKey, "https://w/", "client_cert = \"log.crt\"\n"),
+                   {"witness[0].client_cert", "go together"});
 
   // A log's verifier key (a note signer, algorithm 0x01), valid as such, is not a witness's.
   const auto log_signer = crypto::Ed25519PrivateKey::Generate().value();
