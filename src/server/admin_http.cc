@@ -332,6 +332,11 @@ struct AdminHttpServer::Impl {
   // Loop-thread state.
   std::vector<Connection> connections;
   int64_t accept_paused_until_ms = 0;
+  // TLS: per remote peer, the second (steady ms / 1000) of its last connections and how many.
+  std::map<std::string, std::pair<int64_t, size_t>> handshakes;
+
+  // False when a remote peer opened its share of TLS connections this second already.
+  bool TakeHandshake(const std::string& peer_ip, int64_t now_ms);
 
   void Run();
   void AcceptSome(int64_t now_ms);
@@ -427,6 +432,7 @@ void AdminHttpServer::Impl::AcceptSome(int64_t now_ms) {
         continue;  // the rest is kept for local probes
       }
     }
+    if (options.tls && !local && !TakeHandshake(peer_ip, now_ms)) continue;
     const auto same_peer = std::count_if(connections.begin(), connections.end(),
                                          [&](const Connection& o) { return o.peer_ip == peer_ip; });
     const bool limited = options.per_peer_limit_on_loopback || !local;
@@ -444,6 +450,23 @@ void AdminHttpServer::Impl::AcceptSome(int64_t now_ms) {
     c.deadline_ms = now_ms + options.read_timeout_ms;
     connections.push_back(std::move(c));
   }
+}
+
+bool AdminHttpServer::Impl::TakeHandshake(const std::string& peer_ip, int64_t now_ms) {
+  const int64_t second = now_ms / 1000;
+  // Bounded: past seconds are forgotten once the table holds as many peers as connections may.
+  if (handshakes.size() >= options.connections_max && handshakes.count(peer_ip) == 0) {
+    std::erase_if(handshakes, [&](const auto& entry) { return entry.second.first != second; });
+    if (handshakes.size() >= options.connections_max) return false;  // that many peers this second
+  }
+  auto& [at, count] = handshakes[peer_ip];
+  if (at != second) {
+    at = second;
+    count = 0;
+  }
+  if (count >= options.handshakes_per_peer_per_second_max) return false;
+  ++count;
+  return true;
 }
 
 void AdminHttpServer::Impl::Step(Connection* c, int64_t now_ms) {
@@ -685,6 +708,10 @@ Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
   }
   if (options.read_timeout_ms < 1 || options.read_timeout_ms > kAdminTimeoutMsMax) {
     return Status::InvalidArgument("admin read_timeout_ms must be 1..600000");
+  }
+  if (options.handshakes_per_peer_per_second_max < 1 ||
+      options.handshakes_per_peer_per_second_max > kAdminHandshakesPerSecondMax) {
+    return Status::InvalidArgument("admin handshakes_per_peer_per_second_max must be 1..10000");
   }
   if (options.request_body_bytes_max < 1 ||
       options.request_body_bytes_max > kAdminRequestBodyBytesMax) {

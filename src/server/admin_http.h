@@ -25,7 +25,8 @@
 //   the connection without a response. When connections_max connections are open, or
 //   connections_per_peer_max from the same non-loopback peer address, new ones are accepted and
 //   closed at once (so the kernel backlog cannot grow, and one remote peer cannot take every
-//   slot and starve the health probes of others).
+//   slot and starve the health probes of others). With TLS, a peer that is not local may also
+//   open at most handshakes_per_peer_per_second_max connections per second.
 // - With `tls`, every connection is TLS (server/admin_tls.h) and nothing else is served: the
 //   handshake counts against read_timeout_ms like the request, a failed one (a plain HTTP
 //   request, a refused client certificate) closes the connection without a response, and the
@@ -60,6 +61,7 @@ inline constexpr size_t kAdminRequestBytesMax = 1024 * 1024;
 inline constexpr int64_t kAdminTimeoutMsMax = 10 * 60 * 1000;
 inline constexpr size_t kAdminRoutesMax = 64;
 inline constexpr size_t kAdminRequestBodyBytesMax = 1024 * 1024;
+inline constexpr size_t kAdminHandshakesPerSecondMax = 10000;
 
 struct AdminHttpOptions {
   // "ipv4:port" or "[ipv6]:port", numeric addresses only; port 0 picks a free port.
@@ -84,6 +86,10 @@ struct AdminHttpOptions {
   std::function<bool(std::string_view peer_ip)> allow_peer;
   // HTTPS on every connection; null: plain HTTP.
   std::shared_ptr<const AdminTlsContext> tls;
+  // With tls: connections a peer that is not local may open per second (each costs the loop
+  // thread a handshake's key exchange and signature before any client certificate is seen);
+  // more are accepted and closed at once. 1 .. kAdminHandshakesPerSecondMax.
+  size_t handshakes_per_peer_per_second_max = 20;
 };
 
 struct HttpResponse {

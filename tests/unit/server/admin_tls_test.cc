@@ -10,6 +10,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,8 +54,15 @@ crypto::KeyAndCert Issue(const crypto::KeyAndCert& ca, const std::string& name, 
   return crypto::IssueCertificate(ca, r).value();
 }
 
-int Connect(int port) {
+// `source_v4` (host order): the local address to connect from (127.0.0.2 is another peer); 0: any.
+int Connect(int port, uint32_t source_v4 = 0) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (source_v4 != 0) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_addr.s_addr = htonl(source_v4);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local), 0);
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
@@ -68,11 +77,18 @@ struct ClientSetup {
   std::string trusted_ca_pem;                 // verifies the listener's certificate (IP 127.0.0.1)
   std::optional<crypto::KeyAndCert> identity;  // a client certificate to present
   int max_version = 0;                         // e.g. TLS1_2_VERSION; 0: the newest
+  uint32_t source_v4 = 0;                      // Connect()'s
 };
 
 // One HTTPS request over a fresh connection: the response text, or "<handshake failed>" /
 // "<no response>".
 std::string TlsRequest(int port, const ClientSetup& setup, const std::string& request) {
+  // OpenSSL writes with write(2): a connection the listener closed must give EPIPE, not kill the
+  // test. Blocked on this thread, a SIGPIPE stays pending here and is never delivered.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
   BIO* bio = BIO_new_mem_buf(setup.trusted_ca_pem.data(), static_cast<int>(setup.trusted_ca_pem.size()));
   X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
@@ -93,7 +109,7 @@ std::string TlsRequest(int port, const ClientSetup& setup, const std::string& re
     X509_free(cert);
     EVP_PKEY_free(key);
   }
-  const int fd = Connect(port);
+  const int fd = Connect(port, setup.source_v4);
   std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
   X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), "127.0.0.1");
   SSL_set_fd(ssl.get(), fd);
@@ -124,7 +140,8 @@ class AdminTlsTest : public ::testing::Test {
  protected:
   AdminTlsTest() : ca_(MakeCa("admin test ca")), server_cert_(Issue(ca_, "admin", false)) {}
 
-  std::unique_ptr<AdminHttpServer> Serve(AdminTlsOptions tls, int64_t read_timeout_ms = 5000) {
+  std::unique_ptr<AdminHttpServer> Serve(AdminTlsOptions tls, int64_t read_timeout_ms = 5000,
+                                         size_t handshakes_per_peer_per_second_max = 20) {
     auto context = AdminTlsContext::Create(std::move(tls));
     EXPECT_TRUE(context.ok()) << context.status().ToString();
     if (!context.ok()) return nullptr;
@@ -132,6 +149,8 @@ class AdminTlsTest : public ::testing::Test {
     options.listen = "127.0.0.1:0";
     options.read_timeout_ms = read_timeout_ms;
     options.tls = std::move(context).value();
+    options.handshakes_per_peer_per_second_max = handshakes_per_peer_per_second_max;
+    options.local_peer = [](std::string_view ip) { return ip == "127.0.0.1"; };
     std::map<std::string, HttpHandler> routes;
     routes["/healthz"] = [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; };
     routes["/big"] = [] { return HttpResponse{200, "text/plain", std::string(3 << 20, 'b')}; };
@@ -273,6 +292,28 @@ TEST_F(AdminTlsTest, ABodyOfManyRecordsLargerThanOneReadArrivesWhole) {
     setup.max_version = version;
     EXPECT_EQ(Body(TlsRequest(server->port(), setup, request)), "got " + body) << version;
   }
+}
+
+// A remote peer opens at most its share of TLS connections per second (each costs the loop a
+// handshake); a local one is not limited.
+TEST_F(AdminTlsTest, ARemotePeerOpensAtMostItsHandshakesPerSecond) {
+  auto server = Serve(ServerTls(), 5000, /*handshakes_per_peer_per_second_max=*/2);
+  ASSERT_NE(server, nullptr);
+  constexpr int kRequests = 10;
+  ClientSetup remote = Trusting();
+  remote.source_v4 = 0x7f000002;  // 127.0.0.2
+  const auto start = Clock::now();
+  int served = 0;
+  for (int i = 0; i < kRequests; ++i) served += Body(TlsRequest(server->port(), remote, kGetHealthz)) == "ok\n";
+  const auto elapsed_s = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
+  EXPECT_GE(served, 1);
+  EXPECT_LE(served, 2 * (elapsed_s + 2)) << "2 per second, over the seconds the requests spanned";
+  EXPECT_LT(served, kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    EXPECT_EQ(Body(TlsRequest(server->port(), Trusting(), kGetHealthz)), "ok\n") << "local " << i;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // a new second: a new share
+  EXPECT_EQ(Body(TlsRequest(server->port(), remote, kGetHealthz)), "ok\n");
 }
 
 TEST(AdminTlsContextTest, BadKeysCertificatesAndOptionsAreRefusedWithoutTheKeyInTheMessage) {
