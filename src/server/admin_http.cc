@@ -485,38 +485,44 @@ void AdminHttpServer::Impl::Step(Connection* c, int64_t now_ms) {
   if (c->phase == Phase::kClosed) c->fd.Reset();
 }
 
+namespace {
+
+// Records what a TLS step waits for in `c->want`; then, as Receive and Transmit answer: the bytes
+// moved (> 0), 0 for a connection that ended, -1 for "not now".
+ssize_t TlsResult(Connection* c, const TlsStep& step) {
+  c->want = step.outcome == TlsStep::kWantRead    ? POLLIN
+            : step.outcome == TlsStep::kWantWrite ? POLLOUT
+                                                  : 0;
+  if (step.outcome == TlsStep::kOk) return static_cast<ssize_t>(step.bytes);
+  return step.outcome == TlsStep::kClosed ? 0 : -1;
+}
+
+// The same for a plain socket call's result.
+ssize_t SocketResult(ssize_t n) {
+  if (n >= 0) return n;
+  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
+}
+
+}  // namespace
+
 void AdminHttpServer::Impl::Handshake(Connection* c) {
   assert(c->phase == Phase::kHandshaking && c->tls != nullptr);
   const TlsStep step = c->tls->Handshake();
-  c->want = step.outcome == TlsStep::kWantRead ? POLLIN : step.outcome == TlsStep::kWantWrite ? POLLOUT : 0;
+  TlsResult(c, step);
   if (step.outcome == TlsStep::kOk) c->phase = Phase::kReading;  // the request may be buffered
   if (step.outcome == TlsStep::kClosed) c->phase = Phase::kClosed;  // no response to a failed one
 }
 
 ssize_t AdminHttpServer::Impl::Receive(Connection* c, char* buf, size_t size) {
   assert(size > 0);
-  if (c->tls == nullptr) {
-    const ssize_t n = ::recv(c->fd.get(), buf, size, 0);
-    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
-    return n;
-  }
-  const TlsStep step = c->tls->Read(buf, size);
-  c->want = step.outcome == TlsStep::kWantRead ? POLLIN : step.outcome == TlsStep::kWantWrite ? POLLOUT : 0;
-  if (step.outcome == TlsStep::kOk) return static_cast<ssize_t>(step.bytes);
-  return step.outcome == TlsStep::kClosed ? 0 : -1;
+  if (c->tls == nullptr) return SocketResult(::recv(c->fd.get(), buf, size, 0));
+  return TlsResult(c, c->tls->Read(buf, size));
 }
 
 ssize_t AdminHttpServer::Impl::Transmit(Connection* c, const char* buf, size_t size) {
   assert(size > 0);
-  if (c->tls == nullptr) {
-    const ssize_t n = ::send(c->fd.get(), buf, size, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : 0;
-    return n;
-  }
-  const TlsStep step = c->tls->Write(buf, size);
-  c->want = step.outcome == TlsStep::kWantRead ? POLLIN : step.outcome == TlsStep::kWantWrite ? POLLOUT : 0;
-  if (step.outcome == TlsStep::kOk) return static_cast<ssize_t>(step.bytes);
-  return step.outcome == TlsStep::kClosed ? 0 : -1;
+  if (c->tls == nullptr) return SocketResult(::send(c->fd.get(), buf, size, MSG_NOSIGNAL | MSG_DONTWAIT));
+  return TlsResult(c, c->tls->Write(buf, size));
 }
 
 void AdminHttpServer::Impl::ReadRequest(Connection* c, int64_t now_ms) {
