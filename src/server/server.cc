@@ -82,6 +82,40 @@ Status KeepCosigned(engine::EventStore* store, const integrity::NoteVerifier& lo
   return store->PutComponentState(kWitnessCosignedState, note);
 }
 
+// A [[witness]] table as the pusher takes it: its key (a cosigner's, not named as the log),
+// and the files it names read (the client key owner-only, matched to its certificate).
+Result<WitnessEndpoint> WitnessEndpointFor(const WitnessSection& w, const std::string& origin) {
+  WitnessEndpoint endpoint;
+  auto key = integrity::ParseVerifierKey(w.key, integrity::kCosignatureAlgorithmEd25519);
+  if (!key.ok()) return key.status().Annotate("witness key");
+  if (key->name == origin) {
+    return Status::InvalidArgument("witness " + key->name + ": a witness key must not be named "
+                                   "as the log's origin");
+  }
+  endpoint.key = std::move(key).value();
+  endpoint.url = w.url;
+  if (!w.ca_file.empty()) {
+    auto pem = ReadSmallFile(w.ca_file, "witness ca_file", kWitnessCaFileBytesMax);
+    if (!pem.ok()) return pem.status();
+    endpoint.ca_pem = std::move(pem).value();
+  }
+  if (!w.client_cert.empty()) {
+    auto cert = ReadSmallFile(w.client_cert, "witness client_cert", kWitnessCaFileBytesMax);
+    if (!cert.ok()) return cert.status();
+    auto key_pem = ReadPrivateFile(w.client_key, "witness client_key", kWitnessCaFileBytesMax);
+    if (!key_pem.ok()) return key_pem.status();
+    endpoint.client_key_pem = std::make_shared<const crypto::SecureBytes>(*key_pem);
+    crypto::Cleanse(&key_pem.value());
+    if (Status match = crypto::CheckKeyMatchesCert(*cert, endpoint.client_key_pem->view(),
+                                                   "witness client_cert", "witness client_key");
+        !match.ok()) {
+      return match;
+    }
+    endpoint.client_cert_pem = std::move(cert).value();
+  }
+  return endpoint;
+}
+
 constexpr char kVersion[] = "0.1.0";
 constexpr int kServerThreadsMax = 256;
 constexpr int kPollersMin = 4;
@@ -420,34 +454,7 @@ Status ServerImpl::StartWitnesses() {
   if (config_.witnesses.empty()) return Status::Ok();
   std::vector<WitnessEndpoint> endpoints;
   for (const WitnessSection& w : config_.witnesses) {
-    WitnessEndpoint endpoint;
-    auto key = integrity::ParseVerifierKey(w.key, integrity::kCosignatureAlgorithmEd25519);
-    if (!key.ok()) return key.status().Annotate("witness key");
-    if (key->name == store_->origin()) {
-      return Status::InvalidArgument("witness " + key->name + ": a witness key must not be named "
-                                     "as the log's origin");
-    }
-    endpoint.key = std::move(key).value();
-    endpoint.url = w.url;
-    if (!w.ca_file.empty()) {
-      auto pem = ReadSmallFile(w.ca_file, "witness ca_file", kWitnessCaFileBytesMax);
-      if (!pem.ok()) return pem.status();
-      endpoint.ca_pem = std::move(pem).value();
-    }
-    if (!w.client_cert.empty()) {
-      auto cert = ReadSmallFile(w.client_cert, "witness client_cert", kWitnessCaFileBytesMax);
-      if (!cert.ok()) return cert.status();
-      auto key = ReadPrivateFile(w.client_key, "witness client_key", kWitnessCaFileBytesMax);
-      if (!key.ok()) return key.status();
-      endpoint.client_key_pem = std::make_shared<const crypto::SecureBytes>(*key);
-      crypto::Cleanse(&key.value());
-      if (Status match = crypto::CheckKeyMatchesCert(*cert, endpoint.client_key_pem->view(),
-                                                     "witness client_cert", "witness client_key");
-          !match.ok()) {
-        return match;
-      }
-      endpoint.client_cert_pem = std::move(cert).value();
-    }
+    CAIRN_ASSIGN_OR_RETURN(WitnessEndpoint endpoint, WitnessEndpointFor(w, store_->origin()));
     endpoints.push_back(std::move(endpoint));
   }
   engine::EventStore* store = store_.get();
