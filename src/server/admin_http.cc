@@ -35,6 +35,7 @@ constexpr size_t kDrainBytesMax = 64 * 1024;     // discarded after the response
 constexpr int64_t kDrainTimeoutMsMax = 1000;
 constexpr size_t kMethodSizeBytesMax = 16;
 constexpr size_t kContentTypeSizeBytesMax = 256;
+constexpr size_t kCacheControlSizeBytesMax = 128;
 constexpr size_t kListenSizeBytesMax = 64;
 constexpr size_t kContentLengthDigitsMax = 10;
 static_assert(sizeof(size_t) >= 8, "a 10-digit Content-Length must fit");
@@ -272,9 +273,16 @@ constexpr char kAllowPost[] = "POST";
 
 bool ValidResponse(const HttpResponse& r, size_t response_bytes_max) {
   if (r.status < 200 || r.status > 599) return false;
-  if (r.content_type.empty() || r.content_type.size() > kContentTypeSizeBytesMax) return false;
-  for (char c : r.content_type) {
-    if (c < 0x20 || c > 0x7e) return false;  // no header injection
+  const auto printable = [](const std::string& value, size_t size_bytes_max) {
+    if (value.empty() || value.size() > size_bytes_max) return false;
+    for (char c : value) {
+      if (c < 0x20 || c > 0x7e) return false;  // no header injection
+    }
+    return true;
+  };
+  if (!printable(r.content_type, kContentTypeSizeBytesMax) ||
+      !printable(r.cache_control, kCacheControlSizeBytesMax)) {
+    return false;
   }
   return r.body.size() <= response_bytes_max;
 }
@@ -285,7 +293,7 @@ std::string FormatResponse(const HttpResponse& r, bool include_body, const char*
   out += "HTTP/1.1 " + std::to_string(r.status) + " " + ReasonPhrase(r.status) + "\r\n";
   out += "Content-Type: " + r.content_type + "\r\n";
   out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
-  out += "Cache-Control: no-store\r\n";
+  out += "Cache-Control: " + r.cache_control + "\r\n";
   out += "X-Content-Type-Options: nosniff\r\n";
   if (r.status == 405) out += std::string("Allow: ") + allow + "\r\n";
   out += "Connection: close\r\n\r\n";
@@ -320,6 +328,7 @@ struct AdminHttpServer::Impl {
   AdminHttpOptions options;
   std::map<std::string, HttpHandler> routes;
   std::map<std::string, HttpPostHandler> post_routes;
+  std::map<std::string, HttpPathHandler> prefix_routes;
   UniqueFd listener;
   UniqueFd wake_read;
   UniqueFd wake_write;
@@ -353,8 +362,11 @@ struct AdminHttpServer::Impl {
   void Write(Connection* c, int64_t now_ms);
   void Drain(Connection* c);
   void Dispatch(Connection* c, const Request& request, int64_t now_ms);
-  HttpResponse Call(const HttpHandler& handler);
-  HttpResponse CallPost(const HttpPostHandler& handler, std::string_view body);
+  // Runs a handler; a throw or an invalid response becomes 500.
+  template <typename Handler, typename... Args>
+  HttpResponse Call(const Handler& handler, Args... args);
+  // The prefix route whose prefix `path` starts with (the longest), or null.
+  const HttpPathHandler* PrefixRoute(std::string_view path) const;
 };
 
 void AdminHttpServer::Impl::Run() {
@@ -582,7 +594,13 @@ void AdminHttpServer::Impl::Dispatch(Connection* c, const Request& request, int6
     return;
   }
   if (post_route == post_routes.end()) {
-    Respond(c, ErrorResponse(404), request.method != "HEAD", now_ms);
+    const HttpPathHandler* prefix_route = PrefixRoute(path);
+    if (prefix_route == nullptr) {
+      Respond(c, ErrorResponse(404), request.method != "HEAD", now_ms);
+    } else {
+      Respond(c, get ? Call(*prefix_route, std::string_view(path)) : ErrorResponse(405),
+              request.method != "HEAD", now_ms, kAllowGet);
+    }
     return;
   }
   if (request.method != "POST") {
@@ -606,6 +624,15 @@ void AdminHttpServer::Impl::Dispatch(Connection* c, const Request& request, int6
   ReadBody(c, rest, now_ms);
 }
 
+const HttpPathHandler* AdminHttpServer::Impl::PrefixRoute(std::string_view path) const {
+  // The map is ordered, so a longer prefix sorts after each of its own prefixes.
+  const HttpPathHandler* found = nullptr;
+  for (const auto& [prefix, handler] : prefix_routes) {
+    if (path.size() > prefix.size() && path.substr(0, prefix.size()) == prefix) found = &handler;
+  }
+  return found;
+}
+
 void AdminHttpServer::Impl::ReadBody(Connection* c, std::string_view chunk, int64_t now_ms) {
   assert(c->body_from != kNoBody && c->in.size() <= c->body_from + c->body_size);
   const size_t missing = c->body_from + c->body_size - c->in.size();
@@ -618,26 +645,15 @@ void AdminHttpServer::Impl::ReadBody(Connection* c, std::string_view chunk, int6
   const auto route = post_routes.find(std::string(request.path));
   assert(route != post_routes.end());
   const HttpResponse response =
-      CallPost(route->second, std::string_view(c->in).substr(c->body_from));
+      Call(route->second, std::string_view(c->in).substr(c->body_from));
   Respond(c, response, true, now_ms);
 }
 
-HttpResponse AdminHttpServer::Impl::Call(const HttpHandler& handler) {
+template <typename Handler, typename... Args>
+HttpResponse AdminHttpServer::Impl::Call(const Handler& handler, Args... args) {
   HttpResponse response;
   try {
-    response = handler();
-  } catch (...) {
-    return ErrorResponse(500);
-  }
-  if (!ValidResponse(response, options.response_bytes_max)) return ErrorResponse(500);
-  return response;
-}
-
-HttpResponse AdminHttpServer::Impl::CallPost(const HttpPostHandler& handler,
-                                             std::string_view body) {
-  HttpResponse response;
-  try {
-    response = handler(body);
+    response = handler(args...);
   } catch (...) {
     return ErrorResponse(500);
   }
@@ -701,7 +717,8 @@ void AdminHttpServer::Impl::Drain(Connection* c) {
 
 Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
     const AdminHttpOptions& options, std::map<std::string, HttpHandler> get_routes,
-    std::map<std::string, HttpPostHandler> post_routes) {
+    std::map<std::string, HttpPostHandler> post_routes,
+    std::map<std::string, HttpPathHandler> get_prefix_routes) {
   if (options.connections_per_peer_max < 1) {
     return Status::InvalidArgument("admin connections_per_peer_max must be at least 1");
   }
@@ -723,7 +740,7 @@ Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
       options.request_body_bytes_max > kAdminRequestBodyBytesMax) {
     return Status::InvalidArgument("admin request_body_bytes_max must be 1..1048576");
   }
-  if (get_routes.size() + post_routes.size() > kAdminRoutesMax) {
+  if (get_routes.size() + post_routes.size() + get_prefix_routes.size() > kAdminRoutesMax) {
     return Status::InvalidArgument("admin server: more than 64 routes");
   }
   const auto bad_route = [](const std::string& path, bool has_handler) {
@@ -743,12 +760,19 @@ Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
                                      "' must be a path starting with '/' and have a handler");
     }
   }
+  for (const auto& [prefix, handler] : get_prefix_routes) {
+    if (bad_route(prefix, static_cast<bool>(handler)) || prefix.back() != '/') {
+      return Status::InvalidArgument("admin prefix route '" + prefix.substr(0, 64) +
+                                     "' must start and end with '/' and have a handler");
+    }
+  }
   CAIRN_ASSIGN_OR_RETURN(ListenAddress address, ParseListen(options.listen));
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->routes = std::move(get_routes);
   impl->post_routes = std::move(post_routes);
+  impl->prefix_routes = std::move(get_prefix_routes);
   const int family = address.addr.ss_family;
   impl->listener = UniqueFd(::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (impl->listener.get() < 0) {

@@ -13,13 +13,16 @@
 // - A POST body needs a Content-Length (411 without one or with Transfer-Encoding, 400 for a
 //   malformed or repeated one, 413 above request_body_bytes_max); the handler gets it whole.
 //   Bodies sent to GET routes are not read (the connection is drained after the response).
-// - Routing is by exact path; the query string and fragment are ignored. Unknown path: 404.
+// - Routing is by exact path, then by the longest prefix route (a path ending in '/', such as
+//   "/tile/") that the path starts with; the query string and fragment are ignored. Unknown
+//   path: 404.
 // - A request line and headers larger than request_bytes_max: 431, then close. Malformed request
 //   line or header, obsolete line folding, a missing Host header on HTTP/1.1: 400. HTTP versions
 //   other than 1.0 and 1.1: 505.
 // - The whole request must arrive within read_timeout_ms of the accept, and the response must
 //   drain within read_timeout_ms of being ready; otherwise the connection is closed silently.
-// - Every response has Content-Type, Content-Length, `Cache-Control: no-store` and
+// - Every response has Content-Type, Content-Length, Cache-Control (the handler's, `no-store`
+//   unless it says otherwise; errors the server makes are always `no-store`) and
 //   `X-Content-Type-Options: nosniff`.
 // - allow_peer (if set) sees the peer's IP ("127.0.0.1", "::1") right after accept; false closes
 //   the connection without a response. When connections_max connections are open, or
@@ -96,21 +99,30 @@ struct HttpResponse {
   int status = 200;  // 100..599, else the client gets 500
   std::string content_type = "text/plain; charset=utf-8";  // no CR/LF, else 500
   std::string body;
+  // Printable ASCII, at most 128 bytes, else 500. Only a resource that never changes may be
+  // cached (e.g. "public, max-age=31536000, immutable").
+  std::string cache_control = "no-store";
 };
 
 using HttpHandler = std::function<HttpResponse()>;
 // A POST route's handler: the request body, whole (at most request_body_bytes_max bytes).
 using HttpPostHandler = std::function<HttpResponse(std::string_view body)>;
+// A GET prefix route's handler: the request's path (starting with the route's prefix, without
+// query or fragment), as sent (not percent-decoded); it answers 404 for paths it does not serve.
+using HttpPathHandler = std::function<HttpResponse(std::string_view path)>;
 
 class AdminHttpServer {
  public:
   // Binds, listens and starts the loop thread. `get_routes` and `post_routes` map exact paths
   // ("/healthz"; each starting with '/', at most kAdminRoutesMax in all, none in both) to
-  // handlers. Errors: kInvalidArgument for bad options or routes, kUnavailable when the address
-  // cannot be bound (in use, not available), kIOError for other socket failures.
+  // handlers; `get_prefix_routes` maps prefixes (starting and ending with '/') to the handler of
+  // every GET path under them that no exact route names. Errors: kInvalidArgument for bad options
+  // or routes, kUnavailable when the address cannot be bound (in use, not available), kIOError
+  // for other socket failures.
   static Result<std::unique_ptr<AdminHttpServer>> Start(
       const AdminHttpOptions& options, std::map<std::string, HttpHandler> get_routes,
-      std::map<std::string, HttpPostHandler> post_routes = {});
+      std::map<std::string, HttpPostHandler> post_routes = {},
+      std::map<std::string, HttpPathHandler> get_prefix_routes = {});
   ~AdminHttpServer();
   AdminHttpServer(const AdminHttpServer&) = delete;
   AdminHttpServer& operator=(const AdminHttpServer&) = delete;

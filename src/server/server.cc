@@ -39,6 +39,7 @@
 #include "server/esdb/streams_service.h"
 #include "server/call_audit.h"
 #include "server/checkpoint_route.h"
+#include "server/tile_route.h"
 #include "server/call_gate.h"
 #include "server/config_digest.h"
 #include "server/groups_service.h"
@@ -555,7 +556,11 @@ Status ServerImpl::StartAdmin() {
     }
     return CosignedCheckpointRoute(*witness_pusher_);
   };
-  auto admin = AdminHttpServer::Start(options, std::move(routes));
+  std::map<std::string, HttpPathHandler> prefix_routes;
+  prefix_routes[kTileRoutePrefix] = [this](std::string_view path) {
+    return TileRoute(*store_, path);
+  };
+  auto admin = AdminHttpServer::Start(options, std::move(routes), {}, std::move(prefix_routes));
   if (!admin.ok()) return admin.status().Annotate("server.admin_listen");
   admin_ = std::move(admin).value();
   return Status::Ok();

@@ -452,6 +452,83 @@ TEST(AdminHttp, PostBodiesNeedAnAcceptableLengthAndMethodsFollowTheRouteTable) {
   EXPECT_EQ(AdminHttpServer::Start(o, Routes()).status().code(), StatusCode::kInvalidArgument);
 }
 
+std::unique_ptr<AdminHttpServer> StartWithPrefixes() {
+  std::map<std::string, HttpHandler> routes = Routes();
+  routes["/tile/exact"] = [] { return HttpResponse{200, "text/plain; charset=utf-8", "exact\n"}; };
+  std::map<std::string, HttpPathHandler> prefixes;
+  prefixes["/tile/"] = [](std::string_view path) {
+    HttpResponse r{200, "application/octet-stream", "tile:" + std::string(path)};
+    r.cache_control = "public, max-age=31536000, immutable";
+    return r;
+  };
+  prefixes["/tile/entries/"] = [](std::string_view path) {
+    return HttpResponse{404, "text/plain; charset=utf-8", "entries:" + std::string(path)};
+  };
+  prefixes["/bad-cache/"] = [](std::string_view) {
+    HttpResponse r;
+    r.cache_control = "max-age=1\r\nSet-Cookie: x=y";
+    return r;
+  };
+  auto server = AdminHttpServer::Start(Loopback0(), std::move(routes), {}, std::move(prefixes));
+  EXPECT_TRUE(server.ok()) << server.status().ToString();
+  return server.ok() ? std::move(server).value() : nullptr;
+}
+
+TEST(AdminHttp, PrefixRoutesServeThePathsUnderThem) {
+  auto server = StartWithPrefixes();
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  // The handler gets the path without the query; its Cache-Control is sent.
+  std::string r = Get(port, "/tile/0/x001/067.p/8?x=1");
+  EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_EQ(Body(r), "tile:/tile/0/x001/067.p/8");
+  EXPECT_NE(r.find("\r\nCache-Control: public, max-age=31536000, immutable\r\n"),
+            std::string::npos) << r;
+  EXPECT_NE(r.find("\r\nContent-Type: application/octet-stream\r\n"), std::string::npos);
+  // The longest prefix wins; an exact route wins over every prefix; the prefix alone is no
+  // path under it.
+  r = Get(port, "/tile/entries/000");
+  EXPECT_EQ(r.rfind("HTTP/1.1 404 ", 0), 0u) << r;
+  EXPECT_EQ(Body(r), "entries:/tile/entries/000");
+  EXPECT_NE(r.find("\r\nCache-Control: no-store\r\n"), std::string::npos) << r;
+  EXPECT_EQ(Body(Get(port, "/tile/exact")), "exact\n");
+  EXPECT_EQ(Get(port, "/tile/").rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u);
+  EXPECT_EQ(Get(port, "/tile").rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u);
+  EXPECT_EQ(Get(port, "/tiles/0/000").rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u);
+  // HEAD has the headers; other methods are 405 with the GET table's Allow.
+  r = Get(port, "/tile/1/000", "HEAD");
+  EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
+  EXPECT_NE(r.find("\r\nContent-Length: 16\r\n"), std::string::npos) << r;
+  EXPECT_EQ(Body(r), "");
+  r = Get(port, "/tile/1/000", "DELETE");
+  EXPECT_EQ(r.rfind("HTTP/1.1 405 ", 0), 0u) << r;
+  EXPECT_NE(r.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos) << r;
+  EXPECT_NE(r.find("\r\nCache-Control: no-store\r\n"), std::string::npos) << r;
+  // A Cache-Control that would inject a header is the handler's failure: 500, nothing injected.
+  r = Get(port, "/bad-cache/x");
+  EXPECT_EQ(r.rfind("HTTP/1.1 500 ", 0), 0u) << r;
+  EXPECT_EQ(r.find("Set-Cookie"), std::string::npos) << r;
+}
+
+TEST(AdminHttp, RejectsBadPrefixRoutes) {
+  auto code = [](std::map<std::string, HttpPathHandler> prefixes,
+                 std::map<std::string, HttpHandler> routes = {}) {
+    return AdminHttpServer::Start(Loopback0(), std::move(routes), {}, std::move(prefixes))
+        .status()
+        .code();
+  };
+  const HttpPathHandler ok = [](std::string_view) { return HttpResponse{}; };
+  EXPECT_EQ(code({{"/tile", ok}}), StatusCode::kInvalidArgument);   // no trailing '/'
+  EXPECT_EQ(code({{"tile/", ok}}), StatusCode::kInvalidArgument);   // no leading '/'
+  EXPECT_EQ(code({{"/ti le/", ok}}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({{"/tile/", nullptr}}), StatusCode::kInvalidArgument);
+  std::map<std::string, HttpHandler> many;
+  for (size_t i = 0; i < kAdminRoutesMax; ++i) {
+    many["/r" + std::to_string(i)] = [] { return HttpResponse{}; };
+  }
+  EXPECT_EQ(code({{"/tile/", ok}}, many), StatusCode::kInvalidArgument);  // beyond the route limit
+}
+
 TEST(AdminHttp, RejectsBadOptionsAndBusyPorts) {
   auto code = [](const AdminHttpOptions& o, std::map<std::string, HttpHandler> routes = {}) {
     return AdminHttpServer::Start(o, std::move(routes)).status().code();

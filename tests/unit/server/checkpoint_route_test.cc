@@ -4,21 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include "route_store.h"
 #include "test_util.h"
 
 namespace cairn::server {
 namespace CAIRN_UNITY_ID {
-
-std::unique_ptr<engine::EventStore> OpenStore(const testing::TempDir& dir) {
-  const std::string data_dir = dir.Sub("data");
-  EXPECT_TRUE(engine::EventStore::Init({data_dir, "route.test/log", {}, std::nullopt}).ok());
-  engine::Options options;
-  options.data_dir = data_dir;
-  options.checkpoint_interval_ms = 0;  // no background checkpointer: only what the test signs
-  auto opened = engine::EventStore::Open(options);
-  EXPECT_TRUE(opened.ok()) << opened.status().ToString();
-  return opened.ok() ? std::move(opened).value() : nullptr;
-}
 
 void AppendOne(engine::EventStore& store) {
   std::vector<engine::ProposedEvent> events(1);
@@ -29,7 +19,7 @@ void AppendOne(engine::EventStore& store) {
 
 TEST(CheckpointRouteTest, ServesTheLatestStoredCheckpointAndNeverSignsAnotherOne) {
   testing::TempDir dir;
-  auto store = OpenStore(dir);
+  auto store = testing::OpenRouteStore(dir, "route.test/log");
   ASSERT_NE(store, nullptr);
   HttpResponse first = CheckpointRoute(*store, nullptr);  // init signed the empty tree
   ASSERT_EQ(first.status, 200) << first.body;
