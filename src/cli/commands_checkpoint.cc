@@ -2,6 +2,7 @@
 // With --checkpoint-file and a pinned key, `cairn checkpoint` is a witness: the checkpoint must be
 // signed by the pinned key and extend the one kept in the file (a consistency proof), which then
 // moves forward.
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -13,6 +14,8 @@
 #include "cli/errors.h"
 #include "cli/utf8.h"
 #include "cli/output_json.h"
+#include "cli/tile_log.h"
+#include "common/trusted_file.h"
 #include "cli/witness_key.h"
 #include "common/wall_clock.h"
 #include "integrity/cosignature.h"
@@ -32,11 +35,27 @@ struct CheckpointArgs {
   std::string verifier_key_file;
   std::string checkpoint_file;
   std::string cosign_key_file;  // a witness's cosigner key: cosign what was checked and kept
+  std::string log_url;          // a tlog-tiles log over HTTP(S) instead of the data directory
+  std::string log_ca_file;
+};
+
+constexpr size_t kLogCaFileBytesMax = 1024 * 1024;
+
+// RFC 9162 consistency proof between two tree sizes, from wherever the checkpoint came from.
+using ProveConsistencyFn =
+    std::function<Result<std::vector<crypto::Hash>>(uint64_t size1, uint64_t size2)>;
+
+// Where `cairn checkpoint` reads: a store (the data directory, or a server), or a tlog-tiles log.
+struct CheckpointSource {
+  std::unique_ptr<engine::EventStore> store;
+  std::optional<TileLog> log;
+  engine::SignedCheckpoint checkpoint;  // from a log: only the note (the pinned key parses it)
+  ProveConsistencyFn prove;
 };
 
 // kDataLoss unless `now` (signed by `key`) extends `kept` (also signed by it): the same tree at
 // the same size, or a larger tree that a consistency proof from `store` shows to contain it.
-Status CheckExtends(engine::EventStore& store, const integrity::Checkpoint& kept,
+Status CheckExtends(const ProveConsistencyFn& prove, const integrity::Checkpoint& kept,
                     const integrity::Checkpoint& now) {
   const std::string sizes = " (kept size " + std::to_string(kept.size) + ", now size " +
                             std::to_string(now.size) + ")";
@@ -49,10 +68,10 @@ Status CheckExtends(engine::EventStore& store, const integrity::Checkpoint& kept
     if (kept.root != integrity::EmptyRoot()) return Status::DataLoss("the kept empty tree has another root");
     return Status::Ok();
   }
-  auto proof = store.ProveConsistency(kept.size, now.size);
+  auto proof = prove(kept.size, now.size);
   if (!proof.ok()) return proof.status().Annotate("could not check consistency with the kept checkpoint");
-  // The proof's own roots are the source's word: only the two signed roots count.
-  Status s = integrity::VerifyConsistency(kept.size, now.size, proof->proof, kept.root, now.root);
+  // Whatever roots the source would send are its word: only the two signed roots count.
+  Status s = integrity::VerifyConsistency(kept.size, now.size, *proof, kept.root, now.root);
   if (!s.ok()) {
     return Status::DataLoss("the signed tree does not extend the kept one: history was rewritten" +
                             sizes);
@@ -63,7 +82,7 @@ Status CheckExtends(engine::EventStore& store, const integrity::Checkpoint& kept
 // Witness mode: `signed_only` (the checkpoint with only the pinned key's signature, checked)
 // against the kept checkpoint, then kept. Says so when the file starts the witness's trust.
 // False when another run changed the file meanwhile (it is left as that run wrote it).
-Result<bool> CheckAndKeep(engine::EventStore& store, const integrity::NoteVerifier& key,
+Result<bool> CheckAndKeep(const ProveConsistencyFn& prove, const integrity::NoteVerifier& key,
                           const std::string& path, const integrity::Checkpoint& now,
                           const std::string& signed_only) {
   CAIRN_ASSIGN_OR_RETURN(const std::string kept_note, ReadKeptCheckpoint(path, kKeptCheckpointBytesMax));
@@ -75,7 +94,7 @@ Result<bool> CheckAndKeep(engine::EventStore& store, const integrity::NoteVerifi
     if (!kept.ok()) {
       return Status::FailedPrecondition("the kept checkpoint in " + path + " is not signed by the pinned key");
     }
-    Status extends = CheckExtends(store, *kept, now);
+    Status extends = CheckExtends(prove, *kept, now);
     if (!extends.ok()) {
       // The evidence: the refused checkpoint, as signed (the kept one stays in the file).
       std::cerr << "cairn: the refused checkpoint:\n" << TerminalSafe(signed_only);
@@ -90,11 +109,57 @@ Result<bool> CheckAndKeep(engine::EventStore& store, const integrity::NoteVerifi
   return replaced;
 }
 
+Status OpenLogSource(const CheckpointArgs& args, CheckpointSource* source) {
+  std::string ca_pem;
+  if (!args.log_ca_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(ca_pem, ReadOwnedFile(args.log_ca_file, "--log-ca", kLogCaFileBytesMax));
+  }
+  CAIRN_ASSIGN_OR_RETURN(TileLog log, TileLog::Open(args.log_url, std::move(ca_pem)));
+  source->log = std::move(log);
+  CAIRN_ASSIGN_OR_RETURN(source->checkpoint.note, source->log->FetchCheckpoint());
+  const TileLog* from = &*source->log;
+  source->prove = [from](uint64_t size1, uint64_t size2) {
+    return from->ProveConsistency(size1, size2);
+  };
+  return Status::Ok();
+}
+
+// The checkpoint to print and check, and how to prove consistency; the exit code on failure.
+int OpenSource(const CliContext& ctx, const CheckpointArgs& args, CheckpointSource* source) {
+  if (!args.log_url.empty()) {
+    Status opened = OpenLogSource(args, source);
+    if (opened.code() == StatusCode::kInvalidArgument) return UsageError(opened.message());
+    return opened.ok() ? kExitOk : Fail(opened);
+  }
+  int rc = kExitOk;
+  source->store = OpenOrReport(ctx, args.data_dir, &rc);
+  if (!source->store) return rc;
+  auto checkpoint = source->store->Checkpoint();
+  if (!checkpoint.ok()) return Fail(checkpoint.status());
+  source->checkpoint = std::move(checkpoint).value();
+  engine::EventStore* store = source->store.get();
+  source->prove = [store](uint64_t size1,
+                          uint64_t size2) -> Result<std::vector<crypto::Hash>> {
+    CAIRN_ASSIGN_OR_RETURN(engine::ConsistencyProof proof, store->ProveConsistency(size1, size2));
+    return std::move(proof.proof);
+  };
+  return kExitOk;
+}
+
 int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
   auto vkey = PinnedVerifierKey(args.verifier_key, args.verifier_key_file);
   if (!vkey.ok()) return UsageError(vkey.status().message());
   if (vkey->empty() && !args.checkpoint_file.empty()) {
     return UsageError("--checkpoint-file needs the pinned key: --verifier-key or --verifier-key-file");
+  }
+  if (!args.log_url.empty() && vkey->empty()) {
+    return UsageError("--log-url needs the pinned key: --verifier-key or --verifier-key-file");
+  }
+  if (!args.log_url.empty() && !args.data_dir.empty()) {
+    return UsageError("--log-url and --data-dir name two sources: give one");
+  }
+  if (!args.log_ca_file.empty() && args.log_url.empty()) {
+    return UsageError("--log-ca needs --log-url");
   }
   if (!args.cosign_key_file.empty() && args.checkpoint_file.empty()) {
     return UsageError("--cosign-key-file needs --checkpoint-file: a witness cosigns only a "
@@ -112,11 +177,9 @@ int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
     if (!parsed.ok()) return UsageError("--verifier-key: " + parsed.status().message());
     key = std::move(parsed).value();
   }
-  int rc = kExitOk;
-  auto store = OpenOrReport(ctx, args.data_dir, &rc);
-  if (!store) return rc;
-  auto checkpoint = store->Checkpoint();
-  if (!checkpoint.ok()) return Fail(checkpoint.status());
+  CheckpointSource source;
+  if (const int rc = OpenSource(ctx, args, &source); rc != kExitOk) return rc;
+  engine::SignedCheckpoint* checkpoint = &source.checkpoint;
   if (key) {
     // Only the pinned key's signature is kept and shown: other lines are the source's word, and
     // would let it pad the note beyond what the kept file may hold.
@@ -133,7 +196,7 @@ int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
     checkpoint->root = now->root;
     bool kept = false;
     if (!args.checkpoint_file.empty()) {
-      auto witnessed = CheckAndKeep(*store, *key, args.checkpoint_file, *now, *signed_only);
+      auto witnessed = CheckAndKeep(source.prove, *key, args.checkpoint_file, *now, *signed_only);
       if (!witnessed.ok()) return Fail(witnessed.status());
       kept = *witnessed;
     }
@@ -189,6 +252,14 @@ void RegisterCheckpointCommands(CLI::App& app, CliContext& ctx) {
       ->option_text("FILE");
   AddPinnedKeyOptions(cmd, &args->verifier_key, &args->verifier_key_file,
                       "the checkpoint must be signed by it, and only that signature is printed");
+  cmd->add_option("--log-url", args->log_url,
+                  "Read a C2SP tlog-tiles log over HTTP(S) (e.g. the cairn admin listener, "
+                  "https://HOST:7401) instead of a store: its checkpoint, and consistency proofs "
+                  "from its tiles; needs --verifier-key or --verifier-key-file")
+      ->option_text("URL");
+  cmd->add_option("--log-ca", args->log_ca_file,
+                  "With --log-url: the only PEM CA certificate(s) trusted for its https")
+      ->option_text("FILE");
   AddDataDirOption(cmd, &args->data_dir);
   cmd->callback([&ctx, args] { ctx.exit_code = RunCheckpoint(ctx, *args); });
 

@@ -1,0 +1,46 @@
+// TileLog: a transparency log read over HTTP(S) as C2SP tlog-tiles (https://c2sp.org/tlog-tiles):
+// its latest checkpoint (`<url>/checkpoint`) and proofs built from its tiles
+// (`<url>/tile/...`, integrity/tile.h). For `cairn checkpoint --log-url`: a witness of a cairn
+// log (the admin listener serves tlog-tiles) or of any other tlog-tiles log, that needs neither
+// the data directory nor credentials, only the log's verifier key.
+//
+// Nothing fetched is trusted: the caller verifies the checkpoint's signature and checks every
+// proof against signed roots. URLs follow auth::HttpGet's rules (https, or http to loopback only;
+// no redirects); each response is bounded (a checkpoint 64 KiB, a tile 8 KiB) and each request
+// times out after kHttpTimeoutMs.
+//
+// Thread safety: a TileLog is a value with no mutable state; concurrent use is safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "crypto/sha256.h"
+
+namespace cairn::cli {
+
+inline constexpr size_t kTileLogCheckpointBytesMax = 64 * 1024;
+
+class TileLog {
+ public:
+  // `url`: the log's prefix ("https://log.example/cairn"; a trailing '/' is dropped). `ca_pem`:
+  // the only trust roots for https (empty: the system's). kInvalidArgument for a URL that
+  // auth::HttpGet would refuse.
+  static Result<TileLog> Open(std::string url, std::string ca_pem);
+
+  // The body of `<url>/checkpoint`, unverified.
+  Result<std::string> FetchCheckpoint() const;
+  // RFC 9162 consistency proof between the trees of size1 and size2 (0 < size1 <= size2), from
+  // the tiles of the tree of size2.
+  Result<std::vector<crypto::Hash>> ProveConsistency(uint64_t size1, uint64_t size2) const;
+
+ private:
+  TileLog(std::string url, std::string ca_pem) : url_(std::move(url)), ca_pem_(std::move(ca_pem)) {}
+
+  std::string url_;
+  std::string ca_pem_;
+};
+
+}  // namespace cairn::cli

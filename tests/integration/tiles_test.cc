@@ -1,0 +1,241 @@
+// C2SP tlog-tiles on a running server's admin listener: a client that has nothing but the log's
+// verifier key and the admin URL proves inclusion and consistency from the tiles, and
+// `cairn checkpoint --log-url` witnesses the log through them. Negative: a proxy that alters
+// one tile or serves another log's checkpoint is caught, and the kept checkpoint stays.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "auth/http_fetch.h"
+#include "integrity/checkpoint.h"
+#include "integrity/note.h"
+#include "integrity/proof.h"
+#include "integrity/tile.h"
+#include "loopback_http.h"
+#include "server/admin_http.h"
+#include "server_env.h"
+#include "test_util.h"
+
+namespace cairn::testing {
+namespace CAIRN_UNITY_ID {
+
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+class TilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto vkey = RunCairn({"vkey", "--data-dir", env.DataDir()});
+    ASSERT_EQ(vkey.exit_code, 0) << vkey.err;
+    log_key = FirstLine(vkey.out);
+    ASSERT_TRUE(env.Start()) << env.server().output();
+    admin_url = "http://127.0.0.1:" + std::to_string(env.server().admin_port());
+  }
+
+  // Appends `n` events in batches of 100 over three streams.
+  void Append(int n) {
+    auto client = env.ClientWith(env.admin_key);
+    for (int done = 0; done < n;) {
+      v1::AppendRequest request;
+      request.set_stream("orders-" + std::to_string(done % 3));
+      for (int i = 0; i < 100 && done < n; ++i, ++done) {
+        auto* event = request.add_events();
+        event->set_type("OrderCreated");
+        event->set_data("{\"n\":" + std::to_string(done) + "}");
+      }
+      ASSERT_TRUE(client->Append(request).ok());
+    }
+  }
+
+  // Polls /checkpoint until it is signed by the log's key at `size` (the background checkpointer
+  // signs about every second); the verified checkpoint.
+  integrity::Checkpoint WaitCheckpoint(uint64_t size) {
+    const auto key = integrity::ParseVerifierKey(log_key).value();
+    for (int waited_ms = 0; waited_ms < 20000; waited_ms += 100) {
+      auto checkpoint =
+          integrity::VerifyCheckpoint(HttpBody(HttpGet(env.server().admin_port(), "/checkpoint")), key);
+      if (checkpoint.ok() && checkpoint->size == size) return *checkpoint;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "no checkpoint of size " << size << " in time";
+    return {};
+  }
+
+  integrity::TileNodeReader Tiles(uint64_t size, const std::string& url) {
+    return integrity::TileNodeReader(size, [url](const integrity::TileId& tile) {
+      return auth::HttpGet(url + "/" + integrity::TilePath(tile), auth::HttpGetOptions{});
+    });
+  }
+
+  CommandResult Witness(const std::string& url) {
+    return RunCairn({"checkpoint", "--log-url", url, "--verifier-key", log_key,
+                     "--checkpoint-file", kept_dir.Sub("kept"), "--json"});
+  }
+
+  ServerEnv env;
+  TempDir kept_dir;
+  std::string log_key, admin_url;
+};
+
+TEST_F(TilesTest, ProofsFromTheAdminListenersTilesVerifyAgainstTheSignedCheckpoint) {
+  Append(700);
+  const integrity::Checkpoint small = WaitCheckpoint(700);
+  Append(300);
+  const integrity::Checkpoint large = WaitCheckpoint(1000);
+  ASSERT_EQ(large.size, 1000u);
+
+  auto tiles = Tiles(large.size, admin_url);
+  auto client = env.ClientWith(env.admin_key);
+  for (uint64_t index : {uint64_t{0}, uint64_t{255}, uint64_t{256}, uint64_t{699}, uint64_t{999}}) {
+    auto from_tiles = integrity::InclusionProof(tiles, index, large.size);
+    ASSERT_TRUE(from_tiles.ok()) << index << ": " << from_tiles.status().ToString();
+    auto from_server = client->GetInclusionProof(index, large.size);
+    ASSERT_TRUE(from_server.ok()) << from_server.status().ToString();
+    const crypto::Hash leaf = crypto::HashFromBytes(from_server->leaf_hash());
+    EXPECT_TRUE(integrity::VerifyInclusion(index, large.size, leaf, *from_tiles, large.root).ok())
+        << index;
+    ASSERT_EQ(from_tiles->size(), static_cast<size_t>(from_server->proof_size()));
+    for (size_t i = 0; i < from_tiles->size(); ++i) {
+      EXPECT_EQ(crypto::HashFromBytes(from_server->proof(static_cast<int>(i))), (*from_tiles)[i]);
+    }
+  }
+  auto consistency = integrity::ConsistencyProof(tiles, small.size, large.size);
+  ASSERT_TRUE(consistency.ok()) << consistency.status().ToString();
+  EXPECT_TRUE(integrity::VerifyConsistency(small.size, large.size, *consistency, small.root,
+                                           large.root).ok());
+  // Tiles beyond the latest checkpoint are not served yet.
+  EXPECT_EQ(HttpGet(env.server().admin_port(), "/tile/0/003.p/233").rfind("HTTP/1.1 404 ", 0), 0u);
+  EXPECT_EQ(HttpGet(env.server().admin_port(), "/tile/entries/000").rfind("HTTP/1.1 404 ", 0), 0u);
+}
+
+// A proxy in front of the admin listener that passes /checkpoint on (or replaces it) and flips
+// one bit of every level 0 tile it serves.
+struct LyingProxy {
+  LyingProxy(int admin_port, std::string checkpoint_override) {
+    const std::string upstream = "http://127.0.0.1:" + std::to_string(admin_port);
+    std::map<std::string, server::HttpHandler> routes;
+    routes["/checkpoint"] = [upstream, checkpoint_override] {
+      if (!checkpoint_override.empty()) return server::HttpResponse{200, "text/plain; charset=utf-8", checkpoint_override};
+      auto note = auth::HttpGet(upstream + "/checkpoint", auth::HttpGetOptions{});
+      return server::HttpResponse{note.ok() ? 200 : 503, "text/plain; charset=utf-8",
+                                  note.ok() ? *note : "down\n"};
+    };
+    std::map<std::string, server::HttpPathHandler> prefixes;
+    prefixes["/tile/"] = [upstream](std::string_view path) {
+      auto tile = auth::HttpGet(upstream + std::string(path), auth::HttpGetOptions{});
+      if (!tile.ok()) return server::HttpResponse{404, "text/plain; charset=utf-8", "no\n"};
+      if (path.rfind("/tile/0/", 0) == 0 && !tile->empty()) (*tile)[0] ^= 1;
+      return server::HttpResponse{200, "application/octet-stream", *tile};
+    };
+    server::AdminHttpOptions options;
+    options.listen = "127.0.0.1:0";
+    auto started = server::AdminHttpServer::Start(options, std::move(routes), {}, std::move(prefixes));
+    EXPECT_TRUE(started.ok()) << started.status().ToString();
+    if (started.ok()) http = std::move(started).value();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(http->port()); }
+
+  std::unique_ptr<server::AdminHttpServer> http;
+};
+
+TEST_F(TilesTest, CairnCheckpointWitnessesTheLogThroughItsTilesAndCatchesALyingServer) {
+  Append(300);
+  WaitCheckpoint(300);
+  auto first = Witness(admin_url);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.out.find("\"size\":300"), std::string::npos) << first.out;
+  EXPECT_NE(first.err.find("the witness's trust starts with this run"), std::string::npos);
+  const std::string kept_300 = ReadFile(kept_dir.Sub("kept"));
+
+  Append(300);
+  WaitCheckpoint(600);
+  // A tile altered on the way: the consistency proof does not lead to the signed root.
+  LyingProxy liar(env.server().admin_port(), "");
+  ASSERT_NE(liar.http, nullptr);
+  auto lied = Witness(liar.url());
+  EXPECT_EQ(lied.exit_code, 1) << lied.out << lied.err;
+  EXPECT_NE(lied.err.find("history was rewritten"), std::string::npos) << lied.err;
+  EXPECT_EQ(ReadFile(kept_dir.Sub("kept")), kept_300) << "a refused checkpoint was kept";
+
+  // Another log's checkpoint: not signed by the pinned key.
+  TempDir other;
+  ASSERT_EQ(RunCairn({"init", "--data-dir", other.Sub("data")}).exit_code, 0);
+  auto foreign = RunCairn({"checkpoint", "--data-dir", other.Sub("data")});
+  ASSERT_EQ(foreign.exit_code, 0) << foreign.err;
+  LyingProxy impostor(env.server().admin_port(), foreign.out);
+  ASSERT_NE(impostor.http, nullptr);
+  auto refused = Witness(impostor.url());
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("not signed by the pinned key"), std::string::npos) << refused.err;
+  EXPECT_EQ(ReadFile(kept_dir.Sub("kept")), kept_300);
+
+  // The honest listener: the log grew consistently, and the kept checkpoint moves forward.
+  auto second = Witness(admin_url + "/");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.out.find("\"size\":600"), std::string::npos) << second.out;
+  EXPECT_NE(ReadFile(kept_dir.Sub("kept")).find("\n600\n"), std::string::npos);
+
+  // Usage: a URL that may not be fetched, no pinned key, two sources.
+  EXPECT_EQ(RunCairn({"checkpoint", "--log-url", "http://example.org", "--verifier-key", log_key})
+                .exit_code, 2);
+  EXPECT_EQ(RunCairn({"checkpoint", "--log-url", admin_url}).exit_code, 2);
+  EXPECT_EQ(RunCairn({"checkpoint", "--log-url", admin_url, "--verifier-key", log_key,
+                      "--data-dir", env.DataDir()}).exit_code, 2);
+  // A listener that is down: unavailable, nothing kept.
+  env.server().Stop();
+  auto down = Witness(admin_url);
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_NE(down.err.find("fetching the log's checkpoint"), std::string::npos) << down.err;
+  EXPECT_NE(ReadFile(kept_dir.Sub("kept")).find("\n600\n"), std::string::npos);
+}
+
+// Over the HTTPS admin listener (server.admin_tls), trusting only the log's CA (--log-ca).
+TEST(TilesTlsTest, CairnCheckpointWitnessesOverHttpsWithThePinnedCa) {
+  ServerEnv env;
+  env.server_extra = "admin_tls = true\n";
+  auto vkey = RunCairn({"vkey", "--data-dir", env.DataDir()});
+  ASSERT_EQ(vkey.exit_code, 0) << vkey.err;
+  const std::string log_key = FirstLine(vkey.out);
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  auto client = env.ClientWith(env.admin_key);
+  v1::AppendRequest request;
+  request.set_stream("orders-1");
+  for (int i = 0; i < 300; ++i) {
+    request.add_events()->set_type("OrderCreated");
+    request.mutable_events(i)->set_data("{}");
+  }
+  ASSERT_TRUE(client->Append(request).ok());
+  const std::string url = "https://127.0.0.1:" + std::to_string(env.server().admin_port());
+  TempDir kept;
+  const std::vector<std::string> witness = {"checkpoint", "--log-url", url, "--verifier-key", log_key,
+                                            "--checkpoint-file", kept.Sub("kept"), "--json"};
+  // The system's roots do not include the test CA: refused, nothing kept.
+  auto untrusted = RunCairn(witness);
+  EXPECT_EQ(untrusted.exit_code, 1) << untrusted.out;
+  EXPECT_FALSE(std::filesystem::exists(kept.Sub("kept")));
+  std::vector<std::string> pinned = witness;
+  pinned.insert(pinned.end(), {"--log-ca", env.CaCert()});
+  CommandResult first;
+  for (int attempt = 0; attempt < 100; ++attempt) {  // until the checkpointer signed all 300
+    first = RunCairn(pinned);
+    if (first.exit_code != 0 || first.out.find("\"size\":300") != std::string::npos) break;
+    std::filesystem::remove(kept.Sub("kept"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.out.find("\"size\":300"), std::string::npos) << first.out;
+  request.mutable_events()->DeleteSubrange(1, 299);
+  ASSERT_TRUE(client->Append(request).ok());
+  CommandResult second;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    second = RunCairn(pinned);
+    if (second.exit_code != 0 || second.out.find("\"size\":301") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.out.find("\"size\":301"), std::string::npos) << second.out;
+}
+
+}  // namespace
+}  // namespace cairn::testing
