@@ -10,6 +10,7 @@
 #include "cli/anchor_files.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/connection.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
 #include "cli/utf8.h"
@@ -41,14 +42,14 @@ struct CheckpointArgs {
 
 constexpr size_t kLogCaFileBytesMax = 1024 * 1024;
 
-// RFC 9162 consistency proof between two tree sizes, from wherever the checkpoint came from.
-using ProveConsistencyFn =
-    std::function<Result<std::vector<crypto::Hash>>(uint64_t size1, uint64_t size2)>;
+// RFC 9162 consistency proof between two tree sizes (the larger one's signed root is root2),
+// from wherever the checkpoint came from.
+using ProveConsistencyFn = std::function<Result<std::vector<crypto::Hash>>(
+    uint64_t size1, uint64_t size2, const crypto::Hash& root2)>;
 
 // Where `cairn checkpoint` reads: a store (the data directory, or a server), or a tlog-tiles log.
 struct CheckpointSource {
   std::unique_ptr<engine::EventStore> store;
-  std::optional<TileLog> log;
   engine::SignedCheckpoint checkpoint;  // from a log: only the note (the pinned key parses it)
   ProveConsistencyFn prove;
 };
@@ -68,7 +69,7 @@ Status CheckExtends(const ProveConsistencyFn& prove, const integrity::Checkpoint
     if (kept.root != integrity::EmptyRoot()) return Status::DataLoss("the kept empty tree has another root");
     return Status::Ok();
   }
-  auto proof = prove(kept.size, now.size);
+  auto proof = prove(kept.size, now.size, now.root);
   if (!proof.ok()) return proof.status().Annotate("could not check consistency with the kept checkpoint");
   // Whatever roots the source would send are its word: only the two signed roots count.
   Status s = integrity::VerifyConsistency(kept.size, now.size, *proof, kept.root, now.root);
@@ -96,8 +97,11 @@ Result<bool> CheckAndKeep(const ProveConsistencyFn& prove, const integrity::Note
     }
     Status extends = CheckExtends(prove, *kept, now);
     if (!extends.ok()) {
-      // The evidence: the refused checkpoint, as signed (the kept one stays in the file).
-      std::cerr << "cairn: the refused checkpoint:\n" << TerminalSafe(signed_only);
+      // The evidence of a rewrite: the refused checkpoint, as signed (the kept one stays in the
+      // file). A proof that could not be had is no evidence of anything.
+      if (extends.code() == StatusCode::kDataLoss) {
+        std::cerr << "cairn: the refused checkpoint:\n" << TerminalSafe(signed_only);
+      }
       return extends;
     }
   }
@@ -115,11 +119,9 @@ Status OpenLogSource(const CheckpointArgs& args, CheckpointSource* source) {
     CAIRN_ASSIGN_OR_RETURN(ca_pem, ReadOwnedFile(args.log_ca_file, "--log-ca", kLogCaFileBytesMax));
   }
   CAIRN_ASSIGN_OR_RETURN(TileLog log, TileLog::Open(args.log_url, std::move(ca_pem)));
-  source->log = std::move(log);
-  CAIRN_ASSIGN_OR_RETURN(source->checkpoint.note, source->log->FetchCheckpoint());
-  const TileLog* from = &*source->log;
-  source->prove = [from](uint64_t size1, uint64_t size2) {
-    return from->ProveConsistency(size1, size2);
+  CAIRN_ASSIGN_OR_RETURN(source->checkpoint.note, log.FetchCheckpoint());
+  source->prove = [log](uint64_t size1, uint64_t size2, const crypto::Hash& root2) {
+    return log.ProveConsistency(size1, size2, root2);
   };
   return Status::Ok();
 }
@@ -138,8 +140,8 @@ int OpenSource(const CliContext& ctx, const CheckpointArgs& args, CheckpointSour
   if (!checkpoint.ok()) return Fail(checkpoint.status());
   source->checkpoint = std::move(checkpoint).value();
   engine::EventStore* store = source->store.get();
-  source->prove = [store](uint64_t size1,
-                          uint64_t size2) -> Result<std::vector<crypto::Hash>> {
+  source->prove = [store](uint64_t size1, uint64_t size2,
+                          const crypto::Hash&) -> Result<std::vector<crypto::Hash>> {
     CAIRN_ASSIGN_OR_RETURN(engine::ConsistencyProof proof, store->ProveConsistency(size1, size2));
     return std::move(proof.proof);
   };
@@ -155,8 +157,9 @@ int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
   if (!args.log_url.empty() && vkey->empty()) {
     return UsageError("--log-url needs the pinned key: --verifier-key or --verifier-key-file");
   }
-  if (!args.log_url.empty() && !args.data_dir.empty()) {
-    return UsageError("--log-url and --data-dir name two sources: give one");
+  if (!args.log_url.empty() && (!args.data_dir.empty() || !ctx.global_data_dir.empty() ||
+                                !GlobalConnectionFlags().server.empty())) {
+    return UsageError("--log-url and --data-dir or --server name two sources: give one");
   }
   if (!args.log_ca_file.empty() && args.log_url.empty()) {
     return UsageError("--log-ca needs --log-url");

@@ -2,33 +2,57 @@
 
 #include "auth/http_fetch.h"
 #include "integrity/proof.h"
-#include "integrity/tile.h"
 
 namespace cairn::cli {
 
 Result<TileLog> TileLog::Open(std::string url, std::string ca_pem) {
   while (!url.empty() && url.back() == '/') url.pop_back();
+  if (url.find_first_of("?#@") != std::string::npos) {
+    return Status::InvalidArgument("--log-url: a log's URL prefix has no query, fragment or "
+                                   "user information");
+  }
   Status allowed = auth::CheckFetchUrl(url + "/checkpoint");
   if (!allowed.ok()) return allowed.Annotate("--log-url");
   return TileLog(std::move(url), std::move(ca_pem));
 }
 
-Result<std::string> TileLog::FetchCheckpoint() const {
+Result<std::string> TileLog::Get(const std::string& path, size_t body_size_max_bytes) const {
   auth::HttpGetOptions options;
   options.ca_pem = ca_pem_;
-  options.body_size_max_bytes = kTileLogCheckpointBytesMax;
-  auto note = auth::HttpGet(url_ + "/checkpoint", options);
+  options.body_size_max_bytes = body_size_max_bytes;
+  return auth::HttpGet(url_ + "/" + path, options);
+}
+
+Result<std::string> TileLog::FetchCheckpoint() const {
+  auto note = Get("checkpoint", kTileLogCheckpointBytesMax);
   if (!note.ok()) return note.status().Annotate("fetching the log's checkpoint");
   return note;
 }
 
-Result<std::vector<crypto::Hash>> TileLog::ProveConsistency(uint64_t size1, uint64_t size2) const {
-  integrity::TileNodeReader tiles(size2, [this](const integrity::TileId& tile) {
-    auth::HttpGetOptions options;
-    options.ca_pem = ca_pem_;
-    options.body_size_max_bytes = size_t{integrity::kTileWidth} * sizeof(crypto::Hash);
-    return auth::HttpGet(url_ + "/" + integrity::TilePath(tile), options);
-  });
+Result<std::string> TileLog::FetchTile(const integrity::TileId& tile) const {
+  constexpr size_t kFullTileBytes = size_t{integrity::kTileWidth} * sizeof(crypto::Hash);
+  auto got = Get(integrity::TilePath(tile), kFullTileBytes);
+  if (got.ok() || tile.width == integrity::kTileWidth) return got;
+  integrity::TileId full = tile;
+  full.width = integrity::kTileWidth;
+  auto whole = Get(integrity::TilePath(full), kFullTileBytes);
+  if (!whole.ok() || whole->size() != kFullTileBytes) return got;  // the partial tile's error
+  whole->resize(size_t{tile.width} * sizeof(crypto::Hash));
+  return whole;
+}
+
+Result<std::vector<crypto::Hash>> TileLog::ProveConsistency(uint64_t size1, uint64_t size2,
+                                                            const crypto::Hash& root2) const {
+  integrity::TileNodeReader tiles(
+      size2, [this](const integrity::TileId& tile) { return FetchTile(tile); });
+  auto root = integrity::RootAt(tiles, size2);
+  if (!root.ok()) return root.status().Annotate("reading the log's tiles");
+  if (*root != root2) {
+    return Status::Unavailable("the log's tiles do not match its signed checkpoint of size " +
+                               std::to_string(size2) +
+                               " (changed on the way, e.g. by a cache or a proxy, or a broken "
+                               "server); nothing was checked or kept");
+  }
   return integrity::ConsistencyProof(tiles, size1, size2);
 }
 

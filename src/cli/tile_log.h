@@ -18,6 +18,7 @@
 
 #include "common/status.h"
 #include "crypto/sha256.h"
+#include "integrity/tile.h"
 
 namespace cairn::cli {
 
@@ -27,16 +28,24 @@ class TileLog {
  public:
   // `url`: the log's prefix ("https://log.example/cairn"; a trailing '/' is dropped). `ca_pem`:
   // the only trust roots for https (empty: the system's). kInvalidArgument for a URL that
-  // auth::HttpGet would refuse.
+  // auth::HttpGet would refuse, or that has a query, a fragment or user information.
   static Result<TileLog> Open(std::string url, std::string ca_pem);
 
   // The body of `<url>/checkpoint`, unverified.
   Result<std::string> FetchCheckpoint() const;
   // RFC 9162 consistency proof between the trees of size1 and size2 (0 < size1 <= size2), from
-  // the tiles of the tree of size2.
-  Result<std::vector<crypto::Hash>> ProveConsistency(uint64_t size1, uint64_t size2) const;
+  // the tiles of the tree of size2, whose signed root is `root2`. The tiles are checked first:
+  // kUnavailable when they do not give root2 (a tile changed on the way, e.g. by a cache or a
+  // proxy, or a broken server), so that a proof that then fails to verify is about the log's
+  // history, not about its transport. A partial tile that cannot be fetched is taken from the
+  // full tile of the same index (tlog-tiles lets a log drop partial tiles once full).
+  Result<std::vector<crypto::Hash>> ProveConsistency(uint64_t size1, uint64_t size2,
+                                                     const crypto::Hash& root2) const;
 
  private:
+  Result<std::string> Get(const std::string& path, size_t body_size_max_bytes) const;
+  Result<std::string> FetchTile(const integrity::TileId& tile) const;
+
   TileLog(std::string url, std::string ca_pem) : url_(std::move(url)), ca_pem_(std::move(ca_pem)) {}
 
   std::string url_;

@@ -161,6 +161,11 @@ Result<std::string> ReadTile(NodeReader& reader, const TileId& tile, uint64_t tr
   return out;
 }
 
+TileNodeReader::TileNodeReader(uint64_t tree_size, FetchTile fetch)
+    : tree_size_(tree_size), fetch_(std::move(fetch)) {
+  assert(fetch_);
+}
+
 Result<const std::vector<Hash>*> TileNodeReader::Tile(uint8_t level, uint64_t index) {
   const auto key = std::make_pair(level, index);
   if (auto it = tiles_.find(key); it != tiles_.end()) return &it->second;
@@ -171,13 +176,14 @@ Result<const std::vector<Hash>*> TileNodeReader::Tile(uint8_t level, uint64_t in
     return Status::DataLoss("tile " + TilePath(tile) + " has " + std::to_string(fetched->size()) +
                             " bytes, not " + std::to_string(tile.width * sizeof(Hash)));
   }
-  if (tiles_.size() >= kTilesCachedMax) tiles_.clear();
-  std::vector<Hash>& hashes = tiles_[key];
+  std::vector<Hash> hashes;
+  hashes.reserve(tile.width);
   for (size_t at = 0; at < fetched->size(); at += sizeof(Hash)) {
     hashes.push_back(crypto::HashFromBytes(std::string_view(*fetched).substr(at, sizeof(Hash))));
   }
+  if (tiles_.size() >= kTilesCachedMax) tiles_.clear();
   ++tiles_fetched_;
-  return &hashes;
+  return &tiles_.emplace(key, std::move(hashes)).first->second;
 }
 
 Status TileNodeReader::ReadNodes(std::span<const NodeId> ids, std::vector<Hash>* hashes) {

@@ -76,8 +76,8 @@ class TileNodeReader final : public NodeReader {
   static constexpr size_t kTilesCachedMax = 1024;  // 8 MiB of full tiles
   using FetchTile = std::function<Result<std::string>(const TileId&)>;
 
-  TileNodeReader(uint64_t tree_size, FetchTile fetch)
-      : tree_size_(tree_size), fetch_(std::move(fetch)) {}
+  // `fetch` must not be empty.
+  TileNodeReader(uint64_t tree_size, FetchTile fetch);
 
   // kNotFound for a node that is not a full subtree of the tree; the fetch's errors, annotated.
   Status ReadNodes(std::span<const NodeId> ids, std::vector<Hash>* hashes) override;

@@ -14,7 +14,10 @@
 #include "integrity/proof.h"
 #include "integrity/tile.h"
 #include "loopback_http.h"
+#include "engine/event_store.h"
 #include "server/admin_http.h"
+#include "server/checkpoint_route.h"
+#include "server/tile_route.h"
 #include "server_env.h"
 #include "test_util.h"
 
@@ -109,10 +112,12 @@ TEST_F(TilesTest, ProofsFromTheAdminListenersTilesVerifyAgainstTheSignedCheckpoi
   EXPECT_EQ(HttpGet(env.server().admin_port(), "/tile/entries/000").rfind("HTTP/1.1 404 ", 0), 0u);
 }
 
-// A proxy in front of the admin listener that passes /checkpoint on (or replaces it) and flips
-// one bit of every level 0 tile it serves.
+// A proxy in front of the admin listener that passes /checkpoint on (or replaces it) and either
+// flips one bit of every level 0 tile it serves (kFlip), or answers 404 for the partial level 0
+// tiles, as a log that drops them once the full tile exists may (kDropPartial).
 struct LyingProxy {
-  LyingProxy(int admin_port, std::string checkpoint_override) {
+  enum Mode { kFlip, kDropPartial };
+  LyingProxy(int admin_port, std::string checkpoint_override, Mode mode = kFlip) {
     const std::string upstream = "http://127.0.0.1:" + std::to_string(admin_port);
     std::map<std::string, server::HttpHandler> routes;
     routes["/checkpoint"] = [upstream, checkpoint_override] {
@@ -122,10 +127,13 @@ struct LyingProxy {
                                   note.ok() ? *note : "down\n"};
     };
     std::map<std::string, server::HttpPathHandler> prefixes;
-    prefixes["/tile/"] = [upstream](std::string_view path) {
+    prefixes["/tile/"] = [upstream, mode](std::string_view path) {
+      const bool level0 = path.rfind("/tile/0/", 0) == 0;
       auto tile = auth::HttpGet(upstream + std::string(path), auth::HttpGetOptions{});
-      if (!tile.ok()) return server::HttpResponse{404, "text/plain; charset=utf-8", "no\n"};
-      if (path.rfind("/tile/0/", 0) == 0 && !tile->empty()) (*tile)[0] ^= 1;
+      if (!tile.ok() || (mode == kDropPartial && level0 && path.find(".p/") != path.npos)) {
+        return server::HttpResponse{404, "text/plain; charset=utf-8", "no\n"};
+      }
+      if (mode == kFlip && level0 && !tile->empty()) (*tile)[0] ^= 1;
       return server::HttpResponse{200, "application/octet-stream", *tile};
     };
     server::AdminHttpOptions options;
@@ -150,12 +158,15 @@ TEST_F(TilesTest, CairnCheckpointWitnessesTheLogThroughItsTilesAndCatchesALyingS
 
   Append(300);
   WaitCheckpoint(600);
-  // A tile altered on the way: the consistency proof does not lead to the signed root.
+  // A tile altered on the way: the tiles do not give the signed root. That is the transport's
+  // fault, not evidence against the log: no "rewritten", no refused checkpoint printed.
   LyingProxy liar(env.server().admin_port(), "");
   ASSERT_NE(liar.http, nullptr);
   auto lied = Witness(liar.url());
   EXPECT_EQ(lied.exit_code, 1) << lied.out << lied.err;
-  EXPECT_NE(lied.err.find("history was rewritten"), std::string::npos) << lied.err;
+  EXPECT_NE(lied.err.find("tiles do not match its signed checkpoint"), std::string::npos) << lied.err;
+  EXPECT_EQ(lied.err.find("rewritten"), std::string::npos) << lied.err;
+  EXPECT_EQ(lied.err.find("the refused checkpoint"), std::string::npos) << lied.err;
   EXPECT_EQ(ReadFile(kept_dir.Sub("kept")), kept_300) << "a refused checkpoint was kept";
 
   // Another log's checkpoint: not signed by the pinned key.
@@ -170,16 +181,33 @@ TEST_F(TilesTest, CairnCheckpointWitnessesTheLogThroughItsTilesAndCatchesALyingS
   EXPECT_NE(refused.err.find("not signed by the pinned key"), std::string::npos) << refused.err;
   EXPECT_EQ(ReadFile(kept_dir.Sub("kept")), kept_300);
 
+  // A log that dropped a partial tile once the full one existed: the witness takes the full
+  // tile's prefix. The checkpoint of 600 is served while the log already has 800.
+  const std::string note_600 = HttpBody(HttpGet(env.server().admin_port(), "/checkpoint"));
+  Append(200);
+  WaitCheckpoint(800);
+  LyingProxy dropper(env.server().admin_port(), note_600, LyingProxy::kDropPartial);
+  ASSERT_NE(dropper.http, nullptr);
+  EXPECT_EQ(HttpGet(dropper.http->port(), "/tile/0/002.p/88").rfind("HTTP/1.1 404 ", 0), 0u);
+  auto from_full = Witness(dropper.url());
+  ASSERT_EQ(from_full.exit_code, 0) << from_full.err;
+  EXPECT_NE(from_full.out.find("\"size\":600"), std::string::npos) << from_full.out;
+  EXPECT_NE(ReadFile(kept_dir.Sub("kept")).find("\n600\n"), std::string::npos);
+
   // The honest listener: the log grew consistently, and the kept checkpoint moves forward.
   auto second = Witness(admin_url + "/");
   ASSERT_EQ(second.exit_code, 0) << second.err;
-  EXPECT_NE(second.out.find("\"size\":600"), std::string::npos) << second.out;
-  EXPECT_NE(ReadFile(kept_dir.Sub("kept")).find("\n600\n"), std::string::npos);
+  EXPECT_NE(second.out.find("\"size\":800"), std::string::npos) << second.out;
+  EXPECT_NE(ReadFile(kept_dir.Sub("kept")).find("\n800\n"), std::string::npos);
 
-  // Usage: a URL that may not be fetched, no pinned key, two sources.
+  // Usage: a URL that may not be fetched (or has a query), no pinned key, two sources.
   EXPECT_EQ(RunCairn({"checkpoint", "--log-url", "http://example.org", "--verifier-key", log_key})
                 .exit_code, 2);
   EXPECT_EQ(RunCairn({"checkpoint", "--log-url", admin_url}).exit_code, 2);
+  EXPECT_EQ(RunCairn({"checkpoint", "--log-url", admin_url + "/?x=1", "--verifier-key", log_key})
+                .exit_code, 2);
+  EXPECT_EQ(RunCairn({"--data-dir", env.DataDir(), "checkpoint", "--log-url", admin_url,
+                      "--verifier-key", log_key}).exit_code, 2);
   EXPECT_EQ(RunCairn({"checkpoint", "--log-url", admin_url, "--verifier-key", log_key,
                       "--data-dir", env.DataDir()}).exit_code, 2);
   // A listener that is down: unavailable, nothing kept.
@@ -187,7 +215,7 @@ TEST_F(TilesTest, CairnCheckpointWitnessesTheLogThroughItsTilesAndCatchesALyingS
   auto down = Witness(admin_url);
   EXPECT_EQ(down.exit_code, 1);
   EXPECT_NE(down.err.find("fetching the log's checkpoint"), std::string::npos) << down.err;
-  EXPECT_NE(ReadFile(kept_dir.Sub("kept")).find("\n600\n"), std::string::npos);
+  EXPECT_NE(ReadFile(kept_dir.Sub("kept")).find("\n800\n"), std::string::npos);
 }
 
 // Over the HTTPS admin listener (server.admin_tls), trusting only the log's CA (--log-ca).
@@ -235,6 +263,91 @@ TEST(TilesTlsTest, CairnCheckpointWitnessesOverHttpsWithThePinnedCa) {
   }
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_NE(second.out.find("\"size\":301"), std::string::npos) << second.out;
+}
+
+// A log served in this process: /checkpoint and /tile/ of the admin listener over a store
+// opened here (no background checkpointer: only the checkpoints the test signs).
+struct ServedStore {
+  explicit ServedStore(const std::string& data_dir) {
+    engine::Options options;
+    options.data_dir = data_dir;
+    options.checkpoint_interval_ms = 0;
+    auto opened = engine::EventStore::Open(options);
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    if (!opened.ok()) return;
+    store = std::move(opened).value();
+    std::map<std::string, server::HttpHandler> routes;
+    routes["/checkpoint"] = [this] { return server::CheckpointRoute(*store, nullptr); };
+    std::map<std::string, server::HttpPathHandler> prefixes;
+    prefixes[server::kTileRoutePrefix] = [this](std::string_view path) {
+      return server::TileRoute(*store, path);
+    };
+    server::AdminHttpOptions http_options;
+    http_options.listen = "127.0.0.1:0";
+    auto started = server::AdminHttpServer::Start(http_options, std::move(routes), {},
+                                                  std::move(prefixes));
+    EXPECT_TRUE(started.ok()) << started.status().ToString();
+    if (started.ok()) http = std::move(started).value();
+  }
+  bool ok() const { return http != nullptr; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(http->port()); }
+  // Appends `n` events of `type` and signs a checkpoint of them.
+  void AppendAndSign(const std::string& type, int n) {
+    for (int done = 0; done < n; done += 100) {
+      std::vector<engine::ProposedEvent> events(static_cast<size_t>(std::min(100, n - done)));
+      for (auto& event : events) {
+        event.event_type = type;
+        event.data = "{}";
+      }
+      ASSERT_TRUE(store->Append("ledger", engine::ExpectedVersion::Any(), std::move(events)).ok());
+    }
+    ASSERT_TRUE(store->Checkpoint().ok());
+  }
+
+  std::unique_ptr<engine::EventStore> store;
+  std::unique_ptr<server::AdminHttpServer> http;  // stops before the store closes
+};
+
+// Two histories under one key (a copy of the data directory that went its own way): the copy's
+// tiles are genuine for its own signed checkpoint, and the witness over tiles refuses it as a
+// rewrite, with the refused checkpoint printed as evidence and the kept one unchanged.
+TEST(TilesForkTest, AWitnessOverTilesCatchesARewrittenHistory) {
+  TempDir dir;
+  const std::string a = dir.Sub("a"), b = dir.Sub("b");
+  ASSERT_TRUE(engine::EventStore::Init({a, "fork.test/log", {}, std::nullopt}).ok());
+  {
+    ServedStore log(a);
+    ASSERT_TRUE(log.ok());
+    log.AppendAndSign("Common", 300);
+  }
+  std::filesystem::copy(a, b, std::filesystem::copy_options::recursive);
+  auto vkey = RunCairn({"vkey", "--data-dir", a});
+  ASSERT_EQ(vkey.exit_code, 0) << vkey.err;
+  const std::string log_key = FirstLine(vkey.out);
+  const std::string kept = dir.Sub("kept");
+  auto witness = [&](const std::string& url) {
+    return RunCairn({"checkpoint", "--log-url", url, "--verifier-key", log_key,
+                     "--checkpoint-file", kept, "--json"});
+  };
+  {
+    ServedStore honest(a);
+    ASSERT_TRUE(honest.ok());
+    honest.AppendAndSign("Honest", 300);
+    auto seen = witness(honest.url());
+    ASSERT_EQ(seen.exit_code, 0) << seen.err;
+    EXPECT_NE(seen.out.find("\"size\":600"), std::string::npos) << seen.out;
+  }
+  const std::string kept_600 = ReadFile(kept);
+  ServedStore rewritten(b);
+  ASSERT_TRUE(rewritten.ok());
+  rewritten.AppendAndSign("Rewritten", 400);
+  auto refused = witness(rewritten.url());
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("history was rewritten"), std::string::npos) << refused.err;
+  // The evidence, escaped for the terminal (TerminalSafe shows its newlines as \n).
+  EXPECT_NE(refused.err.find("the refused checkpoint:\nfork.test/log\\n700\\n"), std::string::npos)
+      << refused.err;
+  EXPECT_EQ(ReadFile(kept), kept_600);
 }
 
 }  // namespace
