@@ -10,13 +10,11 @@
 #include "cli/anchor_files.h"
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/connection.h"
 #include "cli/data_dir.h"
 #include "cli/errors.h"
 #include "cli/utf8.h"
 #include "cli/output_json.h"
 #include "cli/tile_log.h"
-#include "common/trusted_file.h"
 #include "cli/witness_key.h"
 #include "common/wall_clock.h"
 #include "integrity/cosignature.h"
@@ -39,8 +37,6 @@ struct CheckpointArgs {
   std::string log_url;          // a tlog-tiles log over HTTP(S) instead of the data directory
   std::string log_ca_file;
 };
-
-constexpr size_t kLogCaFileBytesMax = 1024 * 1024;
 
 // RFC 9162 consistency proof between two tree sizes (the larger one's signed root is root2),
 // from wherever the checkpoint came from.
@@ -113,12 +109,9 @@ Result<bool> CheckAndKeep(const ProveConsistencyFn& prove, const integrity::Note
   return replaced;
 }
 
-Status OpenLogSource(const CheckpointArgs& args, CheckpointSource* source) {
-  std::string ca_pem;
-  if (!args.log_ca_file.empty()) {
-    CAIRN_ASSIGN_OR_RETURN(ca_pem, ReadOwnedFile(args.log_ca_file, "--log-ca", kLogCaFileBytesMax));
-  }
-  CAIRN_ASSIGN_OR_RETURN(TileLog log, TileLog::Open(args.log_url, std::move(ca_pem)));
+Status OpenLogSource(const CliContext& ctx, const CheckpointArgs& args,
+                     CheckpointSource* source) {
+  CAIRN_ASSIGN_OR_RETURN(TileLog log, OpenLogUrl(ctx, args.log_url, args.log_ca_file, args.data_dir));
   CAIRN_ASSIGN_OR_RETURN(source->checkpoint.note, log.FetchCheckpoint());
   source->prove = [log](uint64_t size1, uint64_t size2, const crypto::Hash& root2) {
     return log.ProveConsistency(size1, size2, root2);
@@ -129,7 +122,7 @@ Status OpenLogSource(const CheckpointArgs& args, CheckpointSource* source) {
 // The checkpoint to print and check, and how to prove consistency; the exit code on failure.
 int OpenSource(const CliContext& ctx, const CheckpointArgs& args, CheckpointSource* source) {
   if (!args.log_url.empty()) {
-    Status opened = OpenLogSource(args, source);
+    Status opened = OpenLogSource(ctx, args, source);
     if (opened.code() == StatusCode::kInvalidArgument) return UsageError(opened.message());
     return opened.ok() ? kExitOk : Fail(opened);
   }
@@ -156,10 +149,6 @@ int RunCheckpoint(const CliContext& ctx, const CheckpointArgs& args) {
   }
   if (!args.log_url.empty() && vkey->empty()) {
     return UsageError("--log-url needs the pinned key: --verifier-key or --verifier-key-file");
-  }
-  if (!args.log_url.empty() && (!args.data_dir.empty() || !ctx.global_data_dir.empty() ||
-                                !GlobalConnectionFlags().server.empty())) {
-    return UsageError("--log-url and --data-dir or --server name two sources: give one");
   }
   if (!args.log_ca_file.empty() && args.log_url.empty()) {
     return UsageError("--log-ca needs --log-url");

@@ -1,6 +1,9 @@
 #include "cli/tile_log.h"
 
 #include "auth/http_fetch.h"
+#include "cli/connection.h"
+#include "cli/context.h"
+#include "common/trusted_file.h"
 #include "integrity/proof.h"
 
 namespace cairn::cli {
@@ -54,6 +57,51 @@ Result<std::vector<crypto::Hash>> TileLog::ProveConsistency(uint64_t size1, uint
                                "server); nothing was checked or kept");
   }
   return integrity::ConsistencyProof(tiles, size1, size2);
+}
+
+Result<engine::InclusionProof> TileLog::ProveInclusion(uint64_t index, uint64_t size) const {
+  if (index >= size) return Status::InvalidArgument("the position must be below the tree size");
+  integrity::TileNodeReader tiles(
+      size, [this](const integrity::TileId& tile) { return FetchTile(tile); });
+  engine::InclusionProof proof;
+  proof.index = index;
+  proof.size = size;
+  std::vector<crypto::Hash> leaf;
+  const integrity::NodeId leaf_id{0, index};
+  CAIRN_RETURN_IF_ERROR(tiles.ReadNodes(std::span(&leaf_id, 1), &leaf));
+  proof.leaf_hash = leaf.at(0);
+  CAIRN_ASSIGN_OR_RETURN(proof.root, integrity::RootAt(tiles, size));
+  CAIRN_ASSIGN_OR_RETURN(proof.proof, integrity::InclusionProof(tiles, index, size));
+  return proof;
+}
+
+Result<engine::ConsistencyProof> TileLog::ProveConsistencyWithRoots(uint64_t size1,
+                                                                    uint64_t size2) const {
+  if (size1 == 0 || size1 > size2) {
+    return Status::InvalidArgument("consistency proofs need 0 < SIZE1 <= SIZE2");
+  }
+  integrity::TileNodeReader tiles(
+      size2, [this](const integrity::TileId& tile) { return FetchTile(tile); });
+  engine::ConsistencyProof proof;
+  proof.size1 = size1;
+  proof.size2 = size2;
+  // The nodes of the smaller tree are full subtrees of the larger one: one set of tiles.
+  CAIRN_ASSIGN_OR_RETURN(proof.root1, integrity::RootAt(tiles, size1));
+  CAIRN_ASSIGN_OR_RETURN(proof.root2, integrity::RootAt(tiles, size2));
+  CAIRN_ASSIGN_OR_RETURN(proof.proof, integrity::ConsistencyProof(tiles, size1, size2));
+  return proof;
+}
+
+Result<TileLog> OpenLogUrl(const CliContext& ctx, const std::string& url,
+                           const std::string& ca_file, const std::string& data_dir) {
+  if (!data_dir.empty() || !ctx.global_data_dir.empty() || !GlobalConnectionFlags().server.empty()) {
+    return Status::InvalidArgument("--log-url and --data-dir or --server name two sources: give one");
+  }
+  std::string ca_pem;
+  if (!ca_file.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(ca_pem, ReadOwnedFile(ca_file, "--log-ca", kTileLogCaFileBytesMax));
+  }
+  return TileLog::Open(url, std::move(ca_pem));
 }
 
 }  // namespace cairn::cli

@@ -18,11 +18,13 @@
 
 #include "common/status.h"
 #include "crypto/sha256.h"
+#include "engine/types.h"
 #include "integrity/tile.h"
 
 namespace cairn::cli {
 
 inline constexpr size_t kTileLogCheckpointBytesMax = 64 * 1024;
+inline constexpr size_t kTileLogCaFileBytesMax = 1024 * 1024;
 
 class TileLog {
  public:
@@ -42,6 +44,14 @@ class TileLog {
   Result<std::vector<crypto::Hash>> ProveConsistency(uint64_t size1, uint64_t size2,
                                                      const crypto::Hash& root2) const;
 
+  // The inclusion proof of leaf `index` in the tree of `size` (index < size), with the leaf hash
+  // and the root, all from the tiles: the caller compares the root with a checkpoint it verified.
+  Result<engine::InclusionProof> ProveInclusion(uint64_t index, uint64_t size) const;
+  // The consistency proof between the trees of size1 and size2 with both roots, all from the
+  // tiles of the tree of size2 (0 < size1 <= size2); the caller compares the roots with
+  // checkpoints it verified.
+  Result<engine::ConsistencyProof> ProveConsistencyWithRoots(uint64_t size1, uint64_t size2) const;
+
  private:
   Result<std::string> Get(const std::string& path, size_t body_size_max_bytes) const;
   Result<std::string> FetchTile(const integrity::TileId& tile) const;
@@ -51,5 +61,13 @@ class TileLog {
   std::string url_;
   std::string ca_pem_;
 };
+
+struct CliContext;
+
+// The TileLog of a command's `--log-url URL [--log-ca FILE]`. kInvalidArgument (a usage error)
+// when a data directory (`data_dir`, or the global --data-dir) or --server names another source,
+// or for a URL TileLog::Open refuses; ReadOwnedFile's error for the CA file.
+Result<TileLog> OpenLogUrl(const CliContext& ctx, const std::string& url,
+                           const std::string& ca_file, const std::string& data_dir);
 
 }  // namespace cairn::cli

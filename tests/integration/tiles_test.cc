@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "auth/http_fetch.h"
+#include "common/bytes.h"
 #include "integrity/checkpoint.h"
 #include "integrity/note.h"
 #include "integrity/proof.h"
@@ -107,6 +108,28 @@ TEST_F(TilesTest, ProofsFromTheAdminListenersTilesVerifyAgainstTheSignedCheckpoi
   ASSERT_TRUE(consistency.ok()) << consistency.status().ToString();
   EXPECT_TRUE(integrity::VerifyConsistency(small.size, large.size, *consistency, small.root,
                                            large.root).ok());
+  // `cairn proof --log-url` computes the same proofs from the tiles, and `verify-*` accepts
+  // them against the signed roots.
+  auto inclusion = RunCairn({"proof", "inclusion", "699", "--size", "1000", "--log-url", admin_url});
+  ASSERT_EQ(inclusion.exit_code, 0) << inclusion.err;
+  auto from_server = client->GetInclusionProof(699, 1000);
+  ASSERT_TRUE(from_server.ok());
+  EXPECT_NE(inclusion.out.find("\"leaf_hash\":\"" + HexEncode(from_server->leaf_hash()) + "\""),
+            std::string::npos) << inclusion.out;
+  EXPECT_NE(inclusion.out.find("\"root\":\"" + HexEncode(crypto::HashView(large.root)) + "\""),
+            std::string::npos) << inclusion.out;
+  auto consistent = RunCairn({"proof", "consistency", "700", "1000", "--log-url", admin_url + "/"});
+  ASSERT_EQ(consistent.exit_code, 0) << consistent.err;
+  EXPECT_NE(consistent.out.find("\"root1\":\"" + HexEncode(crypto::HashView(small.root)) + "\""),
+            std::string::npos) << consistent.out;
+  EXPECT_NE(consistent.out.find("\"root2\":\"" + HexEncode(crypto::HashView(large.root)) + "\""),
+            std::string::npos) << consistent.out;
+  // Usage: no size, a size beyond the served tree, two sources.
+  EXPECT_EQ(RunCairn({"proof", "inclusion", "5", "--log-url", admin_url}).exit_code, 2);
+  EXPECT_EQ(RunCairn({"proof", "inclusion", "5", "--size", "2000", "--log-url", admin_url}).exit_code, 1);
+  EXPECT_EQ(RunCairn({"proof", "inclusion", "5", "--size", "10", "--log-url", admin_url,
+                      "--data-dir", env.DataDir()}).exit_code, 2);
+
   // Tiles beyond the latest checkpoint are not served yet.
   EXPECT_EQ(HttpGet(env.server().admin_port(), "/tile/0/003.p/233").rfind("HTTP/1.1 404 ", 0), 0u);
   EXPECT_EQ(HttpGet(env.server().admin_port(), "/tile/entries/000").rfind("HTTP/1.1 404 ", 0), 0u);
