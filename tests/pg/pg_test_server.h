@@ -4,8 +4,9 @@
 // 127.0.0.1 (trust authentication, loopback only, fsync off: the tests kill cairn, never the
 // machine). The cluster is a copy of a template that the first test process on the machine made
 // with initdb (/tmp/cairn-pg-template-<uid>-<version>, kept: a copy takes about 0.1 s, initdb
-// 1.3 s, and CTest runs every test in a process of its own). As root it runs initdb and pg_ctl through `runuser -u postgres` (PostgreSQL refuses
-// to run as root). The destructor stops the server and removes the directory. Shared() is one
+// 1.3 s, and CTest runs every test in a process of its own); a copy that does not start is
+// replaced by a fresh initdb and the template dropped. As root it runs initdb, cp and pg_ctl
+// through `runuser -u postgres` (PostgreSQL refuses to run as root). The destructor stops the server and removes the directory. Shared() is one
 // server per test binary, started on first use and stopped at exit; tests get a database each
 // from CreateDatabase(), so they never see each other's tables.
 //
@@ -52,16 +53,18 @@ class PgTestServer {
 
   void Start() {
     bin_ = FindBinDir();
-    char tmpl[] = "/tmp/cairn-pg-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = tmpl;
+    char dir_name[] = "/tmp/cairn-pg-XXXXXX";
+    if (::mkdtemp(dir_name) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = dir_name;
     std::filesystem::permissions(dir_, std::filesystem::perms::all);  // postgres must enter it
-    MakeCluster(dir_ + "/data");
-    for (int attempt = 0;; ++attempt) {
-      port_ = FreePort();
-      if (StartServer()) break;
-      if (attempt == 4) throw std::runtime_error("PostgreSQL did not start: see " + dir_ + "/server.log");
-    }
+    const std::string data = dir_ + "/data";
+    const std::string tmpl = TemplateDir();
+    if (!tmpl.empty() && CopyCluster(tmpl, data) && StartOnFreePort()) return;
+    if (!tmpl.empty()) DropTemplate(tmpl);  // a copy that does not start: made anew next time
+    std::error_code ec;
+    std::filesystem::remove_all(data, ec);
+    Initdb(data);
+    if (!StartOnFreePort()) throw std::runtime_error("PostgreSQL did not start: see " + dir_ + "/server.log");
   }
 
   // Stops the server (fast shutdown: connections are cut, data kept); StartAgain() brings it
@@ -101,16 +104,25 @@ class PgTestServer {
        " >" + data + "/../initdb.log 2>&1");
   }
 
-  // A copy of the template cluster, or a cluster of its own when there is no usable template.
-  void MakeCluster(const std::string& data) const {
-    const std::string tmpl = TemplateDir();
-    if (!tmpl.empty() &&
-        std::system((AsPostgres("cp -a " + tmpl + "/data " + data) + " 2>/dev/null").c_str()) == 0) {
-      return;
-    }
+  // Copies the template's cluster to `data` as the server's user.
+  bool CopyCluster(const std::string& tmpl, const std::string& data) const {
+    return std::system((AsPostgres("cp -a " + tmpl + "/data " + data) + " 2>/dev/null").c_str()) == 0;
+  }
+
+  // Removes a template whose copy did not start (a /tmp cleaner may have taken files out of
+  // it): renamed away first, so that no process copies it while it is being removed.
+  static void DropTemplate(const std::string& tmpl) {
+    const std::string gone = tmpl + "-gone-" + std::to_string(::getpid());
     std::error_code ec;
-    std::filesystem::remove_all(data, ec);
-    Initdb(data);
+    if (::rename(tmpl.c_str(), gone.c_str()) == 0) std::filesystem::remove_all(gone, ec);
+  }
+
+  bool StartOnFreePort() {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      port_ = FreePort();
+      if (StartServer()) return true;
+    }
+    return false;
   }
 
   // The template: made once under an flock, in a temporary directory renamed into place, so
