@@ -6,9 +6,10 @@
 // with initdb (/tmp/cairn-pg-template-<uid>-<version>, kept: a copy takes about 0.1 s, initdb
 // 1.3 s, and CTest runs every test in a process of its own); a copy that does not start is
 // replaced by a fresh initdb and the template dropped. As root it runs initdb, cp and pg_ctl
-// through `runuser -u postgres` (PostgreSQL refuses to run as root). The destructor stops the server and removes the directory. Shared() is one
-// server per test binary, started on first use and stopped at exit; tests get a database each
-// from CreateDatabase(), so they never see each other's tables.
+// through `runuser -u postgres` (PostgreSQL refuses to run as root). The destructor stops the
+// server and removes the directory. Shared() is one server per test binary, started on first
+// use and stopped at exit; tests get a database each from CreateDatabase(), so they never see
+// each other's tables.
 //
 // Thread safety: CreateDatabase() may be called from several threads; Stop/StartAgain not.
 #pragma once
