@@ -14,6 +14,7 @@
 #include "cli/utf8.h"
 #include "cli/output_json.h"
 #include "cli/remote_store.h"
+#include "common/wall_clock.h"
 #include "crypto/secure.h"
 #include "policy/parse.h"
 #include "server/dev_setup.h"
@@ -70,6 +71,28 @@ int RunReloadPolicy() {
   auto reloaded = (*client)->ReloadPolicy();
   if (!reloaded.ok()) return Fail(reloaded.status());
   std::cout << "policy reloaded (generation " << reloaded->generation() << ")\n";
+  return kExitOk;
+}
+
+int RunReloadTls(bool json) {
+  auto client = ConnectForCommand();
+  if (!client.ok()) return ReportConnectError(client.status());
+  auto reloaded = (*client)->ReloadTls();
+  if (!reloaded.ok()) return Fail(reloaded.status());
+  if (json) {
+    std::cout << JsonLine(Json{{"cert_subject", reloaded->cert_subject()},
+                               {"cert_sha256", reloaded->cert_sha256()},
+                               {"cert_not_after_unix_s", reloaded->cert_not_after_unix_s()},
+                               {"client_ca_certs", reloaded->client_ca_certs()},
+                               {"generation", reloaded->generation()}})
+              << "\n";
+    return kExitOk;
+  }
+  std::cout << "TLS certificates reloaded (generation " << reloaded->generation() << ")\n"
+            << "  subject:    " << TerminalSafe(reloaded->cert_subject()) << "\n"
+            << "  sha256:     " << reloaded->cert_sha256() << "\n"
+            << "  not after:  " << UnixSecondsUtcText(reloaded->cert_not_after_unix_s()) << "\n"
+            << "  client CAs: " << reloaded->client_ca_certs() << "\n";
   return kExitOk;
 }
 
@@ -179,6 +202,13 @@ void RegisterIdentityCommands(CLI::App& app, CliContext& ctx) {
   CLI::App* reload = app.add_subcommand("reload-policy", "Ask the server to reload its policy file");
   AddConnectionOptions(reload);
   reload->callback([&ctx] { ctx.exit_code = RunReloadPolicy(); });
+
+  auto tls_json = std::make_shared<bool>(false);
+  CLI::App* reload_tls = app.add_subcommand(
+      "reload-tls", "Ask the server to re-read its TLS certificate, key and client CA files");
+  reload_tls->add_flag("--json", *tls_json, "Print the result as JSON");
+  AddConnectionOptions(reload_tls);
+  reload_tls->callback([&ctx, tls_json] { ctx.exit_code = RunReloadTls(*tls_json); });
 
   auto mint = std::make_shared<MintArgs>();
   CLI::App* token = app.add_subcommand("token", "Dev tokens");

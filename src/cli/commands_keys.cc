@@ -12,6 +12,7 @@
 #include "cli/offline_audit.h"
 #include "cli/utf8.h"
 #include "cli/output_json.h"
+#include "common/wall_clock.h"
 
 namespace cairn::cli {
 namespace {
@@ -30,13 +31,7 @@ struct KeysRotateArgs {
 };
 
 std::string Created(int64_t unix_s) {
-  if (unix_s == 0) return "-";
-  std::time_t t = static_cast<std::time_t>(unix_s);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return unix_s == 0 ? "-" : UnixSecondsUtcText(unix_s);
 }
 
 constexpr size_t kKeysListPageKeys = 1000;

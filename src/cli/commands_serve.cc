@@ -80,19 +80,43 @@ Result<server::Config> LoadServeConfig(const ServeArgs& args, const std::string&
   return config;
 }
 
-int WaitForSignals(server::Server& srv, const sigset_t& signals) {
+void ReloadPolicyOnSignal(server::Server& srv) {
+  Status s = srv.ReloadPolicy();
+  if (s.ok()) {
+    log::Info("policy reloaded", {.action = "policy.reload", .outcome = "success"});
+  } else {  // the message says that the old policy stays in force
+    log::Error("policy reload failed", {.action = "policy.reload",
+                                        .outcome = "failure",
+                                        .extra = {{"error.message", s.message()}}});
+  }
+}
+
+// With TLS on, SIGHUP also re-reads the certificate files (server/tls_reload.h).
+void ReloadTlsOnSignal(server::Server& srv, const server::TlsSection& tls) {
+  if (!tls.enabled) return;
+  Result<server::TlsReloaded> reloaded = srv.ReloadTls();
+  if (reloaded.ok()) {
+    log::Info("TLS certificates reloaded",
+              {.action = "tls.reload",
+               .outcome = "success",
+               .extra = {{"tls.server.x509.subject.distinguished_name", reloaded->cert.subject},
+                         {"tls.server.hash.sha256", reloaded->cert.sha256_hex},
+                         {"tls.server.not_after",
+                          std::to_string(reloaded->cert.not_after_unix_s)}}});
+  } else {  // the message says that the served certificate stays
+    log::Error("TLS reload failed", {.action = "tls.reload",
+                                     .outcome = "failure",
+                                     .extra = {{"error.message", reloaded.status().message()}}});
+  }
+}
+
+int WaitForSignals(server::Server& srv, const server::Config& config, const sigset_t& signals) {
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      Status s = srv.ReloadPolicy();
-      if (s.ok()) {
-        log::Info("policy reloaded", {.action = "policy.reload", .outcome = "success"});
-      } else {  // the message says that the old policy stays in force
-        log::Error("policy reload failed", {.action = "policy.reload",
-                                            .outcome = "failure",
-                                            .extra = {{"error.message", s.message()}}});
-      }
+      ReloadPolicyOnSignal(srv);
+      ReloadTlsOnSignal(srv, config.tls);
       continue;
     }
     log::Info("shutting down (finishing in-flight calls)", {.action = "server.stop"});
@@ -157,7 +181,7 @@ int RunServe(const CliContext& ctx, const ServeArgs& args) {
             << (config->tls.enabled ? ", TLS" : ", PLAINTEXT") << "), admin HTTP on "
             << config->server.admin_listen << " (port " << (*srv)->admin_port() << ")"
             << std::endl;
-  return WaitForSignals(**srv, signals);
+  return WaitForSignals(**srv, *config, signals);
 }
 
 }  // namespace

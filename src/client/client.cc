@@ -140,6 +140,11 @@ class GrpcClient final : public Client {
           return admin_->ReloadPolicy(c, v1::ReloadPolicyRequest(), r);
         });
   }
+  Result<v1::ReloadTlsResponse> ReloadTls() override {
+    return Unary<v1::ReloadTlsResponse>([&](grpc::ClientContext* c, v1::ReloadTlsResponse* r) {
+      return admin_->ReloadTls(c, v1::ReloadTlsRequest(), r);
+    });
+  }
   Result<v1::ForgetResponse> Forget(std::string_view subject) override {
     v1::ForgetRequest request;
     request.set_subject(std::string(subject));

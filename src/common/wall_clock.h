@@ -44,4 +44,14 @@ inline std::string NowUtcCompact() {
   return std::string(text, n);
 }
 
+// `unix_s` as RFC 3339 UTC to the second, "2026-12-06T12:00:00Z" (for messages and listings).
+inline std::string UnixSecondsUtcText(int64_t unix_s) {
+  const std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm utc{};
+  if (::gmtime_r(&t, &utc) == nullptr) return std::to_string(unix_s);
+  char text[32];
+  const size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return n > 0 ? std::string(text, n) : std::to_string(unix_s);
+}
+
 }  // namespace cairn

@@ -538,23 +538,41 @@ Result<KeyAndCert> IssueCertificate(const KeyAndCert& issuer, const CertRequest&
   return MakeCertificate(request, issuer_key.get(), issuer_cert.get());
 }
 
-Result<std::string> CertSubjectRfc2253(std::string_view cert_pem) {
-  CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(cert_pem, "certificate"));
+namespace {
+
+Result<int64_t> AsnTimeUnixSeconds(const ASN1_TIME* time, const char* field) {
+  struct tm tm_utc {};
+  if (time == nullptr || ASN1_TIME_to_tm(time, &tm_utc) != 1) {
+    return OpensslError(std::string("reading the certificate's ") + field);
+  }
+  return static_cast<int64_t>(timegm(&tm_utc));
+}
+
+std::string_view FirstPemCert(std::string_view pem) {
+  constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
+  const size_t end = pem.find(kEnd);
+  return end == std::string_view::npos ? pem : pem.substr(0, end + kEnd.size());
+}
+
+Result<std::string> SubjectText(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert.get()), 0,
-                                 XN_FLAG_RFC2253) < 0) {
+  if (!bio || X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) < 0) {
     return OpensslError("printing the subject");
   }
   return BioContents(bio.get());
 }
 
+}  // namespace
+
+Result<std::string> CertSubjectRfc2253(std::string_view cert_pem) {
+  CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(cert_pem, "certificate"));
+  return SubjectText(cert.get());
+}
+
 Status CheckKeyMatchesCert(std::string_view cert_pem, std::string_view key_pem,
                            const char* cert_what, const char* key_what) {
   // The first certificate only: a chain may be longer than ParseCert takes.
-  constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
-  const size_t end = cert_pem.find(kEnd);
-  if (end != std::string_view::npos) cert_pem = cert_pem.substr(0, end + kEnd.size());
-  CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(cert_pem, cert_what));
+  CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(FirstPemCert(cert_pem), cert_what));
   CAIRN_ASSIGN_OR_RETURN(PkeyPtr key, ParseKey(key_pem, key_what));
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ERR_clear_error();
@@ -566,12 +584,53 @@ Status CheckKeyMatchesCert(std::string_view cert_pem, std::string_view key_pem,
 
 Result<int64_t> CertNotAfterUnixSeconds(std::string_view cert_pem) {
   CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(cert_pem, "certificate"));
-  const ASN1_TIME* not_after = X509_get0_notAfter(cert.get());
-  struct tm tm_utc {};
-  if (not_after == nullptr || ASN1_TIME_to_tm(not_after, &tm_utc) != 1) {
-    return OpensslError("reading the certificate's notAfter");
+  return AsnTimeUnixSeconds(X509_get0_notAfter(cert.get()), "notAfter");
+}
+
+Result<CertSummary> SummarizeCert(std::string_view cert_pem, const char* what) {
+  CAIRN_ASSIGN_OR_RETURN(X509Ptr cert, ParseCert(FirstPemCert(cert_pem), what));
+  CertSummary summary;
+  CAIRN_ASSIGN_OR_RETURN(summary.subject, SubjectText(cert.get()));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_size = 0;
+  if (X509_digest(cert.get(), EVP_sha256(), digest, &digest_size) != 1) {
+    return OpensslError("hashing the certificate");
   }
-  return static_cast<int64_t>(timegm(&tm_utc));
+  summary.sha256_hex = HexEncode(std::span<const uint8_t>(digest, digest_size));
+  CAIRN_ASSIGN_OR_RETURN(summary.not_before_unix_s,
+                         AsnTimeUnixSeconds(X509_get0_notBefore(cert.get()), "notBefore"));
+  CAIRN_ASSIGN_OR_RETURN(summary.not_after_unix_s,
+                         AsnTimeUnixSeconds(X509_get0_notAfter(cert.get()), "notAfter"));
+  return summary;
+}
+
+Result<size_t> CountBundleCerts(std::string_view pem, const char* what) {
+  BioPtr bio = ReadBio(pem);
+  if (!bio) return OpensslError("allocating a BIO");
+  size_t count = 0;
+  for (;;) {
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr));
+    if (!cert) break;
+    if (++count > kCertBundleCountMax) {
+      return Status::InvalidArgument(std::string(what) + ": more than " +
+                                     std::to_string(kCertBundleCountMax) + " certificates");
+    }
+  }
+  // The loop ends at the end of the text (PEM_R_NO_START_LINE) or at a certificate that does
+  // not parse; only the first is a complete bundle. PEM blocks of other kinds (a key) are skipped
+  // by the reader, so every block must have been one of the certificates.
+  const unsigned long error = ERR_peek_last_error();
+  ERR_clear_error();
+  const bool at_end = ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
+  size_t blocks = 0;
+  for (size_t at = pem.find("-----BEGIN "); at != std::string_view::npos;
+       at = pem.find("-----BEGIN ", at + 1)) {
+    ++blocks;
+  }
+  if (count == 0 || !at_end || blocks != count) {
+    return Status::InvalidArgument(std::string(what) + ": not a bundle of PEM certificates");
+  }
+  return count;
 }
 
 Status WritePrivateFile(const std::string& path, std::string_view bytes) {

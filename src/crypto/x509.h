@@ -102,6 +102,24 @@ Status CheckKeyMatchesCert(std::string_view cert_pem, std::string_view key_pem,
 // (kInvalidArgument for unparsable PEM).
 Result<int64_t> CertNotAfterUnixSeconds(std::string_view cert_pem);
 
+// What a served certificate is, for logs, metrics and answers (nothing in it is secret).
+struct CertSummary {
+  std::string subject;         // RFC 2253, as CertSubjectRfc2253
+  std::string sha256_hex;      // lowercase hex SHA-256 of the DER encoding (the fingerprint)
+  int64_t not_before_unix_s = 0;
+  int64_t not_after_unix_s = 0;
+};
+
+// The first certificate of `cert_pem` (a chain may follow it). kInvalidArgument naming `what`
+// when it does not parse.
+Result<CertSummary> SummarizeCert(std::string_view cert_pem, const char* what);
+
+// The number of certificates in a PEM bundle (a CA file), each of which must parse; at most
+// kCertBundleCountMax. kInvalidArgument naming `what` for an empty bundle, one that does not
+// parse, anything but certificates between them, or too many.
+inline constexpr size_t kCertBundleCountMax = 1000;
+Result<size_t> CountBundleCerts(std::string_view pem, const char* what);
+
 // Creates `path` with mode 0600 holding exactly `bytes`, and never overwrites: if `path` exists
 // (as anything, including a symlink) the result is kAlreadyExists and nothing changes. The bytes
 // go to a temporary file beside `path` (O_EXCL, 0600), are fsynced, and appear at `path` in one

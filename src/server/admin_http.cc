@@ -337,6 +337,14 @@ struct AdminHttpServer::Impl {
   std::thread thread;
   std::mutex stop_mu;
   bool stopped = false;  // guarded by stop_mu
+  // options.tls until ReplaceTls(): what new connections handshake with.
+  mutable std::mutex tls_mu;
+  std::shared_ptr<const AdminTlsContext> tls;  // guarded by tls_mu
+
+  std::shared_ptr<const AdminTlsContext> CurrentTls() const {
+    std::lock_guard lock(tls_mu);
+    return tls;
+  }
 
   // Loop-thread state.
   std::vector<Connection> connections;
@@ -451,7 +459,7 @@ void AdminHttpServer::Impl::AcceptSome(int64_t now_ms) {
     if (limited && static_cast<size_t>(same_peer) >= options.connections_per_peer_max) continue;
     Connection c;
     if (options.tls) {
-      Result<std::unique_ptr<AdminTlsSession>> session = options.tls->NewSession(fd.get());
+      Result<std::unique_ptr<AdminTlsSession>> session = CurrentTls()->NewSession(fd.get());
       if (!session.ok()) continue;  // out of memory: closed, as when the table is full
       c.tls = std::move(session).value();
       c.phase = Phase::kHandshaking;
@@ -770,6 +778,7 @@ Result<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->tls = options.tls;
   impl->routes = std::move(get_routes);
   impl->post_routes = std::move(post_routes);
   impl->prefix_routes = std::move(get_prefix_routes);
@@ -834,6 +843,16 @@ AdminHttpServer::AdminHttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(i
 AdminHttpServer::~AdminHttpServer() { Stop(); }
 
 int AdminHttpServer::port() const { return impl_->port; }
+
+Status AdminHttpServer::ReplaceTls(std::shared_ptr<const AdminTlsContext> tls) {
+  if (tls == nullptr) return Status::InvalidArgument("no TLS context to serve");
+  if (impl_->options.tls == nullptr) {
+    return Status::FailedPrecondition("the admin listener serves plain HTTP");
+  }
+  std::lock_guard lock(impl_->tls_mu);
+  impl_->tls = std::move(tls);
+  return Status::Ok();
+}
 
 void AdminHttpServer::Stop() {
   std::lock_guard<std::mutex> lock(impl_->stop_mu);

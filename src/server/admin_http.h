@@ -40,8 +40,8 @@
 // that needs state shared with other threads synchronises it itself. A handler that throws gets a
 // 500. A handler must not call Stop() (it would wait for itself).
 //
-// Thread safety: Start() is thread-safe; port() and Stop() may be called from any thread, Stop()
-// any number of times. The destructor calls Stop().
+// Thread safety: Start() is thread-safe; port(), ReplaceTls() and Stop() may be called from any
+// thread, Stop() any number of times. The destructor calls Stop().
 #pragma once
 
 #include <cstddef>
@@ -129,6 +129,10 @@ class AdminHttpServer {
 
   // The bound port (the ephemeral one when options.listen asked for port 0).
   int port() const;
+  // Serves `tls` on connections accepted from now on (a certificate rotated, server/tls_reload.h);
+  // open connections keep theirs. kFailedPrecondition when the listener was started without TLS
+  // (it does not change protocol), kInvalidArgument for null.
+  Status ReplaceTls(std::shared_ptr<const AdminTlsContext> tls);
   // Stops accepting, closes every connection (responses in flight are cut), joins the loop thread
   // and closes the listener. Returns once the thread has exited: within one handler call.
   void Stop();

@@ -11,8 +11,8 @@
 namespace cairn::server {
 
 AdminService::AdminService(engine::EventStore* store, const CallGate* gate,
-                           policy::PolicyHolder* policies, ServerFacts facts)
-    : store_(store), gate_(gate), policies_(policies), facts_(std::move(facts)) {}
+                           policy::PolicyHolder* policies, ServerFacts facts, TlsReloader* tls)
+    : store_(store), gate_(gate), policies_(policies), facts_(std::move(facts)), tls_(tls) {}
 
 grpc::Status AdminService::ServerInfo(grpc::ServerContext* context, const v1::ServerInfoRequest*,
                                       v1::ServerInfoResponse* response) {
@@ -63,6 +63,24 @@ grpc::Status AdminService::ReloadPolicy(grpc::ServerContext* context,
   response->set_generation(in_force.generation);
   act.AddDetail("generation", std::to_string(in_force.generation));
   act.AddDetail("policy_sha256", in_force.text_sha256);
+  return act.FinishDurable(grpc::Status::OK);
+}
+
+grpc::Status AdminService::ReloadTls(grpc::ServerContext* context, const v1::ReloadTlsRequest*,
+                                     v1::ReloadTlsResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  if (grpc::Status s = Require(id, policy::Action::kAdmin, "*", ""); !s.ok()) return s;
+  AdminAct act;
+  if (grpc::Status s = AdminAct::Begin(id, "tls.reload", "*", &act); !s.ok()) return s;
+  Result<TlsReloaded> reloaded = tls_->Reload(NowUnixSeconds());
+  if (!reloaded.ok()) return act.Finish(ToGrpcStatus(reloaded.status()));
+  response->set_cert_subject(reloaded->cert.subject);
+  response->set_cert_sha256(reloaded->cert.sha256_hex);
+  response->set_cert_not_after_unix_s(reloaded->cert.not_after_unix_s);
+  response->set_client_ca_certs(static_cast<uint32_t>(reloaded->client_ca_certs));
+  response->set_generation(reloaded->generation);
+  for (auto& [name, value] : TlsReloadDetails(*reloaded)) act.AddDetail(name, value);
   return act.FinishDurable(grpc::Status::OK);
 }
 

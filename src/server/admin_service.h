@@ -1,11 +1,14 @@
-// cairn.v1.Admin: ServerInfo and WhoAmI for any authenticated caller; ReloadPolicy needs
-// action `admin` (resource "*"); Forget needs `forget` (resource "*");
-// ListKeys, RotateKey and Backup need `admin` (resource "*"); a ListKeys page holds at most what fits
-// in one message of limits.max_message_bytes, whatever page_size asks. A reload that fails leaves the old policy in force and
-// answers INVALID_ARGUMENT with the parser's one-line reason. Reload, forget, rotation and backup are
-// admin acts (server/call_audit.h): refused with UNAVAILABLE when the audit queue is full.
+// cairn.v1.Admin: ServerInfo and WhoAmI for any authenticated caller; ReloadPolicy and ReloadTls
+// need action `admin` (resource "*"); Forget needs `forget` (resource "*"); ListKeys, RotateKey
+// and Backup need `admin` (resource "*"). A ListKeys page holds at most what fits in one message
+// of limits.max_message_bytes, whatever page_size asks. A policy reload that fails leaves the old
+// policy in force and answers INVALID_ARGUMENT with the parser's one-line reason; a TLS reload
+// that fails leaves the served certificate (server/tls_reload.h). Reloads, forget, rotation and
+// backup are admin acts (server/call_audit.h): refused with UNAVAILABLE when the audit queue is
+// full.
 //
-// Thread safety: gRPC calls the methods concurrently; PolicyHolder serialises reloads.
+// Thread safety: gRPC calls the methods concurrently; PolicyHolder and TlsReloader serialise
+// reloads.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +21,7 @@
 #include "policy/holder.h"
 #include "server/call_audit.h"
 #include "server/call_gate.h"
+#include "server/tls_reload.h"
 
 namespace cairn::server {
 
@@ -34,8 +38,9 @@ struct ServerFacts {
 
 class AdminService final : public v1::Admin::Service {
  public:
+  // `tls` replaces the certificates (server/tls_reload.h); not owned, outlives the service.
   AdminService(engine::EventStore* store, const CallGate* gate, policy::PolicyHolder* policies,
-               ServerFacts facts);
+               ServerFacts facts, TlsReloader* tls);
 
   grpc::Status ServerInfo(grpc::ServerContext* context, const v1::ServerInfoRequest* request,
                           v1::ServerInfoResponse* response) override;
@@ -43,6 +48,8 @@ class AdminService final : public v1::Admin::Service {
                       v1::WhoAmIResponse* response) override;
   grpc::Status ReloadPolicy(grpc::ServerContext* context, const v1::ReloadPolicyRequest* request,
                             v1::ReloadPolicyResponse* response) override;
+  grpc::Status ReloadTls(grpc::ServerContext* context, const v1::ReloadTlsRequest* request,
+                         v1::ReloadTlsResponse* response) override;
   grpc::Status Forget(grpc::ServerContext* context, const v1::ForgetRequest* request,
                       v1::ForgetResponse* response) override;
   grpc::Status ListKeys(grpc::ServerContext* context, const v1::ListKeysRequest* request,
@@ -60,6 +67,7 @@ class AdminService final : public v1::Admin::Service {
   const CallGate* gate_;
   policy::PolicyHolder* policies_;
   ServerFacts facts_;
+  TlsReloader* tls_;
 };
 
 }  // namespace cairn::server

@@ -53,7 +53,10 @@
 #include "server/streams_service.h"
 #include "server/subscribe_frame.h"
 #include "server/subscriptions_service.h"
+#include "server/server_certificates.h"
 #include "server/tls_credentials.h"
+#include "server/tls_material.h"
+#include "server/tls_reload.h"
 #include "subscribe/group_engine.h"
 #include "subscribe/live_hub.h"
 #include "server/webhooks_service.h"
@@ -156,6 +159,7 @@ class ServerImpl final : public Server {
   int grpc_port() const override { return grpc_port_; }
   int admin_port() const override { return admin_ ? admin_->port() : 0; }
   Status ReloadPolicy() override;
+  Result<TlsReloaded> ReloadTls() override;
   uint64_t refused_connections() const override {
     return peer_filter_ ? peer_filter_->refused_count() : 0;
   }
@@ -169,6 +173,7 @@ class ServerImpl final : public Server {
   // The `server.start` record (success, or failure with `failed_step`) and `server.stop`.
   void AuditStartOrStop(audit::AuditKind kind, std::string_view failed_step = {},
                         StatusCode failure = StatusCode::kOk);
+  Result<std::shared_ptr<grpc::ServerCredentials>> MakeGrpcCredentials();
   Status StartGrpc();
   ConnectionLimits FittedConnectionLimits() const;
   std::unique_ptr<WriteWatchdog> StallWatchdog(const std::string& metric, const std::string& help);
@@ -210,6 +215,11 @@ class ServerImpl final : public Server {
   std::unique_ptr<WriteWatchdog> write_watchdog_;
   std::unique_ptr<WriteWatchdog> esdb_append_watchdog_;
   std::unique_ptr<PeerFilter> peer_filter_;
+  // The gRPC listener's replaceable certificates (null when TLS is off or min_version is 1.3):
+  // its credentials point at it, so it outlives grpc_ (declared before it). The reloader changes
+  // them and the admin listener's.
+  std::unique_ptr<ServerCertificates> certificates_;
+  std::unique_ptr<TlsReloader> tls_reloader_;
   std::atomic<uint64_t> admin_refused_{0};  // admin HTTP peers outside server.allow_cidrs
   std::unique_ptr<ReadinessRoute> readiness_;  // /readyz; made before the admin listener starts
   std::unique_ptr<CallGate> gate_;
@@ -292,8 +302,23 @@ ConnectionLimits ServerImpl::FittedConnectionLimits() const {
   return fitted;
 }
 
+// Reloadable credentials (server/server_certificates.h) unless TLS is off or its minimum is 1.3.
+Result<std::shared_ptr<grpc::ServerCredentials>> ServerImpl::MakeGrpcCredentials() {
+  if (!TlsReloadable(config_.tls)) {
+    tls_reloader_ = std::make_unique<TlsReloader>(config_.tls, nullptr, metrics_.get());
+    return MakeServerCredentials(config_.tls);
+  }
+  CAIRN_ASSIGN_OR_RETURN(TlsMaterial material, LoadTlsMaterial(config_.tls));
+  const crypto::CertSummary served = material.cert;
+  certificates_ = std::make_unique<ServerCertificates>(std::move(material),
+                                                       ClientCertificateRequest(config_.tls));
+  tls_reloader_ = std::make_unique<TlsReloader>(config_.tls, certificates_.get(), metrics_.get());
+  tls_reloader_->ReportServed(served);
+  return certificates_->Credentials();
+}
+
 Status ServerImpl::StartGrpc() {
-  auto credentials = MakeServerCredentials(config_.tls);
+  auto credentials = MakeGrpcCredentials();
   if (!credentials.ok()) return credentials.status();
   peer_filter_ = std::make_unique<PeerFilter>(allowed_peers_, FittedConnectionLimits());
   // On gRPC's poller threads: only a Submit (never blocks).
@@ -321,7 +346,8 @@ Status ServerImpl::StartGrpc() {
                     },
                     [this] { return integrity_->violation_reports(); },
                     config_.limits.max_message_bytes, config_.backup.dir};
-  admin_service_ = std::make_unique<AdminService>(store_.get(), gate_.get(), &policies_, facts);
+  admin_service_ = std::make_unique<AdminService>(store_.get(), gate_.get(), &policies_, facts,
+                                                  tls_reloader_.get());
 
   if (Status s = StartWebhooks(); !s.ok()) return s;
 
@@ -563,6 +589,7 @@ Status ServerImpl::StartAdmin() {
   auto admin = AdminHttpServer::Start(options, std::move(routes), {}, std::move(prefix_routes));
   if (!admin.ok()) return admin.status().Annotate("server.admin_listen");
   admin_ = std::move(admin).value();
+  if (options.tls != nullptr) tls_reloader_->set_admin_listener(admin_.get());
   return Status::Ok();
 }
 
@@ -725,6 +752,27 @@ Status ServerImpl::ReloadPolicy() {
   r.details = {{"trigger", "signal"},
                {"generation", std::to_string(in_force.generation)},
                {"policy_sha256", in_force.text_sha256}};
+  slot->Submit(std::move(r));
+  return reloaded;
+}
+
+// SIGHUP: an admin act like Admin.ReloadTls, audited the same way and failing closed (the
+// certificates are not replaced) when the audit queue has no room for its record.
+Result<TlsReloaded> ServerImpl::ReloadTls() {
+  auto slot = audit_->ReserveAdmin();
+  if (!slot.ok()) return slot.status();
+  Result<TlsReloaded> reloaded = tls_reloader_->Reload(NowUnixSeconds());
+  audit::AuditRecord r;
+  r.kind = audit::AuditKind::kAdmin;
+  r.action = "tls.reload";
+  r.resource = "*";
+  r.outcome = reloaded.ok() ? "success" : "failure";
+  r.details = {{"trigger", "signal"}};
+  if (reloaded.ok()) {
+    for (auto& detail : TlsReloadDetails(*reloaded)) r.details.push_back(std::move(detail));
+  } else {  // the code only, as for the RPC (the text is in the log)
+    r.error_code = std::string(GrpcCodeName(ToGrpcStatus(reloaded.status()).error_code()));
+  }
   slot->Submit(std::move(r));
   return reloaded;
 }

@@ -10,7 +10,7 @@
 // cancels them), and closes the store after its queued commits are durable. It is idempotent
 // and also runs in the destructor.
 //
-// Thread safety: ReloadPolicy() and the accessors may be called from any thread.
+// Thread safety: ReloadPolicy(), ReloadTls() and the accessors may be called from any thread.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +19,7 @@
 
 #include "common/status.h"
 #include "server/config.h"
+#include "server/tls_reload.h"
 
 namespace cairn::server {
 
@@ -31,6 +32,9 @@ class Server {
   virtual int admin_port() const = 0;
   // Re-reads the policy file; an invalid file is rejected and the old policy stays.
   virtual Status ReloadPolicy() = 0;
+  // Re-reads the [tls] certificate, key and client CA files (server/tls_reload.h); a refused
+  // reload leaves the served certificate in place. Audited like Admin.ReloadTls.
+  virtual Result<TlsReloaded> ReloadTls() = 0;
   virtual uint64_t refused_connections() const = 0;
   virtual void Shutdown(int64_t drain_timeout_ms = 5000) = 0;
 };

@@ -3,24 +3,41 @@
 // `require_client_cert`). TLS 1.2 and 1.3 are accepted (1.3 negotiated whenever the client
 // offers it); `min_version = "1.3"` refuses TLS 1.2 (server/tls_min_version.h). The admin
 // listener's HTTPS (server/admin_tls.h) is made from the same files.
+//
+// With min_version "1.2" the gRPC listener's certificates can be replaced while it runs
+// (server/server_certificates.h, server/tls_reload.h); with "1.3" they are fixed for the
+// process's life, because gRPC 1.51 cannot keep that minimum on replaced certificates.
 #pragma once
 
 #include <memory>
 
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/server_credentials.h>
 
 #include "common/status.h"
 #include "server/admin_tls.h"
 #include "server/config.h"
+#include "server/tls_material.h"
 
 namespace cairn::server {
 
-// Plaintext credentials when tls.enabled is false (ValidateForServe allows that on loopback only).
+// Whether the gRPC listener's certificates may be replaced while it runs (see above).
+bool TlsReloadable(const TlsSection& tls);
+
+// How client certificates are asked for: not at all without client_ca; requested and verified
+// with it; also required with require_client_cert.
+grpc_ssl_client_certificate_request_type ClientCertificateRequest(const TlsSection& tls);
+
+// Credentials fixed for the process's life, with tls.min_version; plaintext when tls.enabled is
+// false (ValidateForServe allows that on loopback only).
 Result<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const TlsSection& tls);
 
 // The admin listener's TLS (server.admin_tls) from the same settings: certificate, key, client
-// CA (requested when set, required with require_client_cert) and minimum version.
-// kFailedPrecondition when tls.enabled is false.
+// CA (requested when set, required with require_client_cert) and minimum version. The first form
+// reads the files (kFailedPrecondition when tls.enabled is false); the second takes material
+// already read and checked.
 Result<std::shared_ptr<const AdminTlsContext>> MakeAdminTlsContext(const TlsSection& tls);
+Result<std::shared_ptr<const AdminTlsContext>> MakeAdminTlsContext(const TlsSection& tls,
+                                                                   const TlsMaterial& material);
 
 }  // namespace cairn::server

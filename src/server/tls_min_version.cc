@@ -12,6 +12,8 @@
 #include <grpc/grpc_security_constants.h>
 #include <grpc/support/log.h>
 
+#include "server/core_server_credentials.h"
+
 // libgrpc's core class (src/core/lib/security/credentials/ssl/ssl_credentials.h), declared with
 // the one non-virtual member we call. Nothing else of it is used here: no object of this type is
 // created, copied or destroyed in this file, and it has no virtual functions here, so no vtable or
@@ -41,60 +43,37 @@ bool IsCompleteSslServerCredentials(const grpc_server_credentials* creds) {
   return std::strcmp(name, kSslServerCredentialsTypeName) == 0;
 }
 
-// Owns one reference to core server credentials and adds ports with them, like gRPC's internal
-// SecureServerCredentials. grpc::Server calls only AddPortToServer() on server credentials;
-// IsInsecure() and AsSecureServerCredentials() keep their defaults (false, null), which only
-// grpc::XdsServerCredentials reads.
-class MinVersionServerCredentials final : public grpc::ServerCredentials {
- public:
-  // The base constructor initialises the gRPC library, so the core object is created afterwards
-  // (Init) and released before the base destructor shuts the library down.
-  MinVersionServerCredentials() = default;
-  ~MinVersionServerCredentials() override {
-    if (creds_ != nullptr) grpc_server_credentials_release(creds_);
+// The core credentials of `options` with the minimum version set; null with the reason in
+// *status.
+grpc_server_credentials* CreateWithMinVersion(const grpc::SslServerCredentialsOptions& options,
+                                              grpc_tls_version min, Status* status) {
+  std::vector<grpc_ssl_pem_key_cert_pair> pairs;
+  pairs.reserve(options.pem_key_cert_pairs.size());
+  for (const auto& pair : options.pem_key_cert_pairs) {
+    pairs.push_back({pair.private_key.c_str(), pair.cert_chain.c_str()});
   }
-  MinVersionServerCredentials(const MinVersionServerCredentials&) = delete;
-  MinVersionServerCredentials& operator=(const MinVersionServerCredentials&) = delete;
-
-  Status Init(const grpc::SslServerCredentialsOptions& options, grpc_tls_version min) {
-    std::vector<grpc_ssl_pem_key_cert_pair> pairs;
-    pairs.reserve(options.pem_key_cert_pairs.size());
-    for (const auto& pair : options.pem_key_cert_pairs) {
-      pairs.push_back({pair.private_key.c_str(), pair.cert_chain.c_str()});
-    }
-    // The same call and arguments as grpc::SslServerCredentials() in gRPC 1.51; the core copies
-    // the PEM strings.
-    creds_ = grpc_ssl_server_credentials_create_ex(
-        options.pem_root_certs.empty() ? nullptr : options.pem_root_certs.c_str(), pairs.data(),
-        pairs.size(),
-        options.force_client_auth ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                  : options.client_certificate_request,
-        nullptr);
-    if (creds_ == nullptr) return Status::Internal("gRPC refused the TLS server credentials");
-    if (!IsCompleteSslServerCredentials(creds_)) {
-      return Status::Internal(
-          "gRPC returned TLS server credentials of an unexpected type; cannot set the minimum "
-          "TLS version with this libgrpc");
-    }
-    reinterpret_cast<grpc_ssl_server_credentials*>(creds_)->set_min_tls_version(min);
-    return Status::Ok();
+  // The same call and arguments as grpc::SslServerCredentials() in gRPC 1.51; the core copies
+  // the PEM strings.
+  grpc_server_credentials* creds = grpc_ssl_server_credentials_create_ex(
+      options.pem_root_certs.empty() ? nullptr : options.pem_root_certs.c_str(), pairs.data(),
+      pairs.size(),
+      options.force_client_auth ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                : options.client_certificate_request,
+      nullptr);
+  if (creds == nullptr) {
+    *status = Status::Internal("gRPC refused the TLS server credentials");
+    return nullptr;
   }
-
-  void SetAuthMetadataProcessor(
-      const std::shared_ptr<grpc::AuthMetadataProcessor>& /*processor*/) override {
-    // Ignoring the processor would skip authentication silently; see the header.
-    gpr_log(GPR_ERROR, "cairn: SetAuthMetadataProcessor is not supported on "
-                       "SslServerCredentialsWithMinVersion");
-    std::abort();
+  if (!IsCompleteSslServerCredentials(creds)) {
+    grpc_server_credentials_release(creds);
+    *status = Status::Internal(
+        "gRPC returned TLS server credentials of an unexpected type; cannot set the minimum "
+        "TLS version with this libgrpc");
+    return nullptr;
   }
-
- private:
-  int AddPortToServer(const std::string& addr, grpc_server* server) override {
-    return grpc_server_add_http2_port(server, addr.c_str(), creds_);
-  }
-
-  grpc_server_credentials* creds_ = nullptr;
-};
+  reinterpret_cast<grpc_ssl_server_credentials*>(creds)->set_min_tls_version(min);
+  return creds;
+}
 
 }  // namespace
 
@@ -110,9 +89,12 @@ Result<std::shared_ptr<grpc::ServerCredentials>> SslServerCredentialsWithMinVers
   if (options.pem_key_cert_pairs.empty()) {
     return Status::InvalidArgument("TLS server credentials need a key and certificate");
   }
-  auto creds = std::make_shared<MinVersionServerCredentials>();
-  CAIRN_RETURN_IF_ERROR(creds->Init(options, core_min));
-  return std::shared_ptr<grpc::ServerCredentials>(std::move(creds));
+  auto credentials = std::make_shared<CoreServerCredentials>();  // initialises gRPC first
+  Status status;
+  grpc_server_credentials* creds = CreateWithMinVersion(options, core_min, &status);
+  if (creds == nullptr) return status;
+  credentials->Adopt(creds);
+  return std::shared_ptr<grpc::ServerCredentials>(std::move(credentials));
 }
 
 }  // namespace cairn::server
