@@ -26,6 +26,7 @@
 #include "crypto/x509.h"
 #include "server/admin_http.h"
 #include "server/admin_tls.h"
+#include "tls_test_pki.h"
 
 namespace cairn::server {
 namespace CAIRN_UNITY_ID {
@@ -34,24 +35,10 @@ using Clock = std::chrono::steady_clock;
 
 int64_t NowS() { return static_cast<int64_t>(std::time(nullptr)); }
 
-crypto::KeyAndCert MakeCa(const std::string& name) {
-  crypto::CertRequest r;
-  r.common_name = name;
-  r.is_ca = true;
-  r.usage = crypto::CertRequest::Usage::kCa;
-  r.not_before_unix_s = NowS() - 60;
-  r.not_after_unix_s = NowS() + 3600;
-  return crypto::CreateSelfSignedCa(r).value();
-}
+crypto::KeyAndCert MakeCa(const std::string& name) { return testing::TlsTestCa(name); }
 
 crypto::KeyAndCert Issue(const crypto::KeyAndCert& ca, const std::string& name, bool client) {
-  crypto::CertRequest r;
-  r.common_name = name;
-  if (!client) r.ip_sans = {"127.0.0.1"};
-  r.usage = client ? crypto::CertRequest::Usage::kClient : crypto::CertRequest::Usage::kServer;
-  r.not_before_unix_s = NowS() - 60;
-  r.not_after_unix_s = NowS() + 3600;
-  return crypto::IssueCertificate(ca, r).value();
+  return testing::TlsTestLeaf(ca, name, client);
 }
 
 // `source_v4` (host order): the local address to connect from (127.0.0.2 is another peer); 0: any.

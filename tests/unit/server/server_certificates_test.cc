@@ -18,7 +18,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
-#include "unit/server/tls_test_pki.h"
+#include "tls_test_pki.h"
 
 namespace cairn::server {
 namespace CAIRN_UNITY_ID {

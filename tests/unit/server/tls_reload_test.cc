@@ -14,7 +14,7 @@
 #include "server/tls_material.h"
 #include "prom_parser.h"
 #include "test_util.h"
-#include "unit/server/tls_test_pki.h"
+#include "tls_test_pki.h"
 
 namespace cairn::server {
 namespace CAIRN_UNITY_ID {
