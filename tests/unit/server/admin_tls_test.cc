@@ -33,8 +33,6 @@ namespace CAIRN_UNITY_ID {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t NowS() { return static_cast<int64_t>(std::time(nullptr)); }
-
 crypto::KeyAndCert MakeCa(const std::string& name) { return testing::TlsTestCa(name); }
 
 crypto::KeyAndCert Issue(const crypto::KeyAndCert& ca, const std::string& name, bool client) {
