@@ -94,6 +94,11 @@ void ReloadPolicyOnSignal(server::Server& srv) {
 // With TLS on, SIGHUP also re-reads the certificate files (server/tls_reload.h).
 void ReloadTlsOnSignal(server::Server& srv, const server::TlsSection& tls) {
   if (!tls.enabled) return;
+  if (Status fixed = srv.TlsReloadRefusal(); !fixed.ok()) {  // not a failure: said once per signal
+    log::Info("TLS certificates not reloaded", {.action = "tls.reload",
+                                                .extra = {{"cairn.reason", fixed.message()}}});
+    return;
+  }
   Result<server::TlsReloaded> reloaded = srv.ReloadTls();
   if (reloaded.ok()) {
     log::Info("TLS certificates reloaded",

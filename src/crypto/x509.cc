@@ -609,7 +609,8 @@ Result<size_t> CountBundleCerts(std::string_view pem, const char* what) {
   if (!bio) return OpensslError("allocating a BIO");
   size_t count = 0;
   for (;;) {
-    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr));
+    // _AUX: "TRUSTED CERTIFICATE" blocks too, as gRPC and OpenSSL read CA files.
+    X509Ptr cert(PEM_read_bio_X509_AUX(bio.get(), nullptr, NoPassphrase, nullptr));
     if (!cert) break;
     if (++count > kCertBundleCountMax) {
       return Status::InvalidArgument(std::string(what) + ": more than " +

@@ -10,6 +10,7 @@
 
 #include "crypto/openssl_ptr.h"
 #include "crypto/secure.h"
+#include "crypto/x509.h"
 
 namespace cairn::server {
 namespace {
@@ -20,7 +21,7 @@ using SslCtxPtr = crypto::OpensslPtr<SSL_CTX, SSL_CTX_free>;
 
 constexpr size_t kPemSizeBytesMax = 1 << 20;
 constexpr size_t kChainCertsMax = 16;
-constexpr size_t kClientCasMax = 256;
+constexpr size_t kClientCasMax = crypto::kCertBundleCountMax;  // as tls.client_ca is checked
 // TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3's are all of that kind).
 constexpr char kTls12Ciphers[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
@@ -37,12 +38,14 @@ BioPtr MemoryBio(const std::string& text) {
 
 // Every certificate of a PEM text, in order (at most `max`); empty when there is none or one
 // does not parse.
-std::vector<X509Ptr> ReadCertificates(const std::string& pem, size_t max) {
+// `trusted_form`: "TRUSTED CERTIFICATE" blocks too (CA bundles, read as gRPC reads them).
+std::vector<X509Ptr> ReadCertificates(const std::string& pem, size_t max, bool trusted_form) {
   std::vector<X509Ptr> certs;
   BioPtr bio = MemoryBio(pem);
   if (bio == nullptr) return certs;
   for (;;) {
-    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr));
+    X509Ptr cert(trusted_form ? PEM_read_bio_X509_AUX(bio.get(), nullptr, NoPassphrase, nullptr)
+                              : PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr));
     if (cert == nullptr) break;
     if (certs.size() == max) return {};
     certs.push_back(std::move(cert));
@@ -56,7 +59,7 @@ std::vector<X509Ptr> ReadCertificates(const std::string& pem, size_t max) {
 }
 
 Status UseCertificateAndKey(SSL_CTX* ctx, const std::string& chain_pem, const std::string& key_pem) {
-  std::vector<X509Ptr> chain = ReadCertificates(chain_pem, kChainCertsMax);
+  std::vector<X509Ptr> chain = ReadCertificates(chain_pem, kChainCertsMax, /*trusted_form=*/false);
   if (chain.empty()) return Status::InvalidArgument("the TLS certificate is not PEM certificates");
   if (SSL_CTX_use_certificate(ctx, chain[0].get()) != 1) {
     return Status::InvalidArgument("the TLS certificate is not usable");
@@ -78,7 +81,7 @@ Status UseCertificateAndKey(SSL_CTX* ctx, const std::string& chain_pem, const st
 }
 
 Status VerifyClients(SSL_CTX* ctx, const std::string& ca_pem, bool required) {
-  std::vector<X509Ptr> cas = ReadCertificates(ca_pem, kClientCasMax);
+  std::vector<X509Ptr> cas = ReadCertificates(ca_pem, kClientCasMax, /*trusted_form=*/true);
   if (cas.empty()) return Status::InvalidArgument("the client CA is not PEM certificates");
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   for (const X509Ptr& ca : cas) {

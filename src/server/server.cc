@@ -160,6 +160,7 @@ class ServerImpl final : public Server {
   int admin_port() const override { return admin_ ? admin_->port() : 0; }
   Status ReloadPolicy() override;
   Result<TlsReloaded> ReloadTls() override;
+  Status TlsReloadRefusal() const override { return tls_reloader_->refusal(); }
   uint64_t refused_connections() const override {
     return peer_filter_ ? peer_filter_->refused_count() : 0;
   }
@@ -220,6 +221,7 @@ class ServerImpl final : public Server {
   // them and the admin listener's.
   std::unique_ptr<ServerCertificates> certificates_;
   std::unique_ptr<TlsReloader> tls_reloader_;
+  std::shared_ptr<const AdminTlsContext> admin_tls_;  // with server.admin_tls
   std::atomic<uint64_t> admin_refused_{0};  // admin HTTP peers outside server.allow_cidrs
   std::unique_ptr<ReadinessRoute> readiness_;  // /readyz; made before the admin listener starts
   std::unique_ptr<CallGate> gate_;
@@ -302,19 +304,32 @@ ConnectionLimits ServerImpl::FittedConnectionLimits() const {
   return fitted;
 }
 
-// Reloadable credentials (server/server_certificates.h) unless TLS is off or its minimum is 1.3.
+// The gRPC listener's credentials and, with server.admin_tls, the admin listener's TLS, both from
+// one reading of the [tls] files. Replaceable certificates (server/server_certificates.h) where
+// TlsReloadRefusal() allows them.
 Result<std::shared_ptr<grpc::ServerCredentials>> ServerImpl::MakeGrpcCredentials() {
-  if (!TlsReloadable(config_.tls)) {
-    tls_reloader_ = std::make_unique<TlsReloader>(config_.tls, nullptr, metrics_.get());
-    return MakeServerCredentials(config_.tls);
+  Status refusal = server::TlsReloadRefusal(config_.tls, config_.server.listen);
+  if (!config_.tls.enabled) {
+    tls_reloader_ =
+        std::make_unique<TlsReloader>(config_.tls, std::move(refusal), nullptr, metrics_.get());
+    return grpc::InsecureServerCredentials();
   }
   CAIRN_ASSIGN_OR_RETURN(TlsMaterial material, LoadTlsMaterial(config_.tls));
+  if (config_.server.admin_tls) {
+    auto admin_tls = MakeAdminTlsContext(config_.tls, material);
+    if (!admin_tls.ok()) return admin_tls.status().Annotate("server.admin_tls");
+    admin_tls_ = std::move(admin_tls).value();
+  }
   const crypto::CertSummary served = material.cert;
-  certificates_ = std::make_unique<ServerCertificates>(std::move(material),
-                                                       ClientCertificateRequest(config_.tls));
-  tls_reloader_ = std::make_unique<TlsReloader>(config_.tls, certificates_.get(), metrics_.get());
+  const bool reloadable = refusal.ok();
+  if (reloadable) {
+    certificates_ = std::make_unique<ServerCertificates>(std::move(material),
+                                                         ClientCertificateRequest(config_.tls));
+  }
+  tls_reloader_ = std::make_unique<TlsReloader>(config_.tls, std::move(refusal),
+                                                certificates_.get(), metrics_.get());
   tls_reloader_->ReportServed(served);
-  return certificates_->Credentials();
+  return reloadable ? certificates_->Credentials() : MakeServerCredentials(config_.tls, material);
 }
 
 Status ServerImpl::StartGrpc() {
@@ -547,9 +562,8 @@ Status ServerImpl::StartAdmin() {
   AdminHttpOptions options;
   options.listen = config_.server.admin_listen;
   if (config_.server.admin_tls) {
-    auto tls = MakeAdminTlsContext(config_.tls);
-    if (!tls.ok()) return tls.status().Annotate("server.admin_tls");
-    options.tls = std::move(tls).value();
+    assert(admin_tls_ != nullptr);  // made with the gRPC listener's credentials
+    options.tls = admin_tls_;
   }
   // Local processes (a Prometheus, health probes, a witness on this host) connecting from the
   // loopback address are admitted whatever allow_cidrs says: the listener is loopback by
@@ -759,6 +773,7 @@ Status ServerImpl::ReloadPolicy() {
 // SIGHUP: an admin act like Admin.ReloadTls, audited the same way and failing closed (the
 // certificates are not replaced) when the audit queue has no room for its record.
 Result<TlsReloaded> ServerImpl::ReloadTls() {
+  if (!tls_reloader_->refusal().ok()) return tls_reloader_->refusal();  // nothing to attempt
   auto slot = audit_->ReserveAdmin();
   if (!slot.ok()) return slot.status();
   Result<TlsReloaded> reloaded = tls_reloader_->Reload(NowUnixSeconds());

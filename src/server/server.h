@@ -33,8 +33,10 @@ class Server {
   // Re-reads the policy file; an invalid file is rejected and the old policy stays.
   virtual Status ReloadPolicy() = 0;
   // Re-reads the [tls] certificate, key and client CA files (server/tls_reload.h); a refused
-  // reload leaves the served certificate in place. Audited like Admin.ReloadTls.
+  // reload leaves the served certificate in place. Audited like Admin.ReloadTls, unless
+  // TlsReloadRefusal() says no reload is possible: then that, and nothing is attempted.
   virtual Result<TlsReloaded> ReloadTls() = 0;
+  virtual Status TlsReloadRefusal() const = 0;
   virtual uint64_t refused_connections() const = 0;
   virtual void Shutdown(int64_t drain_timeout_ms = 5000) = 0;
 };

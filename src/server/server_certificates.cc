@@ -1,9 +1,7 @@
 #include "server/server_certificates.h"
 
 #include <cassert>
-#include <chrono>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "server/core_server_credentials.h"
@@ -57,25 +55,18 @@ grpc_ssl_certificate_config_reload_status ServerCertificates::Fetch(
 
 grpc_ssl_certificate_config_reload_status ServerCertificates::FetchInto(
     grpc_ssl_server_certificate_config** config) {
-  bool handover = false;
-  {
-    std::lock_guard lock(mu_);
-    if (delivered_ == generation_) return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
-    assert(delivered_ < generation_);
-    // NUL-terminated copies for the C API, which copies them again; the key's is wiped here.
-    std::string key(material_.key_pem.view());
-    const grpc_ssl_pem_key_cert_pair pair{key.c_str(), material_.cert_chain_pem.c_str()};
-    const std::string& roots =
-        material_.client_ca_pem.empty() ? material_.cert_chain_pem : material_.client_ca_pem;
-    *config = grpc_ssl_server_certificate_config_create(roots.c_str(), &pair, 1);
-    crypto::Cleanse(&key);
-    if (*config == nullptr) return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_FAIL;
-    handover = delivered_ != 0;
-    delivered_ = generation_;
-  }
-  // See the header: lets a connection that fetched just before take its reference to the
-  // factory this one is about to replace.
-  if (handover) std::this_thread::sleep_for(std::chrono::milliseconds(kHandoverDelayMs));
+  std::lock_guard lock(mu_);
+  if (delivered_ == generation_) return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
+  assert(delivered_ < generation_);
+  // NUL-terminated copies for the C API, which copies them again; the key's is wiped here.
+  std::string key(material_.key_pem.view());
+  const grpc_ssl_pem_key_cert_pair pair{key.c_str(), material_.cert_chain_pem.c_str()};
+  const std::string& roots =
+      material_.client_ca_pem.empty() ? material_.cert_chain_pem : material_.client_ca_pem;
+  *config = grpc_ssl_server_certificate_config_create(roots.c_str(), &pair, 1);
+  crypto::Cleanse(&key);
+  if (*config == nullptr) return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_FAIL;
+  delivered_ = generation_;
   return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
 }
 

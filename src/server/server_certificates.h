@@ -16,12 +16,12 @@
 // - It asserts that fetched material has a client root bundle, even when client certificates are
 //   not requested. Without a client CA the served certificate stands in for it; it is never used,
 //   since no client certificate is asked for.
-// - After the fetch it reads its handshaker factory without its lock, so a factory replaced by a
-//   concurrent connection's fetch could be freed while another thread is about to take a
-//   reference to it (a few instructions). Each hand-over of new material therefore waits
-//   kHandoverDelayMs before it returns, under gRPC's lock: a connection that fetched before has
-//   taken its reference by then unless its thread was descheduled for that long inside those
-//   instructions. The first connection after each Replace() waits that long; no other does.
+// - After the fetch it reads its handshaker factory without its lock and only then takes a
+//   reference to it, so a factory replaced by another thread's fetch in between would be freed
+//   under it. Both happen in the listening socket's accept loop, which runs on one thread at a
+//   time per socket: with one socket the two never overlap. The server uses these credentials
+//   only where gRPC binds server.listen on one socket (TlsReloadRefusal in
+//   server/tls_credentials.h); with several sockets the certificates are fixed.
 //
 // Lifetime: the credentials point at this object without owning it: it must outlive the
 // grpc::Server that listens with them.
@@ -41,8 +41,6 @@
 
 namespace cairn::server {
 
-inline constexpr int64_t kHandoverDelayMs = 50;
-
 class ServerCertificates {
  public:
   // `request`: whether and how client certificates are asked for (fixed for the server's life).
@@ -50,8 +48,8 @@ class ServerCertificates {
   ServerCertificates(const ServerCertificates&) = delete;
   ServerCertificates& operator=(const ServerCertificates&) = delete;
 
-  // Credentials for one listening port (each port's listener fetches on its own, and this object
-  // tracks one). kFailedPrecondition on a second call; kInternal when gRPC refuses them.
+  // Credentials for one listening port with one socket (see above; this object tracks what one
+  // listener took). kFailedPrecondition on a second call; kInternal when gRPC refuses them.
   Result<std::shared_ptr<grpc::ServerCredentials>> Credentials();
 
   // Installs `material` for the next connection; returns its generation (the initial material is

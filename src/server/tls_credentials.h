@@ -4,12 +4,13 @@
 // offers it); `min_version = "1.3"` refuses TLS 1.2 (server/tls_min_version.h). The admin
 // listener's HTTPS (server/admin_tls.h) is made from the same files.
 //
-// With min_version "1.2" the gRPC listener's certificates can be replaced while it runs
-// (server/server_certificates.h, server/tls_reload.h); with "1.3" they are fixed for the
-// process's life, because gRPC 1.51 cannot keep that minimum on replaced certificates.
+// Where TlsReloadRefusal() allows it, the gRPC listener's certificates can be replaced while it
+// runs (server/server_certificates.h, server/tls_reload.h); otherwise they are fixed for the
+// process's life (MakeServerCredentials).
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/server_credentials.h>
@@ -21,16 +22,21 @@
 
 namespace cairn::server {
 
-// Whether the gRPC listener's certificates may be replaced while it runs (see above).
-bool TlsReloadable(const TlsSection& tls);
+// OK when the gRPC listener's certificates can be replaced while it runs (server/tls_reload.h);
+// otherwise kFailedPrecondition saying why not: TLS is off; min_version is "1.3" (gRPC 1.51 builds
+// replaced certificates' TLS contexts without the minimum); or `listen` may be bound on several
+// sockets — a host name, or a wildcard address where IPv6 sockets are IPv6-only
+// (/proc/sys/net/ipv6/bindv6only = 1) — whose handshakes gRPC does not serialise against a
+// replacement (server/server_certificates.h).
+Status TlsReloadRefusal(const TlsSection& tls, const std::string& listen);
 
 // How client certificates are asked for: not at all without client_ca; requested and verified
 // with it; also required with require_client_cert.
 grpc_ssl_client_certificate_request_type ClientCertificateRequest(const TlsSection& tls);
 
-// Credentials fixed for the process's life, with tls.min_version; plaintext when tls.enabled is
-// false (ValidateForServe allows that on loopback only).
-Result<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const TlsSection& tls);
+// Credentials of `material` fixed for the process's life, with tls.min_version.
+Result<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const TlsSection& tls,
+                                                                       const TlsMaterial& material);
 
 // The admin listener's TLS (server.admin_tls) from the same settings: certificate, key, client
 // CA (requested when set, required with require_client_cert) and minimum version. The first form

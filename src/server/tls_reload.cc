@@ -1,5 +1,7 @@
 #include "server/tls_reload.h"
 
+#include <cassert>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -35,12 +37,14 @@ std::vector<std::pair<std::string, std::string>> TlsReloadDetails(const TlsReloa
           {"generation", std::to_string(reloaded.generation)}};
 }
 
-TlsReloader::TlsReloader(TlsSection tls, ServerCertificates* grpc_certificates,
+TlsReloader::TlsReloader(TlsSection tls, Status refusal, ServerCertificates* grpc_certificates,
                          audit::MetricsRegistry* metrics)
-    : tls_(std::move(tls)), grpc_certificates_(grpc_certificates) {
+    : tls_(std::move(tls)), refusal_(std::move(refusal)), grpc_certificates_(grpc_certificates) {
+  assert(refusal_.ok() == (grpc_certificates_ != nullptr));
   if (metrics == nullptr) return;
   reloads_ok_ = metrics->GetCounter(kReloadsName, kReloadsHelp, {{"outcome", "success"}});
   reloads_failed_ = metrics->GetCounter(kReloadsName, kReloadsHelp, {{"outcome", "failure"}});
+  if (!tls_.enabled) return;  // no certificate, no expiry
   not_after_ = metrics->GetGauge("cairn_tls_certificate_not_after_seconds",
                                  "notAfter of the certificate the listeners serve (Unix seconds).");
 }
@@ -55,6 +59,7 @@ void TlsReloader::ReportServed(const crypto::CertSummary& cert) {
 }
 
 Result<TlsReloaded> TlsReloader::Reload(int64_t now_unix_s) {
+  if (!refusal_.ok()) return refusal_;  // not a failed reload: none is possible
   std::lock_guard lock(mu_);
   Result<TlsReloaded> reloaded = ReloadLocked(now_unix_s);
   audit::Counter* outcome = reloaded.ok() ? reloads_ok_ : reloads_failed_;
@@ -64,25 +69,17 @@ Result<TlsReloaded> TlsReloader::Reload(int64_t now_unix_s) {
 }
 
 Result<TlsReloaded> TlsReloader::ReloadLocked(int64_t now_unix_s) {
-  if (!tls_.enabled) {
-    return Status::FailedPrecondition("tls.enabled = false: there is no certificate to reload");
-  }
-  if (grpc_certificates_ == nullptr) {
-    return Status::FailedPrecondition(
-        "tls.min_version = \"1.3\": the certificates are fixed until a restart (gRPC 1.51 "
-        "cannot keep that minimum on replaced certificates)");
-  }
+  assert(grpc_certificates_ != nullptr);
   CAIRN_ASSIGN_OR_RETURN(TlsMaterial material, LoadTlsMaterial(tls_));
   CAIRN_RETURN_IF_ERROR(CheckValidNow(material.cert, now_unix_s));
-  // Everything that can fail comes before the first listener changes.
-  std::shared_ptr<const AdminTlsContext> admin_tls;
-  if (admin_ != nullptr) {
-    CAIRN_ASSIGN_OR_RETURN(admin_tls, MakeAdminTlsContext(tls_, material));
-  }
+  // Everything that can fail comes before the first listener changes. The admin listener's
+  // context is made even without one: OpenSSL loads the chain, key and CAs as gRPC's will.
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const AdminTlsContext> admin_tls,
+                         MakeAdminTlsContext(tls_, material));
   TlsReloaded reloaded;
   reloaded.cert = material.cert;
   reloaded.client_ca_certs = material.client_ca_certs;
-  if (admin_tls != nullptr) {
+  if (admin_ != nullptr) {
     Status replaced = admin_->ReplaceTls(std::move(admin_tls));
     // The admin listener was started with TLS (that is when it is set): only a bug fails here.
     if (!replaced.ok()) return replaced.Annotate("the admin listener");

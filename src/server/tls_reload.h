@@ -5,18 +5,24 @@
 //
 // Reload() reads and checks the files (server/tls_material.h: readable, key not readable by group
 // or others, PEM, the key belongs to the certificate, the client CA bundle parses), refuses a
-// certificate that has expired or is not valid yet (5 minutes of clock skew allowed), then
-// installs the new material on the gRPC listener and, with server.admin_tls, on the admin
-// listener. Either every listener changes or none does: a refused reload leaves the served
+// certificate that has expired or is not valid yet (5 minutes of clock skew allowed), loads them
+// into an OpenSSL context as the listeners will (so that gRPC, which would only log a failure and
+// keep the old certificate, does not refuse them later), then installs the new material on the
+// gRPC listener and, with server.admin_tls, on the admin listener. Only the served certificate's
+// own dates are checked, not its intermediates' nor its names. Either every listener changes or none does: a refused reload leaves the served
 // certificate in place and says why in one line (no key material in it). New connections
 // handshake with the new certificate; open connections keep theirs. The paths are those of the
 // configuration the server started with; the rest of [tls] (min_version, require_client_cert) does
 // not change without a restart.
 //
-// kFailedPrecondition without TLS (tls.enabled = false) and with tls.min_version = "1.3", whose
-// certificates gRPC 1.51 cannot replace (server/server_certificates.h).
+// Reloading is not revocation: a client CA removed by a reload no longer admits new connections,
+// but connections it admitted stay open until they close.
 //
-// Metrics: cairn_tls_reloads_total{outcome="success"|"failure"}, and
+// Where the certificates cannot be replaced (TlsReloadRefusal in server/tls_credentials.h: TLS
+// off, tls.min_version = "1.3", a listen address on several sockets), Reload() returns that
+// kFailedPrecondition, which refusal() also gives, and counts nothing.
+//
+// Metrics: cairn_tls_reloads_total{outcome="success"|"failure"}, and with TLS on
 // cairn_tls_certificate_not_after_seconds (the served certificate's notAfter, Unix seconds).
 //
 // Thread safety: Reload() may be called from any thread; reloads run one at a time.
@@ -53,9 +59,10 @@ std::vector<std::pair<std::string, std::string>> TlsReloadDetails(const TlsReloa
 
 class TlsReloader {
  public:
-  // `grpc_certificates` is the gRPC listener's (null when TLS is off or not reloadable);
-  // `metrics` may be null. Neither is owned; both outlive the reloader.
-  TlsReloader(TlsSection tls, ServerCertificates* grpc_certificates,
+  // `refusal`: TlsReloadRefusal() of the server's settings; `grpc_certificates`: the gRPC
+  // listener's, null exactly when `refusal` is not OK. `metrics` may be null. Neither is owned;
+  // both outlive the reloader.
+  TlsReloader(TlsSection tls, Status refusal, ServerCertificates* grpc_certificates,
               audit::MetricsRegistry* metrics);
   TlsReloader(const TlsReloader&) = delete;
   TlsReloader& operator=(const TlsReloader&) = delete;
@@ -69,10 +76,14 @@ class TlsReloader {
   // Records the start's certificate in the metrics.
   void ReportServed(const crypto::CertSummary& cert);
 
+  // OK when Reload() may replace the certificates; else why it may not.
+  const Status& refusal() const { return refusal_; }
+
  private:
   Result<TlsReloaded> ReloadLocked(int64_t now_unix_s);
 
   const TlsSection tls_;
+  const Status refusal_;
   ServerCertificates* const grpc_certificates_;
   audit::Counter* reloads_ok_ = nullptr;
   audit::Counter* reloads_failed_ = nullptr;

@@ -188,6 +188,32 @@ TEST_F(ServerTlsReloadTest, WithMinimumTls13TheCertificatesAreFixedUntilARestart
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(refused.status().message().find("1.3"), std::string::npos);
   EXPECT_EQ(Presented(env.server().grpc_port()), served);
+  // SIGHUP reloads the policy and says, without a failure, that the certificates stay.
+  env.server().Signal(SIGHUP);
+  EXPECT_TRUE(OutputShows("TLS certificates not reloaded")) << env.server().output();
+  EXPECT_TRUE(OutputShows("policy reloaded"));
+  EXPECT_EQ(env.server().output().find("TLS reload failed"), std::string::npos);
+  // The expiry gauge still shows the served certificate.
+  const std::string metrics = HttpBody(HttpGet(env.server().admin_port(), "/metrics"));
+  const std::string gauge = "\ncairn_tls_certificate_not_after_seconds ";  // the sample line
+  const size_t at = metrics.find(gauge);
+  ASSERT_NE(at, std::string::npos) << metrics;
+  EXPECT_GT(std::stod(metrics.substr(at + gauge.size())), static_cast<double>(NowS()));
+}
+
+TEST_F(ServerTlsReloadTest, ListeningOnAHostNameTheCertificatesAreFixedUntilARestart) {
+  std::string config = env.ConfigText();
+  const std::string listen = "listen = \"127.0.0.1:0\"";
+  ASSERT_NE(config.find(listen), std::string::npos);
+  config.replace(config.find(listen), listen.size(), "listen = \"localhost:0\"");
+  env.WriteConfig(config);
+  ASSERT_TRUE(env.server().Start({"--config", env.ConfigPath()})) << env.server().output();
+  admin = env.ClientWith(env.admin_key);
+  ASSERT_TRUE(admin->WhoAmI().ok());
+  auto refused = admin->ReloadTls();
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("several sockets"), std::string::npos)
+      << refused.status().ToString();
 }
 
 }  // namespace CAIRN_UNITY_ID

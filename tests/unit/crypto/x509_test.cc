@@ -554,5 +554,62 @@ TEST(X509, DevPkiCompletesATlsHandshakeOnlyWithItsCaAndHost) {
   EXPECT_EQ(wrong_host.verify_result, X509_V_ERR_HOSTNAME_MISMATCH);
 }
 
+// The form of a certificate that OpenSSL's CA files may hold ("TRUSTED CERTIFICATE").
+std::string TrustedForm(const std::string& cert_pem) {
+  BIO* in = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* cert = PEM_read_bio_X509(in, nullptr, nullptr, nullptr);
+  BIO_free(in);
+  BIO* out = BIO_new(BIO_s_mem());
+  X509_add1_trust_object(cert, OBJ_nid2obj(NID_client_auth));
+  PEM_write_bio_X509_AUX(out, cert);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(out, &data);
+  std::string text(data, static_cast<size_t>(size));
+  BIO_free(out);
+  X509_free(cert);
+  return text;
+}
+
+TEST(X509Test, CertificateBundlesAreCountedAndAnythingElseIsRefused) {
+  const KeyAndCert a = CreateSelfSignedCa(CaRequest("bundle a")).value();
+  const KeyAndCert b = CreateSelfSignedCa(CaRequest("bundle b")).value();
+  EXPECT_EQ(CountBundleCerts(a.cert_pem, "ca").value(), 1u);
+  EXPECT_EQ(CountBundleCerts("# a comment\n" + a.cert_pem + "\n\n" + b.cert_pem, "ca").value(), 2u);
+  const std::string trusted = TrustedForm(b.cert_pem);
+  ASSERT_NE(trusted.find("BEGIN TRUSTED CERTIFICATE"), std::string::npos);
+  EXPECT_EQ(CountBundleCerts(a.cert_pem + trusted, "ca").value(), 2u);
+  std::string crlf;
+  for (char c : a.cert_pem) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  EXPECT_EQ(CountBundleCerts(crlf, "ca").value(), 1u);
+
+  for (const std::string& bad : {std::string(), std::string("no PEM at all\n"),
+                                 a.cert_pem + a.key_pem, a.key_pem,
+                                 a.cert_pem + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}) {
+    auto refused = CountBundleCerts(bad, "tls.client_ca");
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << bad.size();
+    EXPECT_EQ(refused.status().message().find("PRIVATE"), std::string::npos);
+  }
+  // The system's CA bundle, where the ca-certificates package put one.
+  const std::string system_bundle = "/etc/ssl/certs/ca-certificates.crt";
+  if (std::filesystem::exists(system_bundle)) {
+    auto count = CountBundleCerts(testing::ReadFile(system_bundle), "system bundle");
+    ASSERT_TRUE(count.ok()) << count.status().ToString();
+    EXPECT_GT(*count, 50u);
+  }
+}
+
+TEST(X509Test, SummaryOfTheFirstCertificateOfAChain) {
+  const KeyAndCert ca = CreateSelfSignedCa(CaRequest("summary ca")).value();
+  const KeyAndCert leaf = IssueCertificate(ca, ServerRequest()).value();
+  auto summary = SummarizeCert(leaf.cert_pem + ca.cert_pem, "tls.cert");
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->subject, CertSubjectRfc2253(leaf.cert_pem).value());
+  EXPECT_EQ(summary->not_after_unix_s, CertNotAfterUnixSeconds(leaf.cert_pem).value());
+  EXPECT_EQ(summary->not_after_unix_s - summary->not_before_unix_s, 3660);
+  EXPECT_EQ(summary->sha256_hex.size(), 64u);
+  EXPECT_NE(summary->sha256_hex, SummarizeCert(ca.cert_pem, "ca").value().sha256_hex);
+  EXPECT_EQ(SummarizeCert("junk", "tls.cert").status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace cairn::crypto

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -107,7 +108,7 @@ TEST_F(TlsReloadTest, AReloadReachesBothListeners) {
   auto certificates = Certificates();
   auto admin = AdminListener();
   audit::MetricsRegistry metrics;
-  TlsReloader reloader(tls_, certificates.get(), &metrics);
+  TlsReloader reloader(tls_, Status::Ok(), certificates.get(), &metrics);
   reloader.set_admin_listener(admin.get());
   ASSERT_EQ(TlsTestProbe(admin->port(), ca_.cert_pem).peer_sha256,
             TlsTestFingerprint(a_.cert_pem));
@@ -133,7 +134,7 @@ TEST_F(TlsReloadTest, ARefusedReloadChangesNeitherListener) {
   auto certificates = Certificates();
   auto admin = AdminListener();
   audit::MetricsRegistry metrics;
-  TlsReloader reloader(tls_, certificates.get(), &metrics);
+  TlsReloader reloader(tls_, Status::Ok(), certificates.get(), &metrics);
   reloader.set_admin_listener(admin.get());
   const std::string served = TlsTestFingerprint(a_.cert_pem);
 
@@ -163,19 +164,43 @@ TEST_F(TlsReloadTest, ARefusedReloadChangesNeitherListener) {
   EXPECT_TRUE(reloader.Reload(now).ok());
 }
 
-TEST_F(TlsReloadTest, WithoutTlsOrWithMinimumTls13ThereIsNothingToReload) {
+TEST_F(TlsReloadTest, WhereCertificatesCannotBeReplacedAReloadSaysWhyAndCountsNothing) {
+  EXPECT_TRUE(TlsReloadRefusal(tls_, "127.0.0.1:7400").ok());
+  EXPECT_TRUE(TlsReloadRefusal(tls_, "[::1]:0").ok());
   TlsSection off = tls_;
   off.enabled = false;
-  EXPECT_FALSE(TlsReloadable(off));
-  EXPECT_EQ(TlsReloader(off, nullptr, nullptr).Reload(TlsTestNowS()).status().code(),
-            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(TlsReloadRefusal(off, "127.0.0.1:7400").code(), StatusCode::kFailedPrecondition);
   TlsSection min13 = tls_;
   min13.min_version = "1.3";
-  EXPECT_FALSE(TlsReloadable(min13));
-  auto refused = TlsReloader(min13, nullptr, nullptr).Reload(TlsTestNowS());
-  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(refused.status().message().find("1.3"), std::string::npos);
-  EXPECT_TRUE(TlsReloadable(tls_));
+  const Status fixed = TlsReloadRefusal(min13, "127.0.0.1:7400");
+  EXPECT_EQ(fixed.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(fixed.message().find("1.3"), std::string::npos);
+  // A name may resolve to several addresses: gRPC binds a socket for each.
+  const Status named = TlsReloadRefusal(tls_, "localhost:7400");
+  EXPECT_EQ(named.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(named.message().find("several sockets"), std::string::npos);
+  // A wildcard is one dual-stack socket unless IPv6 sockets are IPv6-only here.
+  const bool v6only = std::filesystem::exists("/proc/sys/net/ipv6/bindv6only") &&
+                      testing::ReadFile("/proc/sys/net/ipv6/bindv6only").rfind('1', 0) == 0;
+  EXPECT_EQ(TlsReloadRefusal(tls_, "0.0.0.0:7400").ok(), !v6only);
+  EXPECT_EQ(TlsReloadRefusal(tls_, "[::]:7400").ok(), !v6only);
+
+  audit::MetricsRegistry metrics;
+  TlsReloader reloader(min13, fixed, nullptr, &metrics);
+  EXPECT_EQ(reloader.Reload(TlsTestNowS()).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(reloader.refusal().code(), StatusCode::kFailedPrecondition);
+  reloader.ReportServed(crypto::SummarizeCert(a_.cert_pem, "a").value());
+  const auto scraped = testing::ParseOrFail(metrics.RenderPrometheus());
+  EXPECT_EQ(scraped.Value("cairn_tls_reloads_total", {{"outcome", "failure"}}), 0);
+  EXPECT_EQ(scraped.Value("cairn_tls_certificate_not_after_seconds"),
+            static_cast<double>(crypto::CertNotAfterUnixSeconds(a_.cert_pem).value()));
+
+  audit::MetricsRegistry plain_metrics;
+  TlsReloader plain(off, TlsReloadRefusal(off, "127.0.0.1:7400"), nullptr, &plain_metrics);
+  EXPECT_EQ(plain.Reload(TlsTestNowS()).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(plain_metrics.RenderPrometheus().find("cairn_tls_certificate_not_after_seconds"),
+            std::string::npos)
+      << "no certificate, no expiry gauge (an expiry alert would fire at 0)";
 }
 
 TEST(AdminHttpReplaceTlsTest, APlainListenerStaysPlainAndNullIsRefused) {
