@@ -372,7 +372,8 @@ Status ServerImpl::StartGrpc() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.server.listen, *credentials, &grpc_port_);
   builder.SetOption(std::make_unique<PeerFilterOption>(peer_filter_.get()));
-  // No SO_REUSEPORT: a second server on the same port must fail, not split the clients.
+  // No SO_REUSEPORT: a second server on the same port must fail, not split the clients; and the
+  // replaceable certificates need one listening socket (server/server_certificates.h).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config_.limits.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config_.limits.max_message_bytes));

@@ -21,7 +21,8 @@
 //   under it. Both happen in the listening socket's accept loop, which runs on one thread at a
 //   time per socket: with one socket the two never overlap. The server uses these credentials
 //   only where gRPC binds server.listen on one socket (TlsReloadRefusal in
-//   server/tls_credentials.h); with several sockets the certificates are fixed.
+//   server/tls_credentials.h; the server also turns SO_REUSEPORT off, with which gRPC would
+//   clone the socket per poller); with several sockets the certificates are fixed.
 //
 // Lifetime: the credentials point at this object without owning it: it must outlive the
 // grpc::Server that listens with them.

@@ -46,6 +46,7 @@ class CertServer {
     if (!credentials.ok()) return;
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", *credentials, &port_);
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // one socket, as cairn serve has
     builder.RegisterCallbackGenericService(&unimplemented_);  // answers every call UNIMPLEMENTED
     server_ = builder.BuildAndStart();
     EXPECT_NE(server_, nullptr);
