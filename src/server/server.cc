@@ -53,6 +53,7 @@
 #include "server/streams_service.h"
 #include "server/subscribe_frame.h"
 #include "server/subscriptions_service.h"
+#include "server/listening_sockets.h"
 #include "server/server_certificates.h"
 #include "server/tls_credentials.h"
 #include "server/tls_material.h"
@@ -176,6 +177,7 @@ class ServerImpl final : public Server {
                         StatusCode failure = StatusCode::kOk);
   Result<std::shared_ptr<grpc::ServerCredentials>> MakeGrpcCredentials();
   Status StartGrpc();
+  void CheckOneListeningSocket();
   ConnectionLimits FittedConnectionLimits() const;
   std::unique_ptr<WriteWatchdog> StallWatchdog(const std::string& metric, const std::string& help);
   Status StartAdmin();
@@ -430,7 +432,23 @@ Status ServerImpl::StartGrpc() {
   if (!grpc_ || grpc_port_ == 0) {
     return Status::Unavailable("cannot listen on server.listen " + config_.server.listen);
   }
+  CheckOneListeningSocket();
   return Status::Ok();
+}
+
+// Replaceable certificates are safe on one listening socket only (server/server_certificates.h):
+// what TlsReloadRefusal() expected from server.listen is checked against what gRPC bound.
+void ServerImpl::CheckOneListeningSocket() {
+  if (certificates_ == nullptr) return;
+  Result<size_t> sockets = CountOwnListeningSockets(grpc_port_);
+  if (sockets.ok() && *sockets == 1) return;
+  const std::string why =
+      sockets.ok() ? "gRPC listens on " + std::to_string(*sockets) + " sockets for server.listen"
+                   : "the listening sockets cannot be counted (" + sockets.status().message() + ")";
+  tls_reloader_->FixCertificates(Status::FailedPrecondition(
+      why + ": the certificates are fixed until a restart (gRPC 1.51 does not serialise "
+            "handshakes on several sockets against a certificate change)"));
+  log::Warn("TLS certificates cannot be reloaded: " + why, {.action = "server.start"});
 }
 
 // Consumer groups: resumed from their saved positions before the server takes calls.

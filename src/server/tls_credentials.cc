@@ -6,7 +6,6 @@
 #include <string>
 #include <utility>
 
-#include "common/trusted_file.h"
 #include "crypto/secure.h"
 #include "server/cidr.h"
 #include "server/tls_min_version.h"
@@ -15,23 +14,17 @@ namespace cairn::server {
 
 namespace {
 
-// True when gRPC binds `listen` on exactly one socket, so that one thread at a time accepts its
-// connections (and fetches certificates for them).
+// True when gRPC binds `listen` on one socket: an address, not a name (which may resolve to
+// several addresses, a socket each). A wildcard is one socket too: gRPC binds "::" and turns
+// IPV6_V6ONLY off on it itself (or binds "0.0.0.0" alone without IPv6). The server counts its
+// sockets after the start as well (server/listening_sockets.h).
 bool OneListeningSocket(const std::string& listen) {
   Result<HostPort> host_port = ParseHostPort(listen);
   if (!host_port.ok()) return false;
-  const std::string& host = host_port->host;
   in6_addr v6{};
   in_addr v4{};
-  const bool is_v4 = ::inet_pton(AF_INET, host.c_str(), &v4) == 1;
-  const bool is_v6 = ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
-  if (!is_v4 && !is_v6) return false;  // a name may resolve to several addresses
-  const bool wildcard = (is_v4 && v4.s_addr == INADDR_ANY) || (is_v6 && IN6_IS_ADDR_UNSPECIFIED(&v6));
-  if (!wildcard) return true;
-  // gRPC binds a wildcard as one dual-stack "::" socket, or "::" plus "0.0.0.0" where IPv6
-  // sockets are IPv6-only. Without IPv6 the file is absent and only "0.0.0.0" is bound.
-  Result<std::string> v6only = ReadSmallFile("/proc/sys/net/ipv6/bindv6only", "bindv6only", 16);
-  return !v6only.ok() || v6only->rfind('1', 0) != 0;
+  return ::inet_pton(AF_INET, host_port->host.c_str(), &v4) == 1 ||
+         ::inet_pton(AF_INET6, host_port->host.c_str(), &v6) == 1;
 }
 
 }  // namespace

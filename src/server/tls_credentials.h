@@ -24,10 +24,9 @@ namespace cairn::server {
 
 // OK when the gRPC listener's certificates can be replaced while it runs (server/tls_reload.h);
 // otherwise kFailedPrecondition saying why not: TLS is off; min_version is "1.3" (gRPC 1.51 builds
-// replaced certificates' TLS contexts without the minimum); or `listen` may be bound on several
-// sockets — a host name, or a wildcard address where IPv6 sockets are IPv6-only
-// (/proc/sys/net/ipv6/bindv6only = 1) — whose handshakes gRPC does not serialise against a
-// replacement (server/server_certificates.h).
+// replaced certificates' TLS contexts without the minimum); or `listen` is a host name, which gRPC
+// may bind on several sockets, whose handshakes it does not serialise against a replacement
+// (server/server_certificates.h). After the start the server also counts the sockets it got.
 Status TlsReloadRefusal(const TlsSection& tls, const std::string& listen);
 
 // How client certificates are asked for: not at all without client_ca; requested and verified

@@ -39,7 +39,7 @@ std::vector<std::pair<std::string, std::string>> TlsReloadDetails(const TlsReloa
 
 TlsReloader::TlsReloader(TlsSection tls, Status refusal, ServerCertificates* grpc_certificates,
                          audit::MetricsRegistry* metrics)
-    : tls_(std::move(tls)), refusal_(std::move(refusal)), grpc_certificates_(grpc_certificates) {
+    : tls_(std::move(tls)), grpc_certificates_(grpc_certificates), refusal_(std::move(refusal)) {
   assert(refusal_.ok() == (grpc_certificates_ != nullptr));
   if (metrics == nullptr) return;
   reloads_ok_ = metrics->GetCounter(kReloadsName, kReloadsHelp, {{"outcome", "success"}});
@@ -58,9 +58,20 @@ void TlsReloader::ReportServed(const crypto::CertSummary& cert) {
   if (not_after_ != nullptr) not_after_->Set(static_cast<double>(cert.not_after_unix_s));
 }
 
-Result<TlsReloaded> TlsReloader::Reload(int64_t now_unix_s) {
-  if (!refusal_.ok()) return refusal_;  // not a failed reload: none is possible
+Status TlsReloader::refusal() const {
   std::lock_guard lock(mu_);
+  return refusal_;
+}
+
+void TlsReloader::FixCertificates(Status why) {
+  assert(!why.ok());
+  std::lock_guard lock(mu_);
+  refusal_ = std::move(why);
+}
+
+Result<TlsReloaded> TlsReloader::Reload(int64_t now_unix_s) {
+  std::lock_guard lock(mu_);
+  if (!refusal_.ok()) return refusal_;  // not a failed reload: none is possible
   Result<TlsReloaded> reloaded = ReloadLocked(now_unix_s);
   audit::Counter* outcome = reloaded.ok() ? reloads_ok_ : reloads_failed_;
   if (outcome != nullptr) outcome->Increment();

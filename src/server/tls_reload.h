@@ -77,18 +77,21 @@ class TlsReloader {
   void ReportServed(const crypto::CertSummary& cert);
 
   // OK when Reload() may replace the certificates; else why it may not.
-  const Status& refusal() const { return refusal_; }
+  Status refusal() const;
+  // From now on Reload() returns `why` (not OK): the server found, after it started, that its
+  // listener cannot take replaced certificates safely (it has several sockets).
+  void FixCertificates(Status why);
 
  private:
   Result<TlsReloaded> ReloadLocked(int64_t now_unix_s);
 
   const TlsSection tls_;
-  const Status refusal_;
   ServerCertificates* const grpc_certificates_;
   audit::Counter* reloads_ok_ = nullptr;
   audit::Counter* reloads_failed_ = nullptr;
   audit::Gauge* not_after_ = nullptr;
-  std::mutex mu_;                     // one reload at a time
+  mutable std::mutex mu_;             // one reload at a time
+  Status refusal_;                    // guarded by mu_
   AdminHttpServer* admin_ = nullptr;  // guarded by mu_
 };
 

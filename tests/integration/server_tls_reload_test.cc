@@ -216,5 +216,22 @@ TEST_F(ServerTlsReloadTest, ListeningOnAHostNameTheCertificatesAreFixedUntilARes
       << refused.status().ToString();
 }
 
+TEST_F(ServerTlsReloadTest, AWildcardListenerIsOneSocketAndReloads) {
+  std::string config = env.ConfigText();
+  const std::string listen = "listen = \"127.0.0.1:0\"";
+  ASSERT_NE(config.find(listen), std::string::npos);
+  config.replace(config.find(listen), listen.size(),
+                 "listen = \"0.0.0.0:0\"\nallow_cidrs = [\"127.0.0.0/8\", \"::1/128\"]");
+  env.WriteConfig(config);
+  ASSERT_TRUE(env.server().Start({"--config", env.ConfigPath()})) << env.server().output();
+  admin = env.ClientWith(env.admin_key);
+  const crypto::KeyAndCert rotated = RotatedServerCert(env.dev_ca, "wildcard");
+  InstallServerCert(rotated);
+  auto reloaded = admin->ReloadTls();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString() << env.server().output();
+  EXPECT_EQ(Presented(env.server().grpc_port()), TlsTestFingerprint(rotated.cert_pem));
+  EXPECT_EQ(env.server().output().find("cannot be reloaded"), std::string::npos);
+}
+
 }  // namespace CAIRN_UNITY_ID
 }  // namespace cairn::testing

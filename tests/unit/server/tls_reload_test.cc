@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -179,11 +178,9 @@ TEST_F(TlsReloadTest, WhereCertificatesCannotBeReplacedAReloadSaysWhyAndCountsNo
   const Status named = TlsReloadRefusal(tls_, "localhost:7400");
   EXPECT_EQ(named.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(named.message().find("several sockets"), std::string::npos);
-  // A wildcard is one dual-stack socket unless IPv6 sockets are IPv6-only here.
-  const bool v6only = std::filesystem::exists("/proc/sys/net/ipv6/bindv6only") &&
-                      testing::ReadFile("/proc/sys/net/ipv6/bindv6only").rfind('1', 0) == 0;
-  EXPECT_EQ(TlsReloadRefusal(tls_, "0.0.0.0:7400").ok(), !v6only);
-  EXPECT_EQ(TlsReloadRefusal(tls_, "[::]:7400").ok(), !v6only);
+  // A wildcard is one socket (gRPC makes "::" dual-stack itself); the server counts after start.
+  EXPECT_TRUE(TlsReloadRefusal(tls_, "0.0.0.0:7400").ok());
+  EXPECT_TRUE(TlsReloadRefusal(tls_, "[::]:7400").ok());
 
   audit::MetricsRegistry metrics;
   TlsReloader reloader(min13, fixed, nullptr, &metrics);
@@ -201,6 +198,22 @@ TEST_F(TlsReloadTest, WhereCertificatesCannotBeReplacedAReloadSaysWhyAndCountsNo
   EXPECT_EQ(plain_metrics.RenderPrometheus().find("cairn_tls_certificate_not_after_seconds"),
             std::string::npos)
       << "no certificate, no expiry gauge (an expiry alert would fire at 0)";
+}
+
+TEST_F(TlsReloadTest, CertificatesFixedAfterTheStartAreNotReloaded) {
+  auto certificates = Certificates();
+  audit::MetricsRegistry metrics;
+  TlsReloader reloader(tls_, Status::Ok(), certificates.get(), &metrics);
+  reloader.FixCertificates(Status::FailedPrecondition("gRPC listens on 2 sockets"));
+  Install(b_);
+  auto refused = reloader.Reload(TlsTestNowS());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.status().message(), "gRPC listens on 2 sockets");
+  EXPECT_EQ(reloader.refusal().message(), "gRPC listens on 2 sockets");
+  EXPECT_EQ(certificates->generation(), 1u);
+  EXPECT_EQ(testing::ParseOrFail(metrics.RenderPrometheus())
+                .Value("cairn_tls_reloads_total", {{"outcome", "failure"}}),
+            0);
 }
 
 TEST(AdminHttpReplaceTlsTest, APlainListenerStaysPlainAndNullIsRefused) {
