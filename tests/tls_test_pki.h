@@ -71,6 +71,8 @@ inline std::string TlsTestFingerprint(const std::string& pem) {
 struct TlsProbe {
   bool ok = false;
   std::string peer_sha256;  // the presented certificate's fingerprint when ok
+  int version = 0;          // TLS1_2_VERSION, TLS1_3_VERSION when ok
+  std::string alpn;         // the negotiated ALPN protocol when ok
   std::string error;
 };
 
@@ -78,10 +80,14 @@ struct TlsProbe {
 // against `ca_pem`, with `client` as the client certificate when given. With TLS 1.3 the client's
 // handshake ends before the server judges a client certificate: `ok` says which certificate the
 // server presented, not whether it accepted the client's (make a call for that).
+// The client offers exactly [min_version, max_version] (0: OpenSSL's defaults).
 inline TlsProbe TlsTestProbe(int port, const std::string& ca_pem,
-                             const crypto::KeyAndCert* client = nullptr) {
+                             const crypto::KeyAndCert* client = nullptr, int min_version = 0,
+                             int max_version = 0) {
   TlsProbe probe;
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (min_version != 0) SSL_CTX_set_min_proto_version(ctx, min_version);
+  if (max_version != 0) SSL_CTX_set_max_proto_version(ctx, max_version);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   BIO* bio = BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size()));
   while (X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
@@ -125,6 +131,11 @@ inline TlsProbe TlsTestProbe(int port, const std::string& ca_pem,
       if (peer != nullptr && X509_digest(peer, EVP_sha256(), digest, &digest_size) == 1) {
         probe.ok = true;
         probe.peer_sha256 = HexEncode(std::span<const uint8_t>(digest, digest_size));
+        probe.version = SSL_version(ssl);
+        const unsigned char* proto = nullptr;
+        unsigned int proto_size = 0;
+        SSL_get0_alpn_selected(ssl, &proto, &proto_size);
+        probe.alpn.assign(reinterpret_cast<const char*>(proto), proto_size);
       }
       X509_free(peer);
       SSL_shutdown(ssl);

@@ -5,10 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -32,6 +29,7 @@
 #include <openssl/x509.h>
 
 #include "crypto/x509.h"
+#include "tls_test_pki.h"
 
 namespace cairn::server {
 namespace CAIRN_UNITY_ID {
@@ -141,74 +139,12 @@ class TestServer {
   int port_ = 0;
 };
 
-struct HandshakeResult {
-  bool ok = false;
-  int version = 0;   // TLS1_2_VERSION, TLS1_3_VERSION when ok
-  std::string alpn;  // negotiated ALPN protocol when ok
-  std::string error;
-};
-
-int ConnectLoopback(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
+using HandshakeResult = testing::TlsProbe;
 
 // A TLS handshake by OpenSSL alone, offering exactly [min_version, max_version] and ALPN "h2",
 // verifying the server against the test CA.
 HandshakeResult RawHandshake(int port, int min_version, int max_version) {
-  HandshakeResult result;
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL_CTX_set_min_proto_version(ctx, min_version);
-  SSL_CTX_set_max_proto_version(ctx, max_version);
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  const std::string& ca_pem = TestPki().ca.cert_pem;
-  BIO* bio = BIO_new_mem_buf(ca_pem.data(), static_cast<int>(ca_pem.size()));
-  X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca);
-  X509_free(ca);
-  static const unsigned char kAlpn[] = {2, 'h', '2'};
-  SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof(kAlpn));
-
-  int fd = ConnectLoopback(port);
-  if (fd < 0) {
-    SSL_CTX_free(ctx);
-    result.error = "connect failed";
-    return result;
-  }
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
-  SSL_set1_host(ssl, "127.0.0.1");
-  if (SSL_connect(ssl) == 1) {
-    result.ok = true;
-    result.version = SSL_version(ssl);
-    const unsigned char* proto = nullptr;
-    unsigned int proto_len = 0;
-    SSL_get0_alpn_selected(ssl, &proto, &proto_len);
-    result.alpn.assign(reinterpret_cast<const char*>(proto), proto_len);
-    SSL_shutdown(ssl);
-  } else {
-    char reason[256];
-    ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
-    result.error = std::string("handshake failed: ") + reason;
-    ERR_clear_error();
-  }
-  SSL_free(ssl);
-  close(fd);
-  SSL_CTX_free(ctx);
-  return result;
+  return testing::TlsTestProbe(port, TestPki().ca.cert_pem, nullptr, min_version, max_version);
 }
 
 struct CallResult {
