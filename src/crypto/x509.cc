@@ -622,7 +622,8 @@ Result<size_t> CountBundleCerts(std::string_view pem, const char* what) {
   // by the reader, so every block must have been one of the certificates.
   const unsigned long error = ERR_peek_last_error();
   ERR_clear_error();
-  const bool at_end = ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
+  const bool at_end =
+      ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
   size_t blocks = 0;
   for (size_t at = pem.find("-----BEGIN "); at != std::string_view::npos;
        at = pem.find("-----BEGIN ", at + 1)) {

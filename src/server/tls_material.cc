@@ -33,8 +33,8 @@ Result<TlsMaterial> LoadTlsMaterial(const TlsSection& tls) {
   CAIRN_ASSIGN_OR_RETURN(material.cert_chain_pem, ReadPublicPem(tls.cert, "tls.cert"));
   CAIRN_ASSIGN_OR_RETURN(material.key_pem, ReadKeyPem(tls.key));
   // Said now, in words: gRPC would only fail to listen (or to reload), naming neither file.
-  CAIRN_RETURN_IF_ERROR(crypto::CheckKeyMatchesCert(material.cert_chain_pem,
-                                                    material.key_pem.view(), "tls.cert", "tls.key"));
+  CAIRN_RETURN_IF_ERROR(crypto::CheckKeyMatchesCert(
+      material.cert_chain_pem, material.key_pem.view(), "tls.cert", "tls.key"));
   CAIRN_ASSIGN_OR_RETURN(material.cert, crypto::SummarizeCert(material.cert_chain_pem, "tls.cert"));
   if (!tls.client_ca.empty()) {
     CAIRN_ASSIGN_OR_RETURN(material.client_ca_pem, ReadPublicPem(tls.client_ca, "tls.client_ca"));

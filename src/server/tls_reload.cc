@@ -17,7 +17,8 @@ constexpr char kReloadsHelp[] = "TLS certificate reloads (SIGHUP, Admin.ReloadTl
 
 Status CheckValidNow(const crypto::CertSummary& cert, int64_t now_unix_s) {
   if (cert.not_after_unix_s <= now_unix_s) {
-    return Status::FailedPrecondition("tls.cert expired at " + UnixSecondsUtcText(cert.not_after_unix_s) +
+    return Status::FailedPrecondition("tls.cert expired at " +
+                                      UnixSecondsUtcText(cert.not_after_unix_s) +
                                       "; the served certificate stays");
   }
   if (cert.not_before_unix_s > now_unix_s + kTlsClockSkewSecondsMax) {

@@ -9,18 +9,21 @@
 // into an OpenSSL context as the listeners will (so that gRPC, which would only log a failure and
 // keep the old certificate, does not refuse them later), then installs the new material on the
 // gRPC listener and, with server.admin_tls, on the admin listener. Only the served certificate's
-// own dates are checked, not its intermediates' nor its names. Either every listener changes or none does: a refused reload leaves the served
-// certificate in place and says why in one line (no key material in it). New connections
-// handshake with the new certificate; open connections keep theirs. The paths are those of the
-// configuration the server started with; the rest of [tls] (min_version, require_client_cert) does
-// not change without a restart.
+// own dates are checked, not its intermediates' nor its names. Either every listener changes or
+// none does: a refused reload leaves the served certificate in place and says why in one line
+// (no key material in it). New connections handshake with the new certificate; open connections
+// keep theirs. The paths are those of the configuration the server started with; the rest of
+// [tls] (min_version, require_client_cert) does not change without a restart. "Done" means
+// handed to gRPC's fetcher: gRPC builds its TLS context at the next connection, and a failure
+// there (which the OpenSSL load above makes unlikely) it would only log.
 //
 // Reloading is not revocation: a client CA removed by a reload no longer admits new connections,
 // but connections it admitted stay open until they close.
 //
 // Where the certificates cannot be replaced (TlsReloadRefusal in server/tls_credentials.h: TLS
-// off, tls.min_version = "1.3", a listen address on several sockets), Reload() returns that
-// kFailedPrecondition, which refusal() also gives, and counts nothing.
+// off, tls.min_version = "1.3", a host name to listen on; or FixCertificates() after the start
+// found several listening sockets), Reload() returns that kFailedPrecondition, which refusal()
+// also gives, and counts nothing.
 //
 // Metrics: cairn_tls_reloads_total{outcome="success"|"failure"}, and with TLS on
 // cairn_tls_certificate_not_after_seconds (the served certificate's notAfter, Unix seconds).
