@@ -792,7 +792,7 @@ Status ServerImpl::ReloadPolicy() {
 // SIGHUP: an admin act like Admin.ReloadTls, audited the same way and failing closed (the
 // certificates are not replaced) when the audit queue has no room for its record.
 Result<TlsReloaded> ServerImpl::ReloadTls() {
-  if (!tls_reloader_->refusal().ok()) return tls_reloader_->refusal();  // nothing to attempt
+  if (Status fixed = tls_reloader_->refusal(); !fixed.ok()) return fixed;  // nothing to attempt
   auto slot = audit_->ReserveAdmin();
   if (!slot.ok()) return slot.status();
   Result<TlsReloaded> reloaded = tls_reloader_->Reload(NowUnixSeconds());
