@@ -38,6 +38,7 @@ Status FromGrpcStatus(const grpc::Status& status) {
   std::optional<int64_t> value;
   if (detail.has_current_version()) value = detail.current_version();
   if (detail.has_position()) value = static_cast<int64_t>(detail.position());
+  if (detail.has_retry_after_ms()) value = static_cast<int64_t>(detail.retry_after_ms());
   std::string message = status.error_message();
   if (code == StatusCode::kUnavailable && message.empty()) message = "server unavailable";
   return Status(code, message, value);

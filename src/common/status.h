@@ -25,7 +25,8 @@ enum class StatusCode : uint8_t {
   kAlreadyExists,         // e.g. `init` on an initialised directory
   kWrongExpectedVersion,  // detail = current stream version (-1 when the stream does not exist)
   kStreamDeleted,         // the stream is tombstoned
-  kResourceExhausted,     // a configured limit was exceeded (size, count, queue)
+  kResourceExhausted,     // a configured limit was exceeded (size, count, queue); from a
+                          // server's append quota, detail = milliseconds to wait before retrying
   kFailedPrecondition,    // the system is not in a state that allows the call
   kPermissionDenied,
   kUnauthenticated,

@@ -31,7 +31,7 @@ int64_t KeyCache::Now() const {
 KeyCache::Shard& KeyCache::ShardFor(std::string_view name) const {
   if (shard_count_ == 1) return shards_[0];
   // The high bits: the index's buckets use the low ones of the same hash.
-  return shards_[(Hash()(name) >> 32) % shard_count_];
+  return shards_[(StringHash()(name) >> 32) % shard_count_];
 }
 
 std::optional<SubjectKey> KeyCache::Get(std::string_view name) {

@@ -35,6 +35,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/string_hash.h"
 #include "keys/subject_key_source.h"
 
 namespace cairn::keys {
@@ -97,15 +98,11 @@ class KeyCache {
     int64_t expires_at_ms;
   };
   using List = std::list<Node>;  // front: most recently used
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
   struct Shard {
     size_t entries_max = 0;
     mutable std::mutex mu;
     List lru;  // guarded by mu
-    std::unordered_map<std::string, List::iterator, Hash, std::equal_to<>> index;  // guarded by mu
+    std::unordered_map<std::string, List::iterator, StringHash, std::equal_to<>> index;  // guarded by mu
     KeyCacheStats stats;  // guarded by mu
   };
 

@@ -10,6 +10,7 @@ namespace cairn::policy {
 inline constexpr size_t kPolicyFileSizeBytesMax = size_t{1} << 20;  // 1 MiB
 inline constexpr size_t kRolesMax = 256;
 inline constexpr size_t kBindingsMax = 4096;
+inline constexpr size_t kQuotasMax = 256;          // [[quota]] tables (policy/quota.h)
 inline constexpr size_t kRoleGrantsMax = 64;      // grants of one role (denies likewise)
 inline constexpr size_t kRoleDeniesMax = 64;
 inline constexpr size_t kRuleActionsMax = 16;     // entries of one rule's `actions`

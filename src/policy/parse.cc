@@ -234,11 +234,53 @@ class Parser {
     return binding;
   }
 
+  // An optional integer in [min, max]; `fallback` when absent.
+  Result<uint64_t> Integer(const toml::table& table, std::string_view key, const std::string& where,
+                           uint64_t min, uint64_t max, uint64_t fallback) const {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return fallback;
+    const auto* value = node->as_integer();
+    const std::string range = std::to_string(min) + ".." + std::to_string(max);
+    if (value == nullptr) {
+      return Err(node->source(), where + ": '" + std::string(key) + "' must be an integer " + range);
+    }
+    const int64_t v = value->get();
+    if (v < 0 || static_cast<uint64_t>(v) < min || static_cast<uint64_t>(v) > max) {
+      return Err(node->source(), where + ": '" + std::string(key) + "' must be " + range);
+    }
+    return static_cast<uint64_t>(v);
+  }
+
+  Result<Quota> ParseQuota(const toml::table& table, size_t index) const {
+    const std::string where = "quota[" + std::to_string(index) + "]";
+    CAIRN_RETURN_IF_ERROR(CheckKeys(
+        table, {"principal", "append_events_per_s", "append_bytes_per_s", "burst_s"}, where));
+    CAIRN_ASSIGN_OR_RETURN(Item principal, String(table, "principal", where));
+    Result<PrincipalPattern> pattern = PrincipalPattern::Compile(principal.value);
+    if (!pattern.ok()) return Err(principal.where, where + ": " + pattern.status().message());
+    Quota quota;
+    quota.principal = std::move(pattern).value();
+    quota.label = where;
+    CAIRN_ASSIGN_OR_RETURN(quota.append_events_per_s,
+                           Integer(table, "append_events_per_s", where, 1, kQuotaEventsPerSMax, 0));
+    CAIRN_ASSIGN_OR_RETURN(quota.append_bytes_per_s,
+                           Integer(table, "append_bytes_per_s", where, 1, kQuotaBytesPerSMax, 0));
+    CAIRN_ASSIGN_OR_RETURN(quota.burst_s,
+                           Integer(table, "burst_s", where, 1, kQuotaBurstSMax, 1));
+    if (quota.append_events_per_s == 0 && quota.append_bytes_per_s == 0) {
+      return Err(table.source(),
+                 where + ": a quota needs 'append_events_per_s' or 'append_bytes_per_s'");
+    }
+    assert(quota.Valid());
+    return quota;
+  }
+
   Result<std::shared_ptr<const Policy>> Parse(std::string_view text) const {
     CAIRN_ASSIGN_OR_RETURN(toml::table root,
                            ParseTomlBounded(text, source_, kPolicyFileSizeBytesMax, "policy"));
-    CAIRN_RETURN_IF_ERROR(CheckKeys(root, {"role", "binding"}, "the policy (expected [[role]] "
-                                                               "and [[binding]] tables)"));
+    CAIRN_RETURN_IF_ERROR(CheckKeys(root, {"role", "binding", "quota"},
+                                    "the policy (expected [[role]], [[binding]] and [[quota]] "
+                                    "tables)"));
     CAIRN_ASSIGN_OR_RETURN(std::vector<const toml::table*> role_tables,
                            TableList(root, "role", "", kRolesMax));
     CAIRN_ASSIGN_OR_RETURN(std::vector<const toml::table*> binding_tables,
@@ -259,7 +301,15 @@ class Parser {
       CAIRN_ASSIGN_OR_RETURN(Binding binding, ParseBinding(*binding_tables[i], i, role_index));
       bindings.push_back(std::move(binding));
     }
-    auto policy = std::make_shared<Policy>(std::move(roles), std::move(bindings), source_);
+    CAIRN_ASSIGN_OR_RETURN(std::vector<const toml::table*> quota_tables,
+                           TableList(root, "quota", "", kQuotasMax));
+    std::vector<Quota> quotas;
+    for (size_t i = 0; i < quota_tables.size(); ++i) {
+      CAIRN_ASSIGN_OR_RETURN(Quota quota, ParseQuota(*quota_tables[i], i));
+      quotas.push_back(std::move(quota));
+    }
+    auto policy = std::make_shared<Policy>(std::move(roles), std::move(bindings), source_,
+                                           std::move(quotas));
     policy->set_text_sha256(HexEncode(crypto::HashView(crypto::Sha256(text))));
     return std::shared_ptr<const Policy>(std::move(policy));
   }

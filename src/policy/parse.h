@@ -12,6 +12,10 @@
 //   principal = "apikey:ci-bot"      # exact id, prefix ending in '*', or "*" (see pattern.h)
 //   roles = ["order-service"]
 //
+//   [[quota]]                        # at most kQuotasMax; see quota.h
+//   principal = "jwt:svc-*"
+//   append_events_per_s = 2000
+//
 // Validation (every failure is kInvalidArgument "<source>:<line>:<column>: <what>", naming the
 // key or value):
 //  - unknown keys anywhere (top level, role, grant/deny, binding) are errors, so a misspelt key
@@ -22,6 +26,8 @@
 //    `event_types` — all three required and non-empty; a rule naming any action that is not
 //    event-typed must have event_types = ["*"];
 //  - a binding needs `principal` and a non-empty `roles` list of roles defined in the file;
+//  - a quota needs `principal` and at least one of `append_events_per_s` (1..kQuotaEventsPerSMax)
+//    and `append_bytes_per_s` (1..kQuotaBytesPerSMax); `burst_s` is 1..kQuotaBurstSMax;
 //  - empty lists are errors; every count and length is bounded (limits.h); a file larger than
 //    kPolicyFileSizeBytesMax is kResourceExhausted;
 //  - a file writable by others (mode & 002) is refused (kFailedPrecondition): whoever can write

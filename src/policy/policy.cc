@@ -15,10 +15,19 @@ bool Rule::MatchesStream(Action action, std::string_view stream, bool deny) cons
   return false;
 }
 
-Policy::Policy(std::vector<Role> roles, std::vector<Binding> bindings, std::string source)
-    : roles_(std::move(roles)), bindings_(std::move(bindings)), source_(std::move(source)) {
+Policy::Policy(std::vector<Role> roles, std::vector<Binding> bindings, std::string source,
+               std::vector<Quota> quotas)
+    : roles_(std::move(roles)),
+      bindings_(std::move(bindings)),
+      quotas_(std::move(quotas)),
+      source_(std::move(source)) {
   assert(roles_.size() <= kRolesMax);
   assert(bindings_.size() <= kBindingsMax);
+  assert(quotas_.size() <= kQuotasMax);
+  for (const Quota& quota : quotas_) {
+    assert(quota.Valid());
+    (void)quota;
+  }
   roles_by_name_.reserve(roles_.size());
   for (uint32_t i = 0; i < roles_.size(); ++i) {
     assert(roles_[i].grants.size() <= kRoleGrantsMax);
@@ -52,6 +61,12 @@ int64_t Policy::FindRole(std::string_view name) const {
 ResolvedPrincipal Policy::Resolve(const Principal& principal) const {
   ResolvedPrincipal resolved;
   resolved.policy_ = this;
+  for (size_t i = 0; i < quotas_.size(); ++i) {
+    if (quotas_[i].principal.Matches(principal.id)) {
+      resolved.quota_index_ = static_cast<int64_t>(i);
+      break;
+    }
+  }
   if (roles_.empty()) return resolved;
   const size_t carried = std::min(principal.roles.size(), kPrincipalRolesMax);
   for (size_t i = 0; i < carried; ++i) {
@@ -68,6 +83,13 @@ ResolvedPrincipal Policy::Resolve(const Principal& principal) const {
   indices.erase(std::unique(indices.begin(), indices.end()), indices.end());
   assert(indices.size() <= roles_.size());
   return resolved;
+}
+
+const Quota* Policy::QuotaOf(const ResolvedPrincipal& resolved) const {
+  assert(resolved.policy_ == this && "ResolvedPrincipal of another Policy");
+  if (resolved.quota_index_ < 0) return nullptr;
+  assert(static_cast<size_t>(resolved.quota_index_) < quotas_.size());
+  return &quotas_[static_cast<size_t>(resolved.quota_index_)];
 }
 
 Decision Policy::Decide(const ResolvedPrincipal& resolved, Action action,

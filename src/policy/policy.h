@@ -1,7 +1,7 @@
 // Policy: roles of grants and denies, bindings of principals to roles, and the decision
 // Decide(principal, action, stream, event_type) → allow / deny + the deciding rule.
 //
-// Semantics:
+// Semantics (quotas, the [[quota]] tables: policy/quota.h):
 //  - A principal's roles are the roles its credential carries (Principal::roles: a token claim or
 //    an API key's configured roles) plus the roles of every binding whose pattern matches
 //    Principal::id. Role names the policy does not define are ignored (a token may carry roles
@@ -45,6 +45,7 @@
 #include "common/principal.h"
 #include "policy/action.h"
 #include "policy/pattern.h"
+#include "policy/quota.h"
 
 namespace cairn::policy {
 
@@ -90,20 +91,24 @@ class ResolvedPrincipal {
  public:
   ResolvedPrincipal() = default;
   const std::vector<uint32_t>& role_indices() const { return role_indices_; }  // sorted, unique
+  // Index into Policy::quotas() of the quota that applies, or -1 (not limited).
+  int64_t quota_index() const { return quota_index_; }
 
  private:
   friend class Policy;
   const void* policy_ = nullptr;  // the Policy that resolved it (checked by Decide)
   std::vector<uint32_t> role_indices_;
+  int64_t quota_index_ = -1;
 };
 
 class Policy {
  public:
   // The empty policy: no roles, no bindings; denies everything.
   Policy() = default;
-  // `roles` names are unique; every binding's role indices are in range. The parser
-  // (policy/parse.h) guarantees both; this constructor asserts them.
-  Policy(std::vector<Role> roles, std::vector<Binding> bindings, std::string source);
+  // `roles` names are unique; every binding's role indices are in range; every quota is Valid().
+  // The parser (policy/parse.h) guarantees these; this constructor asserts them.
+  Policy(std::vector<Role> roles, std::vector<Binding> bindings, std::string source,
+         std::vector<Quota> quotas = {});
 
   Policy(const Policy&) = delete;
   Policy& operator=(const Policy&) = delete;
@@ -133,6 +138,10 @@ class Policy {
 
   const std::vector<Role>& roles() const { return roles_; }
   const std::vector<Binding>& bindings() const { return bindings_; }
+  const std::vector<Quota>& quotas() const { return quotas_; }
+  // The quota of a resolved principal (policy/quota.h), or null when none applies. `resolved`
+  // must come from this Policy's Resolve (asserted).
+  const Quota* QuotaOf(const ResolvedPrincipal& resolved) const;
   // Index of the role named `name`, or -1.
   int64_t FindRole(std::string_view name) const;
   // Where the policy came from (a file path), or "" for the empty policy.
@@ -145,6 +154,7 @@ class Policy {
  private:
   std::vector<Role> roles_;
   std::vector<Binding> bindings_;
+  std::vector<Quota> quotas_;  // in file order: the first match applies
   std::vector<uint32_t> roles_by_name_;  // indices into roles_, sorted by name
   std::string source_;
   std::string text_sha256_;

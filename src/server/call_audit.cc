@@ -56,6 +56,18 @@ AuditRecord CallRecord(AuditKind kind, const CallIdentity& id) {
   return r;
 }
 
+// An access denial of `action` on `resource` by `rule`, as far as Denied and QuotaRefused share it.
+AuditRecord DenialRecord(const CallIdentity& id, policy::Action action, std::string_view resource,
+                         std::string_view rule) {
+  AuditRecord r = CallRecord(AuditKind::kAccessDenied, id);
+  r.action = std::string(policy::ActionName(action));
+  r.resource = std::string(resource);
+  r.decision = "deny";
+  r.rule = std::string(rule);
+  r.outcome = "failure";
+  return r;
+}
+
 bool IsWrite(policy::Action action) {
   return action == policy::Action::kAppend || action == policy::Action::kDelete;
 }
@@ -200,15 +212,21 @@ void CallAudit::ConnectionRefused(std::string_view source_ip, std::string_view r
 
 void CallAudit::Denied(const CallIdentity& id, policy::Action action, std::string_view resource,
                        std::string_view event_type, std::string_view rule) const {
-  AuditRecord r = CallRecord(AuditKind::kAccessDenied, id);
-  r.action = std::string(policy::ActionName(action));
-  r.resource = std::string(resource);
+  AuditRecord r = DenialRecord(id, action, resource, rule);
   r.event_type = std::string(event_type);
-  r.decision = "deny";
-  r.rule = std::string(rule);
-  r.outcome = "failure";
   r.error_code = "PERMISSION_DENIED";
   r.reason = "denied by policy";
+  trail_->Submit(std::move(r));
+}
+
+void CallAudit::QuotaRefused(const CallIdentity& id, std::string_view resource,
+                             std::string_view rule, std::string_view limit,
+                             uint64_t retry_after_ms) const {
+  AuditRecord r = DenialRecord(id, policy::Action::kAppend, resource, rule);
+  r.error_code = "RESOURCE_EXHAUSTED";
+  r.reason = "append quota exceeded";
+  r.details.emplace_back("limit", std::string(limit));
+  r.details.emplace_back("retry_after_ms", std::to_string(retry_after_ms));
   trail_->Submit(std::move(r));
 }
 

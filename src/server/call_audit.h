@@ -72,6 +72,11 @@ class CallAudit {
                          ConnectionRefusal why = ConnectionRefusal::kAddressNotAllowed) const;
   void Denied(const CallIdentity& id, policy::Action action, std::string_view resource,
               std::string_view event_type, std::string_view rule) const;
+  // An append refused by the caller's quota (server/append_quota.h): an access denial of
+  // `append` on `resource` whose rule is the quota's label, error RESOURCE_EXHAUSTED, details
+  // limit and retry_after_ms. The caller throttles these (AppendQuotas::Verdict::audit).
+  void QuotaRefused(const CallIdentity& id, std::string_view resource, std::string_view rule,
+                    std::string_view limit, uint64_t retry_after_ms) const;
   void CountAllowed(policy::Action action) const;
   // An allowed data-plane call (append, delete, read, subscribe) for the trail, as data_plane
   // says; the record is built only when it would be kept.

@@ -38,11 +38,13 @@ std::string_view CredentialMethod(const auth::CallCredentials& creds) {
 }  // namespace
 
 CallGate::CallGate(const auth::Authenticator* authenticator, policy::PolicyHolder* policies,
-                   const CidrSet* allowed_peers, const CallAudit* audit)
+                   const CidrSet* allowed_peers, const CallAudit* audit,
+                   AppendQuotas* quotas)
     : authenticator_(authenticator),
       policies_(policies),
       allowed_peers_(allowed_peers),
-      audit_(audit) {}
+      audit_(audit),
+      quotas_(quotas) {}
 
 grpc::Status CallGate::AdmitPeer(grpc::ServerContextBase* context) const {
   return CheckPeer(context, context->peer());
@@ -83,6 +85,7 @@ grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* ide
   identity->peer_ip = std::string(*ip);
   identity->request_id = std::move(request_id);
   identity->audit = audit_;
+  identity->quotas = quotas_;
   identity->policy = policies_->Current();
   identity->resolved = identity->policy->Resolve(identity->principal);
   return grpc::Status::OK;

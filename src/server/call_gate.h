@@ -21,6 +21,7 @@
 
 namespace cairn::server {
 
+class AppendQuotas;
 class CallAudit;
 
 // Who is calling and the policy that judges the call.
@@ -29,6 +30,7 @@ struct CallIdentity {
   std::string peer_ip;
   std::string request_id;           // x-request-id or a generated one (server/call_audit.h)
   const CallAudit* audit = nullptr;  // where denials and admin acts are audited; may be null
+  AppendQuotas* quotas = nullptr;    // the append quotas' buckets (server/append_quota.h); may be null
   std::shared_ptr<const policy::Policy> policy;
   policy::ResolvedPrincipal resolved;
   bool expiry_audited = false;  // CallGate::Refresh recorded the credential's expiry (once a call)
@@ -48,8 +50,10 @@ class CallGate {
  public:
   // `audit` records authentication failures and refused peers, counts authentication
   // successes, and is handed to every admitted call's CallIdentity (services use it unchecked).
+  // `quotas` (may be null: no quota is enforced) is handed to every admitted call likewise, for
+  // ChargeAppendQuota (server/append_quota.h).
   CallGate(const auth::Authenticator* authenticator, policy::PolicyHolder* policies,
-           const CidrSet* allowed_peers, const CallAudit* audit);
+           const CidrSet* allowed_peers, const CallAudit* audit, AppendQuotas* quotas = nullptr);
 
   // On success fills *identity; otherwise returns the gRPC status to answer with.
   // Works for both the synchronous and the callback API (ServerContextBase).
@@ -71,6 +75,7 @@ class CallGate {
   policy::PolicyHolder* policies_;
   const CidrSet* allowed_peers_;
   const CallAudit* audit_;
+  AppendQuotas* quotas_;  // may be null
 };
 
 }  // namespace cairn::server

@@ -47,6 +47,7 @@ const std::vector<CheckInfo>& PostureCatalogue() {
       {"CAIRN-POL-003", "append on every stream and every event type", false},
       {"CAIRN-POL-004", "policy file cannot be loaded", false},
       {"CAIRN-POL-005", "a JWT prefix binding reaches a named issuer's principals", false},
+      {"CAIRN-POL-006", "append granted with no append quota in the policy", false},
       {"CAIRN-DATA-001", "personal-data-looking fields stored in clear", true},
       {"CAIRN-DATA-002", "stream ids that look like e-mail addresses", true},
       {"CAIRN-KEY-001", "at-rest encryption key kept beside the data", false},

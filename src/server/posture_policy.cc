@@ -114,12 +114,33 @@ void CheckBindingsAcrossIssuers(const policy::Policy& p, const Config& config,
   }
 }
 
+// Appends that no [[quota]] limits: the log cannot be shrunk, so whoever holds a writer's
+// credential could fill the disk at the store's full speed. Reported when the policy grants
+// append and has no quota at all (with quotas, who is left unlimited was a choice).
+void CheckQuotas(const policy::Policy& p, const std::string& file, Findings* out) {
+  if (!p.quotas().empty()) return;
+  for (const policy::Role& role : p.roles()) {
+    for (const policy::Rule& rule : role.grants) {
+      if ((rule.action_mask & Bit(policy::Action::kAppend)) == 0) continue;
+      out->Add("CAIRN-POL-006", Severity::kLow,
+               "policy.file " + file + ": " + rule.label +
+                   " grants append, and no [[quota]] limits how fast a principal appends: a "
+                   "leaked writer credential can grow the log, which cannot be shrunk, at full "
+                   "speed",
+               "add [[quota]] tables with rates near what each writer needs, and a \"*\" "
+               "default last");
+      return;  // one finding says it
+    }
+  }
+}
+
 }  // namespace
 
 void CheckLoadedPolicy(const policy::Policy& policy, const Config& config, Findings* out) {
   CheckWildcardAdmin(policy, config.policy.file, out);
   CheckRules(policy, config.policy.file, out);
   CheckBindingsAcrossIssuers(policy, config, config.policy.file, out);
+  CheckQuotas(policy, config.policy.file, out);
 }
 
 void CheckPolicy(const Config& config, Findings* out) {

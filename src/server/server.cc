@@ -31,6 +31,7 @@
 #include "crypto/secure.h"
 #include "crypto/x509.h"
 #include "server/admin_http.h"
+#include "server/append_quota.h"
 #include "server/witness_pusher.h"
 #include "server/admin_service.h"
 #include "server/esdb/features_service.h"
@@ -226,6 +227,7 @@ class ServerImpl final : public Server {
   std::shared_ptr<const AdminTlsContext> admin_tls_;  // with server.admin_tls
   std::atomic<uint64_t> admin_refused_{0};  // admin HTTP peers outside server.allow_cidrs
   std::unique_ptr<ReadinessRoute> readiness_;  // /readyz; made before the admin listener starts
+  std::unique_ptr<AppendQuotas> append_quotas_;  // the policy's [[quota]] buckets
   std::unique_ptr<CallGate> gate_;
   std::unique_ptr<StreamsService> streams_;
   std::unique_ptr<IntegrityService> integrity_;
@@ -342,8 +344,9 @@ Status ServerImpl::StartGrpc() {
   peer_filter_->set_on_refused([this](const std::string& ip, ConnectionRefusal why) {
     call_audit_->ConnectionRefused(ip, "", why);
   });
+  append_quotas_ = std::make_unique<AppendQuotas>(metrics_.get());
   gate_ = std::make_unique<CallGate>(authenticator_.get(), &policies_, &allowed_peers_,
-                                     call_audit_.get());
+                                     call_audit_.get(), append_quotas_.get());
   StreamsServiceOptions stream_options;
   stream_options.read_chunk_events_max = config_.limits.read_batch_max;
   stream_options.append_events_max = config_.limits.batch_events_max;

@@ -53,6 +53,10 @@ grpc::Status ToGrpcStatus(const Status& status) {
   if (status.code() == StatusCode::kDataLoss && status.detail() && *status.detail() >= 0) {
     detail.set_position(static_cast<uint64_t>(*status.detail()));
   }
+  if (status.code() == StatusCode::kResourceExhausted && status.detail() && *status.detail() >= 0) {
+    detail.set_reason("QUOTA_EXCEEDED");  // an append quota (server/append_quota.h)
+    detail.set_retry_after_ms(static_cast<uint64_t>(*status.detail()));
+  }
   // Storage failures can carry paths and library text; callers get a generic message.
   std::string message = status.code() == StatusCode::kIOError || status.code() == StatusCode::kInternal
                             ? std::string("internal error")

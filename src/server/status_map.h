@@ -3,7 +3,8 @@
 //
 // WRONG_EXPECTED_VERSION → ABORTED (optimistic concurrency: re-read and retry) with the
 // current version; STREAM_DELETED → FAILED_PRECONDITION; validation → INVALID_ARGUMENT; limits →
-// RESOURCE_EXHAUSTED; denials → PERMISSION_DENIED naming action, stream and event type, never
+// RESOURCE_EXHAUSTED (with a detail, an append quota's: reason QUOTA_EXCEEDED and
+// retry_after_ms); denials → PERMISSION_DENIED naming action, stream and event type, never
 // the policy rule; storage and internal failures → INTERNAL / UNAVAILABLE with a generic text.
 #pragma once
 

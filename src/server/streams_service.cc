@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "server/append_quota.h"
 #include "server/call_audit.h"
 #include "server/status_map.h"
 #include "server/write_watchdog.h"
@@ -28,6 +29,13 @@ grpc::Status AppendAnswer(v1::AppendResponse* response, const Result<engine::App
   if (!result.ok()) return ToGrpcStatus(result.status());
   ToWire(*result, response);
   return grpc::Status::OK;
+}
+
+// Data + metadata of `events`: what an append quota's bytes count (policy/quota.h).
+uint64_t EventBytes(const std::vector<engine::ProposedEvent>& events) {
+  uint64_t bytes = 0;
+  for (const engine::ProposedEvent& event : events) bytes += event.data.size() + event.metadata.size();
+  return bytes;
 }
 
 // Entry fields and hashes of one event on the wire, beyond its data and metadata.
@@ -142,6 +150,9 @@ grpc::ServerUnaryReactor* StreamsService::Append(grpc::CallbackServerContext* co
   std::vector<engine::ProposedEvent> events;
   grpc::Status status = gate_->Admit(context, &id);
   if (status.ok()) status = AllowedEvents(id, *request, &events);
+  if (status.ok()) {
+    status = ToGrpcStatus(ChargeAppendQuota(id, request->stream(), events.size(), EventBytes(events)));
+  }
   if (!status.ok()) {
     reactor->Finish(status);
     return reactor;

@@ -17,6 +17,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "audit/record.h"
+#include "cairn/v1/common.pb.h"
 #include "common/bytes.h"
 #include "event_store/client/persistent.grpc.pb.h"
 #include "event_store/client/streams.grpc.pb.h"
@@ -1053,6 +1054,55 @@ TEST_F(EsdbAuditTest, DenialsAndFailedLoginsAreAuditedAndCountedLikeCairnV1Calls
     EXPECT_EQ(value.find("order-audit-1"), std::string::npos) << value;
     EXPECT_EQ(value.find("ci-bot"), std::string::npos) << value;
   }
+}
+
+// An append quota ([[quota]] in the policy) holds EventStoreDB appends too: Append and
+// BatchAppend past it are refused with RESOURCE_EXHAUSTED (not the size limit's exception, which
+// the clients do not retry), nothing is written, and the refusal is audited and counted.
+TEST_F(EsdbAuditTest, AnAppendQuotaRefusesAppendAndBatchAppendAlike) {
+  WriteFile(env.PolicyPath(), ReadFile(env.PolicyPath()) +
+                                  "\n[[quota]]\nprincipal = \"apikey:ci-bot\"\n"
+                                  "append_events_per_s = 1\n");
+  auto reloaded = env.ClientWith(env.admin_key)->ReloadPolicy();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  const NewEvent event{"OrderCreated", "{}"};
+  // A full bucket (1 event) admits a batch of 3: 2 s of debt.
+  ASSERT_TRUE(AppendAny(bot, "order-quota", {event, event, event}).response.has_success());
+  auto refused = AppendAny(bot, "order-quota", {event});
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << refused.status.error_message();
+  EXPECT_NE(refused.status.error_message().find("append quota exceeded"), std::string::npos);
+  EXPECT_EQ(refused.exception, "");
+  EXPECT_EQ(refused.maximum_append_size, "");
+
+  grpc::ClientContext context;
+  Prepare(&context, bot);
+  auto call = stub->BatchAppend(&context);
+  ASSERT_TRUE(call->Write(OneEventBatch(4000, "order-quota", ++event_counter_)));
+  streams::BatchAppendResp answer;
+  ASSERT_TRUE(call->Read(&answer));
+  ASSERT_TRUE(answer.has_error()) << answer.DebugString();
+  EXPECT_EQ(answer.error().code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  v1::ErrorDetail detail;
+  ASSERT_TRUE(answer.error().details().UnpackTo(&detail)) << answer.DebugString();
+  EXPECT_EQ(detail.reason(), "QUOTA_EXCEEDED");
+  EXPECT_GT(detail.retry_after_ms(), 0u);
+  EXPECT_LE(detail.retry_after_ms(), 2000u);
+  call->WritesDone();
+  while (call->Read(&answer)) {
+  }
+  EXPECT_TRUE(call->Finish().ok());
+  EXPECT_EQ(Read(admin, StreamRead("order-quota", false, 10)).Events().size(), 3u);
+
+  const PromExposition metrics = Scrape();
+  EXPECT_EQ(metrics.Value("cairn_quota_refusals_total", {{"limit", "append_events_per_s"}}), 2);
+  auto denials = WaitForAudit("$access.denied", 1);
+  ASSERT_EQ(denials.size(), 1u) << "two refusals within the window, one record";
+  EXPECT_EQ(denials[0].principal, "apikey:ci-bot");
+  EXPECT_EQ(denials[0].action, "append");
+  EXPECT_EQ(denials[0].resource, "order-quota");
+  EXPECT_EQ(denials[0].rule, "quota[0]");
+  EXPECT_EQ(denials[0].error_code, "RESOURCE_EXHAUSTED");
 }
 
 // A client that stops taking answers, or stops sending an append it has begun, holds memory on the

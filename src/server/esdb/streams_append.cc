@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "server/append_quota.h"
 #include "server/call_audit.h"
 #include "server/status_map.h"
 #include "server/esdb/esdb_errors.h"
@@ -230,6 +231,11 @@ class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
     }
     if (grpc::Status s = batch_.Authorize(id_, stream_); !s.ok()) {
       Finish(Refuse(FromGateStatus(s)));
+      return;
+    }
+    if (Status q = ChargeAppendQuota(id_, stream_, batch_.event_count(), batch_.size_bytes());
+        !q.ok()) {
+      Finish(Refuse(FromStatus(q, stream_, expected_, append_size_bytes_max_)));
       return;
     }
     id_.audit->CountAllowed(Action::kAppend);

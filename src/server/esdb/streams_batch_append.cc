@@ -24,6 +24,7 @@
 #include <google/protobuf/timestamp.pb.h>
 
 #include "common/steady_clock.h"
+#include "server/append_quota.h"
 #include "server/call_audit.h"
 #include "server/esdb/esdb_convert.h"
 #include "server/esdb/esdb_errors.h"
@@ -233,6 +234,12 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
     }
     if (grpc::Status s = open.batch.Authorize(id_, open.stream); !s.ok()) {
       Answer(ErrorAnswer(Status::PermissionDenied(s.error_message()), open.stream, open.expected));
+      return;
+    }
+    if (Status q = ChargeAppendQuota(id_, open.stream, open.batch.event_count(),
+                                     open.batch.size_bytes());
+        !q.ok()) {
+      Answer(ErrorAnswer(q, open.stream, open.expected));
       return;
     }
     id_.audit->CountAllowed(Action::kAppend);

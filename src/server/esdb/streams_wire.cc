@@ -7,6 +7,7 @@
 #include "cairn/v1/common.pb.h"
 #include "server/esdb/esdb_convert.h"
 #include "server/esdb/esdb_errors.h"
+#include "server/append_quota.h"
 #include "server/status_map.h"
 
 namespace cairn::server::esdb {
@@ -89,6 +90,13 @@ google::rpc::Status BatchErrorStatus(const Status& status, std::string_view stre
       out.mutable_details()->PackFrom(client::AccessDenied());
       break;
     case StatusCode::kResourceExhausted: {
+      if (IsQuotaRefusal(status)) {  // no detail type of the protocol fits: cairn's own
+        v1::ErrorDetail detail;
+        detail.set_reason("QUOTA_EXCEEDED");
+        detail.set_retry_after_ms(static_cast<uint64_t>(std::max<int64_t>(0, *status.detail())));
+        out.mutable_details()->PackFrom(detail);
+        break;
+      }
       client::MaximumAppendSizeExceeded details;
       details.set_maxappendsize(static_cast<uint32_t>(
           std::min<uint64_t>(append_size_bytes_max, std::numeric_limits<uint32_t>::max())));

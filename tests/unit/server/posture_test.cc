@@ -78,6 +78,9 @@ roles = ["admin"]
 [[binding]]
 principal = "jwt:*"
 roles = ["orders"]
+[[quota]]
+principal = "*"
+append_events_per_s = 1000
 )";
 
 std::string Jwks(size_t oct_bytes) {
@@ -395,6 +398,10 @@ const std::vector<Case>& Cases() {
       {"AppendEverywhereAdmin", "CAIRN-POL-003", Severity::kLow,
        PolicyOf(Role("root", "\"append\", \"admin\"", "*", "*")),
        PolicyOf(Role("root", "\"append\", \"admin\"", "o-*", "*"))},
+      {"NoAppendQuota", "CAIRN-POL-006", Severity::kLow,
+       PolicyOf(Role("orders", "\"append\"", "order-*", "OrderPlaced") + Binding("jwt:*", "orders")),
+       PolicyOf(Role("orders", "\"append\"", "order-*", "OrderPlaced") + Binding("jwt:*", "orders") +
+                "[[quota]]\nprincipal = \"jwt:svc-*\"\nappend_events_per_s = 10\n")},
       {"PolicyBroken", "CAIRN-POL-004", Severity::kHigh, PolicyOf("[[role]]\nnmae = \"x\"\n"),
        [](Env& e) { e.config.policy.file.clear(); }},
       {"PiiInClear", "CAIRN-DATA-001", Severity::kHigh,

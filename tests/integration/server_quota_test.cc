@@ -1,0 +1,133 @@
+// Append quotas ([[quota]] in the policy, policy/quota.h) against the real server over cairn.v1:
+// a principal past its quota is refused with RESOURCE_EXHAUSTED and a retry-after, nothing of
+// the refused append is written, the refusal is audited once per window, others are not
+// limited, and the quota comes and goes with a policy reload.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "server_env.h"
+
+namespace cairn::testing {
+namespace CAIRN_UNITY_ID {
+
+v1::AppendRequest OrderEvents(const std::string& stream, int count) {
+  v1::AppendRequest request;
+  request.set_stream(stream);
+  for (int i = 0; i < count; ++i) {
+    auto* event = request.add_events();
+    event->set_type("OrderCreated");
+    event->set_data(R"({"amount":10})");
+  }
+  return request;
+}
+
+// One event per second for the bot (apikey:ci-bot), no burst beyond it.
+constexpr char kBotQuota[] = R"(
+[[quota]]
+principal = "apikey:ci-bot"
+append_events_per_s = 1
+)";
+
+size_t Count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+class ServerQuotaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(env.Start()) << env.server().output();
+    admin = env.ClientWith(env.admin_key);
+    bot = env.ClientWith(env.bot_key);
+    policy_without_quota = ReadFile(env.PolicyPath());
+  }
+  void Reload(const std::string& policy) {
+    WriteFile(env.PolicyPath(), policy);
+    auto reloaded = admin->ReloadPolicy();
+    ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  }
+  uint64_t StreamEvents(const std::string& stream) {
+    auto info = admin->GetStreamInfo(stream);
+    return info.ok() ? info->event_count() : 0;
+  }
+
+  ServerEnv env;
+  std::unique_ptr<Client> admin, bot;
+  std::string policy_without_quota;
+};
+
+TEST_F(ServerQuotaTest, APrincipalPastItsQuotaIsRefusedWithARetryAfterAndNothingIsWritten) {
+  Reload(policy_without_quota + kBotQuota);
+  // From a full bucket (1 event) a batch of 3 is admitted, leaving 2 events (2 s) of debt.
+  ASSERT_TRUE(bot->Append(OrderEvents("order-q1", 3)).ok());
+  auto refused = bot->Append(OrderEvents("order-q1", 1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("append quota exceeded (append_events_per_s = 1)"),
+            std::string::npos)
+      << refused.status().message();
+  ASSERT_TRUE(refused.status().detail().has_value()) << "the retry-after (ErrorDetail)";
+  const int64_t retry_after_ms = *refused.status().detail();
+  EXPECT_GT(retry_after_ms, 0);
+  EXPECT_LE(retry_after_ms, 2000);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(bot->Append(OrderEvents("order-q1", 1)).status().code(),
+              StatusCode::kResourceExhausted);
+  }
+  EXPECT_EQ(StreamEvents("order-q1"), 3u) << "a refused append wrote something";
+
+  // Others are not limited by the bot's quota.
+  ASSERT_TRUE(admin->Append(OrderEvents("order-q1", 50)).ok());
+
+  // Four refusals, one audit record in the window (its log line), naming the quota.
+  bool logged = false;
+  for (int i = 0; i < 100 && !logged; ++i) {
+    logged = env.server().output().find("\"cairn.reason\":\"append quota exceeded\"") !=
+             std::string::npos;
+    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string out = env.server().output();
+  EXPECT_EQ(Count(out, "\"cairn.reason\":\"append quota exceeded\""), 1u) << out;
+  EXPECT_NE(out.find("\"cairn.rule\":\"quota[0]\""), std::string::npos) << out;
+
+  // After the wait it named, the bot appends again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(retry_after_ms + 50));
+  auto again = bot->Append(OrderEvents("order-q1", 1));
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(StreamEvents("order-q1"), 54u);
+}
+
+TEST_F(ServerQuotaTest, AReloadAddsAndRemovesTheQuota) {
+  // No quota yet: the bot appends as fast as it likes.
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(bot->Append(OrderEvents("order-q2", 10)).ok());
+  Reload(policy_without_quota + kBotQuota);
+  ASSERT_TRUE(bot->Append(OrderEvents("order-q2", 10)).ok());
+  EXPECT_EQ(bot->Append(OrderEvents("order-q2", 1)).status().code(),
+            StatusCode::kResourceExhausted);
+  Reload(policy_without_quota);
+  auto freed = bot->Append(OrderEvents("order-q2", 10));
+  EXPECT_TRUE(freed.ok()) << freed.status().ToString();
+}
+
+TEST_F(ServerQuotaTest, ABytesQuotaCountsDataAndMetadata) {
+  Reload(policy_without_quota + R"(
+[[quota]]
+principal = "apikey:ci-bot"
+append_bytes_per_s = 100
+)");
+  v1::AppendRequest big = OrderEvents("order-q3", 1);
+  big.mutable_events(0)->set_data(R"({"note":")" + std::string(1500, 'x') + R"("})");
+  ASSERT_TRUE(bot->Append(big).ok());  // from a full bucket, 14 s into debt
+  auto refused = bot->Append(OrderEvents("order-q3", 1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("append_bytes_per_s = 100)"), std::string::npos)
+      << refused.status().message();
+  EXPECT_EQ(StreamEvents("order-q3"), 1u);
+}
+
+}  // namespace CAIRN_UNITY_ID
+}  // namespace cairn::testing
