@@ -7,7 +7,8 @@
 //
 // Errors come back as cairn::Status values with the server's code and message; a wrong expected
 // version carries the stream's current version in Status::detail() (-1: no stream), exactly as
-// the embedded engine reports it.
+// the embedded engine reports it; an append refused by the caller's append quota (the policy's
+// [[quota]]) is kResourceExhausted with the milliseconds to wait before retrying in detail().
 //
 // Thread safety: a Client may be shared by any number of threads (gRPC channels are
 // thread-safe). Callbacks of Read/ReadAll run on the calling thread; AppendAsync's on a gRPC
