@@ -46,20 +46,33 @@ int RunWhoAmI(bool json) {
   if (!client.ok()) return ReportConnectError(client.status());
   auto who = (*client)->WhoAmI();
   if (!who.ok()) return Fail(who.status());
+  const v1::AppendQuota& quota = who->append_quota();
   if (json) {
     Json roles = Json::array();
     for (const auto& r : who->roles()) roles.push_back(r);
-    std::cout << JsonLine(Json{{"principal", who->principal()},
-                               {"method", who->method()},
-                               {"roles", roles},
-                               {"expires_unix_s", who->expires_unix_s()}})
-              << "\n";
+    Json out{{"principal", who->principal()},
+             {"method", who->method()},
+             {"roles", roles},
+             {"expires_unix_s", who->expires_unix_s()},
+             {"append_quota", nullptr}};
+    if (who->has_append_quota()) {
+      out["append_quota"] = Json{{"events_per_s", quota.events_per_s()},
+                                 {"bytes_per_s", quota.bytes_per_s()},
+                                 {"burst_s", quota.burst_s()}};
+    }
+    std::cout << JsonLine(out) << "\n";
     return kExitOk;
   }
   std::cout << TerminalSafe(who->principal()) << " (" << TerminalSafe(who->method()) << ")";
   if (who->roles_size() > 0) {
     std::cout << " roles:";
     for (const auto& r : who->roles()) std::cout << " " << TerminalSafe(r);
+  }
+  if (who->has_append_quota()) {
+    std::cout << " append quota:";
+    if (quota.events_per_s() != 0) std::cout << " " << quota.events_per_s() << " events/s";
+    if (quota.bytes_per_s() != 0) std::cout << " " << quota.bytes_per_s() << " bytes/s";
+    std::cout << " burst " << quota.burst_s() << " s";
   }
   std::cout << "\n";
   return kExitOk;

@@ -47,6 +47,12 @@ grpc::Status AdminService::WhoAmI(grpc::ServerContext* context, const v1::WhoAmI
     response->add_roles(id.policy->roles()[index].name);
   }
   response->set_expires_unix_s(id.principal.expires_unix_s);
+  if (const policy::Quota* quota = id.policy->QuotaOf(id.resolved); quota != nullptr) {
+    v1::AppendQuota* out = response->mutable_append_quota();
+    out->set_events_per_s(quota->append_events_per_s);
+    out->set_bytes_per_s(quota->append_bytes_per_s);
+    out->set_burst_s(quota->burst_s);
+  }
   return grpc::Status::OK;
 }
 

@@ -101,6 +101,42 @@ TEST_F(ServerQuotaTest, APrincipalPastItsQuotaIsRefusedWithARetryAfterAndNothing
   EXPECT_EQ(StreamEvents("order-q1"), 54u);
 }
 
+TEST_F(ServerQuotaTest, WhoAmIShowsTheCallersQuota) {
+  Reload(policy_without_quota + kBotQuota + R"(
+[[quota]]
+principal = "apikey:*"
+append_bytes_per_s = 4096
+burst_s = 3
+)");
+  auto who = bot->WhoAmI();
+  ASSERT_TRUE(who.ok()) << who.status().ToString();
+  ASSERT_TRUE(who->has_append_quota()) << "the first matching quota applies";
+  EXPECT_EQ(who->append_quota().events_per_s(), 1u);
+  EXPECT_EQ(who->append_quota().bytes_per_s(), 0u);
+  EXPECT_EQ(who->append_quota().burst_s(), 1u);
+  auto admin_who = admin->WhoAmI();
+  ASSERT_TRUE(admin_who.ok());
+  EXPECT_EQ(admin_who->append_quota().bytes_per_s(), 4096u) << "apikey:admin matches apikey:*";
+  EXPECT_EQ(admin_who->append_quota().burst_s(), 3u);
+  auto alice = env.ClientWith(env.TokenA("EdDSA", "alice"))->WhoAmI();
+  ASSERT_TRUE(alice.ok());
+  EXPECT_FALSE(alice->has_append_quota()) << "no quota matches jwt:alice";
+
+  const std::vector<std::string> flags = {"--server", env.server().target(), "--ca", env.CaCert(),
+                                          "--token", env.bot_key};
+  std::vector<std::string> args = {"whoami"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  CommandResult text = RunCairn(args);
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("append quota: 1 events/s burst 1 s"), std::string::npos) << text.out;
+  args.push_back("--json");
+  CommandResult json = RunCairn(args);
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_NE(json.out.find(R"("append_quota":{"events_per_s":1,"bytes_per_s":0,"burst_s":1})"),
+            std::string::npos)
+      << json.out;
+}
+
 TEST_F(ServerQuotaTest, AReloadAddsAndRemovesTheQuota) {
   // No quota yet: the bot appends as fast as it likes.
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(bot->Append(OrderEvents("order-q2", 10)).ok());
