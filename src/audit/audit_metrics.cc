@@ -156,9 +156,10 @@ void AuditMetrics::OnAuditRecord(const AuditRecord& record) {
       AuthFailures(record.auth_method, record.reason)->Increment();
       return;
     case AuditKind::kAccessDenied: {
-      // An append quota's refusals are recorded at most once per principal per 10 s and counted
-      // each in cairn_quota_refusals_total (server/append_quota.h): not policy denials here.
-      if (record.error_code == "RESOURCE_EXHAUSTED") return;
+      // An append quota's refusals (rule "quota[<i>]") are recorded at most once per principal per
+      // 10 s and counted each in cairn_quota_refusals_total (server/append_quota.h): not policy
+      // denials here.
+      if (record.rule.starts_with(kQuotaRulePrefix)) return;
       auto it = denials_.find(record.action);
       if (it == denials_.end()) it = denials_.find(kOther);
       it->second->Increment();

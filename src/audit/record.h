@@ -43,6 +43,10 @@ enum class AuditKind : uint8_t {
 
 inline constexpr uint32_t kAuditKindCount = 9;
 
+// The rule of an `$access.denied` record made by an append quota's refusal starts with this
+// (the quota's label, policy::kQuotaLabelPrefix; asserted equal in server/append_quota.cc).
+inline constexpr std::string_view kQuotaRulePrefix = "quota[";
+
 // The `$audit` event type of a kind: "$auth.failure", "$access.denied", "$connection.refused",
 // "$admin", "$integrity.violation", "$server.start", "$server.stop", "$data", "$audit.gap".
 std::string_view AuditEventType(AuditKind kind);

@@ -252,7 +252,7 @@ class Parser {
   }
 
   Result<Quota> ParseQuota(const toml::table& table, size_t index) const {
-    const std::string where = "quota[" + std::to_string(index) + "]";
+    const std::string where = std::string(kQuotaLabelPrefix) + std::to_string(index) + "]";
     CAIRN_RETURN_IF_ERROR(CheckKeys(
         table, {"principal", "append_events_per_s", "append_bytes_per_s", "burst_s"}, where));
     CAIRN_ASSIGN_OR_RETURN(Item principal, String(table, "principal", where));

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "policy/pattern.h"
 
@@ -33,6 +34,8 @@ namespace cairn::policy {
 inline constexpr uint64_t kQuotaEventsPerSMax = uint64_t{1} << 30;   // ~1.07 billion
 inline constexpr uint64_t kQuotaBytesPerSMax = uint64_t{1} << 40;    // 1 TiB
 inline constexpr uint64_t kQuotaBurstSMax = 60;
+// Quota::label is this prefix, the quota's index and "]": the rule of its refusals' audit records.
+inline constexpr std::string_view kQuotaLabelPrefix = "quota[";
 
 struct Quota {
   PrincipalPattern principal;

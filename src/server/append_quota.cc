@@ -4,10 +4,14 @@
 #include <cassert>
 #include <functional>
 #include <limits>
+#include <utility>
+#include <vector>
 
+#include "audit/record.h"
 #include "common/steady_clock.h"
 #include "server/call_audit.h"
 #include "server/call_gate.h"
+#include "server/status_map.h"
 
 namespace cairn::server {
 namespace {
@@ -15,6 +19,8 @@ namespace {
 constexpr std::string_view kEventsLimit = "append_events_per_s";
 constexpr std::string_view kBytesLimit = "append_bytes_per_s";
 constexpr int64_t kMilli = 1000;  // thousandths of a token per token
+static_assert(audit::kQuotaRulePrefix == policy::kQuotaLabelPrefix,
+              "the audit metrics tell quota refusals by their rule");
 
 // A bucket's capacity in thousandths of a token: rate × burst_s tokens. `rate` ≤ 2^40 and
 // burst_s ≤ 60, so this stays below 2^57.
@@ -63,11 +69,18 @@ void AppendQuotas::Evict(Shard& shard, int64_t now_ms) {
   assert(shard.entries.size() >= kPrincipalsPerShardMax);
   std::erase_if(shard.entries, [now_ms](const auto& kv) { return kv.second.full_at_ms <= now_ms; });
   if (shard.entries.size() < kPrincipalsPerShardMax) return;
-  auto oldest = std::min_element(
-      shard.entries.begin(), shard.entries.end(),
-      [](const auto& a, const auto& b) { return a.second.charged_ms < b.second.charged_ms; });
-  shard.entries.erase(oldest);
-  assert(shard.entries.size() < kPrincipalsPerShardMax);
+  // Every one still owes: drop the kEvictBatch charged least recently at once, so that a stream
+  // of new principals pays this scan once per kEvictBatch of them, not each.
+  std::vector<std::pair<int64_t, const std::string*>> by_age;
+  by_age.reserve(shard.entries.size());
+  for (const auto& [principal, entry] : shard.entries) by_age.emplace_back(entry.charged_ms, &principal);
+  static_assert(kEvictBatch < kPrincipalsPerShardMax);
+  std::nth_element(by_age.begin(), by_age.begin() + kEvictBatch, by_age.end());
+  std::vector<std::string> dropped;
+  dropped.reserve(kEvictBatch);
+  for (size_t i = 0; i < kEvictBatch; ++i) dropped.push_back(*by_age[i].second);
+  for (const std::string& principal : dropped) shard.entries.erase(principal);
+  assert(shard.entries.size() == kPrincipalsPerShardMax - kEvictBatch);
 }
 
 AppendQuotas::Verdict AppendQuotas::Charge(std::string_view principal_id,
@@ -134,26 +147,30 @@ size_t AppendQuotas::tracked() const {
   return count;
 }
 
-Status ChargeAppendQuota(const CallIdentity& id, std::string_view stream, uint64_t events,
-                         uint64_t bytes) {
-  if (id.quotas == nullptr || id.policy == nullptr) return Status::Ok();
+std::string QuotaRefusal::Message() const {
+  return "append quota exceeded (" + std::string(limit) + " = " + std::to_string(rate) +
+         "); retry in " + std::to_string(retry_after_ms) + " ms";
+}
+
+grpc::Status QuotaRefusal::ToGrpc() const { return QuotaExceededStatus(Message(), retry_after_ms); }
+
+std::optional<QuotaRefusal> ChargeAppendQuota(const CallIdentity& id, std::string_view stream,
+                                              uint64_t events, uint64_t bytes) {
+  if (id.quotas == nullptr || id.policy == nullptr) return std::nullopt;
   const policy::Quota* quota = id.policy->QuotaOf(id.resolved);
-  if (quota == nullptr) return Status::Ok();
+  if (quota == nullptr) return std::nullopt;
   const AppendQuotas::Verdict verdict =
       id.quotas->Charge(id.principal.id, *quota, events, bytes, SteadyNowMs());
-  if (verdict.admitted) return Status::Ok();
-  const uint64_t rate = verdict.limit == "append_events_per_s" ? quota->append_events_per_s
-                                                               : quota->append_bytes_per_s;
+  if (verdict.admitted) return std::nullopt;
+  QuotaRefusal refusal;
+  refusal.limit = verdict.limit;
+  refusal.rate = verdict.limit == kEventsLimit ? quota->append_events_per_s
+                                               : quota->append_bytes_per_s;
+  refusal.retry_after_ms = verdict.retry_after_ms;
   if (verdict.audit && id.audit != nullptr) {
     id.audit->QuotaRefused(id, stream, quota->label, verdict.limit, verdict.retry_after_ms);
   }
-  // Bounded: a debt is at most one append's cost over a rate of at least 1 per second.
-  assert(verdict.retry_after_ms <= (uint64_t{1} << 62));
-  return Status(StatusCode::kResourceExhausted,
-                "append quota exceeded (" + std::string(verdict.limit) + " = " +
-                    std::to_string(rate) + "); retry in " +
-                    std::to_string(verdict.retry_after_ms) + " ms",
-                static_cast<int64_t>(verdict.retry_after_ms));
+  return refusal;
 }
 
 }  // namespace cairn::server

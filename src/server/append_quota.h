@@ -7,10 +7,11 @@
 // append, and a bucket is clamped to its new capacity.
 //
 // Memory: at most kPrincipalsMax principals are tracked (kShards shards of
-// kPrincipalsPerShardMax). A principal whose buckets are full again holds no state worth keeping
-// and is dropped first; when a shard is full of principals that still owe, the one charged least
-// recently is dropped, and starts again with full buckets (so beyond kPrincipalsMax principals at
-// their limits at once, a quota admits up to one more burst each).
+// kPrincipalsPerShardMax, by a hash of the principal id). When a new principal finds its shard
+// full, the principals whose buckets are full again (they hold nothing worth keeping) are
+// dropped; if all still owe, the kEvictBatch charged least recently are dropped, and start again
+// with full buckets: their debt is forgotten. So beyond about kPrincipalsMax principals at their
+// limits at once (fewer where the hash crowds a shard), a quota may admit more than its rate.
 //
 // Time: the caller's steady clock in milliseconds (tests drive it).
 // Thread safety: thread-safe; one mutex per shard; a charge is O(1) except a full shard's sweep.
@@ -20,12 +21,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
+#include <grpcpp/support/status.h>
+
 #include "audit/metrics.h"
-#include "common/status.h"
 #include "common/string_hash.h"
 #include "policy/quota.h"
 
@@ -38,6 +41,8 @@ class AppendQuotas {
   static constexpr size_t kShards = 16;
   static constexpr size_t kPrincipalsPerShardMax = 4096;
   static constexpr size_t kPrincipalsMax = kShards * kPrincipalsPerShardMax;
+  // When a shard is full of principals that still owe, this many of them are dropped at once.
+  static constexpr size_t kEvictBatch = kPrincipalsPerShardMax / 16;
   // A refused principal gets at most one audit record per window (the refusals are all counted),
   // so that a client retrying in a loop cannot fill the trail, which cannot be shrunk.
   static constexpr int64_t kAuditWindowMs = 10'000;
@@ -90,20 +95,25 @@ class AppendQuotas {
   audit::Counter* refused_bytes_ = nullptr;
 };
 
-// The quota check of one client append of `events` events and `bytes` bytes to `stream`, after
-// the policy allowed it: OK when the caller has no quota (or the call has no AppendQuotas) or
-// its buckets admit it. Otherwise kResourceExhausted "append quota exceeded (<limit> = N); retry
-// in M ms" whose detail() is M (ToGrpcStatus makes it RESOURCE_EXHAUSTED with ErrorDetail reason
-// QUOTA_EXCEEDED and retry_after_ms); the refusal is audited as an access denial of `append`
-// (rule: the quota's label, error RESOURCE_EXHAUSTED) at most once per principal per
-// kAuditWindowMs, and counted every time. Nothing is charged then.
-Status ChargeAppendQuota(const CallIdentity& id, std::string_view stream, uint64_t events,
-                         uint64_t bytes);
+// Why an append was refused by its caller's quota.
+struct QuotaRefusal {
+  std::string_view limit;       // "append_events_per_s" or "append_bytes_per_s"
+  uint64_t rate = 0;            // that limit's value
+  uint64_t retry_after_ms = 0;  // when the caller's buckets are out of debt
 
-// Whether `status` is ChargeAppendQuota's refusal (kResourceExhausted with a retry-after
-// detail), not a size or count limit: worth a retry after the wait.
-inline bool IsQuotaRefusal(const Status& status) {
-  return status.code() == StatusCode::kResourceExhausted && status.detail().has_value();
-}
+  // "append quota exceeded (<limit> = <rate>); retry in <retry_after_ms> ms"
+  std::string Message() const;
+  // RESOURCE_EXHAUSTED with Message() and ErrorDetail reason QUOTA_EXCEEDED, retry_after_ms.
+  grpc::Status ToGrpc() const;
+};
+
+// The quota check of one client write of `events` events and `bytes` bytes to `stream`, after
+// the policy allowed it (an append; a delete counts as one event, the tombstone it appends):
+// nullopt when the caller has no quota (or the call has no AppendQuotas) or its buckets admit
+// it, and then it is charged. Otherwise the refusal, and nothing is charged; the refusal is
+// audited as an access denial of `append` (rule: the quota's label, "quota[<i>]"; error
+// RESOURCE_EXHAUSTED) at most once per principal per kAuditWindowMs, and counted every time.
+std::optional<QuotaRefusal> ChargeAppendQuota(const CallIdentity& id, std::string_view stream,
+                                              uint64_t events, uint64_t bytes);
 
 }  // namespace cairn::server

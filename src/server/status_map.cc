@@ -53,10 +53,6 @@ grpc::Status ToGrpcStatus(const Status& status) {
   if (status.code() == StatusCode::kDataLoss && status.detail() && *status.detail() >= 0) {
     detail.set_position(static_cast<uint64_t>(*status.detail()));
   }
-  if (status.code() == StatusCode::kResourceExhausted && status.detail() && *status.detail() >= 0) {
-    detail.set_reason("QUOTA_EXCEEDED");  // an append quota (server/append_quota.h)
-    detail.set_retry_after_ms(static_cast<uint64_t>(*status.detail()));
-  }
   // Storage failures can carry paths and library text; callers get a generic message.
   std::string message = status.code() == StatusCode::kIOError || status.code() == StatusCode::kInternal
                             ? std::string("internal error")
@@ -75,6 +71,13 @@ grpc::Status DeniedStatus(std::string_view action, std::string_view resource,
                         std::string(resource) + "'";
   if (!event_type.empty()) message += " for event type '" + std::string(event_type) + "'";
   return WithDetail(grpc::StatusCode::PERMISSION_DENIED, std::move(message), detail);
+}
+
+grpc::Status QuotaExceededStatus(std::string message, uint64_t retry_after_ms) {
+  v1::ErrorDetail detail;
+  detail.set_reason("QUOTA_EXCEEDED");
+  detail.set_retry_after_ms(retry_after_ms);
+  return WithDetail(grpc::StatusCode::RESOURCE_EXHAUSTED, std::move(message), detail);
 }
 
 grpc::Status UnauthenticatedStatus(const Status& status) {

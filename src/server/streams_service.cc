@@ -151,7 +151,8 @@ grpc::ServerUnaryReactor* StreamsService::Append(grpc::CallbackServerContext* co
   grpc::Status status = gate_->Admit(context, &id);
   if (status.ok()) status = AllowedEvents(id, *request, &events);
   if (status.ok()) {
-    status = ToGrpcStatus(ChargeAppendQuota(id, request->stream(), events.size(), EventBytes(events)));
+    auto refused = ChargeAppendQuota(id, request->stream(), events.size(), EventBytes(events));
+    if (refused) status = refused->ToGrpc();
   }
   if (!status.ok()) {
     reactor->Finish(status);
@@ -327,6 +328,8 @@ grpc::Status StreamsService::Delete(grpc::ServerContext* context, const v1::Dele
   CallIdentity id;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   if (grpc::Status s = Require(id, Action::kDelete, request->stream(), ""); !s.ok()) return s;
+  // A delete appends its tombstone: one event of the caller's append quota.
+  if (auto refused = ChargeAppendQuota(id, request->stream(), 1, 0)) return refused->ToGrpc();
   id.audit->CountAllowed(Action::kDelete);
   auto result = store_->DeleteStream(request->stream(), FromWire(request->expected()));
   grpc::Status status = grpc::Status::OK;

@@ -3,7 +3,6 @@
 #include <cassert>
 #include <cstdio>
 
-#include "server/append_quota.h"
 #include "server/status_map.h"
 
 namespace cairn::server::esdb {
@@ -158,7 +157,7 @@ EsdbError FromStatus(const Status& status, std::string_view stream,
     case StatusCode::kResourceExhausted:
       // The size or the event-count limit (EventStoreDB has only the size one): the class the
       // clients know, with cairn's reason as the message.
-      if (append_size_bytes_max && !IsQuotaRefusal(status)) {  // a quota: RESOURCE_EXHAUSTED
+      if (append_size_bytes_max) {
         return MaximumAppendSizeExceeded(*append_size_bytes_max, status.message());
       }
       break;

@@ -233,9 +233,9 @@ class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
       Finish(Refuse(FromGateStatus(s)));
       return;
     }
-    if (Status q = ChargeAppendQuota(id_, stream_, batch_.event_count(), batch_.size_bytes());
-        !q.ok()) {
-      Finish(Refuse(FromStatus(q, stream_, expected_, append_size_bytes_max_)));
+    if (auto refused =
+            ChargeAppendQuota(id_, stream_, batch_.event_count(), batch_.size_bytes())) {
+      Finish(Refuse(FromGateStatus(refused->ToGrpc())));  // not the size limit's exception
       return;
     }
     id_.audit->CountAllowed(Action::kAppend);

@@ -236,10 +236,11 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
       Answer(ErrorAnswer(Status::PermissionDenied(s.error_message()), open.stream, open.expected));
       return;
     }
-    if (Status q = ChargeAppendQuota(id_, open.stream, open.batch.event_count(),
-                                     open.batch.size_bytes());
-        !q.ok()) {
-      Answer(ErrorAnswer(q, open.stream, open.expected));
+    if (auto refused = ChargeAppendQuota(id_, open.stream, open.batch.event_count(),
+                                         open.batch.size_bytes())) {
+      Response answer = BaseAnswer(open.stream, open.expected);
+      *answer.mutable_error() = BatchStatusOf(refused->ToGrpc());
+      Answer(std::move(answer));
       return;
     }
     id_.audit->CountAllowed(Action::kAppend);

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "server/append_quota.h"
 #include "server/call_audit.h"
 #include "server/esdb/esdb_convert.h"
 #include "server/esdb/esdb_errors.h"
@@ -28,6 +29,10 @@ grpc::Status DeleteCall(grpc::ServerContext* context, const CallGate& gate,
   const std::string& stream = StreamName(request.options().stream_identifier());
   if (grpc::Status s = Require(id, Action::kDelete, stream, ""); !s.ok()) {
     return Finish(context, FromGateStatus(s));
+  }
+  // A delete appends its tombstone: one event of the caller's append quota.
+  if (auto refused = ChargeAppendQuota(id, stream, 1, 0)) {
+    return Finish(context, FromGateStatus(refused->ToGrpc()));
   }
   id.audit->CountAllowed(Action::kDelete);
   const engine::ExpectedVersion expected = ExpectedFromOptions(request.options());

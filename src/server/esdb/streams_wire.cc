@@ -7,7 +7,6 @@
 #include "cairn/v1/common.pb.h"
 #include "server/esdb/esdb_convert.h"
 #include "server/esdb/esdb_errors.h"
-#include "server/append_quota.h"
 #include "server/status_map.h"
 
 namespace cairn::server::esdb {
@@ -64,6 +63,18 @@ google::rpc::Status BatchTimeoutStatus() {
   return out;
 }
 
+google::rpc::Status BatchStatusOf(const grpc::Status& status) {
+  assert(!status.ok());
+  google::rpc::Status out;
+  out.set_code(static_cast<google::rpc::Code>(status.error_code()));
+  out.set_message(status.error_message());
+  v1::ErrorDetail detail;
+  if (!status.error_details().empty() && detail.ParseFromString(status.error_details())) {
+    out.mutable_details()->PackFrom(detail);
+  }
+  return out;
+}
+
 google::rpc::Status BatchErrorStatus(const Status& status, std::string_view stream,
                                      const engine::ExpectedVersion& expected,
                                      uint64_t append_size_bytes_max) {
@@ -90,13 +101,6 @@ google::rpc::Status BatchErrorStatus(const Status& status, std::string_view stre
       out.mutable_details()->PackFrom(client::AccessDenied());
       break;
     case StatusCode::kResourceExhausted: {
-      if (IsQuotaRefusal(status)) {  // no detail type of the protocol fits: cairn's own
-        v1::ErrorDetail detail;
-        detail.set_reason("QUOTA_EXCEEDED");
-        detail.set_retry_after_ms(static_cast<uint64_t>(std::max<int64_t>(0, *status.detail())));
-        out.mutable_details()->PackFrom(detail);
-        break;
-      }
       client::MaximumAppendSizeExceeded details;
       details.set_maxappendsize(static_cast<uint32_t>(
           std::min<uint64_t>(append_size_bytes_max, std::numeric_limits<uint32_t>::max())));

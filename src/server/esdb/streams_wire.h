@@ -9,6 +9,8 @@
 #include <optional>
 #include <string_view>
 
+#include <grpcpp/support/status.h>
+
 #include "common/status.h"
 #include "engine/types.h"
 #include "event_store/client/shared.pb.h"
@@ -37,6 +39,10 @@ void ToWireWrongExpectedVersion(const Status& status, const engine::ExpectedVers
                                 event_store::client::streams::AppendResp::WrongExpectedVersion* out);
 void ToWireWrongExpectedVersion(const Status& status, const engine::ExpectedVersion& expected,
                                 event_store::client::WrongExpectedVersion* out);
+
+// A BatchAppend error status of a status cairn.v1 would answer with (QuotaRefusal::ToGrpc):
+// its code and message, and its cairn.v1.ErrorDetail (when it carries one) as the details.
+google::rpc::Status BatchStatusOf(const grpc::Status& status);
 
 // A failed BatchAppend batch as the client unpacks it (unpackError.ts): the code and message of
 // the unary mapping and, where the client has a type for it, details = Any of

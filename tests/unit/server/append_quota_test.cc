@@ -16,6 +16,8 @@
 #include "server/call_gate.h"
 #include "server/status_map.h"
 #include "cairn/v1/common.pb.h"
+#include <climits>
+#include <optional>
 
 namespace cairn::server {
 namespace CAIRN_UNITY_ID {
@@ -148,6 +150,56 @@ TEST(AppendQuotasTest, MemoryIsBoundedAndIdlePrincipalsGoFirst) {
       << "a principal in debt outlives idle ones (it is not handed a fresh bucket)";
 }
 
+TEST(AppendQuotasTest, AShardFullOfDebtorsDropsTheLeastRecentlyCharged) {
+  AppendQuotas quotas;
+  const policy::Quota q = EventsQuota(1);
+  // Every principal deep in debt: none is droppable for being full again. Twice what the table
+  // holds: every shard overflows.
+  const size_t count = 2 * AppendQuotas::kPrincipalsMax;
+  for (size_t i = 0; i < count; ++i) {
+    EXPECT_TRUE(quotas.Charge("jwt:d" + std::to_string(i), q, 1000, 0, static_cast<int64_t>(i))
+                    .admitted);
+  }
+  EXPECT_LE(quotas.tracked(), AppendQuotas::kPrincipalsMax);
+  // The one charged last is still there (in debt); the one charged first was dropped and
+  // starts again from a full bucket.
+  EXPECT_FALSE(quotas.Charge("jwt:d" + std::to_string(count - 1), q, 1, 0, 100'000).admitted);
+  EXPECT_TRUE(quotas.Charge("jwt:d0", q, 1, 0, 100'000).admitted);
+}
+
+TEST(AppendQuotasTest, AClockThatGoesBackRefillsNothing) {
+  AppendQuotas quotas;
+  const policy::Quota q = EventsQuota(10);
+  EXPECT_TRUE(quotas.Charge("jwt:t", q, 20, 0, 10'000).admitted);  // 1 s of debt
+  EXPECT_FALSE(quotas.Charge("jwt:t", q, 1, 0, 5'000).admitted);
+  const AppendQuotas::Verdict later = quotas.Charge("jwt:t", q, 1, 0, 10'500);
+  EXPECT_FALSE(later.admitted);
+  EXPECT_EQ(later.retry_after_ms, 500u) << "measured from the latest reading, not the earlier one";
+  EXPECT_TRUE(quotas.Charge("jwt:t", q, 1, 0, 11'000).admitted);
+}
+
+TEST(AppendQuotasTest, TheLargestRatesBurstsAndAppendsDoNotOverflow) {
+  AppendQuotas quotas;
+  policy::Quota q = EventsQuota(policy::kQuotaEventsPerSMax, policy::kQuotaBurstSMax);
+  q.append_bytes_per_s = policy::kQuotaBytesPerSMax;
+  ASSERT_TRUE(q.Valid());
+  // An append at the engine's limits (10,000 events, 256 MiB) many times over, and a long idle
+  // gap: the buckets stay within capacity and the answers stay exact.
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_TRUE(quotas.Charge("jwt:max", q, 10'000, uint64_t{256} << 20, 0).admitted) << i;
+  }
+  EXPECT_TRUE(quotas.Charge("jwt:max", q, 10'000, uint64_t{256} << 20, INT64_MAX / 2).admitted);
+  // The smallest rates with the largest append: the wait is exact, not wrapped.
+  const policy::Quota tiny = EventsQuota(1, 1);
+  EXPECT_TRUE(quotas.Charge("jwt:tiny", tiny, 10'000, 0, 0).admitted);
+  EXPECT_EQ(quotas.Charge("jwt:tiny", tiny, 1, 0, 0).retry_after_ms, 9'999'000u);
+  policy::Quota tiny_bytes = EventsQuota(0);
+  tiny_bytes.append_bytes_per_s = 1;
+  EXPECT_TRUE(quotas.Charge("jwt:tiny-b", tiny_bytes, 1, uint64_t{256} << 20, 0).admitted);
+  EXPECT_EQ(quotas.Charge("jwt:tiny-b", tiny_bytes, 1, 1, 0).retry_after_ms,
+            ((uint64_t{256} << 20) - 1) * 1000);
+}
+
 // A trail writer that keeps what it is given.
 struct Kept {
   std::mutex mu;
@@ -181,31 +233,29 @@ append_events_per_s = 2
 )", "p.toml").value();
   id.resolved = id.policy->Resolve(id.principal);
 
-  EXPECT_TRUE(ChargeAppendQuota(id, "orders-1", 2, 10).ok());
-  EXPECT_TRUE(ChargeAppendQuota(id, "orders-1", 1, 10).ok());  // from zero, into debt
-  const Status refused = ChargeAppendQuota(id, "orders-1", 1, 10);
-  ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted);
-  EXPECT_TRUE(IsQuotaRefusal(refused));
-  ASSERT_TRUE(refused.detail().has_value());
-  EXPECT_GT(*refused.detail(), 0);
-  EXPECT_LE(*refused.detail(), 500);
-  EXPECT_NE(refused.message().find("append quota exceeded (append_events_per_s = 2)"),
+  EXPECT_FALSE(ChargeAppendQuota(id, "orders-1", 2, 10).has_value());
+  // From zero a batch of 20 is admitted, into 10 s of debt (a slow machine cannot repay it
+  // before the refusals below).
+  EXPECT_FALSE(ChargeAppendQuota(id, "orders-1", 20, 10).has_value());
+  const std::optional<QuotaRefusal> refused = ChargeAppendQuota(id, "orders-1", 1, 10);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->limit, "append_events_per_s");
+  EXPECT_EQ(refused->rate, 2u);
+  EXPECT_GT(refused->retry_after_ms, 5000u);
+  EXPECT_LE(refused->retry_after_ms, 10'000u);
+  EXPECT_NE(refused->Message().find("append quota exceeded (append_events_per_s = 2); retry in "),
             std::string::npos)
-      << refused.message();
-  for (int i = 0; i < 5; ++i) EXPECT_FALSE(ChargeAppendQuota(id, "orders-1", 1, 10).ok());
+      << refused->Message();
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(ChargeAppendQuota(id, "orders-1", 1, 10).has_value());
 
   // On the wire: RESOURCE_EXHAUSTED with ErrorDetail QUOTA_EXCEEDED and the wait.
-  const grpc::Status wire = ToGrpcStatus(refused);
+  const grpc::Status wire = refused->ToGrpc();
   EXPECT_EQ(wire.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(wire.error_message(), refused->Message());
   v1::ErrorDetail detail;
   ASSERT_TRUE(detail.ParseFromString(wire.error_details()));
   EXPECT_EQ(detail.reason(), "QUOTA_EXCEEDED");
-  EXPECT_EQ(detail.retry_after_ms(), static_cast<uint64_t>(*refused.detail()));
-  // A size limit is not a quota refusal.
-  EXPECT_FALSE(IsQuotaRefusal(Status::ResourceExhausted("append larger than 10 bytes")));
-  EXPECT_EQ(ToGrpcStatus(Status::ResourceExhausted("x")).error_details().find("QUOTA"),
-            std::string::npos);
+  EXPECT_EQ(detail.retry_after_ms(), refused->retry_after_ms);
 
   trail->Stop();
   std::lock_guard<std::mutex> lock(kept.mu);
@@ -224,6 +274,18 @@ append_events_per_s = 2
       << metrics.RenderPrometheus();
 }
 
+// Other RESOURCE_EXHAUSTED statuses carry details of their own (a live subscriber that fell
+// behind: its resume position): they are not quota refusals on the wire.
+TEST(ChargeAppendQuotaTest, OtherResourceExhaustedStatusesAreNotQuotaRefusals) {
+  const grpc::Status behind =
+      ToGrpcStatus(Status(StatusCode::kResourceExhausted, "subscriber fell behind", 123456));
+  EXPECT_EQ(behind.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  v1::ErrorDetail detail;
+  ASSERT_TRUE(detail.ParseFromString(behind.error_details()));
+  EXPECT_EQ(detail.reason(), "RESOURCE_EXHAUSTED");
+  EXPECT_FALSE(detail.has_retry_after_ms());
+}
+
 TEST(ChargeAppendQuotaTest, WithoutAQuotaNothingIsLimitedOrTracked) {
   AppendQuotas quotas;
   CallIdentity id;
@@ -233,7 +295,7 @@ TEST(ChargeAppendQuotaTest, WithoutAQuotaNothingIsLimitedOrTracked) {
                                   "p.toml")
                   .value();
   id.resolved = id.policy->Resolve(id.principal);
-  for (int i = 0; i < 100; ++i) EXPECT_TRUE(ChargeAppendQuota(id, "s", 1000, 1 << 20).ok());
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(ChargeAppendQuota(id, "s", 1000, 1 << 20).has_value());
   EXPECT_EQ(quotas.tracked(), 0u);
 }
 
