@@ -87,6 +87,8 @@ class Client {
   virtual Result<v1::ReloadPolicyResponse> ReloadPolicy() = 0;
   // Admin.ReloadTls: the server re-reads its certificate, key and client CA files.
   virtual Result<v1::ReloadTlsResponse> ReloadTls() = 0;
+  // Admin.ReloadApiKeys: the server re-reads [[auth.api_keys]] from its configuration file.
+  virtual Result<v1::ReloadApiKeysResponse> ReloadApiKeys() = 0;
   virtual Result<v1::ForgetResponse> Forget(std::string_view subject) = 0;
   // One page of keys (see ListKeysRequest); the first page of up to 1000 keys without a request.
   // Only an empty next_page_token ends the listing (a page may be short or empty).

@@ -1,5 +1,6 @@
 #include "auth/api_key.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "auth/base64url.h"
@@ -110,6 +111,14 @@ std::vector<std::string> ApiKeyVerifier::ConfiguredRoles(std::string_view princi
   const ApiKeyConfig& config = it->second;
   if (config.expires_unix_s && *config.expires_unix_s < now_unix_s) return {};
   return config.roles;
+}
+
+std::vector<std::string> ApiKeyVerifier::Ids() const {
+  std::vector<std::string> ids;
+  ids.reserve(by_id_.size());
+  for (const auto& [id, key] : by_id_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 }  // namespace cairn::auth

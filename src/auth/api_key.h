@@ -66,6 +66,8 @@ class ApiKeyVerifier {
   // configured roles while it is configured and unexpired; empty otherwise (and for other
   // principals). For identities that act without presenting the key (webhook deliveries).
   std::vector<std::string> ConfiguredRoles(std::string_view principal_id, int64_t now_unix_s) const;
+  // The configured ids, sorted.
+  std::vector<std::string> Ids() const;
 
  private:
   ApiKeyVerifier() = default;

@@ -1,13 +1,15 @@
 #include "auth/authenticator.h"
 
-#include "auth/basic_credentials.h"
-#include "common/log.h"
-#include "common/thread_name.h"
-
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <iterator>
+#include <utility>
 #include <vector>
+
+#include "auth/basic_credentials.h"
+#include "common/log.h"
+#include "common/thread_name.h"
 
 namespace cairn::auth {
 namespace {
@@ -51,7 +53,9 @@ Result<std::unique_ptr<Authenticator>> Authenticator::Create(const AuthConfig& c
     return Status::InvalidArgument("auth.failure_sources_max must be 1..10000000");
   }
   std::unique_ptr<Authenticator> a(new Authenticator(config));
-  CAIRN_ASSIGN_OR_RETURN(a->api_keys_, ApiKeyVerifier::Create(config.api_keys));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<ApiKeyVerifier> api_keys,
+                         ApiKeyVerifier::Create(config.api_keys));
+  a->api_keys_ = std::move(api_keys);
   CAIRN_ASSIGN_OR_RETURN(a->mtls_, MtlsMapper::Create(config.mtls));
   CAIRN_ASSIGN_OR_RETURN(a->jwt_, JwtVerifier::Create(config.jwt));
   if (a->jwt_->issuer_count() > 0) {
@@ -62,6 +66,31 @@ Result<std::unique_ptr<Authenticator>> Authenticator::Create(const AuthConfig& c
     });
   }
   return a;
+}
+
+std::shared_ptr<const ApiKeyVerifier> Authenticator::ApiKeys() const {
+  std::lock_guard<std::mutex> lock(api_keys_mu_);
+  assert(api_keys_ != nullptr);
+  return api_keys_;
+}
+
+Result<Authenticator::ApiKeysReplaced> Authenticator::ReplaceApiKeys(
+    const std::vector<ApiKeyConfig>& keys) {
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<ApiKeyVerifier> fresh, ApiKeyVerifier::Create(keys));
+  const std::vector<std::string> after = fresh->Ids();
+  std::shared_ptr<const ApiKeyVerifier> before;
+  {
+    std::lock_guard<std::mutex> lock(api_keys_mu_);
+    before = std::exchange(api_keys_, std::shared_ptr<const ApiKeyVerifier>(std::move(fresh)));
+  }
+  const std::vector<std::string> old_ids = before->Ids();
+  ApiKeysReplaced replaced;
+  replaced.keys = after.size();
+  std::set_difference(after.begin(), after.end(), old_ids.begin(), old_ids.end(),
+                      std::back_inserter(replaced.added));
+  std::set_difference(old_ids.begin(), old_ids.end(), after.begin(), after.end(),
+                      std::back_inserter(replaced.removed));
+  return replaced;
 }
 
 Authenticator::~Authenticator() {
@@ -133,11 +162,11 @@ Result<Principal> Authenticator::Check(const CallCredentials& creds, int64_t now
     if (HasAuthScheme(creds.authorization, "basic")) {
       // The EventStoreDB clients' username/password: an API key (auth/basic_credentials.h).
       CAIRN_ASSIGN_OR_RETURN(BasicApiKey basic, BasicApiKey::Parse(creds.authorization));
-      return api_keys_->Verify(basic.key(), now_unix_s);
+      return ApiKeys()->Verify(basic.key(), now_unix_s);
     }
     CAIRN_ASSIGN_OR_RETURN(std::string_view credential, BearerCredential(creds.authorization));
     if (credential.substr(0, kApiKeyPrefix.size()) == kApiKeyPrefix) {
-      return api_keys_->Verify(credential, now_unix_s);
+      return ApiKeys()->Verify(credential, now_unix_s);
     }
     return Cached("jwt", credential, now_unix_s, jwt_->key_generation(),
                   [&] { return jwt_->Verify(credential, now_unix_s); });
@@ -158,8 +187,7 @@ Result<Principal> Authenticator::Check(const CallCredentials& creds, int64_t now
 
 std::vector<std::string> Authenticator::ConfiguredRoles(std::string_view principal_id,
                                                        int64_t now_unix_s) const {
-  if (api_keys_ == nullptr) return {};
-  return api_keys_->ConfiguredRoles(principal_id, now_unix_s);
+  return ApiKeys()->ConfiguredRoles(principal_id, now_unix_s);
 }
 
 Result<Principal> Authenticator::Authenticate(const CallCredentials& creds, int64_t now_unix_s,

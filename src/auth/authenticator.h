@@ -38,6 +38,7 @@
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "auth/api_key.h"
 #include "auth/auth_config.h"
@@ -85,6 +86,16 @@ class Authenticator {
   // only in the credential they present).
   std::vector<std::string> ConfiguredRoles(std::string_view principal_id, int64_t now_unix_s) const;
 
+  // Replaces the API keys (`[[auth.api_keys]]`) with `keys`, validated as Create validates them:
+  // from the next call on, a removed key is refused and an added one admitted (API keys are
+  // never cached). On an error (kInvalidArgument naming the key) the keys in force stay.
+  struct ApiKeysReplaced {
+    size_t keys = 0;                   // configured now
+    std::vector<std::string> added;    // ids, sorted
+    std::vector<std::string> removed;  // ids, sorted
+  };
+  Result<ApiKeysReplaced> ReplaceApiKeys(const std::vector<ApiKeyConfig>& keys);
+
   // For tests and metrics.
   const JwtVerifier& jwt() const { return *jwt_; }
   size_t tracked_failure_sources() const { return limiter_.tracked_sources(); }
@@ -99,7 +110,10 @@ class Authenticator {
   bool Stopping();  // the destructor has begun
 
   std::unique_ptr<JwtVerifier> jwt_;
-  std::unique_ptr<ApiKeyVerifier> api_keys_;
+  std::shared_ptr<const ApiKeyVerifier> ApiKeys() const;
+
+  mutable std::mutex api_keys_mu_;
+  std::shared_ptr<const ApiKeyVerifier> api_keys_;  // guarded by api_keys_mu_; never null
   std::unique_ptr<MtlsMapper> mtls_;
   mutable FailureLimiter limiter_;
   mutable VerifiedCache verified_;

@@ -1,4 +1,5 @@
-// cairn whoami | token mint | apikey new | reload-policy: identities and the policy.
+// cairn whoami | token mint | apikey new | reload-policy | reload-tls | reload-api-keys:
+// identities, the policy and the credentials the server accepts.
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -106,6 +107,29 @@ int RunReloadTls(bool json) {
             << "  sha256:     " << reloaded->cert_sha256() << "\n"
             << "  not after:  " << UnixSecondsUtcText(reloaded->cert_not_after_unix_s()) << "\n"
             << "  client CAs: " << reloaded->client_ca_certs() << "\n";
+  return kExitOk;
+}
+
+int RunReloadApiKeys(bool json) {
+  auto client = ConnectForCommand();
+  if (!client.ok()) return ReportConnectError(client.status());
+  auto reloaded = (*client)->ReloadApiKeys();
+  if (!reloaded.ok()) return Fail(reloaded.status());
+  const std::vector<std::string> added(reloaded->added().begin(), reloaded->added().end());
+  const std::vector<std::string> removed(reloaded->removed().begin(), reloaded->removed().end());
+  if (json) {
+    std::cout << JsonLine(Json{{"keys", reloaded->keys()}, {"added", added}, {"removed", removed}})
+              << "\n";
+    return kExitOk;
+  }
+  auto list = [](const std::vector<std::string>& ids) {
+    std::string out;
+    for (const std::string& id : ids) out += " " + TerminalSafe(id);
+    return ids.empty() ? std::string(" none") : out;
+  };
+  std::cout << "API keys reloaded: " << reloaded->keys() << " configured\n"
+            << "  added:  " << list(added).substr(1) << "\n"
+            << "  removed:" << list(removed) << "\n";
   return kExitOk;
 }
 
@@ -222,6 +246,13 @@ void RegisterIdentityCommands(CLI::App& app, CliContext& ctx) {
   reload_tls->add_flag("--json", *tls_json, "Print the result as JSON");
   AddConnectionOptions(reload_tls);
   reload_tls->callback([&ctx, tls_json] { ctx.exit_code = RunReloadTls(*tls_json); });
+
+  auto keys_json = std::make_shared<bool>(false);
+  CLI::App* reload_keys = app.add_subcommand(
+      "reload-api-keys", "Ask the server to re-read [[auth.api_keys]] from its configuration file");
+  reload_keys->add_flag("--json", *keys_json, "Print the result as JSON");
+  AddConnectionOptions(reload_keys);
+  reload_keys->callback([&ctx, keys_json] { ctx.exit_code = RunReloadApiKeys(*keys_json); });
 
   auto mint = std::make_shared<MintArgs>();
   CLI::App* token = app.add_subcommand("token", "Dev tokens");

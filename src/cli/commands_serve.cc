@@ -91,6 +91,26 @@ void ReloadPolicyOnSignal(server::Server& srv) {
   }
 }
 
+// SIGHUP also re-reads [[auth.api_keys]] (server/api_key_reload.h). Without a configuration
+// file there is nothing to re-read: said once per signal, not a failure.
+void ReloadApiKeysOnSignal(server::Server& srv) {
+  Result<server::ApiKeysReloaded> reloaded = srv.ReloadApiKeys();
+  if (reloaded.ok()) {
+    const auto details = server::ApiKeysReloadDetails(*reloaded);
+    log::Fields fields{.action = "apikeys.reload", .outcome = "success"};
+    for (const auto& [name, value] : details) fields.extra.emplace_back(name, value);
+    log::Info("API keys reloaded", fields);
+  } else if (reloaded.status().code() == StatusCode::kFailedPrecondition) {
+    log::Info("API keys not reloaded", {.action = "apikeys.reload",
+                                        .extra = {{"cairn.reason", reloaded.status().message()}}});
+  } else {  // the keys in force stay
+    log::Error("API key reload failed",
+               {.action = "apikeys.reload",
+                .outcome = "failure",
+                .extra = {{"error.message", reloaded.status().message()}}});
+  }
+}
+
 // With TLS on, SIGHUP also re-reads the certificate files (server/tls_reload.h).
 void ReloadTlsOnSignal(server::Server& srv, const server::TlsSection& tls) {
   if (!tls.enabled) return;
@@ -122,6 +142,7 @@ int WaitForSignals(server::Server& srv, const server::Config& config, const sigs
     if (sig == SIGHUP) {
       ReloadPolicyOnSignal(srv);
       ReloadTlsOnSignal(srv, config.tls);
+      ReloadApiKeysOnSignal(srv);
       continue;
     }
     log::Info("shutting down (finishing in-flight calls)", {.action = "server.stop"});

@@ -140,6 +140,12 @@ class GrpcClient final : public Client {
           return admin_->ReloadPolicy(c, v1::ReloadPolicyRequest(), r);
         });
   }
+  Result<v1::ReloadApiKeysResponse> ReloadApiKeys() override {
+    return Unary<v1::ReloadApiKeysResponse>(
+        [&](grpc::ClientContext* c, v1::ReloadApiKeysResponse* r) {
+          return admin_->ReloadApiKeys(c, v1::ReloadApiKeysRequest(), r);
+        });
+  }
   Result<v1::ReloadTlsResponse> ReloadTls() override {
     return Unary<v1::ReloadTlsResponse>([&](grpc::ClientContext* c, v1::ReloadTlsResponse* r) {
       return admin_->ReloadTls(c, v1::ReloadTlsRequest(), r);

@@ -11,8 +11,14 @@
 namespace cairn::server {
 
 AdminService::AdminService(engine::EventStore* store, const CallGate* gate,
-                           policy::PolicyHolder* policies, ServerFacts facts, TlsReloader* tls)
-    : store_(store), gate_(gate), policies_(policies), facts_(std::move(facts)), tls_(tls) {}
+                           policy::PolicyHolder* policies, ServerFacts facts, TlsReloader* tls,
+                           ApiKeyReloader* api_keys)
+    : store_(store),
+      gate_(gate),
+      policies_(policies),
+      facts_(std::move(facts)),
+      tls_(tls),
+      api_keys_(api_keys) {}
 
 grpc::Status AdminService::ServerInfo(grpc::ServerContext* context, const v1::ServerInfoRequest*,
                                       v1::ServerInfoResponse* response) {
@@ -87,6 +93,23 @@ grpc::Status AdminService::ReloadTls(grpc::ServerContext* context, const v1::Rel
   response->set_client_ca_certs(static_cast<uint32_t>(reloaded->client_ca_certs));
   response->set_generation(reloaded->generation);
   for (auto& [name, value] : TlsReloadDetails(*reloaded)) act.AddDetail(name, value);
+  return act.FinishDurable(grpc::Status::OK);
+}
+
+grpc::Status AdminService::ReloadApiKeys(grpc::ServerContext* context,
+                                         const v1::ReloadApiKeysRequest*,
+                                         v1::ReloadApiKeysResponse* response) {
+  CallIdentity id;
+  if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
+  if (grpc::Status s = Require(id, policy::Action::kAdmin, "*", ""); !s.ok()) return s;
+  AdminAct act;
+  if (grpc::Status s = AdminAct::Begin(id, "apikeys.reload", "*", &act); !s.ok()) return s;
+  Result<ApiKeysReloaded> reloaded = api_keys_->Reload();
+  if (!reloaded.ok()) return act.Finish(ToGrpcStatus(reloaded.status()));
+  response->set_keys(static_cast<uint32_t>(reloaded->keys));
+  for (const std::string& key_id : reloaded->added) response->add_added(key_id);
+  for (const std::string& key_id : reloaded->removed) response->add_removed(key_id);
+  for (auto& [name, value] : ApiKeysReloadDetails(*reloaded)) act.AddDetail(name, value);
   return act.FinishDurable(grpc::Status::OK);
 }
 

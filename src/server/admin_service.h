@@ -19,6 +19,7 @@
 #include "cairn/v1/admin.grpc.pb.h"
 #include "engine/event_store.h"
 #include "policy/holder.h"
+#include "server/api_key_reload.h"
 #include "server/call_audit.h"
 #include "server/call_gate.h"
 #include "server/tls_reload.h"
@@ -38,9 +39,10 @@ struct ServerFacts {
 
 class AdminService final : public v1::Admin::Service {
  public:
-  // `tls` replaces the certificates (server/tls_reload.h); not owned, outlives the service.
+  // `tls` replaces the certificates (server/tls_reload.h), `api_keys` the API keys
+  // (server/api_key_reload.h); not owned, they outlive the service.
   AdminService(engine::EventStore* store, const CallGate* gate, policy::PolicyHolder* policies,
-               ServerFacts facts, TlsReloader* tls);
+               ServerFacts facts, TlsReloader* tls, ApiKeyReloader* api_keys);
 
   grpc::Status ServerInfo(grpc::ServerContext* context, const v1::ServerInfoRequest* request,
                           v1::ServerInfoResponse* response) override;
@@ -50,6 +52,9 @@ class AdminService final : public v1::Admin::Service {
                             v1::ReloadPolicyResponse* response) override;
   grpc::Status ReloadTls(grpc::ServerContext* context, const v1::ReloadTlsRequest* request,
                          v1::ReloadTlsResponse* response) override;
+  grpc::Status ReloadApiKeys(grpc::ServerContext* context,
+                             const v1::ReloadApiKeysRequest* request,
+                             v1::ReloadApiKeysResponse* response) override;
   grpc::Status Forget(grpc::ServerContext* context, const v1::ForgetRequest* request,
                       v1::ForgetResponse* response) override;
   grpc::Status ListKeys(grpc::ServerContext* context, const v1::ListKeysRequest* request,
@@ -68,6 +73,7 @@ class AdminService final : public v1::Admin::Service {
   policy::PolicyHolder* policies_;
   ServerFacts facts_;
   TlsReloader* tls_;
+  ApiKeyReloader* api_keys_;
 };
 
 }  // namespace cairn::server

@@ -73,7 +73,9 @@ void AppendQuotas::Evict(Shard& shard, int64_t now_ms) {
   // of new principals pays this scan once per kEvictBatch of them, not each.
   std::vector<std::pair<int64_t, const std::string*>> by_age;
   by_age.reserve(shard.entries.size());
-  for (const auto& [principal, entry] : shard.entries) by_age.emplace_back(entry.charged_ms, &principal);
+  for (const auto& [principal, entry] : shard.entries) {
+    by_age.emplace_back(entry.charged_ms, &principal);
+  }
   static_assert(kEvictBatch < kPrincipalsPerShardMax);
   std::nth_element(by_age.begin(), by_age.begin() + kEvictBatch, by_age.end());
   std::vector<std::string> dropped;
@@ -107,8 +109,10 @@ AppendQuotas::Verdict AppendQuotas::Charge(std::string_view principal_id,
   if (bytes_rate != 0) Refill(&entry.bytes.milli_tokens, bytes_rate, quota.burst_s, elapsed_ms);
 
   Verdict verdict;
-  const int64_t events_wait_ms = events_rate == 0 ? 0 : MsUntil(entry.events.milli_tokens, 0, events_rate);
-  const int64_t bytes_wait_ms = bytes_rate == 0 ? 0 : MsUntil(entry.bytes.milli_tokens, 0, bytes_rate);
+  const int64_t events_wait_ms =
+      events_rate == 0 ? 0 : MsUntil(entry.events.milli_tokens, 0, events_rate);
+  const int64_t bytes_wait_ms =
+      bytes_rate == 0 ? 0 : MsUntil(entry.bytes.milli_tokens, 0, bytes_rate);
   if (events_wait_ms > 0 || bytes_wait_ms > 0) {
     verdict.admitted = false;
     verdict.limit = events_wait_ms >= bytes_wait_ms ? kEventsLimit : kBytesLimit;
@@ -130,8 +134,9 @@ AppendQuotas::Verdict AppendQuotas::Charge(std::string_view principal_id,
   }
   if (bytes_rate != 0) {
     entry.bytes.milli_tokens -= static_cast<int64_t>(bytes) * kMilli;
-    full_in_ms = std::max(full_in_ms, MsUntil(entry.bytes.milli_tokens,
-                                              CapacityMilli(bytes_rate, quota.burst_s), bytes_rate));
+    const int64_t bytes_full_in_ms = MsUntil(
+        entry.bytes.milli_tokens, CapacityMilli(bytes_rate, quota.burst_s), bytes_rate);
+    full_in_ms = std::max(full_in_ms, bytes_full_in_ms);
   }
   entry.full_at_ms = now_ms + full_in_ms;
   return verdict;

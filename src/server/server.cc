@@ -31,6 +31,7 @@
 #include "crypto/secure.h"
 #include "crypto/x509.h"
 #include "server/admin_http.h"
+#include "server/api_key_reload.h"
 #include "server/append_quota.h"
 #include "server/witness_pusher.h"
 #include "server/admin_service.h"
@@ -161,6 +162,7 @@ class ServerImpl final : public Server {
   int grpc_port() const override { return grpc_port_; }
   int admin_port() const override { return admin_ ? admin_->port() : 0; }
   Status ReloadPolicy() override;
+  Result<ApiKeysReloaded> ReloadApiKeys() override;
   Result<TlsReloaded> ReloadTls() override;
   Status TlsReloadRefusal() const override { return tls_reloader_->refusal(); }
   uint64_t refused_connections() const override {
@@ -215,6 +217,7 @@ class ServerImpl final : public Server {
   // after the admin listener that serves its cosignatures, before the store it reads.
   std::unique_ptr<WitnessPusher> witness_pusher_;
   std::unique_ptr<auth::Authenticator> authenticator_;
+  std::unique_ptr<ApiKeyReloader> api_key_reloader_;  // [[auth.api_keys]] from the config file
   // Before the services: their calls' writes are watched until the gRPC server has stopped.
   std::unique_ptr<WriteWatchdog> write_watchdog_;
   std::unique_ptr<WriteWatchdog> esdb_append_watchdog_;
@@ -271,6 +274,7 @@ Status ServerImpl::OpenParts() {
   auto authenticator = auth::Authenticator::Create(config_.auth);
   if (!authenticator.ok()) return authenticator.status().Annotate("auth");
   authenticator_ = std::move(authenticator).value();
+  api_key_reloader_ = std::make_unique<ApiKeyReloader>(config_.source_path, authenticator_.get());
   engine::Options options;
   options.data_dir = config_.data_dir;
   options.checkpoint_interval_ms = kCheckpointIntervalMs;
@@ -367,7 +371,7 @@ Status ServerImpl::StartGrpc() {
                     [this] { return integrity_->violation_reports(); },
                     config_.limits.max_message_bytes, config_.backup.dir};
   admin_service_ = std::make_unique<AdminService>(store_.get(), gate_.get(), &policies_, facts,
-                                                  tls_reloader_.get());
+                                                  tls_reloader_.get(), api_key_reloader_.get());
 
   if (Status s = StartWebhooks(); !s.ok()) return s;
 
@@ -792,26 +796,42 @@ Status ServerImpl::ReloadPolicy() {
   return reloaded;
 }
 
-// SIGHUP: an admin act like Admin.ReloadTls, audited the same way and failing closed (the
-// certificates are not replaced) when the audit queue has no room for its record.
-Result<TlsReloaded> ServerImpl::ReloadTls() {
-  if (Status fixed = tls_reloader_->refusal(); !fixed.ok()) return fixed;  // nothing to attempt
-  auto slot = audit_->ReserveAdmin();
+// A reload by SIGHUP: an admin act like its RPC's, audited the same way (details.trigger =
+// "signal", the reload's details on success, the error code only on failure: the text is in the
+// log) and failing closed — nothing is reloaded — when the audit queue has no room for its
+// record.
+template <class Reloaded, class Reload, class Details>
+Result<Reloaded> SignalReload(audit::AuditTrail& trail, std::string_view action,
+                              const Reload& reload, const Details& details) {
+  auto slot = trail.ReserveAdmin();
   if (!slot.ok()) return slot.status();
-  Result<TlsReloaded> reloaded = tls_reloader_->Reload(NowUnixSeconds());
+  Result<Reloaded> reloaded = reload();
   audit::AuditRecord r;
   r.kind = audit::AuditKind::kAdmin;
-  r.action = "tls.reload";
+  r.action = std::string(action);
   r.resource = "*";
   r.outcome = reloaded.ok() ? "success" : "failure";
   r.details = {{"trigger", "signal"}};
   if (reloaded.ok()) {
-    for (auto& detail : TlsReloadDetails(*reloaded)) r.details.push_back(std::move(detail));
-  } else {  // the code only, as for the RPC (the text is in the log)
+    for (auto& detail : details(*reloaded)) r.details.push_back(std::move(detail));
+  } else {
     r.error_code = std::string(GrpcCodeName(ToGrpcStatus(reloaded.status()).error_code()));
   }
   slot->Submit(std::move(r));
   return reloaded;
+}
+
+Result<ApiKeysReloaded> ServerImpl::ReloadApiKeys() {
+  return SignalReload<ApiKeysReloaded>(
+      *audit_, "apikeys.reload", [this] { return api_key_reloader_->Reload(); },
+      ApiKeysReloadDetails);
+}
+
+Result<TlsReloaded> ServerImpl::ReloadTls() {
+  if (Status fixed = tls_reloader_->refusal(); !fixed.ok()) return fixed;  // nothing to attempt
+  return SignalReload<TlsReloaded>(
+      *audit_, "tls.reload", [this] { return tls_reloader_->Reload(NowUnixSeconds()); },
+      TlsReloadDetails);
 }
 
 void ServerImpl::AuditStartOrStop(audit::AuditKind kind, std::string_view failed_step,

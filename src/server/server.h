@@ -10,7 +10,7 @@
 // cancels them), and closes the store after its queued commits are durable. It is idempotent
 // and also runs in the destructor.
 //
-// Thread safety: ReloadPolicy(), ReloadTls() and the accessors may be called from any thread.
+// Thread safety: ReloadPolicy(), ReloadTls(), ReloadApiKeys() and the accessors may be called from any thread.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "server/api_key_reload.h"
 #include "server/config.h"
 #include "server/tls_reload.h"
 
@@ -37,6 +38,9 @@ class Server {
   // TlsReloadRefusal() says no reload is possible: then that, and nothing is attempted.
   virtual Result<TlsReloaded> ReloadTls() = 0;
   virtual Status TlsReloadRefusal() const = 0;
+  // Re-reads [[auth.api_keys]] from the configuration file (server/api_key_reload.h); a refused
+  // reload leaves the keys in force. Audited like Admin.ReloadApiKeys.
+  virtual Result<ApiKeysReloaded> ReloadApiKeys() = 0;
   virtual uint64_t refused_connections() const = 0;
   virtual void Shutdown(int64_t drain_timeout_ms = 5000) = 0;
 };

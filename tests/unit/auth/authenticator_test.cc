@@ -96,6 +96,45 @@ TEST_F(AuthenticatorTest, RoutesByCredential) {
   EXPECT_EQ(r.status().message(), "no credentials");
 }
 
+// API keys replaced at run time (server/api_key_reload.h): a removed key is refused from the
+// next call, an added one admitted, and an invalid set changes nothing.
+TEST_F(AuthenticatorTest, ReplacedApiKeysApplyFromTheNextCallAndAnInvalidSetChangesNothing) {
+  auto a = Make();
+  ASSERT_TRUE(Call(*a, "Bearer " + api_key_.key).ok());
+  const GeneratedApiKey fresh = GenerateApiKey("svc-new").value();
+  auto replaced = a->ReplaceApiKeys(
+      {{"svc-new", fresh.secret_sha256, {"reader"}, std::nullopt, std::nullopt}});
+  ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
+  EXPECT_EQ(replaced->keys, 1u);
+  EXPECT_EQ(replaced->added, std::vector<std::string>{"svc-new"});
+  EXPECT_EQ(replaced->removed, std::vector<std::string>{"ci"});
+  auto old = Call(*a, "Bearer " + api_key_.key);
+  ASSERT_FALSE(old.ok()) << "a removed key still authenticates";
+  EXPECT_EQ(old.status().code(), StatusCode::kUnauthenticated);
+  auto added = Call(*a, "Bearer " + fresh.key);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  EXPECT_EQ(added->id, "apikey:svc-new");
+  EXPECT_EQ(added->roles, std::vector<std::string>{"reader"});
+  EXPECT_EQ(a->ConfiguredRoles("apikey:svc-new", kNow), std::vector<std::string>{"reader"});
+  EXPECT_TRUE(a->ConfiguredRoles("apikey:ci", kNow).empty());
+
+  // A set with one bad entry (a short hash) is refused as a whole; the keys in force stay.
+  auto bad = a->ReplaceApiKeys(
+      {{"ci", api_key_.secret_sha256, {}, std::nullopt, std::nullopt},
+       {"broken", "abc", {}, std::nullopt, std::nullopt}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Call(*a, "Bearer " + fresh.key).ok());
+  EXPECT_FALSE(Call(*a, "Bearer " + api_key_.key).ok());
+  // Unchanged ids are neither added nor removed.
+  auto same = a->ReplaceApiKeys(
+      {{"svc-new", fresh.secret_sha256, {"writer"}, std::nullopt, std::nullopt}});
+  ASSERT_TRUE(same.ok());
+  EXPECT_TRUE(same->added.empty());
+  EXPECT_TRUE(same->removed.empty());
+  EXPECT_EQ(Call(*a, "Bearer " + fresh.key)->roles, std::vector<std::string>{"writer"});
+}
+
 // A token verified (and cached) under a key that the issuer then withdraws is refused as soon
 // as the key set without it is loaded, not up to the cache's maximum age later.
 TEST_F(AuthenticatorTest, AWithdrawnKeyStopsAdmittingCachedTokensAtTheNextLoad) {

@@ -35,6 +35,7 @@ class ScriptedClient final : public Client {
   MOCK_METHOD(Result<v1::WhoAmIResponse>, WhoAmI, (), (override));
   MOCK_METHOD(Result<v1::ReloadPolicyResponse>, ReloadPolicy, (), (override));
   MOCK_METHOD(Result<v1::ReloadTlsResponse>, ReloadTls, (), (override));
+  MOCK_METHOD(Result<v1::ReloadApiKeysResponse>, ReloadApiKeys, (), (override));
   MOCK_METHOD(Result<v1::ForgetResponse>, Forget, (std::string_view), (override));
   MOCK_METHOD(Result<v1::ListKeysResponse>, ListKeys, (const v1::ListKeysRequest&), (override));
   MOCK_METHOD(Result<v1::RotateKeyResponse>, RotateKey, (const v1::RotateKeyRequest&), (override));

@@ -1,0 +1,113 @@
+// API keys reloaded without a restart (Admin.ReloadApiKeys, `cairn reload-api-keys`, SIGHUP)
+// against the real server: an added key is admitted, a removed key is refused from the next
+// call (also on a channel that is open), a file that does not parse changes nothing, and only
+// `admin` may ask.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "auth/api_key.h"
+#include "server_env.h"
+
+namespace cairn::testing {
+namespace CAIRN_UNITY_ID {
+
+std::string KeyBlock(const std::string& id, const auth::GeneratedApiKey& key,
+                     const std::string& roles) {
+  return "\n[[auth.api_keys]]\nid = \"" + id + "\"\nsecret_sha256 = \"" + key.secret_sha256 +
+         "\"\nroles = " + roles + "\n";
+}
+
+// The configuration without the bot's key (the block ServerEnv writes for id "ci-bot").
+std::string WithoutBot(std::string config) {
+  const size_t at = config.find("[[auth.api_keys]]\nid = \"ci-bot\"");
+  EXPECT_NE(at, std::string::npos);
+  const size_t end = config.find("[[auth.api_keys]]", at + 1);
+  config.erase(at, end - at);
+  return config;
+}
+
+class ServerApiKeyReloadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(env.Start()) << env.server().output();
+    admin = env.ClientWith(env.admin_key);
+    fresh = auth::GenerateApiKey("svc-new").value();
+  }
+
+  ServerEnv env;
+  std::unique_ptr<Client> admin;
+  auth::GeneratedApiKey fresh;
+};
+
+TEST_F(ServerApiKeyReloadTest, AnAddedKeyIsAdmittedAndARemovedOneRefusedWithoutARestart) {
+  auto newcomer = env.ClientWith(fresh.key);
+  EXPECT_EQ(newcomer->WhoAmI().status().code(), StatusCode::kUnauthenticated);
+  auto bot = env.ClientWith(env.bot_key);
+  ASSERT_TRUE(bot->WhoAmI().ok());  // the bot's channel is open from here on
+
+  env.WriteConfig(WithoutBot(env.ConfigText()) +
+                  KeyBlock("svc-new", fresh, "[\"order-service\"]"));
+  auto reloaded = admin->ReloadApiKeys();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  EXPECT_EQ(reloaded->keys(), 3u);  // admin, old (expired) and svc-new
+  ASSERT_EQ(reloaded->added_size(), 1);
+  EXPECT_EQ(reloaded->added(0), "svc-new");
+  ASSERT_EQ(reloaded->removed_size(), 1);
+  EXPECT_EQ(reloaded->removed(0), "ci-bot");
+
+  auto who = newcomer->WhoAmI();
+  ASSERT_TRUE(who.ok()) << who.status().ToString();
+  EXPECT_EQ(who->principal(), "apikey:svc-new");
+  ASSERT_EQ(who->roles_size(), 1);
+  EXPECT_EQ(who->roles(0), "order-service");
+  EXPECT_EQ(bot->WhoAmI().status().code(), StatusCode::kUnauthenticated)
+      << "a removed key still works on its open channel";
+  EXPECT_TRUE(admin->WhoAmI().ok());
+}
+
+TEST_F(ServerApiKeyReloadTest, AFileThatDoesNotParseChangesNothing) {
+  env.WriteConfig(WithoutBot(env.ConfigText()) + "\n[limits]\nbatch_events_max = \"many\"\n");
+  auto reloaded = admin->ReloadApiKeys();
+  ASSERT_FALSE(reloaded.ok());
+  EXPECT_EQ(reloaded.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(reloaded.status().message().find("batch_events_max"), std::string::npos)
+      << reloaded.status().message();
+  EXPECT_TRUE(env.ClientWith(env.bot_key)->WhoAmI().ok()) << "the keys in force changed";
+}
+
+TEST_F(ServerApiKeyReloadTest, OnlyAdminMayAsk) {
+  env.WriteConfig(WithoutBot(env.ConfigText()));
+  auto bot = env.ClientWith(env.bot_key);
+  EXPECT_EQ(bot->ReloadApiKeys().status().code(), StatusCode::kPermissionDenied);
+  EXPECT_TRUE(bot->WhoAmI().ok()) << "a denied reload removed the bot's own key";
+}
+
+TEST_F(ServerApiKeyReloadTest, SighupAndTheCommandReloadToo) {
+  env.WriteConfig(env.ConfigText() + KeyBlock("svc-new", fresh, "[]"));
+  env.server().Signal(SIGHUP);
+  auto newcomer = env.ClientWith(fresh.key);
+  bool admitted = false;
+  for (int i = 0; i < 100 && !admitted; ++i) {
+    admitted = newcomer->WhoAmI().ok();
+    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(admitted) << env.server().output();
+  EXPECT_NE(env.server().output().find("\"message\":\"API keys reloaded\""), std::string::npos)
+      << env.server().output();
+
+  env.WriteConfig(WithoutBot(env.ConfigText()) + KeyBlock("svc-new", fresh, "[]"));
+  CommandResult json = RunCairn({"reload-api-keys", "--json", "--server", env.server().target(),
+                                 "--ca", env.CaCert(), "--token", env.admin_key});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_NE(json.out.find(R"({"keys":3,"added":[],"removed":["ci-bot"]})"), std::string::npos)
+      << json.out;
+  EXPECT_EQ(env.ClientWith(env.bot_key)->WhoAmI().status().code(), StatusCode::kUnauthenticated);
+}
+
+}  // namespace CAIRN_UNITY_ID
+}  // namespace cairn::testing
