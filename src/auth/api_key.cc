@@ -99,7 +99,26 @@ Result<Principal> ApiKeyVerifier::Verify(std::string_view key, int64_t now_unix_
   p.roles = config.roles;
   p.method = AuthMethod::kApiKey;
   p.expires_unix_s = config.expires_unix_s.value_or(0);
+  p.api_key_sha256 = config.secret_sha256;
   return p;
+}
+
+bool ApiKeyVerifier::InForce(const Principal& principal) const {
+  constexpr std::string_view kPrefix = "apikey:";
+  if (principal.method != AuthMethod::kApiKey || !principal.id.starts_with(kPrefix)) return true;
+  auto it = by_id_.find(principal.id.substr(kPrefix.size()));
+  if (it == by_id_.end()) return false;
+  const ApiKeyConfig& config = it->second;
+  return config.secret_sha256 == principal.api_key_sha256 && config.roles == principal.roles &&
+         config.expires_unix_s.value_or(0) == principal.expires_unix_s;
+}
+
+bool ApiKeyVerifier::SameEntry(const ApiKeyVerifier& other, const std::string& id) const {
+  auto a = by_id_.find(id);
+  auto b = other.by_id_.find(id);
+  if (a == by_id_.end() || b == other.by_id_.end()) return false;
+  return a->second.secret_sha256 == b->second.secret_sha256 &&
+         a->second.roles == b->second.roles && a->second.expires_unix_s == b->second.expires_unix_s;
 }
 
 std::vector<std::string> ApiKeyVerifier::ConfiguredRoles(std::string_view principal_id,

@@ -68,6 +68,12 @@ class ApiKeyVerifier {
   std::vector<std::string> ConfiguredRoles(std::string_view principal_id, int64_t now_unix_s) const;
   // The configured ids, sorted.
   std::vector<std::string> Ids() const;
+  // Whether `principal` (admitted by some verifier's Verify) is still configured exactly as it
+  // was: its id with the same secret_sha256, roles and expiry. True for principals that are not
+  // API keys. For calls that run on after a reload replaced the keys.
+  bool InForce(const Principal& principal) const;
+  // Whether `id` is configured here and in `other` with the same hash, roles and expiry.
+  bool SameEntry(const ApiKeyVerifier& other, const std::string& id) const;
 
  private:
   ApiKeyVerifier() = default;

@@ -90,7 +90,20 @@ Result<Authenticator::ApiKeysReplaced> Authenticator::ReplaceApiKeys(
                       std::back_inserter(replaced.added));
   std::set_difference(old_ids.begin(), old_ids.end(), after.begin(), after.end(),
                       std::back_inserter(replaced.removed));
+  std::vector<std::string> kept;
+  std::set_intersection(after.begin(), after.end(), old_ids.begin(), old_ids.end(),
+                        std::back_inserter(kept));
+  const std::shared_ptr<const ApiKeyVerifier> now = ApiKeys();
+  for (const std::string& id : kept) {
+    if (!now->SameEntry(*before, id)) replaced.changed.push_back(id);
+  }
   return replaced;
+}
+
+Status Authenticator::CheckApiKeyInForce(const Principal& principal) const {
+  if (principal.method != AuthMethod::kApiKey) return Status::Ok();
+  if (ApiKeys()->InForce(principal)) return Status::Ok();
+  return Status::Unauthenticated("api key revoked");
 }
 
 Authenticator::~Authenticator() {

@@ -28,7 +28,9 @@
 // (a failure keeps the last good keys). The destructor wakes it through a condition variable
 // and joins it, so destruction is prompt even with long intervals.
 //
-// Thread safety: Authenticate() is thread-safe and may be called from many threads at once.
+// Thread safety: Authenticate(), ConfiguredRoles(), CheckApiKeyInForce() and ReplaceApiKeys() are
+// thread-safe and may be called from many threads at once (the API keys are an immutable
+// verifier swapped under a mutex).
 // Ownership: the Authenticator copies what it needs from the config.
 #pragma once
 
@@ -93,8 +95,13 @@ class Authenticator {
     size_t keys = 0;                   // configured now
     std::vector<std::string> added;    // ids, sorted
     std::vector<std::string> removed;  // ids, sorted
+    std::vector<std::string> changed;  // ids whose hash, roles or expiry changed, sorted
   };
   Result<ApiKeysReplaced> ReplaceApiKeys(const std::vector<ApiKeyConfig>& keys);
+  // For a call that runs on after it was admitted: OK when its credential is not an API key, or
+  // its API key is still configured as it was when the call was admitted; kUnauthenticated
+  // "api key revoked" when a reload removed or changed it. A map lookup; thread-safe.
+  Status CheckApiKeyInForce(const Principal& principal) const;
 
   // For tests and metrics.
   const JwtVerifier& jwt() const { return *jwt_; }

@@ -117,8 +117,12 @@ int RunReloadApiKeys(bool json) {
   if (!reloaded.ok()) return Fail(reloaded.status());
   const std::vector<std::string> added(reloaded->added().begin(), reloaded->added().end());
   const std::vector<std::string> removed(reloaded->removed().begin(), reloaded->removed().end());
+  const std::vector<std::string> changed(reloaded->changed().begin(), reloaded->changed().end());
   if (json) {
-    std::cout << JsonLine(Json{{"keys", reloaded->keys()}, {"added", added}, {"removed", removed}})
+    std::cout << JsonLine(Json{{"keys", reloaded->keys()},
+                               {"added", added},
+                               {"removed", removed},
+                               {"changed", changed}})
               << "\n";
     return kExitOk;
   }
@@ -128,8 +132,9 @@ int RunReloadApiKeys(bool json) {
     return ids.empty() ? std::string(" none") : out;
   };
   std::cout << "API keys reloaded: " << reloaded->keys() << " configured\n"
-            << "  added:  " << list(added).substr(1) << "\n"
-            << "  removed:" << list(removed) << "\n";
+            << "  added:" << list(added) << "\n"
+            << "  removed:" << list(removed) << "\n"
+            << "  changed:" << list(changed) << "\n";
   return kExitOk;
 }
 

@@ -91,8 +91,7 @@ void ReloadPolicyOnSignal(server::Server& srv) {
   }
 }
 
-// SIGHUP also re-reads [[auth.api_keys]] (server/api_key_reload.h). Without a configuration
-// file there is nothing to re-read: said once per signal, not a failure.
+// SIGHUP also re-reads [[auth.api_keys]] (server/api_key_reload.h).
 void ReloadApiKeysOnSignal(server::Server& srv) {
   Result<server::ApiKeysReloaded> reloaded = srv.ReloadApiKeys();
   if (reloaded.ok()) {
@@ -100,9 +99,6 @@ void ReloadApiKeysOnSignal(server::Server& srv) {
     log::Fields fields{.action = "apikeys.reload", .outcome = "success"};
     for (const auto& [name, value] : details) fields.extra.emplace_back(name, value);
     log::Info("API keys reloaded", fields);
-  } else if (reloaded.status().code() == StatusCode::kFailedPrecondition) {
-    log::Info("API keys not reloaded", {.action = "apikeys.reload",
-                                        .extra = {{"cairn.reason", reloaded.status().message()}}});
   } else {  // the keys in force stay
     log::Error("API key reload failed",
                {.action = "apikeys.reload",

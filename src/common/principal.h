@@ -30,6 +30,10 @@ struct Principal {
   std::vector<std::string> roles;  // roles the credential itself carries (claim or key config)
   AuthMethod method = AuthMethod::kNone;
   int64_t expires_unix_s = 0;      // when the credential stops being valid; 0 = no expiry
+  // API keys: the configured secret_sha256 that admitted the call, so that a call that runs on
+  // can tell whether its key is still configured as it was (auth/api_key.h InForce). A hash of
+  // the key, not the key; never logged or sent. Empty for other methods.
+  std::string api_key_sha256;
 };
 
 }  // namespace cairn

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/log.h"
 #include "common/bytes.h"
 #include "common/wall_clock.h"
 #include "crypto/secure.h"
@@ -105,10 +106,16 @@ grpc::Status AdminService::ReloadApiKeys(grpc::ServerContext* context,
   AdminAct act;
   if (grpc::Status s = AdminAct::Begin(id, "apikeys.reload", "*", &act); !s.ok()) return s;
   Result<ApiKeysReloaded> reloaded = api_keys_->Reload();
-  if (!reloaded.ok()) return act.Finish(ToGrpcStatus(reloaded.status()));
+  if (!reloaded.ok()) {  // the text for the operator (an I/O error reaches the caller as INTERNAL)
+    log::Warn("API key reload failed", {.action = "apikeys.reload",
+                                        .outcome = "failure",
+                                        .extra = {{"error.message", reloaded.status().message()}}});
+    return act.Finish(ToGrpcStatus(reloaded.status()));
+  }
   response->set_keys(static_cast<uint32_t>(reloaded->keys));
   for (const std::string& key_id : reloaded->added) response->add_added(key_id);
   for (const std::string& key_id : reloaded->removed) response->add_removed(key_id);
+  for (const std::string& key_id : reloaded->changed) response->add_changed(key_id);
   for (auto& [name, value] : ApiKeysReloadDetails(*reloaded)) act.AddDetail(name, value);
   return act.FinishDurable(grpc::Status::OK);
 }

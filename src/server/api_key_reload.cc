@@ -7,17 +7,20 @@
 namespace cairn::server {
 namespace {
 
-constexpr size_t kListedIdsMax = 32;  // ids named in one audit detail
+// The ids named in one audit detail, so that the list and its "+N more" fit a field
+// (kAuditFieldBytesMax = 1024, where longer fields are cut): 64-byte ids and commas, and room
+// for the count.
+constexpr size_t kListedIdsBytesMax = 900;
 
 std::string IdList(const std::vector<std::string>& ids) {
   std::string out;
-  for (size_t i = 0; i < ids.size() && i < kListedIdsMax; ++i) {
-    if (i > 0) out += ",";
-    out += ids[i];
+  size_t listed = 0;
+  for (; listed < ids.size(); ++listed) {
+    if (out.size() + 1 + ids[listed].size() > kListedIdsBytesMax) break;
+    if (listed > 0) out += ",";
+    out += ids[listed];
   }
-  if (ids.size() > kListedIdsMax) {
-    out += ",+" + std::to_string(ids.size() - kListedIdsMax) + " more";
-  }
+  if (listed < ids.size()) out += ",+" + std::to_string(ids.size() - listed) + " more";
   return out;
 }
 
@@ -34,7 +37,7 @@ Result<ApiKeysReloaded> ApiKeyReloader::Reload() {
         "the server started without a configuration file: no API keys to reload");
   }
   std::lock_guard<std::mutex> lock(mu_);
-  CAIRN_ASSIGN_OR_RETURN(Config config, LoadConfigFile(config_path_));
+  CAIRN_ASSIGN_OR_RETURN(Config config, LoadTrustedConfigFile(config_path_));
   return authenticator_->ReplaceApiKeys(config.auth.api_keys);
 }
 
@@ -42,6 +45,7 @@ std::vector<std::pair<std::string, std::string>> ApiKeysReloadDetails(const ApiK
   std::vector<std::pair<std::string, std::string>> details = {{"keys", std::to_string(r.keys)}};
   if (!r.added.empty()) details.emplace_back("added", IdList(r.added));
   if (!r.removed.empty()) details.emplace_back("removed", IdList(r.removed));
+  if (!r.changed.empty()) details.emplace_back("changed", IdList(r.changed));
   return details;
 }
 

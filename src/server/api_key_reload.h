@@ -2,11 +2,15 @@
 // with, without a restart (SIGHUP and Admin.ReloadApiKeys), so that a key can be added before
 // its service uses it and a leaked or retired one removed.
 //
-// The whole file must parse as at start (ParseConfig: strict, line-numbered errors); only its
-// API keys are applied — every other setting waits for a restart. A refused reload leaves the
-// keys in force. API keys are checked on every call and never cached, so a removed key is refused
-// from the next call on, also on connections that are open (JWTs and client certificates are
-// not affected: their issuers and CAs have their own reloads).
+// The whole file must parse as at start (ParseConfig: strict, line-numbered errors) and must not
+// be writable by others (as ValidateForServe demands at start); only its API keys are applied —
+// every other setting (and what the posture checks and the configuration digest saw) waits for a
+// restart. A refused reload leaves the keys in force. API keys are checked on every call and
+// never cached, so a removed key is refused from the next call on, also on connections that are
+// open; calls that run on under a removed or changed key (subscriptions, consumer-group members,
+// an EventStoreDB BatchAppend, a read between pages) end at their next check
+// (Authenticator::CheckApiKeyInForce). JWTs and client certificates are not affected: their
+// issuers and CAs have their own reloads.
 //
 // Thread safety: Reload() may be called from any thread; concurrent reloads are serialized.
 #pragma once
@@ -29,8 +33,9 @@ class ApiKeyReloader {
   // one). `authenticator` is not owned and outlives the reloader.
   ApiKeyReloader(std::string config_path, auth::Authenticator* authenticator);
 
-  // kFailedPrecondition without a configuration file; the parser's kInvalidArgument (or
-  // kNotFound / kIOError for a file that cannot be read) otherwise, keys unchanged.
+  // kFailedPrecondition without a configuration file or for one others may write; the parser's
+  // kInvalidArgument (or kNotFound / kIOError for a file that cannot be read) otherwise; the keys
+  // stay unchanged on every error.
   Result<ApiKeysReloaded> Reload();
 
  private:
@@ -39,8 +44,8 @@ class ApiKeyReloader {
   std::mutex mu_;  // one reload at a time
 };
 
-// The audit details of a reload: keys, added and removed (ids, comma-separated; at most
-// kListedIdsMax of each, then "+N more").
+// The audit details of a reload: keys, added, removed and changed (ids, comma-separated; as many
+// as fit an audit field, then "+N more").
 std::vector<std::pair<std::string, std::string>> ApiKeysReloadDetails(const ApiKeysReloaded& r);
 
 }  // namespace cairn::server

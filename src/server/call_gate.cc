@@ -86,6 +86,7 @@ grpc::Status CallGate::Admit(grpc::ServerContextBase* context, CallIdentity* ide
   identity->request_id = std::move(request_id);
   identity->audit = audit_;
   identity->quotas = quotas_;
+  identity->authenticator = authenticator_;
   identity->policy = policies_->Current();
   identity->resolved = identity->policy->Resolve(identity->principal);
   return grpc::Status::OK;
@@ -99,16 +100,27 @@ grpc::Status CallGate::Refresh(CallIdentity* identity) const {
   return grpc::Status::OK;
 }
 
+subscribe::CredentialCheck CredentialCheckOf(const auth::Authenticator* authenticator) {
+  if (authenticator == nullptr) return {};
+  return [authenticator](const Principal& principal) {
+    return authenticator->CheckApiKeyInForce(principal);
+  };
+}
+
 grpc::Status CheckNotExpired(CallIdentity* identity) {
   assert(identity != nullptr);
   const CallAudit* audit = identity->audit;
   const int64_t expires = identity->principal.expires_unix_s;
-  if (expires != 0 && NowUnixSeconds() > expires) {
+  const bool expired = expires != 0 && NowUnixSeconds() > expires;
+  const bool revoked = !expired && identity->authenticator != nullptr &&
+                       !identity->authenticator->CheckApiKeyInForce(identity->principal).ok();
+  if (expired || revoked) {
     // An authentication failure like one at admission (a long call outlived its credential).
     const AuthMethod method = identity->principal.method;
-    const char* reason = method == AuthMethod::kApiKey ? "api key expired"
-                         : method == AuthMethod::kJwt  ? "token expired"
-                                                       : "credential expired";
+    const char* reason = revoked                       ? "api key revoked"
+                         : method == AuthMethod::kApiKey ? "api key expired"
+                         : method == AuthMethod::kJwt    ? "token expired"
+                                                         : "credential expired";
     // Once a call: a call that keeps sending after its credential expired (BatchAppend answers
     // each append) must not add a record per message.
     if (audit != nullptr && !identity->expiry_audited) {
@@ -118,7 +130,8 @@ grpc::Status CheckNotExpired(CallIdentity* identity) {
       audit->AuthFailureCounted(AuthMethodName(method), reason, /*source_ip=*/"");
     }
     identity->expiry_audited = true;
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "credential expired");
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        revoked ? "credential revoked" : "credential expired");
   }
   return grpc::Status::OK;
 }

@@ -18,6 +18,7 @@
 #include "policy/policy.h"
 #include "policy/holder.h"
 #include "server/cidr.h"
+#include "subscribe/live_access.h"
 
 namespace cairn::server {
 
@@ -30,10 +31,13 @@ struct CallIdentity {
   std::string peer_ip;
   std::string request_id;           // x-request-id or a generated one (server/call_audit.h)
   const CallAudit* audit = nullptr;  // where denials and admin acts are audited; may be null
-  AppendQuotas* quotas = nullptr;    // the append quotas' buckets (server/append_quota.h); may be null
+  AppendQuotas* quotas = nullptr;    // the append quotas' buckets (append_quota.h); may be null
+  // Tells whether an API key is still configured as when the call was admitted (CheckNotExpired);
+  // may be null (not checked).
+  const auth::Authenticator* authenticator = nullptr;
   std::shared_ptr<const policy::Policy> policy;
   policy::ResolvedPrincipal resolved;
-  bool expiry_audited = false;  // CallGate::Refresh recorded the credential's expiry (once a call)
+  bool expiry_audited = false;  // the credential's expiry or revocation was recorded (once a call)
 
   policy::Decision Decide(policy::Action action, std::string_view stream,
                           std::string_view event_type) const {
@@ -41,10 +45,16 @@ struct CallIdentity {
   }
 };
 
-// UNAUTHENTICATED once the call's credential has expired (Principal::expires_unix_s), audited
-// through identity->audit as an authentication failure once per call (counted every time); OK
-// otherwise. For calls that run on after Admit: reads between pages, and CallGate::Refresh.
+// UNAUTHENTICATED once the call's credential has expired (Principal::expires_unix_s), or its
+// API key was removed or changed by a reload since the call was admitted
+// (auth::Authenticator::CheckApiKeyInForce), audited through identity->audit as an
+// authentication failure once per call (counted every time); OK otherwise. For calls that run
+// on after Admit: reads between pages, and CallGate::Refresh.
 grpc::Status CheckNotExpired(CallIdentity* identity);
+
+// The credential check of subscriptions and consumer-group members (subscribe/live_access.h):
+// Authenticator::CheckApiKeyInForce; empty for a null authenticator.
+subscribe::CredentialCheck CredentialCheckOf(const auth::Authenticator* authenticator);
 
 class CallGate {
  public:

@@ -889,9 +889,9 @@ Result<Config> ParseConfig(std::string_view toml_text, const std::string& base_d
   return Parser(source, base_dir).Parse(toml_text);
 }
 
-Result<Config> LoadConfigFile(const std::string& path) {
-  CAIRN_ASSIGN_OR_RETURN(std::string text,
-                         ReadSmallFile(path, "configuration file", kConfigFileSizeBytesMax));
+namespace {
+
+Result<Config> ParseConfigFileText(const std::string& path, const std::string& text) {
   std::error_code ec;
   std::filesystem::path absolute = std::filesystem::absolute(path, ec);
   if (ec) return Status::IOError("configuration file " + path + ": " + ec.message());
@@ -900,6 +900,20 @@ Result<Config> LoadConfigFile(const std::string& path) {
                          ParseConfig(text, absolute.parent_path().string(), path));
   config.source_path = absolute.string();
   return config;
+}
+
+}  // namespace
+
+Result<Config> LoadConfigFile(const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(std::string text,
+                         ReadSmallFile(path, "configuration file", kConfigFileSizeBytesMax));
+  return ParseConfigFileText(path, text);
+}
+
+Result<Config> LoadTrustedConfigFile(const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(std::string text,
+                         ReadTrustedFile(path, "configuration file", kConfigFileSizeBytesMax));
+  return ParseConfigFileText(path, text);
 }
 
 Status ApplyEnvOverrides(Config* config, const std::function<const char*(const char*)>& getenv) {

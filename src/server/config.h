@@ -361,6 +361,10 @@ Result<Config> ParseConfig(std::string_view toml_text, const std::string& base_d
 // Reads `path` (at most kConfigFileSizeBytesMax bytes) and parses it with base_dir = its
 // directory. kNotFound / kIOError when it cannot be read.
 Result<Config> LoadConfigFile(const std::string& path);
+// LoadConfigFile that also refuses a file others may write (kFailedPrecondition,
+// common/trusted_file.h): for re-reads while the server runs (ApiKeyReloader), which the start's
+// ValidateForServe check no longer guards.
+Result<Config> LoadTrustedConfigFile(const std::string& path);
 
 // Applies CAIRN_DATA_DIR, CAIRN_LISTEN, CAIRN_ADMIN_LISTEN, CAIRN_TLS_ENABLED
 // ("true"/"false"/"1"/"0"), CAIRN_POLICY_FILE, CAIRN_KEYS_PROVIDER and CAIRN_KEYRING. `getenv` returns null for an unset variable;

@@ -181,6 +181,7 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
   }
   if (!settings.ok()) return ToGrpcStatus(settings.status());
   subscribe::LiveAccess access(policies_, id_.principal, settings->source);
+  access.set_credential_check(CredentialCheckOf(id_.authenticator));
   if (Status s = access.Refresh(NowUnixSeconds()); !s.ok()) {
     if (s.code() == StatusCode::kPermissionDenied) {
       // Audited on the source; answered naming only the group the caller named (the source

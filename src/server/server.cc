@@ -576,6 +576,7 @@ Status ServerImpl::StartLiveSubscriptions() {
   options.cursor.batch_bytes_max =
       std::min<uint64_t>(options.cursor.batch_bytes_max, config_.limits.max_message_bytes / 4);
   options.wire_encoder = EncodeRecordedEvent;  // once per event for all cairn.v1 subscribers
+  options.credential_check = CredentialCheckOf(authenticator_.get());
   auto hub = subscribe::LiveHub::Start(store_.get(), &policies_, options);
   if (!hub.ok()) return hub.status().Annotate("subscriptions");
   live_hub_ = std::move(hub).value();

@@ -16,6 +16,7 @@ Status LiveAccess::Refresh(int64_t now_unix_s) {
   if (principal_.expires_unix_s > 0 && now_unix_s >= principal_.expires_unix_s) {
     return Status::Unauthenticated("the credential expired during the subscription");
   }
+  if (credential_check_) CAIRN_RETURN_IF_ERROR(credential_check_(principal_));
   std::shared_ptr<const policy::Policy> current = policies_->Current();
   assert(current != nullptr);
   if (current != policy_) {

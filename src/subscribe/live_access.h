@@ -8,14 +8,16 @@
 // idle tick. Between two Refresh() calls MaySubscribe / MayReadPii decide per event against the
 // same snapshot, allocation-free.
 //
-// Errors of Refresh(): kUnauthenticated (credential expired), kPermissionDenied (the grant is
-// gone). Messages name the action and stream only, never the deciding rule.
+// Errors of Refresh(): kUnauthenticated (credential expired, or revoked: set_credential_check),
+// kPermissionDenied (the grant is gone). Messages name the action and stream only, never the
+// deciding rule.
 //
 // Thread safety: not thread-safe; one subscription's delivery owns it. The PolicyHolder must
 // outlive it.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,11 +31,18 @@ namespace cairn::subscribe {
 
 inline constexpr std::string_view kAllStreams = "$all";
 
+// Whether a principal's credential is still accepted (an API key a reload removed or changed is
+// not: auth::Authenticator::CheckApiKeyInForce): OK, or the kUnauthenticated that ends the
+// subscription. Thread-safe; may be empty (not checked).
+using CredentialCheck = std::function<Status(const Principal&)>;
+
 class LiveAccess {
  public:
   LiveAccess(const policy::PolicyHolder* policies, Principal principal, std::string stream);
 
   Status Refresh(int64_t now_unix_s);
+  // Checked by every Refresh() after the expiry (set before the first Refresh()).
+  void set_credential_check(CredentialCheck check) { credential_check_ = std::move(check); }
 
   bool MaySubscribe(std::string_view stream, std::string_view event_type) const;
   bool MayReadPii(std::string_view stream, std::string_view event_type) const;
@@ -47,6 +56,7 @@ class LiveAccess {
   bool MaySubscribeAtAll() const;
 
   const policy::PolicyHolder* policies_;
+  CredentialCheck credential_check_;  // may be empty
   const Principal principal_;
   const std::string stream_;  // a stream id or kAllStreams
   std::shared_ptr<const policy::Policy> policy_;  // set by the first Refresh()

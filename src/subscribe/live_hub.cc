@@ -225,6 +225,7 @@ Result<std::shared_ptr<LiveSubscription>> LiveHub::Subscribe(const LiveRequest& 
   assert(sink != nullptr);
   CAIRN_RETURN_IF_ERROR(ValidateLiveRequest(request));
   LiveAccess access(policies_, principal, request.stream);
+  access.set_credential_check(options_.credential_check);
   CAIRN_RETURN_IF_ERROR(access.Refresh(NowUnixSeconds()));
   auto cursor = std::make_unique<LiveCursor>(store_, &ring_, request, std::move(access),
                                              options_.cursor);

@@ -73,6 +73,9 @@ struct LiveHubOptions {
   // is open (events read meanwhile have none; the transport then encodes them itself). Empty:
   // no wire forms.
   std::function<std::string(const engine::RecordedEvent&)> wire_encoder;
+  // Given to every subscriber's LiveAccess (live_access.h): a credential revoked while it
+  // subscribes ends the subscription at its next refresh. Empty: not checked.
+  CredentialCheck credential_check;
 };
 
 // The transport of one subscription (the gRPC reactor). The hub calls it from its threads, one

@@ -597,6 +597,39 @@ streams::BatchAppendReq OneEventBatch(int correlation, const std::string& stream
   return request;
 }
 
+// A removed API key (reloaded from the configuration) is refused at the next append of a
+// BatchAppend call that it opened: the EventStoreDB clients keep that call open per channel.
+TEST_F(EsdbStreamsTest, ARemovedApiKeyIsRefusedAtTheNextBatchOfAnOpenBatchAppendCall) {
+  grpc::ClientContext context;
+  Prepare(&context, bot);
+  auto call = stub->BatchAppend(&context);
+  auto batch = [&](int correlation) {
+    EXPECT_TRUE(call->Write(OneEventBatch(3000 + correlation, "order-k1", ++event_counter_)));
+    streams::BatchAppendResp answer;
+    EXPECT_TRUE(call->Read(&answer));
+    return answer;
+  };
+  ASSERT_TRUE(batch(1).has_success());
+  std::string config = env.ConfigText();
+  const size_t at = config.find("[[auth.api_keys]]\nid = \"ci-bot\"");
+  ASSERT_NE(at, std::string::npos);
+  config.erase(at, config.find("[[auth.api_keys]]", at + 1) - at);
+  env.WriteConfig(config);
+  auto reloaded = env.ClientWith(env.admin_key)->ReloadApiKeys();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  const streams::BatchAppendResp refused = batch(2);
+  ASSERT_TRUE(refused.has_error()) << refused.DebugString();
+  EXPECT_EQ(refused.error().code(), static_cast<int>(grpc::StatusCode::UNAUTHENTICATED))
+      << refused.DebugString();
+  call->WritesDone();
+  streams::BatchAppendResp rest;
+  while (call->Read(&rest)) {
+  }
+  call->Finish();
+  EXPECT_EQ(Read(admin, StreamRead("order-k1", false, 10)).Events().size(), 1u);
+}
+
+
 // A long call outlives its credential: the next append of the call is refused and, like a failed
 // login, audited (the record's log line here). The token expired 5 s ago, within the 30 s leeway
 // that admitted the call.

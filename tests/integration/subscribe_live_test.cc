@@ -2,6 +2,8 @@
 // live without loss or duplicates, filters, per-event `subscribe`, a policy reload that revokes a
 // grant, masking without read.pii, a slow subscriber ended with RESOURCE_EXHAUSTED and resumed,
 // refusals, and a server shutdown with open subscriptions.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -57,6 +59,10 @@ roles = ["type-a"]
 [[binding]]
 principal = "jwt:reader"
 roles = ["reader-only"]
+
+[[binding]]
+principal = "apikey:ci-bot"
+roles = ["handler"]
 )";
 
 constexpr char kRules[] = R"(
@@ -349,6 +355,24 @@ TEST_F(SubscribeLiveTest, APolicyReloadThatRemovesTheGrantStopsDeliveryWithinOne
         << (e.recorded_at_ns() - reloaded_ns) / 1000000 << " ms after the reload was delivered";
   }
   EXPECT_GT(TreeSize(), events.back().position() + 50) << "appends continued after the reload";
+}
+
+// An API key removed from the configuration and reloaded (SIGHUP) ends a subscription that runs
+// under it, as its expiry would: revocation reaches calls that are already open.
+TEST_F(SubscribeLiveTest, ARemovedApiKeyEndsItsRunningSubscription) {
+  Start();
+  auto bot = env.ClientWith(env.bot_key);
+  Collector c(*bot, All(std::nullopt));
+  ASSERT_TRUE(c.WaitCaughtUp());
+  std::string config = env.ConfigText();
+  const size_t at = config.find("[[auth.api_keys]]\nid = \"ci-bot\"");
+  ASSERT_NE(at, std::string::npos);
+  config.erase(at, config.find("[[auth.api_keys]]", at + 1) - at);
+  env.WriteConfig(config);
+  env.server().Signal(SIGHUP);
+  ASSERT_TRUE(c.WaitEnd()) << env.server().output();
+  EXPECT_EQ(c.end()->code(), StatusCode::kUnauthenticated) << c.end()->ToString();
+  EXPECT_EQ(bot->WhoAmI().status().code(), StatusCode::kUnauthenticated);
 }
 
 // A reload that takes away every subscribe grant ends a running subscription with

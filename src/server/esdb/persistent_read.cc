@@ -225,6 +225,7 @@ void ReadCall::HandleOptions() {
   // The stream is judged before the group is looked up, so that a caller who may not subscribe
   // to it cannot probe which groups exist on it.
   subscribe::LiveAccess access(deps_.policies, id_.principal, group_id_.stream);
+  access.set_credential_check(CredentialCheckOf(id_.authenticator));
   if (Status s = access.Refresh(NowUnixSeconds()); !s.ok()) {
     EndWith(s.code() == StatusCode::kPermissionDenied ? Denied(group_id_.stream)
                                                       : NotAuthenticated("credential expired"));

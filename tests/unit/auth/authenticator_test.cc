@@ -126,13 +126,48 @@ TEST_F(AuthenticatorTest, ReplacedApiKeysApplyFromTheNextCallAndAnInvalidSetChan
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Call(*a, "Bearer " + fresh.key).ok());
   EXPECT_FALSE(Call(*a, "Bearer " + api_key_.key).ok());
-  // Unchanged ids are neither added nor removed.
+  // A kept id with other roles is changed, neither added nor removed.
   auto same = a->ReplaceApiKeys(
       {{"svc-new", fresh.secret_sha256, {"writer"}, std::nullopt, std::nullopt}});
   ASSERT_TRUE(same.ok());
   EXPECT_TRUE(same->added.empty());
   EXPECT_TRUE(same->removed.empty());
+  EXPECT_EQ(same->changed, std::vector<std::string>{"svc-new"});
   EXPECT_EQ(Call(*a, "Bearer " + fresh.key)->roles, std::vector<std::string>{"writer"});
+  auto unchanged = a->ReplaceApiKeys(
+      {{"svc-new", fresh.secret_sha256, {"writer"}, std::nullopt, std::nullopt}});
+  ASSERT_TRUE(unchanged.ok());
+  EXPECT_TRUE(unchanged->changed.empty());
+}
+
+// Calls that run on after admission ask whether their API key is still configured as it was.
+TEST_F(AuthenticatorTest, ARunningCallsApiKeyIsInForceUntilARemovalOrChange) {
+  auto a = Make();
+  const Principal admitted = Call(*a, "Bearer " + api_key_.key).value();
+  EXPECT_TRUE(a->CheckApiKeyInForce(admitted).ok());
+  const Principal jwt = Call(*a, "Bearer " + Jwt()).value();
+  EXPECT_TRUE(a->CheckApiKeyInForce(jwt).ok()) << "not an API key: nothing to check";
+
+  // The same entry again (a reload that changed nothing for it): still in force.
+  ASSERT_TRUE(a->ReplaceApiKeys(config_.api_keys).ok());
+  EXPECT_TRUE(a->CheckApiKeyInForce(admitted).ok());
+  // Another hash under the same id (the leaked key replaced): the running call is cut.
+  const GeneratedApiKey replacement = GenerateApiKey("ci").value();
+  ASSERT_TRUE(a->ReplaceApiKeys({{"ci", replacement.secret_sha256, {"writer"}, std::nullopt,
+                                  std::nullopt}})
+                  .ok());
+  Status cut = a->CheckApiKeyInForce(admitted);
+  EXPECT_EQ(cut.code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(cut.message(), "api key revoked");
+  // Other roles, or the id removed: cut too.
+  ASSERT_TRUE(a->ReplaceApiKeys(config_.api_keys).ok());
+  EXPECT_TRUE(a->CheckApiKeyInForce(admitted).ok());
+  ASSERT_TRUE(a->ReplaceApiKeys({{"ci", api_key_.secret_sha256, {"admin"}, std::nullopt,
+                                  std::nullopt}})
+                  .ok());
+  EXPECT_FALSE(a->CheckApiKeyInForce(admitted).ok());
+  ASSERT_TRUE(a->ReplaceApiKeys({}).ok());
+  EXPECT_FALSE(a->CheckApiKeyInForce(admitted).ok());
 }
 
 // A token verified (and cached) under a key that the issuer then withdraws is refused as soon

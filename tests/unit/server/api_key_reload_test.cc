@@ -76,6 +76,17 @@ TEST_F(ApiKeyReloaderTest, AFileThatDoesNotParseChangesNothingAndSaysWhere) {
   EXPECT_TRUE(Admits(first_));
 }
 
+TEST_F(ApiKeyReloaderTest, AFileOthersMayWriteIsRefused) {
+  Write(KeyToml("second", second_.secret_sha256));
+  ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);
+  ApiKeyReloader reloader(path_, authenticator_.get());
+  auto reloaded = reloader.Reload();
+  ASSERT_FALSE(reloaded.ok());
+  EXPECT_EQ(reloaded.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(Admits(second_)) << "whoever could write the file chose the keys";
+  EXPECT_TRUE(Admits(first_));
+}
+
 TEST_F(ApiKeyReloaderTest, WithoutAConfigurationFileThereIsNothingToReload) {
   ApiKeyReloader reloader("", authenticator_.get());
   auto reloaded = reloader.Reload();
@@ -84,14 +95,25 @@ TEST_F(ApiKeyReloaderTest, WithoutAConfigurationFileThereIsNothingToReload) {
   EXPECT_TRUE(Admits(first_));
 }
 
-TEST(ApiKeysReloadDetailsTest, LongListsAreCut) {
+TEST(ApiKeysReloadDetailsTest, LongListsAreCutToFitAnAuditFieldAndSayHowManyMore) {
   ApiKeysReloaded reloaded;
-  reloaded.keys = 40;
-  for (int i = 0; i < 40; ++i) reloaded.added.push_back("k" + std::to_string(i));
+  reloaded.keys = 0;
+  for (int i = 0; i < 40; ++i) {  // ids of the largest size: 64 bytes
+    std::string id = "k" + std::to_string(i);
+    reloaded.removed.push_back(id + std::string(64 - id.size(), 'x'));
+  }
   const auto details = ApiKeysReloadDetails(reloaded);
   ASSERT_EQ(details.size(), 2u);
-  EXPECT_NE(details[1].second.find(",k31,+8 more"), std::string::npos) << details[1].second;
-  EXPECT_EQ(details[1].second.find("k32"), std::string::npos);
+  const std::string& listed = details[1].second;
+  EXPECT_LE(listed.size(), 1024u) << "an audit field is cut at 1024 bytes";
+  // 13 ids of 64 bytes and their commas fit in 900 bytes: 27 more.
+  EXPECT_TRUE(listed.ends_with(",+27 more")) << listed;
+  EXPECT_EQ(listed.find("k13"), std::string::npos) << listed;
+  // A short list is named in full.
+  ApiKeysReloaded few;
+  few.changed = {"a", "b"};
+  EXPECT_EQ(ApiKeysReloadDetails(few).back(), std::make_pair(std::string("changed"),
+                                                              std::string("a,b")));
 }
 
 }  // namespace CAIRN_UNITY_ID
