@@ -11,9 +11,9 @@ namespace {
 constexpr std::string_view kOther = "other";
 constexpr std::array<std::string_view, 5> kMethodLabels = {"jwt", "apikey", "mtls", "none",
                                                            "other"};
-constexpr std::array<std::string_view, 8> kReasonLabels = {
-    "no_credentials", "malformed", "expired",      "not_yet_valid",
-    "bad_signature",  "untrusted", "rate_limited", "other"};
+constexpr std::array<std::string_view, 9> kReasonLabels = {
+    "no_credentials", "malformed",    "expired", "not_yet_valid", "bad_signature",
+    "untrusted",      "rate_limited", "revoked", "other"};
 constexpr std::array<std::string_view, 3> kViolationSources = {"scrub", "report", "other"};
 constexpr size_t kActionsMax = 32;
 
@@ -25,6 +25,7 @@ constexpr std::pair<std::string_view, std::string_view> kReasons[] = {
     {"api key expired", "expired"},
     {"credential expired", "expired"},
     {"certificate expired", "expired"},
+    {"api key revoked", "revoked"},  // a reload removed or changed a running call's key
     {"token not yet valid", "not_yet_valid"},
     {"token issued in the future", "not_yet_valid"},
     {"signature invalid", "bad_signature"},

@@ -76,12 +76,13 @@ std::shared_ptr<const ApiKeyVerifier> Authenticator::ApiKeys() const {
 
 Result<Authenticator::ApiKeysReplaced> Authenticator::ReplaceApiKeys(
     const std::vector<ApiKeyConfig>& keys) {
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<ApiKeyVerifier> fresh, ApiKeyVerifier::Create(keys));
-  const std::vector<std::string> after = fresh->Ids();
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<ApiKeyVerifier> created, ApiKeyVerifier::Create(keys));
+  const std::shared_ptr<const ApiKeyVerifier> now(std::move(created));
+  const std::vector<std::string> after = now->Ids();
   std::shared_ptr<const ApiKeyVerifier> before;
   {
     std::lock_guard<std::mutex> lock(api_keys_mu_);
-    before = std::exchange(api_keys_, std::shared_ptr<const ApiKeyVerifier>(std::move(fresh)));
+    before = std::exchange(api_keys_, now);
   }
   const std::vector<std::string> old_ids = before->Ids();
   ApiKeysReplaced replaced;
@@ -93,7 +94,6 @@ Result<Authenticator::ApiKeysReplaced> Authenticator::ReplaceApiKeys(
   std::vector<std::string> kept;
   std::set_intersection(after.begin(), after.end(), old_ids.begin(), old_ids.end(),
                         std::back_inserter(kept));
-  const std::shared_ptr<const ApiKeyVerifier> now = ApiKeys();
   for (const std::string& id : kept) {
     if (!now->SameEntry(*before, id)) replaced.changed.push_back(id);
   }

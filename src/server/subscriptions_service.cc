@@ -96,8 +96,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   // denial with the rule that decides it under the policy in force now.
   void AuditEnd(const Status& status) {
     if (id_.audit == nullptr) return;
-    if (status.code() == StatusCode::kUnauthenticated) {  // the hub's word: expired (now >= exp)
-      id_.audit->AuthFailure(id_.request_id, AuthMethodName(id_.principal.method), "credential expired",
+    if (status.code() == StatusCode::kUnauthenticated) {  // expired (now >= exp), or revoked
+      const char* reason =
+          status.message() == "api key revoked" ? "api key revoked" : "credential expired";
+      id_.audit->AuthFailure(id_.request_id, AuthMethodName(id_.principal.method), reason,
                              id_.peer_ip);
       return;
     }

@@ -373,6 +373,14 @@ TEST_F(SubscribeLiveTest, ARemovedApiKeyEndsItsRunningSubscription) {
   ASSERT_TRUE(c.WaitEnd()) << env.server().output();
   EXPECT_EQ(c.end()->code(), StatusCode::kUnauthenticated) << c.end()->ToString();
   EXPECT_EQ(bot->WhoAmI().status().code(), StatusCode::kUnauthenticated);
+  // Audited as the authentication failure it is (its log line; the trail is off here).
+  bool audited = false;
+  for (int i = 0; i < 100 && !audited; ++i) {
+    audited = env.server().output().find("\"cairn.reason\":\"api key revoked\"") !=
+              std::string::npos;
+    if (!audited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(audited) << env.server().output();
 }
 
 // A reload that takes away every subscribe grant ends a running subscription with
