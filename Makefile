@@ -26,7 +26,7 @@ CLANG := -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 # which kept both cores busy for a third more of the build (docs/reliability.md, "CI time").
 generator = $(if $(wildcard $(1)/CMakeCache.txt),,-G Ninja)
 
-.PHONY: all deps node-deps esdb-node san-deps configure build test run demo bench bench-net \
+.PHONY: all deps node-deps esdb-node interop-deps interop san-deps configure build test run demo bench bench-net \
   bench-pg bench-protect bench-subscribe bench-verify bench-esdb clean test-asan test-asan-ci test-tsan asan-configure build-asan fuzz \
   fuzz-ci soak
 
@@ -64,13 +64,26 @@ esdb-node: node-deps
 san-deps: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(SAN_PACKAGES)"
 
+# Independent implementations the interop tests check cairn's published formats with
+# (tests/integration/interop_test.cc): Go's golang.org/x/mod/sumdb/{note,tlog} as Debian packages
+# them, built offline in GOPATH mode into the build tree; Python 3 and OpenSSL for docs/tools.
+INTEROP_PACKAGES := golang-go golang-golang-x-mod-dev python3 openssl
+INTEROP_DIR = $(BUILD_DIR)/interop
+interop-deps: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(INTEROP_PACKAGES)"
+
+interop: interop-deps
+	@mkdir -p $(INTEROP_DIR)
+	GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(abspath $(INTEROP_DIR))/go-cache GOPROXY=off GOFLAGS= \
+	  go build -o $(INTEROP_DIR)/tlog_interop tests/interop/tlog_interop.go
+
 configure: deps
 	cmake -S . -B $(BUILD_DIR) $(call generator,$(BUILD_DIR)) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 
 build: configure
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
-test: build esdb-node
+test: build esdb-node interop
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer over the whole test suite, built with clang (the
@@ -86,7 +99,7 @@ build-asan: asan-configure
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 
 test-asan: build-asan
-	@$(MAKE) --no-print-directory esdb-node BUILD_DIR=$(ASAN_DIR)
+	@$(MAKE) --no-print-directory esdb-node interop BUILD_DIR=$(ASAN_DIR)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) LSAN_OPTIONS=$(LSAN_OPTIONS_TEST) UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) \
 	  ctest --output-on-failure -j$(JOBS) $(ASAN_CTEST_ARGS)
 

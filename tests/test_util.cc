@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <stdexcept>
 
 namespace cairn::testing {
 
@@ -56,6 +57,13 @@ void DrainInto(int fd, std::string* out, bool* open) {
 }  // namespace
 
 CommandResult RunCairn(const std::vector<std::string>& args, const std::string& stdin_text) {
+  std::vector<std::string> argv = {CAIRN_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, stdin_text);
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv_in, const std::string& stdin_text) {
+  if (argv_in.empty()) throw std::invalid_argument("RunCommand: no program");
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (pipe(in_pipe) != 0 || pipe(out_pipe) != 0 || pipe(err_pipe) != 0) {
     throw std::runtime_error("pipe failed");
@@ -66,13 +74,11 @@ CommandResult RunCairn(const std::vector<std::string>& args, const std::string& 
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
     for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
+    std::vector<std::string> copy = argv_in;
     std::vector<char*> argv;
-    std::string bin = CAIRN_BIN;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   close(in_pipe[0]);

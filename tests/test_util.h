@@ -28,6 +28,9 @@ struct CommandResult {
 
 // Runs the built `cairn` binary with `args` (no shell), optional stdin text; waits for it.
 CommandResult RunCairn(const std::vector<std::string>& args, const std::string& stdin_text = "");
+// Runs `argv` (argv[0] looked up in PATH, no shell) the same way; exit code 127 when it could
+// not be started.
+CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& stdin_text = "");
 
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& contents);

@@ -16,6 +16,7 @@
 #include "engine/data_dir.h"
 #include "engine/event_store.h"
 #include "pg/pg_test_server.h"
+#include "server_env.h"
 #include "storage/postgres/pg_log_store.h"
 #include "storage/postgres/pg_schema.h"
 #include "storage/rocksdb/rocks_log_store.h"

@@ -15,6 +15,7 @@
 #include "integrity/proof.h"
 #include "integrity/tile.h"
 #include "loopback_http.h"
+#include "served_log.h"
 #include "engine/event_store.h"
 #include "server/admin_http.h"
 #include "server/checkpoint_route.h"
@@ -27,45 +28,8 @@ namespace CAIRN_UNITY_ID {
 
 std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 
-class TilesTest : public ::testing::Test {
+class TilesTest : public ServedLogTest {
  protected:
-  void SetUp() override {
-    auto vkey = RunCairn({"vkey", "--data-dir", env.DataDir()});
-    ASSERT_EQ(vkey.exit_code, 0) << vkey.err;
-    log_key = FirstLine(vkey.out);
-    ASSERT_TRUE(env.Start()) << env.server().output();
-    admin_url = "http://127.0.0.1:" + std::to_string(env.server().admin_port());
-  }
-
-  // Appends `n` events in batches of 100 over three streams.
-  void Append(int n) {
-    auto client = env.ClientWith(env.admin_key);
-    for (int done = 0; done < n;) {
-      v1::AppendRequest request;
-      request.set_stream("orders-" + std::to_string(done % 3));
-      for (int i = 0; i < 100 && done < n; ++i, ++done) {
-        auto* event = request.add_events();
-        event->set_type("OrderCreated");
-        event->set_data("{\"n\":" + std::to_string(done) + "}");
-      }
-      ASSERT_TRUE(client->Append(request).ok());
-    }
-  }
-
-  // Polls /checkpoint until it is signed by the log's key at `size` (the background checkpointer
-  // signs about every second); the verified checkpoint.
-  integrity::Checkpoint WaitCheckpoint(uint64_t size) {
-    const auto key = integrity::ParseVerifierKey(log_key).value();
-    for (int waited_ms = 0; waited_ms < 20000; waited_ms += 100) {
-      auto checkpoint =
-          integrity::VerifyCheckpoint(HttpBody(HttpGet(env.server().admin_port(), "/checkpoint")), key);
-      if (checkpoint.ok() && checkpoint->size == size) return *checkpoint;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ADD_FAILURE() << "no checkpoint of size " << size << " in time";
-    return {};
-  }
-
   integrity::TileNodeReader Tiles(uint64_t size, const std::string& url) {
     return integrity::TileNodeReader(size, [url](const integrity::TileId& tile) {
       return auth::HttpGet(url + "/" + integrity::TilePath(tile), auth::HttpGetOptions{});
@@ -77,9 +41,7 @@ class TilesTest : public ::testing::Test {
                      "--checkpoint-file", kept_dir.Sub("kept"), "--json"});
   }
 
-  ServerEnv env;
   TempDir kept_dir;
-  std::string log_key, admin_url;
 };
 
 TEST_F(TilesTest, ProofsFromTheAdminListenersTilesVerifyAgainstTheSignedCheckpoint) {
@@ -135,41 +97,6 @@ TEST_F(TilesTest, ProofsFromTheAdminListenersTilesVerifyAgainstTheSignedCheckpoi
   EXPECT_EQ(HttpGet(env.server().admin_port(), "/tile/entries/000").rfind("HTTP/1.1 404 ", 0), 0u);
 }
 
-// A proxy in front of the admin listener that passes /checkpoint on (or replaces it) and either
-// flips one bit of every level 0 tile it serves (kFlip), or answers 404 for the partial level 0
-// tiles, as a log that drops them once the full tile exists may (kDropPartial).
-struct LyingProxy {
-  enum Mode { kFlip, kDropPartial };
-  LyingProxy(int admin_port, std::string checkpoint_override, Mode mode = kFlip) {
-    const std::string upstream = "http://127.0.0.1:" + std::to_string(admin_port);
-    std::map<std::string, server::HttpHandler> routes;
-    routes["/checkpoint"] = [upstream, checkpoint_override] {
-      if (!checkpoint_override.empty()) return server::HttpResponse{200, "text/plain; charset=utf-8", checkpoint_override};
-      auto note = auth::HttpGet(upstream + "/checkpoint", auth::HttpGetOptions{});
-      return server::HttpResponse{note.ok() ? 200 : 503, "text/plain; charset=utf-8",
-                                  note.ok() ? *note : "down\n"};
-    };
-    std::map<std::string, server::HttpPathHandler> prefixes;
-    prefixes["/tile/"] = [upstream, mode](std::string_view path) {
-      const bool level0 = path.rfind("/tile/0/", 0) == 0;
-      auto tile = auth::HttpGet(upstream + std::string(path), auth::HttpGetOptions{});
-      if (!tile.ok() || (mode == kDropPartial && level0 && path.find(".p/") != path.npos)) {
-        return server::HttpResponse{404, "text/plain; charset=utf-8", "no\n"};
-      }
-      if (mode == kFlip && level0 && !tile->empty()) (*tile)[0] ^= 1;
-      return server::HttpResponse{200, "application/octet-stream", *tile};
-    };
-    server::AdminHttpOptions options;
-    options.listen = "127.0.0.1:0";
-    auto started = server::AdminHttpServer::Start(options, std::move(routes), {}, std::move(prefixes));
-    EXPECT_TRUE(started.ok()) << started.status().ToString();
-    if (started.ok()) http = std::move(started).value();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(http->port()); }
-
-  std::unique_ptr<server::AdminHttpServer> http;
-};
-
 TEST_F(TilesTest, CairnCheckpointWitnessesTheLogThroughItsTilesAndCatchesALyingServer) {
   Append(300);
   WaitCheckpoint(300);
@@ -193,11 +120,7 @@ TEST_F(TilesTest, CairnCheckpointWitnessesTheLogThroughItsTilesAndCatchesALyingS
   EXPECT_EQ(ReadFile(kept_dir.Sub("kept")), kept_300) << "a refused checkpoint was kept";
 
   // Another log's checkpoint: not signed by the pinned key.
-  TempDir other;
-  ASSERT_EQ(RunCairn({"init", "--data-dir", other.Sub("data")}).exit_code, 0);
-  auto foreign = RunCairn({"checkpoint", "--data-dir", other.Sub("data")});
-  ASSERT_EQ(foreign.exit_code, 0) << foreign.err;
-  LyingProxy impostor(env.server().admin_port(), foreign.out);
+  LyingProxy impostor(env.server().admin_port(), AnotherLogsCheckpoint());
   ASSERT_NE(impostor.http, nullptr);
   auto refused = Witness(impostor.url());
   EXPECT_EQ(refused.exit_code, 1);
