@@ -52,30 +52,39 @@ node-deps:
 
 # The official Node.js client, pinned by tests/esdb/package-lock.json, installed into the build
 # tree (npm ci, no install scripts) when the lock file changed; integration_test's EsdbNode* run it.
+# npm ci of the package-lock.json in $(1) into $(2), only when that lock file changed.
+define npm_ci
+	@mkdir -p $(2)
+	@if ! cmp -s $(1)/package-lock.json $(2)/.installed-lock.json; then \
+	  cp $(1)/package.json $(1)/package-lock.json $(2)/ && \
+	  (cd $(2) && npm ci --ignore-scripts --no-audit --no-fund) && \
+	  cp $(1)/package-lock.json $(2)/.installed-lock.json; \
+	fi
+endef
+
 ESDB_NODE_DIR := $(BUILD_DIR)/esdb-node
 esdb-node: node-deps
-	@mkdir -p $(ESDB_NODE_DIR)
-	@if ! cmp -s tests/esdb/package-lock.json $(ESDB_NODE_DIR)/.installed-lock.json; then \
-	  cp tests/esdb/package.json tests/esdb/package-lock.json $(ESDB_NODE_DIR)/ && \
-	  (cd $(ESDB_NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund) && \
-	  cp tests/esdb/package-lock.json $(ESDB_NODE_DIR)/.installed-lock.json; \
-	fi
+	$(call npm_ci,tests/esdb,$(ESDB_NODE_DIR))
 
 san-deps: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(SAN_PACKAGES)"
 
-# Independent implementations the interop tests check cairn's published formats with
-# (tests/integration/interop_test.cc): Go's golang.org/x/mod/sumdb/{note,tlog} as Debian packages
-# them, built offline in GOPATH mode into the build tree; Python 3 and OpenSSL for docs/tools.
+# Independent implementations that the interop tests check cairn's published formats with
+# (tests/integration/interop_test.cc, webhooks_test.cc): Go's golang.org/x/mod/sumdb/{note,tlog}
+# as Debian packages them, built offline in GOPATH mode into the build tree; Python 3 and OpenSSL
+# for docs/tools; jose, standardwebhooks and cloudevents from npm, pinned by
+# tests/interop/node/package-lock.json, with the test scripts copied beside their node_modules.
 INTEROP_PACKAGES := golang-go golang-golang-x-mod-dev python3 openssl
 INTEROP_DIR = $(BUILD_DIR)/interop
 interop-deps: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(INTEROP_PACKAGES)"
 
-interop: interop-deps
+interop: interop-deps node-deps
 	@mkdir -p $(INTEROP_DIR)
 	GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(abspath $(INTEROP_DIR))/go-cache GOPROXY=off GOFLAGS= \
 	  go build -o $(INTEROP_DIR)/tlog_interop tests/interop/tlog_interop.go
+	$(call npm_ci,tests/interop/node,$(INTEROP_DIR)/node)
+	@cp tests/interop/node/*.mjs $(INTEROP_DIR)/node/
 
 configure: deps
 	cmake -S . -B $(BUILD_DIR) $(call generator,$(BUILD_DIR)) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)

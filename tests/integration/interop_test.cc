@@ -22,9 +22,12 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/bytes.h"
 #include "integrity/checkpoint.h"
 #include "integrity/note.h"
+#include "interop_tools.h"
 #include "loopback_http.h"
 #include "served_log.h"
 #include "server_env.h"
@@ -35,24 +38,7 @@ namespace CAIRN_UNITY_ID {
 
 namespace fs = std::filesystem;
 
-// Fails the test when a tool is missing, or skips it with CAIRN_INTEROP_OPTIONAL=1.
-#define CAIRN_INTEROP_REQUIRE(present, why)                                           \
-  if (!(present)) {                                                                   \
-    if (InteropOptional()) GTEST_SKIP() << (why) << " (skipped: CAIRN_INTEROP_OPTIONAL=1)"; \
-    FAIL() << (why);                                                                  \
-  }
-
-fs::path GoChecker() { return fs::path(CAIRN_BIN).parent_path().parent_path() / "interop" / "tlog_interop"; }
 fs::path DocsTools() { return fs::path(CAIRN_SOURCE_DIR) / "docs" / "tools"; }
-
-bool InteropOptional() {
-  const char* optional = std::getenv("CAIRN_INTEROP_OPTIONAL");
-  return optional != nullptr && std::string(optional) == "1";
-}
-
-bool OnPath(const std::string& program) {
-  return RunCommand({"sh", "-c", "command -v " + program + " >/dev/null"}).exit_code == 0;
-}
 
 std::string Lines(const std::string& text, size_t first, size_t count) {
   size_t begin = 0;
@@ -204,6 +190,52 @@ TEST(InteropNoteTest, CairnAcceptsANoteAndKeysMadeByGoSumdbNote) {
   EXPECT_FALSE(integrity::VerifyCheckpoint(tampered, *verifier).ok());
 }
 
+// JWTs and a JWKS made by `jose` (an independent JOSE implementation, pinned from npm): cairn
+// accepts each algorithm it supports as jose encodes keys and signatures, and refuses jose's
+// expired, wrong-audience, not-yet-valid, unknown-kid, critical-header and alg-swapped tokens.
+// The other direction: jose's jwtVerify accepts a token from `cairn token mint`.
+TEST(InteropJwtTest, TokensAndAJwksMadeByJoseAreAcceptedAndItsBadOnesRefused) {
+  CAIRN_INTEROP_REQUIRE_NODE();
+  TempDir jose_dir;
+  constexpr char kJoseIssuer[] = "https://jose.interop.test";
+  auto made = RunNodeScript("jose_tokens.mjs", {"make", jose_dir.path(), kJoseIssuer, kAudience});
+  ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
+  const auto tokens = nlohmann::json::parse(ReadFile(jose_dir.Sub("tokens.json")));
+
+  ServerEnv env;
+  env.extra_config = std::string("\n[[auth.jwt]]\nissuer = \"") + kJoseIssuer +
+                     "\"\nname = \"jose\"\naudience = \"" + kAudience + "\"\njwks_file = \"" +
+                     jose_dir.Sub("jwks.json") + "\"\n";
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  std::cout << made.out;
+  for (const char* alg : {"RS256", "ES256", "EdDSA", "HS256"}) {
+    auto who = env.ClientWith(tokens[alg].get<std::string>())->WhoAmI();
+    ASSERT_TRUE(who.ok()) << alg << ": " << who.status().ToString();
+    EXPECT_EQ(who->principal(), std::string("jwt:jose:jose-") + alg);
+    ASSERT_EQ(who->roles_size(), 1) << alg;
+    EXPECT_EQ(who->roles(0), "order-reader") << alg;
+  }
+  for (const char* bad : {"expired", "wrong_audience", "not_yet_valid", "unknown_kid",
+                          "critical_header", "alg_not_the_keys"}) {
+    auto who = env.ClientWith(tokens[bad].get<std::string>())->WhoAmI();
+    EXPECT_EQ(who.status().code(), StatusCode::kUnauthenticated) << bad << ": " << who.status().ToString();
+  }
+
+  auto minted = RunCairn({"token", "mint", "--sub", "interop", "--role", "order-reader",
+                          "--data-dir", env.DataDir()});
+  ASSERT_EQ(minted.exit_code, 0) << minted.err;
+  const std::string token = minted.out.substr(0, minted.out.find('\n'));
+  const std::string dev_jwks = env.DataDir() + "/dev/dev-jwks.json";
+  auto verified = RunNodeScript("jose_tokens.mjs", {"verify", dev_jwks, token, "cairn-dev", "cairn"});
+  ASSERT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  EXPECT_NE(verified.out.find("\"sub\":\"interop\""), std::string::npos) << verified.out;
+  std::string forged = token;
+  forged[forged.size() - 5] = forged[forged.size() - 5] == 'A' ? 'B' : 'A';
+  auto refused = RunNodeScript("jose_tokens.mjs", {"verify", dev_jwks, forged, "cairn-dev", "cairn"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_NE(refused.err.find("signature verification failed"), std::string::npos) << refused.err;
+}
+
 // docs/tools, run as docs/auditing.md shows: check_note.sh (bash, OpenSSL), check_tiles.py and
 // recompute_root.py (Python 3's standard library).
 TEST_F(InteropTest, TheAuditorsToolsInTheDocsVerifyTheLogAndCatchTampering) {
@@ -260,8 +292,6 @@ TEST_F(InteropTest, TheAuditorsToolsInTheDocsVerifyTheLogAndCatchTampering) {
   EXPECT_NE(root_bad.out.find("data_hash is not SHA-256 of the data"), std::string::npos)
       << root_bad.out;
 }
-
-#undef CAIRN_INTEROP_REQUIRE
 
 }  // namespace CAIRN_UNITY_ID
 }  // namespace cairn::testing

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <iostream>
 #include <optional>
 #include <regex>
 #include <set>
@@ -15,6 +16,7 @@
 
 #include "cairn/webhooks.h"
 #include "common/bytes.h"
+#include "interop_tools.h"
 #include "protect_rules.h"
 #include "server_env.h"
 #include "unit/keys/softhsm_token.h"
@@ -305,6 +307,57 @@ TEST_F(WebhooksTest, RotatedSecretAndPreviousOneBothSignDuringGrace) {
   EXPECT_TRUE(VerifyWebhook(rotated->secret(), h, got[0].body, NowS()).ok());
   EXPECT_TRUE(VerifyWebhook(old_secret, h, got[0].body, NowS()).ok());
   EXPECT_FALSE(VerifyWebhook(NewWebhookSecret(), h, got[0].body, NowS()).ok());
+}
+
+// What a serverless handler built on the official libraries does with cairn's requests: the
+// Standard Webhooks library (`standardwebhooks`) verifies every delivery with its secret (and,
+// after a rotation, with both secrets), refuses it with a changed body or a stale timestamp, and
+// the CloudEvents SDK (`cloudevents`) reads each as a valid structured CloudEvents 1.0 event
+// whose id is the webhook-id: JSON, non-ASCII JSON and binary (data_base64) events.
+TEST_F(WebhooksTest, TheOfficialStandardWebhooksAndCloudEventsLibrariesAcceptEveryDelivery) {
+  CAIRN_INTEROP_REQUIRE_NODE();
+  v1::CreateWebhookRequest r = Request("interop", "order-w4");
+  const std::string old_secret = NewWebhookSecret();
+  r.set_secret(old_secret);
+  ASSERT_TRUE(webhooks->Create(r).ok());
+  ASSERT_TRUE(admin->Append(Events("order-w4", "OrderCreated", {R"({"n":1})", R"({"n":2})"})).ok());
+  ASSERT_EQ(receiver_->WaitFor(2).size(), 2u);
+  v1::RotateWebhookSecretRequest rotate;
+  rotate.set_name("interop");
+  rotate.set_grace_s(600);
+  auto rotated = webhooks->RotateSecret(rotate);
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  v1::AppendRequest after = Events("order-w4", "OrderCreated",
+                                   {"{\"name\":\"Zo\xC3\xAB \xE2\x9C\x93\",\"n\":3}"});
+  auto* binary = after.add_events();
+  binary->set_type("TicketScanned");
+  binary->set_content_type("application/octet-stream");
+  binary->set_data(std::string("raw \x00\x01\xFF bytes", 13));
+  ASSERT_TRUE(admin->Append(after).ok());
+  const std::vector<Received> got = receiver_->WaitFor(4);
+  ASSERT_EQ(got.size(), 4u);
+
+  auto write = [&](const std::string& name, size_t from, size_t to) {
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t i = from; i < to; ++i) list.push_back({{"headers", got[i].headers}, {"body", got[i].body}});
+    WriteFile(env.dir().Sub(name), list.dump());
+    return env.dir().Sub(name);
+  };
+  const std::string before_rotation = write("before.json", 0, 2), during_grace = write("grace.json", 2, 4);
+  auto old_only = RunNodeScript("webhook_check.mjs", {before_rotation, old_secret});
+  EXPECT_EQ(old_only.exit_code, 0) << old_only.out << old_only.err;
+  EXPECT_NE(old_only.out.find("2 deliveries verified"), std::string::npos) << old_only.out;
+  auto both = RunNodeScript("webhook_check.mjs", {during_grace, rotated->secret(), old_secret});
+  std::cout << old_only.out << both.out;  // the libraries' report
+  EXPECT_EQ(both.exit_code, 0) << both.out << both.err;
+  EXPECT_NE(both.out.find("2 deliveries verified"), std::string::npos) << both.out;
+  EXPECT_NE(both.out.find("TicketScanned"), std::string::npos) << both.out;
+  // Before the rotation only the old secret signed; another secret verifies nothing.
+  auto new_before = RunNodeScript("webhook_check.mjs", {before_rotation, rotated->secret()});
+  EXPECT_EQ(new_before.exit_code, 1) << new_before.out;
+  auto stranger = RunNodeScript("webhook_check.mjs", {during_grace, NewWebhookSecret()});
+  EXPECT_EQ(stranger.exit_code, 1) << stranger.out;
+  EXPECT_NE(stranger.out.find("2 of 2 failed"), std::string::npos) << stranger.out;
 }
 
 TEST_F(WebhooksTest, DeliversOnlyWhatTheDeliveringIdentityMaySeeAndMasksPii) {
