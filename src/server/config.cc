@@ -23,6 +23,7 @@
 #include "auth/mtls.h"
 #include "engine/types.h"
 #include "server/cidr.h"
+#include "server/read_slots.h"
 
 namespace cairn::server {
 namespace {
@@ -698,7 +699,7 @@ class Parser {
         {"event_size_bytes_max", "batch_size_bytes_max", "batch_events_max", "max_message_bytes",
          "max_concurrent_streams", "read_batch_max", "read_size_bytes_max", "write_stall_ms_max",
          "grpc_memory_bytes_max", "connection_idle_ms_max", "connections_max",
-         "connections_per_source_max"}));
+         "connections_per_source_max", "reads_max", "reads_per_principal_max"}));
     // The stored record and the group commit must fit the storage's caps (engine/types.h).
     CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "event_size_bytes_max", 1024,
                                   static_cast<int64_t>(engine::kEventSizeBytesMaxLimit),
@@ -735,6 +736,22 @@ class Parser {
     if (out->connections_per_source_max > out->connections_max) {
       return Status::InvalidArgument(source_ + ": limits.connections_per_source_max must not "
                                      "exceed limits.connections_max");
+    }
+    return ParseReadSlots(t, out);
+  }
+
+  // Read/ReadAll calls in progress (server/read_slots.h), like the connection limits above.
+  Status ParseReadSlots(const toml::table& t, LimitsSection* out) const {
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "reads_max", 1,
+                                  static_cast<int64_t>(kReadsMaxLimit), &out->reads_max));
+    if (t.get("reads_per_principal_max") == nullptr) {
+      out->reads_per_principal_max = std::min(out->reads_per_principal_max, out->reads_max);
+    }
+    CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "reads_per_principal_max", 1,
+                                  static_cast<int64_t>(kReadsMaxLimit), &out->reads_per_principal_max));
+    if (out->reads_per_principal_max > out->reads_max) {
+      return Status::InvalidArgument(source_ + ": limits.reads_per_principal_max must not "
+                                     "exceed limits.reads_max");
     }
     return Status::Ok();
   }

@@ -53,6 +53,8 @@
 //   max_concurrent_streams = 256                 # 1 .. 65536
 //   read_batch_max = 1000                        # 1 .. 10000
 //   read_size_bytes_max = 16777216               # 64 KiB .. 1 GiB of stored events per engine read
+//   reads_max = 128                              # 1 .. 192 Read/ReadAll calls in progress
+//   reads_per_principal_max = 32                 # 1 .. reads_max of them per principal
 //   grpc_memory_bytes_max = 2147483648           # 64 MiB .. 1 TiB: gRPC's memory quota
 //   connection_idle_ms_max = 300000              # 10 s .. 1 day: idle connections closed
 //   [subscriptions]                              # live subscriptions (subscribe/live_hub.h)
@@ -203,6 +205,10 @@ struct LimitsSection {
   // more is closed at accept, before its TLS handshake (server/connection_table.h).
   uint64_t connections_max = 4096;             // 1 .. 1048576
   uint64_t connections_per_source_max = 256;   // 1 .. connections_max (unset: at most that)
+  // cairn.v1 Read/ReadAll calls in progress, in all and per principal: each holds a server
+  // thread while it runs (server/read_slots.h); one more is refused with RESOURCE_EXHAUSTED.
+  uint64_t reads_max = 128;                    // 1 .. kReadsMaxLimit (192)
+  uint64_t reads_per_principal_max = 32;       // 1 .. reads_max (unset: at most that)
 };
 
 // Webhook delivery (subscribe/webhook_dispatcher.h, docs/configuration.md).

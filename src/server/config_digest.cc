@@ -140,6 +140,8 @@ std::string CanonicalConfigText(const Config& c) {
   r.Line("limits.connection_idle_ms_max", c.limits.connection_idle_ms_max);
   r.Line("limits.connections_max", c.limits.connections_max);
   r.Line("limits.connections_per_source_max", c.limits.connections_per_source_max);
+  r.Line("limits.reads_max", c.limits.reads_max);
+  r.Line("limits.reads_per_principal_max", c.limits.reads_per_principal_max);
   r.Line("subscriptions.subscribers_max", c.subscriptions.subscribers_max);
   r.Line("subscriptions.subscribers_per_principal_max", c.subscriptions.subscribers_per_principal_max);
   r.Line("subscriptions.ring_events_max", c.subscriptions.ring_events_max);

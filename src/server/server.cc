@@ -50,6 +50,7 @@
 #include "server/peer_filter.h"
 #include "server/scrub_monitor.h"
 #include "server/posture_monitor.h"
+#include "server/read_slots.h"
 #include "server/readiness_route.h"
 #include "server/server_metrics.h"
 #include "server/streams_service.h"
@@ -124,7 +125,6 @@ Result<WitnessEndpoint> WitnessEndpointFor(const WitnessSection& w, const std::s
 }
 
 constexpr char kVersion[] = "0.1.0";
-constexpr int kServerThreadsMax = 256;
 constexpr int kPollersMin = 4;
 constexpr int kPollersMax = 64;
 constexpr uint32_t kCheckpointIntervalMs = 1000;
@@ -231,6 +231,7 @@ class ServerImpl final : public Server {
   std::atomic<uint64_t> admin_refused_{0};  // admin HTTP peers outside server.allow_cidrs
   std::unique_ptr<ReadinessRoute> readiness_;  // /readyz; made before the admin listener starts
   std::unique_ptr<AppendQuotas> append_quotas_;  // the policy's [[quota]] buckets
+  std::unique_ptr<ReadSlots> read_slots_;        // Read/ReadAll in progress; outlives streams_
   std::unique_ptr<CallGate> gate_;
   std::unique_ptr<StreamsService> streams_;
   std::unique_ptr<IntegrityService> integrity_;
@@ -361,6 +362,9 @@ Status ServerImpl::StartGrpc() {
                                   "Read/ReadAll calls (cairn.v1 and EventStoreDB) cancelled "
                                   "because the client stopped reading.");
   stream_options.write_watchdog = write_watchdog_.get();
+  read_slots_ = std::make_unique<ReadSlots>(config_.limits.reads_max,
+                                            config_.limits.reads_per_principal_max, metrics_.get());
+  stream_options.read_slots = read_slots_.get();
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
   integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get(), witness_pusher_.get());
   ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds(),
@@ -398,7 +402,7 @@ Status ServerImpl::StartGrpc() {
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                              static_cast<int>(config_.limits.connection_idle_ms_max));
   grpc::ResourceQuota quota("cairn");
-  quota.SetMaxThreads(kServerThreadsMax);
+  quota.SetMaxThreads(static_cast<int>(kServerThreadsMax));
   quota.Resize(static_cast<size_t>(config_.limits.grpc_memory_bytes_max));
   builder.SetResourceQuota(quota);
   builder.RegisterService(streams_.get());

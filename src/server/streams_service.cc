@@ -195,10 +195,18 @@ grpc::Status StreamsService::Read(grpc::ServerContext* context, const v1::ReadRe
   const Action action = ReadActionFor(stream);
   if (grpc::Status s = Require(id, action, stream, ""); !s.ok()) return s;
   id.audit->CountAllowed(action);
-  // Recorded with the read's outcome (a missing or deleted stream, an expired credential, ...).
-  const grpc::Status status = ReadPages(context, *request, &id, writer);
+  // Recorded with the read's outcome (a missing or deleted stream, an expired credential, too
+  // many reads in progress, ...).
+  ReadSlots::Slot slot;
+  grpc::Status status = TakeReadSlot(id, &slot);
+  if (status.ok()) status = ReadPages(context, *request, &id, writer);
   id.audit->DataPlane(id, action, stream, status);
   return status;
+}
+
+grpc::Status StreamsService::TakeReadSlot(const CallIdentity& id, ReadSlots::Slot* slot) const {
+  if (options_.read_slots == nullptr) return grpc::Status::OK;
+  return options_.read_slots->Acquire(id.principal.id, slot);
 }
 
 grpc::Status StreamsService::ReadPages(grpc::ServerContext* context,
@@ -279,7 +287,9 @@ grpc::Status StreamsService::ReadAll(grpc::ServerContext* context,
   // the log's size and how many events it may not see.
   if (grpc::Status s = RequireOnWholeLog(id, Action::kRead); !s.ok()) return s;
   id.audit->CountAllowed(Action::kRead);
-  const grpc::Status status = ReadAllPages(context, *request, &id, writer);
+  ReadSlots::Slot slot;
+  grpc::Status status = TakeReadSlot(id, &slot);
+  if (status.ok()) status = ReadAllPages(context, *request, &id, writer);
   id.audit->DataPlane(id, Action::kRead, "$all", status);
   return status;
 }

@@ -7,7 +7,8 @@
 // whole. Delete needs `delete` on the stream; GetStreamInfo needs `read` on it.
 //
 // Reads stream in chunks of at most `read_chunk_events_max` events and about
-// `read_chunk_bytes_max` bytes, checking for cancellation between chunks.
+// `read_chunk_bytes_max` bytes, checking for cancellation between chunks. An authorized read
+// takes a slot of `read_slots` for its duration, or is refused with RESOURCE_EXHAUSTED.
 //
 // Thread safety: gRPC calls the methods concurrently; the service holds no mutable state.
 #pragma once
@@ -18,6 +19,7 @@
 #include "cairn/v1/streams.grpc.pb.h"
 #include "engine/event_store.h"
 #include "server/call_gate.h"
+#include "server/read_slots.h"
 #include "server/write_watchdog.h"
 
 namespace cairn::server {
@@ -30,6 +32,9 @@ struct StreamsServiceOptions {
   // Cancels a Read/ReadAll whose client stopped reading (server/write_watchdog.h); not owned,
   // nullptr = unwatched.
   WriteWatchdog* write_watchdog = nullptr;
+  // Bounds the Read/ReadAll calls in progress (server/read_slots.h); not owned, nullptr =
+  // unbounded.
+  ReadSlots* read_slots = nullptr;
   // The engine's limit on events per append (limits.batch_events_max), checked before any
   // per-event work: a 4 MiB request of empty events holds ~2 million of them.
   uint64_t append_events_max = 1000;
@@ -61,6 +66,8 @@ class StreamsService final : public v1::Streams::WithCallbackMethod_Append<v1::S
                          CallIdentity* id, grpc::ServerWriter<v1::ReadResponse>* writer);
   grpc::Status ReadAllPages(grpc::ServerContext* context, const v1::ReadAllRequest& request,
                             CallIdentity* id, grpc::ServerWriter<v1::ReadResponse>* writer);
+  // A slot of options_.read_slots for the caller (OK and none held when unbounded).
+  grpc::Status TakeReadSlot(const CallIdentity& id, ReadSlots::Slot* slot) const;
 
   engine::EventStore* store_;
   const CallGate* gate_;

@@ -62,6 +62,7 @@ TEST(ConfigDigest, TheAppendLimitsAndPostgresSettingsCount) {
   for (const char* changed :
        {"[limits]\nevent_size_bytes_max = 2048\n", "[limits]\nbatch_size_bytes_max = 8388608\n",
         "[limits]\nbatch_events_max = 5\n", "[limits]\nwrite_stall_ms_max = 1000\n",
+        "[limits]\nreads_max = 64\n", "[limits]\nreads_per_principal_max = 8\n",
         "[storage]\npostgres_password_file = \"/etc/cairn/pg.pass\"\n",
         "[storage]\npostgres_pool_connections_max = 4\n",
         "[storage]\npostgres_optimistic_commits = false\n"}) {

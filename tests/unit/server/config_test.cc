@@ -248,6 +248,25 @@ TEST(ConfigParse, ConnectionLimits) {
                    {"connections_per_source_max must not exceed limits.connections_max"});
 }
 
+TEST(ConfigParse, ReadSlotLimits) {
+  const Config defaults = DefaultConfig();
+  EXPECT_EQ(defaults.limits.reads_max, 128u);
+  EXPECT_EQ(defaults.limits.reads_per_principal_max, 32u);
+  // A small total alone: the per-principal default follows it down.
+  const Config small = MustParse("[limits]\nreads_max = 8\n");
+  EXPECT_EQ(small.limits.reads_max, 8u);
+  EXPECT_EQ(small.limits.reads_per_principal_max, 8u);
+  const Config c = MustParse("[limits]\nreads_max = 192\nreads_per_principal_max = 2\n");
+  EXPECT_EQ(c.limits.reads_max, 192u);
+  EXPECT_EQ(c.limits.reads_per_principal_max, 2u);
+  // The server's 256 threads: at most 192 for reads, the rest for every other call.
+  ExpectParseError("[limits]\nreads_max = 193\n", {"'limits.reads_max' = 193 is outside"});
+  ExpectParseError("[limits]\nreads_max = 0\n", {"'limits.reads_max' = 0 is outside"});
+  ExpectParseError("[limits]\nreads_per_principal_max = 0\n", {"'limits.reads_per_principal_max'"});
+  ExpectParseError("[limits]\nreads_max = 10\nreads_per_principal_max = 11\n",
+                   {"reads_per_principal_max must not exceed limits.reads_max"});
+}
+
 TEST(ConfigParse, WebhookDispatchIsOnUnlessTurnedOff) {
   EXPECT_TRUE(DefaultConfig().webhooks.dispatch);
   EXPECT_FALSE(MustParse("[webhooks]\ndispatch = false\n").webhooks.dispatch);

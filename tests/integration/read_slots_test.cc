@@ -1,0 +1,188 @@
+// Reads that their clients do not drain hold one of the server's request threads each (cairn.v1
+// Read/ReadAll are synchronous gRPC calls). These tests hold reads open with clients that stop
+// taking responses, and show that one principal cannot hold more than
+// limits.reads_per_principal_max of them, all principals together not more than
+// limits.reads_max, and that the other calls of the server stay answered meanwhile.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "auth/api_key.h"
+#include "server_env.h"
+#include "test_util.h"
+
+namespace cairn::testing {
+namespace CAIRN_UNITY_ID {
+
+// A gate the blocked readers wait on: open it to let them drain and finish.
+struct Gate {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  void Open() {
+    std::lock_guard<std::mutex> lock(mu);
+    open = true;
+    cv.notify_all();
+  }
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return open; });
+  }
+};
+
+// A ReadAll on its own connection whose client takes the first response and then stops reading
+// until the gate opens.
+struct HeldRead {
+  HeldRead(Client* reader, Gate* gate) : client(reader) {
+    thread = std::thread([this, gate] {
+      v1::ReadAllRequest request;
+      status = client->ReadAll(request, [this, gate](const v1::ReadResponse&) {
+        started = true;
+        gate->Wait();
+        return false;  // then stop: the call is cancelled, not drained
+      });
+      done = true;
+    });
+  }
+  ~HeldRead() {
+    if (thread.joinable()) thread.join();
+  }
+  bool WaitStarted(int timeout_ms) const {
+    for (int waited = 0; waited < timeout_ms && !started && !done; waited += 10) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return started;
+  }
+
+  Client* client;
+  std::thread thread;
+  std::atomic<bool> started{false}, done{false};
+  Status status;
+};
+
+// 24,000 events of ~1 KiB: a ReadAll far larger than gRPC's flow-control windows, so that a
+// reader that stops taking responses keeps its call (and its server thread) busy.
+void AppendLargeLog(const ServerEnv& env) {
+  auto client = env.ClientWith(env.admin_key);
+  const std::string padding(1000, 'x');
+  for (int batch = 0; batch < 24; ++batch) {
+    v1::AppendRequest request;
+    request.set_stream("bulk-" + std::to_string(batch % 4));
+    for (int i = 0; i < 1000; ++i) {
+      auto* event = request.add_events();
+      event->set_type("Bulk");
+      event->set_data("{\"pad\":\"" + padding + "\"}");
+    }
+    ASSERT_TRUE(client->Append(request).ok());
+  }
+  v1::AppendRequest small;
+  small.set_stream("order-1");
+  small.add_events()->set_type("OrderCreated");
+  small.mutable_events(0)->set_data("{}");
+  ASSERT_TRUE(client->Append(small).ok());
+}
+
+// Held reads on `connections` connections of `token`; waits until no more start.
+std::vector<std::unique_ptr<HeldRead>> HoldReads(const ServerEnv& env, const std::string& token,
+                                                 int reads, int connections, Gate* gate,
+                                                 std::vector<std::unique_ptr<Client>>* clients) {
+  for (int i = 0; i < connections; ++i) clients->push_back(env.ClientWith(token));
+  std::vector<std::unique_ptr<HeldRead>> held;
+  const size_t first = clients->size() - static_cast<size_t>(connections);
+  for (int i = 0; i < reads; ++i) {
+    held.push_back(std::make_unique<HeldRead>((*clients)[first + static_cast<size_t>(i % connections)].get(), gate));
+  }
+  for (auto& h : held) h->WaitStarted(10000);
+  return held;
+}
+
+int Started(const std::vector<std::unique_ptr<HeldRead>>& held) {
+  int n = 0;
+  for (const auto& h : held) n += h->started ? 1 : 0;
+  return n;
+}
+
+int RefusedWith(const std::vector<std::unique_ptr<HeldRead>>& held, const std::string& text) {
+  int n = 0;
+  for (const auto& h : held) {
+    n += h->done && h->status.code() == StatusCode::kResourceExhausted &&
+                 h->status.message().find(text) != std::string::npos
+             ? 1 : 0;
+  }
+  return n;
+}
+
+// The other calls of the server are answered (within 5 s) while the reads are held.
+void ExpectOtherCallsServed(const ServerEnv& env) {
+  ClientOptions options;
+  options.ca_file = env.CaCert();
+  options.token = env.bot_key;
+  options.timeout_ms = 5000;
+  auto bot = env.ClientWithOptions(options);
+  auto who = bot->WhoAmI();
+  EXPECT_TRUE(who.ok()) << who.status().ToString();
+  auto info = bot->GetStreamInfo("order-1");
+  EXPECT_TRUE(info.ok()) << info.status().ToString();
+}
+
+// With the defaults, one principal that opens 100 reads and drains none holds 32 of them (its
+// limits.reads_per_principal_max); the rest are refused at once, and the server's other calls
+// are answered. Without the bound, 255 such reads took every request thread of the server and
+// WhoAmI failed with "Server Threadpool Exhausted".
+TEST(ReadSlotsTest, OnePrincipalsUndrainedReadsCannotTakeEveryServerThread) {
+  ServerEnv env;
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  AppendLargeLog(env);
+  Gate gate;
+  std::vector<std::unique_ptr<Client>> clients;
+  auto held = HoldReads(env, env.admin_key, 100, 4, &gate, &clients);
+  EXPECT_EQ(Started(held), 32);
+  EXPECT_EQ(RefusedWith(held, "limits.reads_per_principal_max = 32"), 68);
+  ExpectOtherCallsServed(env);
+  gate.Open();
+  held.clear();
+}
+
+// Small limits: a principal's third read is refused by its own bound, a third principal's by the
+// total; once the held reads end, reads are admitted again.
+TEST(ReadSlotsTest, PerPrincipalAndTotalBoundsAreEnforced) {
+  ServerEnv env;
+  auto second = auth::GenerateApiKey("second-admin");
+  ASSERT_TRUE(second.ok());
+  env.extra_config = "\n[limits]\nreads_max = 3\nreads_per_principal_max = 2\n\n"
+                     "[[auth.api_keys]]\nid = \"second-admin\"\nsecret_sha256 = \"" +
+                     second->secret_sha256 + "\"\nroles = [\"admin\"]\n";
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  AppendLargeLog(env);
+
+  Gate gate;
+  std::vector<std::unique_ptr<Client>> clients;
+  auto admin_reads = HoldReads(env, env.admin_key, 3, 1, &gate, &clients);
+  EXPECT_EQ(Started(admin_reads), 2);
+  EXPECT_EQ(RefusedWith(admin_reads, "limits.reads_per_principal_max = 2"), 1);
+  auto second_reads = HoldReads(env, second->key, 1, 1, &gate, &clients);
+  EXPECT_EQ(Started(second_reads), 1);
+  auto bot = env.ClientWith(env.bot_key);
+  v1::ReadRequest read;
+  read.set_stream("order-1");
+  const Status refused = bot->Read(read, [](const v1::ReadResponse&) { return true; });
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted) << refused.ToString();
+  EXPECT_NE(refused.message().find("limits.reads_max = 3"), std::string::npos) << refused.ToString();
+  ExpectOtherCallsServed(env);
+
+  gate.Open();
+  admin_reads.clear();
+  second_reads.clear();
+  const Status after = bot->Read(read, [](const v1::ReadResponse&) { return true; });
+  EXPECT_NE(after.code(), StatusCode::kResourceExhausted) << after.ToString();
+}
+
+}  // namespace CAIRN_UNITY_ID
+}  // namespace cairn::testing
