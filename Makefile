@@ -70,11 +70,12 @@ san-deps: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(SAN_PACKAGES)"
 
 # Independent implementations that the interop tests check cairn's published formats with
-# (tests/integration/interop_test.cc, webhooks_test.cc): Go's golang.org/x/mod/sumdb/{note,tlog}
-# as Debian packages them, built offline in GOPATH mode into the build tree; Python 3 and OpenSSL
-# for docs/tools; jose, standardwebhooks and cloudevents from npm, pinned by
+# (tests/integration/interop_test.cc, webhooks_test.cc, metrics_test.cc): Go's
+# golang.org/x/mod/sumdb/{note,tlog} as Debian packages them, built offline in GOPATH mode into
+# the build tree; Python 3 and OpenSSL for docs/tools; the Prometheus Python client's parser for
+# /metrics; jose, standardwebhooks and cloudevents from npm, pinned by
 # tests/interop/node/package-lock.json, with the test scripts copied beside their node_modules.
-INTEROP_PACKAGES := golang-go golang-golang-x-mod-dev python3 openssl
+INTEROP_PACKAGES := golang-go golang-golang-x-mod-dev python3 python3-prometheus-client openssl
 INTEROP_DIR = $(BUILD_DIR)/interop
 interop-deps: deps
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(INTEROP_PACKAGES)"

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
 #include <string>
@@ -19,6 +20,7 @@
 
 #include "cairn/v1/common.pb.h"
 #include "cairn/v1/streams.grpc.pb.h"
+#include "interop_tools.h"
 #include "loopback_http.h"
 #include "prom_parser.h"
 #include "server_env.h"
@@ -116,6 +118,42 @@ TEST_F(MetricsTest, CountersMoveByWhatTheCallsDidAndLabelsStayBounded) {
     EXPECT_EQ(value.find("OrderCreated"), std::string::npos) << value;
     EXPECT_EQ(value.find("127.0.0.1"), std::string::npos) << value;
   }
+}
+
+// The exposition as a scraper reads it: the official Prometheus Python client's parser
+// (tests/interop/prom_check.py) accepts it after real traffic, every family typed and described,
+// counters in _total, histograms cumulative up to +Inf = _count.
+TEST_F(MetricsTest, ThePrometheusClientsParserAcceptsTheExposition) {
+  const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  CAIRN_INTEROP_REQUIRE(RunCommand({python, "-c", "import prometheus_client.parser"}).exit_code == 0,
+                        std::string("no prometheus_client for ") + python +
+                            " (make test installs python3-prometheus-client)");
+  ASSERT_TRUE(bot->Append(Events(kStream, "OrderCreated", 3)).ok());
+  v1::ReadRequest read;
+  read.set_stream(kStream);
+  ASSERT_TRUE(bot->Read(read, [](const v1::ReadResponse&) { return true; }).ok());
+  ASSERT_EQ(bot->Append(Events(kStream, "RefundIssued", 1)).status().code(),
+            StatusCode::kPermissionDenied);
+  ASSERT_EQ(env.ClientWith("cairn_nope_0000")->GetStreamInfo(kStream).status().code(),
+            StatusCode::kUnauthenticated);
+  const PromExposition ours = Scrape();
+  TempDir dir;
+  WriteFile(dir.Sub("metrics.txt"), HttpBody(HttpGet(env.server().admin_port(), "/metrics")));
+  const std::string script = std::string(CAIRN_SOURCE_DIR) + "/tests/interop/prom_check.py";
+  auto checked = RunCommand({python, script, dir.Sub("metrics.txt")});
+  std::cout << checked.out;  // the Prometheus client's verdict
+  EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
+  EXPECT_NE(checked.out.find(std::to_string(ours.families.size()) + " families"), std::string::npos)
+      << checked.out << " (our parser: " << ours.families.size() << ")";
+  // The checker fails on a broken exposition: a histogram whose +Inf bucket lost a count.
+  std::string broken = HttpBody(HttpGet(env.server().admin_port(), "/metrics"));
+  const size_t inf = broken.find("cairn_append_latency_seconds_bucket{le=\"+Inf\"} ");
+  ASSERT_NE(inf, std::string::npos);
+  const size_t value = broken.find(' ', inf) + 1;
+  broken.replace(value, broken.find('\n', value) - value, "0");
+  WriteFile(dir.Sub("broken.txt"), broken);
+  auto refused = RunCommand({python, script, dir.Sub("broken.txt")});
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
 }
 
 // Every stderr line is one JSON object with the ECS fields; the failed login is logged with its
