@@ -50,9 +50,8 @@ node-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm; \
 	fi
 
-# The official Node.js client, pinned by tests/esdb/package-lock.json, installed into the build
-# tree (npm ci, no install scripts) when the lock file changed; integration_test's EsdbNode* run it.
-# npm ci of the package-lock.json in $(1) into $(2), only when that lock file changed.
+# npm ci (no install scripts) of the package-lock.json in $(1) into $(2), only when that lock
+# file changed.
 define npm_ci
 	@mkdir -p $(2)
 	@if ! cmp -s $(1)/package-lock.json $(2)/.installed-lock.json; then \
@@ -62,6 +61,8 @@ define npm_ci
 	fi
 endef
 
+# The official Node.js client, pinned by tests/esdb/package-lock.json, installed into the build
+# tree; integration_test's EsdbNode* run it.
 ESDB_NODE_DIR := $(BUILD_DIR)/esdb-node
 esdb-node: node-deps
 	$(call npm_ci,tests/esdb,$(ESDB_NODE_DIR))

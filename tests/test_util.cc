@@ -11,7 +11,6 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-#include <stdexcept>
 
 namespace cairn::testing {
 

@@ -136,4 +136,24 @@ grpc::Status CheckNotExpired(CallIdentity* identity) {
   return grpc::Status::OK;
 }
 
+void AuditAccessEnd(const CallGate& gate, CallIdentity* id, policy::Action action,
+                    std::string_view resource, const Status& status,
+                    std::string_view rule_if_allowed) {
+  assert(id != nullptr);
+  if (id->audit == nullptr) return;
+  if (status.code() == StatusCode::kUnauthenticated) {  // expired (now >= exp), or revoked
+    if (id->expiry_audited) return;
+    id->expiry_audited = true;
+    const char* reason =
+        status.message() == "api key revoked" ? "api key revoked" : "credential expired";
+    id->audit->AuthFailure(id->request_id, AuthMethodName(id->principal.method), reason,
+                           id->peer_ip);
+    return;
+  }
+  if (status.code() != StatusCode::kPermissionDenied || !gate.Refresh(id).ok()) return;
+  const policy::Decision decision = id->Decide(action, resource, "");
+  if (decision.allowed && rule_if_allowed.empty()) return;
+  id->audit->Denied(*id, action, resource, "", decision.allowed ? rule_if_allowed : decision.rule);
+}
+
 }  // namespace cairn::server

@@ -89,7 +89,7 @@ class GroupConnection final
   GroupConnection(grpc::CallbackServerContext* context, engine::EventStore* store,
                   const CallGate* gate, const policy::PolicyHolder* policies,
                   subscribe::GroupEngine* groups)
-      : QueuedBidiReactor(context), store_(store), policies_(policies), groups_(groups) {
+      : QueuedBidiReactor(context), store_(store), gate_(gate), policies_(policies), groups_(groups) {
     if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
       End(std::move(s));
       return;
@@ -113,6 +113,14 @@ class GroupConnection final
     std::lock_guard<std::mutex> lock(mu());
     return WithdrawnOf(
         WithdrawLocked([&](const GroupDeliveryTag& tag) { return RevokedFor(access, tag); }));
+  }
+
+  // From the group's thread (through the sink), once: the group dropped this member because its
+  // credential ended or its access did (server/call_gate.h). On a copy of the identity, which
+  // the call's own thread may still be reading (source_ is set before the sink exists).
+  void AuditEnd(const Status& why) const {
+    CallIdentity id = id_;
+    AuditAccessEnd(*gate_, &id, policy::Action::kSubscribe, source_, why, "group-consumers");
   }
 
   void OnReadDone(bool ok) override {
@@ -155,9 +163,11 @@ class GroupConnection final
   }
 
   engine::EventStore* store_;
+  const CallGate* gate_;
   const policy::PolicyHolder* policies_;
   subscribe::GroupEngine* groups_;
   CallIdentity id_;
+  std::string source_;  // the group's source stream, from the join
   v1::GroupClientMessage in_;
   bool joined_ = false;  // the reading side only
   std::shared_ptr<ConnectionSink> sink_;
@@ -200,6 +210,7 @@ grpc::Status GroupConnection::HandleJoin(const v1::GroupClientMessage& message) 
     return DeniedStatus(policy::ActionName(policy::Action::kSubscribe), "group " + join.group(),
                         "");
   }
+  source_ = settings->source;
   sink_ = std::make_shared<ConnectionSink>(store_, std::move(access), this);
   // Under mu(), so that the group's first delivery queues behind the joined message.
   std::lock_guard<std::mutex> lock(mu());
@@ -265,7 +276,9 @@ ConnectionSink::DeliverResult ConnectionSink::Deliver(subscribe::GroupDelivery d
 
 void ConnectionSink::Closed(const Status& why) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (conn_ != nullptr) conn_->End(ToGrpcStatus(why));
+  if (conn_ == nullptr) return;
+  conn_->AuditEnd(why);
+  conn_->End(ToGrpcStatus(why));
 }
 
 }  // namespace

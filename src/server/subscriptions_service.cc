@@ -75,7 +75,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
     StartWrite(&response_);
   }
   void End(const Status& status) override {
-    AuditEnd(status);
+    AuditAccessEnd(*gate_, &id_, policy::Action::kSubscribe, stream_, status);
     Finish(EndStatus(status));
     end_grace_.Arm();
   }
@@ -91,23 +91,6 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer>
   }
 
  private:
-  // A running subscription ended because its credential expired or a policy reload took its
-  // grant away is audited like a refused call: the expiry as an authentication failure, the
-  // denial with the rule that decides it under the policy in force now.
-  void AuditEnd(const Status& status) {
-    if (id_.audit == nullptr) return;
-    if (status.code() == StatusCode::kUnauthenticated) {  // expired (now >= exp), or revoked
-      const char* reason =
-          status.message() == "api key revoked" ? "api key revoked" : "credential expired";
-      id_.audit->AuthFailure(id_.request_id, AuthMethodName(id_.principal.method), reason,
-                             id_.peer_ip);
-      return;
-    }
-    if (status.code() != StatusCode::kPermissionDenied || !gate_->Refresh(&id_).ok()) return;
-    const policy::Decision decision = id_.Decide(policy::Action::kSubscribe, stream_, "");
-    id_.audit->Denied(id_, policy::Action::kSubscribe, stream_, "", decision.rule);
-  }
-
   const CallGate* gate_;
   CallIdentity id_;     // as admitted; refreshed when the subscription is ended for access
   std::string stream_;  // the subscribed stream, or "$all"

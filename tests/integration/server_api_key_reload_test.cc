@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "auth/api_key.h"
+#include "cairn/groups.h"
 #include "server_env.h"
 
 namespace cairn::testing {
@@ -69,6 +70,52 @@ TEST_F(ServerApiKeyReloadTest, AnAddedKeyIsAdmittedAndARemovedOneRefusedWithoutA
   EXPECT_EQ(bot->WhoAmI().status().code(), StatusCode::kUnauthenticated)
       << "a removed key still works on its open channel";
   EXPECT_TRUE(admin->WhoAmI().ok());
+}
+
+// A consumer-group member whose key a reload removes is dropped from the group at its next
+// round, its call ends UNAUTHENTICATED, and the end is in the trail as an authentication failure
+// ("api key revoked"), as for a live subscription.
+TEST(ServerApiKeyReloadAuditTest, ARemovedKeyEndsItsGroupMembershipAndTheEndIsAudited) {
+  ServerEnv env;
+  env.audit_enabled = true;
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  auto admin = env.ClientWith(env.admin_key);
+  const auth::GeneratedApiKey fresh = auth::GenerateApiKey("svc-new").value();
+  v1::GroupSettings settings;
+  settings.set_name("reload-g");
+  settings.set_source("$all");
+  ASSERT_TRUE(Groups(*admin).Create(settings).ok());
+  env.WriteConfig(env.ConfigText() + KeyBlock("svc-new", fresh, "[\"admin\"]"));
+  ASSERT_TRUE(admin->ReloadApiKeys().ok());
+  auto member = env.ClientWith(fresh.key);
+  auto stream = Groups(*member).Connect("reload-g");
+  ASSERT_TRUE(stream.ok()) << stream.status().ToString();
+
+  env.WriteConfig(env.ConfigText());  // without svc-new
+  auto reloaded = admin->ReloadApiKeys();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  ASSERT_EQ(reloaded->removed_size(), 1);
+  Status ended = Status::Ok();
+  for (int i = 0; i < 20 && ended.ok(); ++i) {
+    auto next = (*stream)->Next(500);
+    if (!next.ok()) ended = next.status();
+  }
+  EXPECT_EQ(ended.code(), StatusCode::kUnauthenticated) << ended.ToString();
+
+  bool audited = false;
+  for (int waited_ms = 0; waited_ms < 10000 && !audited; waited_ms += 100) {
+    v1::ReadRequest trail;
+    trail.set_stream("$audit");
+    ASSERT_TRUE(admin->Read(trail, [&](const v1::ReadResponse& chunk) {
+      for (const auto& e : chunk.events()) {
+        audited = audited || (e.type() == "$auth.failure" &&
+                              e.data().find("api key revoked") != std::string::npos);
+      }
+      return true;
+    }).ok());
+    if (!audited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(audited) << "no $auth.failure with reason 'api key revoked' in $audit";
 }
 
 TEST_F(ServerApiKeyReloadTest, AFileThatDoesNotParseChangesNothing) {

@@ -352,6 +352,7 @@ TEST_F(WebhooksTest, TheOfficialStandardWebhooksAndCloudEventsLibrariesAcceptEve
   EXPECT_EQ(both.exit_code, 0) << both.out << both.err;
   EXPECT_NE(both.out.find("2 deliveries verified"), std::string::npos) << both.out;
   EXPECT_NE(both.out.find("TicketScanned"), std::string::npos) << both.out;
+  EXPECT_NE(both.out.find("data 726177200001ff206279746573"), std::string::npos) << both.out;
   // Before the rotation only the old secret signed; another secret verifies nothing.
   auto new_before = RunNodeScript("webhook_check.mjs", {before_rotation, rotated->secret()});
   EXPECT_EQ(new_before.exit_code, 1) << new_before.out;

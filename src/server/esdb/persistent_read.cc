@@ -139,6 +139,15 @@ class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp, Group
 
   const EsdbGroupId& group_id() const { return group_id_; }
 
+  // From the group's thread (through the sink), once: the group dropped this consumer because
+  // its credential ended or its access did (server/call_gate.h). On a copy of the identity,
+  // which the call's own thread may still be reading.
+  void AuditEnd(const Status& why) const {
+    CallIdentity id = id_;
+    AuditAccessEnd(*deps_.gate, &id, policy::Action::kSubscribe, group_id_.stream, why,
+                   "group-consumers");
+  }
+
   void OnReadDone(bool ok) override {
     if (!ok) {  // the consumer closed its side or went away
       LeaveGroup();
@@ -355,6 +364,7 @@ void ReadSink::Closed(const Status& why) {
   std::lock_guard<std::mutex> lock(mu_);
   if (conn_ == nullptr) return;
   conn_->Unregister();  // out of the group now, whenever its call ends
+  conn_->AuditEnd(why);
   const EsdbGroupId& id = conn_->group_id();
   if (why.code() == StatusCode::kPermissionDenied) {
     conn_->EndWith(AccessDenied("subscribe on the group's source is no longer granted"));
