@@ -16,6 +16,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "auth/api_key.h"
 #include "cairn/groups.h"
 #include "common/bytes.h"
 #include "event_store/client/persistent.grpc.pb.h"
@@ -615,6 +616,52 @@ TEST_F(EsdbPersistentStallTest, AConsumerThatStopsReadingLeavesItsGroupAndItsCal
   const grpc::Status ended = stalled.Ended(10000);
   EXPECT_NE(ended.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << ended.error_message();
   EXPECT_NE(ended.error_code(), grpc::StatusCode::OK);
+}
+
+// With the audit trail on: a consumer whose API key a reload removes is dropped from its group,
+// its call ends, and the end is in $audit as an authentication failure ("api key revoked"), as
+// for cairn.v1 group members and live subscriptions.
+class EsdbPersistentAuditTest : public EsdbPersistentTest {
+ protected:
+  void SetUp() override {
+    env.audit_enabled = true;
+    EsdbPersistentTest::SetUp();
+  }
+};
+
+TEST_F(EsdbPersistentAuditTest, AConsumerWhoseKeyARemovalRevokesEndsAndTheEndIsAudited) {
+  ASSERT_TRUE(Create("order-k", "keyed", admin).first.ok());
+  const auth::GeneratedApiKey member = auth::GenerateApiKey("esdb-member").value();
+  const std::string block = "\n[[auth.api_keys]]\nid = \"esdb-member\"\nsecret_sha256 = \"" +
+                            member.secret_sha256 + "\"\nroles = [\"admin\"]\n";
+  env.WriteConfig(env.ConfigText() + block);
+  ASSERT_TRUE(cairn_admin->ReloadApiKeys().ok());
+  Consumer consumer(stub.get(), Basic("esdb-member", member.key), "order-k", "keyed");
+  auto confirmation = consumer.Next();
+  ASSERT_TRUE(confirmation && confirmation->has_subscription_confirmation());
+
+  env.WriteConfig(env.ConfigText());  // without esdb-member
+  auto reloaded = cairn_admin->ReloadApiKeys();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  ASSERT_EQ(reloaded->removed_size(), 1);
+  const grpc::Status ended = consumer.Ended(10000);
+  EXPECT_NE(ended.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << "the consumer still runs";
+  EXPECT_NE(ended.error_code(), grpc::StatusCode::OK);
+
+  bool audited = false;
+  for (int waited_ms = 0; waited_ms < 10000 && !audited; waited_ms += 100) {
+    v1::ReadRequest trail;
+    trail.set_stream("$audit");
+    ASSERT_TRUE(cairn_admin->Read(trail, [&](const v1::ReadResponse& chunk) {
+      for (const auto& e : chunk.events()) {
+        audited = audited || (e.type() == "$auth.failure" &&
+                              e.data().find("api key revoked") != std::string::npos);
+      }
+      return true;
+    }).ok());
+    if (!audited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(audited) << "no $auth.failure with reason 'api key revoked' in $audit";
 }
 
 }  // namespace
