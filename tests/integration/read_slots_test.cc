@@ -74,21 +74,12 @@ struct HeldRead {
   Status status;
 };
 
-// 24,000 events of ~1 KiB: a ReadAll far larger than gRPC's flow-control windows, so that a
-// reader that stops taking responses keeps its call (and its server thread) busy.
+// 20 MB in 1,000 events (AppendLargeEvents): a ReadAll far larger than gRPC's flow-control
+// windows, so that a reader that stops taking responses keeps its call (and its server thread)
+// busy; and one small event on order-1 for the other principals' calls.
 void AppendLargeLog(const ServerEnv& env) {
   auto client = env.ClientWith(env.admin_key);
-  const std::string padding(1000, 'x');
-  for (int batch = 0; batch < 24; ++batch) {
-    v1::AppendRequest request;
-    request.set_stream("bulk-" + std::to_string(batch % 4));
-    for (int i = 0; i < 1000; ++i) {
-      auto* event = request.add_events();
-      event->set_type("Bulk");
-      event->set_data("{\"pad\":\"" + padding + "\"}");
-    }
-    ASSERT_TRUE(client->Append(request).ok());
-  }
+  AppendLargeEvents(*client, "bulk-1", 1000);
   v1::AppendRequest small;
   small.set_stream("order-1");
   small.add_events()->set_type("OrderCreated");

@@ -102,20 +102,8 @@ TEST(ServerApiKeyReloadAuditTest, ARemovedKeyEndsItsGroupMembershipAndTheEndIsAu
   }
   EXPECT_EQ(ended.code(), StatusCode::kUnauthenticated) << ended.ToString();
 
-  bool audited = false;
-  for (int waited_ms = 0; waited_ms < 10000 && !audited; waited_ms += 100) {
-    v1::ReadRequest trail;
-    trail.set_stream("$audit");
-    ASSERT_TRUE(admin->Read(trail, [&](const v1::ReadResponse& chunk) {
-      for (const auto& e : chunk.events()) {
-        audited = audited || (e.type() == "$auth.failure" &&
-                              e.data().find("api key revoked") != std::string::npos);
-      }
-      return true;
-    }).ok());
-    if (!audited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_TRUE(audited) << "no $auth.failure with reason 'api key revoked' in $audit";
+  EXPECT_TRUE(WaitForTrailRecord(*admin, "$auth.failure", "api key revoked"))
+      << "no $auth.failure with reason 'api key revoked' in $audit";
 }
 
 TEST_F(ServerApiKeyReloadTest, AFileThatDoesNotParseChangesNothing) {

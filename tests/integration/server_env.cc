@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "auth/api_key.h"
 
@@ -190,6 +191,25 @@ bool ServerEnv::NarrowBotSubscribeTo(const std::string& event_type) const {
                      event_type + R"("] },)");
   WriteFile(PolicyPath(), policy);
   return true;
+}
+
+bool WaitForTrailRecord(Client& admin, std::string_view type, std::string_view text,
+                        int timeout_ms) {
+  for (int waited_ms = 0; waited_ms < timeout_ms; waited_ms += 100) {
+    bool found = false;
+    v1::ReadRequest trail;
+    trail.set_stream("$audit");
+    const Status read = admin.Read(trail, [&](const v1::ReadResponse& chunk) {
+      for (const auto& e : chunk.events()) {
+        found = found || (e.type() == type && e.data().find(text) != std::string::npos);
+      }
+      return true;
+    });
+    if (found) return true;
+    if (!read.ok() && read.code() != StatusCode::kNotFound) ADD_FAILURE() << read.ToString();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
 }
 
 void AppendLargeEvents(Client& client, const std::string& stream, int n) {

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cairn/client.h"
@@ -97,6 +98,12 @@ int64_t NowS();
 // 20 MB for n = 1000, far beyond what HTTP/2 flow control lets a transport take from a consumer
 // that does not read.
 void AppendLargeEvents(Client& client, const std::string& stream, int n);
+
+// Polls `$audit` (read by `admin`, ASSERT-free) until a record of `type` (e.g. "$auth.failure")
+// whose data contains `text` is there; false after `timeout_ms`. The trail must be on
+// (ServerEnv::audit_enabled).
+bool WaitForTrailRecord(Client& admin, std::string_view type, std::string_view text,
+                        int timeout_ms = 10000);
 
 // The [storage] table of a log in the PostgreSQL database `dsn` (a libpq conninfo without a
 // password, e.g. PgTestServer::CreateDatabase()), for ServerEnv(storage_toml).
