@@ -137,8 +137,7 @@ grpc::Status CheckNotExpired(CallIdentity* identity) {
 }
 
 void AuditAccessEnd(const CallGate& gate, CallIdentity* id, policy::Action action,
-                    std::string_view resource, const Status& status,
-                    std::string_view rule_if_allowed) {
+                    std::string_view resource, const Status& status, std::string_view rule) {
   assert(id != nullptr);
   if (id->audit == nullptr) return;
   if (status.code() == StatusCode::kUnauthenticated) {  // expired (now >= exp), or revoked
@@ -150,10 +149,13 @@ void AuditAccessEnd(const CallGate& gate, CallIdentity* id, policy::Action actio
                            id->peer_ip);
     return;
   }
-  if (status.code() != StatusCode::kPermissionDenied || !gate.Refresh(id).ok()) return;
-  const policy::Decision decision = id->Decide(action, resource, "");
-  if (decision.allowed && rule_if_allowed.empty()) return;
-  id->audit->Denied(*id, action, resource, "", decision.allowed ? rule_if_allowed : decision.rule);
+  if (status.code() != StatusCode::kPermissionDenied) return;
+  if (!rule.empty()) {
+    id->audit->Denied(*id, action, resource, "", rule);
+    return;
+  }
+  if (!gate.Refresh(id).ok()) return;
+  id->audit->Denied(*id, action, resource, "", id->Decide(action, resource, "").rule);
 }
 
 }  // namespace cairn::server

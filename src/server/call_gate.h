@@ -91,12 +91,11 @@ class CallGate {
 // Audits the end of a long call that the server ended for access — a live subscription, a
 // consumer-group member (cairn.v1 or EventStoreDB) — like a refused call: UNAUTHENTICATED (the
 // credential expired, or a reload revoked its API key) as an authentication failure, once per
-// call; PERMISSION_DENIED (a reload took the grant away) as a denial of `action` on `resource`
-// with the rule that decides it under the policy in force now (the identity's roles are
-// refreshed through `gate`), or `rule_if_allowed` when that policy still allows it (the group no
-// longer names the consumer). Any other status: nothing. Not thread-safe on *id.
+// call; PERMISSION_DENIED as a denial of `action` on `resource`: with `rule` when the caller
+// knows why (a group that no longer names the consumer: "group-consumers"), else with the rule
+// that decides it under the policy in force now (a reload took the grant away; the identity's
+// roles are refreshed through `gate`). Any other status: nothing. Not thread-safe on *id.
 void AuditAccessEnd(const CallGate& gate, CallIdentity* id, policy::Action action,
-                    std::string_view resource, const Status& status,
-                    std::string_view rule_if_allowed = "");
+                    std::string_view resource, const Status& status, std::string_view rule = "");
 
 }  // namespace cairn::server

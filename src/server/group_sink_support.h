@@ -57,6 +57,14 @@ inline bool PolicyChangedSince(const subscribe::LiveAccess& access, uint64_t* se
   return true;
 }
 
+// The audit rule of a group member's end that the group, not the policy, decided: an update that
+// no longer names the consumer; "" for every other end (AuditAccessEnd asks the policy).
+inline std::string_view RuleOf(const Status& why) {
+  const bool not_a_consumer = why.code() == StatusCode::kPermissionDenied &&
+                              why.message() == subscribe::kNotAGroupConsumerMessage;
+  return not_a_consumer ? std::string_view("group-consumers") : std::string_view();
+}
+
 // A group consumer on the call `Conn`, which has WriteStalled(int64_t stall_ms_max) and
 // WithdrawRevoked(const subscribe::LiveAccess&) -> std::vector<subscribe::WithdrawnDelivery>,
 // each taking the call's own lock. The sink outlives the call while the group holds it: Detach()

@@ -120,7 +120,7 @@ class GroupConnection final
   // the call's own thread may still be reading (source_ is set before the sink exists).
   void AuditEnd(const Status& why) const {
     CallIdentity id = id_;
-    AuditAccessEnd(*gate_, &id, policy::Action::kSubscribe, source_, why, "group-consumers");
+    AuditAccessEnd(*gate_, &id, policy::Action::kSubscribe, source_, why, RuleOf(why));
   }
 
   void OnReadDone(bool ok) override {

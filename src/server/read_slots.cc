@@ -9,8 +9,8 @@ namespace {
 
 constexpr std::string_view kRefusedName = "cairn_reads_refused_total";
 constexpr std::string_view kRefusedHelp =
-    "cairn.v1 Read/ReadAll calls refused because too many reads were in progress, by the limit "
-    "(limits.reads_max in all, limits.reads_per_principal_max for the caller).";
+    "Reads (cairn.v1 Read/ReadAll, EventStoreDB Read) refused because too many were in progress, "
+    "by the limit (limits.reads_max in all, limits.reads_per_principal_max for the caller).";
 
 }  // namespace
 

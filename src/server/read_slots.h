@@ -7,7 +7,10 @@
 // every other synchronous call (reads, stream info, proofs, WhoAmI, admin) would fail with
 // "Server Threadpool Exhausted" (tests/integration/read_slots_test.cc). With it, one principal
 // holds at most `per_principal_max` reads, all together at most `total_max`, and the threads
-// above total_max stay for the other calls.
+// above total_max stay for the other calls. EventStoreDB Reads (callback calls, no thread) get an
+// instance of their own with the same limits: each holds a page of answers (up to
+// limits.read_size_bytes_max of stored events) for as long as its client does not take them, so
+// without a bound one principal could open tens of thousands and exhaust memory.
 //
 // A read takes a Slot after it was authorized and gives it back when the Slot is destroyed.
 // A read that finds no slot is refused at once with RESOURCE_EXHAUSTED naming the limit; nothing

@@ -232,6 +232,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<ReadinessRoute> readiness_;  // /readyz; made before the admin listener starts
   std::unique_ptr<AppendQuotas> append_quotas_;  // the policy's [[quota]] buckets
   std::unique_ptr<ReadSlots> read_slots_;        // Read/ReadAll in progress; outlives streams_
+  std::unique_ptr<ReadSlots> esdb_read_slots_;   // EventStoreDB Reads in progress, likewise
   std::unique_ptr<CallGate> gate_;
   std::unique_ptr<StreamsService> streams_;
   std::unique_ptr<IntegrityService> integrity_;
@@ -428,6 +429,9 @@ Status ServerImpl::StartGrpc() {
       4 * (config_.limits.batch_size_bytes_max +
            config_.limits.batch_events_max * esdb::kAppendEventOverheadBytes));
   esdb_stream_options.metrics = metrics_.get();
+  esdb_read_slots_ = std::make_unique<ReadSlots>(
+      config_.limits.reads_max, config_.limits.reads_per_principal_max, metrics_.get());
+  esdb_stream_options.read_slots = esdb_read_slots_.get();
   esdb_stream_options.write_watchdog = write_watchdog_.get();
   esdb_append_watchdog_ = StallWatchdog("cairn_esdb_append_stalls_cancelled_total",
                                         "EventStoreDB Append/BatchAppend calls cancelled because "

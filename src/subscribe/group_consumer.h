@@ -30,6 +30,11 @@ struct GroupDelivery {
   bool replay = false;
 };
 
+// The message of the PERMISSION_DENIED with which the group closes a consumer that an update
+// removed from GroupSettings::consumers (the policy may still allow it): Closed can tell this
+// end from one for lost access.
+inline constexpr std::string_view kNotAGroupConsumerMessage = "no longer one of the group's consumers";
+
 class GroupConsumer {
  public:
   virtual ~GroupConsumer() = default;

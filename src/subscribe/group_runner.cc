@@ -291,7 +291,7 @@ void GroupRunner::BeginRounds() {
   for (auto& [id, consumer] : all) {
     Status s = consumer->BeginRound();
     if (s.ok() && !admits.Admits(consumer->principal_id())) {
-      s = Status::PermissionDenied("no longer one of the group's consumers");
+      s = Status::PermissionDenied(std::string(kNotAGroupConsumerMessage));
     }
     if (s.ok() && consumer->WriteStalled(stall_ms_max)) {
       s = Status::ResourceExhausted("the consumer took no message for " +

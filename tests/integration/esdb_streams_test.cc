@@ -1139,6 +1139,64 @@ TEST_F(EsdbAuditTest, AnAppendQuotaRefusesAppendAndBatchAppendAlike) {
   EXPECT_EQ(denials[0].error_code, "RESOURCE_EXHAUSTED");
 }
 
+// EventStoreDB Reads in progress are bounded like cairn.v1's (limits.reads_per_principal_max,
+// limits.reads_max; a budget of their own): undrained reads each hold a page of answers.
+class EsdbReadSlotsTest : public EsdbStreamsTest {
+ protected:
+  void SetUp() override { Start("[limits]\nreads_max = 4\nreads_per_principal_max = 2\n"); }
+};
+
+TEST_F(EsdbReadSlotsTest, APrincipalsThirdUndrainedReadIsRefusedAndReadsResumeAfter) {
+  AppendLargeEvents(*env.ClientWith(env.admin_key), "bulk-1", 1000);
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<streams::ReadResp>>> held;
+  for (int i = 0; i < 2; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    Prepare(contexts.back().get(), admin, 60000);
+    held.push_back(stub->Read(contexts.back().get(), AllRead(100000)));
+    streams::ReadResp first;
+    ASSERT_TRUE(held.back()->Read(&first));  // then stop reading
+  }
+  grpc::ClientContext third_context;
+  Prepare(&third_context, admin, 60000);
+  auto third = stub->Read(&third_context, AllRead(100000));
+  streams::ReadResp answer;
+  EXPECT_FALSE(third->Read(&answer));
+  const grpc::Status refused = third->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("limits.reads_per_principal_max = 2"), std::string::npos)
+      << refused.error_message();
+  // cairn.v1 reads have a budget of their own.
+  v1::ReadRequest v1_read;
+  v1_read.set_stream("bulk-1");
+  v1_read.set_limit(1);
+  EXPECT_TRUE(env.ClientWith(env.admin_key)->Read(v1_read, [](const v1::ReadResponse&) {
+    return true;
+  }).ok());
+
+  for (auto& c : contexts) c->TryCancel();
+  for (auto& r : held) {
+    while (r->Read(&answer)) {
+    }
+    r->Finish();
+  }
+  // The slots come back when the server sees the cancellations.
+  grpc::StatusCode code = grpc::StatusCode::RESOURCE_EXHAUSTED;
+  for (int waited_ms = 0; waited_ms < 10000 && code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+       waited_ms += 100) {
+    grpc::ClientContext again_context;
+    Prepare(&again_context, admin, 60000);
+    auto again = stub->Read(&again_context, StreamRead("bulk-1", false, 1));
+    while (again->Read(&answer)) {
+    }
+    code = again->Finish().error_code();
+    if (code == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  EXPECT_EQ(code, grpc::StatusCode::OK);
+}
+
 // A client that stops taking answers, or stops sending an append it has begun, holds memory on the
 // server; after limits.write_stall_ms_max its call is cancelled, as a cairn.v1 ReadAll's is.
 class EsdbStallTest : public EsdbStreamsTest {

@@ -625,5 +625,34 @@ TEST(GroupStallTest, AConsumerThatStopsReadingLeavesItsGroupAndItsCallEnds) {
       << ended.error_code() << " " << ended.error_message();
 }
 
+// A member that a group update no longer names is dropped at the group's next round, its call
+// ends PERMISSION_DENIED, and the end is audited once as a denial of `subscribe` on the group's
+// source with rule "group-consumers" (the policy still allows it: the group decided).
+TEST(GroupsAuditTest, AMemberAnUpdateNoLongerNamesEndsAndIsAuditedOnce) {
+  ServerEnv env;
+  env.audit_enabled = true;
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  auto admin = env.ClientWith(env.admin_key);
+  auto bot = env.ClientWith(env.bot_key);
+  v1::GroupSettings named = Settings("named", "order-g");
+  named.add_consumers("apikey:ci-bot");
+  ASSERT_TRUE(Groups(*admin).Create(named).ok());
+  auto stream = Groups(*bot).Connect("named");
+  ASSERT_TRUE(stream.ok()) << stream.status().ToString();
+
+  named.clear_consumers();
+  named.add_consumers("apikey:admin");
+  ASSERT_TRUE(Groups(*admin).Update(named).ok());
+  Status ended = Status::Ok();
+  for (int i = 0; i < 20 && ended.ok(); ++i) {
+    auto next = (*stream)->Next(500);
+    if (!next.ok()) ended = next.status();
+  }
+  EXPECT_EQ(ended.code(), StatusCode::kPermissionDenied) << ended.ToString();
+  EXPECT_TRUE(WaitForTrailRecord(*admin, "$access.denied", "group-consumers"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // no second record follows
+  EXPECT_EQ(TrailRecords(*admin, "$access.denied", "group-consumers"), 1u);
+}
+
 }  // namespace
 }  // namespace cairn::testing

@@ -74,6 +74,10 @@ struct HeldRead {
   Status status;
 };
 
+// Pages of 4 events (80 KB here) instead of up to 16 MiB: each held read holds one page, and 192
+// of them must not pin gigabytes (or press on gRPC's 2 GiB memory quota) on a CI machine.
+constexpr char kSmallPages[] = "read_batch_max = 4\n";
+
 // 20 MB in 1,000 events (AppendLargeEvents): a ReadAll far larger than gRPC's flow-control
 // windows, so that a reader that stops taking responses keeps its call (and its server thread)
 // busy; and one small event on order-1 for the other principals' calls.
@@ -136,6 +140,7 @@ void ExpectOtherCallsServed(const ServerEnv& env) {
 // WhoAmI failed with "Server Threadpool Exhausted".
 TEST(ReadSlotsTest, OnePrincipalsUndrainedReadsCannotTakeEveryServerThread) {
   ServerEnv env;
+  env.extra_config = std::string("\n[limits]\n") + kSmallPages;
   ASSERT_TRUE(env.Start()) << env.server().output();
   AppendLargeLog(env);
   Gate gate;
@@ -153,7 +158,8 @@ TEST(ReadSlotsTest, PerPrincipalAndTotalBoundsAreEnforced) {
   ServerEnv env;
   auto second = auth::GenerateApiKey("second-admin");
   ASSERT_TRUE(second.ok());
-  env.extra_config = "\n[limits]\nreads_max = 3\nreads_per_principal_max = 2\n\n"
+  env.extra_config = std::string("\n[limits]\nreads_max = 3\nreads_per_principal_max = 2\n") +
+                     kSmallPages + "\n"
                      "[[auth.api_keys]]\nid = \"second-admin\"\nsecret_sha256 = \"" +
                      second->secret_sha256 + "\"\nroles = [\"admin\"]\n";
   ASSERT_TRUE(env.Start()) << env.server().output();
@@ -189,21 +195,22 @@ TEST(ReadSlotsTest, PerPrincipalAndTotalBoundsAreEnforced) {
 }
 
 // The bound that keeps the server answering: with every read slot allowed to one principal
-// (reads_max = reads_per_principal_max = 192, the most), 255 undrained reads hold 192 threads and
-// the other 63 are refused; the threads above 192 still answer WhoAmI and GetStreamInfo. (Before
-// the bound, the same 255 reads took every thread and WhoAmI failed with "Server Threadpool
+// (reads_max = reads_per_principal_max = 192, the most), 250 undrained reads hold 192 threads and
+// the other 58 are refused; the threads above 192 still answer WhoAmI and GetStreamInfo. (Before
+// the bound, 255 such reads took every thread and WhoAmI failed with "Server Threadpool
 // Exhausted".)
 TEST(ReadSlotsTest, AtTheLargestReadsMaxTheOtherCallsAreStillAnswered) {
   ServerEnv env;
-  env.extra_config = "\n[limits]\nreads_max = 192\nreads_per_principal_max = 192\n";
+  env.extra_config =
+      std::string("\n[limits]\nreads_max = 192\nreads_per_principal_max = 192\n") + kSmallPages;
   ASSERT_TRUE(env.Start()) << env.server().output();
   AppendLargeLog(env);
   Gate gate;
   std::vector<std::unique_ptr<Client>> clients;
-  auto held = HoldReads(env, env.admin_key, 255, 8, &gate, &clients);
+  auto held = HoldReads(env, env.admin_key, 250, 8, &gate, &clients);
   OpenOnExit open_on_exit{&gate};
   EXPECT_EQ(Started(held), 192);
-  EXPECT_EQ(RefusedWith(held, "limits.reads_max = 192"), 63);
+  EXPECT_EQ(RefusedWith(held, "limits.reads_max = 192"), 58);
   ExpectOtherCallsServed(env);
 }
 

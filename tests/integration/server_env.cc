@@ -193,20 +193,24 @@ bool ServerEnv::NarrowBotSubscribeTo(const std::string& event_type) const {
   return true;
 }
 
+size_t TrailRecords(Client& admin, std::string_view type, std::string_view text) {
+  size_t found = 0;
+  v1::ReadRequest trail;
+  trail.set_stream("$audit");
+  const Status read = admin.Read(trail, [&](const v1::ReadResponse& chunk) {
+    for (const auto& e : chunk.events()) {
+      found += e.type() == type && e.data().find(text) != std::string::npos ? 1 : 0;
+    }
+    return true;
+  });
+  if (!read.ok() && read.code() != StatusCode::kNotFound) ADD_FAILURE() << read.ToString();
+  return found;
+}
+
 bool WaitForTrailRecord(Client& admin, std::string_view type, std::string_view text,
                         int timeout_ms) {
   for (int waited_ms = 0; waited_ms < timeout_ms; waited_ms += 100) {
-    bool found = false;
-    v1::ReadRequest trail;
-    trail.set_stream("$audit");
-    const Status read = admin.Read(trail, [&](const v1::ReadResponse& chunk) {
-      for (const auto& e : chunk.events()) {
-        found = found || (e.type() == type && e.data().find(text) != std::string::npos);
-      }
-      return true;
-    });
-    if (found) return true;
-    if (!read.ok() && read.code() != StatusCode::kNotFound) ADD_FAILURE() << read.ToString();
+    if (TrailRecords(admin, type, text) > 0) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;

@@ -104,6 +104,8 @@ void AppendLargeEvents(Client& client, const std::string& stream, int n);
 // (ServerEnv::audit_enabled).
 bool WaitForTrailRecord(Client& admin, std::string_view type, std::string_view text,
                         int timeout_ms = 10000);
+// How many such records `$audit` holds now.
+size_t TrailRecords(Client& admin, std::string_view type, std::string_view text);
 
 // The [storage] table of a log in the PostgreSQL database `dsn` (a libpq conninfo without a
 // password, e.g. PgTestServer::CreateDatabase()), for ServerEnv(storage_toml).

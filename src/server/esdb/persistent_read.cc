@@ -145,7 +145,7 @@ class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp, Group
   void AuditEnd(const Status& why) const {
     CallIdentity id = id_;
     AuditAccessEnd(*deps_.gate, &id, policy::Action::kSubscribe, group_id_.stream, why,
-                   "group-consumers");
+                   RuleOf(why));
   }
 
   void OnReadDone(bool ok) override {

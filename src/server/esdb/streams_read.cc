@@ -287,10 +287,11 @@ class AllSource final : public ReadSource {
 class PagedReadReactor final : public ReadReactor {
  public:
   PagedReadReactor(grpc::CallbackServerContext* context, engine::EventStore* store,
-                   CallIdentity id, ReadSpec spec, ReadLimits limits)
+                   CallIdentity id, ReadSpec spec, ReadLimits limits, ReadSlots::Slot slot)
       : context_(context),
         id_(std::move(id)),
         spec_(std::move(spec)),
+        slot_(std::move(slot)),
         write_watch_(limits.write_watchdog, [context] { context->TryCancel(); }) {
     if (spec_.all) {
       source_ = std::make_unique<AllSource>(store, &id_, &spec_, limits);
@@ -392,6 +393,7 @@ class PagedReadReactor final : public ReadReactor {
   uint64_t fills_ = 0;            // source_->Fill calls
   uint64_t answers_started_ = 0;  // StartWrite calls
   const ReadSpec spec_;
+  ReadSlots::Slot slot_;  // this read's claim on the read slots, given back with the reactor
   std::unique_ptr<ReadSource> source_;
   std::deque<streams::ReadResp> queue_;  // at most one page of answers
   streams::ReadResp current_;            // the write in flight
@@ -410,9 +412,10 @@ class FinishedReactor final : public ReadReactor {
 }  // namespace
 
 ReadReactor* StartRead(grpc::CallbackServerContext* context, engine::EventStore* store,
-                       CallIdentity id, ReadSpec spec, ReadLimits limits) {
+                       CallIdentity id, ReadSpec spec, ReadLimits limits, ReadSlots::Slot slot) {
   assert(limits.page_events_max > 0);
-  return new PagedReadReactor(context, store, std::move(id), std::move(spec), limits);
+  return new PagedReadReactor(context, store, std::move(id), std::move(spec), limits,
+                              std::move(slot));
 }
 
 ReadReactor* FinishedRead(grpc::Status status) { return new FinishedReactor(std::move(status)); }

@@ -29,6 +29,7 @@
 #include "engine/event_store.h"
 #include "event_store/client/streams.pb.h"
 #include "server/call_gate.h"
+#include "server/read_slots.h"
 #include "server/esdb/streams_filter.h"
 #include "server/write_watchdog.h"
 
@@ -101,9 +102,11 @@ struct ReadLimits {
 using ReadReactor = grpc::ServerWriteReactor<event_store::client::streams::ReadResp>;
 
 // A reactor that answers a read already allowed for `id` (the caller checked the stream-level
-// grant and audited the call). `store` must outlive the call.
+// grant and audited the call). `store` must outlive the call. The reactor keeps `slot` (the
+// read's claim on ReadSlots, or an empty one) until the call is done.
 ReadReactor* StartRead(grpc::CallbackServerContext* context, engine::EventStore* store,
-                       CallIdentity id, ReadSpec spec, ReadLimits limits);
+                       CallIdentity id, ReadSpec spec, ReadLimits limits,
+                       ReadSlots::Slot slot = {});
 
 // A reactor that finishes the call at once with `status` (its trailers are already on
 // `context`, see esdb_errors.h Finish).

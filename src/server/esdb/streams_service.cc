@@ -90,13 +90,21 @@ ReadReactor* StreamsService::Read(grpc::CallbackServerContext* context,
     return FinishedRead(Finish(context, FromGateStatus(s)));
   }
   id.audit->CountAllowed(action);
+  ReadSlots::Slot slot;
+  if (options_.read_slots != nullptr) {
+    if (grpc::Status s = options_.read_slots->Acquire(id.principal.id, &slot); !s.ok()) {
+      id.audit->DataPlane(id, action, spec->stream, s, {{"protocol", "esdb"}});
+      return FinishedRead(Finish(context, FromGateStatus(s)));
+    }
+  }
   id.audit->DataPlane(id, action, spec->stream, grpc::Status::OK, {{"protocol", "esdb"}});
   ReadLimits limits;
   limits.page_events_max = options_.read_page_events_max;
   limits.read_events = read_events_;
   limits.long_scans = &long_scans_;
   limits.write_watchdog = options_.write_watchdog;
-  return StartRead(context, store_, std::move(id), std::move(spec).value(), limits);
+  return StartRead(context, store_, std::move(id), std::move(spec).value(), limits,
+                   std::move(slot));
 }
 
 grpc::Status StreamsService::Delete(grpc::ServerContext* context,

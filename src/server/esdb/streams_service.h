@@ -37,6 +37,7 @@
 #include "engine/event_store.h"
 #include "event_store/client/streams.grpc.pb.h"
 #include "server/call_gate.h"
+#include "server/read_slots.h"
 #include "server/esdb/streams_append.h"
 #include "server/esdb/streams_read.h"
 #include "subscribe/live_hub.h"
@@ -67,6 +68,10 @@ struct StreamsServiceOptions {
   AppendBudget* append_budget = nullptr;
   // cairn_read_calls_total / cairn_read_events_total, shared with cairn.v1; not owned.
   audit::MetricsRegistry* metrics = nullptr;
+  // Bounds the Read calls (not subscriptions) in progress, in all and per principal: each holds
+  // a page of answers while its client takes them (server/read_slots.h; cairn serve gives this
+  // protocol its own instance with the limits of cairn.v1's). Not owned; nullptr = unbounded.
+  ReadSlots* read_slots = nullptr;
   // Ends reads whose client stopped reading (limits.write_stall_ms_max), as on cairn.v1; not
   // owned, may be null.
   WriteWatchdog* write_watchdog = nullptr;
