@@ -107,11 +107,12 @@ void AuditViolation(const CallIdentity& id, const ViolationRecord& v) {
 }  // namespace
 
 IntegrityService::IntegrityService(engine::EventStore* store, const CallGate* gate,
-                                   const WitnessPusher* witnesses)
-    : store_(store), gate_(gate), witnesses_(witnesses) {}
+                                   const WitnessPusher* witnesses, ReadSlots* read_slots)
+    : store_(store), gate_(gate), witnesses_(witnesses), read_slots_(read_slots) {}
 
-grpc::Status IntegrityService::AdmitProof(grpc::ServerContext* context) const {
-  CallIdentity id;
+grpc::Status IntegrityService::AdmitProof(grpc::ServerContext* context, CallIdentity* out) const {
+  CallIdentity local;
+  CallIdentity& id = out != nullptr ? *out : local;
   if (grpc::Status s = gate_->Admit(context, &id); !s.ok()) return s;
   if (grpc::Status s = Require(id, policy::Action::kProof, kWholeLog, ""); !s.ok()) return s;
   id.audit->CountAllowed(policy::Action::kProof);
@@ -121,8 +122,16 @@ grpc::Status IntegrityService::AdmitProof(grpc::ServerContext* context) const {
 grpc::Status IntegrityService::GetCheckpoint(grpc::ServerContext* context,
                                              const v1::GetCheckpointRequest* request,
                                              v1::Checkpoint* response) {
-  if (grpc::Status s = AdmitProof(context); !s.ok()) return s;
+  CallIdentity id;
+  if (grpc::Status s = AdmitProof(context, &id); !s.ok()) return s;
   if (request->cosigned()) return CosignedCheckpoint(response);
+  // The request may wait for the next paced signing (up to a checkpoint interval) on this
+  // thread: it holds a slot of the reads' budget meanwhile, so that one principal's requests
+  // cannot hold every server thread.
+  ReadSlots::Slot slot;
+  if (read_slots_ != nullptr) {
+    if (grpc::Status s = read_slots_->Acquire(id.principal.id, &slot); !s.ok()) return s;
+  }
   auto checkpoint = store_->CheckpointOnRequest();  // paced: requests cannot grow the log's checkpoints
   if (!checkpoint.ok()) return ToGrpcStatus(checkpoint.status());
   ToWire(*checkpoint, response);

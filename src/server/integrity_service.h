@@ -15,6 +15,7 @@
 #include "cairn/v1/integrity.grpc.pb.h"
 #include "engine/event_store.h"
 #include "server/call_gate.h"
+#include "server/read_slots.h"
 #include "server/violation_log.h"
 #include "server/witness_pusher.h"
 
@@ -28,8 +29,11 @@ inline constexpr size_t kInclusionProofsPerCallMax = 1000;
 class IntegrityService final : public v1::Integrity::Service {
  public:
   // `witnesses` (nullable, outliving the service): where GetCheckpoint(cosigned) takes its note.
+  // `read_slots` (nullable, outliving the service): GetCheckpoint may wait up to a checkpoint
+  // interval for the next paced signing on a server thread, so it takes a slot of the cairn.v1
+  // reads' budget for the call (server/read_slots.h); null: unbounded.
   IntegrityService(engine::EventStore* store, const CallGate* gate,
-                   const WitnessPusher* witnesses = nullptr);
+                   const WitnessPusher* witnesses = nullptr, ReadSlots* read_slots = nullptr);
 
   grpc::Status GetCheckpoint(grpc::ServerContext* context, const v1::GetCheckpointRequest* request,
                              v1::Checkpoint* response) override;
@@ -55,12 +59,14 @@ class IntegrityService final : public v1::Integrity::Service {
   const ViolationLog& violations() const { return violations_; }
 
  private:
-  grpc::Status AdmitProof(grpc::ServerContext* context) const;
+  // Admits a caller with `proof` on the log; *id (may be null) gets its identity.
+  grpc::Status AdmitProof(grpc::ServerContext* context, CallIdentity* id = nullptr) const;
   grpc::Status CosignedCheckpoint(v1::Checkpoint* response) const;
 
   engine::EventStore* store_;
   const CallGate* gate_;
   const WitnessPusher* witnesses_;
+  ReadSlots* read_slots_;  // may be null
   ViolationLog violations_;
 };
 

@@ -367,7 +367,8 @@ Status ServerImpl::StartGrpc() {
                                             config_.limits.reads_per_principal_max, metrics_.get());
   stream_options.read_slots = read_slots_.get();
   streams_ = std::make_unique<StreamsService>(store_.get(), gate_.get(), stream_options);
-  integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get(), witness_pusher_.get());
+  integrity_ = std::make_unique<IntegrityService>(store_.get(), gate_.get(), witness_pusher_.get(),
+                                                  read_slots_.get());
   ServerFacts facts{kVersion, config_.tls.enabled, AuthMethods(config_), NowUnixSeconds(),
                     [this] {
                       return peer_filter_->refused_count() + peer_filter_->over_limit_count() +

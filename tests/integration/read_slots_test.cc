@@ -194,6 +194,30 @@ TEST(ReadSlotsTest, PerPrincipalAndTotalBoundsAreEnforced) {
   EXPECT_TRUE(after.ok()) << after.ToString();
 }
 
+// Integrity.GetCheckpoint may wait up to a checkpoint interval for the next paced signing on a
+// server thread (a log that keeps growing makes most requests wait): it takes a slot of the same
+// budget. A principal whose one slot is held by an undrained read is refused; another is served.
+TEST(ReadSlotsTest, CheckpointRequestsTakeASlotOfTheSameBudget) {
+  ServerEnv env;
+  auto second = auth::GenerateApiKey("second-admin");
+  ASSERT_TRUE(second.ok());
+  env.extra_config = std::string("\n[limits]\nreads_max = 4\nreads_per_principal_max = 1\n") +
+                     kSmallPages + "\n[[auth.api_keys]]\nid = \"second-admin\"\nsecret_sha256 = \"" +
+                     second->secret_sha256 + "\"\nroles = [\"admin\"]\n";
+  ASSERT_TRUE(env.Start()) << env.server().output();
+  AppendLargeLog(env);
+  Gate gate;
+  std::vector<std::unique_ptr<Client>> clients;
+  auto held = HoldReads(env, env.admin_key, 1, 1, &gate, &clients);
+  OpenOnExit open_on_exit{&gate};
+  ASSERT_EQ(Started(held), 1);
+  auto refused = env.ClientWith(env.admin_key)->GetCheckpoint();
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("limits.reads_per_principal_max = 1"), std::string::npos);
+  auto served = env.ClientWith(second->key)->GetCheckpoint();
+  EXPECT_TRUE(served.ok()) << served.status().ToString();
+}
+
 // The bound that keeps the server answering: with every read slot allowed to one principal
 // (reads_max = reads_per_principal_max = 192, the most), 250 undrained reads hold 192 threads and
 // the other 58 are refused; the threads above 192 still answer WhoAmI and GetStreamInfo. (Before
