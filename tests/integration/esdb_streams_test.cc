@@ -1182,7 +1182,7 @@ TEST_F(EsdbReadSlotsTest, APrincipalsThirdUndrainedReadIsRefusedAndReadsResumeAf
   }
   // The slots come back when the server sees the cancellations.
   grpc::StatusCode code = grpc::StatusCode::RESOURCE_EXHAUSTED;
-  for (int waited_ms = 0; waited_ms < 10000 && code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  for (int waited_ms = 0; waited_ms < 30000 && code == grpc::StatusCode::RESOURCE_EXHAUSTED;
        waited_ms += 100) {
     grpc::ClientContext again_context;
     Prepare(&again_context, admin, 60000);

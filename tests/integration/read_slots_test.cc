@@ -37,13 +37,6 @@ struct Gate {
   }
 };
 
-// Opens the gate when the test body leaves, also on a failed ASSERT, so that the held readers'
-// threads can be joined. Declare it after the held reads: it runs before their destructors.
-struct OpenOnExit {
-  Gate* gate;
-  ~OpenOnExit() { gate->Open(); }
-};
-
 // A ReadAll on its own connection whose client takes the first response and then stops reading
 // until the gate opens.
 struct HeldRead {
@@ -92,28 +85,17 @@ void AppendLargeLog(const ServerEnv& env) {
 }
 
 // Held reads on `connections` connections of `token`; waits until no more start.
-std::vector<std::unique_ptr<HeldRead>> HoldReads(const ServerEnv& env, const std::string& token,
-                                                 int reads, int connections, Gate* gate,
-                                                 std::vector<std::unique_ptr<Client>>* clients) {
-  for (int i = 0; i < connections; ++i) clients->push_back(env.ClientWith(token));
-  std::vector<std::unique_ptr<HeldRead>> held;
-  const size_t first = clients->size() - static_cast<size_t>(connections);
-  for (int i = 0; i < reads; ++i) {
-    held.push_back(std::make_unique<HeldRead>((*clients)[first + static_cast<size_t>(i % connections)].get(), gate));
-  }
-  for (auto& h : held) h->WaitStarted(10000);
-  return held;
-}
+using HeldReads = std::vector<HeldRead*>;
 
-int Started(const std::vector<std::unique_ptr<HeldRead>>& held) {
+int Started(const HeldReads& held) {
   int n = 0;
-  for (const auto& h : held) n += h->started ? 1 : 0;
+  for (const HeldRead* h : held) n += h->started ? 1 : 0;
   return n;
 }
 
-int RefusedWith(const std::vector<std::unique_ptr<HeldRead>>& held, const std::string& text) {
+int RefusedWith(const HeldReads& held, const std::string& text) {
   int n = 0;
-  for (const auto& h : held) {
+  for (const HeldRead* h : held) {
     n += h->done && h->status.code() == StatusCode::kResourceExhausted &&
                  h->status.message().find(text) != std::string::npos
              ? 1 : 0;
@@ -134,19 +116,57 @@ void ExpectOtherCallsServed(const ServerEnv& env) {
   EXPECT_TRUE(info.ok()) << info.status().ToString();
 }
 
+// A server with `[limits]` lines `limits` (and small pages), a second admin key, and the large
+// log; reads held through Hold() are let go (the gate opened, their threads joined) by
+// Release() or at the end of the test.
+class ReadSlotsTest : public ::testing::Test {
+ protected:
+  void Start(const std::string& limits) {
+    second_ = auth::GenerateApiKey("second-admin").value();
+    env.extra_config = "\n[limits]\n" + limits + kSmallPages +
+                       "\n[[auth.api_keys]]\nid = \"second-admin\"\nsecret_sha256 = \"" +
+                       second_.secret_sha256 + "\"\nroles = [\"admin\"]\n";
+    ASSERT_TRUE(env.Start()) << env.server().output();
+    AppendLargeLog(env);
+  }
+  const std::string& second_key() const { return second_.key; }
+
+  // `reads` undrained ReadAll calls of `token` over `connections` new connections; waits until
+  // each has started or ended.
+  HeldReads Hold(const std::string& token, int reads, int connections) {
+    const size_t first = clients_.size();
+    for (int i = 0; i < connections; ++i) clients_.push_back(env.ClientWith(token));
+    HeldReads held;
+    for (int i = 0; i < reads; ++i) {
+      Client* client = clients_[first + static_cast<size_t>(i % connections)].get();
+      held_.push_back(std::make_unique<HeldRead>(client, &gate_));
+      held.push_back(held_.back().get());
+    }
+    for (HeldRead* h : held) h->WaitStarted(10000);
+    return held;
+  }
+  void Release() {
+    gate_.Open();
+    held_.clear();  // joins their threads
+  }
+  void TearDown() override { Release(); }
+
+  ServerEnv env;
+
+ private:
+  auth::GeneratedApiKey second_;
+  Gate gate_;
+  std::vector<std::unique_ptr<Client>> clients_;
+  std::vector<std::unique_ptr<HeldRead>> held_;
+};
+
 // With the defaults, one principal that opens 100 reads and drains none holds 32 of them (its
 // limits.reads_per_principal_max); the rest are refused at once, and the server's other calls
 // are answered. Without the bound, 255 such reads took every request thread of the server and
 // WhoAmI failed with "Server Threadpool Exhausted".
-TEST(ReadSlotsTest, OnePrincipalsUndrainedReadsCannotTakeEveryServerThread) {
-  ServerEnv env;
-  env.extra_config = std::string("\n[limits]\n") + kSmallPages;
-  ASSERT_TRUE(env.Start()) << env.server().output();
-  AppendLargeLog(env);
-  Gate gate;
-  std::vector<std::unique_ptr<Client>> clients;
-  auto held = HoldReads(env, env.admin_key, 100, 4, &gate, &clients);
-  OpenOnExit open_on_exit{&gate};
+TEST_F(ReadSlotsTest, OnePrincipalsUndrainedReadsCannotTakeEveryServerThread) {
+  Start("");
+  const HeldReads held = Hold(env.admin_key, 100, 4);
   EXPECT_EQ(Started(held), 32);
   EXPECT_EQ(RefusedWith(held, "limits.reads_per_principal_max = 32"), 68);
   ExpectOtherCallsServed(env);
@@ -154,22 +174,10 @@ TEST(ReadSlotsTest, OnePrincipalsUndrainedReadsCannotTakeEveryServerThread) {
 
 // Small limits: a principal's third read is refused by its own bound, a third principal's by the
 // total; once the held reads end, reads are admitted again.
-TEST(ReadSlotsTest, PerPrincipalAndTotalBoundsAreEnforced) {
-  ServerEnv env;
-  auto second = auth::GenerateApiKey("second-admin");
-  ASSERT_TRUE(second.ok());
-  env.extra_config = std::string("\n[limits]\nreads_max = 3\nreads_per_principal_max = 2\n") +
-                     kSmallPages + "\n"
-                     "[[auth.api_keys]]\nid = \"second-admin\"\nsecret_sha256 = \"" +
-                     second->secret_sha256 + "\"\nroles = [\"admin\"]\n";
-  ASSERT_TRUE(env.Start()) << env.server().output();
-  AppendLargeLog(env);
-
-  Gate gate;
-  std::vector<std::unique_ptr<Client>> clients;
-  auto admin_reads = HoldReads(env, env.admin_key, 3, 1, &gate, &clients);
-  auto second_reads = HoldReads(env, second->key, 1, 1, &gate, &clients);
-  OpenOnExit open_on_exit{&gate};
+TEST_F(ReadSlotsTest, PerPrincipalAndTotalBoundsAreEnforced) {
+  Start("reads_max = 3\nreads_per_principal_max = 2\n");
+  const HeldReads admin_reads = Hold(env.admin_key, 3, 1);
+  const HeldReads second_reads = Hold(second_key(), 1, 1);
   EXPECT_EQ(Started(admin_reads), 2);
   EXPECT_EQ(RefusedWith(admin_reads, "limits.reads_per_principal_max = 2"), 1);
   EXPECT_EQ(Started(second_reads), 1);
@@ -181,12 +189,10 @@ TEST(ReadSlotsTest, PerPrincipalAndTotalBoundsAreEnforced) {
   EXPECT_NE(refused.message().find("limits.reads_max = 3"), std::string::npos) << refused.ToString();
   ExpectOtherCallsServed(env);
 
-  gate.Open();
-  admin_reads.clear();
-  second_reads.clear();
+  Release();
   // The server gives a slot back when its blocked write sees the cancellation: soon, not at once.
   Status after = Status::Ok();
-  for (int waited_ms = 0; waited_ms < 10000; waited_ms += 100) {
+  for (int waited_ms = 0; waited_ms < 30000; waited_ms += 100) {  // generous: a loaded CI machine
     after = bot->Read(read, [](const v1::ReadResponse&) { return true; });
     if (after.code() != StatusCode::kResourceExhausted) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -197,24 +203,13 @@ TEST(ReadSlotsTest, PerPrincipalAndTotalBoundsAreEnforced) {
 // Integrity.GetCheckpoint may wait up to a checkpoint interval for the next paced signing on a
 // server thread (a log that keeps growing makes most requests wait): it takes a slot of the same
 // budget. A principal whose one slot is held by an undrained read is refused; another is served.
-TEST(ReadSlotsTest, CheckpointRequestsTakeASlotOfTheSameBudget) {
-  ServerEnv env;
-  auto second = auth::GenerateApiKey("second-admin");
-  ASSERT_TRUE(second.ok());
-  env.extra_config = std::string("\n[limits]\nreads_max = 4\nreads_per_principal_max = 1\n") +
-                     kSmallPages + "\n[[auth.api_keys]]\nid = \"second-admin\"\nsecret_sha256 = \"" +
-                     second->secret_sha256 + "\"\nroles = [\"admin\"]\n";
-  ASSERT_TRUE(env.Start()) << env.server().output();
-  AppendLargeLog(env);
-  Gate gate;
-  std::vector<std::unique_ptr<Client>> clients;
-  auto held = HoldReads(env, env.admin_key, 1, 1, &gate, &clients);
-  OpenOnExit open_on_exit{&gate};
-  ASSERT_EQ(Started(held), 1);
+TEST_F(ReadSlotsTest, CheckpointRequestsTakeASlotOfTheSameBudget) {
+  Start("reads_max = 4\nreads_per_principal_max = 1\n");
+  ASSERT_EQ(Started(Hold(env.admin_key, 1, 1)), 1);
   auto refused = env.ClientWith(env.admin_key)->GetCheckpoint();
   EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted) << refused.status().ToString();
   EXPECT_NE(refused.status().message().find("limits.reads_per_principal_max = 1"), std::string::npos);
-  auto served = env.ClientWith(second->key)->GetCheckpoint();
+  auto served = env.ClientWith(second_key())->GetCheckpoint();
   EXPECT_TRUE(served.ok()) << served.status().ToString();
 }
 
@@ -223,16 +218,9 @@ TEST(ReadSlotsTest, CheckpointRequestsTakeASlotOfTheSameBudget) {
 // the other 58 are refused; the threads above 192 still answer WhoAmI and GetStreamInfo. (Before
 // the bound, 255 such reads took every thread and WhoAmI failed with "Server Threadpool
 // Exhausted".)
-TEST(ReadSlotsTest, AtTheLargestReadsMaxTheOtherCallsAreStillAnswered) {
-  ServerEnv env;
-  env.extra_config =
-      std::string("\n[limits]\nreads_max = 192\nreads_per_principal_max = 192\n") + kSmallPages;
-  ASSERT_TRUE(env.Start()) << env.server().output();
-  AppendLargeLog(env);
-  Gate gate;
-  std::vector<std::unique_ptr<Client>> clients;
-  auto held = HoldReads(env, env.admin_key, 250, 8, &gate, &clients);
-  OpenOnExit open_on_exit{&gate};
+TEST_F(ReadSlotsTest, AtTheLargestReadsMaxTheOtherCallsAreStillAnswered) {
+  Start("reads_max = 192\nreads_per_principal_max = 192\n");
+  const HeldReads held = Hold(env.admin_key, 250, 8);
   EXPECT_EQ(Started(held), 192);
   EXPECT_EQ(RefusedWith(held, "limits.reads_max = 192"), 58);
   ExpectOtherCallsServed(env);
