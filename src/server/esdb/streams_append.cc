@@ -18,23 +18,54 @@ namespace cairn::server::esdb {
 namespace streams = event_store::client::streams;
 using policy::Action;
 
-bool AppendBudget::TryTake(uint64_t bytes) {
-  uint64_t taken = taken_.load(std::memory_order_relaxed);
-  do {
-    if (bytes > bytes_max_ - std::min(taken, bytes_max_)) return false;
-  } while (!taken_.compare_exchange_weak(taken, taken + bytes, std::memory_order_relaxed));
-  return true;
+AppendBudget::~AppendBudget() { assert(taken_ == 0 && by_principal_.empty()); }
+
+AppendBudget::Take AppendBudget::TryTake(std::string_view principal_id, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (bytes > bytes_max_ - std::min(taken_, bytes_max_)) return Take::kServerFull;
+  auto it = by_principal_.find(principal_id);
+  const uint64_t held = it == by_principal_.end() ? 0 : it->second;
+  if (bytes > principal_bytes_max_ - std::min(held, principal_bytes_max_)) {
+    return Take::kPrincipalFull;
+  }
+  if (it == by_principal_.end()) it = by_principal_.emplace(std::string(principal_id), 0).first;
+  it->second += bytes;
+  taken_ += bytes;
+  assert(taken_ <= bytes_max_ && it->second <= principal_bytes_max_);
+  return Take::kTaken;
 }
 
-void AppendBudget::Give(uint64_t bytes) {
-  const uint64_t before = taken_.fetch_sub(bytes, std::memory_order_relaxed);
-  assert(before >= bytes);
-  (void)before;
+void AppendBudget::Give(std::string_view principal_id, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_principal_.find(principal_id);
+  assert(it != by_principal_.end() && it->second >= bytes && taken_ >= bytes);
+  taken_ -= bytes;
+  if ((it->second -= bytes) == 0) by_principal_.erase(it);
 }
 
-AppendBatch::AppendBatch(uint64_t size_bytes_max, uint64_t events_max, AppendBudget* budget)
-    : size_bytes_max_(size_bytes_max), events_max_(events_max), budget_(budget) {
+uint64_t AppendBudget::bytes_taken() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return taken_;
+}
+
+uint64_t AppendBudget::bytes_taken(std::string_view principal_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_principal_.find(principal_id);
+  return it == by_principal_.end() ? 0 : it->second;
+}
+
+AppendBatch::AppendBatch(uint64_t size_bytes_max, uint64_t events_max, AppendBudget* budget,
+                         std::string principal_id)
+    : size_bytes_max_(size_bytes_max),
+      events_max_(events_max),
+      budget_(budget),
+      principal_id_(std::move(principal_id)) {
   assert(size_bytes_max_ > 0 && events_max_ > 0);
+}
+
+void AppendBatch::set_principal(std::string principal_id) {
+  assert(budget_taken_ == 0);
+  principal_id_ = std::move(principal_id);
 }
 
 AppendBatch::AppendBatch(AppendBatch&& other) noexcept
@@ -42,15 +73,18 @@ AppendBatch::AppendBatch(AppendBatch&& other) noexcept
       events_max_(other.events_max_),
       budget_(other.budget_),
       budget_taken_(std::exchange(other.budget_taken_, 0)),
+      principal_id_(std::move(other.principal_id_)),
       size_bytes_(other.size_bytes_),
       events_(std::move(other.events_)) {}
 
 AppendBatch::~AppendBatch() {
-  if (budget_ != nullptr && budget_taken_ > 0) budget_->Give(budget_taken_);
+  if (budget_ != nullptr && budget_taken_ > 0) budget_->Give(principal_id_, budget_taken_);
 }
 
 std::vector<engine::ProposedEvent> AppendBatch::TakeEvents() {
-  if (budget_ != nullptr && budget_taken_ > 0) budget_->Give(std::exchange(budget_taken_, 0));
+  if (budget_ != nullptr && budget_taken_ > 0) {
+    budget_->Give(principal_id_, std::exchange(budget_taken_, 0));
+  }
   return std::move(events_);
 }
 
@@ -67,9 +101,16 @@ Status AppendBatch::Add(uint64_t size_bytes, Result<engine::ProposedEvent> event
   }
   if (budget_ != nullptr) {
     const uint64_t bytes = size_bytes + kAppendEventOverheadBytes;
-    if (!budget_->TryTake(bytes)) {
-      return Status::Unavailable("the server holds its limit of unfinished appends (" +
-                                 std::to_string(budget_->bytes_max()) + " bytes); retry");
+    switch (budget_->TryTake(principal_id_, bytes)) {
+      case AppendBudget::Take::kTaken: break;
+      case AppendBudget::Take::kServerFull:
+        return Status::Unavailable("the server holds its limit of unfinished appends (" +
+                                   std::to_string(budget_->bytes_max()) + " bytes); retry");
+      case AppendBudget::Take::kPrincipalFull:
+        return Status::Unavailable("this caller's unfinished appends hold its share of the "
+                                   "server's limit (" +
+                                   std::to_string(budget_->principal_bytes_max()) +
+                                   " bytes); finish them, then retry");
     }
     budget_taken_ += bytes;
   }
@@ -155,6 +196,7 @@ class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
       Finish(esdb::Finish(context, FromGateStatus(s)));
       return;
     }
+    batch_.set_principal(id_.principal.id);
     read_watch_.Begin();
     StartRead(&message_);
   }

@@ -8,14 +8,17 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <grpcpp/support/status.h>
 
 #include "common/status.h"
+#include "common/string_hash.h"
 #include "engine/event_store.h"
 #include "engine/types.h"
 #include "server/call_gate.h"
@@ -33,23 +36,43 @@ inline constexpr uint64_t kAppendEventOverheadBytes = 512;
 // leaving many appends open.
 class AppendBudget {
  public:
-  explicit AppendBudget(uint64_t bytes_max) : bytes_max_(bytes_max) {}
-  // Takes `bytes`; false (nothing taken) when that would go beyond bytes_max.
-  bool TryTake(uint64_t bytes);
-  void Give(uint64_t bytes);
-  uint64_t bytes_taken() const { return taken_.load(std::memory_order_relaxed); }
+  // One principal's unfinished appends hold at most bytes_max / kPrincipalShareDivisor, so that
+  // one caller cannot hold the whole budget (with appends it keeps open by sending a chunk now
+  // and then) and refuse every other caller's appends: it takes this many principals.
+  static constexpr uint64_t kPrincipalShareDivisor = 4;
+  enum class Take : uint8_t { kTaken, kServerFull, kPrincipalFull };
+
+  explicit AppendBudget(uint64_t bytes_max)
+      : bytes_max_(bytes_max), principal_bytes_max_(bytes_max / kPrincipalShareDivisor) {}
+  ~AppendBudget();  // everything given back
+  // Takes `bytes` for `principal_id`, or nothing: kServerFull beyond bytes_max, kPrincipalFull
+  // beyond the principal's share.
+  Take TryTake(std::string_view principal_id, uint64_t bytes);
+  void Give(std::string_view principal_id, uint64_t bytes);
+  uint64_t bytes_taken() const;
+  uint64_t bytes_taken(std::string_view principal_id) const;
   uint64_t bytes_max() const { return bytes_max_; }
+  uint64_t principal_bytes_max() const { return principal_bytes_max_; }
 
  private:
   const uint64_t bytes_max_;
-  std::atomic<uint64_t> taken_{0};
+  const uint64_t principal_bytes_max_;
+  mutable std::mutex mu_;
+  uint64_t taken_ = 0;  // guarded by mu_
+  // Guarded by mu_; entries above zero only (one per principal with an unfinished append).
+  std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>> by_principal_;
 };
 
 class AppendBatch {
  public:
-  // `budget` (optional, not owned, outliving the batch): what the batch holds is taken from it
-  // as events are added and given back when they are taken out or the batch is dropped.
-  AppendBatch(uint64_t size_bytes_max, uint64_t events_max, AppendBudget* budget = nullptr);
+  // `budget` (optional, not owned, outliving the batch): what the batch holds is taken from it,
+  // out of `principal_id`'s share, as events are added and given back when they are taken out
+  // or the batch is dropped.
+  AppendBatch(uint64_t size_bytes_max, uint64_t events_max, AppendBudget* budget = nullptr,
+              std::string principal_id = "");
+  // Whose share the batch takes from (a call admits its caller after making its batch); before
+  // the first Add only.
+  void set_principal(std::string principal_id);
   AppendBatch(AppendBatch&& other) noexcept;
   AppendBatch& operator=(AppendBatch&&) = delete;
   ~AppendBatch();
@@ -85,6 +108,7 @@ class AppendBatch {
   const uint64_t events_max_;
   AppendBudget* budget_;
   uint64_t budget_taken_ = 0;  // what this batch holds of budget_
+  std::string principal_id_;   // whose share of budget_ it holds
   uint64_t size_bytes_ = 0;
   std::vector<engine::ProposedEvent> events_;
 };

@@ -84,11 +84,13 @@ bool DeadlinePassed(const Request::Options& options, int64_t opened_ns) {
 
 // One append whose chunks are arriving.
 struct OpenAppend {
-  OpenAppend(const Request::Options& options, const StreamsServiceOptions& limits)
+  OpenAppend(const Request::Options& options, const StreamsServiceOptions& limits,
+             const std::string& principal_id)
       : stream(StreamName(options.stream_identifier())),
         expected(ExpectedOfBatch(options)),
         options(options),
-        batch(limits.append_size_bytes_max, limits.append_events_max, limits.append_budget),
+        batch(limits.append_size_bytes_max, limits.append_events_max, limits.append_budget,
+              principal_id),
         opened_ns(SteadyNowNs()) {}
 
   std::string stream;
@@ -172,7 +174,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
         Refuse(*key);
         return false;
       }
-      it = open_.try_emplace(*key, request_.options(), options_).first;
+      it = open_.try_emplace(*key, request_.options(), options_, id_.principal.id).first;
       it->second.correlation_id = request_.correlation_id();
       // A caller who may not append to the stream at all buffers nothing: its chunks are dropped
       // and the final one answered with the denial (as the plain Append refuses at its options).

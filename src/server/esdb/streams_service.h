@@ -62,8 +62,8 @@ struct StreamsServiceOptions {
   uint64_t batch_in_flight_bytes_max = uint64_t{16} << 20;
   size_t batch_open_correlations_max = 8;
   // All calls together: the bytes of appends whose messages are still arriving (AppendBudget;
-  // beyond it an event is refused with UNAVAILABLE; cairn serve raises it to room for four
-  // appends at [limits]). StreamsService makes the budget and sets append_budget; leave it null.
+  // beyond it, or beyond a quarter of it for one principal, an event is refused with
+  // UNAVAILABLE; cairn serve raises it to room for four appends at [limits]). StreamsService makes the budget and sets append_budget; leave it null.
   uint64_t unfinished_append_bytes_max = uint64_t{256} << 20;
   AppendBudget* append_budget = nullptr;
   // cairn_read_calls_total / cairn_read_events_total, shared with cairn.v1; not owned.
