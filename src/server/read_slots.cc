@@ -52,29 +52,26 @@ grpc::Status ReadSlots::Acquire(std::string_view principal_id, Slot* slot) {
                         "too many reads in progress on this server (limits.reads_max = " +
                             std::to_string(total_max_) + "); retry shortly");
   }
-  auto it = per_principal_.find(principal_id);
-  if (it != per_principal_.end() && it->second >= per_principal_max_) {
+  if (per_principal_.Of(principal_id) >= per_principal_max_) {
     if (refused_per_principal_ != nullptr) refused_per_principal_->Increment();
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         "too many reads in progress for this caller "
                         "(limits.reads_per_principal_max = " +
                             std::to_string(per_principal_max_) + "); retry when one has ended");
   }
-  if (it == per_principal_.end()) it = per_principal_.emplace(std::string(principal_id), 0).first;
-  ++it->second;
+  per_principal_.Add(principal_id, 1);
   ++total_;
-  assert(total_ <= total_max_ && it->second <= per_principal_max_);
+  assert(total_ <= total_max_ && per_principal_.Of(principal_id) <= per_principal_max_);
   slot->owner_ = this;
-  slot->principal_ = it->first;
+  slot->principal_ = std::string(principal_id);
   return grpc::Status::OK;
 }
 
 void ReadSlots::Release(const std::string& principal_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = per_principal_.find(principal_id);
-  assert(it != per_principal_.end() && it->second > 0 && total_ > 0);
+  assert(total_ > 0);
   --total_;
-  if (--it->second == 0) per_principal_.erase(it);
+  per_principal_.Subtract(principal_id, 1);
 }
 
 size_t ReadSlots::in_progress() const {
@@ -84,8 +81,7 @@ size_t ReadSlots::in_progress() const {
 
 size_t ReadSlots::in_progress(std::string_view principal_id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = per_principal_.find(principal_id);
-  return it == per_principal_.end() ? 0 : it->second;
+  return per_principal_.Of(principal_id);
 }
 
 }  // namespace cairn::server

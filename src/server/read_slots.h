@@ -22,12 +22,11 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include <grpcpp/support/status.h>
 
 #include "audit/metrics.h"
-#include "common/string_hash.h"
+#include "server/principal_tally.h"
 
 namespace cairn::server {
 
@@ -77,8 +76,8 @@ class ReadSlots {
   const size_t total_max_;
   const size_t per_principal_max_;
   mutable std::mutex mu_;
-  size_t total_ = 0;                                                              // guarded by mu_
-  std::unordered_map<std::string, size_t, StringHash, std::equal_to<>> per_principal_;  // mu_
+  size_t total_ = 0;             // guarded by mu_
+  PrincipalTally per_principal_;  // guarded by mu_
   audit::Counter* refused_total_ = nullptr;          // null when metrics are off
   audit::Counter* refused_per_principal_ = nullptr;
 };

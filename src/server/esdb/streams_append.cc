@@ -23,24 +23,21 @@ AppendBudget::~AppendBudget() { assert(taken_ == 0 && by_principal_.empty()); }
 AppendBudget::Take AppendBudget::TryTake(std::string_view principal_id, uint64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   if (bytes > bytes_max_ - std::min(taken_, bytes_max_)) return Take::kServerFull;
-  auto it = by_principal_.find(principal_id);
-  const uint64_t held = it == by_principal_.end() ? 0 : it->second;
+  const uint64_t held = by_principal_.Of(principal_id);
   if (bytes > principal_bytes_max_ - std::min(held, principal_bytes_max_)) {
     return Take::kPrincipalFull;
   }
-  if (it == by_principal_.end()) it = by_principal_.emplace(std::string(principal_id), 0).first;
-  it->second += bytes;
+  by_principal_.Add(principal_id, bytes);
   taken_ += bytes;
-  assert(taken_ <= bytes_max_ && it->second <= principal_bytes_max_);
+  assert(taken_ <= bytes_max_ && held + bytes <= principal_bytes_max_);
   return Take::kTaken;
 }
 
 void AppendBudget::Give(std::string_view principal_id, uint64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = by_principal_.find(principal_id);
-  assert(it != by_principal_.end() && it->second >= bytes && taken_ >= bytes);
+  assert(taken_ >= bytes);
   taken_ -= bytes;
-  if ((it->second -= bytes) == 0) by_principal_.erase(it);
+  by_principal_.Subtract(principal_id, bytes);
 }
 
 uint64_t AppendBudget::bytes_taken() const {
@@ -50,8 +47,7 @@ uint64_t AppendBudget::bytes_taken() const {
 
 uint64_t AppendBudget::bytes_taken(std::string_view principal_id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = by_principal_.find(principal_id);
-  return it == by_principal_.end() ? 0 : it->second;
+  return by_principal_.Of(principal_id);
 }
 
 AppendBatch::AppendBatch(uint64_t size_bytes_max, uint64_t events_max, AppendBudget* budget,

@@ -12,17 +12,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <grpcpp/support/status.h>
 
 #include "common/status.h"
-#include "common/string_hash.h"
 #include "engine/event_store.h"
 #include "engine/types.h"
 #include "server/call_gate.h"
 #include "server/esdb/esdb_convert.h"
+#include "server/principal_tally.h"
 
 namespace cairn::server::esdb {
 
@@ -58,9 +57,8 @@ class AppendBudget {
   const uint64_t bytes_max_;
   const uint64_t principal_bytes_max_;
   mutable std::mutex mu_;
-  uint64_t taken_ = 0;  // guarded by mu_
-  // Guarded by mu_; entries above zero only (one per principal with an unfinished append).
-  std::unordered_map<std::string, uint64_t, StringHash, std::equal_to<>> by_principal_;
+  uint64_t taken_ = 0;          // guarded by mu_
+  PrincipalTally by_principal_;  // guarded by mu_
 };
 
 class AppendBatch {

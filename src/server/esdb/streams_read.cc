@@ -423,19 +423,17 @@ ReadReactor* FinishedRead(grpc::Status status) { return new FinishedReactor(std:
 bool LongScans::Acquire(const std::string& principal) {
   std::lock_guard<std::mutex> lock(mu_);
   if (active.load() >= kLongScansActiveMax) return false;
-  size_t& held = by_principal_[principal];
-  if (held >= kLongScansPerPrincipalMax) return false;  // held > 0: the entry existed before
-  ++held;
+  if (by_principal_.Of(principal) >= kLongScansPerPrincipalMax) return false;
+  by_principal_.Add(principal, 1);
   active.fetch_add(1);
-  assert(by_principal_.size() <= kLongScansActiveMax);
+  assert(by_principal_.principals() <= kLongScansActiveMax);
   return true;
 }
 
 void LongScans::Release(const std::string& principal) {
   std::lock_guard<std::mutex> lock(mu_);
-  const auto it = by_principal_.find(principal);
-  assert(it != by_principal_.end() && it->second > 0 && active.load() > 0);
-  if (--it->second == 0) by_principal_.erase(it);
+  assert(active.load() > 0);
+  by_principal_.Subtract(principal, 1);
   active.fetch_sub(1);
 }
 

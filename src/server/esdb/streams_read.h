@@ -19,7 +19,6 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 
 #include <grpcpp/support/server_callback.h>
 
@@ -29,6 +28,7 @@
 #include "engine/event_store.h"
 #include "event_store/client/streams.pb.h"
 #include "server/call_gate.h"
+#include "server/principal_tally.h"
 #include "server/read_slots.h"
 #include "server/esdb/streams_filter.h"
 #include "server/write_watchdog.h"
@@ -87,7 +87,7 @@ struct LongScans {
 
  private:
   std::mutex mu_;
-  std::unordered_map<std::string, size_t> by_principal_;  // slots held; entries > 0 only
+  PrincipalTally by_principal_;  // slots held; guarded by mu_
 };
 
 struct ReadLimits {
