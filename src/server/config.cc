@@ -699,7 +699,8 @@ class Parser {
         {"event_size_bytes_max", "batch_size_bytes_max", "batch_events_max", "max_message_bytes",
          "max_concurrent_streams", "read_batch_max", "read_size_bytes_max", "write_stall_ms_max",
          "grpc_memory_bytes_max", "connection_idle_ms_max", "connections_max",
-         "connections_per_source_max", "reads_max", "reads_per_principal_max"}));
+         "connections_per_source_max", "reads_max", "reads_per_principal_max",
+         "append_open_ms_max"}));
     // The stored record and the group commit must fit the storage's caps (engine/types.h).
     CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "event_size_bytes_max", 1024,
                                   static_cast<int64_t>(engine::kEventSizeBytesMaxLimit),
@@ -721,6 +722,8 @@ class Parser {
                                   int64_t{1} << 30, &out->read_size_bytes_max));
     CAIRN_RETURN_IF_ERROR(
         GetUint(t, "limits", "write_stall_ms_max", 1000, 3600000, &out->write_stall_ms_max));
+    CAIRN_RETURN_IF_ERROR(
+        GetUint(t, "limits", "append_open_ms_max", 1000, 3600000, &out->append_open_ms_max));
     CAIRN_RETURN_IF_ERROR(GetUint(t, "limits", "grpc_memory_bytes_max", int64_t{64} << 20,
                                   int64_t{1} << 40, &out->grpc_memory_bytes_max));
     CAIRN_RETURN_IF_ERROR(

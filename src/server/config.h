@@ -195,6 +195,10 @@ struct LimitsSection {
   // A Read/ReadAll whose client has not taken a response for this long is cancelled
   // (server/write_watchdog.h).
   uint64_t write_stall_ms_max = 60000;
+  // An EventStoreDB append (Append, or one correlation id of BatchAppend) unfinished for longer
+  // than this is refused with RESOURCE_EXHAUSTED and nothing of it written: its chunks count
+  // against the server's unfinished-append budget meanwhile (server/esdb/streams_service.h).
+  uint64_t append_open_ms_max = 120000;  // 1000 .. 3600000
   // gRPC's memory quota for all connections and calls (buffers of requests being read, of
   // responses being written): under its pressure gRPC stops reading from connections and may
   // refuse or cancel calls with RESOURCE_EXHAUSTED.

@@ -104,6 +104,7 @@ void RenderLaterSettings(const Config& c, Renderer* r) {
   line("limits.batch_size_bytes_max", c.limits.batch_size_bytes_max, d.limits.batch_size_bytes_max);
   line("limits.batch_events_max", c.limits.batch_events_max, d.limits.batch_events_max);
   line("limits.write_stall_ms_max", c.limits.write_stall_ms_max, d.limits.write_stall_ms_max);
+  line("limits.append_open_ms_max", c.limits.append_open_ms_max, d.limits.append_open_ms_max);
   if (!c.storage.postgres_password_file.empty()) {
     r->Line("storage.postgres_password_file", c.storage.postgres_password_file);  // the path
   }

@@ -438,6 +438,7 @@ Status ServerImpl::StartGrpc() {
                                         "EventStoreDB Append/BatchAppend calls cancelled because "
                                         "the client stopped sending an unfinished append.");
   esdb_stream_options.append_watchdog = esdb_append_watchdog_.get();
+  esdb_stream_options.append_open_ms_max = static_cast<int64_t>(config_.limits.append_open_ms_max);
   esdb_streams_ = std::make_unique<esdb::StreamsService>(store_.get(), gate_.get(),
                                                          esdb_stream_options);
   builder.RegisterService(esdb_streams_.get());

@@ -1342,6 +1342,71 @@ TEST_F(EsdbStallTest, EmptyChunksDoNotKeepAnUnfinishedBatchAppendOpen) {
   EXPECT_TRUE(Read(admin, StreamRead("order-e1", false, 10)).Events().empty());
 }
 
+// A client that keeps an append unfinished by sending a little now and then (each message
+// renews the stall watch) holds its share of the unfinished-append budget: after
+// limits.append_open_ms_max the append is refused and nothing of it is written.
+class EsdbAppendOpenTest : public EsdbStallTest {
+ protected:
+  void SetUp() override { Start("[limits]\nwrite_stall_ms_max = 1000\nappend_open_ms_max = 1500\n"); }
+};
+
+TEST_F(EsdbAppendOpenTest, AnAppendKeptOpenPastTheLimitIsRefusedAndWritesNothing) {
+  grpc::ClientContext context;
+  streams::AppendResp response;
+  auto writer = OpenAppend(&context, &response, admin, "order-trickle", 60000);
+  bool refused = false;
+  for (int i = 0; i < 20 && !refused; ++i) {  // every 300 ms, for up to 6 s (the limit is 1.5 s)
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    streams::AppendReq message;
+    FillProposed({"OrderCreated", "{}"}, ++event_counter_, message.mutable_proposed_message());
+    refused = !writer->Write(message);
+  }
+  EXPECT_TRUE(refused) << "the trickled append was never refused";
+  const grpc::Status status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("limits.append_open_ms_max (1500 ms)"), std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(Counter("cairn_esdb_appends_open_too_long_total"), 1.0);
+  EXPECT_EQ(Counter("cairn_esdb_append_stalls_cancelled_total"), 0.0) << "refused, not stalled";
+  EXPECT_TRUE(Read(admin, StreamRead("order-trickle", false, 30)).Events().empty());
+  EXPECT_TRUE(AppendAny(admin, "order-trickle", {{"OrderCreated", "{}"}}).status.ok());
+  EXPECT_EQ(Read(admin, StreamRead("order-trickle", false, 30)).Events().size(), 1u);
+}
+
+// On a BatchAppend call, only the append kept open is refused (answered once, its later chunks
+// dropped); the call and the appends sent promptly on it go on.
+TEST_F(EsdbAppendOpenTest, ABatchAppendKeptOpenPastTheLimitIsAnsweredAndTheCallServesOn) {
+  grpc::ClientContext context;
+  Prepare(&context, admin, 60000);
+  auto call = stub->BatchAppend(&context);
+  streams::BatchAppendReq chunk = OneEventBatch(7001, "order-trickle-b", ++event_counter_);
+  chunk.set_is_final(false);
+  ASSERT_TRUE(call->Write(chunk));
+  for (int i = 0; i < 7; ++i) {  // 2.1 s of chunks, 300 ms apart: past the 1.5 s limit
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    chunk = OneEventBatch(7001, "order-trickle-b", ++event_counter_);
+    chunk.set_is_final(false);
+    ASSERT_TRUE(call->Write(chunk));
+  }
+  streams::BatchAppendResp answer;
+  ASSERT_TRUE(call->Read(&answer));
+  EXPECT_EQ(answer.correlation_id().string(), UuidText(7001));
+  ASSERT_TRUE(answer.has_error()) << answer.DebugString();
+  EXPECT_EQ(answer.error().code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(answer.error().message().find("append_open_ms_max"), std::string::npos);
+  // Its final chunk is dropped unanswered; the next append on the call is answered.
+  ASSERT_TRUE(call->Write(OneEventBatch(7001, "order-trickle-b", ++event_counter_)));
+  ASSERT_TRUE(call->Write(OneEventBatch(7002, "order-prompt-b", ++event_counter_)));
+  ASSERT_TRUE(call->Read(&answer));
+  EXPECT_EQ(answer.correlation_id().string(), UuidText(7002));
+  EXPECT_TRUE(answer.has_success()) << answer.DebugString();
+  call->WritesDone();
+  EXPECT_TRUE(call->Finish().ok());
+  EXPECT_EQ(Counter("cairn_esdb_appends_open_too_long_total"), 1.0);
+  EXPECT_TRUE(Read(admin, StreamRead("order-trickle-b", false, 30)).Events().empty());
+  EXPECT_EQ(Read(admin, StreamRead("order-prompt-b", false, 30)).Events().size(), 1u);
+}
+
 // An admin's ESDB group act is one `$admin` record with its outcome, as on cairn.v1 — also when
 // the request names no valid group (the act is refused before it is judged, and still recorded).
 TEST_F(EsdbAuditTest, AnEsdbGroupActWithAnInvalidNameIsAnAuditedFailure) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "common/steady_clock.h"
 #include "server/append_quota.h"
 #include "server/call_audit.h"
 #include "server/status_map.h"
@@ -169,6 +170,12 @@ Result<std::optional<engine::AppendResult>> AppendNothing(engine::EventStore& st
   return std::optional<engine::AppendResult>(result);
 }
 
+grpc::Status AppendOpenTooLong(int64_t append_open_ms_max) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "an append may stay unfinished at most limits.append_open_ms_max (" +
+                          std::to_string(append_open_ms_max) + " ms); nothing of it was written");
+}
+
 namespace {
 
 // Append (client streaming): the options, then the events, then the client half-closes. A
@@ -186,8 +193,12 @@ class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
         store_(store),
         gate_(gate),
         append_size_bytes_max_(options.append_size_bytes_max),
+        append_open_ms_max_(options.append_open_ms_max),
+        opened_ms_(SteadyNowMs()),
+        open_too_long_metric_(options.open_too_long_metric),
         batch_(options.append_size_bytes_max, options.append_events_max, options.append_budget),
         read_watch_(options.append_watchdog, [context] { context->TryCancel(); }) {
+    assert(append_open_ms_max_ > 0);
     if (grpc::Status s = gate->Admit(context, &id_); !s.ok()) {
       Finish(esdb::Finish(context, FromGateStatus(s)));
       return;
@@ -198,12 +209,19 @@ class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
   }
 
   // A client that sends nothing more for the watchdog's stall limit (and does not half-close)
-  // has its call cancelled: what it buffered is dropped, nothing is appended.
+  // has its call cancelled, and one still sending after append_open_ms_max is refused: what it
+  // buffered is dropped, nothing is appended.
   void OnReadDone(bool ok) override {
     read_watch_.Progress();
     if (!ok) {
       read_watch_.End();
       Complete();
+      return;
+    }
+    if (SteadyNowMs() - opened_ms_ > append_open_ms_max_) {
+      read_watch_.End();
+      if (open_too_long_metric_ != nullptr) open_too_long_metric_->Increment();
+      Finish(Refuse(FromGateStatus(AppendOpenTooLong(append_open_ms_max_))));
       return;
     }
     if (std::optional<grpc::Status> refused = Handle()) {
@@ -317,6 +335,9 @@ class AppendReactor final : public grpc::ServerReadReactor<streams::AppendReq> {
   engine::EventStore* const store_;
   const CallGate* const gate_;
   const uint64_t append_size_bytes_max_;
+  const int64_t append_open_ms_max_;
+  const int64_t opened_ms_;  // SteadyNowMs() when the call began
+  audit::Counter* const open_too_long_metric_;  // may be null
   CallIdentity id_;
   streams::AppendReq message_;  // the read in flight
   bool has_options_ = false;

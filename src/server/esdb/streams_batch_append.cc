@@ -8,7 +8,8 @@
 // most batch_appends_in_flight_max appends (batch_in_flight_bytes_max bytes) waiting for their
 // commit and about as many answers waiting to be written (reading stops meanwhile), at most
 // batch_open_correlations_max appends
-// whose chunks are still arriving, each at most append_size_bytes_max bytes.
+// whose chunks are still arriving, each at most append_size_bytes_max bytes and for at most
+// append_open_ms_max.
 #include <cassert>
 #include <chrono>
 #include <deque>
@@ -157,6 +158,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
   // The chunk in request_: opens, extends or completes its append. True when it did one of
   // those (with messages, when it extends one).
   bool Handle() {
+    ExpireOpenAppends();
     auto key = UuidBytes(request_.correlation_id());
     if (!key) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -199,6 +201,30 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
     open_.erase(it);
     Complete(std::move(done));
     return true;
+  }
+
+  // Refuses the appends of the call that stayed unfinished longer than append_open_ms_max
+  // (checked as each chunk arrives; the watchdog bounds the wait for one): each is answered
+  // once, its events dropped, and its later chunks dropped while there is room to remember it.
+  void ExpireOpenAppends() {
+    const int64_t open_ns_max = options_.append_open_ms_max * 1'000'000;
+    const int64_t now_ns = SteadyNowNs();
+    for (auto it = open_.begin(); it != open_.end();) {
+      if (now_ns - it->second.opened_ns <= open_ns_max) {
+        ++it;
+        continue;
+      }
+      if (options_.open_too_long_metric != nullptr) options_.open_too_long_metric->Increment();
+      Response answer = BaseAnswer(it->second.stream, it->second.expected);
+      *answer.mutable_error() = BatchStatusOf(AppendOpenTooLong(options_.append_open_ms_max));
+      *answer.mutable_correlation_id() = it->second.correlation_id;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        answers_.push_back(std::move(answer));
+      }
+      if (refused_.size() < options_.batch_open_correlations_max) refused_.insert(it->first);
+      it = open_.erase(it);
+    }
   }
 
   // The chunk in request_ opens no append (no options, or too many open): answered now, once.

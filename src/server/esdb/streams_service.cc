@@ -57,7 +57,12 @@ StreamsService::StreamsService(engine::EventStore* store, const CallGate* gate,
   assert(options_.append_budget == nullptr && options_.unfinished_append_bytes_max > 0);
   append_budget_ = std::make_unique<AppendBudget>(options_.unfinished_append_bytes_max);
   options_.append_budget = append_budget_.get();
+  assert(options_.append_open_ms_max > 0 && options_.open_too_long_metric == nullptr);
   if (options_.metrics != nullptr) {
+    options_.open_too_long_metric = options_.metrics->GetCounter(
+        "cairn_esdb_appends_open_too_long_total",
+        "EventStoreDB appends refused because they stayed unfinished longer than "
+        "limits.append_open_ms_max.");
     read_calls_ = options_.metrics->GetCounter("cairn_read_calls_total",
                                                "Client read calls (Read and ReadAll RPCs).");
     read_events_ = options_.metrics->GetCounter(

@@ -79,7 +79,19 @@ struct StreamsServiceOptions {
   // client stopped sending while an append of it is incomplete (the chunks received are held
   // meanwhile); not owned, may be null.
   WriteWatchdog* append_watchdog = nullptr;
+  // The longest an append may stay unfinished, from its first message (Append) or chunk
+  // (BatchAppend): a client that sends a little now and then renews the append watchdog, and
+  // would otherwise hold its share of the append budget for ever. Checked as each message
+  // arrives, so an append is held at most this plus the watchdog's stall limit; then it is
+  // refused with RESOURCE_EXHAUSTED and nothing of it is written ([limits] append_open_ms_max).
+  int64_t append_open_ms_max = 120000;
+  // Counts those refusals (cairn_esdb_appends_open_too_long_total): StreamsService sets it from
+  // `metrics`; leave it null.
+  audit::Counter* open_too_long_metric = nullptr;
 };
+
+// The refusal of an append that stayed open longer than `append_open_ms_max`.
+grpc::Status AppendOpenTooLong(int64_t append_open_ms_max);
 
 class StreamsService final
     : public event_store::client::streams::Streams::WithCallbackMethod_Read<

@@ -59,10 +59,12 @@ TEST(ConfigDigest, TheAppendLimitsAndPostgresSettingsCount) {
   EXPECT_EQ(CanonicalConfigText(DefaultConfig()).find("limits.event_size_bytes_max"),
             std::string::npos);
   EXPECT_EQ(digest("[limits]\nevent_size_bytes_max = 1048576\n"), base) << "the default";
+  EXPECT_EQ(digest("[limits]\nappend_open_ms_max = 120000\n"), base) << "the default";
   for (const char* changed :
        {"[limits]\nevent_size_bytes_max = 2048\n", "[limits]\nbatch_size_bytes_max = 8388608\n",
         "[limits]\nbatch_events_max = 5\n", "[limits]\nwrite_stall_ms_max = 1000\n",
         "[limits]\nreads_max = 64\n", "[limits]\nreads_per_principal_max = 8\n",
+        "[limits]\nappend_open_ms_max = 5000\n",
         "[storage]\npostgres_password_file = \"/etc/cairn/pg.pass\"\n",
         "[storage]\npostgres_pool_connections_max = 4\n",
         "[storage]\npostgres_optimistic_commits = false\n"}) {

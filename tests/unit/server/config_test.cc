@@ -267,6 +267,14 @@ TEST(ConfigParse, ReadSlotLimits) {
                    {"reads_per_principal_max must not exceed limits.reads_max"});
 }
 
+TEST(ConfigParse, AppendOpenLimit) {
+  EXPECT_EQ(DefaultConfig().limits.append_open_ms_max, 120000u);
+  EXPECT_EQ(MustParse("[limits]\nappend_open_ms_max = 1000\n").limits.append_open_ms_max, 1000u);
+  ExpectParseError("[limits]\nappend_open_ms_max = 999\n",
+                   {"'limits.append_open_ms_max' = 999 is outside"});
+  ExpectParseError("[limits]\nappend_open_ms_max = 3600001\n", {"'limits.append_open_ms_max'"});
+}
+
 TEST(ConfigParse, WebhookDispatchIsOnUnlessTurnedOff) {
   EXPECT_TRUE(DefaultConfig().webhooks.dispatch);
   EXPECT_FALSE(MustParse("[webhooks]\ndispatch = false\n").webhooks.dispatch);
