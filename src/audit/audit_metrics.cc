@@ -123,8 +123,7 @@ AuditMetrics::AuditMetrics(MetricsRegistry* registry, const std::vector<std::str
                                          actions.begin() + std::min(actions.size(), kActionsMax));
   action_labels.emplace_back(kOther);
   for (const std::string& a : action_labels) {
-    denials_[a] = registry->GetCounter("cairn_denials_total", "Calls the policy denied, by action.",
-                                        {{"action", a}});
+    denials_[a] = DenialCounter(registry, a);
   }
   for (std::string_view s : kViolationSources) {
     violations_[std::string(s)] = registry->GetCounter(
@@ -134,6 +133,12 @@ AuditMetrics::AuditMetrics(MetricsRegistry* registry, const std::vector<std::str
   refused_ = registry->GetCounter("cairn_refused_connections_total",
                                    "Connections refused at accept: the peer is outside allow_cidrs, or the connection "
                                  "limits were reached.");
+}
+
+Counter* DenialCounter(MetricsRegistry* registry, std::string_view action) {
+  assert(registry != nullptr);
+  return registry->GetCounter("cairn_denials_total", "Calls the policy denied, by action.",
+                              {{"action", std::string(action)}});
 }
 
 Counter* AuthFailureCounter(MetricsRegistry* registry, std::string_view method,

@@ -41,6 +41,11 @@ std::string_view AuthMethodLabel(std::string_view method);
 Counter* AuthFailureCounter(MetricsRegistry* registry, std::string_view method,
                             std::string_view reason);
 
+// The cairn_denials_total series for `action` (one of the names AuditMetrics was given), for
+// policy denials counted without an audit record (a principal's denials beyond its share of the
+// trail, server/denial_throttle.h).
+Counter* DenialCounter(MetricsRegistry* registry, std::string_view action);
+
 class AuditMetrics final : public AuditListener {
  public:
   // `actions`: the closed set of action names denials are counted under (at most 32).

@@ -8,6 +8,7 @@
 
 #include "audit/audit_metrics.h"
 #include "common/bytes.h"
+#include "common/steady_clock.h"
 #include "crypto/secure.h"
 #include "crypto/sha256.h"
 #include "server/status_map.h"
@@ -123,6 +124,7 @@ CallAudit::CallAudit(audit::AuditTrail* trail, audit::MetricsRegistry* metrics)
     allowed_[i] = metrics->GetCounter("cairn_calls_allowed_total",
                                       "Calls the policy allowed, by action.",
                                       {{"action", std::string(policy::ActionName(action))}});
+    denied_[i] = audit::DenialCounter(metrics, policy::ActionName(action));
   }
   for (AuthMethod m : {AuthMethod::kJwt, AuthMethod::kApiKey, AuthMethod::kMtls}) {
     auth_successes_[static_cast<size_t>(m)] = metrics->GetCounter(
@@ -216,6 +218,17 @@ void CallAudit::Denied(const CallIdentity& id, policy::Action action, std::strin
   r.event_type = std::string(event_type);
   r.error_code = "PERMISSION_DENIED";
   r.reason = "denied by policy";
+  const DenialThrottle::Verdict verdict = denials_.Admit(id.principal.id, SteadyNowMs());
+  if (!verdict.record) {
+    // Counted and told to the alert rules as a recorded one would be; not kept or logged.
+    audit::Counter* c = denied_[static_cast<size_t>(action)];
+    if (c != nullptr) c->Increment();
+    if (alerts_ != nullptr) alerts_->OnAuditRecord(r);
+    return;
+  }
+  if (verdict.unrecorded_before > 0) {
+    r.details.emplace_back("unrecorded_denials_before", std::to_string(verdict.unrecorded_before));
+  }
   trail_->Submit(std::move(r));
 }
 

@@ -4,7 +4,8 @@
 //  - CallGate: authentication failures (method, fixed reason, source address; never the
 //    credential), peers refused by the per-call allowlist check, successes counted by method;
 //  - Require(): a policy denial (principal, action, resource, event type and the deciding rule —
-//    the rule goes to the trail, never to the caller);
+//    the rule goes to the trail, never to the caller); at most DenialThrottle's share per
+//    principal, the others counted (cairn_denials_total) and told to the alert rules only;
 //  - AdminAct: admin acts. Begin() reserves a trail slot BEFORE the act, so a full audit queue
 //    refuses the act (UNAVAILABLE) instead of letting it happen unaudited; Finish() records it
 //    with its outcome;
@@ -33,6 +34,7 @@
 #include "policy/action.h"
 #include "server/call_gate.h"
 #include "server/connection_table.h"
+#include "server/denial_throttle.h"
 
 namespace cairn::server {
 
@@ -70,6 +72,9 @@ class CallAudit {
   // connection limits) cannot fill the trail (which cannot be deleted) and the logs at the rate it connects.
   void ConnectionRefused(std::string_view source_ip, std::string_view request_id,
                          ConnectionRefusal why = ConnectionRefusal::kAddressNotAllowed) const;
+  // A policy denial: recorded while the principal is within DenialThrottle's share of the trail
+  // (the first one after a throttled run carries detail unrecorded_denials_before = how many
+  // were left out); otherwise counted in cairn_denials_total and told to the alert rules only.
   void Denied(const CallIdentity& id, policy::Action action, std::string_view resource,
               std::string_view event_type, std::string_view rule) const;
   // An append refused by the caller's quota (server/append_quota.h): an access denial of
@@ -95,6 +100,8 @@ class CallAudit {
   audit::MetricsRegistry* metrics_;  // may be null
   audit::AuditListener* alerts_ = nullptr;  // may be null
   std::array<audit::Counter*, policy::kActionCount> allowed_{};
+  std::array<audit::Counter*, policy::kActionCount> denied_{};  // denials not recorded
+  mutable DenialThrottle denials_;  // which denials are recorded
   std::array<audit::Counter*, 4> auth_successes_{};  // by AuthMethod
   audit::Counter* refused_ = nullptr;                 // refusals not recorded (counted here)
   mutable auth::FailureLimiter refusals_{1, kRefusalSourcesMax};  // one record per bucket

@@ -18,12 +18,19 @@
 #include "cairn/v1/admin.grpc.pb.h"
 #include "cairn/v1/integrity.grpc.pb.h"
 #include "closed_by_server.h"
+#include "loopback_http.h"
+#include "prom_parser.h"
+#include "server/denial_throttle.h"
 #include "server_env.h"
 
 namespace cairn {
 namespace CAIRN_UNITY_ID {
 
+using server::DenialThrottle;
 using testing::ClosedByServer;
+using testing::HttpBody;
+using testing::HttpGet;
+using testing::ParseOrFail;
 using testing::RunCairn;
 using testing::ServerEnv;
 
@@ -162,6 +169,41 @@ TEST_F(AuditTest, DenialRecordCarriesTheRuleWhichTheCallerNeverSees) {
   EXPECT_EQ(r.decision, "deny");
   EXPECT_EQ(r.rule, "role:order-service/deny[0]");
   EXPECT_EQ(r.error_code, "PERMISSION_DENIED");
+}
+
+// A caller denied at its full request rate cannot fill the trail (part of the log, which cannot
+// be shrunk): its share is recorded, every denial is counted, and its next record after the
+// window says how many were left out.
+TEST_F(AuditTest, ADeniedFloodIsRecordedUpToItsShareAndCountedInFull) {
+  StartServer();
+  auto bot = env_.ClientWith(env_.bot_key);
+  v1::AppendRequest request;
+  request.set_stream("order-archive-1");
+  auto* e = request.add_events();
+  e->set_type("OrderCreated");
+  e->set_data("{}");
+  auto denied_metric = [&] {
+    return ParseOrFail(HttpBody(HttpGet(env_.server().admin_port(), "/metrics")))
+        .Value("cairn_denials_total", {{"action", "append"}});
+  };
+  constexpr int kDenials = 200;
+  for (int i = 0; i < kDenials; ++i) {
+    ASSERT_EQ(bot->Append(request).status().code(), StatusCode::kPermissionDenied);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(denied_metric(), static_cast<double>(kDenials)) << "every denial is counted";
+  auto denials = WaitFor(*admin_, "$access.denied", DenialThrottle::kRecordsPerWindowMax);
+  ASSERT_EQ(denials.size(), DenialThrottle::kRecordsPerWindowMax) << "recorded up to the share";
+  // After the window (it began at the first denial), the next one is recorded with the gap.
+  std::this_thread::sleep_until(start + std::chrono::milliseconds(DenialThrottle::kWindowMs));
+  ASSERT_EQ(bot->Append(request).status().code(), StatusCode::kPermissionDenied);
+  denials = WaitFor(*admin_, "$access.denied", DenialThrottle::kRecordsPerWindowMax + 1);
+  ASSERT_EQ(denials.size(), DenialThrottle::kRecordsPerWindowMax + 1);
+  std::map<std::string, std::string> details(denials.back().record.details.begin(),
+                                             denials.back().record.details.end());
+  EXPECT_EQ(details["unrecorded_denials_before"],
+            std::to_string(kDenials - DenialThrottle::kRecordsPerWindowMax));
+  EXPECT_EQ(denied_metric(), static_cast<double>(kDenials + 1));
 }
 
 TEST_F(AuditTest, RequestIdIsTakenFromTheCallWhenWellFormed) {

@@ -154,6 +154,34 @@ TEST(CallAuditTest, DenialIsAuditedWithTheRuleAndAnsweredWithoutIt) {
   EXPECT_EQ(written[0].source_ip, "127.0.0.1");
 }
 
+// A principal denied at its request rate cannot fill the trail (which cannot be shrunk): its
+// share is recorded, every denial is counted and reaches the alert rules, and the next record
+// says how many were left out.
+TEST(CallAuditTest, ADeniedFloodIsRecordedUpToItsShareAndCountedInFull) {
+  audit::MetricsRegistry metrics;
+  Fixture f(4096);
+  CallAudit audit(f.trail.get(), &metrics);
+  f.id.audit = &audit;
+  struct Seen : audit::AuditListener {
+    void OnAuditRecord(const audit::AuditRecord& r) override { records.push_back(r); }
+    std::vector<audit::AuditRecord> records;
+  } alerts;
+  audit.SetAlertListener(&alerts);
+  constexpr int kDenials = 300;
+  for (int i = 0; i < kDenials; ++i) {
+    EXPECT_EQ(Require(f.id, policy::Action::kForget, "*", "").error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  f.trail->Flush();
+  const auto written = f.writer.written();
+  ASSERT_EQ(written.size(), DenialThrottle::kRecordsPerWindowMax);
+  for (const auto& r : written) EXPECT_EQ(r.kind, audit::AuditKind::kAccessDenied);
+  const uint64_t unrecorded = kDenials - DenialThrottle::kRecordsPerWindowMax;
+  EXPECT_EQ(alerts.records.size(), unrecorded) << "the listener of the trail sees the others";
+  EXPECT_EQ(audit::DenialCounter(&metrics, "forget")->value(), unrecorded)
+      << "the unrecorded ones (recorded ones are counted by AuditMetrics from the trail)";
+}
+
 TEST(CallAuditTest, SubjectsAreRecordedOnlyAsTheirHash) {
   const std::string hash(64, 'a');
   EXPECT_EQ(SubjectResource(hash), "subject-hash:" + hash);
