@@ -102,6 +102,14 @@ struct Options {
   // Open() refuses a log whose metadata kMetaUnprovenCopy is set (a `cairn migrate` copy whose
   // proof never finished) unless this is set: only migrate's own proof opens such a copy.
   bool open_unproven_copy = false;
+  // AppendAsync protects the events of protected types on these threads, not on the caller's
+  // (a gRPC callback thread, which every callback-API call of the server shares): a new subject's
+  // key costs a KMS wrap and a durable put, a key not in the cache a KMS unwrap. At most
+  // protect_queue_appends_max appends and protect_queue_bytes_max bytes of events wait for them;
+  // beyond either, AppendAsync answers kUnavailable at once (nothing written; retry).
+  size_t protect_threads = 4;
+  size_t protect_queue_appends_max = 1024;
+  uint64_t protect_queue_bytes_max = uint64_t{64} << 20;
   // The cache of unwrapped subject keys.
   size_t subject_key_cache_entries_max = 10000;
   int64_t subject_key_cache_ttl_ms = 300000;
@@ -261,10 +269,13 @@ class EventStore {
   }
   // Append without blocking the caller until the commit: `done` runs exactly once with what
   // Append() would return — on an engine thread after the group commit, or on the calling
-  // thread when the batch is refused before it is queued. `done` must be quick and must not call
-  // back into the store (it holds up the commits behind it). The call never waits for room in the
-  // append queue: a full queue answers kUnavailable (nothing written; re-send after a short wait). The
-  // default runs Append() and then `done`.
+  // thread when the batch is refused before it is queued. A batch with events of protected types
+  // is protected on the engine's protect threads first (Options::protect_threads), so that the
+  // caller never waits for the KMS or a key's durable put; it is refused there, or at once when
+  // their queue is full. `done` must be quick and must not call back into the store (it holds up
+  // the commits behind it). The call never waits for room in a queue: a full one answers
+  // kUnavailable (nothing written; re-send after a short wait). The default runs Append() and
+  // then `done`.
   virtual void AppendAsync(std::string_view stream_id, ExpectedVersion expected,
                            std::vector<ProposedEvent> events, AppendCallback done) {
     done(Append(stream_id, expected, std::move(events)));

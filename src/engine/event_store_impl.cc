@@ -25,6 +25,7 @@
 #include "engine/engine_metrics.h"
 #include "engine/metered_kms.h"
 #include "engine/parallel_decoder.h"
+#include "engine/protect_queue.h"
 #include "engine/range_verifier.h"
 #include "engine/event_codec.h"
 #include "engine/event_store.h"
@@ -210,6 +211,7 @@ class EventStoreImpl final : public EventStore {
     store()->SetChangeListener({});  // waits out a running notification
     PublishScrapeMetrics(/*live=*/false);
     StopCheckpointer();
+    protect_queue_.reset();  // protects and submits what waits for it, before the sequencer stops
     sequencer_.reset();  // drains queued appends before the store closes
   }
 
@@ -224,6 +226,9 @@ class EventStoreImpl final : public EventStore {
     kms_gate_ = std::make_unique<keys::KmsHealthGate>(parts_.kms.get(), options_.kms_health_interval_ms);
     CAIRN_ASSIGN_OR_RETURN(sequencer_, Sequencer::Start(parts_.store.get(), keys_.get(), options_));
     sequencer_->SetCommitListener([this](uint64_t tree_size) { NotifyObservers(tree_size); });
+    protect_queue_ = std::make_unique<ProtectQueue>(options_.protect_threads,
+                                                    options_.protect_queue_appends_max,
+                                                    options_.protect_queue_bytes_max);
     if (store()->shared()) ListenToOtherNodes();
     CAIRN_RETURN_IF_ERROR(CheckTail());
     checkpoint_signed_ns_ = MonotonicNowNs();  // signed before this process: age counts from here
@@ -283,22 +288,9 @@ class EventStoreImpl final : public EventStore {
     return protection_->ProtectAppend(stream_id, events);
   }
 
-  std::string SubjectHashHex(std::string_view subject) const override {
-    return protection_->subject_keys().SubjectHashHex(subject);
-  }
-
-  Result<AppendResult> AppendSystem(std::string_view stream_id, ExpectedVersion expected,
-                                    std::vector<ProposedEvent> events) override {
-    CAIRN_ASSIGN_OR_RETURN(PreparedAppend prepared,
-                           PrepareAppend(stream_id, expected, std::move(events),
-                                         SystemLimits(options_.limits), AppendOrigin::kSystem));
-    return sequencer_->Submit(std::move(prepared));
-  }
-
-  void AppendAsync(std::string_view stream_id, ExpectedVersion expected,
-                   std::vector<ProposedEvent> events, AppendCallback done) override {
-    metrics_.RecordAppendCall();
-    const int64_t started_ns = metrics_.enabled() ? MonotonicNowNs() : 0;
+  // AppendAsync's checks, protection and hand-over to the sequencer, on the calling thread.
+  void SubmitAsync(std::string_view stream_id, ExpectedVersion expected,
+                   std::vector<ProposedEvent> events, AppendCallback done, int64_t started_ns) {
     if (Status s = CheckKmsFor(events); !s.ok()) {
       done(s);
       return;
@@ -315,6 +307,50 @@ class EventStoreImpl final : public EventStore {
     }
     prepared->call_started_ns = started_ns;
     sequencer_->SubmitAsync(std::move(prepared).value(), std::move(done));
+  }
+
+  std::string SubjectHashHex(std::string_view subject) const override {
+    return protection_->subject_keys().SubjectHashHex(subject);
+  }
+
+  Result<AppendResult> AppendSystem(std::string_view stream_id, ExpectedVersion expected,
+                                    std::vector<ProposedEvent> events) override {
+    CAIRN_ASSIGN_OR_RETURN(PreparedAppend prepared,
+                           PrepareAppend(stream_id, expected, std::move(events),
+                                         SystemLimits(options_.limits), AppendOrigin::kSystem));
+    return sequencer_->Submit(std::move(prepared));
+  }
+
+  void AppendAsync(std::string_view stream_id, ExpectedVersion expected,
+                   std::vector<ProposedEvent> events, AppendCallback done) override {
+    metrics_.RecordAppendCall();
+    const int64_t started_ns = metrics_.enabled() ? MonotonicNowNs() : 0;
+    const bool any_protected = std::any_of(events.begin(), events.end(), [&](const auto& e) {
+      return protection_->IsProtected(e.event_type);
+    });
+    if (!any_protected) {
+      SubmitAsync(stream_id, expected, std::move(events), std::move(done), started_ns);
+      return;
+    }
+    uint64_t bytes = 0;
+    for (const ProposedEvent& e : events) bytes += e.data.size() + e.metadata.size();
+    // Shared, so that `done` outlives a refused Post (which drops the task unrun).
+    struct Pending {
+      std::string stream_id;
+      ExpectedVersion expected;
+      std::vector<ProposedEvent> events;
+      AppendCallback done;
+    };
+    auto pending = std::make_shared<Pending>(
+        Pending{std::string(stream_id), expected, std::move(events), std::move(done)});
+    const bool queued = protect_queue_->Post(bytes, [this, pending, started_ns] {
+      SubmitAsync(pending->stream_id, pending->expected, std::move(pending->events),
+                  std::move(pending->done), started_ns);
+    });
+    if (!queued) {
+      pending->done(Status::Unavailable(
+          "too many appends of protected events are waiting to be encrypted; retry"));
+    }
   }
 
   Result<RecordedEvent> Reveal(RecordedEvent event, bool may_read_pii) override {
@@ -980,6 +1016,7 @@ class EventStoreImpl final : public EventStore {
   std::shared_mutex kek_rotation_mu_;  // RotateKek (exclusive), PutComponentSecret and Backup (shared)
   std::mutex backup_mu_;               // one Backup at a time
   std::unique_ptr<Sequencer> sequencer_;
+  std::unique_ptr<ProtectQueue> protect_queue_;  // AppendAsync's protected appends; before sequencer_ stops
   std::mutex observers_mu_;
   std::map<uint64_t, std::function<void(uint64_t)>> observers_;  // guarded by observers_mu_
   uint64_t observer_handle_last_ = 0;                             // guarded by observers_mu_

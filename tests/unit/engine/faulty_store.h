@@ -59,6 +59,8 @@ struct FaultPlan {
   std::function<void(std::string_view stream, storage::StreamHead* head)> rewrite_head;
   // Runs at the start of PutKeyMaterial (a write held up between its wrap and its put).
   std::function<void(std::string_view name)> before_put_key_material;
+  // Runs at the start of PutKeyMaterialIfAbsent (a new subject key's durable put, held up).
+  std::function<void(std::string_view name)> before_put_key_material_if_absent;
 };
 
 inline std::string FlipOneByte(std::string_view bytes) {
@@ -203,6 +205,7 @@ class FaultyStore final : public storage::LogStore {
     return inner_->PutKeyMaterial(n, w);
   }
   Result<bool> PutKeyMaterialIfAbsent(std::string_view n, std::string_view w) override {
+    if (plan_->before_put_key_material_if_absent) plan_->before_put_key_material_if_absent(n);
     return inner_->PutKeyMaterialIfAbsent(n, w);
   }
   Result<bool> ReplaceKeyMaterialIf(std::string_view n, std::string_view e,

@@ -242,7 +242,9 @@ TEST_P(EngineBackendTest, KekRotationRewrapsComponentSecrets) {
   auto rotation = store_->RotateKek();
   ASSERT_TRUE(rotation.ok()) << rotation.status().ToString();
   EXPECT_EQ(rotation->rewrapped, 1u + 1u + 1u);  // an epoch, the checkpoint key, the secret
-  if (rotation->old_kek_kept) ASSERT_TRUE(store_->RotateKek().ok());  // shared: finish it
+  if (rotation->old_kek_kept) {  // shared: finish it
+    ASSERT_TRUE(store_->RotateKek().ok());
+  }
   ASSERT_EQ(Lines(dir_ + "/keyring"), 1u) << "the old KEK is retired";
 
   Reopen(Options{});
@@ -279,7 +281,9 @@ TEST_P(EngineBackendTest, KekRotationLeavesASecretNoKekOpensAndKeepsTheOldKek) {
   auto finish = store_->RotateKek();
   ASSERT_TRUE(finish.ok()) << finish.status().ToString();
   EXPECT_EQ(finish->unreadable_secrets, 0u);
-  if (finish->old_kek_kept) ASSERT_TRUE(store_->RotateKek().ok());  // shared: finish it
+  if (finish->old_kek_kept) {  // shared: finish it
+    ASSERT_TRUE(store_->RotateKek().ok());
+  }
   EXPECT_EQ(Lines(dir_ + "/keyring"), 1u) << "the old KEK is retired";
 }
 
@@ -300,7 +304,9 @@ TEST_P(EngineBackendTest, AKekRotationWhileAnotherNodeRotatesIsRefused) {
   }
   auto rotation = store_->RotateKek();
   ASSERT_TRUE(rotation.ok()) << rotation.status().ToString();
-  if (rotation->old_kek_kept) ASSERT_TRUE(store_->RotateKek().ok());  // shared: finish it
+  if (rotation->old_kek_kept) {  // shared: finish it
+    ASSERT_TRUE(store_->RotateKek().ok());
+  }
   EXPECT_EQ(Lines(dir_ + "/keyring"), 1u);
 }
 

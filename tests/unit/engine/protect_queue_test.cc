@@ -1,0 +1,168 @@
+// AppendAsync protects the events of protected types on the engine's protect threads: its caller
+// (a gRPC callback thread, shared by every callback-API call of the server) does not wait while a
+// new subject's key is wrapped and made durable; unprotected appends go on meanwhile; the queue
+// of appends waiting for protection is bounded and refuses one more at once.
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "customer_rules.h"
+#include "engine/protect_queue.h"
+#include "engine_test_util.h"
+#include "faulty_store.h"
+
+namespace cairn::engine {
+namespace CAIRN_UNITY_ID {
+
+// Waits (bounded, ~10 s) until `done` holds.
+template <class Pred>
+bool WaitUntil(Pred done) {
+  for (int i = 0; i < 10000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return done();
+}
+
+class ProtectQueueEngineTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    EngineTest::SetUp();
+    plan_.before_put_key_material_if_absent = [this](std::string_view) {
+      ++puts_held_;
+      while (hold_puts_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
+    Options o = WithFaults(&plan_);
+    o.protect_threads = 1;
+    o.protect_queue_appends_max = 1;
+    ReopenProtected(kCustomerRules, o);
+    puts_held_ = 0;  // from here on: what the open put is neither held nor counted
+    hold_puts_ = true;
+  }
+  void TearDown() override {
+    hold_puts_ = false;  // never leave a protect thread held
+    store_.reset();
+  }
+
+  // Records the answers of async appends.
+  AppendCallback Record() {
+    return [this](Result<AppendResult> r) {
+      std::lock_guard<std::mutex> lock(mu_);
+      answers_.push_back(r.status());
+    };
+  }
+  size_t Answers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return answers_.size();
+  }
+
+  FaultPlan plan_;
+  std::atomic<bool> hold_puts_{false};
+  std::atomic<int> puts_held_{0};
+  std::mutex mu_;
+  std::vector<Status> answers_;
+};
+
+TEST_F(ProtectQueueEngineTest, ACallerNeverWaitsForANewSubjectsKeyAndTheQueueIsBounded) {
+  // The first append of a new subject: its key's put is held, on the protect thread.
+  std::atomic<bool> returned{false};
+  std::thread caller([&] {
+    store_->AppendAsync("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("alice")),
+                        Record());
+    returned = true;
+  });
+  const bool in_put = WaitUntil([&] { return puts_held_.load() >= 1; });
+  const bool caller_free = WaitUntil([&] { return returned.load(); });
+  if (!caller_free) hold_puts_ = false;  // let the blocked caller go, then fail
+  caller.join();
+  ASSERT_TRUE(in_put) << "the subject key was never put";
+  ASSERT_TRUE(caller_free) << "AppendAsync waited for the key's put on the caller's thread";
+  EXPECT_EQ(Answers(), 0u);
+
+  // One more waits in the queue (its bound is 1); the next is refused at once.
+  store_->AppendAsync("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("bob")),
+                      Record());
+  bool answered_at_once = false;
+  Status refused;
+  store_->AppendAsync("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("carol")),
+                      [&](Result<AppendResult> r) {
+                        answered_at_once = true;
+                        refused = r.status();
+                      });
+  ASSERT_TRUE(answered_at_once);
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable) << refused.ToString();
+  EXPECT_NE(refused.message().find("waiting to be encrypted"), std::string::npos);
+
+  // Unprotected appends do not queue behind them.
+  store_->AppendAsync("plain", ExpectedVersion::Any(), One("T", "{\"n\":1}"), Record());
+  ASSERT_TRUE(WaitUntil([&] { return Answers() == 1; }));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_TRUE(answers_[0].ok()) << answers_[0].ToString();
+  }
+  EXPECT_EQ(store_->GetStreamInfo("c")->exists, false) << "nothing protected committed yet";
+
+  hold_puts_ = false;
+  ASSERT_TRUE(WaitUntil([&] { return Answers() == 3; }));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Status& s : answers_) EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  auto read = store_->ReadStream("c", 0, Direction::kForwards, 10);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->events.size(), 2u) << "alice and bob, not the refused carol";
+  EXPECT_TRUE(store_->Verify().ok);
+}
+
+// Closing the store protects and commits what still waits for protection (each caller is
+// answered once), before the sequencer stops.
+TEST_F(ProtectQueueEngineTest, ClosingTheStoreFinishesTheQueuedAppends) {
+  std::atomic<bool> returned{false};
+  std::thread caller([&] {
+    store_->AppendAsync("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("dan")),
+                        Record());
+    returned = true;
+  });
+  const bool in_put = WaitUntil([&] { return puts_held_.load() >= 1; });
+  const bool caller_free = WaitUntil([&] { return returned.load(); });
+  if (!caller_free) hold_puts_ = false;
+  caller.join();
+  ASSERT_TRUE(in_put && caller_free);
+  store_->AppendAsync("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("eve")),
+                      Record());
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    hold_puts_ = false;
+  });
+  store_.reset();
+  release.join();
+  ASSERT_EQ(Answers(), 2u);
+  for (const Status& s : answers_) EXPECT_TRUE(s.ok()) << s.ToString();
+  Reopen();
+  auto read = store_->ReadStream("c", 0, Direction::kForwards, 10);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->events.size(), 2u);
+}
+
+TEST(ProtectQueue, BoundsByBytesButLetsOneLargeAppendThroughAnEmptyQueue) {
+  std::atomic<bool> hold{true};
+  std::atomic<int> ran{0};
+  {
+    ProtectQueue queue(/*threads=*/1, /*appends_max=*/8, /*bytes_max=*/100);
+    const auto work = [&] {
+      while (hold.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      ++ran;
+    };
+    ASSERT_TRUE(queue.Post(500, work)) << "larger than the bound, into an empty queue";
+    ASSERT_TRUE(WaitUntil([&] { return queue.queued_bytes() == 0; }));  // taken by the thread
+    EXPECT_TRUE(queue.Post(60, work));
+    EXPECT_FALSE(queue.Post(41, work)) << "60 + 41 > 100";
+    EXPECT_TRUE(queue.Post(40, work));
+    EXPECT_EQ(queue.queued_bytes(), 100u);
+    EXPECT_FALSE(queue.Post(500, work)) << "a large one waits for an empty queue";
+    hold = false;
+  }  // the destructor runs what was queued
+  EXPECT_EQ(ran.load(), 3);
+}
+
+}  // namespace CAIRN_UNITY_ID
+}  // namespace cairn::engine
