@@ -54,7 +54,7 @@ void BM_WebhookDeliveries(benchmark::State& state) {
     create.def.url = receiver.Url();
     create.def.source = "$all";
     create.def.allow_addresses = {"127.0.0.1"};
-    create.def.creator = Principal{"apikey:bench", {}, AuthMethod::kApiKey, 0};
+    create.def.creator = Principal{"apikey:bench", {}, AuthMethod::kApiKey, 0, ""};
     create.start = 0;
     if (!dispatcher.Create(std::move(create)).ok()) return state.SkipWithError("create failed");
   }

@@ -99,7 +99,7 @@ class TestWitness {
   integrity::NoteVerifier Key() const {
     return integrity::VerifierForSigner(signer_, integrity::kCosignatureAlgorithmEd25519);
   }
-  WitnessEndpoint Endpoint() const { return WitnessEndpoint{Key(), Url(), ""}; }
+  WitnessEndpoint Endpoint() const { return WitnessEndpoint{Key(), Url(), "", "", nullptr}; }
 
  private:
   HttpResponse Answer(std::string_view body) {
@@ -301,7 +301,7 @@ class Keeper {
 };
 
 // The witness's key at an address where nothing listens: every call fails, no round publishes.
-WitnessEndpoint Down(const TestWitness& w) { return WitnessEndpoint{w.Key(), "http://127.0.0.1:1", ""}; }
+WitnessEndpoint Down(const TestWitness& w) { return WitnessEndpoint{w.Key(), "http://127.0.0.1:1", "", "", nullptr}; }
 
 // A note both witnesses cosigned at size `size` of `log`, as a first run's pusher kept it.
 std::string KeptByAFirstRun(MemoryLog& log, const TestWitness& w1, const TestWitness& w2) {
