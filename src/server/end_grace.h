@@ -4,6 +4,9 @@
 // call not yet done is cancelled (ServerContext::TryCancel), which completes the stuck write and
 // brings OnDone.
 //
+// The same alarm bounds the wait for a call's first message (QueuedBidiReactor): armed at the
+// start, Done() when the message arrives.
+//
 // Thread safety: Arm() once, from any thread; Done() from OnDone, before the reactor is deleted.
 // The alarm's callback may run after the reactor is gone (it then touches only shared state).
 #pragma once
@@ -26,8 +29,9 @@ class EndGrace {
     shared_->context = context;
   }
 
-  void Arm() {
-    alarm_.Set(std::chrono::system_clock::now() + std::chrono::milliseconds(kEndGraceMs),
+  // Cancels the call `delay_ms` from now unless Done() came first. Once per EndGrace.
+  void Arm(int64_t delay_ms = kEndGraceMs) {
+    alarm_.Set(std::chrono::system_clock::now() + std::chrono::milliseconds(delay_ms),
                [shared = shared_](bool fired) {
                  if (!fired) return;  // cancelled: the reactor is gone
                  std::lock_guard<std::mutex> lock(shared->mu);

@@ -129,6 +129,7 @@ class GroupConnection final
       End(grpc::Status::OK);
       return;
     }
+    FirstMessageArrived();
     grpc::Status s = joined_ ? Handle(in_) : HandleJoin(in_);
     if (!s.ok()) {
       LeaveGroup();

@@ -55,11 +55,24 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
 
   // `context` (optional; the call's) is cancelled when the call has not finished kEndGraceMs
   // after its end, as when the client stopped reading.
+  // A client must send its first message (a join, the options) within this long of the call's
+  // start, or the call is cancelled: a call that never says what it wants would hold memory and
+  // an HTTP/2 stream for nothing, as many times as its connections allow.
+  static constexpr int64_t kFirstMessageMsMax = 10000;
+
+  // `context` (optional; the call's) is cancelled when the call has not finished kEndGraceMs
+  // after its end, as when the client stopped reading, and when FirstMessageArrived() has not
+  // come kFirstMessageMsMax after the start.
   explicit QueuedBidiReactor(grpc::CallbackServerContext* context = nullptr) {
-    if (context != nullptr) end_grace_.emplace(context);
+    if (context == nullptr) return;
+    end_grace_.emplace(context);
+    first_message_.emplace(context);
+    first_message_->Arm(kFirstMessageMsMax);
   }
   ~QueuedBidiReactor() override {
-    if (end_grace_) end_grace_->Done();  // from OnDone's delete: the context is still valid
+    // From OnDone's delete: the context is still valid.
+    if (end_grace_) end_grace_->Done();
+    if (first_message_) first_message_->Done();
   }
 
   // Finishes the call with `status` once the write in flight is done. Idempotent: the first end
@@ -89,6 +102,11 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
 
  protected:
   std::mutex& mu() { return mu_; }
+  // The client's first message arrived (from the reactor's OnReadDone): the call is no longer
+  // cancelled for the lack of it. Idempotent.
+  void FirstMessageArrived() {
+    if (first_message_) first_message_->Done();
+  }
 
   // Queues `message` (written after those before it). The caller makes sure the call is not
   // finishing, or uses TryPushLocked.
@@ -168,6 +186,7 @@ class QueuedBidiReactor : public grpc::ServerBidiReactor<Request, Response> {
   bool writing_ = false;
   int64_t write_started_ms_ = 0;  // of the write in flight (SteadyNowMs)
   std::optional<EndGrace> end_grace_;
+  std::optional<EndGrace> first_message_;  // cancels a call whose first message never comes
   bool finishing_ = false;
   bool finished_ = false;
   grpc::Status final_status_;

@@ -494,6 +494,30 @@ TEST_F(EsdbPersistentTest, MaxSubscriberCountRefusesTheNextConsumer) {
   EXPECT_EQ(second.Exception(), "maximum-subscribers-reached");
 }
 
+// A persistent Read that never sends its options is cancelled 10 s after its start
+// (QueuedBidiReactor::kFirstMessageMsMax); a consumer that sent them stays however long it idles.
+TEST_F(EsdbPersistentTest, AReadThatNeverSendsItsOptionsIsCancelledAndAConsumerStays) {
+  ASSERT_TRUE(Create("order-9", "patient", admin).first.ok());
+  Consumer consumer(stub.get(), admin, "order-9", "patient");
+  auto confirmed = consumer.Next();
+  ASSERT_TRUE(confirmed && confirmed->has_subscription_confirmation());
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", admin);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  const auto start = std::chrono::steady_clock::now();
+  auto idle = stub->Read(&context);  // and never the options
+  ps::ReadResp m;
+  EXPECT_FALSE(idle->Read(&m)) << "the server answered a call that never sent its options";
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(idle->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_GE(waited, std::chrono::milliseconds(9000)) << "cut before its 10 s";
+  EXPECT_LT(waited, std::chrono::milliseconds(50000)) << "cut by the server, not the deadline";
+  Append("order-9", "OrderCreated");
+  auto event = consumer.NextEvent();
+  ASSERT_TRUE(event) << "the consumer, idle as long, still receives";
+  EXPECT_TRUE(consumer.Ack({*event}));
+}
+
 TEST_F(EsdbPersistentTest, AdministrationNeedsAdminAndCredentials) {
   auto [denied, denied_exception] = Create("order-8", "mine", bot);
   EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);

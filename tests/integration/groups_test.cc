@@ -418,6 +418,30 @@ TEST_F(GroupsTest, UnauthenticatedConnectsCancelledAtOnceLeaveTheServerServing) 
   EXPECT_TRUE(info.ok()) << info.status().ToString();
 }
 
+// A Connect that never sends its join holds an HTTP/2 stream and memory for nothing: it is
+// cancelled QueuedBidiReactor::kFirstMessageMsMax (10 s) after its start. A consumer that joined
+// stays however long it waits for events.
+TEST_F(GroupsTest, AConnectThatNeverJoinsIsCancelledAndAJoinedOneStays) {
+  ASSERT_TRUE(Groups(*admin).Create(Settings("patient")).ok());
+  auto joined = ConnectOrDie(*admin, "patient");
+  ASSERT_NE(joined, nullptr);
+  auto stub = v1::PersistentSubscriptions::NewStub(admin->channel());
+  grpc::ClientContext context;
+  admin->PrepareContext(&context, 60000);
+  const auto start = std::chrono::steady_clock::now();
+  auto idle = stub->Connect(&context);  // and never a join
+  v1::GroupServerMessage m;
+  EXPECT_FALSE(idle->Read(&m)) << "the server sent something to a call that never joined";
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(idle->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_GE(waited, std::chrono::milliseconds(9000)) << "cut before its 10 s";
+  EXPECT_LT(waited, std::chrono::milliseconds(50000)) << "cut by the server, not the deadline";
+  AppendN(*admin, "order-patient", 1);
+  auto got = Take(*joined, 1);
+  ASSERT_EQ(got.size(), 1u) << "the joined consumer, idle as long, still receives";
+  EXPECT_TRUE(joined->Ack(AckIds(got)).ok());
+}
+
 TEST_F(GroupsTest, AConsumerWithoutReadPiiReceivesMaskedFields) {
   ASSERT_TRUE(Groups(*admin).Create(Settings("crm", "order-c1")).ok());
   v1::AppendRequest request;

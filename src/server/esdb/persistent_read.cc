@@ -154,6 +154,7 @@ class ReadCall final : public QueuedBidiReactor<ps::ReadReq, ps::ReadResp, Group
       End(grpc::Status::OK);
       return;
     }
+    FirstMessageArrived();
     if (!joined_) {
       HandleOptions();
     } else {
