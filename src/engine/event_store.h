@@ -75,6 +75,10 @@ struct Options {
   // (back-pressure) and AppendAsync() answers kUnavailable.
   size_t group_events_max = 4000;
   size_t queue_appends_max = 4096;
+  // How long Append() waits for room in a full queue before it answers kUnavailable (nothing
+  // written): a caller on a server request thread (Delete, a tombstone, the audit trail's
+  // writer) must not be held for as long as other writers keep the queue full.
+  int64_t queue_wait_ms_max = 10000;
   // Events appended in this window can be re-sent idempotently (by event id).
   size_t idempotency_window_events = 100000;
   // Records encrypted under one storage key before it is rotated automatically (< 2^32).

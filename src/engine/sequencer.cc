@@ -177,7 +177,17 @@ std::unique_ptr<Sequencer::Pending> Sequencer::Enqueue(std::unique_ptr<Pending> 
     return queue_.size() < options_.queue_appends_max &&
            (queue_.empty() || queued_bytes_ + size_bytes <= kQueueSizeBytesMax);
   };
-  if (wait_for_room) not_full_.wait(lock, [&] { return stopping_ || has_room(); });
+  if (wait_for_room) {
+    const bool room = not_full_.wait_for(lock, std::chrono::milliseconds(options_.queue_wait_ms_max),
+                                         [&] { return stopping_ || has_room(); });
+    if (!room) {
+      metrics_.RecordQueueFull();
+      *refused = Status::Unavailable("the append queue stayed full for " +
+                                     std::to_string(options_.queue_wait_ms_max) +
+                                     " ms; nothing was written, re-send after a short wait");
+      return pending;
+    }
+  }
   if (stopping_) {
     *refused = Status::Unavailable("the store is shutting down");
     return pending;

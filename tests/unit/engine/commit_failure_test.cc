@@ -159,6 +159,44 @@ TEST_F(CommitFailureTest, AFullAppendQueueRefusesAsyncAppendsAtOnceAndMakesSyncA
   EXPECT_TRUE(store_->Verify().ok);
 }
 
+// A synchronous append (a Delete's tombstone, the audit trail's writer: each on a thread the
+// server needs back) waits for room in a full queue at most queue_wait_ms_max, then is refused
+// with kUnavailable and writes nothing; the queued appends commit once the store moves again.
+TEST_F(CommitFailureTest, ASyncAppendWaitsForRoomOnlyUpToItsBound) {
+  Options o = WithFaults(&plan_);
+  o.queue_appends_max = 1;
+  o.queue_wait_ms_max = 300;
+  Reopen(o);
+  plan_.hold_commits = true;
+  std::atomic<int> answered{0};
+  const auto count = [&](Result<AppendResult> r) {
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    ++answered;
+  };
+  store_->AppendAsync("s", ExpectedVersion::Any(), One("T", "{\"n\":0}"), count);
+  for (int i = 0; i < 5000 && plan_.commits_held.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(plan_.commits_held.load(), 1);  // the first append's group is being committed
+  store_->AppendAsync("s", ExpectedVersion::Any(), One("T", "{\"n\":1}"), count);  // queued: full
+  const auto started = std::chrono::steady_clock::now();
+  auto refused = store_->Append("s", ExpectedVersion::Any(), One("T", "{\"n\":2}"));
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("stayed full for 300 ms"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_GE(waited, std::chrono::milliseconds(290)) << "it waited for room first";
+  plan_.hold_commits = false;
+  for (int i = 0; i < 5000 && answered.load() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(answered.load(), 2);
+  EXPECT_EQ(store_->tree_size(), 2u) << "n = 0, 1; the refused one was never written";
+  EXPECT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "{\"n\":3}")).ok());
+  EXPECT_TRUE(store_->Verify().ok);
+}
+
 // A stream index entry that went missing (a deleted run entry, a shortened run) makes a read of
 // the stream fail with kDataLoss instead of returning the stream without that event, in both
 // directions and at the page's end.
