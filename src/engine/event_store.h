@@ -75,9 +75,10 @@ struct Options {
   // (back-pressure) and AppendAsync() answers kUnavailable.
   size_t group_events_max = 4000;
   size_t queue_appends_max = 4096;
-  // How long Append() waits for room in a full queue before it answers kUnavailable (nothing
-  // written): a caller on a server request thread (Delete, a tombstone, the audit trail's
-  // writer) must not be held for as long as other writers keep the queue full.
+  // How long Append() and DeleteStream() wait for room in a full queue before they answer
+  // kUnavailable (nothing written): a caller on a server request thread must not be held for as
+  // long as other writers keep the queue full. AppendSystem() (the audit trail, alerts, parked
+  // events) waits for as long as it takes, so that their records are not lost.
   int64_t queue_wait_ms_max = 10000;
   // Events appended in this window can be re-sent idempotently (by event id).
   size_t idempotency_window_events = 100000;
@@ -108,7 +109,8 @@ struct Options {
   bool open_unproven_copy = false;
   // AppendAsync protects the events of protected types on these threads, not on the caller's
   // (a gRPC callback thread, which every callback-API call of the server shares): a new subject's
-  // key costs a KMS wrap and a durable put, a key not in the cache a KMS unwrap. At most
+  // key costs a KMS wrap and a durable put, a key not in the cache a KMS unwrap. Each stream's
+  // appends keep their order (one thread per stream; engine/protect_queue.h). At most
   // protect_queue_appends_max appends and protect_queue_bytes_max bytes of events wait for them;
   // beyond either, AppendAsync answers kUnavailable at once (nothing written; retry).
   size_t protect_threads = 4;
@@ -276,7 +278,8 @@ class EventStore {
   // thread when the batch is refused before it is queued. A batch with events of protected types
   // is protected on the engine's protect threads first (Options::protect_threads), so that the
   // caller never waits for the KMS or a key's durable put; it is refused there, or at once when
-  // their queue is full. `done` must be quick and must not call back into the store (it holds up
+  // their queue is full. The appends of one stream reach the log in the order AppendAsync was
+  // called (an unprotected one waits behind the stream's protected ones). `done` must be quick and must not call back into the store (it holds up
   // the commits behind it). The call never waits for room in a queue: a full one answers
   // kUnavailable (nothing written; re-send after a short wait). The default runs Append() and
   // then `done`.

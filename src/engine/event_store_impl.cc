@@ -328,7 +328,9 @@ class EventStoreImpl final : public EventStore {
     const bool any_protected = std::any_of(events.begin(), events.end(), [&](const auto& e) {
       return protection_->IsProtected(e.event_type);
     });
-    if (!any_protected) {
+    // An unprotected append of a stream whose protected appends are still queued goes behind
+    // them, so that the stream's appends reach the sequencer in the order they were made.
+    if (!any_protected && !protect_queue_->Busy(stream_id)) {
       SubmitAsync(stream_id, expected, std::move(events), std::move(done), started_ns);
       return;
     }
@@ -343,7 +345,7 @@ class EventStoreImpl final : public EventStore {
     };
     auto pending = std::make_shared<Pending>(
         Pending{std::string(stream_id), expected, std::move(events), std::move(done)});
-    const bool queued = protect_queue_->Post(bytes, [this, pending, started_ns] {
+    const bool queued = protect_queue_->Post(stream_id, bytes, [this, pending, started_ns] {
       SubmitAsync(pending->stream_id, pending->expected, std::move(pending->events),
                   std::move(pending->done), started_ns);
     });

@@ -1,7 +1,8 @@
 // FieldProtection: the engine's use of protect/ and the subject key store (DESIGN.md, Keys and
 // data protection). It owns the protection rules and the SubjectKeys of one open store.
 //
-// On append (caller's thread, before validation and hashing): every event whose type has a rule
+// On append (before validation and hashing; the caller's thread for Append, a protect thread
+// for AppendAsync: engine/protect_queue.h): every event whose type has a rule
 // gets an event id now (the field AAD binds it), its subject resolved and its declared fields
 // encrypted under the subject's current key. An event of a protected type whose subject cannot be
 // resolved fails the whole batch (kInvalidArgument) before anything is queued; an unreachable KMS

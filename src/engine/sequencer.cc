@@ -177,7 +177,13 @@ std::unique_ptr<Sequencer::Pending> Sequencer::Enqueue(std::unique_ptr<Pending> 
     return queue_.size() < options_.queue_appends_max &&
            (queue_.empty() || queued_bytes_ + size_bytes <= kQueueSizeBytesMax);
   };
-  if (wait_for_room) {
+  // cairn's own writers ('$' streams: the audit trail, alerts, parked events) wait for as long
+  // as it takes, as they always did: their records must not be lost to a busy queue. A client's
+  // synchronous append (a delete's tombstone, on a request thread) waits at most
+  // queue_wait_ms_max.
+  const bool system = !pending->append.stream_id.empty() && pending->append.stream_id[0] == '$';
+  if (wait_for_room && system) not_full_.wait(lock, [&] { return stopping_ || has_room(); });
+  if (wait_for_room && !system) {
     const bool room = not_full_.wait_for(lock, std::chrono::milliseconds(options_.queue_wait_ms_max),
                                          [&] { return stopping_ || has_room(); });
     if (!room) {

@@ -36,9 +36,10 @@
 //
 // Thread safety: Submit() and committed() are safe from any thread. The queue is bounded
 // (queue_appends_max appends, kQueueSizeBytesMax bytes): Submit() waits while it is full
-// (back-pressure), at most Options::queue_wait_ms_max, then answers kUnavailable (a caller on one of the
-// server's request threads must not hold it for as long as other writers keep the queue full);
-// SubmitAsync() never waits and answers kUnavailable at once.
+// (back-pressure): a client's append at most Options::queue_wait_ms_max, then it answers
+// kUnavailable (a delete on one of the server's request threads must not hold it for as long as
+// other writers keep the queue full); cairn's own appends to '$' streams (audit, alerts, parked
+// events) for as long as it takes. SubmitAsync() never waits and answers kUnavailable at once.
 #pragma once
 
 #include <atomic>
@@ -110,8 +111,9 @@ class Sequencer {
   Sequencer(const Sequencer&) = delete;
   Sequencer& operator=(const Sequencer&) = delete;
 
-  // Blocks until the append is durable (or failed); kUnavailable after waiting
-  // Options::queue_wait_ms_max for room in a full queue (nothing written).
+  // Blocks until the append is durable (or failed); a client's append (not a '$' stream) answers
+  // kUnavailable after waiting Options::queue_wait_ms_max for room in a full queue (nothing
+  // written).
   Result<AppendResult> Submit(PreparedAppend append);
   // Queues the append and returns; `done` runs exactly once with the result, on the sequencer
   // or committer thread (or at once on this thread when the append is not queued: the store is

@@ -780,6 +780,29 @@ TEST_F(EsdbStreamsTest, ARefusedBatchAppendIsAnsweredOnceForAllItsChunks) {
   EXPECT_TRUE(answers[1].has_success()) << answers[1].DebugString();
 }
 
+// A call remembers at most 8 refused appends whose chunks are still coming; a ninth ends the
+// call, so that a forgotten one's later chunk (with options) could never open a new append of
+// its correlation id and write part of what was refused.
+TEST_F(EsdbStreamsTest, ANinthUnfinishedRefusedBatchAppendEndsTheCall) {
+  grpc::ClientContext context;
+  Prepare(&context, admin);
+  auto call = stub->BatchAppend(&context);
+  for (int i = 0; i < 9; ++i) {
+    streams::BatchAppendReq refused;  // no options: refused, and never finished
+    refused.mutable_correlation_id()->set_string(UuidText(7300 + i));
+    FillProposed({"OrderCreated", "{}"}, ++event_counter_, refused.add_proposed_messages());
+    refused.set_is_final(false);
+    if (!call->Write(refused)) break;
+  }
+  std::vector<streams::BatchAppendResp> answers;
+  streams::BatchAppendResp answer;
+  while (call->Read(&answer)) answers.push_back(answer);
+  EXPECT_EQ(answers.size(), 9u) << "each refused append answered once";
+  const grpc::Status status = call->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("too many refused batch appends"), std::string::npos);
+}
+
 // The newer clients' deadline is a Duration, counted from the batch's first chunk: a batch
 // whose last chunk comes after it is answered Timeout and writes nothing; one within it is
 // written.
@@ -1405,6 +1428,43 @@ TEST_F(EsdbAppendOpenTest, ABatchAppendKeptOpenPastTheLimitIsAnsweredAndTheCallS
   EXPECT_EQ(Counter("cairn_esdb_appends_open_too_long_total"), 1.0);
   EXPECT_TRUE(Read(admin, StreamRead("order-trickle-b", false, 30)).Events().empty());
   EXPECT_EQ(Read(admin, StreamRead("order-prompt-b", false, 30)).Events().size(), 1u);
+}
+
+// A call that already remembers as many refused appends as it may (8) cannot have one more
+// forgotten: an append that expires then ends the call, so that none of its later chunks can
+// open a new append of the same correlation id and write part of what was refused.
+TEST_F(EsdbAppendOpenTest, AnExpiredAppendThatCannotBeRememberedEndsTheCall) {
+  grpc::ClientContext context;
+  Prepare(&context, admin, 60000);
+  auto call = stub->BatchAppend(&context);
+  for (int i = 0; i < 8; ++i) {  // refused (no options) and never finished: remembered
+    streams::BatchAppendReq refused;
+    refused.mutable_correlation_id()->set_string(UuidText(7100 + i));
+    FillProposed({"OrderCreated", "{}"}, ++event_counter_, refused.add_proposed_messages());
+    refused.set_is_final(false);
+    ASSERT_TRUE(call->Write(refused));
+  }
+  streams::BatchAppendReq chunk = OneEventBatch(7200, "order-forgotten", ++event_counter_);
+  chunk.set_is_final(false);
+  ASSERT_TRUE(call->Write(chunk));
+  bool ended = false;
+  for (int i = 0; i < 20 && !ended; ++i) {  // 300 ms apart: past the 1.5 s limit
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    chunk = OneEventBatch(7200, "order-forgotten", ++event_counter_);
+    chunk.set_is_final(false);
+    ended = !call->Write(chunk);
+  }
+  streams::BatchAppendResp answer;
+  int refusals = 0;
+  while (call->Read(&answer)) {
+    EXPECT_TRUE(answer.has_error()) << answer.DebugString();
+    ++refusals;
+  }
+  EXPECT_EQ(refusals, 8) << "the eight refused appends, each answered once";
+  const grpc::Status status = call->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("append_open_ms_max"), std::string::npos);
+  EXPECT_TRUE(Read(admin, StreamRead("order-forgotten", false, 30)).Events().empty());
 }
 
 // An admin's ESDB group act is one `$admin` record with its outcome, as on cairn.v1 — also when

@@ -6,7 +6,8 @@
 // Appends go to the engine with AppendAsync, so the appends of one call (the Node.js client
 // sends all of a connection's appends on one BatchAppend call) share group commits. Bounds: at
 // most batch_appends_in_flight_max appends (batch_in_flight_bytes_max bytes) waiting for their
-// commit and about as many answers waiting to be written (reading stops meanwhile), at most
+// commit and about as many answers waiting to be written (reading stops meanwhile; one chunk
+// may add batch_open_correlations_max answers of expired appends beyond), at most
 // batch_open_correlations_max appends
 // whose chunks are still arriving, each at most append_size_bytes_max bytes and for at most
 // append_open_ms_max.
@@ -158,7 +159,7 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
   // The chunk in request_: opens, extends or completes its append. True when it did one of
   // those (with messages, when it extends one).
   bool Handle() {
-    ExpireOpenAppends();
+    if (!ExpireOpenAppends()) return false;  // the call ends
     auto key = UuidBytes(request_.correlation_id());
     if (!key) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -205,8 +206,10 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
 
   // Refuses the appends of the call that stayed unfinished longer than append_open_ms_max
   // (checked as each chunk arrives; the watchdog bounds the wait for one): each is answered
-  // once, its events dropped, and its later chunks dropped while there is room to remember it.
-  void ExpireOpenAppends() {
+  // once, its events dropped, and its later chunks dropped (remembered in refused_). When
+  // refused_ has no room left to remember one, the call ends instead (false): a later chunk of
+  // it must never open a new append of the same correlation id and write what was refused.
+  bool ExpireOpenAppends() {
     const int64_t open_ns_max = options_.append_open_ms_max * 1'000'000;
     const int64_t now_ns = SteadyNowNs();
     for (auto it = open_.begin(); it != open_.end();) {
@@ -215,6 +218,12 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
         continue;
       }
       if (options_.open_too_long_metric != nullptr) options_.open_too_long_metric->Increment();
+      if (refused_.size() >= options_.batch_open_correlations_max) {
+        open_.clear();  // nothing of them is written; the call ends with the refusal
+        std::lock_guard<std::mutex> lock(mu_);
+        Fail(AppendOpenTooLong(options_.append_open_ms_max));
+        return false;
+      }
       Response answer = BaseAnswer(it->second.stream, it->second.expected);
       *answer.mutable_error() = BatchStatusOf(AppendOpenTooLong(options_.append_open_ms_max));
       *answer.mutable_correlation_id() = it->second.correlation_id;
@@ -222,14 +231,16 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
         std::lock_guard<std::mutex> lock(mu_);
         answers_.push_back(std::move(answer));
       }
-      if (refused_.size() < options_.batch_open_correlations_max) refused_.insert(it->first);
+      refused_.insert(it->first);
       it = open_.erase(it);
     }
+    return true;
   }
 
   // The chunk in request_ opens no append (no options, or too many open): answered now, once.
-  // Its later chunks are dropped unanswered while at most batch_open_correlations_max refused
-  // appends are remembered (beyond that, each later chunk is answered too).
+  // Its later chunks are dropped unanswered: at most batch_open_correlations_max refused appends
+  // are remembered, and one more ends the call (mu_ not held), so that a later chunk of a
+  // refused append never opens a new one of the same correlation id and writes part of it.
   void Refuse(const std::string& key) {
     const Status refused = request_.has_options()
                                ? Status::Unavailable("too many batch appends open on this call")
@@ -238,6 +249,10 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
                        engine::ExpectedVersion::Any()));
     if (!request_.is_final() && refused_.size() < options_.batch_open_correlations_max) {
       refused_.insert(key);
+    } else if (!request_.is_final()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "too many refused batch appends unfinished on this call"));
     }
     assert(refused_.size() <= options_.batch_open_correlations_max);
   }
@@ -292,7 +307,8 @@ class BatchAppendReactor final : public grpc::ServerBidiReactor<Request, Respons
                         });
   }
 
-  // On the engine's commit thread (or inline when the engine refused the batch at once).
+  // On the engine's commit thread, on one of its protect threads (a protected append refused
+  // there), or inline when the engine refused the batch at once.
   void OnAppended(const OpenAppend& open, size_t count, uint64_t bytes,
                   const Result<engine::AppendResult>& result) {
     AuditAppend(id_, open.stream, count, result.status());

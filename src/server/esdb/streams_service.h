@@ -79,7 +79,7 @@ struct StreamsServiceOptions {
   // client stopped sending while an append of it is incomplete (the chunks received are held
   // meanwhile); not owned, may be null.
   WriteWatchdog* append_watchdog = nullptr;
-  // The longest an append may stay unfinished, from its first message (Append) or chunk
+  // The longest an append may stay unfinished, from the call's start (Append) or its first chunk
   // (BatchAppend): a client that sends a little now and then renews the append watchdog, and
   // would otherwise hold its share of the append budget for ever. Checked as each message
   // arrives, so an append is held at most this plus the watchdog's stall limit; then it is

@@ -159,9 +159,10 @@ TEST_F(CommitFailureTest, AFullAppendQueueRefusesAsyncAppendsAtOnceAndMakesSyncA
   EXPECT_TRUE(store_->Verify().ok);
 }
 
-// A synchronous append (a Delete's tombstone, the audit trail's writer: each on a thread the
-// server needs back) waits for room in a full queue at most queue_wait_ms_max, then is refused
-// with kUnavailable and writes nothing; the queued appends commit once the store moves again.
+// A client's synchronous append (a Delete's tombstone, on a request thread the server needs
+// back) waits for room in a full queue at most queue_wait_ms_max, then is refused with
+// kUnavailable and writes nothing; cairn's own appends ('$' streams: audit, alerts) wait for as
+// long as it takes; the queued appends commit once the store moves again.
 TEST_F(CommitFailureTest, ASyncAppendWaitsForRoomOnlyUpToItsBound) {
   Options o = WithFaults(&plan_);
   o.queue_appends_max = 1;
@@ -187,13 +188,25 @@ TEST_F(CommitFailureTest, ASyncAppendWaitsForRoomOnlyUpToItsBound) {
   EXPECT_NE(refused.status().message().find("stayed full for 300 ms"), std::string::npos)
       << refused.status().ToString();
   EXPECT_GE(waited, std::chrono::milliseconds(290)) << "it waited for room first";
+  std::atomic<bool> system_done{false};
+  std::thread system([&] {
+    std::vector<ProposedEvent> record;
+    record.push_back(Ev("$T", "{\"audit\":1}"));
+    auto r = store_->AppendSystem("$audit", ExpectedVersion::Any(), std::move(record));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    system_done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));  // three times the bound
+  EXPECT_FALSE(system_done.load()) << "a system append gave up waiting for room";
   plan_.hold_commits = false;
+  system.join();
   for (int i = 0; i < 5000 && answered.load() < 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_EQ(answered.load(), 2);
-  EXPECT_EQ(store_->tree_size(), 2u) << "n = 0, 1; the refused one was never written";
+  EXPECT_EQ(store_->tree_size(), 3u) << "n = 0, 1 and $audit; the refused one was never written";
   EXPECT_TRUE(store_->Append("s", ExpectedVersion::Any(), One("T", "{\"n\":3}")).ok());
+  EXPECT_EQ(store_->GetStreamInfo("s")->last_version, 2u);
   EXPECT_TRUE(store_->Verify().ok);
 }
 

@@ -113,6 +113,38 @@ TEST_F(ProtectQueueEngineTest, ACallerNeverWaitsForANewSubjectsKeyAndTheQueueIsB
   EXPECT_TRUE(store_->Verify().ok);
 }
 
+// A stream's appends reach the log in the order they were made: an unprotected append made
+// while the stream's protected append waits for its key goes behind it (a client may pipeline
+// appends with exact expected versions).
+TEST_F(ProtectQueueEngineTest, AStreamsAppendsKeepTheirOrderAcrossProtection) {
+  std::atomic<bool> returned{false};
+  std::thread caller([&] {
+    store_->AppendAsync("c", ExpectedVersion::NoStream(),
+                        One("CustomerRegistered", Customer("fay")), Record());
+    returned = true;
+  });
+  const bool in_put = WaitUntil([&] { return puts_held_.load() >= 1; });
+  const bool caller_free = WaitUntil([&] { return returned.load(); });
+  if (!caller_free) hold_puts_ = false;
+  caller.join();
+  ASSERT_TRUE(in_put && caller_free);
+  // Made after the protected one (whose key is being put): it must not go ahead of it.
+  store_->AppendAsync("c", ExpectedVersion::Exact(0), One("Note", "{\"n\":1}"), Record());
+  store_->AppendAsync("other", ExpectedVersion::Any(), One("Note", "{}"), Record());
+  ASSERT_TRUE(WaitUntil([&] { return Answers() == 1; })) << "another stream goes ahead";
+  hold_puts_ = false;
+  ASSERT_TRUE(WaitUntil([&] { return Answers() == 3; }));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Status& s : answers_) EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  auto read = store_->ReadStream("c", 0, Direction::kForwards, 10);
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->events.size(), 2u);
+  EXPECT_EQ(read->events[0].entry.event_type, "CustomerRegistered");
+  EXPECT_EQ(read->events[1].entry.event_type, "Note");
+}
+
 // Closing the store protects and commits what still waits for protection (each caller is
 // answered once), before the sequencer stops.
 TEST_F(ProtectQueueEngineTest, ClosingTheStoreFinishesTheQueuedAppends) {
@@ -152,16 +184,37 @@ TEST(ProtectQueue, BoundsByBytesButLetsOneLargeAppendThroughAnEmptyQueue) {
       while (hold.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       ++ran;
     };
-    ASSERT_TRUE(queue.Post(500, work)) << "larger than the bound, into an empty queue";
+    ASSERT_TRUE(queue.Post("s", 500, work)) << "larger than the bound, into an empty queue";
     ASSERT_TRUE(WaitUntil([&] { return queue.queued_bytes() == 0; }));  // taken by the thread
-    EXPECT_TRUE(queue.Post(60, work));
-    EXPECT_FALSE(queue.Post(41, work)) << "60 + 41 > 100";
-    EXPECT_TRUE(queue.Post(40, work));
+    EXPECT_TRUE(queue.Post("s", 60, work));
+    EXPECT_TRUE(queue.Busy("s"));
+    EXPECT_FALSE(queue.Busy("t"));
+    EXPECT_FALSE(queue.Post("t", 41, work)) << "60 + 41 > 100";
+    EXPECT_TRUE(queue.Post("t", 40, work));
     EXPECT_EQ(queue.queued_bytes(), 100u);
-    EXPECT_FALSE(queue.Post(500, work)) << "a large one waits for an empty queue";
+    EXPECT_FALSE(queue.Post("u", 500, work)) << "a large one waits for an empty queue";
     hold = false;
   }  // the destructor runs what was queued
   EXPECT_EQ(ran.load(), 3);
+}
+
+// The work of one stream runs in order of posting, whatever the number of lanes; a stream is
+// busy until its last work has run.
+TEST(ProtectQueue, OneStreamsWorkRunsInOrder) {
+  std::mutex mu;
+  std::vector<int> order;
+  {
+    ProtectQueue queue(/*lanes=*/4, /*appends_max=*/1000, /*bytes_max=*/1 << 20);
+    for (int i = 0; i < 200; ++i) {
+      ASSERT_TRUE(queue.Post("orders-7", 1, [&, i] {
+        std::lock_guard<std::mutex> lock(mu);
+        order.push_back(i);
+      }));
+    }
+    ASSERT_TRUE(WaitUntil([&] { return !queue.Busy("orders-7"); }));
+  }
+  ASSERT_EQ(order.size(), 200u);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(order[i], i);
 }
 
 }  // namespace CAIRN_UNITY_ID
