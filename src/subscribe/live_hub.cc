@@ -202,7 +202,7 @@ void LiveHub::Shutdown() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
-      run_queue_.clear();
+      run_queue_.Clear();
     }
     reader_cv_.notify_all();
     delivery_cv_.notify_all();
@@ -382,7 +382,7 @@ void LiveHub::Schedule(const std::shared_ptr<LiveSubscription>& sub) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;  // Shutdown ends every subscription
     assert(run_queue_.size() < options_.subscribers_max + 1);
-    run_queue_.push_back(sub);
+    run_queue_.Push(sub, sub->cursor_->live());
   }
   delivery_cv_.notify_one();
 }
@@ -394,8 +394,7 @@ void LiveHub::RunDelivery() {
       std::unique_lock<std::mutex> lock(mu_);
       delivery_cv_.wait(lock, [&] { return stopping_ || !run_queue_.empty(); });
       if (stopping_) return;
-      sub = std::move(run_queue_.front());
-      run_queue_.pop_front();
+      sub = run_queue_.Pop();
     }
     if (sub->RunOnce(SteadyNowMs(), NowUnixSeconds())) Schedule(sub);
   }

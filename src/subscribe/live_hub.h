@@ -8,7 +8,8 @@
 // from the ring; see live_cursor.h) and a LiveSink, the transport (the gRPC reactor), that has at
 // most ONE write in flight: a delivery thread asks the cursor for the next batch only when the
 // previous write is done, so a subscriber costs no thread while it waits or while its client
-// reads slowly. Delivery threads never block on a client.
+// reads slowly. Delivery threads never block on a client. Live subscribers are served ahead of
+// catching-up ones, which still get a share of the turns (run_queues.h).
 //
 // Ends of a subscription (LiveSink::End, called exactly once, never concurrently with Deliver):
 //  - kResourceExhausted, detail = resume position: a live subscriber fell behind — its position
@@ -49,6 +50,7 @@
 #include "subscribe/live_cursor.h"
 #include "subscribe/live_request.h"
 #include "subscribe/live_ring.h"
+#include "subscribe/run_queues.h"
 
 namespace cairn::subscribe {
 
@@ -199,7 +201,8 @@ class LiveHub {
   size_t wire_form_subscribers_ = 0;  // guarded by mu_: those of subscribers_ with wire_form
   // guarded by mu_: open subscriptions per principal id (entries > 0 only; ≤ subscribers_max)
   std::unordered_map<std::string, size_t> per_principal_;
-  std::deque<std::shared_ptr<LiveSubscription>> run_queue_;  // each subscription at most once
+  // guarded by mu_: live subscriptions first (run_queues.h); each subscription at most once
+  RunQueues<std::shared_ptr<LiveSubscription>> run_queue_;
   std::thread reader_;
   std::vector<std::thread> deliverers_;
   std::once_flag shutdown_once_;
