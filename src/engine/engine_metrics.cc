@@ -16,6 +16,10 @@ EngineMetrics::EngineMetrics(audit::MetricsRegistry* r) {
   append_queue_full = r->GetCounter(
       "cairn_append_queue_full_total",
       "Asynchronous appends refused (UNAVAILABLE) because the append queue was full.");
+  protect_queue_full = r->GetCounter(
+      "cairn_protect_queue_full_total",
+      "Asynchronous appends of protected events refused (UNAVAILABLE) because the queue of "
+      "appends waiting for field protection was full.");
   appended_events = r->GetCounter("cairn_appended_events_total",
                                   "Events made durable in the log (client and system streams).");
   appended_bytes = r->GetCounter("cairn_appended_bytes_total",

@@ -2,7 +2,7 @@
 // audit::MetricsRegistry so that the append path only touches relaxed atomics.
 //
 // Names (docs/operations.md, Metrics): cairn_append_calls_total, cairn_append_queue_full_total,
-// cairn_appended_events_total, cairn_appended_bytes_total, cairn_append_latency_seconds, cairn_commit_batch_events,
+// cairn_protect_queue_full_total, cairn_appended_events_total, cairn_appended_bytes_total, cairn_append_latency_seconds, cairn_commit_batch_events,
 // cairn_commit_latency_seconds. No labels: nothing per stream, type or caller.
 //
 // A default-constructed (or null-registry) EngineMetrics has every pointer null and the
@@ -30,6 +30,11 @@ struct EngineMetrics {
   void RecordQueueFull() const {
     if (append_queue_full != nullptr) append_queue_full->Increment();
   }
+  // An asynchronous append of protected events refused because the protect queue was full
+  // (engine/protect_queue.h).
+  void RecordProtectQueueFull() const {
+    if (protect_queue_full != nullptr) protect_queue_full->Increment();
+  }
   // One durable group commit of `events` new events of `bytes` stored data+metadata bytes that
   // took `commit_ns` to commit (one storage transaction and its sync).
   void RecordCommit(uint64_t events, uint64_t bytes, int64_t commit_ns) const;
@@ -41,6 +46,7 @@ struct EngineMetrics {
 
   audit::Counter* append_calls = nullptr;
   audit::Counter* append_queue_full = nullptr;
+  audit::Counter* protect_queue_full = nullptr;
   audit::Counter* appended_events = nullptr;
   audit::Counter* appended_bytes = nullptr;
   audit::Histogram* append_latency = nullptr;

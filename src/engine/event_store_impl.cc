@@ -350,6 +350,7 @@ class EventStoreImpl final : public EventStore {
                   std::move(pending->done), started_ns);
     });
     if (!queued) {
+      metrics_.RecordProtectQueueFull();
       pending->done(Status::Unavailable(
           "too many appends of protected events are waiting to be encrypted; retry"));
     }

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "audit/metrics.h"
 #include "customer_rules.h"
 #include "engine/protect_queue.h"
 #include "engine_test_util.h"
@@ -34,6 +35,7 @@ class ProtectQueueEngineTest : public EngineTest {
     Options o = WithFaults(&plan_);
     o.protect_threads = 1;
     o.protect_queue_appends_max = 1;
+    o.metrics = &metrics_;
     ReopenProtected(kCustomerRules, o);
     puts_held_ = 0;  // from here on: what the open put is neither held nor counted
     hold_puts_ = true;
@@ -55,6 +57,7 @@ class ProtectQueueEngineTest : public EngineTest {
     return answers_.size();
   }
 
+  audit::MetricsRegistry metrics_;  // outlives the store (declared before it is reset)
   FaultPlan plan_;
   std::atomic<bool> hold_puts_{false};
   std::atomic<int> puts_held_{0};
@@ -91,6 +94,9 @@ TEST_F(ProtectQueueEngineTest, ACallerNeverWaitsForANewSubjectsKeyAndTheQueueIsB
   ASSERT_TRUE(answered_at_once);
   EXPECT_EQ(refused.code(), StatusCode::kUnavailable) << refused.ToString();
   EXPECT_NE(refused.message().find("waiting to be encrypted"), std::string::npos);
+  EXPECT_NE(metrics_.RenderPrometheus().find("\ncairn_protect_queue_full_total 1\n"),
+            std::string::npos)
+      << "counted";
 
   // Unprotected appends do not queue behind them.
   store_->AppendAsync("plain", ExpectedVersion::Any(), One("T", "{\"n\":1}"), Record());
