@@ -211,6 +211,58 @@ Result<std::unique_ptr<Client>> Connected(const ClientOptions& options) {
   return client;
 }
 
+// One replayer (SubscribeBenchConfig::replayers) on its own connection and thread: subscribes
+// to "$all" from 0 with a type filter that matches nothing, and again each time it catches up.
+class BenchReplayer {
+ public:
+  explicit BenchReplayer(std::unique_ptr<Client> client) : client_(std::move(client)) {}
+  ~BenchReplayer() { Stop(); }
+  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Stop() {
+    stop_ = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (sub_) sub_->Cancel();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+  uint64_t replays() const { return replays_.load(); }
+
+ private:
+  void Run() {
+    v1::SubscribeRequest request;
+    request.set_stream("$all");
+    request.set_from_position(0);
+    request.mutable_filter()->add_event_types("BenchReplayMatchesNothing");
+    v1::SubscribeResponse message;
+    while (!stop_) {
+      auto sub = Subscription::Start(*client_, request);
+      if (!sub.ok()) return;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        sub_ = std::move(sub).value();
+        if (stop_) sub_->Cancel();
+      }
+      while (sub_->NextInto(&message).ok()) {
+        if (message.has_caught_up()) {
+          replays_.fetch_add(1);
+          break;
+        }
+      }
+      std::lock_guard<std::mutex> lock(mu_);
+      sub_->Cancel();
+      sub_.reset();
+    }
+  }
+
+  std::unique_ptr<Client> client_;
+  std::mutex mu_;  // guards sub_ against Stop()'s Cancel
+  std::unique_ptr<Subscription> sub_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> replays_{0};
+};
+
 Status StartSubscribers(const SubscribeBenchConfig& config,
                         std::vector<std::unique_ptr<BenchSubscriber>>* subs) {
   for (uint32_t i = 0; i < config.subscribers; ++i) {
@@ -253,6 +305,13 @@ Result<SubscribeBenchResult> RunSubscribeBench(const SubscribeBenchConfig& confi
     appenders.push_back(std::move(client));
   }
 
+  std::vector<std::unique_ptr<BenchReplayer>> replayers;
+  for (uint32_t i = 0; i < config.replayers; ++i) {
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Connected(config.client));
+    replayers.push_back(std::make_unique<BenchReplayer>(std::move(client)));
+    replayers.back()->Start();
+  }
+
   AppendState state;
   const auto start = Clock::now();
   const int64_t start_wall_ns = NowUnixNs();
@@ -264,6 +323,10 @@ Result<SubscribeBenchResult> RunSubscribeBench(const SubscribeBenchConfig& confi
   for (auto& t : threads) t.join();
   SubscribeBenchResult result;
   result.append_seconds = SecondsBetween(start, Clock::now());
+  for (auto& r : replayers) {
+    r->Stop();
+    result.replays += r->replays();
+  }
   if (!state.error.ok()) return state.error.Annotate("append");
   CAIRN_ASSIGN_OR_RETURN(v1::ServerInfoResponse after, appenders.front()->ServerInfo());
   result.appended = state.events.load();

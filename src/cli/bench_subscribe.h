@@ -3,6 +3,7 @@
 // caught up before the clock starts) while `clients` appenders (own connections) append batches
 // at a paced total of `rate` events/s for `duration_s`. Each subscriber checks that it receives
 // every appended event exactly once, in position order, and measures append→delivery latency
+// (optionally beside `replayers` that replay the whole log with a filter matching nothing)
 // (the event's recorded_at_ns, stamped by the server when it sequences the event, to its receipt
 // by the subscriber; server and client share the machine's clock).
 //
@@ -31,6 +32,11 @@ struct SubscribeBenchConfig {
   size_t event_size_bytes = 256;
   double duration_s = 10;
   double drain_s_max = 30;       // after the appends: how long subscribers may take to finish
+  // Subscriptions on "$all" (own connections) that replay the log from position 0 with a type
+  // filter that matches nothing, and start again each time they catch up, for as long as the
+  // appends run: history replays beside the live subscribers (their scans share the server's
+  // delivery threads). 0: none.
+  uint32_t replayers = 0;
 };
 
 struct SubscriberResult {
@@ -45,6 +51,7 @@ struct SubscribeBenchResult {
   LatencyStats append_call;     // per Append call
   LatencyStats delivery;        // append → delivery, over every subscriber's events
   double delivery_seconds = 0;  // from the first append to the last delivery
+  uint64_t replays = 0;         // full replays the replayers finished meanwhile
   std::vector<SubscriberResult> subscribers;
   bool all_kept_up() const;
   uint64_t delivered() const;

@@ -12,7 +12,7 @@ namespace cairn::cli {
 namespace {
 
 struct SubscribeBenchArgs {
-  std::string subscribers = "16", clients = "8", batch = "100", rate = "50000";
+  std::string subscribers = "16", clients = "8", batch = "100", rate = "50000", replayers = "0";
   std::string event_size_bytes = "256";
   double duration_s = 10;
   bool json = false;
@@ -32,6 +32,8 @@ Result<SubscribeBenchConfig> ParseArgs(const SubscribeBenchArgs& args) {
   CAIRN_ASSIGN_OR_RETURN(c.client, ResolveClientOptions(/*explicit_only=*/false));
   CAIRN_ASSIGN_OR_RETURN(uint64_t subscribers, Bounded(args.subscribers, 1, 1024, "--subscribers"));
   CAIRN_ASSIGN_OR_RETURN(uint64_t clients, Bounded(args.clients, 1, 256, "--clients"));
+  CAIRN_ASSIGN_OR_RETURN(uint64_t replayers, Bounded(args.replayers, 0, 200, "--replayers"));
+  c.replayers = static_cast<uint32_t>(replayers);
   CAIRN_ASSIGN_OR_RETURN(uint64_t batch,
                          Bounded(args.batch, 1, engine::Limits{}.batch_events_max, "--batch"));
   CAIRN_ASSIGN_OR_RETURN(c.rate, Bounded(args.rate, 1, 10'000'000, "--rate"));
@@ -74,6 +76,8 @@ void Print(const SubscribeBenchConfig& c, const SubscribeBenchResult& r, bool js
                                {"delivery_p99_ms", r.delivery.p99_ms},
                                {"delivery_max_ms", r.delivery.max_ms},
                                {"all_kept_up", r.all_kept_up()},
+                               {"replayers", c.replayers},
+                               {"replays", r.replays},
                                {"per_subscriber", subs}})
               << "\n";
     return;
@@ -88,6 +92,9 @@ void Print(const SubscribeBenchConfig& c, const SubscribeBenchResult& r, bool js
             << static_cast<uint64_t>(delivery_rate) << " append->delivery p50_ms="
             << r.delivery.p50_ms << " p99_ms=" << r.delivery.p99_ms
             << " max_ms=" << r.delivery.max_ms << "\n"
+            << (c.replayers > 0 ? "  replayers=" + std::to_string(c.replayers) +
+                                      " full replays meanwhile=" + std::to_string(r.replays) + "\n"
+                                : std::string())
             << "  kept up: " << kept_up << "/" << r.subscribers.size()
             << (r.all_kept_up() ? " (every subscriber received every event, in order)" : "")
             << "\n";
@@ -122,6 +129,10 @@ void RegisterSubscribeBench(CLI::App* bench, CliContext& ctx) {
   cmd->add_option("--subscribers", args->subscribers, "Live subscribers (own connections)")
       ->capture_default_str();
   cmd->add_option("--rate", args->rate, "Target appended events per second")->capture_default_str();
+  cmd->add_option("--replayers", args->replayers,
+                  "Subscriptions that replay the whole log meanwhile, with a filter matching "
+                  "nothing (own connections)")
+      ->capture_default_str();
   cmd->add_option("--clients", args->clients, "Appending clients (own connections)")
       ->capture_default_str();
   cmd->add_option("--batch", args->batch, "Events per append")->capture_default_str();

@@ -390,13 +390,22 @@ void LiveHub::Schedule(const std::shared_ptr<LiveSubscription>& sub) {
 void LiveHub::RunDelivery() {
   for (;;) {
     std::shared_ptr<LiveSubscription> sub;
+    bool live = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       delivery_cv_.wait(lock, [&] { return stopping_ || !run_queue_.empty(); });
       if (stopping_) return;
-      sub = run_queue_.Pop();
+      auto turn = run_queue_.Pop();
+      sub = std::move(turn.item);
+      live = turn.live;
     }
-    if (sub->RunOnce(SteadyNowMs(), NowUnixSeconds())) Schedule(sub);
+    const int64_t started_ns = SteadyNowNs();
+    const bool again = sub->RunOnce(SteadyNowMs(), NowUnixSeconds());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      run_queue_.Served(live, SteadyNowNs() - started_ns);
+    }
+    if (again) Schedule(sub);
   }
 }
 

@@ -9,7 +9,7 @@
 // most ONE write in flight: a delivery thread asks the cursor for the next batch only when the
 // previous write is done, so a subscriber costs no thread while it waits or while its client
 // reads slowly. Delivery threads never block on a client. Live subscribers are served ahead of
-// catching-up ones, which still get a share of the turns (run_queues.h).
+// catching-up ones, which still get a share of the delivery time (run_queues.h).
 //
 // Ends of a subscription (LiveSink::End, called exactly once, never concurrently with Deliver):
 //  - kResourceExhausted, detail = resume position: a live subscriber fell behind — its position

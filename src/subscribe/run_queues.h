@@ -1,18 +1,21 @@
 // RunQueues: the order in which the live hub's delivery threads serve their subscriptions.
 //
 // A subscription that is catching up (reading older events from storage) takes turns of up to
-// LiveCursorLimits::scan_events_max events each, also when its filters match none of them; a
-// live one (reading from the ring) takes short turns, and its client waits for them. With one
-// FIFO, many catching-up subscriptions — one principal may hold hundreds — put every live
-// subscriber behind all of their turns. So live subscriptions are served first, and catching-up
-// ones get at least one turn in every kLiveTurnsPerCatchUpTurn + 1 while live ones wait, so that
-// neither starves. Each queue is FIFO.
+// LiveCursorLimits::scan_events_max events each — milliseconds of decoding, also when its
+// filters match none of them; a live one (reading from the ring) takes short turns, and its
+// client waits for them. With one FIFO, many catching-up subscriptions — one principal may hold
+// hundreds — put every live subscriber behind all of their turns, and live ones fall behind the
+// ring and are ended. So the queues share the delivery threads' *time*: while both have work,
+// catching-up turns get at most 1 / (kLiveTimePerCatchUpTime + 1) of it and live ones the rest
+// (neither starves: each is served when its share is behind). Turn times are remembered over
+// about kWindowNs (both halved beyond it). Each queue is FIFO.
 //
 // Thread safety: none; the hub's mutex guards it.
 #pragma once
 
 #include <cassert>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <utility>
 
@@ -21,7 +24,13 @@ namespace cairn::subscribe {
 template <typename T>
 class RunQueues {
  public:
-  static constexpr size_t kLiveTurnsPerCatchUpTurn = 4;
+  static constexpr int64_t kLiveTimePerCatchUpTime = 4;
+  static constexpr int64_t kWindowNs = 1'000'000'000;
+
+  struct Turn {
+    T item;
+    bool live = false;
+  };
 
   void Push(T item, bool live) { (live ? live_ : catch_up_).push_back(std::move(item)); }
   bool empty() const { return live_.empty() && catch_up_.empty(); }
@@ -29,23 +38,33 @@ class RunQueues {
   void Clear() {
     live_.clear();
     catch_up_.clear();
-    live_in_a_row_ = 0;
+    live_ns_ = catch_up_ns_ = 0;
   }
-  // The next to serve; requires !empty().
-  T Pop() {
+  // The next to serve; requires !empty(). Report its time with Served().
+  Turn Pop() {
     assert(!empty());
-    const bool live = !live_.empty() && (catch_up_.empty() || live_in_a_row_ < kLiveTurnsPerCatchUpTurn);
+    bool live = !live_.empty();
+    if (live && !catch_up_.empty()) live = catch_up_ns_ * kLiveTimePerCatchUpTime >= live_ns_;
     std::deque<T>& from = live ? live_ : catch_up_;
-    live_in_a_row_ = live ? live_in_a_row_ + 1 : 0;
-    T item = std::move(from.front());
+    Turn turn{std::move(from.front()), live};
     from.pop_front();
-    return item;
+    return turn;
+  }
+  // A turn Pop() gave took `elapsed_ns`.
+  void Served(bool live, int64_t elapsed_ns) {
+    assert(elapsed_ns >= 0);
+    (live ? live_ns_ : catch_up_ns_) += elapsed_ns;
+    while (live_ns_ + catch_up_ns_ > kWindowNs) {
+      live_ns_ /= 2;
+      catch_up_ns_ /= 2;
+    }
   }
 
  private:
   std::deque<T> live_;
   std::deque<T> catch_up_;
-  size_t live_in_a_row_ = 0;  // live turns since the last catch-up turn
+  int64_t live_ns_ = 0;      // recent time of live turns
+  int64_t catch_up_ns_ = 0;  // recent time of catching-up turns
 };
 
 }  // namespace cairn::subscribe
