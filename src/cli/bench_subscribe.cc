@@ -227,6 +227,11 @@ class BenchReplayer {
     if (thread_.joinable()) thread_.join();
   }
   uint64_t replays() const { return replays_.load(); }
+  // How it stopped early (a refusal: the server's limits), after Stop(); "" when it did not.
+  std::string error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
 
  private:
   void Run() {
@@ -237,22 +242,29 @@ class BenchReplayer {
     v1::SubscribeResponse message;
     while (!stop_) {
       auto sub = Subscription::Start(*client_, request);
-      if (!sub.ok()) return;
+      if (!sub.ok()) return Failed(sub.status());
       {
         std::lock_guard<std::mutex> lock(mu_);
         sub_ = std::move(sub).value();
         if (stop_) sub_->Cancel();
       }
-      while (sub_->NextInto(&message).ok()) {
-        if (message.has_caught_up()) {
-          replays_.fetch_add(1);
-          break;
-        }
+      Status s;
+      while ((s = sub_->NextInto(&message)).ok() && !message.has_caught_up()) {
       }
       std::lock_guard<std::mutex> lock(mu_);
+      const bool cancelled = sub_->cancelled();
       sub_->Cancel();
       sub_.reset();
+      if (!s.ok() && !cancelled) {  // refused or ended by the server: stop, and say why
+        error_ = s.ToString();
+        return;
+      }
+      if (s.ok()) replays_.fetch_add(1);
     }
+  }
+  void Failed(const Status& s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    error_ = s.ToString();
   }
 
   std::unique_ptr<Client> client_;
@@ -261,6 +273,7 @@ class BenchReplayer {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> replays_{0};
+  std::string error_;  // guarded by mu_
 };
 
 Status StartSubscribers(const SubscribeBenchConfig& config,
@@ -285,7 +298,7 @@ Status StartSubscribers(const SubscribeBenchConfig& config,
 }  // namespace
 
 bool SubscribeBenchResult::all_kept_up() const {
-  return !subscribers.empty() &&
+  return !subscribers.empty() && replayer_error.empty() &&
          std::all_of(subscribers.begin(), subscribers.end(),
                      [](const SubscriberResult& s) { return s.kept_up; });
 }
@@ -326,6 +339,7 @@ Result<SubscribeBenchResult> RunSubscribeBench(const SubscribeBenchConfig& confi
   for (auto& r : replayers) {
     r->Stop();
     result.replays += r->replays();
+    if (result.replayer_error.empty()) result.replayer_error = r->error();
   }
   if (!state.error.ok()) return state.error.Annotate("append");
   CAIRN_ASSIGN_OR_RETURN(v1::ServerInfoResponse after, appenders.front()->ServerInfo());

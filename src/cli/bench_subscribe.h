@@ -52,8 +52,9 @@ struct SubscribeBenchResult {
   LatencyStats delivery;        // append → delivery, over every subscriber's events
   double delivery_seconds = 0;  // from the first append to the last delivery
   uint64_t replays = 0;         // full replays the replayers finished meanwhile
+  std::string replayer_error;   // the first replayer that stopped early, why ("" none)
   std::vector<SubscriberResult> subscribers;
-  bool all_kept_up() const;
+  bool all_kept_up() const;  // and no replayer stopped early
   uint64_t delivered() const;
 };
 

@@ -78,6 +78,7 @@ void Print(const SubscribeBenchConfig& c, const SubscribeBenchResult& r, bool js
                                {"all_kept_up", r.all_kept_up()},
                                {"replayers", c.replayers},
                                {"replays", r.replays},
+                               {"replayer_error", r.replayer_error},
                                {"per_subscriber", subs}})
               << "\n";
     return;
@@ -93,7 +94,8 @@ void Print(const SubscribeBenchConfig& c, const SubscribeBenchResult& r, bool js
             << r.delivery.p50_ms << " p99_ms=" << r.delivery.p99_ms
             << " max_ms=" << r.delivery.max_ms << "\n"
             << (c.replayers > 0 ? "  replayers=" + std::to_string(c.replayers) +
-                                      " full replays meanwhile=" + std::to_string(r.replays) + "\n"
+                                      " full replays meanwhile=" + std::to_string(r.replays) +
+                                      (r.replayer_error.empty() ? "" : ", a replayer stopped: " + r.replayer_error) + "\n"
                                 : std::string())
             << "  kept up: " << kept_up << "/" << r.subscribers.size()
             << (r.all_kept_up() ? " (every subscriber received every event, in order)" : "")

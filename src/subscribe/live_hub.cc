@@ -389,21 +389,19 @@ void LiveHub::Schedule(const std::shared_ptr<LiveSubscription>& sub) {
 
 void LiveHub::RunDelivery() {
   for (;;) {
-    std::shared_ptr<LiveSubscription> sub;
-    bool live = false;
+    RunQueues<std::shared_ptr<LiveSubscription>>::Turn turn;
     {
       std::unique_lock<std::mutex> lock(mu_);
       delivery_cv_.wait(lock, [&] { return stopping_ || !run_queue_.empty(); });
       if (stopping_) return;
-      auto turn = run_queue_.Pop();
-      sub = std::move(turn.item);
-      live = turn.live;
+      turn = run_queue_.Pop();
     }
+    const std::shared_ptr<LiveSubscription> sub = std::move(turn.item);
     const int64_t started_ns = SteadyNowNs();
     const bool again = sub->RunOnce(SteadyNowMs(), NowUnixSeconds());
     {
       std::lock_guard<std::mutex> lock(mu_);
-      run_queue_.Served(live, SteadyNowNs() - started_ns);
+      run_queue_.Served(turn, SteadyNowNs() - started_ns);
     }
     if (again) Schedule(sub);
   }

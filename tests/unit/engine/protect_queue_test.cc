@@ -57,7 +57,7 @@ class ProtectQueueEngineTest : public EngineTest {
     return answers_.size();
   }
 
-  audit::MetricsRegistry metrics_;  // outlives the store (declared before it is reset)
+  audit::MetricsRegistry metrics_;  // outlives the store: TearDown resets store_ first
   FaultPlan plan_;
   std::atomic<bool> hold_puts_{false};
   std::atomic<int> puts_held_{0};

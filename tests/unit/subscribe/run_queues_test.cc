@@ -41,7 +41,7 @@ TEST(RunQueues, CatchUpsGetAFifthOfTheTimeWhileLiveOnesKeepComing) {
     q.Push("l", true);  // live work is always waiting
     auto next = q.Pop();
     const int64_t took = next.live ? kLiveTurnNs : kCatchUpTurnNs;
-    q.Served(next.live, took);
+    q.Served(next, took);
     (next.live ? live_ns : catch_up_ns) += took;
     if (!next.live) {
       ++catch_up_turns;
@@ -55,17 +55,45 @@ TEST(RunQueues, CatchUpsGetAFifthOfTheTimeWhileLiveOnesKeepComing) {
   static_assert(Queues::kLiveTimePerCatchUpTime == 4);
 }
 
-TEST(RunQueues, OneQueueAloneIsServedWhateverItsTime) {
+// Time spent while one queue alone had work is not held against the other later: a replay that
+// starts after a long live-only spell does not get a long run of catch-up turns, nor the reverse.
+TEST(RunQueues, TimeSpentAloneIsNotSpentLater) {
   Queues q;
-  q.Served(/*live=*/false, Queues::kWindowNs / 2);  // much catch-up time already
+  for (int i = 0; i < 100; ++i) {  // live only, 5 ms a turn: half a second of live time
+    q.Push("l", true);
+    auto t = q.Pop();
+    q.Served(t, 5'000'000);
+  }
+  q.Push("c", false);
+  q.Push("l1", true);
+  q.Push("l2", true);
+  auto first = q.Pop();
+  EXPECT_TRUE(first.live) << "a new contention starts with a live turn, not a run of catch-up";
+  q.Served(first, 100'000);
+  auto second = q.Pop();  // catch-up's share is behind now: its turn
+  EXPECT_FALSE(second.live);
+  q.Served(second, 2'000'000);
+  q.Push("c", false);
+  q.Push("l3", true);
+  EXPECT_TRUE(q.Pop().live) << "one catch-up turn, then live ones again";
+}
+
+// While live work waits, at most one thread runs a catching-up turn.
+TEST(RunQueues, OneCatchUpTurnAtATimeWhileLiveWorkWaits) {
+  Queues q;
+  q.Push("l1", true);
   q.Push("c1", false);
   q.Push("c2", false);
-  EXPECT_EQ(q.Pop().item, "c1");
-  EXPECT_EQ(q.Pop().item, "c2");
-  q.Push("l", true);
-  EXPECT_EQ(q.Pop().item, "l");
-  q.Clear();
-  EXPECT_TRUE(q.empty());
+  auto a = q.Pop();
+  q.Served(a, 1'000'000);  // live time builds up: catch-up is owed a turn
+  q.Push("l2", true);
+  q.Push("l3", true);
+  auto b = q.Pop();
+  EXPECT_FALSE(b.live);  // one thread takes a catch-up turn ...
+  auto c = q.Pop();
+  EXPECT_TRUE(c.live) << "... the next thread serves live work meanwhile";
+  q.Served(c, 100'000);
+  q.Served(b, 2'000'000);
 }
 
 }  // namespace CAIRN_UNITY_ID
