@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -57,6 +58,27 @@ class ProtectQueueEngineTest : public EngineTest {
     return answers_.size();
   }
 
+  // The first append of a new subject `who` to "c", made on another thread: whether its key's put
+  // is reached (and held) and AppendAsync returned meanwhile. A caller still blocked after the
+  // wait is released (so the test fails instead of hanging).
+  struct HeldAppend {
+    bool in_put = false;
+    bool caller_free = false;
+  };
+  HeldAppend AppendHeldNewSubject(const std::string& who, ExpectedVersion expected) {
+    std::atomic<bool> returned{false};
+    std::thread caller([&] {
+      store_->AppendAsync("c", expected, One("CustomerRegistered", Customer(who)), Record());
+      returned = true;
+    });
+    HeldAppend held;
+    held.in_put = WaitUntil([&] { return puts_held_.load() >= 1; });
+    held.caller_free = WaitUntil([&] { return returned.load(); });
+    if (!held.caller_free) hold_puts_ = false;
+    caller.join();
+    return held;
+  }
+
   audit::MetricsRegistry metrics_;  // outlives the store: TearDown resets store_ first
   FaultPlan plan_;
   std::atomic<bool> hold_puts_{false};
@@ -67,18 +89,9 @@ class ProtectQueueEngineTest : public EngineTest {
 
 TEST_F(ProtectQueueEngineTest, ACallerNeverWaitsForANewSubjectsKeyAndTheQueueIsBounded) {
   // The first append of a new subject: its key's put is held, on the protect thread.
-  std::atomic<bool> returned{false};
-  std::thread caller([&] {
-    store_->AppendAsync("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("alice")),
-                        Record());
-    returned = true;
-  });
-  const bool in_put = WaitUntil([&] { return puts_held_.load() >= 1; });
-  const bool caller_free = WaitUntil([&] { return returned.load(); });
-  if (!caller_free) hold_puts_ = false;  // let the blocked caller go, then fail
-  caller.join();
-  ASSERT_TRUE(in_put) << "the subject key was never put";
-  ASSERT_TRUE(caller_free) << "AppendAsync waited for the key's put on the caller's thread";
+  const HeldAppend alice = AppendHeldNewSubject("alice", ExpectedVersion::Any());
+  ASSERT_TRUE(alice.in_put) << "the subject key was never put";
+  ASSERT_TRUE(alice.caller_free) << "AppendAsync waited for the key's put on the caller's thread";
   EXPECT_EQ(Answers(), 0u);
 
   // One more waits in the queue (its bound is 1); the next is refused at once.
@@ -123,17 +136,8 @@ TEST_F(ProtectQueueEngineTest, ACallerNeverWaitsForANewSubjectsKeyAndTheQueueIsB
 // while the stream's protected append waits for its key goes behind it (a client may pipeline
 // appends with exact expected versions).
 TEST_F(ProtectQueueEngineTest, AStreamsAppendsKeepTheirOrderAcrossProtection) {
-  std::atomic<bool> returned{false};
-  std::thread caller([&] {
-    store_->AppendAsync("c", ExpectedVersion::NoStream(),
-                        One("CustomerRegistered", Customer("fay")), Record());
-    returned = true;
-  });
-  const bool in_put = WaitUntil([&] { return puts_held_.load() >= 1; });
-  const bool caller_free = WaitUntil([&] { return returned.load(); });
-  if (!caller_free) hold_puts_ = false;
-  caller.join();
-  ASSERT_TRUE(in_put && caller_free);
+  const HeldAppend fay = AppendHeldNewSubject("fay", ExpectedVersion::NoStream());
+  ASSERT_TRUE(fay.in_put && fay.caller_free);
   // Made after the protected one (whose key is being put): it must not go ahead of it.
   store_->AppendAsync("c", ExpectedVersion::Exact(0), One("Note", "{\"n\":1}"), Record());
   store_->AppendAsync("other", ExpectedVersion::Any(), One("Note", "{}"), Record());
@@ -154,17 +158,8 @@ TEST_F(ProtectQueueEngineTest, AStreamsAppendsKeepTheirOrderAcrossProtection) {
 // Closing the store protects and commits what still waits for protection (each caller is
 // answered once), before the sequencer stops.
 TEST_F(ProtectQueueEngineTest, ClosingTheStoreFinishesTheQueuedAppends) {
-  std::atomic<bool> returned{false};
-  std::thread caller([&] {
-    store_->AppendAsync("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("dan")),
-                        Record());
-    returned = true;
-  });
-  const bool in_put = WaitUntil([&] { return puts_held_.load() >= 1; });
-  const bool caller_free = WaitUntil([&] { return returned.load(); });
-  if (!caller_free) hold_puts_ = false;
-  caller.join();
-  ASSERT_TRUE(in_put && caller_free);
+  const HeldAppend dan = AppendHeldNewSubject("dan", ExpectedVersion::Any());
+  ASSERT_TRUE(dan.in_put && dan.caller_free);
   store_->AppendAsync("c", ExpectedVersion::Any(), One("CustomerRegistered", Customer("eve")),
                       Record());
   std::thread release([&] {
