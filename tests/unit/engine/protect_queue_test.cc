@@ -65,6 +65,13 @@ class ProtectQueueEngineTest : public EngineTest {
     bool in_put = false;
     bool caller_free = false;
   };
+  // Lets the held key puts go, waits for `n` answers in all and expects each to be a success.
+  void ReleaseAndExpectAnswered(size_t n) {
+    hold_puts_ = false;
+    ASSERT_TRUE(WaitUntil([&] { return Answers() == n; }));
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Status& s : answers_) EXPECT_TRUE(s.ok()) << s.ToString();
+  }
   HeldAppend AppendHeldNewSubject(const std::string& who, ExpectedVersion expected) {
     std::atomic<bool> returned{false};
     std::thread caller([&] {
@@ -120,12 +127,7 @@ TEST_F(ProtectQueueEngineTest, ACallerNeverWaitsForANewSubjectsKeyAndTheQueueIsB
   }
   EXPECT_EQ(store_->GetStreamInfo("c")->exists, false) << "nothing protected committed yet";
 
-  hold_puts_ = false;
-  ASSERT_TRUE(WaitUntil([&] { return Answers() == 3; }));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const Status& s : answers_) EXPECT_TRUE(s.ok()) << s.ToString();
-  }
+  ReleaseAndExpectAnswered(3);
   auto read = store_->ReadStream("c", 0, Direction::kForwards, 10);
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(read->events.size(), 2u) << "alice and bob, not the refused carol";
@@ -142,12 +144,7 @@ TEST_F(ProtectQueueEngineTest, AStreamsAppendsKeepTheirOrderAcrossProtection) {
   store_->AppendAsync("c", ExpectedVersion::Exact(0), One("Note", "{\"n\":1}"), Record());
   store_->AppendAsync("other", ExpectedVersion::Any(), One("Note", "{}"), Record());
   ASSERT_TRUE(WaitUntil([&] { return Answers() == 1; })) << "another stream goes ahead";
-  hold_puts_ = false;
-  ASSERT_TRUE(WaitUntil([&] { return Answers() == 3; }));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const Status& s : answers_) EXPECT_TRUE(s.ok()) << s.ToString();
-  }
+  ReleaseAndExpectAnswered(3);
   auto read = store_->ReadStream("c", 0, Direction::kForwards, 10);
   ASSERT_TRUE(read.ok());
   ASSERT_EQ(read->events.size(), 2u);
